@@ -1,0 +1,91 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Rooms of POCare Edge; see docs/architecture.md for what each holds and may import.
+let package = Package(
+    name: "POCareEdge",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "pocared", targets: ["pocared"]),
+        .executable(name: "pocarectl", targets: ["pocarectl"]),
+        .executable(name: "pocare-sim", targets: ["pocare-sim"]),
+        .executable(name: "pocare-bench", targets: ["pocare-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    ],
+    targets: [
+        // C libraries from Debian, one thin system-library target each.
+        .systemLibrary(
+            name: "CModbus", pkgConfig: "libmodbus",
+            providers: [.apt(["libmodbus-dev"])]),
+        .systemLibrary(
+            name: "CMosquitto", pkgConfig: "libmosquitto",
+            providers: [.apt(["libmosquitto-dev"])]),
+        .systemLibrary(
+            name: "CSQLite", pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]),
+
+        .target(name: "POCareCore"),
+        .target(
+            name: "POCareConfig",
+            dependencies: ["POCareCore", .product(name: "Yams", package: "Yams")]),
+        .target(
+            name: "Acquisition",
+            dependencies: ["POCareCore", "CModbus", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "BioreactorSimulator",
+            dependencies: [
+                "POCareCore", "Acquisition", "CModbus",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
+        .executableTarget(
+            name: "pocared",
+            dependencies: [
+                "POCareCore", "POCareConfig", "Acquisition",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "pocarectl",
+            dependencies: [
+                "POCareCore", "POCareConfig",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
+            name: "pocare-sim",
+            dependencies: [
+                "POCareCore", "POCareConfig", "BioreactorSimulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "pocare-bench",
+            dependencies: [
+                "POCareCore", "POCareConfig", "Acquisition", "CModbus",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/AcquisitionBenchmark"),
+
+        .testTarget(
+            name: "POCareCoreTests",
+            dependencies: [
+                "POCareCore", "POCareConfig",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]),
+        .testTarget(
+            name: "AcquisitionTests",
+            dependencies: [
+                "POCareCore", "POCareConfig", "Acquisition",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["POCareCore", "POCareConfig", "Acquisition", "BioreactorSimulator"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

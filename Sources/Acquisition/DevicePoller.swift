@@ -1,0 +1,240 @@
+import Foundation
+import Logging
+import POCareCore
+import Synchronization
+
+/// Polls one device on a thread of its own, on a drift-free schedule.
+///
+/// Cycle k starts at `start + k * interval`. A cycle that cannot start before the next one is
+/// due is skipped and counted, never run late in a burst. While the device is unreachable the
+/// schedule keeps running and every cycle reports bad-communication readings, so the rest of
+/// the pipeline sees the outage as it happens; reconnects back off exponentially with jitter.
+public final class DevicePoller: Sendable {
+    public struct Settings: Sendable {
+        public var deviceId: String
+        public var profile: DeviceProfile
+        public var host: String
+        public var port: Int
+        public var unitId: Int
+        public var interval: Duration
+        public var reconnectBackoff: ClosedRange<Duration>
+
+        public init(
+            deviceId: String, profile: DeviceProfile, host: String, port: Int, unitId: Int, interval: Duration,
+            reconnectBackoff: ClosedRange<Duration> = .milliseconds(500)...(.seconds(30))
+        ) {
+            self.deviceId = deviceId
+            self.profile = profile
+            self.host = host
+            self.port = port
+            self.unitId = unitId
+            self.interval = interval
+            self.reconnectBackoff = reconnectBackoff
+        }
+
+        public init(_ device: DeviceConfig) {
+            self.init(
+                deviceId: device.id, profile: device.profile, host: device.host, port: device.port,
+                unitId: device.unitId, interval: device.pollInterval)
+        }
+    }
+
+    /// Counters an operator or a benchmark can read while the poller runs.
+    public struct Statistics: Sendable {
+        public var cycles: UInt64 = 0
+        public var missedCycles: UInt64 = 0
+        public var requests: UInt64 = 0
+        public var failedRequests: UInt64 = 0
+        public var connects: UInt64 = 0
+        public var connected = false
+        /// Monotonic time of the last cycle in which every request succeeded.
+        public var lastGoodCycle: Int64?
+    }
+
+    public let settings: Settings
+    public let plan: ReadPlan
+    private let onSample: @Sendable (Sample) -> Void
+    private let stopRequested = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
+    private let started = Atomic<Bool>(false)
+    private let stats = Mutex(Statistics())
+
+    public init(settings: Settings, onSample: @escaping @Sendable (Sample) -> Void) {
+        self.settings = settings
+        self.plan = ReadPlanner.plan(settings.profile)
+        self.onSample = onSample
+    }
+
+    public var statistics: Statistics { stats.withLock { $0 } }
+
+    public func start() {
+        guard !started.exchange(true, ordering: .relaxed) else { return }
+        let thread = Thread { [self] in
+            run()
+            finished.signal()
+        }
+        thread.name = "poll-\(settings.deviceId)"
+        thread.start()
+    }
+
+    /// Asks the poller to stop at the next cycle boundary and waits until it has.
+    public func stop() {
+        stopRequested.store(true, ordering: .relaxed)
+        if started.load(ordering: .relaxed) {
+            finished.wait()
+            finished.signal()
+        }
+    }
+
+    private var isStopping: Bool { stopRequested.load(ordering: .relaxed) }
+
+    private func run() {
+        var logger = Logger(label: "pocare.acquisition")
+        logger[metadataKey: "device"] = "\(settings.deviceId)"
+        let profile = settings.profile
+        let interval = settings.interval.nanoseconds
+        let timeout = profile.modbus.responseTimeout
+        let pause = profile.modbus.pauseBetweenRequests.nanoseconds
+        let largest = max(plan.requests.map(\.range.count).max() ?? 1, 1)
+        let registers = UnsafeMutablePointer<UInt16>.allocate(capacity: largest)
+        let bits = UnsafeMutablePointer<UInt8>.allocate(capacity: largest)
+        defer {
+            registers.deallocate()
+            bits.deallocate()
+        }
+
+        var connection: ModbusConnection?
+        var nextConnectAttempt: Int64 = 0
+        var failedConnects = 0
+        var wasHealthy: Bool?
+        let origin = MonotonicClock.now()
+        var cycle: UInt64 = 0
+        var readings = [Reading?](repeating: nil, count: profile.parameters.count)
+
+        while !isStopping {
+            var deadline = origin + Int64(cycle) * interval
+            // Sleep in short slices so a stop request is honoured within 100 ms.
+            while !isStopping, MonotonicClock.now() < deadline {
+                MonotonicClock.sleep(until: min(deadline, MonotonicClock.now() + 100_000_000))
+            }
+            if isStopping { break }
+            var now = MonotonicClock.now()
+            var missed: UInt64 = 0
+            if interval > 0 && now - deadline >= interval {
+                missed = UInt64((now - deadline) / interval)
+                cycle += missed
+                deadline = origin + Int64(cycle) * interval
+            }
+            let wallTime = Date()
+            let lateness = now - deadline
+
+            if connection == nil && now >= nextConnectAttempt {
+                do {
+                    let candidate = try ModbusConnection(
+                        host: settings.host, port: settings.port, unitId: settings.unitId, responseTimeout: timeout)
+                    try candidate.connect()
+                    connection = candidate
+                    failedConnects = 0
+                    stats.withLock {
+                        $0.connects += 1
+                        $0.connected = true
+                    }
+                    logger.info("connected", metadata: ["endpoint": "\(settings.host):\(settings.port)"])
+                } catch {
+                    failedConnects += 1
+                    let backoff = backoffDelay(afterFailures: failedConnects)
+                    nextConnectAttempt = MonotonicClock.now() + backoff
+                    if failedConnects == 1 || failedConnects.isMultiple(of: 20) {
+                        logger.warning(
+                            "cannot connect",
+                            metadata: [
+                                "endpoint": "\(settings.host):\(settings.port)", "error": "\(error)",
+                                "attempts": "\(failedConnects)", "retry_in_ms": "\(backoff / 1_000_000)",
+                            ])
+                    }
+                }
+            }
+
+            var failures = 0
+            var firstError: ModbusError?
+            for (n, request) in plan.requests.enumerated() {
+                var quality = Quality.good
+                if let link = connection {
+                    if n > 0 && pause > 0 { MonotonicClock.sleep(until: MonotonicClock.now() + pause) }
+                    do {
+                        try link.read(request.range, registers: registers, bits: bits)
+                    } catch {
+                        quality = error.quality
+                        firstError = firstError ?? error
+                        if error.quality == .badCommunication {
+                            // After a timeout a late reply could be taken for the next one: start clean.
+                            link.close()
+                            connection = nil
+                            nextConnectAttempt = 0
+                        }
+                    }
+                } else {
+                    quality = .badCommunication
+                }
+                if quality != .good { failures += 1 }
+                for index in request.parameterIndexes {
+                    let parameter = profile.parameters[index]
+                    guard quality == .good else {
+                        readings[index] = Reading(parameterId: parameter.id, value: nil, quality: quality)
+                        continue
+                    }
+                    let value: Value?
+                    if request.range.table.isBitTable {
+                        value = RegisterCodec.decode(
+                            parameter, bits: UnsafeBufferPointer(start: bits, count: request.range.count),
+                            baseAddress: request.range.start)
+                    } else {
+                        value = RegisterCodec.decode(
+                            parameter, registers: UnsafeBufferPointer(start: registers, count: request.range.count),
+                            baseAddress: request.range.start)
+                    }
+                    let label = value.flatMap { v in
+                        parameter.enumeration.flatMap { e in RegisterCodec.code(of: v, for: parameter).flatMap { e[$0] } }
+                    }
+                    readings[index] = Reading(
+                        parameterId: parameter.id, value: value, quality: value == nil ? .badDevice : .good, label: label)
+                }
+            }
+            let healthy = failures == 0
+            if wasHealthy != healthy {
+                if healthy {
+                    logger.info("all parameters read")
+                } else {
+                    logger.warning(
+                        "read failed", metadata: ["error": "\(firstError?.description ?? "not connected")"])
+                }
+                wasHealthy = healthy
+            }
+            now = MonotonicClock.now()
+            stats.withLock {
+                $0.cycles += 1
+                $0.missedCycles += missed
+                $0.requests += UInt64(plan.requests.count)
+                $0.failedRequests += UInt64(failures)
+                $0.connected = connection != nil
+                if healthy { $0.lastGoodCycle = now }
+            }
+            onSample(Sample(
+                deviceId: settings.deviceId, time: wallTime, cycle: cycle,
+                startLateness: .nanoseconds(lateness), missedCycles: missed,
+                readings: readings.map { $0! }))
+            cycle += 1
+        }
+        connection?.close()
+        logger.debug("poller stopped")
+    }
+
+    /// Exponential backoff with "equal jitter": half fixed, half random, so that many
+    /// pollers that lost one gateway together do not reconnect in lock-step.
+    private func backoffDelay(afterFailures failures: Int) -> Int64 {
+        let lower = settings.reconnectBackoff.lowerBound.nanoseconds
+        let upper = settings.reconnectBackoff.upperBound.nanoseconds
+        let exponential = min(upper, lower << min(failures - 1, 30))
+        return exponential / 2 + Int64.random(in: 0...max(exponential / 2, 1))
+    }
+}

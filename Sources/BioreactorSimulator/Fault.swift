@@ -1,0 +1,45 @@
+import POCareCore
+
+/// Something going wrong on a simulated device, for a window of simulator time.
+public struct Fault: Sendable, Hashable {
+    public enum Kind: Sendable, Hashable {
+        /// The parameter reads `value` for the whole window.
+        case excursion(parameter: String, value: Double)
+        /// The parameter jumps to `value` briefly (the window is usually one poll long).
+        case spike(parameter: String, value: Double)
+        /// The parameter keeps the value it had when the window opened.
+        case stuck(parameter: String)
+        /// Every connection is closed and new ones are refused.
+        case connectionDrop
+        /// Every reply is held back by `delay`.
+        case slowResponse(delay: Duration)
+        /// Every read (or only reads touching `parameter`) is answered with a Modbus exception.
+        case exception(code: Int, parameter: String?)
+    }
+
+    /// Device id the fault applies to, or `*` for every device.
+    public var device: String
+    public var kind: Kind
+    /// Window in simulator time (since the simulator started).
+    public var from: Duration
+    public var to: Duration
+
+    public init(device: String, kind: Kind, from: Duration, to: Duration) {
+        self.device = device
+        self.kind = kind
+        self.from = from
+        self.to = to
+    }
+
+    public func applies(to deviceId: String) -> Bool { device == "*" || device == deviceId }
+
+    public func isActive(at time: Duration) -> Bool { time >= from && time < to }
+
+    public var parameter: String? {
+        switch kind {
+        case .excursion(let p, _), .spike(let p, _), .stuck(let p): p
+        case .exception(_, let p): p
+        default: nil
+        }
+    }
+}

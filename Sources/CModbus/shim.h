@@ -1,0 +1,1 @@
+#include <modbus/modbus.h>

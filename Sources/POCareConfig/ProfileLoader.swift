@@ -1,0 +1,278 @@
+import Foundation
+import POCareCore
+import Yams
+
+/// Reads device profiles (`DeviceProfiles/*.yaml`) and checks them the way a reviewer would:
+/// every problem is reported with file, line, column and field, not just the first one.
+public enum ProfileLoader {
+    public struct Result: Sendable {
+        public var profile: DeviceProfile?
+        public var diagnostics: [Diagnostic]
+    }
+
+    static let topKeys = ["profile", "vendor", "model", "firmware", "description", "modbus", "unreadable", "parameters"]
+    static let modbusKeys = [
+        "unit_id", "word_order", "max_registers_per_request", "max_bits_per_request", "max_gap",
+        "response_timeout", "pause_between_requests",
+    ]
+    static let parameterKeys = [
+        "id", "name", "unit", "table", "address", "type", "word_order", "scale", "offset", "enum", "writable",
+        "description",
+    ]
+    static let rangeKeys = ["table", "start", "count"]
+
+    /// Loads and validates a profile file; the profile is nil when any error was found.
+    public static func load(path: String) -> Result {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            return Result(profile: nil, diagnostics: [
+                Diagnostic(file: path, line: 1, column: 1, field: "(file)", message: "cannot read file: \(error.localizedDescription)")
+            ])
+        }
+        return parse(text, file: path)
+    }
+
+    /// Loads a profile or throws every diagnostic.
+    public static func require(path: String) throws -> DeviceProfile {
+        let result = load(path: path)
+        guard let profile = result.profile else { throw ValidationFailed(result.diagnostics) }
+        return profile
+    }
+
+    public static func parse(_ text: String, file: String) -> Result {
+        let collector = DiagnosticCollector(file: file)
+        guard let root = collector.compose(text), let top = MappingReader(root, path: "", collector: collector) else {
+            return Result(profile: nil, diagnostics: collector.diagnostics)
+        }
+        top.rejectUnknownKeys(allowed: topKeys)
+        let id = top.string("profile", required: true)
+        if let id, !isIdentifier(id) {
+            collector.error("profile", "'\(id)' is not a valid id: use lower-case letters, digits, '-' and '_'")
+        }
+        let vendor = top.string("vendor", required: true)
+        let model = top.string("model", required: true)
+        let firmware = top.string("firmware") ?? "any"
+        _ = top.string("description")
+
+        let modbus = parseModbus(top.mappingReader("modbus"), collector: collector)
+        let unreadable = (top.sequence("unreadable") ?? []).enumerated().compactMap { index, node in
+            parseRange(node, path: "unreadable[\(index)]", collector: collector)
+        }
+
+        var parameters: [Parameter] = []
+        let parameterNodes = top.sequence("parameters", required: true) ?? []
+        if top.has("parameters") && parameterNodes.isEmpty {
+            collector.error("parameters", "a profile needs at least one parameter")
+        }
+        for (index, node) in parameterNodes.enumerated() {
+            if let parameter = parseParameter(node, path: "parameters[\(index)]", defaults: modbus, collector: collector) {
+                parameters.append(parameter)
+            } else {
+                parameters.append(Parameter(id: "", name: "", unit: "", table: .coil, address: -1, dataType: .bool))
+            }
+        }
+        checkCrossParameterRules(parameters, unreadable: unreadable, modbus: modbus, collector: collector)
+
+        guard !collector.hasErrors, let id, let vendor, let model else {
+            return Result(profile: nil, diagnostics: collector.diagnostics)
+        }
+        let profile = DeviceProfile(
+            id: id, vendor: vendor, model: model, firmware: firmware, modbus: modbus,
+            unreadable: unreadable, parameters: parameters)
+        return Result(profile: profile, diagnostics: collector.diagnostics)
+    }
+
+    private static func parseModbus(_ reader: MappingReader?, collector: DiagnosticCollector) -> ModbusDefaults {
+        var modbus = ModbusDefaults()
+        guard let reader else { return modbus }
+        reader.rejectUnknownKeys(allowed: modbusKeys)
+        if let v = reader.int("unit_id", in: 0...255) { modbus.unitId = v }
+        if let text = reader.string("word_order") {
+            if let order = WordOrder(rawValue: text) {
+                modbus.wordOrder = order
+            } else {
+                collector.error("modbus.word_order", "unknown word order '\(text)'; expected ABCD, CDAB, BADC or DCBA")
+            }
+        }
+        if let v = reader.int("max_registers_per_request", in: 1...125) { modbus.maxRegistersPerRequest = v }
+        if let v = reader.int("max_bits_per_request", in: 1...2000) { modbus.maxBitsPerRequest = v }
+        if let v = reader.int("max_gap", in: 0...124) { modbus.maxGap = v }
+        if let v = reader.duration("response_timeout") {
+            if v < .milliseconds(1) || v > .seconds(60) {
+                collector.error("modbus.response_timeout", "must be between 1ms and 60s")
+            } else {
+                modbus.responseTimeout = v
+            }
+        }
+        if let v = reader.duration("pause_between_requests") {
+            if v > .seconds(10) {
+                collector.error("modbus.pause_between_requests", "must be at most 10s")
+            } else {
+                modbus.pauseBetweenRequests = v
+            }
+        }
+        return modbus
+    }
+
+    private static func parseTable(_ reader: MappingReader, collector: DiagnosticCollector) -> RegisterTable? {
+        guard let text = reader.string("table", required: true) else { return nil }
+        guard let table = RegisterTable(rawValue: text) else {
+            collector.error(
+                reader.fieldPath("table"),
+                "unknown table '\(text)'; expected coil, discrete_input, input_register or holding_register")
+            return nil
+        }
+        return table
+    }
+
+    private static func parseRange(_ node: Node, path: String, collector: DiagnosticCollector) -> AddressRange? {
+        guard let reader = MappingReader(node, path: path, collector: collector) else { return nil }
+        reader.rejectUnknownKeys(allowed: rangeKeys)
+        let table = parseTable(reader, collector: collector)
+        let start = reader.int("start", required: true, in: 0...65535)
+        let count = reader.int("count", required: true, in: 1...65536)
+        guard let table, let start, let count else { return nil }
+        if start + count > 65536 {
+            collector.error("\(path).count", "range \(start)..<\(start + count) runs past address 65535")
+            return nil
+        }
+        return AddressRange(table: table, start: start, count: count)
+    }
+
+    private static func parseParameter(
+        _ node: Node, path: String, defaults: ModbusDefaults, collector: DiagnosticCollector
+    ) -> Parameter? {
+        guard let reader = MappingReader(node, path: path, collector: collector) else { return nil }
+        reader.rejectUnknownKeys(allowed: parameterKeys)
+        let id = reader.string("id", required: true)
+        if let id, !isIdentifier(id) {
+            collector.error("\(path).id", "'\(id)' is not a valid id: use lower-case letters, digits, '-' and '_'")
+        }
+        let name = reader.string("name") ?? id ?? ""
+        let unit = reader.string("unit")
+        _ = reader.string("description")
+        let table = parseTable(reader, collector: collector)
+        let address = reader.int("address", required: true)
+        var dataType: DataType?
+        if let typeName = reader.string("type", required: true) {
+            dataType = DataType(profileName: typeName)
+            if dataType == nil {
+                collector.error(
+                    "\(path).type",
+                    "unknown type '\(typeName)'; expected bool, bit0-bit15, int16, uint16, int32, uint32, int64, uint64, float32, float64 or stringN"
+                )
+            }
+        }
+        let explicitOrder = reader.string("word_order")
+        var wordOrder = defaults.wordOrder
+        if let explicitOrder {
+            if let order = WordOrder(rawValue: explicitOrder) {
+                wordOrder = order
+            } else {
+                collector.error("\(path).word_order", "unknown word order '\(explicitOrder)'; expected ABCD, CDAB, BADC or DCBA")
+            }
+        }
+        let scale = reader.double("scale")
+        let offset = reader.double("offset")
+        let writable = reader.bool("writable") ?? false
+        var enumeration: [Int: String]?
+        if let enumReader = reader.mappingReader("enum") {
+            var labels: [Int: String] = [:]
+            for (key, value) in enumReader.mapping {
+                let keyText = key.scalar?.string ?? ""
+                guard let code = parseInteger(keyText) else {
+                    collector.error("\(path).enum", at: key.mark, "enumeration code '\(keyText)' is not a whole number")
+                    continue
+                }
+                guard let label = value.scalar?.string, !label.isEmpty else {
+                    collector.error("\(path).enum.\(keyText)", at: value.mark, "enumeration label must be text")
+                    continue
+                }
+                labels[code] = label
+            }
+            enumeration = labels
+        }
+
+        guard let table, let address, let dataType else { return nil }
+        var ok = true
+        func fail(_ field: String, _ message: String) {
+            collector.error("\(path).\(field)", message)
+            ok = false
+        }
+
+        if address < 0 || address > 65535 {
+            fail("address", "address \(address) is out of range 0...65535")
+        } else if address + dataType.registerCount - 1 > 65535 {
+            fail("address", "\(dataType.profileName) at \(address) runs past address 65535")
+        }
+        switch dataType {
+        case .bit(let n) where !(0...15).contains(n):
+            fail("type", "bit index \(n) is out of range 0...15")
+        case .string(let n) where !(1...defaults.maxRegistersPerRequest).contains(n):
+            fail("type", "string length \(n) registers is out of range 1...\(defaults.maxRegistersPerRequest) (one request)")
+        default: break
+        }
+        if table.isBitTable && dataType != .bool {
+            fail("type", "\(table.rawValue) holds single bits; only type bool fits, not \(dataType.profileName)")
+        }
+        if !table.isBitTable && dataType == .bool {
+            fail("type", "bool needs a coil or discrete_input; use bitN for one bit of a \(table.rawValue)")
+        }
+        if explicitOrder != nil && !dataType.hasWordOrder {
+            fail("word_order", "word order applies only to 32- and 64-bit types, not \(dataType.profileName)")
+        }
+        if dataType.isNumeric && enumeration == nil && (unit ?? "").isEmpty {
+            fail("unit", "missing unit for numeric parameter '\(id ?? "?")' (use \"1\" for a dimensionless count)")
+        }
+        if !dataType.isNumeric && (scale != nil || offset != nil) {
+            fail(scale != nil ? "scale" : "offset", "scale and offset apply only to numeric types, not \(dataType.profileName)")
+        }
+        if scale == 0 { fail("scale", "scale must not be 0") }
+        if enumeration != nil {
+            switch dataType {
+            case .int16, .uint16, .int32, .uint32, .int64, .uint64, .bool, .bit: break
+            default: fail("enum", "an enumeration needs an integer, bool or bit type, not \(dataType.profileName)")
+            }
+        }
+        if writable && !(table == .coil || table == .holdingRegister) {
+            fail("writable", "\(table.rawValue) is read-only in Modbus; only coils and holding registers can be written")
+        }
+        guard ok, let id else { return nil }
+        return Parameter(
+            id: id, name: name, unit: unit ?? "", table: table, address: address, dataType: dataType,
+            wordOrder: wordOrder, scale: scale ?? 1, offset: offset ?? 0, enumeration: enumeration,
+            writable: writable)
+    }
+
+    private static func checkCrossParameterRules(
+        _ parameters: [Parameter], unreadable: [AddressRange], modbus: ModbusDefaults, collector: DiagnosticCollector
+    ) {
+        var firstIndex: [String: Int] = [:]
+        for (index, p) in parameters.enumerated() where !p.id.isEmpty {
+            if let first = firstIndex[p.id] {
+                collector.error("parameters[\(index)].id", "duplicate id '\(p.id)' (first used by parameters[\(first)])")
+            } else {
+                firstIndex[p.id] = index
+            }
+        }
+        let placed = parameters.enumerated().filter { $0.element.address >= 0 }
+        for (i, (ia, a)) in placed.enumerated() {
+            for (ib, b) in placed[(i + 1)...] where a.addressRange.overlaps(b.addressRange) {
+                if case .bit(let x) = a.dataType, case .bit(let y) = b.dataType, x != y { continue }
+                collector.error(
+                    "parameters[\(ib)].address",
+                    "\(b.addressRange) of '\(b.id)' overlaps \(a.addressRange) of '\(a.id)' (parameters[\(ia)])")
+            }
+            for (ri, range) in unreadable.enumerated() where range.overlaps(a.addressRange) {
+                collector.error("parameters[\(ia)].address", "'\(a.id)' lies in unreadable[\(ri)] (\(range))")
+            }
+        }
+    }
+
+    static func isIdentifier(_ s: String) -> Bool {
+        !s.isEmpty && s.count <= 64
+            && s.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" || $0 == "_" }
+    }
+}

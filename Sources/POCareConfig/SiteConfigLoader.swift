@@ -1,0 +1,124 @@
+import Foundation
+import POCareCore
+import Yams
+
+/// Reads the daemon's site configuration and every device profile it names.
+/// The daemon never starts on a configuration with any error in it.
+public enum SiteConfigLoader {
+    public struct Result: Sendable {
+        public var config: SiteConfig?
+        public var diagnostics: [Diagnostic]
+    }
+
+    static let topKeys = ["site", "profile_dir", "devices"]
+    static let deviceKeys = ["id", "profile", "address", "unit_id", "poll_interval"]
+
+    public static func load(path: String) -> Result {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            return Result(config: nil, diagnostics: [
+                Diagnostic(file: path, line: 1, column: 1, field: "(file)", message: "cannot read file: \(error.localizedDescription)")
+            ])
+        }
+        return parse(text, file: path)
+    }
+
+    public static func parse(_ text: String, file: String) -> Result {
+        let collector = DiagnosticCollector(file: file)
+        var profileDiagnostics: [Diagnostic] = []
+        guard let root = collector.compose(text), let top = MappingReader(root, path: "", collector: collector) else {
+            return Result(config: nil, diagnostics: collector.diagnostics)
+        }
+        top.rejectUnknownKeys(allowed: topKeys)
+        let site = top.string("site", required: true)
+        if let site, !ProfileLoader.isIdentifier(site) {
+            collector.error("site", "'\(site)' is not a valid site id: use lower-case letters, digits, '-' and '_'")
+        }
+        let baseDirectory = URL(fileURLWithPath: file).deletingLastPathComponent()
+        let profileDirectory = top.string("profile_dir").map { resolve($0, against: baseDirectory) } ?? baseDirectory
+
+        var profiles: [String: DeviceProfile?] = [:]
+        var devices: [DeviceConfig] = []
+        var seen: [String: Int] = [:]
+        let deviceNodes = top.sequence("devices", required: true) ?? []
+        if top.has("devices") && deviceNodes.isEmpty { collector.error("devices", "a site needs at least one device") }
+        for (index, node) in deviceNodes.enumerated() {
+            let path = "devices[\(index)]"
+            guard let reader = MappingReader(node, path: path, collector: collector) else { continue }
+            reader.rejectUnknownKeys(allowed: deviceKeys)
+            let id = reader.string("id", required: true)
+            if let id {
+                if !ProfileLoader.isIdentifier(id) {
+                    collector.error("\(path).id", "'\(id)' is not a valid device id: use lower-case letters, digits, '-' and '_'")
+                }
+                if let first = seen[id] {
+                    collector.error("\(path).id", "duplicate device id '\(id)' (first used by devices[\(first)])")
+                }
+                seen[id] = index
+            }
+            var profile: DeviceProfile?
+            if let profileName = reader.string("profile", required: true) {
+                let profilePath = resolve(profileName, against: profileDirectory).path
+                if let cached = profiles[profilePath] {
+                    profile = cached
+                } else {
+                    let result = ProfileLoader.load(path: profilePath)
+                    profileDiagnostics += result.diagnostics
+                    profiles[profilePath] = result.profile
+                    profile = result.profile
+                    if result.profile == nil {
+                        collector.error("\(path).profile", "profile '\(profilePath)' is not valid (see its errors)")
+                    }
+                }
+            }
+            var host: String?
+            var port: Int?
+            if let address = reader.string("address", required: true) {
+                if let parsed = parseEndpoint(address) {
+                    (host, port) = parsed
+                } else {
+                    collector.error("\(path).address", "expected host:port (or [ipv6]:port) with port 1...65535, got '\(address)'")
+                }
+            }
+            let unitId = reader.int("unit_id", in: 0...255)
+            let interval = reader.duration("poll_interval") ?? .seconds(1)
+            if interval < .milliseconds(10) || interval > .seconds(3600) {
+                collector.error("\(path).poll_interval", "poll interval must be between 10ms and 1h")
+            }
+            if let id, let profile, let host, let port {
+                devices.append(DeviceConfig(
+                    id: id, profile: profile, host: host, port: port, unitId: unitId ?? profile.modbus.unitId,
+                    pollInterval: interval))
+            }
+        }
+        let diagnostics = profileDiagnostics + collector.diagnostics
+        guard !collector.hasErrors, !profileDiagnostics.contains(where: { $0.severity == .error }), let site else {
+            return Result(config: nil, diagnostics: diagnostics)
+        }
+        return Result(config: SiteConfig(siteId: site, devices: devices), diagnostics: diagnostics)
+    }
+
+    static func resolve(_ path: String, against base: URL) -> URL {
+        path.hasPrefix("/") ? URL(fileURLWithPath: path) : base.appendingPathComponent(path).standardizedFileURL
+    }
+}
+
+/// Splits `host:port` or `[v6addr]:port`.
+public func parseEndpoint(_ text: String) -> (host: String, port: Int)? {
+    let host: Substring
+    let portText: Substring
+    if text.hasPrefix("[") {
+        guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
+        host = text[text.index(after: text.startIndex)..<close]
+        portText = text[text.index(close, offsetBy: 2)...]
+    } else {
+        guard let colon = text.lastIndex(of: ":") else { return nil }
+        host = text[..<colon]
+        portText = text[text.index(after: colon)...]
+        if host.contains(":") { return nil }
+    }
+    guard !host.isEmpty, let port = Int(portText), (1...65535).contains(port) else { return nil }
+    return (String(host), port)
+}

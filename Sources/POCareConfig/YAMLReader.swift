@@ -1,0 +1,231 @@
+import Foundation
+import POCareCore
+import Yams
+
+/// Collects located diagnostics while one file is read, and remembers where each field was,
+/// so checks that run after parsing can still point at the right line and column.
+final class DiagnosticCollector {
+    let file: String
+    private(set) var diagnostics: [Diagnostic] = []
+    private var marks: [String: (line: Int, column: Int)] = [:]
+
+    init(file: String) { self.file = file }
+
+    func remember(_ path: String, _ mark: Mark?) {
+        if let mark { marks[path] = (mark.line, mark.column) }
+    }
+
+    func error(_ path: String, at mark: Mark?, _ message: String) {
+        let place = mark.map { ($0.line, $0.column) } ?? marks[path] ?? (1, 1)
+        diagnostics.append(Diagnostic(file: file, line: place.0, column: place.1, field: path, message: message))
+    }
+
+    /// Reports at the remembered place of `path`, or of the nearest remembered parent.
+    func error(_ path: String, _ message: String) {
+        var probe = path
+        while marks[probe] == nil, let cut = probe.lastIndex(where: { $0 == "." || $0 == "[" }) {
+            probe = String(probe[..<cut])
+        }
+        let place = marks[probe] ?? (1, 1)
+        diagnostics.append(Diagnostic(file: file, line: place.0, column: place.1, field: path, message: message))
+    }
+
+    var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
+
+    /// Parses YAML text into a node tree, turning libyaml's errors into diagnostics.
+    func compose(_ text: String) -> Node? {
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                error("(document)", at: nil, "file is empty")
+                return nil
+            }
+            return node
+        } catch let yamlError as YamlError {
+            switch yamlError {
+            case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
+                .composer(_, let problem, let mark, _):
+                error("(syntax)", at: mark, "YAML syntax error: \(problem)")
+            default:
+                error("(syntax)", at: nil, "YAML error: \(yamlError)")
+            }
+            return nil
+        } catch {
+            self.error("(syntax)", at: nil, "YAML error: \(error)")
+            return nil
+        }
+    }
+}
+
+/// Reads one YAML mapping field by field; every key it was not asked about is reported as unknown.
+struct MappingReader {
+    let mapping: Node.Mapping
+    let path: String
+    let collector: DiagnosticCollector
+    private let entries: [String: (key: Node, value: Node)]
+
+    init?(_ node: Node, path: String, collector: DiagnosticCollector) {
+        guard case .mapping(let mapping) = node else {
+            collector.error(path.isEmpty ? "(document)" : path, at: node.mark, "expected a mapping of keys to values")
+            return nil
+        }
+        self.mapping = mapping
+        self.path = path
+        self.collector = collector
+        var entries: [String: (key: Node, value: Node)] = [:]
+        for (key, value) in mapping {
+            let name = key.scalar?.string ?? "\(key)"
+            let fieldPath = Self.join(path, name)
+            if entries[name] != nil {
+                collector.error(fieldPath, at: key.mark, "duplicate key '\(name)'")
+            }
+            entries[name] = (key, value)
+            collector.remember(fieldPath, value.mark ?? key.mark)
+        }
+        self.entries = entries
+        collector.remember(path, mapping.mark)
+    }
+
+    static func join(_ path: String, _ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    var mark: Mark? { mapping.mark }
+
+    func fieldPath(_ key: String) -> String { Self.join(path, key) }
+
+    /// Reports keys outside `allowed`, suggesting the closest known key.
+    func rejectUnknownKeys(allowed: [String]) {
+        for (name, entry) in entries where !allowed.contains(name) {
+            let hint = allowed.min { editDistance($0, name) < editDistance($1, name) }
+                .flatMap { editDistance($0, name) <= 3 ? " (did you mean '\($0)'?)" : nil } ?? ""
+            collector.error(fieldPath(name), at: entry.key.mark, "unknown key '\(name)'\(hint)")
+        }
+    }
+
+    func node(_ key: String, required: Bool = false) -> Node? {
+        guard let entry = entries[key] else {
+            if required { collector.error(fieldPath(key), at: mapping.mark, "missing required key '\(key)'") }
+            return nil
+        }
+        if case .scalar(let s) = entry.value, s.style == .plain, ["", "~", "null", "Null", "NULL"].contains(s.string) {
+            if required { collector.error(fieldPath(key), at: entry.value.mark, "'\(key)' must have a value") }
+            return nil
+        }
+        return entry.value
+    }
+
+    func has(_ key: String) -> Bool { entries[key] != nil }
+
+    func string(_ key: String, required: Bool = false) -> String? {
+        guard let node = node(key, required: required) else { return nil }
+        guard case .scalar(let scalar) = node else {
+            collector.error(fieldPath(key), at: node.mark, "expected a text value")
+            return nil
+        }
+        return scalar.string
+    }
+
+    func int(_ key: String, required: Bool = false, in range: ClosedRange<Int>? = nil) -> Int? {
+        guard let node = node(key, required: required) else { return nil }
+        guard case .scalar(let scalar) = node, let value = parseInteger(scalar.string) else {
+            collector.error(fieldPath(key), at: node.mark, "expected a whole number")
+            return nil
+        }
+        if let range, !range.contains(value) {
+            collector.error(fieldPath(key), at: node.mark, "\(value) is out of range \(range.lowerBound)...\(range.upperBound)")
+            return nil
+        }
+        return value
+    }
+
+    func double(_ key: String, required: Bool = false) -> Double? {
+        guard let node = node(key, required: required) else { return nil }
+        guard case .scalar(let scalar) = node, let value = Double(scalar.string), value.isFinite else {
+            collector.error(fieldPath(key), at: node.mark, "expected a finite number")
+            return nil
+        }
+        return value
+    }
+
+    func bool(_ key: String) -> Bool? {
+        guard let node = node(key) else { return nil }
+        guard case .scalar(let scalar) = node, let value = Bool.parseYAML(scalar.string) else {
+            collector.error(fieldPath(key), at: node.mark, "expected true or false")
+            return nil
+        }
+        return value
+    }
+
+    func duration(_ key: String, required: Bool = false) -> Duration? {
+        guard let text = string(key, required: required) else { return nil }
+        guard let value = parseDuration(text) else {
+            collector.error(fieldPath(key), "expected a duration such as 500ms, 1s, 2.5s or 5m, got '\(text)'")
+            return nil
+        }
+        return value
+    }
+
+    func mappingReader(_ key: String, required: Bool = false) -> MappingReader? {
+        guard let node = node(key, required: required) else { return nil }
+        return MappingReader(node, path: fieldPath(key), collector: collector)
+    }
+
+    func sequence(_ key: String, required: Bool = false) -> [Node]? {
+        guard let node = node(key, required: required) else { return nil }
+        guard case .sequence(let sequence) = node else {
+            collector.error(fieldPath(key), at: node.mark, "expected a list")
+            return nil
+        }
+        for (index, item) in sequence.enumerated() {
+            collector.remember("\(fieldPath(key))[\(index)]", item.mark)
+        }
+        return Array(sequence)
+    }
+}
+
+/// Accepts decimal and 0x-prefixed hexadecimal, as vendor register maps use both.
+func parseInteger(_ text: String) -> Int? {
+    let t = text.replacingOccurrences(of: "_", with: "")
+    if t.hasPrefix("0x") || t.hasPrefix("0X") { return Int(t.dropFirst(2), radix: 16) }
+    if t.hasPrefix("-0x") { return Int(t.dropFirst(3), radix: 16).map { -$0 } }
+    return Int(t)
+}
+
+/// Parses `250ms`, `1s`, `2.5s`, `5m`, `1h`; a bare number is seconds.
+public func parseDuration(_ text: String) -> Duration? {
+    let t = text.trimmingCharacters(in: .whitespaces)
+    let units: [(String, Double)] = [("ms", 1e-3), ("s", 1), ("min", 60), ("m", 60), ("h", 3600)]
+    for (suffix, factor) in units where t.hasSuffix(suffix) {
+        guard let n = Double(t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)),
+            n.isFinite, n >= 0
+        else { return nil }
+        return .nanoseconds(Int64((n * factor * 1e9).rounded()))
+    }
+    guard let n = Double(t), n.isFinite, n >= 0 else { return nil }
+    return .nanoseconds(Int64((n * 1e9).rounded()))
+}
+
+extension Bool {
+    static func parseYAML(_ text: String) -> Bool? {
+        switch text.lowercased() {
+        case "true", "yes", "on": true
+        case "false", "no", "off": false
+        default: nil
+        }
+    }
+}
+
+func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    if a.isEmpty { return b.count }
+    if b.isEmpty { return a.count }
+    var row = Array(0...b.count)
+    for i in 1...a.count {
+        var previous = row[0]
+        row[0] = i
+        for j in 1...b.count {
+            let saved = row[j]
+            row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+            previous = saved
+        }
+    }
+    return row[b.count]
+}

@@ -1,0 +1,99 @@
+/// One measurable or settable quantity of a device, and where it sits in the device's Modbus map.
+public struct Parameter: Sendable, Hashable {
+    public var id: String
+    public var name: String
+    /// Engineering unit after scaling (UCUM-style spelling such as `Cel`, `%`, `mL`); empty for states.
+    public var unit: String
+    public var table: RegisterTable
+    /// 0-based protocol address, as on the wire (not the 1-based "40001" notation).
+    public var address: Int
+    public var dataType: DataType
+    public var wordOrder: WordOrder
+    /// Engineering value = raw * scale + offset.
+    public var scale: Double
+    public var offset: Double
+    /// Code-to-label map for status and phase registers.
+    public var enumeration: [Int: String]?
+    public var writable: Bool
+
+    public init(
+        id: String, name: String, unit: String, table: RegisterTable, address: Int,
+        dataType: DataType, wordOrder: WordOrder = .abcd, scale: Double = 1, offset: Double = 0,
+        enumeration: [Int: String]? = nil, writable: Bool = false
+    ) {
+        self.id = id
+        self.name = name
+        self.unit = unit
+        self.table = table
+        self.address = address
+        self.dataType = dataType
+        self.wordOrder = wordOrder
+        self.scale = scale
+        self.offset = offset
+        self.enumeration = enumeration
+        self.writable = writable
+    }
+
+    /// The registers (or bits) this parameter occupies.
+    public var addressRange: AddressRange {
+        AddressRange(table: table, start: address, count: dataType.registerCount)
+    }
+}
+
+/// How to talk to a device model over Modbus/TCP, unless a site's config says otherwise.
+public struct ModbusDefaults: Sendable, Hashable {
+    public var unitId: Int
+    public var wordOrder: WordOrder
+    /// Many devices accept fewer than the protocol's 125 registers per read.
+    public var maxRegistersPerRequest: Int
+    public var maxBitsPerRequest: Int
+    /// Largest run of unused addresses the planner will read through to save a request.
+    public var maxGap: Int
+    public var responseTimeout: Duration
+    /// Some controllers drop requests that arrive back to back.
+    public var pauseBetweenRequests: Duration
+
+    public init(
+        unitId: Int = 1, wordOrder: WordOrder = .abcd, maxRegistersPerRequest: Int = 125,
+        maxBitsPerRequest: Int = 2000, maxGap: Int = 8, responseTimeout: Duration = .milliseconds(500),
+        pauseBetweenRequests: Duration = .zero
+    ) {
+        self.unitId = unitId
+        self.wordOrder = wordOrder
+        self.maxRegistersPerRequest = maxRegistersPerRequest
+        self.maxBitsPerRequest = maxBitsPerRequest
+        self.maxGap = maxGap
+        self.responseTimeout = responseTimeout
+        self.pauseBetweenRequests = pauseBetweenRequests
+    }
+}
+
+/// Everything POCare Edge knows about one equipment model: identity, Modbus settings, parameters.
+public struct DeviceProfile: Sendable, Hashable {
+    public var id: String
+    public var vendor: String
+    public var model: String
+    /// Firmware versions this map was written for, as the vendor states them (e.g. ">=2.1 <3.0").
+    public var firmware: String
+    public var modbus: ModbusDefaults
+    /// Address ranges the device answers with an exception; never read, never bridged over.
+    public var unreadable: [AddressRange]
+    public var parameters: [Parameter]
+
+    public init(
+        id: String, vendor: String, model: String, firmware: String, modbus: ModbusDefaults,
+        unreadable: [AddressRange] = [], parameters: [Parameter]
+    ) {
+        self.id = id
+        self.vendor = vendor
+        self.model = model
+        self.firmware = firmware
+        self.modbus = modbus
+        self.unreadable = unreadable
+        self.parameters = parameters
+    }
+
+    public func parameter(_ id: String) -> Parameter? {
+        parameters.first { $0.id == id }
+    }
+}

@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import POCareConfig
+import POCareCore
+
+/// Exit codes shared by every pocarectl command.
+enum ExitStatus {
+    static let failure = ExitCode(1)
+    static let usage = ExitCode(2)
+}
+
+@main
+struct POCareCtl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pocarectl",
+        abstract: "Operate POCare Edge at a site: check device profiles, and more as the daemon grows.",
+        discussion: """
+            Exit codes: 0 success, 1 failure (for example an invalid file), 2 usage error.
+            """,
+        subcommands: [ProfileCommand.self])
+}
+
+struct ProfileCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "profile", abstract: "Work with device profiles.", subcommands: [ValidateProfiles.self])
+}
+
+struct ValidateProfiles: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validate",
+        abstract: "Check device profile files and report every problem.",
+        discussion: """
+            Each problem is printed as file:line:column: field: message. Exits 1 if any file has an
+            error, 0 when all are valid.
+
+            Example:
+              pocarectl profile validate DeviceProfiles/*.yaml
+            """)
+
+    @Argument(help: "Profile files (YAML).")
+    var files: [String]
+
+    @Flag(help: "Print nothing for valid files.")
+    var quiet = false
+
+    func run() throws {
+        var failed = false
+        for file in files {
+            let result = ProfileLoader.load(path: file)
+            for diagnostic in result.diagnostics { FileHandle.standardError.write(Data((diagnostic.description + "\n").utf8)) }
+            if let profile = result.profile {
+                if !quiet {
+                    print("\(file): ok: \(profile.id), \(profile.parameters.count) parameters")
+                }
+            } else {
+                failed = true
+            }
+        }
+        if failed { throw ExitStatus.failure }
+    }
+}

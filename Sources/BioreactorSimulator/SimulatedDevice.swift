@@ -182,6 +182,9 @@ public final class SimulatedDevice: Sendable {
             if now - lastStep >= 20_000_000 {
                 active = refresh(mapping: mapping, dt: Double(now - lastStep) / 1e9)
                 lastStep = now
+            } else {
+                // A fault injected a moment ago applies to the very next request.
+                active = linkFaults()
             }
             if active.drop && !clients.isEmpty {
                 logger.info("fault: dropping \(clients.count) connection(s)")
@@ -252,12 +255,27 @@ public final class SimulatedDevice: Sendable {
         }
     }
 
+    private func linkFaults() -> ActiveFaults {
+        let time = elapsed
+        return control.withLock { state in
+            var active = ActiveFaults()
+            for fault in state.faults where fault.applies(to: id) && fault.isActive(at: time) {
+                switch fault.kind {
+                case .connectionDrop: active.drop = true
+                case .slowResponse(let delay): active.delay = max(active.delay, delay)
+                case .exception(let code, let p): active.exceptions.append((code, p))
+                default: break
+                }
+            }
+            return active
+        }
+    }
+
     /// Steps the model, applies value faults, and writes every parameter into the register map.
     private func refresh(mapping: UnsafeMutablePointer<modbus_mapping_t>, dt: Double) -> ActiveFaults {
         let time = elapsed
-        return control.withLock { state in
+        control.withLock { state in
             state.model.step(dt)
-            var active = ActiveFaults()
             var overrides: [String: Value] = [:]
             for fault in state.faults where fault.applies(to: id) {
                 guard fault.isActive(at: time) else {
@@ -269,9 +287,7 @@ public final class SimulatedDevice: Sendable {
                 case .stuck(let p):
                     if state.stuckValues[p] == nil { state.stuckValues[p] = state.served[p] ?? state.model.value(for: p) }
                     overrides[p] = state.stuckValues[p]
-                case .connectionDrop: active.drop = true
-                case .slowResponse(let delay): active.delay = max(active.delay, delay)
-                case .exception(let code, let p): active.exceptions.append((code, p))
+                case .connectionDrop, .slowResponse, .exception: break
                 }
             }
             // Whole registers first, then single bits, so bits are not overwritten.
@@ -280,8 +296,8 @@ public final class SimulatedDevice: Sendable {
                 state.served[parameter.id] = value
                 write(value, parameter, mapping)
             }
-            return active
         }
+        return linkFaults()
     }
 
     private func isBit(_ p: Parameter) -> Bool {

@@ -196,10 +196,8 @@ public enum ProfileLoader {
         }
 
         guard let table, let address, let dataType else { return nil }
-        var ok = true
         func fail(_ field: String, _ message: String) {
             collector.error("\(path).\(field)", message)
-            ok = false
         }
 
         if address < 0 || address > 65535 {
@@ -239,7 +237,9 @@ public enum ProfileLoader {
         if writable && !(table == .coil || table == .holdingRegister) {
             fail("writable", "\(table.rawValue) is read-only in Modbus; only coils and holding registers can be written")
         }
-        guard ok, let id else { return nil }
+        // Returned even when a rule above failed, so that checks across parameters
+        // (duplicates, overlaps) still run and every problem is reported at once.
+        guard let id else { return nil }
         return Parameter(
             id: id, name: name, unit: unit ?? "", table: table, address: address, dataType: dataType,
             wordOrder: wordOrder, scale: scale ?? 1, offset: offset ?? 0, enumeration: enumeration,

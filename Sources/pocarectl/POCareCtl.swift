@@ -18,6 +18,21 @@ struct POCareCtl: ParsableCommand {
             Exit codes: 0 success, 1 failure (for example an invalid file), 2 usage error.
             """,
         subcommands: [ProfileCommand.self])
+
+    /// Maps argument errors to exit code 2 (the parser's own default is 64), so scripts can
+    /// tell a mistyped command from a failed check.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(ExitStatus.usage.rawValue)
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 struct ProfileCommand: ParsableCommand {

@@ -1,0 +1,83 @@
+import Foundation
+import Testing
+
+/// The executables are built next to the test bundle.
+func executable(_ name: String) -> URL {
+    URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        .appendingPathComponent(name)
+}
+
+struct ProcessResult {
+    var status: Int32
+    var output: String
+    var errors: String
+}
+
+func run(_ name: String, _ arguments: [String]) throws -> ProcessResult {
+    let process = Process()
+    process.executableURL = executable(name)
+    process.arguments = arguments
+    process.currentDirectoryURL = packageRoot
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let output = out.fileHandleForReading.readDataToEndOfFile()
+    let errors = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return ProcessResult(
+        status: process.terminationStatus, output: String(decoding: output, as: UTF8.self),
+        errors: String(decoding: errors, as: UTF8.self))
+}
+
+@Suite("Command line")
+struct CommandLineTests {
+    @Test("pocarectl profile validate passes the shipped profiles with exit 0")
+    func validateShipped() throws {
+        let result = try run("pocarectl", ["profile", "validate"] + shippedProfileNames.map { "DeviceProfiles/\($0).yaml" })
+        #expect(result.status == 0, "\(result.errors)")
+        #expect(result.output.components(separatedBy: "\n").filter { $0.contains(": ok: ") }.count == 3)
+    }
+
+    @Test("pocarectl profile validate points at each error and exits 1")
+    func validateBroken() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("broken-\(UUID().uuidString).yaml")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try """
+            profile: broken
+            vendor: Test
+            model: X
+            parameters:
+              - { id: t, table: input_register, address: 0, type: float32, unit: Cel }
+              - { id: t, table: input_register, address: 1, type: uint16 }
+            """.write(to: file, atomically: true, encoding: .utf8)
+        let result = try run("pocarectl", ["profile", "validate", file.path, "DeviceProfiles/rocking-bag-rb50.yaml"])
+        #expect(result.status == 1)
+        let lines = result.errors.split(separator: "\n").map(String.init)
+        #expect(lines.contains("\(file.path):6:11: parameters[1].id: duplicate id 't' (first used by parameters[0])"), "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("\(file.path):6:") && $0.contains("overlaps") })
+        #expect(lines.contains { $0.hasPrefix("\(file.path):6:") && $0.contains("missing unit") })
+        #expect(result.output.contains("rocking-bag-rb50.yaml: ok"), "valid files are still checked and reported")
+    }
+
+    @Test("pocarectl with no arguments for validate is a usage error (exit 2)")
+    func usageError() throws {
+        #expect(try run("pocarectl", ["profile", "validate"]).status == 2)
+        #expect(try run("pocarectl", ["no-such-command"]).status == 2)
+    }
+
+    @Test("pocared --check accepts the demo site and refuses a broken one, exit 1")
+    func daemonCheck() throws {
+        let good = try run("pocared", ["--config", "examples/site-demo.yaml", "--check"])
+        #expect(good.status == 0, "\(good.errors)")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("site-\(UUID().uuidString).yaml")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try "site: s\ndevices:\n  - { id: a, profile: nowhere.yaml, address: 'x' }\n"
+            .write(to: file, atomically: true, encoding: .utf8)
+        let bad = try run("pocared", ["--config", file.path, "--check"])
+        #expect(bad.status == 1)
+        #expect(bad.errors.contains("\(file.path):3:"))
+        #expect(bad.errors.contains("devices[0].address"))
+        #expect(bad.errors.contains("not starting"))
+    }
+}

@@ -216,7 +216,10 @@ public enum ProfileLoader {
             fail("type", "\(table.rawValue) holds single bits; only type bool fits, not \(dataType.profileName)")
         }
         if !table.isBitTable && dataType == .bool {
-            fail("type", "bool needs a coil or discrete_input; use bitN for one bit of a \(table.rawValue)")
+            fail("type", "bool needs a coil or discrete_input; use bitN for one bit of a register")
+        }
+        if !table.isBitTable && dataType.registerCount > defaults.maxRegistersPerRequest {
+            fail("type", "\(dataType.profileName) needs \(dataType.registerCount) registers but modbus.max_registers_per_request is \(defaults.maxRegistersPerRequest)")
         }
         if explicitOrder != nil && !dataType.hasWordOrder {
             fail("word_order", "word order applies only to 32- and 64-bit types, not \(dataType.profileName)")
@@ -260,7 +263,7 @@ public enum ProfileLoader {
         let placed = parameters.enumerated().filter { $0.element.address >= 0 }
         for (i, (ia, a)) in placed.enumerated() {
             for (ib, b) in placed[(i + 1)...] where a.addressRange.overlaps(b.addressRange) {
-                if case .bit(let x) = a.dataType, case .bit(let y) = b.dataType, x != y { continue }
+                if sharesRegisterLegitimately(a.dataType, b.dataType) { continue }
                 collector.error(
                     "parameters[\(ib)].address",
                     "\(b.addressRange) of '\(b.id)' overlaps \(a.addressRange) of '\(a.id)' (parameters[\(ia)])")
@@ -268,6 +271,16 @@ public enum ProfileLoader {
             for (ri, range) in unreadable.enumerated() where range.overlaps(a.addressRange) {
                 collector.error("parameters[\(ia)].address", "'\(a.id)' lies in unreadable[\(ri)] (\(range))")
             }
+        }
+    }
+
+    /// Different bits of one register may be separate parameters, and so may a 16-bit
+    /// status word and the bits inside it.
+    static func sharesRegisterLegitimately(_ a: DataType, _ b: DataType) -> Bool {
+        switch (a, b) {
+        case (.bit(let x), .bit(let y)): x != y
+        case (.bit, .uint16), (.bit, .int16), (.uint16, .bit), (.int16, .bit): true
+        default: false
         }
     }
 

@@ -84,9 +84,15 @@ public enum DataType: Sendable, Hashable {
         case "float32": self = .float32
         case "float64": self = .float64
         default:
-            if profileName.hasPrefix("bit"), let n = Int(profileName.dropFirst(3)) {
+            func number(_ digits: Substring) -> Int? {
+                guard !digits.isEmpty, digits.count <= 3, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber),
+                    digits == "0" || !digits.hasPrefix("0")
+                else { return nil }
+                return Int(digits)
+            }
+            if profileName.hasPrefix("bit"), let n = number(profileName.dropFirst(3)) {
                 self = .bit(n)
-            } else if profileName.hasPrefix("string"), let n = Int(profileName.dropFirst(6)) {
+            } else if profileName.hasPrefix("string"), let n = number(profileName.dropFirst(6)) {
                 self = .string(registers: n)
             } else {
                 return nil

@@ -95,6 +95,9 @@ struct ProfileValidationTests {
 
         let sameBit = validProfile + "\n  - { id: again, table: holding_register, address: 10, type: bit1 }"
         #expect(diagnostics(sameBit).map(\.field) == ["parameters[5].address"])
+
+        let statusWord = validProfile + "\n  - { id: status_word, unit: '1', table: holding_register, address: 10, type: uint16 }"
+        #expect(diagnostics(statusWord).isEmpty, "a status word and its bits may both be read")
     }
 
     @Test("an address beyond 65535 is out of range, including a value that runs past the end")
@@ -127,6 +130,20 @@ struct ProfileValidationTests {
         #expect(diagnostics(zero).first?.message.contains("string length 0") == true)
         let long = validProfile + "\n  - { id: s, table: holding_register, address: 30, type: string126 }"
         #expect(diagnostics(long).first?.message.contains("string length 126") == true)
+    }
+
+    @Test("a value larger than the device's request limit cannot be read")
+    func typeLargerThanRequestLimit() {
+        let yaml = validProfile.replacingOccurrences(of: "  word_order: CDAB", with: "  word_order: CDAB\n  max_registers_per_request: 1")
+        let found = diagnostics(yaml)
+        #expect(found.map(\.field) == ["parameters[0].type"])
+        #expect(found.first?.message.contains("max_registers_per_request is 1") == true)
+    }
+
+    @Test("type names are exact", arguments: ["bit01", "bit+1", "string+4", "float", "bit", "string"])
+    func typeNamesAreExact(name: String) {
+        let yaml = validProfile + "\n  - { id: x, unit: '1', table: input_register, address: 40, type: \(name) }"
+        #expect(diagnostics(yaml).map(\.field) == ["parameters[5].type"])
     }
 
     @Test("a numeric parameter without a unit is an error; states need none")

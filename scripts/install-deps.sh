@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages POCare Edge builds against and tests with.
+# Needs root (or sudo); safe to run again.
+set -euo pipefail
+packages=(libmodbus-dev libmosquitto-dev libsqlite3-dev mosquitto sqlite3 pkg-config)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -68,6 +68,7 @@ let package = Package(
             dependencies: [
                 "POCareCore", "POCareConfig", "Acquisition", "CModbus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/AcquisitionBenchmark"),
 

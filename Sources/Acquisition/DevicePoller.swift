@@ -139,17 +139,20 @@ public final class DevicePoller: Sendable {
                         host: settings.host, port: settings.port, unitId: settings.unitId, responseTimeout: timeout)
                     try candidate.connect()
                     connection = candidate
-                    failedConnects = 0
                     stats.withLock {
                         $0.connects += 1
                         $0.connected = true
                     }
-                    logger.info("connected", metadata: ["endpoint": "\(settings.host):\(settings.port)"])
+                    if failedConnects == 0 {
+                        logger.info("connected", metadata: ["endpoint": "\(settings.host):\(settings.port)"])
+                    } else {
+                        logger.debug("connected", metadata: ["attempt": "\(failedConnects + 1)"])
+                    }
                 } catch {
                     failedConnects += 1
                     let backoff = backoffDelay(afterFailures: failedConnects)
                     nextConnectAttempt = MonotonicClock.now() + backoff
-                    if failedConnects == 1 || failedConnects.isMultiple(of: 20) {
+                    if failedConnects <= 2 || failedConnects.isMultiple(of: 20) {
                         logger.warning(
                             "cannot connect",
                             metadata: [
@@ -163,6 +166,7 @@ public final class DevicePoller: Sendable {
             var failures = 0
             var firstError: ModbusError?
             var inModbus: Int64 = 0
+            var answered = false
             var paused: Int64 = 0
             for (n, request) in plan.requests.enumerated() {
                 var quality = Quality.good
@@ -175,14 +179,20 @@ public final class DevicePoller: Sendable {
                     defer { inModbus += MonotonicClock.now() - readStart }
                     do {
                         try link.read(request.range, registers: registers, bits: bits)
+                        answered = true
                     } catch {
                         quality = error.quality
+                        answered = answered || error.quality == .badDevice
                         firstError = firstError ?? error
                         if error.quality == .badCommunication {
                             // After a timeout a late reply could be taken for the next one: start clean.
                             link.close()
                             connection = nil
-                            nextConnectAttempt = 0
+                            // A link that was never good counts as a failed connect, so a device that
+                            // accepts and then drops connections is retried with backoff too.
+                            failedConnects += 1
+                            nextConnectAttempt = failedConnects == 1
+                                ? 0 : MonotonicClock.now() + backoffDelay(afterFailures: failedConnects - 1)
                         }
                     }
                 } else {
@@ -213,6 +223,7 @@ public final class DevicePoller: Sendable {
                 }
             }
             let healthy = failures == 0
+            if answered { failedConnects = 0 }
             if wasHealthy != healthy {
                 if healthy {
                     logger.info("all parameters read")

@@ -16,7 +16,7 @@ public struct ProcessModel: Sendable {
     public var phSetpoint = 7.2
     public var dissolvedOxygenSetpoint = 40.0
     public var temperature = 36.2
-    public var ph = 7.25
+    public var ph = 7.22
     public var dissolvedOxygen = 95.0
     public var co2 = 5.0
     public var agitation = 120.0
@@ -71,7 +71,7 @@ public struct ProcessModel: Sendable {
         temperature += (heat * 50 - (temperature - 22)) * dt / 60 + jitter(0.005)
 
         // pH falls with lactate and CO2; the controller lowers CO2 to hold the set point.
-        let phTarget = 7.55 - 0.06 * lactate - 0.07 * (co2 - 5.0) - 0.1
+        let phTarget = 7.25 - 0.06 * lactate - 0.07 * (co2 - 5.0)
         ph += (phTarget - ph) * min(1, 0.05 * dt) + jitter(0.002)
         co2 = min(max(co2 + (ph - phSetpoint) * 0.2 * dt, 0), 10)
 

@@ -42,6 +42,7 @@ public final class SimulatedDevice: Sendable {
     private let origin: Int64
     private let stopRequested = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
+    /// The socket bound at init; the serving thread takes it over.
     private let listenSocket: Int32
     private let contextBox: ContextBox
 
@@ -68,14 +69,14 @@ public final class SimulatedDevice: Sendable {
         self.profile = profile
         self.host = host
         self.origin = simulatorOrigin
-        guard let context = modbus_new_tcp_pi(host, String(port)) else {
+        guard let binder = modbus_new_tcp_pi(host, String(port)) else {
             throw SimulatorError.listen(endpoint: "\(host):\(port)", message: String(cString: modbus_strerror(errno)))
         }
-        let socket = modbus_tcp_pi_listen(context, 64)
+        let socket = modbus_tcp_pi_listen(binder, 64)
+        let listenErrno = errno
+        modbus_free(binder)  // frees the context only; the listening socket stays open
         guard socket >= 0 else {
-            let message = String(cString: modbus_strerror(errno))
-            modbus_free(context)
-            throw SimulatorError.listen(endpoint: "\(host):\(port)", message: message)
+            throw SimulatorError.listen(endpoint: "\(host):\(port)", message: String(cString: modbus_strerror(listenErrno)))
         }
         self.listenSocket = socket
         var address = sockaddr_storage()
@@ -88,6 +89,12 @@ public final class SimulatedDevice: Sendable {
                 ? withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) } }
                 : withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) } })
 
+        // The serving context names the bound port, so that listening again after a
+        // simulated connection drop takes the same port even when port 0 was asked for.
+        guard let context = modbus_new_tcp_pi(host, String(self.port)) else {
+            close(socket)
+            throw SimulatorError.listen(endpoint: "\(host):\(port)", message: String(cString: modbus_strerror(errno)))
+        }
         func extent(_ table: RegisterTable) -> Int32 {
             Int32(profile.parameters.filter { $0.table == table }.map(\.addressRange.end).max() ?? 0)
         }
@@ -164,17 +171,18 @@ public final class SimulatedDevice: Sendable {
         let mapping = contextBox.mapping
         var clients: [Int32] = []
         let query = UnsafeMutablePointer<UInt8>.allocate(capacity: Int(MODBUS_TCP_MAX_ADU_LENGTH))
+        var listener: Int32? = listenSocket
         defer {
             query.deallocate()
             for fd in clients { close(fd) }
-            close(listenSocket)
+            if let listener { close(listener) }
         }
         let headerLength = Int(modbus_get_header_length(context))
         var lastStep = Self.monotonicNow()
         var active = refresh(mapping: mapping, dt: 0)
 
         while !stopRequested.load(ordering: .relaxed) {
-            var fds = [pollfd(fd: listenSocket, events: Int16(POLLIN), revents: 0)]
+            var fds = [pollfd(fd: listener ?? -1, events: Int16(POLLIN), revents: 0)]
             fds += clients.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             let ready = poll(&fds, nfds_t(fds.count), 20)
 
@@ -186,24 +194,29 @@ public final class SimulatedDevice: Sendable {
                 // A fault injected a moment ago applies to the very next request.
                 active = linkFaults()
             }
-            if active.drop && !clients.isEmpty {
-                logger.info("fault: dropping \(clients.count) connection(s)")
+            // A dropped device is unreachable: open connections are cut and new ones refused.
+            if active.drop, let open = listener {
+                logger.info("fault: connection drop, closing \(clients.count) connection(s) and refusing new ones")
                 for fd in clients { close(fd) }
                 clients.removeAll()
+                close(open)
+                listener = nil
                 continue
+            }
+            if !active.drop && listener == nil {
+                let reopened = modbus_tcp_pi_listen(context, 64)
+                if reopened >= 0 {
+                    listener = reopened
+                    logger.info("fault over: accepting connections again")
+                }
             }
             guard ready > 0 else { continue }
 
-            if fds[0].revents & Int16(POLLIN) != 0 {
-                var listener = listenSocket
-                let fd = modbus_tcp_pi_accept(context, &listener)
+            if fds[0].revents & Int16(POLLIN) != 0, var listening = listener {
+                let fd = modbus_tcp_pi_accept(context, &listening)
                 if fd >= 0 {
-                    if active.drop {
-                        close(fd)
-                    } else {
-                        clients.append(fd)
-                        control.withLock { $0.connectionsAccepted += 1 }
-                    }
+                    clients.append(fd)
+                    control.withLock { $0.connectionsAccepted += 1 }
                 }
             }
             var closed: Set<Int32> = []

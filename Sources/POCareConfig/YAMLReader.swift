@@ -45,6 +45,9 @@ final class DiagnosticCollector {
             case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
                 .composer(_, let problem, let mark, _):
                 error("(syntax)", at: mark, "YAML syntax error: \(problem)")
+            case .duplicatedKeysInMapping(let keys, let context):
+                let names = keys.map { "'\($0)'" }.joined(separator: ", ")
+                error("(syntax)", at: context.mark, "duplicate key \(names) in one mapping (first use here)")
             default:
                 error("(syntax)", at: nil, "YAML error: \(yamlError)")
             }

@@ -185,6 +185,14 @@ struct ProfileValidationTests {
         #expect(found.first?.line ?? 0 >= 2)
     }
 
+    @Test("a key given twice in one mapping is named with its line")
+    func duplicateKey() {
+        let found = diagnostics(validProfile.replacingOccurrences(of: "model: T-1", with: "model: T-1\nvendor: Other"))
+        #expect(found.count == 1)
+        #expect(found.first?.line == 2)
+        #expect(found.first?.message.contains("duplicate key 'vendor'") == true)
+    }
+
     @Test("a file that does not exist is a clear error, not a crash")
     func missingFile() {
         let result = ProfileLoader.load(path: "/nonexistent/profile.yaml")

@@ -28,11 +28,15 @@ let package = Package(
         .systemLibrary(
             name: "CSQLite", pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(
+            name: "CCrypto", pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]),
 
         .target(name: "POCareCore"),
         .target(
             name: "POCareConfig",
-            dependencies: ["POCareCore", .product(name: "Yams", package: "Yams")]),
+            dependencies: ["POCareCore", "CCrypto", .product(name: "Yams", package: "Yams")]),
+        .target(name: "InProcessControl", dependencies: ["POCareCore"]),
         .target(
             name: "Acquisition",
             dependencies: ["POCareCore", "CModbus", .product(name: "Logging", package: "swift-log")]),
@@ -46,14 +50,14 @@ let package = Package(
         .executableTarget(
             name: "pocared",
             dependencies: [
-                "POCareCore", "POCareConfig", "Acquisition",
+                "POCareCore", "POCareConfig", "Acquisition", "InProcessControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "pocarectl",
             dependencies: [
-                "POCareCore", "POCareConfig",
+                "POCareCore", "POCareConfig", "InProcessControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -82,6 +86,12 @@ let package = Package(
             name: "AcquisitionTests",
             dependencies: [
                 "POCareCore", "POCareConfig", "Acquisition",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]),
+        .testTarget(
+            name: "InProcessControlTests",
+            dependencies: [
+                "POCareCore", "InProcessControl",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(

@@ -17,4 +17,4 @@ bin=$(swift build -c release --show-bin-path)
 sim=$!
 trap 'kill -INT $sim 2>/dev/null; wait $sim 2>/dev/null || true' EXIT INT TERM
 sleep 1
-"$bin/pocared" --config examples/site-demo.yaml --print-values
+"$bin/pocared" --config docs/examples/site-demo.yaml --print-values

@@ -245,7 +245,7 @@ public final class DevicePoller: Sendable {
                 if healthy { $0.lastGoodCycle = cycleEnd }
             }
             onSample(Sample(
-                deviceId: settings.deviceId, time: wallTime, cycle: cycle,
+                deviceId: settings.deviceId, time: wallTime, monotonicTime: now, cycle: cycle,
                 startLateness: .nanoseconds(lateness), missedCycles: missed,
                 readings: readings.map { $0! }))
             cycle += 1

@@ -15,7 +15,7 @@ public struct ProcessModel: Sendable {
     public var temperatureSetpoint = 37.0
     public var phSetpoint = 7.2
     public var dissolvedOxygenSetpoint = 40.0
-    public var temperature = 36.2
+    public var temperature = 36.9
     public var ph = 7.22
     public var dissolvedOxygen = 95.0
     public var co2 = 5.0

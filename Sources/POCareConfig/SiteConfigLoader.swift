@@ -11,7 +11,8 @@ public enum SiteConfigLoader {
     }
 
     static let topKeys = ["site", "profile_dir", "devices"]
-    static let deviceKeys = ["id", "profile", "address", "unit_id", "poll_interval"]
+    static let deviceKeys = ["id", "profile", "address", "unit_id", "poll_interval", "batch"]
+    static let batchKeys = ["id", "spec", "phase", "follow_device_phase"]
 
     public static func load(path: String) -> Result {
         let text: String
@@ -40,6 +41,9 @@ public enum SiteConfigLoader {
         let profileDirectory = top.string("profile_dir").map { resolve($0, against: baseDirectory) } ?? baseDirectory
 
         var profiles: [String: DeviceProfile?] = [:]
+        var specs: [String: IPCSpec?] = [:]
+        var specDiagnostics: [Diagnostic] = []
+        lazy var catalogue = SpecLoader.profileCatalogue(directory: profileDirectory.path)
         var devices: [DeviceConfig] = []
         var seen: [String: Int] = [:]
         let deviceNodes = top.sequence("devices", required: true) ?? []
@@ -87,14 +91,40 @@ public enum SiteConfigLoader {
             if interval < .milliseconds(10) || interval > .seconds(3600) {
                 collector.error("\(path).poll_interval", "poll interval must be between 10ms and 1h")
             }
+            var batch: BatchPlan?
+            if let batchReader = reader.mappingReader("batch") {
+                batchReader.rejectUnknownKeys(allowed: batchKeys)
+                let batchId = batchReader.string("id", required: true)
+                let phase = batchReader.string("phase")
+                let follow = batchReader.bool("follow_device_phase") ?? false
+                if let specName = batchReader.string("spec", required: true) {
+                    let specPath = resolve(specName, against: baseDirectory).path
+                    if specs[specPath] == nil {
+                        let result = SpecLoader.load(path: specPath, profiles: catalogue)
+                        specDiagnostics += result.diagnostics
+                        specs[specPath] = .some(result.spec)
+                    }
+                    if let spec = specs[specPath] ?? nil {
+                        if let profile, !spec.identity.profiles.contains(profile.id) {
+                            collector.error("\(path).batch.spec", "spec \(spec.identity.documentId) does not apply to profile '\(profile.id)' (it names \(spec.identity.profiles.joined(separator: ", ")))")
+                        } else if let phase, spec.phase(phase) == nil {
+                            collector.error("\(path).batch.phase", "phase '\(phase)' is not in spec \(spec.identity.documentId) (phases: \(spec.phases.map(\.phase).joined(separator: ", ")))")
+                        } else if let batchId {
+                            batch = BatchPlan(batchId: batchId, spec: spec, phase: phase, followDevicePhase: follow)
+                        }
+                    } else {
+                        collector.error("\(path).batch.spec", "spec '\(specPath)' is not valid (see its errors)")
+                    }
+                }
+            }
             if let id, let profile, let host, let port {
                 devices.append(DeviceConfig(
                     id: id, profile: profile, host: host, port: port, unitId: unitId ?? profile.modbus.unitId,
-                    pollInterval: interval))
+                    pollInterval: interval, batch: batch))
             }
         }
-        let diagnostics = profileDiagnostics + collector.diagnostics
-        guard !collector.hasErrors, !profileDiagnostics.contains(where: { $0.severity == .error }), let site else {
+        let diagnostics = profileDiagnostics + specDiagnostics + collector.diagnostics
+        guard !collector.hasErrors, !diagnostics.contains(where: { $0.severity == .error }), let site else {
             return Result(config: nil, diagnostics: diagnostics)
         }
         return Result(config: SiteConfig(siteId: site, devices: devices), diagnostics: diagnostics)

@@ -62,6 +62,8 @@ public struct Sample: Sendable {
     public var deviceId: String
     /// UTC wall-clock time at which the cycle started (records use wall-clock time).
     public var time: Date
+    /// CLOCK_MONOTONIC nanoseconds at the same moment (durations and delays use this).
+    public var monotonicTime: Int64
     /// Cycle number on the device's schedule, counting from 0 at poller start.
     public var cycle: UInt64
     /// Monotonic lateness of the cycle's start against its deadline.
@@ -71,11 +73,12 @@ public struct Sample: Sendable {
     public var readings: [Reading]
 
     public init(
-        deviceId: String, time: Date, cycle: UInt64, startLateness: Duration, missedCycles: UInt64,
-        readings: [Reading]
+        deviceId: String, time: Date, monotonicTime: Int64, cycle: UInt64, startLateness: Duration,
+        missedCycles: UInt64, readings: [Reading]
     ) {
         self.deviceId = deviceId
         self.time = time
+        self.monotonicTime = monotonicTime
         self.cycle = cycle
         self.startLateness = startLateness
         self.missedCycles = missedCycles

@@ -1,3 +1,18 @@
+/// A batch the daemon starts on a device at start-up (until operators start batches themselves).
+public struct BatchPlan: Sendable, Hashable {
+    public var batchId: String
+    public var spec: IPCSpec
+    public var phase: String?
+    public var followDevicePhase: Bool
+
+    public init(batchId: String, spec: IPCSpec, phase: String?, followDevicePhase: Bool) {
+        self.batchId = batchId
+        self.spec = spec
+        self.phase = phase
+        self.followDevicePhase = followDevicePhase
+    }
+}
+
 /// One bioreactor at the site and how to reach it.
 public struct DeviceConfig: Sendable, Hashable {
     public var id: String
@@ -6,14 +21,19 @@ public struct DeviceConfig: Sendable, Hashable {
     public var port: Int
     public var unitId: Int
     public var pollInterval: Duration
+    public var batch: BatchPlan?
 
-    public init(id: String, profile: DeviceProfile, host: String, port: Int, unitId: Int, pollInterval: Duration) {
+    public init(
+        id: String, profile: DeviceProfile, host: String, port: Int, unitId: Int, pollInterval: Duration,
+        batch: BatchPlan? = nil
+    ) {
         self.id = id
         self.profile = profile
         self.host = host
         self.port = port
         self.unitId = unitId
         self.pollInterval = pollInterval
+        self.batch = batch
     }
 }
 

@@ -3,6 +3,9 @@ import POCareCore
 
 /// The daemon's plain live view: one line per device per poll, values with their units.
 struct LiveValuePrinter {
+    /// UTC with milliseconds, so the order of values and events can be read off the output.
+    static let timeFormat = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
     let units: [String: [String: String]]
 
     init(site: SiteConfig) {
@@ -14,7 +17,7 @@ struct LiveValuePrinter {
     }
 
     func print(_ sample: Sample) {
-        let time = sample.time.formatted(.iso8601)
+        let time = sample.time.formatted(Self.timeFormat)
         let fields = sample.readings.map { reading -> String in
             guard reading.quality == .good, let value = reading.value else {
                 return "\(reading.parameterId)=?(\(reading.quality.rawValue))"

@@ -1,6 +1,7 @@
 import Acquisition
 import ArgumentParser
 import Foundation
+import InProcessControl
 import Logging
 import POCareConfig
 import POCareCore
@@ -9,10 +10,10 @@ import POCareCore
 struct POCareD: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pocared",
-        abstract: "POCare Edge site daemon: polls bioreactors over Modbus/TCP.",
+        abstract: "POCare Edge site daemon: polls bioreactors over Modbus/TCP and holds every value to the approved IPC spec.",
         discussion: """
             Example:
-              pocared --config examples/site-demo.yaml --print-values
+              pocared --config docs/examples/site-demo.yaml --print-values
               pocared --config /etc/pocare/site.yaml --check
             """)
 
@@ -48,6 +49,19 @@ struct POCareD: AsyncParsableCommand {
             return
         }
 
+        let engine = ControlEngine()
+        let eventLog = EventLog(printToStandardOutput: printValues)
+        let startTime = Timestamp(wall: Date(), monotonic: MonotonicClock.now())
+        for device in site.devices {
+            engine.register(device: device.id, profile: device.profile)
+            if let plan = device.batch {
+                let events = try engine.startBatch(
+                    device: device.id, batchId: plan.batchId, spec: plan.spec, phase: plan.phase,
+                    followDevicePhase: plan.followDevicePhase, at: startTime)
+                eventLog.record(events)
+            }
+        }
+
         let acquisition = AcquisitionService(config: site)
         let stop = ShutdownSignal()
         stop.onSignal {
@@ -58,8 +72,14 @@ struct POCareD: AsyncParsableCommand {
             "started", metadata: ["site": "\(site.siteId)", "devices": "\(site.devices.map(\.id).joined(separator: ","))"])
         acquisition.start()
         let printer = printValues ? LiveValuePrinter(site: site) : nil
+        var events: [ControlEvent] = []
         for await sample in acquisition.samples {
             printer?.print(sample)
+            engine.evaluate(sample, into: &events)
+            if !events.isEmpty {
+                eventLog.record(events)
+                events.removeAll(keepingCapacity: true)
+            }
         }
         logger.notice("stopped")
     }

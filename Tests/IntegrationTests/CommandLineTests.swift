@@ -68,7 +68,7 @@ struct CommandLineTests {
 
     @Test("pocared --check accepts the demo site and refuses a broken one, exit 1")
     func daemonCheck() throws {
-        let good = try run("pocared", ["--config", "examples/site-demo.yaml", "--check"])
+        let good = try run("pocared", ["--config", "docs/examples/site-demo.yaml", "--check"])
         #expect(good.status == 0, "\(good.errors)")
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("site-\(UUID().uuidString).yaml")
         defer { try? FileManager.default.removeItem(at: file) }

@@ -217,7 +217,7 @@ struct SiteConfigTests {
 
     @Test("the demo configuration is valid and resolves profiles relative to itself")
     func demoConfig() throws {
-        let result = SiteConfigLoader.load(path: packageRoot.appendingPathComponent("examples/site-demo.yaml").path)
+        let result = SiteConfigLoader.load(path: packageRoot.appendingPathComponent("docs/examples/site-demo.yaml").path)
         #expect(result.diagnostics.isEmpty)
         let config = try #require(result.config)
         #expect(config.devices.map(\.id) == ["rocker-1", "str-1", "cpu-1"])

@@ -1,0 +1,136 @@
+import Foundation
+import POCareCore
+
+/// The state machine of one alarm: a standing level that moves only after the value has
+/// stayed on the other side for the on-delay (going up) or off-delay (coming back), plus the
+/// operator's acknowledgement and shelving.
+struct AlarmRecord {
+    let id: AlarmID
+    var level: AlarmLevel = .normal
+    var side: AlarmSide = .high
+    var unacknowledged = false
+    var suppressed = false
+    var shelvedUntil: Int64?
+    var shelvedUntilWall: Date?
+    var activeSince: Date?
+    var lastValue: Double?
+    /// Since when the value has continuously called for at least alert / at least action
+    /// (going up), and for at most normal / at most alert (coming back).
+    var atLeastSince: (alert: Int64?, action: Int64?) = (nil, nil)
+    var atMostSince: (normal: Int64?, alert: Int64?) = (nil, nil)
+
+    init(id: AlarmID) { self.id = id }
+
+    var state: AlarmState {
+        if suppressed { return .suppressed }
+        if shelvedUntil != nil { return .shelved }
+        if level != .normal { return unacknowledged ? .unacknowledged : .acknowledged }
+        return unacknowledged ? .returnedUnacknowledged : .normal
+    }
+
+    /// True while the value is on its way to a higher level but has not held it for the on-delay.
+    var isPendingUp: Bool {
+        (atLeastSince.alert != nil && level < .alert) || (atLeastSince.action != nil && level < .action)
+    }
+
+    struct Transition {
+        var from: AlarmLevel
+        var to: AlarmLevel
+        var side: AlarmSide
+    }
+
+    /// Feeds the level the latest value calls for. The standing level rises to the highest
+    /// level the value has called for throughout the on-delay, and falls to the lowest level
+    /// it has stayed at or below throughout the off-delay, so a value that drops from action
+    /// straight into range still de-escalates first and clears only after a full off-delay in range.
+    mutating func step(toward target: AlarmLevel, side targetSide: AlarmSide, at time: Int64, wall: Date,
+                       onDelay: Int64, offDelay: Int64) -> Transition?
+    {
+        atLeastSince.alert = target >= .alert ? (atLeastSince.alert ?? time) : nil
+        atLeastSince.action = target >= .action ? (atLeastSince.action ?? time) : nil
+        atMostSince.normal = target <= .normal ? (atMostSince.normal ?? time) : nil
+        atMostSince.alert = target <= .alert ? (atMostSince.alert ?? time) : nil
+        func held(_ since: Int64?, _ delay: Int64) -> Bool { since.map { time - $0 >= delay } ?? false }
+
+        var next = level
+        if level < .action && held(atLeastSince.action, onDelay) {
+            next = .action
+        } else if level < .alert && held(atLeastSince.alert, onDelay) {
+            next = .alert
+        } else if level > .normal && held(atMostSince.normal, offDelay) {
+            next = .normal
+        } else if level > .alert && held(atMostSince.alert, offDelay) {
+            next = .alert
+        }
+        if next == level {
+            // The value crossed straight to the other side: the alarm stays, now on that side.
+            if level != .normal && target != .normal && targetSide != side { side = targetSide }
+            return nil
+        }
+        let transition = Transition(from: level, to: next, side: next == .normal ? side : targetSide)
+        if level == .normal { activeSince = wall }
+        if next > level { unacknowledged = true }
+        level = next
+        side = transition.side
+        if next == .normal { activeSince = nil }
+        return transition
+    }
+
+    /// Returns to normal without a transition event, for suppression by design.
+    mutating func reset(keepingAcknowledgement: Bool = false) {
+        level = .normal
+        atLeastSince = (nil, nil)
+        atMostSince = (nil, nil)
+        if !keepingAcknowledgement { unacknowledged = false }
+        activeSince = nil
+    }
+
+    func snapshot(priority: AlarmPriority) -> AlarmSnapshot {
+        AlarmSnapshot(
+            id: id, state: state, level: level, side: side, priority: priority, activeSince: activeSince,
+            shelvedUntil: shelvedUntilWall, lastValue: lastValue)
+    }
+}
+
+/// Accumulates one out-of-range period: from the first sample outside the range until the
+/// alarm clears. A period that ends before the alarm stands (shorter than the on-delay) is dropped.
+struct ExcursionTracker {
+    var open = false
+    var startMono: Int64 = 0
+    var startWall = Date(timeIntervalSince1970: 0)
+    var lastMono: Int64 = 0
+    var lastOutside = 0.0
+    var worstValue = 0.0
+    var worstDistance = -1.0
+    var worstLevel = AlarmLevel.normal
+    var side = AlarmSide.high
+    var area = 0.0
+
+    mutating func begin(at mono: Int64, wall: Date) {
+        self = ExcursionTracker()
+        open = true
+        startMono = mono
+        startWall = wall
+        lastMono = mono
+    }
+
+    mutating func add(value: Double, outside: Double, side: AlarmSide, level: AlarmLevel, at mono: Int64) {
+        let seconds = Double(mono - lastMono) / 1e9
+        area += (lastOutside + outside) / 2 * seconds
+        lastOutside = outside
+        lastMono = mono
+        if outside > worstDistance {
+            worstDistance = outside
+            worstValue = value
+            self.side = side
+        }
+        if level > worstLevel { worstLevel = level }
+    }
+
+    func record(alarm: AlarmID, batch: BatchContext, end: Date, endMono: Int64) -> ExcursionRecord {
+        ExcursionRecord(
+            alarm: alarm, batchId: batch.batchId, phase: batch.phase, specFingerprint: batch.spec.fingerprint,
+            start: startWall, end: end, duration: .nanoseconds(max(0, endMono - startMono)), worstValue: worstValue,
+            worstLevel: worstLevel, side: side, areaOutside: area)
+    }
+}

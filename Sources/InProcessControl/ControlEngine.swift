@@ -1,0 +1,552 @@
+import Foundation
+import POCareCore
+
+/// Holds every value from every device against the approved spec of the batch it is running,
+/// the moment the sample arrives. Pure: no I/O, no clocks of its own; time comes from the
+/// samples and from the caller of operator actions, so the same inputs give the same events
+/// at every site.
+///
+/// Not thread-safe by design: one owner (the daemon's pipeline task) feeds it in order.
+public final class ControlEngine {
+    /// Operator actions done by the engine itself (shelving expiry) are attributed to this user.
+    public static let systemUser = "pocared"
+
+    struct Slot {
+        var limits: ParameterLimits?
+        var onDelay: Int64 = 0
+        var offDelay: Int64 = 0
+        var limit: AlarmRecord
+        var rate: AlarmRecord
+        var stale: AlarmRecord
+        var excursion = ExcursionTracker()
+        var previousValue: Double?
+        var previousTime: Int64 = 0
+        var lastChange: Int64 = 0
+        var hasRange = false
+    }
+
+    final class DeviceControl {
+        let id: String
+        let profile: DeviceProfile
+        let parameterIndex: [String: Int]
+        var batch: BatchContext?
+        var slots: [Slot]
+        var limited: [Int] = []
+        var communication: AlarmRecord
+        var badPolls = 0
+        var running = true
+        var runningIndex: Int?
+        var phaseIndex: Int?
+        var shelvedCount = 0
+
+        init(id: String, profile: DeviceProfile) {
+            self.id = id
+            self.profile = profile
+            var index: [String: Int] = [:]
+            for (i, p) in profile.parameters.enumerated() { index[p.id] = i }
+            self.parameterIndex = index
+            self.slots = profile.parameters.map { p in
+                Slot(
+                    limit: AlarmRecord(id: AlarmID(device: id, parameter: p.id, kind: .limit)),
+                    rate: AlarmRecord(id: AlarmID(device: id, parameter: p.id, kind: .rate)),
+                    stale: AlarmRecord(id: AlarmID(device: id, parameter: p.id, kind: .stale)))
+            }
+            self.communication = AlarmRecord(id: .communication(id))
+        }
+    }
+
+    private var devices: [String: DeviceControl] = [:]
+
+    public init() {}
+
+    /// Makes a device known to the engine; its samples are evaluated once it runs a batch.
+    public func register(device: String, profile: DeviceProfile) {
+        devices[device] = DeviceControl(id: device, profile: profile)
+    }
+
+    public func batch(of device: String) -> BatchContext? { devices[device]?.batch }
+
+    // MARK: Batches
+
+    /// Starts a batch: from now on every sample of the device is held to `spec` in `phase`.
+    /// With `followDevicePhase`, the phase follows the label the device reports in its
+    /// enumerated `phase` parameter (starting from `phase`, or the spec's first phase).
+    public func startBatch(
+        device deviceId: String, batchId: String, spec: IPCSpec, phase: String? = nil,
+        followDevicePhase: Bool = false, at time: Timestamp
+    ) throws(ControlError) -> [ControlEvent] {
+        guard let device = devices[deviceId] else { throw .unknownDevice(deviceId) }
+        if let running = device.batch { throw .batchRunning(device: deviceId, batch: running.batchId) }
+        guard spec.identity.profiles.contains(device.profile.id) else {
+            throw .specNotForProfile(spec: spec.identity.documentId, profile: device.profile.id)
+        }
+        let initial = phase ?? spec.phases.first?.phase ?? ""
+        guard spec.phase(initial) != nil else { throw .unknownPhase(initial, known: spec.phases.map(\.phase)) }
+        let source: BatchContext.PhaseSource = followDevicePhase ? .device(parameterId: "phase") : .manual
+        device.batch = BatchContext(batchId: batchId, spec: spec, phase: initial, phaseSource: source)
+        device.phaseIndex = followDevicePhase ? device.parameterIndex["phase"] : nil
+        device.runningIndex = spec.running.flatMap { device.parameterIndex[$0.parameterId] }
+        device.running = true
+        device.badPolls = 0
+        bindLimits(device)
+        var event = contextEvent(.batchStarted, device: device, wall: time.wall)
+        event.reason = followDevicePhase ? "phase follows the device" : nil
+        return [event]
+    }
+
+    /// Moves a device's batch to another phase of its spec.
+    public func changePhase(device deviceId: String, to phase: String, user: String? = nil, at time: Timestamp)
+        throws(ControlError) -> [ControlEvent]
+    {
+        guard let device = devices[deviceId] else { throw .unknownDevice(deviceId) }
+        guard let batch = device.batch else { throw .noBatch(device: deviceId) }
+        guard batch.spec.phase(phase) != nil else { throw .unknownPhase(phase, known: batch.spec.phases.map(\.phase)) }
+        var events: [ControlEvent] = []
+        switchPhase(device, to: phase, user: user, at: time.monotonic, wall: time.wall, into: &events)
+        return events
+    }
+
+    /// Ends a device's batch: open excursions are closed into records and standing alarms clear.
+    /// Unacknowledged alarms stay unacknowledged until an operator acknowledges them.
+    public func endBatch(device deviceId: String, user: String? = nil, at time: Timestamp) throws(ControlError)
+        -> [ControlEvent]
+    {
+        guard let device = devices[deviceId] else { throw .unknownDevice(deviceId) }
+        guard let batch = device.batch else { throw .noBatch(device: deviceId) }
+        var events: [ControlEvent] = []
+        for i in device.limited {
+            closeExcursion(device, i, batch: batch, at: time.monotonic, wall: time.wall, into: &events)
+            for kind in [AlarmKind.limit, .rate, .stale] {
+                modify(device, i, kind) { record in
+                    guard record.level != .normal else { return }
+                    let from = record.level
+                    record.reset(keepingAcknowledgement: true)
+                    var event = self.alarmEvent(.cleared, record, device: device, wall: time.wall)
+                    event.previousLevel = from
+                    event.reason = "batch ended"
+                    events.append(event)
+                }
+            }
+        }
+        var event = contextEvent(.batchEnded, device: device, wall: time.wall)
+        event.user = user
+        events.append(event)
+        device.batch = nil
+        bindLimits(device)
+        return events
+    }
+
+    // MARK: Evaluation
+
+    /// Evaluates one poll of one device and appends what changed to `events`.
+    public func evaluate(_ sample: Sample, into events: inout [ControlEvent]) {
+        guard let device = devices[sample.deviceId], let batch = device.batch,
+            sample.readings.count == device.slots.count
+        else { return }
+        let t = sample.monotonicTime
+        let wall = sample.time
+        if device.shelvedCount > 0 { expireShelving(device, at: t, wall: wall, into: &events) }
+
+        if let index = device.phaseIndex {
+            let reading = sample.readings[index]
+            if reading.quality == .good, let label = reading.label, label != batch.phase, batch.spec.phase(label) != nil {
+                switchPhase(device, to: label, user: nil, at: t, wall: wall, into: &events)
+            }
+        }
+        if let index = device.runningIndex, let signal = device.batch?.spec.running {
+            let reading = sample.readings[index]
+            if reading.quality == .good {
+                let running = signal.labels.isEmpty
+                    ? (reading.value?.number ?? 0) != 0 : reading.label.map(signal.labels.contains) ?? false
+                if running != device.running { setRunning(device, running, at: t, wall: wall, into: &events) }
+            }
+        }
+
+        var anyGood = false
+        if device.running, let context = device.batch {
+            sample.readings.withUnsafeBufferPointer { readings in
+                for i in device.limited {
+                    let reading = readings[i]
+                    guard reading.quality == .good, case .number(let v)? = reading.value else { continue }
+                    anyGood = true
+                    evaluate(device, i, value: v, at: t, wall: wall, batch: context, into: &events)
+                }
+            }
+        }
+        if !anyGood { anyGood = sample.readings.contains { $0.quality == .good } }
+        device.badPolls = anyGood ? 0 : device.badPolls + 1
+        let lost = device.badPolls >= batch.spec.communicationLossPolls
+        if let transition = device.communication.step(
+            toward: lost ? .alert : .normal, side: .low, at: t, wall: wall, onDelay: 0, offDelay: 0)
+        {
+            var event = alarmEvent(transition.to == .normal ? .communicationRestored : .communicationLost,
+                                   device.communication, device: device, wall: wall)
+            event.previousLevel = transition.from
+            event.priority = .high
+            event.reason = lost ? "no good value for \(device.badPolls) polls" : nil
+            events.append(event)
+        }
+    }
+
+    private func evaluate(
+        _ device: DeviceControl, _ i: Int, value v: Double, at t: Int64, wall: Date, batch: BatchContext,
+        into events: inout [ControlEvent]
+    ) {
+        device.slots.withUnsafeMutableBufferPointer { slots in
+            guard let limits = slots[i].limits else { return }
+            slots[i].limit.lastValue = v
+
+            if slots[i].hasRange {
+                let (outside, outsideSide) = Self.distanceOutside(v, limits)
+                let (target, side) = Self.level(v, limits, standing: slots[i].limit.level, side: slots[i].limit.side)
+                if outside > 0 && !slots[i].excursion.open { slots[i].excursion.begin(at: t, wall: wall) }
+                if slots[i].excursion.open {
+                    slots[i].excursion.add(value: v, outside: outside, side: outsideSide, level: target, at: t)
+                }
+                if let transition = slots[i].limit.step(
+                    toward: target, side: side, at: t, wall: wall, onDelay: slots[i].onDelay, offDelay: slots[i].offDelay)
+                {
+                    var event = transitionEvent(transition, slots[i].limit, device: device, wall: wall, priority: limits.priority)
+                    event.value = v
+                    event.limit = Self.limit(limits, level: transition.to, side: transition.side)
+                    events.append(event)
+                    if transition.to == .normal, slots[i].excursion.open {
+                        var record = contextEvent(.excursion, device: device, wall: wall)
+                        record.alarm = slots[i].limit.id
+                        record.priority = limits.priority
+                        record.excursion = slots[i].excursion.record(alarm: slots[i].limit.id, batch: batch, end: wall, endMono: t)
+                        events.append(record)
+                        slots[i].excursion = ExcursionTracker()
+                    }
+                }
+                // A dip shorter than the on-delay is not an excursion.
+                if slots[i].limit.level == .normal && !slots[i].limit.isPendingUp && outside == 0 {
+                    slots[i].excursion.open = false
+                }
+            }
+
+            if let maxRate = limits.maxRatePerMinute, let previous = slots[i].previousValue, t > slots[i].previousTime {
+                let perMinute = (v - previous) / (Double(t - slots[i].previousTime) / 60e9)
+                if let transition = slots[i].rate.step(
+                    toward: abs(perMinute) > maxRate ? .alert : .normal, side: perMinute >= 0 ? .high : .low, at: t,
+                    wall: wall, onDelay: slots[i].onDelay, offDelay: slots[i].offDelay)
+                {
+                    var event = transitionEvent(transition, slots[i].rate, device: device, wall: wall, priority: limits.priority)
+                    event.value = perMinute
+                    event.limit = transition.to == .normal ? nil : (perMinute >= 0 ? maxRate : -maxRate)
+                    events.append(event)
+                }
+                slots[i].rate.lastValue = perMinute
+            }
+
+            if let staleAfter = limits.staleAfter {
+                if slots[i].previousValue != v { slots[i].lastChange = t }
+                let stale = t - slots[i].lastChange >= staleAfter.nanoseconds
+                if let transition = slots[i].stale.step(
+                    toward: stale ? .alert : .normal, side: .low, at: t, wall: wall, onDelay: 0, offDelay: 0)
+                {
+                    var event = transitionEvent(transition, slots[i].stale, device: device, wall: wall, priority: limits.priority)
+                    event.value = v
+                    event.reason = stale ? "unchanged for \(staleAfter)" : nil
+                    events.append(event)
+                }
+                slots[i].stale.lastValue = v
+            }
+            slots[i].previousValue = v
+            slots[i].previousTime = t
+        }
+    }
+
+    /// The level a value calls for, with the deadband applied to the levels the alarm stands at.
+    static func level(_ v: Double, _ l: ParameterLimits, standing: AlarmLevel, side: AlarmSide) -> (AlarmLevel, AlarmSide) {
+        let db = l.deadband
+        func above(_ limit: Double?, _ level: AlarmLevel) -> Bool {
+            guard let limit else { return false }
+            return v > limit || (standing >= level && side == .high && v > limit - db)
+        }
+        func below(_ limit: Double?, _ level: AlarmLevel) -> Bool {
+            guard let limit else { return false }
+            return v < limit || (standing >= level && side == .low && v < limit + db)
+        }
+        if above(l.actionHigh, .action) { return (.action, .high) }
+        if below(l.actionLow, .action) { return (.action, .low) }
+        if above(l.alertHigh, .alert) { return (.alert, .high) }
+        if below(l.alertLow, .alert) { return (.alert, .low) }
+        return (.normal, side)
+    }
+
+    /// How far outside the innermost range a value lies (0 inside), for excursion areas.
+    static func distanceOutside(_ v: Double, _ l: ParameterLimits) -> (Double, AlarmSide) {
+        let high = l.alertHigh ?? l.actionHigh
+        let low = l.alertLow ?? l.actionLow
+        if let high, v > high { return (v - high, .high) }
+        if let low, v < low { return (low - v, .low) }
+        return (0, .high)
+    }
+
+    static func limit(_ l: ParameterLimits, level: AlarmLevel, side: AlarmSide) -> Double? {
+        switch (level, side) {
+        case (.action, .high): l.actionHigh
+        case (.action, .low): l.actionLow
+        case (.alert, .high): l.alertHigh
+        case (.alert, .low): l.alertLow
+        default: nil
+        }
+    }
+
+    // MARK: Operator actions
+
+    public func acknowledge(_ alarm: AlarmID, user: String, reason: String, at time: Timestamp) throws(ControlError)
+        -> [ControlEvent]
+    {
+        guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw .reasonRequired }
+        let device = try findDevice(alarm)
+        var result: Result<ControlEvent, ControlError> = .failure(.unknownAlarm(alarm.description))
+        try modify(device, alarm) { record in
+            guard record.unacknowledged, !record.suppressed else {
+                result = .failure(.nothingToAcknowledge(alarm, record.state))
+                return
+            }
+            record.unacknowledged = false
+            var event = self.alarmEvent(.acknowledged, record, device: device, wall: time.wall)
+            event.user = user
+            event.reason = reason
+            result = .success(event)
+        }
+        return [try result.get()]
+    }
+
+    /// Shelves an alarm: it is still evaluated and recorded but not annunciated until the
+    /// shelf expires or an operator unshelves it.
+    public func shelve(_ alarm: AlarmID, for duration: Duration, user: String, reason: String, at time: Timestamp)
+        throws(ControlError) -> [ControlEvent]
+    {
+        guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw .reasonRequired }
+        guard duration >= .seconds(1) && duration <= .seconds(86_400) else { throw .invalidShelveDuration(duration) }
+        let device = try findDevice(alarm)
+        var result: Result<ControlEvent, ControlError> = .failure(.unknownAlarm(alarm.description))
+        try modify(device, alarm) { record in
+            guard !record.suppressed else {
+                result = .failure(.suppressed(alarm))
+                return
+            }
+            if record.shelvedUntil == nil { device.shelvedCount += 1 }
+            record.shelvedUntil = time.monotonic + duration.nanoseconds
+            record.shelvedUntilWall = time.wall.addingTimeInterval(Double(duration.nanoseconds) / 1e9)
+            var event = self.alarmEvent(.shelved, record, device: device, wall: time.wall)
+            event.user = user
+            event.reason = reason
+            event.until = record.shelvedUntilWall
+            result = .success(event)
+        }
+        return [try result.get()]
+    }
+
+    public func unshelve(_ alarm: AlarmID, user: String, reason: String, at time: Timestamp) throws(ControlError)
+        -> [ControlEvent]
+    {
+        guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw .reasonRequired }
+        let device = try findDevice(alarm)
+        var result: Result<ControlEvent, ControlError> = .failure(.notShelved(alarm))
+        try modify(device, alarm) { record in
+            guard record.shelvedUntil != nil else { return }
+            result = .success(self.unshelve(&record, device: device, user: user, reason: reason, wall: time.wall))
+        }
+        return [try result.get()]
+    }
+
+    /// Lets shelves expire even when no sample arrives (a device that stopped answering).
+    public func expireShelving(at time: Timestamp) -> [ControlEvent] {
+        var events: [ControlEvent] = []
+        for device in devices.values.sorted(by: { $0.id < $1.id }) where device.shelvedCount > 0 {
+            expireShelving(device, at: time.monotonic, wall: time.wall, into: &events)
+        }
+        return events
+    }
+
+    /// Alarms that are not normal, for operators and reports.
+    public func alarms() -> [AlarmSnapshot] {
+        var result: [AlarmSnapshot] = []
+        for device in devices.values {
+            if device.communication.state != .normal { result.append(device.communication.snapshot(priority: .high)) }
+            for slot in device.slots {
+                let priority = slot.limits?.priority ?? .medium
+                for record in [slot.limit, slot.rate, slot.stale]
+                where record.state != .normal && record.state != .suppressed {
+                    result.append(record.snapshot(priority: priority))
+                }
+            }
+        }
+        return result.sorted { $0.id < $1.id }
+    }
+
+    // MARK: Internals
+
+    private func bindLimits(_ device: DeviceControl) {
+        let phase = device.batch.flatMap { $0.spec.phase($0.phase) }
+        device.limited = []
+        for i in device.slots.indices {
+            let limits = phase?.limits(for: device.profile.parameters[i].id)
+            device.slots[i].limits = limits
+            device.slots[i].onDelay = limits?.onDelay.nanoseconds ?? 0
+            device.slots[i].offDelay = limits?.offDelay.nanoseconds ?? 0
+            device.slots[i].hasRange = limits.map {
+                [$0.alertLow, $0.alertHigh, $0.actionLow, $0.actionHigh].contains { $0 != nil }
+            } ?? false
+            if limits != nil && device.profile.parameters[i].dataType.isNumeric { device.limited.append(i) }
+        }
+    }
+
+    private func switchPhase(
+        _ device: DeviceControl, to phase: String, user: String?, at t: Int64, wall: Date, into events: inout [ControlEvent]
+    ) {
+        guard let before = device.batch else { return }
+        // Each excursion belongs to one phase: close it here and, if the alarm still stands,
+        // open a new one under the new phase's limits.
+        for i in device.limited where device.slots[i].excursion.open && device.slots[i].limit.level != .normal {
+            closeExcursion(device, i, batch: before, at: t, wall: wall, into: &events)
+            device.slots[i].excursion.begin(at: t, wall: wall)
+        }
+        device.batch?.phase = phase
+        bindLimits(device)
+        for i in device.slots.indices where device.slots[i].limits == nil {
+            for kind in [AlarmKind.limit, .rate, .stale] {
+                modify(device, i, kind) { record in
+                    let wasActive = record.level != .normal
+                    record.reset(keepingAcknowledgement: true)
+                    if wasActive {
+                        var event = self.alarmEvent(.suppressed, record, device: device, wall: wall)
+                        event.reason = "no limit in phase \(phase)"
+                        events.append(event)
+                    }
+                }
+            }
+            device.slots[i].excursion = ExcursionTracker()
+        }
+        var event = contextEvent(.phaseChanged, device: device, wall: wall)
+        event.previousPhase = before.phase
+        event.user = user
+        event.reason = user == nil ? "reported by the device" : nil
+        events.append(event)
+    }
+
+    private func setRunning(_ device: DeviceControl, _ running: Bool, at t: Int64, wall: Date, into events: inout [ControlEvent]) {
+        device.running = running
+        if !running, let batch = device.batch {
+            for i in device.limited { closeExcursion(device, i, batch: batch, at: t, wall: wall, into: &events) }
+        }
+        for i in device.slots.indices {
+            for kind in [AlarmKind.limit, .rate, .stale] {
+                modify(device, i, kind) { record in
+                    if !running { record.reset() }
+                    record.suppressed = !running
+                }
+            }
+            device.slots[i].previousValue = nil
+        }
+        var event = contextEvent(running ? .unsuppressed : .suppressed, device: device, wall: wall)
+        event.reason = running ? "device running" : "device not running"
+        events.append(event)
+    }
+
+    private func closeExcursion(
+        _ device: DeviceControl, _ i: Int, batch: BatchContext, at t: Int64, wall: Date, into events: inout [ControlEvent]
+    ) {
+        guard device.slots[i].excursion.open else { return }
+        if device.slots[i].limit.level != .normal {
+            var record = contextEvent(.excursion, device: device, wall: wall)
+            record.phase = batch.phase
+            record.alarm = device.slots[i].limit.id
+            record.priority = device.slots[i].limits?.priority
+            record.excursion = device.slots[i].excursion.record(alarm: device.slots[i].limit.id, batch: batch, end: wall, endMono: t)
+            events.append(record)
+        }
+        device.slots[i].excursion = ExcursionTracker()
+    }
+
+    private func expireShelving(_ device: DeviceControl, at t: Int64, wall: Date, into events: inout [ControlEvent]) {
+        func expire(_ record: inout AlarmRecord) {
+            if let until = record.shelvedUntil, until <= t {
+                events.append(unshelve(&record, device: device, user: Self.systemUser, reason: "shelving expired", wall: wall))
+            }
+        }
+        expire(&device.communication)
+        for i in device.slots.indices {
+            expire(&device.slots[i].limit)
+            expire(&device.slots[i].rate)
+            expire(&device.slots[i].stale)
+        }
+    }
+
+    private func unshelve(_ record: inout AlarmRecord, device: DeviceControl, user: String, reason: String, wall: Date)
+        -> ControlEvent
+    {
+        record.shelvedUntil = nil
+        record.shelvedUntilWall = nil
+        device.shelvedCount -= 1
+        // A condition that still stands is annunciated again.
+        if record.level != .normal { record.unacknowledged = true }
+        var event = alarmEvent(.unshelved, record, device: device, wall: wall)
+        event.user = user
+        event.reason = reason
+        return event
+    }
+
+    private func findDevice(_ alarm: AlarmID) throws(ControlError) -> DeviceControl {
+        guard let device = devices[alarm.device] else { throw .unknownAlarm(alarm.description) }
+        return device
+    }
+
+    private func modify(_ device: DeviceControl, _ alarm: AlarmID, _ change: (inout AlarmRecord) -> Void) throws(ControlError) {
+        if alarm.kind == .communication {
+            change(&device.communication)
+            return
+        }
+        guard let i = device.parameterIndex[alarm.parameter] else { throw .unknownAlarm(alarm.description) }
+        modify(device, i, alarm.kind, change)
+    }
+
+    private func modify(_ device: DeviceControl, _ i: Int, _ kind: AlarmKind, _ change: (inout AlarmRecord) -> Void) {
+        switch kind {
+        case .limit: change(&device.slots[i].limit)
+        case .rate: change(&device.slots[i].rate)
+        case .stale: change(&device.slots[i].stale)
+        case .communication: change(&device.communication)
+        }
+    }
+
+    private func contextEvent(_ kind: ControlEvent.Kind, device: DeviceControl, wall: Date) -> ControlEvent {
+        var event = ControlEvent(kind: kind, time: wall, device: device.id)
+        event.batchId = device.batch?.batchId
+        event.phase = device.batch?.phase
+        event.specFingerprint = device.batch?.spec.fingerprint
+        return event
+    }
+
+    private func alarmEvent(_ kind: ControlEvent.Kind, _ record: AlarmRecord, device: DeviceControl, wall: Date) -> ControlEvent {
+        var event = contextEvent(kind, device: device, wall: wall)
+        event.alarm = record.id
+        event.level = record.level
+        event.side = record.side
+        event.state = record.state
+        return event
+    }
+
+    private func transitionEvent(
+        _ t: AlarmRecord.Transition, _ record: AlarmRecord, device: DeviceControl, wall: Date, priority: AlarmPriority
+    ) -> ControlEvent {
+        let kind: ControlEvent.Kind =
+            t.from == .normal ? .raised : t.to == .normal ? .cleared : t.to > t.from ? .escalated : .deescalated
+        var event = alarmEvent(kind, record, device: device, wall: wall)
+        event.previousLevel = t.from
+        event.priority = priority
+        return event
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (s, atto) = components
+        return s * 1_000_000_000 + atto / 1_000_000_000
+    }
+}

@@ -1,0 +1,91 @@
+import POCareCore
+
+/// The canonical text of a spec's content, which its fingerprint hashes.
+///
+/// Built from the parsed values, never from the file's text, so layout, comments, key order
+/// and number spelling (`37`, `37.0`, `3.7e1`) cannot change it, while any change of a limit,
+/// a delay, a rule or the identity does. Keys are sorted; phases are sorted by name (their
+/// order in the file is layout, not content); numbers use Swift's shortest round-trip form;
+/// durations are whole nanoseconds. Version 1 of this form is `pocare-ipc-spec/1`.
+public enum SpecCanonicalForm {
+    public static func text(
+        identity: SpecIdentity, phases: [PhaseLimits], communicationLossPolls: Int, running: RunningSignal?
+    ) -> String {
+        var root: [(String, String)] = [
+            ("form", string("pocare-ipc-spec/1")),
+            ("identity", object([
+                ("approval_date", string(identity.approvalDate)),
+                ("approved_by", string(identity.approvedBy)),
+                ("change_control", string(identity.changeControl)),
+                ("document", string(identity.documentId)),
+                ("process", string(identity.process)),
+                ("product", string(identity.product)),
+                ("profiles", array(identity.profiles.sorted().map(string))),
+                ("version", string(identity.version)),
+            ])),
+            ("phases", object(phases.sorted { $0.phase < $1.phase }.map { phase in
+                (phase.phase, object(phase.limits.sorted { $0.parameterId < $1.parameterId }.map { limits in
+                    (limits.parameterId, self.limits(limits))
+                }))
+            })),
+        ]
+        var rules: [(String, String)] = [("communication_loss_polls", String(communicationLossPolls))]
+        if let running {
+            rules.append(("running", object([
+                ("labels", array(running.labels.sorted().map(string))), ("parameter", string(running.parameterId)),
+            ])))
+        }
+        root.append(("rules", object(rules)))
+        return object(root.sorted { $0.0 < $1.0 })
+    }
+
+    static func limits(_ l: ParameterLimits) -> String {
+        var fields: [(String, String)] = [
+            ("deadband", number(l.deadband)), ("off_delay_ns", String(l.offDelay.nanosecondCount)),
+            ("on_delay_ns", String(l.onDelay.nanosecondCount)), ("priority", string(l.priority.rawValue)),
+            ("unit", string(l.unit)),
+        ]
+        let optional: [(String, Double?)] = [
+            ("action_high", l.actionHigh), ("action_low", l.actionLow), ("alert_high", l.alertHigh),
+            ("alert_low", l.alertLow), ("max_rate_per_min", l.maxRatePerMinute), ("target", l.target),
+        ]
+        for (key, value) in optional { if let value { fields.append((key, number(value))) } }
+        if let stale = l.staleAfter { fields.append(("stale_after_ns", String(stale.nanosecondCount))) }
+        return object(fields.sorted { $0.0 < $1.0 })
+    }
+
+    static func object(_ fields: [(String, String)]) -> String {
+        "{" + fields.map { "\(string($0.0)):\($0.1)" }.joined(separator: ",") + "}"
+    }
+
+    static func array(_ items: [String]) -> String { "[" + items.joined(separator: ",") + "]" }
+
+    static func number(_ v: Double) -> String { v == 0 ? "0.0" : "\(v)" }
+
+    static func string(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    out += "\\u" + String(scalar.value, radix: 16).leftPadded(to: 4)
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}
+
+extension Duration {
+    var nanosecondCount: Int64 {
+        let (s, atto) = components
+        return s * 1_000_000_000 + atto / 1_000_000_000
+    }
+}

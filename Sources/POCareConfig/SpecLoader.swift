@@ -1,0 +1,249 @@
+import Foundation
+import POCareCore
+import Yams
+
+/// Reads an in-process control specification and checks it against the device profiles it
+/// names, reporting every problem as `file:line:column: field: message`.
+public enum SpecLoader {
+    public struct Result: Sendable {
+        public var spec: IPCSpec?
+        public var diagnostics: [Diagnostic]
+    }
+
+    static let topKeys = ["spec", "rules", "phases"]
+    static let identityKeys = [
+        "product", "process", "document", "version", "approved_by", "approval_date", "change_control", "profiles",
+        "description",
+    ]
+    static let ruleKeys = ["communication_loss_polls", "running"]
+    static let limitKeys = [
+        "unit", "target", "alert_low", "alert_high", "action_low", "action_high", "max_rate_per_min", "on_delay",
+        "off_delay", "deadband", "priority", "stale_after",
+    ]
+
+    /// Every valid profile in a folder, by profile id (invalid ones are skipped: validate them on their own).
+    public static func profileCatalogue(directory: String) -> [String: DeviceProfile] {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        var catalogue: [String: DeviceProfile] = [:]
+        for file in files.sorted() where file.hasSuffix(".yaml") || file.hasSuffix(".yml") {
+            if let profile = ProfileLoader.load(path: "\(directory)/\(file)").profile { catalogue[profile.id] = profile }
+        }
+        return catalogue
+    }
+
+    public static func load(path: String, profiles: [String: DeviceProfile]) -> Result {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            return Result(spec: nil, diagnostics: [
+                Diagnostic(file: path, line: 1, column: 1, field: "(file)", message: "cannot read file: \(error.localizedDescription)")
+            ])
+        }
+        return parse(text, file: path, profiles: profiles)
+    }
+
+    public static func parse(_ text: String, file: String, profiles catalogue: [String: DeviceProfile]) -> Result {
+        let collector = DiagnosticCollector(file: file)
+        guard let root = collector.compose(text), let top = MappingReader(root, path: "", collector: collector) else {
+            return Result(spec: nil, diagnostics: collector.diagnostics)
+        }
+        top.rejectUnknownKeys(allowed: topKeys)
+
+        // Identity and approval.
+        var identity: SpecIdentity?
+        var profiles: [DeviceProfile] = []
+        if let id = top.mappingReader("spec", required: true) {
+            id.rejectUnknownKeys(allowed: identityKeys)
+            let fields = ["product", "process", "document", "version", "approved_by", "approval_date", "change_control"]
+                .map { id.string($0, required: true) }
+            _ = id.string("description")
+            if let date = fields[5], !isCalendarDate(date) {
+                collector.error("spec.approval_date", "expected a date as YYYY-MM-DD, got '\(date)'")
+            }
+            var profileIds: [String] = []
+            let nodes = id.sequence("profiles", required: true) ?? []
+            if id.has("profiles") && nodes.isEmpty { collector.error("spec.profiles", "name at least one device profile") }
+            for (index, node) in nodes.enumerated() {
+                guard let name = node.scalar?.string else {
+                    collector.error("spec.profiles[\(index)]", at: node.mark, "expected a profile id")
+                    continue
+                }
+                if profileIds.contains(name) {
+                    collector.error("spec.profiles[\(index)]", at: node.mark, "profile '\(name)' is named twice")
+                } else if let profile = catalogue[name] {
+                    profiles.append(profile)
+                } else {
+                    let known = catalogue.keys.sorted().joined(separator: ", ")
+                    collector.error("spec.profiles[\(index)]", at: node.mark, "unknown device profile '\(name)' (known: \(known.isEmpty ? "none" : known))")
+                }
+                profileIds.append(name)
+            }
+            let f = fields.map { $0 ?? "" }
+            identity = SpecIdentity(
+                product: f[0], process: f[1], documentId: f[2], version: f[3], approvedBy: f[4], approvalDate: f[5],
+                changeControl: f[6], profiles: profileIds)
+        }
+
+        // Rules.
+        var lossPolls = 3
+        var running: RunningSignal?
+        if let rules = top.mappingReader("rules") {
+            rules.rejectUnknownKeys(allowed: ruleKeys)
+            if let n = rules.int("communication_loss_polls", in: 1...1000) { lossPolls = n }
+            if let signal = rules.mappingReader("running") {
+                signal.rejectUnknownKeys(allowed: ["parameter", "labels"])
+                let labels = (signal.sequence("labels") ?? []).compactMap { $0.scalar?.string }
+                if let parameterId = signal.string("parameter", required: true) {
+                    running = RunningSignal(parameterId: parameterId, labels: labels)
+                    checkRunningSignal(running!, profiles: profiles, collector: collector)
+                }
+            }
+        }
+
+        // Phases and limits.
+        let knownPhases = Set(profiles.flatMap { p in p.parameter("phase")?.enumeration.map { Array($0.values) } ?? [] })
+        var phases: [PhaseLimits] = []
+        if let phaseMap = top.mappingReader("phases", required: true) {
+            if phaseMap.mapping.count == 0 { collector.error("phases", "define at least one phase") }
+            for (key, value) in phaseMap.mapping {
+                let phase = key.scalar?.string ?? ""
+                let path = "phases.\(phase)"
+                if !knownPhases.isEmpty && !knownPhases.contains(phase) {
+                    collector.error(path, at: key.mark, "phase '\(phase)' is not a phase the profiles report (known: \(knownPhases.sorted().joined(separator: ", ")))")
+                }
+                guard let entries = MappingReader(value, path: path, collector: collector) else { continue }
+                var limits: [ParameterLimits] = []
+                for (parameterKey, limitNode) in entries.mapping {
+                    let parameterId = parameterKey.scalar?.string ?? ""
+                    let limitPath = "\(path).\(parameterId)"
+                    guard let reader = MappingReader(limitNode, path: limitPath, collector: collector) else { continue }
+                    if let parsed = parseLimits(reader, parameterId: parameterId, profiles: profiles, at: parameterKey.mark, collector: collector) {
+                        limits.append(parsed)
+                    }
+                }
+                phases.append(PhaseLimits(phase: phase, limits: limits))
+            }
+        }
+
+        guard !collector.hasErrors, let identity else { return Result(spec: nil, diagnostics: collector.diagnostics) }
+        let canonical = SpecCanonicalForm.text(
+            identity: identity, phases: phases, communicationLossPolls: lossPolls, running: running)
+        let spec = IPCSpec(
+            identity: identity, phases: phases, communicationLossPolls: lossPolls, running: running,
+            fingerprint: "sha256:" + SHA256.hex(canonical))
+        return Result(spec: spec, diagnostics: collector.diagnostics)
+    }
+
+    private static func checkRunningSignal(_ signal: RunningSignal, profiles: [DeviceProfile], collector: DiagnosticCollector) {
+        for profile in profiles {
+            guard let parameter = profile.parameter(signal.parameterId) else {
+                collector.error("rules.running.parameter", "profile '\(profile.id)' has no parameter '\(signal.parameterId)'")
+                continue
+            }
+            if signal.labels.isEmpty {
+                var isFlag = parameter.dataType == .bool
+                if case .bit = parameter.dataType { isFlag = true }
+                if !isFlag {
+                    collector.error("rules.running.parameter", "'\(signal.parameterId)' in '\(profile.id)' is not a bool or bit; give labels for an enumerated status")
+                }
+            } else {
+                let known = Set(parameter.enumeration?.values.map { $0 } ?? [])
+                for label in signal.labels where !known.contains(label) {
+                    collector.error("rules.running.labels", "'\(label)' is not a label of '\(signal.parameterId)' in '\(profile.id)'")
+                }
+            }
+        }
+    }
+
+    private static func parseLimits(
+        _ reader: MappingReader, parameterId: String, profiles: [DeviceProfile], at mark: Mark?,
+        collector: DiagnosticCollector
+    ) -> ParameterLimits? {
+        let path = reader.path
+        reader.rejectUnknownKeys(allowed: limitKeys)
+        let unit = reader.string("unit", required: true)
+        var limits = ParameterLimits(parameterId: parameterId, unit: unit ?? "")
+        limits.target = reader.double("target")
+        limits.alertLow = reader.double("alert_low")
+        limits.alertHigh = reader.double("alert_high")
+        limits.actionLow = reader.double("action_low")
+        limits.actionHigh = reader.double("action_high")
+        limits.maxRatePerMinute = reader.double("max_rate_per_min")
+        limits.onDelay = reader.duration("on_delay") ?? .zero
+        limits.offDelay = reader.duration("off_delay") ?? .zero
+        limits.deadband = reader.double("deadband") ?? 0
+        limits.staleAfter = reader.duration("stale_after")
+        if let text = reader.string("priority") {
+            if let priority = AlarmPriority(rawValue: text) {
+                limits.priority = priority
+            } else {
+                collector.error("\(path).priority", "unknown priority '\(text)'; expected low, medium, high or critical")
+            }
+        }
+
+        // The parameter must exist in the named profiles, be numeric, and use the same unit.
+        let matches = profiles.compactMap { p in p.parameter(parameterId).map { (p, $0) } }
+        if matches.isEmpty && !profiles.isEmpty {
+            collector.error(path, at: mark, "no profile named by the spec has a parameter '\(parameterId)' (profiles: \(profiles.map(\.id).joined(separator: ", ")))")
+        }
+        for (profile, parameter) in matches {
+            if !parameter.dataType.isNumeric || parameter.enumeration != nil {
+                collector.error(path, at: mark, "'\(parameterId)' in '\(profile.id)' is not a numeric measurement; limits need a number")
+            } else if let unit, parameter.unit != unit {
+                collector.error("\(path).unit", "unit '\(unit)' does not match '\(parameter.unit)' of '\(parameterId)' in profile '\(profile.id)'")
+            }
+        }
+
+        // The ranges must make sense on their own.
+        func pair(_ low: Double?, _ high: Double?, _ lowKey: String, _ highKey: String) {
+            if let low, let high, low >= high {
+                collector.error("\(path).\(lowKey)", "\(lowKey) \(formatNumber(low)) must be below \(highKey) \(formatNumber(high))")
+            }
+        }
+        pair(limits.alertLow, limits.alertHigh, "alert_low", "alert_high")
+        pair(limits.actionLow, limits.actionHigh, "action_low", "action_high")
+        if let alert = limits.alertLow, let action = limits.actionLow, action > alert {
+            collector.error("\(path).action_low", "action_low \(formatNumber(action)) must not be above alert_low \(formatNumber(alert)): the alert range lies inside the action range")
+        }
+        if let alert = limits.alertHigh, let action = limits.actionHigh, action < alert {
+            collector.error("\(path).action_high", "action_high \(formatNumber(action)) must not be below alert_high \(formatNumber(alert)): the alert range lies inside the action range")
+        }
+        if let low = limits.alertLow, limits.alertHigh == nil, let high = limits.actionHigh, high <= low {
+            collector.error("\(path).action_high", "action_high must be above alert_low")
+        }
+        if let target = limits.target {
+            let low = limits.alertLow ?? limits.actionLow ?? -.infinity
+            let high = limits.alertHigh ?? limits.actionHigh ?? .infinity
+            if !(low < target && target < high) {
+                collector.error("\(path).target", "target \(formatNumber(target)) lies outside its own range")
+            }
+        }
+        let hasRange = [limits.alertLow, limits.alertHigh, limits.actionLow, limits.actionHigh].contains { $0 != nil }
+        if !hasRange && limits.maxRatePerMinute == nil && limits.staleAfter == nil {
+            collector.error(path, at: mark, "give at least one limit (alert_low/high, action_low/high), max_rate_per_min or stale_after")
+        }
+        if limits.deadband < 0 { collector.error("\(path).deadband", "deadband must not be negative") }
+        if let low = limits.alertLow, let high = limits.alertHigh, limits.deadband >= (high - low) / 2 {
+            collector.error("\(path).deadband", "deadband \(formatNumber(limits.deadband)) must be less than half the alert range")
+        }
+        if let rate = limits.maxRatePerMinute, rate <= 0 {
+            collector.error("\(path).max_rate_per_min", "must be above 0")
+        }
+        for (key, value) in [("on_delay", limits.onDelay), ("off_delay", limits.offDelay)] where value > .seconds(86_400) {
+            collector.error("\(path).\(key)", "must be at most 24h")
+        }
+        if let stale = limits.staleAfter, stale <= .zero {
+            collector.error("\(path).stale_after", "must be above 0")
+        }
+        return limits
+    }
+
+    static func isCalendarDate(_ text: String) -> Bool {
+        let parts = text.split(separator: "-")
+        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+            let month = Int(parts[1]), let day = Int(parts[2]), Int(parts[0]) != nil
+        else { return false }
+        return (1...12).contains(month) && (1...31).contains(day)
+    }
+}

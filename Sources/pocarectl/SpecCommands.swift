@@ -1,0 +1,114 @@
+import ArgumentParser
+import Foundation
+import POCareConfig
+import POCareCore
+
+struct SpecCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "spec", abstract: "Work with in-process control (IPC) specifications.",
+        subcommands: [ValidateSpecs.self, ShowSpec.self])
+}
+
+struct ProfileFolderOption: ParsableArguments {
+    @Option(help: "Folder of device profiles the specs are checked against.")
+    var profiles: String = "DeviceProfiles"
+
+    func catalogue() throws -> [String: DeviceProfile] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: profiles, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("profile folder '\(profiles)' does not exist; give it with --profiles")
+        }
+        return SpecLoader.profileCatalogue(directory: profiles)
+    }
+}
+
+func writeDiagnostics(_ diagnostics: [Diagnostic]) {
+    for d in diagnostics { FileHandle.standardError.write(Data((d.description + "\n").utf8)) }
+}
+
+struct ValidateSpecs: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validate",
+        abstract: "Check IPC specification files against the device profiles they name.",
+        discussion: """
+            Each problem is printed as file:line:column: field: message. Exits 1 if any file has an
+            error, 0 when all are valid; a valid file prints its fingerprint.
+
+            Example:
+              pocarectl spec validate docs/examples/specs/cart-expansion-example.yaml
+            """)
+
+    @Argument(help: "Specification files (YAML).")
+    var files: [String]
+
+    @OptionGroup var folder: ProfileFolderOption
+
+    func run() throws {
+        let catalogue = try folder.catalogue()
+        var failed = false
+        for file in files {
+            let result = SpecLoader.load(path: file, profiles: catalogue)
+            writeDiagnostics(result.diagnostics)
+            if let spec = result.spec {
+                print("\(file): ok: \(spec.identity.documentId) version \(spec.identity.version), \(spec.fingerprint)")
+            } else {
+                failed = true
+            }
+        }
+        if failed { throw ExitStatus.failure }
+    }
+}
+
+struct ShowSpec: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Print a specification's identity, fingerprint and limits table.",
+        discussion: """
+            Example:
+              pocarectl spec show docs/examples/specs/cart-expansion-example.yaml
+            """)
+
+    @Argument(help: "Specification file (YAML).")
+    var file: String
+
+    @OptionGroup var folder: ProfileFolderOption
+
+    func run() throws {
+        let result = SpecLoader.load(path: file, profiles: try folder.catalogue())
+        writeDiagnostics(result.diagnostics)
+        guard let spec = result.spec else { throw ExitStatus.failure }
+        let id = spec.identity
+        print("""
+            product         \(id.product)
+            process         \(id.process)
+            document        \(id.documentId) version \(id.version)
+            approved by     \(id.approvedBy) on \(id.approvalDate)
+            change control  \(id.changeControl)
+            profiles        \(id.profiles.joined(separator: ", "))
+            rules           communication lost after \(spec.communicationLossPolls) polls without a good value\(spec.running.map { "; evaluated while \($0.parameterId)\($0.labels.isEmpty ? "" : " is " + $0.labels.joined(separator: "/"))" } ?? "")
+            fingerprint     \(spec.fingerprint)
+
+            """)
+        var rows = [["phase", "parameter", "unit", "target", "action low", "alert low", "alert high", "action high",
+                     "rate/min", "on delay", "off delay", "deadband", "stale after", "priority"]]
+        func n(_ v: Double?) -> String { v.map(formatNumber) ?? "-" }
+        func d(_ v: Duration?) -> String { v.map { formatNumber(Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18) + "s" } ?? "-" }
+        for phase in spec.phases {
+            for l in phase.limits {
+                rows.append([phase.phase, l.parameterId, l.unit, n(l.target), n(l.actionLow), n(l.alertLow), n(l.alertHigh),
+                             n(l.actionHigh), n(l.maxRatePerMinute), d(l.onDelay), d(l.offDelay), n(l.deadband),
+                             d(l.staleAfter), l.priority.rawValue])
+            }
+        }
+        print(alignedTable(rows))
+    }
+}
+
+/// Left-aligned text columns, two spaces apart.
+func alignedTable(_ rows: [[String]]) -> String {
+    let widths = (0..<(rows.first?.count ?? 0)).map { c in rows.map { $0[c].count }.max() ?? 0 }
+    return rows.map { row in
+        row.enumerated().map { c, cell in cell.padding(toLength: widths[c], withPad: " ", startingAt: 0) }
+            .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+    }.joined(separator: "\n")
+}

@@ -70,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "pocare-bench",
             dependencies: [
-                "POCareCore", "POCareConfig", "Acquisition", "CModbus",
+                "POCareCore", "POCareConfig", "Acquisition", "CModbus", "InProcessControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

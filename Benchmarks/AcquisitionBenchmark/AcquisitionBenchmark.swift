@@ -10,10 +10,18 @@ import Synchronization
 /// Measures acquisition against `pocare-sim` running as a separate process, so the CPU and
 /// memory counted here are the poller's alone.
 @main
-struct AcquisitionBenchmark: AsyncParsableCommand {
+struct Benchmarks: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pocare-bench",
-        abstract: "Benchmark Modbus acquisition: raw libmodbus round trip, poller overhead, jitter, CPU, RSS, decode rate.")
+        abstract: "POCare Edge benchmarks.",
+        subcommands: [AcquisitionBenchmark.self, EvaluationBenchmark.self],
+        defaultSubcommand: AcquisitionBenchmark.self)
+}
+
+struct AcquisitionBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "acquisition",
+        abstract: "Modbus acquisition: raw libmodbus round trip, poller overhead, jitter, CPU, RSS, decode rate.")
 
     @Option(help: "Simulated devices polled at once.")
     var devices = 100

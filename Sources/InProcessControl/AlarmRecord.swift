@@ -46,6 +46,11 @@ struct AlarmRecord {
     mutating func step(toward target: AlarmLevel, side targetSide: AlarmSide, at time: Int64, wall: Date,
                        onDelay: Int64, offDelay: Int64) -> Transition?
     {
+        // The common case at a site: in range and standing normal. Nothing to time.
+        if target == .normal && level == .normal {
+            atLeastSince = (nil, nil)
+            return nil
+        }
         atLeastSince.alert = target >= .alert ? (atLeastSince.alert ?? time) : nil
         atLeastSince.action = target >= .action ? (atLeastSince.action ?? time) : nil
         atMostSince.normal = target <= .normal ? (atMostSince.normal ?? time) : nil

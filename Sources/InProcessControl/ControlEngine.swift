@@ -13,8 +13,8 @@ public final class ControlEngine {
 
     struct Slot {
         var limits: ParameterLimits?
-        var onDelay: Int64 = 0
-        var offDelay: Int64 = 0
+        /// The limits as plain numbers, so the per-sample path touches no strings or optionals.
+        var thresholds = Thresholds()
         var limit: AlarmRecord
         var rate: AlarmRecord
         var stale: AlarmRecord
@@ -38,6 +38,11 @@ public final class ControlEngine {
         var runningIndex: Int?
         var phaseIndex: Int?
         var shelvedCount = 0
+        // Copies of what the hot path needs from the batch, refreshed whenever it changes.
+        var hasBatch = false
+        var phaseName = ""
+        var communicationLossPolls = Int.max
+        var runningLabels: [String] = []
 
         init(id: String, profile: DeviceProfile) {
             self.id = id
@@ -140,42 +145,43 @@ public final class ControlEngine {
 
     /// Evaluates one poll of one device and appends what changed to `events`.
     public func evaluate(_ sample: Sample, into events: inout [ControlEvent]) {
-        guard let device = devices[sample.deviceId], let batch = device.batch,
-            sample.readings.count == device.slots.count
+        // Hot path: per sample it reads only the device's cached scalars, never the batch
+        // context itself (copying it would retain the spec's strings and arrays each time).
+        guard let device = devices[sample.deviceId], device.hasBatch, sample.readings.count == device.slots.count
         else { return }
         let t = sample.monotonicTime
         let wall = sample.time
         if device.shelvedCount > 0 { expireShelving(device, at: t, wall: wall, into: &events) }
 
-        if let index = device.phaseIndex {
-            let reading = sample.readings[index]
-            if reading.quality == .good, let label = reading.label, label != batch.phase, batch.spec.phase(label) != nil {
-                switchPhase(device, to: label, user: nil, at: t, wall: wall, into: &events)
-            }
+        if let index = device.phaseIndex, sample.readings[index].quality == .good,
+            let label = sample.readings[index].label, label != device.phaseName,
+            device.batch?.spec.phase(label) != nil
+        {
+            switchPhase(device, to: label, user: nil, at: t, wall: wall, into: &events)
         }
-        if let index = device.runningIndex, let signal = device.batch?.spec.running {
-            let reading = sample.readings[index]
-            if reading.quality == .good {
-                let running = signal.labels.isEmpty
-                    ? (reading.value?.number ?? 0) != 0 : reading.label.map(signal.labels.contains) ?? false
-                if running != device.running { setRunning(device, running, at: t, wall: wall, into: &events) }
-            }
+        if let index = device.runningIndex, sample.readings[index].quality == .good {
+            let running = device.runningLabels.isEmpty
+                ? (sample.readings[index].value?.number ?? 0) != 0
+                : sample.readings[index].label.map(device.runningLabels.contains) ?? false
+            if running != device.running { setRunning(device, running, at: t, wall: wall, into: &events) }
         }
 
         var anyGood = false
-        if device.running, let context = device.batch {
+        if device.running {
+            let limited = device.limited
             sample.readings.withUnsafeBufferPointer { readings in
-                for i in device.limited {
-                    let reading = readings[i]
-                    guard reading.quality == .good, case .number(let v)? = reading.value else { continue }
-                    anyGood = true
-                    evaluate(device, i, value: v, at: t, wall: wall, batch: context, into: &events)
+                device.slots.withUnsafeMutableBufferPointer { slots in
+                    for i in limited {
+                        guard readings[i].quality == .good, case .number(let v)? = readings[i].value else { continue }
+                        anyGood = true
+                        evaluate(&slots[i], device: device, value: v, at: t, wall: wall, into: &events)
+                    }
                 }
             }
         }
         if !anyGood { anyGood = sample.readings.contains { $0.quality == .good } }
         device.badPolls = anyGood ? 0 : device.badPolls + 1
-        let lost = device.badPolls >= batch.spec.communicationLossPolls
+        let lost = device.badPolls >= device.communicationLossPolls
         if let transition = device.communication.step(
             toward: lost ? .alert : .normal, side: .low, at: t, wall: wall, onDelay: 0, offDelay: 0)
         {
@@ -189,109 +195,70 @@ public final class ControlEngine {
     }
 
     private func evaluate(
-        _ device: DeviceControl, _ i: Int, value v: Double, at t: Int64, wall: Date, batch: BatchContext,
+        _ slot: inout Slot, device: DeviceControl, value v: Double, at t: Int64, wall: Date,
         into events: inout [ControlEvent]
     ) {
-        device.slots.withUnsafeMutableBufferPointer { slots in
-            guard let limits = slots[i].limits else { return }
-            slots[i].limit.lastValue = v
+        let limits = slot.thresholds
+        slot.limit.lastValue = v
 
-            if slots[i].hasRange {
-                let (outside, outsideSide) = Self.distanceOutside(v, limits)
-                let (target, side) = Self.level(v, limits, standing: slots[i].limit.level, side: slots[i].limit.side)
-                if outside > 0 && !slots[i].excursion.open { slots[i].excursion.begin(at: t, wall: wall) }
-                if slots[i].excursion.open {
-                    slots[i].excursion.add(value: v, outside: outside, side: outsideSide, level: target, at: t)
-                }
-                if let transition = slots[i].limit.step(
-                    toward: target, side: side, at: t, wall: wall, onDelay: slots[i].onDelay, offDelay: slots[i].offDelay)
-                {
-                    var event = transitionEvent(transition, slots[i].limit, device: device, wall: wall, priority: limits.priority)
-                    event.value = v
-                    event.limit = Self.limit(limits, level: transition.to, side: transition.side)
-                    events.append(event)
-                    if transition.to == .normal, slots[i].excursion.open {
-                        var record = contextEvent(.excursion, device: device, wall: wall)
-                        record.alarm = slots[i].limit.id
-                        record.priority = limits.priority
-                        record.excursion = slots[i].excursion.record(alarm: slots[i].limit.id, batch: batch, end: wall, endMono: t)
-                        events.append(record)
-                        slots[i].excursion = ExcursionTracker()
-                    }
-                }
-                // A dip shorter than the on-delay is not an excursion.
-                if slots[i].limit.level == .normal && !slots[i].limit.isPendingUp && outside == 0 {
-                    slots[i].excursion.open = false
+        if limits.hasRange {
+            let (outside, outsideSide) = limits.distanceOutside(v)
+            let (target, side) = limits.level(v, standing: slot.limit.level, side: slot.limit.side)
+            if outside > 0 && !slot.excursion.open { slot.excursion.begin(at: t, wall: wall) }
+            if slot.excursion.open {
+                slot.excursion.add(value: v, outside: outside, side: outsideSide, level: target, at: t)
+            }
+            if let transition = slot.limit.step(
+                toward: target, side: side, at: t, wall: wall, onDelay: limits.onDelay, offDelay: limits.offDelay)
+            {
+                var event = transitionEvent(transition, slot.limit, device: device, wall: wall, priority: limits.priority)
+                event.value = v
+                event.limit = limits.limit(level: transition.to, side: transition.side)
+                events.append(event)
+                if transition.to == .normal, slot.excursion.open, let batch = device.batch {
+                    var record = contextEvent(.excursion, device: device, wall: wall)
+                    record.alarm = slot.limit.id
+                    record.priority = limits.priority
+                    record.excursion = slot.excursion.record(alarm: slot.limit.id, batch: batch, end: wall, endMono: t)
+                    events.append(record)
+                    slot.excursion = ExcursionTracker()
                 }
             }
-
-            if let maxRate = limits.maxRatePerMinute, let previous = slots[i].previousValue, t > slots[i].previousTime {
-                let perMinute = (v - previous) / (Double(t - slots[i].previousTime) / 60e9)
-                if let transition = slots[i].rate.step(
-                    toward: abs(perMinute) > maxRate ? .alert : .normal, side: perMinute >= 0 ? .high : .low, at: t,
-                    wall: wall, onDelay: slots[i].onDelay, offDelay: slots[i].offDelay)
-                {
-                    var event = transitionEvent(transition, slots[i].rate, device: device, wall: wall, priority: limits.priority)
-                    event.value = perMinute
-                    event.limit = transition.to == .normal ? nil : (perMinute >= 0 ? maxRate : -maxRate)
-                    events.append(event)
-                }
-                slots[i].rate.lastValue = perMinute
+            // A dip shorter than the on-delay is not an excursion.
+            if slot.limit.level == .normal && !slot.limit.isPendingUp && outside == 0 {
+                slot.excursion.open = false
             }
+        }
 
-            if let staleAfter = limits.staleAfter {
-                if slots[i].previousValue != v { slots[i].lastChange = t }
-                let stale = t - slots[i].lastChange >= staleAfter.nanoseconds
-                if let transition = slots[i].stale.step(
-                    toward: stale ? .alert : .normal, side: .low, at: t, wall: wall, onDelay: 0, offDelay: 0)
-                {
-                    var event = transitionEvent(transition, slots[i].stale, device: device, wall: wall, priority: limits.priority)
-                    event.value = v
-                    event.reason = stale ? "unchanged for \(staleAfter)" : nil
-                    events.append(event)
-                }
-                slots[i].stale.lastValue = v
+        if limits.maxRatePerMinute.isFinite, let previous = slot.previousValue, t > slot.previousTime {
+            let perMinute = (v - previous) / (Double(t - slot.previousTime) / 60e9)
+            if let transition = slot.rate.step(
+                toward: abs(perMinute) > limits.maxRatePerMinute ? .alert : .normal, side: perMinute >= 0 ? .high : .low,
+                at: t, wall: wall, onDelay: limits.onDelay, offDelay: limits.offDelay)
+            {
+                var event = transitionEvent(transition, slot.rate, device: device, wall: wall, priority: limits.priority)
+                event.value = perMinute
+                event.limit = transition.to == .normal ? nil : (perMinute >= 0 ? limits.maxRatePerMinute : -limits.maxRatePerMinute)
+                events.append(event)
             }
-            slots[i].previousValue = v
-            slots[i].previousTime = t
+            slot.rate.lastValue = perMinute
         }
-    }
 
-    /// The level a value calls for, with the deadband applied to the levels the alarm stands at.
-    static func level(_ v: Double, _ l: ParameterLimits, standing: AlarmLevel, side: AlarmSide) -> (AlarmLevel, AlarmSide) {
-        let db = l.deadband
-        func above(_ limit: Double?, _ level: AlarmLevel) -> Bool {
-            guard let limit else { return false }
-            return v > limit || (standing >= level && side == .high && v > limit - db)
+        if limits.staleAfter != .max {
+            if slot.previousValue != v { slot.lastChange = t }
+            let stale = t - slot.lastChange >= limits.staleAfter
+            if let transition = slot.stale.step(
+                toward: stale ? .alert : .normal, side: .low, at: t, wall: wall, onDelay: 0, offDelay: 0)
+            {
+                var event = transitionEvent(transition, slot.stale, device: device, wall: wall, priority: limits.priority)
+                event.value = v
+                event.reason = stale ? "unchanged for \(Duration.nanoseconds(limits.staleAfter))" : nil
+                events.append(event)
+            }
+            slot.stale.lastValue = v
         }
-        func below(_ limit: Double?, _ level: AlarmLevel) -> Bool {
-            guard let limit else { return false }
-            return v < limit || (standing >= level && side == .low && v < limit + db)
-        }
-        if above(l.actionHigh, .action) { return (.action, .high) }
-        if below(l.actionLow, .action) { return (.action, .low) }
-        if above(l.alertHigh, .alert) { return (.alert, .high) }
-        if below(l.alertLow, .alert) { return (.alert, .low) }
-        return (.normal, side)
-    }
-
-    /// How far outside the innermost range a value lies (0 inside), for excursion areas.
-    static func distanceOutside(_ v: Double, _ l: ParameterLimits) -> (Double, AlarmSide) {
-        let high = l.alertHigh ?? l.actionHigh
-        let low = l.alertLow ?? l.actionLow
-        if let high, v > high { return (v - high, .high) }
-        if let low, v < low { return (low - v, .low) }
-        return (0, .high)
-    }
-
-    static func limit(_ l: ParameterLimits, level: AlarmLevel, side: AlarmSide) -> Double? {
-        switch (level, side) {
-        case (.action, .high): l.actionHigh
-        case (.action, .low): l.actionLow
-        case (.alert, .high): l.alertHigh
-        case (.alert, .low): l.alertLow
-        default: nil
-        }
+        slot.previousValue = v
+        slot.previousTime = t
     }
 
     // MARK: Operator actions
@@ -383,16 +350,16 @@ public final class ControlEngine {
     // MARK: Internals
 
     private func bindLimits(_ device: DeviceControl) {
+        device.hasBatch = device.batch != nil
+        device.phaseName = device.batch?.phase ?? ""
+        device.communicationLossPolls = device.batch?.spec.communicationLossPolls ?? .max
+        device.runningLabels = device.batch?.spec.running?.labels ?? []
         let phase = device.batch.flatMap { $0.spec.phase($0.phase) }
         device.limited = []
         for i in device.slots.indices {
             let limits = phase?.limits(for: device.profile.parameters[i].id)
             device.slots[i].limits = limits
-            device.slots[i].onDelay = limits?.onDelay.nanoseconds ?? 0
-            device.slots[i].offDelay = limits?.offDelay.nanoseconds ?? 0
-            device.slots[i].hasRange = limits.map {
-                [$0.alertLow, $0.alertHigh, $0.actionLow, $0.actionHigh].contains { $0 != nil }
-            } ?? false
+            device.slots[i].thresholds = limits.map(Thresholds.init) ?? Thresholds()
             if limits != nil && device.profile.parameters[i].dataType.isNumeric { device.limited.append(i) }
         }
     }
@@ -457,7 +424,7 @@ public final class ControlEngine {
             var record = contextEvent(.excursion, device: device, wall: wall)
             record.phase = batch.phase
             record.alarm = device.slots[i].limit.id
-            record.priority = device.slots[i].limits?.priority
+            record.priority = device.slots[i].thresholds.priority
             record.excursion = device.slots[i].excursion.record(alarm: device.slots[i].limit.id, batch: batch, end: wall, endMono: t)
             events.append(record)
         }

@@ -35,7 +35,9 @@ let package = Package(
         .target(name: "POCareCore"),
         .target(
             name: "POCareConfig",
-            dependencies: ["POCareCore", "CCrypto", .product(name: "Yams", package: "Yams")]),
+            dependencies: ["POCareCore", "Hashing", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Hashing", dependencies: ["CCrypto"]),
+        .target(name: "SiteStore", dependencies: ["POCareCore", "Hashing", "CSQLite", .product(name: "Logging", package: "swift-log")]),
         .target(name: "InProcessControl", dependencies: ["POCareCore"]),
         .target(
             name: "Acquisition",
@@ -50,14 +52,14 @@ let package = Package(
         .executableTarget(
             name: "pocared",
             dependencies: [
-                "POCareCore", "POCareConfig", "Acquisition", "InProcessControl",
+                "POCareCore", "POCareConfig", "Acquisition", "InProcessControl", "SiteStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "pocarectl",
             dependencies: [
-                "POCareCore", "POCareConfig", "InProcessControl",
+                "POCareCore", "POCareConfig", "InProcessControl", "SiteStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -79,7 +81,7 @@ let package = Package(
         .testTarget(
             name: "POCareCoreTests",
             dependencies: [
-                "POCareCore", "POCareConfig",
+                "POCareCore", "POCareConfig", "Hashing",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(

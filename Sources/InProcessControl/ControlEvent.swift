@@ -114,3 +114,124 @@ public enum ControlError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 }
+
+// MARK: JSON
+
+extension AlarmID: Codable {
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let id = AlarmID(text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad alarm id '\(text)'"))
+        }
+        self = id
+    }
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
+
+extension AlarmLevel: Codable {
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let level = [AlarmLevel.normal, .alert, .action].first(where: { $0.description == text }) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad level '\(text)'"))
+        }
+        self = level
+    }
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
+
+extension AlarmSide: Codable {}
+extension AlarmState: Codable {}
+extension ControlEvent.Kind: Codable {}
+
+extension ExcursionRecord: Codable {
+    enum CodingKeys: String, CodingKey {
+        case alarm, batchId = "batch", phase, specFingerprint = "spec", start, end, durationSeconds = "duration_s",
+            worstValue = "worst_value", worstLevel = "worst_level", side, areaOutside = "area_outside"
+    }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        alarm = try c.decode(AlarmID.self, forKey: .alarm)
+        batchId = try c.decode(String.self, forKey: .batchId)
+        phase = try c.decode(String.self, forKey: .phase)
+        specFingerprint = try c.decode(String.self, forKey: .specFingerprint)
+        start = try c.decode(Date.self, forKey: .start)
+        end = try c.decode(Date.self, forKey: .end)
+        duration = .nanoseconds(Int64((try c.decode(Double.self, forKey: .durationSeconds) * 1e9).rounded()))
+        worstValue = try c.decode(Double.self, forKey: .worstValue)
+        worstLevel = try c.decode(AlarmLevel.self, forKey: .worstLevel)
+        side = try c.decode(AlarmSide.self, forKey: .side)
+        areaOutside = try c.decode(Double.self, forKey: .areaOutside)
+    }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(alarm, forKey: .alarm)
+        try c.encode(batchId, forKey: .batchId)
+        try c.encode(phase, forKey: .phase)
+        try c.encode(specFingerprint, forKey: .specFingerprint)
+        try c.encode(start, forKey: .start)
+        try c.encode(end, forKey: .end)
+        try c.encode(Double(duration.nanoseconds) / 1e9, forKey: .durationSeconds)
+        try c.encode(worstValue, forKey: .worstValue)
+        try c.encode(worstLevel, forKey: .worstLevel)
+        try c.encode(side, forKey: .side)
+        try c.encode(areaOutside, forKey: .areaOutside)
+    }
+}
+
+extension ControlEvent: Codable {
+    enum CodingKeys: String, CodingKey {
+        case kind, time, device, alarm, level, previousLevel = "previous_level", side, state, priority, value, limit,
+            user, reason, batchId = "batch", phase, previousPhase = "previous_phase", specFingerprint = "spec",
+            excursion, until
+    }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            kind: try c.decode(Kind.self, forKey: .kind), time: try c.decode(Date.self, forKey: .time),
+            device: try c.decode(String.self, forKey: .device))
+        alarm = try c.decodeIfPresent(AlarmID.self, forKey: .alarm)
+        level = try c.decodeIfPresent(AlarmLevel.self, forKey: .level)
+        previousLevel = try c.decodeIfPresent(AlarmLevel.self, forKey: .previousLevel)
+        side = try c.decodeIfPresent(AlarmSide.self, forKey: .side)
+        state = try c.decodeIfPresent(AlarmState.self, forKey: .state)
+        priority = try c.decodeIfPresent(AlarmPriority.self, forKey: .priority)
+        value = try c.decodeIfPresent(Double.self, forKey: .value)
+        limit = try c.decodeIfPresent(Double.self, forKey: .limit)
+        user = try c.decodeIfPresent(String.self, forKey: .user)
+        reason = try c.decodeIfPresent(String.self, forKey: .reason)
+        batchId = try c.decodeIfPresent(String.self, forKey: .batchId)
+        phase = try c.decodeIfPresent(String.self, forKey: .phase)
+        previousPhase = try c.decodeIfPresent(String.self, forKey: .previousPhase)
+        specFingerprint = try c.decodeIfPresent(String.self, forKey: .specFingerprint)
+        excursion = try c.decodeIfPresent(ExcursionRecord.self, forKey: .excursion)
+        until = try c.decodeIfPresent(Date.self, forKey: .until)
+    }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(kind, forKey: .kind)
+        try c.encode(time, forKey: .time)
+        try c.encode(device, forKey: .device)
+        try c.encodeIfPresent(alarm, forKey: .alarm)
+        try c.encodeIfPresent(level, forKey: .level)
+        try c.encodeIfPresent(previousLevel, forKey: .previousLevel)
+        try c.encodeIfPresent(side, forKey: .side)
+        try c.encodeIfPresent(state, forKey: .state)
+        try c.encodeIfPresent(priority, forKey: .priority)
+        try c.encodeIfPresent(value, forKey: .value)
+        try c.encodeIfPresent(limit, forKey: .limit)
+        try c.encodeIfPresent(user, forKey: .user)
+        try c.encodeIfPresent(reason, forKey: .reason)
+        try c.encodeIfPresent(batchId, forKey: .batchId)
+        try c.encodeIfPresent(phase, forKey: .phase)
+        try c.encodeIfPresent(previousPhase, forKey: .previousPhase)
+        try c.encodeIfPresent(specFingerprint, forKey: .specFingerprint)
+        try c.encodeIfPresent(excursion, forKey: .excursion)
+        try c.encodeIfPresent(until, forKey: .until)
+    }
+}

@@ -10,7 +10,10 @@ public enum SiteConfigLoader {
         public var diagnostics: [Diagnostic]
     }
 
-    static let topKeys = ["site", "profile_dir", "devices"]
+    static let topKeys = ["site", "profile_dir", "devices", "store"]
+    static let storeKeys = [
+        "path", "synchronous", "commit_interval", "commit_rows", "retention", "free_space_warning", "free_space_limit",
+    ]
     static let deviceKeys = ["id", "profile", "address", "unit_id", "poll_interval", "batch"]
     static let batchKeys = ["id", "spec", "phase", "follow_device_phase"]
 
@@ -123,11 +126,42 @@ public enum SiteConfigLoader {
                     pollInterval: interval, batch: batch))
             }
         }
+        var store = StoreConfig()
+        if let reader = top.mappingReader("store") {
+            reader.rejectUnknownKeys(allowed: storeKeys)
+            if let path = reader.string("path") { store.path = resolve(path, against: baseDirectory).path }
+            if let mode = reader.string("synchronous") {
+                switch mode.uppercased() {
+                case "FULL": store.synchronousFull = true
+                case "NORMAL": store.synchronousFull = false
+                default: collector.error("store.synchronous", "expected FULL or NORMAL, got '\(mode)'")
+                }
+            }
+            if let interval = reader.duration("commit_interval") {
+                if interval < .milliseconds(1) || interval > .seconds(10) {
+                    collector.error("store.commit_interval", "must be between 1ms and 10s")
+                } else {
+                    store.commitInterval = interval
+                }
+            }
+            if let rows = reader.int("commit_rows", in: 1...100_000) { store.commitRows = rows }
+            if let retention = reader.duration("retention") { store.retention = retention }
+            for (key, assign) in [("free_space_warning", { store.freeSpaceWarningBytes = $0 }),
+                                  ("free_space_limit", { (v: Int64) in store.freeSpaceLimitBytes = v })] as [(String, (Int64) -> Void)] {
+                guard let text = reader.string(key) else { continue }
+                if let bytes = parseByteSize(text) { assign(bytes) } else {
+                    collector.error("store.\(key)", "expected a size such as 512MiB, 2GiB or 100MB, got '\(text)'")
+                }
+            }
+            if store.freeSpaceLimitBytes > store.freeSpaceWarningBytes {
+                collector.error("store.free_space_limit", "the hard limit must not be above the warning threshold")
+            }
+        }
         let diagnostics = profileDiagnostics + specDiagnostics + collector.diagnostics
         guard !collector.hasErrors, !diagnostics.contains(where: { $0.severity == .error }), let site else {
             return Result(config: nil, diagnostics: diagnostics)
         }
-        return Result(config: SiteConfig(siteId: site, devices: devices), diagnostics: diagnostics)
+        return Result(config: SiteConfig(siteId: site, devices: devices, store: store), diagnostics: diagnostics)
     }
 
     static func resolve(_ path: String, against base: URL) -> URL {
@@ -151,4 +185,19 @@ public func parseEndpoint(_ text: String) -> (host: String, port: Int)? {
     }
     guard !host.isEmpty, let port = Int(portText), (1...65535).contains(port) else { return nil }
     return (String(host), port)
+}
+
+/// Parses `512MiB`, `2GiB`, `100MB`, `64KiB` or a number of bytes.
+public func parseByteSize(_ text: String) -> Int64? {
+    let t = text.trimmingCharacters(in: .whitespaces)
+    let units: [(String, Double)] = [
+        ("KiB", 1024), ("MiB", 1_048_576), ("GiB", 1_073_741_824), ("TiB", 1_099_511_627_776), ("kB", 1e3), ("KB", 1e3), ("MB", 1e6),
+        ("GB", 1e9), ("TB", 1e12), ("B", 1),
+    ]
+    for (suffix, factor) in units where t.hasSuffix(suffix) {
+        guard let n = Double(t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), n >= 0, n.isFinite else { return nil }
+        return Int64(n * factor)
+    }
+    guard let n = Int64(t), n >= 0 else { return nil }
+    return n
 }

@@ -1,3 +1,4 @@
+import Hashing
 import POCareCore
 
 /// The canonical text of a spec's content, which its fingerprint hashes.
@@ -54,33 +55,10 @@ public enum SpecCanonicalForm {
         return object(fields.sorted { $0.0 < $1.0 })
     }
 
-    static func object(_ fields: [(String, String)]) -> String {
-        "{" + fields.map { "\(string($0.0)):\($0.1)" }.joined(separator: ",") + "}"
-    }
-
-    static func array(_ items: [String]) -> String { "[" + items.joined(separator: ",") + "]" }
-
+    static func object(_ fields: [(String, String)]) -> String { CanonicalJSON.object(fields) }
+    static func array(_ items: [String]) -> String { CanonicalJSON.array(items) }
+    static func string(_ s: String) -> String { CanonicalJSON.string(s) }
     static func number(_ v: Double) -> String { v == 0 ? "0.0" : "\(v)" }
-
-    static func string(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    out += "\\u" + String(scalar.value, radix: 16).leftPadded(to: 4)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
 }
 
 extension Duration {

@@ -37,13 +37,31 @@ public struct DeviceConfig: Sendable, Hashable {
     }
 }
 
+/// Where and how the site store keeps its records.
+public struct StoreConfig: Sendable, Hashable {
+    public static let defaultPath = "/var/lib/pocare/site.db"
+
+    public var path = StoreConfig.defaultPath
+    /// SQLite `synchronous`: FULL (the default for GMP data) or NORMAL.
+    public var synchronousFull = true
+    public var commitInterval: Duration = .milliseconds(100)
+    public var commitRows = 1000
+    public var retention: Duration = .seconds(30 * 86_400)
+    public var freeSpaceWarningBytes: Int64 = 512 << 20
+    public var freeSpaceLimitBytes: Int64 = 64 << 20
+
+    public init() {}
+}
+
 /// The daemon's configuration for one site.
 public struct SiteConfig: Sendable, Hashable {
     public var siteId: String
     public var devices: [DeviceConfig]
+    public var store: StoreConfig
 
-    public init(siteId: String, devices: [DeviceConfig]) {
+    public init(siteId: String, devices: [DeviceConfig], store: StoreConfig = StoreConfig()) {
         self.siteId = siteId
         self.devices = devices
+        self.store = store
     }
 }

@@ -13,11 +13,11 @@ enum ExitStatus {
 struct POCareCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pocarectl",
-        abstract: "Operate POCare Edge at a site: check device profiles and IPC specifications.",
+        abstract: "Operate POCare Edge at a site: device profiles, IPC specifications, the audit trail.",
         discussion: """
             Exit codes: 0 success, 1 failure (for example an invalid file), 2 usage error.
             """,
-        subcommands: [ProfileCommand.self, SpecCommand.self])
+        subcommands: [ProfileCommand.self, SpecCommand.self, AuditCommand.self])
 
     /// Maps argument errors to exit code 2 (the parser's own default is 64), so scripts can
     /// tell a mistyped command from a failed check.

@@ -5,6 +5,7 @@ import InProcessControl
 import Logging
 import POCareConfig
 import POCareCore
+import SiteStore
 
 @main
 struct POCareD: AsyncParsableCommand {
@@ -25,6 +26,12 @@ struct POCareD: AsyncParsableCommand {
 
     @Flag(help: "Print every device's values on standard output after each poll.")
     var printValues = false
+
+    @Option(help: "Site store file; overrides the configuration's store.path.")
+    var store: String?
+
+    @Flag(help: "Print a line for every commit to the store (`COMMIT stream first last`), for checks and tests.")
+    var printCommits = false
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
@@ -49,17 +56,48 @@ struct POCareD: AsyncParsableCommand {
             return
         }
 
+        let configPath = URL(fileURLWithPath: config).standardizedFileURL.path
+        var storeSettings = SiteStore.Settings(path: store ?? site.store.path)
+        storeSettings.synchronous = site.store.synchronousFull ? .full : .normal
+        storeSettings.commitInterval = site.store.commitInterval
+        storeSettings.commitRows = site.store.commitRows
+        storeSettings.retention = site.store.retention
+        storeSettings.freeSpaceWarningBytes = site.store.freeSpaceWarningBytes
+        storeSettings.freeSpaceLimitBytes = site.store.freeSpaceLimitBytes
+        let siteStore: SiteStore
+        do {
+            siteStore = try SiteStore(settings: storeSettings)
+        } catch {
+            FileHandle.standardError.write(Data("pocared: cannot open the site store: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        if printCommits {
+            siteStore.setCommitHandler { ranges in
+                let lines = ranges.map { "COMMIT \($0.stream) \($0.first) \($0.last)\n" }.joined()
+                FileHandle.standardOutput.write(Data(lines.utf8))
+            }
+        }
+        let specs = Set(site.devices.compactMap { $0.batch?.spec.fingerprint }).sorted()
+        _ = try await siteStore.audit(AuditAction(
+            user: siteStore.systemUser, action: "daemon.start", target: configPath,
+            newValue: "version=\(POCareVersion.current) site=\(site.siteId) devices=\(site.devices.map(\.id).joined(separator: ",")) specs=\(specs.joined(separator: ","))"))
+
         let engine = ControlEngine()
-        let eventLog = EventLog(printToStandardOutput: printValues)
-        let startTime = Timestamp(wall: Date(), monotonic: MonotonicClock.now())
+        let pipeline = SitePipeline(
+            site: site, engine: engine, store: siteStore, eventLog: EventLog(printToStandardOutput: printValues),
+            printer: printValues ? LiveValuePrinter(site: site) : nil)
         for device in site.devices {
             engine.register(device: device.id, profile: device.profile)
-            if let plan = device.batch {
-                let events = try engine.startBatch(
-                    device: device.id, batchId: plan.batchId, spec: plan.spec, phase: plan.phase,
-                    followDevicePhase: plan.followDevicePhase, at: startTime)
-                eventLog.record(events)
-            }
+            guard let plan = device.batch else { continue }
+            // Audited before it takes effect: no record, no batch.
+            _ = try await siteStore.audit(AuditAction(
+                user: siteStore.systemUser, action: "batch.start", target: device.id,
+                reason: "started from the site configuration",
+                newValue: "batch=\(plan.batchId) spec=\(plan.spec.fingerprint) phase=\(plan.phase ?? (plan.followDevicePhase ? "from device" : "first"))"))
+            let now = Timestamp(wall: Date(), monotonic: MonotonicClock.now())
+            pipeline.record(try engine.startBatch(
+                device: device.id, batchId: plan.batchId, spec: plan.spec, phase: plan.phase,
+                followDevicePhase: plan.followDevicePhase, at: now))
         }
 
         let acquisition = AcquisitionService(config: site)
@@ -69,18 +107,16 @@ struct POCareD: AsyncParsableCommand {
             acquisition.stop()
         }
         logger.notice(
-            "started", metadata: ["site": "\(site.siteId)", "devices": "\(site.devices.map(\.id).joined(separator: ","))"])
+            "started",
+            metadata: ["site": "\(site.siteId)", "devices": "\(site.devices.map(\.id).joined(separator: ","))",
+                       "store": "\(storeSettings.path)", "version": "\(POCareVersion.current)"])
         acquisition.start()
-        let printer = printValues ? LiveValuePrinter(site: site) : nil
-        var events: [ControlEvent] = []
         for await sample in acquisition.samples {
-            printer?.print(sample)
-            engine.evaluate(sample, into: &events)
-            if !events.isEmpty {
-                eventLog.record(events)
-                events.removeAll(keepingCapacity: true)
-            }
+            pipeline.handle(sample)
         }
+        _ = try? await siteStore.audit(AuditAction(user: siteStore.systemUser, action: "daemon.stop", target: configPath))
+        await siteStore.flush()
+        siteStore.close()
         logger.notice("stopped")
     }
 }

@@ -1,0 +1,78 @@
+/// The store's schema, as forward migrations. `PRAGMA user_version` holds how many have run;
+/// a store written by a newer version is refused rather than guessed at.
+enum Schema {
+    static let migrations: [String] = [
+        // 1: the first schema.
+        """
+        CREATE TABLE streams (
+            stream        TEXT PRIMARY KEY,
+            last_seq      INTEGER NOT NULL,
+            delivered_seq INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+
+        -- Parameter ids of a device's samples, stored once instead of in every sample.
+        CREATE TABLE layouts (
+            id         INTEGER PRIMARY KEY,
+            device     TEXT NOT NULL,
+            parameters TEXT NOT NULL,
+            UNIQUE (device, parameters)
+        );
+
+        CREATE TABLE samples (
+            stream   TEXT NOT NULL,
+            seq      INTEGER NOT NULL,
+            device   TEXT NOT NULL,
+            time_ns  INTEGER NOT NULL,
+            cycle    INTEGER NOT NULL,
+            batch    TEXT,
+            phase    TEXT,
+            spec     TEXT,
+            layout   INTEGER NOT NULL REFERENCES layouts (id),
+            readings BLOB NOT NULL,
+            PRIMARY KEY (stream, seq)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE events (
+            stream  TEXT NOT NULL,
+            seq     INTEGER NOT NULL,
+            device  TEXT NOT NULL,
+            time_ns INTEGER NOT NULL,
+            kind    TEXT NOT NULL,
+            alarm   TEXT,
+            batch   TEXT,
+            body    TEXT NOT NULL,
+            PRIMARY KEY (stream, seq)
+        ) WITHOUT ROWID;
+        CREATE INDEX events_by_batch ON events (batch, time_ns);
+
+        CREATE TABLE batches (
+            device     TEXT NOT NULL,
+            batch      TEXT NOT NULL,
+            spec       TEXT NOT NULL,
+            started_ns INTEGER NOT NULL,
+            ended_ns   INTEGER,
+            PRIMARY KEY (device, batch)
+        );
+
+        CREATE TABLE audit (
+            seq           INTEGER PRIMARY KEY,
+            time_ns       INTEGER NOT NULL,
+            user          TEXT NOT NULL,
+            action        TEXT NOT NULL,
+            target        TEXT NOT NULL,
+            reason        TEXT,
+            old_value     TEXT,
+            new_value     TEXT,
+            previous_hash TEXT NOT NULL,
+            hash          TEXT NOT NULL
+        );
+        -- The audit trail is append-only; no code path updates or deletes a row.
+        CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+            BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+        CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+            BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+        """
+    ]
+
+    static var version: Int { migrations.count }
+}

@@ -1,0 +1,140 @@
+import CSQLite
+import Foundation
+import POCareCore
+
+/// Reads the store on a connection of its own (for pocarectl, the publisher, reports and tests),
+/// never through the writer.
+public final class StoreReader {
+    let connection: SQLiteConnection
+
+    public init(path: String) throws(SQLiteError) {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw SQLiteError(code: SQLITE_CANTOPEN, message: "no store at \(path)", sql: nil)
+        }
+        connection = try SQLiteConnection(path: path, readOnly: true)
+    }
+
+    public func streams() throws(SQLiteError) -> [StreamState] {
+        let query = try connection.prepare("SELECT stream, last_seq, delivered_seq FROM streams ORDER BY stream")
+        var result: [StreamState] = []
+        while try query.step() {
+            result.append(StreamState(stream: query.text(0) ?? "", lastSeq: query.int64(1), deliveredSeq: query.int64(2)))
+        }
+        return result
+    }
+
+    /// `PRAGMA integrity_check`: "ok" for a sound file.
+    public func integrityCheck() throws(SQLiteError) -> String {
+        let query = try connection.prepare("PRAGMA integrity_check")
+        var lines: [String] = []
+        while try query.step() { lines.append(query.text(0) ?? "") }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Sequence numbers present in a stream, in order (for checks and tests).
+    public func sequenceNumbers(stream: String) throws(SQLiteError) -> [Int64] {
+        let table = stream == StreamName.audit ? "audit" : stream.hasSuffix("/telemetry") ? "samples" : "events"
+        let sql = table == "audit" ? "SELECT seq FROM audit ORDER BY seq" : "SELECT seq FROM \(table) WHERE stream = ? ORDER BY seq"
+        let query = try connection.prepare(sql)
+        if table != "audit" { query.bind(1, stream) }
+        var result: [Int64] = []
+        while try query.step() { result.append(query.int64(0)) }
+        return result
+    }
+
+    /// Samples of a stream after `seq`, in sequence order: what replay after an outage reads.
+    public func samples(stream: String, after seq: Int64, limit: Int) throws(SQLiteError) -> [StoredSample] {
+        let query = try connection.prepare("""
+            SELECT s.seq, s.device, s.time_ns, s.cycle, s.batch, s.phase, s.spec, l.parameters, s.readings
+            FROM samples s JOIN layouts l ON l.id = s.layout
+            WHERE s.stream = ? AND s.seq > ? ORDER BY s.seq LIMIT ?
+            """)
+        query.bind(1, stream)
+        query.bind(2, seq)
+        query.bind(3, Int64(limit))
+        var result: [StoredSample] = []
+        var parameterCache: [String: [String]] = [:]
+        while try query.step() {
+            let layoutText = query.text(7) ?? ""
+            let parameters = parameterCache[layoutText] ?? layoutText.split(separator: ",").map(String.init)
+            parameterCache[layoutText] = parameters
+            let readings: [Reading]
+            do {
+                readings = try SampleCodec.decode(query.blob(8), parameters: parameters)
+            } catch {
+                throw SQLiteError(code: SQLITE_CORRUPT, message: "sample \(stream) \(query.int64(0)): \(error)", sql: nil)
+            }
+            result.append(StoredSample(
+                stream: stream, seq: query.int64(0), device: query.text(1) ?? "",
+                time: Date(nanosecondsSince1970: query.int64(2)), cycle: query.int64(3),
+                context: SampleContext(batchId: query.text(4), phase: query.text(5), specFingerprint: query.text(6)),
+                readings: readings))
+        }
+        return result
+    }
+
+    /// Events of a stream after `seq`, in sequence order.
+    public func events(stream: String, after seq: Int64, limit: Int) throws(SQLiteError) -> [StoredEvent] {
+        let query = try connection.prepare(
+            "SELECT seq, device, time_ns, kind, alarm, batch, body FROM events WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?")
+        query.bind(1, stream)
+        query.bind(2, seq)
+        query.bind(3, Int64(limit))
+        var result: [StoredEvent] = []
+        while try query.step() {
+            result.append(StoredEvent(
+                stream: stream, seq: query.int64(0), device: query.text(1) ?? "", time: Date(nanosecondsSince1970: query.int64(2)),
+                kind: query.text(3) ?? "", alarm: query.text(4), batchId: query.text(5), body: query.text(6) ?? ""))
+        }
+        return result
+    }
+
+    public struct AuditFilter: Sendable {
+        public var user: String?
+        public var action: String?
+        public var since: Date?
+        public var until: Date?
+        public var limit: Int?
+        public init(user: String? = nil, action: String? = nil, since: Date? = nil, until: Date? = nil, limit: Int? = nil) {
+            self.user = user
+            self.action = action
+            self.since = since
+            self.until = until
+            self.limit = limit
+        }
+    }
+
+    public func auditEntries(_ filter: AuditFilter = AuditFilter()) throws(SQLiteError) -> [AuditEntry] {
+        var conditions: [String] = []
+        if filter.user != nil { conditions.append("user = ?1") }
+        if filter.action != nil { conditions.append("action LIKE ?2") }
+        if filter.since != nil { conditions.append("time_ns >= ?3") }
+        if filter.until != nil { conditions.append("time_ns < ?4") }
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let limit = filter.limit.map { "LIMIT \($0)" } ?? ""
+        let query = try connection.prepare("""
+            SELECT seq, time_ns, user, action, target, reason, old_value, new_value, previous_hash, hash
+            FROM audit \(whereClause) ORDER BY seq \(filter.limit != nil ? "DESC" : "") \(limit)
+            """)
+        if let user = filter.user { query.bind(1, user) }
+        if let action = filter.action { query.bind(2, action.replacingOccurrences(of: "*", with: "%")) }
+        if let since = filter.since { query.bind(3, since.nanosecondsSince1970) }
+        if let until = filter.until { query.bind(4, until.nanosecondsSince1970) }
+        var result: [AuditEntry] = []
+        while try query.step() {
+            let action = AuditAction(
+                user: query.text(2) ?? "", action: query.text(3) ?? "", target: query.text(4) ?? "", reason: query.text(5),
+                oldValue: query.text(6), newValue: query.text(7))
+            result.append(AuditEntry(
+                seq: query.int64(0), time: Date(nanosecondsSince1970: query.int64(1)), timeNanoseconds: query.int64(1),
+                action: action, previousHash: query.text(8) ?? "", hash: query.text(9) ?? ""))
+        }
+        return filter.limit != nil ? result.reversed() : result
+    }
+
+    /// Walks the whole audit chain.
+    public func verifyAudit() throws(SQLiteError) -> AuditVerification {
+        let recorded = try streams().first { $0.stream == StreamName.audit }?.lastSeq ?? 0
+        return AuditChain.verify(try auditEntries(), recordedLast: recorded)
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+import POCareCore
+
+/// Stream names: one telemetry and one event stream per device, one for the site, one audit trail.
+public enum StreamName {
+    public static func telemetry(_ device: String) -> String { "\(device)/telemetry" }
+    public static func events(_ device: String) -> String { "\(device)/events" }
+    public static let siteEvents = "site/events"
+    public static let audit = "audit"
+}
+
+/// What a sample was taken under, recorded with it.
+public struct SampleContext: Sendable, Hashable {
+    public var batchId: String?
+    public var phase: String?
+    public var specFingerprint: String?
+
+    public init(batchId: String? = nil, phase: String? = nil, specFingerprint: String? = nil) {
+        self.batchId = batchId
+        self.phase = phase
+        self.specFingerprint = specFingerprint
+    }
+}
+
+/// An event ready for the store: who it is about, when, and its JSON body.
+public struct EventRecord: Sendable, Hashable {
+    public var stream: String
+    public var device: String
+    public var time: Date
+    public var kind: String
+    public var alarm: String?
+    public var batchId: String?
+    /// The event as JSON; what the Control Site receives.
+    public var body: String
+
+    public init(stream: String, device: String, time: Date, kind: String, alarm: String? = nil, batchId: String? = nil,
+                body: String) {
+        self.stream = stream
+        self.device = device
+        self.time = time
+        self.kind = kind
+        self.alarm = alarm
+        self.batchId = batchId
+        self.body = body
+    }
+}
+
+/// A range of sequence numbers one commit made durable on one stream.
+public struct CommittedRange: Sendable, Hashable, CustomStringConvertible {
+    public var stream: String
+    public var first: Int64
+    public var last: Int64
+    public var description: String { "\(stream) \(first)...\(last)" }
+}
+
+/// A sample read back from the store.
+public struct StoredSample: Sendable {
+    public var stream: String
+    public var seq: Int64
+    public var device: String
+    public var time: Date
+    public var cycle: Int64
+    public var context: SampleContext
+    public var readings: [Reading]
+}
+
+/// An event read back from the store.
+public struct StoredEvent: Sendable {
+    public var stream: String
+    public var seq: Int64
+    public var device: String
+    public var time: Date
+    public var kind: String
+    public var alarm: String?
+    public var batchId: String?
+    public var body: String
+}
+
+/// Delivery state of one stream.
+public struct StreamState: Sendable, Hashable {
+    public var stream: String
+    public var lastSeq: Int64
+    public var deliveredSeq: Int64
+}
+
+extension Date {
+    var nanosecondsSince1970: Int64 { Int64((timeIntervalSince1970 * 1e9).rounded()) }
+    init(nanosecondsSince1970 ns: Int64) { self.init(timeIntervalSince1970: Double(ns) / 1e9) }
+}

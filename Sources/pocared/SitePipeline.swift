@@ -1,0 +1,66 @@
+import Foundation
+import InProcessControl
+import POCareCore
+import SiteStore
+
+/// What happens to each sample: it is written to the store with the batch context it was
+/// taken under, held against the approved spec, and every resulting event is stored and logged.
+final class SitePipeline {
+    let engine: ControlEngine
+    let store: SiteStore
+    let eventLog: EventLog
+    let printer: LiveValuePrinter?
+    private let parameterIds: [String: [String]]
+    private var events: [ControlEvent] = []
+    private let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(date.formatted(LiveValuePrinter.timeFormat))
+        }
+        return encoder
+    }()
+
+    init(site: SiteConfig, engine: ControlEngine, store: SiteStore, eventLog: EventLog, printer: LiveValuePrinter?) {
+        self.engine = engine
+        self.store = store
+        self.eventLog = eventLog
+        self.printer = printer
+        self.parameterIds = Dictionary(uniqueKeysWithValues: site.devices.map { ($0.id, $0.profile.parameters.map(\.id)) })
+    }
+
+    func handle(_ sample: Sample) {
+        printer?.print(sample)
+        let batch = engine.batch(of: sample.deviceId)
+        store.append(
+            sample,
+            context: SampleContext(batchId: batch?.batchId, phase: batch?.phase, specFingerprint: batch?.spec.fingerprint),
+            parameters: parameterIds[sample.deviceId] ?? sample.readings.map(\.parameterId))
+        engine.evaluate(sample, into: &events)
+        if !events.isEmpty {
+            record(events)
+            events.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// Stores and logs events, from evaluation or from batch and operator actions.
+    func record(_ events: [ControlEvent]) {
+        for event in events {
+            let body = (try? encoder.encode(event)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+            store.append(EventRecord(
+                stream: StreamName.events(event.device), device: event.device, time: event.time, kind: event.kind.rawValue,
+                alarm: event.alarm?.description, batchId: event.batchId, body: body))
+            switch event.kind {
+            case .batchStarted:
+                if let batch = event.batchId, let spec = event.specFingerprint {
+                    store.recordBatchStart(device: event.device, batch: batch, spec: spec, at: event.time)
+                }
+            case .batchEnded:
+                if let batch = event.batchId { store.recordBatchEnd(device: event.device, batch: batch, at: event.time) }
+            default: break
+            }
+        }
+        eventLog.record(events)
+    }
+}

@@ -97,6 +97,12 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(
+            name: "SiteStoreTests",
+            dependencies: [
+                "POCareCore", "SiteStore",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: ["POCareCore", "POCareConfig", "Acquisition", "BioreactorSimulator"]),
     ],

@@ -36,6 +36,15 @@ public struct AuditEntry: Sendable, Hashable {
 
     public static let genesisHash = String(repeating: "0", count: 64)
 
+    public init(seq: Int64, time: Date, timeNanoseconds: Int64, action: AuditAction, previousHash: String, hash: String) {
+        self.seq = seq
+        self.time = time
+        self.timeNanoseconds = timeNanoseconds
+        self.action = action
+        self.previousHash = previousHash
+        self.hash = hash
+    }
+
     /// The exact text that is hashed (form `pocare-audit/1`).
     public static func canonicalText(seq: Int64, timeNanoseconds: Int64, action a: AuditAction, previousHash: String) -> String {
         CanonicalJSON.array([

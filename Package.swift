@@ -104,7 +104,7 @@ let package = Package(
             ]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["POCareCore", "POCareConfig", "Acquisition", "BioreactorSimulator"]),
+            dependencies: ["POCareCore", "POCareConfig", "Acquisition", "BioreactorSimulator", "SiteStore"]),
     ],
     swiftLanguageModes: [.v6]
 )

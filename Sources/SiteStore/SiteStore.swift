@@ -234,6 +234,9 @@ public final class SiteStore: @unchecked Sendable {
             urgent = false
             condition.unlock()
 
+            // Free space is checked before every commit (one statvfs), so the alarm is raised
+            // and stored while there is still room, and keeps being checked while commits fail.
+            checkFreeSpace()
             if !batch.isEmpty {
                 if commit(batch) {
                     retryDelay = 200_000_000
@@ -452,7 +455,6 @@ public final class SiteStore: @unchecked Sendable {
     // MARK: Maintenance: free space and pruning
 
     private func maintain() {
-        checkFreeSpace()
         pruneDelivered()
     }
 

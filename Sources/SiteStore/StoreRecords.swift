@@ -50,6 +50,11 @@ public struct CommittedRange: Sendable, Hashable, CustomStringConvertible {
     public var stream: String
     public var first: Int64
     public var last: Int64
+    public init(stream: String, first: Int64, last: Int64) {
+        self.stream = stream
+        self.first = first
+        self.last = last
+    }
     public var description: String { "\(stream) \(first)...\(last)" }
 }
 

@@ -57,6 +57,17 @@ final class RunningProcess: Sendable {
         return output.first(where: condition)
     }
 
+    var isRunning: Bool { process.isRunning }
+
+    /// Kills without warning, as a power cut or an OOM killer would, and waits until it is gone.
+    func kill9() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        // Give the reader threads a moment to take the last lines out of the pipe.
+        usleep(50_000)
+    }
+
     func stop() {
         guard process.isRunning else { return }
         kill(process.processIdentifier, SIGINT)

@@ -41,8 +41,9 @@ struct AlarmRecord {
 
     /// Feeds the level the latest value calls for. The standing level rises to the highest
     /// level the value has called for throughout the on-delay, and falls to the lowest level
-    /// it has stayed at or below throughout the off-delay, so a value that drops from action
-    /// straight into range still de-escalates first and clears only after a full off-delay in range.
+    /// it has stayed at or below throughout the off-delay: a value that drops from action into
+    /// the alert range de-escalates after the off-delay, one that drops straight into range
+    /// clears after the off-delay, and one that dips in and out again does neither.
     mutating func step(toward target: AlarmLevel, side targetSide: AlarmSide, at time: Int64, wall: Date,
                        onDelay: Int64, offDelay: Int64) -> Transition?
     {
@@ -119,7 +120,7 @@ struct ExcursionTracker {
         lastMono = mono
     }
 
-    mutating func add(value: Double, outside: Double, side: AlarmSide, level: AlarmLevel, at mono: Int64) {
+    mutating func add(value: Double, outside: Double, side: AlarmSide, at mono: Int64) {
         let seconds = Double(mono - lastMono) / 1e9
         area += (lastOutside + outside) / 2 * seconds
         lastOutside = outside
@@ -129,7 +130,6 @@ struct ExcursionTracker {
             worstValue = value
             self.side = side
         }
-        if level > worstLevel { worstLevel = level }
     }
 
     func record(alarm: AlarmID, batch: BatchContext, end: Date, endMono: Int64) -> ExcursionRecord {

@@ -93,6 +93,13 @@ public final class ControlEngine {
         device.runningIndex = spec.running.flatMap { device.parameterIndex[$0.parameterId] }
         device.running = true
         device.badPolls = 0
+        // Suppression belongs to the batch that saw the device stop; a new batch starts clean.
+        for i in device.slots.indices {
+            device.slots[i].limit.suppressed = false
+            device.slots[i].rate.suppressed = false
+            device.slots[i].stale.suppressed = false
+            device.slots[i].previousValue = nil
+        }
         bindLimits(device)
         var event = contextEvent(.batchStarted, device: device, wall: time.wall)
         event.reason = followDevicePhase ? "phase follows the device" : nil
@@ -132,6 +139,14 @@ public final class ControlEngine {
                     events.append(event)
                 }
             }
+        }
+        if device.communication.level != .normal {
+            let from = device.communication.level
+            device.communication.reset(keepingAcknowledgement: true)
+            var event = alarmEvent(.communicationRestored, device.communication, device: device, wall: time.wall)
+            event.previousLevel = from
+            event.reason = "batch ended"
+            events.append(event)
         }
         var event = contextEvent(.batchEnded, device: device, wall: time.wall)
         event.user = user
@@ -206,7 +221,7 @@ public final class ControlEngine {
             let (target, side) = limits.level(v, standing: slot.limit.level, side: slot.limit.side)
             if outside > 0 && !slot.excursion.open { slot.excursion.begin(at: t, wall: wall) }
             if slot.excursion.open {
-                slot.excursion.add(value: v, outside: outside, side: outsideSide, level: target, at: t)
+                slot.excursion.add(value: v, outside: outside, side: outsideSide, at: t)
             }
             if let transition = slot.limit.step(
                 toward: target, side: side, at: t, wall: wall, onDelay: limits.onDelay, offDelay: limits.offDelay)
@@ -223,6 +238,9 @@ public final class ControlEngine {
                     events.append(record)
                     slot.excursion = ExcursionTracker()
                 }
+            }
+            if slot.excursion.open && slot.limit.level > slot.excursion.worstLevel {
+                slot.excursion.worstLevel = slot.limit.level
             }
             // A dip shorter than the on-delay is not an excursion.
             if slot.limit.level == .normal && !slot.limit.isPendingUp && outside == 0 {
@@ -266,7 +284,7 @@ public final class ControlEngine {
     public func acknowledge(_ alarm: AlarmID, user: String, reason: String, at time: Timestamp) throws(ControlError)
         -> [ControlEvent]
     {
-        guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw .reasonRequired }
+        guard !reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw .reasonRequired }
         let device = try findDevice(alarm)
         var result: Result<ControlEvent, ControlError> = .failure(.unknownAlarm(alarm.description))
         try modify(device, alarm) { record in
@@ -288,7 +306,7 @@ public final class ControlEngine {
     public func shelve(_ alarm: AlarmID, for duration: Duration, user: String, reason: String, at time: Timestamp)
         throws(ControlError) -> [ControlEvent]
     {
-        guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw .reasonRequired }
+        guard !reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw .reasonRequired }
         guard duration >= .seconds(1) && duration <= .seconds(86_400) else { throw .invalidShelveDuration(duration) }
         let device = try findDevice(alarm)
         var result: Result<ControlEvent, ControlError> = .failure(.unknownAlarm(alarm.description))
@@ -312,7 +330,7 @@ public final class ControlEngine {
     public func unshelve(_ alarm: AlarmID, user: String, reason: String, at time: Timestamp) throws(ControlError)
         -> [ControlEvent]
     {
-        guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw .reasonRequired }
+        guard !reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw .reasonRequired }
         let device = try findDevice(alarm)
         var result: Result<ControlEvent, ControlError> = .failure(.notShelved(alarm))
         try modify(device, alarm) { record in
@@ -376,19 +394,26 @@ public final class ControlEngine {
         }
         device.batch?.phase = phase
         bindLimits(device)
-        for i in device.slots.indices where device.slots[i].limits == nil {
-            for kind in [AlarmKind.limit, .rate, .stale] {
+        // An alarm whose check the new phase does not make is suppressed by design, so it
+        // cannot stand forever with nothing left to clear it.
+        for i in device.slots.indices {
+            let thresholds = device.slots[i].thresholds
+            let checked: [AlarmKind: Bool] = [
+                .limit: thresholds.hasRange, .rate: thresholds.maxRatePerMinute.isFinite,
+                .stale: thresholds.staleAfter != .max,
+            ]
+            for kind in [AlarmKind.limit, .rate, .stale] where checked[kind] != true {
                 modify(device, i, kind) { record in
                     let wasActive = record.level != .normal
                     record.reset(keepingAcknowledgement: true)
                     if wasActive {
                         var event = self.alarmEvent(.suppressed, record, device: device, wall: wall)
-                        event.reason = "no limit in phase \(phase)"
+                        event.reason = "no \(kind.rawValue) check in phase \(phase)"
                         events.append(event)
                     }
                 }
             }
-            device.slots[i].excursion = ExcursionTracker()
+            if !thresholds.hasRange { device.slots[i].excursion = ExcursionTracker() }
         }
         var event = contextEvent(.phaseChanged, device: device, wall: wall)
         event.previousPhase = before.phase
@@ -405,7 +430,7 @@ public final class ControlEngine {
         for i in device.slots.indices {
             for kind in [AlarmKind.limit, .rate, .stale] {
                 modify(device, i, kind) { record in
-                    if !running { record.reset() }
+                    if !running { record.reset(keepingAcknowledgement: true) }
                     record.suppressed = !running
                 }
             }

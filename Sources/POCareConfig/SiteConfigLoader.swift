@@ -110,6 +110,8 @@ public enum SiteConfigLoader {
                     if let spec = specs[specPath] ?? nil {
                         if let profile, !spec.identity.profiles.contains(profile.id) {
                             collector.error("\(path).batch.spec", "spec \(spec.identity.documentId) does not apply to profile '\(profile.id)' (it names \(spec.identity.profiles.joined(separator: ", ")))")
+                        } else if follow, let profile, profile.parameter("phase")?.enumeration == nil {
+                            collector.error("\(path).batch.follow_device_phase", "profile '\(profile.id)' has no enumerated 'phase' parameter to follow")
                         } else if let phase, spec.phase(phase) == nil {
                             collector.error("\(path).batch.phase", "phase '\(phase)' is not in spec \(spec.identity.documentId) (phases: \(spec.phases.map(\.phase).joined(separator: ", ")))")
                         } else if let batchId {

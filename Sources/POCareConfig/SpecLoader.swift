@@ -94,7 +94,12 @@ public enum SpecLoader {
             if let n = rules.int("communication_loss_polls", in: 1...1000) { lossPolls = n }
             if let signal = rules.mappingReader("running") {
                 signal.rejectUnknownKeys(allowed: ["parameter", "labels"])
-                let labels = (signal.sequence("labels") ?? []).compactMap { $0.scalar?.string }
+                var labels: [String] = []
+                for (index, node) in (signal.sequence("labels") ?? []).enumerated() {
+                    if let label = node.scalar?.string { labels.append(label) } else {
+                        collector.error("rules.running.labels[\(index)]", at: node.mark, "expected a label")
+                    }
+                }
                 if let parameterId = signal.string("parameter", required: true) {
                     running = RunningSignal(parameterId: parameterId, labels: labels)
                     checkRunningSignal(running!, profiles: profiles, collector: collector)
@@ -213,6 +218,9 @@ public enum SpecLoader {
         if let low = limits.alertLow, limits.alertHigh == nil, let high = limits.actionHigh, high <= low {
             collector.error("\(path).action_high", "action_high must be above alert_low")
         }
+        if let high = limits.alertHigh, limits.alertLow == nil, let low = limits.actionLow, low >= high {
+            collector.error("\(path).action_low", "action_low must be below alert_high")
+        }
         if let target = limits.target {
             let low = limits.alertLow ?? limits.actionLow ?? -.infinity
             let high = limits.alertHigh ?? limits.actionHigh ?? .infinity
@@ -243,8 +251,11 @@ public enum SpecLoader {
     static func isCalendarDate(_ text: String) -> Bool {
         let parts = text.split(separator: "-")
         guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
-            let month = Int(parts[1]), let day = Int(parts[2]), Int(parts[0]) != nil
+            let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2])
         else { return false }
-        return (1...12).contains(month) && (1...31).contains(day)
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let components = DateComponents(year: year, month: month, day: day)
+        return components.isValidDate(in: calendar)
     }
 }

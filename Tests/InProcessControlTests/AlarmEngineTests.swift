@@ -234,7 +234,7 @@ struct AlarmEngineTests {
         run.running = true
         run.feed(37.0, seconds: 5)
         #expect(run.kinds(.unsuppressed).count == 1)
-        #expect(run.engine.alarms().isEmpty)
+        #expect(run.state(run.limitAlarm) == .returnedUnacknowledged, "the unacknowledged alarm still waits for an operator")
     }
 
     @Test("the phase can follow the phase code the device reports")
@@ -251,6 +251,52 @@ struct AlarmEngineTests {
         run.phaseCode = 1  // a phase the spec does not define is ignored
         run.feed(temperature: 37.0)
         #expect(run.engine.batch(of: "r1")?.phase == "harvest")
+    }
+
+    @Test("an alarm whose check the new phase drops is suppressed, not left standing")
+    func phaseDropsStaleCheck() throws {
+        var limits = temperatureLimits
+        limits.staleAfter = .seconds(10)
+        var harvest = temperatureLimits
+        harvest.staleAfter = nil
+        let run = try Run(spec: makeSpec(temperature: limits, harvestTemperature: harvest))
+        run.feed(37.0, seconds: 12)
+        #expect(run.kinds(.raised).first?.alarm?.kind == .stale)
+        let changed = try run.engine.changePhase(device: "r1", to: "harvest", at: run.now)
+        #expect(changed.contains { $0.kind == .suppressed && $0.alarm?.kind == .stale })
+        #expect(run.engine.alarms().allSatisfy { $0.level == .normal })
+    }
+
+    @Test("a new batch is not suppressed by the previous batch's stopped device")
+    func newBatchStartsUnsuppressed() throws {
+        let run = try Run()
+        run.running = false
+        run.feed(37.0, seconds: 2)
+        _ = try run.engine.endBatch(device: "r1", at: run.now)
+        run.running = true
+        _ = try run.engine.startBatch(device: "r1", batchId: "B-2", spec: makeSpec(), at: run.now)
+        run.feed(38.5, seconds: 31)
+        #expect(run.kinds(.raised).first?.state == .unacknowledged)
+    }
+
+    @Test("the worst level of an excursion is the level the alarm stood at, not a short spike")
+    func worstLevelIsStandingLevel() throws {
+        let run = try Run()
+        run.feed(37.9, seconds: 31)
+        run.feed(38.6, seconds: 3)  // shorter than the on-delay: no escalation
+        run.feed(37.0, seconds: 11)
+        #expect(run.kinds(.escalated).isEmpty)
+        #expect(run.kinds(.excursion).first?.excursion?.worstLevel == .alert)
+        #expect(run.kinds(.excursion).first?.excursion?.worstValue == 38.6)
+    }
+
+    @Test("a value falling from action straight into range clears after the off-delay")
+    func actionStraightToNormal() throws {
+        let run = try Run()
+        run.feed(38.6, seconds: 31)
+        run.feed(37.0, seconds: 11)
+        #expect(run.kinds(.raised, .escalated, .deescalated, .cleared).map(\.kind) == [.raised, .cleared])
+        #expect(run.kinds(.cleared).first?.time == epoch.addingTimeInterval(41))
     }
 
     @Test("batch operations refuse what does not fit")

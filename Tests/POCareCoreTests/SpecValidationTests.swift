@@ -109,6 +109,18 @@ struct SpecValidationTests {
         #expect(fields.contains("phases.expansion.temperature.ondelay"))
     }
 
+    @Test("an impossible approval date is refused", arguments: ["2026-02-31", "2026-13-01", "26-01-01"])
+    func impossibleDate(date: String) {
+        let yaml = minimalSpec.replacingOccurrences(of: "2026-01-02", with: date)
+        #expect(specDiagnostics(yaml).map(\.field) == ["spec.approval_date"])
+    }
+
+    @Test("a one-sided range must still nest: action_low below alert_high")
+    func oneSidedNesting() {
+        let yaml = minimalSpec + "\n    ph: { unit: \"[pH]\", alert_high: 7.4, action_low: 7.5 }"
+        #expect(specDiagnostics(yaml).map(\.field) == ["phases.expansion.ph.action_low"])
+    }
+
     @Test("the running signal must exist in every named profile and be a flag or have labels")
     func runningSignal() {
         let yaml = minimalSpec.replacingOccurrences(of: "{ parameter: running }", with: "{ parameter: status }")

@@ -72,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "pocare-bench",
             dependencies: [
-                "POCareCore", "POCareConfig", "Acquisition", "CModbus", "InProcessControl",
+                "POCareCore", "POCareConfig", "Acquisition", "CModbus", "InProcessControl", "SiteStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

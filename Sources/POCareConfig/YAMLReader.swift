@@ -195,7 +195,7 @@ func parseInteger(_ text: String) -> Int? {
 /// Parses `250ms`, `1s`, `2.5s`, `5m`, `1h`; a bare number is seconds.
 public func parseDuration(_ text: String) -> Duration? {
     let t = text.trimmingCharacters(in: .whitespaces)
-    let units: [(String, Double)] = [("ms", 1e-3), ("s", 1), ("min", 60), ("m", 60), ("h", 3600)]
+    let units: [(String, Double)] = [("ms", 1e-3), ("s", 1), ("min", 60), ("m", 60), ("h", 3600), ("d", 86_400)]
     for (suffix, factor) in units where t.hasSuffix(suffix) {
         guard let n = Double(t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)),
             n.isFinite, n >= 0

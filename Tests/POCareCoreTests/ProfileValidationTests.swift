@@ -256,6 +256,7 @@ struct SiteConfigTests {
         #expect(parseDuration("2.5s") == .milliseconds(2500))
         #expect(parseDuration("5m") == .seconds(300))
         #expect(parseDuration("1h") == .seconds(3600))
+        #expect(parseDuration("30d") == .seconds(30 * 86_400))
         #expect(parseDuration("3") == .seconds(3))
         #expect(parseDuration("fast") == nil)
         #expect(parseDuration("-1s") == nil)

@@ -37,6 +37,9 @@ let package = Package(
             name: "POCareConfig",
             dependencies: ["POCareCore", "Hashing", .product(name: "Yams", package: "Yams")]),
         .target(name: "Hashing", dependencies: ["CCrypto"]),
+        .target(
+            name: "ControlSiteLink",
+            dependencies: ["POCareCore", "SiteStore", "CMosquitto", .product(name: "Logging", package: "swift-log")]),
         .target(name: "SiteStore", dependencies: ["POCareCore", "Hashing", "CSQLite", .product(name: "Logging", package: "swift-log")]),
         .target(name: "InProcessControl", dependencies: ["POCareCore"]),
         .target(
@@ -52,14 +55,14 @@ let package = Package(
         .executableTarget(
             name: "pocared",
             dependencies: [
-                "POCareCore", "POCareConfig", "Acquisition", "InProcessControl", "SiteStore",
+                "POCareCore", "POCareConfig", "Acquisition", "InProcessControl", "SiteStore", "ControlSiteLink",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "pocarectl",
             dependencies: [
-                "POCareCore", "POCareConfig", "InProcessControl", "SiteStore",
+                "POCareCore", "POCareConfig", "InProcessControl", "SiteStore", "ControlSiteLink",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -103,8 +106,17 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(
+            name: "ControlSiteLinkTests",
+            dependencies: [
+                "POCareCore", "ControlSiteLink", "SiteStore",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]),
+        .testTarget(
             name: "IntegrationTests",
-            dependencies: ["POCareCore", "POCareConfig", "Acquisition", "BioreactorSimulator", "SiteStore"]),
+            dependencies: [
+                "POCareCore", "POCareConfig", "Acquisition", "BioreactorSimulator", "SiteStore", "ControlSiteLink",
+                .product(name: "Yams", package: "Yams"),
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

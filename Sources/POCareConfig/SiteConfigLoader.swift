@@ -10,7 +10,11 @@ public enum SiteConfigLoader {
         public var diagnostics: [Diagnostic]
     }
 
-    static let topKeys = ["site", "profile_dir", "devices", "store"]
+    static let topKeys = ["site", "profile_dir", "devices", "store", "control_site"]
+    static let controlSiteKeys = [
+        "broker", "client_id", "mqtt_version", "keepalive", "topic_root", "tls", "credentials_file", "window",
+        "telemetry_batch",
+    ]
     static let storeKeys = [
         "path", "synchronous", "commit_interval", "commit_rows", "retention", "free_space_warning", "free_space_limit",
     ]
@@ -57,6 +61,9 @@ public enum SiteConfigLoader {
             reader.rejectUnknownKeys(allowed: deviceKeys)
             let id = reader.string("id", required: true)
             if let id {
+                if id == "site" {
+                    collector.error("\(path).id", "'site' is reserved for the site's own event stream; choose another device id")
+                }
                 if !ProfileLoader.isIdentifier(id) {
                     collector.error("\(path).id", "'\(id)' is not a valid device id: use lower-case letters, digits, '-' and '_'")
                 }
@@ -159,11 +166,106 @@ public enum SiteConfigLoader {
                 collector.error("store.free_space_limit", "the hard limit must not be above the warning threshold")
             }
         }
+        var controlSite: ControlSiteConfig?
+        if let reader = top.mappingReader("control_site") {
+            controlSite = parseControlSite(reader, site: site ?? "site", base: baseDirectory, collector: collector)
+        }
         let diagnostics = profileDiagnostics + specDiagnostics + collector.diagnostics
         guard !collector.hasErrors, !diagnostics.contains(where: { $0.severity == .error }), let site else {
             return Result(config: nil, diagnostics: diagnostics)
         }
-        return Result(config: SiteConfig(siteId: site, devices: devices, store: store), diagnostics: diagnostics)
+        return Result(
+            config: SiteConfig(siteId: site, devices: devices, store: store, controlSite: controlSite), diagnostics: diagnostics)
+    }
+
+    static func parseControlSite(
+        _ reader: MappingReader, site: String, base: URL, collector: DiagnosticCollector
+    ) -> ControlSiteConfig? {
+        reader.rejectUnknownKeys(allowed: controlSiteKeys)
+        guard let url = reader.string("broker", required: true) else { return nil }
+        guard let endpoint = parseBrokerURL(url) else {
+            collector.error("control_site.broker", "expected mqtt://host:port or mqtts://host:port, got '\(url)'")
+            return nil
+        }
+        var config = ControlSiteConfig(
+            brokerURL: url, host: endpoint.host, port: endpoint.port, clientId: reader.string("client_id") ?? "pocare-\(site)")
+        if let version = reader.string("mqtt_version") {
+            switch version {
+            case "3.1.1", "3", "4": config.mqtt5 = false
+            case "5", "5.0": config.mqtt5 = true
+            default: collector.error("control_site.mqtt_version", "expected 3.1.1 or 5, got '\(version)'")
+            }
+        }
+        if let keepAlive = reader.duration("keepalive") {
+            if keepAlive < .seconds(5) || keepAlive > .seconds(3600) {
+                collector.error("control_site.keepalive", "must be between 5s and 1h")
+            } else {
+                config.keepAlive = keepAlive
+            }
+        }
+        if let root = reader.string("topic_root") {
+            if root.isEmpty || root.contains("#") || root.contains("+") || root.hasSuffix("/") {
+                collector.error("control_site.topic_root", "'\(root)' is not a topic prefix (no wildcards, no trailing '/')")
+            } else {
+                config.topicRoot = root
+            }
+        }
+        if let window = reader.int("window", in: 1...1000) { config.window = window }
+        if let batch = reader.int("telemetry_batch", in: 1...10_000) { config.telemetryBatch = batch }
+        if let tls = reader.mappingReader("tls") {
+            tls.rejectUnknownKeys(allowed: ["ca_file", "cert_file", "key_file"])
+            func file(_ key: String) -> String? {
+                guard let name = tls.string(key) else { return nil }
+                let path = resolve(name, against: base).path
+                if !FileManager.default.isReadableFile(atPath: path) {
+                    collector.error("control_site.tls.\(key)", "cannot read '\(path)'")
+                }
+                return path
+            }
+            config.caFile = file("ca_file")
+            config.certFile = file("cert_file")
+            config.keyFile = file("key_file")
+            if (config.certFile == nil) != (config.keyFile == nil) {
+                collector.error("control_site.tls", "a client certificate needs its key, and a key its certificate")
+            }
+        }
+        if config.brokerURL.hasPrefix("mqtts://") && config.caFile == nil {
+            collector.error("control_site.tls.ca_file", "mqtts:// needs tls.ca_file, the CA that signed the broker's certificate")
+        }
+        if let name = reader.string("credentials_file") {
+            let path = resolve(name, against: base).path
+            switch readCredentials(path) {
+            case .success(let credentials):
+                config.username = credentials.username
+                config.password = credentials.password
+            case .failure(let message):
+                collector.error("control_site.credentials_file", message)
+            }
+        }
+        return config
+    }
+
+    public enum CredentialsResult {
+        case success((username: String, password: String))
+        case failure(String)
+    }
+
+    /// Reads `username` and `password` from two lines (or `username:password` on one) of a file
+    /// that others cannot read; a file others can read is refused.
+    public static func readCredentials(_ path: String) -> CredentialsResult {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return .failure("cannot read '\(path)': \(String(cString: strerror(errno)))") }
+        if info.st_mode & 0o007 != 0 {
+            return .failure(
+                "'\(path)' can be read by others (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod 600 '\(path)' (or 640 for the service group)")
+        }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return .failure("cannot read '\(path)'") }
+        let lines = text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.isEmpty }
+        if lines.count >= 2 { return .success((lines[0], lines[1])) }
+        if let line = lines.first, let colon = line.firstIndex(of: ":") {
+            return .success((String(line[..<colon]), String(line[line.index(after: colon)...])))
+        }
+        return .failure("'\(path)' must hold the username and the password on two lines, or username:password")
     }
 
     static func resolve(_ path: String, against base: URL) -> URL {
@@ -202,4 +304,15 @@ public func parseByteSize(_ text: String) -> Int64? {
     }
     guard let n = Int64(t), n >= 0 else { return nil }
     return n
+}
+
+/// Splits `mqtt://host:port` or `mqtts://host:port` (default ports 1883 and 8883).
+public func parseBrokerURL(_ url: String) -> (host: String, port: Int, secure: Bool)? {
+    let secure = url.hasPrefix("mqtts://")
+    guard secure || url.hasPrefix("mqtt://") else { return nil }
+    let rest = String(url.dropFirst(secure ? 8 : 7).split(separator: "/", maxSplits: 1).first ?? "")
+    if let endpoint = parseEndpoint(rest) { return (endpoint.host, endpoint.port, secure) }
+    guard !rest.isEmpty, !rest.contains(":") || rest.hasPrefix("[") else { return nil }
+    let host = rest.hasPrefix("[") ? String(rest.dropFirst().dropLast()) : rest
+    return host.isEmpty ? nil : (host, secure ? 8883 : 1883, secure)
 }

@@ -53,15 +53,45 @@ public struct StoreConfig: Sendable, Hashable {
     public init() {}
 }
 
+/// How the site reaches the Control Site's MQTT broker.
+public struct ControlSiteConfig: Sendable, Hashable {
+    /// `mqtt://host:port` or `mqtts://host:port`.
+    public var brokerURL: String
+    public var host: String
+    public var port: Int
+    public var clientId: String
+    public var mqtt5 = false
+    public var keepAlive: Duration = .seconds(30)
+    public var topicRoot = "pocare/v1"
+    public var caFile: String?
+    public var certFile: String?
+    public var keyFile: String?
+    public var username: String?
+    public var password: String?
+    public var window = 64
+    public var telemetryBatch = 200
+
+    public init(brokerURL: String, host: String, port: Int, clientId: String) {
+        self.brokerURL = brokerURL
+        self.host = host
+        self.port = port
+        self.clientId = clientId
+    }
+
+    public var usesTLS: Bool { brokerURL.hasPrefix("mqtts://") || caFile != nil }
+}
+
 /// The daemon's configuration for one site.
 public struct SiteConfig: Sendable, Hashable {
     public var siteId: String
     public var devices: [DeviceConfig]
     public var store: StoreConfig
+    public var controlSite: ControlSiteConfig?
 
-    public init(siteId: String, devices: [DeviceConfig], store: StoreConfig = StoreConfig()) {
+    public init(siteId: String, devices: [DeviceConfig], store: StoreConfig = StoreConfig(), controlSite: ControlSiteConfig? = nil) {
         self.siteId = siteId
         self.devices = devices
         self.store = store
+        self.controlSite = controlSite
     }
 }

@@ -40,6 +40,8 @@ enum Schema {
             kind    TEXT NOT NULL,
             alarm   TEXT,
             batch   TEXT,
+            phase   TEXT,
+            spec    TEXT,
             body    TEXT NOT NULL,
             PRIMARY KEY (stream, seq)
         ) WITHOUT ROWID;

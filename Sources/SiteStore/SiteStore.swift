@@ -339,7 +339,7 @@ public final class SiteStore: @unchecked Sendable {
                     try insert.run()
                 case .event(let event):
                     let insert = try statement(
-                        "INSERT INTO events (stream, seq, device, time_ns, kind, alarm, batch, body) VALUES (?,?,?,?,?,?,?,?)")
+                        "INSERT INTO events (stream, seq, device, time_ns, kind, alarm, batch, phase, spec, body) VALUES (?,?,?,?,?,?,?,?,?,?)")
                     insert.bind(1, event.stream)
                     insert.bind(2, next(event.stream))
                     insert.bind(3, event.device)
@@ -347,7 +347,9 @@ public final class SiteStore: @unchecked Sendable {
                     insert.bind(5, event.kind)
                     insert.bind(6, event.alarm)
                     insert.bind(7, event.batchId)
-                    insert.bind(8, event.body)
+                    insert.bind(8, event.phase)
+                    insert.bind(9, event.specFingerprint)
+                    insert.bind(10, event.body)
                     try insert.run()
                 case .audit(let action, let time, let completion):
                     let seq = next(StreamName.audit)

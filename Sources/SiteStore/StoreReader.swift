@@ -76,7 +76,7 @@ public final class StoreReader {
     /// Events of a stream after `seq`, in sequence order.
     public func events(stream: String, after seq: Int64, limit: Int) throws(SQLiteError) -> [StoredEvent] {
         let query = try connection.prepare(
-            "SELECT seq, device, time_ns, kind, alarm, batch, body FROM events WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?")
+            "SELECT seq, device, time_ns, kind, alarm, batch, phase, spec, body FROM events WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?")
         query.bind(1, stream)
         query.bind(2, seq)
         query.bind(3, Int64(limit))
@@ -84,7 +84,8 @@ public final class StoreReader {
         while try query.step() {
             result.append(StoredEvent(
                 stream: stream, seq: query.int64(0), device: query.text(1) ?? "", time: Date(nanosecondsSince1970: query.int64(2)),
-                kind: query.text(3) ?? "", alarm: query.text(4), batchId: query.text(5), body: query.text(6) ?? ""))
+                kind: query.text(3) ?? "", alarm: query.text(4), batchId: query.text(5), phase: query.text(6),
+                specFingerprint: query.text(7), body: query.text(8) ?? ""))
         }
         return result
     }
@@ -130,6 +131,26 @@ public final class StoreReader {
                 action: action, previousHash: query.text(8) ?? "", hash: query.text(9) ?? ""))
         }
         return filter.limit != nil ? result.reversed() : result
+    }
+
+    /// Audit entries after `seq`, in order (for publishing).
+    public func auditEntries(after seq: Int64, limit: Int) throws(SQLiteError) -> [AuditEntry] {
+        let query = try connection.prepare("""
+            SELECT seq, time_ns, user, action, target, reason, old_value, new_value, previous_hash, hash
+            FROM audit WHERE seq > ? ORDER BY seq LIMIT ?
+            """)
+        query.bind(1, seq)
+        query.bind(2, Int64(limit))
+        var result: [AuditEntry] = []
+        while try query.step() {
+            let action = AuditAction(
+                user: query.text(2) ?? "", action: query.text(3) ?? "", target: query.text(4) ?? "", reason: query.text(5),
+                oldValue: query.text(6), newValue: query.text(7))
+            result.append(AuditEntry(
+                seq: query.int64(0), time: Date(nanosecondsSince1970: query.int64(1)), timeNanoseconds: query.int64(1),
+                action: action, previousHash: query.text(8) ?? "", hash: query.text(9) ?? ""))
+        }
+        return result
     }
 
     /// Walks the whole audit chain.

@@ -30,17 +30,21 @@ public struct EventRecord: Sendable, Hashable {
     public var kind: String
     public var alarm: String?
     public var batchId: String?
+    public var phase: String?
+    public var specFingerprint: String?
     /// The event as JSON; what the Control Site receives.
     public var body: String
 
     public init(stream: String, device: String, time: Date, kind: String, alarm: String? = nil, batchId: String? = nil,
-                body: String) {
+                phase: String? = nil, specFingerprint: String? = nil, body: String) {
         self.stream = stream
         self.device = device
         self.time = time
         self.kind = kind
         self.alarm = alarm
         self.batchId = batchId
+        self.phase = phase
+        self.specFingerprint = specFingerprint
         self.body = body
     }
 }
@@ -78,6 +82,8 @@ public struct StoredEvent: Sendable {
     public var kind: String
     public var alarm: String?
     public var batchId: String?
+    public var phase: String?
+    public var specFingerprint: String?
     public var body: String
 }
 

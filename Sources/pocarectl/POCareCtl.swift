@@ -7,6 +7,8 @@ import POCareCore
 enum ExitStatus {
     static let failure = ExitCode(1)
     static let usage = ExitCode(2)
+    /// The daemon or broker could not be reached.
+    static let unreachable = ExitCode(3)
 }
 
 @main
@@ -17,7 +19,7 @@ struct POCareCtl: ParsableCommand {
         discussion: """
             Exit codes: 0 success, 1 failure (for example an invalid file), 2 usage error.
             """,
-        subcommands: [ProfileCommand.self, SpecCommand.self, AuditCommand.self])
+        subcommands: [ProfileCommand.self, SpecCommand.self, AuditCommand.self, Subscribe.self])
 
     /// Maps argument errors to exit code 2 (the parser's own default is 64), so scripts can
     /// tell a mistyped command from a failed check.

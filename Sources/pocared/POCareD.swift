@@ -1,5 +1,6 @@
 import Acquisition
 import ArgumentParser
+import ControlSiteLink
 import Foundation
 import InProcessControl
 import Logging
@@ -71,8 +72,27 @@ struct POCareD: AsyncParsableCommand {
             FileHandle.standardError.write(Data("pocared: cannot open the site store: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        if printCommits {
-            siteStore.setCommitHandler { ranges in
+        let board = DeviceStatusBoard(site: site)
+        var link: ControlSiteLink?
+        if let controlSite = site.controlSite {
+            var broker = BrokerOptions(host: controlSite.host, port: controlSite.port, clientId: controlSite.clientId)
+            broker.mqtt5 = controlSite.mqtt5
+            broker.keepAlive = controlSite.keepAlive
+            broker.username = controlSite.username
+            broker.password = controlSite.password
+            if controlSite.usesTLS {
+                broker.tls = .init(caFile: controlSite.caFile ?? "", certFile: controlSite.certFile, keyFile: controlSite.keyFile)
+            }
+            var settings = ControlSiteLink.Settings(broker: broker, site: site.siteId)
+            settings.topicRoot = controlSite.topicRoot
+            settings.window = controlSite.window
+            settings.telemetryBatch = controlSite.telemetryBatch
+            link = ControlSiteLink(settings: settings, storePath: storeSettings.path, store: siteStore) { board.snapshot }
+        }
+        let printing = printCommits
+        siteStore.setCommitHandler { [link] ranges in
+            link?.notify()
+            if printing {
                 let lines = ranges.map { "COMMIT \($0.stream) \($0.first) \($0.last)\n" }.joined()
                 FileHandle.standardOutput.write(Data(lines.utf8))
             }
@@ -85,7 +105,7 @@ struct POCareD: AsyncParsableCommand {
         let engine = ControlEngine()
         let pipeline = SitePipeline(
             site: site, engine: engine, store: siteStore, eventLog: EventLog(printToStandardOutput: printValues),
-            printer: printValues ? LiveValuePrinter(site: site) : nil)
+            printer: printValues ? LiveValuePrinter(site: site) : nil, board: board)
         for device in site.devices {
             engine.register(device: device.id, profile: device.profile)
             guard let plan = device.batch else { continue }
@@ -111,11 +131,13 @@ struct POCareD: AsyncParsableCommand {
             metadata: ["site": "\(site.siteId)", "devices": "\(site.devices.map(\.id).joined(separator: ","))",
                        "store": "\(storeSettings.path)", "version": "\(POCareVersion.current)"])
         acquisition.start()
+        link?.start()
         for await sample in acquisition.samples {
             pipeline.handle(sample)
         }
         _ = try? await siteStore.audit(AuditAction(user: siteStore.systemUser, action: "daemon.stop", target: configPath))
         await siteStore.flush()
+        link?.stop()
         siteStore.close()
         logger.notice("stopped")
     }

@@ -1,7 +1,9 @@
+import ControlSiteLink
 import Foundation
 import InProcessControl
 import POCareCore
 import SiteStore
+import Synchronization
 
 /// What happens to each sample: it is written to the store with the batch context it was
 /// taken under, held against the approved spec, and every resulting event is stored and logged.
@@ -10,6 +12,7 @@ final class SitePipeline {
     let store: SiteStore
     let eventLog: EventLog
     let printer: LiveValuePrinter?
+    let board: DeviceStatusBoard
     private let parameterIds: [String: [String]]
     private var events: [ControlEvent] = []
     private let encoder: JSONEncoder = {
@@ -22,7 +25,11 @@ final class SitePipeline {
         return encoder
     }()
 
-    init(site: SiteConfig, engine: ControlEngine, store: SiteStore, eventLog: EventLog, printer: LiveValuePrinter?) {
+    init(
+        site: SiteConfig, engine: ControlEngine, store: SiteStore, eventLog: EventLog, printer: LiveValuePrinter?,
+        board: DeviceStatusBoard
+    ) {
+        self.board = board
         self.engine = engine
         self.store = store
         self.eventLog = eventLog
@@ -50,7 +57,15 @@ final class SitePipeline {
             let body = (try? encoder.encode(event)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
             store.append(EventRecord(
                 stream: StreamName.events(event.device), device: event.device, time: event.time, kind: event.kind.rawValue,
-                alarm: event.alarm?.description, batchId: event.batchId, body: body))
+                alarm: event.alarm?.description, batchId: event.batchId, phase: event.phase,
+                specFingerprint: event.specFingerprint, body: body))
+            switch event.kind {
+            case .batchStarted, .phaseChanged:
+                board.update(device: event.device, batch: event.batchId, phase: event.phase, spec: event.specFingerprint)
+            case .batchEnded:
+                board.update(device: event.device, batch: nil, phase: nil, spec: nil)
+            default: break
+            }
             switch event.kind {
             case .batchStarted:
                 if let batch = event.batchId, let spec = event.specFingerprint {
@@ -62,5 +77,27 @@ final class SitePipeline {
             }
         }
         eventLog.record(events)
+    }
+}
+
+/// What each device is running, readable from any thread (the link's birth message).
+final class DeviceStatusBoard: Sendable {
+    private let devices: Mutex<[Contract.DeviceStatus]>
+
+    init(site: SiteConfig) {
+        devices = Mutex(site.devices.map {
+            Contract.DeviceStatus(id: $0.id, profile: $0.profile.id, batch: nil, phase: nil, spec: nil)
+        })
+    }
+
+    var snapshot: [Contract.DeviceStatus] { devices.withLock { $0 } }
+
+    func update(device: String, batch: String?, phase: String?, spec: String?) {
+        devices.withLock { list in
+            guard let i = list.firstIndex(where: { $0.id == device }) else { return }
+            list[i].batch = batch
+            list[i].phase = phase
+            list[i].spec = spec
+        }
     }
 }

@@ -1,0 +1,230 @@
+import Foundation
+import POCareCore
+import SiteStore
+
+/// The MQTT contract, version 1: topics and payloads the Control Site can rely on.
+/// See docs/mqtt.md and docs/asyncapi.yaml.
+public struct Topics: Sendable, Hashable {
+    public static let schemaVersion = "pocare/v1"
+    public let prefix: String
+
+    public init(site: String, root: String = "pocare/v1") { prefix = "\(root)/\(site)" }
+
+    public var status: String { "\(prefix)/status" }
+    public var audit: String { "\(prefix)/audit" }
+    public func telemetry(_ device: String) -> String { "\(prefix)/\(device)/telemetry" }
+    public func events(_ device: String) -> String { "\(prefix)/\(device)/events" }
+
+    /// The topic a store stream is published on (streams are named like their topics).
+    public func topic(forStream stream: String) -> String { "\(prefix)/\(stream)" }
+}
+
+/// Writes JSON by hand into bytes: fast enough for a backlog drain, and deterministic.
+struct JSONWriter {
+    var bytes: [UInt8] = []
+
+    init(capacity: Int = 1024) { bytes.reserveCapacity(capacity) }
+
+    mutating func raw(_ text: String) { bytes.append(contentsOf: text.utf8) }
+    mutating func raw(_ byte: UInt8) { bytes.append(byte) }
+
+    mutating func string(_ s: String) {
+        bytes.append(0x22)
+        for unit in s.utf8 {
+            switch unit {
+            case 0x22: bytes.append(contentsOf: [0x5C, 0x22])
+            case 0x5C: bytes.append(contentsOf: [0x5C, 0x5C])
+            case 0x0A: bytes.append(contentsOf: [0x5C, 0x6E])
+            case 0x0D: bytes.append(contentsOf: [0x5C, 0x72])
+            case 0x09: bytes.append(contentsOf: [0x5C, 0x74])
+            case 0..<0x20:
+                raw(String(format: "\\u%04x", unit))
+            default: bytes.append(unit)
+            }
+        }
+        bytes.append(0x22)
+    }
+
+    mutating func optional(_ s: String?) {
+        if let s { string(s) } else { raw("null") }
+    }
+
+    mutating func number(_ v: Double) {
+        if !v.isFinite { raw("null") } else if v == v.rounded(), abs(v) < 1e15 { raw(String(Int64(v))) } else { raw("\(v)") }
+    }
+
+    mutating func key(_ k: String) {
+        string(k)
+        bytes.append(0x3A)
+    }
+
+    mutating func time(_ date: Date) { string(Contract.format(date)) }
+}
+
+public enum Contract {
+    private static let timeStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
+    /// UTC, ISO 8601, milliseconds: `2026-11-25T08:00:00.250Z`.
+    public static func format(_ date: Date) -> String { date.formatted(timeStyle) }
+
+    /// One telemetry message: consecutive samples of one device's stream.
+    public static func telemetry(site: String, device: String, samples: ArraySlice<StoredSample>, sent: Date) -> [UInt8] {
+        var w = JSONWriter(capacity: 256 + samples.count * 320)
+        let first = samples.first?.seq ?? 0, last = samples.last?.seq ?? 0
+        w.raw("{\"seq_first\":\(first),\"seq_last\":\(last),\"schema\":\"\(Topics.schemaVersion)/telemetry\",\"site\":")
+        w.string(site)
+        w.raw(",\"device\":")
+        w.string(device)
+        w.raw(",\"stream\":")
+        w.string(StreamName.telemetry(device))
+        w.raw(",\"sent\":")
+        w.time(sent)
+        w.raw(",\"samples\":[")
+        for (n, sample) in samples.enumerated() {
+            if n > 0 { w.raw(0x2C) }
+            w.raw("{\"seq\":\(sample.seq),\"time\":")
+            w.time(sample.time)
+            w.raw(",\"cycle\":\(sample.cycle),\"batch\":")
+            w.optional(sample.context.batchId)
+            w.raw(",\"phase\":")
+            w.optional(sample.context.phase)
+            w.raw(",\"spec\":")
+            w.optional(sample.context.specFingerprint)
+            w.raw(",\"values\":{")
+            var bad: [(String, Quality)] = []
+            for (k, reading) in sample.readings.enumerated() {
+                if k > 0 { w.raw(0x2C) }
+                w.key(reading.parameterId)
+                switch reading.value {
+                case .number(let v)?: w.number(v)
+                case .flag(let b)?: w.raw(b ? "true" : "false")
+                case .text(let t)?: w.string(t)
+                case nil: w.raw("null")
+                }
+                if reading.quality != .good { bad.append((reading.parameterId, reading.quality)) }
+            }
+            w.raw("}")
+            if !bad.isEmpty {
+                w.raw(",\"quality\":{")
+                for (k, entry) in bad.enumerated() {
+                    if k > 0 { w.raw(0x2C) }
+                    w.key(entry.0)
+                    w.string(entry.1.rawValue)
+                }
+                w.raw("}")
+            }
+            w.raw("}")
+        }
+        w.raw("]}")
+        return w.bytes
+    }
+
+    /// One event message; the stored event body is embedded as it was committed.
+    public static func event(site: String, event: StoredEvent) -> [UInt8] {
+        var w = JSONWriter(capacity: 512 + event.body.utf8.count)
+        w.raw("{\"seq\":\(event.seq),\"schema\":\"\(Topics.schemaVersion)/event\",\"site\":")
+        w.string(site)
+        w.raw(",\"device\":")
+        w.string(event.device)
+        w.raw(",\"stream\":")
+        w.string(event.stream)
+        w.raw(",\"time\":")
+        w.time(event.time)
+        w.raw(",\"kind\":")
+        w.string(event.kind)
+        w.raw(",\"batch\":")
+        w.optional(event.batchId)
+        w.raw(",\"phase\":")
+        w.optional(event.phase)
+        w.raw(",\"spec\":")
+        w.optional(event.specFingerprint)
+        w.raw(",\"event\":")
+        w.raw(event.body.isEmpty ? "{}" : event.body)
+        w.raw("}")
+        return w.bytes
+    }
+
+    /// One audit entry, with its hash and the previous one, so the Control Site can keep the chain too.
+    public static func audit(site: String, entry: AuditEntry) -> [UInt8] {
+        var w = JSONWriter(capacity: 512)
+        w.raw("{\"seq\":\(entry.seq),\"schema\":\"\(Topics.schemaVersion)/audit\",\"site\":")
+        w.string(site)
+        w.raw(",\"device\":null,\"stream\":\"audit\",\"time\":")
+        w.time(entry.time)
+        w.raw(",\"batch\":null,\"phase\":null,\"spec\":null,\"user\":")
+        w.string(entry.action.user)
+        w.raw(",\"action\":")
+        w.string(entry.action.action)
+        w.raw(",\"target\":")
+        w.string(entry.action.target)
+        w.raw(",\"reason\":")
+        w.optional(entry.action.reason)
+        w.raw(",\"old_value\":")
+        w.optional(entry.action.oldValue)
+        w.raw(",\"new_value\":")
+        w.optional(entry.action.newValue)
+        w.raw(",\"time_ns\":\(entry.timeNanoseconds),\"previous_hash\":")
+        w.string(entry.previousHash)
+        w.raw(",\"hash\":")
+        w.string(entry.hash)
+        w.raw("}")
+        return w.bytes
+    }
+
+    /// What the site is running, for the retained status topic.
+    public struct DeviceStatus: Sendable, Hashable {
+        public var id: String
+        public var profile: String
+        public var batch: String?
+        public var phase: String?
+        public var spec: String?
+        public init(id: String, profile: String, batch: String?, phase: String?, spec: String?) {
+            self.id = id
+            self.profile = profile
+            self.batch = batch
+            self.phase = phase
+            self.spec = spec
+        }
+    }
+
+    public static func status(site: String, online: Bool, time: Date, devices: [DeviceStatus]) -> [UInt8] {
+        var w = JSONWriter()
+        w.raw("{\"schema\":\"\(Topics.schemaVersion)/status\",\"site\":")
+        w.string(site)
+        w.raw(",\"state\":\"\(online ? "online" : "offline")\",\"time\":")
+        w.time(time)
+        w.raw(",\"version\":")
+        w.string(POCareVersion.current)
+        w.raw(",\"specs\":[")
+        for (n, spec) in Set(devices.compactMap(\.spec)).sorted().enumerated() {
+            if n > 0 { w.raw(0x2C) }
+            w.string(spec)
+        }
+        w.raw("],\"devices\":[")
+        for (n, d) in devices.enumerated() {
+            if n > 0 { w.raw(0x2C) }
+            w.raw("{\"id\":")
+            w.string(d.id)
+            w.raw(",\"profile\":")
+            w.string(d.profile)
+            w.raw(",\"batch\":")
+            w.optional(d.batch)
+            w.raw(",\"phase\":")
+            w.optional(d.phase)
+            w.raw(",\"spec\":")
+            w.optional(d.spec)
+            w.raw("}")
+        }
+        w.raw("]}")
+        return w.bytes
+    }
+
+    /// The last will: the broker publishes it (retained) if the site disappears without a word.
+    public static func offline(site: String) -> [UInt8] {
+        var w = JSONWriter()
+        w.raw("{\"schema\":\"\(Topics.schemaVersion)/status\",\"site\":")
+        w.string(site)
+        w.raw(",\"state\":\"offline\"}")
+        return w.bytes
+    }
+}

@@ -1,0 +1,329 @@
+import Foundation
+import Logging
+import POCareCore
+import SiteStore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Publishes the site store to the Control Site's broker, from the store only.
+///
+/// One thread owns the MQTT client and a read-only store connection. It publishes each stream
+/// in sequence order at QoS 1 with a bounded in-flight window, and advances a stream's
+/// delivered watermark on PUBACK for the contiguous acknowledged prefix only. Event, site and
+/// audit streams are filled into the window before telemetry, so alarms are never held behind
+/// a telemetry backlog. After a restart it resumes at the watermarks; after a reconnect
+/// libmosquitto sends the unacknowledged messages again (same sequence numbers).
+public final class ControlSiteLink: @unchecked Sendable {
+    public struct Settings: Sendable {
+        public var broker: BrokerOptions
+        public var site: String
+        public var topicRoot = "pocare/v1"
+        /// Messages published and not yet acknowledged, at most.
+        public var window = 64
+        /// Samples per telemetry message, at most.
+        public var telemetryBatch = 200
+        /// Bytes per message, at most (a batch that would be larger is split).
+        public var maxMessageBytes = 256 * 1024
+        public var reconnectBackoff: ClosedRange<Duration> = .milliseconds(500)...(.seconds(30))
+
+        public init(broker: BrokerOptions, site: String) {
+            self.broker = broker
+            self.site = site
+        }
+    }
+
+    public struct Statistics: Sendable {
+        public var connected = false
+        public var messagesPublished: UInt64 = 0
+        public var messagesAcknowledged: UInt64 = 0
+        public var lastDelivery: Date?
+        /// Rows committed and not yet acknowledged, over all streams, at the last look.
+        public var backlog: Int64 = 0
+        public var lastError: String?
+    }
+
+    public let settings: Settings
+    private let storePath: String
+    private let store: SiteStore
+    private let statusProvider: @Sendable () -> [Contract.DeviceStatus]
+    private let stats = Mutex(Statistics())
+    private let stopRequested = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
+    private var wakeRead: Int32 = -1
+    private var wakeWrite: Int32 = -1
+
+    public init(
+        settings: Settings, storePath: String, store: SiteStore,
+        status: @escaping @Sendable () -> [Contract.DeviceStatus]
+    ) {
+        self.settings = settings
+        self.storePath = storePath
+        self.store = store
+        self.statusProvider = status
+        var fds: [Int32] = [0, 0]
+        if pipe(&fds) == 0 {
+            wakeRead = fds[0]
+            wakeWrite = fds[1]
+            _ = fcntl(wakeRead, F_SETFL, O_NONBLOCK)
+            _ = fcntl(wakeWrite, F_SETFL, O_NONBLOCK)
+        }
+    }
+
+    deinit {
+        close(wakeRead)
+        close(wakeWrite)
+    }
+
+    public var statistics: Statistics { stats.withLock { $0 } }
+
+    public func start() {
+        let thread = Thread { [self] in
+            run()
+            finished.signal()
+        }
+        thread.name = "control-site-link"
+        thread.start()
+    }
+
+    /// Wakes the link at once (after a commit), so live records leave without waiting.
+    public func notify() {
+        var byte: UInt8 = 1
+        _ = write(wakeWrite, &byte, 1)
+    }
+
+    /// Publishes the offline status, disconnects, and waits for the link thread to end.
+    public func stop() {
+        stopRequested.store(true, ordering: .relaxed)
+        notify()
+        finished.wait()
+        finished.signal()
+    }
+
+    private var stopping: Bool { stopRequested.load(ordering: .relaxed) }
+
+    /// Per-stream publishing state, all on the link thread.
+    private final class Flow {
+        var next: [String: Int64] = [:]
+        var inflight: [Int32: (stream: String, last: Int64)] = [:]
+        var unacknowledged: [String: [(last: Int64, acknowledged: Bool)]] = [:]
+        var connected = false
+        var offlineAcknowledged = false
+        var offlineMessage: Int32 = -1
+    }
+
+    private func run() {
+        var logger = Logger(label: "pocare.link")
+        logger[metadataKey: "broker"] = "\(settings.broker.host):\(settings.broker.port)"
+        let topics = Topics(site: settings.site, root: settings.topicRoot)
+        let reader: StoreReader
+        let client: MQTTClient
+        do {
+            reader = try StoreReader(path: storePath)
+            client = try MQTTClient(options: settings.broker, will: (topics.status, Contract.offline(site: settings.site)))
+        } catch {
+            logger.error("control site link cannot start", metadata: ["error": "\(error)"])
+            stats.withLock { $0.lastError = "\(error)" }
+            return
+        }
+        client.setMaxInflight(settings.window)
+        let flow = Flow()
+        client.onEvent = { [self] event in
+            switch event {
+            case .connected(let rc):
+                if rc == 0 {
+                    flow.connected = true
+                    stats.withLock {
+                        $0.connected = true
+                        $0.lastError = nil
+                    }
+                    logger.notice("connected to the Control Site broker", metadata: ["client_id": "\(settings.broker.clientId)"])
+                    let birth = Contract.status(site: settings.site, online: true, time: Date(), devices: statusProvider())
+                    _ = try? client.publish(topic: topics.status, payload: birth, qos: 1, retain: true)
+                } else {
+                    let reason = MQTTClient.connackText(rc)
+                    logger.error("the broker refused the connection", metadata: ["reason": "\(reason)"])
+                    stats.withLock { $0.lastError = "connection refused: \(reason)" }
+                }
+            case .disconnected:
+                flow.connected = false
+                stats.withLock { $0.connected = false }
+            case .published(let mid):
+                if mid == flow.offlineMessage { flow.offlineAcknowledged = true }
+                guard let (stream, last) = flow.inflight.removeValue(forKey: mid) else { return }
+                acknowledge(stream: stream, last: last, flow: flow)
+            case .message:
+                break
+            }
+        }
+
+        var failures = 0
+        var nextAttempt: Int64 = 0
+        var everConnected = false
+        var lastMisc = monotonicNow()
+        while !stopping {
+            if client.socket < 0 {
+                if flow.connected {
+                    flow.connected = false
+                    stats.withLock { $0.connected = false }
+                }
+                if monotonicNow() >= nextAttempt {
+                    do {
+                        if everConnected { try client.reconnect() } else { try client.connect() }
+                        everConnected = true
+                    } catch {
+                        failures += 1
+                        let delay = backoff(afterFailures: failures)
+                        nextAttempt = monotonicNow() + delay
+                        stats.withLock { $0.lastError = error.message }
+                        if failures == 1 || failures.isMultiple(of: 10) {
+                            logger.warning(
+                                "cannot reach the Control Site broker; records stay in the store",
+                                metadata: ["error": "\(error.message)", "attempts": "\(failures)", "retry_in_ms": "\(delay / 1_000_000)"])
+                        }
+                    }
+                }
+                if client.socket < 0 {
+                    waitForWake(upTo: max(0, min(nextAttempt - monotonicNow(), 1_000_000_000)))
+                    continue
+                }
+            }
+            if flow.connected {
+                failures = 0
+                fill(client: client, reader: reader, topics: topics, flow: flow, logger: logger)
+            }
+            let alive = client.runLoop(milliseconds: flow.connected ? 50 : 200, wake: wakeRead)
+            drainWake()
+            if monotonicNow() - lastMisc > 500_000_000 {
+                _ = client.loopMisc()
+                lastMisc = monotonicNow()
+            }
+            if !alive && client.socket < 0 {
+                if flow.connected || failures == 0 {
+                    let detail = client.lastLoggedError.map { " (\($0))" } ?? ""
+                    logger.warning("lost the Control Site broker\(detail); publishing resumes at the watermark when it is back")
+                }
+                flow.connected = false
+                stats.withLock { $0.connected = false }
+                failures += 1
+                nextAttempt = monotonicNow() + backoff(afterFailures: failures)
+            }
+        }
+
+        // Say goodbye: the retained status becomes offline before the link goes.
+        if flow.connected, let mid = try? client.publish(topic: topics.status, payload: Contract.status(
+            site: settings.site, online: false, time: Date(), devices: statusProvider()), qos: 1, retain: true)
+        {
+            flow.offlineMessage = mid
+            let deadline = monotonicNow() + 2_000_000_000
+            while !flow.offlineAcknowledged && monotonicNow() < deadline && client.runLoop(milliseconds: 50) {}
+        }
+        client.disconnect()
+        _ = client.runLoop(milliseconds: 10)
+        logger.info("control site link stopped")
+    }
+
+    /// Marks a message acknowledged and advances the stream's watermark over the contiguous
+    /// acknowledged prefix. A later message acknowledged before an earlier one waits.
+    private func acknowledge(stream: String, last: Int64, flow: Flow) {
+        guard var queue = flow.unacknowledged[stream], let index = queue.firstIndex(where: { $0.last == last }) else { return }
+        queue[index].acknowledged = true
+        var watermark: Int64?
+        while let head = queue.first, head.acknowledged {
+            watermark = head.last
+            queue.removeFirst()
+        }
+        flow.unacknowledged[stream] = queue
+        stats.withLock {
+            $0.messagesAcknowledged += 1
+            $0.lastDelivery = Date()
+        }
+        if let watermark { store.markDelivered(stream: stream, through: watermark) }
+    }
+
+    /// Publishes what is waiting, in sequence order per stream, until the window is full:
+    /// event, site and audit streams first, then telemetry.
+    private func fill(client: MQTTClient, reader: StoreReader, topics: Topics, flow: Flow, logger: Logger) {
+        guard flow.inflight.count < settings.window, let streams = try? reader.streams() else { return }
+        var backlog: Int64 = 0
+        let ordered = streams.filter { !$0.stream.hasSuffix("/telemetry") } + streams.filter { $0.stream.hasSuffix("/telemetry") }
+        for stream in ordered {
+            var next = flow.next[stream.stream] ?? (stream.deliveredSeq + 1)
+            backlog += stream.lastSeq - stream.deliveredSeq
+            do {
+                while flow.inflight.count < settings.window && next <= stream.lastSeq {
+                    let sent = try publishNext(stream: stream.stream, from: next, client: client, reader: reader, topics: topics)
+                    guard let (mid, last) = sent else { break }
+                    flow.inflight[mid] = (stream.stream, last)
+                    flow.unacknowledged[stream.stream, default: []].append((last, false))
+                    stats.withLock { $0.messagesPublished += 1 }
+                    next = last + 1
+                }
+            } catch {
+                logger.warning("publishing stopped for now", metadata: ["stream": "\(stream.stream)", "error": "\(error)"])
+                flow.next[stream.stream] = next
+                return
+            }
+            flow.next[stream.stream] = next
+        }
+        stats.withLock { $0.backlog = backlog }
+    }
+
+    /// Publishes the message that starts at `seq`; returns its message id and last sequence number.
+    private func publishNext(stream: String, from seq: Int64, client: MQTTClient, reader: StoreReader, topics: Topics)
+        throws -> (Int32, Int64)?
+    {
+        let topic = topics.topic(forStream: stream)
+        if stream == StreamName.audit {
+            guard let entry = try reader.auditEntries(after: seq - 1, limit: 1).first else { return nil }
+            return (try client.publish(topic: topic, payload: Contract.audit(site: settings.site, entry: entry)), entry.seq)
+        }
+        if stream.hasSuffix("/telemetry") {
+            let samples = try reader.samples(stream: stream, after: seq - 1, limit: settings.telemetryBatch)
+            guard let first = samples.first else { return nil }
+            var count = samples.count
+            var payload = Contract.telemetry(site: settings.site, device: first.device, samples: samples[..<count], sent: Date())
+            while payload.count > settings.maxMessageBytes && count > 1 {
+                count /= 2
+                payload = Contract.telemetry(site: settings.site, device: first.device, samples: samples[..<count], sent: Date())
+            }
+            return (try client.publish(topic: topic, payload: payload), samples[count - 1].seq)
+        }
+        guard let event = try reader.events(stream: stream, after: seq - 1, limit: 1).first else { return nil }
+        return (try client.publish(topic: topic, payload: Contract.event(site: settings.site, event: event)), event.seq)
+    }
+
+    private func waitForWake(upTo nanoseconds: Int64) {
+        var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+        _ = poll(&fds, 1, Int32(nanoseconds / 1_000_000))
+        drainWake()
+    }
+
+    private func drainWake() {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while read(wakeRead, &buffer, buffer.count) > 0 {}
+    }
+
+    /// Exponential backoff with equal jitter, so many sites do not return to a broker in lock-step.
+    private func backoff(afterFailures failures: Int) -> Int64 {
+        let lower = settings.reconnectBackoff.lowerBound.nanos
+        let upper = settings.reconnectBackoff.upperBound.nanos
+        let exponential = min(upper, lower << min(failures - 1, 30))
+        return exponential / 2 + Int64.random(in: 0...max(exponential / 2, 1))
+    }
+
+    private func monotonicNow() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+}
+
+extension Duration {
+    var nanos: Int64 {
+        let (s, atto) = components
+        return s * 1_000_000_000 + atto / 1_000_000_000
+    }
+}

@@ -1,0 +1,187 @@
+import ArgumentParser
+import ControlSiteLink
+import Foundation
+import POCareConfig
+
+/// The reference Control Site consumer of the MQTT contract.
+struct Subscribe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "subscribe",
+        abstract: "Subscribe at the Control Site: de-duplicate by sequence number, report gaps, print what arrives.",
+        discussion: """
+            A persistent session (the default) keeps every QoS 1 message for this client id while it is away.
+            Exit code: 0, or 1 when numbers are still missing in some stream at exit.
+
+            Examples:
+              pocarectl subscribe --broker mqtt://127.0.0.1:1883
+              pocarectl subscribe --broker mqtts://cs.example:8883 --tls-ca ca.pem --cert me.pem --key me.key --site site-a
+              pocarectl subscribe --broker mqtt://cs:1883 --mqtt5 --shared qa-consumers --json
+            """)
+
+    @Option(help: "Broker URL: mqtt://host:port or mqtts://host:port.")
+    var broker: String
+
+    @Option(help: "Only this site's topics (default: every site).")
+    var site: String?
+
+    @Option(help: "Topic root of the contract.")
+    var topicRoot = "pocare/v1"
+
+    @Option(help: "Client id; keep it stable for a persistent session.")
+    var clientId = "pocarectl-subscriber-\(ProcessInfo.processInfo.hostName)"
+
+    @Flag(help: "Start with a clean session (forget what the broker kept for this client id).")
+    var clean = false
+
+    @Flag(help: "Use MQTT 5 (required for --shared).")
+    var mqtt5 = false
+
+    @Option(help: "MQTT 5 shared subscription group, so several consumers split the load.")
+    var shared: String?
+
+    @Option(help: "CA certificate (PEM) for mqtts://.")
+    var tlsCa: String?
+
+    @Option(help: "Client certificate (PEM) for mutual TLS.")
+    var cert: String?
+
+    @Option(help: "Client key (PEM) for mutual TLS.")
+    var key: String?
+
+    @Option(help: "File with the username and password (two lines), not readable by others.")
+    var credentialsFile: String?
+
+    @Flag(help: "Print each new message's payload as one JSON line instead of a summary line.")
+    var json = false
+
+    @Option(help: "Exit after this many new messages.")
+    var count: Int?
+
+    @Option(help: "Exit after this long without a new message (e.g. 10s).")
+    var idleTimeout: String?
+
+    func run() throws {
+        guard var options = BrokerOptions.parse(url: broker, clientId: clientId) else {
+            throw ValidationError("--broker: expected mqtt://host:port or mqtts://host:port, got '\(broker)'")
+        }
+        if shared != nil && !mqtt5 { throw ValidationError("--shared needs --mqtt5") }
+        options.cleanSession = clean
+        options.mqtt5 = mqtt5
+        if options.tls != nil || tlsCa != nil {
+            options.tls = .init(caFile: tlsCa ?? "", certFile: cert, keyFile: key)
+        }
+        if let credentialsFile {
+            switch SiteConfigLoader.readCredentials(credentialsFile) {
+            case .success(let credentials):
+                options.username = credentials.username
+                options.password = credentials.password
+            case .failure(let message):
+                throw ValidationError("--credentials-file: \(message)")
+            }
+        }
+        let idle = try idleTimeout.map { text -> Duration in
+            guard let d = parseDuration(text) else { throw ValidationError("--idle-timeout: '\(text)' is not a duration") }
+            return d
+        }
+        var pattern = "\(topicRoot)/\(site ?? "+")/#"
+        if let shared { pattern = "$share/\(shared)/\(pattern)" }
+
+        let client: MQTTClient
+        do {
+            client = try MQTTClient(options: options)
+        } catch {
+            FileHandle.standardError.write(Data("pocarectl: \(error)\n".utf8))
+            throw ExitStatus.unreachable
+        }
+        var tracker = SequenceTracker()
+        var received = 0
+        var lastArrival = ContinuousClock.now
+        var connected = false
+        client.onEvent = { event in
+            switch event {
+            case .connected(let rc):
+                guard rc == 0 else {
+                    note("the broker refused the connection: \(MQTTClient.connackText(rc))")
+                    return
+                }
+                connected = true
+                do { try client.subscribe(pattern, qos: 1) } catch { note("\(error)") }
+            case .disconnected:
+                connected = false
+            case .message(let topic, let payload):
+                lastArrival = .now
+                if handle(topic: topic, payload: payload, tracker: &tracker) { received += 1 }
+            case .published:
+                break
+            }
+        }
+
+        var failures = 0
+        let started = ContinuousClock.now
+        while true {
+            if let count, received >= count { break }
+            if let idle, ContinuousClock.now - max(lastArrival, started) > idle { break }
+            if client.socket < 0 {
+                do {
+                    if failures == 0 && !connected { try client.connect() } else { try client.reconnect() }
+                } catch {
+                    failures += 1
+                    if failures == 1 || failures.isMultiple(of: 10) { note("\(error); retrying") }
+                    Thread.sleep(forTimeInterval: min(5, 0.2 * Double(failures)))
+                    continue
+                }
+            }
+            _ = client.runLoop(milliseconds: 100)
+        }
+        client.disconnect()
+        var gaps = false
+        for s in tracker.summaries {
+            let missing = s.missing.map { "\($0.lowerBound)...\($0.upperBound)" }.joined(separator: ",")
+            if !s.missing.isEmpty { gaps = true }
+            note("\(s.stream): \(s.first)...\(s.highest), \(s.messages) messages, \(s.duplicates) duplicates dropped, missing: \(missing.isEmpty ? "none" : missing)")
+        }
+        if gaps { throw ExitStatus.failure }
+    }
+
+    /// Returns true for a message that carried something new.
+    func handle(topic: String, payload: [UInt8], tracker: inout SequenceTracker) -> Bool {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any] else {
+            note("\(topic): not a JSON object (\(payload.count) bytes)")
+            return false
+        }
+        let schema = object["schema"] as? String ?? ""
+        guard let stream = object["stream"] as? String else {
+            // The status topic carries no stream: print it as it is.
+            print(json ? String(decoding: payload, as: UTF8.self) : "\(topic) \(object["state"] ?? "?") version=\(object["version"] ?? "?")")
+            return true
+        }
+        let first = (object["seq_first"] as? NSNumber ?? object["seq"] as? NSNumber)?.int64Value ?? 0
+        let last = (object["seq_last"] as? NSNumber ?? object["seq"] as? NSNumber)?.int64Value ?? 0
+        let key = "\(object["site"] ?? "")/\(stream)"
+        let before = tracker.missing(in: key)
+        let observation = tracker.observe(stream: key, first: first, last: last)
+        if observation == .duplicate {
+            note("duplicate \(stream) \(first)...\(last) dropped")
+            return false
+        }
+        let after = tracker.missing(in: key)
+        if after.count > before.count, let gap = after.last { note("gap \(stream) \(gap.lowerBound)...\(gap.upperBound) missing") }
+        if json {
+            print(String(decoding: payload, as: UTF8.self))
+        } else if schema.hasSuffix("/telemetry") {
+            let samples = (object["samples"] as? [Any])?.count ?? 0
+            print("\(object["sent"] ?? "") \(stream) \(first)...\(last) \(samples) samples")
+        } else if schema.hasSuffix("/event"), let event = object["event"] as? [String: Any] {
+            let detail = ["alarm", "level", "value", "limit", "user", "reason"].compactMap { k in event[k].map { "\(k)=\($0)" } }
+            print("\(object["time"] ?? "") \(stream) \(first) \(object["kind"] ?? "") \(detail.joined(separator: " ")) spec=\(object["spec"] ?? "-")")
+        } else {
+            print("\(object["time"] ?? "") \(stream) \(first) \(object["user"] ?? "") \(object["action"] ?? "") \(object["target"] ?? "")")
+        }
+        return true
+    }
+}
+
+/// Notes for the person at the terminal go to standard error; data goes to standard output.
+func note(_ text: String) {
+    FileHandle.standardError.write(Data("pocarectl: \(text)\n".utf8))
+}

@@ -163,7 +163,16 @@ public final class ControlSiteLink: @unchecked Sendable {
         var nextAttempt: Int64 = 0
         var everConnected = false
         var lastMisc = monotonicNow()
-        while !stopping {
+        var stopDeadline: Int64?
+        while true {
+            // On stop, keep publishing for a moment so the last records (the daemon's own stop
+            // entry among them) leave now rather than at the next start.
+            if stopping {
+                if stopDeadline == nil { stopDeadline = monotonicNow() + 1_500_000_000 }
+                if flow.connected { fill(client: client, reader: reader, topics: topics, flow: flow, logger: logger) }
+                let published = (try? reader.streams())?.allSatisfy { (flow.next[$0.stream] ?? $0.deliveredSeq + 1) > $0.lastSeq } ?? true
+                if !flow.connected || (published && flow.inflight.isEmpty) || monotonicNow() > stopDeadline! { break }
+            }
             if client.socket < 0 {
                 if flow.connected {
                     flow.connected = false

@@ -496,7 +496,7 @@ public final class SiteStore: @unchecked Sendable {
     /// Records a store alarm on the site's event stream (kept in memory until it can be written).
     private func raiseStoreAlarm(kind: String, detail: String) {
         let time = Date()
-        let body = #"{"kind":"\#(kind)","device":"site","time":"\#(time.formatted(.iso8601))","detail":\#(jsonString(detail)),"path":\#(jsonString(settings.path))}"#
+        let body = #"{"kind":"\#(kind)","device":"site","time":"\#(time.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))","detail":\#(jsonString(detail)),"path":\#(jsonString(settings.path))}"#
         enqueue(.event(EventRecord(stream: StreamName.siteEvents, device: "site", time: time, kind: kind, body: body)), urgent: true)
     }
 

@@ -54,6 +54,9 @@ struct Subscribe: ParsableCommand {
     @Flag(help: "Print each new message's payload as one JSON line instead of a summary line.")
     var json = false
 
+    @Flag(help: "Print duplicates too (they are still counted and reported), to compare them with the first copy.")
+    var keepDuplicates = false
+
     @Option(help: "Exit after this many new messages.")
     var count: Int?
 
@@ -61,6 +64,14 @@ struct Subscribe: ParsableCommand {
     var idleTimeout: String?
 
     func run() throws {
+        // A parent (a test runner, a supervisor) may have left these blocked; we want them.
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGINT)
+        sigaddset(&signals, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+        signal(SIGINT) { _ in subscribeStopRequested = 1 }
+        signal(SIGTERM) { _ in subscribeStopRequested = 1 }
         guard var options = BrokerOptions.parse(url: broker, clientId: clientId) else {
             throw ValidationError("--broker: expected mqtt://host:port or mqtts://host:port, got '\(broker)'")
         }
@@ -118,7 +129,7 @@ struct Subscribe: ParsableCommand {
 
         var failures = 0
         let started = ContinuousClock.now
-        while true {
+        while subscribeStopRequested == 0 {
             if let count, received >= count { break }
             if let idle, ContinuousClock.now - max(lastArrival, started) > idle { break }
             if client.socket < 0 {
@@ -152,7 +163,7 @@ struct Subscribe: ParsableCommand {
         let schema = object["schema"] as? String ?? ""
         guard let stream = object["stream"] as? String else {
             // The status topic carries no stream: print it as it is.
-            print(json ? String(decoding: payload, as: UTF8.self) : "\(topic) \(object["state"] ?? "?") version=\(object["version"] ?? "?")")
+            emit(json ? String(decoding: payload, as: UTF8.self) : "\(topic) \(object["state"] ?? "?") version=\(object["version"] ?? "?")")
             return true
         }
         let first = (object["seq_first"] as? NSNumber ?? object["seq"] as? NSNumber)?.int64Value ?? 0
@@ -162,23 +173,32 @@ struct Subscribe: ParsableCommand {
         let observation = tracker.observe(stream: key, first: first, last: last)
         if observation == .duplicate {
             note("duplicate \(stream) \(first)...\(last) dropped")
+            if keepDuplicates && json { emit(String(decoding: payload, as: UTF8.self)) }
             return false
         }
         let after = tracker.missing(in: key)
         if after.count > before.count, let gap = after.last { note("gap \(stream) \(gap.lowerBound)...\(gap.upperBound) missing") }
         if json {
-            print(String(decoding: payload, as: UTF8.self))
+            emit(String(decoding: payload, as: UTF8.self))
         } else if schema.hasSuffix("/telemetry") {
             let samples = (object["samples"] as? [Any])?.count ?? 0
-            print("\(object["sent"] ?? "") \(stream) \(first)...\(last) \(samples) samples")
+            emit("\(object["sent"] ?? "") \(stream) \(first)...\(last) \(samples) samples")
         } else if schema.hasSuffix("/event"), let event = object["event"] as? [String: Any] {
             let detail = ["alarm", "level", "value", "limit", "user", "reason"].compactMap { k in event[k].map { "\(k)=\($0)" } }
-            print("\(object["time"] ?? "") \(stream) \(first) \(object["kind"] ?? "") \(detail.joined(separator: " ")) spec=\(object["spec"] ?? "-")")
+            emit("\(object["time"] ?? "") \(stream) \(first) \(object["kind"] ?? "") \(detail.joined(separator: " ")) spec=\(object["spec"] ?? "-")")
         } else {
-            print("\(object["time"] ?? "") \(stream) \(first) \(object["user"] ?? "") \(object["action"] ?? "") \(object["target"] ?? "")")
+            emit("\(object["time"] ?? "") \(stream) \(first) \(object["user"] ?? "") \(object["action"] ?? "") \(object["target"] ?? "")")
         }
         return true
     }
+}
+
+/// Set from the signal handler; the loop ends and the summary is printed.
+nonisolated(unsafe) var subscribeStopRequested: sig_atomic_t = 0
+
+/// One line per message, written at once (not held in a buffer), so a pipe sees it as it arrives.
+func emit(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
 
 /// Notes for the person at the terminal go to standard error; data goes to standard output.

@@ -14,7 +14,10 @@ final class DaemonFixture {
     var storePath: String { directory.appendingPathComponent("store/site.db").path }
     var configPath: String { directory.appendingPathComponent("site.yaml").path }
 
-    init(pollInterval: String = "50ms", storeBlock: String = "", storeDirectory: URL? = nil) throws {
+    init(
+        pollInterval: String = "50ms", storeBlock: String = "", storeDirectory: URL? = nil, controlSite: String? = nil,
+        faults: [String] = [], spec: String? = nil
+    ) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("pocare-daemon-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("store"), withIntermediateDirectories: true)
         let rocker = freeLoopbackPort()
@@ -22,14 +25,19 @@ final class DaemonFixture {
         simulator = try RunningProcess("pocare-sim", [
             "--device", "rocker-1=DeviceProfiles/rocking-bag-rb50.yaml@127.0.0.1:\(rocker)",
             "--device", "str-1=DeviceProfiles/stirred-tank-str10.yaml@127.0.0.1:\(tank)",
-        ])
-        let specPath = packageRoot.appendingPathComponent("docs/examples/specs/cart-expansion-example.yaml").path
+        ] + faults.flatMap { ["--fault", $0] })
+        var specPath = packageRoot.appendingPathComponent("docs/examples/specs/cart-expansion-example.yaml").path
+        if let spec {
+            specPath = directory.appendingPathComponent("spec.yaml").path
+            try spec.write(toFile: specPath, atomically: true, encoding: .utf8)
+        }
         try """
             site: durability
             profile_dir: \(packageRoot.appendingPathComponent("DeviceProfiles").path)
             store:
               path: \((storeDirectory ?? directory.appendingPathComponent("store")).appendingPathComponent("site.db").path)
             \(storeBlock)
+            \(controlSite ?? "")
             devices:
               - { id: rocker-1, profile: rocking-bag-rb50.yaml, address: "127.0.0.1:\(rocker)", poll_interval: \(pollInterval),
                   batch: { id: DUR-1, spec: \(specPath), phase: expansion } }

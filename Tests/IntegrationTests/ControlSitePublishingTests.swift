@@ -1,0 +1,182 @@
+import Foundation
+import SiteStore
+import Testing
+
+/// A spec with short delays, so an excursion raises and clears within seconds.
+let fastSpec = minimalSpecForTests
+    .replacingOccurrences(of: "profiles: [rocking-bag-rb50]", with: "profiles: [rocking-bag-rb50, stirred-tank-str10]")
+    .replacingOccurrences(of: "on_delay: 30s", with: "on_delay: 1s, off_delay: 1s")
+
+let excursionFault = "device=rocker-1 kind=excursion parameter=temperature value=38.4 from=2s to=5s"
+
+func startSubscriber(_ broker: Broker, clientId: String, extra: [String] = []) async throws -> RunningProcess {
+    let subscriber = try RunningProcess("pocarectl", [
+        "subscribe", "--broker", broker.url, "--client-id", clientId, "--json", "--keep-duplicates",
+    ] + extra)
+    // Subscribed once the broker has sent its SUBACK.
+    _ = await waitFor(upTo: .seconds(10)) { broker.log.contains("Sending SUBACK to \(clientId)") }
+    return subscriber
+}
+
+/// Every committed number of every stream, as the store has it now.
+func committedNumbers(_ storePath: String) throws -> [String: [Int64]] {
+    let reader = try StoreReader(path: storePath)
+    var result: [String: [Int64]] = [:]
+    for stream in try reader.streams() { result[stream.stream] = Array(1...max(1, stream.lastSeq)).filter { _ in stream.lastSeq > 0 } }
+    return result
+}
+
+/// The first arrival of each number, in arrival order, per stream.
+func firstArrivals(_ messages: [[String: Any]]) -> [String: [Int64]] {
+    var seen = Set<String>()
+    var result: [String: [Int64]] = [:]
+    for (stream, numbers) in receivedNumbersInOrder(messages) {
+        for n in numbers where seen.insert("\(stream)#\(n)").inserted { result[stream, default: []].append(n) }
+    }
+    return result
+}
+
+func receivedNumbersInOrder(_ messages: [[String: Any]]) -> [(String, [Int64])] {
+    messages.compactMap { m in
+        guard let stream = m["stream"] as? String else { return nil }
+        if let samples = m["samples"] as? [[String: Any]] {
+            return (stream, samples.compactMap { ($0["seq"] as? NSNumber)?.int64Value })
+        }
+        return (m["seq"] as? NSNumber).map { (stream, [$0.int64Value]) }
+    }
+}
+
+@Suite("Publishing to the Control Site through a real mosquitto broker", .serialized)
+struct ControlSitePublishingTests {
+    @Test("normal flow: every sample and event of a run arrives, in order, and matches the AsyncAPI contract")
+    func normalFlow() async throws {
+        let broker = try Broker(extraConfig: "log_type all")
+        let subscriber = try await startSubscriber(broker, clientId: "qa-normal")
+        defer { subscriber.stop() }
+        let fixture = try DaemonFixture(
+            pollInterval: "100ms", controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-normal }",
+            faults: [excursionFault], spec: fastSpec)
+        let daemon = try fixture.startDaemon()
+        _ = await daemon.waitForLine(upTo: .seconds(8)) { _ in false }  // let the run go on...
+        daemon.stop()
+        // ...then the subscriber must have every committed number of every stream.
+        let committed = try committedNumbers(fixture.storePath)
+        let complete = await waitFor(upTo: .seconds(20)) {
+            let got = firstArrivals(payloads(subscriber.output))
+            return committed.allSatisfy { Set(got[$0.key] ?? []).isSuperset(of: $0.value) }
+        }
+        let messages = payloads(subscriber.output)
+        let arrivals = firstArrivals(messages)
+        #expect(complete, "missing: \(committed.map { ($0.key, Set($0.value).subtracting(arrivals[$0.key] ?? [])) }.filter { !$0.1.isEmpty })")
+        for (stream, numbers) in arrivals { #expect(numbers == numbers.sorted(), "\(stream) arrives in order") }
+        #expect(committed.keys.contains("rocker-1/telemetry") && committed.keys.contains("rocker-1/events") && committed.keys.contains("audit"))
+
+        let validator = try JSONSchemaValidator(asyncAPIFile: packageRoot.appendingPathComponent("docs/asyncapi.yaml").path)
+        var kinds = Set<String>()
+        for message in messages {
+            let schemaName = (message["schema"] as? String ?? "").split(separator: "/").last.map(String.init) ?? ""
+            let schema = try #require(validator.schema(named: schemaName), "schema for \(message["schema"] ?? "?")")
+            #expect(validator.validate(message, against: schema) == [], "\(message)")
+            if let event = message["event"] as? [String: Any], let kind = event["kind"] as? String { kinds.insert(kind) }
+        }
+        #expect(kinds.isSuperset(of: ["batch_started", "raised", "cleared", "excursion"]), "\(kinds)")
+        let telemetry = messages.filter { ($0["schema"] as? String) == "pocare/v1/telemetry" }
+        #expect(telemetry.allSatisfy { ($0["samples"] as? [[String: Any]])?.allSatisfy { $0["spec"] is String || $0["spec"] is NSNull } == true })
+        let status = messages.filter { ($0["schema"] as? String) == "pocare/v1/status" }.compactMap { $0["state"] as? String }
+        #expect(status.first == "online" && status.last == "offline", "birth, then offline on shutdown: \(status)")
+        #expect(try StoreReader(path: fixture.storePath).streams().allSatisfy { $0.deliveredSeq == $0.lastSeq },
+                "every watermark reached the end")
+    }
+
+    @Test("outage: with the broker down for 30 s during an excursion, a persistent subscriber still gets every number in order")
+    func brokerOutage() async throws {
+        let broker = try Broker(extraConfig: "log_type all")
+        let subscriber = try await startSubscriber(broker, clientId: "qa-outage")
+        defer { subscriber.stop() }
+        let fixture = try DaemonFixture(
+            pollInterval: "100ms", controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-outage }",
+            faults: ["device=rocker-1 kind=excursion parameter=temperature value=38.4 from=6s to=12s"], spec: fastSpec)
+        let daemon = try fixture.startDaemon()
+        defer { daemon.stop() }
+        _ = await daemon.waitForLine(upTo: .seconds(3)) { _ in false }
+        broker.stop()
+        try await Task.sleep(for: .seconds(30))
+        let atRestart = try committedNumbers(fixture.storePath)
+        try broker.start()
+        let complete = await waitFor(upTo: .seconds(60)) {
+            let got = firstArrivals(payloads(subscriber.output))
+            return atRestart.allSatisfy { Set(got[$0.key] ?? []).isSuperset(of: $0.value) }
+        }
+        let arrivals = firstArrivals(payloads(subscriber.output))
+        #expect(complete, "missing: \(atRestart.map { ($0.key, Set($0.value).subtracting(arrivals[$0.key] ?? []).count) }.filter { $0.1 > 0 })")
+        for (stream, numbers) in arrivals {
+            #expect(numbers == numbers.sorted(), "\(stream) in order")
+            #expect(numbers == Array(1...(numbers.last ?? 1)), "\(stream) has no gaps")
+        }
+        let kinds = payloads(subscriber.output).compactMap { ($0["event"] as? [String: Any])?["kind"] as? String }
+        #expect(kinds.contains("raised") && kinds.contains("excursion"), "the excursion's events arrived: \(kinds)")
+        #expect(daemon.errors.contains { $0.contains("cannot reach the Control Site broker") || $0.contains("lost the Control Site broker") })
+    }
+
+    @Test("kill -9 during a backlog drain: after a restart nothing is missing, and a duplicate is the same record")
+    func crashDuringDrain() async throws {
+        let broker = try Broker(extraConfig: "log_type all")
+        let subscriber = try await startSubscriber(broker, clientId: "qa-crash")
+        defer { subscriber.stop() }
+        try await Task.sleep(for: .seconds(2))  // the broker's autosave now holds the subscriber's session
+        broker.stop()
+        let fixture = try DaemonFixture(
+            pollInterval: "10ms",
+            controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-crash, window: 4, telemetry_batch: 5 }",
+            spec: fastSpec)
+        // Build a backlog while the broker is away, then let the drain start and kill the daemon.
+        var daemon = try fixture.startDaemon()
+        try await Task.sleep(for: .seconds(5))
+        try broker.start()
+        // Kill as soon as the drain has visibly begun (a watermark moved) and is not finished.
+        var backlogLeft = false
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let streams = try? StoreReader(path: fixture.storePath).streams(),
+                streams.contains(where: { $0.stream.hasSuffix("/telemetry") && $0.deliveredSeq > 0 })
+            {
+                daemon.kill9()
+                backlogLeft = try StoreReader(path: fixture.storePath).streams().contains { $0.deliveredSeq < $0.lastSeq }
+                break
+            }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        daemon = try fixture.startDaemon()
+        try await Task.sleep(for: .seconds(2))
+        daemon.stop()
+        let committed = try committedNumbers(fixture.storePath)
+        let complete = await waitFor(upTo: .seconds(30)) {
+            let got = firstArrivals(payloads(subscriber.output))
+            return committed.allSatisfy { Set(got[$0.key] ?? []).isSuperset(of: $0.value) }
+        }
+        let arrivals = firstArrivals(payloads(subscriber.output))
+        #expect(complete, "missing: \(committed.map { ($0.key, Set($0.value).subtracting(arrivals[$0.key] ?? []).sorted().prefix(10)) }.filter { !$0.1.isEmpty })")
+        #expect(backlogLeft, "the kill happened while records were still undelivered")
+
+        // A number that arrived twice carries the same record both times.
+        var firstCopy: [String: NSDictionary] = [:]
+        var duplicates = 0
+        for message in payloads(subscriber.output) {
+            guard let stream = message["stream"] as? String else { continue }
+            let records: [[String: Any]] = (message["samples"] as? [[String: Any]]) ?? [message]
+            for record in records {
+                guard let seq = (record["seq"] as? NSNumber)?.int64Value else { continue }
+                var comparable = record
+                comparable["sent"] = nil
+                let key = "\(stream)#\(seq)"
+                if let earlier = firstCopy[key] {
+                    duplicates += 1
+                    #expect(earlier.isEqual(to: comparable), "\(key) repeated with different content")
+                } else {
+                    firstCopy[key] = comparable as NSDictionary
+                }
+            }
+        }
+        print("crash during drain: \(duplicates) duplicate records, all identical to the first copy")
+    }
+}

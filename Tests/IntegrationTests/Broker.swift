@@ -29,8 +29,11 @@ final class Broker {
     func start() throws {
         let config = directory.appendingPathComponent("mosquitto.conf")
         let listener = extraConfig.contains("listener ") ? "" : "listener \(port) 127.0.0.1\nallow_anonymous true\n"
+        // As root, mosquitto would switch to its own user and then fail to write the
+        // persistence files and read the test's keys in this folder.
+        let user = geteuid() == 0 ? "user root\n" : ""
         try """
-            \(listener)\(extraConfig)
+            \(user)\(listener)\(extraConfig)
             persistence true
             autosave_interval 1
             persistence_location \(directory.path)/

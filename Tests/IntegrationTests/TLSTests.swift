@@ -1,0 +1,114 @@
+import Foundation
+import Testing
+
+/// A CA, a broker certificate for 127.0.0.1, and client certificates, made with openssl.
+final class TestPKI {
+    let directory: URL
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("pocare-pki-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try makeCA("ca")
+        try makeCA("rogue-ca")
+        try makeCertificate("broker", signedBy: "ca", subjectAltName: "IP:127.0.0.1")
+        try makeCertificate("site", signedBy: "ca")
+        try makeCertificate("control-site", signedBy: "ca")
+        try makeCertificate("intruder", signedBy: "rogue-ca")
+    }
+
+    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+
+    private func openssl(_ arguments: [String]) throws {
+        let status = runCommand("/usr/bin/openssl", arguments)
+        guard status == 0 else { throw BrokerError(message: "openssl \(arguments.joined(separator: " ")) failed (\(status))") }
+    }
+
+    private func makeCA(_ name: String) throws {
+        try openssl([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=\(name)",
+            "-keyout", path("\(name).key"), "-out", path("\(name).pem"),
+        ])
+    }
+
+    private func makeCertificate(_ name: String, signedBy ca: String, subjectAltName: String? = nil) throws {
+        try openssl(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(name)", "-keyout", path("\(name).key"), "-out", path("\(name).csr")])
+        var arguments = [
+            "x509", "-req", "-in", path("\(name).csr"), "-CA", path("\(ca).pem"), "-CAkey", path("\(ca).key"),
+            "-CAcreateserial", "-days", "2", "-out", path("\(name).pem"),
+        ]
+        if let subjectAltName {
+            try "subjectAltName=\(subjectAltName)\n".write(toFile: path("\(name).ext"), atomically: true, encoding: .utf8)
+            arguments += ["-extfile", path("\(name).ext")]
+        }
+        try openssl(arguments)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: directory) }
+}
+
+@Suite("TLS and mutual TLS to the Control Site broker", .serialized)
+struct TLSTests {
+    @Test("with mutual TLS the site's records arrive; a client with an unknown certificate is refused and says why")
+    func mutualTLS() async throws {
+        let pki = try TestPKI()
+        let port = freeLoopbackPort()
+        let broker = try Broker(extraConfig: """
+            listener \(port) 127.0.0.1
+            allow_anonymous true
+            cafile \(pki.path("ca.pem"))
+            certfile \(pki.path("broker.pem"))
+            keyfile \(pki.path("broker.key"))
+            require_certificate true
+            log_type all
+            """, port: port)
+        let url = "mqtts://127.0.0.1:\(port)"
+        let subscriber = try RunningProcess("pocarectl", [
+            "subscribe", "--broker", url, "--client-id", "qa-tls", "--json", "--tls-ca", pki.path("ca.pem"),
+            "--cert", pki.path("control-site.pem"), "--key", pki.path("control-site.key"),
+        ])
+        defer { subscriber.stop() }
+        _ = await waitFor(upTo: .seconds(10)) { broker.log.contains("Sending SUBACK to qa-tls") }
+
+        let fixture = try DaemonFixture(pollInterval: "200ms", controlSite: """
+            control_site: { broker: "\(url)", client_id: site-tls, tls: { ca_file: "\(pki.path("ca.pem"))", cert_file: "\(pki.path("site.pem"))", key_file: "\(pki.path("site.key"))" } }
+            """)
+        let daemon = try fixture.startDaemon()
+        defer { daemon.stop() }
+        let arrived = await waitFor(upTo: .seconds(20)) {
+            payloads(subscriber.output).contains { ($0["schema"] as? String) == "pocare/v1/telemetry" }
+        }
+        #expect(arrived, "telemetry arrives over mutual TLS: \(daemon.errors.suffix(3))")
+
+        let intruder = try DaemonFixture(pollInterval: "200ms", controlSite: """
+            control_site: { broker: "\(url)", client_id: site-intruder, tls: { ca_file: "\(pki.path("ca.pem"))", cert_file: "\(pki.path("intruder.pem"))", key_file: "\(pki.path("intruder.key"))" } }
+            """)
+        let refused = try intruder.startDaemon()
+        defer { refused.stop() }
+        let said = await waitFor(upTo: .seconds(20)) {
+            refused.errors.contains { $0.contains("Control Site broker") && ($0.contains("TLS") || $0.contains("SSL") || $0.contains("certificate")) }
+        }
+        #expect(said, "the refused daemon logs why: \(refused.errors.filter { $0.contains("broker") }.prefix(3))")
+        #expect(!broker.log.contains("as site-intruder"), "the broker never accepted the intruder's session")
+        #expect(refused.isRunning, "a refused link does not stop the daemon")
+    }
+
+    @Test("plain TCP to a TLS-only broker port is refused, and the daemon keeps storing")
+    func plainToTLS() async throws {
+        let pki = try TestPKI()
+        let port = freeLoopbackPort()
+        let broker = try Broker(extraConfig: """
+            listener \(port) 127.0.0.1
+            allow_anonymous true
+            cafile \(pki.path("ca.pem"))
+            certfile \(pki.path("broker.pem"))
+            keyfile \(pki.path("broker.key"))
+            """, port: port)
+        _ = broker
+        let fixture = try DaemonFixture(pollInterval: "100ms", controlSite: "control_site: { broker: \"mqtt://127.0.0.1:\(port)\" }")
+        let daemon = try fixture.startDaemon()
+        defer { daemon.stop() }
+        try await Task.sleep(for: .seconds(3))
+        #expect(daemon.isRunning)
+        #expect(try committedNumbers(fixture.storePath)["rocker-1/telemetry"]?.count ?? 0 > 5, "polling and storing go on")
+    }
+}

@@ -75,7 +75,7 @@ let package = Package(
         .executableTarget(
             name: "pocare-bench",
             dependencies: [
-                "POCareCore", "POCareConfig", "Acquisition", "CModbus", "InProcessControl", "SiteStore",
+                "POCareCore", "POCareConfig", "Acquisition", "CModbus", "InProcessControl", "SiteStore", "ControlSiteLink",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

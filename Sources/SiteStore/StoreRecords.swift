@@ -71,6 +71,16 @@ public struct StoredSample: Sendable {
     public var cycle: Int64
     public var context: SampleContext
     public var readings: [Reading]
+
+    public init(stream: String, seq: Int64, device: String, time: Date, cycle: Int64, context: SampleContext, readings: [Reading]) {
+        self.stream = stream
+        self.seq = seq
+        self.device = device
+        self.time = time
+        self.cycle = cycle
+        self.context = context
+        self.readings = readings
+    }
 }
 
 /// An event read back from the store.

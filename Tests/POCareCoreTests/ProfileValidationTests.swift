@@ -250,6 +250,52 @@ struct SiteConfigTests {
         #expect(messages.contains { $0.contains("missing.yaml:1:1: (file): cannot read file") })
     }
 
+    @Test("a credentials file others can read is refused; a private one is read")
+    func credentialsFile() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let credentials = try write("site-a\ns3cret\n", named: "broker.credentials", in: directory)
+        let config = try write("""
+            site: s
+            control_site: { broker: "mqtt://127.0.0.1:1883", credentials_file: broker.credentials }
+            devices:
+              - { id: a, profile: \(packageRoot.appendingPathComponent("DeviceProfiles/rocking-bag-rb50.yaml").path), address: "127.0.0.1:502" }
+            """, named: "site.yaml", in: directory)
+        chmod(credentials, 0o644)
+        let open = SiteConfigLoader.load(path: config)
+        #expect(open.config == nil)
+        #expect(open.diagnostics.contains { $0.field == "control_site.credentials_file" && $0.message.contains("can be read by others (mode 644)") })
+        chmod(credentials, 0o600)
+        let closed = try #require(SiteConfigLoader.load(path: config).config?.controlSite)
+        #expect(closed.username == "site-a" && closed.password == "s3cret")
+        #expect(closed.clientId == "pocare-s")
+    }
+
+    @Test("the control site block checks its broker URL and TLS files")
+    func controlSiteErrors() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try write("""
+            site: s
+            control_site: { broker: "http://x", mqtt_version: "4.5" }
+            devices:
+              - { id: site, profile: \(packageRoot.appendingPathComponent("DeviceProfiles/rocking-bag-rb50.yaml").path), address: "127.0.0.1:502" }
+            """, named: "site.yaml", in: directory)
+        let fields = SiteConfigLoader.load(path: config).diagnostics.map(\.field)
+        #expect(fields.contains("control_site.broker"))
+        #expect(fields.contains("devices[0].id"), "'site' is reserved")
+        let tls = try write("""
+            site: s
+            control_site: { broker: "mqtts://cs.example:8883", tls: { cert_file: nowhere.pem } }
+            devices:
+              - { id: a, profile: \(packageRoot.appendingPathComponent("DeviceProfiles/rocking-bag-rb50.yaml").path), address: "127.0.0.1:502" }
+            """, named: "tls.yaml", in: directory)
+        let tlsFields = SiteConfigLoader.load(path: tls).diagnostics.map(\.field)
+        #expect(tlsFields.contains("control_site.tls.cert_file"))
+        #expect(tlsFields.contains("control_site.tls"))
+        #expect(tlsFields.contains("control_site.tls.ca_file"))
+    }
+
     @Test("durations accept milliseconds, seconds, minutes and hours")
     func durations() {
         #expect(parseDuration("250ms") == .milliseconds(250))

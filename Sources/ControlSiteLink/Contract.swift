@@ -34,6 +34,12 @@ struct JSONWriter {
 
     mutating func string(_ s: String) {
         bytes.append(0x22)
+        // Ids, units and labels need no escaping: copy them whole.
+        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5C }) {
+            bytes.append(contentsOf: s.utf8)
+            bytes.append(0x22)
+            return
+        }
         for unit in s.utf8 {
             switch unit {
             case 0x22: bytes.append(contentsOf: [0x5C, 0x22])

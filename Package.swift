@@ -39,7 +39,9 @@ let package = Package(
         .target(name: "Hashing", dependencies: ["CCrypto"]),
         .target(
             name: "ControlSiteLink",
-            dependencies: ["POCareCore", "SiteStore", "CMosquitto", .product(name: "Logging", package: "swift-log")]),
+            dependencies: [
+                "POCareCore", "SiteStore", "CMosquitto", "CCrypto", .product(name: "Logging", package: "swift-log"),
+            ]),
         .target(name: "SiteStore", dependencies: ["POCareCore", "Hashing", "CSQLite", .product(name: "Logging", package: "swift-log")]),
         .target(name: "InProcessControl", dependencies: ["POCareCore"]),
         .target(

@@ -162,6 +162,7 @@ public final class ControlSiteLink: @unchecked Sendable {
         var failures = 0
         var nextAttempt: Int64 = 0
         var everConnected = false
+        var lastReason = ""
         var lastMisc = monotonicNow()
         var stopDeadline: Int64?
         while true {
@@ -187,7 +188,9 @@ public final class ControlSiteLink: @unchecked Sendable {
                         let delay = backoff(afterFailures: failures)
                         nextAttempt = monotonicNow() + delay
                         stats.withLock { $0.lastError = error.message }
-                        if failures == 1 || failures.isMultiple(of: 10) {
+                        // A new reason is always worth a line; a repeated one every tenth time.
+                        if failures == 1 || failures.isMultiple(of: 10) || error.message != lastReason {
+                            lastReason = error.message
                             logger.warning(
                                 "cannot reach the Control Site broker; records stay in the store",
                                 metadata: ["error": "\(error.message)", "attempts": "\(failures)", "retry_in_ms": "\(delay / 1_000_000)"])

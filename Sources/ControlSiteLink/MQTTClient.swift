@@ -1,3 +1,4 @@
+import CCrypto
 import CMosquitto
 import Foundation
 
@@ -161,7 +162,7 @@ public final class MQTTClient {
         let keepAlive = Int32(max(5, options.keepAlive.components.seconds))
         let rc = mosquitto_connect(handle, options.host, Int32(options.port), keepAlive)
         guard rc == MOSQ_ERR_SUCCESS.rawValue else {
-            throw MQTTError(rc, "cannot connect to \(options.host):\(options.port)", detail: lastLoggedError)
+            throw MQTTError(rc, "cannot connect to \(options.host):\(options.port)", detail: failureDetail())
         }
     }
 
@@ -170,8 +171,22 @@ public final class MQTTClient {
         lastLoggedError = nil
         let rc = mosquitto_reconnect(handle)
         guard rc == MOSQ_ERR_SUCCESS.rawValue else {
-            throw MQTTError(rc, "cannot reconnect to \(options.host):\(options.port)", detail: lastLoggedError)
+            throw MQTTError(rc, "cannot reconnect to \(options.host):\(options.port)", detail: failureDetail())
         }
+    }
+
+    /// What libmosquitto logged, or else what OpenSSL queued on this thread (a refused
+    /// certificate shows up there when libmosquitto reports only a protocol error).
+    private func failureDetail() -> String? {
+        var messages: [String] = []
+        while case let code = ERR_get_error(), code != 0 {
+            var buffer = [CChar](repeating: 0, count: 256)
+            ERR_error_string_n(code, &buffer, buffer.count)
+            messages.append(String(cString: buffer))
+        }
+        if let logged = lastLoggedError { return logged }
+        if !messages.isEmpty { return "TLS: " + messages.joined(separator: "; ") }
+        return options.tls != nil ? "TLS connection: the broker may have refused the handshake or the certificate" : nil
     }
 
     public func disconnect() { mosquitto_disconnect(handle) }

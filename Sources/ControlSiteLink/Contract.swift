@@ -224,12 +224,15 @@ public enum Contract {
         public var batch: String?
         public var phase: String?
         public var spec: String?
-        public init(id: String, profile: String, batch: String?, phase: String?, spec: String?) {
+        /// Whether the last poll got any good value from the device.
+        public var reachable: Bool?
+        public init(id: String, profile: String, batch: String?, phase: String?, spec: String?, reachable: Bool? = nil) {
             self.id = id
             self.profile = profile
             self.batch = batch
             self.phase = phase
             self.spec = spec
+            self.reachable = reachable
         }
     }
 
@@ -259,6 +262,8 @@ public enum Contract {
             w.optional(d.phase)
             w.raw(",\"spec\":")
             w.optional(d.spec)
+            w.raw(",\"reachable\":")
+            w.raw(d.reachable.map { $0 ? "true" : "false" } ?? "null")
             w.raw("}")
         }
         w.raw("]}")

@@ -112,6 +112,7 @@ public final class ControlSiteLink: @unchecked Sendable {
         var connected = false
         var offlineAcknowledged = false
         var offlineMessage: Int32 = -1
+        var publishedStatus: [Contract.DeviceStatus]?
     }
 
     private func run() {
@@ -140,8 +141,7 @@ public final class ControlSiteLink: @unchecked Sendable {
                         $0.lastError = nil
                     }
                     logger.notice("connected to the Control Site broker", metadata: ["client_id": "\(settings.broker.clientId)"])
-                    let birth = Contract.status(site: settings.site, online: true, time: Date(), devices: statusProvider())
-                    _ = try? client.publish(topic: topics.status, payload: birth, qos: 1, retain: true)
+                    flow.publishedStatus = nil  // a new session gets a fresh birth
                 } else {
                     let reason = MQTTClient.connackText(rc)
                     logger.error("the broker refused the connection", metadata: ["reason": "\(reason)"])
@@ -204,6 +204,14 @@ public final class ControlSiteLink: @unchecked Sendable {
             }
             if flow.connected {
                 failures = 0
+                // The retained status follows the site: birth on connect, again on any change.
+                let devices = statusProvider()
+                if devices != flow.publishedStatus {
+                    let birth = Contract.status(site: settings.site, online: true, time: Date(), devices: devices)
+                    if (try? client.publish(topic: topics.status, payload: birth, qos: 1, retain: true)) != nil {
+                        flow.publishedStatus = devices
+                    }
+                }
                 fill(client: client, reader: reader, topics: topics, flow: flow, logger: logger)
             }
             let alive = client.runLoop(milliseconds: flow.connected ? 50 : 200, wake: wakeRead)

@@ -39,6 +39,7 @@ final class SitePipeline {
 
     func handle(_ sample: Sample) {
         printer?.print(sample)
+        board.update(device: sample.deviceId, reachable: sample.readings.contains { $0.quality != .badCommunication })
         let batch = engine.batch(of: sample.deviceId)
         store.append(
             sample,
@@ -91,6 +92,13 @@ final class DeviceStatusBoard: Sendable {
     }
 
     var snapshot: [Contract.DeviceStatus] { devices.withLock { $0 } }
+
+    func update(device: String, reachable: Bool) {
+        devices.withLock { list in
+            guard let i = list.firstIndex(where: { $0.id == device }), list[i].reachable != reachable else { return }
+            list[i].reachable = reachable
+        }
+    }
 
     func update(device: String, batch: String?, phase: String?, spec: String?) {
         devices.withLock { list in

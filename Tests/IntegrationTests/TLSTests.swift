@@ -112,3 +112,56 @@ struct TLSTests {
         #expect(try committedNumbers(fixture.storePath)["rocker-1/telemetry"]?.count ?? 0 > 5, "polling and storing go on")
     }
 }
+
+@Suite("Broker credentials and MQTT 5", .serialized)
+struct CredentialsTests {
+    @Test("MQTT 5 with a username and password from a private file; a wrong password is refused and logged")
+    func passwordAndMQTT5() async throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("pocare-cred-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let passwords = scratch.appendingPathComponent("passwords").path
+        #expect(runCommand("/usr/bin/mosquitto_passwd", ["-b", "-c", passwords, "site-a", "good-secret"]) == 0)
+        #expect(runCommand("/usr/bin/mosquitto_passwd", ["-b", passwords, "qa", "qa-secret"]) == 0)
+        let port = freeLoopbackPort()
+        let broker = try Broker(extraConfig: """
+            listener \(port) 127.0.0.1
+            allow_anonymous false
+            password_file \(passwords)
+            log_type all
+            """, port: port)
+        let good = scratch.appendingPathComponent("good.credentials").path
+        let bad = scratch.appendingPathComponent("bad.credentials").path
+        let qa = scratch.appendingPathComponent("qa.credentials").path
+        try "site-a\ngood-secret\n".write(toFile: good, atomically: true, encoding: .utf8)
+        try "site-a\nwrong\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        try "qa:qa-secret\n".write(toFile: qa, atomically: true, encoding: .utf8)
+        for file in [good, bad, qa] { chmod(file, 0o600) }
+
+        let subscriber = try RunningProcess("pocarectl", [
+            "subscribe", "--broker", broker.url, "--client-id", "qa-v5", "--json", "--mqtt5", "--credentials-file", qa,
+        ])
+        defer { subscriber.stop() }
+        _ = await waitFor(upTo: .seconds(10)) { broker.log.contains("Sending SUBACK to qa-v5") }
+        let fixture = try DaemonFixture(pollInterval: "200ms", controlSite: """
+            control_site: { broker: "\(broker.url)", client_id: site-v5, mqtt_version: "5", credentials_file: \(good) }
+            """)
+        let daemon = try fixture.startDaemon()
+        defer { daemon.stop() }
+        let arrived = await waitFor(upTo: .seconds(20)) {
+            payloads(subscriber.output).contains { ($0["schema"] as? String) == "pocare/v1/telemetry" }
+        }
+        #expect(arrived, "\(daemon.errors.suffix(3))")
+        #expect(broker.log.contains("as site-v5 (p5"), "the site spoke MQTT 5")
+        let status = payloads(subscriber.output).first { ($0["schema"] as? String) == "pocare/v1/status" }
+        #expect(((status?["devices"] as? [[String: Any]])?.first?["id"] as? String) == "rocker-1")
+
+        let wrong = try DaemonFixture(pollInterval: "200ms", controlSite: """
+            control_site: { broker: "\(broker.url)", client_id: site-wrong, credentials_file: \(bad) }
+            """)
+        let refused = try wrong.startDaemon()
+        defer { refused.stop() }
+        let logged = await waitFor(upTo: .seconds(20)) { refused.errors.contains { $0.contains("refused the connection") } }
+        #expect(logged, "\(refused.errors.filter { $0.contains("broker") }.prefix(3))")
+    }
+}

@@ -122,14 +122,7 @@ public final class StoreReader {
         if let since = filter.since { query.bind(3, since.nanosecondsSince1970) }
         if let until = filter.until { query.bind(4, until.nanosecondsSince1970) }
         var result: [AuditEntry] = []
-        while try query.step() {
-            let action = AuditAction(
-                user: query.text(2) ?? "", action: query.text(3) ?? "", target: query.text(4) ?? "", reason: query.text(5),
-                oldValue: query.text(6), newValue: query.text(7))
-            result.append(AuditEntry(
-                seq: query.int64(0), time: Date(nanosecondsSince1970: query.int64(1)), timeNanoseconds: query.int64(1),
-                action: action, previousHash: query.text(8) ?? "", hash: query.text(9) ?? ""))
-        }
+        while try query.step() { result.append(Self.auditEntry(query)) }
         return filter.limit != nil ? result.reversed() : result
     }
 
@@ -142,15 +135,18 @@ public final class StoreReader {
         query.bind(1, seq)
         query.bind(2, Int64(limit))
         var result: [AuditEntry] = []
-        while try query.step() {
-            let action = AuditAction(
-                user: query.text(2) ?? "", action: query.text(3) ?? "", target: query.text(4) ?? "", reason: query.text(5),
-                oldValue: query.text(6), newValue: query.text(7))
-            result.append(AuditEntry(
-                seq: query.int64(0), time: Date(nanosecondsSince1970: query.int64(1)), timeNanoseconds: query.int64(1),
-                action: action, previousHash: query.text(8) ?? "", hash: query.text(9) ?? ""))
-        }
+        while try query.step() { result.append(Self.auditEntry(query)) }
         return result
+    }
+
+    /// One row of `SELECT seq, time_ns, user, action, target, reason, old_value, new_value, previous_hash, hash`.
+    private static func auditEntry(_ row: SQLiteStatement) -> AuditEntry {
+        let action = AuditAction(
+            user: row.text(2) ?? "", action: row.text(3) ?? "", target: row.text(4) ?? "", reason: row.text(5),
+            oldValue: row.text(6), newValue: row.text(7))
+        return AuditEntry(
+            seq: row.int64(0), time: Date(nanosecondsSince1970: row.int64(1)), timeNanoseconds: row.int64(1),
+            action: action, previousHash: row.text(8) ?? "", hash: row.text(9) ?? "")
     }
 
     /// Walks the whole audit chain.

@@ -37,6 +37,7 @@ let package = Package(
             name: "POCareConfig",
             dependencies: ["POCareCore", "Hashing", .product(name: "Yams", package: "Yams")]),
         .target(name: "Hashing", dependencies: ["CCrypto"]),
+        .target(name: "SiteService", dependencies: [.product(name: "Logging", package: "swift-log")]),
         .target(
             name: "ControlSiteLink",
             dependencies: [
@@ -57,7 +58,7 @@ let package = Package(
         .executableTarget(
             name: "pocared",
             dependencies: [
-                "POCareCore", "POCareConfig", "Acquisition", "InProcessControl", "SiteStore", "ControlSiteLink",
+                "POCareCore", "POCareConfig", "Acquisition", "InProcessControl", "SiteStore", "ControlSiteLink", "SiteService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

@@ -49,6 +49,8 @@ public final class DevicePoller: Sendable {
         public var connected = false
         /// Monotonic time of the last cycle in which every request succeeded.
         public var lastGoodCycle: Int64?
+        /// Monotonic time the last cycle ended, good or not: the schedule is running.
+        public var lastCycle: Int64?
         /// Time spent working on cycles (connect, read, decode, build the sample; not the
         /// device's required pause between requests), and the
         /// part of it spent inside libmodbus read calls: the difference is our own cost.
@@ -243,6 +245,7 @@ public final class DevicePoller: Sendable {
                 $0.failedRequests += UInt64(failures)
                 $0.connected = connection != nil
                 if healthy { $0.lastGoodCycle = cycleEnd }
+                $0.lastCycle = cycleEnd
             }
             onSample(Sample(
                 deviceId: settings.deviceId, time: wallTime, monotonicTime: now, cycle: cycle,

@@ -169,7 +169,7 @@ public final class ControlSiteLink: @unchecked Sendable {
             // On stop, keep publishing for a moment so the last records (the daemon's own stop
             // entry among them) leave now rather than at the next start.
             if stopping {
-                if stopDeadline == nil { stopDeadline = monotonicNow() + 1_500_000_000 }
+                if stopDeadline == nil { stopDeadline = monotonicNow() + 1_000_000_000 }
                 if flow.connected { fill(client: client, reader: reader, topics: topics, flow: flow, logger: logger) }
                 let published = (try? reader.streams())?.allSatisfy { (flow.next[$0.stream] ?? $0.deliveredSeq + 1) > $0.lastSeq } ?? true
                 if !flow.connected || (published && flow.inflight.isEmpty) || monotonicNow() > stopDeadline! { break }
@@ -237,7 +237,7 @@ public final class ControlSiteLink: @unchecked Sendable {
             site: settings.site, online: false, time: Date(), devices: statusProvider()), qos: 1, retain: true)
         {
             flow.offlineMessage = mid
-            let deadline = monotonicNow() + 2_000_000_000
+            let deadline = monotonicNow() + 1_000_000_000
             while !flow.offlineAcknowledged && monotonicNow() < deadline && client.runLoop(milliseconds: 50) {}
         }
         client.disconnect()

@@ -4,7 +4,7 @@ import Glibc
 
 /// A mutex and condition variable whose timed waits run on CLOCK_MONOTONIC, so a wall-clock
 /// step (NTP, an operator fixing the date) can never hold back a commit.
-final class MonotonicCondition: @unchecked Sendable {
+public final class MonotonicCondition: @unchecked Sendable {
     private var mutex = pthread_mutex_t()
     private var condition = pthread_cond_t()
 
@@ -39,7 +39,7 @@ final class MonotonicCondition: @unchecked Sendable {
         return try body()
     }
 
-    static func now() -> Int64 {
+    public static func now() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)

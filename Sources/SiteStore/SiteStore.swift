@@ -65,6 +65,9 @@ public final class SiteStore: @unchecked Sendable {
     private var stopping = false
     private var enqueuedCount: UInt64 = 0
     private var committedCount: UInt64 = 0
+    private var lastCommitAt: Int64?
+    private var commitsFailing = false
+    private var committedRowsTotal: UInt64 = 0
     private let finished = DispatchSemaphore(value: 0)
     private var onCommit: (@Sendable ([CommittedRange]) -> Void)?
 
@@ -193,6 +196,28 @@ public final class SiteStore: @unchecked Sendable {
 
     /// Rows waiting to be committed.
     public var pendingRows: Int { condition.withLock { queuedRows } }
+
+    /// Whether the writer is doing its job: nothing waits, or the last commit is recent and
+    /// commits are not failing. What the service watchdog asks before it pings.
+    public struct Health: Sendable {
+        public var pendingRows: Int
+        public var lastCommit: Int64?
+        public var failing: Bool
+        public var committedRows: UInt64
+    }
+
+    public var health: Health {
+        condition.withLock {
+            Health(pendingRows: queuedRows, lastCommit: lastCommitAt, failing: commitsFailing, committedRows: committedRowsTotal)
+        }
+    }
+
+    public func isHealthy(now: Int64 = MonotonicCondition.now(), maxCommitAge: Duration = .seconds(10)) -> Bool {
+        let h = health
+        if h.failing { return false }
+        if h.pendingRows == 0 { return true }
+        return h.lastCommit.map { now - $0 < maxCommitAge.nanos } ?? false
+    }
 
     private func enqueue(_ item: Pending, urgent isUrgent: Bool = false) {
         condition.withLock {
@@ -405,6 +430,7 @@ public final class SiteStore: @unchecked Sendable {
         } catch {
             try? connection.execute("ROLLBACK")
             layouts.removeAll()  // a rolled-back layout row must be written again
+            condition.withLock { commitsFailing = true }
             if !writeFailing {
                 writeFailing = true
                 logger.error(
@@ -422,8 +448,12 @@ public final class SiteStore: @unchecked Sendable {
             raiseStoreAlarm(kind: "store_write_restored", detail: "commits succeed again")
         }
         for (entry, completion) in audited { completion(.success(entry)) }
+        let rows = UInt64(batch.filter(\.countsAsRow).count)
         let handler = condition.withLock { () -> (@Sendable ([CommittedRange]) -> Void)? in
             committedCount += UInt64(batch.count)
+            committedRowsTotal += rows
+            lastCommitAt = MonotonicCondition.now()
+            commitsFailing = false
             return onCommit
         }
         if let handler, !ranges.isEmpty {

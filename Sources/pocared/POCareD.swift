@@ -6,6 +6,7 @@ import InProcessControl
 import Logging
 import POCareConfig
 import POCareCore
+import SiteService
 import SiteStore
 
 @main
@@ -38,12 +39,7 @@ struct POCareD: AsyncParsableCommand {
     var logLevel: String = "info"
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        JournalLogHandler.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .info)
         let logger = Logger(label: "pocare.daemon")
 
         let result = SiteConfigLoader.load(path: config)
@@ -121,8 +117,10 @@ struct POCareD: AsyncParsableCommand {
         }
 
         let acquisition = AcquisitionService(config: site)
+        let notifier = ServiceNotifier()
         let stop = ShutdownSignal()
         stop.onSignal {
+            notifier.send("STOPPING=1", "STATUS=stopping: committing the last samples")
             logger.notice("shutdown requested; stopping pollers at their cycle boundary")
             acquisition.stop()
         }
@@ -132,9 +130,16 @@ struct POCareD: AsyncParsableCommand {
                        "store": "\(storeSettings.path)", "version": "\(POCareVersion.current)"])
         acquisition.start()
         link?.start()
+        let watchdog = ServiceWatchdog(notifier: notifier, watchdog: ServiceNotifier.watchdogInterval()) { [link] in
+            PipelineHealth.check(pollers: acquisition.pollers, store: siteStore, link: link)
+        }
+        // Ready: configuration valid, store open and writable, pollers scheduling.
+        notifier.send("READY=1", "STATUS=polling \(site.devices.count) devices")
+        watchdog.start()
         for await sample in acquisition.samples {
             pipeline.handle(sample)
         }
+        watchdog.stop()
         _ = try? await siteStore.audit(AuditAction(user: siteStore.systemUser, action: "daemon.stop", target: configPath))
         await siteStore.flush()
         link?.stop()

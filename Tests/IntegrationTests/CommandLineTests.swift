@@ -3,7 +3,8 @@ import Testing
 
 /// The executables are built next to the test bundle.
 func executable(_ name: String) -> URL {
-    URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    if name.hasPrefix("/") { return URL(fileURLWithPath: name) }
+    return URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
         .appendingPathComponent(name)
 }
 

@@ -9,17 +9,23 @@ import Glibc
 /// Stopped with SIGINT (then SIGKILL) when the test ends.
 final class RunningProcess: Sendable {
     private let process: Process
+    private let input = Pipe()
     private let lines = LineBuffer()
     private let errorLines = LineBuffer()
 
-    init(_ name: String, _ arguments: [String]) throws {
+    init(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws {
         let process = Process()
         process.executableURL = executable(name)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         process.currentDirectoryURL = packageRoot
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
+        // Standard input stays open (and empty) for as long as the process runs.
+        process.standardInput = input
         self.process = process
         Self.collect(out.fileHandleForReading, into: lines)
         Self.collect(err.fileHandleForReading, into: errorLines)

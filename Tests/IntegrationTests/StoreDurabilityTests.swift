@@ -45,8 +45,8 @@ final class DaemonFixture {
             """.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
-    func startDaemon() throws -> RunningProcess {
-        try RunningProcess("pocared", ["--config", configPath, "--print-commits", "--log-level", "notice"])
+    func startDaemon(extra: [String] = [], environment: [String: String] = [:]) throws -> RunningProcess {
+        try RunningProcess("pocared", ["--config", configPath, "--print-commits", "--log-level", "notice"] + extra, environment: environment)
     }
 
     deinit {

@@ -1,0 +1,54 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Speaks systemd's notify protocol directly: one datagram of `KEY=value` lines to the Unix
+/// socket in `NOTIFY_SOCKET`. A few lines of socket code instead of linking libsystemd keep the
+/// daemon free of a library it would use for nothing else, and work unchanged outside systemd
+/// (no socket, no messages).
+public struct ServiceNotifier: Sendable {
+    public let socketPath: String?
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        socketPath = environment["NOTIFY_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    public var isActive: Bool { socketPath != nil }
+
+    /// Sends `lines` (e.g. `READY=1`, `STATUS=...`); returns false if nothing could be sent.
+    @discardableResult
+    public func send(_ lines: String...) -> Bool {
+        guard let socketPath else { return false }
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        // A leading '@' names an abstract socket: a NUL byte in the first position.
+        var path = Array(socketPath.utf8)
+        let abstract = path.first == UInt8(ascii: "@")
+        if abstract { path[0] = 0 }
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard path.count < capacity else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, byte) in path.enumerated() { raw[i] = byte }
+        }
+        let length = socklen_t(MemoryLayout<sa_family_t>.size + path.count + (abstract ? 0 : 1))
+        let message = Array(lines.joined(separator: "\n").utf8)
+        let sent = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                message.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, 0, pointer, length) }
+            }
+        }
+        return sent == message.count
+    }
+
+    /// The watchdog interval systemd expects pings within (`WATCHDOG_USEC`), if any.
+    public static func watchdogInterval(environment: [String: String] = ProcessInfo.processInfo.environment) -> Duration? {
+        guard let text = environment["WATCHDOG_USEC"], let usec = Int64(text), usec > 0 else { return nil }
+        if let pid = environment["WATCHDOG_PID"], let expected = Int32(pid), expected != getpid() { return nil }
+        return .microseconds(usec)
+    }
+}

@@ -59,6 +59,7 @@ let package = Package(
             name: "pocared",
             dependencies: [
                 "POCareCore", "POCareConfig", "Acquisition", "InProcessControl", "SiteStore", "ControlSiteLink", "SiteService",
+                "Hashing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

@@ -17,6 +17,15 @@ public final class AcquisitionService: Sendable {
         }
     }
 
+    /// Hands every sample to `sink` (from the pollers' threads) instead of the `samples` stream,
+    /// for a consumer that merges samples with other inputs.
+    public init(config: SiteConfig, sink: @escaping @Sendable (Sample) -> Void) {
+        let (stream, continuation) = AsyncStream<Sample>.makeStream()
+        self.samples = stream
+        self.continuation = continuation
+        self.pollers = config.devices.map { device in DevicePoller(settings: .init(device), onSample: sink) }
+    }
+
     public func start() {
         for poller in pollers { poller.start() }
     }

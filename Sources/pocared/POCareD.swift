@@ -68,81 +68,70 @@ struct POCareD: AsyncParsableCommand {
             FileHandle.standardError.write(Data("pocared: cannot open the site store: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        let board = DeviceStatusBoard(site: site)
-        var link: ControlSiteLink?
-        if let controlSite = site.controlSite {
-            var broker = BrokerOptions(host: controlSite.host, port: controlSite.port, clientId: controlSite.clientId)
-            broker.mqtt5 = controlSite.mqtt5
-            broker.keepAlive = controlSite.keepAlive
-            broker.username = controlSite.username
-            broker.password = controlSite.password
-            if controlSite.usesTLS {
-                broker.tls = .init(caFile: controlSite.caFile ?? "", certFile: controlSite.certFile, keyFile: controlSite.keyFile)
-            }
-            var settings = ControlSiteLink.Settings(broker: broker, site: site.siteId)
-            settings.topicRoot = controlSite.topicRoot
-            settings.window = controlSite.window
-            settings.telemetryBatch = controlSite.telemetryBatch
-            link = ControlSiteLink(settings: settings, storePath: storeSettings.path, store: siteStore) { board.snapshot }
-        }
+        let daemon = SiteDaemon(site: site, configPath: configPath, store: siteStore, printValues: printValues)
         let printing = printCommits
-        siteStore.setCommitHandler { [link] ranges in
-            link?.notify()
+        let parts = daemon.parts
+        siteStore.setCommitHandler { ranges in
+            parts.link?.notify()
             if printing {
                 let lines = ranges.map { "COMMIT \($0.stream) \($0.first) \($0.last)\n" }.joined()
                 FileHandle.standardOutput.write(Data(lines.utf8))
             }
         }
-        let specs = Set(site.devices.compactMap { $0.batch?.spec.fingerprint }).sorted()
         _ = try await siteStore.audit(AuditAction(
             user: siteStore.systemUser, action: "daemon.start", target: configPath,
-            newValue: "version=\(POCareVersion.current) site=\(site.siteId) devices=\(site.devices.map(\.id).joined(separator: ",")) specs=\(specs.joined(separator: ","))"))
+            newValue: "version=\(POCareVersion.current) " + SiteDaemon.fingerprint(configPath: configPath, site: site)))
+        try await daemon.startBatches(for: site.devices)
 
-        let engine = ControlEngine()
-        let pipeline = SitePipeline(
-            site: site, engine: engine, store: siteStore, eventLog: EventLog(printToStandardOutput: printValues),
-            printer: printValues ? LiveValuePrinter(site: site) : nil, board: board)
-        for device in site.devices {
-            engine.register(device: device.id, profile: device.profile)
-            guard let plan = device.batch else { continue }
-            // Audited before it takes effect: no record, no batch.
-            _ = try await siteStore.audit(AuditAction(
-                user: siteStore.systemUser, action: "batch.start", target: device.id,
-                reason: "started from the site configuration",
-                newValue: "batch=\(plan.batchId) spec=\(plan.spec.fingerprint) phase=\(plan.phase ?? (plan.followDevicePhase ? "from device" : "first"))"))
-            let now = Timestamp(wall: Date(), monotonic: MonotonicClock.now())
-            pipeline.record(try engine.startBatch(
-                device: device.id, batchId: plan.batchId, spec: plan.spec, phase: plan.phase,
-                followDevicePhase: plan.followDevicePhase, at: now))
-        }
-
-        let acquisition = AcquisitionService(config: site)
         let notifier = ServiceNotifier()
-        let stop = ShutdownSignal()
-        stop.onSignal {
+        let input = daemon.input
+        let signals = SignalHandlers()
+        signals.onShutdown {
             notifier.send("STOPPING=1", "STATUS=stopping: committing the last samples")
             logger.notice("shutdown requested; stopping pollers at their cycle boundary")
-            acquisition.stop()
+            input.yield(.stop)
+        }
+        signals.onReload {
+            notifier.send("RELOADING=1", "STATUS=reloading the configuration")
+            logger.notice("reload requested")
+            input.yield(.reload)
         }
         logger.notice(
             "started",
             metadata: ["site": "\(site.siteId)", "devices": "\(site.devices.map(\.id).joined(separator: ","))",
                        "store": "\(storeSettings.path)", "version": "\(POCareVersion.current)"])
-        acquisition.start()
-        link?.start()
-        let watchdog = ServiceWatchdog(notifier: notifier, watchdog: ServiceNotifier.watchdogInterval()) { [link] in
-            PipelineHealth.check(pollers: acquisition.pollers, store: siteStore, link: link)
+        daemon.acquisition.start()
+        daemon.link?.start()
+        let watchdog = ServiceWatchdog(notifier: notifier, watchdog: ServiceNotifier.watchdogInterval()) {
+            PipelineHealth.check(pollers: parts.pollers, store: siteStore, link: parts.link)
         }
         // Ready: configuration valid, store open and writable, pollers scheduling.
         notifier.send("READY=1", "STATUS=polling \(site.devices.count) devices")
         watchdog.start()
-        for await sample in acquisition.samples {
-            pipeline.handle(sample)
+        loop: for await item in daemon.inputs {
+            switch item {
+            case .sample(let sample):
+                daemon.pipeline.handle(sample)
+            case .reload:
+                await daemon.reload()
+                notifier.send("READY=1", "STATUS=polling \(daemon.site.devices.count) devices")
+            case .stop:
+                // Every sample the pollers took before they stopped is already queued ahead of
+                // the end of the stream.
+                let acquisition = daemon.acquisition
+                await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                    DispatchQueue.global().async {
+                        acquisition.stop()
+                        done.resume()
+                    }
+                }
+                daemon.input.finish()
+            }
         }
         watchdog.stop()
         _ = try? await siteStore.audit(AuditAction(user: siteStore.systemUser, action: "daemon.stop", target: configPath))
         await siteStore.flush()
-        link?.stop()
+        daemon.link?.stop()
         siteStore.close()
         logger.notice("stopped")
     }

@@ -2,26 +2,32 @@ import Dispatch
 import Foundation
 import Synchronization
 
-/// Turns SIGINT and SIGTERM into one callback, delivered on a dispatch queue, never in signal context.
-final class ShutdownSignal: @unchecked Sendable {
+/// SIGINT/SIGTERM (shut down) and SIGHUP (reload), delivered as callbacks on a dispatch
+/// queue, never in signal context.
+final class SignalHandlers: @unchecked Sendable {
     private var sources: [DispatchSourceSignal] = []
     private let queue = DispatchQueue(label: "pocare.signals")
+    private let shuttingDown = Atomic<Bool>(false)
 
-    func onSignal(_ handler: @escaping @Sendable () -> Void) {
-        let fired = Mutex(false)
+    func onShutdown(_ handler: @escaping @Sendable () -> Void) {
         for signalNumber in [SIGINT, SIGTERM] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
-            source.setEventHandler {
-                let first = fired.withLock { was in
-                    defer { was = true }
-                    return !was
-                }
-                guard first else { return }
-                handler()
+            listen(signalNumber) { [self] in
+                if !shuttingDown.exchange(true, ordering: .relaxed) { handler() }
             }
-            source.resume()
-            sources.append(source)
         }
+    }
+
+    func onReload(_ handler: @escaping @Sendable () -> Void) {
+        listen(SIGHUP) { [self] in
+            if !shuttingDown.load(ordering: .relaxed) { handler() }
+        }
+    }
+
+    private func listen(_ signalNumber: Int32, _ handler: @escaping @Sendable () -> Void) {
+        signal(signalNumber, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
+        source.setEventHandler(handler: handler)
+        source.resume()
+        sources.append(source)
     }
 }

@@ -11,9 +11,9 @@ final class SitePipeline {
     let engine: ControlEngine
     let store: SiteStore
     let eventLog: EventLog
-    let printer: LiveValuePrinter?
+    private(set) var printer: LiveValuePrinter?
     let board: DeviceStatusBoard
-    private let parameterIds: [String: [String]]
+    private var parameterIds: [String: [String]]
     private var events: [ControlEvent] = []
     private let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
@@ -35,6 +35,12 @@ final class SitePipeline {
         self.eventLog = eventLog
         self.printer = printer
         self.parameterIds = Dictionary(uniqueKeysWithValues: site.devices.map { ($0.id, $0.profile.parameters.map(\.id)) })
+    }
+
+    /// After a reload: new devices and profiles.
+    func reconfigure(site: SiteConfig, printer: LiveValuePrinter?) {
+        self.printer = printer
+        parameterIds = Dictionary(uniqueKeysWithValues: site.devices.map { ($0.id, $0.profile.parameters.map(\.id)) })
     }
 
     func handle(_ sample: Sample) {
@@ -92,6 +98,17 @@ final class DeviceStatusBoard: Sendable {
     }
 
     var snapshot: [Contract.DeviceStatus] { devices.withLock { $0 } }
+
+    /// After a reload: the configured devices, with the batches the engine runs.
+    func reset(site: SiteConfig, engine: ControlEngine) {
+        let list = site.devices.map { device -> Contract.DeviceStatus in
+            let batch = engine.batch(of: device.id)
+            return Contract.DeviceStatus(
+                id: device.id, profile: device.profile.id, batch: batch?.batchId, phase: batch?.phase,
+                spec: batch?.spec.fingerprint)
+        }
+        devices.withLock { $0 = list }
+    }
 
     func update(device: String, reachable: Bool) {
         devices.withLock { list in

@@ -64,6 +64,7 @@ final class RunningProcess: Sendable {
     }
 
     var isRunning: Bool { process.isRunning }
+    var pid: Int32 { process.processIdentifier }
 
     /// Kills without warning, as a power cut or an OOM killer would, and waits until it is gone.
     func kill9() {

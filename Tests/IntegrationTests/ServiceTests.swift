@@ -92,3 +92,51 @@ struct ServiceTests {
         #expect(try reader.auditEntries().last?.action.action == "daemon.stop")
     }
 }
+
+@Suite("Reloading the configuration on SIGHUP", .serialized)
+struct ReloadTests {
+    func reload(_ daemon: RunningProcess) { kill(daemon.pid, SIGHUP) }
+
+    @Test("a valid configuration is applied without a lost sample and audited; an invalid one is refused and polling goes on")
+    func reloadGoodThenBad() async throws {
+        let fixture = try DaemonFixture(pollInterval: "50ms")
+        let daemon = try fixture.startDaemon(extra: ["--print-values"])
+        defer { daemon.stop() }
+        _ = await waitFor(upTo: .seconds(20)) { daemon.output.filter { $0.contains(" rocker-1 ") }.count > 20 }
+
+        // A good change: str-1 leaves, polling of rocker-1 slows down.
+        let original = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
+        let changed = original.split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { !$0.contains("id: str-1") }.joined(separator: "\n")
+            .replacingOccurrences(of: "poll_interval: 50ms", with: "poll_interval: 100ms")
+        try changed.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        reload(daemon)
+        #expect(await waitFor(upTo: .seconds(20)) { daemon.errors.contains { $0.contains("configuration reloaded") } })
+        let afterGood = daemon.output.filter { $0.contains(" rocker-1 ") }.count
+        _ = await waitFor(upTo: .seconds(10)) { daemon.output.filter { $0.contains(" rocker-1 ") }.count > afterGood + 10 }
+
+        // A bad change: refused, the running configuration keeps polling.
+        try (changed + "\n  - { id: broken, profile: nowhere.yaml, address: nope }\n").write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        reload(daemon)
+        #expect(await waitFor(upTo: .seconds(20)) { daemon.errors.contains { $0.contains("configuration reload refused") } })
+        #expect(daemon.errors.contains { $0.contains("reload refused") && $0.contains("devices[") })
+        let afterBad = daemon.output.filter { $0.contains(" rocker-1 ") }.count
+        #expect(await waitFor(upTo: .seconds(10)) { daemon.output.filter { $0.contains(" rocker-1 ") }.count > afterBad + 5 }, "still polling")
+        daemon.stop()
+
+        // Every polled sample of rocker-1 was stored, with no cycle lost around either reload.
+        let reader = try StoreReader(path: fixture.storePath)
+        let printed = daemon.output.filter { $0.split(separator: " ").dropFirst().first == "rocker-1" && !$0.contains(" EVENT ") }
+        let stored = try reader.samples(stream: "rocker-1/telemetry", after: 0, limit: 100_000)
+        #expect(stored.count == printed.count, "\(printed.count) polled, \(stored.count) stored")
+        let gaps = zip(stored, stored.dropFirst()).map { $1.time.timeIntervalSince($0.time) }
+        #expect((gaps.max() ?? 0) < 0.5, "the longest pause between two samples: \(gaps.max() ?? 0) s")
+        let audit = try reader.auditEntries().map(\.action)
+        let applied = try #require(audit.first { $0.action == "config.reload" })
+        #expect(applied.oldValue?.contains("devices=rocker-1,str-1") == true && applied.newValue?.contains("devices=rocker-1 ") == true)
+        #expect(applied.oldValue?.contains("config=sha256:") == true && applied.oldValue != applied.newValue)
+        let refused = try #require(audit.first { $0.action == "config.reload.refused" })
+        #expect(refused.reason?.contains("devices[") == true)
+        #expect(try reader.verifyAudit().isIntact)
+    }
+}

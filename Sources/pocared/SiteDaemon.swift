@@ -1,0 +1,186 @@
+import Acquisition
+import ControlSiteLink
+import Foundation
+import Hashing
+import InProcessControl
+import Logging
+import POCareConfig
+import POCareCore
+import SiteService
+import SiteStore
+import Synchronization
+
+/// What the daemon's one pipeline task consumes, in order: samples from every poller, and
+/// the reload and stop requests that arrive by signal between them.
+enum DaemonInput: Sendable {
+    case sample(Sample)
+    case reload
+    case stop
+}
+
+/// The running site: store, engine, pipeline, pollers and link, and how a reload swaps the
+/// pollers between two poll cycles without losing or repeating a sample.
+final class SiteDaemon {
+    let configPath: String
+    let store: SiteStore
+    let engine = ControlEngine()
+    let pipeline: SitePipeline
+    let board: DeviceStatusBoard
+    private(set) var site: SiteConfig
+    private(set) var acquisition: AcquisitionService
+    private(set) var link: ControlSiteLink?
+    let inputs: AsyncStream<DaemonInput>
+    let input: AsyncStream<DaemonInput>.Continuation
+    private let printValues: Bool
+    private let logger = Logger(label: "pocare.daemon")
+    /// What other threads (the watchdog, the store's commit handler) may look at.
+    let parts = RunningParts()
+
+    init(site: SiteConfig, configPath: String, store: SiteStore, printValues: Bool) {
+        self.site = site
+        self.configPath = configPath
+        self.store = store
+        self.printValues = printValues
+        (inputs, input) = AsyncStream<DaemonInput>.makeStream()
+        board = DeviceStatusBoard(site: site)
+        pipeline = SitePipeline(
+            site: site, engine: engine, store: store, eventLog: EventLog(printToStandardOutput: printValues),
+            printer: printValues ? LiveValuePrinter(site: site) : nil, board: board)
+        let input = self.input
+        acquisition = AcquisitionService(config: site) { input.yield(.sample($0)) }
+        link = Self.makeLink(site: site, store: store, board: board)
+        parts.update(pollers: acquisition.pollers, link: link)
+    }
+
+    static func makeLink(site: SiteConfig, store: SiteStore, board: DeviceStatusBoard) -> ControlSiteLink? {
+        guard let controlSite = site.controlSite else { return nil }
+        var broker = BrokerOptions(host: controlSite.host, port: controlSite.port, clientId: controlSite.clientId)
+        broker.mqtt5 = controlSite.mqtt5
+        broker.keepAlive = controlSite.keepAlive
+        broker.username = controlSite.username
+        broker.password = controlSite.password
+        if controlSite.usesTLS {
+            broker.tls = .init(caFile: controlSite.caFile ?? "", certFile: controlSite.certFile, keyFile: controlSite.keyFile)
+        }
+        var settings = ControlSiteLink.Settings(broker: broker, site: site.siteId)
+        settings.topicRoot = controlSite.topicRoot
+        settings.window = controlSite.window
+        settings.telemetryBatch = controlSite.telemetryBatch
+        return ControlSiteLink(settings: settings, storePath: store.settings.path, store: store) { board.snapshot }
+    }
+
+    /// The configuration's identity in the audit trail: the file's hash and the specs in force.
+    static func fingerprint(configPath: String, site: SiteConfig) -> String {
+        let text = (try? String(contentsOfFile: configPath, encoding: .utf8)) ?? ""
+        let specs = Set(site.devices.compactMap { $0.batch?.spec.fingerprint }).sorted()
+        return "config=sha256:\(SHA256.hex(text)) devices=\(site.devices.map(\.id).joined(separator: ",")) specs=\(specs.joined(separator: ","))"
+    }
+
+    /// Registers the devices and starts the batches the configuration names, each audited first.
+    func startBatches(for devices: [DeviceConfig]) async throws {
+        for device in devices {
+            engine.register(device: device.id, profile: device.profile)
+            guard let plan = device.batch else { continue }
+            try await startBatch(plan, on: device.id)
+        }
+    }
+
+    private func startBatch(_ plan: BatchPlan, on device: String) async throws {
+        // Audited before it takes effect: no record, no batch.
+        _ = try await store.audit(AuditAction(
+            user: store.systemUser, action: "batch.start", target: device, reason: "started from the site configuration",
+            newValue: "batch=\(plan.batchId) spec=\(plan.spec.fingerprint) phase=\(plan.phase ?? (plan.followDevicePhase ? "from device" : "first"))"))
+        pipeline.record(try engine.startBatch(
+            device: device, batchId: plan.batchId, spec: plan.spec, phase: plan.phase,
+            followDevicePhase: plan.followDevicePhase, at: Timestamp(wall: Date(), monotonic: MonotonicClock.now())))
+    }
+
+    private func endBatch(on device: String, reason: String) async throws {
+        guard let running = engine.batch(of: device) else { return }
+        _ = try await store.audit(AuditAction(
+            user: store.systemUser, action: "batch.end", target: device, reason: reason, oldValue: "batch=\(running.batchId)"))
+        pipeline.record(try engine.endBatch(device: device, user: store.systemUser, at: Timestamp(wall: Date(), monotonic: MonotonicClock.now())))
+    }
+
+    /// Re-reads configuration, profiles and specs. A valid one replaces the pollers between
+    /// cycles (the old ones finish their cycle and every sample they took is still handled);
+    /// an invalid one is refused and the running configuration goes on. Both are audited.
+    func reload() async {
+        let result = SiteConfigLoader.load(path: configPath)
+        let old = Self.fingerprint(configPath: configPath, site: site)
+        guard let next = result.config, next.siteId == site.siteId else {
+            let errors = result.diagnostics.map(\.description)
+            let reason = result.config == nil
+                ? (errors.prefix(5).joined(separator: "; ") + (errors.count > 5 ? "; ..." : ""))
+                : "the site id cannot change on reload"
+            for line in errors { logger.error("reload refused: \(line)") }
+            logger.error("configuration reload refused; the running configuration goes on", metadata: ["reason": "\(reason)"])
+            _ = try? await store.audit(AuditAction(
+                user: store.systemUser, action: "config.reload.refused", target: configPath, reason: reason, oldValue: old))
+            return
+        }
+        let new = Self.fingerprint(configPath: configPath, site: next)
+        do {
+            _ = try await store.audit(AuditAction(
+                user: store.systemUser, action: "config.reload", target: configPath, reason: "SIGHUP", oldValue: old, newValue: new))
+        } catch {
+            logger.error("reload not applied: the audit entry could not be written", metadata: ["error": "\(error)"])
+            return
+        }
+        // Stop the old pollers at their cycle boundary, off Swift's cooperative threads.
+        let previous = acquisition
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                previous.stop()
+                done.resume()
+            }
+        }
+        let before = Dictionary(uniqueKeysWithValues: site.devices.map { ($0.id, $0) })
+        let after = Dictionary(uniqueKeysWithValues: next.devices.map { ($0.id, $0) })
+        do {
+            for id in before.keys where after[id] == nil { try await endBatch(on: id, reason: "device removed by a reload") }
+            for device in next.devices {
+                let earlier = before[device.id]
+                if earlier == nil || earlier?.profile != device.profile {
+                    if earlier != nil { try await endBatch(on: device.id, reason: "device profile changed by a reload") }
+                    engine.register(device: device.id, profile: device.profile)
+                    if let plan = device.batch { try await startBatch(plan, on: device.id) }
+                } else if let plan = device.batch, engine.batch(of: device.id)?.batchId != plan.batchId {
+                    try await endBatch(on: device.id, reason: "another batch configured by a reload")
+                    try await startBatch(plan, on: device.id)
+                }
+            }
+        } catch {
+            logger.error("reload: a batch change failed", metadata: ["error": "\(error)"])
+        }
+        let controlSiteChanged = next.controlSite != site.controlSite
+        site = next
+        pipeline.reconfigure(site: next, printer: printValues ? LiveValuePrinter(site: next) : nil)
+        board.reset(site: next, engine: engine)
+        let input = self.input
+        acquisition = AcquisitionService(config: next) { input.yield(.sample($0)) }
+        if controlSiteChanged {
+            let old = link
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                DispatchQueue.global().async {
+                    old?.stop()
+                    done.resume()
+                }
+            }
+            link = Self.makeLink(site: next, store: store, board: board)
+            link?.start()
+        }
+        parts.update(pollers: acquisition.pollers, link: link)
+        acquisition.start()
+        logger.notice("configuration reloaded", metadata: ["devices": "\(next.devices.map(\.id).joined(separator: ","))"])
+    }
+}
+
+/// The pollers and link currently running, readable from any thread.
+final class RunningParts: Sendable {
+    private let current = Mutex<(pollers: [DevicePoller], link: ControlSiteLink?)>(([], nil))
+
+    func update(pollers: [DevicePoller], link: ControlSiteLink?) { current.withLock { $0 = (pollers, link) } }
+    var pollers: [DevicePoller] { current.withLock { $0.pollers } }
+    var link: ControlSiteLink? { current.withLock { $0.link } }
+}

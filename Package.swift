@@ -38,6 +38,7 @@ let package = Package(
             dependencies: ["POCareCore", "Hashing", .product(name: "Yams", package: "Yams")]),
         .target(name: "Hashing", dependencies: ["CCrypto"]),
         .target(name: "SiteService", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        .target(name: "ControlAPI", dependencies: [.product(name: "Logging", package: "swift-log")]),
         .target(
             name: "ControlSiteLink",
             dependencies: [
@@ -59,14 +60,14 @@ let package = Package(
             name: "pocared",
             dependencies: [
                 "POCareCore", "POCareConfig", "Acquisition", "InProcessControl", "SiteStore", "ControlSiteLink", "SiteService",
-                "Hashing",
+                "Hashing", "ControlAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "pocarectl",
             dependencies: [
-                "POCareCore", "POCareConfig", "InProcessControl", "SiteStore", "ControlSiteLink",
+                "POCareCore", "POCareConfig", "InProcessControl", "SiteStore", "ControlSiteLink", "ControlAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(

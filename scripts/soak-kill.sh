@@ -17,6 +17,7 @@ cat > "$work/site.yaml" <<YAML
 site: soak
 profile_dir: $PWD/DeviceProfiles
 store: { path: $work/site.db }
+control: { socket: $work/pocared.sock }
 devices:
   - { id: rocker-1, profile: rocking-bag-rb50.yaml, address: "127.0.0.1:15620", poll_interval: 20ms }
   - { id: str-1, profile: stirred-tank-str10.yaml, address: "127.0.0.1:15621", poll_interval: 20ms }

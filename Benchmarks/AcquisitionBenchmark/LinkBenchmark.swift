@@ -196,6 +196,7 @@ struct LinkBenchmark: AsyncParsableCommand {
             profile_dir: \(FileManager.default.currentDirectoryPath)/Benchmarks/profiles
             store: { path: \(folder.appendingPathComponent("live.db").path), commit_interval: \(commitInterval) }
             control_site: { broker: "mqtt://127.0.0.1:\(port)", client_id: bench-live }
+            control: { socket: \(folder.appendingPathComponent("pocared.sock").path) }
             devices:
 
             """

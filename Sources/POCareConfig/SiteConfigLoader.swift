@@ -10,7 +10,7 @@ public enum SiteConfigLoader {
         public var diagnostics: [Diagnostic]
     }
 
-    static let topKeys = ["site", "profile_dir", "devices", "store", "control_site"]
+    static let topKeys = ["site", "profile_dir", "devices", "store", "control_site", "control"]
     static let controlSiteKeys = [
         "broker", "client_id", "mqtt_version", "keepalive", "topic_root", "tls", "credentials_file", "window",
         "telemetry_batch",
@@ -170,12 +170,19 @@ public enum SiteConfigLoader {
         if let reader = top.mappingReader("control_site") {
             controlSite = parseControlSite(reader, site: site ?? "site", base: baseDirectory, collector: collector)
         }
+        var control = ControlSocketConfig()
+        if let reader = top.mappingReader("control") {
+            reader.rejectUnknownKeys(allowed: ["socket", "group"])
+            if let path = reader.string("socket") { control.path = resolve(path, against: baseDirectory).path }
+            if reader.has("group") { control.group = reader.string("group") }
+        }
         let diagnostics = profileDiagnostics + specDiagnostics + collector.diagnostics
         guard !collector.hasErrors, !diagnostics.contains(where: { $0.severity == .error }), let site else {
             return Result(config: nil, diagnostics: diagnostics)
         }
-        return Result(
-            config: SiteConfig(siteId: site, devices: devices, store: store, controlSite: controlSite), diagnostics: diagnostics)
+        var config = SiteConfig(siteId: site, devices: devices, store: store, controlSite: controlSite)
+        config.control = control
+        return Result(config: config, diagnostics: diagnostics)
     }
 
     static func parseControlSite(

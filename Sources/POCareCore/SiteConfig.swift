@@ -81,12 +81,23 @@ public struct ControlSiteConfig: Sendable, Hashable {
     public var usesTLS: Bool { brokerURL.hasPrefix("mqtts://") || caFile != nil }
 }
 
+/// Where operators reach the daemon.
+public struct ControlSocketConfig: Sendable, Hashable {
+    public static let defaultPath = "/run/pocare/pocared.sock"
+    public var path = ControlSocketConfig.defaultPath
+    /// Group that may connect (mode 0660); nil means `pocare-operators` where that group
+    /// exists, and the daemon's own group elsewhere (a development machine).
+    public var group: String?
+    public init() {}
+}
+
 /// The daemon's configuration for one site.
 public struct SiteConfig: Sendable, Hashable {
     public var siteId: String
     public var devices: [DeviceConfig]
     public var store: StoreConfig
     public var controlSite: ControlSiteConfig?
+    public var control = ControlSocketConfig()
 
     public init(siteId: String, devices: [DeviceConfig], store: StoreConfig = StoreConfig(), controlSite: ControlSiteConfig? = nil) {
         self.siteId = siteId

@@ -17,9 +17,10 @@ struct POCareCtl: ParsableCommand {
         commandName: "pocarectl",
         abstract: "Operate POCare Edge at a site: device profiles, IPC specifications, the audit trail.",
         discussion: """
-            Exit codes: 0 success, 1 failure (for example an invalid file), 2 usage error.
+            Exit codes: 0 success, 1 failure (for example an invalid file or a refused request),
+            2 usage error, 3 the daemon could not be reached.
             """,
-        subcommands: [ProfileCommand.self, SpecCommand.self, AuditCommand.self, Subscribe.self])
+        subcommands: [Status.self, Reload.self, ProfileCommand.self, SpecCommand.self, AuditCommand.self, Subscribe.self])
 
     /// Maps argument errors to exit code 2 (the parser's own default is 64), so scripts can
     /// tell a mistyped command from a failed check.

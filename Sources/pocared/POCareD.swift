@@ -1,5 +1,6 @@
 import Acquisition
 import ArgumentParser
+import ControlAPI
 import ControlSiteLink
 import Foundation
 import InProcessControl
@@ -31,6 +32,9 @@ struct POCareD: AsyncParsableCommand {
 
     @Option(help: "Site store file; overrides the configuration's store.path.")
     var store: String?
+
+    @Option(help: "Control socket path; overrides the configuration's control.socket.")
+    var socket: String?
 
     @Flag(help: "Print a line for every commit to the store (`COMMIT stream first last`), for checks and tests.")
     var printCommits = false
@@ -85,6 +89,23 @@ struct POCareD: AsyncParsableCommand {
 
         let notifier = ServiceNotifier()
         let input = daemon.input
+        let server: ControlServer
+        do {
+            server = try ControlServer(
+                settings: .init(
+                    path: socket ?? site.control.path,
+                    group: site.control.group ?? (getgrnam("pocare-operators") != nil ? "pocare-operators" : nil))
+            ) { request, peer in
+                await withCheckedContinuation { (answer: CheckedContinuation<ControlResponse, Never>) in
+                    input.yield(.control(request, peer, reply: { answer.resume(returning: $0) }))
+                }
+            }
+        } catch {
+            FileHandle.standardError.write(Data("pocared: \(error)\n".utf8))
+            siteStore.close()
+            throw ExitCode(1)
+        }
+        server.start()
         let signals = SignalHandlers()
         signals.onShutdown {
             notifier.send("STOPPING=1", "STATUS=stopping: committing the last samples")
@@ -115,6 +136,9 @@ struct POCareD: AsyncParsableCommand {
             case .reload:
                 await daemon.reload()
                 notifier.send("READY=1", "STATUS=polling \(daemon.site.devices.count) devices")
+            case .control(let request, let peer, let reply):
+                reply(await daemon.handle(request, from: peer))
+                if request.command == "reload" { notifier.send("READY=1") }
             case .stop:
                 // Every sample the pollers took before they stopped is already queued ahead of
                 // the end of the stream.
@@ -129,6 +153,7 @@ struct POCareD: AsyncParsableCommand {
             }
         }
         watchdog.stop()
+        server.stop()
         _ = try? await siteStore.audit(AuditAction(user: siteStore.systemUser, action: "daemon.stop", target: configPath))
         await siteStore.flush()
         daemon.link?.stop()

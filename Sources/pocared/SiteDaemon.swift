@@ -1,4 +1,5 @@
 import Acquisition
+import ControlAPI
 import ControlSiteLink
 import Foundation
 import Hashing
@@ -16,6 +17,8 @@ enum DaemonInput: Sendable {
     case sample(Sample)
     case reload
     case stop
+    /// An operator's request from the control socket, answered through `reply`.
+    case control(ControlRequest, ControlPeer, reply: @Sendable (ControlResponse) -> Void)
 }
 
 /// The running site: store, engine, pipeline, pollers and link, and how a reload swaps the
@@ -105,7 +108,9 @@ final class SiteDaemon {
     /// Re-reads configuration, profiles and specs. A valid one replaces the pollers between
     /// cycles (the old ones finish their cycle and every sample they took is still handled);
     /// an invalid one is refused and the running configuration goes on. Both are audited.
-    func reload() async {
+    @discardableResult
+    func reload(user: String? = nil, reason: String = "SIGHUP") async -> ControlResponse {
+        let user = user ?? store.systemUser
         let result = SiteConfigLoader.load(path: configPath)
         let old = Self.fingerprint(configPath: configPath, site: site)
         guard let next = result.config, next.siteId == site.siteId else {
@@ -116,16 +121,16 @@ final class SiteDaemon {
             for line in errors { logger.error("reload refused: \(line)") }
             logger.error("configuration reload refused; the running configuration goes on", metadata: ["reason": "\(reason)"])
             _ = try? await store.audit(AuditAction(
-                user: store.systemUser, action: "config.reload.refused", target: configPath, reason: reason, oldValue: old))
-            return
+                user: user, action: "config.reload.refused", target: configPath, reason: reason, oldValue: old))
+            return .failure(id: nil, .refused, "configuration not valid; the running one goes on:\n" + errors.joined(separator: "\n"))
         }
         let new = Self.fingerprint(configPath: configPath, site: next)
         do {
             _ = try await store.audit(AuditAction(
-                user: store.systemUser, action: "config.reload", target: configPath, reason: "SIGHUP", oldValue: old, newValue: new))
+                user: user, action: "config.reload", target: configPath, reason: reason, oldValue: old, newValue: new))
         } catch {
             logger.error("reload not applied: the audit entry could not be written", metadata: ["error": "\(error)"])
-            return
+            return .failure(id: nil, .failed, "not applied: the audit entry could not be written (\(error))")
         }
         // Stop the old pollers at their cycle boundary, off Swift's cooperative threads.
         let previous = acquisition
@@ -172,9 +177,67 @@ final class SiteDaemon {
         }
         parts.update(pollers: acquisition.pollers, link: link)
         acquisition.start()
-        logger.notice("configuration reloaded", metadata: ["devices": "\(next.devices.map(\.id).joined(separator: ","))"])
+        logger.notice("configuration reloaded", metadata: ["devices": "\(next.devices.map(\.id).joined(separator: ","))", "user": "\(user)"])
+        return .success(id: nil, result: #"{"applied":true,"configuration":"# + jsonString(new) + "}")
+    }
+
+    private let started = Date()
+
+    /// Answers an operator's request. Runs on the pipeline task, so it sees the engine's state
+    /// between two samples.
+    func handle(_ request: ControlRequest, from peer: ControlPeer) async -> ControlResponse {
+        var response: ControlResponse
+        switch request.command {
+        case "status": response = .success(id: nil, result: statusJSON())
+        case "reload": response = await reload(user: peer.user, reason: request.arguments["reason"] ?? "pocarectl reload")
+        default:
+            response = .failure(
+                id: nil, .unknownCommand, "unknown command '\(request.command)'; this daemon answers: status, reload")
+        }
+        response.id = request.id
+        return response
+    }
+
+    private func statusJSON() -> String {
+        let now = MonotonicClock.now()
+        let health = store.health
+        let free = SiteStore.freeBytes(at: store.settings.path) ?? -1
+        let size = ((try? FileManager.default.attributesOfItem(atPath: store.settings.path)[.size]) as? NSNumber)?.int64Value ?? 0
+        let alarms = engine.alarms()
+        var devices: [String] = []
+        for poller in parts.pollers {
+            let stats = poller.statistics
+            let id = poller.settings.deviceId
+            let batch = engine.batch(of: id)
+            let lastGood = stats.lastGoodCycle.map { String(format: "%.1f", Double(now - $0) / 1e9) } ?? "null"
+            let active = alarms.filter { $0.id.device == id && $0.level != .normal }.count
+            devices.append(
+                #"{"id":"# + jsonString(id) + #","profile":"# + jsonString(poller.settings.profile.id)
+                    + #","connected":\#(stats.connected),"last_good_poll_s":\#(lastGood),"missed_cycles":\#(stats.missedCycles)"#
+                    + #","active_alarms":\#(active),"batch":"# + optionalJSON(batch?.batchId) + #","phase":"# + optionalJSON(batch?.phase)
+                    + #","spec":"# + optionalJSON(batch?.spec.fingerprint) + "}")
+        }
+        var link = "null"
+        if let l = parts.link {
+            let s = l.statistics
+            link = #"{"connected":\#(s.connected),"backlog":\#(s.backlog),"last_delivery":"#
+                + optionalJSON(s.lastDelivery.map { $0.formatted(.iso8601) }) + #","last_error":"# + optionalJSON(s.lastError) + "}"
+        }
+        let unacknowledged = alarms.filter { $0.state == .unacknowledged || $0.state == .returnedUnacknowledged }.count
+        return #"{"version":"# + jsonString(POCareVersion.current) + #","site":"# + jsonString(site.siteId)
+            + #","uptime_s":\#(Int(Date().timeIntervalSince(started))),"store":{"path":"# + jsonString(store.settings.path)
+            + #","size_bytes":\#(size),"free_bytes":\#(free),"pending_rows":\#(health.pendingRows),"committed_rows":\#(health.committedRows),"healthy":\#(store.isHealthy())}"#
+            + #","control_site":\#(link),"alarms":{"active":\#(alarms.filter { $0.level != .normal }.count),"unacknowledged":\#(unacknowledged)}"#
+            + #","devices":[\#(devices.joined(separator: ","))]}"#
     }
 }
+
+func jsonString(_ text: String) -> String {
+    String(decoding: (try? JSONEncoder().encode(text)) ?? Data("\"\"".utf8), as: UTF8.self)
+}
+
+func optionalJSON(_ text: String?) -> String { text.map(jsonString) ?? "null" }
+
 
 /// The pollers and link currently running, readable from any thread.
 final class RunningParts: Sendable {

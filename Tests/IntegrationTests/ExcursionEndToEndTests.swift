@@ -23,6 +23,8 @@ struct ExcursionEndToEndTests {
         try """
             site: e2e
             profile_dir: \(packageRoot.appendingPathComponent("DeviceProfiles").path)
+            store: { path: \(directory.appendingPathComponent("site.db").path) }
+            control: { socket: \(directory.appendingPathComponent("pocared.sock").path) }
             devices:
               - id: rocker-1
                 profile: rocking-bag-rb50.yaml

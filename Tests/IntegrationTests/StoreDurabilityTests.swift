@@ -13,6 +13,7 @@ final class DaemonFixture {
     let simulator: RunningProcess
     var storePath: String { directory.appendingPathComponent("store/site.db").path }
     var configPath: String { directory.appendingPathComponent("site.yaml").path }
+    var socketPath: String { directory.appendingPathComponent("pocared.sock").path }
 
     init(
         pollInterval: String = "50ms", storeBlock: String = "", storeDirectory: URL? = nil, controlSite: String? = nil,
@@ -38,6 +39,7 @@ final class DaemonFixture {
               path: \((storeDirectory ?? directory.appendingPathComponent("store")).appendingPathComponent("site.db").path)
             \(storeBlock)
             \(controlSite ?? "")
+            control: { socket: \(directory.appendingPathComponent("pocared.sock").path) }
             devices:
               - { id: rocker-1, profile: rocking-bag-rb50.yaml, address: "127.0.0.1:\(rocker)", poll_interval: \(pollInterval),
                   batch: { id: DUR-1, spec: \(specPath), phase: expansion } }

@@ -1,0 +1,68 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// pocarectl's side of the control socket: one request, one response.
+public struct ControlClient: Sendable {
+    public static let defaultPath = "/run/pocare/pocared.sock"
+
+    public enum ClientError: Error, CustomStringConvertible {
+        /// The daemon could not be reached (pocarectl exits 3).
+        case unreachable(path: String, reason: String)
+        case protocolError(String)
+        public var description: String {
+            switch self {
+            case .unreachable(let path, let reason): "cannot reach pocared at \(path): \(reason)"
+            case .protocolError(let message): "unexpected answer from pocared: \(message)"
+            }
+        }
+    }
+
+    public let path: String
+    public var timeout: Duration = .seconds(30)
+
+    public init(path: String) { self.path = path }
+
+    public func send(_ request: ControlRequest) throws(ClientError) -> ControlResponse {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw .unreachable(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw .unreachable(path: path, reason: "path too long") }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, b) in bytes.enumerated() { raw[i] = b } }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else {
+            let reason = errno == ENOENT ? "no socket there (is pocared running?)"
+                : errno == EACCES ? "permission denied (are you in the operators' group?)"
+                : errno == ECONNREFUSED ? "connection refused (pocared is not listening)" : String(cString: strerror(errno))
+            throw .unreachable(path: path, reason: reason)
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard var line = try? encoder.encode(request) else { throw .protocolError("request could not be encoded") }
+        line.append(0x0A)
+        let sent = line.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        guard sent == line.count else { throw .unreachable(path: path, reason: "the daemon closed the connection") }
+        var buffer: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let milliseconds = Int32(timeout.components.seconds * 1000)
+        while !buffer.contains(0x0A) {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, milliseconds) > 0 else { throw .unreachable(path: path, reason: "no answer within \(timeout)") }
+            let count = read(fd, &chunk, chunk.count)
+            guard count > 0 else { throw .unreachable(path: path, reason: "the daemon closed the connection") }
+            buffer.append(contentsOf: chunk[0..<count])
+        }
+        let responseLine = buffer[..<buffer.firstIndex(of: 0x0A)!]
+        guard let response = try? JSONDecoder().decode(ControlResponse.self, from: Data(responseLine)) else {
+            throw .protocolError(String(decoding: responseLine.prefix(200), as: UTF8.self))
+        }
+        return response
+    }
+}

@@ -48,6 +48,9 @@ install -m 0640 docs/examples/specs/cart-expansion-example.yaml "$root/etc/pocar
 if [ -z "$DESTDIR" ] && command -v systemd-sysusers > /dev/null && [ -d /run/systemd/system ]; then
   systemd-sysusers "$PREFIX/lib/sysusers.d/pocare.conf"
   systemd-tmpfiles --create "$PREFIX/lib/tmpfiles.d/pocare.conf"
+  # The daemon (user pocare) reads its configuration; nobody else needs to.
+  chgrp -R pocare /etc/pocare
+  chmod 0750 /etc/pocare /etc/pocare/specs
   systemctl daemon-reload
   echo "installed; edit /etc/pocare/site.yaml, then: systemctl enable --now pocared"
 else

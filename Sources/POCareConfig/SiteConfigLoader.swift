@@ -232,6 +232,14 @@ public enum SiteConfigLoader {
             config.caFile = file("ca_file")
             config.certFile = file("cert_file")
             config.keyFile = file("key_file")
+            if let key = config.keyFile {
+                var info = stat()
+                if stat(key, &info) == 0 && info.st_mode & 0o007 != 0 {
+                    collector.error(
+                        "control_site.tls.key_file",
+                        "'\(key)' can be read by others (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod 600 '\(key)' (or 640 for the service group)")
+                }
+            }
             if (config.certFile == nil) != (config.keyFile == nil) {
                 collector.error("control_site.tls", "a client certificate needs its key, and a key its certificate")
             }

@@ -67,6 +67,7 @@ public final class SiteStore: @unchecked Sendable {
     private var committedCount: UInt64 = 0
     private var lastCommitAt: Int64?
     private var commitsFailing = false
+    private var diskFull = false
     private var committedRowsTotal: UInt64 = 0
     private let finished = DispatchSemaphore(value: 0)
     private var onCommit: (@Sendable ([CommittedRange]) -> Void)?
@@ -203,18 +204,24 @@ public final class SiteStore: @unchecked Sendable {
         public var pendingRows: Int
         public var lastCommit: Int64?
         public var failing: Bool
+        /// Commits fail because the disk is full: the space guard's case, not a hang.
+        public var diskFull: Bool
         public var committedRows: UInt64
     }
 
     public var health: Health {
         condition.withLock {
-            Health(pendingRows: queuedRows, lastCommit: lastCommitAt, failing: commitsFailing, committedRows: committedRowsTotal)
+            Health(pendingRows: queuedRows, lastCommit: lastCommitAt, failing: commitsFailing, diskFull: diskFull,
+                   committedRows: committedRowsTotal)
         }
     }
 
+    /// A full disk is not unhealthy here: the daemon must go on polling, alarming and holding
+    /// rows in memory (a restart would lose them). A writer that cannot commit for any other
+    /// reason, or does not get round to it, is.
     public func isHealthy(now: Int64 = MonotonicCondition.now(), maxCommitAge: Duration = .seconds(10)) -> Bool {
         let h = health
-        if h.failing { return false }
+        if h.failing { return h.diskFull }
         if h.pendingRows == 0 { return true }
         return h.lastCommit.map { now - $0 < maxCommitAge.nanos } ?? false
     }
@@ -430,7 +437,11 @@ public final class SiteStore: @unchecked Sendable {
         } catch {
             try? connection.execute("ROLLBACK")
             layouts.removeAll()  // a rolled-back layout row must be written again
-            condition.withLock { commitsFailing = true }
+            let full = error.isDiskFull
+            condition.withLock {
+                commitsFailing = true
+                diskFull = full
+            }
             if !writeFailing {
                 writeFailing = true
                 logger.error(
@@ -454,6 +465,7 @@ public final class SiteStore: @unchecked Sendable {
             committedRowsTotal += rows
             lastCommitAt = MonotonicCondition.now()
             commitsFailing = false
+            diskFull = false
             return onCommit
         }
         if let handler, !ranges.isEmpty {

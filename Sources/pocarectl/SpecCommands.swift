@@ -10,10 +10,13 @@ struct SpecCommand: ParsableCommand {
 }
 
 struct ProfileFolderOption: ParsableArguments {
-    @Option(help: "Folder of device profiles the specs are checked against.")
-    var profiles: String = "DeviceProfiles"
+    @Option(help: "Folder of device profiles the specs are checked against (default: ./DeviceProfiles, else the installed ones).")
+    var profiles: String?
 
     func catalogue() throws -> [String: DeviceProfile] {
+        let candidates = ["DeviceProfiles", "/usr/share/pocare/DeviceProfiles", "/usr/local/share/pocare/DeviceProfiles"]
+        let profiles = self.profiles
+            ?? candidates.first { FileManager.default.fileExists(atPath: $0) } ?? "DeviceProfiles"
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: profiles, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw ValidationError("profile folder '\(profiles)' does not exist; give it with --profiles")

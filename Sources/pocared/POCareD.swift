@@ -43,6 +43,8 @@ struct POCareD: AsyncParsableCommand {
     var logLevel: String = "info"
 
     func run() async throws {
+        // A SIGHUP before the reload handler is installed must not end the daemon.
+        signal(SIGHUP, SIG_IGN)
         JournalLogHandler.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .info)
         let logger = Logger(label: "pocare.daemon")
 
@@ -82,10 +84,20 @@ struct POCareD: AsyncParsableCommand {
                 FileHandle.standardOutput.write(Data(lines.utf8))
             }
         }
-        _ = try await siteStore.audit(AuditAction(
-            user: siteStore.systemUser, action: "daemon.start", target: configPath,
-            newValue: "version=\(POCareVersion.current) " + SiteDaemon.fingerprint(configPath: configPath, site: site)))
-        try await daemon.startBatches(for: site.devices)
+        do {
+            _ = try await siteStore.audit(AuditAction(
+                user: siteStore.systemUser, action: "daemon.start", target: configPath,
+                newValue: "version=\(POCareVersion.current) " + SiteDaemon.fingerprint(configPath: configPath, site: site)))
+        } catch {
+            // A full disk must not keep the daemon from polling and alarming (or send it into
+            // a restart loop); the store alarm says why nothing is committed.
+            logger.critical("the daemon.start audit entry could not be committed; running without it", metadata: ["error": "\(error)"])
+        }
+        do {
+            try await daemon.startBatches(for: site.devices)
+        } catch {
+            logger.critical("configured batches not started: their audit entries could not be committed", metadata: ["error": "\(error)"])
+        }
 
         let notifier = ServiceNotifier()
         let input = daemon.input

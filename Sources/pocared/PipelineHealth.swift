@@ -22,7 +22,12 @@ enum PipelineHealth {
         let health = store.health
         var status = "polling \(pollers.count) devices"
         if !stalled.isEmpty { status += ", stalled: \(stalled.joined(separator: ","))" }
-        status += storeHealthy ? ", store ok (\(health.committedRows) rows)" : ", store NOT committing (\(health.pendingRows) waiting)"
+        if health.failing && health.diskFull {
+            status += ", store FULL (\(health.pendingRows) rows waiting in memory)"
+        } else {
+            status += storeHealthy
+                ? ", store ok (\(health.committedRows) rows since start)" : ", store NOT committing (\(health.pendingRows) waiting)"
+        }
         if let link {
             let s = link.statistics
             status += s.connected ? ", control site connected, backlog \(s.backlog)" : ", control site unreachable"

@@ -6,17 +6,17 @@
 #   sudo PREFIX=/usr scripts/install.sh
 #   PREFIX=/usr DESTDIR=/tmp/stage scripts/install.sh   # into a staging tree (packaging)
 #
-# BIN_DIR=DIR takes the binaries from DIR instead of building them (`swift build -c release`).
+# BIN_DIR=DIR takes the binaries from DIR instead of building them. Built here, they link the
+# Swift runtime statically (in .build-install/), so a site machine needs no Swift toolchain.
 # An existing /etc/pocare/site.yaml is never overwritten.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PREFIX=${PREFIX:-/usr/local}
 DESTDIR=${DESTDIR:-}
 if [ -z "${BIN_DIR:-}" ]; then
-  swift build -c release --product pocared
-  swift build -c release --product pocarectl
-  swift build -c release --product pocare-sim
-  BIN_DIR=$(swift build -c release --show-bin-path)
+  build=(swift build -c release --static-swift-stdlib --scratch-path .build-install)
+  for product in pocared pocarectl pocare-sim; do "${build[@]}" --product "$product"; done
+  BIN_DIR=$("${build[@]}" --show-bin-path)
 fi
 root="$DESTDIR"
 bindir="$PREFIX/bin"

@@ -349,6 +349,12 @@ public final class ControlEngine {
         return events
     }
 
+    /// Whether the engine has this alarm (its device and parameter exist).
+    public func isKnown(_ alarm: AlarmID) -> Bool {
+        guard let device = devices[alarm.device] else { return false }
+        return alarm.kind == .communication || device.parameterIndex[alarm.parameter] != nil
+    }
+
     /// Alarms that are not normal, for operators and reports.
     public func alarms() -> [AlarmSnapshot] {
         var result: [AlarmSnapshot] = []

@@ -149,6 +149,41 @@ public final class StoreReader {
             action: action, previousHash: row.text(8) ?? "", hash: row.text(9) ?? "")
     }
 
+    public struct BatchRecord: Sendable {
+        public var device: String
+        public var batch: String
+        public var spec: String
+        public var started: Date
+        public var ended: Date?
+    }
+
+    public func batches() throws(SQLiteError) -> [BatchRecord] {
+        let query = try connection.prepare("SELECT device, batch, spec, started_ns, ended_ns FROM batches ORDER BY started_ns")
+        var result: [BatchRecord] = []
+        while try query.step() {
+            result.append(BatchRecord(
+                device: query.text(0) ?? "", batch: query.text(1) ?? "", spec: query.text(2) ?? "",
+                started: Date(nanosecondsSince1970: query.int64(3)),
+                ended: query.isNull(4) ? nil : Date(nanosecondsSince1970: query.int64(4))))
+        }
+        return result
+    }
+
+    /// Events of one batch (any device), in time order.
+    public func events(batch: String) throws(SQLiteError) -> [StoredEvent] {
+        let query = try connection.prepare(
+            "SELECT stream, seq, device, time_ns, kind, alarm, batch, phase, spec, body FROM events WHERE batch = ? ORDER BY time_ns, seq")
+        query.bind(1, batch)
+        var result: [StoredEvent] = []
+        while try query.step() {
+            result.append(StoredEvent(
+                stream: query.text(0) ?? "", seq: query.int64(1), device: query.text(2) ?? "",
+                time: Date(nanosecondsSince1970: query.int64(3)), kind: query.text(4) ?? "", alarm: query.text(5),
+                batchId: query.text(6), phase: query.text(7), specFingerprint: query.text(8), body: query.text(9) ?? ""))
+        }
+        return result
+    }
+
     /// Walks the whole audit chain.
     public func verifyAudit() throws(SQLiteError) -> AuditVerification {
         let recorded = try streams().first { $0.stream == StreamName.audit }?.lastSeq ?? 0

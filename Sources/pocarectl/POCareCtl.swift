@@ -20,7 +20,10 @@ struct POCareCtl: ParsableCommand {
             Exit codes: 0 success, 1 failure (for example an invalid file or a refused request),
             2 usage error, 3 the daemon could not be reached.
             """,
-        subcommands: [Status.self, Reload.self, ProfileCommand.self, SpecCommand.self, AuditCommand.self, Subscribe.self])
+        subcommands: [
+            Status.self, Devices.self, Values.self, Watch.self, Alarms.self, Ack.self, Shelve.self, Unshelve.self, Batch.self,
+            Reload.self, AuditCommand.self, ProfileCommand.self, SpecCommand.self, Subscribe.self,
+        ])
 
     /// Maps argument errors to exit code 2 (the parser's own default is 64), so scripts can
     /// tell a mistyped command from a failed check.

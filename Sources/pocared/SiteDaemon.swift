@@ -38,6 +38,8 @@ final class SiteDaemon {
     private let logger = Logger(label: "pocare.daemon")
     /// What other threads (the watchdog, the store's commit handler) may look at.
     let parts = RunningParts()
+    /// Specs the daemon has seen (configuration and batch starts), by fingerprint.
+    var knownSpecs: [String: IPCSpec] = [:]
 
     init(site: SiteConfig, configPath: String, store: SiteStore, printValues: Bool) {
         self.site = site
@@ -53,6 +55,7 @@ final class SiteDaemon {
         acquisition = AcquisitionService(config: site) { input.yield(.sample($0)) }
         link = Self.makeLink(site: site, store: store, board: board)
         parts.update(pollers: acquisition.pollers, link: link)
+        for device in site.devices { if let spec = device.batch?.spec { knownSpecs[spec.fingerprint] = spec } }
     }
 
     static func makeLink(site: SiteConfig, store: SiteStore, board: DeviceStatusBoard) -> ControlSiteLink? {
@@ -182,6 +185,10 @@ final class SiteDaemon {
     }
 
     private let started = Date()
+    static let commands = [
+        "status", "reload", "devices", "values", "alarms", "ack", "shelve", "unshelve", "batch.start", "batch.phase",
+        "batch.end", "batch.list", "batch.report",
+    ]
 
     /// Answers an operator's request. Runs on the pipeline task, so it sees the engine's state
     /// between two samples.
@@ -190,9 +197,17 @@ final class SiteDaemon {
         switch request.command {
         case "status": response = .success(id: nil, result: statusJSON())
         case "reload": response = await reload(user: peer.user, reason: request.arguments["reason"] ?? "pocarectl reload")
+        case "devices": response = devicesResult()
+        case "values": response = valuesResult(request)
+        case "alarms": response = alarmsResult(request)
+        case "ack", "shelve", "unshelve": response = await alarmAction(request, peer: peer)
+        case "batch.start", "batch.phase", "batch.end": response = await batchAction(request, peer: peer)
+        case "batch.list": response = batchList()
+        case "batch.report": response = batchReport(request)
         default:
             response = .failure(
-                id: nil, .unknownCommand, "unknown command '\(request.command)'; this daemon answers: status, reload")
+                id: nil, .unknownCommand,
+                "unknown command '\(request.command)'; this daemon answers: \(Self.commands.joined(separator: ", "))")
         }
         response.id = request.id
         return response

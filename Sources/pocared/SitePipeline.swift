@@ -15,6 +15,8 @@ final class SitePipeline {
     let board: DeviceStatusBoard
     private var parameterIds: [String: [String]]
     private var events: [ControlEvent] = []
+    /// The last sample of each device, for `pocarectl values`.
+    private(set) var latest: [String: Sample] = [:]
     private let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -45,6 +47,7 @@ final class SitePipeline {
 
     func handle(_ sample: Sample) {
         printer?.print(sample)
+        latest[sample.deviceId] = sample
         board.update(device: sample.deviceId, reachable: sample.readings.contains { $0.quality != .badCommunication })
         let batch = engine.batch(of: sample.deviceId)
         store.append(

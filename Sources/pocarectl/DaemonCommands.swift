@@ -94,8 +94,11 @@ struct Reload: ParsableCommand {
     @Option(help: "Why, for the audit trail.")
     var reason: String = "pocarectl reload"
 
+    @Flag(help: "Print the daemon's answer as JSON.")
+    var json = false
+
     func run() throws {
-        let result = object(try daemon.send("reload", ["reason": reason]))
-        print("configuration applied: \(result["configuration"] ?? "")")
+        let answer = try daemon.send("reload", ["reason": reason])
+        print(json ? answer : "configuration applied: \(object(answer)["configuration"] ?? "")")
     }
 }

@@ -64,13 +64,20 @@ struct ValidateProfiles: ParsableCommand {
     @Flag(help: "Print nothing for valid files.")
     var quiet = false
 
+    @Flag(help: "Print one JSON object per file: file, valid, profile, diagnostics.")
+    var json = false
+
     func run() throws {
         var failed = false
         for file in files {
             let result = ProfileLoader.load(path: file)
-            for diagnostic in result.diagnostics { FileHandle.standardError.write(Data((diagnostic.description + "\n").utf8)) }
+            if json {
+                print(diagnosticsJSON(file: file, valid: result.profile != nil, name: result.profile?.id, diagnostics: result.diagnostics))
+            } else {
+                for diagnostic in result.diagnostics { FileHandle.standardError.write(Data((diagnostic.description + "\n").utf8)) }
+            }
             if let profile = result.profile {
-                if !quiet {
+                if !quiet && !json {
                     print("\(file): ok: \(profile.id), \(profile.parameters.count) parameters")
                 }
             } else {
@@ -79,4 +86,18 @@ struct ValidateProfiles: ParsableCommand {
         }
         if failed { throw ExitStatus.failure }
     }
+}
+
+/// One line of JSON for a validated file.
+func diagnosticsJSON(file: String, valid: Bool, name: String?, diagnostics: [Diagnostic], extra: [String: Any] = [:]) -> String {
+    var object: [String: Any] = [
+        "file": file, "valid": valid, "name": name ?? NSNull(),
+        "diagnostics": diagnostics.map {
+            ["file": $0.file, "line": $0.line, "column": $0.column, "field": $0.field, "message": $0.message,
+             "severity": $0.severity.rawValue] as [String: Any]
+        },
+    ]
+    object.merge(extra) { _, new in new }
+    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+    return String(decoding: data, as: UTF8.self)
 }

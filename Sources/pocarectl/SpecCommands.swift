@@ -46,14 +46,23 @@ struct ValidateSpecs: ParsableCommand {
 
     @OptionGroup var folder: ProfileFolderOption
 
+    @Flag(help: "Print one JSON object per file: file, valid, document, fingerprint, diagnostics.")
+    var json = false
+
     func run() throws {
         let catalogue = try folder.catalogue()
         var failed = false
         for file in files {
             let result = SpecLoader.load(path: file, profiles: catalogue)
-            writeDiagnostics(result.diagnostics)
+            if json {
+                print(diagnosticsJSON(
+                    file: file, valid: result.spec != nil, name: result.spec?.identity.documentId, diagnostics: result.diagnostics,
+                    extra: ["fingerprint": result.spec?.fingerprint ?? NSNull()]))
+            } else {
+                writeDiagnostics(result.diagnostics)
+            }
             if let spec = result.spec {
-                print("\(file): ok: \(spec.identity.documentId) version \(spec.identity.version), \(spec.fingerprint)")
+                if !json { print("\(file): ok: \(spec.identity.documentId) version \(spec.identity.version), \(spec.fingerprint)") }
             } else {
                 failed = true
             }
@@ -76,11 +85,31 @@ struct ShowSpec: ParsableCommand {
 
     @OptionGroup var folder: ProfileFolderOption
 
+    @Flag(help: "Print the spec's identity, fingerprint and limits as JSON.")
+    var json = false
+
     func run() throws {
         let result = SpecLoader.load(path: file, profiles: try folder.catalogue())
         writeDiagnostics(result.diagnostics)
         guard let spec = result.spec else { throw ExitStatus.failure }
         let id = spec.identity
+        if json {
+            func n(_ v: Double?) -> Any { v ?? NSNull() }
+            let object: [String: Any] = [
+                "product": id.product, "process": id.process, "document": id.documentId, "version": id.version,
+                "approved_by": id.approvedBy, "approval_date": id.approvalDate, "change_control": id.changeControl,
+                "profiles": id.profiles, "fingerprint": spec.fingerprint, "communication_loss_polls": spec.communicationLossPolls,
+                "phases": spec.phases.map { phase in
+                    ["phase": phase.phase, "limits": phase.limits.map { l in
+                        ["parameter": l.parameterId, "unit": l.unit, "target": n(l.target), "alert_low": n(l.alertLow),
+                         "alert_high": n(l.alertHigh), "action_low": n(l.actionLow), "action_high": n(l.actionHigh),
+                         "max_rate_per_min": n(l.maxRatePerMinute), "deadband": l.deadband, "priority": l.priority.rawValue] as [String: Any]
+                    }] as [String: Any]
+                },
+            ]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+            return print(String(decoding: data, as: UTF8.self))
+        }
         print("""
             product         \(id.product)
             process         \(id.process)

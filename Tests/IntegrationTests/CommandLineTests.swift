@@ -61,6 +61,21 @@ struct CommandLineTests {
         #expect(result.output.contains("rocking-bag-rb50.yaml: ok"), "valid files are still checked and reported")
     }
 
+    @Test("profile and spec validation speak JSON too, with the same located diagnostics")
+    func validationJSON() throws {
+        let profile = try run("pocarectl", ["profile", "validate", "--json", "DeviceProfiles/rocking-bag-rb50.yaml"])
+        #expect(profile.status == 0)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(profile.output.utf8)) as? [String: Any])
+        #expect(object["valid"] as? Bool == true && object["name"] as? String == "rocking-bag-rb50")
+        let spec = try run("pocarectl", ["spec", "validate", "--json", "docs/examples/specs/cart-expansion-example.yaml"])
+        let specObject = try #require(try JSONSerialization.jsonObject(with: Data(spec.output.utf8)) as? [String: Any])
+        #expect((specObject["fingerprint"] as? String)?.hasPrefix("sha256:") == true)
+        let shown = try run("pocarectl", ["spec", "show", "--json", "docs/examples/specs/cart-expansion-example.yaml"])
+        let shownObject = try #require(try JSONSerialization.jsonObject(with: Data(shown.output.utf8)) as? [String: Any])
+        #expect((shownObject["phases"] as? [Any])?.count == 4)
+        #expect(try run("pocarectl", ["spec", "show", "docs/examples/specs/cart-expansion-example.yaml"]).output.contains("fingerprint     sha256:"))
+    }
+
     @Test("pocarectl with no arguments for validate is a usage error (exit 2)")
     func usageError() throws {
         #expect(try run("pocarectl", ["profile", "validate"]).status == 2)

@@ -75,11 +75,12 @@ extension SiteDaemon {
             }
         }
 
-        let units = site.devices.first { $0.id == record.device }.map {
-            Dictionary($0.profile.parameters.map { ($0.id, $0.unit) }, uniquingKeysWith: { a, _ in a })
-        } ?? [:]
+        let parameters = site.devices.first { $0.id == record.device }?.profile.parameters ?? []
+        let units = Dictionary(parameters.map { ($0.id, $0.unit) }, uniquingKeysWith: { a, _ in a })
+        // States (status and phase codes) are not measurements: no statistics for them.
+        let states = Set(parameters.filter { $0.enumeration != nil }.map(\.id))
         let phases: [[String: Any]] = phaseOrder.map { phase in
-            let rows: [[String: Any]] = (aggregates[phase] ?? [:]).sorted { $0.key < $1.key }.map { parameter, a in
+            let rows: [[String: Any]] = (aggregates[phase] ?? [:]).filter { !states.contains($0.key) }.sorted { $0.key < $1.key }.map { parameter, a in
                 var row: [String: Any] = [
                     "parameter": parameter, "unit": units[parameter] ?? "", "samples": a.count,
                     "min": a.minimum, "max": a.maximum, "mean": a.sum / Double(max(a.count, 1)),

@@ -55,7 +55,8 @@ struct Status: ParsableCommand {
         let store = status["store"] as? [String: Any] ?? [:]
         let alarms = status["alarms"] as? [String: Any] ?? [:]
         print("pocared \(status["version"] ?? "?") at site \(status["site"] ?? "?"), up \(status["uptime_s"] ?? 0) s")
-        print("store         \(store["path"] ?? "?"): \(store["committed_rows"] ?? 0) rows committed since start, \(store["pending_rows"] ?? 0) waiting, \(((store["free_bytes"] as? NSNumber)?.int64Value ?? 0) >> 20) MiB free\((store["healthy"] as? Bool) == false ? ", NOT COMMITTING" : "")")
+        print("store         \(store["path"] ?? "?"): \(store["committed_rows"] ?? 0) rows committed since start, \(store["pending_rows"] ?? 0) waiting, \(((store["free_bytes"] as? NSNumber)?.int64Value ?? 0) >> 20) MiB free, oldest undelivered \(store["oldest_undelivered"] as? String ?? "none")\((store["healthy"] as? Bool) == false ? ", NOT COMMITTING" : "")")
+        print("specs         \((status["specs"] as? [String])?.joined(separator: ", ") ?? "-")")
         if let link = status["control_site"] as? [String: Any] {
             let connected = (link["connected"] as? Bool) == true
             print("control site  \(connected ? "connected" : "NOT connected"), backlog \(link["backlog"] ?? 0), last delivery \(link["last_delivery"] as? String ?? "never")\(connected ? "" : (link["last_error"] as? String).map { " (\($0))" } ?? "")")

@@ -86,12 +86,15 @@ struct Watch: ParsableCommand {
     @Argument(help: "Device id; without it, every device and the active alarms.") var device: String?
     @Option(help: "Seconds between refreshes.") var every: Double = 1
     @Option(help: "Stop after this many refreshes (0: until Ctrl-C).") var count: Int = 0
+    @Flag(help: "Print each refresh as one JSON line (the values of the device, or the status) instead of a screen.") var json = false
 
     func run() throws {
         var n = 0
         while count == 0 || n < count {
             var screen: String
-            if let device {
+            if json {
+                screen = try device.map { try daemon.send("values", ["device": $0]) } ?? daemon.send("status")
+            } else if let device {
                 screen = renderValues(object(try daemon.send("values", ["device": device])))
             } else {
                 let devices = object(try daemon.send("devices"))["devices"] as? [[String: Any]] ?? []
@@ -102,7 +105,7 @@ struct Watch: ParsableCommand {
                 let alarms = object(try daemon.send("alarms"))["alarms"] as? [[String: Any]] ?? []
                 screen += "\n\nalarms: " + (alarms.isEmpty ? "none" : alarms.map { "\(text($0["alarm"])) \(text($0["state"]))" }.joined(separator: ", "))
             }
-            if isatty(1) == 1 { print("\u{1B}[H\u{1B}[2J", terminator: "") }
+            if isatty(1) == 1 && !json { print("\u{1B}[H\u{1B}[2J", terminator: "") }
             print(screen)
             n += 1
             if count == 0 || n < count { Thread.sleep(forTimeInterval: every) }

@@ -239,9 +239,27 @@ final class SiteDaemon {
                 + optionalJSON(s.lastDelivery.map { $0.formatted(.iso8601) }) + #","last_error":"# + optionalJSON(s.lastError) + "}"
         }
         let unacknowledged = alarms.filter { $0.state == .unacknowledged || $0.state == .returnedUnacknowledged }.count
+        // The oldest record the Control Site does not have yet: how far behind the site is.
+        var oldest: Date?
+        if let reader = try? StoreReader(path: store.settings.path), let streams = try? reader.streams() {
+            for stream in streams where stream.deliveredSeq < stream.lastSeq {
+                let time: Date?
+                if stream.stream.hasSuffix("/telemetry") {
+                    time = (try? reader.samples(stream: stream.stream, after: stream.deliveredSeq, limit: 1))?.first?.time
+                } else if stream.stream == StreamName.audit {
+                    time = (try? reader.auditEntries(after: stream.deliveredSeq, limit: 1))?.first?.time
+                } else {
+                    time = (try? reader.events(stream: stream.stream, after: stream.deliveredSeq, limit: 1))?.first?.time
+                }
+                if let time, oldest.map({ time < $0 }) ?? true { oldest = time }
+            }
+        }
+        let specs = Set(site.devices.compactMap { engine.batch(of: $0.id)?.spec.fingerprint }).sorted()
         return #"{"version":"# + jsonString(POCareVersion.current) + #","site":"# + jsonString(site.siteId)
             + #","uptime_s":\#(Int(Date().timeIntervalSince(started))),"store":{"path":"# + jsonString(store.settings.path)
-            + #","size_bytes":\#(size),"free_bytes":\#(free),"pending_rows":\#(health.pendingRows),"committed_rows":\#(health.committedRows),"healthy":\#(store.isHealthy())}"#
+            + #","size_bytes":\#(size),"free_bytes":\#(free),"pending_rows":\#(health.pendingRows),"committed_rows":\#(health.committedRows),"healthy":\#(store.isHealthy()),"oldest_undelivered":"#
+            + optionalJSON(oldest.map { $0.formatted(.iso8601) }) + "}"
+            + #","specs":["# + specs.map(jsonString).joined(separator: ",") + "]"
             + #","control_site":\#(link),"alarms":{"active":\#(alarms.filter { $0.level != .normal }.count),"unacknowledged":\#(unacknowledged)}"#
             + #","devices":[\#(devices.joined(separator: ","))]}"#
     }

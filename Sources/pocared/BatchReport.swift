@@ -1,6 +1,7 @@
 import ControlAPI
 import ControlSiteLink
 import Foundation
+import Dispatch
 import POCareCore
 import SiteStore
 
@@ -17,16 +18,22 @@ extension SiteDaemon {
         var total = 0.0
     }
 
-    func batchReport(_ request: ControlRequest) -> ControlResponse {
+    /// Reads the store on a dispatch thread: a long batch must not hold one of Swift's few cooperative threads.
+    func batchReport(_ request: ControlRequest) async -> ControlResponse {
         guard let batchId = request.arguments["batch"] else { return .failure(id: nil, .badRequest, "give the batch id") }
-        guard let reader = try? StoreReader(path: store.settings.path), let batches = try? reader.batches() else {
+        let path = store.settings.path, devices = site.devices, specs = knownSpecs
+        return await offPool { Self.batchReport(batchId: batchId, storePath: path, devices: devices, specs: specs) }
+    }
+
+    static func batchReport(batchId: String, storePath: String, devices: [DeviceConfig], specs: [String: IPCSpec]) -> ControlResponse {
+        guard let reader = try? StoreReader(path: storePath), let batches = try? reader.batches() else {
             return .failure(id: nil, .failed, "store not readable")
         }
         guard let record = batches.last(where: { $0.batch == batchId }) else {
             return .failure(id: nil, .refused, "no batch '\(batchId)' in the store")
         }
-        let spec = knownSpecs[record.spec]
-        let interval = site.devices.first { $0.id == record.device }.map {
+        let spec = specs[record.spec]
+        let interval = devices.first { $0.id == record.device }.map {
             Double($0.pollInterval.components.seconds) + Double($0.pollInterval.components.attoseconds) / 1e18
         } ?? 1
         let gapThreshold = max(3 * interval, 2)
@@ -75,7 +82,7 @@ extension SiteDaemon {
             }
         }
 
-        let parameters = site.devices.first { $0.id == record.device }?.profile.parameters ?? []
+        let parameters = devices.first { $0.id == record.device }?.profile.parameters ?? []
         let units = Dictionary(parameters.map { ($0.id, $0.unit) }, uniquingKeysWith: { a, _ in a })
         // States (status and phase codes) are not measurements: no statistics for them.
         let states = Set(parameters.filter { $0.enumeration != nil }.map(\.id))
@@ -124,6 +131,13 @@ extension SiteDaemon {
             "samples": samples, "bad_readings": badReadings, "phases": phases, "excursions": excursions, "alarms": alarms,
             "gaps": gaps,
         ]
-        return .success(id: nil, result: json(result))
+        return .success(id: nil, result: SiteDaemon.json(result))
+    }
+}
+
+/// Runs blocking work (SQLite reads) on a dispatch thread and waits for it without blocking.
+func offPool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        DispatchQueue.global(qos: .utility).async { continuation.resume(returning: work()) }
     }
 }

@@ -10,7 +10,9 @@ import SiteStore
 /// The operators' commands, run on the pipeline task. Every state-changing command is checked,
 /// then audited with the peer's Unix user, and only then applied: no record, no effect.
 extension SiteDaemon {
-    func json(_ object: Any) -> String {
+    func json(_ object: Any) -> String { Self.json(object) }
+
+    static func json(_ object: Any) -> String {
         (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
             .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
@@ -73,20 +75,12 @@ extension SiteDaemon {
         ]))
     }
 
-    func alarmsResult(_ request: ControlRequest) -> ControlResponse {
+    func alarmsResult(_ request: ControlRequest) async -> ControlResponse {
         if request.arguments["history"] == "true" {
-            guard let reader = try? StoreReader(path: store.settings.path) else { return .failure(id: nil, .failed, "store not readable") }
-            var rows: [[String: Any]] = []
+            let path = store.settings.path
+            let ids = site.devices.map(\.id).filter { id in request.arguments["device"].map { $0 == id } ?? true }
             let limit = Int(request.arguments["limit"] ?? "") ?? 200
-            for device in site.devices where request.arguments["device"].map({ $0 == device.id }) ?? true {
-                let events = (try? reader.events(stream: StreamName.events(device.id), after: 0, limit: 1_000_000)) ?? []
-                for event in events where event.alarm != nil {
-                    rows.append(["time": Contract.format(event.time), "device": event.device, "kind": event.kind,
-                                 "alarm": event.alarm ?? "", "event": (try? JSONSerialization.jsonObject(with: Data(event.body.utf8))) ?? [:]])
-                }
-            }
-            rows.sort { ($0["time"] as? String ?? "") < ($1["time"] as? String ?? "") }
-            return .success(id: nil, result: json(["history": Array(rows.suffix(limit))]))
+            return await offPool { Self.alarmHistory(storePath: path, devices: ids, limit: limit) }
         }
         let rows: [[String: Any]] = engine.alarms().map { alarm in
             [
@@ -210,8 +204,27 @@ extension SiteDaemon {
         Dictionary(site.devices.map { ($0.profile.id, $0.profile) }, uniquingKeysWith: { a, _ in a })
     }
 
-    func batchList() -> ControlResponse {
-        guard let reader = try? StoreReader(path: store.settings.path), let batches = try? reader.batches() else {
+    func batchList() async -> ControlResponse {
+        let path = store.settings.path
+        return await offPool { Self.batchList(storePath: path) }
+    }
+
+    static func alarmHistory(storePath: String, devices: [String], limit: Int) -> ControlResponse {
+        guard let reader = try? StoreReader(path: storePath) else { return .failure(id: nil, .failed, "store not readable") }
+        var rows: [[String: Any]] = []
+        for device in devices {
+            let events = (try? reader.events(stream: StreamName.events(device), after: 0, limit: 1_000_000)) ?? []
+            for event in events where event.alarm != nil {
+                rows.append(["time": Contract.format(event.time), "device": event.device, "kind": event.kind,
+                             "alarm": event.alarm ?? "", "event": (try? JSONSerialization.jsonObject(with: Data(event.body.utf8))) ?? [:]])
+            }
+        }
+        rows.sort { ($0["time"] as? String ?? "") < ($1["time"] as? String ?? "") }
+        return .success(id: nil, result: json(["history": Array(rows.suffix(limit))]))
+    }
+
+    static func batchList(storePath: String) -> ControlResponse {
+        guard let reader = try? StoreReader(path: storePath), let batches = try? reader.batches() else {
             return .failure(id: nil, .failed, "store not readable")
         }
         let rows: [[String: Any]] = batches.map {

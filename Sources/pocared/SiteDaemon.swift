@@ -195,15 +195,15 @@ final class SiteDaemon {
     func handle(_ request: ControlRequest, from peer: ControlPeer) async -> ControlResponse {
         var response: ControlResponse
         switch request.command {
-        case "status": response = .success(id: nil, result: statusJSON())
+        case "status": response = .success(id: nil, result: await statusJSON())
         case "reload": response = await reload(user: peer.user, reason: request.arguments["reason"] ?? "pocarectl reload")
         case "devices": response = devicesResult()
         case "values": response = valuesResult(request)
-        case "alarms": response = alarmsResult(request)
+        case "alarms": response = await alarmsResult(request)
         case "ack", "shelve", "unshelve": response = await alarmAction(request, peer: peer)
         case "batch.start", "batch.phase", "batch.end": response = await batchAction(request, peer: peer)
-        case "batch.list": response = batchList()
-        case "batch.report": response = batchReport(request)
+        case "batch.list": response = await batchList()
+        case "batch.report": response = await batchReport(request)
         default:
             response = .failure(
                 id: nil, .unknownCommand,
@@ -213,7 +213,7 @@ final class SiteDaemon {
         return response
     }
 
-    private func statusJSON() -> String {
+    private func statusJSON() async -> String {
         let now = MonotonicClock.now()
         let health = store.health
         let free = SiteStore.freeBytes(at: store.settings.path) ?? -1
@@ -240,20 +240,8 @@ final class SiteDaemon {
         }
         let unacknowledged = alarms.filter { $0.state == .unacknowledged || $0.state == .returnedUnacknowledged }.count
         // The oldest record the Control Site does not have yet: how far behind the site is.
-        var oldest: Date?
-        if let reader = try? StoreReader(path: store.settings.path), let streams = try? reader.streams() {
-            for stream in streams where stream.deliveredSeq < stream.lastSeq {
-                let time: Date?
-                if stream.stream.hasSuffix("/telemetry") {
-                    time = (try? reader.samples(stream: stream.stream, after: stream.deliveredSeq, limit: 1))?.first?.time
-                } else if stream.stream == StreamName.audit {
-                    time = (try? reader.auditEntries(after: stream.deliveredSeq, limit: 1))?.first?.time
-                } else {
-                    time = (try? reader.events(stream: stream.stream, after: stream.deliveredSeq, limit: 1))?.first?.time
-                }
-                if let time, oldest.map({ time < $0 }) ?? true { oldest = time }
-            }
-        }
+        let path = store.settings.path
+        let oldest = await offPool { Self.oldestUndelivered(storePath: path) }
         let specs = Set(site.devices.compactMap { engine.batch(of: $0.id)?.spec.fingerprint }).sorted()
         return #"{"version":"# + jsonString(POCareVersion.current) + #","site":"# + jsonString(site.siteId)
             + #","uptime_s":\#(Int(Date().timeIntervalSince(started))),"store":{"path":"# + jsonString(store.settings.path)
@@ -262,6 +250,25 @@ final class SiteDaemon {
             + #","specs":["# + specs.map(jsonString).joined(separator: ",") + "]"
             + #","control_site":\#(link),"alarms":{"active":\#(alarms.filter { $0.level != .normal }.count),"unacknowledged":\#(unacknowledged)}"#
             + #","devices":[\#(devices.joined(separator: ","))]}"#
+    }
+}
+
+extension SiteDaemon {
+    static func oldestUndelivered(storePath: String) -> Date? {
+        guard let reader = try? StoreReader(path: storePath), let streams = try? reader.streams() else { return nil }
+        var oldest: Date?
+        for stream in streams where stream.deliveredSeq < stream.lastSeq {
+            let time: Date?
+            if stream.stream.hasSuffix("/telemetry") {
+                time = (try? reader.samples(stream: stream.stream, after: stream.deliveredSeq, limit: 1))?.first?.time
+            } else if stream.stream == StreamName.audit {
+                time = (try? reader.auditEntries(after: stream.deliveredSeq, limit: 1))?.first?.time
+            } else {
+                time = (try? reader.events(stream: stream.stream, after: stream.deliveredSeq, limit: 1))?.first?.time
+            }
+            if let time, oldest.map({ time < $0 }) ?? true { oldest = time }
+        }
+        return oldest
     }
 }
 

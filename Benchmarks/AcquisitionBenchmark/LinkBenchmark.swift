@@ -48,18 +48,35 @@ struct LinkBenchmark: AsyncParsableCommand {
             samples: [StoredSample(stream: "bench-1/telemetry", seq: 1, device: "bench-1", time: Date(), cycle: 1,
                                    context: SampleContext(batchId: "B", phase: "expansion", specFingerprint: "sha256:" + String(repeating: "0", count: 64)),
                                    readings: readings)][...], sent: Date())
+        let encodeRate = encodeRate(readings: readings)
         let brokerRate = try brokerLimit(port: port, payloadBytes: sampleBytes.count * 200)
         let drain = try await drainRate(folder: folder, port: port, readings: readings)
         let live = try await liveLatency(folder: folder, port: port, readings: readings)
 
         print("| measure | result |")
         print("| --- | --- |")
+        print("| telemetry JSON encoding alone, one core | \(fmt(encodeRate)) samples/s |")
         print("| broker limit: mosquitto_pub -l, QoS 1, \(sampleBytes.count * 200)-byte payloads (one 200-sample message) | \(fmt(brokerRate)) messages/s = \(fmt(brokerRate * 200)) samples/s |")
         print("| backlog drain, store to subscriber, \(backlog) samples of 15 values over \(devices) devices | \(fmt(drain.rate)) samples/s (\(String(format: "%.2f", drain.seconds)) s) |")
         print("| live latency, sample time to subscriber receipt, \(devices) devices at 1 Hz, commit interval \(commitInterval) | p50 \(String(format: "%.1f", live.p50)) ms, p99 \(String(format: "%.1f", live.p99)) ms, max \(String(format: "%.1f", live.max)) ms (\(live.count) samples) |")
     }
 
     func fmt(_ v: Double) -> String { String(format: "%.0f", v) }
+
+    /// How fast the link can turn stored samples into telemetry messages, without any I/O.
+    func encodeRate(readings: [Reading]) -> Double {
+        let samples = (0..<500).map { n in
+            StoredSample(stream: "bench-1/telemetry", seq: Int64(n + 1), device: "bench-1",
+                         time: Date(timeIntervalSince1970: 1_795_000_000 + Double(n)), cycle: Int64(n),
+                         context: SampleContext(batchId: "B", phase: "expansion", specFingerprint: "sha256:" + String(repeating: "0", count: 64)),
+                         readings: readings.map { Reading(parameterId: $0.parameterId, value: .number(($0.value?.number ?? 0) + Double(n) * 0.001), quality: .good) })
+        }
+        let start = Date()
+        var bytes = 0
+        for _ in 0..<200 { bytes += Contract.telemetry(site: "bench", device: "bench-1", samples: samples[...], sent: Date()).count }
+        precondition(bytes > 0)
+        return 200 * 500 / Date().timeIntervalSince(start)
+    }
 
     func startBroker(folder: URL, port: Int) throws -> Process {
         let config = folder.appendingPathComponent("mosquitto.conf")

@@ -60,7 +60,48 @@ struct JSONWriter {
     }
 
     mutating func number(_ v: Double) {
-        if !v.isFinite { raw("null") } else if v == v.rounded(), abs(v) < 1e15 { raw(String(Int64(v))) } else { raw("\(v)") }
+        guard v.isFinite else { return raw("null") }
+        // Fast path, exact: a value with at most six decimals is written digit by digit. The
+        // check is exact because IEEE division is correctly rounded: if scaled / 1e6 == v, the
+        // decimal text parses back to v. Anything else takes the general shortest form.
+        let scaled = (v * 1_000_000).rounded()
+        guard abs(scaled) < 9e15, scaled / 1_000_000 == v else { return raw("\(v)") }
+        var units = Int64(scaled)
+        if units < 0 {
+            bytes.append(0x2D)
+            units = -units
+        }
+        integer(units / 1_000_000)
+        var fraction = units % 1_000_000
+        guard fraction != 0 else { return }
+        bytes.append(0x2E)
+        var width = 6
+        while fraction % 10 == 0 {
+            fraction /= 10
+            width -= 1
+        }
+        var divisor: Int64 = 1
+        for _ in 1..<width { divisor *= 10 }
+        while divisor > 0 {
+            bytes.append(UInt8(48 + fraction / divisor % 10))
+            divisor /= 10
+        }
+    }
+
+    mutating func integer(_ value: Int64) {
+        if value < 10 { return bytes.append(UInt8(48 + value)) }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        var v = value
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            while v > 0 {
+                buffer[count] = UInt8(48 + v % 10)
+                v /= 10
+                count += 1
+            }
+            for i in stride(from: count - 1, through: 0, by: -1) { bytes.append(buffer[i]) }
+        }
     }
 
     mutating func key(_ k: String) {

@@ -190,3 +190,27 @@ public final class StoreReader {
         return AuditChain.verify(try auditEntries(), recordedLast: recorded)
     }
 }
+
+/// The audit trail as plain JSON-ready values, the same whether pocarectl reads the store itself
+/// or asks the daemon.
+public enum AuditSummary {
+    public static func verification(_ reader: StoreReader) throws(SQLiteError) -> [String: Any] {
+        let integrity = try reader.integrityCheck()
+        let result = try reader.verifyAudit()
+        return [
+            "intact": result.isIntact, "entries": result.entries, "last_hash": result.lastHash, "problems": result.problems,
+            "integrity_check": integrity,
+        ]
+    }
+
+    public static func entries(_ reader: StoreReader, _ filter: StoreReader.AuditFilter) throws(SQLiteError) -> [[String: Any]] {
+        try reader.auditEntries(filter).map { e in
+            [
+                "seq": e.seq, "time": e.time.formatted(.iso8601), "user": e.action.user, "action": e.action.action,
+                "target": e.action.target, "hash": e.hash, "previous_hash": e.previousHash,
+                "reason": e.action.reason ?? NSNull(), "old_value": e.action.oldValue ?? NSNull(),
+                "new_value": e.action.newValue ?? NSNull(),
+            ]
+        }
+    }
+}

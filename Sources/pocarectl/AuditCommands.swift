@@ -9,20 +9,43 @@ struct AuditCommand: ParsableCommand {
         subcommands: [VerifyAudit.self, ShowAudit.self])
 }
 
-struct StoreOption: ParsableArguments {
-    @Option(help: "Site store file.")
-    var store: String = StoreConfig.defaultPath
+/// Read the audit trail from the store file itself (`--store`, needs read access to it) or,
+/// by default, through the daemon's control socket (any operator).
+struct AuditSource: ParsableArguments {
+    @Option(help: "Read this store file directly instead of asking the daemon (needs root or the pocare user).")
+    var store: String?
 
-    func reader() throws -> StoreReader {
+    @OptionGroup var daemon: SocketOption
+
+    func reader(_ path: String) throws -> StoreReader {
         do {
-            return try StoreReader(path: store)
+            return try StoreReader(path: path)
         } catch {
-            FileHandle.standardError.write(Data("pocarectl: cannot open the store \(store): \(error.message)\n".utf8))
+            FileHandle.standardError.write(Data("pocarectl: cannot open the store \(path): \(error.message)\n".utf8))
+            throw ExitStatus.failure
+        }
+    }
+
+    func verification() throws -> [String: Any] {
+        guard let store else { return object(try daemon.send("audit.verify")) }
+        do {
+            return try AuditSummary.verification(try reader(store))
+        } catch let error as SQLiteError {
+            FileHandle.standardError.write(Data("pocarectl: cannot read the audit trail: \(error)\n".utf8))
+            throw ExitStatus.failure
+        }
+    }
+
+    func entries(_ filter: StoreReader.AuditFilter, arguments: [String: String]) throws -> [[String: Any]] {
+        guard let store else { return object(try daemon.send("audit.show", arguments))["entries"] as? [[String: Any]] ?? [] }
+        do {
+            return try AuditSummary.entries(try reader(store), filter)
+        } catch let error as SQLiteError {
+            FileHandle.standardError.write(Data("pocarectl: cannot read the audit trail: \(error)\n".utf8))
             throw ExitStatus.failure
         }
     }
 }
-
 struct VerifyAudit: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
@@ -31,40 +54,31 @@ struct VerifyAudit: ParsableCommand {
             Exits 0 when the chain is intact, 1 when it is broken or cannot be read.
 
             Example:
-              pocarectl audit verify --store /var/lib/pocare/site.db
+              pocarectl audit verify                      # through the daemon
+              pocarectl audit verify --store /backup/site-2026-11-25.db
             """)
 
-    @OptionGroup var store: StoreOption
+    @OptionGroup var source: AuditSource
 
     @Flag(help: "Print the result as JSON.")
     var json = false
 
     func run() throws {
-        let reader = try store.reader()
-        let result: AuditVerification
-        let integrity: String
-        do {
-            integrity = try reader.integrityCheck()
-            result = try reader.verifyAudit()
-        } catch {
-            FileHandle.standardError.write(Data("pocarectl: cannot read the audit trail: \(error)\n".utf8))
-            throw ExitStatus.failure
-        }
+        let result = try source.verification()
+        let intact = (result["intact"] as? Bool) == true
+        let integrity = result["integrity_check"] as? String ?? "?"
+        let problems = result["problems"] as? [String] ?? []
         if json {
-            let object: [String: Any] = [
-                "intact": result.isIntact, "entries": result.entries, "last_hash": result.lastHash,
-                "problems": result.problems, "integrity_check": integrity,
-            ]
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
-        } else if result.isIntact {
-            print("audit trail intact: \(result.entries) entries, last hash \(result.lastHash)")
+        } else if intact {
+            print("audit trail intact: \(result["entries"] ?? 0) entries, last hash \(result["last_hash"] ?? "")")
             if integrity != "ok" { print("store integrity check: \(integrity)") }
         } else {
-            print("audit trail BROKEN: \(result.problems[0])")
-            for problem in result.problems.dropFirst() { print("  also: \(problem)") }
+            print("audit trail BROKEN: \(problems.first ?? "?")")
+            for problem in problems.dropFirst() { print("  also: \(problem)") }
         }
-        if !result.isIntact || integrity != "ok" { throw ExitStatus.failure }
+        if !intact || integrity != "ok" { throw ExitStatus.failure }
     }
 }
 
@@ -78,7 +92,7 @@ struct ShowAudit: ParsableCommand {
               pocarectl audit show --user alice --action 'alarm.*' --since 2026-11-01T00:00:00Z
             """)
 
-    @OptionGroup var store: StoreOption
+    @OptionGroup var source: AuditSource
 
     @Option(help: "Only entries by this Unix user.")
     var user: String?
@@ -108,33 +122,23 @@ struct ShowAudit: ParsableCommand {
     func run() throws {
         let filter = StoreReader.AuditFilter(
             user: user, action: action, since: try parseTime(since, "since"), until: try parseTime(until, "until"), limit: last)
-        let entries: [AuditEntry]
-        do {
-            entries = try store.reader().auditEntries(filter)
-        } catch let error as SQLiteError {
-            FileHandle.standardError.write(Data("pocarectl: cannot read the audit trail: \(error)\n".utf8))
-            throw ExitStatus.failure
-        }
+        var arguments: [String: String] = [:]
+        if let user { arguments["user"] = user }
+        if let action { arguments["action"] = action }
+        if let since { arguments["since"] = since }
+        if let until { arguments["until"] = until }
+        if let last { arguments["last"] = String(last) }
+        let entries = try source.entries(filter, arguments: arguments)
         if json {
             for e in entries {
-                var object: [String: Any] = [
-                    "seq": e.seq, "time": e.time.formatted(.iso8601), "user": e.action.user, "action": e.action.action,
-                    "target": e.action.target, "hash": e.hash, "previous_hash": e.previousHash,
-                ]
-                object["reason"] = e.action.reason
-                object["old_value"] = e.action.oldValue
-                object["new_value"] = e.action.newValue
-                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+                let data = try JSONSerialization.data(withJSONObject: e, options: [.sortedKeys])
                 print(String(decoding: data, as: UTF8.self))
             }
             return
         }
         var rows = [["seq", "time (UTC)", "user", "action", "target", "reason", "old", "new"]]
         for e in entries {
-            rows.append([
-                String(e.seq), e.time.formatted(.iso8601), e.action.user, e.action.action, e.action.target,
-                e.action.reason ?? "", e.action.oldValue ?? "", e.action.newValue ?? "",
-            ])
+            rows.append(["seq", "time", "user", "action", "target", "reason", "old_value", "new_value"].map { text(e[$0]) })
         }
         print(alignedTable(rows))
     }

@@ -209,6 +209,30 @@ extension SiteDaemon {
         return await offPool { Self.batchList(storePath: path) }
     }
 
+    func auditResult(_ request: ControlRequest) async -> ControlResponse {
+        let path = store.settings.path
+        if request.command == "audit.verify" {
+            return await offPool {
+                guard let reader = try? StoreReader(path: path), let result = try? AuditSummary.verification(reader) else {
+                    return .failure(id: nil, .failed, "the audit trail could not be read")
+                }
+                return .success(id: nil, result: Self.json(result))
+            }
+        }
+        let a = request.arguments
+        func time(_ key: String) -> Date? {
+            a[key].flatMap { try? Date($0, strategy: .iso8601) ?? Date($0 + "T00:00:00Z", strategy: .iso8601) }
+        }
+        let filter = StoreReader.AuditFilter(
+            user: a["user"], action: a["action"], since: time("since"), until: time("until"), limit: a["last"].flatMap { Int($0) })
+        return await offPool {
+            guard let reader = try? StoreReader(path: path), let entries = try? AuditSummary.entries(reader, filter) else {
+                return .failure(id: nil, .failed, "the audit trail could not be read")
+            }
+            return .success(id: nil, result: Self.json(["entries": entries]))
+        }
+    }
+
     static func alarmHistory(storePath: String, devices: [String], limit: Int) -> ControlResponse {
         guard let reader = try? StoreReader(path: storePath) else { return .failure(id: nil, .failed, "store not readable") }
         var rows: [[String: Any]] = []

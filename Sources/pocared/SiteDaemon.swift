@@ -187,7 +187,7 @@ final class SiteDaemon {
     private let started = Date()
     static let commands = [
         "status", "reload", "devices", "values", "alarms", "ack", "shelve", "unshelve", "batch.start", "batch.phase",
-        "batch.end", "batch.list", "batch.report",
+        "batch.end", "batch.list", "batch.report", "audit.verify", "audit.show",
     ]
 
     /// Answers an operator's request. Runs on the pipeline task, so it sees the engine's state
@@ -204,6 +204,7 @@ final class SiteDaemon {
         case "batch.start", "batch.phase", "batch.end": response = await batchAction(request, peer: peer)
         case "batch.list": response = await batchList()
         case "batch.report": response = await batchReport(request)
+        case "audit.verify", "audit.show": response = await auditResult(request)
         default:
             response = .failure(
                 id: nil, .unknownCommand,

@@ -90,6 +90,13 @@ struct OperatorCommandTests {
         #expect(started.status == 0, "\(started.errors)")
         #expect(try ctl(fixture, ["batch", "phase", "rocker-1", "harvest"]).status == 1)
         #expect(try ctl(fixture, ["batch", "start", "rocker-1", "--batch", "DUR-3", "--spec", spec]).status == 1, "one batch at a time")
+        // The audit trail through the daemon, for operators who cannot read the store file.
+        let verified = try ctl(fixture, ["audit", "verify"])
+        #expect(verified.status == 0 && verified.output.hasPrefix("audit trail intact"), "\(verified.errors)")
+        let shown = try ctl(fixture, ["audit", "show", "--json", "--action", "alarm.*"])
+        let lines = shown.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(lines.contains { $0["action"] as? String == "alarm.acknowledge" && $0["user"] as? String == me && $0["reason"] as? String == "probe checked" })
+        #expect(try ctl(fixture, ["audit", "show", "--last", "3"]).output.contains("batch.start"))
         let actions = try StoreReader(path: fixture.storePath).auditEntries().map(\.action.action)
         #expect(actions.contains("alarm.shelve") && actions.contains("alarm.unshelve") && actions.contains("batch.end"))
         #expect(actions.filter { $0 == "batch.start" }.count == 2)

@@ -63,7 +63,7 @@ public final class SimulatedDevice: Sendable {
     /// Binds the listening socket at once (so the port is known and taken) and starts serving.
     public init(
         id: String, profile: DeviceProfile, host: String = "127.0.0.1", port: Int, model: ProcessModel,
-        simulatorOrigin: Int64 = monotonicNow()
+        simulatorOrigin: Int64 = MonotonicClock.now()
     ) throws {
         self.id = id
         self.profile = profile
@@ -115,14 +115,9 @@ public final class SimulatedDevice: Sendable {
         thread.start()
     }
 
-    public static func monotonicNow() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-    }
 
     /// Simulator time: how long since the simulator started.
-    public var elapsed: Duration { .nanoseconds(Self.monotonicNow() - origin) }
+    public var elapsed: Duration { .nanoseconds(MonotonicClock.now() - origin) }
 
     public func stop() {
         stopRequested.store(true, ordering: .relaxed)
@@ -178,7 +173,7 @@ public final class SimulatedDevice: Sendable {
             if let listener { close(listener) }
         }
         let headerLength = Int(modbus_get_header_length(context))
-        var lastStep = Self.monotonicNow()
+        var lastStep = MonotonicClock.now()
         var active = refresh(mapping: mapping, dt: 0)
 
         while !stopRequested.load(ordering: .relaxed) {
@@ -186,7 +181,7 @@ public final class SimulatedDevice: Sendable {
             fds += clients.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             let ready = poll(&fds, nfds_t(fds.count), 20)
 
-            let now = Self.monotonicNow()
+            let now = MonotonicClock.now()
             if now - lastStep >= 20_000_000 {
                 active = refresh(mapping: mapping, dt: Double(now - lastStep) / 1e9)
                 lastStep = now

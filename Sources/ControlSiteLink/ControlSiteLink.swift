@@ -163,30 +163,30 @@ public final class ControlSiteLink: @unchecked Sendable {
         var nextAttempt: Int64 = 0
         var everConnected = false
         var lastReason = ""
-        var lastMisc = monotonicNow()
+        var lastMisc = MonotonicClock.now()
         var stopDeadline: Int64?
         while true {
             // On stop, keep publishing for a moment so the last records (the daemon's own stop
             // entry among them) leave now rather than at the next start.
             if stopping {
-                if stopDeadline == nil { stopDeadline = monotonicNow() + 1_000_000_000 }
+                if stopDeadline == nil { stopDeadline = MonotonicClock.now() + 1_000_000_000 }
                 if flow.connected { fill(client: client, reader: reader, topics: topics, flow: flow, logger: logger) }
                 let published = (try? reader.streams())?.allSatisfy { (flow.next[$0.stream] ?? $0.deliveredSeq + 1) > $0.lastSeq } ?? true
-                if !flow.connected || (published && flow.inflight.isEmpty) || monotonicNow() > stopDeadline! { break }
+                if !flow.connected || (published && flow.inflight.isEmpty) || MonotonicClock.now() > stopDeadline! { break }
             }
             if client.socket < 0 {
                 if flow.connected {
                     flow.connected = false
                     stats.withLock { $0.connected = false }
                 }
-                if monotonicNow() >= nextAttempt {
+                if MonotonicClock.now() >= nextAttempt {
                     do {
                         if everConnected { try client.reconnect() } else { try client.connect() }
                         everConnected = true
                     } catch {
                         failures += 1
                         let delay = backoff(afterFailures: failures)
-                        nextAttempt = monotonicNow() + delay
+                        nextAttempt = MonotonicClock.now() + delay
                         stats.withLock { $0.lastError = error.message }
                         // A new reason is always worth a line; a repeated one every tenth time.
                         if failures == 1 || failures.isMultiple(of: 10) || error.message != lastReason {
@@ -198,7 +198,7 @@ public final class ControlSiteLink: @unchecked Sendable {
                     }
                 }
                 if client.socket < 0 {
-                    waitForWake(upTo: max(0, min(nextAttempt - monotonicNow(), 1_000_000_000)))
+                    waitForWake(upTo: max(0, min(nextAttempt - MonotonicClock.now(), 1_000_000_000)))
                     continue
                 }
             }
@@ -216,9 +216,9 @@ public final class ControlSiteLink: @unchecked Sendable {
             }
             let alive = client.runLoop(milliseconds: flow.connected ? 50 : 200, wake: wakeRead)
             drainWake()
-            if monotonicNow() - lastMisc > 500_000_000 {
+            if MonotonicClock.now() - lastMisc > 500_000_000 {
                 _ = client.loopMisc()
-                lastMisc = monotonicNow()
+                lastMisc = MonotonicClock.now()
             }
             if !alive && client.socket < 0 {
                 if flow.connected || failures == 0 {
@@ -228,7 +228,7 @@ public final class ControlSiteLink: @unchecked Sendable {
                 flow.connected = false
                 stats.withLock { $0.connected = false }
                 failures += 1
-                nextAttempt = monotonicNow() + backoff(afterFailures: failures)
+                nextAttempt = MonotonicClock.now() + backoff(afterFailures: failures)
             }
         }
 
@@ -237,8 +237,8 @@ public final class ControlSiteLink: @unchecked Sendable {
             site: settings.site, online: false, time: Date(), devices: statusProvider()), qos: 1, retain: true)
         {
             flow.offlineMessage = mid
-            let deadline = monotonicNow() + 1_000_000_000
-            while !flow.offlineAcknowledged && monotonicNow() < deadline && client.runLoop(milliseconds: 50) {}
+            let deadline = MonotonicClock.now() + 1_000_000_000
+            while !flow.offlineAcknowledged && MonotonicClock.now() < deadline && client.runLoop(milliseconds: 50) {}
         }
         client.disconnect()
         _ = client.runLoop(milliseconds: 10)
@@ -328,22 +328,10 @@ public final class ControlSiteLink: @unchecked Sendable {
 
     /// Exponential backoff with equal jitter, so many sites do not return to a broker in lock-step.
     private func backoff(afterFailures failures: Int) -> Int64 {
-        let lower = settings.reconnectBackoff.lowerBound.nanos
-        let upper = settings.reconnectBackoff.upperBound.nanos
+        let lower = settings.reconnectBackoff.lowerBound.nanoseconds
+        let upper = settings.reconnectBackoff.upperBound.nanoseconds
         let exponential = min(upper, lower << min(failures - 1, 30))
         return exponential / 2 + Int64.random(in: 0...max(exponential / 2, 1))
     }
-
-    private func monotonicNow() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-    }
 }
 
-extension Duration {
-    var nanos: Int64 {
-        let (s, atto) = components
-        return s * 1_000_000_000 + atto / 1_000_000_000
-    }
-}

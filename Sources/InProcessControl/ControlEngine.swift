@@ -542,9 +542,3 @@ public final class ControlEngine {
     }
 }
 
-extension Duration {
-    var nanoseconds: Int64 {
-        let (s, atto) = components
-        return s * 1_000_000_000 + atto / 1_000_000_000
-    }
-}

@@ -42,8 +42,8 @@ public enum SpecCanonicalForm {
 
     static func limits(_ l: ParameterLimits) -> String {
         var fields: [(String, String)] = [
-            ("deadband", number(l.deadband)), ("off_delay_ns", String(l.offDelay.nanosecondCount)),
-            ("on_delay_ns", String(l.onDelay.nanosecondCount)), ("priority", string(l.priority.rawValue)),
+            ("deadband", number(l.deadband)), ("off_delay_ns", String(l.offDelay.nanoseconds)),
+            ("on_delay_ns", String(l.onDelay.nanoseconds)), ("priority", string(l.priority.rawValue)),
             ("unit", string(l.unit)),
         ]
         let optional: [(String, Double?)] = [
@@ -51,7 +51,7 @@ public enum SpecCanonicalForm {
             ("alert_low", l.alertLow), ("max_rate_per_min", l.maxRatePerMinute), ("target", l.target),
         ]
         for (key, value) in optional { if let value { fields.append((key, number(value))) } }
-        if let stale = l.staleAfter { fields.append(("stale_after_ns", String(stale.nanosecondCount))) }
+        if let stale = l.staleAfter { fields.append(("stale_after_ns", String(stale.nanoseconds))) }
         return object(fields.sorted { $0.0 < $1.0 })
     }
 
@@ -61,9 +61,3 @@ public enum SpecCanonicalForm {
     static func number(_ v: Double) -> String { v == 0 ? "0.0" : "\(v)" }
 }
 
-extension Duration {
-    var nanosecondCount: Int64 {
-        let (s, atto) = components
-        return s * 1_000_000_000 + atto / 1_000_000_000
-    }
-}

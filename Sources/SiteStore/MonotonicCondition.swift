@@ -38,10 +38,4 @@ public final class MonotonicCondition: @unchecked Sendable {
         defer { unlock() }
         return try body()
     }
-
-    public static func now() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-    }
 }

@@ -219,11 +219,11 @@ public final class SiteStore: @unchecked Sendable {
     /// A full disk is not unhealthy here: the daemon must go on polling, alarming and holding
     /// rows in memory (a restart would lose them). A writer that cannot commit for any other
     /// reason, or does not get round to it, is.
-    public func isHealthy(now: Int64 = MonotonicCondition.now(), maxCommitAge: Duration = .seconds(10)) -> Bool {
+    public func isHealthy(now: Int64 = MonotonicClock.now(), maxCommitAge: Duration = .seconds(10)) -> Bool {
         let h = health
         if h.failing { return h.diskFull }
         if h.pendingRows == 0 { return true }
-        return h.lastCommit.map { now - $0 < maxCommitAge.nanos } ?? false
+        return h.lastCommit.map { now - $0 < maxCommitAge.nanoseconds } ?? false
     }
 
     private func enqueue(_ item: Pending, urgent isUrgent: Bool = false) {
@@ -234,7 +234,7 @@ public final class SiteStore: @unchecked Sendable {
                 }
                 return
             }
-            if queue.isEmpty { firstQueuedAt = MonotonicCondition.now() }
+            if queue.isEmpty { firstQueuedAt = MonotonicClock.now() }
             queue.append(item)
             if item.countsAsRow { queuedRows += 1 }
             enqueuedCount += 1
@@ -246,16 +246,16 @@ public final class SiteStore: @unchecked Sendable {
     // MARK: Writer thread
 
     private func runWriter() {
-        var nextMaintenance = MonotonicCondition.now()
+        var nextMaintenance = MonotonicClock.now()
         var retryDelay: Int64 = 200_000_000
         while true {
             condition.lock()
-            while queue.isEmpty && !stopping && MonotonicCondition.now() < nextMaintenance {
+            while queue.isEmpty && !stopping && MonotonicClock.now() < nextMaintenance {
                 condition.wait(until: nextMaintenance)
             }
             if !queue.isEmpty {
-                let deadline = firstQueuedAt + settings.commitInterval.nanos
-                while queuedRows < settings.commitRows && !urgent && !stopping && MonotonicCondition.now() < deadline {
+                let deadline = firstQueuedAt + settings.commitInterval.nanoseconds
+                while queuedRows < settings.commitRows && !urgent && !stopping && MonotonicClock.now() < deadline {
                     condition.wait(until: deadline)
                 }
             }
@@ -284,9 +284,9 @@ public final class SiteStore: @unchecked Sendable {
                     continue
                 }
             }
-            if MonotonicCondition.now() >= nextMaintenance {
+            if MonotonicClock.now() >= nextMaintenance {
                 maintain()
-                nextMaintenance = MonotonicCondition.now() + settings.maintenanceInterval.nanos
+                nextMaintenance = MonotonicClock.now() + settings.maintenanceInterval.nanoseconds
             }
             if isStopping && condition.withLock({ queue.isEmpty }) { break }
         }
@@ -463,7 +463,7 @@ public final class SiteStore: @unchecked Sendable {
         let handler = condition.withLock { () -> (@Sendable ([CommittedRange]) -> Void)? in
             committedCount += UInt64(batch.count)
             committedRowsTotal += rows
-            lastCommitAt = MonotonicCondition.now()
+            lastCommitAt = MonotonicClock.now()
             commitsFailing = false
             diskFull = false
             return onCommit
@@ -550,7 +550,7 @@ public final class SiteStore: @unchecked Sendable {
     /// Deletes delivered rows older than the retention period, a few hundred at a time, so
     /// the writer is never held for long. Undelivered rows are never deleted.
     private func pruneDelivered() {
-        let cutoff = Date().addingTimeInterval(-Double(settings.retention.nanos) / 1e9).nanosecondsSince1970
+        let cutoff = Date().addingTimeInterval(-Double(settings.retention.nanoseconds) / 1e9).nanosecondsSince1970
         guard let streams = try? connection.prepare("SELECT stream, delivered_seq FROM streams WHERE delivered_seq > 0"),
             case let rows = Self.collect(streams, { ($0.text(0) ?? "", $0.int64(1)) }), !rows.isEmpty
         else { return }
@@ -583,9 +583,3 @@ public final class SiteStore: @unchecked Sendable {
     }
 }
 
-extension Duration {
-    var nanos: Int64 {
-        let (s, atto) = components
-        return s * 1_000_000_000 + atto / 1_000_000_000
-    }
-}

@@ -106,7 +106,7 @@ struct POCareSim: AsyncParsableCommand {
             throw ValidationError("fault: \(error.message)")
         }
 
-        let origin = SimulatedDevice.monotonicNow()
+        let origin = MonotonicClock.now()
         var running: [SimulatedDevice] = []
         for (n, device) in planned.enumerated() {
             let model = ProcessModel(timeScale: timeScale, noise: !noNoise, seed: seed &+ UInt64(n))

@@ -1,7 +1,6 @@
 import ControlAPI
 import ControlSiteLink
 import Foundation
-import Dispatch
 import POCareCore
 import SiteStore
 
@@ -135,9 +134,3 @@ extension SiteDaemon {
     }
 }
 
-/// Runs blocking work (SQLite reads) on a dispatch thread and waits for it without blocking.
-func offPool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { continuation in
-        DispatchQueue.global(qos: .utility).async { continuation.resume(returning: work()) }
-    }
-}

@@ -155,12 +155,7 @@ struct POCareD: AsyncParsableCommand {
                 // Every sample the pollers took before they stopped is already queued ahead of
                 // the end of the stream.
                 let acquisition = daemon.acquisition
-                await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                    DispatchQueue.global().async {
-                        acquisition.stop()
-                        done.resume()
-                    }
-                }
+                await offPool { acquisition.stop() }
                 daemon.input.finish()
             }
         }
@@ -168,8 +163,13 @@ struct POCareD: AsyncParsableCommand {
         server.stop()
         _ = try? await siteStore.audit(AuditAction(user: siteStore.systemUser, action: "daemon.stop", target: configPath))
         await siteStore.flush()
-        daemon.link?.stop()
-        siteStore.close()
+        // Both wait for threads of their own (the link's last publish, the writer's last
+        // commit): off Swift's cooperative threads.
+        let link = daemon.link
+        await offPool {
+            link?.stop()
+            siteStore.close()
+        }
         logger.notice("stopped")
     }
 }

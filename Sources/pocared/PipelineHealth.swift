@@ -2,17 +2,17 @@ import Acquisition
 import ControlSiteLink
 import Foundation
 import SiteService
+import POCareCore
 import SiteStore
 
 /// What the watchdog asks: is every poller keeping its schedule and is the store committing?
 /// (The Control Site link is reported, not required: an outage of the broker is not a hang.)
 enum PipelineHealth {
     static func check(pollers: [DevicePoller], store: SiteStore, link: ControlSiteLink?) -> ServiceWatchdog.Verdict {
-        let now = MonotonicCondition.now()
+        let now = MonotonicClock.now()
         var stalled: [String] = []
         for poller in pollers {
-            let interval = poller.settings.interval.components.seconds * 1_000_000_000
-                + poller.settings.interval.components.attoseconds / 1_000_000_000
+            let interval = poller.settings.interval.nanoseconds
             // A cycle may run long on a timeout; three intervals plus ten seconds is a hang.
             let allowed = 3 * interval + 10_000_000_000
             let started = poller.statistics.lastCycle

@@ -137,12 +137,7 @@ final class SiteDaemon {
         }
         // Stop the old pollers at their cycle boundary, off Swift's cooperative threads.
         let previous = acquisition
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            DispatchQueue.global().async {
-                previous.stop()
-                done.resume()
-            }
-        }
+        await offPool { previous.stop() }
         let before = Dictionary(uniqueKeysWithValues: site.devices.map { ($0.id, $0) })
         let after = Dictionary(uniqueKeysWithValues: next.devices.map { ($0.id, $0) })
         do {
@@ -169,12 +164,7 @@ final class SiteDaemon {
         acquisition = AcquisitionService(config: next) { input.yield(.sample($0)) }
         if controlSiteChanged {
             let old = link
-            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                DispatchQueue.global().async {
-                    old?.stop()
-                    done.resume()
-                }
-            }
+            await offPool { old?.stop() }
             link = Self.makeLink(site: next, store: store, board: board)
             link?.start()
         }

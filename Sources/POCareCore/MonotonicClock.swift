@@ -3,6 +3,7 @@ import Glibc
 #endif
 
 /// Nanoseconds on CLOCK_MONOTONIC: schedules and durations never follow wall-clock jumps.
+/// The one clock every room uses for timing.
 public enum MonotonicClock {
     @inline(__always)
     public static func now() -> Int64 {

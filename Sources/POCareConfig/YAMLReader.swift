@@ -159,11 +159,12 @@ struct MappingReader {
 
     func duration(_ key: String, required: Bool = false) -> Duration? {
         guard let text = string(key, required: required) else { return nil }
-        guard let value = parseDuration(text) else {
-            collector.error(fieldPath(key), "expected a duration such as 500ms, 1s, 2.5s or 5m, got '\(text)'")
+        switch DurationText.parse(text) {
+        case .success(let value): return value
+        case .failure(let problem):
+            collector.error(fieldPath(key), problem.description)
             return nil
         }
-        return value
     }
 
     func mappingReader(_ key: String, required: Bool = false) -> MappingReader? {
@@ -190,20 +191,6 @@ func parseInteger(_ text: String) -> Int? {
     if t.hasPrefix("0x") || t.hasPrefix("0X") { return Int(t.dropFirst(2), radix: 16) }
     if t.hasPrefix("-0x") { return Int(t.dropFirst(3), radix: 16).map { -$0 } }
     return Int(t)
-}
-
-/// Parses `250ms`, `1s`, `2.5s`, `5m`, `1h`; a bare number is seconds.
-public func parseDuration(_ text: String) -> Duration? {
-    let t = text.trimmingCharacters(in: .whitespaces)
-    let units: [(String, Double)] = [("ms", 1e-3), ("s", 1), ("min", 60), ("m", 60), ("h", 3600), ("d", 86_400)]
-    for (suffix, factor) in units where t.hasSuffix(suffix) {
-        guard let n = Double(t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)),
-            n.isFinite, n >= 0
-        else { return nil }
-        return .nanoseconds(Int64((n * factor * 1e9).rounded()))
-    }
-    guard let n = Double(t), n.isFinite, n >= 0 else { return nil }
-    return .nanoseconds(Int64((n * 1e9).rounded()))
 }
 
 extension Bool {

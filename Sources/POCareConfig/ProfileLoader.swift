@@ -243,8 +243,11 @@ public enum ProfileLoader {
         // Returned even when a rule above failed, so that checks across parameters
         // (duplicates, overlaps) still run and every problem is reported at once.
         guard let id else { return nil }
+        // An address outside the protocol's range is reported above; as -1 it stays out of
+        // the checks across parameters, whose address arithmetic it would overflow.
+        let placedAddress = (0...65535).contains(address) && address + dataType.registerCount - 1 <= 65535 ? address : -1
         return Parameter(
-            id: id, name: name, unit: unit ?? "", table: table, address: address, dataType: dataType,
+            id: id, name: name, unit: unit ?? "", table: table, address: placedAddress, dataType: dataType,
             wordOrder: wordOrder, scale: scale ?? 1, offset: offset ?? 0, enumeration: enumeration,
             writable: writable)
     }

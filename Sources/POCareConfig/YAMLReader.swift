@@ -17,7 +17,31 @@ final class DiagnosticCollector {
 
     func error(_ path: String, at mark: Mark?, _ message: String) {
         let place = mark.map { ($0.line, $0.column) } ?? marks[path] ?? (1, 1)
-        diagnostics.append(Diagnostic(file: file, line: place.0, column: place.1, field: path, message: message))
+        diagnostics.append(Diagnostic(file: file, line: place.0, column: place.1, field: path, message: Self.shortened(message)))
+    }
+
+    /// Quotes in a message ('like this') are cut to 40 characters: a value of a megabyte must
+    /// not become a megabyte of diagnostics, and the place in the file says where the rest is.
+    static func shortened(_ message: String) -> String {
+        guard message.count > 200 else { return message }
+        var result = ""
+        var quoted = ""
+        var inQuote = false
+        for character in message {
+            if character == "'" {
+                if inQuote {
+                    result += quoted.count > 60 ? "'\(quoted.prefix(40))...' (\(quoted.count) characters)" : "'\(quoted)'"
+                    quoted = ""
+                }
+                inQuote.toggle()
+            } else if inQuote {
+                quoted.append(character)
+            } else {
+                result.append(character)
+            }
+        }
+        if inQuote { result += "'" + (quoted.count > 60 ? "\(quoted.prefix(40))..." : quoted) }
+        return result.count > 2000 ? String(result.prefix(2000)) + "..." : result
     }
 
     /// Reports at the remembered place of `path`, or of the nearest remembered parent.
@@ -27,7 +51,7 @@ final class DiagnosticCollector {
             probe = String(probe[..<cut])
         }
         let place = marks[probe] ?? (1, 1)
-        diagnostics.append(Diagnostic(file: file, line: place.0, column: place.1, field: path, message: message))
+        diagnostics.append(Diagnostic(file: file, line: place.0, column: place.1, field: path, message: Self.shortened(message)))
     }
 
     var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }

@@ -40,6 +40,9 @@ public final class SiteStore: @unchecked Sendable {
     /// The user the daemon runs as, for actions it takes itself.
     public let systemUser: String
     public let settings: Settings
+    /// This store's identity, made when it was created: a store restored from a backup or
+    /// made anew after a loss has another, so a reader knows its sequence numbers restarted.
+    public private(set) var epoch = ""
 
     private enum Pending {
         case sample(device: String, time: Int64, cycle: Int64, context: SampleContext, parameters: [String], readings: [UInt8])
@@ -69,10 +72,12 @@ public final class SiteStore: @unchecked Sendable {
     private var commitsFailing = false
     private var diskFull = false
     private var committedRowsTotal: UInt64 = 0
+    private var fileProblem: StoreFileProblem?
     private let finished = DispatchSemaphore(value: 0)
     private var onCommit: (@Sendable ([CommittedRange]) -> Void)?
 
     // Writer-thread state.
+    private let file: StoreFile
     private let connection: SQLiteConnection
     private var lastSeq: [String: Int64] = [:]
     private var lastAuditHash = AuditEntry.genesisHash
@@ -86,23 +91,91 @@ public final class SiteStore: @unchecked Sendable {
     private var logger = Logger(label: "pocare.store")
 
     /// Opens (creating or migrating) the store and starts its writer thread.
+    ///
+    /// Refuses a store it cannot write (read-only file or file system, no permission): a
+    /// daemon that polls and alarms without committing would only seem to work. A full disk
+    /// is the exception: the space guard handles it, and rows wait in memory.
     public init(settings: Settings) throws(SQLiteError) {
         self.settings = settings
         self.systemUser = Self.currentUser()
-        let directory = URL(fileURLWithPath: settings.path).deletingLastPathComponent().path
-        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let existed = FileManager.default.fileExists(atPath: settings.path)
+        let marker = StoreIdentityMarker(storePath: settings.path)
+        let rememberedEpoch = marker.read()
+        file = try StoreFile(path: settings.path)
+        try Self.requireWriteAccess(settings.path)
         connection = try SQLiteConnection(path: settings.path)
         try connection.execute("PRAGMA journal_mode = WAL")
         try connection.execute("PRAGMA synchronous = \(settings.synchronous.rawValue)")
         try connection.execute("PRAGMA foreign_keys = ON")
         try migrate()
         try loadState()
+        guard let epoch = try connection.scalar("SELECT epoch FROM store_identity") else {
+            throw SQLiteError(code: SQLITE_CORRUPT, message: "the store has no identity row", sql: nil)
+        }
+        self.epoch = epoch
+        try Self.proveWritable(connection, path: settings.path, logger: logger)
+        if rememberedEpoch != epoch { marker.write(epoch: epoch, createdAt: Date()) }
+        let notice = Self.identityNotice(
+            existed: existed, remembered: rememberedEpoch, epoch: epoch, path: settings.path, user: systemUser)
         let thread = Thread { [self] in
             runWriter()
             finished.signal()
         }
         thread.name = "store-writer"
         thread.start()
+        if let notice {
+            // The first thing committed, before anything the daemon does.
+            if notice.action != "store.created" {
+                logger.critical("\(notice.reason ?? notice.action)", metadata: ["epoch": "\(epoch)", "path": "\(settings.path)"])
+            }
+            enqueue(.audit(notice, time: Date().nanosecondsSince1970) { _ in }, urgent: true)
+        }
+    }
+
+    /// What the new store's first audit entry says about where it came from.
+    static func identityNotice(existed: Bool, remembered: String?, epoch: String, path: String, user: String) -> AuditAction? {
+        switch (existed, remembered) {
+        case (false, .some(let lost)) where lost != epoch:
+            return AuditAction(
+                user: user, action: "store.lost", target: path,
+                reason: "no store was found where store \(lost) existed; this is a new store, and its sequence numbers and audit chain start again",
+                oldValue: "epoch=\(lost)", newValue: "epoch=\(epoch)")
+        case (false, _):
+            return AuditAction(user: user, action: "store.created", target: path, newValue: "epoch=\(epoch)")
+        case (true, .some(let other)) where other != epoch:
+            return AuditAction(
+                user: user, action: "store.replaced", target: path,
+                reason: "the store at this path is not the one last used here (\(other)): restored from a backup or copied in",
+                oldValue: "epoch=\(other)", newValue: "epoch=\(epoch)")
+        default:
+            return nil
+        }
+    }
+
+    /// The file and its folder (where SQLite keeps the WAL) must be writable; SQLite's own
+    /// error for a read-only file system is only "unable to open database file".
+    private static func requireWriteAccess(_ path: String) throws(SQLiteError) {
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        for target in [path, directory] where access(target, W_OK) != 0 {
+            throw SQLiteError(
+                code: SQLITE_READONLY, message: "the store \(path) cannot be written: \(target): \(String(cString: strerror(errno)))", sql: nil)
+        }
+    }
+
+    /// One small write at start: a store that cannot take it is refused with SQLite's reason.
+    private static func proveWritable(_ connection: SQLiteConnection, path: String, logger: Logger) throws(SQLiteError) {
+        do {
+            try connection.execute("BEGIN IMMEDIATE")
+            try connection.execute("UPDATE store_identity SET opened_ns = CAST((julianday('now') - 2440587.5) * 86400e9 AS INTEGER)")
+            try connection.execute("COMMIT")
+        } catch {
+            try? connection.execute("ROLLBACK")
+            if error.isDiskFull {
+                logger.critical("the store's disk is full at start; rows wait in memory until there is room", metadata: ["path": "\(path)"])
+                return
+            }
+            throw SQLiteError(code: error.code, message: "the store \(path) cannot be written: \(error.message)", sql: nil)
+        }
     }
 
     static func currentUser() -> String {
@@ -173,19 +246,26 @@ public final class SiteStore: @unchecked Sendable {
         }
     }
 
-    /// Waits until everything enqueued before the call is committed (or has failed for good).
-    public func flush() async {
+    /// Waits until everything enqueued before the call is committed, or until `limit` has
+    /// passed (commits that keep failing must not hold up a shutdown). Returns whether all of
+    /// it was committed.
+    @discardableResult
+    public func flush(upTo limit: Duration = .seconds(3)) async -> Bool {
         let target = condition.withLock { () -> UInt64 in
             urgent = true
             condition.broadcast()
             return enqueuedCount
         }
+        let deadline = MonotonicClock.now() + limit.nanoseconds
         while condition.withLock({ committedCount < target && !stopping }) {
+            if MonotonicClock.now() >= deadline { return false }
             try? await Task.sleep(for: .milliseconds(5))
         }
+        return condition.withLock { committedCount >= target }
     }
 
-    /// Commits what is queued, stops the writer and closes the store.
+    /// Commits what is queued (one last attempt), stops the writer and closes the store.
+    /// Bounded whatever the disk does: rows that cannot be committed are counted in the log.
     public func close() {
         condition.withLock {
             stopping = true
@@ -207,12 +287,14 @@ public final class SiteStore: @unchecked Sendable {
         /// Commits fail because the disk is full: the space guard's case, not a hang.
         public var diskFull: Bool
         public var committedRows: UInt64
+        /// The file was deleted or replaced while open: nothing committed now will survive.
+        public var fileProblem: StoreFileProblem?
     }
 
     public var health: Health {
         condition.withLock {
             Health(pendingRows: queuedRows, lastCommit: lastCommitAt, failing: commitsFailing, diskFull: diskFull,
-                   committedRows: committedRowsTotal)
+                   committedRows: committedRowsTotal, fileProblem: fileProblem)
         }
     }
 
@@ -221,6 +303,9 @@ public final class SiteStore: @unchecked Sendable {
     /// reason, or does not get round to it, is.
     public func isHealthy(now: Int64 = MonotonicClock.now(), maxCommitAge: Duration = .seconds(10)) -> Bool {
         let h = health
+        // A store whose file is gone must not look alive: the watchdog stops, and systemd
+        // restarts the daemon onto a store that exists.
+        if h.fileProblem != nil { return false }
         if h.failing { return h.diskFull }
         if h.pendingRows == 0 { return true }
         return h.lastCommit.map { now - $0 < maxCommitAge.nanoseconds } ?? false
@@ -269,17 +354,21 @@ public final class SiteStore: @unchecked Sendable {
             // Free space is checked before every commit (one statvfs), so the alarm is raised
             // and stored while there is still room, and keeps being checked while commits fail.
             checkFreeSpace()
+            checkFile()
             if !batch.isEmpty {
                 if commit(batch) {
                     retryDelay = 200_000_000
                 } else {
                     requeue(batch)
                     if isStopping {
-                        logger.error("store closed with uncommitted records", metadata: ["records": "\(pendingRows)"])
+                        logger.critical("store closed with records that could not be committed", metadata: ["records": "\(pendingRows)"])
                         break
                     }
-                    var ts = timespec(tv_sec: Int(retryDelay / 1_000_000_000), tv_nsec: Int(retryDelay % 1_000_000_000))
-                    nanosleep(&ts, nil)
+                    // A close() wakes the wait, so a shutdown never sits out a retry delay.
+                    let retryAt = MonotonicClock.now() + retryDelay
+                    condition.withLock {
+                        while !stopping && MonotonicClock.now() < retryAt { condition.wait(until: retryAt) }
+                    }
                     retryDelay = min(retryDelay * 2, 5_000_000_000)
                     continue
                 }
@@ -533,6 +622,14 @@ public final class SiteStore: @unchecked Sendable {
                 oldValue: thinning ? "keep every sample" : policy, newValue: thinning ? policy : "keep every sample")
             enqueue(.audit(action, time: Date().nanosecondsSince1970) { _ in }, urgent: true)
         }
+    }
+
+    /// Notices the first time the file is deleted or replaced behind SQLite's back.
+    private func checkFile() {
+        guard condition.withLock({ fileProblem == nil }), let problem = file.check() else { return }
+        condition.withLock { fileProblem = problem }
+        logger.critical("\(problem.description)", metadata: ["path": "\(settings.path)", "epoch": "\(epoch)"])
+        raiseStoreAlarm(kind: problem == .deleted ? "store_file_deleted" : "store_file_replaced", detail: problem.description)
     }
 
     /// Records a store alarm on the site's event stream (kept in memory until it can be written).

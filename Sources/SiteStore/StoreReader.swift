@@ -14,6 +14,14 @@ public final class StoreReader {
         connection = try SQLiteConnection(path: path, readOnly: true)
     }
 
+    /// The store's identity, made when it was created (see `SiteStore.epoch`).
+    public func epoch() throws(SQLiteError) -> String {
+        guard let epoch = try connection.scalar("SELECT epoch FROM store_identity") else {
+            throw SQLiteError(code: SQLITE_CORRUPT, message: "the store has no identity row", sql: nil)
+        }
+        return epoch
+    }
+
     public func streams() throws(SQLiteError) -> [StreamState] {
         let query = try connection.prepare("SELECT stream, last_seq, delivered_seq FROM streams ORDER BY stream")
         var result: [StreamState] = []

@@ -10,7 +10,7 @@ public enum SiteConfigLoader {
         public var diagnostics: [Diagnostic]
     }
 
-    static let topKeys = ["site", "profile_dir", "devices", "store", "control_site", "control"]
+    static let topKeys = ["site", "profile_dir", "spec_dir", "devices", "store", "control_site", "control"]
     static let controlSiteKeys = [
         "broker", "client_id", "mqtt_version", "keepalive", "topic_root", "tls", "credentials_file", "window",
         "telemetry_batch",
@@ -167,6 +167,30 @@ public enum SiteConfigLoader {
                 collector.error("store.free_space_limit", "the hard limit must not be above the warning threshold")
             }
         }
+        // Operators may start batches with specs from these folders only (default: the
+        // configuration's own folder).
+        var specDirectories = [baseDirectory.standardizedFileURL.path]
+        if top.has("spec_dir") {
+            let names: [String]
+            if case .sequence = top.node("spec_dir") {
+                names = (top.sequence("spec_dir") ?? []).enumerated().compactMap { index, node in
+                    guard let name = node.scalar?.string, !name.isEmpty else {
+                        collector.error("spec_dir[\(index)]", at: node.mark, "expected a folder name")
+                        return nil
+                    }
+                    return name
+                }
+            } else {
+                names = top.string("spec_dir").map { [$0] } ?? []
+            }
+            specDirectories = names.map { resolve($0, against: baseDirectory).standardizedFileURL.path }
+            for (index, directory) in specDirectories.enumerated() {
+                var isDirectory: ObjCBool = false
+                if !FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) || !isDirectory.boolValue {
+                    collector.error(names.count > 1 ? "spec_dir[\(index)]" : "spec_dir", "'\(directory)' is not a folder")
+                }
+            }
+        }
         var controlSite: ControlSiteConfig?
         if let reader = top.mappingReader("control_site") {
             controlSite = parseControlSite(reader, site: site ?? "site", base: baseDirectory, collector: collector)
@@ -183,6 +207,7 @@ public enum SiteConfigLoader {
         }
         var config = SiteConfig(siteId: site, devices: devices, store: store, controlSite: controlSite)
         config.control = control
+        config.specDirectories = specDirectories
         return Result(config: config, diagnostics: diagnostics)
     }
 

@@ -56,11 +56,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
-        .executableTarget(
-            name: "pocared",
+        // The running site: daemon, pipeline, operator commands, batch reports, status board.
+        .target(
+            name: "SiteRuntime",
             dependencies: [
                 "POCareCore", "POCareConfig", "Acquisition", "InProcessControl", "SiteStore", "ControlSiteLink", "SiteService",
                 "Hashing", "ControlAPI",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
+        .executableTarget(
+            name: "pocared",
+            dependencies: [
+                "POCareConfig", "SiteRuntime", "SiteService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

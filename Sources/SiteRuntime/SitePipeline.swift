@@ -7,7 +7,7 @@ import Synchronization
 
 /// What happens to each sample: it is written to the store with the batch context it was
 /// taken under, held against the approved spec, and every resulting event is stored and logged.
-final class SitePipeline {
+public final class SitePipeline {
     let engine: ControlEngine
     let store: SiteStore
     let eventLog: EventLog
@@ -16,7 +16,7 @@ final class SitePipeline {
     private var parameterIds: [String: [String]]
     private var events: [ControlEvent] = []
     /// The last sample of each device, for `pocarectl values`.
-    private(set) var latest: [String: Sample] = [:]
+    public private(set) var latest: [String: Sample] = [:]
     private let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -45,7 +45,7 @@ final class SitePipeline {
         parameterIds = Dictionary(uniqueKeysWithValues: site.devices.map { ($0.id, $0.profile.parameters.map(\.id)) })
     }
 
-    func handle(_ sample: Sample) {
+    public func handle(_ sample: Sample) {
         printer?.print(sample)
         latest[sample.deviceId] = sample
         board.update(device: sample.deviceId, reachable: sample.readings.contains { $0.quality != .badCommunication })

@@ -13,7 +13,7 @@ import Synchronization
 
 /// What the daemon's one pipeline task consumes, in order: samples from every poller, and
 /// the reload and stop requests that arrive by signal between them.
-enum DaemonInput: Sendable {
+public enum DaemonInput: Sendable {
     case sample(Sample)
     case reload
     case stop
@@ -23,17 +23,18 @@ enum DaemonInput: Sendable {
 
 /// The running site: store, engine, pipeline, pollers and link, and how a reload swaps the
 /// pollers between two poll cycles without losing or repeating a sample.
-final class SiteDaemon {
-    let configPath: String
-    let store: SiteStore
-    let engine = ControlEngine()
-    let pipeline: SitePipeline
+public final class SiteDaemon {
+    public let configPath: String
+    public let store: SiteStore
+    public let engine = ControlEngine()
+    public let pipeline: SitePipeline
     let board: DeviceStatusBoard
-    private(set) var site: SiteConfig
+    public private(set) var site: SiteConfig
     private(set) var acquisition: AcquisitionService
     private(set) var link: ControlSiteLink?
     let inputs: AsyncStream<DaemonInput>
-    let input: AsyncStream<DaemonInput>.Continuation
+    /// Where pollers, the control socket and signals put what the pipeline task must handle.
+    public let input: AsyncStream<DaemonInput>.Continuation
     private let printValues: Bool
     private let logger = Logger(label: "pocare.daemon")
     /// What other threads (the watchdog, the store's commit handler) may look at.
@@ -41,7 +42,9 @@ final class SiteDaemon {
     /// Specs the daemon has seen (configuration and batch starts), by fingerprint.
     var knownSpecs: [String: IPCSpec] = [:]
 
-    init(site: SiteConfig, configPath: String, store: SiteStore, printValues: Bool) {
+    /// Builds the parts without starting any: `runPipeline` consumes, `startParts` starts the
+    /// pollers and the link, `shutDown` closes what is left.
+    public init(site: SiteConfig, configPath: String, store: SiteStore, printValues: Bool) {
         self.site = site
         self.configPath = configPath
         self.store = store
@@ -83,7 +86,7 @@ final class SiteDaemon {
     }
 
     /// Registers the devices and starts the batches the configuration names, each audited first.
-    func startBatches(for devices: [DeviceConfig]) async throws {
+    public func startBatches(for devices: [DeviceConfig]) async throws {
         for device in devices {
             engine.register(device: device.id, profile: device.profile)
             guard let plan = device.batch else { continue }
@@ -112,7 +115,7 @@ final class SiteDaemon {
     /// cycles (the old ones finish their cycle and every sample they took is still handled);
     /// an invalid one is refused and the running configuration goes on. Both are audited.
     @discardableResult
-    func reload(user: String? = nil, reason: String = "SIGHUP") async -> ControlResponse {
+    public func reload(user: String? = nil, reason: String = "SIGHUP") async -> ControlResponse {
         let user = user ?? store.systemUser
         let result = SiteConfigLoader.load(path: configPath)
         let old = Self.fingerprint(configPath: configPath, site: site)
@@ -174,6 +177,50 @@ final class SiteDaemon {
         return .success(id: nil, result: #"{"applied":true,"configuration":"# + jsonString(new) + "}")
     }
 
+    /// The pipeline task: consumes samples, operator requests, reloads and the stop request in
+    /// order until the stop, after which every sample the stopped pollers took has been handled.
+    /// `afterReload` runs after each reload, applied or refused.
+    public func runPipeline(afterReload: () -> Void = {}) async {
+        for await item in inputs {
+            switch item {
+            case .sample(let sample):
+                pipeline.handle(sample)
+            case .reload:
+                await reload()
+                afterReload()
+            case .control(let request, let peer, let reply):
+                reply(await handle(request, from: peer))
+                if request.command == "reload" { afterReload() }
+            case .stop:
+                // Every sample the pollers took before they stopped is already queued ahead of
+                // the end of the stream.
+                let acquisition = self.acquisition
+                await offPool { acquisition.stop() }
+                input.finish()
+            }
+        }
+    }
+
+    /// Starts the pollers and the Control Site link.
+    public func startParts() {
+        acquisition.start()
+        link?.start()
+    }
+
+    /// After the pipeline task has ended: the last audit entry, the last commit, the link's
+    /// last publish, and the store closed.
+    public func shutDown() async {
+        _ = try? await store.audit(AuditAction(user: store.systemUser, action: "daemon.stop", target: configPath))
+        await store.flush()
+        // Both wait for threads of their own (the link's last publish, the writer's last
+        // commit): off Swift's cooperative threads.
+        let link = self.link, store = self.store
+        await offPool {
+            link?.stop()
+            store.close()
+        }
+    }
+
     private let started = Date()
     static let commands = [
         "status", "reload", "devices", "values", "alarms", "ack", "shelve", "unshelve", "batch.start", "batch.phase",
@@ -182,7 +229,7 @@ final class SiteDaemon {
 
     /// Answers an operator's request. Runs on the pipeline task, so it sees the engine's state
     /// between two samples.
-    func handle(_ request: ControlRequest, from peer: ControlPeer) async -> ControlResponse {
+    public func handle(_ request: ControlRequest, from peer: ControlPeer) async -> ControlResponse {
         var response: ControlResponse
         switch request.command {
         case "status": response = .success(id: nil, result: await statusJSON())

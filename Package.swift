@@ -75,7 +75,7 @@ let package = Package(
         .executableTarget(
             name: "pocarectl",
             dependencies: [
-                "POCareCore", "POCareConfig", "InProcessControl", "SiteStore", "ControlSiteLink", "ControlAPI",
+                "POCareCore", "POCareConfig", "InProcessControl", "SiteStore", "ControlSiteLink", "ControlAPI", "SiteRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -124,6 +124,10 @@ let package = Package(
                 "POCareCore", "ControlSiteLink", "SiteStore",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
+        .testTarget(name: "ControlAPITests", dependencies: ["ControlAPI"]),
+        .testTarget(
+            name: "SiteRuntimeTests",
+            dependencies: ["ControlAPI", "InProcessControl", "POCareConfig", "POCareCore", "SiteRuntime", "SiteStore"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

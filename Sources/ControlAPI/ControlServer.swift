@@ -164,15 +164,9 @@ public final class ControlServer: @unchecked Sendable {
 
     private func respond(to line: [UInt8], peer: ControlPeer, fd: Int32) {
         let response: ControlResponse
-        if let request = try? JSONDecoder().decode(ControlRequest.self, from: Data(line)) {
-            if request.v != ControlRequest.version {
-                response = .failure(id: request.id, .unsupportedVersion, "protocol version \(request.v) is not supported; this daemon speaks \(ControlRequest.version)")
-            } else {
-                response = runBlocking { await self.handler(request, peer) }
-            }
-        } else {
-            let preview = String(decoding: line.prefix(80), as: UTF8.self)
-            response = .failure(id: nil, .badRequest, "not a request: expected one JSON object {\"v\":1,\"command\":...} per line, got '\(preview)'")
+        switch ControlRequest.decode(line: line) {
+        case .request(let request): response = runBlocking { await self.handler(request, peer) }
+        case .rejected(let rejection): response = rejection
         }
         writeLine(fd, response.encoded())
     }

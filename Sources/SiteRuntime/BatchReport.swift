@@ -1,5 +1,5 @@
 import ControlAPI
-import ControlSiteLink
+import InProcessControl
 import Foundation
 import POCareCore
 import SiteStore
@@ -18,29 +18,30 @@ extension SiteDaemon {
     }
 
     /// Reads the store on a dispatch thread: a long batch must not hold one of Swift's few cooperative threads.
-    func batchReport(_ request: ControlRequest) async -> ControlResponse {
-        guard let batchId = request.arguments["batch"] else { return .failure(id: nil, .badRequest, "give the batch id") }
+    func batchReport(_ batchId: String) async throws(ControlResponse.Failure) -> ControlAPI.BatchReport {
         let path = store.settings.path, devices = site.devices, specs = knownSpecs
-        return await offPool { Self.batchReport(batchId: batchId, storePath: path, devices: devices, specs: specs) }
+        return try await offPool { () throws(ControlResponse.Failure) in
+            try Self.batchReport(batchId: batchId, storePath: path, devices: devices, specs: specs)
+        }
     }
 
-    static func batchReport(batchId: String, storePath: String, devices: [DeviceConfig], specs: [String: IPCSpec]) -> ControlResponse {
+    static func batchReport(
+        batchId: String, storePath: String, devices: [DeviceConfig], specs: [String: IPCSpec]
+    ) throws(ControlResponse.Failure) -> ControlAPI.BatchReport {
         guard let reader = try? StoreReader(path: storePath), let batches = try? reader.batches() else {
-            return .failure(id: nil, .failed, "store not readable")
+            throw .init(code: .failed, message: "store not readable")
         }
         guard let record = batches.last(where: { $0.batch == batchId }) else {
-            return .failure(id: nil, .refused, "no batch '\(batchId)' in the store")
+            throw .init(code: .refused, message: "no batch '\(batchId)' in the store")
         }
         let spec = specs[record.spec]
-        let interval = devices.first { $0.id == record.device }.map {
-            Double($0.pollInterval.components.seconds) + Double($0.pollInterval.components.attoseconds) / 1e18
-        } ?? 1
+        let interval = devices.first { $0.id == record.device }.map { Double($0.pollInterval.nanoseconds) / 1e9 } ?? 1
         let gapThreshold = max(3 * interval, 2)
 
         // Walk the device's samples of this batch in sequence order, a page at a time.
         var aggregates: [String: [String: Aggregate]] = [:]
         var phaseOrder: [String] = []
-        var gaps: [[String: Any]] = []
+        var gaps: [ControlAPI.BatchReport.Gap] = []
         var badReadings = 0
         var samples = 0
         var previous: StoredSample?
@@ -56,7 +57,7 @@ extension SiteDaemon {
                 if let previous {
                     let step = sample.time.timeIntervalSince(previous.time)
                     if step > gapThreshold {
-                        gaps.append(["from": Contract.format(previous.time), "to": Contract.format(sample.time), "duration_s": step])
+                        gaps.append(.init(from: UTCTime.format(previous.time), to: UTCTime.format(sample.time), durationS: step))
                     }
                     dt = min(step, gapThreshold)
                 }
@@ -85,52 +86,40 @@ extension SiteDaemon {
         let units = Dictionary(parameters.map { ($0.id, $0.unit) }, uniquingKeysWith: { a, _ in a })
         // States (status and phase codes) are not measurements: no statistics for them.
         let states = Set(parameters.filter { $0.enumeration != nil }.map(\.id))
-        let phases: [[String: Any]] = phaseOrder.map { phase in
-            let rows: [[String: Any]] = (aggregates[phase] ?? [:]).filter { !states.contains($0.key) }.sorted { $0.key < $1.key }.map { parameter, a in
-                var row: [String: Any] = [
-                    "parameter": parameter, "unit": units[parameter] ?? "", "samples": a.count,
-                    "min": a.minimum, "max": a.maximum, "mean": a.sum / Double(max(a.count, 1)),
-                ]
-                if a.total > 0 {
-                    row["in_range_s"] = a.inRange
-                    row["evaluated_s"] = a.total
-                    row["in_range_pct"] = a.inRange / a.total * 100
-                }
-                return row
+        let phases = phaseOrder.map { phase in
+            let rows = (aggregates[phase] ?? [:]).filter { !states.contains($0.key) }.sorted { $0.key < $1.key }.map { parameter, a in
+                ControlAPI.BatchReport.ParameterSummary(
+                    parameter: parameter, unit: units[parameter] ?? "", samples: a.count, min: a.minimum, max: a.maximum,
+                    mean: a.sum / Double(max(a.count, 1)), inRangeS: a.total > 0 ? a.inRange : nil, evaluatedS: a.total > 0 ? a.total : nil,
+                    inRangePct: a.total > 0 ? a.inRange / a.total * 100 : nil)
             }
-            return ["phase": phase, "parameters": rows]
+            return ControlAPI.BatchReport.Phase(phase: phase, parameters: rows)
         }
 
-        // Excursions and alarms, with who acknowledged them and why.
-        let events = (try? reader.events(batch: batchId)) ?? []
-        func body(_ event: StoredEvent) -> [String: Any] {
-            (try? JSONSerialization.jsonObject(with: Data(event.body.utf8)) as? [String: Any]) ?? [:]
+        // Excursions and alarms, with who acknowledged them and why, from the stored events.
+        let events = ((try? reader.events(batch: batchId)) ?? []).map { (stored: $0, event: ControlEvent.stored($0.body)) }
+        let excursions = events.compactMap { $0.event?.excursion }.map { e in
+            ControlAPI.BatchReport.Excursion(
+                alarm: e.alarm.description, phase: e.phase, start: UTCTime.format(e.start), end: UTCTime.format(e.end),
+                durationS: Double(e.duration.nanoseconds) / 1e9, worstValue: e.worstValue, worstLevel: e.worstLevel.description,
+                side: e.side.rawValue, areaOutside: e.areaOutside)
         }
-        let excursions: [[String: Any]] = events.filter { $0.kind == "excursion" }.compactMap { body($0)["excursion"] as? [String: Any] }
-        var alarms: [[String: Any]] = []
-        for event in events where ["raised", "escalated", "communication_lost"].contains(event.kind) {
-            let b = body(event)
-            var row: [String: Any] = [
-                "alarm": event.alarm ?? "", "kind": event.kind, "time": Contract.format(event.time),
-                "level": b["level"] ?? NSNull(), "value": b["value"] ?? NSNull(), "limit": b["limit"] ?? NSNull(),
-                "phase": event.phase ?? NSNull(),
-            ]
-            if let ack = events.first(where: { $0.kind == "acknowledged" && $0.alarm == event.alarm && $0.time >= event.time }) {
-                let a = body(ack)
-                row["acknowledged_by"] = a["user"] ?? NSNull()
-                row["acknowledged_at"] = Contract.format(ack.time)
-                row["reason"] = a["reason"] ?? NSNull()
+        var alarms: [ControlAPI.BatchReport.Alarm] = []
+        for (stored, event) in events where [.raised, .escalated, .communicationLost].contains(event?.kind) {
+            var row = ControlAPI.BatchReport.Alarm(
+                alarm: stored.alarm ?? "", kind: stored.kind, time: UTCTime.format(stored.time), level: event?.level?.description,
+                value: event?.value, limit: event?.limit, phase: stored.phase)
+            if let ack = events.first(where: { $0.event?.kind == .acknowledged && $0.stored.alarm == stored.alarm && $0.stored.time >= stored.time }) {
+                row.acknowledgedBy = ack.event?.user
+                row.acknowledgedAt = UTCTime.format(ack.stored.time)
+                row.reason = ack.event?.reason
             }
             alarms.append(row)
         }
-        let result: [String: Any] = [
-            "batch": batchId, "device": record.device, "spec": record.spec,
-            "spec_document": spec.map { "\($0.identity.documentId) version \($0.identity.version)" } ?? NSNull(),
-            "started": Contract.format(record.started), "ended": record.ended.map(Contract.format) ?? NSNull(),
-            "samples": samples, "bad_readings": badReadings, "phases": phases, "excursions": excursions, "alarms": alarms,
-            "gaps": gaps,
-        ]
-        return .success(id: nil, result: SiteDaemon.json(result))
+        return ControlAPI.BatchReport(
+            batch: batchId, device: record.device, spec: record.spec,
+            specDocument: spec.map { "\($0.identity.documentId) version \($0.identity.version)" },
+            started: UTCTime.format(record.started), ended: record.ended.map(UTCTime.format), samples: samples,
+            badReadings: badReadings, phases: phases, excursions: excursions, alarms: alarms, gaps: gaps)
     }
 }
-

@@ -7,3 +7,11 @@ func offPool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
         DispatchQueue.global(qos: .utility).async { continuation.resume(returning: work()) }
     }
 }
+
+/// The same for work that fails with a typed error.
+func offPool<T: Sendable, E: Error>(_ work: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
+    let result: Result<T, E> = await withCheckedContinuation { continuation in
+        DispatchQueue.global(qos: .utility).async { continuation.resume(returning: Result { () throws(E) -> T in try work() }) }
+    }
+    return try result.get()
+}

@@ -17,16 +17,6 @@ public final class SitePipeline {
     private var events: [ControlEvent] = []
     /// The last sample of each device, for `pocarectl values`.
     public private(set) var latest: [String: Sample] = [:]
-    private let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(date.formatted(LiveValuePrinter.timeFormat))
-        }
-        return encoder
-    }()
-
     init(
         site: SiteConfig, engine: ControlEngine, store: SiteStore, eventLog: EventLog, printer: LiveValuePrinter?,
         board: DeviceStatusBoard
@@ -64,7 +54,7 @@ public final class SitePipeline {
     /// Stores and logs events, from evaluation or from batch and operator actions.
     func record(_ events: [ControlEvent]) {
         for event in events {
-            let body = (try? encoder.encode(event)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+            let body = event.storedBody
             store.append(EventRecord(
                 stream: StreamName.events(event.device), device: event.device, time: event.time, kind: event.kind.rawValue,
                 alarm: event.alarm?.description, batchId: event.batchId, phase: event.phase,

@@ -56,18 +56,26 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
-        .executableTarget(
-            name: "pocared",
+        // The running site: daemon, pipeline, operator commands, batch reports, status board.
+        .target(
+            name: "SiteRuntime",
             dependencies: [
                 "POCareCore", "POCareConfig", "Acquisition", "InProcessControl", "SiteStore", "ControlSiteLink", "SiteService",
                 "Hashing", "ControlAPI",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
+        .executableTarget(
+            name: "pocared",
+            dependencies: [
+                "POCareConfig", "SiteRuntime", "SiteService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "pocarectl",
             dependencies: [
-                "POCareCore", "POCareConfig", "InProcessControl", "SiteStore", "ControlSiteLink", "ControlAPI",
+                "POCareCore", "POCareConfig", "InProcessControl", "SiteStore", "ControlSiteLink", "ControlAPI", "SiteRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -116,6 +124,10 @@ let package = Package(
                 "POCareCore", "ControlSiteLink", "SiteStore",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
+        .testTarget(name: "ControlAPITests", dependencies: ["ControlAPI"]),
+        .testTarget(
+            name: "SiteRuntimeTests",
+            dependencies: ["ControlAPI", "InProcessControl", "POCareConfig", "POCareCore", "SiteRuntime", "SiteStore"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

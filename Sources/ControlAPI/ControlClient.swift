@@ -12,8 +12,11 @@ public struct ControlClient: Sendable {
         /// The daemon could not be reached (pocarectl exits 3).
         case unreachable(path: String, reason: String)
         case protocolError(String)
+        /// The daemon answered with an error (pocarectl exits 1).
+        case refused(ControlResponse.Failure)
         public var description: String {
             switch self {
+            case .refused(let failure): "\(failure)"
             case .unreachable(let path, let reason): "cannot reach pocared at \(path): \(reason)"
             case .protocolError(let message): "unexpected answer from pocared: \(message)"
             }
@@ -24,6 +27,15 @@ public struct ControlClient: Sendable {
     public var timeout: Duration = .seconds(30)
 
     public init(path: String) { self.path = path }
+
+    /// Sends one command and returns the daemon's result, or its refusal as `ClientError.refused`.
+    public func call(_ command: ControlCommand) throws(ClientError) -> ControlResult {
+        let response = try send(ControlRequest(command))
+        guard response.ok, let result = response.result else {
+            throw .refused(response.error ?? .init(code: .failed, message: "the daemon refused without a reason"))
+        }
+        return result
+    }
 
     public func send(_ request: ControlRequest) throws(ClientError) -> ControlResponse {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -43,9 +55,7 @@ public struct ControlClient: Sendable {
                 : errno == ECONNREFUSED ? "connection refused (pocared is not listening)" : String(cString: strerror(errno))
             throw .unreachable(path: path, reason: reason)
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        guard var line = try? encoder.encode(request) else { throw .protocolError("request could not be encoded") }
+        guard var line = try? JSONEncoder.control.encode(request) else { throw .protocolError("request could not be encoded") }
         line.append(0x0A)
         let sent = line.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         guard sent == line.count else { throw .unreachable(path: path, reason: "the daemon closed the connection") }
@@ -60,7 +70,7 @@ public struct ControlClient: Sendable {
             buffer.append(contentsOf: chunk[0..<count])
         }
         let responseLine = buffer[..<buffer.firstIndex(of: 0x0A)!]
-        guard let response = try? JSONDecoder().decode(ControlResponse.self, from: Data(responseLine)) else {
+        guard let response = try? JSONDecoder.control.decode(ControlResponse.self, from: Data(responseLine)) else {
             throw .protocolError(String(decoding: responseLine.prefix(200), as: UTF8.self))
         }
         return response

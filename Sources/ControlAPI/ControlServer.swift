@@ -232,17 +232,13 @@ public final class ControlServer: @unchecked Sendable {
     /// Answers one request line; false when the answer could not be delivered.
     private func respond(to line: [UInt8], peer: ControlPeer, fd: Int32) -> Bool {
         let response: ControlResponse
-        if let request = try? JSONDecoder().decode(ControlRequest.self, from: Data(line)) {
-            if request.v != ControlRequest.version {
-                response = .failure(id: request.id, .unsupportedVersion, "protocol version \(request.v) is not supported; this daemon speaks \(ControlRequest.version)")
-            } else {
-                inFlight.wait()
-                response = runBlocking { await self.handler(request, peer) }
-                inFlight.signal()
-            }
-        } else {
-            let preview = String(decoding: line.prefix(80), as: UTF8.self)
-            response = .failure(id: nil, .badRequest, "not a request: expected one JSON object {\"v\":1,\"command\":...} per line, got '\(preview)'")
+        switch ControlRequest.decode(line: line) {
+        case .request(let request):
+            inFlight.wait()
+            response = runBlocking { await self.handler(request, peer) }
+            inFlight.signal()
+        case .rejected(let rejection):
+            response = rejection
         }
         return writeLine(fd, response.encoded())
     }

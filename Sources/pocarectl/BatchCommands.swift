@@ -21,13 +21,10 @@ struct BatchStart: ParsableCommand {
     @Option(help: "Why, for the audit trail.") var reason: String?
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
     func run() throws {
-        var arguments = ["device": device, "batch": batch, "spec": spec,
-                         "follow_device_phase": followDevicePhase ? "true" : "false"]
-        if let phase { arguments["phase"] = phase }
-        if let reason { arguments["reason"] = reason }
-        let result = try daemon.send("batch.start", arguments)
-        let r = object(result)
-        print(json ? result : "batch \(text(r["batch"])) started on \(device) in phase \(text(r["phase"])), spec \(text(r["spec"]))")
+        let r = try daemon.batchAction(.batchStart(ControlAPI.BatchStart(
+            device: device, batch: batch, spec: spec, phase: phase, followDevicePhase: followDevicePhase, reason: reason)))
+        if json { return printJSON(r) }
+        print("batch \(text(r.batch)) started on \(device) in phase \(text(r.phase)), spec \(text(r.spec))")
     }
 }
 
@@ -41,10 +38,9 @@ struct BatchPhase: ParsableCommand {
     @Option(help: "Why, for the audit trail.") var reason: String?
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
     func run() throws {
-        var arguments = ["device": device, "phase": phase]
-        if let reason { arguments["reason"] = reason }
-        let result = try daemon.send("batch.phase", arguments)
-        print(json ? result : "\(device): batch \(text(object(result)["batch"])) now in phase \(phase)")
+        let r = try daemon.batchAction(.batchPhase(BatchPhaseChange(device: device, phase: phase, reason: reason)))
+        if json { return printJSON(r) }
+        print("\(device): batch \(text(r.batch)) now in phase \(phase)")
     }
 }
 
@@ -56,10 +52,9 @@ struct BatchEnd: ParsableCommand {
     @Option(help: "Why, for the audit trail.") var reason: String?
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
     func run() throws {
-        var arguments = ["device": device]
-        if let reason { arguments["reason"] = reason }
-        let result = try daemon.send("batch.end", arguments)
-        print(json ? result : "batch on \(device) ended")
+        let r = try daemon.batchAction(.batchEnd(ControlAPI.BatchEnd(device: device, reason: reason)))
+        if json { return printJSON(r) }
+        print("batch on \(device) ended")
     }
 }
 
@@ -68,11 +63,11 @@ struct BatchList: ParsableCommand {
     @OptionGroup var daemon: SocketOption
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
     func run() throws {
-        let result = try daemon.send("batch.list")
-        if json { return print(result) }
+        let list = try daemon.send(.batchList) { if case .batchList(let r) = $0 { r } else { nil } }
+        if json { return printJSON(list) }
         var rows = [["batch", "device", "started (UTC)", "ended (UTC)", "spec"]]
-        for b in object(result)["batches"] as? [[String: Any]] ?? [] {
-            rows.append([text(b["batch"]), text(b["device"]), text(b["started"]), text(b["ended"]), text(b["spec"])])
+        for b in list.batches {
+            rows.append([b.batch, b.device, b.started, text(b.ended), b.spec])
         }
         print(alignedTable(rows))
     }
@@ -95,55 +90,54 @@ struct BatchReport: ParsableCommand {
     @Flag(help: "JSON.") var json = false
     @Flag(help: "CSV: one row per phase and parameter.") var csv = false
     func run() throws {
-        let result = try daemon.send("batch.report", ["batch": batch])
-        if json { return print(result) }
-        let r = object(result)
-        let phases = r["phases"] as? [[String: Any]] ?? []
+        let r = try daemon.send(.batchReport(batch: batch)) { if case .batchReport(let r) = $0 { r } else { nil } }
+        if json { return printJSON(r) }
         if csv {
             print("batch,device,spec,phase,parameter,unit,samples,min,max,mean,in_range_pct")
-            for p in phases {
-                for row in p["parameters"] as? [[String: Any]] ?? [] {
-                    print([batch, text(r["device"]), text(r["spec"]), text(p["phase"]), text(row["parameter"]), text(row["unit"]),
-                           text(row["samples"]), text(row["min"]), text(row["max"]), text(row["mean"]), text(row["in_range_pct"])]
+            for p in r.phases {
+                for row in p.parameters {
+                    print([batch, r.device, r.spec, p.phase, row.parameter, row.unit, "\(row.samples)", text(row.min), text(row.max),
+                           text(row.mean), text(row.inRangePct)]
                         .map { $0.contains(",") ? "\"\($0)\"" : $0 }.joined(separator: ","))
                 }
             }
             return
         }
-        print(Paint.bold("Batch \(batch) on \(text(r["device"]))"))
-        print("spec      \(text(r["spec"])) (\(text(r["spec_document"])))")
-        print("period    \(text(r["started"])) to \(text(r["ended"]))")
-        print("samples   \(text(r["samples"])), \(text(r["bad_readings"])) readings not good")
-        for p in phases {
-            print("\nphase \(text(p["phase"]))")
+        print(Paint.bold("Batch \(batch) on \(r.device)"))
+        print("spec      \(r.spec) (\(text(r.specDocument)))")
+        print("period    \(r.started) to \(text(r.ended))")
+        print("samples   \(r.samples), \(r.badReadings) readings not good")
+        for p in r.phases {
+            print("\nphase \(p.phase)")
             var rows = [["parameter", "unit", "samples", "min", "max", "mean", "in range"]]
-            for row in p["parameters"] as? [[String: Any]] ?? [] {
-                rows.append([text(row["parameter"]), text(row["unit"]), text(row["samples"]), text(row["min"]), text(row["max"]),
-                             text(row["mean"]), row["in_range_pct"].map { String(format: "%.1f %%", ($0 as? NSNumber)?.doubleValue ?? 0) } ?? "-"])
+            for row in p.parameters {
+                rows.append([row.parameter, row.unit, "\(row.samples)", text(row.min), text(row.max), text(row.mean),
+                             row.inRangePct.map { String(format: "%.1f %%", $0) } ?? "-"])
             }
             print(alignedTable(rows))
         }
-        let excursions = r["excursions"] as? [[String: Any]] ?? []
-        print("\nexcursions: \(excursions.isEmpty ? "none" : "")")
-        if !excursions.isEmpty {
+        print("\nexcursions: \(r.excursions.isEmpty ? "none" : "")")
+        if !r.excursions.isEmpty {
             var rows = [["alarm", "phase", "start", "duration", "worst", "level", "area outside"]]
-            for e in excursions {
-                rows.append([text(e["alarm"]), text(e["phase"]), text(e["start"]), text(e["duration_s"]) + " s", text(e["worst_value"]),
-                             text(e["worst_level"]), text(e["area_outside"])])
+            for e in r.excursions {
+                rows.append([e.alarm, e.phase, e.start, text(e.durationS) + " s", text(e.worstValue), e.worstLevel, text(e.areaOutside)])
             }
             print(alignedTable(rows))
         }
-        let alarms = r["alarms"] as? [[String: Any]] ?? []
-        print("\nalarms: \(alarms.isEmpty ? "none" : "")")
-        if !alarms.isEmpty {
+        print("\nalarms: \(r.alarms.isEmpty ? "none" : "")")
+        if !r.alarms.isEmpty {
             var rows = [["alarm", "raised (UTC)", "level", "value", "acknowledged by", "at", "reason"]]
-            for a in alarms {
-                rows.append([text(a["alarm"]), text(a["time"]), text(a["level"]), text(a["value"]), text(a["acknowledged_by"]),
-                             text(a["acknowledged_at"]), text(a["reason"])])
+            for a in r.alarms {
+                rows.append([a.alarm, a.time, text(a.level), text(a.value), text(a.acknowledgedBy), text(a.acknowledgedAt), text(a.reason)])
             }
             print(alignedTable(rows))
         }
-        let gaps = r["gaps"] as? [[String: Any]] ?? []
-        print("\ngaps in the data: \(gaps.isEmpty ? "none" : gaps.map { "\(text($0["from"])) to \(text($0["to"]))" }.joined(separator: "; "))")
+        print("\ngaps in the data: \(r.gaps.isEmpty ? "none" : r.gaps.map { "\($0.from) to \($0.to)" }.joined(separator: "; "))")
+    }
+}
+
+extension SocketOption {
+    func batchAction(_ command: ControlCommand) throws -> BatchState {
+        try send(command) { if case .batch(let r) = $0 { r } else { nil } }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ControlAPI
 import Foundation
+import POCareCore
 
 /// Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org).
 enum Paint {
@@ -10,15 +11,15 @@ enum Paint {
     static func bold(_ s: String) -> String { enabled ? "\u{1B}[1m\(s)\u{1B}[0m" : s }
 }
 
-func text(_ value: Any?) -> String {
+/// A cell of a table: `-` for nothing, numbers as the daemon's log shows them.
+func text(_ value: String?) -> String { value ?? "-" }
+func text(_ value: Double?) -> String { value.map(formatNumber) ?? "-" }
+func text(_ value: ParameterValue?) -> String {
     switch value {
-    case nil, is NSNull: return "-"
-    case let n as NSNumber where String(cString: n.objCType) == "c": return n.boolValue ? "true" : "false"
-    case let n as NSNumber:
-        let d = n.doubleValue
-        return d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(format: "%.4g", d)
-    case let s as String: return s
-    default: return "\(value!)"
+    case .number(let n)?: formatNumber(n)
+    case .flag(let b)?: b ? "true" : "false"
+    case .text(let t)?: t
+    case nil: "-"
     }
 }
 
@@ -28,13 +29,12 @@ struct Devices: ParsableCommand {
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
 
     func run() throws {
-        let result = try daemon.send("devices")
-        if json { return print(result) }
+        let list = try daemon.send(.devices) { if case .devices(let r) = $0 { r } else { nil } }
+        if json { return printJSON(list) }
         var rows = [["device", "profile", "endpoint", "interval", "connected", "cycles", "missed", "batch", "phase"]]
-        for d in object(result)["devices"] as? [[String: Any]] ?? [] {
-            rows.append([text(d["id"]), text(d["profile"]), text(d["endpoint"]), text(d["poll_interval_s"]) + " s",
-                         (d["connected"] as? Bool) == true ? "yes" : Paint.red("NO"), text(d["cycles"]), text(d["missed_cycles"]),
-                         text(d["batch"]), text(d["phase"])])
+        for d in list.devices {
+            rows.append([d.id, d.profile, d.endpoint, formatNumber(d.pollIntervalS) + " s", d.connected ? "yes" : Paint.red("NO"),
+                         "\(d.cycles)", "\(d.missedCycles)", text(d.batch), text(d.phase)])
         }
         print(alignedTable(rows))
     }
@@ -48,34 +48,35 @@ struct Values: ParsableCommand {
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
 
     func run() throws {
-        let result = try daemon.send("values", ["device": device])
-        if json { return print(result) }
-        print(renderValues(object(result)))
+        let values = try daemon.values(of: device)
+        if json { return printJSON(values) }
+        print(renderValues(values))
+    }
+}
+
+extension SocketOption {
+    func values(of device: String) throws -> DeviceValues {
+        try send(.values(device: device)) { if case .values(let r) = $0 { r } else { nil } }
     }
 }
 
 /// A device's values as a table, values outside the alert range in yellow, outside the action range in red.
-func renderValues(_ values: [String: Any]) -> String {
-    do {
-        var lines = ["\(text(values["device"])) at \(text(values["time"]))  batch \(text(values["batch"]))  phase \(text(values["phase"]))"]
-        var rows = [["parameter", "value", "unit", "quality", "alert low", "alert high", "action low", "action high"]]
-        for v in values["values"] as? [[String: Any]] ?? [] {
-            let limits = v["limits"] as? [String: Any] ?? [:]
-            let quality = text(v["quality"])
-            var value = (v["label"] as? String) ?? text(v["value"])
-            if let n = (v["value"] as? NSNumber)?.doubleValue, !(v["value"] is Bool) {
-                let outsideAction = (limits["action_low"] as? NSNumber).map { n < $0.doubleValue } == true
-                    || (limits["action_high"] as? NSNumber).map { n > $0.doubleValue } == true
-                let outsideAlert = (limits["alert_low"] as? NSNumber).map { n < $0.doubleValue } == true
-                    || (limits["alert_high"] as? NSNumber).map { n > $0.doubleValue } == true
-                value = outsideAction ? Paint.red(value) : outsideAlert ? Paint.yellow(value) : value
-            }
-            rows.append([text(v["parameter"]), value, text(v["unit"]), quality == "good" ? quality : Paint.red(quality),
-                         text(limits["alert_low"]), text(limits["alert_high"]), text(limits["action_low"]), text(limits["action_high"])])
+func renderValues(_ values: DeviceValues) -> String {
+    var lines = ["\(values.device) at \(text(values.time))  batch \(text(values.batch))  phase \(text(values.phase))"]
+    var rows = [["parameter", "value", "unit", "quality", "alert low", "alert high", "action low", "action high"]]
+    for v in values.values {
+        let limits = v.limits
+        var value = v.label ?? text(v.value)
+        if case .number(let n)? = v.value, let l = limits {
+            let outsideAction = l.actionLow.map { n < $0 } == true || l.actionHigh.map { n > $0 } == true
+            let outsideAlert = l.alertLow.map { n < $0 } == true || l.alertHigh.map { n > $0 } == true
+            value = outsideAction ? Paint.red(value) : outsideAlert ? Paint.yellow(value) : value
         }
-        lines.append(alignedTable(rows))
-        return lines.joined(separator: "\n")
+        rows.append([v.parameter, value, v.unit, v.quality == "good" ? v.quality : Paint.red(v.quality),
+                     text(limits?.alertLow), text(limits?.alertHigh), text(limits?.actionLow), text(limits?.actionHigh)])
     }
+    lines.append(alignedTable(rows))
+    return lines.joined(separator: "\n")
 }
 
 struct Watch: ParsableCommand {
@@ -91,22 +92,25 @@ struct Watch: ParsableCommand {
     func run() throws {
         var n = 0
         while count == 0 || n < count {
-            var screen: String
             if json {
-                screen = try device.map { try daemon.send("values", ["device": $0]) } ?? daemon.send("status")
-            } else if let device {
-                screen = renderValues(object(try daemon.send("values", ["device": device])))
+                if let device {
+                    printJSON(try daemon.values(of: device))
+                } else {
+                    printJSON(try daemon.send(.status) { if case .status(let r) = $0 { r } else { nil } })
+                }
             } else {
-                let devices = object(try daemon.send("devices"))["devices"] as? [[String: Any]] ?? []
-                screen = devices.compactMap { d in
-                    (d["id"] as? String).flatMap { try? daemon.send("values", ["device": $0]) }
-                        .map { renderValues(object($0)) }
-                }.joined(separator: "\n\n")
-                let alarms = object(try daemon.send("alarms"))["alarms"] as? [[String: Any]] ?? []
-                screen += "\n\nalarms: " + (alarms.isEmpty ? "none" : alarms.map { "\(text($0["alarm"])) \(text($0["state"]))" }.joined(separator: ", "))
+                var screen: String
+                if let device {
+                    screen = renderValues(try daemon.values(of: device))
+                } else {
+                    let devices = try daemon.send(.devices) { if case .devices(let r) = $0 { r } else { nil } }.devices
+                    screen = try devices.map { renderValues(try daemon.values(of: $0.id)) }.joined(separator: "\n\n")
+                    let alarms = try daemon.send(.alarms(AlarmQuery())) { if case .alarms(let r) = $0 { r } else { nil } }.alarms
+                    screen += "\n\nalarms: " + (alarms.isEmpty ? "none" : alarms.map { "\($0.alarm) \($0.state)" }.joined(separator: ", "))
+                }
+                if isatty(1) == 1 { print("\u{1B}[H\u{1B}[2J", terminator: "") }
+                print(screen)
             }
-            if isatty(1) == 1 && !json { print("\u{1B}[H\u{1B}[2J", terminator: "") }
-            print(screen)
             n += 1
             if count == 0 || n < count { Thread.sleep(forTimeInterval: every) }
         }
@@ -124,27 +128,31 @@ struct Alarms: ParsableCommand {
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
 
     func run() throws {
-        var arguments = ["history": history ? "true" : "false", "limit": String(limit)]
-        if let device { arguments["device"] = device }
-        let result = try daemon.send("alarms", arguments)
-        if json { return print(result) }
+        let query = AlarmQuery(history: history, device: device, limit: limit)
         if history {
+            let past = try daemon.send(.alarms(query)) { if case .alarmHistory(let r) = $0 { r } else { nil } }
+            if json { return printJSON(past) }
             var rows = [["time (UTC)", "alarm", "event", "level", "value", "user", "reason"]]
-            for h in object(result)["history"] as? [[String: Any]] ?? [] {
-                let e = h["event"] as? [String: Any] ?? [:]
-                rows.append([text(h["time"]), text(h["alarm"]), text(h["kind"]), text(e["level"]), text(e["value"]), text(e["user"]), text(e["reason"])])
+            for h in past.history {
+                rows.append([h.time, h.alarm, h.kind, text(h.level), text(h.value), text(h.user), text(h.reason)])
             }
             return print(alignedTable(rows))
         }
-        let alarms = object(result)["alarms"] as? [[String: Any]] ?? []
-        if alarms.isEmpty { return print("no active or unacknowledged alarms") }
+        let list = try daemon.send(.alarms(query)) { if case .alarms(let r) = $0 { r } else { nil } }
+        if json { return printJSON(list) }
+        if list.alarms.isEmpty { return print("no active or unacknowledged alarms") }
         var rows = [["alarm", "state", "level", "priority", "since", "value", "shelved until"]]
-        for a in alarms {
-            let state = text(a["state"])
-            rows.append([text(a["alarm"]), state.contains("unacknowledged") ? Paint.red(state) : Paint.yellow(state),
-                         text(a["level"]), text(a["priority"]), text(a["since"]), text(a["value"]), text(a["shelved_until"])])
+        for a in list.alarms {
+            rows.append([a.alarm, a.state.contains("unacknowledged") ? Paint.red(a.state) : Paint.yellow(a.state),
+                         a.level, a.priority, text(a.since), text(a.value), text(a.shelvedUntil)])
         }
         print(alignedTable(rows))
+    }
+}
+
+extension SocketOption {
+    func alarmAction(_ command: ControlCommand) throws -> AlarmActionResult {
+        try send(command) { if case .alarmAction(let r) = $0 { r } else { nil } }
     }
 }
 
@@ -158,8 +166,9 @@ struct Ack: ParsableCommand {
     @Option(help: "Why (required).") var reason: String
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
     func run() throws {
-        let result = try daemon.send("ack", ["alarm": alarm, "reason": reason])
-        print(json ? result : "acknowledged \(alarm) as \(text(object(result)["user"])): now \(text(object(result)["state"]))")
+        let result = try daemon.alarmAction(.acknowledge(AlarmAction(alarm: alarm, reason: reason)))
+        if json { return printJSON(result) }
+        print("acknowledged \(alarm) as \(result.user): now \(result.state)")
     }
 }
 
@@ -173,8 +182,9 @@ struct Shelve: ParsableCommand {
     @Option(help: "Why (required).") var reason: String
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
     func run() throws {
-        let result = try daemon.send("shelve", ["alarm": alarm, "for": duration, "reason": reason])
-        print(json ? result : "shelved \(alarm) for \(duration)")
+        let result = try daemon.alarmAction(.shelve(ShelveAction(alarm: alarm, duration: duration, reason: reason)))
+        if json { return printJSON(result) }
+        print("shelved \(alarm) for \(duration)")
     }
 }
 
@@ -186,7 +196,8 @@ struct Unshelve: ParsableCommand {
     @Option(help: "Why (required).") var reason: String
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
     func run() throws {
-        let result = try daemon.send("unshelve", ["alarm": alarm, "reason": reason])
-        print(json ? result : "unshelved \(alarm): now \(text(object(result)["state"]))")
+        let result = try daemon.alarmAction(.unshelve(AlarmAction(alarm: alarm, reason: reason)))
+        if json { return printJSON(result) }
+        print("unshelved \(alarm): now \(result.state)")
     }
 }

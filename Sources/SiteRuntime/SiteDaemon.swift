@@ -13,7 +13,7 @@ import Synchronization
 
 /// What the daemon's one pipeline task consumes, in order: samples from every poller, and
 /// the reload and stop requests that arrive by signal between them.
-enum DaemonInput: Sendable {
+public enum DaemonInput: Sendable {
     case sample(Sample)
     case reload
     case stop
@@ -23,17 +23,18 @@ enum DaemonInput: Sendable {
 
 /// The running site: store, engine, pipeline, pollers and link, and how a reload swaps the
 /// pollers between two poll cycles without losing or repeating a sample.
-final class SiteDaemon {
-    let configPath: String
-    let store: SiteStore
-    let engine = ControlEngine()
-    let pipeline: SitePipeline
+public final class SiteDaemon {
+    public let configPath: String
+    public let store: SiteStore
+    public let engine = ControlEngine()
+    public let pipeline: SitePipeline
     let board: DeviceStatusBoard
-    private(set) var site: SiteConfig
+    public private(set) var site: SiteConfig
     private(set) var acquisition: AcquisitionService
     private(set) var link: ControlSiteLink?
     let inputs: AsyncStream<DaemonInput>
-    let input: AsyncStream<DaemonInput>.Continuation
+    /// Where pollers, the control socket and signals put what the pipeline task must handle.
+    public let input: AsyncStream<DaemonInput>.Continuation
     private let printValues: Bool
     private let logger = Logger(label: "pocare.daemon")
     /// What other threads (the watchdog, the store's commit handler) may look at.
@@ -41,7 +42,9 @@ final class SiteDaemon {
     /// Specs the daemon has seen (configuration and batch starts), by fingerprint.
     var knownSpecs: [String: IPCSpec] = [:]
 
-    init(site: SiteConfig, configPath: String, store: SiteStore, printValues: Bool) {
+    /// Builds the parts without starting any: `runPipeline` consumes, `startParts` starts the
+    /// pollers and the link, `shutDown` closes what is left.
+    public init(site: SiteConfig, configPath: String, store: SiteStore, printValues: Bool) {
         self.site = site
         self.configPath = configPath
         self.store = store
@@ -83,7 +86,7 @@ final class SiteDaemon {
     }
 
     /// Registers the devices and starts the batches the configuration names, each audited first.
-    func startBatches(for devices: [DeviceConfig]) async throws {
+    public func startBatches(for devices: [DeviceConfig]) async throws {
         for device in devices {
             engine.register(device: device.id, profile: device.profile)
             guard let plan = device.batch else { continue }
@@ -112,7 +115,7 @@ final class SiteDaemon {
     /// cycles (the old ones finish their cycle and every sample they took is still handled);
     /// an invalid one is refused and the running configuration goes on. Both are audited.
     @discardableResult
-    func reload(user: String? = nil, reason: String = "SIGHUP") async -> ControlResponse {
+    public func reload(user: String? = nil, reason: String = "SIGHUP") async -> Result<ReloadResult, ControlResponse.Failure> {
         let user = user ?? store.systemUser
         let result = SiteConfigLoader.load(path: configPath)
         let old = Self.fingerprint(configPath: configPath, site: site)
@@ -125,7 +128,7 @@ final class SiteDaemon {
             logger.error("configuration reload refused; the running configuration goes on", metadata: ["reason": "\(reason)"])
             _ = try? await store.audit(AuditAction(
                 user: user, action: "config.reload.refused", target: configPath, reason: reason, oldValue: old))
-            return .failure(id: nil, .refused, "configuration not valid; the running one goes on:\n" + errors.joined(separator: "\n"))
+            return .failure(.init(code: .refused, message: "configuration not valid; the running one goes on:\n" + errors.joined(separator: "\n")))
         }
         let new = Self.fingerprint(configPath: configPath, site: next)
         do {
@@ -133,7 +136,7 @@ final class SiteDaemon {
                 user: user, action: "config.reload", target: configPath, reason: reason, oldValue: old, newValue: new))
         } catch {
             logger.error("reload not applied: the audit entry could not be written", metadata: ["error": "\(error)"])
-            return .failure(id: nil, .failed, "not applied: the audit entry could not be written (\(error))")
+            return .failure(.init(code: .failed, message: "not applied: the audit entry could not be written (\(error))"))
         }
         // Stop the old pollers at their cycle boundary, off Swift's cooperative threads.
         let previous = acquisition
@@ -171,104 +174,55 @@ final class SiteDaemon {
         parts.update(pollers: acquisition.pollers, link: link)
         acquisition.start()
         logger.notice("configuration reloaded", metadata: ["devices": "\(next.devices.map(\.id).joined(separator: ","))", "user": "\(user)"])
-        return .success(id: nil, result: #"{"applied":true,"configuration":"# + jsonString(new) + "}")
+        return .success(ReloadResult(applied: true, configuration: new))
     }
 
-    private let started = Date()
-    static let commands = [
-        "status", "reload", "devices", "values", "alarms", "ack", "shelve", "unshelve", "batch.start", "batch.phase",
-        "batch.end", "batch.list", "batch.report", "audit.verify", "audit.show",
-    ]
-
-    /// Answers an operator's request. Runs on the pipeline task, so it sees the engine's state
-    /// between two samples.
-    func handle(_ request: ControlRequest, from peer: ControlPeer) async -> ControlResponse {
-        var response: ControlResponse
-        switch request.command {
-        case "status": response = .success(id: nil, result: await statusJSON())
-        case "reload": response = await reload(user: peer.user, reason: request.arguments["reason"] ?? "pocarectl reload")
-        case "devices": response = devicesResult()
-        case "values": response = valuesResult(request)
-        case "alarms": response = await alarmsResult(request)
-        case "ack", "shelve", "unshelve": response = await alarmAction(request, peer: peer)
-        case "batch.start", "batch.phase", "batch.end": response = await batchAction(request, peer: peer)
-        case "batch.list": response = await batchList()
-        case "batch.report": response = await batchReport(request)
-        case "audit.verify", "audit.show": response = await auditResult(request)
-        default:
-            response = .failure(
-                id: nil, .unknownCommand,
-                "unknown command '\(request.command)'; this daemon answers: \(Self.commands.joined(separator: ", "))")
-        }
-        response.id = request.id
-        return response
-    }
-
-    private func statusJSON() async -> String {
-        let now = MonotonicClock.now()
-        let health = store.health
-        let free = SiteStore.freeBytes(at: store.settings.path) ?? -1
-        let size = ((try? FileManager.default.attributesOfItem(atPath: store.settings.path)[.size]) as? NSNumber)?.int64Value ?? 0
-        let alarms = engine.alarms()
-        var devices: [String] = []
-        for poller in parts.pollers {
-            let stats = poller.statistics
-            let id = poller.settings.deviceId
-            let batch = engine.batch(of: id)
-            let lastGood = stats.lastGoodCycle.map { String(format: "%.1f", Double(now - $0) / 1e9) } ?? "null"
-            let active = alarms.filter { $0.id.device == id && $0.level != .normal }.count
-            devices.append(
-                #"{"id":"# + jsonString(id) + #","profile":"# + jsonString(poller.settings.profile.id)
-                    + #","connected":\#(stats.connected),"last_good_poll_s":\#(lastGood),"missed_cycles":\#(stats.missedCycles)"#
-                    + #","active_alarms":\#(active),"batch":"# + optionalJSON(batch?.batchId) + #","phase":"# + optionalJSON(batch?.phase)
-                    + #","spec":"# + optionalJSON(batch?.spec.fingerprint) + "}")
-        }
-        var link = "null"
-        if let l = parts.link {
-            let s = l.statistics
-            link = #"{"connected":\#(s.connected),"backlog":\#(s.backlog),"last_delivery":"#
-                + optionalJSON(s.lastDelivery.map { $0.formatted(.iso8601) }) + #","last_error":"# + optionalJSON(s.lastError) + "}"
-        }
-        let unacknowledged = alarms.filter { $0.state == .unacknowledged || $0.state == .returnedUnacknowledged }.count
-        // The oldest record the Control Site does not have yet: how far behind the site is.
-        let path = store.settings.path
-        let oldest = await offPool { Self.oldestUndelivered(storePath: path) }
-        let specs = Set(site.devices.compactMap { engine.batch(of: $0.id)?.spec.fingerprint }).sorted()
-        return #"{"version":"# + jsonString(POCareVersion.current) + #","site":"# + jsonString(site.siteId)
-            + #","uptime_s":\#(Int(Date().timeIntervalSince(started))),"store":{"path":"# + jsonString(store.settings.path)
-            + #","size_bytes":\#(size),"free_bytes":\#(free),"pending_rows":\#(health.pendingRows),"committed_rows":\#(health.committedRows),"healthy":\#(store.isHealthy()),"oldest_undelivered":"#
-            + optionalJSON(oldest.map { $0.formatted(.iso8601) }) + "}"
-            + #","specs":["# + specs.map(jsonString).joined(separator: ",") + "]"
-            + #","control_site":\#(link),"alarms":{"active":\#(alarms.filter { $0.level != .normal }.count),"unacknowledged":\#(unacknowledged)}"#
-            + #","devices":[\#(devices.joined(separator: ","))]}"#
-    }
-}
-
-extension SiteDaemon {
-    static func oldestUndelivered(storePath: String) -> Date? {
-        guard let reader = try? StoreReader(path: storePath), let streams = try? reader.streams() else { return nil }
-        var oldest: Date?
-        for stream in streams where stream.deliveredSeq < stream.lastSeq {
-            let time: Date?
-            if stream.stream.hasSuffix("/telemetry") {
-                time = (try? reader.samples(stream: stream.stream, after: stream.deliveredSeq, limit: 1))?.first?.time
-            } else if stream.stream == StreamName.audit {
-                time = (try? reader.auditEntries(after: stream.deliveredSeq, limit: 1))?.first?.time
-            } else {
-                time = (try? reader.events(stream: stream.stream, after: stream.deliveredSeq, limit: 1))?.first?.time
+    /// The pipeline task: consumes samples, operator requests, reloads and the stop request in
+    /// order until the stop, after which every sample the stopped pollers took has been handled.
+    /// `afterReload` runs after each reload, applied or refused.
+    public func runPipeline(afterReload: () -> Void = {}) async {
+        for await item in inputs {
+            switch item {
+            case .sample(let sample):
+                pipeline.handle(sample)
+            case .reload:
+                await reload()
+                afterReload()
+            case .control(let request, let peer, let reply):
+                reply(await handle(request, from: peer))
+                if case .reload = request.command { afterReload() }
+            case .stop:
+                // Every sample the pollers took before they stopped is already queued ahead of
+                // the end of the stream.
+                let acquisition = self.acquisition
+                await offPool { acquisition.stop() }
+                input.finish()
             }
-            if let time, oldest.map({ time < $0 }) ?? true { oldest = time }
         }
-        return oldest
     }
+
+    /// Starts the pollers and the Control Site link.
+    public func startParts() {
+        acquisition.start()
+        link?.start()
+    }
+
+    /// After the pipeline task has ended: the last audit entry, the last commit, the link's
+    /// last publish, and the store closed.
+    public func shutDown() async {
+        _ = try? await store.audit(AuditAction(user: store.systemUser, action: "daemon.stop", target: configPath))
+        await store.flush()
+        // Both wait for threads of their own (the link's last publish, the writer's last
+        // commit): off Swift's cooperative threads.
+        let link = self.link, store = self.store
+        await offPool {
+            link?.stop()
+            store.close()
+        }
+    }
+
+    let started = Date()
 }
-
-func jsonString(_ text: String) -> String {
-    String(decoding: (try? JSONEncoder().encode(text)) ?? Data("\"\"".utf8), as: UTF8.self)
-}
-
-func optionalJSON(_ text: String?) -> String { text.map(jsonString) ?? "null" }
-
 
 /// The pollers and link currently running, readable from any thread.
 final class RunningParts: Sendable {

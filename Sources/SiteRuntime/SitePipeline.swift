@@ -7,7 +7,7 @@ import Synchronization
 
 /// What happens to each sample: it is written to the store with the batch context it was
 /// taken under, held against the approved spec, and every resulting event is stored and logged.
-final class SitePipeline {
+public final class SitePipeline {
     let engine: ControlEngine
     let store: SiteStore
     let eventLog: EventLog
@@ -16,17 +16,7 @@ final class SitePipeline {
     private var parameterIds: [String: [String]]
     private var events: [ControlEvent] = []
     /// The last sample of each device, for `pocarectl values`.
-    private(set) var latest: [String: Sample] = [:]
-    private let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(date.formatted(LiveValuePrinter.timeFormat))
-        }
-        return encoder
-    }()
-
+    public private(set) var latest: [String: Sample] = [:]
     init(
         site: SiteConfig, engine: ControlEngine, store: SiteStore, eventLog: EventLog, printer: LiveValuePrinter?,
         board: DeviceStatusBoard
@@ -45,7 +35,7 @@ final class SitePipeline {
         parameterIds = Dictionary(uniqueKeysWithValues: site.devices.map { ($0.id, $0.profile.parameters.map(\.id)) })
     }
 
-    func handle(_ sample: Sample) {
+    public func handle(_ sample: Sample) {
         printer?.print(sample)
         latest[sample.deviceId] = sample
         board.update(device: sample.deviceId, reachable: sample.readings.contains { $0.quality != .badCommunication })
@@ -64,7 +54,7 @@ final class SitePipeline {
     /// Stores and logs events, from evaluation or from batch and operator actions.
     func record(_ events: [ControlEvent]) {
         for event in events {
-            let body = (try? encoder.encode(event)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+            let body = event.storedBody
             store.append(EventRecord(
                 stream: StreamName.events(event.device), device: event.device, time: event.time, kind: event.kind.rawValue,
                 alarm: event.alarm?.description, batchId: event.batchId, phase: event.phase,

@@ -257,10 +257,7 @@ extension SiteDaemon {
         if let running = engine.batch(of: start.device) {
             throw .init(code: .refused, message: "device \(start.device) runs batch \(running.batchId); end it first")
         }
-        guard let spec = resolveSpec(start.spec) else {
-            throw .init(
-                code: .refused, message: "spec '\(start.spec)' is neither a valid spec file nor a known fingerprint: \(specErrors(start.spec))")
-        }
+        let spec = try resolveSpec(start.spec)
         guard spec.identity.profiles.contains(profile) else {
             throw .init(code: .refused, message: "spec \(spec.identity.documentId) does not name profile '\(profile)'")
         }
@@ -303,16 +300,26 @@ extension SiteDaemon {
         return batchState(end.device, by: peer)
     }
 
-    func resolveSpec(_ reference: String) -> IPCSpec? {
+    /// A spec the daemon knows by its fingerprint, or a file in the site's spec folders. The
+    /// daemon reads with its own rights: any other path is refused unopened, and a file that
+    /// is not a valid spec is answered with where its problems are, never with its words
+    /// (`pocarectl spec validate`, run with the operator's own rights, shows them).
+    func resolveSpec(_ reference: String) throws(ControlResponse.Failure) -> IPCSpec {
         if let known = knownSpecs[reference] ?? knownSpecs.values.first(where: { $0.fingerprint.hasSuffix(reference) || $0.shortFingerprint == reference }) {
             return known
         }
-        return SpecLoader.load(path: reference, profiles: profileCatalogue()).spec
-    }
-
-    func specErrors(_ reference: String) -> String {
-        guard FileManager.default.fileExists(atPath: reference) else { return "no such file or fingerprint" }
-        return SpecLoader.load(path: reference, profiles: profileCatalogue()).diagnostics.map(\.description).joined(separator: "; ")
+        switch SpecDirectory(directories: site.specDirectories).resolve(reference) {
+        case .failure(let refusal):
+            throw .init(code: .refused, message: "spec: \(refusal)")
+        case .success(let path):
+            let result = SpecLoader.load(path: path, profiles: profileCatalogue())
+            if let spec = result.spec { return spec }
+            let errors = result.diagnostics.filter { $0.severity == .error }
+            let first = errors.first.map { " (the first at line \($0.line), \($0.field))" } ?? ""
+            throw .init(
+                code: .refused,
+                message: "spec: '\(path)' is not a valid spec: \(errors.count) problem\(errors.count == 1 ? "" : "s")\(first); `pocarectl spec validate \(path)` lists them")
+        }
     }
 
     func profileCatalogue() -> [String: DeviceProfile] {

@@ -162,7 +162,13 @@ extension ExcursionRecord: Codable {
         specFingerprint = try c.decode(String.self, forKey: .specFingerprint)
         start = try c.decode(Date.self, forKey: .start)
         end = try c.decode(Date.self, forKey: .end)
-        duration = .nanoseconds(Int64((try c.decode(Double.self, forKey: .durationSeconds) * 1e9).rounded()))
+        // Read back from a stored record, which someone may have edited: a value beyond what
+        // a duration can hold is a decoding error, not a trap.
+        let seconds = try c.decode(Double.self, forKey: .durationSeconds)
+        guard seconds.isFinite, abs(seconds) < 9e9 else {
+            throw DecodingError.dataCorruptedError(forKey: .durationSeconds, in: c, debugDescription: "duration \(seconds) s is out of range")
+        }
+        duration = .nanoseconds(Int64((seconds * 1e9).rounded()))
         worstValue = try c.decode(Double.self, forKey: .worstValue)
         worstLevel = try c.decode(AlarmLevel.self, forKey: .worstLevel)
         side = try c.decode(AlarmSide.self, forKey: .side)

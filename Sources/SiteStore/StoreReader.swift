@@ -120,7 +120,7 @@ public final class StoreReader {
         if filter.since != nil { conditions.append("time_ns >= ?3") }
         if filter.until != nil { conditions.append("time_ns < ?4") }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let limit = filter.limit.map { "LIMIT \($0)" } ?? ""
+        let limit = filter.limit.map { "LIMIT \(max(0, $0))" } ?? ""
         let query = try connection.prepare("""
             SELECT seq, time_ns, user, action, target, reason, old_value, new_value, previous_hash, hash
             FROM audit \(whereClause) ORDER BY seq \(filter.limit != nil ? "DESC" : "") \(limit)

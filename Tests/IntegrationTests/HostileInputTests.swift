@@ -85,6 +85,10 @@ struct HostileInputTests {
         let reload = try ctl(fixture, ["reload", "--reason", "test"])
         #expect(reload.status == 1 && reload.errors.contains("poll_interval"), "\(reload.errors)")
 
+        // Dates past what 64-bit nanoseconds hold, and a negative count.
+        #expect(try ctl(fixture, ["audit", "show", "--since", "9999-12-31T00:00:00Z"]).status == 0)
+        #expect(try ctl(fixture, ["audit", "show", "--until", "0001-01-01T00:00:00Z", "--last", "-3"]).status != 132)
+
         let before = daemon.output.count
         #expect(await waitFor(upTo: .seconds(10)) { daemon.output.count > before + 10 }, "polling goes on")
         #expect(daemon.isRunning)

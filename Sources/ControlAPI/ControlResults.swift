@@ -97,7 +97,14 @@ public struct StatusReport: Codable, Sendable, Hashable {
         public var healthy: Bool
         /// The oldest record the Control Site does not have yet: how far behind the site is.
         public var oldestUndelivered: String?
-        public init(path: String, sizeBytes: Int64, freeBytes: Int64?, pendingRows: Int, committedRows: Int, healthy: Bool, oldestUndelivered: String?) {
+        /// The store's identity, made when it was created.
+        public var epoch: String?
+        /// Set when the file was deleted or replaced under the running daemon.
+        public var fileProblem: String?
+        public init(
+            path: String, sizeBytes: Int64, freeBytes: Int64?, pendingRows: Int, committedRows: Int, healthy: Bool, oldestUndelivered: String?,
+            epoch: String? = nil, fileProblem: String? = nil
+        ) {
             self.path = path
             self.sizeBytes = sizeBytes
             self.freeBytes = freeBytes
@@ -105,6 +112,8 @@ public struct StatusReport: Codable, Sendable, Hashable {
             self.committedRows = committedRows
             self.healthy = healthy
             self.oldestUndelivered = oldestUndelivered
+            self.epoch = epoch
+            self.fileProblem = fileProblem
         }
     }
 

@@ -98,7 +98,7 @@ extension SiteDaemon {
             store: .init(
                 path: path, sizeBytes: size, freeBytes: SiteStore.freeBytes(at: path), pendingRows: health.pendingRows,
                 committedRows: Int(clamping: health.committedRows), healthy: store.isHealthy(),
-                oldestUndelivered: oldest.map(UTCTime.format)),
+                oldestUndelivered: oldest.map(UTCTime.format), epoch: store.epoch, fileProblem: health.fileProblem?.description),
             specs: Set(site.devices.compactMap { engine.batch(of: $0.id)?.spec.fingerprint }).sorted(),
             controlSite: link,
             alarms: .init(active: alarms.filter { $0.level != .normal }.count, unacknowledged: unacknowledged),

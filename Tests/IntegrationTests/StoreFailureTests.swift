@@ -22,6 +22,8 @@ struct StoreFailureTests {
         #expect(await waitFor(upTo: .seconds(10)) { daemon.errors.contains { $0.contains("deleted while open") } },
                 "a critical line names the loss: \(daemon.errors.suffix(3))")
         #expect(await waitFor(upTo: .seconds(10)) { notify.all.contains { $0.contains("store LOST") } }, "STATUS says so")
+        let status = try run("pocarectl", ["status", "--socket", fixture.socketPath])
+        #expect(status.output.contains("STORE LOST") && status.output.contains("epoch \(firstEpoch)"), "\(status.output)")
         let pings = notify.count("WATCHDOG=1")
         try await Task.sleep(for: .seconds(2))
         #expect(notify.count("WATCHDOG=1") == pings, "the watchdog is no longer fed, so systemd restarts the daemon")

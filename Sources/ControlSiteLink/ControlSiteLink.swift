@@ -106,9 +106,9 @@ public final class ControlSiteLink: @unchecked Sendable {
 
     /// Per-stream publishing state, all on the link thread.
     private final class Flow {
-        var next: [String: Int64] = [:]
-        var inflight: [Int32: (stream: String, last: Int64)] = [:]
-        var unacknowledged: [String: [(last: Int64, acknowledged: Bool)]] = [:]
+        var next: [StreamName: Int64] = [:]
+        var inflight: [Int32: (stream: StreamName, last: Int64)] = [:]
+        var unacknowledged: [StreamName: [(last: Int64, acknowledged: Bool)]] = [:]
         var connected = false
         var offlineAcknowledged = false
         var offlineMessage: Int32 = -1
@@ -247,7 +247,7 @@ public final class ControlSiteLink: @unchecked Sendable {
 
     /// Marks a message acknowledged and advances the stream's watermark over the contiguous
     /// acknowledged prefix. A later message acknowledged before an earlier one waits.
-    private func acknowledge(stream: String, last: Int64, flow: Flow) {
+    private func acknowledge(stream: StreamName, last: Int64, flow: Flow) {
         guard var queue = flow.unacknowledged[stream], let index = queue.firstIndex(where: { $0.last == last }) else { return }
         queue[index].acknowledged = true
         var watermark: Int64?
@@ -268,7 +268,7 @@ public final class ControlSiteLink: @unchecked Sendable {
     private func fill(client: MQTTClient, reader: StoreReader, topics: Topics, flow: Flow, logger: Logger) {
         guard flow.inflight.count < settings.window, let streams = try? reader.streams() else { return }
         var backlog: Int64 = 0
-        let ordered = streams.filter { !$0.stream.hasSuffix("/telemetry") } + streams.filter { $0.stream.hasSuffix("/telemetry") }
+        let ordered = streams.filter { !$0.stream.isTelemetry } + streams.filter { $0.stream.isTelemetry }
         for stream in ordered {
             var next = flow.next[stream.stream] ?? (stream.deliveredSeq + 1)
             backlog += stream.lastSeq - stream.deliveredSeq
@@ -292,15 +292,15 @@ public final class ControlSiteLink: @unchecked Sendable {
     }
 
     /// Publishes the message that starts at `seq`; returns its message id and last sequence number.
-    private func publishNext(stream: String, from seq: Int64, client: MQTTClient, reader: StoreReader, topics: Topics)
+    private func publishNext(stream: StreamName, from seq: Int64, client: MQTTClient, reader: StoreReader, topics: Topics)
         throws -> (Int32, Int64)?
     {
-        let topic = topics.topic(forStream: stream)
-        if stream == StreamName.audit {
+        let topic = topics.topic(for: stream)
+        switch stream {
+        case .audit:
             guard let entry = try reader.auditEntries(after: seq - 1, limit: 1).first else { return nil }
             return (try client.publish(topic: topic, payload: Contract.audit(site: settings.site, entry: entry)), entry.seq)
-        }
-        if stream.hasSuffix("/telemetry") {
+        case .telemetry:
             let samples = try reader.samples(stream: stream, after: seq - 1, limit: settings.telemetryBatch)
             guard let first = samples.first else { return nil }
             var count = samples.count
@@ -310,9 +310,10 @@ public final class ControlSiteLink: @unchecked Sendable {
                 payload = Contract.telemetry(site: settings.site, device: first.device, samples: samples[..<count], sent: Date())
             }
             return (try client.publish(topic: topic, payload: payload), samples[count - 1].seq)
+        case .events, .siteEvents:
+            guard let event = try reader.events(stream: stream, after: seq - 1, limit: 1).first else { return nil }
+            return (try client.publish(topic: topic, payload: Contract.event(site: settings.site, event: event)), event.seq)
         }
-        guard let event = try reader.events(stream: stream, after: seq - 1, limit: 1).first else { return nil }
-        return (try client.publish(topic: topic, payload: Contract.event(site: settings.site, event: event)), event.seq)
     }
 
     private func waitForWake(upTo nanoseconds: Int64) {

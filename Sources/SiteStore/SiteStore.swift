@@ -161,8 +161,8 @@ public final class SiteStore: @unchecked Sendable {
     }
 
     /// Advances a stream's delivered watermark (the publisher calls this on acknowledgement).
-    public func markDelivered(stream: String, through seq: Int64) {
-        enqueue(.delivered(stream: stream, seq: seq), urgent: true)
+    public func markDelivered(stream: StreamName, through seq: Int64) {
+        enqueue(.delivered(stream: stream.description, seq: seq), urgent: true)
     }
 
     /// Writes an audit entry and returns it once it is committed; throws if it could not be.
@@ -357,7 +357,7 @@ public final class SiteStore: @unchecked Sendable {
                     let layout = try layoutId(device: device, parameters: parameters)
                     let insert = try statement(
                         "INSERT INTO samples (stream, seq, device, time_ns, cycle, batch, phase, spec, layout, readings) VALUES (?,?,?,?,?,?,?,?,?,?)")
-                    let stream = StreamName.telemetry(device)
+                    let stream = StreamName.telemetry(device: device).description
                     insert.bind(1, stream)
                     insert.bind(2, next(stream))
                     insert.bind(3, device)
@@ -372,8 +372,8 @@ public final class SiteStore: @unchecked Sendable {
                 case .event(let event):
                     let insert = try statement(
                         "INSERT INTO events (stream, seq, device, time_ns, kind, alarm, batch, phase, spec, body) VALUES (?,?,?,?,?,?,?,?,?,?)")
-                    insert.bind(1, event.stream)
-                    insert.bind(2, next(event.stream))
+                    insert.bind(1, event.stream.description)
+                    insert.bind(2, next(event.stream.description))
                     insert.bind(3, event.device)
                     insert.bind(4, event.time.nanosecondsSince1970)
                     insert.bind(5, event.kind)
@@ -384,7 +384,7 @@ public final class SiteStore: @unchecked Sendable {
                     insert.bind(10, event.body)
                     try insert.run()
                 case .audit(let action, let time, let completion):
-                    let seq = next(StreamName.audit)
+                    let seq = next(StreamName.audit.description)
                     let hash = AuditEntry.hash(seq: seq, timeNanoseconds: time, action: action, previousHash: auditHash)
                     let insert = try statement(
                         "INSERT INTO audit (seq, time_ns, user, action, target, reason, old_value, new_value, previous_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?)")
@@ -539,7 +539,7 @@ public final class SiteStore: @unchecked Sendable {
     private func raiseStoreAlarm(kind: String, detail: String) {
         let time = Date()
         let body = #"{"kind":"\#(kind)","device":"site","time":"\#(time.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))","detail":\#(jsonString(detail)),"path":\#(jsonString(settings.path))}"#
-        enqueue(.event(EventRecord(stream: StreamName.siteEvents, device: "site", time: time, kind: kind, body: body)), urgent: true)
+        enqueue(.event(EventRecord(stream: .siteEvents, device: "site", time: time, kind: kind, body: body)), urgent: true)
     }
 
     private func jsonString(_ s: String) -> String {
@@ -554,8 +554,8 @@ public final class SiteStore: @unchecked Sendable {
         guard let streams = try? connection.prepare("SELECT stream, delivered_seq FROM streams WHERE delivered_seq > 0"),
             case let rows = Self.collect(streams, { ($0.text(0) ?? "", $0.int64(1)) }), !rows.isEmpty
         else { return }
-        for (stream, delivered) in rows where stream != StreamName.audit {
-            let table = stream.hasSuffix("/telemetry") ? "samples" : "events"
+        for (stream, delivered) in rows {
+            guard let table = StreamName(stream)?.table, table != "audit" else { continue }
             do {
                 let find = try statement(
                     "SELECT seq FROM \(table) WHERE stream = ? AND seq <= ? AND time_ns < ? ORDER BY seq LIMIT 1 OFFSET 499")

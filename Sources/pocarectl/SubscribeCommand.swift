@@ -180,10 +180,10 @@ struct Subscribe: ParsableCommand {
         if after.count > before.count, let gap = after.last { note("gap \(stream) \(gap.lowerBound)...\(gap.upperBound) missing") }
         if json {
             emit(String(decoding: payload, as: UTF8.self))
-        } else if schema.hasSuffix("/telemetry") {
+        } else if schema == "\(Topics.schemaVersion)/telemetry" {
             let samples = (object["samples"] as? [Any])?.count ?? 0
             emit("\(object["sent"] ?? "") \(stream) \(first)...\(last) \(samples) samples")
-        } else if schema.hasSuffix("/event"), let event = object["event"] as? [String: Any] {
+        } else if schema == "\(Topics.schemaVersion)/event", let event = object["event"] as? [String: Any] {
             let detail = ["alarm", "level", "value", "limit", "user", "reason"].compactMap { k in event[k].map { "\(k)=\($0)" } }
             emit("\(object["time"] ?? "") \(stream) \(first) \(object["kind"] ?? "") \(detail.joined(separator: " ")) spec=\(object["spec"] ?? "-")")
         } else {

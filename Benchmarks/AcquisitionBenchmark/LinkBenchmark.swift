@@ -114,7 +114,8 @@ struct LinkBenchmark: AsyncParsableCommand {
 
     func folder(for name: String) -> String { URL(fileURLWithPath: directory).appendingPathComponent("pocare-\(name)-\(UUID().uuidString)").path }
 
-    /// Counts samples on a subscriber thread of its own.
+    /// Counts samples on a subscriber thread of its own. Unchecked Sendable: every field is
+    /// read and written only while holding `lock`.
     final class Counter: @unchecked Sendable {
         let lock = NSLock()
         var samples = 0

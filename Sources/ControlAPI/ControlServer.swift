@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import POCareCore
 import Synchronization
 
 #if canImport(Glibc)
@@ -11,7 +12,7 @@ import Glibc
 /// comes from SO_PEERCRED. Bad input (not JSON, a line over the limit, an unknown command, a
 /// client that never finishes its line) gets an error or a closed connection, never a crash,
 /// and never holds up the daemon.
-public final class ControlServer: @unchecked Sendable {
+public final class ControlServer: Sendable {
     public struct Settings: Sendable {
         public var path: String
         public var group: String?
@@ -46,19 +47,12 @@ public final class ControlServer: @unchecked Sendable {
         self.handler = handler
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw StartError.socket(path: settings.path, message: String(cString: strerror(errno))) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(settings.path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            close(fd)
-            throw StartError.socket(path: settings.path, message: "path too long")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, b) in bytes.enumerated() { raw[i] = b } }
         try? FileManager.default.createDirectory(
             atPath: URL(fileURLWithPath: settings.path).deletingLastPathComponent().path, withIntermediateDirectories: true)
         unlink(settings.path)  // a socket left by an earlier run
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        guard let bound = withUnixSocketAddress(settings.path, { bind(fd, $0, $1) }) else {
+            close(fd)
+            throw StartError.socket(path: settings.path, message: "path too long")
         }
         guard bound == 0, listen(fd, 128) == 0 else {
             let message = String(cString: strerror(errno))

@@ -16,7 +16,7 @@ import Glibc
 /// audit streams are filled into the window before telemetry, so alarms are never held behind
 /// a telemetry backlog. After a restart it resumes at the watermarks; after a reconnect
 /// libmosquitto sends the unacknowledged messages again (same sequence numbers).
-public final class ControlSiteLink: @unchecked Sendable {
+public final class ControlSiteLink: Sendable {
     public struct Settings: Sendable {
         public var broker: BrokerOptions
         public var site: String
@@ -52,8 +52,8 @@ public final class ControlSiteLink: @unchecked Sendable {
     private let stats = Mutex(Statistics())
     private let stopRequested = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
-    private var wakeRead: Int32 = -1
-    private var wakeWrite: Int32 = -1
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
 
     public init(
         settings: Settings, storePath: String, store: SiteStore,
@@ -63,13 +63,13 @@ public final class ControlSiteLink: @unchecked Sendable {
         self.storePath = storePath
         self.store = store
         self.statusProvider = status
-        var fds: [Int32] = [0, 0]
+        var fds: [Int32] = [-1, -1]
         if pipe(&fds) == 0 {
-            wakeRead = fds[0]
-            wakeWrite = fds[1]
-            _ = fcntl(wakeRead, F_SETFL, O_NONBLOCK)
-            _ = fcntl(wakeWrite, F_SETFL, O_NONBLOCK)
+            _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
+            _ = fcntl(fds[1], F_SETFL, O_NONBLOCK)
         }
+        wakeRead = fds[0]
+        wakeWrite = fds[1]
     }
 
     deinit {
@@ -329,10 +329,7 @@ public final class ControlSiteLink: @unchecked Sendable {
 
     /// Exponential backoff with equal jitter, so many sites do not return to a broker in lock-step.
     private func backoff(afterFailures failures: Int) -> Int64 {
-        let lower = settings.reconnectBackoff.lowerBound.nanoseconds
-        let upper = settings.reconnectBackoff.upperBound.nanoseconds
-        let exponential = min(upper, lower << min(failures - 1, 30))
-        return exponential / 2 + Int64.random(in: 0...max(exponential / 2, 1))
+        reconnectDelay(afterFailures: failures, within: settings.reconnectBackoff)
     }
 }
 

@@ -16,6 +16,10 @@ import Glibc
 /// committing transaction, so numbers are gap-free, never reused and continue across restarts.
 /// A failed commit (a full disk) is rolled back and retried with the same rows; nothing that
 /// was committed is touched.
+///
+/// Unchecked Sendable: the fields from `queue` to `onCommit` are guarded by `condition`'s
+/// mutex; the writer-thread state below them is touched only by the writer thread (after
+/// `init`, which runs before that thread starts).
 public final class SiteStore: @unchecked Sendable {
     public enum Synchronous: String, Sendable { case full = "FULL", normal = "NORMAL" }
 
@@ -71,6 +75,8 @@ public final class SiteStore: @unchecked Sendable {
     private var committedRowsTotal: UInt64 = 0
     private let finished = DispatchSemaphore(value: 0)
     private var onCommit: (@Sendable ([CommittedRange]) -> Void)?
+    /// Callers of `flush()` waiting for everything enqueued before their call to settle.
+    private var flushWaiters: [(target: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
 
     // Writer-thread state.
     private let connection: SQLiteConnection
@@ -99,6 +105,7 @@ public final class SiteStore: @unchecked Sendable {
         try loadState()
         let thread = Thread { [self] in
             runWriter()
+            resumeFlushWaiters(all: true)
             finished.signal()
         }
         thread.name = "store-writer"
@@ -175,14 +182,27 @@ public final class SiteStore: @unchecked Sendable {
 
     /// Waits until everything enqueued before the call is committed (or has failed for good).
     public func flush() async {
-        let target = condition.withLock { () -> UInt64 in
-            urgent = true
-            condition.broadcast()
-            return enqueuedCount
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let settled = condition.withLock { () -> Bool in
+                urgent = true
+                condition.broadcast()
+                guard committedCount < enqueuedCount && !stopping else { return true }
+                flushWaiters.append((enqueuedCount, continuation))
+                return false
+            }
+            if settled { continuation.resume() }
         }
-        while condition.withLock({ committedCount < target && !stopping }) {
-            try? await Task.sleep(for: .milliseconds(5))
+    }
+
+    /// Resumes the `flush()` callers whose rows have settled (all of them once the store stops).
+    private func resumeFlushWaiters(all: Bool = false) {
+        let ready = condition.withLock { () -> [CheckedContinuation<Void, Never>] in
+            let everyone = all || stopping
+            let ready = flushWaiters.filter { everyone || $0.target <= committedCount }.map(\.continuation)
+            flushWaiters.removeAll { everyone || $0.target <= committedCount }
+            return ready
         }
+        for continuation in ready { continuation.resume() }
     }
 
     /// Commits what is queued, stops the writer and closes the store.
@@ -191,6 +211,7 @@ public final class SiteStore: @unchecked Sendable {
             stopping = true
             condition.broadcast()
         }
+        resumeFlushWaiters(all: true)
         finished.wait()
         finished.signal()
     }
@@ -303,6 +324,7 @@ public final class SiteStore: @unchecked Sendable {
             if case .audit(_, _, let completion) = item {
                 completion(.failure(SQLiteError(code: SQLITE_FULL, message: "the audit entry could not be committed", sql: nil)))
                 condition.withLock { committedCount += 1 }
+                resumeFlushWaiters()
             } else {
                 kept.append(item)
             }
@@ -323,6 +345,7 @@ public final class SiteStore: @unchecked Sendable {
                 queuedRows = settings.maxPendingRows
             }
         }
+        resumeFlushWaiters()
     }
 
     private func statement(_ sql: String) throws(SQLiteError) -> SQLiteStatement {
@@ -468,6 +491,7 @@ public final class SiteStore: @unchecked Sendable {
             diskFull = false
             return onCommit
         }
+        resumeFlushWaiters()
         if let handler, !ranges.isEmpty {
             handler(ranges.map { CommittedRange(stream: $0.key, first: $0.value.0, last: $0.value.1) }
                 .sorted { $0.stream < $1.stream })

@@ -340,15 +340,6 @@ public final class ControlEngine {
         return [try result.get()]
     }
 
-    /// Lets shelves expire even when no sample arrives (a device that stopped answering).
-    public func expireShelving(at time: Timestamp) -> [ControlEvent] {
-        var events: [ControlEvent] = []
-        for device in devices.values.sorted(by: { $0.id < $1.id }) where device.shelvedCount > 0 {
-            expireShelving(device, at: time.monotonic, wall: time.wall, into: &events)
-        }
-        return events
-    }
-
     /// Whether the engine has this alarm (its device and parameter exist).
     public func isKnown(_ alarm: AlarmID) -> Bool {
         guard let device = devices[alarm.device] else { return false }

@@ -110,13 +110,10 @@ extension SiteDaemon {
         guard let reader = try? StoreReader(path: storePath), let streams = try? reader.streams() else { return nil }
         var oldest: Date?
         for state in streams where state.deliveredSeq < state.lastSeq {
-            let time: Date?
-            if state.stream.hasSuffix("/telemetry") {
-                time = (try? reader.samples(stream: state.stream, after: state.deliveredSeq, limit: 1))?.first?.time
-            } else if state.stream == StreamName.audit {
-                time = (try? reader.auditEntries(after: state.deliveredSeq, limit: 1))?.first?.time
-            } else {
-                time = (try? reader.events(stream: state.stream, after: state.deliveredSeq, limit: 1))?.first?.time
+            let time: Date? = switch state.stream {
+            case .telemetry: (try? reader.samples(stream: state.stream, after: state.deliveredSeq, limit: 1))?.first?.time
+            case .audit: (try? reader.auditEntries(after: state.deliveredSeq, limit: 1))?.first?.time
+            case .events, .siteEvents: (try? reader.events(stream: state.stream, after: state.deliveredSeq, limit: 1))?.first?.time
             }
             if let time, oldest.map({ time < $0 }) ?? true { oldest = time }
         }
@@ -182,7 +179,7 @@ extension SiteDaemon {
         guard let reader = try? StoreReader(path: storePath) else { throw .init(code: .failed, message: "store not readable") }
         var entries: [(time: Date, entry: AlarmHistory.Entry)] = []
         for device in devices {
-            let events = (try? reader.events(stream: StreamName.events(device), after: 0, limit: 1_000_000)) ?? []
+            let events = (try? reader.events(stream: .events(device: device), after: 0, limit: 1_000_000)) ?? []
             for stored in events where stored.alarm != nil {
                 let event = ControlEvent.stored(stored.body)
                 entries.append((stored.time, AlarmHistory.Entry(

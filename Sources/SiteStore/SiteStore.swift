@@ -16,6 +16,10 @@ import Glibc
 /// committing transaction, so numbers are gap-free, never reused and continue across restarts.
 /// A failed commit (a full disk) is rolled back and retried with the same rows; nothing that
 /// was committed is touched.
+///
+/// Unchecked Sendable: the fields from `queue` to `onCommit` are guarded by `condition`'s
+/// mutex; the writer-thread state below them is touched only by the writer thread (after
+/// `init`, which runs before that thread starts).
 public final class SiteStore: @unchecked Sendable {
     public enum Synchronous: String, Sendable { case full = "FULL", normal = "NORMAL" }
 
@@ -75,6 +79,9 @@ public final class SiteStore: @unchecked Sendable {
     private var fileProblem: StoreFileProblem?
     private let finished = DispatchSemaphore(value: 0)
     private var onCommit: (@Sendable ([CommittedRange]) -> Void)?
+    /// Callers of `flush()` waiting for everything enqueued before their call to settle.
+    private var flushWaiters: [(token: UInt64, target: UInt64, continuation: CheckedContinuation<Bool, Never>)] = []
+    private var nextFlushToken: UInt64 = 0
 
     // Writer-thread state.
     private let file: StoreFile
@@ -119,6 +126,7 @@ public final class SiteStore: @unchecked Sendable {
             existed: existed, remembered: rememberedEpoch, epoch: epoch, path: settings.path, user: systemUser)
         let thread = Thread { [self] in
             runWriter()
+            resumeFlushWaiters(all: true)
             finished.signal()
         }
         thread.name = "store-writer"
@@ -234,8 +242,8 @@ public final class SiteStore: @unchecked Sendable {
     }
 
     /// Advances a stream's delivered watermark (the publisher calls this on acknowledgement).
-    public func markDelivered(stream: String, through seq: Int64) {
-        enqueue(.delivered(stream: stream, seq: seq), urgent: true)
+    public func markDelivered(stream: StreamName, through seq: Int64) {
+        enqueue(.delivered(stream: stream.description, seq: seq), urgent: true)
     }
 
     /// Writes an audit entry and returns it once it is committed; throws if it could not be.
@@ -251,17 +259,45 @@ public final class SiteStore: @unchecked Sendable {
     /// it was committed.
     @discardableResult
     public func flush(upTo limit: Duration = .seconds(3)) async -> Bool {
-        let target = condition.withLock { () -> UInt64 in
-            urgent = true
-            condition.broadcast()
-            return enqueuedCount
+        let token = condition.withLock { () -> UInt64 in
+            nextFlushToken += 1
+            return nextFlushToken
         }
-        let deadline = MonotonicClock.now() + limit.nanoseconds
-        while condition.withLock({ committedCount < target && !stopping }) {
-            if MonotonicClock.now() >= deadline { return false }
-            try? await Task.sleep(for: .milliseconds(5))
+        let committed = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let settled = condition.withLock { () -> Bool in
+                urgent = true
+                condition.broadcast()
+                guard committedCount < enqueuedCount && !stopping else { return true }
+                flushWaiters.append((token, enqueuedCount, continuation))
+                return false
+            }
+            if settled {
+                continuation.resume(returning: condition.withLock { committedCount >= enqueuedCount })
+                return
+            }
+            // The deadline: whoever takes the waiter out of the list resumes it, exactly once.
+            Task {
+                try? await Task.sleep(for: limit)
+                let expired = condition.withLock { () -> CheckedContinuation<Bool, Never>? in
+                    guard let index = flushWaiters.firstIndex(where: { $0.token == token }) else { return nil }
+                    return flushWaiters.remove(at: index).continuation
+                }
+                expired?.resume(returning: false)
+            }
         }
-        return condition.withLock { committedCount >= target }
+        return committed
+    }
+
+    /// Resumes the `flush()` callers whose rows have settled (all of them once the store stops).
+    private func resumeFlushWaiters(all: Bool = false) {
+        let ready = condition.withLock { () -> [(CheckedContinuation<Bool, Never>, Bool)] in
+            let everyone = all || stopping
+            let ready = flushWaiters.filter { everyone || $0.target <= committedCount }
+                .map { ($0.continuation, $0.target <= committedCount) }
+            flushWaiters.removeAll { everyone || $0.target <= committedCount }
+            return ready
+        }
+        for (continuation, committed) in ready { continuation.resume(returning: committed) }
     }
 
     /// Commits what is queued (one last attempt), stops the writer and closes the store.
@@ -271,6 +307,7 @@ public final class SiteStore: @unchecked Sendable {
             stopping = true
             condition.broadcast()
         }
+        resumeFlushWaiters(all: true)
         finished.wait()
         finished.signal()
     }
@@ -392,6 +429,7 @@ public final class SiteStore: @unchecked Sendable {
             if case .audit(_, _, let completion) = item {
                 completion(.failure(SQLiteError(code: SQLITE_FULL, message: "the audit entry could not be committed", sql: nil)))
                 condition.withLock { committedCount += 1 }
+                resumeFlushWaiters()
             } else {
                 kept.append(item)
             }
@@ -412,6 +450,7 @@ public final class SiteStore: @unchecked Sendable {
                 queuedRows = settings.maxPendingRows
             }
         }
+        resumeFlushWaiters()
     }
 
     private func statement(_ sql: String) throws(SQLiteError) -> SQLiteStatement {
@@ -446,7 +485,7 @@ public final class SiteStore: @unchecked Sendable {
                     let layout = try layoutId(device: device, parameters: parameters)
                     let insert = try statement(
                         "INSERT INTO samples (stream, seq, device, time_ns, cycle, batch, phase, spec, layout, readings) VALUES (?,?,?,?,?,?,?,?,?,?)")
-                    let stream = StreamName.telemetry(device)
+                    let stream = StreamName.telemetry(device: device).description
                     insert.bind(1, stream)
                     insert.bind(2, next(stream))
                     insert.bind(3, device)
@@ -461,8 +500,8 @@ public final class SiteStore: @unchecked Sendable {
                 case .event(let event):
                     let insert = try statement(
                         "INSERT INTO events (stream, seq, device, time_ns, kind, alarm, batch, phase, spec, body) VALUES (?,?,?,?,?,?,?,?,?,?)")
-                    insert.bind(1, event.stream)
-                    insert.bind(2, next(event.stream))
+                    insert.bind(1, event.stream.description)
+                    insert.bind(2, next(event.stream.description))
                     insert.bind(3, event.device)
                     insert.bind(4, event.time.nanosecondsSince1970)
                     insert.bind(5, event.kind)
@@ -473,7 +512,7 @@ public final class SiteStore: @unchecked Sendable {
                     insert.bind(10, event.body)
                     try insert.run()
                 case .audit(let action, let time, let completion):
-                    let seq = next(StreamName.audit)
+                    let seq = next(StreamName.audit.description)
                     let hash = AuditEntry.hash(seq: seq, timeNanoseconds: time, action: action, previousHash: auditHash)
                     let insert = try statement(
                         "INSERT INTO audit (seq, time_ns, user, action, target, reason, old_value, new_value, previous_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?)")
@@ -557,6 +596,7 @@ public final class SiteStore: @unchecked Sendable {
             diskFull = false
             return onCommit
         }
+        resumeFlushWaiters()
         if let handler, !ranges.isEmpty {
             handler(ranges.map { CommittedRange(stream: $0.key, first: $0.value.0, last: $0.value.1) }
                 .sorted { $0.stream < $1.stream })
@@ -636,7 +676,7 @@ public final class SiteStore: @unchecked Sendable {
     private func raiseStoreAlarm(kind: String, detail: String) {
         let time = Date()
         let body = #"{"kind":"\#(kind)","device":"site","time":"\#(time.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))","detail":\#(jsonString(detail)),"path":\#(jsonString(settings.path))}"#
-        enqueue(.event(EventRecord(stream: StreamName.siteEvents, device: "site", time: time, kind: kind, body: body)), urgent: true)
+        enqueue(.event(EventRecord(stream: .siteEvents, device: "site", time: time, kind: kind, body: body)), urgent: true)
     }
 
     private func jsonString(_ s: String) -> String {
@@ -651,8 +691,8 @@ public final class SiteStore: @unchecked Sendable {
         guard let streams = try? connection.prepare("SELECT stream, delivered_seq FROM streams WHERE delivered_seq > 0"),
             case let rows = Self.collect(streams, { ($0.text(0) ?? "", $0.int64(1)) }), !rows.isEmpty
         else { return }
-        for (stream, delivered) in rows where stream != StreamName.audit {
-            let table = stream.hasSuffix("/telemetry") ? "samples" : "events"
+        for (stream, delivered) in rows {
+            guard let table = StreamName(stream)?.table, table != "audit" else { continue }
             do {
                 let find = try statement(
                     "SELECT seq FROM \(table) WHERE stream = ? AND seq <= ? AND time_ns < ? ORDER BY seq LIMIT 1 OFFSET 499")

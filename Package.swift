@@ -115,7 +115,7 @@ let package = Package(
         .testTarget(
             name: "SiteStoreTests",
             dependencies: [
-                "POCareCore", "SiteStore",
+                "POCareCore", "SiteStore", "Hashing",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(

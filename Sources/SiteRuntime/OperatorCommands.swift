@@ -29,6 +29,7 @@ extension SiteDaemon {
             case .batchList: .batchList(try await batchList())
             case .batchReport(let batch): .batchReport(try await batchReport(batch))
             case .auditVerify: .auditVerification(try await auditVerification())
+            case .verify: .verification(try await verification())
             case .auditShow(let query): .auditEntries(try await auditEntries(query))
             }
             response = .success(id: request.id, result)
@@ -345,6 +346,16 @@ extension SiteDaemon {
         }
     }
 
+    func verification() async throws(ControlResponse.Failure) -> VerificationReport {
+        let path = store.settings.path
+        return try await offPool { () throws(ControlResponse.Failure) in
+            guard let reader = try? StoreReader(path: path), let report = try? VerificationReport(reader) else {
+                throw .init(code: .failed, message: "the store could not be read")
+            }
+            return report
+        }
+    }
+
     func auditEntries(_ query: AuditQuery) async throws(ControlResponse.Failure) -> AuditEntryList {
         let path = store.settings.path
         let filter = StoreReader.AuditFilter(user: query.user, action: query.action, since: query.since, until: query.until, limit: query.last)
@@ -366,6 +377,18 @@ extension AuditVerificationReport {
         self.init(
             intact: result.isIntact, entries: result.entries, lastHash: result.lastHash, problems: result.problems,
             integrityCheck: integrity)
+    }
+}
+
+extension VerificationReport {
+    /// Walks every chain in the store and checks the file; the same whether pocarectl reads the
+    /// store itself or asks the daemon.
+    public init(_ reader: StoreReader) throws(SQLiteError) {
+        let integrity = try reader.integrityCheck()
+        let streams = try reader.verifyChains().map {
+            Stream(stream: $0.stream, records: $0.records, anchorSeq: $0.anchorSeq, problems: $0.problems)
+        }
+        self.init(intact: streams.allSatisfy(\.problems.isEmpty) && integrity == "ok", streams: streams, integrityCheck: integrity)
     }
 }
 

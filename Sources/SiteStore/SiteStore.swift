@@ -87,8 +87,11 @@ public final class SiteStore: @unchecked Sendable {
     private let file: StoreFile
     private let connection: SQLiteConnection
     private var lastSeq: [String: Int64] = [:]
+    /// The hash of each stream's last record (the head of its chain).
+    private var lastHash: [String: String] = [:]
+    private var hasher = RecordChain.Hasher()
     private var lastAuditHash = AuditEntry.genesisHash
-    private var layouts: [String: (parameters: [String], id: Int64)] = [:]
+    private var layouts: [String: (parameters: [String], id: Int64, text: String)] = [:]
     private var statements: [String: SQLiteStatement] = [:]
     private var spaceLow = false
     private var thinning = false
@@ -213,8 +216,12 @@ public final class SiteStore: @unchecked Sendable {
     }
 
     private func loadState() throws(SQLiteError) {
-        let streams = try connection.prepare("SELECT stream, last_seq FROM streams")
-        while try streams.step() { lastSeq[streams.text(0) ?? ""] = streams.int64(1) }
+        let streams = try connection.prepare("SELECT stream, last_seq, head_hash FROM streams")
+        while try streams.step() {
+            let stream = streams.text(0) ?? ""
+            lastSeq[stream] = streams.int64(1)
+            if let head = streams.text(2) { lastHash[stream] = head }
+        }
         if let hash = try connection.scalar("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1") { lastAuditHash = hash }
     }
 
@@ -463,6 +470,7 @@ public final class SiteStore: @unchecked Sendable {
     /// Commits one group in one transaction. Returns false (after rolling back) if it failed.
     private func commit(_ batch: [Pending]) -> Bool {
         var seqs = lastSeq
+        var hashes = lastHash
         var auditHash = lastAuditHash
         var ranges: [String: (Int64, Int64)] = [:]
         var audited: [(AuditEntry, @Sendable (Result<AuditEntry, SQLiteError>) -> Void)] = []
@@ -484,32 +492,48 @@ public final class SiteStore: @unchecked Sendable {
                     }
                     let layout = try layoutId(device: device, parameters: parameters)
                     let insert = try statement(
-                        "INSERT INTO samples (stream, seq, device, time_ns, cycle, batch, phase, spec, layout, readings) VALUES (?,?,?,?,?,?,?,?,?,?)")
+                        "INSERT INTO samples (stream, seq, device, time_ns, cycle, batch, phase, spec, layout, readings, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
                     let stream = StreamName.telemetry(device: device).description
+                    let seq = next(stream)
+                    let hash = hasher.sample(
+                        previous: hashes[stream] ?? RecordChain.genesis, stream: stream, seq: seq, device: device, timeNanoseconds: time,
+                        cycle: cycle, batch: context.batchId, phase: context.phase, spec: context.specFingerprint,
+                        parameters: layout.text, readings: readings)
+                    hashes[stream] = hash
                     insert.bind(1, stream)
-                    insert.bind(2, next(stream))
+                    insert.bind(2, seq)
                     insert.bind(3, device)
                     insert.bind(4, time)
                     insert.bind(5, cycle)
                     insert.bind(6, context.batchId)
                     insert.bind(7, context.phase)
                     insert.bind(8, context.specFingerprint)
-                    insert.bind(9, layout)
+                    insert.bind(9, layout.id)
                     insert.bind(10, blob: readings)
+                    insert.bind(11, hash)
                     try insert.run()
                 case .event(let event):
                     let insert = try statement(
-                        "INSERT INTO events (stream, seq, device, time_ns, kind, alarm, batch, phase, spec, body) VALUES (?,?,?,?,?,?,?,?,?,?)")
-                    insert.bind(1, event.stream.description)
-                    insert.bind(2, next(event.stream.description))
+                        "INSERT INTO events (stream, seq, device, time_ns, kind, alarm, batch, phase, spec, body, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+                    let stream = event.stream.description
+                    let seq = next(stream)
+                    let timeNanoseconds = event.time.nanosecondsSince1970
+                    let hash = hasher.event(
+                        previous: hashes[stream] ?? RecordChain.genesis, stream: stream, seq: seq, device: event.device,
+                        timeNanoseconds: timeNanoseconds, kind: event.kind, alarm: event.alarm, batch: event.batchId, phase: event.phase,
+                        spec: event.specFingerprint, body: event.body)
+                    hashes[stream] = hash
+                    insert.bind(1, stream)
+                    insert.bind(2, seq)
                     insert.bind(3, event.device)
-                    insert.bind(4, event.time.nanosecondsSince1970)
+                    insert.bind(4, timeNanoseconds)
                     insert.bind(5, event.kind)
                     insert.bind(6, event.alarm)
                     insert.bind(7, event.batchId)
                     insert.bind(8, event.phase)
                     insert.bind(9, event.specFingerprint)
                     insert.bind(10, event.body)
+                    insert.bind(11, hash)
                     try insert.run()
                 case .audit(let action, let time, let completion):
                     let seq = next(StreamName.audit.description)
@@ -553,12 +577,15 @@ public final class SiteStore: @unchecked Sendable {
                     try update.run()
                 }
             }
-            let upsert = try statement(
-                "INSERT INTO streams (stream, last_seq) VALUES (?, ?) ON CONFLICT (stream) DO UPDATE SET last_seq = excluded.last_seq")
+            let upsert = try statement("""
+                INSERT INTO streams (stream, last_seq, head_hash) VALUES (?, ?, ?)
+                ON CONFLICT (stream) DO UPDATE SET last_seq = excluded.last_seq, head_hash = excluded.head_hash
+                """)
             for (stream, range) in ranges {
                 upsert.reset()
                 upsert.bind(1, stream)
                 upsert.bind(2, range.1)
+                upsert.bind(3, stream == StreamName.audit.description ? auditHash : hashes[stream])
                 try upsert.run()
             }
             try connection.execute("COMMIT")
@@ -580,6 +607,7 @@ public final class SiteStore: @unchecked Sendable {
             return false
         }
         lastSeq = seqs
+        lastHash = hashes
         lastAuditHash = auditHash
         if writeFailing {
             writeFailing = false
@@ -604,8 +632,10 @@ public final class SiteStore: @unchecked Sendable {
         return true
     }
 
-    private func layoutId(device: String, parameters: [String]) throws(SQLiteError) -> Int64 {
-        if let known = layouts[device], known.parameters == parameters { return known.id }
+    /// The layout row of a device's parameter list, and the list as stored (`a,b,c`), which is
+    /// also what the record hash covers.
+    private func layoutId(device: String, parameters: [String]) throws(SQLiteError) -> (id: Int64, text: String) {
+        if let known = layouts[device], known.parameters == parameters { return (known.id, known.text) }
         let text = parameters.joined(separator: ",")
         let find = try statement("SELECT id FROM layouts WHERE device = ? AND parameters = ?")
         find.bind(1, device)
@@ -621,8 +651,8 @@ public final class SiteStore: @unchecked Sendable {
             id = sqlite3_last_insert_rowid(connection.handle)
         }
         find.reset()
-        layouts[device] = (parameters, id)
-        return id
+        layouts[device] = (parameters, id, text)
+        return (id, text)
     }
 
     // MARK: Maintenance: free space and pruning
@@ -694,19 +724,41 @@ public final class SiteStore: @unchecked Sendable {
         for (stream, delivered) in rows {
             guard let table = StreamName(stream)?.table, table != "audit" else { continue }
             do {
-                let find = try statement(
-                    "SELECT seq FROM \(table) WHERE stream = ? AND seq <= ? AND time_ns < ? ORDER BY seq LIMIT 1 OFFSET 499")
-                find.bind(1, stream)
-                find.bind(2, delivered)
-                find.bind(3, cutoff)
-                var upper = delivered
-                if try find.step() { upper = min(upper, find.int64(0)) }
-                find.reset()
-                let delete = try statement("DELETE FROM \(table) WHERE stream = ? AND seq <= ? AND time_ns < ?")
-                delete.bind(1, stream)
-                delete.bind(2, upper)
-                delete.bind(3, cutoff)
-                try delete.run()
+                // The oldest rows, up to 500: a contiguous prefix of delivered rows older than the
+                // retention is removed, and the last of them becomes the chain's anchor, in the same
+                // transaction, so what remains still verifies from there.
+                let oldest = try statement("SELECT seq, time_ns, hash FROM \(table) WHERE stream = ? ORDER BY seq LIMIT 500")
+                oldest.bind(1, stream)
+                var upper: Int64?
+                var upperHash: String?
+                while try oldest.step() {
+                    let seq = oldest.int64(0)
+                    guard seq <= delivered, oldest.int64(1) < cutoff else { break }
+                    upper = seq
+                    upperHash = oldest.text(2)
+                }
+                oldest.reset()
+                guard let upper else { continue }
+                try connection.execute("BEGIN IMMEDIATE")
+                do {
+                    let delete = try statement("DELETE FROM \(table) WHERE stream = ? AND seq <= ?")
+                    delete.bind(1, stream)
+                    delete.bind(2, upper)
+                    try delete.run()
+                    if let upperHash {
+                        let anchor = try statement(
+                            "UPDATE streams SET anchor_seq = ?, anchor_hash = ? WHERE stream = ? AND anchor_seq < ?")
+                        anchor.bind(1, upper)
+                        anchor.bind(2, upperHash)
+                        anchor.bind(3, stream)
+                        anchor.bind(4, upper)
+                        try anchor.run()
+                    }
+                    try connection.execute("COMMIT")
+                } catch {
+                    try? connection.execute("ROLLBACK")
+                    throw error
+                }
             } catch {
                 logger.warning("pruning failed", metadata: ["stream": "\(stream)", "error": "\(error)"])
             }

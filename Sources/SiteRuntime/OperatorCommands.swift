@@ -252,6 +252,11 @@ extension SiteDaemon {
     func startBatch(_ start: BatchStart, by peer: ControlPeer) async throws(ControlResponse.Failure) -> BatchState {
         let profile = try device(start.device).profile.id
         guard !start.batch.isEmpty else { throw .init(code: .badRequest, message: "give --batch ID") }
+        // The batch id is in every record of the batch and in the hash of each: printable, and short.
+        guard start.batch.count <= 128, start.batch.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+            throw .init(code: .badRequest, message: "a batch id is at most 128 printable characters")
+        }
+        let reason = try requireReason(start.reason)
         if let running = engine.batch(of: start.device) {
             throw .init(code: .refused, message: "device \(start.device) runs batch \(running.batchId); end it first")
         }
@@ -263,13 +268,13 @@ extension SiteDaemon {
             throw .init(code: .refused, message: "phase '\(phase)' is not in the spec (\(spec.phases.map(\.phase).joined(separator: ", ")))")
         }
         try await audit(AuditAction(
-            user: peer.user, action: "batch.start", target: start.device, reason: start.reason,
+            user: peer.user, action: "batch.start", target: start.device, reason: reason,
             newValue: "batch=\(start.batch) spec=\(spec.fingerprint) phase=\(start.phase ?? "first")"))
         knownSpecs[spec.fingerprint] = spec
         try apply {
             try engine.startBatch(
                 device: start.device, batchId: start.batch, spec: spec, phase: start.phase, followDevicePhase: start.followDevicePhase,
-                at: now())
+                user: peer.user, reason: reason, at: now())
         }
         return batchState(start.device, by: peer)
     }
@@ -282,19 +287,24 @@ extension SiteDaemon {
                 code: .refused,
                 message: "phase '\(change.phase)' is not in the spec (\(running.spec.phases.map(\.phase).joined(separator: ", ")))")
         }
+        guard change.phase != running.phase else {
+            throw .init(code: .refused, message: "batch \(running.batchId) is already in phase \(change.phase)")
+        }
+        let reason = try requireReason(change.reason)
         try await audit(AuditAction(
-            user: peer.user, action: "batch.phase", target: change.device, reason: change.reason, oldValue: running.phase,
+            user: peer.user, action: "batch.phase", target: change.device, reason: reason, oldValue: running.phase,
             newValue: change.phase))
-        try apply { try engine.changePhase(device: change.device, to: change.phase, user: peer.user, at: now()) }
+        try apply { try engine.changePhase(device: change.device, to: change.phase, user: peer.user, reason: reason, at: now()) }
         return batchState(change.device, by: peer)
     }
 
     func endBatch(_ end: BatchEnd, by peer: ControlPeer) async throws(ControlResponse.Failure) -> BatchState {
         _ = try device(end.device)
         guard let running = engine.batch(of: end.device) else { throw .init(code: .refused, message: "device \(end.device) runs no batch") }
+        let reason = try requireReason(end.reason)
         try await audit(AuditAction(
-            user: peer.user, action: "batch.end", target: end.device, reason: end.reason, oldValue: "batch=\(running.batchId)"))
-        try apply { try engine.endBatch(device: end.device, user: peer.user, at: now()) }
+            user: peer.user, action: "batch.end", target: end.device, reason: reason, oldValue: "batch=\(running.batchId)"))
+        try apply { try engine.endBatch(device: end.device, user: peer.user, reason: reason, at: now()) }
         return batchState(end.device, by: peer)
     }
 

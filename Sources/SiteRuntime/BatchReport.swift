@@ -1,6 +1,7 @@
 import ControlAPI
 import InProcessControl
 import Foundation
+import POCareConfig
 import POCareCore
 import SiteStore
 
@@ -34,7 +35,11 @@ extension SiteDaemon {
         guard let record = batches.last(where: { $0.batch == batchId }) else {
             throw .init(code: .refused, message: "no batch '\(batchId)' in the store")
         }
-        let spec = specs[record.spec]
+        // The spec the batch ran under, from the store: never whatever is loaded now.
+        let catalogue = Dictionary(devices.map { ($0.profile.id, $0.profile) }, uniquingKeysWith: { a, _ in a })
+        let stored = (try? reader.spec(fingerprint: record.spec)) ?? nil
+        let spec = stored.flatMap { SpecLoader.parse($0.source, file: "stored spec \(record.spec)", profiles: catalogue).spec }
+            ?? specs[record.spec]
         let interval = devices.first { $0.id == record.device }.map { Double($0.pollInterval.nanoseconds) / 1e9 } ?? 1
         let gapThreshold = max(3 * interval, 2)
 

@@ -79,9 +79,12 @@ public struct EventRecord: Sendable, Hashable {
     public var specFingerprint: String?
     /// The event as JSON; what the Control Site receives.
     public var body: String
+    /// What the event changes in the store's running batches and shelves, written with it.
+    public var stateChange: BatchStateChange?
 
     public init(stream: StreamName, device: String, time: Date, kind: String, alarm: String? = nil, batchId: String? = nil,
-                phase: String? = nil, specFingerprint: String? = nil, body: String) {
+                phase: String? = nil, specFingerprint: String? = nil, body: String, stateChange: BatchStateChange? = nil) {
+        self.stateChange = stateChange
         self.stream = stream
         self.device = device
         self.time = time

@@ -1,5 +1,6 @@
 import ControlSiteLink
 import Foundation
+import Logging
 import InProcessControl
 import POCareCore
 import SiteStore
@@ -13,8 +14,11 @@ public final class SitePipeline {
     let eventLog: EventLog
     private(set) var printer: LiveValuePrinter?
     let board: DeviceStatusBoard
+    private let logger = Logger(label: "pocare.clock")
     private var parameterIds: [String: [String]]
     private var events: [ControlEvent] = []
+    /// Clock evidence for the batch records: synchronisation state and wall-clock steps.
+    var clockWatch = ClockWatch()
     /// The last sample of each device, for `pocarectl values`.
     public private(set) var latest: [String: Sample] = [:]
     init(
@@ -27,6 +31,36 @@ public final class SitePipeline {
         self.eventLog = eventLog
         self.printer = printer
         self.parameterIds = Dictionary(uniqueKeysWithValues: site.devices.map { ($0.id, $0.profile.parameters.map(\.id)) })
+    }
+
+    /// A clock finding becomes a site event (and a step also an audit entry), so every batch
+    /// record can say whether its times were right.
+    func record(_ finding: ClockWatch.Finding, at time: Date) {
+        var body: [String: Any] = ["device": "site", "time": UTCTime.format(time)]
+        let kind: String
+        switch finding {
+        case .synchronisation(let now, let previous):
+            kind = "clock_sync"
+            body["synchronised"] = now.synchronised
+            body["estimated_error_us"] = now.estimatedErrorMicroseconds
+            if let previous { body["previously_synchronised"] = previous.synchronised }
+            logger.log(
+                level: now.synchronised ? .notice : .warning, "clock \(now.synchronised ? "synchronised" : "NOT synchronised")",
+                metadata: ["estimated_error_us": "\(now.estimatedErrorMicroseconds)"])
+        case .step(let seconds, let before, let after):
+            kind = "clock_step"
+            body["step_s"] = seconds
+            body["before"] = UTCTime.format(before)
+            body["after"] = UTCTime.format(after)
+            logger.warning("the wall clock stepped", metadata: ["step_s": "\(seconds)"])
+            store.auditNoticed(AuditAction(
+                user: store.systemUser, action: "clock.step", target: "system clock",
+                reason: "the wall clock moved \(seconds) s against the monotonic clock", oldValue: UTCTime.format(before),
+                newValue: UTCTime.format(after)))
+        }
+        body["kind"] = kind
+        let text = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        store.append(EventRecord(stream: .siteEvents, device: "site", time: time, kind: kind, body: text))
     }
 
     func stateChange(of event: ControlEvent) -> BatchStateChange? {
@@ -66,6 +100,7 @@ public final class SitePipeline {
     }
 
     public func handle(_ sample: Sample) {
+        for finding in clockWatch.observe(wall: sample.time, monotonic: sample.monotonicTime) { record(finding, at: sample.time) }
         printer?.print(sample)
         latest[sample.deviceId] = sample
         board.update(device: sample.deviceId, reachable: sample.readings.contains { $0.quality != .badCommunication })

@@ -251,6 +251,12 @@ public final class SiteStore: @unchecked Sendable {
         }
     }
 
+    /// Writes an audit entry for something the daemon itself noticed (a clock step), without
+    /// waiting for the commit: nothing waits on it taking effect.
+    public func auditNoticed(_ action: AuditAction, at time: Date = Date()) {
+        enqueue(.audit(action, time: time.nanosecondsSince1970) { _ in }, urgent: true)
+    }
+
     /// Waits until everything enqueued before the call is committed, or until `limit` has
     /// passed (commits that keep failing must not hold up a shutdown). Returns whether all of
     /// it was committed.

@@ -94,8 +94,9 @@ let package = Package(
             ],
             path: "Benchmarks/AcquisitionBenchmark"),
 
+        .testTarget(name: "POCareCoreTests", dependencies: ["POCareCore"]),
         .testTarget(
-            name: "POCareCoreTests",
+            name: "POCareConfigTests",
             dependencies: [
                 "POCareCore", "POCareConfig", "Hashing",
                 .product(name: "PropertyBased", package: "swift-property-based"),
@@ -125,6 +126,8 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(name: "ControlAPITests", dependencies: ["ControlAPI", "POCareCore"]),
+        .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
+        .testTarget(name: "SiteServiceTests", dependencies: ["SiteService", "POCareCore"]),
         .testTarget(
             name: "SiteRuntimeTests",
             dependencies: ["ControlAPI", "InProcessControl", "POCareConfig", "POCareCore", "SiteRuntime", "SiteStore"]),

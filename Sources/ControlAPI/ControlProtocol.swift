@@ -93,6 +93,13 @@ public struct AlarmQuery: Codable, Sendable, Hashable {
         self.device = device
         self.limit = limit
     }
+    enum CodingKeys: String, CodingKey { case history, device, limit }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        history = try c.decodeIfPresent(Bool.self, forKey: .history) ?? false
+        device = try c.decodeIfPresent(String.self, forKey: .device)
+        limit = try c.decodeIfPresent(Int.self, forKey: .limit)
+    }
 }
 
 public struct AlarmAction: Codable, Sendable, Hashable {

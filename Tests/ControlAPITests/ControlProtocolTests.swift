@@ -53,6 +53,9 @@ struct ControlProtocolTests {
         #expect(wrongType?.error?.code == .badRequest && wrongType?.error?.message.contains("history") == true)
         #expect(rejection(#"{"v":2,"command":"status"}"#)?.error?.code == .unsupportedVersion)
         #expect(rejection(#"{"v":1,"command":"values"}"#)?.error?.code == .badRequest, "values needs its device")
+        for optional in [#"{"v":1,"command":"alarms"}"#, #"{"v":1,"command":"audit.show","args":{}}"#, #"{"v":1,"command":"reload"}"#] {
+            #expect(rejection(optional) == nil, "\(optional): every argument is optional")
+        }
     }
 
     @Test("a result names its kind and decodes back to the same value")

@@ -51,7 +51,7 @@ public final class ControlSiteLink: Sendable {
     private let statusProvider: @Sendable () -> [Contract.DeviceStatus]
     private let stats = Mutex(Statistics())
     private let stopRequested = Atomic<Bool>(false)
-    private let finished = DispatchSemaphore(value: 0)
+    private let thread = DedicatedThread(name: "control-site-link")
     private let wakeRead: Int32
     private let wakeWrite: Int32
 
@@ -80,12 +80,7 @@ public final class ControlSiteLink: Sendable {
     public var statistics: Statistics { stats.withLock { $0 } }
 
     public func start() {
-        let thread = Thread { [self] in
-            run()
-            finished.signal()
-        }
-        thread.name = "control-site-link"
-        thread.start()
+        thread.start { [self] in run() }
     }
 
     /// Wakes the link at once (after a commit), so live records leave without waiting.
@@ -98,8 +93,7 @@ public final class ControlSiteLink: Sendable {
     public func stop() {
         stopRequested.store(true, ordering: .relaxed)
         notify()
-        finished.wait()
-        finished.signal()
+        thread.join()
     }
 
     private var stopping: Bool { stopRequested.load(ordering: .relaxed) }

@@ -102,7 +102,7 @@ public final class ControlSiteLink: Sendable {
     private final class Flow {
         var next: [StreamName: Int64] = [:]
         var inflight: [Int32: (stream: StreamName, last: Int64)] = [:]
-        var unacknowledged: [StreamName: [(last: Int64, acknowledged: Bool)]] = [:]
+        var unacknowledged: [StreamName: AcknowledgedPrefix] = [:]
         var connected = false
         var offlineAcknowledged = false
         var offlineMessage: Int32 = -1
@@ -242,14 +242,7 @@ public final class ControlSiteLink: Sendable {
     /// Marks a message acknowledged and advances the stream's watermark over the contiguous
     /// acknowledged prefix. A later message acknowledged before an earlier one waits.
     private func acknowledge(stream: StreamName, last: Int64, flow: Flow) {
-        guard var queue = flow.unacknowledged[stream], let index = queue.firstIndex(where: { $0.last == last }) else { return }
-        queue[index].acknowledged = true
-        var watermark: Int64?
-        while let head = queue.first, head.acknowledged {
-            watermark = head.last
-            queue.removeFirst()
-        }
-        flow.unacknowledged[stream] = queue
+        let watermark = flow.unacknowledged[stream]?.acknowledged(through: last)
         stats.withLock {
             $0.messagesAcknowledged += 1
             $0.lastDelivery = Date()
@@ -271,7 +264,7 @@ public final class ControlSiteLink: Sendable {
                     let sent = try publishNext(stream: stream.stream, from: next, client: client, reader: reader, topics: topics)
                     guard let (mid, last) = sent else { break }
                     flow.inflight[mid] = (stream.stream, last)
-                    flow.unacknowledged[stream.stream, default: []].append((last, false))
+                    flow.unacknowledged[stream.stream, default: AcknowledgedPrefix()].published(through: last)
                     stats.withLock { $0.messagesPublished += 1 }
                     next = last + 1
                 }

@@ -116,7 +116,7 @@ let package = Package(
         .testTarget(
             name: "SiteStoreTests",
             dependencies: [
-                "POCareCore", "SiteStore",
+                "POCareCore", "SiteStore", "Hashing",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(

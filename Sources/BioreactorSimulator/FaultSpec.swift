@@ -59,9 +59,11 @@ public enum FaultSpec {
             guard let delay = try duration("delay") else { throw ParseError(message: "missing 'delay='") }
             kind = .slowResponse(delay: delay)
         case "exception":
-            let code = Int(try number("code"))
-            guard (1...11).contains(code) else { throw ParseError(message: "code: Modbus exception codes are 1...11") }
-            kind = .exception(code: code, parameter: fields["parameter"])
+            let value = try number("code")
+            guard value.rounded() == value, (1...11).contains(value) else {
+                throw ParseError(message: "code: Modbus exception codes are 1...11")
+            }
+            kind = .exception(code: Int(value), parameter: fields["parameter"])
         default:
             throw ParseError(message: "unknown kind '\(kindName)'; expected excursion, spike, stuck, drop, slow or exception")
         }

@@ -76,9 +76,16 @@ public final class ControlEngine {
     /// Starts a batch: from now on every sample of the device is held to `spec` in `phase`.
     /// With `followDevicePhase`, the phase follows the label the device reports in its
     /// enumerated `phase` parameter (starting from `phase`, or the spec's first phase).
+    /// `user` and `reason` are recorded in the event.
+    ///
+    /// With `resumingAfter`, the batch was running when the daemon stopped and is taken up again
+    /// exactly as it was (spec, phase): the event is `batch_resumed`, naming the interval nobody
+    /// watched (from the last record before the stop to now). Alarm states start afresh and are
+    /// evaluated from the first new sample.
     public func startBatch(
         device deviceId: String, batchId: String, spec: IPCSpec, phase: String? = nil,
-        followDevicePhase: Bool = false, at time: Timestamp
+        followDevicePhase: Bool = false, user: String? = nil, reason: String? = nil, resumingAfter lastWatched: Date? = nil,
+        at time: Timestamp
     ) throws(ControlError) -> [ControlEvent] {
         guard let device = devices[deviceId] else { throw .unknownDevice(deviceId) }
         if let running = device.batch { throw .batchRunning(device: deviceId, batch: running.batchId) }
@@ -101,55 +108,65 @@ public final class ControlEngine {
             device.slots[i].previousValue = nil
         }
         bindLimits(device)
-        var event = contextEvent(.batchStarted, device: device, wall: time.wall)
-        event.reason = followDevicePhase ? "phase follows the device" : nil
+        var event = contextEvent(lastWatched == nil ? .batchStarted : .batchResumed, device: device, wall: time.wall)
+        event.user = user
+        event.reason = reason ?? (followDevicePhase ? "phase follows the device" : nil)
+        if let lastWatched {
+            event.since = lastWatched
+            event.until = time.wall
+        }
         return [event]
     }
 
     /// Moves a device's batch to another phase of its spec.
-    public func changePhase(device deviceId: String, to phase: String, user: String? = nil, at time: Timestamp)
+    public func changePhase(device deviceId: String, to phase: String, user: String? = nil, reason: String? = nil, at time: Timestamp)
         throws(ControlError) -> [ControlEvent]
     {
         guard let device = devices[deviceId] else { throw .unknownDevice(deviceId) }
         guard let batch = device.batch else { throw .noBatch(device: deviceId) }
         guard batch.spec.phase(phase) != nil else { throw .unknownPhase(phase, known: batch.spec.phases.map(\.phase)) }
+        // Recording a change that changes nothing would make the record say something happened.
+        guard phase != batch.phase else { throw .samePhase(phase) }
         var events: [ControlEvent] = []
         switchPhase(device, to: phase, user: user, at: time.monotonic, wall: time.wall, into: &events)
+        if let reason, let last = events.indices.last, events[last].kind == .phaseChanged { events[last].reason = reason }
         return events
     }
 
-    /// Ends a device's batch: open excursions are closed into records and standing alarms clear.
-    /// Unacknowledged alarms stay unacknowledged until an operator acknowledges them.
-    public func endBatch(device deviceId: String, user: String? = nil, at time: Timestamp) throws(ControlError)
+    /// Ends a device's batch. What still stands is recorded as it stood, never as cleared: an
+    /// open excursion becomes a record marked open at batch end with its duration so far, and
+    /// each standing alarm an `open_at_batch_end` event. Shelving belongs to the batch and ends
+    /// with it. Unacknowledged alarms stay unacknowledged until an operator acknowledges them.
+    public func endBatch(device deviceId: String, user: String? = nil, reason: String? = nil, at time: Timestamp) throws(ControlError)
         -> [ControlEvent]
     {
         guard let device = devices[deviceId] else { throw .unknownDevice(deviceId) }
         guard let batch = device.batch else { throw .noBatch(device: deviceId) }
         var events: [ControlEvent] = []
         for i in device.limited {
-            closeExcursion(device, i, batch: batch, at: time.monotonic, wall: time.wall, into: &events)
-            for kind in [AlarmKind.limit, .rate, .stale] {
-                modify(device, i, kind) { record in
-                    guard record.level != .normal else { return }
-                    let from = record.level
-                    record.reset(keepingAcknowledgement: true)
-                    var event = self.alarmEvent(.cleared, record, device: device, wall: time.wall)
-                    event.previousLevel = from
-                    event.reason = "batch ended"
-                    events.append(event)
-                }
+            closeExcursion(device, i, batch: batch, at: time.monotonic, wall: time.wall, openAtBatchEnd: true, into: &events)
+        }
+        func standing(_ record: inout AlarmRecord) {
+            if record.shelvedUntil != nil {
+                events.append(unshelve(&record, device: device, user: Self.systemUser, reason: "batch ended", wall: time.wall))
             }
-        }
-        if device.communication.level != .normal {
-            let from = device.communication.level
-            device.communication.reset(keepingAcknowledgement: true)
-            var event = alarmEvent(.communicationRestored, device.communication, device: device, wall: time.wall)
+            guard record.level != .normal else { return }
+            let from = record.level
+            var event = alarmEvent(.openAtBatchEnd, record, device: device, wall: time.wall)
             event.previousLevel = from
-            event.reason = "batch ended"
+            event.reason = "still standing when batch \(batch.batchId) ended"
             events.append(event)
+            record.reset(keepingAcknowledgement: true)
         }
+        for i in device.slots.indices {
+            standing(&device.slots[i].limit)
+            standing(&device.slots[i].rate)
+            standing(&device.slots[i].stale)
+        }
+        standing(&device.communication)
         var event = contextEvent(.batchEnded, device: device, wall: time.wall)
         event.user = user
+        event.reason = reason
         events.append(event)
         device.batch = nil
         bindLimits(device)
@@ -439,7 +456,8 @@ public final class ControlEngine {
     }
 
     private func closeExcursion(
-        _ device: DeviceControl, _ i: Int, batch: BatchContext, at t: Int64, wall: Date, into events: inout [ControlEvent]
+        _ device: DeviceControl, _ i: Int, batch: BatchContext, at t: Int64, wall: Date, openAtBatchEnd: Bool = false,
+        into events: inout [ControlEvent]
     ) {
         guard device.slots[i].excursion.open else { return }
         if device.slots[i].limit.level != .normal {
@@ -448,6 +466,8 @@ public final class ControlEngine {
             record.alarm = device.slots[i].limit.id
             record.priority = device.slots[i].thresholds.priority
             record.excursion = device.slots[i].excursion.record(alarm: device.slots[i].limit.id, batch: batch, end: wall, endMono: t)
+            record.excursion?.openAtBatchEnd = openAtBatchEnd
+            if openAtBatchEnd { record.reason = "still outside the range when the batch ended" }
             events.append(record)
         }
         device.slots[i].excursion = ExcursionTracker()

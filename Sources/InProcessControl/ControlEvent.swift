@@ -13,6 +13,10 @@ public struct ControlEvent: Sendable, Hashable {
         case batchStarted = "batch_started"
         case phaseChanged = "phase_changed"
         case batchEnded = "batch_ended"
+        /// A batch taken up again after the daemon was down; `since`...`until` was not watched.
+        case batchResumed = "batch_resumed"
+        /// An alarm still standing when its batch ended: recorded as it stood, never as cleared.
+        case openAtBatchEnd = "open_at_batch_end"
     }
 
     public var kind: Kind
@@ -37,6 +41,9 @@ public struct ControlEvent: Sendable, Hashable {
     public var specFingerprint: String?
     public var excursion: ExcursionRecord?
     public var until: Date?
+    /// The start of an interval the event reports (with `until`), such as the time a resumed
+    /// batch was not watched.
+    public var since: Date?
 
     public init(kind: Kind, time: Date, device: String) {
         self.kind = kind
@@ -56,6 +63,7 @@ public struct ControlEvent: Sendable, Hashable {
         if let state { parts.append("state=\(state.rawValue)") }
         if let user { parts.append("user=\(user)") }
         if let reason { parts.append("reason=\(quoted(reason))") }
+        if let since { parts.append("since=\(since.formatted(.iso8601))") }
         if let until { parts.append("until=\(until.formatted(.iso8601))") }
         if let e = excursion {
             parts.append("duration=\(formatNumber(Double(e.duration.components.seconds) + Double(e.duration.components.attoseconds) / 1e18))s")
@@ -97,6 +105,7 @@ public enum ControlError: Error, Sendable, Equatable, CustomStringConvertible {
     case notShelved(AlarmID)
     case invalidShelveDuration(Duration)
     case suppressed(AlarmID)
+    case samePhase(String)
 
     public var description: String {
         switch self {
@@ -111,6 +120,7 @@ public enum ControlError: Error, Sendable, Equatable, CustomStringConvertible {
         case .notShelved(let a): "alarm \(a) is not shelved"
         case .invalidShelveDuration(let d): "shelving must last between 1 s and 24 h, not \(d)"
         case .suppressed(let a): "alarm \(a) is suppressed by design and cannot be shelved"
+        case .samePhase(let p): "the batch is already in phase '\(p)'"
         }
     }
 }
@@ -152,7 +162,8 @@ extension ControlEvent.Kind: Codable {}
 extension ExcursionRecord: Codable {
     enum CodingKeys: String, CodingKey {
         case alarm, batchId = "batch", phase, specFingerprint = "spec", start, end, durationSeconds = "duration_s",
-            worstValue = "worst_value", worstLevel = "worst_level", side, areaOutside = "area_outside"
+            worstValue = "worst_value", worstLevel = "worst_level", side, areaOutside = "area_outside",
+            openAtBatchEnd = "open_at_batch_end"
     }
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -162,11 +173,18 @@ extension ExcursionRecord: Codable {
         specFingerprint = try c.decode(String.self, forKey: .specFingerprint)
         start = try c.decode(Date.self, forKey: .start)
         end = try c.decode(Date.self, forKey: .end)
-        duration = .nanoseconds(Int64((try c.decode(Double.self, forKey: .durationSeconds) * 1e9).rounded()))
+        // Read back from a stored record, which someone may have edited: a value beyond what
+        // a duration can hold is a decoding error, not a trap.
+        let seconds = try c.decode(Double.self, forKey: .durationSeconds)
+        guard seconds.isFinite, abs(seconds) < 9e9 else {
+            throw DecodingError.dataCorruptedError(forKey: .durationSeconds, in: c, debugDescription: "duration \(seconds) s is out of range")
+        }
+        duration = .nanoseconds(Int64((seconds * 1e9).rounded()))
         worstValue = try c.decode(Double.self, forKey: .worstValue)
         worstLevel = try c.decode(AlarmLevel.self, forKey: .worstLevel)
         side = try c.decode(AlarmSide.self, forKey: .side)
         areaOutside = try c.decode(Double.self, forKey: .areaOutside)
+        openAtBatchEnd = try c.decodeIfPresent(Bool.self, forKey: .openAtBatchEnd) ?? false
     }
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -181,6 +199,7 @@ extension ExcursionRecord: Codable {
         try c.encode(worstLevel, forKey: .worstLevel)
         try c.encode(side, forKey: .side)
         try c.encode(areaOutside, forKey: .areaOutside)
+        if openAtBatchEnd { try c.encode(true, forKey: .openAtBatchEnd) }
     }
 }
 
@@ -188,7 +207,7 @@ extension ControlEvent: Codable {
     enum CodingKeys: String, CodingKey {
         case kind, time, device, alarm, level, previousLevel = "previous_level", side, state, priority, value, limit,
             user, reason, batchId = "batch", phase, previousPhase = "previous_phase", specFingerprint = "spec",
-            excursion, until
+            excursion, until, since
     }
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -211,6 +230,7 @@ extension ControlEvent: Codable {
         specFingerprint = try c.decodeIfPresent(String.self, forKey: .specFingerprint)
         excursion = try c.decodeIfPresent(ExcursionRecord.self, forKey: .excursion)
         until = try c.decodeIfPresent(Date.self, forKey: .until)
+        since = try c.decodeIfPresent(Date.self, forKey: .since)
     }
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -233,5 +253,6 @@ extension ControlEvent: Codable {
         try c.encodeIfPresent(specFingerprint, forKey: .specFingerprint)
         try c.encodeIfPresent(excursion, forKey: .excursion)
         try c.encodeIfPresent(until, forKey: .until)
+        try c.encodeIfPresent(since, forKey: .since)
     }
 }

@@ -100,6 +100,9 @@ public struct SiteConfig: Sendable, Hashable {
     public var store: StoreConfig
     public var controlSite: ControlSiteConfig?
     public var control = ControlSocketConfig()
+    /// The folders an operator's `batch start --spec FILE` may read specs from (absolute).
+    /// The daemon reads with its own rights, so a path outside them is refused unopened.
+    public var specDirectories: [String] = []
 
     public init(siteId: String, devices: [DeviceConfig], store: StoreConfig = StoreConfig(), controlSite: ControlSiteConfig? = nil) {
         self.siteId = siteId

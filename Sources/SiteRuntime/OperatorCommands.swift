@@ -29,6 +29,7 @@ extension SiteDaemon {
             case .batchList: .batchList(try await batchList())
             case .batchReport(let batch): .batchReport(try await batchReport(batch))
             case .auditVerify: .auditVerification(try await auditVerification())
+            case .verify: .verification(try await verification())
             case .auditShow(let query): .auditEntries(try await auditEntries(query))
             }
             response = .success(id: request.id, result)
@@ -98,7 +99,7 @@ extension SiteDaemon {
             store: .init(
                 path: path, sizeBytes: size, freeBytes: SiteStore.freeBytes(at: path), pendingRows: health.pendingRows,
                 committedRows: Int(clamping: health.committedRows), healthy: store.isHealthy(),
-                oldestUndelivered: oldest.map(UTCTime.format)),
+                oldestUndelivered: oldest.map(UTCTime.format), epoch: store.epoch, fileProblem: health.fileProblem?.description),
             specs: Set(site.devices.compactMap { engine.batch(of: $0.id)?.spec.fingerprint }).sorted(),
             controlSite: link,
             alarms: .init(active: alarms.filter { $0.level != .normal }.count, unacknowledged: unacknowledged),
@@ -251,13 +252,15 @@ extension SiteDaemon {
     func startBatch(_ start: BatchStart, by peer: ControlPeer) async throws(ControlResponse.Failure) -> BatchState {
         let profile = try device(start.device).profile.id
         guard !start.batch.isEmpty else { throw .init(code: .badRequest, message: "give --batch ID") }
+        // The batch id is in every record of the batch and in the hash of each: printable, and short.
+        guard start.batch.count <= 128, start.batch.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+            throw .init(code: .badRequest, message: "a batch id is at most 128 printable characters")
+        }
+        let reason = try requireReason(start.reason)
         if let running = engine.batch(of: start.device) {
             throw .init(code: .refused, message: "device \(start.device) runs batch \(running.batchId); end it first")
         }
-        guard let spec = resolveSpec(start.spec) else {
-            throw .init(
-                code: .refused, message: "spec '\(start.spec)' is neither a valid spec file nor a known fingerprint: \(specErrors(start.spec))")
-        }
+        let spec = try resolveSpec(start.spec)
         guard spec.identity.profiles.contains(profile) else {
             throw .init(code: .refused, message: "spec \(spec.identity.documentId) does not name profile '\(profile)'")
         }
@@ -265,13 +268,13 @@ extension SiteDaemon {
             throw .init(code: .refused, message: "phase '\(phase)' is not in the spec (\(spec.phases.map(\.phase).joined(separator: ", ")))")
         }
         try await audit(AuditAction(
-            user: peer.user, action: "batch.start", target: start.device, reason: start.reason,
+            user: peer.user, action: "batch.start", target: start.device, reason: reason,
             newValue: "batch=\(start.batch) spec=\(spec.fingerprint) phase=\(start.phase ?? "first")"))
         knownSpecs[spec.fingerprint] = spec
         try apply {
             try engine.startBatch(
                 device: start.device, batchId: start.batch, spec: spec, phase: start.phase, followDevicePhase: start.followDevicePhase,
-                at: now())
+                user: peer.user, reason: reason, at: now())
         }
         return batchState(start.device, by: peer)
     }
@@ -284,32 +287,47 @@ extension SiteDaemon {
                 code: .refused,
                 message: "phase '\(change.phase)' is not in the spec (\(running.spec.phases.map(\.phase).joined(separator: ", ")))")
         }
+        guard change.phase != running.phase else {
+            throw .init(code: .refused, message: "batch \(running.batchId) is already in phase \(change.phase)")
+        }
+        let reason = try requireReason(change.reason)
         try await audit(AuditAction(
-            user: peer.user, action: "batch.phase", target: change.device, reason: change.reason, oldValue: running.phase,
+            user: peer.user, action: "batch.phase", target: change.device, reason: reason, oldValue: running.phase,
             newValue: change.phase))
-        try apply { try engine.changePhase(device: change.device, to: change.phase, user: peer.user, at: now()) }
+        try apply { try engine.changePhase(device: change.device, to: change.phase, user: peer.user, reason: reason, at: now()) }
         return batchState(change.device, by: peer)
     }
 
     func endBatch(_ end: BatchEnd, by peer: ControlPeer) async throws(ControlResponse.Failure) -> BatchState {
         _ = try device(end.device)
         guard let running = engine.batch(of: end.device) else { throw .init(code: .refused, message: "device \(end.device) runs no batch") }
+        let reason = try requireReason(end.reason)
         try await audit(AuditAction(
-            user: peer.user, action: "batch.end", target: end.device, reason: end.reason, oldValue: "batch=\(running.batchId)"))
-        try apply { try engine.endBatch(device: end.device, user: peer.user, at: now()) }
+            user: peer.user, action: "batch.end", target: end.device, reason: reason, oldValue: "batch=\(running.batchId)"))
+        try apply { try engine.endBatch(device: end.device, user: peer.user, reason: reason, at: now()) }
         return batchState(end.device, by: peer)
     }
 
-    func resolveSpec(_ reference: String) -> IPCSpec? {
+    /// A spec the daemon knows by its fingerprint, or a file in the site's spec folders. The
+    /// daemon reads with its own rights: any other path is refused unopened, and a file that
+    /// is not a valid spec is answered with where its problems are, never with its words
+    /// (`pocarectl spec validate`, run with the operator's own rights, shows them).
+    func resolveSpec(_ reference: String) throws(ControlResponse.Failure) -> IPCSpec {
         if let known = knownSpecs[reference] ?? knownSpecs.values.first(where: { $0.fingerprint.hasSuffix(reference) || $0.shortFingerprint == reference }) {
             return known
         }
-        return SpecLoader.load(path: reference, profiles: profileCatalogue()).spec
-    }
-
-    func specErrors(_ reference: String) -> String {
-        guard FileManager.default.fileExists(atPath: reference) else { return "no such file or fingerprint" }
-        return SpecLoader.load(path: reference, profiles: profileCatalogue()).diagnostics.map(\.description).joined(separator: "; ")
+        switch SpecDirectory(directories: site.specDirectories).resolve(reference) {
+        case .failure(let refusal):
+            throw .init(code: .refused, message: "spec: \(refusal)")
+        case .success(let path):
+            let result = SpecLoader.load(path: path, profiles: profileCatalogue())
+            if let spec = result.spec { return spec }
+            let errors = result.diagnostics.filter { $0.severity == .error }
+            let first = errors.first.map { " (the first at line \($0.line), \($0.field))" } ?? ""
+            throw .init(
+                code: .refused,
+                message: "spec: '\(path)' is not a valid spec: \(errors.count) problem\(errors.count == 1 ? "" : "s")\(first); `pocarectl spec validate \(path)` lists them")
+        }
     }
 
     func profileCatalogue() -> [String: DeviceProfile] {
@@ -338,6 +356,16 @@ extension SiteDaemon {
         }
     }
 
+    func verification() async throws(ControlResponse.Failure) -> VerificationReport {
+        let path = store.settings.path
+        return try await offPool { () throws(ControlResponse.Failure) in
+            guard let reader = try? StoreReader(path: path), let report = try? VerificationReport(reader) else {
+                throw .init(code: .failed, message: "the store could not be read")
+            }
+            return report
+        }
+    }
+
     func auditEntries(_ query: AuditQuery) async throws(ControlResponse.Failure) -> AuditEntryList {
         let path = store.settings.path
         let filter = StoreReader.AuditFilter(user: query.user, action: query.action, since: query.since, until: query.until, limit: query.last)
@@ -359,6 +387,18 @@ extension AuditVerificationReport {
         self.init(
             intact: result.isIntact, entries: result.entries, lastHash: result.lastHash, problems: result.problems,
             integrityCheck: integrity)
+    }
+}
+
+extension VerificationReport {
+    /// Walks every chain in the store and checks the file; the same whether pocarectl reads the
+    /// store itself or asks the daemon.
+    public init(_ reader: StoreReader) throws(SQLiteError) {
+        let integrity = try reader.integrityCheck()
+        let streams = try reader.verifyChains().map {
+            Stream(stream: $0.stream, records: $0.records, anchorSeq: $0.anchorSeq, problems: $0.problems)
+        }
+        self.init(intact: streams.allSatisfy(\.problems.isEmpty) && integrity == "ok", streams: streams, integrityCheck: integrity)
     }
 }
 

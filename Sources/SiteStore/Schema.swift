@@ -73,7 +73,37 @@ enum Schema {
             BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
         CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
             BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+        """,
+        // 2: the store's identity. The epoch is random and made once, when the store is
+        // created (or first migrated): a store restored from a backup or made anew after a
+        // loss has another epoch, which tells a reader that sequence numbers started again.
         """
+        CREATE TABLE store_identity (
+            epoch      TEXT NOT NULL,
+            created_ns INTEGER NOT NULL,
+            opened_ns  INTEGER NOT NULL
+        );
+        INSERT INTO store_identity (epoch, created_ns, opened_ns)
+            VALUES (lower(hex(randomblob(16))), CAST((julianday('now') - 2440587.5) * 86400e9 AS INTEGER), CAST((julianday('now') - 2440587.5) * 86400e9 AS INTEGER));
+        CREATE TRIGGER store_identity_no_delete BEFORE DELETE ON store_identity
+            BEGIN SELECT RAISE(ABORT, 'the store identity is permanent'); END;
+        CREATE TRIGGER store_identity_keeps_epoch BEFORE UPDATE OF epoch, created_ns ON store_identity
+            BEGIN SELECT RAISE(ABORT, 'the store identity is permanent'); END;
+        """,
+        // 3: a hash chain over every record of every stream (RecordChain). The head is the
+        // last record's hash; the anchor is the last pruned record, where verification starts.
+        // Records written before this version are not chained: the chain starts after them.
+        """
+        ALTER TABLE samples ADD COLUMN hash TEXT;
+        ALTER TABLE events ADD COLUMN hash TEXT;
+        ALTER TABLE streams ADD COLUMN head_hash TEXT;
+        ALTER TABLE streams ADD COLUMN anchor_seq INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE streams ADD COLUMN anchor_hash TEXT;
+        UPDATE streams SET anchor_seq = last_seq,
+            anchor_hash = '0000000000000000000000000000000000000000000000000000000000000000',
+            head_hash = '0000000000000000000000000000000000000000000000000000000000000000'
+            WHERE stream <> 'audit';
+        """,
     ]
 
     static var version: Int { migrations.count }

@@ -14,6 +14,14 @@ public final class StoreReader {
         connection = try SQLiteConnection(path: path, readOnly: true)
     }
 
+    /// The store's identity, made when it was created (see `SiteStore.epoch`).
+    public func epoch() throws(SQLiteError) -> String {
+        guard let epoch = try connection.scalar("SELECT epoch FROM store_identity") else {
+            throw SQLiteError(code: SQLITE_CORRUPT, message: "the store has no identity row", sql: nil)
+        }
+        return epoch
+    }
+
     public func streams() throws(SQLiteError) -> [StreamState] {
         let query = try connection.prepare("SELECT stream, last_seq, delivered_seq FROM streams ORDER BY stream")
         var result: [StreamState] = []
@@ -113,7 +121,7 @@ public final class StoreReader {
         if filter.since != nil { conditions.append("time_ns >= ?3") }
         if filter.until != nil { conditions.append("time_ns < ?4") }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let limit = filter.limit.map { "LIMIT \($0)" } ?? ""
+        let limit = filter.limit.map { "LIMIT \(max(0, $0))" } ?? ""
         let query = try connection.prepare("""
             SELECT seq, time_ns, user, action, target, reason, old_value, new_value, previous_hash, hash
             FROM audit \(whereClause) ORDER BY seq \(filter.limit != nil ? "DESC" : "") \(limit)

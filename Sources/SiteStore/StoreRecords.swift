@@ -150,6 +150,12 @@ public struct StreamState: Sendable, Hashable {
 }
 
 extension Date {
-    var nanosecondsSince1970: Int64 { Int64((timeIntervalSince1970 * 1e9).rounded()) }
+    /// Whole nanoseconds, held within Int64's range: a date an operator types (`--since 9999-12-31`)
+    /// or a corrupt field must not trap the conversion. Int64 nanoseconds reach from 1677 to 2262.
+    var nanosecondsSince1970: Int64 {
+        let ns = (timeIntervalSince1970 * 1e9).rounded()
+        guard ns.isFinite else { return 0 }
+        return ns >= 9.2e18 ? 9_200_000_000_000_000_000 : ns <= -9.2e18 ? -9_200_000_000_000_000_000 : Int64(ns)
+    }
     init(nanosecondsSince1970 ns: Int64) { self.init(timeIntervalSince1970: Double(ns) / 1e9) }
 }

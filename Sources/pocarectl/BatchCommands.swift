@@ -15,14 +15,17 @@ struct BatchStart: ParsableCommand {
     @OptionGroup var daemon: SocketOption
     @Argument(help: "Device id.") var device: String
     @Option(help: "Batch id.") var batch: String
-    @Option(help: "Spec file, or the fingerprint (or its first 12 digits) of a spec the daemon knows.") var spec: String
+    @Option(help: "Spec file in the site's spec folder (spec_dir), or the fingerprint (or its first 12 digits) of a spec the daemon knows.")
+    var spec: String
     @Option(help: "Starting phase (default: the spec's first).") var phase: String?
     @Flag(help: "Let the phase follow the device's phase parameter.") var followDevicePhase = false
-    @Option(help: "Why, for the audit trail.") var reason: String?
+    @Option(help: "Why, for the audit trail (required).") var reason: String
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
     func run() throws {
+        // A file named relative to here means nothing to the daemon: send where it is.
+        let reference = FileManager.default.fileExists(atPath: spec) ? URL(fileURLWithPath: spec).standardizedFileURL.path : spec
         let r = try daemon.batchAction(.batchStart(ControlAPI.BatchStart(
-            device: device, batch: batch, spec: spec, phase: phase, followDevicePhase: followDevicePhase, reason: reason)))
+            device: device, batch: batch, spec: reference, phase: phase, followDevicePhase: followDevicePhase, reason: reason)))
         if json { return printJSON(r) }
         print("batch \(text(r.batch)) started on \(device) in phase \(text(r.phase)), spec \(text(r.spec))")
     }
@@ -35,7 +38,7 @@ struct BatchPhase: ParsableCommand {
     @OptionGroup var daemon: SocketOption
     @Argument(help: "Device id.") var device: String
     @Argument(help: "Phase.") var phase: String
-    @Option(help: "Why, for the audit trail.") var reason: String?
+    @Option(help: "Why, for the audit trail (required).") var reason: String
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
     func run() throws {
         let r = try daemon.batchAction(.batchPhase(BatchPhaseChange(device: device, phase: phase, reason: reason)))
@@ -49,7 +52,7 @@ struct BatchEnd: ParsableCommand {
         commandName: "end", abstract: "End the batch running on a device (audited).", discussion: "Example:\n  pocarectl batch end rocker-1")
     @OptionGroup var daemon: SocketOption
     @Argument(help: "Device id.") var device: String
-    @Option(help: "Why, for the audit trail.") var reason: String?
+    @Option(help: "Why, for the audit trail (required).") var reason: String
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
     func run() throws {
         let r = try daemon.batchAction(.batchEnd(ControlAPI.BatchEnd(device: device, reason: reason)))

@@ -56,7 +56,8 @@ struct Status: ParsableCommand {
         if json { return printJSON(status) }
         let store = status.store
         print("pocared \(status.version) at site \(status.site), up \(status.uptimeS) s")
-        print("store         \(store.path): \(store.committedRows) rows committed since start, \(store.pendingRows) waiting, \(store.freeBytes.map { "\($0 >> 20) MiB" } ?? "unknown") free, oldest undelivered \(store.oldestUndelivered ?? "none")\(store.healthy ? "" : ", NOT COMMITTING")")
+        print("store         \(store.path): \(store.committedRows) rows committed since start, \(store.pendingRows) waiting, \(store.freeBytes.map { "\($0 >> 20) MiB" } ?? "unknown") free, oldest undelivered \(store.oldestUndelivered ?? "none"), epoch \(store.epoch ?? "-")\(store.healthy ? "" : ", NOT COMMITTING")")
+        if let problem = store.fileProblem { print("STORE LOST    \(problem)") }
         print("specs         \(status.specs.isEmpty ? "-" : status.specs.joined(separator: ", "))")
         if let link = status.controlSite {
             print("control site  \(link.connected ? "connected" : "NOT connected"), backlog \(link.backlog), last delivery \(link.lastDelivery ?? "never")\(link.connected ? "" : link.lastError.map { " (\($0))" } ?? "")")

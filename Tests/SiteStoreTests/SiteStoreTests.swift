@@ -148,15 +148,62 @@ struct SiteStoreTests {
         let store = try temp.open()
         let first = try await store.audit(AuditAction(user: "alice", action: "alarm.acknowledge", target: "r1/temperature/limit", reason: "checked"))
         let second = try await store.audit(AuditAction(user: "bob", action: "batch.start", target: "r1", newValue: "B-1"))
-        #expect(first.seq == 1 && second.seq == 2)
-        #expect(first.previousHash == AuditEntry.genesisHash)
+        // Entry 1 is the store's own record of its creation.
+        #expect(first.seq == 2 && second.seq == 3)
         #expect(second.previousHash == first.hash)
         let reader = try StoreReader(path: temp.path)
-        #expect(try reader.auditEntries().map(\.hash) == [first.hash, second.hash], "readable before the store closes")
+        let entries = try reader.auditEntries()
+        #expect(entries.first?.previousHash == AuditEntry.genesisHash)
+        #expect(first.previousHash == entries.first?.hash)
+        #expect(entries.map(\.hash) == [entries[0].hash, first.hash, second.hash], "readable before the store closes")
         store.close()
         let verification = try StoreReader(path: temp.path).verifyAudit()
-        #expect(verification.isIntact && verification.entries == 2 && verification.lastHash == second.hash)
-        #expect(try StoreReader(path: temp.path).auditEntries(.init(user: "bob")).map(\.seq) == [2])
+        #expect(verification.isIntact && verification.entries == 3 && verification.lastHash == second.hash)
+        #expect(try StoreReader(path: temp.path).auditEntries(.init(user: "bob")).map(\.seq) == [3])
+    }
+
+    @Test("a new store records its creation and epoch as its first audit entry; reopening keeps the epoch")
+    func identity() async throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        let epoch = store.epoch
+        #expect(epoch.count == 32 && epoch.allSatisfy(\.isHexDigit))
+        await store.flush()
+        store.close()
+        let entries = try StoreReader(path: temp.path).auditEntries()
+        #expect(entries.first?.action.action == "store.created" && entries.first?.action.newValue == "epoch=\(epoch)")
+        let reopened = try temp.open()
+        #expect(reopened.epoch == epoch)
+        reopened.close()
+        #expect(try StoreReader(path: temp.path).auditEntries().count == 1, "reopening adds no identity entry")
+
+        let other = try TemporaryStore()
+        let second = try other.open()
+        #expect(second.epoch != epoch, "every store has its own epoch")
+        second.close()
+    }
+
+    @Test("a store file deleted or replaced while open is noticed and makes the store unhealthy")
+    func fileLoss() async throws {
+        for replace in [false, true] {
+            let temp = try TemporaryStore()
+            let store = try temp.open()
+            store.append(sample("r1", cycle: 0, temperature: 37), context: SampleContext(), parameters: parameters)
+            await store.flush()
+            #expect(store.isHealthy() && store.health.fileProblem == nil)
+            if replace {
+                // Moved aside and another file put in its place, as a restore from backup would.
+                try FileManager.default.moveItem(atPath: temp.path, toPath: temp.path + ".moved")
+                try Data("not a store".utf8).write(to: URL(fileURLWithPath: temp.path))
+            } else {
+                try FileManager.default.removeItem(atPath: temp.path)
+            }
+            store.append(sample("r1", cycle: 1, temperature: 37), context: SampleContext(), parameters: parameters)
+            await store.flush()
+            #expect(store.health.fileProblem == (replace ? .replaced : .deleted))
+            #expect(!store.isHealthy())
+            store.close()
+        }
     }
 
     @Test("the store refuses to update or delete an audit row")

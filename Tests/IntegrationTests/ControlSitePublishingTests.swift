@@ -134,7 +134,12 @@ struct ControlSitePublishingTests {
         let broker = try Broker(extraConfig: "log_type all")
         let subscriber = try await startSubscriber(broker, clientId: "qa-crash")
         defer { subscriber.stop() }
-        try await Task.sleep(for: .seconds(2))  // the broker's autosave now holds the subscriber's session
+        // Wait until the broker's once-a-second autosave holds the subscriber's session.
+        let subscribed = Date()
+        #expect(await waitFor(upTo: .seconds(10)) {
+            let saved = try? FileManager.default.attributesOfItem(atPath: broker.directory.appendingPathComponent("mosquitto.db").path)
+            return (saved?[.modificationDate] as? Date).map { $0 > subscribed } == true
+        })
         broker.stop()
         let fixture = try DaemonFixture(
             pollInterval: "10ms",

@@ -32,6 +32,13 @@ final class NotifySocket: Sendable {
     }
 
     var all: [String] { messages.all }
+
+    /// Waits for `rounds` more watchdog rounds (each sends one datagram, healthy or not), so a
+    /// test can check what did not happen meanwhile without a fixed sleep.
+    func waitForRounds(_ rounds: Int, upTo limit: Duration = .seconds(20)) async -> Bool {
+        let start = all.count
+        return await waitFor(upTo: limit) { all.count >= start + rounds }
+    }
     func count(_ line: String) -> Int { all.filter { $0.split(separator: "\n").contains(Substring(line)) }.count }
 
     deinit {
@@ -57,7 +64,7 @@ struct ServiceTests {
         let stalled = await waitFor(upTo: .seconds(30)) { notify.all.last?.contains("store NOT committing") == true }
         #expect(stalled, "\(notify.all.suffix(2))")
         let pingsWhileStalled = notify.count("WATCHDOG=1")
-        try await Task.sleep(for: .seconds(2))
+        #expect(await notify.waitForRounds(4))
         #expect(notify.count("WATCHDOG=1") == pingsWhileStalled, "no pings while the writer cannot commit")
         locker.kill9()
         #expect(await waitFor(upTo: .seconds(30)) { notify.count("WATCHDOG=1") > pingsWhileStalled }, "pings resume")

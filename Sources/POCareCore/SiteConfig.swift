@@ -1,4 +1,4 @@
-/// A batch the daemon starts on a device at start-up (until operators start batches themselves).
+/// A batch the daemon starts on a device at start-up (operators start theirs with `pocarectl batch start`).
 public struct BatchPlan: Sendable, Hashable {
     public var batchId: String
     public var spec: IPCSpec

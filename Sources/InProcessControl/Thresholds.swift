@@ -17,6 +17,9 @@ struct Thresholds {
     var staleAfter: Int64 = .max
     var priority = AlarmPriority.medium
     var hasRange = false
+    var discrete: DiscreteCondition?
+    var discreteLevel = AlarmLevel.alert
+    var latch = false
 
     init() {}
 
@@ -34,6 +37,18 @@ struct Thresholds {
         staleAfter = l.staleAfter?.nanoseconds ?? .max
         priority = l.priority
         hasRange = [l.alertLow, l.alertHigh, l.actionLow, l.actionHigh].contains { $0 != nil }
+        discrete = l.discrete
+        discreteLevel = l.discreteLevel == .action ? .action : .alert
+        latch = l.latch
+    }
+
+    /// Whether a good reading meets the discrete alarm's condition.
+    func discreteConditionMet(_ reading: Reading) -> Bool {
+        switch discrete {
+        case .flag(let alarmWhen)?: (reading.value?.number).map { ($0 != 0) == alarmWhen } ?? false
+        case .labels(let labels)?: reading.label.map(labels.contains) ?? false
+        case nil: false
+        }
     }
 
     /// The level a value calls for, with the deadband applied to the levels the alarm stands at.

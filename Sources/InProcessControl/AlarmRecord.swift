@@ -99,7 +99,8 @@ struct AlarmRecord {
         if next == .normal && latches { latched = true }
         level = next
         side = transition.side
-        if next == .normal && !latched { activeSince = nil }
+        // A returned alarm still owed an acknowledgement keeps the time it went active.
+        if next == .normal && !latched && !unacknowledged { activeSince = nil }
         return transition
     }
 
@@ -110,7 +111,7 @@ struct AlarmRecord {
         atLeastSince = (nil, nil)
         atMostSince = (nil, nil)
         if !keepingAcknowledgement { unacknowledged = false }
-        if !latched { activeSince = nil }
+        if !latched && !unacknowledged { activeSince = nil }
     }
 
     func snapshot(priority: AlarmPriority) -> AlarmSnapshot {

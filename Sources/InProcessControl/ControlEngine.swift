@@ -242,7 +242,7 @@ public final class ControlEngine {
     ) {
         let limits = slot.thresholds
         let met = limits.discreteConditionMet(reading)
-        let v = reading.value?.number ?? .nan
+        let v = reading.value?.number ?? 0
         slot.discrete.lastValue = v
         if met && !slot.excursion.open { slot.excursion.begin(at: t, wall: wall) }
         if slot.excursion.open { slot.excursion.add(value: v, outside: met ? 1 : 0, side: .high, at: t) }
@@ -355,6 +355,7 @@ public final class ControlEngine {
             }
             record.unacknowledged = false
             record.acknowledgedBy = user
+            if !record.isActiveOrLatched { record.activeSince = nil }
             var event = self.alarmEvent(.acknowledged, record, device: device, wall: time.wall)
             event.user = user
             event.reason = reason
@@ -478,7 +479,7 @@ public final class ControlEngine {
             }
             guard record.latched else { return }
             record.latched = false
-            record.activeSince = nil
+            if !record.unacknowledged { record.activeSince = nil }
             var event = self.alarmEvent(.reset, record, device: device, wall: time.wall)
             event.user = user
             event.reason = reason

@@ -136,6 +136,25 @@ struct BatchReport: ParsableCommand {
             print(alignedTable(rows))
         }
         print("\ngaps in the data: \(r.gaps.isEmpty ? "none" : r.gaps.map { "\($0.from) to \($0.to)" }.joined(separator: "; "))")
+        if let service = r.alarmService { printAlarmService(service) }
+    }
+
+    /// Out-of-service intervals and latched alarms, a section of its own.
+    private func printAlarmService(_ service: ControlAPI.BatchReport.AlarmService) {
+        print("\nout of service: \(service.outOfService.isEmpty ? "none" : "")")
+        if !service.outOfService.isEmpty {
+            var rows = [["alarm or device", "from", "to", "by", "reason", "returned by", "reason"]]
+            for i in service.outOfService {
+                rows.append([i.target, i.from, i.to ?? "still out", text(i.takenBy), text(i.reason), text(i.returnedBy), text(i.returnReason)])
+            }
+            print(alignedTable(rows))
+        }
+        print("\nlatched alarms: \(service.latchedAlarms.isEmpty ? "none" : service.latchedAlarms.joined(separator: ", "))")
+        if !service.latchResets.isEmpty {
+            var rows = [["reset", "at", "by", "reason"]]
+            for reset in service.latchResets { rows.append([reset.alarm, reset.time, reset.user, reset.reason]) }
+            print(alignedTable(rows))
+        }
     }
 }
 

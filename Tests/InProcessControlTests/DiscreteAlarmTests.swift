@@ -268,6 +268,44 @@ struct DiscreteAlarmTests {
     }
 }
 
+@Suite("Event fixes: sides, since, phase reasons")
+struct EventFixTests {
+    @Test("stale and communication events carry no side; limit events do")
+    func sides() throws {
+        var limits = temperatureLimits
+        limits.staleAfter = .seconds(3)
+        let run = try Run(spec: makeSpec(temperature: limits))
+        run.feed(37.0, seconds: 5)
+        let stale = try #require(run.kinds(.raised).first { $0.alarm?.kind == .stale })
+        #expect(stale.side == nil)
+        #expect(!stale.summary.contains("side="))
+        for _ in 0..<3 { run.feed(temperature: nil) }
+        let lost = try #require(run.kinds(.communicationLost).first)
+        #expect(lost.side == nil)
+    }
+
+    @Test("a returned alarm still owed an acknowledgement keeps the time it went active")
+    func returnedKeepsSince() throws {
+        let run = try Run()
+        run.feed(38.5, seconds: 31)
+        run.feed(37.0, seconds: 11)
+        let returned = try #require(run.engine.alarms().first { $0.id == run.limitAlarm })
+        #expect(returned.state == .returnedUnacknowledged)
+        #expect(returned.activeSince == epoch.addingTimeInterval(30))
+        _ = try run.engine.acknowledge(run.limitAlarm, user: "op", reason: "seen", at: run.now)
+        #expect(run.engine.alarms().isEmpty)
+    }
+
+    @Test("a phase change by an operator carries the reason given")
+    func phaseReason() throws {
+        let run = try Run()
+        let events = try run.engine.changePhase(device: "r1", to: "harvest", user: "op", reason: "harvest day", at: run.now)
+        #expect(events.last?.kind == .phaseChanged)
+        #expect(events.last?.reason == "harvest day")
+        #expect(events.last?.summary.contains("reason=\"harvest day\"") == true)
+    }
+}
+
 @Suite("Discrete alarm properties")
 struct DiscreteAlarmPropertyTests {
     @Test("a discrete alarm stands exactly when the flag has held its alarm value for the on-delay")

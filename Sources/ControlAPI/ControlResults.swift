@@ -341,8 +341,15 @@ public struct AlarmList: Codable, Sendable, Hashable {
         public var latched: Bool?
         /// Set while the alarm (or its device) is out of service.
         public var outOfService: OutOfServiceItem?
+        /// For a discrete alarm on an enumerated status: the label last reported.
+        public var label: String?
+        /// Owed an acknowledgement, whatever the state (a latched alarm can be unacknowledged too).
+        public var unacknowledged: Bool?
         public init(alarm: String, state: String, level: String, side: String, priority: String, since: String?, shelvedUntil: String?, value: Double?,
-                    acknowledgedBy: String? = nil, latched: Bool? = nil, outOfService: OutOfServiceItem? = nil) {
+                    acknowledgedBy: String? = nil, latched: Bool? = nil, outOfService: OutOfServiceItem? = nil, label: String? = nil,
+                    unacknowledged: Bool? = nil) {
+            self.label = label
+            self.unacknowledged = unacknowledged
             self.acknowledgedBy = acknowledgedBy
             self.latched = latched
             self.outOfService = outOfService

@@ -101,13 +101,25 @@ public struct WatchScreen: Sendable {
         let sorted = alarms.sorted { (rank($0), $0.alarm) > (rank($1), $1.alarm) }
         for a in sorted {
             let level = a.level == "action" ? 2 : a.level == "alert" ? 1 : 0
-            let unacknowledged = a.state.contains("unacknowledged")
+            let unacknowledged = isUnacknowledged(a) && a.state != "out_of_service" && a.state != "shelved"
             rows.append([
-                marks(a), paint(a.alarm, level: unacknowledged ? 2 : level), paint(a.state, level: unacknowledged ? 2 : level), a.priority,
-                clock(a.since), text(a.value), a.acknowledgedBy ?? a.outOfService.map { "oos by \($0.user)" } ?? "-",
+                marks(a), paint(a.alarm, level: unacknowledged ? 2 : level), paint(Self.shortState(a.state), level: unacknowledged ? 2 : level),
+                a.priority, clock(a.since), a.label ?? text(a.value), a.acknowledgedBy ?? a.outOfService.map { "oos by \($0.user)" } ?? "-",
             ])
         }
         return ["standing alarms (\(alarms.count))"] + table(rows)
+    }
+
+    /// The state in a word or two, so the panel fits 80 columns; `alarms` shows the full names.
+    static func shortState(_ state: String) -> String {
+        switch state {
+        case "active_unacknowledged": "unack"
+        case "active_acknowledged": "ack"
+        case "returned_unacknowledged": "returned unack"
+        case "suppressed_by_design": "suppressed"
+        case "out_of_service": "out of service"
+        default: state
+        }
     }
 
     private func pending(_ pending: [AlarmList.Pending]) -> [String] {
@@ -128,18 +140,22 @@ public struct WatchScreen: Sendable {
 
     private func marks(_ a: AlarmList.Alarm) -> String {
         var m = ""
-        if a.state.contains("unacknowledged") { m += "!" }
+        if isUnacknowledged(a) { m += "!" }
         if a.latched == true || a.state == "latched" { m += "L" }
         if a.state == "shelved" { m += "S" }
         if a.state == "out_of_service" { m += "O" }
         return m
     }
 
+    private func isUnacknowledged(_ a: AlarmList.Alarm) -> Bool {
+        a.unacknowledged ?? a.state.contains("unacknowledged")
+    }
+
     private func rank(_ a: AlarmList.Alarm) -> Int {
         let level = a.level == "action" ? 20 : a.level == "alert" ? 10 : a.latched == true ? 5 : 0
         let priority = ["low": 0, "medium": 1, "high": 2, "critical": 3][a.priority] ?? 0
         let annunciated = a.state == "out_of_service" || a.state == "shelved" ? -30 : 0
-        return level + priority + annunciated + (a.state.contains("unacknowledged") ? 4 : 0)
+        return level + priority + annunciated + (isUnacknowledged(a) ? 4 : 0)
     }
 
     /// The most pressing thing about a device, as a word and a colour level.
@@ -147,11 +163,13 @@ public struct WatchScreen: Sendable {
         if device.outOfService != nil { return ("out of service", 0) }
         let annunciated = alarms.filter { $0.state != "out_of_service" && $0.state != "shelved" }
         if let worst = annunciated.max(by: { rank($0) < rank($1) }) {
-            let unack = worst.state.contains("unacknowledged")
+            let unack = isUnacknowledged(worst)
             switch worst.level {
             case "action": return (unack ? "ACTION unack" : "action", 2)
             case "alert": return (unack ? "ALERT unack" : "alert", unack ? 2 : 1)
-            default: return (worst.state == "latched" ? "latched" : "returned unack", worst.state == "latched" ? 1 : 0)
+            default:
+                if worst.state == "latched" { return (unack ? "LATCHED unack" : "latched", unack ? 2 : 1) }
+                return ("returned unack", 0)
             }
         }
         if !device.connected { return ("no communication", 2) }

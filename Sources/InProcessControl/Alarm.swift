@@ -91,6 +91,11 @@ public struct AlarmSnapshot: Sendable, Hashable {
     public var latched: Bool = false
     /// Set while the alarm (or its device) is out of service.
     public var outOfService: OutOfServiceEntry?
+    /// For a discrete alarm on an enumerated status: the label last reported.
+    public var lastLabel: String?
+
+    /// An activation no operator has acknowledged yet (also while latched or returned).
+    public var unacknowledged: Bool = false
 
     /// Active: the condition stands, or a latch holds it.
     public var isActive: Bool { level != .normal || latched }

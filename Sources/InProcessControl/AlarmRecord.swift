@@ -14,6 +14,8 @@ struct AlarmRecord {
     var shelvedUntilWall: Date?
     var activeSince: Date?
     var lastValue: Double?
+    /// For a discrete alarm on a status: the label last reported.
+    var lastLabel: String?
     /// The rule latches: when the condition returns, the alarm stays until reset.
     var latches = false
     /// The condition has returned and the latch holds the alarm.
@@ -118,7 +120,8 @@ struct AlarmRecord {
         AlarmSnapshot(
             id: id, state: state, level: level, side: side, priority: priority, activeSince: activeSince,
             shelvedUntil: shelvedUntilWall, lastValue: lastValue,
-            acknowledgedBy: isActiveOrLatched && !unacknowledged ? acknowledgedBy : nil, latched: latched)
+            acknowledgedBy: isActiveOrLatched && !unacknowledged ? acknowledgedBy : nil, latched: latched, lastLabel: lastLabel,
+            unacknowledged: unacknowledged)
     }
 
     var isActiveOrLatched: Bool { level != .normal || latched }

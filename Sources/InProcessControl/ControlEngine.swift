@@ -244,6 +244,8 @@ public final class ControlEngine {
         let met = limits.discreteConditionMet(reading)
         let v = reading.value?.number ?? 0
         slot.discrete.lastValue = v
+        // A status shows its label; a flag shows true or false.
+        slot.discrete.lastLabel = reading.label ?? (v != 0 ? "true" : "false")
         if met && !slot.excursion.open { slot.excursion.begin(at: t, wall: wall) }
         if slot.excursion.open { slot.excursion.add(value: v, outside: met ? 1 : 0, side: .high, at: t) }
         if let transition = slot.discrete.step(

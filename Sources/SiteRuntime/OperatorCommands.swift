@@ -95,7 +95,7 @@ extension SiteDaemon {
             return StatusReport.ControlSiteLink(
                 connected: s.connected, backlog: s.backlog, lastDelivery: s.lastDelivery.map(UTCTime.format), lastError: s.lastError)
         }
-        let unacknowledged = alarms.filter { $0.state == .unacknowledged || $0.state == .returnedUnacknowledged }.count
+        let unacknowledged = alarms.filter { $0.unacknowledged && $0.state != .outOfService && $0.state != .shelved }.count
         let oldest = await offPool { Self.oldestUndelivered(storePath: path) }
         return StatusReport(
             version: POCareVersion.current, site: site.siteId, uptimeS: Int(Date().timeIntervalSince(started)),
@@ -195,7 +195,8 @@ extension SiteDaemon {
                     priority: alarm.priority.rawValue, since: alarm.activeSince.map(UTCTime.format),
                     shelvedUntil: alarm.shelvedUntil.map(UTCTime.format), value: alarm.lastValue,
                     acknowledgedBy: alarm.acknowledgedBy, latched: alarm.latched ? true : nil,
-                    outOfService: alarm.outOfService.map(OutOfServiceItem.init))
+                    outOfService: alarm.outOfService.map(OutOfServiceItem.init), label: alarm.lastLabel,
+                    unacknowledged: alarm.unacknowledged)
             },
             pending: pending, outOfService: engine.outOfService().map(OutOfServiceItem.init)))
     }

@@ -184,7 +184,7 @@ struct Alarms: ParsableCommand {
             var rows = [["alarm", "state", "level", "priority", "since", "value", "acknowledged by", "shelved until"]]
             for a in list.alarms {
                 let colour = a.state.contains("unacknowledged") || a.level == "action" ? Paint.red : Paint.yellow
-                rows.append([a.alarm, colour(a.state), a.level, a.priority, text(a.since), text(a.value), text(a.acknowledgedBy),
+                rows.append([a.alarm, colour(a.state), a.level, a.priority, text(a.since), a.label ?? text(a.value), text(a.acknowledgedBy),
                              text(a.shelvedUntil)])
             }
             print(alignedTable(rows))

@@ -31,7 +31,8 @@ struct OperatorCommandTests {
         }
         #expect(raised)
         let human = try ctl(fixture, ["alarms"])
-        #expect(human.status == 0 && human.output.contains(alarm) && human.output.contains("active_unacknowledged"))
+        // Active or already returned (the excursion lasts 3 s): either way still to acknowledge.
+        #expect(human.status == 0 && human.output.contains(alarm) && human.output.contains("unacknowledged"))
         #expect(try ctl(fixture, ["ack", alarm, "--reason", "  "]).status == 1, "a blank reason is refused")
         #expect(try ctl(fixture, ["ack", alarm]).status == 2, "no reason is a usage error")
         let ack = try ctl(fixture, ["ack", alarm, "--reason", "probe checked"])

@@ -37,8 +37,8 @@ let package = Package(
             name: "POCareConfig",
             dependencies: ["POCareCore", "Hashing", .product(name: "Yams", package: "Yams")]),
         .target(name: "Hashing", dependencies: ["CCrypto"]),
-        .target(name: "SiteService", dependencies: [.product(name: "Logging", package: "swift-log")]),
-        .target(name: "ControlAPI", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        .target(name: "SiteService", dependencies: ["POCareCore", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "ControlAPI", dependencies: ["POCareCore", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "ControlSiteLink",
             dependencies: [
@@ -75,13 +75,13 @@ let package = Package(
         .executableTarget(
             name: "pocarectl",
             dependencies: [
-                "POCareCore", "POCareConfig", "InProcessControl", "SiteStore", "ControlSiteLink", "ControlAPI", "SiteRuntime",
+                "POCareCore", "POCareConfig", "SiteStore", "ControlSiteLink", "ControlAPI", "SiteRuntime", "SiteService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "pocare-sim",
             dependencies: [
-                "POCareCore", "POCareConfig", "BioreactorSimulator",
+                "POCareCore", "POCareConfig", "BioreactorSimulator", "SiteService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -115,7 +115,7 @@ let package = Package(
         .testTarget(
             name: "SiteStoreTests",
             dependencies: [
-                "POCareCore", "SiteStore",
+                "POCareCore", "SiteStore", "Hashing",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(
@@ -124,7 +124,7 @@ let package = Package(
                 "POCareCore", "ControlSiteLink", "SiteStore",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
-        .testTarget(name: "ControlAPITests", dependencies: ["ControlAPI"]),
+        .testTarget(name: "ControlAPITests", dependencies: ["ControlAPI", "POCareCore"]),
         .testTarget(
             name: "SiteRuntimeTests",
             dependencies: ["ControlAPI", "InProcessControl", "POCareConfig", "POCareCore", "SiteRuntime", "SiteStore"]),

@@ -84,9 +84,12 @@ public final class DevicePoller: Sendable {
         thread.start()
     }
 
+    /// Asks the poller to stop at the next cycle boundary, without waiting.
+    public func requestStop() { stopRequested.store(true, ordering: .relaxed) }
+
     /// Asks the poller to stop at the next cycle boundary and waits until it has.
     public func stop() {
-        stopRequested.store(true, ordering: .relaxed)
+        requestStop()
         if started.load(ordering: .relaxed) {
             finished.wait()
             finished.signal()
@@ -260,9 +263,6 @@ public final class DevicePoller: Sendable {
     /// Exponential backoff with "equal jitter": half fixed, half random, so that many
     /// pollers that lost one gateway together do not reconnect in lock-step.
     private func backoffDelay(afterFailures failures: Int) -> Int64 {
-        let lower = settings.reconnectBackoff.lowerBound.nanoseconds
-        let upper = settings.reconnectBackoff.upperBound.nanoseconds
-        let exponential = min(upper, lower << min(failures - 1, 30))
-        return exponential / 2 + Int64.random(in: 0...max(exponential / 2, 1))
+        reconnectDelay(afterFailures: failures, within: settings.reconnectBackoff)
     }
 }

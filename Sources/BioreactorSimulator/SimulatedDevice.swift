@@ -46,7 +46,8 @@ public final class SimulatedDevice: Sendable {
     private let listenSocket: Int32
     private let contextBox: ContextBox
 
-    /// libmodbus context and register mapping; touched only by the device's own thread after init.
+    /// libmodbus context and register mapping. Unchecked Sendable: after init only the device's
+    /// own serving thread touches them (the values it serves are handed over under a lock).
     private final class ContextBox: @unchecked Sendable {
         let context: OpaquePointer
         let mapping: UnsafeMutablePointer<modbus_mapping_t>

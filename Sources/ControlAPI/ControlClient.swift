@@ -1,4 +1,5 @@
 import Foundation
+import POCareCore
 
 #if canImport(Glibc)
 import Glibc
@@ -41,13 +42,8 @@ public struct ControlClient: Sendable {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .unreachable(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw .unreachable(path: path, reason: "path too long") }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, b) in bytes.enumerated() { raw[i] = b } }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        guard let connected = withUnixSocketAddress(path, { connect(fd, $0, $1) }) else {
+            throw .unreachable(path: path, reason: "path too long")
         }
         guard connected == 0 else {
             let reason = errno == ENOENT ? "no socket there (is pocared running?)"

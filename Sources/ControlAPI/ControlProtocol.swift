@@ -40,6 +40,8 @@ public enum ControlCommand: Sendable, Hashable {
     case batchReport(batch: String)
     case auditVerify
     case auditShow(AuditQuery)
+    /// Every stream's hash chain (samples, events, site events, audit) and the file.
+    case verify
 
     /// The command's name on the wire.
     public enum Name: String, Sendable, CaseIterable, Codable {
@@ -55,6 +57,7 @@ public enum ControlCommand: Sendable, Hashable {
         case batchReport = "batch.report"
         case auditVerify = "audit.verify"
         case auditShow = "audit.show"
+        case verify
     }
 
     public var name: Name {
@@ -77,6 +80,7 @@ public enum ControlCommand: Sendable, Hashable {
         case .batchReport: .batchReport
         case .auditVerify: .auditVerify
         case .auditShow: .auditShow
+        case .verify: .verify
         }
     }
 
@@ -84,7 +88,7 @@ public enum ControlCommand: Sendable, Hashable {
     public var changesState: Bool {
         switch self {
         case .reload, .acknowledge, .shelve, .unshelve, .reset, .outOfService, .inService, .batchStart, .batchPhase, .batchEnd: true
-        case .status, .devices, .values, .alarms, .batchList, .batchReport, .auditVerify, .auditShow: false
+        case .status, .devices, .values, .alarms, .batchList, .batchReport, .auditVerify, .auditShow, .verify: false
         }
     }
 }
@@ -246,6 +250,7 @@ extension ControlRequest: Codable {
         case .batchReport: command = .batchReport(batch: try arguments(BatchArgument.self).batch)
         case .auditVerify: command = .auditVerify
         case .auditShow: command = .auditShow(try arguments(AuditQuery.self))
+        case .verify: command = .verify
         }
     }
 
@@ -255,7 +260,7 @@ extension ControlRequest: Codable {
         try c.encodeIfPresent(id, forKey: .id)
         try c.encode(command.name, forKey: .command)
         switch command {
-        case .status, .devices, .batchList, .auditVerify: break
+        case .status, .devices, .batchList, .auditVerify, .verify: break
         case .reload(let reason): try c.encode(ReasonArgument(reason: reason), forKey: .arguments)
         case .values(let device): try c.encode(DeviceArgument(device: device), forKey: .arguments)
         case .alarms(let query): try c.encode(query, forKey: .arguments)

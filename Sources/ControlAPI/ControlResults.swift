@@ -15,12 +15,13 @@ public enum ControlResult: Sendable {
     case batchReport(BatchReport)
     case auditVerification(AuditVerificationReport)
     case auditEntries(AuditEntryList)
+    case verification(VerificationReport)
 }
 
 extension ControlResult: Codable {
     enum CodingKeys: String, CodingKey {
         case status, reload, devices, values, alarms, alarmHistory, alarmAction, batch, batchList, batchReport,
-            auditVerification, auditEntries
+            auditVerification, auditEntries, verification
     }
 
     public init(from decoder: Decoder) throws {
@@ -41,6 +42,7 @@ extension ControlResult: Codable {
         case .batchReport: self = .batchReport(try c.decode(BatchReport.self, forKey: key))
         case .auditVerification: self = .auditVerification(try c.decode(AuditVerificationReport.self, forKey: key))
         case .auditEntries: self = .auditEntries(try c.decode(AuditEntryList.self, forKey: key))
+        case .verification: self = .verification(try c.decode(VerificationReport.self, forKey: key))
         }
     }
 
@@ -59,6 +61,7 @@ extension ControlResult: Codable {
         case .batchReport(let r): try c.encode(r, forKey: .batchReport)
         case .auditVerification(let r): try c.encode(r, forKey: .auditVerification)
         case .auditEntries(let r): try c.encode(r, forKey: .auditEntries)
+        case .verification(let r): try c.encode(r, forKey: .verification)
         }
     }
 
@@ -79,6 +82,7 @@ extension ControlResult: Codable {
         case .batchReport(let r): data = try? encoder.encode(r)
         case .auditVerification(let r): data = try? encoder.encode(r)
         case .auditEntries(let r): data = try? encoder.encode(r)
+        case .verification(let r): data = try? encoder.encode(r)
         }
         return data.map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
@@ -663,6 +667,31 @@ extension BatchReport {
 }
 
 // MARK: audit
+
+/// Every stream's hash chain walked, and SQLite's check of the file.
+public struct VerificationReport: Codable, Sendable, Hashable {
+    public struct Stream: Codable, Sendable, Hashable {
+        public var stream: String
+        public var records: Int
+        /// The last pruned record, where the walk started.
+        public var anchorSeq: Int64
+        public var problems: [String]
+        public init(stream: String, records: Int, anchorSeq: Int64, problems: [String]) {
+            self.stream = stream
+            self.records = records
+            self.anchorSeq = anchorSeq
+            self.problems = problems
+        }
+    }
+    public var intact: Bool
+    public var streams: [Stream]
+    public var integrityCheck: String
+    public init(intact: Bool, streams: [Stream], integrityCheck: String) {
+        self.intact = intact
+        self.streams = streams
+        self.integrityCheck = integrityCheck
+    }
+}
 
 public struct AuditVerificationReport: Codable, Sendable, Hashable {
     public var intact: Bool

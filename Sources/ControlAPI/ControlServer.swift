@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import POCareCore
 import Synchronization
 
 #if canImport(Glibc)
@@ -17,7 +18,7 @@ import Glibc
 /// part of the connections, and only a few requests are handed to the daemon at once, so a
 /// flood from one client can neither starve the pipeline nor keep another operator out for
 /// longer than the write timeout after it stops.
-public final class ControlServer: @unchecked Sendable {
+public final class ControlServer: Sendable {
     public struct Settings: Sendable {
         public var path: String
         public var group: String?
@@ -64,19 +65,12 @@ public final class ControlServer: @unchecked Sendable {
         self.inFlight = DispatchSemaphore(value: max(1, settings.maxRequestsInFlight))
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw StartError.socket(path: settings.path, message: String(cString: strerror(errno))) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(settings.path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            close(fd)
-            throw StartError.socket(path: settings.path, message: "path too long")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, b) in bytes.enumerated() { raw[i] = b } }
         try? FileManager.default.createDirectory(
             atPath: URL(fileURLWithPath: settings.path).deletingLastPathComponent().path, withIntermediateDirectories: true)
         unlink(settings.path)  // a socket left by an earlier run
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        guard let bound = withUnixSocketAddress(settings.path, { bind(fd, $0, $1) }) else {
+            close(fd)
+            throw StartError.socket(path: settings.path, message: "path too long")
         }
         guard bound == 0, listen(fd, 128) == 0 else {
             let message = String(cString: strerror(errno))

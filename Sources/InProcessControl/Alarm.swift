@@ -177,4 +177,7 @@ public struct ExcursionRecord: Sendable, Hashable {
     /// Time-weighted distance outside the alert range (or the action range where there is no
     /// alert range), in the parameter's unit times seconds (trapezoidal rule over samples).
     public var areaOutside: Double
+    /// The excursion still stood when its batch ended: `end` and `duration` are as far as it
+    /// had gone, not a return to range.
+    public var openAtBatchEnd = false
 }

@@ -84,9 +84,16 @@ public final class ControlEngine {
     /// Starts a batch: from now on every sample of the device is held to `spec` in `phase`.
     /// With `followDevicePhase`, the phase follows the label the device reports in its
     /// enumerated `phase` parameter (starting from `phase`, or the spec's first phase).
+    /// `user` and `reason` are recorded in the event.
+    ///
+    /// With `resumingAfter`, the batch was running when the daemon stopped and is taken up again
+    /// exactly as it was (spec, phase): the event is `batch_resumed`, naming the interval nobody
+    /// watched (from the last record before the stop to now). Alarm states start afresh and are
+    /// evaluated from the first new sample.
     public func startBatch(
         device deviceId: String, batchId: String, spec: IPCSpec, phase: String? = nil,
-        followDevicePhase: Bool = false, at time: Timestamp
+        followDevicePhase: Bool = false, user: String? = nil, reason: String? = nil, resumingAfter lastWatched: Date? = nil,
+        at time: Timestamp
     ) throws(ControlError) -> [ControlEvent] {
         guard let device = devices[deviceId] else { throw .unknownDevice(deviceId) }
         if let running = device.batch { throw .batchRunning(device: deviceId, batch: running.batchId) }
@@ -110,68 +117,75 @@ public final class ControlEngine {
             device.slots[i].previousValue = nil
         }
         bindLimits(device)
-        var event = contextEvent(.batchStarted, device: device, wall: time.wall)
-        event.reason = followDevicePhase ? "phase follows the device" : nil
+        var event = contextEvent(lastWatched == nil ? .batchStarted : .batchResumed, device: device, wall: time.wall)
+        event.user = user
+        event.reason = reason ?? (followDevicePhase ? "phase follows the device" : nil)
+        if let lastWatched {
+            event.since = lastWatched
+            event.until = time.wall
+        }
         return [event]
     }
 
     /// Moves a device's batch to another phase of its spec.
-    public func changePhase(
-        device deviceId: String, to phase: String, user: String? = nil, reason: String? = nil, at time: Timestamp
-    ) throws(ControlError) -> [ControlEvent] {
+    public func changePhase(device deviceId: String, to phase: String, user: String? = nil, reason: String? = nil, at time: Timestamp)
+        throws(ControlError) -> [ControlEvent]
+    {
         guard let device = devices[deviceId] else { throw .unknownDevice(deviceId) }
         guard let batch = device.batch else { throw .noBatch(device: deviceId) }
         guard batch.spec.phase(phase) != nil else { throw .unknownPhase(phase, known: batch.spec.phases.map(\.phase)) }
+        // Recording a change that changes nothing would make the record say something happened.
+        guard phase != batch.phase else { throw .samePhase(phase) }
         var events: [ControlEvent] = []
         switchPhase(device, to: phase, user: user, at: time.monotonic, wall: time.wall, into: &events)
-        if let reason, let last = events.indices.last { events[last].reason = reason }
+        if let reason, let last = events.indices.last, events[last].kind == .phaseChanged { events[last].reason = reason }
         return events
     }
 
-    /// Ends a device's batch: open excursions are closed into records and standing alarms clear.
-    /// Unacknowledged alarms stay unacknowledged until an operator acknowledges them.
-    public func endBatch(device deviceId: String, user: String? = nil, at time: Timestamp) throws(ControlError)
+    /// Ends a device's batch. What still stands is recorded as it stood, never as cleared: an
+    /// open excursion becomes a record marked open at batch end with its duration so far, and
+    /// each standing alarm an `open_at_batch_end` event. Shelving belongs to the batch and ends
+    /// with it. Unacknowledged alarms stay unacknowledged until an operator acknowledges them.
+    public func endBatch(device deviceId: String, user: String? = nil, reason: String? = nil, at time: Timestamp) throws(ControlError)
         -> [ControlEvent]
     {
         guard let device = devices[deviceId] else { throw .unknownDevice(deviceId) }
         guard let batch = device.batch else { throw .noBatch(device: deviceId) }
         var events: [ControlEvent] = []
         for i in device.limited + device.discreteSlots {
-            closeExcursion(device, i, batch: batch, at: time.monotonic, wall: time.wall, into: &events)
+            closeExcursion(device, i, batch: batch, at: time.monotonic, wall: time.wall, openAtBatchEnd: true, into: &events)
+        }
+        func standing(_ record: inout AlarmRecord) {
+            if record.shelvedUntil != nil {
+                events.append(unshelve(&record, device: device, user: Self.systemUser, reason: "batch ended", wall: time.wall))
+            }
+            // A latch belongs to the batch whose condition set it.
+            if record.latched {
+                record.latched = false
+                if !record.unacknowledged { record.activeSince = nil }
+                var event = alarmEvent(.reset, record, device: device, wall: time.wall)
+                event.user = Self.systemUser
+                event.reason = "batch ended"
+                events.append(event)
+            }
+            guard record.level != .normal else { return }
+            let from = record.level
+            var event = alarmEvent(.openAtBatchEnd, record, device: device, wall: time.wall)
+            event.previousLevel = from
+            event.reason = "still standing when batch \(batch.batchId) ended"
+            events.append(event)
+            record.reset(keepingAcknowledgement: true)
         }
         for i in device.slots.indices {
-            for kind in Self.alarmKinds {
-                modify(device, i, kind) { record in
-                    if record.level != .normal {
-                        let from = record.level
-                        record.reset(keepingAcknowledgement: true)
-                        var event = self.alarmEvent(.cleared, record, device: device, wall: time.wall)
-                        event.previousLevel = from
-                        event.reason = "batch ended"
-                        events.append(event)
-                    }
-                    // A latch belongs to the batch whose condition set it.
-                    if record.latched {
-                        record.latched = false
-                        record.activeSince = nil
-                        var event = self.alarmEvent(.reset, record, device: device, wall: time.wall)
-                        event.user = Self.systemUser
-                        event.reason = "batch ended"
-                        events.append(event)
-                    }
-                }
-            }
+            standing(&device.slots[i].limit)
+            standing(&device.slots[i].rate)
+            standing(&device.slots[i].stale)
+            standing(&device.slots[i].discrete)
         }
-        if device.communication.level != .normal {
-            let from = device.communication.level
-            device.communication.reset(keepingAcknowledgement: true)
-            var event = alarmEvent(.communicationRestored, device.communication, device: device, wall: time.wall)
-            event.previousLevel = from
-            event.reason = "batch ended"
-            events.append(event)
-        }
+        standing(&device.communication)
         var event = contextEvent(.batchEnded, device: device, wall: time.wall)
         event.user = user
+        event.reason = reason
         events.append(event)
         device.batch = nil
         bindLimits(device)
@@ -407,15 +421,6 @@ public final class ControlEngine {
             result = .success(self.unshelve(&record, device: device, user: user, reason: reason, wall: time.wall))
         }
         return [try result.get()]
-    }
-
-    /// Lets shelves expire even when no sample arrives (a device that stopped answering).
-    public func expireShelving(at time: Timestamp) -> [ControlEvent] {
-        var events: [ControlEvent] = []
-        for device in devices.values.sorted(by: { $0.id < $1.id }) where device.shelvedCount > 0 {
-            expireShelving(device, at: time.monotonic, wall: time.wall, into: &events)
-        }
-        return events
     }
 
     /// Whether the engine has this alarm (its device and parameter exist).
@@ -664,7 +669,8 @@ public final class ControlEngine {
     }
 
     private func closeExcursion(
-        _ device: DeviceControl, _ i: Int, batch: BatchContext, at t: Int64, wall: Date, into events: inout [ControlEvent]
+        _ device: DeviceControl, _ i: Int, batch: BatchContext, at t: Int64, wall: Date, openAtBatchEnd: Bool = false,
+        into events: inout [ControlEvent]
     ) {
         guard device.slots[i].excursion.open else { return }
         let alarm = excursionAlarm(device.slots[i])
@@ -674,6 +680,11 @@ public final class ControlEngine {
             record.alarm = alarm.id
             record.priority = device.slots[i].thresholds.priority
             record.excursion = device.slots[i].excursion.record(alarm: alarm.id, batch: batch, end: wall, endMono: t)
+            record.excursion?.openAtBatchEnd = openAtBatchEnd
+            if openAtBatchEnd {
+                record.reason = alarm.id.kind == .discrete
+                    ? "still in its alarm condition when the batch ended" : "still outside the range when the batch ended"
+            }
             events.append(record)
         }
         device.slots[i].excursion = ExcursionTracker()

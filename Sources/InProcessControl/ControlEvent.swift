@@ -17,6 +17,10 @@ public struct ControlEvent: Sendable, Hashable {
         case batchStarted = "batch_started"
         case phaseChanged = "phase_changed"
         case batchEnded = "batch_ended"
+        /// A batch taken up again after the daemon was down; `since`...`until` was not watched.
+        case batchResumed = "batch_resumed"
+        /// An alarm still standing when its batch ended: recorded as it stood, never as cleared.
+        case openAtBatchEnd = "open_at_batch_end"
     }
 
     public var kind: Kind
@@ -41,7 +45,8 @@ public struct ControlEvent: Sendable, Hashable {
     public var specFingerprint: String?
     public var excursion: ExcursionRecord?
     public var until: Date?
-    /// For `in_service`: when the alarm or device was taken out of service.
+    /// The start of an interval the event reports (with `until`), such as the time a resumed
+    /// batch was not watched, or for `in_service` the time the alarm or device was taken out of service.
     public var since: Date?
     /// For a discrete alarm on an enumerated status: the label the device reported.
     public var label: String?
@@ -64,8 +69,8 @@ public struct ControlEvent: Sendable, Hashable {
         if let state { parts.append("state=\(state.rawValue)") }
         if let user { parts.append("user=\(user)") }
         if let reason { parts.append("reason=\(quoted(reason))") }
-        if let until { parts.append("until=\(until.formatted(.iso8601))") }
         if let since { parts.append("since=\(since.formatted(.iso8601))") }
+        if let until { parts.append("until=\(until.formatted(.iso8601))") }
         if let e = excursion {
             parts.append("duration=\(formatNumber(Double(e.duration.components.seconds) + Double(e.duration.components.attoseconds) / 1e18))s")
             parts.append("worst=\(formatNumber(e.worstValue))")
@@ -111,6 +116,7 @@ public enum ControlError: Error, Sendable, Equatable, CustomStringConvertible {
     case outOfService(AlarmID)
     case alreadyOutOfService(String)
     case notOutOfService(String)
+    case samePhase(String)
 
     public var description: String {
         switch self {
@@ -130,6 +136,7 @@ public enum ControlError: Error, Sendable, Equatable, CustomStringConvertible {
         case .outOfService(let a): "alarm \(a) is out of service; return it to service first"
         case .alreadyOutOfService(let t): "\(t) is already out of service"
         case .notOutOfService(let t): "\(t) is not out of service"
+        case .samePhase(let p): "the batch is already in phase '\(p)'"
         }
     }
 }
@@ -171,7 +178,8 @@ extension ControlEvent.Kind: Codable {}
 extension ExcursionRecord: Codable {
     enum CodingKeys: String, CodingKey {
         case alarm, batchId = "batch", phase, specFingerprint = "spec", start, end, durationSeconds = "duration_s",
-            worstValue = "worst_value", worstLevel = "worst_level", side, areaOutside = "area_outside"
+            worstValue = "worst_value", worstLevel = "worst_level", side, areaOutside = "area_outside",
+            openAtBatchEnd = "open_at_batch_end"
     }
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -192,6 +200,7 @@ extension ExcursionRecord: Codable {
         worstLevel = try c.decode(AlarmLevel.self, forKey: .worstLevel)
         side = try c.decode(AlarmSide.self, forKey: .side)
         areaOutside = try c.decode(Double.self, forKey: .areaOutside)
+        openAtBatchEnd = try c.decodeIfPresent(Bool.self, forKey: .openAtBatchEnd) ?? false
     }
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -206,6 +215,7 @@ extension ExcursionRecord: Codable {
         try c.encode(worstLevel, forKey: .worstLevel)
         try c.encode(side, forKey: .side)
         try c.encode(areaOutside, forKey: .areaOutside)
+        if openAtBatchEnd { try c.encode(true, forKey: .openAtBatchEnd) }
     }
 }
 

@@ -76,11 +76,16 @@ public enum SpecLoader {
                     collector.error("spec.profiles[\(index)]", at: node.mark, "profile '\(name)' is named twice")
                 } else if let profile = catalogue[name] {
                     profiles.append(profile)
-                } else {
-                    let known = catalogue.keys.sorted().joined(separator: ", ")
-                    collector.error("spec.profiles[\(index)]", at: node.mark, "unknown device profile '\(name)' (known: \(known.isEmpty ? "none" : known))")
                 }
                 profileIds.append(name)
+            }
+            // One approved spec serves sites with different equipment: it names every model it
+            // was written for, and a site checks it against the ones it has. None at all is an
+            // error, for the spec could hold no device here to anything.
+            if !profileIds.isEmpty && profiles.isEmpty {
+                let known = catalogue.keys.sorted().joined(separator: ", ")
+                collector.error(
+                    "spec.profiles", "none of the profiles this spec names (\(profileIds.joined(separator: ", "))) is at this site (known: \(known.isEmpty ? "none" : known))")
             }
             let f = fields.map { $0 ?? "" }
             identity = SpecIdentity(
@@ -137,9 +142,11 @@ public enum SpecLoader {
         guard !collector.hasErrors, let identity else { return Result(spec: nil, diagnostics: collector.diagnostics) }
         let canonical = SpecCanonicalForm.text(
             identity: identity, phases: phases, communicationLossPolls: lossPolls, running: running)
-        let spec = IPCSpec(
+        var spec = IPCSpec(
             identity: identity, phases: phases, communicationLossPolls: lossPolls, running: running,
             fingerprint: "sha256:" + SHA256.hex(canonical))
+        spec.canonicalForm = canonical
+        spec.source = text
         return Result(spec: spec, diagnostics: collector.diagnostics)
     }
 
@@ -203,6 +210,8 @@ public enum SpecLoader {
         if matches.isEmpty && !profiles.isEmpty {
             collector.error(path, at: mark, "no profile named by the spec has a parameter '\(parameterId)' (profiles: \(profiles.map(\.id).joined(separator: ", ")))")
         }
+        // A limit on a parameter one model lacks applies to the models that have it (the example
+        // spec limits rocking_rate for bag rockers and agitation for stirred tanks).
         for (profile, parameter) in matches {
             if !parameter.dataType.isNumeric || parameter.enumeration != nil {
                 collector.error(path, at: mark, "'\(parameterId)' in '\(profile.id)' is not a numeric measurement; limits need a number (for a flag give alarm_when, for a status alarm_labels)")

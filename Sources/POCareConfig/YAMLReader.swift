@@ -56,6 +56,13 @@ final class DiagnosticCollector {
 
     var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
 
+    /// A problem that does not make the file invalid, but that its author should know of.
+    func warning(_ path: String, at mark: Mark?, _ message: String) {
+        let place = mark.map { ($0.line, $0.column) } ?? marks[path] ?? (1, 1)
+        diagnostics.append(Diagnostic(
+            file: file, line: place.0, column: place.1, field: path, message: Self.shortened(message), severity: .warning))
+    }
+
     /// Parses YAML text into a node tree, turning libyaml's errors into diagnostics.
     func compose(_ text: String) -> Node? {
         do {

@@ -136,6 +136,10 @@ public struct IPCSpec: Sendable, Hashable {
     public var running: RunningSignal?
     /// `sha256:` and the hex SHA-256 of the spec's canonical form.
     public var fingerprint: String
+    /// The canonical form the fingerprint hashes (empty for a spec not read from a file).
+    public var canonicalForm = ""
+    /// The file's text as it was read, kept with every batch record that ran under the spec.
+    public var source = ""
 
     public init(
         identity: SpecIdentity, phases: [PhaseLimits], communicationLossPolls: Int, running: RunningSignal?,

@@ -46,7 +46,7 @@ extension SiteDaemon {
         var samples = 0
         var previous: StoredSample?
         var after: Int64 = 0
-        let stream = StreamName.telemetry(record.device)
+        let stream = StreamName.telemetry(device: record.device)
         while let page = try? reader.samples(stream: stream, after: after, limit: 5000), let last = page.last {
             after = last.seq
             for sample in page where sample.context.batchId == batchId {

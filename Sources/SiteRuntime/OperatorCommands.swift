@@ -32,6 +32,7 @@ extension SiteDaemon {
             case .batchList: .batchList(try await batchList())
             case .batchReport(let batch): .batchReport(try await withAlarmService(try await batchReport(batch)))
             case .auditVerify: .auditVerification(try await auditVerification())
+            case .verify: .verification(try await verification())
             case .auditShow(let query): .auditEntries(try await auditEntries(query))
             }
             response = .success(id: request.id, result)
@@ -114,13 +115,10 @@ extension SiteDaemon {
         guard let reader = try? StoreReader(path: storePath), let streams = try? reader.streams() else { return nil }
         var oldest: Date?
         for state in streams where state.deliveredSeq < state.lastSeq {
-            let time: Date?
-            if state.stream.hasSuffix("/telemetry") {
-                time = (try? reader.samples(stream: state.stream, after: state.deliveredSeq, limit: 1))?.first?.time
-            } else if state.stream == StreamName.audit {
-                time = (try? reader.auditEntries(after: state.deliveredSeq, limit: 1))?.first?.time
-            } else {
-                time = (try? reader.events(stream: state.stream, after: state.deliveredSeq, limit: 1))?.first?.time
+            let time: Date? = switch state.stream {
+            case .telemetry: (try? reader.samples(stream: state.stream, after: state.deliveredSeq, limit: 1))?.first?.time
+            case .audit: (try? reader.auditEntries(after: state.deliveredSeq, limit: 1))?.first?.time
+            case .events, .siteEvents: (try? reader.events(stream: state.stream, after: state.deliveredSeq, limit: 1))?.first?.time
             }
             if let time, oldest.map({ time < $0 }) ?? true { oldest = time }
         }
@@ -205,7 +203,7 @@ extension SiteDaemon {
         guard let reader = try? StoreReader(path: storePath) else { throw .init(code: .failed, message: "store not readable") }
         var entries: [(time: Date, entry: AlarmHistory.Entry)] = []
         for device in devices {
-            let events = (try? reader.events(stream: StreamName.events(device), after: 0, limit: 1_000_000)) ?? []
+            let events = (try? reader.events(stream: .events(device: device), after: 0, limit: 1_000_000)) ?? []
             for stored in events where stored.alarm != nil {
                 let event = ControlEvent.stored(stored.body)
                 entries.append((stored.time, AlarmHistory.Entry(
@@ -278,6 +276,11 @@ extension SiteDaemon {
     func startBatch(_ start: BatchStart, by peer: ControlPeer) async throws(ControlResponse.Failure) -> BatchState {
         let profile = try device(start.device).profile.id
         guard !start.batch.isEmpty else { throw .init(code: .badRequest, message: "give --batch ID") }
+        // The batch id is in every record of the batch and in the hash of each: printable, and short.
+        guard start.batch.count <= 128, start.batch.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+            throw .init(code: .badRequest, message: "a batch id is at most 128 printable characters")
+        }
+        let reason = try requireReason(start.reason)
         if let running = engine.batch(of: start.device) {
             throw .init(code: .refused, message: "device \(start.device) runs batch \(running.batchId); end it first")
         }
@@ -289,13 +292,13 @@ extension SiteDaemon {
             throw .init(code: .refused, message: "phase '\(phase)' is not in the spec (\(spec.phases.map(\.phase).joined(separator: ", ")))")
         }
         try await audit(AuditAction(
-            user: peer.user, action: "batch.start", target: start.device, reason: start.reason,
+            user: peer.user, action: "batch.start", target: start.device, reason: reason,
             newValue: "batch=\(start.batch) spec=\(spec.fingerprint) phase=\(start.phase ?? "first")"))
         knownSpecs[spec.fingerprint] = spec
         try apply {
             try engine.startBatch(
                 device: start.device, batchId: start.batch, spec: spec, phase: start.phase, followDevicePhase: start.followDevicePhase,
-                at: now())
+                user: peer.user, reason: reason, at: now())
         }
         return batchState(start.device, by: peer)
     }
@@ -308,19 +311,24 @@ extension SiteDaemon {
                 code: .refused,
                 message: "phase '\(change.phase)' is not in the spec (\(running.spec.phases.map(\.phase).joined(separator: ", ")))")
         }
+        guard change.phase != running.phase else {
+            throw .init(code: .refused, message: "batch \(running.batchId) is already in phase \(change.phase)")
+        }
+        let reason = try requireReason(change.reason)
         try await audit(AuditAction(
-            user: peer.user, action: "batch.phase", target: change.device, reason: change.reason, oldValue: running.phase,
+            user: peer.user, action: "batch.phase", target: change.device, reason: reason, oldValue: running.phase,
             newValue: change.phase))
-        try apply { try engine.changePhase(device: change.device, to: change.phase, user: peer.user, reason: change.reason, at: now()) }
+        try apply { try engine.changePhase(device: change.device, to: change.phase, user: peer.user, reason: reason, at: now()) }
         return batchState(change.device, by: peer)
     }
 
     func endBatch(_ end: BatchEnd, by peer: ControlPeer) async throws(ControlResponse.Failure) -> BatchState {
         _ = try device(end.device)
         guard let running = engine.batch(of: end.device) else { throw .init(code: .refused, message: "device \(end.device) runs no batch") }
+        let reason = try requireReason(end.reason)
         try await audit(AuditAction(
-            user: peer.user, action: "batch.end", target: end.device, reason: end.reason, oldValue: "batch=\(running.batchId)"))
-        try apply { try engine.endBatch(device: end.device, user: peer.user, at: now()) }
+            user: peer.user, action: "batch.end", target: end.device, reason: reason, oldValue: "batch=\(running.batchId)"))
+        try apply { try engine.endBatch(device: end.device, user: peer.user, reason: reason, at: now()) }
         return batchState(end.device, by: peer)
     }
 
@@ -372,6 +380,16 @@ extension SiteDaemon {
         }
     }
 
+    func verification() async throws(ControlResponse.Failure) -> VerificationReport {
+        let path = store.settings.path
+        return try await offPool { () throws(ControlResponse.Failure) in
+            guard let reader = try? StoreReader(path: path), let report = try? VerificationReport(reader) else {
+                throw .init(code: .failed, message: "the store could not be read")
+            }
+            return report
+        }
+    }
+
     func auditEntries(_ query: AuditQuery) async throws(ControlResponse.Failure) -> AuditEntryList {
         let path = store.settings.path
         let filter = StoreReader.AuditFilter(user: query.user, action: query.action, since: query.since, until: query.until, limit: query.last)
@@ -393,6 +411,18 @@ extension AuditVerificationReport {
         self.init(
             intact: result.isIntact, entries: result.entries, lastHash: result.lastHash, problems: result.problems,
             integrityCheck: integrity)
+    }
+}
+
+extension VerificationReport {
+    /// Walks every chain in the store and checks the file; the same whether pocarectl reads the
+    /// store itself or asks the daemon.
+    public init(_ reader: StoreReader) throws(SQLiteError) {
+        let integrity = try reader.integrityCheck()
+        let streams = try reader.verifyChains().map {
+            Stream(stream: $0.stream, records: $0.records, anchorSeq: $0.anchorSeq, problems: $0.problems)
+        }
+        self.init(intact: streams.allSatisfy(\.problems.isEmpty) && integrity == "ok", streams: streams, integrityCheck: integrity)
     }
 }
 

@@ -101,14 +101,16 @@ public final class SiteDaemon {
             newValue: "batch=\(plan.batchId) spec=\(plan.spec.fingerprint) phase=\(plan.phase ?? (plan.followDevicePhase ? "from device" : "first"))"))
         pipeline.record(try engine.startBatch(
             device: device, batchId: plan.batchId, spec: plan.spec, phase: plan.phase,
-            followDevicePhase: plan.followDevicePhase, at: Timestamp(wall: Date(), monotonic: MonotonicClock.now())))
+            followDevicePhase: plan.followDevicePhase, user: store.systemUser, reason: "started from the site configuration",
+            at: Timestamp(wall: Date(), monotonic: MonotonicClock.now())))
     }
 
     private func endBatch(on device: String, reason: String) async throws {
         guard let running = engine.batch(of: device) else { return }
         _ = try await store.audit(AuditAction(
             user: store.systemUser, action: "batch.end", target: device, reason: reason, oldValue: "batch=\(running.batchId)"))
-        pipeline.record(try engine.endBatch(device: device, user: store.systemUser, at: Timestamp(wall: Date(), monotonic: MonotonicClock.now())))
+        pipeline.record(try engine.endBatch(
+            device: device, user: store.systemUser, reason: reason, at: Timestamp(wall: Date(), monotonic: MonotonicClock.now())))
     }
 
     /// Re-reads configuration, profiles and specs. A valid one replaces the pollers between

@@ -56,7 +56,7 @@ public final class SitePipeline {
         for event in events {
             let body = event.storedBody
             store.append(EventRecord(
-                stream: StreamName.events(event.device), device: event.device, time: event.time, kind: event.kind.rawValue,
+                stream: .events(device: event.device), device: event.device, time: event.time, kind: event.kind.rawValue,
                 alarm: event.alarm?.description, batchId: event.batchId, phase: event.phase,
                 specFingerprint: event.specFingerprint, body: body))
             switch event.kind {

@@ -118,16 +118,17 @@ public struct SiteRunner {
             throw .controlSocket("\(error)")
         }
         server.start()
-        let signals = SignalHandlers()
-        signals.onShutdown {
-            notifier.send("STOPPING=1", "STATUS=stopping: committing the last samples")
-            logger.notice("shutdown requested; stopping pollers at their cycle boundary")
-            input.yield(.stop)
-        }
-        signals.onReload {
-            notifier.send("RELOADING=1", "STATUS=reloading the configuration")
-            logger.notice("reload requested")
-            input.yield(.reload)
+        let signals = ProcessSignals(reload: true) { request in
+            switch request {
+            case .stop:
+                notifier.send("STOPPING=1", "STATUS=stopping: committing the last samples")
+                logger.notice("shutdown requested; stopping pollers at their cycle boundary")
+                input.yield(.stop)
+            case .reload:
+                notifier.send("RELOADING=1", "STATUS=reloading the configuration")
+                logger.notice("reload requested")
+                input.yield(.reload)
+            }
         }
         logger.notice(
             "started",
@@ -145,6 +146,7 @@ public struct SiteRunner {
         }
         watchdog.stop()
         server.stop()
+        withExtendedLifetime(signals) {}
         await daemon.shutDown()
         logger.notice("stopped")
     }

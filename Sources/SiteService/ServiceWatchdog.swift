@@ -5,7 +5,7 @@ import Synchronization
 /// Pings systemd's watchdog only while the pipeline is healthy, so a hung daemon is
 /// restarted: a thread of its own asks `check` every half watchdog interval (or every 5 s
 /// without a watchdog, for the STATUS line) and sends `WATCHDOG=1` only on a healthy answer.
-public final class ServiceWatchdog: @unchecked Sendable {
+public final class ServiceWatchdog: Sendable {
     public struct Verdict: Sendable {
         public var healthy: Bool
         /// One line for `systemctl status`.

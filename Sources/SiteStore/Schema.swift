@@ -90,6 +90,20 @@ enum Schema {
         CREATE TRIGGER store_identity_keeps_epoch BEFORE UPDATE OF epoch, created_ns ON store_identity
             BEGIN SELECT RAISE(ABORT, 'the store identity is permanent'); END;
         """,
+        // 3: a hash chain over every record of every stream (RecordChain). The head is the
+        // last record's hash; the anchor is the last pruned record, where verification starts.
+        // Records written before this version are not chained: the chain starts after them.
+        """
+        ALTER TABLE samples ADD COLUMN hash TEXT;
+        ALTER TABLE events ADD COLUMN hash TEXT;
+        ALTER TABLE streams ADD COLUMN head_hash TEXT;
+        ALTER TABLE streams ADD COLUMN anchor_seq INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE streams ADD COLUMN anchor_hash TEXT;
+        UPDATE streams SET anchor_seq = last_seq,
+            anchor_hash = '0000000000000000000000000000000000000000000000000000000000000000',
+            head_hash = '0000000000000000000000000000000000000000000000000000000000000000'
+            WHERE stream <> 'audit';
+        """,
     ]
 
     static var version: Int { migrations.count }

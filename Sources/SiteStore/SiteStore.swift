@@ -16,6 +16,10 @@ import Glibc
 /// committing transaction, so numbers are gap-free, never reused and continue across restarts.
 /// A failed commit (a full disk) is rolled back and retried with the same rows; nothing that
 /// was committed is touched.
+///
+/// Unchecked Sendable: the fields from `queue` to `onCommit` are guarded by `condition`'s
+/// mutex; the writer-thread state below them is touched only by the writer thread (after
+/// `init`, which runs before that thread starts).
 public final class SiteStore: @unchecked Sendable {
     public enum Synchronous: String, Sendable { case full = "FULL", normal = "NORMAL" }
 
@@ -75,13 +79,19 @@ public final class SiteStore: @unchecked Sendable {
     private var fileProblem: StoreFileProblem?
     private let finished = DispatchSemaphore(value: 0)
     private var onCommit: (@Sendable ([CommittedRange]) -> Void)?
+    /// Callers of `flush()` waiting for everything enqueued before their call to settle.
+    private var flushWaiters: [(token: UInt64, target: UInt64, continuation: CheckedContinuation<Bool, Never>)] = []
+    private var nextFlushToken: UInt64 = 0
 
     // Writer-thread state.
     private let file: StoreFile
     private let connection: SQLiteConnection
     private var lastSeq: [String: Int64] = [:]
+    /// The hash of each stream's last record (the head of its chain).
+    private var lastHash: [String: String] = [:]
+    private var hasher = RecordChain.Hasher()
     private var lastAuditHash = AuditEntry.genesisHash
-    private var layouts: [String: (parameters: [String], id: Int64)] = [:]
+    private var layouts: [String: (parameters: [String], id: Int64, text: String)] = [:]
     private var statements: [String: SQLiteStatement] = [:]
     private var spaceLow = false
     private var thinning = false
@@ -119,6 +129,7 @@ public final class SiteStore: @unchecked Sendable {
             existed: existed, remembered: rememberedEpoch, epoch: epoch, path: settings.path, user: systemUser)
         let thread = Thread { [self] in
             runWriter()
+            resumeFlushWaiters(all: true)
             finished.signal()
         }
         thread.name = "store-writer"
@@ -205,8 +216,12 @@ public final class SiteStore: @unchecked Sendable {
     }
 
     private func loadState() throws(SQLiteError) {
-        let streams = try connection.prepare("SELECT stream, last_seq FROM streams")
-        while try streams.step() { lastSeq[streams.text(0) ?? ""] = streams.int64(1) }
+        let streams = try connection.prepare("SELECT stream, last_seq, head_hash FROM streams")
+        while try streams.step() {
+            let stream = streams.text(0) ?? ""
+            lastSeq[stream] = streams.int64(1)
+            if let head = streams.text(2) { lastHash[stream] = head }
+        }
         if let hash = try connection.scalar("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1") { lastAuditHash = hash }
     }
 
@@ -234,8 +249,8 @@ public final class SiteStore: @unchecked Sendable {
     }
 
     /// Advances a stream's delivered watermark (the publisher calls this on acknowledgement).
-    public func markDelivered(stream: String, through seq: Int64) {
-        enqueue(.delivered(stream: stream, seq: seq), urgent: true)
+    public func markDelivered(stream: StreamName, through seq: Int64) {
+        enqueue(.delivered(stream: stream.description, seq: seq), urgent: true)
     }
 
     /// Writes an audit entry and returns it once it is committed; throws if it could not be.
@@ -251,17 +266,45 @@ public final class SiteStore: @unchecked Sendable {
     /// it was committed.
     @discardableResult
     public func flush(upTo limit: Duration = .seconds(3)) async -> Bool {
-        let target = condition.withLock { () -> UInt64 in
-            urgent = true
-            condition.broadcast()
-            return enqueuedCount
+        let token = condition.withLock { () -> UInt64 in
+            nextFlushToken += 1
+            return nextFlushToken
         }
-        let deadline = MonotonicClock.now() + limit.nanoseconds
-        while condition.withLock({ committedCount < target && !stopping }) {
-            if MonotonicClock.now() >= deadline { return false }
-            try? await Task.sleep(for: .milliseconds(5))
+        let committed = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let settled = condition.withLock { () -> Bool in
+                urgent = true
+                condition.broadcast()
+                guard committedCount < enqueuedCount && !stopping else { return true }
+                flushWaiters.append((token, enqueuedCount, continuation))
+                return false
+            }
+            if settled {
+                continuation.resume(returning: condition.withLock { committedCount >= enqueuedCount })
+                return
+            }
+            // The deadline: whoever takes the waiter out of the list resumes it, exactly once.
+            Task {
+                try? await Task.sleep(for: limit)
+                let expired = condition.withLock { () -> CheckedContinuation<Bool, Never>? in
+                    guard let index = flushWaiters.firstIndex(where: { $0.token == token }) else { return nil }
+                    return flushWaiters.remove(at: index).continuation
+                }
+                expired?.resume(returning: false)
+            }
         }
-        return condition.withLock { committedCount >= target }
+        return committed
+    }
+
+    /// Resumes the `flush()` callers whose rows have settled (all of them once the store stops).
+    private func resumeFlushWaiters(all: Bool = false) {
+        let ready = condition.withLock { () -> [(CheckedContinuation<Bool, Never>, Bool)] in
+            let everyone = all || stopping
+            let ready = flushWaiters.filter { everyone || $0.target <= committedCount }
+                .map { ($0.continuation, $0.target <= committedCount) }
+            flushWaiters.removeAll { everyone || $0.target <= committedCount }
+            return ready
+        }
+        for (continuation, committed) in ready { continuation.resume(returning: committed) }
     }
 
     /// Commits what is queued (one last attempt), stops the writer and closes the store.
@@ -271,6 +314,7 @@ public final class SiteStore: @unchecked Sendable {
             stopping = true
             condition.broadcast()
         }
+        resumeFlushWaiters(all: true)
         finished.wait()
         finished.signal()
     }
@@ -392,6 +436,7 @@ public final class SiteStore: @unchecked Sendable {
             if case .audit(_, _, let completion) = item {
                 completion(.failure(SQLiteError(code: SQLITE_FULL, message: "the audit entry could not be committed", sql: nil)))
                 condition.withLock { committedCount += 1 }
+                resumeFlushWaiters()
             } else {
                 kept.append(item)
             }
@@ -412,6 +457,7 @@ public final class SiteStore: @unchecked Sendable {
                 queuedRows = settings.maxPendingRows
             }
         }
+        resumeFlushWaiters()
     }
 
     private func statement(_ sql: String) throws(SQLiteError) -> SQLiteStatement {
@@ -424,6 +470,7 @@ public final class SiteStore: @unchecked Sendable {
     /// Commits one group in one transaction. Returns false (after rolling back) if it failed.
     private func commit(_ batch: [Pending]) -> Bool {
         var seqs = lastSeq
+        var hashes = lastHash
         var auditHash = lastAuditHash
         var ranges: [String: (Int64, Int64)] = [:]
         var audited: [(AuditEntry, @Sendable (Result<AuditEntry, SQLiteError>) -> Void)] = []
@@ -445,35 +492,51 @@ public final class SiteStore: @unchecked Sendable {
                     }
                     let layout = try layoutId(device: device, parameters: parameters)
                     let insert = try statement(
-                        "INSERT INTO samples (stream, seq, device, time_ns, cycle, batch, phase, spec, layout, readings) VALUES (?,?,?,?,?,?,?,?,?,?)")
-                    let stream = StreamName.telemetry(device)
+                        "INSERT INTO samples (stream, seq, device, time_ns, cycle, batch, phase, spec, layout, readings, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+                    let stream = StreamName.telemetry(device: device).description
+                    let seq = next(stream)
+                    let hash = hasher.sample(
+                        previous: hashes[stream] ?? RecordChain.genesis, stream: stream, seq: seq, device: device, timeNanoseconds: time,
+                        cycle: cycle, batch: context.batchId, phase: context.phase, spec: context.specFingerprint,
+                        parameters: layout.text, readings: readings)
+                    hashes[stream] = hash
                     insert.bind(1, stream)
-                    insert.bind(2, next(stream))
+                    insert.bind(2, seq)
                     insert.bind(3, device)
                     insert.bind(4, time)
                     insert.bind(5, cycle)
                     insert.bind(6, context.batchId)
                     insert.bind(7, context.phase)
                     insert.bind(8, context.specFingerprint)
-                    insert.bind(9, layout)
+                    insert.bind(9, layout.id)
                     insert.bind(10, blob: readings)
+                    insert.bind(11, hash)
                     try insert.run()
                 case .event(let event):
                     let insert = try statement(
-                        "INSERT INTO events (stream, seq, device, time_ns, kind, alarm, batch, phase, spec, body) VALUES (?,?,?,?,?,?,?,?,?,?)")
-                    insert.bind(1, event.stream)
-                    insert.bind(2, next(event.stream))
+                        "INSERT INTO events (stream, seq, device, time_ns, kind, alarm, batch, phase, spec, body, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+                    let stream = event.stream.description
+                    let seq = next(stream)
+                    let timeNanoseconds = event.time.nanosecondsSince1970
+                    let hash = hasher.event(
+                        previous: hashes[stream] ?? RecordChain.genesis, stream: stream, seq: seq, device: event.device,
+                        timeNanoseconds: timeNanoseconds, kind: event.kind, alarm: event.alarm, batch: event.batchId, phase: event.phase,
+                        spec: event.specFingerprint, body: event.body)
+                    hashes[stream] = hash
+                    insert.bind(1, stream)
+                    insert.bind(2, seq)
                     insert.bind(3, event.device)
-                    insert.bind(4, event.time.nanosecondsSince1970)
+                    insert.bind(4, timeNanoseconds)
                     insert.bind(5, event.kind)
                     insert.bind(6, event.alarm)
                     insert.bind(7, event.batchId)
                     insert.bind(8, event.phase)
                     insert.bind(9, event.specFingerprint)
                     insert.bind(10, event.body)
+                    insert.bind(11, hash)
                     try insert.run()
                 case .audit(let action, let time, let completion):
-                    let seq = next(StreamName.audit)
+                    let seq = next(StreamName.audit.description)
                     let hash = AuditEntry.hash(seq: seq, timeNanoseconds: time, action: action, previousHash: auditHash)
                     let insert = try statement(
                         "INSERT INTO audit (seq, time_ns, user, action, target, reason, old_value, new_value, previous_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?)")
@@ -514,12 +577,15 @@ public final class SiteStore: @unchecked Sendable {
                     try update.run()
                 }
             }
-            let upsert = try statement(
-                "INSERT INTO streams (stream, last_seq) VALUES (?, ?) ON CONFLICT (stream) DO UPDATE SET last_seq = excluded.last_seq")
+            let upsert = try statement("""
+                INSERT INTO streams (stream, last_seq, head_hash) VALUES (?, ?, ?)
+                ON CONFLICT (stream) DO UPDATE SET last_seq = excluded.last_seq, head_hash = excluded.head_hash
+                """)
             for (stream, range) in ranges {
                 upsert.reset()
                 upsert.bind(1, stream)
                 upsert.bind(2, range.1)
+                upsert.bind(3, stream == StreamName.audit.description ? auditHash : hashes[stream])
                 try upsert.run()
             }
             try connection.execute("COMMIT")
@@ -541,6 +607,7 @@ public final class SiteStore: @unchecked Sendable {
             return false
         }
         lastSeq = seqs
+        lastHash = hashes
         lastAuditHash = auditHash
         if writeFailing {
             writeFailing = false
@@ -557,6 +624,7 @@ public final class SiteStore: @unchecked Sendable {
             diskFull = false
             return onCommit
         }
+        resumeFlushWaiters()
         if let handler, !ranges.isEmpty {
             handler(ranges.map { CommittedRange(stream: $0.key, first: $0.value.0, last: $0.value.1) }
                 .sorted { $0.stream < $1.stream })
@@ -564,8 +632,10 @@ public final class SiteStore: @unchecked Sendable {
         return true
     }
 
-    private func layoutId(device: String, parameters: [String]) throws(SQLiteError) -> Int64 {
-        if let known = layouts[device], known.parameters == parameters { return known.id }
+    /// The layout row of a device's parameter list, and the list as stored (`a,b,c`), which is
+    /// also what the record hash covers.
+    private func layoutId(device: String, parameters: [String]) throws(SQLiteError) -> (id: Int64, text: String) {
+        if let known = layouts[device], known.parameters == parameters { return (known.id, known.text) }
         let text = parameters.joined(separator: ",")
         let find = try statement("SELECT id FROM layouts WHERE device = ? AND parameters = ?")
         find.bind(1, device)
@@ -581,8 +651,8 @@ public final class SiteStore: @unchecked Sendable {
             id = sqlite3_last_insert_rowid(connection.handle)
         }
         find.reset()
-        layouts[device] = (parameters, id)
-        return id
+        layouts[device] = (parameters, id, text)
+        return (id, text)
     }
 
     // MARK: Maintenance: free space and pruning
@@ -636,7 +706,7 @@ public final class SiteStore: @unchecked Sendable {
     private func raiseStoreAlarm(kind: String, detail: String) {
         let time = Date()
         let body = #"{"kind":"\#(kind)","device":"site","time":"\#(time.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))","detail":\#(jsonString(detail)),"path":\#(jsonString(settings.path))}"#
-        enqueue(.event(EventRecord(stream: StreamName.siteEvents, device: "site", time: time, kind: kind, body: body)), urgent: true)
+        enqueue(.event(EventRecord(stream: .siteEvents, device: "site", time: time, kind: kind, body: body)), urgent: true)
     }
 
     private func jsonString(_ s: String) -> String {
@@ -651,22 +721,44 @@ public final class SiteStore: @unchecked Sendable {
         guard let streams = try? connection.prepare("SELECT stream, delivered_seq FROM streams WHERE delivered_seq > 0"),
             case let rows = Self.collect(streams, { ($0.text(0) ?? "", $0.int64(1)) }), !rows.isEmpty
         else { return }
-        for (stream, delivered) in rows where stream != StreamName.audit {
-            let table = stream.hasSuffix("/telemetry") ? "samples" : "events"
+        for (stream, delivered) in rows {
+            guard let table = StreamName(stream)?.table, table != "audit" else { continue }
             do {
-                let find = try statement(
-                    "SELECT seq FROM \(table) WHERE stream = ? AND seq <= ? AND time_ns < ? ORDER BY seq LIMIT 1 OFFSET 499")
-                find.bind(1, stream)
-                find.bind(2, delivered)
-                find.bind(3, cutoff)
-                var upper = delivered
-                if try find.step() { upper = min(upper, find.int64(0)) }
-                find.reset()
-                let delete = try statement("DELETE FROM \(table) WHERE stream = ? AND seq <= ? AND time_ns < ?")
-                delete.bind(1, stream)
-                delete.bind(2, upper)
-                delete.bind(3, cutoff)
-                try delete.run()
+                // The oldest rows, up to 500: a contiguous prefix of delivered rows older than the
+                // retention is removed, and the last of them becomes the chain's anchor, in the same
+                // transaction, so what remains still verifies from there.
+                let oldest = try statement("SELECT seq, time_ns, hash FROM \(table) WHERE stream = ? ORDER BY seq LIMIT 500")
+                oldest.bind(1, stream)
+                var upper: Int64?
+                var upperHash: String?
+                while try oldest.step() {
+                    let seq = oldest.int64(0)
+                    guard seq <= delivered, oldest.int64(1) < cutoff else { break }
+                    upper = seq
+                    upperHash = oldest.text(2)
+                }
+                oldest.reset()
+                guard let upper else { continue }
+                try connection.execute("BEGIN IMMEDIATE")
+                do {
+                    let delete = try statement("DELETE FROM \(table) WHERE stream = ? AND seq <= ?")
+                    delete.bind(1, stream)
+                    delete.bind(2, upper)
+                    try delete.run()
+                    if let upperHash {
+                        let anchor = try statement(
+                            "UPDATE streams SET anchor_seq = ?, anchor_hash = ? WHERE stream = ? AND anchor_seq < ?")
+                        anchor.bind(1, upper)
+                        anchor.bind(2, upperHash)
+                        anchor.bind(3, stream)
+                        anchor.bind(4, upper)
+                        try anchor.run()
+                    }
+                    try connection.execute("COMMIT")
+                } catch {
+                    try? connection.execute("ROLLBACK")
+                    throw error
+                }
             } catch {
                 logger.warning("pruning failed", metadata: ["stream": "\(stream)", "error": "\(error)"])
             }

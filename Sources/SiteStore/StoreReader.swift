@@ -26,7 +26,8 @@ public final class StoreReader {
         let query = try connection.prepare("SELECT stream, last_seq, delivered_seq FROM streams ORDER BY stream")
         var result: [StreamState] = []
         while try query.step() {
-            result.append(StreamState(stream: query.text(0) ?? "", lastSeq: query.int64(1), deliveredSeq: query.int64(2)))
+            guard let stream = StreamName(query.text(0) ?? "") else { continue }
+            result.append(StreamState(stream: stream, lastSeq: query.int64(1), deliveredSeq: query.int64(2)))
         }
         return result
     }
@@ -40,24 +41,24 @@ public final class StoreReader {
     }
 
     /// Sequence numbers present in a stream, in order (for checks and tests).
-    public func sequenceNumbers(stream: String) throws(SQLiteError) -> [Int64] {
-        let table = stream == StreamName.audit ? "audit" : stream.hasSuffix("/telemetry") ? "samples" : "events"
+    public func sequenceNumbers(stream: StreamName) throws(SQLiteError) -> [Int64] {
+        let table = stream.table
         let sql = table == "audit" ? "SELECT seq FROM audit ORDER BY seq" : "SELECT seq FROM \(table) WHERE stream = ? ORDER BY seq"
         let query = try connection.prepare(sql)
-        if table != "audit" { query.bind(1, stream) }
+        if table != "audit" { query.bind(1, stream.description) }
         var result: [Int64] = []
         while try query.step() { result.append(query.int64(0)) }
         return result
     }
 
     /// Samples of a stream after `seq`, in sequence order: what replay after an outage reads.
-    public func samples(stream: String, after seq: Int64, limit: Int) throws(SQLiteError) -> [StoredSample] {
+    public func samples(stream: StreamName, after seq: Int64, limit: Int) throws(SQLiteError) -> [StoredSample] {
         let query = try connection.prepare("""
             SELECT s.seq, s.device, s.time_ns, s.cycle, s.batch, s.phase, s.spec, l.parameters, s.readings
             FROM samples s JOIN layouts l ON l.id = s.layout
             WHERE s.stream = ? AND s.seq > ? ORDER BY s.seq LIMIT ?
             """)
-        query.bind(1, stream)
+        query.bind(1, stream.description)
         query.bind(2, seq)
         query.bind(3, Int64(limit))
         var result: [StoredSample] = []
@@ -82,10 +83,10 @@ public final class StoreReader {
     }
 
     /// Events of a stream after `seq`, in sequence order.
-    public func events(stream: String, after seq: Int64, limit: Int) throws(SQLiteError) -> [StoredEvent] {
+    public func events(stream: StreamName, after seq: Int64, limit: Int) throws(SQLiteError) -> [StoredEvent] {
         let query = try connection.prepare(
             "SELECT seq, device, time_ns, kind, alarm, batch, phase, spec, body FROM events WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?")
-        query.bind(1, stream)
+        query.bind(1, stream.description)
         query.bind(2, seq)
         query.bind(3, Int64(limit))
         var result: [StoredEvent] = []
@@ -185,7 +186,7 @@ public final class StoreReader {
         var result: [StoredEvent] = []
         while try query.step() {
             result.append(StoredEvent(
-                stream: query.text(0) ?? "", seq: query.int64(1), device: query.text(2) ?? "",
+                stream: StreamName(query.text(0) ?? "") ?? .events(device: query.text(2) ?? ""), seq: query.int64(1), device: query.text(2) ?? "",
                 time: Date(nanosecondsSince1970: query.int64(3)), kind: query.text(4) ?? "", alarm: query.text(5),
                 batchId: query.text(6), phase: query.text(7), specFingerprint: query.text(8), body: query.text(9) ?? ""))
         }
@@ -194,31 +195,7 @@ public final class StoreReader {
 
     /// Walks the whole audit chain.
     public func verifyAudit() throws(SQLiteError) -> AuditVerification {
-        let recorded = try streams().first { $0.stream == StreamName.audit }?.lastSeq ?? 0
+        let recorded = try streams().first { $0.stream == .audit }?.lastSeq ?? 0
         return AuditChain.verify(try auditEntries(), recordedLast: recorded)
-    }
-}
-
-/// The audit trail as plain JSON-ready values, the same whether pocarectl reads the store itself
-/// or asks the daemon.
-public enum AuditSummary {
-    public static func verification(_ reader: StoreReader) throws(SQLiteError) -> [String: Any] {
-        let integrity = try reader.integrityCheck()
-        let result = try reader.verifyAudit()
-        return [
-            "intact": result.isIntact, "entries": result.entries, "last_hash": result.lastHash, "problems": result.problems,
-            "integrity_check": integrity,
-        ]
-    }
-
-    public static func entries(_ reader: StoreReader, _ filter: StoreReader.AuditFilter) throws(SQLiteError) -> [[String: Any]] {
-        try reader.auditEntries(filter).map { e in
-            [
-                "seq": e.seq, "time": e.time.formatted(.iso8601), "user": e.action.user, "action": e.action.action,
-                "target": e.action.target, "hash": e.hash, "previous_hash": e.previousHash,
-                "reason": e.action.reason ?? NSNull(), "old_value": e.action.oldValue ?? NSNull(),
-                "new_value": e.action.newValue ?? NSNull(),
-            ]
-        }
     }
 }

@@ -19,7 +19,7 @@ struct BatchStart: ParsableCommand {
     var spec: String
     @Option(help: "Starting phase (default: the spec's first).") var phase: String?
     @Flag(help: "Let the phase follow the device's phase parameter.") var followDevicePhase = false
-    @Option(help: "Why, for the audit trail.") var reason: String?
+    @Option(help: "Why, for the audit trail (required).") var reason: String
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
     func run() throws {
         // A file named relative to here means nothing to the daemon: send where it is.
@@ -38,7 +38,7 @@ struct BatchPhase: ParsableCommand {
     @OptionGroup var daemon: SocketOption
     @Argument(help: "Device id.") var device: String
     @Argument(help: "Phase.") var phase: String
-    @Option(help: "Why, for the audit trail.") var reason: String?
+    @Option(help: "Why, for the audit trail (required).") var reason: String
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
     func run() throws {
         let r = try daemon.batchAction(.batchPhase(BatchPhaseChange(device: device, phase: phase, reason: reason)))
@@ -52,7 +52,7 @@ struct BatchEnd: ParsableCommand {
         commandName: "end", abstract: "End the batch running on a device (audited).", discussion: "Example:\n  pocarectl batch end rocker-1")
     @OptionGroup var daemon: SocketOption
     @Argument(help: "Device id.") var device: String
-    @Option(help: "Why, for the audit trail.") var reason: String?
+    @Option(help: "Why, for the audit trail (required).") var reason: String
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
     func run() throws {
         let r = try daemon.batchAction(.batchEnd(ControlAPI.BatchEnd(device: device, reason: reason)))

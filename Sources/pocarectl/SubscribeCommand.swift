@@ -3,6 +3,7 @@ import ControlSiteLink
 import Foundation
 import POCareConfig
 import POCareCore
+import SiteService
 
 /// The reference Control Site consumer of the MQTT contract.
 struct Subscribe: ParsableCommand {
@@ -65,14 +66,7 @@ struct Subscribe: ParsableCommand {
     var idleTimeout: String?
 
     func run() throws {
-        // A parent (a test runner, a supervisor) may have left these blocked; we want them.
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        sigaddset(&signals, SIGINT)
-        sigaddset(&signals, SIGTERM)
-        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
-        signal(SIGINT) { _ in subscribeStopRequested = 1 }
-        signal(SIGTERM) { _ in subscribeStopRequested = 1 }
+        let signals = ProcessSignals { _ in }
         guard var options = BrokerOptions.parse(url: broker, clientId: clientId) else {
             throw ValidationError("--broker: expected mqtt://host:port or mqtts://host:port, got '\(broker)'")
         }
@@ -130,7 +124,7 @@ struct Subscribe: ParsableCommand {
 
         var failures = 0
         let started = ContinuousClock.now
-        while subscribeStopRequested == 0 {
+        while !signals.stopRequested {
             if let count, received >= count { break }
             if let idle, ContinuousClock.now - max(lastArrival, started) > idle { break }
             if client.socket < 0 {
@@ -181,10 +175,10 @@ struct Subscribe: ParsableCommand {
         if after.count > before.count, let gap = after.last { note("gap \(stream) \(gap.lowerBound)...\(gap.upperBound) missing") }
         if json {
             emit(String(decoding: payload, as: UTF8.self))
-        } else if schema.hasSuffix("/telemetry") {
+        } else if schema == "\(Topics.schemaVersion)/telemetry" {
             let samples = (object["samples"] as? [Any])?.count ?? 0
             emit("\(object["sent"] ?? "") \(stream) \(first)...\(last) \(samples) samples")
-        } else if schema.hasSuffix("/event"), let event = object["event"] as? [String: Any] {
+        } else if schema == "\(Topics.schemaVersion)/event", let event = object["event"] as? [String: Any] {
             emit("\(object["time"] ?? "") \(stream) \(first) \(eventSummary(object, event))")
         } else {
             emit("\(object["time"] ?? "") \(stream) \(first) \(object["user"] ?? "") \(object["action"] ?? "") \(object["target"] ?? "")")
@@ -225,7 +219,6 @@ func eventSummary(_ envelope: [String: Any], _ event: [String: Any]) -> String {
 }
 
 /// Set from the signal handler; the loop ends and the summary is printed.
-nonisolated(unsafe) var subscribeStopRequested: sig_atomic_t = 0
 
 /// One line per message, written at once (not held in a buffer), so a pipe sees it as it arrives.
 func emit(_ line: String) {

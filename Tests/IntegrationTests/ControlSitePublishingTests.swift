@@ -22,7 +22,7 @@ func startSubscriber(_ broker: Broker, clientId: String, extra: [String] = []) a
 func committedNumbers(_ storePath: String) throws -> [String: [Int64]] {
     let reader = try StoreReader(path: storePath)
     var result: [String: [Int64]] = [:]
-    for stream in try reader.streams() { result[stream.stream] = Array(1...max(1, stream.lastSeq)).filter { _ in stream.lastSeq > 0 } }
+    for stream in try reader.streams() { result[stream.stream.description] = Array(1...max(1, stream.lastSeq)).filter { _ in stream.lastSeq > 0 } }
     return result
 }
 
@@ -138,7 +138,7 @@ struct ControlSitePublishingTests {
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
             if let streams = try? StoreReader(path: fixture.storePath).streams(),
-                streams.contains(where: { $0.stream.hasSuffix("/telemetry") && $0.deliveredSeq > 0 })
+                streams.contains(where: { $0.stream.isTelemetry && $0.deliveredSeq > 0 })
             {
                 daemon.kill9()
                 backlogLeft = try StoreReader(path: fixture.storePath).streams().contains { $0.deliveredSeq < $0.lastSeq }

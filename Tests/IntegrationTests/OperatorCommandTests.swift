@@ -87,10 +87,11 @@ struct OperatorCommandTests {
 
         // A new batch by fingerprint; a phase the spec does not have is refused.
         let spec = try #require(listed["spec"] as? String)
-        let started = try ctl(fixture, ["batch", "start", "rocker-1", "--batch", "DUR-2", "--spec", spec])
+        #expect(try ctl(fixture, ["batch", "start", "rocker-1", "--batch", "DUR-2", "--spec", spec]).status == 2, "a reason is required")
+        let started = try ctl(fixture, ["batch", "start", "rocker-1", "--batch", "DUR-2", "--spec", spec, "--reason", "next run"])
         #expect(started.status == 0, "\(started.errors)")
-        #expect(try ctl(fixture, ["batch", "phase", "rocker-1", "harvest"]).status == 1)
-        #expect(try ctl(fixture, ["batch", "start", "rocker-1", "--batch", "DUR-3", "--spec", spec]).status == 1, "one batch at a time")
+        #expect(try ctl(fixture, ["batch", "phase", "rocker-1", "harvest", "--reason", "day 9"]).status == 1)
+        #expect(try ctl(fixture, ["batch", "start", "rocker-1", "--batch", "DUR-3", "--spec", spec, "--reason", "x"]).status == 1, "one batch at a time")
         // The audit trail through the daemon, for operators who cannot read the store file.
         let verified = try ctl(fixture, ["audit", "verify"])
         #expect(verified.status == 0 && verified.output.hasPrefix("audit trail intact"), "\(verified.errors)")

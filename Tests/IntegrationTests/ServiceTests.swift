@@ -85,7 +85,7 @@ struct ServiceTests {
         let reader = try StoreReader(path: fixture.storePath)
         for device in ["rocker-1", "str-1"] {
             let polled = printed.filter { $0.split(separator: " ").dropFirst().first == Substring(device) }.count
-            let stored = try reader.sequenceNumbers(stream: "\(device)/telemetry").count
+            let stored = try reader.sequenceNumbers(stream: .telemetry(device: device)).count
             #expect(polled > 100 && stored == polled, "\(device): \(polled) polled, \(stored) stored")
         }
         #expect(try reader.verifyAudit().isIntact)
@@ -127,7 +127,7 @@ struct ReloadTests {
         // Every polled sample of rocker-1 was stored, with no cycle lost around either reload.
         let reader = try StoreReader(path: fixture.storePath)
         let printed = daemon.output.filter { $0.split(separator: " ").dropFirst().first == "rocker-1" && !$0.contains(" EVENT ") }
-        let stored = try reader.samples(stream: "rocker-1/telemetry", after: 0, limit: 100_000)
+        let stored = try reader.samples(stream: .telemetry(device: "rocker-1"), after: 0, limit: 100_000)
         #expect(stored.count == printed.count, "\(printed.count) polled, \(stored.count) stored")
         let gaps = zip(stored, stored.dropFirst()).map { $1.time.timeIntervalSince($0.time) }
         #expect((gaps.max() ?? 0) < 0.5, "the longest pause between two samples: \(gaps.max() ?? 0) s")

@@ -165,9 +165,14 @@ struct SiteDaemonTests {
         guard case .batch(let moved)? = await site.send(.batchPhase(BatchPhaseChange(device: "rocker-1", phase: "harvest", reason: "day 9"))).result
         else { Issue.record("phase not changed"); return }
         #expect(moved.phase == "harvest" && moved.batch == "RT-1")
-        _ = await site.send(.batchEnd(BatchEnd(device: "rocker-1")))
+        #expect(await site.send(.batchPhase(BatchPhaseChange(device: "rocker-1", phase: "harvest", reason: "again"))).error?.code == .refused,
+                "a change to the current phase is refused")
+        #expect(await site.send(.batchEnd(BatchEnd(device: "rocker-1"))).error?.code == .refused, "a reason is required")
+        _ = await site.send(.batchEnd(BatchEnd(device: "rocker-1", reason: "run complete")))
         let spec = try #require(moved.spec)
-        guard case .batch(let started)? = await site.send(.batchStart(BatchStart(device: "rocker-1", batch: "RT-2", spec: String(spec.suffix(12))))).result
+        #expect(await site.send(.batchStart(BatchStart(device: "rocker-1", batch: "RT-2", spec: String(spec.suffix(12))))).error?.code == .refused,
+                "a reason is required")
+        guard case .batch(let started)? = await site.send(.batchStart(BatchStart(device: "rocker-1", batch: "RT-2", spec: String(spec.suffix(12)), reason: "next run"))).result
         else { Issue.record("not started by fingerprint"); return }
         #expect(started.batch == "RT-2" && started.phase == "expansion" && started.spec == spec)
         let actions = try await site.auditActions().filter { $0.action.user == "alice" }.map(\.action.action)

@@ -68,9 +68,9 @@ struct SiteStoreTests {
         store.close()
 
         let reader = try StoreReader(path: temp.path)
-        #expect(try reader.sequenceNumbers(stream: "r1/telemetry") == Array(1...300))
-        #expect(try reader.sequenceNumbers(stream: "r2/telemetry") == Array(1...125))
-        #expect(try reader.streams().first { $0.stream == "r1/telemetry" }?.lastSeq == 300)
+        #expect(try reader.sequenceNumbers(stream: .telemetry(device: "r1")) == Array(1...300))
+        #expect(try reader.sequenceNumbers(stream: .telemetry(device: "r2")) == Array(1...125))
+        #expect(try reader.streams().first { $0.stream == .telemetry(device: "r1") }?.lastSeq == 300)
         #expect(try reader.integrityCheck() == "ok")
     }
 
@@ -82,7 +82,7 @@ struct SiteStoreTests {
         store.append(sample("r1", cycle: 7, temperature: 37.25), context: context, parameters: parameters)
         await store.flush()
         store.close()
-        let stored = try #require(try StoreReader(path: temp.path).samples(stream: "r1/telemetry", after: 0, limit: 10).first)
+        let stored = try #require(try StoreReader(path: temp.path).samples(stream: .telemetry(device: "r1"), after: 0, limit: 10).first)
         #expect(stored.seq == 1 && stored.cycle == 7 && stored.device == "r1")
         #expect(stored.context == context)
         #expect(stored.time == Date(timeIntervalSince1970: 1_700_000_007))
@@ -101,7 +101,7 @@ struct SiteStoreTests {
         for n in 0..<1000 { store.append(sample("r1", cycle: UInt64(n), temperature: 37), context: SampleContext(), parameters: parameters) }
         await store.flush()
         store.close()
-        let ranges = commits.all.filter { $0.stream == "r1/telemetry" }
+        let ranges = commits.all.filter { $0.stream == StreamName.telemetry(device: "r1").description }
         #expect(ranges.map { $0.last - $0.first + 1 }.reduce(0, +) == 1000)
         #expect(ranges.count <= 20, "1000 rows in \(ranges.count) commits")
         #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.last + 1 == $1.first })
@@ -113,7 +113,7 @@ struct SiteStoreTests {
         var store = try temp.open()
         for n in 0..<100 { store.append(sample("r1", cycle: UInt64(n), temperature: 37), context: SampleContext(), parameters: parameters) }
         await store.flush()
-        store.markDelivered(stream: "r1/telemetry", through: 60)
+        store.markDelivered(stream: .telemetry(device: "r1"), through: 60)
         await store.flush()
         store.close()
         // Reopening runs maintenance at once; every sample is older than a zero retention.
@@ -123,8 +123,8 @@ struct SiteStoreTests {
         try await Task.sleep(for: .milliseconds(300))
         store.close()
         let reader = try StoreReader(path: temp.path)
-        #expect(try reader.sequenceNumbers(stream: "r1/telemetry") == Array(61...100))
-        #expect(try reader.streams().first { $0.stream == "r1/telemetry" }?.deliveredSeq == 60)
+        #expect(try reader.sequenceNumbers(stream: .telemetry(device: "r1")) == Array(61...100))
+        #expect(try reader.streams().first { $0.stream == .telemetry(device: "r1") }?.deliveredSeq == 60)
     }
 
     @Test("the delivered watermark never passes the last committed row")
@@ -133,10 +133,10 @@ struct SiteStoreTests {
         let store = try temp.open()
         store.append(sample("r1", cycle: 0, temperature: 37), context: SampleContext(), parameters: parameters)
         await store.flush()
-        store.markDelivered(stream: "r1/telemetry", through: 99)
+        store.markDelivered(stream: .telemetry(device: "r1"), through: 99)
         await store.flush()
         store.close()
-        #expect(try StoreReader(path: temp.path).streams().first { $0.stream == "r1/telemetry" }?.deliveredSeq == 1)
+        #expect(try StoreReader(path: temp.path).streams().first { $0.stream == .telemetry(device: "r1") }?.deliveredSeq == 1)
     }
 
     @Test("audit entries are committed before audit() returns and form an intact chain")

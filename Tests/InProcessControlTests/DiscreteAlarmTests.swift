@@ -336,6 +336,39 @@ struct DiscreteAlarmPropertyTests {
         }
     }
 
+    @Test("out of service changes what is annunciated, never what is evaluated or recorded")
+    func outOfServiceOnlyHides() async {
+        let stream = zip(Gen.bool, Gen.int(in: 1...8)).array(of: 1...20)
+        await propertyCheck(count: 100, input: stream, Gen.int(in: 0...60), Gen.int(in: 0...60)) { runs, a, b in
+            let (from, to) = (min(a, b), max(a, b))
+            let plain = try FlagRun([faultRule])
+            let maintained = try FlagRun([faultRule])
+            var second = 0
+            for (flag, length) in runs {
+                for _ in 0..<length {
+                    if second == from {
+                        _ = try maintained.engine.setOutOfService(.alarm(faultAlarm), user: "tech", reason: "WO", at: maintained.now)
+                    }
+                    if second == to && to > from {
+                        _ = try maintained.engine.returnToService(.alarm(faultAlarm), user: "tech", reason: "done", at: maintained.now)
+                    }
+                    plain.sensorFault = flag
+                    maintained.sensorFault = flag
+                    plain.feed()
+                    maintained.feed()
+                    let p = plain.snapshot(faultAlarm), m = maintained.snapshot(faultAlarm)
+                    #expect((p?.level ?? .normal) == (m?.level ?? .normal), "evaluated the same at \(second) s")
+                    let out = second >= from && (second < to || to == from)
+                    if out { #expect(m?.state == .outOfService, "listed as out of service at \(second) s") }
+                    second += 1
+                }
+            }
+            let transitions: Set<ControlEvent.Kind> = [.raised, .cleared, .excursion]
+            #expect(plain.events.filter { transitions.contains($0.kind) }.map(\.time)
+                == maintained.events.filter { transitions.contains($0.kind) }.map(\.time), "the same transitions recorded")
+        }
+    }
+
     @Test("a latched alarm never returns to normal without a reset, whatever the flag does")
     func latchHolds() async {
         await propertyCheck(count: 100, input: Gen.bool.array(of: 1...60)) { flags in

@@ -462,7 +462,8 @@ public final class ControlEngine {
         for device in devices.values where device.hasBatch && device.running {
             for i in device.limited + device.discreteSlots {
                 let slot = device.slots[i]
-                for record in [slot.limit, slot.rate, slot.discrete] {
+                // Shelved or out of service, it would not be annunciated when it stands either.
+                for record in [slot.limit, slot.rate, slot.discrete] where record.shelvedUntil == nil && !record.outOfService {
                     guard let p = record.pending(onDelay: slot.thresholds.onDelay) else { continue }
                     result.append(PendingAlarm(
                         id: record.id, level: p.level, side: record.level == .normal ? .high : record.side,

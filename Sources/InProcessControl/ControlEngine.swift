@@ -20,6 +20,8 @@ public final class ControlEngine {
         var stale: AlarmRecord
         var discrete: AlarmRecord
         var excursion = ExcursionTracker()
+        /// For a discrete rule on a status: the labels that raise the alarm.
+        var alarmLabels: [String] = []
         var previousValue: Double?
         var previousTime: Int64 = 0
         var lastChange: Int64 = 0
@@ -255,7 +257,9 @@ public final class ControlEngine {
         _ slot: inout Slot, device: DeviceControl, reading: Reading, at t: Int64, wall: Date, into events: inout [ControlEvent]
     ) {
         let limits = slot.thresholds
-        let met = limits.discreteConditionMet(reading)
+        let met = limits.matchesLabels
+            ? reading.label.map(slot.alarmLabels.contains) ?? false
+            : (reading.value?.number).map { ($0 != 0) == limits.alarmWhen } ?? false
         let v = reading.value?.number ?? 0
         slot.discrete.lastValue = v
         // A status shows its label; a flag shows true or false.
@@ -604,6 +608,7 @@ public final class ControlEngine {
             } else if limits != nil && device.profile.parameters[i].dataType.isNumeric {
                 device.limited.append(i)
             }
+            if case .labels(let labels)? = limits?.discrete { device.slots[i].alarmLabels = labels } else { device.slots[i].alarmLabels = [] }
             let latch = limits?.latch ?? false
             for kind in Self.alarmKinds { modify(device, i, kind) { $0.latches = latch } }
         }
@@ -628,7 +633,7 @@ public final class ControlEngine {
             let thresholds = device.slots[i].thresholds
             let checked: [AlarmKind: Bool] = [
                 .limit: thresholds.hasRange, .rate: thresholds.maxRatePerMinute.isFinite,
-                .stale: thresholds.staleAfter != .max, .discrete: thresholds.discrete != nil,
+                .stale: thresholds.staleAfter != .max, .discrete: thresholds.isDiscrete,
             ]
             for kind in Self.alarmKinds where checked[kind] != true {
                 modify(device, i, kind) { record in
@@ -641,7 +646,7 @@ public final class ControlEngine {
                     }
                 }
             }
-            if !thresholds.hasRange && thresholds.discrete == nil { device.slots[i].excursion = ExcursionTracker() }
+            if !thresholds.hasRange && !thresholds.isDiscrete { device.slots[i].excursion = ExcursionTracker() }
         }
         var event = contextEvent(.phaseChanged, device: device, wall: wall)
         event.previousPhase = before.phase
@@ -693,7 +698,7 @@ public final class ControlEngine {
 
     /// The alarm whose condition an excursion of this slot follows.
     private func excursionAlarm(_ slot: Slot) -> AlarmRecord {
-        slot.thresholds.discrete != nil ? slot.discrete : slot.limit
+        slot.thresholds.isDiscrete ? slot.discrete : slot.limit
     }
 
     private func expireShelving(_ device: DeviceControl, at t: Int64, wall: Date, into events: inout [ControlEvent]) {

@@ -17,9 +17,12 @@ struct Thresholds {
     var staleAfter: Int64 = .max
     var priority = AlarmPriority.medium
     var hasRange = false
-    var discrete: DiscreteCondition?
+    /// A discrete rule: on a flag (`alarmWhen`) or on a status's labels (kept in the slot, so
+    /// that this struct stays plain numbers and flags).
+    var isDiscrete = false
+    var matchesLabels = false
+    var alarmWhen = true
     var discreteLevel = AlarmLevel.alert
-    var latch = false
 
     init() {}
 
@@ -37,18 +40,17 @@ struct Thresholds {
         staleAfter = l.staleAfter?.nanoseconds ?? .max
         priority = l.priority
         hasRange = [l.alertLow, l.alertHigh, l.actionLow, l.actionHigh].contains { $0 != nil }
-        discrete = l.discrete
-        discreteLevel = l.discreteLevel == .action ? .action : .alert
-        latch = l.latch
-    }
-
-    /// Whether a good reading meets the discrete alarm's condition.
-    func discreteConditionMet(_ reading: Reading) -> Bool {
-        switch discrete {
-        case .flag(let alarmWhen)?: (reading.value?.number).map { ($0 != 0) == alarmWhen } ?? false
-        case .labels(let labels)?: reading.label.map(labels.contains) ?? false
-        case nil: false
+        switch l.discrete {
+        case .flag(let when)?:
+            isDiscrete = true
+            alarmWhen = when
+        case .labels?:
+            isDiscrete = true
+            matchesLabels = true
+        case nil:
+            break
         }
+        discreteLevel = l.discreteLevel == .action ? .action : .alert
     }
 
     /// The level a value calls for, with the deadband applied to the levels the alarm stands at.

@@ -35,7 +35,8 @@ public struct WatchScreen: Sendable {
         var header = "\(values.device)  batch \(values.batch ?? "-")  phase \(values.phase ?? "-")  at \(values.time ?? "-")"
         if let spec = values.spec { header += "  spec \(spec.dropFirst("sha256:".count).prefix(12))" }
 
-        var rows = [["parameter", "value", "unit", "trend \(trendSeconds)s", "alert band", "action band"]]
+        let span = trendSeconds >= 60 && trendSeconds % 60 == 0 ? "\(trendSeconds / 60)m" : "\(trendSeconds)s"
+        var rows = [["parameter", "value", "unit", "trend \(span)", "alert band", "action band"]]
         // Parameters the spec checks first: they are what the operator watches.
         let ordered = values.values.filter { $0.limits != nil } + values.values.filter { $0.limits == nil }
         for row in ordered {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ControlAPI
 import Foundation
+import POCareConfig
 import POCareCore
 
 /// Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org).
@@ -83,7 +84,7 @@ struct Watch: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A live screen an operator can leave open: values with trends, standing and pending alarms, a legend.",
         discussion: """
-            With a device: its values with a trend of the last refreshes and the alert and action
+            With a device: its values with a trend over the last --trend (20 points) and the alert and action
             bands, its standing alarms (state, priority, since, acknowledged by), the alarms still
             waiting out their on-delay, and what is out of service. Without: one line per device
             with its worst state, then the site's standing, pending and out-of-service alarms. The
@@ -98,6 +99,7 @@ struct Watch: ParsableCommand {
     @OptionGroup var daemon: SocketOption
     @Argument(help: "Device id; without it, every device and the site's alarms.") var device: String?
     @Option(help: "Seconds between refreshes.") var every: Double = 1
+    @Option(help: "How far back a device's trends reach, 20 points over it (e.g. 2m).") var trend = "2m"
     @Option(help: "Stop after this many refreshes (0: until Ctrl-C).") var count: Int = 0
     @Option(help: "Screen width in columns (default: the terminal's, or 100).") var width: Int?
     @Option(help: "Screen height in lines (default: the terminal's, or 24).") var height: Int?
@@ -106,6 +108,12 @@ struct Watch: ParsableCommand {
     func run() throws {
         var n = 0
         var trends: [String: [Double?]] = [:]
+        guard let window = parseDuration(trend), window > .zero else {
+            throw ValidationError("--trend: '\(trend)' is not a duration such as 30s or 5m")
+        }
+        // One point per refresh, or fewer when the window is longer than 20 refreshes.
+        let pointEvery = max(every, Double(window.components.seconds) / Double(WatchScreen.trendLength))
+        var lastPoint: ContinuousClock.Instant?
         let size = terminalSize()
         let screen = WatchScreen(width: width ?? size?.width ?? 100, height: height ?? size?.height ?? 24, colour: Paint.enabled)
         while count == 0 || n < count {
@@ -120,13 +128,16 @@ struct Watch: ParsableCommand {
                 let lines: [String]
                 if let device {
                     let values = try daemon.values(of: device)
-                    for row in values.values {
-                        var points = trends[row.parameter] ?? []
-                        points.append(row.quality == "good" ? number(row.value) : nil)
-                        trends[row.parameter] = Array(points.suffix(WatchScreen.trendLength))
+                    if lastPoint.map({ ContinuousClock.now - $0 >= .seconds(pointEvery) * 0.95 }) ?? true {
+                        lastPoint = .now
+                        for row in values.values {
+                            var points = trends[row.parameter] ?? []
+                            points.append(row.quality == "good" ? number(row.value) : nil)
+                            trends[row.parameter] = Array(points.suffix(WatchScreen.trendLength))
+                        }
                     }
                     lines = screen.device(
-                        values, alarms: alarms, trends: trends, trendSeconds: Int((every * Double(WatchScreen.trendLength)).rounded()))
+                        values, alarms: alarms, trends: trends, trendSeconds: Int((pointEvery * Double(WatchScreen.trendLength)).rounded()))
                 } else {
                     let status = try daemon.send(.status) { if case .status(let r) = $0 { r } else { nil } }
                     lines = screen.site(status, alarms: alarms, time: String(UTCTime.format(Date()).prefix(19)) + "Z")

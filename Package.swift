@@ -32,6 +32,8 @@ let package = Package(
             name: "CCrypto", pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]),
 
+        // adjtimex(2), for the clock evidence in batch records (not in Swift's Glibc module).
+        .target(name: "CKernelClock"),
         .target(name: "POCareCore"),
         .target(
             name: "POCareConfig",
@@ -61,7 +63,7 @@ let package = Package(
             name: "SiteRuntime",
             dependencies: [
                 "POCareCore", "POCareConfig", "Acquisition", "InProcessControl", "SiteStore", "ControlSiteLink", "SiteService",
-                "Hashing", "ControlAPI",
+                "Hashing", "ControlAPI", "CKernelClock",
                 .product(name: "Logging", package: "swift-log"),
             ]),
 

@@ -85,12 +85,75 @@ public final class SiteDaemon {
         return "config=sha256:\(SHA256.hex(text)) devices=\(site.devices.map(\.id).joined(separator: ",")) specs=\(specs.joined(separator: ","))"
     }
 
-    /// Registers the devices and starts the batches the configuration names, each audited first.
+    /// Registers the devices, takes up again every batch that was running when the daemon
+    /// stopped (held to the same spec, read from the store, in the same phase, with its
+    /// shelves), and starts the batches the configuration names that are not running yet.
+    /// Each is audited first.
     public func startBatches(for devices: [DeviceConfig]) async throws {
+        let saved = await offPool { [path = store.settings.path] in SavedBatchState(storePath: path) }
         for device in devices {
             engine.register(device: device.id, profile: device.profile)
+            if let running = saved.running.first(where: { $0.device == device.id }) {
+                await resume(running, saved: saved)
+            }
             guard let plan = device.batch else { continue }
+            if let current = engine.batch(of: device.id) {
+                if current.batchId == plan.batchId { continue }
+                try await endBatch(on: device.id, reason: "another batch is configured for the device")
+            }
+            if saved.ended.contains(BatchKey(device: device.id, batch: plan.batchId)) {
+                // A batch id names one batch: one that ended is not started again under its name.
+                logger.warning(
+                    "configured batch already ended; not started again",
+                    metadata: ["device": "\(device.id)", "batch": "\(plan.batchId)"])
+                continue
+            }
             try await startBatch(plan, on: device.id)
+        }
+    }
+
+    /// Takes a batch up again after a restart, exactly as it was, and records the interval
+    /// nobody watched. A batch whose spec cannot be read back is not guessed at: it is left
+    /// in the store, and the failure is logged and audited.
+    private func resume(_ running: RunningBatch, saved: SavedBatchState) async {
+        let now = Timestamp(wall: Date(), monotonic: MonotonicClock.now())
+        let catalogue = Dictionary(site.devices.map { ($0.profile.id, $0.profile) }, uniquingKeysWith: { a, _ in a })
+        guard let stored = saved.specs[running.spec],
+            let spec = SpecLoader.parse(stored.source, file: "stored spec \(running.spec)", profiles: catalogue).spec,
+            spec.fingerprint == running.spec
+        else {
+            logger.critical(
+                "a running batch cannot be resumed: its spec is not in the store or no longer reads to the same fingerprint",
+                metadata: ["device": "\(running.device)", "batch": "\(running.batch)", "spec": "\(running.spec)"])
+            _ = try? await store.audit(AuditAction(
+                user: store.systemUser, action: "batch.resume.failed", target: running.device,
+                reason: "spec \(running.spec) could not be read back from the store", oldValue: "batch=\(running.batch)"))
+            return
+        }
+        let lastWatched = saved.lastRecord[running.device] ?? running.started
+        do {
+            _ = try await store.audit(AuditAction(
+                user: store.systemUser, action: "batch.resume", target: running.device,
+                reason: "the daemon restarted; not watched from \(UTCTime.format(lastWatched)) to \(UTCTime.format(now.wall))",
+                newValue: "batch=\(running.batch) spec=\(running.spec) phase=\(running.phase)"))
+            knownSpecs[spec.fingerprint] = spec
+            pipeline.record(try engine.startBatch(
+                device: running.device, batchId: running.batch, spec: spec, phase: running.phase,
+                followDevicePhase: running.followDevicePhase, user: store.systemUser, reason: "resumed after a restart",
+                resumingAfter: lastWatched, at: now))
+            for shelf in saved.shelves where shelf.device == running.device && shelf.batch == running.batch && shelf.until > now.wall {
+                guard let alarm = AlarmID(shelf.alarm) else { continue }
+                let remaining = Duration.nanoseconds(Int64(shelf.until.timeIntervalSince(now.wall) * 1e9))
+                if let events = try? engine.shelve(
+                    alarm, for: max(.seconds(1), remaining), user: shelf.user, reason: "\(shelf.reason) (kept across a restart)", at: now)
+                {
+                    pipeline.record(events)
+                }
+            }
+            logger.notice(
+                "batch resumed", metadata: ["device": "\(running.device)", "batch": "\(running.batch)", "phase": "\(running.phase)"])
+        } catch {
+            logger.critical("batch not resumed", metadata: ["device": "\(running.device)", "batch": "\(running.batch)", "error": "\(error)"])
         }
     }
 
@@ -224,6 +287,31 @@ public final class SiteDaemon {
     }
 
     let started = Date()
+}
+
+struct BatchKey: Hashable {
+    var device: String
+    var batch: String
+}
+
+/// What the store holds of the batches, read once at start.
+struct SavedBatchState: Sendable {
+    var running: [RunningBatch] = []
+    var shelves: [ShelfRecord] = []
+    var specs: [String: StoredSpec] = [:]
+    var lastRecord: [String: Date] = [:]
+    var ended: Set<BatchKey> = []
+
+    init(storePath: String) {
+        guard let reader = try? StoreReader(path: storePath) else { return }
+        running = (try? reader.runningBatches()) ?? []
+        shelves = (try? reader.shelves()) ?? []
+        for batch in running {
+            if let spec = try? reader.spec(fingerprint: batch.spec) { specs[batch.spec] = spec }
+            if let last = try? reader.lastRecordTime(device: batch.device) { lastRecord[batch.device] = last }
+        }
+        ended = Set(((try? reader.batches()) ?? []).filter { $0.ended != nil }.map { BatchKey(device: $0.device, batch: $0.batch) })
+    }
 }
 
 /// The pollers and link currently running, readable from any thread.

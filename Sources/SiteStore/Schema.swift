@@ -104,6 +104,41 @@ enum Schema {
             head_hash = '0000000000000000000000000000000000000000000000000000000000000000'
             WHERE stream <> 'audit';
         """,
+        // 4: what must survive a restart so that a batch is held to the same spec afterwards:
+        // the running batches, their shelves, and every spec by fingerprint. Batches left open
+        // by an earlier version are not resumed: it did not record what they ran.
+        """
+        CREATE TABLE running_batches (
+            device              TEXT PRIMARY KEY,
+            batch               TEXT NOT NULL,
+            spec                TEXT NOT NULL,
+            phase               TEXT NOT NULL,
+            follow_device_phase INTEGER NOT NULL,
+            started_ns          INTEGER NOT NULL,
+            started_by          TEXT,
+            reason              TEXT
+        ) WITHOUT ROWID;
+        CREATE TABLE shelves (
+            alarm    TEXT PRIMARY KEY,
+            device   TEXT NOT NULL,
+            batch    TEXT,
+            until_ns INTEGER NOT NULL,
+            user     TEXT NOT NULL,
+            reason   TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE specs (
+            fingerprint   TEXT PRIMARY KEY,
+            document      TEXT NOT NULL,
+            version       TEXT NOT NULL,
+            canonical     TEXT NOT NULL,
+            source        TEXT NOT NULL,
+            first_seen_ns INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        ALTER TABLE batches ADD COLUMN started_by TEXT;
+        ALTER TABLE batches ADD COLUMN start_reason TEXT;
+        ALTER TABLE batches ADD COLUMN ended_by TEXT;
+        ALTER TABLE batches ADD COLUMN end_reason TEXT;
+        """,
     ]
 
     static var version: Int { migrations.count }

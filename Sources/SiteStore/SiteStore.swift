@@ -53,8 +53,6 @@ public final class SiteStore: @unchecked Sendable {
         case event(EventRecord)
         case audit(AuditAction, time: Int64, completion: @Sendable (Result<AuditEntry, SQLiteError>) -> Void)
         case delivered(stream: String, seq: Int64)
-        case batchStarted(device: String, batch: String, spec: String, time: Int64)
-        case batchEnded(device: String, batch: String, time: Int64)
 
         var countsAsRow: Bool {
             switch self {
@@ -240,14 +238,6 @@ public final class SiteStore: @unchecked Sendable {
 
     public func append(_ event: EventRecord) { enqueue(.event(event)) }
 
-    public func recordBatchStart(device: String, batch: String, spec: String, at time: Date) {
-        enqueue(.batchStarted(device: device, batch: batch, spec: spec, time: time.nanosecondsSince1970))
-    }
-
-    public func recordBatchEnd(device: String, batch: String, at time: Date) {
-        enqueue(.batchEnded(device: device, batch: batch, time: time.nanosecondsSince1970))
-    }
-
     /// Advances a stream's delivered watermark (the publisher calls this on acknowledgement).
     public func markDelivered(stream: StreamName, through seq: Int64) {
         enqueue(.delivered(stream: stream.description, seq: seq), urgent: true)
@@ -259,6 +249,12 @@ public final class SiteStore: @unchecked Sendable {
         try await withCheckedThrowingContinuation { continuation in
             enqueue(.audit(action, time: time.nanosecondsSince1970) { continuation.resume(with: $0) }, urgent: true)
         }
+    }
+
+    /// Writes an audit entry for something the daemon itself noticed (a clock step), without
+    /// waiting for the commit: nothing waits on it taking effect.
+    public func auditNoticed(_ action: AuditAction, at time: Date = Date()) {
+        enqueue(.audit(action, time: time.nanosecondsSince1970) { _ in }, urgent: true)
     }
 
     /// Waits until everything enqueued before the call is committed, or until `limit` has
@@ -535,6 +531,7 @@ public final class SiteStore: @unchecked Sendable {
                     insert.bind(10, event.body)
                     insert.bind(11, hash)
                     try insert.run()
+                    if let change = event.stateChange { try apply(change, at: timeNanoseconds) }
                 case .audit(let action, let time, let completion):
                     let seq = next(StreamName.audit.description)
                     let hash = AuditEntry.hash(seq: seq, timeNanoseconds: time, action: action, previousHash: auditHash)
@@ -560,20 +557,6 @@ public final class SiteStore: @unchecked Sendable {
                         "UPDATE streams SET delivered_seq = max(delivered_seq, min(?, last_seq)) WHERE stream = ?")
                     update.bind(1, seq)
                     update.bind(2, stream)
-                    try update.run()
-                case .batchStarted(let device, let batch, let spec, let time):
-                    let insert = try statement(
-                        "INSERT OR IGNORE INTO batches (device, batch, spec, started_ns) VALUES (?,?,?,?)")
-                    insert.bind(1, device)
-                    insert.bind(2, batch)
-                    insert.bind(3, spec)
-                    insert.bind(4, time)
-                    try insert.run()
-                case .batchEnded(let device, let batch, let time):
-                    let update = try statement("UPDATE batches SET ended_ns = ? WHERE device = ? AND batch = ?")
-                    update.bind(1, time)
-                    update.bind(2, device)
-                    update.bind(3, batch)
                     try update.run()
                 }
             }
@@ -630,6 +613,87 @@ public final class SiteStore: @unchecked Sendable {
                 .sorted { $0.stream < $1.stream })
         }
         return true
+    }
+
+    /// Writes what an event changes of the running batches, their shelves and the specs, in the
+    /// event's own transaction.
+    private func apply(_ change: BatchStateChange, at time: Int64) throws(SQLiteError) {
+        switch change {
+        case .started(let batch, let spec):
+            if let spec {
+                let insert = try statement("""
+                    INSERT OR IGNORE INTO specs (fingerprint, document, version, canonical, source, first_seen_ns) VALUES (?,?,?,?,?,?)
+                    """)
+                insert.bind(1, spec.fingerprint)
+                insert.bind(2, spec.document)
+                insert.bind(3, spec.version)
+                insert.bind(4, spec.canonical)
+                insert.bind(5, spec.source)
+                insert.bind(6, time)
+                try insert.run()
+            }
+            // A resumed batch keeps the row it had: when, by whom and why it started.
+            let other = try statement("DELETE FROM running_batches WHERE device = ? AND batch <> ?")
+            other.bind(1, batch.device)
+            other.bind(2, batch.batch)
+            try other.run()
+            let running = try statement("""
+                INSERT OR IGNORE INTO running_batches (device, batch, spec, phase, follow_device_phase, started_ns, started_by, reason)
+                VALUES (?,?,?,?,?,?,?,?)
+                """)
+            running.bind(1, batch.device)
+            running.bind(2, batch.batch)
+            running.bind(3, batch.spec)
+            running.bind(4, batch.phase)
+            running.bind(5, Int64(batch.followDevicePhase ? 1 : 0))
+            running.bind(6, batch.started.nanosecondsSince1970)
+            running.bind(7, batch.startedBy)
+            running.bind(8, batch.reason)
+            try running.run()
+            let listed = try statement(
+                "INSERT OR IGNORE INTO batches (device, batch, spec, started_ns, started_by, start_reason) VALUES (?,?,?,?,?,?)")
+            listed.bind(1, batch.device)
+            listed.bind(2, batch.batch)
+            listed.bind(3, batch.spec)
+            listed.bind(4, batch.started.nanosecondsSince1970)
+            listed.bind(5, batch.startedBy)
+            listed.bind(6, batch.reason)
+            try listed.run()
+        case .phase(let device, let phase):
+            let update = try statement("UPDATE running_batches SET phase = ? WHERE device = ?")
+            update.bind(1, phase)
+            update.bind(2, device)
+            try update.run()
+        case .ended(let device, let batch, let at, let by, let reason):
+            let delete = try statement("DELETE FROM running_batches WHERE device = ? AND batch = ?")
+            delete.bind(1, device)
+            delete.bind(2, batch)
+            try delete.run()
+            let shelves = try statement("DELETE FROM shelves WHERE device = ?")
+            shelves.bind(1, device)
+            try shelves.run()
+            let update = try statement("UPDATE batches SET ended_ns = ?, ended_by = ?, end_reason = ? WHERE device = ? AND batch = ?")
+            update.bind(1, at.nanosecondsSince1970)
+            update.bind(2, by)
+            update.bind(3, reason)
+            update.bind(4, device)
+            update.bind(5, batch)
+            try update.run()
+        case .shelved(let shelf):
+            let insert = try statement(
+                "INSERT OR REPLACE INTO shelves (alarm, device, batch, until_ns, user, reason) VALUES (?,?,?,?,?,?)")
+            insert.bind(1, shelf.alarm)
+            insert.bind(2, shelf.device)
+            insert.bind(3, shelf.batch)
+            insert.bind(4, shelf.until.nanosecondsSince1970)
+            insert.bind(5, shelf.user)
+            insert.bind(6, shelf.reason)
+            try insert.run()
+        case .unshelved(let alarm):
+            let delete = try statement("DELETE FROM shelves WHERE alarm = ?")
+            delete.bind(1, alarm)
+            try delete.run()
+        }
     }
 
     /// The layout row of a device's parameter list, and the list as stored (`a,b,c`), which is

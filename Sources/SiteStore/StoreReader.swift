@@ -54,7 +54,7 @@ public final class StoreReader {
     /// Samples of a stream after `seq`, in sequence order: what replay after an outage reads.
     public func samples(stream: StreamName, after seq: Int64, limit: Int) throws(SQLiteError) -> [StoredSample] {
         let query = try connection.prepare("""
-            SELECT s.seq, s.device, s.time_ns, s.cycle, s.batch, s.phase, s.spec, l.parameters, s.readings
+            SELECT s.seq, s.device, s.time_ns, s.cycle, s.batch, s.phase, s.spec, l.parameters, s.readings, s.hash
             FROM samples s JOIN layouts l ON l.id = s.layout
             WHERE s.stream = ? AND s.seq > ? ORDER BY s.seq LIMIT ?
             """)
@@ -77,7 +77,7 @@ public final class StoreReader {
                 stream: stream, seq: query.int64(0), device: query.text(1) ?? "",
                 time: Date(nanosecondsSince1970: query.int64(2)), cycle: query.int64(3),
                 context: SampleContext(batchId: query.text(4), phase: query.text(5), specFingerprint: query.text(6)),
-                readings: readings))
+                readings: readings, hash: query.text(9)))
         }
         return result
     }
@@ -85,7 +85,7 @@ public final class StoreReader {
     /// Events of a stream after `seq`, in sequence order.
     public func events(stream: StreamName, after seq: Int64, limit: Int) throws(SQLiteError) -> [StoredEvent] {
         let query = try connection.prepare(
-            "SELECT seq, device, time_ns, kind, alarm, batch, phase, spec, body FROM events WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?")
+            "SELECT seq, device, time_ns, kind, alarm, batch, phase, spec, body, hash FROM events WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?")
         query.bind(1, stream.description)
         query.bind(2, seq)
         query.bind(3, Int64(limit))
@@ -94,7 +94,7 @@ public final class StoreReader {
             result.append(StoredEvent(
                 stream: stream, seq: query.int64(0), device: query.text(1) ?? "", time: Date(nanosecondsSince1970: query.int64(2)),
                 kind: query.text(3) ?? "", alarm: query.text(4), batchId: query.text(5), phase: query.text(6),
-                specFingerprint: query.text(7), body: query.text(8) ?? ""))
+                specFingerprint: query.text(7), body: query.text(8) ?? "", hash: query.text(9)))
         }
         return result
     }

@@ -79,9 +79,12 @@ public struct EventRecord: Sendable, Hashable {
     public var specFingerprint: String?
     /// The event as JSON; what the Control Site receives.
     public var body: String
+    /// What the event changes in the store's running batches and shelves, written with it.
+    public var stateChange: BatchStateChange?
 
     public init(stream: StreamName, device: String, time: Date, kind: String, alarm: String? = nil, batchId: String? = nil,
-                phase: String? = nil, specFingerprint: String? = nil, body: String) {
+                phase: String? = nil, specFingerprint: String? = nil, body: String, stateChange: BatchStateChange? = nil) {
+        self.stateChange = stateChange
         self.stream = stream
         self.device = device
         self.time = time
@@ -116,8 +119,14 @@ public struct StoredSample: Sendable {
     public var cycle: Int64
     public var context: SampleContext
     public var readings: [Reading]
+    /// The record's place in its stream's hash chain (`RecordChain`); nil for records from before the chain.
+    public var hash: String?
 
-    public init(stream: StreamName, seq: Int64, device: String, time: Date, cycle: Int64, context: SampleContext, readings: [Reading]) {
+    public init(
+        stream: StreamName, seq: Int64, device: String, time: Date, cycle: Int64, context: SampleContext, readings: [Reading],
+        hash: String? = nil
+    ) {
+        self.hash = hash
         self.stream = stream
         self.seq = seq
         self.device = device
@@ -140,6 +149,8 @@ public struct StoredEvent: Sendable {
     public var phase: String?
     public var specFingerprint: String?
     public var body: String
+    /// The record's place in its stream's hash chain (`RecordChain`); nil for records from before the chain.
+    public var hash: String? = nil
 }
 
 /// Delivery state of one stream.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ControlAPI
 import Foundation
+import POCareCore
 
 struct Batch: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -80,9 +81,13 @@ struct BatchReport: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report", abstract: "The batch IPC record for QP review, as a table, JSON or CSV.",
         discussion: """
-            Per phase and parameter: minimum, maximum, mean and time in range; every excursion with
-            its duration and worst value; every alarm with who acknowledged it and why; the spec
-            fingerprint; gaps in the data.
+            The spec (document, version, fingerprint) and the equipment (profile and its fingerprint,
+            serial and firmware where the device reports them); start and end with who and why;
+            phases with their times; per phase and parameter the monitored time, the shares of it
+            in range, in alert and in action, the unmonitored share, and statistics for
+            measurements; every unmonitored interval with its cause; excursions, alarms with
+            who acknowledged them and why, shelves; and whether the clock was synchronised.
+            --csv writes one table of every section: section,phase,item,field,value.
 
             Examples:
               pocarectl batch report CART-0042
@@ -91,51 +96,88 @@ struct BatchReport: ParsableCommand {
     @OptionGroup var daemon: SocketOption
     @Argument(help: "Batch id.") var batch: String
     @Flag(help: "JSON.") var json = false
-    @Flag(help: "CSV: one row per phase and parameter.") var csv = false
+    @Flag(help: "CSV: every section in one table (section,phase,item,field,value).") var csv = false
     func run() throws {
         let r = try daemon.send(.batchReport(batch: batch)) { if case .batchReport(let r) = $0 { r } else { nil } }
         if json { return printJSON(r) }
-        if csv {
-            print("batch,device,spec,phase,parameter,unit,samples,min,max,mean,in_range_pct")
-            for p in r.phases {
-                for row in p.parameters {
-                    print([batch, r.device, r.spec, p.phase, row.parameter, row.unit, "\(row.samples)", text(row.min), text(row.max),
-                           text(row.mean), text(row.inRangePct)]
-                        .map { $0.contains(",") ? "\"\($0)\"" : $0 }.joined(separator: ","))
-                }
-            }
-            return
-        }
+        if csv { return print(BatchReportCSV.text(r), terminator: "") }
+        func pct(_ v: Double?) -> String { v.map { String(format: "%.1f %%", $0) } ?? "-" }
+        func seconds(_ v: Double?) -> String { v.map { String(format: "%.0f s", $0) } ?? "-" }
         print(Paint.bold("Batch \(batch) on \(r.device)"))
-        print("spec      \(r.spec) (\(text(r.specDocument)))")
-        print("period    \(r.started) to \(text(r.ended))")
-        print("samples   \(r.samples), \(r.badReadings) readings not good")
+        print("spec        \(text(r.specIdentity.document)) version \(text(r.specIdentity.version)), approved by \(text(r.specIdentity.approvedBy)) on \(text(r.specIdentity.approvalDate)), \(text(r.specIdentity.changeControl))")
+        print("            \(r.spec)")
+        let e = r.equipment
+        print("equipment   \(e.device): \(text(e.vendor)) \(text(e.model)), profile \(text(e.profile)) \(text(e.profileFingerprint))")
+        print("            serial \(text(e.serialNumber)), firmware \(text(e.firmwareVersion))")
+        print("started     \(r.start.time) by \(text(r.start.by)): \(text(r.start.reason))")
+        if let end = r.end {
+            print("ended       \(end.time) by \(text(end.by)): \(text(end.reason))")
+        } else {
+            print("ended       - (still running)")
+        }
+        let clock: String
+        switch r.clock.synchronisedThroughout {
+        case true?: clock = "synchronised throughout"
+        case false?: clock = Paint.red("NOT synchronised throughout") + " (see clock events below)"
+        case nil: clock = "no record of the clock's synchronisation"
+        }
+        print("clock       \(clock)")
+        print("samples     \(r.samples), \(r.badReadings) readings not good")
+        let unmonitored = r.unmonitoredS > 0 ? Paint.red("UNMONITORED \(String(format: "%.0f", r.unmonitoredS)) s") : "none"
+        print("unmonitored \(unmonitored)")
+        print("\nphases")
+        var timeline = [["phase", "from (UTC)", "to (UTC)", "by", "reason"]]
+        for p in r.phaseTimeline { timeline.append([p.phase, p.from, text(p.to), text(p.by), text(p.reason)]) }
+        print(alignedTable(timeline))
         for p in r.phases {
-            print("\nphase \(p.phase)")
-            var rows = [["parameter", "unit", "samples", "min", "max", "mean", "in range"]]
+            print("\nphase \(p.phase) (\(seconds(p.durationS)))")
+            var rows = [["parameter", "unit", "min", "max", "mean (time)", "sd", "in range", "alert", "action", "unmonitored"]]
             for row in p.parameters {
-                rows.append([row.parameter, row.unit, "\(row.samples)", text(row.min), text(row.max), text(row.mean),
-                             row.inRangePct.map { String(format: "%.1f %%", $0) } ?? "-"])
+                rows.append([
+                    row.parameter, row.unit, text(row.min), text(row.max), text(row.timeWeightedMean), text(row.standardDeviation),
+                    pct(row.inRangePct), pct(row.alertPct), pct(row.actionPct),
+                    row.unmonitoredS > 0 ? Paint.red(pct(row.unmonitoredPct)) : "0.0 %",
+                ])
             }
+            print(alignedTable(rows))
+        }
+        print("\nin range, alert and action are shares of the monitored time; unmonitored is a share of the phase")
+        print("\nunmonitored intervals: \(r.unmonitored.isEmpty ? "none" : "")")
+        if !r.unmonitored.isEmpty {
+            var rows = [["from (UTC)", "to (UTC)", "duration", "cause"]]
+            for u in r.unmonitored { rows.append([u.from, u.to, seconds(u.durationS), u.cause]) }
             print(alignedTable(rows))
         }
         print("\nexcursions: \(r.excursions.isEmpty ? "none" : "")")
         if !r.excursions.isEmpty {
-            var rows = [["alarm", "phase", "start", "duration", "worst", "level", "area outside"]]
+            var rows = [["alarm", "phase", "start", "duration", "worst", "level", "area outside", ""]]
             for e in r.excursions {
-                rows.append([e.alarm, e.phase, e.start, text(e.durationS) + " s", text(e.worstValue), e.worstLevel, text(e.areaOutside)])
+                rows.append([e.alarm, e.phase, e.start, text(e.durationS) + " s", text(e.worstValue), e.worstLevel, text(e.areaOutside),
+                             e.openAtBatchEnd ? "OPEN AT BATCH END" : ""])
             }
             print(alignedTable(rows))
         }
         print("\nalarms: \(r.alarms.isEmpty ? "none" : "")")
         if !r.alarms.isEmpty {
-            var rows = [["alarm", "raised (UTC)", "level", "value", "acknowledged by", "at", "reason"]]
+            var rows = [["alarm", "raised (UTC)", "level", "value", "acknowledged by", "at", "reason", "cleared"]]
             for a in r.alarms {
-                rows.append([a.alarm, a.time, text(a.level), text(a.value), text(a.acknowledgedBy), text(a.acknowledgedAt), text(a.reason)])
+                rows.append([a.alarm, a.time, text(a.level), text(a.value), text(a.acknowledgedBy), text(a.acknowledgedAt), text(a.reason),
+                             a.openAtBatchEnd ? "open at batch end" : text(a.cleared)])
             }
             print(alignedTable(rows))
         }
-        print("\ngaps in the data: \(r.gaps.isEmpty ? "none" : r.gaps.map { "\($0.from) to \($0.to)" }.joined(separator: "; "))")
+        print("\nshelves: \(r.shelves.isEmpty ? "none" : "")")
+        if !r.shelves.isEmpty {
+            var rows = [["alarm", "by", "reason", "from", "until", "ended", "why"]]
+            for s in r.shelves { rows.append([s.alarm, text(s.by), text(s.reason), s.from, text(s.until), text(s.ended), text(s.endReason)]) }
+            print(alignedTable(rows))
+        }
+        if !r.clock.events.isEmpty {
+            print("\nclock events")
+            var rows = [["time (UTC)", "event", "detail"]]
+            for c in r.clock.events { rows.append([c.time, c.kind, c.detail]) }
+            print(alignedTable(rows))
+        }
         if let service = r.alarmService { printAlarmService(service) }
     }
 
@@ -155,6 +197,102 @@ struct BatchReport: ParsableCommand {
             for reset in service.latchResets { rows.append([reset.alarm, reset.time, reset.user, reset.reason]) }
             print(alignedTable(rows))
         }
+    }
+}
+
+/// Every section of the batch record in one long table, so a spreadsheet or a validation
+/// script reads all of it: `section,phase,item,field,value`.
+enum BatchReportCSV {
+    static func text(_ r: ControlAPI.BatchReport) -> String {
+        var lines = ["section,phase,item,field,value"]
+        func row(_ section: String, _ phase: String, _ item: String, _ field: String, _ value: String?) {
+            guard let value else { return }
+            lines.append([section, phase, item, field, value].map(quote).joined(separator: ","))
+        }
+        func number(_ v: Double?) -> String? { v.map { formatNumber($0) } }
+        let id = r.specIdentity
+        for (field, value) in [("fingerprint", id.fingerprint), ("document", id.document), ("version", id.version), ("product", id.product),
+                               ("process", id.process), ("approved_by", id.approvedBy), ("approval_date", id.approvalDate),
+                               ("change_control", id.changeControl)] {
+            row("spec", "", "", field, value)
+        }
+        let e = r.equipment
+        for (field, value) in [("device", e.device), ("profile", e.profile), ("profile_fingerprint", e.profileFingerprint), ("vendor", e.vendor),
+                               ("model", e.model), ("serial_number", e.serialNumber), ("firmware_version", e.firmwareVersion)] {
+            row("equipment", "", "", field, value)
+        }
+        row("batch", "", r.batch, "start", r.start.time)
+        row("batch", "", r.batch, "started_by", r.start.by)
+        row("batch", "", r.batch, "start_reason", r.start.reason)
+        row("batch", "", r.batch, "end", r.end?.time)
+        row("batch", "", r.batch, "ended_by", r.end?.by)
+        row("batch", "", r.batch, "end_reason", r.end?.reason)
+        row("batch", "", r.batch, "samples", String(r.samples))
+        row("batch", "", r.batch, "unmonitored_s", number(r.unmonitoredS))
+        row("clock", "", "", "synchronised_throughout", r.clock.synchronisedThroughout.map { $0 ? "true" : "false" } ?? "unknown")
+        for c in r.clock.events { row("clock", "", c.time, c.kind, c.detail) }
+        for p in r.phaseTimeline {
+            row("phase", p.phase, p.from, "to", p.to ?? "")
+            row("phase", p.phase, p.from, "by", p.by)
+            row("phase", p.phase, p.from, "reason", p.reason)
+        }
+        for p in r.phases {
+            for s in p.parameters {
+                for (field, value) in [("unit", s.unit), ("samples", String(s.samples)), ("min", number(s.min)), ("max", number(s.max)),
+                                       ("mean", number(s.mean)), ("time_weighted_mean", number(s.timeWeightedMean)),
+                                       ("standard_deviation", number(s.standardDeviation)), ("monitored_s", number(s.monitoredS)),
+                                       ("unmonitored_s", number(s.unmonitoredS)), ("in_range_pct", number(s.inRangePct)),
+                                       ("alert_pct", number(s.alertPct)), ("action_pct", number(s.actionPct)),
+                                       ("unmonitored_pct", number(s.unmonitoredPct))] {
+                    row("parameter", p.phase, s.parameter, field, value)
+                }
+            }
+        }
+        for u in r.unmonitored {
+            row("unmonitored", "", u.from, "to", u.to)
+            row("unmonitored", "", u.from, "duration_s", number(u.durationS))
+            row("unmonitored", "", u.from, "cause", u.cause)
+        }
+        for x in r.excursions {
+            let item = "\(x.alarm)@\(x.start)"
+            for (field, value) in [("end", x.end), ("duration_s", number(x.durationS)), ("worst_value", number(x.worstValue)),
+                                   ("worst_level", x.worstLevel), ("side", x.side), ("area_outside", number(x.areaOutside)),
+                                   ("open_at_batch_end", x.openAtBatchEnd ? "true" : "false")] {
+                row("excursion", x.phase, item, field, value)
+            }
+        }
+        for a in r.alarms {
+            let item = "\(a.alarm)@\(a.time)"
+            for (field, value) in [("kind", a.kind), ("level", a.level), ("value", number(a.value)), ("limit", number(a.limit)),
+                                   ("acknowledged_by", a.acknowledgedBy), ("acknowledged_at", a.acknowledgedAt), ("reason", a.reason),
+                                   ("cleared", a.cleared), ("open_at_batch_end", a.openAtBatchEnd ? "true" : "false")] {
+                row("alarm", a.phase ?? "", item, field, value)
+            }
+        }
+        for s in r.shelves {
+            let item = "\(s.alarm)@\(s.from)"
+            for (field, value) in [("by", s.by), ("reason", s.reason), ("until", s.until), ("ended", s.ended), ("end_reason", s.endReason)] {
+                row("shelve", "", item, field, value)
+            }
+        }
+        // Out of service and latch resets (the alarm-service section).
+        for i in r.alarmService?.outOfService ?? [] {
+            let item = "\(i.target)@\(i.from)"
+            for (field, value) in [("to", i.to), ("taken_by", i.takenBy), ("reason", i.reason), ("returned_by", i.returnedBy),
+                                   ("return_reason", i.returnReason)] {
+                row("out_of_service", "", item, field, value)
+            }
+        }
+        for reset in r.alarmService?.latchResets ?? [] {
+            let item = "\(reset.alarm)@\(reset.time)"
+            row("latch_reset", "", item, "by", reset.user)
+            row("latch_reset", "", item, "reason", reset.reason)
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func quote(_ field: String) -> String {
+        field.contains(",") || field.contains("\"") || field.contains("\n") ? "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : field
     }
 }
 

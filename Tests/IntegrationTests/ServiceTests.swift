@@ -59,7 +59,9 @@ struct ServiceTests {
         #expect(await waitFor(upTo: .seconds(10)) { notify.count("WATCHDOG=1") >= 3 }, "pings every half interval")
 
         // Stall the writer: another process holds the store's write lock.
-        let locker = try RunningProcess("/usr/bin/sqlite3", [fixture.storePath, "-cmd", "BEGIN IMMEDIATE;", "-cmd", "SELECT 'locked';"])
+        // `.timeout` makes sqlite3 wait for a commit in progress instead of failing to take the lock.
+        let locker = try RunningProcess(
+            "/usr/bin/sqlite3", [fixture.storePath, "-cmd", ".timeout 10000", "-cmd", "BEGIN IMMEDIATE;", "-cmd", "SELECT 'locked';"])
         let stalled = await waitFor(upTo: .seconds(30)) { notify.all.last?.contains("store NOT committing") == true }
         #expect(stalled, "\(notify.all.suffix(2))")
         let pingsWhileStalled = notify.count("WATCHDOG=1")

@@ -76,7 +76,10 @@ public final class ControlEngine {
 
     /// Makes a device known to the engine; its samples are evaluated once it runs a batch.
     public func register(device: String, profile: DeviceProfile) {
-        devices[device] = DeviceControl(id: device, profile: profile)
+        let control = DeviceControl(id: device, profile: profile)
+        devices[device] = control
+        // What maintenance took out of service stays out across a reload of the device.
+        applyOutOfService(control)
     }
 
     public func batch(of device: String) -> BatchContext? { devices[device]?.batch }
@@ -524,8 +527,16 @@ public final class ControlEngine {
         throws(ControlError) -> [ControlEvent]
     {
         guard !reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw .reasonRequired }
-        guard let device = devices[target.device] else { throw .unknownDevice(target.device) }
         guard let entry = outOfServiceEntries.removeValue(forKey: target) else { throw .notOutOfService(target.description) }
+        guard let device = devices[target.device] else {
+            // The device was removed from the site meanwhile: its entry can still be closed.
+            var event = ControlEvent(kind: .inService, time: time.wall, device: target.device)
+            if case .alarm(let alarm) = target { event.alarm = alarm }
+            event.user = user
+            event.reason = reason
+            event.since = entry.since
+            return [event]
+        }
         let before = outOfServiceIDs(device)
         applyOutOfService(device)
         for i in device.slots.indices {

@@ -36,7 +36,10 @@ extension SiteDaemon {
     }
 
     func returnToService(_ action: ServiceAction, by peer: ControlPeer) async throws(ControlResponse.Failure) -> AlarmActionResult {
-        let target = try serviceTarget(action.target)
+        // An entry whose device a reload removed can still be returned.
+        let listed = OutOfServiceTarget(action.target).flatMap { text in engine.outOfService().first { $0.target == text }?.target }
+        let target: OutOfServiceTarget
+        if let listed { target = listed } else { target = try serviceTarget(action.target) }
         let reason = try requireReason(action.reason)
         guard let entry = engine.outOfService().first(where: { $0.target == target }) else {
             throw .init(code: .refused, message: "\(target) is not out of service")

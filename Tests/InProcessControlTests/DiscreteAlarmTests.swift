@@ -260,6 +260,14 @@ struct DiscreteAlarmTests {
         #expect(run.state(statusAlarm) == .returnedUnacknowledged)
     }
 
+    @Test("an alarm out of service stays out when its device is registered again (a reload)")
+    func outOfServiceAcrossRegister() throws {
+        let run = try FlagRun()
+        _ = try run.engine.setOutOfService(.alarm(faultAlarm), user: "tech", reason: "WO", at: run.now)
+        run.engine.register(device: "r1", profile: flagProfile)
+        #expect(run.snapshot(faultAlarm)?.state == .outOfService)
+    }
+
     @Test("text forms of out-of-service targets")
     func targets() {
         #expect(OutOfServiceTarget("r1") == .device("r1"))

@@ -72,6 +72,10 @@ func renderValues(_ values: DeviceValues) -> String {
             let outsideAction = l.actionLow.map { n < $0 } == true || l.actionHigh.map { n > $0 } == true
             let outsideAlert = l.alertLow.map { n < $0 } == true || l.alertHigh.map { n > $0 } == true
             value = outsideAction ? Paint.red(value) : outsideAlert ? Paint.yellow(value) : value
+        } else if let l = limits, let when = l.alarmWhen, case .flag(let b)? = v.value, b == when {
+            value = Paint.yellow(value)
+        } else if let l = limits, let labels = l.alarmLabels, let label = v.label, labels.contains(label) {
+            value = Paint.yellow(value)
         }
         rows.append([v.parameter, value, v.unit, v.quality == "good" ? v.quality : Paint.red(v.quality),
                      text(limits?.alertLow), text(limits?.alertHigh), text(limits?.actionLow), text(limits?.actionHigh)])

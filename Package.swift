@@ -96,8 +96,9 @@ let package = Package(
             ],
             path: "Benchmarks/AcquisitionBenchmark"),
 
+        .testTarget(name: "POCareCoreTests", dependencies: ["POCareCore"]),
         .testTarget(
-            name: "POCareCoreTests",
+            name: "POCareConfigTests",
             dependencies: [
                 "POCareCore", "POCareConfig", "Hashing",
                 .product(name: "PropertyBased", package: "swift-property-based"),
@@ -127,6 +128,8 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(name: "ControlAPITests", dependencies: ["ControlAPI", "POCareCore"]),
+        .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
+        .testTarget(name: "SiteServiceTests", dependencies: ["SiteService", "POCareCore"]),
         .testTarget(
             name: "SiteRuntimeTests",
             dependencies: ["ControlAPI", "InProcessControl", "POCareConfig", "POCareCore", "SiteRuntime", "SiteStore"]),

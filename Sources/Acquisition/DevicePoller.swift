@@ -62,26 +62,20 @@ public final class DevicePoller: Sendable {
     public let plan: ReadPlan
     private let onSample: @Sendable (Sample) -> Void
     private let stopRequested = Atomic<Bool>(false)
-    private let finished = DispatchSemaphore(value: 0)
-    private let started = Atomic<Bool>(false)
+    private let thread: DedicatedThread
     private let stats = Mutex(Statistics())
 
     public init(settings: Settings, onSample: @escaping @Sendable (Sample) -> Void) {
         self.settings = settings
         self.plan = ReadPlanner.plan(settings.profile)
         self.onSample = onSample
+        self.thread = DedicatedThread(name: "poll-\(settings.deviceId)")
     }
 
     public var statistics: Statistics { stats.withLock { $0 } }
 
     public func start() {
-        guard !started.exchange(true, ordering: .relaxed) else { return }
-        let thread = Thread { [self] in
-            run()
-            finished.signal()
-        }
-        thread.name = "poll-\(settings.deviceId)"
-        thread.start()
+        thread.start { [self] in run() }
     }
 
     /// Asks the poller to stop at the next cycle boundary, without waiting.
@@ -90,10 +84,7 @@ public final class DevicePoller: Sendable {
     /// Asks the poller to stop at the next cycle boundary and waits until it has.
     public func stop() {
         requestStop()
-        if started.load(ordering: .relaxed) {
-            finished.wait()
-            finished.signal()
-        }
+        thread.join()
     }
 
     private var isStopping: Bool { stopRequested.load(ordering: .relaxed) }

@@ -41,7 +41,7 @@ public final class SimulatedDevice: Sendable {
     private let control: Mutex<Control>
     private let origin: Int64
     private let stopRequested = Atomic<Bool>(false)
-    private let finished = DispatchSemaphore(value: 0)
+    private let thread: DedicatedThread
     /// The socket bound at init; the serving thread takes it over.
     private let listenSocket: Int32
     private let contextBox: ContextBox
@@ -108,12 +108,8 @@ public final class SimulatedDevice: Sendable {
         }
         self.contextBox = ContextBox(context: context, mapping: mapping)
         self.control = Mutex(Control(model: model))
-        let thread = Thread { [self] in
-            serve()
-            finished.signal()
-        }
-        thread.name = "sim-\(id)"
-        thread.start()
+        self.thread = DedicatedThread(name: "sim-\(id)")
+        thread.start { [self] in serve() }
     }
 
 
@@ -122,8 +118,7 @@ public final class SimulatedDevice: Sendable {
 
     public func stop() {
         stopRequested.store(true, ordering: .relaxed)
-        finished.wait()
-        finished.signal()
+        thread.join()
     }
 
     /// Adds a fault; its window is in simulator time.

@@ -7,7 +7,11 @@ import Glibc
 
 /// pocarectl's side of the control socket: one request, one response.
 public struct ControlClient: Sendable {
-    public static let defaultPath = "/run/pocare/pocared.sock"
+    /// The site daemon's socket when it is there (operators are not the service user), else the
+    /// one a daemon run by this user listens on by default.
+    public static var defaultPath: String {
+        FileManager.default.fileExists(atPath: DefaultPaths.systemSocket) ? DefaultPaths.systemSocket : DefaultPaths.socket
+    }
 
     public enum ClientError: Error, CustomStringConvertible {
         /// The daemon could not be reached (pocarectl exits 3).

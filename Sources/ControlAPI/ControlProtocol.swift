@@ -107,6 +107,13 @@ public struct AlarmQuery: Codable, Sendable, Hashable {
         self.device = device
         self.limit = limit
     }
+    enum CodingKeys: String, CodingKey { case history, device, limit }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        history = try c.decodeIfPresent(Bool.self, forKey: .history) ?? false
+        device = try c.decodeIfPresent(String.self, forKey: .device)
+        limit = try c.decodeIfPresent(Int.self, forKey: .limit)
+    }
 }
 
 public struct AlarmAction: Codable, Sendable, Hashable {
@@ -146,14 +153,15 @@ public struct ShelveAction: Codable, Sendable, Hashable {
 public struct BatchStart: Codable, Sendable, Hashable {
     public var device: String
     public var batch: String
-    /// A spec file the daemon can read, or the fingerprint (or its first 12 digits) of a spec it knows.
+    /// A spec file in the site's spec folders, or the fingerprint (or its last 12 digits) of a spec the daemon knows.
     public var spec: String
     /// The starting phase; the spec's first when absent.
     public var phase: String?
     public var followDevicePhase: Bool
-    public var reason: String?
+    /// Why, for the audit trail; the daemon refuses a blank one.
+    public var reason: String
     enum CodingKeys: String, CodingKey { case device, batch, spec, phase, followDevicePhase, reason }
-    public init(device: String, batch: String, spec: String, phase: String? = nil, followDevicePhase: Bool = false, reason: String? = nil) {
+    public init(device: String, batch: String, spec: String, phase: String? = nil, followDevicePhase: Bool = false, reason: String) {
         self.device = device
         self.batch = batch
         self.spec = spec
@@ -168,15 +176,16 @@ public struct BatchStart: Codable, Sendable, Hashable {
         spec = try c.decode(String.self, forKey: .spec)
         phase = try c.decodeIfPresent(String.self, forKey: .phase)
         followDevicePhase = try c.decodeIfPresent(Bool.self, forKey: .followDevicePhase) ?? false
-        reason = try c.decodeIfPresent(String.self, forKey: .reason)
+        reason = try c.decode(String.self, forKey: .reason)
     }
 }
 
 public struct BatchPhaseChange: Codable, Sendable, Hashable {
     public var device: String
     public var phase: String
-    public var reason: String?
-    public init(device: String, phase: String, reason: String? = nil) {
+    /// Why, for the audit trail; the daemon refuses a blank one.
+    public var reason: String
+    public init(device: String, phase: String, reason: String) {
         self.device = device
         self.phase = phase
         self.reason = reason
@@ -185,8 +194,9 @@ public struct BatchPhaseChange: Codable, Sendable, Hashable {
 
 public struct BatchEnd: Codable, Sendable, Hashable {
     public var device: String
-    public var reason: String?
-    public init(device: String, reason: String? = nil) {
+    /// Why, for the audit trail; the daemon refuses a blank one.
+    public var reason: String
+    public init(device: String, reason: String) {
         self.device = device
         self.reason = reason
     }

@@ -51,7 +51,7 @@ public final class ControlSiteLink: Sendable {
     private let statusProvider: @Sendable () -> [Contract.DeviceStatus]
     private let stats = Mutex(Statistics())
     private let stopRequested = Atomic<Bool>(false)
-    private let finished = DispatchSemaphore(value: 0)
+    private let thread = DedicatedThread(name: "control-site-link")
     private let wakeRead: Int32
     private let wakeWrite: Int32
 
@@ -80,12 +80,7 @@ public final class ControlSiteLink: Sendable {
     public var statistics: Statistics { stats.withLock { $0 } }
 
     public func start() {
-        let thread = Thread { [self] in
-            run()
-            finished.signal()
-        }
-        thread.name = "control-site-link"
-        thread.start()
+        thread.start { [self] in run() }
     }
 
     /// Wakes the link at once (after a commit), so live records leave without waiting.
@@ -98,8 +93,7 @@ public final class ControlSiteLink: Sendable {
     public func stop() {
         stopRequested.store(true, ordering: .relaxed)
         notify()
-        finished.wait()
-        finished.signal()
+        thread.join()
     }
 
     private var stopping: Bool { stopRequested.load(ordering: .relaxed) }
@@ -108,7 +102,7 @@ public final class ControlSiteLink: Sendable {
     private final class Flow {
         var next: [StreamName: Int64] = [:]
         var inflight: [Int32: (stream: StreamName, last: Int64)] = [:]
-        var unacknowledged: [StreamName: [(last: Int64, acknowledged: Bool)]] = [:]
+        var unacknowledged: [StreamName: AcknowledgedPrefix] = [:]
         var connected = false
         var offlineAcknowledged = false
         var offlineMessage: Int32 = -1
@@ -248,14 +242,7 @@ public final class ControlSiteLink: Sendable {
     /// Marks a message acknowledged and advances the stream's watermark over the contiguous
     /// acknowledged prefix. A later message acknowledged before an earlier one waits.
     private func acknowledge(stream: StreamName, last: Int64, flow: Flow) {
-        guard var queue = flow.unacknowledged[stream], let index = queue.firstIndex(where: { $0.last == last }) else { return }
-        queue[index].acknowledged = true
-        var watermark: Int64?
-        while let head = queue.first, head.acknowledged {
-            watermark = head.last
-            queue.removeFirst()
-        }
-        flow.unacknowledged[stream] = queue
+        let watermark = flow.unacknowledged[stream]?.acknowledged(through: last)
         stats.withLock {
             $0.messagesAcknowledged += 1
             $0.lastDelivery = Date()
@@ -277,7 +264,7 @@ public final class ControlSiteLink: Sendable {
                     let sent = try publishNext(stream: stream.stream, from: next, client: client, reader: reader, topics: topics)
                     guard let (mid, last) = sent else { break }
                     flow.inflight[mid] = (stream.stream, last)
-                    flow.unacknowledged[stream.stream, default: []].append((last, false))
+                    flow.unacknowledged[stream.stream, default: AcknowledgedPrefix()].published(through: last)
                     stats.withLock { $0.messagesPublished += 1 }
                     next = last + 1
                 }

@@ -3,25 +3,39 @@ import InProcessControl
 import POCareCore
 import Synchronization
 
-/// What each device is running, readable from any thread (the link's birth message).
+/// What each device is running and whether it answers, readable from any thread: the pipeline
+/// writes it, the link reads it for its retained status message.
 final class DeviceStatusBoard: Sendable {
-    private let devices: Mutex<[Contract.DeviceStatus]>
-
-    init(site: SiteConfig) {
-        devices = Mutex(site.devices.map {
-            Contract.DeviceStatus(id: $0.id, profile: $0.profile.id, batch: nil, phase: nil, spec: nil)
-        })
+    struct Device: Sendable, Hashable {
+        var id: String
+        var profile: String
+        var batch: String?
+        var phase: String?
+        var spec: String?
+        /// Whether the last poll got any good value; nil before the first poll.
+        var reachable: Bool?
     }
 
-    var snapshot: [Contract.DeviceStatus] { devices.withLock { $0 } }
+    private let devices: Mutex<[Device]>
+
+    init(site: SiteConfig) {
+        devices = Mutex(site.devices.map { Device(id: $0.id, profile: $0.profile.id) })
+    }
+
+    var snapshot: [Device] { devices.withLock { $0 } }
+
+    /// The board as the MQTT contract's status message carries it.
+    var contractStatus: [Contract.DeviceStatus] {
+        snapshot.map {
+            Contract.DeviceStatus(id: $0.id, profile: $0.profile, batch: $0.batch, phase: $0.phase, spec: $0.spec, reachable: $0.reachable)
+        }
+    }
 
     /// After a reload: the configured devices, with the batches the engine runs.
     func reset(site: SiteConfig, engine: ControlEngine) {
-        let list = site.devices.map { device -> Contract.DeviceStatus in
+        let list = site.devices.map { device -> Device in
             let batch = engine.batch(of: device.id)
-            return Contract.DeviceStatus(
-                id: device.id, profile: device.profile.id, batch: batch?.batchId, phase: batch?.phase,
-                spec: batch?.spec.fingerprint)
+            return Device(id: device.id, profile: device.profile.id, batch: batch?.batchId, phase: batch?.phase, spec: batch?.spec.fingerprint)
         }
         devices.withLock { $0 = list }
     }

@@ -75,7 +75,7 @@ public final class SiteDaemon {
         settings.topicRoot = controlSite.topicRoot
         settings.window = controlSite.window
         settings.telemetryBatch = controlSite.telemetryBatch
-        return ControlSiteLink(settings: settings, storePath: store.settings.path, store: store) { board.snapshot }
+        return ControlSiteLink(settings: settings, storePath: store.settings.path, store: store) { board.contractStatus }
     }
 
     /// The configuration's identity in the audit trail: the file's hash and the specs in force.

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import POCareCore
 import Synchronization
 
 /// Pings systemd's watchdog only while the pipeline is healthy, so a hung daemon is
@@ -29,10 +30,10 @@ public final class ServiceWatchdog: Sendable {
         self.check = check
     }
 
+    private let thread = DedicatedThread(name: "service-watchdog")
+
     public func start() {
-        let thread = Thread { [self] in run() }
-        thread.name = "service-watchdog"
-        thread.start()
+        thread.start { [self] in run() }
     }
 
     public func stop() { stopped.store(true, ordering: .relaxed) }

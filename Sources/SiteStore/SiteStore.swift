@@ -1,5 +1,6 @@
 import CSQLite
 import Foundation
+import Hashing
 import Logging
 import POCareCore
 
@@ -769,13 +770,8 @@ public final class SiteStore: @unchecked Sendable {
     /// Records a store alarm on the site's event stream (kept in memory until it can be written).
     private func raiseStoreAlarm(kind: String, detail: String) {
         let time = Date()
-        let body = #"{"kind":"\#(kind)","device":"site","time":"\#(time.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))","detail":\#(jsonString(detail)),"path":\#(jsonString(settings.path))}"#
+        let body = #"{"kind":"\#(kind)","device":"site","time":"\#(UTCTime.format(time))","detail":\#(CanonicalJSON.string(detail)),"path":\#(CanonicalJSON.string(settings.path))}"#
         enqueue(.event(EventRecord(stream: .siteEvents, device: "site", time: time, kind: kind, body: body)), urgent: true)
-    }
-
-    private func jsonString(_ s: String) -> String {
-        let data = (try? JSONEncoder().encode(s)) ?? Data("\"\"".utf8)
-        return String(decoding: data, as: UTF8.self)
     }
 
     /// Deletes delivered rows older than the retention period, a few hundred at a time, so

@@ -25,10 +25,16 @@ struct POCareD: AsyncParsableCommand {
     @Flag(help: "Print every device's values on standard output after each poll.")
     var printValues = false
 
-    @Option(help: "Site store file; overrides the configuration's store.path.")
+    @Option(help: """
+        Site store file; overrides the configuration's store.path. Default: /var/lib/pocare/site.db \
+        for root and the pocare user, ~/.local/state/pocare/site.db for anyone else.
+        """)
     var store: String?
 
-    @Option(help: "Control socket path; overrides the configuration's control.socket.")
+    @Option(help: """
+        Control socket path; overrides the configuration's control.socket. Default: \
+        /run/pocare/pocared.sock for root and the pocare user, ~/.local/state/pocare/pocared.sock for anyone else.
+        """)
     var socket: String?
 
     @Flag(help: "Print a line for every commit to the store (`COMMIT stream first last`), for checks and tests.")

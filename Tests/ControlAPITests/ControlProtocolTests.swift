@@ -19,7 +19,7 @@ struct ControlProtocolTests {
             .alarms(AlarmQuery(history: true, device: "str-1", limit: 5)), .acknowledge(AlarmAction(alarm: "a/b/limit", reason: "r")),
             .shelve(ShelveAction(alarm: "a/b/limit", duration: "30m", reason: "r")), .unshelve(AlarmAction(alarm: "a/b/limit", reason: "r")),
             .batchStart(BatchStart(device: "d", batch: "B", spec: "s.yaml", phase: "p", followDevicePhase: true, reason: "r")),
-            .batchPhase(BatchPhaseChange(device: "d", phase: "p")), .batchEnd(BatchEnd(device: "d", reason: nil)), .batchList,
+            .batchPhase(BatchPhaseChange(device: "d", phase: "p", reason: "r")), .batchEnd(BatchEnd(device: "d", reason: "r")), .batchList,
             .batchReport(batch: "B"), .auditVerify, .verify, .reset(AlarmAction(alarm: "a/b/discrete", reason: "r")),
             .outOfService(ServiceAction(target: "a", reason: "r")), .inService(ServiceAction(target: "a/b/limit", reason: "r")),
             .auditShow(AuditQuery(user: "alice", action: "batch.*", since: Date(timeIntervalSince1970: 1_800_000_000), last: 3)),
@@ -30,9 +30,9 @@ struct ControlProtocolTests {
 
     @Test("arguments travel as typed JSON: booleans, numbers, snake_case names")
     func typedArguments() throws {
-        let data = try JSONEncoder.control.encode(ControlRequest(.batchStart(BatchStart(device: "d", batch: "B", spec: "s", followDevicePhase: true))))
+        let data = try JSONEncoder.control.encode(ControlRequest(.batchStart(BatchStart(device: "d", batch: "B", spec: "s", followDevicePhase: true, reason: "r"))))
         let text = String(decoding: data, as: UTF8.self)
-        #expect(text == #"{"args":{"batch":"B","device":"d","follow_device_phase":true,"spec":"s"},"command":"batch.start","v":1}"#)
+        #expect(text == #"{"args":{"batch":"B","device":"d","follow_device_phase":true,"reason":"r","spec":"s"},"command":"batch.start","v":1}"#)
         guard case .request(let request) = ControlRequest.decode(line: line(#"{"v":1,"command":"alarms","args":{"history":true,"limit":3}}"#)),
               case .alarms(let query) = request.command
         else { Issue.record("not decoded"); return }
@@ -54,6 +54,11 @@ struct ControlProtocolTests {
         #expect(wrongType?.error?.code == .badRequest && wrongType?.error?.message.contains("history") == true)
         #expect(rejection(#"{"v":2,"command":"status"}"#)?.error?.code == .unsupportedVersion)
         #expect(rejection(#"{"v":1,"command":"values"}"#)?.error?.code == .badRequest, "values needs its device")
+        let noReason = rejection(#"{"v":1,"command":"batch.end","args":{"device":"d"}}"#)
+        #expect(noReason?.error?.code == .badRequest && noReason?.error?.message.contains("reason") == true)
+        for optional in [#"{"v":1,"command":"alarms"}"#, #"{"v":1,"command":"audit.show","args":{}}"#, #"{"v":1,"command":"reload"}"#] {
+            #expect(rejection(optional) == nil, "\(optional): every argument is optional")
+        }
     }
 
     @Test("a result names its kind and decodes back to the same value")

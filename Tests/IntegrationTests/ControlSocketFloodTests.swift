@@ -1,4 +1,5 @@
 import Foundation
+import POCareCore
 import Testing
 
 #if canImport(Glibc)
@@ -14,13 +15,7 @@ func floodControlSocket(_ path: String, connections: Int, requests: Int) -> [Int
     var open: [Int32] = []
     for _ in 0..<connections {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, b) in path.utf8.enumerated() { raw[i] = b } }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard connected == 0 else {
+        guard withUnixSocketAddress(path, { connect(fd, $0, $1) }) == 0 else {
             close(fd)
             continue
         }

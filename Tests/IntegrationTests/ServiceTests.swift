@@ -1,4 +1,5 @@
 import Foundation
+import POCareCore
 import SiteStore
 import Testing
 
@@ -15,14 +16,7 @@ final class NotifySocket: Sendable {
     init() throws {
         path = FileManager.default.temporaryDirectory.appendingPathComponent("notify-\(UUID().uuidString.prefix(8))").path
         fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (i, byte) in path.utf8.enumerated() { raw[i] = byte }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
+        let bound = withUnixSocketAddress(path) { bind(fd, $0, $1) }
         guard bound == 0 else { throw BrokerError(message: "cannot bind \(path)") }
         let socket = fd
         let thread = Thread { [messages] in
@@ -38,6 +32,13 @@ final class NotifySocket: Sendable {
     }
 
     var all: [String] { messages.all }
+
+    /// Waits for `rounds` more watchdog rounds (each sends one datagram, healthy or not), so a
+    /// test can check what did not happen meanwhile without a fixed sleep.
+    func waitForRounds(_ rounds: Int, upTo limit: Duration = .seconds(20)) async -> Bool {
+        let start = all.count
+        return await waitFor(upTo: limit) { all.count >= start + rounds }
+    }
     func count(_ line: String) -> Int { all.filter { $0.split(separator: "\n").contains(Substring(line)) }.count }
 
     deinit {
@@ -65,7 +66,7 @@ struct ServiceTests {
         let stalled = await waitFor(upTo: .seconds(30)) { notify.all.last?.contains("store NOT committing") == true }
         #expect(stalled, "\(notify.all.suffix(2))")
         let pingsWhileStalled = notify.count("WATCHDOG=1")
-        try await Task.sleep(for: .seconds(2))
+        #expect(await notify.waitForRounds(4))
         #expect(notify.count("WATCHDOG=1") == pingsWhileStalled, "no pings while the writer cannot commit")
         locker.kill9()
         #expect(await waitFor(upTo: .seconds(30)) { notify.count("WATCHDOG=1") > pingsWhileStalled }, "pings resume")

@@ -137,7 +137,15 @@ struct StoreDurabilityTests {
         #expect(spaceLow, "the store alarm is raised: \(daemon.errors.suffix(5))")
         let full = await waitFor(upTo: .seconds(90)) { daemon.errors.contains { $0.contains("store commit failed") } }
         #expect(full, "the disk fills up: \(daemon.errors.suffix(5))")
-        try await Task.sleep(for: .seconds(2))
+        // It keeps polling and holding what it cannot commit, and answers operators meanwhile.
+        func pendingRows() -> Int? {
+            guard let answer = try? run("pocarectl", ["status", "--json", "--socket", fixture.socketPath]),
+                  let status = try? JSONSerialization.jsonObject(with: Data(answer.output.utf8)) as? [String: Any]
+            else { return nil }
+            return (status["store"] as? [String: Any])?["pending_rows"] as? Int
+        }
+        let pending = pendingRows() ?? 0
+        #expect(await waitFor(upTo: .seconds(30)) { (pendingRows() ?? 0) > pending }, "samples keep arriving while nothing commits")
         #expect(daemon.isRunning, "the daemon keeps running on a full disk")
         let committed = committedRanges(daemon.output)
         daemon.kill9()

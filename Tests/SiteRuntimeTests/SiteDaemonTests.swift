@@ -159,18 +159,18 @@ struct SiteDaemonTests {
     @Test("batch start, phase and end are checked, audited with the operator and applied")
     func batchCommands() async throws {
         try await RuntimeFixture.with { site in
-        let running = await site.send(.batchStart(BatchStart(device: "rocker-1", batch: "RT-2", spec: "x")))
+        let running = await site.send(.batchStart(BatchStart(device: "rocker-1", batch: "RT-2", spec: "x", reason: "r")))
         #expect(running.error?.code == .refused, "one batch at a time")
-        #expect(await site.send(.batchPhase(BatchPhaseChange(device: "rocker-1", phase: "thaw"))).error?.code == .refused)
+        #expect(await site.send(.batchPhase(BatchPhaseChange(device: "rocker-1", phase: "thaw", reason: "r"))).error?.code == .refused)
         guard case .batch(let moved)? = await site.send(.batchPhase(BatchPhaseChange(device: "rocker-1", phase: "harvest", reason: "day 9"))).result
         else { Issue.record("phase not changed"); return }
         #expect(moved.phase == "harvest" && moved.batch == "RT-1")
         #expect(await site.send(.batchPhase(BatchPhaseChange(device: "rocker-1", phase: "harvest", reason: "again"))).error?.code == .refused,
                 "a change to the current phase is refused")
-        #expect(await site.send(.batchEnd(BatchEnd(device: "rocker-1"))).error?.code == .refused, "a reason is required")
+        #expect(await site.send(.batchEnd(BatchEnd(device: "rocker-1", reason: "  "))).error?.code == .refused, "a reason is required")
         _ = await site.send(.batchEnd(BatchEnd(device: "rocker-1", reason: "run complete")))
         let spec = try #require(moved.spec)
-        #expect(await site.send(.batchStart(BatchStart(device: "rocker-1", batch: "RT-2", spec: String(spec.suffix(12))))).error?.code == .refused,
+        #expect(await site.send(.batchStart(BatchStart(device: "rocker-1", batch: "RT-2", spec: String(spec.suffix(12)), reason: ""))).error?.code == .refused,
                 "a reason is required")
         guard case .batch(let started)? = await site.send(.batchStart(BatchStart(device: "rocker-1", batch: "RT-2", spec: String(spec.suffix(12)), reason: "next run"))).result
         else { Issue.record("not started by fingerprint"); return }

@@ -120,7 +120,10 @@ struct SiteStoreTests {
         store = try temp.open {
             $0.retention = .zero
         }
-        try await Task.sleep(for: .milliseconds(300))
+        let pruned = await waitFor(upTo: .seconds(10)) {
+            (try? StoreReader(path: temp.path).sequenceNumbers(stream: .telemetry(device: "r1")))?.first == 61
+        }
+        #expect(pruned)
         store.close()
         let reader = try StoreReader(path: temp.path)
         #expect(try reader.sequenceNumbers(stream: .telemetry(device: "r1")) == Array(61...100))
@@ -299,4 +302,14 @@ struct AuditChainTests {
         entries[4].hash = AuditEntry.hash(seq: 5, timeNanoseconds: 5000, action: forged, previousHash: entries[4].previousHash)
         #expect(AuditChain.verify(entries, recordedLast: 10).problems.first?.hasPrefix("entry 6 does not chain to entry 5") == true)
     }
+}
+
+/// Polls `condition` every 20 ms until it holds or `limit` passes; returns whether it held.
+func waitFor(upTo limit: Duration, _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + limit
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return condition()
 }

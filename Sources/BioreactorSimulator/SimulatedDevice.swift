@@ -291,6 +291,10 @@ public final class SimulatedDevice: Sendable {
                 case .stuck(let p):
                     if state.stuckValues[p] == nil { state.stuckValues[p] = state.served[p] ?? state.model.value(for: p) }
                     overrides[p] = state.stuckValues[p]
+                case .flag(let p, let v): overrides[p] = .flag(v)
+                case .status(let p, let label):
+                    let code = profile.parameter(p)?.enumeration?.first { $0.value == label }?.key ?? Int(label)
+                    if let code { overrides[p] = .number(Double(code)) }
                 case .connectionDrop, .slowResponse, .exception: break
                 }
             }

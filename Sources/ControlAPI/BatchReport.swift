@@ -258,6 +258,9 @@ public struct BatchReport: Codable, Sendable, Hashable {
     public var clock: ClockEvidence = ClockEvidence(synchronisedThroughout: nil, events: [])
     /// Gaps between samples longer than three poll intervals (also in `unmonitored`).
     public var gaps: [Gap] = []
+    /// Out-of-service intervals and latch resets during the batch (`AlarmService`, defined
+    /// with the alarm commands' results).
+    public var alarmService: AlarmService? = nil
 
     public init(batch: String, device: String, spec: String, started: String, ended: String?) {
         self.batch = batch

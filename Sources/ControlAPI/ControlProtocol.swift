@@ -28,6 +28,11 @@ public enum ControlCommand: Sendable, Hashable {
     case acknowledge(AlarmAction)
     case shelve(ShelveAction)
     case unshelve(AlarmAction)
+    /// Releases a latched alarm whose condition has returned.
+    case reset(AlarmAction)
+    /// Takes an alarm or a whole device out of service (maintenance).
+    case outOfService(ServiceAction)
+    case inService(ServiceAction)
     case batchStart(BatchStart)
     case batchPhase(BatchPhaseChange)
     case batchEnd(BatchEnd)
@@ -42,7 +47,9 @@ public enum ControlCommand: Sendable, Hashable {
     public enum Name: String, Sendable, CaseIterable, Codable {
         case status, reload, devices, values, alarms
         case acknowledge = "ack"
-        case shelve, unshelve
+        case shelve, unshelve, reset
+        case outOfService = "out_of_service"
+        case inService = "in_service"
         case batchStart = "batch.start"
         case batchPhase = "batch.phase"
         case batchEnd = "batch.end"
@@ -63,6 +70,9 @@ public enum ControlCommand: Sendable, Hashable {
         case .acknowledge: .acknowledge
         case .shelve: .shelve
         case .unshelve: .unshelve
+        case .reset: .reset
+        case .outOfService: .outOfService
+        case .inService: .inService
         case .batchStart: .batchStart
         case .batchPhase: .batchPhase
         case .batchEnd: .batchEnd
@@ -77,7 +87,7 @@ public enum ControlCommand: Sendable, Hashable {
     /// Whether the command changes the site (and so is audited with the peer's user).
     public var changesState: Bool {
         switch self {
-        case .reload, .acknowledge, .shelve, .unshelve, .batchStart, .batchPhase, .batchEnd: true
+        case .reload, .acknowledge, .shelve, .unshelve, .reset, .outOfService, .inService, .batchStart, .batchPhase, .batchEnd: true
         case .status, .devices, .values, .alarms, .batchList, .batchReport, .auditVerify, .auditShow, .verify: false
         }
     }
@@ -112,6 +122,17 @@ public struct AlarmAction: Codable, Sendable, Hashable {
     public var reason: String
     public init(alarm: String, reason: String) {
         self.alarm = alarm
+        self.reason = reason
+    }
+}
+
+/// Out of service and back: an alarm id, or a device id for all of the device's alarms.
+public struct ServiceAction: Codable, Sendable, Hashable {
+    /// `device/parameter/kind`, `device/communication` or `device`.
+    public var target: String
+    public var reason: String
+    public init(target: String, reason: String) {
+        self.target = target
         self.reason = reason
     }
 }
@@ -229,6 +250,9 @@ extension ControlRequest: Codable {
         case .acknowledge: command = .acknowledge(try arguments(AlarmAction.self))
         case .shelve: command = .shelve(try arguments(ShelveAction.self))
         case .unshelve: command = .unshelve(try arguments(AlarmAction.self))
+        case .reset: command = .reset(try arguments(AlarmAction.self))
+        case .outOfService: command = .outOfService(try arguments(ServiceAction.self))
+        case .inService: command = .inService(try arguments(ServiceAction.self))
         case .batchStart: command = .batchStart(try arguments(BatchStart.self))
         case .batchPhase: command = .batchPhase(try arguments(BatchPhaseChange.self))
         case .batchEnd: command = .batchEnd(try arguments(BatchEnd.self))
@@ -250,7 +274,8 @@ extension ControlRequest: Codable {
         case .reload(let reason): try c.encode(ReasonArgument(reason: reason), forKey: .arguments)
         case .values(let device): try c.encode(DeviceArgument(device: device), forKey: .arguments)
         case .alarms(let query): try c.encode(query, forKey: .arguments)
-        case .acknowledge(let action), .unshelve(let action): try c.encode(action, forKey: .arguments)
+        case .acknowledge(let action), .unshelve(let action), .reset(let action): try c.encode(action, forKey: .arguments)
+        case .outOfService(let action), .inService(let action): try c.encode(action, forKey: .arguments)
         case .shelve(let action): try c.encode(action, forKey: .arguments)
         case .batchStart(let start): try c.encode(start, forKey: .arguments)
         case .batchPhase(let change): try c.encode(change, forKey: .arguments)

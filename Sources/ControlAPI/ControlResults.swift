@@ -154,8 +154,11 @@ public struct StatusReport: Codable, Sendable, Hashable {
         public var batch: String?
         public var phase: String?
         public var spec: String?
+        /// Set while the whole device is out of service.
+        public var outOfService: OutOfServiceItem?
         public init(id: String, profile: String, connected: Bool, lastGoodPollS: Double?, missedCycles: UInt64, activeAlarms: Int,
-                    batch: String?, phase: String?, spec: String?) {
+                    batch: String?, phase: String?, spec: String?, outOfService: OutOfServiceItem? = nil) {
+            self.outOfService = outOfService
             self.id = id
             self.profile = profile
             self.connected = connected
@@ -178,9 +181,12 @@ public struct StatusReport: Codable, Sendable, Hashable {
     public var controlSite: ControlSiteLink?
     public var alarms: AlarmCounts
     public var devices: [Device]
+    /// Alarms and devices out of service, until returned.
+    public var outOfService: [OutOfServiceItem]?
 
     public init(version: String, site: String, uptimeS: Int, store: Store, specs: [String], controlSite: ControlSiteLink?,
-                alarms: AlarmCounts, devices: [Device]) {
+                alarms: AlarmCounts, devices: [Device], outOfService: [OutOfServiceItem]? = nil) {
+        self.outOfService = outOfService
         self.version = version
         self.site = site
         self.uptimeS = uptimeS
@@ -267,7 +273,14 @@ public struct Limits: Codable, Sendable, Hashable {
     public var actionLow: Double?
     public var actionHigh: Double?
     public var target: Double?
-    public init(alertLow: Double?, alertHigh: Double?, actionLow: Double?, actionHigh: Double?, target: Double?) {
+    /// For a flag with a discrete alarm: the value that raises it.
+    public var alarmWhen: Bool?
+    /// For a status with a discrete alarm: the labels that raise it.
+    public var alarmLabels: [String]?
+    public init(alertLow: Double?, alertHigh: Double?, actionLow: Double?, actionHigh: Double?, target: Double?,
+                alarmWhen: Bool? = nil, alarmLabels: [String]? = nil) {
+        self.alarmWhen = alarmWhen
+        self.alarmLabels = alarmLabels
         self.alertLow = alertLow
         self.alertHigh = alertHigh
         self.actionLow = actionLow
@@ -326,7 +339,24 @@ public struct AlarmList: Codable, Sendable, Hashable {
         public var since: String?
         public var shelvedUntil: String?
         public var value: Double?
-        public init(alarm: String, state: String, level: String, side: String, priority: String, since: String?, shelvedUntil: String?, value: Double?) {
+        /// Who acknowledged the activation that stands.
+        public var acknowledgedBy: String?
+        /// The condition has returned but the alarm is latched until reset.
+        public var latched: Bool?
+        /// Set while the alarm (or its device) is out of service.
+        public var outOfService: OutOfServiceItem?
+        /// For a discrete alarm on an enumerated status: the label last reported.
+        public var label: String?
+        /// Owed an acknowledgement, whatever the state (a latched alarm can be unacknowledged too).
+        public var unacknowledged: Bool?
+        public init(alarm: String, state: String, level: String, side: String, priority: String, since: String?, shelvedUntil: String?, value: Double?,
+                    acknowledgedBy: String? = nil, latched: Bool? = nil, outOfService: OutOfServiceItem? = nil, label: String? = nil,
+                    unacknowledged: Bool? = nil) {
+            self.label = label
+            self.unacknowledged = unacknowledged
+            self.acknowledgedBy = acknowledgedBy
+            self.latched = latched
+            self.outOfService = outOfService
             self.alarm = alarm
             self.state = state
             self.level = level
@@ -337,8 +367,47 @@ public struct AlarmList: Codable, Sendable, Hashable {
             self.value = value
         }
     }
+    /// An alarm on its way up, waiting out its on-delay.
+    public struct Pending: Codable, Sendable, Hashable {
+        public var alarm: String
+        public var level: String
+        public var priority: String
+        public var since: String
+        /// Seconds of on-delay left at the device's latest sample.
+        public var remainingS: Double
+        public var value: Double?
+        public init(alarm: String, level: String, priority: String, since: String, remainingS: Double, value: Double?) {
+            self.alarm = alarm
+            self.level = level
+            self.priority = priority
+            self.since = since
+            self.remainingS = remainingS
+            self.value = value
+        }
+    }
     public var alarms: [Alarm]
-    public init(alarms: [Alarm]) { self.alarms = alarms }
+    public var pending: [Pending]?
+    public var outOfService: [OutOfServiceItem]?
+    public init(alarms: [Alarm], pending: [Pending]? = nil, outOfService: [OutOfServiceItem]? = nil) {
+        self.alarms = alarms
+        self.pending = pending
+        self.outOfService = outOfService
+    }
+}
+
+/// An alarm or a device out of service: by whom, why, since when.
+public struct OutOfServiceItem: Codable, Sendable, Hashable {
+    /// An alarm id, or a device id for all of its alarms.
+    public var target: String
+    public var user: String
+    public var reason: String
+    public var since: String
+    public init(target: String, user: String, reason: String, since: String) {
+        self.target = target
+        self.user = user
+        self.reason = reason
+        self.since = since
+    }
 }
 
 public struct AlarmHistory: Codable, Sendable, Hashable {
@@ -419,6 +488,57 @@ public struct BatchList: Codable, Sendable, Hashable {
 }
 
 /// The batch IPC record for QP review.
+
+// MARK: batch report: out of service and latched alarms
+
+extension BatchReport {
+    /// An alarm or device out of service during the batch: who took it out and why, who
+    /// returned it and why; `to` is nil while it is still out of service.
+    public struct OutOfServiceInterval: Codable, Sendable, Hashable {
+        public var target: String
+        public var from: String
+        public var to: String?
+        public var takenBy: String?
+        public var reason: String?
+        public var returnedBy: String?
+        public var returnReason: String?
+        public init(target: String, from: String, to: String?, takenBy: String?, reason: String?, returnedBy: String?, returnReason: String?) {
+            self.target = target
+            self.from = from
+            self.to = to
+            self.takenBy = takenBy
+            self.reason = reason
+            self.returnedBy = returnedBy
+            self.returnReason = returnReason
+        }
+    }
+
+    /// An operator's (or the batch end's) release of a latched alarm.
+    public struct LatchReset: Codable, Sendable, Hashable {
+        public var alarm: String
+        public var time: String
+        public var user: String
+        public var reason: String
+        public init(alarm: String, time: String, user: String, reason: String) {
+            self.alarm = alarm
+            self.time = time
+            self.user = user
+            self.reason = reason
+        }
+    }
+
+    public struct AlarmService: Codable, Sendable, Hashable {
+        public var outOfService: [OutOfServiceInterval]
+        public var latchResets: [LatchReset]
+        /// Alarms that latched during the batch (their condition returned while they were held).
+        public var latchedAlarms: [String]
+        public init(outOfService: [OutOfServiceInterval], latchResets: [LatchReset], latchedAlarms: [String]) {
+            self.outOfService = outOfService
+            self.latchResets = latchResets
+            self.latchedAlarms = latchedAlarms
+        }
+    }
+}
 
 // MARK: audit
 

@@ -6,6 +6,10 @@ public struct ControlEvent: Sendable, Hashable {
     public enum Kind: String, Sendable, Hashable {
         case raised, escalated, deescalated, cleared
         case acknowledged, shelved, unshelved
+        /// An operator released a latched alarm (or the batch ended).
+        case reset
+        case outOfService = "out_of_service"
+        case inService = "in_service"
         case suppressed, unsuppressed
         case communicationLost = "communication_lost"
         case communicationRestored = "communication_restored"
@@ -42,8 +46,10 @@ public struct ControlEvent: Sendable, Hashable {
     public var excursion: ExcursionRecord?
     public var until: Date?
     /// The start of an interval the event reports (with `until`), such as the time a resumed
-    /// batch was not watched.
+    /// batch was not watched, or for `in_service` the time the alarm or device was taken out of service.
     public var since: Date?
+    /// For a discrete alarm on an enumerated status: the label the device reported.
+    public var label: String?
 
     public init(kind: Kind, time: Date, device: String) {
         self.kind = kind
@@ -57,7 +63,7 @@ public struct ControlEvent: Sendable, Hashable {
         if let alarm { parts.append(alarm.description) } else { parts.append(device) }
         if let level { parts.append("level=\(level)") }
         if let side, let level, level != .normal, alarm?.kind == .limit || alarm?.kind == .rate { parts.append("side=\(side.rawValue)") }
-        if let value { parts.append("value=\(formatNumber(value))") }
+        if let label { parts.append("value=\(label)") } else if let value { parts.append("value=\(formatNumber(value))") }
         if let limit { parts.append("limit=\(formatNumber(limit))") }
         if let priority { parts.append("priority=\(priority.rawValue)") }
         if let state { parts.append("state=\(state.rawValue)") }
@@ -105,6 +111,11 @@ public enum ControlError: Error, Sendable, Equatable, CustomStringConvertible {
     case notShelved(AlarmID)
     case invalidShelveDuration(Duration)
     case suppressed(AlarmID)
+    case notLatched(AlarmID)
+    case conditionStands(AlarmID)
+    case outOfService(AlarmID)
+    case alreadyOutOfService(String)
+    case notOutOfService(String)
     case samePhase(String)
 
     public var description: String {
@@ -120,6 +131,11 @@ public enum ControlError: Error, Sendable, Equatable, CustomStringConvertible {
         case .notShelved(let a): "alarm \(a) is not shelved"
         case .invalidShelveDuration(let d): "shelving must last between 1 s and 24 h, not \(d)"
         case .suppressed(let a): "alarm \(a) is suppressed by design and cannot be shelved"
+        case .notLatched(let a): "alarm \(a) is not latched; only a latched alarm whose condition has returned can be reset"
+        case .conditionStands(let a): "alarm \(a) cannot be reset: its condition still stands"
+        case .outOfService(let a): "alarm \(a) is out of service; return it to service first"
+        case .alreadyOutOfService(let t): "\(t) is already out of service"
+        case .notOutOfService(let t): "\(t) is not out of service"
         case .samePhase(let p): "the batch is already in phase '\(p)'"
         }
     }
@@ -207,7 +223,7 @@ extension ControlEvent: Codable {
     enum CodingKeys: String, CodingKey {
         case kind, time, device, alarm, level, previousLevel = "previous_level", side, state, priority, value, limit,
             user, reason, batchId = "batch", phase, previousPhase = "previous_phase", specFingerprint = "spec",
-            excursion, until, since
+            excursion, until, since, label
     }
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -231,6 +247,7 @@ extension ControlEvent: Codable {
         excursion = try c.decodeIfPresent(ExcursionRecord.self, forKey: .excursion)
         until = try c.decodeIfPresent(Date.self, forKey: .until)
         since = try c.decodeIfPresent(Date.self, forKey: .since)
+        label = try c.decodeIfPresent(String.self, forKey: .label)
     }
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -254,5 +271,6 @@ extension ControlEvent: Codable {
         try c.encodeIfPresent(excursion, forKey: .excursion)
         try c.encodeIfPresent(until, forKey: .until)
         try c.encodeIfPresent(since, forKey: .since)
+        try c.encodeIfPresent(label, forKey: .label)
     }
 }

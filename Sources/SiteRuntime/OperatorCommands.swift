@@ -23,11 +23,14 @@ extension SiteDaemon {
             case .acknowledge(let action): .alarmAction(try await acknowledge(action, by: peer))
             case .shelve(let action): .alarmAction(try await shelve(action, by: peer))
             case .unshelve(let action): .alarmAction(try await unshelve(action, by: peer))
+            case .reset(let action): .alarmAction(try await reset(action, by: peer))
+            case .outOfService(let action): .alarmAction(try await takeOutOfService(action, by: peer))
+            case .inService(let action): .alarmAction(try await returnToService(action, by: peer))
             case .batchStart(let start): .batch(try await startBatch(start, by: peer))
             case .batchPhase(let change): .batch(try await changePhase(change, by: peer))
             case .batchEnd(let end): .batch(try await endBatch(end, by: peer))
             case .batchList: .batchList(try await batchList())
-            case .batchReport(let batch): .batchReport(try await batchReport(batch))
+            case .batchReport(let batch): .batchReport(try await withAlarmService(try await batchReport(batch)))
             case .auditVerify: .auditVerification(try await auditVerification())
             case .verify: .verification(try await verification())
             case .auditShow(let query): .auditEntries(try await auditEntries(query))
@@ -41,7 +44,7 @@ extension SiteDaemon {
 
     func now() -> Timestamp { Timestamp(wall: Date(), monotonic: MonotonicClock.now()) }
 
-    private func requireReason(_ text: String?) throws(ControlResponse.Failure) -> String {
+    func requireReason(_ text: String?) throws(ControlResponse.Failure) -> String {
         let reason = text?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         guard !reason.isEmpty else { throw .init(code: .refused, message: "a reason is required (--reason)") }
         return reason
@@ -55,7 +58,7 @@ extension SiteDaemon {
     }
 
     /// Writes the audit entry an action needs before it takes effect.
-    private func audit(_ action: AuditAction) async throws(ControlResponse.Failure) {
+    func audit(_ action: AuditAction) async throws(ControlResponse.Failure) {
         do {
             _ = try await store.audit(action)
         } catch {
@@ -63,7 +66,7 @@ extension SiteDaemon {
         }
     }
 
-    private func apply(_ change: () throws -> [ControlEvent]) throws(ControlResponse.Failure) {
+    func apply(_ change: () throws -> [ControlEvent]) throws(ControlResponse.Failure) {
         do {
             pipeline.record(try change())
         } catch {
@@ -84,15 +87,16 @@ extension SiteDaemon {
             return StatusReport.Device(
                 id: id, profile: poller.settings.profile.id, connected: stats.connected,
                 lastGoodPollS: stats.lastGoodCycle.map { (Double(now - $0) / 1e8).rounded() / 10 },
-                missedCycles: stats.missedCycles, activeAlarms: alarms.filter { $0.id.device == id && $0.level != .normal }.count,
-                batch: batch?.batchId, phase: batch?.phase, spec: batch?.spec.fingerprint)
+                missedCycles: stats.missedCycles, activeAlarms: alarms.filter { $0.id.device == id && $0.isActive }.count,
+                batch: batch?.batchId, phase: batch?.phase, spec: batch?.spec.fingerprint,
+                outOfService: engine.outOfService().first { $0.target == .device(id) }.map(OutOfServiceItem.init))
         }
         let link = parts.link.map { link in
             let s = link.statistics
             return StatusReport.ControlSiteLink(
                 connected: s.connected, backlog: s.backlog, lastDelivery: s.lastDelivery.map(UTCTime.format), lastError: s.lastError)
         }
-        let unacknowledged = alarms.filter { $0.state == .unacknowledged || $0.state == .returnedUnacknowledged }.count
+        let unacknowledged = alarms.filter { $0.unacknowledged && $0.state != .outOfService && $0.state != .shelved }.count
         let oldest = await offPool { Self.oldestUndelivered(storePath: path) }
         return StatusReport(
             version: POCareVersion.current, site: site.siteId, uptimeS: Int(Date().timeIntervalSince(started)),
@@ -102,8 +106,8 @@ extension SiteDaemon {
                 oldestUndelivered: oldest.map(UTCTime.format), epoch: store.epoch, fileProblem: health.fileProblem?.description),
             specs: Set(site.devices.compactMap { engine.batch(of: $0.id)?.spec.fingerprint }).sorted(),
             controlSite: link,
-            alarms: .init(active: alarms.filter { $0.level != .normal }.count, unacknowledged: unacknowledged),
-            devices: devices)
+            alarms: .init(active: alarms.filter { $0.isActive }.count, unacknowledged: unacknowledged),
+            devices: devices, outOfService: engine.outOfService().map(OutOfServiceItem.init))
     }
 
     /// The oldest record the Control Site does not have yet: how far behind the site is.
@@ -150,8 +154,17 @@ extension SiteDaemon {
             return DeviceValues.Row(
                 parameter: parameter.id, name: parameter.name, unit: parameter.unit,
                 quality: (reading?.quality ?? .badCommunication).rawValue, value: value, label: reading?.label,
-                limits: limits?.limits(for: parameter.id).map {
-                    Limits(alertLow: $0.alertLow, alertHigh: $0.alertHigh, actionLow: $0.actionLow, actionHigh: $0.actionHigh, target: $0.target)
+                limits: limits?.limits(for: parameter.id).map { l in
+                    var alarmWhen: Bool?
+                    var alarmLabels: [String]?
+                    switch l.discrete {
+                    case .flag(let when)?: alarmWhen = when
+                    case .labels(let labels)?: alarmLabels = labels
+                    case nil: break
+                    }
+                    return Limits(
+                        alertLow: l.alertLow, alertHigh: l.alertHigh, actionLow: l.actionLow, actionHigh: l.actionHigh, target: l.target,
+                        alarmWhen: alarmWhen, alarmLabels: alarmLabels)
                 })
         }
         return DeviceValues(
@@ -168,12 +181,22 @@ extension SiteDaemon {
                 try Self.alarmHistory(storePath: path, devices: ids, limit: limit)
             })
         }
-        return .alarms(AlarmList(alarms: engine.alarms().map { alarm in
-            AlarmList.Alarm(
-                alarm: alarm.id.description, state: alarm.state.rawValue, level: alarm.level.description, side: alarm.side.rawValue,
-                priority: alarm.priority.rawValue, since: alarm.activeSince.map(UTCTime.format),
-                shelvedUntil: alarm.shelvedUntil.map(UTCTime.format), value: alarm.lastValue)
-        }))
+        let pending = engine.pendingAlarms().map { p in
+            AlarmList.Pending(
+                alarm: p.id.description, level: p.level.description, priority: p.priority.rawValue, since: UTCTime.format(p.since),
+                remainingS: Double(p.remaining.nanoseconds) / 1e9, value: p.lastValue)
+        }
+        return .alarms(AlarmList(
+            alarms: engine.alarms().map { alarm in
+                AlarmList.Alarm(
+                    alarm: alarm.id.description, state: alarm.state.rawValue, level: alarm.level.description, side: alarm.side.rawValue,
+                    priority: alarm.priority.rawValue, since: alarm.activeSince.map(UTCTime.format),
+                    shelvedUntil: alarm.shelvedUntil.map(UTCTime.format), value: alarm.lastValue,
+                    acknowledgedBy: alarm.acknowledgedBy, latched: alarm.latched ? true : nil,
+                    outOfService: alarm.outOfService.map(OutOfServiceItem.init), label: alarm.lastLabel,
+                    unacknowledged: alarm.unacknowledged)
+            },
+            pending: pending, outOfService: engine.outOfService().map(OutOfServiceItem.init)))
     }
 
     static func alarmHistory(storePath: String, devices: [String], limit: Int) throws(ControlResponse.Failure) -> AlarmHistory {
@@ -192,14 +215,14 @@ extension SiteDaemon {
         return AlarmHistory(history: entries.suffix(limit).map(\.entry))
     }
 
-    private func alarmID(_ text: String) throws(ControlResponse.Failure) -> AlarmID {
+    func alarmID(_ text: String) throws(ControlResponse.Failure) -> AlarmID {
         guard let alarm = AlarmID(text) else {
             throw .init(code: .badRequest, message: "give the alarm as device/parameter/kind or device/communication, not '\(text)'")
         }
         return alarm
     }
 
-    private func result(_ alarm: AlarmID, by peer: ControlPeer) -> AlarmActionResult {
+    func result(_ alarm: AlarmID, by peer: ControlPeer) -> AlarmActionResult {
         AlarmActionResult(
             alarm: alarm.description, state: engine.alarms().first { $0.id == alarm }?.state.rawValue ?? "normal", user: peer.user)
     }
@@ -212,7 +235,8 @@ extension SiteDaemon {
             throw .init(code: .refused, message: "alarm \(alarm) has nothing to acknowledge (state \(current?.state.rawValue ?? "normal"))")
         }
         try await audit(AuditAction(
-            user: peer.user, action: "alarm.acknowledge", target: alarm.description, reason: reason, oldValue: current.state.rawValue))
+            user: peer.user, action: "alarm.acknowledge", target: alarm.description, reason: reason, oldValue: current.state.rawValue,
+            newValue: (current.level != .normal ? AlarmState.acknowledged : current.latched ? .latched : .normal).rawValue))
         try apply { try engine.acknowledge(alarm, user: peer.user, reason: reason, at: now()) }
         return result(alarm, by: peer)
     }

@@ -178,6 +178,25 @@ struct BatchReport: ParsableCommand {
             for c in r.clock.events { rows.append([c.time, c.kind, c.detail]) }
             print(alignedTable(rows))
         }
+        if let service = r.alarmService { printAlarmService(service) }
+    }
+
+    /// Out-of-service intervals and latched alarms, a section of its own.
+    private func printAlarmService(_ service: ControlAPI.BatchReport.AlarmService) {
+        print("\nout of service: \(service.outOfService.isEmpty ? "none" : "")")
+        if !service.outOfService.isEmpty {
+            var rows = [["alarm or device", "from", "to", "by", "reason", "returned by", "reason"]]
+            for i in service.outOfService {
+                rows.append([i.target, i.from, i.to ?? "still out", text(i.takenBy), text(i.reason), text(i.returnedBy), text(i.returnReason)])
+            }
+            print(alignedTable(rows))
+        }
+        print("\nlatched alarms: \(service.latchedAlarms.isEmpty ? "none" : service.latchedAlarms.joined(separator: ", "))")
+        if !service.latchResets.isEmpty {
+            var rows = [["reset", "at", "by", "reason"]]
+            for reset in service.latchResets { rows.append([reset.alarm, reset.time, reset.user, reset.reason]) }
+            print(alignedTable(rows))
+        }
     }
 }
 
@@ -255,6 +274,19 @@ enum BatchReportCSV {
             for (field, value) in [("by", s.by), ("reason", s.reason), ("until", s.until), ("ended", s.ended), ("end_reason", s.endReason)] {
                 row("shelve", "", item, field, value)
             }
+        }
+        // Out of service and latch resets (the alarm-service section).
+        for i in r.alarmService?.outOfService ?? [] {
+            let item = "\(i.target)@\(i.from)"
+            for (field, value) in [("to", i.to), ("taken_by", i.takenBy), ("reason", i.reason), ("returned_by", i.returnedBy),
+                                   ("return_reason", i.returnReason)] {
+                row("out_of_service", "", item, field, value)
+            }
+        }
+        for reset in r.alarmService?.latchResets ?? [] {
+            let item = "\(reset.alarm)@\(reset.time)"
+            row("latch_reset", "", item, "by", reset.user)
+            row("latch_reset", "", item, "reason", reset.reason)
         }
         return lines.joined(separator: "\n") + "\n"
     }

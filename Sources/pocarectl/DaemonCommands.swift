@@ -65,6 +65,9 @@ struct Status: ParsableCommand {
             print("control site  not configured")
         }
         print("alarms        \(status.alarms.active) active, \(status.alarms.unacknowledged) unacknowledged")
+        if let service = status.outOfService, !service.isEmpty {
+            print("out of service \(service.map { "\($0.target) (since \($0.since) by \($0.user): \($0.reason))" }.joined(separator: ", "))")
+        }
         var rows = [["device", "profile", "connected", "last good poll", "alarms", "batch", "phase", "spec"]]
         for device in status.devices {
             rows.append([

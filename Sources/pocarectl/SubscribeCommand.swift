@@ -2,6 +2,7 @@ import ArgumentParser
 import ControlSiteLink
 import Foundation
 import POCareConfig
+import POCareCore
 import SiteService
 
 /// The reference Control Site consumer of the MQTT contract.
@@ -178,13 +179,43 @@ struct Subscribe: ParsableCommand {
             let samples = (object["samples"] as? [Any])?.count ?? 0
             emit("\(object["sent"] ?? "") \(stream) \(first)...\(last) \(samples) samples")
         } else if schema == "\(Topics.schemaVersion)/event", let event = object["event"] as? [String: Any] {
-            let detail = ["alarm", "level", "value", "limit", "user", "reason"].compactMap { k in event[k].map { "\(k)=\($0)" } }
-            emit("\(object["time"] ?? "") \(stream) \(first) \(object["kind"] ?? "") \(detail.joined(separator: " ")) spec=\(object["spec"] ?? "-")")
+            emit("\(object["time"] ?? "") \(stream) \(first) \(eventSummary(object, event))")
         } else {
             emit("\(object["time"] ?? "") \(stream) \(first) \(object["user"] ?? "") \(object["action"] ?? "") \(object["target"] ?? "")")
         }
         return true
     }
+}
+
+/// One event the way the daemon logs it: kind, alarm, level, side, value, limit, priority,
+/// state, user, reason, times, the excursion's duration and worst value, phases, batch, spec.
+func eventSummary(_ envelope: [String: Any], _ event: [String: Any]) -> String {
+    func value(_ any: Any?) -> String? {
+        switch any {
+        case let n as NSNumber: formatNumber(n.doubleValue)
+        case let s as String: s
+        default: nil
+        }
+    }
+    var parts = [value(envelope["kind"]) ?? value(event["kind"]) ?? "?"]
+    parts.append(value(event["alarm"]) ?? value(envelope["device"]) ?? "")
+    for key in ["level", "side"] { if let v = value(event[key]) { parts.append("\(key)=\(v)") } }
+    if let v = value(event["label"]) ?? value(event["value"]) { parts.append("value=\(v)") }
+    for key in ["limit", "priority", "state", "user"] { if let v = value(event[key]) { parts.append("\(key)=\(v)") } }
+    if let reason = value(event["reason"]) { parts.append("reason=\"\(reason)\"") }
+    for key in ["until", "since"] { if let v = value(event[key]) { parts.append("\(key)=\(v)") } }
+    if let excursion = event["excursion"] as? [String: Any] {
+        if let v = value(excursion["duration_s"]) { parts.append("duration=\(v)s") }
+        if let v = value(excursion["worst_value"]) { parts.append("worst=\(v)") }
+        if let v = value(excursion["worst_level"]) { parts.append("worst_level=\(v)") }
+        if let v = value(excursion["area_outside"]) { parts.append("area=\(v)") }
+    }
+    if let v = value(event["previous_phase"]) { parts.append("from=\(v)") }
+    if let v = value(envelope["phase"]) ?? value(event["phase"]) { parts.append("phase=\(v)") }
+    if let v = value(envelope["batch"]) ?? value(event["batch"]) { parts.append("batch=\(v)") }
+    let spec = value(envelope["spec"]) ?? value(event["spec"])
+    parts.append("spec=\(spec.map { String($0.dropFirst("sha256:".count).prefix(12)) } ?? "-")")
+    return parts.joined(separator: " ")
 }
 
 /// Set from the signal handler; the loop ends and the summary is printed.

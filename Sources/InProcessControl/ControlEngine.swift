@@ -559,6 +559,16 @@ public final class ControlEngine {
         return [event]
     }
 
+    /// Puts back an entry that was out of service when the daemon stopped, as it was (who, why,
+    /// since when): maintenance does not end because the daemon restarted. Records nothing; the
+    /// original `out_of_service` event stands.
+    public func restoreOutOfService(_ entry: OutOfServiceEntry) {
+        guard let device = devices[entry.target.device] else { return }
+        if case .alarm(let alarm) = entry.target, !isKnown(alarm) { return }
+        outOfServiceEntries[entry.target] = entry
+        applyOutOfService(device)
+    }
+
     /// Every alarm and device out of service now, oldest first.
     public func outOfService() -> [OutOfServiceEntry] {
         outOfServiceEntries.values.sorted { ($0.since, $0.target.description) < ($1.since, $1.target.description) }

@@ -93,6 +93,11 @@ public final class SiteDaemon {
         let saved = await offPool { [path = store.settings.path] in SavedBatchState(storePath: path) }
         for device in devices {
             engine.register(device: device.id, profile: device.profile)
+            // Maintenance does not end because the daemon restarted.
+            for entry in saved.outOfService where entry.device == device.id {
+                guard let target = OutOfServiceTarget(entry.target) else { continue }
+                engine.restoreOutOfService(OutOfServiceEntry(target: target, user: entry.user, reason: entry.reason, since: entry.since))
+            }
             if let running = saved.running.first(where: { $0.device == device.id }) {
                 await resume(running, saved: saved)
             }
@@ -301,9 +306,11 @@ struct SavedBatchState: Sendable {
     var specs: [String: StoredSpec] = [:]
     var lastRecord: [String: Date] = [:]
     var ended: Set<BatchKey> = []
+    var outOfService: [OutOfServiceRecord] = []
 
     init(storePath: String) {
         guard let reader = try? StoreReader(path: storePath) else { return }
+        outOfService = (try? reader.outOfService()) ?? []
         running = (try? reader.runningBatches()) ?? []
         shelves = (try? reader.shelves()) ?? []
         for batch in running {

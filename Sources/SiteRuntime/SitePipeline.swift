@@ -88,6 +88,12 @@ public final class SitePipeline {
                 reason: event.reason ?? ""))
         case .unshelved:
             return event.alarm.map { .unshelved(alarm: $0.description) }
+        case .outOfService:
+            return .outOfService(OutOfServiceRecord(
+                target: event.alarm?.description ?? event.device, device: event.device, since: event.time, user: event.user ?? "",
+                reason: event.reason ?? ""))
+        case .inService:
+            return .inService(target: event.alarm?.description ?? event.device)
         default:
             return nil
         }

@@ -77,4 +77,25 @@ public enum BatchStateChange: Sendable, Hashable {
     case ended(device: String, batch: String, at: Date, by: String?, reason: String?)
     case shelved(ShelfRecord)
     case unshelved(alarm: String)
+    /// An alarm (`device/parameter/kind`) or a whole device taken out of service, and back.
+    case outOfService(OutOfServiceRecord)
+    case inService(target: String)
+}
+
+/// An alarm or device out of service for maintenance: kept until it is returned, across restarts.
+public struct OutOfServiceRecord: Sendable, Hashable {
+    /// `device/parameter/kind`, `device/communication`, or a device id.
+    public var target: String
+    public var device: String
+    public var since: Date
+    public var user: String
+    public var reason: String
+
+    public init(target: String, device: String, since: Date, user: String, reason: String) {
+        self.target = target
+        self.device = device
+        self.since = since
+        self.user = user
+        self.reason = reason
+    }
 }

@@ -29,6 +29,18 @@ extension StoreReader {
         return result
     }
 
+    /// Alarms and devices out of service, oldest first.
+    public func outOfService() throws(SQLiteError) -> [OutOfServiceRecord] {
+        let query = try connection.prepare("SELECT target, device, since_ns, user, reason FROM out_of_service ORDER BY since_ns")
+        var result: [OutOfServiceRecord] = []
+        while try query.step() {
+            result.append(OutOfServiceRecord(
+                target: query.text(0) ?? "", device: query.text(1) ?? "", since: Date(nanosecondsSince1970: query.int64(2)),
+                user: query.text(3) ?? "", reason: query.text(4) ?? ""))
+        }
+        return result
+    }
+
     /// A spec as it was when a batch ran under it.
     public func spec(fingerprint: String) throws(SQLiteError) -> StoredSpec? {
         let query = try connection.prepare("SELECT fingerprint, document, version, canonical, source FROM specs WHERE fingerprint = ?")

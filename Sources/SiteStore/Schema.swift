@@ -139,6 +139,16 @@ enum Schema {
         ALTER TABLE batches ADD COLUMN ended_by TEXT;
         ALTER TABLE batches ADD COLUMN end_reason TEXT;
         """,
+        // 5: alarms and devices out of service for maintenance, until returned, across restarts.
+        """
+        CREATE TABLE out_of_service (
+            target   TEXT PRIMARY KEY,
+            device   TEXT NOT NULL,
+            since_ns INTEGER NOT NULL,
+            user     TEXT NOT NULL,
+            reason   TEXT NOT NULL
+        ) WITHOUT ROWID;
+        """,
     ]
 
     static var version: Int { migrations.count }

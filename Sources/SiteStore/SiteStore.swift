@@ -694,6 +694,19 @@ public final class SiteStore: @unchecked Sendable {
             let delete = try statement("DELETE FROM shelves WHERE alarm = ?")
             delete.bind(1, alarm)
             try delete.run()
+        case .outOfService(let record):
+            let insert = try statement(
+                "INSERT OR REPLACE INTO out_of_service (target, device, since_ns, user, reason) VALUES (?,?,?,?,?)")
+            insert.bind(1, record.target)
+            insert.bind(2, record.device)
+            insert.bind(3, record.since.nanosecondsSince1970)
+            insert.bind(4, record.user)
+            insert.bind(5, record.reason)
+            try insert.run()
+        case .inService(let target):
+            let delete = try statement("DELETE FROM out_of_service WHERE target = ?")
+            delete.bind(1, target)
+            try delete.run()
         }
     }
 

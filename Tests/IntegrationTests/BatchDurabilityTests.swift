@@ -24,7 +24,7 @@ struct BatchDurabilityTests {
         return (entry?["batch"] as? String, entry?["phase"] as? String)
     }
 
-    @Test("an operator's batch, its phase and its shelve survive a restart; the unwatched interval is recorded; the report keeps its spec")
+    @Test("an operator's batch, its phase, its shelve and an alarm out of service survive a restart; the unwatched interval is recorded; the report keeps its spec")
     func operatorBatchResumes() async throws {
         let fixture = try DaemonFixture(pollInterval: "100ms")
         var daemon = try fixture.startDaemon()
@@ -38,6 +38,7 @@ struct BatchDurabilityTests {
         #expect(started.status == 0, "\(started.errors)")
         #expect(try ctl(fixture, ["batch", "phase", "str-1", "expansion", "--reason", "day 3"]).status == 0)
         #expect(try ctl(fixture, ["shelve", "str-1/ph/limit", "--for", "2h", "--reason", "probe calibration"]).status == 0)
+        #expect(try ctl(fixture, ["out-of-service", "str-1/dissolved_oxygen/limit", "--reason", "DO probe replaced"]).status == 0)
         #expect(await waitFor(upTo: .seconds(10)) { ((try? StoreReader(path: fixture.storePath).shelves()) ?? []).count == 1 })
         daemon.stop()
         try await Task.sleep(for: .seconds(1))
@@ -56,6 +57,8 @@ struct BatchDurabilityTests {
         let audit = try StoreReader(path: fixture.storePath).auditEntries().map(\.action.action)
         #expect(audit.filter { $0 == "batch.resume" }.count == 2)
 
+        let returned = try ctl(fixture, ["in-service", "str-1/dissolved_oxygen/limit", "--reason", "probe calibrated"])
+        #expect(returned.status == 0, "still out of service after the restart: \(returned.errors)")
         #expect(try ctl(fixture, ["batch", "end", "str-1", "--reason", "run complete"]).status == 0)
         #expect(await waitFor(upTo: .seconds(10)) { ((try? StoreReader(path: fixture.storePath).shelves()) ?? []).isEmpty },
                 "the shelve ended with its batch")

@@ -40,7 +40,6 @@ struct BatchDurabilityTests {
         #expect(try ctl(fixture, ["shelve", "str-1/ph/limit", "--for", "2h", "--reason", "probe calibration"]).status == 0)
         #expect(await waitFor(upTo: .seconds(10)) { ((try? StoreReader(path: fixture.storePath).shelves()) ?? []).count == 1 })
         daemon.stop()
-        try await Task.sleep(for: .seconds(1))
 
         daemon = try fixture.startDaemon()
         defer { daemon.stop() }

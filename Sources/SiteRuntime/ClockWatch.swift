@@ -84,6 +84,10 @@ public struct ClockWatch {
 /// The body of a `clock_sync` or `clock_step` site event, as the store keeps it and the Control
 /// Site receives it (docs/asyncapi.yaml); batch records read it back with the same type.
 struct ClockEventBody: Codable, Sendable, Hashable {
+    /// The site-event kinds of clock evidence.
+    static let synchronisationKind = "clock_sync"
+    static let stepKind = "clock_step"
+
     var kind: String
     var device = "site"
     var time: String

@@ -40,7 +40,7 @@ public final class SitePipeline {
         let kind: String
         switch finding {
         case .synchronisation(let now, let previous):
-            kind = "clock_sync"
+            kind = ClockEventBody.synchronisationKind
             body.synchronised = now.synchronised
             body.estimatedErrorUs = now.estimatedErrorMicroseconds
             body.previouslySynchronised = previous?.synchronised
@@ -48,7 +48,7 @@ public final class SitePipeline {
                 level: now.synchronised ? .notice : .warning, "clock \(now.synchronised ? "synchronised" : "NOT synchronised")",
                 metadata: ["estimated_error_us": "\(now.estimatedErrorMicroseconds)"])
         case .step(let seconds, let before, let after):
-            kind = "clock_step"
+            kind = ClockEventBody.stepKind
             body.stepS = seconds
             body.before = UTCTime.format(before)
             body.after = UTCTime.format(after)

@@ -27,19 +27,12 @@ public enum DurationText {
     static let expected = "a duration such as 500ms, 1s, 2.5s, 5m, 1h or 30d"
 
     public static func parse(_ text: String) -> Result<Duration, QuantityProblem> {
-        let t = text.trimmingCharacters(in: .whitespaces)
         let units: [(String, Double)] = [("ms", 1e-3), ("s", 1), ("min", 60), ("m", 60), ("h", 3600), ("d", 86_400)]
-        var number = t
-        var factor = 1.0
-        if let unit = units.first(where: { t.hasSuffix($0.0) }) {
-            number = String(t.dropLast(unit.0.count)).trimmingCharacters(in: .whitespaces)
-            factor = unit.1
+        let seconds: Double
+        switch QuantityText.value(text, units: units, expected: expected) {
+        case .success(let value): seconds = value
+        case .failure(let problem): return .failure(problem)
         }
-        guard !number.isEmpty, number.allSatisfy({ $0.isASCII }), let n = Double(number), n.isFinite else {
-            return .failure(.malformed(text: text, expected: expected))
-        }
-        if n < 0 { return .failure(.negative(text: text)) }
-        let seconds = n * factor
         // Compared in floating point before the conversion to whole nanoseconds, which traps
         // on a value outside Int64.
         guard seconds.isFinite, seconds <= Double(maximum.components.seconds) else {
@@ -57,11 +50,24 @@ public enum ByteSizeText {
     static let expected = "a size such as 512MiB, 2GiB or 100MB"
 
     public static func parse(_ text: String) -> Result<Int64, QuantityProblem> {
-        let t = text.trimmingCharacters(in: .whitespaces)
         let units: [(String, Double)] = [
             ("KiB", 1024), ("MiB", 1_048_576), ("GiB", 1_073_741_824), ("TiB", 1_099_511_627_776), ("kB", 1e3), ("KB", 1e3),
             ("MB", 1e6), ("GB", 1e9), ("TB", 1e12), ("B", 1),
         ]
+        let bytes: Double
+        switch QuantityText.value(text, units: units, expected: expected) {
+        case .success(let value): bytes = value.rounded(.down)
+        case .failure(let problem): return .failure(problem)
+        }
+        guard bytes.isFinite, bytes <= Double(maximum) else { return .failure(.tooLarge(text: text, maximum: "1024TiB")) }
+        return .success(Int64(bytes))
+    }
+}
+
+/// A number with an optional unit suffix, in the base unit: finite and not negative.
+enum QuantityText {
+    static func value(_ text: String, units: [(String, Double)], expected: String) -> Result<Double, QuantityProblem> {
+        let t = text.trimmingCharacters(in: .whitespaces)
         var number = t
         var factor = 1.0
         if let unit = units.first(where: { t.hasSuffix($0.0) }) {
@@ -72,9 +78,7 @@ public enum ByteSizeText {
             return .failure(.malformed(text: text, expected: expected))
         }
         if n < 0 { return .failure(.negative(text: text)) }
-        let bytes = (n * factor).rounded(.down)
-        guard bytes.isFinite, bytes <= Double(maximum) else { return .failure(.tooLarge(text: text, maximum: "1024TiB")) }
-        return .success(Int64(bytes))
+        return .success(n * factor)
     }
 }
 

@@ -61,8 +61,15 @@ struct BatchRecordBuilder {
         let parameters = profile?.parameters ?? []
         // A 16-bit word whose bits are parameters of their own is a packed status word.
         let bitWords = Set(parameters.filter { if case .bit = $0.dataType { true } else { false } }.map { "\($0.table.rawValue)/\($0.address)" })
+        // So is an integer named for a status, word or flags: its number has no mean.
+        func namesAState(_ p: Parameter) -> Bool {
+            switch p.dataType {
+            case .int16, .uint16, .int32, .uint32: ["status", "word", "flags"].contains { p.id.contains($0) }
+            default: false
+            }
+        }
         continuous = Set(parameters.filter {
-            $0.dataType.isNumeric && $0.enumeration == nil && !bitWords.contains("\($0.table.rawValue)/\($0.address)")
+            $0.dataType.isNumeric && $0.enumeration == nil && !bitWords.contains("\($0.table.rawValue)/\($0.address)") && !namesAState($0)
         }.map(\.id))
         units = Dictionary(parameters.map { ($0.id, $0.unit) }, uniquingKeysWith: { a, _ in a })
     }

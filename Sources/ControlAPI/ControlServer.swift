@@ -51,7 +51,10 @@ public final class ControlServer: Sendable {
     }
 
     public let settings: Settings
-    private let handler: @Sendable (ControlRequest, ControlPeer) async -> ControlResponse
+    /// Answers a request by calling `reply` exactly once, from any thread.
+    public typealias Handler = @Sendable (ControlRequest, ControlPeer, _ reply: @escaping @Sendable (ControlResponse) -> Void) -> Void
+
+    private let handler: Handler
     private let listener: Int32
     private let stopRequested = Atomic<Bool>(false)
     private let connections = Mutex<[UInt32: Int]>([:])
@@ -59,7 +62,7 @@ public final class ControlServer: Sendable {
     private let logger = Logger(label: "pocare.control-socket")
 
     /// Binds and listens at once, so a daemon reports READY only with a working socket.
-    public init(settings: Settings, handler: @escaping @Sendable (ControlRequest, ControlPeer) async -> ControlResponse) throws {
+    public init(settings: Settings, handler: @escaping Handler) throws {
         self.settings = settings
         self.handler = handler
         self.inFlight = DispatchSemaphore(value: max(1, settings.maxRequestsInFlight))
@@ -229,7 +232,7 @@ public final class ControlServer: Sendable {
         switch ControlRequest.decode(line: line) {
         case .request(let request):
             inFlight.wait()
-            response = runBlocking { await self.handler(request, peer) }
+            response = waitForReply { reply in handler(request, peer, reply) }
             inFlight.signal()
         case .rejected(let rejection):
             response = rejection
@@ -237,12 +240,12 @@ public final class ControlServer: Sendable {
         return writeLine(fd, response.encoded())
     }
 
-    /// Waits on this connection's own thread for the daemon's answer.
-    private func runBlocking(_ work: @escaping @Sendable () async -> ControlResponse) -> ControlResponse {
+    /// Waits on this connection's own thread for the daemon's answer; no task is started and no
+    /// cooperative thread is held.
+    private func waitForReply(_ ask: (@escaping @Sendable (ControlResponse) -> Void) -> Void) -> ControlResponse {
         let box = Mutex<ControlResponse?>(nil)
         let done = DispatchSemaphore(value: 0)
-        Task {
-            let response = await work()
+        ask { response in
             box.withLock { $0 = response }
             done.signal()
         }

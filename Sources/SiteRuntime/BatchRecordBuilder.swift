@@ -328,14 +328,11 @@ struct BatchRecordBuilder {
     }
 
     private func addClock(_ clockEvents: [StoredEvent], to report: inout BatchReport) {
-        let atStart = clockEvents.last { $0.kind == "clock_sync" && $0.time <= batchStart }
+        let atStart = clockEvents.last { $0.kind == ClockEventBody.synchronisationKind && $0.time <= batchStart }
         let within = clockEvents.filter { $0.time > batchStart && $0.time <= batchEnd }
-        func synchronised(_ event: StoredEvent) -> Bool? {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(event.body.utf8)) as? [String: Any] else { return nil }
-            return object["synchronised"] as? Bool
-        }
-        let states = ([atStart].compactMap { $0 } + within.filter { $0.kind == "clock_sync" }).compactMap(synchronised)
-        let steps = within.filter { $0.kind == "clock_step" }
+        func synchronised(_ event: StoredEvent) -> Bool? { ClockEventBody.stored(event.body)?.synchronised }
+        let states = ([atStart].compactMap { $0 } + within.filter { $0.kind == ClockEventBody.synchronisationKind }).compactMap(synchronised)
+        let steps = within.filter { $0.kind == ClockEventBody.stepKind }
         report.clock = .init(
             synchronisedThroughout: states.isEmpty ? nil : states.allSatisfy { $0 } && steps.isEmpty,
             events: ([atStart].compactMap { $0 } + within).map { event in

@@ -79,7 +79,7 @@ extension SiteDaemon {
             for sample in page where sample.context.batchId == batchId { builder.add(sample) }
         }
         let clockEvents = ((try? reader.events(stream: .siteEvents, after: 0, limit: 1_000_000)) ?? [])
-            .filter { $0.kind == "clock_sync" || $0.kind == "clock_step" }
+            .filter { $0.kind == ClockEventBody.synchronisationKind || $0.kind == ClockEventBody.stepKind }
         return builder.finish(events: events, clockEvents: clockEvents)
     }
 }

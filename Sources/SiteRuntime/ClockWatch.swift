@@ -80,3 +80,45 @@ public struct ClockWatch {
         return findings
     }
 }
+
+/// The body of a `clock_sync` or `clock_step` site event, as the store keeps it and the Control
+/// Site receives it (docs/asyncapi.yaml); batch records read it back with the same type.
+struct ClockEventBody: Codable, Sendable, Hashable {
+    /// The site-event kinds of clock evidence.
+    static let synchronisationKind = "clock_sync"
+    static let stepKind = "clock_step"
+
+    var kind: String
+    var device = "site"
+    var time: String
+    /// clock_sync: the kernel's view of the system clock, now and at the previous check.
+    var synchronised: Bool?
+    var estimatedErrorUs: Int?
+    var previouslySynchronised: Bool?
+    /// clock_step: how far the wall clock moved against the monotonic clock, and the times around it.
+    var stepS: Double?
+    var before: String?
+    var after: String?
+
+    init(kind: String, time: String) {
+        self.kind = kind
+        self.time = time
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case kind, device, time, synchronised, before, after
+        case estimatedErrorUs = "estimated_error_us"
+        case previouslySynchronised = "previously_synchronised"
+        case stepS = "step_s"
+    }
+
+    var storedText: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
+    static func stored(_ body: String) -> ClockEventBody? {
+        try? JSONDecoder().decode(ClockEventBody.self, from: Data(body.utf8))
+    }
+}

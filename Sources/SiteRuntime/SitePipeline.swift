@@ -36,31 +36,30 @@ public final class SitePipeline {
     /// A clock finding becomes a site event (and a step also an audit entry), so every batch
     /// record can say whether its times were right.
     func record(_ finding: ClockWatch.Finding, at time: Date) {
-        var body: [String: Any] = ["device": "site", "time": UTCTime.format(time)]
+        var body = ClockEventBody(kind: "", time: UTCTime.format(time))
         let kind: String
         switch finding {
         case .synchronisation(let now, let previous):
-            kind = "clock_sync"
-            body["synchronised"] = now.synchronised
-            body["estimated_error_us"] = now.estimatedErrorMicroseconds
-            if let previous { body["previously_synchronised"] = previous.synchronised }
+            kind = ClockEventBody.synchronisationKind
+            body.synchronised = now.synchronised
+            body.estimatedErrorUs = now.estimatedErrorMicroseconds
+            body.previouslySynchronised = previous?.synchronised
             logger.log(
                 level: now.synchronised ? .notice : .warning, "clock \(now.synchronised ? "synchronised" : "NOT synchronised")",
                 metadata: ["estimated_error_us": "\(now.estimatedErrorMicroseconds)"])
         case .step(let seconds, let before, let after):
-            kind = "clock_step"
-            body["step_s"] = seconds
-            body["before"] = UTCTime.format(before)
-            body["after"] = UTCTime.format(after)
+            kind = ClockEventBody.stepKind
+            body.stepS = seconds
+            body.before = UTCTime.format(before)
+            body.after = UTCTime.format(after)
             logger.warning("the wall clock stepped", metadata: ["step_s": "\(seconds)"])
             store.auditNoticed(AuditAction(
                 user: store.systemUser, action: "clock.step", target: "system clock",
                 reason: "the wall clock moved \(seconds) s against the monotonic clock", oldValue: UTCTime.format(before),
                 newValue: UTCTime.format(after)))
         }
-        body["kind"] = kind
-        let text = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        store.append(EventRecord(stream: .siteEvents, device: "site", time: time, kind: kind, body: text))
+        body.kind = kind
+        store.append(EventRecord(stream: .siteEvents, device: "site", time: time, kind: kind, body: body.storedText))
     }
 
     func stateChange(of event: ControlEvent) -> BatchStateChange? {

@@ -108,9 +108,10 @@ public struct SiteRunner {
                 settings: .init(
                     path: options.socketPath ?? site.control.path,
                     group: site.control.group ?? (getgrnam("pocare-operators") != nil ? "pocare-operators" : nil))
-            ) { request, peer in
-                await withCheckedContinuation { (answer: CheckedContinuation<ControlResponse, Never>) in
-                    input.yield(.control(request, peer, reply: { answer.resume(returning: $0) }))
+            ) { request, peer, reply in
+                // Answered on the pipeline task; once the pipeline has ended, at once.
+                if case .terminated = input.yield(.control(request, peer, reply: reply)) {
+                    reply(.failure(id: request.id, .failed, "the daemon is stopping"))
                 }
             }
         } catch {

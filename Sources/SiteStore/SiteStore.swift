@@ -76,7 +76,7 @@ public final class SiteStore: @unchecked Sendable {
     private var diskFull = false
     private var committedRowsTotal: UInt64 = 0
     private var fileProblem: StoreFileProblem?
-    private let finished = DispatchSemaphore(value: 0)
+    private let writer = DedicatedThread(name: "store-writer")
     private var onCommit: (@Sendable ([CommittedRange]) -> Void)?
     /// Callers of `flush()` waiting for everything enqueued before their call to settle.
     private var flushWaiters: [(token: UInt64, target: UInt64, continuation: CheckedContinuation<Bool, Never>)] = []
@@ -126,13 +126,10 @@ public final class SiteStore: @unchecked Sendable {
         if rememberedEpoch != epoch { marker.write(epoch: epoch, createdAt: Date()) }
         let notice = Self.identityNotice(
             existed: existed, remembered: rememberedEpoch, epoch: epoch, path: settings.path, user: systemUser)
-        let thread = Thread { [self] in
+        writer.start { [self] in
             runWriter()
             resumeFlushWaiters(all: true)
-            finished.signal()
         }
-        thread.name = "store-writer"
-        thread.start()
         if let notice {
             // The first thing committed, before anything the daemon does.
             if notice.action != "store.created" {
@@ -312,8 +309,7 @@ public final class SiteStore: @unchecked Sendable {
             condition.broadcast()
         }
         resumeFlushWaiters(all: true)
-        finished.wait()
-        finished.signal()
+        writer.join()
     }
 
     /// Rows waiting to be committed.

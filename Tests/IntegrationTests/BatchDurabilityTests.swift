@@ -41,7 +41,6 @@ struct BatchDurabilityTests {
         #expect(try ctl(fixture, ["out-of-service", "str-1/dissolved_oxygen/limit", "--reason", "DO probe replaced"]).status == 0)
         #expect(await waitFor(upTo: .seconds(10)) { ((try? StoreReader(path: fixture.storePath).shelves()) ?? []).count == 1 })
         daemon.stop()
-        try await Task.sleep(for: .seconds(1))
 
         daemon = try fixture.startDaemon()
         defer { daemon.stop() }

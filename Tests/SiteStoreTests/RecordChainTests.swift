@@ -81,7 +81,11 @@ struct RecordChainTests {
         await store.flush()
         store.close()
         store = try temp.open { $0.retention = .zero }
-        try await Task.sleep(for: .milliseconds(300))
+        // Reopening runs maintenance at once: wait until the delivered rows are pruned.
+        let pruned = await waitFor(upTo: .seconds(10)) {
+            (try? StoreReader(path: temp.path).sequenceNumbers(stream: .telemetry(device: "r1")))?.first == 13
+        }
+        #expect(pruned)
         store.close()
         let result = try #require(try StoreReader(path: temp.path).verifyChains().first { $0.stream == "r1/telemetry" })
         #expect(result.anchorSeq == 12 && result.records == 8 && result.isIntact, "\(result)")

@@ -66,3 +66,41 @@ struct BatchDurabilityTests {
         #expect((json["spec_document"] as? String)?.contains("IPC-CART-EXAMPLE-001") == true, "\(report.output.prefix(400))")
     }
 }
+
+@Suite("Batch records across restarts", .serialized)
+struct BatchRecordRestartTests {
+    @Test("a restart in the middle of an excursion: the batch resumes, the alarm stands again, and an ended batch's report reads the same before and after a restart")
+    func restartMidExcursion() async throws {
+        let fixture = try DaemonFixture(
+            pollInterval: "100ms", faults: ["device=rocker-1 kind=excursion parameter=temperature value=38.4 from=1s to=600s"], spec: fastSpec)
+        var daemon = try fixture.startDaemon()
+        #expect(await waitFor(upTo: .seconds(20)) {
+            ((try? StoreReader(path: fixture.storePath).events(batch: "DUR-1")) ?? []).contains { $0.kind == "raised" }
+        })
+        daemon.kill9()
+        // The scenario itself, not a wait for a condition: the daemon stays down for longer than
+        // the record lets one sample's values hold (three poll intervals, two seconds at least).
+        try await Task.sleep(for: .seconds(3))
+
+        daemon = try fixture.startDaemon()
+        defer { daemon.stop() }
+        // Evaluated again from the first new sample: the excursion that goes on is raised again.
+        #expect(await waitFor(upTo: .seconds(20)) {
+            let kinds = ((try? StoreReader(path: fixture.storePath).events(batch: "DUR-1")) ?? []).map(\.kind)
+            return kinds.contains("batch_resumed") && kinds.filter { $0 == "raised" }.count >= 2
+        })
+        let ctl = { (arguments: [String]) throws -> ProcessResult in try run("pocarectl", arguments + ["--socket", fixture.socketPath]) }
+        #expect(try ctl(["batch", "end", "rocker-1", "--reason", "run complete"]).status == 0)
+        let before = try ctl(["batch", "report", "DUR-1", "--json"]).output
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(before.utf8)) as? [String: Any])
+        let intervals = (report["unmonitored"] as? [[String: Any]]) ?? []
+        #expect(intervals.contains { $0["cause"] as? String == "daemon not running" }, "\(intervals)")
+        #expect(((report["excursions"] as? [[String: Any]]) ?? []).contains { $0["open_at_batch_end"] as? Bool == true })
+
+        daemon.stop()
+        daemon = try fixture.startDaemon()
+        #expect(await waitFor(upTo: .seconds(20)) { (try? ctl(["status"]).status) == 0 })
+        let after = try ctl(["batch", "report", "DUR-1", "--json"]).output
+        #expect(after == before, "the record of an ended batch does not change with a restart")
+    }
+}

@@ -482,6 +482,20 @@ public final class ControlEngine {
         return result.sorted { $0.remaining < $1.remaining || ($0.remaining == $1.remaining && $0.id < $1.id) }
     }
 
+    /// Puts back a latch that stood when the daemon stopped: only an operator's reset (or the
+    /// end of the batch) releases a latch, and a restart is neither. It is annunciated again
+    /// (unacknowledged), so an operator sees it after the restart. Records nothing.
+    public func restoreLatch(_ alarm: AlarmID, since: Date?) {
+        guard let device = devices[alarm.device] else { return }
+        try? modify(device, alarm) { record in
+            guard record.latches else { return }
+            record.latched = true
+            record.unacknowledged = true
+            record.acknowledgedBy = nil
+            record.activeSince = record.activeSince ?? since
+        }
+    }
+
     /// Releases a latched alarm whose condition has returned: the operator has seen to it.
     public func reset(_ alarm: AlarmID, user: String, reason: String, at time: Timestamp) throws(ControlError) -> [ControlEvent] {
         guard !reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw .reasonRequired }

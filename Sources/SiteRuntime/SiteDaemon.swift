@@ -100,6 +100,9 @@ public final class SiteDaemon {
             }
             if let running = saved.running.first(where: { $0.device == device.id }) {
                 await resume(running, saved: saved)
+                for latch in saved.latches where latch.device == device.id {
+                    if let alarm = AlarmID(latch.alarm) { engine.restoreLatch(alarm, since: latch.since) }
+                }
             }
             guard let plan = device.batch else { continue }
             if let current = engine.batch(of: device.id) {
@@ -307,9 +310,11 @@ struct SavedBatchState: Sendable {
     var lastRecord: [String: Date] = [:]
     var ended: Set<BatchKey> = []
     var outOfService: [OutOfServiceRecord] = []
+    var latches: [(alarm: String, device: String, since: Date)] = []
 
     init(storePath: String) {
         guard let reader = try? StoreReader(path: storePath) else { return }
+        latches = (try? reader.latches()) ?? []
         outOfService = (try? reader.outOfService()) ?? []
         running = (try? reader.runningBatches()) ?? []
         shelves = (try? reader.shelves()) ?? []

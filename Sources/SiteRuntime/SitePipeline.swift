@@ -93,7 +93,13 @@ public final class SitePipeline {
                 reason: event.reason ?? ""))
         case .inService:
             return .inService(target: event.alarm?.description ?? event.device)
+        case .reset:
+            return event.alarm.map { .unlatched(alarm: $0.description) }
         default:
+            // Any transition that leaves an alarm latched (its condition returned) keeps the latch.
+            if event.state == .latched, let alarm = event.alarm {
+                return .latched(alarm: alarm.description, device: event.device, since: event.time)
+            }
             return nil
         }
     }

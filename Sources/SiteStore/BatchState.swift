@@ -80,6 +80,9 @@ public enum BatchStateChange: Sendable, Hashable {
     /// An alarm (`device/parameter/kind`) or a whole device taken out of service, and back.
     case outOfService(OutOfServiceRecord)
     case inService(target: String)
+    /// A latched alarm, standing until an operator resets it (or its batch ends).
+    case latched(alarm: String, device: String, since: Date)
+    case unlatched(alarm: String)
 }
 
 /// An alarm or device out of service for maintenance: kept until it is returned, across restarts.

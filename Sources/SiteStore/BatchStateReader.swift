@@ -41,6 +41,16 @@ extension StoreReader {
         return result
     }
 
+    /// Latched alarms waiting for a reset: alarm, device, since.
+    public func latches() throws(SQLiteError) -> [(alarm: String, device: String, since: Date)] {
+        let query = try connection.prepare("SELECT alarm, device, since_ns FROM latches ORDER BY alarm")
+        var result: [(alarm: String, device: String, since: Date)] = []
+        while try query.step() {
+            result.append((query.text(0) ?? "", query.text(1) ?? "", Date(nanosecondsSince1970: query.int64(2))))
+        }
+        return result
+    }
+
     /// A spec as it was when a batch ran under it.
     public func spec(fingerprint: String) throws(SQLiteError) -> StoredSpec? {
         let query = try connection.prepare("SELECT fingerprint, document, version, canonical, source FROM specs WHERE fingerprint = ?")

@@ -149,6 +149,14 @@ enum Schema {
             reason   TEXT NOT NULL
         ) WITHOUT ROWID;
         """,
+        // 6: latched alarms, standing until an operator resets them, across restarts.
+        """
+        CREATE TABLE latches (
+            alarm    TEXT PRIMARY KEY,
+            device   TEXT NOT NULL,
+            since_ns INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """,
     ]
 
     static var version: Int { migrations.count }

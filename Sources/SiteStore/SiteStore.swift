@@ -703,6 +703,16 @@ public final class SiteStore: @unchecked Sendable {
             let delete = try statement("DELETE FROM out_of_service WHERE target = ?")
             delete.bind(1, target)
             try delete.run()
+        case .latched(let alarm, let device, let since):
+            let insert = try statement("INSERT OR IGNORE INTO latches (alarm, device, since_ns) VALUES (?,?,?)")
+            insert.bind(1, alarm)
+            insert.bind(2, device)
+            insert.bind(3, since.nanosecondsSince1970)
+            try insert.run()
+        case .unlatched(let alarm):
+            let delete = try statement("DELETE FROM latches WHERE alarm = ?")
+            delete.bind(1, alarm)
+            try delete.run()
         }
     }
 

@@ -104,3 +104,29 @@ struct BatchRecordRestartTests {
         #expect(after == before, "the record of an ended batch does not change with a restart")
     }
 }
+
+@Suite("Latched alarms across restarts", .serialized)
+struct LatchRestartTests {
+    @Test("a latched alarm still stands after a restart, annunciated again, until an operator resets it")
+    func latchSurvivesRestart() async throws {
+        let fixture = try DaemonFixture(
+            pollInterval: "100ms", faults: ["device=rocker-1 kind=flag parameter=bag_present value=false from=1s to=2s"],
+            spec: discreteSpec)
+        var daemon = try fixture.startDaemon()
+        #expect(await waitFor(upTo: .seconds(20)) { FileManager.default.fileExists(atPath: fixture.socketPath) })
+        func ctl(_ arguments: [String]) throws -> ProcessResult { try run("pocarectl", ["--socket", fixture.socketPath] + arguments) }
+        func state(_ id: String) -> String? {
+            let alarms = (try? ctl(["--json", "alarms"])).flatMap { try? JSONSerialization.jsonObject(with: Data($0.output.utf8)) as? [String: Any] }
+            return ((alarms?["alarms"] as? [[String: Any]])?.first { $0["alarm"] as? String == id })?["state"] as? String
+        }
+        let bag = "rocker-1/bag_present/discrete"
+        #expect(await waitFor(upTo: .seconds(20)) { state(bag) == "latched" })
+        daemon.stop()
+
+        daemon = try fixture.startDaemon()
+        defer { daemon.stop() }
+        #expect(await waitFor(upTo: .seconds(20)) { state(bag) == "latched" }, "the latch is restored")
+        #expect(try ctl(["reset", bag, "--reason", "bag re-seated after the restart"]).status == 0)
+        #expect(await waitFor(upTo: .seconds(10)) { ((try? StoreReader(path: fixture.storePath).latches()) ?? []).isEmpty })
+    }
+}

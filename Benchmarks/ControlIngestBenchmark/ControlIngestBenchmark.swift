@@ -1,0 +1,4 @@
+@main
+struct ControlIngestBenchmark {
+    static func main() {}
+}

@@ -146,7 +146,7 @@ let package = Package(
         .testTarget(
             name: "ControlSiteTests",
             dependencies: [
-                "POCareCore", "POCareConfig", "ControlSite", "ControlSiteLink",
+                "POCareCore", "POCareConfig", "ControlSite", "ControlSiteLink", "SiteStore", "Hashing",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(

@@ -298,16 +298,13 @@ public final class IngestWriter {
     /// store was replaced, and its numbers start again.
     private func recordEpochs(_ records: [RecordMessage]) throws {
         for (site, epoch) in Set(records.filter { !$0.epoch.isEmpty }.map { SiteEpoch(site: $0.site, epoch: $0.epoch) }).map({ ($0.site, $0.epoch) }) {
-            let result = try connection.execute("""
-                WITH previous AS (SELECT epoch FROM sites WHERE site = $1 FOR UPDATE),
-                upserted AS (
-                    INSERT INTO sites (site, epoch) VALUES ($1, $2)
-                    ON CONFLICT (site) DO UPDATE SET epoch = excluded.epoch
-                    WHERE sites.epoch IS DISTINCT FROM excluded.epoch
-                    RETURNING site)
-                SELECT (SELECT epoch FROM previous) FROM upserted
+            let found = try connection.execute("SELECT epoch FROM sites WHERE site = $1 FOR UPDATE", [site])
+            let previous = found.rowCount > 0 ? found.string(0, 0) : nil
+            guard previous != epoch else { continue }
+            try connection.execute("""
+                INSERT INTO sites (site, epoch) VALUES ($1, $2) ON CONFLICT (site) DO UPDATE SET epoch = excluded.epoch
                 """, [site, epoch])
-            guard result.rowCount > 0, let previous = result.string(0, 0), !previous.isEmpty else { continue }
+            guard let previous, !previous.isEmpty else { continue }
             logger.warning("site store epoch changed", metadata: ["site": "\(site)", "from": "\(previous)", "to": "\(epoch)"])
             try connection.execute("""
                 INSERT INTO integrity_findings (kind, site, epoch, detail) VALUES ('epoch_change', $1, $2, $3)

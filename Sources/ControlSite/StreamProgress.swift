@@ -32,6 +32,10 @@ public struct StreamProgress: Sendable, Equatable {
         public var opened: [ClosedRange<Int64>] = []
         /// Numbers that were missing and have now arrived.
         public var filled: [ClosedRange<Int64>] = []
+        public init(opened: [ClosedRange<Int64>] = [], filled: [ClosedRange<Int64>] = []) {
+            self.opened = opened
+            self.filled = filled
+        }
     }
 
     /// Applies runs of numbers newly stored (never duplicates: the database decides that).

@@ -13,7 +13,22 @@ struct PocareControl: ParsableCommand {
             The oversight commands find the database in --database, else in --config's database, else in
             the PG* environment variables (PGHOST, PGPORT, PGDATABASE, PGUSER), as psql does.
             """,
-        subcommands: [Run.self])
+        subcommands: [Run.self, Sites.self, Integrity.self, Specs.self, Conformance.self, Audit.self])
+
+    /// As ArgumentParser's, but a usage error exits with 2, as every command documents.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(ExitStatus.usage.rawValue)
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 /// Exit codes shared by every subcommand.

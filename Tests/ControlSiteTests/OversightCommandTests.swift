@@ -85,6 +85,33 @@ struct OversightCommandTests {
         #expect(table.status == 0 && table.output.contains("rocker-1 (rocking-bag-rb50)"))
     }
 
+    @Test("batches lists each batch with its spec, phases and conformance; batch shows its phases and events")
+    func batches() throws {
+        let db = try IngestDatabase()
+        let spec = "sha256:" + String(repeating: "c", count: 64)
+        try db.write([
+            feed.event("rocker-1", seq: 1, kind: "batch_started", batch: "B7", phase: "activation", spec: spec),
+            feed.telemetry("rocker-1", 1...10, batch: "B7", phase: "activation", spec: spec),
+            feed.telemetry("rocker-1", 11...30, batch: "B7", phase: "expansion", spec: spec),
+            feed.telemetry("rocker-2", 1...5, batch: "B8", phase: "activation", spec: spec),
+        ])
+        let list = try runCommand("pocare-control", ["batches", "--site", "site-a", "--json", "--database", db.connectionInfo])
+        #expect(list.status == 0)
+        let batches = try #require(jsonValue(list.output) as? [[String: Any]])
+        let b7 = try #require(batches.first { $0["batch"] as? String == "B7" })
+        #expect(batches.count == 2 && b7["samples"] as? Int == 30 && b7["events"] as? Int == 1)
+        #expect(b7["phases"] as? [String] == ["activation", "expansion"] && b7["conforming"] as? Bool == false)
+        let filtered = try runCommand("pocare-control", ["batches", "--spec", "dddd", "--json", "--database", db.connectionInfo])
+        #expect((jsonValue(filtered.output) as? [Any])?.isEmpty == true)
+
+        let detail = try runCommand("pocare-control", ["batch", "site-a", "B7", "--json", "--database", db.connectionInfo])
+        #expect(detail.status == 1)  // the spec was never released
+        let record = try #require(jsonValue(detail.output) as? [String: Any])
+        #expect((record["phases"] as? [[String: Any]])?.map { $0["phase"] as? String } == ["activation", "expansion"])
+        #expect((record["events"] as? [[String: Any]])?.first?["kind"] as? String == "batch_started")
+        #expect(try runCommand("pocare-control", ["batch", "site-a", "NOPE", "--database", db.connectionInfo]).status == 1)
+    }
+
     @Test("exit codes: 2 for a usage error, 3 when the database cannot be reached")
     func exitCodes() throws {
         #expect(try runCommand("pocare-control", ["sites", "--no-such-flag"]).status == 2)

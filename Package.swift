@@ -137,7 +137,7 @@ let package = Package(
         .executableTarget(
             name: "pocare-control-bench",
             dependencies: [
-                "ControlSite", "ControlSiteLink",
+                "POCareCore", "ControlSite", "ControlSiteLink", "SiteStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -58,6 +58,7 @@ public enum ControlSchema {
             PRIMARY KEY (site, epoch, stream, seq_from)
         );
 
+        -- The sample's fields as columns; `extra` keeps any field a later contract version adds.
         CREATE TABLE samples (
             site          text NOT NULL,
             epoch         text NOT NULL,
@@ -65,15 +66,19 @@ public enum ControlSchema {
             seq           bigint NOT NULL,
             device        text NOT NULL,
             time          timestamptz NOT NULL,
+            cycle         bigint,
             batch         text,
             phase         text,
             spec          text,
-            record        jsonb NOT NULL,  -- the sample as the site sent it: values, quality, cycle
+            "values"      jsonb NOT NULL,
+            quality       jsonb,           -- only the parameters not read well, as sent
             hash          text,
             previous_hash text,
+            extra         jsonb,
             PRIMARY KEY (site, epoch, stream, seq)
         );
-        CREATE INDEX samples_by_batch ON samples (site, batch, time) WHERE batch IS NOT NULL;
+        -- No secondary index: a batch's samples are read by their key, through batch_runs' numbers,
+        -- so each insert maintains one index only.
 
         CREATE TABLE events (
             site          text NOT NULL,
@@ -115,11 +120,16 @@ public enum ControlSchema {
             batch       text NOT NULL,
             spec        text NOT NULL,   -- '' when the samples named none
             phase       text NOT NULL,   -- '' when the samples named none
+            stream      text NOT NULL,
+            epoch       text NOT NULL,
             first_time  timestamptz NOT NULL,
             last_time   timestamptz NOT NULL,
+            first_seq   bigint NOT NULL,
+            last_seq    bigint NOT NULL,
             samples     bigint NOT NULL,
-            PRIMARY KEY (site, device, batch, spec, phase)
+            PRIMARY KEY (site, device, batch, spec, phase, epoch, stream)
         );
+        CREATE INDEX batch_runs_by_spec ON batch_runs (spec, phase);
 
         CREATE TABLE integrity_findings (
             id           bigserial PRIMARY KEY,

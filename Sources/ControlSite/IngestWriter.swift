@@ -133,20 +133,27 @@ public final class IngestWriter {
         case .sample:
             insert = """
                 inserted AS (
-                    INSERT INTO samples (site, epoch, stream, seq, device, time, batch, phase, spec, record, hash, previous_hash)
+                    INSERT INTO samples (site, epoch, stream, seq, device, time, cycle, batch, phase, spec, "values", quality,
+                                         hash, previous_hash, extra)
                     SELECT site, epoch, stream, (record->>'seq')::bigint, device, (record->>'time')::timestamptz,
-                           record->>'batch', record->>'phase', record->>'spec', record, record->>'hash', record->>'previous_hash'
+                           (record->>'cycle')::bigint, record->>'batch', record->>'phase', record->>'spec',
+                           coalesce(record->'values', '{}'), record->'quality', record->>'hash', record->>'previous_hash',
+                           \(extraFields)
                     FROM staged_records WHERE kind = $1
                     ON CONFLICT DO NOTHING
                     RETURNING site, epoch, stream, seq, device, time, batch, phase, spec),
                 runs AS (
-                    INSERT INTO batch_runs (site, device, batch, spec, phase, first_time, last_time, samples)
-                    SELECT site, device, batch, coalesce(spec, ''), coalesce(phase, ''), min(time), max(time), count(*)
+                    INSERT INTO batch_runs (site, device, batch, spec, phase, epoch, stream, first_time, last_time,
+                                            first_seq, last_seq, samples)
+                    SELECT site, device, batch, coalesce(spec, ''), coalesce(phase, ''), epoch, stream, min(time), max(time),
+                           min(seq), max(seq), count(*)
                     FROM inserted WHERE batch IS NOT NULL
-                    GROUP BY site, device, batch, coalesce(spec, ''), coalesce(phase, '')
-                    ON CONFLICT (site, device, batch, spec, phase) DO UPDATE SET
+                    GROUP BY site, device, batch, coalesce(spec, ''), coalesce(phase, ''), epoch, stream
+                    ON CONFLICT (site, device, batch, spec, phase, epoch, stream) DO UPDATE SET
                         first_time = least(batch_runs.first_time, excluded.first_time),
                         last_time = greatest(batch_runs.last_time, excluded.last_time),
+                        first_seq = least(batch_runs.first_seq, excluded.first_seq),
+                        last_seq = greatest(batch_runs.last_seq, excluded.last_seq),
                         samples = batch_runs.samples + excluded.samples)
                 """
         case .event:
@@ -181,6 +188,24 @@ public final class IngestWriter {
             """
     }
 
+    /// Fields of a sample that have no column of their own (none in contract v1).
+    static let extraFields = "NULL::jsonb"
+
+    /// True when a stored record differs from a staged copy `st` of it.
+    static func differs(_ kind: RecordKind) -> String {
+        switch kind {
+        case .sample:
+            """
+            (s.time, s.cycle, s.batch, s.phase, s.spec, s."values", s.quality, s.hash, s.previous_hash, s.extra)
+            IS DISTINCT FROM
+            ((st.record->>'time')::timestamptz, (st.record->>'cycle')::bigint, st.record->>'batch', st.record->>'phase',
+             st.record->>'spec', coalesce(st.record->'values', '{}'), st.record->'quality', st.record->>'hash',
+             st.record->>'previous_hash', \(extraFields.replacingOccurrences(of: "record", with: "st.record")))
+            """
+        case .event, .audit: "s.record <> st.record"
+        }
+    }
+
     static func table(_ kind: RecordKind) -> String {
         switch kind {
         case .sample: "samples"
@@ -199,7 +224,7 @@ public final class IngestWriter {
             FROM staged_records st
             JOIN \(table) s ON s.site = st.site AND s.epoch = st.epoch AND s.stream = st.stream
                            AND s.seq = (st.record->>'seq')::bigint
-            WHERE st.kind = $1 AND s.record <> st.record
+            WHERE st.kind = $1 AND \(Self.differs(kind))
             ON CONFLICT (kind, site, epoch, stream, seq_from, seq_to) DO UPDATE SET
                 occurrences = integrity_findings.occurrences + 1, last_seen = now()
             RETURNING site, stream, seq_from

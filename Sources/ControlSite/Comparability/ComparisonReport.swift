@@ -30,14 +30,17 @@ public struct ComparisonReport: Sendable, Codable, Equatable {
         let parameters = limits.limits.map(\.parameterId)
         // One column per parameter; a value that is not a number, or not read well, is no value.
         let columns = parameters.enumerated().map { i, _ in
-            "CASE WHEN jsonb_typeof(record->'values'->$\(i + 4)) = 'number' AND NOT coalesce(record->'quality' ? $\(i + 4), false) "
-                + "THEN (record->'values'->>$\(i + 4))::float8 END"
+            "CASE WHEN jsonb_typeof(\"values\"->$\(i + 4)) = 'number' AND NOT coalesce(quality ? $\(i + 4), false) "
+                + "THEN (\"values\"->>$\(i + 4))::float8 END"
         }.joined(separator: ", ")
         let result = try connection.execute("""
-            SELECT site, batch, device, extract(epoch FROM time)::float8, \(columns)
-            FROM samples
-            WHERE spec = $1 AND phase = $2 AND batch IS NOT NULL AND ($3::float8 IS NULL OR time >= to_timestamp($3::float8))
-            ORDER BY site, batch, device, time
+            SELECT s.site, s.batch, s.device, extract(epoch FROM s.time)::float8, \(columns)
+            FROM batch_runs r
+            JOIN samples s ON s.site = r.site AND s.epoch = r.epoch AND s.stream = r.stream
+                          AND s.seq BETWEEN r.first_seq AND r.last_seq
+            WHERE r.spec = $1 AND r.phase = $2 AND s.spec = $1 AND s.phase = $2 AND s.batch = r.batch
+              AND ($3::float8 IS NULL OR s.time >= to_timestamp($3::float8))
+            ORDER BY s.site, s.batch, s.device, s.time
             """, [spec.fingerprint, phase, since.map { String($0) }] + parameters)
 
         struct Key: Hashable { var site, batch, device: String }

@@ -29,6 +29,7 @@ struct ControlIngestBenchmark: ParsableCommand {
     @Option(help: "Samples per device (86400: a day at 1 Hz).") var samples = 86_400
     @Option(help: "Samples per telemetry message (the site's telemetry_batch).") var perMessage = 200
     @Option(help: "Messages per transaction (control.yaml batch_messages).") var batchMessages = 500
+    @Option(help: "Writer threads, each with its own connection (control.yaml writers).") var writers = 2
     @Option(help: "PostgreSQL connection string of an empty database (default: a temporary cluster).") var database: String?
 
     func run() throws {
@@ -37,7 +38,6 @@ struct ControlIngestBenchmark: ParsableCommand {
         let logger = Logger(label: "bench")
         let connection = try PostgresConnection(info)
         try ControlSchema.migrate(connection, logger: logger)
-        let writer = try IngestWriter(connection: connection, logger: logger)
 
         // The backlog, encoded before the clock starts: devices interleaved, as a site drains them.
         let start = Date(timeIntervalSince1970: 1_795_000_000)
@@ -61,31 +61,34 @@ struct ControlIngestBenchmark: ParsableCommand {
         print("backlog: \(devices) devices × \(samples) samples = \(total) samples in \(payloads.count) messages "
               + "(\(payloads.reduce(0) { $0 + $1.1.count } / 1_048_576) MiB of JSON)")
 
+        // Parsed on this thread and written by the writers, as the MQTT thread and the writers of
+        // `pocare-control run` share the work.
         let clock = ContinuousClock()
         let began = clock.now
-        var inserted = 0
-        var index = 0
-        while index < payloads.count {
-            let slice = payloads[index..<min(index + batchMessages, payloads.count)]
-            index += slice.count
-            let items = try slice.map { IngestWriter.Item.message(try ContractMessage.parse(topic: $0.0, payload: $0.1)) }
-            inserted += try writer.write(items).inserted
+        let pipeline = try IngestPipeline(database: info, writers: writers, batchMessages: batchMessages, queueCapacity: 4 * batchMessages * writers, logger: logger)
+        for (topic, payload) in payloads {
+            while !pipeline.waitForRoom(timeout: 1) {}
+            pipeline.submit(.message(try ContractMessage.parse(topic: topic, payload: payload)))
         }
+        pipeline.close()
+        pipeline.waitUntilFinished()
         let elapsed = clock.now - began
+        let inserted = pipeline.currentStatistics.inserted
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         print("ingested \(inserted) samples in \(String(format: "%.1f", seconds)) s: \(Int(Double(inserted) / seconds)) samples/s "
-              + "(one instance, \(batchMessages) messages per transaction; goal ≥ 50,000)")
+              + "(one instance, \(writers) writers, \(batchMessages) messages per transaction; goal ≥ 50,000)")
         let size = try connection.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").string(0, 0) ?? "?"
         print("database size: \(size) (\(String(format: "%.0f", Double(try connection.execute("SELECT pg_database_size(current_database())").int(0, 0) ?? 0) / Double(max(inserted, 1)))) bytes per sample)")
-        // A second pass: every message again, as after a consumer restart; all dropped as duplicates.
+        // A resend of the first messages, as after a consumer restart: each copy checked and dropped.
         let again = clock.now
-        var duplicates = 0
-        index = 0
-        while index < min(payloads.count, 1000) {
-            let slice = payloads[index..<min(index + batchMessages, payloads.count, 1000)]
-            index += slice.count
-            duplicates += try writer.write(try slice.map { .message(try ContractMessage.parse(topic: $0.0, payload: $0.1)) }).duplicates
+        let resend = try IngestPipeline(database: info, writers: writers, batchMessages: batchMessages, queueCapacity: 4 * batchMessages * writers, logger: logger)
+        for (topic, payload) in payloads.prefix(2000) {
+            while !resend.waitForRoom(timeout: 1) {}
+            resend.submit(.message(try ContractMessage.parse(topic: topic, payload: payload)))
         }
+        resend.close()
+        resend.waitUntilFinished()
+        let duplicates = resend.currentStatistics.duplicates
         let dupElapsed = clock.now - again
         let dupSeconds = Double(dupElapsed.components.seconds) + Double(dupElapsed.components.attoseconds) / 1e18
         print("resend of \(duplicates) samples checked and dropped: \(Int(Double(duplicates) / dupSeconds)) samples/s")

@@ -15,9 +15,8 @@ public enum ControlSchema {
             status            jsonb,
             status_time       timestamptz,
             status_received   timestamptz,
-            first_seen        timestamptz NOT NULL DEFAULT now(),
-            last_received     timestamptz,     -- when the last record arrived here
-            last_record_time  timestamptz      -- the site's time of the newest record
+            first_seen        timestamptz NOT NULL DEFAULT now()
+            -- when records last arrived, and the newest record's time, are its streams'
         );
 
         CREATE TABLE site_devices (

@@ -9,9 +9,9 @@ import Glibc
 
 /// `pocare-control run`: subscribes to every site's records and stores them in PostgreSQL.
 ///
-/// Two threads of its own, so no blocking C call runs on the cooperative pool: the MQTT
-/// thread owns the libmosquitto client and parses what arrives; the writer thread owns the
-/// database connection and writes in batches. libmosquitto acknowledges a QoS 1 message to
+/// Threads of its own, so no blocking C call runs on the cooperative pool: the MQTT thread
+/// owns the libmosquitto client and parses what arrives; the writer threads (`IngestPipeline`)
+/// own the database connections and write in batches. libmosquitto acknowledges a QoS 1 message to
 /// the broker before handing it over (2.0.x), so a message in the queue when the process is
 /// killed is lost here; it shows as a gap, and the site's backlog (or a replay, with a later
 /// contract version) fills it. A clean stop writes everything queued first.
@@ -26,6 +26,8 @@ public final class IngestService: @unchecked Sendable {
         public var batchMessages = 500
         /// Messages held in memory at most before reading from the broker pauses.
         public var queueCapacity = 5_000
+        /// Writer threads, each with its own database connection (streams are spread over them).
+        public var writers = 2
 
         public init(broker: BrokerOptions, database: String) {
             self.broker = broker
@@ -48,49 +50,49 @@ public final class IngestService: @unchecked Sendable {
 
     private let settings: Settings
     private let logger: Logger
-    private let queue: IngestQueue
+    private var pipeline: IngestPipeline?
     private let stopRequested = Atomic<Bool>(false)
-    private let statistics = Mutex(Statistics())
+    private let messages = Atomic<Int>(0)
     private let finished = DispatchGroup()
 
     public init(settings: Settings, logger: Logger) {
         self.settings = settings
         self.logger = logger
-        self.queue = IngestQueue(capacity: settings.queueCapacity)
     }
 
-    public var currentStatistics: Statistics { statistics.withLock { $0 } }
+    public var currentStatistics: Statistics {
+        let written = pipeline?.currentStatistics ?? .init()
+        return Statistics(messages: messages.load(ordering: .relaxed), inserted: written.inserted, duplicates: written.duplicates,
+                          conflicts: written.conflicts, rejected: written.rejected)
+    }
 
     /// Connects to the database and migrates it (failing at once if either fails), then
-    /// starts both threads.
+    /// starts the writers and the MQTT thread.
     public func start() throws {
         let connection = try PostgresConnection(settings.database)
         try ControlSchema.migrate(connection, logger: logger)
-        let writer = ThreadOwned(try IngestWriter(connection: connection, logger: logger))
+        let pipeline = try IngestPipeline(
+            database: settings.database, writers: settings.writers, batchMessages: settings.batchMessages,
+            queueCapacity: settings.queueCapacity, logger: logger)
+        self.pipeline = pipeline
         let client = ThreadOwned(try MQTTClient(options: settings.broker))
         finished.enter()
-        let writerThread = Thread { [self] in
-            runWriter(writer.value)
-            finished.leave()
-        }
-        writerThread.name = "ingest-writer"
-        writerThread.start()
-        finished.enter()
         let mqttThread = Thread { [self] in
-            runSubscriber(client.value)
-            queue.close()
+            runSubscriber(client.value, pipeline)
+            pipeline.close()
+            pipeline.waitUntilFinished()
             finished.leave()
         }
         mqttThread.name = "ingest-mqtt"
         mqttThread.start()
     }
 
-    /// Asks both threads to finish; what is queued is written first.
+    /// Asks the threads to finish; what is queued is written first.
     public func stop() { stopRequested.store(true, ordering: .relaxed) }
 
     public func waitUntilStopped() { finished.wait() }
 
-    private func runSubscriber(_ client: MQTTClient) {
+    private func runSubscriber(_ client: MQTTClient, _ pipeline: IngestPipeline) {
         client.setMaxInflight(settings.batchMessages)
         var everConnected = false
         var failures = 0
@@ -111,15 +113,15 @@ public final class IngestService: @unchecked Sendable {
             case .disconnected(let rc):
                 if rc != 0 { logger.warning("lost the broker connection", metadata: ["code": "\(rc)"]) }
             case .message(let topic, let payload):
-                statistics.withLock { $0.messages += 1 }
+                messages.add(1, ordering: .relaxed)
                 do {
-                    queue.append(.message(try ContractMessage.parse(topic: topic, payload: payload, root: settings.topicRoot)))
+                    pipeline.submit(.message(try ContractMessage.parse(topic: topic, payload: payload, root: settings.topicRoot)))
                 } catch let failure as ContractMessage.Failure {
                     if case .unknownTopic = failure {
                         logger.debug("ignored a topic outside the contract", metadata: ["topic": "\(topic)"])
                     } else {
                         logger.warning("rejected a message", metadata: ["reason": "\(failure)"])
-                        queue.append(.rejected(failure))
+                        pipeline.submit(.rejected(failure))
                     }
                 } catch {}
             case .published:
@@ -142,7 +144,7 @@ public final class IngestService: @unchecked Sendable {
                 }
             }
             // The database is behind: let the broker hold the messages instead of memory.
-            if !queue.waitForRoom(timeout: 0.5) {
+            if !pipeline.waitForRoom(timeout: 0.5) {
                 _ = client.loopMisc()
                 continue
             }
@@ -154,76 +156,6 @@ public final class IngestService: @unchecked Sendable {
     private func sleepUnlessStopped(_ seconds: Double) {
         let deadline = Date(timeIntervalSinceNow: seconds)
         while Date() < deadline && !stopRequested.load(ordering: .relaxed) { usleep(50_000) }
-    }
-
-    private func runWriter(_ initial: IngestWriter) {
-        var writer: IngestWriter? = initial
-        var lastReport = ContinuousClock.now
-        while true {
-            let items = queue.take(limit: settings.batchMessages)
-            if items.isEmpty { break }
-            var attempt = 0
-            while true {
-                do {
-                    if writer == nil {
-                        let connection = try PostgresConnection(settings.database)
-                        writer = try IngestWriter(connection: connection, logger: logger)
-                        logger.info("reconnected to PostgreSQL")
-                    }
-                    try writeSplittingBadItems(items, writer!)
-                    break
-                } catch let error as PostgresError where error.kind == .connection || error.isRetryable {
-                    attempt += 1
-                    if error.kind == .connection { writer = nil }
-                    if attempt == 1 || attempt.isMultiple(of: 10) {
-                        logger.error("cannot write to PostgreSQL; retrying the same messages", metadata: ["error": "\(error)"])
-                    }
-                    usleep(UInt32(min(5_000_000, 100_000 * attempt)))
-                } catch {
-                    // Anything else is this software's own failure: say so and keep trying.
-                    attempt += 1
-                    logger.critical("ingest write failed", metadata: ["error": "\(error)"])
-                    writer = nil
-                    usleep(UInt32(min(5_000_000, 100_000 * attempt)))
-                }
-            }
-            if ContinuousClock.now - lastReport > .seconds(10) {
-                lastReport = .now
-                let s = currentStatistics
-                logger.info("ingest progress", metadata: [
-                    "messages": "\(s.messages)", "inserted": "\(s.inserted)", "duplicates": "\(s.duplicates)",
-                    "conflicts": "\(s.conflicts)", "queued": "\(queue.count)",
-                ])
-            }
-        }
-    }
-
-    /// Writes the batch; if the database rejects it for its content (one malformed record
-    /// makes the whole COPY fail), writes each message alone and records the bad ones as findings.
-    private func writeSplittingBadItems(_ items: [IngestWriter.Item], _ writer: IngestWriter) throws {
-        do {
-            count(try writer.write(items))
-        } catch let error as PostgresError where error.kind == .statement && !error.isRetryable && items.count > 1 {
-            logger.warning("a batch was refused; writing its messages one by one", metadata: ["error": "\(error)"])
-            for item in items { try writeSplittingBadItems([item], writer) }
-        } catch let error as PostgresError where error.kind == .statement && !error.isRetryable {
-            guard case .message(let message) = items[0] else { throw error }
-            let (site, topic) = switch message {
-            case .status(let s): (s.site, "\(settings.topicRoot)/\(s.site)/status")
-            case .records(let r): (r.site, "\(settings.topicRoot)/\(r.site)/\(r.stream)")
-            }
-            logger.warning("the database refused a message", metadata: ["topic": "\(topic)", "error": "\(error)"])
-            count(try writer.write([.rejected(.malformed(site: site, topic: topic, reason: error.message))]))
-        }
-    }
-
-    private func count(_ outcome: IngestWriter.Outcome) {
-        statistics.withLock {
-            $0.inserted += outcome.inserted
-            $0.duplicates += outcome.duplicates
-            $0.conflicts += outcome.conflicts
-            $0.rejected += outcome.rejected
-        }
     }
 }
 

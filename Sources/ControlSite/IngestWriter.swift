@@ -113,13 +113,10 @@ public final class IngestWriter {
                 try saveProgress(key, stream, change: change, inserted: (arrived[key] ?? []).reduce(0) { $0 + $1.count },
                                  duplicates: max(0, duplicatesByStream[key] ?? 0), newestTime: newestTime[key], now: now)
             }
-            for site in Set(keys.map(\.site)) {
-                let newest = newestTime.filter { $0.key.site == site }.map(\.value).max()
-                try connection.execute("""
-                    INSERT INTO sites (site, last_received, last_record_time) VALUES ($1, now(), $2::timestamptz)
-                    ON CONFLICT (site) DO UPDATE SET last_received = now(),
-                        last_record_time = greatest(sites.last_record_time, excluded.last_record_time)
-                    """, [site, newest])
+            // Only that the site exists: its last record times are its streams', so writers of
+            // different streams never wait on one site row.
+            for site in Set(keys.map(\.site)).sorted() {
+                try connection.execute("INSERT INTO sites (site) VALUES ($1) ON CONFLICT (site) DO NOTHING", [site])
             }
         }
         return outcome

@@ -22,10 +22,13 @@ public struct SiteOverview: Sendable, Codable, Equatable {
 
     public static func load(_ connection: PostgresConnection) throws -> [SiteOverview] {
         let sites = try connection.execute("""
-            SELECT s.site, coalesce(s.state, 'unknown'), s.version, nullif(s.epoch, ''), \(SQLTime.iso("s.last_record_time")),
-                   \(SQLTime.iso("s.last_received")), extract(epoch FROM now() - s.last_record_time),
+            SELECT s.site, coalesce(s.state, 'unknown'), s.version, nullif(s.epoch, ''), \(SQLTime.iso("t.last_record_time")),
+                   \(SQLTime.iso("t.last_received")), extract(epoch FROM now() - t.last_record_time),
                    (SELECT count(*) FROM integrity_findings f WHERE f.site = s.site AND f.resolved IS NULL)
-            FROM sites s ORDER BY s.site
+            FROM sites s
+            LEFT JOIN (SELECT site, max(last_record_time) AS last_record_time, max(last_received) AS last_received
+                       FROM streams GROUP BY site) t ON t.site = s.site
+            ORDER BY s.site
             """)
         let devices = try connection.execute("SELECT site, device, profile, batch, phase, spec FROM site_devices ORDER BY site, device")
         var bySite: [String: [Device]] = [:]

@@ -55,7 +55,7 @@ struct IngestWriterTests {
         let outcome = try db.write([feed.telemetry("rocker-1", 5...5) { _ in ["temperature": 99.0, "ph": 7.2] }])
         #expect(outcome.conflicts == 1 && outcome.inserted == 0)
         #expect(try db.scalar("SELECT seq_from FROM integrity_findings WHERE kind = 'conflicting_duplicate'") == "5")
-        #expect(try db.scalar("SELECT "values"->>'temperature' FROM samples WHERE seq = 5") == "37")
+        #expect(try db.scalar("SELECT \"values\"->>'temperature' FROM samples WHERE seq = 5") == "37")
     }
 
     @Test("a gap becomes an integrity finding, resolved when the late records arrive")

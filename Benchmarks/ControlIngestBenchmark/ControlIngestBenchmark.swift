@@ -119,7 +119,8 @@ final class TemporaryCluster {
         try asServerUser("\(bin)/initdb", ["-D", "\(directory)/data", "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C"])
         try asServerUser("\(bin)/pg_ctl", ["-D", "\(directory)/data", "-l", "\(directory)/server.log", "-w", "start",
                                            "-o", "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c shared_buffers=1GB -c max_wal_size=8GB"])
-        stop = { try? Self.runAs(bin: "\(bin)/pg_ctl", ["-D", "\(self.directory)/data", "-m", "fast", "-w", "stop"]) }
+        let data = "\(directory)/data"
+        stop = { try? Self.runAs(bin: "\(bin)/pg_ctl", ["-D", data, "-m", "fast", "-w", "stop"]) }
     }
 
     private var stop: () -> Void = {}

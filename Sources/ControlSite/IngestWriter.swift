@@ -30,6 +30,9 @@ public final class IngestWriter {
     public init(connection: PostgresConnection, logger: Logger) throws(PostgresError) {
         self.connection = connection
         self.logger = logger
+        // A batch of a backlog is 100,000 samples: staged and sorted in memory, not in temporary files.
+        try connection.execute("SET temp_buffers = '256MB'")
+        try connection.execute("SET work_mem = '64MB'")
         try connection.execute("""
             CREATE TEMP TABLE IF NOT EXISTS staged_records (
                 kind text NOT NULL, site text NOT NULL, epoch text NOT NULL, stream text NOT NULL,

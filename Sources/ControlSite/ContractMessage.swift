@@ -73,10 +73,24 @@ public enum ContractMessage: Sendable {
             guard Int64(samples.count) == last - first + 1 else {
                 throw malformed("seq_first...seq_last is \(last - first + 1) numbers but \(samples.count) samples came")
             }
-            let chained = samples.first.map { $0.firstRange(of: Array("\"previous_hash\"".utf8)) != nil } ?? false
+            var fieldsOfSamples: [SampleFields] = []
+            fieldsOfSamples.reserveCapacity(samples.count)
+            for (offset, raw) in samples.enumerated() {
+                let sample: JSONFields
+                do { sample = try JSONFields(raw) } catch { throw malformed("sample \(offset + 1): \(error)") }
+                guard let seq = sample.int("seq"), seq == first + Int64(offset), let time = sample.string("time") else {
+                    throw malformed("sample \(offset + 1): needs seq \(first + Int64(offset)) and a time")
+                }
+                fieldsOfSamples.append(SampleFields(
+                    seq: seq, time: time, cycle: sample.int("cycle"), batch: sample.string("batch"), phase: sample.string("phase"),
+                    spec: sample.string("spec"), values: sample.raw("values") ?? Array("{}".utf8)[...],
+                    quality: sample.raw("quality").flatMap { $0.elementsEqual("null".utf8) ? nil : $0 },
+                    hash: sample.string("hash"), previousHash: sample.string("previous_hash")))
+            }
+            let chained = fieldsOfSamples.contains { $0.hash != nil || $0.previousHash != nil }
             return .records(RecordMessage(
                 site: topicSite, epoch: epoch, stream: stream, device: fields.string("device") ?? levels[1],
-                kind: .sample, seqFirst: first, seqLast: last, records: samples, carriesChain: chained))
+                kind: .sample, seqFirst: first, seqLast: last, records: samples, carriesChain: chained, samples: fieldsOfSamples))
         default:
             throw .unknownTopic(topic)
         }
@@ -102,6 +116,23 @@ public struct RecordMessage: Sendable {
     public var records: [ArraySlice<UInt8>]
     /// Whether the records carry `hash` and `previous_hash`, so the chain can be checked.
     public var carriesChain: Bool
+    /// For telemetry, each sample's fields, read once here rather than by the database.
+    public var samples: [SampleFields] = []
+}
+
+/// The fields of one telemetry sample. `values` and `quality` stay the bytes the site sent.
+/// Fields a later contract version adds (a record hash) are optional.
+public struct SampleFields: Sendable {
+    public var seq: Int64
+    public var time: String
+    public var cycle: Int64?
+    public var batch: String?
+    public var phase: String?
+    public var spec: String?
+    public var values: ArraySlice<UInt8>
+    public var quality: ArraySlice<UInt8>?
+    public var hash: String?
+    public var previousHash: String?
 }
 
 /// A site's retained birth or its last will.

@@ -57,7 +57,7 @@ public enum ControlSchema {
             PRIMARY KEY (site, epoch, stream, seq_from)
         );
 
-        -- The sample's fields as columns; `extra` keeps any field a later contract version adds.
+        -- The sample's fields as columns; hash and previous_hash come with a later contract version.
         CREATE TABLE samples (
             site          text NOT NULL,
             epoch         text NOT NULL,
@@ -73,7 +73,6 @@ public enum ControlSchema {
             quality       jsonb,           -- only the parameters not read well, as sent
             hash          text,
             previous_hash text,
-            extra         jsonb,
             PRIMARY KEY (site, epoch, stream, seq)
         );
         -- No secondary index: a batch's samples are read by their key, through batch_runs' numbers,

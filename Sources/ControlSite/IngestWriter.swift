@@ -39,6 +39,13 @@ public final class IngestWriter {
                 device text, record jsonb NOT NULL
             ) ON COMMIT DELETE ROWS
             """)
+        try connection.execute("""
+            CREATE TEMP TABLE IF NOT EXISTS staged_samples (
+                site text NOT NULL, epoch text NOT NULL, stream text NOT NULL, device text, seq bigint NOT NULL,
+                time timestamptz NOT NULL, cycle bigint, batch text, phase text, spec text, "values" jsonb NOT NULL,
+                quality jsonb, hash text, previous_hash text
+            ) ON COMMIT DELETE ROWS
+            """)
     }
 
     /// Writes `items` in one transaction. Throws what the database said; the caller retries
@@ -67,20 +74,7 @@ public final class IngestWriter {
             let keys = Set(records.map { StreamKey(site: $0.site, epoch: $0.epoch, stream: $0.stream) }).sorted()
             var progress = try lockStreams(keys, records: records)
 
-            var copy = CopyTextWriter(capacity: records.reduce(0) { $0 + $1.records.reduce(0) { $0 + $1.count + 64 } })
-            for message in records {
-                for record in message.records {
-                    copy.field(message.kind.rawValue)
-                    copy.field(message.site)
-                    copy.field(message.epoch)
-                    copy.field(message.stream)
-                    copy.field(message.device)
-                    copy.field(bytes: record)
-                    copy.endRow()
-                }
-            }
-            try connection.copy("COPY staged_records (kind, site, epoch, stream, device, record) FROM STDIN", data: copy.bytes)
-
+            try stage(records)
             var arrived: [StreamKey: [ClosedRange<Int64>]] = [:]
             var newestTime: [StreamKey: String] = [:]
             for kind in Set(records.map(\.kind)) {
@@ -125,6 +119,52 @@ public final class IngestWriter {
         return outcome
     }
 
+    /// Stages telemetry samples column by column and other records whole, each with one COPY.
+    private func stage(_ records: [RecordMessage]) throws {
+        var samples = CopyTextWriter(capacity: records.reduce(0) { $0 + $1.samples.count * 320 })
+        var others = CopyTextWriter(capacity: 1 << 16)
+        for message in records {
+            if message.kind == .sample {
+                for sample in message.samples {
+                    samples.field(message.site)
+                    samples.field(message.epoch)
+                    samples.field(message.stream)
+                    samples.field(message.device)
+                    samples.field(String(sample.seq))
+                    samples.field(sample.time)
+                    samples.field(sample.cycle.map { String($0) })
+                    samples.field(sample.batch)
+                    samples.field(sample.phase)
+                    samples.field(sample.spec)
+                    samples.field(bytes: sample.values)
+                    if let quality = sample.quality { samples.field(bytes: quality) } else { samples.field(nil) }
+                    samples.field(sample.hash)
+                    samples.field(sample.previousHash)
+                    samples.endRow()
+                }
+            } else {
+                for record in message.records {
+                    others.field(message.kind.rawValue)
+                    others.field(message.site)
+                    others.field(message.epoch)
+                    others.field(message.stream)
+                    others.field(message.device)
+                    others.field(bytes: record)
+                    others.endRow()
+                }
+            }
+        }
+        if samples.rowCount > 0 {
+            try connection.copy("""
+                COPY staged_samples (site, epoch, stream, device, seq, time, cycle, batch, phase, spec, "values", quality,
+                                     hash, previous_hash) FROM STDIN
+                """, data: samples.bytes)
+        }
+        if others.rowCount > 0 {
+            try connection.copy("COPY staged_records (kind, site, epoch, stream, device, record) FROM STDIN", data: others.bytes)
+        }
+    }
+
     /// Inserts the staged records of one kind, keeps batch runs current, and returns what was
     /// inserted as runs of consecutive numbers per stream (site, epoch, stream, first, last, newest time).
     static func insertStatement(_ kind: RecordKind) -> String {
@@ -134,12 +174,9 @@ public final class IngestWriter {
             insert = """
                 inserted AS (
                     INSERT INTO samples (site, epoch, stream, seq, device, time, cycle, batch, phase, spec, "values", quality,
-                                         hash, previous_hash, extra)
-                    SELECT site, epoch, stream, (record->>'seq')::bigint, device, (record->>'time')::timestamptz,
-                           (record->>'cycle')::bigint, record->>'batch', record->>'phase', record->>'spec',
-                           coalesce(record->'values', '{}'), record->'quality', record->>'hash', record->>'previous_hash',
-                           \(extraFields)
-                    FROM staged_records WHERE kind = $1
+                                         hash, previous_hash)
+                    SELECT site, epoch, stream, seq, device, time, cycle, batch, phase, spec, "values", quality, hash, previous_hash
+                    FROM staged_samples WHERE $1 = 'sample'
                     ON CONFLICT DO NOTHING
                     RETURNING site, epoch, stream, seq, device, time, batch, phase, spec),
                 runs AS (
@@ -188,21 +225,23 @@ public final class IngestWriter {
             """
     }
 
-    /// Fields of a sample that have no column of their own (none in contract v1).
-    static let extraFields = "NULL::jsonb"
-
     /// True when a stored record differs from a staged copy `st` of it.
     static func differs(_ kind: RecordKind) -> String {
         switch kind {
         case .sample:
             """
-            (s.time, s.cycle, s.batch, s.phase, s.spec, s."values", s.quality, s.hash, s.previous_hash, s.extra)
-            IS DISTINCT FROM
-            ((st.record->>'time')::timestamptz, (st.record->>'cycle')::bigint, st.record->>'batch', st.record->>'phase',
-             st.record->>'spec', coalesce(st.record->'values', '{}'), st.record->'quality', st.record->>'hash',
-             st.record->>'previous_hash', \(extraFields.replacingOccurrences(of: "record", with: "st.record")))
+            (s.time, s.cycle, s.batch, s.phase, s.spec, s."values", s.quality, s.hash, s.previous_hash)
+            IS DISTINCT FROM (st.time, st.cycle, st.batch, st.phase, st.spec, st."values", st.quality, st.hash, st.previous_hash)
             """
         case .event, .audit: "s.record <> st.record"
+        }
+    }
+
+    /// Where a kind is staged, and the staged copy's number and text for messages.
+    static func staged(_ kind: RecordKind) -> (table: String, seq: String, text: String, filter: String) {
+        switch kind {
+        case .sample: ("staged_samples", "st.seq", "st.\"values\"::text", "$1 = 'sample'")
+        case .event, .audit: ("staged_records", "(st.record->>'seq')::bigint", "st.record::text", "st.kind = $1")
         }
     }
 
@@ -217,14 +256,14 @@ public final class IngestWriter {
     /// Staged copies that were not inserted and differ from what is stored: integrity alarms.
     private func recordConflicts(_ kind: RecordKind) throws -> Int {
         let table = Self.table(kind)
+        let staged = Self.staged(kind)
         let result = try connection.execute("""
             INSERT INTO integrity_findings (kind, site, epoch, stream, seq_from, seq_to, detail)
             SELECT 'conflicting_duplicate', s.site, s.epoch, s.stream, s.seq, s.seq,
-                   'a second copy of record ' || s.seq || ' differs from the stored one: ' || left(st.record::text, 400)
-            FROM staged_records st
-            JOIN \(table) s ON s.site = st.site AND s.epoch = st.epoch AND s.stream = st.stream
-                           AND s.seq = (st.record->>'seq')::bigint
-            WHERE st.kind = $1 AND \(Self.differs(kind))
+                   'a second copy of record ' || s.seq || ' differs from the stored one: ' || left(\(staged.text), 400)
+            FROM \(staged.table) st
+            JOIN \(table) s ON s.site = st.site AND s.epoch = st.epoch AND s.stream = st.stream AND s.seq = \(staged.seq)
+            WHERE \(staged.filter) AND \(Self.differs(kind))
             ON CONFLICT (kind, site, epoch, stream, seq_from, seq_to) DO UPDATE SET
                 occurrences = integrity_findings.occurrences + 1, last_seen = now()
             RETURNING site, stream, seq_from
@@ -240,6 +279,7 @@ public final class IngestWriter {
     /// Where records carry `hash` and `previous_hash`, each must name its predecessor's hash.
     private func verifyChain(_ kind: RecordKind) throws {
         let table = Self.table(kind)
+        let staged = Self.staged(kind)
         try connection.execute("""
             INSERT INTO integrity_findings (kind, site, epoch, stream, seq_from, seq_to, detail)
             SELECT 'chain_break', r.site, r.epoch, r.stream, p.seq, r.seq,
@@ -249,9 +289,9 @@ public final class IngestWriter {
             JOIN \(table) p ON p.site = r.site AND p.epoch = r.epoch AND p.stream = r.stream AND p.seq = r.seq - 1
             WHERE (r.previous_hash IS NOT NULL OR p.hash IS NOT NULL)
               AND r.previous_hash IS DISTINCT FROM p.hash
-              AND EXISTS (SELECT 1 FROM staged_records st
-                          WHERE st.kind = $1 AND st.site = r.site AND st.epoch = r.epoch AND st.stream = r.stream
-                            AND (st.record->>'seq')::bigint IN (r.seq, p.seq))
+              AND EXISTS (SELECT 1 FROM \(staged.table) st
+                          WHERE \(staged.filter) AND st.site = r.site AND st.epoch = r.epoch AND st.stream = r.stream
+                            AND \(staged.seq) IN (r.seq, p.seq))
             ON CONFLICT (kind, site, epoch, stream, seq_from, seq_to) DO NOTHING
             """, [kind.rawValue])
     }

@@ -4,7 +4,7 @@
 /// and compares them as jsonb), so a full parse into Swift values would be wasted work at
 /// tens of thousands of samples a second.
 public struct JSONFields: Sendable {
-    public let bytes: [UInt8]
+    public let bytes: ArraySlice<UInt8>
     private var ranges: [String: Range<Int>] = [:]
 
     public enum Failure: Error, Equatable, CustomStringConvertible {
@@ -14,9 +14,11 @@ public struct JSONFields: Sendable {
         }
     }
 
-    public init(_ bytes: [UInt8]) throws(Failure) {
+    public init(_ bytes: [UInt8]) throws(Failure) { try self.init(bytes[...]) }
+
+    public init(_ bytes: ArraySlice<UInt8>) throws(Failure) {
         self.bytes = bytes
-        var scanner = Scanner(bytes: bytes, position: 0)
+        var scanner = Scanner(bytes: bytes, position: bytes.startIndex)
         scanner.skipSpace()
         guard scanner.take(0x7B) else { throw .malformed(at: scanner.position) }
         scanner.skipSpace()
@@ -127,26 +129,26 @@ public struct JSONFields: Sendable {
     }
 
     struct Scanner {
-        let bytes: [UInt8]
+        let bytes: ArraySlice<UInt8>
         var position: Int
 
         mutating func skipSpace() {
-            while position < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) { position += 1 }
+            while position < bytes.endIndex, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) { position += 1 }
         }
 
         mutating func take(_ byte: UInt8) -> Bool {
-            guard position < bytes.count, bytes[position] == byte else { return false }
+            guard position < bytes.endIndex, bytes[position] == byte else { return false }
             position += 1
             return true
         }
 
         /// Moves past one value of any kind, checking only what it must to find the end.
         mutating func skipValue() throws(Failure) {
-            guard position < bytes.count else { throw .malformed(at: position) }
+            guard position < bytes.endIndex else { throw .malformed(at: position) }
             switch bytes[position] {
             case 0x22:
                 position += 1
-                while position < bytes.count {
+                while position < bytes.endIndex {
                     switch bytes[position] {
                     case 0x5C: position += 2
                     case 0x22:
@@ -158,7 +160,7 @@ public struct JSONFields: Sendable {
                 throw .malformed(at: position)
             case 0x7B, 0x5B:
                 var depth = 0
-                while position < bytes.count {
+                while position < bytes.endIndex {
                     switch bytes[position] {
                     case 0x7B, 0x5B:
                         depth += 1
@@ -174,7 +176,7 @@ public struct JSONFields: Sendable {
                 throw .malformed(at: position)
             default:
                 let start = position
-                while position < bytes.count, ![0x2C, 0x7D, 0x5D, 0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) {
+                while position < bytes.endIndex, ![0x2C, 0x7D, 0x5D, 0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) {
                     position += 1
                 }
                 if position == start { throw .malformed(at: position) }

@@ -13,7 +13,7 @@ public struct ControlConfig: Sendable {
 
     static let keys: Set<String> = [
         "broker", "client_id", "mqtt_version", "shared_group", "tls", "credentials_file", "topic_root", "database",
-        "batch_messages", "queue_capacity", "keepalive", "writers",
+        "batch_messages", "queue_capacity", "keepalive", "writers", "gap_report_after",
     ]
 
     public static func load(path: String) throws(Invalid) -> ControlConfig {
@@ -89,6 +89,10 @@ public struct ControlConfig: Sendable {
         if let n = root["batch_messages"] {
             guard let n = n as? Int, n > 0 else { throw invalid("batch_messages", "expected a positive number") }
             settings.batchMessages = n
+        }
+        if let text = try string("gap_report_after") {
+            guard let d = parseDuration(text) else { throw invalid("gap_report_after", "'\(text)' is not a duration") }
+            settings.gapReportAfter = d
         }
         if let n = root["writers"] {
             guard let n = n as? Int, (1...16).contains(n) else { throw invalid("writers", "expected 1 to 16") }

@@ -28,6 +28,8 @@ public final class IngestService: @unchecked Sendable {
         public var queueCapacity = 5_000
         /// Writer threads, each with its own database connection (streams are spread over them).
         public var writers = 2
+        /// A gap still open after this long is logged as an error (once).
+        public var gapReportAfter: Duration = .seconds(300)
 
         public init(broker: BrokerOptions, database: String) {
             self.broker = broker
@@ -75,12 +77,15 @@ public final class IngestService: @unchecked Sendable {
             database: settings.database, writers: settings.writers, batchMessages: settings.batchMessages,
             queueCapacity: settings.queueCapacity, logger: logger)
         self.pipeline = pipeline
+        let watch = PersistentGapWatch(database: settings.database, reportAfter: settings.gapReportAfter, logger: logger)
+        watch.start()
         let client = ThreadOwned(try MQTTClient(options: settings.broker))
         finished.enter()
         let mqttThread = Thread { [self] in
             runSubscriber(client.value, pipeline)
             pipeline.close()
             pipeline.waitUntilFinished()
+            watch.stop()
             finished.leave()
         }
         mqttThread.name = "ingest-mqtt"

@@ -16,7 +16,7 @@ final class ControlSiteRig: @unchecked Sendable {
     }
 
     /// A control.yaml for one instance.
-    func config(clientId: String, shared: String? = nil) throws -> String {
+    func config(clientId: String, shared: String? = nil, extra: String = "") throws -> String {
         let path = directory.appendingPathComponent("\(clientId).yaml").path
         try """
             broker: \(broker.url)
@@ -25,13 +25,14 @@ final class ControlSiteRig: @unchecked Sendable {
             \(shared.map { "shared_group: \($0)" } ?? "")
             database: "\(database.connectionInfo)"
             batch_messages: 50
+            \(extra)
             """.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 
     /// Starts an instance and waits until the broker has its subscription.
-    func startInstance(clientId: String, shared: String? = nil) async throws -> SpawnedProcess {
-        let instance = try SpawnedProcess("pocare-control", ["run", "--config", try config(clientId: clientId, shared: shared)])
+    func startInstance(clientId: String, shared: String? = nil, extra: String = "") async throws -> SpawnedProcess {
+        let instance = try SpawnedProcess("pocare-control", ["run", "--config", try config(clientId: clientId, shared: shared, extra: extra)])
         let subscribed = await waitFor(upTo: .seconds(20)) { instance.output.contains("subscribed") }
         guard subscribed else { throw TestFailure("pocare-control did not subscribe: \(instance.output)") }
         return instance
@@ -110,15 +111,16 @@ struct IngestEndToEndTests {
         b.stop()
     }
 
-    @Test("a gap at the site becomes an open integrity finding")
+    @Test("a gap at the site becomes an open integrity finding, and is logged once it persists")
     func gap() async throws {
         let rig = try ControlSiteRig()
-        let instance = try await rig.startInstance(clientId: "control-gap")
+        let instance = try await rig.startInstance(clientId: "control-gap", extra: "gap_report_after: 1s")
         try rig.broker.publish(telemetry(1...40) + telemetry(61...100))
         #expect(try await waitFor(upTo: .seconds(30)) { try rig.samples() == 80 })
         #expect(try await waitFor(upTo: .seconds(10)) {
             try rig.database.scalar("SELECT seq_from || '...' || seq_to FROM integrity_findings WHERE kind = 'gap' AND resolved IS NULL") == "41...60"
         })
+        #expect(await waitFor(upTo: .seconds(30)) { instance.output.contains("records missing for longer") && instance.output.contains("41...60") })
         instance.stop()
     }
 }

@@ -113,4 +113,49 @@ struct ControlSiteIngestTests {
         #expect((batches.first?["specs"] as? [String])?.first.map { release.output.contains($0) } == true)
         #expect(try run("pocare-control", ["conformance", "--database", database.connectionInfo]).status == 0)
     }
+
+    @Test("over mutual TLS a site's records reach pocare-control; an instance with an unknown certificate is refused and says why")
+    func mutualTLS() async throws {
+        let database = try ControlSiteDatabase()
+        let pki = try TestPKI()
+        let port = freeLoopbackPort()
+        let broker = try Broker(extraConfig: """
+            listener \(port) 127.0.0.1
+            allow_anonymous true
+            cafile \(pki.path("ca.pem"))
+            certfile \(pki.path("broker.pem"))
+            keyfile \(pki.path("broker.key"))
+            require_certificate true
+            log_type all
+            """, port: port)
+        func config(_ name: String, certificate: String) throws -> String {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("control-\(UUID().uuidString).yaml").path
+            try """
+                broker: mqtts://127.0.0.1:\(port)
+                client_id: \(name)
+                tls: { ca_file: "\(pki.path("ca.pem"))", cert_file: "\(pki.path("\(certificate).pem"))", key_file: "\(pki.path("\(certificate).key"))" }
+                database: "\(database.connectionInfo)"
+                """.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        let control = try RunningProcess("pocare-control", ["run", "--config", try config("control-tls", certificate: "control-site")])
+        defer { control.stop() }
+        #expect(await waitFor(upTo: .seconds(20)) { control.errors.contains { $0.contains("subscribed") } }, "\(control.errors)")
+        let intruder = try RunningProcess("pocare-control", ["run", "--config", try config("intruder", certificate: "intruder")])
+        defer { intruder.stop() }
+
+        let fixture = try DaemonFixture(pollInterval: "200ms", controlSite: """
+            control_site: { broker: "mqtts://127.0.0.1:\(port)", client_id: site-tls, tls: { ca_file: "\(pki.path("ca.pem"))", cert_file: "\(pki.path("site.pem"))", key_file: "\(pki.path("site.key"))" } }
+            """)
+        let daemon = try fixture.startDaemon()
+        defer { daemon.stop() }
+        let stored = await waitFor(upTo: .seconds(30)) {
+            let integrity = (try? run("pocare-control", ["integrity", "--json", "--database", database.connectionInfo])).flatMap(jsonOutput)
+            let streams = ((integrity as? [String: Any])?["streams"] as? [[String: Any]]) ?? []
+            return streams.contains { $0["stream"] as? String == "rocker-1/telemetry" && ($0["records"] as? Int ?? 0) > 0 }
+        }
+        #expect(stored, "telemetry stored over mutual TLS: \(control.errors.suffix(3))")
+        #expect(await waitFor(upTo: .seconds(20)) { intruder.errors.contains { $0.contains("cannot reach the broker") } })
+        #expect(!intruder.errors.contains { $0.contains("subscribed") })
+    }
 }

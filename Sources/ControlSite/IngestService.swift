@@ -13,8 +13,8 @@ import Glibc
 /// owns the libmosquitto client and parses what arrives; the writer threads (`IngestPipeline`)
 /// own the database connections and write in batches. libmosquitto acknowledges a QoS 1 message to
 /// the broker before handing it over (2.0.x), so a message in the queue when the process is
-/// killed is lost here; it shows as a gap, and the site's backlog (or a replay, with a later
-/// contract version) fills it. A clean stop writes everything queued first.
+/// killed is lost here; it shows as a gap, which a replay request (a later contract version)
+/// will fill. A clean stop writes everything queued first.
 public final class IngestService: @unchecked Sendable {
     public struct Settings: Sendable {
         public var broker: BrokerOptions

@@ -75,16 +75,23 @@ public final class IngestWriter {
             var progress = try lockStreams(keys, records: records)
 
             try stage(records)
+            // Every number sent is stored once this commits (inserted now, or before as the copy
+            // a duplicate was compared with), so the stream's progress advances by what was sent.
             var arrived: [StreamKey: [ClosedRange<Int64>]] = [:]
+            for message in records {
+                arrived[StreamKey(site: message.site, epoch: message.epoch, stream: message.stream), default: []]
+                    .append(message.seqFirst...message.seqLast)
+            }
+            var insertedByStream: [StreamKey: Int] = [:]
             var newestTime: [StreamKey: String] = [:]
             for kind in Set(records.map(\.kind)) {
                 let result = try connection.execute(Self.insertStatement(kind), [kind.rawValue])
                 for row in 0..<result.rowCount {
                     let key = StreamKey(site: result.string(row, 0)!, epoch: result.string(row, 1)!, stream: result.string(row, 2)!)
-                    let run = result.int(row, 3)!...result.int(row, 4)!
-                    arrived[key, default: []].append(run)
-                    outcome.inserted += run.count
-                    if let time = result.string(row, 5), time > (newestTime[key] ?? "") { newestTime[key] = time }
+                    let count = Int(result.int(row, 3)!)
+                    insertedByStream[key, default: 0] += count
+                    outcome.inserted += count
+                    if let time = result.string(row, 4), time > (newestTime[key] ?? "") { newestTime[key] = time }
                 }
             }
 
@@ -94,7 +101,7 @@ public final class IngestWriter {
                 let key = StreamKey(site: message.site, epoch: message.epoch, stream: message.stream)
                 duplicatesByStream[key, default: 0] += message.records.count
             }
-            for (key, runs) in arrived { duplicatesByStream[key, default: 0] -= runs.reduce(0) { $0 + $1.count } }
+            for (key, count) in insertedByStream { duplicatesByStream[key, default: 0] -= count }
             outcome.duplicates = duplicatesByStream.values.reduce(0, +)
             if outcome.duplicates > 0 {
                 let kinds = Set(records.filter { duplicatesByStream[StreamKey(site: $0.site, epoch: $0.epoch, stream: $0.stream), default: 0] > 0 }.map(\.kind))
@@ -104,10 +111,10 @@ public final class IngestWriter {
 
             for key in keys {
                 var stream = progress[key] ?? StreamProgress()
-                let change = stream.apply(arrived: arrived[key] ?? [], at: now)
+                let change = stream.apply(arrived: (arrived[key] ?? []).mergedRuns(), at: now)
                 progress[key] = stream
                 outcome.gapsOpened += change.opened.count
-                try saveProgress(key, stream, change: change, inserted: (arrived[key] ?? []).reduce(0) { $0 + $1.count },
+                try saveProgress(key, stream, change: change, inserted: insertedByStream[key] ?? 0,
                                  duplicates: max(0, duplicatesByStream[key] ?? 0), newestTime: newestTime[key], now: now)
             }
             // Only that the site exists: its last record times are its streams', so writers of
@@ -165,8 +172,8 @@ public final class IngestWriter {
         }
     }
 
-    /// Inserts the staged records of one kind, keeps batch runs current, and returns what was
-    /// inserted as runs of consecutive numbers per stream (site, epoch, stream, first, last, newest time).
+    /// Inserts the staged records of one kind, keeps batch runs current, and returns how many
+    /// were inserted per stream (site, epoch, stream, count, newest time).
     static func insertStatement(_ kind: RecordKind) -> String {
         let insert: String
         switch kind {
@@ -217,11 +224,7 @@ public final class IngestWriter {
         }
         return """
             WITH \(insert)
-            SELECT site, epoch, stream, min(seq), max(seq), max(time)
-            FROM (SELECT site, epoch, stream, seq, time,
-                         seq - row_number() OVER (PARTITION BY site, epoch, stream ORDER BY seq) AS island
-                  FROM inserted) numbered
-            GROUP BY site, epoch, stream, island
+            SELECT site, epoch, stream, count(*), max(time) FROM inserted GROUP BY site, epoch, stream
             """
     }
 

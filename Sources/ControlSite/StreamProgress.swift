@@ -92,3 +92,18 @@ extension Collection where Element == Int64 {
         return result
     }
 }
+
+extension Collection where Element == ClosedRange<Int64> {
+    /// Ranges merged where they overlap or touch: [1...3, 2...5, 6...6, 9...9] is [1...6, 9...9].
+    public func mergedRuns() -> [ClosedRange<Int64>] {
+        var result: [ClosedRange<Int64>] = []
+        for range in sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            if let last = result.last, range.lowerBound <= last.upperBound + 1 {
+                result[result.count - 1] = last.lowerBound...Swift.max(last.upperBound, range.upperBound)
+            } else {
+                result.append(range)
+            }
+        }
+        return result
+    }
+}

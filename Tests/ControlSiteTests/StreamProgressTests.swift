@@ -36,6 +36,12 @@ struct StreamProgressTests {
         #expect(p.contiguous == 0)
     }
 
+    @Test("mergedRuns() joins ranges that overlap or touch")
+    func mergedRuns() {
+        #expect([Int64(1)...3, 2...5, 6...6, 9...9].mergedRuns() == [1...6, 9...9])
+        #expect([ClosedRange<Int64>]().mergedRuns() == [])
+    }
+
     @Test("runs() turns numbers into consecutive runs")
     func runs() {
         #expect([Int64(3), 1, 2, 7, 8, 8].runs() == [1...3, 7...8])

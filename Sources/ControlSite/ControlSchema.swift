@@ -69,8 +69,8 @@ public enum ControlSchema {
             batch         text,
             phase         text,
             spec          text,
-            "values"      jsonb NOT NULL,
-            quality       jsonb,           -- only the parameters not read well, as sent
+            "values"      json NOT NULL,   -- as sent: validated, not converted (the cost of a backlog)
+            quality       json,            -- only the parameters not read well, as sent
             hash          text,
             previous_hash text,
             PRIMARY KEY (site, epoch, stream, seq)

@@ -42,8 +42,8 @@ public final class IngestWriter {
         try connection.execute("""
             CREATE TEMP TABLE IF NOT EXISTS staged_samples (
                 site text NOT NULL, epoch text NOT NULL, stream text NOT NULL, device text, seq bigint NOT NULL,
-                time timestamptz NOT NULL, cycle bigint, batch text, phase text, spec text, "values" jsonb NOT NULL,
-                quality jsonb, hash text, previous_hash text
+                time timestamptz NOT NULL, cycle bigint, batch text, phase text, spec text, "values" json NOT NULL,
+                quality json, hash text, previous_hash text
             ) ON COMMIT DELETE ROWS
             """)
     }
@@ -233,8 +233,9 @@ public final class IngestWriter {
         switch kind {
         case .sample:
             """
-            (s.time, s.cycle, s.batch, s.phase, s.spec, s."values", s.quality, s.hash, s.previous_hash)
-            IS DISTINCT FROM (st.time, st.cycle, st.batch, st.phase, st.spec, st."values", st.quality, st.hash, st.previous_hash)
+            (s.time, s.cycle, s.batch, s.phase, s.spec, s."values"::jsonb, s.quality::jsonb, s.hash, s.previous_hash)
+            IS DISTINCT FROM
+            (st.time, st.cycle, st.batch, st.phase, st.spec, st."values"::jsonb, st.quality::jsonb, st.hash, st.previous_hash)
             """
         case .event, .audit: "s.record <> st.record"
         }

@@ -30,7 +30,7 @@ public struct ComparisonReport: Sendable, Codable, Equatable {
         let parameters = limits.limits.map(\.parameterId)
         // One column per parameter; a value that is not a number, or not read well, is no value.
         let columns = parameters.enumerated().map { i, _ in
-            "CASE WHEN jsonb_typeof(\"values\"->$\(i + 4)) = 'number' AND NOT coalesce(quality ? $\(i + 4), false) "
+            "CASE WHEN json_typeof(\"values\"->$\(i + 4)) = 'number' AND quality->>$\(i + 4) IS NULL "
                 + "THEN (\"values\"->>$\(i + 4))::float8 END"
         }.joined(separator: ", ")
         let result = try connection.execute("""

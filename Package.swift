@@ -36,13 +36,15 @@ let package = Package(
             name: "CCrypto", pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]),
 
+        // adjtimex(2), for the clock evidence in batch records (not in Swift's Glibc module).
+        .target(name: "CKernelClock"),
         .target(name: "POCareCore"),
         .target(
             name: "POCareConfig",
             dependencies: ["POCareCore", "Hashing", .product(name: "Yams", package: "Yams")]),
         .target(name: "Hashing", dependencies: ["CCrypto"]),
-        .target(name: "SiteService", dependencies: [.product(name: "Logging", package: "swift-log")]),
-        .target(name: "ControlAPI", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        .target(name: "SiteService", dependencies: ["POCareCore", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "ControlAPI", dependencies: ["POCareCore", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "ControlSiteLink",
             dependencies: [
@@ -67,24 +69,32 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams"),
             ]),
 
+        // The running site: daemon, pipeline, operator commands, batch reports, status board.
+        .target(
+            name: "SiteRuntime",
+            dependencies: [
+                "POCareCore", "POCareConfig", "Acquisition", "InProcessControl", "SiteStore", "ControlSiteLink", "SiteService",
+                "Hashing", "ControlAPI", "CKernelClock",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
         .executableTarget(
             name: "pocared",
             dependencies: [
-                "POCareCore", "POCareConfig", "Acquisition", "InProcessControl", "SiteStore", "ControlSiteLink", "SiteService",
-                "Hashing", "ControlAPI",
+                "POCareConfig", "SiteRuntime", "SiteService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "pocarectl",
             dependencies: [
-                "POCareCore", "POCareConfig", "InProcessControl", "SiteStore", "ControlSiteLink", "ControlAPI",
+                "POCareCore", "POCareConfig", "SiteStore", "ControlSiteLink", "ControlAPI", "SiteRuntime", "SiteService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "pocare-sim",
             dependencies: [
-                "POCareCore", "POCareConfig", "BioreactorSimulator",
+                "POCareCore", "POCareConfig", "BioreactorSimulator", "SiteService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -97,8 +107,9 @@ let package = Package(
             ],
             path: "Benchmarks/AcquisitionBenchmark"),
 
+        .testTarget(name: "POCareCoreTests", dependencies: ["POCareCore"]),
         .testTarget(
-            name: "POCareCoreTests",
+            name: "POCareConfigTests",
             dependencies: [
                 "POCareCore", "POCareConfig", "Hashing",
                 .product(name: "PropertyBased", package: "swift-property-based"),
@@ -118,7 +129,7 @@ let package = Package(
         .testTarget(
             name: "SiteStoreTests",
             dependencies: [
-                "POCareCore", "SiteStore",
+                "POCareCore", "SiteStore", "Hashing",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(
@@ -127,6 +138,12 @@ let package = Package(
                 "POCareCore", "ControlSiteLink", "SiteStore",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
+        .testTarget(name: "ControlAPITests", dependencies: ["ControlAPI", "POCareCore"]),
+        .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
+        .testTarget(name: "SiteServiceTests", dependencies: ["SiteService", "POCareCore"]),
+        .testTarget(
+            name: "SiteRuntimeTests",
+            dependencies: ["ControlAPI", "InProcessControl", "POCareConfig", "POCareCore", "SiteRuntime", "SiteStore"]),
         .executableTarget(
             name: "pocare-control",
             dependencies: [

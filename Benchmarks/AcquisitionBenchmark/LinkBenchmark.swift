@@ -45,7 +45,7 @@ struct LinkBenchmark: AsyncParsableCommand {
         let readings = (0..<15).map { Reading(parameterId: "p\($0)", value: .number(37 + Double($0) * 0.123), quality: .good) }
         let sampleBytes = Contract.telemetry(
             site: "bench", device: "bench-1",
-            samples: [StoredSample(stream: "bench-1/telemetry", seq: 1, device: "bench-1", time: Date(), cycle: 1,
+            samples: [StoredSample(stream: .telemetry(device: "bench-1"), seq: 1, device: "bench-1", time: Date(), cycle: 1,
                                    context: SampleContext(batchId: "B", phase: "expansion", specFingerprint: "sha256:" + String(repeating: "0", count: 64)),
                                    readings: readings)][...], sent: Date())
         let encodeRate = encodeRate(readings: readings)
@@ -66,7 +66,7 @@ struct LinkBenchmark: AsyncParsableCommand {
     /// How fast the link can turn stored samples into telemetry messages, without any I/O.
     func encodeRate(readings: [Reading]) -> Double {
         let samples = (0..<500).map { n in
-            StoredSample(stream: "bench-1/telemetry", seq: Int64(n + 1), device: "bench-1",
+            StoredSample(stream: .telemetry(device: "bench-1"), seq: Int64(n + 1), device: "bench-1",
                          time: Date(timeIntervalSince1970: 1_795_000_000 + Double(n)), cycle: Int64(n),
                          context: SampleContext(batchId: "B", phase: "expansion", specFingerprint: "sha256:" + String(repeating: "0", count: 64)),
                          readings: readings.map { Reading(parameterId: $0.parameterId, value: .number(($0.value?.number ?? 0) + Double(n) * 0.001), quality: .good) })
@@ -114,7 +114,8 @@ struct LinkBenchmark: AsyncParsableCommand {
 
     func folder(for name: String) -> String { URL(fileURLWithPath: directory).appendingPathComponent("pocare-\(name)-\(UUID().uuidString)").path }
 
-    /// Counts samples on a subscriber thread of its own.
+    /// Counts samples on a subscriber thread of its own. Unchecked Sendable: every field is
+    /// read and written only while holding `lock`.
     final class Counter: @unchecked Sendable {
         let lock = NSLock()
         var samples = 0

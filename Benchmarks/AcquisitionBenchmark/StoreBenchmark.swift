@@ -117,7 +117,7 @@ struct StoreBenchmark: AsyncParsableCommand {
         var after: Int64 = 0
         var count = 0
         while true {
-            let page = try reader.samples(stream: "bench/telemetry", after: after, limit: 1000)
+            let page = try reader.samples(stream: .telemetry(device: "bench"), after: after, limit: 1000)
             guard let last = page.last else { break }
             after = last.seq
             count += page.count

@@ -49,7 +49,7 @@ struct ControlIngestBenchmark: ParsableCommand {
                 let device = "bioreactor-\(d + 1)"
                 let batch = (first..<min(first + perMessage, samples + 1)).map { seq in
                     StoredSample(
-                        stream: StreamName.telemetry(device), seq: Int64(seq), device: device, time: start.addingTimeInterval(Double(seq)),
+                        stream: .telemetry(device: device), seq: Int64(seq), device: device, time: start.addingTimeInterval(Double(seq)),
                         cycle: Int64(seq), context: SampleContext(batchId: "B-\(d + 1)", phase: "expansion", specFingerprint: "sha256:" + String(repeating: "a", count: 64)),
                         readings: readings(parameters, seq))
                 }

@@ -62,35 +62,29 @@ public final class DevicePoller: Sendable {
     public let plan: ReadPlan
     private let onSample: @Sendable (Sample) -> Void
     private let stopRequested = Atomic<Bool>(false)
-    private let finished = DispatchSemaphore(value: 0)
-    private let started = Atomic<Bool>(false)
+    private let thread: DedicatedThread
     private let stats = Mutex(Statistics())
 
     public init(settings: Settings, onSample: @escaping @Sendable (Sample) -> Void) {
         self.settings = settings
         self.plan = ReadPlanner.plan(settings.profile)
         self.onSample = onSample
+        self.thread = DedicatedThread(name: "poll-\(settings.deviceId)")
     }
 
     public var statistics: Statistics { stats.withLock { $0 } }
 
     public func start() {
-        guard !started.exchange(true, ordering: .relaxed) else { return }
-        let thread = Thread { [self] in
-            run()
-            finished.signal()
-        }
-        thread.name = "poll-\(settings.deviceId)"
-        thread.start()
+        thread.start { [self] in run() }
     }
+
+    /// Asks the poller to stop at the next cycle boundary, without waiting.
+    public func requestStop() { stopRequested.store(true, ordering: .relaxed) }
 
     /// Asks the poller to stop at the next cycle boundary and waits until it has.
     public func stop() {
-        stopRequested.store(true, ordering: .relaxed)
-        if started.load(ordering: .relaxed) {
-            finished.wait()
-            finished.signal()
-        }
+        requestStop()
+        thread.join()
     }
 
     private var isStopping: Bool { stopRequested.load(ordering: .relaxed) }
@@ -260,9 +254,6 @@ public final class DevicePoller: Sendable {
     /// Exponential backoff with "equal jitter": half fixed, half random, so that many
     /// pollers that lost one gateway together do not reconnect in lock-step.
     private func backoffDelay(afterFailures failures: Int) -> Int64 {
-        let lower = settings.reconnectBackoff.lowerBound.nanoseconds
-        let upper = settings.reconnectBackoff.upperBound.nanoseconds
-        let exponential = min(upper, lower << min(failures - 1, 30))
-        return exponential / 2 + Int64.random(in: 0...max(exponential / 2, 1))
+        reconnectDelay(afterFailures: failures, within: settings.reconnectBackoff)
     }
 }

@@ -42,22 +42,31 @@ public final class ModbusConnection {
     private let context: OpaquePointer
     public let host: String
     public let port: Int
+    public let unitId: UInt8
+    private let responseTimeoutNanoseconds: Int64
     public private(set) var isConnected = false
+    /// One reply frame, reused by every read of this connection.
+    private let reply = UnsafeMutablePointer<UInt8>.allocate(capacity: Int(MODBUS_TCP_MAX_ADU_LENGTH))
 
     public init(host: String, port: Int, unitId: Int, responseTimeout: Duration) throws(ModbusError) {
+        guard (0...255).contains(unitId) else { throw ModbusError.communication(errno: EINVAL, message: "unit id \(unitId) is out of range 0...255") }
         guard let context = modbus_new_tcp_pi(host, String(port)) else { throw ModbusError.fromErrno() }
         self.context = context
         self.host = host
         self.port = port
+        self.unitId = UInt8(unitId)
         modbus_set_slave(context, Int32(unitId))
         let (seconds, attoseconds) = responseTimeout.components
         let micros = UInt32(attoseconds / 1_000_000_000_000)
-        modbus_set_response_timeout(context, UInt32(seconds), micros)
+        modbus_set_response_timeout(context, UInt32(clamping: seconds), micros)
+        modbus_set_byte_timeout(context, UInt32(clamping: seconds), micros)
+        responseTimeoutNanoseconds = responseTimeout.nanoseconds
     }
 
     deinit {
         if isConnected { modbus_close(context) }
         modbus_free(context)
+        reply.deallocate()
     }
 
     public func connect() throws(ModbusError) {
@@ -77,21 +86,35 @@ public final class ModbusConnection {
     }
 
     /// Reads `range` into `registers` (for word tables) or `bits` (for bit tables).
+    ///
+    /// The request goes out through libmodbus's raw interface so that the whole reply, with its
+    /// MBAP header, can be checked (`ModbusReply`): libmodbus 3.1.6 accepts a reply with another
+    /// unit id, protocol id 1 or a length field that disagrees with the data, which the
+    /// Modbus/TCP specification says to discard. Such a reply is a communication failure, and
+    /// the caller closes the link, so no stale byte of it can be read as the next reply.
     public func read(_ range: AddressRange, registers: UnsafeMutablePointer<UInt16>, bits: UnsafeMutablePointer<UInt8>)
         throws(ModbusError)
     {
-        let start = Int32(range.start), count = Int32(range.count)
-        let result: Int32
-        switch range.table {
-        case .holdingRegister: result = modbus_read_registers(context, start, count, registers)
-        case .inputRegister: result = modbus_read_input_registers(context, start, count, registers)
-        case .coil: result = modbus_read_bits(context, start, count, bits)
-        case .discreteInput: result = modbus_read_input_bits(context, start, count, bits)
-        }
-        guard result == count else {
-            throw result < 0
-                ? ModbusError.fromErrno()
-                : .communication(errno: 0, message: "short reply: \(result) of \(count) values")
+        let request = ModbusReadRequest(unitId: unitId, range: range)
+        let started = MonotonicClock.now()
+        let sent = request.pdu.withUnsafeBufferPointer { modbus_send_raw_request(context, $0.baseAddress, Int32($0.count)) }
+        guard sent > 0 else { throw ModbusError.fromErrno() }
+        let length = modbus_receive_confirmation(context, reply)
+        guard length > 0 else { throw ModbusError.fromErrno() }
+        // libmodbus times the first byte and each gap between bytes, so a device dribbling its
+        // reply out a byte at a time could hold the cycle for seconds; the whole reply must be
+        // in within the response timeout.
+        guard MonotonicClock.now() - started <= responseTimeoutNanoseconds else { throw ModbusError.timeout }
+        let frame = UnsafeBufferPointer(start: reply, count: Int(length))
+        switch ModbusReply.check(frame, against: request) {
+        case .failure(let problem):
+            throw problem.error
+        case .success(let data):
+            if range.table.isBitTable {
+                for i in 0..<range.count { bits[i] = frame[data + i / 8] >> UInt8(i % 8) & 1 }
+            } else {
+                for i in 0..<range.count { registers[i] = UInt16(frame[data + 2 * i]) << 8 | UInt16(frame[data + 2 * i + 1]) }
+            }
         }
     }
 

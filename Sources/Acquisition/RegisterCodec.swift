@@ -82,9 +82,12 @@ public enum RegisterCodec {
         .flag(bits[parameter.address - baseAddress] != 0)
     }
 
+    /// A scale or offset large enough to overflow gives infinity: no value, as for a NaN
+    /// the device reported, never an infinite number in the store or on the wire.
     @inline(__always)
-    static func scaled(_ raw: Double, _ parameter: Parameter) -> Value {
-        .number(raw * parameter.scale + parameter.offset)
+    static func scaled(_ raw: Double, _ parameter: Parameter) -> Value? {
+        let v = raw * parameter.scale + parameter.offset
+        return v.isFinite ? .number(v) : nil
     }
 
     /// The raw integer behind an enumerated parameter's value, for looking up its label.

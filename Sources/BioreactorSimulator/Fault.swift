@@ -15,6 +15,11 @@ public struct Fault: Sendable, Hashable {
         case slowResponse(delay: Duration)
         /// Every read (or only reads touching `parameter`) is answered with a Modbus exception.
         case exception(code: Int, parameter: String?)
+        /// A flag (`bool` or `bitN`) reads `value` for the window, then returns to the model's.
+        case flag(parameter: String, value: Bool)
+        /// An enumerated status reads the code of `label` (or the code itself, when it is a
+        /// whole number) for the window: a controller reporting `fault`, a paused rocker.
+        case status(parameter: String, label: String)
     }
 
     /// Device id the fault applies to, or `*` for every device.
@@ -37,7 +42,7 @@ public struct Fault: Sendable, Hashable {
 
     public var parameter: String? {
         switch kind {
-        case .excursion(let p, _), .spike(let p, _), .stuck(let p): p
+        case .excursion(let p, _), .spike(let p, _), .stuck(let p), .flag(let p, _), .status(let p, _): p
         case .exception(_, let p): p
         default: nil
         }

@@ -8,6 +8,8 @@ import POCareCore
 ///     device=* kind=drop from=60s to=75s
 ///     device=cpu-1 kind=exception code=4 parameter=chamber_pressure from=0s to=20s
 ///     device=rocker-1 kind=spike parameter=ph value=6.4 at=45s
+///     device=rocker-1 kind=flag parameter=bag_present value=false from=80s to=95s
+///     device=rocker-1 kind=status parameter=status value=fault from=100s for=20s
 ///
 /// Pairs may be separated by spaces or commas.
 public enum FaultSpec {
@@ -54,16 +56,25 @@ public enum FaultSpec {
         case "excursion": kind = .excursion(parameter: try required("parameter"), value: try number("value"))
         case "spike": kind = .spike(parameter: try required("parameter"), value: try number("value"))
         case "stuck": kind = .stuck(parameter: try required("parameter"))
+        case "flag":
+            let text = try required("value")
+            guard let value = ["true": true, "on": true, "1": true, "false": false, "off": false, "0": false][text.lowercased()] else {
+                throw ParseError(message: "value: a flag is true or false, not '\(text)'")
+            }
+            kind = .flag(parameter: try required("parameter"), value: value)
+        case "status": kind = .status(parameter: try required("parameter"), label: try required("value"))
         case "drop": kind = .connectionDrop
         case "slow":
             guard let delay = try duration("delay") else { throw ParseError(message: "missing 'delay='") }
             kind = .slowResponse(delay: delay)
         case "exception":
-            let code = Int(try number("code"))
-            guard (1...11).contains(code) else { throw ParseError(message: "code: Modbus exception codes are 1...11") }
-            kind = .exception(code: code, parameter: fields["parameter"])
+            let value = try number("code")
+            guard value.rounded() == value, (1...11).contains(value) else {
+                throw ParseError(message: "code: Modbus exception codes are 1...11")
+            }
+            kind = .exception(code: Int(value), parameter: fields["parameter"])
         default:
-            throw ParseError(message: "unknown kind '\(kindName)'; expected excursion, spike, stuck, drop, slow or exception")
+            throw ParseError(message: "unknown kind '\(kindName)'; expected excursion, spike, stuck, flag, status, drop, slow or exception")
         }
         let from: Duration
         let to: Duration

@@ -41,12 +41,13 @@ public final class SimulatedDevice: Sendable {
     private let control: Mutex<Control>
     private let origin: Int64
     private let stopRequested = Atomic<Bool>(false)
-    private let finished = DispatchSemaphore(value: 0)
+    private let thread: DedicatedThread
     /// The socket bound at init; the serving thread takes it over.
     private let listenSocket: Int32
     private let contextBox: ContextBox
 
-    /// libmodbus context and register mapping; touched only by the device's own thread after init.
+    /// libmodbus context and register mapping. Unchecked Sendable: after init only the device's
+    /// own serving thread touches them (the values it serves are handed over under a lock).
     private final class ContextBox: @unchecked Sendable {
         let context: OpaquePointer
         let mapping: UnsafeMutablePointer<modbus_mapping_t>
@@ -107,12 +108,8 @@ public final class SimulatedDevice: Sendable {
         }
         self.contextBox = ContextBox(context: context, mapping: mapping)
         self.control = Mutex(Control(model: model))
-        let thread = Thread { [self] in
-            serve()
-            finished.signal()
-        }
-        thread.name = "sim-\(id)"
-        thread.start()
+        self.thread = DedicatedThread(name: "sim-\(id)")
+        thread.start { [self] in serve() }
     }
 
 
@@ -121,8 +118,7 @@ public final class SimulatedDevice: Sendable {
 
     public func stop() {
         stopRequested.store(true, ordering: .relaxed)
-        finished.wait()
-        finished.signal()
+        thread.join()
     }
 
     /// Adds a fault; its window is in simulator time.
@@ -295,6 +291,10 @@ public final class SimulatedDevice: Sendable {
                 case .stuck(let p):
                     if state.stuckValues[p] == nil { state.stuckValues[p] = state.served[p] ?? state.model.value(for: p) }
                     overrides[p] = state.stuckValues[p]
+                case .flag(let p, let v): overrides[p] = .flag(v)
+                case .status(let p, let label):
+                    let code = profile.parameter(p)?.enumeration?.first { $0.value == label }?.key ?? Int(label)
+                    if let code { overrides[p] = .number(Double(code)) }
                 case .connectionDrop, .slowResponse, .exception: break
                 }
             }

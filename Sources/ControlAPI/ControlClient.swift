@@ -1,4 +1,5 @@
 import Foundation
+import POCareCore
 
 #if canImport(Glibc)
 import Glibc
@@ -6,14 +7,21 @@ import Glibc
 
 /// pocarectl's side of the control socket: one request, one response.
 public struct ControlClient: Sendable {
-    public static let defaultPath = "/run/pocare/pocared.sock"
+    /// The site daemon's socket when it is there (operators are not the service user), else the
+    /// one a daemon run by this user listens on by default.
+    public static var defaultPath: String {
+        FileManager.default.fileExists(atPath: DefaultPaths.systemSocket) ? DefaultPaths.systemSocket : DefaultPaths.socket
+    }
 
     public enum ClientError: Error, CustomStringConvertible {
         /// The daemon could not be reached (pocarectl exits 3).
         case unreachable(path: String, reason: String)
         case protocolError(String)
+        /// The daemon answered with an error (pocarectl exits 1).
+        case refused(ControlResponse.Failure)
         public var description: String {
             switch self {
+            case .refused(let failure): "\(failure)"
             case .unreachable(let path, let reason): "cannot reach pocared at \(path): \(reason)"
             case .protocolError(let message): "unexpected answer from pocared: \(message)"
             }
@@ -25,17 +33,21 @@ public struct ControlClient: Sendable {
 
     public init(path: String) { self.path = path }
 
+    /// Sends one command and returns the daemon's result, or its refusal as `ClientError.refused`.
+    public func call(_ command: ControlCommand) throws(ClientError) -> ControlResult {
+        let response = try send(ControlRequest(command))
+        guard response.ok, let result = response.result else {
+            throw .refused(response.error ?? .init(code: .failed, message: "the daemon refused without a reason"))
+        }
+        return result
+    }
+
     public func send(_ request: ControlRequest) throws(ClientError) -> ControlResponse {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .unreachable(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw .unreachable(path: path, reason: "path too long") }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, b) in bytes.enumerated() { raw[i] = b } }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        guard let connected = withUnixSocketAddress(path, { connect(fd, $0, $1) }) else {
+            throw .unreachable(path: path, reason: "path too long")
         }
         guard connected == 0 else {
             let reason = errno == ENOENT ? "no socket there (is pocared running?)"
@@ -43,9 +55,7 @@ public struct ControlClient: Sendable {
                 : errno == ECONNREFUSED ? "connection refused (pocared is not listening)" : String(cString: strerror(errno))
             throw .unreachable(path: path, reason: reason)
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        guard var line = try? encoder.encode(request) else { throw .protocolError("request could not be encoded") }
+        guard var line = try? JSONEncoder.control.encode(request) else { throw .protocolError("request could not be encoded") }
         line.append(0x0A)
         let sent = line.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         guard sent == line.count else { throw .unreachable(path: path, reason: "the daemon closed the connection") }
@@ -60,7 +70,7 @@ public struct ControlClient: Sendable {
             buffer.append(contentsOf: chunk[0..<count])
         }
         let responseLine = buffer[..<buffer.firstIndex(of: 0x0A)!]
-        guard let response = try? JSONDecoder().decode(ControlResponse.self, from: Data(responseLine)) else {
+        guard let response = try? JSONDecoder.control.decode(ControlResponse.self, from: Data(responseLine)) else {
             throw .protocolError(String(decoding: responseLine.prefix(200), as: UTF8.self))
         }
         return response

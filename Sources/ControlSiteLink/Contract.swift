@@ -19,8 +19,8 @@ public struct Topics: Sendable, Hashable {
     public func telemetry(_ device: String) -> String { "\(prefix)/\(device)/telemetry" }
     public func events(_ device: String) -> String { "\(prefix)/\(device)/events" }
 
-    /// The topic a store stream is published on (streams are named like their topics).
-    public func topic(forStream stream: String) -> String { "\(prefix)/\(stream)" }
+    /// The topic a store stream is published on.
+    public func topic(for stream: StreamName) -> String { "\(prefix)/\(stream.topicLevels)" }
 }
 
 /// Writes JSON by hand into bytes: fast enough for a backlog drain, and deterministic.
@@ -163,7 +163,7 @@ public enum Contract {
         w.raw(",\"device\":")
         w.string(device)
         w.raw(",\"stream\":")
-        w.string(StreamName.telemetry(device))
+        w.string(StreamName.telemetry(device: device).description)
         w.raw(",\"sent\":")
         w.time(sent)
         w.raw(",\"samples\":[")
@@ -214,7 +214,7 @@ public enum Contract {
         w.raw(",\"device\":")
         w.string(event.device)
         w.raw(",\"stream\":")
-        w.string(event.stream)
+        w.string(event.stream.description)
         w.raw(",\"time\":")
         w.time(event.time)
         w.raw(",\"kind\":")

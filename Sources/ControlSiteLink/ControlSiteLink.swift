@@ -16,7 +16,7 @@ import Glibc
 /// audit streams are filled into the window before telemetry, so alarms are never held behind
 /// a telemetry backlog. After a restart it resumes at the watermarks; after a reconnect
 /// libmosquitto sends the unacknowledged messages again (same sequence numbers).
-public final class ControlSiteLink: @unchecked Sendable {
+public final class ControlSiteLink: Sendable {
     public struct Settings: Sendable {
         public var broker: BrokerOptions
         public var site: String
@@ -51,9 +51,9 @@ public final class ControlSiteLink: @unchecked Sendable {
     private let statusProvider: @Sendable () -> [Contract.DeviceStatus]
     private let stats = Mutex(Statistics())
     private let stopRequested = Atomic<Bool>(false)
-    private let finished = DispatchSemaphore(value: 0)
-    private var wakeRead: Int32 = -1
-    private var wakeWrite: Int32 = -1
+    private let thread = DedicatedThread(name: "control-site-link")
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
 
     public init(
         settings: Settings, storePath: String, store: SiteStore,
@@ -63,13 +63,13 @@ public final class ControlSiteLink: @unchecked Sendable {
         self.storePath = storePath
         self.store = store
         self.statusProvider = status
-        var fds: [Int32] = [0, 0]
+        var fds: [Int32] = [-1, -1]
         if pipe(&fds) == 0 {
-            wakeRead = fds[0]
-            wakeWrite = fds[1]
-            _ = fcntl(wakeRead, F_SETFL, O_NONBLOCK)
-            _ = fcntl(wakeWrite, F_SETFL, O_NONBLOCK)
+            _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
+            _ = fcntl(fds[1], F_SETFL, O_NONBLOCK)
         }
+        wakeRead = fds[0]
+        wakeWrite = fds[1]
     }
 
     deinit {
@@ -80,12 +80,7 @@ public final class ControlSiteLink: @unchecked Sendable {
     public var statistics: Statistics { stats.withLock { $0 } }
 
     public func start() {
-        let thread = Thread { [self] in
-            run()
-            finished.signal()
-        }
-        thread.name = "control-site-link"
-        thread.start()
+        thread.start { [self] in run() }
     }
 
     /// Wakes the link at once (after a commit), so live records leave without waiting.
@@ -98,17 +93,16 @@ public final class ControlSiteLink: @unchecked Sendable {
     public func stop() {
         stopRequested.store(true, ordering: .relaxed)
         notify()
-        finished.wait()
-        finished.signal()
+        thread.join()
     }
 
     private var stopping: Bool { stopRequested.load(ordering: .relaxed) }
 
     /// Per-stream publishing state, all on the link thread.
     private final class Flow {
-        var next: [String: Int64] = [:]
-        var inflight: [Int32: (stream: String, last: Int64)] = [:]
-        var unacknowledged: [String: [(last: Int64, acknowledged: Bool)]] = [:]
+        var next: [StreamName: Int64] = [:]
+        var inflight: [Int32: (stream: StreamName, last: Int64)] = [:]
+        var unacknowledged: [StreamName: AcknowledgedPrefix] = [:]
         var connected = false
         var offlineAcknowledged = false
         var offlineMessage: Int32 = -1
@@ -247,15 +241,8 @@ public final class ControlSiteLink: @unchecked Sendable {
 
     /// Marks a message acknowledged and advances the stream's watermark over the contiguous
     /// acknowledged prefix. A later message acknowledged before an earlier one waits.
-    private func acknowledge(stream: String, last: Int64, flow: Flow) {
-        guard var queue = flow.unacknowledged[stream], let index = queue.firstIndex(where: { $0.last == last }) else { return }
-        queue[index].acknowledged = true
-        var watermark: Int64?
-        while let head = queue.first, head.acknowledged {
-            watermark = head.last
-            queue.removeFirst()
-        }
-        flow.unacknowledged[stream] = queue
+    private func acknowledge(stream: StreamName, last: Int64, flow: Flow) {
+        let watermark = flow.unacknowledged[stream]?.acknowledged(through: last)
         stats.withLock {
             $0.messagesAcknowledged += 1
             $0.lastDelivery = Date()
@@ -268,7 +255,7 @@ public final class ControlSiteLink: @unchecked Sendable {
     private func fill(client: MQTTClient, reader: StoreReader, topics: Topics, flow: Flow, logger: Logger) {
         guard flow.inflight.count < settings.window, let streams = try? reader.streams() else { return }
         var backlog: Int64 = 0
-        let ordered = streams.filter { !$0.stream.hasSuffix("/telemetry") } + streams.filter { $0.stream.hasSuffix("/telemetry") }
+        let ordered = streams.filter { !$0.stream.isTelemetry } + streams.filter { $0.stream.isTelemetry }
         for stream in ordered {
             var next = flow.next[stream.stream] ?? (stream.deliveredSeq + 1)
             backlog += stream.lastSeq - stream.deliveredSeq
@@ -277,7 +264,7 @@ public final class ControlSiteLink: @unchecked Sendable {
                     let sent = try publishNext(stream: stream.stream, from: next, client: client, reader: reader, topics: topics)
                     guard let (mid, last) = sent else { break }
                     flow.inflight[mid] = (stream.stream, last)
-                    flow.unacknowledged[stream.stream, default: []].append((last, false))
+                    flow.unacknowledged[stream.stream, default: AcknowledgedPrefix()].published(through: last)
                     stats.withLock { $0.messagesPublished += 1 }
                     next = last + 1
                 }
@@ -292,15 +279,15 @@ public final class ControlSiteLink: @unchecked Sendable {
     }
 
     /// Publishes the message that starts at `seq`; returns its message id and last sequence number.
-    private func publishNext(stream: String, from seq: Int64, client: MQTTClient, reader: StoreReader, topics: Topics)
+    private func publishNext(stream: StreamName, from seq: Int64, client: MQTTClient, reader: StoreReader, topics: Topics)
         throws -> (Int32, Int64)?
     {
-        let topic = topics.topic(forStream: stream)
-        if stream == StreamName.audit {
+        let topic = topics.topic(for: stream)
+        switch stream {
+        case .audit:
             guard let entry = try reader.auditEntries(after: seq - 1, limit: 1).first else { return nil }
             return (try client.publish(topic: topic, payload: Contract.audit(site: settings.site, entry: entry)), entry.seq)
-        }
-        if stream.hasSuffix("/telemetry") {
+        case .telemetry:
             let samples = try reader.samples(stream: stream, after: seq - 1, limit: settings.telemetryBatch)
             guard let first = samples.first else { return nil }
             var count = samples.count
@@ -310,9 +297,10 @@ public final class ControlSiteLink: @unchecked Sendable {
                 payload = Contract.telemetry(site: settings.site, device: first.device, samples: samples[..<count], sent: Date())
             }
             return (try client.publish(topic: topic, payload: payload), samples[count - 1].seq)
+        case .events, .siteEvents:
+            guard let event = try reader.events(stream: stream, after: seq - 1, limit: 1).first else { return nil }
+            return (try client.publish(topic: topic, payload: Contract.event(site: settings.site, event: event)), event.seq)
         }
-        guard let event = try reader.events(stream: stream, after: seq - 1, limit: 1).first else { return nil }
-        return (try client.publish(topic: topic, payload: Contract.event(site: settings.site, event: event)), event.seq)
     }
 
     private func waitForWake(upTo nanoseconds: Int64) {
@@ -328,10 +316,7 @@ public final class ControlSiteLink: @unchecked Sendable {
 
     /// Exponential backoff with equal jitter, so many sites do not return to a broker in lock-step.
     private func backoff(afterFailures failures: Int) -> Int64 {
-        let lower = settings.reconnectBackoff.lowerBound.nanoseconds
-        let upper = settings.reconnectBackoff.upperBound.nanoseconds
-        let exponential = min(upper, lower << min(failures - 1, 30))
-        return exponential / 2 + Int64.random(in: 0...max(exponential / 2, 1))
+        reconnectDelay(afterFailures: failures, within: settings.reconnectBackoff)
     }
 }
 

@@ -26,7 +26,10 @@ public struct SequenceTracker: Sendable {
     /// Records a message carrying `first...last` of `stream`. Numbers skipped over become
     /// missing until they arrive; the first message of a stream sets where it starts.
     public mutating func observe(stream: String, first: Int64, last: Int64) -> Observation {
-        guard first <= last else { return .duplicate }
+        // Numbers a site store cannot have assigned (a store counts from 1 and would need
+        // centuries to reach 2^62) come from a broken or hostile sender; taking them would
+        // overflow the range arithmetic below. They are ignored like a duplicate.
+        guard first >= 1, first <= last, last < 1 << 62 else { return .duplicate }
         guard var state = streams[stream] else {
             streams[stream] = StreamState(first: first, highest: last, messages: 1)
             return .new

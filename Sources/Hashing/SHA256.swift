@@ -14,6 +14,25 @@ public enum SHA256 {
     }
 
     public static func hex(_ text: String) -> String { hex(Array(text.utf8)) }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// The digest of a buffer as 64 lower-case hex digits, without intermediate arrays: the
+    /// store hashes every record it commits.
+    public static func hex(_ buffer: UnsafeRawBufferPointer) -> String {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { digest in
+            var length: UInt32 = 0
+            let ok = EVP_Digest(buffer.baseAddress, buffer.count, digest.baseAddress, &length, EVP_sha256(), nil)
+            precondition(ok == 1 && length == 32, "libcrypto SHA-256 failed")
+            return String(unsafeUninitializedCapacity: 64) { text in
+                for i in 0..<32 {
+                    text[2 * i] = hexDigits[Int(digest[i] >> 4)]
+                    text[2 * i + 1] = hexDigits[Int(digest[i] & 0x0F)]
+                }
+                return 64
+            }
+        }
+    }
 }
 
 extension String {

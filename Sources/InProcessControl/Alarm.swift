@@ -11,6 +11,8 @@ public enum AlarmKind: String, Sendable, Hashable, CaseIterable {
     case stale
     /// No good value from the device for N polls in a row.
     case communication
+    /// A flag in its alarm state, or a status showing one of the labels that mean trouble.
+    case discrete
 }
 
 /// How far out of range: alert is the inner range, action the outer one.
@@ -30,6 +32,11 @@ public enum AlarmState: String, Sendable, Hashable {
     case returnedUnacknowledged = "returned_unacknowledged"
     case shelved
     case suppressed = "suppressed_by_design"
+    /// The condition has returned, but a latching rule holds the alarm active until an
+    /// operator resets it.
+    case latched
+    /// Taken out of service for maintenance: still evaluated and recorded, not annunciated.
+    case outOfService = "out_of_service"
 }
 
 /// Names one alarm: `device/parameter/kind`, or `device/communication`.
@@ -78,6 +85,80 @@ public struct AlarmSnapshot: Sendable, Hashable {
     public var activeSince: Date?
     public var shelvedUntil: Date?
     public var lastValue: Double?
+    /// Who acknowledged the activation now standing (nil while unacknowledged or normal).
+    public var acknowledgedBy: String?
+    /// The condition returned but the alarm is held until an operator resets it.
+    public var latched: Bool = false
+    /// Set while the alarm (or its device) is out of service.
+    public var outOfService: OutOfServiceEntry?
+    /// For a discrete alarm on an enumerated status: the label last reported.
+    public var lastLabel: String?
+
+    /// An activation no operator has acknowledged yet (also while latched or returned).
+    public var unacknowledged: Bool = false
+
+    /// Active: the condition stands, or a latch holds it.
+    public var isActive: Bool { level != .normal || latched }
+}
+
+/// An alarm on its way up that has not yet held its condition for the on-delay.
+public struct PendingAlarm: Sendable, Hashable {
+    public var id: AlarmID
+    /// The level it will stand at once the on-delay has passed.
+    public var level: AlarmLevel
+    public var side: AlarmSide
+    public var priority: AlarmPriority
+    /// Since when the value has called for the level (UTC, from the samples).
+    public var since: Date
+    /// What is left of the on-delay at the device's latest sample.
+    public var remaining: Duration
+    public var lastValue: Double?
+}
+
+/// What is out of service: one alarm, or every alarm of a device.
+public enum OutOfServiceTarget: Sendable, Hashable, CustomStringConvertible {
+    case alarm(AlarmID)
+    case device(String)
+
+    /// `device/parameter/kind` or `device/communication` for an alarm, a bare id for a device.
+    public init?(_ text: String) {
+        if text.contains("/") {
+            guard let alarm = AlarmID(text) else { return nil }
+            self = .alarm(alarm)
+        } else {
+            guard !text.isEmpty else { return nil }
+            self = .device(text)
+        }
+    }
+
+    public var device: String {
+        switch self {
+        case .alarm(let a): a.device
+        case .device(let d): d
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .alarm(let a): a.description
+        case .device(let d): d
+        }
+    }
+}
+
+/// An alarm or device taken out of service: by whom, why and since when. Listed until returned.
+public struct OutOfServiceEntry: Sendable, Hashable {
+    public var target: OutOfServiceTarget
+    public var user: String
+    public var reason: String
+    public var since: Date
+
+    public init(target: OutOfServiceTarget, user: String, reason: String, since: Date) {
+        self.target = target
+        self.user = user
+        self.reason = reason
+        self.since = since
+    }
 }
 
 /// One out-of-range period of one parameter, for the batch record.
@@ -96,4 +177,7 @@ public struct ExcursionRecord: Sendable, Hashable {
     /// Time-weighted distance outside the alert range (or the action range where there is no
     /// alert range), in the parameter's unit times seconds (trapezoidal rule over samples).
     public var areaOutside: Double
+    /// The excursion still stood when its batch ended: `end` and `duration` are as far as it
+    /// had gone, not a return to range.
+    public var openAtBatchEnd = false
 }

@@ -14,6 +14,17 @@ struct AlarmRecord {
     var shelvedUntilWall: Date?
     var activeSince: Date?
     var lastValue: Double?
+    /// For a discrete alarm on a status: the label last reported.
+    var lastLabel: String?
+    /// The rule latches: when the condition returns, the alarm stays until reset.
+    var latches = false
+    /// The condition has returned and the latch holds the alarm.
+    var latched = false
+    var outOfService = false
+    var acknowledgedBy: String?
+    /// Monotonic time of the latest evaluation, for the on-delay left of a pending alarm.
+    var lastStep: Int64 = 0
+    var lastWall = Date(timeIntervalSince1970: 0)
     /// Since when the value has continuously called for at least alert / at least action
     /// (going up), and for at most normal / at most alert (coming back).
     var atLeastSince: (alert: Int64?, action: Int64?) = (nil, nil)
@@ -22,9 +33,12 @@ struct AlarmRecord {
     init(id: AlarmID) { self.id = id }
 
     var state: AlarmState {
+        // Maintenance outranks everything: an alarm out of service is not annunciated at all.
+        if outOfService { return .outOfService }
         if suppressed { return .suppressed }
         if shelvedUntil != nil { return .shelved }
         if level != .normal { return unacknowledged ? .unacknowledged : .acknowledged }
+        if latched { return .latched }
         return unacknowledged ? .returnedUnacknowledged : .normal
     }
 
@@ -47,6 +61,8 @@ struct AlarmRecord {
     mutating func step(toward target: AlarmLevel, side targetSide: AlarmSide, at time: Int64, wall: Date,
                        onDelay: Int64, offDelay: Int64) -> Transition?
     {
+        lastStep = time
+        lastWall = wall
         // The common case at a site: in range and standing normal. Nothing to time.
         if target == .normal && level == .normal {
             atLeastSince = (nil, nil)
@@ -74,27 +90,52 @@ struct AlarmRecord {
             return nil
         }
         let transition = Transition(from: level, to: next, side: next == .normal ? side : targetSide)
-        if level == .normal { activeSince = wall }
-        if next > level { unacknowledged = true }
+        if level == .normal {
+            activeSince = wall
+            latched = false
+        }
+        if next > level {
+            unacknowledged = true
+            acknowledgedBy = nil
+        }
+        if next == .normal && latches { latched = true }
         level = next
         side = transition.side
-        if next == .normal { activeSince = nil }
+        // A returned alarm still owed an acknowledgement keeps the time it went active.
+        if next == .normal && !latched && !unacknowledged { activeSince = nil }
         return transition
     }
 
-    /// Returns to normal without a transition event, for suppression by design.
+    /// Returns to normal without a transition event, for suppression by design. A latch is
+    /// kept: only an operator's reset (or the end of the batch) releases it.
     mutating func reset(keepingAcknowledgement: Bool = false) {
         level = .normal
         atLeastSince = (nil, nil)
         atMostSince = (nil, nil)
         if !keepingAcknowledgement { unacknowledged = false }
-        activeSince = nil
+        if !latched && !unacknowledged { activeSince = nil }
     }
 
     func snapshot(priority: AlarmPriority) -> AlarmSnapshot {
         AlarmSnapshot(
             id: id, state: state, level: level, side: side, priority: priority, activeSince: activeSince,
-            shelvedUntil: shelvedUntilWall, lastValue: lastValue)
+            shelvedUntil: shelvedUntilWall, lastValue: lastValue,
+            acknowledgedBy: isActiveOrLatched && !unacknowledged ? acknowledgedBy : nil, latched: latched, lastLabel: lastLabel,
+            unacknowledged: unacknowledged)
+    }
+
+    var isActiveOrLatched: Bool { level != .normal || latched }
+
+    /// The level this alarm is on its way to, with when the wait began and what is left of
+    /// the on-delay at the latest evaluation; nil when nothing is pending.
+    func pending(onDelay: Int64) -> (level: AlarmLevel, since: Date, remaining: Int64)? {
+        guard onDelay > 0 else { return nil }
+        let (target, since): (AlarmLevel, Int64?) =
+            atLeastSince.action != nil && level < .action ? (.action, atLeastSince.action)
+            : atLeastSince.alert != nil && level < .alert ? (.alert, atLeastSince.alert) : (.normal, nil)
+        guard let since else { return nil }
+        let waited = lastStep - since
+        return (target, lastWall.addingTimeInterval(-Double(waited) / 1e9), max(0, onDelay - waited))
     }
 }
 

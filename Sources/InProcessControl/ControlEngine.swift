@@ -18,7 +18,10 @@ public final class ControlEngine {
         var limit: AlarmRecord
         var rate: AlarmRecord
         var stale: AlarmRecord
+        var discrete: AlarmRecord
         var excursion = ExcursionTracker()
+        /// For a discrete rule on a status: the labels that raise the alarm.
+        var alarmLabels: [String] = []
         var previousValue: Double?
         var previousTime: Int64 = 0
         var lastChange: Int64 = 0
@@ -32,6 +35,8 @@ public final class ControlEngine {
         var batch: BatchContext?
         var slots: [Slot]
         var limited: [Int] = []
+        /// Slots of flags and statuses with a discrete alarm in the current phase.
+        var discreteSlots: [Int] = []
         var communication: AlarmRecord
         var badPolls = 0
         var running = true
@@ -54,19 +59,27 @@ public final class ControlEngine {
                 Slot(
                     limit: AlarmRecord(id: AlarmID(device: id, parameter: p.id, kind: .limit)),
                     rate: AlarmRecord(id: AlarmID(device: id, parameter: p.id, kind: .rate)),
-                    stale: AlarmRecord(id: AlarmID(device: id, parameter: p.id, kind: .stale)))
+                    stale: AlarmRecord(id: AlarmID(device: id, parameter: p.id, kind: .stale)),
+                    discrete: AlarmRecord(id: AlarmID(device: id, parameter: p.id, kind: .discrete)))
             }
             self.communication = AlarmRecord(id: .communication(id))
         }
     }
 
     private var devices: [String: DeviceControl] = [:]
+    /// Alarms and devices out of service, until an operator returns them. Kept apart from
+    /// the alarm records so that the list can be saved and restored as it is.
+    private var outOfServiceEntries: [OutOfServiceTarget: OutOfServiceEntry] = [:]
+    static let alarmKinds: [AlarmKind] = [.limit, .rate, .stale, .discrete]
 
     public init() {}
 
     /// Makes a device known to the engine; its samples are evaluated once it runs a batch.
     public func register(device: String, profile: DeviceProfile) {
-        devices[device] = DeviceControl(id: device, profile: profile)
+        let control = DeviceControl(id: device, profile: profile)
+        devices[device] = control
+        // What maintenance took out of service stays out across a reload of the device.
+        applyOutOfService(control)
     }
 
     public func batch(of device: String) -> BatchContext? { devices[device]?.batch }
@@ -76,9 +89,16 @@ public final class ControlEngine {
     /// Starts a batch: from now on every sample of the device is held to `spec` in `phase`.
     /// With `followDevicePhase`, the phase follows the label the device reports in its
     /// enumerated `phase` parameter (starting from `phase`, or the spec's first phase).
+    /// `user` and `reason` are recorded in the event.
+    ///
+    /// With `resumingAfter`, the batch was running when the daemon stopped and is taken up again
+    /// exactly as it was (spec, phase): the event is `batch_resumed`, naming the interval nobody
+    /// watched (from the last record before the stop to now). Alarm states start afresh and are
+    /// evaluated from the first new sample.
     public func startBatch(
         device deviceId: String, batchId: String, spec: IPCSpec, phase: String? = nil,
-        followDevicePhase: Bool = false, at time: Timestamp
+        followDevicePhase: Bool = false, user: String? = nil, reason: String? = nil, resumingAfter lastWatched: Date? = nil,
+        at time: Timestamp
     ) throws(ControlError) -> [ControlEvent] {
         guard let device = devices[deviceId] else { throw .unknownDevice(deviceId) }
         if let running = device.batch { throw .batchRunning(device: deviceId, batch: running.batchId) }
@@ -98,58 +118,79 @@ public final class ControlEngine {
             device.slots[i].limit.suppressed = false
             device.slots[i].rate.suppressed = false
             device.slots[i].stale.suppressed = false
+            device.slots[i].discrete.suppressed = false
             device.slots[i].previousValue = nil
         }
         bindLimits(device)
-        var event = contextEvent(.batchStarted, device: device, wall: time.wall)
-        event.reason = followDevicePhase ? "phase follows the device" : nil
+        var event = contextEvent(lastWatched == nil ? .batchStarted : .batchResumed, device: device, wall: time.wall)
+        event.user = user
+        event.reason = reason ?? (followDevicePhase ? "phase follows the device" : nil)
+        if let lastWatched {
+            event.since = lastWatched
+            event.until = time.wall
+        }
         return [event]
     }
 
     /// Moves a device's batch to another phase of its spec.
-    public func changePhase(device deviceId: String, to phase: String, user: String? = nil, at time: Timestamp)
+    public func changePhase(device deviceId: String, to phase: String, user: String? = nil, reason: String? = nil, at time: Timestamp)
         throws(ControlError) -> [ControlEvent]
     {
         guard let device = devices[deviceId] else { throw .unknownDevice(deviceId) }
         guard let batch = device.batch else { throw .noBatch(device: deviceId) }
         guard batch.spec.phase(phase) != nil else { throw .unknownPhase(phase, known: batch.spec.phases.map(\.phase)) }
+        // Recording a change that changes nothing would make the record say something happened.
+        guard phase != batch.phase else { throw .samePhase(phase) }
         var events: [ControlEvent] = []
         switchPhase(device, to: phase, user: user, at: time.monotonic, wall: time.wall, into: &events)
+        if let reason, let last = events.indices.last, events[last].kind == .phaseChanged { events[last].reason = reason }
         return events
     }
 
-    /// Ends a device's batch: open excursions are closed into records and standing alarms clear.
-    /// Unacknowledged alarms stay unacknowledged until an operator acknowledges them.
-    public func endBatch(device deviceId: String, user: String? = nil, at time: Timestamp) throws(ControlError)
+    /// Ends a device's batch. What still stands is recorded as it stood, never as cleared: an
+    /// open excursion becomes a record marked open at batch end with its duration so far, and
+    /// each standing alarm an `open_at_batch_end` event. Shelving belongs to the batch and ends
+    /// with it. Unacknowledged alarms stay unacknowledged until an operator acknowledges them.
+    public func endBatch(device deviceId: String, user: String? = nil, reason: String? = nil, at time: Timestamp) throws(ControlError)
         -> [ControlEvent]
     {
         guard let device = devices[deviceId] else { throw .unknownDevice(deviceId) }
         guard let batch = device.batch else { throw .noBatch(device: deviceId) }
         var events: [ControlEvent] = []
-        for i in device.limited {
-            closeExcursion(device, i, batch: batch, at: time.monotonic, wall: time.wall, into: &events)
-            for kind in [AlarmKind.limit, .rate, .stale] {
-                modify(device, i, kind) { record in
-                    guard record.level != .normal else { return }
-                    let from = record.level
-                    record.reset(keepingAcknowledgement: true)
-                    var event = self.alarmEvent(.cleared, record, device: device, wall: time.wall)
-                    event.previousLevel = from
-                    event.reason = "batch ended"
-                    events.append(event)
-                }
+        for i in device.limited + device.discreteSlots {
+            closeExcursion(device, i, batch: batch, at: time.monotonic, wall: time.wall, openAtBatchEnd: true, into: &events)
+        }
+        func standing(_ record: inout AlarmRecord) {
+            if record.shelvedUntil != nil {
+                events.append(unshelve(&record, device: device, user: Self.systemUser, reason: "batch ended", wall: time.wall))
             }
-        }
-        if device.communication.level != .normal {
-            let from = device.communication.level
-            device.communication.reset(keepingAcknowledgement: true)
-            var event = alarmEvent(.communicationRestored, device.communication, device: device, wall: time.wall)
+            // A latch belongs to the batch whose condition set it.
+            if record.latched {
+                record.latched = false
+                if !record.unacknowledged { record.activeSince = nil }
+                var event = alarmEvent(.reset, record, device: device, wall: time.wall)
+                event.user = Self.systemUser
+                event.reason = "batch ended"
+                events.append(event)
+            }
+            guard record.level != .normal else { return }
+            let from = record.level
+            var event = alarmEvent(.openAtBatchEnd, record, device: device, wall: time.wall)
             event.previousLevel = from
-            event.reason = "batch ended"
+            event.reason = "still standing when batch \(batch.batchId) ended"
             events.append(event)
+            record.reset(keepingAcknowledgement: true)
         }
+        for i in device.slots.indices {
+            standing(&device.slots[i].limit)
+            standing(&device.slots[i].rate)
+            standing(&device.slots[i].stale)
+            standing(&device.slots[i].discrete)
+        }
+        standing(&device.communication)
         var event = contextEvent(.batchEnded, device: device, wall: time.wall)
         event.user = user
+        event.reason = reason
         events.append(event)
         device.batch = nil
         bindLimits(device)
@@ -191,6 +232,10 @@ public final class ControlEngine {
                         anyGood = true
                         evaluate(&slots[i], device: device, value: v, at: t, wall: wall, into: &events)
                     }
+                    for i in device.discreteSlots where readings[i].quality == .good {
+                        anyGood = true
+                        evaluateDiscrete(&slots[i], device: device, reading: readings[i], at: t, wall: wall, into: &events)
+                    }
                 }
             }
         }
@@ -207,6 +252,45 @@ public final class ControlEngine {
             event.reason = lost ? "no good value for \(device.badPolls) polls" : nil
             events.append(event)
         }
+    }
+
+    /// A flag or status against its discrete condition. The excursion runs while the condition
+    /// holds; its area is the time in the condition, in seconds.
+    private func evaluateDiscrete(
+        _ slot: inout Slot, device: DeviceControl, reading: Reading, at t: Int64, wall: Date, into events: inout [ControlEvent]
+    ) {
+        let limits = slot.thresholds
+        let met = limits.matchesLabels
+            ? reading.label.map(slot.alarmLabels.contains) ?? false
+            : (reading.value?.number).map { ($0 != 0) == limits.alarmWhen } ?? false
+        let v = reading.value?.number ?? 0
+        slot.discrete.lastValue = v
+        // A status shows its label; a flag shows true or false.
+        slot.discrete.lastLabel = reading.label ?? (v != 0 ? "true" : "false")
+        if met && !slot.excursion.open { slot.excursion.begin(at: t, wall: wall) }
+        if slot.excursion.open { slot.excursion.add(value: v, outside: met ? 1 : 0, side: .high, at: t) }
+        if let transition = slot.discrete.step(
+            toward: met ? limits.discreteLevel : .normal, side: .high, at: t, wall: wall, onDelay: limits.onDelay,
+            offDelay: limits.offDelay)
+        {
+            var event = transitionEvent(transition, slot.discrete, device: device, wall: wall, priority: limits.priority)
+            event.value = v
+            event.label = reading.label
+            events.append(event)
+            if transition.to == .normal, slot.excursion.open, let batch = device.batch {
+                var record = contextEvent(.excursion, device: device, wall: wall)
+                record.alarm = slot.discrete.id
+                record.priority = limits.priority
+                record.excursion = slot.excursion.record(alarm: slot.discrete.id, batch: batch, end: wall, endMono: t)
+                events.append(record)
+                slot.excursion = ExcursionTracker()
+            }
+        }
+        if slot.excursion.open && slot.discrete.level > slot.excursion.worstLevel {
+            slot.excursion.worstLevel = slot.discrete.level
+        }
+        // A condition shorter than the on-delay is not an excursion.
+        if slot.discrete.level == .normal && !slot.discrete.isPendingUp && !met { slot.excursion.open = false }
     }
 
     private func evaluate(
@@ -288,11 +372,13 @@ public final class ControlEngine {
         let device = try findDevice(alarm)
         var result: Result<ControlEvent, ControlError> = .failure(.unknownAlarm(alarm.description))
         try modify(device, alarm) { record in
-            guard record.unacknowledged, !record.suppressed else {
+            guard record.unacknowledged, !record.suppressed, !record.outOfService else {
                 result = .failure(.nothingToAcknowledge(alarm, record.state))
                 return
             }
             record.unacknowledged = false
+            record.acknowledgedBy = user
+            if !record.isActiveOrLatched { record.activeSince = nil }
             var event = self.alarmEvent(.acknowledged, record, device: device, wall: time.wall)
             event.user = user
             event.reason = reason
@@ -313,6 +399,10 @@ public final class ControlEngine {
         try modify(device, alarm) { record in
             guard !record.suppressed else {
                 result = .failure(.suppressed(alarm))
+                return
+            }
+            guard !record.outOfService else {
+                result = .failure(.outOfService(alarm))
                 return
             }
             if record.shelvedUntil == nil { device.shelvedCount += 1 }
@@ -340,35 +430,184 @@ public final class ControlEngine {
         return [try result.get()]
     }
 
-    /// Lets shelves expire even when no sample arrives (a device that stopped answering).
-    public func expireShelving(at time: Timestamp) -> [ControlEvent] {
-        var events: [ControlEvent] = []
-        for device in devices.values.sorted(by: { $0.id < $1.id }) where device.shelvedCount > 0 {
-            expireShelving(device, at: time.monotonic, wall: time.wall, into: &events)
-        }
-        return events
-    }
-
     /// Whether the engine has this alarm (its device and parameter exist).
     public func isKnown(_ alarm: AlarmID) -> Bool {
         guard let device = devices[alarm.device] else { return false }
         return alarm.kind == .communication || device.parameterIndex[alarm.parameter] != nil
     }
 
-    /// Alarms that are not normal, for operators and reports.
+    /// Alarms that are not normal, for operators and reports. An alarm out of service is
+    /// listed when it was taken out of service itself or when its condition stands; the
+    /// quiet alarms of a device out of service are not (the device's entry stands for them).
     public func alarms() -> [AlarmSnapshot] {
         var result: [AlarmSnapshot] = []
+        func add(_ record: AlarmRecord, priority: AlarmPriority) {
+            switch record.state {
+            case .normal, .suppressed: return
+            case .outOfService:
+                guard outOfServiceEntries[.alarm(record.id)] != nil || record.isActiveOrLatched || record.unacknowledged
+                else { return }
+            default: break
+            }
+            var snapshot = record.snapshot(priority: priority)
+            snapshot.outOfService = outOfServiceEntries[.alarm(record.id)] ?? outOfServiceEntries[.device(record.id.device)]
+            result.append(snapshot)
+        }
         for device in devices.values {
-            if device.communication.state != .normal { result.append(device.communication.snapshot(priority: .high)) }
+            add(device.communication, priority: .high)
             for slot in device.slots {
                 let priority = slot.limits?.priority ?? .medium
-                for record in [slot.limit, slot.rate, slot.stale]
-                where record.state != .normal && record.state != .suppressed {
-                    result.append(record.snapshot(priority: priority))
-                }
+                for record in [slot.limit, slot.rate, slot.stale, slot.discrete] { add(record, priority: priority) }
             }
         }
         return result.sorted { $0.id < $1.id }
+    }
+
+    /// Alarms on their way up, still waiting out their on-delay, as of each device's latest sample.
+    public func pendingAlarms() -> [PendingAlarm] {
+        var result: [PendingAlarm] = []
+        for device in devices.values where device.hasBatch && device.running {
+            for i in device.limited + device.discreteSlots {
+                let slot = device.slots[i]
+                // Shelved or out of service, it would not be annunciated when it stands either.
+                for record in [slot.limit, slot.rate, slot.discrete] where record.shelvedUntil == nil && !record.outOfService {
+                    guard let p = record.pending(onDelay: slot.thresholds.onDelay) else { continue }
+                    result.append(PendingAlarm(
+                        id: record.id, level: p.level, side: record.level == .normal ? .high : record.side,
+                        priority: slot.thresholds.priority, since: p.since, remaining: .nanoseconds(p.remaining),
+                        lastValue: record.lastValue))
+                }
+            }
+        }
+        return result.sorted { $0.remaining < $1.remaining || ($0.remaining == $1.remaining && $0.id < $1.id) }
+    }
+
+    /// Releases a latched alarm whose condition has returned: the operator has seen to it.
+    public func reset(_ alarm: AlarmID, user: String, reason: String, at time: Timestamp) throws(ControlError) -> [ControlEvent] {
+        guard !reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw .reasonRequired }
+        let device = try findDevice(alarm)
+        var result: Result<ControlEvent, ControlError> = .failure(.notLatched(alarm))
+        try modify(device, alarm) { record in
+            if record.latches && record.level != .normal {
+                result = .failure(.conditionStands(alarm))
+                return
+            }
+            guard record.latched else { return }
+            record.latched = false
+            if !record.unacknowledged { record.activeSince = nil }
+            var event = self.alarmEvent(.reset, record, device: device, wall: time.wall)
+            event.user = user
+            event.reason = reason
+            result = .success(event)
+        }
+        return [try result.get()]
+    }
+
+    // MARK: Out of service
+
+    /// Takes an alarm, or every alarm of a device, out of service for maintenance. The alarms
+    /// are still evaluated and their transitions recorded, with state `out_of_service`, but
+    /// nothing is annunciated until they are returned to service.
+    public func setOutOfService(_ target: OutOfServiceTarget, user: String, reason: String, at time: Timestamp)
+        throws(ControlError) -> [ControlEvent]
+    {
+        guard !reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw .reasonRequired }
+        guard let device = devices[target.device] else { throw .unknownDevice(target.device) }
+        if case .alarm(let alarm) = target, !isKnown(alarm) { throw .unknownAlarm(alarm.description) }
+        guard outOfServiceEntries[target] == nil else { throw .alreadyOutOfService(target.description) }
+        let entry = OutOfServiceEntry(target: target, user: user, reason: reason, since: time.wall)
+        outOfServiceEntries[target] = entry
+        applyOutOfService(device)
+        return [serviceEvent(.outOfService, entry, device: device, wall: time.wall)]
+    }
+
+    /// Returns an alarm or a device to service. A condition that still stands (or a latch
+    /// that still holds) is annunciated again as unacknowledged.
+    public func returnToService(_ target: OutOfServiceTarget, user: String, reason: String, at time: Timestamp)
+        throws(ControlError) -> [ControlEvent]
+    {
+        guard !reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw .reasonRequired }
+        guard let entry = outOfServiceEntries.removeValue(forKey: target) else { throw .notOutOfService(target.description) }
+        guard let device = devices[target.device] else {
+            // The device was removed from the site meanwhile: its entry can still be closed.
+            var event = ControlEvent(kind: .inService, time: time.wall, device: target.device)
+            if case .alarm(let alarm) = target { event.alarm = alarm }
+            event.user = user
+            event.reason = reason
+            event.since = entry.since
+            return [event]
+        }
+        let before = outOfServiceIDs(device)
+        applyOutOfService(device)
+        for i in device.slots.indices {
+            for kind in Self.alarmKinds {
+                modify(device, i, kind) { record in
+                    if before.contains(record.id) && !record.outOfService && record.isActiveOrLatched {
+                        record.unacknowledged = true
+                        record.acknowledgedBy = nil
+                    }
+                }
+            }
+        }
+        if before.contains(device.communication.id) && !device.communication.outOfService && device.communication.level != .normal {
+            device.communication.unacknowledged = true
+            device.communication.acknowledgedBy = nil
+        }
+        var event = serviceEvent(.inService, entry, device: device, wall: time.wall)
+        event.user = user
+        event.reason = reason
+        return [event]
+    }
+
+    /// Puts back an entry that was out of service when the daemon stopped, as it was (who, why,
+    /// since when): maintenance does not end because the daemon restarted. Records nothing; the
+    /// original `out_of_service` event stands.
+    public func restoreOutOfService(_ entry: OutOfServiceEntry) {
+        guard let device = devices[entry.target.device] else { return }
+        if case .alarm(let alarm) = entry.target, !isKnown(alarm) { return }
+        outOfServiceEntries[entry.target] = entry
+        applyOutOfService(device)
+    }
+
+    /// Every alarm and device out of service now, oldest first.
+    public func outOfService() -> [OutOfServiceEntry] {
+        outOfServiceEntries.values.sorted { ($0.since, $0.target.description) < ($1.since, $1.target.description) }
+    }
+
+    private func outOfServiceIDs(_ device: DeviceControl) -> Set<AlarmID> {
+        var ids: Set<AlarmID> = device.communication.outOfService ? [device.communication.id] : []
+        for slot in device.slots {
+            for record in [slot.limit, slot.rate, slot.stale, slot.discrete] where record.outOfService { ids.insert(record.id) }
+        }
+        return ids
+    }
+
+    private func applyOutOfService(_ device: DeviceControl) {
+        let whole = outOfServiceEntries[.device(device.id)] != nil
+        device.communication.outOfService = whole || outOfServiceEntries[.alarm(device.communication.id)] != nil
+        for i in device.slots.indices {
+            for kind in Self.alarmKinds {
+                modify(device, i, kind) { record in
+                    record.outOfService = whole || self.outOfServiceEntries[.alarm(record.id)] != nil
+                }
+            }
+        }
+    }
+
+    private func serviceEvent(_ kind: ControlEvent.Kind, _ entry: OutOfServiceEntry, device: DeviceControl, wall: Date) -> ControlEvent {
+        var event = contextEvent(kind, device: device, wall: wall)
+        if case .alarm(let alarm) = entry.target {
+            var record = AlarmRecord(id: alarm)
+            try? modify(device, alarm) { record = $0 }
+            event.alarm = alarm
+            event.level = record.level
+            event.side = alarm.kind == .limit || alarm.kind == .rate ? record.side : nil
+            event.state = record.state
+        }
+        event.user = entry.user
+        event.reason = entry.reason
+        if kind == .inService { event.since = entry.since }
+        return event
     }
 
     // MARK: Internals
@@ -380,11 +619,19 @@ public final class ControlEngine {
         device.runningLabels = device.batch?.spec.running?.labels ?? []
         let phase = device.batch.flatMap { $0.spec.phase($0.phase) }
         device.limited = []
+        device.discreteSlots = []
         for i in device.slots.indices {
             let limits = phase?.limits(for: device.profile.parameters[i].id)
             device.slots[i].limits = limits
             device.slots[i].thresholds = limits.map(Thresholds.init) ?? Thresholds()
-            if limits != nil && device.profile.parameters[i].dataType.isNumeric { device.limited.append(i) }
+            if limits?.discrete != nil {
+                device.discreteSlots.append(i)
+            } else if limits != nil && device.profile.parameters[i].dataType.isNumeric {
+                device.limited.append(i)
+            }
+            if case .labels(let labels)? = limits?.discrete { device.slots[i].alarmLabels = labels } else { device.slots[i].alarmLabels = [] }
+            let latch = limits?.latch ?? false
+            for kind in Self.alarmKinds { modify(device, i, kind) { $0.latches = latch } }
         }
     }
 
@@ -394,7 +641,8 @@ public final class ControlEngine {
         guard let before = device.batch else { return }
         // Each excursion belongs to one phase: close it here and, if the alarm still stands,
         // open a new one under the new phase's limits.
-        for i in device.limited where device.slots[i].excursion.open && device.slots[i].limit.level != .normal {
+        for i in device.limited + device.discreteSlots
+        where device.slots[i].excursion.open && excursionAlarm(device.slots[i]).level != .normal {
             closeExcursion(device, i, batch: before, at: t, wall: wall, into: &events)
             device.slots[i].excursion.begin(at: t, wall: wall)
         }
@@ -406,9 +654,9 @@ public final class ControlEngine {
             let thresholds = device.slots[i].thresholds
             let checked: [AlarmKind: Bool] = [
                 .limit: thresholds.hasRange, .rate: thresholds.maxRatePerMinute.isFinite,
-                .stale: thresholds.staleAfter != .max,
+                .stale: thresholds.staleAfter != .max, .discrete: thresholds.isDiscrete,
             ]
-            for kind in [AlarmKind.limit, .rate, .stale] where checked[kind] != true {
+            for kind in Self.alarmKinds where checked[kind] != true {
                 modify(device, i, kind) { record in
                     let wasActive = record.level != .normal
                     record.reset(keepingAcknowledgement: true)
@@ -419,7 +667,7 @@ public final class ControlEngine {
                     }
                 }
             }
-            if !thresholds.hasRange { device.slots[i].excursion = ExcursionTracker() }
+            if !thresholds.hasRange && !thresholds.isDiscrete { device.slots[i].excursion = ExcursionTracker() }
         }
         var event = contextEvent(.phaseChanged, device: device, wall: wall)
         event.previousPhase = before.phase
@@ -431,10 +679,10 @@ public final class ControlEngine {
     private func setRunning(_ device: DeviceControl, _ running: Bool, at t: Int64, wall: Date, into events: inout [ControlEvent]) {
         device.running = running
         if !running, let batch = device.batch {
-            for i in device.limited { closeExcursion(device, i, batch: batch, at: t, wall: wall, into: &events) }
+            for i in device.limited + device.discreteSlots { closeExcursion(device, i, batch: batch, at: t, wall: wall, into: &events) }
         }
         for i in device.slots.indices {
-            for kind in [AlarmKind.limit, .rate, .stale] {
+            for kind in Self.alarmKinds {
                 modify(device, i, kind) { record in
                     if !running { record.reset(keepingAcknowledgement: true) }
                     record.suppressed = !running
@@ -448,18 +696,30 @@ public final class ControlEngine {
     }
 
     private func closeExcursion(
-        _ device: DeviceControl, _ i: Int, batch: BatchContext, at t: Int64, wall: Date, into events: inout [ControlEvent]
+        _ device: DeviceControl, _ i: Int, batch: BatchContext, at t: Int64, wall: Date, openAtBatchEnd: Bool = false,
+        into events: inout [ControlEvent]
     ) {
         guard device.slots[i].excursion.open else { return }
-        if device.slots[i].limit.level != .normal {
+        let alarm = excursionAlarm(device.slots[i])
+        if alarm.level != .normal {
             var record = contextEvent(.excursion, device: device, wall: wall)
             record.phase = batch.phase
-            record.alarm = device.slots[i].limit.id
+            record.alarm = alarm.id
             record.priority = device.slots[i].thresholds.priority
-            record.excursion = device.slots[i].excursion.record(alarm: device.slots[i].limit.id, batch: batch, end: wall, endMono: t)
+            record.excursion = device.slots[i].excursion.record(alarm: alarm.id, batch: batch, end: wall, endMono: t)
+            record.excursion?.openAtBatchEnd = openAtBatchEnd
+            if openAtBatchEnd {
+                record.reason = alarm.id.kind == .discrete
+                    ? "still in its alarm condition when the batch ended" : "still outside the range when the batch ended"
+            }
             events.append(record)
         }
         device.slots[i].excursion = ExcursionTracker()
+    }
+
+    /// The alarm whose condition an excursion of this slot follows.
+    private func excursionAlarm(_ slot: Slot) -> AlarmRecord {
+        slot.thresholds.isDiscrete ? slot.discrete : slot.limit
     }
 
     private func expireShelving(_ device: DeviceControl, at t: Int64, wall: Date, into events: inout [ControlEvent]) {
@@ -473,6 +733,7 @@ public final class ControlEngine {
             expire(&device.slots[i].limit)
             expire(&device.slots[i].rate)
             expire(&device.slots[i].stale)
+            expire(&device.slots[i].discrete)
         }
     }
 
@@ -509,6 +770,7 @@ public final class ControlEngine {
         case .limit: change(&device.slots[i].limit)
         case .rate: change(&device.slots[i].rate)
         case .stale: change(&device.slots[i].stale)
+        case .discrete: change(&device.slots[i].discrete)
         case .communication: change(&device.communication)
         }
     }
@@ -525,7 +787,8 @@ public final class ControlEngine {
         var event = contextEvent(kind, device: device, wall: wall)
         event.alarm = record.id
         event.level = record.level
-        event.side = record.side
+        // Only a limit or a rate has sides; stale, discrete and communication alarms do not.
+        event.side = record.id.kind == .limit || record.id.kind == .rate ? record.side : nil
         event.state = record.state
         return event
     }

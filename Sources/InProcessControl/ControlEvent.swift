@@ -6,6 +6,10 @@ public struct ControlEvent: Sendable, Hashable {
     public enum Kind: String, Sendable, Hashable {
         case raised, escalated, deescalated, cleared
         case acknowledged, shelved, unshelved
+        /// An operator released a latched alarm (or the batch ended).
+        case reset
+        case outOfService = "out_of_service"
+        case inService = "in_service"
         case suppressed, unsuppressed
         case communicationLost = "communication_lost"
         case communicationRestored = "communication_restored"
@@ -13,6 +17,10 @@ public struct ControlEvent: Sendable, Hashable {
         case batchStarted = "batch_started"
         case phaseChanged = "phase_changed"
         case batchEnded = "batch_ended"
+        /// A batch taken up again after the daemon was down; `since`...`until` was not watched.
+        case batchResumed = "batch_resumed"
+        /// An alarm still standing when its batch ended: recorded as it stood, never as cleared.
+        case openAtBatchEnd = "open_at_batch_end"
     }
 
     public var kind: Kind
@@ -37,6 +45,11 @@ public struct ControlEvent: Sendable, Hashable {
     public var specFingerprint: String?
     public var excursion: ExcursionRecord?
     public var until: Date?
+    /// The start of an interval the event reports (with `until`), such as the time a resumed
+    /// batch was not watched, or for `in_service` the time the alarm or device was taken out of service.
+    public var since: Date?
+    /// For a discrete alarm on an enumerated status: the label the device reported.
+    public var label: String?
 
     public init(kind: Kind, time: Date, device: String) {
         self.kind = kind
@@ -50,12 +63,13 @@ public struct ControlEvent: Sendable, Hashable {
         if let alarm { parts.append(alarm.description) } else { parts.append(device) }
         if let level { parts.append("level=\(level)") }
         if let side, let level, level != .normal, alarm?.kind == .limit || alarm?.kind == .rate { parts.append("side=\(side.rawValue)") }
-        if let value { parts.append("value=\(formatNumber(value))") }
+        if let label { parts.append("value=\(label)") } else if let value { parts.append("value=\(formatNumber(value))") }
         if let limit { parts.append("limit=\(formatNumber(limit))") }
         if let priority { parts.append("priority=\(priority.rawValue)") }
         if let state { parts.append("state=\(state.rawValue)") }
         if let user { parts.append("user=\(user)") }
         if let reason { parts.append("reason=\(quoted(reason))") }
+        if let since { parts.append("since=\(since.formatted(.iso8601))") }
         if let until { parts.append("until=\(until.formatted(.iso8601))") }
         if let e = excursion {
             parts.append("duration=\(formatNumber(Double(e.duration.components.seconds) + Double(e.duration.components.attoseconds) / 1e18))s")
@@ -97,6 +111,12 @@ public enum ControlError: Error, Sendable, Equatable, CustomStringConvertible {
     case notShelved(AlarmID)
     case invalidShelveDuration(Duration)
     case suppressed(AlarmID)
+    case notLatched(AlarmID)
+    case conditionStands(AlarmID)
+    case outOfService(AlarmID)
+    case alreadyOutOfService(String)
+    case notOutOfService(String)
+    case samePhase(String)
 
     public var description: String {
         switch self {
@@ -111,6 +131,12 @@ public enum ControlError: Error, Sendable, Equatable, CustomStringConvertible {
         case .notShelved(let a): "alarm \(a) is not shelved"
         case .invalidShelveDuration(let d): "shelving must last between 1 s and 24 h, not \(d)"
         case .suppressed(let a): "alarm \(a) is suppressed by design and cannot be shelved"
+        case .notLatched(let a): "alarm \(a) is not latched; only a latched alarm whose condition has returned can be reset"
+        case .conditionStands(let a): "alarm \(a) cannot be reset: its condition still stands"
+        case .outOfService(let a): "alarm \(a) is out of service; return it to service first"
+        case .alreadyOutOfService(let t): "\(t) is already out of service"
+        case .notOutOfService(let t): "\(t) is not out of service"
+        case .samePhase(let p): "the batch is already in phase '\(p)'"
         }
     }
 }
@@ -152,7 +178,8 @@ extension ControlEvent.Kind: Codable {}
 extension ExcursionRecord: Codable {
     enum CodingKeys: String, CodingKey {
         case alarm, batchId = "batch", phase, specFingerprint = "spec", start, end, durationSeconds = "duration_s",
-            worstValue = "worst_value", worstLevel = "worst_level", side, areaOutside = "area_outside"
+            worstValue = "worst_value", worstLevel = "worst_level", side, areaOutside = "area_outside",
+            openAtBatchEnd = "open_at_batch_end"
     }
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -162,11 +189,18 @@ extension ExcursionRecord: Codable {
         specFingerprint = try c.decode(String.self, forKey: .specFingerprint)
         start = try c.decode(Date.self, forKey: .start)
         end = try c.decode(Date.self, forKey: .end)
-        duration = .nanoseconds(Int64((try c.decode(Double.self, forKey: .durationSeconds) * 1e9).rounded()))
+        // Read back from a stored record, which someone may have edited: a value beyond what
+        // a duration can hold is a decoding error, not a trap.
+        let seconds = try c.decode(Double.self, forKey: .durationSeconds)
+        guard seconds.isFinite, abs(seconds) < 9e9 else {
+            throw DecodingError.dataCorruptedError(forKey: .durationSeconds, in: c, debugDescription: "duration \(seconds) s is out of range")
+        }
+        duration = .nanoseconds(Int64((seconds * 1e9).rounded()))
         worstValue = try c.decode(Double.self, forKey: .worstValue)
         worstLevel = try c.decode(AlarmLevel.self, forKey: .worstLevel)
         side = try c.decode(AlarmSide.self, forKey: .side)
         areaOutside = try c.decode(Double.self, forKey: .areaOutside)
+        openAtBatchEnd = try c.decodeIfPresent(Bool.self, forKey: .openAtBatchEnd) ?? false
     }
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -181,6 +215,7 @@ extension ExcursionRecord: Codable {
         try c.encode(worstLevel, forKey: .worstLevel)
         try c.encode(side, forKey: .side)
         try c.encode(areaOutside, forKey: .areaOutside)
+        if openAtBatchEnd { try c.encode(true, forKey: .openAtBatchEnd) }
     }
 }
 
@@ -188,7 +223,7 @@ extension ControlEvent: Codable {
     enum CodingKeys: String, CodingKey {
         case kind, time, device, alarm, level, previousLevel = "previous_level", side, state, priority, value, limit,
             user, reason, batchId = "batch", phase, previousPhase = "previous_phase", specFingerprint = "spec",
-            excursion, until
+            excursion, until, since, label
     }
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -211,6 +246,8 @@ extension ControlEvent: Codable {
         specFingerprint = try c.decodeIfPresent(String.self, forKey: .specFingerprint)
         excursion = try c.decodeIfPresent(ExcursionRecord.self, forKey: .excursion)
         until = try c.decodeIfPresent(Date.self, forKey: .until)
+        since = try c.decodeIfPresent(Date.self, forKey: .since)
+        label = try c.decodeIfPresent(String.self, forKey: .label)
     }
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -233,5 +270,7 @@ extension ControlEvent: Codable {
         try c.encodeIfPresent(specFingerprint, forKey: .specFingerprint)
         try c.encodeIfPresent(excursion, forKey: .excursion)
         try c.encodeIfPresent(until, forKey: .until)
+        try c.encodeIfPresent(since, forKey: .since)
+        try c.encodeIfPresent(label, forKey: .label)
     }
 }

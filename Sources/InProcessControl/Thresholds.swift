@@ -17,6 +17,12 @@ struct Thresholds {
     var staleAfter: Int64 = .max
     var priority = AlarmPriority.medium
     var hasRange = false
+    /// A discrete rule: on a flag (`alarmWhen`) or on a status's labels (kept in the slot, so
+    /// that this struct stays plain numbers and flags).
+    var isDiscrete = false
+    var matchesLabels = false
+    var alarmWhen = true
+    var discreteLevel = AlarmLevel.alert
 
     init() {}
 
@@ -34,6 +40,17 @@ struct Thresholds {
         staleAfter = l.staleAfter?.nanoseconds ?? .max
         priority = l.priority
         hasRange = [l.alertLow, l.alertHigh, l.actionLow, l.actionHigh].contains { $0 != nil }
+        switch l.discrete {
+        case .flag(let when)?:
+            isDiscrete = true
+            alarmWhen = when
+        case .labels?:
+            isDiscrete = true
+            matchesLabels = true
+        case nil:
+            break
+        }
+        discreteLevel = l.discreteLevel == .action ? .action : .alert
     }
 
     /// The level a value calls for, with the deadband applied to the levels the alarm stands at.

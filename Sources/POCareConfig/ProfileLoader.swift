@@ -243,8 +243,11 @@ public enum ProfileLoader {
         // Returned even when a rule above failed, so that checks across parameters
         // (duplicates, overlaps) still run and every problem is reported at once.
         guard let id else { return nil }
+        // An address outside the protocol's range is reported above; as -1 it stays out of
+        // the checks across parameters, whose address arithmetic it would overflow.
+        let placedAddress = (0...65535).contains(address) && address + dataType.registerCount - 1 <= 65535 ? address : -1
         return Parameter(
-            id: id, name: name, unit: unit ?? "", table: table, address: address, dataType: dataType,
+            id: id, name: name, unit: unit ?? "", table: table, address: placedAddress, dataType: dataType,
             wordOrder: wordOrder, scale: scale ?? 1, offset: offset ?? 0, enumeration: enumeration,
             writable: writable)
     }
@@ -260,16 +263,74 @@ public enum ProfileLoader {
                 firstIndex[p.id] = index
             }
         }
-        let placed = parameters.enumerated().filter { $0.element.address >= 0 }
-        for (i, (ia, a)) in placed.enumerated() {
-            for (ib, b) in placed[(i + 1)...] where a.addressRange.overlaps(b.addressRange) {
-                if sharesRegisterLegitimately(a.dataType, b.dataType) { continue }
-                collector.error(
-                    "parameters[\(ib)].address",
-                    "\(b.addressRange) of '\(b.id)' overlaps \(a.addressRange) of '\(a.id)' (parameters[\(ia)])")
+        reportOverlaps(parameters, collector: collector)
+        reportUnreadable(parameters, unreadable: unreadable, collector: collector)
+    }
+
+    /// Overlapping parameters, found by sorting by address and sweeping (a profile of 70,000
+    /// parameters is checked in a fraction of a second; pairwise it took minutes). Each
+    /// conflict is reported at the parameter that comes later in the file.
+    private static func reportOverlaps(_ parameters: [Parameter], collector: DiagnosticCollector) {
+        let order = parameters.indices.filter { parameters[$0].address >= 0 }.sorted {
+            let a = parameters[$0].addressRange, b = parameters[$1].addressRange
+            if a.table != b.table { return a.table.rawValue < b.table.rawValue }
+            return a.start != b.start ? a.start < b.start : $0 < $1
+        }
+        // Parameters whose range reaches the current address. At most 17 can share a register
+        // legitimately (16 bits and the word holding them); beyond that every newcomer
+        // conflicts anyway, so the list keeps its newest entries and the one reaching furthest.
+        var active: [Int] = []
+        let activeLimit = 32
+        for current in order {
+            let range = parameters[current].addressRange
+            active.removeAll {
+                let other = parameters[$0].addressRange
+                return other.table != range.table || other.end <= range.start
             }
-            for (ri, range) in unreadable.enumerated() where range.overlaps(a.addressRange) {
-                collector.error("parameters[\(ia)].address", "'\(a.id)' lies in unreadable[\(ri)] (\(range))")
+            for other in active where !sharesRegisterLegitimately(parameters[other].dataType, parameters[current].dataType) {
+                let (earlier, later) = other < current ? (other, current) : (current, other)
+                let a = parameters[earlier], b = parameters[later]
+                collector.error(
+                    "parameters[\(later)].address",
+                    "\(b.addressRange) of '\(b.id)' overlaps \(a.addressRange) of '\(a.id)' (parameters[\(earlier)])")
+                break
+            }
+            active.append(current)
+            if active.count > activeLimit {
+                let furthest = active.max { parameters[$0].addressRange.end < parameters[$1].addressRange.end }!
+                active = Array(active.suffix(activeLimit / 2))
+                if !active.contains(furthest) { active.insert(furthest, at: 0) }
+            }
+        }
+    }
+
+    /// Parameters inside a range the device cannot read, by binary search over the ranges
+    /// sorted by start (with the furthest end reached so far, as ranges may nest).
+    private static func reportUnreadable(_ parameters: [Parameter], unreadable: [AddressRange], collector: DiagnosticCollector) {
+        guard !unreadable.isEmpty else { return }
+        var byTable: [RegisterTable: (starts: [Int], furthest: [(end: Int, index: Int)])] = [:]
+        for table in Set(unreadable.map(\.table)) {
+            let sorted = unreadable.indices.filter { unreadable[$0].table == table }.sorted { unreadable[$0].start < unreadable[$1].start }
+            var furthest: [(end: Int, index: Int)] = []
+            for index in sorted {
+                let end = unreadable[index].end
+                if let last = furthest.last, last.end >= end { furthest.append(last) } else { furthest.append((end, index)) }
+            }
+            byTable[table] = (sorted.map { unreadable[$0].start }, furthest)
+        }
+        for (ia, a) in parameters.enumerated() where a.address >= 0 {
+            let range = a.addressRange
+            guard let ranges = byTable[range.table] else { continue }
+            // The last unreadable range starting before this parameter ends.
+            var low = 0, high = ranges.starts.count
+            while low < high {
+                let mid = (low + high) / 2
+                if ranges.starts[mid] < range.end { low = mid + 1 } else { high = mid }
+            }
+            guard low > 0 else { continue }
+            let reach = ranges.furthest[low - 1]
+            if reach.end > range.start {
+                collector.error("parameters[\(ia)].address", "'\(a.id)' lies in unreadable[\(reach.index)] (\(unreadable[reach.index]))")
             }
         }
     }

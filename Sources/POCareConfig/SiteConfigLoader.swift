@@ -10,7 +10,7 @@ public enum SiteConfigLoader {
         public var diagnostics: [Diagnostic]
     }
 
-    static let topKeys = ["site", "profile_dir", "devices", "store", "control_site", "control"]
+    static let topKeys = ["site", "profile_dir", "spec_dir", "devices", "store", "control_site", "control"]
     static let controlSiteKeys = [
         "broker", "client_id", "mqtt_version", "keepalive", "topic_root", "tls", "credentials_file", "window",
         "telemetry_batch",
@@ -158,12 +158,37 @@ public enum SiteConfigLoader {
             for (key, assign) in [("free_space_warning", { store.freeSpaceWarningBytes = $0 }),
                                   ("free_space_limit", { (v: Int64) in store.freeSpaceLimitBytes = v })] as [(String, (Int64) -> Void)] {
                 guard let text = reader.string(key) else { continue }
-                if let bytes = parseByteSize(text) { assign(bytes) } else {
-                    collector.error("store.\(key)", "expected a size such as 512MiB, 2GiB or 100MB, got '\(text)'")
+                switch ByteSizeText.parse(text) {
+                case .success(let bytes): assign(bytes)
+                case .failure(let problem): collector.error("store.\(key)", problem.description)
                 }
             }
             if store.freeSpaceLimitBytes > store.freeSpaceWarningBytes {
                 collector.error("store.free_space_limit", "the hard limit must not be above the warning threshold")
+            }
+        }
+        // Operators may start batches with specs from these folders only (default: the
+        // configuration's own folder).
+        var specDirectories = [baseDirectory.standardizedFileURL.path]
+        if top.has("spec_dir") {
+            let names: [String]
+            if case .sequence = top.node("spec_dir") {
+                names = (top.sequence("spec_dir") ?? []).enumerated().compactMap { index, node in
+                    guard let name = node.scalar?.string, !name.isEmpty else {
+                        collector.error("spec_dir[\(index)]", at: node.mark, "expected a folder name")
+                        return nil
+                    }
+                    return name
+                }
+            } else {
+                names = top.string("spec_dir").map { [$0] } ?? []
+            }
+            specDirectories = names.map { resolve($0, against: baseDirectory).standardizedFileURL.path }
+            for (index, directory) in specDirectories.enumerated() {
+                var isDirectory: ObjCBool = false
+                if !FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) || !isDirectory.boolValue {
+                    collector.error(names.count > 1 ? "spec_dir[\(index)]" : "spec_dir", "'\(directory)' is not a folder")
+                }
             }
         }
         var controlSite: ControlSiteConfig?
@@ -182,6 +207,7 @@ public enum SiteConfigLoader {
         }
         var config = SiteConfig(siteId: site, devices: devices, store: store, controlSite: controlSite)
         config.control = control
+        config.specDirectories = specDirectories
         return Result(config: config, diagnostics: diagnostics)
     }
 
@@ -304,21 +330,6 @@ public func parseEndpoint(_ text: String) -> (host: String, port: Int)? {
     }
     guard !host.isEmpty, let port = Int(portText), (1...65535).contains(port) else { return nil }
     return (String(host), port)
-}
-
-/// Parses `512MiB`, `2GiB`, `100MB`, `64KiB` or a number of bytes.
-public func parseByteSize(_ text: String) -> Int64? {
-    let t = text.trimmingCharacters(in: .whitespaces)
-    let units: [(String, Double)] = [
-        ("KiB", 1024), ("MiB", 1_048_576), ("GiB", 1_073_741_824), ("TiB", 1_099_511_627_776), ("kB", 1e3), ("KB", 1e3), ("MB", 1e6),
-        ("GB", 1e9), ("TB", 1e12), ("B", 1),
-    ]
-    for (suffix, factor) in units where t.hasSuffix(suffix) {
-        guard let n = Double(t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), n >= 0, n.isFinite else { return nil }
-        return Int64(n * factor)
-    }
-    guard let n = Int64(t), n >= 0 else { return nil }
-    return n
 }
 
 /// Splits `mqtt://host:port` or `mqtts://host:port` (default ports 1883 and 8883).

@@ -52,6 +52,14 @@ public enum SpecCanonicalForm {
         ]
         for (key, value) in optional { if let value { fields.append((key, number(value))) } }
         if let stale = l.staleAfter { fields.append(("stale_after_ns", String(stale.nanoseconds))) }
+        // Written only where used, so the fingerprints of specs without them stay as they were.
+        switch l.discrete {
+        case .flag(let alarmWhen)?: fields.append(("alarm_when", alarmWhen ? "true" : "false"))
+        case .labels(let labels)?: fields.append(("alarm_labels", array(labels.sorted().map(string))))
+        case nil: break
+        }
+        if l.discrete != nil { fields.append(("level", string(l.discreteLevel.rawValue))) }
+        if l.latch { fields.append(("latch", "true")) }
         return object(fields.sorted { $0.0 < $1.0 })
     }
 

@@ -19,8 +19,10 @@ public enum SpecLoader {
     static let ruleKeys = ["communication_loss_polls", "running"]
     static let limitKeys = [
         "unit", "target", "alert_low", "alert_high", "action_low", "action_high", "max_rate_per_min", "on_delay",
-        "off_delay", "deadband", "priority", "stale_after",
+        "off_delay", "deadband", "priority", "stale_after", "alarm_when", "alarm_labels", "level", "latch",
     ]
+    /// Keys that only make sense for a measured number, never for a flag or a status.
+    static let analogKeys = ["target", "alert_low", "alert_high", "action_low", "action_high", "max_rate_per_min", "deadband", "stale_after"]
 
     /// Every valid profile in a folder, by profile id (invalid ones are skipped: validate them on their own).
     public static func profileCatalogue(directory: String) -> [String: DeviceProfile] {
@@ -74,11 +76,16 @@ public enum SpecLoader {
                     collector.error("spec.profiles[\(index)]", at: node.mark, "profile '\(name)' is named twice")
                 } else if let profile = catalogue[name] {
                     profiles.append(profile)
-                } else {
-                    let known = catalogue.keys.sorted().joined(separator: ", ")
-                    collector.error("spec.profiles[\(index)]", at: node.mark, "unknown device profile '\(name)' (known: \(known.isEmpty ? "none" : known))")
                 }
                 profileIds.append(name)
+            }
+            // One approved spec serves sites with different equipment: it names every model it
+            // was written for, and a site checks it against the ones it has. None at all is an
+            // error, for the spec could hold no device here to anything.
+            if !profileIds.isEmpty && profiles.isEmpty {
+                let known = catalogue.keys.sorted().joined(separator: ", ")
+                collector.error(
+                    "spec.profiles", "none of the profiles this spec names (\(profileIds.joined(separator: ", "))) is at this site (known: \(known.isEmpty ? "none" : known))")
             }
             let f = fields.map { $0 ?? "" }
             identity = SpecIdentity(
@@ -135,9 +142,11 @@ public enum SpecLoader {
         guard !collector.hasErrors, let identity else { return Result(spec: nil, diagnostics: collector.diagnostics) }
         let canonical = SpecCanonicalForm.text(
             identity: identity, phases: phases, communicationLossPolls: lossPolls, running: running)
-        let spec = IPCSpec(
+        var spec = IPCSpec(
             identity: identity, phases: phases, communicationLossPolls: lossPolls, running: running,
             fingerprint: "sha256:" + SHA256.hex(canonical))
+        spec.canonicalForm = canonical
+        spec.source = text
         return Result(spec: spec, diagnostics: collector.diagnostics)
     }
 
@@ -168,7 +177,8 @@ public enum SpecLoader {
     ) -> ParameterLimits? {
         let path = reader.path
         reader.rejectUnknownKeys(allowed: limitKeys)
-        let unit = reader.string("unit", required: true)
+        let isDiscrete = reader.has("alarm_when") || reader.has("alarm_labels")
+        let unit = reader.string("unit", required: !isDiscrete)
         var limits = ParameterLimits(parameterId: parameterId, unit: unit ?? "")
         limits.target = reader.double("target")
         limits.alertLow = reader.double("alert_low")
@@ -180,6 +190,13 @@ public enum SpecLoader {
         limits.offDelay = reader.duration("off_delay") ?? .zero
         limits.deadband = reader.double("deadband") ?? 0
         limits.staleAfter = reader.duration("stale_after")
+        limits.latch = reader.bool("latch") ?? false
+        if isDiscrete {
+            return parseDiscrete(reader, limits, profiles: profiles, at: mark, collector: collector)
+        }
+        if reader.has("level") {
+            collector.error("\(path).level", "level applies to a discrete alarm (with alarm_when or alarm_labels); a limit's level follows from the range crossed")
+        }
         if let text = reader.string("priority") {
             if let priority = AlarmPriority(rawValue: text) {
                 limits.priority = priority
@@ -193,9 +210,11 @@ public enum SpecLoader {
         if matches.isEmpty && !profiles.isEmpty {
             collector.error(path, at: mark, "no profile named by the spec has a parameter '\(parameterId)' (profiles: \(profiles.map(\.id).joined(separator: ", ")))")
         }
+        // A limit on a parameter one model lacks applies to the models that have it (the example
+        // spec limits rocking_rate for bag rockers and agitation for stirred tanks).
         for (profile, parameter) in matches {
             if !parameter.dataType.isNumeric || parameter.enumeration != nil {
-                collector.error(path, at: mark, "'\(parameterId)' in '\(profile.id)' is not a numeric measurement; limits need a number")
+                collector.error(path, at: mark, "'\(parameterId)' in '\(profile.id)' is not a numeric measurement; limits need a number (for a flag give alarm_when, for a status alarm_labels)")
             } else if let unit, parameter.unit != unit {
                 collector.error("\(path).unit", "unit '\(unit)' does not match '\(parameter.unit)' of '\(parameterId)' in profile '\(profile.id)'")
             }
@@ -244,6 +263,97 @@ public enum SpecLoader {
         }
         if let stale = limits.staleAfter, stale <= .zero {
             collector.error("\(path).stale_after", "must be above 0")
+        }
+        return limits
+    }
+
+    /// A discrete rule: `alarm_when: true|false` on a flag, or `alarm_labels: [..]` on an
+    /// enumerated status, with priority, delays, level and latch.
+    private static func parseDiscrete(
+        _ reader: MappingReader, _ base: ParameterLimits, profiles: [DeviceProfile], at mark: Mark?,
+        collector: DiagnosticCollector
+    ) -> ParameterLimits? {
+        let path = reader.path
+        var limits = base
+        let parameterId = limits.parameterId
+        limits.onDelay = reader.duration("on_delay") ?? .zero
+        limits.offDelay = reader.duration("off_delay") ?? .zero
+        if let text = reader.string("priority") {
+            if let priority = AlarmPriority(rawValue: text) {
+                limits.priority = priority
+            } else {
+                collector.error("\(path).priority", "unknown priority '\(text)'; expected low, medium, high or critical")
+            }
+        }
+        if let text = reader.string("level") {
+            if let level = ParameterLimits.DiscreteLevel(rawValue: text) {
+                limits.discreteLevel = level
+            } else {
+                collector.error("\(path).level", "unknown level '\(text)'; expected alert or action")
+            }
+        }
+        for key in analogKeys where reader.has(key) {
+            collector.error("\(path).\(key)", "a discrete alarm (alarm_when or alarm_labels) takes no \(key); limits belong to a measured number")
+        }
+        if reader.has("alarm_when") && reader.has("alarm_labels") {
+            collector.error("\(path).alarm_labels", "give alarm_when for a flag or alarm_labels for a status, not both")
+            return nil
+        }
+        if reader.has("alarm_when") {
+            guard let when = reader.bool("alarm_when") else { return nil }
+            limits.discrete = .flag(alarmWhen: when)
+        } else {
+            var labels: [String] = []
+            let nodes = reader.sequence("alarm_labels") ?? []
+            for (index, node) in nodes.enumerated() {
+                guard let label = node.scalar?.string, !label.isEmpty else {
+                    collector.error("\(path).alarm_labels[\(index)]", at: node.mark, "expected a label")
+                    continue
+                }
+                if labels.contains(label) {
+                    collector.error("\(path).alarm_labels[\(index)]", at: node.mark, "label '\(label)' is named twice")
+                }
+                labels.append(label)
+            }
+            if reader.has("alarm_labels") && nodes.isEmpty {
+                collector.error("\(path).alarm_labels", "name at least one label that raises the alarm")
+            }
+            limits.discrete = .labels(labels)
+        }
+
+        let matches = profiles.compactMap { p in p.parameter(parameterId).map { (p, $0) } }
+        if matches.isEmpty && !profiles.isEmpty {
+            collector.error(path, at: mark, "no profile named by the spec has a parameter '\(parameterId)' (profiles: \(profiles.map(\.id).joined(separator: ", ")))")
+        }
+        for (profile, parameter) in matches {
+            var isFlag = parameter.dataType == .bool
+            if case .bit = parameter.dataType { isFlag = true }
+            switch limits.discrete {
+            case .flag?:
+                if !isFlag {
+                    let hint = parameter.enumeration != nil ? "; for an enumerated status give alarm_labels" : "; give limits for a measured number"
+                    collector.error("\(path).alarm_when", "'\(parameterId)' in '\(profile.id)' is not a bool or bit\(hint)")
+                }
+            case .labels(let labels)?:
+                if let enumeration = parameter.enumeration {
+                    let known = Set(enumeration.values)
+                    for label in labels where !known.contains(label) {
+                        collector.error("\(path).alarm_labels", "'\(label)' is not a label of '\(parameterId)' in '\(profile.id)' (labels: \(known.sorted().joined(separator: ", ")))")
+                    }
+                } else {
+                    let hint = isFlag ? "; for a flag give alarm_when" : "; give limits for a measured number"
+                    collector.error("\(path).alarm_labels", "'\(parameterId)' in '\(profile.id)' is not an enumerated status\(hint)")
+                }
+            case nil:
+                break
+            }
+            if !limits.unit.isEmpty, parameter.unit != limits.unit {
+                let unit = limits.unit
+                collector.error("\(path).unit", "unit '\(unit)' does not match '\(parameter.unit)' of '\(parameterId)' in profile '\(profile.id)'")
+            }
+        }
+        for (key, value) in [("on_delay", limits.onDelay), ("off_delay", limits.offDelay)] where value > .seconds(86_400) {
+            collector.error("\(path).\(key)", "must be at most 24h")
         }
         return limits
     }

@@ -17,7 +17,31 @@ final class DiagnosticCollector {
 
     func error(_ path: String, at mark: Mark?, _ message: String) {
         let place = mark.map { ($0.line, $0.column) } ?? marks[path] ?? (1, 1)
-        diagnostics.append(Diagnostic(file: file, line: place.0, column: place.1, field: path, message: message))
+        diagnostics.append(Diagnostic(file: file, line: place.0, column: place.1, field: path, message: Self.shortened(message)))
+    }
+
+    /// Quotes in a message ('like this') are cut to 40 characters: a value of a megabyte must
+    /// not become a megabyte of diagnostics, and the place in the file says where the rest is.
+    static func shortened(_ message: String) -> String {
+        guard message.count > 200 else { return message }
+        var result = ""
+        var quoted = ""
+        var inQuote = false
+        for character in message {
+            if character == "'" {
+                if inQuote {
+                    result += quoted.count > 60 ? "'\(quoted.prefix(40))...' (\(quoted.count) characters)" : "'\(quoted)'"
+                    quoted = ""
+                }
+                inQuote.toggle()
+            } else if inQuote {
+                quoted.append(character)
+            } else {
+                result.append(character)
+            }
+        }
+        if inQuote { result += "'" + (quoted.count > 60 ? "\(quoted.prefix(40))..." : quoted) }
+        return result.count > 2000 ? String(result.prefix(2000)) + "..." : result
     }
 
     /// Reports at the remembered place of `path`, or of the nearest remembered parent.
@@ -27,10 +51,17 @@ final class DiagnosticCollector {
             probe = String(probe[..<cut])
         }
         let place = marks[probe] ?? (1, 1)
-        diagnostics.append(Diagnostic(file: file, line: place.0, column: place.1, field: path, message: message))
+        diagnostics.append(Diagnostic(file: file, line: place.0, column: place.1, field: path, message: Self.shortened(message)))
     }
 
     var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
+
+    /// A problem that does not make the file invalid, but that its author should know of.
+    func warning(_ path: String, at mark: Mark?, _ message: String) {
+        let place = mark.map { ($0.line, $0.column) } ?? marks[path] ?? (1, 1)
+        diagnostics.append(Diagnostic(
+            file: file, line: place.0, column: place.1, field: path, message: Self.shortened(message), severity: .warning))
+    }
 
     /// Parses YAML text into a node tree, turning libyaml's errors into diagnostics.
     func compose(_ text: String) -> Node? {
@@ -159,11 +190,12 @@ struct MappingReader {
 
     func duration(_ key: String, required: Bool = false) -> Duration? {
         guard let text = string(key, required: required) else { return nil }
-        guard let value = parseDuration(text) else {
-            collector.error(fieldPath(key), "expected a duration such as 500ms, 1s, 2.5s or 5m, got '\(text)'")
+        switch DurationText.parse(text) {
+        case .success(let value): return value
+        case .failure(let problem):
+            collector.error(fieldPath(key), problem.description)
             return nil
         }
-        return value
     }
 
     func mappingReader(_ key: String, required: Bool = false) -> MappingReader? {
@@ -190,20 +222,6 @@ func parseInteger(_ text: String) -> Int? {
     if t.hasPrefix("0x") || t.hasPrefix("0X") { return Int(t.dropFirst(2), radix: 16) }
     if t.hasPrefix("-0x") { return Int(t.dropFirst(3), radix: 16).map { -$0 } }
     return Int(t)
-}
-
-/// Parses `250ms`, `1s`, `2.5s`, `5m`, `1h`; a bare number is seconds.
-public func parseDuration(_ text: String) -> Duration? {
-    let t = text.trimmingCharacters(in: .whitespaces)
-    let units: [(String, Double)] = [("ms", 1e-3), ("s", 1), ("min", 60), ("m", 60), ("h", 3600), ("d", 86_400)]
-    for (suffix, factor) in units where t.hasSuffix(suffix) {
-        guard let n = Double(t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)),
-            n.isFinite, n >= 0
-        else { return nil }
-        return .nanoseconds(Int64((n * factor * 1e9).rounded()))
-    }
-    guard let n = Double(t), n.isFinite, n >= 0 else { return nil }
-    return .nanoseconds(Int64((n * 1e9).rounded()))
 }
 
 extension Bool {

@@ -78,7 +78,10 @@ public struct DeviceProfile: Sendable, Hashable {
     public var modbus: ModbusDefaults
     /// Address ranges the device answers with an exception; never read, never bridged over.
     public var unreadable: [AddressRange]
-    public var parameters: [Parameter]
+    public var parameters: [Parameter] { didSet { positions = Self.positions(of: parameters) } }
+    /// Where each parameter id stands in `parameters`, so a look-up by id is constant time
+    /// (a spec over a 70,000-parameter profile is checked in linear time, not quadratic).
+    private var positions: [String: Int]
 
     public init(
         id: String, vendor: String, model: String, firmware: String, modbus: ModbusDefaults,
@@ -91,9 +94,18 @@ public struct DeviceProfile: Sendable, Hashable {
         self.modbus = modbus
         self.unreadable = unreadable
         self.parameters = parameters
+        self.positions = Self.positions(of: parameters)
     }
 
     public func parameter(_ id: String) -> Parameter? {
-        parameters.first { $0.id == id }
+        positions[id].map { parameters[$0] }
+    }
+
+    /// The first parameter with each id wins, as a linear search would find it.
+    private static func positions(of parameters: [Parameter]) -> [String: Int] {
+        var positions: [String: Int] = [:]
+        positions.reserveCapacity(parameters.count)
+        for (index, parameter) in parameters.enumerated() where positions[parameter.id] == nil { positions[parameter.id] = index }
+        return positions
     }
 }

@@ -3,6 +3,14 @@ public enum AlarmPriority: String, Sendable, Hashable, CaseIterable, Codable {
     case low, medium, high, critical
 }
 
+/// What makes a discrete alarm stand: a flag in a given state, or a status among given labels.
+public enum DiscreteCondition: Sendable, Hashable {
+    /// A `bool` or `bitN` parameter: the alarm stands while the flag equals this value.
+    case flag(alarmWhen: Bool)
+    /// An enumerated parameter: the alarm stands while its label is one of these.
+    case labels([String])
+}
+
 /// The approved limits for one parameter in one phase of a process.
 ///
 /// Ranges nest: action low <= alert low < alert high <= action high. Either side may be
@@ -27,12 +35,21 @@ public struct ParameterLimits: Sendable, Hashable {
     public var priority: AlarmPriority
     /// A value that has not changed at all for this long is stale (a frozen sensor).
     public var staleAfter: Duration?
+    /// For a flag or a status: the condition that raises the parameter's discrete alarm.
+    public var discrete: DiscreteCondition?
+    /// The level a discrete alarm stands at (alert or action).
+    public var discreteLevel: DiscreteLevel
+    /// The parameter's alarms stay active after the condition clears, until an operator resets them.
+    public var latch: Bool
+
+    public enum DiscreteLevel: String, Sendable, Hashable { case alert, action }
 
     public init(
         parameterId: String, unit: String = "", target: Double? = nil, alertLow: Double? = nil, alertHigh: Double? = nil,
         actionLow: Double? = nil, actionHigh: Double? = nil, maxRatePerMinute: Double? = nil,
         onDelay: Duration = .zero, offDelay: Duration = .zero, deadband: Double = 0,
-        priority: AlarmPriority = .medium, staleAfter: Duration? = nil
+        priority: AlarmPriority = .medium, staleAfter: Duration? = nil, discrete: DiscreteCondition? = nil,
+        discreteLevel: DiscreteLevel = .alert, latch: Bool = false
     ) {
         self.parameterId = parameterId
         self.unit = unit
@@ -47,6 +64,9 @@ public struct ParameterLimits: Sendable, Hashable {
         self.deadband = deadband
         self.priority = priority
         self.staleAfter = staleAfter
+        self.discrete = discrete
+        self.discreteLevel = discreteLevel
+        self.latch = latch
     }
 }
 
@@ -116,6 +136,10 @@ public struct IPCSpec: Sendable, Hashable {
     public var running: RunningSignal?
     /// `sha256:` and the hex SHA-256 of the spec's canonical form.
     public var fingerprint: String
+    /// The canonical form the fingerprint hashes (empty for a spec not read from a file).
+    public var canonicalForm = ""
+    /// The file's text as it was read, kept with every batch record that ran under the spec.
+    public var source = ""
 
     public init(
         identity: SpecIdentity, phases: [PhaseLimits], communicationLossPolls: Int, running: RunningSignal?,

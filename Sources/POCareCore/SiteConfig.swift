@@ -1,4 +1,4 @@
-/// A batch the daemon starts on a device at start-up (until operators start batches themselves).
+/// A batch the daemon starts on a device at start-up (operators start theirs with `pocarectl batch start`).
 public struct BatchPlan: Sendable, Hashable {
     public var batchId: String
     public var spec: IPCSpec
@@ -39,7 +39,8 @@ public struct DeviceConfig: Sendable, Hashable {
 
 /// Where and how the site store keeps its records.
 public struct StoreConfig: Sendable, Hashable {
-    public static let defaultPath = "/var/lib/pocare/site.db"
+    /// The system path for the service, a path of the user's own otherwise (see `DefaultPaths`).
+    public static var defaultPath: String { DefaultPaths.store }
 
     public var path = StoreConfig.defaultPath
     /// SQLite `synchronous`: FULL (the default for GMP data) or NORMAL.
@@ -83,7 +84,8 @@ public struct ControlSiteConfig: Sendable, Hashable {
 
 /// Where operators reach the daemon.
 public struct ControlSocketConfig: Sendable, Hashable {
-    public static let defaultPath = "/run/pocare/pocared.sock"
+    /// The system path for the service, a path of the user's own otherwise (see `DefaultPaths`).
+    public static var defaultPath: String { DefaultPaths.socket }
     public var path = ControlSocketConfig.defaultPath
     /// Group that may connect (mode 0660); nil means `pocare-operators` where that group
     /// exists, and the daemon's own group elsewhere (a development machine).
@@ -98,6 +100,9 @@ public struct SiteConfig: Sendable, Hashable {
     public var store: StoreConfig
     public var controlSite: ControlSiteConfig?
     public var control = ControlSocketConfig()
+    /// The folders an operator's `batch start --spec FILE` may read specs from (absolute).
+    /// The daemon reads with its own rights, so a path outside them is refused unopened.
+    public var specDirectories: [String] = []
 
     public init(siteId: String, devices: [DeviceConfig], store: StoreConfig = StoreConfig(), controlSite: ControlSiteConfig? = nil) {
         self.siteId = siteId

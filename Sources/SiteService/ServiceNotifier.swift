@@ -1,4 +1,5 @@
 import Foundation
+import POCareCore
 
 #if canImport(Glibc)
 import Glibc
@@ -24,23 +25,9 @@ public struct ServiceNotifier: Sendable {
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        // A leading '@' names an abstract socket: a NUL byte in the first position.
-        var path = Array(socketPath.utf8)
-        let abstract = path.first == UInt8(ascii: "@")
-        if abstract { path[0] = 0 }
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard path.count < capacity else { return false }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (i, byte) in path.enumerated() { raw[i] = byte }
-        }
-        let length = socklen_t(MemoryLayout<sa_family_t>.size + path.count + (abstract ? 0 : 1))
         let message = Array(lines.joined(separator: "\n").utf8)
-        let sent = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                message.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, 0, pointer, length) }
-            }
+        let sent = withUnixSocketAddress(socketPath) { address, length in
+            message.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, 0, address, length) }
         }
         return sent == message.count
     }

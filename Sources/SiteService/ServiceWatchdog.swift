@@ -1,11 +1,12 @@
 import Foundation
 import Logging
+import POCareCore
 import Synchronization
 
 /// Pings systemd's watchdog only while the pipeline is healthy, so a hung daemon is
 /// restarted: a thread of its own asks `check` every half watchdog interval (or every 5 s
 /// without a watchdog, for the STATUS line) and sends `WATCHDOG=1` only on a healthy answer.
-public final class ServiceWatchdog: @unchecked Sendable {
+public final class ServiceWatchdog: Sendable {
     public struct Verdict: Sendable {
         public var healthy: Bool
         /// One line for `systemctl status`.
@@ -29,10 +30,10 @@ public final class ServiceWatchdog: @unchecked Sendable {
         self.check = check
     }
 
+    private let thread = DedicatedThread(name: "service-watchdog")
+
     public func start() {
-        let thread = Thread { [self] in run() }
-        thread.name = "service-watchdog"
-        thread.start()
+        thread.start { [self] in run() }
     }
 
     public func stop() { stopped.store(true, ordering: .relaxed) }

@@ -4,6 +4,9 @@ import Glibc
 
 /// A mutex and condition variable whose timed waits run on CLOCK_MONOTONIC, so a wall-clock
 /// step (NTP, an operator fixing the date) can never hold back a commit.
+///
+/// Unchecked Sendable: the pthread mutex and condition are made for use from many threads;
+/// they are only ever touched through their pthread calls.
 public final class MonotonicCondition: @unchecked Sendable {
     private var mutex = pthread_mutex_t()
     private var condition = pthread_cond_t()

@@ -73,7 +73,82 @@ enum Schema {
             BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
         CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
             BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+        """,
+        // 2: the store's identity. The epoch is random and made once, when the store is
+        // created (or first migrated): a store restored from a backup or made anew after a
+        // loss has another epoch, which tells a reader that sequence numbers started again.
         """
+        CREATE TABLE store_identity (
+            epoch      TEXT NOT NULL,
+            created_ns INTEGER NOT NULL,
+            opened_ns  INTEGER NOT NULL
+        );
+        INSERT INTO store_identity (epoch, created_ns, opened_ns)
+            VALUES (lower(hex(randomblob(16))), CAST((julianday('now') - 2440587.5) * 86400e9 AS INTEGER), CAST((julianday('now') - 2440587.5) * 86400e9 AS INTEGER));
+        CREATE TRIGGER store_identity_no_delete BEFORE DELETE ON store_identity
+            BEGIN SELECT RAISE(ABORT, 'the store identity is permanent'); END;
+        CREATE TRIGGER store_identity_keeps_epoch BEFORE UPDATE OF epoch, created_ns ON store_identity
+            BEGIN SELECT RAISE(ABORT, 'the store identity is permanent'); END;
+        """,
+        // 3: a hash chain over every record of every stream (RecordChain). The head is the
+        // last record's hash; the anchor is the last pruned record, where verification starts.
+        // Records written before this version are not chained: the chain starts after them.
+        """
+        ALTER TABLE samples ADD COLUMN hash TEXT;
+        ALTER TABLE events ADD COLUMN hash TEXT;
+        ALTER TABLE streams ADD COLUMN head_hash TEXT;
+        ALTER TABLE streams ADD COLUMN anchor_seq INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE streams ADD COLUMN anchor_hash TEXT;
+        UPDATE streams SET anchor_seq = last_seq,
+            anchor_hash = '0000000000000000000000000000000000000000000000000000000000000000',
+            head_hash = '0000000000000000000000000000000000000000000000000000000000000000'
+            WHERE stream <> 'audit';
+        """,
+        // 4: what must survive a restart so that a batch is held to the same spec afterwards:
+        // the running batches, their shelves, and every spec by fingerprint. Batches left open
+        // by an earlier version are not resumed: it did not record what they ran.
+        """
+        CREATE TABLE running_batches (
+            device              TEXT PRIMARY KEY,
+            batch               TEXT NOT NULL,
+            spec                TEXT NOT NULL,
+            phase               TEXT NOT NULL,
+            follow_device_phase INTEGER NOT NULL,
+            started_ns          INTEGER NOT NULL,
+            started_by          TEXT,
+            reason              TEXT
+        ) WITHOUT ROWID;
+        CREATE TABLE shelves (
+            alarm    TEXT PRIMARY KEY,
+            device   TEXT NOT NULL,
+            batch    TEXT,
+            until_ns INTEGER NOT NULL,
+            user     TEXT NOT NULL,
+            reason   TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE specs (
+            fingerprint   TEXT PRIMARY KEY,
+            document      TEXT NOT NULL,
+            version       TEXT NOT NULL,
+            canonical     TEXT NOT NULL,
+            source        TEXT NOT NULL,
+            first_seen_ns INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        ALTER TABLE batches ADD COLUMN started_by TEXT;
+        ALTER TABLE batches ADD COLUMN start_reason TEXT;
+        ALTER TABLE batches ADD COLUMN ended_by TEXT;
+        ALTER TABLE batches ADD COLUMN end_reason TEXT;
+        """,
+        // 5: alarms and devices out of service for maintenance, until returned, across restarts.
+        """
+        CREATE TABLE out_of_service (
+            target   TEXT PRIMARY KEY,
+            device   TEXT NOT NULL,
+            since_ns INTEGER NOT NULL,
+            user     TEXT NOT NULL,
+            reason   TEXT NOT NULL
+        ) WITHOUT ROWID;
+        """,
     ]
 
     static var version: Int { migrations.count }

@@ -1,5 +1,6 @@
 import CSQLite
 import Foundation
+import Hashing
 import Logging
 import POCareCore
 
@@ -16,6 +17,10 @@ import Glibc
 /// committing transaction, so numbers are gap-free, never reused and continue across restarts.
 /// A failed commit (a full disk) is rolled back and retried with the same rows; nothing that
 /// was committed is touched.
+///
+/// Unchecked Sendable: the fields from `queue` to `onCommit` are guarded by `condition`'s
+/// mutex; the writer-thread state below them is touched only by the writer thread (after
+/// `init`, which runs before that thread starts).
 public final class SiteStore: @unchecked Sendable {
     public enum Synchronous: String, Sendable { case full = "FULL", normal = "NORMAL" }
 
@@ -40,14 +45,15 @@ public final class SiteStore: @unchecked Sendable {
     /// The user the daemon runs as, for actions it takes itself.
     public let systemUser: String
     public let settings: Settings
+    /// This store's identity, made when it was created: a store restored from a backup or
+    /// made anew after a loss has another, so a reader knows its sequence numbers restarted.
+    public private(set) var epoch = ""
 
     private enum Pending {
         case sample(device: String, time: Int64, cycle: Int64, context: SampleContext, parameters: [String], readings: [UInt8])
         case event(EventRecord)
         case audit(AuditAction, time: Int64, completion: @Sendable (Result<AuditEntry, SQLiteError>) -> Void)
         case delivered(stream: String, seq: Int64)
-        case batchStarted(device: String, batch: String, spec: String, time: Int64)
-        case batchEnded(device: String, batch: String, time: Int64)
 
         var countsAsRow: Bool {
             switch self {
@@ -69,14 +75,22 @@ public final class SiteStore: @unchecked Sendable {
     private var commitsFailing = false
     private var diskFull = false
     private var committedRowsTotal: UInt64 = 0
-    private let finished = DispatchSemaphore(value: 0)
+    private var fileProblem: StoreFileProblem?
+    private let writer = DedicatedThread(name: "store-writer")
     private var onCommit: (@Sendable ([CommittedRange]) -> Void)?
+    /// Callers of `flush()` waiting for everything enqueued before their call to settle.
+    private var flushWaiters: [(token: UInt64, target: UInt64, continuation: CheckedContinuation<Bool, Never>)] = []
+    private var nextFlushToken: UInt64 = 0
 
     // Writer-thread state.
+    private let file: StoreFile
     private let connection: SQLiteConnection
     private var lastSeq: [String: Int64] = [:]
+    /// The hash of each stream's last record (the head of its chain).
+    private var lastHash: [String: String] = [:]
+    private var hasher = RecordChain.Hasher()
     private var lastAuditHash = AuditEntry.genesisHash
-    private var layouts: [String: (parameters: [String], id: Int64)] = [:]
+    private var layouts: [String: (parameters: [String], id: Int64, text: String)] = [:]
     private var statements: [String: SQLiteStatement] = [:]
     private var spaceLow = false
     private var thinning = false
@@ -86,23 +100,89 @@ public final class SiteStore: @unchecked Sendable {
     private var logger = Logger(label: "pocare.store")
 
     /// Opens (creating or migrating) the store and starts its writer thread.
+    ///
+    /// Refuses a store it cannot write (read-only file or file system, no permission): a
+    /// daemon that polls and alarms without committing would only seem to work. A full disk
+    /// is the exception: the space guard handles it, and rows wait in memory.
     public init(settings: Settings) throws(SQLiteError) {
         self.settings = settings
         self.systemUser = Self.currentUser()
-        let directory = URL(fileURLWithPath: settings.path).deletingLastPathComponent().path
-        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let existed = FileManager.default.fileExists(atPath: settings.path)
+        let marker = StoreIdentityMarker(storePath: settings.path)
+        let rememberedEpoch = marker.read()
+        file = try StoreFile(path: settings.path)
+        try Self.requireWriteAccess(settings.path)
         connection = try SQLiteConnection(path: settings.path)
         try connection.execute("PRAGMA journal_mode = WAL")
         try connection.execute("PRAGMA synchronous = \(settings.synchronous.rawValue)")
         try connection.execute("PRAGMA foreign_keys = ON")
         try migrate()
         try loadState()
-        let thread = Thread { [self] in
-            runWriter()
-            finished.signal()
+        guard let epoch = try connection.scalar("SELECT epoch FROM store_identity") else {
+            throw SQLiteError(code: SQLITE_CORRUPT, message: "the store has no identity row", sql: nil)
         }
-        thread.name = "store-writer"
-        thread.start()
+        self.epoch = epoch
+        try Self.proveWritable(connection, path: settings.path, logger: logger)
+        if rememberedEpoch != epoch { marker.write(epoch: epoch, createdAt: Date()) }
+        let notice = Self.identityNotice(
+            existed: existed, remembered: rememberedEpoch, epoch: epoch, path: settings.path, user: systemUser)
+        writer.start { [self] in
+            runWriter()
+            resumeFlushWaiters(all: true)
+        }
+        if let notice {
+            // The first thing committed, before anything the daemon does.
+            if notice.action != "store.created" {
+                logger.critical("\(notice.reason ?? notice.action)", metadata: ["epoch": "\(epoch)", "path": "\(settings.path)"])
+            }
+            enqueue(.audit(notice, time: Date().nanosecondsSince1970) { _ in }, urgent: true)
+        }
+    }
+
+    /// What the new store's first audit entry says about where it came from.
+    static func identityNotice(existed: Bool, remembered: String?, epoch: String, path: String, user: String) -> AuditAction? {
+        switch (existed, remembered) {
+        case (false, .some(let lost)) where lost != epoch:
+            return AuditAction(
+                user: user, action: "store.lost", target: path,
+                reason: "no store was found where store \(lost) existed; this is a new store, and its sequence numbers and audit chain start again",
+                oldValue: "epoch=\(lost)", newValue: "epoch=\(epoch)")
+        case (false, _):
+            return AuditAction(user: user, action: "store.created", target: path, newValue: "epoch=\(epoch)")
+        case (true, .some(let other)) where other != epoch:
+            return AuditAction(
+                user: user, action: "store.replaced", target: path,
+                reason: "the store at this path is not the one last used here (\(other)): restored from a backup or copied in",
+                oldValue: "epoch=\(other)", newValue: "epoch=\(epoch)")
+        default:
+            return nil
+        }
+    }
+
+    /// The file and its folder (where SQLite keeps the WAL) must be writable; SQLite's own
+    /// error for a read-only file system is only "unable to open database file".
+    private static func requireWriteAccess(_ path: String) throws(SQLiteError) {
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        for target in [path, directory] where access(target, W_OK) != 0 {
+            throw SQLiteError(
+                code: SQLITE_READONLY, message: "the store \(path) cannot be written: \(target): \(String(cString: strerror(errno)))", sql: nil)
+        }
+    }
+
+    /// One small write at start: a store that cannot take it is refused with SQLite's reason.
+    private static func proveWritable(_ connection: SQLiteConnection, path: String, logger: Logger) throws(SQLiteError) {
+        do {
+            try connection.execute("BEGIN IMMEDIATE")
+            try connection.execute("UPDATE store_identity SET opened_ns = CAST((julianday('now') - 2440587.5) * 86400e9 AS INTEGER)")
+            try connection.execute("COMMIT")
+        } catch {
+            try? connection.execute("ROLLBACK")
+            if error.isDiskFull {
+                logger.critical("the store's disk is full at start; rows wait in memory until there is room", metadata: ["path": "\(path)"])
+                return
+            }
+            throw SQLiteError(code: error.code, message: "the store \(path) cannot be written: \(error.message)", sql: nil)
+        }
     }
 
     static func currentUser() -> String {
@@ -132,8 +212,12 @@ public final class SiteStore: @unchecked Sendable {
     }
 
     private func loadState() throws(SQLiteError) {
-        let streams = try connection.prepare("SELECT stream, last_seq FROM streams")
-        while try streams.step() { lastSeq[streams.text(0) ?? ""] = streams.int64(1) }
+        let streams = try connection.prepare("SELECT stream, last_seq, head_hash FROM streams")
+        while try streams.step() {
+            let stream = streams.text(0) ?? ""
+            lastSeq[stream] = streams.int64(1)
+            if let head = streams.text(2) { lastHash[stream] = head }
+        }
         if let hash = try connection.scalar("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1") { lastAuditHash = hash }
     }
 
@@ -152,17 +236,9 @@ public final class SiteStore: @unchecked Sendable {
 
     public func append(_ event: EventRecord) { enqueue(.event(event)) }
 
-    public func recordBatchStart(device: String, batch: String, spec: String, at time: Date) {
-        enqueue(.batchStarted(device: device, batch: batch, spec: spec, time: time.nanosecondsSince1970))
-    }
-
-    public func recordBatchEnd(device: String, batch: String, at time: Date) {
-        enqueue(.batchEnded(device: device, batch: batch, time: time.nanosecondsSince1970))
-    }
-
     /// Advances a stream's delivered watermark (the publisher calls this on acknowledgement).
-    public func markDelivered(stream: String, through seq: Int64) {
-        enqueue(.delivered(stream: stream, seq: seq), urgent: true)
+    public func markDelivered(stream: StreamName, through seq: Int64) {
+        enqueue(.delivered(stream: stream.description, seq: seq), urgent: true)
     }
 
     /// Writes an audit entry and returns it once it is committed; throws if it could not be.
@@ -173,26 +249,67 @@ public final class SiteStore: @unchecked Sendable {
         }
     }
 
-    /// Waits until everything enqueued before the call is committed (or has failed for good).
-    public func flush() async {
-        let target = condition.withLock { () -> UInt64 in
-            urgent = true
-            condition.broadcast()
-            return enqueuedCount
-        }
-        while condition.withLock({ committedCount < target && !stopping }) {
-            try? await Task.sleep(for: .milliseconds(5))
-        }
+    /// Writes an audit entry for something the daemon itself noticed (a clock step), without
+    /// waiting for the commit: nothing waits on it taking effect.
+    public func auditNoticed(_ action: AuditAction, at time: Date = Date()) {
+        enqueue(.audit(action, time: time.nanosecondsSince1970) { _ in }, urgent: true)
     }
 
-    /// Commits what is queued, stops the writer and closes the store.
+    /// Waits until everything enqueued before the call is committed, or until `limit` has
+    /// passed (commits that keep failing must not hold up a shutdown). Returns whether all of
+    /// it was committed.
+    @discardableResult
+    public func flush(upTo limit: Duration = .seconds(3)) async -> Bool {
+        let token = condition.withLock { () -> UInt64 in
+            nextFlushToken += 1
+            return nextFlushToken
+        }
+        let committed = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let settled = condition.withLock { () -> Bool in
+                urgent = true
+                condition.broadcast()
+                guard committedCount < enqueuedCount && !stopping else { return true }
+                flushWaiters.append((token, enqueuedCount, continuation))
+                return false
+            }
+            if settled {
+                continuation.resume(returning: condition.withLock { committedCount >= enqueuedCount })
+                return
+            }
+            // The deadline: whoever takes the waiter out of the list resumes it, exactly once.
+            Task {
+                try? await Task.sleep(for: limit)
+                let expired = condition.withLock { () -> CheckedContinuation<Bool, Never>? in
+                    guard let index = flushWaiters.firstIndex(where: { $0.token == token }) else { return nil }
+                    return flushWaiters.remove(at: index).continuation
+                }
+                expired?.resume(returning: false)
+            }
+        }
+        return committed
+    }
+
+    /// Resumes the `flush()` callers whose rows have settled (all of them once the store stops).
+    private func resumeFlushWaiters(all: Bool = false) {
+        let ready = condition.withLock { () -> [(CheckedContinuation<Bool, Never>, Bool)] in
+            let everyone = all || stopping
+            let ready = flushWaiters.filter { everyone || $0.target <= committedCount }
+                .map { ($0.continuation, $0.target <= committedCount) }
+            flushWaiters.removeAll { everyone || $0.target <= committedCount }
+            return ready
+        }
+        for (continuation, committed) in ready { continuation.resume(returning: committed) }
+    }
+
+    /// Commits what is queued (one last attempt), stops the writer and closes the store.
+    /// Bounded whatever the disk does: rows that cannot be committed are counted in the log.
     public func close() {
         condition.withLock {
             stopping = true
             condition.broadcast()
         }
-        finished.wait()
-        finished.signal()
+        resumeFlushWaiters(all: true)
+        writer.join()
     }
 
     /// Rows waiting to be committed.
@@ -207,12 +324,14 @@ public final class SiteStore: @unchecked Sendable {
         /// Commits fail because the disk is full: the space guard's case, not a hang.
         public var diskFull: Bool
         public var committedRows: UInt64
+        /// The file was deleted or replaced while open: nothing committed now will survive.
+        public var fileProblem: StoreFileProblem?
     }
 
     public var health: Health {
         condition.withLock {
             Health(pendingRows: queuedRows, lastCommit: lastCommitAt, failing: commitsFailing, diskFull: diskFull,
-                   committedRows: committedRowsTotal)
+                   committedRows: committedRowsTotal, fileProblem: fileProblem)
         }
     }
 
@@ -221,6 +340,9 @@ public final class SiteStore: @unchecked Sendable {
     /// reason, or does not get round to it, is.
     public func isHealthy(now: Int64 = MonotonicClock.now(), maxCommitAge: Duration = .seconds(10)) -> Bool {
         let h = health
+        // A store whose file is gone must not look alive: the watchdog stops, and systemd
+        // restarts the daemon onto a store that exists.
+        if h.fileProblem != nil { return false }
         if h.failing { return h.diskFull }
         if h.pendingRows == 0 { return true }
         return h.lastCommit.map { now - $0 < maxCommitAge.nanoseconds } ?? false
@@ -269,17 +391,21 @@ public final class SiteStore: @unchecked Sendable {
             // Free space is checked before every commit (one statvfs), so the alarm is raised
             // and stored while there is still room, and keeps being checked while commits fail.
             checkFreeSpace()
+            checkFile()
             if !batch.isEmpty {
                 if commit(batch) {
                     retryDelay = 200_000_000
                 } else {
                     requeue(batch)
                     if isStopping {
-                        logger.error("store closed with uncommitted records", metadata: ["records": "\(pendingRows)"])
+                        logger.critical("store closed with records that could not be committed", metadata: ["records": "\(pendingRows)"])
                         break
                     }
-                    var ts = timespec(tv_sec: Int(retryDelay / 1_000_000_000), tv_nsec: Int(retryDelay % 1_000_000_000))
-                    nanosleep(&ts, nil)
+                    // A close() wakes the wait, so a shutdown never sits out a retry delay.
+                    let retryAt = MonotonicClock.now() + retryDelay
+                    condition.withLock {
+                        while !stopping && MonotonicClock.now() < retryAt { condition.wait(until: retryAt) }
+                    }
                     retryDelay = min(retryDelay * 2, 5_000_000_000)
                     continue
                 }
@@ -303,6 +429,7 @@ public final class SiteStore: @unchecked Sendable {
             if case .audit(_, _, let completion) = item {
                 completion(.failure(SQLiteError(code: SQLITE_FULL, message: "the audit entry could not be committed", sql: nil)))
                 condition.withLock { committedCount += 1 }
+                resumeFlushWaiters()
             } else {
                 kept.append(item)
             }
@@ -323,6 +450,7 @@ public final class SiteStore: @unchecked Sendable {
                 queuedRows = settings.maxPendingRows
             }
         }
+        resumeFlushWaiters()
     }
 
     private func statement(_ sql: String) throws(SQLiteError) -> SQLiteStatement {
@@ -335,6 +463,7 @@ public final class SiteStore: @unchecked Sendable {
     /// Commits one group in one transaction. Returns false (after rolling back) if it failed.
     private func commit(_ batch: [Pending]) -> Bool {
         var seqs = lastSeq
+        var hashes = lastHash
         var auditHash = lastAuditHash
         var ranges: [String: (Int64, Int64)] = [:]
         var audited: [(AuditEntry, @Sendable (Result<AuditEntry, SQLiteError>) -> Void)] = []
@@ -356,35 +485,52 @@ public final class SiteStore: @unchecked Sendable {
                     }
                     let layout = try layoutId(device: device, parameters: parameters)
                     let insert = try statement(
-                        "INSERT INTO samples (stream, seq, device, time_ns, cycle, batch, phase, spec, layout, readings) VALUES (?,?,?,?,?,?,?,?,?,?)")
-                    let stream = StreamName.telemetry(device)
+                        "INSERT INTO samples (stream, seq, device, time_ns, cycle, batch, phase, spec, layout, readings, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+                    let stream = StreamName.telemetry(device: device).description
+                    let seq = next(stream)
+                    let hash = hasher.sample(
+                        previous: hashes[stream] ?? RecordChain.genesis, stream: stream, seq: seq, device: device, timeNanoseconds: time,
+                        cycle: cycle, batch: context.batchId, phase: context.phase, spec: context.specFingerprint,
+                        parameters: layout.text, readings: readings)
+                    hashes[stream] = hash
                     insert.bind(1, stream)
-                    insert.bind(2, next(stream))
+                    insert.bind(2, seq)
                     insert.bind(3, device)
                     insert.bind(4, time)
                     insert.bind(5, cycle)
                     insert.bind(6, context.batchId)
                     insert.bind(7, context.phase)
                     insert.bind(8, context.specFingerprint)
-                    insert.bind(9, layout)
+                    insert.bind(9, layout.id)
                     insert.bind(10, blob: readings)
+                    insert.bind(11, hash)
                     try insert.run()
                 case .event(let event):
                     let insert = try statement(
-                        "INSERT INTO events (stream, seq, device, time_ns, kind, alarm, batch, phase, spec, body) VALUES (?,?,?,?,?,?,?,?,?,?)")
-                    insert.bind(1, event.stream)
-                    insert.bind(2, next(event.stream))
+                        "INSERT INTO events (stream, seq, device, time_ns, kind, alarm, batch, phase, spec, body, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+                    let stream = event.stream.description
+                    let seq = next(stream)
+                    let timeNanoseconds = event.time.nanosecondsSince1970
+                    let hash = hasher.event(
+                        previous: hashes[stream] ?? RecordChain.genesis, stream: stream, seq: seq, device: event.device,
+                        timeNanoseconds: timeNanoseconds, kind: event.kind, alarm: event.alarm, batch: event.batchId, phase: event.phase,
+                        spec: event.specFingerprint, body: event.body)
+                    hashes[stream] = hash
+                    insert.bind(1, stream)
+                    insert.bind(2, seq)
                     insert.bind(3, event.device)
-                    insert.bind(4, event.time.nanosecondsSince1970)
+                    insert.bind(4, timeNanoseconds)
                     insert.bind(5, event.kind)
                     insert.bind(6, event.alarm)
                     insert.bind(7, event.batchId)
                     insert.bind(8, event.phase)
                     insert.bind(9, event.specFingerprint)
                     insert.bind(10, event.body)
+                    insert.bind(11, hash)
                     try insert.run()
+                    if let change = event.stateChange { try apply(change, at: timeNanoseconds) }
                 case .audit(let action, let time, let completion):
-                    let seq = next(StreamName.audit)
+                    let seq = next(StreamName.audit.description)
                     let hash = AuditEntry.hash(seq: seq, timeNanoseconds: time, action: action, previousHash: auditHash)
                     let insert = try statement(
                         "INSERT INTO audit (seq, time_ns, user, action, target, reason, old_value, new_value, previous_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?)")
@@ -409,28 +555,17 @@ public final class SiteStore: @unchecked Sendable {
                     update.bind(1, seq)
                     update.bind(2, stream)
                     try update.run()
-                case .batchStarted(let device, let batch, let spec, let time):
-                    let insert = try statement(
-                        "INSERT OR IGNORE INTO batches (device, batch, spec, started_ns) VALUES (?,?,?,?)")
-                    insert.bind(1, device)
-                    insert.bind(2, batch)
-                    insert.bind(3, spec)
-                    insert.bind(4, time)
-                    try insert.run()
-                case .batchEnded(let device, let batch, let time):
-                    let update = try statement("UPDATE batches SET ended_ns = ? WHERE device = ? AND batch = ?")
-                    update.bind(1, time)
-                    update.bind(2, device)
-                    update.bind(3, batch)
-                    try update.run()
                 }
             }
-            let upsert = try statement(
-                "INSERT INTO streams (stream, last_seq) VALUES (?, ?) ON CONFLICT (stream) DO UPDATE SET last_seq = excluded.last_seq")
+            let upsert = try statement("""
+                INSERT INTO streams (stream, last_seq, head_hash) VALUES (?, ?, ?)
+                ON CONFLICT (stream) DO UPDATE SET last_seq = excluded.last_seq, head_hash = excluded.head_hash
+                """)
             for (stream, range) in ranges {
                 upsert.reset()
                 upsert.bind(1, stream)
                 upsert.bind(2, range.1)
+                upsert.bind(3, stream == StreamName.audit.description ? auditHash : hashes[stream])
                 try upsert.run()
             }
             try connection.execute("COMMIT")
@@ -452,6 +587,7 @@ public final class SiteStore: @unchecked Sendable {
             return false
         }
         lastSeq = seqs
+        lastHash = hashes
         lastAuditHash = auditHash
         if writeFailing {
             writeFailing = false
@@ -468,6 +604,7 @@ public final class SiteStore: @unchecked Sendable {
             diskFull = false
             return onCommit
         }
+        resumeFlushWaiters()
         if let handler, !ranges.isEmpty {
             handler(ranges.map { CommittedRange(stream: $0.key, first: $0.value.0, last: $0.value.1) }
                 .sorted { $0.stream < $1.stream })
@@ -475,8 +612,104 @@ public final class SiteStore: @unchecked Sendable {
         return true
     }
 
-    private func layoutId(device: String, parameters: [String]) throws(SQLiteError) -> Int64 {
-        if let known = layouts[device], known.parameters == parameters { return known.id }
+    /// Writes what an event changes of the running batches, their shelves and the specs, in the
+    /// event's own transaction.
+    private func apply(_ change: BatchStateChange, at time: Int64) throws(SQLiteError) {
+        switch change {
+        case .started(let batch, let spec):
+            if let spec {
+                let insert = try statement("""
+                    INSERT OR IGNORE INTO specs (fingerprint, document, version, canonical, source, first_seen_ns) VALUES (?,?,?,?,?,?)
+                    """)
+                insert.bind(1, spec.fingerprint)
+                insert.bind(2, spec.document)
+                insert.bind(3, spec.version)
+                insert.bind(4, spec.canonical)
+                insert.bind(5, spec.source)
+                insert.bind(6, time)
+                try insert.run()
+            }
+            // A resumed batch keeps the row it had: when, by whom and why it started.
+            let other = try statement("DELETE FROM running_batches WHERE device = ? AND batch <> ?")
+            other.bind(1, batch.device)
+            other.bind(2, batch.batch)
+            try other.run()
+            let running = try statement("""
+                INSERT OR IGNORE INTO running_batches (device, batch, spec, phase, follow_device_phase, started_ns, started_by, reason)
+                VALUES (?,?,?,?,?,?,?,?)
+                """)
+            running.bind(1, batch.device)
+            running.bind(2, batch.batch)
+            running.bind(3, batch.spec)
+            running.bind(4, batch.phase)
+            running.bind(5, Int64(batch.followDevicePhase ? 1 : 0))
+            running.bind(6, batch.started.nanosecondsSince1970)
+            running.bind(7, batch.startedBy)
+            running.bind(8, batch.reason)
+            try running.run()
+            let listed = try statement(
+                "INSERT OR IGNORE INTO batches (device, batch, spec, started_ns, started_by, start_reason) VALUES (?,?,?,?,?,?)")
+            listed.bind(1, batch.device)
+            listed.bind(2, batch.batch)
+            listed.bind(3, batch.spec)
+            listed.bind(4, batch.started.nanosecondsSince1970)
+            listed.bind(5, batch.startedBy)
+            listed.bind(6, batch.reason)
+            try listed.run()
+        case .phase(let device, let phase):
+            let update = try statement("UPDATE running_batches SET phase = ? WHERE device = ?")
+            update.bind(1, phase)
+            update.bind(2, device)
+            try update.run()
+        case .ended(let device, let batch, let at, let by, let reason):
+            let delete = try statement("DELETE FROM running_batches WHERE device = ? AND batch = ?")
+            delete.bind(1, device)
+            delete.bind(2, batch)
+            try delete.run()
+            let shelves = try statement("DELETE FROM shelves WHERE device = ?")
+            shelves.bind(1, device)
+            try shelves.run()
+            let update = try statement("UPDATE batches SET ended_ns = ?, ended_by = ?, end_reason = ? WHERE device = ? AND batch = ?")
+            update.bind(1, at.nanosecondsSince1970)
+            update.bind(2, by)
+            update.bind(3, reason)
+            update.bind(4, device)
+            update.bind(5, batch)
+            try update.run()
+        case .shelved(let shelf):
+            let insert = try statement(
+                "INSERT OR REPLACE INTO shelves (alarm, device, batch, until_ns, user, reason) VALUES (?,?,?,?,?,?)")
+            insert.bind(1, shelf.alarm)
+            insert.bind(2, shelf.device)
+            insert.bind(3, shelf.batch)
+            insert.bind(4, shelf.until.nanosecondsSince1970)
+            insert.bind(5, shelf.user)
+            insert.bind(6, shelf.reason)
+            try insert.run()
+        case .unshelved(let alarm):
+            let delete = try statement("DELETE FROM shelves WHERE alarm = ?")
+            delete.bind(1, alarm)
+            try delete.run()
+        case .outOfService(let record):
+            let insert = try statement(
+                "INSERT OR REPLACE INTO out_of_service (target, device, since_ns, user, reason) VALUES (?,?,?,?,?)")
+            insert.bind(1, record.target)
+            insert.bind(2, record.device)
+            insert.bind(3, record.since.nanosecondsSince1970)
+            insert.bind(4, record.user)
+            insert.bind(5, record.reason)
+            try insert.run()
+        case .inService(let target):
+            let delete = try statement("DELETE FROM out_of_service WHERE target = ?")
+            delete.bind(1, target)
+            try delete.run()
+        }
+    }
+
+    /// The layout row of a device's parameter list, and the list as stored (`a,b,c`), which is
+    /// also what the record hash covers.
+    private func layoutId(device: String, parameters: [String]) throws(SQLiteError) -> (id: Int64, text: String) {
+        if let known = layouts[device], known.parameters == parameters { return (known.id, known.text) }
         let text = parameters.joined(separator: ",")
         let find = try statement("SELECT id FROM layouts WHERE device = ? AND parameters = ?")
         find.bind(1, device)
@@ -492,8 +725,8 @@ public final class SiteStore: @unchecked Sendable {
             id = sqlite3_last_insert_rowid(connection.handle)
         }
         find.reset()
-        layouts[device] = (parameters, id)
-        return id
+        layouts[device] = (parameters, id, text)
+        return (id, text)
     }
 
     // MARK: Maintenance: free space and pruning
@@ -535,16 +768,19 @@ public final class SiteStore: @unchecked Sendable {
         }
     }
 
+    /// Notices the first time the file is deleted or replaced behind SQLite's back.
+    private func checkFile() {
+        guard condition.withLock({ fileProblem == nil }), let problem = file.check() else { return }
+        condition.withLock { fileProblem = problem }
+        logger.critical("\(problem.description)", metadata: ["path": "\(settings.path)", "epoch": "\(epoch)"])
+        raiseStoreAlarm(kind: problem == .deleted ? "store_file_deleted" : "store_file_replaced", detail: problem.description)
+    }
+
     /// Records a store alarm on the site's event stream (kept in memory until it can be written).
     private func raiseStoreAlarm(kind: String, detail: String) {
         let time = Date()
-        let body = #"{"kind":"\#(kind)","device":"site","time":"\#(time.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))","detail":\#(jsonString(detail)),"path":\#(jsonString(settings.path))}"#
-        enqueue(.event(EventRecord(stream: StreamName.siteEvents, device: "site", time: time, kind: kind, body: body)), urgent: true)
-    }
-
-    private func jsonString(_ s: String) -> String {
-        let data = (try? JSONEncoder().encode(s)) ?? Data("\"\"".utf8)
-        return String(decoding: data, as: UTF8.self)
+        let body = #"{"kind":"\#(kind)","device":"site","time":"\#(UTCTime.format(time))","detail":\#(CanonicalJSON.string(detail)),"path":\#(CanonicalJSON.string(settings.path))}"#
+        enqueue(.event(EventRecord(stream: .siteEvents, device: "site", time: time, kind: kind, body: body)), urgent: true)
     }
 
     /// Deletes delivered rows older than the retention period, a few hundred at a time, so
@@ -554,22 +790,44 @@ public final class SiteStore: @unchecked Sendable {
         guard let streams = try? connection.prepare("SELECT stream, delivered_seq FROM streams WHERE delivered_seq > 0"),
             case let rows = Self.collect(streams, { ($0.text(0) ?? "", $0.int64(1)) }), !rows.isEmpty
         else { return }
-        for (stream, delivered) in rows where stream != StreamName.audit {
-            let table = stream.hasSuffix("/telemetry") ? "samples" : "events"
+        for (stream, delivered) in rows {
+            guard let table = StreamName(stream)?.table, table != "audit" else { continue }
             do {
-                let find = try statement(
-                    "SELECT seq FROM \(table) WHERE stream = ? AND seq <= ? AND time_ns < ? ORDER BY seq LIMIT 1 OFFSET 499")
-                find.bind(1, stream)
-                find.bind(2, delivered)
-                find.bind(3, cutoff)
-                var upper = delivered
-                if try find.step() { upper = min(upper, find.int64(0)) }
-                find.reset()
-                let delete = try statement("DELETE FROM \(table) WHERE stream = ? AND seq <= ? AND time_ns < ?")
-                delete.bind(1, stream)
-                delete.bind(2, upper)
-                delete.bind(3, cutoff)
-                try delete.run()
+                // The oldest rows, up to 500: a contiguous prefix of delivered rows older than the
+                // retention is removed, and the last of them becomes the chain's anchor, in the same
+                // transaction, so what remains still verifies from there.
+                let oldest = try statement("SELECT seq, time_ns, hash FROM \(table) WHERE stream = ? ORDER BY seq LIMIT 500")
+                oldest.bind(1, stream)
+                var upper: Int64?
+                var upperHash: String?
+                while try oldest.step() {
+                    let seq = oldest.int64(0)
+                    guard seq <= delivered, oldest.int64(1) < cutoff else { break }
+                    upper = seq
+                    upperHash = oldest.text(2)
+                }
+                oldest.reset()
+                guard let upper else { continue }
+                try connection.execute("BEGIN IMMEDIATE")
+                do {
+                    let delete = try statement("DELETE FROM \(table) WHERE stream = ? AND seq <= ?")
+                    delete.bind(1, stream)
+                    delete.bind(2, upper)
+                    try delete.run()
+                    if let upperHash {
+                        let anchor = try statement(
+                            "UPDATE streams SET anchor_seq = ?, anchor_hash = ? WHERE stream = ? AND anchor_seq < ?")
+                        anchor.bind(1, upper)
+                        anchor.bind(2, upperHash)
+                        anchor.bind(3, stream)
+                        anchor.bind(4, upper)
+                        try anchor.run()
+                    }
+                    try connection.execute("COMMIT")
+                } catch {
+                    try? connection.execute("ROLLBACK")
+                    throw error
+                }
             } catch {
                 logger.warning("pruning failed", metadata: ["stream": "\(stream)", "error": "\(error)"])
             }

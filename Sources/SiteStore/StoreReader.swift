@@ -14,11 +14,20 @@ public final class StoreReader {
         connection = try SQLiteConnection(path: path, readOnly: true)
     }
 
+    /// The store's identity, made when it was created (see `SiteStore.epoch`).
+    public func epoch() throws(SQLiteError) -> String {
+        guard let epoch = try connection.scalar("SELECT epoch FROM store_identity") else {
+            throw SQLiteError(code: SQLITE_CORRUPT, message: "the store has no identity row", sql: nil)
+        }
+        return epoch
+    }
+
     public func streams() throws(SQLiteError) -> [StreamState] {
         let query = try connection.prepare("SELECT stream, last_seq, delivered_seq FROM streams ORDER BY stream")
         var result: [StreamState] = []
         while try query.step() {
-            result.append(StreamState(stream: query.text(0) ?? "", lastSeq: query.int64(1), deliveredSeq: query.int64(2)))
+            guard let stream = StreamName(query.text(0) ?? "") else { continue }
+            result.append(StreamState(stream: stream, lastSeq: query.int64(1), deliveredSeq: query.int64(2)))
         }
         return result
     }
@@ -32,24 +41,24 @@ public final class StoreReader {
     }
 
     /// Sequence numbers present in a stream, in order (for checks and tests).
-    public func sequenceNumbers(stream: String) throws(SQLiteError) -> [Int64] {
-        let table = stream == StreamName.audit ? "audit" : stream.hasSuffix("/telemetry") ? "samples" : "events"
+    public func sequenceNumbers(stream: StreamName) throws(SQLiteError) -> [Int64] {
+        let table = stream.table
         let sql = table == "audit" ? "SELECT seq FROM audit ORDER BY seq" : "SELECT seq FROM \(table) WHERE stream = ? ORDER BY seq"
         let query = try connection.prepare(sql)
-        if table != "audit" { query.bind(1, stream) }
+        if table != "audit" { query.bind(1, stream.description) }
         var result: [Int64] = []
         while try query.step() { result.append(query.int64(0)) }
         return result
     }
 
     /// Samples of a stream after `seq`, in sequence order: what replay after an outage reads.
-    public func samples(stream: String, after seq: Int64, limit: Int) throws(SQLiteError) -> [StoredSample] {
+    public func samples(stream: StreamName, after seq: Int64, limit: Int) throws(SQLiteError) -> [StoredSample] {
         let query = try connection.prepare("""
-            SELECT s.seq, s.device, s.time_ns, s.cycle, s.batch, s.phase, s.spec, l.parameters, s.readings
+            SELECT s.seq, s.device, s.time_ns, s.cycle, s.batch, s.phase, s.spec, l.parameters, s.readings, s.hash
             FROM samples s JOIN layouts l ON l.id = s.layout
             WHERE s.stream = ? AND s.seq > ? ORDER BY s.seq LIMIT ?
             """)
-        query.bind(1, stream)
+        query.bind(1, stream.description)
         query.bind(2, seq)
         query.bind(3, Int64(limit))
         var result: [StoredSample] = []
@@ -68,16 +77,16 @@ public final class StoreReader {
                 stream: stream, seq: query.int64(0), device: query.text(1) ?? "",
                 time: Date(nanosecondsSince1970: query.int64(2)), cycle: query.int64(3),
                 context: SampleContext(batchId: query.text(4), phase: query.text(5), specFingerprint: query.text(6)),
-                readings: readings))
+                readings: readings, hash: query.text(9)))
         }
         return result
     }
 
     /// Events of a stream after `seq`, in sequence order.
-    public func events(stream: String, after seq: Int64, limit: Int) throws(SQLiteError) -> [StoredEvent] {
+    public func events(stream: StreamName, after seq: Int64, limit: Int) throws(SQLiteError) -> [StoredEvent] {
         let query = try connection.prepare(
-            "SELECT seq, device, time_ns, kind, alarm, batch, phase, spec, body FROM events WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?")
-        query.bind(1, stream)
+            "SELECT seq, device, time_ns, kind, alarm, batch, phase, spec, body, hash FROM events WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?")
+        query.bind(1, stream.description)
         query.bind(2, seq)
         query.bind(3, Int64(limit))
         var result: [StoredEvent] = []
@@ -85,7 +94,7 @@ public final class StoreReader {
             result.append(StoredEvent(
                 stream: stream, seq: query.int64(0), device: query.text(1) ?? "", time: Date(nanosecondsSince1970: query.int64(2)),
                 kind: query.text(3) ?? "", alarm: query.text(4), batchId: query.text(5), phase: query.text(6),
-                specFingerprint: query.text(7), body: query.text(8) ?? ""))
+                specFingerprint: query.text(7), body: query.text(8) ?? "", hash: query.text(9)))
         }
         return result
     }
@@ -112,7 +121,7 @@ public final class StoreReader {
         if filter.since != nil { conditions.append("time_ns >= ?3") }
         if filter.until != nil { conditions.append("time_ns < ?4") }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let limit = filter.limit.map { "LIMIT \($0)" } ?? ""
+        let limit = filter.limit.map { "LIMIT \(max(0, $0))" } ?? ""
         let query = try connection.prepare("""
             SELECT seq, time_ns, user, action, target, reason, old_value, new_value, previous_hash, hash
             FROM audit \(whereClause) ORDER BY seq \(filter.limit != nil ? "DESC" : "") \(limit)
@@ -177,7 +186,7 @@ public final class StoreReader {
         var result: [StoredEvent] = []
         while try query.step() {
             result.append(StoredEvent(
-                stream: query.text(0) ?? "", seq: query.int64(1), device: query.text(2) ?? "",
+                stream: StreamName(query.text(0) ?? "") ?? .events(device: query.text(2) ?? ""), seq: query.int64(1), device: query.text(2) ?? "",
                 time: Date(nanosecondsSince1970: query.int64(3)), kind: query.text(4) ?? "", alarm: query.text(5),
                 batchId: query.text(6), phase: query.text(7), specFingerprint: query.text(8), body: query.text(9) ?? ""))
         }
@@ -186,31 +195,7 @@ public final class StoreReader {
 
     /// Walks the whole audit chain.
     public func verifyAudit() throws(SQLiteError) -> AuditVerification {
-        let recorded = try streams().first { $0.stream == StreamName.audit }?.lastSeq ?? 0
+        let recorded = try streams().first { $0.stream == .audit }?.lastSeq ?? 0
         return AuditChain.verify(try auditEntries(), recordedLast: recorded)
-    }
-}
-
-/// The audit trail as plain JSON-ready values, the same whether pocarectl reads the store itself
-/// or asks the daemon.
-public enum AuditSummary {
-    public static func verification(_ reader: StoreReader) throws(SQLiteError) -> [String: Any] {
-        let integrity = try reader.integrityCheck()
-        let result = try reader.verifyAudit()
-        return [
-            "intact": result.isIntact, "entries": result.entries, "last_hash": result.lastHash, "problems": result.problems,
-            "integrity_check": integrity,
-        ]
-    }
-
-    public static func entries(_ reader: StoreReader, _ filter: StoreReader.AuditFilter) throws(SQLiteError) -> [[String: Any]] {
-        try reader.auditEntries(filter).map { e in
-            [
-                "seq": e.seq, "time": e.time.formatted(.iso8601), "user": e.action.user, "action": e.action.action,
-                "target": e.action.target, "hash": e.hash, "previous_hash": e.previousHash,
-                "reason": e.action.reason ?? NSNull(), "old_value": e.action.oldValue ?? NSNull(),
-                "new_value": e.action.newValue ?? NSNull(),
-            ]
-        }
     }
 }

@@ -1,12 +1,57 @@
 import Foundation
 import POCareCore
 
-/// Stream names: one telemetry and one event stream per device, one for the site, one audit trail.
-public enum StreamName {
-    public static func telemetry(_ device: String) -> String { "\(device)/telemetry" }
-    public static func events(_ device: String) -> String { "\(device)/events" }
-    public static let siteEvents = "site/events"
-    public static let audit = "audit"
+/// A stream of the store: one telemetry and one event stream per device, one event stream for
+/// the site, one audit trail. Each numbers its records; its text is the name in the `streams`
+/// table and the topic level under the site's MQTT prefix.
+public enum StreamName: Sendable, Hashable, Comparable, CustomStringConvertible {
+    case telemetry(device: String)
+    case events(device: String)
+    case siteEvents
+    case audit
+
+    /// Reads a stored name; nil for a name no version of the store writes.
+    public init?(_ text: String) {
+        switch text {
+        case "audit": self = .audit
+        case "site/events": self = .siteEvents
+        default:
+            guard let slash = text.lastIndex(of: "/"), slash != text.startIndex else { return nil }
+            let device = String(text[..<slash])
+            switch text[text.index(after: slash)...] {
+            case "telemetry": self = .telemetry(device: device)
+            case "events": self = .events(device: device)
+            default: return nil
+            }
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .telemetry(let device): "\(device)/telemetry"
+        case .events(let device): "\(device)/events"
+        case .siteEvents: "site/events"
+        case .audit: "audit"
+        }
+    }
+
+    /// The table that holds the stream's records.
+    public var table: String {
+        switch self {
+        case .telemetry: "samples"
+        case .events, .siteEvents: "events"
+        case .audit: "audit"
+        }
+    }
+
+    public var isTelemetry: Bool {
+        if case .telemetry = self { true } else { false }
+    }
+
+    /// The topic levels under the site's prefix (`pocare/v1/{site}/...`) it is published on.
+    public var topicLevels: String { description }
+
+    public static func < (a: StreamName, b: StreamName) -> Bool { a.description < b.description }
 }
 
 /// What a sample was taken under, recorded with it.
@@ -24,7 +69,7 @@ public struct SampleContext: Sendable, Hashable {
 
 /// An event ready for the store: who it is about, when, and its JSON body.
 public struct EventRecord: Sendable, Hashable {
-    public var stream: String
+    public var stream: StreamName
     public var device: String
     public var time: Date
     public var kind: String
@@ -34,9 +79,12 @@ public struct EventRecord: Sendable, Hashable {
     public var specFingerprint: String?
     /// The event as JSON; what the Control Site receives.
     public var body: String
+    /// What the event changes in the store's running batches and shelves, written with it.
+    public var stateChange: BatchStateChange?
 
-    public init(stream: String, device: String, time: Date, kind: String, alarm: String? = nil, batchId: String? = nil,
-                phase: String? = nil, specFingerprint: String? = nil, body: String) {
+    public init(stream: StreamName, device: String, time: Date, kind: String, alarm: String? = nil, batchId: String? = nil,
+                phase: String? = nil, specFingerprint: String? = nil, body: String, stateChange: BatchStateChange? = nil) {
+        self.stateChange = stateChange
         self.stream = stream
         self.device = device
         self.time = time
@@ -64,15 +112,21 @@ public struct CommittedRange: Sendable, Hashable, CustomStringConvertible {
 
 /// A sample read back from the store.
 public struct StoredSample: Sendable {
-    public var stream: String
+    public var stream: StreamName
     public var seq: Int64
     public var device: String
     public var time: Date
     public var cycle: Int64
     public var context: SampleContext
     public var readings: [Reading]
+    /// The record's place in its stream's hash chain (`RecordChain`); nil for records from before the chain.
+    public var hash: String?
 
-    public init(stream: String, seq: Int64, device: String, time: Date, cycle: Int64, context: SampleContext, readings: [Reading]) {
+    public init(
+        stream: StreamName, seq: Int64, device: String, time: Date, cycle: Int64, context: SampleContext, readings: [Reading],
+        hash: String? = nil
+    ) {
+        self.hash = hash
         self.stream = stream
         self.seq = seq
         self.device = device
@@ -85,7 +139,7 @@ public struct StoredSample: Sendable {
 
 /// An event read back from the store.
 public struct StoredEvent: Sendable {
-    public var stream: String
+    public var stream: StreamName
     public var seq: Int64
     public var device: String
     public var time: Date
@@ -95,16 +149,24 @@ public struct StoredEvent: Sendable {
     public var phase: String?
     public var specFingerprint: String?
     public var body: String
+    /// The record's place in its stream's hash chain (`RecordChain`); nil for records from before the chain.
+    public var hash: String? = nil
 }
 
 /// Delivery state of one stream.
 public struct StreamState: Sendable, Hashable {
-    public var stream: String
+    public var stream: StreamName
     public var lastSeq: Int64
     public var deliveredSeq: Int64
 }
 
 extension Date {
-    var nanosecondsSince1970: Int64 { Int64((timeIntervalSince1970 * 1e9).rounded()) }
+    /// Whole nanoseconds, held within Int64's range: a date an operator types (`--since 9999-12-31`)
+    /// or a corrupt field must not trap the conversion. Int64 nanoseconds reach from 1677 to 2262.
+    var nanosecondsSince1970: Int64 {
+        let ns = (timeIntervalSince1970 * 1e9).rounded()
+        guard ns.isFinite else { return 0 }
+        return ns >= 9.2e18 ? 9_200_000_000_000_000_000 : ns <= -9.2e18 ? -9_200_000_000_000_000_000 : Int64(ns)
+    }
     init(nanosecondsSince1970 ns: Int64) { self.init(timeIntervalSince1970: Double(ns) / 1e9) }
 }

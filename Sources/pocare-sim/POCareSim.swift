@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import POCareConfig
 import POCareCore
+import SiteService
 
 @main
 struct POCareSim: AsyncParsableCommand {
@@ -134,37 +135,7 @@ struct POCareSim: AsyncParsableCommand {
         let unknown = injected.filter { f in f.device != "*" && !planned.contains { $0.id == f.device } }
         for fault in unknown { logger.warning("fault names unknown device '\(fault.device)'") }
 
-        await waitForTermination()
+        await ProcessSignals.waitForStop()
         for device in running { device.stop() }
-    }
-}
-
-/// Suspends until SIGINT or SIGTERM arrives.
-func waitForTermination() async {
-    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-        let queue = DispatchQueue(label: "pocare.sim.signals")
-        let box = SignalSources()
-        for signalNumber in [SIGINT, SIGTERM] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
-            source.setEventHandler {
-                if box.fire() { continuation.resume() }
-            }
-            source.resume()
-            box.keep(source)
-        }
-    }
-}
-
-final class SignalSources: @unchecked Sendable {
-    private var sources: [DispatchSourceSignal] = []
-    private var fired = false
-    private let lock = NSLock()
-    func keep(_ source: DispatchSourceSignal) { lock.withLock { sources.append(source) } }
-    func fire() -> Bool {
-        lock.withLock {
-            defer { fired = true }
-            return !fired
-        }
     }
 }

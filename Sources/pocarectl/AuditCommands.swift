@@ -1,6 +1,8 @@
 import ArgumentParser
+import ControlAPI
 import Foundation
 import POCareCore
+import SiteRuntime
 import SiteStore
 
 struct AuditCommand: ParsableCommand {
@@ -26,20 +28,21 @@ struct AuditSource: ParsableArguments {
         }
     }
 
-    func verification() throws -> [String: Any] {
-        guard let store else { return object(try daemon.send("audit.verify")) }
+    func verification() throws -> AuditVerificationReport {
+        guard let store else { return try daemon.send(.auditVerify) { if case .auditVerification(let r) = $0 { r } else { nil } } }
         do {
-            return try AuditSummary.verification(try reader(store))
+            return try AuditVerificationReport(try reader(store))
         } catch let error as SQLiteError {
             FileHandle.standardError.write(Data("pocarectl: cannot read the audit trail: \(error)\n".utf8))
             throw ExitStatus.failure
         }
     }
 
-    func entries(_ filter: StoreReader.AuditFilter, arguments: [String: String]) throws -> [[String: Any]] {
-        guard let store else { return object(try daemon.send("audit.show", arguments))["entries"] as? [[String: Any]] ?? [] }
+    func entries(_ query: AuditQuery) throws -> [AuditEntryList.Entry] {
+        guard let store else { return try daemon.send(.auditShow(query)) { if case .auditEntries(let r) = $0 { r } else { nil } }.entries }
+        let filter = StoreReader.AuditFilter(user: query.user, action: query.action, since: query.since, until: query.until, limit: query.last)
         do {
-            return try AuditSummary.entries(try reader(store), filter)
+            return try AuditEntryList(try reader(store), filter).entries
         } catch let error as SQLiteError {
             FileHandle.standardError.write(Data("pocarectl: cannot read the audit trail: \(error)\n".utf8))
             throw ExitStatus.failure
@@ -65,14 +68,13 @@ struct VerifyAudit: ParsableCommand {
 
     func run() throws {
         let result = try source.verification()
-        let intact = (result["intact"] as? Bool) == true
-        let integrity = result["integrity_check"] as? String ?? "?"
-        let problems = result["problems"] as? [String] ?? []
+        let intact = result.intact
+        let integrity = result.integrityCheck
+        let problems = result.problems
         if json {
-            let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
+            printJSON(result)
         } else if intact {
-            print("audit trail intact: \(result["entries"] ?? 0) entries, last hash \(result["last_hash"] ?? "")")
+            print("audit trail intact: \(result.entries) entries, last hash \(result.lastHash)")
             if integrity != "ok" { print("store integrity check: \(integrity)") }
         } else {
             print("audit trail BROKEN: \(problems.first ?? "?")")
@@ -120,25 +122,16 @@ struct ShowAudit: ParsableCommand {
     }
 
     func run() throws {
-        let filter = StoreReader.AuditFilter(
-            user: user, action: action, since: try parseTime(since, "since"), until: try parseTime(until, "until"), limit: last)
-        var arguments: [String: String] = [:]
-        if let user { arguments["user"] = user }
-        if let action { arguments["action"] = action }
-        if let since { arguments["since"] = since }
-        if let until { arguments["until"] = until }
-        if let last { arguments["last"] = String(last) }
-        let entries = try source.entries(filter, arguments: arguments)
+        let query = AuditQuery(
+            user: user, action: action, since: try parseTime(since, "since"), until: try parseTime(until, "until"), last: last)
+        let entries = try source.entries(query)
         if json {
-            for e in entries {
-                let data = try JSONSerialization.data(withJSONObject: e, options: [.sortedKeys])
-                print(String(decoding: data, as: UTF8.self))
-            }
+            for e in entries { printJSON(e) }
             return
         }
         var rows = [["seq", "time (UTC)", "user", "action", "target", "reason", "old", "new"]]
         for e in entries {
-            rows.append(["seq", "time", "user", "action", "target", "reason", "old_value", "new_value"].map { text(e[$0]) })
+            rows.append(["\(e.seq)", e.time, e.user, e.action, e.target, text(e.reason), text(e.oldValue), text(e.newValue)])
         }
         print(alignedTable(rows))
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ControlAPI
 import Foundation
+import POCareCore
 
 struct Batch: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,19 +16,19 @@ struct BatchStart: ParsableCommand {
     @OptionGroup var daemon: SocketOption
     @Argument(help: "Device id.") var device: String
     @Option(help: "Batch id.") var batch: String
-    @Option(help: "Spec file, or the fingerprint (or its first 12 digits) of a spec the daemon knows.") var spec: String
+    @Option(help: "Spec file in the site's spec folder (spec_dir), or the fingerprint (or its first 12 digits) of a spec the daemon knows.")
+    var spec: String
     @Option(help: "Starting phase (default: the spec's first).") var phase: String?
     @Flag(help: "Let the phase follow the device's phase parameter.") var followDevicePhase = false
-    @Option(help: "Why, for the audit trail.") var reason: String?
+    @Option(help: "Why, for the audit trail (required).") var reason: String
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
     func run() throws {
-        var arguments = ["device": device, "batch": batch, "spec": spec,
-                         "follow_device_phase": followDevicePhase ? "true" : "false"]
-        if let phase { arguments["phase"] = phase }
-        if let reason { arguments["reason"] = reason }
-        let result = try daemon.send("batch.start", arguments)
-        let r = object(result)
-        print(json ? result : "batch \(text(r["batch"])) started on \(device) in phase \(text(r["phase"])), spec \(text(r["spec"]))")
+        // A file named relative to here means nothing to the daemon: send where it is.
+        let reference = FileManager.default.fileExists(atPath: spec) ? URL(fileURLWithPath: spec).standardizedFileURL.path : spec
+        let r = try daemon.batchAction(.batchStart(ControlAPI.BatchStart(
+            device: device, batch: batch, spec: reference, phase: phase, followDevicePhase: followDevicePhase, reason: reason)))
+        if json { return printJSON(r) }
+        print("batch \(text(r.batch)) started on \(device) in phase \(text(r.phase)), spec \(text(r.spec))")
     }
 }
 
@@ -38,13 +39,12 @@ struct BatchPhase: ParsableCommand {
     @OptionGroup var daemon: SocketOption
     @Argument(help: "Device id.") var device: String
     @Argument(help: "Phase.") var phase: String
-    @Option(help: "Why, for the audit trail.") var reason: String?
+    @Option(help: "Why, for the audit trail (required).") var reason: String
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
     func run() throws {
-        var arguments = ["device": device, "phase": phase]
-        if let reason { arguments["reason"] = reason }
-        let result = try daemon.send("batch.phase", arguments)
-        print(json ? result : "\(device): batch \(text(object(result)["batch"])) now in phase \(phase)")
+        let r = try daemon.batchAction(.batchPhase(BatchPhaseChange(device: device, phase: phase, reason: reason)))
+        if json { return printJSON(r) }
+        print("\(device): batch \(text(r.batch)) now in phase \(phase)")
     }
 }
 
@@ -53,13 +53,12 @@ struct BatchEnd: ParsableCommand {
         commandName: "end", abstract: "End the batch running on a device (audited).", discussion: "Example:\n  pocarectl batch end rocker-1")
     @OptionGroup var daemon: SocketOption
     @Argument(help: "Device id.") var device: String
-    @Option(help: "Why, for the audit trail.") var reason: String?
+    @Option(help: "Why, for the audit trail (required).") var reason: String
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
     func run() throws {
-        var arguments = ["device": device]
-        if let reason { arguments["reason"] = reason }
-        let result = try daemon.send("batch.end", arguments)
-        print(json ? result : "batch on \(device) ended")
+        let r = try daemon.batchAction(.batchEnd(ControlAPI.BatchEnd(device: device, reason: reason)))
+        if json { return printJSON(r) }
+        print("batch on \(device) ended")
     }
 }
 
@@ -68,11 +67,11 @@ struct BatchList: ParsableCommand {
     @OptionGroup var daemon: SocketOption
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
     func run() throws {
-        let result = try daemon.send("batch.list")
-        if json { return print(result) }
+        let list = try daemon.send(.batchList) { if case .batchList(let r) = $0 { r } else { nil } }
+        if json { return printJSON(list) }
         var rows = [["batch", "device", "started (UTC)", "ended (UTC)", "spec"]]
-        for b in object(result)["batches"] as? [[String: Any]] ?? [] {
-            rows.append([text(b["batch"]), text(b["device"]), text(b["started"]), text(b["ended"]), text(b["spec"])])
+        for b in list.batches {
+            rows.append([b.batch, b.device, b.started, text(b.ended), b.spec])
         }
         print(alignedTable(rows))
     }
@@ -82,9 +81,13 @@ struct BatchReport: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report", abstract: "The batch IPC record for QP review, as a table, JSON or CSV.",
         discussion: """
-            Per phase and parameter: minimum, maximum, mean and time in range; every excursion with
-            its duration and worst value; every alarm with who acknowledged it and why; the spec
-            fingerprint; gaps in the data.
+            The spec (document, version, fingerprint) and the equipment (profile and its fingerprint,
+            serial and firmware where the device reports them); start and end with who and why;
+            phases with their times; per phase and parameter the monitored time, the shares of it
+            in range, in alert and in action, the unmonitored share, and statistics for
+            measurements; every unmonitored interval with its cause; excursions, alarms with
+            who acknowledged them and why, shelves; and whether the clock was synchronised.
+            --csv writes one table of every section: section,phase,item,field,value.
 
             Examples:
               pocarectl batch report CART-0042
@@ -93,57 +96,208 @@ struct BatchReport: ParsableCommand {
     @OptionGroup var daemon: SocketOption
     @Argument(help: "Batch id.") var batch: String
     @Flag(help: "JSON.") var json = false
-    @Flag(help: "CSV: one row per phase and parameter.") var csv = false
+    @Flag(help: "CSV: every section in one table (section,phase,item,field,value).") var csv = false
     func run() throws {
-        let result = try daemon.send("batch.report", ["batch": batch])
-        if json { return print(result) }
-        let r = object(result)
-        let phases = r["phases"] as? [[String: Any]] ?? []
-        if csv {
-            print("batch,device,spec,phase,parameter,unit,samples,min,max,mean,in_range_pct")
-            for p in phases {
-                for row in p["parameters"] as? [[String: Any]] ?? [] {
-                    print([batch, text(r["device"]), text(r["spec"]), text(p["phase"]), text(row["parameter"]), text(row["unit"]),
-                           text(row["samples"]), text(row["min"]), text(row["max"]), text(row["mean"]), text(row["in_range_pct"])]
-                        .map { $0.contains(",") ? "\"\($0)\"" : $0 }.joined(separator: ","))
+        let r = try daemon.send(.batchReport(batch: batch)) { if case .batchReport(let r) = $0 { r } else { nil } }
+        if json { return printJSON(r) }
+        if csv { return print(BatchReportCSV.text(r), terminator: "") }
+        func pct(_ v: Double?) -> String { v.map { String(format: "%.1f %%", $0) } ?? "-" }
+        func seconds(_ v: Double?) -> String { v.map { String(format: "%.0f s", $0) } ?? "-" }
+        print(Paint.bold("Batch \(batch) on \(r.device)"))
+        print("spec        \(text(r.specIdentity.document)) version \(text(r.specIdentity.version)), approved by \(text(r.specIdentity.approvedBy)) on \(text(r.specIdentity.approvalDate)), \(text(r.specIdentity.changeControl))")
+        print("            \(r.spec)")
+        let e = r.equipment
+        print("equipment   \(e.device): \(text(e.vendor)) \(text(e.model)), profile \(text(e.profile)) \(text(e.profileFingerprint))")
+        print("            serial \(text(e.serialNumber)), firmware \(text(e.firmwareVersion))")
+        print("started     \(r.start.time) by \(text(r.start.by)): \(text(r.start.reason))")
+        if let end = r.end {
+            print("ended       \(end.time) by \(text(end.by)): \(text(end.reason))")
+        } else {
+            print("ended       - (still running)")
+        }
+        let clock: String
+        switch r.clock.synchronisedThroughout {
+        case true?: clock = "synchronised throughout"
+        case false?: clock = Paint.red("NOT synchronised throughout") + " (see clock events below)"
+        case nil: clock = "no record of the clock's synchronisation"
+        }
+        print("clock       \(clock)")
+        print("samples     \(r.samples), \(r.badReadings) readings not good")
+        let unmonitored = r.unmonitoredS > 0 ? Paint.red("UNMONITORED \(String(format: "%.0f", r.unmonitoredS)) s") : "none"
+        print("unmonitored \(unmonitored)")
+        print("\nphases")
+        var timeline = [["phase", "from (UTC)", "to (UTC)", "by", "reason"]]
+        for p in r.phaseTimeline { timeline.append([p.phase, p.from, text(p.to), text(p.by), text(p.reason)]) }
+        print(alignedTable(timeline))
+        for p in r.phases {
+            print("\nphase \(p.phase) (\(seconds(p.durationS)))")
+            var rows = [["parameter", "unit", "min", "max", "mean (time)", "sd", "in range", "alert", "action", "unmonitored"]]
+            for row in p.parameters {
+                rows.append([
+                    row.parameter, row.unit, text(row.min), text(row.max), text(row.timeWeightedMean), text(row.standardDeviation),
+                    pct(row.inRangePct), pct(row.alertPct), pct(row.actionPct),
+                    row.unmonitoredS > 0 ? Paint.red(pct(row.unmonitoredPct)) : "0.0 %",
+                ])
+            }
+            print(alignedTable(rows))
+        }
+        print("\nin range, alert and action are shares of the monitored time; unmonitored is a share of the phase")
+        print("\nunmonitored intervals: \(r.unmonitored.isEmpty ? "none" : "")")
+        if !r.unmonitored.isEmpty {
+            var rows = [["from (UTC)", "to (UTC)", "duration", "cause"]]
+            for u in r.unmonitored { rows.append([u.from, u.to, seconds(u.durationS), u.cause]) }
+            print(alignedTable(rows))
+        }
+        print("\nexcursions: \(r.excursions.isEmpty ? "none" : "")")
+        if !r.excursions.isEmpty {
+            var rows = [["alarm", "phase", "start", "duration", "worst", "level", "area outside", ""]]
+            for e in r.excursions {
+                rows.append([e.alarm, e.phase, e.start, text(e.durationS) + " s", text(e.worstValue), e.worstLevel, text(e.areaOutside),
+                             e.openAtBatchEnd ? "OPEN AT BATCH END" : ""])
+            }
+            print(alignedTable(rows))
+        }
+        print("\nalarms: \(r.alarms.isEmpty ? "none" : "")")
+        if !r.alarms.isEmpty {
+            var rows = [["alarm", "raised (UTC)", "level", "value", "acknowledged by", "at", "reason", "cleared"]]
+            for a in r.alarms {
+                rows.append([a.alarm, a.time, text(a.level), text(a.value), text(a.acknowledgedBy), text(a.acknowledgedAt), text(a.reason),
+                             a.openAtBatchEnd ? "open at batch end" : text(a.cleared)])
+            }
+            print(alignedTable(rows))
+        }
+        print("\nshelves: \(r.shelves.isEmpty ? "none" : "")")
+        if !r.shelves.isEmpty {
+            var rows = [["alarm", "by", "reason", "from", "until", "ended", "why"]]
+            for s in r.shelves { rows.append([s.alarm, text(s.by), text(s.reason), s.from, text(s.until), text(s.ended), text(s.endReason)]) }
+            print(alignedTable(rows))
+        }
+        if !r.clock.events.isEmpty {
+            print("\nclock events")
+            var rows = [["time (UTC)", "event", "detail"]]
+            for c in r.clock.events { rows.append([c.time, c.kind, c.detail]) }
+            print(alignedTable(rows))
+        }
+        if let service = r.alarmService { printAlarmService(service) }
+    }
+
+    /// Out-of-service intervals and latched alarms, a section of its own.
+    private func printAlarmService(_ service: ControlAPI.BatchReport.AlarmService) {
+        print("\nout of service: \(service.outOfService.isEmpty ? "none" : "")")
+        if !service.outOfService.isEmpty {
+            var rows = [["alarm or device", "from", "to", "by", "reason", "returned by", "reason"]]
+            for i in service.outOfService {
+                rows.append([i.target, i.from, i.to ?? "still out", text(i.takenBy), text(i.reason), text(i.returnedBy), text(i.returnReason)])
+            }
+            print(alignedTable(rows))
+        }
+        print("\nlatched alarms: \(service.latchedAlarms.isEmpty ? "none" : service.latchedAlarms.joined(separator: ", "))")
+        if !service.latchResets.isEmpty {
+            var rows = [["reset", "at", "by", "reason"]]
+            for reset in service.latchResets { rows.append([reset.alarm, reset.time, reset.user, reset.reason]) }
+            print(alignedTable(rows))
+        }
+    }
+}
+
+/// Every section of the batch record in one long table, so a spreadsheet or a validation
+/// script reads all of it: `section,phase,item,field,value`.
+enum BatchReportCSV {
+    static func text(_ r: ControlAPI.BatchReport) -> String {
+        var lines = ["section,phase,item,field,value"]
+        func row(_ section: String, _ phase: String, _ item: String, _ field: String, _ value: String?) {
+            guard let value else { return }
+            lines.append([section, phase, item, field, value].map(quote).joined(separator: ","))
+        }
+        func number(_ v: Double?) -> String? { v.map { formatNumber($0) } }
+        let id = r.specIdentity
+        for (field, value) in [("fingerprint", id.fingerprint), ("document", id.document), ("version", id.version), ("product", id.product),
+                               ("process", id.process), ("approved_by", id.approvedBy), ("approval_date", id.approvalDate),
+                               ("change_control", id.changeControl)] {
+            row("spec", "", "", field, value)
+        }
+        let e = r.equipment
+        for (field, value) in [("device", e.device), ("profile", e.profile), ("profile_fingerprint", e.profileFingerprint), ("vendor", e.vendor),
+                               ("model", e.model), ("serial_number", e.serialNumber), ("firmware_version", e.firmwareVersion)] {
+            row("equipment", "", "", field, value)
+        }
+        row("batch", "", r.batch, "start", r.start.time)
+        row("batch", "", r.batch, "started_by", r.start.by)
+        row("batch", "", r.batch, "start_reason", r.start.reason)
+        row("batch", "", r.batch, "end", r.end?.time)
+        row("batch", "", r.batch, "ended_by", r.end?.by)
+        row("batch", "", r.batch, "end_reason", r.end?.reason)
+        row("batch", "", r.batch, "samples", String(r.samples))
+        row("batch", "", r.batch, "unmonitored_s", number(r.unmonitoredS))
+        row("clock", "", "", "synchronised_throughout", r.clock.synchronisedThroughout.map { $0 ? "true" : "false" } ?? "unknown")
+        for c in r.clock.events { row("clock", "", c.time, c.kind, c.detail) }
+        for p in r.phaseTimeline {
+            row("phase", p.phase, p.from, "to", p.to ?? "")
+            row("phase", p.phase, p.from, "by", p.by)
+            row("phase", p.phase, p.from, "reason", p.reason)
+        }
+        for p in r.phases {
+            for s in p.parameters {
+                for (field, value) in [("unit", s.unit), ("samples", String(s.samples)), ("min", number(s.min)), ("max", number(s.max)),
+                                       ("mean", number(s.mean)), ("time_weighted_mean", number(s.timeWeightedMean)),
+                                       ("standard_deviation", number(s.standardDeviation)), ("monitored_s", number(s.monitoredS)),
+                                       ("unmonitored_s", number(s.unmonitoredS)), ("in_range_pct", number(s.inRangePct)),
+                                       ("alert_pct", number(s.alertPct)), ("action_pct", number(s.actionPct)),
+                                       ("unmonitored_pct", number(s.unmonitoredPct))] {
+                    row("parameter", p.phase, s.parameter, field, value)
                 }
             }
-            return
         }
-        print(Paint.bold("Batch \(batch) on \(text(r["device"]))"))
-        print("spec      \(text(r["spec"])) (\(text(r["spec_document"])))")
-        print("period    \(text(r["started"])) to \(text(r["ended"]))")
-        print("samples   \(text(r["samples"])), \(text(r["bad_readings"])) readings not good")
-        for p in phases {
-            print("\nphase \(text(p["phase"]))")
-            var rows = [["parameter", "unit", "samples", "min", "max", "mean", "in range"]]
-            for row in p["parameters"] as? [[String: Any]] ?? [] {
-                rows.append([text(row["parameter"]), text(row["unit"]), text(row["samples"]), text(row["min"]), text(row["max"]),
-                             text(row["mean"]), row["in_range_pct"].map { String(format: "%.1f %%", ($0 as? NSNumber)?.doubleValue ?? 0) } ?? "-"])
+        for u in r.unmonitored {
+            row("unmonitored", "", u.from, "to", u.to)
+            row("unmonitored", "", u.from, "duration_s", number(u.durationS))
+            row("unmonitored", "", u.from, "cause", u.cause)
+        }
+        for x in r.excursions {
+            let item = "\(x.alarm)@\(x.start)"
+            for (field, value) in [("end", x.end), ("duration_s", number(x.durationS)), ("worst_value", number(x.worstValue)),
+                                   ("worst_level", x.worstLevel), ("side", x.side), ("area_outside", number(x.areaOutside)),
+                                   ("open_at_batch_end", x.openAtBatchEnd ? "true" : "false")] {
+                row("excursion", x.phase, item, field, value)
             }
-            print(alignedTable(rows))
         }
-        let excursions = r["excursions"] as? [[String: Any]] ?? []
-        print("\nexcursions: \(excursions.isEmpty ? "none" : "")")
-        if !excursions.isEmpty {
-            var rows = [["alarm", "phase", "start", "duration", "worst", "level", "area outside"]]
-            for e in excursions {
-                rows.append([text(e["alarm"]), text(e["phase"]), text(e["start"]), text(e["duration_s"]) + " s", text(e["worst_value"]),
-                             text(e["worst_level"]), text(e["area_outside"])])
+        for a in r.alarms {
+            let item = "\(a.alarm)@\(a.time)"
+            for (field, value) in [("kind", a.kind), ("level", a.level), ("value", number(a.value)), ("limit", number(a.limit)),
+                                   ("acknowledged_by", a.acknowledgedBy), ("acknowledged_at", a.acknowledgedAt), ("reason", a.reason),
+                                   ("cleared", a.cleared), ("open_at_batch_end", a.openAtBatchEnd ? "true" : "false")] {
+                row("alarm", a.phase ?? "", item, field, value)
             }
-            print(alignedTable(rows))
         }
-        let alarms = r["alarms"] as? [[String: Any]] ?? []
-        print("\nalarms: \(alarms.isEmpty ? "none" : "")")
-        if !alarms.isEmpty {
-            var rows = [["alarm", "raised (UTC)", "level", "value", "acknowledged by", "at", "reason"]]
-            for a in alarms {
-                rows.append([text(a["alarm"]), text(a["time"]), text(a["level"]), text(a["value"]), text(a["acknowledged_by"]),
-                             text(a["acknowledged_at"]), text(a["reason"])])
+        for s in r.shelves {
+            let item = "\(s.alarm)@\(s.from)"
+            for (field, value) in [("by", s.by), ("reason", s.reason), ("until", s.until), ("ended", s.ended), ("end_reason", s.endReason)] {
+                row("shelve", "", item, field, value)
             }
-            print(alignedTable(rows))
         }
-        let gaps = r["gaps"] as? [[String: Any]] ?? []
-        print("\ngaps in the data: \(gaps.isEmpty ? "none" : gaps.map { "\(text($0["from"])) to \(text($0["to"]))" }.joined(separator: "; "))")
+        // Out of service and latch resets (the alarm-service section).
+        for i in r.alarmService?.outOfService ?? [] {
+            let item = "\(i.target)@\(i.from)"
+            for (field, value) in [("to", i.to), ("taken_by", i.takenBy), ("reason", i.reason), ("returned_by", i.returnedBy),
+                                   ("return_reason", i.returnReason)] {
+                row("out_of_service", "", item, field, value)
+            }
+        }
+        for reset in r.alarmService?.latchResets ?? [] {
+            let item = "\(reset.alarm)@\(reset.time)"
+            row("latch_reset", "", item, "by", reset.user)
+            row("latch_reset", "", item, "reason", reset.reason)
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func quote(_ field: String) -> String {
+        field.contains(",") || field.contains("\"") || field.contains("\n") ? "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : field
+    }
+}
+
+extension SocketOption {
+    func batchAction(_ command: ControlCommand) throws -> BatchState {
+        try send(command) { if case .batch(let r) = $0 { r } else { nil } }
     }
 }

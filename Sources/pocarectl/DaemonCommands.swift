@@ -1,6 +1,7 @@
 import ArgumentParser
 import ControlAPI
 import Foundation
+import POCareCore
 
 struct SocketOption: ParsableArguments {
     @Option(help: "The daemon's control socket (default: $POCARE_SOCKET or \(ControlClient.defaultPath)).")
@@ -8,25 +9,30 @@ struct SocketOption: ParsableArguments {
 
     var path: String { socket ?? ProcessInfo.processInfo.environment["POCARE_SOCKET"] ?? ControlClient.defaultPath }
 
-    /// Sends one request; exits 3 when the daemon cannot be reached, 1 when it refuses.
-    func send(_ command: String, _ arguments: [String: String] = [:]) throws -> String {
-        let response: ControlResponse
+    /// Sends one command and returns its result if it is of the kind `expected` picks; exits 3
+    /// when the daemon cannot be reached, 1 when it refuses.
+    func send<Result>(_ command: ControlCommand, _ expected: (ControlResult) -> Result?) throws -> Result {
+        let answer: ControlResult
         do {
-            response = try ControlClient(path: path).send(ControlRequest(command: command, arguments: arguments))
+            answer = try ControlClient(path: path).call(command)
+        } catch .refused(let failure) {
+            note("\(failure.code.rawValue): \(failure.message)")
+            throw ExitStatus.failure
         } catch {
             note("\(error)")
             throw ExitStatus.unreachable
         }
-        guard response.ok, let result = response.result else {
-            note(response.error.map { "\($0.code.rawValue): \($0.message)" } ?? "the daemon refused without a reason")
+        guard let result = expected(answer) else {
+            note("unexpected answer from pocared to \(command.name.rawValue): \(answer.payloadJSON.prefix(200))")
             throw ExitStatus.failure
         }
         return result
     }
 }
 
-func object(_ json: String) -> [String: Any] {
-    (try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]) ?? [:]
+/// One result as the JSON `--json` prints: the same shape the daemon sends.
+func printJSON(_ value: some Encodable) {
+    print((try? JSONEncoder.control.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}")
 }
 
 struct Status: ParsableCommand {
@@ -46,32 +52,29 @@ struct Status: ParsableCommand {
     var json = false
 
     func run() throws {
-        let result = try daemon.send("status")
-        if json {
-            print(result)
-            return
-        }
-        let status = object(result)
-        let store = status["store"] as? [String: Any] ?? [:]
-        let alarms = status["alarms"] as? [String: Any] ?? [:]
-        print("pocared \(status["version"] ?? "?") at site \(status["site"] ?? "?"), up \(status["uptime_s"] ?? 0) s")
-        print("store         \(store["path"] ?? "?"): \(store["committed_rows"] ?? 0) rows committed since start, \(store["pending_rows"] ?? 0) waiting, \(((store["free_bytes"] as? NSNumber)?.int64Value ?? 0) >> 20) MiB free, oldest undelivered \(store["oldest_undelivered"] as? String ?? "none")\((store["healthy"] as? Bool) == false ? ", NOT COMMITTING" : "")")
-        print("specs         \((status["specs"] as? [String])?.joined(separator: ", ") ?? "-")")
-        if let link = status["control_site"] as? [String: Any] {
-            let connected = (link["connected"] as? Bool) == true
-            print("control site  \(connected ? "connected" : "NOT connected"), backlog \(link["backlog"] ?? 0), last delivery \(link["last_delivery"] as? String ?? "never")\(connected ? "" : (link["last_error"] as? String).map { " (\($0))" } ?? "")")
+        let status = try daemon.send(.status) { if case .status(let r) = $0 { r } else { nil } }
+        if json { return printJSON(status) }
+        let store = status.store
+        print("pocared \(status.version) at site \(status.site), up \(status.uptimeS) s")
+        print("store         \(store.path): \(store.committedRows) rows committed since start, \(store.pendingRows) waiting, \(store.freeBytes.map { "\($0 >> 20) MiB" } ?? "unknown") free, oldest undelivered \(store.oldestUndelivered ?? "none"), epoch \(store.epoch ?? "-")\(store.healthy ? "" : ", NOT COMMITTING")")
+        if let problem = store.fileProblem { print("STORE LOST    \(problem)") }
+        print("specs         \(status.specs.isEmpty ? "-" : status.specs.joined(separator: ", "))")
+        if let link = status.controlSite {
+            print("control site  \(link.connected ? "connected" : "NOT connected"), backlog \(link.backlog), last delivery \(link.lastDelivery ?? "never")\(link.connected ? "" : link.lastError.map { " (\($0))" } ?? "")")
         } else {
             print("control site  not configured")
         }
-        print("alarms        \(alarms["active"] ?? 0) active, \(alarms["unacknowledged"] ?? 0) unacknowledged")
+        print("alarms        \(status.alarms.active) active, \(status.alarms.unacknowledged) unacknowledged")
+        if let service = status.outOfService, !service.isEmpty {
+            print("out of service \(service.map { "\($0.target) (since \($0.since) by \($0.user): \($0.reason))" }.joined(separator: ", "))")
+        }
         var rows = [["device", "profile", "connected", "last good poll", "alarms", "batch", "phase", "spec"]]
-        for device in status["devices"] as? [[String: Any]] ?? [] {
-            let spec = (device["spec"] as? String).map { String($0.dropFirst(7).prefix(12)) } ?? "-"
+        for device in status.devices {
             rows.append([
-                device["id"] as? String ?? "?", device["profile"] as? String ?? "?",
-                (device["connected"] as? Bool) == true ? "yes" : "NO",
-                (device["last_good_poll_s"] as? NSNumber).map { "\($0) s ago" } ?? "never",
-                "\(device["active_alarms"] ?? 0)", device["batch"] as? String ?? "-", device["phase"] as? String ?? "-", spec,
+                device.id, device.profile, device.connected ? "yes" : "NO",
+                device.lastGoodPollS.map { "\(formatNumber($0)) s ago" } ?? "never",
+                "\(device.activeAlarms)", device.batch ?? "-", device.phase ?? "-",
+                device.spec.map { String($0.dropFirst("sha256:".count).prefix(12)) } ?? "-",
             ])
         }
         print("")
@@ -99,7 +102,8 @@ struct Reload: ParsableCommand {
     var json = false
 
     func run() throws {
-        let answer = try daemon.send("reload", ["reason": reason])
-        print(json ? answer : "configuration applied: \(object(answer)["configuration"] ?? "")")
+        let answer = try daemon.send(.reload(reason: reason)) { if case .reload(let r) = $0 { r } else { nil } }
+        if json { return printJSON(answer) }
+        print("configuration applied: \(answer.configuration)")
     }
 }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import ControlAPI
 import Foundation
+import POCareConfig
+import POCareCore
 
 /// Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org).
 enum Paint {
@@ -10,15 +12,15 @@ enum Paint {
     static func bold(_ s: String) -> String { enabled ? "\u{1B}[1m\(s)\u{1B}[0m" : s }
 }
 
-func text(_ value: Any?) -> String {
+/// A cell of a table: `-` for nothing, numbers as the daemon's log shows them.
+func text(_ value: String?) -> String { value ?? "-" }
+func text(_ value: Double?) -> String { value.map(formatNumber) ?? "-" }
+func text(_ value: ParameterValue?) -> String {
     switch value {
-    case nil, is NSNull: return "-"
-    case let n as NSNumber where String(cString: n.objCType) == "c": return n.boolValue ? "true" : "false"
-    case let n as NSNumber:
-        let d = n.doubleValue
-        return d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(format: "%.4g", d)
-    case let s as String: return s
-    default: return "\(value!)"
+    case .number(let n)?: formatNumber(n)
+    case .flag(let b)?: b ? "true" : "false"
+    case .text(let t)?: t
+    case nil: "-"
     }
 }
 
@@ -28,13 +30,12 @@ struct Devices: ParsableCommand {
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
 
     func run() throws {
-        let result = try daemon.send("devices")
-        if json { return print(result) }
+        let list = try daemon.send(.devices) { if case .devices(let r) = $0 { r } else { nil } }
+        if json { return printJSON(list) }
         var rows = [["device", "profile", "endpoint", "interval", "connected", "cycles", "missed", "batch", "phase"]]
-        for d in object(result)["devices"] as? [[String: Any]] ?? [] {
-            rows.append([text(d["id"]), text(d["profile"]), text(d["endpoint"]), text(d["poll_interval_s"]) + " s",
-                         (d["connected"] as? Bool) == true ? "yes" : Paint.red("NO"), text(d["cycles"]), text(d["missed_cycles"]),
-                         text(d["batch"]), text(d["phase"])])
+        for d in list.devices {
+            rows.append([d.id, d.profile, d.endpoint, formatNumber(d.pollIntervalS) + " s", d.connected ? "yes" : Paint.red("NO"),
+                         "\(d.cycles)", "\(d.missedCycles)", text(d.batch), text(d.phase)])
         }
         print(alignedTable(rows))
     }
@@ -48,68 +49,123 @@ struct Values: ParsableCommand {
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
 
     func run() throws {
-        let result = try daemon.send("values", ["device": device])
-        if json { return print(result) }
-        print(renderValues(object(result)))
+        let values = try daemon.values(of: device)
+        if json { return printJSON(values) }
+        print(renderValues(values))
+    }
+}
+
+extension SocketOption {
+    func values(of device: String) throws -> DeviceValues {
+        try send(.values(device: device)) { if case .values(let r) = $0 { r } else { nil } }
     }
 }
 
 /// A device's values as a table, values outside the alert range in yellow, outside the action range in red.
-func renderValues(_ values: [String: Any]) -> String {
-    do {
-        var lines = ["\(text(values["device"])) at \(text(values["time"]))  batch \(text(values["batch"]))  phase \(text(values["phase"]))"]
-        var rows = [["parameter", "value", "unit", "quality", "alert low", "alert high", "action low", "action high"]]
-        for v in values["values"] as? [[String: Any]] ?? [] {
-            let limits = v["limits"] as? [String: Any] ?? [:]
-            let quality = text(v["quality"])
-            var value = (v["label"] as? String) ?? text(v["value"])
-            if let n = (v["value"] as? NSNumber)?.doubleValue, !(v["value"] is Bool) {
-                let outsideAction = (limits["action_low"] as? NSNumber).map { n < $0.doubleValue } == true
-                    || (limits["action_high"] as? NSNumber).map { n > $0.doubleValue } == true
-                let outsideAlert = (limits["alert_low"] as? NSNumber).map { n < $0.doubleValue } == true
-                    || (limits["alert_high"] as? NSNumber).map { n > $0.doubleValue } == true
-                value = outsideAction ? Paint.red(value) : outsideAlert ? Paint.yellow(value) : value
-            }
-            rows.append([text(v["parameter"]), value, text(v["unit"]), quality == "good" ? quality : Paint.red(quality),
-                         text(limits["alert_low"]), text(limits["alert_high"]), text(limits["action_low"]), text(limits["action_high"])])
+func renderValues(_ values: DeviceValues) -> String {
+    var lines = ["\(values.device) at \(text(values.time))  batch \(text(values.batch))  phase \(text(values.phase))"]
+    var rows = [["parameter", "value", "unit", "quality", "alert low", "alert high", "action low", "action high"]]
+    for v in values.values {
+        let limits = v.limits
+        var value = v.label ?? text(v.value)
+        if case .number(let n)? = v.value, let l = limits {
+            let outsideAction = l.actionLow.map { n < $0 } == true || l.actionHigh.map { n > $0 } == true
+            let outsideAlert = l.alertLow.map { n < $0 } == true || l.alertHigh.map { n > $0 } == true
+            value = outsideAction ? Paint.red(value) : outsideAlert ? Paint.yellow(value) : value
+        } else if let l = limits, let when = l.alarmWhen, case .flag(let b)? = v.value, b == when {
+            value = Paint.yellow(value)
+        } else if let l = limits, let labels = l.alarmLabels, let label = v.label, labels.contains(label) {
+            value = Paint.yellow(value)
         }
-        lines.append(alignedTable(rows))
-        return lines.joined(separator: "\n")
+        rows.append([v.parameter, value, v.unit, v.quality == "good" ? v.quality : Paint.red(v.quality),
+                     text(limits?.alertLow), text(limits?.alertHigh), text(limits?.actionLow), text(limits?.actionHigh)])
     }
+    lines.append(alignedTable(rows))
+    return lines.joined(separator: "\n")
 }
 
 struct Watch: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "A live, updating view of one device's values (or all devices and alarms) on a terminal.",
-        discussion: "Ctrl-C stops it.\n\nExamples:\n  pocarectl watch rocker-1\n  pocarectl watch")
+        abstract: "A live screen an operator can leave open: values with trends, standing and pending alarms, a legend.",
+        discussion: """
+            With a device: its values with a trend over the last --trend (20 points) and the alert and action
+            bands, its standing alarms (state, priority, since, acknowledged by), the alarms still
+            waiting out their on-delay, and what is out of service. Without: one line per device
+            with its worst state, then the site's standing, pending and out-of-service alarms. The
+            screen fits the terminal (--width/--height otherwise). Yellow is alert, red is action
+            or unacknowledged; NO_COLOR or --no-color turns colour off. Ctrl-C stops it.
+
+            Examples:
+              pocarectl watch rocker-1
+              pocarectl watch
+              pocarectl --no-color watch --count 1 --height 24
+            """)
     @OptionGroup var daemon: SocketOption
-    @Argument(help: "Device id; without it, every device and the active alarms.") var device: String?
+    @Argument(help: "Device id; without it, every device and the site's alarms.") var device: String?
     @Option(help: "Seconds between refreshes.") var every: Double = 1
+    @Option(help: "How far back a device's trends reach, 20 points over it (e.g. 2m).") var trend = "2m"
     @Option(help: "Stop after this many refreshes (0: until Ctrl-C).") var count: Int = 0
+    @Option(help: "Screen width in columns (default: the terminal's, or 100).") var width: Int?
+    @Option(help: "Screen height in lines (default: the terminal's, or 24).") var height: Int?
     @Flag(help: "Print each refresh as one JSON line (the values of the device, or the status) instead of a screen.") var json = false
 
     func run() throws {
         var n = 0
+        var trends: [String: [Double?]] = [:]
+        guard let window = parseDuration(trend), window > .zero else {
+            throw ValidationError("--trend: '\(trend)' is not a duration such as 30s or 5m")
+        }
+        // One point per refresh, or fewer when the window is longer than 20 refreshes.
+        let pointEvery = max(every, Double(window.components.seconds) / Double(WatchScreen.trendLength))
+        var lastPoint: ContinuousClock.Instant?
+        let size = terminalSize()
+        let screen = WatchScreen(width: width ?? size?.width ?? 100, height: height ?? size?.height ?? 24, colour: Paint.enabled)
         while count == 0 || n < count {
-            var screen: String
             if json {
-                screen = try device.map { try daemon.send("values", ["device": $0]) } ?? daemon.send("status")
-            } else if let device {
-                screen = renderValues(object(try daemon.send("values", ["device": device])))
+                if let device {
+                    printJSON(try daemon.values(of: device))
+                } else {
+                    printJSON(try daemon.send(.status) { if case .status(let r) = $0 { r } else { nil } })
+                }
             } else {
-                let devices = object(try daemon.send("devices"))["devices"] as? [[String: Any]] ?? []
-                screen = devices.compactMap { d in
-                    (d["id"] as? String).flatMap { try? daemon.send("values", ["device": $0]) }
-                        .map { renderValues(object($0)) }
-                }.joined(separator: "\n\n")
-                let alarms = object(try daemon.send("alarms"))["alarms"] as? [[String: Any]] ?? []
-                screen += "\n\nalarms: " + (alarms.isEmpty ? "none" : alarms.map { "\(text($0["alarm"])) \(text($0["state"]))" }.joined(separator: ", "))
+                let alarms = try daemon.send(.alarms(AlarmQuery())) { if case .alarms(let r) = $0 { r } else { nil } }
+                let lines: [String]
+                if let device {
+                    let values = try daemon.values(of: device)
+                    if lastPoint.map({ ContinuousClock.now - $0 >= .seconds(pointEvery) * 0.95 }) ?? true {
+                        lastPoint = .now
+                        for row in values.values {
+                            var points = trends[row.parameter] ?? []
+                            points.append(row.quality == "good" ? number(row.value) : nil)
+                            trends[row.parameter] = Array(points.suffix(WatchScreen.trendLength))
+                        }
+                    }
+                    lines = screen.device(
+                        values, alarms: alarms, trends: trends, trendSeconds: Int((pointEvery * Double(WatchScreen.trendLength)).rounded()))
+                } else {
+                    let status = try daemon.send(.status) { if case .status(let r) = $0 { r } else { nil } }
+                    lines = screen.site(status, alarms: alarms, time: String(UTCTime.format(Date()).prefix(19)) + "Z")
+                }
+                if isatty(1) == 1 { print("\u{1B}[H\u{1B}[2J", terminator: "") }
+                print(lines.joined(separator: "\n"))
             }
-            if isatty(1) == 1 && !json { print("\u{1B}[H\u{1B}[2J", terminator: "") }
-            print(screen)
             n += 1
             if count == 0 || n < count { Thread.sleep(forTimeInterval: every) }
         }
+    }
+
+    private func number(_ value: ParameterValue?) -> Double? {
+        switch value {
+        case .number(let v)?: v
+        case .flag(let b)?: b ? 1 : 0
+        default: nil
+        }
+    }
+
+    private func terminalSize() -> (width: Int, height: Int)? {
+        var size = winsize()
+        guard isatty(1) == 1, ioctl(1, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0, size.ws_row > 0 else { return nil }
+        return (Int(size.ws_col), Int(size.ws_row))
     }
 }
 
@@ -124,27 +180,46 @@ struct Alarms: ParsableCommand {
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
 
     func run() throws {
-        var arguments = ["history": history ? "true" : "false", "limit": String(limit)]
-        if let device { arguments["device"] = device }
-        let result = try daemon.send("alarms", arguments)
-        if json { return print(result) }
+        let query = AlarmQuery(history: history, device: device, limit: limit)
         if history {
+            let past = try daemon.send(.alarms(query)) { if case .alarmHistory(let r) = $0 { r } else { nil } }
+            if json { return printJSON(past) }
             var rows = [["time (UTC)", "alarm", "event", "level", "value", "user", "reason"]]
-            for h in object(result)["history"] as? [[String: Any]] ?? [] {
-                let e = h["event"] as? [String: Any] ?? [:]
-                rows.append([text(h["time"]), text(h["alarm"]), text(h["kind"]), text(e["level"]), text(e["value"]), text(e["user"]), text(e["reason"])])
+            for h in past.history {
+                rows.append([h.time, h.alarm, h.kind, text(h.level), text(h.value), text(h.user), text(h.reason)])
             }
             return print(alignedTable(rows))
         }
-        let alarms = object(result)["alarms"] as? [[String: Any]] ?? []
-        if alarms.isEmpty { return print("no active or unacknowledged alarms") }
-        var rows = [["alarm", "state", "level", "priority", "since", "value", "shelved until"]]
-        for a in alarms {
-            let state = text(a["state"])
-            rows.append([text(a["alarm"]), state.contains("unacknowledged") ? Paint.red(state) : Paint.yellow(state),
-                         text(a["level"]), text(a["priority"]), text(a["since"]), text(a["value"]), text(a["shelved_until"])])
+        let list = try daemon.send(.alarms(query)) { if case .alarms(let r) = $0 { r } else { nil } }
+        if json { return printJSON(list) }
+        if list.alarms.isEmpty && (list.outOfService ?? []).isEmpty {
+            return print("no active or unacknowledged alarms")
         }
-        print(alignedTable(rows))
+        if !list.alarms.isEmpty {
+            var rows = [["alarm", "state", "level", "priority", "since", "value", "acknowledged by", "shelved until"]]
+            for a in list.alarms {
+                let colour = a.state.contains("unacknowledged") || a.level == "action" ? Paint.red : Paint.yellow
+                rows.append([a.alarm, colour(a.state), a.level, a.priority, text(a.since), a.label ?? text(a.value), text(a.acknowledgedBy),
+                             text(a.shelvedUntil)])
+            }
+            print(alignedTable(rows))
+        }
+        if let service = list.outOfService, !service.isEmpty {
+            var rows = [["out of service", "since", "by", "reason"]]
+            for item in service { rows.append([item.target, item.since, item.user, item.reason]) }
+            print((list.alarms.isEmpty ? "" : "\n") + alignedTable(rows))
+        }
+        if let pending = list.pending, !pending.isEmpty {
+            var rows = [["pending alarm", "to level", "priority", "waiting since", "on-delay left"]]
+            for p in pending { rows.append([p.alarm, p.level, p.priority, p.since, "\(formatNumber(p.remainingS.rounded(.up))) s"]) }
+            print("\n" + alignedTable(rows))
+        }
+    }
+}
+
+extension SocketOption {
+    func alarmAction(_ command: ControlCommand) throws -> AlarmActionResult {
+        try send(command) { if case .alarmAction(let r) = $0 { r } else { nil } }
     }
 }
 
@@ -158,8 +233,9 @@ struct Ack: ParsableCommand {
     @Option(help: "Why (required).") var reason: String
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
     func run() throws {
-        let result = try daemon.send("ack", ["alarm": alarm, "reason": reason])
-        print(json ? result : "acknowledged \(alarm) as \(text(object(result)["user"])): now \(text(object(result)["state"]))")
+        let result = try daemon.alarmAction(.acknowledge(AlarmAction(alarm: alarm, reason: reason)))
+        if json { return printJSON(result) }
+        print("acknowledged \(alarm) as \(result.user): now \(result.state)")
     }
 }
 
@@ -173,8 +249,9 @@ struct Shelve: ParsableCommand {
     @Option(help: "Why (required).") var reason: String
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
     func run() throws {
-        let result = try daemon.send("shelve", ["alarm": alarm, "for": duration, "reason": reason])
-        print(json ? result : "shelved \(alarm) for \(duration)")
+        let result = try daemon.alarmAction(.shelve(ShelveAction(alarm: alarm, duration: duration, reason: reason)))
+        if json { return printJSON(result) }
+        print("shelved \(alarm) for \(duration)")
     }
 }
 
@@ -186,7 +263,63 @@ struct Unshelve: ParsableCommand {
     @Option(help: "Why (required).") var reason: String
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
     func run() throws {
-        let result = try daemon.send("unshelve", ["alarm": alarm, "reason": reason])
-        print(json ? result : "unshelved \(alarm): now \(text(object(result)["state"]))")
+        let result = try daemon.alarmAction(.unshelve(AlarmAction(alarm: alarm, reason: reason)))
+        if json { return printJSON(result) }
+        print("unshelved \(alarm): now \(result.state)")
+    }
+}
+
+struct Reset: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Reset a latched alarm whose condition has returned (audited with your Unix user and the reason).",
+        discussion: "Example:\n  pocarectl reset rocker-1/bag_present/discrete --reason \"bag re-seated, integrity checked\"")
+    @OptionGroup var daemon: SocketOption
+    @Argument(help: "Alarm id.") var alarm: String
+    @Option(help: "Why (required).") var reason: String
+    @Flag(help: "Print the daemon's answer as JSON.") var json = false
+    func run() throws {
+        let result = try daemon.alarmAction(.reset(AlarmAction(alarm: alarm, reason: reason)))
+        if json { return printJSON(result) }
+        print("reset \(alarm) as \(result.user): now \(result.state)")
+    }
+}
+
+struct OutOfService: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "out-of-service",
+        abstract: "Take an alarm, or every alarm of a device, out of service for maintenance (audited).",
+        discussion: """
+            An alarm out of service is still evaluated and recorded, but not annunciated, until it
+            is returned with in-service; unlike shelving it has no time limit and is listed by
+            status, alarms and the batch report until then.
+
+            Examples:
+              pocarectl out-of-service str-1/dissolved_oxygen/limit --reason "WO-1234: DO probe replacement"
+              pocarectl out-of-service str-1 --reason "WO-1240: preventive maintenance"
+            """)
+    @OptionGroup var daemon: SocketOption
+    @Argument(help: "Alarm id, or a device id for all its alarms.") var target: String
+    @Option(help: "Why (required), e.g. the work order.") var reason: String
+    @Flag(help: "Print the daemon's answer as JSON.") var json = false
+    func run() throws {
+        let result = try daemon.alarmAction(.outOfService(ServiceAction(target: target, reason: reason)))
+        if json { return printJSON(result) }
+        print("\(target) out of service as \(result.user)")
+    }
+}
+
+struct InService: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "in-service",
+        abstract: "Return an alarm or a device to service (audited); a condition that stands is annunciated again.",
+        discussion: "Example:\n  pocarectl in-service str-1/dissolved_oxygen/limit --reason \"WO-1234 closed, probe calibrated\"")
+    @OptionGroup var daemon: SocketOption
+    @Argument(help: "Alarm id or device id.") var target: String
+    @Option(help: "Why (required).") var reason: String
+    @Flag(help: "Print the daemon's answer as JSON.") var json = false
+    func run() throws {
+        let result = try daemon.alarmAction(.inService(ServiceAction(target: target, reason: reason)))
+        if json { return printJSON(result) }
+        print("\(target) in service as \(result.user): now \(result.state)")
     }
 }

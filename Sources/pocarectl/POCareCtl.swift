@@ -19,17 +19,21 @@ struct POCareCtl: ParsableCommand {
         discussion: """
             Exit codes: 0 success, 1 failure (for example an invalid file or a refused request),
             2 usage error, 3 the daemon could not be reached.
+
+            Global options may come before or after the command: --socket PATH, --json, --no-color
+            (as does the NO_COLOR environment variable).
             """,
         subcommands: [
-            Status.self, Devices.self, Values.self, Watch.self, Alarms.self, Ack.self, Shelve.self, Unshelve.self, Batch.self,
-            Reload.self, AuditCommand.self, ProfileCommand.self, SpecCommand.self, Subscribe.self,
+            Status.self, Devices.self, Values.self, Watch.self, Alarms.self, Ack.self, Shelve.self, Unshelve.self, Reset.self,
+            OutOfService.self, InService.self, Batch.self,
+            Reload.self, AuditCommand.self, VerifyRecords.self, ProfileCommand.self, SpecCommand.self, Subscribe.self,
         ])
 
     /// Maps argument errors to exit code 2 (the parser's own default is 64), so scripts can
     /// tell a mistyped command from a failed check.
     static func main() {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(globalOptionsMoved(Array(CommandLine.arguments.dropFirst())))
             try command.run()
         } catch {
             if exitCode(for: error) == .validationFailure {
@@ -39,6 +43,39 @@ struct POCareCtl: ParsableCommand {
             exit(withError: error)
         }
     }
+}
+
+/// Lets global options come first, as kubectl, systemctl and docker users type them:
+/// `pocarectl --socket PATH status` is read as `pocarectl status --socket PATH`. `--no-color`
+/// is taken anywhere and works like NO_COLOR.
+func globalOptionsMoved(_ arguments: [String]) -> [String] {
+    var arguments = arguments
+    if let end = arguments.firstIndex(of: "--") {
+        let options = arguments[..<end].filter { $0 != "--no-color" }
+        if options.count != end { setenv("NO_COLOR", "1", 1) }
+        arguments = Array(options) + arguments[end...]
+    } else if arguments.contains("--no-color") {
+        setenv("NO_COLOR", "1", 1)
+        arguments.removeAll { $0 == "--no-color" }
+    }
+    var leading: [String] = []
+    var i = 0
+    while i < arguments.count {
+        let argument = arguments[i]
+        if argument == "--socket", i + 1 < arguments.count {
+            leading += [argument, arguments[i + 1]]
+            i += 2
+        } else if argument.hasPrefix("--socket=") || argument == "--json" {
+            leading.append(argument)
+            i += 1
+        } else {
+            break
+        }
+    }
+    guard !leading.isEmpty else { return arguments }
+    var rest = Array(arguments[i...])
+    if let end = rest.firstIndex(of: "--") { rest.insert(contentsOf: leading, at: end) } else { rest += leading }
+    return rest
 }
 
 struct ProfileCommand: ParsableCommand {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ControlAPI
 import Foundation
 import POCareConfig
 import POCareCore
@@ -103,7 +104,9 @@ struct ShowSpec: ParsableCommand {
                     ["phase": phase.phase, "limits": phase.limits.map { l in
                         ["parameter": l.parameterId, "unit": l.unit, "target": n(l.target), "alert_low": n(l.alertLow),
                          "alert_high": n(l.alertHigh), "action_low": n(l.actionLow), "action_high": n(l.actionHigh),
-                         "max_rate_per_min": n(l.maxRatePerMinute), "deadband": l.deadband, "priority": l.priority.rawValue] as [String: Any]
+                         "max_rate_per_min": n(l.maxRatePerMinute), "deadband": l.deadband, "priority": l.priority.rawValue,
+                         "alarm_when": discreteWhen(l) ?? NSNull(), "alarm_labels": discreteLabels(l) ?? NSNull(),
+                         "level": l.discrete == nil ? NSNull() : l.discreteLevel.rawValue, "latch": l.latch] as [String: Any]
                     }] as [String: Any]
                 },
             ]
@@ -122,25 +125,37 @@ struct ShowSpec: ParsableCommand {
 
             """)
         var rows = [["phase", "parameter", "unit", "target", "action low", "alert low", "alert high", "action high",
-                     "rate/min", "on delay", "off delay", "deadband", "stale after", "priority"]]
+                     "rate/min", "on delay", "off delay", "deadband", "stale after", "priority", "alarm when", "latch"]]
         func n(_ v: Double?) -> String { v.map(formatNumber) ?? "-" }
         func d(_ v: Duration?) -> String { v.map { formatNumber(Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18) + "s" } ?? "-" }
         for phase in spec.phases {
             for l in phase.limits {
                 rows.append([phase.phase, l.parameterId, l.unit, n(l.target), n(l.actionLow), n(l.alertLow), n(l.alertHigh),
-                             n(l.actionHigh), n(l.maxRatePerMinute), d(l.onDelay), d(l.offDelay), n(l.deadband),
-                             d(l.staleAfter), l.priority.rawValue])
+                             n(l.actionHigh), n(l.maxRatePerMinute), d(l.onDelay), d(l.offDelay), l.discrete == nil ? n(l.deadband) : "-",
+                             d(l.staleAfter), l.priority.rawValue, discreteText(l), l.latch ? "yes" : "-"])
             }
         }
         print(alignedTable(rows))
     }
 }
 
+func discreteWhen(_ l: ParameterLimits) -> Bool? {
+    if case .flag(let when)? = l.discrete { when } else { nil }
+}
+
+func discreteLabels(_ l: ParameterLimits) -> [String]? {
+    if case .labels(let labels)? = l.discrete { labels } else { nil }
+}
+
+/// `true`, `false` or `fault|paused`, with the level when it is action.
+func discreteText(_ l: ParameterLimits) -> String {
+    guard l.discrete != nil else { return "-" }
+    let condition = discreteWhen(l).map { "\($0)" } ?? (discreteLabels(l) ?? []).joined(separator: "|")
+    return l.discreteLevel == .action ? "\(condition) (action)" : condition
+}
+
 /// Left-aligned text columns, two spaces apart.
+/// Columns padded by the width a person sees, so coloured cells do not shift the next column.
 func alignedTable(_ rows: [[String]]) -> String {
-    let widths = (0..<(rows.first?.count ?? 0)).map { c in rows.map { $0[c].count }.max() ?? 0 }
-    return rows.map { row in
-        row.enumerated().map { c, cell in cell.padding(toLength: widths[c], withPad: " ", startingAt: 0) }
-            .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
-    }.joined(separator: "\n")
+    WatchScreen.alignedRows(rows).joined(separator: "\n")
 }

@@ -2,6 +2,8 @@ import ArgumentParser
 import ControlSiteLink
 import Foundation
 import POCareConfig
+import POCareCore
+import SiteService
 
 /// The reference Control Site consumer of the MQTT contract.
 struct Subscribe: ParsableCommand {
@@ -64,14 +66,7 @@ struct Subscribe: ParsableCommand {
     var idleTimeout: String?
 
     func run() throws {
-        // A parent (a test runner, a supervisor) may have left these blocked; we want them.
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        sigaddset(&signals, SIGINT)
-        sigaddset(&signals, SIGTERM)
-        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
-        signal(SIGINT) { _ in subscribeStopRequested = 1 }
-        signal(SIGTERM) { _ in subscribeStopRequested = 1 }
+        let signals = ProcessSignals { _ in }
         guard var options = BrokerOptions.parse(url: broker, clientId: clientId) else {
             throw ValidationError("--broker: expected mqtt://host:port or mqtts://host:port, got '\(broker)'")
         }
@@ -129,7 +124,7 @@ struct Subscribe: ParsableCommand {
 
         var failures = 0
         let started = ContinuousClock.now
-        while subscribeStopRequested == 0 {
+        while !signals.stopRequested {
             if let count, received >= count { break }
             if let idle, ContinuousClock.now - max(lastArrival, started) > idle { break }
             if client.socket < 0 {
@@ -180,12 +175,11 @@ struct Subscribe: ParsableCommand {
         if after.count > before.count, let gap = after.last { note("gap \(stream) \(gap.lowerBound)...\(gap.upperBound) missing") }
         if json {
             emit(String(decoding: payload, as: UTF8.self))
-        } else if schema.hasSuffix("/telemetry") {
+        } else if schema == "\(Topics.schemaVersion)/telemetry" {
             let samples = (object["samples"] as? [Any])?.count ?? 0
             emit("\(object["sent"] ?? "") \(stream) \(first)...\(last) \(samples) samples")
-        } else if schema.hasSuffix("/event"), let event = object["event"] as? [String: Any] {
-            let detail = ["alarm", "level", "value", "limit", "user", "reason"].compactMap { k in event[k].map { "\(k)=\($0)" } }
-            emit("\(object["time"] ?? "") \(stream) \(first) \(object["kind"] ?? "") \(detail.joined(separator: " ")) spec=\(object["spec"] ?? "-")")
+        } else if schema == "\(Topics.schemaVersion)/event", let event = object["event"] as? [String: Any] {
+            emit("\(object["time"] ?? "") \(stream) \(first) \(eventSummary(object, event))")
         } else {
             emit("\(object["time"] ?? "") \(stream) \(first) \(object["user"] ?? "") \(object["action"] ?? "") \(object["target"] ?? "")")
         }
@@ -193,8 +187,38 @@ struct Subscribe: ParsableCommand {
     }
 }
 
+/// One event the way the daemon logs it: kind, alarm, level, side, value, limit, priority,
+/// state, user, reason, times, the excursion's duration and worst value, phases, batch, spec.
+func eventSummary(_ envelope: [String: Any], _ event: [String: Any]) -> String {
+    func value(_ any: Any?) -> String? {
+        switch any {
+        case let n as NSNumber: formatNumber(n.doubleValue)
+        case let s as String: s
+        default: nil
+        }
+    }
+    var parts = [value(envelope["kind"]) ?? value(event["kind"]) ?? "?"]
+    parts.append(value(event["alarm"]) ?? value(envelope["device"]) ?? "")
+    for key in ["level", "side"] { if let v = value(event[key]) { parts.append("\(key)=\(v)") } }
+    if let v = value(event["label"]) ?? value(event["value"]) { parts.append("value=\(v)") }
+    for key in ["limit", "priority", "state", "user"] { if let v = value(event[key]) { parts.append("\(key)=\(v)") } }
+    if let reason = value(event["reason"]) { parts.append("reason=\"\(reason)\"") }
+    for key in ["until", "since"] { if let v = value(event[key]) { parts.append("\(key)=\(v)") } }
+    if let excursion = event["excursion"] as? [String: Any] {
+        if let v = value(excursion["duration_s"]) { parts.append("duration=\(v)s") }
+        if let v = value(excursion["worst_value"]) { parts.append("worst=\(v)") }
+        if let v = value(excursion["worst_level"]) { parts.append("worst_level=\(v)") }
+        if let v = value(excursion["area_outside"]) { parts.append("area=\(v)") }
+    }
+    if let v = value(event["previous_phase"]) { parts.append("from=\(v)") }
+    if let v = value(envelope["phase"]) ?? value(event["phase"]) { parts.append("phase=\(v)") }
+    if let v = value(envelope["batch"]) ?? value(event["batch"]) { parts.append("batch=\(v)") }
+    let spec = value(envelope["spec"]) ?? value(event["spec"])
+    parts.append("spec=\(spec.map { String($0.dropFirst("sha256:".count).prefix(12)) } ?? "-")")
+    return parts.joined(separator: " ")
+}
+
 /// Set from the signal handler; the loop ends and the summary is printed.
-nonisolated(unsafe) var subscribeStopRequested: sig_atomic_t = 0
 
 /// One line per message, written at once (not held in a buffer), so a pipe sees it as it arrives.
 func emit(_ line: String) {

@@ -24,7 +24,7 @@ struct SiteFeed {
     ) -> Message {
         let samples = seqs.map { seq in
             StoredSample(
-                stream: StreamName.telemetry(device), seq: seq, device: device, time: start.addingTimeInterval(Double(seq)),
+                stream: .telemetry(device: device), seq: seq, device: device, time: start.addingTimeInterval(Double(seq)),
                 cycle: seq, context: SampleContext(batchId: batch, phase: phase, specFingerprint: spec),
                 readings: values(seq).sorted { $0.key < $1.key }.map { Reading(parameterId: $0.key, value: .number($0.value), quality: .good) })
         }

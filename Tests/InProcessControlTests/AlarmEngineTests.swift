@@ -319,15 +319,51 @@ struct AlarmEngineTests {
         }
     }
 
-    @Test("ending a batch closes open excursions and clears standing alarms, keeping them to acknowledge")
+    @Test("ending a batch records what still stands as open at batch end, never as cleared, keeping it to acknowledge")
     func endBatch() throws {
         let run = try Run()
         run.feed(37.9, seconds: 31)
-        let ended = try run.engine.endBatch(device: "r1", user: "alice", at: run.now)
-        #expect(ended.map(\.kind) == [.excursion, .cleared, .batchEnded])
+        let ended = try run.engine.endBatch(device: "r1", user: "alice", reason: "run complete", at: run.now)
+        #expect(ended.map(\.kind) == [.excursion, .openAtBatchEnd, .batchEnded])
+        let excursion = try #require(ended.first?.excursion)
+        #expect(excursion.openAtBatchEnd && excursion.duration > .zero, "marked as cut short, with its duration so far")
+        #expect(ended[1].alarm == run.limitAlarm && ended[1].previousLevel == .alert)
+        #expect(ended.last?.reason == "run complete" && ended.last?.user == "alice")
         #expect(run.state(run.limitAlarm) == .returnedUnacknowledged)
         run.feed(40.0, seconds: 40)
         #expect(run.kinds(.raised).count == 1, "no batch, no evaluation")
+    }
+
+    @Test("a shelve ends with its batch; the next batch annunciates the alarm again")
+    func shelveScopedToBatch() throws {
+        let run = try Run()
+        _ = try run.engine.shelve(run.limitAlarm, for: .seconds(7200), user: "alice", reason: "probe swap", at: run.now)
+        let ended = try run.engine.endBatch(device: "r1", user: "alice", reason: "done", at: run.now)
+        #expect(ended.contains { $0.kind == .unshelved && $0.alarm == run.limitAlarm && $0.reason == "batch ended" })
+        _ = try run.engine.startBatch(device: "r1", batchId: "B-2", spec: makeSpec(), user: "alice", reason: "next", at: run.now)
+        run.feed(37.9, seconds: 31)
+        #expect(run.state(run.limitAlarm) == .unacknowledged, "raised, not silently shelved")
+    }
+
+    @Test("a change to the phase the batch is in is refused, and a phase change carries its reason")
+    func samePhase() throws {
+        let run = try Run()
+        let phase = try #require(run.engine.batch(of: "r1")?.phase)
+        #expect(throws: ControlError.samePhase(phase)) {
+            try run.engine.changePhase(device: "r1", to: phase, user: "alice", reason: "again", at: run.now)
+        }
+    }
+
+    @Test("a resumed batch says which interval nobody watched")
+    func resumed() throws {
+        let run = try Run()
+        let batch = try #require(run.engine.batch(of: "r1"))
+        _ = try run.engine.endBatch(device: "r1", at: run.now)
+        let lastSeen = run.now.wall.addingTimeInterval(-29)
+        let events = try run.engine.startBatch(
+            device: "r1", batchId: batch.batchId, spec: batch.spec, phase: batch.phase, resumingAfter: lastSeen, at: run.now)
+        #expect(events.map(\.kind) == [.batchResumed])
+        #expect(events[0].since == lastSeen && events[0].until == run.now.wall)
     }
 
     @Test("alarm ids read and print as device/parameter/kind")

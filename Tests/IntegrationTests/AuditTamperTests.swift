@@ -32,7 +32,8 @@ struct AuditTamperTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let result = try run("pocarectl", ["audit", "verify", "--store", directory.appendingPathComponent("site.db").path])
         #expect(result.status == 0)
-        #expect(result.output.hasPrefix("audit trail intact: 5 entries"))
+        // Five entries written by the test, after the store's own record of its creation.
+        #expect(result.output.hasPrefix("audit trail intact: 6 entries"))
     }
 
     @Test("a changed entry is named")
@@ -60,10 +61,10 @@ struct AuditTamperTests {
     func inserted() async throws {
         let result = try await tamper("""
             INSERT INTO audit (seq, time_ns, user, action, target, reason, previous_hash, hash)
-            SELECT 6, time_ns + 1, 'mallory', 'alarm.acknowledge', target, 'backdated', hash, hash FROM audit WHERE seq = 5;
+            SELECT 7, time_ns + 1, 'mallory', 'alarm.acknowledge', target, 'backdated', hash, hash FROM audit WHERE seq = 6;
             """)
         #expect(result.status == 1)
-        #expect(result.output.contains("audit trail BROKEN: entry 6 was inserted"), "\(result.output)")
+        #expect(result.output.contains("audit trail BROKEN: entry 7 was inserted"), "\(result.output)")
     }
 
     @Test("an entry replaced by one with a recomputed hash is caught by the next link")

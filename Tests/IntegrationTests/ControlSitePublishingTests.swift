@@ -18,11 +18,20 @@ func startSubscriber(_ broker: Broker, clientId: String, extra: [String] = []) a
     return subscriber
 }
 
+/// Whether the store holds an event of this kind yet.
+func storeHasEvent(_ kind: String, _ storePath: String) -> Bool {
+    guard let reader = try? StoreReader(path: storePath), let streams = try? reader.streams() else { return false }
+    return streams.contains { state in
+        guard case .events = state.stream else { return false }
+        return (try? reader.events(stream: state.stream, after: 0, limit: 100_000))?.contains { $0.kind == kind } == true
+    }
+}
+
 /// Every committed number of every stream, as the store has it now.
 func committedNumbers(_ storePath: String) throws -> [String: [Int64]] {
     let reader = try StoreReader(path: storePath)
     var result: [String: [Int64]] = [:]
-    for stream in try reader.streams() { result[stream.stream] = Array(1...max(1, stream.lastSeq)).filter { _ in stream.lastSeq > 0 } }
+    for stream in try reader.streams() { result[stream.stream.description] = Array(1...max(1, stream.lastSeq)).filter { _ in stream.lastSeq > 0 } }
     return result
 }
 
@@ -57,7 +66,8 @@ struct ControlSitePublishingTests {
             pollInterval: "100ms", controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-normal }",
             faults: [excursionFault], spec: fastSpec)
         let daemon = try fixture.startDaemon()
-        _ = await daemon.waitForLine(upTo: .seconds(8)) { _ in false }  // let the run go on...
+        // Let the run go on until the excursion is over and recorded...
+        #expect(await waitFor(upTo: .seconds(30)) { storeHasEvent("excursion", fixture.storePath) })
         daemon.stop()
         // ...then the subscriber must have every committed number of every stream.
         let committed = try committedNumbers(fixture.storePath)
@@ -98,9 +108,10 @@ struct ControlSitePublishingTests {
             faults: ["device=rocker-1 kind=excursion parameter=temperature value=38.4 from=6s to=12s"], spec: fastSpec)
         let daemon = try fixture.startDaemon()
         defer { daemon.stop() }
-        _ = await daemon.waitForLine(upTo: .seconds(3)) { _ in false }
+        // Publishing works, then the broker goes away for the whole excursion.
+        #expect(await waitFor(upTo: .seconds(20)) { !payloads(subscriber.output).isEmpty })
         broker.stop()
-        try await Task.sleep(for: .seconds(30))
+        #expect(await waitFor(upTo: .seconds(60)) { storeHasEvent("excursion", fixture.storePath) })
         let atRestart = try committedNumbers(fixture.storePath)
         try broker.start()
         let complete = await waitFor(upTo: .seconds(60)) {
@@ -123,7 +134,12 @@ struct ControlSitePublishingTests {
         let broker = try Broker(extraConfig: "log_type all")
         let subscriber = try await startSubscriber(broker, clientId: "qa-crash")
         defer { subscriber.stop() }
-        try await Task.sleep(for: .seconds(2))  // the broker's autosave now holds the subscriber's session
+        // Wait until the broker's once-a-second autosave holds the subscriber's session.
+        let subscribed = Date()
+        #expect(await waitFor(upTo: .seconds(10)) {
+            let saved = try? FileManager.default.attributesOfItem(atPath: broker.directory.appendingPathComponent("mosquitto.db").path)
+            return (saved?[.modificationDate] as? Date).map { $0 > subscribed } == true
+        })
         broker.stop()
         let fixture = try DaemonFixture(
             pollInterval: "10ms",
@@ -131,14 +147,14 @@ struct ControlSitePublishingTests {
             spec: fastSpec)
         // Build a backlog while the broker is away, then let the drain start and kill the daemon.
         var daemon = try fixture.startDaemon()
-        try await Task.sleep(for: .seconds(5))
+        #expect(await waitFor(upTo: .seconds(30)) { (try? committedNumbers(fixture.storePath))?["rocker-1/telemetry"]?.count ?? 0 >= 200 })
         try broker.start()
         // Kill as soon as the drain has visibly begun (a watermark moved) and is not finished.
         var backlogLeft = false
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
             if let streams = try? StoreReader(path: fixture.storePath).streams(),
-                streams.contains(where: { $0.stream.hasSuffix("/telemetry") && $0.deliveredSeq > 0 })
+                streams.contains(where: { $0.stream.isTelemetry && $0.deliveredSeq > 0 })
             {
                 daemon.kill9()
                 backlogLeft = try StoreReader(path: fixture.storePath).streams().contains { $0.deliveredSeq < $0.lastSeq }
@@ -147,7 +163,10 @@ struct ControlSitePublishingTests {
             try await Task.sleep(for: .milliseconds(2))
         }
         daemon = try fixture.startDaemon()
-        try await Task.sleep(for: .seconds(2))
+        // The restarted daemon drains the rest of the backlog.
+        _ = await waitFor(upTo: .seconds(30)) {
+            (try? StoreReader(path: fixture.storePath).streams())?.allSatisfy { $0.deliveredSeq == $0.lastSeq } == true
+        }
         daemon.stop()
         let committed = try committedNumbers(fixture.storePath)
         let complete = await waitFor(upTo: .seconds(30)) {

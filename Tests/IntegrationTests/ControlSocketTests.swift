@@ -1,5 +1,6 @@
 import ControlAPI
 import Foundation
+import POCareCore
 import SiteStore
 import Testing
 
@@ -11,12 +12,7 @@ import Glibc
 func rawExchange(_ path: String, _ bytes: [UInt8], wait: Duration = .seconds(5)) -> String {
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, b) in path.utf8.enumerated() { raw[i] = b } }
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-    }
+    let connected = withUnixSocketAddress(path) { connect(fd, $0, $1) }
     guard connected == 0 else { return "connect failed: \(errno)" }
     _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     var received: [UInt8] = []
@@ -39,7 +35,11 @@ struct ControlSocketTests {
         let daemon = try fixture.startDaemon()
         defer { daemon.stop() }
         #expect(await waitFor(upTo: .seconds(20)) { FileManager.default.fileExists(atPath: fixture.socketPath) })
-        try await Task.sleep(for: .seconds(1))
+        // Both devices answered a first poll.
+        #expect(await waitFor(upTo: .seconds(20)) {
+            let answer = (try? run("pocarectl", ["status", "--json", "--socket", fixture.socketPath]))?.output ?? ""
+            return answer.components(separatedBy: #""connected":true"#).count == 3
+        })
 
         let json = try run("pocarectl", ["status", "--json", "--socket", fixture.socketPath])
         #expect(json.status == 0, "\(json.errors)")

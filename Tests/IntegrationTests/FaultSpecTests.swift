@@ -17,10 +17,16 @@ struct FaultSpecTests {
         #expect(try parse("device=s kind=slow delay=2s").kind == .slowResponse(delay: .seconds(2)))
         #expect(try parse("device=c kind=exception code=4 parameter=co2").kind == .exception(code: 4, parameter: "co2"))
         #expect(try parse("device=c kind=stuck parameter=ph from=5s").kind == .stuck(parameter: "ph"))
+        #expect(try parse("kind=flag parameter=bag_present value=false at=80s for=15s")
+            == Fault(device: "*", kind: .flag(parameter: "bag_present", value: false), from: .seconds(80), to: .seconds(95)))
+        #expect(try parse("kind=flag parameter=alarm_summary value=on").kind == .flag(parameter: "alarm_summary", value: true))
+        #expect(try parse("kind=status parameter=status value=fault").kind == .status(parameter: "status", label: "fault"))
     }
 
     @Test("bad fault specifications say what is wrong", arguments: [
         ("kind=melt", "unknown kind 'melt'"),
+        ("kind=flag parameter=door_closed value=ajar", "a flag is true or false, not 'ajar'"),
+        ("kind=status value=fault", "missing 'parameter='"),
         ("kind=excursion parameter=t", "missing 'value='"),
         ("kind=excursion parameter=t value=hot", "value: 'hot' is not a number"),
         ("kind=drop from=soon", "from: 'soon' is not a duration"),

@@ -31,7 +31,8 @@ struct OperatorCommandTests {
         }
         #expect(raised)
         let human = try ctl(fixture, ["alarms"])
-        #expect(human.status == 0 && human.output.contains(alarm) && human.output.contains("active_unacknowledged"))
+        // Active, or already back in range on a slow machine: either way it awaits acknowledgement.
+        #expect(human.status == 0 && human.output.contains(alarm) && human.output.contains("_unacknowledged"), "\(human.output)")
         #expect(try ctl(fixture, ["ack", alarm, "--reason", "  "]).status == 1, "a blank reason is refused")
         #expect(try ctl(fixture, ["ack", alarm]).status == 2, "no reason is a usage error")
         let ack = try ctl(fixture, ["ack", alarm, "--reason", "probe checked"])
@@ -82,14 +83,16 @@ struct OperatorCommandTests {
         let table = try ctl(fixture, ["batch", "report", "DUR-1"])
         #expect(table.output.contains("excursions") && table.output.contains("probe checked"))
         let csv = try ctl(fixture, ["batch", "report", "DUR-1", "--csv"])
-        #expect(csv.output.hasPrefix("batch,device,spec,phase,parameter") && csv.output.contains("DUR-1,rocker-1"))
+        #expect(csv.output.hasPrefix("section,phase,item,field,value") && csv.output.contains("equipment,,,device,rocker-1"))
+        #expect(csv.output.contains("excursion,expansion,rocker-1/temperature/limit@") && csv.output.contains(",acknowledged_by,"), "every section")
 
         // A new batch by fingerprint; a phase the spec does not have is refused.
         let spec = try #require(listed["spec"] as? String)
-        let started = try ctl(fixture, ["batch", "start", "rocker-1", "--batch", "DUR-2", "--spec", spec])
+        #expect(try ctl(fixture, ["batch", "start", "rocker-1", "--batch", "DUR-2", "--spec", spec]).status == 2, "a reason is required")
+        let started = try ctl(fixture, ["batch", "start", "rocker-1", "--batch", "DUR-2", "--spec", spec, "--reason", "next run"])
         #expect(started.status == 0, "\(started.errors)")
-        #expect(try ctl(fixture, ["batch", "phase", "rocker-1", "harvest"]).status == 1)
-        #expect(try ctl(fixture, ["batch", "start", "rocker-1", "--batch", "DUR-3", "--spec", spec]).status == 1, "one batch at a time")
+        #expect(try ctl(fixture, ["batch", "phase", "rocker-1", "harvest", "--reason", "day 9"]).status == 1)
+        #expect(try ctl(fixture, ["batch", "start", "rocker-1", "--batch", "DUR-3", "--spec", spec, "--reason", "x"]).status == 1, "one batch at a time")
         // The audit trail through the daemon, for operators who cannot read the store file.
         let verified = try ctl(fixture, ["audit", "verify"])
         #expect(verified.status == 0 && verified.output.hasPrefix("audit trail intact"), "\(verified.errors)")

@@ -65,6 +65,8 @@ final class RunningProcess: Sendable {
 
     var isRunning: Bool { process.isRunning }
     var pid: Int32 { process.processIdentifier }
+    /// The exit code once the process has ended.
+    var exitStatus: Int32? { process.isRunning ? nil : process.terminationStatus }
 
     /// Kills without warning, as a power cut or an OOM killer would, and waits until it is gone.
     func kill9() {

@@ -1,4 +1,5 @@
 import Foundation
+import POCareCore
 import SiteStore
 import Testing
 
@@ -15,14 +16,7 @@ final class NotifySocket: Sendable {
     init() throws {
         path = FileManager.default.temporaryDirectory.appendingPathComponent("notify-\(UUID().uuidString.prefix(8))").path
         fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (i, byte) in path.utf8.enumerated() { raw[i] = byte }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
+        let bound = withUnixSocketAddress(path) { bind(fd, $0, $1) }
         guard bound == 0 else { throw BrokerError(message: "cannot bind \(path)") }
         let socket = fd
         let thread = Thread { [messages] in
@@ -38,6 +32,13 @@ final class NotifySocket: Sendable {
     }
 
     var all: [String] { messages.all }
+
+    /// Waits for `rounds` more watchdog rounds (each sends one datagram, healthy or not), so a
+    /// test can check what did not happen meanwhile without a fixed sleep.
+    func waitForRounds(_ rounds: Int, upTo limit: Duration = .seconds(20)) async -> Bool {
+        let start = all.count
+        return await waitFor(upTo: limit) { all.count >= start + rounds }
+    }
     func count(_ line: String) -> Int { all.filter { $0.split(separator: "\n").contains(Substring(line)) }.count }
 
     deinit {
@@ -59,11 +60,13 @@ struct ServiceTests {
         #expect(await waitFor(upTo: .seconds(10)) { notify.count("WATCHDOG=1") >= 3 }, "pings every half interval")
 
         // Stall the writer: another process holds the store's write lock.
-        let locker = try RunningProcess("/usr/bin/sqlite3", [fixture.storePath, "-cmd", "BEGIN IMMEDIATE;", "-cmd", "SELECT 'locked';"])
+        // `.timeout` makes sqlite3 wait for a commit in progress instead of failing to take the lock.
+        let locker = try RunningProcess(
+            "/usr/bin/sqlite3", [fixture.storePath, "-cmd", ".timeout 10000", "-cmd", "BEGIN IMMEDIATE;", "-cmd", "SELECT 'locked';"])
         let stalled = await waitFor(upTo: .seconds(30)) { notify.all.last?.contains("store NOT committing") == true }
         #expect(stalled, "\(notify.all.suffix(2))")
         let pingsWhileStalled = notify.count("WATCHDOG=1")
-        try await Task.sleep(for: .seconds(2))
+        #expect(await notify.waitForRounds(4))
         #expect(notify.count("WATCHDOG=1") == pingsWhileStalled, "no pings while the writer cannot commit")
         locker.kill9()
         #expect(await waitFor(upTo: .seconds(30)) { notify.count("WATCHDOG=1") > pingsWhileStalled }, "pings resume")
@@ -85,7 +88,7 @@ struct ServiceTests {
         let reader = try StoreReader(path: fixture.storePath)
         for device in ["rocker-1", "str-1"] {
             let polled = printed.filter { $0.split(separator: " ").dropFirst().first == Substring(device) }.count
-            let stored = try reader.sequenceNumbers(stream: "\(device)/telemetry").count
+            let stored = try reader.sequenceNumbers(stream: .telemetry(device: device)).count
             #expect(polled > 100 && stored == polled, "\(device): \(polled) polled, \(stored) stored")
         }
         #expect(try reader.verifyAudit().isIntact)
@@ -127,7 +130,7 @@ struct ReloadTests {
         // Every polled sample of rocker-1 was stored, with no cycle lost around either reload.
         let reader = try StoreReader(path: fixture.storePath)
         let printed = daemon.output.filter { $0.split(separator: " ").dropFirst().first == "rocker-1" && !$0.contains(" EVENT ") }
-        let stored = try reader.samples(stream: "rocker-1/telemetry", after: 0, limit: 100_000)
+        let stored = try reader.samples(stream: .telemetry(device: "rocker-1"), after: 0, limit: 100_000)
         #expect(stored.count == printed.count, "\(printed.count) polled, \(stored.count) stored")
         let gaps = zip(stored, stored.dropFirst()).map { $1.time.timeIntervalSince($0.time) }
         #expect((gaps.max() ?? 0) < 0.5, "the longest pause between two samples: \(gaps.max() ?? 0) s")

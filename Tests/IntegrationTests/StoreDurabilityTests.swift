@@ -78,7 +78,7 @@ func expectStoreConsistent(_ path: String, committed: [CommittedRange], sourceLo
                 "\(stream.stream): gap-free up to \(stream.lastSeq)", sourceLocation: sourceLocation)
         #expect(seqs.last == stream.lastSeq || (seqs.isEmpty && stream.lastSeq == 0), sourceLocation: sourceLocation)
     }
-    let last = Dictionary(try reader.streams().map { ($0.stream, $0.lastSeq) }, uniquingKeysWith: max)
+    let last = Dictionary(try reader.streams().map { ($0.stream.description, $0.lastSeq) }, uniquingKeysWith: max)
     for range in committed {
         #expect((last[range.stream] ?? 0) >= range.last, "\(range) was committed and must be present", sourceLocation: sourceLocation)
     }
@@ -109,7 +109,7 @@ struct StoreDurabilityTests {
             for range in printed where previousLast[range.stream] != nil && range == printed.first(where: { $0.stream == range.stream }) {
                 #expect(range.first > previousLast[range.stream]!, "round \(round): \(range.stream) continues")
             }
-            for stream in try StoreReader(path: fixture.storePath).streams() { previousLast[stream.stream] = stream.lastSeq }
+            for stream in try StoreReader(path: fixture.storePath).streams() { previousLast[stream.stream.description] = stream.lastSeq }
         }
         let audit = try StoreReader(path: fixture.storePath).auditEntries()
         #expect(audit.filter { $0.action.action == "daemon.start" }.count == 20)
@@ -137,7 +137,15 @@ struct StoreDurabilityTests {
         #expect(spaceLow, "the store alarm is raised: \(daemon.errors.suffix(5))")
         let full = await waitFor(upTo: .seconds(90)) { daemon.errors.contains { $0.contains("store commit failed") } }
         #expect(full, "the disk fills up: \(daemon.errors.suffix(5))")
-        try await Task.sleep(for: .seconds(2))
+        // It keeps polling and holding what it cannot commit, and answers operators meanwhile.
+        func pendingRows() -> Int? {
+            guard let answer = try? run("pocarectl", ["status", "--json", "--socket", fixture.socketPath]),
+                  let status = try? JSONSerialization.jsonObject(with: Data(answer.output.utf8)) as? [String: Any]
+            else { return nil }
+            return (status["store"] as? [String: Any])?["pending_rows"] as? Int
+        }
+        let pending = pendingRows() ?? 0
+        #expect(await waitFor(upTo: .seconds(30)) { (pendingRows() ?? 0) > pending }, "samples keep arriving while nothing commits")
         #expect(daemon.isRunning, "the daemon keeps running on a full disk")
         let committed = committedRanges(daemon.output)
         daemon.kill9()

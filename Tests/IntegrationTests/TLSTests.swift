@@ -107,9 +107,9 @@ struct TLSTests {
         let fixture = try DaemonFixture(pollInterval: "100ms", controlSite: "control_site: { broker: \"mqtt://127.0.0.1:\(port)\" }")
         let daemon = try fixture.startDaemon()
         defer { daemon.stop() }
-        try await Task.sleep(for: .seconds(3))
+        let storing = await waitFor(upTo: .seconds(20)) { (try? committedNumbers(fixture.storePath))?["rocker-1/telemetry"]?.count ?? 0 > 5 }
+        #expect(storing, "polling and storing go on")
         #expect(daemon.isRunning)
-        #expect(try committedNumbers(fixture.storePath)["rocker-1/telemetry"]?.count ?? 0 > 5, "polling and storing go on")
     }
 }
 

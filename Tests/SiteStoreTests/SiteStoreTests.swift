@@ -68,9 +68,9 @@ struct SiteStoreTests {
         store.close()
 
         let reader = try StoreReader(path: temp.path)
-        #expect(try reader.sequenceNumbers(stream: "r1/telemetry") == Array(1...300))
-        #expect(try reader.sequenceNumbers(stream: "r2/telemetry") == Array(1...125))
-        #expect(try reader.streams().first { $0.stream == "r1/telemetry" }?.lastSeq == 300)
+        #expect(try reader.sequenceNumbers(stream: .telemetry(device: "r1")) == Array(1...300))
+        #expect(try reader.sequenceNumbers(stream: .telemetry(device: "r2")) == Array(1...125))
+        #expect(try reader.streams().first { $0.stream == .telemetry(device: "r1") }?.lastSeq == 300)
         #expect(try reader.integrityCheck() == "ok")
     }
 
@@ -82,7 +82,7 @@ struct SiteStoreTests {
         store.append(sample("r1", cycle: 7, temperature: 37.25), context: context, parameters: parameters)
         await store.flush()
         store.close()
-        let stored = try #require(try StoreReader(path: temp.path).samples(stream: "r1/telemetry", after: 0, limit: 10).first)
+        let stored = try #require(try StoreReader(path: temp.path).samples(stream: .telemetry(device: "r1"), after: 0, limit: 10).first)
         #expect(stored.seq == 1 && stored.cycle == 7 && stored.device == "r1")
         #expect(stored.context == context)
         #expect(stored.time == Date(timeIntervalSince1970: 1_700_000_007))
@@ -101,7 +101,7 @@ struct SiteStoreTests {
         for n in 0..<1000 { store.append(sample("r1", cycle: UInt64(n), temperature: 37), context: SampleContext(), parameters: parameters) }
         await store.flush()
         store.close()
-        let ranges = commits.all.filter { $0.stream == "r1/telemetry" }
+        let ranges = commits.all.filter { $0.stream == StreamName.telemetry(device: "r1").description }
         #expect(ranges.map { $0.last - $0.first + 1 }.reduce(0, +) == 1000)
         #expect(ranges.count <= 20, "1000 rows in \(ranges.count) commits")
         #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.last + 1 == $1.first })
@@ -113,18 +113,21 @@ struct SiteStoreTests {
         var store = try temp.open()
         for n in 0..<100 { store.append(sample("r1", cycle: UInt64(n), temperature: 37), context: SampleContext(), parameters: parameters) }
         await store.flush()
-        store.markDelivered(stream: "r1/telemetry", through: 60)
+        store.markDelivered(stream: .telemetry(device: "r1"), through: 60)
         await store.flush()
         store.close()
         // Reopening runs maintenance at once; every sample is older than a zero retention.
         store = try temp.open {
             $0.retention = .zero
         }
-        try await Task.sleep(for: .milliseconds(300))
+        let pruned = await waitFor(upTo: .seconds(10)) {
+            (try? StoreReader(path: temp.path).sequenceNumbers(stream: .telemetry(device: "r1")))?.first == 61
+        }
+        #expect(pruned)
         store.close()
         let reader = try StoreReader(path: temp.path)
-        #expect(try reader.sequenceNumbers(stream: "r1/telemetry") == Array(61...100))
-        #expect(try reader.streams().first { $0.stream == "r1/telemetry" }?.deliveredSeq == 60)
+        #expect(try reader.sequenceNumbers(stream: .telemetry(device: "r1")) == Array(61...100))
+        #expect(try reader.streams().first { $0.stream == .telemetry(device: "r1") }?.deliveredSeq == 60)
     }
 
     @Test("the delivered watermark never passes the last committed row")
@@ -133,10 +136,10 @@ struct SiteStoreTests {
         let store = try temp.open()
         store.append(sample("r1", cycle: 0, temperature: 37), context: SampleContext(), parameters: parameters)
         await store.flush()
-        store.markDelivered(stream: "r1/telemetry", through: 99)
+        store.markDelivered(stream: .telemetry(device: "r1"), through: 99)
         await store.flush()
         store.close()
-        #expect(try StoreReader(path: temp.path).streams().first { $0.stream == "r1/telemetry" }?.deliveredSeq == 1)
+        #expect(try StoreReader(path: temp.path).streams().first { $0.stream == .telemetry(device: "r1") }?.deliveredSeq == 1)
     }
 
     @Test("audit entries are committed before audit() returns and form an intact chain")
@@ -145,15 +148,62 @@ struct SiteStoreTests {
         let store = try temp.open()
         let first = try await store.audit(AuditAction(user: "alice", action: "alarm.acknowledge", target: "r1/temperature/limit", reason: "checked"))
         let second = try await store.audit(AuditAction(user: "bob", action: "batch.start", target: "r1", newValue: "B-1"))
-        #expect(first.seq == 1 && second.seq == 2)
-        #expect(first.previousHash == AuditEntry.genesisHash)
+        // Entry 1 is the store's own record of its creation.
+        #expect(first.seq == 2 && second.seq == 3)
         #expect(second.previousHash == first.hash)
         let reader = try StoreReader(path: temp.path)
-        #expect(try reader.auditEntries().map(\.hash) == [first.hash, second.hash], "readable before the store closes")
+        let entries = try reader.auditEntries()
+        #expect(entries.first?.previousHash == AuditEntry.genesisHash)
+        #expect(first.previousHash == entries.first?.hash)
+        #expect(entries.map(\.hash) == [entries[0].hash, first.hash, second.hash], "readable before the store closes")
         store.close()
         let verification = try StoreReader(path: temp.path).verifyAudit()
-        #expect(verification.isIntact && verification.entries == 2 && verification.lastHash == second.hash)
-        #expect(try StoreReader(path: temp.path).auditEntries(.init(user: "bob")).map(\.seq) == [2])
+        #expect(verification.isIntact && verification.entries == 3 && verification.lastHash == second.hash)
+        #expect(try StoreReader(path: temp.path).auditEntries(.init(user: "bob")).map(\.seq) == [3])
+    }
+
+    @Test("a new store records its creation and epoch as its first audit entry; reopening keeps the epoch")
+    func identity() async throws {
+        let temp = try TemporaryStore()
+        let store = try temp.open()
+        let epoch = store.epoch
+        #expect(epoch.count == 32 && epoch.allSatisfy(\.isHexDigit))
+        await store.flush()
+        store.close()
+        let entries = try StoreReader(path: temp.path).auditEntries()
+        #expect(entries.first?.action.action == "store.created" && entries.first?.action.newValue == "epoch=\(epoch)")
+        let reopened = try temp.open()
+        #expect(reopened.epoch == epoch)
+        reopened.close()
+        #expect(try StoreReader(path: temp.path).auditEntries().count == 1, "reopening adds no identity entry")
+
+        let other = try TemporaryStore()
+        let second = try other.open()
+        #expect(second.epoch != epoch, "every store has its own epoch")
+        second.close()
+    }
+
+    @Test("a store file deleted or replaced while open is noticed and makes the store unhealthy")
+    func fileLoss() async throws {
+        for replace in [false, true] {
+            let temp = try TemporaryStore()
+            let store = try temp.open()
+            store.append(sample("r1", cycle: 0, temperature: 37), context: SampleContext(), parameters: parameters)
+            await store.flush()
+            #expect(store.isHealthy() && store.health.fileProblem == nil)
+            if replace {
+                // Moved aside and another file put in its place, as a restore from backup would.
+                try FileManager.default.moveItem(atPath: temp.path, toPath: temp.path + ".moved")
+                try Data("not a store".utf8).write(to: URL(fileURLWithPath: temp.path))
+            } else {
+                try FileManager.default.removeItem(atPath: temp.path)
+            }
+            store.append(sample("r1", cycle: 1, temperature: 37), context: SampleContext(), parameters: parameters)
+            await store.flush()
+            #expect(store.health.fileProblem == (replace ? .replaced : .deleted))
+            #expect(!store.isHealthy())
+            store.close()
+        }
     }
 
     @Test("the store refuses to update or delete an audit row")
@@ -252,4 +302,14 @@ struct AuditChainTests {
         entries[4].hash = AuditEntry.hash(seq: 5, timeNanoseconds: 5000, action: forged, previousHash: entries[4].previousHash)
         #expect(AuditChain.verify(entries, recordedLast: 10).problems.first?.hasPrefix("entry 6 does not chain to entry 5") == true)
     }
+}
+
+/// Polls `condition` every 20 ms until it holds or `limit` passes; returns whether it held.
+func waitFor(upTo limit: Duration, _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + limit
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return condition()
 }

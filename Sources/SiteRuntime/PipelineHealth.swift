@@ -22,7 +22,9 @@ enum PipelineHealth {
         let health = store.health
         var status = "polling \(pollers.count) devices"
         if !stalled.isEmpty { status += ", stalled: \(stalled.joined(separator: ","))" }
-        if health.failing && health.diskFull {
+        if let problem = health.fileProblem {
+            status += ", store LOST: \(problem)"
+        } else if health.failing && health.diskFull {
             status += ", store FULL (\(health.pendingRows) rows waiting in memory)"
         } else {
             status += storeHealthy

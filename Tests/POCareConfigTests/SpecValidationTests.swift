@@ -96,17 +96,28 @@ struct SpecValidationTests {
         #expect(specDiagnostics(yaml).contains { $0.message.contains("duplicate key 'temperature'") })
     }
 
-    @Test("an unknown profile, a bad date, an unknown priority and an unknown key are each named")
+    @Test("a bad date, an unknown priority and an unknown key are each named")
     func identityErrors() {
         let yaml = minimalSpec
-            .replacingOccurrences(of: "stirred-tank-str10]", with: "stirred-tank-str11]")
             .replacingOccurrences(of: "2026-01-02", with: "02.01.2026")
             .replacingOccurrences(of: "on_delay: 30s }", with: "on_delay: 30s, priority: urgent, ondelay: 3s }")
         let fields = specDiagnostics(yaml).map(\.field)
-        #expect(fields.contains("spec.profiles[1]"))
         #expect(fields.contains("spec.approval_date"))
         #expect(fields.contains("phases.expansion.temperature.priority"))
         #expect(fields.contains("phases.expansion.temperature.ondelay"))
+    }
+
+    @Test("one spec serves sites with different equipment: valid where at least one of its profiles is present")
+    func sharedAcrossSites() {
+        // A site with only the stirred tank: the spec's other model is elsewhere.
+        let onlyTank = profileCatalogue.filter { $0.key == "stirred-tank-str10" }
+        let here = SpecLoader.parse(minimalSpec, file: "spec.yaml", profiles: onlyTank)
+        #expect(here.spec != nil, "\(here.diagnostics)")
+        #expect(here.spec?.fingerprint == fingerprint(minimalSpec), "the same fingerprint at every site")
+        let nowhere = SpecLoader.parse(minimalSpec.replacingOccurrences(of: "[rocking-bag-rb50, stirred-tank-str10]", with: "[model-x, model-y]"),
+                                       file: "spec.yaml", profiles: profileCatalogue)
+        #expect(nowhere.spec == nil)
+        #expect(nowhere.diagnostics.map(\.field) == ["spec.profiles"])
     }
 
     @Test("an impossible approval date is refused", arguments: ["2026-02-31", "2026-13-01", "26-01-01"])

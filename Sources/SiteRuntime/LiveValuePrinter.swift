@@ -3,9 +3,6 @@ import POCareCore
 
 /// The daemon's plain live view: one line per device per poll, values with their units.
 struct LiveValuePrinter {
-    /// UTC with milliseconds, so the order of values and events can be read off the output.
-    static let timeFormat = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
-
     let units: [String: [String: String]]
 
     init(site: SiteConfig) {
@@ -17,7 +14,7 @@ struct LiveValuePrinter {
     }
 
     func print(_ sample: Sample) {
-        let time = sample.time.formatted(Self.timeFormat)
+        let time = UTCTime.format(sample.time)
         let fields = sample.readings.map { reading -> String in
             guard reading.quality == .good, let value = reading.value else {
                 return "\(reading.parameterId)=?(\(reading.quality.rawValue))"

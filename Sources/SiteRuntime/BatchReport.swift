@@ -1,0 +1,85 @@
+import ControlAPI
+import Foundation
+import InProcessControl
+import POCareConfig
+import POCareCore
+import SiteStore
+
+/// The batch IPC record for QP review, built from the store (`BatchRecordBuilder`): identity of
+/// the spec and the equipment, start and end with who and why, phases, time in range and
+/// unmonitored time per parameter, excursions, alarms, shelves and the clock evidence.
+extension SiteDaemon {
+    /// Reads the store on a dispatch thread: a long batch must not hold one of Swift's few
+    /// cooperative threads. Waits for pending commits first, so a report right after
+    /// `batch end` includes the end.
+    func batchReport(_ batchId: String) async throws(ControlResponse.Failure) -> ControlAPI.BatchReport {
+        await store.flush()
+        let path = store.settings.path, devices = site.devices, specs = knownSpecs
+        return try await offPool { () throws(ControlResponse.Failure) in
+            try Self.batchReport(batchId: batchId, storePath: path, devices: devices, specs: specs)
+        }
+    }
+
+    static func batchReport(
+        batchId: String, storePath: String, devices: [DeviceConfig], specs: [String: IPCSpec], now: Date = Date()
+    ) throws(ControlResponse.Failure) -> ControlAPI.BatchReport {
+        guard let reader = try? StoreReader(path: storePath), let batches = try? reader.batches() else {
+            throw .init(code: .failed, message: "store not readable")
+        }
+        guard let record = batches.last(where: { $0.batch == batchId }) else {
+            throw .init(code: .refused, message: "no batch '\(batchId)' in the store")
+        }
+        // The spec the batch ran under, from the store: never whatever is loaded now.
+        let catalogue = Dictionary(devices.map { ($0.profile.id, $0.profile) }, uniquingKeysWith: { a, _ in a })
+        let stored = (try? reader.spec(fingerprint: record.spec)) ?? nil
+        let spec = stored.flatMap { SpecLoader.parse($0.source, file: "stored spec \(record.spec)", profiles: catalogue).spec }
+            ?? specs[record.spec]
+        let device = devices.first { $0.id == record.device }
+
+        var report = ControlAPI.BatchReport(
+            batch: batchId, device: record.device, spec: record.spec, started: UTCTime.format(record.started),
+            ended: record.ended.map(UTCTime.format))
+        if let spec {
+            report.specDocument = "\(spec.identity.documentId) version \(spec.identity.version)"
+            report.specIdentity.document = spec.identity.documentId
+            report.specIdentity.version = spec.identity.version
+            report.specIdentity.product = spec.identity.product
+            report.specIdentity.process = spec.identity.process
+            report.specIdentity.approvedBy = spec.identity.approvedBy
+            report.specIdentity.approvalDate = spec.identity.approvalDate
+            report.specIdentity.changeControl = spec.identity.changeControl
+        } else if let stored {
+            report.specDocument = "\(stored.document) version \(stored.version)"
+            report.specIdentity.document = stored.document
+            report.specIdentity.version = stored.version
+        }
+        if let profile = device?.profile {
+            report.equipment.profile = profile.id
+            report.equipment.profileFingerprint = ProfileFingerprint.of(profile)
+            report.equipment.vendor = profile.vendor
+            report.equipment.model = profile.model
+        }
+
+        let events = ((try? reader.events(batch: batchId)) ?? []).filter { $0.device == record.device }
+            .map { (stored: $0, event: ControlEvent.stored($0.body)) }
+        let daemonDown = events.compactMap { pair -> (from: Date, to: Date)? in
+            guard pair.event?.kind == .batchResumed, let since = pair.event?.since, let until = pair.event?.until else { return nil }
+            return (since, until)
+        }
+        var builder = BatchRecordBuilder(
+            report: report, spec: spec, profile: device?.profile,
+            pollInterval: device.map { Double($0.pollInterval.nanoseconds) / 1e9 } ?? 1, start: record.started,
+            end: record.ended ?? now, daemonDown: daemonDown)
+
+        // The device's samples of this batch, in sequence order, a page at a time.
+        var after: Int64 = 0
+        let stream = StreamName.telemetry(device: record.device)
+        while let page = try? reader.samples(stream: stream, after: after, limit: 5000), let last = page.last {
+            after = last.seq
+            for sample in page where sample.context.batchId == batchId { builder.add(sample) }
+        }
+        let clockEvents = ((try? reader.events(stream: .siteEvents, after: 0, limit: 1_000_000)) ?? [])
+            .filter { $0.kind == ClockEventBody.synchronisationKind || $0.kind == ClockEventBody.stepKind }
+        return builder.finish(events: events, clockEvents: clockEvents)
+    }
+}

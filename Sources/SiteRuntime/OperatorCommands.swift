@@ -1,0 +1,439 @@
+import Acquisition
+import ControlAPI
+import Foundation
+import InProcessControl
+import POCareConfig
+import POCareCore
+import SiteStore
+
+/// The operators' commands, run on the pipeline task. Every state-changing command is checked,
+/// then audited with the peer's Unix user, and only then applied: no record, no effect.
+extension SiteDaemon {
+    /// Answers an operator's request. Runs on the pipeline task, so it sees the engine's state
+    /// between two samples.
+    public func handle(_ request: ControlRequest, from peer: ControlPeer) async -> ControlResponse {
+        var response: ControlResponse
+        do throws(ControlResponse.Failure) {
+            let result: ControlResult = switch request.command {
+            case .status: .status(await status())
+            case .reload(let reason): .reload(try await reload(user: peer.user, reason: reason ?? "pocarectl reload").get())
+            case .devices: .devices(devices())
+            case .values(let device): .values(try values(of: device))
+            case .alarms(let query): try await alarms(query)
+            case .acknowledge(let action): .alarmAction(try await acknowledge(action, by: peer))
+            case .shelve(let action): .alarmAction(try await shelve(action, by: peer))
+            case .unshelve(let action): .alarmAction(try await unshelve(action, by: peer))
+            case .reset(let action): .alarmAction(try await reset(action, by: peer))
+            case .outOfService(let action): .alarmAction(try await takeOutOfService(action, by: peer))
+            case .inService(let action): .alarmAction(try await returnToService(action, by: peer))
+            case .batchStart(let start): .batch(try await startBatch(start, by: peer))
+            case .batchPhase(let change): .batch(try await changePhase(change, by: peer))
+            case .batchEnd(let end): .batch(try await endBatch(end, by: peer))
+            case .batchList: .batchList(try await batchList())
+            case .batchReport(let batch): .batchReport(try await withAlarmService(try await batchReport(batch)))
+            case .auditVerify: .auditVerification(try await auditVerification())
+            case .verify: .verification(try await verification())
+            case .auditShow(let query): .auditEntries(try await auditEntries(query))
+            }
+            response = .success(id: request.id, result)
+        } catch {
+            response = .failure(id: request.id, error.code, error.message)
+        }
+        return response
+    }
+
+    func now() -> Timestamp { Timestamp(wall: Date(), monotonic: MonotonicClock.now()) }
+
+    func requireReason(_ text: String?) throws(ControlResponse.Failure) -> String {
+        let reason = text?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        guard !reason.isEmpty else { throw .init(code: .refused, message: "a reason is required (--reason)") }
+        return reason
+    }
+
+    private func device(_ id: String) throws(ControlResponse.Failure) -> DeviceConfig {
+        guard let device = site.devices.first(where: { $0.id == id }) else {
+            throw .init(code: .badRequest, message: "unknown device '\(id)'; devices: \(site.devices.map(\.id).joined(separator: ", "))")
+        }
+        return device
+    }
+
+    /// Writes the audit entry an action needs before it takes effect.
+    func audit(_ action: AuditAction) async throws(ControlResponse.Failure) {
+        do {
+            _ = try await store.audit(action)
+        } catch {
+            throw .init(code: .failed, message: "not applied: the audit entry could not be written (\(error))")
+        }
+    }
+
+    func apply(_ change: () throws -> [ControlEvent]) throws(ControlResponse.Failure) {
+        do {
+            pipeline.record(try change())
+        } catch {
+            throw .init(code: .failed, message: "\(error)")
+        }
+    }
+
+    func status() async -> StatusReport {
+        let now = MonotonicClock.now()
+        let health = store.health
+        let path = store.settings.path
+        let size = ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? NSNumber)?.int64Value ?? 0
+        let alarms = engine.alarms()
+        let devices = parts.pollers.map { poller -> StatusReport.Device in
+            let stats = poller.statistics
+            let id = poller.settings.deviceId
+            let batch = engine.batch(of: id)
+            return StatusReport.Device(
+                id: id, profile: poller.settings.profile.id, connected: stats.connected,
+                lastGoodPollS: stats.lastGoodCycle.map { (Double(now - $0) / 1e8).rounded() / 10 },
+                missedCycles: stats.missedCycles, activeAlarms: alarms.filter { $0.id.device == id && $0.isActive }.count,
+                batch: batch?.batchId, phase: batch?.phase, spec: batch?.spec.fingerprint,
+                outOfService: engine.outOfService().first { $0.target == .device(id) }.map(OutOfServiceItem.init))
+        }
+        let link = parts.link.map { link in
+            let s = link.statistics
+            return StatusReport.ControlSiteLink(
+                connected: s.connected, backlog: s.backlog, lastDelivery: s.lastDelivery.map(UTCTime.format), lastError: s.lastError)
+        }
+        let unacknowledged = alarms.filter { $0.unacknowledged && $0.state != .outOfService && $0.state != .shelved }.count
+        let oldest = await offPool { Self.oldestUndelivered(storePath: path) }
+        return StatusReport(
+            version: POCareVersion.current, site: site.siteId, uptimeS: Int(Date().timeIntervalSince(started)),
+            store: .init(
+                path: path, sizeBytes: size, freeBytes: SiteStore.freeBytes(at: path), pendingRows: health.pendingRows,
+                committedRows: Int(clamping: health.committedRows), healthy: store.isHealthy(),
+                oldestUndelivered: oldest.map(UTCTime.format), epoch: store.epoch, fileProblem: health.fileProblem?.description),
+            specs: Set(site.devices.compactMap { engine.batch(of: $0.id)?.spec.fingerprint }).sorted(),
+            controlSite: link,
+            alarms: .init(active: alarms.filter { $0.isActive }.count, unacknowledged: unacknowledged),
+            devices: devices, outOfService: engine.outOfService().map(OutOfServiceItem.init))
+    }
+
+    /// The oldest record the Control Site does not have yet: how far behind the site is.
+    static func oldestUndelivered(storePath: String) -> Date? {
+        guard let reader = try? StoreReader(path: storePath), let streams = try? reader.streams() else { return nil }
+        var oldest: Date?
+        for state in streams where state.deliveredSeq < state.lastSeq {
+            let time: Date? = switch state.stream {
+            case .telemetry: (try? reader.samples(stream: state.stream, after: state.deliveredSeq, limit: 1))?.first?.time
+            case .audit: (try? reader.auditEntries(after: state.deliveredSeq, limit: 1))?.first?.time
+            case .events, .siteEvents: (try? reader.events(stream: state.stream, after: state.deliveredSeq, limit: 1))?.first?.time
+            }
+            if let time, oldest.map({ time < $0 }) ?? true { oldest = time }
+        }
+        return oldest
+    }
+
+    func devices() -> DeviceList {
+        DeviceList(devices: site.devices.map { device in
+            let stats = parts.pollers.first { $0.settings.deviceId == device.id }?.statistics
+            let batch = engine.batch(of: device.id)
+            return DeviceList.Device(
+                id: device.id, profile: device.profile.id, endpoint: "\(device.host):\(device.port)", unitId: device.unitId,
+                pollIntervalS: Double(device.pollInterval.nanoseconds) / 1e9, connected: stats?.connected ?? false,
+                cycles: stats?.cycles ?? 0, missedCycles: stats?.missedCycles ?? 0, batch: batch?.batchId, phase: batch?.phase)
+        })
+    }
+
+    func values(of id: String) throws(ControlResponse.Failure) -> DeviceValues {
+        let device = try device(id)
+        let batch = engine.batch(of: id)
+        let limits = batch.flatMap { $0.spec.phase($0.phase) }
+        guard let sample = pipeline.latest[id] else {
+            return DeviceValues(device: id, time: nil, batch: batch?.batchId, phase: batch?.phase, spec: batch?.spec.fingerprint, values: [])
+        }
+        let rows = device.profile.parameters.enumerated().map { index, parameter in
+            let reading = index < sample.readings.count ? sample.readings[index] : nil
+            let value: ParameterValue? = switch reading?.value {
+            case .number(let v)?: .number(v)
+            case .flag(let b)?: .flag(b)
+            case .text(let t)?: .text(t)
+            case nil: nil
+            }
+            return DeviceValues.Row(
+                parameter: parameter.id, name: parameter.name, unit: parameter.unit,
+                quality: (reading?.quality ?? .badCommunication).rawValue, value: value, label: reading?.label,
+                limits: limits?.limits(for: parameter.id).map { l in
+                    var alarmWhen: Bool?
+                    var alarmLabels: [String]?
+                    switch l.discrete {
+                    case .flag(let when)?: alarmWhen = when
+                    case .labels(let labels)?: alarmLabels = labels
+                    case nil: break
+                    }
+                    return Limits(
+                        alertLow: l.alertLow, alertHigh: l.alertHigh, actionLow: l.actionLow, actionHigh: l.actionHigh, target: l.target,
+                        alarmWhen: alarmWhen, alarmLabels: alarmLabels)
+                })
+        }
+        return DeviceValues(
+            device: id, time: UTCTime.format(sample.time), batch: batch?.batchId, phase: batch?.phase, spec: batch?.spec.fingerprint,
+            values: rows)
+    }
+
+    func alarms(_ query: AlarmQuery) async throws(ControlResponse.Failure) -> ControlResult {
+        if query.history {
+            let path = store.settings.path
+            let ids = site.devices.map(\.id).filter { id in query.device.map { $0 == id } ?? true }
+            let limit = query.limit ?? 200
+            return .alarmHistory(try await offPool { () throws(ControlResponse.Failure) in
+                try Self.alarmHistory(storePath: path, devices: ids, limit: limit)
+            })
+        }
+        let pending = engine.pendingAlarms().map { p in
+            AlarmList.Pending(
+                alarm: p.id.description, level: p.level.description, priority: p.priority.rawValue, since: UTCTime.format(p.since),
+                remainingS: Double(p.remaining.nanoseconds) / 1e9, value: p.lastValue)
+        }
+        return .alarms(AlarmList(
+            alarms: engine.alarms().map { alarm in
+                AlarmList.Alarm(
+                    alarm: alarm.id.description, state: alarm.state.rawValue, level: alarm.level.description, side: alarm.side.rawValue,
+                    priority: alarm.priority.rawValue, since: alarm.activeSince.map(UTCTime.format),
+                    shelvedUntil: alarm.shelvedUntil.map(UTCTime.format), value: alarm.lastValue,
+                    acknowledgedBy: alarm.acknowledgedBy, latched: alarm.latched ? true : nil,
+                    outOfService: alarm.outOfService.map(OutOfServiceItem.init), label: alarm.lastLabel,
+                    unacknowledged: alarm.unacknowledged)
+            },
+            pending: pending, outOfService: engine.outOfService().map(OutOfServiceItem.init)))
+    }
+
+    static func alarmHistory(storePath: String, devices: [String], limit: Int) throws(ControlResponse.Failure) -> AlarmHistory {
+        guard let reader = try? StoreReader(path: storePath) else { throw .init(code: .failed, message: "store not readable") }
+        var entries: [(time: Date, entry: AlarmHistory.Entry)] = []
+        for device in devices {
+            let events = (try? reader.events(stream: .events(device: device), after: 0, limit: 1_000_000)) ?? []
+            for stored in events where stored.alarm != nil {
+                let event = ControlEvent.stored(stored.body)
+                entries.append((stored.time, AlarmHistory.Entry(
+                    time: UTCTime.format(stored.time), device: stored.device, kind: stored.kind, alarm: stored.alarm ?? "",
+                    level: event?.level?.description, value: event?.value, limit: event?.limit, user: event?.user, reason: event?.reason)))
+            }
+        }
+        entries.sort { $0.time < $1.time }
+        return AlarmHistory(history: entries.suffix(limit).map(\.entry))
+    }
+
+    func alarmID(_ text: String) throws(ControlResponse.Failure) -> AlarmID {
+        guard let alarm = AlarmID(text) else {
+            throw .init(code: .badRequest, message: "give the alarm as device/parameter/kind or device/communication, not '\(text)'")
+        }
+        return alarm
+    }
+
+    func result(_ alarm: AlarmID, by peer: ControlPeer) -> AlarmActionResult {
+        AlarmActionResult(
+            alarm: alarm.description, state: engine.alarms().first { $0.id == alarm }?.state.rawValue ?? "normal", user: peer.user)
+    }
+
+    func acknowledge(_ action: AlarmAction, by peer: ControlPeer) async throws(ControlResponse.Failure) -> AlarmActionResult {
+        let alarm = try alarmID(action.alarm)
+        let reason = try requireReason(action.reason)
+        let current = engine.alarms().first { $0.id == alarm }
+        guard let current, current.state == .unacknowledged || current.state == .returnedUnacknowledged else {
+            throw .init(code: .refused, message: "alarm \(alarm) has nothing to acknowledge (state \(current?.state.rawValue ?? "normal"))")
+        }
+        try await audit(AuditAction(
+            user: peer.user, action: "alarm.acknowledge", target: alarm.description, reason: reason, oldValue: current.state.rawValue,
+            newValue: (current.level != .normal ? AlarmState.acknowledged : current.latched ? .latched : .normal).rawValue))
+        try apply { try engine.acknowledge(alarm, user: peer.user, reason: reason, at: now()) }
+        return result(alarm, by: peer)
+    }
+
+    func shelve(_ action: ShelveAction, by peer: ControlPeer) async throws(ControlResponse.Failure) -> AlarmActionResult {
+        let alarm = try alarmID(action.alarm)
+        let reason = try requireReason(action.reason)
+        guard let duration = parseDuration(action.duration), duration >= .seconds(1), duration <= .seconds(86_400) else {
+            throw .init(code: .badRequest, message: "give how long with --for, between 1s and 24h (e.g. 30m), not '\(action.duration)'")
+        }
+        guard engine.isKnown(alarm) else { throw .init(code: .refused, message: "unknown alarm \(alarm)") }
+        let current = engine.alarms().first { $0.id == alarm }
+        try await audit(AuditAction(
+            user: peer.user, action: "alarm.shelve", target: alarm.description, reason: reason,
+            oldValue: current?.state.rawValue ?? "normal", newValue: "for \(duration)"))
+        try apply { try engine.shelve(alarm, for: duration, user: peer.user, reason: reason, at: now()) }
+        return result(alarm, by: peer)
+    }
+
+    func unshelve(_ action: AlarmAction, by peer: ControlPeer) async throws(ControlResponse.Failure) -> AlarmActionResult {
+        let alarm = try alarmID(action.alarm)
+        let reason = try requireReason(action.reason)
+        guard engine.alarms().first(where: { $0.id == alarm })?.state == .shelved else {
+            throw .init(code: .refused, message: "alarm \(alarm) is not shelved")
+        }
+        try await audit(AuditAction(
+            user: peer.user, action: "alarm.unshelve", target: alarm.description, reason: reason, oldValue: AlarmState.shelved.rawValue))
+        try apply { try engine.unshelve(alarm, user: peer.user, reason: reason, at: now()) }
+        return result(alarm, by: peer)
+    }
+
+    private func batchState(_ device: String, by peer: ControlPeer) -> BatchState {
+        let batch = engine.batch(of: device)
+        return BatchState(device: device, batch: batch?.batchId, phase: batch?.phase, spec: batch?.spec.fingerprint, user: peer.user)
+    }
+
+    func startBatch(_ start: BatchStart, by peer: ControlPeer) async throws(ControlResponse.Failure) -> BatchState {
+        let profile = try device(start.device).profile.id
+        guard !start.batch.isEmpty else { throw .init(code: .badRequest, message: "give --batch ID") }
+        // The batch id is in every record of the batch and in the hash of each: printable, and short.
+        guard start.batch.count <= 128, start.batch.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+            throw .init(code: .badRequest, message: "a batch id is at most 128 printable characters")
+        }
+        let reason = try requireReason(start.reason)
+        if let running = engine.batch(of: start.device) {
+            throw .init(code: .refused, message: "device \(start.device) runs batch \(running.batchId); end it first")
+        }
+        let spec = try resolveSpec(start.spec)
+        guard spec.identity.profiles.contains(profile) else {
+            throw .init(code: .refused, message: "spec \(spec.identity.documentId) does not name profile '\(profile)'")
+        }
+        if let phase = start.phase, spec.phase(phase) == nil {
+            throw .init(code: .refused, message: "phase '\(phase)' is not in the spec (\(spec.phases.map(\.phase).joined(separator: ", ")))")
+        }
+        try await audit(AuditAction(
+            user: peer.user, action: "batch.start", target: start.device, reason: reason,
+            newValue: "batch=\(start.batch) spec=\(spec.fingerprint) phase=\(start.phase ?? "first")"))
+        knownSpecs[spec.fingerprint] = spec
+        try apply {
+            try engine.startBatch(
+                device: start.device, batchId: start.batch, spec: spec, phase: start.phase, followDevicePhase: start.followDevicePhase,
+                user: peer.user, reason: reason, at: now())
+        }
+        return batchState(start.device, by: peer)
+    }
+
+    func changePhase(_ change: BatchPhaseChange, by peer: ControlPeer) async throws(ControlResponse.Failure) -> BatchState {
+        _ = try device(change.device)
+        guard let running = engine.batch(of: change.device) else { throw .init(code: .refused, message: "device \(change.device) runs no batch") }
+        guard running.spec.phase(change.phase) != nil else {
+            throw .init(
+                code: .refused,
+                message: "phase '\(change.phase)' is not in the spec (\(running.spec.phases.map(\.phase).joined(separator: ", ")))")
+        }
+        guard change.phase != running.phase else {
+            throw .init(code: .refused, message: "batch \(running.batchId) is already in phase \(change.phase)")
+        }
+        let reason = try requireReason(change.reason)
+        try await audit(AuditAction(
+            user: peer.user, action: "batch.phase", target: change.device, reason: reason, oldValue: running.phase,
+            newValue: change.phase))
+        try apply { try engine.changePhase(device: change.device, to: change.phase, user: peer.user, reason: reason, at: now()) }
+        return batchState(change.device, by: peer)
+    }
+
+    func endBatch(_ end: BatchEnd, by peer: ControlPeer) async throws(ControlResponse.Failure) -> BatchState {
+        _ = try device(end.device)
+        guard let running = engine.batch(of: end.device) else { throw .init(code: .refused, message: "device \(end.device) runs no batch") }
+        let reason = try requireReason(end.reason)
+        try await audit(AuditAction(
+            user: peer.user, action: "batch.end", target: end.device, reason: reason, oldValue: "batch=\(running.batchId)"))
+        try apply { try engine.endBatch(device: end.device, user: peer.user, reason: reason, at: now()) }
+        return batchState(end.device, by: peer)
+    }
+
+    /// A spec the daemon knows by its fingerprint, or a file in the site's spec folders. The
+    /// daemon reads with its own rights: any other path is refused unopened, and a file that
+    /// is not a valid spec is answered with where its problems are, never with its words
+    /// (`pocarectl spec validate`, run with the operator's own rights, shows them).
+    func resolveSpec(_ reference: String) throws(ControlResponse.Failure) -> IPCSpec {
+        if let known = knownSpecs[reference] ?? knownSpecs.values.first(where: { $0.fingerprint.hasSuffix(reference) || $0.shortFingerprint == reference }) {
+            return known
+        }
+        switch SpecDirectory(directories: site.specDirectories).resolve(reference) {
+        case .failure(let refusal):
+            throw .init(code: .refused, message: "spec: \(refusal)")
+        case .success(let path):
+            let result = SpecLoader.load(path: path, profiles: profileCatalogue())
+            if let spec = result.spec { return spec }
+            let errors = result.diagnostics.filter { $0.severity == .error }
+            let first = errors.first.map { " (the first at line \($0.line), \($0.field))" } ?? ""
+            throw .init(
+                code: .refused,
+                message: "spec: '\(path)' is not a valid spec: \(errors.count) problem\(errors.count == 1 ? "" : "s")\(first); `pocarectl spec validate \(path)` lists them")
+        }
+    }
+
+    func profileCatalogue() -> [String: DeviceProfile] {
+        Dictionary(site.devices.map { ($0.profile.id, $0.profile) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    func batchList() async throws(ControlResponse.Failure) -> BatchList {
+        let path = store.settings.path
+        return try await offPool { () throws(ControlResponse.Failure) in
+            guard let reader = try? StoreReader(path: path), let batches = try? reader.batches() else {
+                throw .init(code: .failed, message: "store not readable")
+            }
+            return BatchList(batches: batches.map {
+                BatchList.Batch(device: $0.device, batch: $0.batch, spec: $0.spec, started: UTCTime.format($0.started), ended: $0.ended.map(UTCTime.format))
+            })
+        }
+    }
+
+    func auditVerification() async throws(ControlResponse.Failure) -> AuditVerificationReport {
+        let path = store.settings.path
+        return try await offPool { () throws(ControlResponse.Failure) in
+            guard let reader = try? StoreReader(path: path), let report = try? AuditVerificationReport(reader) else {
+                throw .init(code: .failed, message: "the audit trail could not be read")
+            }
+            return report
+        }
+    }
+
+    func verification() async throws(ControlResponse.Failure) -> VerificationReport {
+        let path = store.settings.path
+        return try await offPool { () throws(ControlResponse.Failure) in
+            guard let reader = try? StoreReader(path: path), let report = try? VerificationReport(reader) else {
+                throw .init(code: .failed, message: "the store could not be read")
+            }
+            return report
+        }
+    }
+
+    func auditEntries(_ query: AuditQuery) async throws(ControlResponse.Failure) -> AuditEntryList {
+        let path = store.settings.path
+        let filter = StoreReader.AuditFilter(user: query.user, action: query.action, since: query.since, until: query.until, limit: query.last)
+        return try await offPool { () throws(ControlResponse.Failure) in
+            guard let reader = try? StoreReader(path: path), let entries = try? AuditEntryList(reader, filter) else {
+                throw .init(code: .failed, message: "the audit trail could not be read")
+            }
+            return entries
+        }
+    }
+}
+
+extension AuditVerificationReport {
+    /// Walks the store's audit chain and checks the file; the same whether pocarectl reads the
+    /// store itself or asks the daemon.
+    public init(_ reader: StoreReader) throws(SQLiteError) {
+        let integrity = try reader.integrityCheck()
+        let result = try reader.verifyAudit()
+        self.init(
+            intact: result.isIntact, entries: result.entries, lastHash: result.lastHash, problems: result.problems,
+            integrityCheck: integrity)
+    }
+}
+
+extension VerificationReport {
+    /// Walks every chain in the store and checks the file; the same whether pocarectl reads the
+    /// store itself or asks the daemon.
+    public init(_ reader: StoreReader) throws(SQLiteError) {
+        let integrity = try reader.integrityCheck()
+        let streams = try reader.verifyChains().map {
+            Stream(stream: $0.stream, records: $0.records, anchorSeq: $0.anchorSeq, problems: $0.problems)
+        }
+        self.init(intact: streams.allSatisfy(\.problems.isEmpty) && integrity == "ok", streams: streams, integrityCheck: integrity)
+    }
+}
+
+extension AuditEntryList {
+    public init(_ reader: StoreReader, _ filter: StoreReader.AuditFilter) throws(SQLiteError) {
+        self.init(entries: try reader.auditEntries(filter).map { e in
+            Entry(
+                seq: e.seq, time: UTCTime.format(e.time), user: e.action.user, action: e.action.action, target: e.action.target,
+                reason: e.action.reason, oldValue: e.action.oldValue, newValue: e.action.newValue, hash: e.hash,
+                previousHash: e.previousHash)
+        })
+    }
+}
+

@@ -1,0 +1,148 @@
+import ControlSiteLink
+import Foundation
+import Logging
+import InProcessControl
+import POCareCore
+import SiteStore
+import Synchronization
+
+/// What happens to each sample: it is written to the store with the batch context it was
+/// taken under, held against the approved spec, and every resulting event is stored and logged.
+public final class SitePipeline {
+    let engine: ControlEngine
+    let store: SiteStore
+    let eventLog: EventLog
+    private(set) var printer: LiveValuePrinter?
+    let board: DeviceStatusBoard
+    private let logger = Logger(label: "pocare.clock")
+    private var parameterIds: [String: [String]]
+    private var events: [ControlEvent] = []
+    /// Clock evidence for the batch records: synchronisation state and wall-clock steps.
+    var clockWatch = ClockWatch()
+    /// The last sample of each device, for `pocarectl values`.
+    public private(set) var latest: [String: Sample] = [:]
+    init(
+        site: SiteConfig, engine: ControlEngine, store: SiteStore, eventLog: EventLog, printer: LiveValuePrinter?,
+        board: DeviceStatusBoard
+    ) {
+        self.board = board
+        self.engine = engine
+        self.store = store
+        self.eventLog = eventLog
+        self.printer = printer
+        self.parameterIds = Dictionary(uniqueKeysWithValues: site.devices.map { ($0.id, $0.profile.parameters.map(\.id)) })
+    }
+
+    /// A clock finding becomes a site event (and a step also an audit entry), so every batch
+    /// record can say whether its times were right.
+    func record(_ finding: ClockWatch.Finding, at time: Date) {
+        var body = ClockEventBody(kind: "", time: UTCTime.format(time))
+        let kind: String
+        switch finding {
+        case .synchronisation(let now, let previous):
+            kind = ClockEventBody.synchronisationKind
+            body.synchronised = now.synchronised
+            body.estimatedErrorUs = now.estimatedErrorMicroseconds
+            body.previouslySynchronised = previous?.synchronised
+            logger.log(
+                level: now.synchronised ? .notice : .warning, "clock \(now.synchronised ? "synchronised" : "NOT synchronised")",
+                metadata: ["estimated_error_us": "\(now.estimatedErrorMicroseconds)"])
+        case .step(let seconds, let before, let after):
+            kind = ClockEventBody.stepKind
+            body.stepS = seconds
+            body.before = UTCTime.format(before)
+            body.after = UTCTime.format(after)
+            logger.warning("the wall clock stepped", metadata: ["step_s": "\(seconds)"])
+            store.auditNoticed(AuditAction(
+                user: store.systemUser, action: "clock.step", target: "system clock",
+                reason: "the wall clock moved \(seconds) s against the monotonic clock", oldValue: UTCTime.format(before),
+                newValue: UTCTime.format(after)))
+        }
+        body.kind = kind
+        store.append(EventRecord(stream: .siteEvents, device: "site", time: time, kind: kind, body: body.storedText))
+    }
+
+    func stateChange(of event: ControlEvent) -> BatchStateChange? {
+        switch event.kind {
+        case .batchStarted, .batchResumed:
+            guard let batch = engine.batch(of: event.device) else { return nil }
+            let spec = batch.spec
+            return .started(
+                RunningBatch(
+                    device: event.device, batch: batch.batchId, spec: spec.fingerprint, phase: batch.phase,
+                    followDevicePhase: batch.phaseSource != .manual, started: event.time, startedBy: event.user, reason: event.reason),
+                spec: spec.source.isEmpty
+                    ? nil
+                    : StoredSpec(
+                        fingerprint: spec.fingerprint, document: spec.identity.documentId, version: spec.identity.version,
+                        canonical: spec.canonicalForm, source: spec.source))
+        case .phaseChanged:
+            return event.phase.map { .phase(device: event.device, phase: $0) }
+        case .batchEnded:
+            return event.batchId.map { .ended(device: event.device, batch: $0, at: event.time, by: event.user, reason: event.reason) }
+        case .shelved:
+            guard let alarm = event.alarm, let until = event.until else { return nil }
+            return .shelved(ShelfRecord(
+                alarm: alarm.description, device: event.device, batch: event.batchId, until: until, user: event.user ?? "",
+                reason: event.reason ?? ""))
+        case .unshelved:
+            return event.alarm.map { .unshelved(alarm: $0.description) }
+        case .outOfService:
+            return .outOfService(OutOfServiceRecord(
+                target: event.alarm?.description ?? event.device, device: event.device, since: event.time, user: event.user ?? "",
+                reason: event.reason ?? ""))
+        case .inService:
+            return .inService(target: event.alarm?.description ?? event.device)
+        default:
+            return nil
+        }
+    }
+
+    /// After a reload: new devices and profiles.
+    func reconfigure(site: SiteConfig, printer: LiveValuePrinter?) {
+        self.printer = printer
+        parameterIds = Dictionary(uniqueKeysWithValues: site.devices.map { ($0.id, $0.profile.parameters.map(\.id)) })
+    }
+
+    public func handle(_ sample: Sample) {
+        for finding in clockWatch.observe(wall: sample.time, monotonic: sample.monotonicTime) { record(finding, at: sample.time) }
+        printer?.print(sample)
+        latest[sample.deviceId] = sample
+        board.update(device: sample.deviceId, reachable: sample.readings.contains { $0.quality != .badCommunication })
+        // Stored first, then evaluated: the sample is kept with the batch and phase it was taken
+        // under (evaluating it may move a batch that follows the device's phase), whatever the
+        // evaluation decides, and its events queue behind it in the same group commit.
+        let batch = engine.batch(of: sample.deviceId)
+        store.append(
+            sample,
+            context: SampleContext(batchId: batch?.batchId, phase: batch?.phase, specFingerprint: batch?.spec.fingerprint),
+            parameters: parameterIds[sample.deviceId] ?? sample.readings.map(\.parameterId))
+        engine.evaluate(sample, into: &events)
+        if !events.isEmpty {
+            record(events)
+            events.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// Stores and logs events, from evaluation or from batch and operator actions. An event
+    /// that changes a running batch or a shelf carries the change into the store, to be
+    /// written in the same transaction.
+    func record(_ events: [ControlEvent]) {
+        for event in events {
+            let body = event.storedBody
+            store.append(EventRecord(
+                stream: StreamName.events(device: event.device), device: event.device, time: event.time, kind: event.kind.rawValue,
+                alarm: event.alarm?.description, batchId: event.batchId, phase: event.phase,
+                specFingerprint: event.specFingerprint, body: body, stateChange: stateChange(of: event)))
+            switch event.kind {
+            case .batchStarted, .batchResumed, .phaseChanged:
+                board.update(device: event.device, batch: event.batchId, phase: event.phase, spec: event.specFingerprint)
+            case .batchEnded:
+                board.update(device: event.device, batch: nil, phase: nil, spec: nil)
+            default: break
+            }
+        }
+        eventLog.record(events)
+    }
+}
+

@@ -1,0 +1,64 @@
+import CSQLite
+import Foundation
+
+extension StoreReader {
+    /// The batches that were running when the store was last written, by device.
+    public func runningBatches() throws(SQLiteError) -> [RunningBatch] {
+        let query = try connection.prepare("""
+            SELECT device, batch, spec, phase, follow_device_phase, started_ns, started_by, reason FROM running_batches ORDER BY device
+            """)
+        var result: [RunningBatch] = []
+        while try query.step() {
+            result.append(RunningBatch(
+                device: query.text(0) ?? "", batch: query.text(1) ?? "", spec: query.text(2) ?? "", phase: query.text(3) ?? "",
+                followDevicePhase: query.int64(4) != 0, started: Date(nanosecondsSince1970: query.int64(5)), startedBy: query.text(6),
+                reason: query.text(7)))
+        }
+        return result
+    }
+
+    /// Shelves still standing, by alarm.
+    public func shelves() throws(SQLiteError) -> [ShelfRecord] {
+        let query = try connection.prepare("SELECT alarm, device, batch, until_ns, user, reason FROM shelves ORDER BY alarm")
+        var result: [ShelfRecord] = []
+        while try query.step() {
+            result.append(ShelfRecord(
+                alarm: query.text(0) ?? "", device: query.text(1) ?? "", batch: query.text(2),
+                until: Date(nanosecondsSince1970: query.int64(3)), user: query.text(4) ?? "", reason: query.text(5) ?? ""))
+        }
+        return result
+    }
+
+    /// Alarms and devices out of service, oldest first.
+    public func outOfService() throws(SQLiteError) -> [OutOfServiceRecord] {
+        let query = try connection.prepare("SELECT target, device, since_ns, user, reason FROM out_of_service ORDER BY since_ns")
+        var result: [OutOfServiceRecord] = []
+        while try query.step() {
+            result.append(OutOfServiceRecord(
+                target: query.text(0) ?? "", device: query.text(1) ?? "", since: Date(nanosecondsSince1970: query.int64(2)),
+                user: query.text(3) ?? "", reason: query.text(4) ?? ""))
+        }
+        return result
+    }
+
+    /// A spec as it was when a batch ran under it.
+    public func spec(fingerprint: String) throws(SQLiteError) -> StoredSpec? {
+        let query = try connection.prepare("SELECT fingerprint, document, version, canonical, source FROM specs WHERE fingerprint = ?")
+        query.bind(1, fingerprint)
+        guard try query.step() else { return nil }
+        return StoredSpec(
+            fingerprint: query.text(0) ?? "", document: query.text(1) ?? "", version: query.text(2) ?? "",
+            canonical: query.text(3) ?? "", source: query.text(4) ?? "")
+    }
+
+    /// The time of a device's last stored record (sample or event): where watching stopped.
+    public func lastRecordTime(device: String) throws(SQLiteError) -> Date? {
+        var latest: Int64?
+        for (table, stream) in [("samples", StreamName.telemetry(device: device)), ("events", StreamName.events(device: device))] {
+            let query = try connection.prepare("SELECT time_ns FROM \(table) WHERE stream = ? ORDER BY seq DESC LIMIT 1")
+            query.bind(1, stream.description)
+            if try query.step() { latest = max(latest ?? .min, query.int64(0)) }
+        }
+        return latest.map { Date(nanosecondsSince1970: $0) }
+    }
+}

@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "pocarectl", targets: ["pocarectl"]),
         .executable(name: "pocare-sim", targets: ["pocare-sim"]),
         .executable(name: "pocare-bench", targets: ["pocare-bench"]),
+        .executable(name: "pocare-control", targets: ["pocare-control"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -28,6 +29,9 @@ let package = Package(
         .systemLibrary(
             name: "CSQLite", pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(
+            name: "CPostgres", pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]),
         .systemLibrary(
             name: "CCrypto", pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]),
@@ -56,6 +60,13 @@ let package = Package(
             dependencies: [
                 "POCareCore", "Acquisition", "CModbus",
                 .product(name: "Logging", package: "swift-log"),
+            ]),
+
+        .target(
+            name: "ControlSite",
+            dependencies: [
+                "POCareCore", "POCareConfig", "Hashing", "CPostgres", "ControlSiteLink",
+                .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams"),
             ]),
 
         // The running site: daemon, pipeline, operator commands, batch reports, status board.
@@ -133,6 +144,28 @@ let package = Package(
         .testTarget(
             name: "SiteRuntimeTests",
             dependencies: ["ControlAPI", "InProcessControl", "POCareConfig", "POCareCore", "SiteRuntime", "SiteStore"]),
+        .executableTarget(
+            name: "pocare-control",
+            dependencies: [
+                "POCareCore", "POCareConfig", "ControlSite", "ControlSiteLink",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "pocare-control-bench",
+            dependencies: [
+                "POCareCore", "ControlSite", "ControlSiteLink", "SiteStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/ControlIngestBenchmark"),
+
+        .testTarget(
+            name: "ControlSiteTests",
+            dependencies: [
+                "POCareCore", "POCareConfig", "ControlSite", "ControlSiteLink", "SiteStore", "Hashing",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

@@ -2,7 +2,7 @@
 # Installs the Debian packages POCare Edge builds against and tests with.
 # Needs root (or sudo); safe to run again.
 set -euo pipefail
-packages=(libmodbus-dev libmosquitto-dev libsqlite3-dev libssl-dev mosquitto mosquitto-clients openssl sqlite3 pkg-config systemd)
+packages=(libmodbus-dev libmosquitto-dev libsqlite3-dev libssl-dev libpq-dev mosquitto mosquitto-clients openssl sqlite3 postgresql pkg-config systemd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

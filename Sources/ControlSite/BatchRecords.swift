@@ -1,0 +1,99 @@
+/// `pocare-control batches` and `batch`: what each batch ran, when, under which spec, as the
+/// sites' records show it.
+public struct BatchSummary: Sendable, Codable, Equatable {
+    public var site: String
+    public var batch: String
+    public var device: String
+    public var specs: [String]
+    public var phases: [String]
+    public var first: String
+    public var last: String
+    public var samples: Int64
+    public var events: Int64
+    /// Whether every spec the batch ran is in the register and was not retired before it ran.
+    public var conforming: Bool
+
+    public static func list(_ connection: PostgresConnection, site: String? = nil, spec: String? = nil, since: Double? = nil) throws
+        -> [BatchSummary]
+    {
+        let result = try connection.execute("""
+            SELECT r.site, r.batch, r.device,
+                   array_to_string(array_agg(DISTINCT r.spec) FILTER (WHERE r.spec <> ''), ','),
+                   array_to_string(array_agg(DISTINCT r.phase) FILTER (WHERE r.phase <> ''), ','),
+                   \(SQLTime.iso("min(r.first_time)")), \(SQLTime.iso("max(r.last_time)")), sum(r.samples),
+                   (SELECT count(*) FROM events e WHERE e.site = r.site AND e.batch = r.batch),
+                   bool_and(r.spec <> '' AND EXISTS (SELECT 1 FROM released_specs rs WHERE rs.fingerprint = r.spec
+                                                     AND (rs.retired IS NULL OR rs.retired >= r.last_time)))
+            FROM batch_runs r
+            WHERE ($1::text IS NULL OR r.site = $1)
+            GROUP BY r.site, r.batch, r.device
+            HAVING ($2::text IS NULL OR bool_or(r.spec LIKE $2 || '%'))
+               AND ($3::float8 IS NULL OR max(r.last_time) >= to_timestamp($3::float8))
+            ORDER BY min(r.first_time), r.site, r.batch
+            """, [site, spec.map { $0.hasPrefix("sha256:") ? $0 : "sha256:" + $0 }, since.map { String($0) }])
+        return (0..<result.rowCount).map { r in
+            BatchSummary(
+                site: result.string(r, 0)!, batch: result.string(r, 1)!, device: result.string(r, 2)!,
+                specs: (result.string(r, 3) ?? "").split(separator: ",").map(String.init),
+                phases: (result.string(r, 4) ?? "").split(separator: ",").map(String.init),
+                first: result.string(r, 5)!, last: result.string(r, 6)!, samples: result.int(r, 7) ?? 0,
+                events: result.int(r, 8) ?? 0, conforming: result.bool(r, 9) ?? false)
+        }
+    }
+}
+
+/// One batch in detail: its phases in order, its events, and what integrity says of its streams.
+public struct BatchRecord: Sendable, Codable, Equatable {
+    public struct Phase: Sendable, Codable, Equatable {
+        public var device: String
+        public var phase: String
+        public var spec: String?
+        public var first: String
+        public var last: String
+        public var samples: Int64
+    }
+
+    public struct Event: Sendable, Codable, Equatable {
+        public var time: String
+        public var stream: String
+        public var seq: Int64
+        public var kind: String
+        public var phase: String?
+        public var detail: String
+    }
+
+    public var site: String
+    public var batch: String
+    public var phases: [Phase]
+    public var events: [Event]
+    public var nonconformances: [Nonconformance]
+    /// Open findings on the streams of the batch's devices.
+    public var openFindings: [IntegrityReport.Finding]
+
+    public static func load(_ connection: PostgresConnection, site: String, batch: String) throws -> BatchRecord? {
+        let phases = try connection.execute("""
+            SELECT device, phase, nullif(spec, ''), \(SQLTime.iso("first_time")), \(SQLTime.iso("last_time")), samples
+            FROM batch_runs WHERE site = $1 AND batch = $2 ORDER BY first_time
+            """, [site, batch])
+        guard phases.rowCount > 0 else { return nil }
+        let events = try connection.execute("""
+            SELECT \(SQLTime.iso("time")), stream, seq, kind, phase, coalesce(record->'event', '{}')::text
+            FROM events WHERE site = $1 AND batch = $2 ORDER BY time, stream, seq
+            """, [site, batch])
+        let devices = Set((0..<phases.rowCount).map { phases.string($0, 0)! })
+        let findings = try IntegrityReport.load(connection, site: site).findings
+            .filter { f in devices.contains { f.stream.hasPrefix($0 + "/") } }
+        return BatchRecord(
+            site: site, batch: batch,
+            phases: (0..<phases.rowCount).map { r in
+                Phase(device: phases.string(r, 0)!, phase: phases.string(r, 1)!, spec: phases.string(r, 2), first: phases.string(r, 3)!,
+                      last: phases.string(r, 4)!, samples: phases.int(r, 5)!)
+            },
+            events: (0..<events.rowCount).map { r in
+                Event(time: events.string(r, 0)!, stream: events.string(r, 1)!, seq: events.int(r, 2)!, kind: events.string(r, 3)!,
+                      phase: events.string(r, 4), detail: events.string(r, 5)!)
+            },
+            nonconformances: try Nonconformance.load(connection).filter { $0.site == site && $0.batch == batch },
+            openFindings: findings)
+    }
+}

@@ -1,0 +1,146 @@
+/// One MQTT message of contract v1 as ingest sees it: a site's status, or records of one
+/// stream with their sequence numbers. Pure: no I/O, so every rule here has a unit test.
+public enum ContractMessage: Sendable {
+    case status(SiteStatusMessage)
+    case records(RecordMessage)
+
+    public enum Failure: Error, Equatable, CustomStringConvertible {
+        /// Not under the topic root, or a topic the contract does not define.
+        case unknownTopic(String)
+        case malformed(site: String?, topic: String, reason: String)
+        public var description: String {
+            switch self {
+            case .unknownTopic(let topic): "\(topic): not a topic of the contract"
+            case .malformed(_, let topic, let reason): "\(topic): \(reason)"
+            }
+        }
+    }
+
+    /// Reads one message. `root` is the contract's topic root, `pocare/v1` by default.
+    public static func parse(topic: String, payload: [UInt8], root: String = "pocare/v1") throws(Failure) -> ContractMessage {
+        guard topic.hasPrefix(root + "/") else { throw .unknownTopic(topic) }
+        let levels = topic.dropFirst(root.count + 1).split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard let topicSite = levels.first, !topicSite.isEmpty else { throw .unknownTopic(topic) }
+        func malformed(_ reason: String) -> Failure { .malformed(site: topicSite, topic: topic, reason: reason) }
+
+        let fields: JSONFields
+        do { fields = try JSONFields(payload) } catch { throw malformed("\(error)") }
+        if let site = fields.string("site"), site != topicSite {
+            throw malformed("payload names site '\(site)' on another site's topic")
+        }
+        let schema = fields.string("schema") ?? ""
+        // A later contract version states the store epoch; v1 records have none ("").
+        let epoch = fields.string("epoch") ?? ""
+
+        switch (levels.count, levels.last) {
+        case (2, "status"):
+            guard schema == "pocare/v1/status", let state = fields.string("state") else {
+                throw malformed("a status needs schema pocare/v1/status and a state")
+            }
+            return .status(SiteStatusMessage(
+                site: topicSite, state: state, version: fields.string("version"), epoch: fields.string("epoch"),
+                time: fields.string("time"), payload: payload))
+        case (2, "audit"):
+            guard schema == "pocare/v1/audit", let seq = fields.int("seq") else {
+                throw malformed("an audit entry needs schema pocare/v1/audit and a seq")
+            }
+            return .records(RecordMessage(
+                site: topicSite, epoch: epoch, stream: fields.string("stream") ?? "audit", device: nil, kind: .audit,
+                seqFirst: seq, seqLast: seq, records: [payload[...]], carriesChain: fields.has("hash")))
+        case (3, "events"):
+            guard schema == "pocare/v1/event", let seq = fields.int("seq"), let stream = fields.string("stream") else {
+                throw malformed("an event needs schema pocare/v1/event, a stream and a seq")
+            }
+            return .records(RecordMessage(
+                site: topicSite, epoch: epoch, stream: stream, device: fields.string("device") ?? levels[1], kind: .event,
+                seqFirst: seq, seqLast: seq, records: [payload[...]], carriesChain: fields.has("hash")))
+        case (3, "telemetry"):
+            guard schema == "pocare/v1/telemetry", let stream = fields.string("stream"),
+                let first = fields.int("seq_first"), let last = fields.int("seq_last"), first <= last
+            else {
+                throw malformed("telemetry needs schema pocare/v1/telemetry, a stream and seq_first <= seq_last")
+            }
+            let samples: [ArraySlice<UInt8>]
+            do {
+                guard let elements = try fields.arrayElements("samples") else { throw malformed("telemetry without samples") }
+                samples = elements
+            } catch let failure as Failure {
+                throw failure
+            } catch {
+                throw malformed("samples: \(error)")
+            }
+            // Samples are consecutive: anything else is not what the site committed.
+            guard Int64(samples.count) == last - first + 1 else {
+                throw malformed("seq_first...seq_last is \(last - first + 1) numbers but \(samples.count) samples came")
+            }
+            var fieldsOfSamples: [SampleFields] = []
+            fieldsOfSamples.reserveCapacity(samples.count)
+            for (offset, raw) in samples.enumerated() {
+                let sample: JSONFields
+                do { sample = try JSONFields(raw) } catch { throw malformed("sample \(offset + 1): \(error)") }
+                guard let seq = sample.int("seq"), seq == first + Int64(offset), let time = sample.string("time") else {
+                    throw malformed("sample \(offset + 1): needs seq \(first + Int64(offset)) and a time")
+                }
+                fieldsOfSamples.append(SampleFields(
+                    seq: seq, time: time, cycle: sample.int("cycle"), batch: sample.string("batch"), phase: sample.string("phase"),
+                    spec: sample.string("spec"), values: sample.raw("values") ?? Array("{}".utf8)[...],
+                    quality: sample.raw("quality").flatMap { $0.elementsEqual("null".utf8) ? nil : $0 },
+                    hash: sample.string("hash"), previousHash: sample.string("previous_hash")))
+            }
+            let chained = fieldsOfSamples.contains { $0.hash != nil || $0.previousHash != nil }
+            return .records(RecordMessage(
+                site: topicSite, epoch: epoch, stream: stream, device: fields.string("device") ?? levels[1],
+                kind: .sample, seqFirst: first, seqLast: last, records: samples, carriesChain: chained, samples: fieldsOfSamples))
+        default:
+            throw .unknownTopic(topic)
+        }
+    }
+}
+
+/// What kind of record a stream carries, and so which table holds it.
+public enum RecordKind: String, Sendable, CaseIterable {
+    case sample, event, audit
+}
+
+/// Consecutive records of one stream: `records[i]` has sequence number `seqFirst + i`.
+public struct RecordMessage: Sendable {
+    public var site: String
+    /// The site store's epoch; "" for contract v1, which does not state it.
+    public var epoch: String
+    public var stream: String
+    public var device: String?
+    public var kind: RecordKind
+    public var seqFirst: Int64
+    public var seqLast: Int64
+    /// Each record as the site sent it (a telemetry sample object, or a whole event or audit message).
+    public var records: [ArraySlice<UInt8>]
+    /// Whether the records carry `hash` and `previous_hash`, so the chain can be checked.
+    public var carriesChain: Bool
+    /// For telemetry, each sample's fields, read once here rather than by the database.
+    public var samples: [SampleFields] = []
+}
+
+/// The fields of one telemetry sample. `values` and `quality` stay the bytes the site sent.
+/// Fields a later contract version adds (a record hash) are optional.
+public struct SampleFields: Sendable {
+    public var seq: Int64
+    public var time: String
+    public var cycle: Int64?
+    public var batch: String?
+    public var phase: String?
+    public var spec: String?
+    public var values: ArraySlice<UInt8>
+    public var quality: ArraySlice<UInt8>?
+    public var hash: String?
+    public var previousHash: String?
+}
+
+/// A site's retained birth or its last will.
+public struct SiteStatusMessage: Sendable {
+    public var site: String
+    public var state: String
+    public var version: String?
+    public var epoch: String?
+    public var time: String?
+    public var payload: [UInt8]
+}

@@ -1,0 +1,208 @@
+import Logging
+
+/// The Control Site database, as forward migrations. `schema_migrations` holds each version
+/// applied; a database written by a newer version is refused rather than guessed at. Several
+/// instances may start at once: an advisory lock lets one migrate while the others wait.
+public enum ControlSchema {
+    static let migrations: [String] = [
+        // 1: the first schema.
+        """
+        CREATE TABLE sites (
+            site              text PRIMARY KEY,
+            state             text,            -- online / offline, from the retained status or last will
+            version           text,
+            epoch             text,            -- the site store's epoch, when the contract states it
+            status            jsonb,
+            status_time       timestamptz,
+            status_received   timestamptz,
+            first_seen        timestamptz NOT NULL DEFAULT now()
+            -- when records last arrived, and the newest record's time, are its streams'
+        );
+
+        CREATE TABLE site_devices (
+            site       text NOT NULL,
+            device     text NOT NULL,
+            profile    text,
+            batch      text,
+            phase      text,
+            spec       text,
+            reachable  boolean,
+            updated    timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (site, device)
+        );
+
+        -- Per stream: every number up to contiguous has arrived; gaps lie between it and highest.
+        CREATE TABLE streams (
+            site              text NOT NULL,
+            epoch             text NOT NULL,
+            stream            text NOT NULL,
+            device            text,
+            kind              text NOT NULL,
+            contiguous        bigint NOT NULL DEFAULT 0,
+            highest           bigint NOT NULL DEFAULT 0,
+            records           bigint NOT NULL DEFAULT 0,
+            duplicates        bigint NOT NULL DEFAULT 0,
+            last_received     timestamptz,
+            last_record_time  timestamptz,
+            PRIMARY KEY (site, epoch, stream)
+        );
+
+        CREATE TABLE gaps (
+            site      text NOT NULL,
+            epoch     text NOT NULL,
+            stream    text NOT NULL,
+            seq_from  bigint NOT NULL,
+            seq_to    bigint NOT NULL,
+            opened    timestamptz NOT NULL,
+            PRIMARY KEY (site, epoch, stream, seq_from)
+        );
+
+        -- The sample's fields as columns; hash and previous_hash come with a later contract version.
+        CREATE TABLE samples (
+            site          text NOT NULL,
+            epoch         text NOT NULL,
+            stream        text NOT NULL,
+            seq           bigint NOT NULL,
+            device        text NOT NULL,
+            time          timestamptz NOT NULL,
+            cycle         bigint,
+            batch         text,
+            phase         text,
+            spec          text,
+            "values"      json NOT NULL,   -- as sent: validated, not converted (the cost of a backlog)
+            quality       json,            -- only the parameters not read well, as sent
+            hash          text,
+            previous_hash text,
+            PRIMARY KEY (site, epoch, stream, seq)
+        );
+        -- No secondary index: a batch's samples are read by their key, through batch_runs' numbers,
+        -- so each insert maintains one index only.
+
+        CREATE TABLE events (
+            site          text NOT NULL,
+            epoch         text NOT NULL,
+            stream        text NOT NULL,
+            seq           bigint NOT NULL,
+            device        text,
+            time          timestamptz NOT NULL,
+            kind          text NOT NULL,
+            batch         text,
+            phase         text,
+            spec          text,
+            record        jsonb NOT NULL,
+            hash          text,
+            previous_hash text,
+            PRIMARY KEY (site, epoch, stream, seq)
+        );
+        CREATE INDEX events_by_batch ON events (site, batch) WHERE batch IS NOT NULL;
+
+        CREATE TABLE audit_entries (
+            site          text NOT NULL,
+            epoch         text NOT NULL,
+            stream        text NOT NULL,
+            seq           bigint NOT NULL,
+            time          timestamptz NOT NULL,
+            user_name     text,
+            action        text,
+            target        text,
+            record        jsonb NOT NULL,
+            hash          text,
+            previous_hash text,
+            PRIMARY KEY (site, epoch, stream, seq)
+        );
+
+        -- What each device ran: one row per batch, spec and phase, widened as samples arrive.
+        CREATE TABLE batch_runs (
+            site        text NOT NULL,
+            device      text NOT NULL,
+            batch       text NOT NULL,
+            spec        text NOT NULL,   -- '' when the samples named none
+            phase       text NOT NULL,   -- '' when the samples named none
+            stream      text NOT NULL,
+            epoch       text NOT NULL,
+            first_time  timestamptz NOT NULL,
+            last_time   timestamptz NOT NULL,
+            first_seq   bigint NOT NULL,
+            last_seq    bigint NOT NULL,
+            samples     bigint NOT NULL,
+            PRIMARY KEY (site, device, batch, spec, phase, epoch, stream)
+        );
+        CREATE INDEX batch_runs_by_spec ON batch_runs (spec, phase);
+
+        CREATE TABLE integrity_findings (
+            id           bigserial PRIMARY KEY,
+            kind         text NOT NULL,   -- gap, conflicting_duplicate, chain_break, epoch_change, malformed
+            site         text NOT NULL,
+            epoch        text NOT NULL DEFAULT '',
+            stream       text NOT NULL DEFAULT '',
+            seq_from     bigint,
+            seq_to       bigint,
+            detail       text NOT NULL,
+            found        timestamptz NOT NULL DEFAULT now(),
+            last_seen    timestamptz NOT NULL DEFAULT now(),
+            occurrences  bigint NOT NULL DEFAULT 1,
+            resolved     timestamptz
+        );
+        CREATE UNIQUE INDEX integrity_findings_once
+            ON integrity_findings (kind, site, epoch, stream, seq_from, seq_to) NULLS NOT DISTINCT;
+
+        -- QA's register of released specs.
+        CREATE TABLE released_specs (
+            fingerprint     text PRIMARY KEY,
+            product         text NOT NULL,
+            document        text NOT NULL,
+            version         text NOT NULL,
+            approved_by     text NOT NULL,
+            approval_date   text NOT NULL,
+            spec_text       text NOT NULL,
+            released        timestamptz NOT NULL,
+            released_by     text NOT NULL,
+            release_reason  text NOT NULL,
+            retired         timestamptz,
+            retired_by      text,
+            retire_reason   text
+        );
+
+        -- The Control Site's own audit trail: every QA action, SHA-256 hash-chained.
+        CREATE TABLE control_audit (
+            seq            bigint PRIMARY KEY,
+            time_ns        bigint NOT NULL,
+            user_name      text NOT NULL,
+            action         text NOT NULL,
+            target         text NOT NULL,
+            reason         text,
+            old_value      text,
+            new_value      text,
+            previous_hash  text NOT NULL,
+            hash           text NOT NULL
+        );
+        """
+    ]
+
+    public static var latestVersion: Int { migrations.count }
+
+    public struct Refusal: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Brings the database to the latest version; returns the version it found.
+    @discardableResult
+    public static func migrate(_ connection: PostgresConnection, logger: Logger) throws -> Int {
+        try connection.transaction {
+            // One instance migrates; the others wait here and then find nothing left to do.
+            try connection.execute("SELECT pg_advisory_xact_lock(7146352)")
+            try connection.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())")
+            let found = Int(try connection.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").int(0, 0) ?? 0)
+            guard found <= latestVersion else {
+                throw Refusal(description: "the database has schema version \(found), newer than this software knows (\(latestVersion))")
+            }
+            for version in (found + 1)...max(found + 1, latestVersion) where version <= latestVersion {
+                try connection.executeScript(migrations[version - 1])
+                try connection.execute("INSERT INTO schema_migrations (version) VALUES ($1)", [String(version)])
+                logger.info("database schema migrated", metadata: ["version": "\(version)"])
+            }
+            return found
+        }
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// The writing half of an instance: several writer threads, each with its own database
+/// connection and queue. A stream always goes to the same writer, so its records stay in
+/// order and two writers never wait for each other's row locks; the database uses a core per
+/// writer, which is where ingest spends its time.
+public final class IngestPipeline: @unchecked Sendable {
+    public struct Statistics: Sendable, Equatable {
+        public var inserted = 0
+        public var duplicates = 0
+        public var conflicts = 0
+        public var rejected = 0
+    }
+
+    private let database: String
+    private let batchMessages: Int
+    private let logger: Logger
+    private let queues: [IngestQueue]
+    private let statistics = Mutex(Statistics())
+    private let finished = DispatchGroup()
+
+    /// Connects every writer (failing at once if the database cannot be reached) and starts them.
+    /// The schema must be migrated already.
+    public init(database: String, writers: Int, batchMessages: Int, queueCapacity: Int, logger: Logger) throws {
+        self.database = database
+        self.batchMessages = batchMessages
+        self.logger = logger
+        let count = max(1, writers)
+        queues = (0..<count).map { _ in IngestQueue(capacity: max(1, queueCapacity / count)) }
+        let connected = try (0..<count).map { _ in ThreadOwned(try IngestWriter(connection: try PostgresConnection(database), logger: logger)) }
+        for (index, writer) in connected.enumerated() {
+            finished.enter()
+            let thread = Thread { [self] in
+                run(queues[index], writer.value)
+                finished.leave()
+            }
+            thread.name = "ingest-writer-\(index)"
+            thread.start()
+        }
+    }
+
+    public var currentStatistics: Statistics { statistics.withLock { $0 } }
+    public var queued: Int { queues.reduce(0) { $0 + $1.count } }
+
+    /// Hands an item to the writer of its stream.
+    public func submit(_ item: IngestWriter.Item) {
+        queues[writerIndex(item)].append(item)
+    }
+
+    /// Waits up to `timeout` until every writer has room; returns whether they have.
+    public func waitForRoom(timeout: TimeInterval) -> Bool {
+        queues.allSatisfy { $0.waitForRoom(timeout: timeout) }
+    }
+
+    /// No more items: the writers write what they hold and finish.
+    public func close() { queues.forEach { $0.close() } }
+
+    public func waitUntilFinished() { finished.wait() }
+
+    private func writerIndex(_ item: IngestWriter.Item) -> Int {
+        guard queues.count > 1, case .message(.records(let m)) = item else { return 0 }
+        // A stable hash (FNV-1a), so the same stream goes to the same writer in every run.
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in m.site.utf8 + [0] + m.epoch.utf8 + [0] + m.stream.utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
+        }
+        return Int(hash % UInt64(queues.count))
+    }
+
+    private func run(_ queue: IngestQueue, _ initial: IngestWriter) {
+        var writer: IngestWriter? = initial
+        while true {
+            let items = queue.take(limit: batchMessages)
+            if items.isEmpty { break }
+            var attempt = 0
+            while true {
+                do {
+                    if writer == nil {
+                        writer = try IngestWriter(connection: try PostgresConnection(database), logger: logger)
+                        logger.info("reconnected to PostgreSQL")
+                    }
+                    try writeSplittingBadItems(items, writer!)
+                    break
+                } catch let error as PostgresError where error.kind == .connection || error.isRetryable {
+                    attempt += 1
+                    if error.kind == .connection { writer = nil }
+                    if attempt == 1 || attempt.isMultiple(of: 10) {
+                        logger.error("cannot write to PostgreSQL; retrying the same messages", metadata: ["error": "\(error)"])
+                    }
+                    usleep(UInt32(min(5_000_000, 100_000 * attempt)))
+                } catch {
+                    // Anything else is this software's own failure: say so, reconnect, keep trying.
+                    attempt += 1
+                    logger.critical("ingest write failed", metadata: ["error": "\(error)"])
+                    writer = nil
+                    usleep(UInt32(min(5_000_000, 100_000 * attempt)))
+                }
+            }
+        }
+    }
+
+    /// Writes the batch; if the database rejects it for its content (one malformed record
+    /// makes the whole COPY fail), writes each message alone and records the bad ones as findings.
+    private func writeSplittingBadItems(_ items: [IngestWriter.Item], _ writer: IngestWriter) throws {
+        do {
+            count(try writer.write(items))
+        } catch let error as PostgresError where error.kind == .statement && !error.isRetryable && items.count > 1 {
+            logger.warning("a batch was refused; writing its messages one by one", metadata: ["error": "\(error)"])
+            for item in items { try writeSplittingBadItems([item], writer) }
+        } catch let error as PostgresError where error.kind == .statement && !error.isRetryable {
+            guard case .message(let message) = items[0] else { throw error }
+            let (site, topic) = switch message {
+            case .status(let s): (s.site, "\(s.site)/status")
+            case .records(let r): (r.site, "\(r.site)/\(r.stream)")
+            }
+            logger.warning("the database refused a message", metadata: ["message": "\(topic)", "error": "\(error)"])
+            count(try writer.write([.rejected(.malformed(site: site, topic: topic, reason: error.message))]))
+        }
+    }
+
+    private func count(_ outcome: IngestWriter.Outcome) {
+        statistics.withLock {
+            $0.inserted += outcome.inserted
+            $0.duplicates += outcome.duplicates
+            $0.conflicts += outcome.conflicts
+            $0.rejected += outcome.rejected
+        }
+    }
+}

@@ -1,0 +1,186 @@
+/// The top-level fields of one JSON object, each kept as the exact bytes it arrived as.
+///
+/// Ingest needs a few envelope fields and the samples as they were sent (PostgreSQL parses
+/// and compares them as jsonb), so a full parse into Swift values would be wasted work at
+/// tens of thousands of samples a second.
+public struct JSONFields: Sendable {
+    public let bytes: ArraySlice<UInt8>
+    private var ranges: [String: Range<Int>] = [:]
+
+    public enum Failure: Error, Equatable, CustomStringConvertible {
+        case malformed(at: Int)
+        public var description: String {
+            switch self { case .malformed(let at): "malformed JSON at byte \(at)" }
+        }
+    }
+
+    public init(_ bytes: [UInt8]) throws(Failure) { try self.init(bytes[...]) }
+
+    public init(_ bytes: ArraySlice<UInt8>) throws(Failure) {
+        self.bytes = bytes
+        var scanner = Scanner(bytes: bytes, position: bytes.startIndex)
+        scanner.skipSpace()
+        guard scanner.take(0x7B) else { throw .malformed(at: scanner.position) }
+        scanner.skipSpace()
+        if scanner.take(0x7D) { return }
+        while true {
+            scanner.skipSpace()
+            let keyStart = scanner.position
+            try scanner.skipValue()
+            guard let key = JSONFields.decodeString(bytes[keyStart..<scanner.position]) else {
+                throw .malformed(at: keyStart)
+            }
+            scanner.skipSpace()
+            guard scanner.take(0x3A) else { throw .malformed(at: scanner.position) }
+            scanner.skipSpace()
+            let valueStart = scanner.position
+            try scanner.skipValue()
+            ranges[key] = valueStart..<scanner.position
+            scanner.skipSpace()
+            if scanner.take(0x2C) { continue }
+            guard scanner.take(0x7D) else { throw .malformed(at: scanner.position) }
+            return
+        }
+    }
+
+    public func has(_ key: String) -> Bool { ranges[key] != nil }
+
+    public func raw(_ key: String) -> ArraySlice<UInt8>? { ranges[key].map { bytes[$0] } }
+
+    /// A string field; nil when absent, null or not a string.
+    public func string(_ key: String) -> String? { raw(key).flatMap(JSONFields.decodeString) }
+
+    /// An integer field; nil when absent, null or not an integer.
+    public func int(_ key: String) -> Int64? {
+        guard let raw = raw(key), !raw.isEmpty else { return nil }
+        var value: Int64 = 0
+        var negative = false
+        for (n, byte) in raw.enumerated() {
+            if n == 0 && byte == 0x2D { negative = true; continue }
+            guard (0x30...0x39).contains(byte) else { return nil }
+            let (m, o1) = value.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(Int64(byte - 0x30))
+            if o1 || o2 { return nil }
+            value = a
+        }
+        return negative ? -value : value
+    }
+
+    /// The elements of an array field, each as its exact bytes.
+    public func arrayElements(_ key: String) throws(Failure) -> [ArraySlice<UInt8>]? {
+        guard let range = ranges[key], bytes[range.lowerBound] == 0x5B else { return nil }
+        var scanner = Scanner(bytes: bytes, position: range.lowerBound + 1)
+        var elements: [ArraySlice<UInt8>] = []
+        scanner.skipSpace()
+        if scanner.take(0x5D) { return [] }
+        while true {
+            scanner.skipSpace()
+            let start = scanner.position
+            try scanner.skipValue()
+            elements.append(bytes[start..<scanner.position])
+            scanner.skipSpace()
+            if scanner.take(0x2C) { continue }
+            guard scanner.take(0x5D) else { throw .malformed(at: scanner.position) }
+            return elements
+        }
+    }
+
+    /// Decodes a JSON string literal (quotes included); nil for anything else.
+    public static func decodeString(_ raw: ArraySlice<UInt8>) -> String? {
+        guard raw.count >= 2, raw.first == 0x22, raw.last == 0x22 else { return nil }
+        let inner = raw.dropFirst().dropLast()
+        guard inner.contains(0x5C) else { return String(decoding: inner, as: UTF8.self) }
+        var out: [UInt8] = []
+        var i = inner.startIndex
+        while i < inner.endIndex {
+            let byte = inner[i]
+            guard byte == 0x5C, i + 1 < inner.endIndex else {
+                out.append(byte)
+                i += 1
+                continue
+            }
+            let escaped = inner[i + 1]
+            i += 2
+            switch escaped {
+            case 0x6E: out.append(0x0A)
+            case 0x72: out.append(0x0D)
+            case 0x74: out.append(0x09)
+            case 0x62: out.append(0x08)
+            case 0x66: out.append(0x0C)
+            case 0x75:
+                guard i + 4 <= inner.endIndex,
+                    let code = UInt32(String(decoding: inner[i..<i + 4], as: UTF8.self), radix: 16)
+                else { return nil }
+                i += 4
+                var scalarValue = code
+                // A surrogate pair spells one scalar outside the basic plane.
+                if (0xD800..<0xDC00).contains(code), i + 6 <= inner.endIndex, inner[i] == 0x5C, inner[i + 1] == 0x75,
+                    let low = UInt32(String(decoding: inner[(i + 2)..<(i + 6)], as: UTF8.self), radix: 16),
+                    (0xDC00..<0xE000).contains(low)
+                {
+                    scalarValue = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                    i += 6
+                }
+                out.append(contentsOf: String(Unicode.Scalar(scalarValue).map(Character.init) ?? "\u{FFFD}").utf8)
+            default: out.append(escaped)
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    struct Scanner {
+        let bytes: ArraySlice<UInt8>
+        var position: Int
+
+        mutating func skipSpace() {
+            while position < bytes.endIndex, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) { position += 1 }
+        }
+
+        mutating func take(_ byte: UInt8) -> Bool {
+            guard position < bytes.endIndex, bytes[position] == byte else { return false }
+            position += 1
+            return true
+        }
+
+        /// Moves past one value of any kind, checking only what it must to find the end.
+        mutating func skipValue() throws(Failure) {
+            guard position < bytes.endIndex else { throw .malformed(at: position) }
+            switch bytes[position] {
+            case 0x22:
+                position += 1
+                while position < bytes.endIndex {
+                    switch bytes[position] {
+                    case 0x5C: position += 2
+                    case 0x22:
+                        position += 1
+                        return
+                    default: position += 1
+                    }
+                }
+                throw .malformed(at: position)
+            case 0x7B, 0x5B:
+                var depth = 0
+                while position < bytes.endIndex {
+                    switch bytes[position] {
+                    case 0x7B, 0x5B:
+                        depth += 1
+                        position += 1
+                    case 0x7D, 0x5D:
+                        depth -= 1
+                        position += 1
+                        if depth == 0 { return }
+                    case 0x22: try skipValue()
+                    default: position += 1
+                    }
+                }
+                throw .malformed(at: position)
+            default:
+                let start = position
+                while position < bytes.endIndex, ![0x2C, 0x7D, 0x5D, 0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) {
+                    position += 1
+                }
+                if position == start { throw .malformed(at: position) }
+            }
+        }
+    }
+}

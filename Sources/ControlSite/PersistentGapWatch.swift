@@ -1,0 +1,56 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Reports gaps that stay open: a gap can open for a moment when records of one stream reach
+/// instances out of order, but one still open after `reportAfter` means records are missing and
+/// the site's backlog has not brought them. Its own thread and connection; logs each gap once.
+final class PersistentGapWatch: @unchecked Sendable {
+    private let database: String
+    private let reportAfter: Duration
+    private let logger: Logger
+    private let stopped = Atomic<Bool>(false)
+
+    init(database: String, reportAfter: Duration, logger: Logger) {
+        self.database = database
+        self.reportAfter = reportAfter
+        self.logger = logger
+    }
+
+    func start() {
+        let thread = Thread { [self] in run() }
+        thread.name = "ingest-gap-watch"
+        thread.start()
+    }
+
+    func stop() { stopped.store(true, ordering: .relaxed) }
+
+    private func run() {
+        var reported = Set<String>()
+        var connection: PostgresConnection?
+        let seconds = Double(reportAfter.components.seconds) + Double(reportAfter.components.attoseconds) / 1e18
+        while !stopped.load(ordering: .relaxed) {
+            do {
+                if connection == nil { connection = try PostgresConnection(database) }
+                let gaps = try connection!.execute("""
+                    SELECT site, epoch, stream, seq_from, seq_to, extract(epoch FROM now() - opened) FROM gaps
+                    WHERE opened <= now() - make_interval(secs => $1::float8) ORDER BY opened
+                    """, [String(seconds)])
+                var open = Set<String>()
+                for r in 0..<gaps.rowCount {
+                    let key = (0..<5).map { gaps.string(r, $0) ?? "" }.joined(separator: "/")
+                    open.insert(key)
+                    guard reported.insert(key).inserted else { continue }
+                    logger.error("records missing for longer than the site's backlog should take", metadata: [
+                        "site": "\(gaps.string(r, 0)!)", "stream": "\(gaps.string(r, 2)!)",
+                        "missing": "\(gaps.string(r, 3)!)...\(gaps.string(r, 4)!)", "open_seconds": "\(Int(gaps.double(r, 5) ?? 0))",
+                    ])
+                }
+                reported.formIntersection(open)
+            } catch {
+                connection = nil
+            }
+            for _ in 0..<50 where !stopped.load(ordering: .relaxed) { usleep(200_000) }
+        }
+    }
+}

@@ -1,0 +1,164 @@
+import CPostgres
+import Foundation
+
+/// A PostgreSQL failure with the server's or libpq's own message and, when the server sent
+/// one, its SQLSTATE (`23505` unique violation, `40P01` deadlock, …).
+public struct PostgresError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: Sendable { case connection, statement }
+    public var kind: Kind
+    public var message: String
+    public var sqlState: String?
+    public var description: String { message }
+
+    public init(kind: Kind, message: String, sqlState: String? = nil) {
+        self.kind = kind
+        self.message = message
+        self.sqlState = sqlState
+    }
+
+    /// A conflict between concurrent transactions: the same work can simply be tried again.
+    public var isRetryable: Bool { sqlState == "40P01" || sqlState == "40001" }
+}
+
+/// The rows of one statement. Owns its `PGresult` and frees it when released.
+public final class PostgresResult {
+    private let handle: OpaquePointer
+
+    init(_ handle: OpaquePointer) { self.handle = handle }
+    deinit { PQclear(handle) }
+
+    public var rowCount: Int { Int(PQntuples(handle)) }
+    public var columnCount: Int { Int(PQnfields(handle)) }
+    /// Rows changed by an INSERT, UPDATE or DELETE.
+    public var affectedRows: Int { Int(String(cString: PQcmdTuples(handle))) ?? 0 }
+
+    public func isNull(_ row: Int, _ column: Int) -> Bool { PQgetisnull(handle, Int32(row), Int32(column)) == 1 }
+
+    /// The value in text form, nil for SQL NULL.
+    public func string(_ row: Int, _ column: Int) -> String? {
+        guard !isNull(row, column) else { return nil }
+        return String(cString: PQgetvalue(handle, Int32(row), Int32(column)))
+    }
+
+    public func int(_ row: Int, _ column: Int) -> Int64? { string(row, column).flatMap { Int64($0) } }
+    public func double(_ row: Int, _ column: Int) -> Double? { string(row, column).flatMap { Double($0) } }
+    public func bool(_ row: Int, _ column: Int) -> Bool? { string(row, column).map { $0 == "t" } }
+
+    /// Every row as text values, for reports.
+    public var rows: [[String?]] {
+        (0..<rowCount).map { r in (0..<columnCount).map { c in string(r, c) } }
+    }
+}
+
+/// One connection to PostgreSQL. Owns its `PGconn` and closes it when released.
+///
+/// Not thread-safe and blocking: one thread owns it and makes every call (the ingest writer
+/// thread, or a command's main thread), never a task on the cooperative pool.
+public final class PostgresConnection {
+    private let handle: OpaquePointer
+    public let connectionInfo: String
+
+    /// `connectionInfo` is a libpq connection string (`host=… port=… dbname=… user=…`) or URI;
+    /// what it leaves out comes from the PG* environment variables, as with psql.
+    public init(_ connectionInfo: String) throws(PostgresError) {
+        guard let handle = PQconnectdb(connectionInfo) else {
+            throw PostgresError(kind: .connection, message: "cannot allocate a PostgreSQL connection")
+        }
+        guard PQstatus(handle) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(handle)).trimmingCharacters(in: .whitespacesAndNewlines)
+            PQfinish(handle)
+            throw PostgresError(kind: .connection, message: "cannot connect to PostgreSQL: \(message)")
+        }
+        self.handle = handle
+        self.connectionInfo = connectionInfo
+        // Notices (such as "relation already exists, skipping") are not for the terminal.
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
+    }
+
+    deinit { PQfinish(handle) }
+
+    public var isConnected: Bool { PQstatus(handle) == CONNECTION_OK }
+
+    /// Runs one statement with text parameters `$1`, `$2`, … (nil is SQL NULL).
+    @discardableResult
+    public func execute(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> PostgresResult {
+        let result: OpaquePointer?
+        if parameters.isEmpty {
+            result = PQexec(handle, sql)
+        } else {
+            var cStrings: [UnsafeMutablePointer<CChar>?] = parameters.map { $0.map { strdup($0) } ?? nil }
+            defer { cStrings.forEach { free($0) } }
+            result = cStrings.withUnsafeMutableBufferPointer { buffer in
+                buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: buffer.count) { values in
+                    PQexecParams(handle, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+                }
+            }
+        }
+        return try check(result, sql)
+    }
+
+    /// Runs several statements separated by semicolons (migrations), without parameters.
+    public func executeScript(_ sql: String) throws(PostgresError) {
+        _ = try check(PQexec(handle, sql), sql)
+    }
+
+    /// Streams rows in COPY text format into `copyStatement` (`COPY t (a, b) FROM STDIN`).
+    public func copy(_ copyStatement: String, data: [UInt8]) throws(PostgresError) {
+        let started = PQexec(handle, copyStatement)
+        guard let started, PQresultStatus(started) == PGRES_COPY_IN else {
+            _ = try check(started, copyStatement)
+            throw PostgresError(kind: .statement, message: "\(copyStatement): the server did not enter COPY mode")
+        }
+        PQclear(started)
+        let sent = data.withUnsafeBytes { raw -> Int32 in
+            raw.baseAddress.map { PQputCopyData(handle, $0.assumingMemoryBound(to: CChar.self), Int32(raw.count)) } ?? 1
+        }
+        guard sent == 1, PQputCopyEnd(handle, nil) == 1 else {
+            throw PostgresError(kind: .statement, message: "\(copyStatement): \(lastMessage)")
+        }
+        // The COPY's own result, then nothing: libpq needs every result read before the next command.
+        var failure: PostgresError?
+        while let result = PQgetResult(handle) {
+            do { _ = try check(result, copyStatement) } catch { failure = failure ?? error }
+        }
+        if let failure { throw failure }
+    }
+
+    public func begin() throws(PostgresError) { try execute("BEGIN") }
+    public func commit() throws(PostgresError) { try execute("COMMIT") }
+    public func rollback() { _ = try? execute("ROLLBACK") }
+
+    /// Runs `body` in a transaction: committed if it returns, rolled back if it throws.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        try begin()
+        do {
+            let value = try body()
+            try commit()
+            return value
+        } catch {
+            rollback()
+            throw error
+        }
+    }
+
+    private var lastMessage: String {
+        String(cString: PQerrorMessage(handle)).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    private func check(_ result: OpaquePointer?, _ sql: String) throws(PostgresError) -> PostgresResult {
+        guard let result else {
+            throw PostgresError(kind: isConnected ? .statement : .connection, message: lastMessage)
+        }
+        let status = PQresultStatus(result)
+        guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_COPY_IN else {
+            let message = String(cString: PQresultErrorMessage(result)).trimmingCharacters(in: .whitespacesAndNewlines)
+            let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+            PQclear(result)
+            let statement = sql.split(separator: "\n").first.map(String.init) ?? sql
+            throw PostgresError(
+                kind: isConnected ? .statement : .connection,
+                message: "\(message) (in: \(statement.prefix(120)))", sqlState: state)
+        }
+        return PostgresResult(result)
+    }
+}

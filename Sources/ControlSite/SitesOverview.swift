@@ -1,0 +1,48 @@
+/// `pocare-control sites`: each site at a glance, from its retained status and what arrived.
+public struct SiteOverview: Sendable, Codable, Equatable {
+    public struct Device: Sendable, Codable, Equatable {
+        public var id: String
+        public var profile: String?
+        public var batch: String?
+        public var phase: String?
+        public var spec: String?
+    }
+
+    public var site: String
+    /// online, offline (clean shutdown or last will), or unknown (records but no status yet).
+    public var state: String
+    public var version: String?
+    public var epoch: String?
+    public var lastRecordTime: String?
+    public var lastReceived: String?
+    /// How far the newest stored record lags behind now, in seconds: large while a backlog drains.
+    public var backlogAgeSeconds: Double?
+    public var devices: [Device]
+    public var openFindings: Int
+
+    public static func load(_ connection: PostgresConnection) throws -> [SiteOverview] {
+        let sites = try connection.execute("""
+            SELECT s.site, coalesce(s.state, 'unknown'), s.version, nullif(s.epoch, ''), \(SQLTime.iso("t.last_record_time")),
+                   \(SQLTime.iso("t.last_received")), extract(epoch FROM now() - t.last_record_time),
+                   (SELECT count(*) FROM integrity_findings f WHERE f.site = s.site AND f.resolved IS NULL)
+            FROM sites s
+            LEFT JOIN (SELECT site, max(last_record_time) AS last_record_time, max(last_received) AS last_received
+                       FROM streams GROUP BY site) t ON t.site = s.site
+            ORDER BY s.site
+            """)
+        let devices = try connection.execute("SELECT site, device, profile, batch, phase, spec FROM site_devices ORDER BY site, device")
+        var bySite: [String: [Device]] = [:]
+        for r in 0..<devices.rowCount {
+            bySite[devices.string(r, 0)!, default: []].append(Device(
+                id: devices.string(r, 1)!, profile: devices.string(r, 2), batch: devices.string(r, 3), phase: devices.string(r, 4),
+                spec: devices.string(r, 5)))
+        }
+        return (0..<sites.rowCount).map { r in
+            let site = sites.string(r, 0)!
+            return SiteOverview(
+                site: site, state: sites.string(r, 1)!, version: sites.string(r, 2), epoch: sites.string(r, 3),
+                lastRecordTime: sites.string(r, 4), lastReceived: sites.string(r, 5), backlogAgeSeconds: sites.double(r, 6),
+                devices: bySite[site] ?? [], openFindings: Int(sites.int(r, 7) ?? 0))
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import ControlSite
+import Foundation
+import Testing
+
+@Suite("Reading contract v1 messages at the Control Site")
+struct ContractMessageTests {
+    let feed = SiteFeed(site: "site-a")
+
+    @Test("telemetry splits into its samples, each kept byte for byte, numbered seq_first...seq_last")
+    func telemetry() throws {
+        let message = feed.telemetry("rocker-1", 5...7, batch: "B1", phase: "expansion", spec: "sha256:ab")
+        guard case .records(let r) = try ContractMessage.of(message) else { Issue.record("not records"); return }
+        #expect(r.site == "site-a" && r.stream == "rocker-1/telemetry" && r.device == "rocker-1" && r.kind == .sample)
+        #expect(r.seqFirst == 5 && r.seqLast == 7 && r.records.count == 3 && r.epoch == "")
+        let first = String(decoding: r.records[0], as: UTF8.self)
+        #expect(first.hasPrefix("{\"seq\":5,") && first.hasSuffix("}") && message.payload.contains(first))
+    }
+
+    @Test("events and audit entries are one record each; audit entries carry their chain")
+    func eventsAndAudit() throws {
+        guard case .records(let e) = try ContractMessage.of(feed.event("rocker-1", seq: 3, kind: "batch_started", batch: "B1")) else {
+            Issue.record("not records"); return
+        }
+        #expect(e.kind == .event && e.seqFirst == 3 && e.stream == "rocker-1/events" && !e.carriesChain)
+        guard case .records(let a) = try ContractMessage.of(feed.audit(2)[1]) else { Issue.record("not records"); return }
+        #expect(a.kind == .audit && a.seqFirst == 2 && a.carriesChain)
+    }
+
+    @Test("the retained status and the last will")
+    func status() throws {
+        guard case .status(let s) = try ContractMessage.of(feed.status(devices: [.init(id: "rocker-1", profile: "rocking-bag-rb50", batch: nil, phase: nil, spec: nil)])) else {
+            Issue.record("not a status"); return
+        }
+        #expect(s.state == "online" && s.version != nil)
+        guard case .status(let will) = try ContractMessage.of(feed.lastWill()) else { Issue.record("not a status"); return }
+        #expect(will.state == "offline")
+    }
+
+    @Test("a stated store epoch is kept (a later contract version states it)")
+    func epoch() throws {
+        var message = feed.event("rocker-1", seq: 1, kind: "alarm_raised")
+        message.payload = message.payload.replacingOccurrences(of: "{\"seq\":1,", with: "{\"seq\":1,\"epoch\":\"e2\",")
+        guard case .records(let r) = try ContractMessage.of(message) else { Issue.record("not records"); return }
+        #expect(r.epoch == "e2")
+    }
+
+    @Test("malformed messages are refused with the reason, naming the site of the topic")
+    func malformed() {
+        #expect(throws: ContractMessage.Failure.malformed(site: "site-a", topic: "pocare/v1/site-a/rocker-1/telemetry", reason: "malformed JSON at byte 5")) {
+            try ContractMessage.parse(topic: "pocare/v1/site-a/rocker-1/telemetry", payload: Array("{\"a\" 1}".utf8))
+        }
+        var wrongSite = feed.telemetry("rocker-1", 1...1)
+        wrongSite.topic = "pocare/v1/site-b/rocker-1/telemetry"
+        #expect(throws: ContractMessage.Failure.self) { try ContractMessage.of(wrongSite) }
+        var short = feed.telemetry("rocker-1", 1...3)
+        short.payload = short.payload.replacingOccurrences(of: "\"seq_last\":3", with: "\"seq_last\":4")
+        #expect(throws: ContractMessage.Failure.self) { try ContractMessage.of(short) }
+        #expect(throws: ContractMessage.Failure.unknownTopic("other/topic")) {
+            try ContractMessage.parse(topic: "other/topic", payload: [])
+        }
+    }
+
+    @Test("JSON strings decode their escapes")
+    func strings() {
+        #expect(JSONFields.decodeString(Array("\"a\\\"b\\\\c\\n\\u00e9\"".utf8)[...]) == "a\"b\\c\né")
+    }
+}

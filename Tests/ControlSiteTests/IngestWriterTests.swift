@@ -1,0 +1,131 @@
+import ControlSite
+import Foundation
+import Logging
+import Testing
+
+/// A migrated database in a private cluster, and a writer on it.
+final class IngestDatabase: @unchecked Sendable {
+    let cluster: TestPostgres
+    let connectionInfo: String
+    let connection: PostgresConnection
+    let writer: IngestWriter
+
+    init() throws {
+        cluster = try TestPostgres()
+        connectionInfo = try cluster.createDatabase()
+        connection = try PostgresConnection(connectionInfo)
+        try ControlSchema.migrate(connection, logger: Logger(label: "test"))
+        writer = try IngestWriter(connection: connection, logger: Logger(label: "test"))
+    }
+
+    @discardableResult
+    func write(_ messages: [SiteFeed.Message]) throws -> IngestWriter.Outcome {
+        try writer.write(messages.map { .message(try ContractMessage.of($0)) })
+    }
+
+    func scalar(_ sql: String, _ parameters: [String?] = []) throws -> String? {
+        try connection.execute(sql, parameters).string(0, 0)
+    }
+
+    func count(_ sql: String) throws -> Int { Int(try scalar(sql) ?? "0") ?? 0 }
+}
+
+@Suite("Ingest into PostgreSQL: de-duplication, gaps, chains, epochs", .serialized)
+struct IngestWriterTests {
+    let feed = SiteFeed(site: "site-a")
+
+    @Test("every record is stored once; an identical resend is dropped by the database")
+    func deduplicates() throws {
+        let db = try IngestDatabase()
+        let first = try db.write([feed.telemetry("rocker-1", 1...100), feed.event("rocker-1", seq: 1, kind: "alarm_raised")])
+        #expect(first.inserted == 101 && first.duplicates == 0)
+        // The same messages again, and a re-batched resend overlapping the first.
+        let again = try db.write([feed.telemetry("rocker-1", 1...100), feed.telemetry("rocker-1", 90...120),
+                                  feed.event("rocker-1", seq: 1, kind: "alarm_raised")])
+        #expect(again.inserted == 20 && again.duplicates == 112 && again.conflicts == 0)
+        #expect(try db.count("SELECT count(*) FROM samples") == 120)
+        #expect(try db.count("SELECT count(*) FROM integrity_findings") == 0)
+        #expect(try db.scalar("SELECT contiguous || '/' || highest FROM streams WHERE stream = 'rocker-1/telemetry'") == "120/120")
+    }
+
+    @Test("a duplicate that differs from the stored record is an integrity finding, and the stored record stays")
+    func conflictingDuplicate() throws {
+        let db = try IngestDatabase()
+        try db.write([feed.telemetry("rocker-1", 1...10)])
+        let outcome = try db.write([feed.telemetry("rocker-1", 5...5) { _ in ["temperature": 99.0, "ph": 7.2] }])
+        #expect(outcome.conflicts == 1 && outcome.inserted == 0)
+        #expect(try db.scalar("SELECT seq_from FROM integrity_findings WHERE kind = 'conflicting_duplicate'") == "5")
+        #expect(try db.scalar("SELECT \"values\"->>'temperature' FROM samples WHERE seq = 5") == "37")
+    }
+
+    @Test("a gap becomes an integrity finding, resolved when the late records arrive")
+    func gapFinding() throws {
+        let db = try IngestDatabase()
+        try db.write([feed.telemetry("rocker-1", 1...10)])
+        let outcome = try db.write([feed.telemetry("rocker-1", 21...30)])
+        #expect(outcome.gapsOpened == 1)
+        #expect(try db.scalar("SELECT seq_from || '...' || seq_to FROM integrity_findings WHERE kind = 'gap' AND resolved IS NULL") == "11...20")
+        #expect(try db.scalar("SELECT contiguous FROM streams") == "10")
+        try db.write([feed.telemetry("rocker-1", 11...15)])
+        #expect(try db.count("SELECT count(*) FROM integrity_findings WHERE resolved IS NULL") == 1)
+        try db.write([feed.telemetry("rocker-1", 16...20)])
+        #expect(try db.count("SELECT count(*) FROM integrity_findings WHERE resolved IS NULL") == 0)
+        #expect(try db.count("SELECT count(*) FROM gaps") == 0)
+        #expect(try db.scalar("SELECT contiguous FROM streams") == "30")
+    }
+
+    @Test("an audit chain that links is accepted; an entry naming the wrong predecessor is a chain break")
+    func chain() throws {
+        let db = try IngestDatabase()
+        var entries = feed.audit(4)
+        try db.write(Array(entries[0...1]))
+        #expect(try db.count("SELECT count(*) FROM integrity_findings") == 0)
+        entries[3].payload = entries[3].payload.replacing(
+            #/"previous_hash":"[0-9a-f]{64}"/#, with: "\"previous_hash\":\"\(String(repeating: "e", count: 64))\"")
+        try db.write(Array(entries[2...3]))
+        #expect(try db.scalar("SELECT seq_from || '-' || seq_to FROM integrity_findings WHERE kind = 'chain_break'") == "3-4")
+    }
+
+    @Test("a new store epoch is recorded as a finding; its numbers start again without conflicts")
+    func epochChange() throws {
+        let db = try IngestDatabase()
+        func withEpoch(_ m: SiteFeed.Message, _ epoch: String) -> SiteFeed.Message {
+            (m.topic, m.payload.replacingOccurrences(of: "\"site\":", with: "\"epoch\":\"\(epoch)\",\"site\":"))
+        }
+        try db.write([withEpoch(feed.event("rocker-1", seq: 1, kind: "alarm_raised"), "e1")])
+        try db.write([withEpoch(feed.event("rocker-1", seq: 1, kind: "batch_started"), "e2")])
+        #expect(try db.count("SELECT count(*) FROM events") == 2)
+        #expect(try db.scalar("SELECT detail FROM integrity_findings WHERE kind = 'epoch_change'")?.contains("from e1 to e2") == true)
+        #expect(try db.count("SELECT count(*) FROM integrity_findings WHERE kind = 'conflicting_duplicate'") == 0)
+    }
+
+    @Test("status keeps the site online or offline with its devices; batches are gathered from samples")
+    func statusAndBatches() throws {
+        let db = try IngestDatabase()
+        try db.write([
+            feed.status(devices: [.init(id: "rocker-1", profile: "rocking-bag-rb50", batch: "B1", phase: "expansion", spec: "sha256:aa")]),
+            feed.telemetry("rocker-1", 1...50, batch: "B1", phase: "expansion", spec: "sha256:aa"),
+        ])
+        #expect(try db.scalar("SELECT state FROM sites") == "online")
+        #expect(try db.scalar("SELECT profile FROM site_devices WHERE device = 'rocker-1'") == "rocking-bag-rb50")
+        #expect(try db.scalar("SELECT samples FROM batch_runs WHERE batch = 'B1'") == "50")
+        try db.write([feed.lastWill()])
+        #expect(try db.scalar("SELECT state FROM sites") == "offline")
+        #expect(try db.scalar("SELECT version FROM sites") != nil)
+    }
+
+    @Test("a malformed message is kept as a finding, counted each time it comes")
+    func malformed() throws {
+        let db = try IngestDatabase()
+        let failure = ContractMessage.Failure.malformed(site: "site-a", topic: "pocare/v1/site-a/x/telemetry", reason: "bad")
+        _ = try db.writer.write([.rejected(failure), .rejected(failure)])
+        #expect(try db.scalar("SELECT occurrences FROM integrity_findings WHERE kind = 'malformed'") == "2")
+    }
+
+    @Test("migrating again changes nothing; the schema version is recorded")
+    func migrations() throws {
+        let db = try IngestDatabase()
+        #expect(try ControlSchema.migrate(db.connection, logger: Logger(label: "test")) == ControlSchema.latestVersion)
+        #expect(try db.count("SELECT max(version) FROM schema_migrations") == ControlSchema.latestVersion)
+    }
+}

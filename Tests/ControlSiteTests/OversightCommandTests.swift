@@ -1,0 +1,120 @@
+import ControlSite
+import Foundation
+import Testing
+
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let exampleSpec = packageRoot.appendingPathComponent("docs/examples/specs/cart-expansion-example.yaml").path
+let shippedProfiles = packageRoot.appendingPathComponent("DeviceProfiles").path
+
+func jsonValue(_ text: String) -> Any? { try? JSONSerialization.jsonObject(with: Data(text.utf8)) }
+
+@Suite("pocare-control oversight commands over a real PostgreSQL", .serialized)
+struct OversightCommandTests {
+    let feed = SiteFeed(site: "site-a")
+
+    @Test("specs release, list and retire keep QA's register, each action in a hash-chained audit trail with the Unix user")
+    func specRegister() throws {
+        let db = try IngestDatabase()
+        let release = try runCommand("pocare-control", ["specs", "release", exampleSpec, "--reason", "CC-0042 approved",
+                                                        "--profiles", shippedProfiles, "--database", db.connectionInfo])
+        #expect(release.status == 0)
+        let fingerprint = try #require(release.output.split(separator: " ").dropFirst().first.map(String.init))
+        #expect(fingerprint.hasPrefix("sha256:"))
+        let again = try runCommand("pocare-control", ["specs", "release", exampleSpec, "--reason", "again",
+                                                      "--profiles", shippedProfiles, "--database", db.connectionInfo])
+        #expect(again.status == 1)
+
+        let list = try runCommand("pocare-control", ["specs", "list", "--json", "--database", db.connectionInfo])
+        let entries = try #require(jsonValue(list.output) as? [[String: Any]])
+        #expect(entries.count == 1 && entries[0]["fingerprint"] as? String == fingerprint && entries[0]["retired"] == nil)
+
+        let shortForm = String(fingerprint.dropFirst(7).prefix(12))
+        #expect(try runCommand("pocare-control", ["specs", "retire", shortForm, "--reason", "superseded", "--database", db.connectionInfo]).status == 0)
+        #expect(try db.scalar("SELECT retire_reason FROM released_specs") == "superseded")
+
+        let audit = try runCommand("pocare-control", ["audit", "--json", "--database", db.connectionInfo])
+        #expect(audit.status == 0)
+        let trail = try #require(jsonValue(audit.output) as? [String: Any])
+        let auditEntries = try #require(trail["entries"] as? [[String: Any]])
+        #expect(trail["intact"] as? Bool == true && auditEntries.count == 2)
+        let user = String(cString: getpwuid(geteuid())!.pointee.pw_name)
+        #expect((auditEntries[0]["action"] as? [String: Any])?["user"] as? String == user)
+        #expect((auditEntries[1]["action"] as? [String: Any])?["action"] as? String == "spec.retire")
+
+        // Changing a recorded reason afterwards breaks the chain at that entry.
+        try db.connection.execute("UPDATE control_audit SET reason = 'nothing to see' WHERE seq = 1")
+        let tampered = try runCommand("pocare-control", ["audit", "--database", db.connectionInfo])
+        #expect(tampered.status == 1 && tampered.output.contains("chain broken at entry 1"))
+    }
+
+    @Test("a batch run under an unreleased spec is a nonconformance; released specs are not")
+    func conformance() throws {
+        let db = try IngestDatabase()
+        let release = try runCommand("pocare-control", ["specs", "release", exampleSpec, "--reason", "CC-0042",
+                                                        "--profiles", shippedProfiles, "--database", db.connectionInfo])
+        let released = try #require(release.output.split(separator: " ").dropFirst().first.map(String.init))
+        let unreleased = "sha256:" + String(repeating: "b", count: 64)
+        try db.write([
+            feed.telemetry("rocker-1", 1...10, batch: "B-OK", phase: "expansion", spec: released),
+            feed.telemetry("rocker-2", 1...10, batch: "B-BAD", phase: "expansion", spec: unreleased),
+        ])
+        let report = try runCommand("pocare-control", ["conformance", "--json", "--database", db.connectionInfo])
+        #expect(report.status == 1)
+        let found = try #require(jsonValue(report.output) as? [[String: Any]])
+        #expect(found.count == 1)
+        #expect(found.first?["batch"] as? String == "B-BAD" && found.first?["spec"] as? String == unreleased)
+        #expect((found.first?["reason"] as? String)?.contains("never released") == true)
+    }
+
+    @Test("sites shows each site's state, version, devices and open findings; integrity exits 1 on an open gap")
+    func sitesAndIntegrity() throws {
+        let db = try IngestDatabase()
+        try db.write([
+            feed.status(devices: [.init(id: "rocker-1", profile: "rocking-bag-rb50", batch: nil, phase: nil, spec: nil)]),
+            feed.telemetry("rocker-1", 1...10), feed.telemetry("rocker-1", 16...20),
+        ])
+        let sites = try runCommand("pocare-control", ["sites", "--json", "--database", db.connectionInfo])
+        #expect(sites.status == 0)
+        let list = try #require(jsonValue(sites.output) as? [[String: Any]])
+        #expect(list.first?["state"] as? String == "online" && list.first?["open_findings"] as? Int == 1)
+        #expect((list.first?["devices"] as? [[String: Any]])?.first?["profile"] as? String == "rocking-bag-rb50")
+
+        let integrity = try runCommand("pocare-control", ["integrity", "--database", db.connectionInfo])
+        #expect(integrity.status == 1 && integrity.output.contains("11...15"))
+        let table = try runCommand("pocare-control", ["sites", "--database", db.connectionInfo])
+        #expect(table.status == 0 && table.output.contains("rocker-1 (rocking-bag-rb50)"))
+    }
+
+    @Test("batches lists each batch with its spec, phases and conformance; batch shows its phases and events")
+    func batches() throws {
+        let db = try IngestDatabase()
+        let spec = "sha256:" + String(repeating: "c", count: 64)
+        try db.write([
+            feed.event("rocker-1", seq: 1, kind: "batch_started", batch: "B7", phase: "activation", spec: spec),
+            feed.telemetry("rocker-1", 1...10, batch: "B7", phase: "activation", spec: spec),
+            feed.telemetry("rocker-1", 11...30, batch: "B7", phase: "expansion", spec: spec),
+            feed.telemetry("rocker-2", 1...5, batch: "B8", phase: "activation", spec: spec),
+        ])
+        let list = try runCommand("pocare-control", ["batches", "--site", "site-a", "--json", "--database", db.connectionInfo])
+        #expect(list.status == 0)
+        let batches = try #require(jsonValue(list.output) as? [[String: Any]])
+        let b7 = try #require(batches.first { $0["batch"] as? String == "B7" })
+        #expect(batches.count == 2 && b7["samples"] as? Int == 30 && b7["events"] as? Int == 1)
+        #expect(b7["phases"] as? [String] == ["activation", "expansion"] && b7["conforming"] as? Bool == false)
+        let filtered = try runCommand("pocare-control", ["batches", "--spec", "dddd", "--json", "--database", db.connectionInfo])
+        #expect((jsonValue(filtered.output) as? [Any])?.isEmpty == true)
+
+        let detail = try runCommand("pocare-control", ["batch", "site-a", "B7", "--json", "--database", db.connectionInfo])
+        #expect(detail.status == 1)  // the spec was never released
+        let record = try #require(jsonValue(detail.output) as? [String: Any])
+        #expect((record["phases"] as? [[String: Any]])?.map { $0["phase"] as? String } == ["activation", "expansion"])
+        #expect((record["events"] as? [[String: Any]])?.first?["kind"] as? String == "batch_started")
+        #expect(try runCommand("pocare-control", ["batch", "site-a", "NOPE", "--database", db.connectionInfo]).status == 1)
+    }
+
+    @Test("exit codes: 2 for a usage error, 3 when the database cannot be reached")
+    func exitCodes() throws {
+        #expect(try runCommand("pocare-control", ["sites", "--no-such-flag"]).status == 2)
+        #expect(try runCommand("pocare-control", ["sites", "--database", "host=127.0.0.1 port=\(freeLoopbackPort()) connect_timeout=2"]).status == 3)
+    }
+}

@@ -1,0 +1,73 @@
+import ControlSite
+import ControlSiteLink
+import Foundation
+import Hashing
+import POCareCore
+import SiteStore
+
+/// Messages a site publishes under contract v1, encoded by the site's own encoder
+/// (`Contract`), so the Control Site is tested against exactly what sites send.
+struct SiteFeed {
+    var site: String
+    var root = "pocare/v1"
+    /// Sample n of a device is taken at start + n seconds.
+    var start = Date(timeIntervalSince1970: 1_795_000_000)
+
+    typealias Message = (topic: String, payload: String)
+
+    var topics: Topics { Topics(site: site, root: root) }
+
+    /// Samples `seqs` of `device`, one a second, with the values `values(seq)`.
+    func telemetry(
+        _ device: String, _ seqs: ClosedRange<Int64>, batch: String? = nil, phase: String? = nil, spec: String? = nil,
+        values: (Int64) -> [String: Double] = { _ in ["temperature": 37.0, "ph": 7.2] }
+    ) -> Message {
+        let samples = seqs.map { seq in
+            StoredSample(
+                stream: .telemetry(device: device), seq: seq, device: device, time: start.addingTimeInterval(Double(seq)),
+                cycle: seq, context: SampleContext(batchId: batch, phase: phase, specFingerprint: spec),
+                readings: values(seq).sorted { $0.key < $1.key }.map { Reading(parameterId: $0.key, value: .number($0.value), quality: .good) })
+        }
+        let payload = Contract.telemetry(site: site, device: device, samples: samples[...], sent: start.addingTimeInterval(Double(seqs.upperBound)))
+        return (topics.telemetry(device), String(decoding: payload, as: UTF8.self))
+    }
+
+    /// One event message, shaped as `Contract.event` writes it.
+    func event(_ device: String, seq: Int64, kind: String, batch: String? = nil, phase: String? = nil, spec: String? = nil,
+               body: String = "{}") -> Message {
+        let payload = """
+            {"seq":\(seq),"schema":"pocare/v1/event","site":"\(site)","device":"\(device)","stream":"\(device)/events",\
+            "time":"\(Contract.format(start.addingTimeInterval(Double(seq))))","kind":"\(kind)",\
+            "batch":\(batch.map { "\"\($0)\"" } ?? "null"),"phase":\(phase.map { "\"\($0)\"" } ?? "null"),\
+            "spec":\(spec.map { "\"\($0)\"" } ?? "null"),"event":\(body)}
+            """
+        return (topics.events(device), payload)
+    }
+
+    /// Audit entries 1...count, chained as the site store chains them.
+    func audit(_ count: Int64) -> [Message] {
+        var previous = String(repeating: "0", count: 64)
+        return (1...count).map { seq in
+            let action = AuditAction(user: "operator", action: "alarm.acknowledge", target: "A-\(seq)", reason: "checked")
+            let ns = Int64(start.timeIntervalSince1970 * 1e9) + seq
+            let hash = AuditEntry.hash(seq: seq, timeNanoseconds: ns, action: action, previousHash: previous)
+            let entry = AuditEntry(seq: seq, time: start.addingTimeInterval(Double(seq)), timeNanoseconds: ns, action: action,
+                                   previousHash: previous, hash: hash)
+            previous = hash
+            return (topics.audit, String(decoding: Contract.audit(site: site, entry: entry), as: UTF8.self))
+        }
+    }
+
+    func status(online: Bool = true, devices: [Contract.DeviceStatus]) -> Message {
+        (topics.status, String(decoding: Contract.status(site: site, online: online, time: start, devices: devices), as: UTF8.self))
+    }
+
+    func lastWill() -> Message { (topics.status, String(decoding: Contract.offline(site: site), as: UTF8.self)) }
+}
+
+extension ContractMessage {
+    /// Parses a test message, failing the test on a parse error.
+    static func of(_ message: SiteFeed.Message) throws -> ContractMessage {
+        try ContractMessage.parse(topic: message.topic, payload: Array(message.payload.utf8))
+    }
+}

@@ -30,6 +30,9 @@ public struct BrokerOptions: Sendable, Hashable {
     public var cleanSession = false
     public var keepAlive: Duration = .seconds(30)
     public var mqtt5 = false
+    /// With MQTT 5 and a persistent session: how long the broker keeps the session while the
+    /// client is away, in seconds (default one week; the broker may cap it).
+    public var sessionExpiry: UInt32 = 7 * 86_400
     public var tls: TLSOptions?
     public var username: String?
     public var password: String?
@@ -160,7 +163,18 @@ public final class MQTTClient {
     public func connect() throws(MQTTError) {
         lastLoggedError = nil
         let keepAlive = Int32(max(5, options.keepAlive.components.seconds))
-        let rc = mosquitto_connect(handle, options.host, Int32(options.port), keepAlive)
+        let rc: Int32
+        if options.mqtt5 && !options.cleanSession {
+            // MQTT 5 ends a session when the connection closes unless CONNECT asks for longer:
+            // a persistent session needs its expiry interval (libmosquitto keeps the property
+            // for its reconnects).
+            var properties: OpaquePointer?
+            mosquitto_property_add_int32(&properties, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue), options.sessionExpiry)
+            rc = mosquitto_connect_bind_v5(handle, options.host, Int32(options.port), keepAlive, nil, properties)
+            mosquitto_property_free_all(&properties)
+        } else {
+            rc = mosquitto_connect(handle, options.host, Int32(options.port), keepAlive)
+        }
         guard rc == MOSQ_ERR_SUCCESS.rawValue else {
             throw MQTTError(rc, "cannot connect to \(options.host):\(options.port)", detail: failureDetail())
         }

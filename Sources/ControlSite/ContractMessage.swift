@@ -41,14 +41,14 @@ public enum ContractMessage: Sendable {
                 site: topicSite, state: state, version: fields.string("version"), epoch: fields.string("epoch"),
                 time: fields.string("time"), payload: payload))
         case (2, "audit"):
-            guard schema == "pocare/v1/audit", let seq = fields.int("seq") else {
+            guard schema == "pocare/v1/audit", let seq = fields.int("seq"), Self.isSiteSequence(seq) else {
                 throw malformed("an audit entry needs schema pocare/v1/audit and a seq")
             }
             return .records(RecordMessage(
                 site: topicSite, epoch: epoch, stream: fields.string("stream") ?? "audit", device: nil, kind: .audit,
                 seqFirst: seq, seqLast: seq, records: [payload[...]], carriesChain: fields.has("hash")))
         case (3, "events"):
-            guard schema == "pocare/v1/event", let seq = fields.int("seq"), let stream = fields.string("stream") else {
+            guard schema == "pocare/v1/event", let seq = fields.int("seq"), Self.isSiteSequence(seq), let stream = fields.string("stream") else {
                 throw malformed("an event needs schema pocare/v1/event, a stream and a seq")
             }
             return .records(RecordMessage(
@@ -56,7 +56,8 @@ public enum ContractMessage: Sendable {
                 seqFirst: seq, seqLast: seq, records: [payload[...]], carriesChain: fields.has("hash")))
         case (3, "telemetry"):
             guard schema == "pocare/v1/telemetry", let stream = fields.string("stream"),
-                let first = fields.int("seq_first"), let last = fields.int("seq_last"), first <= last
+                let first = fields.int("seq_first"), let last = fields.int("seq_last"), first <= last,
+                Self.isSiteSequence(first), Self.isSiteSequence(last)
             else {
                 throw malformed("telemetry needs schema pocare/v1/telemetry, a stream and seq_first <= seq_last")
             }
@@ -143,4 +144,11 @@ public struct SiteStatusMessage: Sendable {
     public var epoch: String?
     public var time: String?
     public var payload: [UInt8]
+}
+
+extension ContractMessage {
+    /// A number a site store can have assigned: stores count from 1, and 2^62 is centuries of
+    /// records away. Anything else comes from a broken or hostile sender, and taking it would
+    /// overflow the range arithmetic of gap tracking.
+    static func isSiteSequence(_ seq: Int64) -> Bool { seq >= 1 && seq < 1 << 62 }
 }

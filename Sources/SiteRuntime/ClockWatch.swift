@@ -60,7 +60,9 @@ public struct ClockWatch {
     /// Looks at one moment (a sample's wall and monotonic time) and says what changed.
     public mutating func observe(wall: Date, monotonic: Int64) -> [Finding] {
         var findings: [Finding] = []
-        let wallNanoseconds = Int64((wall.timeIntervalSince1970 * 1e9).rounded())
+        // A clock set centuries off must not trap the conversion to 64-bit nanoseconds.
+        let exact = (wall.timeIntervalSince1970 * 1e9).rounded()
+        let wallNanoseconds = exact.isFinite ? Int64(max(-9.2e18, min(9.2e18, exact))) : 0
         let current = wallNanoseconds &- monotonic
         if let offset, let lastWall {
             let change = current &- offset

@@ -151,7 +151,9 @@ public final class SiteDaemon {
                 resumingAfter: lastWatched, at: now))
             for shelf in saved.shelves where shelf.device == running.device && shelf.batch == running.batch && shelf.until > now.wall {
                 guard let alarm = AlarmID(shelf.alarm) else { continue }
-                let remaining = Duration.nanoseconds(Int64(shelf.until.timeIntervalSince(now.wall) * 1e9))
+                // At most the 24 h a shelve may last, whatever the stored time says.
+                let seconds = min(shelf.until.timeIntervalSince(now.wall), 86_400)
+                let remaining = Duration.nanoseconds(Int64(seconds * 1e9))
                 if let events = try? engine.shelve(
                     alarm, for: max(.seconds(1), remaining), user: shelf.user, reason: "\(shelf.reason) (kept across a restart)", at: now)
                 {

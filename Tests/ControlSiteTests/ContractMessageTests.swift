@@ -26,6 +26,19 @@ struct ContractMessageTests {
         #expect(a.kind == .audit && a.seqFirst == 2 && a.carriesChain)
     }
 
+    @Test("sequence numbers no site store can assign are refused, never overflow the range arithmetic")
+    func impossibleNumbers() {
+        var huge = feed.telemetry("rocker-1", 1...2)
+        huge.payload = huge.payload.replacingOccurrences(of: "\"seq_first\":1", with: "\"seq_first\":-9223372036854775807")
+            .replacingOccurrences(of: "\"seq_last\":2", with: "\"seq_last\":9223372036854775807")
+        #expect(throws: ContractMessage.Failure.self) { try ContractMessage.of(huge) }
+        for seq in ["0", "-1", "9223372036854775807"] {
+            var event = feed.event("rocker-1", seq: 1, kind: "raised")
+            event.payload = event.payload.replacingOccurrences(of: "{\"seq\":1,", with: "{\"seq\":\(seq),")
+            #expect(throws: ContractMessage.Failure.self, "seq \(seq)") { try ContractMessage.of(event) }
+        }
+    }
+
     @Test("the retained status and the last will")
     func status() throws {
         guard case .status(let s) = try ContractMessage.of(feed.status(devices: [.init(id: "rocker-1", profile: "rocking-bag-rb50", batch: nil, phase: nil, spec: nil)])) else {

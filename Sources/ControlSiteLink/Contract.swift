@@ -155,11 +155,20 @@ public enum Contract {
     }
 
     /// One telemetry message: consecutive samples of one device's stream.
-    public static func telemetry(site: String, device: String, samples: ArraySlice<StoredSample>, sent: Date) -> [UInt8] {
-        var w = JSONWriter(capacity: 256 + samples.count * 320)
+    /// The message's `previous_hash` is the chain hash before its first sample; each sample
+    /// carries its own `hash`, and within the message each sample's previous hash is the hash of
+    /// the sample before it (the samples are consecutive).
+    public static func telemetry(
+        site: String, device: String, samples: ArraySlice<StoredSample>, sent: Date, epoch: String? = nil
+    ) -> [UInt8] {
+        var w = JSONWriter(capacity: 256 + samples.count * 400)
         let first = samples.first?.seq ?? 0, last = samples.last?.seq ?? 0
         w.raw("{\"seq_first\":\(first),\"seq_last\":\(last),\"schema\":\"\(Topics.schemaVersion)/telemetry\",\"site\":")
         w.string(site)
+        w.raw(",\"epoch\":")
+        w.optional(epoch)
+        w.raw(",\"previous_hash\":")
+        w.optional(samples.first?.previousHash)
         w.raw(",\"device\":")
         w.string(device)
         w.raw(",\"stream\":")
@@ -177,6 +186,8 @@ public enum Contract {
             w.optional(sample.context.phase)
             w.raw(",\"spec\":")
             w.optional(sample.context.specFingerprint)
+            w.raw(",\"hash\":")
+            w.optional(sample.hash)
             w.raw(",\"values\":{")
             var bad: [(String, Quality)] = []
             for (k, reading) in sample.readings.enumerated() {
@@ -207,10 +218,16 @@ public enum Contract {
     }
 
     /// One event message; the stored event body is embedded as it was committed.
-    public static func event(site: String, event: StoredEvent) -> [UInt8] {
-        var w = JSONWriter(capacity: 512 + event.body.utf8.count)
+    public static func event(site: String, event: StoredEvent, epoch: String? = nil) -> [UInt8] {
+        var w = JSONWriter(capacity: 640 + event.body.utf8.count)
         w.raw("{\"seq\":\(event.seq),\"schema\":\"\(Topics.schemaVersion)/event\",\"site\":")
         w.string(site)
+        w.raw(",\"epoch\":")
+        w.optional(epoch)
+        w.raw(",\"previous_hash\":")
+        w.optional(event.previousHash)
+        w.raw(",\"hash\":")
+        w.optional(event.hash)
         w.raw(",\"device\":")
         w.string(event.device)
         w.raw(",\"stream\":")
@@ -232,10 +249,12 @@ public enum Contract {
     }
 
     /// One audit entry, with its hash and the previous one, so the Control Site can keep the chain too.
-    public static func audit(site: String, entry: AuditEntry) -> [UInt8] {
+    public static func audit(site: String, entry: AuditEntry, epoch: String? = nil) -> [UInt8] {
         var w = JSONWriter(capacity: 512)
         w.raw("{\"seq\":\(entry.seq),\"schema\":\"\(Topics.schemaVersion)/audit\",\"site\":")
         w.string(site)
+        w.raw(",\"epoch\":")
+        w.optional(epoch)
         w.raw(",\"device\":null,\"stream\":\"audit\",\"time\":")
         w.time(entry.time)
         w.raw(",\"batch\":null,\"phase\":null,\"spec\":null,\"user\":")
@@ -277,10 +296,12 @@ public enum Contract {
         }
     }
 
-    public static func status(site: String, online: Bool, time: Date, devices: [DeviceStatus]) -> [UInt8] {
+    public static func status(site: String, online: Bool, time: Date, devices: [DeviceStatus], epoch: String? = nil) -> [UInt8] {
         var w = JSONWriter()
         w.raw("{\"schema\":\"\(Topics.schemaVersion)/status\",\"site\":")
         w.string(site)
+        w.raw(",\"epoch\":")
+        w.optional(epoch)
         w.raw(",\"state\":\"\(online ? "online" : "offline")\",\"time\":")
         w.time(time)
         w.raw(",\"version\":")

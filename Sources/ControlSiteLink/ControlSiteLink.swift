@@ -54,6 +54,8 @@ public final class ControlSiteLink: Sendable {
     private let thread = DedicatedThread(name: "control-site-link")
     private let wakeRead: Int32
     private let wakeWrite: Int32
+    /// The store's epoch: every record message and the birth carry it.
+    private let epoch: String
 
     public init(
         settings: Settings, storePath: String, store: SiteStore,
@@ -63,6 +65,7 @@ public final class ControlSiteLink: Sendable {
         self.storePath = storePath
         self.store = store
         self.statusProvider = status
+        self.epoch = store.epoch
         var fds: [Int32] = [-1, -1]
         if pipe(&fds) == 0 {
             _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
@@ -201,7 +204,7 @@ public final class ControlSiteLink: Sendable {
                 // The retained status follows the site: birth on connect, again on any change.
                 let devices = statusProvider()
                 if devices != flow.publishedStatus {
-                    let birth = Contract.status(site: settings.site, online: true, time: Date(), devices: devices)
+                    let birth = Contract.status(site: settings.site, online: true, time: Date(), devices: devices, epoch: epoch)
                     if (try? client.publish(topic: topics.status, payload: birth, qos: 1, retain: true)) != nil {
                         flow.publishedStatus = devices
                     }
@@ -228,7 +231,7 @@ public final class ControlSiteLink: Sendable {
 
         // Say goodbye: the retained status becomes offline before the link goes.
         if flow.connected, let mid = try? client.publish(topic: topics.status, payload: Contract.status(
-            site: settings.site, online: false, time: Date(), devices: statusProvider()), qos: 1, retain: true)
+            site: settings.site, online: false, time: Date(), devices: statusProvider(), epoch: epoch), qos: 1, retain: true)
         {
             flow.offlineMessage = mid
             let deadline = MonotonicClock.now() + 1_000_000_000
@@ -286,20 +289,20 @@ public final class ControlSiteLink: Sendable {
         switch stream {
         case .audit:
             guard let entry = try reader.auditEntries(after: seq - 1, limit: 1).first else { return nil }
-            return (try client.publish(topic: topic, payload: Contract.audit(site: settings.site, entry: entry)), entry.seq)
+            return (try client.publish(topic: topic, payload: Contract.audit(site: settings.site, entry: entry, epoch: epoch)), entry.seq)
         case .telemetry:
             let samples = try reader.samples(stream: stream, after: seq - 1, limit: settings.telemetryBatch)
             guard let first = samples.first else { return nil }
             var count = samples.count
-            var payload = Contract.telemetry(site: settings.site, device: first.device, samples: samples[..<count], sent: Date())
+            var payload = Contract.telemetry(site: settings.site, device: first.device, samples: samples[..<count], sent: Date(), epoch: epoch)
             while payload.count > settings.maxMessageBytes && count > 1 {
                 count /= 2
-                payload = Contract.telemetry(site: settings.site, device: first.device, samples: samples[..<count], sent: Date())
+                payload = Contract.telemetry(site: settings.site, device: first.device, samples: samples[..<count], sent: Date(), epoch: epoch)
             }
             return (try client.publish(topic: topic, payload: payload), samples[count - 1].seq)
         case .events, .siteEvents:
             guard let event = try reader.events(stream: stream, after: seq - 1, limit: 1).first else { return nil }
-            return (try client.publish(topic: topic, payload: Contract.event(site: settings.site, event: event)), event.seq)
+            return (try client.publish(topic: topic, payload: Contract.event(site: settings.site, event: event, epoch: epoch)), event.seq)
         }
     }
 

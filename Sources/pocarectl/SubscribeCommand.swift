@@ -11,7 +11,10 @@ struct Subscribe: ParsableCommand {
         abstract: "Subscribe at the Control Site: de-duplicate by sequence number, report gaps, print what arrives.",
         discussion: """
             A persistent session (the default) keeps every QoS 1 message for this client id while it is away.
-            Exit code: 0, or 1 when numbers are still missing in some stream at exit.
+            Each record's previous_hash is checked against the hash of the record before it, and each
+            site's store epoch against the one seen before: a broken chain or a replaced store is
+            reported like a gap.
+            Exit code: 0, or 1 when numbers are still missing in some stream at exit or a chain broke.
 
             Examples:
               pocarectl subscribe --broker mqtt://127.0.0.1:1883
@@ -99,6 +102,7 @@ struct Subscribe: ParsableCommand {
             throw ExitStatus.unreachable
         }
         var tracker = SequenceTracker()
+        var chains = ChainTracker()
         var received = 0
         var lastArrival = ContinuousClock.now
         var connected = false
@@ -115,7 +119,7 @@ struct Subscribe: ParsableCommand {
                 connected = false
             case .message(let topic, let payload):
                 lastArrival = .now
-                if handle(topic: topic, payload: payload, tracker: &tracker) { received += 1 }
+                if handle(topic: topic, payload: payload, tracker: &tracker, chains: &chains) { received += 1 }
             case .published:
                 break
             }
@@ -145,16 +149,31 @@ struct Subscribe: ParsableCommand {
             if !s.missing.isEmpty { gaps = true }
             note("\(s.stream): \(s.first)...\(s.highest), \(s.messages) messages, \(s.duplicates) duplicates dropped, missing: \(missing.isEmpty ? "none" : missing)")
         }
+        for (stream, count) in chains.breaks.sorted(by: { $0.key < $1.key }) {
+            gaps = true
+            note("\(stream): chain broken \(count) time(s)")
+        }
         if gaps { throw ExitStatus.failure }
     }
 
     /// Returns true for a message that carried something new.
-    func handle(topic: String, payload: [UInt8], tracker: inout SequenceTracker) -> Bool {
+    func handle(topic: String, payload: [UInt8], tracker: inout SequenceTracker, chains: inout ChainTracker) -> Bool {
         guard let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any] else {
             note("\(topic): not a JSON object (\(payload.count) bytes)")
             return false
         }
         let schema = object["schema"] as? String ?? ""
+        let site = object["site"] as? String ?? ""
+        let epoch = object["epoch"] as? String
+        if chains.isFormer(site: site, epoch: epoch) {
+            note("record of \(site) from the replaced store \(epoch ?? "") ignored: \(topic)")
+            return false
+        }
+        let previousEpoch = chains.epoch(of: site)
+        if let finding = chains.observe(site: site, epoch: epoch) {
+            note("\(finding)")
+            if let previousEpoch { tracker.restart(streamsWithPrefix: "\(site)/", formerEpoch: previousEpoch) }
+        }
         guard let stream = object["stream"] as? String else {
             // The status topic carries no stream: print it as it is.
             emit(json ? String(decoding: payload, as: UTF8.self) : "\(topic) \(object["state"] ?? "?") version=\(object["version"] ?? "?")")
@@ -164,6 +183,7 @@ struct Subscribe: ParsableCommand {
         let last = (object["seq_last"] as? NSNumber ?? object["seq"] as? NSNumber)?.int64Value ?? 0
         let key = "\(object["site"] ?? "")/\(stream)"
         let before = tracker.missing(in: key)
+        for finding in chains.observe(stream: key, records: Self.links(object, first: first)) { note("\(finding)") }
         let observation = tracker.observe(stream: key, first: first, last: last)
         if observation == .duplicate {
             note("duplicate \(stream) \(first)...\(last) dropped")
@@ -187,7 +207,22 @@ struct Subscribe: ParsableCommand {
     }
 }
 
-/// Set from the signal handler; the loop ends and the summary is printed.
+extension Subscribe {
+    /// The chain links a record message carries: one per event or audit entry; for telemetry the
+    /// message's `previous_hash` precedes its first sample and each sample's `hash` the next.
+    static func links(_ object: [String: Any], first: Int64) -> [ChainTracker.Link] {
+        guard let samples = object["samples"] as? [[String: Any]] else {
+            return [ChainTracker.Link(seq: first, previousHash: object["previous_hash"] as? String, hash: object["hash"] as? String)]
+        }
+        var previous = object["previous_hash"] as? String
+        return samples.map { sample in
+            let hash = sample["hash"] as? String
+            defer { previous = hash }
+            return ChainTracker.Link(seq: (sample["seq"] as? NSNumber)?.int64Value ?? 0, previousHash: previous, hash: hash)
+        }
+    }
+}
+
 
 /// One line per message, written at once (not held in a buffer), so a pipe sees it as it arrives.
 func emit(_ line: String) {

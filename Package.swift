@@ -44,7 +44,7 @@ let package = Package(
         .target(
             name: "ControlSiteLink",
             dependencies: [
-                "POCareCore", "SiteStore", "CMosquitto", "CCrypto", .product(name: "Logging", package: "swift-log"),
+                "POCareCore", "SiteStore", "Hashing", "CMosquitto", "CCrypto", .product(name: "Logging", package: "swift-log"),
             ]),
         .target(name: "SiteStore", dependencies: ["POCareCore", "Hashing", "CSQLite", .product(name: "Logging", package: "swift-log")]),
         .target(name: "InProcessControl", dependencies: ["POCareCore"]),
@@ -77,7 +77,7 @@ let package = Package(
         .executableTarget(
             name: "pocarectl",
             dependencies: [
-                "POCareCore", "POCareConfig", "SiteStore", "ControlSiteLink", "ControlAPI", "SiteRuntime", "SiteService",
+                "POCareCore", "POCareConfig", "SiteStore", "ControlSiteLink", "ControlAPI", "SiteRuntime", "SiteService", "Hashing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(

@@ -286,7 +286,12 @@ public enum Contract {
         public var spec: String?
         /// Whether the last poll got any good value from the device.
         public var reachable: Bool?
-        public init(id: String, profile: String, batch: String?, phase: String?, spec: String?, reachable: Bool? = nil) {
+        /// The fingerprint of the device's retained metadata (`…/{device}/meta`).
+        public var meta: String?
+        public init(
+            id: String, profile: String, batch: String?, phase: String?, spec: String?, reachable: Bool? = nil, meta: String? = nil
+        ) {
+            self.meta = meta
             self.id = id
             self.profile = profile
             self.batch = batch
@@ -326,6 +331,8 @@ public enum Contract {
             w.optional(d.spec)
             w.raw(",\"reachable\":")
             w.raw(d.reachable.map { $0 ? "true" : "false" } ?? "null")
+            w.raw(",\"meta\":")
+            w.optional(d.meta)
             w.raw("}")
         }
         w.raw("]}")

@@ -49,6 +49,7 @@ public final class ControlSiteLink: Sendable {
     private let storePath: String
     private let store: SiteStore
     private let statusProvider: @Sendable () -> [Contract.DeviceStatus]
+    private let retainedProvider: @Sendable () -> Contract.Retained
     private let stats = Mutex(Statistics())
     private let stopRequested = Atomic<Bool>(false)
     private let thread = DedicatedThread(name: "control-site-link")
@@ -59,8 +60,10 @@ public final class ControlSiteLink: Sendable {
 
     public init(
         settings: Settings, storePath: String, store: SiteStore,
-        status: @escaping @Sendable () -> [Contract.DeviceStatus]
+        status: @escaping @Sendable () -> [Contract.DeviceStatus],
+        retained: @escaping @Sendable () -> Contract.Retained = { Contract.Retained() }
     ) {
+        self.retainedProvider = retained
         self.settings = settings
         self.storePath = storePath
         self.store = store
@@ -110,6 +113,9 @@ public final class ControlSiteLink: Sendable {
         var offlineAcknowledged = false
         var offlineMessage: Int32 = -1
         var publishedStatus: [Contract.DeviceStatus]?
+        /// Metadata fingerprints and spec fingerprints retained at the broker in this session.
+        var publishedMetadata: [String: String] = [:]
+        var publishedSpecs: Set<String> = []
     }
 
     private func run() {
@@ -139,6 +145,8 @@ public final class ControlSiteLink: Sendable {
                     }
                     logger.notice("connected to the Control Site broker", metadata: ["client_id": "\(settings.broker.clientId)"])
                     flow.publishedStatus = nil  // a new session gets a fresh birth
+                    flow.publishedMetadata = [:]
+                    flow.publishedSpecs = []
                 } else {
                     let reason = MQTTClient.connackText(rc)
                     logger.error("the broker refused the connection", metadata: ["reason": "\(reason)"])
@@ -201,6 +209,8 @@ public final class ControlSiteLink: Sendable {
             }
             if flow.connected {
                 failures = 0
+                // Metadata and specs first, so the birth that names them finds them retained.
+                publishRetained(client: client, topics: topics, flow: flow, logger: logger)
                 // The retained status follows the site: birth on connect, again on any change.
                 let devices = statusProvider()
                 if devices != flow.publishedStatus {
@@ -240,6 +250,28 @@ public final class ControlSiteLink: Sendable {
         client.disconnect()
         _ = client.runLoop(milliseconds: 10)
         logger.info("control site link stopped")
+    }
+
+    /// Publishes each device's metadata and each spec, retained, when it is new in this session
+    /// or changed; clears the metadata of a device the site no longer has.
+    private func publishRetained(client: MQTTClient, topics: Topics, flow: Flow, logger: Logger) {
+        let retained = retainedProvider()
+        for meta in retained.metadata where flow.publishedMetadata[meta.key] != meta.fingerprint {
+            guard (try? client.publish(topic: topics.metadata(meta.key), payload: meta.payload, qos: 1, retain: true)) != nil else { return }
+            flow.publishedMetadata[meta.key] = meta.fingerprint
+            logger.info("device metadata published", metadata: ["device": "\(meta.key)", "fingerprint": "\(meta.fingerprint)"])
+        }
+        let current = Set(retained.metadata.map(\.key))
+        for device in flow.publishedMetadata.keys where !current.contains(device) {
+            // An empty retained message removes the retained one.
+            guard (try? client.publish(topic: topics.metadata(device), payload: [], qos: 1, retain: true)) != nil else { return }
+            flow.publishedMetadata[device] = nil
+        }
+        for spec in retained.specs where !flow.publishedSpecs.contains(spec.fingerprint) {
+            let payload = Contract.spec(site: settings.site, spec: spec)
+            guard (try? client.publish(topic: topics.spec(spec.fingerprint), payload: payload, qos: 1, retain: true)) != nil else { return }
+            flow.publishedSpecs.insert(spec.fingerprint)
+        }
     }
 
     /// Marks a message acknowledged and advances the stream's watermark over the contiguous

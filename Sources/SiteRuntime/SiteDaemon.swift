@@ -40,7 +40,7 @@ public final class SiteDaemon {
     /// What other threads (the watchdog, the store's commit handler) may look at.
     let parts = RunningParts()
     /// Specs the daemon has seen (configuration and batch starts), by fingerprint.
-    var knownSpecs: [String: IPCSpec] = [:]
+    var knownSpecs: [String: IPCSpec] = [:] { didSet { board.register(specs: knownSpecs) } }
 
     /// Builds the parts without starting any: `runPipeline` consumes, `startParts` starts the
     /// pollers and the link, `shutDown` closes what is left.
@@ -59,6 +59,7 @@ public final class SiteDaemon {
         link = Self.makeLink(site: site, store: store, board: board)
         parts.update(pollers: acquisition.pollers, link: link)
         for device in site.devices { if let spec = device.batch?.spec { knownSpecs[spec.fingerprint] = spec } }
+        board.register(specs: knownSpecs)
     }
 
     static func makeLink(site: SiteConfig, store: SiteStore, board: DeviceStatusBoard) -> ControlSiteLink? {
@@ -75,7 +76,9 @@ public final class SiteDaemon {
         settings.topicRoot = controlSite.topicRoot
         settings.window = controlSite.window
         settings.telemetryBatch = controlSite.telemetryBatch
-        return ControlSiteLink(settings: settings, storePath: store.settings.path, store: store) { board.contractStatus }
+        return ControlSiteLink(
+            settings: settings, storePath: store.settings.path, store: store, status: { board.contractStatus },
+            retained: { board.retained })
     }
 
     /// The configuration's identity in the audit trail: the file's hash and the specs in force.

@@ -104,6 +104,7 @@ public final class SitePipeline {
         printer?.print(sample)
         latest[sample.deviceId] = sample
         board.update(device: sample.deviceId, reachable: sample.readings.contains { $0.quality != .badCommunication })
+        board.observeIdentity(device: sample.deviceId, readings: sample.readings)
         // Stored first, then evaluated: the sample is kept with the batch and phase it was taken
         // under (evaluating it may move a batch that follows the device's phase), whatever the
         // evaluation decides, and its events queue behind it in the same group commit.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ControlSiteLink
 import Foundation
+import Hashing
 import POCareConfig
 import SiteService
 
@@ -103,6 +104,7 @@ struct Subscribe: ParsableCommand {
         }
         var tracker = SequenceTracker()
         var chains = ChainTracker()
+        var catalog = MetadataCatalog()
         var received = 0
         var lastArrival = ContinuousClock.now
         var connected = false
@@ -119,7 +121,7 @@ struct Subscribe: ParsableCommand {
                 connected = false
             case .message(let topic, let payload):
                 lastArrival = .now
-                if handle(topic: topic, payload: payload, tracker: &tracker, chains: &chains) { received += 1 }
+                if handle(topic: topic, payload: payload, tracker: &tracker, chains: &chains, catalog: &catalog) { received += 1 }
             case .published:
                 break
             }
@@ -157,7 +159,14 @@ struct Subscribe: ParsableCommand {
     }
 
     /// Returns true for a message that carried something new.
-    func handle(topic: String, payload: [UInt8], tracker: inout SequenceTracker, chains: inout ChainTracker) -> Bool {
+    func handle(
+        topic: String, payload: [UInt8], tracker: inout SequenceTracker, chains: inout ChainTracker, catalog: inout MetadataCatalog
+    ) -> Bool {
+        // An empty retained message clears a device's metadata that the site no longer has.
+        if payload.isEmpty {
+            note("\(topic): cleared")
+            return false
+        }
         guard let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any] else {
             note("\(topic): not a JSON object (\(payload.count) bytes)")
             return false
@@ -173,6 +182,24 @@ struct Subscribe: ParsableCommand {
         if let finding = chains.observe(site: site, epoch: epoch) {
             note("\(finding)")
             if let previousEpoch { tracker.restart(streamsWithPrefix: "\(site)/", formerEpoch: previousEpoch) }
+        }
+        if schema == "\(Topics.schemaVersion)/meta" {
+            let device = object["device"] as? String ?? ""
+            catalog.learn(site: site, device: device, object)
+            emit(json ? String(decoding: payload, as: UTF8.self)
+                : "\(topic) profile=\((object["profile"] as? [String: Any])?["id"] ?? "?") parameters=\((object["parameters"] as? [Any])?.count ?? 0) fingerprint=\(object["fingerprint"] ?? "?")")
+            return true
+        }
+        if schema == "\(Topics.schemaVersion)/spec" {
+            // The fingerprint is recomputed from the canonical form the message carries.
+            let canonical = object["canonical"] as? String ?? ""
+            let named = object["fingerprint"] as? String ?? ""
+            let computed = "sha256:" + SHA256.hex(canonical)
+            if computed != named { note("spec \(named) on \(topic): its canonical form hashes to \(computed)") }
+            let identity = object["identity"] as? [String: Any] ?? [:]
+            emit(json ? String(decoding: payload, as: UTF8.self)
+                : "\(topic) \(identity["document"] ?? "?") version \(identity["version"] ?? "?") fingerprint \(computed == named ? "verified" : "MISMATCH")")
+            return true
         }
         guard let stream = object["stream"] as? String else {
             // The status topic carries no stream: print it as it is.
@@ -195,8 +222,11 @@ struct Subscribe: ParsableCommand {
         if json {
             emit(String(decoding: payload, as: UTF8.self))
         } else if schema == "\(Topics.schemaVersion)/telemetry" {
-            let samples = (object["samples"] as? [Any])?.count ?? 0
-            emit("\(object["sent"] ?? "") \(stream) \(first)...\(last) \(samples) samples")
+            let samples = object["samples"] as? [[String: Any]] ?? []
+            let latest = (samples.last?["values"] as? [String: Any]).map {
+                catalog.describe(site: site, device: object["device"] as? String ?? "", values: $0)
+            } ?? ""
+            emit("\(object["sent"] ?? "") \(stream) \(first)...\(last) \(samples.count) samples \(latest)")
         } else if schema == "\(Topics.schemaVersion)/event", let event = object["event"] as? [String: Any] {
             let detail = ["alarm", "level", "value", "limit", "user", "reason"].compactMap { k in event[k].map { "\(k)=\($0)" } }
             emit("\(object["time"] ?? "") \(stream) \(first) \(object["kind"] ?? "") \(detail.joined(separator: " ")) spec=\(object["spec"] ?? "-")")
@@ -204,6 +234,43 @@ struct Subscribe: ParsableCommand {
             emit("\(object["time"] ?? "") \(stream) \(first) \(object["user"] ?? "") \(object["action"] ?? "") \(object["target"] ?? "")")
         }
         return true
+    }
+}
+
+/// What the retained metadata says about each device's parameters: names, units and labels.
+struct MetadataCatalog {
+    struct Parameter {
+        var name: String
+        var unit: String
+        var labels: [String: String]
+    }
+    private var devices: [String: [(id: String, parameter: Parameter)]] = [:]
+
+    mutating func learn(site: String, device: String, _ object: [String: Any]) {
+        devices["\(site)/\(device)"] = (object["parameters"] as? [[String: Any]] ?? []).compactMap { entry in
+            guard let id = entry["id"] as? String else { return nil }
+            let labels = (entry["enumeration"] as? [String: Any] ?? [:]).compactMapValues { $0 as? String }
+            return (id, Parameter(name: entry["name"] as? String ?? id, unit: entry["unit"] as? String ?? "", labels: labels))
+        }
+    }
+
+    /// `Name=value unit` for each value, in the profile's order; a code an older site sent is
+    /// shown with its label.
+    func describe(site: String, device: String, values: [String: Any]) -> String {
+        guard let parameters = devices["\(site)/\(device)"] else {
+            return values.keys.sorted().map { "\($0)=\(values[$0].map { "\($0)" } ?? "null")" }.joined(separator: " ")
+        }
+        return parameters.compactMap { id, parameter -> String? in
+            guard let value = values[id] else { return nil }
+            var text: String
+            switch value {
+            case is NSNull: text = "-"
+            case let number as NSNumber where !parameter.labels.isEmpty: text = parameter.labels[number.stringValue] ?? number.stringValue
+            default: text = "\(value)"
+            }
+            if !parameter.unit.isEmpty && !(value is NSNull) { text += " \(parameter.unit)" }
+            return "\(parameter.name)=\(text)"
+        }.joined(separator: ", ")
     }
 }
 

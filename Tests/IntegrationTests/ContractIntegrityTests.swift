@@ -1,4 +1,5 @@
 import Foundation
+import Hashing
 import SiteStore
 import Testing
 
@@ -71,5 +72,83 @@ struct ContractIntegrityTests {
         #expect(subscriber.errors.contains { $0.contains("new epoch") && $0.contains(newEpoch) })
         let breaks = subscriber.errors.filter { $0.contains("chain broken") }
         #expect(breaks.count == 1, "only the forged link is reported: \(breaks)")
+    }
+
+    @Test("device metadata and specs stay retained: a consumer that connects later reads them, and a reload with another profile replaces the metadata")
+    func retainedMetadataAndSpecs() async throws {
+        let broker = try Broker(extraConfig: "log_type all")
+        let fixture = try DaemonFixture(
+            pollInterval: "100ms", controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-meta }")
+        var daemon = try fixture.startDaemon()
+        #expect(await waitFor(upTo: .seconds(30)) {
+            (try? StoreReader(path: fixture.storePath).streams())?.contains { $0.stream.isTelemetry && $0.deliveredSeq > 0 } == true
+        })
+        daemon.stop()
+        let specFingerprint = try #require(try StoreReader(path: fixture.storePath).batches().first?.spec)
+
+        // A consumer that connects after the site has gone gets everything from the retained messages.
+        let late = try await startSubscriber(broker, clientId: "qa-late", extra: ["--clean"])
+        defer { late.stop() }
+        let metaOf = { (lines: [String], device: String) -> [String] in
+            lines.filter { $0.hasPrefix("{\"fingerprint\"") && $0.contains("\"device\":\"\(device)\"") }
+        }
+        #expect(await waitFor(upTo: .seconds(10)) {
+            !metaOf(late.output, "rocker-1").isEmpty && !metaOf(late.output, "str-1").isEmpty
+                && late.output.contains { $0.contains("\"schema\":\"pocare/v1/spec\"") }
+        })
+        let validator = try JSONSchemaValidator(asyncAPIFile: packageRoot.appendingPathComponent("docs/asyncapi.yaml").path)
+        for message in payloads(late.output) {
+            let name = (message["schema"] as? String ?? "").split(separator: "/").last.map(String.init) ?? ""
+            let schema = try #require(validator.schema(named: name))
+            #expect(validator.validate(message, against: schema) == [], "\(message)")
+        }
+        let rockerLine = try #require(metaOf(late.output, "rocker-1").last)
+        let rocker = try #require(payloads([rockerLine]).first)
+        // The fingerprint is SHA-256 over the bytes after the fingerprint field.
+        let prefix = "{\"fingerprint\":\"\(rocker["fingerprint"] as? String ?? "")\","
+        #expect(rockerLine.hasPrefix(prefix))
+        #expect(rocker["fingerprint"] as? String == "sha256:" + SHA256.hex(String(rockerLine.dropFirst(prefix.count))))
+        let parameters = rocker["parameters"] as? [[String: Any]] ?? []
+        let temperature = parameters.first { $0["id"] as? String == "temperature" }
+        #expect(temperature?["unit"] as? String == "Cel" && temperature?["name"] as? String == "Culture temperature")
+        #expect(temperature?["type"] as? String == "float32")
+        let phase = parameters.first { $0["id"] as? String == "phase" }
+        #expect((phase?["enumeration"] as? [String: String])?["3"] == "expansion" && phase?["value"] as? String == "label")
+        #expect((rocker["reported"] as? [String: Any])?["serial_number"] is String, "the serial number the device reports")
+        let status = try #require(payloads(late.output).last { ($0["schema"] as? String) == "pocare/v1/status" })
+        let rockerStatus = (status["devices"] as? [[String: Any]])?.first { $0["id"] as? String == "rocker-1" }
+        #expect(rockerStatus?["meta"] as? String == rocker["fingerprint"] as? String, "the status names the metadata")
+        let spec = try #require(payloads(late.output).first { ($0["schema"] as? String) == "pocare/v1/spec" })
+        #expect(spec["fingerprint"] as? String == specFingerprint)
+        #expect("sha256:" + SHA256.hex(spec["canonical"] as? String ?? "") == specFingerprint, "the fingerprint recomputes")
+
+        // A restart, then a reload with another profile for the rocker: its metadata is replaced,
+        // and the birth names the new fingerprint.
+        daemon = try fixture.startDaemon()
+        defer { daemon.stop() }
+        let profiles = fixture.directory.appendingPathComponent("profiles")
+        try FileManager.default.copyItem(at: packageRoot.appendingPathComponent("DeviceProfiles"), to: profiles)
+        let rockerProfile = profiles.appendingPathComponent("rocking-bag-rb50.yaml")
+        try String(contentsOf: rockerProfile, encoding: .utf8)
+            .replacingOccurrences(of: "name: Culture temperature,", with: "name: Culture temperature (probe B),")
+            .write(to: rockerProfile, atomically: true, encoding: .utf8)
+        try String(contentsOfFile: fixture.configPath, encoding: .utf8)
+            .replacingOccurrences(of: "profile_dir: \(packageRoot.appendingPathComponent("DeviceProfiles").path)", with: "profile_dir: \(profiles.path)")
+            .write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        #expect(await waitFor(upTo: .seconds(10)) { FileManager.default.fileExists(atPath: fixture.socketPath) })
+        let reloaded = try run("pocarectl", ["reload", "--socket", fixture.socketPath, "--reason", "CC-7 probe B"])
+        #expect(reloaded.status == 0, "\(reloaded.errors)")
+        let replaced = await waitFor(upTo: .seconds(20)) {
+            metaOf(late.output, "rocker-1").contains { $0.contains("Culture temperature (probe B)") }
+        }
+        #expect(replaced)
+        let newMeta = try #require(payloads(metaOf(late.output, "rocker-1").filter { $0.contains("probe B") }).last)
+        #expect(await waitFor(upTo: .seconds(10)) {
+            payloads(late.output).contains { message in
+                (message["schema"] as? String) == "pocare/v1/status" && (message["state"] as? String) == "online"
+                    && ((message["devices"] as? [[String: Any]])?.first { $0["id"] as? String == "rocker-1" }?["meta"] as? String)
+                        == newMeta["fingerprint"] as? String
+            }
+        }, "a birth names the new metadata")
     }
 }

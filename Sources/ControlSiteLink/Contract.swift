@@ -159,7 +159,8 @@ public enum Contract {
     /// carries its own `hash`, and within the message each sample's previous hash is the hash of
     /// the sample before it (the samples are consecutive).
     public static func telemetry(
-        site: String, device: String, samples: ArraySlice<StoredSample>, sent: Date, epoch: String? = nil
+        site: String, device: String, samples: ArraySlice<StoredSample>, sent: Date, epoch: String? = nil,
+        labels: Labels = [:]
     ) -> [UInt8] {
         var w = JSONWriter(capacity: 256 + samples.count * 400)
         let first = samples.first?.seq ?? 0, last = samples.last?.seq ?? 0
@@ -194,7 +195,14 @@ public enum Contract {
                 if k > 0 { w.raw(0x2C) }
                 w.key(reading.parameterId)
                 switch reading.value {
-                case .number(let v)?: w.number(v)
+                case .number(let v)?:
+                    // An enumerated value travels as its label; a code the enumeration lacks
+                    // travels as the number, so a consumer tells the two apart by JSON type.
+                    if !labels.isEmpty, let label = labels[reading.parameterId]?[v] {
+                        w.string(label)
+                    } else {
+                        w.number(v)
+                    }
                 case .flag(let b)?: w.raw(b ? "true" : "false")
                 case .text(let t)?: w.string(t)
                 case nil: w.raw("null")

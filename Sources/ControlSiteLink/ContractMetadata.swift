@@ -29,10 +29,28 @@ extension Contract {
     public struct Retained: Sendable {
         public var metadata: [RetainedMessage]
         public var specs: [IPCSpec]
-        public init(metadata: [RetainedMessage] = [], specs: [IPCSpec] = []) {
+        /// Per device, the enumerated parameters' labels by engineering value, for telemetry.
+        public var labels: [String: Labels]
+        public init(metadata: [RetainedMessage] = [], specs: [IPCSpec] = [], labels: [String: Labels] = [:]) {
             self.metadata = metadata
             self.specs = specs
+            self.labels = labels
         }
+    }
+
+    /// A device's enumeration labels by parameter id and engineering value (the code scaled as
+    /// the profile scales it), so an enumerated value travels as its label.
+    public typealias Labels = [String: [Double: String]]
+
+    public static func labels(of profile: DeviceProfile) -> Labels {
+        var result: Labels = [:]
+        for parameter in profile.parameters {
+            guard let enumeration = parameter.enumeration else { continue }
+            var byValue: [Double: String] = [:]
+            for (code, label) in enumeration { byValue[Double(code) * parameter.scale + parameter.offset] = label }
+            result[parameter.id] = byValue
+        }
+        return result
     }
 
     /// One device's metadata, as published on `…/{device}/meta`.

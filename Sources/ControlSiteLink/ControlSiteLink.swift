@@ -116,6 +116,8 @@ public final class ControlSiteLink: Sendable {
         /// Metadata fingerprints and spec fingerprints retained at the broker in this session.
         var publishedMetadata: [String: String] = [:]
         var publishedSpecs: Set<String> = []
+        /// Enumeration labels per device, from the metadata last published.
+        var labels: [String: Contract.Labels] = [:]
     }
 
     private func run() {
@@ -256,6 +258,7 @@ public final class ControlSiteLink: Sendable {
     /// or changed; clears the metadata of a device the site no longer has.
     private func publishRetained(client: MQTTClient, topics: Topics, flow: Flow, logger: Logger) {
         let retained = retainedProvider()
+        flow.labels = retained.labels
         for meta in retained.metadata where flow.publishedMetadata[meta.key] != meta.fingerprint {
             guard (try? client.publish(topic: topics.metadata(meta.key), payload: meta.payload, qos: 1, retain: true)) != nil else { return }
             flow.publishedMetadata[meta.key] = meta.fingerprint
@@ -296,7 +299,8 @@ public final class ControlSiteLink: Sendable {
             backlog += stream.lastSeq - stream.deliveredSeq
             do {
                 while flow.inflight.count < settings.window && next <= stream.lastSeq {
-                    let sent = try publishNext(stream: stream.stream, from: next, client: client, reader: reader, topics: topics)
+                    let sent = try publishNext(
+                        stream: stream.stream, from: next, client: client, reader: reader, topics: topics, flow: flow)
                     guard let (mid, last) = sent else { break }
                     flow.inflight[mid] = (stream.stream, last)
                     flow.unacknowledged[stream.stream, default: AcknowledgedPrefix()].published(through: last)
@@ -314,8 +318,9 @@ public final class ControlSiteLink: Sendable {
     }
 
     /// Publishes the message that starts at `seq`; returns its message id and last sequence number.
-    private func publishNext(stream: StreamName, from seq: Int64, client: MQTTClient, reader: StoreReader, topics: Topics)
-        throws -> (Int32, Int64)?
+    private func publishNext(
+        stream: StreamName, from seq: Int64, client: MQTTClient, reader: StoreReader, topics: Topics, flow: Flow
+    ) throws -> (Int32, Int64)?
     {
         let topic = topics.topic(for: stream)
         switch stream {
@@ -326,10 +331,11 @@ public final class ControlSiteLink: Sendable {
             let samples = try reader.samples(stream: stream, after: seq - 1, limit: settings.telemetryBatch)
             guard let first = samples.first else { return nil }
             var count = samples.count
-            var payload = Contract.telemetry(site: settings.site, device: first.device, samples: samples[..<count], sent: Date(), epoch: epoch)
+            let labels = flow.labels[first.device] ?? [:]
+            var payload = Contract.telemetry(site: settings.site, device: first.device, samples: samples[..<count], sent: Date(), epoch: epoch, labels: labels)
             while payload.count > settings.maxMessageBytes && count > 1 {
                 count /= 2
-                payload = Contract.telemetry(site: settings.site, device: first.device, samples: samples[..<count], sent: Date(), epoch: epoch)
+                payload = Contract.telemetry(site: settings.site, device: first.device, samples: samples[..<count], sent: Date(), epoch: epoch, labels: labels)
             }
             return (try client.publish(topic: topic, payload: payload), samples[count - 1].seq)
         case .events, .siteEvents:

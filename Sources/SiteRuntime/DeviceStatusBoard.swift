@@ -24,9 +24,11 @@ final class DeviceStatusBoard: Sendable {
     /// spec can be read at the Control Site long after the batch.
     private let specs = Mutex<[String: IPCSpec]>([:])
     private let siteId: Mutex<String>
+    private let labels: Mutex<[String: Contract.Labels]>
 
     init(site: SiteConfig) {
         siteId = Mutex(site.siteId)
+        labels = Mutex(Self.labels(site: site))
         devices = Mutex(site.devices.map { Device(id: $0.id, profile: $0.profile.id) })
         metadata = Mutex(Self.metadata(site: site, previous: [:]))
     }
@@ -52,6 +54,10 @@ final class DeviceStatusBoard: Sendable {
         return result
     }
 
+    private static func labels(site: SiteConfig) -> [String: Contract.Labels] {
+        Dictionary(site.devices.map { ($0.id, Contract.labels(of: $0.profile)) }, uniquingKeysWith: { first, _ in first })
+    }
+
     private static func message(site: String, _ source: Contract.DeviceMetadata) -> Contract.RetainedMessage {
         let (payload, fingerprint) = source.message(site: site)
         return Contract.RetainedMessage(key: source.device, payload: payload, fingerprint: fingerprint)
@@ -61,7 +67,7 @@ final class DeviceStatusBoard: Sendable {
     var retained: Contract.Retained {
         let meta = metadata.withLock { $0.values.map(\.message) }.sorted { $0.key < $1.key }
         let specs = specs.withLock { $0.values.filter { !$0.canonicalForm.isEmpty } }.sorted { $0.fingerprint < $1.fingerprint }
-        return Contract.Retained(metadata: meta, specs: specs)
+        return Contract.Retained(metadata: meta, specs: specs, labels: labels.withLock { $0 })
     }
 
     func register(specs known: [String: IPCSpec]) {
@@ -110,6 +116,7 @@ final class DeviceStatusBoard: Sendable {
         }
         devices.withLock { $0 = list }
         siteId.withLock { $0 = site.siteId }
+        labels.withLock { $0 = Self.labels(site: site) }
         metadata.withLock { $0 = Self.metadata(site: site, previous: $0) }
     }
 

@@ -40,6 +40,24 @@ struct ContractIntegrityTests {
             }
         }
         #expect(!stored.isEmpty && stored.allSatisfy { wireHashes[$0.seq] == $0.hash })
+        // Values as a reader expects them: an enumerated value as its label, a float32 in its
+        // shortest form (the wire's text is that of the float32).
+        let samples = records.filter { ($0["stream"] as? String) == "rocker-1/telemetry" }
+            .flatMap { $0["samples"] as? [[String: Any]] ?? [] }
+        let phases = samples.compactMap { ($0["values"] as? [String: Any])?["phase"] }
+        #expect(!phases.isEmpty && phases.allSatisfy { ["none", "activation", "transduction", "expansion", "harvest"].contains($0 as? String ?? "") },
+                "\(phases.prefix(3))")
+        let states = samples.compactMap { ($0["values"] as? [String: Any])?["status"] }
+        #expect(states.allSatisfy { $0 is String }, "\(states.prefix(3))")
+        let rawTelemetry = subscriber.output.filter { $0.contains("\"stream\":\"rocker-1/telemetry\"") }
+        let temperatures = rawTelemetry.flatMap { line in
+            line.components(separatedBy: "\"temperature\":").dropFirst().map { String($0.prefix { $0 != "," && $0 != "}" }) }
+        }
+        #expect(!temperatures.isEmpty)
+        for text in temperatures {
+            let value = try #require(Double(text), "\(text)")
+            #expect(text == "\(Float(value))" || text == "\(Int(value))", "float32 shortest form: \(text)")
+        }
         let firstTelemetry = records.first { ($0["stream"] as? String) == "rocker-1/telemetry" }
         #expect((firstTelemetry?["previous_hash"] as? String) == RecordChain.genesis)
         #expect(!subscriber.errors.contains { $0.contains("chain broken") })

@@ -266,6 +266,36 @@ public final class SiteDaemon {
                 await offPool { acquisition.stop() }
                 input.finish()
             }
+            if !pipeline.endedBatches.isEmpty { await recordEndedBatches() }
+        }
+    }
+
+    /// Commits the complete record of each batch that ended (what `pocarectl batch report
+    /// --json` shows) as a `batch_record` event on the device's event stream, so it reaches the
+    /// Control Site like any record: after an outage too, from the store.
+    func recordEndedBatches() async {
+        let ended = pipeline.endedBatches
+        pipeline.endedBatches = []
+        for (device, batch) in ended { await recordBatch(batch, device: device, reason: "batch ended") }
+    }
+
+    /// Builds the batch's record from the store and commits it as a `batch_record` event.
+    func recordBatch(_ batch: String, device: String, reason: String) async {
+        do {
+            let report = try await batchReport(batch)
+            let record = String(decoding: try JSONEncoder.control.encode(report), as: UTF8.self)
+            let time = Date()
+            var body = "{\"kind\":\"batch_record\",\"time\":\"\(UTCTime.format(time))\",\"device\":"
+            body += String(decoding: try JSONEncoder().encode(device), as: UTF8.self)
+            body += ",\"batch\":" + String(decoding: try JSONEncoder().encode(batch), as: UTF8.self)
+            body += ",\"reason\":" + String(decoding: try JSONEncoder().encode(reason), as: UTF8.self)
+            body += ",\"record\":" + record + "}"
+            store.append(EventRecord(
+                stream: .events(device: device), device: device, time: time, kind: "batch_record", batchId: batch,
+                specFingerprint: report.spec, body: body))
+            logger.info("batch record committed for the Control Site", metadata: ["batch": "\(batch)", "device": "\(device)"])
+        } catch {
+            logger.error("the batch record could not be built", metadata: ["batch": "\(batch)", "error": "\(error)"])
         }
     }
 

@@ -94,6 +94,10 @@ public final class SitePipeline {
     }
 
     /// After a reload: new devices and profiles.
+    /// Batches that ended since the daemon last looked: their records are to be committed and
+    /// published (`SiteDaemon.recordEndedBatches`).
+    var endedBatches: [(device: String, batch: String)] = []
+
     func reconfigure(site: SiteConfig, printer: LiveValuePrinter?) {
         self.printer = printer
         parameterIds = Dictionary(uniqueKeysWithValues: site.devices.map { ($0.id, $0.profile.parameters.map(\.id)) })
@@ -135,6 +139,7 @@ public final class SitePipeline {
                 board.update(device: event.device, batch: event.batchId, phase: event.phase, spec: event.specFingerprint)
             case .batchEnded:
                 board.update(device: event.device, batch: nil, phase: nil, spec: nil)
+                if let batch = event.batchId { endedBatches.append((event.device, batch)) }
             default: break
             }
         }

@@ -169,4 +169,35 @@ struct ContractIntegrityTests {
             }
         }, "a birth names the new metadata")
     }
+
+    @Test("a batch that ends while the broker is down: its complete record reaches the Control Site when the broker is back")
+    func batchRecordAfterOutage() async throws {
+        let broker = try Broker(extraConfig: "log_type all")
+        let subscriber = try await startSubscriber(broker, clientId: "qa-record")
+        defer { subscriber.stop() }
+        let fixture = try DaemonFixture(
+            pollInterval: "100ms", controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-record }")
+        let daemon = try fixture.startDaemon()
+        defer { daemon.stop() }
+        #expect(await waitFor(upTo: .seconds(20)) { !payloads(subscriber.output).isEmpty })
+        broker.stop()
+        let ended = try run("pocarectl", ["batch", "end", "rocker-1", "--reason", "run complete", "--socket", fixture.socketPath])
+        #expect(ended.status == 0, "\(ended.errors)")
+        #expect(await waitFor(upTo: .seconds(10)) { storeHasEvent("batch_record", fixture.storePath) })
+        let report = try run("pocarectl", ["batch", "report", "DUR-1", "--json", "--socket", fixture.socketPath])
+        let expected = try #require(try JSONSerialization.jsonObject(with: Data(report.output.utf8)) as? NSDictionary)
+        try broker.start()
+        let arrived = await waitFor(upTo: .seconds(30)) {
+            payloads(subscriber.output).contains { ($0["event"] as? [String: Any])?["kind"] as? String == "batch_record" }
+        }
+        #expect(arrived)
+        let message = try #require(payloads(subscriber.output).first { ($0["event"] as? [String: Any])?["kind"] as? String == "batch_record" })
+        #expect(message["stream"] as? String == "rocker-1/events" && message["batch"] as? String == "DUR-1")
+        let event = try #require(message["event"] as? [String: Any])
+        let record = try #require(event["record"] as? NSDictionary)
+        #expect(record.isEqual(to: expected as! [AnyHashable: Any]), "the same record as pocarectl batch report --json")
+        #expect((record["end"] as? [String: Any])?["reason"] as? String == "run complete")
+        let validator = try JSONSchemaValidator(asyncAPIFile: packageRoot.appendingPathComponent("docs/asyncapi.yaml").path)
+        #expect(validator.validate(message, against: try #require(validator.schema(named: "event"))) == [])
+    }
 }

@@ -28,6 +28,7 @@ extension SiteDaemon {
             case .batchEnd(let end): .batch(try await endBatch(end, by: peer))
             case .batchList: .batchList(try await batchList())
             case .batchReport(let batch): .batchReport(try await batchReport(batch))
+            case .batchPublish(let batch): .batchReport(try await publishBatchRecord(batch, by: peer))
             case .auditVerify: .auditVerification(try await auditVerification())
             case .verify: .verification(try await verification())
             case .auditShow(let query): .auditEntries(try await auditEntries(query))

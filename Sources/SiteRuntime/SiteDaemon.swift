@@ -279,10 +279,21 @@ public final class SiteDaemon {
         for (device, batch) in ended { await recordBatch(batch, device: device, reason: "batch ended") }
     }
 
+    /// On an operator's request: the record of an ended batch, committed (and so published) again.
+    func publishBatchRecord(_ batch: String, by peer: ControlPeer) async throws(ControlResponse.Failure) -> ControlAPI.BatchReport {
+        let report = try await batchReport(batch)
+        guard report.ended != nil else { throw .init(code: .refused, message: "batch '\(batch)' has not ended") }
+        _ = try? await store.audit(AuditAction(
+            user: peer.user, action: "batch.publish", target: report.device, reason: "re-published on request", newValue: "batch=\(batch)"))
+        await recordBatch(batch, device: report.device, reason: "re-published on request", report: report)
+        return report
+    }
+
     /// Builds the batch's record from the store and commits it as a `batch_record` event.
-    func recordBatch(_ batch: String, device: String, reason: String) async {
+    func recordBatch(_ batch: String, device: String, reason: String, report built: ControlAPI.BatchReport? = nil) async {
         do {
-            let report = try await batchReport(batch)
+            let report: ControlAPI.BatchReport
+            if let built { report = built } else { report = try await batchReport(batch) }
             let record = String(decoding: try JSONEncoder.control.encode(report), as: UTF8.self)
             let time = Date()
             var body = "{\"kind\":\"batch_record\",\"time\":\"\(UTCTime.format(time))\",\"device\":"

@@ -20,7 +20,7 @@ struct ControlProtocolTests {
             .shelve(ShelveAction(alarm: "a/b/limit", duration: "30m", reason: "r")), .unshelve(AlarmAction(alarm: "a/b/limit", reason: "r")),
             .batchStart(BatchStart(device: "d", batch: "B", spec: "s.yaml", phase: "p", followDevicePhase: true, reason: "r")),
             .batchPhase(BatchPhaseChange(device: "d", phase: "p", reason: "r")), .batchEnd(BatchEnd(device: "d", reason: "r")), .batchList,
-            .batchReport(batch: "B"), .auditVerify, .verify,
+            .batchReport(batch: "B"), .batchPublish(batch: "B"), .auditVerify, .verify,
             .auditShow(AuditQuery(user: "alice", action: "batch.*", since: Date(timeIntervalSince1970: 1_800_000_000), last: 3)),
         ]
         #expect(Set(commands.map(\.name)) == Set(ControlCommand.Name.allCases), "the list covers every command")

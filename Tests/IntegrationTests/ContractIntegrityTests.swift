@@ -180,6 +180,12 @@ struct ContractIntegrityTests {
         let daemon = try fixture.startDaemon()
         defer { daemon.stop() }
         #expect(await waitFor(upTo: .seconds(20)) { !payloads(subscriber.output).isEmpty })
+        // The broker's once-a-second autosave must hold the subscriber's session before the stop.
+        let subscribed = Date()
+        #expect(await waitFor(upTo: .seconds(10)) {
+            let saved = try? FileManager.default.attributesOfItem(atPath: broker.directory.appendingPathComponent("mosquitto.db").path)
+            return (saved?[.modificationDate] as? Date).map { $0 > subscribed } == true
+        })
         broker.stop()
         let ended = try run("pocarectl", ["batch", "end", "rocker-1", "--reason", "run complete", "--socket", fixture.socketPath])
         #expect(ended.status == 0, "\(ended.errors)")
@@ -190,7 +196,7 @@ struct ContractIntegrityTests {
         let arrived = await waitFor(upTo: .seconds(30)) {
             payloads(subscriber.output).contains { ($0["event"] as? [String: Any])?["kind"] as? String == "batch_record" }
         }
-        #expect(arrived)
+        #expect(arrived, "\(subscriber.errors.suffix(10))")
         let message = try #require(payloads(subscriber.output).first { ($0["event"] as? [String: Any])?["kind"] as? String == "batch_record" })
         #expect(message["stream"] as? String == "rocker-1/events" && message["batch"] as? String == "DUR-1")
         let event = try #require(message["event"] as? [String: Any])
@@ -199,5 +205,15 @@ struct ContractIntegrityTests {
         #expect((record["end"] as? [String: Any])?["reason"] as? String == "run complete")
         let validator = try JSONSchemaValidator(asyncAPIFile: packageRoot.appendingPathComponent("docs/asyncapi.yaml").path)
         #expect(validator.validate(message, against: try #require(validator.schema(named: "event"))) == [])
+
+        // Asked at the site, the record is committed and published again.
+        let again = try run("pocarectl", ["batch", "publish", "DUR-1", "--socket", fixture.socketPath])
+        #expect(again.status == 0, "\(again.errors)")
+        let republished = await waitFor(upTo: .seconds(20)) {
+            payloads(subscriber.output).contains { ($0["event"] as? [String: Any])?["reason"] as? String == "re-published on request" }
+        }
+        #expect(republished)
+        let copy = payloads(subscriber.output).first { ($0["event"] as? [String: Any])?["reason"] as? String == "re-published on request" }
+        #expect(((copy?["event"] as? [String: Any])?["record"] as? NSDictionary)?.isEqual(to: expected as! [AnyHashable: Any]) == true)
     }
 }

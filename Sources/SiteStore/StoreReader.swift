@@ -40,6 +40,17 @@ public final class StoreReader {
         return lines.joined(separator: "\n")
     }
 
+    /// The first sequence number a stream still holds (nil when it holds none: never written,
+    /// or everything pruned).
+    public func firstSeq(stream: StreamName) throws(SQLiteError) -> Int64? {
+        let table = stream.table
+        let query = try connection.prepare(
+            table == "audit" ? "SELECT MIN(seq) FROM audit" : "SELECT MIN(seq) FROM \(table) WHERE stream = ?")
+        if table != "audit" { query.bind(1, stream.description) }
+        guard try query.step(), !query.isNull(0) else { return nil }
+        return query.int64(0)
+    }
+
     /// Sequence numbers present in a stream, in order (for checks and tests).
     public func sequenceNumbers(stream: StreamName) throws(SQLiteError) -> [Int64] {
         let table = stream.table

@@ -35,6 +35,8 @@ public final class SiteStore: @unchecked Sendable {
         /// How long an idle writer waits for the rest of a burst before it commits: long enough
         /// for a sample's events to join it, short against the live latency a consumer sees.
         public var burstWindow: Duration = .milliseconds(1)
+        /// How long a writer with a backlog (a tenth of `commitRows` waiting) gathers a group.
+        public var loadWindow: Duration = .milliseconds(5)
         public var commitRows = 1000
         /// Delivered rows older than this are pruned; undelivered rows never are.
         public var retention: Duration = .seconds(30 * 86_400)
@@ -388,8 +390,13 @@ public final class SiteStore: @unchecked Sendable {
             }
             if !queue.isEmpty {
                 // Rows that queued while the last commit ran are already past the window: a busy
-                // writer commits back to back, and its groups are what queued meanwhile.
-                let deadline = firstQueuedAt + min(settings.commitInterval, settings.burstWindow).nanoseconds
+                // writer commits back to back, and its groups are what queued meanwhile. A real
+                // backlog (a tenth of `commitRows` waiting) is grouped for up to `loadWindow`, as
+                // fsyncs, not rows, are what limits ingest. A live site (tens of rows a second)
+                // never waits longer than the burst window.
+                let backlog = queuedRows >= max(1, settings.commitRows / 10)
+                let deadline = firstQueuedAt
+                    + min(settings.commitInterval, backlog ? settings.loadWindow : settings.burstWindow).nanoseconds
                 while queuedRows < settings.commitRows && !urgent && !stopping && MonotonicClock.now() < deadline {
                     condition.wait(until: deadline)
                 }

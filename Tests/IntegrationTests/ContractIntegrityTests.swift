@@ -44,15 +44,16 @@ struct ContractIntegrityTests {
         // shortest form (the wire's text is that of the float32).
         let samples = records.filter { ($0["stream"] as? String) == "rocker-1/telemetry" }
             .flatMap { $0["samples"] as? [[String: Any]] ?? [] }
-        let phases = samples.compactMap { ($0["values"] as? [String: Any])?["phase"] }
+        // A poll that timed out on a busy machine has null values: only values read are checked.
+        let phases = samples.compactMap { ($0["values"] as? [String: Any])?["phase"] }.filter { !($0 is NSNull) }
         #expect(!phases.isEmpty && phases.allSatisfy { ["none", "activation", "transduction", "expansion", "harvest"].contains($0 as? String ?? "") },
                 "\(phases.prefix(3))")
-        let states = samples.compactMap { ($0["values"] as? [String: Any])?["status"] }
+        let states = samples.compactMap { ($0["values"] as? [String: Any])?["status"] }.filter { !($0 is NSNull) }
         #expect(states.allSatisfy { $0 is String }, "\(states.prefix(3))")
         let rawTelemetry = subscriber.output.filter { $0.contains("\"stream\":\"rocker-1/telemetry\"") }
         let temperatures = rawTelemetry.flatMap { line in
             line.components(separatedBy: "\"temperature\":").dropFirst().map { String($0.prefix { $0 != "," && $0 != "}" }) }
-        }
+        }.filter { $0 != "null" }
         #expect(!temperatures.isEmpty)
         for text in temperatures {
             let value = try #require(Double(text), "\(text)")

@@ -186,6 +186,12 @@ struct Subscribe: ParsableCommand {
         if schema == "\(Topics.schemaVersion)/meta" {
             let device = object["device"] as? String ?? ""
             catalog.learn(site: site, device: device, object)
+            // The fingerprint covers the bytes after the leading fingerprint field.
+            let named = object["fingerprint"] as? String ?? ""
+            let prefix = Array("{\"fingerprint\":\"\(named)\",".utf8)
+            if !payload.starts(with: prefix) || "sha256:" + SHA256.hex(payload.dropFirst(prefix.count)) != named {
+                note("metadata on \(topic) does not hash to its fingerprint \(named)")
+            }
             emit(json ? String(decoding: payload, as: UTF8.self)
                 : "\(topic) profile=\((object["profile"] as? [String: Any])?["id"] ?? "?") parameters=\((object["parameters"] as? [Any])?.count ?? 0) fingerprint=\(object["fingerprint"] ?? "?")")
             return true
@@ -199,6 +205,13 @@ struct Subscribe: ParsableCommand {
             let identity = object["identity"] as? [String: Any] ?? [:]
             emit(json ? String(decoding: payload, as: UTF8.self)
                 : "\(topic) \(identity["document"] ?? "?") version \(identity["version"] ?? "?") fingerprint \(computed == named ? "verified" : "MISMATCH")")
+            return true
+        }
+        if schema == "\(Topics.schemaVersion)/replay_status" {
+            let request = object["request"] as? [String: Any] ?? [:]
+            let reason = (object["reason"] as? String).map { ": \($0)" } ?? ""
+            note("replay \(request["id"] ?? "") \(request["stream"] ?? "") \(request["from"] ?? "")...\(request["to"] ?? "") \(object["state"] ?? "?")\(reason)")
+            if json { emit(String(decoding: payload, as: UTF8.self)) }
             return true
         }
         guard let stream = object["stream"] as? String else {

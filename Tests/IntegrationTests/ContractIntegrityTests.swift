@@ -126,6 +126,7 @@ struct ContractIntegrityTests {
         // The fingerprint is SHA-256 over the bytes after the fingerprint field.
         let prefix = "{\"fingerprint\":\"\(rocker["fingerprint"] as? String ?? "")\","
         #expect(rockerLine.hasPrefix(prefix))
+        #expect(!late.errors.contains { $0.contains("does not hash") }, "the reference consumer verified the metadata")
         #expect(rocker["fingerprint"] as? String == "sha256:" + SHA256.hex(String(rockerLine.dropFirst(prefix.count))))
         let parameters = rocker["parameters"] as? [[String: Any]] ?? []
         let temperature = parameters.first { $0["id"] as? String == "temperature" }
@@ -253,6 +254,7 @@ struct ContractIntegrityTests {
         #expect(await waitFor(upTo: .seconds(10)) { subscriber.errors.contains { $0.contains("duplicate rocker-1/telemetry 1...5") } },
                 "\(subscriber.errors.suffix(5))")
         #expect(!subscriber.errors.contains { $0.contains("chain broken") })
+        #expect(subscriber.errors.contains { $0.contains("replay r1 rocker-1/telemetry 1...5 done") }, "\(subscriber.errors.suffix(5))")
         let validator = try JSONSchemaValidator(asyncAPIFile: packageRoot.appendingPathComponent("docs/asyncapi.yaml").path)
         for answer in answers { #expect(validator.validate(answer, against: try #require(validator.schema(named: "replay_status"))) == []) }
         // Nothing else changed: the watermarks still reach the end and the daemon runs on.

@@ -48,7 +48,7 @@ let package = Package(
         .target(
             name: "ControlSiteLink",
             dependencies: [
-                "POCareCore", "SiteStore", "CMosquitto", "CCrypto", .product(name: "Logging", package: "swift-log"),
+                "POCareCore", "SiteStore", "Hashing", "CMosquitto", "CCrypto", .product(name: "Logging", package: "swift-log"),
             ]),
         .target(name: "SiteStore", dependencies: ["POCareCore", "Hashing", "CSQLite", .product(name: "Logging", package: "swift-log")]),
         .target(name: "InProcessControl", dependencies: ["POCareCore"]),
@@ -88,7 +88,7 @@ let package = Package(
         .executableTarget(
             name: "pocarectl",
             dependencies: [
-                "POCareCore", "POCareConfig", "SiteStore", "ControlSiteLink", "ControlAPI", "SiteRuntime", "SiteService",
+                "POCareCore", "POCareConfig", "SiteStore", "ControlSiteLink", "ControlAPI", "SiteRuntime", "SiteService", "Hashing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -169,7 +169,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "POCareCore", "POCareConfig", "Acquisition", "BioreactorSimulator", "SiteStore", "ControlSiteLink",
+                "POCareCore", "POCareConfig", "Acquisition", "BioreactorSimulator", "SiteStore", "ControlSiteLink", "Hashing",
                 .product(name: "Yams", package: "Yams"),
             ]),
     ],

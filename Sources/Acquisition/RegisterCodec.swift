@@ -55,8 +55,15 @@ public enum RegisterCodec {
         case .uint64:
             return scaled(Double(assemble(words, order: order)), parameter)
         case .float32:
-            let v = Double(Float(bitPattern: UInt32(truncatingIfNeeded: assemble(words, order: order))))
-            return v.isFinite ? scaled(v, parameter) : nil
+            let f = Float(bitPattern: UInt32(truncatingIfNeeded: assemble(words, order: order)))
+            guard f.isFinite else { return nil }
+            // A float32 has about seven significant digits: the value is kept as its shortest
+            // float32 decimal (38.4, not 38.400001525878906), after scaling, so store, reports
+            // and wire all show what the device meant.
+            if parameter.scale == 1 && parameter.offset == 0 { return .number(Double(shortestFloat32: f)) }
+            guard case .number(let v)? = scaled(Double(f), parameter) else { return nil }
+            let narrowed = Float(v)
+            return .number(narrowed.isFinite ? Double(shortestFloat32: narrowed) : v)
         case .float64:
             let v = Double(bitPattern: assemble(words, order: order))
             return v.isFinite ? scaled(v, parameter) : nil

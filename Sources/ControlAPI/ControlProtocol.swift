@@ -38,6 +38,8 @@ public enum ControlCommand: Sendable, Hashable {
     case batchEnd(BatchEnd)
     case batchList
     case batchReport(batch: String)
+    /// Commits the batch's record again as a `batch_record` event, so the Control Site gets it again.
+    case batchPublish(batch: String)
     case auditVerify
     case auditShow(AuditQuery)
     /// Every stream's hash chain (samples, events, site events, audit) and the file.
@@ -55,6 +57,7 @@ public enum ControlCommand: Sendable, Hashable {
         case batchEnd = "batch.end"
         case batchList = "batch.list"
         case batchReport = "batch.report"
+        case batchPublish = "batch.publish"
         case auditVerify = "audit.verify"
         case auditShow = "audit.show"
         case verify
@@ -78,6 +81,7 @@ public enum ControlCommand: Sendable, Hashable {
         case .batchEnd: .batchEnd
         case .batchList: .batchList
         case .batchReport: .batchReport
+        case .batchPublish: .batchPublish
         case .auditVerify: .auditVerify
         case .auditShow: .auditShow
         case .verify: .verify
@@ -87,7 +91,8 @@ public enum ControlCommand: Sendable, Hashable {
     /// Whether the command changes the site (and so is audited with the peer's user).
     public var changesState: Bool {
         switch self {
-        case .reload, .acknowledge, .shelve, .unshelve, .reset, .outOfService, .inService, .batchStart, .batchPhase, .batchEnd: true
+        case .reload, .acknowledge, .shelve, .unshelve, .reset, .outOfService, .inService, .batchStart, .batchPhase, .batchEnd,
+            .batchPublish: true
         case .status, .devices, .values, .alarms, .batchList, .batchReport, .auditVerify, .auditShow, .verify: false
         }
     }
@@ -258,6 +263,7 @@ extension ControlRequest: Codable {
         case .batchEnd: command = .batchEnd(try arguments(BatchEnd.self))
         case .batchList: command = .batchList
         case .batchReport: command = .batchReport(batch: try arguments(BatchArgument.self).batch)
+        case .batchPublish: command = .batchPublish(batch: try arguments(BatchArgument.self).batch)
         case .auditVerify: command = .auditVerify
         case .auditShow: command = .auditShow(try arguments(AuditQuery.self))
         case .verify: command = .verify
@@ -280,7 +286,7 @@ extension ControlRequest: Codable {
         case .batchStart(let start): try c.encode(start, forKey: .arguments)
         case .batchPhase(let change): try c.encode(change, forKey: .arguments)
         case .batchEnd(let end): try c.encode(end, forKey: .arguments)
-        case .batchReport(let batch): try c.encode(BatchArgument(batch: batch), forKey: .arguments)
+        case .batchReport(let batch), .batchPublish(let batch): try c.encode(BatchArgument(batch: batch), forKey: .arguments)
         case .auditShow(let query): try c.encode(query, forKey: .arguments)
         }
     }

@@ -76,6 +76,9 @@ public enum ContractMessage: Sendable {
             }
             var fieldsOfSamples: [SampleFields] = []
             fieldsOfSamples.reserveCapacity(samples.count)
+            // The message names the hash before its first sample; within it the samples are
+            // consecutive, so each one's previous hash is the one before it.
+            var previousHash = fields.string("previous_hash")
             for (offset, raw) in samples.enumerated() {
                 let sample: JSONFields
                 do { sample = try JSONFields(raw) } catch { throw malformed("sample \(offset + 1): \(error)") }
@@ -86,7 +89,8 @@ public enum ContractMessage: Sendable {
                     seq: seq, time: time, cycle: sample.int("cycle"), batch: sample.string("batch"), phase: sample.string("phase"),
                     spec: sample.string("spec"), values: sample.raw("values") ?? Array("{}".utf8)[...],
                     quality: sample.raw("quality").flatMap { $0.elementsEqual("null".utf8) ? nil : $0 },
-                    hash: sample.string("hash"), previousHash: sample.string("previous_hash")))
+                    hash: sample.string("hash"), previousHash: sample.string("previous_hash") ?? previousHash))
+                previousHash = sample.string("hash")
             }
             let chained = fieldsOfSamples.contains { $0.hash != nil || $0.previousHash != nil }
             return .records(RecordMessage(

@@ -280,7 +280,9 @@ public final class IngestWriter {
         return result.rowCount
     }
 
-    /// Where records carry `hash` and `previous_hash`, each must name its predecessor's hash.
+    /// Where records carry `hash` and `previous_hash`, each must name its predecessor's hash. A
+    /// null on either end (a record from before the chain, a predecessor the site pruned) is not
+    /// checked, as the contract says.
     private func verifyChain(_ kind: RecordKind) throws {
         let table = Self.table(kind)
         let staged = Self.staged(kind)
@@ -291,8 +293,8 @@ public final class IngestWriter {
                    || ' but record ' || p.seq || ' has hash ' || coalesce(p.hash, 'none')
             FROM \(table) r
             JOIN \(table) p ON p.site = r.site AND p.epoch = r.epoch AND p.stream = r.stream AND p.seq = r.seq - 1
-            WHERE (r.previous_hash IS NOT NULL OR p.hash IS NOT NULL)
-              AND r.previous_hash IS DISTINCT FROM p.hash
+            WHERE r.previous_hash IS NOT NULL AND p.hash IS NOT NULL
+              AND r.previous_hash <> p.hash
               AND EXISTS (SELECT 1 FROM \(staged.table) st
                           WHERE \(staged.filter) AND st.site = r.site AND st.epoch = r.epoch AND st.stream = r.stream
                             AND \(staged.seq) IN (r.seq, p.seq))

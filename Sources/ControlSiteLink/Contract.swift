@@ -88,6 +88,12 @@ struct JSONWriter {
         }
     }
 
+    /// A whole number of either sign.
+    mutating func signed(_ value: Int64) {
+        guard value >= 0 else { return raw("\(value)") }
+        integer(value)
+    }
+
     mutating func integer(_ value: Int64) {
         if value < 10 { return bytes.append(UInt8(48 + value)) }
         var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
@@ -155,11 +161,21 @@ public enum Contract {
     }
 
     /// One telemetry message: consecutive samples of one device's stream.
-    public static func telemetry(site: String, device: String, samples: ArraySlice<StoredSample>, sent: Date) -> [UInt8] {
-        var w = JSONWriter(capacity: 256 + samples.count * 320)
+    /// The message's `previous_hash` is the chain hash before its first sample; each sample
+    /// carries its own `hash`, and within the message each sample's previous hash is the hash of
+    /// the sample before it (the samples are consecutive).
+    public static func telemetry(
+        site: String, device: String, samples: ArraySlice<StoredSample>, sent: Date, epoch: String? = nil,
+        labels: Labels = [:]
+    ) -> [UInt8] {
+        var w = JSONWriter(capacity: 256 + samples.count * 400)
         let first = samples.first?.seq ?? 0, last = samples.last?.seq ?? 0
         w.raw("{\"seq_first\":\(first),\"seq_last\":\(last),\"schema\":\"\(Topics.schemaVersion)/telemetry\",\"site\":")
         w.string(site)
+        w.raw(",\"epoch\":")
+        w.optional(epoch)
+        w.raw(",\"previous_hash\":")
+        w.optional(samples.first?.previousHash)
         w.raw(",\"device\":")
         w.string(device)
         w.raw(",\"stream\":")
@@ -169,21 +185,35 @@ public enum Contract {
         w.raw(",\"samples\":[")
         for (n, sample) in samples.enumerated() {
             if n > 0 { w.raw(0x2C) }
-            w.raw("{\"seq\":\(sample.seq),\"time\":")
+            // No string interpolation per sample: a drain writes hundreds of thousands a second.
+            w.raw("{\"seq\":")
+            w.signed(sample.seq)
+            w.raw(",\"time\":")
             w.time(sample.time)
-            w.raw(",\"cycle\":\(sample.cycle),\"batch\":")
+            w.raw(",\"cycle\":")
+            w.signed(sample.cycle)
+            w.raw(",\"batch\":")
             w.optional(sample.context.batchId)
             w.raw(",\"phase\":")
             w.optional(sample.context.phase)
             w.raw(",\"spec\":")
             w.optional(sample.context.specFingerprint)
+            w.raw(",\"hash\":")
+            w.optional(sample.hash)
             w.raw(",\"values\":{")
             var bad: [(String, Quality)] = []
             for (k, reading) in sample.readings.enumerated() {
                 if k > 0 { w.raw(0x2C) }
                 w.key(reading.parameterId)
                 switch reading.value {
-                case .number(let v)?: w.number(v)
+                case .number(let v)?:
+                    // An enumerated value travels as its label; a code the enumeration lacks
+                    // travels as the number, so a consumer tells the two apart by JSON type.
+                    if !labels.isEmpty, let label = labels[reading.parameterId]?[v] {
+                        w.string(label)
+                    } else {
+                        w.number(v)
+                    }
                 case .flag(let b)?: w.raw(b ? "true" : "false")
                 case .text(let t)?: w.string(t)
                 case nil: w.raw("null")
@@ -207,10 +237,16 @@ public enum Contract {
     }
 
     /// One event message; the stored event body is embedded as it was committed.
-    public static func event(site: String, event: StoredEvent) -> [UInt8] {
-        var w = JSONWriter(capacity: 512 + event.body.utf8.count)
+    public static func event(site: String, event: StoredEvent, epoch: String? = nil) -> [UInt8] {
+        var w = JSONWriter(capacity: 640 + event.body.utf8.count)
         w.raw("{\"seq\":\(event.seq),\"schema\":\"\(Topics.schemaVersion)/event\",\"site\":")
         w.string(site)
+        w.raw(",\"epoch\":")
+        w.optional(epoch)
+        w.raw(",\"previous_hash\":")
+        w.optional(event.previousHash)
+        w.raw(",\"hash\":")
+        w.optional(event.hash)
         w.raw(",\"device\":")
         w.string(event.device)
         w.raw(",\"stream\":")
@@ -232,10 +268,12 @@ public enum Contract {
     }
 
     /// One audit entry, with its hash and the previous one, so the Control Site can keep the chain too.
-    public static func audit(site: String, entry: AuditEntry) -> [UInt8] {
+    public static func audit(site: String, entry: AuditEntry, epoch: String? = nil) -> [UInt8] {
         var w = JSONWriter(capacity: 512)
         w.raw("{\"seq\":\(entry.seq),\"schema\":\"\(Topics.schemaVersion)/audit\",\"site\":")
         w.string(site)
+        w.raw(",\"epoch\":")
+        w.optional(epoch)
         w.raw(",\"device\":null,\"stream\":\"audit\",\"time\":")
         w.time(entry.time)
         w.raw(",\"batch\":null,\"phase\":null,\"spec\":null,\"user\":")
@@ -267,7 +305,12 @@ public enum Contract {
         public var spec: String?
         /// Whether the last poll got any good value from the device.
         public var reachable: Bool?
-        public init(id: String, profile: String, batch: String?, phase: String?, spec: String?, reachable: Bool? = nil) {
+        /// The fingerprint of the device's retained metadata (`…/{device}/meta`).
+        public var meta: String?
+        public init(
+            id: String, profile: String, batch: String?, phase: String?, spec: String?, reachable: Bool? = nil, meta: String? = nil
+        ) {
+            self.meta = meta
             self.id = id
             self.profile = profile
             self.batch = batch
@@ -277,10 +320,12 @@ public enum Contract {
         }
     }
 
-    public static func status(site: String, online: Bool, time: Date, devices: [DeviceStatus]) -> [UInt8] {
+    public static func status(site: String, online: Bool, time: Date, devices: [DeviceStatus], epoch: String? = nil) -> [UInt8] {
         var w = JSONWriter()
         w.raw("{\"schema\":\"\(Topics.schemaVersion)/status\",\"site\":")
         w.string(site)
+        w.raw(",\"epoch\":")
+        w.optional(epoch)
         w.raw(",\"state\":\"\(online ? "online" : "offline")\",\"time\":")
         w.time(time)
         w.raw(",\"version\":")
@@ -305,6 +350,8 @@ public enum Contract {
             w.optional(d.spec)
             w.raw(",\"reachable\":")
             w.raw(d.reachable.map { $0 ? "true" : "false" } ?? "null")
+            w.raw(",\"meta\":")
+            w.optional(d.meta)
             w.raw("}")
         }
         w.raw("]}")

@@ -49,20 +49,26 @@ public final class ControlSiteLink: Sendable {
     private let storePath: String
     private let store: SiteStore
     private let statusProvider: @Sendable () -> [Contract.DeviceStatus]
+    private let retainedProvider: @Sendable () -> Contract.Retained
     private let stats = Mutex(Statistics())
     private let stopRequested = Atomic<Bool>(false)
     private let thread = DedicatedThread(name: "control-site-link")
     private let wakeRead: Int32
     private let wakeWrite: Int32
+    /// The store's epoch: every record message and the birth carry it.
+    private let epoch: String
 
     public init(
         settings: Settings, storePath: String, store: SiteStore,
-        status: @escaping @Sendable () -> [Contract.DeviceStatus]
+        status: @escaping @Sendable () -> [Contract.DeviceStatus],
+        retained: @escaping @Sendable () -> Contract.Retained = { Contract.Retained() }
     ) {
+        self.retainedProvider = retained
         self.settings = settings
         self.storePath = storePath
         self.store = store
         self.statusProvider = status
+        self.epoch = store.epoch
         var fds: [Int32] = [-1, -1]
         if pipe(&fds) == 0 {
             _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
@@ -107,7 +113,37 @@ public final class ControlSiteLink: Sendable {
         var offlineAcknowledged = false
         var offlineMessage: Int32 = -1
         var publishedStatus: [Contract.DeviceStatus]?
+        /// Metadata fingerprints and spec fingerprints retained at the broker in this session.
+        var publishedMetadata: [String: String] = [:]
+        var publishedSpecs: Set<String> = []
+        /// Enumeration labels per device, from the metadata last published.
+        var labels: [String: Contract.Labels] = [:]
+        /// Replay requests as they arrived, read on the next turn of the loop.
+        var incomingRequests: [[UInt8]] = []
+        var replays: [ReplayJob] = []
+        var replayInflight: Set<Int32> = []
+        /// Requests accepted, at most one a second on average with a burst of five.
+        var requestTokens = 5.0
+        var requestTokensAt = MonotonicClock.now()
+        /// Records replayed in the current second, against `replayRecordsPerSecond`.
+        var replaySecond: Int64 = 0
+        var replayRecordsThisSecond = 0
+        var malformedRequests = 0
     }
+
+    /// A replay being sent: the request and the next record to publish.
+    struct ReplayJob {
+        var request: ReplayRequest
+        var next: Int64
+        var last: Int64
+        var prunedThrough: Int64?
+    }
+
+    /// Replay messages in flight at most, and replayed records a second at most: a replay never
+    /// crowds out live records.
+    static let replayWindow = 8
+    static let replayRecordsPerSecond = 20_000
+    static let maxQueuedReplays = 4
 
     private func run() {
         var logger = Logger(label: "pocare.link")
@@ -136,6 +172,11 @@ public final class ControlSiteLink: Sendable {
                     }
                     logger.notice("connected to the Control Site broker", metadata: ["client_id": "\(settings.broker.clientId)"])
                     flow.publishedStatus = nil  // a new session gets a fresh birth
+                    flow.publishedMetadata = [:]
+                    flow.publishedSpecs = []
+                    do { try client.subscribe(topics.replay, qos: 1) } catch {
+                        logger.warning("cannot subscribe to replay requests", metadata: ["error": "\(error)"])
+                    }
                 } else {
                     let reason = MQTTClient.connackText(rc)
                     logger.error("the broker refused the connection", metadata: ["reason": "\(reason)"])
@@ -146,10 +187,18 @@ public final class ControlSiteLink: Sendable {
                 stats.withLock { $0.connected = false }
             case .published(let mid):
                 if mid == flow.offlineMessage { flow.offlineAcknowledged = true }
+                if flow.replayInflight.remove(mid) != nil { return }
                 guard let (stream, last) = flow.inflight.removeValue(forKey: mid) else { return }
                 acknowledge(stream: stream, last: last, flow: flow)
-            case .message:
-                break
+            case .message(let topic, let payload):
+                // Only the replay topic is subscribed; anything else is ignored. Requests are
+                // read on the next turn of the loop, never in the library's callback.
+                guard topic == topics.replay else { return }
+                if flow.incomingRequests.count < 64 {
+                    flow.incomingRequests.append(payload)
+                } else {
+                    flow.malformedRequests += 1
+                }
             }
         }
 
@@ -164,7 +213,7 @@ public final class ControlSiteLink: Sendable {
             // entry among them) leave now rather than at the next start.
             if stopping {
                 if stopDeadline == nil { stopDeadline = MonotonicClock.now() + 1_000_000_000 }
-                if flow.connected { fill(client: client, reader: reader, topics: topics, flow: flow, logger: logger) }
+                if flow.connected { _ = fill(client: client, reader: reader, topics: topics, flow: flow, logger: logger) }
                 let published = (try? reader.streams())?.allSatisfy { (flow.next[$0.stream] ?? $0.deliveredSeq + 1) > $0.lastSeq } ?? true
                 if !flow.connected || (published && flow.inflight.isEmpty) || MonotonicClock.now() > stopDeadline! { break }
             }
@@ -198,15 +247,20 @@ public final class ControlSiteLink: Sendable {
             }
             if flow.connected {
                 failures = 0
+                // Metadata and specs first, so the birth that names them finds them retained.
+                publishRetained(client: client, topics: topics, flow: flow, logger: logger)
                 // The retained status follows the site: birth on connect, again on any change.
                 let devices = statusProvider()
                 if devices != flow.publishedStatus {
-                    let birth = Contract.status(site: settings.site, online: true, time: Date(), devices: devices)
+                    let birth = Contract.status(site: settings.site, online: true, time: Date(), devices: devices, epoch: epoch)
                     if (try? client.publish(topic: topics.status, payload: birth, qos: 1, retain: true)) != nil {
                         flow.publishedStatus = devices
                     }
                 }
-                fill(client: client, reader: reader, topics: topics, flow: flow, logger: logger)
+                let caughtUp = fill(client: client, reader: reader, topics: topics, flow: flow, logger: logger)
+                takeReplayRequests(client: client, reader: reader, topics: topics, flow: flow, logger: logger)
+                // Replays go after live records: only when everything committed has been sent.
+                if caughtUp { serveReplays(client: client, reader: reader, topics: topics, flow: flow, logger: logger) }
             }
             let alive = client.runLoop(milliseconds: flow.connected ? 50 : 200, wake: wakeRead)
             drainWake()
@@ -228,7 +282,7 @@ public final class ControlSiteLink: Sendable {
 
         // Say goodbye: the retained status becomes offline before the link goes.
         if flow.connected, let mid = try? client.publish(topic: topics.status, payload: Contract.status(
-            site: settings.site, online: false, time: Date(), devices: statusProvider()), qos: 1, retain: true)
+            site: settings.site, online: false, time: Date(), devices: statusProvider(), epoch: epoch), qos: 1, retain: true)
         {
             flow.offlineMessage = mid
             let deadline = MonotonicClock.now() + 1_000_000_000
@@ -237,6 +291,29 @@ public final class ControlSiteLink: Sendable {
         client.disconnect()
         _ = client.runLoop(milliseconds: 10)
         logger.info("control site link stopped")
+    }
+
+    /// Publishes each device's metadata and each spec, retained, when it is new in this session
+    /// or changed; clears the metadata of a device the site no longer has.
+    private func publishRetained(client: MQTTClient, topics: Topics, flow: Flow, logger: Logger) {
+        let retained = retainedProvider()
+        flow.labels = retained.labels
+        for meta in retained.metadata where flow.publishedMetadata[meta.key] != meta.fingerprint {
+            guard (try? client.publish(topic: topics.metadata(meta.key), payload: meta.payload, qos: 1, retain: true)) != nil else { return }
+            flow.publishedMetadata[meta.key] = meta.fingerprint
+            logger.info("device metadata published", metadata: ["device": "\(meta.key)", "fingerprint": "\(meta.fingerprint)"])
+        }
+        let current = Set(retained.metadata.map(\.key))
+        for device in flow.publishedMetadata.keys where !current.contains(device) {
+            // An empty retained message removes the retained one.
+            guard (try? client.publish(topic: topics.metadata(device), payload: [], qos: 1, retain: true)) != nil else { return }
+            flow.publishedMetadata[device] = nil
+        }
+        for spec in retained.specs where !flow.publishedSpecs.contains(spec.fingerprint) {
+            let payload = Contract.spec(site: settings.site, spec: spec)
+            guard (try? client.publish(topic: topics.spec(spec.fingerprint), payload: payload, qos: 1, retain: true)) != nil else { return }
+            flow.publishedSpecs.insert(spec.fingerprint)
+        }
     }
 
     /// Marks a message acknowledged and advances the stream's watermark over the contiguous
@@ -252,8 +329,10 @@ public final class ControlSiteLink: Sendable {
 
     /// Publishes what is waiting, in sequence order per stream, until the window is full:
     /// event, site and audit streams first, then telemetry.
-    private func fill(client: MQTTClient, reader: StoreReader, topics: Topics, flow: Flow, logger: Logger) {
-        guard flow.inflight.count < settings.window, let streams = try? reader.streams() else { return }
+    /// Returns whether every committed record has been published.
+    @discardableResult
+    private func fill(client: MQTTClient, reader: StoreReader, topics: Topics, flow: Flow, logger: Logger) -> Bool {
+        guard flow.inflight.count < settings.window, let streams = try? reader.streams() else { return false }
         var backlog: Int64 = 0
         let ordered = streams.filter { !$0.stream.isTelemetry } + streams.filter { $0.stream.isTelemetry }
         for stream in ordered {
@@ -261,7 +340,8 @@ public final class ControlSiteLink: Sendable {
             backlog += stream.lastSeq - stream.deliveredSeq
             do {
                 while flow.inflight.count < settings.window && next <= stream.lastSeq {
-                    let sent = try publishNext(stream: stream.stream, from: next, client: client, reader: reader, topics: topics)
+                    let sent = try publishNext(
+                        stream: stream.stream, from: next, client: client, reader: reader, topics: topics, flow: flow)
                     guard let (mid, last) = sent else { break }
                     flow.inflight[mid] = (stream.stream, last)
                     flow.unacknowledged[stream.stream, default: AcknowledgedPrefix()].published(through: last)
@@ -271,35 +351,136 @@ public final class ControlSiteLink: Sendable {
             } catch {
                 logger.warning("publishing stopped for now", metadata: ["stream": "\(stream.stream)", "error": "\(error)"])
                 flow.next[stream.stream] = next
-                return
+                return false
             }
             flow.next[stream.stream] = next
         }
         stats.withLock { $0.backlog = backlog }
+        return streams.allSatisfy { (flow.next[$0.stream] ?? $0.deliveredSeq + 1) > $0.lastSeq }
+    }
+
+    /// Reads the replay requests that arrived, answers each on `replay/status` (accepted with
+    /// the range that will be sent and what was pruned, or refused with the reason) and queues
+    /// the accepted ones. Malformed requests are logged (the first and every hundredth) and dropped.
+    private func takeReplayRequests(client: MQTTClient, reader: StoreReader, topics: Topics, flow: Flow, logger: Logger) {
+        guard !flow.incomingRequests.isEmpty else { return }
+        let incoming = flow.incomingRequests
+        flow.incomingRequests = []
+        let now = MonotonicClock.now()
+        flow.requestTokens = min(5, flow.requestTokens + Double(now - flow.requestTokensAt) / 1e9)
+        flow.requestTokensAt = now
+        func answer(_ request: ReplayRequest?, _ state: String, reason: String? = nil, pruned: Int64? = nil, sending: ClosedRange<Int64>? = nil) {
+            let payload = Contract.replayStatus(
+                site: settings.site, epoch: epoch, request: request, state: state, reason: reason, prunedThrough: pruned, sending: sending)
+            _ = try? client.publish(topic: topics.replayStatus, payload: payload, qos: 1, retain: false)
+        }
+        for payload in incoming {
+            let request: ReplayRequest
+            switch ReplayRequest.parse(payload) {
+            case .failure(let refusal):
+                flow.malformedRequests += 1
+                if flow.malformedRequests == 1 || flow.malformedRequests.isMultiple(of: 100) {
+                    logger.warning("replay request dropped", metadata: ["reason": "\(refusal.reason)", "dropped": "\(flow.malformedRequests)"])
+                }
+                continue
+            case .success(let parsed):
+                request = parsed
+            }
+            guard flow.requestTokens >= 1, flow.replays.count < Self.maxQueuedReplays else {
+                answer(request, "refused", reason: "too many replay requests; ask again later")
+                continue
+            }
+            flow.requestTokens -= 1
+            guard request.epoch == epoch else {
+                answer(request, "refused", reason: "the store's epoch is \(epoch), not \(request.epoch): its sequence numbers are another series")
+                continue
+            }
+            guard let state = (try? reader.streams())?.first(where: { $0.stream == request.stream }) else {
+                answer(request, "refused", reason: "no stream \(request.stream) at this site")
+                continue
+            }
+            let first = (try? reader.firstSeq(stream: request.stream)) ?? nil
+            let held = first ?? (state.lastSeq + 1)
+            let pruned: Int64? = request.from < held ? min(request.to, held - 1) : nil
+            let from = max(request.from, held), to = min(request.to, state.lastSeq)
+            guard from <= to else {
+                let reason = pruned != nil
+                    ? "the range was pruned: the store holds \(request.stream) from \(held)"
+                    : "not committed yet: the last record of \(request.stream) is \(state.lastSeq)"
+                answer(request, "refused", reason: reason, pruned: pruned)
+                continue
+            }
+            answer(request, "accepted", reason: pruned.map { "\(request.from)...\($0) was pruned" }, pruned: pruned, sending: from...to)
+            logger.info("replay accepted", metadata: ["stream": "\(request.stream)", "from": "\(from)", "to": "\(to)", "id": "\(request.id)"])
+            flow.replays.append(ReplayJob(request: request, next: from, last: to, prunedThrough: pruned))
+        }
+    }
+
+    /// Publishes replayed records in their original form on their own topics (a consumer drops
+    /// what it already has by sequence number), a few messages in flight and a bounded number
+    /// of records a second. The watermarks are not touched.
+    private func serveReplays(client: MQTTClient, reader: StoreReader, topics: Topics, flow: Flow, logger: Logger) {
+        let second = MonotonicClock.now() / 1_000_000_000
+        if second != flow.replaySecond {
+            flow.replaySecond = second
+            flow.replayRecordsThisSecond = 0
+        }
+        while var job = flow.replays.first, flow.replayInflight.count < Self.replayWindow,
+            flow.replayRecordsThisSecond < Self.replayRecordsPerSecond
+        {
+            do {
+                guard let (mid, last) = try publishNext(
+                    stream: job.request.stream, from: job.next, client: client, reader: reader, topics: topics, flow: flow,
+                    through: job.last)
+                else {
+                    job.next = job.last + 1
+                    flow.replays[0] = job
+                    break
+                }
+                flow.replayInflight.insert(mid)
+                flow.replayRecordsThisSecond += Int(last - job.next + 1)
+                job.next = last + 1
+            } catch {
+                logger.warning("replay stopped", metadata: ["stream": "\(job.request.stream)", "error": "\(error)"])
+                job.next = job.last + 1
+            }
+            if job.next > job.last {
+                flow.replays.removeFirst()
+                let payload = Contract.replayStatus(
+                    site: settings.site, epoch: epoch, request: job.request, state: "done", prunedThrough: job.prunedThrough,
+                    sending: nil)
+                _ = try? client.publish(topic: topics.replayStatus, payload: payload, qos: 1, retain: false)
+            } else {
+                flow.replays[0] = job
+            }
+        }
     }
 
     /// Publishes the message that starts at `seq`; returns its message id and last sequence number.
-    private func publishNext(stream: StreamName, from seq: Int64, client: MQTTClient, reader: StoreReader, topics: Topics)
-        throws -> (Int32, Int64)?
-    {
+    private func publishNext(
+        stream: StreamName, from seq: Int64, client: MQTTClient, reader: StoreReader, topics: Topics, flow: Flow,
+        through limit: Int64 = .max
+    ) throws -> (Int32, Int64)? {
         let topic = topics.topic(for: stream)
         switch stream {
         case .audit:
             guard let entry = try reader.auditEntries(after: seq - 1, limit: 1).first else { return nil }
-            return (try client.publish(topic: topic, payload: Contract.audit(site: settings.site, entry: entry)), entry.seq)
+            return (try client.publish(topic: topic, payload: Contract.audit(site: settings.site, entry: entry, epoch: epoch)), entry.seq)
         case .telemetry:
-            let samples = try reader.samples(stream: stream, after: seq - 1, limit: settings.telemetryBatch)
+            let samples = try reader.samples(
+                stream: stream, after: seq - 1, limit: Int(min(Int64(settings.telemetryBatch), max(1, limit - seq + 1))))
             guard let first = samples.first else { return nil }
             var count = samples.count
-            var payload = Contract.telemetry(site: settings.site, device: first.device, samples: samples[..<count], sent: Date())
+            let labels = flow.labels[first.device] ?? [:]
+            var payload = Contract.telemetry(site: settings.site, device: first.device, samples: samples[..<count], sent: Date(), epoch: epoch, labels: labels)
             while payload.count > settings.maxMessageBytes && count > 1 {
                 count /= 2
-                payload = Contract.telemetry(site: settings.site, device: first.device, samples: samples[..<count], sent: Date())
+                payload = Contract.telemetry(site: settings.site, device: first.device, samples: samples[..<count], sent: Date(), epoch: epoch, labels: labels)
             }
             return (try client.publish(topic: topic, payload: payload), samples[count - 1].seq)
         case .events, .siteEvents:
             guard let event = try reader.events(stream: stream, after: seq - 1, limit: 1).first else { return nil }
-            return (try client.publish(topic: topic, payload: Contract.event(site: settings.site, event: event)), event.seq)
+            return (try client.publish(topic: topic, payload: Contract.event(site: settings.site, event: event, epoch: epoch)), event.seq)
         }
     }
 

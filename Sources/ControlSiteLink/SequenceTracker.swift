@@ -89,4 +89,13 @@ public struct SequenceTracker: Sendable {
     }
 
     public func missing(in stream: String) -> [ClosedRange<Int64>] { streams[stream]?.missing ?? [] }
+
+    /// Forgets the streams whose key starts with `prefix` (a site's streams after its store was
+    /// replaced: their numbers start again). What was missing is kept under `prefix` with the
+    /// old epoch, so the summary still shows it.
+    public mutating func restart(streamsWithPrefix prefix: String, formerEpoch: String) {
+        for key in streams.keys where key.hasPrefix(prefix) {
+            streams["\(key)@\(formerEpoch)"] = streams.removeValue(forKey: key)
+        }
+    }
 }

@@ -10,6 +10,31 @@ public enum Quality: String, Sendable, Hashable, Codable {
 }
 
 /// A decoded value in engineering units.
+extension Double {
+    /// The double nearest to the shortest decimal that reads back as `value` in float32:
+    /// 38.4 for the float32 nearest 38.4 (not 38.400001525878906, its exact value). Lossless,
+    /// since `Float(result) == value`, and every reader (store, CLI, report, wire) then shows
+    /// the digits the device meant without knowing the value came from a float32 register.
+    public init(shortestFloat32 value: Float) {
+        let exact = Double(value)
+        // Fast path: the fewest fractional digits that read back as the same float32. Dividing
+        // a whole number by a power of ten is correctly rounded, so the candidate is the double
+        // nearest that decimal.
+        if exact.isFinite, abs(exact) < 1e7, abs(exact) >= 1e-4 || exact == 0 {
+            var scale = 1.0
+            for _ in 0...9 {
+                let candidate = (exact * scale).rounded(.toNearestOrEven) / scale
+                if Float(candidate) == value {
+                    self = candidate
+                    return
+                }
+                scale *= 10
+            }
+        }
+        self = Double("\(value)") ?? exact
+    }
+}
+
 public enum Value: Sendable, Hashable, CustomStringConvertible {
     case number(Double)
     case flag(Bool)

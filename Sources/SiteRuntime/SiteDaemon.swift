@@ -40,7 +40,7 @@ public final class SiteDaemon {
     /// What other threads (the watchdog, the store's commit handler) may look at.
     let parts = RunningParts()
     /// Specs the daemon has seen (configuration and batch starts), by fingerprint.
-    var knownSpecs: [String: IPCSpec] = [:]
+    var knownSpecs: [String: IPCSpec] = [:] { didSet { board.register(specs: knownSpecs) } }
 
     /// Builds the parts without starting any: `runPipeline` consumes, `startParts` starts the
     /// pollers and the link, `shutDown` closes what is left.
@@ -59,6 +59,7 @@ public final class SiteDaemon {
         link = Self.makeLink(site: site, store: store, board: board)
         parts.update(pollers: acquisition.pollers, link: link)
         for device in site.devices { if let spec = device.batch?.spec { knownSpecs[spec.fingerprint] = spec } }
+        board.register(specs: knownSpecs)
     }
 
     static func makeLink(site: SiteConfig, store: SiteStore, board: DeviceStatusBoard) -> ControlSiteLink? {
@@ -75,7 +76,9 @@ public final class SiteDaemon {
         settings.topicRoot = controlSite.topicRoot
         settings.window = controlSite.window
         settings.telemetryBatch = controlSite.telemetryBatch
-        return ControlSiteLink(settings: settings, storePath: store.settings.path, store: store) { board.contractStatus }
+        return ControlSiteLink(
+            settings: settings, storePath: store.settings.path, store: store, status: { board.contractStatus },
+            retained: { board.retained })
     }
 
     /// The configuration's identity in the audit trail: the file's hash and the specs in force.
@@ -273,6 +276,52 @@ public final class SiteDaemon {
                 await offPool { acquisition.stop() }
                 input.finish()
             }
+            if !pipeline.endedBatches.isEmpty { await recordEndedBatches() }
+        }
+    }
+
+    /// Commits the complete record of each batch that ended (what `pocarectl batch report
+    /// --json` shows) as a `batch_record` event on the device's event stream, so it reaches the
+    /// Control Site like any record: after an outage too, from the store.
+    func recordEndedBatches() async {
+        let ended = pipeline.endedBatches
+        pipeline.endedBatches = []
+        for (device, batch) in ended { await recordBatch(batch, device: device, reason: "batch ended") }
+    }
+
+    /// The whole record, as `pocarectl batch report --json` shows it and the Control Site receives it.
+    func completeBatchReport(_ batch: String) async throws(ControlResponse.Failure) -> ControlAPI.BatchReport {
+        try await withAlarmService(try await batchReport(batch))
+    }
+
+    /// On an operator's request: the record of an ended batch, committed (and so published) again.
+    func publishBatchRecord(_ batch: String, by peer: ControlPeer) async throws(ControlResponse.Failure) -> ControlAPI.BatchReport {
+        let report = try await completeBatchReport(batch)
+        guard report.ended != nil else { throw .init(code: .refused, message: "batch '\(batch)' has not ended") }
+        _ = try? await store.audit(AuditAction(
+            user: peer.user, action: "batch.publish", target: report.device, reason: "re-published on request", newValue: "batch=\(batch)"))
+        await recordBatch(batch, device: report.device, reason: "re-published on request", report: report)
+        return report
+    }
+
+    /// Builds the batch's record from the store and commits it as a `batch_record` event.
+    func recordBatch(_ batch: String, device: String, reason: String, report built: ControlAPI.BatchReport? = nil) async {
+        do {
+            let report: ControlAPI.BatchReport
+            if let built { report = built } else { report = try await completeBatchReport(batch) }
+            let record = String(decoding: try JSONEncoder.control.encode(report), as: UTF8.self)
+            let time = Date()
+            var body = "{\"kind\":\"batch_record\",\"time\":\"\(UTCTime.format(time))\",\"device\":"
+            body += String(decoding: try JSONEncoder().encode(device), as: UTF8.self)
+            body += ",\"batch\":" + String(decoding: try JSONEncoder().encode(batch), as: UTF8.self)
+            body += ",\"reason\":" + String(decoding: try JSONEncoder().encode(reason), as: UTF8.self)
+            body += ",\"record\":" + record + "}"
+            store.append(EventRecord(
+                stream: .events(device: device), device: device, time: time, kind: "batch_record", batchId: batch,
+                specFingerprint: report.spec, body: body))
+            logger.info("batch record committed for the Control Site", metadata: ["batch": "\(batch)", "device": "\(device)"])
+        } catch {
+            logger.error("the batch record could not be built", metadata: ["batch": "\(batch)", "error": "\(error)"])
         }
     }
 

@@ -105,6 +105,10 @@ public final class SitePipeline {
     }
 
     /// After a reload: new devices and profiles.
+    /// Batches that ended since the daemon last looked: their records are to be committed and
+    /// published (`SiteDaemon.recordEndedBatches`).
+    var endedBatches: [(device: String, batch: String)] = []
+
     func reconfigure(site: SiteConfig, printer: LiveValuePrinter?) {
         self.printer = printer
         parameterIds = Dictionary(uniqueKeysWithValues: site.devices.map { ($0.id, $0.profile.parameters.map(\.id)) })
@@ -115,6 +119,7 @@ public final class SitePipeline {
         printer?.print(sample)
         latest[sample.deviceId] = sample
         board.update(device: sample.deviceId, reachable: sample.readings.contains { $0.quality != .badCommunication })
+        board.observeIdentity(device: sample.deviceId, readings: sample.readings)
         // Stored first, then evaluated: the sample is kept with the batch and phase it was taken
         // under (evaluating it may move a batch that follows the device's phase), whatever the
         // evaluation decides, and its events queue behind it in the same group commit.
@@ -145,6 +150,7 @@ public final class SitePipeline {
                 board.update(device: event.device, batch: event.batchId, phase: event.phase, spec: event.specFingerprint)
             case .batchEnded:
                 board.update(device: event.device, batch: nil, phase: nil, spec: nil)
+                if let batch = event.batchId { endedBatches.append((event.device, batch)) }
             default: break
             }
         }

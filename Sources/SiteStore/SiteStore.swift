@@ -12,8 +12,10 @@ import Glibc
 /// may leave the site.
 ///
 /// One writer thread owns the write connection. Producers enqueue; the writer commits in
-/// groups (after `commitInterval` or `commitRows` rows, whichever comes first, at once for
-/// audit entries) and assigns each row the next sequence number of its stream inside the
+/// groups: an idle writer commits as soon as a burst has arrived (`burstWindow` after its first
+/// row: a sample and the events it raised), a busy one takes everything that queued while it
+/// committed, so groups grow only under load (`commitRows` rows at once, `commitInterval` at
+/// the latest; audit entries at once) and assigns each row the next sequence number of its stream inside the
 /// committing transaction, so numbers are gap-free, never reused and continue across restarts.
 /// A failed commit (a full disk) is rolled back and retried with the same rows; nothing that
 /// was committed is touched.
@@ -27,7 +29,14 @@ public final class SiteStore: @unchecked Sendable {
     public struct Settings: Sendable {
         public var path: String
         public var synchronous: Synchronous = .full
+        /// The longest the first queued row waits before its commit begins; an idle writer
+        /// begins after `burstWindow` already.
         public var commitInterval: Duration = .milliseconds(100)
+        /// How long an idle writer waits for the rest of a burst before it commits: long enough
+        /// for a sample's events to join it, short against the live latency a consumer sees.
+        public var burstWindow: Duration = .milliseconds(1)
+        /// How long a writer with a backlog (a tenth of `commitRows` waiting) gathers a group.
+        public var loadWindow: Duration = .milliseconds(5)
         public var commitRows = 1000
         /// Delivered rows older than this are pruned; undelivered rows never are.
         public var retention: Duration = .seconds(30 * 86_400)
@@ -376,7 +385,14 @@ public final class SiteStore: @unchecked Sendable {
                 condition.wait(until: nextMaintenance)
             }
             if !queue.isEmpty {
-                let deadline = firstQueuedAt + settings.commitInterval.nanoseconds
+                // Rows that queued while the last commit ran are already past the window: a busy
+                // writer commits back to back, and its groups are what queued meanwhile. A real
+                // backlog (a tenth of `commitRows` waiting) is grouped for up to `loadWindow`, as
+                // fsyncs, not rows, are what limits ingest. A live site (tens of rows a second)
+                // never waits longer than the burst window.
+                let backlog = queuedRows >= max(1, settings.commitRows / 10)
+                let deadline = firstQueuedAt
+                    + min(settings.commitInterval, backlog ? settings.loadWindow : settings.burstWindow).nanoseconds
                 while queuedRows < settings.commitRows && !urgent && !stopping && MonotonicClock.now() < deadline {
                     condition.wait(until: deadline)
                 }

@@ -40,6 +40,17 @@ public final class StoreReader {
         return lines.joined(separator: "\n")
     }
 
+    /// The first sequence number a stream still holds (nil when it holds none: never written,
+    /// or everything pruned).
+    public func firstSeq(stream: StreamName) throws(SQLiteError) -> Int64? {
+        let table = stream.table
+        let query = try connection.prepare(
+            table == "audit" ? "SELECT MIN(seq) FROM audit" : "SELECT MIN(seq) FROM \(table) WHERE stream = ?")
+        if table != "audit" { query.bind(1, stream.description) }
+        guard try query.step(), !query.isNull(0) else { return nil }
+        return query.int64(0)
+    }
+
     /// Sequence numbers present in a stream, in order (for checks and tests).
     public func sequenceNumbers(stream: StreamName) throws(SQLiteError) -> [Int64] {
         let table = stream.table
@@ -63,6 +74,7 @@ public final class StoreReader {
         query.bind(3, Int64(limit))
         var result: [StoredSample] = []
         var parameterCache: [String: [String]] = [:]
+        var previous = try hash(before: seq + 1, stream: stream)
         while try query.step() {
             let layoutText = query.text(7) ?? ""
             let parameters = parameterCache[layoutText] ?? layoutText.split(separator: ",").map(String.init)
@@ -77,7 +89,8 @@ public final class StoreReader {
                 stream: stream, seq: query.int64(0), device: query.text(1) ?? "",
                 time: Date(nanosecondsSince1970: query.int64(2)), cycle: query.int64(3),
                 context: SampleContext(batchId: query.text(4), phase: query.text(5), specFingerprint: query.text(6)),
-                readings: readings, hash: query.text(9)))
+                readings: readings, hash: query.text(9), previousHash: previous))
+            previous = result[result.count - 1].hash
         }
         return result
     }
@@ -90,13 +103,30 @@ public final class StoreReader {
         query.bind(2, seq)
         query.bind(3, Int64(limit))
         var result: [StoredEvent] = []
+        var previous = try hash(before: seq + 1, stream: stream)
         while try query.step() {
             result.append(StoredEvent(
                 stream: stream, seq: query.int64(0), device: query.text(1) ?? "", time: Date(nanosecondsSince1970: query.int64(2)),
                 kind: query.text(3) ?? "", alarm: query.text(4), batchId: query.text(5), phase: query.text(6),
-                specFingerprint: query.text(7), body: query.text(8) ?? "", hash: query.text(9)))
+                specFingerprint: query.text(7), body: query.text(8) ?? "", hash: query.text(9), previousHash: previous))
+            previous = result[result.count - 1].hash
         }
         return result
+    }
+
+    /// The chain hash that precedes record `seq` of a sample or event stream: the previous
+    /// record's hash, the anchor's hash when the previous record was pruned (or the genesis hash
+    /// before the first record), nil when neither is known (records from before the chain).
+    public func hash(before seq: Int64, stream: StreamName) throws(SQLiteError) -> String? {
+        let anchor = try connection.prepare("SELECT anchor_seq, anchor_hash FROM streams WHERE stream = ?")
+        anchor.bind(1, stream.description)
+        let (anchorSeq, anchorHash): (Int64, String?) = try anchor.step() ? (anchor.int64(0), anchor.text(1)) : (0, nil)
+        if seq - 1 == anchorSeq { return anchorHash ?? RecordChain.genesis }
+        if seq - 1 < anchorSeq { return nil }
+        let row = try connection.prepare("SELECT hash FROM \(stream.table) WHERE stream = ? AND seq = ?")
+        row.bind(1, stream.description)
+        row.bind(2, seq - 1)
+        return try row.step() ? row.text(0) : nil
     }
 
     public struct AuditFilter: Sendable {

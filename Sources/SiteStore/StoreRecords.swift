@@ -121,12 +121,16 @@ public struct StoredSample: Sendable {
     public var readings: [Reading]
     /// The record's place in its stream's hash chain (`RecordChain`); nil for records from before the chain.
     public var hash: String?
+    /// The hash of the record before it in the stream (the genesis hash for the first record);
+    /// nil where the store cannot say (a record from before the chain).
+    public var previousHash: String?
 
     public init(
         stream: StreamName, seq: Int64, device: String, time: Date, cycle: Int64, context: SampleContext, readings: [Reading],
-        hash: String? = nil
+        hash: String? = nil, previousHash: String? = nil
     ) {
         self.hash = hash
+        self.previousHash = previousHash
         self.stream = stream
         self.seq = seq
         self.device = device
@@ -151,6 +155,8 @@ public struct StoredEvent: Sendable {
     public var body: String
     /// The record's place in its stream's hash chain (`RecordChain`); nil for records from before the chain.
     public var hash: String? = nil
+    /// The hash of the record before it in the stream; nil where the store cannot say.
+    public var previousHash: String? = nil
 }
 
 /// Delivery state of one stream.

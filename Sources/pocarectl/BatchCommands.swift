@@ -5,8 +5,8 @@ import POCareCore
 
 struct Batch: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run batches: start, change phase, end, list, report.",
-        subcommands: [BatchStart.self, BatchPhase.self, BatchEnd.self, BatchList.self, BatchReport.self])
+        abstract: "Run batches: start, change phase, end, list, report, publish.",
+        subcommands: [BatchStart.self, BatchPhase.self, BatchEnd.self, BatchList.self, BatchReport.self, BatchPublish.self])
 }
 
 struct BatchStart: ParsableCommand {
@@ -74,6 +74,24 @@ struct BatchList: ParsableCommand {
             rows.append([b.batch, b.device, b.started, text(b.ended), b.spec])
         }
         print(alignedTable(rows))
+    }
+}
+
+struct BatchPublish: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "publish", abstract: "Commit an ended batch's record again, so the Control Site gets it again.",
+        discussion: """
+            The record (the content of `batch report --json`) is committed as a new batch_record event
+            on the device's event stream and published from the store like any record. Audited.
+
+            Example:
+              pocarectl batch publish CART-0042
+            """)
+    @OptionGroup var daemon: SocketOption
+    @Argument(help: "Batch id.") var batch: String
+    func run() throws {
+        let r = try daemon.send(.batchPublish(batch: batch)) { if case .batchReport(let r) = $0 { r } else { nil } }
+        print("batch \(batch) on \(r.device): record committed for the Control Site")
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ControlSiteLink
 import Foundation
+import Hashing
 import POCareConfig
 import POCareCore
 import SiteService
@@ -12,7 +13,10 @@ struct Subscribe: ParsableCommand {
         abstract: "Subscribe at the Control Site: de-duplicate by sequence number, report gaps, print what arrives.",
         discussion: """
             A persistent session (the default) keeps every QoS 1 message for this client id while it is away.
-            Exit code: 0, or 1 when numbers are still missing in some stream at exit.
+            Each record's previous_hash is checked against the hash of the record before it, and each
+            site's store epoch against the one seen before: a broken chain or a replaced store is
+            reported like a gap.
+            Exit code: 0, or 1 when numbers are still missing in some stream at exit or a chain broke.
 
             Examples:
               pocarectl subscribe --broker mqtt://127.0.0.1:1883
@@ -100,6 +104,8 @@ struct Subscribe: ParsableCommand {
             throw ExitStatus.unreachable
         }
         var tracker = SequenceTracker()
+        var chains = ChainTracker()
+        var catalog = MetadataCatalog()
         var received = 0
         var lastArrival = ContinuousClock.now
         var connected = false
@@ -116,7 +122,7 @@ struct Subscribe: ParsableCommand {
                 connected = false
             case .message(let topic, let payload):
                 lastArrival = .now
-                if handle(topic: topic, payload: payload, tracker: &tracker) { received += 1 }
+                if handle(topic: topic, payload: payload, tracker: &tracker, chains: &chains, catalog: &catalog) { received += 1 }
             case .published:
                 break
             }
@@ -146,16 +152,69 @@ struct Subscribe: ParsableCommand {
             if !s.missing.isEmpty { gaps = true }
             note("\(s.stream): \(s.first)...\(s.highest), \(s.messages) messages, \(s.duplicates) duplicates dropped, missing: \(missing.isEmpty ? "none" : missing)")
         }
+        for (stream, count) in chains.breaks.sorted(by: { $0.key < $1.key }) {
+            gaps = true
+            note("\(stream): chain broken \(count) time(s)")
+        }
         if gaps { throw ExitStatus.failure }
     }
 
     /// Returns true for a message that carried something new.
-    func handle(topic: String, payload: [UInt8], tracker: inout SequenceTracker) -> Bool {
+    func handle(
+        topic: String, payload: [UInt8], tracker: inout SequenceTracker, chains: inout ChainTracker, catalog: inout MetadataCatalog
+    ) -> Bool {
+        // An empty retained message clears a device's metadata that the site no longer has.
+        if payload.isEmpty {
+            note("\(topic): cleared")
+            return false
+        }
         guard let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any] else {
             note("\(topic): not a JSON object (\(payload.count) bytes)")
             return false
         }
         let schema = object["schema"] as? String ?? ""
+        let site = object["site"] as? String ?? ""
+        let epoch = object["epoch"] as? String
+        if chains.isFormer(site: site, epoch: epoch) {
+            note("record of \(site) from the replaced store \(epoch ?? "") ignored: \(topic)")
+            return false
+        }
+        let previousEpoch = chains.epoch(of: site)
+        if let finding = chains.observe(site: site, epoch: epoch) {
+            note("\(finding)")
+            if let previousEpoch { tracker.restart(streamsWithPrefix: "\(site)/", formerEpoch: previousEpoch) }
+        }
+        if schema == "\(Topics.schemaVersion)/meta" {
+            let device = object["device"] as? String ?? ""
+            catalog.learn(site: site, device: device, object)
+            // The fingerprint covers the bytes after the leading fingerprint field.
+            let named = object["fingerprint"] as? String ?? ""
+            let prefix = Array("{\"fingerprint\":\"\(named)\",".utf8)
+            if !payload.starts(with: prefix) || "sha256:" + SHA256.hex(payload.dropFirst(prefix.count)) != named {
+                note("metadata on \(topic) does not hash to its fingerprint \(named)")
+            }
+            emit(json ? String(decoding: payload, as: UTF8.self)
+                : "\(topic) profile=\((object["profile"] as? [String: Any])?["id"] ?? "?") parameters=\((object["parameters"] as? [Any])?.count ?? 0) fingerprint=\(object["fingerprint"] ?? "?")")
+            return true
+        }
+        if schema == "\(Topics.schemaVersion)/spec" {
+            // The fingerprint is recomputed from the canonical form the message carries.
+            let canonical = object["canonical"] as? String ?? ""
+            let named = object["fingerprint"] as? String ?? ""
+            let computed = "sha256:" + SHA256.hex(canonical)
+            if computed != named { note("spec \(named) on \(topic): its canonical form hashes to \(computed)") }
+            let identity = object["identity"] as? [String: Any] ?? [:]
+            emit(json ? String(decoding: payload, as: UTF8.self)
+                : "\(topic) \(identity["document"] ?? "?") version \(identity["version"] ?? "?") fingerprint \(computed == named ? "verified" : "MISMATCH")")
+            return true
+        }
+        if schema == "\(Topics.schemaVersion)/replay_status" {
+            let request = object["request"] as? [String: Any] ?? [:]
+            let reason = (object["reason"] as? String).map { ": \($0)" } ?? ""
+            note("replay \(request["id"] ?? "") \(request["stream"] ?? "") \(request["from"] ?? "")...\(request["to"] ?? "") \(object["state"] ?? "?")\(reason)")
+            if json { emit(String(decoding: payload, as: UTF8.self)) }
+            return true
+        }
         guard let stream = object["stream"] as? String else {
             // The status topic carries no stream: print it as it is.
             emit(json ? String(decoding: payload, as: UTF8.self) : "\(topic) \(object["state"] ?? "?") version=\(object["version"] ?? "?")")
@@ -165,6 +224,7 @@ struct Subscribe: ParsableCommand {
         let last = (object["seq_last"] as? NSNumber ?? object["seq"] as? NSNumber)?.int64Value ?? 0
         let key = "\(object["site"] ?? "")/\(stream)"
         let before = tracker.missing(in: key)
+        for finding in chains.observe(stream: key, records: Self.links(object, first: first)) { note("\(finding)") }
         let observation = tracker.observe(stream: key, first: first, last: last)
         if observation == .duplicate {
             note("duplicate \(stream) \(first)...\(last) dropped")
@@ -176,8 +236,11 @@ struct Subscribe: ParsableCommand {
         if json {
             emit(String(decoding: payload, as: UTF8.self))
         } else if schema == "\(Topics.schemaVersion)/telemetry" {
-            let samples = (object["samples"] as? [Any])?.count ?? 0
-            emit("\(object["sent"] ?? "") \(stream) \(first)...\(last) \(samples) samples")
+            let samples = object["samples"] as? [[String: Any]] ?? []
+            let latest = (samples.last?["values"] as? [String: Any]).map {
+                catalog.describe(site: site, device: object["device"] as? String ?? "", values: $0)
+            } ?? ""
+            emit("\(object["sent"] ?? "") \(stream) \(first)...\(last) \(samples.count) samples \(latest)")
         } else if schema == "\(Topics.schemaVersion)/event", let event = object["event"] as? [String: Any] {
             emit("\(object["time"] ?? "") \(stream) \(first) \(eventSummary(object, event))")
         } else {
@@ -218,7 +281,59 @@ func eventSummary(_ envelope: [String: Any], _ event: [String: Any]) -> String {
     return parts.joined(separator: " ")
 }
 
-/// Set from the signal handler; the loop ends and the summary is printed.
+/// What the retained metadata says about each device's parameters: names, units and labels.
+struct MetadataCatalog {
+    struct Parameter {
+        var name: String
+        var unit: String
+        var labels: [String: String]
+    }
+    private var devices: [String: [(id: String, parameter: Parameter)]] = [:]
+
+    mutating func learn(site: String, device: String, _ object: [String: Any]) {
+        devices["\(site)/\(device)"] = (object["parameters"] as? [[String: Any]] ?? []).compactMap { entry in
+            guard let id = entry["id"] as? String else { return nil }
+            let labels = (entry["enumeration"] as? [String: Any] ?? [:]).compactMapValues { $0 as? String }
+            return (id, Parameter(name: entry["name"] as? String ?? id, unit: entry["unit"] as? String ?? "", labels: labels))
+        }
+    }
+
+    /// `Name=value unit` for each value, in the profile's order; a code an older site sent is
+    /// shown with its label.
+    func describe(site: String, device: String, values: [String: Any]) -> String {
+        guard let parameters = devices["\(site)/\(device)"] else {
+            return values.keys.sorted().map { "\($0)=\(values[$0].map { "\($0)" } ?? "null")" }.joined(separator: " ")
+        }
+        return parameters.compactMap { id, parameter -> String? in
+            guard let value = values[id] else { return nil }
+            var text: String
+            switch value {
+            case is NSNull: text = "-"
+            case let number as NSNumber where !parameter.labels.isEmpty: text = parameter.labels[number.stringValue] ?? number.stringValue
+            default: text = "\(value)"
+            }
+            if !parameter.unit.isEmpty && !(value is NSNull) { text += " \(parameter.unit)" }
+            return "\(parameter.name)=\(text)"
+        }.joined(separator: ", ")
+    }
+}
+
+extension Subscribe {
+    /// The chain links a record message carries: one per event or audit entry; for telemetry the
+    /// message's `previous_hash` precedes its first sample and each sample's `hash` the next.
+    static func links(_ object: [String: Any], first: Int64) -> [ChainTracker.Link] {
+        guard let samples = object["samples"] as? [[String: Any]] else {
+            return [ChainTracker.Link(seq: first, previousHash: object["previous_hash"] as? String, hash: object["hash"] as? String)]
+        }
+        var previous = object["previous_hash"] as? String
+        return samples.map { sample in
+            let hash = sample["hash"] as? String
+            defer { previous = hash }
+            return ChainTracker.Link(seq: (sample["seq"] as? NSNumber)?.int64Value ?? 0, previousHash: previous, hash: hash)
+        }
+    }
+}
+
 
 /// One line per message, written at once (not held in a buffer), so a pipe sees it as it arrives.
 func emit(_ line: String) {

@@ -34,6 +34,31 @@ struct RegisterCodecTests {
         #expect(abs(value - 37.6) < 1e-5)
     }
 
+    @Test("a float32 decodes to its shortest decimal form: 38.4, 37.01735, not double's digits of the float")
+    func float32ShortestForm() {
+        func registers(_ f: Float) -> [UInt16] { [UInt16(f.bitPattern >> 16), UInt16(f.bitPattern & 0xFFFF)] }
+        #expect(decode(registers(38.4), as: .float32) == .number(38.4))
+        #expect(decode(registers(37.01735), as: .float32) == .number(37.01735))
+        #expect(decode(registers(-0.1), as: .float32) == .number(-0.1))
+        #expect(decode(registers(1.5e-9), as: .float32) == .number(1.5e-9))
+        #expect(decode(registers(3.4e38), as: .float32) == .number(3.4e38))
+        // Scaled after narrowing: 384 tenths of a degree.
+        #expect(decode(registers(384), as: .float32, scale: 0.1) == .number(38.4))
+    }
+
+    @Test("every float32 reads back exactly and prints as float32 prints it")
+    func float32ShortestFormIsLossless() {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<200_000 {
+            let f = Float(bitPattern: UInt32.random(in: 0...UInt32.max, using: &generator))
+            guard f.isFinite else { continue }
+            let d = Double(shortestFloat32: f)
+            #expect(Float(d) == f)
+            #expect(Double("\(f)") == d, "\(f) is \(d)")
+            if Float(d) != f || Double("\(f)") != d { return }
+        }
+    }
+
     @Test("negative int16 is two's complement, scaled")
     func negativeInt16() {
         #expect(decode([0xFB2E], as: .int16) == .number(-1234))
@@ -130,7 +155,8 @@ struct RegisterCodecTests {
                 == .number(value))
             let p32 = parameter(.float32, order)
             let back = RegisterCodec.decode(p32, registers: RegisterCodec.encode(.number(value), for: p32), baseAddress: 0)
-            #expect(back == .number(Double(Float(value))))
+            #expect(back == .number(Double(shortestFloat32: Float(value))))
+            #expect(back?.number.map { Float($0) } == Float(value), "the float32 itself is kept")
         }
     }
 }

@@ -20,7 +20,7 @@ struct ControlProtocolTests {
             .shelve(ShelveAction(alarm: "a/b/limit", duration: "30m", reason: "r")), .unshelve(AlarmAction(alarm: "a/b/limit", reason: "r")),
             .batchStart(BatchStart(device: "d", batch: "B", spec: "s.yaml", phase: "p", followDevicePhase: true, reason: "r")),
             .batchPhase(BatchPhaseChange(device: "d", phase: "p", reason: "r")), .batchEnd(BatchEnd(device: "d", reason: "r")), .batchList,
-            .batchReport(batch: "B"), .auditVerify, .verify, .reset(AlarmAction(alarm: "a/b/discrete", reason: "r")),
+            .batchReport(batch: "B"), .batchPublish(batch: "B"), .auditVerify, .verify, .reset(AlarmAction(alarm: "a/b/discrete", reason: "r")),
             .outOfService(ServiceAction(target: "a", reason: "r")), .inService(ServiceAction(target: "a/b/limit", reason: "r")),
             .auditShow(AuditQuery(user: "alice", action: "batch.*", since: Date(timeIntervalSince1970: 1_800_000_000), last: 3)),
         ]

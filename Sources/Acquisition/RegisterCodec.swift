@@ -93,9 +93,19 @@ public enum RegisterCodec {
     /// the device reported, never an infinite number in the store or on the wire.
     @inline(__always)
     static func scaled(_ raw: Double, _ parameter: Parameter) -> Value? {
-        let v = raw * parameter.scale + parameter.offset
-        return v.isFinite ? .number(v) : nil
+        var v = raw * parameter.scale + parameter.offset
+        guard v.isFinite else { return nil }
+        // A whole number times a decimal scale has no more decimal places than the scale: drop
+        // binary noise (5.1000000000000005) where the value is small enough to hold them exactly.
+        if let places = parameter.decimalPlaces, places > 0, raw.rounded() == raw {
+            let power = powersOfTen[places]
+            let shifted = v * power
+            if abs(shifted) < 9e15 { v = shifted.rounded() / power }
+        }
+        return .number(v)
     }
+
+    static let powersOfTen: [Double] = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9]
 
     /// The raw integer behind an enumerated parameter's value, for looking up its label.
     public static func code(of value: Value, for parameter: Parameter) -> Int? {

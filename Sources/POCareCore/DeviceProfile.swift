@@ -10,8 +10,11 @@ public struct Parameter: Sendable, Hashable {
     public var dataType: DataType
     public var wordOrder: WordOrder
     /// Engineering value = raw * scale + offset.
-    public var scale: Double
-    public var offset: Double
+    public var scale: Double { didSet { decimalPlaces = Self.decimalPlaces(scale, offset) } }
+    public var offset: Double { didSet { decimalPlaces = Self.decimalPlaces(scale, offset) } }
+    /// Decimal places a scaled whole number has (`0.1` gives 1): the decoder rounds to them, so
+    /// 51 × 0.1 reads 5.1, not 5.1000000000000005. Nil when scale or offset has no short decimal form.
+    public private(set) var decimalPlaces: Int?
     /// Code-to-label map for status and phase registers.
     public var enumeration: [Int: String]?
     public var writable: Bool
@@ -32,6 +35,22 @@ public struct Parameter: Sendable, Hashable {
         self.offset = offset
         self.enumeration = enumeration
         self.writable = writable
+        self.decimalPlaces = Self.decimalPlaces(scale, offset)
+    }
+
+    static func decimalPlaces(_ scale: Double, _ offset: Double) -> Int? {
+        func places(_ x: Double) -> Int? {
+            guard x.isFinite else { return nil }
+            var power = 1.0
+            for d in 0...9 {
+                let shifted = x * power
+                if abs(shifted - shifted.rounded()) <= 1e-6 { return d }
+                power *= 10
+            }
+            return nil
+        }
+        guard let a = places(scale), let b = places(offset) else { return nil }
+        return max(a, b)
     }
 
     /// The registers (or bits) this parameter occupies.

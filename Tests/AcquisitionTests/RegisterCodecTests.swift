@@ -160,3 +160,19 @@ struct RegisterCodecTests {
         }
     }
 }
+
+@Suite("Scaled whole numbers")
+struct ScaledWholeNumberTests {
+    @Test("a whole number times a decimal scale reads with the scale's decimals, not binary noise")
+    func decimals() {
+        let co2 = Parameter(id: "co2", name: "CO2", unit: "%", table: .holdingRegister, address: 0, dataType: .uint16, scale: 0.1)
+        #expect(co2.decimalPlaces == 1)
+        #expect(RegisterCodec.decode(co2, registers: [51], baseAddress: 0) == .number(5.1))
+        let ph = Parameter(id: "ph", name: "pH", unit: "[pH]", table: .holdingRegister, address: 0, dataType: .int16, scale: 0.001, offset: 0)
+        #expect(RegisterCodec.decode(ph, registers: [7_155], baseAddress: 0) == .number(7.155))
+        let shifted = Parameter(id: "t", name: "T", unit: "Cel", table: .holdingRegister, address: 0, dataType: .int16, scale: 0.01, offset: -40.5)
+        #expect(RegisterCodec.decode(shifted, registers: [7_753], baseAddress: 0) == .number(37.03))
+        let third = Parameter(id: "x", name: "X", unit: "1", table: .holdingRegister, address: 0, dataType: .uint16, scale: 1.0 / 3)
+        #expect(third.decimalPlaces == nil, "no short decimal form: left as computed")
+    }
+}

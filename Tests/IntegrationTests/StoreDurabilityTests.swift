@@ -118,13 +118,9 @@ struct StoreDurabilityTests {
     @Test("a full disk raises the store alarm; the daemon keeps running and loses nothing it committed",
           .enabled(if: canMountTmpfs(), "needs root to mount a small tmpfs"))
     func fullDisk() async throws {
-        let mountPoint = FileManager.default.temporaryDirectory.appendingPathComponent("pocare-full-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: mountPoint, withIntermediateDirectories: true)
-        #expect(runCommand("/bin/mount", ["-t", "tmpfs", "-o", "size=1536k", "tmpfs", mountPoint.path]) == 0)
-        defer {
-            _ = runCommand("/bin/umount", ["-l", mountPoint.path])
-            try? FileManager.default.removeItem(at: mountPoint)
-        }
+        let tmpfs = SmallTmpfs(size: "1536k", name: "full")
+        defer { tmpfs.remove() }
+        let mountPoint = tmpfs.mountPoint
         let fixture = try DaemonFixture(
             pollInterval: "20ms",
             storeBlock: "  free_space_warning: 1MiB\n  free_space_limit: 256KiB\n  commit_interval: 50ms",
@@ -152,6 +148,22 @@ struct StoreDurabilityTests {
         try expectStoreConsistent(storePath, committed: committed)
         let events = try StoreReader(path: storePath).events(stream: StreamName.siteEvents, after: 0, limit: 100)
         #expect(events.contains { $0.kind == "store_space_low" }, "the alarm itself was stored")
+    }
+}
+
+/// A small tmpfs of its own for a test: mounted now, unmounted and removed by `remove()`.
+final class SmallTmpfs {
+    let mountPoint: URL
+
+    init(size: String, name: String) {
+        mountPoint = FileManager.default.temporaryDirectory.appendingPathComponent("pocare-\(name)-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: mountPoint, withIntermediateDirectories: true)
+        #expect(runCommand("/bin/mount", ["-t", "tmpfs", "-o", "size=\(size)", "tmpfs", mountPoint.path]) == 0)
+    }
+
+    func remove() {
+        _ = runCommand("/bin/umount", ["-l", mountPoint.path])
+        try? FileManager.default.removeItem(at: mountPoint)
     }
 }
 

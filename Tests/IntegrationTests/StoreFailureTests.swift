@@ -44,13 +44,9 @@ struct StoreFailureTests {
     @Test("a store that cannot be written is a refusal to start, naming the reason",
           .enabled(if: canMountTmpfs(), "needs root to mount a small tmpfs"))
     func readOnlyStoreRefused() async throws {
-        let mountPoint = FileManager.default.temporaryDirectory.appendingPathComponent("pocare-ro-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: mountPoint, withIntermediateDirectories: true)
-        #expect(runCommand("/bin/mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", mountPoint.path]) == 0)
-        defer {
-            _ = runCommand("/bin/umount", ["-l", mountPoint.path])
-            try? FileManager.default.removeItem(at: mountPoint)
-        }
+        let tmpfs = SmallTmpfs(size: "8m", name: "ro")
+        defer { tmpfs.remove() }
+        let mountPoint = tmpfs.mountPoint
         let fixture = try DaemonFixture(pollInterval: "100ms", storeDirectory: mountPoint)
         let first = try fixture.startDaemon()
         #expect(await first.waitForLine(upTo: .seconds(20)) { $0.hasPrefix("COMMIT") } != nil)
@@ -67,13 +63,9 @@ struct StoreFailureTests {
     @Test("SIGTERM ends the daemon within the stop timeout on a full disk, counting what could not be committed",
           .enabled(if: canMountTmpfs(), "needs root to mount a small tmpfs"))
     func boundedShutdownOnFullDisk() async throws {
-        let mountPoint = FileManager.default.temporaryDirectory.appendingPathComponent("pocare-stop-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: mountPoint, withIntermediateDirectories: true)
-        #expect(runCommand("/bin/mount", ["-t", "tmpfs", "-o", "size=1536k", "tmpfs", mountPoint.path]) == 0)
-        defer {
-            _ = runCommand("/bin/umount", ["-l", mountPoint.path])
-            try? FileManager.default.removeItem(at: mountPoint)
-        }
+        let tmpfs = SmallTmpfs(size: "1536k", name: "stop")
+        defer { tmpfs.remove() }
+        let mountPoint = tmpfs.mountPoint
         let fixture = try DaemonFixture(
             pollInterval: "20ms", storeBlock: "  free_space_warning: 1MiB\n  free_space_limit: 256KiB\n  commit_interval: 50ms",
             storeDirectory: mountPoint)

@@ -100,7 +100,10 @@ struct ControlSitePublishingTests {
 
     @Test("outage: with the broker down for 30 s during an excursion, a persistent subscriber still gets every number in order")
     func brokerOutage() async throws {
-        let broker = try Broker(extraConfig: "log_type all")
+        // Saved after every change: the broker is stopped with SIGKILL (the test runner's children
+        // do not hear SIGTERM), and a once-a-second save could miss what it queued for a lagging
+        // subscriber on a busy machine.
+        let broker = try Broker(extraConfig: "log_type all\nautosave_on_changes true")
         let subscriber = try await startSubscriber(broker, clientId: "qa-outage")
         defer { subscriber.stop() }
         let fixture = try DaemonFixture(

@@ -121,6 +121,11 @@ public final class SiteDaemon {
             }
             try await startBatch(plan, on: device.id)
         }
+        // A batch that ended just before the daemon stopped may lack its record: commit it now,
+        // so it still reaches the Control Site.
+        for missing in saved.endedWithoutRecord {
+            await recordBatch(missing.batch, device: missing.device, reason: "batch ended (record committed after a restart)")
+        }
     }
 
     /// Takes a batch up again after a restart, exactly as it was, and records the interval
@@ -362,9 +367,11 @@ struct SavedBatchState: Sendable {
     var ended: Set<BatchKey> = []
     var outOfService: [OutOfServiceRecord] = []
     var latches: [(alarm: String, device: String, since: Date)] = []
+    var endedWithoutRecord: [(device: String, batch: String)] = []
 
     init(storePath: String) {
         guard let reader = try? StoreReader(path: storePath) else { return }
+        endedWithoutRecord = (try? reader.endedBatchesWithoutRecord()) ?? []
         latches = (try? reader.latches()) ?? []
         outOfService = (try? reader.outOfService()) ?? []
         running = (try? reader.runningBatches()) ?? []

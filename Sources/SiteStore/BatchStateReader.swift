@@ -51,6 +51,21 @@ extension StoreReader {
         return result
     }
 
+    /// Batches whose end is on record but whose batch record is not (the daemon stopped between
+    /// the two), so a start can commit what is missing. A batch whose end was pruned is done with.
+    public func endedBatchesWithoutRecord() throws(SQLiteError) -> [(device: String, batch: String)] {
+        let query = try connection.prepare("""
+            SELECT b.device, b.batch FROM batches b
+            WHERE b.ended_ns IS NOT NULL
+              AND EXISTS (SELECT 1 FROM events e WHERE e.batch = b.batch AND e.device = b.device AND e.kind = 'batch_ended')
+              AND NOT EXISTS (SELECT 1 FROM events e WHERE e.batch = b.batch AND e.device = b.device AND e.kind = 'batch_record')
+            ORDER BY b.ended_ns
+            """)
+        var result: [(device: String, batch: String)] = []
+        while try query.step() { result.append((query.text(0) ?? "", query.text(1) ?? "")) }
+        return result
+    }
+
     /// A spec as it was when a batch ran under it.
     public func spec(fingerprint: String) throws(SQLiteError) -> StoredSpec? {
         let query = try connection.prepare("SELECT fingerprint, document, version, canonical, source FROM specs WHERE fingerprint = ?")

@@ -130,3 +130,34 @@ struct LatchRestartTests {
         #expect(await waitFor(upTo: .seconds(10)) { ((try? StoreReader(path: fixture.storePath).latches()) ?? []).isEmpty })
     }
 }
+
+@Suite("A batch record lost to a stop", .serialized)
+struct MissingBatchRecordTests {
+    @Test("a batch that ended just before the daemon stopped, without its record, gets it committed at the next start")
+    func recordCommittedAtStart() async throws {
+        let fixture = try DaemonFixture(pollInterval: "200ms")
+        // What a kill -9 between the end and its record leaves: the end on record, no record.
+        let store = try SiteStore(settings: SiteStore.Settings(path: fixture.storePath))
+        let started = Date(timeIntervalSinceNow: -60), ended = Date(timeIntervalSinceNow: -30)
+        store.append(EventRecord(
+            stream: .events(device: "rocker-1"), device: "rocker-1", time: started, kind: "batch_started", batchId: "LOST-1",
+            specFingerprint: "sha256:00", body: #"{"kind":"batch_started","device":"rocker-1","time":"x"}"#,
+            stateChange: .started(
+                RunningBatch(device: "rocker-1", batch: "LOST-1", spec: "sha256:00", phase: "expansion", followDevicePhase: false,
+                             started: started, startedBy: "alice", reason: "run"), spec: nil)))
+        store.append(EventRecord(
+            stream: .events(device: "rocker-1"), device: "rocker-1", time: ended, kind: "batch_ended", batchId: "LOST-1",
+            specFingerprint: "sha256:00", body: #"{"kind":"batch_ended","device":"rocker-1","time":"x"}"#,
+            stateChange: .ended(device: "rocker-1", batch: "LOST-1", at: ended, by: "alice", reason: "done")))
+        await store.flush()
+        store.close()
+        #expect(try StoreReader(path: fixture.storePath).endedBatchesWithoutRecord().map(\.batch) == ["LOST-1"])
+
+        let daemon = try fixture.startDaemon()
+        defer { daemon.stop() }
+        #expect(await waitFor(upTo: .seconds(20)) {
+            ((try? StoreReader(path: fixture.storePath).events(batch: "LOST-1")) ?? []).contains { $0.kind == "batch_record" }
+        })
+        #expect(try StoreReader(path: fixture.storePath).endedBatchesWithoutRecord().isEmpty)
+    }
+}

@@ -65,7 +65,7 @@ let package = Package(
         .target(
             name: "ControlSite",
             dependencies: [
-                "POCareCore", "POCareConfig", "Hashing", "CPostgres", "ControlSiteLink",
+                "POCareCore", "POCareConfig", "Hashing", "CPostgres", "ControlSiteLink", "SiteStore",
                 .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams"),
             ]),
 

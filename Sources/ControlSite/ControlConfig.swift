@@ -13,7 +13,7 @@ public struct ControlConfig: Sendable {
 
     static let keys: Set<String> = [
         "broker", "client_id", "mqtt_version", "shared_group", "tls", "credentials_file", "topic_root", "database",
-        "batch_messages", "queue_capacity", "keepalive", "writers", "gap_report_after",
+        "batch_messages", "queue_capacity", "keepalive", "writers", "gap_report_after", "replay_after",
     ]
 
     public static func load(path: String) throws(Invalid) -> ControlConfig {
@@ -93,6 +93,18 @@ public struct ControlConfig: Sendable {
         if let text = try string("gap_report_after") {
             guard let d = parseDuration(text) else { throw invalid("gap_report_after", "'\(text)' is not a duration") }
             settings.gapReportAfter = d
+        }
+        if root["replay_after"] as? Bool == false {
+            settings.replayAfter = nil  // YAML reads `off` as false
+        } else if let text = try string("replay_after") {
+            if text == "off" {
+                settings.replayAfter = nil
+            } else {
+                guard let d = parseDuration(text), d >= .seconds(1) else {
+                    throw invalid("replay_after", "'\(text)' is not a duration of at least 1s (or off)")
+                }
+                settings.replayAfter = d
+            }
         }
         if let n = root["writers"] {
             guard let n = n as? Int, (1...16).contains(n) else { throw invalid("writers", "expected 1 to 16") }

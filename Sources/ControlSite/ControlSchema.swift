@@ -176,7 +176,34 @@ public enum ControlSchema {
             previous_hash  text NOT NULL,
             hash           text NOT NULL
         );
+        """,
+        // 2: replay requests to sites, so completeness survives a crash of any instance.
         """
+        -- Every request this Control Site sent a site, and the site's answer. Any instance may
+        -- receive the answer (shared subscription), so the state lives here, not in memory.
+        CREATE TABLE replay_requests (
+            id              text PRIMARY KEY,   -- echoed by the site in its answers
+            site            text NOT NULL,
+            epoch           text NOT NULL,
+            stream          text NOT NULL,
+            seq_from        bigint NOT NULL,
+            seq_to          bigint NOT NULL,
+            cause           text NOT NULL,      -- gap (a persistent gap) or tail (restart, first meeting, new epoch)
+            attempt         int NOT NULL,       -- 1 the first time this range is asked for
+            requested       timestamptz NOT NULL DEFAULT now(),
+            requested_by    text NOT NULL,      -- the instance's MQTT client id
+            state           text NOT NULL DEFAULT 'sent',  -- sent, accepted, done, refused
+            answered        timestamptz,
+            sending_from    bigint,
+            sending_to      bigint,
+            pruned_through  bigint,
+            reason          text
+        );
+        CREATE INDEX replay_requests_by_stream ON replay_requests (site, epoch, stream, requested);
+
+        -- Numbers up to here the site can no longer send (pruned, or its store replaced): never asked for again.
+        ALTER TABLE streams ADD COLUMN unrecoverable_through bigint NOT NULL DEFAULT 0;
+        """,
     ]
 
     public static var latestVersion: Int { migrations.count }

@@ -13,8 +13,8 @@ import Glibc
 /// owns the libmosquitto client and parses what arrives; the writer threads (`IngestPipeline`)
 /// own the database connections and write in batches. libmosquitto acknowledges a QoS 1 message to
 /// the broker before handing it over (2.0.x), so a message in the queue when the process is
-/// killed is lost here; it shows as a gap, which a replay request (a later contract version)
-/// will fill. A clean stop writes everything queued first.
+/// killed is lost here; the replay coordinator asks the site for it again (`ReplayCoordinator`).
+/// A clean stop writes everything queued first.
 public final class IngestService: @unchecked Sendable {
     public struct Settings: Sendable {
         public var broker: BrokerOptions
@@ -30,6 +30,8 @@ public final class IngestService: @unchecked Sendable {
         public var writers = 2
         /// A gap still open after this long is logged as an error (once).
         public var gapReportAfter: Duration = .seconds(300)
+        /// A gap still open this long is asked of its site again; nil: never ask sites to replay.
+        public var replayAfter: Duration? = .seconds(30)
 
         public init(broker: BrokerOptions, database: String) {
             self.broker = broker
@@ -79,12 +81,21 @@ public final class IngestService: @unchecked Sendable {
         self.pipeline = pipeline
         let watch = PersistentGapWatch(database: settings.database, reportAfter: settings.gapReportAfter, logger: logger)
         watch.start()
+        let replay: ReplayCoordinator? = settings.replayAfter.map { after in
+            var planning = ReplayPlanner.Settings()
+            planning.replayAfter = Double(after.components.seconds) + Double(after.components.attoseconds) / 1e18
+            return ReplayCoordinator(
+                database: settings.database, requester: settings.broker.clientId, topicRoot: settings.topicRoot, settings: planning,
+                logger: logger)
+        }
+        replay?.start()
         let client = ThreadOwned(try MQTTClient(options: settings.broker))
         finished.enter()
         let mqttThread = Thread { [self] in
-            runSubscriber(client.value, pipeline)
+            runSubscriber(client.value, pipeline, replay)
             pipeline.close()
             pipeline.waitUntilFinished()
+            replay?.stop()
             watch.stop()
             finished.leave()
         }
@@ -97,7 +108,8 @@ public final class IngestService: @unchecked Sendable {
 
     public func waitUntilStopped() { finished.wait() }
 
-    private func runSubscriber(_ client: MQTTClient, _ pipeline: IngestPipeline) {
+    private func runSubscriber(_ client: MQTTClient, _ pipeline: IngestPipeline, _ replay: ReplayCoordinator?) {
+        let answerPrefix = settings.topicRoot + "/", answerSuffix = "/replay/status"
         client.setMaxInflight(settings.batchMessages)
         var everConnected = false
         var failures = 0
@@ -118,6 +130,12 @@ public final class IngestService: @unchecked Sendable {
             case .disconnected(let rc):
                 if rc != 0 { logger.warning("lost the broker connection", metadata: ["code": "\(rc)"]) }
             case .message(let topic, let payload):
+                // A site's answer to a replay request: bookkeeping, not a record.
+                if topic.hasPrefix(answerPrefix) && topic.hasSuffix(answerSuffix) {
+                    let site = topic.dropFirst(answerPrefix.count).dropLast(answerSuffix.count)
+                    if !site.isEmpty && !site.contains("/") { replay?.receive(site: String(site), payload: payload) }
+                    return
+                }
                 messages.add(1, ordering: .relaxed)
                 do {
                     pipeline.submit(.message(try ContractMessage.parse(topic: topic, payload: payload, root: settings.topicRoot)))
@@ -146,6 +164,12 @@ public final class IngestService: @unchecked Sendable {
                     let backoff = min(30, 0.5 * pow(2, Double(min(failures - 1, 6))))
                     sleepUnlessStopped(backoff * Double.random(in: 0.5...1))
                     continue
+                }
+            }
+            for request in replay?.takeOutgoing() ?? [] {
+                do { _ = try client.publish(topic: request.topic, payload: request.payload, qos: 1) } catch {
+                    // Unanswered requests are asked again after a while.
+                    logger.warning("cannot publish a replay request", metadata: ["topic": "\(request.topic)", "error": "\(error)"])
                 }
             }
             // The database is behind: let the broker hold the messages instead of memory.

@@ -47,6 +47,20 @@ public struct ReplayRequest: Sendable, Hashable {
         return .success(ReplayRequest(id: id, stream: stream, epoch: epoch, from: from, to: to))
     }
 
+    /// The request as a consumer sends it on `…/replay`: the form `parse` reads, so a Control
+    /// Site asks in exactly the words the site understands.
+    public var payload: [UInt8] {
+        var w = JSONWriter(capacity: 256)
+        w.raw("{\"schema\":\"\(Topics.schemaVersion)/replay_request\",\"id\":")
+        w.string(id)
+        w.raw(",\"stream\":")
+        w.string(stream.description)
+        w.raw(",\"epoch\":")
+        w.string(epoch)
+        w.raw(",\"from\":\(from),\"to\":\(to)}")
+        return w.bytes
+    }
+
     private static func exactInteger(_ number: NSNumber) -> Int64? {
         let value = number.doubleValue
         guard value.rounded() == value, abs(value) < 1e15 else { return nil }

@@ -1,0 +1,290 @@
+import ControlSiteLink
+import Foundation
+import Logging
+import SiteStore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Asks sites to replay what this Control Site lacks, and records their answers. libmosquitto
+/// acknowledges a message before ingest has committed it, so after a crash of an instance
+/// only the sites' stores can fill what was lost: this is what makes ingest complete.
+///
+/// Its own thread and database connection. Once a second it records the answers that arrived
+/// (any instance may receive an answer to any instance's request), then plans under a
+/// transaction-level advisory lock, so of several instances one plans at a time from the same
+/// table and a site is never asked twice for one range nor more than once a second. The MQTT
+/// thread, which owns the client, publishes the requests (`takeOutgoing`).
+public final class ReplayCoordinator: @unchecked Sendable {
+    public typealias Outgoing = (topic: String, payload: [UInt8])
+
+    private let database: String
+    private let requester: String
+    private let topicRoot: String
+    private let planner: ReplayPlanner
+    private let logger: Logger
+    private let stopped = Atomic<Bool>(false)
+    private let answers = Mutex<[(site: String, payload: [UInt8])]>([])
+    private let outgoing = Mutex<[Outgoing]>([])
+    private let finished = DispatchGroup()
+    /// Site store epochs met since this instance started, and the streams whose tail is still to be asked for.
+    private var metEpochs: Set<String> = []
+    private var pendingTails: [String: ReplayPlanner.Stream] = [:]
+
+    /// The advisory lock that lets one instance plan at a time.
+    static let planningLock = 7_146_353
+
+    public init(database: String, requester: String, topicRoot: String, settings: ReplayPlanner.Settings, logger: Logger) {
+        self.database = database
+        self.requester = requester
+        self.topicRoot = topicRoot
+        self.planner = ReplayPlanner(settings: settings)
+        self.logger = logger
+    }
+
+    public func start() {
+        finished.enter()
+        let thread = Thread { [self] in
+            run()
+            finished.leave()
+        }
+        thread.name = "ingest-replay"
+        thread.start()
+    }
+
+    public func stop() {
+        stopped.store(true, ordering: .relaxed)
+        finished.wait()
+    }
+
+    /// An answer from `site`'s `replay/status`, handed over by the MQTT thread.
+    public func receive(site: String, payload: [UInt8]) {
+        answers.withLock { if $0.count < 10_000 { $0.append((site, payload)) } }
+    }
+
+    /// Requests to publish, taken by the MQTT thread.
+    public func takeOutgoing() -> [Outgoing] {
+        outgoing.withLock {
+            let taken = $0
+            $0 = []
+            return taken
+        }
+    }
+
+    private func run() {
+        var connection: PostgresConnection?
+        var failures = 0
+        while !stopped.load(ordering: .relaxed) {
+            do {
+                if connection == nil { connection = try PostgresConnection(database) }
+                let taken = answers.withLock {
+                    let taken = $0
+                    $0 = []
+                    return taken
+                }
+                for answer in taken { try record(answer.site, answer.payload, connection!) }
+                try planRound(connection!)
+                failures = 0
+            } catch {
+                failures += 1
+                if failures == 1 || failures.isMultiple(of: 30) {
+                    logger.error("replay bookkeeping failed; retrying", metadata: ["error": "\(error)"])
+                }
+                connection = nil
+            }
+            for _ in 0..<10 where !stopped.load(ordering: .relaxed) { usleep(100_000) }
+        }
+    }
+
+    // MARK: answers
+
+    private func record(_ site: String, _ payload: [UInt8], _ connection: PostgresConnection) throws {
+        let answer: ReplayAnswer
+        do { answer = try ReplayAnswer.parse(site: site, payload: payload) } catch {
+            logger.warning("ignored a replay answer", metadata: ["reason": "\(error)"])
+            return
+        }
+        try connection.transaction {
+            // Answers may reach two instances out of order: `done` is never undone by `accepted`.
+            let updated = try connection.execute("""
+                UPDATE replay_requests SET state = $3, answered = now(), reason = coalesce($4, reason),
+                    sending_from = coalesce($5::bigint, sending_from), sending_to = coalesce($6::bigint, sending_to),
+                    pruned_through = coalesce($7::bigint, pruned_through)
+                WHERE id = $1 AND site = $2 AND NOT (state = 'done' AND $3 = 'accepted')
+                RETURNING cause, epoch, stream, seq_from, seq_to
+                """, [answer.id, site, answer.outcome.rawValue, answer.reason, answer.sending.map { String($0.lowerBound) },
+                      answer.sending.map { String($0.upperBound) }, answer.prunedThrough.map { String($0) }])
+            guard updated.rowCount == 1 else {
+                logger.debug("a replay answer to a request not made here", metadata: ["site": "\(site)", "id": "\(answer.id)"])
+                return
+            }
+            let cause = updated.string(0, 0) ?? ""
+            let epoch = updated.string(0, 1) ?? "", stream = updated.string(0, 2) ?? ""
+            let asked = (updated.int(0, 3) ?? answer.from)...(updated.int(0, 4) ?? answer.to)
+            logger.info("replay answer", metadata: [
+                "site": "\(site)", "stream": "\(stream)", "asked": "\(asked.lowerBound)...\(asked.upperBound)",
+                "state": "\(answer.outcome.rawValue)", "reason": "\(answer.reason ?? "")",
+            ])
+            if let pruned = answer.prunedRange {
+                try recordUnrecoverable(site: site, epoch: epoch, stream: stream, range: pruned, through: pruned.upperBound,
+                                        cause: "pruned at the site (retention) before the Control Site received them", connection)
+            } else if answer.outcome == .refused && cause == ReplayPlanner.Cause.gap.rawValue {
+                try recordUnrecoverable(site: site, epoch: epoch, stream: stream, range: asked, through: asked.upperBound,
+                                        cause: "the site cannot send them: \(answer.reason ?? "refused")", connection)
+            }
+        }
+    }
+
+    /// Records the numbers of `range` this Control Site never received as a permanent finding,
+    /// and never asks for numbers up to `through` again.
+    private func recordUnrecoverable(site: String, epoch: String, stream: String, range: ClosedRange<Int64>, through: Int64,
+                                     cause: String, _ connection: PostgresConnection) throws {
+        let k = [site, epoch, stream]
+        try connection.execute("""
+            INSERT INTO streams (site, epoch, stream, device, kind) VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (site, epoch, stream) DO NOTHING
+            """, k + [Self.device(of: stream), Self.kind(of: stream)])
+        let row = try connection.execute(
+            "SELECT contiguous, highest FROM streams WHERE site = $1 AND epoch = $2 AND stream = $3 FOR UPDATE", k)
+        let gaps = try connection.execute(
+            "SELECT seq_from, seq_to FROM gaps WHERE site = $1 AND epoch = $2 AND stream = $3 ORDER BY seq_from", k)
+        let missing = ReplayPlanner.missing(
+            in: range, contiguous: row.int(0, 0) ?? 0, highest: row.int(0, 1) ?? 0,
+            gaps: (0..<gaps.rowCount).compactMap { r in gaps.int(r, 0).flatMap { a in gaps.int(r, 1).map { a...max(a, $0) } } })
+        for lost in missing {
+            logger.error("records lost for good", metadata: [
+                "site": "\(site)", "stream": "\(stream)", "missing": "\(lost.lowerBound)...\(lost.upperBound)", "cause": "\(cause)",
+            ])
+            try connection.execute("""
+                INSERT INTO integrity_findings (kind, site, epoch, stream, seq_from, seq_to, detail)
+                VALUES ('unrecoverable', $1, $2, $3, $4, $5, $6)
+                ON CONFLICT (kind, site, epoch, stream, seq_from, seq_to) DO UPDATE SET
+                    occurrences = integrity_findings.occurrences + 1, last_seen = now()
+                """, k + [String(lost.lowerBound), String(lost.upperBound),
+                          "records \(lost.lowerBound)...\(lost.upperBound) never reached the Control Site and cannot be replayed: \(cause)"])
+        }
+        try connection.execute("""
+            UPDATE streams SET unrecoverable_through = greatest(unrecoverable_through, $4) WHERE site = $1 AND epoch = $2 AND stream = $3
+            """, k + [String(through)])
+    }
+
+    // MARK: planning
+
+    private func planRound(_ connection: PostgresConnection) throws {
+        let requests: [(ReplayPlanner.Planned, String)] = try connection.transaction {
+            let locked = try connection.execute("SELECT pg_try_advisory_xact_lock($1)", [String(Self.planningLock)])
+            guard locked.bool(0, 0) == true else { return [] }
+            let streams = try loadStreams(connection)
+            try noteNewEpochs(connection, streams: streams)
+            let history = try loadHistory(connection)
+            let now = Date(timeIntervalSince1970: try connection.execute("SELECT extract(epoch FROM now())").double(0, 0) ?? 0)
+            let plan = planner.plan(streams: streams, tailChecks: Array(pendingTails.values), history: history, now: now)
+            for key in plan.settledTailChecks { pendingTails[key] = nil }
+            var made: [(ReplayPlanner.Planned, String)] = []
+            for request in plan.requests {
+                let id = "\(requester.prefix(40))-\(String(UInt64.random(in: 0...0xffff_ffff_ffff), radix: 16))"
+                try connection.execute("""
+                    INSERT INTO replay_requests (id, site, epoch, stream, seq_from, seq_to, cause, attempt, requested_by)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                    """, [id, request.site, request.epoch, request.stream, String(request.from), String(request.to),
+                          request.cause.rawValue, String(request.attempt), requester])
+                made.append((request, id))
+            }
+            return made
+        }
+        for (request, id) in requests {
+            guard let stream = StreamName(request.stream) else { continue }
+            let payload = ReplayRequest(id: id, stream: stream, epoch: request.epoch, from: request.from, to: request.to).payload
+            outgoing.withLock { $0.append(("\(topicRoot)/\(request.site)/replay", payload)) }
+            logger.info("asked a site to replay", metadata: [
+                "site": "\(request.site)", "stream": "\(request.stream)", "range": "\(request.from)...\(request.to)",
+                "cause": "\(request.cause.rawValue)", "attempt": "\(request.attempt)", "id": "\(id)",
+            ])
+        }
+    }
+
+    /// Streams with their gaps, every epoch: a gap of a replaced store is asked for too, and the
+    /// site's refusal makes it a finding with its cause.
+    private func loadStreams(_ connection: PostgresConnection) throws -> [ReplayPlanner.Stream] {
+        let rows = try connection.execute("SELECT site, epoch, stream, contiguous, highest, unrecoverable_through FROM streams")
+        let gapRows = try connection.execute(
+            "SELECT site, epoch, stream, seq_from, seq_to, extract(epoch FROM opened) FROM gaps ORDER BY seq_from")
+        var gaps: [ReplayPlanner.Key: [StreamProgress.Gap]] = [:]
+        for r in 0..<gapRows.rowCount {
+            guard let a = gapRows.int(r, 3), let b = gapRows.int(r, 4), a <= b, let opened = gapRows.double(r, 5) else { continue }
+            let key = ReplayPlanner.Key(site: gapRows.string(r, 0) ?? "", epoch: gapRows.string(r, 1) ?? "", stream: gapRows.string(r, 2) ?? "")
+            gaps[key, default: []].append(StreamProgress.Gap(a...b, openedAt: Date(timeIntervalSince1970: opened)))
+        }
+        return (0..<rows.rowCount).compactMap { r in
+            guard let site = rows.string(r, 0), let epoch = rows.string(r, 1), let stream = rows.string(r, 2), !epoch.isEmpty,
+                StreamName(stream) != nil
+            else { return nil }
+            return ReplayPlanner.Stream(
+                site: site, epoch: epoch, stream: stream, contiguous: rows.int(r, 3) ?? 0, highest: rows.int(r, 4) ?? 0,
+                gaps: gaps[ReplayPlanner.Key(site: site, epoch: epoch, stream: stream)] ?? [], unrecoverableThrough: rows.int(r, 5) ?? 0)
+        }
+    }
+
+    /// A site online with a store epoch this instance has not met since it started: after a
+    /// restart that is every site; otherwise a site met for the first time or a replaced store.
+    /// Its streams (those the database holds and those its birth names) get their tails asked for.
+    private func noteNewEpochs(_ connection: PostgresConnection, streams: [ReplayPlanner.Stream]) throws {
+        let sites = try connection.execute("""
+            SELECT site, status->>'epoch',
+                   coalesce((SELECT array_to_string(array_agg(d->>'id'), ',') FROM jsonb_array_elements(
+                       CASE WHEN jsonb_typeof(status->'devices') = 'array' THEN status->'devices' ELSE '[]' END) d), '')
+            FROM sites WHERE state = 'online' AND status->>'epoch' IS NOT NULL
+            """)
+        for r in 0..<sites.rowCount {
+            guard let site = sites.string(r, 0), let epoch = sites.string(r, 1), !epoch.isEmpty else { continue }
+            guard metEpochs.insert("\(site)\u{0}\(epoch)").inserted else { continue }
+            var names: Set<String> = ["site/events", "audit"]
+            for device in (sites.string(r, 2) ?? "").split(separator: ",") {
+                names.insert("\(device)/telemetry")
+                names.insert("\(device)/events")
+            }
+            for stream in streams where stream.site == site && stream.epoch == epoch { names.insert(stream.stream) }
+            for name in names where StreamName(name) != nil {
+                pendingTails[ReplayPlanner.tailCheckKey(site: site, epoch: epoch, stream: name)] =
+                    ReplayPlanner.Stream(site: site, epoch: epoch, stream: name)
+            }
+            logger.info("asking a site for what it holds beyond this Control Site", metadata: [
+                "site": "\(site)", "epoch": "\(epoch)", "streams": "\(names.count)",
+            ])
+        }
+    }
+
+    /// The latest request for each range in the last week, and every one still unanswered.
+    private func loadHistory(_ connection: PostgresConnection) throws -> [ReplayPlanner.Asked] {
+        let rows = try connection.execute("""
+            SELECT DISTINCT ON (site, epoch, stream, seq_from, cause)
+                   site, epoch, stream, seq_from, seq_to, cause, attempt, extract(epoch FROM requested), state,
+                   extract(epoch FROM answered), sending_from, sending_to
+            FROM replay_requests WHERE requested > now() - interval '7 days'
+            ORDER BY site, epoch, stream, seq_from, cause, requested DESC
+            """)
+        return (0..<rows.rowCount).compactMap { r in
+            guard let site = rows.string(r, 0), let epoch = rows.string(r, 1), let stream = rows.string(r, 2),
+                let from = rows.int(r, 3), let to = rows.int(r, 4), let cause = rows.string(r, 5).flatMap(ReplayPlanner.Cause.init),
+                let requested = rows.double(r, 7), let state = rows.string(r, 8)
+            else { return nil }
+            var sending: ClosedRange<Int64>?
+            if let a = rows.int(r, 10), let b = rows.int(r, 11), a <= b { sending = a...b }
+            return ReplayPlanner.Asked(
+                site: site, epoch: epoch, stream: stream, from: from, to: to, cause: cause, attempt: Int(rows.int(r, 6) ?? 1),
+                requested: Date(timeIntervalSince1970: requested), state: state,
+                answered: rows.double(r, 9).map { Date(timeIntervalSince1970: $0) }, sending: sending)
+        }
+    }
+
+    static func kind(of stream: String) -> String {
+        if stream == "audit" { return RecordKind.audit.rawValue }
+        return stream.hasSuffix("/telemetry") ? RecordKind.sample.rawValue : RecordKind.event.rawValue
+    }
+
+    static func device(of stream: String) -> String? {
+        stream == "audit" ? nil : stream.split(separator: "/").first.map(String.init)
+    }
+}

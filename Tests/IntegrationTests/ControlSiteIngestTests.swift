@@ -9,7 +9,7 @@ import Glibc
 /// `postgres` user when run as root), started on a free loopback port, removed afterwards.
 /// Tools are run with posix_spawn and waitpid, their output in a file: the server pg_ctl starts
 /// would otherwise hold a pipe open.
-private final class ControlSiteDatabase {
+final class ControlSiteDatabase {
     let directory = "/tmp/pocare-it-pg-\(UUID().uuidString.prefix(8))"
     let port = freeLoopbackPort()
     var connectionInfo: String { "host=127.0.0.1 port=\(port) user=postgres dbname=postgres" }

@@ -179,7 +179,7 @@ struct ControlSiteReplayTests {
             let stored = try db.execute("SELECT count(*) FROM samples WHERE site = 'durability' AND stream = $1", [stream])
             #expect(stored.int(0, 0) == Int64(numbers.count), "\(stream): every sample once")
         }
-        let replayed = try db.execute("SELECT count(*) FROM replay_requests WHERE cause = 'tail' AND state = 'done' AND sending_from = 1")
+        let replayed = try db.execute("SELECT count(*) FROM replay_requests WHERE state = 'done' AND sending_from = 1")
         #expect((replayed.int(0, 0) ?? 0) >= 2, "the records before the fresh start came back by replay")
 
         // The edited entry: its successor names a hash it no longer has.

@@ -12,6 +12,8 @@ struct SiteFeed {
     var root = "pocare/v1"
     /// Sample n of a device is taken at start + n seconds.
     var start = Date(timeIntervalSince1970: 1_795_000_000)
+    /// The site store's epoch the messages state (none: records as the first v1 sent them).
+    var epoch: String? = nil
 
     typealias Message = (topic: String, payload: String)
 
@@ -28,7 +30,7 @@ struct SiteFeed {
                 cycle: seq, context: SampleContext(batchId: batch, phase: phase, specFingerprint: spec),
                 readings: values(seq).sorted { $0.key < $1.key }.map { Reading(parameterId: $0.key, value: .number($0.value), quality: .good) })
         }
-        let payload = Contract.telemetry(site: site, device: device, samples: samples[...], sent: start.addingTimeInterval(Double(seqs.upperBound)))
+        let payload = Contract.telemetry(site: site, device: device, samples: samples[...], sent: start.addingTimeInterval(Double(seqs.upperBound)), epoch: epoch)
         return (topics.telemetry(device), String(decoding: payload, as: UTF8.self))
     }
 
@@ -59,7 +61,7 @@ struct SiteFeed {
     }
 
     func status(online: Bool = true, devices: [Contract.DeviceStatus]) -> Message {
-        (topics.status, String(decoding: Contract.status(site: site, online: online, time: start, devices: devices), as: UTF8.self))
+        (topics.status, String(decoding: Contract.status(site: site, online: online, time: start, devices: devices, epoch: epoch), as: UTF8.self))
     }
 
     func lastWill() -> Message { (topics.status, String(decoding: Contract.offline(site: site), as: UTF8.self)) }

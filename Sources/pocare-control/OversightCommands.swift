@@ -63,6 +63,16 @@ struct Integrity: ParsableCommand {
                     [s.site, s.epoch.isEmpty ? "-" : s.epoch, s.stream, String(s.contiguous), String(s.highest), String(s.missing),
                      String(s.records), String(s.duplicates), s.lastRecordTime ?? "-"]
                 })
+            if !report.replays.isEmpty {
+                emit("")
+                emitTable(
+                    ["REPLAY ASKED", "SITE", "STREAM", "RECORDS", "CAUSE", "ATTEMPT", "ANSWER"],
+                    report.replays.map { r in
+                        [r.requested, r.site, r.stream, "\(r.seqFrom)...\(r.seqTo)", r.cause, String(r.attempt),
+                         r.state + (r.sendingFrom.map { " \($0)...\(r.sendingTo ?? $0)" } ?? "")
+                             + (r.prunedThrough.map { ", pruned through \($0)" } ?? "") + (r.reason.map { ": \($0)" } ?? "")]
+                    })
+            }
         }
         if report.findings.contains(where: { $0.resolved == nil }) { throw ExitStatus.failure }
     }

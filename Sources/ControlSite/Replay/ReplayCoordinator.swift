@@ -38,7 +38,9 @@ public final class ReplayCoordinator: @unchecked Sendable {
 
     public init(database: String, requester: String, topicRoot: String, settings: ReplayPlanner.Settings, logger: Logger) {
         self.database = database
-        self.requester = requester
+        // Request ids are echoed by the site, which takes printable ASCII only.
+        let safe = requester.unicodeScalars.filter { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0)) }
+        self.requester = safe.isEmpty ? "pocare-control" : String(String.UnicodeScalarView(safe))
         self.topicRoot = topicRoot
         self.planner = ReplayPlanner(settings: settings)
         self.logger = logger
@@ -127,7 +129,8 @@ public final class ReplayCoordinator: @unchecked Sendable {
                 "site": "\(site)", "stream": "\(stream)", "asked": "\(asked.lowerBound)...\(asked.upperBound)",
                 "state": "\(answer.outcome.rawValue)", "reason": "\(answer.reason ?? "")",
             ])
-            if let pruned = answer.prunedRange {
+            // `done` repeats the acceptance's pruned_through: recorded once, from the first answer.
+            if let pruned = answer.prunedRange, answer.outcome != .done {
                 try recordUnrecoverable(site: site, epoch: epoch, stream: stream, range: pruned, through: pruned.upperBound,
                                         cause: "pruned at the site (retention) before the Control Site received them", connection)
             } else if answer.outcome == .refused && cause == ReplayPlanner.Cause.gap.rawValue {

@@ -82,6 +82,30 @@ struct ReplayEndToEndTests {
         #expect(integrity.status == 1 && integrity.output.contains("unrecoverable") && integrity.output.contains("41...60"), "\(integrity.output)")
     }
 
+    @Test("a gap of a store the site has since replaced cannot be sent: the site's refusal is a permanent finding with its reason")
+    func replacedStore() async throws {
+        let rig = try ControlSiteRig()
+        let instance = try await rig.startInstance(clientId: "control-epoch", extra: "replay_after: 1s")
+        defer { instance.stop() }
+        try rig.broker.publish(telemetry(1...40) + telemetry(61...100))
+        #expect(try await waitFor(upTo: .seconds(30)) { try rig.samples() == 80 })
+        var asked: (id: String, attempt: Int)?
+        #expect(try await waitFor(upTo: .seconds(20)) {
+            asked = try request(rig, stream: "rocker-1/telemetry", from: 41)
+            return asked != nil
+        })
+        let newEpoch = String(repeating: "7a", count: 16)
+        try answer(rig, id: try #require(asked).id, from: 41, to: 60, state: "refused",
+                   reason: "the store's epoch is \(newEpoch), not \(Self.epoch): its sequence numbers are another series")
+        #expect(try await waitFor(upTo: .seconds(20)) {
+            try rig.database.count("SELECT count(*) FROM integrity_findings WHERE kind = 'unrecoverable'") == 1
+        })
+        let detail = try rig.database.scalar(
+            "SELECT seq_from || '...' || seq_to || ' ' || detail FROM integrity_findings WHERE kind = 'unrecoverable'") ?? ""
+        #expect(detail.hasPrefix("41...60 ") && detail.contains("the site cannot send them: the store's epoch is \(newEpoch)"), "\(detail)")
+        #expect(try rig.database.scalar("SELECT state FROM replay_requests WHERE id = $1", [try #require(asked).id]) == "refused")
+    }
+
     @Test("two instances on a shared subscription ask a site for each range once, one request a second at most, three unanswered at most")
     func twoInstancesDoNotFlood() async throws {
         let rig = try ControlSiteRig()

@@ -24,6 +24,10 @@ public struct ReplayPlanner: Sendable {
         public var perSiteOutstanding = 3
         public var perSiteInterval: Double = 1
         public var chunk = ReplayRequest.maxRecords
+        /// Records one tail request asks for: a tail is usually empty or short (what an instance
+        /// lost in a crash), and a site still draining a backlog sends it again after its live
+        /// records, so a small piece wastes little; a tail sent in full is followed by the next.
+        public var tailChunk: Int64 = 10_000
         public init() {}
 
         /// Delay before asking again after the `attempt`-th request: `replayAfter` doubling.
@@ -157,7 +161,7 @@ public struct ReplayPlanner: Sendable {
         }
         for (stream, attempt) in tails.sorted(by: { ($0.0.site, $0.0.epoch, $0.0.stream) < ($1.0.site, $1.0.epoch, $1.0.stream) }) {
             let from = max(stream.highest, stream.unrecoverableThrough) + 1
-            propose(Planned(site: stream.site, epoch: stream.epoch, stream: stream.stream, from: from, to: from + settings.chunk - 1,
+            propose(Planned(site: stream.site, epoch: stream.epoch, stream: stream.stream, from: from, to: from + settings.tailChunk - 1,
                             cause: .tail, attempt: attempt))
         }
 

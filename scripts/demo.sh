@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The main job on the embedded default: three simulated bioreactors (pocare-sim), a local
-# mosquitto broker standing in for the Control Site's, the site daemon (pocared) polling,
-# evaluating against the example IPC spec, storing in .build/demo/site.db and publishing,
-# and a Control Site subscriber (pocarectl subscribe) printing what arrives.
+# The main job on the embedded default: simulated bioreactors (pocare-sim), a local mosquitto
+# broker standing in for the Control Site's, the site daemon (pocared) polling, evaluating
+# against the example IPC spec, storing in .build/demo/site.db and publishing, and a Control
+# Site subscriber (pocarectl subscribe) printing what arrives. Behind it runs the Control Site
+# itself: a private PostgreSQL cluster on 127.0.0.1:15432, `pocare-control run` ingesting, and a
+# second site (demo-site-2, its own simulators and daemon, logs in .build/demo/site-2/) so that
+# the oversight commands compare two sites. On each site the stirred tank runs short batches
+# (a new one every 20 s), so `compare` has batches to judge after a minute.
 # Ctrl-C stops everything.
 #
 #   scripts/demo.sh
@@ -11,8 +15,14 @@
 #   scripts/demo.sh broker stop     # while the demo runs: the Control Site goes away...
 #   scripts/demo.sh broker start    # ...and comes back; the backlog arrives
 #
-# Extra arguments go to the simulator. `broker stop|start` touches only the demo's own broker
-# (the process whose id is in .build/demo/broker/pid), never another mosquitto on the machine.
+# While it runs, in another terminal (see docs/control-site.md):
+#   .build/release/pocare-control sites --config docs/examples/control-demo.yaml
+#   .build/release/pocare-control compare --config docs/examples/control-demo.yaml \
+#       --spec <first 12 digits from `specs list`> --phase expansion --reference demo-site
+#
+# Extra arguments go to the first site's simulator. `broker stop|start` touches only the demo's
+# own broker (the process whose id is in .build/demo/broker/pid), never another mosquitto on
+# the machine; the demo's PostgreSQL is stopped with the demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 broker_dir=.build/demo/broker
@@ -44,6 +54,57 @@ broker_stop() {
   rm -f "$broker_pid_file"
 }
 
+# The Control Site's database: a private PostgreSQL cluster in the demo's folder (initdb once),
+# on 127.0.0.1:15432 with its socket beside the data. PostgreSQL refuses to run as root, so as
+# root it runs as the `postgres` user; its folder must then be one that user can reach.
+control_config=docs/examples/control-demo.yaml
+pg_port=15432
+pg_bin() { echo "/usr/lib/postgresql/$(ls /usr/lib/postgresql | sort -n | tail -n 1)/bin/$1"; }
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+pg_dir() {
+  local dir=$PWD/.build/demo/postgres
+  if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$PWD/.build/demo" 2>/dev/null; then
+    dir=${TMPDIR:-/tmp}/pocare-demo-postgres
+  fi
+  echo "$dir"
+}
+
+postgres_start() {
+  local dir
+  dir=$(pg_dir)
+  mkdir -p "$dir"
+  [ "$(id -u)" = 0 ] && chown postgres "$dir"
+  if [ ! -f "$dir/data/PG_VERSION" ]; then
+    as_pg "$(pg_bin initdb)" -D "$dir/data" -A trust -U postgres -E UTF8 --locale=C > "$dir/initdb.log" 2>&1
+  fi
+  as_pg "$(pg_bin pg_ctl)" -D "$dir/data" -l "$dir/server.log" -w start \
+    -o "-p $pg_port -k $dir -c listen_addresses=127.0.0.1" > /dev/null
+  as_pg "$(pg_bin psql)" -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -tAc \
+    "SELECT 1 FROM pg_database WHERE datname = 'pocare_control'" | grep -q 1 \
+    || as_pg "$(pg_bin createdb)" -h 127.0.0.1 -p "$pg_port" -U postgres pocare_control
+  echo "demo PostgreSQL started (127.0.0.1:$pg_port, data in $dir/data)"
+}
+
+postgres_stop() {
+  local dir
+  dir=$(pg_dir)
+  [ -f "$dir/data/postmaster.pid" ] && as_pg "$(pg_bin pg_ctl)" -D "$dir/data" -m fast -w stop > /dev/null 2>&1 || true
+}
+
+# Short batches on a site's stirred tank, one every 20 s, ended and started by the operator's
+# own commands (so each is in the audit trail): what `compare` needs is several ended batches
+# per site, and a real culture takes days.
+batch_cycle() {
+  local socket=$1 prefix=$2 n=0
+  until [ -S "$socket" ]; do sleep 1; done
+  while sleep 20; do
+    n=$((n + 1))
+    "$bin/pocarectl" --socket "$socket" batch end str-1 --reason "demo: short batch done" > /dev/null 2>&1 || true
+    "$bin/pocarectl" --socket "$socket" batch start str-1 --batch "$prefix-$(date -u +%H%M%S)" \
+      --spec specs/cart-expansion-example.yaml --phase expansion --reason "demo: next short batch" > /dev/null 2>&1 || true
+  done
+}
+
 if [ "${1:-}" = broker ]; then
   [ -f "$broker_dir/mosquitto.conf" ] || { echo "start the demo first (scripts/demo.sh)" >&2; exit 2; }
   case "${2:-}" in
@@ -65,6 +126,7 @@ cleanup() {
   broker_stop > /dev/null
   sleep 1
   for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  postgres_stop
 }
 trap cleanup EXIT INT TERM
 
@@ -77,10 +139,45 @@ max_queued_messages 0
 $( [ "$(id -u)" = 0 ] && echo "user root" )
 CONF
 broker_start
+postgres_start
+
 "$bin/pocare-sim" "$@" &
 pids+=($!)
+mkdir -p .build/demo/site-2 .build/demo/control
+"$bin/pocare-sim" --seed 2 \
+  --device rocker-1=rocking-bag-rb50.yaml@127.0.0.1:5030 \
+  --device str-1=stirred-tank-str10.yaml@127.0.0.1:5031 \
+  --fault "device=str-1 kind=offset parameter=temperature value=0.5" \
+  > .build/demo/site-2/simulator.log 2>&1 &
+pids+=($!)
 sleep 1
-"$bin/pocarectl" subscribe --broker mqtt://127.0.0.1:18830 --client-id control-site-demo 2>&1 \
+
+# The Control Site: QA releases the example spec (once), then the ingest service runs.
+spec=docs/examples/specs/cart-expansion-example.yaml
+"$bin/pocare-control" specs release "$spec" --config "$control_config" \
+  --reason "demo: the example IPC spec, released for the demo sites" > /dev/null 2>&1 || true
+"$bin/pocare-control" run --config "$control_config" > .build/demo/control/log 2>&1 &
+pids+=($!)
+# The sites start once the Control Site has subscribed, so its session holds all they publish.
+for _ in $(seq 1 60); do grep -q subscribed .build/demo/control/log 2>/dev/null && break; sleep 0.5; done
+rel=${bin#"$PWD"/}
+cat <<TEXT
+Control Site: pocare-control ingests demo-site (the reference) and demo-site-2 into PostgreSQL
+(127.0.0.1:$pg_port; log in .build/demo/control/log). In another terminal, after a minute:
+  $rel/pocare-control sites --config $control_config
+  $rel/pocare-control batches --config $control_config
+  $rel/pocare-control compare --config $control_config --spec $("$bin/pocarectl" spec show "$spec" --profiles DeviceProfiles 2>/dev/null | sed -n 's/.*sha256:\([0-9a-f]\{12\}\).*/\1/p' | head -n 1) --phase expansion --reference demo-site
+TEXT
+
+"$bin/pocared" --config docs/examples/site-demo-2.yaml --store .build/demo/site-2/site.db \
+  > .build/demo/site-2/log 2>&1 &
+pids+=($!)
+batch_cycle .build/demo/pocared.sock DEMO-S1 &
+pids+=($!)
+batch_cycle .build/demo/site-2/pocared.sock DEMO-S2 &
+pids+=($!)
+
+"$bin/pocarectl" subscribe --broker mqtt://127.0.0.1:18830 --site demo-site --client-id control-site-demo 2>&1 \
   | sed -u 's/^/    CONTROL SITE <- /' &
 pids+=($!)
 "$bin/pocared" --config docs/examples/site-demo.yaml --store .build/demo/site.db --print-values &

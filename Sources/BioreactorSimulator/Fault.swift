@@ -7,6 +7,10 @@ public struct Fault: Sendable, Hashable {
         case excursion(parameter: String, value: Double)
         /// The parameter jumps to `value` briefly (the window is usually one poll long).
         case spike(parameter: String, value: Double)
+        /// The parameter reads the model's value plus `delta` (noise and drift included) for the
+        /// window: a probe or controller calibrated off, the kind of site difference a
+        /// comparability review must find.
+        case offset(parameter: String, delta: Double)
         /// The parameter keeps the value it had when the window opened.
         case stuck(parameter: String)
         /// Every connection is closed and new ones are refused.
@@ -42,7 +46,7 @@ public struct Fault: Sendable, Hashable {
 
     public var parameter: String? {
         switch kind {
-        case .excursion(let p, _), .spike(let p, _), .stuck(let p), .flag(let p, _), .status(let p, _): p
+        case .excursion(let p, _), .spike(let p, _), .offset(let p, _), .stuck(let p), .flag(let p, _), .status(let p, _): p
         case .exception(_, let p): p
         default: nil
         }

@@ -8,6 +8,7 @@ import POCareCore
 ///     device=* kind=drop from=60s to=75s
 ///     device=cpu-1 kind=exception code=4 parameter=chamber_pressure from=0s to=20s
 ///     device=rocker-1 kind=spike parameter=ph value=6.4 at=45s
+///     device=str-1 kind=offset parameter=temperature value=0.5
 ///     device=rocker-1 kind=flag parameter=bag_present value=false from=80s to=95s
 ///     device=rocker-1 kind=status parameter=status value=fault from=100s for=20s
 ///
@@ -55,6 +56,7 @@ public enum FaultSpec {
         switch kindName {
         case "excursion": kind = .excursion(parameter: try required("parameter"), value: try number("value"))
         case "spike": kind = .spike(parameter: try required("parameter"), value: try number("value"))
+        case "offset": kind = .offset(parameter: try required("parameter"), delta: try number("value"))
         case "stuck": kind = .stuck(parameter: try required("parameter"))
         case "flag":
             let text = try required("value")
@@ -74,7 +76,7 @@ public enum FaultSpec {
             }
             kind = .exception(code: Int(value), parameter: fields["parameter"])
         default:
-            throw ParseError(message: "unknown kind '\(kindName)'; expected excursion, spike, stuck, flag, status, drop, slow or exception")
+            throw ParseError(message: "unknown kind '\(kindName)'; expected excursion, spike, offset, stuck, flag, status, drop, slow or exception")
         }
         let from: Duration
         let to: Duration

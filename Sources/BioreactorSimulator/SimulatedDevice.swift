@@ -291,6 +291,8 @@ public final class SimulatedDevice: Sendable {
                 case .stuck(let p):
                     if state.stuckValues[p] == nil { state.stuckValues[p] = state.served[p] ?? state.model.value(for: p) }
                     overrides[p] = state.stuckValues[p]
+                case .offset(let p, let delta):
+                    if case .number(let v)? = overrides[p] ?? state.model.value(for: p) { overrides[p] = .number(v + delta) }
                 case .flag(let p, let v): overrides[p] = .flag(v)
                 case .status(let p, let label):
                     let code = profile.parameter(p)?.enumeration?.first { $0.value == label }?.key ?? Int(label)

@@ -23,6 +23,7 @@ struct POCareSim: AsyncParsableCommand {
               --fault "device=* kind=drop from=60s to=75s"
               --fault "device=cpu-1 kind=exception code=4 from=0s to=20s"
               --fault "device=rocker-1 kind=spike parameter=ph value=6.4 at=45s"
+              --fault "device=str-1 kind=offset parameter=temperature value=0.5"   (reads 0.5 warm)
               --fault "device=str-1 kind=stuck parameter=dissolved_oxygen from=20s"
             Times count from the simulator's start.
             """)

@@ -99,6 +99,28 @@ struct AcquisitionAgainstSimulatorTests {
         #expect(poller.statistics.connects == 1, "an exception is an answer: the link stays up")
     }
 
+    @Test("an offset fault shifts what the device reports by its delta and nothing else")
+    func offsetShiftsOneParameter() async throws {
+        let profile = try shippedProfile("stirred-tank-str10")
+        let device = try startSimulator("str", profile: profile)
+        defer { device.stop() }
+        let collector = SampleCollector()
+        let poller = poller(for: device, collector: collector)
+        poller.start()
+        defer { poller.stop() }
+        #expect(await collector.wait { $0.count >= 1 })
+        let before = try #require(collector.all.last)
+
+        device.inject(.offset(parameter: "temperature", delta: 0.5), for: .seconds(60))
+        let seen = collector.all.count
+        #expect(await collector.wait { $0.count >= seen + 2 })
+        let after = try #require(collector.all.last)
+        let t0 = try #require(before.reading("temperature")?.value?.number)
+        let t1 = try #require(after.reading("temperature")?.value?.number)
+        #expect(abs(t1 - t0 - 0.5) < 1e-3, "temperature \(t0) -> \(t1)")
+        #expect(after.reading("ph")?.value == before.reading("ph")?.value, "other parameters untouched")
+    }
+
     @Test("a device that stops answering gives bad communication while another keeps its schedule")
     func timeoutDoesNotDelayOtherDevices() async throws {
         var slowProfile = try shippedProfile("stirred-tank-str10")

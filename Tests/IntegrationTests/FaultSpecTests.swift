@@ -14,6 +14,7 @@ struct FaultSpecTests {
             == Fault(device: "a", kind: .spike(parameter: "ph", value: 6.4), from: .seconds(45), to: .seconds(46)))
         #expect(try parse("kind=drop from=1m for=15s")
             == Fault(device: "*", kind: .connectionDrop, from: .seconds(60), to: .seconds(75)))
+        #expect(try parse("device=str-1 kind=offset parameter=temperature value=0.5").kind == .offset(parameter: "temperature", delta: 0.5))
         #expect(try parse("device=s kind=slow delay=2s").kind == .slowResponse(delay: .seconds(2)))
         #expect(try parse("device=c kind=exception code=4 parameter=co2").kind == .exception(code: 4, parameter: "co2"))
         #expect(try parse("device=c kind=stuck parameter=ph from=5s").kind == .stuck(parameter: "ph"))

@@ -29,7 +29,8 @@ public final class ReplayCoordinator: @unchecked Sendable {
     private let answers = Mutex<[(site: String, payload: [UInt8])]>([])
     private let outgoing = Mutex<[Outgoing]>([])
     private let finished = DispatchGroup()
-    /// Site store epochs met since this instance started, and the streams whose tail is still to be asked for.
+    /// Site store epochs met since this instance started, and the streams whose tail is still to be
+    /// asked for; only the replay thread touches them.
     private var metEpochs: Set<String> = []
     private var pendingTails: [String: ReplayPlanner.Stream] = [:]
 

@@ -40,7 +40,7 @@ public enum BatchSignatures {
             throw Refusal("only a QP approves a batch for release")
         }
         guard PasswordHash.verify(password, against: user.passwordHash) else {
-            try connection.transaction {
+            _ = try connection.transaction {
                 try ControlAuditTrail.append(ControlAuditAction(
                     user: userName, action: "batch.sign.refused", target: "\(site)/\(batch)", reason: "wrong password",
                     newValue: meaning.rawValue), to: connection)

@@ -7,7 +7,7 @@ extension ControlSiteWebServer {
     func addRoutes(_ router: Router<WebRequestContext>) {
         router.get("/") { _, _ in Self.redirect("/sites") }
 
-        router.get("/login") { [self] request, _ in
+        router.get("/login") { request, _ in
             let next = FormFields(request.uri.query ?? "")["next"] ?? "/sites"
             return Self.html(SignInPage.render(message: nil, next: next))
         }

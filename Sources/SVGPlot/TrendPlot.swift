@@ -84,6 +84,10 @@ public struct TrendPlot: Sendable {
     public struct Interval: Sendable, Equatable {
         public var start: Double
         public var end: Double
+        public init(start: Double, end: Double) {
+            self.start = start
+            self.end = end
+        }
     }
 
     /// Stretches without a good value: values not read well, and holes in the records longer

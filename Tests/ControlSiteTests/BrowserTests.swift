@@ -2,8 +2,10 @@ import ControlSite
 import Foundation
 import Testing
 
-/// In CI the test command installs Chromium, so a missing browser is a failure there, not a skip.
+/// The test command installs Chromium and says so (POCARE_REQUIRE_BROWSER=1), as CI does (CI=true):
+/// then a missing browser is a failure, not a skip.
 let browserTestEnabled = WebDriver.installed || ProcessInfo.processInfo.environment["CI"] == "true"
+    || ProcessInfo.processInfo.environment["POCARE_REQUIRE_BROWSER"] == "1"
 
 @Suite("The web pages in a real browser (headless Chromium)", .serialized, .enabled(if: browserTestEnabled))
 struct BrowserTests {

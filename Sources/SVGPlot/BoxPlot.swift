@@ -116,7 +116,7 @@ public struct BoxPlot: Sendable {
         for t in y.ticks(5) {
             s += "<text x=\"\(c(left - 6))\" y=\"\(c(y(t) + 4))\" font-size=\"11\" text-anchor=\"end\">\(SVGText.number(t))</text>"
         }
-        s += "<text x=\"4\" y=\"16\" font-size=\"12\" font-weight=\"bold\">\(id) [\(SVGText.escape(unit))], batch means</text>\n</svg>"
+        s += "<text x=\"4\" y=\"16\" font-size=\"12\" font-weight=\"bold\">\(id)\(unit.isEmpty ? "" : " (\(SVGText.escape(unit)))"), batch means</text>\n</svg>"
         return s
     }
 }

@@ -147,7 +147,7 @@ public struct TrendPlot: Sendable {
     }
 
     public func svg() -> String {
-        let left = 64.0, right = 16.0, top = 22.0, bottom = 28.0
+        let left = 64.0, right = 16.0, top = 34.0, bottom = 28.0
         let plotWidth = width - left - right, plotHeight = height - top - bottom
         let start = min(observations.first?.time ?? 0, phases.first?.start ?? .infinity)
         let end = max(observations.last?.time ?? 1, phases.last?.end ?? -.infinity)
@@ -261,7 +261,7 @@ public struct TrendPlot: Sendable {
         for t in timeTicks {
             s += "<text x=\"\(c(x(t)))\" y=\"\(c(top + plotHeight + 16))\" font-size=\"10\" text-anchor=\"middle\">\(Self.shortTime(t, span: end - start))</text>"
         }
-        s += "<text x=\"4\" y=\"14\" font-size=\"12\" font-weight=\"bold\">\(id) [\(SVGText.escape(unit))]</text>\n</svg>"
+        s += "<text x=\"4\" y=\"14\" font-size=\"12\" font-weight=\"bold\">\(id)\(unit.isEmpty ? "" : " (\(SVGText.escape(unit)))")</text>\n</svg>"
         return s
     }
 

@@ -32,6 +32,8 @@ struct BrowserTests {
         try await browser.click("button[type=submit]")
         #expect(try await browser.run("return document.title") as? String == "Sites · POCare Control Site")
         #expect(try await browser.run("return document.querySelectorAll('table.sites tbody tr').length") as? Int == 2)
+        let sites = try await browser.run("return document.querySelector('table.sites').innerText") as? String ?? ""
+        #expect(sites.contains("online") && sites.contains("offline") && sites.contains("1 medium"))
         if let screenshots { try await save(browser, "\(screenshots)/sites.png", height: 700) }
 
         try await browser.open(base + "/batches/\(WebFixture.site)/\(WebFixture.batch)")
@@ -54,7 +56,7 @@ struct BrowserTests {
         }
         let temperature = try #require(plots.first { $0["parameter"] as? String == "temperature" })
         #expect((temperature["excursions"] as? Int ?? 0) >= 1 && temperature["markers"] as? Int == 3)
-        if let screenshots { try await save(browser, "\(screenshots)/batch-review.png", height: 1500) }
+        if let screenshots { try await save(browser, "\(screenshots)/batch-review.png", height: 1000, from: "div.plots") }
 
         try await browser.open(base + "/comparability?spec=\(fixture.spec)&phase=expansion&reference=site-a")
         let boxes = try #require(try await browser.run("""
@@ -75,8 +77,9 @@ struct BrowserTests {
         #expect(trail.contains { $0.action.action == "batch.sign" && $0.action.user == "petra" && $0.action.reason == "Excursion assessed under DEV-12; release." })
     }
 
-    func save(_ browser: WebDriver, _ path: String, height: Int) async throws {
+    func save(_ browser: WebDriver, _ path: String, height: Int, from selector: String? = nil) async throws {
         try await browser.resize(width: 1400, height: height)
+        if let selector { _ = try await browser.run("document.querySelector('\(selector)').previousElementSibling.scrollIntoView()") }
         try await browser.screenshot().write(to: URL(fileURLWithPath: path))
         try await browser.resize(width: 1400, height: 1000)
     }

@@ -1,4 +1,5 @@
 import ControlSite
+import ControlSiteLink
 import ControlSiteWeb
 import Foundation
 import Logging
@@ -68,6 +69,13 @@ final class WebFixture: @unchecked Sendable {
             at(102).event("rocker-1", seq: 2, kind: "acknowledged", batch: batch, phase: "expansion", spec: spec,
                           body: "{\(alarm),\"user\":\"operator-7\",\"reason\":\"heater checked\"}"),
             at(108).event("rocker-1", seq: 3, kind: "cleared", batch: batch, phase: "expansion", spec: spec, body: "{\(alarm),\"value\":37.0}"),
+        ])
+        // site-a online with rocker-1 in the batch's expansion phase and a pH alarm standing; site-b gone (last will).
+        try db.write([
+            feed.status(devices: [.init(id: "rocker-1", profile: "rocking-bag-rb50", batch: batch, phase: "expansion", spec: spec, reachable: true)]),
+            at(170).event("rocker-1", seq: 4, kind: "raised", batch: batch, phase: "expansion", spec: spec,
+                          body: "{\"alarm\":\"rocker-1/ph/limit\",\"priority\":\"medium\",\"level\":\"alert\",\"value\":7.45}"),
+            SiteFeed(site: "site-b").lastWill(),
         ])
         let offsets = [-0.04, 0.02, 0.03]
         for (site, base) in [("site-a", 37.0), ("site-b", 37.02)] {

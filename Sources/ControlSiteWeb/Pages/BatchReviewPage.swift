@@ -97,7 +97,12 @@ enum BatchReviewPage {
         body += "<h2>Trends</h2><p class=\"muted\">Bands: green within alert limits, amber between alert and action limits, red beyond action limits; "
             + "red shading: excursion; hatched: unmonitored; dashed vertical: phase boundary; markers: alarm raised ▲, acknowledged ◆, cleared □ (hover for who and why).</p>"
         body += "<div class=\"plots\">"
-        for (device, svg) in plots(data) { body += "<h3>\(HTML.escape(device))</h3>" + svg }
+        var shown: String?
+        for (device, svg) in plots(data) {
+            if device != shown { body += "<h3>\(HTML.escape(device))</h3>" }
+            shown = device
+            body += svg
+        }
         body += "</div>"
         func events(_ kinds: Set<String>) -> [[String]] {
             r.events.filter { kinds.contains($0.kind) }.map { e in

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import HTTPTypes
 import Logging
+import ServiceLifecycle
 
 /// The QA/QP pages of `pocare-control run`: routes, sessions, CSRF, signatures. Every
 /// database call goes to `DatabaseWorkers`' threads; the handlers only await them.
@@ -22,7 +23,8 @@ public final class ControlSiteWebServer: Sendable {
 
     var lifetime: WebSessions.Lifetime { .init(idleSeconds: settings.sessionIdleSeconds, absoluteSeconds: settings.sessionMaxSeconds) }
 
-    /// Serves until the task is cancelled; `onListening` gets the bound port (useful with port 0).
+    /// Serves until the task is cancelled, then stops gracefully (requests in progress are
+    /// answered); `onListening` gets the bound port (useful with port 0).
     public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let router = Router(context: WebRequestContext.self)
         router.add(middleware: SecurityHeaders())
@@ -33,7 +35,15 @@ public final class ControlSiteWebServer: Sendable {
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
         defer { database.stop() }
-        try await app.runService(gracefulShutdownSignals: [])
+        // The process's signals belong to `pocare-control run`; the pages stop when their task is cancelled.
+        let group = ServiceGroup(services: [app], gracefulShutdownSignals: [], cancellationSignals: [], logger: logger)
+        // A task of its own, so the caller's cancellation reaches the server as a graceful shutdown, not as cancellation.
+        let serving = Task { try await group.run() }
+        try await withTaskCancellationHandler {
+            try await serving.value
+        } onCancel: {
+            Task { await group.triggerGracefulShutdown() }
+        }
     }
 
     // MARK: responses

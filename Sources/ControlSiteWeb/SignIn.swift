@@ -36,7 +36,9 @@ public enum SignIn {
             return .throttled
         }
         let user = try WebUsers.find(name, on: connection)
-        guard let user, !user.disabled, PasswordHash.verify(password, against: user.passwordHash) else {
+        // An unknown user costs as long as a wrong password, so the time does not tell which names exist.
+        let matches = PasswordHash.verify(password, against: user?.passwordHash ?? unknownUserHash)
+        guard let user, !user.disabled, matches else {
             let reason = user == nil ? "unknown user" : user!.disabled ? "user disabled" : "wrong password"
             try connection.transaction {
                 try record(name, address, succeeded: false, action: "web.sign_in.failed", reason: reason, on: connection)
@@ -57,6 +59,8 @@ public enum SignIn {
                                          to: connection)
         }
     }
+
+    private static let unknownUserHash = (try? PasswordHash.make(PasswordHash.randomToken())) ?? ""
 
     private static func record(_ name: String, _ address: String, succeeded: Bool, action: String, reason: String?,
                                on connection: PostgresConnection) throws {

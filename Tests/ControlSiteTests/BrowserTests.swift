@@ -30,7 +30,7 @@ struct BrowserTests {
         try await browser.type("input[name=user]", "petra")
         try await browser.type("input[name=password]", WebFixture.password)
         try await browser.click("button[type=submit]")
-        #expect(try await browser.run("return document.title") as? String == "Sites · POCare Control Site")
+        #expect(try await browser.waitUntil("document.title === 'Sites · POCare Control Site'"))
         #expect(try await browser.run("return document.querySelectorAll('table.sites tbody tr').length") as? Int == 2)
         let sites = try await browser.run("return document.querySelector('table.sites').innerText") as? String ?? ""
         #expect(sites.contains("online") && sites.contains("offline") && sites.contains("1 medium"))
@@ -71,6 +71,8 @@ struct BrowserTests {
         try await browser.type("textarea[name=comment]", "Excursion assessed under DEV-12; release.")
         try await browser.type("form.sign input[name=password]", WebFixture.password)
         try await browser.click("button[name=sign]")
+        // The POST answers with a redirect to the batch page; wait for that page, not the one the form was on.
+        #expect(try await browser.waitUntil("document.querySelector('table.signatures')?.innerText.includes('Dr Petra Qualified')"))
         let signatures = try await browser.run("return document.querySelector('table.signatures').innerText") as? String ?? ""
         #expect(signatures.contains("Dr Petra Qualified") && signatures.contains("approved for release") && signatures.contains("valid"))
         let trail = try ControlAuditTrail.entries(fixture.db.connection)

@@ -80,6 +80,16 @@ final class WebDriver: @unchecked Sendable {
         return try await send("POST", url, ["script": script, "args": []])
     }
 
+    /// Polls a script until it returns true: after a click that submits a form, the next page
+    /// may not have loaded when the click returns.
+    func waitUntil(_ condition: String) async throws -> Bool {
+        for _ in 0..<100 {
+            if try await run("return Boolean(\(condition))") as? Bool == true { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+
     func resize(width: Int, height: Int) async throws {
         _ = try await command("POST", "/session/\(sessionId)/window/rect", ["width": width, "height": height])
     }

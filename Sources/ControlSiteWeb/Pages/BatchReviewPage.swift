@@ -107,9 +107,13 @@ enum BatchReviewPage {
         func events(_ kinds: Set<String>) -> [[String]] {
             r.events.filter { kinds.contains($0.kind) }.map { e in
                 let b = (try? JSONSerialization.jsonObject(with: Foundation.Data(e.detail.utf8))) as? [String: Any] ?? [:]
-                return [HTML.escape(e.time), HTML.escape(e.kind), HTML.escape(b["alarm"] as? String ?? e.stream),
-                        HTML.escape((b["user"] as? String) ?? "-"), HTML.escape((b["reason"] as? String) ?? "-"),
-                        HTML.escape((b["value"] as? Double).map { SVGText.number($0) } ?? "-")]
+                // An excursion record carries its alarm and worst value inside `excursion`.
+                let x = b["excursion"] as? [String: Any] ?? [:]
+                let value = (b["value"] as? Double) ?? (x["worst_value"] as? Double)
+                return [HTML.escape(e.time), HTML.escape(e.kind), HTML.escape(b["alarm"] as? String ?? x["alarm"] as? String ?? e.stream),
+                        HTML.escape((b["user"] as? String) ?? "-"),
+                        HTML.escape((b["reason"] as? String) ?? (x["duration_s"] as? Double).map { "lasted \(SVGText.number($0)) s" } ?? "-"),
+                        HTML.escape(value.map { SVGText.number($0) } ?? "-")]
             }
         }
         let headers = ["Time (UTC)", "Kind", "Alarm", "By", "Why", "Value"]

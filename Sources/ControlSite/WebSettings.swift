@@ -1,3 +1,4 @@
+import Foundation
 import POCareConfig
 
 /// The `web:` section of control.yaml: where `pocare-control run` serves the QA/QP pages.
@@ -7,8 +8,12 @@ public struct WebSettings: Sendable, Equatable {
     public var address = "127.0.0.1"
     public var port = 8080
     /// Mark cookies Secure: set when a TLS reverse proxy serves the pages (the browser then
-    /// sends them over HTTPS only).
+    /// sends them over HTTPS only). Always on when the pages serve TLS themselves.
     public var secureCookies = false
+    /// Serve HTTPS natively: the certificate chain and its private key, PEM files.
+    public var tlsCertificateFile: String?
+    public var tlsKeyFile: String?
+    public var servesTLS: Bool { tlsCertificateFile != nil }
     /// A session ends after this long without a request, and after `sessionMaxSeconds` whatever its use.
     public var sessionIdleSeconds = 900.0
     public var sessionMaxSeconds = 43_200.0
@@ -25,7 +30,7 @@ public struct WebSettings: Sendable, Equatable {
 
     static let keys: Set<String> = [
         "address", "port", "secure_cookies", "session_idle", "session_max", "login_failures_per_user",
-        "login_failures_per_address", "login_window", "profiles", "database_threads",
+        "login_failures_per_address", "login_window", "profiles", "database_threads", "tls",
     ]
 
     static func parse(_ value: Any, file: String) throws(ControlConfig.Invalid) -> WebSettings {
@@ -67,6 +72,17 @@ public struct WebSettings: Sendable, Equatable {
         if let p = map["profiles"] {
             guard let p = p as? String else { throw invalid("profiles", "expected a folder") }
             s.profiles = p
+        }
+        if let tls = map["tls"] {
+            guard let tls = tls as? [String: Any], let cert = tls["cert_file"] as? String, let key = tls["key_file"] as? String,
+                  Set(tls.keys) == ["cert_file", "key_file"]
+            else { throw invalid("tls", "expected cert_file and key_file (PEM)") }
+            for (field, path) in [("tls.cert_file", cert), ("tls.key_file", key)] where !FileManager.default.isReadableFile(atPath: path) {
+                throw invalid(field, "cannot read \(path)")
+            }
+            s.tlsCertificateFile = cert
+            s.tlsKeyFile = key
+            s.secureCookies = true
         }
         return s
     }

@@ -2,6 +2,9 @@ import ControlSite
 import Foundation
 import Hummingbird
 import HTTPTypes
+import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
 import Logging
 import ServiceLifecycle
 
@@ -30,7 +33,7 @@ public final class ControlSiteWebServer: Sendable {
         router.add(middleware: SecurityHeaders())
         addRoutes(router)
         let app = Application(
-            router: router,
+            router: router, server: try serverBuilder(),
             configuration: .init(address: .hostname(settings.address, port: settings.port), serverName: "pocare-control"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
@@ -44,6 +47,15 @@ public final class ControlSiteWebServer: Sendable {
         } onCancel: {
             Task { await group.triggerGracefulShutdown() }
         }
+    }
+
+    /// HTTP/1.1, over TLS when the settings name a certificate and key.
+    func serverBuilder() throws -> HTTPServerBuilder {
+        guard let certificate = settings.tlsCertificateFile, let key = settings.tlsKeyFile else { return .http1() }
+        let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
+        var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+        tls.minimumTLSVersion = .tlsv12
+        return try .tls(.http1(), tlsConfiguration: tls)
     }
 
     // MARK: responses
@@ -118,7 +130,7 @@ public final class ControlSiteWebServer: Sendable {
 
     func sessionCookie(_ token: String, expire: Bool = false) -> Cookie {
         Cookie(name: Self.sessionCookie, value: expire ? "" : token, maxAge: expire ? 0 : nil, path: "/",
-               secure: settings.secureCookies, httpOnly: true, sameSite: .strict)
+               secure: settings.secureCookies || settings.servesTLS, httpOnly: true, sameSite: .strict)
     }
 
     static func parameter(_ context: WebRequestContext, _ name: String) -> String {

@@ -135,8 +135,9 @@ extension ControlSiteWebServer {
                     ])
                     return Self.redirect("/batches/\(HTML.segment(site))/\(HTML.segment(batch))")
                 } catch let refusal as BatchSignatures.Refusal {
-                    let status: HTTPResponse.Status = refusal.description.hasPrefix("the password") ? .unauthorized
-                        : refusal.description.hasPrefix("no records") ? .notFound : .forbidden
+                    let text = refusal.description
+                    let status: HTTPResponse.Status = text.hasPrefix("the password") ? .unauthorized
+                        : text.hasPrefix("no records") ? .notFound : text.hasPrefix("the comment") ? .badRequest : .forbidden
                     return Self.problem(status, refusal.description, session: session)
                 }
             }

@@ -206,3 +206,28 @@ struct WebPagesTests {
 extension WebClient {
     func useCookie(_ pair: String) { setCookieForTest(pair) }
 }
+
+@Suite("The web pages refuse hostile input with a clear answer", .serialized)
+struct WebHostileInputTests {
+    @Test("an oversized form, an overlong comment, odd ids and a redirect elsewhere get 4xx answers, never a crash or a sign")
+    func hostileInput() async throws {
+        let fixture = try await WebFixture()
+        let web = fixture.client()
+        let huge = try await web.post("/login", [("user", "petra"), ("password", String(repeating: "x", count: 100_000))])
+        #expect((400..<500).contains(huge.status))
+        let away = try await web.post("/login", [("user", "petra"), ("password", WebFixture.password), ("next", "//elsewhere.example/")])
+        #expect(away.status == 303 && away.location == "/sites")
+        let token = try await web.csrfToken()
+        let path = "/batches/\(WebFixture.site)/\(WebFixture.batch)/sign"
+        let long = try await web.post(path, [("csrf", token), ("meaning", "reviewed"), ("password", WebFixture.password),
+                                             ("comment", String(repeating: "c", count: 5000))])
+        #expect(long.status == 400)
+        #expect(try await web.get("/batches/%ZZ/%00").status == 404)
+        #expect(try await web.get("/batches/site-a/\(String(repeating: "B", count: 5000))").status == 404)
+        #expect(try await web.get("/comparability.csv?spec=&phase=expansion&reference=site-a").status == 400)
+        #expect(try await web.get("/comparability?spec=\(fixture.spec)&phase=no-such-phase&reference=site-a").body.contains("has no phase"))
+        #expect(try fixture.db.count("SELECT count(*) FROM batch_signatures") == 0)
+        // The server still answers.
+        #expect(try await web.get("/sites").status == 200)
+    }
+}

@@ -61,7 +61,7 @@ enum ComparabilityPage {
         case .refused(let reason)?:
             body += "<p class=\"notice\">\(HTML.escape(reason))</p>"
         case .report(let report, let spec)?:
-            let q = query!
+            guard let q = query else { break }
             body += "<p>\(report.batches.count) batches · <a href=\"/comparability.csv?\(q.queryString)\">CSV</a> · "
                 + "<a href=\"/comparability.json?\(q.queryString)\">JSON</a></p>"
             body += "<div class=\"plots\">"

@@ -4,6 +4,7 @@ import ControlSiteWeb
 import Foundation
 import Logging
 import Synchronization
+import Testing
 
 /// A Control Site with data for the web pages' tests: a real PostgreSQL, the example spec
 /// released, batches from two sites written through the real ingest (one with an excursion,
@@ -21,18 +22,24 @@ final class WebFixture: @unchecked Sendable {
     static let site = "site-a", batch = "A-1"
 
     init(configure: (inout WebSettings) -> Void = { _ in }) async throws {
-        db = try IngestDatabase()
-        let release = try runCommand("pocare-control", ["specs", "release", exampleSpec, "--reason", "CC-0042",
-                                                        "--profiles", shippedProfiles, "--database", db.connectionInfo])
-        guard release.status == 0, let fingerprint = release.output.split(separator: " ").dropFirst().first.map(String.init) else {
-            throw TestFailure("cannot release the example spec: \(release.output)")
+        // initdb, the release command and the password hashes block: they run on a thread of their own,
+        // so the cooperative pool stays free for the server this fixture starts.
+        let (db, spec) = try await onOwnThread { () throws -> (IngestDatabase, String) in
+            let db = try IngestDatabase()
+            let release = try runCommand("pocare-control", ["specs", "release", exampleSpec, "--reason", "CC-0042",
+                                                            "--profiles", shippedProfiles, "--database", db.connectionInfo])
+            guard release.status == 0, let fingerprint = release.output.split(separator: " ").dropFirst().first.map(String.init) else {
+                throw TestFailure("cannot release the example spec: \(release.output)")
+            }
+            try Self.writeBatches(db, spec: fingerprint)
+            for (name, full, role) in [("vera", "Vera Viewer", WebUsers.Role.viewer), ("quinn", "Quinn Assurance", .qa), ("petra", "Dr Petra Qualified", .qp)] {
+                try WebUsers.add(userName: name, fullName: full, role: role, password: Self.password, iterations: PasswordHash.minimumIterations,
+                                 by: "test", on: db.connection)
+            }
+            return (db, fingerprint)
         }
-        spec = fingerprint
-        try Self.writeBatches(db, spec: spec)
-        for (name, full, role) in [("vera", "Vera Viewer", WebUsers.Role.viewer), ("quinn", "Quinn Assurance", .qa), ("petra", "Dr Petra Qualified", .qp)] {
-            try WebUsers.add(userName: name, fullName: full, role: role, password: Self.password, iterations: PasswordHash.minimumIterations,
-                             by: "test", on: db.connection)
-        }
+        self.db = db
+        self.spec = spec
         var settings = WebSettings()
         settings.port = freeLoopbackPort()
         settings.profiles = shippedProfiles
@@ -42,7 +49,8 @@ final class WebFixture: @unchecked Sendable {
         let server = ControlSiteWebServer(settings: settings, connectionInfo: db.connectionInfo, logger: Logger(label: "test.web"))
         let listening = Mutex(false)
         self.server = Task { try await server.run { _ in listening.withLock { $0 = true } } }
-        guard await waitFor(upTo: .seconds(20), { listening.withLock { $0 } }) else { throw TestFailure("the web server did not start") }
+        // Generous: other suites' blocking tests may hold the cooperative pool the server starts on.
+        guard await waitFor(upTo: .seconds(120), { listening.withLock { $0 } }) else { throw TestFailure("the web server did not start") }
     }
 
     deinit { server?.cancel() }
@@ -88,3 +96,15 @@ final class WebFixture: @unchecked Sendable {
         }
     }
 }
+
+/// Runs blocking work on a thread of its own and awaits its result.
+func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
+
+/// Every suite that starts a web server, one after another: each brings its own PostgreSQL
+/// cluster, server and (for the browser) Chromium, which is enough load for two cores at a time.
+@Suite("The Control Site's web pages", .serialized)
+enum WebSuites {}

@@ -73,9 +73,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams"),
             ]),
 
-        // The Control Site's web pages: routes, HTML and SVG rendering, users, sessions, signatures.
         // Trend and box plots as SVG, rendered on the server; no dependencies.
         .target(name: "SVGPlot"),
+        // The Control Site's web pages: routes, HTML and SVG rendering, users, sessions, signatures.
         .target(
             name: "ControlSiteWeb",
             dependencies: [

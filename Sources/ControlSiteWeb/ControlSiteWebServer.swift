@@ -16,6 +16,12 @@ public final class ControlSiteWebServer: Sendable {
     let specs: SpecCatalogue
     let logger: Logger
     static let sessionCookie = "pocare_session"
+    static let signInCookie = "pocare_sign_in"
+
+    /// Compares two tokens in time that does not depend on where they differ.
+    static func sameToken(_ a: String, _ b: String) -> Bool {
+        a.utf8.count == b.utf8.count && !a.isEmpty && zip(a.utf8, b.utf8).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
 
     public init(settings: WebSettings, connectionInfo: String, logger: Logger) {
         self.settings = settings
@@ -117,9 +123,7 @@ public final class ControlSiteWebServer: Sendable {
         let buffer = try await request.collectBody(upTo: 64 * 1024)
         let form = FormFields(String(buffer: buffer))
         return try await signedIn(request) { session in
-            guard let token = form["csrf"], token.utf8.count == session.csrfToken.utf8.count,
-                  zip(token.utf8, session.csrfToken.utf8).reduce(UInt8(0), { $0 | ($1.0 ^ $1.1) }) == 0
-            else {
+            guard let token = form["csrf"], Self.sameToken(token, session.csrfToken) else {
                 logger.warning("a form without the session's CSRF token was refused",
                                metadata: ["user": "\(session.userName)", "path": "\(request.uri.path)", "address": "\(context.remoteAddress)"])
                 return Self.problem(.forbidden, "The form is not from this session (CSRF check failed); reload the page and try again.", session: session)

@@ -7,9 +7,9 @@ extension ControlSiteWebServer {
     func addRoutes(_ router: Router<WebRequestContext>) {
         router.get("/") { _, _ in Self.redirect("/sites") }
 
-        router.get("/login") { request, _ in
+        router.get("/login") { [self] request, _ in
             let next = FormFields(request.uri.query ?? "")["next"] ?? "/sites"
-            return Self.html(SignInPage.render(message: nil, next: next))
+            return signInForm(message: nil, next: next, status: .ok)
         }
 
         router.post("/login") { [self] request, context in
@@ -19,6 +19,12 @@ extension ControlSiteWebServer {
             // Only a path of this site: never an address elsewhere (`//host`).
             var next = form["next"] ?? "/sites"
             if !next.hasPrefix("/") || next.hasPrefix("//") || next.hasPrefix("/\\") { next = "/sites" }
+            // The sign-in form is a form too: it must come from this site's own sign-in page (its
+            // token in a cookie and in the form), so no other site can sign a browser in as someone else.
+            guard let cookie = request.cookies[Self.signInCookie]?.value, let field = form["csrf"], Self.sameToken(cookie, field) else {
+                logger.warning("a sign-in without the sign-in page's token was refused", metadata: ["address": "\(context.remoteAddress)"])
+                return signInForm(message: "The sign-in form had expired; please sign in again.", next: next, status: .forbidden)
+            }
             var limits = SignIn.Limits()
             limits.perUser = settings.loginFailuresPerUser
             limits.perAddress = settings.loginFailuresPerAddress
@@ -35,11 +41,10 @@ extension ControlSiteWebServer {
                 return response
             case .refused:
                 logger.notice("sign-in refused", metadata: ["user": "\(user.prefix(64))", "address": "\(address)"])
-                return Self.html(SignInPage.render(message: "The user name or the password is not correct.", next: next), status: .unauthorized)
+                return signInForm(message: "The user name or the password is not correct.", next: next, status: .unauthorized)
             case .throttled:
                 logger.warning("sign-in throttled", metadata: ["user": "\(user.prefix(64))", "address": "\(address)"])
-                return Self.html(SignInPage.render(message: "Too many failed sign-ins; wait and try again later.", next: next),
-                                 status: .tooManyRequests)
+                return signInForm(message: "Too many failed sign-ins; wait and try again later.", next: next, status: .tooManyRequests)
             }
         }
 
@@ -184,6 +189,15 @@ extension ControlSiteWebServer {
                 Self.html(AuditPage.render(try await database.run { try ControlAuditTrail.entries($0) }, session: session))
             }
         }
+    }
+
+    /// The sign-in form with a fresh token, set also as a short-lived cookie (double submit).
+    func signInForm(message: String?, next: String, status: HTTPResponse.Status) -> Response {
+        let token = PasswordHash.randomToken()
+        var response = Self.html(SignInPage.render(message: message, next: next, csrf: token), status: status)
+        response.setCookie(Cookie(name: Self.signInCookie, value: token, maxAge: 3600, path: "/login",
+                                  secure: settings.secureCookies || settings.servesTLS, httpOnly: true, sameSite: .strict))
+        return response
     }
 
     func comparabilityQuery(_ request: Request) -> ComparabilityPage.Query? {

@@ -15,6 +15,8 @@ final class WebClient: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
 
     let base: String
     private(set) var cookie: String?
+    /// The sign-in form's token cookie, sent back only to /login.
+    private(set) var signInCookie: String?
     private var session: URLSession!
     /// Every Set-Cookie header the server sent, as sent.
     private(set) var setCookies: [String] = []
@@ -36,16 +38,24 @@ final class WebClient: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
 
     func get(_ path: String) async throws -> Answer { try await send("GET", path, body: nil) }
 
-    func post(_ path: String, _ fields: [(String, String)]) async throws -> Answer {
+    func post(_ path: String, _ fields: [(String, String)], cookie extra: String? = nil) async throws -> Answer {
         let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
         let body = fields.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }.joined(separator: "&")
-        return try await send("POST", path, body: body)
+        return try await send("POST", path, body: body, extraCookie: extra)
     }
 
     /// Signs in; returns the answer (303 and a cookie when it worked).
     @discardableResult
     func signIn(_ user: String, _ password: String) async throws -> Answer {
-        try await post("/login", [("user", user), ("password", password), ("next", "/sites")])
+        try await post("/login", [("user", user), ("password", password), ("next", "/sites"), ("csrf", try await signInToken())],
+                       cookie: signInCookie)
+    }
+
+    /// Opens the sign-in form; returns its token (its cookie is kept for the POST).
+    func signInToken() async throws -> String {
+        let form = try await get("/login")
+        guard let range = form.body.range(of: "name=\"csrf\" value=\"") else { throw TestFailure("no token on the sign-in form") }
+        return String(form.body[range.upperBound...].prefix(64))
     }
 
     /// The CSRF token of the session, as a page's form carries it.
@@ -58,10 +68,11 @@ final class WebClient: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
     func forgetCookie() { cookie = nil }
     func setCookieForTest(_ pair: String) { cookie = pair }
 
-    private func send(_ method: String, _ path: String, body: String?) async throws -> Answer {
+    private func send(_ method: String, _ path: String, body: String?, extraCookie: String? = nil) async throws -> Answer {
         var request = URLRequest(url: URL(string: base + path)!)
         request.httpMethod = method
-        if let cookie { request.setValue(cookie, forHTTPHeaderField: "Cookie") }
+        let cookies = [cookie, extraCookie].compactMap { $0 }
+        if !cookies.isEmpty { request.setValue(cookies.joined(separator: "; "), forHTTPHeaderField: "Cookie") }
         if let body {
             request.httpBody = Data(body.utf8)
             request.setValue("application/x-www-form-urlencoded", forHTTPHeaderField: "Content-Type")
@@ -79,7 +90,7 @@ final class WebClient: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
         if let set = headers["set-cookie"] {
             setCookies.append(set)
             let pair = String(set.split(separator: ";").first ?? "")
-            cookie = pair.hasSuffix("=") ? nil : pair
+            if pair.hasPrefix("pocare_sign_in=") { signInCookie = pair } else { cookie = pair.hasSuffix("=") ? nil : pair }
         }
         return Answer(status: http.statusCode, headers: headers, body: String(decoding: data, as: UTF8.self))
     }

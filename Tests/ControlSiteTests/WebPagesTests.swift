@@ -218,11 +218,16 @@ extension WebSuites {
             let web = fixture.client()
             let huge = try await web.post("/login", [("user", "petra"), ("password", String(repeating: "x", count: 100_000))])
             #expect((400..<500).contains(huge.status))
-            let away = try await web.post("/login", [("user", "petra"), ("password", WebFixture.password), ("next", "//elsewhere.example/")])
+            // A sign-in form posted from elsewhere (without the sign-in page's token) signs nobody in.
+            let forged = try await web.post("/login", [("user", "petra"), ("password", WebFixture.password)])
+            #expect(forged.status == 403 && web.cookie == nil)
+            let token = try await web.signInToken()
+            let away = try await web.post("/login", [("user", "petra"), ("password", WebFixture.password), ("next", "//elsewhere.example/"),
+                                                     ("csrf", token)], cookie: web.signInCookie)
             #expect(away.status == 303 && away.location == "/sites")
-            let token = try await web.csrfToken()
+            let csrf = try await web.csrfToken()
             let path = "/batches/\(WebFixture.site)/\(WebFixture.batch)/sign"
-            let long = try await web.post(path, [("csrf", token), ("meaning", "reviewed"), ("password", WebFixture.password),
+            let long = try await web.post(path, [("csrf", csrf), ("meaning", "reviewed"), ("password", WebFixture.password),
                                                  ("comment", String(repeating: "c", count: 5000))])
             #expect(long.status == 400)
             #expect(try await web.get("/batches/%ZZ/%00").status == 404)

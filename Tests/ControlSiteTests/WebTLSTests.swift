@@ -22,8 +22,12 @@ extension WebSuites {
             let url = "https://127.0.0.1:\(fixture.port)"
             let page = try runCommand("/usr/bin/curl", ["-s", "-i", "--cacert", cert, url + "/login"])
             #expect(page.status == 0 && page.output.hasPrefix("HTTP/1.1 200"))
-            let signIn = try runCommand("/usr/bin/curl", ["-s", "-i", "--cacert", cert, "--data-urlencode", "user=petra",
-                                                          "--data-urlencode", "password=\(WebFixture.password)", url + "/login"])
+            let jar = directory.appendingPathComponent("cookies").path
+            let form = try runCommand("/usr/bin/curl", ["-s", "--cacert", cert, "-c", jar, url + "/login"])
+            let token = try #require(form.output.range(of: "name=\"csrf\" value=\"").map { String(form.output[$0.upperBound...].prefix(64)) })
+            let signIn = try runCommand("/usr/bin/curl", ["-s", "-i", "--cacert", cert, "-b", jar, "--data-urlencode", "user=petra",
+                                                          "--data-urlencode", "password=\(WebFixture.password)", "--data-urlencode", "csrf=\(token)",
+                                                          url + "/login"])
             #expect(signIn.output.hasPrefix("HTTP/1.1 303"))
             let cookie = signIn.output.split(separator: "\r\n").first { $0.lowercased().hasPrefix("set-cookie:") } ?? ""
             #expect(cookie.contains("pocare_session=") && cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"))

@@ -17,6 +17,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // C libraries from Debian, one thin system-library target each.
@@ -67,6 +71,20 @@ let package = Package(
             dependencies: [
                 "POCareCore", "POCareConfig", "Hashing", "CPostgres", "ControlSiteLink", "SiteStore",
                 .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams"),
+            ]),
+
+        // Trend and box plots as SVG, rendered on the server; no dependencies.
+        .target(name: "SVGPlot"),
+        // The Control Site's web pages: routes, HTML and SVG rendering, users, sessions, signatures.
+        .target(
+            name: "ControlSiteWeb",
+            dependencies: [
+                "POCareCore", "POCareConfig", "ControlSite", "SVGPlot", "Hashing", "CCrypto",
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
 
         // The running site: daemon, pipeline, operator commands, batch reports, status board.
@@ -147,7 +165,7 @@ let package = Package(
         .executableTarget(
             name: "pocare-control",
             dependencies: [
-                "POCareCore", "POCareConfig", "ControlSite", "ControlSiteLink",
+                "POCareCore", "POCareConfig", "ControlSite", "ControlSiteLink", "ControlSiteWeb",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -163,7 +181,7 @@ let package = Package(
         .testTarget(
             name: "ControlSiteTests",
             dependencies: [
-                "POCareCore", "POCareConfig", "ControlSite", "ControlSiteLink", "SiteStore", "Hashing",
+                "POCareCore", "POCareConfig", "ControlSite", "ControlSiteLink", "ControlSiteWeb", "SVGPlot", "SiteStore", "Hashing",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(

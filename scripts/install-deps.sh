@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages POCare Edge builds against and tests with.
+# chromium and chromium-driver drive the browser test of the Control Site's web pages; curl checks their TLS.
 # Needs root (or sudo); safe to run again.
 set -euo pipefail
-packages=(libmodbus-dev libmosquitto-dev libsqlite3-dev libssl-dev libpq-dev mosquitto mosquitto-clients openssl sqlite3 postgresql pkg-config systemd)
+packages=(libmodbus-dev libmosquitto-dev libsqlite3-dev libssl-dev libpq-dev mosquitto mosquitto-clients openssl sqlite3 postgresql pkg-config systemd
+          chromium chromium-driver curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,5 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+# Chromium was just installed: the browser test must run, and fails if it cannot.
+export POCARE_REQUIRE_BROWSER=1
 swift build --build-tests
 swift test --skip-build --parallel

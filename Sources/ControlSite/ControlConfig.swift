@@ -6,6 +6,8 @@ import Yams
 /// `control.yaml`: where the broker and the database are, and how this instance subscribes.
 public struct ControlConfig: Sendable {
     public var settings: IngestService.Settings
+    /// The web pages, when control.yaml has a `web:` section.
+    public var web: WebSettings?
 
     public struct Invalid: Error, CustomStringConvertible {
         public var description: String
@@ -13,7 +15,7 @@ public struct ControlConfig: Sendable {
 
     static let keys: Set<String> = [
         "broker", "client_id", "mqtt_version", "shared_group", "tls", "credentials_file", "topic_root", "database",
-        "batch_messages", "queue_capacity", "keepalive", "writers", "gap_report_after", "replay_after",
+        "batch_messages", "queue_capacity", "keepalive", "writers", "gap_report_after", "replay_after", "web",
     ]
 
     public static func load(path: String) throws(Invalid) -> ControlConfig {
@@ -114,6 +116,7 @@ public struct ControlConfig: Sendable {
             guard let n = n as? Int, n > 0 else { throw invalid("queue_capacity", "expected a positive number") }
             settings.queueCapacity = n
         }
-        return ControlConfig(settings: settings)
+        let web = try root["web"].map { value throws(Invalid) in try WebSettings.parse(value, file: file) }
+        return ControlConfig(settings: settings, web: web)
     }
 }

@@ -204,6 +204,52 @@ public enum ControlSchema {
         -- Numbers up to here the site can no longer send (pruned, or its store replaced): never asked for again.
         ALTER TABLE streams ADD COLUMN unrecoverable_through bigint NOT NULL DEFAULT 0;
         """,
+        // 3: the web pages: who may sign in, their sessions and sign-in attempts, and the signatures
+        // of batch reviews (21 CFR 11.50, 11.70, 11.200).
+        """
+        CREATE TABLE web_users (
+            user_name      text PRIMARY KEY,
+            full_name      text NOT NULL,
+            role           text NOT NULL CHECK (role IN ('viewer', 'qa', 'qp')),
+            password_hash  text NOT NULL,    -- pbkdf2-sha256$iterations$salt$hash (hex)
+            disabled       timestamptz,
+            created        timestamptz NOT NULL DEFAULT now(),
+            password_set   timestamptz NOT NULL DEFAULT now()
+        );
+
+        -- A session is found by the SHA-256 of its cookie, so the table alone signs nobody in.
+        CREATE TABLE web_sessions (
+            token_hash     text PRIMARY KEY,
+            user_name      text NOT NULL REFERENCES web_users (user_name),
+            csrf_token     text NOT NULL,
+            created        timestamptz NOT NULL,
+            last_seen      timestamptz NOT NULL,
+            address        text NOT NULL
+        );
+
+        CREATE TABLE web_login_attempts (
+            id         bigserial PRIMARY KEY,
+            time       timestamptz NOT NULL DEFAULT now(),
+            user_name  text NOT NULL,
+            address    text NOT NULL,
+            succeeded  boolean NOT NULL
+        );
+        CREATE INDEX web_login_attempts_recent ON web_login_attempts (time);
+
+        CREATE TABLE batch_signatures (
+            id           bigserial PRIMARY KEY,
+            site         text NOT NULL,
+            batch        text NOT NULL,
+            user_name    text NOT NULL REFERENCES web_users (user_name),
+            full_name    text NOT NULL,
+            role         text NOT NULL,
+            meaning      text NOT NULL CHECK (meaning IN ('reviewed', 'approved for release', 'rejected')),
+            comment      text NOT NULL,
+            signed       timestamptz NOT NULL,
+            record_hash  text NOT NULL       -- SHA-256 of the batch record's canonical bytes when signed
+        );
+        CREATE INDEX batch_signatures_by_batch ON batch_signatures (site, batch);
+        """,
     ]
 
     public static var latestVersion: Int { migrations.count }

@@ -63,14 +63,7 @@ struct Compare: ParsableCommand {
         if json {
             try emitJSON(report)
         } else if csv {
-            emit("site,batch,device,parameter,mean,sd,in_range_share,alert_share,action_share,excursions,excursion_seconds,unmonitored_share")
-            for b in report.batches {
-                for p in b.parameters {
-                    emit([b.site, b.batch, b.device, p.parameter, number(p.mean), number(p.standardDeviation), number(p.inRangeShare),
-                          number(p.alertShare), number(p.actionShare), String(p.excursions), number(p.excursionSeconds),
-                          number(p.unmonitoredShare)].map(csvField).joined(separator: ","))
-                }
-            }
+            FileHandle.standardOutput.write(Data(report.csv().utf8))
         } else {
             emit("spec \(report.spec), phase \(report.phase), reference \(report.reference), \(report.batches.count) batches")
             for parameter in Set(report.sites.map(\.parameter)).sorted() {
@@ -96,9 +89,6 @@ func number(_ x: Double?) -> String {
     return String(format: "%.4g", x)
 }
 
-func csvField(_ s: String) -> String {
-    s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
-}
 
 /// `YYYY-MM-DD` (midnight UTC) or full ISO 8601.
 func parseUTC(_ text: String) -> Date? {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ControlSite
+import ControlSiteWeb
 import Foundation
 import Logging
 
@@ -41,8 +42,11 @@ struct Run: ParsableCommand {
         }
         let logger = Logger(label: "pocare-control.ingest")
         let settings: IngestService.Settings
+        let web: WebSettings?
         do {
-            settings = try ControlConfig.load(path: config).settings
+            let loaded = try ControlConfig.load(path: config)
+            settings = loaded.settings
+            web = loaded.web
         } catch {
             note("\(error)")
             throw ExitStatus.usage
@@ -54,7 +58,22 @@ struct Run: ParsableCommand {
             note("\(error)")
             throw ExitStatus.unreachable
         }
+        // The pages, in the same process: their own database threads, NIO's event loops.
+        let pages = web.map { web in
+            let server = ControlSiteWebServer(settings: web, connectionInfo: settings.database, logger: Logger(label: "pocare-control.web"))
+            return Task.detached {
+                do {
+                    try await server.run { port in
+                        Logger(label: "pocare-control.web").notice("web pages listening", metadata: ["address": "\(web.address)", "port": "\(port)"])
+                    }
+                } catch {
+                    Logger(label: "pocare-control.web").critical("web pages stopped", metadata: ["error": "\(error)"])
+                    runStopRequested = 1
+                }
+            }
+        }
         while runStopRequested == 0 { usleep(100_000) }
+        pages?.cancel()
         logger.info("stopping: writing what is queued")
         service.stop()
         service.waitUntilStopped()

@@ -23,7 +23,7 @@ final class SpawnedProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let path = builtExecutable(name)
+        let path = name.hasPrefix("/") ? name : builtExecutable(name)
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
@@ -65,16 +65,19 @@ final class SpawnedProcess: @unchecked Sendable {
 }
 
 /// Runs a command to its end; returns its exit status and standard output.
-func runCommand(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+func runCommand(_ name: String, _ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String) {
     let outputPath = NSTemporaryDirectory() + "pocare-command-\(UUID().uuidString)"
     defer { unlink(outputPath) }
+    let inputPath = NSTemporaryDirectory() + "pocare-command-input-\(UUID().uuidString)"
+    defer { unlink(inputPath) }
+    try (input ?? "").write(toFile: inputPath, atomically: true, encoding: .utf8)
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 0, inputPath, O_RDONLY, 0)
     posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-    let path = builtExecutable(name)
+    let path = name.hasPrefix("/") ? name : builtExecutable(name)
     let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
     var pid: pid_t = 0

@@ -1,0 +1,90 @@
+import ControlSite
+import Foundation
+import Testing
+
+/// The test command installs Chromium and says so (POCARE_REQUIRE_BROWSER=1), as CI does (CI=true):
+/// then a missing browser is a failure, not a skip.
+let browserTestEnabled = WebDriver.installed || ProcessInfo.processInfo.environment["CI"] == "true"
+    || ProcessInfo.processInfo.environment["POCARE_REQUIRE_BROWSER"] == "1"
+
+extension WebSuites {
+    @Suite("The web pages in a real browser (headless Chromium)", .serialized, .enabled(if: browserTestEnabled))
+    struct BrowserTests {
+        @Test("a QP signs in, sees the sites, the batch's trends with bands and the excursion, two sites' box plots, and signs the batch through the form")
+        func reviewAndSign() async throws {
+            let fixture = try await WebFixture()
+            let browser = try await WebDriver()
+            do {
+                try await walkThrough(fixture, browser)
+                await browser.quit()
+            } catch {
+                await browser.quit()
+                throw error
+            }
+        }
+
+        func walkThrough(_ fixture: WebFixture, _ browser: WebDriver) async throws {
+            let base = "http://127.0.0.1:\(fixture.port)"
+            let screenshots = ProcessInfo.processInfo.environment["POCARE_SCREENSHOTS"]
+            try await browser.open(base + "/sites")
+            // Sent to sign in, then back to the sites.
+            try await browser.type("input[name=user]", "petra")
+            try await browser.type("input[name=password]", WebFixture.password)
+            try await browser.click("button[type=submit]")
+            #expect(try await browser.waitUntil("document.title === 'Sites · POCare Control Site'"))
+            #expect(try await browser.run("return document.querySelectorAll('table.sites tbody tr').length") as? Int == 2)
+            let sites = try await browser.run("return document.querySelector('table.sites').innerText") as? String ?? ""
+            #expect(sites.contains("online") && sites.contains("offline") && sites.contains("1 medium"))
+            if let screenshots { try await save(browser, "\(screenshots)/sites.png", height: 700) }
+
+            try await browser.open(base + "/batches/\(WebFixture.site)/\(WebFixture.batch)")
+            let plots = try #require(try await browser.run("""
+                return Array.from(document.querySelectorAll('svg.trend-plot')).map(s => ({
+                  parameter: s.dataset.parameter,
+                  paths: s.querySelectorAll('path.trend').length,
+                  drawn: s.querySelector('path.trend').getTotalLength(),
+                  bands: s.querySelectorAll('g.phase-band').length,
+                  excursions: s.querySelectorAll('rect.excursion').length,
+                  unmonitored: s.querySelectorAll('rect.unmonitored').length,
+                  markers: s.querySelectorAll('g.alarm-marker title').length }))
+                """) as? [[String: Any]])
+            #expect(Set(plots.compactMap { $0["parameter"] as? String }) == ["temperature", "ph"])
+            for plot in plots {
+                #expect(plot["paths"] as? Int == 1)
+                #expect((plot["drawn"] as? Double ?? 0) > 100)
+                #expect(plot["bands"] as? Int == 2)  // activation and expansion
+                #expect(plot["unmonitored"] as? Int == 1)
+            }
+            let temperature = try #require(plots.first { $0["parameter"] as? String == "temperature" })
+            #expect((temperature["excursions"] as? Int ?? 0) >= 1 && temperature["markers"] as? Int == 3)
+            if let screenshots { try await save(browser, "\(screenshots)/batch-review.png", height: 1000, from: "div.plots") }
+
+            try await browser.open(base + "/comparability?spec=\(fixture.spec)&phase=expansion&reference=site-a")
+            let boxes = try #require(try await browser.run("""
+                return Array.from(document.querySelectorAll('svg.box-plot')).map(s => s.querySelectorAll('g.box').length)
+                """) as? [Int])
+            #expect(!boxes.isEmpty && boxes.allSatisfy { $0 == 2 })
+            if let screenshots { try await save(browser, "\(screenshots)/comparability.png", height: 1100) }
+
+            // Sign through the form, with the password entered again.
+            try await browser.open(base + "/batches/\(WebFixture.site)/\(WebFixture.batch)")
+            try await browser.click("select[name=meaning] option[value='approved for release']")
+            try await browser.type("textarea[name=comment]", "Excursion assessed under DEV-12; release.")
+            try await browser.type("form.sign input[name=password]", WebFixture.password)
+            try await browser.click("button[name=sign]")
+            // The POST answers with a redirect to the batch page; wait for that page, not the one the form was on.
+            #expect(try await browser.waitUntil("document.querySelector('table.signatures')?.innerText.includes('Dr Petra Qualified')"))
+            let signatures = try await browser.run("return document.querySelector('table.signatures').innerText") as? String ?? ""
+            #expect(signatures.contains("Dr Petra Qualified") && signatures.contains("approved for release") && signatures.contains("valid"))
+            let trail = try ControlAuditTrail.entries(fixture.db.connection)
+            #expect(trail.contains { $0.action.action == "batch.sign" && $0.action.user == "petra" && $0.action.reason == "Excursion assessed under DEV-12; release." })
+        }
+
+        func save(_ browser: WebDriver, _ path: String, height: Int, from selector: String? = nil) async throws {
+            try await browser.resize(width: 1400, height: height)
+            if let selector { _ = try await browser.run("document.querySelector('\(selector)').previousElementSibling.scrollIntoView()") }
+            try await browser.screenshot().write(to: URL(fileURLWithPath: path))
+            try await browser.resize(width: 1400, height: 1000)
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import ControlSiteWeb
+import SVGPlot
+import Testing
+
+@Suite("Plots as SVG, and password hashes (pure)")
+struct SVGPlotTests {
+    @Test("min/max per column keeps a one-sample spike that decimation would lose, and keeps time order")
+    func downsamplingKeepsSpikes() {
+        var points = (0..<100_000).map { Downsampling.Point(time: Double($0), value: 37) }
+        points[54_321].value = 39.5
+        points[77_777].value = 34.0
+        let kept = Downsampling.minMaxPerColumn(points, start: 0, end: 99_999, columns: 800)
+        #expect(kept.count <= 800 * 4)
+        #expect(kept.contains { $0.value == 39.5 } && kept.contains { $0.value == 34.0 })
+        #expect(zip(kept, kept.dropFirst()).allSatisfy { $0.time < $1.time })
+        #expect(Downsampling.minMaxPerColumn(Array(points.prefix(10)), start: 0, end: 9, columns: 800).count == 10)
+    }
+
+    @Test("a trend plot: one path, a band per phase, the excursion shaded, the hole hatched, markers with their titles")
+    func trendElements() {
+        let limits = TrendPlot.Limits(alertLow: 36.5, alertHigh: 37.5, actionLow: 36, actionHigh: 38)
+        var observations = (0..<100).map { TrendPlot.Observation(time: Double($0), value: 37.0) }
+        for i in 40..<45 { observations[i].value = 38.4 }
+        observations.removeSubrange(60..<80)
+        observations[10].value = nil
+        let plot = TrendPlot(
+            parameter: "temperature", unit: "Cel", observations: observations,
+            phases: [.init(name: "activation", start: 0, end: 30, limits: limits), .init(name: "expansion", start: 30, end: 99, limits: limits)],
+            markers: [.init(kind: "acknowledged", time: 42, title: "acknowledged by op-1: <checked> & ok")])
+        let svg = plot.svg()
+        #expect(svg.components(separatedBy: "class=\"trend\"").count - 1 == 1)
+        #expect(svg.components(separatedBy: "class=\"phase-band\"").count - 1 == 2)
+        #expect(plot.excursionIntervals() == [.init(start: 40, end: 45)])
+        #expect(plot.unmonitoredIntervals() == [.init(start: 10, end: 11), .init(start: 59, end: 80)])
+        #expect(svg.contains("class=\"excursion\"") && svg.components(separatedBy: "class=\"unmonitored\"").count - 1 == 2)
+        #expect(svg.contains("<title>acknowledged by op-1: &lt;checked&gt; &amp; ok</title>"))
+        #expect(svg.contains("class=\"phase-boundary\""))
+    }
+
+    @Test("a plot of nothing, or of values that are not finite, is still a plot and never a trap")
+    func degenerateInput() {
+        let empty = TrendPlot(parameter: "x", unit: "", observations: [], phases: [], markers: []).svg()
+        #expect(empty.hasPrefix("<svg") && empty.hasSuffix("</svg>"))
+        let odd = TrendPlot(parameter: "x", unit: "", observations: [.init(time: .nan, value: 1), .init(time: 1, value: .infinity), .init(time: 2, value: -.greatestFiniteMagnitude)],
+                            phases: [.init(name: "p", start: 0, end: 2, limits: nil)], markers: []).svg()
+        #expect(odd.hasSuffix("</svg>") && !odd.contains("nan") && !odd.contains("inf"))
+        #expect(BoxPlot(parameter: "x", unit: "", groups: [.init(label: "a", values: [], isReference: true, flagged: false)], limits: nil, qualityRange: nil)
+            .svg().hasSuffix("</svg>"))
+    }
+
+    @Test("box plot quartiles are interpolated between order statistics, as R's and NumPy's default")
+    func quartiles() throws {
+        let s = try #require(BoxPlot.summary([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]))
+        #expect(s.lowerQuartile == 3.25 && s.median == 5.5 && s.upperQuartile == 7.75 && s.minimum == 1 && s.maximum == 10)
+        #expect(BoxPlot.summary([]) == nil)
+    }
+
+    @Test("a password hash is salted, carries its iterations, verifies only the right password, and refuses too few iterations")
+    func passwordHash() throws {
+        let a = try PasswordHash.make("correct horse battery", iterations: 200_000)
+        let b = try PasswordHash.make("correct horse battery", iterations: 200_000)
+        #expect(a != b && a.hasPrefix("pbkdf2-sha256$200000$"))
+        #expect(PasswordHash.verify("correct horse battery", against: a))
+        #expect(!PasswordHash.verify("correct horse batterY", against: a))
+        #expect(throws: PasswordHash.Refusal.self) { try PasswordHash.make("x", iterations: 1000) }
+        for broken in ["", "pbkdf2-sha256$abc$00$00", "md5$1$00$00", "pbkdf2-sha256$-5$00$" + String(repeating: "0", count: 64),
+                       "pbkdf2-sha256$200000$zz$" + String(repeating: "0", count: 64), "pbkdf2-sha256$999999999999$00$00"] {
+            #expect(!PasswordHash.verify("anything", against: broken))
+        }
+    }
+}

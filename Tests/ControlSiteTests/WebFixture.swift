@@ -1,0 +1,110 @@
+import ControlSite
+import ControlSiteLink
+import ControlSiteWeb
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+/// A Control Site with data for the web pages' tests: a real PostgreSQL, the example spec
+/// released, batches from two sites written through the real ingest (one with an excursion,
+/// alarm events and a hole in its records), users of each role, and the web server on a free
+/// loopback port.
+final class WebFixture: @unchecked Sendable {
+    let db: IngestDatabase
+    let spec: String
+    let port: Int
+    let settings: WebSettings
+    private var server: Task<Void, Error>?
+    static let password = "correct horse battery"
+
+    /// The reviewed batch: rocker-1 at site-a, activation then expansion.
+    static let site = "site-a", batch = "A-1"
+
+    init(configure: (inout WebSettings) -> Void = { _ in }) async throws {
+        // initdb, the release command and the password hashes block: they run on a thread of their own,
+        // so the cooperative pool stays free for the server this fixture starts.
+        let (db, spec) = try await onOwnThread { () throws -> (IngestDatabase, String) in
+            let db = try IngestDatabase()
+            let release = try runCommand("pocare-control", ["specs", "release", exampleSpec, "--reason", "CC-0042",
+                                                            "--profiles", shippedProfiles, "--database", db.connectionInfo])
+            guard release.status == 0, let fingerprint = release.output.split(separator: " ").dropFirst().first.map(String.init) else {
+                throw TestFailure("cannot release the example spec: \(release.output)")
+            }
+            try Self.writeBatches(db, spec: fingerprint)
+            for (name, full, role) in [("vera", "Vera Viewer", WebUsers.Role.viewer), ("quinn", "Quinn Assurance", .qa), ("petra", "Dr Petra Qualified", .qp)] {
+                try WebUsers.add(userName: name, fullName: full, role: role, password: Self.password, iterations: PasswordHash.minimumIterations,
+                                 by: "test", on: db.connection)
+            }
+            return (db, fingerprint)
+        }
+        self.db = db
+        self.spec = spec
+        var settings = WebSettings()
+        settings.port = freeLoopbackPort()
+        settings.profiles = shippedProfiles
+        configure(&settings)
+        self.settings = settings
+        port = settings.port
+        let server = ControlSiteWebServer(settings: settings, connectionInfo: db.connectionInfo, logger: Logger(label: "test.web"))
+        let listening = Mutex(false)
+        self.server = Task { try await server.run { _ in listening.withLock { $0 = true } } }
+        // Generous: other suites' blocking tests may hold the cooperative pool the server starts on.
+        guard await waitFor(upTo: .seconds(120), { listening.withLock { $0 } }) else { throw TestFailure("the web server did not start") }
+    }
+
+    deinit { server?.cancel() }
+
+    func client() -> WebClient { WebClient(port: port) }
+
+    /// Samples 1...180 of rocker-1, one a second: activation to 60, expansion after; temperature
+    /// beyond its action limit from 100 to 110; no records from 130 to 149. Alarm events raised,
+    /// acknowledged and cleared around the excursion. Two more batches at site-a and three at
+    /// site-b for comparability.
+    static func writeBatches(_ db: IngestDatabase, spec: String) throws {
+        let feed = SiteFeed(site: site)
+        func temperature(_ seq: Int64) -> Double { (100...110).contains(seq) ? 38.6 : 37.0 + (seq % 2 == 0 ? 0.05 : -0.05) }
+        try db.write([
+            feed.telemetry("rocker-1", 1...60, batch: batch, phase: "activation", spec: spec) { ["temperature": temperature($0), "ph": 7.2] },
+            feed.telemetry("rocker-1", 61...129, batch: batch, phase: "expansion", spec: spec) { ["temperature": temperature($0), "ph": 7.21] },
+            feed.telemetry("rocker-1", 150...180, batch: batch, phase: "expansion", spec: spec) { ["temperature": temperature($0), "ph": 7.19] },
+        ])
+        // Events 1, 2, 3 of the stream, at 101, 104 and 111 s.
+        func at(_ second: Double) -> SiteFeed { SiteFeed(site: site, start: feed.start.addingTimeInterval(second)) }
+        let alarm = "\"alarm\":\"rocker-1/temperature/limit\",\"priority\":\"high\",\"level\":\"action\""
+        try db.write([
+            at(100).event("rocker-1", seq: 1, kind: "raised", batch: batch, phase: "expansion", spec: spec, body: "{\(alarm),\"value\":38.6}"),
+            at(102).event("rocker-1", seq: 2, kind: "acknowledged", batch: batch, phase: "expansion", spec: spec,
+                          body: "{\(alarm),\"user\":\"operator-7\",\"reason\":\"heater checked\"}"),
+            at(108).event("rocker-1", seq: 3, kind: "cleared", batch: batch, phase: "expansion", spec: spec, body: "{\(alarm),\"value\":37.0}"),
+        ])
+        // site-a online with rocker-1 in the batch's expansion phase and a pH alarm standing; site-b gone (last will).
+        try db.write([
+            feed.status(devices: [.init(id: "rocker-1", profile: "rocking-bag-rb50", batch: batch, phase: "expansion", spec: spec, reachable: true)]),
+            at(170).event("rocker-1", seq: 4, kind: "raised", batch: batch, phase: "expansion", spec: spec,
+                          body: "{\"alarm\":\"rocker-1/ph/limit\",\"priority\":\"medium\",\"level\":\"alert\",\"value\":7.45}"),
+            SiteFeed(site: "site-b").lastWill(),
+        ])
+        let offsets = [-0.04, 0.02, 0.03]
+        for (site, base) in [("site-a", 37.0), ("site-b", 37.02)] {
+            let f = SiteFeed(site: site, start: feed.start.addingTimeInterval(10_000))
+            for n in (site == "site-a" ? 1..<3 : 0..<3) {
+                try db.write([f.telemetry("rocker-\(n + 2)", 1...60, batch: "\(site == "site-a" ? "A" : "B")-\(n + 1)", phase: "expansion", spec: spec) { seq in
+                    ["temperature": base + offsets[n] + (seq % 2 == 0 ? 0.02 : -0.02), "ph": 7.2]
+                }])
+            }
+        }
+    }
+}
+
+/// Runs blocking work on a thread of its own and awaits its result.
+func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
+
+/// Every suite that starts a web server, one after another: each brings its own PostgreSQL
+/// cluster, server and (for the browser) Chromium, which is enough load for two cores at a time.
+@Suite("The Control Site's web pages", .serialized)
+enum WebSuites {}

@@ -1,0 +1,242 @@
+import ControlSite
+import ControlSiteWeb
+import Foundation
+import Testing
+
+extension WebSuites {
+    @Suite("The Control Site's web pages over a real server and PostgreSQL", .serialized)
+    struct WebPagesTests {
+        let batchPath = "/batches/\(WebFixture.site)/\(WebFixture.batch)"
+
+        @Test("a page sends a visitor without a session to sign in; JSON says 401; a wrong password is 401; a right one opens the pages")
+        func signInGate() async throws {
+            let fixture = try await WebFixture()
+            let web = fixture.client()
+            let page = try await web.get("/sites")
+            #expect(page.status == 303 && page.location?.hasPrefix("/login?next=") == true)
+            #expect(try await web.get("/sites.json").status == 401)
+            #expect(try await web.get("\(batchPath)/record.json").status == 401)
+            #expect(try await web.signIn("petra", "not the password").status == 401)
+            #expect(try await web.signIn("nobody", WebFixture.password).status == 401)
+
+            let signedIn = try await web.signIn("petra", WebFixture.password)
+            #expect(signedIn.status == 303 && signedIn.location == "/sites")
+            let cookie = try #require(web.setCookies.last)
+            #expect(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && !cookie.contains("Secure"))
+
+            let sites = try await web.get("/sites")
+            #expect(sites.status == 200 && sites.body.contains("site-a") && sites.body.contains("site-b"))
+            #expect(sites.headers["content-security-policy"]?.contains("default-src 'none'") == true)
+            #expect(try await web.get("/sites/site-a").status == 200)
+            #expect(try await web.get("/sites/no-such-site").status == 404)
+            #expect(try await web.get("/batches").status == 200)
+            #expect(try await web.get("/batches/site-a/no-such-batch").status == 404)
+            #expect(try await web.get("/specs").body.contains("IPC-CART-EXAMPLE-001"))
+            let audit = try await web.get("/audit")
+            #expect(audit.status == 200 && audit.body.contains("web.sign_in.failed") && audit.body.contains("web.sign_in"))
+        }
+
+        @Test("the batch review page plots each parameter with a band per phase, the excursion shaded, the hole hatched and the alarms marked")
+        func batchReview() async throws {
+            let fixture = try await WebFixture()
+            let web = fixture.client()
+            try await web.signIn("quinn", WebFixture.password)
+            let page = try await web.get(batchPath)
+            #expect(page.status == 200)
+            let plots = page.body.components(separatedBy: "<svg").dropFirst()
+            #expect(plots.count == 2)  // temperature and ph of rocker-1
+            let temperature = try #require(plots.first { $0.contains("data-parameter=\"temperature\"") })
+            #expect(temperature.components(separatedBy: "class=\"trend\"").count - 1 == 1)
+            #expect(temperature.components(separatedBy: "class=\"phase-band\"").count - 1 == 2)
+            #expect(temperature.contains("class=\"excursion\"") && temperature.contains("class=\"unmonitored\""))
+            #expect(temperature.contains("class=\"phase-boundary\""))
+            #expect(temperature.contains("acknowledged") && temperature.contains("by operator-7: heater checked"))
+            // The open gap is said next to the sign button.
+            #expect(page.body.contains("open integrity findings on this batch"))
+        }
+
+        @Test("comparability shows a box per site and offers the compare table as CSV and JSON")
+        func comparability() async throws {
+            let fixture = try await WebFixture()
+            let web = fixture.client()
+            try await web.signIn("vera", WebFixture.password)
+            let query = "spec=\(fixture.spec)&phase=expansion&reference=site-a"
+            let page = try await web.get("/comparability?\(query)")
+            #expect(page.status == 200)
+            let temperature = try #require(page.body.components(separatedBy: "<svg").first { $0.contains("class=\"box-plot\" data-parameter=\"temperature\"") })
+            #expect(temperature.components(separatedBy: "class=\"box\"").count - 1 == 2)
+            let csv = try await web.get("/comparability.csv?\(query)")
+            #expect(csv.status == 200 && csv.headers["content-type"]?.hasPrefix("text/csv") == true)
+            #expect(csv.body.hasPrefix("site,batch,device,parameter,mean"))
+            let json = try await web.get("/comparability.json?\(query)")
+            #expect(json.status == 200 && json.body.contains("\"reference\" : \"site-a\""))
+            #expect(try await web.get("/comparability.json?spec=ffff&phase=expansion&reference=site-a").status == 400)
+        }
+
+        @Test("a viewer sees no sign form and a signature posted anyway is refused with 403")
+        func viewerCannotSign() async throws {
+            let fixture = try await WebFixture()
+            let web = fixture.client()
+            try await web.signIn("vera", WebFixture.password)
+            let page = try await web.get(batchPath)
+            #expect(page.status == 200 && !page.body.contains("name=\"password\""))
+            let token = try await web.csrfToken()
+            let refused = try await web.post("\(batchPath)/sign", [("csrf", token), ("meaning", "reviewed"), ("password", WebFixture.password)])
+            #expect(refused.status == 403)
+            #expect(try fixture.db.count("SELECT count(*) FROM batch_signatures") == 0)
+        }
+
+        @Test("a form without the session's CSRF token, or with another, is refused and changes nothing")
+        func csrf() async throws {
+            let fixture = try await WebFixture()
+            let web = fixture.client()
+            try await web.signIn("petra", WebFixture.password)
+            let form = [("meaning", "reviewed"), ("password", WebFixture.password), ("comment", "ok")]
+            #expect(try await web.post("\(batchPath)/sign", form).status == 403)
+            #expect(try await web.post("\(batchPath)/sign", form + [("csrf", String(repeating: "0", count: 64))]).status == 403)
+            #expect(try await web.post("/logout", []).status == 403)
+            #expect(try fixture.db.count("SELECT count(*) FROM batch_signatures") == 0)
+            // The session is still good: the refused logout did not end it.
+            #expect(try await web.get("/sites").status == 200)
+        }
+
+        @Test("a session ends after its idle time, and a signed-out session opens nothing")
+        func sessionExpiry() async throws {
+            let fixture = try await WebFixture { $0.sessionIdleSeconds = 1 }
+            let web = fixture.client()
+            try await web.signIn("quinn", WebFixture.password)
+            #expect(try await web.get("/sites").status == 200)
+            try await Task.sleep(for: .milliseconds(2500))
+            let expired = try await web.get("/sites")
+            #expect(expired.status == 303 && expired.location?.hasPrefix("/login") == true)
+
+            let other = fixture.client()
+            try await other.signIn("quinn", WebFixture.password)
+            let saved = try #require(other.cookie)
+            let token = try await other.csrfToken()
+            #expect(try await other.post("/logout", [("csrf", token)]).status == 303)
+            let replay = fixture.client()
+            replay.useCookie(saved)
+            #expect(try await replay.get("/sites").status == 303)
+        }
+
+        @Test("a session ends at its absolute limit however busy it is")
+        func absoluteExpiry() async throws {
+            let fixture = try await WebFixture { $0.sessionMaxSeconds = 2 }
+            let web = fixture.client()
+            try await web.signIn("quinn", WebFixture.password)
+            var ended = false
+            for _ in 0..<40 where !ended {
+                ended = try await web.get("/sites").status == 303
+                try await Task.sleep(for: .milliseconds(250))
+            }
+            #expect(ended)
+        }
+
+        @Test("a QP's signature shows name, meaning and time, is audited, and shows INVALID once the record changes")
+        func signatureBinding() async throws {
+            let fixture = try await WebFixture()
+            let web = fixture.client()
+            try await web.signIn("petra", WebFixture.password)
+            let token = try await web.csrfToken()
+            let wrong = try await web.post("\(batchPath)/sign", [("csrf", token), ("meaning", "approved for release"), ("password", "guess"), ("comment", "")])
+            #expect(wrong.status == 401)
+            #expect(try await web.post("\(batchPath)/sign", [("csrf", token), ("meaning", "released!"), ("password", WebFixture.password)]).status == 400)
+            let signed = try await web.post("\(batchPath)/sign", [("csrf", token), ("meaning", "approved for release"),
+                                                                  ("password", WebFixture.password), ("comment", "excursion assessed in DEV-12")])
+            #expect(signed.status == 303)
+
+            let page = try await web.get(batchPath)
+            #expect(page.body.contains("Dr Petra Qualified") && page.body.contains("<b class=\"meaning\">approved for release</b>"))
+            #expect(page.body.contains("valid") && !page.body.contains("INVALID"))
+            let record = try #require(jsonValue(try await web.get("\(batchPath)/record.json").body) as? [String: Any])
+            let signature = try #require((record["signatures"] as? [[String: Any]])?.first)
+            #expect(signature["full_name"] as? String == "Dr Petra Qualified" && signature["meaning"] as? String == "approved for release")
+            #expect(signature["valid"] as? Bool == true && signature["record_hash"] as? String == record["record_hash"] as? String)
+            #expect((signature["signed"] as? String)?.hasSuffix("Z") == true)
+
+            let trail = try ControlAuditTrail.entries(fixture.db.connection)
+            #expect(trail.contains { $0.action.action == "batch.sign.refused" && $0.action.user == "petra" })
+            let entry = try #require(trail.first { $0.action.action == "batch.sign" })
+            #expect(entry.action.target == "site-a/A-1" && entry.action.newValue?.hasPrefix("approved for release by Dr Petra Qualified") == true)
+            #expect(ControlAuditTrail.firstBroken(trail) == nil)
+
+            // Someone changes one stored sample afterwards.
+            try fixture.db.connection.execute("""
+                UPDATE samples SET "values" = '{"temperature":37.0,"ph":7.2}' WHERE site = 'site-a' AND stream = 'rocker-1/telemetry' AND seq = 105
+                """)
+            let after = try await web.get(batchPath)
+            #expect(after.body.contains("INVALID: the record changed after signing"))
+            let json = try #require(jsonValue(try await web.get("\(batchPath)/record.json").body) as? [String: Any])
+            #expect((json["signatures"] as? [[String: Any]])?.first?["valid"] as? Bool == false)
+        }
+
+        @Test("QA signs as reviewed but may not approve for release")
+        func qaMeanings() async throws {
+            let fixture = try await WebFixture()
+            let web = fixture.client()
+            try await web.signIn("quinn", WebFixture.password)
+            let token = try await web.csrfToken()
+            #expect(try await web.post("\(batchPath)/sign", [("csrf", token), ("meaning", "approved for release"), ("password", WebFixture.password)]).status == 403)
+            #expect(try await web.post("\(batchPath)/sign", [("csrf", token), ("meaning", "reviewed"), ("password", WebFixture.password)]).status == 303)
+            #expect(try fixture.db.scalar("SELECT meaning || '/' || role FROM batch_signatures") == "reviewed/qa")
+        }
+
+        @Test("sign-in is limited per user: after the allowed failures even the right password waits, and it is audited")
+        func loginLimitPerUser() async throws {
+            let fixture = try await WebFixture { $0.loginFailuresPerUser = 3 }
+            let web = fixture.client()
+            for _ in 0..<3 { #expect(try await web.signIn("petra", "wrong password").status == 401) }
+            #expect(try await web.signIn("petra", WebFixture.password).status == 429)
+            // Another user from the same address is not held back by petra's failures.
+            #expect(try await fixture.client().signIn("quinn", WebFixture.password).status == 303)
+            let trail = try ControlAuditTrail.entries(fixture.db.connection)
+            #expect(trail.filter { $0.action.action == "web.sign_in.failed" }.count == 3)
+            #expect(trail.contains { $0.action.action == "web.sign_in.throttled" && $0.action.target == "petra" })
+        }
+
+        @Test("sign-in is limited per address: many user names tried from one address are held back")
+        func loginLimitPerAddress() async throws {
+            let fixture = try await WebFixture { $0.loginFailuresPerAddress = 4 }
+            let web = fixture.client()
+            for n in 0..<4 { #expect(try await web.signIn("guess-\(n)", "x").status == 401) }
+            #expect(try await web.signIn("quinn", WebFixture.password).status == 429)
+        }
+    }
+}
+
+extension WebClient {
+    func useCookie(_ pair: String) { setCookieForTest(pair) }
+}
+
+extension WebSuites {
+    @Suite("The web pages refuse hostile input with a clear answer", .serialized)
+    struct WebHostileInputTests {
+        @Test("an oversized form, an overlong comment, odd ids and a redirect elsewhere get 4xx answers, never a crash or a sign")
+        func hostileInput() async throws {
+            let fixture = try await WebFixture()
+            let web = fixture.client()
+            let huge = try await web.post("/login", [("user", "petra"), ("password", String(repeating: "x", count: 100_000))])
+            #expect((400..<500).contains(huge.status))
+            // A sign-in form posted from elsewhere (without the sign-in page's token) signs nobody in.
+            let forged = try await web.post("/login", [("user", "petra"), ("password", WebFixture.password)])
+            #expect(forged.status == 403 && web.cookie == nil)
+            let token = try await web.signInToken()
+            let away = try await web.post("/login", [("user", "petra"), ("password", WebFixture.password), ("next", "//elsewhere.example/"),
+                                                     ("csrf", token)], cookie: web.signInCookie)
+            #expect(away.status == 303 && away.location == "/sites")
+            let csrf = try await web.csrfToken()
+            let path = "/batches/\(WebFixture.site)/\(WebFixture.batch)/sign"
+            let long = try await web.post(path, [("csrf", csrf), ("meaning", "reviewed"), ("password", WebFixture.password),
+                                                 ("comment", String(repeating: "c", count: 5000))])
+            #expect(long.status == 400)
+            #expect(try await web.get("/batches/%ZZ/%00").status == 404)
+            #expect(try await web.get("/batches/site-a/\(String(repeating: "B", count: 5000))").status == 404)
+            #expect(try await web.get("/comparability.csv?spec=&phase=expansion&reference=site-a").status == 400)
+            #expect(try await web.get("/comparability?spec=\(fixture.spec)&phase=no-such-phase&reference=site-a").body.contains("has no phase"))
+            #expect(try fixture.db.count("SELECT count(*) FROM batch_signatures") == 0)
+            // The server still answers.
+            #expect(try await web.get("/sites").status == 200)
+        }
+    }
+}

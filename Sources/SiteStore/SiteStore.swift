@@ -59,7 +59,9 @@ public final class SiteStore: @unchecked Sendable {
     public private(set) var epoch = ""
 
     private enum Pending {
-        case sample(device: String, time: Int64, cycle: Int64, context: SampleContext, parameters: [String], readings: [UInt8])
+        case sample(
+            device: String, time: Int64, cycle: Int64, context: SampleContext, parameters: [String], labels: SampleLabels?,
+            readings: [UInt8])
         case event(EventRecord)
         case audit(AuditAction, time: Int64, completion: @Sendable (Result<AuditEntry, SQLiteError>) -> Void)
         case delivered(stream: String, seq: Int64)
@@ -100,6 +102,7 @@ public final class SiteStore: @unchecked Sendable {
     private var hasher = RecordChain.Hasher()
     private var lastAuditHash = AuditEntry.genesisHash
     private var layouts: [String: (parameters: [String], id: Int64, text: String)] = [:]
+    private var labelSets: [String: (labels: SampleLabels, id: Int64)] = [:]
     private var statements: [String: SQLiteStatement] = [:]
     private var spaceLow = false
     private var thinning = false
@@ -237,10 +240,11 @@ public final class SiteStore: @unchecked Sendable {
 
     // MARK: Producers (any thread)
 
-    public func append(_ sample: Sample, context: SampleContext, parameters: [String]) {
+    /// Queues a sample with the batch context and the enumeration labels it was taken under.
+    public func append(_ sample: Sample, context: SampleContext, parameters: [String], labels: SampleLabels? = nil) {
         enqueue(.sample(
             device: sample.deviceId, time: sample.time.nanosecondsSince1970, cycle: Int64(sample.cycle), context: context,
-            parameters: parameters, readings: SampleCodec.encode(sample.readings)))
+            parameters: parameters, labels: labels, readings: SampleCodec.encode(sample.readings)))
     }
 
     public func append(_ event: EventRecord) { enqueue(.event(event)) }
@@ -493,15 +497,16 @@ public final class SiteStore: @unchecked Sendable {
             try connection.execute("BEGIN IMMEDIATE")
             for item in batch {
                 switch item {
-                case .sample(let device, let time, let cycle, let context, let parameters, let readings):
+                case .sample(let device, let time, let cycle, let context, let parameters, let labels, let readings):
                     if thinning && context.batchId == nil {
                         // Hard space limit: keep one sample a minute of devices without a batch.
                         if let kept = lastKeptUnbatched[device], time - kept < 60_000_000_000 { continue }
                         lastKeptUnbatched[device] = time
                     }
                     let layout = try layoutId(device: device, parameters: parameters)
+                    let labelSet = try labels.map { labels throws(SQLiteError) in try labelSetId(device: device, labels: labels) }
                     let insert = try statement(
-                        "INSERT INTO samples (stream, seq, device, time_ns, cycle, batch, phase, spec, layout, readings, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+                        "INSERT INTO samples (stream, seq, device, time_ns, cycle, batch, phase, spec, layout, readings, hash, labels) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
                     let stream = StreamName.telemetry(device: device).description
                     let seq = next(stream)
                     let hash = hasher.sample(
@@ -520,6 +525,7 @@ public final class SiteStore: @unchecked Sendable {
                     insert.bind(9, layout.id)
                     insert.bind(10, blob: readings)
                     insert.bind(11, hash)
+                    if let labelSet { insert.bind(12, labelSet) } else { insert.bind(12, nil as String?) }
                     try insert.run()
                 case .event(let event):
                     let insert = try statement(
@@ -587,7 +593,8 @@ public final class SiteStore: @unchecked Sendable {
             try connection.execute("COMMIT")
         } catch {
             try? connection.execute("ROLLBACK")
-            layouts.removeAll()  // a rolled-back layout row must be written again
+            layouts.removeAll()  // a rolled-back layout or label set row must be written again
+            labelSets.removeAll()
             let full = error.isDiskFull
             condition.withLock {
                 commitsFailing = true
@@ -753,6 +760,27 @@ public final class SiteStore: @unchecked Sendable {
         find.reset()
         layouts[device] = (parameters, id, text)
         return (id, text)
+    }
+
+    /// The row of a device's set of enumeration labels (written the first time the set is seen).
+    private func labelSetId(device: String, labels: SampleLabels) throws(SQLiteError) -> Int64 {
+        if let known = labelSets[device], known.labels == labels { return known.id }
+        let find = try statement("SELECT id FROM label_sets WHERE device = ? AND labels = ?")
+        find.bind(1, device)
+        find.bind(2, labels.text)
+        let id: Int64
+        if try find.step() {
+            id = find.int64(0)
+        } else {
+            let insert = try statement("INSERT INTO label_sets (device, labels) VALUES (?, ?)")
+            insert.bind(1, device)
+            insert.bind(2, labels.text)
+            try insert.run()
+            id = sqlite3_last_insert_rowid(connection.handle)
+        }
+        find.reset()
+        labelSets[device] = (labels, id)
+        return id
     }
 
     // MARK: Maintenance: free space and pruning

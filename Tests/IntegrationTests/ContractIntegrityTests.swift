@@ -320,4 +320,66 @@ struct ContractIntegrityTests {
         #expect(!subscriber.errors.contains { $0.contains("chain broken") })
         #expect(daemon.isRunning)
     }
+
+    @Test("labels as taken: records polled before a reload that renames enumeration labels arrive with the old labels, even when published after it")
+    func labelsOfTheProfileTakenUnder() async throws {
+        let broker = try Broker(extraConfig: "log_type all")
+        let subscriber = try await startSubscriber(broker, clientId: "qa-labels")
+        defer { subscriber.stop() }
+        let fixture = try DaemonFixture(
+            pollInterval: "100ms", controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-labels }")
+        let daemon = try fixture.startDaemon()
+        defer { daemon.stop() }
+        let stream = StreamName.telemetry(device: "rocker-1")
+        let state = { (try? StoreReader(path: fixture.storePath).streams())?.first { $0.stream == stream } }
+        #expect(await waitFor(upTo: .seconds(30)) { (state()?.deliveredSeq ?? 0) > 0 })
+        // The broker's once-a-second autosave must hold the subscriber's session before the stop.
+        let subscribed = Date()
+        #expect(await waitFor(upTo: .seconds(10)) {
+            let saved = try? FileManager.default.attributesOfItem(atPath: broker.directory.appendingPathComponent("mosquitto.db").path)
+            return (saved?[.modificationDate] as? Date).map { $0 > subscribed } == true
+        })
+        broker.stop()
+
+        // While the records wait in the store, a reload renames every phase label.
+        let profiles = fixture.directory.appendingPathComponent("profiles")
+        try FileManager.default.copyItem(at: packageRoot.appendingPathComponent("DeviceProfiles"), to: profiles)
+        let rockerProfile = profiles.appendingPathComponent("rocking-bag-rb50.yaml")
+        let renamed = "enum: { 0: none-B, 1: activation-B, 2: transduction-B, 3: expansion-B, 4: harvest-B }"
+        let original = try String(contentsOf: rockerProfile, encoding: .utf8)
+        let changed = original.replacingOccurrences(
+            of: "enum: { 0: none, 1: activation, 2: transduction, 3: expansion, 4: harvest }", with: renamed)
+        #expect(changed != original)
+        try changed.write(to: rockerProfile, atomically: true, encoding: .utf8)
+        try String(contentsOfFile: fixture.configPath, encoding: .utf8)
+            .replacingOccurrences(of: "profile_dir: \(packageRoot.appendingPathComponent("DeviceProfiles").path)", with: "profile_dir: \(profiles.path)")
+            .write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        let takenBefore = try #require(state()?.lastSeq)
+        let reloaded = try run("pocarectl", ["reload", "--socket", fixture.socketPath, "--reason", "CC-9 phase names"])
+        #expect(reloaded.status == 0, "\(reloaded.errors)")
+        #expect(await waitFor(upTo: .seconds(20)) { (state()?.lastSeq ?? 0) > takenBefore + 10 })
+        try broker.start()
+        let published = { state().map { $0.deliveredSeq > takenBefore + 10 } ?? false }
+        #expect(await waitFor(upTo: .seconds(30)) { published() })
+
+        var phaseBySeq: [Int64: String] = [:]
+        #expect(await waitFor(upTo: .seconds(10)) {
+            for message in payloads(subscriber.output) where (message["stream"] as? String) == stream.description {
+                for sample in message["samples"] as? [[String: Any]] ?? [] {
+                    guard let seq = (sample["seq"] as? NSNumber)?.int64Value,
+                        let phase = (sample["values"] as? [String: Any])?["phase"] as? String
+                    else { continue }
+                    phaseBySeq[seq] = phase
+                }
+            }
+            return phaseBySeq.keys.contains { $0 > takenBefore + 10 }
+        })
+        let before = phaseBySeq.filter { $0.key <= takenBefore }.map(\.value)
+        let after = phaseBySeq.filter { $0.key > takenBefore + 10 }.map(\.value)
+        #expect(!before.isEmpty && before.allSatisfy { !$0.hasSuffix("-B") }, "taken before the reload: \(Set(before))")
+        #expect(!after.isEmpty && after.allSatisfy { $0.hasSuffix("-B") }, "taken after the reload: \(Set(after))")
+        // Labels change at one point of the stream, never back and forth.
+        let ordered = phaseBySeq.sorted { $0.key < $1.key }.map { $0.value.hasSuffix("-B") }
+        #expect(ordered == ordered.sorted { !$0 && $1 })
+    }
 }

@@ -32,9 +32,12 @@ public final class SiteStore: @unchecked Sendable {
         /// The longest the first queued row waits before its commit begins; an idle writer
         /// begins after `burstWindow` already.
         public var commitInterval: Duration = .milliseconds(100)
-        /// How long an idle writer waits for the rest of a burst before it commits: long enough
-        /// for a sample's events to join it, short against the live latency a consumer sees.
+        /// The quiet that ends a burst: an idle writer commits once no row has arrived for this
+        /// long (a sample's events join it, and the samples of devices polled on the same beat
+        /// share one sync instead of queuing behind one another's).
         public var burstWindow: Duration = .milliseconds(1)
+        /// The longest an idle writer gathers a burst that keeps arriving.
+        public var burstLimit: Duration = .milliseconds(5)
         /// How long a writer with a backlog (a tenth of `commitRows` waiting) gathers a group.
         public var loadWindow: Duration = .milliseconds(5)
         public var commitRows = 1000
@@ -78,6 +81,8 @@ public final class SiteStore: @unchecked Sendable {
     private var queue: [Pending] = []
     private var queuedRows = 0
     private var firstQueuedAt: Int64 = 0
+    private var firstRowQueuedAt: Int64 = 0
+    private var lastRowQueuedAt: Int64 = 0
     private var urgent = false
     private var stopping = false
     private var enqueuedCount: UInt64 = 0
@@ -250,8 +255,9 @@ public final class SiteStore: @unchecked Sendable {
     public func append(_ event: EventRecord) { enqueue(.event(event)) }
 
     /// Advances a stream's delivered watermark (the publisher calls this on acknowledgement).
+    /// Not urgent: a watermark lost in a crash only means records are sent again.
     public func markDelivered(stream: StreamName, through seq: Int64) {
-        enqueue(.delivered(stream: stream.description, seq: seq), urgent: true)
+        enqueue(.delivered(stream: stream.description, seq: seq))
     }
 
     /// Writes an audit entry and returns it once it is committed; throws if it could not be.
@@ -362,6 +368,7 @@ public final class SiteStore: @unchecked Sendable {
     }
 
     private func enqueue(_ item: Pending, urgent isUrgent: Bool = false) {
+        let now = MonotonicClock.now()  // read outside the lock the writer takes
         condition.withLock {
             if stopping {
                 if case .audit(_, _, let completion) = item {
@@ -369,12 +376,18 @@ public final class SiteStore: @unchecked Sendable {
                 }
                 return
             }
-            if queue.isEmpty { firstQueuedAt = MonotonicClock.now() }
+            if queue.isEmpty { firstQueuedAt = now }
             queue.append(item)
-            if item.countsAsRow { queuedRows += 1 }
+            var firstRow = false
+            if item.countsAsRow {
+                queuedRows += 1
+                firstRow = queuedRows == 1
+                if firstRow { firstRowQueuedAt = now }
+                lastRowQueuedAt = now
+            }
             enqueuedCount += 1
             if isUrgent { urgent = true }
-            if isUrgent || queuedRows >= settings.commitRows || queue.count == 1 { condition.broadcast() }
+            if isUrgent || queuedRows >= settings.commitRows || queue.count == 1 || firstRow { condition.broadcast() }
         }
     }
 
@@ -388,18 +401,26 @@ public final class SiteStore: @unchecked Sendable {
             while queue.isEmpty && !stopping && MonotonicClock.now() < nextMaintenance {
                 condition.wait(until: nextMaintenance)
             }
-            if !queue.isEmpty {
-                // Rows that queued while the last commit ran are already past the window: a busy
-                // writer commits back to back, and its groups are what queued meanwhile. A real
-                // backlog (a tenth of `commitRows` waiting) is grouped for up to `loadWindow`, as
-                // fsyncs, not rows, are what limits ingest. A live site (tens of rows a second)
-                // never waits longer than the burst window.
-                let backlog = queuedRows >= max(1, settings.commitRows / 10)
-                let deadline = firstQueuedAt
-                    + min(settings.commitInterval, backlog ? settings.loadWindow : settings.burstWindow).nanoseconds
-                while queuedRows < settings.commitRows && !urgent && !stopping && MonotonicClock.now() < deadline {
-                    condition.wait(until: deadline)
+            // Rows that queued while the last commit ran are already past their limit: a busy
+            // writer commits back to back, and its groups are what queued meanwhile. A real
+            // backlog (a tenth of `commitRows` waiting) is grouped for up to `loadWindow`, as
+            // fsyncs, not rows, are what limits ingest. A live site commits a burst once it has
+            // been quiet for `burstWindow` (at most `burstLimit` after its first row), so the
+            // devices polled on one beat share a sync. Delivered watermarks alone never cost a
+            // sync of their own: they wait for rows, or for `commitInterval`.
+            while !queue.isEmpty && queuedRows < settings.commitRows && !urgent && !stopping {
+                let deadline: Int64
+                if queuedRows == 0 {
+                    deadline = firstQueuedAt + settings.commitInterval.nanoseconds
+                } else if queuedRows >= max(1, settings.commitRows / 10) {
+                    deadline = firstRowQueuedAt + min(settings.commitInterval, settings.loadWindow).nanoseconds
+                } else {
+                    deadline = min(
+                        firstRowQueuedAt + min(settings.commitInterval, settings.burstLimit).nanoseconds,
+                        lastRowQueuedAt + settings.burstWindow.nanoseconds)
                 }
+                if MonotonicClock.now() >= deadline { break }
+                condition.wait(until: deadline)
             }
             let batch = queue
             let isStopping = stopping

@@ -27,6 +27,23 @@ final class TelemetryEncoder {
         var lastHash: String?
     }
 
+    /// The fixed pieces of a sample, as bytes.
+    private enum Fragment {
+        static let firstSample = Array("{\"seq\":".utf8)
+        static let nextSample = Array(",{\"seq\":".utf8)
+        static let time = Array(",\"time\":".utf8)
+        static let cycle = Array(",\"cycle\":".utf8)
+        static let batch = Array(",\"batch\":".utf8)
+        static let phase = Array(",\"phase\":".utf8)
+        static let spec = Array(",\"spec\":".utf8)
+        static let hash = Array(",\"hash\":".utf8)
+        static let values = Array(",\"values\":{".utf8)
+        static let quality = Array(",\"quality\":{".utf8)
+        static let `true` = Array("true".utf8)
+        static let `false` = Array("false".utf8)
+        static let null = Array("null".utf8)
+    }
+
     private var plans: [PlanKey: Plan] = [:]
     private var body = JSONWriter(capacity: 1 << 18)
     /// The current labels of each device, for samples stored without their own (written
@@ -52,81 +69,80 @@ final class TelemetryEncoder {
         w.bytes.removeAll(keepingCapacity: true)
         var first: Int64?, lastSeq: Int64 = 0, count = 0
         var lastHash: [UInt8]?
-        var decodeError: SampleCodec.DecodeError?
         // Room for the message's own fields around the samples.
         let budget = maxBytes - 512 - site.utf8.count - 2 * device.utf8.count
-        try reader.forEachSample(stream: stream, after: seq, through: last, limit: limit) { row in
-            let plan = try plan(for: row, device: device, reader: reader)
+        let rows = try reader.sampleCursor(stream: stream, after: seq, through: last, limit: limit)
+        defer { rows.close() }
+        while try rows.step() {
+            let plan = try plan(layout: rows.layout, labelSet: rows.labelSet, device: device, reader: reader)
             let mark = w.bytes.count
-            if count > 0 { w.raw(0x2C) }
-            let rowSeq = row.seq
-            w.raw("{\"seq\":")
+            let rowSeq = rows.seq
+            w.bytes.append(contentsOf: count > 0 ? Fragment.nextSample : Fragment.firstSample)
             w.signed(rowSeq)
-            w.raw(",\"time\":")
-            w.time(nanoseconds: row.timeNanoseconds)
-            w.raw(",\"cycle\":")
-            w.signed(row.cycle)
-            w.raw(",\"batch\":")
-            w.optional(bytes: row.batch)
-            w.raw(",\"phase\":")
-            w.optional(bytes: row.phase)
-            w.raw(",\"spec\":")
-            w.optional(bytes: row.spec)
-            let hash = row.hash
-            w.raw(",\"hash\":")
+            w.bytes.append(contentsOf: Fragment.time)
+            w.time(nanoseconds: rows.timeNanoseconds)
+            w.bytes.append(contentsOf: Fragment.cycle)
+            w.signed(rows.cycle)
+            w.bytes.append(contentsOf: Fragment.batch)
+            w.optional(bytes: rows.batch)
+            w.bytes.append(contentsOf: Fragment.phase)
+            w.optional(bytes: rows.phase)
+            w.bytes.append(contentsOf: Fragment.spec)
+            w.optional(bytes: rows.spec)
+            let hash = rows.hash
+            w.bytes.append(contentsOf: Fragment.hash)
             w.optional(bytes: hash)
-            w.raw(",\"values\":{")
+            w.bytes.append(contentsOf: Fragment.values)
             var bad: [(Int, Quality)] = []
-            var readings = 0
-            do throws(SampleCodec.DecodeError) {
-                readings = try SampleCodec.visit(row.readings) { index, quality, value in
+            let readings: Int
+            do {
+                readings = try SampleCodec.visit(rows.readings) { index, quality, value in
                     guard index < plan.keys.count else { return }
-                    if index > 0 { w.raw(0x2C) }
+                    if index > 0 { w.bytes.append(0x2C) }
                     w.bytes.append(contentsOf: plan.keys[index])
                     switch value {
                     case .number(let v):
                         // As Contract.telemetry: an enumerated value as its label, a code the
                         // enumeration lacks as the number.
-                        if let label = plan.labels[index]?[v] { w.string(label) } else { w.number(v) }
-                    case .flag(let b): w.raw(b ? "true" : "false")
+                        if let labels = plan.labels[index], let label = labels[v] { w.string(label) } else { w.number(v) }
+                    case .flag(let b): w.bytes.append(contentsOf: b ? Fragment.true : Fragment.false)
                     case .text(let t): w.string(bytes: t)
-                    case .none: w.raw("null")
+                    case .none: w.bytes.append(contentsOf: Fragment.null)
                     }
                     if quality != .good { bad.append((index, quality)) }
                 }
             } catch {
-                decodeError = error
-                return false
+                // A damaged row ends the message before it; alone, it is the error.
+                guard count > 0 else { throw SampleCodec.DecodeError(description: "sample \(stream) \(rowSeq): \(error)") }
+                w.bytes.removeSubrange(mark...)
+                break
             }
             guard readings == plan.keys.count else {
-                decodeError = SampleCodec.DecodeError(description: "\(readings) readings for a layout of \(plan.keys.count) parameters")
-                return false
+                let problem = "sample \(stream) \(rowSeq): \(readings) readings for a layout of \(plan.keys.count) parameters"
+                guard count > 0 else { throw SampleCodec.DecodeError(description: problem) }
+                w.bytes.removeSubrange(mark...)
+                break
             }
-            w.raw("}")
+            w.bytes.append(0x7D)
             if !bad.isEmpty {
-                w.raw(",\"quality\":{")
+                w.bytes.append(contentsOf: Fragment.quality)
                 for (k, entry) in bad.enumerated() {
-                    if k > 0 { w.raw(0x2C) }
+                    if k > 0 { w.bytes.append(0x2C) }
                     w.bytes.append(contentsOf: plan.keys[entry.0])
                     w.string(entry.1.rawValue)
                 }
-                w.raw("}")
+                w.bytes.append(0x7D)
             }
-            w.raw("}")
+            w.bytes.append(0x7D)
             // A message never grows past its budget; a single sample larger than it still goes.
             if count > 0 && w.bytes.count > budget {
                 w.bytes.removeSubrange(mark...)
-                return false
+                break
             }
             if first == nil { first = rowSeq }
             lastSeq = rowSeq
             lastHash = hash.map { Array($0) }
             count += 1
-            return count < limit
-        }
-        // A damaged row ends the message before it; alone, it is the error.
-        if let decodeError, count == 0 {
-            throw SampleCodec.DecodeError(description: "sample \(stream) after \(seq): \(decodeError)")
         }
         guard let first else { return nil }
         var head = JSONWriter(capacity: w.bytes.count + 512)
@@ -153,12 +169,12 @@ final class TelemetryEncoder {
             payload: head.bytes, first: first, last: lastSeq, lastHash: lastHash.map { String(decoding: $0, as: UTF8.self) })
     }
 
-    private func plan(for row: StoreReader.SampleRow, device: String, reader: StoreReader) throws -> Plan {
-        let key = PlanKey(layout: row.layout, labelSet: row.labelSet)
+    private func plan(layout: Int64, labelSet: Int64?, device: String, reader: StoreReader) throws -> Plan {
+        let key = PlanKey(layout: layout, labelSet: labelSet)
         if let known = plans[key] { return known }
-        let parameters = try reader.parameters(ofLayout: row.layout)
+        let parameters = try reader.parameters(ofLayout: layout)
         let labels: Contract.Labels
-        if let set = row.labelSet {
+        if let set = labelSet {
             labels = try reader.labels(ofSet: set)?.byParameter ?? [:]
         } else {
             labels = currentLabels[device] ?? [:]

@@ -4,7 +4,7 @@ import POCareCore
 /// value (8 bytes for a number, none for a flag, length and UTF-8 for text). Parameter ids
 /// are stored once per device layout, not per sample.
 public enum SampleCodec {
-    enum Kind: UInt8 { case none = 0, number = 1, flagFalse = 2, flagTrue = 3, text = 4 }
+    @usableFromInline enum Kind: UInt8 { case none = 0, number = 1, flagFalse = 2, flagTrue = 3, text = 4 }
 
     public static func encode(_ readings: [Reading]) -> [UInt8] {
         var bytes: [UInt8] = []
@@ -36,7 +36,7 @@ public enum SampleCodec {
 
     public struct DecodeError: Error, CustomStringConvertible {
         public var description: String
-        public init(description: String) { self.description = description }
+        @inlinable public init(description: String) { self.description = description }
     }
 
     /// A stored value read in place (text is valid only during the visit).
@@ -49,7 +49,7 @@ public enum SampleCodec {
 
     /// Visits the packed readings in order without building `Reading`s (the publisher writes
     /// messages straight from the stored bytes). Returns how many there were.
-    @discardableResult
+    @inlinable @discardableResult
     public static func visit(_ bytes: UnsafeRawBufferPointer, _ body: (Int, Quality, StoredValue) -> Void) throws(DecodeError) -> Int {
         var i = 0, index = 0
         let count = bytes.count

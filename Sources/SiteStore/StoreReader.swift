@@ -100,42 +100,41 @@ public final class StoreReader {
         return labels
     }
 
-    /// One stored sample as its row holds it, read in place so a message can be written
-    /// straight from the stored bytes. Valid only inside the closure it is passed to.
-    public struct SampleRow {
+    /// The stored samples of a stream, row by row in sequence order, read in place so a message
+    /// can be written straight from the stored bytes. What a row gives is valid until the next
+    /// `step()`; `close()` (or the next cursor) ends the read.
+    public struct SampleCursor {
         let row: SQLiteStatement
-        public let layout: Int64
-        /// The id of the label set the sample was taken under; nil for samples stored without one.
-        public let labelSet: Int64?
+        /// Moves to the next row; false at the end.
+        public func step() throws(SQLiteError) -> Bool { try row.step() }
+        public func close() { row.reset() }
         public var seq: Int64 { row.int64(0) }
         public var timeNanoseconds: Int64 { row.int64(1) }
         public var cycle: Int64 { row.int64(2) }
         public var batch: UnsafeRawBufferPointer? { row.bytes(3) }
         public var phase: UnsafeRawBufferPointer? { row.bytes(4) }
         public var spec: UnsafeRawBufferPointer? { row.bytes(5) }
+        public var layout: Int64 { row.int64(6) }
         /// The readings as `SampleCodec` packed them.
         public var readings: UnsafeRawBufferPointer { row.bytes(7) ?? UnsafeRawBufferPointer(start: nil, count: 0) }
         public var hash: UnsafeRawBufferPointer? { row.bytes(8) }
+        /// The id of the label set the sample was taken under; nil for samples stored without one.
+        public var labelSet: Int64? { row.isNull(9) ? nil : row.int64(9) }
     }
 
-    /// Visits the samples of a stream after `seq` up to `last`, in sequence order, at most
-    /// `limit`, until `body` returns false (the row it declined is not consumed).
-    public func forEachSample(
-        stream: StreamName, after seq: Int64, through last: Int64 = .max, limit: Int, _ body: (SampleRow) throws -> Bool
-    ) throws {
+    /// Opens a cursor over the samples of a stream after `seq` up to `last`, at most `limit`.
+    public func sampleCursor(stream: StreamName, after seq: Int64, through last: Int64 = .max, limit: Int) throws(SQLiteError)
+        -> SampleCursor
+    {
         let query = try statement("""
             SELECT seq, time_ns, cycle, batch, phase, spec, layout, readings, hash, labels
             FROM samples WHERE stream = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?
             """)
-        defer { query.reset() }
         query.bind(1, stream.description)
         query.bind(2, seq)
         query.bind(3, last)
         query.bind(4, Int64(limit))
-        while try query.step() {
-            let row = SampleRow(row: query, layout: query.int64(6), labelSet: query.isNull(9) ? nil : query.int64(9))
-            guard try body(row) else { return }
-        }
+        return SampleCursor(row: query)
     }
 
     /// Samples of a stream after `seq`, in sequence order: what replay after an outage reads.

@@ -59,6 +59,21 @@ struct JSONWriter {
         if let s { string(s) } else { raw("null") }
     }
 
+    /// A string from stored UTF-8 bytes, escaped as `string(_:)` escapes.
+    mutating func string(bytes s: UnsafeRawBufferPointer) {
+        if s.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5C }) {
+            bytes.append(0x22)
+            bytes.append(contentsOf: s)
+            bytes.append(0x22)
+            return
+        }
+        string(String(decoding: s, as: UTF8.self))
+    }
+
+    mutating func optional(bytes s: UnsafeRawBufferPointer?) {
+        if let s { string(bytes: s) } else { raw("null") }
+    }
+
     mutating func number(_ v: Double) {
         guard v.isFinite else { return raw("null") }
         // Fast path, exact: a value with at most six decimals is written digit by digit. The
@@ -67,24 +82,48 @@ struct JSONWriter {
         let scaled = (v * 1_000_000).rounded()
         guard abs(scaled) < 9e15, scaled / 1_000_000 == v else { return raw("\(v)") }
         var units = Int64(scaled)
-        if units < 0 {
-            bytes.append(0x2D)
-            units = -units
-        }
-        integer(units / 1_000_000)
-        var fraction = units % 1_000_000
-        guard fraction != 0 else { return }
-        bytes.append(0x2E)
-        var width = 6
-        while fraction % 10 == 0 {
-            fraction /= 10
-            width -= 1
-        }
-        var divisor: Int64 = 1
-        for _ in 1..<width { divisor *= 10 }
-        while divisor > 0 {
-            bytes.append(UInt8(48 + fraction / divisor % 10))
-            divisor /= 10
+        // Digits go into a small buffer, by constant divisions only, and join the bytes at once:
+        // a drain writes millions of numbers a second.
+        var buffer: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &buffer) { out in
+            var n = 0
+            if units < 0 {
+                out[n] = 0x2D
+                n += 1
+                units = -units
+            }
+            var whole = units / 1_000_000
+            var fraction = Int(units - whole * 1_000_000)
+            var digits = 1
+            var rest = whole / 10
+            while rest > 0 {
+                digits += 1
+                rest /= 10
+            }
+            var position = n + digits - 1
+            repeat {
+                out[position] = UInt8(truncatingIfNeeded: 48 + whole % 10)
+                whole /= 10
+                position -= 1
+            } while whole > 0
+            n += digits
+            if fraction != 0 {
+                out[n] = 0x2E
+                n += 1
+                var width = 6
+                while fraction % 10 == 0 {
+                    fraction /= 10
+                    width -= 1
+                }
+                position = n + width - 1
+                for _ in 0..<width {
+                    out[position] = UInt8(truncatingIfNeeded: 48 + fraction % 10)
+                    fraction /= 10
+                    position -= 1
+                }
+                n += width
+            }
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: out[0..<n]))
         }
     }
 
@@ -115,39 +154,54 @@ struct JSONWriter {
         bytes.append(0x3A)
     }
 
+    /// The date part of the last time written (`YYYY-MM-DD`) and its day number: the samples
+    /// of a message almost always share their day, so the calendar is worked out once.
+    private var cachedDay = Int64.min
+    private var cachedDate: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+
     /// UTC `YYYY-MM-DDTHH:MM:SS.mmmZ`, written digit by digit (a backlog drain formats
     /// hundreds of thousands of these a second; a general formatter is the slowest part).
     mutating func time(_ date: Date) {
-        let millis = Int64((date.timeIntervalSince1970 * 1000).rounded())
-        var seconds = time_t(millis >= 0 ? millis / 1000 : (millis - 999) / 1000)
-        let fraction = Int(millis - Int64(seconds) * 1000)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func digits(_ value: Int, _ count: Int) {
-            var divisor = 1
-            for _ in 1..<count { divisor *= 10 }
-            var v = value
-            for _ in 0..<count {
-                bytes.append(UInt8(48 + v / divisor % 10))
-                v %= divisor
-                divisor /= 10
-                if divisor == 0 { break }
-            }
+        time(milliseconds: Int64((date.timeIntervalSince1970 * 1000).rounded()))
+    }
+
+    /// The same, from a stored time in nanoseconds (rounded to the nearest millisecond).
+    mutating func time(nanoseconds: Int64) {
+        // The arithmetic of `time(Date(nanosecondsSince1970:))`, so both write the same digits.
+        time(milliseconds: Int64((Double(nanoseconds) / 1e9 * 1000).rounded()))
+    }
+
+    private mutating func time(milliseconds millis: Int64) {
+        let day = millis >= 0 ? millis / 86_400_000 : (millis + 1) / 86_400_000 - 1
+        let millisOfDay = Int(millis - day * 86_400_000)
+        if day != cachedDay {
+            var seconds = time_t(day * 86_400)
+            var parts = tm()
+            gmtime_r(&seconds, &parts)
+            let year = Int(parts.tm_year) + 1900, month = Int(parts.tm_mon) + 1, dayOfMonth = Int(parts.tm_mday)
+            func digit(_ value: Int) -> UInt8 { UInt8(48 + abs(value) % 10) }
+            cachedDate = (
+                digit(year / 1000), digit(year / 100), digit(year / 10), digit(year), 0x2D,
+                digit(month / 10), digit(month), 0x2D, digit(dayOfMonth / 10), digit(dayOfMonth))
+            cachedDay = day
         }
         bytes.append(0x22)
-        digits(Int(parts.tm_year) + 1900, 4)
-        bytes.append(0x2D)
-        digits(Int(parts.tm_mon) + 1, 2)
-        bytes.append(0x2D)
-        digits(Int(parts.tm_mday), 2)
+        withUnsafeBytes(of: cachedDate) { bytes.append(contentsOf: $0) }
+        let hour = millisOfDay / 3_600_000, minute = millisOfDay / 60_000 % 60, second = millisOfDay / 1000 % 60
+        let fraction = millisOfDay % 1000
         bytes.append(0x54)
-        digits(Int(parts.tm_hour), 2)
+        bytes.append(UInt8(48 + hour / 10))
+        bytes.append(UInt8(48 + hour % 10))
         bytes.append(0x3A)
-        digits(Int(parts.tm_min), 2)
+        bytes.append(UInt8(48 + minute / 10))
+        bytes.append(UInt8(48 + minute % 10))
         bytes.append(0x3A)
-        digits(Int(parts.tm_sec), 2)
+        bytes.append(UInt8(48 + second / 10))
+        bytes.append(UInt8(48 + second % 10))
         bytes.append(0x2E)
-        digits(fraction, 3)
+        bytes.append(UInt8(48 + fraction / 100))
+        bytes.append(UInt8(48 + fraction / 10 % 10))
+        bytes.append(UInt8(48 + fraction % 10))
         bytes.append(contentsOf: [0x5A, 0x22])
     }
 }
@@ -160,7 +214,8 @@ public enum Contract {
         return String(decoding: writer.bytes.dropFirst().dropLast(), as: UTF8.self)
     }
 
-    /// One telemetry message: consecutive samples of one device's stream.
+    /// One telemetry message: consecutive samples of one device's stream (the link writes the
+    /// same bytes straight from the store with `TelemetryEncoder`).
     /// The message's `previous_hash` is the chain hash before its first sample; each sample
     /// carries its own `hash`, and within the message each sample's previous hash is the hash of
     /// the sample before it (the samples are consecutive).
@@ -201,6 +256,8 @@ public enum Contract {
             w.raw(",\"hash\":")
             w.optional(sample.hash)
             w.raw(",\"values\":{")
+            // The labels the sample was taken under; the given ones for a sample stored without.
+            let labels = sample.labels?.byParameter ?? labels
             var bad: [(String, Quality)] = []
             for (k, reading) in sample.readings.enumerated() {
                 if k > 0 { w.raw(0x2C) }

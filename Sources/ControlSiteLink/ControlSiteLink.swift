@@ -109,6 +109,14 @@ public final class ControlSiteLink: Sendable {
         var next: [StreamName: Int64] = [:]
         var inflight: [Int32: (stream: StreamName, last: Int64)] = [:]
         var unacknowledged: [StreamName: AcknowledgedPrefix] = [:]
+        /// Watermarks acknowledged since the store last heard of them: written once per turn
+        /// of the loop, not once per PUBACK.
+        var acknowledgedThrough: [StreamName: Int64] = [:]
+        var acknowledgedCount = 0
+        /// Per telemetry stream, the last sample published and its hash: the next message's
+        /// `previous_hash` without a query.
+        var heads: [StreamName: (seq: Int64, hash: String?)] = [:]
+        let telemetry = TelemetryEncoder()
         var connected = false
         var offlineAcknowledged = false
         var offlineMessage: Int32 = -1
@@ -116,8 +124,6 @@ public final class ControlSiteLink: Sendable {
         /// Metadata fingerprints and spec fingerprints retained at the broker in this session.
         var publishedMetadata: [String: String] = [:]
         var publishedSpecs: Set<String> = []
-        /// Enumeration labels per device, from the metadata last published.
-        var labels: [String: Contract.Labels] = [:]
         /// Replay requests as they arrived, read on the next turn of the loop.
         var incomingRequests: [[UInt8]] = []
         var replays: [ReplayJob] = []
@@ -263,6 +269,7 @@ public final class ControlSiteLink: Sendable {
                 if caughtUp { serveReplays(client: client, reader: reader, topics: topics, flow: flow, logger: logger) }
             }
             let alive = client.runLoop(milliseconds: flow.connected ? 50 : 200, wake: wakeRead)
+            recordDeliveries(flow: flow)
             drainWake()
             if MonotonicClock.now() - lastMisc > 500_000_000 {
                 _ = client.loopMisc()
@@ -288,8 +295,10 @@ public final class ControlSiteLink: Sendable {
             let deadline = MonotonicClock.now() + 1_000_000_000
             while !flow.offlineAcknowledged && MonotonicClock.now() < deadline && client.runLoop(milliseconds: 50) {}
         }
+        recordDeliveries(flow: flow)
         client.disconnect()
         _ = client.runLoop(milliseconds: 10)
+        recordDeliveries(flow: flow)
         logger.info("control site link stopped")
     }
 
@@ -297,7 +306,7 @@ public final class ControlSiteLink: Sendable {
     /// or changed; clears the metadata of a device the site no longer has.
     private func publishRetained(client: MQTTClient, topics: Topics, flow: Flow, logger: Logger) {
         let retained = retainedProvider()
-        flow.labels = retained.labels
+        flow.telemetry.currentLabels = retained.labels
         for meta in retained.metadata where flow.publishedMetadata[meta.key] != meta.fingerprint {
             guard (try? client.publish(topic: topics.metadata(meta.key), payload: meta.payload, qos: 1, retain: true)) != nil else { return }
             flow.publishedMetadata[meta.key] = meta.fingerprint
@@ -319,12 +328,23 @@ public final class ControlSiteLink: Sendable {
     /// Marks a message acknowledged and advances the stream's watermark over the contiguous
     /// acknowledged prefix. A later message acknowledged before an earlier one waits.
     private func acknowledge(stream: StreamName, last: Int64, flow: Flow) {
-        let watermark = flow.unacknowledged[stream]?.acknowledged(through: last)
+        if let watermark = flow.unacknowledged[stream]?.acknowledged(through: last) {
+            flow.acknowledgedThrough[stream] = watermark
+        }
+        flow.acknowledgedCount += 1
+    }
+
+    /// Hands the watermarks acknowledged since the last call to the store, one per stream.
+    private func recordDeliveries(flow: Flow) {
+        guard flow.acknowledgedCount > 0 else { return }
+        for (stream, watermark) in flow.acknowledgedThrough { store.markDelivered(stream: stream, through: watermark) }
+        flow.acknowledgedThrough.removeAll(keepingCapacity: true)
+        let count = flow.acknowledgedCount
+        flow.acknowledgedCount = 0
         stats.withLock {
-            $0.messagesAcknowledged += 1
+            $0.messagesAcknowledged += UInt64(count)
             $0.lastDelivery = Date()
         }
-        if let watermark { store.markDelivered(stream: stream, through: watermark) }
     }
 
     /// Publishes what is waiting, in sequence order per stream, until the window is full:
@@ -334,6 +354,8 @@ public final class ControlSiteLink: Sendable {
     private func fill(client: MQTTClient, reader: StoreReader, topics: Topics, flow: Flow, logger: Logger) -> Bool {
         guard flow.inflight.count < settings.window, let streams = try? reader.streams() else { return false }
         var backlog: Int64 = 0
+        var published: UInt64 = 0
+        defer { if published > 0 { stats.withLock { $0.messagesPublished += published } } }
         let ordered = streams.filter { !$0.stream.isTelemetry } + streams.filter { $0.stream.isTelemetry }
         for stream in ordered {
             var next = flow.next[stream.stream] ?? (stream.deliveredSeq + 1)
@@ -345,7 +367,7 @@ public final class ControlSiteLink: Sendable {
                     guard let (mid, last) = sent else { break }
                     flow.inflight[mid] = (stream.stream, last)
                     flow.unacknowledged[stream.stream, default: AcknowledgedPrefix()].published(through: last)
-                    stats.withLock { $0.messagesPublished += 1 }
+                    published += 1
                     next = last + 1
                 }
             } catch {
@@ -466,18 +488,21 @@ public final class ControlSiteLink: Sendable {
         case .audit:
             guard let entry = try reader.auditEntries(after: seq - 1, limit: 1).first else { return nil }
             return (try client.publish(topic: topic, payload: Contract.audit(site: settings.site, entry: entry, epoch: epoch)), entry.seq)
-        case .telemetry:
-            let samples = try reader.samples(
-                stream: stream, after: seq - 1, limit: Int(min(Int64(settings.telemetryBatch), max(1, limit - seq + 1))))
-            guard let first = samples.first else { return nil }
-            var count = samples.count
-            let labels = flow.labels[first.device] ?? [:]
-            var payload = Contract.telemetry(site: settings.site, device: first.device, samples: samples[..<count], sent: Date(), epoch: epoch, labels: labels)
-            while payload.count > settings.maxMessageBytes && count > 1 {
-                count /= 2
-                payload = Contract.telemetry(site: settings.site, device: first.device, samples: samples[..<count], sent: Date(), epoch: epoch, labels: labels)
-            }
-            return (try client.publish(topic: topic, payload: payload), samples[count - 1].seq)
+        case .telemetry(let device):
+            // Written straight from the stored rows; the previous hash from the last message
+            // of the stream when it ended just before.
+            let head = flow.heads[stream]
+            guard let message = try flow.telemetry.message(
+                site: settings.site, device: device, epoch: epoch, sent: Date(), reader: reader, after: seq - 1, through: limit,
+                limit: settings.telemetryBatch, maxBytes: settings.maxMessageBytes,
+                previousHash: { first throws in
+                    if let head, head.seq == first - 1 { return head.hash }
+                    return try reader.hash(before: first, stream: stream)
+                })
+            else { return nil }
+            let mid = try client.publish(topic: topic, payload: message.payload)
+            flow.heads[stream] = (message.last, message.lastHash)
+            return (mid, message.last)
         case .events, .siteEvents:
             guard let event = try reader.events(stream: stream, after: seq - 1, limit: 1).first else { return nil }
             return (try client.publish(topic: topic, payload: Contract.event(site: settings.site, event: event, epoch: epoch)), event.seq)

@@ -76,14 +76,16 @@ extension SiteDaemon {
     func withAlarmService(_ report: ControlAPI.BatchReport) async throws(ControlResponse.Failure) -> ControlAPI.BatchReport {
         let path = store.settings.path
         let open = engine.outOfService()
-        let batchId = report.batch
-        return await offPool {
-            var report = report
-            guard let reader = try? StoreReader(path: path) else { return report }
-            let events = ((try? reader.events(batch: batchId)) ?? []).compactMap { ControlEvent.stored($0.body) }
-            report.alarmService = Self.alarmService(events: events, openNow: open, ended: report.ended != nil)
-            return report
-        }
+        return await offPool { Self.withAlarmService(report, storePath: path, openNow: open) }
+    }
+
+    /// The same, reading the store here (on a thread that may block).
+    static func withAlarmService(_ report: ControlAPI.BatchReport, storePath: String, openNow: [OutOfServiceEntry]) -> ControlAPI.BatchReport {
+        var report = report
+        guard let reader = try? StoreReader(path: storePath) else { return report }
+        let events = ((try? reader.events(batch: report.batch)) ?? []).compactMap { ControlEvent.stored($0.body) }
+        report.alarmService = alarmService(events: events, openNow: openNow, ended: report.ended != nil)
+        return report
     }
 
     static func alarmService(events: [ControlEvent], openNow: [OutOfServiceEntry], ended: Bool) -> ControlAPI.BatchReport.AlarmService {

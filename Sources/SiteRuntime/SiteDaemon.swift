@@ -37,6 +37,7 @@ public final class SiteDaemon {
     public let input: AsyncStream<DaemonInput>.Continuation
     private let printValues: Bool
     private let logger = Logger(label: "pocare.daemon")
+    let recordCommitter = BatchRecordCommitter()
     /// What other threads (the watchdog, the store's commit handler) may look at.
     let parts = RunningParts()
     /// Specs the daemon has seen (configuration and batch starts), by fingerprint.
@@ -281,17 +282,20 @@ public final class SiteDaemon {
                 await offPool { acquisition.stop() }
                 input.finish()
             }
-            if !pipeline.endedBatches.isEmpty { await recordEndedBatches() }
+            if !pipeline.endedBatches.isEmpty { recordEndedBatches() }
         }
     }
 
     /// Commits the complete record of each batch that ended (what `pocarectl batch report
     /// --json` shows) as a `batch_record` event on the device's event stream, so it reaches the
-    /// Control Site like any record: after an outage too, from the store.
-    func recordEndedBatches() async {
+    /// Control Site like any record: after an outage too, from the store. The record is built
+    /// beside the pipeline (`BatchRecordCommitter`): polling and evaluation go on meanwhile.
+    func recordEndedBatches() {
         let ended = pipeline.endedBatches
         pipeline.endedBatches = []
-        for (device, batch) in ended { await recordBatch(batch, device: device, reason: "batch ended") }
+        let sources = BatchRecordCommitter.Sources(
+            store: store, devices: site.devices, specs: knownSpecs, openOutOfService: engine.outOfService())
+        for (device, batch) in ended { recordCommitter.start(batch: batch, device: device, reason: "batch ended", sources: sources) }
     }
 
     /// The whole record, as `pocarectl batch report --json` shows it and the Control Site receives it.
@@ -314,16 +318,7 @@ public final class SiteDaemon {
         do {
             let report: ControlAPI.BatchReport
             if let built { report = built } else { report = try await completeBatchReport(batch) }
-            let record = String(decoding: try JSONEncoder.control.encode(report), as: UTF8.self)
-            let time = Date()
-            var body = "{\"kind\":\"batch_record\",\"time\":\"\(UTCTime.format(time))\",\"device\":"
-            body += String(decoding: try JSONEncoder().encode(device), as: UTF8.self)
-            body += ",\"batch\":" + String(decoding: try JSONEncoder().encode(batch), as: UTF8.self)
-            body += ",\"reason\":" + String(decoding: try JSONEncoder().encode(reason), as: UTF8.self)
-            body += ",\"record\":" + record + "}"
-            store.append(EventRecord(
-                stream: .events(device: device), device: device, time: time, kind: "batch_record", batchId: batch,
-                specFingerprint: report.spec, body: body))
+            store.append(try BatchRecordCommitter.event(report: report, batch: batch, device: device, reason: reason))
             logger.info("batch record committed for the Control Site", metadata: ["batch": "\(batch)", "device": "\(device)"])
         } catch {
             logger.error("the batch record could not be built", metadata: ["batch": "\(batch)", "error": "\(error)"])
@@ -339,6 +334,8 @@ public final class SiteDaemon {
     /// After the pipeline task has ended: the last audit entry, the last commit, the link's
     /// last publish, and the store closed.
     public func shutDown() async {
+        // Records of batches that ended just before the stop are committed before it.
+        await recordCommitter.waitForAll()
         _ = try? await store.audit(AuditAction(user: store.systemUser, action: "daemon.stop", target: configPath))
         await store.flush()
         // Both wait for threads of their own (the link's last publish, the writer's last

@@ -15,7 +15,17 @@ public final class SitePipeline {
     private(set) var printer: LiveValuePrinter?
     let board: DeviceStatusBoard
     private let logger = Logger(label: "pocare.clock")
-    private var parameterIds: [String: [String]]
+    /// Per device, what its samples are stored with: the profile's parameter ids (the order of
+    /// the readings) and its enumeration labels.
+    private struct StoredForm {
+        var parameters: [String]
+        var labels: SampleLabels
+    }
+    private var storedForms: [String: StoredForm]
+    /// The forms before the last reload, and when it was applied (monotonic): a sample the
+    /// stopped pollers took before it is stored with the profile it was taken under.
+    private var previousForms: [String: StoredForm] = [:]
+    private var reconfiguredAt = Int64.min
     private var events: [ControlEvent] = []
     /// Clock evidence for the batch records: synchronisation state and wall-clock steps.
     var clockWatch = ClockWatch()
@@ -30,7 +40,13 @@ public final class SitePipeline {
         self.store = store
         self.eventLog = eventLog
         self.printer = printer
-        self.parameterIds = Dictionary(uniqueKeysWithValues: site.devices.map { ($0.id, $0.profile.parameters.map(\.id)) })
+        self.storedForms = Self.storedForms(site)
+    }
+
+    private static func storedForms(_ site: SiteConfig) -> [String: StoredForm] {
+        Dictionary(site.devices.map { device in
+            (device.id, StoredForm(parameters: device.profile.parameters.map(\.id), labels: SampleLabels(Contract.labels(of: device.profile))))
+        }, uniquingKeysWith: { first, _ in first })
     }
 
     /// A clock finding becomes a site event (and a step also an audit entry), so every batch
@@ -111,7 +127,9 @@ public final class SitePipeline {
 
     func reconfigure(site: SiteConfig, printer: LiveValuePrinter?) {
         self.printer = printer
-        parameterIds = Dictionary(uniqueKeysWithValues: site.devices.map { ($0.id, $0.profile.parameters.map(\.id)) })
+        previousForms = storedForms
+        storedForms = Self.storedForms(site)
+        reconfiguredAt = MonotonicClock.now()
     }
 
     public func handle(_ sample: Sample) {
@@ -124,10 +142,12 @@ public final class SitePipeline {
         // under (evaluating it may move a batch that follows the device's phase), whatever the
         // evaluation decides, and its events queue behind it in the same group commit.
         let batch = engine.batch(of: sample.deviceId)
+        let form = ((sample.monotonicTime < reconfiguredAt ? previousForms[sample.deviceId] : nil) ?? storedForms[sample.deviceId])
+            .flatMap { $0.parameters.count == sample.readings.count ? $0 : nil }
         store.append(
             sample,
             context: SampleContext(batchId: batch?.batchId, phase: batch?.phase, specFingerprint: batch?.spec.fingerprint),
-            parameters: parameterIds[sample.deviceId] ?? sample.readings.map(\.parameterId))
+            parameters: form?.parameters ?? sample.readings.map(\.parameterId), labels: form?.labels)
         engine.evaluate(sample, into: &events)
         if !events.isEmpty {
             record(events)

@@ -4,7 +4,7 @@ import POCareCore
 /// value (8 bytes for a number, none for a flag, length and UTF-8 for text). Parameter ids
 /// are stored once per device layout, not per sample.
 public enum SampleCodec {
-    enum Kind: UInt8 { case none = 0, number = 1, flagFalse = 2, flagTrue = 3, text = 4 }
+    @usableFromInline enum Kind: UInt8 { case none = 0, number = 1, flagFalse = 2, flagTrue = 3, text = 4 }
 
     public static func encode(_ readings: [Reading]) -> [UInt8] {
         var bytes: [UInt8] = []
@@ -36,6 +36,53 @@ public enum SampleCodec {
 
     public struct DecodeError: Error, CustomStringConvertible {
         public var description: String
+        @inlinable public init(description: String) { self.description = description }
+    }
+
+    /// A stored value read in place (text is valid only during the visit).
+    public enum StoredValue {
+        case none
+        case number(Double)
+        case flag(Bool)
+        case text(UnsafeRawBufferPointer)
+    }
+
+    /// Visits the packed readings in order without building `Reading`s (the publisher writes
+    /// messages straight from the stored bytes). Returns how many there were.
+    @inlinable @discardableResult
+    public static func visit(_ bytes: UnsafeRawBufferPointer, _ body: (Int, Quality, StoredValue) -> Void) throws(DecodeError) -> Int {
+        var i = 0, index = 0
+        let count = bytes.count
+        while i < count {
+            let head = bytes[i]
+            i += 1
+            let quality: Quality = switch head >> 4 {
+            case 0: .good
+            case 1: .badCommunication
+            default: .badDevice
+            }
+            switch head & 0x0F {
+            case Kind.none.rawValue: body(index, quality, .none)
+            case Kind.number.rawValue:
+                guard i + 8 <= count else { throw DecodeError(description: "truncated number at reading \(index)") }
+                let raw = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                body(index, quality, .number(Double(bitPattern: raw)))
+                i += 8
+            case Kind.flagFalse.rawValue: body(index, quality, .flag(false))
+            case Kind.flagTrue.rawValue: body(index, quality, .flag(true))
+            case Kind.text.rawValue:
+                guard i + 2 <= count else { throw DecodeError(description: "truncated text at reading \(index)") }
+                let length = Int(bytes[i]) | Int(bytes[i + 1]) << 8
+                i += 2
+                guard i + length <= count else { throw DecodeError(description: "truncated text at reading \(index)") }
+                body(index, quality, .text(UnsafeRawBufferPointer(rebasing: bytes[i..<(i + length)])))
+                i += length
+            default:
+                throw DecodeError(description: "unknown value kind \(head & 0x0F) at reading \(index)")
+            }
+            index += 1
+        }
+        return index
     }
 
     public static func decode(_ bytes: [UInt8], parameters: [String]) throws(DecodeError) -> [Reading] {

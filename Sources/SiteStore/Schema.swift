@@ -157,6 +157,18 @@ enum Schema {
             since_ns INTEGER NOT NULL
         ) WITHOUT ROWID;
         """,
+        // 7: the enumeration labels each sample was taken under (one row per distinct set of a
+        // device), so a coded value is published with the labels in force when it was polled.
+        // Samples written before this version have none: they travel with the current labels.
+        """
+        CREATE TABLE label_sets (
+            id     INTEGER PRIMARY KEY,
+            device TEXT NOT NULL,
+            labels TEXT NOT NULL,
+            UNIQUE (device, labels)
+        );
+        ALTER TABLE samples ADD COLUMN labels INTEGER REFERENCES label_sets (id);
+        """,
     ]
 
     static var version: Int { migrations.count }

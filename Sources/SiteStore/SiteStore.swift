@@ -32,9 +32,12 @@ public final class SiteStore: @unchecked Sendable {
         /// The longest the first queued row waits before its commit begins; an idle writer
         /// begins after `burstWindow` already.
         public var commitInterval: Duration = .milliseconds(100)
-        /// How long an idle writer waits for the rest of a burst before it commits: long enough
-        /// for a sample's events to join it, short against the live latency a consumer sees.
+        /// The quiet that ends a burst: an idle writer commits once no row has arrived for this
+        /// long (a sample's events join it, and the samples of devices polled on the same beat
+        /// share one sync instead of queuing behind one another's).
         public var burstWindow: Duration = .milliseconds(1)
+        /// The longest an idle writer gathers a burst that keeps arriving.
+        public var burstLimit: Duration = .milliseconds(5)
         /// How long a writer with a backlog (a tenth of `commitRows` waiting) gathers a group.
         public var loadWindow: Duration = .milliseconds(5)
         public var commitRows = 1000
@@ -59,7 +62,9 @@ public final class SiteStore: @unchecked Sendable {
     public private(set) var epoch = ""
 
     private enum Pending {
-        case sample(device: String, time: Int64, cycle: Int64, context: SampleContext, parameters: [String], readings: [UInt8])
+        case sample(
+            device: String, time: Int64, cycle: Int64, context: SampleContext, parameters: [String], labels: SampleLabels?,
+            readings: [UInt8])
         case event(EventRecord)
         case audit(AuditAction, time: Int64, completion: @Sendable (Result<AuditEntry, SQLiteError>) -> Void)
         case delivered(stream: String, seq: Int64)
@@ -76,6 +81,8 @@ public final class SiteStore: @unchecked Sendable {
     private var queue: [Pending] = []
     private var queuedRows = 0
     private var firstQueuedAt: Int64 = 0
+    private var firstRowQueuedAt: Int64 = 0
+    private var lastRowQueuedAt: Int64 = 0
     private var urgent = false
     private var stopping = false
     private var enqueuedCount: UInt64 = 0
@@ -100,6 +107,7 @@ public final class SiteStore: @unchecked Sendable {
     private var hasher = RecordChain.Hasher()
     private var lastAuditHash = AuditEntry.genesisHash
     private var layouts: [String: (parameters: [String], id: Int64, text: String)] = [:]
+    private var labelSets: [String: (labels: SampleLabels, id: Int64)] = [:]
     private var statements: [String: SQLiteStatement] = [:]
     private var spaceLow = false
     private var thinning = false
@@ -237,17 +245,19 @@ public final class SiteStore: @unchecked Sendable {
 
     // MARK: Producers (any thread)
 
-    public func append(_ sample: Sample, context: SampleContext, parameters: [String]) {
+    /// Queues a sample with the batch context and the enumeration labels it was taken under.
+    public func append(_ sample: Sample, context: SampleContext, parameters: [String], labels: SampleLabels? = nil) {
         enqueue(.sample(
             device: sample.deviceId, time: sample.time.nanosecondsSince1970, cycle: Int64(sample.cycle), context: context,
-            parameters: parameters, readings: SampleCodec.encode(sample.readings)))
+            parameters: parameters, labels: labels, readings: SampleCodec.encode(sample.readings)))
     }
 
     public func append(_ event: EventRecord) { enqueue(.event(event)) }
 
     /// Advances a stream's delivered watermark (the publisher calls this on acknowledgement).
+    /// Not urgent: a watermark lost in a crash only means records are sent again.
     public func markDelivered(stream: StreamName, through seq: Int64) {
-        enqueue(.delivered(stream: stream.description, seq: seq), urgent: true)
+        enqueue(.delivered(stream: stream.description, seq: seq))
     }
 
     /// Writes an audit entry and returns it once it is committed; throws if it could not be.
@@ -358,6 +368,7 @@ public final class SiteStore: @unchecked Sendable {
     }
 
     private func enqueue(_ item: Pending, urgent isUrgent: Bool = false) {
+        let now = MonotonicClock.now()  // read outside the lock the writer takes
         condition.withLock {
             if stopping {
                 if case .audit(_, _, let completion) = item {
@@ -365,12 +376,18 @@ public final class SiteStore: @unchecked Sendable {
                 }
                 return
             }
-            if queue.isEmpty { firstQueuedAt = MonotonicClock.now() }
+            if queue.isEmpty { firstQueuedAt = now }
             queue.append(item)
-            if item.countsAsRow { queuedRows += 1 }
+            var firstRow = false
+            if item.countsAsRow {
+                queuedRows += 1
+                firstRow = queuedRows == 1
+                if firstRow { firstRowQueuedAt = now }
+                lastRowQueuedAt = now
+            }
             enqueuedCount += 1
             if isUrgent { urgent = true }
-            if isUrgent || queuedRows >= settings.commitRows || queue.count == 1 { condition.broadcast() }
+            if isUrgent || queuedRows >= settings.commitRows || queue.count == 1 || firstRow { condition.broadcast() }
         }
     }
 
@@ -384,18 +401,26 @@ public final class SiteStore: @unchecked Sendable {
             while queue.isEmpty && !stopping && MonotonicClock.now() < nextMaintenance {
                 condition.wait(until: nextMaintenance)
             }
-            if !queue.isEmpty {
-                // Rows that queued while the last commit ran are already past the window: a busy
-                // writer commits back to back, and its groups are what queued meanwhile. A real
-                // backlog (a tenth of `commitRows` waiting) is grouped for up to `loadWindow`, as
-                // fsyncs, not rows, are what limits ingest. A live site (tens of rows a second)
-                // never waits longer than the burst window.
-                let backlog = queuedRows >= max(1, settings.commitRows / 10)
-                let deadline = firstQueuedAt
-                    + min(settings.commitInterval, backlog ? settings.loadWindow : settings.burstWindow).nanoseconds
-                while queuedRows < settings.commitRows && !urgent && !stopping && MonotonicClock.now() < deadline {
-                    condition.wait(until: deadline)
+            // Rows that queued while the last commit ran are already past their limit: a busy
+            // writer commits back to back, and its groups are what queued meanwhile. A real
+            // backlog (a tenth of `commitRows` waiting) is grouped for up to `loadWindow`, as
+            // fsyncs, not rows, are what limits ingest. A live site commits a burst once it has
+            // been quiet for `burstWindow` (at most `burstLimit` after its first row), so the
+            // devices polled on one beat share a sync. Delivered watermarks alone never cost a
+            // sync of their own: they wait for rows, or for `commitInterval`.
+            while !queue.isEmpty && queuedRows < settings.commitRows && !urgent && !stopping {
+                let deadline: Int64
+                if queuedRows == 0 {
+                    deadline = firstQueuedAt + settings.commitInterval.nanoseconds
+                } else if queuedRows >= max(1, settings.commitRows / 10) {
+                    deadline = firstRowQueuedAt + min(settings.commitInterval, settings.loadWindow).nanoseconds
+                } else {
+                    deadline = min(
+                        firstRowQueuedAt + min(settings.commitInterval, settings.burstLimit).nanoseconds,
+                        lastRowQueuedAt + settings.burstWindow.nanoseconds)
                 }
+                if MonotonicClock.now() >= deadline { break }
+                condition.wait(until: deadline)
             }
             let batch = queue
             let isStopping = stopping
@@ -493,15 +518,16 @@ public final class SiteStore: @unchecked Sendable {
             try connection.execute("BEGIN IMMEDIATE")
             for item in batch {
                 switch item {
-                case .sample(let device, let time, let cycle, let context, let parameters, let readings):
+                case .sample(let device, let time, let cycle, let context, let parameters, let labels, let readings):
                     if thinning && context.batchId == nil {
                         // Hard space limit: keep one sample a minute of devices without a batch.
                         if let kept = lastKeptUnbatched[device], time - kept < 60_000_000_000 { continue }
                         lastKeptUnbatched[device] = time
                     }
                     let layout = try layoutId(device: device, parameters: parameters)
+                    let labelSet = try labels.map { labels throws(SQLiteError) in try labelSetId(device: device, labels: labels) }
                     let insert = try statement(
-                        "INSERT INTO samples (stream, seq, device, time_ns, cycle, batch, phase, spec, layout, readings, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+                        "INSERT INTO samples (stream, seq, device, time_ns, cycle, batch, phase, spec, layout, readings, hash, labels) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
                     let stream = StreamName.telemetry(device: device).description
                     let seq = next(stream)
                     let hash = hasher.sample(
@@ -520,6 +546,7 @@ public final class SiteStore: @unchecked Sendable {
                     insert.bind(9, layout.id)
                     insert.bind(10, blob: readings)
                     insert.bind(11, hash)
+                    if let labelSet { insert.bind(12, labelSet) } else { insert.bind(12, nil as String?) }
                     try insert.run()
                 case .event(let event):
                     let insert = try statement(
@@ -587,7 +614,8 @@ public final class SiteStore: @unchecked Sendable {
             try connection.execute("COMMIT")
         } catch {
             try? connection.execute("ROLLBACK")
-            layouts.removeAll()  // a rolled-back layout row must be written again
+            layouts.removeAll()  // a rolled-back layout or label set row must be written again
+            labelSets.removeAll()
             let full = error.isDiskFull
             condition.withLock {
                 commitsFailing = true
@@ -753,6 +781,27 @@ public final class SiteStore: @unchecked Sendable {
         find.reset()
         layouts[device] = (parameters, id, text)
         return (id, text)
+    }
+
+    /// The row of a device's set of enumeration labels (written the first time the set is seen).
+    private func labelSetId(device: String, labels: SampleLabels) throws(SQLiteError) -> Int64 {
+        if let known = labelSets[device], known.labels == labels { return known.id }
+        let find = try statement("SELECT id FROM label_sets WHERE device = ? AND labels = ?")
+        find.bind(1, device)
+        find.bind(2, labels.text)
+        let id: Int64
+        if try find.step() {
+            id = find.int64(0)
+        } else {
+            let insert = try statement("INSERT INTO label_sets (device, labels) VALUES (?, ?)")
+            insert.bind(1, device)
+            insert.bind(2, labels.text)
+            try insert.run()
+            id = sqlite3_last_insert_rowid(connection.handle)
+        }
+        find.reset()
+        labelSets[device] = (labels, id)
+        return id
     }
 
     // MARK: Maintenance: free space and pruning

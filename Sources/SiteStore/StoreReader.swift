@@ -6,6 +6,11 @@ import POCareCore
 /// never through the writer.
 public final class StoreReader {
     let connection: SQLiteConnection
+    /// Statements prepared once and reused: the publisher reads thousands of pages a second.
+    private var statements: [String: SQLiteStatement] = [:]
+    /// Parameter lists by layout id and label sets by id: a few rows, read once.
+    private var layoutCache: [Int64: [String]] = [:]
+    private var labelSetCache: [Int64: SampleLabels?] = [:]
 
     public init(path: String) throws(SQLiteError) {
         guard FileManager.default.fileExists(atPath: path) else {
@@ -23,7 +28,8 @@ public final class StoreReader {
     }
 
     public func streams() throws(SQLiteError) -> [StreamState] {
-        let query = try connection.prepare("SELECT stream, last_seq, delivered_seq FROM streams ORDER BY stream")
+        let query = try statement("SELECT stream, last_seq, delivered_seq FROM streams ORDER BY stream")
+        defer { query.reset() }
         var result: [StreamState] = []
         while try query.step() {
             guard let stream = StreamName(query.text(0) ?? "") else { continue }
@@ -62,10 +68,79 @@ public final class StoreReader {
         return result
     }
 
+    private func statement(_ sql: String) throws(SQLiteError) -> SQLiteStatement {
+        if let cached = statements[sql] { return cached.reset() }
+        let prepared = try connection.prepare(sql)
+        statements[sql] = prepared
+        return prepared
+    }
+
+    /// A layout's parameter ids, in the order of the readings.
+    public func parameters(ofLayout id: Int64) throws(SQLiteError) -> [String] {
+        if let known = layoutCache[id] { return known }
+        let query = try statement("SELECT parameters FROM layouts WHERE id = ?")
+        query.bind(1, id)
+        guard try query.step() else {
+            throw SQLiteError(code: SQLITE_CORRUPT, message: "no sample layout \(id)", sql: nil)
+        }
+        let parameters = (query.text(0) ?? "").split(separator: ",").map(String.init)
+        query.reset()
+        layoutCache[id] = parameters
+        return parameters
+    }
+
+    /// A stored set of enumeration labels (nil for an id the store lacks or cannot read).
+    public func labels(ofSet id: Int64) throws(SQLiteError) -> SampleLabels? {
+        if let known = labelSetCache[id] { return known }
+        let query = try statement("SELECT labels FROM label_sets WHERE id = ?")
+        query.bind(1, id)
+        let labels = try query.step() ? (query.text(0)).flatMap { SampleLabels(text: $0) } : nil
+        query.reset()
+        labelSetCache[id] = labels
+        return labels
+    }
+
+    /// The stored samples of a stream, row by row in sequence order, read in place so a message
+    /// can be written straight from the stored bytes. What a row gives is valid until the next
+    /// `step()`; `close()` (or the next cursor) ends the read.
+    public struct SampleCursor {
+        let row: SQLiteStatement
+        /// Moves to the next row; false at the end.
+        public func step() throws(SQLiteError) -> Bool { try row.step() }
+        public func close() { row.reset() }
+        public var seq: Int64 { row.int64(0) }
+        public var timeNanoseconds: Int64 { row.int64(1) }
+        public var cycle: Int64 { row.int64(2) }
+        public var batch: UnsafeRawBufferPointer? { row.bytes(3) }
+        public var phase: UnsafeRawBufferPointer? { row.bytes(4) }
+        public var spec: UnsafeRawBufferPointer? { row.bytes(5) }
+        public var layout: Int64 { row.int64(6) }
+        /// The readings as `SampleCodec` packed them.
+        public var readings: UnsafeRawBufferPointer { row.bytes(7) ?? UnsafeRawBufferPointer(start: nil, count: 0) }
+        public var hash: UnsafeRawBufferPointer? { row.bytes(8) }
+        /// The id of the label set the sample was taken under; nil for samples stored without one.
+        public var labelSet: Int64? { row.isNull(9) ? nil : row.int64(9) }
+    }
+
+    /// Opens a cursor over the samples of a stream after `seq` up to `last`, at most `limit`.
+    public func sampleCursor(stream: StreamName, after seq: Int64, through last: Int64 = .max, limit: Int) throws(SQLiteError)
+        -> SampleCursor
+    {
+        let query = try statement("""
+            SELECT seq, time_ns, cycle, batch, phase, spec, layout, readings, hash, labels
+            FROM samples WHERE stream = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?
+            """)
+        query.bind(1, stream.description)
+        query.bind(2, seq)
+        query.bind(3, last)
+        query.bind(4, Int64(limit))
+        return SampleCursor(row: query)
+    }
+
     /// Samples of a stream after `seq`, in sequence order: what replay after an outage reads.
     public func samples(stream: StreamName, after seq: Int64, limit: Int) throws(SQLiteError) -> [StoredSample] {
         let query = try connection.prepare("""
-            SELECT s.seq, s.device, s.time_ns, s.cycle, s.batch, s.phase, s.spec, l.parameters, s.readings, s.hash
+            SELECT s.seq, s.device, s.time_ns, s.cycle, s.batch, s.phase, s.spec, l.parameters, s.readings, s.hash, s.labels
             FROM samples s JOIN layouts l ON l.id = s.layout
             WHERE s.stream = ? AND s.seq > ? ORDER BY s.seq LIMIT ?
             """)
@@ -89,7 +164,8 @@ public final class StoreReader {
                 stream: stream, seq: query.int64(0), device: query.text(1) ?? "",
                 time: Date(nanosecondsSince1970: query.int64(2)), cycle: query.int64(3),
                 context: SampleContext(batchId: query.text(4), phase: query.text(5), specFingerprint: query.text(6)),
-                readings: readings, hash: query.text(9), previousHash: previous))
+                readings: readings, hash: query.text(9), previousHash: previous,
+                labels: query.isNull(10) ? nil : try labels(ofSet: query.int64(10))))
             previous = result[result.count - 1].hash
         }
         return result
@@ -118,12 +194,14 @@ public final class StoreReader {
     /// record's hash, the anchor's hash when the previous record was pruned (or the genesis hash
     /// before the first record), nil when neither is known (records from before the chain).
     public func hash(before seq: Int64, stream: StreamName) throws(SQLiteError) -> String? {
-        let anchor = try connection.prepare("SELECT anchor_seq, anchor_hash FROM streams WHERE stream = ?")
+        let anchor = try statement("SELECT anchor_seq, anchor_hash FROM streams WHERE stream = ?")
+        defer { anchor.reset() }
         anchor.bind(1, stream.description)
         let (anchorSeq, anchorHash): (Int64, String?) = try anchor.step() ? (anchor.int64(0), anchor.text(1)) : (0, nil)
         if seq - 1 == anchorSeq { return anchorHash ?? RecordChain.genesis }
         if seq - 1 < anchorSeq { return nil }
-        let row = try connection.prepare("SELECT hash FROM \(stream.table) WHERE stream = ? AND seq = ?")
+        let row = try statement("SELECT hash FROM \(stream.table) WHERE stream = ? AND seq = ?")
+        defer { row.reset() }
         row.bind(1, stream.description)
         row.bind(2, seq - 1)
         return try row.step() ? row.text(0) : nil

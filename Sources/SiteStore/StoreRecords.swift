@@ -124,11 +124,14 @@ public struct StoredSample: Sendable {
     /// The hash of the record before it in the stream (the genesis hash for the first record);
     /// nil where the store cannot say (a record from before the chain).
     public var previousHash: String?
+    /// The enumeration labels the sample was taken under; nil for samples stored without them.
+    public var labels: SampleLabels?
 
     public init(
         stream: StreamName, seq: Int64, device: String, time: Date, cycle: Int64, context: SampleContext, readings: [Reading],
-        hash: String? = nil, previousHash: String? = nil
+        hash: String? = nil, previousHash: String? = nil, labels: SampleLabels? = nil
     ) {
+        self.labels = labels
         self.hash = hash
         self.previousHash = previousHash
         self.stream = stream

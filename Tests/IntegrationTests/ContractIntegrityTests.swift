@@ -260,4 +260,126 @@ struct ContractIntegrityTests {
         // Nothing else changed: the watermarks still reach the end and the daemon runs on.
         #expect(daemon.isRunning)
     }
+
+    @Test("replay of a range already pruned at the site: the site says so on replay/status and publishes nothing it does not have")
+    func replayOfPrunedRange() async throws {
+        let broker = try Broker(extraConfig: "log_type all")
+        let subscriber = try await startSubscriber(broker, clientId: "qa-pruned")
+        defer { subscriber.stop() }
+        // Delivered rows older than a second are pruned at the writer's next maintenance.
+        let fixture = try DaemonFixture(
+            pollInterval: "100ms", storeBlock: "  retention: 1s",
+            controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-pruned }")
+        let daemon = try fixture.startDaemon()
+        defer { daemon.stop() }
+        let stream = StreamName.telemetry(device: "rocker-1")
+        let firstHeld = { (try? StoreReader(path: fixture.storePath).firstSeq(stream: stream)) ?? nil }
+        #expect(await waitFor(upTo: .seconds(40)) { (firstHeld() ?? 0) > 10 }, "the oldest samples were delivered and pruned")
+        let epoch = try StoreReader(path: fixture.storePath).epoch()
+        let held = try #require(firstHeld())
+        func request(_ text: String) -> Int32 {
+            runCommand("/usr/bin/mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "1", "-t", "pocare/v1/durability/replay", "-m", text])
+        }
+        let answers = { payloads(subscriber.output).filter { ($0["schema"] as? String) == "pocare/v1/replay_status" } }
+        let answer = { (id: String, state: String) in
+            answers().first { ($0["request"] as? [String: Any])?["id"] as? String == id && $0["state"] as? String == state }
+        }
+
+        // Wholly pruned: refused, with the reason and how far the pruning reached.
+        #expect(request(#"{"id":"gone","stream":"rocker-1/telemetry","epoch":"\#(epoch)","from":1,"to":5}"#) == 0)
+        #expect(await waitFor(upTo: .seconds(10)) { answers().contains { ($0["request"] as? [String: Any])?["id"] as? String == "gone" } })
+        let gone = try #require(answers().first { ($0["request"] as? [String: Any])?["id"] as? String == "gone" })
+        #expect(gone["state"] as? String == "refused", "\(gone)")
+        #expect((gone["reason"] as? String)?.contains("pruned") == true, "\(gone)")
+        #expect((gone["pruned_through"] as? NSNumber)?.int64Value == 5)
+
+        // Partly pruned: accepted for the part the store holds, the rest named as pruned.
+        let to = try #require(try StoreReader(path: fixture.storePath).streams().first { $0.stream == stream }?.deliveredSeq)
+        #expect(request(#"{"id":"part","stream":"rocker-1/telemetry","epoch":"\#(epoch)","from":1,"to":\#(to)}"#) == 0)
+        #expect(await waitFor(upTo: .seconds(15)) { answer("part", "done") != nil }, "\(answers())")
+        let accepted = try #require(answer("part", "accepted"))
+        let sending = try #require(accepted["sending"] as? [String: Any])
+        let sentFrom = try #require((sending["from"] as? NSNumber)?.int64Value)
+        let pruned = try #require((accepted["pruned_through"] as? NSNumber)?.int64Value)
+        #expect(sentFrom >= held && pruned == sentFrom - 1, "\(accepted)")
+        #expect((sending["to"] as? NSNumber)?.int64Value == to)
+        #expect((accepted["reason"] as? String)?.contains("pruned") == true)
+
+        // What reached the consumer: every number once live, and again only where the store
+        // still held it when asked.
+        let arrivals = {
+            Dictionary(grouping: payloads(subscriber.output)
+                .filter { ($0["stream"] as? String) == stream.description }
+                .flatMap { $0["samples"] as? [[String: Any]] ?? [] }
+                .compactMap { ($0["seq"] as? NSNumber)?.int64Value }
+                .filter { $0 <= to }, by: { $0 }).mapValues(\.count)
+        }
+        #expect(await waitFor(upTo: .seconds(10)) { (sentFrom...to).allSatisfy { arrivals()[$0] == 2 } }, "\(arrivals())")
+        let counts = arrivals()
+        #expect((1..<sentFrom).allSatisfy { counts[$0] == 1 }, "pruned numbers were not sent again: \(counts.filter { $0.key < sentFrom && $0.value != 1 })")
+        #expect(!subscriber.errors.contains { $0.contains("chain broken") })
+        #expect(daemon.isRunning)
+    }
+
+    @Test("labels as taken: records polled before a reload that renames enumeration labels arrive with the old labels, even when published after it")
+    func labelsOfTheProfileTakenUnder() async throws {
+        let broker = try Broker(extraConfig: "log_type all")
+        let subscriber = try await startSubscriber(broker, clientId: "qa-labels")
+        defer { subscriber.stop() }
+        let fixture = try DaemonFixture(
+            pollInterval: "100ms", controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-labels }")
+        let daemon = try fixture.startDaemon()
+        defer { daemon.stop() }
+        let stream = StreamName.telemetry(device: "rocker-1")
+        let state = { (try? StoreReader(path: fixture.storePath).streams())?.first { $0.stream == stream } }
+        #expect(await waitFor(upTo: .seconds(30)) { (state()?.deliveredSeq ?? 0) > 0 })
+        // The broker's once-a-second autosave must hold the subscriber's session before the stop.
+        let subscribed = Date()
+        #expect(await waitFor(upTo: .seconds(10)) {
+            let saved = try? FileManager.default.attributesOfItem(atPath: broker.directory.appendingPathComponent("mosquitto.db").path)
+            return (saved?[.modificationDate] as? Date).map { $0 > subscribed } == true
+        })
+        broker.stop()
+
+        // While the records wait in the store, a reload renames every phase label.
+        let profiles = fixture.directory.appendingPathComponent("profiles")
+        try FileManager.default.copyItem(at: packageRoot.appendingPathComponent("DeviceProfiles"), to: profiles)
+        let rockerProfile = profiles.appendingPathComponent("rocking-bag-rb50.yaml")
+        let renamed = "enum: { 0: none-B, 1: activation-B, 2: transduction-B, 3: expansion-B, 4: harvest-B }"
+        let original = try String(contentsOf: rockerProfile, encoding: .utf8)
+        let changed = original.replacingOccurrences(
+            of: "enum: { 0: none, 1: activation, 2: transduction, 3: expansion, 4: harvest }", with: renamed)
+        #expect(changed != original)
+        try changed.write(to: rockerProfile, atomically: true, encoding: .utf8)
+        try String(contentsOfFile: fixture.configPath, encoding: .utf8)
+            .replacingOccurrences(of: "profile_dir: \(packageRoot.appendingPathComponent("DeviceProfiles").path)", with: "profile_dir: \(profiles.path)")
+            .write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        let takenBefore = try #require(state()?.lastSeq)
+        let reloaded = try run("pocarectl", ["reload", "--socket", fixture.socketPath, "--reason", "CC-9 phase names"])
+        #expect(reloaded.status == 0, "\(reloaded.errors)")
+        #expect(await waitFor(upTo: .seconds(20)) { (state()?.lastSeq ?? 0) > takenBefore + 10 })
+        try broker.start()
+        let published = { state().map { $0.deliveredSeq > takenBefore + 10 } ?? false }
+        #expect(await waitFor(upTo: .seconds(30)) { published() })
+
+        var phaseBySeq: [Int64: String] = [:]
+        #expect(await waitFor(upTo: .seconds(10)) {
+            for message in payloads(subscriber.output) where (message["stream"] as? String) == stream.description {
+                for sample in message["samples"] as? [[String: Any]] ?? [] {
+                    guard let seq = (sample["seq"] as? NSNumber)?.int64Value,
+                        let phase = (sample["values"] as? [String: Any])?["phase"] as? String
+                    else { continue }
+                    phaseBySeq[seq] = phase
+                }
+            }
+            return phaseBySeq.keys.contains { $0 > takenBefore + 10 }
+        })
+        let before = phaseBySeq.filter { $0.key <= takenBefore }.map(\.value)
+        let after = phaseBySeq.filter { $0.key > takenBefore + 10 }.map(\.value)
+        #expect(!before.isEmpty && before.allSatisfy { !$0.hasSuffix("-B") }, "taken before the reload: \(Set(before))")
+        #expect(!after.isEmpty && after.allSatisfy { $0.hasSuffix("-B") }, "taken after the reload: \(Set(after))")
+        // Labels change at one point of the stream, never back and forth.
+        let ordered = phaseBySeq.sorted { $0.key < $1.key }.map { $0.value.hasSuffix("-B") }
+        #expect(ordered == ordered.sorted { !$0 && $1 })
+    }
 }

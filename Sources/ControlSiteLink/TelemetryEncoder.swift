@@ -1,0 +1,192 @@
+import Foundation
+import POCareCore
+import SiteStore
+
+/// Writes telemetry messages straight from the stored rows, byte for byte what
+/// `Contract.telemetry` writes from decoded samples, without building a `Reading`, a `String` or
+/// a `Date` per sample: the backlog drain's hot path. Per layout and label set it keeps the
+/// parameters' JSON keys and labels, so per sample only the sample's own bytes are written.
+/// Owned by the link thread.
+final class TelemetryEncoder {
+    /// How the readings of one layout under one label set are written.
+    private struct Plan {
+        var keys: [[UInt8]]
+        var labels: [[Double: String]?]
+    }
+
+    private struct PlanKey: Hashable {
+        var layout: Int64
+        var labelSet: Int64?
+    }
+
+    struct Message {
+        var payload: [UInt8]
+        var first: Int64
+        var last: Int64
+        /// The last sample's chain hash: the next message's `previous_hash`.
+        var lastHash: String?
+    }
+
+    /// The fixed pieces of a sample, as bytes.
+    private enum Fragment {
+        static let firstSample = Array("{\"seq\":".utf8)
+        static let nextSample = Array(",{\"seq\":".utf8)
+        static let time = Array(",\"time\":".utf8)
+        static let cycle = Array(",\"cycle\":".utf8)
+        static let batch = Array(",\"batch\":".utf8)
+        static let phase = Array(",\"phase\":".utf8)
+        static let spec = Array(",\"spec\":".utf8)
+        static let hash = Array(",\"hash\":".utf8)
+        static let values = Array(",\"values\":{".utf8)
+        static let quality = Array(",\"quality\":{".utf8)
+        static let `true` = Array("true".utf8)
+        static let `false` = Array("false".utf8)
+        static let null = Array("null".utf8)
+    }
+
+    private var plans: [PlanKey: Plan] = [:]
+    private var body = JSONWriter(capacity: 1 << 18)
+    /// The current labels of each device, for samples stored without their own (written
+    /// before the store kept them); a change drops the plans built on them.
+    var currentLabels: [String: Contract.Labels] = [:] {
+        didSet { if currentLabels != oldValue { plans = plans.filter { $0.key.labelSet != nil } } }
+    }
+
+    /// The next message of a telemetry stream: the samples after `seq` up to `last`, at most
+    /// `limit` and (unless a single sample is larger) `maxBytes`. Nil when there is none.
+    /// `previousHash` gives the hash before a given sequence number (the link's cache or the store).
+    func message(
+        site: String, device: String, epoch: String?, sent: Date, reader: StoreReader, after seq: Int64, through last: Int64,
+        limit: Int, maxBytes: Int, previousHash: (Int64) throws -> String?
+    ) throws -> Message? {
+        let stream = StreamName.telemetry(device: device)
+        var w = body
+        body = JSONWriter(capacity: 0)
+        defer {
+            w.bytes.removeAll(keepingCapacity: true)
+            body = w
+        }
+        w.bytes.removeAll(keepingCapacity: true)
+        var first: Int64?, lastSeq: Int64 = 0, count = 0
+        var lastHash: [UInt8]?
+        // Room for the message's own fields around the samples.
+        let budget = maxBytes - 512 - site.utf8.count - 2 * device.utf8.count
+        let rows = try reader.sampleCursor(stream: stream, after: seq, through: last, limit: limit)
+        defer { rows.close() }
+        while try rows.step() {
+            let plan = try plan(layout: rows.layout, labelSet: rows.labelSet, device: device, reader: reader)
+            let mark = w.bytes.count
+            let rowSeq = rows.seq
+            w.bytes.append(contentsOf: count > 0 ? Fragment.nextSample : Fragment.firstSample)
+            w.signed(rowSeq)
+            w.bytes.append(contentsOf: Fragment.time)
+            w.time(nanoseconds: rows.timeNanoseconds)
+            w.bytes.append(contentsOf: Fragment.cycle)
+            w.signed(rows.cycle)
+            w.bytes.append(contentsOf: Fragment.batch)
+            w.optional(bytes: rows.batch)
+            w.bytes.append(contentsOf: Fragment.phase)
+            w.optional(bytes: rows.phase)
+            w.bytes.append(contentsOf: Fragment.spec)
+            w.optional(bytes: rows.spec)
+            let hash = rows.hash
+            w.bytes.append(contentsOf: Fragment.hash)
+            w.optional(bytes: hash)
+            w.bytes.append(contentsOf: Fragment.values)
+            var bad: [(Int, Quality)] = []
+            let readings: Int
+            do {
+                readings = try SampleCodec.visit(rows.readings) { index, quality, value in
+                    guard index < plan.keys.count else { return }
+                    if index > 0 { w.bytes.append(0x2C) }
+                    w.bytes.append(contentsOf: plan.keys[index])
+                    switch value {
+                    case .number(let v):
+                        // As Contract.telemetry: an enumerated value as its label, a code the
+                        // enumeration lacks as the number.
+                        if let labels = plan.labels[index], let label = labels[v] { w.string(label) } else { w.number(v) }
+                    case .flag(let b): w.bytes.append(contentsOf: b ? Fragment.true : Fragment.false)
+                    case .text(let t): w.string(bytes: t)
+                    case .none: w.bytes.append(contentsOf: Fragment.null)
+                    }
+                    if quality != .good { bad.append((index, quality)) }
+                }
+            } catch {
+                // A damaged row ends the message before it; alone, it is the error.
+                guard count > 0 else { throw SampleCodec.DecodeError(description: "sample \(stream) \(rowSeq): \(error)") }
+                w.bytes.removeSubrange(mark...)
+                break
+            }
+            guard readings == plan.keys.count else {
+                let problem = "sample \(stream) \(rowSeq): \(readings) readings for a layout of \(plan.keys.count) parameters"
+                guard count > 0 else { throw SampleCodec.DecodeError(description: problem) }
+                w.bytes.removeSubrange(mark...)
+                break
+            }
+            w.bytes.append(0x7D)
+            if !bad.isEmpty {
+                w.bytes.append(contentsOf: Fragment.quality)
+                for (k, entry) in bad.enumerated() {
+                    if k > 0 { w.bytes.append(0x2C) }
+                    w.bytes.append(contentsOf: plan.keys[entry.0])
+                    w.string(entry.1.rawValue)
+                }
+                w.bytes.append(0x7D)
+            }
+            w.bytes.append(0x7D)
+            // A message never grows past its budget; a single sample larger than it still goes.
+            if count > 0 && w.bytes.count > budget {
+                w.bytes.removeSubrange(mark...)
+                break
+            }
+            if first == nil { first = rowSeq }
+            lastSeq = rowSeq
+            lastHash = hash.map { Array($0) }
+            count += 1
+        }
+        guard let first else { return nil }
+        var head = JSONWriter(capacity: w.bytes.count + 512)
+        head.raw("{\"seq_first\":")
+        head.signed(first)
+        head.raw(",\"seq_last\":")
+        head.signed(lastSeq)
+        head.raw(",\"schema\":\"\(Topics.schemaVersion)/telemetry\",\"site\":")
+        head.string(site)
+        head.raw(",\"epoch\":")
+        head.optional(epoch)
+        head.raw(",\"previous_hash\":")
+        head.optional(try previousHash(first))
+        head.raw(",\"device\":")
+        head.string(device)
+        head.raw(",\"stream\":")
+        head.string(stream.description)
+        head.raw(",\"sent\":")
+        head.time(sent)
+        head.raw(",\"samples\":[")
+        head.bytes.append(contentsOf: w.bytes)
+        head.raw("]}")
+        return Message(
+            payload: head.bytes, first: first, last: lastSeq, lastHash: lastHash.map { String(decoding: $0, as: UTF8.self) })
+    }
+
+    private func plan(layout: Int64, labelSet: Int64?, device: String, reader: StoreReader) throws -> Plan {
+        let key = PlanKey(layout: layout, labelSet: labelSet)
+        if let known = plans[key] { return known }
+        let parameters = try reader.parameters(ofLayout: layout)
+        let labels: Contract.Labels
+        if let set = labelSet {
+            labels = try reader.labels(ofSet: set)?.byParameter ?? [:]
+        } else {
+            labels = currentLabels[device] ?? [:]
+        }
+        let plan = Plan(
+            keys: parameters.map { id in
+                var key = JSONWriter(capacity: id.utf8.count + 3)
+                key.key(id)
+                return key.bytes
+            },
+            labels: parameters.map { labels.isEmpty ? nil : labels[$0] })
+        plans[key] = plan
+        return plan
+    }
+}

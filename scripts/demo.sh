@@ -156,6 +156,11 @@ sleep 1
 spec=docs/examples/specs/cart-expansion-example.yaml
 "$bin/pocare-control" specs release "$spec" --config "$control_config" \
   --reason "demo: the example IPC spec, released for the demo sites" > /dev/null 2>&1 || true
+# The demo's reviewers for the web pages (once; `users add` refuses a name it has).
+for who in "qp:Demo Qualified Person" "qa:Demo QA Reviewer" "viewer:Demo Viewer"; do
+  echo "demo-password-${who%%:*}" | "$bin/pocare-control" users add "${who%%:*}" --full-name "${who#*:}" \
+    --role "${who%%:*}" --config "$control_config" > /dev/null 2>&1 || true
+done
 "$bin/pocare-control" run --config "$control_config" > .build/demo/control/log 2>&1 &
 pids+=($!)
 # The sites start once the Control Site has subscribed, so its session holds all they publish.
@@ -163,7 +168,8 @@ for _ in $(seq 1 60); do grep -q subscribed .build/demo/control/log 2>/dev/null 
 rel=${bin#"$PWD"/}
 cat <<TEXT
 Control Site: pocare-control ingests demo-site (the reference) and demo-site-2 into PostgreSQL
-(127.0.0.1:$pg_port; log in .build/demo/control/log). In another terminal, after a minute:
+(127.0.0.1:$pg_port; log in .build/demo/control/log). Its web pages: http://127.0.0.1:8080/
+(users qp, qa, viewer; password demo-password-<user>). In another terminal, after a minute:
   $rel/pocare-control sites --config $control_config
   $rel/pocare-control batches --config $control_config
   $rel/pocare-control compare --config $control_config --spec $("$bin/pocarectl" spec show "$spec" --profiles DeviceProfiles 2>/dev/null | sed -n 's/.*sha256:\([0-9a-f]\{12\}\).*/\1/p' | head -n 1) --phase expansion --reference demo-site

@@ -1,12 +1,15 @@
 /// `pocare-control conformance`: every batch, site and device that ran, or runs now, a spec
-/// that QA has not released (or ran it after QA retired it).
+/// that QA has not released (or ran it after QA retired it), and every spec a site published
+/// whose canonical form does not hash to the fingerprint it is published under (with each
+/// batch that ran under that fingerprint there).
 public struct Nonconformance: Sendable, Codable, Equatable {
     public var site: String
     public var device: String
     public var batch: String?
     /// The fingerprint in force; nil when the records named none.
     public var spec: String?
-    /// `ran` (from stored samples) or `runs` (from the site's retained status now).
+    /// `ran` (from stored samples), `runs` (from the site's retained status now) or `published`
+    /// (a spec document the site published; `device` is empty).
     public var when: String
     public var first: String?
     public var last: String?
@@ -31,6 +34,14 @@ public struct Nonconformance: Sendable, Codable, Equatable {
             FROM site_devices d JOIN sites s ON s.site = d.site AND s.state = 'online'
             LEFT JOIN released_specs rs ON rs.fingerprint = d.spec
             WHERE d.spec IS NOT NULL AND (rs.fingerprint IS NULL OR rs.retired IS NOT NULL)
+            UNION ALL
+            SELECT p.site, '', NULL, p.fingerprint, 'published', NULL, \(SQLTime.iso("p.received")),
+                   'the spec document the site published under this fingerprint hashes to ' || p.computed
+            FROM published_specs p WHERE NOT p.verified
+            UNION ALL
+            SELECT r.site, r.device, r.batch, r.spec, 'ran', \(SQLTime.iso("r.first")), \(SQLTime.iso("r.last")),
+                   'ran under a fingerprint whose published document hashes to ' || p.computed
+            FROM ran r JOIN published_specs p ON p.site = r.site AND p.fingerprint = r.spec AND NOT p.verified
             ORDER BY 1, 2, 3, 5
             """)
         return (0..<result.rowCount).map { r in

@@ -1,8 +1,14 @@
+import ControlSiteLink
+
 /// One MQTT message of contract v1 as ingest sees it: a site's status, or records of one
 /// stream with their sequence numbers. Pure: no I/O, so every rule here has a unit test.
 public enum ContractMessage: Sendable {
     case status(SiteStatusMessage)
     case records(RecordMessage)
+    /// A device's retained metadata (names, units, types, labels); `payload` nil when the site cleared it.
+    case deviceMetadata(DeviceMetadataMessage)
+    /// A spec the site publishes under its fingerprint, with the canonical form to recompute it.
+    case specDocument(SpecDocumentMessage)
 
     public enum Failure: Error, Equatable, CustomStringConvertible {
         /// Not under the topic root, or a topic the contract does not define.
@@ -23,6 +29,19 @@ public enum ContractMessage: Sendable {
         guard let topicSite = levels.first, !topicSite.isEmpty else { throw .unknownTopic(topic) }
         func malformed(_ reason: String) -> Failure { .malformed(site: topicSite, topic: topic, reason: reason) }
 
+        // Retained metadata is cleared with an empty message when the site no longer has the device.
+        if levels.count == 3, levels[2] == "meta" {
+            guard !payload.isEmpty else {
+                return .deviceMetadata(DeviceMetadataMessage(site: topicSite, device: levels[1], fingerprint: nil, computed: nil, payload: nil))
+            }
+            guard let check = Contract.checkMetadata(payload) else {
+                throw malformed("device metadata must begin with its fingerprint field")
+            }
+            do { _ = try JSONFields(payload) } catch { throw malformed("\(error)") }
+            return .deviceMetadata(DeviceMetadataMessage(
+                site: topicSite, device: levels[1], fingerprint: check.named, computed: check.computed, payload: payload))
+        }
+
         let fields: JSONFields
         do { fields = try JSONFields(payload) } catch { throw malformed("\(error)") }
         if let site = fields.string("site"), site != topicSite {
@@ -31,6 +50,20 @@ public enum ContractMessage: Sendable {
         let schema = fields.string("schema") ?? ""
         // A later contract version states the store epoch; v1 records have none ("").
         let epoch = fields.string("epoch") ?? ""
+
+        // `specs/{hex}`; a device named "specs" keeps its telemetry and events topics.
+        if levels.count == 3, levels[1] == "specs", levels[2] != "telemetry", levels[2] != "events" {
+            let hex = levels[2]
+            guard hex.utf8.count == 64, hex.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+                throw malformed("a spec topic ends in the 64 hex digits of its fingerprint")
+            }
+            guard schema == "pocare/v1/spec", let canonical = fields.string("canonical") else {
+                throw malformed("a spec needs schema pocare/v1/spec and its canonical form")
+            }
+            return .specDocument(SpecDocumentMessage(
+                site: topicSite, fingerprint: "sha256:" + hex, named: fields.string("fingerprint"),
+                computed: Contract.specFingerprint(canonical: canonical), payload: payload))
+        }
 
         switch (levels.count, levels.last) {
         case (2, "status"):
@@ -138,6 +171,29 @@ public struct SampleFields: Sendable {
     public var quality: ArraySlice<UInt8>?
     public var hash: String?
     public var previousHash: String?
+}
+
+/// A device's retained metadata as the site published it.
+public struct DeviceMetadataMessage: Sendable {
+    public var site: String
+    public var device: String
+    /// The fingerprint the message names, and the one its bytes hash to; equal when intact.
+    public var fingerprint: String?
+    public var computed: String?
+    public var payload: [UInt8]?
+    public var verified: Bool { fingerprint != nil && fingerprint == computed }
+}
+
+/// A spec as a site published it under `specs/{hex}`.
+public struct SpecDocumentMessage: Sendable {
+    public var site: String
+    /// From the topic: the fingerprint the site files the spec under.
+    public var fingerprint: String
+    /// The fingerprint the payload names, and the SHA-256 of its canonical form.
+    public var named: String?
+    public var computed: String
+    public var payload: [UInt8]
+    public var verified: Bool { computed == fingerprint && (named == nil || named == fingerprint) }
 }
 
 /// A site's retained birth or its last will.

@@ -250,6 +250,32 @@ public enum ControlSchema {
         );
         CREATE INDEX batch_signatures_by_batch ON batch_signatures (site, batch);
         """,
+        // 4: what sites publish about themselves, retained: device metadata and spec documents.
+        """
+        -- Each device's metadata as last published (names, units, types, enumeration labels), and
+        -- whether its bytes hash to the fingerprint it names. metadata is NULL once the site cleared it.
+        CREATE TABLE device_metadata (
+            site         text NOT NULL,
+            device       text NOT NULL,
+            fingerprint  text,
+            verified     boolean NOT NULL,
+            metadata     jsonb,
+            received     timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (site, device)
+        );
+
+        -- Every spec a site published under its fingerprint; computed is the SHA-256 of the
+        -- canonical form it carries, so a document that does not hash to its name is kept and shown.
+        CREATE TABLE published_specs (
+            site         text NOT NULL,
+            fingerprint  text NOT NULL,
+            computed     text NOT NULL,
+            verified     boolean NOT NULL,
+            document     jsonb NOT NULL,
+            received     timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (site, fingerprint)
+        );
+        """,
     ]
 
     public static var latestVersion: Int { migrations.count }

@@ -114,6 +114,8 @@ public final class IngestPipeline: @unchecked Sendable {
             let (site, topic) = switch message {
             case .status(let s): (s.site, "\(s.site)/status")
             case .records(let r): (r.site, "\(r.site)/\(r.stream)")
+            case .deviceMetadata(let m): (m.site, "\(m.site)/\(m.device)/meta")
+            case .specDocument(let d): (d.site, "\(d.site)/specs/\(d.fingerprint.dropFirst(7))")
             }
             logger.warning("the database refused a message", metadata: ["message": "\(topic)", "error": "\(error)"])
             count(try writer.write([.rejected(.malformed(site: site, topic: topic, reason: error.message))]))

@@ -65,6 +65,12 @@ public final class IngestWriter {
                 case .rejected(let failure):
                     try recordRejection(failure)
                     outcome.rejected += 1
+                case .message(.deviceMetadata(let metadata)):
+                    try writeMetadata(metadata)
+                    outcome.statuses += 1
+                case .message(.specDocument(let spec)):
+                    try writeSpecDocument(spec)
+                    outcome.statuses += 1
                 case .message(.records): break
                 }
             }
@@ -407,13 +413,45 @@ public final class IngestWriter {
             """, [status.site, payload])
     }
 
-    private func recordRejection(_ failure: ContractMessage.Failure) throws {
-        guard case .malformed(let site, let topic, let reason) = failure else { return }
+    /// Keeps the device's metadata as published; one whose bytes do not hash to the fingerprint
+    /// it names is kept too (what the site sent is evidence) and is an integrity finding.
+    private func writeMetadata(_ m: DeviceMetadataMessage) throws {
         try connection.execute("""
-            INSERT INTO integrity_findings (kind, site, stream, detail) VALUES ('malformed', $1, $2, $3)
+            INSERT INTO device_metadata (site, device, fingerprint, verified, metadata, received)
+            VALUES ($1, $2, $3, $4::boolean, $5::jsonb, now())
+            ON CONFLICT (site, device) DO UPDATE SET fingerprint = excluded.fingerprint, verified = excluded.verified,
+                metadata = excluded.metadata, received = now()
+            """, [m.site, m.device, m.fingerprint, m.payload == nil || m.verified ? "true" : "false",
+                  m.payload.map { String(decoding: $0, as: UTF8.self) }])
+        if m.payload != nil && !m.verified {
+            try recordFinding("metadata_mismatch", site: m.site, stream: "\(m.device)/meta",
+                              detail: "metadata names \(m.fingerprint ?? "-") but its bytes hash to \(m.computed ?? "-")")
+        }
+    }
+
+    /// Keeps a published spec; a canonical form that does not hash to the fingerprint it is
+    /// published under is kept and shown by `conformance`.
+    private func writeSpecDocument(_ spec: SpecDocumentMessage) throws {
+        try connection.execute("""
+            INSERT INTO published_specs (site, fingerprint, computed, verified, document, received)
+            VALUES ($1, $2, $3, $4::boolean, $5::jsonb, now())
+            ON CONFLICT (site, fingerprint) DO UPDATE SET computed = excluded.computed, verified = excluded.verified,
+                document = excluded.document, received = now()
+            """, [spec.site, spec.fingerprint, spec.computed, spec.verified ? "true" : "false",
+                  String(decoding: spec.payload, as: UTF8.self)])
+    }
+
+    private func recordFinding(_ kind: String, site: String, stream: String, detail: String) throws {
+        try connection.execute("""
+            INSERT INTO integrity_findings (kind, site, stream, detail) VALUES ($1, $2, $3, $4)
             ON CONFLICT (kind, site, epoch, stream, seq_from, seq_to) DO UPDATE SET
                 occurrences = integrity_findings.occurrences + 1, last_seen = now(), detail = excluded.detail
-            """, [site ?? "", topic, reason])
+            """, [kind, site, stream, detail])
+    }
+
+    private func recordRejection(_ failure: ContractMessage.Failure) throws {
+        guard case .malformed(let site, let topic, let reason) = failure else { return }
+        try recordFinding("malformed", site: site ?? "", stream: topic, detail: reason)
     }
 }
 

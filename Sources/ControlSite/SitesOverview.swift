@@ -6,6 +6,9 @@ public struct SiteOverview: Sendable, Codable, Equatable {
         public var batch: String?
         public var phase: String?
         public var spec: String?
+        /// The fingerprint of the device metadata last published, and whether its bytes hash to it.
+        public var metadata: String?
+        public var metadataVerified: Bool?
     }
 
     public var site: String
@@ -30,12 +33,18 @@ public struct SiteOverview: Sendable, Codable, Equatable {
                        FROM streams GROUP BY site) t ON t.site = s.site
             ORDER BY s.site
             """)
-        let devices = try connection.execute("SELECT site, device, profile, batch, phase, spec FROM site_devices ORDER BY site, device")
+        let devices = try connection.execute("""
+            SELECT coalesce(d.site, m.site), coalesce(d.device, m.device), d.profile, d.batch, d.phase, d.spec,
+                   m.fingerprint, m.verified::text
+            FROM site_devices d FULL JOIN (SELECT * FROM device_metadata WHERE metadata IS NOT NULL) m
+                 ON m.site = d.site AND m.device = d.device
+            ORDER BY 1, 2
+            """)
         var bySite: [String: [Device]] = [:]
         for r in 0..<devices.rowCount {
             bySite[devices.string(r, 0)!, default: []].append(Device(
                 id: devices.string(r, 1)!, profile: devices.string(r, 2), batch: devices.string(r, 3), phase: devices.string(r, 4),
-                spec: devices.string(r, 5)))
+                spec: devices.string(r, 5), metadata: devices.string(r, 6), metadataVerified: devices.string(r, 7).map { $0 == "true" }))
         }
         return (0..<sites.rowCount).map { r in
             let site = sites.string(r, 0)!

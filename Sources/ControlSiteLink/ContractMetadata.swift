@@ -175,4 +175,23 @@ extension Contract {
         w.raw("}")
         return w.bytes
     }
+
+    /// Checks a metadata message as a consumer must: the fingerprint it names (its leading
+    /// field) against SHA-256 over the bytes after that field. Nil when the message does not
+    /// start with a fingerprint at all.
+    public static func checkMetadata(_ payload: [UInt8]) -> (named: String, computed: String)? {
+        let lead = Array("{\"fingerprint\":\"".utf8)
+        guard payload.count > lead.count + 71, payload.starts(with: lead) else { return nil }
+        let nameEnd = lead.count + 71  // "sha256:" and 64 hex digits
+        guard payload[nameEnd] == UInt8(ascii: "\""), payload[nameEnd + 1] == UInt8(ascii: ",") else { return nil }
+        let named = String(decoding: payload[lead.count..<nameEnd], as: UTF8.self)
+        guard named.hasPrefix("sha256:") else { return nil }
+        let computed = "sha256:" + SHA256.hex(payload[(nameEnd + 2)...])
+        return (named, computed)
+    }
+
+    /// The fingerprint of a spec's canonical form, as the site computes it.
+    public static func specFingerprint(canonical: String) -> String {
+        "sha256:" + SHA256.hex(canonical)
+    }
 }

@@ -21,7 +21,10 @@ struct Sites: ParsableCommand {
             sites.map { s in
                 [s.site, s.state, s.version ?? "-", s.epoch ?? "-", s.lastRecordTime ?? "-", formatAge(s.backlogAgeSeconds),
                  String(s.openFindings),
-                 s.devices.map { "\($0.id) (\($0.profile ?? "?"))" }.joined(separator: ", ")]
+                 s.devices.map { d in
+                     let meta = d.metadata.map { " meta \($0.dropFirst(7).prefix(12))\(d.metadataVerified == false ? " MISMATCH" : "")" } ?? ""
+                     return "\(d.id) (\(d.profile ?? "?")\(meta))"
+                 }.joined(separator: ", ")]
             })
     }
 }

@@ -189,8 +189,7 @@ struct Subscribe: ParsableCommand {
             catalog.learn(site: site, device: device, object)
             // The fingerprint covers the bytes after the leading fingerprint field.
             let named = object["fingerprint"] as? String ?? ""
-            let prefix = Array("{\"fingerprint\":\"\(named)\",".utf8)
-            if !payload.starts(with: prefix) || "sha256:" + SHA256.hex(payload.dropFirst(prefix.count)) != named {
+            if let check = Contract.checkMetadata(payload), check.named == check.computed {} else {
                 note("metadata on \(topic) does not hash to its fingerprint \(named)")
             }
             emit(json ? String(decoding: payload, as: UTF8.self)
@@ -201,7 +200,7 @@ struct Subscribe: ParsableCommand {
             // The fingerprint is recomputed from the canonical form the message carries.
             let canonical = object["canonical"] as? String ?? ""
             let named = object["fingerprint"] as? String ?? ""
-            let computed = "sha256:" + SHA256.hex(canonical)
+            let computed = Contract.specFingerprint(canonical: canonical)
             if computed != named { note("spec \(named) on \(topic): its canonical form hashes to \(computed)") }
             let identity = object["identity"] as? [String: Any] ?? [:]
             emit(json ? String(decoding: payload, as: UTF8.self)

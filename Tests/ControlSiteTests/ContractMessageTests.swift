@@ -57,6 +57,41 @@ struct ContractMessageTests {
         #expect(r.epoch == "e2")
     }
 
+    @Test("device metadata is checked against the fingerprint it names; a changed byte or an empty message says so")
+    func deviceMetadata() throws {
+        let message = try feed.metadata("rocker-1", profile: "rocking-bag-rb50")
+        guard case .deviceMetadata(let m) = try ContractMessage.of(message) else { Issue.record("not metadata"); return }
+        #expect(m.site == "site-a" && m.device == "rocker-1" && m.verified && m.fingerprint?.hasPrefix("sha256:") == true)
+
+        var altered = message
+        altered.payload = altered.payload.replacingOccurrences(of: "\"unit\":\"Cel\"", with: "\"unit\":\"K\"")
+        #expect(altered.payload != message.payload)
+        guard case .deviceMetadata(let a) = try ContractMessage.of(altered) else { Issue.record("not metadata"); return }
+        #expect(!a.verified && a.fingerprint == m.fingerprint && a.computed != m.fingerprint)
+
+        guard case .deviceMetadata(let cleared) = try ContractMessage.of((message.topic, "")) else { Issue.record("not metadata"); return }
+        #expect(cleared.payload == nil)
+        #expect(throws: ContractMessage.Failure.self) { try ContractMessage.of((message.topic, "{\"schema\":\"pocare/v1/meta\"}")) }
+    }
+
+    @Test("a published spec is checked by recomputing its fingerprint from the canonical form it carries")
+    func specDocument() throws {
+        let (message, fingerprint) = try feed.exampleSpecDocument()
+        guard case .specDocument(let d) = try ContractMessage.of(message) else { Issue.record("not a spec"); return }
+        #expect(d.fingerprint == fingerprint && d.computed == fingerprint && d.verified)
+
+        var altered = message
+        altered.payload = altered.payload.replacingOccurrences(of: "37.5", with: "37.9")
+        guard case .specDocument(let a) = try ContractMessage.of(altered) else { Issue.record("not a spec"); return }
+        #expect(!a.verified && a.fingerprint == fingerprint && a.computed != fingerprint)
+
+        #expect(throws: ContractMessage.Failure.self) { try ContractMessage.of(("pocare/v1/site-a/specs/xyz", message.payload)) }
+        // A device named "specs" keeps its telemetry.
+        guard case .records = try ContractMessage.of(SiteFeed(site: "site-a").telemetry("specs", 1...1)) else {
+            Issue.record("telemetry of a device named specs"); return
+        }
+    }
+
     @Test("malformed messages are refused with the reason, naming the site of the topic")
     func malformed() {
         #expect(throws: ContractMessage.Failure.malformed(site: "site-a", topic: "pocare/v1/site-a/rocker-1/telemetry", reason: "malformed JSON at byte 5")) {

@@ -66,6 +66,54 @@ struct OversightCommandTests {
         #expect((found.first?["reason"] as? String)?.contains("never released") == true)
     }
 
+    @Test("a spec a site published that does not hash to its fingerprint is a nonconformance, with every batch that ran under it")
+    func publishedSpecMismatch() throws {
+        let db = try IngestDatabase()
+        let (document, fingerprint) = try feed.exampleSpecDocument()
+        _ = try runCommand("pocare-control", ["specs", "release", exampleSpec, "--reason", "CC-0042",
+                                              "--profiles", shippedProfiles, "--database", db.connectionInfo])
+        let siteB = SiteFeed(site: "site-b")
+        var altered = try siteB.exampleSpecDocument().message
+        altered.payload = altered.payload.replacingOccurrences(of: "37.5", with: "37.9")
+        try db.write([
+            document, altered,
+            feed.telemetry("rocker-1", 1...10, batch: "A-1", phase: "expansion", spec: fingerprint),
+            siteB.telemetry("rocker-1", 1...10, batch: "B-1", phase: "expansion", spec: fingerprint),
+        ])
+        let report = try runCommand("pocare-control", ["conformance", "--json", "--database", db.connectionInfo])
+        #expect(report.status == 1)
+        let found = try #require(jsonValue(report.output) as? [[String: Any]])
+        #expect(found.allSatisfy { $0["site"] as? String == "site-b" }, "site-a published the spec intact: \(found)")
+        #expect(found.contains { $0["when"] as? String == "published" && ($0["reason"] as? String)?.contains("hashes to sha256:") == true })
+        #expect(found.contains { $0["batch"] as? String == "B-1" && $0["when"] as? String == "ran" })
+    }
+
+    @Test("device metadata is kept with its fingerprint and shown by sites; metadata that does not hash to it is a finding")
+    func deviceMetadata() throws {
+        let db = try IngestDatabase()
+        let good = try feed.metadata("rocker-1", profile: "rocking-bag-rb50")
+        var bad = try feed.metadata("str-1", profile: "stirred-tank-str10")
+        bad.payload = bad.payload.replacingOccurrences(of: "\"unit\":\"Cel\"", with: "\"unit\":\"K\"")
+        try db.write([
+            feed.status(devices: [.init(id: "rocker-1", profile: "rocking-bag-rb50", batch: nil, phase: nil, spec: nil)]),
+            good, bad,
+        ])
+        let sites = try runCommand("pocare-control", ["sites", "--json", "--database", db.connectionInfo])
+        let site = try #require((jsonValue(sites.output) as? [[String: Any]])?.first)
+        let devices = try #require(site["devices"] as? [[String: Any]])
+        let rocker = try #require(devices.first { $0["id"] as? String == "rocker-1" })
+        #expect((rocker["metadata"] as? String)?.hasPrefix("sha256:") == true && rocker["metadata_verified"] as? Bool == true)
+        #expect(devices.first { $0["id"] as? String == "str-1" }?["metadata_verified"] as? Bool == false)
+        let integrity = try runCommand("pocare-control", ["integrity", "--json", "--database", db.connectionInfo])
+        #expect(integrity.output.contains("metadata_mismatch") && integrity.output.contains("str-1/meta"))
+
+        // A device the site no longer has: its metadata is cleared and it leaves the list.
+        try db.write([(good.topic, "")])
+        let after = try runCommand("pocare-control", ["sites", "--json", "--database", db.connectionInfo])
+        let left = try #require(((jsonValue(after.output) as? [[String: Any]])?.first?["devices"] as? [[String: Any]]))
+        #expect(left.first { $0["id"] as? String == "rocker-1" }?["metadata"] == nil)
+    }
+
     @Test("sites shows each site's state, version, devices and open findings; integrity exits 1 on an open gap")
     func sitesAndIntegrity() throws {
         let db = try IngestDatabase()

@@ -2,6 +2,7 @@ import ControlSite
 import ControlSiteLink
 import Foundation
 import Hashing
+import POCareConfig
 import POCareCore
 import SiteStore
 
@@ -62,6 +63,21 @@ struct SiteFeed {
 
     func status(online: Bool = true, devices: [Contract.DeviceStatus]) -> Message {
         (topics.status, String(decoding: Contract.status(site: site, online: online, time: start, devices: devices, epoch: epoch), as: UTF8.self))
+    }
+
+    /// A device's retained metadata for a shipped profile, as the site's encoder writes it.
+    func metadata(_ device: String, profile: String) throws -> Message {
+        let loaded = ProfileLoader.load(path: shippedProfiles + "/\(profile).yaml")
+        guard let profile = loaded.profile else { throw TestFailure("profile \(profile): \(loaded.diagnostics)") }
+        let source = Contract.DeviceMetadata(device: device, profile: profile, profileFingerprint: ProfileFingerprint.of(profile))
+        return (topics.metadata(device), String(decoding: source.message(site: site).payload, as: UTF8.self))
+    }
+
+    /// The example spec, retained under its fingerprint as the site publishes it.
+    func exampleSpecDocument() throws -> (message: Message, fingerprint: String) {
+        let loaded = SpecLoader.load(path: exampleSpec, profiles: SpecLoader.profileCatalogue(directory: shippedProfiles))
+        guard let spec = loaded.spec else { throw TestFailure("example spec: \(loaded.diagnostics)") }
+        return ((topics.spec(spec.fingerprint), String(decoding: Contract.spec(site: site, spec: spec), as: UTF8.self)), spec.fingerprint)
     }
 
     func lastWill() -> Message { (topics.status, String(decoding: Contract.offline(site: site), as: UTF8.self)) }

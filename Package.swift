@@ -69,7 +69,7 @@ let package = Package(
         .target(
             name: "ControlSite",
             dependencies: [
-                "POCareCore", "POCareConfig", "Hashing", "CPostgres", "ControlSiteLink", "SiteStore",
+                "POCareCore", "POCareConfig", "Hashing", "CPostgres", "ControlSiteLink", "SiteStore", "ControlAPI",
                 .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams"),
             ]),
 
@@ -181,7 +181,7 @@ let package = Package(
         .testTarget(
             name: "ControlSiteTests",
             dependencies: [
-                "POCareCore", "POCareConfig", "ControlSite", "ControlSiteLink", "ControlSiteWeb", "SVGPlot", "SiteStore", "Hashing",
+                "ControlAPI", "POCareCore", "POCareConfig", "ControlSite", "ControlSiteLink", "ControlSiteWeb", "SVGPlot", "SiteStore", "Hashing",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(

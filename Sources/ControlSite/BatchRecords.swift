@@ -69,6 +69,9 @@ public struct BatchRecord: Sendable, Codable, Equatable {
     public var nonconformances: [Nonconformance]
     /// Open findings on the streams of the batch's devices.
     public var openFindings: [IntegrityReport.Finding]
+    /// The record each device's site published when its part of the batch ended, checked
+    /// against the samples and events held here; empty while the batch runs.
+    public var siteRecords: [SiteBatchRecordCheck] = []
 
     public static func load(_ connection: PostgresConnection, site: String, batch: String) throws -> BatchRecord? {
         let phases = try connection.execute("""
@@ -94,6 +97,7 @@ public struct BatchRecord: Sendable, Codable, Equatable {
                       phase: events.string(r, 4), detail: events.string(r, 5)!)
             },
             nonconformances: try Nonconformance.load(connection).filter { $0.site == site && $0.batch == batch },
-            openFindings: findings)
+            openFindings: findings,
+            siteRecords: try SiteBatchRecordCheck.load(connection, site: site, batch: batch))
     }
 }

@@ -74,6 +74,22 @@ enum PageQueries {
         }
     }
 
+    /// Each device's parameters as its metadata names them (the site's published profile):
+    /// display name and unit by parameter id, per device.
+    static func parameterNames(site: String, on connection: PostgresConnection) throws -> [String: [String: (name: String, unit: String)]] {
+        let r = try connection.execute("""
+            SELECT m.device, p->>'id', coalesce(p->>'name', ''), coalesce(p->>'unit', '')
+            FROM device_metadata m, jsonb_array_elements(coalesce(m.metadata->'parameters', '[]')) p
+            WHERE m.site = $1 AND m.metadata IS NOT NULL AND jsonb_typeof(m.metadata->'parameters') = 'array'
+            """, [site])
+        var names: [String: [String: (name: String, unit: String)]] = [:]
+        for i in 0..<r.rowCount {
+            guard let device = r.string(i, 0), let id = r.string(i, 1) else { continue }
+            names[device, default: [:]][id] = (r.string(i, 2) ?? "", r.string(i, 3) ?? "")
+        }
+        return names
+    }
+
     struct StandingAlarm: Sendable {
         var site: String
         var alarm: String

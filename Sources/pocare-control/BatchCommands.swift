@@ -34,9 +34,10 @@ struct Batches: ParsableCommand {
 struct BatchDetail: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "batch",
-        abstract: "One batch: its phases and specs, its events, nonconformances and open integrity findings on its streams.",
+        abstract: "One batch: its phases and specs, its events, nonconformances, open integrity findings on its streams, and the site's batch record checked against them.",
         discussion: """
-            Exit code 1 when the batch is unknown, nonconforming or has open findings.
+            Exit code 1 when the batch is unknown, nonconforming, has open findings, or its site's
+            record differs from the samples and events held here.
             Example:
               pocare-control batch site-a B-2026-118
             """)
@@ -65,7 +66,15 @@ struct BatchDetail: ParsableCommand {
                  : "NONCONFORMING: " + record.nonconformances.map { "\(short($0.spec)) \($0.reason)" }.joined(separator: "; "))
             emit(record.openFindings.isEmpty ? "integrity: no open findings on its streams"
                  : "OPEN FINDINGS: " + record.openFindings.map { "\($0.kind) \($0.stream) \($0.detail)" }.joined(separator: "; "))
+            if record.siteRecords.isEmpty { emit("site's batch record: not received (the batch runs, or its end has not arrived)") }
+            for check in record.siteRecords {
+                emit("site's batch record for \(check.device) (\(check.stream) \(check.seq)): "
+                     + (check.differences.isEmpty ? "agrees with the samples and events held here"
+                        : "DIFFERS: " + check.differences.joined(separator: "; ")))
+            }
         }
-        if !record.nonconformances.isEmpty || !record.openFindings.isEmpty { throw ExitStatus.failure }
+        if !record.nonconformances.isEmpty || !record.openFindings.isEmpty || record.siteRecords.contains(where: { !$0.differences.isEmpty }) {
+            throw ExitStatus.failure
+        }
     }
 }

@@ -1,3 +1,4 @@
+import ControlAPI
 import ControlSite
 import Foundation
 import Testing
@@ -158,6 +159,42 @@ struct OversightCommandTests {
         #expect((record["phases"] as? [[String: Any]])?.map { $0["phase"] as? String } == ["activation", "expansion"])
         #expect((record["events"] as? [[String: Any]])?.first?["kind"] as? String == "batch_started")
         #expect(try runCommand("pocare-control", ["batch", "site-a", "NOPE", "--database", db.connectionInfo]).status == 1)
+    }
+
+    @Test("batch checks the site's published batch record against the samples held: a record claiming values or samples the Control Site never received differs")
+    func siteRecordChecked() throws {
+        let db = try IngestDatabase()
+        let spec = "sha256:" + String(repeating: "c", count: 64)
+        try db.write([
+            feed.telemetry("rocker-1", 1...10, batch: "B7", phase: "expansion", spec: spec) { ["temperature": $0 == 5 ? 38.6 : 37.0] },
+        ])
+        // The record as the site's builder shapes it (`pocarectl batch report --json`).
+        func record(samples: Int, max: Double) throws -> String {
+            var report = BatchReport(batch: "B7", device: "rocker-1", spec: spec, started: "2026-11-20T00:00:00.000Z", ended: nil)
+            report.samples = samples
+            var temperature = BatchReport.ParameterSummary(parameter: "temperature", unit: "Cel")
+            temperature.samples = 10
+            temperature.min = 37.0
+            temperature.max = max
+            report.phases = [BatchReport.Phase(phase: "expansion", durationS: 10, parameters: [temperature])]
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            let text = String(decoding: try encoder.encode(report), as: UTF8.self)
+            return "{\"kind\":\"batch_record\",\"reason\":\"batch ended\",\"record\":\(text)}"
+        }
+        try db.write([feed.event("rocker-1", seq: 1, kind: "batch_record", batch: "B7", phase: "expansion", spec: spec,
+                                 body: try record(samples: 10, max: 38.6))])
+        let agrees = try runCommand("pocare-control", ["batch", "site-a", "B7", "--json", "--database", db.connectionInfo])
+        let checks = try #require((jsonValue(agrees.output) as? [String: Any])?["site_records"] as? [[String: Any]])
+        #expect(checks.count == 1 && checks.first?["differences"] as? [String] == [], "\(checks)")
+
+        // Published again, claiming a value and a sample the Control Site never received.
+        try db.write([feed.event("rocker-1", seq: 2, kind: "batch_record", batch: "B7", phase: "expansion", spec: spec,
+                                 body: try record(samples: 11, max: 39.5))])
+        let differs = try runCommand("pocare-control", ["batch", "site-a", "B7", "--database", db.connectionInfo])
+        #expect(differs.status == 1)
+        #expect(differs.output.contains("DIFFERS") && differs.output.contains("counts 11 samples; the Control Site holds 10"))
+        #expect(differs.output.contains("expansion temperature: the record says 37.0...39.5; the Control Site holds 37.0...38.6"))
     }
 
     @Test("exit codes: 2 for a usage error, 3 when the database cannot be reached")

@@ -80,6 +80,7 @@ final class WebFixture: @unchecked Sendable {
         ])
         // site-a online with rocker-1 in the batch's expansion phase and a pH alarm standing; site-b gone (last will).
         try db.write([
+            try feed.metadata("rocker-1", profile: "rocking-bag-rb50"),
             feed.status(devices: [.init(id: "rocker-1", profile: "rocking-bag-rb50", batch: batch, phase: "expansion", spec: spec, reachable: true)]),
             at(170).event("rocker-1", seq: 4, kind: "raised", batch: batch, phase: "expansion", spec: spec,
                           body: "{\"alarm\":\"rocker-1/ph/limit\",\"priority\":\"medium\",\"level\":\"alert\",\"value\":7.45}"),

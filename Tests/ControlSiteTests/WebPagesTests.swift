@@ -27,7 +27,9 @@ extension WebSuites {
             let sites = try await web.get("/sites")
             #expect(sites.status == 200 && sites.body.contains("site-a") && sites.body.contains("site-b"))
             #expect(sites.headers["content-security-policy"]?.contains("default-src 'none'") == true)
-            #expect(try await web.get("/sites/site-a").status == 200)
+            let site = try await web.get("/sites/site-a")
+            // Names and units from the device's published metadata, not the site's files.
+            #expect(site.status == 200 && site.body.contains("Culture temperature</span> = <b>") && site.body.contains("</b> Cel"))
             #expect(try await web.get("/sites/no-such-site").status == 404)
             #expect(try await web.get("/batches").status == 200)
             #expect(try await web.get("/batches/site-a/no-such-batch").status == 404)

@@ -78,6 +78,10 @@ struct ControlSiteIngestTests {
         let fixture = try DaemonFixture(pollInterval: "100ms", controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-it }")
         let daemon = try fixture.startDaemon()
         _ = await daemon.waitForLine(upTo: .seconds(6)) { _ in false }
+        // The batch ends: the site commits and publishes its batch record.
+        let ended = try run("pocarectl", ["batch", "end", "rocker-1", "--reason", "run complete", "--socket", fixture.socketPath])
+        #expect(ended.status == 0, "\(ended.errors)")
+        _ = await daemon.waitForLine(upTo: .seconds(2)) { _ in false }
         daemon.stop()
         let committed = try committedNumbers(fixture.storePath)
         #expect(committed.keys.contains("rocker-1/telemetry") && committed.keys.contains("audit"))
@@ -100,7 +104,17 @@ struct ControlSiteIngestTests {
         // The site said goodbye; its version and devices are known.
         let sites = try #require(jsonOutput(try run("pocare-control", ["sites", "--json", "--database", database.connectionInfo])) as? [[String: Any]])
         #expect(sites.first?["site"] as? String == "durability" && sites.first?["state"] as? String == "offline")
-        #expect((sites.first?["devices"] as? [[String: Any]])?.count == 2)
+        let devices = (sites.first?["devices"] as? [[String: Any]]) ?? []
+        #expect(devices.count == 2)
+        #expect(devices.allSatisfy { ($0["metadata"] as? String)?.hasPrefix("sha256:") == true && $0["metadata_verified"] as? Bool == true },
+                "each device's published metadata is held and hashes to its fingerprint: \(devices)")
+
+        // The site's batch record arrived and agrees with the samples and events held here.
+        let batch = try run("pocare-control", ["batch", "durability", "DUR-1", "--json", "--database", database.connectionInfo])
+        let detail = try #require(jsonOutput(batch) as? [String: Any])
+        let siteRecords = try #require(detail["site_records"] as? [[String: Any]])
+        #expect(siteRecords.count == 1 && (siteRecords.first?["record"] as? [String: Any])?["batch"] as? String == "DUR-1")
+        #expect(siteRecords.first?["differences"] as? [String] == [], "\(siteRecords.first?["differences"] ?? "-")")
 
         // The batch ran the example spec, which QA has not released yet: a nonconformance until it is.
         let batches = try #require(jsonOutput(try run("pocare-control", ["batches", "--json", "--database", database.connectionInfo])) as? [[String: Any]])

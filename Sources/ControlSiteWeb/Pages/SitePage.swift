@@ -9,6 +9,8 @@ enum SitePage {
         var batches: [BatchSummary]
         var integrity: IntegrityReport
         var units: [String: String]
+        /// From each device's published metadata: name and unit per parameter.
+        var names: [String: [String: (name: String, unit: String)]] = [:]
     }
 
     static func load(site: String, specs: SpecCatalogue, on connection: PostgresConnection) throws -> Data? {
@@ -22,7 +24,7 @@ enum SitePage {
         return Data(overview: overview, latest: try PageQueries.latestValues(site: site, on: connection),
                     alarms: try PageQueries.standingAlarms(site: site, on: connection),
                     batches: try BatchSummary.list(connection, site: site), integrity: try IntegrityReport.load(connection, site: site),
-                    units: units)
+                    units: units, names: try PageQueries.parameterNames(site: site, on: connection))
     }
 
     static func render(_ data: Data, session: WebSessions.Session) -> String {
@@ -32,8 +34,13 @@ enum SitePage {
         body += "<h2>Devices</h2>"
         body += HTML.table(["Device", "Profile", "Batch", "Phase", "Spec", "Latest sample (UTC)", "Values"], o.devices.map { d in
             let latest = data.latest.first { $0.device == d.id }
+            let described = data.names[d.id] ?? [:]
             let values = latest?.values.map { v in
-                "\(HTML.escape(v.parameter)) = <b>\(HTML.escape(v.value))</b> \(HTML.escape(data.units[v.parameter] ?? ""))"
+                // Name and unit as the device's metadata gives them; the spec's unit where there is none.
+                let known = described[v.parameter]
+                let name = known.map { $0.name.isEmpty ? v.parameter : $0.name } ?? v.parameter
+                let unit = known.map(\.unit) ?? data.units[v.parameter] ?? ""
+                return "<span title=\"\(HTML.escape(v.parameter))\">\(HTML.escape(name))</span> = <b>\(HTML.escape(v.value))</b> \(HTML.escape(unit))"
                     + (v.good ? "" : " " + HTML.badge("not read well", "warn"))
             }.joined(separator: "<br>") ?? "-"
             return [HTML.escape(d.id), HTML.escape(d.profile ?? "-"),

@@ -55,6 +55,8 @@ extension WebSuites {
             #expect(temperature.contains("acknowledged") && temperature.contains("by operator-7: heater checked"))
             // The open gap is said next to the sign button.
             #expect(page.body.contains("open integrity findings on this batch"))
+            // The batch still runs at the site: its record, and the clock evidence in it, are said to be missing.
+            #expect(page.body.contains("The site's batch record</h2><p class=\"muted\">Not received"))
         }
 
         @Test("comparability shows a box per site and offers the compare table as CSV and JSON")

@@ -121,7 +121,32 @@ enum BatchReviewPage {
         body += "<h2>Alarms</h2>" + HTML.table(headers, events(["raised", "escalated", "deescalated", "acknowledged", "cleared", "reset", "open_at_batch_end"]))
         body += "<h2>Shelves</h2>" + HTML.table(headers, events(["shelved", "unshelved"]))
         body += "<h2>Out of service</h2>" + HTML.table(headers, events(["out_of_service", "in_service", "suppressed", "unsuppressed"]))
-        body += "<h2>Clock evidence</h2><p class=\"muted\">Kept in the site's batch report (pocarectl batch report); contract v1 does not carry it to the Control Site.</p>"
+        body += "<h2>The site's batch record</h2>"
+        if r.siteRecords.isEmpty {
+            body += "<p class=\"muted\">Not received: the batch runs, or the record of its end has not arrived yet.</p>"
+        }
+        for check in r.siteRecords {
+            body += "<p>\(HTML.escape(check.device)): published on \(HTML.escape(check.stream)) #\(check.seq), received \(HTML.escape(check.received)) · "
+                + (check.differences.isEmpty ? HTML.badge("agrees with the samples and events held here", "ok")
+                   : HTML.badge("differs from the data held here", "bad")) + "</p>"
+            if !check.differences.isEmpty {
+                body += "<ul>" + check.differences.map { "<li>\(HTML.escape($0))</li>" }.joined() + "</ul>"
+            }
+        }
+        body += "<h2>Clock evidence</h2>"
+        let clocks = r.siteRecords.compactMap { c in c.record.map { (c.device, $0.clock) } }
+        if clocks.isEmpty {
+            body += "<p class=\"muted\">In the site's batch record, which has not arrived.</p>"
+        }
+        for (device, clock) in clocks {
+            let state = switch clock.synchronisedThroughout {
+            case true?: HTML.badge("synchronised throughout", "ok")
+            case false?: HTML.badge("NOT synchronised throughout", "bad")
+            case nil: HTML.badge("nothing recorded", "warn")
+            }
+            body += "<p>\(HTML.escape(device)): \(state)</p>"
+            body += HTML.table(["Time (UTC)", "Kind", "Detail"], clock.events.map { [HTML.escape($0.time), HTML.escape($0.kind), HTML.escape($0.detail)] })
+        }
         body += "<h2>Integrity of the data</h2>" + IntegrityTables.findings(r.openFindings)
         body += "<h2>Conformance</h2>" + HTML.table(["Device", "Spec", "Reason"], r.nonconformances.map {
             [HTML.escape($0.device), "<code>\(HTML.escape(HTML.short($0.spec)))</code>", HTML.escape($0.reason)]

@@ -22,6 +22,30 @@ public struct SiteOverview: Sendable, Codable, Equatable {
     public var backlogAgeSeconds: Double?
     public var devices: [Device]
     public var openFindings: Int
+    /// The site's clock as its own evidence says (its `clock_sync` and `clock_step` events on
+    /// `site/events`): nil when no evidence has arrived.
+    public var clock: Clock?
+
+    public struct Clock: Sendable, Codable, Equatable {
+        /// What the kernel last said of the site's clock, and when the site recorded it.
+        public var synchronised: Bool?
+        public var estimatedErrorUs: Int64?
+        public var since: String?
+        /// The newest step of the wall clock, if any, and how far it moved.
+        public var lastStep: String?
+        public var lastStepS: Double?
+
+        /// One word and its detail for a table.
+        public var summary: String {
+            var text = switch synchronised {
+            case true?: "synchronised" + (estimatedErrorUs.map { " ±\($0)us" } ?? "")
+            case false?: "NOT synchronised"
+            case nil: "unknown"
+            }
+            if let lastStep, let lastStepS { text += ", stepped \(lastStepS)s at \(lastStep)" }
+            return text
+        }
+    }
 
     public static func load(_ connection: PostgresConnection) throws -> [SiteOverview] {
         let sites = try connection.execute("""
@@ -46,12 +70,33 @@ public struct SiteOverview: Sendable, Codable, Equatable {
                 id: devices.string(r, 1)!, profile: devices.string(r, 2), batch: devices.string(r, 3), phase: devices.string(r, 4),
                 spec: devices.string(r, 5), metadata: devices.string(r, 6), metadataVerified: devices.string(r, 7).map { $0 == "true" }))
         }
+        // Each site's newest clock_sync and clock_step event (events of site/events).
+        let clocks = try connection.execute("""
+            SELECT DISTINCT ON (site, kind) site, kind, \(SQLTime.iso("time")),
+                   (record->'event'->>'synchronised'), (record->'event'->>'estimated_error_us'), (record->'event'->>'step_s')
+            FROM events WHERE kind IN ('clock_sync', 'clock_step') AND stream = 'site/events'
+            ORDER BY site, kind, time DESC, seq DESC
+            """)
+        var clockBySite: [String: Clock] = [:]
+        for r in 0..<clocks.rowCount {
+            guard let site = clocks.string(r, 0) else { continue }
+            var clock = clockBySite[site] ?? Clock()
+            if clocks.string(r, 1) == "clock_sync" {
+                clock.synchronised = clocks.string(r, 3).map { $0 == "true" }
+                clock.estimatedErrorUs = clocks.string(r, 4).flatMap { Int64($0) }
+                clock.since = clocks.string(r, 2)
+            } else {
+                clock.lastStep = clocks.string(r, 2)
+                clock.lastStepS = clocks.string(r, 5).flatMap(Double.init)
+            }
+            clockBySite[site] = clock
+        }
         return (0..<sites.rowCount).map { r in
             let site = sites.string(r, 0)!
             return SiteOverview(
                 site: site, state: sites.string(r, 1)!, version: sites.string(r, 2), epoch: sites.string(r, 3),
                 lastRecordTime: sites.string(r, 4), lastReceived: sites.string(r, 5), backlogAgeSeconds: sites.double(r, 6),
-                devices: bySite[site] ?? [], openFindings: Int(sites.int(r, 7) ?? 0))
+                devices: bySite[site] ?? [], openFindings: Int(sites.int(r, 7) ?? 0), clock: clockBySite[site])
         }
     }
 }

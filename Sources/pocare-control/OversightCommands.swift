@@ -17,9 +17,9 @@ struct Sites: ParsableCommand {
         let sites = try SiteOverview.load(connection)
         if json { return try emitJSON(sites) }
         emitTable(
-            ["SITE", "STATE", "VERSION", "EPOCH", "LAST RECORD", "BACKLOG", "FINDINGS", "DEVICES"],
+            ["SITE", "STATE", "VERSION", "EPOCH", "CLOCK", "LAST RECORD", "BACKLOG", "FINDINGS", "DEVICES"],
             sites.map { s in
-                [s.site, s.state, s.version ?? "-", s.epoch ?? "-", s.lastRecordTime ?? "-", formatAge(s.backlogAgeSeconds),
+                [s.site, s.state, s.version ?? "-", s.epoch ?? "-", s.clock?.summary ?? "unknown", s.lastRecordTime ?? "-", formatAge(s.backlogAgeSeconds),
                  String(s.openFindings),
                  s.devices.map { d in
                      let meta = d.metadata.map { " meta \($0.dropFirst(7).prefix(12))\(d.metadataVerified == false ? " MISMATCH" : "")" } ?? ""

@@ -197,6 +197,34 @@ struct OversightCommandTests {
         #expect(differs.output.contains("expansion temperature: the record says 37.0...39.5; the Control Site holds 37.0...38.6"))
     }
 
+    @Test("sites shows each site's clock as its own clock events say: synchronised with its error, then a step")
+    func clockState() throws {
+        let db = try IngestDatabase()
+        try db.write([feed.status(devices: [])])
+        let before = try #require((jsonValue(try runCommand("pocare-control", ["sites", "--json", "--database", db.connectionInfo]).output)
+            as? [[String: Any]])?.first)
+        #expect(before["clock"] == nil, "no evidence yet")
+
+        try db.write([
+            feed.event("site", seq: 1, kind: "clock_sync",
+                       body: #"{"kind":"clock_sync","device":"site","time":"2026-11-20T00:00:00.000Z","synchronised":true,"estimated_error_us":1200}"#),
+        ])
+        let synced = try runCommand("pocare-control", ["sites", "--database", db.connectionInfo])
+        #expect(synced.output.contains("synchronised ±1200us"), "\(synced.output)")
+
+        try db.write([
+            feed.event("site", seq: 2, kind: "clock_sync",
+                       body: #"{"kind":"clock_sync","device":"site","time":"2026-11-20T00:01:00.000Z","synchronised":false,"estimated_error_us":16000000}"#),
+            feed.event("site", seq: 3, kind: "clock_step",
+                       body: #"{"kind":"clock_step","device":"site","time":"2026-11-20T00:02:00.000Z","step_s":-3.5}"#),
+        ])
+        let site = try #require((jsonValue(try runCommand("pocare-control", ["sites", "--json", "--database", db.connectionInfo]).output)
+            as? [[String: Any]])?.first)
+        let clock = try #require(site["clock"] as? [String: Any])
+        #expect(clock["synchronised"] as? Bool == false && clock["last_step_s"] as? Double == -3.5)
+        #expect(try runCommand("pocare-control", ["sites", "--database", db.connectionInfo]).output.contains("NOT synchronised, stepped -3.5s"))
+    }
+
     @Test("exit codes: 2 for a usage error, 3 when the database cannot be reached")
     func exitCodes() throws {
         #expect(try runCommand("pocare-control", ["sites", "--no-such-flag"]).status == 2)

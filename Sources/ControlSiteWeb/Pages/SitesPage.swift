@@ -28,7 +28,8 @@ enum SitesPage {
             return [
                 HTML.link("/sites/\(HTML.segment(s.site))", s.site), state, HTML.escape(s.lastRecordTime ?? "-"),
                 HTML.escape(formatAge(s.backlogAgeSeconds)),
-                "<span class=\"muted\">not in contract v1</span>",
+                s.clock.map { c in HTML.badge(c.summary, c.synchronised == true && c.lastStep == nil ? "ok" : c.synchronised == false ? "bad" : "warn") }
+                    ?? "<span class=\"muted\">no evidence yet</span>",
                 running.isEmpty ? "<span class=\"muted\">none</span>" : running,
                 byPriority.isEmpty ? HTML.badge("none", "ok") : byPriority,
                 s.openFindings == 0 ? HTML.badge("0", "ok") : HTML.badge("\(s.openFindings) open", "bad"),

@@ -68,7 +68,7 @@ public struct SiteBatchRecordCheck: Sendable, Codable, Equatable {
         // Control Site holds, within what it holds. A record narrower than the data is not: the
         // site may leave out samples taken while the device was not running.
         let ranges = try connection.execute("""
-            SELECT s.phase, kv.key, min((kv.value)::text::float8), max((kv.value)::text::float8)
+            SELECT s.phase, kv.key, min((kv.value)::text::numeric)::text, max((kv.value)::text::numeric)::text
             FROM samples s, json_each(s."values") kv
             WHERE s.site = $1 AND s.device = $2 AND s.batch = $3 AND json_typeof(kv.value) = 'number'
               AND NOT (coalesce(s.quality::jsonb, '{}'::jsonb) ? kv.key)
@@ -76,7 +76,10 @@ public struct SiteBatchRecordCheck: Sendable, Codable, Equatable {
             """, [site, device, batch])
         var held2: [String: (min: Double, max: Double)] = [:]
         for r in 0..<ranges.rowCount {
-            guard let key = ranges.string(r, 1), let lo = ranges.double(r, 2), let hi = ranges.double(r, 3) else { continue }
+            // As text: a number beyond a double (a hostile 1e400) becomes infinite here instead of
+            // failing the query.
+            guard let key = ranges.string(r, 1), let lo = ranges.string(r, 2).flatMap(Double.init),
+                  let hi = ranges.string(r, 3).flatMap(Double.init) else { continue }
             held2["\(ranges.string(r, 0) ?? "")/\(key)"] = (lo, hi)
         }
         for phase in record.phases {

@@ -181,7 +181,8 @@ extension Contract {
     /// start with a fingerprint at all.
     public static func checkMetadata(_ payload: [UInt8]) -> (named: String, computed: String)? {
         let lead = Array("{\"fingerprint\":\"".utf8)
-        guard payload.count > lead.count + 71, payload.starts(with: lead) else { return nil }
+        // The fingerprint, its closing quote and the comma that ends the field.
+        guard payload.count >= lead.count + 73, payload.starts(with: lead) else { return nil }
         let nameEnd = lead.count + 71  // "sha256:" and 64 hex digits
         guard payload[nameEnd] == UInt8(ascii: "\""), payload[nameEnd + 1] == UInt8(ascii: ",") else { return nil }
         let named = String(decoding: payload[lead.count..<nameEnd], as: UTF8.self)

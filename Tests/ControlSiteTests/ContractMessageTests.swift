@@ -72,6 +72,11 @@ struct ContractMessageTests {
         guard case .deviceMetadata(let cleared) = try ContractMessage.of((message.topic, "")) else { Issue.record("not metadata"); return }
         #expect(cleared.payload == nil)
         #expect(throws: ContractMessage.Failure.self) { try ContractMessage.of((message.topic, "{\"schema\":\"pocare/v1/meta\"}")) }
+        // Cut anywhere inside its leading field, a message is refused, never read past its end.
+        let lead = message.payload.prefix(100)
+        for length in 1..<lead.count {
+            #expect(throws: ContractMessage.Failure.self, "\(length) bytes") { try ContractMessage.of((message.topic, String(lead.prefix(length)))) }
+        }
     }
 
     @Test("a published spec is checked by recomputing its fingerprint from the canonical form it carries")

@@ -20,7 +20,8 @@ public final class IngestWriter {
         public var duplicates = 0
         public var conflicts = 0
         public var gapsOpened = 0
-        public var statuses = 0
+        /// What sites say of themselves rather than records: statuses, device metadata, spec documents.
+        public var siteMessages = 0
         public var rejected = 0
     }
 
@@ -61,16 +62,16 @@ public final class IngestWriter {
                 switch item {
                 case .message(.status(let status)):
                     try writeStatus(status)
-                    outcome.statuses += 1
+                    outcome.siteMessages += 1
                 case .rejected(let failure):
                     try recordRejection(failure)
                     outcome.rejected += 1
                 case .message(.deviceMetadata(let metadata)):
                     try writeMetadata(metadata)
-                    outcome.statuses += 1
+                    outcome.siteMessages += 1
                 case .message(.specDocument(let spec)):
                     try writeSpecDocument(spec)
-                    outcome.statuses += 1
+                    outcome.siteMessages += 1
                 case .message(.records): break
                 }
             }

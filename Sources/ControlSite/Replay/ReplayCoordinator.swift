@@ -81,14 +81,15 @@ public final class ReplayCoordinator: @unchecked Sendable {
         var failures = 0
         while !stopped.load(ordering: .relaxed) {
             do {
-                if connection == nil { connection = try PostgresConnection(database) }
+                let db = try connection ?? PostgresConnection(database)
+                connection = db
                 let taken = answers.withLock {
                     let taken = $0
                     $0 = []
                     return taken
                 }
-                for answer in taken { try record(answer.site, answer.payload, connection!) }
-                try planRound(connection!)
+                for answer in taken { try record(answer.site, answer.payload, db) }
+                try planRound(db)
                 failures = 0
             } catch {
                 failures += 1

@@ -1,7 +1,18 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Rooms of POCare Edge; see docs/architecture.md for what each holds and may import.
+// POCare Edge in three parts, one folder each under Sources/: what both sides share, what runs at
+// a site, what runs at the Control Site. docs/architecture.md draws each room and what it imports.
+
+let log = Target.Dependency.product(name: "Logging", package: "swift-log")
+let arguments = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let yams = Target.Dependency.product(name: "Yams", package: "Yams")
+let propertyBased = Target.Dependency.product(name: "PropertyBased", package: "swift-property-based")
+
+func shared(_ name: String) -> String { "Sources/Shared/\(name)" }
+func site(_ name: String) -> String { "Sources/Site/\(name)" }
+func controlSite(_ name: String) -> String { "Sources/ControlSite/\(name)" }
+
 let package = Package(
     name: "POCareEdge",
     platforms: [.macOS(.v14)],
@@ -23,172 +34,136 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
+        // MARK: Shared by the site and the Control Site
+
         // C libraries from Debian, one thin system-library target each.
         .systemLibrary(
-            name: "CModbus", pkgConfig: "libmodbus",
+            name: "CCrypto", path: shared("CCrypto"), pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(
+            name: "CMosquitto", path: shared("CMosquitto"), pkgConfig: "libmosquitto",
+            providers: [.apt(["libmosquitto-dev"])]),
+        .target(name: "POCareCore", path: shared("POCareCore")),
+        .target(name: "Hashing", dependencies: ["CCrypto"], path: shared("Hashing")),
+        .target(name: "POCareConfig", dependencies: ["POCareCore", "Hashing", yams], path: shared("POCareConfig")),
+        // systemd's notify protocol, the watchdog, journald lines and process signals, for every program.
+        .target(name: "ServiceSupport", dependencies: ["POCareCore", log], path: shared("ServiceSupport")),
+
+        // MARK: The site
+
+        .systemLibrary(
+            name: "CModbus", path: site("CModbus"), pkgConfig: "libmodbus",
             providers: [.apt(["libmodbus-dev"])]),
         .systemLibrary(
-            name: "CMosquitto", pkgConfig: "libmosquitto",
-            providers: [.apt(["libmosquitto-dev"])]),
-        .systemLibrary(
-            name: "CSQLite", pkgConfig: "sqlite3",
+            name: "CSQLite", path: site("CSQLite"), pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]),
-        .systemLibrary(
-            name: "CPostgres", pkgConfig: "libpq",
-            providers: [.apt(["libpq-dev"])]),
-        .systemLibrary(
-            name: "CCrypto", pkgConfig: "libcrypto",
-            providers: [.apt(["libssl-dev"])]),
-
         // adjtimex(2), for the clock evidence in batch records (not in Swift's Glibc module).
-        .target(name: "CKernelClock"),
-        .target(name: "POCareCore"),
-        .target(
-            name: "POCareConfig",
-            dependencies: ["POCareCore", "Hashing", .product(name: "Yams", package: "Yams")]),
-        .target(name: "Hashing", dependencies: ["CCrypto"]),
-        .target(name: "SiteService", dependencies: ["POCareCore", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "ControlAPI", dependencies: ["POCareCore", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "CKernelClock", path: site("CKernelClock")),
+        .target(name: "Acquisition", dependencies: ["POCareCore", "CModbus", log], path: site("Acquisition")),
+        .target(name: "InProcessControl", dependencies: ["POCareCore"], path: site("InProcessControl")),
+        .target(name: "SiteStore", dependencies: ["POCareCore", "Hashing", "CSQLite", log], path: site("SiteStore")),
         .target(
             name: "ControlSiteLink",
-            dependencies: [
-                "POCareCore", "SiteStore", "Hashing", "CMosquitto", "CCrypto", .product(name: "Logging", package: "swift-log"),
-            ]),
-        .target(name: "SiteStore", dependencies: ["POCareCore", "Hashing", "CSQLite", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "InProcessControl", dependencies: ["POCareCore"]),
-        .target(
-            name: "Acquisition",
-            dependencies: ["POCareCore", "CModbus", .product(name: "Logging", package: "swift-log")]),
-        .target(
-            name: "BioreactorSimulator",
-            dependencies: [
-                "POCareCore", "Acquisition", "CModbus",
-                .product(name: "Logging", package: "swift-log"),
-            ]),
-
-        .target(
-            name: "ControlSite",
-            dependencies: [
-                "POCareCore", "POCareConfig", "Hashing", "CPostgres", "ControlSiteLink", "SiteStore", "ControlAPI",
-                .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams"),
-            ]),
-
-        // Trend and box plots as SVG, rendered on the server; no dependencies.
-        .target(name: "SVGPlot"),
-        // The Control Site's web pages: routes, HTML and SVG rendering, users, sessions, signatures.
-        .target(
-            name: "ControlSiteWeb",
-            dependencies: [
-                "POCareCore", "POCareConfig", "ControlSite", "SVGPlot", "Hashing", "CCrypto",
-                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "HummingbirdTLS", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Logging", package: "swift-log"),
-            ]),
-
+            dependencies: ["POCareCore", "SiteStore", "Hashing", "CMosquitto", "CCrypto", log],
+            path: site("ControlSiteLink")),
+        .target(name: "ControlAPI", dependencies: ["POCareCore", log], path: site("ControlAPI")),
         // The running site: daemon, pipeline, operator commands, batch reports, status board.
         .target(
             name: "SiteRuntime",
             dependencies: [
-                "POCareCore", "POCareConfig", "Acquisition", "InProcessControl", "SiteStore", "ControlSiteLink", "SiteService",
-                "Hashing", "ControlAPI", "CKernelClock",
-                .product(name: "Logging", package: "swift-log"),
-            ]),
-
+                "POCareCore", "POCareConfig", "Acquisition", "InProcessControl", "SiteStore", "ControlSiteLink", "ServiceSupport",
+                "Hashing", "ControlAPI", "CKernelClock", log,
+            ],
+            path: site("SiteRuntime")),
+        .target(
+            name: "BioreactorSimulator",
+            dependencies: ["POCareCore", "Acquisition", "CModbus", log],
+            path: site("BioreactorSimulator")),
         .executableTarget(
             name: "pocared",
-            dependencies: [
-                "POCareConfig", "SiteRuntime", "SiteService",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ]),
+            dependencies: ["POCareConfig", "SiteRuntime", "ServiceSupport", arguments, log],
+            path: site("pocared")),
         .executableTarget(
             name: "pocarectl",
             dependencies: [
-                "POCareCore", "POCareConfig", "SiteStore", "ControlSiteLink", "ControlAPI", "SiteRuntime", "SiteService", "Hashing",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]),
+                "POCareCore", "POCareConfig", "SiteStore", "ControlSiteLink", "ControlAPI", "SiteRuntime", "ServiceSupport", "Hashing",
+                arguments,
+            ],
+            path: site("pocarectl")),
         .executableTarget(
             name: "pocare-sim",
+            dependencies: ["POCareCore", "POCareConfig", "BioreactorSimulator", "ServiceSupport", arguments, log],
+            path: site("pocare-sim")),
+
+        // MARK: The Control Site
+
+        .systemLibrary(
+            name: "CPostgres", path: controlSite("CPostgres"), pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]),
+        // Ingest, integrity, replay requests, the records and reports QA reads.
+        .target(
+            name: "ControlSiteRecords",
             dependencies: [
-                "POCareCore", "POCareConfig", "BioreactorSimulator", "SiteService",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ]),
+                "POCareCore", "POCareConfig", "Hashing", "CPostgres", "ControlSiteLink", "SiteStore", "ControlAPI", log, yams,
+            ],
+            path: controlSite("ControlSiteRecords")),
+        // Trend and box plots as SVG, rendered on the server; no dependencies.
+        .target(name: "SVGPlot", path: controlSite("SVGPlot")),
+        // The web pages: routes, HTML and SVG rendering, users, sessions, signatures.
+        .target(
+            name: "ControlSiteWeb",
+            dependencies: [
+                "POCareCore", "POCareConfig", "ControlSiteRecords", "SVGPlot", "Hashing", "CCrypto",
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                log,
+            ],
+            path: controlSite("ControlSiteWeb")),
+        .executableTarget(
+            name: "pocare-control",
+            dependencies: ["POCareCore", "POCareConfig", "ControlSiteRecords", "ControlSiteLink", "ControlSiteWeb", arguments, log],
+            path: controlSite("pocare-control")),
+
+        // MARK: Benchmarks
+
         .executableTarget(
             name: "pocare-bench",
             dependencies: [
-                "POCareCore", "POCareConfig", "Acquisition", "CModbus", "InProcessControl", "SiteStore", "ControlSiteLink",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
+                "POCareCore", "POCareConfig", "Acquisition", "CModbus", "InProcessControl", "SiteStore", "ControlSiteLink", arguments, log,
             ],
             path: "Benchmarks/AcquisitionBenchmark"),
+        .executableTarget(
+            name: "pocare-control-bench",
+            dependencies: ["POCareCore", "ControlSiteRecords", "ControlSiteLink", "SiteStore", arguments, log],
+            path: "Benchmarks/ControlIngestBenchmark"),
+
+        // MARK: Tests
 
         .testTarget(name: "POCareCoreTests", dependencies: ["POCareCore"]),
-        .testTarget(
-            name: "POCareConfigTests",
-            dependencies: [
-                "POCareCore", "POCareConfig", "Hashing",
-                .product(name: "PropertyBased", package: "swift-property-based"),
-            ]),
-        .testTarget(
-            name: "AcquisitionTests",
-            dependencies: [
-                "POCareCore", "POCareConfig", "Acquisition",
-                .product(name: "PropertyBased", package: "swift-property-based"),
-            ]),
-        .testTarget(
-            name: "InProcessControlTests",
-            dependencies: [
-                "POCareCore", "InProcessControl",
-                .product(name: "PropertyBased", package: "swift-property-based"),
-            ]),
-        .testTarget(
-            name: "SiteStoreTests",
-            dependencies: [
-                "POCareCore", "SiteStore", "Hashing",
-                .product(name: "PropertyBased", package: "swift-property-based"),
-            ]),
-        .testTarget(
-            name: "ControlSiteLinkTests",
-            dependencies: [
-                "POCareCore", "ControlSiteLink", "SiteStore",
-                .product(name: "PropertyBased", package: "swift-property-based"),
-            ]),
-        .testTarget(name: "ControlAPITests", dependencies: ["ControlAPI", "POCareCore"]),
+        .testTarget(name: "POCareConfigTests", dependencies: ["POCareCore", "POCareConfig", "Hashing", propertyBased]),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
-        .testTarget(name: "SiteServiceTests", dependencies: ["SiteService", "POCareCore"]),
+        .testTarget(name: "ServiceSupportTests", dependencies: ["ServiceSupport", "POCareCore"]),
+        .testTarget(name: "AcquisitionTests", dependencies: ["POCareCore", "POCareConfig", "Acquisition", propertyBased]),
+        .testTarget(name: "InProcessControlTests", dependencies: ["POCareCore", "InProcessControl", propertyBased]),
+        .testTarget(name: "SiteStoreTests", dependencies: ["POCareCore", "SiteStore", "Hashing", propertyBased]),
+        .testTarget(name: "ControlSiteLinkTests", dependencies: ["POCareCore", "ControlSiteLink", "SiteStore", propertyBased]),
+        .testTarget(name: "ControlAPITests", dependencies: ["ControlAPI", "POCareCore"]),
         .testTarget(
             name: "SiteRuntimeTests",
             dependencies: ["ControlAPI", "InProcessControl", "POCareConfig", "POCareCore", "SiteRuntime", "SiteStore"]),
-        .executableTarget(
-            name: "pocare-control",
-            dependencies: [
-                "POCareCore", "POCareConfig", "ControlSite", "ControlSiteLink", "ControlSiteWeb",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ]),
-        .executableTarget(
-            name: "pocare-control-bench",
-            dependencies: [
-                "POCareCore", "ControlSite", "ControlSiteLink", "SiteStore",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "Benchmarks/ControlIngestBenchmark"),
-
         .testTarget(
             name: "ControlSiteTests",
             dependencies: [
-                "ControlAPI", "POCareCore", "POCareConfig", "ControlSite", "ControlSiteLink", "ControlSiteWeb", "SVGPlot", "SiteStore", "Hashing",
-                .product(name: "PropertyBased", package: "swift-property-based"),
+                "ControlAPI", "POCareCore", "POCareConfig", "ControlSiteRecords", "ControlSiteLink", "ControlSiteWeb", "SVGPlot",
+                "SiteStore", "Hashing", propertyBased,
             ]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
                 "POCareCore", "POCareConfig", "Acquisition", "BioreactorSimulator", "SiteStore", "ControlSiteLink", "Hashing",
-                "ControlSite", .product(name: "Yams", package: "Yams"),
+                "ControlSiteRecords", yams,
             ]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,5 +1,5 @@
 import ArgumentParser
-import ControlSite
+import ControlSiteRecords
 import ControlSiteLink
 import Foundation
 import Logging

@@ -1,4 +1,4 @@
-import ControlSite
+import ControlSiteRecords
 import Testing
 
 @Suite("COPY text format")

@@ -1,5 +1,5 @@
 import ControlAPI
-import ControlSite
+import ControlSiteRecords
 import Foundation
 import Testing
 

@@ -1,4 +1,4 @@
-import ControlSite
+import ControlSiteRecords
 import Testing
 
 /// `replay_after` in control.yaml: when a persistent gap is asked of its site, or never.

@@ -1,4 +1,4 @@
-import ControlSite
+import ControlSiteRecords
 import ControlSiteLink
 import Foundation
 import SiteStore

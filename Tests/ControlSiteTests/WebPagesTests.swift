@@ -1,4 +1,4 @@
-import ControlSite
+import ControlSiteRecords
 import ControlSiteWeb
 import Foundation
 import Testing

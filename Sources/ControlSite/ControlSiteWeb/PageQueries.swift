@@ -1,0 +1,149 @@
+import ControlSiteRecords
+import Foundation
+
+/// What the pages show beyond the oversight commands' reports: the samples of a batch for its
+/// trends, each device's latest values, and the alarms still standing.
+enum PageQueries {
+    struct DeviceSamples: Sendable {
+        var device: String
+        var times: [Double] = []
+        var phases: [String] = []
+        /// Per parameter, the numeric value of each sample (nil when absent, not a number, or not read well).
+        var values: [String: [Double?]] = [:]
+    }
+
+    /// Every sample of the batch, per device, in time order.
+    static func batchSamples(site: String, batch: String, on connection: PostgresConnection) throws -> [DeviceSamples] {
+        let r = try connection.execute("""
+            SELECT s.device, extract(epoch FROM s.time)::float8, coalesce(s.phase, ''), s."values"::text, coalesce(s.quality::text, '{}')
+            FROM batch_runs r
+            JOIN samples s ON s.site = r.site AND s.epoch = r.epoch AND s.stream = r.stream
+                          AND s.seq BETWEEN r.first_seq AND r.last_seq
+                          AND s.batch = r.batch AND coalesce(s.phase, '') = r.phase AND coalesce(s.spec, '') = r.spec
+            WHERE r.site = $1 AND r.batch = $2
+            ORDER BY s.device, s.time, s.seq
+            """, [site, batch])
+        var byDevice: [String: DeviceSamples] = [:]
+        var order: [String] = []
+        for i in 0..<r.rowCount {
+            guard let device = r.string(i, 0), let time = r.double(i, 1), time.isFinite else { continue }
+            if byDevice[device] == nil {
+                byDevice[device] = DeviceSamples(device: device)
+                order.append(device)
+            }
+            let values = JSONScalar.object(r.string(i, 3)), quality = JSONScalar.object(r.string(i, 4))
+            var entry = byDevice[device]!
+            let index = entry.times.count
+            entry.times.append(time)
+            entry.phases.append(r.string(i, 2) ?? "")
+            for (parameter, value) in values {
+                // Only numbers are plotted (not flags or status labels).
+                guard case .number(let v) = value else { continue }
+                if entry.values[parameter] == nil { entry.values[parameter] = Array(repeating: nil, count: index) }
+                entry.values[parameter]!.append(quality[parameter] == nil && v.isFinite ? v : nil)
+            }
+            for key in entry.values.keys where entry.values[key]!.count < index + 1 { entry.values[key]!.append(nil) }
+            byDevice[device] = entry
+        }
+        return order.compactMap { byDevice[$0] }
+    }
+
+    struct LatestValues: Sendable {
+        var device: String
+        var time: String
+        var batch: String?
+        var phase: String?
+        var values: [(parameter: String, value: String, good: Bool)]
+    }
+
+    /// Each device's newest sample, found through its stream's highest number (a key lookup).
+    static func latestValues(site: String, on connection: PostgresConnection) throws -> [LatestValues] {
+        let r = try connection.execute("""
+            SELECT s.device, to_char(s.time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), s.batch, s.phase, s."values"::text,
+                   coalesce(s.quality::text, '{}')
+            FROM streams t JOIN samples s ON s.site = t.site AND s.epoch = t.epoch AND s.stream = t.stream AND s.seq = t.highest
+            WHERE t.site = $1 AND t.stream LIKE '%/telemetry'
+            ORDER BY s.device
+            """, [site])
+        return (0..<r.rowCount).compactMap { i -> LatestValues? in
+            guard let device = r.string(i, 0), let time = r.string(i, 1) else { return nil }
+            let values = JSONScalar.object(r.string(i, 4)), quality = JSONScalar.object(r.string(i, 5))
+            return LatestValues(
+                device: device, time: time, batch: r.string(i, 2), phase: r.string(i, 3),
+                values: values.keys.sorted().map { key in (key, values[key]?.text ?? "-", quality[key] == nil) })
+        }
+    }
+
+    /// Each device's parameters as its metadata names them (the site's published profile):
+    /// display name and unit by parameter id, per device.
+    static func parameterNames(site: String, on connection: PostgresConnection) throws -> [String: [String: (name: String, unit: String)]] {
+        let r = try connection.execute("""
+            SELECT m.device, p->>'id', coalesce(p->>'name', ''), coalesce(p->>'unit', '')
+            FROM device_metadata m, jsonb_array_elements(coalesce(m.metadata->'parameters', '[]')) p
+            WHERE m.site = $1 AND m.metadata IS NOT NULL AND jsonb_typeof(m.metadata->'parameters') = 'array'
+            """, [site])
+        var names: [String: [String: (name: String, unit: String)]] = [:]
+        for i in 0..<r.rowCount {
+            guard let device = r.string(i, 0), let id = r.string(i, 1) else { continue }
+            names[device, default: [:]][id] = (r.string(i, 2) ?? "", r.string(i, 3) ?? "")
+        }
+        return names
+    }
+
+    struct StandingAlarm: Sendable {
+        var site: String
+        var alarm: String
+        var state: String
+        var priority: String
+        var level: String
+        var since: String
+    }
+
+    /// Alarms whose last event leaves them standing (not cleared, reset or closed at batch end).
+    static func standingAlarms(site: String?, on connection: PostgresConnection) throws -> [StandingAlarm] {
+        let r = try connection.execute("""
+            SELECT site, alarm, kind, priority, level, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') FROM (
+                SELECT DISTINCT ON (site, record->'event'->>'alarm') site, record->'event'->>'alarm' AS alarm, kind, time,
+                       coalesce(record->'event'->>'priority', '') AS priority, coalesce(record->'event'->>'level', '') AS level
+                FROM events
+                WHERE ($1::text IS NULL OR site = $1) AND record->'event' ? 'alarm'
+                ORDER BY site, record->'event'->>'alarm', time DESC, seq DESC) last
+            WHERE kind NOT IN ('cleared', 'reset', 'open_at_batch_end', 'batch_ended')
+            ORDER BY CASE priority WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END, time
+            """, [site])
+        return (0..<r.rowCount).map { i in
+            StandingAlarm(site: r.string(i, 0) ?? "", alarm: r.string(i, 1) ?? "", state: r.string(i, 2) ?? "",
+                          priority: r.string(i, 3) ?? "", level: r.string(i, 4) ?? "", since: r.string(i, 5) ?? "")
+        }
+    }
+}
+
+func SVGTextNumber(_ x: Double) -> String { x.isFinite ? String(format: "%.4g", x) : "-" }
+
+/// One value of a stored JSON object, as the pages need it: a number, a flag, a label, or other.
+enum JSONScalar: Decodable, Equatable {
+    case number(Double), flag(Bool), label(String), other
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let d = try? c.decode(Double.self) { self = .number(d) }
+        else if let b = try? c.decode(Bool.self) { self = .flag(b) }
+        else if let s = try? c.decode(String.self) { self = .label(s) }
+        else { self = .other }
+    }
+
+    var text: String {
+        switch self {
+        case .number(let d): SVGTextNumber(d)
+        case .flag(let b): b ? "true" : "false"
+        case .label(let s): s
+        case .other: "-"
+        }
+    }
+
+    /// A stored object's fields; text that is not a JSON object gives none.
+    static func object(_ text: String?) -> [String: JSONScalar] {
+        guard let text else { return [:] }
+        return (try? JSONDecoder().decode([String: JSONScalar].self, from: Data(text.utf8))) ?? [:]
+    }
+}

@@ -1,0 +1,345 @@
+import ArgumentParser
+import ControlSiteLink
+import Foundation
+import Hashing
+import POCareConfig
+import POCareCore
+import ServiceSupport
+
+/// The reference Control Site consumer of the MQTT contract.
+struct Subscribe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "subscribe",
+        abstract: "Subscribe at the Control Site: de-duplicate by sequence number, report gaps, print what arrives.",
+        discussion: """
+            A persistent session (the default) keeps every QoS 1 message for this client id while it is away.
+            Each record's previous_hash is checked against the hash of the record before it, and each
+            site's store epoch against the one seen before: a broken chain or a replaced store is
+            reported like a gap.
+            Exit code: 0, or 1 when numbers are still missing in some stream at exit or a chain broke.
+
+            Examples:
+              pocarectl subscribe --broker mqtt://127.0.0.1:1883
+              pocarectl subscribe --broker mqtts://cs.example:8883 --tls-ca ca.pem --cert me.pem --key me.key --site site-a
+              pocarectl subscribe --broker mqtt://cs:1883 --mqtt5 --shared qa-consumers --json
+            """)
+
+    @Option(help: "Broker URL: mqtt://host:port or mqtts://host:port.")
+    var broker: String
+
+    @Option(help: "Only this site's topics (default: every site).")
+    var site: String?
+
+    @Option(help: "Topic root of the contract.")
+    var topicRoot = "pocare/v1"
+
+    @Option(help: "Client id; keep it stable for a persistent session.")
+    var clientId = "pocarectl-subscriber-\(ProcessInfo.processInfo.hostName)"
+
+    @Flag(help: "Start with a clean session (forget what the broker kept for this client id).")
+    var clean = false
+
+    @Flag(help: "Use MQTT 5 (required for --shared).")
+    var mqtt5 = false
+
+    @Option(help: "MQTT 5 shared subscription group, so several consumers split the load.")
+    var shared: String?
+
+    @Option(help: "CA certificate (PEM) for mqtts://.")
+    var tlsCa: String?
+
+    @Option(help: "Client certificate (PEM) for mutual TLS.")
+    var cert: String?
+
+    @Option(help: "Client key (PEM) for mutual TLS.")
+    var key: String?
+
+    @Option(help: "File with the username and password (two lines), not readable by others.")
+    var credentialsFile: String?
+
+    @Flag(help: "Print each new message's payload as one JSON line instead of a summary line.")
+    var json = false
+
+    @Flag(help: "Print duplicates too (they are still counted and reported), to compare them with the first copy.")
+    var keepDuplicates = false
+
+    @Option(help: "Exit after this many new messages.")
+    var count: Int?
+
+    @Option(help: "Exit after this long without a new message (e.g. 10s).")
+    var idleTimeout: String?
+
+    func run() throws {
+        let signals = ProcessSignals { _ in }
+        guard var options = BrokerOptions.parse(url: broker, clientId: clientId) else {
+            throw ValidationError("--broker: expected mqtt://host:port or mqtts://host:port, got '\(broker)'")
+        }
+        if shared != nil && !mqtt5 { throw ValidationError("--shared needs --mqtt5") }
+        options.cleanSession = clean
+        options.mqtt5 = mqtt5
+        if options.tls != nil || tlsCa != nil {
+            options.tls = .init(caFile: tlsCa ?? "", certFile: cert, keyFile: key)
+        }
+        if let credentialsFile {
+            switch SiteConfigLoader.readCredentials(credentialsFile) {
+            case .success(let credentials):
+                options.username = credentials.username
+                options.password = credentials.password
+            case .failure(let message):
+                throw ValidationError("--credentials-file: \(message)")
+            }
+        }
+        let idle = try idleTimeout.map { text -> Duration in
+            guard let d = parseDuration(text) else { throw ValidationError("--idle-timeout: '\(text)' is not a duration") }
+            return d
+        }
+        var pattern = "\(topicRoot)/\(site ?? "+")/#"
+        if let shared { pattern = "$share/\(shared)/\(pattern)" }
+
+        let client: MQTTClient
+        do {
+            client = try MQTTClient(options: options)
+        } catch {
+            FileHandle.standardError.write(Data("pocarectl: \(error)\n".utf8))
+            throw ExitStatus.unreachable
+        }
+        var tracker = SequenceTracker()
+        var chains = ChainTracker()
+        var catalog = MetadataCatalog()
+        var received = 0
+        var lastArrival = ContinuousClock.now
+        var connected = false
+        client.onEvent = { event in
+            switch event {
+            case .connected(let rc):
+                guard rc == 0 else {
+                    note("the broker refused the connection: \(MQTTClient.connackText(rc))")
+                    return
+                }
+                connected = true
+                do { try client.subscribe(pattern, qos: 1) } catch { note("\(error)") }
+            case .disconnected:
+                connected = false
+            case .message(let topic, let payload):
+                lastArrival = .now
+                if handle(topic: topic, payload: payload, tracker: &tracker, chains: &chains, catalog: &catalog) { received += 1 }
+            case .published:
+                break
+            }
+        }
+
+        var failures = 0
+        let started = ContinuousClock.now
+        while !signals.stopRequested {
+            if let count, received >= count { break }
+            if let idle, ContinuousClock.now - max(lastArrival, started) > idle { break }
+            if client.socket < 0 {
+                do {
+                    if failures == 0 && !connected { try client.connect() } else { try client.reconnect() }
+                } catch {
+                    failures += 1
+                    if failures == 1 || failures.isMultiple(of: 10) { note("\(error); retrying") }
+                    Thread.sleep(forTimeInterval: min(5, 0.2 * Double(failures)))
+                    continue
+                }
+            }
+            _ = client.runLoop(milliseconds: 100)
+        }
+        client.disconnect()
+        var gaps = false
+        for s in tracker.summaries {
+            let missing = s.missing.map { "\($0.lowerBound)...\($0.upperBound)" }.joined(separator: ",")
+            if !s.missing.isEmpty { gaps = true }
+            note("\(s.stream): \(s.first)...\(s.highest), \(s.messages) messages, \(s.duplicates) duplicates dropped, missing: \(missing.isEmpty ? "none" : missing)")
+        }
+        for (stream, count) in chains.breaks.sorted(by: { $0.key < $1.key }) {
+            gaps = true
+            note("\(stream): chain broken \(count) time(s)")
+        }
+        if gaps { throw ExitStatus.failure }
+    }
+
+    /// Returns true for a message that carried something new.
+    func handle(
+        topic: String, payload: [UInt8], tracker: inout SequenceTracker, chains: inout ChainTracker, catalog: inout MetadataCatalog
+    ) -> Bool {
+        // An empty retained message clears a device's metadata that the site no longer has.
+        if payload.isEmpty {
+            note("\(topic): cleared")
+            return false
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any] else {
+            note("\(topic): not a JSON object (\(payload.count) bytes)")
+            return false
+        }
+        let schema = object["schema"] as? String ?? ""
+        let site = object["site"] as? String ?? ""
+        let epoch = object["epoch"] as? String
+        if chains.isFormer(site: site, epoch: epoch) {
+            note("record of \(site) from the replaced store \(epoch ?? "") ignored: \(topic)")
+            return false
+        }
+        let previousEpoch = chains.epoch(of: site)
+        if let finding = chains.observe(site: site, epoch: epoch) {
+            note("\(finding)")
+            if let previousEpoch { tracker.restart(streamsWithPrefix: "\(site)/", formerEpoch: previousEpoch) }
+        }
+        if schema == "\(Topics.schemaVersion)/meta" {
+            let device = object["device"] as? String ?? ""
+            catalog.learn(site: site, device: device, object)
+            // The fingerprint covers the bytes after the leading fingerprint field.
+            let named = object["fingerprint"] as? String ?? ""
+            if let check = Contract.checkMetadata(payload), check.named == check.computed {} else {
+                note("metadata on \(topic) does not hash to its fingerprint \(named)")
+            }
+            emit(json ? String(decoding: payload, as: UTF8.self)
+                : "\(topic) profile=\((object["profile"] as? [String: Any])?["id"] ?? "?") parameters=\((object["parameters"] as? [Any])?.count ?? 0) fingerprint=\(object["fingerprint"] ?? "?")")
+            return true
+        }
+        if schema == "\(Topics.schemaVersion)/spec" {
+            // The fingerprint is recomputed from the canonical form the message carries.
+            let canonical = object["canonical"] as? String ?? ""
+            let named = object["fingerprint"] as? String ?? ""
+            let computed = Contract.specFingerprint(canonical: canonical)
+            if computed != named { note("spec \(named) on \(topic): its canonical form hashes to \(computed)") }
+            let identity = object["identity"] as? [String: Any] ?? [:]
+            emit(json ? String(decoding: payload, as: UTF8.self)
+                : "\(topic) \(identity["document"] ?? "?") version \(identity["version"] ?? "?") fingerprint \(computed == named ? "verified" : "MISMATCH")")
+            return true
+        }
+        if schema == "\(Topics.schemaVersion)/replay_status" {
+            let request = object["request"] as? [String: Any] ?? [:]
+            let reason = (object["reason"] as? String).map { ": \($0)" } ?? ""
+            note("replay \(request["id"] ?? "") \(request["stream"] ?? "") \(request["from"] ?? "")...\(request["to"] ?? "") \(object["state"] ?? "?")\(reason)")
+            if json { emit(String(decoding: payload, as: UTF8.self)) }
+            return true
+        }
+        guard let stream = object["stream"] as? String else {
+            // The status topic carries no stream: print it as it is.
+            emit(json ? String(decoding: payload, as: UTF8.self) : "\(topic) \(object["state"] ?? "?") version=\(object["version"] ?? "?")")
+            return true
+        }
+        let first = (object["seq_first"] as? NSNumber ?? object["seq"] as? NSNumber)?.int64Value ?? 0
+        let last = (object["seq_last"] as? NSNumber ?? object["seq"] as? NSNumber)?.int64Value ?? 0
+        let key = "\(object["site"] ?? "")/\(stream)"
+        let before = tracker.missing(in: key)
+        for finding in chains.observe(stream: key, records: Self.links(object, first: first)) { note("\(finding)") }
+        let observation = tracker.observe(stream: key, first: first, last: last)
+        if observation == .duplicate {
+            note("duplicate \(stream) \(first)...\(last) dropped")
+            if keepDuplicates && json { emit(String(decoding: payload, as: UTF8.self)) }
+            return false
+        }
+        let after = tracker.missing(in: key)
+        if after.count > before.count, let gap = after.last { note("gap \(stream) \(gap.lowerBound)...\(gap.upperBound) missing") }
+        if json {
+            emit(String(decoding: payload, as: UTF8.self))
+        } else if schema == "\(Topics.schemaVersion)/telemetry" {
+            let samples = object["samples"] as? [[String: Any]] ?? []
+            let latest = (samples.last?["values"] as? [String: Any]).map {
+                catalog.describe(site: site, device: object["device"] as? String ?? "", values: $0)
+            } ?? ""
+            emit("\(object["sent"] ?? "") \(stream) \(first)...\(last) \(samples.count) samples \(latest)")
+        } else if schema == "\(Topics.schemaVersion)/event", let event = object["event"] as? [String: Any] {
+            emit("\(object["time"] ?? "") \(stream) \(first) \(eventSummary(object, event))")
+        } else {
+            emit("\(object["time"] ?? "") \(stream) \(first) \(object["user"] ?? "") \(object["action"] ?? "") \(object["target"] ?? "")")
+        }
+        return true
+    }
+}
+
+/// One event the way the daemon logs it: kind, alarm, level, side, value, limit, priority,
+/// state, user, reason, times, the excursion's duration and worst value, phases, batch, spec.
+func eventSummary(_ envelope: [String: Any], _ event: [String: Any]) -> String {
+    func value(_ any: Any?) -> String? {
+        switch any {
+        case let n as NSNumber: formatNumber(n.doubleValue)
+        case let s as String: s
+        default: nil
+        }
+    }
+    var parts = [value(envelope["kind"]) ?? value(event["kind"]) ?? "?"]
+    parts.append(value(event["alarm"]) ?? value(envelope["device"]) ?? "")
+    for key in ["level", "side"] { if let v = value(event[key]) { parts.append("\(key)=\(v)") } }
+    if let v = value(event["label"]) ?? value(event["value"]) { parts.append("value=\(v)") }
+    for key in ["limit", "priority", "state", "user"] { if let v = value(event[key]) { parts.append("\(key)=\(v)") } }
+    if let reason = value(event["reason"]) { parts.append("reason=\"\(reason)\"") }
+    for key in ["until", "since"] { if let v = value(event[key]) { parts.append("\(key)=\(v)") } }
+    if let excursion = event["excursion"] as? [String: Any] {
+        if let v = value(excursion["duration_s"]) { parts.append("duration=\(v)s") }
+        if let v = value(excursion["worst_value"]) { parts.append("worst=\(v)") }
+        if let v = value(excursion["worst_level"]) { parts.append("worst_level=\(v)") }
+        if let v = value(excursion["area_outside"]) { parts.append("area=\(v)") }
+    }
+    if let v = value(event["previous_phase"]) { parts.append("from=\(v)") }
+    if let v = value(envelope["phase"]) ?? value(event["phase"]) { parts.append("phase=\(v)") }
+    if let v = value(envelope["batch"]) ?? value(event["batch"]) { parts.append("batch=\(v)") }
+    let spec = value(envelope["spec"]) ?? value(event["spec"])
+    parts.append("spec=\(spec.map { String($0.dropFirst("sha256:".count).prefix(12)) } ?? "-")")
+    return parts.joined(separator: " ")
+}
+
+/// What the retained metadata says about each device's parameters: names, units and labels.
+struct MetadataCatalog {
+    struct Parameter {
+        var name: String
+        var unit: String
+        var labels: [String: String]
+    }
+    private var devices: [String: [(id: String, parameter: Parameter)]] = [:]
+
+    mutating func learn(site: String, device: String, _ object: [String: Any]) {
+        devices["\(site)/\(device)"] = (object["parameters"] as? [[String: Any]] ?? []).compactMap { entry in
+            guard let id = entry["id"] as? String else { return nil }
+            let labels = (entry["enumeration"] as? [String: Any] ?? [:]).compactMapValues { $0 as? String }
+            return (id, Parameter(name: entry["name"] as? String ?? id, unit: entry["unit"] as? String ?? "", labels: labels))
+        }
+    }
+
+    /// `Name=value unit` for each value, in the profile's order; a code an older site sent is
+    /// shown with its label.
+    func describe(site: String, device: String, values: [String: Any]) -> String {
+        guard let parameters = devices["\(site)/\(device)"] else {
+            return values.keys.sorted().map { "\($0)=\(values[$0].map { "\($0)" } ?? "null")" }.joined(separator: " ")
+        }
+        return parameters.compactMap { id, parameter -> String? in
+            guard let value = values[id] else { return nil }
+            var text: String
+            switch value {
+            case is NSNull: text = "-"
+            case let number as NSNumber where !parameter.labels.isEmpty: text = parameter.labels[number.stringValue] ?? number.stringValue
+            default: text = "\(value)"
+            }
+            if !parameter.unit.isEmpty && !(value is NSNull) { text += " \(parameter.unit)" }
+            return "\(parameter.name)=\(text)"
+        }.joined(separator: ", ")
+    }
+}
+
+extension Subscribe {
+    /// The chain links a record message carries: one per event or audit entry; for telemetry the
+    /// message's `previous_hash` precedes its first sample and each sample's `hash` the next.
+    static func links(_ object: [String: Any], first: Int64) -> [ChainTracker.Link] {
+        guard let samples = object["samples"] as? [[String: Any]] else {
+            return [ChainTracker.Link(seq: first, previousHash: object["previous_hash"] as? String, hash: object["hash"] as? String)]
+        }
+        var previous = object["previous_hash"] as? String
+        return samples.map { sample in
+            let hash = sample["hash"] as? String
+            defer { previous = hash }
+            return ChainTracker.Link(seq: (sample["seq"] as? NSNumber)?.int64Value ?? 0, previousHash: previous, hash: hash)
+        }
+    }
+}
+
+
+/// One line per message, written at once (not held in a buffer), so a pipe sees it as it arrives.
+func emit(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// Notes for the person at the terminal go to standard error; data goes to standard output.
+func note(_ text: String) {
+    FileHandle.standardError.write(Data("pocarectl: \(text)\n".utf8))
+}

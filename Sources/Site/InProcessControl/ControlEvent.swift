@@ -21,6 +21,8 @@ public struct ControlEvent: Sendable, Hashable {
         case batchResumed = "batch_resumed"
         /// An alarm still standing when its batch ended: recorded as it stood, never as cleared.
         case openAtBatchEnd = "open_at_batch_end"
+        /// An operator took a batch off the phase its device reports: phases are set by hand from then on.
+        case phaseFollowStopped = "phase_follow_stopped"
     }
 
     public var kind: Kind

@@ -757,6 +757,27 @@ public final class SiteStore: @unchecked Sendable {
             let delete = try statement("DELETE FROM latches WHERE alarm = ?")
             delete.bind(1, alarm)
             try delete.run()
+        case .followDevicePhase(let device, let follows):
+            let update = try statement("UPDATE running_batches SET follow_device_phase = ? WHERE device = ?")
+            update.bind(1, Int64(follows ? 1 : 0))
+            update.bind(2, device)
+            try update.run()
+        case .register(let register):
+            // A version arriving again (a retained message after a reconnect) changes nothing.
+            let insert = try statement("""
+                INSERT OR IGNORE INTO registers (kind, version, hash, signer_name, signer_user, signed_at, meaning, canonical, received_ns)
+                VALUES (?,?,?,?,?,?,?,?,?)
+                """)
+            insert.bind(1, register.kind)
+            insert.bind(2, register.version)
+            insert.bind(3, register.hash)
+            insert.bind(4, register.signerName)
+            insert.bind(5, register.signerUser)
+            insert.bind(6, register.signedAt)
+            insert.bind(7, register.meaning)
+            insert.bind(8, register.canonical)
+            insert.bind(9, register.received.nanosecondsSince1970)
+            try insert.run()
         }
     }
 

@@ -89,12 +89,16 @@ public final class IngestService: @unchecked Sendable {
                 logger: logger)
         }
         replay?.start()
+        // QA's decisions down to the sites: the registers, retained per site.
+        let registers = RegisterPublisher(database: settings.database, topicRoot: settings.topicRoot, logger: logger)
+        registers.start()
         let client = ThreadOwned(try MQTTClient(options: settings.broker))
         finished.enter()
         let mqttThread = Thread { [self] in
-            runSubscriber(client.value, pipeline, replay)
+            runSubscriber(client.value, pipeline, replay, registers)
             pipeline.close()
             pipeline.waitUntilFinished()
+            registers.stop()
             replay?.stop()
             watch.stop()
             finished.leave()
@@ -108,7 +112,7 @@ public final class IngestService: @unchecked Sendable {
 
     public func waitUntilStopped() { finished.wait() }
 
-    private func runSubscriber(_ client: MQTTClient, _ pipeline: IngestPipeline, _ replay: ReplayCoordinator?) {
+    private func runSubscriber(_ client: MQTTClient, _ pipeline: IngestPipeline, _ replay: ReplayCoordinator?, _ registers: RegisterPublisher) {
         let answerPrefix = settings.topicRoot + "/", answerSuffix = "/replay/status"
         client.setMaxInflight(settings.batchMessages)
         var everConnected = false
@@ -121,6 +125,7 @@ public final class IngestService: @unchecked Sendable {
                     return
                 }
                 failures = 0
+                registers.connectionRestarted()
                 do {
                     try client.subscribe(settings.subscription, qos: 1)
                     logger.info("subscribed", metadata: ["pattern": "\(settings.subscription)", "client": "\(settings.broker.clientId)"])
@@ -130,6 +135,8 @@ public final class IngestService: @unchecked Sendable {
             case .disconnected(let rc):
                 if rc != 0 { logger.warning("lost the broker connection", metadata: ["code": "\(rc)"]) }
             case .message(let topic, let payload):
+                // The registers this Control Site publishes come back through its own subscription.
+                if RegisterPublisher.isRegisterTopic(topic, root: settings.topicRoot) { return }
                 // A site's answer to a replay request: bookkeeping, not a record.
                 if topic.hasPrefix(answerPrefix) && topic.hasSuffix(answerSuffix) {
                     let site = topic.dropFirst(answerPrefix.count).dropLast(answerSuffix.count)
@@ -170,6 +177,16 @@ public final class IngestService: @unchecked Sendable {
                 do { _ = try client.publish(topic: request.topic, payload: request.payload, qos: 1) } catch {
                     // Unanswered requests are asked again after a while.
                     logger.warning("cannot publish a replay request", metadata: ["topic": "\(request.topic)", "error": "\(error)"])
+                }
+            }
+            for register in registers.takeOutgoing() {
+                do {
+                    _ = try client.publish(topic: register.topic, payload: register.payload, qos: 1, retain: true)
+                    registers.published(topic: register.topic, hash: register.hash)
+                } catch {
+                    // Still wanted: published again on the next turn.
+                    logger.warning("cannot publish a register", metadata: ["topic": "\(register.topic)", "error": "\(error)"])
+                    break
                 }
             }
             // The database is behind: let the broker hold the messages instead of memory.

@@ -44,6 +44,15 @@ public final class PostgresResult {
     public func double(_ row: Int, _ column: Int) -> Double? { string(row, column).flatMap { Double($0) } }
     public func bool(_ row: Int, _ column: Int) -> Bool? { string(row, column).map { $0 == "t" } }
 
+    /// The value of the column a query names `name`, so rows are read by name; nil for SQL NULL.
+    public func string(_ row: Int, _ name: String) -> String? {
+        let column = PQfnumber(handle, name)
+        precondition(column >= 0, "the result has no column named \(name)")
+        return string(row, Int(column))
+    }
+
+    public func int(_ row: Int, _ name: String) -> Int64? { string(row, name).flatMap { Int64($0) } }
+
     /// Every row as text values, for reports.
     public var rows: [[String?]] {
         (0..<rowCount).map { r in (0..<columnCount).map { c in string(r, c) } }

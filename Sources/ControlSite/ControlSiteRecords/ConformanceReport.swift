@@ -46,7 +46,7 @@ public struct Nonconformance: Sendable, Codable, Equatable {
             UNION ALL
             SELECT e.site, e.device, e.batch, e.spec, 'ran', \(SQLTime.iso("e.time")), NULL,
                    'the site started the batch under a spec that was not released: ' || coalesce(e.record->'event'->>'detail', '')
-            FROM events e WHERE e.kind = 'spec_release' AND e.record->'event'->>'state' = 'not released'
+            FROM events e WHERE e.kind = 'spec_release' AND e.record->'event'->>'release' = 'not released'
             ORDER BY 1, 2, 3, 5
             """)
         return (0..<result.rowCount).map { r in

@@ -670,9 +670,12 @@ public final class ControlEngine {
         // cannot stand forever with nothing left to clear it.
         for i in device.slots.indices {
             let thresholds = device.slots[i].thresholds
+            // A stale alarm stands on only while the value has been unchanged for the stale time
+            // in force now (the new phase's, or the profile's where the phase sets none).
+            let unchanged = t - device.slots[i].lastChange
             let checked: [AlarmKind: Bool] = [
                 .limit: thresholds.hasRange, .rate: thresholds.maxRatePerMinute.isFinite,
-                .stale: thresholds.staleAfter != .max, .discrete: thresholds.isDiscrete,
+                .stale: thresholds.staleAfter != .max && unchanged >= thresholds.staleAfter, .discrete: thresholds.isDiscrete,
             ]
             for kind in Self.alarmKinds where checked[kind] != true {
                 modify(device, i, kind) { record in
@@ -680,7 +683,9 @@ public final class ControlEngine {
                     record.reset(keepingAcknowledgement: true)
                     if wasActive {
                         var event = self.alarmEvent(.suppressed, record, device: device, wall: wall)
-                        event.reason = "no \(kind.rawValue) check in phase \(phase)"
+                        event.reason = kind == .stale && thresholds.staleAfter != .max
+                            ? "unchanged for \(Duration.nanoseconds(unchanged)), within the stale time in phase \(phase) (\(Duration.nanoseconds(thresholds.staleAfter)))"
+                            : "no \(kind.rawValue) check in phase \(phase)"
                         events.append(event)
                     }
                 }

@@ -91,7 +91,7 @@ extension SiteDaemon {
         guard let start = events.first(where: { $0.kind == SpecReleaseEventBody.startKind }).flatMap({ SpecReleaseEventBody.stored($0.body) })
         else { return nil }
         var release = ControlAPI.BatchReport.SpecRelease(
-            state: start.state, detail: start.detail, registerVersion: start.registerVersion, registerHash: start.registerHash,
+            state: start.release, detail: start.detail, registerVersion: start.registerVersion, registerHash: start.registerHash,
             releaseRequired: start.releaseRequired ?? true)
         if let retired = events.first(where: { $0.kind == SpecReleaseEventBody.retiredKind }).flatMap({ SpecReleaseEventBody.stored($0.body) }) {
             release.retiredDuringBatch = .init(

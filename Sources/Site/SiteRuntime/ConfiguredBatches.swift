@@ -129,7 +129,7 @@ extension SiteDaemon {
         let register = released.register
         let body = SpecReleaseEventBody(
             kind: SpecReleaseEventBody.startKind, device: device.id, time: UTCTime.format(now.wall), batch: batchId, spec: spec.fingerprint,
-            state: standing.isReleased ? "released" : "not released", detail: statement, registerVersion: register?.version,
+            release: standing.isReleased ? "released" : "not released", detail: statement, registerVersion: register?.version,
             registerHash: register?.hash, releaseRequired: site.requireSpecRelease)
         let batch = engine.batch(of: device.id)
         store.append(EventRecord(

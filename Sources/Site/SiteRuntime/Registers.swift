@@ -102,7 +102,7 @@ extension SiteDaemon {
             else { continue }
             let body = SpecReleaseEventBody(
                 kind: SpecReleaseEventBody.retiredKind, device: device.id, time: UTCTime.format(time), batch: batch.batchId,
-                spec: fingerprint, state: "retired", detail: "the spec was retired while batch \(batch.batchId) ran; the batch goes on under it",
+                spec: fingerprint, release: "retired", detail: "the spec was retired while batch \(batch.batchId) ran; the batch goes on under it",
                 registerVersion: now.register?.version, registerHash: now.register?.hash, retiredAt: entry.retiredAt,
                 retiredBy: entry.retiredBy, reason: entry.reason)
             store.append(EventRecord(

@@ -87,8 +87,9 @@ struct SpecReleaseEventBody: Codable, Sendable, Hashable {
     var time: String
     var batch: String
     var spec: String
-    /// `released` or `not released`; for `spec_retired`, `retired`.
-    var state: String
+    /// `released` or `not released`; for `spec_retired`, `retired`. (Named apart from the
+    /// `state` of alarm events.)
+    var release: String
     var detail: String
     var registerVersion: Int64?
     var registerHash: String?
@@ -98,7 +99,7 @@ struct SpecReleaseEventBody: Codable, Sendable, Hashable {
     var reason: String?
 
     enum CodingKeys: String, CodingKey {
-        case kind, device, time, batch, spec, state, detail, reason
+        case kind, device, time, batch, spec, release, detail, reason
         case registerVersion = "register_version"
         case registerHash = "register_hash"
         case releaseRequired = "release_required"

@@ -157,7 +157,21 @@ public struct DeviceProfile: Sendable, Hashable {
     /// The stale time a parameter has without a batch: its own, the profile's for a
     /// measurement, none for anything else.
     public func staleAfter(_ parameter: Parameter) -> Duration? {
-        parameter.staleAfter ?? (parameter.isMeasurement ? monitoring.staleAfter : nil)
+        staleTimes(of: [parameter])[0]
+    }
+
+    /// The stale times of these parameters, each as `staleAfter` gives it, in one pass over
+    /// the profile: a 16-bit word whose bits are parameters of their own is a packed status
+    /// word, not a measurement.
+    public func staleTimes(of chosen: [Parameter]? = nil) -> [Duration?] {
+        var packedWords: Set<AddressRange> = []
+        for p in parameters { if case .bit = p.dataType { packedWords.insert(AddressRange(table: p.table, start: p.address, count: 1)) } }
+        return (chosen ?? parameters).map { p in
+            if let own = p.staleAfter { return own }
+            guard p.isMeasurement else { return nil }
+            if p.dataType.registerCount == 1 && packedWords.contains(AddressRange(table: p.table, start: p.address, count: 1)) { return nil }
+            return monitoring.staleAfter
+        }
     }
 
     /// The first parameter with each id wins, as a linear search would find it.

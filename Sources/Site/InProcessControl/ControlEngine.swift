@@ -79,9 +79,7 @@ public final class ControlEngine {
 
         /// The profile's stale times per slot.
         func applyProfileMonitoring() {
-            for (i, parameter) in profile.parameters.enumerated() {
-                slots[i].profileStaleAfter = profile.staleAfter(parameter)?.nanoseconds ?? .max
-            }
+            for (i, stale) in profile.staleTimes().enumerated() { slots[i].profileStaleAfter = stale?.nanoseconds ?? .max }
         }
     }
 

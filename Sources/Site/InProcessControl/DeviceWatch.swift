@@ -11,6 +11,11 @@ extension ControlEngine {
         public var lost: Bool
         public var missedPolls: Int
         public var since: Date?
+        public init(lost: Bool, missedPolls: Int, since: Date?) {
+            self.lost = lost
+            self.missedPolls = missedPolls
+            self.since = since
+        }
     }
 
     public func communication(of deviceId: String) -> CommunicationState? {

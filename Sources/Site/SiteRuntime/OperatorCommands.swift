@@ -314,12 +314,13 @@ extension SiteDaemon {
             throw .init(code: .refused, message: "batch id \(start.batch) was used before at this site: a batch id names one run; give a new one")
         }
         let spec = try resolveSpec(start.spec)
-        guard spec.identity.profiles.contains(profile) else {
-            throw .init(code: .refused, message: "spec \(spec.identity.documentId) does not name profile '\(profile)'")
-        }
+        // The Control Site's word first: what it released, and for which equipment models.
         let released = releasedSpecs
         if site.requireSpecRelease && !released.standing(of: spec.fingerprint, profile: profile).isReleased {
             throw .init(code: .refused, message: released.statement(fingerprint: spec.fingerprint, profile: profile))
+        }
+        guard spec.identity.profiles.contains(profile) else {
+            throw .init(code: .refused, message: "spec \(spec.identity.documentId) does not name profile '\(profile)'")
         }
         if let phase = start.phase, spec.phase(phase) == nil {
             throw .init(code: .refused, message: "phase '\(phase)' is not in the spec (\(spec.phases.map(\.phase).joined(separator: ", ")))")

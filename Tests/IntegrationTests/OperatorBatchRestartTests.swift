@@ -75,6 +75,10 @@ struct OperatorBatchRestartTests {
             "--reason", "donor 18",
         ])
         #expect(started.status == 0, "\(started.errors)")
+        // The rocker reports its phase: the new batch starts in it, not in the spec's first phase.
+        #expect(started.output.contains("in phase expansion"), "\(started.output)")
+        // Release is not required here (commissioning): the answer and the record say so.
+        #expect(started.output.contains("note: spec \(spec) is not released for rocking-bag-rb50"), "\(started.output)")
         daemon.kill9()
         daemon = try await startedDaemon()
         #expect(device("rocker-1")?["batch"] as? String == "OP-2")
@@ -105,6 +109,9 @@ struct OperatorBatchRestartTests {
         #expect(counts["OP-2"]?.started == 1 && counts["OP-2"]?.ended == 0 && (counts["OP-2"]?.resumed ?? 0) >= 4, "\(counts)")
         let ends = try StoreReader(path: fixture.storePath).auditEntries().map(\.action).filter { $0.action == "batch.end" }
         #expect(ends.count == 1 && ends.first?.reason == "donor 17: run complete", "only the person ended a batch: \(ends)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(try ctl(["batch", "report", "DUR-1", "--json"]).output.utf8)) as? [String: Any])
+        let release = try #require(report["spec_release"] as? [String: Any])
+        #expect(release["state"] as? String == "not released" && release["release_required"] as? Bool == false, "\(release)")
         let running = try StoreReader(path: fixture.storePath).runningBatches()
         #expect(running.map(\.batch) == ["OP-2"])
 

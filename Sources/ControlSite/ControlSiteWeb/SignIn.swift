@@ -1,4 +1,5 @@
 import ControlSiteRecords
+import POCareContract
 import Foundation
 
 /// Signing in: the password checked against its slow hash, attempts limited per user and per

@@ -1,4 +1,6 @@
 import Foundation
+import POCareContract
+import MQTT
 import Logging
 import POCareCore
 import SiteStore

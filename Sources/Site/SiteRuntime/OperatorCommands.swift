@@ -1,5 +1,6 @@
 import Acquisition
 import ControlAPI
+import POCareContract
 import Foundation
 import InProcessControl
 import POCareConfig

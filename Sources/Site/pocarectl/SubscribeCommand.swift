@@ -1,6 +1,8 @@
 import ArgumentParser
 import ControlSiteLink
+import POCareContract
 import Foundation
+import MQTT
 import Hashing
 import POCareConfig
 import POCareCore

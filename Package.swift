@@ -72,12 +72,14 @@ let package = Package(
             dependencies: ["POCareCore", "POCareContract", "MQTT", "SiteStore", "Hashing", log],
             path: site("ControlSiteLink")),
         .target(name: "ControlAPI", dependencies: ["POCareCore", "POCareContract", log], path: site("ControlAPI")),
+        // The verification and audit answers read from a store file, for the daemon and for `pocarectl --store`.
+        .target(name: "StoreReports", dependencies: ["POCareCore", "SiteStore", "ControlAPI"], path: site("StoreReports")),
         // The running site: daemon, pipeline, operator commands, batch reports, status board.
         .target(
             name: "SiteRuntime",
             dependencies: [
                 "POCareCore", "POCareConfig", "POCareContract", "MQTT", "Acquisition", "InProcessControl", "SiteStore", "ControlSiteLink",
-                "ServiceSupport", "Hashing", "ControlAPI", "CKernelClock", log,
+                "ServiceSupport", "Hashing", "ControlAPI", "StoreReports", "CKernelClock", log,
             ],
             path: site("SiteRuntime")),
         .target(
@@ -91,7 +93,7 @@ let package = Package(
         .executableTarget(
             name: "pocarectl",
             dependencies: [
-                "POCareCore", "POCareConfig", "POCareContract", "MQTT", "SiteStore", "ControlSiteLink", "ControlAPI", "SiteRuntime",
+                "POCareCore", "POCareConfig", "POCareContract", "MQTT", "SiteStore", "ControlSiteLink", "ControlAPI", "StoreReports",
                 "ServiceSupport", "Hashing", arguments,
             ],
             path: site("pocarectl")),
@@ -118,7 +120,7 @@ let package = Package(
         .target(
             name: "ControlSiteWeb",
             dependencies: [
-                "POCareCore", "POCareConfig", "ControlSiteRecords", "SVGPlot", "Hashing", "CCrypto",
+                "POCareCore", "POCareConfig", "ControlSiteRecords", "SVGPlot", "Hashing",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -128,7 +130,7 @@ let package = Package(
             path: controlSite("ControlSiteWeb")),
         .executableTarget(
             name: "pocare-control",
-            dependencies: ["POCareCore", "POCareConfig", "POCareContract", "ControlSiteRecords", "ControlSiteWeb", arguments, log],
+            dependencies: ["POCareCore", "POCareConfig", "POCareContract", "Hashing", "ControlSiteRecords", "ControlSiteWeb", arguments, log],
             path: controlSite("pocare-control")),
 
         // MARK: Benchmarks

@@ -1,4 +1,5 @@
 import ControlSiteRecords
+import Hashing
 import POCareContract
 import Foundation
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Hashing
 import ControlSiteRecords
 import POCareContract
 import ControlSiteWeb

@@ -3,7 +3,7 @@ import ControlAPI
 import POCareContract
 import Foundation
 import POCareCore
-import SiteRuntime
+import StoreReports
 import SiteStore
 
 struct AuditCommand: ParsableCommand {

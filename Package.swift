@@ -112,6 +112,7 @@ let package = Package(
             name: "ControlSiteRecords",
             dependencies: [
                 "POCareCore", "POCareConfig", "POCareContract", "MQTT", "Hashing", "CPostgres", log, yams,
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: controlSite("ControlSiteRecords")),
         // Trend and box plots as SVG, rendered on the server; no dependencies.
@@ -130,7 +131,10 @@ let package = Package(
             path: controlSite("ControlSiteWeb")),
         .executableTarget(
             name: "pocare-control",
-            dependencies: ["POCareCore", "POCareConfig", "POCareContract", "Hashing", "ControlSiteRecords", "ControlSiteWeb", arguments, log],
+            dependencies: [
+                "POCareCore", "POCareConfig", "POCareContract", "Hashing", "ServiceSupport", "ControlSiteRecords", "ControlSiteWeb", arguments, log,
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: controlSite("pocare-control")),
 
         // MARK: Benchmarks

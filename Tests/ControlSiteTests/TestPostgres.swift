@@ -40,6 +40,11 @@ final class TestPostgres: @unchecked Sendable {
         return "host=127.0.0.1 port=\(port) user=postgres dbname=\(name)"
     }
 
+    /// Stops the server at once, as a crash or a lost database host would look to a client.
+    func stopServer() throws {
+        try runAsServerUser("\(Self.binaries)/pg_ctl", ["-D", "\(directory.path)/data", "-m", "immediate", "-w", "stop"])
+    }
+
     deinit {
         try? runAsServerUser("\(Self.binaries)/pg_ctl", ["-D", "\(directory.path)/data", "-m", "immediate", "-w", "stop"])
         try? FileManager.default.removeItem(at: directory)

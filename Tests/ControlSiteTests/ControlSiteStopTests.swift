@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// systemd stops `pocare-control run` with SIGTERM and kills it after its stop timeout; an
 /// operator stopping it for maintenance must not wait on a database that is away.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("Installing as a hardened systemd service", .serialized)
 struct InstallTests {
@@ -38,7 +39,7 @@ struct InstallTests {
         defer { try? FileManager.default.removeItem(at: verifiable) }
         try unit.replacingOccurrences(of: "/usr/bin/", with: stage.appendingPathComponent("usr/bin").path + "/")
             .write(to: verifiable, atomically: true, encoding: .utf8)
-        #expect(runCommand("/usr/bin/systemd-analyze", ["verify", verifiable.path]) == 0)
+        #expect(runStatus("/usr/bin/systemd-analyze", ["verify", verifiable.path]) == 0)
         let security = try run("/usr/bin/systemd-analyze", ["security", "--offline=true", "--root=\(stage.path)", "pocared.service"])
         let line = try #require(security.output.split(separator: "\n").last { $0.contains("Overall exposure level") })
         let score = try #require(Double(line.split(separator: ":").last?.split(separator: " ").first ?? ""))

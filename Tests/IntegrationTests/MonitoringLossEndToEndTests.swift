@@ -2,6 +2,7 @@ import Foundation
 import POCareCore
 import SiteStore
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -30,7 +31,7 @@ struct MonitoringLossEndToEndTests {
         #expect(try String(contentsOf: tank, encoding: .utf8).contains("id: dissolved_oxygen, name: Dissolved oxygen, unit: \"%\", table: holding_register, address: 2, type: uint16, scale: 0.1, stale_after: 3s }"))
         #expect(try String(contentsOf: rocker, encoding: .utf8).contains("communication_priority: critical"))
 
-        let broker = try Broker(extraConfig: "log_type all")
+        let broker = try TestBroker(extraConfig: "log_type all")
         let subscriber = try RunningProcess("pocarectl", ["subscribe", "--broker", broker.url, "--client-id", "qa-watch"])
         defer { subscriber.stop() }
         _ = await waitFor(upTo: .seconds(10)) { broker.log.contains("Sending SUBACK to qa-watch") }

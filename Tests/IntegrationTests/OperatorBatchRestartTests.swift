@@ -1,6 +1,7 @@
 import Foundation
 import SiteStore
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc

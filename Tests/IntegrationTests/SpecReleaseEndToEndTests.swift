@@ -1,8 +1,9 @@
-import ControlSiteLink
+import POCareContract
 import Foundation
 import POCareConfig
 import SiteStore
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -14,19 +15,19 @@ import Glibc
 struct SpecReleaseEndToEndTests {
     @Test("a batch under an unreleased or retired spec is refused as not released, and starts once the Control Site releases it; a retirement does not touch a running batch; forged or older registers are refused; the register holds offline")
     func releasedSpecsGovern() async throws {
-        let database = try ControlSiteDatabase()
-        let broker = try Broker()
+        let database = try TestPostgres()
+        let broker = try TestBroker()
         let controlConfig = FileManager.default.temporaryDirectory.appendingPathComponent("control-\(UUID().uuidString).yaml").path
         defer { try? FileManager.default.removeItem(atPath: controlConfig) }
         try """
             broker: \(broker.url)
             client_id: control-release
-            database: "\(database.connectionInfo)"
+            database: "\(database.postgresConnectionInfo)"
             """.write(toFile: controlConfig, atomically: true, encoding: .utf8)
         let control = try RunningProcess("pocare-control", ["run", "--config", controlConfig])
         defer { control.stop() }
         #expect(await waitFor(upTo: .seconds(20)) { control.errors.contains { $0.contains("subscribed") } })
-        func qa(_ arguments: [String]) throws -> ProcessResult { try run("pocare-control", arguments + ["--database", database.connectionInfo]) }
+        func qa(_ arguments: [String]) throws -> ProcessResult { try run("pocare-control", arguments + ["--database", database.postgresConnectionInfo]) }
 
         let fixture = try DaemonFixture(
             pollInterval: "100ms", controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-release }", requireRelease: true)
@@ -111,10 +112,11 @@ struct SpecReleaseEndToEndTests {
         let current = try #require(try StoreReader(path: fixture.storePath).registers(kind: "specs"))
         let first = try #require(ControlSiteRegister.decode(canonical: current[0].canonical))
         let older = String(decoding: first.message(site: "durability"), as: UTF8.self)
-        let forged = String(decoding: ControlSiteRegister.decode(canonical: current[2].canonical)!.message(site: "durability"), as: UTF8.self)
+        let newest = try #require(ControlSiteRegister.decode(canonical: current[2].canonical))
+        let forged = String(decoding: newest.message(site: "durability"), as: UTF8.self)
             .replacingOccurrences(of: "\"state\":\"retired\"", with: "\"state\":\"released\"")
         for payload in [forged, older] {
-            _ = runCommand("/usr/bin/mosquitto_pub", [
+            _ = try runCommand("/usr/bin/mosquitto_pub", [
                 "-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "1", "-r", "-t", "pocare/v1/durability/register/specs", "-m", payload,
             ])
         }

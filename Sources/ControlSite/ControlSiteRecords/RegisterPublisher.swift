@@ -1,7 +1,8 @@
-import ControlSiteLink
 import Foundation
 import Logging
+import POCareContract
 import POCareCore
+import ServiceLifecycle
 import Synchronization
 
 /// Publishes the Control Site's registers to every site, retained, on
@@ -14,7 +15,7 @@ import Synchronization
 /// The MQTT thread, which owns the client, publishes (`takeOutgoing`) and says what it
 /// published; after a reconnect it publishes everything again (a broker without persistence
 /// forgets retained messages).
-public final class RegisterPublisher: Sendable {
+public final class RegisterPublisher: Service, Sendable {
     public typealias Outgoing = (topic: String, hash: String, payload: [UInt8])
 
     private struct State {
@@ -39,11 +40,14 @@ public final class RegisterPublisher: Sendable {
         self.interval = interval
     }
 
-    public func start() { thread.start { [self] in run() } }
-
-    public func stop() {
+    /// Works out the registers on its own thread until the service group shuts down.
+    public func run() async {
+        thread.start { [self] in work() }
+        try? await gracefulShutdown()
         stopped.store(true, ordering: .relaxed)
-        thread.join()
+        if !(await thread.joined(within: .seconds(2))) {
+            logger.warning("the register thread is still waiting for the database; stopping without it")
+        }
     }
 
     /// Messages to publish now, retained: each topic whose published hash differs from the latest.
@@ -67,7 +71,7 @@ public final class RegisterPublisher: Sendable {
         return levels.count == 3 && levels[1] == "register"
     }
 
-    private func run() {
+    private func work() {
         var connection: PostgresConnection?
         var failures = 0
         var lastVersion: Int64 = 0

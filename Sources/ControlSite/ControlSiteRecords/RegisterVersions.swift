@@ -1,4 +1,4 @@
-import ControlSiteLink
+import POCareContract
 import Foundation
 import POCareCore
 import Yams

@@ -1,4 +1,5 @@
 import Foundation
+import POCareContract
 
 /// What the link hands over of the registers the Control Site publishes to the site: each one
 /// read and its hash checked, or the reason it was refused. Whether its version is newer than
@@ -6,12 +7,6 @@ import Foundation
 public enum ReceivedRegister: Sendable {
     case accepted(ControlSiteRegister)
     case refused(kind: String, reason: RegisterRefusal)
-}
-
-extension Topics {
-    /// The site's registers, one retained topic per kind: `…/register/{kind}`.
-    public var registers: String { "\(prefix)/register/+" }
-    public func register(_ kind: String) -> String { "\(prefix)/register/\(kind)" }
 }
 
 /// Registers as they arrived on the link thread, read on its next turn (never in the MQTT

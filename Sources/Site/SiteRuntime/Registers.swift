@@ -1,5 +1,6 @@
 import ControlAPI
 import ControlSiteLink
+import POCareContract
 import Foundation
 import Hashing
 import Logging

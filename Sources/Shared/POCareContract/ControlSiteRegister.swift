@@ -319,3 +319,9 @@ public struct ReleasedSpecEntry: Sendable, Hashable {
             reason: reason, source: source)
     }
 }
+
+extension Topics {
+    /// The site's registers, one retained topic per kind: `…/register/{kind}`.
+    public var registers: String { "\(prefix)/register/+" }
+    public func register(_ kind: String) -> String { "\(prefix)/register/\(kind)" }
+}

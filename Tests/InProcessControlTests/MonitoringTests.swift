@@ -152,3 +152,18 @@ struct MonitoringTests {
         #expect(run.engine.batch(of: "r1")?.phase == "expansion", "the device's harvest is no longer followed")
     }
 }
+
+@Suite("A batch whose device stopped running leaves it watched")
+struct StoppedDeviceAfterBatchTests {
+    @Test("after a batch ends while its running signal said stopped, a frozen sensor raises stale again")
+    func staleAfterStoppedBatch() throws {
+        let run = try Run()
+        run.running = false
+        run.feed(37.0, seconds: 2)
+        #expect(!run.kinds(.suppressed).isEmpty)
+        _ = try run.engine.endBatch(device: "r1", user: "alice", reason: "done", at: run.now)
+        // One value for more than the test profile's default stale time (an hour).
+        for _ in 0..<3700 { run.feed(temperature: 37.0) }
+        #expect(run.engine.alarms().contains { $0.id.description == "r1/temperature/stale" && $0.isActive })
+    }
+}

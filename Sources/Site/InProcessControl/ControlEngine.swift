@@ -213,6 +213,12 @@ public final class ControlEngine {
         event.reason = reason
         events.append(event)
         device.batch = nil
+        // Without a batch there is no running signal: the device is watched as running, and
+        // what the batch suppressed by design is watched again.
+        if !device.running {
+            device.running = true
+            for i in device.slots.indices { for kind in Self.alarmKinds { modify(device, i, kind) { $0.suppressed = false } } }
+        }
         bindLimits(device)
         return events
     }

@@ -198,7 +198,6 @@ public final class SiteDaemon {
     /// never ends, restarts or re-phases a batch; a configured batch starts as at start-up.
     @discardableResult
     public func reload(user: String? = nil, reason: String = "SIGHUP") async -> Result<ReloadResult, ControlResponse.Failure> {
-        await store.flush()
         let user = user ?? store.systemUser
         let result = SiteConfigLoader.load(path: configPath)
         let old = Self.fingerprint(configPath: configPath, site: site)

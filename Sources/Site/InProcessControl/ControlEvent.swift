@@ -71,8 +71,8 @@ public struct ControlEvent: Sendable, Hashable {
         if let state { parts.append("state=\(state.rawValue)") }
         if let user { parts.append("user=\(user)") }
         if let reason { parts.append("reason=\(quoted(reason))") }
-        if let since { parts.append("since=\(since.formatted(.iso8601))") }
-        if let until { parts.append("until=\(until.formatted(.iso8601))") }
+        if let since { parts.append("since=\(UTCTime.formatSeconds(since))") }
+        if let until { parts.append("until=\(UTCTime.formatSeconds(until))") }
         if let e = excursion {
             parts.append("duration=\(formatNumber(Double(e.duration.components.seconds) + Double(e.duration.components.attoseconds) / 1e18))s")
             parts.append("worst=\(formatNumber(e.worstValue))")

@@ -46,6 +46,9 @@ let package = Package(
         .target(name: "POCareCore", path: shared("POCareCore")),
         .target(name: "Hashing", dependencies: ["CCrypto"], path: shared("Hashing")),
         .target(name: "POCareConfig", dependencies: ["POCareCore", "Hashing", yams], path: shared("POCareConfig")),
+        // The one rule by which a batch's values are weighted and its excursions found (docs/ipc-specs.md):
+        // the site's batch record, the Control Site's batch page and checks, and comparability use it.
+        .target(name: "BatchStatistics", dependencies: ["POCareCore"], path: shared("BatchStatistics")),
         // systemd's notify protocol, the watchdog, journald lines and process signals, for every program.
         .target(name: "ServiceSupport", dependencies: ["POCareCore", log], path: shared("ServiceSupport")),
 
@@ -72,7 +75,7 @@ let package = Package(
             name: "SiteRuntime",
             dependencies: [
                 "POCareCore", "POCareConfig", "Acquisition", "InProcessControl", "SiteStore", "ControlSiteLink", "ServiceSupport",
-                "Hashing", "ControlAPI", "CKernelClock", log,
+                "Hashing", "ControlAPI", "CKernelClock", "BatchStatistics", log,
             ],
             path: site("SiteRuntime")),
         .target(
@@ -104,7 +107,8 @@ let package = Package(
         .target(
             name: "ControlSiteRecords",
             dependencies: [
-                "POCareCore", "POCareConfig", "Hashing", "CPostgres", "ControlSiteLink", "SiteStore", "ControlAPI", log, yams,
+                "POCareCore", "POCareConfig", "Hashing", "CPostgres", "ControlSiteLink", "SiteStore", "ControlAPI", "BatchStatistics", log,
+                yams,
             ],
             path: controlSite("ControlSiteRecords")),
         // Trend and box plots as SVG, rendered on the server; no dependencies.
@@ -144,6 +148,7 @@ let package = Package(
         .testTarget(name: "POCareCoreTests", dependencies: ["POCareCore"]),
         .testTarget(name: "POCareConfigTests", dependencies: ["POCareCore", "POCareConfig", "Hashing", propertyBased]),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
+        .testTarget(name: "BatchStatisticsTests", dependencies: ["BatchStatistics", "POCareCore", propertyBased]),
         .testTarget(name: "ServiceSupportTests", dependencies: ["ServiceSupport", "POCareCore"]),
         .testTarget(name: "AcquisitionTests", dependencies: ["POCareCore", "POCareConfig", "Acquisition", propertyBased]),
         .testTarget(name: "InProcessControlTests", dependencies: ["POCareCore", "InProcessControl", propertyBased]),

@@ -117,7 +117,7 @@ let package = Package(
         .target(
             name: "ControlSiteWeb",
             dependencies: [
-                "POCareCore", "POCareConfig", "ControlSiteRecords", "SVGPlot", "Hashing", "CCrypto",
+                "POCareCore", "POCareConfig", "ControlSiteRecords", "SVGPlot", "Hashing", "CCrypto", "BatchStatistics",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -127,7 +127,7 @@ let package = Package(
             path: controlSite("ControlSiteWeb")),
         .executableTarget(
             name: "pocare-control",
-            dependencies: ["POCareCore", "POCareConfig", "ControlSiteRecords", "ControlSiteLink", "ControlSiteWeb", arguments, log],
+            dependencies: ["POCareCore", "POCareConfig", "ControlSiteRecords", "ControlSiteLink", "ControlSiteWeb", "BatchStatistics", arguments, log],
             path: controlSite("pocare-control")),
 
         // MARK: Benchmarks
@@ -157,12 +157,12 @@ let package = Package(
         .testTarget(name: "ControlAPITests", dependencies: ["ControlAPI", "POCareCore"]),
         .testTarget(
             name: "SiteRuntimeTests",
-            dependencies: ["ControlAPI", "InProcessControl", "POCareConfig", "POCareCore", "SiteRuntime", "SiteStore"]),
+            dependencies: ["ControlAPI", "InProcessControl", "POCareConfig", "POCareCore", "SiteRuntime", "SiteStore", "BatchStatistics"]),
         .testTarget(
             name: "ControlSiteTests",
             dependencies: [
                 "ControlAPI", "POCareCore", "POCareConfig", "ControlSiteRecords", "ControlSiteLink", "ControlSiteWeb", "SVGPlot",
-                "SiteStore", "Hashing", propertyBased,
+                "SiteStore", "Hashing", "BatchStatistics", propertyBased,
             ]),
         .testTarget(
             name: "IntegrationTests",

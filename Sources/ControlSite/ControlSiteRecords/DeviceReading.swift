@@ -22,7 +22,8 @@ struct DeviceReading {
         let events = try eventWindow()
         let start = window?.start ?? events.started ?? times.first ?? 0
         let end = window?.end ?? events.ended ?? times.last ?? start
-        var accumulator = BatchStatistics.Accumulator(tracks: tracks, spec: spec, start: start, end: end, holdLimit: hold)
+        var accumulator = BatchStatistics.Accumulator(
+            tracks: tracks, spec: spec, start: start, end: end, holdLimit: hold, stretchesPerTrack: limits.plotColumns.map { 4 * $0 } ?? 0)
         let runningParameter = spec?.running?.parameterId
         var columns = tracks.map(\.parameter)
         let runningColumn = runningParameter.map { id in columns.firstIndex(of: id) ?? { columns.append(id); return columns.count - 1 }() }

@@ -29,6 +29,9 @@ extension BatchStatistics {
         private var intervals: [UnmonitoredInterval] = []
         private var open: [OpenExcursion?]
         private var closed: [Excursion] = []
+        /// Per track, its unmonitored stretches, when asked for (a plot hatches them).
+        private let stretchesPerTrack: Int
+        private var stretches: [[UnmonitoredInterval]]
 
         /// - Parameters:
         ///   - tracks: the parameters to follow.
@@ -36,9 +39,10 @@ extension BatchStatistics {
         ///   - start, end: the device's batch start and end (the last sample's time while it runs).
         ///   - holdLimit: `BatchStatistics.holdLimit(times:)` of the device's samples in the batch.
         ///   - gapCause: the cause to give a gap between samples (the site knows when it was down).
+        ///   - stretchesPerTrack: how many unmonitored stretches to keep per parameter (for a plot); 0: none.
         public init(
             tracks: [Track], spec: IPCSpec?, start: Double, end: Double, holdLimit: Double,
-            gapCause: @escaping (Double, Double) -> String = { _, _ in BatchStatistics.noSamples }
+            gapCause: @escaping (Double, Double) -> String = { _, _ in BatchStatistics.noSamples }, stretchesPerTrack: Int = 0
         ) {
             self.tracks = tracks
             self.spec = spec
@@ -49,6 +53,8 @@ extension BatchStatistics {
             self.gapCause = gapCause
             previousValues = Array(repeating: nil, count: tracks.count)
             open = Array(repeating: nil, count: tracks.count)
+            self.stretchesPerTrack = stretchesPerTrack
+            stretches = Array(repeating: [], count: tracks.count)
         }
 
         /// The parameter the spec's running signal reads, if any.
@@ -91,7 +97,10 @@ extension BatchStatistics {
                     parameters: tracks.indices.map { summary(cells[phase]![$0], track: tracks[$0], phaseSeconds: phaseDurations[phase] ?? 0) })
             }
             let excursions = closed.sorted { ($0.start, $0.parameter) < ($1.start, $1.parameter) }
-            return Summary(holdLimitS: holdLimit, start: start, end: end, phases: phases, unmonitored: intervals, excursions: excursions)
+            var byParameter: [String: [UnmonitoredInterval]] = [:]
+            for i in tracks.indices where !stretches[i].isEmpty { byParameter[tracks[i].parameter] = stretches[i] }
+            return Summary(holdLimitS: holdLimit, start: start, end: end, phases: phases, unmonitored: intervals, excursions: excursions,
+                           parameterUnmonitored: byParameter)
         }
 
         // MARK: Holding a sample
@@ -118,7 +127,10 @@ extension BatchStatistics {
             let seconds = Swift.max(0, to - from)
             touch(phase)
             phaseDurations[phase, default: 0] += seconds
-            for i in tracks.indices { cells[phase]![i].unmonitored += seconds }
+            for i in tracks.indices {
+                cells[phase]![i].unmonitored += seconds
+                stretch(i, from: from, to: to)
+            }
             addInterval(from: from, to: to, cause: gapCause(from, to))
         }
 
@@ -128,7 +140,10 @@ extension BatchStatistics {
             phaseDurations[phase, default: 0] += seconds
             if let cause {
                 addInterval(from: from, to: to, cause: cause)
-                for i in tracks.indices { cells[phase]![i].unmonitored += seconds }
+                for i in tracks.indices {
+                    cells[phase]![i].unmonitored += seconds
+                    stretch(i, from: from, to: to)
+                }
                 closeAll()
                 return
             }
@@ -136,6 +151,7 @@ extension BatchStatistics {
             for i in tracks.indices {
                 guard let value = previousValues[i] else {
                     cells[phase]![i].unmonitored += seconds
+                    stretch(i, from: from, to: to)
                     close(i)
                     continue
                 }
@@ -173,6 +189,18 @@ extension BatchStatistics {
                 intervals[intervals.count - 1] = last
             } else {
                 intervals.append(UnmonitoredInterval(from: from, to: to, durationS: seconds, cause: cause))
+            }
+        }
+
+        /// Adds to a track's unmonitored stretches, merged where they touch; past the limit, no more are kept.
+        private mutating func stretch(_ i: Int, from: Double, to: Double) {
+            guard stretchesPerTrack > 0, to > from else { return }
+            if var last = stretches[i].last, last.to == from {
+                last.to = to
+                last.durationS += to - from
+                stretches[i][stretches[i].count - 1] = last
+            } else if stretches[i].count < stretchesPerTrack {
+                stretches[i].append(UnmonitoredInterval(from: from, to: to, durationS: to - from, cause: "not monitored"))
             }
         }
 

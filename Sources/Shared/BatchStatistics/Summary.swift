@@ -11,6 +11,8 @@ extension BatchStatistics {
         public var unmonitored: [UnmonitoredInterval]
         /// Every excursion of every parameter, in the order they started.
         public var excursions: [Excursion]
+        /// Per parameter, the stretches without a good value, when asked for (`stretchesPerTrack`).
+        public var parameterUnmonitored: [String: [UnmonitoredInterval]] = [:]
 
         public func phase(_ name: String) -> PhaseSummary? { phases.first { $0.phase == name } }
 

@@ -1,6 +1,8 @@
 import ArgumentParser
 import ControlSiteLink
+import POCareContract
 import Foundation
+import MQTT
 import POCareCore
 import SiteStore
 import Synchronization

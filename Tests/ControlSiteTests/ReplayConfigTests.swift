@@ -1,4 +1,5 @@
 import ControlSiteRecords
+import POCareContract
 import Testing
 
 /// `replay_after` in control.yaml: when a persistent gap is asked of its site, or never.

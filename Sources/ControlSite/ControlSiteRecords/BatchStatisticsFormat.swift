@@ -1,4 +1,4 @@
-import ControlSiteLink
+import POCareContract
 import Foundation
 
 /// How the Control Site writes the statistics' times and numbers, on the command line and the

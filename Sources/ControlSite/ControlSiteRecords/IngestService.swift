@@ -1,5 +1,6 @@
-import ControlSiteLink
+import POCareContract
 import Foundation
+import MQTT
 import Logging
 import Synchronization
 

@@ -1,5 +1,5 @@
 import BatchStatistics
-import ControlAPI
+import POCareContract
 import Foundation
 import POCareCore
 

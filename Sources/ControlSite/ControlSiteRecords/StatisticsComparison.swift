@@ -1,6 +1,5 @@
 import BatchStatistics
-import ControlAPI
-import ControlSiteLink
+import POCareContract
 import Foundation
 
 /// The numbers of a site's batch record against the same numbers computed here from the

@@ -1,6 +1,6 @@
 import BatchStatistics
 import ControlAPI
-import ControlSiteLink
+import POCareContract
 import Foundation
 import InProcessControl
 import POCareConfig

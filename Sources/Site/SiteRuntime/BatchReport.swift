@@ -1,6 +1,6 @@
 import BatchStatistics
 import ControlAPI
-import ControlSiteLink
+import POCareContract
 import Foundation
 import InProcessControl
 import POCareConfig
@@ -14,7 +14,7 @@ extension SiteDaemon {
     /// Reads the store on a dispatch thread: a long batch must not hold one of Swift's few
     /// cooperative threads. Waits for pending commits first, so a report right after
     /// `batch end` includes the end.
-    func batchReport(_ batchId: String, device: String?) async throws(ControlResponse.Failure) -> ControlAPI.BatchReport {
+    func batchReport(_ batchId: String, device: String?) async throws(ControlResponse.Failure) -> BatchReport {
         await store.flush()
         let path = store.settings.path, devices = site.devices, specs = knownSpecs
         return try await offPool { () throws(ControlResponse.Failure) in
@@ -27,7 +27,7 @@ extension SiteDaemon {
     static func batchReport(
         batchId: String, device deviceId: String?, storePath: String, devices: [DeviceConfig], specs: [String: IPCSpec],
         now: Date = Date()
-    ) throws(ControlResponse.Failure) -> ControlAPI.BatchReport {
+    ) throws(ControlResponse.Failure) -> BatchReport {
         guard let reader = try? StoreReader(path: storePath), let batches = try? reader.batches() else {
             throw .init(code: .failed, message: "store not readable")
         }
@@ -54,7 +54,7 @@ extension SiteDaemon {
             ?? specs[record.spec]
         let device = devices.first { $0.id == record.device }
 
-        var report = ControlAPI.BatchReport(
+        var report = BatchReport(
             batch: batchId, device: record.device, spec: record.spec, started: Contract.format(record.started),
             ended: record.ended.map(Contract.format))
         if let spec {

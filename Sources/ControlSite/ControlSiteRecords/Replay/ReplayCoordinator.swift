@@ -1,7 +1,6 @@
-import ControlSiteLink
+import POCareContract
 import Foundation
 import Logging
-import SiteStore
 import Synchronization
 
 #if canImport(Glibc)

@@ -149,7 +149,7 @@ let package = Package(
             path: "Benchmarks/AcquisitionBenchmark"),
         .executableTarget(
             name: "pocare-control-bench",
-            dependencies: ["POCareCore", "POCareContract", "ControlSiteRecords", "ControlSiteLink", "SiteStore", arguments, log],
+            dependencies: ["POCareCore", "POCareConfig", "POCareContract", "ControlSiteRecords", "ControlSiteLink", "SiteStore", arguments, log],
             path: "Benchmarks/ControlIngestBenchmark"),
 
         // MARK: Tests

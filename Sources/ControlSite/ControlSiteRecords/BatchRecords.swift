@@ -79,6 +79,8 @@ public struct BatchRecord: Sendable, Codable, Equatable {
     /// Per device, the statistics of the samples held here (`BatchStatistics`, the rule of the
     /// site's record), from the device's batch start to its end as its events say.
     public var statistics: [DeviceBatchStatistics] = []
+    /// Records of the batch that arrived in differing copies; an open one blocks signing.
+    public var disputes: [RecordDispute] = []
 
     /// - Parameters:
     ///   - specs: the spec of a fingerprint, for the limits the site's record is checked with (`SpecLookup.ran`).
@@ -115,6 +117,7 @@ public struct BatchRecord: Sendable, Codable, Equatable {
             nonconformances: try Nonconformance.load(connection).filter { $0.site == site && $0.batch == batch },
             openFindings: findings,
             siteRecords: try SiteBatchRecordCheck.load(connection, site: site, batch: batch, specs: specs, checkpoint: checkpoint),
-            statistics: try BatchSeriesReader.load(connection, site: site, batch: batch, specs: specs, limits: limits, checkpoint: checkpoint))
+            statistics: try BatchSeriesReader.load(connection, site: site, batch: batch, specs: specs, limits: limits, checkpoint: checkpoint),
+            disputes: try RecordDispute.list(connection, all: true, site: site, batch: batch))
     }
 }

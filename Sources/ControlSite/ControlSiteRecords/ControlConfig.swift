@@ -16,7 +16,7 @@ public struct ControlConfig: Sendable {
 
     static let keys: Set<String> = [
         "broker", "client_id", "mqtt_version", "shared_group", "tls", "credentials_file", "topic_root", "database",
-        "batch_messages", "queue_capacity", "keepalive", "writers", "gap_report_after", "replay_after", "web",
+        "batch_messages", "queue_capacity", "keepalive", "writers", "gap_report_after", "replay_after", "web", "sites",
     ]
 
     public static func load(path: String) throws(Invalid) -> ControlConfig {
@@ -116,6 +116,12 @@ public struct ControlConfig: Sendable {
         if let n = root["queue_capacity"] {
             guard let n = n as? Int, n > 0 else { throw invalid("queue_capacity", "expected a positive number") }
             settings.queueCapacity = n
+        }
+        if let sites = root["sites"] {
+            guard let list = sites as? [Any], !list.isEmpty, list.allSatisfy({ ($0 as? String).map { !$0.isEmpty && !$0.contains("/") } ?? false }) else {
+                throw invalid("sites", "expected a list of site ids (the sites whose messages are taken)")
+            }
+            settings.registeredSites = Set(list.compactMap { $0 as? String })
         }
         let web = try root["web"].map { value throws(Invalid) in try WebSettings.parse(value, file: file) }
         return ControlConfig(settings: settings, web: web)

@@ -51,7 +51,7 @@ struct DeviceReading {
         let summary = accumulator.finish()
         return DeviceBatchStatistics(
             device: device, spec: nil, limitsKnown: spec != nil, ended: events.ended != nil, samples: samples, summary: summary,
-            oversizedSamples: oversized, parametersLeftOut: leftOut, series: (plots ?? []).map { builder in
+            oversizedSamples: oversized, parametersLeftOut: leftOut, series: (plots ?? []).compactMap { builder in
                 var builder = builder
                 return builder.finish(summary: summary)
             })

@@ -15,6 +15,7 @@ public final class IngestPipeline: @unchecked Sendable {
     }
 
     private let database: String
+    private let topicRoot: String
     private let batchMessages: Int
     private let logger: Logger
     private let queues: [IngestQueue]
@@ -23,13 +24,16 @@ public final class IngestPipeline: @unchecked Sendable {
 
     /// Connects every writer (failing at once if the database cannot be reached) and starts them.
     /// The schema must be migrated already.
-    public init(database: String, writers: Int, batchMessages: Int, queueCapacity: Int, logger: Logger) throws {
+    public init(
+        database: String, writers: Int, batchMessages: Int, queueCapacity: Int, topicRoot: String = "pocare/v1", logger: Logger
+    ) throws {
         self.database = database
+        self.topicRoot = topicRoot
         self.batchMessages = batchMessages
         self.logger = logger
         let count = max(1, writers)
         queues = (0..<count).map { _ in IngestQueue(capacity: max(1, queueCapacity / count)) }
-        let connected = try (0..<count).map { _ in ThreadOwned(try IngestWriter(connection: try PostgresConnection(database), logger: logger)) }
+        let connected = try (0..<count).map { _ in ThreadOwned(try IngestWriter(connection: try PostgresConnection(database), logger: logger, topicRoot: topicRoot)) }
         for (index, writer) in connected.enumerated() {
             finished.enter()
             let thread = Thread { [self] in
@@ -78,7 +82,7 @@ public final class IngestPipeline: @unchecked Sendable {
             while true {
                 do {
                     if writer == nil {
-                        writer = try IngestWriter(connection: try PostgresConnection(database), logger: logger)
+                        writer = try IngestWriter(connection: try PostgresConnection(database), logger: logger, topicRoot: topicRoot)
                         logger.info("reconnected to PostgreSQL")
                     }
                     try writeSplittingBadItems(items, writer!)

@@ -33,6 +33,11 @@ public final class IngestService: @unchecked Sendable {
         public var gapReportAfter: Duration = .seconds(300)
         /// A gap still open this long is asked of its site again; nil: never ask sites to replay.
         public var replayAfter: Duration? = .seconds(30)
+        /// The sites whose messages are taken (`sites:`); a message under any other site is
+        /// refused and kept apart. Nil: every site (a Control Site that lists none).
+        public var registeredSites: Set<String>?
+        /// What a message of the contract may be at most.
+        public var limits = ContractLimits.standard
 
         public init(broker: BrokerOptions, database: String) {
             self.broker = broker
@@ -78,7 +83,7 @@ public final class IngestService: @unchecked Sendable {
         try ControlSchema.migrate(connection, logger: logger)
         let pipeline = try IngestPipeline(
             database: settings.database, writers: settings.writers, batchMessages: settings.batchMessages,
-            queueCapacity: settings.queueCapacity, logger: logger)
+            queueCapacity: settings.queueCapacity, topicRoot: settings.topicRoot, logger: logger)
         self.pipeline = pipeline
         let watch = PersistentGapWatch(database: settings.database, reportAfter: settings.gapReportAfter, logger: logger)
         watch.start()
@@ -114,6 +119,15 @@ public final class IngestService: @unchecked Sendable {
         client.setMaxInflight(settings.batchMessages)
         var everConnected = false
         var failures = 0
+        var refused = 0
+        // A refused message is logged the first time and every thousandth after: a flood must not flood the journal.
+        func refuse(_ failure: ContractMessage.Failure, _ payload: [UInt8]) {
+            refused += 1
+            if refused == 1 || refused.isMultiple(of: 1000) {
+                logger.warning("refused a message", metadata: ["reason": "\(failure)", "refused": "\(refused)"])
+            }
+            pipeline.submit(.rejected(failure, bytes: payload.count, excerpt: String(decoding: payload.prefix(200), as: UTF8.self)))
+        }
         client.onEvent = { [self] event in
             switch event {
             case .connected(let rc):
@@ -131,6 +145,12 @@ public final class IngestService: @unchecked Sendable {
             case .disconnected(let rc):
                 if rc != 0 { logger.warning("lost the broker connection", metadata: ["code": "\(rc)"]) }
             case .message(let topic, let payload):
+                let claimed = topic.hasPrefix(answerPrefix) ? topic.dropFirst(answerPrefix.count).prefix { $0 != "/" } : ""
+                if let registered = settings.registeredSites, !claimed.isEmpty, !registered.contains(String(claimed)) {
+                    messages.add(1, ordering: .relaxed)
+                    refuse(.malformed(site: String(claimed), topic: topic, reason: "'\(claimed)' is not a registered site"), payload)
+                    return
+                }
                 // A site's answer to a replay request: bookkeeping, not a record.
                 if topic.hasPrefix(answerPrefix) && topic.hasSuffix(answerSuffix) {
                     let site = topic.dropFirst(answerPrefix.count).dropLast(answerSuffix.count)
@@ -139,13 +159,13 @@ public final class IngestService: @unchecked Sendable {
                 }
                 messages.add(1, ordering: .relaxed)
                 do {
-                    pipeline.submit(.message(try ContractMessage.parse(topic: topic, payload: payload, root: settings.topicRoot)))
+                    pipeline.submit(.message(try ContractMessage.parse(
+                        topic: topic, payload: payload, root: settings.topicRoot, limits: settings.limits)))
                 } catch let failure as ContractMessage.Failure {
                     if case .unknownTopic = failure {
                         logger.debug("ignored a topic outside the contract", metadata: ["topic": "\(topic)"])
                     } else {
-                        logger.warning("rejected a message", metadata: ["reason": "\(failure)"])
-                        pipeline.submit(.rejected(failure))
+                        refuse(failure, payload)
                     }
                 } catch {}
             case .published:

@@ -74,8 +74,10 @@ struct PlotSeriesBuilder {
         }
     }
 
-    mutating func finish(summary: BatchStatistics.Summary) -> PlotSeries {
+    /// The series; nil when the parameter had no number in the batch (nothing to plot).
+    mutating func finish(summary: BatchStatistics.Summary) -> PlotSeries? {
         flush()
+        guard values.contains(where: { $0 != nil }) else { return nil }
         return PlotSeries(parameter: parameter, unit: unit, times: times, values: values)
     }
 }

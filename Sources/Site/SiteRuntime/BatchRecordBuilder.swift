@@ -72,7 +72,12 @@ struct BatchRecordBuilder {
         return ids.sorted().map { BatchStatistics.Track(parameter: $0, unit: units[$0] ?? "", measured: measured.contains($0)) }
     }
 
-    mutating func add(_ sample: StoredSample) {
+    /// Samples added so far.
+    var samplesAdded: Int { samples }
+
+    /// Adds the next sample; `time` is its time as the contract carries it (from the stored
+    /// nanoseconds), else taken from the sample's date.
+    mutating func add(_ sample: StoredSample, time: Double? = nil) {
         samples += 1
         var qualities: Set<Quality> = []
         for reading in sample.readings {
@@ -96,7 +101,7 @@ struct BatchRecordBuilder {
         let cause: String? =
             qualities == [.badCommunication] ? "device unreachable" : !qualities.contains(.good) ? "device fault" : nil
         statistics.add(
-            time: BatchStatistics.contractTime(sample.time), phase: sample.context.phase ?? "-", deviceCause: cause, running: running
+            time: time ?? BatchStatistics.contractTime(sample.time), phase: sample.context.phase ?? "-", deviceCause: cause, running: running
         ) { values[$0] }
     }
 

@@ -85,7 +85,9 @@ extension SiteDaemon {
             return (since, until)
         }
         let stream = StreamName.telemetry(device: record.device)
-        let times = ((try? reader.sampleTimes(stream: stream, batch: batchId)) ?? []).map { BatchStatistics.contractTime(nanosecondsSince1970: $0) }
+        // Each sample's time as the contract carries it, from the stored nanoseconds as the link writes them.
+        let nanoseconds = (try? reader.sampleTimes(stream: stream, batch: batchId)) ?? []
+        let times = nanoseconds.map { BatchStatistics.contractTime(nanosecondsSince1970: $0) }
         var builder = BatchRecordBuilder(
             report: report, spec: spec, profile: device?.profile, holdLimit: BatchStatistics.holdLimit(times: times),
             start: record.started, end: record.ended ?? now, daemonDown: daemonDown)
@@ -94,7 +96,9 @@ extension SiteDaemon {
         var after: Int64 = 0
         while let page = try? reader.samples(stream: stream, after: after, limit: 5000), let last = page.last {
             after = last.seq
-            for sample in page where sample.context.batchId == batchId { builder.add(sample) }
+            for sample in page where sample.context.batchId == batchId {
+                builder.add(sample, time: builder.samplesAdded < times.count ? times[builder.samplesAdded] : nil)
+            }
         }
         let clockEvents = ((try? reader.events(stream: .siteEvents, after: 0, limit: 1_000_000)) ?? [])
             .filter { $0.kind == ClockEventBody.synchronisationKind || $0.kind == ClockEventBody.stepKind }

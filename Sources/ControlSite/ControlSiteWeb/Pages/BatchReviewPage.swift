@@ -219,6 +219,12 @@ enum BatchReviewPage {
         var warnings = ""
         if !r.openFindings.isEmpty { warnings += "<p class=\"notice open-findings\">\(r.openFindings.count) open integrity findings on this batch's streams (below).</p>" }
         if !r.nonconformances.isEmpty { warnings += "<p class=\"notice nonconformances\">\(r.nonconformances.count) nonconformances: \(HTML.escape(r.nonconformances.map(\.reason).joined(separator: "; "))).</p>" }
+        let open = r.disputes.filter { $0.resolved == nil }
+        if !open.isEmpty {
+            warnings += "<p class=\"notice disputes\">\(open.count) records of this batch arrived in two differing copies and are disputed: "
+                + HTML.escape(open.map { "#\($0.id) \($0.stream) \($0.seq)" }.joined(separator: ", "))
+                + ". The batch cannot be signed until QA decides which copy is the record (pocare-control disputes resolve).</p>"
+        }
         guard session.role.maySign else {
             return warnings + "<p class=\"muted\">Your role (\(HTML.escape(session.role.rawValue))) does not sign batch records.</p>"
         }

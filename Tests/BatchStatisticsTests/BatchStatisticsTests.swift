@@ -96,7 +96,8 @@ struct BatchStatisticsTests {
         let p = try #require(accumulator.finish().phase("-")?.parameter("temperature"))
         #expect(abs(p.timeWeightedMean! - (36 * 10 + 38 * 30) / 40) < 1e-12)
         #expect(abs(p.standardDeviation! - (10.0 * 30).squareRoot() / 40 * 2) < 1e-12)
-        #expect(p.mean! == (36 * 20 + 38 * 30) / 50)
+        let arithmetic: Double = (36 * 20 + 38 * 30) / 50.0
+        #expect(p.mean! == arithmetic)
         #expect(p.min == 36 && p.max == 38 && p.monitoredS == 40)
     }
 

@@ -1,5 +1,6 @@
 import ControlSiteRecords
 import ControlSiteWeb
+import Hashing
 import Foundation
 import POCareContract
 import Testing

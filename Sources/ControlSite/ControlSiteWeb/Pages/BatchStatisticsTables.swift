@@ -31,7 +31,7 @@ enum BatchStatisticsTables {
             }
             body += "<div class=\"plots\">"
             for plot in plots where plot.device == device.device {
-                body += "<div class=\"parameter-trend\" data-parameter=\"\(HTML.escape(plot.parameter))\">" + plot.svg
+                body += "<div class=\"parameter-trend\" data-trend=\"\(HTML.escape(plot.parameter))\">" + plot.svg
                     + statistics(s, parameter: plot.parameter) + "</div>"
             }
             body += "</div>"

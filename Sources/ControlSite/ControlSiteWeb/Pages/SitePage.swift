@@ -48,7 +48,7 @@ enum SitePage {
             }.joined(separator: "<br>") ?? "-"
             let more = latest.map { l in
                 (l.leftOut > 0 ? "<br>" + HTML.badge("\(l.leftOut) more values not shown", "warn") : "")
-                    + (l.oversizedBytes.map { "<br>" + HTML.badge("sample of \($0) bytes, beyond the contract's limit: not read", "bad") } ?? "")
+                    + (l.oversizedBytes.map { "<br>" + HTML.badge("sample of \($0) bytes, beyond the contract limit: not read", "bad") } ?? "")
             } ?? ""
             return [HTML.escape(d.id), HTML.escape(d.profile ?? "-"),
                     d.batch.map { HTML.link("/batches/\(HTML.segment(o.site))/\(HTML.segment($0))", $0) } ?? "-",

@@ -20,6 +20,8 @@ public struct SiteBatchRecordCheck: Sendable, Codable, Equatable {
     public var record: BatchReport?
     /// Each way the Control Site's data differs from the record; empty when they agree.
     public var differences: [String]
+    /// What could not be checked here, and why (the spec's limits not held): said, not a difference.
+    public var notes: [String] = []
 
     /// The newest record of each device's part of the batch (a record published again on
     /// request is a later copy of the same content).
@@ -45,17 +47,18 @@ public struct SiteBatchRecordCheck: Sendable, Codable, Equatable {
                     differences: ["the record at \(stream) \(seq) cannot be read as a batch record"]))
                 continue
             }
+            var notes: [String] = []
+            let found = try differences(record, site: site, batch: batch, device: device, specs: specs, connection,
+                                        checkpoint: checkpoint, notes: &notes)
             checks.append(SiteBatchRecordCheck(
-                device: device, stream: stream, seq: seq, received: received, record: record,
-                differences: try differences(record, site: site, batch: batch, device: device, specs: specs, connection,
-                                             checkpoint: checkpoint)))
+                device: device, stream: stream, seq: seq, received: received, record: record, differences: found, notes: notes))
         }
         return checks
     }
 
     static func differences(
         _ record: BatchReport, site: String, batch: String, device: String, specs: (String) throws -> IPCSpec?,
-        _ connection: PostgresConnection, checkpoint: () throws -> Void
+        _ connection: PostgresConnection, checkpoint: () throws -> Void, notes: inout [String]
     ) throws -> [String] {
         var found: [String] = []
         if record.device != device || record.batch != batch {
@@ -78,7 +81,7 @@ public struct SiteBatchRecordCheck: Sendable, Codable, Equatable {
             found.append("the record names spec \(record.spec); the samples name \(spec)")
         }
         if !held.limitsKnown && !record.spec.isEmpty {
-            found.append("the limits of spec \(record.spec) are not held here (neither released nor published by the site): time in range and excursions not checked")
+            notes.append("the limits of spec \(record.spec) are not held here (neither released nor published by the site): time in range and excursions not checked")
         }
         found += StatisticsComparison(record: record, held: held.summary, limitsKnown: held.limitsKnown).differences()
         return found

@@ -79,7 +79,8 @@ struct BatchDetail: ParsableCommand {
             for check in record.siteRecords {
                 emit("site's batch record for \(check.device) (\(check.stream) \(check.seq)): "
                      + (check.differences.isEmpty ? "agrees with the samples and events held here"
-                        : "DIFFERS: " + check.differences.joined(separator: "; ")))
+                        : "DIFFERS: " + check.differences.joined(separator: "; "))
+                     + (check.notes.isEmpty ? "" : " (" + check.notes.joined(separator: "; ") + ")"))
             }
         }
         if !record.nonconformances.isEmpty || !record.openFindings.isEmpty || record.siteRecords.contains(where: { !$0.differences.isEmpty }) {

@@ -17,6 +17,7 @@ import SiteStore
 /// unreachable) and the device's own serial and firmware.
 struct BatchRecordBuilder {
     let report: BatchReport
+    let spec: IPCSpec?
     let batchStart: Date
     let batchEnd: Date
 
@@ -36,6 +37,7 @@ struct BatchRecordBuilder {
         daemonDown: [(from: Date, to: Date)]
     ) {
         self.report = report
+        self.spec = spec
         self.batchStart = start
         self.batchEnd = end
         let tracks = Self.tracks(spec: spec, profile: profile)
@@ -154,8 +156,10 @@ struct BatchRecordBuilder {
             .init(from: Self.time($0.from), to: Self.time($0.to), durationS: $0.durationS)
         }
         report.excursions = summary.excursions.map { e in
+            // Named as the parameter's alarm is: its discrete alarm where the phase gives it a discrete rule.
+            let rule = spec?.phase(e.phase)?.limits(for: e.parameter)?.discrete == nil ? "limit" : "discrete"
             var x = BatchReport.Excursion(
-                alarm: "\(report.device)/\(e.parameter)/limit", phase: e.phase, start: Self.time(e.start), end: Self.time(e.end),
+                alarm: "\(report.device)/\(e.parameter)/\(rule)", phase: e.phase, start: Self.time(e.start), end: Self.time(e.end),
                 durationS: e.durationS, worstValue: e.worstValue, worstLevel: e.worstLevel, side: e.side?.rawValue ?? "-",
                 areaOutside: e.areaOutside, openAtBatchEnd: e.openAtBatchEnd)
             x.parameter = e.parameter

@@ -84,6 +84,7 @@ public struct EquivalenceTest: Sendable, Codable, Equatable {
         let t = Statistics.studentTQuantile(1 - alpha, df: df)
         let lower = difference - t * se, upper = difference + t * se
         return EquivalenceTest(difference: difference, lower: lower, upper: upper, margin: margin, degreesOfFreedom: df,
-                               equivalent: lower > -margin && upper < margin)
+                               // Batches without any spread and no difference are the same, whatever the margin (zero then).
+                               equivalent: (lower > -margin && upper < margin) || (se == 0 && difference == 0))
     }
 }

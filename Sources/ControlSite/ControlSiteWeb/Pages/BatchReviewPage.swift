@@ -183,6 +183,7 @@ enum BatchReviewPage {
             if !check.differences.isEmpty {
                 body += "<ul>" + check.differences.map { "<li>\(HTML.escape($0))</li>" }.joined() + "</ul>"
             }
+            for note in check.notes { body += "<p class=\"muted\">\(HTML.escape(note))</p>" }
         }
         body += "<h2>Clock evidence</h2>"
         let clocks = r.siteRecords.compactMap { c in c.record.map { (c.device, $0.clock) } }

@@ -279,7 +279,8 @@ enum BatchReportCSV {
         }
         for x in r.excursions {
             let item = "\(x.alarm)@\(x.start)"
-            for (field, value) in [("end", x.end), ("duration_s", number(x.durationS)), ("worst_value", number(x.worstValue)),
+            for (field, value) in [("parameter", x.parameter), ("end", x.end), ("duration_s", number(x.durationS)),
+                                   ("worst_value", number(x.worstValue)), ("worst_label", x.worstLabel),
                                    ("worst_level", x.worstLevel), ("side", x.side), ("area_outside", number(x.areaOutside)),
                                    ("open_at_batch_end", x.openAtBatchEnd ? "true" : "false")] {
                 row("excursion", x.phase, item, field, value)

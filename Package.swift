@@ -114,7 +114,8 @@ let package = Package(
         .target(
             name: "ControlSiteRecords",
             dependencies: [
-                "POCareCore", "POCareConfig", "POCareContract", "MQTT", "Hashing", "CPostgres", "BatchStatistics", log, yams,
+                "POCareCore", "POCareConfig", "POCareContract", "MQTT", "Hashing", "CPostgres", "ServiceSupport", "BatchStatistics", log, yams,
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: controlSite("ControlSiteRecords")),
         // Trend and box plots as SVG, rendered on the server; no dependencies.
@@ -134,7 +135,8 @@ let package = Package(
         .executableTarget(
             name: "pocare-control",
             dependencies: [
-                "POCareCore", "POCareConfig", "POCareContract", "Hashing", "ControlSiteRecords", "ControlSiteWeb", "BatchStatistics", arguments, log,
+                "POCareCore", "POCareConfig", "POCareContract", "Hashing", "ServiceSupport", "ControlSiteRecords", "ControlSiteWeb", "BatchStatistics",
+                arguments, log, .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: controlSite("pocare-control")),
 
@@ -154,6 +156,11 @@ let package = Package(
 
         // MARK: Tests
 
+        // What tests start and stop: brokers, PostgreSQL clusters, processes, the notify socket,
+        // the AsyncAPI schema check; one implementation each.
+        .target(
+            name: "TestSupport", dependencies: ["POCareCore", "ControlSiteRecords", yams], path: "Tests/TestSupport"),
+
         .testTarget(name: "POCareCoreTests", dependencies: ["POCareCore"]),
         .testTarget(name: "POCareConfigTests", dependencies: ["POCareCore", "POCareConfig", "Hashing", propertyBased]),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
@@ -172,12 +179,14 @@ let package = Package(
         .testTarget(
             name: "ControlSiteTests",
             dependencies: [
+                "TestSupport",
                 "ControlAPI", "POCareCore", "POCareConfig", "POCareContract", "MQTT", "ControlSiteRecords", "ControlSiteLink", "ControlSiteWeb", "SVGPlot",
                 "SiteStore", "Hashing", "BatchStatistics", propertyBased,
             ]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
+                "TestSupport",
                 "POCareCore", "POCareConfig", "POCareContract", "MQTT", "Acquisition", "BioreactorSimulator", "SiteStore", "ControlSiteLink", "Hashing",
                 "ControlSiteRecords", yams,
             ]),

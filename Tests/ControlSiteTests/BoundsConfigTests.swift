@@ -19,8 +19,9 @@ struct BoundsConfigTests {
     func sites() throws {
         #expect(try parse("").settings.registeredSites == nil)
         #expect(try parse("sites: [site-a, site-b]").settings.registeredSites == ["site-a", "site-b"])
-        for bad in ["sites: []", "sites: site-a", "sites: [\"\"]", "sites: [a/b]", "sites: [1]", "sites: {a: 1}"] {
-            #expect(refusal(bad).hasPrefix("control.yaml: sites:"), "\(bad): \(refusal(bad))")
+        for bad in ["sites: []", "sites: site-a", "sites: [\"\"]", "sites: [a/b]", "sites: [[a]]", "sites: {a: 1}"] {
+            let said = refusal(bad)
+            #expect(said.hasPrefix("control.yaml:3:") && (said.contains(": sites:") || said.contains(": sites[0]:")), "\(bad): \(said)")
         }
     }
 
@@ -31,10 +32,10 @@ struct BoundsConfigTests {
         #expect(defaults.pageMaxParameters == 48 && defaults.pageMaxSampleBytes == 256 * 1024 && defaults.pageMaxRows == 5_000)
         let set = try #require(try parse("web: { page_threads: 4, page_queue: 0, page_budget: 1500ms, page_max_parameters: 10 }").web)
         #expect(set.pageThreads == 4 && set.pageQueue == 0 && set.pageBudgetSeconds == 1.5 && set.pageMaxParameters == 10)
-        #expect(refusal("web: { page_threads: 0 }").hasPrefix("control.yaml: web.page_threads:"))
-        #expect(refusal("web: { page_budget: 2h }").hasPrefix("control.yaml: web.page_budget:"))
-        #expect(refusal("web: { page_budget: never }").hasPrefix("control.yaml: web.page_budget:"))
-        #expect(refusal("web: { page_max_sample_bytes: 10 }").hasPrefix("control.yaml: web.page_max_sample_bytes:"))
-        #expect(refusal("web: { page_max_rows: -1 }").hasPrefix("control.yaml: web.page_max_rows:"))
+        #expect(refusal("web: { page_threads: 0 }").contains(": web.page_threads:"))
+        #expect(refusal("web: { page_budget: 2h }").contains(": web.page_budget:"))
+        #expect(refusal("web: { page_budget: never }").contains(": web.page_budget:"))
+        #expect(refusal("web: { page_max_sample_bytes: 10 }").contains(": web.page_max_sample_bytes:"))
+        #expect(refusal("web: { page_max_rows: -1 }").contains(": web.page_max_rows:"))
     }
 }

@@ -2,6 +2,7 @@ import ControlSiteRecords
 import POCareContract
 import POCareCore
 import Testing
+import TestSupport
 
 @Suite("Comparability statistics (pure)")
 struct ComparabilityTests {

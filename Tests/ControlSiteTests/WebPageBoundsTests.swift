@@ -2,6 +2,7 @@ import ControlSiteRecords
 import ControlSiteWeb
 import Foundation
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc

@@ -2,6 +2,7 @@ import Foundation
 import POCareCore
 import SiteStore
 import Testing
+import TestSupport
 
 /// One batch run on two devices, through the real parts: the simulator, pocared, mosquitto,
 /// pocare-control and PostgreSQL. Each device has its own record; the site's records, the
@@ -19,20 +20,20 @@ struct TwoDeviceBatchTests {
 
     @Test("two correct records, told apart by the Control Site; a spike shorter than the on-delay and an excursion before the off-delay counted alike everywhere")
     func twoDevices() async throws {
-        let database = try ControlSiteDatabase()
-        let broker = try Broker(extraConfig: "log_type all")
+        let database = try TestPostgres()
+        let broker = try TestBroker(extraConfig: "log_type all")
         let configPath = FileManager.default.temporaryDirectory.appendingPathComponent("control-\(UUID().uuidString).yaml").path
         defer { try? FileManager.default.removeItem(atPath: configPath) }
         try """
             broker: \(broker.url)
             client_id: control-two
-            database: "\(database.connectionInfo)"
+            database: "\(database.postgresConnectionInfo)"
             sites: [durability]
             """.write(toFile: configPath, atomically: true, encoding: .utf8)
         let control = try RunningProcess("pocare-control", ["run", "--config", configPath])
         defer { control.stop() }
         #expect(await waitFor(upTo: .seconds(20)) { control.errors.contains { $0.contains("subscribed") } })
-        let db = ["--database", database.connectionInfo]
+        let db = ["--database", database.postgresConnectionInfo]
 
         // rocker-1: 38.6 for one second (shorter than the 3 s on-delay), then 38.4 for five (the alarm stands, and clears 2 s after).
         let fixture = try DaemonFixture(
@@ -118,20 +119,12 @@ struct TwoDeviceBatchTests {
         #expect(abs(((compared["mean"] as? NSNumber)?.doubleValue ?? 0) - recordMean) < 1e-9 * abs(recordMean))
 
         // A message under a site the Control Site does not register is kept apart, never a site of its own.
-        try publish(broker, topic: "pocare/v1/ghost-site/status", payload: "{\"schema\":\"pocare/v1/status\",\"site\":\"ghost-site\",\"state\":\"online\"}")
+        try broker.publish([("pocare/v1/ghost-site/status", "{\"schema\":\"pocare/v1/status\",\"site\":\"ghost-site\",\"state\":\"online\"}")])
         #expect(await waitFor(upTo: .seconds(20)) {
             let refused = (try? run("pocare-control", ["refused", "--json"] + db)).flatMap { try? JSONSerialization.jsonObject(with: Data($0.output.utf8)) }
             return ((refused as? [[String: Any]]) ?? []).contains { $0["claimed_site"] as? String == "ghost-site" }
         })
         let sites = try #require(try JSONSerialization.jsonObject(with: Data(try run("pocare-control", ["sites", "--json"] + db).output.utf8)) as? [[String: Any]])
         #expect(sites.map { $0["site"] as? String } == ["durability"])
-    }
-
-    func publish(_ broker: Broker, topic: String, payload: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_pub")
-        process.arguments = ["-h", "127.0.0.1", "-p", String(broker.port), "-q", "1", "-t", topic, "-m", payload]
-        try process.run()
-        process.waitUntilExit()
     }
 }

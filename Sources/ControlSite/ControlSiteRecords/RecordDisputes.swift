@@ -51,6 +51,7 @@ public struct RecordDispute: Sendable, Codable, Equatable {
             ORDER BY resolved IS NOT NULL, opened, id LIMIT 1000
             """, [all ? "true" : "false", site, batch])
         return try (0..<rows.rowCount).map { r in
+            // array_to_json of a text[] is a JSON array of strings; nothing else can come back.
             let batches = (try? JSONDecoder().decode([String].self, from: Data((rows.string(r, 6) ?? "[]").utf8))) ?? []
             var d = RecordDispute(
                 id: rows.int(r, 0) ?? 0, site: rows.string(r, 1) ?? "", epoch: rows.string(r, 2) ?? "", stream: rows.string(r, 3) ?? "",

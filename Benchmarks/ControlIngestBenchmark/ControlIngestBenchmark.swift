@@ -74,7 +74,8 @@ struct ControlIngestBenchmark: ParsableCommand {
             while !pipeline.waitForRoom(timeout: 1) {}
             pipeline.submit(.message(try ContractMessage.parse(topic: topic, payload: payload)))
         }
-        pipeline.close()
+        // Everything submitted is written: the writers keep at it as long as the database answers.
+        pipeline.close(retryingFor: .seconds(3600))
         pipeline.waitUntilFinished()
         let elapsed = clock.now - began
         let inserted = pipeline.currentStatistics.inserted
@@ -90,7 +91,7 @@ struct ControlIngestBenchmark: ParsableCommand {
             while !resend.waitForRoom(timeout: 1) {}
             resend.submit(.message(try ContractMessage.parse(topic: topic, payload: payload)))
         }
-        resend.close()
+        resend.close(retryingFor: .seconds(3600))
         resend.waitUntilFinished()
         let duplicates = resend.currentStatistics.duplicates
         let dupElapsed = clock.now - again

@@ -100,11 +100,14 @@ let package = Package(
         .systemLibrary(
             name: "CPostgres", path: controlSite("CPostgres"), pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]),
+        // The comparability method, pure: distributions, the tiers, the envelope, Hotelling's T².
+        .target(name: "ComparabilityMethod", path: controlSite("ComparabilityMethod")),
         // Ingest, integrity, replay requests, the records and reports QA reads.
         .target(
             name: "ControlSiteRecords",
             dependencies: [
-                "POCareCore", "POCareConfig", "Hashing", "CPostgres", "ControlSiteLink", "SiteStore", "ControlAPI", log, yams,
+                "POCareCore", "POCareConfig", "Hashing", "CPostgres", "ControlSiteLink", "SiteStore", "ControlAPI", "ComparabilityMethod", log,
+                yams,
             ],
             path: controlSite("ControlSiteRecords")),
         // Trend and box plots as SVG, rendered on the server; no dependencies.
@@ -113,7 +116,7 @@ let package = Package(
         .target(
             name: "ControlSiteWeb",
             dependencies: [
-                "POCareCore", "POCareConfig", "ControlSiteRecords", "SVGPlot", "Hashing", "CCrypto",
+                "POCareCore", "POCareConfig", "ControlSiteRecords", "ComparabilityMethod", "SVGPlot", "Hashing", "CCrypto",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -123,7 +126,9 @@ let package = Package(
             path: controlSite("ControlSiteWeb")),
         .executableTarget(
             name: "pocare-control",
-            dependencies: ["POCareCore", "POCareConfig", "ControlSiteRecords", "ControlSiteLink", "ControlSiteWeb", arguments, log],
+            dependencies: [
+                "POCareCore", "POCareConfig", "ControlSiteRecords", "ComparabilityMethod", "ControlSiteLink", "ControlSiteWeb", arguments, log,
+            ],
             path: controlSite("pocare-control")),
 
         // MARK: Benchmarks
@@ -144,6 +149,7 @@ let package = Package(
         .testTarget(name: "POCareCoreTests", dependencies: ["POCareCore"]),
         .testTarget(name: "POCareConfigTests", dependencies: ["POCareCore", "POCareConfig", "Hashing", propertyBased]),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
+        .testTarget(name: "ComparabilityMethodTests", dependencies: ["ComparabilityMethod"], exclude: ["Fixtures"]),
         .testTarget(name: "ServiceSupportTests", dependencies: ["ServiceSupport", "POCareCore"]),
         .testTarget(name: "AcquisitionTests", dependencies: ["POCareCore", "POCareConfig", "Acquisition", propertyBased]),
         .testTarget(name: "InProcessControlTests", dependencies: ["POCareCore", "InProcessControl", propertyBased]),
@@ -156,7 +162,7 @@ let package = Package(
         .testTarget(
             name: "ControlSiteTests",
             dependencies: [
-                "ControlAPI", "POCareCore", "POCareConfig", "ControlSiteRecords", "ControlSiteLink", "ControlSiteWeb", "SVGPlot",
+                "ControlAPI", "POCareCore", "POCareConfig", "ControlSiteRecords", "ComparabilityMethod", "ControlSiteLink", "ControlSiteWeb", "SVGPlot",
                 "SiteStore", "Hashing", propertyBased,
             ]),
         .testTarget(

@@ -117,7 +117,7 @@ struct Fixture {
                     put("envelope.\(b.batch).compared", b.result.comparedBuckets)
                     put("envelope.\(b.batch).inside_share", b.result.insideShare)
                     put("envelope.\(b.batch).largest_departure", b.result.largestDeparture)
-                    put("envelope.\(b.batch).largest_departure_sd", b.result.largestDepartureInSD)
+                    put("envelope.\(b.batch).largest_departure_sd", b.result.largestDepartureInStandardDeviations)
                     put("envelope.\(b.batch).passed", b.result.passed)
                 }
             }

@@ -49,7 +49,7 @@ public struct Envelope: Sendable, Codable, Equatable {
         let share = compared == 0 ? 0 : Double(inside) / Double(compared)
         return EnvelopeResult(
             comparedBuckets: compared, insideBuckets: inside, insideShare: share, largestDeparture: largest,
-            largestDepartureInSD: largestInSD, largestDepartureBucket: largestBucket, requiredShare: requiredShare,
+            largestDepartureInStandardDeviations: largestInSD, largestDepartureBucket: largestBucket, requiredShare: requiredShare,
             passed: compared > 0 && share >= requiredShare)
     }
 }
@@ -61,7 +61,7 @@ public struct EnvelopeResult: Sendable, Codable, Equatable {
     public var insideBuckets: Int
     public var insideShare: Double
     public var largestDeparture: Double
-    public var largestDepartureInSD: Double
+    public var largestDepartureInStandardDeviations: Double
     public var largestDepartureBucket: Int?
     public var requiredShare: Double
     public var passed: Bool

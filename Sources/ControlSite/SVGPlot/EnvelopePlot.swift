@@ -64,14 +64,15 @@ public struct EnvelopePlot: Sendable {
             <rect x="\(c(left))" y="\(c(top))" width="\(c(plotWidth))" height="\(c(plotHeight))" fill="#fff" stroke="#888"/>
 
             """
-        // The envelope, one polygon per stretch of covered buckets.
+        // The envelope, one polygon per stretch of covered buckets, each bucket over its whole width.
+        func edges(_ i: Int) -> [Double] { [x(Double(i) * bucketSeconds), x(Double(i + 1) * bucketSeconds)] }
         for run in Self.runs(envelope.map { $0 != nil }) {
             let bands = run.map { (i: $0, band: envelope[$0]!) }
-            let upper = bands.map { "\(c(middle($0.i))),\(c(y($0.band.high)))" }
-            let lower = bands.reversed().map { "\(c(middle($0.i))),\(c(y($0.band.low)))" }
+            let upper = bands.flatMap { b in edges(b.i).map { "\(c($0)),\(c(y(b.band.high)))" } }
+            let lower = bands.reversed().flatMap { b in edges(b.i).reversed().map { "\(c($0)),\(c(y(b.band.low)))" } }
             s += "<polygon class=\"envelope\" points=\"\((upper + lower).joined(separator: " "))\" fill=\"#dfe8f7\" stroke=\"#9fb3d9\">"
                 + "<title>reference envelope</title></polygon>"
-            s += "<polyline class=\"reference-mean\" points=\"\(bands.map { "\(c(middle($0.i))),\(c(y($0.band.mean)))" }.joined(separator: " "))\" "
+            s += "<polyline class=\"reference-mean\" points=\"\(bands.flatMap { b in edges(b.i).map { "\(c($0)),\(c(y(b.band.mean)))" } }.joined(separator: " "))\" "
                 + "fill=\"none\" stroke=\"#1f3b73\" stroke-dasharray=\"4 3\"/>\n"
         }
         let palette = ["#222", "#6a3d9a", "#33a02c", "#ff7f00", "#1f78b4"]

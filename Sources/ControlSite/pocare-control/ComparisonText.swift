@@ -38,8 +38,9 @@ enum ComparisonText {
                  p.envelope.isEmpty ? "-" : p.envelope.map { TieredAssessment.percent($0.result.insideShare) }.joined(separator: " "),
                  p.verdict.rawValue]
             })
-            for p in j.parameters where p.verdict != .comparable || !p.reasons.isEmpty {
-                for reason in p.reasons { emit("  \(p.parameter): \(reason)") }
+            // What the verdict's reasons do not say already: the notes (floors used, tiers not run).
+            for p in j.parameters {
+                for reason in p.reasons where !j.reasons.contains("\(p.parameter): \(reason)") { emit("  \(p.parameter): \(reason)") }
             }
             for m in j.multivariate {
                 if let r = m.result {

@@ -109,20 +109,27 @@ public struct ParameterOverride: Sendable, Equatable {
 
 /// The defaults per parameter, stated on the report: all three tiers, k = 3, margin 1.5 SD,
 /// envelope ± 3 SD with 90 % inside; the SD floor is the larger of the parameter's register
-/// resolution in the profile and 5 % of the spec's alert band (the action band where the
+/// resolution in the profile (one count times the scale of an integer register) and 5 % of the spec's alert band (the action band where the
 /// alert band is open on one side), so a difference smaller than a twentieth of the band the
 /// spec allows is never a finding.
 public enum ParameterDefaults {
     public static let bandFraction = 0.05
 
     public static func settings(for limits: ParameterLimits, profile: DeviceProfile?, override: ParameterOverride?) -> ParameterSettings {
-        let resolution = profile?.parameters.first { $0.id == limits.parameterId }.map { abs($0.scale) }
+        // An integer register resolves one count times its scale; a floating-point one says nothing of the sensor.
+        let resolution = profile?.parameters.first { $0.id == limits.parameterId }.flatMap { p -> Double? in
+            switch p.dataType {
+            case .int16, .uint16, .int32, .uint32, .int64, .uint64: abs(p.scale)
+            default: nil
+            }
+        }
         let band: (low: Double, high: Double, name: String)? =
             if let l = limits.alertLow, let h = limits.alertHigh { (l, h, "alert band") }
             else if let l = limits.actionLow, let h = limits.actionHigh { (l, h, "action band") }
             else { nil }
         func fromResolution() -> StandardDeviationFloor {
-            guard let resolution, let profile else { return .init(value: 0, source: "no resolution known (profile not loaded)") }
+            guard let profile else { return .init(value: 0, source: "no resolution known (profile not loaded)") }
+            guard let resolution else { return .init(value: 0, source: "no register resolution (a floating-point value in profile \(profile.id))") }
             return .init(value: resolution, source: "register resolution \(num(resolution)) \(limits.unit) in profile \(profile.id)")
         }
         func fromBand(_ fraction: Double) -> StandardDeviationFloor? {

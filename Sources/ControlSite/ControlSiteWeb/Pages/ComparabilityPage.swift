@@ -1,6 +1,8 @@
+import ComparabilityMethod
 import ControlSiteRecords
 import Foundation
 import POCareCore
+import SVGPlot
 
 /// The comparison of sites for a spec, equipment model and phase, computed when asked: the
 /// phases offered are those the batches recorded; the report (`ComparisonReportView`), its
@@ -13,11 +15,13 @@ enum ComparabilityPage {
         var reference: String
         var kind: ComparisonRequest.Kind = .qualification
         var includeNonconforming = false
+        /// Width of a trajectory bucket, seconds.
+        var bucket = MethodSettings().bucketSeconds
 
         var queryString: String {
             "spec=\(HTML.segment(spec))&phase=\(HTML.segment(phase))&reference=\(HTML.segment(reference))"
                 + (profile.map { "&profile=\(HTML.segment($0))" } ?? "") + "&kind=\(kind.rawValue)"
-                + (includeNonconforming ? "&information=1" : "")
+                + (includeNonconforming ? "&information=1" : "") + "&bucket=\(SVGText.number(bucket))"
         }
 
         init(spec: String, profile: String? = nil, phase: String, reference: String) {
@@ -35,6 +39,10 @@ enum ComparabilityPage {
             self.init(spec: spec, profile: q["profile"].flatMap { $0.isEmpty ? nil : $0 }, phase: phase, reference: reference)
             kind = q["kind"].flatMap(ComparisonRequest.Kind.init(rawValue:)) ?? .qualification
             includeNonconforming = q["information"] == "1"
+            if let text = q["bucket"], !text.isEmpty {
+                guard let b = Double(text), b.isFinite, b >= 1, b <= 86_400 else { return nil }
+                bucket = b
+            }
         }
     }
 
@@ -68,6 +76,7 @@ enum ComparabilityPage {
         request.profile = query.profile
         request.kind = query.kind
         request.includeNonconforming = query.includeNonconforming
+        request.settings.bucketSeconds = query.bucket
         request.profiles = specs.profiles
         do {
             return .report(try ComparisonReport.load(connection, request: request) { site, batch in
@@ -97,6 +106,7 @@ enum ComparabilityPage {
             <option value="yearly"\(query?.kind == .yearly ? " selected" : "")>yearly check (paired)</option></select></label>
             <label><input type="checkbox" name="information" value="1"\(query?.includeNonconforming == true ? " checked" : "")> \
             nonconforming batches for information</label>
+            <label>Trajectory bucket <input name="bucket" size="5" value="\(HTML.escape(SVGText.number(query?.bucket ?? MethodSettings().bucketSeconds)))"> s</label>
             <button type="submit">Compare</button></form>
             <p><a href="/comparisons">Stored comparisons and their signatures</a></p>
             """
@@ -113,7 +123,7 @@ enum ComparabilityPage {
                     <form method="post" action="/comparisons" class="inline">
                     <input type="hidden" name="csrf" value="\(HTML.escape(session.csrfToken))">
                     \(["spec": q.spec, "profile": q.profile ?? "", "phase": q.phase, "reference": q.reference, "kind": q.kind.rawValue,
-                       "information": q.includeNonconforming ? "1" : ""].sorted { $0.key < $1.key }.map {
+                       "information": q.includeNonconforming ? "1" : "", "bucket": SVGText.number(q.bucket)].sorted { $0.key < $1.key }.map {
                         "<input type=\"hidden\" name=\"\($0.key)\" value=\"\(HTML.escape($0.value))\">" }.joined())
                     <button type="submit">Store this comparison for QA's signature</button></form>
                     """

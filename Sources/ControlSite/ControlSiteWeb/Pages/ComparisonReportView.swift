@@ -16,11 +16,11 @@ enum ComparisonReportView {
         body += "<h2>Verdict</h2>" + HTML.table(["Site", "Batches", "Verdict", "Reasons"], report.judgements.map { j in
             [HTML.escape(j.site), String(j.batches), badge(j.verdict), j.reasons.map(HTML.escape).joined(separator: "<br>")]
         }, cssClass: "verdicts")
-        body += method(report)
         body += "<div class=\"plots\">"
         for p in report.parameters { body += parameter(p, report: report) }
         body += "</div>"
         body += multivariate(report)
+        body += method(report)
         body += batches(report)
         return body
     }

@@ -1,5 +1,5 @@
-import ControlAPI
-import ControlSiteLink
+import Hashing
+import POCareContract
 import ControlSiteRecords
 import ControlSiteWeb
 import Foundation

@@ -1,4 +1,5 @@
 import ControlSiteWeb
+import Hashing
 import SVGPlot
 import Testing
 

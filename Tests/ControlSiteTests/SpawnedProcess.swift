@@ -37,9 +37,18 @@ final class SpawnedProcess: @unchecked Sendable {
     var isRunning: Bool {
         guard !exited else { return false }
         var status: Int32 = 0
-        if waitpid(pid, &status, WNOHANG) == pid { exited = true }
+        if waitpid(pid, &status, WNOHANG) == pid {
+            exited = true
+            exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        }
         return !exited
     }
+
+    /// How it ended (128 + the signal when a signal ended it); nil while it runs.
+    private(set) var exitStatus: Int32?
+
+    /// Sends SIGTERM, as systemd's stop does.
+    func terminate() { if isRunning { kill(pid, SIGTERM) } }
 
     /// Kills without warning, as a power cut or the OOM killer would.
     func kill9() {

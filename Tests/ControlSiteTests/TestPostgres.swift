@@ -1,4 +1,5 @@
 import ControlSiteRecords
+import POCareContract
 import Foundation
 
 #if canImport(Glibc)
@@ -37,6 +38,11 @@ final class TestPostgres: @unchecked Sendable {
         let admin = try PostgresConnection("host=127.0.0.1 port=\(port) user=postgres dbname=postgres")
         try admin.execute("CREATE DATABASE \(name)")
         return "host=127.0.0.1 port=\(port) user=postgres dbname=\(name)"
+    }
+
+    /// Stops the server at once, as a crash or a lost database host would look to a client.
+    func stopServer() throws {
+        try runAsServerUser("\(Self.binaries)/pg_ctl", ["-D", "\(directory.path)/data", "-m", "immediate", "-w", "stop"])
     }
 
     deinit {

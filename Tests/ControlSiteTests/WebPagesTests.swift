@@ -1,4 +1,5 @@
 import ControlSiteRecords
+import POCareContract
 import ControlSiteWeb
 import Foundation
 import Testing

@@ -1,5 +1,6 @@
 import Foundation
 import SiteStore
+import POCareContract
 import Testing
 
 /// Someone with shell access edits the store with the sqlite3 command-line tool (dropping the

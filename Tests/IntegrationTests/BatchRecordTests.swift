@@ -1,5 +1,6 @@
 import Foundation
 import SiteStore
+import POCareContract
 import Testing
 
 /// The batch record as a QP reads it: time nobody watched is unmonitored, never in range; what

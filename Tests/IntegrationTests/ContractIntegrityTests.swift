@@ -1,6 +1,7 @@
 import Foundation
 import Hashing
 import SiteStore
+import POCareContract
 import Testing
 
 /// Every record message carries its store's epoch and its chain hashes; the reference consumer

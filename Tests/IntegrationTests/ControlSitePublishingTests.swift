@@ -1,5 +1,6 @@
 import Foundation
 import SiteStore
+import POCareContract
 import Testing
 
 /// A spec with short delays, so an excursion raises and clears within seconds.

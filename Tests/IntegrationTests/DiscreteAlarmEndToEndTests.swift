@@ -1,5 +1,6 @@
 import Foundation
 import SiteStore
+import POCareContract
 import Testing
 
 #if canImport(Glibc)

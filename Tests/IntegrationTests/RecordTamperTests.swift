@@ -1,5 +1,6 @@
 import Foundation
 import SiteStore
+import POCareContract
 import Testing
 
 /// Someone with shell access edits a copy of a real site store with sqlite3: every change,

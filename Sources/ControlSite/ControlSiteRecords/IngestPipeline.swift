@@ -1,17 +1,20 @@
 import Foundation
 import Logging
+import POCareCore
 import Synchronization
 
 /// The writing half of an instance: several writer threads, each with its own database
 /// connection and queue. A stream always goes to the same writer, so its records stay in
 /// order and two writers never wait for each other's row locks; the database uses a core per
 /// writer, which is where ingest spends its time.
-public final class IngestPipeline: @unchecked Sendable {
+public final class IngestPipeline: Sendable {
     public struct Statistics: Sendable, Equatable {
         public var inserted = 0
         public var duplicates = 0
         public var conflicts = 0
         public var rejected = 0
+        /// Messages taken from the broker and never written: a stop that could not wait for the database.
+        public var abandoned = 0
     }
 
     private let database: String
@@ -19,25 +22,21 @@ public final class IngestPipeline: @unchecked Sendable {
     private let logger: Logger
     private let queues: [IngestQueue]
     private let statistics = Mutex(Statistics())
-    private let finished = DispatchGroup()
+    private let threads: [DedicatedThread]
+    /// The monotonic time after which a writer stops retrying a database that is away (set by `close`).
+    private let giveUpAt = Atomic<Int64>(.max)
 
-    /// Connects every writer (failing at once if the database cannot be reached) and starts them.
-    /// The schema must be migrated already.
-    public init(database: String, writers: Int, batchMessages: Int, queueCapacity: Int, logger: Logger) throws {
+    /// Starts the writers; each connects on its own thread (and again whenever the connection is
+    /// lost). The schema must be migrated already.
+    public init(database: String, writers: Int, batchMessages: Int, queueCapacity: Int, logger: Logger) {
         self.database = database
         self.batchMessages = batchMessages
         self.logger = logger
         let count = max(1, writers)
         queues = (0..<count).map { _ in IngestQueue(capacity: max(1, queueCapacity / count)) }
-        let connected = try (0..<count).map { _ in ThreadOwned(try IngestWriter(connection: try PostgresConnection(database), logger: logger)) }
-        for (index, writer) in connected.enumerated() {
-            finished.enter()
-            let thread = Thread { [self] in
-                run(queues[index], writer.value)
-                finished.leave()
-            }
-            thread.name = "ingest-writer-\(index)"
-            thread.start()
+        threads = (0..<count).map { DedicatedThread(name: "ingest-writer-\($0)") }
+        for (index, thread) in threads.enumerated() {
+            thread.start { [self] in run(queues[index]) }
         }
     }
 
@@ -49,15 +48,27 @@ public final class IngestPipeline: @unchecked Sendable {
         queues[writerIndex(item)].append(item)
     }
 
-    /// Waits up to `timeout` until every writer has room; returns whether they have.
-    public func waitForRoom(timeout: TimeInterval) -> Bool {
+    /// Waits up to `timeout` seconds until every writer has room; returns whether they have.
+    public func waitForRoom(timeout: Double) -> Bool {
         queues.allSatisfy { $0.waitForRoom(timeout: timeout) }
     }
 
-    /// No more items: the writers write what they hold and finish.
-    public func close() { queues.forEach { $0.close() } }
+    /// No more items: the writers write what they hold, and stop retrying a database that is
+    /// away after `limit` (what they could not write is counted as abandoned).
+    public func close(retryingFor limit: Duration = .seconds(3)) {
+        giveUpAt.store(MonotonicClock.now() + limit.nanoseconds, ordering: .relaxed)
+        queues.forEach { $0.close() }
+    }
 
-    public func waitUntilFinished() { finished.wait() }
+    /// Blocks until every writer has finished (for the benchmark's own thread; tasks use `finished(within:)`).
+    public func waitUntilFinished() { threads.forEach { $0.join() } }
+
+    /// Suspends until every writer has finished, at most `limit`; whether they all did.
+    public func finished(within limit: Duration) async -> Bool {
+        var all = true
+        for thread in threads { all = await thread.joined(within: limit) && all }
+        return all
+    }
 
     private func writerIndex(_ item: IngestWriter.Item) -> Int {
         guard queues.count > 1, case .message(.records(let m)) = item else { return 0 }
@@ -69,17 +80,24 @@ public final class IngestPipeline: @unchecked Sendable {
         return Int(hash % UInt64(queues.count))
     }
 
-    private func run(_ queue: IngestQueue, _ initial: IngestWriter) {
-        var writer: IngestWriter? = initial
+    private var givingUp: Bool { MonotonicClock.now() >= giveUpAt.load(ordering: .relaxed) }
+
+    private func run(_ queue: IngestQueue) {
+        var writer: IngestWriter?
         while true {
             let items = queue.take(limit: batchMessages)
             if items.isEmpty { break }
             var attempt = 0
             while true {
+                if givingUp {
+                    let dropped = items.count + queue.abandon()
+                    statistics.withLock { $0.abandoned += dropped }
+                    return
+                }
                 do {
                     if writer == nil {
                         writer = try IngestWriter(connection: try PostgresConnection(database), logger: logger)
-                        logger.info("reconnected to PostgreSQL")
+                        if attempt > 0 { logger.info("reconnected to PostgreSQL") }
                     }
                     try writeSplittingBadItems(items, writer!)
                     break
@@ -89,16 +107,22 @@ public final class IngestPipeline: @unchecked Sendable {
                     if attempt == 1 || attempt.isMultiple(of: 10) {
                         logger.error("cannot write to PostgreSQL; retrying the same messages", metadata: ["error": "\(error)"])
                     }
-                    usleep(UInt32(min(5_000_000, 100_000 * attempt)))
+                    pause(milliseconds: min(5_000, 100 * attempt))
                 } catch {
                     // Anything else is this software's own failure: say so, reconnect, keep trying.
                     attempt += 1
                     logger.critical("ingest write failed", metadata: ["error": "\(error)"])
                     writer = nil
-                    usleep(UInt32(min(5_000_000, 100_000 * attempt)))
+                    pause(milliseconds: min(5_000, 100 * attempt))
                 }
             }
         }
+    }
+
+    /// Sleeps, in short steps, so a stop is not held up by a retry's wait.
+    private func pause(milliseconds: Int) {
+        let until = MonotonicClock.now() + Int64(milliseconds) * 1_000_000
+        while MonotonicClock.now() < until && !givingUp { usleep(20_000) }
     }
 
     /// Writes the batch; if the database rejects it for its content (one malformed record

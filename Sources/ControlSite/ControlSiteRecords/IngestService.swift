@@ -1,6 +1,9 @@
-import ControlSiteLink
+import POCareContract
+import POCareCore
 import Foundation
+import MQTT
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 #if canImport(Glibc)
@@ -14,8 +17,10 @@ import Glibc
 /// own the database connections and write in batches. libmosquitto acknowledges a QoS 1 message to
 /// the broker before handing it over (2.0.x), so a message in the queue when the process is
 /// killed is lost here; the replay coordinator asks the site for it again (`ReplayCoordinator`).
-/// A clean stop writes everything queued first.
-public final class IngestService: @unchecked Sendable {
+/// A stop writes everything queued first, waiting at most a few seconds for a database that is
+/// away; what it could not write is logged, and the sites' stores still hold it (the next start
+/// asks for every stream's tail).
+public final class IngestService: Service, Sendable {
     public struct Settings: Sendable {
         public var broker: BrokerOptions
         public var topicRoot = "pocare/v1"
@@ -50,69 +55,72 @@ public final class IngestService: @unchecked Sendable {
         public var duplicates = 0
         public var conflicts = 0
         public var rejected = 0
+        public var abandoned = 0
     }
 
     private let settings: Settings
     private let logger: Logger
-    private var pipeline: IngestPipeline?
+    private let replay: ReplayCoordinator?
+    private let pipeline = Mutex<IngestPipeline?>(nil)
     private let stopRequested = Atomic<Bool>(false)
     private let messages = Atomic<Int>(0)
-    private let finished = DispatchGroup()
+    private let thread = DedicatedThread(name: "ingest-mqtt")
 
-    public init(settings: Settings, logger: Logger) {
+    /// `replay`, when given, publishes its requests through this instance's MQTT client.
+    public init(settings: Settings, logger: Logger, replay: ReplayCoordinator? = nil) {
         self.settings = settings
         self.logger = logger
+        self.replay = replay
     }
 
     public var currentStatistics: Statistics {
-        let written = pipeline?.currentStatistics ?? .init()
+        let written = pipeline.withLock { $0 }?.currentStatistics ?? .init()
         return Statistics(messages: messages.load(ordering: .relaxed), inserted: written.inserted, duplicates: written.duplicates,
-                          conflicts: written.conflicts, rejected: written.rejected)
+                          conflicts: written.conflicts, rejected: written.rejected, abandoned: written.abandoned)
     }
 
-    /// Connects to the database and migrates it (failing at once if either fails), then
-    /// starts the writers and the MQTT thread.
-    public func start() throws {
+    /// Connects to the database and migrates it, and checks the broker settings: fails at once
+    /// if any of them fails, before the service runs. Blocks (libpq): call it from a thread of
+    /// the caller's, not from a task.
+    public func prepare() throws {
         let connection = try PostgresConnection(settings.database)
         try ControlSchema.migrate(connection, logger: logger)
-        let pipeline = try IngestPipeline(
-            database: settings.database, writers: settings.writers, batchMessages: settings.batchMessages,
-            queueCapacity: settings.queueCapacity, logger: logger)
-        self.pipeline = pipeline
-        let watch = PersistentGapWatch(database: settings.database, reportAfter: settings.gapReportAfter, logger: logger)
-        watch.start()
-        let replay: ReplayCoordinator? = settings.replayAfter.map { after in
-            var planning = ReplayPlanner.Settings()
-            planning.replayAfter = Double(after.components.seconds) + Double(after.components.attoseconds) / 1e18
-            return ReplayCoordinator(
-                database: settings.database, requester: settings.broker.clientId, topicRoot: settings.topicRoot, settings: planning,
-                logger: logger)
-        }
-        replay?.start()
-        let client = ThreadOwned(try MQTTClient(options: settings.broker))
-        finished.enter()
-        let mqttThread = Thread { [self] in
-            runSubscriber(client.value, pipeline, replay)
-            pipeline.close()
-            pipeline.waitUntilFinished()
-            replay?.stop()
-            watch.stop()
-            finished.leave()
-        }
-        mqttThread.name = "ingest-mqtt"
-        mqttThread.start()
+        _ = try MQTTClient(options: settings.broker)
     }
 
-    /// Asks the threads to finish; what is queued is written first.
-    public func stop() { stopRequested.store(true, ordering: .relaxed) }
+    /// Reads from the broker and writes to the database until the service group shuts down.
+    public func run() async {
+        let pipeline = IngestPipeline(
+            database: settings.database, writers: settings.writers, batchMessages: settings.batchMessages,
+            queueCapacity: settings.queueCapacity, logger: logger)
+        self.pipeline.withLock { $0 = pipeline }
+        thread.start { [self] in
+            do {
+                runSubscriber(try MQTTClient(options: settings.broker), pipeline)
+            } catch {
+                logger.critical("cannot create the MQTT client", metadata: ["error": "\(error)"])
+            }
+        }
+        try? await gracefulShutdown()
+        logger.info("stopping: writing what is queued")
+        stopRequested.store(true, ordering: .relaxed)
+        _ = await thread.joined(within: .seconds(1))
+        pipeline.close(retryingFor: .seconds(3))
+        let finished = await pipeline.finished(within: .milliseconds(3_500))
+        let s = currentStatistics
+        let unwritten = s.abandoned + pipeline.queued
+        if !finished || unwritten > 0 {
+            logger.error("stopped with messages not written; the sites' stores hold them, and the next start asks for them again",
+                         metadata: ["not_written": "\(unwritten)"])
+        }
+        logger.info("stopped", metadata: ["messages": "\(s.messages)", "inserted": "\(s.inserted)", "duplicates": "\(s.duplicates)"])
+    }
 
-    public func waitUntilStopped() { finished.wait() }
-
-    private func runSubscriber(_ client: MQTTClient, _ pipeline: IngestPipeline, _ replay: ReplayCoordinator?) {
+    private func runSubscriber(_ client: MQTTClient, _ pipeline: IngestPipeline) {
         let answerPrefix = settings.topicRoot + "/", answerSuffix = "/replay/status"
         client.setMaxInflight(settings.batchMessages)
-        var everConnected = false
-        var failures = 0
+        var schedule = ReconnectSchedule()
+        var connected = false
         client.onEvent = { [self] event in
             switch event {
             case .connected(let rc):
@@ -120,7 +128,7 @@ public final class IngestService: @unchecked Sendable {
                     logger.error("the broker refused the connection", metadata: ["reason": "\(MQTTClient.connackText(rc))"])
                     return
                 }
-                failures = 0
+                connected = true
                 do {
                     try client.subscribe(settings.subscription, qos: 1)
                     logger.info("subscribed", metadata: ["pattern": "\(settings.subscription)", "client": "\(settings.broker.clientId)"])
@@ -128,6 +136,7 @@ public final class IngestService: @unchecked Sendable {
                     logger.error("cannot subscribe", metadata: ["error": "\(error)"])
                 }
             case .disconnected(let rc):
+                connected = false
                 if rc != 0 { logger.warning("lost the broker connection", metadata: ["code": "\(rc)"]) }
             case .message(let topic, let payload):
                 // A site's answer to a replay request: bookkeeping, not a record.
@@ -153,19 +162,19 @@ public final class IngestService: @unchecked Sendable {
         }
         while !stopRequested.load(ordering: .relaxed) {
             if client.socket < 0 {
-                do {
-                    if everConnected { try client.reconnect() } else { try client.connect() }
-                    everConnected = true
-                } catch {
-                    failures += 1
-                    if failures == 1 || failures.isMultiple(of: 10) {
+                switch schedule.attempt(client) {
+                case .started: break
+                case .notDue(let nanoseconds):
+                    usleep(UInt32(min(nanoseconds / 1_000, 100_000)))
+                    continue
+                case .failed(let error, let failures, _, let worthLogging):
+                    if worthLogging {
                         logger.warning("cannot reach the broker; retrying", metadata: ["error": "\(error)", "attempts": "\(failures)"])
                     }
-                    let backoff = min(30, 0.5 * pow(2, Double(min(failures - 1, 6))))
-                    sleepUnlessStopped(backoff * Double.random(in: 0.5...1))
                     continue
                 }
             }
+            if connected { schedule.connected() }
             for request in replay?.takeOutgoing() ?? [] {
                 do { _ = try client.publish(topic: request.topic, payload: request.payload, qos: 1) } catch {
                     // Unanswered requests are asked again after a while.
@@ -173,23 +182,12 @@ public final class IngestService: @unchecked Sendable {
                 }
             }
             // The database is behind: let the broker hold the messages instead of memory.
-            if !pipeline.waitForRoom(timeout: 0.5) {
+            if !pipeline.waitForRoom(timeout: 0.1) {
                 _ = client.loopMisc()
                 continue
             }
-            _ = client.runLoop(milliseconds: 100)
+            if !client.runLoop(milliseconds: 100) && client.socket < 0 { schedule.lost() }
         }
         client.disconnect()
     }
-
-    private func sleepUnlessStopped(_ seconds: Double) {
-        let deadline = Date(timeIntervalSinceNow: seconds)
-        while Date() < deadline && !stopRequested.load(ordering: .relaxed) { usleep(50_000) }
-    }
-}
-
-/// A value created on one thread and handed to the thread that will own it; never shared.
-final class ThreadOwned<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }

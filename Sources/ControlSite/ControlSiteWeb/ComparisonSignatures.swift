@@ -1,4 +1,5 @@
 import ControlSiteRecords
+import Hashing
 import Foundation
 
 /// QA's electronic signature of a stored comparison report (21 CFR 11.50/11.70; the QMS's

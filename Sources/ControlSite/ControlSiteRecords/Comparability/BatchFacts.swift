@@ -1,4 +1,4 @@
-import ControlAPI
+import POCareContract
 import Foundation
 
 /// What the Control Site knows about one device's part of one batch, one field per fact, as the

@@ -1,5 +1,5 @@
 import ComparabilityMethod
-import ControlAPI
+import POCareContract
 import Foundation
 import POCareCore
 

@@ -1,4 +1,5 @@
 import ControlSiteRecords
+import POCareContract
 import Foundation
 
 /// The Control Site's audit trail, newest first, with the result of walking its chain.

@@ -1,5 +1,6 @@
 import ComparabilityMethod
 import ControlSiteRecords
+import POCareContract
 import Foundation
 import POCareCore
 import SVGPlot

@@ -1,4 +1,5 @@
 import ControlSiteRecords
+import POCareContract
 
 /// One site: its devices with their latest values, standing alarms, batches and findings.
 enum SitePage {

@@ -1,4 +1,5 @@
 import ControlSiteRecords
+import POCareContract
 
 /// Every site at a glance: online or not, how fresh its records are, what runs, what stands.
 enum SitesPage {

@@ -15,6 +15,7 @@ struct IndependentCheckTests {
 
     static func findPython() -> String? {
         let candidates = [ProcessInfo.processInfo.environment["POCARE_PYTHON"], "python3", "/usr/bin/python3"].compactMap { $0 }
+        // A candidate that cannot even be started is simply not the interpreter to use.
         return candidates.first { (try? run($0, ["-c", "import numpy, scipy"]))?.status == 0 }
     }
 

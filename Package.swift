@@ -155,6 +155,11 @@ let package = Package(
 
         // MARK: Tests
 
+        // What tests start and stop: brokers, PostgreSQL clusters, processes, the notify socket,
+        // the AsyncAPI schema check; one implementation each.
+        .target(
+            name: "TestSupport", dependencies: ["POCareCore", "ControlSiteRecords", yams], path: "Tests/TestSupport"),
+
         .testTarget(name: "POCareCoreTests", dependencies: ["POCareCore"]),
         .testTarget(name: "POCareConfigTests", dependencies: ["POCareCore", "POCareConfig", "Hashing", propertyBased]),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
@@ -171,12 +176,14 @@ let package = Package(
         .testTarget(
             name: "ControlSiteTests",
             dependencies: [
+                "TestSupport",
                 "ControlAPI", "POCareCore", "POCareConfig", "POCareContract", "MQTT", "ControlSiteRecords", "ComparabilityMethod", "ControlSiteLink", "ControlSiteWeb", "SVGPlot",
                 "SiteStore", "Hashing", propertyBased,
             ]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
+                "TestSupport",
                 "POCareCore", "POCareConfig", "POCareContract", "MQTT", "Acquisition", "BioreactorSimulator", "SiteStore", "ControlSiteLink", "Hashing",
                 "ControlSiteRecords", yams,
             ]),

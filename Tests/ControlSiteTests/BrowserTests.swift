@@ -2,6 +2,7 @@ import ControlSiteRecords
 import POCareContract
 import Foundation
 import Testing
+import TestSupport
 
 /// The test command installs Chromium and says so (POCARE_REQUIRE_BROWSER=1), as CI does (CI=true):
 /// then a missing browser is a failure, not a skip.

@@ -2,6 +2,7 @@ import ControlSiteRecords
 import POCareContract
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("pocare-control compare over the sites' batch records", .serialized)
 struct CompareCommandTests {
@@ -56,7 +57,7 @@ struct CompareCommandTests {
         e.recordClaimsMore = true
         try e.write(to: db, spec: spec)
 
-        let output = try runCommandWithErrors("pocare-control", ["compare", "--spec", String(spec.dropFirst(7).prefix(12)), "--phase", "expansion",
+        let output = try run("pocare-control", ["compare", "--spec", String(spec.dropFirst(7).prefix(12)), "--phase", "expansion",
                                                        "--reference", "site-a", "--profile", "stirred-tank-str10", "--profiles", shippedProfiles,
                                                        "--json", "--database", db.connectionInfo])
         #expect(output.status == 1)
@@ -91,17 +92,17 @@ struct CompareCommandTests {
         #expect(ph["verdict"] as? String == "comparable")
         #expect(((ph["reference"] as? [String: Any])?["floor_applied"] as? Bool) == true)
 
-        let table = try runCommandWithErrors("pocare-control", ["compare", "--spec", spec, "--phase", "expansion", "--reference", "site-a",
+        let table = try run("pocare-control", ["compare", "--spec", spec, "--phase", "expansion", "--reference", "site-a",
                                                       "--profile", "stirred-tank-str10", "--profiles", shippedProfiles, "--database", db.connectionInfo])
         #expect(table.output.contains("site-c: NOT COMPARABLE") && table.output.contains("site-b: COMPARABLE"))
         #expect(table.output.contains("not certified") && table.output.contains("5% of the alert band"))
 
         // Equipment models are never pooled: without a model, the command refuses to choose.
-        let pooled = try runCommandWithErrors("pocare-control", ["compare", "--spec", spec, "--phase", "expansion", "--reference", "site-a",
+        let pooled = try run("pocare-control", ["compare", "--spec", spec, "--phase", "expansion", "--reference", "site-a",
                                                        "--profiles", shippedProfiles, "--database", db.connectionInfo])
-        #expect(pooled.status == 1 && pooled.error.contains("models are never pooled"))
+        #expect(pooled.status == 1 && pooled.errors.contains("models are never pooled"))
 
-        let csv = try runCommandWithErrors("pocare-control", ["compare", "--spec", spec, "--phase", "expansion", "--reference", "site-a",
+        let csv = try run("pocare-control", ["compare", "--spec", spec, "--phase", "expansion", "--reference", "site-a",
                                                     "--profile", "stirred-tank-str10", "--profiles", shippedProfiles, "--csv",
                                                     "--database", db.connectionInfo])
         let lines = csv.output.split(separator: "\n")
@@ -122,10 +123,10 @@ struct CompareCommandTests {
         var unpaired = RecordedBatch(site: "site-b", device: "str-9", batch: "B9", values: Self.steady(37.0, 0))
         unpaired.startingMaterial = "SM-OTHER"
         try unpaired.write(to: db, spec: spec)
-        let output = try runCommandWithErrors("pocare-control", ["compare", "--spec", spec, "--phase", "expansion", "--reference", "site-a",
+        let output = try run("pocare-control", ["compare", "--spec", spec, "--phase", "expansion", "--reference", "site-a",
                                                        "--profile", "stirred-tank-str10", "--kind", "yearly", "--site", "site-b", "--save",
                                                        "--profiles", shippedProfiles, "--json", "--database", db.connectionInfo])
-        #expect(output.status == 0, "\(output.error)")
+        #expect(output.status == 0, "\(output.errors)")
         let report = try #require(jsonValue(output.output) as? [String: Any])
         let b9 = try #require((report["batches"] as? [[String: Any]])?.first { $0["batch"] as? String == "B9" })
         #expect((b9["reasons"] as? [String])?.first?.contains("no included reference batch from starting material SM-OTHER") == true)
@@ -133,14 +134,14 @@ struct CompareCommandTests {
         let temperature = try #require((site["parameters"] as? [[String: Any]])?.first { $0["parameter"] as? String == "temperature" })
         let paired = try #require(temperature["paired"] as? [String: Any])
         #expect(paired["pairs"] as? Int == 3 && paired["equivalent"] as? Bool == true)
-        #expect(output.error.contains("stored as comparison 1"))
+        #expect(output.errors.contains("stored as comparison 1"))
 
         let stored = try #require(try StoredComparisons.find(1, on: db.connection))
         #expect(stored.entry.intact && stored.entry.verdicts == ["site-b": "comparable"] && stored.entry.kind == "yearly")
         #expect(try db.scalar("SELECT count(*) FROM control_audit WHERE action = 'comparison.store'") == "1")
         // The stored report cannot be changed in place.
         #expect(throws: (any Error).self) { try db.connection.execute("UPDATE comparison_reports SET report = '{}' WHERE id = 1") }
-        let list = try runCommandWithErrors("pocare-control", ["comparisons", "list", "--database", db.connectionInfo])
-        #expect(list.output.contains("yearly") && list.output.contains("site-b comparable"), "\(list.output) \(list.error)")
+        let list = try run("pocare-control", ["comparisons", "list", "--database", db.connectionInfo])
+        #expect(list.output.contains("yearly") && list.output.contains("site-b comparable"), "\(list.output) \(list.errors)")
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// systemd stops `pocare-control run` with SIGTERM and kills it after its stop timeout; an
 /// operator stopping it for maintenance must not wait on a database that is away.
@@ -45,5 +46,32 @@ struct ControlSiteStopTests {
         #expect(await waitFor(upTo: .seconds(20)) { instance.output.contains("cannot reach the broker") })
         #expect(await stopsWithin(.seconds(5), instance))
         #expect(instance.exitStatus == 0)
+    }
+}
+
+@Suite("pocare-control run under systemd: notify protocol and watchdog", .serialized)
+struct ControlSiteServiceTests {
+    @Test("READY once ingest runs, WATCHDOG while it is alive (also while the database is away), STOPPING on SIGTERM")
+    func notifyAndWatchdog() async throws {
+        let notify = try NotifySocket()
+        let rig = try ControlSiteRig()
+        let instance = try SpawnedProcess(
+            "pocare-control", ["run", "--config", try rig.config(clientId: "control-notify")],
+            environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"])
+        #expect(await waitFor(upTo: .seconds(20)) { notify.count("READY=1") == 1 })
+        #expect(await waitFor(upTo: .seconds(10)) { notify.count("WATCHDOG=1") >= 3 }, "pings every half interval")
+        #expect(notify.all.contains { $0.contains("STATUS=broker connected") })
+
+        // A database that is away is not a hung instance: it keeps pinging and says so.
+        try rig.database.cluster.stopServer()
+        try rig.broker.publish([SiteFeed(site: "site-a").telemetry("rocker-1", 1...5, batch: "B1", phase: "expansion", spec: "sha256:aa")])
+        #expect(await waitFor(upTo: .seconds(20)) { notify.all.last?.contains("database NOT answering") == true })
+        let pings = notify.count("WATCHDOG=1")
+        #expect(await notify.waitForRounds(2))
+        #expect(notify.count("WATCHDOG=1") > pings)
+
+        instance.terminate()
+        #expect(await waitFor(upTo: .seconds(5)) { !instance.isRunning })
+        #expect(notify.count("STOPPING=1") == 1)
     }
 }

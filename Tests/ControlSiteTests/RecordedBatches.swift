@@ -3,6 +3,7 @@ import POCareContract
 import ControlSiteRecords
 import ControlSiteWeb
 import Foundation
+import TestSupport
 import Testing
 
 /// Batches as a site records and publishes them: samples of one phase, the batch's end and the
@@ -80,11 +81,3 @@ extension IngestDatabase {
     }
 }
 
-/// Runs a built command and returns its exit status, standard output and standard error.
-func runCommandWithErrors(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-    let errorPath = NSTemporaryDirectory() + "pocare-command-errors-\(UUID().uuidString)"
-    defer { unlink(errorPath) }
-    let shell = "exec \"$0\" \"$@\" 2>\(errorPath)"
-    let result = try runCommand("/bin/sh", ["-c", shell, builtExecutable(name)] + arguments)
-    return (result.status, result.output, try String(contentsOfFile: errorPath, encoding: .utf8))
-}

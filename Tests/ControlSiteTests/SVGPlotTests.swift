@@ -2,6 +2,7 @@ import ControlSiteWeb
 import Hashing
 import SVGPlot
 import Testing
+import TestSupport
 
 @Suite("Plots as SVG, and password hashes (pure)")
 struct SVGPlotTests {

@@ -2,6 +2,7 @@ import ControlSiteRecords
 import POCareContract
 import ControlSiteLink
 import Foundation
+import TestSupport
 import Hashing
 import POCareConfig
 import POCareCore

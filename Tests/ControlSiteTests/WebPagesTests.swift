@@ -3,6 +3,7 @@ import POCareContract
 import ControlSiteWeb
 import Foundation
 import Testing
+import TestSupport
 
 extension WebSuites {
     @Suite("The Control Site's web pages over a real server and PostgreSQL", .serialized)

@@ -65,6 +65,9 @@ public final class IngestService: Service, Sendable {
     private let stopRequested = Atomic<Bool>(false)
     private let messages = Atomic<Int>(0)
     private let thread = DedicatedThread(name: "ingest-mqtt")
+    /// When the MQTT thread last turned its loop, and whether the broker has it connected.
+    private let lastTurn = Atomic<Int64>(0)
+    private let brokerConnected = Atomic<Bool>(false)
 
     /// `replay`, when given, publishes its requests through this instance's MQTT client.
     public init(settings: Settings, logger: Logger, replay: ReplayCoordinator? = nil) {
@@ -86,6 +89,22 @@ public final class IngestService: Service, Sendable {
         let connection = try PostgresConnection(settings.database)
         try ControlSchema.migrate(connection, logger: logger)
         _ = try MQTTClient(options: settings.broker)
+    }
+
+    /// For the service watchdog: healthy while the MQTT thread turns its loop and no writer
+    /// holding messages has been silent for `limit` (a thread blocked for good in a C call is
+    /// not), whatever the broker and the database answer: an instance that waits for them is alive.
+    public func health(within limit: Duration) -> (healthy: Bool, status: String) {
+        guard let pipeline = pipeline.withLock({ $0 }) else { return (true, "starting") }
+        let now = MonotonicClock.now()
+        let turned = now - lastTurn.load(ordering: .relaxed) <= limit.nanoseconds
+        let writers = pipeline.health(within: limit)
+        let s = currentStatistics
+        let status = "broker \(brokerConnected.load(ordering: .relaxed) ? "connected" : "NOT connected"), "
+            + "\(s.messages) messages, \(s.inserted) records stored, \(pipeline.queued) queued"
+            + (writers.retrying > 0 ? ", database NOT answering" : "") + (turned ? "" : ", MQTT thread NOT turning")
+            + (writers.stuck > 0 ? ", \(writers.stuck) writer(s) stuck" : "")
+        return (turned && writers.stuck == 0, status)
     }
 
     /// Reads from the broker and writes to the database until the service group shuts down.
@@ -161,6 +180,8 @@ public final class IngestService: Service, Sendable {
             }
         }
         while !stopRequested.load(ordering: .relaxed) {
+            lastTurn.store(MonotonicClock.now(), ordering: .relaxed)
+            brokerConnected.store(connected, ordering: .relaxed)
             if client.socket < 0 {
                 switch schedule.attempt(client) {
                 case .started: break

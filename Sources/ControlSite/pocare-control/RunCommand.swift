@@ -84,6 +84,14 @@ struct Run: ParsableCommand {
             done.signal()
         }
         notifier.send("READY=1", "STATUS=ingesting")
+        // Pings systemd only while ingest is alive; a thread stuck for good gets the service restarted.
+        let watchdogInterval = ServiceNotifier.watchdogInterval()
+        let watchdog = ServiceWatchdog(notifier: notifier, watchdog: watchdogInterval) {
+            let health = ingest.health(within: watchdogInterval ?? .seconds(30))
+            return .init(healthy: health.healthy, status: health.status)
+        }
+        watchdog.start()
+        defer { watchdog.stop() }
         // The main thread only waits: every service runs on threads of its own or on the pool.
         done.wait()
         withExtendedLifetime(signals) {}

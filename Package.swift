@@ -113,7 +113,7 @@ let package = Package(
         .target(
             name: "ControlSiteRecords",
             dependencies: [
-                "POCareCore", "POCareConfig", "POCareContract", "MQTT", "Hashing", "CPostgres", "ComparabilityMethod", log, yams,
+                "POCareCore", "POCareConfig", "POCareContract", "MQTT", "Hashing", "CPostgres", "ServiceSupport", "ComparabilityMethod", log, yams,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: controlSite("ControlSiteRecords")),

@@ -75,3 +75,35 @@ struct ControlSiteServiceTests {
         #expect(notify.count("STOPPING=1") == 1)
     }
 }
+
+@Suite("pocare-control run serves Prometheus metrics", .serialized)
+struct ControlSiteMetricsTests {
+    @Test("records received per site, writes and their time, queue depth, and per site from the database: open gaps, online, the newest record's age")
+    func scrapeTheControlSite() async throws {
+        let rig = try ControlSiteRig()
+        let port = freeLoopbackPort()
+        let instance = try await rig.startInstance(clientId: "control-metrics", extra: "metrics: { address: \"127.0.0.1:\(port)\" }")
+        defer { instance.stop() }
+        let feed = SiteFeed(site: "site-a")
+        try rig.broker.publish([feed.status(devices: [.init(id: "rocker-1", profile: "rocking-bag-rb50", batch: "B1", phase: "expansion", spec: "sha256:aa")])], retain: true)
+        // Records 1...40 and 61...80: 41...60 are missing.
+        try rig.broker.publish([feed.telemetry("rocker-1", 1...40, batch: "B1", phase: "expansion", spec: "sha256:aa"),
+                                feed.telemetry("rocker-1", 61...80, batch: "B1", phase: "expansion", spec: "sha256:aa")])
+        #expect(try await waitFor(upTo: .seconds(30)) { try rig.samples() == 60 })
+        let result = try runCommand("/usr/bin/curl", ["-s", "--max-time", "5", "http://127.0.0.1:\(port)/metrics"])
+        var m: [String: Double] = [:]
+        for line in result.output.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            m[String(line[..<space])] = value
+        }
+        #expect(m["pocare_control_records_received_total{site=\"site-a\"}"] == 60, "\(result.output)")
+        #expect(m["pocare_control_records_total{outcome=\"inserted\"}"] == 60)
+        #expect((m["pocare_control_database_write_seconds_count"] ?? 0) >= 1)
+        #expect(m["pocare_control_ingest_queue_messages"] == 0)
+        #expect(m["pocare_control_broker_connected"] == 1)
+        #expect(m["pocare_control_database_up"] == 1)
+        #expect(m["pocare_control_site_online{site=\"site-a\"}"] == 1)
+        #expect(m["pocare_control_site_open_gaps{site=\"site-a\"}"] == 1)
+        #expect(m["pocare_control_site_newest_record_age_seconds{site=\"site-a\"}"] != nil)
+    }
+}

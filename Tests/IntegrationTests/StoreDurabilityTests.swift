@@ -19,7 +19,7 @@ final class DaemonFixture {
 
     init(
         pollInterval: String = "50ms", storeBlock: String = "", storeDirectory: URL? = nil, controlSite: String? = nil,
-        faults: [String] = [], spec: String? = nil
+        faults: [String] = [], spec: String? = nil, extraConfig: String = ""
     ) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("pocare-daemon-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("store"), withIntermediateDirectories: true)
@@ -41,6 +41,7 @@ final class DaemonFixture {
               path: \((storeDirectory ?? directory.appendingPathComponent("store")).appendingPathComponent("site.db").path)
             \(storeBlock)
             \(controlSite ?? "")
+            \(extraConfig)
             control: { socket: \(directory.appendingPathComponent("pocared.sock").path) }
             devices:
               - { id: rocker-1, profile: rocking-bag-rb50.yaml, address: "127.0.0.1:\(rocker)", poll_interval: \(pollInterval),

@@ -10,6 +10,8 @@ public struct ControlConfig: Sendable {
     public var settings: IngestService.Settings
     /// The web pages, when control.yaml has a `web:` section.
     public var web: WebSettings?
+    /// Where Prometheus metrics are served, when control.yaml has a `metrics:` section.
+    public var metrics: MetricsConfig?
 
     /// Every problem of the file, each located (`file:line:column: field: message`).
     public struct Invalid: Error, CustomStringConvertible {
@@ -20,7 +22,7 @@ public struct ControlConfig: Sendable {
 
     static let keys = [
         "broker", "client_id", "mqtt_version", "shared_group", "tls", "credentials_file", "topic_root", "database",
-        "batch_messages", "queue_capacity", "keepalive", "writers", "gap_report_after", "replay_after", "web",
+        "batch_messages", "queue_capacity", "keepalive", "writers", "gap_report_after", "replay_after", "web", "metrics",
     ]
 
     public static func load(path: String) throws(Invalid) -> ControlConfig {
@@ -45,8 +47,9 @@ public struct ControlConfig: Sendable {
         root.rejectUnknownKeys(allowed: keys)
         let settings = ingestSettings(root)
         let web = root.mappingReader("web").map { WebSettings.parse($0) }
+        let metrics = root.metricsSection()
         guard !collector.hasErrors, let settings else { throw Invalid(collector.diagnostics) }
-        return ControlConfig(settings: settings, web: web)
+        return ControlConfig(settings: settings, web: web, metrics: metrics)
     }
 
     private static func ingestSettings(_ root: MappingReader) -> IngestService.Settings? {

@@ -106,6 +106,14 @@ public final class IngestPipeline: Sendable {
 
     /// Writers retrying a database that refuses or is away, now.
     private let retrying = Atomic<Int>(0)
+    /// Transactions written, and the time they took: the database's latency as ingest sees it.
+    private let writes = Atomic<Int>(0)
+    private let writeNanoseconds = Atomic<Int64>(0)
+
+    /// Transactions written so far and their total time in seconds.
+    public var writeLatency: (count: Int, seconds: Double) {
+        (writes.load(ordering: .relaxed), Double(writeNanoseconds.load(ordering: .relaxed)) / 1e9)
+    }
 
     private var givingUp: Bool { MonotonicClock.now() >= giveUpAt.load(ordering: .relaxed) }
 
@@ -129,7 +137,10 @@ public final class IngestPipeline: Sendable {
                         writer = try IngestWriter(connection: try PostgresConnection(database), logger: logger)
                         if attempt > 0 { logger.info("reconnected to PostgreSQL") }
                     }
+                    let started = MonotonicClock.now()
                     try writeSplittingBadItems(items, writer!)
+                    writeNanoseconds.add(MonotonicClock.now() - started, ordering: .relaxed)
+                    writes.add(1, ordering: .relaxed)
                     progress.now()
                     break
                 } catch let error as PostgresError where error.kind == .connection || error.isRetryable {

@@ -4,6 +4,7 @@ import Foundation
 import MQTT
 import Logging
 import ServiceLifecycle
+import ServiceSupport
 import Synchronization
 
 #if canImport(Glibc)
@@ -68,6 +69,8 @@ public final class IngestService: Service, Sendable {
     /// When the MQTT thread last turned its loop, and whether the broker has it connected.
     private let lastTurn = Atomic<Int64>(0)
     private let brokerConnected = Atomic<Bool>(false)
+    /// Per site, the messages and records received (before de-duplication), for the metrics.
+    private let received = Mutex<[String: (messages: Int, records: Int)]>([:])
 
     /// `replay`, when given, publishes its requests through this instance's MQTT client.
     public init(settings: Settings, logger: Logger, replay: ReplayCoordinator? = nil) {
@@ -105,6 +108,30 @@ public final class IngestService: Service, Sendable {
             + (writers.retrying > 0 ? ", database NOT answering" : "") + (turned ? "" : ", MQTT thread NOT turning")
             + (writers.stuck > 0 ? ", \(writers.stuck) writer(s) stuck" : "")
         return (turned && writers.stuck == 0, status)
+    }
+
+    /// What ingest reports to Prometheus, from memory (no database call).
+    public func metricFamilies() -> [MetricFamily] {
+        let s = currentStatistics
+        let perSite = received.withLock { $0 }.sorted { $0.key < $1.key }
+        let pipeline = pipeline.withLock { $0 }
+        let latency = pipeline?.writeLatency ?? (count: 0, seconds: 0)
+        return [
+            MetricFamily("pocare_control_broker_connected", .gauge, help: "1 while this instance is connected to the broker.",
+                         samples: [.init(brokerConnected.load(ordering: .relaxed) ? 1 : 0)]),
+            MetricFamily("pocare_control_messages_received_total", .counter, help: "Record messages received per site (before de-duplication).",
+                         by: "site", perSite.map { ($0.key, Double($0.value.messages)) }),
+            MetricFamily("pocare_control_records_received_total", .counter, help: "Records received per site (before de-duplication).",
+                         by: "site", perSite.map { ($0.key, Double($0.value.records)) }),
+            MetricFamily("pocare_control_records_total", .counter, help: "Records written by this instance, by outcome.", samples: [
+                .init(Double(s.inserted), labels: [("outcome", "inserted")]), .init(Double(s.duplicates), labels: [("outcome", "duplicate")]),
+                .init(Double(s.conflicts), labels: [("outcome", "conflicting_duplicate")]), .init(Double(s.rejected), labels: [("outcome", "rejected")]),
+            ]),
+            MetricFamily("pocare_control_ingest_queue_messages", .gauge, help: "Messages received and waiting for a writer.",
+                         samples: [.init(Double(pipeline?.queued ?? 0))]),
+            MetricFamily("pocare_control_database_write_seconds", .summary, help: "Write transactions of the ingest writers: total time and count.",
+                         samples: [.init(latency.seconds, suffix: "_sum"), .init(Double(latency.count), suffix: "_count")]),
+        ]
     }
 
     /// Reads from the broker and writes to the database until the service group shuts down.
@@ -166,7 +193,11 @@ public final class IngestService: Service, Sendable {
                 }
                 messages.add(1, ordering: .relaxed)
                 do {
-                    pipeline.submit(.message(try ContractMessage.parse(topic: topic, payload: payload, root: settings.topicRoot)))
+                    let message = try ContractMessage.parse(topic: topic, payload: payload, root: settings.topicRoot)
+                    if case .records(let records) = message {
+                        received.withLock { $0[records.site, default: (0, 0)].messages += 1; $0[records.site, default: (0, 0)].records += records.records.count }
+                    }
+                    pipeline.submit(.message(message))
                 } catch let failure as ContractMessage.Failure {
                     if case .unknownTopic = failure {
                         logger.debug("ignored a topic outside the contract", metadata: ["topic": "\(topic)"])

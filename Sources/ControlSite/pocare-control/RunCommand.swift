@@ -61,6 +61,16 @@ struct Run: ParsableCommand {
         }
         var services: [any Service] = [ingest, PersistentGapWatch(database: settings.database, reportAfter: settings.gapReportAfter, logger: logger)]
         if let replay { services.append(replay) }
+        if let metrics = loaded.metrics {
+            do {
+                let served = try ControlSiteMetrics(config: metrics, database: settings.database, ingest: ingest, logger: logger)
+                services.append(served)
+                logger.notice("metrics served", metadata: ["address": "\(metrics.host):\(served.port)"])
+            } catch {
+                note("\(error)")
+                throw ExitStatus.usage
+            }
+        }
         if let web = loaded.web {
             services.append(ControlSiteWebServer(settings: web, connectionInfo: settings.database, logger: Logger(label: "pocare-control.web")))
         }

@@ -43,14 +43,14 @@ public enum ComparisonSignatures {
             let row = try connection.execute("""
                 INSERT INTO comparison_signatures (report_id, user_name, full_name, role, meaning, comment, signed, report_hash)
                 VALUES ($1, $2, $3, $4, $5, $6, now(), $7)
-                RETURNING id, to_char(signed AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+                RETURNING id, to_char(signed AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS signed
                 """, [String(id), user.userName, user.fullName, user.role.rawValue, meaning.rawValue, trimmed, entry.reportHash])
             try ControlAuditTrail.append(ControlAuditAction(
                 user: user.userName, action: "comparison.sign", target: "comparison/\(id)", reason: trimmed.isEmpty ? nil : trimmed,
                 newValue: "\(meaning.rawValue) by \(user.fullName) (\(user.role.rawValue)), report sha256:\(entry.reportHash)"), to: connection)
             return StoredComparisons.Signature(
-                id: row.int(0, 0) ?? 0, userName: user.userName, fullName: user.fullName, role: user.role.rawValue, meaning: meaning.rawValue,
-                comment: trimmed, signed: row.string(0, 1) ?? "", reportHash: entry.reportHash, valid: true)
+                id: row.int(0, "id") ?? 0, userName: user.userName, fullName: user.fullName, role: user.role.rawValue, meaning: meaning.rawValue,
+                comment: trimmed, signed: row.string(0, "signed") ?? "", reportHash: entry.reportHash, valid: true)
         }
     }
 

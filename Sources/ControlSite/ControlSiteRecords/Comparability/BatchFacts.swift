@@ -64,10 +64,10 @@ public struct BatchFactsQuery {
     /// at most `limit` of them, newest first cut.
     public func load(spec: String, since: Double?, limit: Int = 2_000) throws -> [BatchFacts] {
         let runs = try connection.execute("""
-            SELECT r.site, r.device, r.batch, \(SQLTime.iso("min(r.first_time)")), \(SQLTime.iso("max(r.last_time)")),
+            SELECT r.site, r.device, r.batch, \(SQLTime.iso("min(r.first_time)")) AS first, \(SQLTime.iso("max(r.last_time)")) AS last,
                    EXISTS (SELECT 1 FROM events e WHERE e.site = r.site AND e.device = r.device AND e.batch = r.batch
-                                                  AND e.kind = 'batch_ended'),
-                   bool_and(rs.fingerprint IS NOT NULL AND (rs.retired IS NULL OR rs.retired >= r.last_time))
+                                                  AND e.kind = 'batch_ended') AS ended,
+                   bool_and(rs.fingerprint IS NOT NULL AND (rs.retired IS NULL OR rs.retired >= r.last_time)) AS released
             FROM batch_runs r LEFT JOIN released_specs rs ON rs.fingerprint = r.spec
             WHERE r.spec = $1
             GROUP BY r.site, r.device, r.batch
@@ -78,19 +78,19 @@ public struct BatchFactsQuery {
         var checks: [String: [SiteBatchRecordCheck]] = [:]
         var facts: [BatchFacts] = []
         for r in 0..<runs.rowCount {
-            let site = runs.string(r, 0)!, device = runs.string(r, 1)!, batch = runs.string(r, 2)!
+            let site = runs.string(r, "site") ?? "", device = runs.string(r, "device") ?? "", batch = runs.string(r, "batch") ?? ""
             let key = "\(site)\u{1}\(batch)"
             if checks[key] == nil { checks[key] = try SiteBatchRecordCheck.load(connection, site: site, batch: batch) }
             let check = checks[key]!.first { $0.device == device }
             var f = BatchFacts(
-                site: site, device: device, batch: batch, spec: spec, first: runs.string(r, 3) ?? "", last: runs.string(r, 4) ?? "",
-                ended: runs.bool(r, 5) ?? false, record: check?.record, recordStream: check?.stream, recordSeq: check?.seq, recordHash: nil,
-                recordDifferences: check?.differences ?? [], specReleased: runs.bool(r, 6) ?? false, nonconformities: [],
+                site: site, device: device, batch: batch, spec: spec, first: runs.string(r, "first") ?? "", last: runs.string(r, "last") ?? "",
+                ended: runs.bool(r, "ended") ?? false, record: check?.record, recordStream: check?.stream, recordSeq: check?.seq, recordHash: nil,
+                recordDifferences: check?.differences ?? [], specReleased: runs.bool(r, "released") ?? false, nonconformities: [],
                 certifiedBy: nil, siteRole: site == reference ? "reference" : "additional", startingMaterial: check?.record?.startingMaterial)
             if let check {
                 f.recordHash = try connection.execute(
                     "SELECT hash FROM events WHERE site = $1 AND stream = $2 AND seq = $3 ORDER BY time DESC LIMIT 1",
-                    [site, check.stream, String(check.seq)]).string(0, 0)
+                    [site, check.stream, String(check.seq)]).string(0, "hash")
             }
             f.nonconformities = nonconformances.filter { $0.site == site && $0.device == device && $0.batch == batch }.map(\.reason)
             for e in check?.record?.excursions ?? [] where e.worstLevel == "action" {
@@ -106,12 +106,12 @@ public struct BatchFactsQuery {
     /// rejection was signed after it.
     func certification(site: String, batch: String) throws -> String? {
         let rows = try connection.execute("""
-            SELECT meaning, full_name, record_hash, \(SQLTime.iso("signed"))
+            SELECT meaning, full_name, record_hash, \(SQLTime.iso("signed")) AS signed
             FROM batch_signatures WHERE site = $1 AND batch = $2 AND meaning IN ('approved for release', 'rejected')
             ORDER BY signed DESC, id DESC LIMIT 1
             """, [site, batch])
-        guard rows.rowCount == 1, rows.string(0, 0) == "approved for release" else { return nil }
-        guard let hash = try currentRecordHash(site, batch), hash == rows.string(0, 2) else { return nil }
-        return "\(rows.string(0, 1) ?? "") on \(rows.string(0, 3) ?? "")"
+        guard rows.rowCount == 1, rows.string(0, "meaning") == "approved for release" else { return nil }
+        guard let hash = try currentRecordHash(site, batch), hash == rows.string(0, "record_hash") else { return nil }
+        return "\(rows.string(0, "full_name") ?? "") on \(rows.string(0, "signed") ?? "")"
     }
 }

@@ -64,7 +64,7 @@ public enum StoredComparisons {
                 VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10) RETURNING id
                 """, [user, report.kind.rawValue, report.spec, report.profile, report.phase, report.reference, verdictJSON,
                       report.methodVersion, text, hash])
-            let id = row.int(0, 0) ?? 0
+            let id = row.int(0, "id") ?? 0
             try ControlAuditTrail.append(ControlAuditAction(
                 user: user, action: "comparison.store", target: "comparison/\(id)", reason: nil,
                 newValue: "\(report.kind.rawValue) \(report.profile) \(report.phase) against \(report.reference): "
@@ -77,8 +77,8 @@ public enum StoredComparisons {
     /// The newest stored comparisons (at most `limit`), each with its signatures checked.
     public static func list(on connection: PostgresConnection, limit: Int = 200) throws -> [Entry] {
         let rows = try connection.execute("""
-            SELECT id, \(SQLTime.iso("created")), created_by, kind, spec, profile, phase, reference, verdicts::text, method_version,
-                   report_hash, encode(sha256(convert_to(report, 'UTF8')), 'hex') = report_hash
+            SELECT id, \(SQLTime.iso("created")) AS created, created_by, kind, spec, profile, phase, reference, verdicts::text AS verdicts,
+                   method_version, report_hash, encode(sha256(convert_to(report, 'UTF8')), 'hex') = report_hash AS intact
             FROM comparison_reports ORDER BY id DESC LIMIT $1
             """, [String(limit)])
         return try (0..<rows.rowCount).map { r in try entry(rows, r, on: connection) }
@@ -86,39 +86,41 @@ public enum StoredComparisons {
 
     public static func find(_ id: Int64, on connection: PostgresConnection) throws -> (entry: Entry, report: ComparisonReport)? {
         let rows = try connection.execute("""
-            SELECT id, \(SQLTime.iso("created")), created_by, kind, spec, profile, phase, reference, verdicts::text, method_version,
-                   report_hash, encode(sha256(convert_to(report, 'UTF8')), 'hex') = report_hash, report
+            SELECT id, \(SQLTime.iso("created")) AS created, created_by, kind, spec, profile, phase, reference, verdicts::text AS verdicts,
+                   method_version, report_hash, encode(sha256(convert_to(report, 'UTF8')), 'hex') = report_hash AS intact, report
             FROM comparison_reports WHERE id = $1
             """, [String(id)])
-        guard rows.rowCount == 1, let text = rows.string(0, 12) else { return nil }
+        guard rows.rowCount == 1, let text = rows.string(0, "report") else { return nil }
         return (try entry(rows, 0, on: connection), try ComparisonReport.decode(canonicalJSON: Data(text.utf8)))
     }
 
     static func entry(_ rows: PostgresResult, _ r: Int, on connection: PostgresConnection) throws -> Entry {
-        let id = rows.int(r, 0) ?? 0
-        let hash = rows.string(r, 10) ?? ""
-        let intact = rows.bool(r, 11) ?? false
-        let verdicts = try JSONSerialization.jsonObject(with: Data((rows.string(r, 8) ?? "{}").utf8)) as? [String: String] ?? [:]
+        let id = rows.int(r, "id") ?? 0
+        let hash = rows.string(r, "report_hash") ?? ""
+        let intact = rows.bool(r, "intact") ?? false
+        let verdicts = try JSONSerialization.jsonObject(with: Data((rows.string(r, "verdicts") ?? "{}").utf8)) as? [String: String] ?? [:]
         let s = try connection.execute("""
-            SELECT id, user_name, full_name, role, meaning, comment, \(SQLTime.iso("signed")), report_hash
-            FROM comparison_signatures WHERE report_id = $1 ORDER BY signed, id
+            SELECT id, user_name, full_name, role, meaning, comment, \(SQLTime.iso("signed")) AS signed, report_hash
+            FROM comparison_signatures WHERE report_id = $1 ORDER BY comparison_signatures.signed, id
             """, [String(id)])
         let signatures = (0..<s.rowCount).map { i in
-            Signature(id: s.int(i, 0) ?? 0, userName: s.string(i, 1) ?? "", fullName: s.string(i, 2) ?? "", role: s.string(i, 3) ?? "",
-                      meaning: s.string(i, 4) ?? "", comment: s.string(i, 5) ?? "", signed: s.string(i, 6) ?? "",
-                      reportHash: s.string(i, 7) ?? "", valid: intact && s.string(i, 7) == hash)
+            Signature(id: s.int(i, "id") ?? 0, userName: s.string(i, "user_name") ?? "", fullName: s.string(i, "full_name") ?? "",
+                      role: s.string(i, "role") ?? "", meaning: s.string(i, "meaning") ?? "", comment: s.string(i, "comment") ?? "",
+                      signed: s.string(i, "signed") ?? "", reportHash: s.string(i, "report_hash") ?? "",
+                      valid: intact && s.string(i, "report_hash") == hash)
         }
-        return Entry(id: id, created: rows.string(r, 1) ?? "", createdBy: rows.string(r, 2) ?? "", kind: rows.string(r, 3) ?? "",
-                     spec: rows.string(r, 4) ?? "", profile: rows.string(r, 5) ?? "", phase: rows.string(r, 6) ?? "",
-                     reference: rows.string(r, 7) ?? "", verdicts: verdicts, methodVersion: rows.string(r, 9) ?? "", reportHash: hash,
-                     intact: intact, signatures: signatures)
+        return Entry(id: id, created: rows.string(r, "created") ?? "", createdBy: rows.string(r, "created_by") ?? "",
+                     kind: rows.string(r, "kind") ?? "", spec: rows.string(r, "spec") ?? "", profile: rows.string(r, "profile") ?? "",
+                     phase: rows.string(r, "phase") ?? "", reference: rows.string(r, "reference") ?? "", verdicts: verdicts,
+                     methodVersion: rows.string(r, "method_version") ?? "", reportHash: hash, intact: intact, signatures: signatures)
     }
 
     /// Per site, the newest comparison QA approved (a valid signature) that found it comparable,
     /// and when the yearly check is due: 365 days later. Sites never compared are absent.
     public static func yearlyDue(on connection: PostgresConnection, days: Int = 365) throws -> [String: (approved: String, due: String)] {
         let rows = try connection.execute("""
-            SELECT v.key, \(SQLTime.iso("max(s.signed)")), \(SQLTime.iso("(max(s.signed) + make_interval(days => $1::int))"))
+            SELECT v.key AS site, \(SQLTime.iso("max(s.signed)")) AS approved,
+                   \(SQLTime.iso("(max(s.signed) + make_interval(days => $1::int))")) AS due
             FROM comparison_reports c
             JOIN comparison_signatures s ON s.report_id = c.id AND s.meaning = 'approved' AND s.report_hash = c.report_hash
             CROSS JOIN jsonb_each_text(c.verdicts) v
@@ -126,7 +128,7 @@ public enum StoredComparisons {
             GROUP BY v.key
             """, [String(days)])
         var due: [String: (approved: String, due: String)] = [:]
-        for r in 0..<rows.rowCount { due[rows.string(r, 0) ?? ""] = (rows.string(r, 1) ?? "", rows.string(r, 2) ?? "") }
+        for r in 0..<rows.rowCount { due[rows.string(r, "site") ?? ""] = (rows.string(r, "approved") ?? "", rows.string(r, "due") ?? "") }
         return due
     }
 }

@@ -16,7 +16,7 @@ public enum TrajectoryReader {
         let columns = parameters.indices.map { i in
             let p = "$\(i + 9)"
             return "avg(CASE WHEN json_typeof(s.\"values\"->\(p)) = 'number' AND s.quality->>\(p) IS NULL "
-                + "THEN (s.\"values\"->>\(p))::float8 END)"
+                + "THEN (s.\"values\"->>\(p))::float8 END) AS p\(i)"
         }.joined(separator: ", ")
         let rows = try connection.execute("""
             SELECT floor((extract(epoch FROM s.time) - $5::float8) / $6::float8)::bigint AS bucket, \(columns)
@@ -31,12 +31,12 @@ public enum TrajectoryReader {
             """, [site, device, batch, phase, String(phaseStart), String(bucketSeconds), phaseEnd.map { String($0) },
                   String(maximumBuckets)] + parameters)
         var trajectories: [String: [Double?]] = [:]
-        let count = rows.rowCount == 0 ? 0 : Int(rows.int(rows.rowCount - 1, 0) ?? -1) + 1
+        let count = rows.rowCount == 0 ? 0 : Int(rows.int(rows.rowCount - 1, "bucket") ?? -1) + 1
         for p in parameters { trajectories[p] = Array(repeating: nil, count: max(count, 0)) }
         for r in 0..<rows.rowCount {
-            guard let bucket = rows.int(r, 0), bucket >= 0, Int(bucket) < count else { continue }
+            guard let bucket = rows.int(r, "bucket"), bucket >= 0, Int(bucket) < count else { continue }
             for (i, p) in parameters.enumerated() {
-                if let v = rows.double(r, i + 1), v.isFinite { trajectories[p]![Int(bucket)] = v }
+                if let v = rows.double(r, "p\(i)"), v.isFinite { trajectories[p]![Int(bucket)] = v }
             }
         }
         return trajectories

@@ -61,7 +61,7 @@ enum ComparabilityPage {
             "SELECT DISTINCT phase FROM batch_runs WHERE phase <> '' AND ($1::text IS NULL OR spec = $1) ORDER BY phase LIMIT 200",
             [parsed?.fingerprint])
         return Choices(specs: try SpecRegister.list(on: connection), sites: try SiteOverview.load(connection).map(\.site),
-                       phases: (0..<phases.rowCount).compactMap { phases.string($0, 0) }, profiles: parsed?.identity.profiles ?? [])
+                       phases: (0..<phases.rowCount).compactMap { phases.string($0, "phase") }, profiles: parsed?.identity.profiles ?? [])
     }
 
     enum Loaded: Sendable {

@@ -107,11 +107,13 @@ let package = Package(
         .systemLibrary(
             name: "CPostgres", path: controlSite("CPostgres"), pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]),
+        // The comparability method, pure: distributions, the tiers, the envelope, Hotelling's T².
+        .target(name: "ComparabilityMethod", path: controlSite("ComparabilityMethod")),
         // Ingest, integrity, replay requests, the records and reports QA reads.
         .target(
             name: "ControlSiteRecords",
             dependencies: [
-                "POCareCore", "POCareConfig", "POCareContract", "MQTT", "Hashing", "CPostgres", "ServiceSupport", log, yams,
+                "POCareCore", "POCareConfig", "POCareContract", "MQTT", "Hashing", "CPostgres", "ServiceSupport", "ComparabilityMethod", log, yams,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: controlSite("ControlSiteRecords")),
@@ -121,7 +123,7 @@ let package = Package(
         .target(
             name: "ControlSiteWeb",
             dependencies: [
-                "POCareCore", "POCareConfig", "ControlSiteRecords", "SVGPlot", "Hashing",
+                "POCareCore", "POCareConfig", "ControlSiteRecords", "ComparabilityMethod", "SVGPlot", "Hashing",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -132,7 +134,7 @@ let package = Package(
         .executableTarget(
             name: "pocare-control",
             dependencies: [
-                "POCareCore", "POCareConfig", "POCareContract", "Hashing", "ServiceSupport", "ControlSiteRecords", "ControlSiteWeb", arguments, log,
+                "POCareCore", "POCareConfig", "POCareContract", "Hashing", "ServiceSupport", "ControlSiteRecords", "ComparabilityMethod", "ControlSiteWeb", arguments, log,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: controlSite("pocare-control")),
@@ -161,6 +163,7 @@ let package = Package(
         .testTarget(name: "POCareCoreTests", dependencies: ["POCareCore"]),
         .testTarget(name: "POCareConfigTests", dependencies: ["POCareCore", "POCareConfig", "Hashing", propertyBased]),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
+        .testTarget(name: "ComparabilityMethodTests", dependencies: ["ComparabilityMethod"], exclude: ["Fixtures"]),
         .testTarget(name: "ServiceSupportTests", dependencies: ["ServiceSupport", "POCareCore"]),
         .testTarget(name: "AcquisitionTests", dependencies: ["POCareCore", "POCareConfig", "Acquisition", propertyBased]),
         .testTarget(name: "InProcessControlTests", dependencies: ["POCareCore", "InProcessControl", propertyBased]),
@@ -174,7 +177,7 @@ let package = Package(
             name: "ControlSiteTests",
             dependencies: [
                 "TestSupport",
-                "ControlAPI", "POCareCore", "POCareConfig", "POCareContract", "MQTT", "ControlSiteRecords", "ControlSiteLink", "ControlSiteWeb", "SVGPlot",
+                "ControlAPI", "POCareCore", "POCareConfig", "POCareContract", "MQTT", "ControlSiteRecords", "ComparabilityMethod", "ControlSiteLink", "ControlSiteWeb", "SVGPlot",
                 "SiteStore", "Hashing", propertyBased,
             ]),
         .testTarget(

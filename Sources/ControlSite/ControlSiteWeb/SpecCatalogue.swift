@@ -10,11 +10,14 @@ import Synchronization
 final class SpecCatalogue: Sendable {
     private let profilesDirectory: String
     private let parsed = Mutex<[String: IPCSpec]>([:])
+    /// The device profiles specs are read against, by id (comparability takes each parameter's resolution from them).
+    let profiles: [String: DeviceProfile]
 
     init(profilesDirectory: String?) {
         self.profilesDirectory = profilesDirectory
             ?? ["DeviceProfiles", "/usr/share/pocare/DeviceProfiles", "/usr/local/share/pocare/DeviceProfiles"]
             .first { FileManager.default.fileExists(atPath: $0) } ?? "DeviceProfiles"
+        profiles = SpecLoader.profileCatalogue(directory: self.profilesDirectory)
     }
 
     /// The spec of `fingerprint` (full, or its first hex digits), if the register holds it.
@@ -24,7 +27,7 @@ final class SpecCatalogue: Sendable {
         let stored = try connection.execute(
             "SELECT fingerprint, spec_text FROM released_specs WHERE fingerprint LIKE $1 || '%' ORDER BY fingerprint LIMIT 2", [pattern])
         guard stored.rowCount == 1, let full = stored.string(0, 0), let text = stored.string(0, 1) else { return nil }
-        guard let spec = SpecLoader.parse(text, file: full, profiles: SpecLoader.profileCatalogue(directory: profilesDirectory)).spec else {
+        guard let spec = SpecLoader.parse(text, file: full, profiles: profiles).spec else {
             return nil
         }
         parsed.withLock {

@@ -110,11 +110,13 @@ let package = Package(
         .systemLibrary(
             name: "CPostgres", path: controlSite("CPostgres"), pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]),
+        // The comparability method, pure: distributions, the tiers, the envelope, Hotelling's T².
+        .target(name: "ComparabilityMethod", path: controlSite("ComparabilityMethod")),
         // Ingest, integrity, replay requests, the records and reports QA reads.
         .target(
             name: "ControlSiteRecords",
             dependencies: [
-                "POCareCore", "POCareConfig", "POCareContract", "MQTT", "Hashing", "CPostgres", "ServiceSupport", "BatchStatistics", log, yams,
+                "POCareCore", "POCareConfig", "POCareContract", "MQTT", "Hashing", "CPostgres", "ServiceSupport", "ComparabilityMethod", "BatchStatistics", log, yams,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: controlSite("ControlSiteRecords")),
@@ -124,7 +126,7 @@ let package = Package(
         .target(
             name: "ControlSiteWeb",
             dependencies: [
-                "POCareCore", "POCareConfig", "ControlSiteRecords", "SVGPlot", "Hashing", "BatchStatistics",
+                "POCareCore", "POCareConfig", "ControlSiteRecords", "ComparabilityMethod", "SVGPlot", "Hashing", "BatchStatistics",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -135,8 +137,8 @@ let package = Package(
         .executableTarget(
             name: "pocare-control",
             dependencies: [
-                "POCareCore", "POCareConfig", "POCareContract", "Hashing", "ServiceSupport", "ControlSiteRecords", "ControlSiteWeb", "BatchStatistics",
-                arguments, log, .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "POCareCore", "POCareConfig", "POCareContract", "Hashing", "ServiceSupport", "ControlSiteRecords", "ComparabilityMethod", "ControlSiteWeb",
+                "BatchStatistics", arguments, log, .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: controlSite("pocare-control")),
 
@@ -165,6 +167,7 @@ let package = Package(
         .testTarget(name: "POCareConfigTests", dependencies: ["POCareCore", "POCareConfig", "Hashing", propertyBased]),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
         .testTarget(name: "BatchStatisticsTests", dependencies: ["BatchStatistics", "POCareCore", propertyBased]),
+        .testTarget(name: "ComparabilityMethodTests", dependencies: ["ComparabilityMethod"], exclude: ["Fixtures"]),
         .testTarget(name: "ServiceSupportTests", dependencies: ["ServiceSupport", "POCareCore"]),
         .testTarget(name: "AcquisitionTests", dependencies: ["POCareCore", "POCareConfig", "Acquisition", propertyBased]),
         .testTarget(name: "InProcessControlTests", dependencies: ["POCareCore", "InProcessControl", propertyBased]),
@@ -180,7 +183,7 @@ let package = Package(
             name: "ControlSiteTests",
             dependencies: [
                 "TestSupport",
-                "ControlAPI", "POCareCore", "POCareConfig", "POCareContract", "MQTT", "ControlSiteRecords", "ControlSiteLink", "ControlSiteWeb", "SVGPlot",
+                "ControlAPI", "POCareCore", "POCareConfig", "POCareContract", "MQTT", "ControlSiteRecords", "ComparabilityMethod", "ControlSiteLink", "ControlSiteWeb", "SVGPlot",
                 "SiteStore", "Hashing", "BatchStatistics", propertyBased,
             ]),
         .testTarget(

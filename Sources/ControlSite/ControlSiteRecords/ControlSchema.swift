@@ -276,7 +276,44 @@ public enum ControlSchema {
             PRIMARY KEY (site, fingerprint)
         );
         """,
-        // 5: what ingest refuses, holds aside and finds disputed (docs/control-site.md, "What ingest refuses").
+        // 5: comparison reports kept for QA's signature (docs/control-site.md, "Stored comparisons").
+        """
+        -- A comparison report as stored: its canonical JSON exactly as hashed, never changed.
+        CREATE TABLE comparison_reports (
+            id              bigserial PRIMARY KEY,
+            created         timestamptz NOT NULL DEFAULT now(),
+            created_by      text NOT NULL,
+            kind            text NOT NULL CHECK (kind IN ('qualification', 'yearly')),
+            spec            text NOT NULL,
+            profile         text NOT NULL,
+            phase           text NOT NULL,
+            reference       text NOT NULL,
+            verdicts        jsonb NOT NULL,   -- {test site: comparable | not comparable | not judged}
+            method_version  text NOT NULL,
+            report          text NOT NULL,    -- canonical JSON (keys sorted), the bytes hashed
+            report_hash     text NOT NULL     -- SHA-256 of report, hex
+        );
+        CREATE FUNCTION comparison_reports_unchanged() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION 'a stored comparison report is never changed or deleted';
+        END $$;
+        CREATE TRIGGER comparison_reports_unchanged BEFORE UPDATE OR DELETE ON comparison_reports
+            FOR EACH ROW EXECUTE FUNCTION comparison_reports_unchanged();
+
+        -- QA's signature of a stored comparison, bound to the report's hash when signed.
+        CREATE TABLE comparison_signatures (
+            id           bigserial PRIMARY KEY,
+            report_id    bigint NOT NULL REFERENCES comparison_reports (id),
+            user_name    text NOT NULL REFERENCES web_users (user_name),
+            full_name    text NOT NULL,
+            role         text NOT NULL,
+            meaning      text NOT NULL CHECK (meaning IN ('approved', 'rejected')),
+            comment      text NOT NULL,
+            signed       timestamptz NOT NULL,
+            report_hash  text NOT NULL
+        );
+        CREATE INDEX comparison_signatures_by_report ON comparison_signatures (report_id);
+        // 6: what ingest refuses, holds aside and finds disputed (docs/control-site.md, "What ingest refuses").
         """
         -- Messages that are not the contract's or name no registered site: kept apart from every
         -- site's findings, once per claimed site and topic, with how often and the latest reason.

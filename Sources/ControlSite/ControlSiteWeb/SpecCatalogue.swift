@@ -1,15 +1,22 @@
 import ControlSiteRecords
+import POCareConfig
 import POCareContract
 import Foundation
 import POCareCore
 
-/// Specs as the pages need them (`SpecLookup`): released ones for the register and the bands,
-/// and what a batch ran (released, or as its site published it) for its statistics.
+/// Specs as the pages need them (`SpecLookup`): released ones for the register, the bands and
+/// comparability, and what a batch ran (released, or as its site published it) for its statistics.
 final class SpecCatalogue: Sendable {
     let lookup: SpecLookup
+    /// The device profiles specs are read against, by id (comparability takes each parameter's resolution from them).
+    let profiles: [String: DeviceProfile]
 
     init(profilesDirectory: String?) {
-        lookup = SpecLookup(profilesDirectory: profilesDirectory)
+        let directory = profilesDirectory
+            ?? ["DeviceProfiles", "/usr/share/pocare/DeviceProfiles", "/usr/local/share/pocare/DeviceProfiles"]
+            .first { FileManager.default.fileExists(atPath: $0) } ?? "DeviceProfiles"
+        lookup = SpecLookup(profilesDirectory: directory)
+        profiles = SpecLoader.profileCatalogue(directory: directory)
     }
 
     /// The spec of `fingerprint` (full, or its first hex digits), if the register holds it.

@@ -160,38 +160,7 @@ extension ControlSiteWebServer {
             }
         }
 
-        router.get("/comparability") { [self] request, _ in
-            try await signedIn(request) { session in
-                let query = comparabilityQuery(request)
-                let specs = self.specs
-                return try await boundedPage(request) { c, budget in
-                    let choices = try ComparabilityPage.choices(on: c)
-                    let loaded = try query.map { try ComparabilityPage.load($0, specs: specs, on: c) }
-                    try budget.check()
-                    return Self.html(ComparabilityPage.render(query: query, choices: choices, loaded: loaded, session: session))
-                }
-            }
-        }
-
-        for format in ["csv", "json"] {
-            router.get("/comparability.\(format)") { [self] request, _ in
-                try await signedIn(request, api: true) { _ in
-                    guard let query = comparabilityQuery(request) else {
-                        return Self.text("spec, phase and reference are required\n", contentType: "text/plain", status: .badRequest)
-                    }
-                    let specs = self.specs
-                    return try await boundedPage(request) { c, _ in
-                        switch try ComparabilityPage.load(query, specs: specs, on: c) {
-                        case .refused(let reason): return Self.text(reason + "\n", contentType: "text/plain", status: .badRequest)
-                        case .report(let report, _):
-                            return format == "csv"
-                                ? Self.text(report.csv(), contentType: "text/csv; charset=utf-8", filename: "comparability-\(query.phase).csv")
-                                : try Self.json(report)
-                        }
-                    }
-                }
-            }
-        }
+        addComparabilityRoutes(router)
 
         router.get("/specs") { [self] request, _ in
             try await signedIn(request) { session in
@@ -225,13 +194,5 @@ extension ControlSiteWebServer {
         response.setCookie(Cookie(name: Self.signInCookie, value: token, maxAge: 3600, path: "/login",
                                   secure: settings.secureCookies || settings.servesTLS, httpOnly: true, sameSite: .strict))
         return response
-    }
-
-    func comparabilityQuery(_ request: Request) -> ComparabilityPage.Query? {
-        let q = FormFields(request.uri.query ?? "")
-        guard let spec = q["spec"], !spec.isEmpty, let phase = q["phase"], !phase.isEmpty, let reference = q["reference"], !reference.isEmpty,
-              spec.count <= 80, phase.count <= 200, reference.count <= 200
-        else { return nil }
-        return .init(spec: spec, phase: phase, reference: reference)
     }
 }

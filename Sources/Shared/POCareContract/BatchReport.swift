@@ -253,6 +253,8 @@ public struct BatchReport: Codable, Sendable, Hashable {
     public var ended: String?
     public var start: Transition
     public var end: Transition?
+    /// The starting material named at batch start, where the batch is one of a split source.
+    public var startingMaterial: String? = nil
     public var samples: Int
     public var badReadings: Int
     public var phaseTimeline: [PhasePeriod] = []

@@ -166,14 +166,20 @@ public struct BatchStart: Codable, Sendable, Hashable {
     public var followDevicePhase: Bool
     /// Why, for the audit trail; the daemon refuses a blank one.
     public var reason: String
-    enum CodingKeys: String, CodingKey { case device, batch, spec, phase, followDevicePhase, reason }
-    public init(device: String, batch: String, spec: String, phase: String? = nil, followDevicePhase: Bool = false, reason: String) {
+    /// The starting material's id, where the batch is one of a split (the yearly comparability check pairs them).
+    public var startingMaterial: String?
+    enum CodingKeys: String, CodingKey { case device, batch, spec, phase, followDevicePhase, reason, startingMaterial }
+    public init(
+        device: String, batch: String, spec: String, phase: String? = nil, followDevicePhase: Bool = false, reason: String,
+        startingMaterial: String? = nil
+    ) {
         self.device = device
         self.batch = batch
         self.spec = spec
         self.phase = phase
         self.followDevicePhase = followDevicePhase
         self.reason = reason
+        self.startingMaterial = startingMaterial
     }
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -183,6 +189,7 @@ public struct BatchStart: Codable, Sendable, Hashable {
         phase = try c.decodeIfPresent(String.self, forKey: .phase)
         followDevicePhase = try c.decodeIfPresent(Bool.self, forKey: .followDevicePhase) ?? false
         reason = try c.decode(String.self, forKey: .reason)
+        startingMaterial = try c.decodeIfPresent(String.self, forKey: .startingMaterial)
     }
 }
 

@@ -15,6 +15,7 @@ extension BatchRecordBuilder {
             switch event.kind {
             case .batchStarted:
                 report.start = .init(time: UTCTime.format(stored.time), by: event.user, reason: event.reason)
+                report.startingMaterial = event.startingMaterial
                 timeline.append(.init(phase: event.phase ?? "-", from: UTCTime.format(stored.time), to: nil, by: event.user, reason: event.reason))
             case .phaseChanged:
                 if !timeline.isEmpty { timeline[timeline.count - 1].to = UTCTime.format(stored.time) }

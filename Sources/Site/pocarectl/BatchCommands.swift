@@ -21,13 +21,16 @@ struct BatchStart: ParsableCommand {
     var spec: String
     @Option(help: "Starting phase (default: the spec's first).") var phase: String?
     @Flag(help: "Let the phase follow the device's phase parameter.") var followDevicePhase = false
+    @Option(help: "The starting material's id, where the batch is one of a split source (the yearly comparability check pairs them).")
+    var startingMaterial: String?
     @Option(help: "Why, for the audit trail (required).") var reason: String
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
     func run() throws {
         // A file named relative to here means nothing to the daemon: send where it is.
         let reference = FileManager.default.fileExists(atPath: spec) ? URL(fileURLWithPath: spec).standardizedFileURL.path : spec
         let r = try daemon.batchAction(.batchStart(ControlAPI.BatchStart(
-            device: device, batch: batch, spec: reference, phase: phase, followDevicePhase: followDevicePhase, reason: reason)))
+            device: device, batch: batch, spec: reference, phase: phase, followDevicePhase: followDevicePhase, reason: reason,
+            startingMaterial: startingMaterial)))
         if json { return printJSON(r) }
         print("batch \(text(r.batch)) started on \(device) in phase \(text(r.phase)), spec \(text(r.spec))")
     }

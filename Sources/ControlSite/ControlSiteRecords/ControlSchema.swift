@@ -313,6 +313,7 @@ public enum ControlSchema {
             report_hash  text NOT NULL
         );
         CREATE INDEX comparison_signatures_by_report ON comparison_signatures (report_id);
+        """,
         // 6: what ingest refuses, holds aside and finds disputed (docs/control-site.md, "What ingest refuses").
         """
         -- Messages that are not the contract's or name no registered site: kept apart from every

@@ -46,6 +46,9 @@ let package = Package(
         .target(name: "POCareCore", path: shared("POCareCore")),
         .target(name: "Hashing", dependencies: ["CCrypto"], path: shared("Hashing")),
         .target(name: "POCareConfig", dependencies: ["POCareCore", "Hashing", yams], path: shared("POCareConfig")),
+        // The one rule by which a batch's values are weighted and its excursions found (docs/ipc-specs.md):
+        // the site's batch record, the Control Site's batch page and checks, and comparability use it.
+        .target(name: "BatchStatistics", dependencies: ["POCareCore"], path: shared("BatchStatistics")),
         // The MQTT contract (docs/asyncapi.yaml): every message encoded and decoded in one place,
         // topics and stream names, the consumer's checks of sequence numbers and chains.
         .target(name: "POCareContract", dependencies: ["POCareCore", "Hashing"], path: shared("POCareContract")),
@@ -79,7 +82,7 @@ let package = Package(
             name: "SiteRuntime",
             dependencies: [
                 "POCareCore", "POCareConfig", "POCareContract", "MQTT", "Acquisition", "InProcessControl", "SiteStore", "ControlSiteLink",
-                "ServiceSupport", "Hashing", "ControlAPI", "StoreReports", "CKernelClock", log,
+                "ServiceSupport", "Hashing", "ControlAPI", "StoreReports", "CKernelClock", "BatchStatistics", log,
             ],
             path: site("SiteRuntime")),
         .target(
@@ -113,7 +116,7 @@ let package = Package(
         .target(
             name: "ControlSiteRecords",
             dependencies: [
-                "POCareCore", "POCareConfig", "POCareContract", "MQTT", "Hashing", "CPostgres", "ServiceSupport", "ComparabilityMethod", log, yams,
+                "POCareCore", "POCareConfig", "POCareContract", "MQTT", "Hashing", "CPostgres", "ServiceSupport", "ComparabilityMethod", "BatchStatistics", log, yams,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: controlSite("ControlSiteRecords")),
@@ -123,7 +126,7 @@ let package = Package(
         .target(
             name: "ControlSiteWeb",
             dependencies: [
-                "POCareCore", "POCareConfig", "ControlSiteRecords", "ComparabilityMethod", "SVGPlot", "Hashing",
+                "POCareCore", "POCareConfig", "ControlSiteRecords", "ComparabilityMethod", "SVGPlot", "Hashing", "BatchStatistics",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -134,8 +137,8 @@ let package = Package(
         .executableTarget(
             name: "pocare-control",
             dependencies: [
-                "POCareCore", "POCareConfig", "POCareContract", "Hashing", "ServiceSupport", "ControlSiteRecords", "ComparabilityMethod", "ControlSiteWeb", arguments, log,
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "POCareCore", "POCareConfig", "POCareContract", "Hashing", "ServiceSupport", "ControlSiteRecords", "ComparabilityMethod", "ControlSiteWeb",
+                "BatchStatistics", arguments, log, .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: controlSite("pocare-control")),
 
@@ -150,7 +153,7 @@ let package = Package(
             path: "Benchmarks/AcquisitionBenchmark"),
         .executableTarget(
             name: "pocare-control-bench",
-            dependencies: ["POCareCore", "POCareContract", "ControlSiteRecords", "ControlSiteLink", "SiteStore", arguments, log],
+            dependencies: ["POCareCore", "POCareConfig", "POCareContract", "ControlSiteRecords", "ControlSiteLink", "SiteStore", arguments, log],
             path: "Benchmarks/ControlIngestBenchmark"),
 
         // MARK: Tests
@@ -163,6 +166,7 @@ let package = Package(
         .testTarget(name: "POCareCoreTests", dependencies: ["POCareCore"]),
         .testTarget(name: "POCareConfigTests", dependencies: ["POCareCore", "POCareConfig", "Hashing", propertyBased]),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
+        .testTarget(name: "BatchStatisticsTests", dependencies: ["BatchStatistics", "POCareCore", propertyBased]),
         .testTarget(name: "ComparabilityMethodTests", dependencies: ["ComparabilityMethod"], exclude: ["Fixtures"]),
         .testTarget(name: "ServiceSupportTests", dependencies: ["ServiceSupport", "POCareCore"]),
         .testTarget(name: "AcquisitionTests", dependencies: ["POCareCore", "POCareConfig", "Acquisition", propertyBased]),
@@ -172,13 +176,15 @@ let package = Package(
         .testTarget(name: "ControlAPITests", dependencies: ["ControlAPI", "POCareCore", "POCareContract"]),
         .testTarget(
             name: "SiteRuntimeTests",
-            dependencies: ["ControlAPI", "InProcessControl", "POCareConfig", "POCareCore", "POCareContract", "SiteRuntime", "SiteStore"]),
+            dependencies: [
+                "ControlAPI", "InProcessControl", "POCareConfig", "POCareCore", "POCareContract", "SiteRuntime", "SiteStore", "BatchStatistics",
+            ]),
         .testTarget(
             name: "ControlSiteTests",
             dependencies: [
                 "TestSupport",
                 "ControlAPI", "POCareCore", "POCareConfig", "POCareContract", "MQTT", "ControlSiteRecords", "ComparabilityMethod", "ControlSiteLink", "ControlSiteWeb", "SVGPlot",
-                "SiteStore", "Hashing", propertyBased,
+                "SiteStore", "Hashing", "BatchStatistics", propertyBased,
             ]),
         .testTarget(
             name: "IntegrationTests",

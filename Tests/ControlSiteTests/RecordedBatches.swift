@@ -1,4 +1,7 @@
+import BatchStatistics
 import Hashing
+import POCareConfig
+import POCareCore
 import POCareContract
 import ControlSiteRecords
 import ControlSiteWeb
@@ -33,30 +36,45 @@ struct RecordedBatch {
         let feed = SiteFeed(site: site)
         try db.write([feed.telemetry(device, 1...samples, batch: batch, phase: phase, spec: spec, values: values)])
         guard ended else { return }
-        let rows = (1...samples).map(values)
         var report = BatchReport(batch: batch, device: device, spec: spec, started: Contract.format(feed.start.addingTimeInterval(1)),
                                  ended: Contract.format(feed.start.addingTimeInterval(Double(samples + 1))))
         report.samples = Int(samples) + (recordClaimsMore ? 1 : 0)
         report.equipment.profile = profile
         report.startingMaterial = startingMaterial
         report.phaseTimeline = [.init(phase: phase, from: report.started, to: report.ended, by: "operator", reason: "start")]
-        let parameters = Set(rows.flatMap(\.keys)).sorted().map { name -> BatchReport.ParameterSummary in
-            let xs = rows.compactMap { $0[name] }
-            let mean = xs.reduce(0, +) / Double(xs.count)
-            var p = BatchReport.ParameterSummary(parameter: name, unit: "")
-            p.samples = xs.count
-            p.min = xs.min()
-            p.max = xs.max()
-            p.mean = mean
-            p.timeWeightedMean = mean
-            p.standardDeviation = (xs.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(xs.count)).squareRoot()
-            p.limited = true
-            p.monitoredS = Double(samples)
-            p.inRangePct = 100
-            p.unmonitoredPct = 0
-            return p
+        // The numbers as the site computes them: the shared rule over the same samples and the spec the batch ran.
+        let summary = Self.statistics(of: (1...samples).map(values), start: feed.start.timeIntervalSince1970 + 1, phase: phase)
+        report.holdLimitS = summary.holdLimitS
+        let computed = summary.phase(phase)?.parameters ?? []
+        let parameters = computed.map { p -> BatchReport.ParameterSummary in
+            var r = BatchReport.ParameterSummary(parameter: p.parameter, unit: p.unit)
+            r.samples = p.samples
+            r.min = p.min
+            r.max = p.max
+            r.mean = p.mean
+            r.timeWeightedMean = p.timeWeightedMean
+            r.standardDeviation = p.standardDeviation
+            r.limited = p.limited
+            r.monitoredS = p.monitoredS
+            r.unmonitoredS = p.unmonitoredS
+            r.inRangeS = p.inRangeS
+            r.alertS = p.alertS
+            r.actionS = p.actionS
+            r.inRangePct = p.inRangeShare.map { $0 * 100 }
+            r.alertPct = p.alertShare.map { $0 * 100 }
+            r.actionPct = p.actionShare.map { $0 * 100 }
+            r.unmonitoredPct = p.unmonitoredShare * 100
+            return r
         }
-        report.phases = [.init(phase: phase, durationS: Double(samples), parameters: parameters)]
+        report.excursions = summary.excursions.map { e in
+            var x = BatchReport.Excursion(
+                alarm: "\(device)/\(e.parameter)/limit", phase: e.phase, start: Contract.format(Date(timeIntervalSince1970: e.start)),
+                end: Contract.format(Date(timeIntervalSince1970: e.end)), durationS: e.durationS, worstValue: e.worstValue,
+                worstLevel: e.worstLevel, side: e.side?.rawValue ?? "-", areaOutside: e.areaOutside, openAtBatchEnd: e.openAtBatchEnd)
+            x.parameter = e.parameter
+            return x
+        }
+        report.phases = [.init(phase: phase, durationS: summary.phase(phase)?.durationS ?? 0, parameters: parameters)]
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         let text = String(decoding: try encoder.encode(report), as: UTF8.self)
@@ -66,6 +84,25 @@ struct RecordedBatch {
             feed.event(device, seq: 2, kind: "batch_record", batch: batch, phase: phase, spec: spec,
                        body: "{\"kind\":\"batch_record\",\"reason\":\"batch ended\",\"record\":\(text)}"),
         ])
+    }
+}
+
+extension RecordedBatch {
+    /// The example spec, as released in these tests.
+    static let spec: IPCSpec? = SpecLoader.load(path: exampleSpec, profiles: SpecLoader.profileCatalogue(directory: shippedProfiles)).spec
+
+    /// One sample a second from `start`, summed up by `BatchStatistics` until a second after the last.
+    static func statistics(of rows: [[String: Double]], start: Double, phase: String) -> BatchStatistics.Summary {
+        let names = Set(rows.flatMap(\.keys)).sorted()
+        let units = Dictionary(uniqueKeysWithValues: names.map { n in (n, spec?.phase(phase)?.limits(for: n)?.unit ?? "") })
+        let times = rows.indices.map { start + Double($0) }
+        var accumulator = BatchStatistics.Accumulator(
+            tracks: names.map { BatchStatistics.Track(parameter: $0, unit: units[$0] ?? "") }, spec: spec, start: start,
+            end: start + Double(rows.count), holdLimit: BatchStatistics.holdLimit(times: times))
+        for (i, row) in rows.enumerated() {
+            accumulator.add(time: times[i], phase: phase, running: nil) { row[names[$0]].map { .number($0) } }
+        }
+        return accumulator.finish()
     }
 }
 

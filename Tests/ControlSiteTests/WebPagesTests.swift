@@ -55,6 +55,20 @@ extension WebSuites {
             #expect(temperature.contains("class=\"excursion\"") && temperature.contains("class=\"unmonitored\""))
             #expect(temperature.contains("class=\"phase-boundary\""))
             #expect(temperature.contains("acknowledged") && temperature.contains("by operator-7: heater checked"))
+            // Beside each plot its statistics; the excursion as the samples show it: 38.6 from 100 s, back inside at 111 s,
+            // the same numbers `pocare-control batch` computes from the same samples.
+            #expect(page.body.components(separatedBy: "class=\"statistics\"").count - 1 == 2)
+            let held = try await onOwnThread { () throws -> [DeviceBatchStatistics] in
+                let connection = try PostgresConnection(fixture.db.connectionInfo)
+                let lookup = SpecLookup(profilesDirectory: shippedProfiles)
+                return try BatchSeriesReader.load(connection, site: WebFixture.site, batch: WebFixture.batch,
+                                                  specs: { try lookup.ran($0, on: connection) })
+            }
+            let excursion = try #require(held.first?.summary.excursions.first { $0.parameter == "temperature" })
+            #expect(excursion.durationS == 11 && excursion.worstValue == 38.6)
+            let excursionTable = try #require(page.body.components(separatedBy: "class=\"excursions\"").dropFirst().first)
+            let row = try #require(excursionTable.components(separatedBy: "<tr>").first { $0.contains("temperature") })
+            #expect(row.contains("<td>11 s</td>") && row.contains("<td>38.6</td>") && row.contains(">action<"), "\(row)")
             // The open gap is said next to the sign button.
             #expect(page.body.contains("open integrity findings on this batch"))
             // The batch still runs at the site: its record, and the clock evidence in it, are said to be missing.

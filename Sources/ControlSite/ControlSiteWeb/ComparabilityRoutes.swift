@@ -12,7 +12,8 @@ extension ControlSiteWebServer {
                 let fields = FormFields(request.uri.query ?? "")
                 let query = ComparabilityPage.Query(fields)
                 let specs = self.specs
-                let (choices, loaded) = try await database.run { c in
+                // Its cost grows with the batches: on the bounded page threads, within their budget.
+                let (choices, loaded) = try await pages.run { c in
                     (try ComparabilityPage.choices(for: fields["spec"].flatMap { $0.isEmpty || $0.count > 80 ? nil : $0 }, specs: specs, on: c),
                      try query.map { try ComparabilityPage.load($0, specs: specs, on: c) })
                 }
@@ -27,7 +28,7 @@ extension ControlSiteWebServer {
                         return Self.text("spec, phase and reference are required\n", contentType: "text/plain", status: .badRequest)
                     }
                     let specs = self.specs
-                    switch try await database.run({ try ComparabilityPage.load(query, specs: specs, on: $0) }) {
+                    switch try await pages.run({ try ComparabilityPage.load(query, specs: specs, on: $0) }) {
                     case .refused(let reason): return Self.text(reason + "\n", contentType: "text/plain", status: .badRequest)
                     case .report(let report):
                         return format == "csv"

@@ -37,9 +37,10 @@ public enum ControlCommand: Sendable, Hashable {
     case batchPhase(BatchPhaseChange)
     case batchEnd(BatchEnd)
     case batchList
-    case batchReport(batch: String)
+    /// One device's record of a batch; `device` may be left out for a batch that ran on one device.
+    case batchReport(batch: String, device: String? = nil)
     /// Commits the batch's record again as a `batch_record` event, so the Control Site gets it again.
-    case batchPublish(batch: String)
+    case batchPublish(batch: String, device: String? = nil)
     case auditVerify
     case auditShow(AuditQuery)
     /// Every stream's hash chain (samples, events, site events, audit) and the file.
@@ -237,7 +238,10 @@ public struct AuditQuery: Codable, Sendable, Hashable {
 private struct NoArguments: Codable {}
 private struct ReasonArgument: Codable { var reason: String? }
 private struct DeviceArgument: Codable { var device: String }
-private struct BatchArgument: Codable { var batch: String }
+private struct BatchArgument: Codable {
+    var batch: String
+    var device: String?
+}
 
 extension ControlRequest: Codable {
     enum CodingKeys: String, CodingKey { case v, id, command, arguments = "args" }
@@ -269,8 +273,12 @@ extension ControlRequest: Codable {
         case .batchPhase: command = .batchPhase(try arguments(BatchPhaseChange.self))
         case .batchEnd: command = .batchEnd(try arguments(BatchEnd.self))
         case .batchList: command = .batchList
-        case .batchReport: command = .batchReport(batch: try arguments(BatchArgument.self).batch)
-        case .batchPublish: command = .batchPublish(batch: try arguments(BatchArgument.self).batch)
+        case .batchReport:
+            let a = try arguments(BatchArgument.self)
+            command = .batchReport(batch: a.batch, device: a.device)
+        case .batchPublish:
+            let a = try arguments(BatchArgument.self)
+            command = .batchPublish(batch: a.batch, device: a.device)
         case .auditVerify: command = .auditVerify
         case .auditShow: command = .auditShow(try arguments(AuditQuery.self))
         case .verify: command = .verify
@@ -293,7 +301,8 @@ extension ControlRequest: Codable {
         case .batchStart(let start): try c.encode(start, forKey: .arguments)
         case .batchPhase(let change): try c.encode(change, forKey: .arguments)
         case .batchEnd(let end): try c.encode(end, forKey: .arguments)
-        case .batchReport(let batch), .batchPublish(let batch): try c.encode(BatchArgument(batch: batch), forKey: .arguments)
+        case .batchReport(let batch, let device), .batchPublish(let batch, let device):
+            try c.encode(BatchArgument(batch: batch, device: device), forKey: .arguments)
         case .auditShow(let query): try c.encode(query, forKey: .arguments)
         }
     }

@@ -1,5 +1,6 @@
 import POCareContract
 import Foundation
+import POCareCore
 
 /// What the Control Site knows about one device's part of one batch, one field per fact, as the
 /// comparison's inclusion rules ask for them. Each fact comes from one place, named in
@@ -53,6 +54,8 @@ public struct BatchFactsQuery {
     public var reference: String
     /// The batch record's hash now, to check a signature against (`BatchRecordDigest`).
     public var currentRecordHash: (String, String) throws -> String?
+    /// The spec of a fingerprint, for the limits each site record is verified with (time in range, excursions).
+    public var specs: (String) throws -> IPCSpec? = { _ in nil }
 
     public init(connection: PostgresConnection, reference: String, currentRecordHash: @escaping (String, String) throws -> String?) {
         self.connection = connection
@@ -80,7 +83,7 @@ public struct BatchFactsQuery {
         for r in 0..<runs.rowCount {
             let site = runs.string(r, "site") ?? "", device = runs.string(r, "device") ?? "", batch = runs.string(r, "batch") ?? ""
             let key = "\(site)\u{1}\(batch)"
-            if checks[key] == nil { checks[key] = try SiteBatchRecordCheck.load(connection, site: site, batch: batch) }
+            if checks[key] == nil { checks[key] = try SiteBatchRecordCheck.load(connection, site: site, batch: batch, specs: specs) }
             let check = checks[key]!.first { $0.device == device }
             var f = BatchFacts(
                 site: site, device: device, batch: batch, spec: spec, first: runs.string(r, "first") ?? "", last: runs.string(r, "last") ?? "",

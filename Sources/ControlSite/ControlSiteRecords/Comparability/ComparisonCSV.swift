@@ -46,8 +46,11 @@ extension ComparisonReport {
     public static func load(
         _ connection: PostgresConnection, request: ComparisonRequest, currentRecordHash: @escaping (String, String) throws -> String?
     ) throws -> ComparisonReport {
-        let facts = try BatchFactsQuery(connection: connection, reference: request.reference, currentRecordHash: currentRecordHash)
-            .load(spec: request.spec.fingerprint, since: request.since)
+        var query = BatchFactsQuery(connection: connection, reference: request.reference, currentRecordHash: currentRecordHash)
+        // The records are verified against the spec compared: its limits decide time in range and excursions.
+        let spec = request.spec
+        query.specs = { $0 == spec.fingerprint ? spec : nil }
+        let facts = try query.load(spec: request.spec.fingerprint, since: request.since)
         return try build(request, facts: facts, generated: UTCTime.format(Date())) { f, start, end, parameters in
             try TrajectoryReader.read(
                 connection, site: f.site, device: f.device, batch: f.batch, phase: request.phase, phaseStart: start, phaseEnd: end,

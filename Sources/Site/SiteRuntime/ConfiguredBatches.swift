@@ -109,7 +109,8 @@ extension SiteDaemon {
     /// Starts a batch: audited first, then the engine, then the spec's release standing as the
     /// batch record's first word on it. Returns what the operator should know.
     func beginBatch(
-        on device: DeviceConfig, batchId: String, spec: IPCSpec, phase: String?, follow: Bool, user: String, reason: String
+        on device: DeviceConfig, batchId: String, spec: IPCSpec, phase: String?, follow: Bool, user: String, reason: String,
+        startingMaterial: String? = nil
     ) async throws(ControlResponse.Failure) -> [String] {
         let released = releasedSpecs
         let standing = released.standing(of: spec.fingerprint, profile: device.profile.id)
@@ -117,13 +118,14 @@ extension SiteDaemon {
         let source = follow ? "from the device" : "by hand"
         try await audit(AuditAction(
             user: user, action: "batch.start", target: device.id, reason: reason,
-            newValue: "batch=\(batchId) spec=\(spec.fingerprint) phase=\(phase ?? spec.phases.first?.phase ?? "-") (\(source)) release=\(standing.isReleased ? "released" : "not released: \(standing.state)")"))
+            newValue: "batch=\(batchId) spec=\(spec.fingerprint) phase=\(phase ?? spec.phases.first?.phase ?? "-") (\(source)) release=\(standing.isReleased ? "released" : "not released: \(standing.state)")"
+                + (startingMaterial.map { " starting_material=\($0)" } ?? "")))
         knownSpecs[spec.fingerprint] = spec
         let now = now()
         try apply {
             try engine.startBatch(
                 device: device.id, batchId: batchId, spec: spec, phase: phase, followDevicePhase: follow, user: user, reason: reason,
-                at: now)
+                startingMaterial: startingMaterial, at: now)
         }
         usedBatchIds.insert(batchId)
         let register = released.register

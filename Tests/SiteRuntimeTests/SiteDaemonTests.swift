@@ -192,12 +192,12 @@ struct SiteDaemonTests {
               case .batchReport(let configured)? = await site.send(.batchReport(batch: "RT-1")).result
         else { Issue.record("the configured batch did not end"); return }
         #expect(first.batch == nil)
-        let spec = String(configured.spec.suffix(12))
+        let spec = String(configured.spec.replacingOccurrences(of: "sha256:", with: "").prefix(12))
         #expect(await site.send(.batchStart(BatchStart(device: "rocker-1", batch: "RT-3", spec: spec, reason: "split run",
                                                        startingMaterial: ""))).error?.code == .badRequest)
-        guard case .batch? = await site.send(.batchStart(BatchStart(device: "rocker-1", batch: "RT-3", spec: spec, reason: "split run",
-                                                                  startingMaterial: "SM-2026-7"))).result
-        else { Issue.record("not started"); return }
+        let started = await site.send(.batchStart(BatchStart(device: "rocker-1", batch: "RT-3", spec: spec, reason: "split run",
+                                                             startingMaterial: "SM-2026-7")))
+        guard case .batch? = started.result else { Issue.record("not started: \(String(describing: started.error))"); return }
         for _ in 0..<3 { site.poll(temperature: 37) }
         _ = await site.send(.batchEnd(BatchEnd(device: "rocker-1", reason: "run complete")))
         await site.store.flush()

@@ -103,6 +103,11 @@ public final class ControlEngine {
 
     public func batch(of device: String) -> BatchContext? { devices[device]?.batch }
 
+    /// The devices running `batchId` now (a batch may span devices: one record per device).
+    public func devices(running batchId: String) -> [String] {
+        devices.values.filter { $0.batch?.batchId == batchId }.map(\.id).sorted()
+    }
+
     // MARK: Batches
 
     /// Starts a batch: from now on every sample of the device is held to `spec` in `phase`.

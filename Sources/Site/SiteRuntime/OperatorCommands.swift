@@ -317,7 +317,9 @@ extension SiteDaemon {
         if let running = engine.batch(of: start.device) {
             throw .init(code: .refused, message: "device \(start.device) runs batch \(running.batchId); end it first")
         }
-        guard !usedBatchIds.contains(start.batch) else {
+        // A batch id names one run: used before, it may only join that run while it goes on
+        // another device (a batch that spans devices, one record per device).
+        guard !usedBatchIds.contains(start.batch) || !engine.devices(running: start.batch).isEmpty else {
             throw .init(code: .refused, message: "batch id \(start.batch) was used before at this site: a batch id names one run; give a new one")
         }
         let spec = try resolveSpec(start.spec)

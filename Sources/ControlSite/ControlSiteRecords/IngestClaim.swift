@@ -42,7 +42,7 @@ public final class IngestClaim {
     /// Takes every part, waiting up to `patience` for an instance that is just stopping (its
     /// connection's end reaches the server a moment after the process's). Blocks (libpq).
     public static func take(database: String, clientId: String, share: IngestShare, sharedGroup: String?,
-                            patience: Duration = .seconds(10), logger: Logger) throws -> IngestClaim {
+                            patience: Duration = .seconds(5), logger: Logger) throws -> IngestClaim {
         let connection = try PostgresConnection(database)
         let parts = parts(clientId: clientId, share: share, sharedGroup: sharedGroup)
         let deadline = ContinuousClock.now + patience

@@ -21,6 +21,7 @@ public struct ControlConfig: Sendable {
     static let keys = [
         "broker", "client_id", "mqtt_version", "shared_group", "tls", "credentials_file", "topic_root", "database",
         "batch_messages", "queue_capacity", "keepalive", "writers", "gap_report_after", "replay_after", "web",
+        "sites",
     ]
 
     public static func load(path: String) throws(Invalid) -> ControlConfig {
@@ -43,7 +44,8 @@ public struct ControlConfig: Sendable {
             throw Invalid(collector.diagnostics)
         }
         root.rejectUnknownKeys(allowed: keys)
-        let settings = ingestSettings(root)
+        var settings = ingestSettings(root)
+        settings?.siteKeys = SiteKeyRegister.parse(root)
         let web = root.mappingReader("web").map { WebSettings.parse($0) }
         guard !collector.hasErrors, let settings else { throw Invalid(collector.diagnostics) }
         return ControlConfig(settings: settings, web: web)

@@ -25,10 +25,14 @@ public final class IngestPipeline: Sendable {
     private let threads: [DedicatedThread]
     /// The monotonic time after which a writer stops retrying a database that is away (set by `close`).
     private let giveUpAt = Atomic<Int64>(.max)
+    private let siteKeys: SiteKeyRegister
 
     /// Starts the writers; each connects on its own thread (and again whenever the connection is
     /// lost). The schema must be migrated already.
-    public init(database: String, writers: Int, batchMessages: Int, queueCapacity: Int, logger: Logger) {
+    public init(
+        database: String, writers: Int, batchMessages: Int, queueCapacity: Int, logger: Logger, siteKeys: SiteKeyRegister = .open
+    ) {
+        self.siteKeys = siteKeys
         self.database = database
         self.batchMessages = batchMessages
         self.logger = logger
@@ -96,7 +100,7 @@ public final class IngestPipeline: Sendable {
                 }
                 do {
                     if writer == nil {
-                        writer = try IngestWriter(connection: try PostgresConnection(database), logger: logger)
+                        writer = try IngestWriter(connection: try PostgresConnection(database), logger: logger, siteKeys: siteKeys)
                         if attempt > 0 { logger.info("reconnected to PostgreSQL") }
                     }
                     try writeSplittingBadItems(items, writer!)

@@ -37,6 +37,8 @@ public final class IngestService: Service, Sendable {
         public var gapReportAfter: Duration = .seconds(300)
         /// A gap still open this long is asked of its site again; nil: never ask sites to replay.
         public var replayAfter: Duration? = .seconds(30)
+        /// The sites taken as sites, and their keys (control.yaml `sites:`).
+        public var siteKeys: SiteKeyRegister = .open
 
         public init(broker: BrokerOptions, database: String) {
             self.broker = broker
@@ -92,7 +94,10 @@ public final class IngestService: Service, Sendable {
     public func run() async {
         let pipeline = IngestPipeline(
             database: settings.database, writers: settings.writers, batchMessages: settings.batchMessages,
-            queueCapacity: settings.queueCapacity, logger: logger)
+            queueCapacity: settings.queueCapacity, logger: logger, siteKeys: settings.siteKeys)
+        if !settings.siteKeys.isEnforced {
+            logger.warning("control.yaml registers no sites: every site the broker admits is taken, and no record can be attributed")
+        }
         self.pipeline.withLock { $0 = pipeline }
         thread.start { [self] in
             do {

@@ -26,10 +26,12 @@ public final class IngestWriter {
         public var rejected = 0
     }
 
-    private let connection: PostgresConnection
-    private let logger: Logger
+    let connection: PostgresConnection
+    let logger: Logger
+    let siteKeys: SiteKeyRegister
 
-    public init(connection: PostgresConnection, logger: Logger) throws(PostgresError) {
+    public init(connection: PostgresConnection, logger: Logger, siteKeys: SiteKeyRegister = .open) throws(PostgresError) {
+        self.siteKeys = siteKeys
         self.connection = connection
         self.logger = logger
         // A batch of a backlog is 100,000 samples: staged and sorted in memory, not in temporary files.
@@ -38,14 +40,14 @@ public final class IngestWriter {
         try connection.execute("""
             CREATE TEMP TABLE IF NOT EXISTS staged_records (
                 kind text NOT NULL, site text NOT NULL, epoch text NOT NULL, stream text NOT NULL,
-                device text, record jsonb NOT NULL
+                device text, record jsonb NOT NULL, body text
             ) ON COMMIT DELETE ROWS
             """)
         try connection.execute("""
             CREATE TEMP TABLE IF NOT EXISTS staged_samples (
                 site text NOT NULL, epoch text NOT NULL, stream text NOT NULL, device text, seq bigint NOT NULL,
                 time timestamptz NOT NULL, cycle bigint, batch text, phase text, spec text, "values" json NOT NULL,
-                quality json, hash text, previous_hash text
+                quality json, hash text, previous_hash text, time_ns bigint, raw json
             ) ON COMMIT DELETE ROWS
             """)
     }
@@ -56,9 +58,14 @@ public final class IngestWriter {
         var outcome = Outcome()
         let now = Date()
         try connection.transaction {
-            let records = items.compactMap { item -> RecordMessage? in
+            // Only registered sites, and only statuses the site signed, are taken as the site's.
+            let items = try admit(items)
+            // Every record's hash recomputed first: what does not match is set aside, not stored.
+            let proof = RecordProof(items.compactMap { item -> RecordMessage? in
                 if case .message(.records(let m)) = item { return m } else { return nil }
-            }
+            })
+            try record(proof)
+            let records = proof.kept
             for item in items {
                 switch item {
                 case .message(.status(let status)):
@@ -116,6 +123,7 @@ public final class IngestWriter {
                 for kind in kinds { outcome.conflicts += try recordConflicts(kind) }
             }
             for kind in Set(records.filter(\.carriesChain).map(\.kind)) { try verifyChain(kind) }
+            try recordCheckpoints(records)
 
             for key in keys {
                 var stream = progress[key] ?? StreamProgress()
@@ -155,6 +163,8 @@ public final class IngestWriter {
                     if let quality = sample.quality { samples.field(bytes: quality) } else { samples.field(nil) }
                     samples.field(sample.hash)
                     samples.field(sample.previousHash)
+                    samples.field(sample.timeNanoseconds.map { String($0) })
+                    if let raw = sample.raw { samples.field(bytes: raw) } else { samples.field(nil) }
                     samples.endRow()
                 }
             } else {
@@ -165,6 +175,7 @@ public final class IngestWriter {
                     others.field(message.stream)
                     others.field(message.device)
                     others.field(bytes: record)
+                    others.field(message.kind == .event ? Self.recomputedBody(record) : nil)
                     others.endRow()
                 }
             }
@@ -172,12 +183,21 @@ public final class IngestWriter {
         if samples.rowCount > 0 {
             try connection.copy("""
                 COPY staged_samples (site, epoch, stream, device, seq, time, cycle, batch, phase, spec, "values", quality,
-                                     hash, previous_hash) FROM STDIN
+                                     hash, previous_hash, time_ns, raw) FROM STDIN
                 """, data: samples.bytes)
         }
         if others.rowCount > 0 {
-            try connection.copy("COPY staged_records (kind, site, epoch, stream, device, record) FROM STDIN", data: others.bytes)
+            try connection.copy("COPY staged_records (kind, site, epoch, stream, device, record, body) FROM STDIN", data: others.bytes)
         }
+    }
+
+    /// An event's body exactly as sent, kept so its hash can be recomputed later (`verify`,
+    /// `batch export`); nil for an event whose hash cannot be recomputed.
+    static func recomputedBody(_ record: ArraySlice<UInt8>) -> String? {
+        guard let fields = try? JSONFields(record), WireRecordHash.event(fields) == .verified, let body = fields.raw("event") else {
+            return nil  // not recomputable: stored without a body, and counted as such by RecordProof
+        }
+        return RecordChain.eventBody(wire: body)
     }
 
     /// Inserts the staged records of one kind, keeps batch runs current, and returns how many
@@ -189,8 +209,9 @@ public final class IngestWriter {
             insert = """
                 inserted AS (
                     INSERT INTO samples (site, epoch, stream, seq, device, time, cycle, batch, phase, spec, "values", quality,
-                                         hash, previous_hash)
-                    SELECT site, epoch, stream, seq, device, time, cycle, batch, phase, spec, "values", quality, hash, previous_hash
+                                         hash, previous_hash, time_ns, raw)
+                    SELECT site, epoch, stream, seq, device, time, cycle, batch, phase, spec, "values", quality, hash, previous_hash,
+                           time_ns, raw
                     FROM staged_samples WHERE $1 = 'sample'
                     ON CONFLICT DO NOTHING
                     RETURNING site, epoch, stream, seq, device, time, batch, phase, spec),
@@ -211,10 +232,11 @@ public final class IngestWriter {
         case .event:
             insert = """
                 inserted AS (
-                    INSERT INTO events (site, epoch, stream, seq, device, time, kind, batch, phase, spec, record, hash, previous_hash)
+                    INSERT INTO events (site, epoch, stream, seq, device, time, kind, batch, phase, spec, record, hash, previous_hash,
+                                        body)
                     SELECT site, epoch, stream, (record->>'seq')::bigint, device, (record->>'time')::timestamptz,
                            coalesce(record->>'kind', ''), record->>'batch', record->>'phase', record->>'spec', record,
-                           record->>'hash', record->>'previous_hash'
+                           record->>'hash', record->>'previous_hash', body
                     FROM staged_records WHERE kind = $1
                     ON CONFLICT DO NOTHING
                     RETURNING site, epoch, stream, seq, time)

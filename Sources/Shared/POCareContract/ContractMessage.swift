@@ -119,9 +119,10 @@ public enum ContractMessage: Sendable {
                     throw malformed("sample \(offset + 1): needs seq \(first + Int64(offset)) and a time")
                 }
                 fieldsOfSamples.append(SampleFields(
-                    seq: seq, time: time, cycle: sample.int("cycle"), batch: sample.string("batch"), phase: sample.string("phase"),
+                    seq: seq, time: time, timeNanoseconds: sample.int("time_ns"), cycle: sample.int("cycle"), batch: sample.string("batch"), phase: sample.string("phase"),
                     spec: sample.string("spec"), values: sample.raw("values") ?? Array("{}".utf8)[...],
                     quality: sample.raw("quality").flatMap { $0.elementsEqual("null".utf8) ? nil : $0 },
+                    raw: sample.raw("raw").flatMap { $0.elementsEqual("null".utf8) ? nil : $0 },
                     hash: sample.string("hash"), previousHash: sample.string("previous_hash") ?? previousHash))
                 previousHash = sample.string("hash")
             }
@@ -163,12 +164,16 @@ public struct RecordMessage: Sendable {
 public struct SampleFields: Sendable {
     public var seq: Int64
     public var time: String
+    /// The time in nanoseconds as the site stored and hashed it; nil from a site that predates it.
+    public var timeNanoseconds: Int64?
     public var cycle: Int64?
     public var batch: String?
     public var phase: String?
     public var spec: String?
     public var values: ArraySlice<UInt8>
     public var quality: ArraySlice<UInt8>?
+    /// The numbers behind labels and non-finite values (`raw`), as sent.
+    public var raw: ArraySlice<UInt8>?
     public var hash: String?
     public var previousHash: String?
 }

@@ -1,0 +1,120 @@
+import ControlSiteLink
+import ControlSiteRecords
+import Foundation
+import POCareContract
+import POCareCore
+import SiteStore
+import Testing
+
+/// A running Control Site fed by a real site through a real broker, for the tests of what the
+/// Control Site can prove about the records it holds.
+struct ProvableRecordsSetup {
+    let database: ControlSiteDatabase
+    let broker: Broker
+    let configPath: String
+    let control: RunningProcess
+
+    init(siteKeys: String = "", brokerConfig: String = "") async throws {
+        database = try ControlSiteDatabase()
+        broker = try Broker(extraConfig: brokerConfig)
+        configPath = FileManager.default.temporaryDirectory.appendingPathComponent("control-\(UUID().uuidString).yaml").path
+        try """
+            broker: \(broker.url)
+            client_id: control-it
+            database: "\(database.connectionInfo)"
+            \(siteKeys)
+            """.write(toFile: configPath, atomically: true, encoding: .utf8)
+        control = try RunningProcess("pocare-control", ["run", "--config", configPath])
+        #expect(await waitFor(upTo: .seconds(20)) { control.errors.contains { $0.contains("subscribed") } })
+    }
+
+    func stop() {
+        control.stop()
+        try? FileManager.default.removeItem(atPath: configPath)
+    }
+
+    func query(_ sql: String) throws -> [[String?]] {
+        let connection = try PostgresConnection(database.connectionInfo)
+        let result = try connection.execute(sql)
+        return (0..<result.rowCount).map { row in (0..<result.columnCount).map { result.string(row, $0) } }
+    }
+
+    /// Publishes one message as an outsider would (QoS 1).
+    func publish(topic: String, payload: [UInt8], extra: [String] = []) throws -> ProcessResult {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("payload-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try Data(payload).write(to: URL(fileURLWithPath: file))
+        return try run("/usr/bin/mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "1", "-t", topic, "-f", file] + extra)
+    }
+
+    /// Runs the site until its batch ends and every committed record has arrived.
+    func runSite(_ fixture: DaemonFixture) async throws -> [String: [Int64]] {
+        let daemon = try fixture.startDaemon()
+        _ = await daemon.waitForLine(upTo: .seconds(5)) { _ in false }
+        let ended = try run("pocarectl", ["batch", "end", "rocker-1", "--reason", "run complete", "--socket", fixture.socketPath])
+        #expect(ended.status == 0, "\(ended.errors)")
+        _ = await daemon.waitForLine(upTo: .seconds(2)) { _ in false }
+        daemon.stop()
+        let committed = try committedNumbers(fixture.storePath)
+        let complete = await waitFor(upTo: .seconds(30)) {
+            let rows = (try? query("SELECT stream, contiguous FROM streams")) ?? []
+            let stored = Dictionary(rows.map { ($0[0] ?? "", Int($0[1] ?? "") ?? 0) }, uniquingKeysWith: max)
+            return committed.allSatisfy { stored[$0.key] == $0.value.count }
+        }
+        #expect(complete, "every committed record arrived")
+        return committed
+    }
+}
+
+@Suite("Records the Control Site can prove", .serialized)
+struct ProvableRecordsTests {
+    @Test("every hash recomputed on arrival: an unaltered run gives no finding; a sample, an event and an audit entry changed on the broker are each found as hash_mismatch and set aside")
+    func recomputedOnArrival() async throws {
+        let setup = try await ProvableRecordsSetup()
+        defer { setup.stop() }
+        let fixture = try DaemonFixture(pollInterval: "100ms", controlSite: "control_site: { broker: \"\(setup.broker.url)\", client_id: site-it }")
+        _ = try await setup.runSite(fixture)
+
+        #expect(try setup.query("SELECT kind, stream, detail FROM integrity_findings WHERE kind LIKE 'hash%'").isEmpty)
+        #expect(try setup.query("SELECT count(*) FROM records_set_aside").first?.first == "0")
+        #expect(try setup.query("SELECT count(*) FROM samples WHERE time_ns IS NULL").first?.first == "0",
+                "every sample arrived with what its hash needs")
+        #expect(try setup.query("SELECT count(*) FROM events WHERE body IS NULL").first?.first == "0")
+        #expect(try setup.query("SELECT count(*) FROM events").first?.first != "0")
+
+        // Copies altered by someone who can publish on the broker, each keeping the hash it had.
+        let reader = try StoreReader(path: fixture.storePath)
+        let epoch = try reader.epoch()
+        let topics = Topics(site: "durability")
+        var sample = try #require(try reader.samples(stream: .telemetry(device: "rocker-1"), after: 4, limit: 1).first)
+        let index = try #require(sample.readings.firstIndex { if case .number = $0.value { true } else { false } })
+        if case .number(let v)? = sample.readings[index].value { sample.readings[index].value = .number(v + 0.5) }
+        #expect(try setup.publish(topic: topics.telemetry("rocker-1"),
+                                  payload: Contract.telemetry(site: "durability", device: "rocker-1", samples: [sample][...], sent: Date(), epoch: epoch)).status == 0)
+        var event = try #require(try reader.events(stream: .events(device: "rocker-1"), after: 0, limit: 1).first)
+        event.batchId = "DUR-FORGED"
+        #expect(try setup.publish(topic: topics.events("rocker-1"), payload: Contract.event(site: "durability", event: event, epoch: epoch)).status == 0)
+        var entry = try #require(try reader.auditEntries().first)
+        entry.action.reason = "nothing to see"
+        #expect(try setup.publish(topic: topics.audit, payload: Contract.audit(site: "durability", entry: entry, epoch: epoch)).status == 0)
+
+        var findings: [[String?]] = []
+        #expect(await waitFor(upTo: .seconds(20)) {
+            findings = (try? setup.query("SELECT site, stream, seq_from FROM integrity_findings WHERE kind = 'hash_mismatch' ORDER BY stream")) ?? []
+            return findings.count == 3
+        })
+        #expect(findings == [
+            ["durability", "audit", String(entry.seq)], ["durability", "rocker-1/events", String(event.seq)],
+            ["durability", "rocker-1/telemetry", String(sample.seq)],
+        ])
+        let setAside = try setup.query("SELECT reason, stream, seq, record FROM records_set_aside ORDER BY stream")
+        #expect(setAside.map { [$0[0], $0[1], $0[2]] } == [
+            ["hash_mismatch", "audit", String(entry.seq)], ["hash_mismatch", "rocker-1/events", String(event.seq)],
+            ["hash_mismatch", "rocker-1/telemetry", String(sample.seq)],
+        ])
+        #expect(setAside.first?[3]?.contains("nothing to see") == true, "kept as it arrived")
+        // The stored records are still the site's.
+        #expect(try setup.query("SELECT count(*) FROM events WHERE batch = 'DUR-FORGED'").first?.first == "0")
+        #expect(try setup.query("SELECT count(*) FROM audit_entries WHERE record->>'reason' = 'nothing to see'").first?.first == "0")
+    }
+}

@@ -1,5 +1,6 @@
 import ControlSiteLink
 import ControlSiteRecords
+import Hashing
 import Foundation
 import POCareContract
 import POCareCore
@@ -116,5 +117,82 @@ struct ProvableRecordsTests {
         // The stored records are still the site's.
         #expect(try setup.query("SELECT count(*) FROM events WHERE batch = 'DUR-FORGED'").first?.first == "0")
         #expect(try setup.query("SELECT count(*) FROM audit_entries WHERE record->>'reason' = 'nothing to see'").first?.first == "0")
+    }
+}
+
+@Suite("Each site a known identity at the Control Site", .serialized)
+struct SiteIdentityTests {
+    @Test("a site with a registered key: every chain segment of its batch is covered by a verified checkpoint; an unregistered site and a forged status are set aside and change nothing")
+    func signedAndRegistered() async throws {
+        let keyFolder = FileManager.default.temporaryDirectory.appendingPathComponent("pocare-key-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: keyFolder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: keyFolder) }
+        let keyPath = keyFolder.appendingPathComponent("identity.pem").path
+        let made = try run("pocarectl", ["identity", "init", "--key", keyPath])
+        #expect(made.status == 0, "\(made.errors)")
+        let publicKey = try #require(made.output.split(separator: "\n").first { $0.hasPrefix("public key: ") }?.dropFirst(12))
+        #expect(try FileManager.default.attributesOfItem(atPath: keyPath)[.posixPermissions] as? Int == 0o600)
+        #expect(try run("pocarectl", ["identity", "init", "--key", keyPath]).status != 0, "a key is never overwritten")
+
+        let setup = try await ProvableRecordsSetup(siteKeys: """
+            sites:
+              durability:
+                keys:
+                  - { key: "\(publicKey)", valid_from: "2020-01-01T00:00:00Z" }
+            """)
+        defer { setup.stop() }
+        let fixture = try DaemonFixture(pollInterval: "100ms", controlSite: """
+            control_site: { broker: "\(setup.broker.url)", client_id: site-it, identity_key: "\(keyPath)", checkpoint_interval: 1s }
+            """)
+        _ = try await setup.runSite(fixture)
+
+        let connection = try PostgresConnection(setup.database.connectionInfo)
+        var segments: [ChainSegment] = []
+        #expect(await waitFor(upTo: .seconds(10)) {
+            segments = (try? ChainCoverage.segments(site: "durability", batch: "DUR-1", on: connection)) ?? []
+            return !segments.isEmpty && segments.allSatisfy(\.isCovered)
+        }, "\(segments)")
+        #expect(try ChainCoverage.allSegmentsCovered(site: "durability", batch: "DUR-1", on: connection))
+        #expect(try setup.query("SELECT count(*) FROM site_checkpoints WHERE NOT verified").first?.first == "0")
+        #expect(try setup.query("SELECT state FROM sites WHERE site = 'durability'").first?.first == "offline")
+
+        // An anonymous client's retained status for a site nobody registered, and an unsigned
+        // status for the registered one.
+        let rogue = #"{"schema":"pocare/v1/status","site":"rogue-site","state":"online","devices":[]}"#
+        #expect(try setup.publish(topic: "pocare/v1/rogue-site/status", payload: Array(rogue.utf8), extra: ["-r"]).status == 0)
+        let forged = #"{"schema":"pocare/v1/status","site":"durability","epoch":"ffffffffffffffffffffffffffffffff","state":"online","devices":[]}"#
+        #expect(try setup.publish(topic: "pocare/v1/durability/status", payload: Array(forged.utf8)).status == 0)
+        var setAside: [[String?]] = []
+        #expect(await waitFor(upTo: .seconds(10)) {
+            setAside = (try? setup.query("SELECT reason, site FROM records_set_aside ORDER BY reason")) ?? []
+            return setAside.count == 2
+        })
+        #expect(setAside == [["unregistered_site", "rogue-site"], ["unsigned_status", "durability"]])
+        #expect(try setup.query("SELECT site, state FROM sites ORDER BY site") == [["durability", "offline"]],
+                "the rogue site is not listed, and the registered site stays offline")
+        let sites = try run("pocare-control", ["sites", "--database", setup.database.connectionInfo])
+        #expect(!sites.output.contains("rogue-site"))
+    }
+
+    @Test("a rotated key: checkpoints signed before the old key's retirement stay verifiable, none after it; the new key from its valid-from time")
+    func rotation() throws {
+        let old = try Ed25519.PrivateKey.generate(), new = try Ed25519.PrivateKey.generate()
+        let rotation: Int64 = 1_800_000_000 * 1_000_000_000
+        let register = SiteKeyRegister(sites: ["site-a": [
+            .init(key: try old.publicKey(), validFrom: nil, retiredFrom: rotation),
+            .init(key: try new.publicKey(), validFrom: rotation),
+        ]])
+        func verdict(_ key: Ed25519.PrivateKey, at ns: Int64) throws -> Bool {
+            let checkpoint = Checkpoint(site: "site-a", epoch: "e", reason: "interval", signedNanoseconds: ns,
+                                        key: try key.publicKey().description, chains: [.init(stream: "audit", seq: 1, hash: "ab")])
+            let received = try Checkpoint.read(Array(try checkpoint.signed(with: key).utf8)[...])
+            guard case .registered(let registered) = register.key(of: "site-a", named: checkpoint.key, at: ns) else { return false }
+            return received.isSigned(by: registered)
+        }
+        #expect(try verdict(old, at: rotation - 1))
+        #expect(try !verdict(old, at: rotation))
+        #expect(try verdict(new, at: rotation))
+        #expect(try !verdict(new, at: rotation - 1))
+        #expect(!register.isRegistered("site-b"))
     }
 }

@@ -156,6 +156,30 @@ struct SiteIdentityTests {
         #expect(try setup.query("SELECT count(*) FROM site_checkpoints WHERE NOT verified").first?.first == "0")
         #expect(try setup.query("SELECT state FROM sites WHERE site = 'durability'").first?.first == "offline")
 
+        // The verifier anyone can run, from the database, and offline from an exported batch.
+        let verified = try run("pocare-control", ["verify", "--site", "durability", "--config", setup.configPath])
+        #expect(verified.status == 0 && !verified.output.contains("BROKEN"), "\(verified.output)\(verified.errors)")
+        let exportPath = keyFolder.appendingPathComponent("DUR-1.json").path
+        let exported = try run("pocare-control", ["batch", "export", "durability", "DUR-1", "--output", exportPath, "--config", setup.configPath])
+        #expect(exported.status == 0, "\(exported.errors)")
+        let offline = try run("pocarectl", ["verify", "--export", exportPath])
+        #expect(offline.status == 0 && offline.output.contains("every record recomputed, linked and signed"), "\(offline.output)\(offline.errors)")
+        // A value changed in the file, and one changed in the database, are each named.
+        var document = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: exportPath))) as? [String: Any])
+        var exportedSegments = try #require(document["segments"] as? [[String: Any]])
+        let telemetry = try #require(exportedSegments.firstIndex { ($0["stream"] as? String) == "rocker-1/telemetry" })
+        var records = try #require(exportedSegments[telemetry]["records"] as? [String])
+        records[2] = records[2].replacingOccurrences(of: "\"cycle\":", with: "\"cycle\":1")
+        exportedSegments[telemetry]["records"] = records
+        document["segments"] = exportedSegments
+        try JSONSerialization.data(withJSONObject: document).write(to: URL(fileURLWithPath: exportPath))
+        let tampered = try run("pocarectl", ["verify", "--export", exportPath])
+        #expect(tampered.status == 1 && tampered.output.contains("was changed"), "\(tampered.output)")
+        let seq = try #require(try setup.query("SELECT min(seq) + 3 FROM samples WHERE stream = 'rocker-1/telemetry'").first?.first ?? nil)
+        _ = try setup.query("UPDATE samples SET cycle = cycle + 1 WHERE stream = 'rocker-1/telemetry' AND seq = \(seq)")
+        let broken = try run("pocare-control", ["verify", "--site", "durability", "--batch", "DUR-1", "--config", setup.configPath])
+        #expect(broken.status == 1 && broken.output.contains("record \(seq) was changed"), "\(broken.output)")
+
         // An anonymous client's retained status for a site nobody registered, and an unsigned
         // status for the registered one.
         let rogue = #"{"schema":"pocare/v1/status","site":"rogue-site","state":"online","devices":[]}"#

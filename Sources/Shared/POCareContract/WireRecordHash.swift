@@ -175,3 +175,16 @@ extension JSONFields {
         }
     }
 }
+
+extension SampleFields {
+    /// A sample object's fields (as `ContractMessage.parse` reads them within a message).
+    public static func read(_ fields: JSONFields) -> SampleFields {
+        SampleFields(
+            seq: fields.int("seq") ?? -1, time: fields.string("time") ?? "", timeNanoseconds: fields.int("time_ns"),
+            cycle: fields.int("cycle"), batch: fields.string("batch"), phase: fields.string("phase"), spec: fields.string("spec"),
+            values: fields.raw("values") ?? Array("{}".utf8)[...],
+            quality: fields.raw("quality").flatMap { $0.elementsEqual("null".utf8) ? nil : $0 },
+            raw: fields.raw("raw").flatMap { $0.elementsEqual("null".utf8) ? nil : $0 }, hash: fields.string("hash"),
+            previousHash: fields.string("previous_hash"))
+    }
+}

@@ -2,6 +2,7 @@ import ControlSiteRecords
 import POCareContract
 import Foundation
 import Testing
+import TestSupport
 
 /// The test command installs Chromium and says so (POCARE_REQUIRE_BROWSER=1), as CI does (CI=true):
 /// then a missing browser is a failure, not a skip.
@@ -11,7 +12,7 @@ let browserTestEnabled = WebDriver.installed || ProcessInfo.processInfo.environm
 extension WebSuites {
     @Suite("The web pages in a real browser (headless Chromium)", .serialized, .enabled(if: browserTestEnabled))
     struct BrowserTests {
-        @Test("a QP signs in, sees the sites, the batch's trends with bands and the excursion, two sites' box plots, and signs the batch through the form")
+        @Test("a QP signs in, sees the sites, the batch's trends with bands and the excursion, two sites' batch means, and signs the batch through the form")
         func reviewAndSign() async throws {
             let fixture = try await WebFixture()
             let browser = try await WebDriver()
@@ -62,7 +63,7 @@ extension WebSuites {
 
             try await browser.open(base + "/comparability?spec=\(fixture.spec)&phase=expansion&reference=site-a")
             let boxes = try #require(try await browser.run("""
-                return Array.from(document.querySelectorAll('svg.box-plot')).map(s => s.querySelectorAll('g.box').length)
+                return Array.from(document.querySelectorAll('svg.batch-means')).map(s => s.querySelectorAll('g.site').length)
                 """) as? [Int])
             #expect(!boxes.isEmpty && boxes.allSatisfy { $0 == 2 })
             if let screenshots { try await save(browser, "\(screenshots)/comparability.png", height: 1100) }

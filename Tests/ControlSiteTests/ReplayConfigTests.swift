@@ -1,6 +1,7 @@
 import ControlSiteRecords
 import POCareContract
 import Testing
+import TestSupport
 
 /// `replay_after` in control.yaml: when a persistent gap is asked of its site, or never.
 @Suite("control.yaml: replay_after")

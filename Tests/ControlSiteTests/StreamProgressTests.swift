@@ -3,6 +3,7 @@ import POCareContract
 import Foundation
 import PropertyBased
 import Testing
+import TestSupport
 
 @Suite("Per-stream progress: contiguous number, highest, gaps")
 struct StreamProgressTests {

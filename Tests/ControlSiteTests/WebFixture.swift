@@ -7,6 +7,7 @@ import Foundation
 import Logging
 import Synchronization
 import Testing
+import TestSupport
 
 /// A Control Site with data for the web pages' tests: a real PostgreSQL, the example spec
 /// released, batches from two sites written through the real ingest (one with an excursion,
@@ -88,13 +89,17 @@ final class WebFixture: @unchecked Sendable {
                           body: "{\"alarm\":\"rocker-1/ph/limit\",\"priority\":\"medium\",\"level\":\"alert\",\"value\":7.45}"),
             SiteFeed(site: "site-b").lastWill(),
         ])
+        // Ended batches with the sites' records: three certified at site-a (the reference), three at site-b.
         let offsets = [-0.04, 0.02, 0.03]
         for (site, base) in [("site-a", 37.0), ("site-b", 37.02)] {
-            let f = SiteFeed(site: site, start: feed.start.addingTimeInterval(10_000))
-            for n in (site == "site-a" ? 1..<3 : 0..<3) {
-                try db.write([f.telemetry("rocker-\(n + 2)", 1...60, batch: "\(site == "site-a" ? "A" : "B")-\(n + 1)", phase: "expansion", spec: spec) { seq in
+            for n in 0..<3 {
+                var b = RecordedBatch(site: site, device: "rocker-\(n + 2)", batch: "\(site == "site-a" ? "AR" : "B")-\(n + 1)") { seq in
                     ["temperature": base + offsets[n] + (seq % 2 == 0 ? 0.02 : -0.02), "ph": 7.2]
-                }])
+                }
+                b.profile = "rocking-bag-rb50"
+                b.samples = 180
+                try b.write(to: db, spec: spec)
+                if site == "site-a" { try db.certify(site: site, batch: b.batch) }
             }
         }
     }

@@ -3,6 +3,7 @@ import POCareContract
 import ControlSiteWeb
 import Foundation
 import Testing
+import TestSupport
 
 extension WebSuites {
     @Suite("pocare-control run serves the pages; pocare-control users manages who signs in", .serialized)

@@ -2,6 +2,7 @@ import ControlSiteRecords
 import POCareContract
 import Foundation
 import Testing
+import TestSupport
 
 extension WebSuites {
     @Suite("The web pages over native TLS", .serialized)

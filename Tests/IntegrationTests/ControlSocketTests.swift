@@ -4,6 +4,7 @@ import Foundation
 import POCareCore
 import SiteStore
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc

@@ -2,6 +2,7 @@ import Foundation
 import SiteStore
 import POCareContract
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc

@@ -10,6 +10,8 @@ public struct ControlConfig: Sendable {
     public var settings: IngestService.Settings
     /// The web pages, when control.yaml has a `web:` section.
     public var web: WebSettings?
+    /// Where Prometheus metrics are served, when control.yaml has a `metrics:` section.
+    public var metrics: MetricsConfig?
 
     /// Every problem of the file, each located (`file:line:column: field: message`).
     public struct Invalid: Error, CustomStringConvertible {
@@ -20,8 +22,7 @@ public struct ControlConfig: Sendable {
 
     static let keys = [
         "broker", "client_id", "mqtt_version", "shared_group", "tls", "credentials_file", "topic_root", "database",
-        "batch_messages", "queue_capacity", "keepalive", "writers", "gap_report_after", "replay_after", "web",
-        "sites",
+        "batch_messages", "queue_capacity", "keepalive", "writers", "gap_report_after", "replay_after", "web", "metrics", "sites",
     ]
 
     public static func load(path: String) throws(Invalid) -> ControlConfig {
@@ -44,11 +45,11 @@ public struct ControlConfig: Sendable {
             throw Invalid(collector.diagnostics)
         }
         root.rejectUnknownKeys(allowed: keys)
-        var settings = ingestSettings(root)
-        settings?.siteKeys = SiteKeyRegister.parse(root)
+        let settings = ingestSettings(root)
         let web = root.mappingReader("web").map { WebSettings.parse($0) }
+        let metrics = root.metricsSection()
         guard !collector.hasErrors, let settings else { throw Invalid(collector.diagnostics) }
-        return ControlConfig(settings: settings, web: web)
+        return ControlConfig(settings: settings, web: web, metrics: metrics)
     }
 
     private static func ingestSettings(_ root: MappingReader) -> IngestService.Settings? {
@@ -91,6 +92,7 @@ public struct ControlConfig: Sendable {
         let writers = root.int("writers", in: 1...16)
         let gapReportAfter = root.duration("gap_report_after")
         let replayAfter = replayAfter(root)
+        let register = SiteKeyRegister.parse(root)
         guard let broker, let database else { return nil }
         var settings = IngestService.Settings(broker: broker, database: database)
         settings.topicRoot = topicRoot ?? settings.topicRoot
@@ -100,6 +102,8 @@ public struct ControlConfig: Sendable {
         settings.writers = writers ?? settings.writers
         settings.gapReportAfter = gapReportAfter ?? settings.gapReportAfter
         if let replayAfter { settings.replayAfter = replayAfter }
+        settings.siteKeys = register
+        settings.registeredSites = register.sites.map { Set($0.keys) }
         return settings
     }
 

@@ -18,6 +18,8 @@ public final class IngestPipeline: Sendable {
     }
 
     private let database: String
+    /// The contract's topic root, for records held aside and parsed again when released.
+    private let topicRoot: String
     private let batchMessages: Int
     private let logger: Logger
     private let queues: [IngestQueue]
@@ -26,21 +28,35 @@ public final class IngestPipeline: Sendable {
     /// The monotonic time after which a writer stops retrying a database that is away (set by `close`).
     private let giveUpAt = Atomic<Int64>(.max)
     private let siteKeys: SiteKeyRegister
+    /// Per writer, when it last showed progress while holding messages (a write, or a turn of its
+    /// retry loop); `idle` while it waits for messages. For the service watchdog.
+    private let progress: [Progress]
+    private static let idle = Int64.max
+
+    private final class Progress: Sendable {
+        private let stamp = Atomic<Int64>(IngestPipeline.idle)
+        var at: Int64 { stamp.load(ordering: .relaxed) }
+        func now() { stamp.store(MonotonicClock.now(), ordering: .relaxed) }
+        func idle() { stamp.store(IngestPipeline.idle, ordering: .relaxed) }
+    }
 
     /// Starts the writers; each connects on its own thread (and again whenever the connection is
     /// lost). The schema must be migrated already.
     public init(
-        database: String, writers: Int, batchMessages: Int, queueCapacity: Int, logger: Logger, siteKeys: SiteKeyRegister = .open
+        database: String, writers: Int, batchMessages: Int, queueCapacity: Int, topicRoot: String = "pocare/v1", logger: Logger,
+        siteKeys: SiteKeyRegister = .open
     ) {
         self.siteKeys = siteKeys
         self.database = database
+        self.topicRoot = topicRoot
         self.batchMessages = batchMessages
         self.logger = logger
         let count = max(1, writers)
         queues = (0..<count).map { _ in IngestQueue(capacity: max(1, queueCapacity / count)) }
         threads = (0..<count).map { DedicatedThread(name: "ingest-writer-\($0)") }
+        progress = (0..<count).map { _ in Progress() }
         for (index, thread) in threads.enumerated() {
-            thread.start { [self] in run(queues[index]) }
+            thread.start { [self] in run(queues[index], progress: progress[index]) }
         }
     }
 
@@ -84,14 +100,40 @@ public final class IngestPipeline: Sendable {
         return Int(hash % UInt64(queues.count))
     }
 
+    /// Whether every writer that holds messages has shown progress within `limit` (one blocked in a
+    /// database call that never returns has not), and whether any is retrying.
+    public func health(within limit: Duration) -> (stuck: Int, retrying: Int) {
+        let now = MonotonicClock.now()
+        var stuck = 0
+        for writer in progress {
+            let at = writer.at
+            if at != Self.idle && now - at > limit.nanoseconds { stuck += 1 }
+        }
+        return (stuck, retrying.load(ordering: .relaxed))
+    }
+
+    /// Writers retrying a database that refuses or is away, now.
+    private let retrying = Atomic<Int>(0)
+    /// Transactions written, and the time they took: the database's latency as ingest sees it.
+    private let writes = Atomic<Int>(0)
+    private let writeNanoseconds = Atomic<Int64>(0)
+
+    /// Transactions written so far and their total time in seconds.
+    public var writeLatency: (count: Int, seconds: Double) {
+        (writes.load(ordering: .relaxed), Double(writeNanoseconds.load(ordering: .relaxed)) / 1e9)
+    }
+
     private var givingUp: Bool { MonotonicClock.now() >= giveUpAt.load(ordering: .relaxed) }
 
-    private func run(_ queue: IngestQueue) {
+    private func run(_ queue: IngestQueue, progress: Progress) {
         var writer: IngestWriter?
         while true {
+            progress.idle()
             let items = queue.take(limit: batchMessages)
             if items.isEmpty { break }
+            progress.now()
             var attempt = 0
+            defer { if attempt > 0 { retrying.subtract(1, ordering: .relaxed) } }
             while true {
                 if givingUp {
                     let dropped = items.count + queue.abandon()
@@ -100,33 +142,44 @@ public final class IngestPipeline: Sendable {
                 }
                 do {
                     if writer == nil {
-                        writer = try IngestWriter(connection: try PostgresConnection(database), logger: logger, siteKeys: siteKeys)
+                        writer = try IngestWriter(
+                            connection: try PostgresConnection(database), logger: logger, topicRoot: topicRoot, siteKeys: siteKeys)
                         if attempt > 0 { logger.info("reconnected to PostgreSQL") }
                     }
+                    let started = MonotonicClock.now()
                     try writeSplittingBadItems(items, writer!)
+                    writeNanoseconds.add(MonotonicClock.now() - started, ordering: .relaxed)
+                    writes.add(1, ordering: .relaxed)
+                    progress.now()
                     break
                 } catch let error as PostgresError where error.kind == .connection || error.isRetryable {
+                    if attempt == 0 { retrying.add(1, ordering: .relaxed) }
                     attempt += 1
                     if error.kind == .connection { writer = nil }
                     if attempt == 1 || attempt.isMultiple(of: 10) {
                         logger.error("cannot write to PostgreSQL; retrying the same messages", metadata: ["error": "\(error)"])
                     }
-                    pause(milliseconds: min(5_000, 100 * attempt))
+                    pause(milliseconds: min(5_000, 100 * attempt), progress: progress)
                 } catch {
                     // Anything else is this software's own failure: say so, reconnect, keep trying.
+                    if attempt == 0 { retrying.add(1, ordering: .relaxed) }
                     attempt += 1
                     logger.critical("ingest write failed", metadata: ["error": "\(error)"])
                     writer = nil
-                    pause(milliseconds: min(5_000, 100 * attempt))
+                    pause(milliseconds: min(5_000, 100 * attempt), progress: progress)
                 }
             }
         }
     }
 
-    /// Sleeps, in short steps, so a stop is not held up by a retry's wait.
-    private func pause(milliseconds: Int) {
+    /// Sleeps, in short steps, so a stop is not held up by a retry's wait (and the watchdog sees
+    /// a retrying writer alive).
+    private func pause(milliseconds: Int, progress: Progress) {
         let until = MonotonicClock.now() + Int64(milliseconds) * 1_000_000
-        while MonotonicClock.now() < until && !givingUp { usleep(20_000) }
+        while MonotonicClock.now() < until && !givingUp {
+            usleep(20_000)
+            progress.now()
+        }
     }
 
     /// Writes the batch; if the database rejects it for its content (one malformed record

@@ -4,6 +4,7 @@ import Foundation
 import MQTT
 import Logging
 import ServiceLifecycle
+import ServiceSupport
 import Synchronization
 
 #if canImport(Glibc)
@@ -39,6 +40,11 @@ public final class IngestService: Service, Sendable {
         public var replayAfter: Duration? = .seconds(30)
         /// The sites taken as sites, and their keys (control.yaml `sites:`).
         public var siteKeys: SiteKeyRegister = .open
+        /// The sites whose messages are taken (`sites:`); a message under any other site is
+        /// refused and kept apart. Nil: every site (a Control Site that lists none).
+        public var registeredSites: Set<String>?
+        /// What a message of the contract may be at most.
+        public var limits = ContractLimits.standard
 
         public init(broker: BrokerOptions, database: String) {
             self.broker = broker
@@ -67,6 +73,11 @@ public final class IngestService: Service, Sendable {
     private let stopRequested = Atomic<Bool>(false)
     private let messages = Atomic<Int>(0)
     private let thread = DedicatedThread(name: "ingest-mqtt")
+    /// When the MQTT thread last turned its loop, and whether the broker has it connected.
+    private let lastTurn = Atomic<Int64>(0)
+    private let brokerConnected = Atomic<Bool>(false)
+    /// Per site, the messages and records received (before de-duplication), for the metrics.
+    private let received = Mutex<[String: (messages: Int, records: Int)]>([:])
 
     /// `replay`, when given, publishes its requests through this instance's MQTT client.
     public init(settings: Settings, logger: Logger, replay: ReplayCoordinator? = nil) {
@@ -90,11 +101,51 @@ public final class IngestService: Service, Sendable {
         _ = try MQTTClient(options: settings.broker)
     }
 
+    /// For the service watchdog: healthy while the MQTT thread turns its loop and no writer
+    /// holding messages has been silent for `limit` (a thread blocked for good in a C call is
+    /// not), whatever the broker and the database answer: an instance that waits for them is alive.
+    public func health(within limit: Duration) -> (healthy: Bool, status: String) {
+        guard let pipeline = pipeline.withLock({ $0 }) else { return (true, "starting") }
+        let now = MonotonicClock.now()
+        let turned = now - lastTurn.load(ordering: .relaxed) <= limit.nanoseconds
+        let writers = pipeline.health(within: limit)
+        let s = currentStatistics
+        let status = "broker \(brokerConnected.load(ordering: .relaxed) ? "connected" : "NOT connected"), "
+            + "\(s.messages) messages, \(s.inserted) records stored, \(pipeline.queued) queued"
+            + (writers.retrying > 0 ? ", database NOT answering" : "") + (turned ? "" : ", MQTT thread NOT turning")
+            + (writers.stuck > 0 ? ", \(writers.stuck) writer(s) stuck" : "")
+        return (turned && writers.stuck == 0, status)
+    }
+
+    /// What ingest reports to Prometheus, from memory (no database call).
+    public func metricFamilies() -> [MetricFamily] {
+        let s = currentStatistics
+        let perSite = received.withLock { $0 }.sorted { $0.key < $1.key }
+        let pipeline = pipeline.withLock { $0 }
+        let latency = pipeline?.writeLatency ?? (count: 0, seconds: 0)
+        return [
+            MetricFamily("pocare_control_broker_connected", .gauge, help: "1 while this instance is connected to the broker.",
+                         samples: [.init(brokerConnected.load(ordering: .relaxed) ? 1 : 0)]),
+            MetricFamily("pocare_control_messages_received_total", .counter, help: "Record messages received per site (before de-duplication).",
+                         by: "site", perSite.map { ($0.key, Double($0.value.messages)) }),
+            MetricFamily("pocare_control_records_received_total", .counter, help: "Records received per site (before de-duplication).",
+                         by: "site", perSite.map { ($0.key, Double($0.value.records)) }),
+            MetricFamily("pocare_control_records_total", .counter, help: "Records written by this instance, by outcome.", samples: [
+                .init(Double(s.inserted), labels: [("outcome", "inserted")]), .init(Double(s.duplicates), labels: [("outcome", "duplicate")]),
+                .init(Double(s.conflicts), labels: [("outcome", "conflicting_duplicate")]), .init(Double(s.rejected), labels: [("outcome", "rejected")]),
+            ]),
+            MetricFamily("pocare_control_ingest_queue_messages", .gauge, help: "Messages received and waiting for a writer.",
+                         samples: [.init(Double(pipeline?.queued ?? 0))]),
+            MetricFamily("pocare_control_database_write_seconds", .summary, help: "Write transactions of the ingest writers: total time and count.",
+                         samples: [.init(latency.seconds, suffix: "_sum"), .init(Double(latency.count), suffix: "_count")]),
+        ]
+    }
+
     /// Reads from the broker and writes to the database until the service group shuts down.
     public func run() async {
         let pipeline = IngestPipeline(
             database: settings.database, writers: settings.writers, batchMessages: settings.batchMessages,
-            queueCapacity: settings.queueCapacity, logger: logger, siteKeys: settings.siteKeys)
+            queueCapacity: settings.queueCapacity, topicRoot: settings.topicRoot, logger: logger, siteKeys: settings.siteKeys)
         if !settings.siteKeys.isEnforced {
             logger.warning("control.yaml registers no sites: every site the broker admits is taken, and no record can be attributed")
         }
@@ -126,6 +177,15 @@ public final class IngestService: Service, Sendable {
         client.setMaxInflight(settings.batchMessages)
         var schedule = ReconnectSchedule()
         var connected = false
+        var refused = 0
+        // A refused message is logged the first time and every thousandth after: a flood must not flood the journal.
+        func refuse(_ failure: ContractMessage.Failure, _ payload: [UInt8]) {
+            refused += 1
+            if refused == 1 || refused.isMultiple(of: 1000) {
+                logger.warning("refused a message", metadata: ["reason": "\(failure)", "refused": "\(refused)"])
+            }
+            pipeline.submit(.rejected(failure, bytes: payload.count, excerpt: String(decoding: payload.prefix(200), as: UTF8.self)))
+        }
         client.onEvent = { [self] event in
             switch event {
             case .connected(let rc):
@@ -144,6 +204,12 @@ public final class IngestService: Service, Sendable {
                 connected = false
                 if rc != 0 { logger.warning("lost the broker connection", metadata: ["code": "\(rc)"]) }
             case .message(let topic, let payload):
+                let claimed = topic.hasPrefix(answerPrefix) ? topic.dropFirst(answerPrefix.count).prefix { $0 != "/" } : ""
+                if let registered = settings.registeredSites, !claimed.isEmpty, !registered.contains(String(claimed)) {
+                    messages.add(1, ordering: .relaxed)
+                    refuse(.malformed(site: String(claimed), topic: topic, reason: "'\(claimed)' is not a registered site"), payload)
+                    return
+                }
                 // A site's answer to a replay request: bookkeeping, not a record.
                 if topic.hasPrefix(answerPrefix) && topic.hasSuffix(answerSuffix) {
                     let site = topic.dropFirst(answerPrefix.count).dropLast(answerSuffix.count)
@@ -152,13 +218,16 @@ public final class IngestService: Service, Sendable {
                 }
                 messages.add(1, ordering: .relaxed)
                 do {
-                    pipeline.submit(.message(try ContractMessage.parse(topic: topic, payload: payload, root: settings.topicRoot)))
+                    let message = try ContractMessage.parse(topic: topic, payload: payload, root: settings.topicRoot, limits: settings.limits)
+                    if case .records(let records) = message {
+                        received.withLock { $0[records.site, default: (0, 0)].messages += 1; $0[records.site, default: (0, 0)].records += records.records.count }
+                    }
+                    pipeline.submit(.message(message))
                 } catch let failure as ContractMessage.Failure {
                     if case .unknownTopic = failure {
                         logger.debug("ignored a topic outside the contract", metadata: ["topic": "\(topic)"])
                     } else {
-                        logger.warning("rejected a message", metadata: ["reason": "\(failure)"])
-                        pipeline.submit(.rejected(failure))
+                        refuse(failure, payload)
                     }
                 } catch {}
             case .published:
@@ -166,6 +235,8 @@ public final class IngestService: Service, Sendable {
             }
         }
         while !stopRequested.load(ordering: .relaxed) {
+            lastTurn.store(MonotonicClock.now(), ordering: .relaxed)
+            brokerConnected.store(connected, ordering: .relaxed)
             if client.socket < 0 {
                 switch schedule.attempt(client) {
                 case .started: break

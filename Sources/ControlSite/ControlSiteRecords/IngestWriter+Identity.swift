@@ -20,7 +20,9 @@ extension IngestWriter {
                              detail: "'\(site)' is not a registered site: its messages are kept here, not taken as a site's")
                 continue
             }
-            if case .status(let status) = message, let problem = signatureProblem(status) {
+            // A site registered with keys speaks only through them; one registered by name alone
+            // cannot sign yet, and its statuses are taken as before.
+            if case .status(let status) = message, siteKeys.hasKeys(site), let problem = signatureProblem(status) {
                 try setAside("unsigned_status", site: site, stream: stream, record: payload, detail: problem)
                 logger.warning("a status not signed by the site was set aside", metadata: ["site": "\(site)", "problem": "\(problem)"])
                 continue

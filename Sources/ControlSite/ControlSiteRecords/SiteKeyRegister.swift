@@ -37,6 +37,9 @@ public struct SiteKeyRegister: Sendable {
 
     public var isEnforced: Bool { sites != nil }
 
+    /// Whether the site's statuses must be signed: it has keys registered.
+    public func hasKeys(_ site: String) -> Bool { !(sites?[site] ?? []).isEmpty }
+
     /// Whether records of `site` are taken as a site's.
     public func isRegistered(_ site: String) -> Bool { sites.map { $0[site] != nil } ?? true }
 
@@ -64,12 +67,16 @@ public struct SiteKeyRegister: Sendable {
         ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(nanoseconds) / 1e9))
     }
 
-    /// Reads control.yaml's `sites:`: per site, `keys:` a list of `{key, valid_from, retired_from}`.
+    /// Reads control.yaml's `sites:`: a list of site ids (registered, without keys), or per site
+    /// `keys:`, a list of `{key, valid_from, retired_from}`.
     static func parse(_ root: MappingReader) -> SiteKeyRegister {
+        guard let node = root.node("sites") else { return .open }
+        if case .sequence = node { return SiteKeyRegister(sites: siteIds(root)) }
         guard let sitesReader = root.mappingReader("sites") else { return .open }
         var sites: [String: [RegisteredKey]] = [:]
         for (name, _) in sitesReader.mapping {
             guard let site = name.scalar?.string, let siteReader = sitesReader.mappingReader(site) else { continue }
+            if site.isEmpty || site.contains("/") { root.collector.error(sitesReader.fieldPath(site), "expected a site id") }
             siteReader.rejectUnknownKeys(allowed: ["keys"])
             var keys: [RegisteredKey] = []
             for (index, node) in (siteReader.sequence("keys", required: true) ?? []).enumerated() {
@@ -84,7 +91,23 @@ public struct SiteKeyRegister: Sendable {
             }
             sites[site] = keys
         }
+        if sites.isEmpty { root.collector.error(root.fieldPath("sites"), "name at least one site (or leave sites out to take every site's)") }
         return SiteKeyRegister(sites: sites)
+    }
+
+    /// `sites: [site-a, site-b]`: registered sites whose keys are not registered yet.
+    private static func siteIds(_ root: MappingReader) -> [String: [RegisteredKey]] {
+        let nodes = root.sequence("sites") ?? []
+        var sites: [String: [RegisteredKey]] = [:]
+        for (index, node) in nodes.enumerated() {
+            guard case .scalar(let scalar) = node, !scalar.string.isEmpty, !scalar.string.contains("/") else {
+                root.collector.error("\(root.fieldPath("sites"))[\(index)]", "expected a site id (the sites whose messages are taken)")
+                continue
+            }
+            sites[scalar.string] = []
+        }
+        if nodes.isEmpty { root.collector.error(root.fieldPath("sites"), "name at least one site (or leave sites out to take every site's)") }
+        return sites
     }
 
     private static func time(_ entry: MappingReader, _ field: String) -> Int64? {

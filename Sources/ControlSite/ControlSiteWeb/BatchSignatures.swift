@@ -49,9 +49,23 @@ public enum BatchSignatures {
             }
             throw Refusal("the password is not correct; nothing was signed")
         }
+        // A record of the batch that arrived in two differing copies is not signed until QA says which is the record.
+        let disputed = try RecordDispute.openCount(site: site, batch: batch, on: connection)
+        guard disputed == 0 else {
+            _ = try connection.transaction {
+                try ControlAuditTrail.append(ControlAuditAction(
+                    user: userName, action: "batch.sign.refused", target: "\(site)/\(batch)", reason: "\(disputed) records disputed",
+                    newValue: meaning.rawValue), to: connection)
+            }
+            throw Refusal("\(disputed) records of batch \(batch) at \(site) are disputed (two differing copies arrived); "
+                          + "QA decides which is the record first (pocare-control disputes)")
+        }
         return try connection.transaction {
             // The record cannot change between hashing it and storing the signature.
-            try connection.execute("LOCK TABLE samples, events, batch_runs IN SHARE MODE")
+            try connection.execute("LOCK TABLE samples, events, batch_runs, record_disputes IN SHARE MODE")
+            guard try RecordDispute.openCount(site: site, batch: batch, on: connection) == 0 else {
+                throw Refusal("records of batch \(batch) at \(site) became disputed; nothing was signed")
+            }
             guard let hash = try BatchRecordDigest.hash(site: site, batch: batch, on: connection) else {
                 throw Refusal("no records of batch \(batch) at \(site)")
             }

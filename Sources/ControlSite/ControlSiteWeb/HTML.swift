@@ -58,6 +58,7 @@ enum HTML {
         .badge{padding:0 .4rem;border-radius:3px;font-size:.85rem;border:1px solid #777}
         .ok{background:#d9f2d9}.warn{background:#fff1c9}.bad{background:#f8d0cc;font-weight:bold}.muted{color:#666}
         .invalid{color:#b00;font-weight:bold}.plots svg{display:block;margin:.5rem 0;max-width:100%;height:auto}
+        .parameter-trend{display:flex;flex-wrap:wrap;gap:0 1rem;align-items:flex-start}.parameter-trend svg{flex:0 1 960px}
         .sign{border:2px solid #1f3b73;padding:.8rem;max-width:40rem}.sign label{display:block;margin:.3rem 0}
         .notice{border-left:4px solid #b00;padding:.3rem .6rem;background:#fff4f4}
         @media print{nav,form{display:none}a{color:#000;text-decoration:none}}

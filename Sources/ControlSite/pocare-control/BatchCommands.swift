@@ -35,8 +35,11 @@ struct Batches: ParsableCommand {
 struct BatchDetail: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "batch",
-        abstract: "One batch: its phases and specs, its events, nonconformances, open integrity findings on its streams, and the site's batch record checked against them.",
+        abstract: "One batch: its phases and specs, per device the statistics and excursions of its samples, its events, nonconformances, open integrity findings on its streams, and the site's batch record checked against them.",
         discussion: """
+            Statistics and excursions follow the one rule of docs/ipc-specs.md ("Excursions and time
+            weighting"), the rule of the site's own record; each device's record is recomputed from the
+            samples held here and every difference named.
             Exit code 1 when the batch is unknown, nonconforming, has open findings, or its site's
             record differs from the samples and events held here.
             `batch export SITE BATCH --output FILE` writes the batch as a self-contained file (its
@@ -52,6 +55,8 @@ struct BatchDetail: ParsableCommand {
     @Argument(help: "The batch id (after `export`: the site).") var batch: String
     @Argument(help: "After `export`: the batch id.") var exported: String?
     @Option(help: "With export: the file to write.") var output: String?
+    @Option(help: "Folder of device profiles released specs are read against (default: ./DeviceProfiles, else the installed ones).")
+    var profiles: String?
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
@@ -62,7 +67,9 @@ struct BatchDetail: ParsableCommand {
             }
             return try export(site: batch, batch: exported, to: output)
         }
-        guard let record = try BatchRecord.load(try db.connect(), site: site, batch: batch) else {
+        let connection = try db.connect()
+        let specs = SpecLookup(profilesDirectory: profiles)
+        guard let record = try BatchRecord.load(connection, site: site, batch: batch, specs: { try specs.ran($0, on: connection) }) else {
             note("no records of batch \(batch) at \(site)")
             throw ExitStatus.failure
         }
@@ -73,6 +80,7 @@ struct BatchDetail: ParsableCommand {
             emit("")
             emitTable(["DEVICE", "PHASE", "SPEC", "FIRST", "LAST", "SAMPLES"],
                       record.phases.map { [$0.device, $0.phase.isEmpty ? "-" : $0.phase, short($0.spec), $0.first, $0.last, String($0.samples)] })
+            for device in record.statistics { BatchStatisticsText.show(device) }
             emit("")
             emitTable(["TIME", "STREAM", "SEQ", "KIND", "PHASE", "EVENT"],
                       record.events.map { [$0.time, $0.stream, String($0.seq), $0.kind, $0.phase ?? "-", $0.detail] })
@@ -85,7 +93,8 @@ struct BatchDetail: ParsableCommand {
             for check in record.siteRecords {
                 emit("site's batch record for \(check.device) (\(check.stream) \(check.seq)): "
                      + (check.differences.isEmpty ? "agrees with the samples and events held here"
-                        : "DIFFERS: " + check.differences.joined(separator: "; ")))
+                        : "DIFFERS: " + check.differences.joined(separator: "; "))
+                     + (check.notes.isEmpty ? "" : " (" + check.notes.joined(separator: "; ") + ")"))
             }
         }
         if !record.nonconformances.isEmpty || !record.openFindings.isEmpty || record.siteRecords.contains(where: { !$0.differences.isEmpty }) {

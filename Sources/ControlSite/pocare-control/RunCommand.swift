@@ -61,6 +61,16 @@ struct Run: ParsableCommand {
         }
         var services: [any Service] = [ingest, PersistentGapWatch(database: settings.database, reportAfter: settings.gapReportAfter, logger: logger)]
         if let replay { services.append(replay) }
+        if let metrics = loaded.metrics {
+            do {
+                let served = try ControlSiteMetrics(config: metrics, database: settings.database, ingest: ingest, logger: logger)
+                services.append(served)
+                logger.notice("metrics served", metadata: ["address": "\(metrics.host):\(served.port)"])
+            } catch {
+                note("\(error)")
+                throw ExitStatus.usage
+            }
+        }
         if let web = loaded.web {
             services.append(ControlSiteWebServer(settings: web, connectionInfo: settings.database, logger: Logger(label: "pocare-control.web")))
         }
@@ -84,6 +94,14 @@ struct Run: ParsableCommand {
             done.signal()
         }
         notifier.send("READY=1", "STATUS=ingesting")
+        // Pings systemd only while ingest is alive; a thread stuck for good gets the service restarted.
+        let watchdogInterval = ServiceNotifier.watchdogInterval()
+        let watchdog = ServiceWatchdog(notifier: notifier, watchdog: watchdogInterval) {
+            let health = ingest.health(within: watchdogInterval ?? .seconds(30))
+            return .init(healthy: health.healthy, status: health.status)
+        }
+        watchdog.start()
+        defer { watchdog.stop() }
         // The main thread only waits: every service runs on threads of its own or on the pool.
         done.wait()
         withExtendedLifetime(signals) {}

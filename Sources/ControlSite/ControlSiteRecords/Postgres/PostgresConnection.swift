@@ -1,5 +1,6 @@
 import CPostgres
 import Foundation
+import Synchronization
 
 /// A PostgreSQL failure with the server's or libpq's own message and, when the server sent
 /// one, its SQLSTATE (`23505` unique violation, `40P01` deadlock, …).
@@ -44,6 +45,36 @@ public final class PostgresResult {
     public func double(_ row: Int, _ column: Int) -> Double? { string(row, column).flatMap { Double($0) } }
     public func bool(_ row: Int, _ column: Int) -> Bool? { string(row, column).map { $0 == "t" } }
 
+    /// The position of the column named `name` in this result. A name the statement does not
+    /// return is this software's own mistake, found by the first test that runs the query.
+    public func column(_ name: String) -> Int {
+        let index = Int(PQfnumber(handle, "\"\(name)\""))
+        precondition(index >= 0, "the statement returns no column '\(name)'")
+        return index
+    }
+
+    /// The value of the column named `name`, in text form; nil for SQL NULL.
+    public func string(_ row: Int, _ name: String) -> String? { string(row, column(name)) }
+    public func int(_ row: Int, _ name: String) -> Int64? { int(row, column(name)) }
+    public func double(_ row: Int, _ name: String) -> Double? { double(row, column(name)) }
+    public func bool(_ row: Int, _ name: String) -> Bool? { bool(row, column(name)) }
+
+    /// Each row read into a value by `read`, which reads the row's columns by name.
+    public func map<T>(_ read: (Row) throws -> T) rethrows -> [T] {
+        try (0..<rowCount).map { try read(Row(result: self, index: $0)) }
+    }
+
+    /// One row of a result, read by column name.
+    public struct Row {
+        let result: PostgresResult
+        public let index: Int
+        public func string(_ name: String) -> String? { result.string(index, name) }
+        public func int(_ name: String) -> Int64? { result.int(index, name) }
+        public func double(_ name: String) -> Double? { result.double(index, name) }
+        public func bool(_ name: String) -> Bool? { result.bool(index, name) }
+        public func isNull(_ name: String) -> Bool { result.isNull(index, result.column(name)) }
+    }
+
     /// Every row as text values, for reports.
     public var rows: [[String?]] {
         (0..<rowCount).map { r in (0..<columnCount).map { c in string(r, c) } }
@@ -78,6 +109,15 @@ public final class PostgresConnection {
     deinit { PQfinish(handle) }
 
     public var isConnected: Bool { PQstatus(handle) == CONNECTION_OK }
+
+    /// Whether a transaction is open on the connection.
+    public var inTransaction: Bool { PQtransactionStatus(handle) != PQTRANS_IDLE }
+
+    /// A handle another thread may use to cancel the statement this connection runs.
+    public func canceller() -> PostgresCanceller? {
+        guard let cancel = PQgetCancel(handle) else { return nil }
+        return PostgresCanceller(cancel)
+    }
 
     /// Runs one statement with text parameters `$1`, `$2`, … (nil is SQL NULL).
     @discardableResult
@@ -160,5 +200,28 @@ public final class PostgresConnection {
                 message: "\(message) (in: \(statement.prefix(120)))", sqlState: state)
         }
         return PostgresResult(result)
+    }
+}
+
+/// Cancels the statement a connection is running, from any thread (libpq's `PQcancel` is made
+/// for that). Owns its `PGcancel` and frees it when released. The pointer is kept as its bit
+/// pattern under a lock: a plain integer crosses threads, and only this type turns it back.
+public final class PostgresCanceller: Sendable {
+    private let handle: Mutex<UInt>
+
+    init(_ handle: OpaquePointer) { self.handle = Mutex(UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(handle)))) }
+
+    deinit {
+        handle.withLock { if let pointer = OpaquePointer(bitPattern: $0) { PQfreeCancel(pointer) } }
+    }
+
+    /// Asks the server to cancel what the connection runs now; false when the request could not be sent.
+    @discardableResult
+    public func cancel() -> Bool {
+        handle.withLock { bits in
+            guard let pointer = OpaquePointer(bitPattern: bits) else { return false }
+            var message = [CChar](repeating: 0, count: 256)
+            return PQcancel(pointer, &message, Int32(message.count)) == 1
+        }
     }
 }

@@ -9,25 +9,56 @@ import SVGPlot
 enum BatchReviewPage {
     struct Data: Sendable {
         var record: BatchRecord
-        var samples: [PageQueries.DeviceSamples]
         var specs: [String: IPCSpec]
         var signatures: [BatchSignatures.Signature]
         var recordHash: String
+        var limits: Limits
         /// Each chain segment of the batch and the site signature that covers it, if any.
         var segments: [ChainSegment] = []
     }
 
-    static func load(site: String, batch: String, specs catalogue: SpecCatalogue, on connection: PostgresConnection) throws -> Data? {
-        guard let record = try BatchRecord.load(connection, site: site, batch: batch),
-              let hash = try BatchRecordDigest.hash(site: site, batch: batch, on: connection)
+    /// What the page reads at most (`WebSettings.page…`).
+    struct Limits: Sendable {
+        var maxParameters: Int
+        var maxSamples: Int
+        var maxSampleBytes: Int
+        var maxRows: Int
+        var plotColumns = 900
+
+        init(_ settings: WebSettings) {
+            maxParameters = settings.pageMaxParameters
+            maxSamples = settings.pageMaxSamples
+            maxSampleBytes = settings.pageMaxSampleBytes
+            maxRows = settings.pageMaxRows
+        }
+
+        var reader: BatchSeriesReader.Limits {
+            var r = BatchSeriesReader.Limits()
+            r.maxParameters = maxParameters
+            r.maxSamples = maxSamples
+            r.maxSampleBytes = maxSampleBytes
+            r.plotColumns = plotColumns
+            return r
+        }
+    }
+
+    static func load(
+        site: String, batch: String, specs catalogue: SpecCatalogue, limits: Limits, budget: DatabaseWorkers.Budget,
+        on connection: PostgresConnection
+    ) throws -> Data? {
+        guard let record = try BatchRecord.load(
+            connection, site: site, batch: batch, specs: { try catalogue.ran($0, on: connection) }, eventLimit: limits.maxRows,
+            limits: limits.reader, checkpoint: budget.check),
+            let hash = try BatchRecordDigest.hash(site: site, batch: batch, on: connection)
         else { return nil }
+        try budget.check()
         var specs: [String: IPCSpec] = [:]
         for fingerprint in Set(record.phases.compactMap(\.spec)) {
             if let spec = try catalogue.spec(fingerprint, on: connection) { specs[fingerprint] = spec }
         }
-        return Data(record: record, samples: try PageQueries.batchSamples(site: site, batch: batch, on: connection), specs: specs,
+        return Data(record: record, specs: specs,
                     signatures: try BatchSignatures.list(site: site, batch: batch, currentHash: hash, on: connection), recordHash: hash,
-                    segments: try ChainCoverage.segments(site: site, batch: batch, on: connection))
+                    limits: limits, segments: try ChainCoverage.segments(site: site, batch: batch, on: connection))
     }
 
     /// The record's JSON: the oversight command's record, with the signatures and the record's hash now.
@@ -37,45 +68,62 @@ enum BatchReviewPage {
         var signatures: [BatchSignatures.Signature]
     }
 
-    static func plots(_ data: Data) -> [(device: String, svg: String)] {
-        var out: [(String, String)] = []
-        for device in data.samples {
-            // Phases as the samples ran them: a new phase starts where the samples' phase changes.
-            var runs: [(name: String, start: Double, end: Double)] = []
-            for (t, p) in zip(device.times, device.phases) {
-                if let last = runs.last, last.name == p { runs[runs.count - 1].end = t } else {
-                    if !runs.isEmpty { runs[runs.count - 1].end = t }
-                    runs.append((p, t, t))
-                }
-            }
+    /// Per device, per parameter: its trend over the batch and its statistics beside it.
+    static func plots(_ data: Data) -> [(device: String, parameter: String, svg: String)] {
+        var out: [(String, String, String)] = []
+        for device in data.record.statistics {
+            let summary = device.summary
             let specByPhase = Dictionary(data.record.phases.filter { $0.device == device.device }.map { ($0.phase, $0.spec) },
                                          uniquingKeysWith: { a, _ in a })
-            for parameter in device.values.keys.sorted() {
-                var unit = ""
+            // Phases as the samples ran them, from the statistics' phase times in order.
+            let runs = phaseRuns(data.record.phases.filter { $0.device == device.device }, start: summary.start, end: summary.end)
+            for series in device.series {
+                let parameter = series.parameter
+                var unit = series.unit
                 let phases = runs.map { run -> TrendPlot.Phase in
                     let limits = specByPhase[run.name].flatMap { $0 }.flatMap { data.specs[$0] }?.phase(run.name)?.limits(for: parameter)
-                    if let l = limits, !l.unit.isEmpty { unit = l.unit }
+                    if let l = limits, !l.unit.isEmpty, unit.isEmpty { unit = l.unit }
                     return TrendPlot.Phase(
                         name: run.name.isEmpty ? "(no phase)" : run.name, start: run.start, end: run.end,
                         limits: limits.map { .init(alertLow: $0.alertLow, alertHigh: $0.alertHigh, actionLow: $0.actionLow, actionHigh: $0.actionHigh) })
                 }
-                let markers = data.record.events.filter { $0.stream.hasPrefix(device.device + "/") }.compactMap { e -> TrendPlot.Marker? in
-                    let body = (try? JSONSerialization.jsonObject(with: Foundation.Data(e.detail.utf8))) as? [String: Any] ?? [:]
-                    guard let alarm = body["alarm"] as? String, alarm.split(separator: "/").dropFirst().first.map(String.init) == parameter,
-                          let time = isoSeconds(e.time)
-                    else { return nil }
-                    var title = "\(e.kind) \(e.time)"
-                    if let user = body["user"] as? String { title += " by \(user)" }
-                    if let reason = body["reason"] as? String { title += ": \(reason)" }
-                    if let value = body["value"] as? Double { title += " (value \(SVGText.number(value)))" }
-                    return TrendPlot.Marker(kind: e.kind, time: time, title: title)
-                }
-                let observations = zip(device.times, device.values[parameter] ?? []).map { TrendPlot.Observation(time: $0, value: $1) }
-                let plot = TrendPlot(parameter: parameter, unit: unit, observations: observations, phases: phases, markers: markers)
-                out.append((device.device, plot.svg()))
+                let observations = zip(series.times, series.values).map { TrendPlot.Observation(time: $0, value: $1) }
+                var plot = TrendPlot(parameter: parameter, unit: unit, observations: observations, phases: phases,
+                                     markers: markers(data, device: device.device, parameter: parameter))
+                plot.givenExcursions = summary.excursions.filter { $0.parameter == parameter }.map { .init(start: $0.start, end: $0.end) }
+                plot.givenUnmonitored = (summary.parameterUnmonitored[parameter] ?? []).map { .init(start: $0.from, end: $0.to) }
+                out.append((device.device, parameter, plot.svg()))
             }
         }
         return out
+    }
+
+    /// The phase runs of a device, from its batch_runs rows (first and last sample of each phase).
+    static func phaseRuns(_ rows: [BatchRecord.Phase], start: Double, end: Double) -> [(name: String, start: Double, end: Double)] {
+        let sorted = rows.compactMap { row -> (String, Double, Double)? in
+            guard let first = isoSeconds(row.first), let last = isoSeconds(row.last) else { return nil }
+            return (row.phase, first, last)
+        }.sorted { $0.1 < $1.1 }
+        var runs: [(name: String, start: Double, end: Double)] = []
+        for (i, row) in sorted.enumerated() {
+            let next = i + 1 < sorted.count ? sorted[i + 1].1 : max(end, row.2)
+            runs.append((row.0, i == 0 ? min(start, row.1) : row.1, next))
+        }
+        return runs
+    }
+
+    static func markers(_ data: Data, device: String, parameter: String) -> [TrendPlot.Marker] {
+        data.record.events.filter { $0.stream.hasPrefix(device + "/") }.compactMap { e -> TrendPlot.Marker? in
+            let body = (try? JSONSerialization.jsonObject(with: Foundation.Data(e.detail.utf8))) as? [String: Any] ?? [:]
+            guard let alarm = body["alarm"] as? String, alarm.split(separator: "/").dropFirst().first.map(String.init) == parameter,
+                  let time = isoSeconds(e.time)
+            else { return nil }
+            var title = "\(e.kind) \(e.time)"
+            if let user = body["user"] as? String { title += " by \(user)" }
+            if let reason = body["reason"] as? String { title += ": \(reason)" }
+            if let value = body["value"] as? Double { title += " (value \(SVGText.number(value)))" }
+            return TrendPlot.Marker(kind: e.kind, time: time, title: title)
+        }
     }
 
     static func render(_ data: Data, session: WebSessions.Session) -> String {
@@ -98,31 +146,32 @@ enum BatchReviewPage {
                     HTML.escape(spec?.identity.version ?? "-"), HTML.escape(spec?.identity.approvedBy ?? "-"),
                     spec == nil ? HTML.badge("not in the register", "bad") : HTML.badge("released", "ok")]
         })
-        body += "<h2>Trends</h2><p class=\"muted\">Bands: green within alert limits, amber between alert and action limits, red beyond action limits; "
-            + "red shading: excursion; hatched: unmonitored; dashed vertical: phase boundary; markers: alarm raised ▲, acknowledged ◆, cleared □ (hover for who and why).</p>"
-        body += "<div class=\"plots\">"
-        var shown: String?
-        for (device, svg) in plots(data) {
-            if device != shown { body += "<h3>\(HTML.escape(device))</h3>" }
-            shown = device
-            body += svg
-        }
-        body += "</div>"
+        body += "<h2>Trends and statistics</h2><p class=\"muted\">Bands: green within alert limits, amber between alert and action limits, red beyond action limits; "
+            + "red shading: excursion; hatched: unmonitored; dashed vertical: phase boundary; markers: alarm raised ▲, acknowledged ◆, cleared □ (hover for who and why). "
+            + "Beside each plot, per phase, the parameter's statistics by the one rule of the site's record: each value holds until the next sample, "
+            + "at most the hold limit, from the batch's start to its end; an excursion is the time a value was outside its limits, whatever the alarm's delays.</p>"
+        body += BatchStatisticsTables.trends(data, plots: plots(data))
+        body += "<h2>Excursions</h2>" + BatchStatisticsTables.excursions(r.statistics)
         func events(_ kinds: Set<String>) -> [[String]] {
             r.events.filter { kinds.contains($0.kind) }.map { e in
                 let b = (try? JSONSerialization.jsonObject(with: Foundation.Data(e.detail.utf8))) as? [String: Any] ?? [:]
-                // An excursion record carries its alarm and worst value inside `excursion`.
+                // The alarm's own record of an episode carries its alarm and duration inside `excursion`.
                 let x = b["excursion"] as? [String: Any] ?? [:]
                 let value = (b["value"] as? Double) ?? (x["worst_value"] as? Double)
-                return [HTML.escape(e.time), HTML.escape(e.kind), HTML.escape(b["alarm"] as? String ?? x["alarm"] as? String ?? e.stream),
+                let kind = e.kind == "excursion" ? "alarm episode (delays included)" : e.kind
+                return [HTML.escape(e.time), HTML.escape(kind), HTML.escape(b["alarm"] as? String ?? x["alarm"] as? String ?? e.stream),
                         HTML.escape((b["user"] as? String) ?? "-"),
-                        HTML.escape((b["reason"] as? String) ?? (x["duration_s"] as? Double).map { "lasted \(SVGText.number($0)) s" } ?? "-"),
+                        HTML.escape((b["reason"] as? String) ?? (x["duration_s"] as? Double).map { "alarm stood for \(SVGText.number($0)) s" } ?? "-"),
                         HTML.escape(value.map { SVGText.number($0) } ?? "-")]
             }
         }
         let headers = ["Time (UTC)", "Kind", "Alarm", "By", "Why", "Value"]
-        body += "<h2>Excursions</h2>" + HTML.table(headers, events(["excursion"]))
-        body += "<h2>Alarms</h2>" + HTML.table(headers, events(["raised", "escalated", "deescalated", "acknowledged", "cleared", "reset", "open_at_batch_end"]))
+        body += "<h2>Alarms</h2>" + HTML.table(
+            headers, events(["raised", "escalated", "deescalated", "acknowledged", "cleared", "reset", "open_at_batch_end", "excursion"]))
+        if r.eventsLeftOut > 0 {
+            body += "<p class=\"notice\">\(r.eventsLeftOut) more events of this batch are not listed here (the page lists \(data.limits.maxRows)); "
+                + "pocare-control batch lists every one.</p>"
+        }
         body += "<h2>Shelves</h2>" + HTML.table(headers, events(["shelved", "unshelved"]))
         body += "<h2>Out of service</h2>" + HTML.table(headers, events(["out_of_service", "in_service", "suppressed", "unsuppressed"]))
         body += "<h2>The site's batch record</h2>"
@@ -136,6 +185,7 @@ enum BatchReviewPage {
             if !check.differences.isEmpty {
                 body += "<ul>" + check.differences.map { "<li>\(HTML.escape($0))</li>" }.joined() + "</ul>"
             }
+            for note in check.notes { body += "<p class=\"muted\">\(HTML.escape(note))</p>" }
         }
         body += "<h2>Clock evidence</h2>"
         let clocks = r.siteRecords.compactMap { c in c.record.map { (c.device, $0.clock) } }
@@ -186,6 +236,12 @@ enum BatchReviewPage {
         var warnings = ""
         if !r.openFindings.isEmpty { warnings += "<p class=\"notice open-findings\">\(r.openFindings.count) open integrity findings on this batch's streams (below).</p>" }
         if !r.nonconformances.isEmpty { warnings += "<p class=\"notice nonconformances\">\(r.nonconformances.count) nonconformances: \(HTML.escape(r.nonconformances.map(\.reason).joined(separator: "; "))).</p>" }
+        let open = r.disputes.filter { $0.resolved == nil }
+        if !open.isEmpty {
+            warnings += "<p class=\"notice disputes\">\(open.count) records of this batch arrived in two differing copies and are disputed: "
+                + HTML.escape(open.map { "#\($0.id) \($0.stream) \($0.seq)" }.joined(separator: ", "))
+                + ". The batch cannot be signed until QA decides which copy is the record (pocare-control disputes resolve).</p>"
+        }
         guard session.role.maySign else {
             return warnings + "<p class=\"muted\">Your role (\(HTML.escape(session.role.rawValue))) does not sign batch records.</p>"
         }

@@ -1,0 +1,64 @@
+import ControlSiteRecords
+import Foundation
+
+/// Stored comparisons: the list with verdicts and signatures and each site's yearly check due
+/// date, and one stored report as it was stored, with its hash, signatures and QA's sign form.
+enum ComparisonsPage {
+    struct List: Sendable {
+        var entries: [StoredComparisons.Entry]
+        var due: [String: (approved: String, due: String)]
+    }
+
+    static func load(on connection: PostgresConnection) throws -> List {
+        List(entries: try StoredComparisons.list(on: connection), due: try StoredComparisons.yearlyDue(on: connection))
+    }
+
+    static func signatures(_ entry: StoredComparisons.Entry) -> String {
+        entry.signatures.isEmpty ? "-" : entry.signatures.map { s in
+            HTML.escape("\(s.meaning) by \(s.fullName) \(s.signed)")
+                + (s.valid ? "" : " <span class=\"invalid\">INVALID: the report changed after signing</span>")
+        }.joined(separator: "<br>")
+    }
+
+    static func render(_ list: List, session: WebSessions.Session) -> String {
+        var body = HTML.table(["Id", "Stored", "By", "Kind", "Equipment model", "Phase", "Reference", "Verdicts", "Report hash", "Signatures"],
+                              list.entries.map { e in
+            [HTML.link("/comparisons/\(e.id)", String(e.id)), HTML.escape(e.created), HTML.escape(e.createdBy), HTML.escape(e.kind),
+             HTML.escape(e.profile), HTML.escape(e.phase), HTML.escape(e.reference),
+             e.verdicts.sorted { $0.key < $1.key }.map { HTML.escape("\($0.key): \($0.value)") }.joined(separator: "<br>"),
+             (e.intact ? "" : "<span class=\"invalid\">CHANGED</span> ") + "<code>\(HTML.escape(String(e.reportHash.prefix(12))))</code>",
+             signatures(e)]
+        }, cssClass: "stored-comparisons")
+        body += "<h2>Yearly comparability check</h2><p class=\"muted\">Due 365 days after the newest comparison QA approved that found the "
+            + "site comparable.</p>"
+        body += HTML.table(["Site", "Last approved comparison", "Due"], list.due.sorted { $0.key < $1.key }.map {
+            [HTML.escape($0.key), HTML.escape($0.value.approved), HTML.escape($0.value.due)]
+        }, cssClass: "yearly-due")
+        return HTML.page(title: "Stored comparisons", session: session, body: body)
+    }
+
+    static func render(_ entry: StoredComparisons.Entry, report: ComparisonReport, session: WebSessions.Session) -> String {
+        var body = "<p>Comparison \(entry.id), stored \(HTML.escape(entry.created)) by \(HTML.escape(entry.createdBy)); report SHA-256 "
+            + "<code>\(HTML.escape(entry.reportHash))</code>"
+            + (entry.intact ? "" : " <span class=\"invalid\">the stored report no longer hashes to this</span>")
+            + " · <a href=\"/comparisons/\(entry.id)/report.json\">JSON as stored</a></p>"
+        body += "<h2>Signatures</h2>" + signatures(entry)
+        if session.role == .qa {
+            body += """
+                <form method="post" action="/comparisons/\(entry.id)/sign" class="sign">
+                <input type="hidden" name="csrf" value="\(HTML.escape(session.csrfToken))">
+                <input type="hidden" name="hash" value="\(HTML.escape(entry.reportHash))">
+                <p>Signing as <b>\(HTML.escape(session.fullName))</b> (QA): you sign this report, SHA-256 \
+                <code>\(HTML.escape(String(entry.reportHash.prefix(12))))</code>, as shown below.</p>
+                <label>Meaning <select name="meaning"><option value="approved">approved</option><option value="rejected">rejected</option></select></label>
+                <label>Comment <input name="comment" maxlength="4000"></label>
+                <label>Password <input type="password" name="password" required autocomplete="current-password"></label>
+                <button type="submit" name="sign" value="1">Sign</button></form>
+                """
+        } else {
+            body += "<p class=\"muted\">Only QA signs a comparison report.</p>"
+        }
+        body += ComparisonReportView.render(report)
+        return HTML.page(title: "Comparison \(entry.id)", session: session, body: body)
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -11,7 +12,7 @@ import Glibc
 /// clients are refused.
 final class IdentityBroker {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("pocare-acl-\(UUID().uuidString)")
-    let broker: Broker
+    let broker: TestBroker
     static let passwords = ["site-a": "secret-a", "site-b": "secret-b", "pocare-control": "secret-control"]
 
     init() throws {
@@ -20,7 +21,7 @@ final class IdentityBroker {
         try "".write(toFile: passwordFile, atomically: true, encoding: .utf8)
         for (user, password) in Self.passwords.sorted(by: { $0.key < $1.key }) {
             let made = try run("/usr/bin/mosquitto_passwd", ["-b", passwordFile, user, password])
-            guard made.status == 0 else { throw BrokerError(message: "mosquitto_passwd: \(made.errors)") }
+            guard made.status == 0 else { throw TestFailure("mosquitto_passwd: \(made.errors)") }
         }
         let aclFile = folder.appendingPathComponent("pocare.acl").path
         // The ACL of docs/mqtt.md, "Security", word for word.
@@ -32,7 +33,7 @@ final class IdentityBroker {
             topic write pocare/v1/+/replay
             """.write(toFile: aclFile, atomically: true, encoding: .utf8)
         let port = freeLoopbackPort()
-        broker = try Broker(extraConfig: """
+        broker = try TestBroker(extraConfig: """
             listener \(port) 127.0.0.1
             allow_anonymous false
             password_file \(passwordFile)

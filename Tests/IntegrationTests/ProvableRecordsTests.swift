@@ -6,23 +6,24 @@ import POCareContract
 import POCareCore
 import SiteStore
 import Testing
+import TestSupport
 
 /// A running Control Site fed by a real site through a real broker, for the tests of what the
 /// Control Site can prove about the records it holds.
 struct ProvableRecordsSetup {
-    let database: ControlSiteDatabase
-    let broker: Broker
+    let database: TestPostgres
+    let broker: TestBroker
     let configPath: String
     let control: RunningProcess
 
     init(siteKeys: String = "", brokerConfig: String = "") async throws {
-        database = try ControlSiteDatabase()
-        broker = try Broker(extraConfig: brokerConfig)
+        database = try TestPostgres()
+        broker = try TestBroker(extraConfig: brokerConfig)
         configPath = FileManager.default.temporaryDirectory.appendingPathComponent("control-\(UUID().uuidString).yaml").path
         try """
             broker: \(broker.url)
             client_id: control-it
-            database: "\(database.connectionInfo)"
+            database: "\(database.postgresConnectionInfo)"
             \(siteKeys)
             """.write(toFile: configPath, atomically: true, encoding: .utf8)
         control = try RunningProcess("pocare-control", ["run", "--config", configPath])
@@ -35,7 +36,7 @@ struct ProvableRecordsSetup {
     }
 
     func query(_ sql: String) throws -> [[String?]] {
-        let connection = try PostgresConnection(database.connectionInfo)
+        let connection = try PostgresConnection(database.postgresConnectionInfo)
         let result = try connection.execute(sql)
         return (0..<result.rowCount).map { row in (0..<result.columnCount).map { result.string(row, $0) } }
     }
@@ -146,7 +147,7 @@ struct SiteIdentityTests {
             """)
         _ = try await setup.runSite(fixture)
 
-        let connection = try PostgresConnection(setup.database.connectionInfo)
+        let connection = try PostgresConnection(setup.database.postgresConnectionInfo)
         var segments: [ChainSegment] = []
         #expect(await waitFor(upTo: .seconds(10)) {
             segments = (try? ChainCoverage.segments(site: "durability", batch: "DUR-1", on: connection)) ?? []
@@ -195,7 +196,7 @@ struct SiteIdentityTests {
         #expect(setAside == [["unsigned_status", "durability"]], "the unregistered site is refused and kept apart, the forged status set aside")
         #expect(try setup.query("SELECT site, state FROM sites ORDER BY site") == [["durability", "offline"]],
                 "the rogue site is not listed, and the registered site stays offline")
-        let sites = try run("pocare-control", ["sites", "--database", setup.database.connectionInfo])
+        let sites = try run("pocare-control", ["sites", "--database", setup.database.postgresConnectionInfo])
         #expect(!sites.output.contains("rogue-site"))
     }
 

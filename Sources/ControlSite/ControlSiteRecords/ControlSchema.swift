@@ -385,6 +385,7 @@ public enum ControlSchema {
             UNIQUE (site, epoch, stream, seq)
         );
         CREATE INDEX record_disputes_open ON record_disputes USING gin (batches) WHERE resolved IS NULL;
+        """,
         // 7: records the Control Site can prove (docs/control-site.md, "Records the Control Site can prove").
         """
         -- What recomputing a record's hash needs beyond the columns it already has (docs/mqtt.md,

@@ -6,7 +6,7 @@ import Hashing
 /// chained like any record; its body is this JSON, and the signature covers the body's bytes
 /// before `,"signature":`:
 ///
-///     {"site":S,"epoch":E,"reason":R,"signed_ns":N,"key":"ed25519:<hex>",
+///     {"kind":"checkpoint","time":T,"device":"site","site":S,"epoch":E,"reason":R,"signed_ns":N,"key":"ed25519:<hex>",
 ///      "chains":[{"stream":…,"seq":…,"hash":…},…],"signature":"<128 hex digits>"}
 ///
 /// Chains are in stream-name order. Since each record's hash covers the one before it, a signed
@@ -45,7 +45,10 @@ public struct Checkpoint: Sendable, Hashable {
     /// The bytes the signature covers.
     public var signedBytes: [UInt8] {
         var w = JSONWriter(capacity: 256 + chains.count * 120)
-        w.raw("{\"site\":")
+        // The fields every event body has, so the body reads as an event too.
+        w.raw("{\"kind\":\"checkpoint\",\"time\":")
+        w.time(nanoseconds: signedNanoseconds)
+        w.raw(",\"device\":\"site\",\"site\":")
         w.string(site)
         w.raw(",\"epoch\":")
         w.string(epoch)

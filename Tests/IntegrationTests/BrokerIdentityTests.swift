@@ -95,7 +95,7 @@ struct BrokerIdentityTests {
         #expect(lines.sorted() == ["pocare/v1/site-a/status a-own", "pocare/v1/site-b/rocker-1/telemetry b-own"])
     }
 
-    @Test("a site reads only its own replay requests, and only the Control Site may send them")
+    @Test("a site reads only its own replay requests, only the Control Site may send them, and only the site may answer them")
     func replayOnlyBetweenTheTwo() async throws {
         let setup = try IdentityBroker()
         let atB = try await setup.received(as: "site-b", filter: "pocare/v1/+/replay") {
@@ -108,5 +108,14 @@ struct BrokerIdentityTests {
             _ = try setup.publish(as: "site-b", topic: "pocare/v1/site-b/status", message: "b-status")
         }
         #expect(atA.isEmpty, "a site reads nothing of another site")
+        // Answers: only the site answers on its replay status; another site, the Control Site's
+        // own identity or an anonymous client cannot forge "refused, pruned through N" for it.
+        let answers = try await setup.received(as: "pocare-control", filter: "pocare/v1/+/replay/status") {
+            #expect(try setup.publish(as: "site-b", topic: "pocare/v1/site-b/replay/status", message: "b-answers").status == 0)
+            _ = try setup.publish(as: "site-a", topic: "pocare/v1/site-b/replay/status", message: "a-as-b")
+            _ = try setup.publish(as: "pocare-control", topic: "pocare/v1/site-b/replay/status", message: "control-as-b")
+            _ = try setup.publish(as: nil, topic: "pocare/v1/site-b/replay/status", message: "anonymous")
+        }
+        #expect(answers == ["pocare/v1/site-b/replay/status b-answers"])
     }
 }

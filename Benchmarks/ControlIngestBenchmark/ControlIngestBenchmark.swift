@@ -33,6 +33,7 @@ struct ControlIngestBenchmark: ParsableCommand {
     @Option(help: "Messages per transaction (control.yaml batch_messages).") var batchMessages = 500
     @Option(help: "Writer threads, each with its own connection (control.yaml writers).") var writers = 2
     @Option(help: "PostgreSQL connection string of an empty database (default: a temporary cluster).") var database: String?
+    @Flag(help: "Samples without chain hashes (nothing to recompute), to see what recomputing every hash costs.") var withoutHashes = false
 
     func run() throws {
         let cluster = database == nil ? try TemporaryCluster() : nil
@@ -66,7 +67,8 @@ struct ControlIngestBenchmark: ParsableCommand {
                         parameters: values.map(\.parameterId).joined(separator: ","), readings: SampleCodec.encode(values))
                     var sample = StoredSample(
                         stream: stream, seq: Int64(seq), device: device, time: Date(timeIntervalSince1970: Double(ns) / 1e9),
-                        cycle: Int64(seq), context: context, readings: values, hash: heads[d], previousHash: previous)
+                        cycle: Int64(seq), context: context, readings: values,
+                        hash: withoutHashes ? nil : heads[d], previousHash: withoutHashes ? nil : previous)
                     sample.timeNanoseconds = ns
                     return sample
                 }

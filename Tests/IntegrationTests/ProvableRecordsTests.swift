@@ -115,6 +115,12 @@ struct ProvableRecordsTests {
             ["hash_mismatch", "rocker-1/telemetry", String(sample.seq)],
         ])
         #expect(setAside.first?[3]?.contains("nothing to see") == true, "kept as it arrived")
+        // QA sees them, as they arrived.
+        let listed = try run("pocare-control", ["set-aside", "--site", "durability", "--reason", "hash_mismatch", "--json",
+                                                "--database", setup.database.postgresConnectionInfo])
+        let rows = (try? JSONSerialization.jsonObject(with: Data(listed.output.utf8))) as? [[String: Any]] ?? []
+        #expect(listed.status == 0 && rows.count == 3, "\(listed.output)")
+        #expect(rows.contains { $0["stream"] as? String == "audit" && ($0["record"] as? String ?? "").contains("nothing to see") })
         // The stored records are still the site's.
         #expect(try setup.query("SELECT count(*) FROM events WHERE batch = 'DUR-FORGED'").first?.first == "0")
         #expect(try setup.query("SELECT count(*) FROM audit_entries WHERE record->>'reason' = 'nothing to see'").first?.first == "0")

@@ -7,9 +7,9 @@ import Glibc
 #endif
 
 /// The broker setup docs/mqtt.md ("Security") gives and the demo uses, on a real mosquitto: each
-/// site signs in as itself and may publish only under its own prefix and read only its own replay
-/// requests; the Control Site reads everything and publishes only replay requests; anonymous
-/// clients are refused.
+/// site signs in as itself and may publish only its own messages and read only its own replay
+/// requests and registers; the Control Site reads everything and publishes only replay requests
+/// and registers; anonymous clients are refused.
 final class IdentityBroker {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("pocare-acl-\(UUID().uuidString)")
     let broker: TestBroker
@@ -26,11 +26,19 @@ final class IdentityBroker {
         let aclFile = folder.appendingPathComponent("pocare.acl").path
         // The ACL of docs/mqtt.md, "Security", word for word.
         try """
-            pattern write pocare/v1/%u/#
+            pattern write pocare/v1/%u/status
+            pattern write pocare/v1/%u/audit
+            pattern write pocare/v1/%u/+/telemetry
+            pattern write pocare/v1/%u/+/events
+            pattern write pocare/v1/%u/+/meta
+            pattern write pocare/v1/%u/specs/+
+            pattern write pocare/v1/%u/replay/status
             pattern read pocare/v1/%u/replay
+            pattern read pocare/v1/%u/register/#
             user pocare-control
             topic read pocare/v1/#
             topic write pocare/v1/+/replay
+            topic write pocare/v1/+/register/#
             """.write(toFile: aclFile, atomically: true, encoding: .utf8)
         let port = freeLoopbackPort()
         broker = try TestBroker(extraConfig: """
@@ -117,5 +125,27 @@ struct BrokerIdentityTests {
             _ = try setup.publish(as: nil, topic: "pocare/v1/site-b/replay/status", message: "anonymous")
         }
         #expect(answers == ["pocare/v1/site-b/replay/status b-answers"])
+    }
+
+    @Test("registers: only the Control Site publishes a site's register, the site reads its own and no other's, and cannot write its own")
+    func registersOnlyFromTheControlSite() async throws {
+        let setup = try IdentityBroker()
+        let atA = try await setup.received(as: "site-a", filter: "pocare/v1/+/register/#") {
+            #expect(try setup.publish(as: "pocare-control", topic: "pocare/v1/site-a/register/specs", message: "control-to-a").status == 0)
+            #expect(try setup.publish(as: "pocare-control", topic: "pocare/v1/site-b/register/specs", message: "control-to-b").status == 0)
+            _ = try setup.publish(as: "site-a", topic: "pocare/v1/site-a/register/specs", message: "a-releases-for-itself")
+            _ = try setup.publish(as: "site-b", topic: "pocare/v1/site-a/register/specs", message: "b-to-a")
+            _ = try setup.publish(as: nil, topic: "pocare/v1/site-a/register/specs", message: "anonymous")
+        }
+        #expect(atA == ["pocare/v1/site-a/register/specs control-to-a"])
+        // A site publishes each of its own kinds of message (they all reach the Control Site).
+        let fromA = try await setup.received(as: "pocare-control", filter: "pocare/v1/site-a/#") {
+            for topic in ["status", "audit", "rocker-1/telemetry", "rocker-1/events", "site/events", "rocker-1/meta",
+                          "specs/\(String(repeating: "a", count: 64))", "replay/status"] {
+                #expect(try setup.publish(as: "site-a", topic: "pocare/v1/site-a/\(topic)", message: "own").status == 0)
+            }
+            _ = try setup.publish(as: "site-a", topic: "pocare/v1/site-a/replay", message: "a-asks-itself")
+        }
+        #expect(fromA.count == 8 && !fromA.contains { $0.hasPrefix("pocare/v1/site-a/replay ") }, "\(fromA)")
     }
 }

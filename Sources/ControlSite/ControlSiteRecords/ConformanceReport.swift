@@ -1,5 +1,6 @@
 /// `pocare-control conformance`: every batch, site and device that ran, or runs now, a spec
-/// that QA has not released (or ran it after QA retired it), and every spec a site published
+/// that QA has not released (or ran it after QA retired it, or started it before the release,
+/// as a site's own record of the start says), and every spec a site published
 /// whose canonical form does not hash to the fingerprint it is published under (with each
 /// batch that ran under that fingerprint there).
 public struct Nonconformance: Sendable, Codable, Equatable {
@@ -42,6 +43,10 @@ public struct Nonconformance: Sendable, Codable, Equatable {
             SELECT r.site, r.device, r.batch, r.spec, 'ran', \(SQLTime.iso("r.first")), \(SQLTime.iso("r.last")),
                    'ran under a fingerprint whose published document hashes to ' || p.computed
             FROM ran r JOIN published_specs p ON p.site = r.site AND p.fingerprint = r.spec AND NOT p.verified
+            UNION ALL
+            SELECT e.site, e.device, e.batch, e.spec, 'ran', \(SQLTime.iso("e.time")), NULL,
+                   'the site started the batch under a spec that was not released: ' || coalesce(e.record->'event'->>'detail', '')
+            FROM events e WHERE e.kind = 'spec_release' AND e.record->'event'->>'release' = 'not released'
             ORDER BY 1, 2, 3, 5
             """)
         return (0..<result.rowCount).map { r in

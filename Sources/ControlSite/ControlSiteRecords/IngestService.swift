@@ -69,6 +69,7 @@ public final class IngestService: Service, Sendable {
     private let settings: Settings
     private let logger: Logger
     private let replay: ReplayCoordinator?
+    private let registers: RegisterPublisher?
     private let pipeline = Mutex<IngestPipeline?>(nil)
     private let stopRequested = Atomic<Bool>(false)
     private let messages = Atomic<Int>(0)
@@ -79,11 +80,13 @@ public final class IngestService: Service, Sendable {
     /// Per site, the messages and records received (before de-duplication), for the metrics.
     private let received = Mutex<[String: (messages: Int, records: Int)]>([:])
 
-    /// `replay`, when given, publishes its requests through this instance's MQTT client.
-    public init(settings: Settings, logger: Logger, replay: ReplayCoordinator? = nil) {
+    /// `replay` and `registers`, when given, publish their requests and registers through this
+    /// instance's MQTT client.
+    public init(settings: Settings, logger: Logger, replay: ReplayCoordinator? = nil, registers: RegisterPublisher? = nil) {
         self.settings = settings
         self.logger = logger
         self.replay = replay
+        self.registers = registers
     }
 
     public var currentStatistics: Statistics {
@@ -194,6 +197,8 @@ public final class IngestService: Service, Sendable {
                     return
                 }
                 connected = true
+                // A new connection: every site's registers again (a broker without persistence forgets retained messages).
+                registers?.connectionRestarted()
                 do {
                     try client.subscribe(settings.subscription, qos: 1)
                     logger.info("subscribed", metadata: ["pattern": "\(settings.subscription)", "client": "\(settings.broker.clientId)"])
@@ -204,6 +209,8 @@ public final class IngestService: Service, Sendable {
                 connected = false
                 if rc != 0 { logger.warning("lost the broker connection", metadata: ["code": "\(rc)"]) }
             case .message(let topic, let payload):
+                // The registers this Control Site publishes come back through its own subscription.
+                if RegisterPublisher.isRegisterTopic(topic, root: settings.topicRoot) { return }
                 let claimed = topic.hasPrefix(answerPrefix) ? topic.dropFirst(answerPrefix.count).prefix { $0 != "/" } : ""
                 if let registered = settings.registeredSites, !claimed.isEmpty, !registered.contains(String(claimed)) {
                     messages.add(1, ordering: .relaxed)
@@ -255,6 +262,16 @@ public final class IngestService: Service, Sendable {
                 do { _ = try client.publish(topic: request.topic, payload: request.payload, qos: 1) } catch {
                     // Unanswered requests are asked again after a while.
                     logger.warning("cannot publish a replay request", metadata: ["topic": "\(request.topic)", "error": "\(error)"])
+                }
+            }
+            for register in registers?.takeOutgoing() ?? [] {
+                do {
+                    _ = try client.publish(topic: register.topic, payload: register.payload, qos: 1, retain: true)
+                    registers?.published(topic: register.topic, hash: register.hash)
+                } catch {
+                    // Still wanted: published again on the next turn.
+                    logger.warning("cannot publish a register", metadata: ["topic": "\(register.topic)", "error": "\(error)"])
+                    break
                 }
             }
             // The database is behind: let the broker hold the messages instead of memory.

@@ -44,7 +44,7 @@ public enum SpecRegister {
         }
     }
 
-    /// Retires a released spec; `fingerprint` may be the full one or its first 12 hex digits.
+    /// Retires a released spec; `fingerprint` may be the full one or its first 12 or more hex digits.
     @discardableResult
     public static func retire(_ fingerprint: String, reason: String, user: String, on connection: PostgresConnection) throws -> String {
         try connection.transaction {
@@ -62,7 +62,12 @@ public enum SpecRegister {
     }
 
     static func resolve(_ fingerprint: String, on connection: PostgresConnection) throws -> String {
-        let pattern = fingerprint.hasPrefix("sha256:") ? fingerprint : "sha256:" + fingerprint
+        // At least 12 hex digits, unambiguous: no command acts on a guess.
+        let pattern: String
+        switch FingerprintReference.digits(fingerprint) {
+        case .failure(let refusal): throw Refusal(description: refusal.description)
+        case .success(let digits): pattern = "sha256:" + digits
+        }
         let matches = try connection.execute(
             "SELECT fingerprint FROM released_specs WHERE fingerprint LIKE $1 || '%' ORDER BY fingerprint", [pattern])
         guard matches.rowCount == 1 else {

@@ -52,7 +52,9 @@ struct Run: ParsableCommand {
                 database: settings.database, requester: settings.broker.clientId, topicRoot: settings.topicRoot, settings: planning,
                 logger: logger)
         }
-        let ingest = IngestService(settings: settings, logger: logger, replay: replay)
+        // QA's decisions down to the sites: the registers, retained per site, through ingest's client.
+        let registers = RegisterPublisher(database: settings.database, topicRoot: settings.topicRoot, logger: logger)
+        let ingest = IngestService(settings: settings, logger: logger, replay: replay, registers: registers)
         do {
             try ingest.prepare()
         } catch {
@@ -61,6 +63,7 @@ struct Run: ParsableCommand {
         }
         var services: [any Service] = [ingest, PersistentGapWatch(database: settings.database, reportAfter: settings.gapReportAfter, logger: logger)]
         if let replay { services.append(replay) }
+        services.append(registers)
         if let metrics = loaded.metrics {
             do {
                 let served = try ControlSiteMetrics(config: metrics, database: settings.database, ingest: ingest, logger: logger)

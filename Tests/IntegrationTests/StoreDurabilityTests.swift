@@ -19,7 +19,7 @@ final class DaemonFixture {
 
     init(
         pollInterval: String = "50ms", storeBlock: String = "", storeDirectory: URL? = nil, controlSite: String? = nil,
-        faults: [String] = [], spec: String? = nil, extraConfig: String = "", requireRelease: Bool = false
+        faults: [String] = [], spec: String? = nil, extraConfig: String = "", requireRelease: Bool = false, site: String = "durability"
     ) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("pocare-daemon-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("store"), withIntermediateDirectories: true)
@@ -35,7 +35,7 @@ final class DaemonFixture {
             try spec.write(toFile: specPath, atomically: true, encoding: .utf8)
         }
         try """
-            site: durability
+            site: \(site)
             profile_dir: \(packageRoot.appendingPathComponent("DeviceProfiles").path)
             store:
               path: \((storeDirectory ?? directory.appendingPathComponent("store")).appendingPathComponent("site.db").path)

@@ -23,6 +23,7 @@ public struct ControlConfig: Sendable {
     static let keys = [
         "broker", "client_id", "mqtt_version", "shared_group", "tls", "credentials_file", "topic_root", "database",
         "batch_messages", "queue_capacity", "keepalive", "writers", "gap_report_after", "replay_after", "web", "metrics", "sites",
+        "ingest",
     ]
 
     public static func load(path: String) throws(Invalid) -> ControlConfig {
@@ -45,7 +46,11 @@ public struct ControlConfig: Sendable {
             throw Invalid(collector.diagnostics)
         }
         root.rejectUnknownKeys(allowed: keys)
-        let settings = ingestSettings(root)
+        var settings = ingestSettings(root)
+        // `ingest:` (IngestShare): after `sites:`, whose register it is checked against.
+        let share = IngestShare.parse(root, registered: settings?.registeredSites)
+        settings?.share = share
+        if root.string("client_id") == nil, let suffix = share.clientIdSuffix { settings?.broker.clientId += "-" + suffix }
         let web = root.mappingReader("web").map { WebSettings.parse($0) }
         let metrics = root.metricsSection()
         guard !collector.hasErrors, let settings else { throw Invalid(collector.diagnostics) }

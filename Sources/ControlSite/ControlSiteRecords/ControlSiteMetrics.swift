@@ -15,7 +15,7 @@ public final class ControlSiteMetrics: Service, Sendable {
     public init(config: MetricsConfig, database: String, ingest: IngestService, logger: Logger) throws {
         let connection = HeldConnection()
         endpoint = try MetricsEndpoint(host: config.host, port: config.port, logger: logger) {
-            ingest.metricFamilies() + Self.databaseFamilies(database: database, connection: connection, logger: logger)
+            ingest.metricFamilies() + Self.databaseFamilies(database: database, connection: connection, share: ingest.share, logger: logger)
         }
     }
 
@@ -32,13 +32,14 @@ public final class ControlSiteMetrics: Service, Sendable {
         let connection = Mutex<PostgresConnection?>(nil)
     }
 
-    static func databaseFamilies(database: String, connection: HeldConnection, logger: Logger) -> [MetricFamily] {
+    /// Per site only the sites of `share`: of several instances each reports its own, so no site is counted twice.
+    static func databaseFamilies(database: String, connection: HeldConnection, share: IngestShare = .everySite, logger: Logger) -> [MetricFamily] {
         connection.connection.withLock { held -> [MetricFamily] in
             do {
                 let db = try held ?? PostgresConnection(database)
                 held = db
                 try db.execute("SET statement_timeout = '2s'")
-                return try perSite(db)
+                return try perSite(db, share: share)
             } catch {
                 held = nil
                 logger.warning("metrics: the database did not answer", metadata: ["error": "\(error)"])
@@ -47,7 +48,7 @@ public final class ControlSiteMetrics: Service, Sendable {
         }
     }
 
-    static func perSite(_ db: PostgresConnection) throws -> [MetricFamily] {
+    static func perSite(_ db: PostgresConnection, share: IngestShare = .everySite) throws -> [MetricFamily] {
         let sites = try db.execute("""
             SELECT s.site,
                    (SELECT count(*) FROM gaps g WHERE g.site = s.site) AS open_gaps,
@@ -59,7 +60,7 @@ public final class ControlSiteMetrics: Service, Sendable {
             """).map { row in
             (site: row.string("site") ?? "", gaps: Double(row.int("open_gaps") ?? 0), findings: Double(row.int("open_findings") ?? 0),
              replays: Double(row.int("replays_waiting") ?? 0), age: row.double("record_age"), online: Double(row.int("online") ?? 0))
-        }
+        }.filter { share.takes($0.site) }
         let signatures = try db.execute("SELECT meaning, count(*) AS n FROM batch_signatures GROUP BY meaning ORDER BY meaning").map {
             MetricFamily.Sample(Double($0.int("n") ?? 0), labels: [("meaning", $0.string("meaning") ?? "")])
         }

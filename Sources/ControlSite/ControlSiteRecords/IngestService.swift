@@ -43,6 +43,9 @@ public final class IngestService: Service, Sendable {
         /// The sites whose messages are taken (`sites:`); a message under any other site is
         /// refused and kept apart. Nil: every site (a Control Site that lists none).
         public var registeredSites: Set<String>?
+        /// The sites this instance takes (`ingest:`); messages of any other site are dropped
+        /// before anything is written: another instance takes them.
+        public var share = IngestShare.everySite
         /// What a message of the contract may be at most.
         public var limits = ContractLimits.standard
 
@@ -51,10 +54,7 @@ public final class IngestService: Service, Sendable {
             self.database = database
         }
 
-        public var subscription: String {
-            let pattern = "\(topicRoot)/+/#"
-            return sharedGroup.map { "$share/\($0)/\(pattern)" } ?? pattern
-        }
+        public var subscriptions: [String] { share.subscriptions(root: topicRoot, sharedGroup: sharedGroup) }
     }
 
     public struct Statistics: Sendable, Equatable {
@@ -73,6 +73,8 @@ public final class IngestService: Service, Sendable {
     private let pipeline = Mutex<IngestPipeline?>(nil)
     private let stopRequested = Atomic<Bool>(false)
     private let messages = Atomic<Int>(0)
+    /// Messages of sites another instance takes, dropped on arrival.
+    private let notTaken = Atomic<Int>(0)
     private let thread = DedicatedThread(name: "ingest-mqtt")
     /// When the MQTT thread last turned its loop, and whether the broker has it connected.
     private let lastTurn = Atomic<Int64>(0)
@@ -88,6 +90,9 @@ public final class IngestService: Service, Sendable {
         self.replay = replay
         self.registers = registers
     }
+
+    /// The sites this instance takes.
+    public var share: IngestShare { settings.share }
 
     public var currentStatistics: Statistics {
         let written = pipeline.withLock { $0 }?.currentStatistics ?? .init()
@@ -137,6 +142,12 @@ public final class IngestService: Service, Sendable {
                 .init(Double(s.inserted), labels: [("outcome", "inserted")]), .init(Double(s.duplicates), labels: [("outcome", "duplicate")]),
                 .init(Double(s.conflicts), labels: [("outcome", "conflicting_duplicate")]), .init(Double(s.rejected), labels: [("outcome", "rejected")]),
             ]),
+            MetricFamily("pocare_control_ingest_shard", .gauge, help: "This instance's shard (ingest.shard k/n; 1/1 without one), 1.",
+                         samples: [.init(1, labels: [("shard", "\(settings.share.shard?.index ?? 1)"), ("shards", "\(settings.share.shard?.count ?? 1)")])]),
+            MetricFamily("pocare_control_ingest_sites", .gauge, help: "Sites this instance takes, where known (ingest.sites or the registered sites of its shard).",
+                         samples: settings.share.known.map { [.init(Double($0.count))] } ?? []),
+            MetricFamily("pocare_control_messages_not_taken_total", .counter, help: "Messages of sites another instance takes, dropped before anything was written.",
+                         samples: [.init(Double(notTaken.load(ordering: .relaxed)))]),
             MetricFamily("pocare_control_ingest_queue_messages", .gauge, help: "Messages received and waiting for a writer.",
                          samples: [.init(Double(pipeline?.queued ?? 0))]),
             MetricFamily("pocare_control_database_write_seconds", .summary, help: "Write transactions of the ingest writers: total time and count.",
@@ -200,8 +211,11 @@ public final class IngestService: Service, Sendable {
                 // A new connection: every site's registers again (a broker without persistence forgets retained messages).
                 registers?.connectionRestarted()
                 do {
-                    try client.subscribe(settings.subscription, qos: 1)
-                    logger.info("subscribed", metadata: ["pattern": "\(settings.subscription)", "client": "\(settings.broker.clientId)"])
+                    for pattern in settings.subscriptions { try client.subscribe(pattern, qos: 1) }
+                    logger.info("subscribed", metadata: [
+                        "pattern": "\(settings.subscriptions.joined(separator: " "))", "client": "\(settings.broker.clientId)",
+                        "share": "\(settings.share)",
+                    ])
                 } catch {
                     logger.error("cannot subscribe", metadata: ["error": "\(error)"])
                 }
@@ -212,6 +226,11 @@ public final class IngestService: Service, Sendable {
                 // The registers this Control Site publishes come back through its own subscription.
                 if RegisterPublisher.isRegisterTopic(topic, root: settings.topicRoot) { return }
                 let claimed = topic.hasPrefix(answerPrefix) ? topic.dropFirst(answerPrefix.count).prefix { $0 != "/" } : ""
+                // Another instance's site (a persistent session may also hold an earlier, wider subscription).
+                if !claimed.isEmpty, !settings.share.takes(String(claimed)) {
+                    notTaken.add(1, ordering: .relaxed)
+                    return
+                }
                 if let registered = settings.registeredSites, !claimed.isEmpty, !registered.contains(String(claimed)) {
                     messages.add(1, ordering: .relaxed)
                     refuse(.malformed(site: String(claimed), topic: topic, reason: "'\(claimed)' is not a registered site"), payload)

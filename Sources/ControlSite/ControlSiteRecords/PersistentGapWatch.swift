@@ -14,7 +14,11 @@ public final class PersistentGapWatch: Service, Sendable {
     private let stopped = Atomic<Bool>(false)
     private let thread = DedicatedThread(name: "ingest-gap-watch")
 
-    public init(database: String, reportAfter: Duration, logger: Logger) {
+    /// Only the gaps of `share`'s sites: another instance reports its own.
+    private let share: IngestShare
+
+    public init(database: String, reportAfter: Duration, logger: Logger, share: IngestShare = .everySite) {
+        self.share = share
         self.database = database
         self.reportAfter = reportAfter
         self.logger = logger
@@ -40,7 +44,7 @@ public final class PersistentGapWatch: Service, Sendable {
                     WHERE opened <= now() - make_interval(secs => $1::float8) ORDER BY opened
                     """, [String(seconds)])
                 var open = Set<String>()
-                for r in 0..<gaps.rowCount {
+                for r in 0..<gaps.rowCount where share.takes(gaps.string(r, 0) ?? "") {
                     let key = (0..<5).map { gaps.string(r, $0) ?? "" }.joined(separator: "/")
                     open.insert(key)
                     guard reported.insert(key).inserted else { continue }

@@ -33,7 +33,11 @@ public final class RegisterPublisher: Service, Sendable {
     private let state = Mutex(State())
     private let thread = DedicatedThread(name: "register-publisher")
 
-    public init(database: String, topicRoot: String, logger: Logger, interval: Duration = .seconds(1)) {
+    /// Only `share`'s sites get their registers from this instance: another instance publishes its own.
+    private let share: IngestShare
+
+    public init(database: String, topicRoot: String, logger: Logger, interval: Duration = .seconds(1), share: IngestShare = .everySite) {
+        self.share = share
         self.database = database
         self.topicRoot = topicRoot
         self.logger = logger
@@ -103,7 +107,7 @@ public final class RegisterPublisher: Service, Sendable {
     /// Every site the Control Site knows gets the register, on its own topic.
     private func plan(_ register: ControlSiteRegister, _ connection: PostgresConnection) throws {
         let result = try connection.execute("SELECT site FROM sites ORDER BY site")
-        let sites = (0..<result.rowCount).compactMap { result.string($0, "site") }
+        let sites = (0..<result.rowCount).compactMap { result.string($0, "site") }.filter(share.takes)
         let hash = register.hash
         let missing = state.withLock { s in
             sites.filter { s.desired[ControlSiteRegister.topic(root: topicRoot, site: $0, kind: register.kind)]?.hash != hash }

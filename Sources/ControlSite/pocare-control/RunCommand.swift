@@ -9,7 +9,7 @@ import Synchronization
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Ingest: subscribe to every site (QoS 1, persistent session) and store every record in PostgreSQL.",
+        abstract: "Ingest: subscribe to every site, or to this instance's share (ingest:), QoS 1, persistent session, and store every record in PostgreSQL.",
         discussion: """
             Runs until SIGTERM or SIGINT, then writes what it holds and exits within 5 s whatever the
             database and the broker do.
@@ -50,10 +50,10 @@ struct Run: ParsableCommand {
             planning.replayAfter = Double(after.nanoseconds) / 1e9
             return ReplayCoordinator(
                 database: settings.database, requester: settings.broker.clientId, topicRoot: settings.topicRoot, settings: planning,
-                logger: logger)
+                logger: logger, share: settings.share)
         }
         // QA's decisions down to the sites: the registers, retained per site, through ingest's client.
-        let registers = RegisterPublisher(database: settings.database, topicRoot: settings.topicRoot, logger: logger)
+        let registers = RegisterPublisher(database: settings.database, topicRoot: settings.topicRoot, logger: logger, share: settings.share)
         let ingest = IngestService(settings: settings, logger: logger, replay: replay, registers: registers)
         do {
             try ingest.prepare()
@@ -61,7 +61,22 @@ struct Run: ParsableCommand {
             note("\(error)")
             throw ExitStatus.unreachable
         }
-        var services: [any Service] = [ingest, PersistentGapWatch(database: settings.database, reportAfter: settings.gapReportAfter, logger: logger)]
+        // This instance's part of the network, held in the database for as long as it runs.
+        let claim: IngestClaim
+        do {
+            claim = try IngestClaim.take(
+                database: settings.database, clientId: settings.broker.clientId, share: settings.share, sharedGroup: settings.sharedGroup,
+                logger: logger)
+        } catch {
+            note("\(error)")
+            throw ExitStatus.usage
+        }
+        logger.notice("ingest share", metadata: [
+            "share": "\(settings.share)", "shard": "\(settings.share.shard.map { "\($0)" } ?? "1/1")", "client": "\(settings.broker.clientId)",
+        ])
+        var services: [any Service] = [
+            ingest, PersistentGapWatch(database: settings.database, reportAfter: settings.gapReportAfter, logger: logger, share: settings.share),
+        ]
         if let replay { services.append(replay) }
         services.append(registers)
         if let metrics = loaded.metrics {
@@ -108,6 +123,7 @@ struct Run: ParsableCommand {
         // The main thread only waits: every service runs on threads of its own or on the pool.
         done.wait()
         withExtendedLifetime(signals) {}
+        withExtendedLifetime(claim) {}
         if let error = outcome.withLock({ $0 }) {
             logger.critical("pocare-control run stopped", metadata: ["error": "\(error)"])
             throw ExitStatus.failure

@@ -41,8 +41,13 @@ public final class ReplayCoordinator: Service, Sendable {
     /// The advisory lock that lets one instance plan at a time.
     static let planningLock = 7_146_353
 
-    public init(database: String, requester: String, topicRoot: String, settings: ReplayPlanner.Settings, logger: Logger) {
+    /// Only the sites of `share` are asked: another instance asks for its own.
+    private let share: IngestShare
+
+    public init(database: String, requester: String, topicRoot: String, settings: ReplayPlanner.Settings, logger: Logger,
+                share: IngestShare = .everySite) {
         self.database = database
+        self.share = share
         // Request ids are echoed by the site, which takes printable ASCII only.
         let safe = requester.unicodeScalars.filter { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0)) }
         self.requester = safe.isEmpty ? "pocare-control" : String(String.UnicodeScalarView(safe))
@@ -223,7 +228,7 @@ public final class ReplayCoordinator: Service, Sendable {
             gaps[key, default: []].append(StreamProgress.Gap(a...b, openedAt: Date(timeIntervalSince1970: opened)))
         }
         return (0..<rows.rowCount).compactMap { r in
-            guard let site = rows.string(r, 0), let epoch = rows.string(r, 1), let stream = rows.string(r, 2), !epoch.isEmpty,
+            guard let site = rows.string(r, 0), share.takes(site), let epoch = rows.string(r, 1), let stream = rows.string(r, 2), !epoch.isEmpty,
                 StreamName(stream) != nil
             else { return nil }
             return ReplayPlanner.Stream(
@@ -243,7 +248,7 @@ public final class ReplayCoordinator: Service, Sendable {
             FROM sites WHERE state = 'online' AND status->>'epoch' IS NOT NULL
             """)
         for r in 0..<sites.rowCount {
-            guard let site = sites.string(r, 0), let epoch = sites.string(r, 1), !epoch.isEmpty else { continue }
+            guard let site = sites.string(r, 0), share.takes(site), let epoch = sites.string(r, 1), !epoch.isEmpty else { continue }
             guard tails.metEpochs.insert("\(site)\u{0}\(epoch)").inserted else { continue }
             var names: Set<String> = ["site/events", "audit"]
             for device in (sites.string(r, 2) ?? "").split(separator: ",") {

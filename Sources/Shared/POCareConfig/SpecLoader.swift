@@ -26,6 +26,7 @@ public enum SpecLoader {
 
     /// Every valid profile in a folder, by profile id (invalid ones are skipped: validate them on their own).
     public static func profileCatalogue(directory: String) -> [String: DeviceProfile] {
+        // A folder that cannot be listed holds no profiles here; checking a spec then names the profiles it lacks.
         let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         var catalogue: [String: DeviceProfile] = [:]
         for file in files.sorted() where file.hasSuffix(".yaml") || file.hasSuffix(".yml") {

@@ -71,24 +71,26 @@ extension ControlResult: Codable {
 
     /// The payload alone, as the JSON `pocarectl --json` prints.
     public var payloadJSON: String {
-        let encoder = JSONEncoder.control
-        let data: Data?
+        // For notes about an unexpected answer only: a payload that cannot be encoded shows as {}.
+        (try? JSONEncoder.control.encode(payload)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
+    private var payload: any Encodable {
         switch self {
-        case .status(let r): data = try? encoder.encode(r)
-        case .reload(let r): data = try? encoder.encode(r)
-        case .devices(let r): data = try? encoder.encode(r)
-        case .values(let r): data = try? encoder.encode(r)
-        case .alarms(let r): data = try? encoder.encode(r)
-        case .alarmHistory(let r): data = try? encoder.encode(r)
-        case .alarmAction(let r): data = try? encoder.encode(r)
-        case .batch(let r): data = try? encoder.encode(r)
-        case .batchList(let r): data = try? encoder.encode(r)
-        case .batchReport(let r): data = try? encoder.encode(r)
-        case .auditVerification(let r): data = try? encoder.encode(r)
-        case .auditEntries(let r): data = try? encoder.encode(r)
-        case .verification(let r): data = try? encoder.encode(r)
-        case .specs(let r): data = try? encoder.encode(r)
+        case .status(let r): r
+        case .reload(let r): r
+        case .devices(let r): r
+        case .values(let r): r
+        case .alarms(let r): r
+        case .alarmHistory(let r): r
+        case .alarmAction(let r): r
+        case .batch(let r): r
+        case .batchList(let r): r
+        case .batchReport(let r): r
+        case .auditVerification(let r): r
+        case .auditEntries(let r): r
+        case .verification(let r): r
+        case .specs(let r): r
         }
-        return data.map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 }

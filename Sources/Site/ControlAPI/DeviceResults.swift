@@ -40,6 +40,7 @@ public enum ParameterValue: Codable, Sendable, Hashable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
+        // Each JSON type is tried in turn; a value that is none of them fails below with its own error.
         if let b = try? c.decode(Bool.self) {
             self = .flag(b)
         } else if let n = try? c.decode(Double.self) {

@@ -127,6 +127,7 @@ extension ControlEngine {
     /// (unacknowledged), so an operator sees it after the restart. Records nothing.
     public func restoreLatch(_ alarm: AlarmID, since: Date?) {
         guard let device = devices[alarm.device] else { return }
+        // An alarm the reloaded profile no longer has has no latch to restore.
         try? modify(device, alarm) { record in
             guard record.latches else { return }
             record.latched = true

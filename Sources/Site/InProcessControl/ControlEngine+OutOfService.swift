@@ -96,6 +96,7 @@ extension ControlEngine {
         var event = contextEvent(kind, device: device, wall: wall)
         if case .alarm(let alarm) = entry.target {
             var record = AlarmRecord(id: alarm)
+            // An alarm the profile no longer has is described as a normal one.
             try? modify(device, alarm) { record = $0 }
             event.alarm = alarm
             event.level = record.level

@@ -15,7 +15,7 @@ struct PocareControl: ParsableCommand {
             the PG* environment variables (PGHOST, PGPORT, PGDATABASE, PGUSER), as psql does.
             """,
         subcommands: [
-            Run.self, Sites.self, Integrity.self, Refused.self, Disputes.self, Specs.self, Conformance.self, Batches.self, BatchDetail.self,
+            Run.self, Sites.self, Integrity.self, Refused.self, SetAside.self, Disputes.self, Specs.self, Conformance.self, Batches.self, BatchDetail.self, VerifyRecords.self,
             Compare.self, Comparisons.self, Audit.self, Users.self,
         ])
 

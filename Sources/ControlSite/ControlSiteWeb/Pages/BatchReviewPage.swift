@@ -13,6 +13,8 @@ enum BatchReviewPage {
         var signatures: [BatchSignatures.Signature]
         var recordHash: String
         var limits: Limits
+        /// Each chain segment of the batch and the site signature that covers it, if any.
+        var segments: [ChainSegment] = []
     }
 
     /// What the page reads at most (`WebSettings.page…`).
@@ -56,7 +58,7 @@ enum BatchReviewPage {
         }
         return Data(record: record, specs: specs,
                     signatures: try BatchSignatures.list(site: site, batch: batch, currentHash: hash, on: connection), recordHash: hash,
-                    limits: limits)
+                    limits: limits, segments: try ChainCoverage.segments(site: site, batch: batch, on: connection))
     }
 
     /// The record's JSON: the oversight command's record, with the signatures and the record's hash now.
@@ -200,10 +202,24 @@ enum BatchReviewPage {
             body += HTML.table(["Time (UTC)", "Kind", "Detail"], clock.events.map { [HTML.escape($0.time), HTML.escape($0.kind), HTML.escape($0.detail)] })
         }
         body += "<h2>Integrity of the data</h2>" + IntegrityTables.findings(r.openFindings)
+        body += "<h2>Site signatures over the records</h2>" + segmentsTable(data.segments)
         body += "<h2>Conformance</h2>" + HTML.table(["Device", "Spec", "Reason"], r.nonconformances.map {
             [HTML.escape($0.device), "<code>\(HTML.escape(HTML.short($0.spec)))</code>", HTML.escape($0.reason)]
         })
         return HTML.page(title: "Batch \(r.batch) at \(r.site)", session: session, body: body)
+    }
+
+    /// Each chain segment, covered by a verified site signature or "unsigned" with the reason.
+    static func segmentsTable(_ segments: [ChainSegment]) -> String {
+        guard !segments.isEmpty else { return "<p class=\"muted\">No records of this batch are held yet.</p>" }
+        let covered = segments.allSatisfy(\.isCovered)
+        return "<p>" + (covered ? "Every chain segment of this batch is covered by a verified site signature."
+            : "<strong>Not every chain segment of this batch is covered by a verified site signature.</strong>") + "</p>"
+            + HTML.table(["Stream", "Records", "Signed", "Signed at (UTC)", "Key"], segments.map { segment in
+                [HTML.escape(segment.stream), "\(segment.first)...\(segment.last)",
+                 segment.problem.map { "unsigned: " + HTML.escape($0) } ?? "verified, through \(segment.signedSeq ?? 0)",
+                 HTML.escape(segment.signedAt ?? ""), HTML.escape(String((segment.key ?? "").prefix(24)))]
+            })
     }
 
     static func signaturesTable(_ signatures: [BatchSignatures.Signature]) -> String {

@@ -345,6 +345,7 @@ extension ControlRequest: Codable {
     /// daemon does not know, a missing or mistyped argument, another protocol version.
     public static func decode(line: [UInt8]) -> Decoded {
         let data = Data(line)
+        // A line that is not an envelope is answered with what one looks like; the decoder's text would not help.
         guard let envelope = try? JSONDecoder.control.decode(Envelope.self, from: data) else {
             let preview = String(decoding: line.prefix(80), as: UTF8.self)
             return .rejected(.failure(
@@ -441,6 +442,7 @@ public struct ControlResponse: Codable, Sendable {
 
     /// One line of JSON (no newline).
     public func encoded() -> String {
+        // What cannot be encoded is answered with a failure the client can read.
         (try? JSONEncoder.control.encode(self)).map { String(decoding: $0, as: UTF8.self) }
             ?? #"{"ok":false,"v":1,"error":{"code":"failed","message":"response could not be encoded"}}"#
     }

@@ -86,6 +86,7 @@ extension SiteDaemon {
         let now = MonotonicClock.now()
         let health = store.health
         let path = store.settings.path
+        // The size is for the operator's eye only; a file that cannot be examined shows 0.
         let size = ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? NSNumber)?.int64Value ?? 0
         let alarms = engine.alarms()
         let devices = parts.pollers.map { poller -> StatusReport.Device in
@@ -130,6 +131,8 @@ extension SiteDaemon {
     }
 
     /// The oldest record the Control Site does not have yet: how far behind the site is.
+    /// Status only: what cannot be read leaves the age unknown (nil), and the store's own alarm
+    /// says why.
     static func oldestUndelivered(storePath: String) -> Date? {
         guard let reader = try? StoreReader(path: storePath), let streams = try? reader.streams() else { return nil }
         var oldest: Date?
@@ -219,10 +222,11 @@ extension SiteDaemon {
     }
 
     static func alarmHistory(storePath: String, devices: [String], limit: Int) throws(ControlResponse.Failure) -> AlarmHistory {
-        guard let reader = try? StoreReader(path: storePath) else { throw .init(code: .failed, message: "store not readable") }
+        let eventsByDevice = try readingStore(storePath) { reader in
+            try devices.map { try reader.events(stream: .events(device: $0), after: 0, limit: 1_000_000) }
+        }
         var entries: [(time: Date, entry: AlarmHistory.Entry)] = []
-        for device in devices {
-            let events = (try? reader.events(stream: .events(device: device), after: 0, limit: 1_000_000)) ?? []
+        for events in eventsByDevice {
             for stored in events where stored.alarm != nil {
                 let event = ControlEvent.stored(stored.body)
                 entries.append((stored.time, AlarmHistory.Entry(
@@ -445,9 +449,7 @@ extension SiteDaemon {
     func batchList() async throws(ControlResponse.Failure) -> BatchList {
         let path = store.settings.path
         return try await offPool { () throws(ControlResponse.Failure) in
-            guard let reader = try? StoreReader(path: path), let batches = try? reader.batches() else {
-                throw .init(code: .failed, message: "store not readable")
-            }
+            let batches = try readingStore(path) { reader in try reader.batches() }
             return BatchList(batches: batches.map {
                 BatchList.Batch(device: $0.device, batch: $0.batch, spec: $0.spec, started: UTCTime.format($0.started), ended: $0.ended.map(UTCTime.format))
             })
@@ -457,20 +459,14 @@ extension SiteDaemon {
     func auditVerification() async throws(ControlResponse.Failure) -> AuditVerificationReport {
         let path = store.settings.path
         return try await offPool { () throws(ControlResponse.Failure) in
-            guard let reader = try? StoreReader(path: path), let report = try? AuditVerificationReport(reader) else {
-                throw .init(code: .failed, message: "the audit trail could not be read")
-            }
-            return report
+            try readingStore(path, failure: "the audit trail could not be read") { reader in try AuditVerificationReport(reader) }
         }
     }
 
     func verification() async throws(ControlResponse.Failure) -> VerificationReport {
         let path = store.settings.path
         return try await offPool { () throws(ControlResponse.Failure) in
-            guard let reader = try? StoreReader(path: path), let report = try? VerificationReport(reader) else {
-                throw .init(code: .failed, message: "the store could not be read")
-            }
-            return report
+            try readingStore(path, failure: "the store could not be read") { reader in try VerificationReport(reader) }
         }
     }
 
@@ -478,10 +474,7 @@ extension SiteDaemon {
         let path = store.settings.path
         let filter = StoreReader.AuditFilter(user: query.user, action: query.action, since: query.since, until: query.until, limit: query.last)
         return try await offPool { () throws(ControlResponse.Failure) in
-            guard let reader = try? StoreReader(path: path), let entries = try? AuditEntryList(reader, filter) else {
-                throw .init(code: .failed, message: "the audit trail could not be read")
-            }
-            return entries
+            try readingStore(path, failure: "the audit trail could not be read") { reader in try AuditEntryList(reader, filter) }
         }
     }
 }

@@ -117,6 +117,7 @@ struct ShowAudit: ParsableCommand {
 
     func parseTime(_ text: String?, _ name: String) throws -> Date? {
         guard let text else { return nil }
+        // Each accepted form is tried in turn; text that is none of them is refused by the caller.
         if let date = try? Date(text, strategy: .iso8601) { return date }
         if let date = try? Date(text + "T00:00:00Z", strategy: .iso8601) { return date }
         throw ValidationError("--\(name): '\(text)' is not an ISO 8601 time such as 2026-11-25T08:00:00Z")

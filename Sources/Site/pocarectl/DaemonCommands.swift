@@ -32,8 +32,15 @@ struct SocketOption: ParsableArguments {
 }
 
 /// One result as the JSON `--json` prints: the same shape the daemon sends.
+/// An answer that cannot be written as JSON ends the command with a failure and the reason,
+/// never with an empty object a script would take for an answer.
 func printJSON(_ value: some Encodable) {
-    print((try? JSONEncoder.control.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}")
+    do {
+        print(String(decoding: try JSONEncoder.control.encode(value), as: UTF8.self))
+    } catch {
+        note("the answer could not be written as JSON: \(error)")
+        Foundation.exit(1)
+    }
 }
 
 struct Status: ParsableCommand {

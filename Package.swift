@@ -107,13 +107,19 @@ let package = Package(
                 "POCareCore", "POCareConfig", "Hashing", "CPostgres", "ControlSiteLink", "SiteStore", "ControlAPI", log, yams,
             ],
             path: controlSite("ControlSiteRecords")),
+        // The quality system: users and e-signatures, the POC Master File, change control,
+        // qualification, deviations, comparisons and batch disposition.
+        .target(
+            name: "ControlSiteQuality",
+            dependencies: ["POCareCore", "POCareConfig", "ControlSiteRecords", "ControlSiteLink", "Hashing", "CCrypto", log],
+            path: controlSite("ControlSiteQuality")),
         // Trend and box plots as SVG, rendered on the server; no dependencies.
         .target(name: "SVGPlot", path: controlSite("SVGPlot")),
         // The web pages: routes, HTML and SVG rendering, users, sessions, signatures.
         .target(
             name: "ControlSiteWeb",
             dependencies: [
-                "POCareCore", "POCareConfig", "ControlSiteRecords", "SVGPlot", "Hashing", "CCrypto",
+                "POCareCore", "POCareConfig", "ControlSiteRecords", "ControlSiteQuality", "SVGPlot", "Hashing", "CCrypto",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -123,7 +129,7 @@ let package = Package(
             path: controlSite("ControlSiteWeb")),
         .executableTarget(
             name: "pocare-control",
-            dependencies: ["POCareCore", "POCareConfig", "ControlSiteRecords", "ControlSiteLink", "ControlSiteWeb", arguments, log],
+            dependencies: ["POCareCore", "POCareConfig", "ControlSiteRecords", "ControlSiteQuality", "ControlSiteLink", "ControlSiteWeb", arguments, log],
             path: controlSite("pocare-control")),
 
         // MARK: Benchmarks
@@ -156,7 +162,7 @@ let package = Package(
         .testTarget(
             name: "ControlSiteTests",
             dependencies: [
-                "ControlAPI", "POCareCore", "POCareConfig", "ControlSiteRecords", "ControlSiteLink", "ControlSiteWeb", "SVGPlot",
+                "ControlAPI", "POCareCore", "POCareConfig", "ControlSiteRecords", "ControlSiteQuality", "ControlSiteLink", "ControlSiteWeb", "SVGPlot",
                 "SiteStore", "Hashing", propertyBased,
             ]),
         .testTarget(

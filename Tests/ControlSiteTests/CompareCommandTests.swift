@@ -7,9 +7,7 @@ struct CompareCommandTests {
     @Test("several batches per site: the site running 0.5 degC warm is flagged, only it; a site with two batches is too few")
     func compareSites() throws {
         let db = try IngestDatabase()
-        let release = try runCommand("pocare-control", ["specs", "release", exampleSpec, "--reason", "CC-0042",
-                                                        "--profiles", shippedProfiles, "--database", db.connectionInfo])
-        let spec = try #require(release.output.split(separator: " ").dropFirst().first.map(String.init))
+        let spec = try db.releaseExampleSpec()
         // Batch-to-batch variation as real runs have it, and within-batch noise.
         let offsets = [-0.06, 0.03, 0.0, 0.05, -0.02, 0.01]
         func batches(_ site: String, _ base: Double, count: Int) throws {

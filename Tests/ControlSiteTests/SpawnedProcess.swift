@@ -64,8 +64,9 @@ final class SpawnedProcess: @unchecked Sendable {
     }
 }
 
-/// Runs a command to its end; returns its exit status and standard output.
-func runCommand(_ name: String, _ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String) {
+/// Runs a command to its end; returns its exit status and standard output (with `errors`, its
+/// standard error follows in the same text).
+func runCommand(_ name: String, _ arguments: [String], input: String? = nil, errors: Bool = false) throws -> (status: Int32, output: String) {
     let outputPath = NSTemporaryDirectory() + "pocare-command-\(UUID().uuidString)"
     defer { unlink(outputPath) }
     let inputPath = NSTemporaryDirectory() + "pocare-command-input-\(UUID().uuidString)"
@@ -76,7 +77,11 @@ func runCommand(_ name: String, _ arguments: [String], input: String? = nil) thr
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_addopen(&actions, 0, inputPath, O_RDONLY, 0)
     posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    if errors {
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    } else {
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    }
     let path = name.hasPrefix("/") ? name : builtExecutable(name)
     let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }

@@ -26,16 +26,10 @@ final class WebFixture: @unchecked Sendable {
         // so the cooperative pool stays free for the server this fixture starts.
         let (db, spec) = try await onOwnThread { () throws -> (IngestDatabase, String) in
             let db = try IngestDatabase()
-            let release = try runCommand("pocare-control", ["specs", "release", exampleSpec, "--reason", "CC-0042",
-                                                            "--profiles", shippedProfiles, "--database", db.connectionInfo])
-            guard release.status == 0, let fingerprint = release.output.split(separator: " ").dropFirst().first.map(String.init) else {
-                throw TestFailure("cannot release the example spec: \(release.output)")
-            }
+            // Users of each role (two QA reviewers, so a change has a second person to approve it).
+            try db.addQualityUsers()
+            let fingerprint = try db.releaseExampleSpec()
             try Self.writeBatches(db, spec: fingerprint)
-            for (name, full, role) in [("vera", "Vera Viewer", WebUsers.Role.viewer), ("quinn", "Quinn Assurance", .qa), ("petra", "Dr Petra Qualified", .qp)] {
-                try WebUsers.add(userName: name, fullName: full, role: role, password: Self.password, iterations: PasswordHash.minimumIterations,
-                                 by: "test", on: db.connection)
-            }
             return (db, fingerprint)
         }
         self.db = db

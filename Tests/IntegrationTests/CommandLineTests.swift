@@ -14,7 +14,7 @@ struct ProcessResult {
     var errors: String
 }
 
-func run(_ name: String, _ arguments: [String]) throws -> ProcessResult {
+func run(_ name: String, _ arguments: [String], input: String? = nil) throws -> ProcessResult {
     let process = Process()
     process.executableURL = executable(name)
     process.arguments = arguments
@@ -22,7 +22,13 @@ func run(_ name: String, _ arguments: [String]) throws -> ProcessResult {
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
+    let stdin = Pipe()
+    if input != nil { process.standardInput = stdin }
     try process.run()
+    if let input {
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try stdin.fileHandleForWriting.close()
+    }
     let output = out.fileHandleForReading.readDataToEndOfFile()
     let errors = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
@@ -96,4 +102,21 @@ struct CommandLineTests {
         #expect(bad.errors.contains("devices[0].address"))
         #expect(bad.errors.contains("not starting"))
     }
+}
+
+/// Releases a spec as QA does: two QA users (made once), one requests the release, the other
+/// approves the change; returns the command's answers.
+func releaseThroughChangeControl(_ spec: String, database: String) throws -> (request: ProcessResult, approval: ProcessResult) {
+    let password = "integration-test-password\n"
+    for (user, full) in [("qa-requester", "QA Requester"), ("qa-approver", "QA Approver")] {
+        _ = try run("pocare-control", ["users", "add", user, "--full-name", full, "--role", "qa", "--iterations", "200000",
+                                       "--database", database], input: password)
+    }
+    let request = try run("pocare-control", ["specs", "release", spec, "--reason", "CC-EXAMPLE-0001", "--user", "qa-requester", "--json",
+                                             "--database", database], input: password)
+    let change = (try? JSONSerialization.jsonObject(with: Data(request.output.utf8))) as? [String: Any] ?? [:]
+    let approval = try run("pocare-control", ["changes", "approve", change["reference"] as? String ?? "?", "--hash",
+                                              change["content_hash"] as? String ?? "?", "--user", "qa-approver", "--database", database],
+                           input: password)
+    return (request, approval)
 }

@@ -120,11 +120,9 @@ struct ControlSiteIngestTests {
         let batches = try #require(jsonOutput(try run("pocare-control", ["batches", "--json", "--database", database.connectionInfo])) as? [[String: Any]])
         #expect(batches.first?["batch"] as? String == "DUR-1")
         #expect(try run("pocare-control", ["conformance", "--database", database.connectionInfo]).status == 1)
-        let release = try run("pocare-control", [
-            "specs", "release", "docs/examples/specs/cart-expansion-example.yaml", "--reason", "CC-EXAMPLE-0001", "--database", database.connectionInfo,
-        ])
-        #expect(release.status == 0, "\(release.errors)")
-        #expect((batches.first?["specs"] as? [String])?.first.map { release.output.contains($0) } == true)
+        let release = try releaseThroughChangeControl("docs/examples/specs/cart-expansion-example.yaml", database: database.connectionInfo)
+        #expect(release.request.status == 0 && release.approval.status == 0, "\(release.request.errors) \(release.approval.errors)")
+        #expect((batches.first?["specs"] as? [String])?.first.map { release.request.output.contains($0) } == true)
         #expect(try run("pocare-control", ["conformance", "--database", database.connectionInfo]).status == 0)
     }
 

@@ -8,6 +8,8 @@ public struct ControlConfig: Sendable {
     public var settings: IngestService.Settings
     /// The web pages, when control.yaml has a `web:` section.
     public var web: WebSettings?
+    /// The quality system's periods and limits (`qms:`; defaults without it).
+    public var quality = QualitySettings()
 
     public struct Invalid: Error, CustomStringConvertible {
         public var description: String
@@ -15,7 +17,7 @@ public struct ControlConfig: Sendable {
 
     static let keys: Set<String> = [
         "broker", "client_id", "mqtt_version", "shared_group", "tls", "credentials_file", "topic_root", "database",
-        "batch_messages", "queue_capacity", "keepalive", "writers", "gap_report_after", "replay_after", "web",
+        "batch_messages", "queue_capacity", "keepalive", "writers", "gap_report_after", "replay_after", "web", "qms",
     ]
 
     public static func load(path: String) throws(Invalid) -> ControlConfig {
@@ -117,6 +119,8 @@ public struct ControlConfig: Sendable {
             settings.queueCapacity = n
         }
         let web = try root["web"].map { value throws(Invalid) in try WebSettings.parse(value, file: file) }
-        return ControlConfig(settings: settings, web: web)
+        var config = ControlConfig(settings: settings, web: web)
+        if let qms = root["qms"] { config.quality = try QualitySettings.parse(qms, file: file) }
+        return config
     }
 }

@@ -89,13 +89,17 @@ public final class IngestService: @unchecked Sendable {
                 logger: logger)
         }
         replay?.start()
+        // The registers sites enforce, published retained from the database.
+        let registers = RegisterPublisher(database: settings.database, topicRoot: settings.topicRoot, logger: logger)
+        registers.start()
         let client = ThreadOwned(try MQTTClient(options: settings.broker))
         finished.enter()
         let mqttThread = Thread { [self] in
-            runSubscriber(client.value, pipeline, replay)
+            runSubscriber(client.value, pipeline, replay, registers)
             pipeline.close()
             pipeline.waitUntilFinished()
             replay?.stop()
+            registers.stop()
             watch.stop()
             finished.leave()
         }
@@ -108,7 +112,7 @@ public final class IngestService: @unchecked Sendable {
 
     public func waitUntilStopped() { finished.wait() }
 
-    private func runSubscriber(_ client: MQTTClient, _ pipeline: IngestPipeline, _ replay: ReplayCoordinator?) {
+    private func runSubscriber(_ client: MQTTClient, _ pipeline: IngestPipeline, _ replay: ReplayCoordinator?, _ registers: RegisterPublisher) {
         let answerPrefix = settings.topicRoot + "/", answerSuffix = "/replay/status"
         client.setMaxInflight(settings.batchMessages)
         var everConnected = false
@@ -172,6 +176,14 @@ public final class IngestService: @unchecked Sendable {
                     logger.warning("cannot publish a replay request", metadata: ["topic": "\(request.topic)", "error": "\(error)"])
                 }
             }
+            var unpublished: [RegisterPublisher.Outgoing] = []
+            for register in registers.takeOutgoing() {
+                do { _ = try client.publish(topic: register.topic, payload: register.payload, qos: 1, retain: true) } catch {
+                    unpublished.append(register)
+                    logger.warning("cannot publish a register", metadata: ["topic": "\(register.topic)", "error": "\(error)"])
+                }
+            }
+            registers.giveBack(unpublished)
             // The database is behind: let the broker hold the messages instead of memory.
             if !pipeline.waitForRoom(timeout: 0.5) {
                 _ = client.loopMisc()

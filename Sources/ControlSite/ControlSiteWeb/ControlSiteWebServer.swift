@@ -14,6 +14,8 @@ public final class ControlSiteWebServer: Sendable {
     let settings: WebSettings
     let database: DatabaseWorkers
     let specs: SpecCatalogue
+    /// The quality system's periods and limits (control.yaml's `qms:`).
+    let quality: QualitySettings
     let logger: Logger
     static let sessionCookie = "pocare_session"
     static let signInCookie = "pocare_sign_in"
@@ -23,8 +25,9 @@ public final class ControlSiteWebServer: Sendable {
         a.utf8.count == b.utf8.count && !a.isEmpty && zip(a.utf8, b.utf8).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
 
-    public init(settings: WebSettings, connectionInfo: String, logger: Logger) {
+    public init(settings: WebSettings, connectionInfo: String, quality: QualitySettings = QualitySettings(), logger: Logger) {
         self.settings = settings
+        self.quality = quality
         self.database = DatabaseWorkers(connectionInfo: connectionInfo, count: settings.databaseThreads, logger: logger)
         self.specs = SpecCatalogue(profilesDirectory: settings.profiles)
         self.logger = logger

@@ -7,7 +7,7 @@ import Synchronization
 /// Released specs as the pages need them: read from the register's stored text with the
 /// site's own loader, once per fingerprint (a released spec never changes).
 final class SpecCatalogue: Sendable {
-    private let profilesDirectory: String
+    let profilesDirectory: String
     private let parsed = Mutex<[String: IPCSpec]>([:])
 
     init(profilesDirectory: String?) {

@@ -6,6 +6,7 @@ import Hummingbird
 extension ControlSiteWebServer {
     func addRoutes(_ router: Router<WebRequestContext>) {
         router.get("/") { _, _ in Self.redirect("/sites") }
+        addQualityRoutes(router)
 
         router.get("/login") { [self] request, _ in
             let next = FormFields(request.uri.query ?? "")["next"] ?? "/sites"
@@ -62,7 +63,8 @@ extension ControlSiteWebServer {
 
         router.get("/sites") { [self] request, _ in
             try await signedIn(request) { session in
-                let data = try await database.run { try SitesPage.load(on: $0) }
+                let quality = self.quality
+                let data = try await database.run { try SitesPage.load(settings: quality, on: $0) }
                 return Self.html(SitesPage.render(data, session: session, refresh: FormFields(request.uri.query ?? "")["refresh"] != nil))
             }
         }
@@ -74,11 +76,11 @@ extension ControlSiteWebServer {
         router.get("/sites/:site") { [self] request, context in
             let site = Self.parameter(context, "site")
             return try await signedIn(request) { session in
-                let specs = self.specs
-                guard let data = try await database.run({ try SitePage.load(site: site, specs: specs, on: $0) }) else {
+                let specs = self.specs, quality = self.quality
+                guard let data = try await database.run({ try SitePage.load(site: site, specs: specs, settings: quality, on: $0) }) else {
                     return Self.problem(.notFound, "No site \(site).", session: session)
                 }
-                return Self.html(SitePage.render(data, session: session))
+                return Self.html(SitePage.render(data, settings: quality, session: session))
             }
         }
 
@@ -186,7 +188,8 @@ extension ControlSiteWebServer {
 
         router.get("/audit") { [self] request, _ in
             try await signedIn(request) { session in
-                Self.html(AuditPage.render(try await database.run { try ControlAuditTrail.entries($0) }, session: session))
+                let filter = AuditPage.filter(FormFields(request.uri.query ?? ""))
+                return Self.html(AuditPage.render(try await database.run { try AuditPage.load(filter, on: $0) }, session: session))
             }
         }
     }

@@ -23,9 +23,9 @@ struct Batches: ParsableCommand {
         let batches = try BatchSummary.list(try db.connect(), site: site, spec: spec, since: sinceSeconds)
         if json { return try emitJSON(batches) }
         emitTable(
-            ["SITE", "BATCH", "DEVICE", "SPEC", "PHASES", "FIRST", "LAST", "SAMPLES", "EVENTS", "CONFORMING"],
+            ["SITE", "BATCH", "PURPOSE", "DEVICE", "SPEC", "PHASES", "FIRST", "LAST", "SAMPLES", "EVENTS", "CONFORMING"],
             batches.map { b in
-                [b.site, b.batch, b.device, b.specs.map { short($0) }.joined(separator: ","), b.phases.joined(separator: ","),
+                [b.site, b.batch, b.purpose ?? "site not registered", b.device, b.specs.map { short($0) }.joined(separator: ","), b.phases.joined(separator: ","),
                  b.first, b.last, String(b.samples), String(b.events), b.conforming ? "yes" : "NO"]
             })
     }
@@ -54,7 +54,7 @@ struct BatchDetail: ParsableCommand {
         if json {
             try emitJSON(record)
         } else {
-            emit("batch \(record.batch) at \(record.site)")
+            emit("batch \(record.batch) at \(record.site): " + (record.purpose.map { $0 == "production" ? $0 : "\($0) batch" } ?? "the site is not in the POC Master File"))
             emit("")
             emitTable(["DEVICE", "PHASE", "SPEC", "FIRST", "LAST", "SAMPLES"],
                       record.phases.map { [$0.device, $0.phase.isEmpty ? "-" : $0.phase, short($0.spec), $0.first, $0.last, String($0.samples)] })

@@ -13,7 +13,10 @@ struct PocareControl: ParsableCommand {
             The oversight commands find the database in --database, else in --config's database, else in
             the PG* environment variables (PGHOST, PGPORT, PGDATABASE, PGUSER), as psql does.
             """,
-        subcommands: [Run.self, Sites.self, Integrity.self, Specs.self, Conformance.self, Batches.self, BatchDetail.self, Compare.self, Audit.self, Users.self])
+        subcommands: [
+            Run.self, Sites.self, Integrity.self, Specs.self, Conformance.self, Batches.self, BatchDetail.self, Compare.self, Audit.self, Users.self,
+            Changes.self, DeviationCommands.self, ComparisonCommands.self,
+        ])
 
     /// As ArgumentParser's, but a usage error exits with 2, as every command documents.
     static func main() {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ControlSiteQuality
 import ControlSiteRecords
 import ControlSiteWeb
 import Foundation
@@ -43,10 +44,12 @@ struct Run: ParsableCommand {
         let logger = Logger(label: "pocare-control.ingest")
         let settings: IngestService.Settings
         let web: WebSettings?
+        let quality: QualitySettings
         do {
             let loaded = try ControlConfig.load(path: config)
             settings = loaded.settings
             web = loaded.web
+            quality = loaded.quality
         } catch {
             note("\(error)")
             throw ExitStatus.usage
@@ -58,9 +61,13 @@ struct Run: ParsableCommand {
             note("\(error)")
             throw ExitStatus.unreachable
         }
+        // Deviations open from their evidence while records arrive.
+        let deviations = DeviationWatch(database: settings.database, settings: quality, logger: Logger(label: "pocare-control.deviations"))
+        deviations.start()
         // The pages, in the same process: their own database threads, NIO's event loops.
         let pages = web.map { web in
-            let server = ControlSiteWebServer(settings: web, connectionInfo: settings.database, logger: Logger(label: "pocare-control.web"))
+            let server = ControlSiteWebServer(settings: web, connectionInfo: settings.database, quality: quality,
+                                              logger: Logger(label: "pocare-control.web"))
             return Task.detached {
                 do {
                     try await server.run { port in
@@ -74,6 +81,7 @@ struct Run: ParsableCommand {
         }
         while runStopRequested == 0 { usleep(100_000) }
         pages?.cancel()
+        deviations.stop()
         logger.info("stopping: writing what is queued")
         service.stop()
         service.waitUntilStopped()

@@ -12,6 +12,8 @@ enum BatchReviewPage {
         var specs: [String: IPCSpec]
         var signatures: [BatchSignatures.Signature]
         var recordHash: String
+        /// Every deviation linked to the batch, open or closed.
+        var deviations: [Deviations.Record] = []
     }
 
     static func load(site: String, batch: String, specs catalogue: SpecCatalogue, on connection: PostgresConnection) throws -> Data? {
@@ -23,7 +25,8 @@ enum BatchReviewPage {
             if let spec = try catalogue.spec(fingerprint, on: connection) { specs[fingerprint] = spec }
         }
         return Data(record: record, samples: try PageQueries.batchSamples(site: site, batch: batch, on: connection), specs: specs,
-                    signatures: try BatchSignatures.list(site: site, batch: batch, currentHash: hash, on: connection), recordHash: hash)
+                    signatures: try BatchSignatures.list(site: site, batch: batch, currentHash: hash, on: connection), recordHash: hash,
+                    deviations: try Deviations.list(site: site, batch: batch, on: connection))
     }
 
     /// The record's JSON: the oversight command's record, with the signatures and the record's hash now.
@@ -78,6 +81,14 @@ enum BatchReviewPage {
         let r = data.record
         var body = "<p><a href=\"/batches/\(HTML.segment(r.site))/\(HTML.segment(r.batch))/record.json\">record as JSON</a> · "
             + "record SHA-256 <code>\(HTML.escape(data.recordHash))</code></p>"
+        if let purpose = r.purpose, purpose != "production" {
+            body += "<p class=\"notice purpose\">" + BatchesPage.purpose(purpose) + " — the site was not qualified when the batch started.</p>"
+        } else if r.purpose == nil {
+            body += "<p class=\"notice purpose\">The site is not in the POC Master File.</p>"
+        }
+        let open = data.deviations.filter(\.isOpen)
+        body += "<h2>Deviations</h2>" + (open.isEmpty ? "" : "<p class=\"notice open-deviations\">\(open.count) open deviations on this batch.</p>")
+            + DeviationsPage.table(data.deviations)
         body += "<h2>Review status</h2>" + signaturesTable(data.signatures) + signForm(data, session: session)
         body += "<h2>Identity</h2>" + HTML.table(["Site", "Batch", "Devices", "First record", "Last record", "Samples"], [[
             HTML.escape(r.site), HTML.escape(r.batch), HTML.escape(Set(r.phases.map(\.device)).sorted().joined(separator: ", ")),

@@ -61,6 +61,8 @@ public enum BatchSignatures {
             try ControlAuditTrail.append(ControlAuditAction(
                 user: user.userName, action: "batch.sign", target: "\(site)/\(batch)", reason: trimmed.isEmpty ? nil : trimmed,
                 newValue: "\(meaning.rawValue) by \(user.fullName) (\(user.role.rawValue)), record sha256:\(hash)"), to: connection)
+            // A certified verification or comparability batch may complete its site's qualification.
+            if meaning == .approvedForRelease { try Qualification.refresh(site: site, by: user.userName, on: connection) }
             return Signature(id: row.int(0, 0) ?? 0, userName: user.userName, fullName: user.fullName, role: user.role.rawValue,
                              meaning: meaning.rawValue, comment: trimmed, signed: row.string(0, 1) ?? "", recordHash: hash, valid: true)
         }

@@ -1,5 +1,7 @@
+import ControlSiteQuality
 import ControlSiteRecords
 import Foundation
+import POCareConfig
 import Testing
 
 /// The test command installs Chromium and says so (POCARE_REQUIRE_BROWSER=1), as CI does (CI=true):
@@ -78,6 +80,67 @@ extension WebSuites {
             #expect(signatures.contains("Dr Petra Qualified") && signatures.contains("approved for release") && signatures.contains("valid"))
             let trail = try ControlAuditTrail.entries(fixture.db.connection)
             #expect(trail.contains { $0.action.action == "batch.sign" && $0.action.user == "petra" && $0.action.reason == "Excursion assessed under DEV-12; release." })
+        }
+
+        @Test("QA approves a spec release another QA person requested, and closes a deviation with a signature, in a real browser")
+        func qualitySystem() async throws {
+            let fixture = try await WebFixture()
+            // Quinn requests the release of version 1.1 and opens a deviation (investigated, ready to close).
+            let (change, deviation) = try await onOwnThread { () throws -> (Int64, Int64) in
+                let db = fixture.db
+                let text = try exampleSpecVersion("1.1")
+                let parsed = SpecLoader.parse(text, file: "1.1", profiles: SpecLoader.profileCatalogue(directory: shippedProfiles))
+                guard let spec = parsed.spec else { throw TestFailure("spec 1.1: \(parsed.diagnostics)") }
+                let id = spec.identity
+                let change = try ChangeControl.request(.specRelease(.init(
+                    fingerprint: spec.fingerprint, product: id.product, document: id.documentId, version: id.version, approvedBy: id.approvedBy,
+                    approvalDate: id.approvalDate, profiles: id.profiles, specText: text)), reason: "version 1.1 approved under DOC-43",
+                    by: try db.user("quinn"), on: db.connection)
+                try db.registerSite("site-a", role: .reference)
+                let d = try Deviations.open(site: "site-a", batches: [WebFixture.batch], title: "Temperature excursion in A-1",
+                                            description: "38.6 degC for 10 s in expansion", by: try db.user("quinn"), on: db.connection)
+                try Deviations.classify(d.id, as: .minor, by: try db.user("quinn"), on: db.connection)
+                try Deviations.update(d.id, investigation: "Heater relay stuck on; probe verified against reference thermometer",
+                                      rootCause: "Worn heater relay", capa: "", by: try db.user("quinn"), on: db.connection)
+                return (change.id, d.id)
+            }
+            let browser = try await WebDriver()
+            do {
+                let base = "http://127.0.0.1:\(fixture.port)"
+                let screenshots = ProcessInfo.processInfo.environment["POCARE_SCREENSHOTS"]
+                try await browser.open(base + "/changes/\(change)")
+                try await browser.type("input[name=user]", "alex")
+                try await browser.type("input[name=password]", WebFixture.password)
+                try await browser.click("button[type=submit]")
+                #expect(try await browser.waitUntil("document.title.startsWith('Change CC-')"))
+                try await browser.click("select[name=decision] option[value='approve']")
+                try await browser.type("textarea[name=comment]", "Checked against DOC-43.")
+                try await browser.type("form.sign input[name=password]", WebFixture.password)
+                if let screenshots { try await save(browser, "\(screenshots)/change-approval.png", height: 1000) }
+                try await browser.click("form.sign button[type=submit]")
+                #expect(try await browser.waitUntil("document.querySelector('dl.record')?.innerText.includes('Alex Approver')"))
+                let record = try await browser.run("return document.querySelector('dl.record').innerText") as? String ?? ""
+                #expect(record.contains("approved") && record.contains("Effective"))
+                #expect(try fixture.db.count("SELECT count(*) FROM released_specs WHERE version = '1.1' AND release_change = \(change)") == 1)
+
+                try await browser.open(base + "/deviations/\(deviation)")
+                try await browser.type("form.close-deviation textarea[name=comment]", "Relay replaced under the minor-deviation procedure.")
+                try await browser.type("form.close-deviation input[name=password]", WebFixture.password)
+                try await browser.click("form.close-deviation button[type=submit]")
+                #expect(try await browser.waitUntil("document.querySelector('dl.record')?.innerText.includes('Relay replaced')"))
+                let closed = try await browser.run("return document.querySelector('dl.record').innerText") as? String ?? ""
+                #expect(closed.contains("closed") && closed.contains("Relay replaced"))
+                if let screenshots { try await save(browser, "\(screenshots)/deviation.png", height: 1100) }
+                try await browser.open(base + "/sites/site-a")
+                if let screenshots { try await save(browser, "\(screenshots)/master-file.png", height: 1200) }
+                let trail = try ControlAuditTrail.entries(fixture.db.connection)
+                #expect(trail.contains { $0.action.action == "change.approve" && $0.action.user == "alex" })
+                #expect(trail.contains { $0.action.action == "deviation.close" && $0.action.user == "alex" })
+                await browser.quit()
+            } catch {
+                await browser.quit()
+                throw error
+            }
         }
 
         func save(_ browser: WebDriver, _ path: String, height: Int, from selector: String? = nil) async throws {

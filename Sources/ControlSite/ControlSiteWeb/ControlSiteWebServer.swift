@@ -129,9 +129,20 @@ public final class ControlSiteWebServer: Sendable {
             guard let token = form["csrf"], Self.sameToken(token, session.csrfToken) else {
                 logger.warning("a form without the session's CSRF token was refused",
                                metadata: ["user": "\(session.userName)", "path": "\(request.uri.path)", "address": "\(context.remoteAddress)"])
+                try await refused(session, action: "web.form", target: request.uri.path, reason: "CSRF check failed (from \(context.remoteAddress))")
                 return Self.problem(.forbidden, "The form is not from this session (CSRF check failed); reload the page and try again.", session: session)
             }
             return try await body(session, form)
+        }
+    }
+
+    /// A refused action (403 and the like) goes into the Control Site's audit trail.
+    func refused(_ session: WebSessions.Session, action: String, target: String, reason: String) async throws {
+        let user = session.userName, path = String(target.prefix(200))
+        try await database.run { connection in
+            try connection.transaction {
+                try ControlAuditTrail.append(ControlAuditAction(user: user, action: action + ".refused", target: path, reason: reason), to: connection)
+            }
         }
     }
 

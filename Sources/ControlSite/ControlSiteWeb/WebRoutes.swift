@@ -124,6 +124,7 @@ extension ControlSiteWebServer {
             return try await signedInForm(request, context: context) { session, form in
                 guard session.role.maySign else {
                     logger.warning("a sign attempt by a role that may not sign was refused", metadata: ["user": "\(session.userName)"])
+                    try await refused(session, action: "batch.sign", target: "\(site)/\(batch)", reason: "not permitted: the role \(session.role.rawValue) does not sign")
                     return Self.problem(.forbidden, "Your role (\(session.role.rawValue)) does not sign batch records.", session: session)
                 }
                 guard let meaning = form["meaning"].flatMap(BatchSignatures.Meaning.init(rawValue:)) else {

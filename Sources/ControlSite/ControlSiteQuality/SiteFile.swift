@@ -49,7 +49,8 @@ public enum SiteQualityColumns {
         /// `ok`, `due_soon` or `overdue` for a qualified site.
         public var check: String?
         public var checkDue: String?
-        public var state: String
+        /// The stored qualification state (`in_qualification`, `qualified`, …).
+        public var qualificationState: String
         public var openDeviations: Int
         public var nonconformances: Int
     }
@@ -62,7 +63,7 @@ public enum SiteQualityColumns {
         var rows: [String: Row] = [:]
         for status in try Qualification.statuses(settings: settings, at: now, on: connection) {
             rows[status.site] = Row(site: status.site, role: status.role.rawValue, qualification: status.display, check: status.check,
-                                    checkDue: status.checkDue, state: status.state.rawValue, openDeviations: open[status.site] ?? 0,
+                                    checkDue: status.checkDue, qualificationState: status.state.rawValue, openDeviations: open[status.site] ?? 0,
                                     nonconformances: nonconformances[status.site]?.count ?? 0)
         }
         return rows

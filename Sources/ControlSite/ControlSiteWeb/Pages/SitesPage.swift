@@ -35,8 +35,8 @@ enum SitesPage {
             let ncs = data.nonconformances.filter { $0.site == s.site }.count
             let q = data.quality[s.site]
             let qualification = q.map { q in
-                HTML.escape(q.role) + "<br>" + HTML.badge(q.qualification, q.state == "qualified" ? (q.check == "overdue" ? "bad" : q.check == "due_soon" ? "warn" : "ok")
-                                                           : q.state == "suspended" ? "bad" : "warn")
+                HTML.escape(q.role) + "<br>" + HTML.badge(q.qualification, q.qualificationState == "qualified" ? (q.check == "overdue" ? "bad" : q.check == "due_soon" ? "warn" : "ok")
+                                                           : q.qualificationState == "suspended" ? "bad" : "warn")
             } ?? HTML.badge("not in the POC Master File", "bad")
             let deviations = (q?.openDeviations ?? 0) == 0 ? HTML.badge("0", "ok")
                 : "<a href=\"/deviations?state=open&amp;site=\(HTML.segment(s.site))\">" + HTML.badge("\(q?.openDeviations ?? 0) open", "bad") + "</a>"

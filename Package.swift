@@ -46,6 +46,11 @@ let package = Package(
         .target(name: "POCareCore", path: shared("POCareCore")),
         .target(name: "Hashing", dependencies: ["CCrypto"], path: shared("Hashing")),
         .target(name: "POCareConfig", dependencies: ["POCareCore", "Hashing", yams], path: shared("POCareConfig")),
+        // The MQTT contract (docs/asyncapi.yaml): every message encoded and decoded in one place,
+        // topics and stream names, the consumer's checks of sequence numbers and chains.
+        .target(name: "POCareContract", dependencies: ["POCareCore", "Hashing"], path: shared("POCareContract")),
+        // One MQTT client over libmosquitto, for the site's link and the Control Site's ingest.
+        .target(name: "MQTT", dependencies: ["CMosquitto", "CCrypto", "POCareCore"], path: shared("MQTT")),
         // systemd's notify protocol, the watchdog, journald lines and process signals, for every program.
         .target(name: "ServiceSupport", dependencies: ["POCareCore", log], path: shared("ServiceSupport")),
 
@@ -61,18 +66,20 @@ let package = Package(
         .target(name: "CKernelClock", path: site("CKernelClock")),
         .target(name: "Acquisition", dependencies: ["POCareCore", "CModbus", log], path: site("Acquisition")),
         .target(name: "InProcessControl", dependencies: ["POCareCore"], path: site("InProcessControl")),
-        .target(name: "SiteStore", dependencies: ["POCareCore", "Hashing", "CSQLite", log], path: site("SiteStore")),
+        .target(name: "SiteStore", dependencies: ["POCareCore", "POCareContract", "Hashing", "CSQLite", log], path: site("SiteStore")),
         .target(
             name: "ControlSiteLink",
-            dependencies: ["POCareCore", "SiteStore", "Hashing", "CMosquitto", "CCrypto", log],
+            dependencies: ["POCareCore", "POCareContract", "MQTT", "SiteStore", "Hashing", log],
             path: site("ControlSiteLink")),
-        .target(name: "ControlAPI", dependencies: ["POCareCore", log], path: site("ControlAPI")),
+        .target(name: "ControlAPI", dependencies: ["POCareCore", "POCareContract", log], path: site("ControlAPI")),
+        // The verification and audit answers read from a store file, for the daemon and for `pocarectl --store`.
+        .target(name: "StoreReports", dependencies: ["POCareCore", "SiteStore", "ControlAPI"], path: site("StoreReports")),
         // The running site: daemon, pipeline, operator commands, batch reports, status board.
         .target(
             name: "SiteRuntime",
             dependencies: [
-                "POCareCore", "POCareConfig", "Acquisition", "InProcessControl", "SiteStore", "ControlSiteLink", "ServiceSupport",
-                "Hashing", "ControlAPI", "CKernelClock", log,
+                "POCareCore", "POCareConfig", "POCareContract", "MQTT", "Acquisition", "InProcessControl", "SiteStore", "ControlSiteLink",
+                "ServiceSupport", "Hashing", "ControlAPI", "StoreReports", "CKernelClock", log,
             ],
             path: site("SiteRuntime")),
         .target(
@@ -86,8 +93,8 @@ let package = Package(
         .executableTarget(
             name: "pocarectl",
             dependencies: [
-                "POCareCore", "POCareConfig", "SiteStore", "ControlSiteLink", "ControlAPI", "SiteRuntime", "ServiceSupport", "Hashing",
-                arguments,
+                "POCareCore", "POCareConfig", "POCareContract", "MQTT", "SiteStore", "ControlSiteLink", "ControlAPI", "StoreReports",
+                "ServiceSupport", "Hashing", arguments,
             ],
             path: site("pocarectl")),
         .executableTarget(
@@ -104,14 +111,15 @@ let package = Package(
         .target(
             name: "ControlSiteRecords",
             dependencies: [
-                "POCareCore", "POCareConfig", "Hashing", "CPostgres", "ControlSiteLink", "SiteStore", "ControlAPI", log, yams,
+                "POCareCore", "POCareConfig", "POCareContract", "MQTT", "Hashing", "CPostgres", "ServiceSupport", log, yams,
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: controlSite("ControlSiteRecords")),
         // The quality system: users and e-signatures, the POC Master File, change control,
         // qualification, deviations, comparisons and batch disposition.
         .target(
             name: "ControlSiteQuality",
-            dependencies: ["POCareCore", "POCareConfig", "ControlSiteRecords", "ControlSiteLink", "Hashing", "CCrypto", log],
+            dependencies: ["POCareCore", "POCareConfig", "POCareContract", "ControlSiteRecords", "Hashing", log],
             path: controlSite("ControlSiteQuality")),
         // Trend and box plots as SVG, rendered on the server; no dependencies.
         .target(name: "SVGPlot", path: controlSite("SVGPlot")),
@@ -119,7 +127,7 @@ let package = Package(
         .target(
             name: "ControlSiteWeb",
             dependencies: [
-                "POCareCore", "POCareConfig", "ControlSiteRecords", "ControlSiteQuality", "SVGPlot", "Hashing", "CCrypto",
+                "POCareCore", "POCareConfig", "ControlSiteRecords", "ControlSiteQuality", "SVGPlot", "Hashing",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -129,7 +137,10 @@ let package = Package(
             path: controlSite("ControlSiteWeb")),
         .executableTarget(
             name: "pocare-control",
-            dependencies: ["POCareCore", "POCareConfig", "ControlSiteRecords", "ControlSiteQuality", "ControlSiteLink", "ControlSiteWeb", arguments, log],
+            dependencies: [
+                "POCareCore", "POCareConfig", "POCareContract", "Hashing", "ServiceSupport", "ControlSiteRecords", "ControlSiteQuality", "ControlSiteWeb",
+                arguments, log, .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: controlSite("pocare-control")),
 
         // MARK: Benchmarks
@@ -137,15 +148,21 @@ let package = Package(
         .executableTarget(
             name: "pocare-bench",
             dependencies: [
-                "POCareCore", "POCareConfig", "Acquisition", "CModbus", "InProcessControl", "SiteStore", "ControlSiteLink", arguments, log,
+                "POCareCore", "POCareConfig", "POCareContract", "MQTT", "Acquisition", "CModbus", "InProcessControl", "SiteStore", "ControlSiteLink",
+                arguments, log,
             ],
             path: "Benchmarks/AcquisitionBenchmark"),
         .executableTarget(
             name: "pocare-control-bench",
-            dependencies: ["POCareCore", "ControlSiteRecords", "ControlSiteLink", "SiteStore", arguments, log],
+            dependencies: ["POCareCore", "POCareContract", "ControlSiteRecords", "ControlSiteLink", "SiteStore", arguments, log],
             path: "Benchmarks/ControlIngestBenchmark"),
 
         // MARK: Tests
+
+        // What tests start and stop: brokers, PostgreSQL clusters, processes, the notify socket,
+        // the AsyncAPI schema check; one implementation each.
+        .target(
+            name: "TestSupport", dependencies: ["POCareCore", "ControlSiteRecords", yams], path: "Tests/TestSupport"),
 
         .testTarget(name: "POCareCoreTests", dependencies: ["POCareCore"]),
         .testTarget(name: "POCareConfigTests", dependencies: ["POCareCore", "POCareConfig", "Hashing", propertyBased]),
@@ -153,22 +170,25 @@ let package = Package(
         .testTarget(name: "ServiceSupportTests", dependencies: ["ServiceSupport", "POCareCore"]),
         .testTarget(name: "AcquisitionTests", dependencies: ["POCareCore", "POCareConfig", "Acquisition", propertyBased]),
         .testTarget(name: "InProcessControlTests", dependencies: ["POCareCore", "InProcessControl", propertyBased]),
-        .testTarget(name: "SiteStoreTests", dependencies: ["POCareCore", "SiteStore", "Hashing", propertyBased]),
-        .testTarget(name: "ControlSiteLinkTests", dependencies: ["POCareCore", "ControlSiteLink", "SiteStore", propertyBased]),
-        .testTarget(name: "ControlAPITests", dependencies: ["ControlAPI", "POCareCore"]),
+        .testTarget(name: "SiteStoreTests", dependencies: ["POCareCore", "POCareContract", "SiteStore", "Hashing", propertyBased]),
+        .testTarget(name: "ControlSiteLinkTests", dependencies: ["POCareCore", "POCareContract", "ControlSiteLink", "SiteStore", propertyBased]),
+        .testTarget(name: "ControlAPITests", dependencies: ["ControlAPI", "POCareCore", "POCareContract"]),
         .testTarget(
             name: "SiteRuntimeTests",
-            dependencies: ["ControlAPI", "InProcessControl", "POCareConfig", "POCareCore", "SiteRuntime", "SiteStore"]),
+            dependencies: ["ControlAPI", "InProcessControl", "POCareConfig", "POCareCore", "POCareContract", "SiteRuntime", "SiteStore"]),
         .testTarget(
             name: "ControlSiteTests",
             dependencies: [
-                "ControlAPI", "POCareCore", "POCareConfig", "ControlSiteRecords", "ControlSiteQuality", "ControlSiteLink", "ControlSiteWeb", "SVGPlot",
+                "TestSupport",
+                "ControlAPI", "POCareCore", "POCareConfig", "POCareContract", "MQTT", "ControlSiteRecords", "ControlSiteQuality", "ControlSiteLink",
+                "ControlSiteWeb", "SVGPlot",
                 "SiteStore", "Hashing", propertyBased,
             ]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "POCareCore", "POCareConfig", "Acquisition", "BioreactorSimulator", "SiteStore", "ControlSiteLink", "Hashing",
+                "TestSupport",
+                "POCareCore", "POCareConfig", "POCareContract", "MQTT", "Acquisition", "BioreactorSimulator", "SiteStore", "ControlSiteLink", "Hashing",
                 "ControlSiteRecords", yams,
             ]),
     ],

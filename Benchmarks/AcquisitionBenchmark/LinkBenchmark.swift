@@ -1,6 +1,8 @@
 import ArgumentParser
 import ControlSiteLink
+import POCareContract
 import Foundation
+import MQTT
 import POCareCore
 import SiteStore
 import Synchronization
@@ -126,13 +128,14 @@ struct LinkBenchmark: AsyncParsableCommand {
 
     func folder(for name: String) -> String { URL(fileURLWithPath: directory).appendingPathComponent("pocare-\(name)-\(UUID().uuidString)").path }
 
-    /// Counts samples on a subscriber thread of its own. Unchecked Sendable: every field is
-    /// read and written only while holding `lock`.
-    final class Counter: @unchecked Sendable {
-        let lock = NSLock()
-        var samples = 0
-        var latencies: [Double] = []
-        var stop = false
+    /// Counts samples on a subscriber thread of its own.
+    final class Counter: Sendable {
+        struct Tally {
+            var samples = 0
+            var latencies: [Double] = []
+            var stop = false
+        }
+        let lock = Mutex(Tally())
     }
 
     func subscribe(port: Int, counter: Counter, measureLatency: Bool) throws -> Thread {
@@ -150,20 +153,20 @@ struct LinkBenchmark: AsyncParsableCommand {
                     {
                         let times = samples.compactMap { ($0["time"] as? String).flatMap { try? Date($0, strategy: .iso8601) } }
                         counter.lock.withLock {
-                            counter.samples += samples.count
-                            counter.latencies += times.map { received.timeIntervalSince($0) * 1000 }
+                            $0.samples += samples.count
+                            $0.latencies += times.map { received.timeIntervalSince($0) * 1000 }
                         }
                     } else {
                         // {"seq_first":A,"seq_last":B,... : count without parsing the whole message.
                         let head = String(decoding: payload.prefix(64), as: UTF8.self)
                         let numbers = head.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
-                        if numbers.count >= 2 { counter.lock.withLock { counter.samples += numbers[1] - numbers[0] + 1 } }
+                        if numbers.count >= 2 { counter.lock.withLock { $0.samples += numbers[1] - numbers[0] + 1 } }
                     }
                 default: break
                 }
             }
             try? client.connect()
-            while !counter.lock.withLock({ counter.stop }) { _ = client.runLoop(milliseconds: 20) }
+            while !counter.lock.withLock({ $0.stop }) { _ = client.runLoop(milliseconds: 20) }
             client.disconnect()
         }
         thread.start()
@@ -197,13 +200,13 @@ struct LinkBenchmark: AsyncParsableCommand {
         let publisher = ControlSiteLink(settings: link, storePath: path, store: store) { [] }
         let start = Date()
         publisher.start()
-        while counter.lock.withLock({ counter.samples }) < backlog && Date().timeIntervalSince(start) < 120 {
+        while counter.lock.withLock({ $0.samples }) < backlog && Date().timeIntervalSince(start) < 120 {
             try await Task.sleep(for: .milliseconds(5))
         }
         let seconds = Date().timeIntervalSince(start)
-        let received = counter.lock.withLock { counter.samples }
+        let received = counter.lock.withLock { $0.samples }
         publisher.stop()
-        counter.lock.withLock { counter.stop = true }
+        counter.lock.withLock { $0.stop = true }
         store.close()
         return (Double(received) / seconds, seconds)
     }
@@ -244,12 +247,12 @@ struct LinkBenchmark: AsyncParsableCommand {
         daemon.standardError = FileHandle.nullDevice
         try daemon.run()
         try await Task.sleep(for: .seconds(3))  // connect and settle
-        counter.lock.withLock { counter.latencies.removeAll() }
+        counter.lock.withLock { $0.latencies.removeAll() }
         try await Task.sleep(for: .seconds(liveSeconds))
-        let latencies = counter.lock.withLock { counter.latencies }.sorted()
+        let latencies = counter.lock.withLock { $0.latencies }.sorted()
         kill(daemon.processIdentifier, SIGKILL)
         daemon.waitUntilExit()
-        counter.lock.withLock { counter.stop = true }
+        counter.lock.withLock { $0.stop = true }
         func percentile(_ p: Double) -> Double { latencies.isEmpty ? .nan : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
         return (percentile(0.5), percentile(0.99), latencies.last ?? .nan, latencies.count)
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import POCareCore
 import SiteStore
+import POCareContract
 
 /// Sustained ingest of the site store against bare sqlite3 inserts of the same rows, in the
 /// same transaction sizes, in the same run; and the read-back rate replay after an outage gets.

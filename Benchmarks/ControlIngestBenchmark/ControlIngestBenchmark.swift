@@ -1,5 +1,6 @@
 import ArgumentParser
 import ControlSiteRecords
+import POCareContract
 import ControlSiteLink
 import Foundation
 import Logging
@@ -65,7 +66,7 @@ struct ControlIngestBenchmark: ParsableCommand {
         // `pocare-control run` share the work.
         let clock = ContinuousClock()
         let began = clock.now
-        let pipeline = try IngestPipeline(database: info, writers: writers, batchMessages: batchMessages, queueCapacity: 4 * batchMessages * writers, logger: logger)
+        let pipeline = IngestPipeline(database: info, writers: writers, batchMessages: batchMessages, queueCapacity: 4 * batchMessages * writers, logger: logger)
         for (topic, payload) in payloads {
             while !pipeline.waitForRoom(timeout: 1) {}
             pipeline.submit(.message(try ContractMessage.parse(topic: topic, payload: payload)))
@@ -81,7 +82,7 @@ struct ControlIngestBenchmark: ParsableCommand {
         print("database size: \(size) (\(String(format: "%.0f", Double(try connection.execute("SELECT pg_database_size(current_database())").int(0, 0) ?? 0) / Double(max(inserted, 1)))) bytes per sample)")
         // A resend of the first messages, as after a consumer restart: each copy checked and dropped.
         let again = clock.now
-        let resend = try IngestPipeline(database: info, writers: writers, batchMessages: batchMessages, queueCapacity: 4 * batchMessages * writers, logger: logger)
+        let resend = IngestPipeline(database: info, writers: writers, batchMessages: batchMessages, queueCapacity: 4 * batchMessages * writers, logger: logger)
         for (topic, payload) in payloads.prefix(2000) {
             while !resend.waitForRoom(timeout: 1) {}
             resend.submit(.message(try ContractMessage.parse(topic: topic, payload: payload)))

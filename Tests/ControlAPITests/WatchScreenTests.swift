@@ -1,4 +1,5 @@
 import ControlAPI
+import POCareContract
 import Foundation
 import Testing
 

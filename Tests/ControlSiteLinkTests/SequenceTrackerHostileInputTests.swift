@@ -1,4 +1,5 @@
 import ControlSiteLink
+import POCareContract
 import Testing
 
 @Suite("Control Site de-duplication against numbers no site sends")

@@ -1,6 +1,7 @@
 import Foundation
 import POCareCore
 import SiteStore
+import POCareContract
 import Testing
 
 @testable import ControlSiteLink

@@ -1,8 +1,10 @@
 import ControlSiteQuality
 import ControlSiteRecords
+import POCareContract
 import Foundation
 import POCareConfig
 import Testing
+import TestSupport
 
 /// The test command installs Chromium and says so (POCARE_REQUIRE_BROWSER=1), as CI does (CI=true):
 /// then a missing browser is a failure, not a skip.

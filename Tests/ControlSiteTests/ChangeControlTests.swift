@@ -1,8 +1,9 @@
-import ControlSiteLink
+import POCareContract
 import ControlSiteQuality
 import ControlSiteRecords
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("Change control over a real PostgreSQL", .serialized)
 struct ChangeControlTests {

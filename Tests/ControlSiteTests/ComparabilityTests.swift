@@ -1,6 +1,8 @@
 import ControlSiteRecords
+import POCareContract
 import POCareCore
 import Testing
+import TestSupport
 
 @Suite("Comparability statistics (pure)")
 struct ComparabilityTests {

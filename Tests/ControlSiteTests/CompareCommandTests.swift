@@ -1,6 +1,8 @@
 import ControlSiteRecords
+import POCareContract
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("pocare-control compare over stored batches", .serialized)
 struct CompareCommandTests {

@@ -1,6 +1,8 @@
 import ControlSiteRecords
+import POCareContract
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("Reading contract v1 messages at the Control Site")
 struct ContractMessageTests {

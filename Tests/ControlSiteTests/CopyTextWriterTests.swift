@@ -1,5 +1,7 @@
 import ControlSiteRecords
+import POCareContract
 import Testing
+import TestSupport
 
 @Suite("COPY text format")
 struct CopyTextWriterTests {

@@ -1,6 +1,8 @@
 import ControlSiteRecords
+import POCareContract
 import Foundation
 import Testing
+import TestSupport
 
 /// pocare-control run against a real mosquitto and a real PostgreSQL, fed contract messages.
 final class ControlSiteRig: @unchecked Sendable {

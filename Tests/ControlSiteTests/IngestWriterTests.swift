@@ -1,7 +1,9 @@
 import ControlSiteRecords
+import POCareContract
 import Foundation
 import Logging
 import Testing
+import TestSupport
 
 /// A migrated database in a private cluster, and a writer on it.
 final class IngestDatabase: @unchecked Sendable {

@@ -1,9 +1,10 @@
 import ControlAPI
+import POCareContract
 import ControlSiteRecords
 import Foundation
 import Testing
+import TestSupport
 
-let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 let exampleSpec = packageRoot.appendingPathComponent("docs/examples/specs/cart-expansion-example.yaml").path
 let shippedProfiles = packageRoot.appendingPathComponent("DeviceProfiles").path
 

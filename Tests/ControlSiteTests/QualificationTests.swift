@@ -4,6 +4,7 @@ import Foundation
 import POCareConfig
 import POCareCore
 import Testing
+import TestSupport
 
 @Suite("Site qualification over a real PostgreSQL", .serialized)
 struct QualificationTests {

@@ -2,6 +2,7 @@ import ControlSiteQuality
 import ControlSiteRecords
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("pocare-control's quality commands over a real PostgreSQL", .serialized)
 struct QualityCommandTests {

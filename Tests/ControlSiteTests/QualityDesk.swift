@@ -1,6 +1,8 @@
 import ControlSiteQuality
 import ControlSiteRecords
 import Foundation
+import Hashing
+import TestSupport
 import POCareConfig
 
 /// The quality system's people for a test database: two QA reviewers (one to request, one to

@@ -2,6 +2,7 @@ import ControlSiteQuality
 import ControlSiteRecords
 import Foundation
 import Testing
+import TestSupport
 
 /// The example spec as a new version: another fingerprint, for a release to approve.
 func exampleSpecVersion(_ version: String) throws -> String {

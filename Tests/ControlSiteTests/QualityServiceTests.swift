@@ -1,8 +1,9 @@
-import ControlSiteLink
+import POCareContract
 import ControlSiteQuality
 import ControlSiteRecords
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("The quality system inside pocare-control run, with a real broker and PostgreSQL", .serialized)
 struct QualityServiceTests {

@@ -1,8 +1,10 @@
 import ControlSiteRecords
+import POCareContract
 import ControlSiteLink
 import Foundation
 import SiteStore
 import Testing
+import TestSupport
 
 /// The Control Site reads the site's answers as the site writes them (`Contract.replayStatus`)
 /// and asks in the form the site reads (`ReplayRequest.parse`).

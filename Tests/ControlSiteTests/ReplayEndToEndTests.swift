@@ -1,8 +1,10 @@
 import ControlSiteRecords
+import POCareContract
 import ControlSiteLink
 import Foundation
 import SiteStore
 import Testing
+import TestSupport
 
 /// pocare-control's replay requests against a real broker and PostgreSQL, with the test as the
 /// site: it reads each request from the database and answers with the site's own encoder.

@@ -1,6 +1,8 @@
 import ControlSiteRecords
+import POCareContract
 import Foundation
 import Testing
+import TestSupport
 
 /// Which ranges the Control Site asks a site to replay, and when: pure, so each rule is shown
 /// with a fixed clock.

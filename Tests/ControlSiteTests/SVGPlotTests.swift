@@ -1,6 +1,8 @@
 import ControlSiteWeb
+import Hashing
 import SVGPlot
 import Testing
+import TestSupport
 
 @Suite("Plots as SVG, and password hashes (pure)")
 struct SVGPlotTests {

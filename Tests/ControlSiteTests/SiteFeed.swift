@@ -1,6 +1,8 @@
 import ControlSiteRecords
+import POCareContract
 import ControlSiteLink
 import Foundation
+import TestSupport
 import Hashing
 import POCareConfig
 import POCareCore

@@ -1,7 +1,9 @@
 import ControlSiteRecords
+import POCareContract
 import Foundation
 import PropertyBased
 import Testing
+import TestSupport
 
 @Suite("Per-stream progress: contiguous number, highest, gaps")
 struct StreamProgressTests {

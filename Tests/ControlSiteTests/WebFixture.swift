@@ -1,10 +1,13 @@
 import ControlSiteRecords
+import Hashing
+import POCareContract
 import ControlSiteLink
 import ControlSiteWeb
 import Foundation
 import Logging
 import Synchronization
 import Testing
+import TestSupport
 
 /// A Control Site with data for the web pages' tests: a real PostgreSQL, the example spec
 /// released, batches from two sites written through the real ingest (one with an excursion,

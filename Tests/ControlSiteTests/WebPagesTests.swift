@@ -1,7 +1,9 @@
 import ControlSiteRecords
+import POCareContract
 import ControlSiteWeb
 import Foundation
 import Testing
+import TestSupport
 
 extension WebSuites {
     @Suite("The Control Site's web pages over a real server and PostgreSQL", .serialized)

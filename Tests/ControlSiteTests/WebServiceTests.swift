@@ -1,7 +1,9 @@
 import ControlSiteRecords
+import POCareContract
 import ControlSiteWeb
 import Foundation
 import Testing
+import TestSupport
 
 extension WebSuites {
     @Suite("pocare-control run serves the pages; pocare-control users manages who signs in", .serialized)
@@ -71,14 +73,14 @@ extension WebSuites {
                     return "accepted"
                 } catch { return "\(error)" }
             }
-            #expect(parse("  port: 70000") == "control.yaml: web.port: expected a whole number from 1 to 65535")
-            #expect(parse("  port: -1").hasPrefix("control.yaml: web.port:"))
-            #expect(parse("  port: eighty").hasPrefix("control.yaml: web.port:"))
-            #expect(parse("  session_idle: forever").hasPrefix("control.yaml: web.session_idle:"))
-            #expect(parse("  session_idle: -5m").hasPrefix("control.yaml: web.session_idle:"))
-            #expect(parse("  secure_cookies: maybe").hasPrefix("control.yaml: web.secure_cookies:"))
-            #expect(parse("  colour: blue").hasPrefix("control.yaml: web.colour: unknown key"))
-            #expect(parse("  - 8080").hasPrefix("control.yaml: web.(section):"))
+            #expect(parse("  port: 70000") == "control.yaml:4:9: web.port: 70000 is out of range 1...65535")
+            #expect(parse("  port: -1").hasPrefix("control.yaml:4:9: web.port:"))
+            #expect(parse("  port: eighty").hasPrefix("control.yaml:4:9: web.port:"))
+            #expect(parse("  session_idle: forever").hasPrefix("control.yaml:4:17: web.session_idle:"))
+            #expect(parse("  session_idle: -5m").hasPrefix("control.yaml:4:17: web.session_idle:"))
+            #expect(parse("  secure_cookies: maybe").hasPrefix("control.yaml:4:19: web.secure_cookies:"))
+            #expect(parse("  colour: blue").hasPrefix("control.yaml:4:3: web.colour: unknown key"))
+            #expect(parse("  - 8080").hasPrefix("control.yaml:4:3: web: expected a mapping"))
             let good = try ControlConfig.parse("broker: mqtt://127.0.0.1:1883\ndatabase: x\nweb: { port: 8443, secure_cookies: true, session_idle: 10m }\n",
                                                file: "control.yaml")
             #expect(good.web?.port == 8443 && good.web?.secureCookies == true && good.web?.sessionIdleSeconds == 600 && good.web?.address == "127.0.0.1")

@@ -3,6 +3,7 @@ import BioreactorSimulator
 import Foundation
 import POCareCore
 import Testing
+import TestSupport
 
 /// Units the shipped profiles must agree on, so one IPC spec can hold every device to the same limits.
 let expectedUnits: [String: String] = [

@@ -1,6 +1,8 @@
 import Foundation
 import SiteStore
+import POCareContract
 import Testing
+import TestSupport
 
 /// Someone with shell access edits the store with the sqlite3 command-line tool (dropping the
 /// triggers that forbid it first); `pocarectl audit verify` must find and name each change.
@@ -22,7 +24,7 @@ struct AuditTamperTests {
         let directory = try await storeWithFiveEntries()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("site.db").path
-        #expect(runCommand("/usr/bin/sqlite3", [path, sql]) == 0, "sqlite3 \(sql)")
+        #expect(runStatus("/usr/bin/sqlite3", [path, sql]) == 0, "sqlite3 \(sql)")
         return try run("pocarectl", ["audit", "verify", "--store", path])
     }
 

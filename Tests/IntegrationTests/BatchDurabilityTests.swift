@@ -1,6 +1,8 @@
 import Foundation
 import SiteStore
+import POCareContract
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,8 @@
 import Foundation
 import SiteStore
+import POCareContract
 import Testing
+import TestSupport
 
 /// The batch record as a QP reads it: time nobody watched is unmonitored, never in range; what
 /// stands at the end is open, never cleared; and the record says who, why and with what.

@@ -1,41 +1,6 @@
 import Foundation
 import Testing
-
-/// The executables are built next to the test bundle.
-func executable(_ name: String) -> URL {
-    if name.hasPrefix("/") { return URL(fileURLWithPath: name) }
-    return URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-        .appendingPathComponent(name)
-}
-
-struct ProcessResult {
-    var status: Int32
-    var output: String
-    var errors: String
-}
-
-func run(_ name: String, _ arguments: [String], input: String? = nil) throws -> ProcessResult {
-    let process = Process()
-    process.executableURL = executable(name)
-    process.arguments = arguments
-    process.currentDirectoryURL = packageRoot
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    let stdin = Pipe()
-    if input != nil { process.standardInput = stdin }
-    try process.run()
-    if let input {
-        stdin.fileHandleForWriting.write(Data(input.utf8))
-        try stdin.fileHandleForWriting.close()
-    }
-    let output = out.fileHandleForReading.readDataToEndOfFile()
-    let errors = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return ProcessResult(
-        status: process.terminationStatus, output: String(decoding: output, as: UTF8.self),
-        errors: String(decoding: errors, as: UTF8.self))
-}
+import TestSupport
 
 @Suite("Command line")
 struct CommandLineTests {

@@ -1,7 +1,9 @@
 import Foundation
 import Hashing
 import SiteStore
+import POCareContract
 import Testing
+import TestSupport
 
 /// Every record message carries its store's epoch and its chain hashes; the reference consumer
 /// checks continuity per stream and notices a replaced store.
@@ -9,7 +11,7 @@ import Testing
 struct ContractIntegrityTests {
     @Test("epoch and chain hashes on the wire; pocarectl subscribe names a rewritten chain and a replaced store")
     func chainAndEpoch() async throws {
-        let broker = try Broker(extraConfig: "log_type all")
+        let broker = try TestBroker(extraConfig: "log_type all")
         let subscriber = try await startSubscriber(broker, clientId: "qa-chain")
         defer { subscriber.stop() }
         let fixture = try DaemonFixture(
@@ -67,7 +69,7 @@ struct ContractIntegrityTests {
         // recomputes hashes would): the next sample published is chained on the forged hash.
         let last = try #require(stored.last)
         let forged = String(repeating: "ab", count: 32)
-        #expect(runCommand("/usr/bin/sqlite3", [fixture.storePath, """
+        #expect(runStatus("/usr/bin/sqlite3", [fixture.storePath, """
             UPDATE samples SET hash = '\(forged)' WHERE stream = 'rocker-1/telemetry' AND seq = \(last.seq);
             UPDATE streams SET head_hash = '\(forged)' WHERE stream = 'rocker-1/telemetry';
             """]) == 0)
@@ -95,7 +97,7 @@ struct ContractIntegrityTests {
 
     @Test("device metadata and specs stay retained: a consumer that connects later reads them, and a reload with another profile replaces the metadata")
     func retainedMetadataAndSpecs() async throws {
-        let broker = try Broker(extraConfig: "log_type all")
+        let broker = try TestBroker(extraConfig: "log_type all")
         let fixture = try DaemonFixture(
             pollInterval: "100ms", controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-meta }")
         var daemon = try fixture.startDaemon()
@@ -174,7 +176,7 @@ struct ContractIntegrityTests {
 
     @Test("a batch that ends while the broker is down: its complete record reaches the Control Site when the broker is back")
     func batchRecordAfterOutage() async throws {
-        let broker = try Broker(extraConfig: "log_type all")
+        let broker = try TestBroker(extraConfig: "log_type all")
         let subscriber = try await startSubscriber(broker, clientId: "qa-record")
         defer { subscriber.stop() }
         let fixture = try DaemonFixture(
@@ -221,7 +223,7 @@ struct ContractIntegrityTests {
 
     @Test("replay on request: a range is published again in its original form and answered; a malformed or foreign request changes nothing")
     func replayOnRequest() async throws {
-        let broker = try Broker(extraConfig: "log_type all")
+        let broker = try TestBroker(extraConfig: "log_type all")
         let subscriber = try await startSubscriber(broker, clientId: "qa-replay")
         defer { subscriber.stop() }
         let fixture = try DaemonFixture(
@@ -233,7 +235,7 @@ struct ContractIntegrityTests {
         })
         let epoch = try StoreReader(path: fixture.storePath).epoch()
         func request(_ text: String) -> Int32 {
-            runCommand("/usr/bin/mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "1", "-t", "pocare/v1/durability/replay", "-m", text])
+            runStatus("/usr/bin/mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "1", "-t", "pocare/v1/durability/replay", "-m", text])
         }
         let statuses = { payloads(subscriber.output).filter { ($0["schema"] as? String) == "pocare/v1/replay_status" } }
 
@@ -263,7 +265,7 @@ struct ContractIntegrityTests {
 
     @Test("replay of a range already pruned at the site: the site says so on replay/status and publishes nothing it does not have")
     func replayOfPrunedRange() async throws {
-        let broker = try Broker(extraConfig: "log_type all")
+        let broker = try TestBroker(extraConfig: "log_type all")
         let subscriber = try await startSubscriber(broker, clientId: "qa-pruned")
         defer { subscriber.stop() }
         // Delivered rows older than a second are pruned at the writer's next maintenance.
@@ -278,7 +280,7 @@ struct ContractIntegrityTests {
         let epoch = try StoreReader(path: fixture.storePath).epoch()
         let held = try #require(firstHeld())
         func request(_ text: String) -> Int32 {
-            runCommand("/usr/bin/mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "1", "-t", "pocare/v1/durability/replay", "-m", text])
+            runStatus("/usr/bin/mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "1", "-t", "pocare/v1/durability/replay", "-m", text])
         }
         let answers = { payloads(subscriber.output).filter { ($0["schema"] as? String) == "pocare/v1/replay_status" } }
         let answer = { (id: String, state: String) in
@@ -323,7 +325,7 @@ struct ContractIntegrityTests {
 
     @Test("labels as taken: records polled before a reload that renames enumeration labels arrive with the old labels, even when published after it")
     func labelsOfTheProfileTakenUnder() async throws {
-        let broker = try Broker(extraConfig: "log_type all")
+        let broker = try TestBroker(extraConfig: "log_type all")
         let subscriber = try await startSubscriber(broker, clientId: "qa-labels")
         defer { subscriber.stop() }
         let fixture = try DaemonFixture(

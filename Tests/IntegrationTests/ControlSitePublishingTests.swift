@@ -1,6 +1,8 @@
 import Foundation
 import SiteStore
+import POCareContract
 import Testing
+import TestSupport
 
 /// A spec with short delays, so an excursion raises and clears within seconds.
 let fastSpec = minimalSpecForTests
@@ -9,7 +11,7 @@ let fastSpec = minimalSpecForTests
 
 let excursionFault = "device=rocker-1 kind=excursion parameter=temperature value=38.4 from=2s to=5s"
 
-func startSubscriber(_ broker: Broker, clientId: String, extra: [String] = []) async throws -> RunningProcess {
+func startSubscriber(_ broker: TestBroker, clientId: String, extra: [String] = []) async throws -> RunningProcess {
     let subscriber = try RunningProcess("pocarectl", [
         "subscribe", "--broker", broker.url, "--client-id", clientId, "--json", "--keep-duplicates",
     ] + extra)
@@ -59,7 +61,7 @@ func receivedNumbersInOrder(_ messages: [[String: Any]]) -> [(String, [Int64])] 
 struct ControlSitePublishingTests {
     @Test("normal flow: every sample and event of a run arrives, in order, and matches the AsyncAPI contract")
     func normalFlow() async throws {
-        let broker = try Broker(extraConfig: "log_type all")
+        let broker = try TestBroker(extraConfig: "log_type all")
         let subscriber = try await startSubscriber(broker, clientId: "qa-normal")
         defer { subscriber.stop() }
         let fixture = try DaemonFixture(
@@ -103,7 +105,7 @@ struct ControlSitePublishingTests {
         // Saved after every change: the broker is stopped with SIGKILL (the test runner's children
         // do not hear SIGTERM), and a once-a-second save could miss what it queued for a lagging
         // subscriber on a busy machine.
-        let broker = try Broker(extraConfig: "log_type all\nautosave_on_changes true")
+        let broker = try TestBroker(extraConfig: "log_type all\nautosave_on_changes true")
         let subscriber = try await startSubscriber(broker, clientId: "qa-outage")
         defer { subscriber.stop() }
         let fixture = try DaemonFixture(
@@ -134,7 +136,7 @@ struct ControlSitePublishingTests {
 
     @Test("kill -9 during a backlog drain: after a restart nothing is missing, and a duplicate is the same record")
     func crashDuringDrain() async throws {
-        let broker = try Broker(extraConfig: "log_type all")
+        let broker = try TestBroker(extraConfig: "log_type all")
         let subscriber = try await startSubscriber(broker, clientId: "qa-crash")
         defer { subscriber.stop() }
         // Wait until the broker's once-a-second autosave holds the subscriber's session.

@@ -1,6 +1,8 @@
 import ControlSiteRecords
+import POCareContract
 import Foundation
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -36,14 +38,14 @@ struct ControlSiteReplayTests {
 
     @Test("a kill -9 of pocare-control with records the broker considers delivered still in memory: the gaps it leaves are filled by replay, every committed sample stored once")
     func killDuringBacklog() async throws {
-        let database = try ControlSiteDatabase()
-        let broker = try Broker()
-        let db = try PostgresConnection(database.connectionInfo)
+        let database = try TestPostgres()
+        let broker = try TestBroker()
+        let db = try PostgresConnection(database.postgresConnectionInfo)
         // One writer and a small queue, so what the instance holds when it dies is known to be a few messages.
         let base = """
             broker: \(broker.url)
             client_id: control-kill
-            database: "\(database.connectionInfo)"
+            database: "\(database.postgresConnectionInfo)"
             writers: 1
             queue_capacity: 10
             batch_messages: 5
@@ -119,17 +121,17 @@ struct ControlSiteReplayTests {
             let stored = try db.execute("SELECT count(*), min(seq), max(seq) FROM samples WHERE site = 'durability' AND stream = $1", [stream])
             #expect(stored.int(0, 0) == Int64(numbers.count) && stored.int(0, 1) == 1 && stored.int(0, 2) == Int64(numbers.count), "\(stream)")
         }
-        let integrity = try run("pocare-control", ["integrity", "--database", database.connectionInfo])
+        let integrity = try run("pocare-control", ["integrity", "--database", database.postgresConnectionInfo])
         #expect(integrity.status == 0, "\(integrity.output)")
     }
 
     @Test("a dropped Control Site database is rebuilt from the site's store by a fresh pocare-control; an audit entry edited in the store is a chain break, a replaced store an epoch change")
     func rebuildTamperReplace() async throws {
-        let database = try ControlSiteDatabase()
-        let broker = try Broker()
-        let admin = try PostgresConnection(database.connectionInfo)
+        let database = try TestPostgres()
+        let broker = try TestBroker()
+        let admin = try PostgresConnection(database.postgresConnectionInfo)
         try admin.execute("CREATE DATABASE control")
-        let conninfo = database.connectionInfo.replacingOccurrences(of: "dbname=postgres", with: "dbname=control")
+        let conninfo = database.postgresConnectionInfo.replacingOccurrences(of: "dbname=postgres", with: "dbname=control")
         func config(_ clientId: String) throws -> String {
             try writeConfig("""
                 broker: \(broker.url)
@@ -156,12 +158,12 @@ struct ControlSiteReplayTests {
         var db = try PostgresConnection(conninfo)
         #expect(await waitFor(upTo: .seconds(20)) { holdsEverything(db, committed: committed) })
         first.stop()
-        db = try PostgresConnection(database.connectionInfo)  // the old connection goes with the database
+        db = try PostgresConnection(database.postgresConnectionInfo)  // the old connection goes with the database
         try admin.execute("DROP DATABASE control WITH (FORCE)")
         try admin.execute("CREATE DATABASE control")
 
         // Meanwhile someone edits the second audit entry in the site's store.
-        #expect(runCommand("/usr/bin/sqlite3", [fixture.storePath,
+        #expect(runStatus("/usr/bin/sqlite3", [fixture.storePath,
             "DROP TRIGGER audit_no_update; UPDATE audit SET hash = '\(String(repeating: "a", count: 64))' WHERE seq = 2"]) == 0)
 
         // A fresh instance meets the site (its birth), asks for everything from 1, and holds it all.

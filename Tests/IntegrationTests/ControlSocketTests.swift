@@ -1,8 +1,10 @@
 import ControlAPI
+import POCareContract
 import Foundation
 import POCareCore
 import SiteStore
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc

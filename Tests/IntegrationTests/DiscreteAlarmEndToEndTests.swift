@@ -1,6 +1,8 @@
 import Foundation
 import SiteStore
+import POCareContract
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -21,7 +23,7 @@ let discreteSpec = fastSpec + """
 struct DiscreteAlarmEndToEndTests {
     @Test("flag and status faults raise discrete alarms that reach the Control Site; latch, reset, out of service, report, watch")
     func discreteAlarmsEndToEnd() async throws {
-        let broker = try Broker(extraConfig: "log_type all")
+        let broker = try TestBroker(extraConfig: "log_type all")
         // Summary lines, as an engineer at the Control Site reads them.
         let subscriber = try RunningProcess("pocarectl", [
             "subscribe", "--broker", broker.url, "--client-id", "qa-discrete",

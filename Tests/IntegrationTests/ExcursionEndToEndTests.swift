@@ -1,6 +1,7 @@
 import Foundation
 import POCareConfig
 import Testing
+import TestSupport
 
 /// Reads the UTC time at the start of a live-view or event line.
 func lineTime(_ line: String) -> Date? {

@@ -1,6 +1,7 @@
 import BioreactorSimulator
 import POCareConfig
 import Testing
+import TestSupport
 
 @Suite("Simulator fault specifications")
 struct FaultSpecTests {

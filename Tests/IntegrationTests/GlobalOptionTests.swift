@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("pocarectl global options before or after the command")
 struct GlobalOptionTests {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// A Control Site consumer that goes away with a persistent session gets, when it comes back,
 /// what was published meanwhile, with MQTT 3.1.1 and with MQTT 5 (whose sessions end with the
@@ -8,7 +9,7 @@ import Testing
 struct PersistentSessionTests {
     @Test("records published while an MQTT 5 consumer was away reach it when it reconnects", arguments: [false, true])
     func awayAndBack(mqtt5: Bool) async throws {
-        let broker = try Broker(extraConfig: "log_type all")
+        let broker = try TestBroker(extraConfig: "log_type all")
         let clientId = "qa-away-\(mqtt5 ? 5 : 3)"
         let flags = ["subscribe", "--broker", broker.url, "--client-id", clientId, "--json"] + (mqtt5 ? ["--mqtt5"] : [])
         let first = try RunningProcess("pocarectl", flags)

@@ -1,6 +1,8 @@
 import Foundation
 import SiteStore
+import POCareContract
 import Testing
+import TestSupport
 
 /// Someone with shell access edits a copy of a real site store with sqlite3: every change,
 /// removal or insertion in any table of records is found by `pocarectl verify`.
@@ -39,7 +41,7 @@ struct RecordTamperTests {
         ] {
             let tampered = directory.appendingPathComponent("t-\(UUID().uuidString.prefix(6)).db").path
             try FileManager.default.copyItem(atPath: path, toPath: tampered)
-            #expect(runCommand("/usr/bin/sqlite3", [tampered, sql]) == 0, "\(sql)")
+            #expect(runStatus("/usr/bin/sqlite3", [tampered, sql]) == 0, "\(sql)")
             let result = try verify(tampered)
             #expect(result.status == 1, "\(sql)")
             #expect(result.output.contains(expected), "\(sql): \(result.output)")

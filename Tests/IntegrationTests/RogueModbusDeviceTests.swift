@@ -2,6 +2,7 @@ import Acquisition
 import Foundation
 import POCareCore
 import Testing
+import TestSupport
 
 /// A device whose replies break the Modbus/TCP rules never gets its bytes taken as values:
 /// every such reply is discarded and counted as bad communication, and the link is reopened.

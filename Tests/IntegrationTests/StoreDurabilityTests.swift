@@ -1,7 +1,9 @@
 import Foundation
 import POCareCore
 import SiteStore
+import POCareContract
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -17,7 +19,7 @@ final class DaemonFixture {
 
     init(
         pollInterval: String = "50ms", storeBlock: String = "", storeDirectory: URL? = nil, controlSite: String? = nil,
-        faults: [String] = [], spec: String? = nil
+        faults: [String] = [], spec: String? = nil, extraConfig: String = ""
     ) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("pocare-daemon-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("store"), withIntermediateDirectories: true)
@@ -39,6 +41,7 @@ final class DaemonFixture {
               path: \((storeDirectory ?? directory.appendingPathComponent("store")).appendingPathComponent("site.db").path)
             \(storeBlock)
             \(controlSite ?? "")
+            \(extraConfig)
             control: { socket: \(directory.appendingPathComponent("pocared.sock").path) }
             devices:
               - { id: rocker-1, profile: rocking-bag-rb50.yaml, address: "127.0.0.1:\(rocker)", poll_interval: \(pollInterval),
@@ -158,33 +161,15 @@ final class SmallTmpfs {
     init(size: String, name: String) {
         mountPoint = FileManager.default.temporaryDirectory.appendingPathComponent("pocare-\(name)-\(UUID().uuidString)")
         try? FileManager.default.createDirectory(at: mountPoint, withIntermediateDirectories: true)
-        #expect(runCommand("/bin/mount", ["-t", "tmpfs", "-o", "size=\(size)", "tmpfs", mountPoint.path]) == 0)
+        #expect(runStatus("/bin/mount", ["-t", "tmpfs", "-o", "size=\(size)", "tmpfs", mountPoint.path]) == 0)
     }
 
     func remove() {
-        _ = runCommand("/bin/umount", ["-l", mountPoint.path])
+        _ = runStatus("/bin/umount", ["-l", mountPoint.path])
         try? FileManager.default.removeItem(at: mountPoint)
     }
 }
 
 func canMountTmpfs() -> Bool { geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/bin/mount") }
 
-func runCommand(_ path: String, _ arguments: [String]) -> Int32 {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    do { try process.run() } catch { return -1 }
-    process.waitUntilExit()
-    return process.terminationStatus
-}
 
-func waitFor(upTo limit: Duration, _ condition: () -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + limit
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(100))
-    }
-    return condition()
-}

@@ -1,6 +1,8 @@
 import Foundation
 import SiteStore
+import POCareContract
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -51,7 +53,7 @@ struct StoreFailureTests {
         let first = try fixture.startDaemon()
         #expect(await first.waitForLine(upTo: .seconds(20)) { $0.hasPrefix("COMMIT") } != nil)
         first.stop()
-        #expect(runCommand("/bin/mount", ["-o", "remount,ro", mountPoint.path]) == 0)
+        #expect(runStatus("/bin/mount", ["-o", "remount,ro", mountPoint.path]) == 0)
 
         let second = try fixture.startDaemon()
         defer { second.stop() }

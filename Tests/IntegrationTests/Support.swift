@@ -1,12 +1,10 @@
 import Acquisition
 import BioreactorSimulator
 import Foundation
+import TestSupport
 import POCareConfig
 import POCareCore
 import Synchronization
-
-let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent()
 
 func shippedProfile(_ name: String) throws -> DeviceProfile {
     try ProfileLoader.require(path: packageRoot.appendingPathComponent("DeviceProfiles/\(name).yaml").path)

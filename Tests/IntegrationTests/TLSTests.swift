@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// A CA, a broker certificate for 127.0.0.1, and client certificates, made with openssl.
 final class TestPKI {
@@ -19,8 +20,8 @@ final class TestPKI {
     func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 
     private func openssl(_ arguments: [String]) throws {
-        let status = runCommand("/usr/bin/openssl", arguments)
-        guard status == 0 else { throw BrokerError(message: "openssl \(arguments.joined(separator: " ")) failed (\(status))") }
+        let status = runStatus("/usr/bin/openssl", arguments)
+        guard status == 0 else { throw TestFailure("openssl \(arguments.joined(separator: " ")) failed (\(status))") }
     }
 
     private func makeCA(_ name: String) throws {
@@ -52,7 +53,7 @@ struct TLSTests {
     func mutualTLS() async throws {
         let pki = try TestPKI()
         let port = freeLoopbackPort()
-        let broker = try Broker(extraConfig: """
+        let broker = try TestBroker(extraConfig: """
             listener \(port) 127.0.0.1
             allow_anonymous true
             cafile \(pki.path("ca.pem"))
@@ -96,7 +97,7 @@ struct TLSTests {
     func plainToTLS() async throws {
         let pki = try TestPKI()
         let port = freeLoopbackPort()
-        let broker = try Broker(extraConfig: """
+        let broker = try TestBroker(extraConfig: """
             listener \(port) 127.0.0.1
             allow_anonymous true
             cafile \(pki.path("ca.pem"))
@@ -121,10 +122,10 @@ struct CredentialsTests {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
         let passwords = scratch.appendingPathComponent("passwords").path
-        #expect(runCommand("/usr/bin/mosquitto_passwd", ["-b", "-c", passwords, "site-a", "good-secret"]) == 0)
-        #expect(runCommand("/usr/bin/mosquitto_passwd", ["-b", passwords, "qa", "qa-secret"]) == 0)
+        #expect(runStatus("/usr/bin/mosquitto_passwd", ["-b", "-c", passwords, "site-a", "good-secret"]) == 0)
+        #expect(runStatus("/usr/bin/mosquitto_passwd", ["-b", passwords, "qa", "qa-secret"]) == 0)
         let port = freeLoopbackPort()
-        let broker = try Broker(extraConfig: """
+        let broker = try TestBroker(extraConfig: """
             listener \(port) 127.0.0.1
             allow_anonymous false
             password_file \(passwords)

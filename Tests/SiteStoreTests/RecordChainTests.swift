@@ -1,4 +1,5 @@
 import Foundation
+import POCareContract
 import Hashing
 import POCareCore
 import SiteStore

@@ -1,4 +1,6 @@
 import ControlSiteRecords
+import Hashing
+import POCareContract
 import Foundation
 
 /// Electronic signatures of batch reviews (21 CFR 11.50, 11.70, 11.200; EU GMP Annex 11 §14):

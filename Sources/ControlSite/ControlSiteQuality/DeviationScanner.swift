@@ -2,6 +2,7 @@ import ControlSiteRecords
 import Foundation
 import Logging
 import POCareCore
+import ServiceLifecycle
 import Synchronization
 
 /// Opens deviations on its own, from the evidence the Control Site holds: an excursion
@@ -214,8 +215,8 @@ public enum DeviationScanner {
 }
 
 /// Scans for deviations every `scanIntervalSeconds` on a thread of its own (libpq blocks),
-/// beside ingest in `pocare-control run`; the thread holds one connection.
-public final class DeviationWatch: Sendable {
+/// beside ingest: a service of `pocare-control run`; the thread holds one connection.
+public final class DeviationWatch: Service, Sendable {
     private let thread = DedicatedThread(name: "deviation-scan")
     private let stopped = Atomic<Bool>(false)
     private let database: String
@@ -228,17 +229,17 @@ public final class DeviationWatch: Sendable {
         self.logger = logger
     }
 
-    public func start() {
-        thread.start { [self] in run() }
-    }
-
-    /// Stops after the scan in progress, if any.
-    public func stop() {
+    /// Scans on its own thread until the service group shuts down.
+    public func run() async {
+        thread.start { [self] in work() }
+        try? await gracefulShutdown()
         stopped.store(true, ordering: .relaxed)
-        thread.join()
+        if !(await thread.joined(within: .seconds(2))) {
+            logger.warning("the deviation scan is still waiting for the database; stopping without it")
+        }
     }
 
-    private func run() {
+    private func work() {
         var connection: PostgresConnection?
         while !stopped.load(ordering: .relaxed) {
             do {

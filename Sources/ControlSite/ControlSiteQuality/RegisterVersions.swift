@@ -1,4 +1,4 @@
-import ControlSiteLink
+import POCareContract
 import ControlSiteRecords
 import Foundation
 

@@ -1,5 +1,6 @@
 import ControlSiteRecords
 import Foundation
+import Hashing
 
 /// The person behind a quality-system action: a Control Site user with a role that may take it,
 /// who entered their password with it (21 CFR 11.200(a)(1)(i): every signing uses a component

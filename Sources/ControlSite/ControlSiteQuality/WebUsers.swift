@@ -1,4 +1,6 @@
 import ControlSiteRecords
+import Hashing
+import POCareContract
 import Foundation
 
 /// Who may use the web pages, and as what. Passwords are kept only as slow salted hashes;

@@ -1,5 +1,5 @@
 import Foundation
-import SiteStore
+import Hashing
 
 /// The audit trail as a reviewer reads it: the Control Site's own entries and every site's
 /// (as ingested), filtered by site, user, action and time, each chain walked: the Control
@@ -108,9 +108,9 @@ public enum AuditReview {
             } else if let p = previous, previousHash != p.hash {
                 fail("does not link to entry \(p.seq)")
             } else if let ns = r.string(i, 3).flatMap({ Int64($0) }), let hash, let previousHash {
-                let action = AuditAction(user: r.string(i, 4) ?? "", action: r.string(i, 5) ?? "", target: r.string(i, 6) ?? "",
-                                         reason: r.string(i, 7), oldValue: r.string(i, 8), newValue: r.string(i, 9))
-                if AuditEntry.hash(seq: seq, timeNanoseconds: ns, action: action, previousHash: previousHash) != hash {
+                let fields = [r.string(i, 4) ?? "", r.string(i, 5) ?? "", r.string(i, 6) ?? ""].map(CanonicalJSON.string)
+                    + [r.string(i, 7), r.string(i, 8), r.string(i, 9)].map(CanonicalJSON.optional)
+                if siteHash(seq: seq, timeNanoseconds: ns, fields: fields, previousHash: previousHash) != hash {
                     fail("its content does not hash to its hash: the entry was changed")
                 }
             } else {
@@ -120,5 +120,13 @@ public enum AuditReview {
         }
         finish()
         return chains
+    }
+
+    /// The site store's hash of an audit entry (form `pocare-audit/1`, docs/site-store.md): the
+    /// number, the time in nanoseconds, user, action, target, reason, old and new value, and the
+    /// previous entry's hash.
+    static func siteHash(seq: Int64, timeNanoseconds: Int64, fields: [String], previousHash: String) -> String {
+        SHA256.hex(CanonicalJSON.array([CanonicalJSON.string("pocare-audit/1"), String(seq), String(timeNanoseconds)] + fields
+                                       + [CanonicalJSON.string(previousHash)]))
     }
 }

@@ -1,6 +1,8 @@
-import ControlSiteLink
+import POCareContract
 import Foundation
+import MQTT
 import POCareConfig
+import POCareCore
 import Yams
 
 /// `control.yaml`: where the broker and the database are, and how this instance subscribes.
@@ -8,21 +10,27 @@ public struct ControlConfig: Sendable {
     public var settings: IngestService.Settings
     /// The web pages, when control.yaml has a `web:` section.
     public var web: WebSettings?
+    /// Where Prometheus metrics are served, when control.yaml has a `metrics:` section.
+    public var metrics: MetricsConfig?
     /// The quality system's periods and limits (`qms:`; defaults without it).
     public var quality = QualitySettings()
 
+    /// Every problem of the file, each located (`file:line:column: field: message`).
     public struct Invalid: Error, CustomStringConvertible {
-        public var description: String
+        public var diagnostics: [Diagnostic]
+        public init(_ diagnostics: [Diagnostic]) { self.diagnostics = diagnostics }
+        public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
     }
 
-    static let keys: Set<String> = [
+    static let keys = [
         "broker", "client_id", "mqtt_version", "shared_group", "tls", "credentials_file", "topic_root", "database",
-        "batch_messages", "queue_capacity", "keepalive", "writers", "gap_report_after", "replay_after", "web", "qms",
+        "batch_messages", "queue_capacity", "keepalive", "writers", "gap_report_after", "replay_after", "web", "metrics", "qms",
     ]
 
     public static func load(path: String) throws(Invalid) -> ControlConfig {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw Invalid(description: "\(path): cannot read the file")
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw Invalid([Diagnostic(file: path, line: 1, column: 1, field: "(file)", message: "cannot read the file")])
         }
         return try parse(text, file: path)
     }
@@ -32,95 +40,85 @@ public struct ControlConfig: Sendable {
         try load(path: path).settings.database
     }
 
+    /// Reads control.yaml; every problem is reported with its line and column, not only the first.
     public static func parse(_ text: String, file: String) throws(Invalid) -> ControlConfig {
-        func invalid(_ field: String, _ message: String) -> Invalid { Invalid(description: "\(file): \(field): \(message)") }
-        let root: [String: Any]
-        do {
-            guard let loaded = try Yams.load(yaml: text) as? [String: Any] else { throw invalid("(file)", "expected a mapping") }
-            root = loaded
-        } catch let error as Invalid {
-            throw error
-        } catch {
-            throw Invalid(description: "\(file): \(error)")
+        let collector = DiagnosticCollector(file: file)
+        guard let node = collector.compose(text), let root = MappingReader(node, path: "", collector: collector) else {
+            throw Invalid(collector.diagnostics)
         }
-        if let unknown = Set(root.keys).subtracting(keys).sorted().first {
-            throw invalid(unknown, "unknown key (known: \(keys.sorted().joined(separator: ", ")))")
+        root.rejectUnknownKeys(allowed: keys)
+        let settings = ingestSettings(root)
+        let web = root.mappingReader("web").map { WebSettings.parse($0) }
+        let metrics = root.metricsSection()
+        let quality = root.mappingReader("qms").map { QualitySettings.parse($0) }
+        guard !collector.hasErrors, let settings else { throw Invalid(collector.diagnostics) }
+        var config = ControlConfig(settings: settings, web: web, metrics: metrics)
+        config.quality = quality ?? config.quality
+        return config
+    }
+
+    private static func ingestSettings(_ root: MappingReader) -> IngestService.Settings? {
+        let brokerURL = root.string("broker", required: true)
+        let clientId = root.string("client_id") ?? "pocare-control-\(ProcessInfo.processInfo.hostName)"
+        var broker = brokerURL.flatMap { BrokerOptions.parse(url: $0, clientId: clientId) }
+        if let brokerURL, broker == nil {
+            root.collector.error(root.fieldPath("broker"), "expected mqtt://host:port or mqtts://host:port, got '\(brokerURL)'")
         }
-        func string(_ key: String) throws(Invalid) -> String? {
-            guard let value = root[key] else { return nil }
-            if let s = value as? String { return s }
-            if let n = value as? Int { return String(n) }
-            if let d = value as? Double { return String(d) }
-            throw invalid(key, "expected text")
+        broker?.cleanSession = false
+        switch root.string("mqtt_version") ?? "3.1.1" {
+        case "5", "5.0": broker?.mqtt5 = true
+        case "3.1.1", "3": broker?.mqtt5 = false
+        case let other: root.collector.error(root.fieldPath("mqtt_version"), "expected \"5\" or \"3.1.1\", got '\(other)'")
         }
-        guard let brokerURL = try string("broker") else { throw invalid("broker", "required: mqtt://host:port or mqtts://host:port") }
-        let clientId = try string("client_id") ?? "pocare-control-\(ProcessInfo.processInfo.hostName)"
-        guard var broker = BrokerOptions.parse(url: brokerURL, clientId: clientId) else {
-            throw invalid("broker", "expected mqtt://host:port or mqtts://host:port, got '\(brokerURL)'")
+        if let keepalive = root.duration("keepalive") { broker?.keepAlive = keepalive }
+        if let tls = root.mappingReader("tls") {
+            tls.rejectUnknownKeys(allowed: ["ca_file", "cert_file", "key_file"])
+            let cert = tls.string("cert_file"), key = tls.string("key_file")
+            if (cert == nil) != (key == nil) { root.collector.error(root.fieldPath("tls"), "cert_file and key_file go together (mutual TLS)") }
+            broker?.tls = .init(caFile: tls.string("ca_file") ?? "", certFile: cert, keyFile: key)
         }
-        broker.cleanSession = false
-        switch try string("mqtt_version") ?? "3.1.1" {
-        case "5", "5.0": broker.mqtt5 = true
-        case "3.1.1", "3": broker.mqtt5 = false
-        case let other: throw invalid("mqtt_version", "expected \"5\" or \"3.1.1\", got '\(other)'")
-        }
-        if let keepalive = try string("keepalive") {
-            guard let d = parseDuration(keepalive) else { throw invalid("keepalive", "'\(keepalive)' is not a duration") }
-            broker.keepAlive = d
-        }
-        if let tls = root["tls"] {
-            guard let tls = tls as? [String: Any] else { throw invalid("tls", "expected ca_file, cert_file, key_file") }
-            broker.tls = .init(
-                caFile: tls["ca_file"] as? String ?? "", certFile: tls["cert_file"] as? String, keyFile: tls["key_file"] as? String)
-            if (broker.tls?.certFile == nil) != (broker.tls?.keyFile == nil) {
-                throw invalid("tls", "cert_file and key_file go together (mutual TLS)")
-            }
-        }
-        if let credentials = try string("credentials_file") {
+        if let credentials = root.string("credentials_file") {
             switch SiteConfigLoader.readCredentials(credentials) {
             case .success(let c):
-                broker.username = c.username
-                broker.password = c.password
-            case .failure(let message): throw invalid("credentials_file", message)
+                broker?.username = c.username
+                broker?.password = c.password
+            case .failure(let message): root.collector.error(root.fieldPath("credentials_file"), message)
             }
         }
-        var settings = IngestService.Settings(broker: broker, database: try string("database") ?? "")
-        settings.topicRoot = try string("topic_root") ?? settings.topicRoot
-        settings.sharedGroup = try string("shared_group")
-        if settings.sharedGroup != nil && !broker.mqtt5 {
-            throw invalid("shared_group", "shared subscriptions need mqtt_version: \"5\"")
+        let database = root.string("database", required: true)
+        let sharedGroup = root.string("shared_group")
+        if sharedGroup != nil, broker?.mqtt5 == false {
+            root.collector.error(root.fieldPath("shared_group"), "shared subscriptions need mqtt_version: \"5\"")
         }
-        if let n = root["batch_messages"] {
-            guard let n = n as? Int, n > 0 else { throw invalid("batch_messages", "expected a positive number") }
-            settings.batchMessages = n
+        // Every field is read (and so checked) whether or not the required ones were there.
+        let topicRoot = root.string("topic_root")
+        let batchMessages = root.int("batch_messages", in: 1...100_000)
+        let queueCapacity = root.int("queue_capacity", in: 1...10_000_000)
+        let writers = root.int("writers", in: 1...16)
+        let gapReportAfter = root.duration("gap_report_after")
+        let replayAfter = replayAfter(root)
+        guard let broker, let database else { return nil }
+        var settings = IngestService.Settings(broker: broker, database: database)
+        settings.topicRoot = topicRoot ?? settings.topicRoot
+        settings.sharedGroup = sharedGroup
+        settings.batchMessages = batchMessages ?? settings.batchMessages
+        settings.queueCapacity = queueCapacity ?? settings.queueCapacity
+        settings.writers = writers ?? settings.writers
+        settings.gapReportAfter = gapReportAfter ?? settings.gapReportAfter
+        if let replayAfter { settings.replayAfter = replayAfter }
+        return settings
+    }
+
+    /// `replay_after`: absent (nil, the default stands), `off` (YAML's false: never ask sites to
+    /// replay), or a duration of at least 1 s.
+    private static func replayAfter(_ root: MappingReader) -> Duration?? {
+        guard let text = root.string("replay_after") else { return nil }
+        if Bool.parseYAML(text) == false { return .some(nil) }
+        guard let after = root.duration("replay_after") else { return nil }
+        guard after >= .seconds(1) else {
+            root.collector.error(root.fieldPath("replay_after"), "'\(text)' is shorter than 1s (or say off)")
+            return nil
         }
-        if let text = try string("gap_report_after") {
-            guard let d = parseDuration(text) else { throw invalid("gap_report_after", "'\(text)' is not a duration") }
-            settings.gapReportAfter = d
-        }
-        if root["replay_after"] as? Bool == false {
-            settings.replayAfter = nil  // YAML reads `off` as false
-        } else if let text = try string("replay_after") {
-            if text == "off" {
-                settings.replayAfter = nil
-            } else {
-                guard let d = parseDuration(text), d >= .seconds(1) else {
-                    throw invalid("replay_after", "'\(text)' is not a duration of at least 1s (or off)")
-                }
-                settings.replayAfter = d
-            }
-        }
-        if let n = root["writers"] {
-            guard let n = n as? Int, (1...16).contains(n) else { throw invalid("writers", "expected 1 to 16") }
-            settings.writers = n
-        }
-        if let n = root["queue_capacity"] {
-            guard let n = n as? Int, n > 0 else { throw invalid("queue_capacity", "expected a positive number") }
-            settings.queueCapacity = n
-        }
-        let web = try root["web"].map { value throws(Invalid) in try WebSettings.parse(value, file: file) }
-        var config = ControlConfig(settings: settings, web: web)
-        if let qms = root["qms"] { config.quality = try QualitySettings.parse(qms, file: file) }
-        return config
+        return .some(after)
     }
 }

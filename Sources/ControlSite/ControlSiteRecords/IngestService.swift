@@ -1,6 +1,10 @@
-import ControlSiteLink
+import POCareContract
+import POCareCore
 import Foundation
+import MQTT
 import Logging
+import ServiceLifecycle
+import ServiceSupport
 import Synchronization
 
 #if canImport(Glibc)
@@ -14,8 +18,10 @@ import Glibc
 /// own the database connections and write in batches. libmosquitto acknowledges a QoS 1 message to
 /// the broker before handing it over (2.0.x), so a message in the queue when the process is
 /// killed is lost here; the replay coordinator asks the site for it again (`ReplayCoordinator`).
-/// A clean stop writes everything queued first.
-public final class IngestService: @unchecked Sendable {
+/// A stop writes everything queued first, waiting at most a few seconds for a database that is
+/// away; what it could not write is logged, and the sites' stores still hold it (the next start
+/// asks for every stream's tail).
+public final class IngestService: Service, Sendable {
     public struct Settings: Sendable {
         public var broker: BrokerOptions
         public var topicRoot = "pocare/v1"
@@ -50,73 +56,120 @@ public final class IngestService: @unchecked Sendable {
         public var duplicates = 0
         public var conflicts = 0
         public var rejected = 0
+        public var abandoned = 0
     }
 
     private let settings: Settings
     private let logger: Logger
-    private var pipeline: IngestPipeline?
+    private let replay: ReplayCoordinator?
+    private let registers: RegisterPublisher?
+    private let pipeline = Mutex<IngestPipeline?>(nil)
     private let stopRequested = Atomic<Bool>(false)
     private let messages = Atomic<Int>(0)
-    private let finished = DispatchGroup()
+    private let thread = DedicatedThread(name: "ingest-mqtt")
+    /// When the MQTT thread last turned its loop, and whether the broker has it connected.
+    private let lastTurn = Atomic<Int64>(0)
+    private let brokerConnected = Atomic<Bool>(false)
+    /// Per site, the messages and records received (before de-duplication), for the metrics.
+    private let received = Mutex<[String: (messages: Int, records: Int)]>([:])
 
-    public init(settings: Settings, logger: Logger) {
+    /// `replay`, when given, publishes its requests through this instance's MQTT client, and
+    /// `registers` the registers sites enforce (retained).
+    public init(settings: Settings, logger: Logger, replay: ReplayCoordinator? = nil, registers: RegisterPublisher? = nil) {
         self.settings = settings
         self.logger = logger
+        self.replay = replay
+        self.registers = registers
     }
 
     public var currentStatistics: Statistics {
-        let written = pipeline?.currentStatistics ?? .init()
+        let written = pipeline.withLock { $0 }?.currentStatistics ?? .init()
         return Statistics(messages: messages.load(ordering: .relaxed), inserted: written.inserted, duplicates: written.duplicates,
-                          conflicts: written.conflicts, rejected: written.rejected)
+                          conflicts: written.conflicts, rejected: written.rejected, abandoned: written.abandoned)
     }
 
-    /// Connects to the database and migrates it (failing at once if either fails), then
-    /// starts the writers and the MQTT thread.
-    public func start() throws {
+    /// Connects to the database and migrates it, and checks the broker settings: fails at once
+    /// if any of them fails, before the service runs. Blocks (libpq): call it from a thread of
+    /// the caller's, not from a task.
+    public func prepare() throws {
         let connection = try PostgresConnection(settings.database)
         try ControlSchema.migrate(connection, logger: logger)
-        let pipeline = try IngestPipeline(
-            database: settings.database, writers: settings.writers, batchMessages: settings.batchMessages,
-            queueCapacity: settings.queueCapacity, logger: logger)
-        self.pipeline = pipeline
-        let watch = PersistentGapWatch(database: settings.database, reportAfter: settings.gapReportAfter, logger: logger)
-        watch.start()
-        let replay: ReplayCoordinator? = settings.replayAfter.map { after in
-            var planning = ReplayPlanner.Settings()
-            planning.replayAfter = Double(after.components.seconds) + Double(after.components.attoseconds) / 1e18
-            return ReplayCoordinator(
-                database: settings.database, requester: settings.broker.clientId, topicRoot: settings.topicRoot, settings: planning,
-                logger: logger)
-        }
-        replay?.start()
-        // The registers sites enforce, published retained from the database.
-        let registers = RegisterPublisher(database: settings.database, topicRoot: settings.topicRoot, logger: logger)
-        registers.start()
-        let client = ThreadOwned(try MQTTClient(options: settings.broker))
-        finished.enter()
-        let mqttThread = Thread { [self] in
-            runSubscriber(client.value, pipeline, replay, registers)
-            pipeline.close()
-            pipeline.waitUntilFinished()
-            replay?.stop()
-            registers.stop()
-            watch.stop()
-            finished.leave()
-        }
-        mqttThread.name = "ingest-mqtt"
-        mqttThread.start()
+        _ = try MQTTClient(options: settings.broker)
     }
 
-    /// Asks the threads to finish; what is queued is written first.
-    public func stop() { stopRequested.store(true, ordering: .relaxed) }
+    /// For the service watchdog: healthy while the MQTT thread turns its loop and no writer
+    /// holding messages has been silent for `limit` (a thread blocked for good in a C call is
+    /// not), whatever the broker and the database answer: an instance that waits for them is alive.
+    public func health(within limit: Duration) -> (healthy: Bool, status: String) {
+        guard let pipeline = pipeline.withLock({ $0 }) else { return (true, "starting") }
+        let now = MonotonicClock.now()
+        let turned = now - lastTurn.load(ordering: .relaxed) <= limit.nanoseconds
+        let writers = pipeline.health(within: limit)
+        let s = currentStatistics
+        let status = "broker \(brokerConnected.load(ordering: .relaxed) ? "connected" : "NOT connected"), "
+            + "\(s.messages) messages, \(s.inserted) records stored, \(pipeline.queued) queued"
+            + (writers.retrying > 0 ? ", database NOT answering" : "") + (turned ? "" : ", MQTT thread NOT turning")
+            + (writers.stuck > 0 ? ", \(writers.stuck) writer(s) stuck" : "")
+        return (turned && writers.stuck == 0, status)
+    }
 
-    public func waitUntilStopped() { finished.wait() }
+    /// What ingest reports to Prometheus, from memory (no database call).
+    public func metricFamilies() -> [MetricFamily] {
+        let s = currentStatistics
+        let perSite = received.withLock { $0 }.sorted { $0.key < $1.key }
+        let pipeline = pipeline.withLock { $0 }
+        let latency = pipeline?.writeLatency ?? (count: 0, seconds: 0)
+        return [
+            MetricFamily("pocare_control_broker_connected", .gauge, help: "1 while this instance is connected to the broker.",
+                         samples: [.init(brokerConnected.load(ordering: .relaxed) ? 1 : 0)]),
+            MetricFamily("pocare_control_messages_received_total", .counter, help: "Record messages received per site (before de-duplication).",
+                         by: "site", perSite.map { ($0.key, Double($0.value.messages)) }),
+            MetricFamily("pocare_control_records_received_total", .counter, help: "Records received per site (before de-duplication).",
+                         by: "site", perSite.map { ($0.key, Double($0.value.records)) }),
+            MetricFamily("pocare_control_records_total", .counter, help: "Records written by this instance, by outcome.", samples: [
+                .init(Double(s.inserted), labels: [("outcome", "inserted")]), .init(Double(s.duplicates), labels: [("outcome", "duplicate")]),
+                .init(Double(s.conflicts), labels: [("outcome", "conflicting_duplicate")]), .init(Double(s.rejected), labels: [("outcome", "rejected")]),
+            ]),
+            MetricFamily("pocare_control_ingest_queue_messages", .gauge, help: "Messages received and waiting for a writer.",
+                         samples: [.init(Double(pipeline?.queued ?? 0))]),
+            MetricFamily("pocare_control_database_write_seconds", .summary, help: "Write transactions of the ingest writers: total time and count.",
+                         samples: [.init(latency.seconds, suffix: "_sum"), .init(Double(latency.count), suffix: "_count")]),
+        ]
+    }
 
-    private func runSubscriber(_ client: MQTTClient, _ pipeline: IngestPipeline, _ replay: ReplayCoordinator?, _ registers: RegisterPublisher) {
+    /// Reads from the broker and writes to the database until the service group shuts down.
+    public func run() async {
+        let pipeline = IngestPipeline(
+            database: settings.database, writers: settings.writers, batchMessages: settings.batchMessages,
+            queueCapacity: settings.queueCapacity, logger: logger)
+        self.pipeline.withLock { $0 = pipeline }
+        thread.start { [self] in
+            do {
+                runSubscriber(try MQTTClient(options: settings.broker), pipeline)
+            } catch {
+                logger.critical("cannot create the MQTT client", metadata: ["error": "\(error)"])
+            }
+        }
+        try? await gracefulShutdown()
+        logger.info("stopping: writing what is queued")
+        stopRequested.store(true, ordering: .relaxed)
+        _ = await thread.joined(within: .seconds(1))
+        pipeline.close(retryingFor: .seconds(3))
+        let finished = await pipeline.finished(within: .milliseconds(3_500))
+        let s = currentStatistics
+        let unwritten = s.abandoned + pipeline.queued
+        if !finished || unwritten > 0 {
+            logger.error("stopped with messages not written; the sites' stores hold them, and the next start asks for them again",
+                         metadata: ["not_written": "\(unwritten)"])
+        }
+        logger.info("stopped", metadata: ["messages": "\(s.messages)", "inserted": "\(s.inserted)", "duplicates": "\(s.duplicates)"])
+    }
+
+    private func runSubscriber(_ client: MQTTClient, _ pipeline: IngestPipeline) {
         let answerPrefix = settings.topicRoot + "/", answerSuffix = "/replay/status"
         client.setMaxInflight(settings.batchMessages)
-        var everConnected = false
-        var failures = 0
+        var schedule = ReconnectSchedule()
+        var connected = false
         client.onEvent = { [self] event in
             switch event {
             case .connected(let rc):
@@ -124,7 +177,7 @@ public final class IngestService: @unchecked Sendable {
                     logger.error("the broker refused the connection", metadata: ["reason": "\(MQTTClient.connackText(rc))"])
                     return
                 }
-                failures = 0
+                connected = true
                 do {
                     try client.subscribe(settings.subscription, qos: 1)
                     logger.info("subscribed", metadata: ["pattern": "\(settings.subscription)", "client": "\(settings.broker.clientId)"])
@@ -132,6 +185,7 @@ public final class IngestService: @unchecked Sendable {
                     logger.error("cannot subscribe", metadata: ["error": "\(error)"])
                 }
             case .disconnected(let rc):
+                connected = false
                 if rc != 0 { logger.warning("lost the broker connection", metadata: ["code": "\(rc)"]) }
             case .message(let topic, let payload):
                 // A site's answer to a replay request: bookkeeping, not a record.
@@ -142,7 +196,11 @@ public final class IngestService: @unchecked Sendable {
                 }
                 messages.add(1, ordering: .relaxed)
                 do {
-                    pipeline.submit(.message(try ContractMessage.parse(topic: topic, payload: payload, root: settings.topicRoot)))
+                    let message = try ContractMessage.parse(topic: topic, payload: payload, root: settings.topicRoot)
+                    if case .records(let records) = message {
+                        received.withLock { $0[records.site, default: (0, 0)].messages += 1; $0[records.site, default: (0, 0)].records += records.records.count }
+                    }
+                    pipeline.submit(.message(message))
                 } catch let failure as ContractMessage.Failure {
                     if case .unknownTopic = failure {
                         logger.debug("ignored a topic outside the contract", metadata: ["topic": "\(topic)"])
@@ -156,52 +214,45 @@ public final class IngestService: @unchecked Sendable {
             }
         }
         while !stopRequested.load(ordering: .relaxed) {
+            lastTurn.store(MonotonicClock.now(), ordering: .relaxed)
+            brokerConnected.store(connected, ordering: .relaxed)
             if client.socket < 0 {
-                do {
-                    if everConnected { try client.reconnect() } else { try client.connect() }
-                    everConnected = true
-                } catch {
-                    failures += 1
-                    if failures == 1 || failures.isMultiple(of: 10) {
+                switch schedule.attempt(client) {
+                case .started: break
+                case .notDue(let nanoseconds):
+                    usleep(UInt32(min(nanoseconds / 1_000, 100_000)))
+                    continue
+                case .failed(let error, let failures, _, let worthLogging):
+                    if worthLogging {
                         logger.warning("cannot reach the broker; retrying", metadata: ["error": "\(error)", "attempts": "\(failures)"])
                     }
-                    let backoff = min(30, 0.5 * pow(2, Double(min(failures - 1, 6))))
-                    sleepUnlessStopped(backoff * Double.random(in: 0.5...1))
                     continue
                 }
             }
+            if connected { schedule.connected() }
             for request in replay?.takeOutgoing() ?? [] {
                 do { _ = try client.publish(topic: request.topic, payload: request.payload, qos: 1) } catch {
                     // Unanswered requests are asked again after a while.
                     logger.warning("cannot publish a replay request", metadata: ["topic": "\(request.topic)", "error": "\(error)"])
                 }
             }
-            var unpublished: [RegisterPublisher.Outgoing] = []
-            for register in registers.takeOutgoing() {
-                do { _ = try client.publish(topic: register.topic, payload: register.payload, qos: 1, retain: true) } catch {
-                    unpublished.append(register)
-                    logger.warning("cannot publish a register", metadata: ["topic": "\(register.topic)", "error": "\(error)"])
+            if connected, let registers {
+                var unpublished: [RegisterPublisher.Outgoing] = []
+                for register in registers.takeOutgoing() {
+                    do { _ = try client.publish(topic: register.topic, payload: register.payload, qos: 1, retain: true) } catch {
+                        unpublished.append(register)
+                        logger.warning("cannot publish a register", metadata: ["topic": "\(register.topic)", "error": "\(error)"])
+                    }
                 }
+                registers.giveBack(unpublished)
             }
-            registers.giveBack(unpublished)
             // The database is behind: let the broker hold the messages instead of memory.
-            if !pipeline.waitForRoom(timeout: 0.5) {
+            if !pipeline.waitForRoom(timeout: 0.1) {
                 _ = client.loopMisc()
                 continue
             }
-            _ = client.runLoop(milliseconds: 100)
+            if !client.runLoop(milliseconds: 100) && client.socket < 0 { schedule.lost() }
         }
         client.disconnect()
     }
-
-    private func sleepUnlessStopped(_ seconds: Double) {
-        let deadline = Date(timeIntervalSinceNow: seconds)
-        while Date() < deadline && !stopRequested.load(ordering: .relaxed) { usleep(50_000) }
-    }
-}
-
-/// A value created on one thread and handed to the thread that will own it; never shared.
-final class ThreadOwned<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import POCareContract
 import Logging
 
 /// Writes what arrived from the broker into PostgreSQL, a batch of messages per transaction.

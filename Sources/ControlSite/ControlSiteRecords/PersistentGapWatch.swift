@@ -1,31 +1,34 @@
 import Foundation
 import Logging
+import POCareCore
+import ServiceLifecycle
 import Synchronization
 
 /// Reports gaps that stay open: a gap can open for a moment when records of one stream reach
 /// instances out of order, but one still open after `reportAfter` means records are missing and
 /// the site's backlog has not brought them. Its own thread and connection; logs each gap once.
-final class PersistentGapWatch: @unchecked Sendable {
+public final class PersistentGapWatch: Service, Sendable {
     private let database: String
     private let reportAfter: Duration
     private let logger: Logger
     private let stopped = Atomic<Bool>(false)
+    private let thread = DedicatedThread(name: "ingest-gap-watch")
 
-    init(database: String, reportAfter: Duration, logger: Logger) {
+    public init(database: String, reportAfter: Duration, logger: Logger) {
         self.database = database
         self.reportAfter = reportAfter
         self.logger = logger
     }
 
-    func start() {
-        let thread = Thread { [self] in run() }
-        thread.name = "ingest-gap-watch"
-        thread.start()
+    /// Watches on its own thread until the service group shuts down.
+    public func run() async {
+        thread.start { [self] in watch() }
+        try? await gracefulShutdown()
+        stopped.store(true, ordering: .relaxed)
+        _ = await thread.joined(within: .seconds(1))
     }
 
-    func stop() { stopped.store(true, ordering: .relaxed) }
-
-    private func run() {
+    private func watch() {
         var reported = Set<String>()
         var connection: PostgresConnection?
         let seconds = Double(reportAfter.components.seconds) + Double(reportAfter.components.attoseconds) / 1e18

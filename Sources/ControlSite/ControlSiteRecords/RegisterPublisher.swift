@@ -1,14 +1,15 @@
 import Foundation
 import Logging
 import POCareCore
+import ServiceLifecycle
 import Synchronization
 
 /// Publishes the registers sites enforce (their trained personnel), retained per site, from
 /// `register_versions`: each site's newest version once at start, then every new version as it
 /// appears. Its own thread and connection read the table; the MQTT thread, which owns the
 /// client, publishes what `takeOutgoing` hands it. Retained messages make a repeat harmless, so
-/// several instances may publish the same version.
-public final class RegisterPublisher: Sendable {
+/// several instances may publish the same version. A service of `pocare-control run`.
+public final class RegisterPublisher: Service, Sendable {
     public typealias Outgoing = (topic: String, payload: [UInt8])
 
     private let thread = DedicatedThread(name: "register-publisher")
@@ -24,11 +25,14 @@ public final class RegisterPublisher: Sendable {
         self.logger = logger
     }
 
-    public func start() { thread.start { [self] in run() } }
-
-    public func stop() {
+    /// Reads on its own thread until the service group shuts down.
+    public func run() async {
+        thread.start { [self] in work() }
+        try? await gracefulShutdown()
         stopped.store(true, ordering: .relaxed)
-        thread.join()
+        if !(await thread.joined(within: .seconds(2))) {
+            logger.warning("the register thread is still waiting for the database; stopping without it")
+        }
     }
 
     public func takeOutgoing() -> [Outgoing] {
@@ -45,7 +49,7 @@ public final class RegisterPublisher: Sendable {
         outgoing.withLock { $0.insert(contentsOf: registers, at: 0) }
     }
 
-    private func run() {
+    private func work() {
         var connection: PostgresConnection?
         var published: [String: Int64] = [:]
         while !stopped.load(ordering: .relaxed) {

@@ -1,4 +1,4 @@
-import ControlAPI
+import POCareContract
 import Foundation
 
 /// The batch IPC record as the site built and published it (an event of kind `batch_record`),

@@ -1,5 +1,6 @@
 import Foundation
 import POCareConfig
+import POCareCore
 
 /// The `web:` section of control.yaml: where `pocare-control run` serves the QA/QP pages.
 /// Without the section no page is served.
@@ -28,57 +29,42 @@ public struct WebSettings: Sendable, Equatable {
 
     public init() {}
 
-    static let keys: Set<String> = [
+    static let keys = [
         "address", "port", "secure_cookies", "session_idle", "session_max", "login_failures_per_user",
         "login_failures_per_address", "login_window", "profiles", "database_threads", "tls",
     ]
 
-    static func parse(_ value: Any, file: String) throws(ControlConfig.Invalid) -> WebSettings {
-        func invalid(_ field: String, _ message: String) -> ControlConfig.Invalid {
-            ControlConfig.Invalid(description: "\(file): web.\(field): \(message)")
-        }
-        guard let map = value as? [String: Any] else { throw invalid("(section)", "expected a mapping of \(keys.sorted().joined(separator: ", "))") }
-        if let unknown = Set(map.keys).subtracting(keys).sorted().first {
-            throw invalid(unknown, "unknown key (known: \(keys.sorted().joined(separator: ", ")))")
-        }
+    /// Reads the `web:` section; problems go to the file's diagnostics, located.
+    static func parse(_ map: MappingReader) -> WebSettings {
+        map.rejectUnknownKeys(allowed: keys)
         var s = WebSettings()
-        if let a = map["address"] {
-            guard let a = a as? String, !a.isEmpty else { throw invalid("address", "expected an IP address or host name") }
-            s.address = a
+        if let address = map.string("address") {
+            if address.isEmpty { map.collector.error(map.fieldPath("address"), "expected an IP address or host name") }
+            s.address = address
         }
-        func integer(_ key: String, _ range: ClosedRange<Int>) throws(ControlConfig.Invalid) -> Int? {
-            guard let v = map[key] else { return nil }
-            guard let n = v as? Int, range.contains(n) else { throw invalid(key, "expected a whole number from \(range.lowerBound) to \(range.upperBound)") }
-            return n
+        s.port = map.int("port", in: 1...65535) ?? s.port
+        s.secureCookies = map.bool("secure_cookies") ?? s.secureCookies
+        func seconds(_ key: String) -> Double? {
+            guard let d = map.duration(key) else { return nil }
+            let value = Double(d.nanoseconds) / 1e9
+            guard value > 0, value <= 366 * 86400 else {
+                map.collector.error(map.fieldPath(key), "expected a duration from 1s to 366d, such as 15m or 12h")
+                return nil
+            }
+            return value
         }
-        func duration(_ key: String) throws(ControlConfig.Invalid) -> Double? {
-            guard let v = map[key] else { return nil }
-            let text = (v as? String) ?? (v as? Int).map(String.init) ?? ""
-            let d = parseDuration(text).map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 0
-            guard d > 0, d <= 366 * 86400 else { throw invalid(key, "expected a duration such as 15m, 12h") }
-            return d
-        }
-        s.port = try integer("port", 1...65535) ?? s.port
-        if let v = map["secure_cookies"] {
-            guard let b = v as? Bool else { throw invalid("secure_cookies", "expected true or false") }
-            s.secureCookies = b
-        }
-        s.sessionIdleSeconds = try duration("session_idle") ?? s.sessionIdleSeconds
-        s.sessionMaxSeconds = try duration("session_max") ?? s.sessionMaxSeconds
-        s.loginWindowSeconds = try duration("login_window") ?? s.loginWindowSeconds
-        s.loginFailuresPerUser = try integer("login_failures_per_user", 1...1000) ?? s.loginFailuresPerUser
-        s.loginFailuresPerAddress = try integer("login_failures_per_address", 1...100_000) ?? s.loginFailuresPerAddress
-        s.databaseThreads = try integer("database_threads", 1...16) ?? s.databaseThreads
-        if let p = map["profiles"] {
-            guard let p = p as? String else { throw invalid("profiles", "expected a folder") }
-            s.profiles = p
-        }
-        if let tls = map["tls"] {
-            guard let tls = tls as? [String: Any], let cert = tls["cert_file"] as? String, let key = tls["key_file"] as? String,
-                  Set(tls.keys) == ["cert_file", "key_file"]
-            else { throw invalid("tls", "expected cert_file and key_file (PEM)") }
-            for (field, path) in [("tls.cert_file", cert), ("tls.key_file", key)] where !FileManager.default.isReadableFile(atPath: path) {
-                throw invalid(field, "cannot read \(path)")
+        s.sessionIdleSeconds = seconds("session_idle") ?? s.sessionIdleSeconds
+        s.sessionMaxSeconds = seconds("session_max") ?? s.sessionMaxSeconds
+        s.loginWindowSeconds = seconds("login_window") ?? s.loginWindowSeconds
+        s.loginFailuresPerUser = map.int("login_failures_per_user", in: 1...1000) ?? s.loginFailuresPerUser
+        s.loginFailuresPerAddress = map.int("login_failures_per_address", in: 1...100_000) ?? s.loginFailuresPerAddress
+        s.databaseThreads = map.int("database_threads", in: 1...16) ?? s.databaseThreads
+        s.profiles = map.string("profiles")
+        if let tls = map.mappingReader("tls") {
+            tls.rejectUnknownKeys(allowed: ["cert_file", "key_file"])
+            let cert = tls.string("cert_file", required: true), key = tls.string("key_file", required: true)
+            for (field, path) in [("cert_file", cert), ("key_file", key)] {
+                if let path, !FileManager.default.isReadableFile(atPath: path) { tls.collector.error(tls.fieldPath(field), "cannot read \(path)") }
             }
             s.tlsCertificateFile = cert
             s.tlsKeyFile = key

@@ -1,4 +1,5 @@
 import ControlSiteRecords
+import POCareContract
 import Foundation
 import Hummingbird
 import HTTPTypes
@@ -10,7 +11,7 @@ import ServiceLifecycle
 
 /// The QA/QP pages of `pocare-control run`: routes, sessions, CSRF, signatures. Every
 /// database call goes to `DatabaseWorkers`' threads; the handlers only await them.
-public final class ControlSiteWebServer: Sendable {
+public final class ControlSiteWebServer: Service, Sendable {
     let settings: WebSettings
     let database: DatabaseWorkers
     let specs: SpecCatalogue
@@ -35,9 +36,25 @@ public final class ControlSiteWebServer: Sendable {
 
     var lifetime: WebSessions.Lifetime { .init(idleSeconds: settings.sessionIdleSeconds, absoluteSeconds: settings.sessionMaxSeconds) }
 
+    /// As a service of `pocare-control run`: serves until the service group shuts down.
+    public func run() async throws {
+        let logger = self.logger, address = settings.address
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await self.run { port in logger.notice("web pages listening", metadata: ["address": "\(address)", "port": "\(port)"]) }
+            }
+            // Returns at the group's graceful shutdown (or cancellation): then the pages stop.
+            group.addTask { try? await gracefulShutdown() }
+            // Whichever ends first: a server that failed ends the service (and so the process).
+            try await group.next()
+            group.cancelAll()
+            try await group.waitForAll()
+        }
+    }
+
     /// Serves until the task is cancelled, then stops gracefully (requests in progress are
     /// answered); `onListening` gets the bound port (useful with port 0).
-    public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+    public func run(onListening: @escaping @Sendable (Int) async -> Void) async throws {
         let router = Router(context: WebRequestContext.self)
         router.add(middleware: SecurityHeaders())
         addRoutes(router)
@@ -46,16 +63,18 @@ public final class ControlSiteWebServer: Sendable {
             configuration: .init(address: .hostname(settings.address, port: settings.port), serverName: "pocare-control"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
-        defer { database.stop() }
         // The process's signals belong to `pocare-control run`; the pages stop when their task is cancelled.
         let group = ServiceGroup(services: [app], gracefulShutdownSignals: [], cancellationSignals: [], logger: logger)
         // A task of its own, so the caller's cancellation reaches the server as a graceful shutdown, not as cancellation.
         let serving = Task { try await group.run() }
-        try await withTaskCancellationHandler {
-            try await serving.value
+        let outcome = await withTaskCancellationHandler {
+            await serving.result
         } onCancel: {
             Task { await group.triggerGracefulShutdown() }
         }
+        // The database threads are joined without holding a thread of the pool.
+        await database.stop(within: .seconds(2))
+        try outcome.get()
     }
 
     /// HTTP/1.1, over TLS when the settings name a certificate and key.

@@ -1,4 +1,5 @@
 import ControlSiteRecords
+import POCareContract
 import Foundation
 import Logging
 import POCareCore
@@ -48,10 +49,14 @@ public final class DatabaseWorkers: Sendable {
         }
     }
 
-    public func stop() {
+    /// Refuses new work, lets the threads finish what they hold, and waits for them at most
+    /// `limit` (a thread stuck on a database that stopped answering is left behind).
+    public func stop(within limit: Duration) async {
         queue.withLock { $0.stopping = true }
         for _ in threads { available.signal() }
-        for thread in threads { thread.join() }
+        for thread in threads where !(await thread.joined(within: limit)) {
+            logger.warning("a web database thread is still waiting for the database; stopping without it", metadata: ["thread": "\(thread.name)"])
+        }
     }
 
     private func work() {

@@ -1,4 +1,5 @@
 import ControlSiteRecords
+import POCareContract
 import Foundation
 
 /// What the pages show beyond the oversight commands' reports: the samples of a batch for its

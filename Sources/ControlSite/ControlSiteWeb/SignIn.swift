@@ -1,4 +1,6 @@
 import ControlSiteRecords
+import Hashing
+import POCareContract
 import Foundation
 
 /// Signing in: the password checked against its slow hash, attempts limited per user and per

@@ -1,4 +1,5 @@
 import ControlSiteRecords
+import POCareContract
 import Foundation
 import POCareConfig
 import POCareCore

@@ -1,4 +1,6 @@
 import ControlSiteRecords
+import Hashing
+import POCareContract
 import Foundation
 import Hummingbird
 

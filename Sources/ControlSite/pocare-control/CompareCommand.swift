@@ -1,5 +1,6 @@
 import ArgumentParser
 import ControlSiteRecords
+import POCareContract
 import Foundation
 import POCareConfig
 

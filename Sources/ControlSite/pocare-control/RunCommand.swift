@@ -4,18 +4,17 @@ import ControlSiteRecords
 import ControlSiteWeb
 import Foundation
 import Logging
-
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// Set from the signal handler; the service stops after writing what it holds.
-nonisolated(unsafe) var runStopRequested: sig_atomic_t = 0
+import ServiceLifecycle
+import ServiceSupport
+import Synchronization
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Ingest: subscribe to every site (QoS 1, persistent session) and store every record in PostgreSQL.",
         discussion: """
+            Runs until SIGTERM or SIGINT, then writes what it holds and exits within 5 s whatever the
+            database and the broker do.
+
             Example:
               pocare-control run --config /etc/pocare/control.yaml
             """)
@@ -26,15 +25,11 @@ struct Run: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
-    func run() throws {
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        sigaddset(&signals, SIGINT)
-        sigaddset(&signals, SIGTERM)
-        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
-        signal(SIGINT) { _ in runStopRequested = 1 }
-        signal(SIGTERM) { _ in runStopRequested = 1 }
+    /// From the stop signal to the process's end, at most: the services bound their own stops
+    /// below this, and a part stuck in a C call that never returns is left behind.
+    static let stopLimit: Duration = .milliseconds(4_500)
 
+    func run() throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -42,50 +37,83 @@ struct Run: ParsableCommand {
             return handler
         }
         let logger = Logger(label: "pocare-control.ingest")
-        let settings: IngestService.Settings
-        let web: WebSettings?
-        let quality: QualitySettings
+        let loaded: ControlConfig
         do {
-            let loaded = try ControlConfig.load(path: config)
-            settings = loaded.settings
-            web = loaded.web
-            quality = loaded.quality
+            loaded = try ControlConfig.load(path: config)
         } catch {
             note("\(error)")
             throw ExitStatus.usage
         }
-        let service = IngestService(settings: settings, logger: logger)
+        let settings = loaded.settings
+        // The services of one process, each on threads of its own; they stop together.
+        let replay: ReplayCoordinator? = settings.replayAfter.map { after in
+            var planning = ReplayPlanner.Settings()
+            planning.replayAfter = Double(after.nanoseconds) / 1e9
+            return ReplayCoordinator(
+                database: settings.database, requester: settings.broker.clientId, topicRoot: settings.topicRoot, settings: planning,
+                logger: logger)
+        }
+        // The registers sites enforce, published retained from the approved changes.
+        let registers = RegisterPublisher(database: settings.database, topicRoot: settings.topicRoot, logger: logger)
+        let ingest = IngestService(settings: settings, logger: logger, replay: replay, registers: registers)
         do {
-            try service.start()
+            try ingest.prepare()
         } catch {
             note("\(error)")
             throw ExitStatus.unreachable
         }
+        var services: [any Service] = [ingest, PersistentGapWatch(database: settings.database, reportAfter: settings.gapReportAfter, logger: logger)]
+        if let replay { services.append(replay) }
         // Deviations open from their evidence while records arrive.
-        let deviations = DeviationWatch(database: settings.database, settings: quality, logger: Logger(label: "pocare-control.deviations"))
-        deviations.start()
-        // The pages, in the same process: their own database threads, NIO's event loops.
-        let pages = web.map { web in
-            let server = ControlSiteWebServer(settings: web, connectionInfo: settings.database, quality: quality,
-                                              logger: Logger(label: "pocare-control.web"))
-            return Task.detached {
-                do {
-                    try await server.run { port in
-                        Logger(label: "pocare-control.web").notice("web pages listening", metadata: ["address": "\(web.address)", "port": "\(port)"])
-                    }
-                } catch {
-                    Logger(label: "pocare-control.web").critical("web pages stopped", metadata: ["error": "\(error)"])
-                    runStopRequested = 1
-                }
+        services += [registers, DeviationWatch(database: settings.database, settings: loaded.quality, logger: Logger(label: "pocare-control.deviations"))]
+        if let metrics = loaded.metrics {
+            do {
+                let served = try ControlSiteMetrics(config: metrics, database: settings.database, ingest: ingest, logger: logger)
+                services.append(served)
+                logger.notice("metrics served", metadata: ["address": "\(metrics.host):\(served.port)"])
+            } catch {
+                note("\(error)")
+                throw ExitStatus.usage
             }
         }
-        while runStopRequested == 0 { usleep(100_000) }
-        pages?.cancel()
-        deviations.stop()
-        logger.info("stopping: writing what is queued")
-        service.stop()
-        service.waitUntilStopped()
-        let s = service.currentStatistics
-        logger.info("stopped", metadata: ["messages": "\(s.messages)", "inserted": "\(s.inserted)", "duplicates": "\(s.duplicates)"])
+        if let web = loaded.web {
+            services.append(ControlSiteWebServer(settings: web, connectionInfo: settings.database, quality: loaded.quality,
+                                                 logger: Logger(label: "pocare-control.web")))
+        }
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [], cancellationSignals: [], logger: logger)
+
+        let notifier = ServiceNotifier()
+        let signals = ProcessSignals { _ in
+            notifier.send("STOPPING=1")
+            logger.info("stopping")
+            Task { await group.triggerGracefulShutdown() }
+            // The promise to an operator (and to systemd's stop timeout): gone within the limit.
+            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(Self.stopLimit.nanoseconds))) {
+                logger.error("a part did not stop in time; exiting without it")
+                Foundation.exit(1)
+            }
+        }
+        let outcome = Mutex<(any Error)?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Task.detached {
+            do { try await group.run() } catch { outcome.withLock { $0 = error } }
+            done.signal()
+        }
+        notifier.send("READY=1", "STATUS=ingesting")
+        // Pings systemd only while ingest is alive; a thread stuck for good gets the service restarted.
+        let watchdogInterval = ServiceNotifier.watchdogInterval()
+        let watchdog = ServiceWatchdog(notifier: notifier, watchdog: watchdogInterval) {
+            let health = ingest.health(within: watchdogInterval ?? .seconds(30))
+            return .init(healthy: health.healthy, status: health.status)
+        }
+        watchdog.start()
+        defer { watchdog.stop() }
+        // The main thread only waits: every service runs on threads of its own or on the pool.
+        done.wait()
+        withExtendedLifetime(signals) {}
+        if let error = outcome.withLock({ $0 }) {
+            logger.critical("pocare-control run stopped", metadata: ["error": "\(error)"])
+            throw ExitStatus.failure
+        }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ControlSiteQuality
 import ControlSiteRecords
+import POCareContract
 import Foundation
 import POCareConfig
 

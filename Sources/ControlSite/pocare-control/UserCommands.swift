@@ -1,5 +1,7 @@
 import ArgumentParser
+import Hashing
 import ControlSiteRecords
+import POCareContract
 import ControlSiteWeb
 import Foundation
 

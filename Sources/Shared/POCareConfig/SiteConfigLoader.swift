@@ -10,7 +10,7 @@ public enum SiteConfigLoader {
         public var diagnostics: [Diagnostic]
     }
 
-    static let topKeys = ["site", "profile_dir", "spec_dir", "devices", "store", "control_site", "control"]
+    static let topKeys = ["site", "profile_dir", "spec_dir", "devices", "store", "control_site", "control", "metrics"]
     static let controlSiteKeys = [
         "broker", "client_id", "mqtt_version", "keepalive", "topic_root", "tls", "credentials_file", "window",
         "telemetry_batch",
@@ -201,6 +201,7 @@ public enum SiteConfigLoader {
             if let path = reader.string("socket") { control.path = resolve(path, against: baseDirectory).path }
             if reader.has("group") { control.group = reader.string("group") }
         }
+        let metrics = top.metricsSection()
         let diagnostics = profileDiagnostics + specDiagnostics + collector.diagnostics
         guard !collector.hasErrors, !diagnostics.contains(where: { $0.severity == .error }), let site else {
             return Result(config: nil, diagnostics: diagnostics)
@@ -208,6 +209,7 @@ public enum SiteConfigLoader {
         var config = SiteConfig(siteId: site, devices: devices, store: store, controlSite: controlSite)
         config.control = control
         config.specDirectories = specDirectories
+        config.metrics = metrics
         return Result(config: config, diagnostics: diagnostics)
     }
 

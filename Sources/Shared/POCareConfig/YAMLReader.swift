@@ -4,25 +4,25 @@ import Yams
 
 /// Collects located diagnostics while one file is read, and remembers where each field was,
 /// so checks that run after parsing can still point at the right line and column.
-final class DiagnosticCollector {
-    let file: String
-    private(set) var diagnostics: [Diagnostic] = []
+package final class DiagnosticCollector {
+    package let file: String
+    package private(set) var diagnostics: [Diagnostic] = []
     private var marks: [String: (line: Int, column: Int)] = [:]
 
-    init(file: String) { self.file = file }
+    package init(file: String) { self.file = file }
 
-    func remember(_ path: String, _ mark: Mark?) {
+    package func remember(_ path: String, _ mark: Mark?) {
         if let mark { marks[path] = (mark.line, mark.column) }
     }
 
-    func error(_ path: String, at mark: Mark?, _ message: String) {
+    package func error(_ path: String, at mark: Mark?, _ message: String) {
         let place = mark.map { ($0.line, $0.column) } ?? marks[path] ?? (1, 1)
         diagnostics.append(Diagnostic(file: file, line: place.0, column: place.1, field: path, message: Self.shortened(message)))
     }
 
     /// Quotes in a message ('like this') are cut to 40 characters: a value of a megabyte must
     /// not become a megabyte of diagnostics, and the place in the file says where the rest is.
-    static func shortened(_ message: String) -> String {
+    package static func shortened(_ message: String) -> String {
         guard message.count > 200 else { return message }
         var result = ""
         var quoted = ""
@@ -45,7 +45,7 @@ final class DiagnosticCollector {
     }
 
     /// Reports at the remembered place of `path`, or of the nearest remembered parent.
-    func error(_ path: String, _ message: String) {
+    package func error(_ path: String, _ message: String) {
         var probe = path
         while marks[probe] == nil, let cut = probe.lastIndex(where: { $0 == "." || $0 == "[" }) {
             probe = String(probe[..<cut])
@@ -54,17 +54,17 @@ final class DiagnosticCollector {
         diagnostics.append(Diagnostic(file: file, line: place.0, column: place.1, field: path, message: Self.shortened(message)))
     }
 
-    var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
+    package var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
 
     /// A problem that does not make the file invalid, but that its author should know of.
-    func warning(_ path: String, at mark: Mark?, _ message: String) {
+    package func warning(_ path: String, at mark: Mark?, _ message: String) {
         let place = mark.map { ($0.line, $0.column) } ?? marks[path] ?? (1, 1)
         diagnostics.append(Diagnostic(
             file: file, line: place.0, column: place.1, field: path, message: Self.shortened(message), severity: .warning))
     }
 
     /// Parses YAML text into a node tree, turning libyaml's errors into diagnostics.
-    func compose(_ text: String) -> Node? {
+    package func compose(_ text: String) -> Node? {
         do {
             guard let node = try Yams.compose(yaml: text) else {
                 error("(document)", at: nil, "file is empty")
@@ -91,13 +91,13 @@ final class DiagnosticCollector {
 }
 
 /// Reads one YAML mapping field by field; every key it was not asked about is reported as unknown.
-struct MappingReader {
-    let mapping: Node.Mapping
-    let path: String
-    let collector: DiagnosticCollector
+package struct MappingReader {
+    package let mapping: Node.Mapping
+    package let path: String
+    package let collector: DiagnosticCollector
     private let entries: [String: (key: Node, value: Node)]
 
-    init?(_ node: Node, path: String, collector: DiagnosticCollector) {
+    package init?(_ node: Node, path: String, collector: DiagnosticCollector) {
         guard case .mapping(let mapping) = node else {
             collector.error(path.isEmpty ? "(document)" : path, at: node.mark, "expected a mapping of keys to values")
             return nil
@@ -119,14 +119,14 @@ struct MappingReader {
         collector.remember(path, mapping.mark)
     }
 
-    static func join(_ path: String, _ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+    package static func join(_ path: String, _ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
-    var mark: Mark? { mapping.mark }
+    package var mark: Mark? { mapping.mark }
 
-    func fieldPath(_ key: String) -> String { Self.join(path, key) }
+    package func fieldPath(_ key: String) -> String { Self.join(path, key) }
 
     /// Reports keys outside `allowed`, suggesting the closest known key.
-    func rejectUnknownKeys(allowed: [String]) {
+    package func rejectUnknownKeys(allowed: [String]) {
         for (name, entry) in entries where !allowed.contains(name) {
             let hint = allowed.min { editDistance($0, name) < editDistance($1, name) }
                 .flatMap { editDistance($0, name) <= 3 ? " (did you mean '\($0)'?)" : nil } ?? ""
@@ -134,7 +134,7 @@ struct MappingReader {
         }
     }
 
-    func node(_ key: String, required: Bool = false) -> Node? {
+    package func node(_ key: String, required: Bool = false) -> Node? {
         guard let entry = entries[key] else {
             if required { collector.error(fieldPath(key), at: mapping.mark, "missing required key '\(key)'") }
             return nil
@@ -146,9 +146,9 @@ struct MappingReader {
         return entry.value
     }
 
-    func has(_ key: String) -> Bool { entries[key] != nil }
+    package func has(_ key: String) -> Bool { entries[key] != nil }
 
-    func string(_ key: String, required: Bool = false) -> String? {
+    package func string(_ key: String, required: Bool = false) -> String? {
         guard let node = node(key, required: required) else { return nil }
         guard case .scalar(let scalar) = node else {
             collector.error(fieldPath(key), at: node.mark, "expected a text value")
@@ -157,7 +157,7 @@ struct MappingReader {
         return scalar.string
     }
 
-    func int(_ key: String, required: Bool = false, in range: ClosedRange<Int>? = nil) -> Int? {
+    package func int(_ key: String, required: Bool = false, in range: ClosedRange<Int>? = nil) -> Int? {
         guard let node = node(key, required: required) else { return nil }
         guard case .scalar(let scalar) = node, let value = parseInteger(scalar.string) else {
             collector.error(fieldPath(key), at: node.mark, "expected a whole number")
@@ -170,7 +170,7 @@ struct MappingReader {
         return value
     }
 
-    func double(_ key: String, required: Bool = false) -> Double? {
+    package func double(_ key: String, required: Bool = false) -> Double? {
         guard let node = node(key, required: required) else { return nil }
         guard case .scalar(let scalar) = node, let value = Double(scalar.string), value.isFinite else {
             collector.error(fieldPath(key), at: node.mark, "expected a finite number")
@@ -179,7 +179,7 @@ struct MappingReader {
         return value
     }
 
-    func bool(_ key: String) -> Bool? {
+    package func bool(_ key: String) -> Bool? {
         guard let node = node(key) else { return nil }
         guard case .scalar(let scalar) = node, let value = Bool.parseYAML(scalar.string) else {
             collector.error(fieldPath(key), at: node.mark, "expected true or false")
@@ -188,7 +188,7 @@ struct MappingReader {
         return value
     }
 
-    func duration(_ key: String, required: Bool = false) -> Duration? {
+    package func duration(_ key: String, required: Bool = false) -> Duration? {
         guard let text = string(key, required: required) else { return nil }
         switch DurationText.parse(text) {
         case .success(let value): return value
@@ -198,12 +198,12 @@ struct MappingReader {
         }
     }
 
-    func mappingReader(_ key: String, required: Bool = false) -> MappingReader? {
+    package func mappingReader(_ key: String, required: Bool = false) -> MappingReader? {
         guard let node = node(key, required: required) else { return nil }
         return MappingReader(node, path: fieldPath(key), collector: collector)
     }
 
-    func sequence(_ key: String, required: Bool = false) -> [Node]? {
+    package func sequence(_ key: String, required: Bool = false) -> [Node]? {
         guard let node = node(key, required: required) else { return nil }
         guard case .sequence(let sequence) = node else {
             collector.error(fieldPath(key), at: node.mark, "expected a list")
@@ -225,7 +225,7 @@ func parseInteger(_ text: String) -> Int? {
 }
 
 extension Bool {
-    static func parseYAML(_ text: String) -> Bool? {
+    package static func parseYAML(_ text: String) -> Bool? {
         switch text.lowercased() {
         case "true", "yes", "on": true
         case "false", "no", "off": false

@@ -2,23 +2,35 @@ import Dispatch
 import Foundation
 import Synchronization
 
-/// The one way a POCare part runs its blocking C work (libmodbus, sqlite3, libmosquitto) off
-/// Swift's cooperative pool: a named thread of its own that runs `body` once, and `join` to
+/// The one way a POCare part runs its blocking C work (libmodbus, sqlite3, libmosquitto, libpq)
+/// off Swift's cooperative pool: a named thread of its own that runs `body` once, and `join` to
 /// wait until the body has returned. The part that owns the C handle owns the thread, and only
 /// that thread touches the handle.
 public final class DedicatedThread: Sendable {
     public let name: String
     private let started = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
+    /// Whether the body has returned, and the tasks awaiting that.
+    private final class Completion: Sendable {
+        let state = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    }
+    private let completion = Completion()
 
     public init(name: String) { self.name = name }
 
     /// Starts the thread; a second call does nothing.
     public func start(_ body: @escaping @Sendable () -> Void) {
         guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        let thread = Thread { [finished] in
+        let thread = Thread { [finished, completion] in
             body()
             finished.signal()
+            let waiters = completion.state.withLock {
+                $0.done = true
+                let waiting = $0.waiters
+                $0.waiters = []
+                return waiting
+            }
+            for waiter in waiters { waiter.resume() }
         }
         thread.name = name
         thread.start()
@@ -27,10 +39,37 @@ public final class DedicatedThread: Sendable {
     public var isStarted: Bool { started.load(ordering: .acquiring) }
 
     /// Waits until the body has returned; at once if the thread never started. Any number of
-    /// callers, from any thread (never from the cooperative pool: it blocks).
+    /// callers, from any thread (never from the cooperative pool: it blocks; a task awaits
+    /// `joined(within:)` instead).
     public func join() {
         guard isStarted else { return }
         finished.wait()
         finished.signal()
+    }
+
+    /// Suspends, without holding a thread, until the body has returned or `limit` has passed;
+    /// whether it returned. A thread stuck in a C call that never returns (a database that
+    /// stopped answering) is left behind rather than holding up a stop.
+    public func joined(within limit: Duration) async -> Bool {
+        guard isStarted else { return true }
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask { [completion] in
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let done = completion.state.withLock { state -> Bool in
+                        if !state.done { state.waiters.append(continuation) }
+                        return state.done
+                    }
+                    if done { continuation.resume() }
+                }
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: limit)  // cancelled only when the thread finished first
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
     }
 }

@@ -103,11 +103,24 @@ public struct SiteConfig: Sendable, Hashable {
     /// The folders an operator's `batch start --spec FILE` may read specs from (absolute).
     /// The daemon reads with its own rights, so a path outside them is refused unopened.
     public var specDirectories: [String] = []
+    /// Where Prometheus metrics are served; nil: not served.
+    public var metrics: MetricsConfig?
 
     public init(siteId: String, devices: [DeviceConfig], store: StoreConfig = StoreConfig(), controlSite: ControlSiteConfig? = nil) {
         self.siteId = siteId
         self.devices = devices
         self.store = store
         self.controlSite = controlSite
+    }
+}
+
+/// Where a program serves its Prometheus metrics (`metrics: { address: "127.0.0.1:9464" }`):
+/// a local address, as the metrics carry device and site names.
+public struct MetricsConfig: Sendable, Hashable {
+    public var host: String
+    public var port: Int
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
     }
 }

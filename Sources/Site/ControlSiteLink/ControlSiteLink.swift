@@ -1,4 +1,6 @@
 import Foundation
+import POCareContract
+import MQTT
 import Logging
 import POCareCore
 import SiteStore
@@ -208,10 +210,7 @@ public final class ControlSiteLink: Sendable {
             }
         }
 
-        var failures = 0
-        var nextAttempt: Int64 = 0
-        var everConnected = false
-        var lastReason = ""
+        var schedule = ReconnectSchedule(backoff: settings.reconnectBackoff)
         var lastMisc = MonotonicClock.now()
         var stopDeadline: Int64?
         while true {
@@ -228,31 +227,26 @@ public final class ControlSiteLink: Sendable {
                     flow.connected = false
                     stats.withLock { $0.connected = false }
                 }
-                if MonotonicClock.now() >= nextAttempt {
-                    do {
-                        if everConnected { try client.reconnect() } else { try client.connect() }
-                        everConnected = true
-                    } catch {
-                        failures += 1
-                        let delay = backoff(afterFailures: failures)
-                        nextAttempt = MonotonicClock.now() + delay
-                        stats.withLock { $0.lastError = error.message }
-                        // A new reason is always worth a line; a repeated one every tenth time.
-                        if failures == 1 || failures.isMultiple(of: 10) || error.message != lastReason {
-                            lastReason = error.message
-                            logger.warning(
-                                "cannot reach the Control Site broker; records stay in the store",
-                                metadata: ["error": "\(error.message)", "attempts": "\(failures)", "retry_in_ms": "\(delay / 1_000_000)"])
-                        }
+                var wait: Int64 = 0
+                switch schedule.attempt(client) {
+                case .started: break
+                case .notDue(let nanoseconds): wait = nanoseconds
+                case .failed(let error, let failures, let retryIn, let worthLogging):
+                    wait = retryIn
+                    stats.withLock { $0.lastError = error.message }
+                    if worthLogging {
+                        logger.warning(
+                            "cannot reach the Control Site broker; records stay in the store",
+                            metadata: ["error": "\(error.message)", "attempts": "\(failures)", "retry_in_ms": "\(retryIn / 1_000_000)"])
                     }
                 }
                 if client.socket < 0 {
-                    waitForWake(upTo: max(0, min(nextAttempt - MonotonicClock.now(), 1_000_000_000)))
+                    waitForWake(upTo: max(0, min(wait, 1_000_000_000)))
                     continue
                 }
             }
             if flow.connected {
-                failures = 0
+                schedule.connected()
                 // Metadata and specs first, so the birth that names them finds them retained.
                 publishRetained(client: client, topics: topics, flow: flow, logger: logger)
                 // The retained status follows the site: birth on connect, again on any change.
@@ -276,14 +270,13 @@ public final class ControlSiteLink: Sendable {
                 lastMisc = MonotonicClock.now()
             }
             if !alive && client.socket < 0 {
-                if flow.connected || failures == 0 {
+                if flow.connected || schedule.failures == 0 {
                     let detail = client.lastLoggedError.map { " (\($0))" } ?? ""
                     logger.warning("lost the Control Site broker\(detail); publishing resumes at the watermark when it is back")
                 }
                 flow.connected = false
                 stats.withLock { $0.connected = false }
-                failures += 1
-                nextAttempt = MonotonicClock.now() + backoff(afterFailures: failures)
+                schedule.lost()
             }
         }
 
@@ -518,11 +511,6 @@ public final class ControlSiteLink: Sendable {
     private func drainWake() {
         var buffer = [UInt8](repeating: 0, count: 256)
         while read(wakeRead, &buffer, buffer.count) > 0 {}
-    }
-
-    /// Exponential backoff with equal jitter, so many sites do not return to a broker in lock-step.
-    private func backoff(afterFailures failures: Int) -> Int64 {
-        reconnectDelay(afterFailures: failures, within: settings.reconnectBackoff)
     }
 }
 

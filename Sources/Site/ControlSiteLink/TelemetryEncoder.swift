@@ -1,4 +1,5 @@
 import Foundation
+import POCareContract
 import POCareCore
 import SiteStore
 

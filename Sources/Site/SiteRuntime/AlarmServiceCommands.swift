@@ -1,4 +1,5 @@
 import ControlAPI
+import POCareContract
 import Foundation
 import InProcessControl
 import POCareCore
@@ -73,14 +74,14 @@ extension SiteDaemon {
     // Kept apart from the report's main builder: the intervals out of service and the resets
     // of latched alarms, read from the batch's events.
 
-    func withAlarmService(_ report: ControlAPI.BatchReport) async throws(ControlResponse.Failure) -> ControlAPI.BatchReport {
+    func withAlarmService(_ report: BatchReport) async throws(ControlResponse.Failure) -> BatchReport {
         let path = store.settings.path
         let open = engine.outOfService()
         return await offPool { Self.withAlarmService(report, storePath: path, openNow: open) }
     }
 
     /// The same, reading the store here (on a thread that may block).
-    static func withAlarmService(_ report: ControlAPI.BatchReport, storePath: String, openNow: [OutOfServiceEntry]) -> ControlAPI.BatchReport {
+    static func withAlarmService(_ report: BatchReport, storePath: String, openNow: [OutOfServiceEntry]) -> BatchReport {
         var report = report
         guard let reader = try? StoreReader(path: storePath) else { return report }
         let events = ((try? reader.events(batch: report.batch)) ?? []).compactMap { ControlEvent.stored($0.body) }
@@ -88,8 +89,8 @@ extension SiteDaemon {
         return report
     }
 
-    static func alarmService(events: [ControlEvent], openNow: [OutOfServiceEntry], ended: Bool) -> ControlAPI.BatchReport.AlarmService {
-        var intervals: [ControlAPI.BatchReport.OutOfServiceInterval] = []
+    static func alarmService(events: [ControlEvent], openNow: [OutOfServiceEntry], ended: Bool) -> BatchReport.AlarmService {
+        var intervals: [BatchReport.OutOfServiceInterval] = []
         var opened: [String: ControlEvent] = [:]
         for event in events {
             let target = event.alarm?.description ?? event.device
@@ -119,7 +120,7 @@ extension SiteDaemon {
             }
         }
         let resets = events.filter { $0.kind == .reset }.map { event in
-            ControlAPI.BatchReport.LatchReset(
+            BatchReport.LatchReset(
                 alarm: event.alarm?.description ?? event.device, time: UTCTime.format(event.time), user: event.user ?? "",
                 reason: event.reason ?? "")
         }

@@ -1,4 +1,5 @@
 import ControlAPI
+import POCareContract
 import Foundation
 import InProcessControl
 import Logging
@@ -41,7 +42,7 @@ final class BatchRecordCommitter {
         await sources.store.flush()
         let path = sources.store.settings.path
         do {
-            let report = try await offPool { () throws(ControlResponse.Failure) -> ControlAPI.BatchReport in
+            let report = try await offPool { () throws(ControlResponse.Failure) -> BatchReport in
                 let report = try SiteDaemon.batchReport(batchId: batch, storePath: path, devices: sources.devices, specs: sources.specs)
                 return SiteDaemon.withAlarmService(report, storePath: path, openNow: sources.openOutOfService)
             }
@@ -53,7 +54,7 @@ final class BatchRecordCommitter {
     }
 
     /// The `batch_record` event that carries a batch's complete record.
-    static func event(report: ControlAPI.BatchReport, batch: String, device: String, reason: String) throws -> EventRecord {
+    static func event(report: BatchReport, batch: String, device: String, reason: String) throws -> EventRecord {
         let record = String(decoding: try JSONEncoder.control.encode(report), as: UTF8.self)
         let time = Date()
         var body = "{\"kind\":\"batch_record\",\"time\":\"\(UTCTime.format(time))\",\"device\":"

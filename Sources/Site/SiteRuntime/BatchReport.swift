@@ -1,4 +1,5 @@
 import ControlAPI
+import POCareContract
 import Foundation
 import InProcessControl
 import POCareConfig
@@ -12,7 +13,7 @@ extension SiteDaemon {
     /// Reads the store on a dispatch thread: a long batch must not hold one of Swift's few
     /// cooperative threads. Waits for pending commits first, so a report right after
     /// `batch end` includes the end.
-    func batchReport(_ batchId: String) async throws(ControlResponse.Failure) -> ControlAPI.BatchReport {
+    func batchReport(_ batchId: String) async throws(ControlResponse.Failure) -> BatchReport {
         await store.flush()
         let path = store.settings.path, devices = site.devices, specs = knownSpecs
         return try await offPool { () throws(ControlResponse.Failure) in
@@ -22,7 +23,7 @@ extension SiteDaemon {
 
     static func batchReport(
         batchId: String, storePath: String, devices: [DeviceConfig], specs: [String: IPCSpec], now: Date = Date()
-    ) throws(ControlResponse.Failure) -> ControlAPI.BatchReport {
+    ) throws(ControlResponse.Failure) -> BatchReport {
         guard let reader = try? StoreReader(path: storePath), let batches = try? reader.batches() else {
             throw .init(code: .failed, message: "store not readable")
         }
@@ -36,7 +37,7 @@ extension SiteDaemon {
             ?? specs[record.spec]
         let device = devices.first { $0.id == record.device }
 
-        var report = ControlAPI.BatchReport(
+        var report = BatchReport(
             batch: batchId, device: record.device, spec: record.spec, started: UTCTime.format(record.started),
             ended: record.ended.map(UTCTime.format))
         if let spec {

@@ -1,7 +1,9 @@
 import Acquisition
 import ControlAPI
+import POCareContract
 import ControlSiteLink
 import Foundation
+import MQTT
 import Hashing
 import InProcessControl
 import Logging
@@ -299,12 +301,12 @@ public final class SiteDaemon {
     }
 
     /// The whole record, as `pocarectl batch report --json` shows it and the Control Site receives it.
-    func completeBatchReport(_ batch: String) async throws(ControlResponse.Failure) -> ControlAPI.BatchReport {
+    func completeBatchReport(_ batch: String) async throws(ControlResponse.Failure) -> BatchReport {
         try await withAlarmService(try await batchReport(batch))
     }
 
     /// On an operator's request: the record of an ended batch, committed (and so published) again.
-    func publishBatchRecord(_ batch: String, by peer: ControlPeer) async throws(ControlResponse.Failure) -> ControlAPI.BatchReport {
+    func publishBatchRecord(_ batch: String, by peer: ControlPeer) async throws(ControlResponse.Failure) -> BatchReport {
         let report = try await completeBatchReport(batch)
         guard report.ended != nil else { throw .init(code: .refused, message: "batch '\(batch)' has not ended") }
         _ = try? await store.audit(AuditAction(
@@ -314,9 +316,9 @@ public final class SiteDaemon {
     }
 
     /// Builds the batch's record from the store and commits it as a `batch_record` event.
-    func recordBatch(_ batch: String, device: String, reason: String, report built: ControlAPI.BatchReport? = nil) async {
+    func recordBatch(_ batch: String, device: String, reason: String, report built: BatchReport? = nil) async {
         do {
-            let report: ControlAPI.BatchReport
+            let report: BatchReport
             if let built { report = built } else { report = try await completeBatchReport(batch) }
             store.append(try BatchRecordCommitter.event(report: report, batch: batch, device: device, reason: reason))
             logger.info("batch record committed for the Control Site", metadata: ["batch": "\(batch)", "device": "\(device)"])

@@ -1,4 +1,5 @@
 import ControlSiteLink
+import POCareContract
 import Foundation
 import Logging
 import InProcessControl

@@ -139,6 +139,7 @@ public struct SiteRunner {
         let watchdog = ServiceWatchdog(notifier: notifier, watchdog: ServiceNotifier.watchdogInterval()) {
             PipelineHealth.check(pollers: parts.pollers, store: siteStore, link: parts.link)
         }
+        let metrics = site.metrics.flatMap { startMetrics($0, parts: parts, store: siteStore, storePath: storeSettings.path) }
         // Ready: configuration valid, store open and writable, pollers scheduling.
         notifier.send("READY=1", "STATUS=polling \(site.devices.count) devices")
         watchdog.start()
@@ -146,9 +147,27 @@ public struct SiteRunner {
             notifier.send("READY=1", "STATUS=polling \(daemon.site.devices.count) devices")
         }
         watchdog.stop()
+        metrics?.stop()
         server.stop()
         withExtendedLifetime(signals) {}
         await daemon.shutDown()
         logger.notice("stopped")
+    }
+
+    /// Prometheus metrics on their own thread. Monitoring of the process must not cost the
+    /// monitoring of the culture: an address that cannot be bound is an error in the journal,
+    /// and the daemon polls on without metrics.
+    private func startMetrics(_ config: MetricsConfig, parts: RunningParts, store: SiteStore, storePath: String) -> MetricsEndpoint? {
+        do {
+            let endpoint = try MetricsEndpoint(host: config.host, port: config.port, logger: logger) {
+                SiteMetrics.families(pollers: parts.pollers, store: store, link: parts.link, storePath: storePath)
+            }
+            endpoint.start()
+            logger.notice("metrics served", metadata: ["address": "\(config.host):\(endpoint.port)"])
+            return endpoint
+        } catch {
+            logger.error("metrics not served", metadata: ["error": "\(error)"])
+            return nil
+        }
     }
 }

@@ -1,4 +1,5 @@
 import CSQLite
+import POCareContract
 import Foundation
 
 extension StoreReader {

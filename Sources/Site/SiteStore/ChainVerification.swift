@@ -1,4 +1,5 @@
 import CSQLite
+import POCareContract
 import Foundation
 
 /// What walking one stream's hash chain found.

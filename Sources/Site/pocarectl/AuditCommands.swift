@@ -1,8 +1,9 @@
 import ArgumentParser
 import ControlAPI
+import POCareContract
 import Foundation
 import POCareCore
-import SiteRuntime
+import StoreReports
 import SiteStore
 
 struct AuditCommand: ParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import ControlAPI
 import Foundation
 import POCareCore
+import POCareContract
 
 struct Batch: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -200,7 +201,7 @@ struct BatchReport: ParsableCommand {
     }
 
     /// Out-of-service intervals and latched alarms, a section of its own.
-    private func printAlarmService(_ service: ControlAPI.BatchReport.AlarmService) {
+    private func printAlarmService(_ service: POCareContract.BatchReport.AlarmService) {
         print("\nout of service: \(service.outOfService.isEmpty ? "none" : "")")
         if !service.outOfService.isEmpty {
             var rows = [["alarm or device", "from", "to", "by", "reason", "returned by", "reason"]]
@@ -221,7 +222,7 @@ struct BatchReport: ParsableCommand {
 /// Every section of the batch record in one long table, so a spreadsheet or a validation
 /// script reads all of it: `section,phase,item,field,value`.
 enum BatchReportCSV {
-    static func text(_ r: ControlAPI.BatchReport) -> String {
+    static func text(_ r: POCareContract.BatchReport) -> String {
         var lines = ["section,phase,item,field,value"]
         func row(_ section: String, _ phase: String, _ item: String, _ field: String, _ value: String?) {
             guard let value else { return }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ControlAPI
+import POCareContract
 import Foundation
 import POCareConfig
 import POCareCore

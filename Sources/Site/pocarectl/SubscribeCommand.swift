@@ -1,6 +1,8 @@
 import ArgumentParser
 import ControlSiteLink
+import POCareContract
 import Foundation
+import MQTT
 import Hashing
 import POCareConfig
 import POCareCore
@@ -128,22 +130,25 @@ struct Subscribe: ParsableCommand {
             }
         }
 
-        var failures = 0
+        // A consumer for people at a terminal: it comes back within 5 s of the broker.
+        var schedule = ReconnectSchedule(backoff: .milliseconds(200)...(.seconds(5)))
         let started = ContinuousClock.now
         while !signals.stopRequested {
             if let count, received >= count { break }
             if let idle, ContinuousClock.now - max(lastArrival, started) > idle { break }
             if client.socket < 0 {
-                do {
-                    if failures == 0 && !connected { try client.connect() } else { try client.reconnect() }
-                } catch {
-                    failures += 1
-                    if failures == 1 || failures.isMultiple(of: 10) { note("\(error); retrying") }
-                    Thread.sleep(forTimeInterval: min(5, 0.2 * Double(failures)))
+                switch schedule.attempt(client) {
+                case .started: break
+                case .notDue(let nanoseconds):
+                    Thread.sleep(forTimeInterval: min(0.1, Double(nanoseconds) / 1e9))
+                    continue
+                case .failed(let error, _, _, let worthLogging):
+                    if worthLogging { note("\(error); retrying") }
                     continue
                 }
             }
-            _ = client.runLoop(milliseconds: 100)
+            if connected { schedule.connected() }
+            if !client.runLoop(milliseconds: 100) && client.socket < 0 { schedule.lost() }
         }
         client.disconnect()
         var gaps = false

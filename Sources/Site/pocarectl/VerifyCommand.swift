@@ -1,7 +1,8 @@
 import ArgumentParser
 import ControlAPI
+import POCareContract
 import Foundation
-import SiteRuntime
+import StoreReports
 import SiteStore
 
 /// `pocarectl verify`: every record of every stream, not only the audit trail.

@@ -44,6 +44,36 @@ public final class PostgresResult {
     public func double(_ row: Int, _ column: Int) -> Double? { string(row, column).flatMap { Double($0) } }
     public func bool(_ row: Int, _ column: Int) -> Bool? { string(row, column).map { $0 == "t" } }
 
+    /// The position of the column named `name` in this result. A name the statement does not
+    /// return is this software's own mistake, found by the first test that runs the query.
+    public func column(_ name: String) -> Int {
+        let index = Int(PQfnumber(handle, "\"\(name)\""))
+        precondition(index >= 0, "the statement returns no column '\(name)'")
+        return index
+    }
+
+    /// The value of the column named `name`, in text form; nil for SQL NULL.
+    public func string(_ row: Int, _ name: String) -> String? { string(row, column(name)) }
+    public func int(_ row: Int, _ name: String) -> Int64? { int(row, column(name)) }
+    public func double(_ row: Int, _ name: String) -> Double? { double(row, column(name)) }
+    public func bool(_ row: Int, _ name: String) -> Bool? { bool(row, column(name)) }
+
+    /// Each row read into a value by `read`, which reads the row's columns by name.
+    public func map<T>(_ read: (Row) throws -> T) rethrows -> [T] {
+        try (0..<rowCount).map { try read(Row(result: self, index: $0)) }
+    }
+
+    /// One row of a result, read by column name.
+    public struct Row {
+        let result: PostgresResult
+        public let index: Int
+        public func string(_ name: String) -> String? { result.string(index, name) }
+        public func int(_ name: String) -> Int64? { result.int(index, name) }
+        public func double(_ name: String) -> Double? { result.double(index, name) }
+        public func bool(_ name: String) -> Bool? { result.bool(index, name) }
+        public func isNull(_ name: String) -> Bool { result.isNull(index, result.column(name)) }
+    }
+
     /// Every row as text values, for reports.
     public var rows: [[String?]] {
         (0..<rowCount).map { r in (0..<columnCount).map { c in string(r, c) } }

@@ -1,7 +1,8 @@
-import ControlSiteLink
+import POCareContract
 import Foundation
 import Logging
-import SiteStore
+import POCareCore
+import ServiceLifecycle
 import Synchronization
 
 #if canImport(Glibc)
@@ -17,7 +18,7 @@ import Glibc
 /// transaction-level advisory lock, so of several instances one plans at a time from the same
 /// table and a site is never asked twice for one range nor more than once a second. The MQTT
 /// thread, which owns the client, publishes the requests (`takeOutgoing`).
-public final class ReplayCoordinator: @unchecked Sendable {
+public final class ReplayCoordinator: Service, Sendable {
     public typealias Outgoing = (topic: String, payload: [UInt8])
 
     private let database: String
@@ -28,11 +29,14 @@ public final class ReplayCoordinator: @unchecked Sendable {
     private let stopped = Atomic<Bool>(false)
     private let answers = Mutex<[(site: String, payload: [UInt8])]>([])
     private let outgoing = Mutex<[Outgoing]>([])
-    private let finished = DispatchGroup()
-    /// Site store epochs met since this instance started, and the streams whose tail is still to be
-    /// asked for; only the replay thread touches them.
-    private var metEpochs: Set<String> = []
-    private var pendingTails: [String: ReplayPlanner.Stream] = [:]
+    private let thread = DedicatedThread(name: "ingest-replay")
+
+    /// Site store epochs met since this instance started, and the streams whose tail is still to
+    /// be asked for: the replay thread's own, kept across its planning rounds.
+    private struct Tails {
+        var metEpochs: Set<String> = []
+        var pending: [String: ReplayPlanner.Stream] = [:]
+    }
 
     /// The advisory lock that lets one instance plan at a time.
     static let planningLock = 7_146_353
@@ -47,19 +51,14 @@ public final class ReplayCoordinator: @unchecked Sendable {
         self.logger = logger
     }
 
-    public func start() {
-        finished.enter()
-        let thread = Thread { [self] in
-            run()
-            finished.leave()
-        }
-        thread.name = "ingest-replay"
-        thread.start()
-    }
-
-    public func stop() {
+    /// Asks and records on its own thread until the service group shuts down.
+    public func run() async {
+        thread.start { [self] in work() }
+        try? await gracefulShutdown()
         stopped.store(true, ordering: .relaxed)
-        finished.wait()
+        if !(await thread.joined(within: .seconds(2))) {
+            logger.warning("the replay thread is still waiting for the database; stopping without it")
+        }
     }
 
     /// An answer from `site`'s `replay/status`, handed over by the MQTT thread.
@@ -76,8 +75,9 @@ public final class ReplayCoordinator: @unchecked Sendable {
         }
     }
 
-    private func run() {
+    private func work() {
         var connection: PostgresConnection?
+        var tails = Tails()
         var failures = 0
         while !stopped.load(ordering: .relaxed) {
             do {
@@ -89,7 +89,7 @@ public final class ReplayCoordinator: @unchecked Sendable {
                     return taken
                 }
                 for answer in taken { try record(answer.site, answer.payload, db) }
-                try planRound(db)
+                try planRound(db, &tails)
                 failures = 0
             } catch {
                 failures += 1
@@ -177,16 +177,16 @@ public final class ReplayCoordinator: @unchecked Sendable {
 
     // MARK: planning
 
-    private func planRound(_ connection: PostgresConnection) throws {
+    private func planRound(_ connection: PostgresConnection, _ tails: inout Tails) throws {
         let requests: [(ReplayPlanner.Planned, String)] = try connection.transaction {
             let locked = try connection.execute("SELECT pg_try_advisory_xact_lock($1)", [String(Self.planningLock)])
             guard locked.bool(0, 0) == true else { return [] }
             let streams = try loadStreams(connection)
-            try noteNewEpochs(connection, streams: streams)
+            try noteNewEpochs(connection, streams: streams, &tails)
             let history = try loadHistory(connection)
             let now = Date(timeIntervalSince1970: try connection.execute("SELECT extract(epoch FROM now())").double(0, 0) ?? 0)
-            let plan = planner.plan(streams: streams, tailChecks: Array(pendingTails.values), history: history, now: now)
-            for key in plan.settledTailChecks { pendingTails[key] = nil }
+            let plan = planner.plan(streams: streams, tailChecks: Array(tails.pending.values), history: history, now: now)
+            for key in plan.settledTailChecks { tails.pending[key] = nil }
             var made: [(ReplayPlanner.Planned, String)] = []
             for request in plan.requests {
                 let id = "\(requester.prefix(40))-\(String(UInt64.random(in: 0...0xffff_ffff_ffff), radix: 16))"
@@ -235,7 +235,7 @@ public final class ReplayCoordinator: @unchecked Sendable {
     /// A site online with a store epoch this instance has not met since it started: after a
     /// restart that is every site; otherwise a site met for the first time or a replaced store.
     /// Its streams (those the database holds and those its birth names) get their tails asked for.
-    private func noteNewEpochs(_ connection: PostgresConnection, streams: [ReplayPlanner.Stream]) throws {
+    private func noteNewEpochs(_ connection: PostgresConnection, streams: [ReplayPlanner.Stream], _ tails: inout Tails) throws {
         let sites = try connection.execute("""
             SELECT site, status->>'epoch',
                    coalesce((SELECT array_to_string(array_agg(d->>'id'), ',') FROM jsonb_array_elements(
@@ -244,7 +244,7 @@ public final class ReplayCoordinator: @unchecked Sendable {
             """)
         for r in 0..<sites.rowCount {
             guard let site = sites.string(r, 0), let epoch = sites.string(r, 1), !epoch.isEmpty else { continue }
-            guard metEpochs.insert("\(site)\u{0}\(epoch)").inserted else { continue }
+            guard tails.metEpochs.insert("\(site)\u{0}\(epoch)").inserted else { continue }
             var names: Set<String> = ["site/events", "audit"]
             for device in (sites.string(r, 2) ?? "").split(separator: ",") {
                 names.insert("\(device)/telemetry")
@@ -252,7 +252,7 @@ public final class ReplayCoordinator: @unchecked Sendable {
             }
             for stream in streams where stream.site == site && stream.epoch == epoch { names.insert(stream.stream) }
             for name in names where StreamName(name) != nil {
-                pendingTails[ReplayPlanner.tailCheckKey(site: site, epoch: epoch, stream: name)] =
+                tails.pending[ReplayPlanner.tailCheckKey(site: site, epoch: epoch, stream: name)] =
                     ReplayPlanner.Stream(site: site, epoch: epoch, stream: name)
             }
             logger.info("asking a site for what it holds beyond this Control Site", metadata: [

@@ -1,4 +1,4 @@
-import ControlSiteLink
+import POCareContract
 import Foundation
 
 /// Decides which ranges to ask sites to replay, from what the database says each stream holds

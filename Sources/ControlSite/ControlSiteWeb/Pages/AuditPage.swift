@@ -1,4 +1,5 @@
 import ControlSiteRecords
+import POCareContract
 import Foundation
 
 /// The audit trail a reviewer can use: the Control Site's entries and every site's, filtered

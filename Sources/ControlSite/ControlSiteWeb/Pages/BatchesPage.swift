@@ -1,4 +1,5 @@
 import ControlSiteRecords
+import POCareContract
 
 /// Every batch the sites' records show, newest last, each linking to its review.
 enum BatchesPage {

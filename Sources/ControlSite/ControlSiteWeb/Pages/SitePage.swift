@@ -1,5 +1,6 @@
 import ControlSiteQuality
 import ControlSiteRecords
+import POCareContract
 
 /// One site: its devices with their latest values, standing alarms, batches and findings.
 enum SitePage {

@@ -1,5 +1,6 @@
 import ControlSiteQuality
 import ControlSiteRecords
+import POCareContract
 
 /// Every site at a glance: online or not, how fresh its records are, what runs, what stands.
 enum SitesPage {

@@ -1,4 +1,5 @@
 import ControlSiteRecords
+import POCareContract
 import POCareCore
 
 /// The released register, each spec's limits per phase, and where each runs now or ran.

@@ -1,4 +1,4 @@
-import ControlSiteLink
+import POCareCore
 
 /// One MQTT message of contract v1 as ingest sees it: a site's status, or records of one
 /// stream with their sequence numbers. Pure: no I/O, so every rule here has a unit test.
@@ -210,5 +210,5 @@ extension ContractMessage {
     /// A number a site store can have assigned: stores count from 1, and 2^62 is centuries of
     /// records away. Anything else comes from a broken or hostile sender, and taking it would
     /// overflow the range arithmetic of gap tracking.
-    static func isSiteSequence(_ seq: Int64) -> Bool { seq >= 1 && seq < 1 << 62 }
+    public static func isSiteSequence(_ seq: Int64) -> Bool { seq >= 1 && seq < 1 << 62 }
 }

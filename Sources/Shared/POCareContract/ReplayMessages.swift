@@ -1,5 +1,5 @@
 import Foundation
-import SiteStore
+import POCareCore
 
 /// A Control Site's request to publish a range of one stream again (`…/replay`). It can do
 /// nothing else: it is read, checked and answered from the store by the link thread; it never

@@ -34,7 +34,7 @@ public enum PasswordHash {
         return zip(derived, expected).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
 
-    static func derive(_ password: String, salt: [UInt8], iterations: Int) throws -> [UInt8] {
+    package static func derive(_ password: String, salt: [UInt8], iterations: Int) throws -> [UInt8] {
         let pass = Array(password.utf8)
         var out = [UInt8](repeating: 0, count: 32)
         let ok = pass.withUnsafeBufferPointer { p in
@@ -49,12 +49,12 @@ public enum PasswordHash {
         return out
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
+    package static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef")
         return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] })
     }
 
-    static func bytes(hex: Substring) -> [UInt8]? {
+    package static func bytes(hex: Substring) -> [UInt8]? {
         let chars = Array(hex.utf8)
         guard chars.count % 2 == 0, chars.count <= 256 else { return nil }
         var out: [UInt8] = []

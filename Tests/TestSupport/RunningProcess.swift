@@ -7,13 +7,13 @@ import Glibc
 
 /// A project executable started for a test, with its output collected line by line.
 /// Stopped with SIGINT (then SIGKILL) when the test ends.
-final class RunningProcess: Sendable {
+public final class RunningProcess: Sendable {
     private let process: Process
     private let input = Pipe()
     private let lines = LineBuffer()
     private let errorLines = LineBuffer()
 
-    init(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+    public init(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws {
         let process = Process()
         process.executableURL = executable(name)
         process.arguments = arguments
@@ -49,11 +49,11 @@ final class RunningProcess: Sendable {
         thread.start()
     }
 
-    var output: [String] { lines.all }
-    var errors: [String] { errorLines.all }
+    public var output: [String] { lines.all }
+    public var errors: [String] { errorLines.all }
 
     /// Waits until some output line satisfies `condition`; gives up after `limit`.
-    func waitForLine(upTo limit: Duration = .seconds(60), where condition: (String) -> Bool) async -> String? {
+    public func waitForLine(upTo limit: Duration = .seconds(60), where condition: (String) -> Bool) async -> String? {
         let deadline = ContinuousClock.now + limit
         while ContinuousClock.now < deadline {
             if let line = output.first(where: condition) { return line }
@@ -63,13 +63,13 @@ final class RunningProcess: Sendable {
         return output.first(where: condition)
     }
 
-    var isRunning: Bool { process.isRunning }
-    var pid: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
+    public var pid: Int32 { process.processIdentifier }
     /// The exit code once the process has ended.
-    var exitStatus: Int32? { process.isRunning ? nil : process.terminationStatus }
+    public var exitStatus: Int32? { process.isRunning ? nil : process.terminationStatus }
 
     /// Kills without warning, as a power cut or an OOM killer would, and waits until it is gone.
-    func kill9() {
+    public func kill9() {
         guard process.isRunning else { return }
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
@@ -77,7 +77,7 @@ final class RunningProcess: Sendable {
         usleep(50_000)
     }
 
-    func stop() {
+    public func stop() {
         guard process.isRunning else { return }
         kill(process.processIdentifier, SIGINT)
         for _ in 0..<100 where process.isRunning { usleep(50_000) }
@@ -86,26 +86,9 @@ final class RunningProcess: Sendable {
     }
 }
 
-final class LineBuffer: Sendable {
+public final class LineBuffer: Sendable {
     private let lines = Mutex<[String]>([])
-    func append(_ line: String) { lines.withLock { $0.append(line) } }
-    var all: [String] { lines.withLock { $0 } }
-}
-
-/// A TCP port on the loopback interface that nothing listens on right now.
-func freeLoopbackPort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-            _ = bind(fd, pointer, length)
-            return getsockname(fd, pointer, &length)
-        }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
+    public init() {}
+    public func append(_ line: String) { lines.withLock { $0.append(line) } }
+    public var all: [String] { lines.withLock { $0 } }
 }

@@ -275,3 +275,54 @@ public struct BatchReport: Codable, Sendable, Hashable {
         self.badReadings = 0
     }
 }
+
+// MARK: batch report: out of service and latched alarms
+
+extension BatchReport {
+    /// An alarm or device out of service during the batch: who took it out and why, who
+    /// returned it and why; `to` is nil while it is still out of service.
+    public struct OutOfServiceInterval: Codable, Sendable, Hashable {
+        public var target: String
+        public var from: String
+        public var to: String?
+        public var takenBy: String?
+        public var reason: String?
+        public var returnedBy: String?
+        public var returnReason: String?
+        public init(target: String, from: String, to: String?, takenBy: String?, reason: String?, returnedBy: String?, returnReason: String?) {
+            self.target = target
+            self.from = from
+            self.to = to
+            self.takenBy = takenBy
+            self.reason = reason
+            self.returnedBy = returnedBy
+            self.returnReason = returnReason
+        }
+    }
+
+    /// An operator's (or the batch end's) release of a latched alarm.
+    public struct LatchReset: Codable, Sendable, Hashable {
+        public var alarm: String
+        public var time: String
+        public var user: String
+        public var reason: String
+        public init(alarm: String, time: String, user: String, reason: String) {
+            self.alarm = alarm
+            self.time = time
+            self.user = user
+            self.reason = reason
+        }
+    }
+
+    public struct AlarmService: Codable, Sendable, Hashable {
+        public var outOfService: [OutOfServiceInterval]
+        public var latchResets: [LatchReset]
+        /// Alarms that latched during the batch (their condition returned while they were held).
+        public var latchedAlarms: [String]
+        public init(outOfService: [OutOfServiceInterval], latchResets: [LatchReset], latchedAlarms: [String]) {
+            self.outOfService = outOfService
+            self.latchResets = latchResets
+            self.latchedAlarms = latchedAlarms
+        }
+    }
+}

@@ -4,22 +4,22 @@ import Yams
 /// Enough of JSON Schema to check messages against the AsyncAPI document: type (with
 /// "integer" and "null"), const, enum, required, properties, additionalProperties, items,
 /// minItems, minimum, pattern, and local `$ref`s.
-struct JSONSchemaValidator {
-    let root: [String: Any]
+public struct JSONSchemaValidator {
+    public let root: [String: Any]
 
-    init(asyncAPIFile path: String) throws {
+    public init(asyncAPIFile path: String) throws {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         guard let document = try Yams.load(yaml: text) as? [String: Any] else {
-            throw BrokerError(message: "\(path) is not a YAML mapping")
+            throw TestFailure("\(path) is not a YAML mapping")
         }
         root = document
     }
 
-    func schema(named name: String) -> Any? {
+    public func schema(named name: String) -> Any? {
         ((root["components"] as? [String: Any])?["schemas"] as? [String: Any])?[name]
     }
 
-    func resolve(_ schema: Any) -> [String: Any] {
+    public func resolve(_ schema: Any) -> [String: Any] {
         guard let object = schema as? [String: Any] else { return [:] }
         guard let ref = object["$ref"] as? String, ref.hasPrefix("#/") else { return object }
         var node: Any = root
@@ -28,7 +28,7 @@ struct JSONSchemaValidator {
     }
 
     /// Every violation, each with its JSON path.
-    func validate(_ value: Any, against schema: Any, at path: String = "$") -> [String] {
+    public func validate(_ value: Any, against schema: Any, at path: String = "$") -> [String] {
         let s = resolve(schema)
         var problems: [String] = []
         if let types = (s["type"] as? [String]) ?? (s["type"] as? String).map({ [$0] }), !types.contains(where: { matches(value, $0) }) {

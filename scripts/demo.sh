@@ -141,26 +141,26 @@ CONF
 broker_start
 postgres_start
 
+# Without arguments the reference site's rocking bag has a temperature excursion a minute in,
+# so the Control Site opens a deviation for QA to close.
+if [ $# -eq 0 ]; then
+  set -- --fault "device=rocker-1 kind=excursion parameter=temperature value=38.4 from=60s to=110s"
+fi
 "$bin/pocare-sim" "$@" &
 pids+=($!)
 mkdir -p .build/demo/site-2 .build/demo/control
 "$bin/pocare-sim" --seed 2 \
   --device rocker-1=rocking-bag-rb50.yaml@127.0.0.1:5030 \
   --device str-1=stirred-tank-str10.yaml@127.0.0.1:5031 \
-  --fault "device=str-1 kind=offset parameter=temperature value=0.5" \
+  --fault "device=str-1 kind=offset parameter=temperature value=0.5 from=10m" \
   > .build/demo/site-2/simulator.log 2>&1 &
 pids+=($!)
 sleep 1
 
-# The Control Site: QA releases the example spec (once), then the ingest service runs.
+# The Control Site: its users, the example spec released and the POC Master File, each change
+# requested by one QA person and approved by another (scripts/demo-quality.sh); then ingest runs.
 spec=docs/examples/specs/cart-expansion-example.yaml
-"$bin/pocare-control" specs release "$spec" --config "$control_config" \
-  --reason "demo: the example IPC spec, released for the demo sites" > /dev/null 2>&1 || true
-# The demo's reviewers for the web pages (once; `users add` refuses a name it has).
-for who in "qp:Demo Qualified Person" "qa:Demo QA Reviewer" "viewer:Demo Viewer"; do
-  echo "demo-password-${who%%:*}" | "$bin/pocare-control" users add "${who%%:*}" --full-name "${who#*:}" \
-    --role "${who%%:*}" --config "$control_config" > /dev/null 2>&1 || true
-done
+scripts/demo-quality.sh "$bin" "$control_config"
 "$bin/pocare-control" run --config "$control_config" > .build/demo/control/log 2>&1 &
 pids+=($!)
 # The sites start once the Control Site has subscribed, so its session holds all they publish.
@@ -169,7 +169,7 @@ rel=${bin#"$PWD"/}
 cat <<TEXT
 Control Site: pocare-control ingests demo-site (the reference) and demo-site-2 into PostgreSQL
 (127.0.0.1:$pg_port; log in .build/demo/control/log). Its web pages: http://127.0.0.1:8080/
-(users qp, qa, viewer; password demo-password-<user>). In another terminal, after a minute:
+(users qp, qa, qa2, viewer; password demo-password-<user>). In another terminal, after a minute:
   $rel/pocare-control sites --config $control_config
   $rel/pocare-control batches --config $control_config
   $rel/pocare-control compare --config $control_config --spec $("$bin/pocarectl" spec show "$spec" --profiles DeviceProfiles 2>/dev/null | sed -n 's/.*sha256:\([0-9a-f]\{12\}\).*/\1/p' | head -n 1) --phase expansion --reference demo-site

@@ -99,6 +99,10 @@ extension WebSuites {
                     approvalDate: id.approvalDate, profiles: id.profiles, specText: text)), reason: "version 1.1 approved under DOC-43",
                     by: try db.user("quinn"), on: db.connection)
                 try db.registerSite("site-a", role: .reference)
+                try db.approvedChange(.personnelRegister(site: "site-a", .init(person: "Olga Operator", account: "operator-7", role: .operator,
+                                                                               trainingDate: "2026-03-02")))
+                try db.approvedChange(.personnelRegister(site: "site-a", .init(person: "Rui Reviewer", account: "rui", role: .reviewer,
+                                                                               trainingDate: "2025-09-15")))
                 let d = try Deviations.open(site: "site-a", batches: [WebFixture.batch], title: "Temperature excursion in A-1",
                                             description: "38.6 degC for 10 s in expansion", by: try db.user("quinn"), on: db.connection)
                 try Deviations.classify(d.id, as: .minor, by: try db.user("quinn"), on: db.connection)

@@ -21,8 +21,13 @@ struct QualityServiceTests {
         try db.approvedChange(.personnelRegister(site: "site-a", .init(person: "Olga Operator", account: "olga", role: .operator, trainingDate: "2026-03-01")))
         let instance = try await rig.startInstance(clientId: "control-registers")
         let topic = PersonnelRegister.topic(site: "site-a")
-        let first = try PersonnelRegister.decode(Array(try retained(rig, topic).utf8))
+        let payload = try retained(rig, topic)
+        let first = try PersonnelRegister.decode(Array(payload.utf8))
         #expect(first.version == 1 && first.people.map(\.account) == ["olga"] && first.approvedBy == "alex")
+        // As the contract documents it.
+        let validator = try JSONSchemaValidator(asyncAPIFile: packageRoot.appendingPathComponent("docs/asyncapi.yaml").path)
+        let schema = try #require(validator.schema(named: "register_personnel"))
+        #expect(validator.validate(try #require(jsonValue(payload)), against: schema) == [])
 
         try db.approvedChange(.personnelRetire(site: "site-a", account: "olga"), reason: "left")
         var latest: PersonnelRegister?

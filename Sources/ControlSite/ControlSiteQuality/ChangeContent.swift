@@ -134,7 +134,7 @@ public enum ChangeContent: Sendable, Equatable {
         case .specRelease(let s): "release spec \(s.document) version \(s.version) (\(s.fingerprint)) for \(s.profiles.joined(separator: ", "))"
         case .specRetire(let fingerprint): "retire spec \(fingerprint)"
         case .siteRegister(let r):
-            "register site \(r.site) (\(r.name)) as the \(r.role == .reference ? "reference site" : "an additional site"), "
+            "register site \(r.site) (\(r.name)) as \(r.role == .reference ? "the reference site" : "an additional site"), "
                 + "site lead \(r.siteLead), QA contact \(r.qaContact), \(r.qualification.words), \(r.requiredBatches) qualification batches"
         case .siteRole(let site, let role, let n): "make \(site) \(role == .reference ? "the reference site" : "an additional site") (\(n) qualification batches)"
         case .siteQualification(let site, let state): "set the qualification of \(site) to \(state.words)"

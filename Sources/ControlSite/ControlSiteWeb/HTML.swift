@@ -93,7 +93,7 @@ enum HTML {
         .invalid{color:#b00;font-weight:bold}.plots svg{display:block;margin:.5rem 0;max-width:100%;height:auto}
         .sign{border:2px solid #1f3b73;padding:.8rem;max-width:40rem}.sign label{display:block;margin:.3rem 0}
         form.qms{border:1px solid #bbb;padding:.5rem .8rem;margin:.5rem 0;max-width:48rem;background:#fafafa}form.qms label{display:block;margin:.25rem 0}
-        form.inline-qms{display:inline}.exceptions li{margin:.2rem 0}dl.record dt{font-weight:bold;float:left;clear:left;width:11rem}dl.record dd{margin-left:12rem}
+        form.inline-qms{display:inline}.exceptions li{margin:.2rem 0}dl.record{display:grid;grid-template-columns:13rem 1fr;gap:.2rem .8rem;max-width:70rem}dl.record dt{font-weight:bold}dl.record dd{margin:0}
         .notice{border-left:4px solid #b00;padding:.3rem .6rem;background:#fff4f4}
         @media print{nav,form{display:none}a{color:#000;text-decoration:none}}
         """

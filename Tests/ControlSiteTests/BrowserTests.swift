@@ -14,7 +14,7 @@ let browserTestEnabled = WebDriver.installed || ProcessInfo.processInfo.environm
 extension WebSuites {
     @Suite("The web pages in a real browser (headless Chromium)", .serialized, .enabled(if: browserTestEnabled))
     struct BrowserTests {
-        @Test("a QP signs in, sees the sites, the batch's trends with bands and the excursion, two sites' box plots, and signs the batch through the form")
+        @Test("a QP signs in, sees the sites, the batch's trends and the excursion, two sites' box plots; QA reviews and the QP certifies a batch; a changed record shows INVALID on the page and the list")
         func reviewAndSign() async throws {
             let fixture = try await WebFixture()
             let browser = try await WebDriver()
@@ -70,18 +70,54 @@ extension WebSuites {
             #expect(!boxes.isEmpty && boxes.allSatisfy { $0 == 2 })
             if let screenshots { try await save(browser, "\(screenshots)/comparability.png", height: 1100) }
 
-            // Sign through the form, with the password entered again.
-            try await browser.open(base + "/batches/\(WebFixture.site)/\(WebFixture.batch)")
-            try await browser.click("select[name=meaning] option[value='approved for release']")
-            try await browser.type("textarea[name=comment]", "Excursion assessed under DEV-12; release.")
+            // The disposition of the ended batch: QA reviews it, then the QP certifies it, each
+            // through the form with the password entered again.
+            let ended = base + "/batches/\(WebFixture.site)/\(WebFixture.endedBatch)"
+            try await signOut(browser)
+            try await signIn(browser, base, "quinn", next: ended)
+            #expect(try await browser.waitUntil("document.querySelector('p.no-exceptions') !== null"))
+            try await browser.click("select[name=meaning] option[value='reviewed']")
+            try await browser.type("form.sign textarea[name=comment]", "Reviewed by exception: none.")
             try await browser.type("form.sign input[name=password]", WebFixture.password)
-            try await browser.click("button[name=sign]")
-            // The POST answers with a redirect to the batch page; wait for that page, not the one the form was on.
+            try await browser.click("form.sign button[type=submit]")
+            #expect(try await browser.waitUntil("document.querySelector('table.signatures')?.innerText.includes('Quinn Assurance')"))
+            try await signOut(browser)
+            try await signIn(browser, base, "petra", next: ended)
+            #expect(try await browser.waitUntil("document.querySelector('form.sign select[name=meaning]') !== null"))
+            try await browser.click("select[name=meaning] option[value='certified']")
+            try await browser.type("form.sign textarea[name=comment]", "Certified for release.")
+            try await browser.type("form.sign input[name=password]", WebFixture.password)
+            if let screenshots { try await save(browser, "\(screenshots)/disposition.png", height: 1100) }
+            try await browser.click("form.sign button[type=submit]")
             #expect(try await browser.waitUntil("document.querySelector('table.signatures')?.innerText.includes('Dr Petra Qualified')"))
             let signatures = try await browser.run("return document.querySelector('table.signatures').innerText") as? String ?? ""
-            #expect(signatures.contains("Dr Petra Qualified") && signatures.contains("approved for release") && signatures.contains("valid"))
+            #expect(signatures.contains("Quinn Assurance") && signatures.contains("certified") && signatures.contains("valid") && !signatures.contains("INVALID"))
             let trail = try ControlAuditTrail.entries(fixture.db.connection)
-            #expect(trail.contains { $0.action.action == "batch.sign" && $0.action.user == "petra" && $0.action.reason == "Excursion assessed under DEV-12; release." })
+            #expect(trail.contains { $0.action.action == "batch.sign" && $0.action.user == "petra" && $0.action.reason == "Certified for release." })
+
+            // A stored sample is changed afterwards: the page and the list say INVALID.
+            try fixture.db.connection.execute("""
+                UPDATE samples SET "values" = '{"temperature":39.0,"ph":7.2}' WHERE site = 'site-a' AND stream = 'str-1/telemetry' AND seq = 12
+                """)
+            try await browser.open(ended)
+            let invalid = try await browser.run("return document.querySelector('table.signatures').innerText") as? String ?? ""
+            #expect(invalid.components(separatedBy: "INVALID").count - 1 == 2)
+            try await browser.open(base + "/batches?state=invalid")
+            let list = try await browser.run("return document.querySelector('table.batches').innerText") as? String ?? ""
+            #expect(list.contains(WebFixture.endedBatch) && list.contains("INVALID"))
+        }
+
+        func signIn(_ browser: WebDriver, _ base: String, _ user: String, next: String) async throws {
+            try await browser.open(base + "/login?next=" + (String(next.dropFirst(base.count)).addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
+            try await browser.type("input[name=user]", user)
+            try await browser.type("input[name=password]", WebFixture.password)
+            try await browser.click("button[type=submit]")
+            #expect(try await browser.waitUntil("document.querySelector('nav .who') !== null"))
+        }
+
+        func signOut(_ browser: WebDriver) async throws {
+            try await browser.click("nav form.inline button")
+            #expect(try await browser.waitUntil("document.querySelector('input[name=user]') !== null"))
         }
 
         @Test("QA approves a spec release another QA person requested, and closes a deviation with a signature, in a real browser")
@@ -98,7 +134,6 @@ extension WebSuites {
                     fingerprint: spec.fingerprint, product: id.product, document: id.documentId, version: id.version, approvedBy: id.approvedBy,
                     approvalDate: id.approvalDate, profiles: id.profiles, specText: text)), reason: "version 1.1 approved under DOC-43",
                     by: try db.user("quinn"), on: db.connection)
-                try db.registerSite("site-a", role: .reference)
                 try db.approvedChange(.personnelRegister(site: "site-a", .init(person: "Olga Operator", account: "operator-7", role: .operator,
                                                                                trainingDate: "2026-03-02")))
                 try db.approvedChange(.personnelRegister(site: "site-a", .init(person: "Rui Reviewer", account: "rui", role: .reviewer,

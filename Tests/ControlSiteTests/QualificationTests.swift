@@ -8,21 +8,27 @@ import TestSupport
 
 @Suite("Site qualification over a real PostgreSQL", .serialized)
 struct QualificationTests {
-    /// Batch `n` of a site: 60 samples a second apart, starting now plus `n` minutes, each
+    /// Batch `n` of a site, ended: 60 samples a second apart from now plus `n` minutes (the
+    /// stream's numbers continue from batch to batch) and the site's record of them, each
     /// batch's temperature a little off the target as real runs are.
     static func writeBatch(_ db: IngestDatabase, site: String, _ n: Int, spec: String, base: Double = 37.0) throws -> String {
         let offsets = [-0.06, 0.03, 0.0, 0.05, -0.02]
         let feed = SiteFeed(site: site, start: Date().addingTimeInterval(Double(n) * 60 + 5))
         let batch = "\(site)-B\(n)"
-        try db.write([feed.telemetry("rocker-1", Int64(n * 100 + 1)...Int64(n * 100 + 60), batch: batch, phase: "expansion", spec: spec) { seq in
+        let first = Int64(n * 60 + 1)
+        try db.write(try feed.finishedBatch("rocker-1", first...(first + 59), batch: batch, spec: spec, eventSeq: Int64(n + 1)) { seq in
             ["temperature": base + offsets[n % offsets.count] + (seq % 2 == 0 ? 0.02 : -0.02), "ph": 7.2 + offsets[n % offsets.count] / 2]
-        }])
+        })
         return batch
     }
 
+    /// QA (quinn) reviews the batch, then the QP (petra) certifies it, each against the record as it is.
     static func certify(_ db: IngestDatabase, site: String, _ batch: String) throws {
-        _ = try BatchSignatures.sign(site: site, batch: batch, userName: "petra", password: IngestDatabase.qualityPassword,
-                                     meaning: .approvedForRelease, comment: "certified", on: db.connection)
+        let hash = try #require(try BatchRecordDigest.hash(site: site, batch: batch, on: db.connection))
+        try BatchSignatures.sign(site: site, batch: batch, meaning: .reviewed, shownHash: hash, comment: "reviewed", userName: "quinn",
+                                 password: IngestDatabase.qualityPassword, on: db.connection)
+        try BatchSignatures.sign(site: site, batch: batch, meaning: .certified, shownHash: hash, comment: "certified", userName: "petra",
+                                 password: IngestDatabase.qualityPassword, on: db.connection)
     }
 
     @Test("a reference site is in qualification until its third verification batch is certified; then qualified, then its check falls due")
@@ -52,7 +58,7 @@ struct QualificationTests {
         #expect(try ControlAuditTrail.entries(db.connection).contains { $0.action.action == "site.qualified" && $0.action.user == "petra" })
 
         // A batch started after qualification is production.
-        let later = try Self.writeBatch(db, site: "site-a", 4, spec: spec)
+        let later = try Self.writeBatch(db, site: "site-a", 3, spec: spec)
         #expect(try BatchSummary.list(db.connection, site: "site-a").first { $0.batch == later }?.purpose == "production")
 
         // With a fixed clock: due in 25 days is "due soon"; a day past the year, the check is due.
@@ -99,7 +105,7 @@ struct QualificationTests {
 
         // QA suspends the site by change control: a batch started afterwards is nonconforming.
         try db.approvedChange(.siteQualification(site: "site-b", state: .suspended), reason: "DEV-3 under investigation")
-        let suspended = try Self.writeBatch(db, site: "site-b", 7, spec: spec)
+        let suspended = try Self.writeBatch(db, site: "site-b", 5, spec: spec)
         let found = try Nonconformance.load(db.connection).filter { $0.batch == suspended }
         #expect(found.contains { $0.category == "site" && $0.reason.contains("suspended") })
         #expect(try BatchSummary.list(db.connection, site: "site-b").first { $0.batch == suspended }?.purpose == "suspended site")

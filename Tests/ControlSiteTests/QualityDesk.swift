@@ -11,10 +11,10 @@ import POCareConfig
 extension IngestDatabase {
     static let qualityPassword = "correct horse battery"
 
-    /// Adds quinn (QA), alex (QA), petra (QP) and vera (viewer) unless they exist.
+    /// Adds quinn (QA), alex (QA), petra (QP), paula (a second QP) and vera (viewer) unless they exist.
     func addQualityUsers() throws {
         for (name, full, role) in [("quinn", "Quinn Assurance", WebUsers.Role.qa), ("alex", "Alex Approver", .qa),
-                                   ("petra", "Dr Petra Qualified", .qp), ("vera", "Vera Viewer", .viewer)]
+                                   ("petra", "Dr Petra Qualified", .qp), ("paula", "Dr Paula Second", .qp), ("vera", "Vera Viewer", .viewer)]
         where try WebUsers.find(name, on: connection) == nil {
             try WebUsers.add(userName: name, fullName: full, role: role, password: Self.qualityPassword,
                              iterations: PasswordHash.minimumIterations, by: "test", on: connection)

@@ -1,87 +1,95 @@
 import ControlSiteRecords
-import Hashing
-import POCareContract
 import Foundation
+import Hashing
 
-/// Electronic signatures of batch reviews (21 CFR 11.50, 11.70, 11.200; EU GMP Annex 11 §14):
-/// the signer's full name, the time (UTC), the meaning, a comment, and the SHA-256 of the
-/// record as it was when signed. The password is entered again at each signing. A signature
-/// whose hash no longer matches the record is shown INVALID.
+/// Electronic signatures of batch records (21 CFR 11.50, 11.70, 11.200; EU GMP Annex 11 §14):
+/// the signer's full name, the time (UTC, from the database), the meaning, a comment, and the
+/// SHA-256 of the record the signer was shown, which must be the record as it is when the
+/// signature is stored. The password is entered again at each signing. The disposition gate
+/// (`DispositionGate`) decides in the same transaction whether the signature may stand; every
+/// refusal is audited.
 public enum BatchSignatures {
-    public enum Meaning: String, Sendable, Codable, CaseIterable {
-        case reviewed
-        case approvedForRelease = "approved for release"
-        case rejected
-    }
-
-    public struct Signature: Sendable, Codable, Equatable {
-        public var id: Int64
-        public var userName: String
-        public var fullName: String
-        public var role: String
-        public var meaning: String
-        public var comment: String
-        public var signed: String
-        public var recordHash: String
-        /// Whether the record still has the hash it had when signed.
-        public var valid: Bool
-    }
-
-    public struct Refusal: Error, CustomStringConvertible {
-        public var description: String
-        public init(_ description: String) { self.description = description }
-    }
-
-    public static func sign(site: String, batch: String, userName: String, password: String, meaning: Meaning, comment: String,
-                            on connection: PostgresConnection) throws -> Signature {
-        let trimmed = comment.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard trimmed.count <= 4000 else { throw Refusal("the comment is longer than 4000 characters") }
-        guard let user = try WebUsers.find(userName, on: connection), !user.disabled else { throw Refusal("the user cannot sign") }
-        guard user.role.maySign else { throw Refusal("the role \(user.role.rawValue) may not sign batch records") }
-        guard meaning != .approvedForRelease || user.role == .qp else {
-            throw Refusal("only a QP approves a batch for release")
-        }
-        guard PasswordHash.verify(password, against: user.passwordHash) else {
-            _ = try connection.transaction {
-                try ControlAuditTrail.append(ControlAuditAction(
-                    user: userName, action: "batch.sign.refused", target: "\(site)/\(batch)", reason: "wrong password",
-                    newValue: meaning.rawValue), to: connection)
-            }
-            throw Refusal("the password is not correct; nothing was signed")
-        }
-        return try connection.transaction {
-            // The record cannot change between hashing it and storing the signature.
+    /// Signs the batch; `shownHash` is the record hash of the page or command output the signer read.
+    @discardableResult
+    public static func sign(site: String, batch: String, meaning: Disposition.Meaning, shownHash: String, comment: String, userName: String,
+                            password: String, settings: QualitySettings = QualitySettings(), on connection: PostgresConnection) throws
+        -> Disposition.Signature
+    {
+        let target = "\(site)/\(batch)"
+        let comment = try FreeText.optional(comment, "the comment")
+        let user = try Signer.authenticate(userName: userName, password: password, roles: meaning.roles, action: "batch.sign", target: target,
+                                           purpose: meaning == .reviewed ? "review batch records" : "certify or reject batches (a QP does)",
+                                           on: connection)
+        return try Signer.attempt(user: user.userName, action: "batch.sign", target: target, on: connection) {
+            // The record cannot change between its review, its hash and the signature.
             try connection.execute("LOCK TABLE samples, events, batch_runs IN SHARE MODE")
-            guard let hash = try BatchRecordDigest.hash(site: site, batch: batch, on: connection) else {
-                throw Refusal("no records of batch \(batch) at \(site)")
+            guard let review = try BatchReview.load(site: site, batch: batch, settings: settings, on: connection) else {
+                throw QualityRefusal(.notFound, "no records of batch \(batch) at \(site)")
             }
+            let context = DispositionGate.Context(review: review, meaning: meaning, signer: user, shownHash: shownHash, settings: settings,
+                                                  inMasterFile: try MasterFile.site(site, on: connection) != nil)
+            let failures = DispositionGate.failures(context)
+            if let first = failures.first {
+                throw QualityRefusal(first.0.kind, "the \(meaning.act) is refused: " + failures.map { "\($0.1) [\($0.0.name)]" }.joined(separator: "; "))
+            }
+            let hash = review.recordHash
             let row = try connection.execute("""
                 INSERT INTO batch_signatures (site, batch, user_name, full_name, role, meaning, comment, signed, record_hash)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8)
-                RETURNING id, to_char(signed AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-                """, [site, batch, user.userName, user.fullName, user.role.rawValue, meaning.rawValue, trimmed, hash])
+                VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8) RETURNING id
+                """, [site, batch, user.userName, user.fullName, user.role.rawValue, meaning.rawValue, comment, hash])
+            let state: Disposition.State = switch meaning {
+            case .reviewed: .qaReviewed
+            case .certified: .certified
+            case .rejected: .rejected
+            }
+            try setState(site: site, batch: batch, state: state, hash: hash, on: connection)
             try ControlAuditTrail.append(ControlAuditAction(
-                user: user.userName, action: "batch.sign", target: "\(site)/\(batch)", reason: trimmed.isEmpty ? nil : trimmed,
+                user: user.userName, action: "batch.sign", target: target, reason: comment.isEmpty ? nil : comment,
+                oldValue: review.status.state.words,
                 newValue: "\(meaning.rawValue) by \(user.fullName) (\(user.role.rawValue)), record sha256:\(hash)"), to: connection)
             // A certified verification or comparability batch may complete its site's qualification.
-            if meaning == .approvedForRelease { try Qualification.refresh(site: site, by: user.userName, on: connection) }
-            return Signature(id: row.int(0, 0) ?? 0, userName: user.userName, fullName: user.fullName, role: user.role.rawValue,
-                             meaning: meaning.rawValue, comment: trimmed, signed: row.string(0, 1) ?? "", recordHash: hash, valid: true)
+            if meaning == .certified { try Qualification.refresh(site: site, by: user.userName, on: connection) }
+            let id = row.int(0, 0) ?? 0
+            guard let signature = try Disposition.list(site: site, batch: batch, currentHash: hash, on: connection).first(where: { $0.id == id })
+            else { throw QualityRefusal(.notFound, "the signature vanished") }
+            return signature
         }
     }
 
-    /// Every signature of the batch, each checked against the record's hash now.
-    public static func list(site: String, batch: String, currentHash: String?, on connection: PostgresConnection) throws -> [Signature] {
-        let r = try connection.execute("""
-            SELECT id, user_name, full_name, role, meaning, comment,
-                   to_char(signed AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), record_hash
-            FROM batch_signatures WHERE site = $1 AND batch = $2 ORDER BY signed, id
-            """, [site, batch])
-        return (0..<r.rowCount).map { i in
-            let hash = r.string(i, 7) ?? ""
-            return Signature(id: r.int(i, 0) ?? 0, userName: r.string(i, 1) ?? "", fullName: r.string(i, 2) ?? "", role: r.string(i, 3) ?? "",
-                             meaning: r.string(i, 4) ?? "", comment: r.string(i, 5) ?? "", signed: r.string(i, 6) ?? "",
-                             recordHash: hash, valid: hash == currentHash)
+    /// A QP withdraws the standing certification of the batch, with a reason and their password:
+    /// the batch is QA reviewed again, the signature stays, marked withdrawn.
+    public static func withdraw(site: String, batch: String, reason: String, userName: String, password: String,
+                                on connection: PostgresConnection) throws {
+        let target = "\(site)/\(batch)"
+        let reason = try FreeText.required(reason, "the reason")
+        let user = try Signer.authenticate(userName: userName, password: password, roles: [.qp], action: "batch.withdraw", target: target,
+                                           purpose: "withdraw a certification (a QP does)", on: connection)
+        try Signer.attempt(user: user.userName, action: "batch.withdraw", target: target, on: connection) {
+            let standing = try connection.execute("""
+                SELECT id, record_hash, full_name FROM batch_signatures
+                WHERE site = $1 AND batch = $2 AND meaning = 'certified' AND withdrawn IS NULL FOR UPDATE
+                """, [site, batch])
+            guard let id = standing.int(0, 0), let hash = standing.string(0, 1) else {
+                throw QualityRefusal(.stateConflict, "batch \(batch) at \(site) has no certification to withdraw")
+            }
+            try connection.execute("""
+                UPDATE batch_signatures SET withdrawn = now(), withdrawn_by = $2, withdrawn_full_name = $3, withdraw_reason = $4 WHERE id = $1
+                """, [String(id), user.userName, user.fullName, reason])
+            try setState(site: site, batch: batch, state: .qaReviewed, hash: hash, on: connection, keepChange: true)
+            try ControlAuditTrail.append(ControlAuditAction(
+                user: user.userName, action: "batch.withdraw", target: target, reason: reason,
+                oldValue: "certified by \(standing.string(0, 2) ?? "?")", newValue: "QA reviewed (certification withdrawn by \(user.fullName))"), to: connection)
         }
+    }
+
+    /// Keeps the list's view: the state, the record it is bound to, and (unless kept) the record
+    /// no longer marked changed, since the signature was made on it as it is.
+    static func setState(site: String, batch: String, state: Disposition.State, hash: String, on connection: PostgresConnection,
+                         keepChange: Bool = false) throws {
+        try connection.execute("""
+            INSERT INTO batch_dispositions (site, batch, state, record_hash, since) VALUES ($1, $2, $3, $4, now())
+            ON CONFLICT (site, batch) DO UPDATE SET state = excluded.state, record_hash = excluded.record_hash, since = now(),
+                record_changed = CASE WHEN $5 THEN batch_dispositions.record_changed END
+            """, [site, batch, state.rawValue, hash, keepChange ? "true" : "false"])
     }
 }

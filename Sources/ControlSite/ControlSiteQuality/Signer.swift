@@ -11,7 +11,8 @@ public enum Signer {
 
     /// The user, once their password is checked and their role allows `action`.
     public static func authenticate(
-        userName: String, password: String, roles: Set<WebUsers.Role>, action: String, target: String, on connection: PostgresConnection
+        userName: String, password: String, roles: Set<WebUsers.Role>, action: String, target: String, purpose: String? = nil,
+        on connection: PostgresConnection
     ) throws -> WebUsers.User {
         guard let user = try WebUsers.find(userName, on: connection), !user.disabled else {
             let refusal = QualityRefusal(.notAuthenticated, "the user name or the password is not correct; nothing was done")
@@ -24,7 +25,7 @@ public enum Signer {
             throw refusal
         }
         guard roles.contains(user.role) else {
-            let refusal = QualityRefusal(.notPermitted, "the role \(user.role.rawValue) may not \(Self.words(action))")
+            let refusal = QualityRefusal(.notPermitted, "the role \(user.role.rawValue) may not \(purpose ?? Self.words(action))")
             try recordRefusal(refusal, user: userName, action: action, target: target, on: connection)
             throw refusal
         }

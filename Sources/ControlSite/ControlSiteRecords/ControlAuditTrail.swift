@@ -43,8 +43,9 @@ public enum ControlAuditTrail {
     /// Appends an entry inside the caller's transaction, so the action and its record commit together.
     @discardableResult
     public static func append(_ action: ControlAuditAction, to connection: PostgresConnection, at time: Date = Date()) throws -> Int64 {
-        // One writer at a time: the next number and the previous hash must not race.
-        try connection.execute("SELECT pg_advisory_xact_lock(7146353)")
+        // One writer at a time: the next number and the previous hash must not race. A lock of its
+        // own (not replay planning's), so audited actions never wait for a planning round.
+        try connection.execute("SELECT pg_advisory_xact_lock(7146356)")
         let last = try connection.execute("SELECT seq, hash FROM control_audit ORDER BY seq DESC LIMIT 1")
         let seq = (last.rowCount > 0 ? last.int(0, 0)! : 0) + 1
         let previous = last.rowCount > 0 ? last.string(0, 1)! : genesis

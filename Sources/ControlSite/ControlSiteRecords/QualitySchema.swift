@@ -4,7 +4,7 @@
 /// hand-written statement) can move a record in a way the rules forbid; the Swift side checks
 /// the same rules first to give a clear answer, and the database refuses what slips past it.
 enum QualitySchema {
-    static let migrations: [String] = [masterFileAndChanges]
+    static let migrations: [String] = [masterFileAndChanges, disposition]
 
     static let masterFileAndChanges = """
         -- Change control: every change to the Master File and the released-spec register is a
@@ -275,5 +275,99 @@ enum QualitySchema {
         END $$;
         CREATE TRIGGER comparisons_guard BEFORE UPDATE ON comparisons FOR EACH ROW EXECUTE FUNCTION comparisons_guard();
         CREATE TRIGGER comparisons_kept BEFORE DELETE ON comparisons FOR EACH ROW EXECUTE FUNCTION refuse_delete();
+        """
+
+    /// Batch disposition: QA's review, then the QP's certification or rejection, withdrawable;
+    /// the order and the second person are the database's rules too, and a record that changes
+    /// after signing is marked at once (what the batches list reads).
+    static let disposition = """
+        UPDATE batch_signatures SET meaning = 'certified' WHERE meaning = 'approved for release';
+        ALTER TABLE batch_signatures DROP CONSTRAINT batch_signatures_meaning_check;
+        ALTER TABLE batch_signatures ADD CONSTRAINT batch_signatures_meaning_check CHECK (meaning IN ('reviewed', 'certified', 'rejected'));
+        ALTER TABLE batch_signatures ADD COLUMN withdrawn timestamptz;
+        ALTER TABLE batch_signatures ADD COLUMN withdrawn_by text REFERENCES web_users (user_name);
+        ALTER TABLE batch_signatures ADD COLUMN withdrawn_full_name text;
+        ALTER TABLE batch_signatures ADD COLUMN withdraw_reason text;
+        ALTER TABLE batch_signatures ADD CONSTRAINT batch_signatures_withdrawal
+            CHECK ((withdrawn IS NULL) = (withdrawn_by IS NULL) AND (withdrawn IS NULL OR meaning = 'certified'));
+
+        -- Who may sign what, in which order: QA (or a QP) reviews; a QP other than the reviewer
+        -- certifies or rejects what was reviewed, against the same record; one of each stands.
+        CREATE FUNCTION batch_signatures_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'DELETE' THEN
+                RAISE EXCEPTION 'batch signatures are kept for good' USING ERRCODE = 'P0001';
+            END IF;
+            IF TG_OP = 'UPDATE' THEN
+                IF (NEW.site, NEW.batch, NEW.user_name, NEW.full_name, NEW.role, NEW.meaning, NEW.comment, NEW.signed, NEW.record_hash)
+                   IS DISTINCT FROM
+                   (OLD.site, OLD.batch, OLD.user_name, OLD.full_name, OLD.role, OLD.meaning, OLD.comment, OLD.signed, OLD.record_hash)
+                   OR OLD.withdrawn IS NOT NULL THEN
+                    RAISE EXCEPTION 'a signature cannot be changed; a certification can be withdrawn once' USING ERRCODE = 'P0001';
+                END IF;
+                RETURN NEW;
+            END IF;
+            IF NEW.meaning = 'reviewed' THEN
+                IF NEW.role NOT IN ('qa', 'qp') THEN
+                    RAISE EXCEPTION 'a % does not review batch records', NEW.role USING ERRCODE = 'P0001';
+                END IF;
+                IF EXISTS (SELECT 1 FROM batch_signatures s WHERE s.site = NEW.site AND s.batch = NEW.batch AND s.meaning = 'reviewed'
+                           AND s.record_hash = NEW.record_hash) THEN
+                    RAISE EXCEPTION 'batch % at %: a QA review of this record stands already', NEW.batch, NEW.site USING ERRCODE = 'P0001';
+                END IF;
+            ELSE
+                IF NEW.role <> 'qp' THEN
+                    RAISE EXCEPTION 'only a QP signs a batch as %', NEW.meaning USING ERRCODE = 'P0001';
+                END IF;
+                IF NOT EXISTS (SELECT 1 FROM batch_signatures s WHERE s.site = NEW.site AND s.batch = NEW.batch AND s.meaning = 'reviewed'
+                               AND s.record_hash = NEW.record_hash) THEN
+                    RAISE EXCEPTION 'batch % at %: QA reviews the record before the QP', NEW.batch, NEW.site USING ERRCODE = 'P0001';
+                END IF;
+                IF EXISTS (SELECT 1 FROM batch_signatures s WHERE s.site = NEW.site AND s.batch = NEW.batch AND s.meaning = 'reviewed'
+                           AND s.record_hash = NEW.record_hash AND s.user_name = NEW.user_name) THEN
+                    RAISE EXCEPTION 'batch % at %: the QP who reviewed the record does not also certify or reject it', NEW.batch, NEW.site
+                        USING ERRCODE = 'P0001';
+                END IF;
+                IF EXISTS (SELECT 1 FROM batch_signatures s WHERE s.site = NEW.site AND s.batch = NEW.batch AND s.record_hash = NEW.record_hash
+                           AND s.meaning IN ('certified', 'rejected') AND s.withdrawn IS NULL) THEN
+                    RAISE EXCEPTION 'batch % at %: a disposition of this record stands already', NEW.batch, NEW.site USING ERRCODE = 'P0001';
+                END IF;
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER batch_signatures_guard BEFORE INSERT OR UPDATE OR DELETE ON batch_signatures
+            FOR EACH ROW EXECUTE FUNCTION batch_signatures_guard();
+
+        -- The disposition of each signed batch, as the list shows it; record_changed is set by
+        -- the database the moment the batch's record changes after a signature.
+        CREATE TABLE batch_dispositions (
+            site            text NOT NULL,
+            batch           text NOT NULL,
+            state           text NOT NULL CHECK (state IN ('ended', 'qa_reviewed', 'certified', 'rejected')),
+            record_hash     text NOT NULL,
+            since           timestamptz NOT NULL DEFAULT now(),
+            record_changed  timestamptz,
+            PRIMARY KEY (site, batch)
+        );
+        CREATE FUNCTION batch_record_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.batch IS NOT NULL THEN
+                UPDATE batch_dispositions SET record_changed = now()
+                WHERE site = OLD.site AND batch = OLD.batch AND record_changed IS NULL;
+            END IF;
+            IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.batch IS NOT NULL THEN
+                UPDATE batch_dispositions SET record_changed = now()
+                WHERE site = NEW.site AND batch = NEW.batch AND record_changed IS NULL;
+            END IF;
+            RETURN NULL;
+        END $$;
+        -- Samples reach a batch's record only through batch_runs (ingest widens the run), so an
+        -- insert is seen there; a sample changed or removed in place is seen on samples itself.
+        CREATE TRIGGER samples_change_records AFTER UPDATE OR DELETE ON samples FOR EACH ROW EXECUTE FUNCTION batch_record_changed();
+        CREATE TRIGGER events_change_records AFTER INSERT OR UPDATE OR DELETE ON events FOR EACH ROW EXECUTE FUNCTION batch_record_changed();
+        CREATE TRIGGER batch_runs_change_records AFTER INSERT OR UPDATE OR DELETE ON batch_runs
+            FOR EACH ROW EXECUTE FUNCTION batch_record_changed();
+        -- Found by the events of a batch's kind, for the review and the deviation scan.
+        CREATE INDEX events_records_by_kind ON events (kind) WHERE kind IN ('excursion', 'batch_record');
         """
 }

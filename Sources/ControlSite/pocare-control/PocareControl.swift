@@ -16,7 +16,7 @@ struct PocareControl: ParsableCommand {
             """,
         subcommands: [
             Run.self, Sites.self, Integrity.self, Specs.self, Conformance.self, Batches.self, BatchDetail.self, Compare.self, Audit.self, Users.self,
-            Changes.self, DeviationCommands.self, ComparisonCommands.self,
+            Changes.self, DeviationCommands.self, ComparisonCommands.self, DispositionCommands.self,
         ])
 
     /// As ArgumentParser's, but a usage error exits with 2, as every command documents.

@@ -57,8 +57,9 @@ enum SitePage {
         })
         body += "<h2>Standing alarms</h2>"
         body += HTML.table(["Alarm", "Priority", "Level", "State", "Since (UTC)"], data.alarms.map {
-            [HTML.escape($0.alarm), HTML.escape($0.priority), HTML.escape($0.level), HTML.escape($0.state), HTML.escape($0.since)]
-        })
+            [HTML.escape($0.alarm), HTML.escape($0.priority), HTML.escape($0.level), HTML.escape($0.state.replacingOccurrences(of: "_", with: " ")),
+             HTML.escape($0.since)]
+        }, cssClass: "standing-alarms")
         body += "<h2>Batches</h2>"
         body += HTML.table(["Batch", "Purpose", "Device", "Phases", "Specs", "First", "Last", "Samples", "Conforming"], data.batches.map { b in
             [HTML.link("/batches/\(HTML.segment(b.site))/\(HTML.segment(b.batch))", b.batch), BatchesPage.purpose(b.purpose), HTML.escape(b.device),

@@ -29,10 +29,14 @@ enum SitesPage {
                 "\(HTML.escape(d.id)): " + HTML.link("/batches/\(HTML.segment(s.site))/\(HTML.segment(d.batch ?? ""))", d.batch ?? "")
                     + " · \(HTML.escape(d.phase ?? "-")) · <code>\(HTML.escape(HTML.short(d.spec)))</code>"
             }.joined(separator: "<br>")
-            let alarms = data.alarms.filter { $0.site == s.site }
-            let byPriority = Dictionary(grouping: alarms, by: \.priority).sorted { rank($0.key) < rank($1.key) }
+            let alarms = data.alarms.filter { $0.site == s.site && $0.category == "standing" }
+            var byPriority = Dictionary(grouping: alarms, by: \.priority).sorted { rank($0.key) < rank($1.key) }
                 .map { HTML.badge("\($0.value.count) \($0.key.isEmpty ? "alarm" : $0.key)", $0.key == "critical" || $0.key == "high" ? "bad" : "warn") }
                 .joined(separator: " ")
+            for (category, words) in [("shelved", "shelved"), ("out_of_service", "out of service")] {
+                let n = data.alarms.filter { $0.site == s.site && $0.category == category }.count
+                if n > 0 { byPriority += (byPriority.isEmpty ? "" : " ") + "<span class=\"muted alarms-\(category)\">\(n) \(words)</span>" }
+            }
             let ncs = data.nonconformances.filter { $0.site == s.site }.count
             let q = data.quality[s.site]
             let qualification = q.map { q in

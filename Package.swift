@@ -46,6 +46,9 @@ let package = Package(
         .target(name: "POCareCore", path: shared("POCareCore")),
         .target(name: "Hashing", dependencies: ["CCrypto"], path: shared("Hashing")),
         .target(name: "POCareConfig", dependencies: ["POCareCore", "Hashing", yams], path: shared("POCareConfig")),
+        // The one rule by which a batch's values are weighted and its excursions found (docs/ipc-specs.md):
+        // the site's batch record, the Control Site's batch page and checks, and comparability use it.
+        .target(name: "BatchStatistics", dependencies: ["POCareCore"], path: shared("BatchStatistics")),
         // The MQTT contract (docs/asyncapi.yaml): every message encoded and decoded in one place,
         // topics and stream names, the consumer's checks of sequence numbers and chains.
         .target(name: "POCareContract", dependencies: ["POCareCore", "Hashing"], path: shared("POCareContract")),
@@ -79,7 +82,7 @@ let package = Package(
             name: "SiteRuntime",
             dependencies: [
                 "POCareCore", "POCareConfig", "POCareContract", "MQTT", "Acquisition", "InProcessControl", "SiteStore", "ControlSiteLink",
-                "ServiceSupport", "Hashing", "ControlAPI", "StoreReports", "CKernelClock", log,
+                "ServiceSupport", "Hashing", "ControlAPI", "StoreReports", "CKernelClock", "BatchStatistics", log,
             ],
             path: site("SiteRuntime")),
         .target(
@@ -107,11 +110,13 @@ let package = Package(
         .systemLibrary(
             name: "CPostgres", path: controlSite("CPostgres"), pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]),
+        // The comparability method, pure: distributions, the tiers, the envelope, Hotelling's T².
+        .target(name: "ComparabilityMethod", path: controlSite("ComparabilityMethod")),
         // Ingest, integrity, replay requests, the records and reports QA reads.
         .target(
             name: "ControlSiteRecords",
             dependencies: [
-                "POCareCore", "POCareConfig", "POCareContract", "MQTT", "Hashing", "CPostgres", "ServiceSupport", log, yams,
+                "POCareCore", "POCareConfig", "POCareContract", "MQTT", "Hashing", "CPostgres", "ServiceSupport", "ComparabilityMethod", "BatchStatistics", log, yams,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: controlSite("ControlSiteRecords")),
@@ -127,7 +132,8 @@ let package = Package(
         .target(
             name: "ControlSiteWeb",
             dependencies: [
-                "POCareCore", "POCareConfig", "ControlSiteRecords", "ControlSiteQuality", "SVGPlot", "Hashing",
+                "POCareCore", "POCareConfig", "ControlSiteRecords", "ControlSiteQuality", "ComparabilityMethod", "SVGPlot", "Hashing",
+                "BatchStatistics",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -138,8 +144,9 @@ let package = Package(
         .executableTarget(
             name: "pocare-control",
             dependencies: [
-                "POCareCore", "POCareConfig", "POCareContract", "Hashing", "ServiceSupport", "ControlSiteRecords", "ControlSiteQuality", "ControlSiteWeb",
-                arguments, log, .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "POCareCore", "POCareConfig", "POCareContract", "Hashing", "ServiceSupport", "ControlSiteRecords", "ControlSiteQuality",
+                "ComparabilityMethod", "ControlSiteWeb", "BatchStatistics", arguments, log,
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: controlSite("pocare-control")),
 
@@ -154,7 +161,7 @@ let package = Package(
             path: "Benchmarks/AcquisitionBenchmark"),
         .executableTarget(
             name: "pocare-control-bench",
-            dependencies: ["POCareCore", "POCareContract", "ControlSiteRecords", "ControlSiteLink", "SiteStore", arguments, log],
+            dependencies: ["POCareCore", "POCareConfig", "POCareContract", "ControlSiteRecords", "ControlSiteLink", "SiteStore", arguments, log],
             path: "Benchmarks/ControlIngestBenchmark"),
 
         // MARK: Tests
@@ -167,6 +174,8 @@ let package = Package(
         .testTarget(name: "POCareCoreTests", dependencies: ["POCareCore"]),
         .testTarget(name: "POCareConfigTests", dependencies: ["POCareCore", "POCareConfig", "Hashing", propertyBased]),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
+        .testTarget(name: "BatchStatisticsTests", dependencies: ["BatchStatistics", "POCareCore", propertyBased]),
+        .testTarget(name: "ComparabilityMethodTests", dependencies: ["ComparabilityMethod"], exclude: ["Fixtures"]),
         .testTarget(name: "ServiceSupportTests", dependencies: ["ServiceSupport", "POCareCore"]),
         .testTarget(name: "AcquisitionTests", dependencies: ["POCareCore", "POCareConfig", "Acquisition", propertyBased]),
         .testTarget(name: "InProcessControlTests", dependencies: ["POCareCore", "InProcessControl", propertyBased]),
@@ -175,14 +184,15 @@ let package = Package(
         .testTarget(name: "ControlAPITests", dependencies: ["ControlAPI", "POCareCore", "POCareContract"]),
         .testTarget(
             name: "SiteRuntimeTests",
-            dependencies: ["ControlAPI", "InProcessControl", "POCareConfig", "POCareCore", "POCareContract", "SiteRuntime", "SiteStore"]),
+            dependencies: [
+                "ControlAPI", "InProcessControl", "POCareConfig", "POCareCore", "POCareContract", "SiteRuntime", "SiteStore", "BatchStatistics",
+            ]),
         .testTarget(
             name: "ControlSiteTests",
             dependencies: [
                 "TestSupport",
-                "ControlAPI", "POCareCore", "POCareConfig", "POCareContract", "MQTT", "ControlSiteRecords", "ControlSiteQuality", "ControlSiteLink",
-                "ControlSiteWeb", "SVGPlot",
-                "SiteStore", "Hashing", propertyBased,
+                "ControlAPI", "POCareCore", "POCareConfig", "POCareContract", "MQTT", "ControlSiteRecords", "ControlSiteQuality", "ComparabilityMethod",
+                "ControlSiteLink", "ControlSiteWeb", "SVGPlot", "SiteStore", "Hashing", "BatchStatistics", propertyBased,
             ]),
         .testTarget(
             name: "IntegrationTests",

@@ -93,15 +93,41 @@ postgres_stop() {
 
 # Short batches on a site's stirred tank, one every 20 s, ended and started by the operator's
 # own commands (so each is in the audit trail): what `compare` needs is several ended batches
-# per site, and a real culture takes days.
+# per site, and a real culture takes days. With a count, only that many batches.
 batch_cycle() {
-  local socket=$1 prefix=$2 n=0
+  local socket=$1 prefix=$2 count=${3:-0} n=0
   until [ -S "$socket" ]; do sleep 1; done
   while sleep 20; do
     n=$((n + 1))
     "$bin/pocarectl" --socket "$socket" batch end str-1 --reason "demo: short batch done" > /dev/null 2>&1 || true
+    if [ "$count" -gt 0 ] && [ "$n" -gt "$count" ]; then break; fi
     "$bin/pocarectl" --socket "$socket" batch start str-1 --batch "$prefix-$(date -u +%H%M%S)" \
       --spec specs/cart-expansion-example.yaml --phase expansion --reason "demo: next short batch" > /dev/null 2>&1 || true
+  done
+}
+
+# The demo's QP certifies each ended batch whose site record agrees with the data held, through
+# the web pages' own forms (the sign-in token, the session's CSRF token, the password entered
+# again), as a reviewer would in a browser: so the reference site's batches count as certified.
+demo_certify() {
+  local web=http://127.0.0.1:8080 jar=.build/demo/control/qp.cookies done=.build/demo/control/certified token site batch
+  touch "$done"
+  while sleep 15; do
+    rm -f "$jar"
+    token=$(curl -s -c "$jar" "$web/login" | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' | head -n 1)
+    [ -n "$token" ] || continue
+    curl -s -b "$jar" -c "$jar" -o /dev/null --data-urlencode user=qp --data-urlencode password=demo-password-qp \
+      --data-urlencode "csrf=$token" --data-urlencode next=/sites "$web/login" || continue
+    "$bin/pocare-control" batches --config "$control_config" --json 2>/dev/null \
+      | awk -F'"' '/"batch" :/ {b=$4} /"site" :/ {print $4, b}' | sort -u | while read -r site batch; do
+      grep -qx "$site $batch" "$done" && continue
+      "$bin/pocare-control" batch "$site" "$batch" --config "$control_config" 2>/dev/null | grep -q "agrees with the samples" || continue
+      token=$(curl -s -b "$jar" "$web/batches/$site/$batch" | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' | head -n 1)
+      [ -n "$token" ] || continue
+      curl -s -b "$jar" -o /dev/null -w '%{http_code}' --data-urlencode "csrf=$token" --data-urlencode "meaning=approved for release" \
+        --data-urlencode password=demo-password-qp --data-urlencode "comment=demo: certified after review" \
+        "$web/batches/$site/$batch/sign" | grep -q 303 && echo "$site $batch" >> "$done"
+    done
   done
 }
 
@@ -172,7 +198,7 @@ Control Site: pocare-control ingests demo-site (the reference) and demo-site-2 i
 (users qp, qa, qa2, viewer; password demo-password-<user>). In another terminal, after a minute:
   $rel/pocare-control sites --config $control_config
   $rel/pocare-control batches --config $control_config
-  $rel/pocare-control compare --config $control_config --spec $("$bin/pocarectl" spec show "$spec" --profiles DeviceProfiles 2>/dev/null | sed -n 's/.*sha256:\([0-9a-f]\{12\}\).*/\1/p' | head -n 1) --phase expansion --reference demo-site
+  $rel/pocare-control compare --config $control_config --spec $("$bin/pocarectl" spec show "$spec" --profiles DeviceProfiles 2>/dev/null | sed -n 's/.*sha256:\([0-9a-f]\{12\}\).*/\1/p' | head -n 1) --phase expansion --reference demo-site --profile stirred-tank-str10 --bucket 5
 TEXT
 
 "$bin/pocared" --config docs/examples/site-demo-2.yaml --store .build/demo/site-2/site.db \
@@ -180,7 +206,10 @@ TEXT
 pids+=($!)
 batch_cycle .build/demo/pocared.sock DEMO-S1 &
 pids+=($!)
-batch_cycle .build/demo/site-2/pocared.sock DEMO-S2 &
+# demo-site-2 is an additional site: one comparability batch on its stirred tank.
+batch_cycle .build/demo/site-2/pocared.sock DEMO-S2 1 &
+pids+=($!)
+demo_certify &
 pids+=($!)
 
 "$bin/pocarectl" subscribe --broker mqtt://127.0.0.1:18830 --site demo-site --client-id control-site-demo 2>&1 \

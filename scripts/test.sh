@@ -5,5 +5,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 # Chromium was just installed: the browser test must run, and fails if it cannot.
 export POCARE_REQUIRE_BROWSER=1
+# NumPy and SciPy were just installed: the independent check of comparability must run, and fails if it cannot.
+export POCARE_REQUIRE_SCIPY=1
 swift build --build-tests
 swift test --skip-build --parallel

@@ -3,6 +3,7 @@ import ControlSiteRecords
 import POCareContract
 import ControlSiteLink
 import Foundation
+import POCareConfig
 import Logging
 import POCareCore
 import SiteStore
@@ -42,7 +43,9 @@ struct ControlIngestBenchmark: ParsableCommand {
 
         // The backlog, encoded before the clock starts: devices interleaved, as a site drains them.
         let start = Date(timeIntervalSince1970: 1_795_000_000)
-        let parameters = ["temperature", "ph", "dissolved_oxygen", "co2", "agitation", "rocking_rate", "weight", "running_hours"]
+        // Parameters of the stirred tank's profile: ingest takes only values a device's metadata names.
+        let parameters = ["temperature", "ph", "dissolved_oxygen", "co2", "agitation", "glucose", "lactate", "viability"]
+        try announce(devices: devices, on: connection, logger: logger)
         var payloads: [(String, [UInt8])] = []
         payloads.reserveCapacity(devices * samples / perMessage + devices)
         for first in stride(from: 1, through: samples, by: perMessage) {
@@ -71,7 +74,8 @@ struct ControlIngestBenchmark: ParsableCommand {
             while !pipeline.waitForRoom(timeout: 1) {}
             pipeline.submit(.message(try ContractMessage.parse(topic: topic, payload: payload)))
         }
-        pipeline.close()
+        // Everything submitted is written: the writers keep at it as long as the database answers.
+        pipeline.close(retryingFor: .seconds(3600))
         pipeline.waitUntilFinished()
         let elapsed = clock.now - began
         let inserted = pipeline.currentStatistics.inserted
@@ -87,7 +91,7 @@ struct ControlIngestBenchmark: ParsableCommand {
             while !resend.waitForRoom(timeout: 1) {}
             resend.submit(.message(try ContractMessage.parse(topic: topic, payload: payload)))
         }
-        resend.close()
+        resend.close(retryingFor: .seconds(3600))
         resend.waitUntilFinished()
         let duplicates = resend.currentStatistics.duplicates
         let dupElapsed = clock.now - again
@@ -96,6 +100,26 @@ struct ControlIngestBenchmark: ParsableCommand {
         _ = cluster
     }
 }
+
+/// What a site publishes before its records: each device's metadata and a birth naming them.
+func announce(devices: Int, on connection: PostgresConnection, logger: Logger) throws {
+    let loaded = ProfileLoader.load(path: "DeviceProfiles/stirred-tank-str10.yaml")
+    guard let profile = loaded.profile else { throw BenchmarkFailure(message: "run from the package root: \(loaded.diagnostics)") }
+    let writer = try IngestWriter(connection: connection, logger: logger)
+    var messages: [IngestWriter.Item] = []
+    var statuses: [Contract.DeviceStatus] = []
+    for d in 0..<devices {
+        let device = "bioreactor-\(d + 1)"
+        let meta = Contract.DeviceMetadata(device: device, profile: profile, profileFingerprint: ProfileFingerprint.of(profile))
+        messages.append(.message(try ContractMessage.parse(topic: "pocare/v1/site-bench/\(device)/meta", payload: meta.message(site: "site-bench").payload)))
+        statuses.append(.init(id: device, profile: profile.id, batch: "B-\(d + 1)", phase: "expansion", spec: nil, reachable: true))
+    }
+    let birth = Contract.status(site: "site-bench", online: true, time: Date(), devices: statuses)
+    messages.append(.message(try ContractMessage.parse(topic: "pocare/v1/site-bench/status", payload: birth)))
+    _ = try writer.write(messages)
+}
+
+struct BenchmarkFailure: Error, CustomStringConvertible { var message: String; var description: String { message } }
 
 /// Plausible values that change from sample to sample, so nothing compresses unrealistically.
 func readings(_ parameters: [String], _ seq: Int) -> [Reading] {

@@ -14,7 +14,7 @@ let browserTestEnabled = WebDriver.installed || ProcessInfo.processInfo.environm
 extension WebSuites {
     @Suite("The web pages in a real browser (headless Chromium)", .serialized, .enabled(if: browserTestEnabled))
     struct BrowserTests {
-        @Test("a QP signs in, sees the sites, the batch's trends and the excursion, two sites' box plots; QA reviews and the QP certifies a batch; a changed record shows INVALID on the page and the list")
+        @Test("a QP signs in, sees the sites, the batch's trends and the excursion, two sites' batch means; QA reviews and the QP certifies a batch; a changed record shows INVALID on the page and the list")
         func reviewAndSign() async throws {
             let fixture = try await WebFixture()
             let browser = try await WebDriver()
@@ -65,7 +65,7 @@ extension WebSuites {
 
             try await browser.open(base + "/comparability?spec=\(fixture.spec)&phase=expansion&reference=site-a")
             let boxes = try #require(try await browser.run("""
-                return Array.from(document.querySelectorAll('svg.box-plot')).map(s => s.querySelectorAll('g.box').length)
+                return Array.from(document.querySelectorAll('svg.batch-means')).map(s => s.querySelectorAll('g.site').length)
                 """) as? [Int])
             #expect(!boxes.isEmpty && boxes.allSatisfy { $0 == 2 })
             if let screenshots { try await save(browser, "\(screenshots)/comparability.png", height: 1100) }

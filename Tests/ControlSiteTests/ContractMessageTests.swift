@@ -99,9 +99,10 @@ struct ContractMessageTests {
         }
     }
 
-    @Test("malformed messages are refused with the reason, naming the site of the topic")
+    @Test("malformed messages are refused with the reason, naming the site the topic claims")
     func malformed() {
-        #expect(throws: ContractMessage.Failure.malformed(site: "site-a", topic: "pocare/v1/site-a/rocker-1/telemetry", reason: "malformed JSON at byte 5")) {
+        #expect(throws: ContractMessage.Failure.malformed(
+            site: "site-a", topic: "pocare/v1/site-a/rocker-1/telemetry", reason: "not the contract's JSON: ':' expected at byte 5")) {
             try ContractMessage.parse(topic: "pocare/v1/site-a/rocker-1/telemetry", payload: Array("{\"a\" 1}".utf8))
         }
         var wrongSite = feed.telemetry("rocker-1", 1...1)

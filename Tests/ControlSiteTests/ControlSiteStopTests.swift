@@ -24,11 +24,11 @@ struct ControlSiteStopTests {
     func databaseDown() async throws {
         let rig = try ControlSiteRig()
         let instance = try await rig.startInstance(clientId: "control-stop-1")
-        try rig.broker.publish(telemetry(1...100))
+        try rig.publish(telemetry(1...100))
         #expect(try await waitFor(upTo: .seconds(30)) { try rig.samples() == 100 })
 
         try rig.database.cluster.stopServer()
-        try rig.broker.publish(telemetry(101...400))
+        try rig.publish(telemetry(101...400))
         // The messages reached the instance and wait in its queue for the database.
         #expect(await waitFor(upTo: .seconds(20)) { instance.output.contains("cannot write to PostgreSQL") })
 
@@ -87,7 +87,7 @@ struct ControlSiteMetricsTests {
         let feed = SiteFeed(site: "site-a")
         try rig.broker.publish([feed.status(devices: [.init(id: "rocker-1", profile: "rocking-bag-rb50", batch: "B1", phase: "expansion", spec: "sha256:aa")])], retain: true)
         // Records 1...40 and 61...80: 41...60 are missing.
-        try rig.broker.publish([feed.telemetry("rocker-1", 1...40, batch: "B1", phase: "expansion", spec: "sha256:aa"),
+        try rig.publish([feed.telemetry("rocker-1", 1...40, batch: "B1", phase: "expansion", spec: "sha256:aa"),
                                 feed.telemetry("rocker-1", 61...80, batch: "B1", phase: "expansion", spec: "sha256:aa")])
         #expect(try await waitFor(upTo: .seconds(30)) { try rig.samples() == 60 })
         let result = try runCommand("/usr/bin/curl", ["-s", "--max-time", "5", "http://127.0.0.1:\(port)/metrics"])

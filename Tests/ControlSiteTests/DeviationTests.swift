@@ -103,7 +103,7 @@ struct DeviationTests {
         #expect(found.contains { $0.device == "str-9" && $0.batch == nil && $0.reason.contains("not registered in the POC Master File") })
         #expect(found.contains { $0.device == "str-9" && $0.batch == "A-9" })
         #expect(!found.contains { $0.device == "rocker-1" }, "\(found)")
-        #expect(try BatchRecord.load(db.connection, site: "site-a", batch: "A-9")?.nonconformances.contains { $0.category == "equipment" } == true)
+        #expect(try BatchRecord.load(db.connection, site: "site-a", batch: "A-9", specs: { try SpecLookup(profilesDirectory: shippedProfiles).ran($0, on: db.connection) })?.nonconformances.contains { $0.category == "equipment" } == true)
         let opened = try DeviationScanner.scan(settings: QualitySettings(), on: db.connection)
         let deviations = try opened.compactMap { try Deviations.find($0, on: db.connection) }
         let equipment = try #require(deviations.first { $0.source == "unregistered_equipment" })

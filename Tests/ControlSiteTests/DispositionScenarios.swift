@@ -18,7 +18,7 @@ enum DispositionScenarios {
     static let nonconforming = "R-NC"
     /// A gap in its telemetry: an open integrity finding.
     static let gap = "R-GAP"
-    /// Its record has 5 s of unmonitored time, not covered by a closed deviation.
+    /// Its record has unmonitored time (a pause in its samples), not covered by a closed deviation.
     static let unmonitored = "R-UNMON"
     /// Nothing amiss (two of them).
     static let clean = "R-OK", clean2 = "R-OK2"
@@ -41,9 +41,8 @@ enum DispositionScenarios {
         holed[0] = feed.telemetry("str-5", 1...30, batch: gap, phase: "expansion", spec: spec)
         let later = SiteFeed(site: site, start: feed.start.addingTimeInterval(-9))
         try db.write(holed + [later.telemetry("str-5", 40...60, batch: gap, phase: "expansion", spec: spec)])
-        let hole = BatchReport.UnmonitoredInterval(from: Contract.format(feed.start.addingTimeInterval(20)), to: Contract.format(feed.start.addingTimeInterval(25)),
-                                                   durationS: 5, cause: "device unreachable")
-        try db.write(try feed.finishedBatch("str-6", 1...60, batch: unmonitored, spec: spec, eventSeq: 1, unmonitored: [hole]))
+        // Samples 21... come 8 s late: the site's record and the Control Site both count the pause past the hold limit as unmonitored.
+        try db.write(try feed.finishedBatch("str-6", 1...60, batch: unmonitored, spec: spec, eventSeq: 1, pause: (after: 20, seconds: 8)))
         try db.write(try feed.finishedBatch("str-7", 1...60, batch: clean, spec: spec, eventSeq: 1))
         try db.write(try feed.finishedBatch("str-8", 1...60, batch: clean2, spec: spec, eventSeq: 1))
     }

@@ -42,6 +42,12 @@ final class ControlSiteRig: @unchecked Sendable {
 
     func samples() throws -> Int { try database.count("SELECT count(*) FROM samples") }
 
+    /// Publishes as a site does: its devices known first (their metadata, and their names as a birth leaves them).
+    func publish(_ messages: [SiteFeed.Message], retain: Bool = false) throws {
+        try database.announce(messages)
+        try broker.publish(messages, retain: retain)
+    }
+
     deinit { try? FileManager.default.removeItem(at: directory) }
 }
 
@@ -60,20 +66,20 @@ struct IngestEndToEndTests {
         let rig = try ControlSiteRig()
         var instance = try await rig.startInstance(clientId: "control-1")
         try rig.broker.publish([feed.status(devices: [.init(id: "rocker-1", profile: "rocking-bag-rb50", batch: "B1", phase: "expansion", spec: "sha256:aa")])], retain: true)
-        try rig.broker.publish(telemetry(1...200) + feed.audit(5) + [feed.event("rocker-1", seq: 1, kind: "batch_started", batch: "B1")])
+        try rig.publish(telemetry(1...200) + feed.audit(5) + [feed.event("rocker-1", seq: 1, kind: "batch_started", batch: "B1")])
         #expect(try await waitFor(upTo: .seconds(30)) { try rig.samples() == 200 })
 
         // The broker goes away and comes back with its persisted sessions; the site resumes.
         rig.broker.stop()
         try await Task.sleep(for: .seconds(1))
         try rig.broker.start()
-        try rig.broker.publish(telemetry(201...400))
+        try rig.publish(telemetry(201...400))
         #expect(try await waitFor(upTo: .seconds(60)) { try rig.samples() == 400 })
 
         // pocare-control dies without a word; the broker queues for its persistent session,
         // and a site resends what it had already sent.
         instance.kill9()
-        try rig.broker.publish(telemetry(401...600) + telemetry(101...200, per: 25))
+        try rig.publish(telemetry(401...600) + telemetry(101...200, per: 25))
         instance = try await rig.startInstance(clientId: "control-1")
         #expect(try await waitFor(upTo: .seconds(60)) { try rig.samples() == 600 })
         try await Task.sleep(for: .milliseconds(500))
@@ -97,7 +103,7 @@ struct IngestEndToEndTests {
         let b = try await rig.startInstance(clientId: "control-b", shared: "control")
         // Each message twice, as a site's resend after a reconnect would send it.
         let messages = telemetry(1...1000, per: 10)
-        try rig.broker.publish(messages + messages)
+        try rig.publish(messages + messages)
         #expect(try await waitFor(upTo: .seconds(60)) { try rig.samples() == 1000 })
         try await Task.sleep(for: .milliseconds(500))
         #expect(try rig.samples() == 1000)
@@ -117,7 +123,7 @@ struct IngestEndToEndTests {
     func gap() async throws {
         let rig = try ControlSiteRig()
         let instance = try await rig.startInstance(clientId: "control-gap", extra: "gap_report_after: 1s")
-        try rig.broker.publish(telemetry(1...40) + telemetry(61...100))
+        try rig.publish(telemetry(1...40) + telemetry(61...100))
         #expect(try await waitFor(upTo: .seconds(30)) { try rig.samples() == 80 })
         #expect(try await waitFor(upTo: .seconds(10)) {
             try rig.database.scalar("SELECT seq_from || '...' || seq_to FROM integrity_findings WHERE kind = 'gap' AND resolved IS NULL") == "41...60"

@@ -1,5 +1,6 @@
 import ControlSiteQuality
 import ControlSiteRecords
+import ControlSiteWeb
 import Foundation
 import POCareConfig
 import POCareCore
@@ -16,7 +17,8 @@ struct QualificationTests {
         let feed = SiteFeed(site: site, start: Date().addingTimeInterval(Double(n) * 60 + 5))
         let batch = "\(site)-B\(n)"
         let first = Int64(n * 60 + 1)
-        try db.write(try feed.finishedBatch("rocker-1", first...(first + 59), batch: batch, spec: spec, eventSeq: Int64(n + 1)) { seq in
+        try db.write(try feed.finishedBatch("rocker-1", first...(first + 59), batch: batch, spec: spec, eventSeq: Int64(n + 1),
+                                          profile: "rocking-bag-rb50") { seq in
             ["temperature": base + offsets[n % offsets.count] + (seq % 2 == 0 ? 0.02 : -0.02), "ph": 7.2 + offsets[n % offsets.count] / 2]
         })
         return batch
@@ -88,20 +90,26 @@ struct QualificationTests {
         // One certified batch, no comparison: still in qualification.
         #expect(try MasterFile.site("site-b", on: db.connection)?.qualification == .inQualification)
 
-        let report = try ComparisonReport.load(db.connection, spec: try exampleIPCSpec(), phase: "expansion", reference: "site-a", since: nil)
-        let recorded = try Comparisons.record(report, site: "site-b", purpose: .qualification, by: try db.user("quinn"), on: db.connection)
-        #expect(recorded.outcome == "comparable" && Set(recorded.batches) == Set(batches) && recorded.signed == nil)
+        var request = ComparisonRequest(spec: try exampleIPCSpec(), phase: "expansion", reference: "site-a")
+        request.profiles = SpecLoader.profileCatalogue(directory: shippedProfiles)
+        let report = try ComparisonReport.load(db.connection, request: request) { site, batch in
+            try BatchRecordDigest.hash(site: site, batch: batch, on: db.connection)
+        }
+        let id = try StoredComparisons.store(report, by: "quinn", on: db.connection)
+        let stored = try #require(try StoredComparisons.find(id, on: db.connection)).entry
+        #expect(stored.verdicts["site-b"] == "comparable", "\(stored.verdicts)")
         #expect(try MasterFile.site("site-b", on: db.connection)?.qualification == .inQualification)
         let changed = #expect(throws: QualityRefusal.self) {
-            try Comparisons.sign(recorded.id, shownHash: String(repeating: "1", count: 64), comment: "", userName: "alex",
-                                 password: IngestDatabase.qualityPassword, on: db.connection)
+            try ComparisonSignatures.sign(report: id, shownHash: String(repeating: "1", count: 64), userName: "alex",
+                                          password: IngestDatabase.qualityPassword, meaning: .approved, comment: "", on: db.connection)
         }
         #expect(changed?.kind == .recordChanged)
-        try Comparisons.sign(recorded.id, shownHash: recorded.reportHash, comment: "site-b comparable", userName: "alex",
-                             password: IngestDatabase.qualityPassword, on: db.connection)
+        _ = try ComparisonSignatures.sign(report: id, shownHash: stored.reportHash, userName: "alex", password: IngestDatabase.qualityPassword,
+                                          meaning: .approved, comment: "site-b comparable", on: db.connection)
         let status = try #require(try Qualification.status(site: "site-b", settings: QualitySettings(), on: db.connection))
-        #expect(status.state == .qualified && status.lastComparison?.id == recorded.id)
-        #expect(throws: PostgresError.self) { try db.connection.execute("UPDATE comparisons SET outcome = 'not_comparable'") }
+        #expect(status.state == .qualified && status.lastComparison?.id == id)
+        #expect(Set(try Comparisons.signed(site: "site-b", on: db.connection).first?.batches ?? []) == Set(batches))
+        #expect(throws: PostgresError.self) { try db.connection.execute("UPDATE comparison_reports SET verdicts = '{}'") }
 
         // QA suspends the site by change control: a batch started afterwards is nonconforming.
         try db.approvedChange(.siteQualification(site: "site-b", state: .suspended), reason: "DEV-3 under investigation")

@@ -49,7 +49,7 @@ struct ReplayEndToEndTests {
         let instance = try await rig.startInstance(clientId: "control-replay", extra: "replay_after: 1s")
         defer { instance.stop() }
         try rig.broker.publish([feed.status(devices: [.init(id: "rocker-1", profile: "rocking-bag-rb50", batch: nil, phase: nil, spec: nil)])], retain: true)
-        try rig.broker.publish(telemetry(1...40) + telemetry(61...100))
+        try rig.publish(telemetry(1...40) + telemetry(61...100))
         #expect(try await waitFor(upTo: .seconds(30)) { try rig.samples() == 80 })
 
         var first: (id: String, attempt: Int)?
@@ -89,7 +89,7 @@ struct ReplayEndToEndTests {
         let rig = try ControlSiteRig()
         let instance = try await rig.startInstance(clientId: "control-epoch", extra: "replay_after: 1s")
         defer { instance.stop() }
-        try rig.broker.publish(telemetry(1...40) + telemetry(61...100))
+        try rig.publish(telemetry(1...40) + telemetry(61...100))
         #expect(try await waitFor(upTo: .seconds(30)) { try rig.samples() == 80 })
         var asked: (id: String, attempt: Int)?
         #expect(try await waitFor(upTo: .seconds(20)) {
@@ -118,7 +118,7 @@ struct ReplayEndToEndTests {
             b.stop()
         }
         try rig.broker.publish([feed.status(devices: [.init(id: "rocker-1", profile: "rocking-bag-rb50", batch: nil, phase: nil, spec: nil)])], retain: true)
-        try rig.broker.publish(telemetry(1...40) + telemetry(61...100))
+        try rig.publish(telemetry(1...40) + telemetry(61...100))
         // The gap and the tails of the birth's four streams are to be asked for, whichever
         // instance does it; the site answers nothing, so three requests are all it gets.
         #expect(try await waitFor(upTo: .seconds(30)) { try rig.database.count("SELECT count(*) FROM replay_requests") >= 3 })

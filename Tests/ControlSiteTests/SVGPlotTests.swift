@@ -46,15 +46,35 @@ struct SVGPlotTests {
         let odd = TrendPlot(parameter: "x", unit: "", observations: [.init(time: .nan, value: 1), .init(time: 1, value: .infinity), .init(time: 2, value: -.greatestFiniteMagnitude)],
                             phases: [.init(name: "p", start: 0, end: 2, limits: nil)], markers: []).svg()
         #expect(odd.hasSuffix("</svg>") && !odd.contains("nan") && !odd.contains("inf"))
-        #expect(BoxPlot(parameter: "x", unit: "", groups: [.init(label: "a", values: [], isReference: true, flagged: false)], limits: nil, qualityRange: nil)
-            .svg().hasSuffix("</svg>"))
+        let means = BatchMeansPlot(parameter: "x", unit: "", columns: [.init(site: "a", isReference: true, points: [.init(label: "b", value: .nan)])],
+                                   qualityRange: (.nan, .infinity), referenceMean: .nan, limits: [("alert low", .infinity)]).svg()
+        #expect(means.hasSuffix("</svg>") && !means.contains("nan") && !means.contains("inf"))
+        let envelope = EnvelopePlot(parameter: "x", unit: "", bucketSeconds: 60, envelope: [nil], lines: [.init(label: "b", values: [nil, .nan], flagged: false)]).svg()
+        #expect(envelope.hasSuffix("</svg>") && !envelope.contains("nan"))
     }
 
-    @Test("box plot quartiles are interpolated between order statistics, as R's and NumPy's default")
-    func quartiles() throws {
-        let s = try #require(BoxPlot.summary([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]))
-        #expect(s.lowerQuartile == 3.25 && s.median == 5.5 && s.upperQuartile == 7.75 && s.minimum == 1 && s.maximum == 10)
-        #expect(BoxPlot.summary([]) == nil)
+    @Test("batch means are zoomed to the data and the quality range: a 0.1 degC difference fills the plot, limits far away are not drawn")
+    func zoomedToData() {
+        let plot = BatchMeansPlot(
+            parameter: "temperature", unit: "Cel",
+            columns: [.init(site: "a", isReference: true, points: [.init(label: "a1", value: 37.0), .init(label: "a2", value: 37.02)]),
+                      .init(site: "b", isReference: false, points: [.init(label: "b1", value: 37.1)])],
+            qualityRange: (36.96, 37.06), referenceMean: 37.01, limits: [("alert high", 37.5), ("alert low", 36.98)])
+        let d = plot.domain
+        #expect(d.low > 36.9 && d.high < 37.2)
+        let svg = plot.svg()
+        #expect(svg.contains("class=\"quality-range\"") && svg.contains("alert low 36.98") && !svg.contains("alert high"))
+        #expect(svg.components(separatedBy: "class=\"batch-mean\"").count - 1 == 3)
+    }
+
+    @Test("the envelope breaks where the reference does not cover a bucket, and a flagged batch is drawn red")
+    func envelopeRuns() {
+        let plot = EnvelopePlot(parameter: "do", unit: "%", bucketSeconds: 60,
+                                envelope: [.init(low: 45, mean: 50, high: 55), .init(low: 45, mean: 50, high: 55), nil, .init(low: 45, mean: 50, high: 55)],
+                                lines: [.init(label: "b1", values: [50, 38, 50, 62], flagged: true)])
+        let svg = plot.svg()
+        #expect(svg.components(separatedBy: "<polygon class=\"envelope\"").count - 1 == 2)
+        #expect(svg.contains("stroke=\"#b00\""))
     }
 
     @Test("a password hash is salted, carries its iterations, verifies only the right password, and refuses too few iterations")

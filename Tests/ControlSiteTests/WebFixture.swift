@@ -67,6 +67,8 @@ final class WebFixture: @unchecked Sendable {
     static func writeEndedBatch(_ db: IngestDatabase, spec: String) throws {
         try db.registerSite(site, role: .reference, qualification: .qualified)
         try db.registerEquipment(site, "str-1", profile: "stirred-tank-str10")
+        // The devices of the certified reference batches; rocker-1 (batch A-1) stays unregistered.
+        for device in ["rocker-2", "rocker-3", "rocker-4"] { try db.registerEquipment(site, device, profile: "rocking-bag-rb50") }
         let feed = SiteFeed(site: site, start: Date().addingTimeInterval(2))
         try db.write(try feed.finishedBatch("str-1", 1...60, batch: endedBatch, spec: spec, eventSeq: 1) { seq in
             ["temperature": 37.0 + (seq % 2 == 0 ? 0.05 : -0.05), "ph": 7.2 + (seq % 3 == 0 ? 0.01 : 0)]
@@ -105,13 +107,17 @@ final class WebFixture: @unchecked Sendable {
                           body: "{\"alarm\":\"rocker-1/ph/limit\",\"priority\":\"medium\",\"level\":\"alert\",\"value\":7.45,\"state\":\"active_unacknowledged\"}"),
             SiteFeed(site: "site-b").lastWill(),
         ])
+        // Ended batches with the sites' records: three certified at site-a (the reference), three at site-b.
         let offsets = [-0.04, 0.02, 0.03]
         for (site, base) in [("site-a", 37.0), ("site-b", 37.02)] {
-            let f = SiteFeed(site: site, start: feed.start.addingTimeInterval(10_000))
-            for n in (site == "site-a" ? 1..<3 : 0..<3) {
-                try db.write([f.telemetry("rocker-\(n + 2)", 1...60, batch: "\(site == "site-a" ? "A" : "B")-\(n + 1)", phase: "expansion", spec: spec) { seq in
+            for n in 0..<3 {
+                var b = RecordedBatch(site: site, device: "rocker-\(n + 2)", batch: "\(site == "site-a" ? "AR" : "B")-\(n + 1)") { seq in
                     ["temperature": base + offsets[n] + (seq % 2 == 0 ? 0.02 : -0.02), "ph": 7.2]
-                }])
+                }
+                b.profile = "rocking-bag-rb50"
+                b.samples = 180
+                try b.write(to: db, spec: spec)
+                if site == "site-a" { try db.certify(site: site, batch: b.batch) }
             }
         }
     }

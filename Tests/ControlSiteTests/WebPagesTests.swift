@@ -55,6 +55,20 @@ extension WebSuites {
             #expect(temperature.contains("class=\"excursion\"") && temperature.contains("class=\"unmonitored\""))
             #expect(temperature.contains("class=\"phase-boundary\""))
             #expect(temperature.contains("acknowledged") && temperature.contains("by operator-7: heater checked"))
+            // Beside each plot its statistics; the excursion as the samples show it: 38.6 from 100 s, back inside at 111 s,
+            // the same numbers `pocare-control batch` computes from the same samples.
+            #expect(page.body.components(separatedBy: "class=\"statistics\"").count - 1 == 2)
+            let held = try await onOwnThread { () throws -> [DeviceBatchStatistics] in
+                let connection = try PostgresConnection(fixture.db.connectionInfo)
+                let lookup = SpecLookup(profilesDirectory: shippedProfiles)
+                return try BatchSeriesReader.load(connection, site: WebFixture.site, batch: WebFixture.batch,
+                                                  specs: { try lookup.ran($0, on: connection) })
+            }
+            let excursion = try #require(held.first?.summary.excursions.first { $0.parameter == "temperature" })
+            #expect(excursion.durationS == 11 && excursion.worstValue == 38.6)
+            let excursionTable = try #require(page.body.components(separatedBy: "class=\"excursions\"").dropFirst().first)
+            let row = try #require(excursionTable.components(separatedBy: "<tr>").first { $0.contains("temperature") })
+            #expect(row.contains("<td>11 s</td>") && row.contains("<td>38.6</td>") && row.contains(">action<"), "\(row)")
             // The open gap is an exception of the review, first on the page.
             let exceptions = try #require(page.body.components(separatedBy: "<section class=\"exceptions\">").last?.components(separatedBy: "</section>").first)
             #expect(exceptions.contains("data-check=\"integrity\" class=\"exception\"") && exceptions.contains("gap on rocker-1/telemetry"))
@@ -63,7 +77,7 @@ extension WebSuites {
             #expect(exceptions.contains("data-check=\"clock\" class=\"not-checked\"") && !exceptions.contains("No exceptions"))
         }
 
-        @Test("comparability shows a box per site and offers the compare table as CSV and JSON")
+        @Test("comparability draws each site's batch means over the quality range and the envelope, lists exclusions, offers CSV and JSON")
         func comparability() async throws {
             let fixture = try await WebFixture()
             let web = fixture.client()
@@ -71,14 +85,56 @@ extension WebSuites {
             let query = "spec=\(fixture.spec)&phase=expansion&reference=site-a"
             let page = try await web.get("/comparability?\(query)")
             #expect(page.status == 200)
-            let temperature = try #require(page.body.components(separatedBy: "<svg").first { $0.contains("class=\"box-plot\" data-parameter=\"temperature\"") })
-            #expect(temperature.components(separatedBy: "class=\"box\"").count - 1 == 2)
+            let temperature = try #require(page.body.components(separatedBy: "<svg").first { $0.contains("class=\"batch-means\" data-parameter=\"temperature\"") })
+            #expect(temperature.components(separatedBy: "class=\"site\"").count - 1 == 2)
+            #expect(temperature.contains("class=\"quality-range\""))
+            #expect(page.body.contains("class=\"envelope-plot\" data-parameter=\"temperature\""))
+            // The method and the exclusions are on the page: A-1 still runs.
+            #expect(page.body.contains("<h2>Method</h2>") && page.body.contains("running: the site has not recorded its end"))
+            #expect(page.body.contains("<option selected>expansion</option>"))
             let csv = try await web.get("/comparability.csv?\(query)")
             #expect(csv.status == 200 && csv.headers["content-type"]?.hasPrefix("text/csv") == true)
-            #expect(csv.body.hasPrefix("site,batch,device,parameter,mean"))
+            #expect(csv.body.hasPrefix("site,device,batch,role,status,reasons,record_hash"))
             let json = try await web.get("/comparability.json?\(query)")
-            #expect(json.status == 200 && json.body.contains("\"reference\" : \"site-a\""))
+            #expect(json.status == 200 && json.body.contains("\"reference\" : \"site-a\"") && json.body.contains("\"method_version\""))
             #expect(try await web.get("/comparability.json?spec=ffff&phase=expansion&reference=site-a").status == 400)
+            // A viewer stores nothing.
+            let csrf = try await web.csrfToken()
+            let fields = [("csrf", csrf), ("spec", fixture.spec), ("phase", "expansion"), ("reference", "site-a"), ("kind", "qualification")]
+            #expect(try await web.post("/comparisons", fields).status == 403)
+        }
+
+        @Test("a stored comparison is signed by QA with the password, bound to the hash shown; a QP may not sign it")
+        func storedComparisonSigned() async throws {
+            let fixture = try await WebFixture()
+            let qa = fixture.client()
+            try await qa.signIn("quinn", WebFixture.password)
+            var csrf = try await qa.csrfToken()
+            let stored = try await qa.post("/comparisons", [("csrf", csrf), ("spec", fixture.spec), ("phase", "expansion"), ("reference", "site-a"),
+                                                            ("kind", "qualification")])
+            #expect(stored.status == 303 && stored.location == "/comparisons/1")
+            let page = try await qa.get("/comparisons/1")
+            let hash = try #require(try fixture.db.scalar("SELECT report_hash FROM comparison_reports WHERE id = 1"))
+            #expect(page.body.contains(hash) && page.body.contains("action=\"/comparisons/1/sign\""))
+            csrf = try await qa.csrfToken()
+            let stale = try await qa.post("/comparisons/1/sign", [("csrf", csrf), ("hash", String(repeating: "0", count: 64)), ("meaning", "approved"),
+                                                                  ("password", WebFixture.password)])
+            #expect(stale.status == 403)
+            let wrong = try await qa.post("/comparisons/1/sign", [("csrf", csrf), ("hash", hash), ("meaning", "approved"), ("password", "nope")])
+            #expect(wrong.status == 401)
+            let signed = try await qa.post("/comparisons/1/sign", [("csrf", csrf), ("hash", hash), ("meaning", "approved"),
+                                                                   ("password", WebFixture.password), ("comment", "site-b comparable")])
+            #expect(signed.status == 303)
+            let after = try await qa.get("/comparisons")
+            #expect(after.body.contains("approved by Quinn Assurance") && !after.body.contains("INVALID"))
+            #expect(after.body.contains("class=\"yearly-due\"") && after.body.contains("site-b"))
+            #expect(try fixture.db.count("SELECT count(*) FROM control_audit WHERE action IN ('comparison.store', 'comparison.sign', 'comparison.sign.refused')") == 4)
+
+            let qp = fixture.client()
+            try await qp.signIn("petra", WebFixture.password)
+            let refused = try await qp.post("/comparisons/1/sign", [("csrf", try await qp.csrfToken()), ("hash", hash), ("meaning", "approved"),
+                                                                    ("password", WebFixture.password)])
+            #expect(refused.status == 403)
         }
 
         @Test("a viewer sees no sign form and a signature posted anyway is refused with 403")
@@ -91,7 +147,7 @@ extension WebSuites {
             let token = try await web.csrfToken()
             let refused = try await web.post("\(batchPath)/sign", [("csrf", token), ("meaning", "reviewed"), ("password", WebFixture.password)])
             #expect(refused.status == 403)
-            #expect(try fixture.db.count("SELECT count(*) FROM batch_signatures") == 0)
+            #expect(try fixture.db.count("SELECT count(*) FROM batch_signatures WHERE batch = 'A-1'") == 0)
         }
 
         @Test("a form without the session's CSRF token, or with another, is refused and changes nothing")
@@ -103,7 +159,7 @@ extension WebSuites {
             #expect(try await web.post("\(batchPath)/sign", form).status == 403)
             #expect(try await web.post("\(batchPath)/sign", form + [("csrf", String(repeating: "0", count: 64))]).status == 403)
             #expect(try await web.post("/logout", []).status == 403)
-            #expect(try fixture.db.count("SELECT count(*) FROM batch_signatures") == 0)
+            #expect(try fixture.db.count("SELECT count(*) FROM batch_signatures WHERE batch = 'A-1'") == 0)
             // The session is still good: the refused logout did not end it.
             #expect(try await web.get("/sites").status == 200)
         }
@@ -254,7 +310,7 @@ extension WebSuites {
             #expect(try await web.get("/batches/site-a/\(String(repeating: "B", count: 5000))").status == 404)
             #expect(try await web.get("/comparability.csv?spec=&phase=expansion&reference=site-a").status == 400)
             #expect(try await web.get("/comparability?spec=\(fixture.spec)&phase=no-such-phase&reference=site-a").body.contains("has no phase"))
-            #expect(try fixture.db.count("SELECT count(*) FROM batch_signatures") == 0)
+            #expect(try fixture.db.count("SELECT count(*) FROM batch_signatures WHERE batch = 'A-1'") == 0)
             // The server still answers.
             #expect(try await web.get("/sites").status == 200)
         }

@@ -184,6 +184,29 @@ struct SiteDaemonTests {
         }
     }
 
+    @Test("a batch names the starting material it is made from: refused when blank, kept in the audit trail and the batch record")
+    func startingMaterial() async throws {
+        try await RuntimeFixture.with { site in
+        guard case .batch(let first)? = await site.send(.batchEnd(BatchEnd(device: "rocker-1", reason: "run complete"))).result,
+              case .batchReport(let configured)? = await site.send(.batchReport(batch: "RT-1")).result
+        else { Issue.record("the configured batch did not end"); return }
+        #expect(first.batch == nil)
+        let spec = String(configured.spec.suffix(12))
+        #expect(await site.send(.batchStart(BatchStart(device: "rocker-1", batch: "RT-3", spec: spec, reason: "split run",
+                                                       startingMaterial: ""))).error?.code == .badRequest)
+        guard case .batch? = await site.send(.batchStart(BatchStart(device: "rocker-1", batch: "RT-3", spec: spec, reason: "split run",
+                                                                  startingMaterial: "SM-2026-7"))).result
+        else { Issue.record("not started"); return }
+        for _ in 0..<3 { site.poll(temperature: 37) }
+        _ = await site.send(.batchEnd(BatchEnd(device: "rocker-1", reason: "run complete")))
+        await site.store.flush()
+        guard case .batchReport(let report)? = await site.send(.batchReport(batch: "RT-3")).result else { Issue.record("no report"); return }
+        #expect(report.startingMaterial == "SM-2026-7")
+        let start = try await site.auditActions().last { $0.action.action == "batch.start" }
+        #expect(start?.action.newValue?.hasSuffix("starting_material=SM-2026-7") == true)
+        }
+    }
+
     @Test("status names the site, its devices and batches; a reload of a broken file is refused, audited, and changes nothing")
     func statusAndRefusedReload() async throws {
         try await RuntimeFixture.with { site in

@@ -30,7 +30,7 @@ public struct BatchReview: Sendable, Encodable {
     public var deviations: [Deviations.Record]
     public var checks: [Check]
     /// Excursions as the site's record defines them (start, end, duration, worst, area, limit),
-    /// or, while the record has not arrived, as the site's excursion events say.
+    /// or, while the record has not arrived, as the same rule finds them in the samples held here.
     public var excursions: [ExcursionRow]
     public var unmonitored: [UnmonitoredRow]
     public var specs: [SpecState]
@@ -50,7 +50,7 @@ public struct BatchReview: Sendable, Encodable {
         public var side: String
         public var areaOutside: Double
         public var openAtBatchEnd: Bool
-        /// `record` (the site's batch record) or `events` (the excursion events, before the record arrives).
+        /// `record` (the site's batch record) or `samples` (found by the same rule in the samples held here, before the record arrives).
         public var source: String
     }
 
@@ -74,11 +74,17 @@ public struct BatchReview: Sendable, Encodable {
         public var ok: Bool { state == "released" || state == "retired during the batch" }
     }
 
-    public static func load(site: String, batch: String, settings: QualitySettings = QualitySettings(), on connection: PostgresConnection) throws
-        -> BatchReview?
-    {
-        guard let record = try BatchRecord.load(connection, site: site, batch: batch),
-              let hash = try BatchRecordDigest.hash(site: site, batch: batch, on: connection)
+    /// - Parameters:
+    ///   - specs: where the specs the batch ran are read (the register, or as a site published them).
+    ///   - eventLimit, limits, checkpoint: a page's bounds (`BatchRecord.load`).
+    public static func load(
+        site: String, batch: String, settings: QualitySettings = QualitySettings(), specs: SpecLookup = SpecLookup(profilesDirectory: nil),
+        eventLimit: Int? = nil, limits: BatchSeriesReader.Limits = .init(), checkpoint: () throws -> Void = {}, on connection: PostgresConnection
+    ) throws -> BatchReview? {
+        guard let record = try BatchRecord.load(
+            connection, site: site, batch: batch, specs: { try specs.ran($0, on: connection) }, eventLimit: eventLimit, limits: limits,
+            checkpoint: checkpoint),
+            let hash = try BatchRecordDigest.hash(site: site, batch: batch, on: connection)
         else { return nil }
         let status = try Disposition.status(site: site, batch: batch, record: record, currentHash: hash, on: connection)
         let deviations = try Deviations.list(site: site, batch: batch, on: connection)
@@ -93,6 +99,8 @@ public struct BatchReview: Sendable, Encodable {
         return review
     }
 
+    /// The site's record's excursions where it has arrived; for a device whose record has not,
+    /// the ones the Control Site finds in its samples by the same rule (`BatchStatistics`).
     static func excursions(_ record: BatchRecord) -> [ExcursionRow] {
         let fromRecords = record.siteRecords.flatMap { c in
             (c.record?.excursions ?? []).map { x in
@@ -102,17 +110,20 @@ public struct BatchReview: Sendable, Encodable {
             }
         }
         let recorded = Set(record.siteRecords.compactMap { $0.record == nil ? nil : $0.device })
-        // Devices whose record has not arrived: their excursion events, as the site recorded each.
-        let fromEvents = record.events.filter { $0.kind == "excursion" && !recorded.contains(Self.device(of: $0.stream)) }.compactMap { e -> ExcursionRow? in
-            guard let body = try? JSONSerialization.jsonObject(with: Data(e.detail.utf8)) as? [String: Any],
-                  let x = body["excursion"] as? [String: Any] else { return nil }
-            func double(_ key: String) -> Double { (x[key] as? NSNumber)?.doubleValue ?? .nan }
-            return ExcursionRow(device: device(of: e.stream), alarm: x["alarm"] as? String ?? "", phase: x["phase"] as? String ?? e.phase ?? "",
-                                start: x["start"] as? String ?? "", end: x["end"] as? String ?? "", durationS: double("duration_s"),
-                                worstValue: double("worst_value"), worstLevel: x["worst_level"] as? String ?? "", side: x["side"] as? String ?? "",
-                                areaOutside: double("area_outside"), openAtBatchEnd: x["open_at_batch_end"] as? Bool ?? false, source: "events")
+        let fromSamples = record.statistics.filter { !recorded.contains($0.device) }.flatMap { d in
+            d.summary.excursions.map { x in
+                ExcursionRow(device: d.device, alarm: "\(d.device)/\(x.parameter)/limit", phase: x.phase, start: iso(x.start), end: iso(x.end),
+                             durationS: x.durationS, worstValue: x.worstValue, worstLevel: x.worstLevel, side: x.side?.rawValue ?? "-",
+                             areaOutside: x.areaOutside, openAtBatchEnd: x.openAtBatchEnd, source: "samples")
+            }
         }
-        return (fromRecords + fromEvents).sorted { ($0.start, $0.alarm) < ($1.start, $1.alarm) }
+        return (fromRecords + fromSamples).sorted { ($0.start, $0.alarm) < ($1.start, $1.alarm) }
+    }
+
+    static func iso(_ seconds: Double) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: Date(timeIntervalSince1970: seconds))
     }
 
     static func device(of stream: String) -> String { String(stream.split(separator: "/").first ?? "") }

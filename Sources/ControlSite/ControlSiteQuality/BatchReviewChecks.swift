@@ -49,6 +49,8 @@ enum BatchReviewChecks {
         }))
         checks.append(check("integrity", "Integrity of the data", r.record.openFindings.map { f in
             .init(text: "\(f.kind) on \(f.stream): \(f.detail)", link: base + "#integrity")
+        } + r.record.disputes.filter { $0.resolved == nil }.map { d in
+            .init(text: "record \(d.stream) #\(d.seq) disputed: two differing copies arrived", link: base + "#integrity")
         }))
         checks.append(check("spec", "Spec state", r.specs.filter { $0.state != "released" }.map { s in
             .init(text: "\(s.document ?? s.fingerprint) \(s.version ?? ""): \(s.state)", link: "/specs")

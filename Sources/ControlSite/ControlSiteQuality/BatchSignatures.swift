@@ -12,8 +12,8 @@ public enum BatchSignatures {
     /// Signs the batch; `shownHash` is the record hash of the page or command output the signer read.
     @discardableResult
     public static func sign(site: String, batch: String, meaning: Disposition.Meaning, shownHash: String, comment: String, userName: String,
-                            password: String, settings: QualitySettings = QualitySettings(), on connection: PostgresConnection) throws
-        -> Disposition.Signature
+                            password: String, settings: QualitySettings = QualitySettings(), specs: SpecLookup = SpecLookup(profilesDirectory: nil),
+                            on connection: PostgresConnection) throws -> Disposition.Signature
     {
         let target = "\(site)/\(batch)"
         let comment = try FreeText.optional(comment, "the comment")
@@ -21,9 +21,11 @@ public enum BatchSignatures {
                                            purpose: meaning == .reviewed ? "review batch records" : "certify or reject batches (a QP does)",
                                            on: connection)
         return try Signer.attempt(user: user.userName, action: "batch.sign", target: target, on: connection) {
-            // The record cannot change between its review, its hash and the signature.
-            try connection.execute("LOCK TABLE samples, events, batch_runs IN SHARE MODE")
-            guard let review = try BatchReview.load(site: site, batch: batch, settings: settings, on: connection) else {
+            // The record (and whether any of it is disputed) cannot change between its review, its hash and the signature.
+            try connection.execute("LOCK TABLE samples, events, batch_runs, record_disputes IN SHARE MODE")
+            var limits = BatchSeriesReader.Limits()
+            limits.plotColumns = nil
+            guard let review = try BatchReview.load(site: site, batch: batch, settings: settings, specs: specs, limits: limits, on: connection) else {
                 throw QualityRefusal(.notFound, "no records of batch \(batch) at \(site)")
             }
             let context = DispositionGate.Context(review: review, meaning: meaning, signer: user, shownHash: shownHash, settings: settings,

@@ -57,6 +57,11 @@ public struct DispositionGate: Sendable {
             c.review.status.verified ? nil
                 : "the site's batch record is not verified against the data held here (\(c.review.record.siteRecords.flatMap(\.differences).prefix(3).joined(separator: "; ")))"
         },
+        Check(name: "no_disputed_records", meanings: all, kind: .stateConflict) { c in
+            let open = c.review.record.disputes.filter { $0.resolved == nil }
+            return open.isEmpty ? nil
+                : "\(open.count) records of the batch are disputed (two differing copies arrived); QA decides which is the record first (pocare-control disputes)"
+        },
         Check(name: "one_review", meanings: [.reviewed], kind: .stateConflict) { c in
             c.review.status.signatures.contains { $0.stands && $0.meaning == Disposition.Meaning.reviewed.rawValue }
                 ? "a QA review of this record stands already" : nil

@@ -33,7 +33,7 @@ public enum Qualification {
                 let what = role == .reference ? "verification" : "comparability"
                 var text = "\(state.words) (\(min(countedBatches.count, requiredBatches)) of \(requiredBatches) \(what) batches certified"
                 if role == .additional {
-                    text += lastComparison.map { c in c.outcome == "comparable" ? "; comparable (\(c.reference))" : "; \(c.reference) not comparable" }
+                    text += lastComparison.map { c in c.outcome == "comparable" ? "; comparable (\(c.reference))" : "; \(c.reference): \(c.outcome)" }
                         ?? "; no signed comparison"
                 }
                 return text + ")"

@@ -1,3 +1,5 @@
+import POCareCore
+
 /// `pocare-control batches` and `batch`: what each batch ran, when, under which spec, as the
 /// sites' records show it.
 public struct BatchSummary: Sendable, Codable, Equatable {
@@ -70,25 +72,40 @@ public struct BatchRecord: Sendable, Codable, Equatable {
     public var batch: String
     public var phases: [Phase]
     public var events: [Event]
+    /// Events beyond the limit the record was loaded with.
+    public var eventsLeftOut = 0
     public var nonconformances: [Nonconformance]
     /// Open findings on the streams of the batch's devices.
     public var openFindings: [IntegrityReport.Finding]
     /// The record each device's site published when its part of the batch ended, checked
     /// against the samples and events held here; empty while the batch runs.
     public var siteRecords: [SiteBatchRecordCheck] = []
+    /// Per device, the statistics of the samples held here (`BatchStatistics`, the rule of the
+    /// site's record), from the device's batch start to its end as its events say.
+    public var statistics: [DeviceBatchStatistics] = []
+    /// Records of the batch that arrived in differing copies; an open one blocks signing.
+    public var disputes: [RecordDispute] = []
     /// What the batch was for (`BatchPurpose`): production, verification, comparability, suspended site.
     public var purpose: String?
 
-    public static func load(_ connection: PostgresConnection, site: String, batch: String) throws -> BatchRecord? {
+    /// - Parameters:
+    ///   - specs: the spec of a fingerprint, for the limits the site's record is checked with (`SpecLookup.ran`).
+    ///   - eventLimit: events listed at most (a page's bound; `eventsLeftOut` counts the rest).
+    ///   - limits: how much of the samples the statistics read (a page's bound).
+    public static func load(
+        _ connection: PostgresConnection, site: String, batch: String, specs: (String) throws -> IPCSpec?, eventLimit: Int? = nil,
+        limits: BatchSeriesReader.Limits = .init(), checkpoint: () throws -> Void = {}
+    ) throws -> BatchRecord? {
         let phases = try connection.execute("""
             SELECT device, phase, nullif(spec, ''), \(SQLTime.iso("first_time")), \(SQLTime.iso("last_time")), samples
             FROM batch_runs WHERE site = $1 AND batch = $2 ORDER BY first_time
             """, [site, batch])
         guard phases.rowCount > 0 else { return nil }
         let events = try connection.execute("""
-            SELECT \(SQLTime.iso("time")), stream, seq, kind, phase, coalesce(record->'event', '{}')::text
-            FROM events WHERE site = $1 AND batch = $2 ORDER BY time, stream, seq
-            """, [site, batch])
+            SELECT \(SQLTime.iso("time")), stream, seq, kind, phase, coalesce(record->'event', '{}')::text, count(*) OVER ()
+            FROM events WHERE site = $1 AND batch = $2 ORDER BY time, stream, seq LIMIT $3::bigint
+            """, [site, batch, eventLimit.map { String($0) }])
+        try checkpoint()
         let devices = Set((0..<phases.rowCount).map { phases.string($0, 0)! })
         let findings = try IntegrityReport.load(connection, site: site).findings
             .filter { f in devices.contains { f.stream.hasPrefix($0 + "/") } }
@@ -102,9 +119,12 @@ public struct BatchRecord: Sendable, Codable, Equatable {
                 Event(time: events.string(r, 0)!, stream: events.string(r, 1)!, seq: events.int(r, 2)!, kind: events.string(r, 3)!,
                       phase: events.string(r, 4), detail: events.string(r, 5)!)
             },
+            eventsLeftOut: max(0, Int(events.int(0, 6) ?? 0) - events.rowCount),
             nonconformances: try Nonconformance.load(connection).filter { $0.site == site && $0.batch == batch },
             openFindings: findings,
-            siteRecords: try SiteBatchRecordCheck.load(connection, site: site, batch: batch),
+            siteRecords: try SiteBatchRecordCheck.load(connection, site: site, batch: batch, specs: specs, checkpoint: checkpoint),
+            statistics: try BatchSeriesReader.load(connection, site: site, batch: batch, specs: specs, limits: limits, checkpoint: checkpoint),
+            disputes: try RecordDispute.list(connection, all: true, site: site, batch: batch),
             purpose: try connection.execute(
                 "SELECT \(BatchPurpose.sql(site: "$1", time: "(SELECT min(first_time) FROM batch_runs WHERE site = $1 AND batch = $2)"))",
                 [site, batch]).string(0, 0))

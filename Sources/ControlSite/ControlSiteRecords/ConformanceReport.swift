@@ -83,11 +83,11 @@ public struct Nonconformance: Sendable, Codable, Equatable {
                OR (d.serial IS NOT NULL AND e.serial_number IS NOT NULL AND d.serial <> e.serial_number)
             UNION ALL
             SELECT r.site, r.device, r.batch, NULL, 'ran', \(SQLTime.iso("r.first")), \(SQLTime.iso("r.last")),
-                   'ran on equipment not registered in the POC Master File when the batch started',
+                   'ran on equipment not registered in the POC Master File (never registered, or retired before the batch started)',
                    'equipment', 'equipment-ran|' || r.site || '|' || r.device || '|' || r.batch
             FROM ran_device r JOIN master_sites ms ON ms.site = r.site
             WHERE NOT EXISTS (SELECT 1 FROM registered_equipment e WHERE e.site = r.site AND e.device = r.device
-                              AND e.registered <= r.first AND (e.retired IS NULL OR e.retired >= r.first))
+                              AND (e.retired IS NULL OR e.retired >= r.first))
             UNION ALL
             SELECT r.site, r.device, r.batch, NULL, 'ran', \(SQLTime.iso("r.first")), \(SQLTime.iso("r.last")),
                    'started while the site was suspended (' || q.reason || ')',

@@ -276,6 +276,116 @@ public enum ControlSchema {
             PRIMARY KEY (site, fingerprint)
         );
         """,
+        // 5: comparison reports kept for QA's signature (docs/control-site.md, "Stored comparisons").
+        """
+        -- A comparison report as stored: its canonical JSON exactly as hashed, never changed.
+        CREATE TABLE comparison_reports (
+            id              bigserial PRIMARY KEY,
+            created         timestamptz NOT NULL DEFAULT now(),
+            created_by      text NOT NULL,
+            kind            text NOT NULL CHECK (kind IN ('qualification', 'yearly')),
+            spec            text NOT NULL,
+            profile         text NOT NULL,
+            phase           text NOT NULL,
+            reference       text NOT NULL,
+            verdicts        jsonb NOT NULL,   -- {test site: comparable | not comparable | not judged}
+            method_version  text NOT NULL,
+            report          text NOT NULL,    -- canonical JSON (keys sorted), the bytes hashed
+            report_hash     text NOT NULL     -- SHA-256 of report, hex
+        );
+        CREATE FUNCTION comparison_reports_unchanged() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION 'a stored comparison report is never changed or deleted';
+        END $$;
+        CREATE TRIGGER comparison_reports_unchanged BEFORE UPDATE OR DELETE ON comparison_reports
+            FOR EACH ROW EXECUTE FUNCTION comparison_reports_unchanged();
+
+        -- QA's signature of a stored comparison, bound to the report's hash when signed.
+        CREATE TABLE comparison_signatures (
+            id           bigserial PRIMARY KEY,
+            report_id    bigint NOT NULL REFERENCES comparison_reports (id),
+            user_name    text NOT NULL REFERENCES web_users (user_name),
+            full_name    text NOT NULL,
+            role         text NOT NULL,
+            meaning      text NOT NULL CHECK (meaning IN ('approved', 'rejected')),
+            comment      text NOT NULL,
+            signed       timestamptz NOT NULL,
+            report_hash  text NOT NULL
+        );
+        CREATE INDEX comparison_signatures_by_report ON comparison_signatures (report_id);
+        """,
+        // 6: what ingest refuses, holds aside and finds disputed (docs/control-site.md, "What ingest refuses").
+        """
+        -- Messages that are not the contract's or name no registered site: kept apart from every
+        -- site's findings, once per claimed site and topic, with how often and the latest reason.
+        CREATE TABLE refused_messages (
+            id            bigserial PRIMARY KEY,
+            claimed_site  text NOT NULL,
+            topic         text NOT NULL,
+            reason        text NOT NULL,
+            bytes         bigint NOT NULL,
+            excerpt       text NOT NULL,
+            first_seen    timestamptz NOT NULL DEFAULT now(),
+            last_seen     timestamptz NOT NULL DEFAULT now(),
+            occurrences   bigint NOT NULL DEFAULT 1,
+            UNIQUE (claimed_site, topic)
+        );
+
+        -- Records of a device the site's births never named, or with values its metadata does not
+        -- name: kept as sent, never a batch, released when a birth or metadata names them.
+        CREATE TABLE held_messages (
+            id        bigserial PRIMARY KEY,
+            site      text NOT NULL,
+            device    text NOT NULL,
+            epoch     text NOT NULL,
+            stream    text NOT NULL,
+            seq_from  bigint NOT NULL,
+            seq_to    bigint NOT NULL,
+            reason    text NOT NULL,
+            payload   bytea NOT NULL,
+            digest    text NOT NULL,
+            received  timestamptz NOT NULL DEFAULT now(),
+            released  timestamptz,
+            UNIQUE (site, stream, digest)
+        );
+        CREATE INDEX held_messages_waiting ON held_messages (site, device) WHERE released IS NULL;
+
+        -- The lowest number of a stream that arrived with a hash: above it, a record without one is a chain break.
+        ALTER TABLE streams ADD COLUMN first_hashed bigint;
+
+        -- Every version of a record that arrived in two differing copies, kept whole.
+        CREATE TABLE record_versions (
+            site      text NOT NULL,
+            epoch     text NOT NULL,
+            stream    text NOT NULL,
+            seq       bigint NOT NULL,
+            kind      text NOT NULL,
+            digest    text NOT NULL,
+            content   jsonb NOT NULL,
+            hash      text,
+            received  timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (site, epoch, stream, seq, digest)
+        );
+
+        -- A record with differing copies is disputed until QA says which is the record; the
+        -- batches either copy names cannot be signed meanwhile.
+        CREATE TABLE record_disputes (
+            id           bigserial PRIMARY KEY,
+            site         text NOT NULL,
+            epoch        text NOT NULL,
+            stream       text NOT NULL,
+            seq          bigint NOT NULL,
+            kind         text NOT NULL,
+            batches      text[] NOT NULL,
+            opened       timestamptz NOT NULL DEFAULT now(),
+            resolved     timestamptz,
+            resolved_by  text,
+            kept         text CHECK (kept IN ('stored', 'received')),
+            reason       text,
+            UNIQUE (site, epoch, stream, seq)
+        );
+        CREATE INDEX record_disputes_open ON record_disputes USING gin (batches) WHERE resolved IS NULL;
+        """,
     ]
 
     /// The quality system's migrations follow the records' own (`QualitySchema`).

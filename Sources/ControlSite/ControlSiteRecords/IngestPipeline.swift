@@ -18,6 +18,8 @@ public final class IngestPipeline: Sendable {
     }
 
     private let database: String
+    /// The contract's topic root, for records held aside and parsed again when released.
+    private let topicRoot: String
     private let batchMessages: Int
     private let logger: Logger
     private let queues: [IngestQueue]
@@ -39,8 +41,11 @@ public final class IngestPipeline: Sendable {
 
     /// Starts the writers; each connects on its own thread (and again whenever the connection is
     /// lost). The schema must be migrated already.
-    public init(database: String, writers: Int, batchMessages: Int, queueCapacity: Int, logger: Logger) {
+    public init(
+        database: String, writers: Int, batchMessages: Int, queueCapacity: Int, topicRoot: String = "pocare/v1", logger: Logger
+    ) {
         self.database = database
+        self.topicRoot = topicRoot
         self.batchMessages = batchMessages
         self.logger = logger
         let count = max(1, writers)
@@ -134,7 +139,7 @@ public final class IngestPipeline: Sendable {
                 }
                 do {
                     if writer == nil {
-                        writer = try IngestWriter(connection: try PostgresConnection(database), logger: logger)
+                        writer = try IngestWriter(connection: try PostgresConnection(database), logger: logger, topicRoot: topicRoot)
                         if attempt > 0 { logger.info("reconnected to PostgreSQL") }
                     }
                     let started = MonotonicClock.now()

@@ -38,6 +38,11 @@ public final class IngestService: Service, Sendable {
         public var gapReportAfter: Duration = .seconds(300)
         /// A gap still open this long is asked of its site again; nil: never ask sites to replay.
         public var replayAfter: Duration? = .seconds(30)
+        /// The sites whose messages are taken (`sites:`); a message under any other site is
+        /// refused and kept apart. Nil: every site (a Control Site that lists none).
+        public var registeredSites: Set<String>?
+        /// What a message of the contract may be at most.
+        public var limits = ContractLimits.standard
 
         public init(broker: BrokerOptions, database: String) {
             self.broker = broker
@@ -141,7 +146,7 @@ public final class IngestService: Service, Sendable {
     public func run() async {
         let pipeline = IngestPipeline(
             database: settings.database, writers: settings.writers, batchMessages: settings.batchMessages,
-            queueCapacity: settings.queueCapacity, logger: logger)
+            queueCapacity: settings.queueCapacity, topicRoot: settings.topicRoot, logger: logger)
         self.pipeline.withLock { $0 = pipeline }
         thread.start { [self] in
             do {
@@ -170,6 +175,15 @@ public final class IngestService: Service, Sendable {
         client.setMaxInflight(settings.batchMessages)
         var schedule = ReconnectSchedule()
         var connected = false
+        var refused = 0
+        // A refused message is logged the first time and every thousandth after: a flood must not flood the journal.
+        func refuse(_ failure: ContractMessage.Failure, _ payload: [UInt8]) {
+            refused += 1
+            if refused == 1 || refused.isMultiple(of: 1000) {
+                logger.warning("refused a message", metadata: ["reason": "\(failure)", "refused": "\(refused)"])
+            }
+            pipeline.submit(.rejected(failure, bytes: payload.count, excerpt: String(decoding: payload.prefix(200), as: UTF8.self)))
+        }
         client.onEvent = { [self] event in
             switch event {
             case .connected(let rc):
@@ -188,6 +202,12 @@ public final class IngestService: Service, Sendable {
                 connected = false
                 if rc != 0 { logger.warning("lost the broker connection", metadata: ["code": "\(rc)"]) }
             case .message(let topic, let payload):
+                let claimed = topic.hasPrefix(answerPrefix) ? topic.dropFirst(answerPrefix.count).prefix { $0 != "/" } : ""
+                if let registered = settings.registeredSites, !claimed.isEmpty, !registered.contains(String(claimed)) {
+                    messages.add(1, ordering: .relaxed)
+                    refuse(.malformed(site: String(claimed), topic: topic, reason: "'\(claimed)' is not a registered site"), payload)
+                    return
+                }
                 // A site's answer to a replay request: bookkeeping, not a record.
                 if topic.hasPrefix(answerPrefix) && topic.hasSuffix(answerSuffix) {
                     let site = topic.dropFirst(answerPrefix.count).dropLast(answerSuffix.count)
@@ -196,7 +216,7 @@ public final class IngestService: Service, Sendable {
                 }
                 messages.add(1, ordering: .relaxed)
                 do {
-                    let message = try ContractMessage.parse(topic: topic, payload: payload, root: settings.topicRoot)
+                    let message = try ContractMessage.parse(topic: topic, payload: payload, root: settings.topicRoot, limits: settings.limits)
                     if case .records(let records) = message {
                         received.withLock { $0[records.site, default: (0, 0)].messages += 1; $0[records.site, default: (0, 0)].records += records.records.count }
                     }
@@ -205,8 +225,7 @@ public final class IngestService: Service, Sendable {
                     if case .unknownTopic = failure {
                         logger.debug("ignored a topic outside the contract", metadata: ["topic": "\(topic)"])
                     } else {
-                        logger.warning("rejected a message", metadata: ["reason": "\(failure)"])
-                        pipeline.submit(.rejected(failure))
+                        refuse(failure, payload)
                     }
                 } catch {}
             case .published:

@@ -13,7 +13,8 @@ import Logging
 public final class IngestWriter {
     public enum Item: Sendable {
         case message(ContractMessage)
-        case rejected(ContractMessage.Failure)
+        /// A message refused before it reached a writer: its size and first bytes for the record of it.
+        case rejected(ContractMessage.Failure, bytes: Int = 0, excerpt: String = "")
     }
 
     public struct Outcome: Sendable, Equatable {
@@ -24,14 +25,18 @@ public final class IngestWriter {
         /// What sites say of themselves rather than records: statuses, device metadata, spec documents.
         public var siteMessages = 0
         public var rejected = 0
+        /// Record messages held aside (a device no birth names, values its metadata does not name).
+        public var held = 0
     }
 
-    private let connection: PostgresConnection
-    private let logger: Logger
+    let connection: PostgresConnection
+    let logger: Logger
+    private let admission: IngestAdmission
 
-    public init(connection: PostgresConnection, logger: Logger) throws(PostgresError) {
+    public init(connection: PostgresConnection, logger: Logger, topicRoot: String = "pocare/v1") throws(PostgresError) {
         self.connection = connection
         self.logger = logger
+        admission = IngestAdmission(topicRoot: topicRoot)
         // A batch of a backlog is 100,000 samples: staged and sorted in memory, not in temporary files.
         try connection.execute("SET temp_buffers = '256MB'")
         try connection.execute("SET work_mem = '64MB'")
@@ -56,19 +61,22 @@ public final class IngestWriter {
         var outcome = Outcome()
         let now = Date()
         try connection.transaction {
-            let records = items.compactMap { item -> RecordMessage? in
+            var records = items.compactMap { item -> RecordMessage? in
                 if case .message(.records(let m)) = item { return m } else { return nil }
             }
+            // Devices a birth or metadata of this transaction names: what was held of them is looked at again.
+            var announced = Set<SiteDevice>()
             for item in items {
                 switch item {
                 case .message(.status(let status)):
-                    try writeStatus(status)
+                    for device in try writeStatus(status) { announced.insert(SiteDevice(site: status.site, device: device)) }
                     outcome.siteMessages += 1
-                case .rejected(let failure):
-                    try recordRejection(failure)
+                case .rejected(let failure, let bytes, let excerpt):
+                    try RefusedMessage.record(failure, bytes: bytes, excerpt: excerpt, on: connection)
                     outcome.rejected += 1
                 case .message(.deviceMetadata(let metadata)):
                     try writeMetadata(metadata)
+                    if metadata.payload != nil { announced.insert(SiteDevice(site: metadata.site, device: metadata.device)) }
                     outcome.siteMessages += 1
                 case .message(.specDocument(let spec)):
                     try writeSpecDocument(spec)
@@ -76,6 +84,10 @@ public final class IngestWriter {
                 case .message(.records): break
                 }
             }
+            records = try admission.release(announced, on: connection) + records
+            let admitted = try admission.admit(records, on: connection)
+            records = admitted.accepted
+            outcome.held = admitted.held
             guard !records.isEmpty else { return }
             try recordEpochs(records)
             // Row locks in one order, so two instances never wait on each other in a circle.
@@ -116,6 +128,7 @@ public final class IngestWriter {
                 for kind in kinds { outcome.conflicts += try recordConflicts(kind) }
             }
             for kind in Set(records.filter(\.carriesChain).map(\.kind)) { try verifyChain(kind) }
+            try checkMissingHashes(keys, kinds: Set(records.map(\.kind)))
 
             for key in keys {
                 var stream = progress[key] ?? StreamProgress()
@@ -280,6 +293,7 @@ public final class IngestWriter {
                 occurrences = integrity_findings.occurrences + 1, last_seen = now()
             RETURNING site, stream, seq_from
             """, [kind.rawValue])
+        if result.rowCount > 0 { try keepDisputedVersions(kind) }
         for row in 0..<result.rowCount {
             logger.error("a duplicate differs from the stored record", metadata: [
                 "site": "\(result.string(row, 0)!)", "stream": "\(result.string(row, 1)!)", "seq": "\(result.string(row, 2)!)",
@@ -392,7 +406,8 @@ public final class IngestWriter {
         }
     }
 
-    private func writeStatus(_ status: SiteStatusMessage) throws {
+    /// Writes the status; returns the devices an online birth names.
+    private func writeStatus(_ status: SiteStatusMessage) throws -> [String] {
         let payload = String(decoding: status.payload, as: UTF8.self)
         try connection.execute("""
             INSERT INTO sites (site, state, version, status, status_time, status_received)
@@ -403,8 +418,8 @@ public final class IngestWriter {
                 status_time = coalesce(excluded.status_time, sites.status_time),
                 status_received = now()
             """, [status.site, status.state, status.version, payload, status.time])
-        guard status.state == "online" else { return }
-        try connection.execute("""
+        guard status.state == "online" else { return [] }
+        let named = try connection.execute("""
             INSERT INTO site_devices (site, device, profile, batch, phase, spec, reachable, updated)
             SELECT $1, d.id, d.profile, d.batch, d.phase, d.spec, d.reachable, now()
             FROM jsonb_to_recordset(coalesce($2::jsonb->'devices', '[]'))
@@ -412,12 +427,17 @@ public final class IngestWriter {
             WHERE d.id IS NOT NULL
             ON CONFLICT (site, device) DO UPDATE SET profile = excluded.profile, batch = excluded.batch,
                 phase = excluded.phase, spec = excluded.spec, reachable = excluded.reachable, updated = now()
+            RETURNING device
             """, [status.site, payload])
+        return (0..<named.rowCount).compactMap { named.string($0, 0) }
     }
 
     /// Keeps the device's metadata as published; one whose bytes do not hash to the fingerprint
     /// it names is kept too (what the site sent is evidence) and is an integrity finding.
     private func writeMetadata(_ m: DeviceMetadataMessage) throws {
+        // The site's row lock, which a writer holding records aside waits for (`IngestAdmission`).
+        try connection.execute("INSERT INTO sites (site) VALUES ($1) ON CONFLICT (site) DO NOTHING", [m.site])
+        try connection.execute("SELECT 1 FROM sites WHERE site = $1 FOR UPDATE", [m.site])
         try connection.execute("""
             INSERT INTO device_metadata (site, device, fingerprint, verified, metadata, received)
             VALUES ($1, $2, $3, $4::boolean, $5::jsonb, now())
@@ -449,11 +469,6 @@ public final class IngestWriter {
             ON CONFLICT (kind, site, epoch, stream, seq_from, seq_to) DO UPDATE SET
                 occurrences = integrity_findings.occurrences + 1, last_seen = now(), detail = excluded.detail
             """, [kind, site, stream, detail])
-    }
-
-    private func recordRejection(_ failure: ContractMessage.Failure) throws {
-        guard case .malformed(let site, let topic, let reason) = failure else { return }
-        try recordFinding("malformed", site: site ?? "", stream: topic, detail: reason)
     }
 }
 

@@ -236,45 +236,6 @@ enum QualitySchema {
             PRIMARY KEY (register, site, version)
         );
         CREATE TRIGGER register_versions_kept BEFORE DELETE ON register_versions FOR EACH ROW EXECUTE FUNCTION refuse_delete();
-
-        -- Comparisons of a site with the reference site, recorded from `compare` and signed by QA.
-        -- Qualification counts the signed ones; the yearly check is due a year after the last.
-        CREATE TABLE comparisons (
-            id                bigserial PRIMARY KEY,     -- shown as CMP-{id}
-            site              text NOT NULL,             -- the site judged
-            reference_site    text NOT NULL,
-            spec              text NOT NULL,
-            phase             text NOT NULL,
-            purpose           text NOT NULL CHECK (purpose IN ('qualification', 'yearly')),
-            batches           text[] NOT NULL,           -- the judged site's batches the report included
-            outcome           text NOT NULL CHECK (outcome IN ('comparable', 'not_comparable')),
-            method            text NOT NULL,
-            report            jsonb NOT NULL,
-            report_hash       text NOT NULL,             -- SHA-256 of the report's canonical text
-            recorded          timestamptz NOT NULL DEFAULT now(),
-            recorded_by       text NOT NULL REFERENCES web_users (user_name),
-            signed_by         text REFERENCES web_users (user_name),
-            signed_full_name  text,
-            signed            timestamptz,
-            sign_comment      text,
-            CHECK ((signed IS NULL) = (signed_by IS NULL))
-        );
-        CREATE FUNCTION comparisons_guard() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            IF OLD.signed IS NOT NULL THEN
-                RAISE EXCEPTION 'comparison CMP-% is signed and cannot change', OLD.id USING ERRCODE = 'P0001';
-            END IF;
-            IF (NEW.site, NEW.reference_site, NEW.spec, NEW.phase, NEW.purpose, NEW.batches, NEW.outcome, NEW.method,
-                NEW.report, NEW.report_hash, NEW.recorded, NEW.recorded_by)
-               IS DISTINCT FROM
-               (OLD.site, OLD.reference_site, OLD.spec, OLD.phase, OLD.purpose, OLD.batches, OLD.outcome, OLD.method,
-                OLD.report, OLD.report_hash, OLD.recorded, OLD.recorded_by) THEN
-                RAISE EXCEPTION 'comparison CMP-%: a recorded comparison cannot be edited', OLD.id USING ERRCODE = 'P0001';
-            END IF;
-            RETURN NEW;
-        END $$;
-        CREATE TRIGGER comparisons_guard BEFORE UPDATE ON comparisons FOR EACH ROW EXECUTE FUNCTION comparisons_guard();
-        CREATE TRIGGER comparisons_kept BEFORE DELETE ON comparisons FOR EACH ROW EXECUTE FUNCTION refuse_delete();
         """
 
     /// Batch disposition: QA's review, then the QP's certification or rejection, withdrawable;

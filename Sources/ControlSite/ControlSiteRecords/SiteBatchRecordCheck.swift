@@ -1,11 +1,15 @@
+import BatchStatistics
 import POCareContract
 import Foundation
+import POCareCore
 
 /// The batch IPC record as the site built and published it (an event of kind `batch_record`),
-/// checked against what the Control Site holds of the same batch. The site's record is what the
-/// QP reviews; the check says whether the samples and events the Control Site received tell
-/// the same story, so a record that claims less than the data shows (fewer samples, a narrower
-/// range, fewer excursions) is named, and so is data the Control Site does not have yet.
+/// checked against what the Control Site holds of the same device's part of the batch. The
+/// site's record is what the QP reviews; the check recomputes its numbers from the samples
+/// received here with the same rule (`BatchStatistics`), over the record's own start and end,
+/// so a record that claims other numbers than the data shows (fewer samples, a narrower range,
+/// another mean, a missing excursion, another device's data) is named, and so is data the
+/// Control Site does not have yet.
 public struct SiteBatchRecordCheck: Sendable, Codable, Equatable {
     /// Where the record arrived: the device's event stream and its number there.
     public var device: String
@@ -16,10 +20,15 @@ public struct SiteBatchRecordCheck: Sendable, Codable, Equatable {
     public var record: BatchReport?
     /// Each way the Control Site's data differs from the record; empty when they agree.
     public var differences: [String]
+    /// What could not be checked here, and why (the spec's limits not held): said, not a difference.
+    public var notes: [String] = []
 
     /// The newest record of each device's part of the batch (a record published again on
     /// request is a later copy of the same content).
-    public static func load(_ connection: PostgresConnection, site: String, batch: String) throws -> [SiteBatchRecordCheck] {
+    public static func load(
+        _ connection: PostgresConnection, site: String, batch: String, specs: (String) throws -> IPCSpec?,
+        checkpoint: () throws -> Void = {}
+    ) throws -> [SiteBatchRecordCheck] {
         let rows = try connection.execute("""
             SELECT DISTINCT ON (device) device, stream, seq, \(SQLTime.iso("time")), (record->'event'->'record')::text
             FROM events WHERE site = $1 AND batch = $2 AND kind = 'batch_record' AND record->'event' ? 'record'
@@ -38,72 +47,47 @@ public struct SiteBatchRecordCheck: Sendable, Codable, Equatable {
                     differences: ["the record at \(stream) \(seq) cannot be read as a batch record"]))
                 continue
             }
+            var notes: [String] = []
+            let found = try differences(record, site: site, batch: batch, device: device, specs: specs, connection,
+                                        checkpoint: checkpoint, notes: &notes)
             checks.append(SiteBatchRecordCheck(
-                device: device, stream: stream, seq: seq, received: received, record: record,
-                differences: try differences(record, site: site, batch: batch, device: device, connection)))
+                device: device, stream: stream, seq: seq, received: received, record: record, differences: found, notes: notes))
         }
         return checks
     }
 
     static func differences(
-        _ record: BatchReport, site: String, batch: String, device: String, _ connection: PostgresConnection
+        _ record: BatchReport, site: String, batch: String, device: String, specs: (String) throws -> IPCSpec?,
+        _ connection: PostgresConnection, checkpoint: () throws -> Void, notes: inout [String]
     ) throws -> [String] {
         var found: [String] = []
-        let held = try connection.execute("""
-            SELECT count(*), array_to_string(array_agg(DISTINCT spec) FILTER (WHERE spec IS NOT NULL AND spec <> ''), ',')
-            FROM samples s WHERE s.site = $1 AND s.device = $2 AND s.batch = $3
-            """, [site, device, batch])
-        let samples = Int(held.int(0, 0) ?? 0)
+        if record.device != device || record.batch != batch {
+            found.append("the record is of batch \(record.batch) on \(record.device) but arrived on \(device)'s stream for batch \(batch)")
+        }
+        var windows: [String: BatchSeriesReader.Window] = [:]
+        if let start = Self.seconds(record.started) {
+            windows[device] = .init(start: start, end: record.ended.flatMap(Self.seconds) ?? start)
+        }
+        let held = try BatchSeriesReader.load(
+            connection, site: site, batch: batch, device: device, specs: specs, windows: windows, checkpoint: checkpoint).first
+        let samples = held?.samples ?? 0
         if samples < record.samples {
             found.append("the site's record counts \(record.samples) samples; the Control Site holds \(samples) (\(record.samples - samples) not received)")
         } else if samples > record.samples {
             found.append("the Control Site holds \(samples) samples of the batch; the site's record counts \(record.samples)")
         }
-        let specs = Set((held.string(0, 1) ?? "").split(separator: ",").map(String.init))
-        if !record.spec.isEmpty, !specs.isEmpty, specs != [record.spec] {
-            found.append("the record names spec \(record.spec); the samples name \(specs.sorted().joined(separator: ", "))")
+        guard let held else { return found }
+        if let spec = held.spec, !record.spec.isEmpty, spec != record.spec {
+            found.append("the record names spec \(record.spec); the samples name \(spec)")
         }
-
-        // Per phase and parameter: the record's lowest and highest value must be values the
-        // Control Site holds, within what it holds. A record narrower than the data is not: the
-        // site may leave out samples taken while the device was not running.
-        let ranges = try connection.execute("""
-            SELECT s.phase, kv.key, min((kv.value)::text::numeric)::text, max((kv.value)::text::numeric)::text
-            FROM samples s, json_each(s."values") kv
-            WHERE s.site = $1 AND s.device = $2 AND s.batch = $3 AND json_typeof(kv.value) = 'number'
-              AND NOT (coalesce(s.quality::jsonb, '{}'::jsonb) ? kv.key)
-            GROUP BY 1, 2
-            """, [site, device, batch])
-        var held2: [String: (min: Double, max: Double)] = [:]
-        for r in 0..<ranges.rowCount {
-            // As text: a number beyond a double (a hostile 1e400) becomes infinite here instead of
-            // failing the query.
-            guard let key = ranges.string(r, 1), let lo = ranges.string(r, 2).flatMap(Double.init),
-                  let hi = ranges.string(r, 3).flatMap(Double.init) else { continue }
-            held2["\(ranges.string(r, 0) ?? "")/\(key)"] = (lo, hi)
+        if !held.limitsKnown && !record.spec.isEmpty {
+            notes.append("the limits of spec \(record.spec) are not held here (neither released nor published by the site): time in range and excursions not checked")
         }
-        for phase in record.phases {
-            for p in phase.parameters {
-                guard let lo = p.min, let hi = p.max, p.samples > 0 else { continue }
-                guard let h = held2["\(phase.phase)/\(p.parameter)"] else {
-                    found.append("\(phase.phase) \(p.parameter): the record has \(p.samples) values; the Control Site holds none")
-                    continue
-                }
-                let slack = 1e-9 * max(1, abs(lo), abs(hi))
-                if lo < h.min - slack || hi > h.max + slack {
-                    found.append("\(phase.phase) \(p.parameter): the record says \(lo)...\(hi); the Control Site holds \(h.min)...\(h.max)")
-                }
-            }
-        }
-
-        let excursions = try connection.execute("""
-            SELECT count(*) FROM events WHERE site = $1 AND device = $2 AND batch = $3 AND kind = 'excursion'
-            """, [site, device, batch])
-        let heldExcursions = Int(excursions.int(0, 0) ?? 0)
-        let closed = record.excursions.filter { !$0.openAtBatchEnd }.count
-        if heldExcursions != closed {
-            found.append("the record lists \(closed) closed excursions; the Control Site holds \(heldExcursions) excursion events")
-        }
+        found += StatisticsComparison(record: record, held: held.summary, limitsKnown: held.limitsKnown).differences()
         return found
+    }
+
+    static func seconds(_ text: String) -> Double? {
+        UTCTime.parse(text).map { BatchStatistics.contractTime($0) }
     }
 }

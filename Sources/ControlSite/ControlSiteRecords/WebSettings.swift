@@ -24,14 +24,28 @@ public struct WebSettings: Sendable, Equatable {
     public var loginWindowSeconds = 900.0
     /// Device profiles the released specs are read against, for the limits on the plots.
     public var profiles: String?
-    /// Threads (each with a database connection) that answer the pages.
+    /// Threads (each with a database connection) that answer the pages: sign-in, sessions,
+    /// signatures and the lists.
     public var databaseThreads = 2
+    /// The pages whose cost grows with the data (a batch, a site, comparability) have threads of
+    /// their own, so they never hold up sign-in or the lists: how many, how many may wait
+    /// (more are refused at once), and the time each may take, from query to rendered page.
+    public var pageThreads = 2
+    public var pageQueue = 8
+    public var pageBudgetSeconds = 20.0
+    /// What one page reads at most: parameters per device, samples per device, the size of one
+    /// sample's values (larger ones are counted, not read), and rows of events listed.
+    public var pageMaxParameters = 48
+    public var pageMaxSamples = 5_000_000
+    public var pageMaxSampleBytes = 256 * 1024
+    public var pageMaxRows = 5_000
 
     public init() {}
 
     static let keys = [
         "address", "port", "secure_cookies", "session_idle", "session_max", "login_failures_per_user",
-        "login_failures_per_address", "login_window", "profiles", "database_threads", "tls",
+        "login_failures_per_address", "login_window", "profiles", "database_threads", "tls", "page_threads", "page_queue",
+        "page_budget", "page_max_parameters", "page_max_samples", "page_max_sample_bytes", "page_max_rows",
     ]
 
     /// Reads the `web:` section; problems go to the file's diagnostics, located.
@@ -59,6 +73,18 @@ public struct WebSettings: Sendable, Equatable {
         s.loginFailuresPerUser = map.int("login_failures_per_user", in: 1...1000) ?? s.loginFailuresPerUser
         s.loginFailuresPerAddress = map.int("login_failures_per_address", in: 1...100_000) ?? s.loginFailuresPerAddress
         s.databaseThreads = map.int("database_threads", in: 1...16) ?? s.databaseThreads
+        s.pageThreads = map.int("page_threads", in: 1...16) ?? s.pageThreads
+        s.pageQueue = map.int("page_queue", in: 0...1000) ?? s.pageQueue
+        if let budget = map.duration("page_budget") {
+            let value = Double(budget.nanoseconds) / 1e9
+            if value >= 0.001 && value <= 3600 { s.pageBudgetSeconds = value } else {
+                map.collector.error(map.fieldPath("page_budget"), "expected a duration from 1ms to 1h, such as 20s")
+            }
+        }
+        s.pageMaxParameters = map.int("page_max_parameters", in: 1...1000) ?? s.pageMaxParameters
+        s.pageMaxSamples = map.int("page_max_samples", in: 1...100_000_000) ?? s.pageMaxSamples
+        s.pageMaxSampleBytes = map.int("page_max_sample_bytes", in: 1024...(64 << 20)) ?? s.pageMaxSampleBytes
+        s.pageMaxRows = map.int("page_max_rows", in: 10...1_000_000) ?? s.pageMaxRows
         s.profiles = map.string("profiles")
         if let tls = map.mappingReader("tls") {
             tls.rejectUnknownKeys(allowed: ["cert_file", "key_file"])

@@ -13,7 +13,10 @@ import ServiceLifecycle
 /// database call goes to `DatabaseWorkers`' threads; the handlers only await them.
 public final class ControlSiteWebServer: Service, Sendable {
     let settings: WebSettings
+    /// Sign-in, sessions, signatures and the lists.
     let database: DatabaseWorkers
+    /// The pages whose cost grows with the data, bounded (`WebSettings.page…`).
+    let pages: DatabaseWorkers
     let specs: SpecCatalogue
     /// The quality system's periods and limits (control.yaml's `qms:`).
     let quality: QualitySettings
@@ -29,7 +32,12 @@ public final class ControlSiteWebServer: Service, Sendable {
     public init(settings: WebSettings, connectionInfo: String, quality: QualitySettings = QualitySettings(), logger: Logger) {
         self.settings = settings
         self.quality = quality
-        self.database = DatabaseWorkers(connectionInfo: connectionInfo, count: settings.databaseThreads, logger: logger)
+        self.database = DatabaseWorkers(
+            connectionInfo: connectionInfo,
+            limits: .init(threads: settings.databaseThreads, queue: 64, budgetSeconds: max(60, settings.pageBudgetSeconds)), logger: logger)
+        self.pages = DatabaseWorkers(
+            connectionInfo: connectionInfo, name: "web-page",
+            limits: .init(threads: settings.pageThreads, queue: settings.pageQueue, budgetSeconds: settings.pageBudgetSeconds), logger: logger)
         self.specs = SpecCatalogue(profilesDirectory: settings.profiles)
         self.logger = logger
     }
@@ -74,6 +82,7 @@ public final class ControlSiteWebServer: Service, Sendable {
         }
         // The database threads are joined without holding a thread of the pool.
         await database.stop(within: .seconds(2))
+        await pages.stop(within: .seconds(2))
         try outcome.get()
     }
 
@@ -135,6 +144,14 @@ public final class ControlSiteWebServer: Service, Sendable {
         } catch let error as PostgresError {
             logger.error("a page could not be answered from the database", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
             return Self.problem(.serviceUnavailable, "The database did not answer; try again.", session: nil)
+        } catch let refusal as DatabaseWorkers.Refusal {
+            logger.warning("a page was not prepared", metadata: ["path": "\(request.uri.path)", "reason": "\(refusal)"])
+            if api {
+                return Self.text("{\"error\":\"\(refusal.description)\"}\n", contentType: "application/json", status: .serviceUnavailable)
+            }
+            return Self.problem(.serviceUnavailable, "Not shown: \(refusal.description).", session: nil)
+        } catch let tooLarge as BatchSeriesReader.TooLarge {
+            return Self.problem(.serviceUnavailable, "Not shown: \(tooLarge.description).", session: nil)
         }
     }
 

@@ -91,6 +91,7 @@ enum HTML {
         .badge{padding:0 .4rem;border-radius:3px;font-size:.85rem;border:1px solid #777}
         .ok{background:#d9f2d9}.warn{background:#fff1c9}.bad{background:#f8d0cc;font-weight:bold}.muted{color:#666}
         .invalid{color:#b00;font-weight:bold}.plots svg{display:block;margin:.5rem 0;max-width:100%;height:auto}
+        .parameter-trend{display:flex;flex-wrap:wrap;gap:0 1rem;align-items:flex-start}.parameter-trend svg{flex:0 1 960px}
         .sign{border:2px solid #1f3b73;padding:.8rem;max-width:40rem}.sign label{display:block;margin:.3rem 0}
         form.qms{border:1px solid #bbb;padding:.5rem .8rem;margin:.5rem 0;max-width:48rem;background:#fafafa}form.qms label{display:block;margin:.25rem 0}
         form.inline-qms{display:inline}.exceptions li{margin:.2rem 0}dl.record{display:grid;grid-template-columns:13rem 1fr;gap:.2rem .8rem;max-width:70rem}dl.record dt{font-weight:bold}dl.record dd{margin:0}

@@ -2,11 +2,12 @@ import ControlSiteQuality
 import ControlSiteRecords
 import Foundation
 import POCareConfig
+import POCareCore
 
 /// A change request posted from a page: the form's `kind` and its fields, read into the
 /// change it proposes. Bad or missing fields are refused with the field named.
 enum MasterFileForms {
-    static func content(_ form: FormFields, profiles: String) throws -> ChangeContent {
+    static func content(_ form: FormFields, profiles: [String: DeviceProfile]) throws -> ChangeContent {
         func field(_ name: String) throws(QualityRefusal) -> String {
             guard let value = form[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !value.isEmpty else {
                 throw QualityRefusal(.invalidInput, "\(name.replacingOccurrences(of: "_", with: " ")) is required")
@@ -45,7 +46,7 @@ enum MasterFileForms {
             let profile = try field("profile")
             var fingerprint = optional("fingerprint")
             if fingerprint == nil {
-                guard let found = SpecLoader.profileCatalogue(directory: profiles)[profile] else {
+                guard let found = profiles[profile] else {
                     throw QualityRefusal(.invalidInput, "profile: no device profile '\(profile.prefix(64))' here; give its fingerprint")
                 }
                 fingerprint = ProfileFingerprint.of(found)
@@ -66,7 +67,7 @@ enum MasterFileForms {
             return .personnelTraining(site: try field("site"), account: try field("account"), trainingDate: try field("training_date"))
         case "spec.release":
             let text = try field("spec_text")
-            let parsed = SpecLoader.parse(text, file: "the posted spec", profiles: SpecLoader.profileCatalogue(directory: profiles))
+            let parsed = SpecLoader.parse(text, file: "the posted spec", profiles: profiles)
             guard let spec = parsed.spec else {
                 throw QualityRefusal(.invalidInput, parsed.diagnostics.prefix(5).map(\.description).joined(separator: "; "))
             }

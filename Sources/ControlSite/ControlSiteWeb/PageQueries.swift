@@ -2,93 +2,44 @@ import ControlSiteRecords
 import POCareContract
 import Foundation
 
-/// What the pages show beyond the oversight commands' reports: the samples of a batch for its
-/// trends, each device's latest values, and the alarms still standing.
+/// What the pages show beyond the oversight commands' reports: each device's latest values, the
+/// parameters' names, and the alarms still standing.
 enum PageQueries {
-    struct DeviceSamples: Sendable {
-        var device: String
-        var times: [Double] = []
-        var phases: [String] = []
-        /// Per parameter, the numeric value of each sample (nil when absent, not a number, or not read well).
-        var values: [String: [Double?]] = [:]
-        /// Per discrete or enumerated parameter, each sample's label (or `true`/`false`); nil when not read well.
-        var labels: [String: [String?]] = [:]
-        /// Parameters that were in the samples but never read well.
-        var neverRead: Set<String> = []
-    }
-
-    /// Every sample of the batch, per device, in time order.
-    static func batchSamples(site: String, batch: String, on connection: PostgresConnection) throws -> [DeviceSamples] {
-        let r = try connection.execute("""
-            SELECT s.device, extract(epoch FROM s.time)::float8, coalesce(s.phase, ''), s."values"::text, coalesce(s.quality::text, '{}')
-            FROM batch_runs r
-            JOIN samples s ON s.site = r.site AND s.epoch = r.epoch AND s.stream = r.stream
-                          AND s.seq BETWEEN r.first_seq AND r.last_seq
-                          AND s.batch = r.batch AND coalesce(s.phase, '') = r.phase AND coalesce(s.spec, '') = r.spec
-            WHERE r.site = $1 AND r.batch = $2
-            ORDER BY s.device, s.time, s.seq
-            """, [site, batch])
-        var byDevice: [String: DeviceSamples] = [:]
-        var order: [String] = []
-        for i in 0..<r.rowCount {
-            guard let device = r.string(i, 0), let time = r.double(i, 1), time.isFinite else { continue }
-            if byDevice[device] == nil {
-                byDevice[device] = DeviceSamples(device: device)
-                order.append(device)
-            }
-            let values = JSONScalar.object(r.string(i, 3)), quality = JSONScalar.object(r.string(i, 4))
-            var entry = byDevice[device]!
-            let index = entry.times.count
-            entry.times.append(time)
-            entry.phases.append(r.string(i, 2) ?? "")
-            for (parameter, value) in values {
-                let good = quality[parameter] == nil
-                switch value {
-                case .number(let v):
-                    if entry.values[parameter] == nil { entry.values[parameter] = Array(repeating: nil, count: index) }
-                    entry.values[parameter]!.append(good && v.isFinite ? v : nil)
-                case .flag, .label:
-                    if entry.labels[parameter] == nil { entry.labels[parameter] = Array(repeating: nil, count: index) }
-                    entry.labels[parameter]!.append(good ? value.text : nil)
-                case .other:
-                    if entry.values[parameter] == nil && entry.labels[parameter] == nil { entry.neverRead.insert(parameter) }
-                }
-            }
-            for key in entry.values.keys where entry.values[key]!.count < index + 1 { entry.values[key]!.append(nil) }
-            for key in entry.labels.keys where entry.labels[key]!.count < index + 1 { entry.labels[key]!.append(nil) }
-            byDevice[device] = entry
-        }
-        return order.compactMap { byDevice[$0] }.map { device in
-            var device = device
-            device.neverRead.subtract(device.values.keys)
-            device.neverRead.subtract(device.labels.keys)
-            return device
-        }
-    }
-
     struct LatestValues: Sendable {
         var device: String
         var time: String
         var batch: String?
         var phase: String?
         var values: [(parameter: String, value: String, good: Bool)]
+        /// Values beyond the page's limit of parameters, or a sample too large to read (its size in bytes).
+        var leftOut = 0
+        var oversizedBytes: Int?
     }
 
-    /// Each device's newest sample, found through its stream's highest number (a key lookup).
-    static func latestValues(site: String, on connection: PostgresConnection) throws -> [LatestValues] {
+    /// Each device's newest sample, found through its stream's highest number (a key lookup); a
+    /// sample larger than `maxBytes` is not read, and at most `maxParameters` values are shown.
+    static func latestValues(site: String, maxBytes: Int, maxParameters: Int, on connection: PostgresConnection) throws -> [LatestValues] {
         let r = try connection.execute("""
-            SELECT s.device, to_char(s.time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), s.batch, s.phase, s."values"::text,
-                   coalesce(s.quality::text, '{}')
+            SELECT s.device, to_char(s.time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), s.batch, s.phase,
+                   CASE WHEN octet_length(s."values"::text) <= $2::int THEN s."values"::text END,
+                   CASE WHEN octet_length(coalesce(s.quality::text, '')) <= $2::int THEN coalesce(s.quality::text, '{}') END,
+                   octet_length(s."values"::text)
             FROM streams t JOIN samples s ON s.site = t.site AND s.epoch = t.epoch AND s.stream = t.stream AND s.seq = t.highest
             WHERE t.site = $1 AND t.stream LIKE '%/telemetry'
             ORDER BY s.device
-            """, [site])
+            """, [site, String(maxBytes)])
         return (0..<r.rowCount).compactMap { i -> LatestValues? in
             guard let device = r.string(i, 0), let time = r.string(i, 1) else { return nil }
-            let values = JSONScalar.object(r.string(i, 4)), quality = JSONScalar.object(r.string(i, 5))
-            return LatestValues(
-                device: device, time: time, batch: r.string(i, 2), phase: r.string(i, 3),
-                values: values.keys.sorted().map { key in (key, values[key]?.text ?? "-", quality[key] == nil) })
+            var latest = LatestValues(device: device, time: time, batch: r.string(i, 2), phase: r.string(i, 3), values: [])
+            guard let text = r.string(i, 4) else {
+                latest.oversizedBytes = Int(r.int(i, 6) ?? 0)
+                return latest
+            }
+            let values = JSONScalar.object(text), quality = JSONScalar.object(r.string(i, 5))
+            let keys = values.keys.sorted()
+            latest.values = keys.prefix(maxParameters).map { key in (key, values[key]?.text ?? "-", quality[key] == nil) }
+            latest.leftOut = max(0, keys.count - maxParameters)
+            return latest
         }
     }
 

@@ -4,7 +4,7 @@ import Foundation
 import Hummingbird
 import POCareConfig
 
-/// The quality system's pages: change control, deviations, comparisons, the Master File's
+/// The quality system's pages: change control, deviations, the Master File's
 /// forms. Every POST is a signed-in form with the session's CSRF token; the quality system
 /// itself checks the role, the state and (for signatures) the password, and a refusal answers
 /// with the status its kind maps to (400, 401, 403, 404, 409), audited.
@@ -57,7 +57,7 @@ extension ControlSiteWebServer {
 
         router.post("/changes") { [self] request, context in
             try await qualityForm(request, context) { session, form in
-                let content = try MasterFileForms.content(form, profiles: specs.profilesDirectory)
+                let content = try MasterFileForms.content(form, profiles: specs.profiles)
                 let reason = form["reason"] ?? ""
                 let change = try await database.run { c in try ChangeControl.request(content, reason: reason, by: try Self.actor(session, c), on: c) }
                 return Self.redirect("/changes/\(change.id)")
@@ -123,56 +123,6 @@ extension ControlSiteWebServer {
                     throw QualityRefusal(.notFound, "no action \(action.prefix(40)) on a deviation")
                 }
                 return Self.redirect("/deviations/\(id)")
-            }
-        }
-
-        router.get("/comparisons") { [self] request, _ in
-            try await signedIn(request) { session in
-                let (list, choices) = try await database.run { c in (try Comparisons.list(on: c), try ComparabilityPage.choices(on: c)) }
-                return Self.html(ComparisonsPage.renderList(list, choices: choices, session: session))
-            }
-        }
-
-        router.get("/comparisons/:id") { [self] request, context in
-            let text = Self.parameter(context, "id")
-            return try await signedIn(request) { session in
-                guard let id = try? Comparisons.parseReference(text),
-                      let loaded = try await database.run({ c -> (Comparisons.Summary, String)? in
-                          guard let s = try Comparisons.find(id, on: c), let report = try Comparisons.reportText(id, on: c) else { return nil }
-                          return (s, report)
-                      })
-                else { return Self.problem(.notFound, "No comparison \(text).", session: session) }
-                return Self.html(ComparisonsPage.renderDetail(loaded.0, report: loaded.1, session: session))
-            }
-        }
-
-        router.post("/comparisons") { [self] request, context in
-            try await qualityForm(request, context) { session, form in
-                guard let spec = form["spec"], let phase = form["phase"], let reference = form["reference"], let site = form["site"],
-                      let purpose = form["purpose"].flatMap(Comparisons.Purpose.init(rawValue:)), spec.count <= 80, phase.count <= 200
-                else { throw QualityRefusal(.invalidInput, "spec, phase, reference, site and purpose are required") }
-                let specs = self.specs
-                let recorded = try await database.run { c -> Comparisons.Summary in
-                    guard let ipc = try specs.spec(spec, on: c) else { throw QualityRefusal(.notFound, "no spec \(spec.prefix(80)) in the register") }
-                    let report: ComparisonReport
-                    do { report = try ComparisonReport.load(c, spec: ipc, phase: phase, reference: reference, since: nil) } catch let r as SpecRegister.Refusal {
-                        throw QualityRefusal(.invalidInput, r.description)
-                    }
-                    return try Comparisons.record(report, site: site, purpose: purpose, by: try Self.actor(session, c), on: c)
-                }
-                return Self.redirect("/comparisons/\(recorded.id)")
-            }
-        }
-
-        router.post("/comparisons/:id/sign") { [self] request, context in
-            let text = Self.parameter(context, "id")
-            return try await qualityForm(request, context) { session, form in
-                let id = try Comparisons.parseReference(text)
-                let hash = form["hash"] ?? "", comment = form["comment"] ?? "", password = form["password"] ?? ""
-                _ = try await database.run {
-                    try Comparisons.sign(id, shownHash: hash, comment: comment, userName: session.userName, password: password, on: $0)
-                }
-                return Self.redirect("/comparisons/\(id)")
             }
         }
     }

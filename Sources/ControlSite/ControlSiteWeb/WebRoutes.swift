@@ -78,11 +78,14 @@ extension ControlSiteWebServer {
         router.get("/sites/:site") { [self] request, context in
             let site = Self.parameter(context, "site")
             return try await signedIn(request) { session in
-                let specs = self.specs, quality = self.quality
-                guard let data = try await database.run({ try SitePage.load(site: site, specs: specs, settings: quality, on: $0) }) else {
-                    return Self.problem(.notFound, "No site \(site).", session: session)
+                let specs = self.specs, limits = BatchReviewPage.Limits(settings), quality = self.quality
+                return try await boundedPage(request) { c, budget in
+                    guard let data = try SitePage.load(site: site, specs: specs, limits: limits, settings: quality, on: c) else {
+                        return Self.problem(.notFound, "No site \(site).", session: session)
+                    }
+                    try budget.check()
+                    return Self.html(SitePage.render(data, settings: quality, session: session))
                 }
-                return Self.html(SitePage.render(data, settings: quality, session: session))
             }
         }
 
@@ -100,27 +103,34 @@ extension ControlSiteWebServer {
         router.get("/batches/:site/:batch") { [self] request, context in
             let site = Self.parameter(context, "site"), batch = Self.parameter(context, "batch")
             return try await signedIn(request) { session in
-                let specs = self.specs, quality = self.quality
-                guard let data = try await database.run({
-                    try BatchReviewPage.load(site: site, batch: batch, specs: specs, settings: quality, session: session, on: $0)
-                }) else {
-                    return Self.problem(.notFound, "No records of batch \(batch) at \(site).", session: session)
+                let specs = self.specs, limits = BatchReviewPage.Limits(settings), quality = self.quality
+                return try await boundedPage(request) { c, budget in
+                    guard let data = try BatchReviewPage.load(site: site, batch: batch, specs: specs, limits: limits, budget: budget,
+                                                              settings: quality, userName: session.userName, on: c) else {
+                        return Self.problem(.notFound, "No records of batch \(batch) at \(site).", session: session)
+                    }
+                    try budget.check()
+                    return Self.html(BatchReviewPage.render(data, session: session))
                 }
-                return Self.html(BatchReviewPage.render(data, session: session))
             }
         }
 
         router.get("/batches/:site/:batch/record.json") { [self] request, context in
             let site = Self.parameter(context, "site"), batch = Self.parameter(context, "batch")
             return try await signedIn(request, api: true) { _ in
-                let quality = self.quality
-                let loaded = try await database.run { c -> BatchReviewPage.JSONRecord? in
-                    guard let review = try BatchReview.load(site: site, batch: batch, settings: quality, on: c) else { return nil }
-                    return .init(record: review.record, recordHash: review.recordHash, state: review.status.state.rawValue,
-                                 signatures: review.status.signatures, exceptions: review.checks)
+                let specs = self.specs, limits = BatchReviewPage.Limits(settings), quality = self.quality
+                return try await boundedPage(request) { c, budget in
+                    var reader = limits.reader
+                    reader.plotColumns = nil
+                    guard let review = try BatchReview.load(
+                        site: site, batch: batch, settings: quality, specs: specs.lookup, eventLimit: limits.maxRows, limits: reader,
+                        checkpoint: budget.check, on: c)
+                    else { return Self.text("{\"error\":\"no such batch\"}\n", contentType: "application/json", status: .notFound) }
+                    try budget.check()
+                    return try Self.json(BatchReviewPage.JSONRecord(
+                        record: review.record, recordHash: review.recordHash, state: review.status.state.rawValue,
+                        signatures: review.status.signatures, exceptions: review.checks))
                 }
-                guard let loaded else { return Self.text("{\"error\":\"no such batch\"}\n", contentType: "application/json", status: .notFound) }
-                return try Self.json(loaded)
             }
         }
 
@@ -135,10 +145,10 @@ extension ControlSiteWebServer {
                     throw QualityRefusal(.invalidInput, "meaning: expected one of \(Disposition.Meaning.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 let password = form["password"] ?? "", comment = form["comment"] ?? "", shown = form["record_hash"] ?? ""
-                let quality = self.quality
+                let quality = self.quality, lookup = specs.lookup
                 let signature = try await database.run {
                     try BatchSignatures.sign(site: site, batch: batch, meaning: meaning, shownHash: shown, comment: comment, userName: session.userName,
-                                             password: password, settings: quality, on: $0)
+                                             password: password, settings: quality, specs: lookup, on: $0)
                 }
                 logger.notice("batch record signed", metadata: [
                     "site": "\(site)", "batch": "\(batch)", "user": "\(session.userName)", "meaning": "\(meaning.rawValue)",
@@ -159,34 +169,7 @@ extension ControlSiteWebServer {
             }
         }
 
-        router.get("/comparability") { [self] request, _ in
-            try await signedIn(request) { session in
-                let query = comparabilityQuery(request)
-                let specs = self.specs
-                let (choices, loaded) = try await database.run { c in
-                    (try ComparabilityPage.choices(on: c), try query.map { try ComparabilityPage.load($0, specs: specs, on: c) })
-                }
-                return Self.html(ComparabilityPage.render(query: query, choices: choices, loaded: loaded, session: session))
-            }
-        }
-
-        for format in ["csv", "json"] {
-            router.get("/comparability.\(format)") { [self] request, _ in
-                try await signedIn(request, api: true) { _ in
-                    guard let query = comparabilityQuery(request) else {
-                        return Self.text("spec, phase and reference are required\n", contentType: "text/plain", status: .badRequest)
-                    }
-                    let specs = self.specs
-                    switch try await database.run({ try ComparabilityPage.load(query, specs: specs, on: $0) }) {
-                    case .refused(let reason): return Self.text(reason + "\n", contentType: "text/plain", status: .badRequest)
-                    case .report(let report, _):
-                        return format == "csv"
-                            ? Self.text(report.csv(), contentType: "text/csv; charset=utf-8", filename: "comparability-\(query.phase).csv")
-                            : try Self.json(report)
-                    }
-                }
-            }
-        }
+        addComparabilityRoutes(router)
 
         router.get("/specs") { [self] request, _ in
             try await signedIn(request) { session in
@@ -203,6 +186,17 @@ extension ControlSiteWebServer {
         }
     }
 
+    /// A page whose cost grows with the data: prepared and rendered on the page threads within
+    /// their time budget, and given up (its statement cancelled) when the client leaves. The
+    /// connection closes after it: watching for the client's leaving reads the request stream.
+    func boundedPage(
+        _ request: Request, _ body: @escaping @Sendable (PostgresConnection, DatabaseWorkers.Budget) throws -> Response
+    ) async throws -> Response {
+        var response = try await request.body.consumeWithCancellationOnInboundClose { _ in try await pages.run(body) }
+        response.headers[.connection] = "close"
+        return response
+    }
+
     /// The sign-in form with a fresh token, set also as a short-lived cookie (double submit).
     func signInForm(message: String?, next: String, status: HTTPResponse.Status) -> Response {
         let token = PasswordHash.randomToken()
@@ -210,13 +204,5 @@ extension ControlSiteWebServer {
         response.setCookie(Cookie(name: Self.signInCookie, value: token, maxAge: 3600, path: "/login",
                                   secure: settings.secureCookies || settings.servesTLS, httpOnly: true, sameSite: .strict))
         return response
-    }
-
-    func comparabilityQuery(_ request: Request) -> ComparabilityPage.Query? {
-        let q = FormFields(request.uri.query ?? "")
-        guard let spec = q["spec"], !spec.isEmpty, let phase = q["phase"], !phase.isEmpty, let reference = q["reference"], !reference.isEmpty,
-              spec.count <= 80, phase.count <= 200, reference.count <= 200
-        else { return nil }
-        return .init(spec: spec, phase: phase, reference: reference)
     }
 }

@@ -72,9 +72,11 @@ public struct TrendPlot: Sendable {
     public var height = 240.0
     /// A hole longer than this many median sampling intervals is unmonitored.
     public var maxHoldFactor = 3.0
-    /// The excursions as the batch's record defines them; when set they are what is shaded,
-    /// so the plot shows the excursions every other view shows, not a rule of its own.
-    public var recordedExcursions: [Interval]?
+    /// Excursions and unmonitored stretches as the batch's statistics found them (the one rule
+    /// of the record); when set, they are drawn as given, and the line breaks only where an
+    /// observation has no value (the caller puts one wherever monitoring stops).
+    public var givenExcursions: [Interval]?
+    public var givenUnmonitored: [Interval]?
 
     public init(parameter: String, unit: String, observations: [Observation], phases: [Phase], markers: [Marker]) {
         self.parameter = parameter
@@ -97,6 +99,7 @@ public struct TrendPlot: Sendable {
     /// than the hold.
     /// How long a value holds: `maxHoldFactor` median sampling intervals.
     var hold: Double {
+        if givenUnmonitored != nil { return .infinity }
         let times = observations.map(\.time)
         let steps = zip(times.dropFirst(), times).map { $0 - $1 }.filter { $0 > 0 }.sorted()
         let median = steps.isEmpty ? 1 : steps[steps.count / 2]
@@ -104,6 +107,7 @@ public struct TrendPlot: Sendable {
     }
 
     public func unmonitoredIntervals() -> [Interval] {
+        if let givenUnmonitored { return givenUnmonitored }
         let hold = self.hold
         var result: [Interval] = []
         var badSince: Double?
@@ -124,6 +128,7 @@ public struct TrendPlot: Sendable {
 
     /// Runs of good values outside the alert range of the phase in force.
     public func excursionIntervals() -> [Interval] {
+        if let givenExcursions { return givenExcursions }
         var result: [Interval] = []
         var since: Double?
         var last: Double = 0
@@ -207,7 +212,7 @@ public struct TrendPlot: Sendable {
             s += "<rect class=\"unmonitored\" x=\"\(c(x0))\" y=\"\(c(top))\" width=\"\(c(w))\" height=\"\(c(plotHeight))\" "
                 + "fill=\"url(#hatch-\(id))\" opacity=\"0.6\"><title>unmonitored from \(Self.time(u.start)) to \(Self.time(u.end))</title></rect>\n"
         }
-        for e in recordedExcursions ?? excursionIntervals() {
+        for e in givenExcursions ?? excursionIntervals() {
             let x0 = x(e.start), w = max(x(e.end) - x0, 2)
             s += "<rect class=\"excursion\" x=\"\(c(x0))\" y=\"\(c(top))\" width=\"\(c(w))\" height=\"\(c(plotHeight))\" "
                 + "fill=\"#d62728\" opacity=\"0.25\"><title>excursion from \(Self.time(e.start)) to \(Self.time(e.end))</title></rect>\n"

@@ -58,8 +58,11 @@ struct Batches: ParsableCommand {
 struct BatchDetail: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "batch",
-        abstract: "One batch: review by exception first, its disposition, then its phases and specs, excursions, unmonitored time, events in words, and the site's batch record checked against the data held.",
+        abstract: "One batch: review by exception first, its disposition, then its phases and specs, per device the statistics of its samples, its excursions, unmonitored time, events in words, and the site's batch record checked against the data held.",
         discussion: """
+            Statistics and excursions follow the one rule of docs/ipc-specs.md ("Excursions and time
+            weighting"), the rule of the site's own record; each device's record is recomputed from the
+            samples held here and every difference named.
             Exit code 1 when the batch is unknown or has any exception.
             Example:
               pocare-control batch site-a B-2026-118
@@ -67,11 +70,15 @@ struct BatchDetail: ParsableCommand {
     @OptionGroup var db: DatabaseOptions
     @Argument(help: "The site.") var site: String
     @Argument(help: "The batch id.") var batch: String
+    @Option(help: "Folder of device profiles released specs are read against (default: ./DeviceProfiles, else the installed ones).")
+    var profiles: String?
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
         let settings = try db.qualitySettings()
-        guard let review = try BatchReview.load(site: site, batch: batch, settings: settings, on: try db.connect()) else {
+        let connection = try db.connect()
+        guard let review = try BatchReview.load(site: site, batch: batch, settings: settings, specs: SpecLookup(profilesDirectory: profiles),
+                                                on: connection) else {
             note("no records of batch \(batch) at \(site)")
             throw ExitStatus.failure
         }
@@ -125,6 +132,7 @@ enum BatchText {
         emit("")
         emitTable(["DEVICE", "PHASE", "SPEC", "FIRST", "LAST", "SAMPLES"],
                   r.phases.map { [$0.device, $0.phase.isEmpty ? "-" : $0.phase, short($0.spec), $0.first, $0.last, String($0.samples)] })
+        for device in r.statistics { BatchStatisticsText.show(device) }
         emit("")
         emitTable(["SPEC", "DOCUMENT", "VERSION", "STATE"], review.specs.map { [short($0.fingerprint), $0.document ?? "-", $0.version ?? "-", $0.state] })
         emit("")
@@ -144,7 +152,8 @@ enum BatchText {
         if r.siteRecords.isEmpty { emit("site's batch record: not received (the batch runs, or its end has not arrived)") }
         for check in r.siteRecords {
             emit("site's batch record for \(check.device) (\(check.stream) \(check.seq)): "
-                 + (check.differences.isEmpty ? "agrees with the samples and events held here" : "DIFFERS: " + check.differences.joined(separator: "; ")))
+                 + (check.differences.isEmpty ? "agrees with the samples and events held here" : "DIFFERS: " + check.differences.joined(separator: "; "))
+                 + (check.notes.isEmpty ? "" : " (" + check.notes.joined(separator: "; ") + ")"))
         }
     }
 

@@ -1,95 +1,113 @@
 import ArgumentParser
+import ComparabilityMethod
 import ControlSiteRecords
-import POCareContract
+import ControlSiteWeb
 import Foundation
 import POCareConfig
 
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Comparability of sites against a reference site, batch by batch (ICH Q5E; FDA tiered approach).",
+        abstract: "Comparability of sites with the reference site for one spec, equipment model and phase (ICH Q5E; FDA tiered approach).",
         discussion: """
-            Each batch that ran the spec in the phase gets, per parameter, its time-weighted mean and SD, the shares of
-            monitored time in range, in the alert band and beyond action limits, its excursions and their duration, and
-            its unmonitored share. Each site is then judged on its batch means: the quality range (reference mean ± K
-            reference SD; at least 90% of batches inside) and, where both sites have enough batches, TOST on the
-            difference of means with a margin of 1.5 reference SD. Exit code 1 when any site is flagged.
+            The reference is the reference site's certified batches (at least 3). Each batch's summaries come from the
+            site's batch record; batches running, without a verified record, of another equipment model, with a spec not
+            released, with unmonitored time above the limit or nonconforming are listed as excluded with the reason.
+            Per parameter: Tier 2, each test batch's mean inside the reference mean ± k SD; Tier 1, TOST on the difference
+            of means (margin 1.5 reference SD), only from 3 test batches and where its power reaches 80%; Tier 3, each
+            batch's trajectory against the reference envelope per time bucket; a paired comparison where batches share a
+            starting material; Hotelling's T² per batch where the reference has more batches than parameters. The SD is
+            at least a floor per parameter (shown). Exit code 1 when a site is not comparable.
             Examples:
-              pocare-control compare --spec 3f2a9c01b7e4 --phase expansion --reference site-a
-              pocare-control compare --spec 3f2a9c01b7e4 --phase expansion --reference site-a --since 2026-10-01 --csv
+              pocare-control compare --spec 3f2a9c01b7e4 --phase expansion --reference site-a --profile stirred-tank-str10
+              pocare-control compare --spec 3f2a9c01b7e4 --phase expansion --reference site-a --setting ph.floor=band:0.1 --csv
+              pocare-control compare --spec 3f2a9c01b7e4 --phase expansion --reference site-a --kind yearly --site site-b --save
             """)
     @OptionGroup var db: DatabaseOptions
     @Option(help: "Fingerprint (or its first 12 hex digits) of a spec in the register.") var spec: String
-    @Option(help: "The phase whose limits apply.") var phase: String
+    @Option(help: "The phase compared.") var phase: String
     @Option(help: "The reference site.") var reference: String
-    @Option(help: "Only samples from this UTC time on (YYYY-MM-DD or ISO 8601).") var since: String?
-    @Option(help: "K of the quality range, reference mean ± K reference SD.") var k = 3.0
-    @Option(help: "Fewest batches a site needs to be judged.") var minBatches = 3
-    @Option(help: "Folder of device profiles the spec is read against (default: ./DeviceProfiles, else the installed ones).")
-    var profiles: String?
-    @Flag(help: "Print JSON.") var json = false
-    @Flag(help: "Print one CSV row per batch and parameter.") var csv = false
+    @Option(help: "The equipment model (device profile id); default: the one model the batch records name.") var profile: String?
+    @Option(help: "A test site (repeat for several); default: every site.") var site: [String] = []
+    @Option(help: "Only batches that started from this UTC time on (YYYY-MM-DD or ISO 8601).") var since: String?
+    @Option(help: "qualification, or yearly (batches from split starting materials, compared as pairs).") var kind = "qualification"
+    @Flag(help: "List nonconforming batches for information (drawn, never judged).") var includeNonconforming = false
+    @Option(help: "Width of a trajectory bucket in seconds since phase start.") var bucket = 60.0
+    @Option(help: "Largest unmonitored share of the phase a batch may have, in percent.") var maxUnmonitored = 5.0
+    @Option(help: "Per parameter: PARAMETER.KEY=VALUE, keys tiers, k, margin, floor (resolution, band:F or a number), envelope-k, envelope-share.")
+    var setting: [String] = []
+    @Option(help: "Folder of device profiles (default: ./DeviceProfiles, else the installed ones).") var profiles: String?
+    @Flag(help: "Store the report for QA's signature (printed with its id).") var save = false
+    @Flag(help: "Print the whole report as JSON.") var json = false
+    @Flag(help: "Print the inputs, one CSV row per batch and parameter.") var csv = false
+
+    func validate() throws {
+        if json && csv { throw ValidationError("choose --json or --csv") }
+        guard ComparisonRequest.Kind(rawValue: kind) != nil else { throw ValidationError("--kind: qualification or yearly") }
+        guard bucket.isFinite, bucket >= 1, bucket <= 86_400 else { throw ValidationError("--bucket: 1 to 86400 seconds") }
+        guard maxUnmonitored.isFinite, (0...100).contains(maxUnmonitored) else { throw ValidationError("--max-unmonitored: 0 to 100 percent") }
+    }
 
     func run() throws {
-        if json && csv { throw ValidationError("choose --json or --csv") }
         let sinceSeconds = try since.map { text -> Double in
             guard let d = parseUTC(text) else { throw ValidationError("--since: '\(text)' is not a date (YYYY-MM-DD or ISO 8601)") }
             return d.timeIntervalSince1970
         }
+        let overrides: [String: ParameterOverride]
+        do { overrides = try ParameterOverride.parse(setting) } catch { throw ValidationError(error.description) }
         let connection = try db.connect()
-        let stored = try connection.execute("""
-            SELECT fingerprint, spec_text FROM released_specs
-            WHERE fingerprint LIKE $1 || '%' ORDER BY fingerprint
-            """, [spec.hasPrefix("sha256:") ? spec : "sha256:" + spec])
+        let folder = profiles ?? ["DeviceProfiles", "/usr/share/pocare/DeviceProfiles", "/usr/local/share/pocare/DeviceProfiles"]
+            .first { FileManager.default.fileExists(atPath: $0) } ?? "DeviceProfiles"
+        let catalogue = SpecLoader.profileCatalogue(directory: folder)
+        let stored = try connection.execute(
+            "SELECT fingerprint, spec_text FROM released_specs WHERE fingerprint LIKE $1 || '%' ORDER BY fingerprint",
+            [spec.hasPrefix("sha256:") ? spec : "sha256:" + spec])
         guard stored.rowCount == 1, let text = stored.string(0, 1) else {
             note(stored.rowCount == 0 ? "no spec \(spec) in the register (pocare-control specs list)" : "\(spec) is ambiguous; give more digits")
             throw ExitStatus.failure
         }
-        let folder = profiles ?? ["DeviceProfiles", "/usr/share/pocare/DeviceProfiles", "/usr/local/share/pocare/DeviceProfiles"]
-            .first { FileManager.default.fileExists(atPath: $0) } ?? "DeviceProfiles"
-        let parsed = SpecLoader.parse(text, file: stored.string(0, 0)!, profiles: SpecLoader.profileCatalogue(directory: folder))
+        let parsed = SpecLoader.parse(text, file: stored.string(0, 0)!, profiles: catalogue)
         guard let ipcSpec = parsed.spec else {
             for d in parsed.diagnostics { note(d.description) }
             throw ExitStatus.failure
         }
-        var settings = Comparability.Settings()
-        settings.k = k
-        settings.minimumBatches = minBatches
+        var request = ComparisonRequest(spec: ipcSpec, phase: phase, reference: reference)
+        request.profile = profile
+        request.sites = site
+        request.since = sinceSeconds
+        request.kind = ComparisonRequest.Kind(rawValue: kind)!
+        request.includeNonconforming = includeNonconforming
+        request.settings.bucketSeconds = bucket
+        request.settings.maximumUnmonitoredShare = maxUnmonitored / 100
+        request.overrides = overrides
+        request.profiles = catalogue
         let report: ComparisonReport
         do {
-            report = try ComparisonReport.load(connection, spec: ipcSpec, phase: phase, reference: reference, since: sinceSeconds, settings: settings)
-        } catch let refusal as SpecRegister.Refusal {
+            report = try ComparisonReport.load(connection, request: request) { site, batch in
+                try BatchRecordDigest.hash(site: site, batch: batch, on: connection)
+            }
+        } catch let refusal as ComparisonReport.Refusal {
             note(refusal.description)
             throw ExitStatus.failure
         }
         if json {
-            try emitJSON(report)
+            emit(String(decoding: try report.canonicalJSON(pretty: true), as: UTF8.self))
         } else if csv {
             FileHandle.standardOutput.write(Data(report.csv().utf8))
         } else {
-            emit("spec \(report.spec), phase \(report.phase), reference \(report.reference), \(report.batches.count) batches")
-            for parameter in Set(report.sites.map(\.parameter)).sorted() {
-                emit("")
-                emit(parameter)
-                emitTable(
-                    ["SITE", "BATCHES", "MEAN", "SD", "INSIDE QR", "TOST DIFF [90% CI]", "VERDICT"],
-                    report.sites.filter { $0.parameter == parameter }.map { s in
-                        [s.site, String(s.batches), number(s.mean), number(s.standardDeviation),
-                         s.insideShare.map { "\(Int(($0 * 100).rounded()))%" } ?? "-",
-                         s.equivalence.map { "\(number($0.difference)) [\(number($0.lower)), \(number($0.upper))]" } ?? "-",
-                         (s.isReference ? "reference" : s.flagged ? "FLAGGED" : s.tooFewBatches ? "too few batches" : "comparable")
-                            + ": " + s.reasons.joined(separator: "; ")]
-                    })
-            }
+            ComparisonText.print(report)
         }
-        if report.sites.contains(where: \.flagged) { throw ExitStatus.failure }
+        if save {
+            let id = try StoredComparisons.store(report, by: unixUser(), on: connection)
+            note("stored as comparison \(id) for QA's signature (the web page /comparisons/\(id))")
+        }
+        if report.judgements.contains(where: { $0.verdict == .notComparable }) { throw ExitStatus.failure }
     }
 }
 
 func number(_ x: Double?) -> String {
-    guard let x else { return "" }
+    guard let x, x.isFinite else { return "-" }
     return String(format: "%.4g", x)
 }
-
 
 /// `YYYY-MM-DD` (midnight UTC) or full ISO 8601.
 func parseUTC(_ text: String) -> Date? {

@@ -90,6 +90,11 @@ struct Integrity: ParsableCommand {
                     [s.site, s.epoch.isEmpty ? "-" : s.epoch, s.stream, String(s.contiguous), String(s.highest), String(s.missing),
                      String(s.records), String(s.duplicates), s.lastRecordTime ?? "-"]
                 })
+            let refused = try RefusedMessage.list(connection, limit: 1_000)
+            if !refused.isEmpty {
+                emit("")
+                emit("\(refused.count) kinds of message refused, \(refused.reduce(0) { $0 + $1.occurrences }) times, kept apart from every site: pocare-control refused")
+            }
             if !report.replays.isEmpty {
                 emit("")
                 emitTable(

@@ -121,14 +121,21 @@ public struct BatchReport: Codable, Sendable, Hashable {
         }
     }
 
+    /// The time a value was outside its limits (docs/ipc-specs.md, "Excursions"): from the first
+    /// sample outside to where the values stopped being outside, whatever the alarm's delays.
     public struct Excursion: Codable, Sendable, Hashable {
+        /// `device/parameter/limit`: the parameter's limit, named as its alarm is.
         public var alarm: String
+        public var parameter: String?
         public var phase: String
         public var start: String
         public var end: String
         public var durationS: Double
         public var worstValue: Double
+        /// For a status in its alarm condition: the label (`worstValue` is then 0).
+        public var worstLabel: String?
         public var worstLevel: String
+        /// `low` or `high`; `-` for a discrete condition.
         public var side: String
         public var areaOutside: Double
         /// Still outside the range when the batch ended: the duration is as far as it had gone.
@@ -246,12 +253,16 @@ public struct BatchReport: Codable, Sendable, Hashable {
     public var ended: String?
     public var start: Transition
     public var end: Transition?
+    /// The starting material named at batch start, where the batch is one of a split source.
+    public var startingMaterial: String? = nil
     public var samples: Int
     public var badReadings: Int
     public var phaseTimeline: [PhasePeriod] = []
     public var phases: [Phase] = []
     public var unmonitored: [UnmonitoredInterval] = []
     public var unmonitoredS: Double = 0
+    /// How long a sample's values hold at most (three median sampling intervals, at least 2 s).
+    public var holdLimitS: Double?
     public var excursions: [Excursion] = []
     public var alarms: [Alarm] = []
     public var shelves: [Shelve] = []

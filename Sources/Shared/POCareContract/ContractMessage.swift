@@ -22,12 +22,25 @@ public enum ContractMessage: Sendable {
         }
     }
 
-    /// Reads one message. `root` is the contract's topic root, `pocare/v1` by default.
-    public static func parse(topic: String, payload: [UInt8], root: String = "pocare/v1") throws(Failure) -> ContractMessage {
+    /// Reads one message. `root` is the contract's topic root, `pocare/v1` by default. A
+    /// message beyond the contract's `limits` (its size, samples per message, values per sample,
+    /// a number no double holds, values that are not an object of plain values) is malformed:
+    /// a site never sends one. `site` in a failure is only the site the topic claims.
+    public static func parse(
+        topic: String, payload: [UInt8], root: String = "pocare/v1", limits: ContractLimits = .standard
+    ) throws(Failure) -> ContractMessage {
         guard topic.hasPrefix(root + "/") else { throw .unknownTopic(topic) }
         let levels = topic.dropFirst(root.count + 1).split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         guard let topicSite = levels.first, !topicSite.isEmpty else { throw .unknownTopic(topic) }
         func malformed(_ reason: String) -> Failure { .malformed(site: topicSite, topic: topic, reason: reason) }
+        let kind: ContractLimits.MessageKind = levels.count == 3 && levels[2] == "telemetry" ? .telemetry
+            : levels.count == 3 && levels[2] == "events" ? .event : .other
+        guard payload.count <= limits.bytes(for: kind) else {
+            throw malformed("the message is \(payload.count) bytes; the contract allows \(limits.bytes(for: kind))")
+        }
+        if !payload.isEmpty {
+            do { try StrictJSON.check(payload[...], depth: limits.depth) } catch { throw malformed("not the contract's JSON: \(error)") }
+        }
 
         // Retained metadata is cleared with an empty message when the site no longer has the device.
         if levels.count == 3, levels[2] == "meta" {
@@ -84,6 +97,9 @@ public enum ContractMessage: Sendable {
             guard schema == "pocare/v1/event", let seq = fields.int("seq"), Self.isSiteSequence(seq), let stream = fields.string("stream") else {
                 throw malformed("an event needs schema pocare/v1/event, a stream and a seq")
             }
+            guard stream == "\(levels[1])/events" else { throw malformed("stream '\(stream)' on the events topic of '\(levels[1])'") }
+            guard fields.raw("event").map({ $0.first == 0x7B }) ?? true else { throw malformed("event: expected an object") }
+            try SampleChecks.time(fields.string("time"), malformed)
             return .records(RecordMessage(
                 site: topicSite, epoch: epoch, stream: stream, device: fields.string("device") ?? levels[1], kind: .event,
                 seqFirst: seq, seqLast: seq, records: [payload[...]], carriesChain: fields.has("hash")))
@@ -93,6 +109,12 @@ public enum ContractMessage: Sendable {
                 Self.isSiteSequence(first), Self.isSiteSequence(last)
             else {
                 throw malformed("telemetry needs schema pocare/v1/telemetry, a stream and seq_first <= seq_last")
+            }
+            guard stream == "\(levels[1])/telemetry", (fields.string("device") ?? levels[1]) == levels[1] else {
+                throw malformed("stream '\(stream)' of device '\(fields.string("device") ?? "-")' on the telemetry topic of '\(levels[1])'")
+            }
+            guard last - first < Int64(limits.samplesPerMessage) else {
+                throw malformed("\(last - first + 1) samples in one message; the contract allows \(limits.samplesPerMessage)")
             }
             let samples: [ArraySlice<UInt8>]
             do {
@@ -118,17 +140,26 @@ public enum ContractMessage: Sendable {
                 guard let seq = sample.int("seq"), seq == first + Int64(offset), let time = sample.string("time") else {
                     throw malformed("sample \(offset + 1): needs seq \(first + Int64(offset)) and a time")
                 }
-                fieldsOfSamples.append(SampleFields(
+                func inSample(_ reason: String) -> Failure { malformed("sample \(offset + 1): \(reason)") }
+                try SampleChecks.time(time, inSample)
+                let parameters = try SampleChecks.values(sample.raw("values"), limit: limits.parametersPerSample, inSample)
+                try SampleChecks.quality(sample.raw("quality"), inSample)
+                var sampleFields = SampleFields(
                     seq: seq, time: time, cycle: sample.int("cycle"), batch: sample.string("batch"), phase: sample.string("phase"),
                     spec: sample.string("spec"), values: sample.raw("values") ?? Array("{}".utf8)[...],
                     quality: sample.raw("quality").flatMap { $0.elementsEqual("null".utf8) ? nil : $0 },
-                    hash: sample.string("hash"), previousHash: sample.string("previous_hash") ?? previousHash))
+                    hash: sample.string("hash"), previousHash: sample.string("previous_hash") ?? previousHash)
+                sampleFields.parameters = parameters
+                // A null hash is a hash the sample does not have: on a stream that carries hashes, a break (the writer decides).
+                sampleFields.nullHash = sample.raw("hash").map { $0.elementsEqual("null".utf8) } ?? false
+                fieldsOfSamples.append(sampleFields)
                 previousHash = sample.string("hash")
             }
             let chained = fieldsOfSamples.contains { $0.hash != nil || $0.previousHash != nil }
             return .records(RecordMessage(
                 site: topicSite, epoch: epoch, stream: stream, device: fields.string("device") ?? levels[1],
-                kind: .sample, seqFirst: first, seqLast: last, records: samples, carriesChain: chained, samples: fieldsOfSamples))
+                kind: .sample, seqFirst: first, seqLast: last, records: samples, carriesChain: chained, samples: fieldsOfSamples,
+                payload: payload))
         default:
             throw .unknownTopic(topic)
         }
@@ -156,6 +187,8 @@ public struct RecordMessage: Sendable {
     public var carriesChain: Bool
     /// For telemetry, each sample's fields, read once here rather than by the database.
     public var samples: [SampleFields] = []
+    /// The whole message as it came (the records above are slices of it): what a consumer keeps of a message it holds aside.
+    public var payload: [UInt8] = []
 }
 
 /// The fields of one telemetry sample. `values` and `quality` stay the bytes the site sent.
@@ -171,6 +204,10 @@ public struct SampleFields: Sendable {
     public var quality: ArraySlice<UInt8>?
     public var hash: String?
     public var previousHash: String?
+    /// The keys of `values`, in the order sent (each one parameter of the device).
+    public var parameters: [String] = []
+    /// The sample names `hash: null`.
+    public var nullHash = false
 }
 
 /// A device's retained metadata as the site published it.

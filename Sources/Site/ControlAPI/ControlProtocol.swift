@@ -37,9 +37,10 @@ public enum ControlCommand: Sendable, Hashable {
     case batchPhase(BatchPhaseChange)
     case batchEnd(BatchEnd)
     case batchList
-    case batchReport(batch: String)
+    /// One device's record of a batch; `device` may be left out for a batch that ran on one device.
+    case batchReport(batch: String, device: String? = nil)
     /// Commits the batch's record again as a `batch_record` event, so the Control Site gets it again.
-    case batchPublish(batch: String)
+    case batchPublish(batch: String, device: String? = nil)
     case auditVerify
     case auditShow(AuditQuery)
     /// Every stream's hash chain (samples, events, site events, audit) and the file.
@@ -165,14 +166,20 @@ public struct BatchStart: Codable, Sendable, Hashable {
     public var followDevicePhase: Bool
     /// Why, for the audit trail; the daemon refuses a blank one.
     public var reason: String
-    enum CodingKeys: String, CodingKey { case device, batch, spec, phase, followDevicePhase, reason }
-    public init(device: String, batch: String, spec: String, phase: String? = nil, followDevicePhase: Bool = false, reason: String) {
+    /// The starting material's id, where the batch is one of a split (the yearly comparability check pairs them).
+    public var startingMaterial: String?
+    enum CodingKeys: String, CodingKey { case device, batch, spec, phase, followDevicePhase, reason, startingMaterial }
+    public init(
+        device: String, batch: String, spec: String, phase: String? = nil, followDevicePhase: Bool = false, reason: String,
+        startingMaterial: String? = nil
+    ) {
         self.device = device
         self.batch = batch
         self.spec = spec
         self.phase = phase
         self.followDevicePhase = followDevicePhase
         self.reason = reason
+        self.startingMaterial = startingMaterial
     }
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -182,6 +189,7 @@ public struct BatchStart: Codable, Sendable, Hashable {
         phase = try c.decodeIfPresent(String.self, forKey: .phase)
         followDevicePhase = try c.decodeIfPresent(Bool.self, forKey: .followDevicePhase) ?? false
         reason = try c.decode(String.self, forKey: .reason)
+        startingMaterial = try c.decodeIfPresent(String.self, forKey: .startingMaterial)
     }
 }
 
@@ -230,7 +238,10 @@ public struct AuditQuery: Codable, Sendable, Hashable {
 private struct NoArguments: Codable {}
 private struct ReasonArgument: Codable { var reason: String? }
 private struct DeviceArgument: Codable { var device: String }
-private struct BatchArgument: Codable { var batch: String }
+private struct BatchArgument: Codable {
+    var batch: String
+    var device: String?
+}
 
 extension ControlRequest: Codable {
     enum CodingKeys: String, CodingKey { case v, id, command, arguments = "args" }
@@ -262,8 +273,12 @@ extension ControlRequest: Codable {
         case .batchPhase: command = .batchPhase(try arguments(BatchPhaseChange.self))
         case .batchEnd: command = .batchEnd(try arguments(BatchEnd.self))
         case .batchList: command = .batchList
-        case .batchReport: command = .batchReport(batch: try arguments(BatchArgument.self).batch)
-        case .batchPublish: command = .batchPublish(batch: try arguments(BatchArgument.self).batch)
+        case .batchReport:
+            let a = try arguments(BatchArgument.self)
+            command = .batchReport(batch: a.batch, device: a.device)
+        case .batchPublish:
+            let a = try arguments(BatchArgument.self)
+            command = .batchPublish(batch: a.batch, device: a.device)
         case .auditVerify: command = .auditVerify
         case .auditShow: command = .auditShow(try arguments(AuditQuery.self))
         case .verify: command = .verify
@@ -286,7 +301,8 @@ extension ControlRequest: Codable {
         case .batchStart(let start): try c.encode(start, forKey: .arguments)
         case .batchPhase(let change): try c.encode(change, forKey: .arguments)
         case .batchEnd(let end): try c.encode(end, forKey: .arguments)
-        case .batchReport(let batch), .batchPublish(let batch): try c.encode(BatchArgument(batch: batch), forKey: .arguments)
+        case .batchReport(let batch, let device), .batchPublish(let batch, let device):
+            try c.encode(BatchArgument(batch: batch, device: device), forKey: .arguments)
         case .auditShow(let query): try c.encode(query, forKey: .arguments)
         }
     }

@@ -98,7 +98,7 @@ public final class ControlEngine {
     public func startBatch(
         device deviceId: String, batchId: String, spec: IPCSpec, phase: String? = nil,
         followDevicePhase: Bool = false, user: String? = nil, reason: String? = nil, resumingAfter lastWatched: Date? = nil,
-        at time: Timestamp
+        startingMaterial: String? = nil, at time: Timestamp
     ) throws(ControlError) -> [ControlEvent] {
         guard let device = devices[deviceId] else { throw .unknownDevice(deviceId) }
         if let running = device.batch { throw .batchRunning(device: deviceId, batch: running.batchId) }
@@ -125,6 +125,7 @@ public final class ControlEngine {
         var event = contextEvent(lastWatched == nil ? .batchStarted : .batchResumed, device: device, wall: time.wall)
         event.user = user
         event.reason = reason ?? (followDevicePhase ? "phase follows the device" : nil)
+        event.startingMaterial = startingMaterial
         if let lastWatched {
             event.since = lastWatched
             event.until = time.wall

@@ -50,6 +50,8 @@ public struct ControlEvent: Sendable, Hashable {
     public var since: Date?
     /// For a discrete alarm on an enumerated status: the label the device reported.
     public var label: String?
+    /// For batch_started: the starting material the operator named (a split source pairs batches).
+    public var startingMaterial: String?
 
     public init(kind: Kind, time: Date, device: String) {
         self.kind = kind
@@ -223,7 +225,7 @@ extension ControlEvent: Codable {
     enum CodingKeys: String, CodingKey {
         case kind, time, device, alarm, level, previousLevel = "previous_level", side, state, priority, value, limit,
             user, reason, batchId = "batch", phase, previousPhase = "previous_phase", specFingerprint = "spec",
-            excursion, until, since, label
+            excursion, until, since, label, startingMaterial = "starting_material"
     }
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -248,6 +250,7 @@ extension ControlEvent: Codable {
         until = try c.decodeIfPresent(Date.self, forKey: .until)
         since = try c.decodeIfPresent(Date.self, forKey: .since)
         label = try c.decodeIfPresent(String.self, forKey: .label)
+        startingMaterial = try c.decodeIfPresent(String.self, forKey: .startingMaterial)
     }
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -272,5 +275,6 @@ extension ControlEvent: Codable {
         try c.encodeIfPresent(until, forKey: .until)
         try c.encodeIfPresent(since, forKey: .since)
         try c.encodeIfPresent(label, forKey: .label)
+        try c.encodeIfPresent(startingMaterial, forKey: .startingMaterial)
     }
 }

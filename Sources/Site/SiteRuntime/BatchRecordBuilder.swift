@@ -1,3 +1,4 @@
+import BatchStatistics
 import ControlAPI
 import POCareContract
 import Foundation
@@ -6,59 +7,53 @@ import POCareConfig
 import POCareCore
 import SiteStore
 
-/// Builds a batch's IPC record from what the store holds: its samples in order, its events and
-/// the site's clock events. Pure: no store, no clock; `SiteDaemon.batchReport` feeds it.
+/// Builds one device's IPC record of a batch from what the store holds: its samples in order,
+/// its events and the site's clock events. Pure: no store, no clock; `SiteDaemon.batchReport`
+/// feeds it.
 ///
-/// Time is weighted by the time between samples: each sample's values hold until the next
-/// sample, for at most three poll intervals (two seconds at least). What lies beyond that, or
-/// is covered by a sample without a good value, is unmonitored and listed with its cause.
+/// The numbers (time weighting, time in range, unmonitored time, excursions) come from
+/// `BatchStatistics`, the rule the Control Site applies to the same samples; this type adds
+/// what only the site knows: why a stretch was unmonitored (the daemon was down, the device
+/// unreachable) and the device's own serial and firmware.
 struct BatchRecordBuilder {
-    struct Accumulator {
-        var summary: BatchReport.ParameterSummary
-        var count = 0
-        var sum = 0.0
-        var minimum = Double.infinity
-        var maximum = -Double.infinity
-        var weightedSum = 0.0
-        var weightedSquares = 0.0
-        var weight = 0.0
-        var inRange = 0.0
-        var alert = 0.0
-        var action = 0.0
-    }
-
     let report: BatchReport
     let spec: IPCSpec?
-    let profile: DeviceProfile?
-    let holdLimit: TimeInterval
     let batchStart: Date
     let batchEnd: Date
-    let daemonDown: [(from: Date, to: Date)]
-    /// Parameters with statistics: numbers that measure something (not states, flags or status words).
-    let continuous: Set<String>
-    let units: [String: String]
 
-    private var previous: StoredSample?
-    private var phases: [String: [String: Accumulator]] = [:]
-    private var phaseOrder: [String] = []
-    private var phaseDurations: [String: Double] = [:]
-    private var unmonitored: [BatchReport.UnmonitoredInterval] = []
+    private var statistics: BatchStatistics.Accumulator
+    private let trackIndex: [String: Int]
+    private let labelled: Set<String>
+    private var readingOrder: [String] = []
+    private var readingTrack: [Int?] = []
     private var samples = 0
     private var badReadings = 0
     private var serial: String?
     private var firmware: String?
 
+    /// - Parameter holdLimit: `BatchStatistics.holdLimit(times:)` of the device's samples in the batch.
     init(
-        report: BatchReport, spec: IPCSpec?, profile: DeviceProfile?, pollInterval: TimeInterval, start: Date, end: Date,
+        report: BatchReport, spec: IPCSpec?, profile: DeviceProfile?, holdLimit: Double, start: Date, end: Date,
         daemonDown: [(from: Date, to: Date)]
     ) {
         self.report = report
         self.spec = spec
-        self.profile = profile
-        self.holdLimit = max(3 * pollInterval, 2)
         self.batchStart = start
         self.batchEnd = end
-        self.daemonDown = daemonDown
+        let tracks = Self.tracks(spec: spec, profile: profile)
+        trackIndex = Dictionary(uniqueKeysWithValues: tracks.enumerated().map { ($1.parameter, $0) })
+        labelled = Set((profile?.parameters ?? []).filter { $0.enumeration != nil }.map(\.id))
+        let down = daemonDown.map { (BatchStatistics.contractTime($0.from), BatchStatistics.contractTime($0.to)) }
+        statistics = BatchStatistics.Accumulator(
+            tracks: tracks, spec: spec, start: BatchStatistics.contractTime(start), end: BatchStatistics.contractTime(end),
+            holdLimit: holdLimit,
+            gapCause: { from, to in down.contains { $0.0 < to && $0.1 > from } ? "daemon not running" : BatchStatistics.noSamples })
+    }
+
+    /// The parameters a record follows: every measurement of the profile and every parameter
+    /// the spec limits in some phase, by id. States (enumerations, bits, packed status words)
+    /// get no mean.
+    static func tracks(spec: IPCSpec?, profile: DeviceProfile?) -> [BatchStatistics.Track] {
         let parameters = profile?.parameters ?? []
         // A 16-bit word whose bits are parameters of their own is a packed status word.
         let bitWords = Set(parameters.filter { if case .bit = $0.dataType { true } else { false } }.map { "\($0.table.rawValue)/\($0.address)" })
@@ -69,152 +64,67 @@ struct BatchRecordBuilder {
             default: false
             }
         }
-        continuous = Set(parameters.filter {
+        let measured = Set(parameters.filter {
             $0.dataType.isNumeric && $0.enumeration == nil && !bitWords.contains("\($0.table.rawValue)/\($0.address)") && !namesAState($0)
         }.map(\.id))
-        units = Dictionary(parameters.map { ($0.id, $0.unit) }, uniquingKeysWith: { a, _ in a })
+        var ids = measured
+        for phase in spec?.phases ?? [] { for limits in phase.limits { ids.insert(limits.parameterId) } }
+        if let profile { ids = ids.filter { profile.parameter($0) != nil } }
+        let units = Dictionary(parameters.map { ($0.id, $0.unit) }, uniquingKeysWith: { a, _ in a })
+        return ids.sorted().map { BatchStatistics.Track(parameter: $0, unit: units[$0] ?? "", measured: measured.contains($0)) }
     }
 
-    mutating func add(_ sample: StoredSample) {
+    /// Samples added so far.
+    var samplesAdded: Int { samples }
+
+    /// Adds the next sample; `time` is its time as the contract carries it (from the stored
+    /// nanoseconds), else taken from the sample's date.
+    mutating func add(_ sample: StoredSample, time: Double? = nil) {
         samples += 1
-        badReadings += sample.readings.filter { $0.quality != .good }.count
-        for reading in sample.readings where reading.quality == .good {
+        var qualities: Set<Quality> = []
+        for reading in sample.readings {
+            qualities.insert(reading.quality)
+            guard reading.quality == .good else {
+                badReadings += 1
+                continue
+            }
             if reading.parameterId == "serial_number", serial == nil, let value = reading.value { serial = text(value) }
             if reading.parameterId == "firmware_version", firmware == nil, let value = reading.value { firmware = text(value) }
         }
-        if let previous {
-            hold(previous, until: sample.time)
-        } else if sample.time.timeIntervalSince(batchStart) > holdLimit {
-            addUnmonitored(from: batchStart, to: sample.time, cause: cause(ofGapFrom: batchStart, to: sample.time), phase: sample.context.phase)
+        mapReadings(sample.readings)
+        var values = [BatchStatistics.Observed?](repeating: nil, count: statistics.tracks.count)
+        var running: BatchStatistics.Observed?
+        let runningParameter = statistics.runningParameter
+        for (position, reading) in sample.readings.enumerated() where reading.quality == .good {
+            let observed = Self.observed(reading, labels: labelled.contains(reading.parameterId) ? sample.labels : nil)
+            if let track = readingTrack[position] { values[track] = observed }
+            if reading.parameterId == runningParameter { running = observed }
         }
-        previous = sample
+        let cause: String? =
+            qualities == [.badCommunication] ? "device unreachable" : !qualities.contains(.good) ? "device fault" : nil
+        statistics.add(
+            time: time ?? BatchStatistics.contractTime(sample.time), phase: sample.context.phase ?? "-", deviceCause: cause, running: running
+        ) { values[$0] }
     }
 
-    /// Holds a sample's values until `next`, at most `holdLimit`; the rest is a gap.
-    private mutating func hold(_ sample: StoredSample, until next: Date) {
-        let phase = sample.context.phase ?? "-"
-        let span = next.timeIntervalSince(sample.time)
-        if span < 0 {
-            // The wall clock went back: the interval cannot be measured.
-            addUnmonitored(from: next, to: sample.time, cause: "clock step", phase: phase, counts: false)
-            return
-        }
-        let held = min(span, holdLimit)
-        account(sample, phase: phase, seconds: held)
-        if span > held {
-            let from = sample.time.addingTimeInterval(held)
-            addUnmonitored(from: from, to: next, cause: cause(ofGapFrom: from, to: next), phase: phase)
-        }
+    /// Which track each reading of a sample feeds, worked out again only when the layout changes.
+    private mutating func mapReadings(_ readings: [Reading]) {
+        guard readings.count != readingOrder.count || !zip(readings, readingOrder).allSatisfy({ $0.parameterId == $1 }) else { return }
+        readingOrder = readings.map(\.parameterId)
+        readingTrack = readingOrder.map { trackIndex[$0] }
     }
 
-    private func cause(ofGapFrom from: Date, to: Date) -> String {
-        daemonDown.contains { $0.from < to && $0.to > from } ? "daemon not running" : "no samples"
-    }
-
-    /// Adds an unmonitored interval for the whole device, merged with the previous one when
-    /// they touch and share a cause.
-    private mutating func addUnmonitored(from: Date, to: Date, cause: String, phase: String?, counts: Bool = true) {
-        let seconds = max(0, to.timeIntervalSince(from))
-        if counts {
-            let name = phase ?? "-"
-            phaseDurations[name, default: 0] += seconds
-            if !phaseOrder.contains(name) { phaseOrder.append(name) }
-            addUnmonitoredSeconds(seconds, phase: name)
-        }
-        if var last = unmonitored.last, last.cause == cause, last.to == UTCTime.format(from) {
-            last.to = UTCTime.format(to)
-            last.durationS += seconds
-            unmonitored[unmonitored.count - 1] = last
-        } else {
-            unmonitored.append(.init(from: UTCTime.format(from), to: UTCTime.format(to), durationS: seconds, cause: cause))
-        }
-    }
-
-    private var trackedParameters: [String] {
-        var ids = Set(continuous)
-        for phase in spec?.phases ?? [] { for limits in phase.limits { ids.insert(limits.parameterId) } }
-        if let profile { ids = ids.filter { profile.parameter($0) != nil } }
-        return ids.sorted()
-    }
-
-    private mutating func addUnmonitoredSeconds(_ seconds: Double, phase: String) {
-        var rows = phases[phase] ?? [:]
-        for id in trackedParameters {
-            var a = rows[id] ?? accumulator(id)
-            a.summary.unmonitoredS += seconds
-            rows[id] = a
-        }
-        phases[phase] = rows
-    }
-
-    private func accumulator(_ id: String) -> Accumulator {
-        Accumulator(summary: .init(parameter: id, unit: units[id] ?? ""))
-    }
-
-    /// Whether the spec's running signal says the device is not running in this sample.
-    private func notRunning(_ sample: StoredSample) -> Bool {
-        guard let signal = spec?.running, let reading = sample.readings.first(where: { $0.parameterId == signal.parameterId }),
-            reading.quality == .good, let value = reading.value
-        else { return false }
-        if signal.labels.isEmpty {
-            if case .flag(let on) = value { return !on }
-            if case .number(let n) = value { return n == 0 }
-            return false
-        }
-        guard let label = reading.label else { return false }
-        return !signal.labels.contains(label)
-    }
-
-    private mutating func account(_ sample: StoredSample, phase: String, seconds: Double) {
-        phaseDurations[phase, default: 0] += seconds
-        if !phaseOrder.contains(phase) { phaseOrder.append(phase) }
-        let qualities = Set(sample.readings.map(\.quality))
-        let deviceCause: String? =
-            qualities == [.badCommunication] ? "device unreachable"
-            : !qualities.contains(.good) ? "device fault"
-            : notRunning(sample) ? "device not running" : nil
-        if let deviceCause {
-            let from = sample.time
-            addUnmonitored(from: from, to: from.addingTimeInterval(seconds), cause: deviceCause, phase: phase, counts: false)
-            addUnmonitoredSeconds(seconds, phase: phase)
-            return
-        }
-        let limits = spec?.phase(phase)
-        for id in trackedParameters {
-            if phases[phase] == nil { phases[phase] = [:] }
-            var a = phases[phase]![id] ?? accumulator(id)
-            let reading = sample.readings.first { $0.parameterId == id }
-            guard let reading, reading.quality == .good, let value = reading.value else {
-                a.summary.unmonitoredS += seconds
-                phases[phase]![id] = a
-                continue
-            }
-            a.summary.samples += 1
-            a.summary.monitoredS += seconds
-            if case .number(let v) = value {
-                if continuous.contains(id) {
-                    a.count += 1
-                    a.sum += v
-                    a.minimum = min(a.minimum, v)
-                    a.maximum = max(a.maximum, v)
-                    a.weightedSum += v * seconds
-                    a.weightedSquares += v * v * seconds
-                    a.weight += seconds
-                }
-                if let l = limits?.limits(for: id) {
-                    a.summary.limited = true
-                    let alertLow = l.alertLow ?? l.actionLow ?? -.infinity, alertHigh = l.alertHigh ?? l.actionHigh ?? .infinity
-                    let actionLow = l.actionLow ?? -.infinity, actionHigh = l.actionHigh ?? .infinity
-                    if v >= alertLow && v <= alertHigh {
-                        a.inRange += seconds
-                    } else if v < actionLow || v > actionHigh {
-                        a.action += seconds
-                    } else {
-                        a.alert += seconds
-                    }
-                }
-            }
-            phases[phase]![id] = a
+    /// A reading as the contract carries it: an enumerated code as its label (by the labels the
+    /// sample was taken under), a text as text, a flag as a flag.
+    static func observed(_ reading: Reading, labels: SampleLabels?) -> BatchStatistics.Observed? {
+        if let label = reading.label { return .label(label) }
+        switch reading.value {
+        case .number(let n)?:
+            if let label = labels?.byParameter[reading.parameterId]?[n] { return .label(label) }
+            return .number(n)
+        case .flag(let b)?: return .flag(b)
+        case .text(let s)?: return .label(s)
+        case nil: return nil
         }
     }
 
@@ -228,116 +138,60 @@ struct BatchRecordBuilder {
 
     /// The record, with events and clock evidence added.
     mutating func finish(events: [(stored: StoredEvent, event: ControlEvent?)], clockEvents: [StoredEvent]) -> BatchReport {
-        if let previous { hold(previous, until: max(batchEnd, previous.time)) }
+        let summary = statistics.finish()
         var report = self.report
         report.samples = samples
         report.badReadings = badReadings
+        report.holdLimitS = summary.holdLimitS
         report.equipment.serialNumber = serial
         report.equipment.firmwareVersion = firmware
-        report.phases = phaseOrder.map { phase in
-            let total = phaseDurations[phase] ?? 0
-            let rows = (phases[phase] ?? [:]).values.sorted { $0.summary.parameter < $1.summary.parameter }.map { a in
-                var s = a.summary
-                if a.count > 0 {
-                    s.min = a.minimum
-                    s.max = a.maximum
-                    s.mean = a.sum / Double(a.count)
-                }
-                if a.weight > 0 {
-                    let mean = a.weightedSum / a.weight
-                    s.timeWeightedMean = mean
-                    s.standardDeviation = (max(0, a.weightedSquares / a.weight - mean * mean)).squareRoot()
-                }
-                if s.limited {
-                    s.inRangeS = a.inRange
-                    s.alertS = a.alert
-                    s.actionS = a.action
-                    if s.monitoredS > 0 {
-                        s.inRangePct = a.inRange / s.monitoredS * 100
-                        s.alertPct = a.alert / s.monitoredS * 100
-                        s.actionPct = a.action / s.monitoredS * 100
-                    }
-                }
-                s.unmonitoredPct = total > 0 ? s.unmonitoredS / total * 100 : 0
-                return s
-            }
-            return BatchReport.Phase(phase: phase, durationS: total, parameters: rows)
+        report.phases = summary.phases.map { phase in
+            BatchReport.Phase(phase: phase.phase, durationS: phase.durationS, parameters: phase.parameters.map(Self.parameter))
         }
-        report.unmonitored = unmonitored
-        report.unmonitoredS = unmonitored.filter { $0.cause != "clock step" }.map(\.durationS).reduce(0, +)
-        report.gaps = unmonitored.filter { $0.cause == "no samples" || $0.cause == "daemon not running" }.map {
-            .init(from: $0.from, to: $0.to, durationS: $0.durationS)
+        report.unmonitored = summary.unmonitored.map {
+            .init(from: Self.time($0.from), to: Self.time($0.to), durationS: $0.durationS, cause: $0.cause)
+        }
+        report.unmonitoredS = summary.unmonitoredS
+        report.gaps = summary.unmonitored.filter { $0.cause == BatchStatistics.noSamples || $0.cause == "daemon not running" }.map {
+            .init(from: Self.time($0.from), to: Self.time($0.to), durationS: $0.durationS)
+        }
+        report.excursions = summary.excursions.map { e in
+            // Named as the parameter's alarm is: its discrete alarm where the phase gives it a discrete rule.
+            let rule = spec?.phase(e.phase)?.limits(for: e.parameter)?.discrete == nil ? "limit" : "discrete"
+            var x = BatchReport.Excursion(
+                alarm: "\(report.device)/\(e.parameter)/\(rule)", phase: e.phase, start: Self.time(e.start), end: Self.time(e.end),
+                durationS: e.durationS, worstValue: e.worstValue, worstLevel: e.worstLevel, side: e.side?.rawValue ?? "-",
+                areaOutside: e.areaOutside, openAtBatchEnd: e.openAtBatchEnd)
+            x.parameter = e.parameter
+            x.worstLabel = e.worstLabel
+            return x
         }
         addEvents(events, to: &report)
         addClock(clockEvents, to: &report)
         return report
     }
 
-    private func addEvents(_ events: [(stored: StoredEvent, event: ControlEvent?)], to report: inout BatchReport) {
-        var timeline: [BatchReport.PhasePeriod] = []
-        for (stored, event) in events {
-            guard let event else { continue }
-            switch event.kind {
-            case .batchStarted:
-                report.start = .init(time: UTCTime.format(stored.time), by: event.user, reason: event.reason)
-                timeline.append(.init(phase: event.phase ?? "-", from: UTCTime.format(stored.time), to: nil, by: event.user, reason: event.reason))
-            case .phaseChanged:
-                if !timeline.isEmpty { timeline[timeline.count - 1].to = UTCTime.format(stored.time) }
-                timeline.append(.init(phase: event.phase ?? "-", from: UTCTime.format(stored.time), to: nil, by: event.user, reason: event.reason))
-            case .batchEnded:
-                report.end = .init(time: UTCTime.format(stored.time), by: event.user, reason: event.reason)
-                if !timeline.isEmpty { timeline[timeline.count - 1].to = UTCTime.format(stored.time) }
-            default: break
-            }
-        }
-        report.phaseTimeline = timeline
-        report.excursions = events.compactMap { $0.event?.excursion }.map { e in
-            .init(
-                alarm: e.alarm.description, phase: e.phase, start: UTCTime.format(e.start), end: UTCTime.format(e.end),
-                durationS: Double(e.duration.nanoseconds) / 1e9, worstValue: e.worstValue, worstLevel: e.worstLevel.description,
-                side: e.side.rawValue, areaOutside: e.areaOutside, openAtBatchEnd: e.openAtBatchEnd)
-        }
-        var alarms: [BatchReport.Alarm] = []
-        for (index, (stored, event)) in events.enumerated() where [.raised, .escalated, .communicationLost].contains(event?.kind) {
-            var row = BatchReport.Alarm(
-                alarm: stored.alarm ?? "", kind: stored.kind, time: UTCTime.format(stored.time), level: event?.level?.description,
-                value: event?.value, limit: event?.limit, phase: stored.phase)
-            let later = events[(index + 1)...].filter { $0.stored.alarm == stored.alarm }
-            if let ack = later.first(where: { $0.event?.kind == .acknowledged }) {
-                row.acknowledgedBy = ack.event?.user
-                row.acknowledgedAt = UTCTime.format(ack.stored.time)
-                row.reason = ack.event?.reason
-            }
-            if let end = later.first(where: { [.cleared, .communicationRestored, .openAtBatchEnd].contains($0.event?.kind) }) {
-                if end.event?.kind == .openAtBatchEnd { row.openAtBatchEnd = true } else { row.cleared = UTCTime.format(end.stored.time) }
-            }
-            alarms.append(row)
-        }
-        report.alarms = alarms
-        var shelves: [BatchReport.Shelve] = []
-        for (index, (stored, event)) in events.enumerated() where event?.kind == .shelved {
-            var shelve = BatchReport.Shelve(
-                alarm: stored.alarm ?? "", by: event?.user, reason: event?.reason, from: UTCTime.format(stored.time),
-                until: event?.until.map(UTCTime.format))
-            if let end = events[(index + 1)...].first(where: { $0.stored.alarm == stored.alarm && $0.event?.kind == .unshelved }) {
-                shelve.ended = UTCTime.format(end.stored.time)
-                shelve.endReason = end.event?.reason
-            }
-            shelves.append(shelve)
-        }
-        report.shelves = shelves
+    static func parameter(_ p: BatchStatistics.ParameterSummary) -> BatchReport.ParameterSummary {
+        var s = BatchReport.ParameterSummary(parameter: p.parameter, unit: p.unit)
+        s.samples = p.samples
+        s.min = p.min
+        s.max = p.max
+        s.mean = p.mean
+        s.timeWeightedMean = p.timeWeightedMean
+        s.standardDeviation = p.standardDeviation
+        s.limited = p.limited
+        s.monitoredS = p.monitoredS
+        s.unmonitoredS = p.unmonitoredS
+        s.inRangeS = p.inRangeS
+        s.alertS = p.alertS
+        s.actionS = p.actionS
+        s.inRangePct = p.inRangeShare.map { $0 * 100 }
+        s.alertPct = p.alertShare.map { $0 * 100 }
+        s.actionPct = p.actionShare.map { $0 * 100 }
+        s.unmonitoredPct = p.unmonitoredShare * 100
+        return s
     }
 
-    private func addClock(_ clockEvents: [StoredEvent], to report: inout BatchReport) {
-        let atStart = clockEvents.last { $0.kind == ClockEventBody.synchronisationKind && $0.time <= batchStart }
-        let within = clockEvents.filter { $0.time > batchStart && $0.time <= batchEnd }
-        func synchronised(_ event: StoredEvent) -> Bool? { ClockEventBody.stored(event.body)?.synchronised }
-        let states = ([atStart].compactMap { $0 } + within.filter { $0.kind == ClockEventBody.synchronisationKind }).compactMap(synchronised)
-        let steps = within.filter { $0.kind == ClockEventBody.stepKind }
-        report.clock = .init(
-            synchronisedThroughout: states.isEmpty ? nil : states.allSatisfy { $0 } && steps.isEmpty,
-            events: ([atStart].compactMap { $0 } + within).map { event in
-                .init(time: UTCTime.format(event.time), kind: event.kind, detail: event.body)
-            })
-    }
+    /// A time as the contract writes it: to the nearest millisecond.
+    static func time(_ seconds: Double) -> String { Contract.format(Date(timeIntervalSince1970: seconds)) }
 }

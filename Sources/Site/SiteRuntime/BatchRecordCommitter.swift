@@ -43,7 +43,8 @@ final class BatchRecordCommitter {
         let path = sources.store.settings.path
         do {
             let report = try await offPool { () throws(ControlResponse.Failure) -> BatchReport in
-                let report = try SiteDaemon.batchReport(batchId: batch, storePath: path, devices: sources.devices, specs: sources.specs)
+                let report = try SiteDaemon.batchReport(
+                    batchId: batch, device: device, storePath: path, devices: sources.devices, specs: sources.specs)
                 return SiteDaemon.withAlarmService(report, storePath: path, openNow: sources.openOutOfService)
             }
             sources.store.append(try event(report: report, batch: batch, device: device, reason: reason))

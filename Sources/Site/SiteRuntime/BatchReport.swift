@@ -1,3 +1,4 @@
+import BatchStatistics
 import ControlAPI
 import POCareContract
 import Foundation
@@ -13,22 +14,38 @@ extension SiteDaemon {
     /// Reads the store on a dispatch thread: a long batch must not hold one of Swift's few
     /// cooperative threads. Waits for pending commits first, so a report right after
     /// `batch end` includes the end.
-    func batchReport(_ batchId: String) async throws(ControlResponse.Failure) -> BatchReport {
+    func batchReport(_ batchId: String, device: String?) async throws(ControlResponse.Failure) -> BatchReport {
         await store.flush()
         let path = store.settings.path, devices = site.devices, specs = knownSpecs
         return try await offPool { () throws(ControlResponse.Failure) in
-            try Self.batchReport(batchId: batchId, storePath: path, devices: devices, specs: specs)
+            try Self.batchReport(batchId: batchId, device: device, storePath: path, devices: devices, specs: specs)
         }
     }
 
+    /// The record of one device's part of a batch: a batch that ran on several devices has a
+    /// record per device, and without `device` only a batch of one device is answered.
     static func batchReport(
-        batchId: String, storePath: String, devices: [DeviceConfig], specs: [String: IPCSpec], now: Date = Date()
+        batchId: String, device deviceId: String?, storePath: String, devices: [DeviceConfig], specs: [String: IPCSpec],
+        now: Date = Date()
     ) throws(ControlResponse.Failure) -> BatchReport {
         guard let reader = try? StoreReader(path: storePath), let batches = try? reader.batches() else {
             throw .init(code: .failed, message: "store not readable")
         }
-        guard let record = batches.last(where: { $0.batch == batchId }) else {
+        let runs = batches.filter { $0.batch == batchId }
+        guard !runs.isEmpty else {
             throw .init(code: .refused, message: "no batch '\(batchId)' in the store")
+        }
+        let record: StoreReader.BatchRecord
+        if let deviceId {
+            guard let run = runs.first(where: { $0.device == deviceId }) else {
+                throw .init(code: .refused, message: "batch '\(batchId)' did not run on '\(deviceId)'; it ran on \(runs.map(\.device).joined(separator: ", "))")
+            }
+            record = run
+        } else {
+            guard runs.count == 1, let only = runs.first else {
+                throw .init(code: .refused, message: "batch '\(batchId)' ran on \(runs.map(\.device).joined(separator: ", ")): name the device (--device)")
+            }
+            record = only
         }
         // The spec the batch ran under, from the store: never whatever is loaded now.
         let catalogue = Dictionary(devices.map { ($0.profile.id, $0.profile) }, uniquingKeysWith: { a, _ in a })
@@ -38,8 +55,8 @@ extension SiteDaemon {
         let device = devices.first { $0.id == record.device }
 
         var report = BatchReport(
-            batch: batchId, device: record.device, spec: record.spec, started: UTCTime.format(record.started),
-            ended: record.ended.map(UTCTime.format))
+            batch: batchId, device: record.device, spec: record.spec, started: Contract.format(record.started),
+            ended: record.ended.map(Contract.format))
         if let spec {
             report.specDocument = "\(spec.identity.documentId) version \(spec.identity.version)"
             report.specIdentity.document = spec.identity.documentId
@@ -67,17 +84,21 @@ extension SiteDaemon {
             guard pair.event?.kind == .batchResumed, let since = pair.event?.since, let until = pair.event?.until else { return nil }
             return (since, until)
         }
+        let stream = StreamName.telemetry(device: record.device)
+        // Each sample's time as the contract carries it, from the stored nanoseconds as the link writes them.
+        let nanoseconds = (try? reader.sampleTimes(stream: stream, batch: batchId)) ?? []
+        let times = nanoseconds.map { BatchStatistics.contractTime(nanosecondsSince1970: $0) }
         var builder = BatchRecordBuilder(
-            report: report, spec: spec, profile: device?.profile,
-            pollInterval: device.map { Double($0.pollInterval.nanoseconds) / 1e9 } ?? 1, start: record.started,
-            end: record.ended ?? now, daemonDown: daemonDown)
+            report: report, spec: spec, profile: device?.profile, holdLimit: BatchStatistics.holdLimit(times: times),
+            start: record.started, end: record.ended ?? now, daemonDown: daemonDown)
 
         // The device's samples of this batch, in sequence order, a page at a time.
         var after: Int64 = 0
-        let stream = StreamName.telemetry(device: record.device)
         while let page = try? reader.samples(stream: stream, after: after, limit: 5000), let last = page.last {
             after = last.seq
-            for sample in page where sample.context.batchId == batchId { builder.add(sample) }
+            for sample in page where sample.context.batchId == batchId {
+                builder.add(sample, time: builder.samplesAdded < times.count ? times[builder.samplesAdded] : nil)
+            }
         }
         let clockEvents = ((try? reader.events(stream: .siteEvents, after: 0, limit: 1_000_000)) ?? [])
             .filter { $0.kind == ClockEventBody.synchronisationKind || $0.kind == ClockEventBody.stepKind }

@@ -32,8 +32,8 @@ extension SiteDaemon {
             case .batchPhase(let change): .batch(try await changePhase(change, by: peer))
             case .batchEnd(let end): .batch(try await endBatch(end, by: peer))
             case .batchList: .batchList(try await batchList())
-            case .batchReport(let batch): .batchReport(try await completeBatchReport(batch))
-            case .batchPublish(let batch): .batchReport(try await publishBatchRecord(batch, by: peer))
+            case .batchReport(let batch, let device): .batchReport(try await completeBatchReport(batch, device: device))
+            case .batchPublish(let batch, let device): .batchReport(try await publishBatchRecord(batch, device: device, by: peer))
             case .auditVerify: .auditVerification(try await auditVerification())
             case .verify: .verification(try await verification())
             case .auditShow(let query): .auditEntries(try await auditEntries(query))
@@ -284,6 +284,11 @@ extension SiteDaemon {
             throw .init(code: .badRequest, message: "a batch id is at most 128 printable characters")
         }
         let reason = try requireReason(start.reason)
+        if let material = start.startingMaterial {
+            guard !material.isEmpty, material.count <= 128, material.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+                throw .init(code: .badRequest, message: "a starting material id is 1 to 128 printable characters")
+            }
+        }
         if let running = engine.batch(of: start.device) {
             throw .init(code: .refused, message: "device \(start.device) runs batch \(running.batchId); end it first")
         }
@@ -296,12 +301,13 @@ extension SiteDaemon {
         }
         try await audit(AuditAction(
             user: peer.user, action: "batch.start", target: start.device, reason: reason,
-            newValue: "batch=\(start.batch) spec=\(spec.fingerprint) phase=\(start.phase ?? "first")"))
+            newValue: "batch=\(start.batch) spec=\(spec.fingerprint) phase=\(start.phase ?? "first")"
+                + (start.startingMaterial.map { " starting_material=\($0)" } ?? "")))
         knownSpecs[spec.fingerprint] = spec
         try apply {
             try engine.startBatch(
                 device: start.device, batchId: start.batch, spec: spec, phase: start.phase, followDevicePhase: start.followDevicePhase,
-                user: peer.user, reason: reason, at: now())
+                user: peer.user, reason: reason, startingMaterial: start.startingMaterial, at: now())
         }
         return batchState(start.device, by: peer)
     }

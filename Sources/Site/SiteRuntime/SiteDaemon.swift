@@ -301,13 +301,15 @@ public final class SiteDaemon {
     }
 
     /// The whole record, as `pocarectl batch report --json` shows it and the Control Site receives it.
-    func completeBatchReport(_ batch: String) async throws(ControlResponse.Failure) -> BatchReport {
-        try await withAlarmService(try await batchReport(batch))
+    func completeBatchReport(_ batch: String, device: String?) async throws(ControlResponse.Failure) -> BatchReport {
+        try await withAlarmService(try await batchReport(batch, device: device))
     }
 
     /// On an operator's request: the record of an ended batch, committed (and so published) again.
-    func publishBatchRecord(_ batch: String, by peer: ControlPeer) async throws(ControlResponse.Failure) -> BatchReport {
-        let report = try await completeBatchReport(batch)
+    func publishBatchRecord(_ batch: String, device: String?, by peer: ControlPeer) async throws(ControlResponse.Failure)
+        -> BatchReport
+    {
+        let report = try await completeBatchReport(batch, device: device)
         guard report.ended != nil else { throw .init(code: .refused, message: "batch '\(batch)' has not ended") }
         _ = try? await store.audit(AuditAction(
             user: peer.user, action: "batch.publish", target: report.device, reason: "re-published on request", newValue: "batch=\(batch)"))
@@ -319,7 +321,7 @@ public final class SiteDaemon {
     func recordBatch(_ batch: String, device: String, reason: String, report built: BatchReport? = nil) async {
         do {
             let report: BatchReport
-            if let built { report = built } else { report = try await completeBatchReport(batch) }
+            if let built { report = built } else { report = try await completeBatchReport(batch, device: device) }
             store.append(try BatchRecordCommitter.event(report: report, batch: batch, device: device, reason: reason))
             logger.info("batch record committed for the Control Site", metadata: ["batch": "\(batch)", "device": "\(device)"])
         } catch {

@@ -21,13 +21,16 @@ struct BatchStart: ParsableCommand {
     var spec: String
     @Option(help: "Starting phase (default: the spec's first).") var phase: String?
     @Flag(help: "Let the phase follow the device's phase parameter.") var followDevicePhase = false
+    @Option(help: "The starting material's id, where the batch is one of a split source (the yearly comparability check pairs them).")
+    var startingMaterial: String?
     @Option(help: "Why, for the audit trail (required).") var reason: String
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
     func run() throws {
         // A file named relative to here means nothing to the daemon: send where it is.
         let reference = FileManager.default.fileExists(atPath: spec) ? URL(fileURLWithPath: spec).standardizedFileURL.path : spec
         let r = try daemon.batchAction(.batchStart(ControlAPI.BatchStart(
-            device: device, batch: batch, spec: reference, phase: phase, followDevicePhase: followDevicePhase, reason: reason)))
+            device: device, batch: batch, spec: reference, phase: phase, followDevicePhase: followDevicePhase, reason: reason,
+            startingMaterial: startingMaterial)))
         if json { return printJSON(r) }
         print("batch \(text(r.batch)) started on \(device) in phase \(text(r.phase)), spec \(text(r.spec))")
     }
@@ -87,11 +90,13 @@ struct BatchPublish: ParsableCommand {
 
             Example:
               pocarectl batch publish CART-0042
+              pocarectl batch publish CART-0042 --device str-1     (a batch that ran on several devices)
             """)
     @OptionGroup var daemon: SocketOption
     @Argument(help: "Batch id.") var batch: String
+    @Option(help: "The device whose record to publish; needed when the batch ran on several devices.") var device: String?
     func run() throws {
-        let r = try daemon.send(.batchPublish(batch: batch)) { if case .batchReport(let r) = $0 { r } else { nil } }
+        let r = try daemon.send(.batchPublish(batch: batch, device: device)) { if case .batchReport(let r) = $0 { r } else { nil } }
         print("batch \(batch) on \(r.device): record committed for the Control Site")
     }
 }
@@ -107,17 +112,20 @@ struct BatchReport: ParsableCommand {
             measurements; every unmonitored interval with its cause; excursions, alarms with
             who acknowledged them and why, shelves; and whether the clock was synchronised.
             --csv writes one table of every section: section,phase,item,field,value.
+            A batch that ran on several devices has a record per device: name it with --device.
 
             Examples:
               pocarectl batch report CART-0042
+              pocarectl batch report CART-0042 --device str-1
               pocarectl batch report CART-0042 --csv > CART-0042.csv
             """)
     @OptionGroup var daemon: SocketOption
     @Argument(help: "Batch id.") var batch: String
+    @Option(help: "The device whose record to show; needed when the batch ran on several devices.") var device: String?
     @Flag(help: "JSON.") var json = false
     @Flag(help: "CSV: every section in one table (section,phase,item,field,value).") var csv = false
     func run() throws {
-        let r = try daemon.send(.batchReport(batch: batch)) { if case .batchReport(let r) = $0 { r } else { nil } }
+        let r = try daemon.send(.batchReport(batch: batch, device: device)) { if case .batchReport(let r) = $0 { r } else { nil } }
         if json { return printJSON(r) }
         if csv { return print(BatchReportCSV.text(r), terminator: "") }
         func pct(_ v: Double?) -> String { v.map { String(format: "%.1f %%", $0) } ?? "-" }
@@ -167,12 +175,12 @@ struct BatchReport: ParsableCommand {
             for u in r.unmonitored { rows.append([u.from, u.to, seconds(u.durationS), u.cause]) }
             print(alignedTable(rows))
         }
-        print("\nexcursions: \(r.excursions.isEmpty ? "none" : "")")
+        print("\nexcursions (time outside the limits, alarm delays aside): \(r.excursions.isEmpty ? "none" : "")")
         if !r.excursions.isEmpty {
-            var rows = [["alarm", "phase", "start", "duration", "worst", "level", "area outside", ""]]
+            var rows = [["parameter", "phase", "start", "end", "duration", "worst", "level", "area outside", ""]]
             for e in r.excursions {
-                rows.append([e.alarm, e.phase, e.start, text(e.durationS) + " s", text(e.worstValue), e.worstLevel, text(e.areaOutside),
-                             e.openAtBatchEnd ? "OPEN AT BATCH END" : ""])
+                rows.append([e.parameter ?? e.alarm, e.phase, e.start, e.end, text(e.durationS) + " s", e.worstLabel ?? text(e.worstValue),
+                             e.worstLevel, text(e.areaOutside), e.openAtBatchEnd ? "OPEN AT BATCH END" : ""])
             }
             print(alignedTable(rows))
         }
@@ -274,7 +282,8 @@ enum BatchReportCSV {
         }
         for x in r.excursions {
             let item = "\(x.alarm)@\(x.start)"
-            for (field, value) in [("end", x.end), ("duration_s", number(x.durationS)), ("worst_value", number(x.worstValue)),
+            for (field, value) in [("parameter", x.parameter), ("end", x.end), ("duration_s", number(x.durationS)),
+                                   ("worst_value", number(x.worstValue)), ("worst_label", x.worstLabel),
                                    ("worst_level", x.worstLevel), ("side", x.side), ("area_outside", number(x.areaOutside)),
                                    ("open_at_batch_end", x.openAtBatchEnd ? "true" : "false")] {
                 row("excursion", x.phase, item, field, value)

@@ -1,21 +1,60 @@
 import Foundation
+import POCareCore
 
 extension ComparisonReport {
-    /// One CSV row per batch and parameter, as `pocare-control compare --csv` prints it and the
-    /// comparability page offers it for download.
+    /// The inputs, one CSV row per batch and parameter (excluded batches too, with why), as
+    /// `pocare-control compare --csv` prints it and the comparability page offers it, so a
+    /// statistician can redo the comparison with their own tools.
     public func csv() -> String {
-        func number(_ x: Double?) -> String { x.map { String(format: "%.4g", $0) } ?? "" }
+        func number(_ x: Double?) -> String { x.map { String(format: "%.10g", $0) } ?? "" }
         func field(_ s: String) -> String {
             s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
         }
-        var lines = ["site,batch,device,parameter,mean,sd,in_range_share,alert_share,action_share,excursions,excursion_seconds,unmonitored_share"]
+        var lines = ["site,device,batch,role,status,reasons,record_hash,certified_by,starting_material,phase_start,phase_duration_s,"
+                     + "parameter,mean,sd,min,max,in_range_share,unmonitored_share"]
         for b in batches {
             for p in b.parameters {
-                lines.append([b.site, b.batch, b.device, p.parameter, number(p.mean), number(p.standardDeviation), number(p.inRangeShare),
-                              number(p.alertShare), number(p.actionShare), String(p.excursions), number(p.excursionSeconds),
+                lines.append([b.site, b.device, b.batch, b.role, b.status.rawValue, b.reasons.joined(separator: "; "), b.recordHash ?? "",
+                              b.certifiedBy ?? "", b.startingMaterial ?? "", b.phaseStart ?? "", number(b.phaseDurationS), p.parameter,
+                              number(p.mean), number(p.standardDeviation), number(p.minimum), number(p.maximum), number(p.inRangeShare),
                               number(p.unmonitoredShare)].map(field).joined(separator: ","))
             }
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The report as canonical JSON (keys sorted, no spaces): the bytes a stored comparison's
+    /// hash is over and a QA signature binds to.
+    public func canonicalJSON(pretty: Bool = false) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = pretty ? [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted] : [.sortedKeys, .withoutEscapingSlashes]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try encoder.encode(self)
+    }
+
+    public static func decode(canonicalJSON data: Data) throws -> ComparisonReport {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try decoder.decode(ComparisonReport.self, from: data)
+    }
+}
+
+extension ComparisonReport {
+    /// Reads the facts of every batch that ran the spec and builds the report.
+    public static func load(
+        _ connection: PostgresConnection, request: ComparisonRequest, currentRecordHash: @escaping (String, String) throws -> String?
+    ) throws -> ComparisonReport {
+        var query = BatchFactsQuery(connection: connection, reference: request.reference, currentRecordHash: currentRecordHash)
+        // The records are verified against the spec compared: its limits decide time in range and excursions.
+        let spec = request.spec
+        query.specs = { $0 == spec.fingerprint ? spec : nil }
+        let facts = try query.load(spec: request.spec.fingerprint, since: request.since)
+        return try build(request, facts: facts, generated: UTCTime.format(Date())) { f, start, end, parameters in
+            try TrajectoryReader.read(
+                connection, site: f.site, device: f.device, batch: f.batch, phase: request.phase, phaseStart: start, phaseEnd: end,
+                bucketSeconds: request.settings.bucketSeconds, parameters: parameters)
+        }
     }
 }

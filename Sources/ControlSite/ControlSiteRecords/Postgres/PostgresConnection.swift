@@ -1,5 +1,6 @@
 import CPostgres
 import Foundation
+import Synchronization
 
 /// A PostgreSQL failure with the server's or libpq's own message and, when the server sent
 /// one, its SQLSTATE (`23505` unique violation, `40P01` deadlock, …).
@@ -109,6 +110,15 @@ public final class PostgresConnection {
 
     public var isConnected: Bool { PQstatus(handle) == CONNECTION_OK }
 
+    /// Whether a transaction is open on the connection.
+    public var inTransaction: Bool { PQtransactionStatus(handle) != PQTRANS_IDLE }
+
+    /// A handle another thread may use to cancel the statement this connection runs.
+    public func canceller() -> PostgresCanceller? {
+        guard let cancel = PQgetCancel(handle) else { return nil }
+        return PostgresCanceller(cancel)
+    }
+
     /// Runs one statement with text parameters `$1`, `$2`, … (nil is SQL NULL).
     @discardableResult
     public func execute(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> PostgresResult {
@@ -190,5 +200,28 @@ public final class PostgresConnection {
                 message: "\(message) (in: \(statement.prefix(120)))", sqlState: state)
         }
         return PostgresResult(result)
+    }
+}
+
+/// Cancels the statement a connection is running, from any thread (libpq's `PQcancel` is made
+/// for that). Owns its `PGcancel` and frees it when released. The pointer is kept as its bit
+/// pattern under a lock: a plain integer crosses threads, and only this type turns it back.
+public final class PostgresCanceller: Sendable {
+    private let handle: Mutex<UInt>
+
+    init(_ handle: OpaquePointer) { self.handle = Mutex(UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(handle)))) }
+
+    deinit {
+        handle.withLock { if let pointer = OpaquePointer(bitPattern: $0) { PQfreeCancel(pointer) } }
+    }
+
+    /// Asks the server to cancel what the connection runs now; false when the request could not be sent.
+    @discardableResult
+    public func cancel() -> Bool {
+        handle.withLock { bits in
+            guard let pointer = OpaquePointer(bitPattern: bits) else { return false }
+            var message = [CChar](repeating: 0, count: 256)
+            return PQcancel(pointer, &message, Int32(message.count)) == 1
+        }
     }
 }

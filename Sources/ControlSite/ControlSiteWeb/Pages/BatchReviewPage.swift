@@ -3,29 +3,76 @@ import ControlSiteRecords
 import Foundation
 import POCareContract
 import POCareCore
+import SVGPlot
 
 /// The batch record as a QP reviews it: first every exception, each linked to its evidence;
-/// then the disposition with its signatures and forms; then the record itself (a plot for every
-/// parameter, the excursions, unmonitored time and every event in one timeline, the site's
-/// record, the clock evidence, integrity, conformance).
+/// then the disposition with its signatures and forms; then the record itself (per device and
+/// parameter a trend with the bands of the phase in force and its statistics beside it, state
+/// strips for discrete and enumerated parameters, the excursions, unmonitored time and every
+/// event in one timeline, the site's record, the clock evidence, integrity, conformance).
 enum BatchReviewPage {
     struct Data: Sendable {
         var review: BatchReview
-        var samples: [PageQueries.DeviceSamples]
         var specs: [String: IPCSpec]
+        var limits: Limits
+        /// Discrete and enumerated parameters over the batch, for their state strips.
+        var labels: [LabelSeriesReader.Series] = []
         /// For a QA person or a QP: why each meaning they may sign would be refused now.
         var refusals: [Disposition.Meaning: [String]] = [:]
+
+        var record: BatchRecord { review.record }
+        var recordHash: String { review.recordHash }
     }
 
-    static func load(site: String, batch: String, specs catalogue: SpecCatalogue, settings: QualitySettings, session: WebSessions.Session,
-                     on connection: PostgresConnection) throws -> Data? {
-        guard let review = try BatchReview.load(site: site, batch: batch, settings: settings, on: connection) else { return nil }
+    /// What the page reads at most (`WebSettings.page…`).
+    struct Limits: Sendable {
+        var maxParameters: Int
+        var maxSamples: Int
+        var maxSampleBytes: Int
+        var maxRows: Int
+        var plotColumns = 900
+
+        init(_ settings: WebSettings) {
+            maxParameters = settings.pageMaxParameters
+            maxSamples = settings.pageMaxSamples
+            maxSampleBytes = settings.pageMaxSampleBytes
+            maxRows = settings.pageMaxRows
+        }
+
+        var reader: BatchSeriesReader.Limits {
+            var r = BatchSeriesReader.Limits()
+            r.maxParameters = maxParameters
+            r.maxSamples = maxSamples
+            r.maxSampleBytes = maxSampleBytes
+            r.plotColumns = plotColumns
+            return r
+        }
+
+        var labels: LabelSeriesReader.Limits {
+            var l = LabelSeriesReader.Limits()
+            l.maxParameters = maxParameters
+            l.maxSampleBytes = maxSampleBytes
+            l.maxChanges = max(100, maxRows)
+            return l
+        }
+    }
+
+    static func load(
+        site: String, batch: String, specs catalogue: SpecCatalogue, limits: Limits, budget: DatabaseWorkers.Budget, settings: QualitySettings,
+        userName: String? = nil, on connection: PostgresConnection
+    ) throws -> Data? {
+        guard let review = try BatchReview.load(
+            site: site, batch: batch, settings: settings, specs: catalogue.lookup, eventLimit: limits.maxRows, limits: limits.reader,
+            checkpoint: budget.check, on: connection)
+        else { return nil }
+        try budget.check()
         var specs: [String: IPCSpec] = [:]
         for fingerprint in Set(review.record.phases.compactMap(\.spec)) {
             if let spec = try catalogue.spec(fingerprint, on: connection) { specs[fingerprint] = spec }
         }
-        var data = Data(review: review, samples: try PageQueries.batchSamples(site: site, batch: batch, on: connection), specs: specs)
-        if let user = try WebUsers.find(session.userName, on: connection) {
+        var data = Data(review: review, specs: specs, limits: limits,
+                        labels: try LabelSeriesReader.load(connection, site: site, batch: batch, limits: limits.labels, checkpoint: budget.check))
+        if let userName, let user = try WebUsers.find(userName, on: connection) {
             let inMasterFile = try MasterFile.site(site, on: connection) != nil
             for meaning in Disposition.Meaning.allCases where meaning.roles.contains(user.role) {
                 let context = DispositionGate.Context(review: review, meaning: meaning, signer: user, shownHash: review.recordHash,
@@ -54,20 +101,26 @@ enum BatchReviewPage {
         body += "<h2 id=\"disposition\">Disposition</h2>" + BatchReviewSections.signatures(review.status.signatures)
             + BatchReviewSections.forms(data, session: session)
         body += BatchReviewSections.identity(review, specs: data.specs)
-        body += "<h2 id=\"trends\">Trends</h2><p class=\"muted\">Bands: green within alert limits, amber between alert and action limits, red beyond action limits; "
-            + "red shading: an excursion of the site's record; hatched: unmonitored; dashed vertical: phase boundary; markers: alarm raised ▲, acknowledged ◆, cleared □ (hover for who and why). "
-            + "Discrete and enumerated parameters as strips of their labels.</p><div class=\"plots\">"
-        var shown: String?
-        for plot in BatchPlots.plots(data) {
-            if plot.device != shown { body += "<h3>\(HTML.escape(plot.device))</h3>" }
-            shown = plot.device
-            body += plot.svg + (plot.note.map { "<p class=\"notice plot-note\">\(HTML.escape($0))</p>" } ?? "")
-        }
-        if data.samples.isEmpty { body += "<p class=\"notice plot-note\">No sample of this batch has reached the Control Site.</p>" }
-        body += "</div>"
+        body += "<h2 id=\"trends\">Trends and statistics</h2><p class=\"muted\">Bands: green within alert limits, amber between alert and action limits, red beyond action limits; "
+            + "red shading: excursion; hatched: unmonitored; dashed vertical: phase boundary; markers: alarm raised ▲, acknowledged ◆, cleared □ (hover for who and why). "
+            + "Beside each plot, per phase, the parameter's statistics by the one rule of the site's record: each value holds until the next sample, "
+            + "at most the hold limit, from the batch's start to its end; an excursion is the time a value was outside its limits, whatever the alarm's delays. "
+            + "Discrete and enumerated parameters as strips of their labels.</p>"
+        body += BatchStatisticsTables.trends(data, plots: BatchPlots.plots(data))
+        body += BatchPlots.stateStrips(data)
         body += BatchReviewSections.excursions(review) + BatchReviewSections.unmonitored(review) + BatchReviewSections.timeline(review)
+        if r.eventsLeftOut > 0 {
+            body += "<p class=\"notice\">\(r.eventsLeftOut) more events of this batch are not listed here (the page lists \(data.limits.maxRows)); "
+                + "pocare-control batch lists every one.</p>"
+        }
         body += BatchReviewSections.siteRecord(review) + BatchReviewSections.clock(review)
         body += "<h2 id=\"integrity\">Integrity of the data</h2>" + IntegrityTables.findings(r.openFindings)
+        let disputes = r.disputes.filter { $0.resolved == nil }
+        if !disputes.isEmpty {
+            body += "<p class=\"notice disputes\">\(disputes.count) records of this batch arrived in two differing copies and are disputed: "
+                + HTML.escape(disputes.map { "#\($0.id) \($0.stream) \($0.seq)" }.joined(separator: ", "))
+                + ". The batch cannot be signed until QA decides which copy is the record (pocare-control disputes resolve).</p>"
+        }
         body += "<h2 id=\"conformance\">Conformance</h2>" + HTML.table(["Device", "Spec", "Reason"], r.nonconformances.map {
             [HTML.escape($0.device), "<code>\(HTML.escape(HTML.short($0.spec)))</code>", HTML.escape($0.reason)]
         }, cssClass: "conformance")

@@ -1,33 +1,71 @@
+import ComparabilityMethod
 import ControlSiteRecords
 import POCareContract
 import Foundation
 import POCareCore
 import SVGPlot
 
-/// For a spec and phase, each site's batch means beside the reference site's, with the limit
-/// bands and the quality range; the table and flags of `pocare-control compare`; CSV and JSON.
+/// The comparison of sites for a spec, equipment model and phase, computed when asked: the
+/// phases offered are those the batches recorded; the report (`ComparisonReportView`), its
+/// inputs as CSV and JSON, and a button that stores it for QA's signature.
 enum ComparabilityPage {
     struct Query: Sendable, Equatable {
         var spec: String
+        var profile: String?
         var phase: String
         var reference: String
+        var kind: ComparisonRequest.Kind = .qualification
+        var includeNonconforming = false
+        /// Width of a trajectory bucket, seconds.
+        var bucket = MethodSettings().bucketSeconds
 
         var queryString: String {
             "spec=\(HTML.segment(spec))&phase=\(HTML.segment(phase))&reference=\(HTML.segment(reference))"
+                + (profile.map { "&profile=\(HTML.segment($0))" } ?? "") + "&kind=\(kind.rawValue)"
+                + (includeNonconforming ? "&information=1" : "") + "&bucket=\(SVGText.number(bucket))"
+        }
+
+        init(spec: String, profile: String? = nil, phase: String, reference: String) {
+            self.spec = spec
+            self.profile = profile
+            self.phase = phase
+            self.reference = reference
+        }
+
+        /// From the page's query string; nil unless spec, phase and reference are there and short.
+        init?(_ q: FormFields) {
+            guard let spec = q["spec"], !spec.isEmpty, let phase = q["phase"], !phase.isEmpty, let reference = q["reference"], !reference.isEmpty,
+                  spec.count <= 80, phase.count <= 200, reference.count <= 200, (q["profile"] ?? "").count <= 200
+            else { return nil }
+            self.init(spec: spec, profile: q["profile"].flatMap { $0.isEmpty ? nil : $0 }, phase: phase, reference: reference)
+            kind = q["kind"].flatMap(ComparisonRequest.Kind.init(rawValue:)) ?? .qualification
+            includeNonconforming = q["information"] == "1"
+            if let text = q["bucket"], !text.isEmpty {
+                guard let b = Double(text), b.isFinite, b >= 1, b <= 86_400 else { return nil }
+                bucket = b
+            }
         }
     }
 
     struct Choices: Sendable {
         var specs: [SpecRegister.Entry]
         var sites: [String]
+        /// Phases the batches of the chosen spec recorded (of every spec when none is chosen).
+        var phases: [String]
+        var profiles: [String]
     }
 
-    static func choices(on connection: PostgresConnection) throws -> Choices {
-        Choices(specs: try SpecRegister.list(on: connection), sites: try SiteOverview.load(connection).map(\.site))
+    static func choices(for spec: String?, specs catalogue: SpecCatalogue, on connection: PostgresConnection) throws -> Choices {
+        let parsed = try spec.flatMap { try catalogue.spec($0, on: connection) }
+        let phases = try connection.execute(
+            "SELECT DISTINCT phase FROM batch_runs WHERE phase <> '' AND ($1::text IS NULL OR spec = $1) ORDER BY phase LIMIT 200",
+            [parsed?.fingerprint])
+        return Choices(specs: try SpecRegister.list(on: connection), sites: try SiteOverview.load(connection).map(\.site),
+                       phases: (0..<phases.rowCount).compactMap { phases.string($0, "phase") }, profiles: parsed?.identity.profiles ?? [])
     }
 
     enum Loaded: Sendable {
-        case report(ComparisonReport, IPCSpec)
+        case report(ComparisonReport)
         case refused(String)
     }
 
@@ -35,60 +73,63 @@ enum ComparabilityPage {
         guard let spec = try specs.spec(query.spec, on: connection) else {
             return .refused("no spec \(query.spec) in the register (or it cannot be read against the device profiles)")
         }
+        var request = ComparisonRequest(spec: spec, phase: query.phase, reference: query.reference)
+        request.profile = query.profile
+        request.kind = query.kind
+        request.includeNonconforming = query.includeNonconforming
+        request.settings.bucketSeconds = query.bucket
+        request.profiles = specs.profiles
         do {
-            return .report(try ComparisonReport.load(connection, spec: spec, phase: query.phase, reference: query.reference, since: nil), spec)
-        } catch let refusal as SpecRegister.Refusal {
+            return .report(try ComparisonReport.load(connection, request: request) { site, batch in
+                try BatchRecordDigest.hash(site: site, batch: batch, on: connection)
+            })
+        } catch let refusal as ComparisonReport.Refusal {
             return .refused(refusal.description)
         }
     }
 
     static func render(query: Query?, choices: Choices, loaded: Loaded?, session: WebSessions.Session) -> String {
+        func options(_ values: [String], selected: String?, any: String? = nil) -> String {
+            (any.map { "<option value=\"\">\(HTML.escape($0))</option>" } ?? "")
+                + values.map { "<option\(selected == $0 ? " selected" : "")>\(HTML.escape($0))</option>" }.joined()
+        }
         let specOptions = choices.specs.map { e in
             "<option value=\"\(HTML.escape(e.fingerprint))\"\(query?.spec == e.fingerprint ? " selected" : "")>"
                 + "\(HTML.escape(e.document)) \(HTML.escape(e.version)) (\(HTML.escape(HTML.short(e.fingerprint))))\(e.retired == nil ? "" : " retired")</option>"
         }.joined()
-        let siteOptions = choices.sites.map { s in
-            "<option\(query?.reference == s ? " selected" : "")>\(HTML.escape(s))</option>"
-        }.joined()
         var body = """
             <form method="get" action="/comparability">
             <label>Spec <select name="spec">\(specOptions)</select></label>
-            <label>Phase <input name="phase" value="\(HTML.escape(query?.phase ?? ""))" required></label>
-            <label>Reference site <select name="reference">\(siteOptions)</select></label>
+            <label>Equipment model <select name="profile">\(options(choices.profiles, selected: query?.profile, any: "the one the records name"))</select></label>
+            <label>Phase <select name="phase">\(options(choices.phases, selected: query?.phase))</select></label>
+            <label>Reference site <select name="reference">\(options(choices.sites, selected: query?.reference))</select></label>
+            <label>Kind <select name="kind"><option value="qualification">qualification</option>\
+            <option value="yearly"\(query?.kind == .yearly ? " selected" : "")>yearly check (paired)</option></select></label>
+            <label><input type="checkbox" name="information" value="1"\(query?.includeNonconforming == true ? " checked" : "")> \
+            nonconforming batches for information</label>
+            <label>Trajectory bucket <input name="bucket" size="5" value="\(HTML.escape(SVGText.number(query?.bucket ?? MethodSettings().bucketSeconds)))"> s</label>
             <button type="submit">Compare</button></form>
+            <p><a href="/comparisons">Stored comparisons and their signatures</a></p>
             """
         switch loaded {
         case nil: break
         case .refused(let reason)?:
             body += "<p class=\"notice\">\(HTML.escape(reason))</p>"
-        case .report(let report, let spec)?:
+        case .report(let report)?:
             guard let q = query else { break }
-            body += "<p>\(report.batches.count) batches · <a href=\"/comparability.csv?\(q.queryString)\">CSV</a> · "
-                + "<a href=\"/comparability.json?\(q.queryString)\">JSON</a></p>"
-            body += "<div class=\"plots\">"
-            let phaseLimits = spec.phase(report.phase)
-            for parameter in (phaseLimits?.limits.map(\.parameterId) ?? []) where report.sites.contains(where: { $0.parameter == parameter }) {
-                let assessments = report.sites.filter { $0.parameter == parameter }
-                let groups = assessments.map { a in
-                    BoxPlot.Group(label: a.site, values: report.batches.filter { $0.site == a.site }
-                        .compactMap { $0.parameters.first { $0.parameter == parameter }?.mean },
-                                  isReference: a.isReference, flagged: a.flagged)
-                }
-                let l = phaseLimits?.limits(for: parameter)
-                let plot = BoxPlot(parameter: parameter, unit: l?.unit ?? "", groups: groups,
-                                   limits: l.map { .init(alertLow: $0.alertLow, alertHigh: $0.alertHigh, actionLow: $0.actionLow, actionHigh: $0.actionHigh) },
-                                   qualityRange: assessments.first?.qualityRange.map { ($0.low, $0.high) })
-                body += plot.svg()
-                body += HTML.table(["Site", "Batches", "Mean", "SD", "Inside QR", "TOST diff [90% CI]", "Verdict"], assessments.map { s in
-                    [HTML.escape(s.site), String(s.batches), SVGTextNumber(s.mean ?? .nan), SVGTextNumber(s.standardDeviation ?? .nan),
-                     s.insideShare.map { "\(Int(($0 * 100).rounded()))%" } ?? "-",
-                     HTML.escape(s.equivalence.map { "\(SVGTextNumber($0.difference)) [\(SVGTextNumber($0.lower)), \(SVGTextNumber($0.upper))]" } ?? "-"),
-                     (s.isReference ? HTML.badge("reference", "ok") : s.flagged ? HTML.badge("FLAGGED", "bad")
-                        : s.tooFewBatches ? HTML.badge("too few batches", "warn") : HTML.badge("comparable", "ok"))
-                        + " " + HTML.escape(s.reasons.joined(separator: "; "))]
-                }, cssClass: "comparison")
+            body += "<p>\(report.batches.count) batches · <a href=\"/comparability.csv?\(q.queryString)\">CSV (inputs)</a> · "
+                + "<a href=\"/comparability.json?\(q.queryString)\">JSON (inputs, settings and results)</a></p>"
+            if session.role.maySign {
+                body += """
+                    <form method="post" action="/comparisons" class="inline">
+                    <input type="hidden" name="csrf" value="\(HTML.escape(session.csrfToken))">
+                    \(["spec": q.spec, "profile": q.profile ?? "", "phase": q.phase, "reference": q.reference, "kind": q.kind.rawValue,
+                       "information": q.includeNonconforming ? "1" : "", "bucket": SVGText.number(q.bucket)].sorted { $0.key < $1.key }.map {
+                        "<input type=\"hidden\" name=\"\($0.key)\" value=\"\(HTML.escape($0.value))\">" }.joined())
+                    <button type="submit">Store this comparison for QA's signature</button></form>
+                    """
             }
-            body += "</div>"
+            body += ComparisonReportView.render(report)
         }
         return HTML.page(title: "Comparability", session: session, body: body)
     }

@@ -1,50 +1,64 @@
-import ControlSiteQuality
 import ControlSiteRecords
 import Foundation
 
-/// Recorded comparisons (what qualifies an additional site and sets the yearly check), the
-/// form that records one from `compare`, and one comparison with its report and sign form.
+/// Stored comparisons: the list with verdicts and signatures and each site's yearly check due
+/// date, and one stored report as it was stored, with its hash, signatures and QA's sign form.
 enum ComparisonsPage {
-    static func renderList(_ list: [Comparisons.Summary], choices: ComparabilityPage.Choices, session: WebSessions.Session) -> String {
-        var body = HTML.table(["Comparison", "Site", "Reference", "Spec", "Phase", "Purpose", "Outcome", "Recorded (UTC)", "Signed"], list.map { c in
-            [HTML.link("/comparisons/\(c.id)", c.reference), HTML.escape(c.site), HTML.escape(c.referenceSite), "<code>\(HTML.escape(HTML.short(c.spec)))</code>",
-             HTML.escape(c.phase), HTML.escape(c.purpose), outcome(c.outcome), HTML.escape(c.recorded),
-             c.signed.map { "\(HTML.escape($0)) by \(HTML.escape(c.signedFullName ?? ""))" } ?? HTML.badge("not signed", "warn")]
-        }, cssClass: "comparisons")
-        if HTML.mayDecide(session) {
-            let specs = choices.specs.filter { $0.retired == nil }.map(\.fingerprint)
-            body += "<h2>Record a comparison</h2>" + HTML.form(
-                "/comparisons", session: session,
-                HTML.select("Spec", "spec", specs) + HTML.input("Phase", "phase") + HTML.select("Reference site", "reference", choices.sites)
-                    + HTML.select("Site compared", "site", choices.sites) + HTML.select("Purpose", "purpose", Comparisons.Purpose.allCases.map(\.rawValue)),
-                submit: "Run compare and record")
-        }
-        return HTML.page(title: "Comparisons", session: session, body: body)
+    struct List: Sendable {
+        var entries: [StoredComparisons.Entry]
+        var due: [String: (approved: String, due: String)]
     }
 
-    static func outcome(_ text: String) -> String {
-        HTML.badge(text.replacingOccurrences(of: "_", with: " "), text == "comparable" ? "ok" : "bad")
+    static func load(on connection: PostgresConnection) throws -> List {
+        List(entries: try StoredComparisons.list(on: connection), due: try StoredComparisons.yearlyDue(on: connection))
     }
 
-    static func renderDetail(_ c: Comparisons.Summary, report: String, session: WebSessions.Session) -> String {
-        var body = "<dl class=\"record\">"
-        for (label, value) in [
-            ("Site", HTML.link("/sites/\(HTML.segment(c.site))", c.site)), ("Reference site", HTML.escape(c.referenceSite)),
-            ("Spec", "<code>\(HTML.escape(c.spec))</code>"), ("Phase", HTML.escape(c.phase)), ("Purpose", HTML.escape(c.purpose)),
-            ("Batches of the site", c.batches.map { HTML.link("/batches/\(HTML.segment(c.site))/\(HTML.segment($0))", $0) }.joined(separator: ", ")),
-            ("Outcome", outcome(c.outcome)), ("Method", HTML.escape(c.method)), ("Recorded", "\(HTML.escape(c.recorded)) by \(HTML.escape(c.recordedBy))"),
-            ("Report SHA-256", "<code>\(HTML.escape(c.reportHash))</code>"),
-            ("Signed", c.signed.map { "\(HTML.escape($0)) by <b>\(HTML.escape(c.signedFullName ?? ""))</b> (\(HTML.escape(c.signedBy ?? "")))" + (c.signComment.map { ": \(HTML.escape($0))" } ?? "") } ?? "not signed"),
-        ] { body += "<dt>\(HTML.escape(label))</dt><dd>\(value)</dd>" }
-        body += "</dl>"
-        if c.signed == nil && HTML.mayDecide(session) {
-            body += "<h2>Sign</h2>" + HTML.form(
-                "/comparisons/\(c.id)/sign", session: session, cssClass: "sign",
-                HTML.hidden("hash", c.reportHash) + HTML.textarea("Comment", "comment") + HTML.signaturePassword(session)
-                    + "<p class=\"muted\">Signing binds your name, the time and this report (SHA-256 <code>\(HTML.escape(String(c.reportHash.prefix(12))))</code>) to the outcome “\(HTML.escape(c.outcome.replacingOccurrences(of: "_", with: " ")))”.</p>",
-                submit: "Sign the comparison")
+    static func signatures(_ entry: StoredComparisons.Entry) -> String {
+        entry.signatures.isEmpty ? "-" : entry.signatures.map { s in
+            HTML.escape("\(s.meaning) by \(s.fullName) \(s.signed)")
+                + (s.valid ? "" : " <span class=\"invalid\">INVALID: the report changed after signing</span>")
+        }.joined(separator: "<br>")
+    }
+
+    static func render(_ list: List, session: WebSessions.Session) -> String {
+        var body = HTML.table(["Id", "Stored", "By", "Kind", "Equipment model", "Phase", "Reference", "Verdicts", "Report hash", "Signatures"],
+                              list.entries.map { e in
+            [HTML.link("/comparisons/\(e.id)", String(e.id)), HTML.escape(e.created), HTML.escape(e.createdBy), HTML.escape(e.kind),
+             HTML.escape(e.profile), HTML.escape(e.phase), HTML.escape(e.reference),
+             e.verdicts.sorted { $0.key < $1.key }.map { HTML.escape("\($0.key): \($0.value)") }.joined(separator: "<br>"),
+             (e.intact ? "" : "<span class=\"invalid\">CHANGED</span> ") + "<code>\(HTML.escape(String(e.reportHash.prefix(12))))</code>",
+             signatures(e)]
+        }, cssClass: "stored-comparisons")
+        body += "<h2>Yearly comparability check</h2><p class=\"muted\">Due 365 days after the newest comparison QA approved that found the "
+            + "site comparable.</p>"
+        body += HTML.table(["Site", "Last approved comparison", "Due"], list.due.sorted { $0.key < $1.key }.map {
+            [HTML.escape($0.key), HTML.escape($0.value.approved), HTML.escape($0.value.due)]
+        }, cssClass: "yearly-due")
+        return HTML.page(title: "Stored comparisons", session: session, body: body)
+    }
+
+    static func render(_ entry: StoredComparisons.Entry, report: ComparisonReport, session: WebSessions.Session) -> String {
+        var body = "<p>Comparison \(entry.id), stored \(HTML.escape(entry.created)) by \(HTML.escape(entry.createdBy)); report SHA-256 "
+            + "<code>\(HTML.escape(entry.reportHash))</code>"
+            + (entry.intact ? "" : " <span class=\"invalid\">the stored report no longer hashes to this</span>")
+            + " · <a href=\"/comparisons/\(entry.id)/report.json\">JSON as stored</a></p>"
+        body += "<h2>Signatures</h2>" + signatures(entry)
+        if session.role == .qa {
+            body += """
+                <form method="post" action="/comparisons/\(entry.id)/sign" class="sign">
+                <input type="hidden" name="csrf" value="\(HTML.escape(session.csrfToken))">
+                <input type="hidden" name="hash" value="\(HTML.escape(entry.reportHash))">
+                <p>Signing as <b>\(HTML.escape(session.fullName))</b> (QA): you sign this report, SHA-256 \
+                <code>\(HTML.escape(String(entry.reportHash.prefix(12))))</code>, as shown below.</p>
+                <label>Meaning <select name="meaning"><option value="approved">approved</option><option value="rejected">rejected</option></select></label>
+                <label>Comment <input name="comment" maxlength="4000"></label>
+                <label>Password <input type="password" name="password" required autocomplete="current-password"></label>
+                <button type="submit" name="sign" value="1">Sign</button></form>
+                """
+        } else {
+            body += "<p class=\"muted\">Only QA signs a comparison report.</p>"
         }
-        body += "<h2>Report</h2><pre class=\"report\">\(HTML.escape(ChangesPage.prettyPayload(report)))</pre>"
-        return HTML.page(title: "Comparison \(c.reference)", session: session, body: body)
+        body += ComparisonReportView.render(report)
+        return HTML.page(title: "Comparison \(entry.id)", session: session, body: body)
     }
 }

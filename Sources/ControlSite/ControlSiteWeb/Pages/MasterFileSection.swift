@@ -28,7 +28,7 @@ enum MasterFileSection {
             ("Site lead", HTML.escape(r.siteLead)), ("QA contact", HTML.escape(r.qaContact)),
             ("Qualification", qualificationBadge(q)), ("Since", "\(HTML.escape(q.since)): \(HTML.escape(q.reason))"),
             ("Counted batches", q.countedBatches.isEmpty ? "none" : q.countedBatches.map { HTML.link("/batches/\(HTML.segment(site))/\(HTML.segment($0))", $0) }.joined(separator: ", ")),
-            ("Last signed comparison", q.lastComparison.map { HTML.link("/comparisons/\($0.id)", "\($0.reference) \($0.outcome.replacingOccurrences(of: "_", with: " ")) (\($0.signed ?? ""))") } ?? "none"),
+            ("Last approved comparison", q.lastComparison.map { HTML.link("/comparisons/\($0.id)", "\($0.reference): \($0.outcome) (approved \($0.signed ?? ""))") } ?? "none"),
             ("Registered", "\(HTML.escape(r.registered)) · last change \(HTML.link("/changes/\(r.changeId)", "CC-\(r.changeId)"))"),
         ] { body += "<dt>\(HTML.escape(label))</dt><dd>\(value)</dd>" }
         body += "</dl>"

@@ -17,7 +17,8 @@ enum SitePage {
         var names: [String: [String: (name: String, unit: String)]] = [:]
     }
 
-    static func load(site: String, specs: SpecCatalogue, settings: QualitySettings, on connection: PostgresConnection) throws -> Data? {
+    static func load(site: String, specs: SpecCatalogue, limits: BatchReviewPage.Limits, settings: QualitySettings,
+                     on connection: PostgresConnection) throws -> Data? {
         let file = try SiteFile.load(site: site, settings: settings, on: connection)
         guard let overview = try SiteOverview.load(connection).first(where: { $0.site == site })
                 ?? file.map({ _ in SiteOverview.registeredOnly(site) })
@@ -28,7 +29,9 @@ enum SitePage {
                 for l in phase.limits where !l.unit.isEmpty { units[l.parameterId] = l.unit }
             }
         }
-        return Data(overview: overview, file: file, latest: try PageQueries.latestValues(site: site, on: connection),
+        let latest = try PageQueries.latestValues(
+            site: site, maxBytes: limits.maxSampleBytes, maxParameters: limits.maxParameters, on: connection)
+        return Data(overview: overview, file: file, latest: latest,
                     alarms: try PageQueries.standingAlarms(site: site, on: connection),
                     batches: try BatchSummary.list(connection, site: site), integrity: try IntegrityReport.load(connection, site: site),
                     units: units, names: try PageQueries.parameterNames(site: site, on: connection))
@@ -51,9 +54,13 @@ enum SitePage {
                 return "<span title=\"\(HTML.escape(v.parameter))\">\(HTML.escape(name))</span> = <b>\(HTML.escape(v.value))</b> \(HTML.escape(unit))"
                     + (v.good ? "" : " " + HTML.badge("not read well", "warn"))
             }.joined(separator: "<br>") ?? "-"
+            let more = latest.map { l in
+                (l.leftOut > 0 ? "<br>" + HTML.badge("\(l.leftOut) more values not shown", "warn") : "")
+                    + (l.oversizedBytes.map { "<br>" + HTML.badge("sample of \($0) bytes, beyond the contract limit: not read", "bad") } ?? "")
+            } ?? ""
             return [HTML.escape(d.id), HTML.escape(d.profile ?? "-"),
                     d.batch.map { HTML.link("/batches/\(HTML.segment(o.site))/\(HTML.segment($0))", $0) } ?? "-",
-                    HTML.escape(d.phase ?? "-"), "<code>\(HTML.escape(HTML.short(d.spec)))</code>", HTML.escape(latest?.time ?? "-"), values]
+                    HTML.escape(d.phase ?? "-"), "<code>\(HTML.escape(HTML.short(d.spec)))</code>", HTML.escape(latest?.time ?? "-"), values + more]
         })
         body += "<h2>Standing alarms</h2>"
         body += HTML.table(["Alarm", "Priority", "Level", "State", "Since (UTC)"], data.alarms.map {

@@ -1,0 +1,152 @@
+import BatchStatistics
+import Foundation
+import POCareCore
+
+/// Reads one device's samples of a batch, in the order the site stored them, into the shared
+/// statistics. Only the parameters followed are taken out of each sample, in the database, and
+/// a sample too large to read is counted and left; so neither the rows nor a forged sample
+/// with thousands of keys decide what this costs.
+struct DeviceReading {
+    let connection: PostgresConnection
+    let site: String
+    let batch: String
+    let device: String
+    let runs: [BatchSeriesReader.Run]
+    let spec: IPCSpec?
+    let limits: BatchSeriesReader.Limits
+
+    func read(window: BatchSeriesReader.Window?, checkpoint: () throws -> Void) throws -> DeviceBatchStatistics {
+        let (tracks, leftOut) = try self.tracks()
+        let times = try sampleTimes(checkpoint)
+        let hold = BatchStatistics.holdLimit(times: times)
+        let events = try eventWindow()
+        let start = window?.start ?? events.started ?? times.first ?? 0
+        let end = window?.end ?? events.ended ?? times.last ?? start
+        var accumulator = BatchStatistics.Accumulator(
+            tracks: tracks, spec: spec, start: start, end: end, holdLimit: hold, stretchesPerTrack: limits.plotColumns.map { 4 * $0 } ?? 0)
+        let runningParameter = spec?.running?.parameterId
+        var columns = tracks.map(\.parameter)
+        let runningColumn = runningParameter.map { id in columns.firstIndex(of: id) ?? { columns.append(id); return columns.count - 1 }() }
+        var plots = limits.plotColumns.map { width in
+            tracks.map { PlotSeriesBuilder(parameter: $0.parameter, unit: $0.unit, start: start, end: end, columns: width, hold: hold) }
+        }
+        var samples = 0, oversized = 0
+        let sql = Self.valuesQuery(columns: columns.count)
+        for run in runs {
+            let parameters: [String?] = [site, run.epoch, run.stream, String(run.firstSeq), String(run.lastSeq), batch,
+                                         String(min(limits.maxSampleBytes, Int(Int32.max)))] + columns
+            try connection.forEachChunk(sql, parameters, chunk: limits.chunk, checkpoint: checkpoint) { rows in
+                for r in 0..<rows.rowCount {
+                    guard let time = rows.double(r, 0), time.isFinite else { continue }
+                    samples += 1
+                    if rows.bool(r, 2) == true { oversized += 1 }
+                    let observed = columns.indices.map { Self.observed(rows.string(r, 3 + $0)) }
+                    accumulator.add(time: time, phase: rows.string(r, 1) ?? "-", running: runningColumn.flatMap { observed[$0] }) {
+                        observed[$0]
+                    }
+                    for i in tracks.indices { plots?[i].add(time: time, value: observed[i]) }
+                }
+            }
+        }
+        let summary = accumulator.finish()
+        return DeviceBatchStatistics(
+            device: device, spec: nil, limitsKnown: spec != nil, ended: events.ended != nil, samples: samples, summary: summary,
+            oversizedSamples: oversized, parametersLeftOut: leftOut, series: (plots ?? []).compactMap { builder in
+                var builder = builder
+                return builder.finish(summary: summary)
+            })
+    }
+
+    /// The parameters followed: those the spec limits in any phase first, then the device's
+    /// measurements as its published metadata names them, up to the limit.
+    func tracks() throws -> (tracks: [BatchStatistics.Track], leftOut: [String]) {
+        let meta = try connection.execute("""
+            SELECT p->>'id', coalesce(p->>'unit', ''), coalesce(p->>'value', ''), coalesce(p->>'type', '')
+            FROM device_metadata m, jsonb_array_elements(m.metadata->'parameters') p
+            WHERE m.site = $1 AND m.device = $2 AND jsonb_typeof(m.metadata->'parameters') = 'array'
+            """, [site, device])
+        var units: [String: String] = [:]
+        var measurements: [String] = []
+        for r in 0..<meta.rowCount {
+            guard let id = meta.string(r, 0) else { continue }
+            units[id] = meta.string(r, 1) ?? ""
+            let type = meta.string(r, 3) ?? ""
+            // A number that is a status word or flags has no mean (as the site's record decides).
+            let state = type.contains("int") && ["status", "word", "flags"].contains { id.contains($0) }
+            if meta.string(r, 2) == "number", !state { measurements.append(id) }
+        }
+        var limited: [String: ParameterLimits] = [:]
+        for phase in spec?.phases ?? [] { for l in phase.limits where limited[l.parameterId] == nil { limited[l.parameterId] = l } }
+        // Where the device's metadata is held, only its parameters: a spec limit on a parameter the model lacks does not apply.
+        let known = Set(units.keys)
+        let spec = limited.keys.filter { known.isEmpty || known.contains($0) }.sorted()
+        var ordered = spec + measurements.filter { limited[$0] == nil }.sorted()
+        if let only = limits.onlyParameters { ordered = ordered.filter(only.contains) }
+        let kept = Array(ordered.prefix(limits.maxParameters))
+        let tracks = kept.sorted().map { id in
+            BatchStatistics.Track(
+                parameter: id, unit: units[id] ?? limited[id]?.unit ?? "",
+                measured: measurements.contains(id) || (known.isEmpty && limited[id]?.discrete == nil))
+        }
+        return (tracks, Array(ordered.dropFirst(limits.maxParameters)))
+    }
+
+    /// Sample times in sequence order, for the hold limit.
+    func sampleTimes(_ checkpoint: () throws -> Void) throws -> [Double] {
+        var times: [Double] = []
+        for run in runs {
+            try connection.forEachChunk("""
+                SELECT extract(epoch FROM s.time)::float8 FROM samples s
+                WHERE s.site = $1 AND s.epoch = $2 AND s.stream = $3 AND s.seq BETWEEN $4::bigint AND $5::bigint AND s.batch = $6
+                ORDER BY s.seq
+                """, [site, run.epoch, run.stream, String(run.firstSeq), String(run.lastSeq), batch],
+                chunk: max(limits.chunk, 50_000), checkpoint: checkpoint) { rows in
+                for r in 0..<rows.rowCount { if let t = rows.double(r, 0), t.isFinite { times.append(t) } }
+            }
+        }
+        return times
+    }
+
+    /// The device's batch start and end as its events say.
+    func eventWindow() throws -> (started: Double?, ended: Double?) {
+        let r = try connection.execute("""
+            SELECT extract(epoch FROM min(time) FILTER (WHERE kind = 'batch_started'))::float8,
+                   extract(epoch FROM max(time) FILTER (WHERE kind = 'batch_ended'))::float8
+            FROM events WHERE site = $1 AND batch = $2 AND device = $3 AND kind IN ('batch_started', 'batch_ended')
+            """, [site, batch, device])
+        return (r.double(0, 0), r.double(0, 1))
+    }
+
+    /// Time, phase, whether the sample is too large to read, then one column per parameter:
+    /// its value with a letter for its JSON type (`n`, `s`, `b`), NULL when absent or not read well.
+    static func valuesQuery(columns: Int) -> String {
+        let values = (0..<columns).map { i in
+            let k = "$\(i + 8)::text"
+            return """
+                CASE WHEN x.q ? \(k) THEN NULL ELSE CASE jsonb_typeof(x.v -> \(k)) WHEN 'number' THEN 'n' || (x.v ->> \(k)) \
+                WHEN 'string' THEN 's' || (x.v ->> \(k)) WHEN 'boolean' THEN 'b' || (x.v ->> \(k)) END END
+                """
+        }
+        return """
+            SELECT extract(epoch FROM s.time)::float8, s.phase, octet_length(s."values"::text) > $7::int\(values.map { ", " + $0 }.joined())
+            FROM samples s
+            CROSS JOIN LATERAL (
+                SELECT CASE WHEN octet_length(s."values"::text) <= $7::int THEN s."values"::jsonb END AS v,
+                       CASE WHEN octet_length(coalesce(s.quality::text, '')) <= $7::int THEN s.quality::jsonb END AS q) x
+            WHERE s.site = $1 AND s.epoch = $2 AND s.stream = $3 AND s.seq BETWEEN $4::bigint AND $5::bigint AND s.batch = $6
+            ORDER BY s.seq
+            """
+    }
+
+    /// A column of `valuesQuery` as the statistics see it.
+    static func observed(_ text: String?) -> BatchStatistics.Observed? {
+        guard let text, let kind = text.first else { return nil }
+        let rest = text.dropFirst()
+        switch kind {
+        case "n": return Double(rest).flatMap { $0.isFinite ? .number($0) : nil }
+        case "s": return .label(String(rest))
+        case "b": return .flag(rest == "true")
+        default: return nil
+        }
+    }
+}

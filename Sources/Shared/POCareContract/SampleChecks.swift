@@ -1,0 +1,74 @@
+import POCareCore
+
+/// The contract's rules for a telemetry sample's fields beyond the envelope: `values` an object
+/// of plain values (a number, a flag, a label or text, or null) with each key once, `quality` an
+/// object of quality names, and times that are UTC times.
+enum SampleChecks {
+    /// The keys of `values`, in order; throws what breaks the rules.
+    static func values(
+        _ raw: ArraySlice<UInt8>?, limit: Int, _ malformed: (String) -> ContractMessage.Failure
+    ) throws(ContractMessage.Failure) -> [String] {
+        guard let raw else { return [] }
+        // Where the object breaks is not needed: the message was read as strict JSON already.
+        guard let members = try? JSONFields.members(raw) else { throw malformed("values: expected an object of parameter values") }
+        guard members.count <= limit else { throw malformed("\(members.count) values; the contract allows \(limit) in a sample") }
+        var seen = Set<String>()
+        seen.reserveCapacity(members.count)
+        for member in members {
+            guard seen.insert(member.key).inserted else { throw malformed("values: '\(member.key.prefix(64))' is given twice") }
+            guard let first = member.value.first, first != 0x7B, first != 0x5B else {
+                throw malformed("values: '\(member.key.prefix(64))' must be a number, a flag, a label or null")
+            }
+        }
+        return members.map(\.key)
+    }
+
+    static func quality(_ raw: ArraySlice<UInt8>?, _ malformed: (String) -> ContractMessage.Failure) throws(ContractMessage.Failure) {
+        guard let raw, !raw.elementsEqual("null".utf8) else { return }
+        guard let members = try? JSONFields.members(raw), members.allSatisfy({ $0.value.first == 0x22 }) else {
+            throw malformed("quality: expected an object of quality names")
+        }
+    }
+
+    /// A record's time: `YYYY-MM-DDTHH:MM:SS[.fff]Z`, in UTC.
+    static func time(_ text: String?, _ malformed: (String) -> ContractMessage.Failure) throws(ContractMessage.Failure) {
+        guard let text else { return }
+        let bytes = Array(text.utf8)
+        // The site's own form, checked by shape; anything else through the full reader.
+        let shaped = bytes.count == 24 && bytes[23] == 0x5A && bytes[4] == 0x2D && bytes[10] == 0x54 && bytes[19] == 0x2E
+            && bytes.enumerated().allSatisfy { i, b in [4, 7, 10, 13, 16, 19, 23].contains(i) || (0x30...0x39).contains(b) }
+            && (1...12).contains(Int(text.dropFirst(5).prefix(2)) ?? 0) && (1...31).contains(Int(text.dropFirst(8).prefix(2)) ?? 0)
+            && (0...23).contains(Int(text.dropFirst(11).prefix(2)) ?? 99) && (0...59).contains(Int(text.dropFirst(14).prefix(2)) ?? 99)
+            && (0...60).contains(Int(text.dropFirst(17).prefix(2)) ?? 99)
+        guard shaped || UTCTime.parse(text) != nil else { throw malformed("time '\(text.prefix(40))' is not a UTC time") }
+    }
+}
+
+extension JSONFields {
+    /// The members of a JSON object in the order sent, each key with its value's exact bytes;
+    /// a key given twice is listed twice.
+    static func members(_ raw: ArraySlice<UInt8>) throws(Failure) -> [(key: String, value: ArraySlice<UInt8>)] {
+        var scanner = Scanner(bytes: raw, position: raw.startIndex)
+        scanner.skipSpace()
+        guard scanner.take(0x7B) else { throw .malformed(at: scanner.position) }
+        var members: [(key: String, value: ArraySlice<UInt8>)] = []
+        scanner.skipSpace()
+        if scanner.take(0x7D) { return members }
+        while true {
+            scanner.skipSpace()
+            let keyStart = scanner.position
+            try scanner.skipValue()
+            guard let key = decodeString(raw[keyStart..<scanner.position]) else { throw .malformed(at: keyStart) }
+            scanner.skipSpace()
+            guard scanner.take(0x3A) else { throw .malformed(at: scanner.position) }
+            scanner.skipSpace()
+            let valueStart = scanner.position
+            try scanner.skipValue()
+            members.append((key, raw[valueStart..<scanner.position]))
+            scanner.skipSpace()
+            if scanner.take(0x2C) { continue }
+            guard scanner.take(0x7D) else { throw .malformed(at: scanner.position) }
+            return members
+        }
+    }
+}

@@ -82,7 +82,8 @@ struct QualificationTests {
         try db.registerEquipment("site-a", "rocker-1", profile: "rocking-bag-rb50")
         try db.registerEquipment("site-b", "rocker-1", profile: "rocking-bag-rb50")
         // Enough batches for compare to judge the site (it judges none below 3).
-        for n in 0..<5 { _ = try Self.writeBatch(db, site: "site-a", n, spec: spec) }
+        // The reference site's batches count for compare once a QP certified them.
+        for n in 0..<5 { try Self.certify(db, site: "site-a", try Self.writeBatch(db, site: "site-a", n, spec: spec)) }
         var batches: [String] = []
         for n in 0..<5 { batches.append(try Self.writeBatch(db, site: "site-b", n, spec: spec)) }
         #expect(try BatchSummary.list(db.connection, site: "site-b").allSatisfy { $0.purpose == "comparability" })
@@ -97,7 +98,7 @@ struct QualificationTests {
         }
         let id = try StoredComparisons.store(report, by: "quinn", on: db.connection)
         let stored = try #require(try StoredComparisons.find(id, on: db.connection)).entry
-        #expect(stored.verdicts["site-b"] == "comparable", "\(stored.verdicts)")
+        #expect(stored.verdicts["site-b"] == "comparable", "\(stored.verdicts) \(report.batches.map { "\($0.site)/\($0.batch): \($0.reasons)" })")
         #expect(try MasterFile.site("site-b", on: db.connection)?.qualification == .inQualification)
         let changed = #expect(throws: QualityRefusal.self) {
             try ComparisonSignatures.sign(report: id, shownHash: String(repeating: "1", count: 64), userName: "alex",

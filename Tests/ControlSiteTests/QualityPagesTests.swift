@@ -27,7 +27,8 @@ extension WebSuites {
             try await quinn.signIn("quinn", WebFixture.password)
             try await alex.signIn("alex", WebFixture.password)
             try await vera.signIn("vera", WebFixture.password)
-            let registration = [("kind", "site.register"), ("site", "site-a"), ("name", "Hospital A"), ("role", "reference"),
+            // site-a is in the Master File already (the fixture's reference site); site-c joins by this change.
+            let registration = [("kind", "site.register"), ("site", "site-c"), ("name", "Hospital C"), ("role", "additional"),
                                 ("site_lead", "Dr Lead"), ("qa_contact", "QA A"), ("reason", "first site")]
             #expect(try await vera.post("/changes", registration + [("csrf", try await vera.csrfToken())]).status == 403)
             let requested = try await quinn.post("/changes", registration + [("csrf", try await quinn.csrfToken())])
@@ -49,8 +50,9 @@ extension WebSuites {
             #expect(approved.body.contains("approved") && approved.body.contains("Alex Approver"))
 
             let sites = try await vera.get("/sites")
-            #expect(sites.body.contains("reference") && sites.body.contains("in qualification (0 of 3 verification batches certified"))
+            #expect(sites.body.contains("additional") && sites.body.contains("in qualification (0 of 1 comparability batches certified"), "\(sites.body)")
             #expect(sites.body.contains("not in the POC Master File"))  // site-b
+            #expect(sites.body.contains(">site-c<"))
             let site = try await vera.get("/sites/site-a")
             // Registered site, unregistered equipment: a nonconformance on the site's page.
             #expect(site.body.contains("POC Master File") && site.body.contains("NONCONFORMANCE rocker-1"))
@@ -75,7 +77,10 @@ extension WebSuites {
             #expect(opened.status == 303)
             let path = try #require(opened.location)
             let batch = try await vera.get("/batches/\(WebFixture.site)/\(WebFixture.batch)")
-            #expect(batch.body.contains("1 open deviations on this batch") && batch.body.contains("Temperature excursion"))
+            // Among the exceptions first on the batch page, linked to the deviation.
+            let exceptions = try #require(batch.body.components(separatedBy: "<section class=\"exceptions\">").last?.components(separatedBy: "</section>").first)
+            #expect(exceptions.contains("data-check=\"deviations\" class=\"exception\"") && exceptions.contains("Temperature excursion")
+                    && exceptions.contains("href=\"\(path)\""), "\(exceptions)")
             func post(_ action: String, _ fields: [(String, String)]) async throws -> Int {
                 try await quinn.post(path + "/" + action, fields + [("csrf", try await quinn.csrfToken())]).status
             }

@@ -44,7 +44,9 @@ struct QualityServiceTests {
         let rig = try ControlSiteRig()
         let instance = try await rig.startInstance(clientId: "control-deviations", extra: "qms: { scan_interval: 1s }")
         let feed = SiteFeed(site: "site-a", start: Date())
-        try rig.broker.publish([feed.event("rocker-1", seq: 1, kind: "excursion", batch: "B-7", phase: "expansion", body: """
+        // The site's birth names rocker-1 first: the Control Site stores only what a birth names.
+        try rig.broker.publish([feed.status(devices: [.init(id: "rocker-1", profile: "rocking-bag-rb50", batch: "B-7", phase: "expansion", spec: nil)]),
+                                feed.event("rocker-1", seq: 1, kind: "excursion", batch: "B-7", phase: "expansion", body: """
             {"excursion":{"alarm":"rocker-1/ph/limit","start":"\(Contract.format(feed.start))","duration_s":4,"worst_value":7.6,"worst_level":"alert","side":"high"}}
             """)])
         let opened = await waitFor(upTo: .seconds(30)) { (try? rig.database.count("SELECT count(*) FROM deviations")) == 1 }

@@ -8,7 +8,7 @@ extension SiteFeed {
     /// A finished batch as a site publishes it: samples `seqs` of `device` (one a second, the
     /// values `values(seq)`; with `pause`, the samples after seq `pause.after` come
     /// `pause.seconds` late, so the batch has unmonitored time without a gap in the numbering),
-    /// then the site's batch record of them on the device's event stream (event `eventSeq`): the
+    /// then the batch's end and the site's batch record of them on the device's event stream (events `2·eventSeq−1` and `2·eventSeq`): the
     /// numbers the site computes with the shared rule (`BatchStatistics`) over the same samples and
     /// the example spec (and names `profile`, the equipment model compare groups by), so the record passes the Control Site's verification as a real one does.
     func finishedBatch(
@@ -33,8 +33,11 @@ extension SiteFeed {
         let rows = seqs.map { (time: seconds(time($0)), values: values($0)) }
         let summary = Self.statistics(rows, start: seconds(time(seqs.lowerBound)), end: seconds(time(seqs.upperBound)), phase: phase)
         let record = try Self.record(summary, device: device, batch: batch, spec: spec, phase: phase, profile: profile, started: started, ended: ended)
-        let end = SiteFeed(site: site, root: root, start: time(seqs.upperBound).addingTimeInterval(1 - Double(eventSeq)), epoch: epoch)
-        messages.append(end.event(device, seq: eventSeq, kind: "batch_record", batch: batch, phase: phase, spec: spec,
+        // As a site does: the batch's end, then its record (events 2·eventSeq−1 and 2·eventSeq of the device's stream).
+        let end = SiteFeed(site: site, root: root, start: time(seqs.upperBound).addingTimeInterval(2 - Double(2 * eventSeq)), epoch: epoch)
+        messages.append(end.event(device, seq: 2 * eventSeq - 1, kind: "batch_ended", batch: batch, phase: phase, spec: spec,
+                                  body: "{\"kind\":\"batch_ended\",\"reason\":\"run complete\"}"))
+        messages.append(end.event(device, seq: 2 * eventSeq, kind: "batch_record", batch: batch, phase: phase, spec: spec,
                                   body: "{\"kind\":\"batch_record\",\"reason\":\"batch ended\",\"record\":\(record)}"))
         return messages
     }

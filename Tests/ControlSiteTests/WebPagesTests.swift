@@ -48,7 +48,9 @@ extension WebSuites {
             let page = try await web.get(batchPath)
             #expect(page.status == 200)
             let plots = page.body.components(separatedBy: "<svg").dropFirst()
-            #expect(plots.count == 2)  // temperature and ph of rocker-1
+            // A plot for every parameter: trends of temperature and ph, strips of the flags and labels.
+            let parameters = Set(plots.compactMap { $0.components(separatedBy: "data-parameter=\"").dropFirst().first?.prefix { $0 != "\"" } }.map(String.init))
+            #expect(parameters.isSuperset(of: ["temperature", "ph", "heater_on", "status"]) && plots.count == parameters.count, "\(parameters)")
             let temperature = try #require(plots.first { $0.contains("data-parameter=\"temperature\"") })
             #expect(temperature.components(separatedBy: "class=\"trend\"").count - 1 == 1)
             #expect(temperature.components(separatedBy: "class=\"phase-band\"").count - 1 == 2)
@@ -68,7 +70,7 @@ extension WebSuites {
             #expect(excursion.durationS == 11 && excursion.worstValue == 38.6)
             let excursionTable = try #require(page.body.components(separatedBy: "class=\"excursions\"").dropFirst().first)
             let row = try #require(excursionTable.components(separatedBy: "<tr>").first { $0.contains("temperature") })
-            #expect(row.contains("<td>11 s</td>") && row.contains("<td>38.6</td>") && row.contains(">action<"), "\(row)")
+            #expect(row.contains("<td>11 s</td>") && row.contains("<td>38.6</td>") && row.contains(">action high<"), "\(row)")
             // The open gap is an exception of the review, first on the page.
             let exceptions = try #require(page.body.components(separatedBy: "<section class=\"exceptions\">").last?.components(separatedBy: "</section>").first)
             #expect(exceptions.contains("data-check=\"integrity\" class=\"exception\"") && exceptions.contains("gap on rocker-1/telemetry"))
@@ -119,7 +121,7 @@ extension WebSuites {
             csrf = try await qa.csrfToken()
             let stale = try await qa.post("/comparisons/1/sign", [("csrf", csrf), ("hash", String(repeating: "0", count: 64)), ("meaning", "approved"),
                                                                   ("password", WebFixture.password)])
-            #expect(stale.status == 403)
+            #expect(stale.status == 409 && stale.body.contains("the record changed since you opened it"))
             let wrong = try await qa.post("/comparisons/1/sign", [("csrf", csrf), ("hash", hash), ("meaning", "approved"), ("password", "nope")])
             #expect(wrong.status == 401)
             let signed = try await qa.post("/comparisons/1/sign", [("csrf", csrf), ("hash", hash), ("meaning", "approved"),

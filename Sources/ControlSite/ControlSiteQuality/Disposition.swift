@@ -120,12 +120,12 @@ public enum Disposition {
 
     /// Whether a QP's certification of the batch stands and is bound to the record as it is now.
     public static func isCertified(site: String, batch: String, on connection: PostgresConnection) throws -> Bool {
+        // batch_dispositions is kept by every signature and marked by the database the moment the
+        // record changes, so this needs no pass over the samples (the sites page asks it per batch).
         let r = try connection.execute("""
-            SELECT record_hash FROM batch_signatures WHERE site = $1 AND batch = $2 AND meaning = 'certified' AND withdrawn IS NULL
+            SELECT 1 FROM batch_dispositions WHERE site = $1 AND batch = $2 AND state = 'certified' AND record_changed IS NULL
             """, [site, batch])
-        let hashes = Set((0..<r.rowCount).compactMap { r.string($0, 0) })
-        guard !hashes.isEmpty, let current = try BatchRecordDigest.hash(site: site, batch: batch, on: connection) else { return false }
-        return hashes.contains(current)
+        return r.rowCount > 0
     }
 
     /// The list's view of each signed batch (from `batch_dispositions`, kept by every signature and

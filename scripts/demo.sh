@@ -6,8 +6,10 @@
 # itself: a private PostgreSQL cluster on 127.0.0.1:15432, `pocare-control run` ingesting, and a
 # second site (demo-site-2, its own simulators and daemon, logs in .build/demo/site-2/) so that
 # the oversight commands compare two sites. On each site the stirred tank runs short batches
-# (a new one every 20 s), so `compare` has batches to judge after a minute.
-# Ctrl-C stops everything.
+# (a new one every 20 s), so `compare` has batches to judge after a minute. The sites run with
+# release required: the demo releases its spec through the Control Site first, and each site's
+# configured batches start once the register of released specs reaches it.
+# Ctrl-C, or SIGTERM, stops everything it started.
 #
 #   scripts/demo.sh
 #   scripts/demo.sh --scenario docs/examples/faults-demo.txt
@@ -95,9 +97,13 @@ postgres_stop() {
 # own commands (so each is in the audit trail): what `compare` needs is several ended batches
 # per site, and a real culture takes days. With a count, only that many batches.
 batch_cycle() {
-  local socket=$1 prefix=$2 count=${3:-0} n=0
-  until [ -S "$socket" ]; do sleep 1; done
-  while sleep 20; do
+  local socket=$1 prefix=$2 count=${3:-0} n=0 nap=
+  # Its sleeps end with it: SIGTERM (from cleanup) interrupts the wait and takes the sleep along.
+  trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+  until [ -S "$socket" ]; do sleep 1 & nap=$!; wait "$nap"; done
+  while true; do
+    sleep 20 & nap=$!
+    wait "$nap"
     n=$((n + 1))
     "$bin/pocarectl" --socket "$socket" batch end str-1 --reason "demo: short batch done" > /dev/null 2>&1 || true
     if [ "$count" -gt 0 ] && [ "$n" -gt "$count" ]; then break; fi
@@ -110,9 +116,12 @@ batch_cycle() {
 # the web pages' own forms (the sign-in token, the session's CSRF token, the password entered
 # again), as a reviewer would in a browser: so the reference site's batches count as certified.
 demo_certify() {
-  local web=http://127.0.0.1:8080 jar=.build/demo/control/qp.cookies done=.build/demo/control/certified token site batch
+  local web=http://127.0.0.1:8080 jar=.build/demo/control/qp.cookies done=.build/demo/control/certified token site batch nap=
   touch "$done"
-  while sleep 15; do
+  trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+  while true; do
+    sleep 15 & nap=$!
+    wait "$nap"
     rm -f "$jar"
     token=$(curl -s -c "$jar" "$web/login" | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' | head -n 1)
     [ -n "$token" ] || continue
@@ -146,15 +155,29 @@ swift build -c release
 bin=$(swift build -c release --show-bin-path)
 mkdir -p "$broker_dir"
 
+# Every process the demo starts is in pids. On Ctrl-C, SIGTERM or exit each gets SIGTERM (a
+# background job of a script ignores SIGINT), five seconds to stop, then SIGKILL; then the
+# broker and PostgreSQL stop.
 pids=()
+stopped=
 cleanup() {
-  for pid in "${pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
-  broker_stop > /dev/null
-  sleep 1
+  [ -n "$stopped" ] && return
+  stopped=1
+  trap - INT TERM
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for _ in $(seq 1 50); do
+    alive=
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ -z "$alive" ] && break
+    sleep 0.1
+  done
   for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  broker_stop > /dev/null
   postgres_stop
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
 
 cat > "$broker_dir/mosquitto.conf" <<CONF
 listener 18830 127.0.0.1
@@ -212,8 +235,10 @@ pids+=($!)
 demo_certify &
 pids+=($!)
 
-"$bin/pocarectl" subscribe --broker mqtt://127.0.0.1:18830 --site demo-site --client-id control-site-demo 2>&1 \
-  | sed -u 's/^/    CONTROL SITE <- /' &
+# The subscriber's own id in pids (not the sed's): its output goes through a process
+# substitution, which ends when the subscriber does.
+"$bin/pocarectl" subscribe --broker mqtt://127.0.0.1:18830 --site demo-site --client-id control-site-demo \
+  > >(sed -u 's/^/    CONTROL SITE <- /') 2>&1 &
 pids+=($!)
 "$bin/pocared" --config docs/examples/site-demo.yaml --store .build/demo/site.db --print-values &
 pids+=($!)

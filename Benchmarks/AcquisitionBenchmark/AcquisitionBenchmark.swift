@@ -14,7 +14,7 @@ struct Benchmarks: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pocare-bench",
         abstract: "POCare Edge benchmarks.",
-        subcommands: [AcquisitionBenchmark.self, EvaluationBenchmark.self, StoreBenchmark.self, LinkBenchmark.self],
+        subcommands: [AcquisitionBenchmark.self, EvaluationBenchmark.self, StoreBenchmark.self, LinkBenchmark.self, DaemonMemoryBenchmark.self],
         defaultSubcommand: AcquisitionBenchmark.self)
 }
 

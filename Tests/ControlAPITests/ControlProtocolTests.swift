@@ -24,6 +24,9 @@ struct ControlProtocolTests {
             .batchReport(batch: "B"), .batchPublish(batch: "B"), .auditVerify, .verify, .reset(AlarmAction(alarm: "a/b/discrete", reason: "r")),
             .outOfService(ServiceAction(target: "a", reason: "r")), .inService(ServiceAction(target: "a/b/limit", reason: "r")),
             .auditShow(AuditQuery(user: "alice", action: "batch.*", since: Date(timeIntervalSince1970: 1_800_000_000), last: 3)),
+            .specs,
+            .batchPhase(BatchPhaseChange(device: "rocker-1", phase: "harvest", stopFollowingDevice: true, reason: "probe fault")),
+            .batchStart(BatchStart(device: "rocker-1", batch: "B-2", spec: "d1f4f504f885", manualPhase: true, reason: "r")),
         ]
         #expect(Set(commands.map(\.name)) == Set(ControlCommand.Name.allCases), "the list covers every command")
         for command in commands { #expect(try roundTrip(command) == command) }
@@ -33,7 +36,7 @@ struct ControlProtocolTests {
     func typedArguments() throws {
         let data = try JSONEncoder.control.encode(ControlRequest(.batchStart(BatchStart(device: "d", batch: "B", spec: "s", followDevicePhase: true, reason: "r"))))
         let text = String(decoding: data, as: UTF8.self)
-        #expect(text == #"{"args":{"batch":"B","device":"d","follow_device_phase":true,"reason":"r","spec":"s"},"command":"batch.start","v":1}"#)
+        #expect(text == #"{"args":{"batch":"B","device":"d","follow_device_phase":true,"manual_phase":false,"reason":"r","spec":"s"},"command":"batch.start","v":1}"#)
         guard case .request(let request) = ControlRequest.decode(line: line(#"{"v":1,"command":"alarms","args":{"history":true,"limit":3}}"#)),
               case .alarms(let query) = request.command
         else { Issue.record("not decoded"); return }

@@ -106,17 +106,27 @@ struct ChangeControlTests {
                                                                        trainingDate: "2026-03-01")), settings: settings)
         try db.approvedChange(.personnelRegister(site: "site-a", .init(person: "Rui Reviewer", account: "rui", role: .reviewer,
                                                                        trainingDate: "2025-01-10")), settings: settings)
-        let latest = try #require(try RegisterVersions.latest(site: "site-a", on: db.connection).first)
-        #expect(latest.register == "personnel" && latest.version == 2)
-        let payload = try #require(try db.scalar("SELECT payload FROM register_versions WHERE site = 'site-a' AND version = 2"))
-        let register = try PersonnelRegister.decode(Array(payload.utf8))
-        #expect(register.people.map(\.account) == ["olga", "rui"] && register.approvedBy == "alex" && register.approvedByName == "Alex Approver")
-        #expect(register.person("olga")?.trainingExpires == "2027-03-01" && register.registerHash == latest.registerHash)
+        let latest = try #require(try RegisterVersions.latest(site: "site-a", on: db.connection).first { $0.kind == "personnel" })
+        #expect(latest.site == "site-a" && latest.version == 2 && latest.change != nil && latest.signedBy == "Alex Approver")
+        let canonical = try #require(try db.scalar("SELECT canonical FROM register_versions WHERE site = 'site-a' AND version = 2"))
+        let register = try #require(ControlSiteRegister.decode(canonical: canonical))
+        let people = try PersonnelRegister.people(of: register).get()
+        #expect(people.map(\.account) == ["olga", "rui"] && register.signedBy.user == "alex" && register.signedBy.name == "Alex Approver")
+        #expect(register.signedBy.meaning.hasPrefix("CC-\(latest.change ?? 0) approved"))
+        #expect(people.first { $0.account == "olga" }?.trainingExpires == "2027-03-01" && register.hash == latest.hash)
         // Rui's training is older than a year: expired in the Master File.
         let rui = try #require(try MasterFile.personnel(site: "site-a", on: db.connection).first { $0.account == "rui" })
         #expect(rui.trainingExpired(validDays: 365) && !rui.trainingExpired(at: Date(timeIntervalSince1970: 1_736_467_200), validDays: 365))
         // A register altered on its way is refused by the hash it carries.
-        let forged = payload.replacingOccurrences(of: "2025-01-10", with: "2026-11-10")
-        #expect(throws: PersonnelRegister.Invalid.self) { try PersonnelRegister.decode(Array(forged.utf8)) }
+        let message = String(decoding: register.message(site: "site-a"), as: UTF8.self)
+        if case .failure = ControlSiteRegister.decode(Array(message.utf8), site: "site-a", kind: PersonnelRegister.kind) {
+            Issue.record("the register as published does not read back")
+        }
+        let forged = message.replacingOccurrences(of: "2025-01-10", with: "2026-11-10")
+        guard case .failure(let refusal) = ControlSiteRegister.decode(Array(forged.utf8), site: "site-a", kind: PersonnelRegister.kind) else {
+            Issue.record("a forged register was accepted")
+            return
+        }
+        #expect(refusal.reason.contains("does not match its content"))
     }
 }

@@ -20,22 +20,27 @@ struct QualityServiceTests {
         try db.registerSite("site-a", role: .reference)
         try db.approvedChange(.personnelRegister(site: "site-a", .init(person: "Olga Operator", account: "olga", role: .operator, trainingDate: "2026-03-01")))
         let instance = try await rig.startInstance(clientId: "control-registers")
-        let topic = PersonnelRegister.topic(site: "site-a")
+        let topic = ControlSiteRegister.topic(root: "pocare/v1", site: "site-a", kind: PersonnelRegister.kind)
+        func read(_ payload: String) -> (register: ControlSiteRegister, people: [PersonnelRegister.Person])? {
+            guard case .success(let register) = ControlSiteRegister.decode(Array(payload.utf8), site: "site-a", kind: PersonnelRegister.kind),
+                  case .success(let people) = PersonnelRegister.people(of: register) else { return nil }
+            return (register, people)
+        }
         let payload = try retained(rig, topic)
-        let first = try PersonnelRegister.decode(Array(payload.utf8))
-        #expect(first.version == 1 && first.people.map(\.account) == ["olga"] && first.approvedBy == "alex")
+        let first = try #require(read(payload), "\(payload)")
+        #expect(first.register.version == 1 && first.people.map(\.account) == ["olga"] && first.register.signedBy.user == "alex")
         // As the contract documents it.
         let validator = try JSONSchemaValidator(asyncAPIFile: packageRoot.appendingPathComponent("docs/asyncapi.yaml").path)
-        let schema = try #require(validator.schema(named: "register_personnel"))
+        let schema = try #require(validator.schema(named: "register"))
         #expect(validator.validate(try #require(jsonValue(payload)), against: schema) == [])
 
         try db.approvedChange(.personnelRetire(site: "site-a", account: "olga"), reason: "left")
-        var latest: PersonnelRegister?
+        var latest: (register: ControlSiteRegister, people: [PersonnelRegister.Person])?
         let published = await waitFor(upTo: .seconds(20)) {
-            latest = try? PersonnelRegister.decode(Array(((try? retained(rig, topic)) ?? "").utf8))
-            return latest?.version == 2
+            latest = read((try? retained(rig, topic)) ?? "")
+            return latest?.register.version == 2
         }
-        #expect(published && latest?.people.isEmpty == true && latest?.change.hasPrefix("CC-") == true)
+        #expect(published && latest?.people.isEmpty == true && latest?.register.signedBy.meaning.hasPrefix("CC-") == true)
         instance.stop()
     }
 

@@ -356,6 +356,10 @@ struct ContractIntegrityTests {
         try String(contentsOfFile: fixture.configPath, encoding: .utf8)
             .replacingOccurrences(of: "profile_dir: \(packageRoot.appendingPathComponent("DeviceProfiles").path)", with: "profile_dir: \(profiles.path)")
             .write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        // A reload may not change how a device is read while its batch runs: the operator ends it first.
+        let refused = try run("pocarectl", ["reload", "--socket", fixture.socketPath, "--reason", "CC-9 phase names"])
+        #expect(refused.status == 1 && refused.errors.contains("DUR-1"), "\(refused.errors)")
+        #expect(try run("pocarectl", ["batch", "end", "rocker-1", "--reason", "run complete", "--socket", fixture.socketPath]).status == 0)
         let takenBefore = try #require(state()?.lastSeq)
         let reloaded = try run("pocarectl", ["reload", "--socket", fixture.socketPath, "--reason", "CC-9 phase names"])
         #expect(reloaded.status == 0, "\(reloaded.errors)")

@@ -66,14 +66,20 @@ struct ControlSiteIngestTests {
         #expect(siteRecords.count == 1 && (siteRecords.first?["record"] as? [String: Any])?["batch"] as? String == "DUR-1")
         #expect(siteRecords.first?["differences"] as? [String] == [], "\(siteRecords.first?["differences"] ?? "-")")
 
-        // The batch ran the example spec, which QA has not released yet: a nonconformance until it is.
+        // The batch ran the example spec, which QA has not released yet: a nonconformance.
         let batches = try #require(jsonOutput(try run("pocare-control", ["batches", "--json", "--database", database.postgresConnectionInfo])) as? [[String: Any]])
         #expect(batches.first?["batch"] as? String == "DUR-1")
         #expect(try run("pocare-control", ["conformance", "--database", database.postgresConnectionInfo]).status == 1)
         let release = try releaseThroughChangeControl("docs/examples/specs/cart-expansion-example.yaml", database: database.postgresConnectionInfo)
         #expect(release.request.status == 0 && release.approval.status == 0, "\(release.request.errors) \(release.approval.errors)")
         #expect((batches.first?["specs"] as? [String])?.first.map { release.request.output.contains($0) } == true)
-        #expect(try run("pocare-control", ["conformance", "--database", database.postgresConnectionInfo]).status == 0)
+        // Released now, but the site started the batch before: its own record of the start says
+        // the spec was not released (the site ran with specs.require_release: false), and that stays.
+        let after = try run("pocare-control", ["conformance", "--json", "--database", database.postgresConnectionInfo])
+        #expect(after.status == 1)
+        let findings = try #require(jsonOutput(after) as? [[String: Any]])
+        #expect(findings.count == 1 && findings.first?["batch"] as? String == "DUR-1", "\(findings)")
+        #expect((findings.first?["reason"] as? String)?.contains("not released") == true, "\(findings)")
     }
 
     @Test("over mutual TLS a site's records reach pocare-control; an instance with an unknown certificate is refused and says why")

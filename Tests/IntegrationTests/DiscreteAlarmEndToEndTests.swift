@@ -106,8 +106,12 @@ struct DiscreteAlarmEndToEndTests {
         #expect(audit.filter { $0.action == "alarm.in_service" }.count == 2)
         #expect(audit.filter { $0.action == "alarm.acknowledge" }.allSatisfy { $0.newValue != nil }, "an acknowledgement records the state it leads to")
 
-        // A phase change with a reason, then the batch end and its report.
-        #expect(try ctl(["batch", "phase", "rocker-1", "harvest", "--reason", "harvest day"]).status == 0)
+        // A phase change with a reason, then the batch end and its report. The rocker reports its
+        // phase and the batch follows it: a change by hand is refused, naming the register, until
+        // the operator stops following the device.
+        let refused = try ctl(["batch", "phase", "rocker-1", "harvest", "--reason", "harvest day"])
+        #expect(refused.status == 1 && refused.errors.contains("holding_register 111"), "\(refused.errors)")
+        #expect(try ctl(["batch", "phase", "rocker-1", "harvest", "--stop-following-device", "--reason", "harvest day"]).status == 0)
         #expect(try ctl(["batch", "end", "rocker-1", "--reason", "run complete"]).status == 0)
         #expect(await waitFor(upTo: .seconds(10)) {
             (try? StoreReader(path: fixture.storePath).events(batch: "DUR-1"))?.contains { $0.kind == "batch_ended" } == true

@@ -25,6 +25,7 @@ struct ExcursionEndToEndTests {
             site: e2e
             profile_dir: \(packageRoot.appendingPathComponent("DeviceProfiles").path)
             store: { path: \(directory.appendingPathComponent("site.db").path) }
+            specs: { require_release: false }
             control: { socket: \(directory.appendingPathComponent("pocared.sock").path) }
             devices:
               - id: rocker-1

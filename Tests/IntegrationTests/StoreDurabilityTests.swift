@@ -19,7 +19,7 @@ final class DaemonFixture {
 
     init(
         pollInterval: String = "50ms", storeBlock: String = "", storeDirectory: URL? = nil, controlSite: String? = nil,
-        faults: [String] = [], spec: String? = nil, extraConfig: String = ""
+        faults: [String] = [], spec: String? = nil, extraConfig: String = "", requireRelease: Bool = false
     ) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("pocare-daemon-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("store"), withIntermediateDirectories: true)
@@ -41,6 +41,7 @@ final class DaemonFixture {
               path: \((storeDirectory ?? directory.appendingPathComponent("store")).appendingPathComponent("site.db").path)
             \(storeBlock)
             \(controlSite ?? "")
+            specs: { require_release: \(requireRelease) }
             \(extraConfig)
             control: { socket: \(directory.appendingPathComponent("pocared.sock").path) }
             devices:

@@ -52,10 +52,11 @@ final class RuntimeFixture {
             site: runtime
             profile_dir: \(packageRoot.appendingPathComponent("DeviceProfiles").path)
             store: { path: \(directory.appendingPathComponent("site.db").path) }
+            specs: { require_release: false }
             control: { socket: \(directory.appendingPathComponent("pocared.sock").path) }
             devices:
               - { id: rocker-1, profile: rocking-bag-rb50.yaml, address: "127.0.0.1:1", poll_interval: 1s,
-                  batch: { id: RT-1, spec: spec.yaml, phase: expansion } }
+                  batch: { id: RT-1, spec: spec.yaml, phase: expansion, follow_device_phase: false } }
             """.write(toFile: directory.appendingPathComponent("site.yaml").path, atomically: true, encoding: .utf8)
         let loaded = SiteConfigLoader.load(path: directory.appendingPathComponent("site.yaml").path)
         let site = try #require(loaded.config, "\(loaded.diagnostics)")
@@ -171,9 +172,9 @@ struct SiteDaemonTests {
         #expect(await site.send(.batchEnd(BatchEnd(device: "rocker-1", reason: "  "))).error?.code == .refused, "a reason is required")
         _ = await site.send(.batchEnd(BatchEnd(device: "rocker-1", reason: "run complete")))
         let spec = try #require(moved.spec)
-        #expect(await site.send(.batchStart(BatchStart(device: "rocker-1", batch: "RT-2", spec: String(spec.suffix(12)), reason: ""))).error?.code == .refused,
+        #expect(await site.send(.batchStart(BatchStart(device: "rocker-1", batch: "RT-2", spec: String(spec.dropFirst("sha256:".count).prefix(12)), reason: ""))).error?.code == .refused,
                 "a reason is required")
-        guard case .batch(let started)? = await site.send(.batchStart(BatchStart(device: "rocker-1", batch: "RT-2", spec: String(spec.suffix(12)), reason: "next run"))).result
+        guard case .batch(let started)? = await site.send(.batchStart(BatchStart(device: "rocker-1", batch: "RT-2", spec: String(spec.dropFirst("sha256:".count).prefix(12)), reason: "next run"))).result
         else { Issue.record("not started by fingerprint"); return }
         #expect(started.batch == "RT-2" && started.phase == "expansion" && started.spec == spec)
         let actions = try await site.auditActions().filter { $0.action.user == "alice" }.map(\.action.action)
@@ -191,12 +192,12 @@ struct SiteDaemonTests {
               case .batchReport(let configured)? = await site.send(.batchReport(batch: "RT-1")).result
         else { Issue.record("the configured batch did not end"); return }
         #expect(first.batch == nil)
-        let spec = String(configured.spec.suffix(12))
+        let spec = String(configured.spec.replacingOccurrences(of: "sha256:", with: "").prefix(12))
         #expect(await site.send(.batchStart(BatchStart(device: "rocker-1", batch: "RT-3", spec: spec, reason: "split run",
                                                        startingMaterial: ""))).error?.code == .badRequest)
-        guard case .batch? = await site.send(.batchStart(BatchStart(device: "rocker-1", batch: "RT-3", spec: spec, reason: "split run",
-                                                                  startingMaterial: "SM-2026-7"))).result
-        else { Issue.record("not started"); return }
+        let started = await site.send(.batchStart(BatchStart(device: "rocker-1", batch: "RT-3", spec: spec, reason: "split run",
+                                                             startingMaterial: "SM-2026-7")))
+        guard case .batch? = started.result else { Issue.record("not started: \(String(describing: started.error))"); return }
         for _ in 0..<3 { site.poll(temperature: 37) }
         _ = await site.send(.batchEnd(BatchEnd(device: "rocker-1", reason: "run complete")))
         await site.store.flush()

@@ -153,7 +153,7 @@ enum ChangeApplication {
             try connection.execute("UPDATE master_sites SET change_id = $2 WHERE site = $1 AND change_id < $2", [content.site, id])
         }
         // What sites enforce follows what was approved: their registers are published again.
-        try RegisterVersions.changed(by: content, change: change, approver: approver, settings: settings, on: connection)
+        try RegisterChanges.changed(by: content, change: change, approver: approver, settings: settings, on: connection)
     }
 }
 

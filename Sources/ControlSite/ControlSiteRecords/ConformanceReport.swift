@@ -1,5 +1,6 @@
 /// `pocare-control conformance`: every batch, site and device that ran, or runs now, a spec
-/// that QA has not released (or ran it after QA retired it), and every spec a site published
+/// that QA has not released (or ran it after QA retired it, or started it before the release,
+/// as a site's own record of the start says), and every spec a site published
 /// whose canonical form does not hash to the fingerprint it is published under (with each
 /// batch that ran under that fingerprint there); at sites in the POC Master File also equipment
 /// not registered there (or whose profile differs from the registered one) and batches started
@@ -96,6 +97,11 @@ public struct Nonconformance: Sendable, Codable, Equatable {
             CROSS JOIN LATERAL (SELECT h.state, h.reason FROM qualification_history h WHERE h.site = r.site AND h.since <= r.first
                                 ORDER BY h.since DESC, h.id DESC LIMIT 1) q
             WHERE q.state = 'suspended'
+            UNION ALL
+            SELECT e.site, e.device, e.batch, e.spec, 'ran', \(SQLTime.iso("e.time")), NULL,
+                   'the site started the batch under a spec that was not released: ' || coalesce(e.record->'event'->>'detail', ''),
+                   'spec', 'spec-not-released|' || e.site || '|' || coalesce(e.device, '') || '|' || coalesce(e.batch, '')
+            FROM events e WHERE e.kind = 'spec_release' AND e.record->'event'->>'release' = 'not released'
             ORDER BY 1, 2, 3, 5
             """)
         return (0..<result.rowCount).map { r in

@@ -386,6 +386,28 @@ public enum ControlSchema {
         );
         CREATE INDEX record_disputes_open ON record_disputes USING gin (batches) WHERE resolved IS NULL;
         """,
+        // 7: every version of each register the Control Site publishes to the sites, retained
+        // per site (released specs first): what a site enforces is one of these, by version and hash.
+        """
+        CREATE TABLE register_versions (
+            kind         text NOT NULL,
+            version      bigint NOT NULL,
+            hash         text NOT NULL,
+            -- The entries' canonical form, to tell whether the register changed, and the whole
+            -- register's, which the hash covers.
+            entries      text NOT NULL,
+            canonical    text NOT NULL,
+            signer_name  text NOT NULL,
+            signer_user  text NOT NULL,
+            signed_at    text NOT NULL,
+            meaning      text NOT NULL,
+            created      timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (kind, version)
+        );
+        -- A site's own word that it started a batch under a spec that was not released
+        -- (conformance reads these).
+        CREATE INDEX events_spec_release ON events (site, batch) WHERE kind = 'spec_release';
+        """,
     ]
 
     /// The quality system's migrations follow the records' own (`QualitySchema`).

@@ -78,8 +78,8 @@ public final class IngestService: Service, Sendable {
     /// Per site, the messages and records received (before de-duplication), for the metrics.
     private let received = Mutex<[String: (messages: Int, records: Int)]>([:])
 
-    /// `replay`, when given, publishes its requests through this instance's MQTT client, and
-    /// `registers` the registers sites enforce (retained).
+    /// `replay` and `registers`, when given, publish their requests and registers through this
+    /// instance's MQTT client.
     public init(settings: Settings, logger: Logger, replay: ReplayCoordinator? = nil, registers: RegisterPublisher? = nil) {
         self.settings = settings
         self.logger = logger
@@ -192,6 +192,8 @@ public final class IngestService: Service, Sendable {
                     return
                 }
                 connected = true
+                // A new connection: every site's registers again (a broker without persistence forgets retained messages).
+                registers?.connectionRestarted()
                 do {
                     try client.subscribe(settings.subscription, qos: 1)
                     logger.info("subscribed", metadata: ["pattern": "\(settings.subscription)", "client": "\(settings.broker.clientId)"])
@@ -202,6 +204,8 @@ public final class IngestService: Service, Sendable {
                 connected = false
                 if rc != 0 { logger.warning("lost the broker connection", metadata: ["code": "\(rc)"]) }
             case .message(let topic, let payload):
+                // The registers this Control Site publishes come back through its own subscription.
+                if RegisterPublisher.isRegisterTopic(topic, root: settings.topicRoot) { return }
                 let claimed = topic.hasPrefix(answerPrefix) ? topic.dropFirst(answerPrefix.count).prefix { $0 != "/" } : ""
                 if let registered = settings.registeredSites, !claimed.isEmpty, !registered.contains(String(claimed)) {
                     messages.add(1, ordering: .relaxed)
@@ -255,15 +259,15 @@ public final class IngestService: Service, Sendable {
                     logger.warning("cannot publish a replay request", metadata: ["topic": "\(request.topic)", "error": "\(error)"])
                 }
             }
-            if connected, let registers {
-                var unpublished: [RegisterPublisher.Outgoing] = []
-                for register in registers.takeOutgoing() {
-                    do { _ = try client.publish(topic: register.topic, payload: register.payload, qos: 1, retain: true) } catch {
-                        unpublished.append(register)
-                        logger.warning("cannot publish a register", metadata: ["topic": "\(register.topic)", "error": "\(error)"])
-                    }
+            for register in registers?.takeOutgoing() ?? [] {
+                do {
+                    _ = try client.publish(topic: register.topic, payload: register.payload, qos: 1, retain: true)
+                    registers?.published(topic: register.topic, hash: register.hash)
+                } catch {
+                    // Still wanted: published again on the next turn.
+                    logger.warning("cannot publish a register", metadata: ["topic": "\(register.topic)", "error": "\(error)"])
+                    break
                 }
-                registers.giveBack(unpublished)
             }
             // The database is behind: let the broker hold the messages instead of memory.
             if !pipeline.waitForRoom(timeout: 0.1) {

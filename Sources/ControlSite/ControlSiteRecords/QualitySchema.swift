@@ -224,17 +224,13 @@ enum QualitySchema {
         CREATE TRIGGER deviation_evidence_kept BEFORE DELETE ON deviation_evidence FOR EACH ROW EXECUTE FUNCTION refuse_delete();
         CREATE TRIGGER deviation_batches_kept BEFORE DELETE ON deviation_batches FOR EACH ROW EXECUTE FUNCTION refuse_delete();
 
-        -- Each version of a register a site enforces, as published: only approved changes write here.
-        CREATE TABLE register_versions (
-            register       text NOT NULL CHECK (register IN ('personnel')),
-            site           text NOT NULL,
-            version        bigint NOT NULL,
-            payload        text NOT NULL,             -- the message exactly as published
-            register_hash  text NOT NULL,
-            change_id      bigint NOT NULL REFERENCES changes (id),
-            created        timestamptz NOT NULL DEFAULT now(),
-            PRIMARY KEY (register, site, version)
-        );
+        -- The registers sites enforce (register_versions, migration 7) come only from approved
+        -- changes: a register of one site (its personnel) names its site, a register of every
+        -- site (the released specs) has site ''; each version made by an approval names the change.
+        ALTER TABLE register_versions ADD COLUMN site text NOT NULL DEFAULT '';
+        ALTER TABLE register_versions ADD COLUMN change_id bigint REFERENCES changes (id);
+        ALTER TABLE register_versions DROP CONSTRAINT register_versions_pkey;
+        ALTER TABLE register_versions ADD PRIMARY KEY (kind, site, version);
         CREATE TRIGGER register_versions_kept BEFORE DELETE ON register_versions FOR EACH ROW EXECUTE FUNCTION refuse_delete();
         """
 

@@ -65,9 +65,14 @@ public enum SpecRegister {
             to: connection)
     }
 
-    /// The full fingerprint of a released or retired spec named by its full fingerprint or its first hex digits.
+    /// The full fingerprint of a released or retired spec named by its full fingerprint or its
+    /// first 12 or more hex digits, unambiguous: no command acts on a guess.
     public static func resolve(_ fingerprint: String, on connection: PostgresConnection) throws -> String {
-        let pattern = fingerprint.hasPrefix("sha256:") ? fingerprint : "sha256:" + fingerprint
+        let pattern: String
+        switch FingerprintReference.digits(fingerprint) {
+        case .failure(let refusal): throw Refusal(description: refusal.description)
+        case .success(let digits): pattern = "sha256:" + digits
+        }
         let matches = try connection.execute(
             "SELECT fingerprint FROM released_specs WHERE fingerprint LIKE $1 || '%' ORDER BY fingerprint", [pattern])
         guard matches.rowCount == 1 else {

@@ -53,7 +53,8 @@ struct Run: ParsableCommand {
                 database: settings.database, requester: settings.broker.clientId, topicRoot: settings.topicRoot, settings: planning,
                 logger: logger)
         }
-        // The registers sites enforce, published retained from the approved changes.
+        // QA's decisions down to the sites: the registers (made only from approved changes),
+        // retained per site, through ingest's client.
         let registers = RegisterPublisher(database: settings.database, topicRoot: settings.topicRoot, logger: logger)
         let ingest = IngestService(settings: settings, logger: logger, replay: replay, registers: registers)
         do {

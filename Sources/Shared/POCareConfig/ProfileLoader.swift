@@ -10,14 +10,17 @@ public enum ProfileLoader {
         public var diagnostics: [Diagnostic]
     }
 
-    static let topKeys = ["profile", "vendor", "model", "firmware", "description", "modbus", "unreadable", "parameters"]
+    static let topKeys = ["profile", "vendor", "model", "firmware", "description", "modbus", "monitoring", "unreadable", "parameters"]
+    static let monitoringKeys = ["stale_after", "stale_priority", "communication_loss_polls", "communication_priority"]
+    /// The longest stale time a profile may set.
+    static let maxStaleAfter = Duration.seconds(7 * 86_400)
     static let modbusKeys = [
         "unit_id", "word_order", "max_registers_per_request", "max_bits_per_request", "max_gap",
         "response_timeout", "pause_between_requests",
     ]
     static let parameterKeys = [
         "id", "name", "unit", "table", "address", "type", "word_order", "scale", "offset", "enum", "writable",
-        "description",
+        "stale_after", "description",
     ]
     static let rangeKeys = ["table", "start", "count"]
 
@@ -57,6 +60,7 @@ public enum ProfileLoader {
         _ = top.string("description")
 
         let modbus = parseModbus(top.mappingReader("modbus"), collector: collector)
+        let monitoring = parseMonitoring(top.mappingReader("monitoring"), collector: collector)
         let unreadable = (top.sequence("unreadable") ?? []).enumerated().compactMap { index, node in
             parseRange(node, path: "unreadable[\(index)]", collector: collector)
         }
@@ -78,10 +82,42 @@ public enum ProfileLoader {
         guard !collector.hasErrors, let id, let vendor, let model else {
             return Result(profile: nil, diagnostics: collector.diagnostics)
         }
-        let profile = DeviceProfile(
+        var profile = DeviceProfile(
             id: id, vendor: vendor, model: model, firmware: firmware, modbus: modbus,
             unreadable: unreadable, parameters: parameters)
+        profile.monitoring = monitoring
         return Result(profile: profile, diagnostics: collector.diagnostics)
+    }
+
+    /// Stale times and communication loss, watched whether or not a batch runs.
+    private static func parseMonitoring(_ reader: MappingReader?, collector: DiagnosticCollector) -> DeviceMonitoring {
+        var monitoring = DeviceMonitoring()
+        guard let reader else { return monitoring }
+        reader.rejectUnknownKeys(allowed: monitoringKeys)
+        if let stale = staleTime(reader, path: "monitoring.stale_after", collector: collector) { monitoring.staleAfter = stale }
+        for (key, assign) in [
+            ("stale_priority", { monitoring.stalePriority = $0 }),
+            ("communication_priority", { (p: AlarmPriority) in monitoring.communicationPriority = p }),
+        ] as [(String, (AlarmPriority) -> Void)] {
+            guard let text = reader.string(key) else { continue }
+            if let priority = AlarmPriority(rawValue: text) {
+                assign(priority)
+            } else {
+                collector.error("monitoring.\(key)", "unknown priority '\(text)'; expected low, medium, high or critical")
+            }
+        }
+        if let polls = reader.int("communication_loss_polls", in: 1...1000) { monitoring.communicationLossPolls = polls }
+        return monitoring
+    }
+
+    /// A stale time: above 0, at most a week.
+    private static func staleTime(_ reader: MappingReader, path: String, collector: DiagnosticCollector) -> Duration? {
+        guard let stale = reader.duration("stale_after") else { return nil }
+        guard stale > .zero, stale <= maxStaleAfter else {
+            collector.error(path, "stale_after must be above 0 and at most 7 days (168h)")
+            return nil
+        }
+        return stale
     }
 
     private static func parseModbus(_ reader: MappingReader?, collector: DiagnosticCollector) -> ModbusDefaults {
@@ -177,6 +213,7 @@ public enum ProfileLoader {
         let scale = reader.double("scale")
         let offset = reader.double("offset")
         let writable = reader.bool("writable") ?? false
+        let staleAfter = staleTime(reader, path: "\(path).stale_after", collector: collector)
         var enumeration: [Int: String]?
         if let enumReader = reader.mappingReader("enum") {
             var labels: [Int: String] = [:]
@@ -237,6 +274,9 @@ public enum ProfileLoader {
             default: fail("enum", "an enumeration needs an integer, bool or bit type, not \(dataType.profileName)")
             }
         }
+        if staleAfter != nil && (!dataType.isNumeric || enumeration != nil) {
+            fail("stale_after", "a stale time applies to a number, not to \(enumeration != nil ? "an enumerated state" : dataType.profileName)")
+        }
         if writable && !(table == .coil || table == .holdingRegister) {
             fail("writable", "\(table.rawValue) is read-only in Modbus; only coils and holding registers can be written")
         }
@@ -249,7 +289,7 @@ public enum ProfileLoader {
         return Parameter(
             id: id, name: name, unit: unit ?? "", table: table, address: placedAddress, dataType: dataType,
             wordOrder: wordOrder, scale: scale ?? 1, offset: offset ?? 0, enumeration: enumeration,
-            writable: writable)
+            writable: writable, staleAfter: staleAfter)
     }
 
     private static func checkCrossParameterRules(

@@ -10,7 +10,7 @@ public enum SiteConfigLoader {
         public var diagnostics: [Diagnostic]
     }
 
-    static let topKeys = ["site", "profile_dir", "spec_dir", "devices", "store", "control_site", "control", "metrics"]
+    static let topKeys = ["site", "profile_dir", "spec_dir", "specs", "devices", "store", "control_site", "control", "metrics"]
     static let controlSiteKeys = [
         "broker", "client_id", "mqtt_version", "keepalive", "topic_root", "tls", "credentials_file", "window",
         "telemetry_batch",
@@ -106,7 +106,8 @@ public enum SiteConfigLoader {
                 batchReader.rejectUnknownKeys(allowed: batchKeys)
                 let batchId = batchReader.string("id", required: true)
                 let phase = batchReader.string("phase")
-                let follow = batchReader.bool("follow_device_phase") ?? false
+                // A device that reports its phase governs it, unless the configuration says otherwise.
+                let follow = batchReader.bool("follow_device_phase") ?? (profile?.parameter("phase")?.enumeration != nil)
                 if let specName = batchReader.string("spec", required: true) {
                     let specPath = resolve(specName, against: baseDirectory).path
                     if specs[specPath] == nil {
@@ -195,6 +196,11 @@ public enum SiteConfigLoader {
         if let reader = top.mappingReader("control_site") {
             controlSite = parseControlSite(reader, site: site ?? "site", base: baseDirectory, collector: collector)
         }
+        var requireSpecRelease = true
+        if let reader = top.mappingReader("specs") {
+            reader.rejectUnknownKeys(allowed: ["require_release"])
+            if reader.has("require_release") { requireSpecRelease = reader.bool("require_release") ?? true }
+        }
         var control = ControlSocketConfig()
         if let reader = top.mappingReader("control") {
             reader.rejectUnknownKeys(allowed: ["socket", "group"])
@@ -209,6 +215,7 @@ public enum SiteConfigLoader {
         var config = SiteConfig(siteId: site, devices: devices, store: store, controlSite: controlSite)
         config.control = control
         config.specDirectories = specDirectories
+        config.requireSpecRelease = requireSpecRelease
         config.metrics = metrics
         return Result(config: config, diagnostics: diagnostics)
     }

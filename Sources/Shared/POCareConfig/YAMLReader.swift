@@ -66,7 +66,10 @@ package final class DiagnosticCollector {
     /// Parses YAML text into a node tree, turning libyaml's errors into diagnostics.
     package func compose(_ text: String) -> Node? {
         do {
-            guard let node = try Yams.compose(yaml: text) else {
+            // Every value is read from its text by the readers below, never from a resolved tag:
+            // the basic resolver spares each program Yams' tag patterns (NSRegularExpression,
+            // and with it ICU's regular expressions in memory).
+            guard let node = try Yams.compose(yaml: text, .basic) else {
                 error("(document)", at: nil, "file is empty")
                 return nil
             }

@@ -272,6 +272,9 @@ public struct BatchReport: Codable, Sendable, Hashable {
     /// Out-of-service intervals and latch resets during the batch (`AlarmService`, defined
     /// with the alarm commands' results).
     public var alarmService: AlarmService? = nil
+    /// Whether the Control Site had released the spec when the batch started, and whether it was
+    /// retired while the batch ran (`SpecRelease`, beside the spec register's types).
+    public var specRelease: SpecRelease? = nil
 
     public init(batch: String, device: String, spec: String, started: String, ended: String?) {
         self.batch = batch

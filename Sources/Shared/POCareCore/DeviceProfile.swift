@@ -18,11 +18,13 @@ public struct Parameter: Sendable, Hashable {
     /// Code-to-label map for status and phase registers.
     public var enumeration: [Int: String]?
     public var writable: Bool
+    /// This parameter's own stale time, overriding the profile's `monitoring.stale_after`.
+    public var staleAfter: Duration?
 
     public init(
         id: String, name: String, unit: String, table: RegisterTable, address: Int,
         dataType: DataType, wordOrder: WordOrder = .abcd, scale: Double = 1, offset: Double = 0,
-        enumeration: [Int: String]? = nil, writable: Bool = false
+        enumeration: [Int: String]? = nil, writable: Bool = false, staleAfter: Duration? = nil
     ) {
         self.id = id
         self.name = name
@@ -35,8 +37,14 @@ public struct Parameter: Sendable, Hashable {
         self.offset = offset
         self.enumeration = enumeration
         self.writable = writable
+        self.staleAfter = staleAfter
         self.decimalPlaces = Self.decimalPlaces(scale, offset)
     }
+
+    /// A measured quantity whose value moves with the process: numeric, not a code (no
+    /// enumeration), not a set point or command (not writable). Every such parameter has a
+    /// stale time: a sensor stuck at one value is a loss of monitoring.
+    public var isMeasurement: Bool { dataType.isNumeric && enumeration == nil && !writable }
 
     static func decimalPlaces(_ scale: Double, _ offset: Double) -> Int? {
         func places(_ x: Double) -> Int? {
@@ -87,6 +95,30 @@ public struct ModbusDefaults: Sendable, Hashable {
     }
 }
 
+/// How the site watches a device whatever it runs: the stale time of its measurements and when
+/// its communication counts as lost, with the priority of each alarm. A batch's spec may set
+/// tighter stale times and its own communication rule while the batch runs.
+public struct DeviceMonitoring: Sendable, Hashable {
+    /// The default stale time of every measurement (`Parameter.isMeasurement`).
+    public var staleAfter: Duration
+    public var stalePriority: AlarmPriority
+    /// Polls in a row without a single good value (missed polls included) before communication counts as lost.
+    public var communicationLossPolls: Int
+    public var communicationPriority: AlarmPriority
+
+    public static let defaultStaleAfter = Duration.seconds(3600)
+
+    public init(
+        staleAfter: Duration = DeviceMonitoring.defaultStaleAfter, stalePriority: AlarmPriority = .medium,
+        communicationLossPolls: Int = 3, communicationPriority: AlarmPriority = .high
+    ) {
+        self.staleAfter = staleAfter
+        self.stalePriority = stalePriority
+        self.communicationLossPolls = communicationLossPolls
+        self.communicationPriority = communicationPriority
+    }
+}
+
 /// Everything POCare Edge knows about one equipment model: identity, Modbus settings, parameters.
 public struct DeviceProfile: Sendable, Hashable {
     public var id: String
@@ -98,6 +130,8 @@ public struct DeviceProfile: Sendable, Hashable {
     /// Address ranges the device answers with an exception; never read, never bridged over.
     public var unreadable: [AddressRange]
     public var parameters: [Parameter] { didSet { positions = Self.positions(of: parameters) } }
+    /// Stale times and communication loss, with or without a batch.
+    public var monitoring = DeviceMonitoring()
     /// Where each parameter id stands in `parameters`, so a look-up by id is constant time
     /// (a spec over a 70,000-parameter profile is checked in linear time, not quadratic).
     private var positions: [String: Int]
@@ -118,6 +152,26 @@ public struct DeviceProfile: Sendable, Hashable {
 
     public func parameter(_ id: String) -> Parameter? {
         positions[id].map { parameters[$0] }
+    }
+
+    /// The stale time a parameter has without a batch: its own, the profile's for a
+    /// measurement, none for anything else.
+    public func staleAfter(_ parameter: Parameter) -> Duration? {
+        staleTimes(of: [parameter])[0]
+    }
+
+    /// The stale times of these parameters, each as `staleAfter` gives it, in one pass over
+    /// the profile: a 16-bit word whose bits are parameters of their own is a packed status
+    /// word, not a measurement.
+    public func staleTimes(of chosen: [Parameter]? = nil) -> [Duration?] {
+        var packedWords: Set<AddressRange> = []
+        for p in parameters { if case .bit = p.dataType { packedWords.insert(AddressRange(table: p.table, start: p.address, count: 1)) } }
+        return (chosen ?? parameters).map { p in
+            if let own = p.staleAfter { return own }
+            guard p.isMeasurement else { return nil }
+            if p.dataType.registerCount == 1 && packedWords.contains(AddressRange(table: p.table, start: p.address, count: 1)) { return nil }
+            return monitoring.staleAfter
+        }
     }
 
     /// The first parameter with each id wins, as a linear search would find it.

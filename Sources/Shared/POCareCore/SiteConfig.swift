@@ -1,8 +1,11 @@
-/// A batch the daemon starts on a device at start-up (operators start theirs with `pocarectl batch start`).
+/// A batch the site configuration names for a device: started once, where the device runs no
+/// batch and the batch id was never used at the site (operators start theirs with `pocarectl batch start`).
 public struct BatchPlan: Sendable, Hashable {
     public var batchId: String
     public var spec: IPCSpec
     public var phase: String?
+    /// Whether the phase follows the device's enumerated `phase` parameter (the default where
+    /// the profile has one).
     public var followDevicePhase: Bool
 
     public init(batchId: String, spec: IPCSpec, phase: String?, followDevicePhase: Bool) {
@@ -103,6 +106,10 @@ public struct SiteConfig: Sendable, Hashable {
     /// The folders an operator's `batch start --spec FILE` may read specs from (absolute).
     /// The daemon reads with its own rights, so a path outside them is refused unopened.
     public var specDirectories: [String] = []
+    /// Batches start only under specs the Control Site's register holds as released for the
+    /// device's equipment model (`specs: { require_release: false }` turns this off for
+    /// commissioning and tests; such a batch's record says its spec was not released).
+    public var requireSpecRelease = true
     /// Where Prometheus metrics are served; nil: not served.
     public var metrics: MetricsConfig?
 

@@ -45,6 +45,8 @@ public enum ControlCommand: Sendable, Hashable {
     case auditShow(AuditQuery)
     /// Every stream's hash chain (samples, events, site events, audit) and the file.
     case verify
+    /// The Control Site's register of released specs, as the site holds it.
+    case specs
 
     /// The command's name on the wire.
     public enum Name: String, Sendable, CaseIterable, Codable {
@@ -62,6 +64,7 @@ public enum ControlCommand: Sendable, Hashable {
         case auditVerify = "audit.verify"
         case auditShow = "audit.show"
         case verify
+        case specs
     }
 
     public var name: Name {
@@ -86,6 +89,7 @@ public enum ControlCommand: Sendable, Hashable {
         case .auditVerify: .auditVerify
         case .auditShow: .auditShow
         case .verify: .verify
+        case .specs: .specs
         }
     }
 
@@ -94,7 +98,7 @@ public enum ControlCommand: Sendable, Hashable {
         switch self {
         case .reload, .acknowledge, .shelve, .unshelve, .reset, .outOfService, .inService, .batchStart, .batchPhase, .batchEnd,
             .batchPublish: true
-        case .status, .devices, .values, .alarms, .batchList, .batchReport, .auditVerify, .auditShow, .verify: false
+        case .status, .devices, .values, .alarms, .batchList, .batchReport, .auditVerify, .auditShow, .verify, .specs: false
         }
     }
 }
@@ -159,25 +163,31 @@ public struct ShelveAction: Codable, Sendable, Hashable {
 public struct BatchStart: Codable, Sendable, Hashable {
     public var device: String
     public var batch: String
-    /// A spec file in the site's spec folders, or the fingerprint (or its last 12 digits) of a spec the daemon knows.
+    /// A spec file in the site's spec folders, or the fingerprint (in full, or its first 12 or
+    /// more hex digits, unambiguous) of a released spec or a spec the daemon knows.
     public var spec: String
-    /// The starting phase; the spec's first when absent.
+    /// The starting phase; on a device that reports its phase, the device's; else the spec's first.
     public var phase: String?
+    /// Follow the device's phase: the default on a device that reports one, so this asks for
+    /// nothing more there; on a device that reports none it is refused.
     public var followDevicePhase: Bool
+    /// On a device that reports its phase: do not follow it, set phases by hand (audited).
+    public var manualPhase: Bool
     /// Why, for the audit trail; the daemon refuses a blank one.
     public var reason: String
     /// The starting material's id, where the batch is one of a split (the yearly comparability check pairs them).
     public var startingMaterial: String?
-    enum CodingKeys: String, CodingKey { case device, batch, spec, phase, followDevicePhase, reason, startingMaterial }
+    enum CodingKeys: String, CodingKey { case device, batch, spec, phase, followDevicePhase, manualPhase, reason, startingMaterial }
     public init(
-        device: String, batch: String, spec: String, phase: String? = nil, followDevicePhase: Bool = false, reason: String,
-        startingMaterial: String? = nil
+        device: String, batch: String, spec: String, phase: String? = nil, followDevicePhase: Bool = false, manualPhase: Bool = false,
+        reason: String, startingMaterial: String? = nil
     ) {
         self.device = device
         self.batch = batch
         self.spec = spec
         self.phase = phase
         self.followDevicePhase = followDevicePhase
+        self.manualPhase = manualPhase
         self.reason = reason
         self.startingMaterial = startingMaterial
     }
@@ -188,6 +198,7 @@ public struct BatchStart: Codable, Sendable, Hashable {
         spec = try c.decode(String.self, forKey: .spec)
         phase = try c.decodeIfPresent(String.self, forKey: .phase)
         followDevicePhase = try c.decodeIfPresent(Bool.self, forKey: .followDevicePhase) ?? false
+        manualPhase = try c.decodeIfPresent(Bool.self, forKey: .manualPhase) ?? false
         reason = try c.decode(String.self, forKey: .reason)
         startingMaterial = try c.decodeIfPresent(String.self, forKey: .startingMaterial)
     }
@@ -196,12 +207,24 @@ public struct BatchStart: Codable, Sendable, Hashable {
 public struct BatchPhaseChange: Codable, Sendable, Hashable {
     public var device: String
     public var phase: String
+    /// On a batch that follows the phase its device reports: stop following it, and set this
+    /// phase by hand (audited). Refused there without it.
+    public var stopFollowingDevice: Bool
     /// Why, for the audit trail; the daemon refuses a blank one.
     public var reason: String
-    public init(device: String, phase: String, reason: String) {
+    enum CodingKeys: String, CodingKey { case device, phase, stopFollowingDevice, reason }
+    public init(device: String, phase: String, stopFollowingDevice: Bool = false, reason: String) {
         self.device = device
         self.phase = phase
+        self.stopFollowingDevice = stopFollowingDevice
         self.reason = reason
+    }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        device = try c.decode(String.self, forKey: .device)
+        phase = try c.decode(String.self, forKey: .phase)
+        stopFollowingDevice = try c.decodeIfPresent(Bool.self, forKey: .stopFollowingDevice) ?? false
+        reason = try c.decode(String.self, forKey: .reason)
     }
 }
 
@@ -282,6 +305,7 @@ extension ControlRequest: Codable {
         case .auditVerify: command = .auditVerify
         case .auditShow: command = .auditShow(try arguments(AuditQuery.self))
         case .verify: command = .verify
+        case .specs: command = .specs
         }
     }
 
@@ -291,7 +315,7 @@ extension ControlRequest: Codable {
         try c.encodeIfPresent(id, forKey: .id)
         try c.encode(command.name, forKey: .command)
         switch command {
-        case .status, .devices, .batchList, .auditVerify, .verify: break
+        case .status, .devices, .batchList, .auditVerify, .verify, .specs: break
         case .reload(let reason): try c.encode(ReasonArgument(reason: reason), forKey: .arguments)
         case .values(let device): try c.encode(DeviceArgument(device: device), forKey: .arguments)
         case .alarms(let query): try c.encode(query, forKey: .arguments)

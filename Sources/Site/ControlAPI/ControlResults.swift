@@ -17,12 +17,13 @@ public enum ControlResult: Sendable {
     case auditVerification(AuditVerificationReport)
     case auditEntries(AuditEntryList)
     case verification(VerificationReport)
+    case specs(SpecRegisterList)
 }
 
 extension ControlResult: Codable {
     enum CodingKeys: String, CodingKey {
         case status, reload, devices, values, alarms, alarmHistory, alarmAction, batch, batchList, batchReport,
-            auditVerification, auditEntries, verification
+            auditVerification, auditEntries, verification, specs
     }
 
     public init(from decoder: Decoder) throws {
@@ -44,6 +45,7 @@ extension ControlResult: Codable {
         case .auditVerification: self = .auditVerification(try c.decode(AuditVerificationReport.self, forKey: key))
         case .auditEntries: self = .auditEntries(try c.decode(AuditEntryList.self, forKey: key))
         case .verification: self = .verification(try c.decode(VerificationReport.self, forKey: key))
+        case .specs: self = .specs(try c.decode(SpecRegisterList.self, forKey: key))
         }
     }
 
@@ -63,6 +65,7 @@ extension ControlResult: Codable {
         case .auditVerification(let r): try c.encode(r, forKey: .auditVerification)
         case .auditEntries(let r): try c.encode(r, forKey: .auditEntries)
         case .verification(let r): try c.encode(r, forKey: .verification)
+        case .specs(let r): try c.encode(r, forKey: .specs)
         }
     }
 
@@ -84,6 +87,7 @@ extension ControlResult: Codable {
         case .auditVerification(let r): data = try? encoder.encode(r)
         case .auditEntries(let r): data = try? encoder.encode(r)
         case .verification(let r): data = try? encoder.encode(r)
+        case .specs(let r): data = try? encoder.encode(r)
         }
         return data.map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
@@ -157,6 +161,15 @@ public struct StatusReport: Codable, Sendable, Hashable {
         public var spec: String?
         /// Set while the whole device is out of service.
         public var outOfService: OutOfServiceItem?
+        /// `ok` or `lost` (the communication alarm stands), with or without a batch.
+        public var communication: String?
+        /// Polls in a row without a good value (missed polls included): so far, or in the loss that stands.
+        public var missedPolls: Int?
+        public var communicationLostSince: String?
+        /// Whether the batch follows the phase the device reports.
+        public var phaseFromDevice: Bool?
+        /// The batch the site configuration names for the device, and what became of it.
+        public var configuredBatch: ConfiguredBatchStatus?
         public init(id: String, profile: String, connected: Bool, lastGoodPollS: Double?, missedCycles: UInt64, activeAlarms: Int,
                     batch: String?, phase: String?, spec: String?, outOfService: OutOfServiceItem? = nil) {
             self.outOfService = outOfService
@@ -184,6 +197,10 @@ public struct StatusReport: Codable, Sendable, Hashable {
     public var devices: [Device]
     /// Alarms and devices out of service, until returned.
     public var outOfService: [OutOfServiceItem]?
+    /// The Control Site's register of released specs the site enforces; nil when none was received.
+    public var specRegister: RegisterVersion?
+    /// False when the site starts batches under specs the Control Site has not released (commissioning).
+    public var requireSpecRelease: Bool?
 
     public init(version: String, site: String, uptimeS: Int, store: Store, specs: [String], controlSite: ControlSiteLink?,
                 alarms: AlarmCounts, devices: [Device], outOfService: [OutOfServiceItem]? = nil) {
@@ -444,10 +461,13 @@ public struct AlarmActionResult: Codable, Sendable, Hashable {
     public var state: String
     /// Who did it, from the socket's peer credentials.
     public var user: String
-    public init(alarm: String, state: String, user: String) {
+    /// What else happened to the action's effect at once (an acknowledged alarm that had cleared).
+    public var note: String?
+    public init(alarm: String, state: String, user: String, note: String? = nil) {
         self.alarm = alarm
         self.state = state
         self.user = user
+        self.note = note
     }
 }
 
@@ -460,12 +480,16 @@ public struct BatchState: Codable, Sendable, Hashable {
     public var phase: String?
     public var spec: String?
     public var user: String
-    public init(device: String, batch: String?, phase: String?, spec: String?, user: String) {
+    /// What the command undid of earlier actions, or what it means for them (shelves the end of
+    /// a batch lifted, a spec started without release).
+    public var notes: [String]?
+    public init(device: String, batch: String?, phase: String?, spec: String?, user: String, notes: [String]? = nil) {
         self.device = device
         self.batch = batch
         self.phase = phase
         self.spec = spec
         self.user = user
+        self.notes = notes
     }
 }
 

@@ -76,7 +76,8 @@ public struct WatchScreen: Sendable {
             let (worst, level) = worstState(own, device: device)
             rows.append([
                 device.id, paint(worst, level: level), "\(device.activeAlarms)", device.batch ?? "-", device.phase ?? "-",
-                device.connected ? "ok" : paint("NO COMM", level: 2),
+                device.communication == "lost"
+                    ? paint("LOST \(device.missedPolls ?? 0) polls", level: 2) : device.connected ? "ok" : paint("NO COMM", level: 2),
             ])
         }
         let deviceLines = table(rows)

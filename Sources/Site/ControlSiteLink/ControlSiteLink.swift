@@ -52,6 +52,8 @@ public final class ControlSiteLink: Sendable {
     private let store: SiteStore
     private let statusProvider: @Sendable () -> [Contract.DeviceStatus]
     private let retainedProvider: @Sendable () -> Contract.Retained
+    /// Receives each register the Control Site publishes to the site, read and checked.
+    private let registerHandler: @Sendable (ReceivedRegister) -> Void
     private let stats = Mutex(Statistics())
     private let stopRequested = Atomic<Bool>(false)
     private let thread = DedicatedThread(name: "control-site-link")
@@ -63,9 +65,11 @@ public final class ControlSiteLink: Sendable {
     public init(
         settings: Settings, storePath: String, store: SiteStore,
         status: @escaping @Sendable () -> [Contract.DeviceStatus],
-        retained: @escaping @Sendable () -> Contract.Retained = { Contract.Retained() }
+        retained: @escaping @Sendable () -> Contract.Retained = { Contract.Retained() },
+        registers: @escaping @Sendable (ReceivedRegister) -> Void = { _ in }
     ) {
         self.retainedProvider = retained
+        self.registerHandler = registers
         self.settings = settings
         self.storePath = storePath
         self.store = store
@@ -169,6 +173,7 @@ public final class ControlSiteLink: Sendable {
         }
         client.setMaxInflight(settings.window)
         let flow = Flow()
+        let inbox = RegisterInbox()
         client.onEvent = { [self] event in
             switch event {
             case .connected(let rc):
@@ -185,6 +190,10 @@ public final class ControlSiteLink: Sendable {
                     do { try client.subscribe(topics.replay, qos: 1) } catch {
                         logger.warning("cannot subscribe to replay requests", metadata: ["error": "\(error)"])
                     }
+                    // The Control Site's decisions, retained: each arrives again on every connect.
+                    do { try client.subscribe(topics.registers, qos: 1) } catch {
+                        logger.warning("cannot subscribe to the Control Site's registers", metadata: ["error": "\(error)"])
+                    }
                 } else {
                     let reason = MQTTClient.connackText(rc)
                     logger.error("the broker refused the connection", metadata: ["reason": "\(reason)"])
@@ -199,8 +208,9 @@ public final class ControlSiteLink: Sendable {
                 guard let (stream, last) = flow.inflight.removeValue(forKey: mid) else { return }
                 acknowledge(stream: stream, last: last, flow: flow)
             case .message(let topic, let payload):
-                // Only the replay topic is subscribed; anything else is ignored. Requests are
-                // read on the next turn of the loop, never in the library's callback.
+                // Only the replay and register topics are subscribed; anything else is ignored.
+                // Both are read on the next turn of the loop, never in the library's callback.
+                if inbox.take(topic: topic, payload: payload, topics: topics) { return }
                 guard topic == topics.replay else { return }
                 if flow.incomingRequests.count < 64 {
                     flow.incomingRequests.append(payload)
@@ -259,6 +269,7 @@ public final class ControlSiteLink: Sendable {
                 }
                 let caughtUp = fill(client: client, reader: reader, topics: topics, flow: flow, logger: logger)
                 takeReplayRequests(client: client, reader: reader, topics: topics, flow: flow, logger: logger)
+                inbox.deliver(site: settings.site, to: registerHandler)
                 // Replays go after live records: only when everything committed has been sent.
                 if caughtUp { serveReplays(client: client, reader: reader, topics: topics, flow: flow, logger: logger) }
             }

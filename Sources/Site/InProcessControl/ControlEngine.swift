@@ -2,9 +2,10 @@ import Foundation
 import POCareCore
 
 /// Holds every value from every device against the approved spec of the batch it is running,
-/// the moment the sample arrives. Pure: no I/O, no clocks of its own; time comes from the
-/// samples and from the caller of operator actions, so the same inputs give the same events
-/// at every site.
+/// the moment the sample arrives, and watches every device whatever it runs: communication
+/// loss and stale (frozen) measurements raise alarms with or without a batch. Pure: no I/O, no
+/// clocks of its own; time comes from the samples and from the caller of operator actions, so
+/// the same inputs give the same events at every site.
 ///
 /// Not thread-safe by design: one owner (the daemon's pipeline task) feeds it in order.
 public final class ControlEngine {
@@ -24,13 +25,19 @@ public final class ControlEngine {
         var alarmLabels: [String] = []
         var previousValue: Double?
         var previousTime: Int64 = 0
+        /// The last value seen and when it last changed, kept across batches: a sensor is stale
+        /// from the last change of its value, not from the start of a batch.
+        var staleValue: Double?
         var lastChange: Int64 = 0
+        /// The profile's stale time for the parameter (`.max`: none), and the one in force.
+        var profileStaleAfter: Int64 = .max
+        var stalePriority = AlarmPriority.medium
         var hasRange = false
     }
 
     final class DeviceControl {
         let id: String
-        let profile: DeviceProfile
+        var profile: DeviceProfile
         let parameterIndex: [String: Int]
         var batch: BatchContext?
         var slots: [Slot]
@@ -39,6 +46,10 @@ public final class ControlEngine {
         var discreteSlots: [Int] = []
         var communication: AlarmRecord
         var badPolls = 0
+        /// Polls without a good value (missed polls included) in the loss that stands or last stood.
+        var lostPolls = 0
+        /// Slots whose stale time is in force, with or without a batch.
+        var staleSlots: [Int] = []
         var running = true
         var runningIndex: Int?
         var phaseIndex: Int?
@@ -63,10 +74,16 @@ public final class ControlEngine {
                     discrete: AlarmRecord(id: AlarmID(device: id, parameter: p.id, kind: .discrete)))
             }
             self.communication = AlarmRecord(id: .communication(id))
+            applyProfileMonitoring()
+        }
+
+        /// The profile's stale times per slot.
+        func applyProfileMonitoring() {
+            for (i, stale) in profile.staleTimes().enumerated() { slots[i].profileStaleAfter = stale?.nanoseconds ?? .max }
         }
     }
 
-    private var devices: [String: DeviceControl] = [:]
+    var devices: [String: DeviceControl] = [:]
     /// Alarms and devices out of service, until an operator returns them. Kept apart from
     /// the alarm records so that the list can be saved and restored as it is.
     private var outOfServiceEntries: [OutOfServiceTarget: OutOfServiceEntry] = [:]
@@ -74,15 +91,22 @@ public final class ControlEngine {
 
     public init() {}
 
-    /// Makes a device known to the engine; its samples are evaluated once it runs a batch.
+    /// Makes a device known to the engine: its communication and the stale times of its
+    /// measurements are watched from its first sample; its limits once it runs a batch.
     public func register(device: String, profile: DeviceProfile) {
         let control = DeviceControl(id: device, profile: profile)
+        bindLimits(control)
         devices[device] = control
         // What maintenance took out of service stays out across a reload of the device.
         applyOutOfService(control)
     }
 
     public func batch(of device: String) -> BatchContext? { devices[device]?.batch }
+
+    /// The devices running `batchId` now (a batch may span devices: one record per device).
+    public func devices(running batchId: String) -> [String] {
+        devices.values.filter { $0.batch?.batchId == batchId }.map(\.id).sorted()
+    }
 
     // MARK: Batches
 
@@ -112,8 +136,8 @@ public final class ControlEngine {
         device.phaseIndex = followDevicePhase ? device.parameterIndex["phase"] : nil
         device.runningIndex = spec.running.flatMap { device.parameterIndex[$0.parameterId] }
         device.running = true
-        device.badPolls = 0
         // Suppression belongs to the batch that saw the device stop; a new batch starts clean.
+        // Communication and stale tracking belong to the device and go on.
         for i in device.slots.indices {
             device.slots[i].limit.suppressed = false
             device.slots[i].rate.suppressed = false
@@ -161,7 +185,7 @@ public final class ControlEngine {
         for i in device.limited + device.discreteSlots {
             closeExcursion(device, i, batch: batch, at: time.monotonic, wall: time.wall, openAtBatchEnd: true, into: &events)
         }
-        func standing(_ record: inout AlarmRecord) {
+        func standing(_ record: inout AlarmRecord, keeps: Bool = false) {
             if record.shelvedUntil != nil {
                 events.append(unshelve(&record, device: device, user: Self.systemUser, reason: "batch ended", wall: time.wall))
             }
@@ -180,20 +204,27 @@ public final class ControlEngine {
             event.previousLevel = from
             event.reason = "still standing when batch \(batch.batchId) ended"
             events.append(event)
-            record.reset(keepingAcknowledgement: true)
+            // Communication and stale values are watched without a batch: they go on standing.
+            if !keeps { record.reset(keepingAcknowledgement: true) }
         }
         for i in device.slots.indices {
             standing(&device.slots[i].limit)
             standing(&device.slots[i].rate)
-            standing(&device.slots[i].stale)
+            standing(&device.slots[i].stale, keeps: device.slots[i].profileStaleAfter != .max)
             standing(&device.slots[i].discrete)
         }
-        standing(&device.communication)
+        standing(&device.communication, keeps: true)
         var event = contextEvent(.batchEnded, device: device, wall: time.wall)
         event.user = user
         event.reason = reason
         events.append(event)
         device.batch = nil
+        // Without a batch there is no running signal: the device is watched as running, and
+        // what the batch suppressed by design is watched again.
+        if !device.running {
+            device.running = true
+            for i in device.slots.indices { for kind in Self.alarmKinds { modify(device, i, kind) { $0.suppressed = false } } }
+        }
         bindLimits(device)
         return events
     }
@@ -204,19 +235,18 @@ public final class ControlEngine {
     public func evaluate(_ sample: Sample, into events: inout [ControlEvent]) {
         // Hot path: per sample it reads only the device's cached scalars, never the batch
         // context itself (copying it would retain the spec's strings and arrays each time).
-        guard let device = devices[sample.deviceId], device.hasBatch, sample.readings.count == device.slots.count
-        else { return }
+        guard let device = devices[sample.deviceId], sample.readings.count == device.slots.count else { return }
         let t = sample.monotonicTime
         let wall = sample.time
         if device.shelvedCount > 0 { expireShelving(device, at: t, wall: wall, into: &events) }
 
-        if let index = device.phaseIndex, sample.readings[index].quality == .good,
+        if device.hasBatch, let index = device.phaseIndex, sample.readings[index].quality == .good,
             let label = sample.readings[index].label, label != device.phaseName,
             device.batch?.spec.phase(label) != nil
         {
             switchPhase(device, to: label, user: nil, at: t, wall: wall, into: &events)
         }
-        if let index = device.runningIndex, sample.readings[index].quality == .good {
+        if device.hasBatch, let index = device.runningIndex, sample.readings[index].quality == .good {
             let running = device.runningLabels.isEmpty
                 ? (sample.readings[index].value?.number ?? 0) != 0
                 : sample.readings[index].label.map(device.runningLabels.contains) ?? false
@@ -240,19 +270,9 @@ public final class ControlEngine {
                 }
             }
         }
+        watchStale(device, sample, at: t, wall: wall, into: &events)
         if !anyGood { anyGood = sample.readings.contains { $0.quality == .good } }
-        device.badPolls = anyGood ? 0 : device.badPolls + 1
-        let lost = device.badPolls >= device.communicationLossPolls
-        if let transition = device.communication.step(
-            toward: lost ? .alert : .normal, side: .low, at: t, wall: wall, onDelay: 0, offDelay: 0)
-        {
-            var event = alarmEvent(transition.to == .normal ? .communicationRestored : .communicationLost,
-                                   device.communication, device: device, wall: wall)
-            event.previousLevel = transition.from
-            event.priority = .high
-            event.reason = lost ? "no good value for \(device.badPolls) polls" : nil
-            events.append(event)
-        }
+        watchCommunication(device, good: anyGood, missedPolls: sample.missedCycles, at: t, wall: wall, into: &events)
     }
 
     /// A flag or status against its discrete condition. The excursion runs while the condition
@@ -347,19 +367,6 @@ public final class ControlEngine {
             slot.rate.lastValue = perMinute
         }
 
-        if limits.staleAfter != .max {
-            if slot.previousValue != v { slot.lastChange = t }
-            let stale = t - slot.lastChange >= limits.staleAfter
-            if let transition = slot.stale.step(
-                toward: stale ? .alert : .normal, side: .low, at: t, wall: wall, onDelay: 0, offDelay: 0)
-            {
-                var event = transitionEvent(transition, slot.stale, device: device, wall: wall, priority: limits.priority)
-                event.value = v
-                event.reason = stale ? "unchanged for \(Duration.nanoseconds(limits.staleAfter))" : nil
-                events.append(event)
-            }
-            slot.stale.lastValue = v
-        }
         slot.previousValue = v
         slot.previousTime = t
     }
@@ -455,10 +462,11 @@ public final class ControlEngine {
             result.append(snapshot)
         }
         for device in devices.values {
-            add(device.communication, priority: .high)
+            add(device.communication, priority: device.profile.monitoring.communicationPriority)
             for slot in device.slots {
                 let priority = slot.limits?.priority ?? .medium
-                for record in [slot.limit, slot.rate, slot.stale, slot.discrete] { add(record, priority: priority) }
+                for record in [slot.limit, slot.rate, slot.discrete] { add(record, priority: priority) }
+                add(slot.stale, priority: slot.stalePriority)
             }
         }
         return result.sorted { $0.id < $1.id }
@@ -627,10 +635,10 @@ public final class ControlEngine {
 
     // MARK: Internals
 
-    private func bindLimits(_ device: DeviceControl) {
+    func bindLimits(_ device: DeviceControl) {
         device.hasBatch = device.batch != nil
         device.phaseName = device.batch?.phase ?? ""
-        device.communicationLossPolls = device.batch?.spec.communicationLossPolls ?? .max
+        device.communicationLossPolls = device.batch?.spec.communicationLossPolls ?? device.profile.monitoring.communicationLossPolls
         device.runningLabels = device.batch?.spec.running?.labels ?? []
         let phase = device.batch.flatMap { $0.spec.phase($0.phase) }
         device.limited = []
@@ -639,6 +647,10 @@ public final class ControlEngine {
             let limits = phase?.limits(for: device.profile.parameters[i].id)
             device.slots[i].limits = limits
             device.slots[i].thresholds = limits.map(Thresholds.init) ?? Thresholds()
+            // The spec's stale time while its batch runs, the profile's otherwise (and for
+            // what the spec does not time).
+            if device.slots[i].thresholds.staleAfter == .max { device.slots[i].thresholds.staleAfter = device.slots[i].profileStaleAfter }
+            device.slots[i].stalePriority = (limits?.staleAfter != nil ? limits?.priority : nil) ?? device.profile.monitoring.stalePriority
             if limits?.discrete != nil {
                 device.discreteSlots.append(i)
             } else if limits != nil && device.profile.parameters[i].dataType.isNumeric {
@@ -648,6 +660,7 @@ public final class ControlEngine {
             let latch = limits?.latch ?? false
             for kind in Self.alarmKinds { modify(device, i, kind) { $0.latches = latch } }
         }
+        device.staleSlots = device.slots.indices.filter { device.slots[$0].thresholds.staleAfter != .max }
     }
 
     private func switchPhase(
@@ -667,9 +680,12 @@ public final class ControlEngine {
         // cannot stand forever with nothing left to clear it.
         for i in device.slots.indices {
             let thresholds = device.slots[i].thresholds
+            // A stale alarm stands on only while the value has been unchanged for the stale time
+            // in force now (the new phase's, or the profile's where the phase sets none).
+            let unchanged = t - device.slots[i].lastChange
             let checked: [AlarmKind: Bool] = [
                 .limit: thresholds.hasRange, .rate: thresholds.maxRatePerMinute.isFinite,
-                .stale: thresholds.staleAfter != .max, .discrete: thresholds.isDiscrete,
+                .stale: thresholds.staleAfter != .max && unchanged >= thresholds.staleAfter, .discrete: thresholds.isDiscrete,
             ]
             for kind in Self.alarmKinds where checked[kind] != true {
                 modify(device, i, kind) { record in
@@ -677,7 +693,9 @@ public final class ControlEngine {
                     record.reset(keepingAcknowledgement: true)
                     if wasActive {
                         var event = self.alarmEvent(.suppressed, record, device: device, wall: wall)
-                        event.reason = "no \(kind.rawValue) check in phase \(phase)"
+                        event.reason = kind == .stale && thresholds.staleAfter != .max
+                            ? "unchanged for \(Duration.nanoseconds(unchanged)), within the stale time in phase \(phase) (\(Duration.nanoseconds(thresholds.staleAfter)))"
+                            : "no \(kind.rawValue) check in phase \(phase)"
                         events.append(event)
                     }
                 }
@@ -790,7 +808,7 @@ public final class ControlEngine {
         }
     }
 
-    private func contextEvent(_ kind: ControlEvent.Kind, device: DeviceControl, wall: Date) -> ControlEvent {
+    func contextEvent(_ kind: ControlEvent.Kind, device: DeviceControl, wall: Date) -> ControlEvent {
         var event = ControlEvent(kind: kind, time: wall, device: device.id)
         event.batchId = device.batch?.batchId
         event.phase = device.batch?.phase
@@ -798,7 +816,7 @@ public final class ControlEngine {
         return event
     }
 
-    private func alarmEvent(_ kind: ControlEvent.Kind, _ record: AlarmRecord, device: DeviceControl, wall: Date) -> ControlEvent {
+    func alarmEvent(_ kind: ControlEvent.Kind, _ record: AlarmRecord, device: DeviceControl, wall: Date) -> ControlEvent {
         var event = contextEvent(kind, device: device, wall: wall)
         event.alarm = record.id
         event.level = record.level
@@ -808,7 +826,7 @@ public final class ControlEngine {
         return event
     }
 
-    private func transitionEvent(
+    func transitionEvent(
         _ t: AlarmRecord.Transition, _ record: AlarmRecord, device: DeviceControl, wall: Date, priority: AlarmPriority
     ) -> ControlEvent {
         let kind: ControlEvent.Kind =

@@ -21,6 +21,8 @@ public struct ControlEvent: Sendable, Hashable {
         case batchResumed = "batch_resumed"
         /// An alarm still standing when its batch ended: recorded as it stood, never as cleared.
         case openAtBatchEnd = "open_at_batch_end"
+        /// An operator took a batch off the phase its device reports: phases are set by hand from then on.
+        case phaseFollowStopped = "phase_follow_stopped"
     }
 
     public var kind: Kind
@@ -71,8 +73,8 @@ public struct ControlEvent: Sendable, Hashable {
         if let state { parts.append("state=\(state.rawValue)") }
         if let user { parts.append("user=\(user)") }
         if let reason { parts.append("reason=\(quoted(reason))") }
-        if let since { parts.append("since=\(since.formatted(.iso8601))") }
-        if let until { parts.append("until=\(until.formatted(.iso8601))") }
+        if let since { parts.append("since=\(UTCTime.formatSeconds(since))") }
+        if let until { parts.append("until=\(UTCTime.formatSeconds(until))") }
         if let e = excursion {
             parts.append("duration=\(formatNumber(Double(e.duration.components.seconds) + Double(e.duration.components.attoseconds) / 1e18))s")
             parts.append("worst=\(formatNumber(e.worstValue))")

@@ -102,6 +102,24 @@ extension SiteDaemon {
         }
         let clockEvents = ((try? reader.events(stream: .siteEvents, after: 0, limit: 1_000_000)) ?? [])
             .filter { $0.kind == ClockEventBody.synchronisationKind || $0.kind == ClockEventBody.stepKind }
-        return builder.finish(events: events, clockEvents: clockEvents)
+        var built = builder.finish(events: events, clockEvents: clockEvents)
+        built.specRelease = specRelease(events.map(\.stored))
+        return built
+    }
+
+    /// What the batch's events say of its spec's release: the standing at the start, and a
+    /// retirement while it ran. Nil for a batch started before the site kept the register.
+    static func specRelease(_ events: [StoredEvent]) -> POCareContract.BatchReport.SpecRelease? {
+        guard let start = events.first(where: { $0.kind == SpecReleaseEventBody.startKind }).flatMap({ SpecReleaseEventBody.stored($0.body) })
+        else { return nil }
+        var release = POCareContract.BatchReport.SpecRelease(
+            state: start.release, detail: start.detail, registerVersion: start.registerVersion, registerHash: start.registerHash,
+            releaseRequired: start.releaseRequired ?? true)
+        if let retired = events.first(where: { $0.kind == SpecReleaseEventBody.retiredKind }).flatMap({ SpecReleaseEventBody.stored($0.body) }) {
+            release.retiredDuringBatch = .init(
+                received: retired.time, retiredAt: retired.retiredAt, retiredBy: retired.retiredBy, reason: retired.reason,
+                registerVersion: retired.registerVersion ?? 0)
+        }
+        return release
     }
 }

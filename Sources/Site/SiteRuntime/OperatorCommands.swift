@@ -1,5 +1,6 @@
 import Acquisition
 import ControlAPI
+import ControlSiteLink
 import POCareContract
 import Foundation
 import InProcessControl
@@ -37,7 +38,11 @@ extension SiteDaemon {
             case .auditVerify: .auditVerification(try await auditVerification())
             case .verify: .verification(try await verification())
             case .auditShow(let query): .auditEntries(try await auditEntries(query))
+            case .specs: .specs(specRegisterList())
             }
+            // What a person did is on disk before they are told it is done: a kill -9 right
+            // after the answer loses nothing of it.
+            if request.command.changesState { await store.flush() }
             response = .success(id: request.id, result)
         } catch {
             response = .failure(id: request.id, error.code, error.message)
@@ -53,7 +58,7 @@ extension SiteDaemon {
         return reason
     }
 
-    private func device(_ id: String) throws(ControlResponse.Failure) -> DeviceConfig {
+    func device(_ id: String) throws(ControlResponse.Failure) -> DeviceConfig {
         guard let device = site.devices.first(where: { $0.id == id }) else {
             throw .init(code: .badRequest, message: "unknown device '\(id)'; devices: \(site.devices.map(\.id).joined(separator: ", "))")
         }
@@ -87,12 +92,20 @@ extension SiteDaemon {
             let stats = poller.statistics
             let id = poller.settings.deviceId
             let batch = engine.batch(of: id)
-            return StatusReport.Device(
+            var device = StatusReport.Device(
                 id: id, profile: poller.settings.profile.id, connected: stats.connected,
                 lastGoodPollS: stats.lastGoodCycle.map { (Double(now - $0) / 1e8).rounded() / 10 },
                 missedCycles: stats.missedCycles, activeAlarms: alarms.filter { $0.id.device == id && $0.isActive }.count,
                 batch: batch?.batchId, phase: batch?.phase, spec: batch?.spec.fingerprint,
                 outOfService: engine.outOfService().first { $0.target == .device(id) }.map(OutOfServiceItem.init))
+            if let communication = engine.communication(of: id) {
+                device.communication = communication.lost ? "lost" : "ok"
+                device.missedPolls = communication.missedPolls
+                device.communicationLostSince = communication.since.map(UTCTime.format)
+            }
+            if let batch { device.phaseFromDevice = batch.phaseSource != .manual }
+            device.configuredBatch = configured[id]?.status
+            return device
         }
         let link = parts.link.map { link in
             let s = link.statistics
@@ -101,7 +114,7 @@ extension SiteDaemon {
         }
         let unacknowledged = alarms.filter { $0.unacknowledged && $0.state != .outOfService && $0.state != .shelved }.count
         let oldest = await offPool { Self.oldestUndelivered(storePath: path) }
-        return StatusReport(
+        var report = StatusReport(
             version: POCareVersion.current, site: site.siteId, uptimeS: Int(Date().timeIntervalSince(started)),
             store: .init(
                 path: path, sizeBytes: size, freeBytes: SiteStore.freeBytes(at: path), pendingRows: health.pendingRows,
@@ -111,6 +124,9 @@ extension SiteDaemon {
             controlSite: link,
             alarms: .init(active: alarms.filter { $0.isActive }.count, unacknowledged: unacknowledged),
             devices: devices, outOfService: engine.outOfService().map(OutOfServiceItem.init))
+        report.specRegister = registerVersion(ReleasedSpecEntry.kind)
+        report.requireSpecRelease = site.requireSpecRelease
+        return report
     }
 
     /// The oldest record the Control Site does not have yet: how far behind the site is.
@@ -237,11 +253,17 @@ extension SiteDaemon {
         guard let current, current.state == .unacknowledged || current.state == .returnedUnacknowledged else {
             throw .init(code: .refused, message: "alarm \(alarm) has nothing to acknowledge (state \(current?.state.rawValue ?? "normal"))")
         }
+        // An alarm whose condition has gone: the acknowledgement closes it, nothing stands.
+        let cleared = current.level == .normal && !current.latched
+        let note = cleared ? "alarm \(alarm) had already cleared; acknowledged, it is back to normal and nothing stands" : nil
         try await audit(AuditAction(
             user: peer.user, action: "alarm.acknowledge", target: alarm.description, reason: reason, oldValue: current.state.rawValue,
-            newValue: (current.level != .normal ? AlarmState.acknowledged : current.latched ? .latched : .normal).rawValue))
+            newValue: (current.level != .normal ? AlarmState.acknowledged : current.latched ? .latched : .normal).rawValue
+                + (cleared ? " (the alarm had cleared)" : "")))
         try apply { try engine.acknowledge(alarm, user: peer.user, reason: reason, at: now()) }
-        return result(alarm, by: peer)
+        var answer = result(alarm, by: peer)
+        answer.note = note
+        return answer
     }
 
     func shelve(_ action: ShelveAction, by peer: ControlPeer) async throws(ControlResponse.Failure) -> AlarmActionResult {
@@ -271,13 +293,16 @@ extension SiteDaemon {
         return result(alarm, by: peer)
     }
 
-    private func batchState(_ device: String, by peer: ControlPeer) -> BatchState {
+    private func batchState(_ device: String, by peer: ControlPeer, notes: [String] = []) -> BatchState {
         let batch = engine.batch(of: device)
-        return BatchState(device: device, batch: batch?.batchId, phase: batch?.phase, spec: batch?.spec.fingerprint, user: peer.user)
+        return BatchState(
+            device: device, batch: batch?.batchId, phase: batch?.phase, spec: batch?.spec.fingerprint, user: peer.user,
+            notes: notes.isEmpty ? nil : notes)
     }
 
     func startBatch(_ start: BatchStart, by peer: ControlPeer) async throws(ControlResponse.Failure) -> BatchState {
-        let profile = try device(start.device).profile.id
+        let device = try device(start.device)
+        let profile = device.profile.id
         guard !start.batch.isEmpty else { throw .init(code: .badRequest, message: "give --batch ID") }
         // The batch id is in every record of the batch and in the hash of each: printable, and short.
         guard start.batch.count <= 128, start.batch.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
@@ -292,42 +317,72 @@ extension SiteDaemon {
         if let running = engine.batch(of: start.device) {
             throw .init(code: .refused, message: "device \(start.device) runs batch \(running.batchId); end it first")
         }
+        // A batch id names one run: used before, it may only join that run while it goes on
+        // another device (a batch that spans devices, one record per device).
+        guard !usedBatchIds.contains(start.batch) || !engine.devices(running: start.batch).isEmpty else {
+            throw .init(code: .refused, message: "batch id \(start.batch) was used before at this site: a batch id names one run; give a new one")
+        }
         let spec = try resolveSpec(start.spec)
+        // The Control Site's word first: what it released, and for which equipment models.
+        let released = releasedSpecs
+        if site.requireSpecRelease && !released.standing(of: spec.fingerprint, profile: profile).isReleased {
+            throw .init(code: .refused, message: released.statement(fingerprint: spec.fingerprint, profile: profile))
+        }
         guard spec.identity.profiles.contains(profile) else {
             throw .init(code: .refused, message: "spec \(spec.identity.documentId) does not name profile '\(profile)'")
         }
         if let phase = start.phase, spec.phase(phase) == nil {
             throw .init(code: .refused, message: "phase '\(phase)' is not in the spec (\(spec.phases.map(\.phase).joined(separator: ", ")))")
         }
-        try await audit(AuditAction(
-            user: peer.user, action: "batch.start", target: start.device, reason: reason,
-            newValue: "batch=\(start.batch) spec=\(spec.fingerprint) phase=\(start.phase ?? "first")"
-                + (start.startingMaterial.map { " starting_material=\($0)" } ?? "")))
-        knownSpecs[spec.fingerprint] = spec
-        try apply {
-            try engine.startBatch(
-                device: start.device, batchId: start.batch, spec: spec, phase: start.phase, followDevicePhase: start.followDevicePhase,
-                user: peer.user, reason: reason, startingMaterial: start.startingMaterial, at: now())
+        let reports = Self.reportsPhase(device.profile)
+        if start.followDevicePhase && !reports {
+            throw .init(code: .refused, message: "device \(start.device) reports no phase (its profile has no enumerated 'phase' parameter)")
         }
-        return batchState(start.device, by: peer)
+        let follow = reports && !start.manualPhase
+        var phase = start.phase
+        if follow, let reported = reportedPhase(of: device, in: spec) {
+            // A batch on a device that reports its phase starts in the device's phase.
+            if let asked = start.phase, asked != reported {
+                throw .init(
+                    code: .refused,
+                    message: "device \(start.device) reports phase \(reported) in \(Self.phaseRegister(device.profile)), which governs the batch's phase; start without --phase, or with --manual-phase to set phases by hand")
+            }
+            phase = reported
+        }
+        let notes = try await beginBatch(
+            on: device, batchId: start.batch, spec: spec, phase: phase, follow: follow, user: peer.user, reason: reason,
+            startingMaterial: start.startingMaterial)
+        return batchState(start.device, by: peer, notes: notes)
     }
 
     func changePhase(_ change: BatchPhaseChange, by peer: ControlPeer) async throws(ControlResponse.Failure) -> BatchState {
-        _ = try device(change.device)
+        let device = try device(change.device)
         guard let running = engine.batch(of: change.device) else { throw .init(code: .refused, message: "device \(change.device) runs no batch") }
+        let following = running.phaseSource != .manual
+        if following && !change.stopFollowingDevice {
+            throw .init(
+                code: .refused,
+                message: "batch \(running.batchId) follows the phase device \(change.device) reports in \(Self.phaseRegister(device.profile)); to set it by hand, stop following the device with --stop-following-device (audited)")
+        }
         guard running.spec.phase(change.phase) != nil else {
             throw .init(
                 code: .refused,
                 message: "phase '\(change.phase)' is not in the spec (\(running.spec.phases.map(\.phase).joined(separator: ", ")))")
         }
-        guard change.phase != running.phase else {
+        guard change.phase != running.phase || following else {
             throw .init(code: .refused, message: "batch \(running.batchId) is already in phase \(change.phase)")
         }
         let reason = try requireReason(change.reason)
         try await audit(AuditAction(
-            user: peer.user, action: "batch.phase", target: change.device, reason: reason, oldValue: running.phase,
-            newValue: change.phase))
-        try apply { try engine.changePhase(device: change.device, to: change.phase, user: peer.user, reason: reason, at: now()) }
+            user: peer.user, action: "batch.phase", target: change.device, reason: reason,
+            oldValue: following ? "\(running.phase) (from the device)" : running.phase,
+            newValue: following ? "\(change.phase) (by hand from now on)" : change.phase))
+        if following {
+            try apply { try engine.stopFollowingDevicePhase(device: change.device, user: peer.user, reason: reason, at: now()) }
+        }
+        if change.phase != running.phase {
+            try apply { try engine.changePhase(device: change.device, to: change.phase, user: peer.user, reason: reason, at: now()) }
+        }
         return batchState(change.device, by: peer)
     }
 
@@ -335,10 +390,15 @@ extension SiteDaemon {
         _ = try device(end.device)
         guard let running = engine.batch(of: end.device) else { throw .init(code: .refused, message: "device \(end.device) runs no batch") }
         let reason = try requireReason(end.reason)
+        // Shelves and latches belong to the batch: its end lifts them, and says so.
+        let standing = engine.alarms().filter { $0.id.device == end.device }
+        let lifted = standing.filter { $0.shelvedUntil != nil }.map { "the shelve of \($0.id) is lifted: batch \(running.batchId) ended" }
+            + standing.filter(\.latched).map { "the latch of \($0.id) is released: batch \(running.batchId) ended" }
         try await audit(AuditAction(
-            user: peer.user, action: "batch.end", target: end.device, reason: reason, oldValue: "batch=\(running.batchId)"))
+            user: peer.user, action: "batch.end", target: end.device, reason: reason, oldValue: "batch=\(running.batchId)",
+            newValue: lifted.isEmpty ? nil : lifted.joined(separator: "; ")))
         try apply { try engine.endBatch(device: end.device, user: peer.user, reason: reason, at: now()) }
-        return batchState(end.device, by: peer)
+        return batchState(end.device, by: peer, notes: lifted)
     }
 
     /// A spec the daemon knows by its fingerprint, or a file in the site's spec folders. The
@@ -346,8 +406,23 @@ extension SiteDaemon {
     /// is not a valid spec is answered with where its problems are, never with its words
     /// (`pocarectl spec validate`, run with the operator's own rights, shows them).
     func resolveSpec(_ reference: String) throws(ControlResponse.Failure) -> IPCSpec {
-        if let known = knownSpecs[reference] ?? knownSpecs.values.first(where: { $0.fingerprint.hasSuffix(reference) || $0.shortFingerprint == reference }) {
-            return known
+        if FingerprintReference.looksLikeFingerprint(reference) && !reference.contains("/") {
+            // The released specs first: their text came from the Control Site.
+            let released = releasedSpecs
+            let candidates = Set(knownSpecs.keys).union(released.entries.keys)
+            switch FingerprintReference.resolve(reference, among: candidates) {
+            case .failure(let refusal): throw .init(code: .refused, message: "spec: \(refusal)")
+            case .success(let fingerprint):
+                if let known = knownSpecs[fingerprint] { return known }
+                guard let source = released.source(of: fingerprint) else {
+                    throw .init(code: .refused, message: released.statement(fingerprint: fingerprint, profile: "any equipment model"))
+                }
+                let parsed = SpecLoader.parse(source, file: "released spec \(fingerprint)", profiles: profileCatalogue())
+                guard let spec = parsed.spec, spec.fingerprint == fingerprint else {
+                    throw .init(code: .refused, message: "spec: the released spec \(fingerprint) does not read to its fingerprint against this site's device profiles")
+                }
+                return spec
+            }
         }
         switch SpecDirectory(directories: site.specDirectories).resolve(reference) {
         case .failure(let refusal):

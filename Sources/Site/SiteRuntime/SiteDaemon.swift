@@ -21,6 +21,8 @@ public enum DaemonInput: Sendable {
     case stop
     /// An operator's request from the control socket, answered through `reply`.
     case control(ControlRequest, ControlPeer, reply: @Sendable (ControlResponse) -> Void)
+    /// A register the Control Site published to the site, read and checked by the link.
+    case register(ReceivedRegister)
 }
 
 /// The running site: store, engine, pipeline, pollers and link, and how a reload swaps the
@@ -38,12 +40,23 @@ public final class SiteDaemon {
     /// Where pollers, the control socket and signals put what the pipeline task must handle.
     public let input: AsyncStream<DaemonInput>.Continuation
     private let printValues: Bool
-    private let logger = Logger(label: "pocare.daemon")
+    let logger = Logger(label: "pocare.daemon")
     let recordCommitter = BatchRecordCommitter()
     /// What other threads (the watchdog, the store's commit handler) may look at.
     let parts = RunningParts()
     /// Specs the daemon has seen (configuration and batch starts), by fingerprint.
     var knownSpecs: [String: IPCSpec] = [:] { didSet { board.register(specs: knownSpecs) } }
+    /// The latest accepted version of each Control Site register, by kind, and when it arrived.
+    var registers: [String: (register: ControlSiteRegister, received: Date)] = [:]
+    /// Register messages refused once (by hash): a retained one arrives again on every
+    /// reconnect and is audited only the first time.
+    var refusedRegisters: Set<String> = []
+    /// Every batch id ever started at the site: a batch id names one run.
+    var usedBatchIds: Set<String> = []
+    /// What became of each device's configured batch (`ConfiguredBatches`).
+    var configured: [String: ConfiguredBatch] = [:]
+    /// Devices whose configured batch waits for the first poll, to start in the phase the device reports.
+    var awaitingFirstPoll: Set<String> = []
 
     /// Builds the parts without starting any: `runPipeline` consumes, `startParts` starts the
     /// pollers and the link, `shutDown` closes what is left.
@@ -59,13 +72,15 @@ public final class SiteDaemon {
             printer: printValues ? LiveValuePrinter(site: site) : nil, board: board)
         let input = self.input
         acquisition = AcquisitionService(config: site) { input.yield(.sample($0)) }
-        link = Self.makeLink(site: site, store: store, board: board)
+        link = Self.makeLink(site: site, store: store, board: board, input: input)
         parts.update(pollers: acquisition.pollers, link: link)
         for device in site.devices { if let spec = device.batch?.spec { knownSpecs[spec.fingerprint] = spec } }
         board.register(specs: knownSpecs)
     }
 
-    static func makeLink(site: SiteConfig, store: SiteStore, board: DeviceStatusBoard) -> ControlSiteLink? {
+    static func makeLink(
+        site: SiteConfig, store: SiteStore, board: DeviceStatusBoard, input: AsyncStream<DaemonInput>.Continuation
+    ) -> ControlSiteLink? {
         guard let controlSite = site.controlSite else { return nil }
         var broker = BrokerOptions(host: controlSite.host, port: controlSite.port, clientId: controlSite.clientId)
         broker.mqtt5 = controlSite.mqtt5
@@ -81,7 +96,7 @@ public final class SiteDaemon {
         settings.telemetryBatch = controlSite.telemetryBatch
         return ControlSiteLink(
             settings: settings, storePath: store.settings.path, store: store, status: { board.contractStatus },
-            retained: { board.retained })
+            retained: { board.retained }, registers: { input.yield(.register($0)) })
     }
 
     /// The configuration's identity in the audit trail: the file's hash and the specs in force.
@@ -93,10 +108,13 @@ public final class SiteDaemon {
 
     /// Registers the devices, takes up again every batch that was running when the daemon
     /// stopped (held to the same spec, read from the store, in the same phase, with its
-    /// shelves), and starts the batches the configuration names that are not running yet.
-    /// Each is audited first.
+    /// shelves), takes up the Control Site's registers as last received, and starts each batch
+    /// the configuration names where the device runs no batch and the id was never used.
+    /// Nothing here ends a batch: only a person does. Each start is audited first.
     public func startBatches(for devices: [DeviceConfig]) async throws {
         let saved = await offPool { [path = store.settings.path] in SavedBatchState(storePath: path) }
+        usedBatchIds = saved.batchIds
+        takeUpRegisters(saved.registers)
         for device in devices {
             engine.register(device: device.id, profile: device.profile)
             // Maintenance does not end because the daemon restarted.
@@ -110,20 +128,15 @@ public final class SiteDaemon {
                     if let alarm = AlarmID(latch.alarm) { engine.restoreLatch(alarm, since: latch.since) }
                 }
             }
-            guard let plan = device.batch else { continue }
-            if let current = engine.batch(of: device.id) {
-                if current.batchId == plan.batchId { continue }
-                try await endBatch(on: device.id, reason: "another batch is configured for the device")
-            }
-            if saved.ended.contains(BatchKey(device: device.id, batch: plan.batchId)) {
-                // A batch id names one batch: one that ended is not started again under its name.
-                logger.warning(
-                    "configured batch already ended; not started again",
-                    metadata: ["device": "\(device.id)", "batch": "\(plan.batchId)"])
-                continue
-            }
-            try await startBatch(plan, on: device.id)
         }
+        let configuredIds = Set(devices.map(\.id))
+        for running in saved.running where !configuredIds.contains(running.device) {
+            // Kept as it is: the batch resumes when the device is configured again.
+            logger.critical(
+                "a running batch's device is not in the configuration; the batch is kept, unwatched, until the device is configured again",
+                metadata: ["device": "\(running.device)", "batch": "\(running.batch)"])
+        }
+        await settleConfiguredBatches(cause: "start")
         // A batch that ended just before the daemon stopped may lack its record: commit it now,
         // so it still reaches the Control Site.
         for missing in saved.endedWithoutRecord {
@@ -178,28 +191,11 @@ public final class SiteDaemon {
         }
     }
 
-    private func startBatch(_ plan: BatchPlan, on device: String) async throws {
-        // Audited before it takes effect: no record, no batch.
-        _ = try await store.audit(AuditAction(
-            user: store.systemUser, action: "batch.start", target: device, reason: "started from the site configuration",
-            newValue: "batch=\(plan.batchId) spec=\(plan.spec.fingerprint) phase=\(plan.phase ?? (plan.followDevicePhase ? "from device" : "first"))"))
-        pipeline.record(try engine.startBatch(
-            device: device, batchId: plan.batchId, spec: plan.spec, phase: plan.phase,
-            followDevicePhase: plan.followDevicePhase, user: store.systemUser, reason: "started from the site configuration",
-            at: Timestamp(wall: Date(), monotonic: MonotonicClock.now())))
-    }
-
-    private func endBatch(on device: String, reason: String) async throws {
-        guard let running = engine.batch(of: device) else { return }
-        _ = try await store.audit(AuditAction(
-            user: store.systemUser, action: "batch.end", target: device, reason: reason, oldValue: "batch=\(running.batchId)"))
-        pipeline.record(try engine.endBatch(
-            device: device, user: store.systemUser, reason: reason, at: Timestamp(wall: Date(), monotonic: MonotonicClock.now())))
-    }
-
     /// Re-reads configuration, profiles and specs. A valid one replaces the pollers between
     /// cycles (the old ones finish their cycle and every sample they took is still handled);
-    /// an invalid one is refused and the running configuration goes on. Both are audited.
+    /// an invalid one, or one that would remove the device of a running batch or change its
+    /// profile, is refused and the running configuration goes on. Both are audited. A reload
+    /// never ends, restarts or re-phases a batch; a configured batch starts as at start-up.
     @discardableResult
     public func reload(user: String? = nil, reason: String = "SIGHUP") async -> Result<ReloadResult, ControlResponse.Failure> {
         let user = user ?? store.systemUser
@@ -217,6 +213,16 @@ public final class SiteDaemon {
             return .failure(.init(code: .refused, message: "configuration not valid; the running one goes on:\n" + errors.joined(separator: "\n")))
         }
         let new = Self.fingerprint(configPath: configPath, site: next)
+        // A running batch belongs to the operator who started it: a reload may not take its
+        // device away or change how the device is read under it.
+        let conflicts = batchesAReloadWouldBreak(next)
+        guard conflicts.isEmpty else {
+            let reason = conflicts.joined(separator: "; ")
+            logger.error("configuration reload refused; the running configuration goes on", metadata: ["reason": "\(reason)"])
+            _ = try? await store.audit(AuditAction(
+                user: user, action: "config.reload.refused", target: configPath, reason: reason, oldValue: old, newValue: new))
+            return .failure(.init(code: .refused, message: "not applied; the running configuration goes on: " + reason))
+        }
         do {
             _ = try await store.audit(AuditAction(
                 user: user, action: "config.reload", target: configPath, reason: reason, oldValue: old, newValue: new))
@@ -229,21 +235,15 @@ public final class SiteDaemon {
         await offPool { previous.stop() }
         let before = Dictionary(uniqueKeysWithValues: site.devices.map { ($0.id, $0) })
         let after = Dictionary(uniqueKeysWithValues: next.devices.map { ($0.id, $0) })
-        do {
-            for id in before.keys where after[id] == nil { try await endBatch(on: id, reason: "device removed by a reload") }
-            for device in next.devices {
-                let earlier = before[device.id]
-                if earlier == nil || earlier?.profile != device.profile {
-                    if earlier != nil { try await endBatch(on: device.id, reason: "device profile changed by a reload") }
-                    engine.register(device: device.id, profile: device.profile)
-                    if let plan = device.batch { try await startBatch(plan, on: device.id) }
-                } else if let plan = device.batch, engine.batch(of: device.id)?.batchId != plan.batchId {
-                    try await endBatch(on: device.id, reason: "another batch configured by a reload")
-                    try await startBatch(plan, on: device.id)
-                }
+        for id in before.keys where after[id] == nil { engine.unregister(device: id) }
+        for device in next.devices {
+            guard let earlier = before[device.id], ProfileFingerprint.of(earlier.profile) == ProfileFingerprint.of(device.profile)
+            else {
+                engine.register(device: device.id, profile: device.profile)
+                continue
             }
-        } catch {
-            logger.error("reload: a batch change failed", metadata: ["error": "\(error)"])
+            // The same register map: stale times and communication settings change in place.
+            if earlier.profile != device.profile { engine.updateMonitoring(device: device.id, profile: device.profile) }
         }
         let controlSiteChanged = next.controlSite != site.controlSite
         site = next
@@ -254,10 +254,11 @@ public final class SiteDaemon {
         if controlSiteChanged {
             let old = link
             await offPool { old?.stop() }
-            link = Self.makeLink(site: next, store: store, board: board)
+            link = Self.makeLink(site: next, store: store, board: board, input: input)
             link?.start()
         }
         parts.update(pollers: acquisition.pollers, link: link)
+        await settleConfiguredBatches(cause: "reload")
         acquisition.start()
         logger.notice("configuration reloaded", metadata: ["devices": "\(next.devices.map(\.id).joined(separator: ","))", "user": "\(user)"])
         return .success(ReloadResult(applied: true, configuration: new))
@@ -271,6 +272,11 @@ public final class SiteDaemon {
             switch item {
             case .sample(let sample):
                 pipeline.handle(sample)
+                if !awaitingFirstPoll.isEmpty, awaitingFirstPoll.contains(sample.deviceId) {
+                    await settleConfiguredBatches(cause: "first poll of \(sample.deviceId)")
+                }
+            case .register(let received):
+                await receive(received)
             case .reload:
                 await reload()
                 afterReload()
@@ -369,9 +375,13 @@ struct SavedBatchState: Sendable {
     var outOfService: [OutOfServiceRecord] = []
     var latches: [(alarm: String, device: String, since: Date)] = []
     var endedWithoutRecord: [(device: String, batch: String)] = []
+    var batchIds: Set<String> = []
+    var registers: [StoredRegister] = []
 
     init(storePath: String) {
         guard let reader = try? StoreReader(path: storePath) else { return }
+        batchIds = (try? reader.batchIds()) ?? []
+        registers = (try? reader.latestRegisters()) ?? []
         endedWithoutRecord = (try? reader.endedBatchesWithoutRecord()) ?? []
         latches = (try? reader.latches()) ?? []
         outOfService = (try? reader.outOfService()) ?? []

@@ -95,6 +95,8 @@ public final class SitePipeline {
                         canonical: spec.canonicalForm, source: spec.source))
         case .phaseChanged:
             return event.phase.map { .phase(device: event.device, phase: $0) }
+        case .phaseFollowStopped:
+            return .followDevicePhase(device: event.device, follows: false)
         case .batchEnded:
             return event.batchId.map { .ended(device: event.device, batch: $0, at: event.time, by: event.user, reason: event.reason) }
         case .shelved:

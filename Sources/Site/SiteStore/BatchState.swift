@@ -83,6 +83,40 @@ public enum BatchStateChange: Sendable, Hashable {
     /// A latched alarm, standing until an operator resets it (or its batch ends).
     case latched(alarm: String, device: String, since: Date)
     case unlatched(alarm: String)
+    /// A running batch stops (or starts) following the phase its device reports.
+    case followDevicePhase(device: String, follows: Bool)
+    /// A version of a Control Site register, received and accepted; every version is kept.
+    case register(StoredRegister)
+}
+
+/// A version of a register the Control Site published (released specs, ...), as the site
+/// accepted it: its canonical form, the hash of that form, and who released it.
+public struct StoredRegister: Sendable, Hashable {
+    public var kind: String
+    public var version: Int64
+    /// `sha256:` and the hex SHA-256 of `canonical`.
+    public var hash: String
+    public var signerName: String
+    public var signerUser: String
+    public var signedAt: String
+    public var meaning: String
+    public var canonical: String
+    public var received: Date
+
+    public init(
+        kind: String, version: Int64, hash: String, signerName: String, signerUser: String, signedAt: String, meaning: String,
+        canonical: String, received: Date
+    ) {
+        self.kind = kind
+        self.version = version
+        self.hash = hash
+        self.signerName = signerName
+        self.signerUser = signerUser
+        self.signedAt = signedAt
+        self.meaning = meaning
+        self.canonical = canonical
+        self.received = received
+    }
 }
 
 /// An alarm or device out of service for maintenance: kept until it is returned, across restarts.

@@ -3,6 +3,39 @@ import POCareContract
 import Foundation
 
 extension StoreReader {
+    /// Every version of every register the site accepted, oldest first within each kind.
+    public func registers(kind: String? = nil) throws(SQLiteError) -> [StoredRegister] {
+        let query = try connection.prepare("""
+            SELECT kind, version, hash, signer_name, signer_user, signed_at, meaning, canonical, received_ns FROM registers
+            WHERE ?1 IS NULL OR kind = ?1 ORDER BY kind, version
+            """)
+        query.bind(1, kind)
+        var result: [StoredRegister] = []
+        while try query.step() {
+            result.append(StoredRegister(
+                kind: query.text("kind") ?? "", version: query.int64("version"), hash: query.text("hash") ?? "",
+                signerName: query.text("signer_name") ?? "", signerUser: query.text("signer_user") ?? "",
+                signedAt: query.text("signed_at") ?? "", meaning: query.text("meaning") ?? "", canonical: query.text("canonical") ?? "",
+                received: Date(nanosecondsSince1970: query.int64("received_ns"))))
+        }
+        return result
+    }
+
+    /// The latest version of each kind of register.
+    public func latestRegisters() throws(SQLiteError) -> [StoredRegister] {
+        var latest: [String: StoredRegister] = [:]
+        for register in try registers() where (latest[register.kind]?.version ?? 0) < register.version { latest[register.kind] = register }
+        return latest.values.sorted { $0.kind < $1.kind }
+    }
+
+    /// Every batch id ever started at the site, on any device: a batch id names one run.
+    public func batchIds() throws(SQLiteError) -> Set<String> {
+        let query = try connection.prepare("SELECT DISTINCT batch FROM batches")
+        var ids: Set<String> = []
+        while try query.step() { if let id = query.text("batch") { ids.insert(id) } }
+        return ids
+    }
+
     /// The batches that were running when the store was last written, by device.
     public func runningBatches() throws(SQLiteError) -> [RunningBatch] {
         let query = try connection.prepare("""

@@ -140,6 +140,13 @@ public final class SQLiteStatement {
         guard let pointer, count > 0 else { return UnsafeRawBufferPointer(start: nil, count: 0) }
         return UnsafeRawBufferPointer(start: pointer, count: count)
     }
+    /// The index of the result column a query names `name`, so rows are read by name.
+    public func column(_ name: String) -> Int32 {
+        for i in 0..<sqlite3_column_count(handle) where sqlite3_column_name(handle, i).map({ String(cString: $0) }) == name { return i }
+        preconditionFailure("the query has no column named \(name): \(sql)")
+    }
+    public func text(_ name: String) -> String? { text(column(name)) }
+    public func int64(_ name: String) -> Int64 { int64(column(name)) }
     public func blob(_ column: Int32) -> [UInt8] {
         let count = Int(sqlite3_column_bytes(handle, column))
         guard count > 0, let pointer = sqlite3_column_blob(handle, column) else { return [] }

@@ -169,6 +169,25 @@ enum Schema {
         );
         ALTER TABLE samples ADD COLUMN labels INTEGER REFERENCES label_sets (id);
         """,
+        // 8: every version of every register the Control Site decided (released specs, and
+        // later trained personnel and registered equipment), as received and accepted: the
+        // site enforces the latest of each kind, also while offline and across restarts.
+        """
+        CREATE TABLE registers (
+            kind        TEXT NOT NULL,
+            version     INTEGER NOT NULL,
+            hash        TEXT NOT NULL,
+            signer_name TEXT NOT NULL,
+            signer_user TEXT NOT NULL,
+            signed_at   TEXT NOT NULL,
+            meaning     TEXT NOT NULL,
+            canonical   TEXT NOT NULL,
+            received_ns INTEGER NOT NULL,
+            PRIMARY KEY (kind, version)
+        ) WITHOUT ROWID;
+        CREATE TRIGGER registers_no_update BEFORE UPDATE ON registers
+            BEGIN SELECT RAISE(ABORT, 'a received register is kept as received'); END;
+        """,
     ]
 
     static var version: Int { migrations.count }

@@ -1,4 +1,5 @@
 import Foundation
+import POCareCore
 
 #if canImport(Glibc)
 import Glibc
@@ -86,7 +87,7 @@ struct StoreIdentityMarker {
     }
 
     func write(epoch: String, createdAt: Date) {
-        let text = "epoch=\(epoch)\ncreated=\(createdAt.formatted(.iso8601))\n"
+        let text = "epoch=\(epoch)\ncreated=\(UTCTime.formatSeconds(createdAt))\n"
         let fd = open(path + ".new", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
         guard fd >= 0 else { return }
         let bytes = Array(text.utf8)

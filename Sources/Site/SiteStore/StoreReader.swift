@@ -18,6 +18,8 @@ public final class StoreReader {
             throw SQLiteError(code: SQLITE_CANTOPEN, message: "no store at \(path)", sql: nil)
         }
         connection = try SQLiteConnection(path: path, readOnly: true)
+        // A reader's page cache as small as the writer's (`SiteStore.pageCacheKiB`).
+        try connection.execute("PRAGMA cache_size = -\(SiteStore.pageCacheKiB)")
     }
 
     /// The store's identity, made when it was created (see `SiteStore.epoch`).

@@ -17,10 +17,14 @@ struct BatchStart: ParsableCommand {
     @OptionGroup var daemon: SocketOption
     @Argument(help: "Device id.") var device: String
     @Option(help: "Batch id.") var batch: String
-    @Option(help: "Spec file in the site's spec folder (spec_dir), or the fingerprint (or its first 12 digits) of a spec the daemon knows.")
+    @Option(help: """
+        Spec file in the site's spec folder (spec_dir), or a fingerprint: in full, or its first 12 or more hex digits \
+        where they name one released spec (or one the daemon knows). It must be released for the device's equipment model.
+        """)
     var spec: String
-    @Option(help: "Starting phase (default: the spec's first).") var phase: String?
-    @Flag(help: "Let the phase follow the device's phase parameter.") var followDevicePhase = false
+    @Option(help: "Starting phase (default: the phase the device reports, else the spec's first).") var phase: String?
+    @Flag(help: "Follow the device's phase parameter (the default where the device reports one).") var followDevicePhase = false
+    @Flag(help: "On a device that reports its phase: do not follow it, set phases by hand (audited).") var manualPhase = false
     @Option(help: "The starting material's id, where the batch is one of a split source (the yearly comparability check pairs them).")
     var startingMaterial: String?
     @Option(help: "Why, for the audit trail (required).") var reason: String
@@ -29,24 +33,33 @@ struct BatchStart: ParsableCommand {
         // A file named relative to here means nothing to the daemon: send where it is.
         let reference = FileManager.default.fileExists(atPath: spec) ? URL(fileURLWithPath: spec).standardizedFileURL.path : spec
         let r = try daemon.batchAction(.batchStart(ControlAPI.BatchStart(
-            device: device, batch: batch, spec: reference, phase: phase, followDevicePhase: followDevicePhase, reason: reason,
-            startingMaterial: startingMaterial)))
+            device: device, batch: batch, spec: reference, phase: phase, followDevicePhase: followDevicePhase, manualPhase: manualPhase,
+            reason: reason, startingMaterial: startingMaterial)))
         if json { return printJSON(r) }
         print("batch \(text(r.batch)) started on \(device) in phase \(text(r.phase)), spec \(text(r.spec))")
+        for note in r.notes ?? [] { print("note: \(note)") }
     }
 }
 
 struct BatchPhase: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "phase", abstract: "Move a device's batch to another phase of its spec (audited).",
-        discussion: "Example:\n  pocarectl batch phase rocker-1 expansion")
+        discussion: """
+            On a device that reports its phase the batch follows the device, and this is refused
+            unless --stop-following-device says to set phases by hand from now on (audited).
+
+            Example:
+              pocarectl batch phase str-1 expansion --reason "day 3"
+            """)
     @OptionGroup var daemon: SocketOption
     @Argument(help: "Device id.") var device: String
     @Argument(help: "Phase.") var phase: String
+    @Flag(help: "Stop following the phase the device reports; set it by hand from now on.") var stopFollowingDevice = false
     @Option(help: "Why, for the audit trail (required).") var reason: String
     @Flag(help: "Print the daemon's answer as JSON.") var json = false
     func run() throws {
-        let r = try daemon.batchAction(.batchPhase(BatchPhaseChange(device: device, phase: phase, reason: reason)))
+        let r = try daemon.batchAction(.batchPhase(BatchPhaseChange(
+            device: device, phase: phase, stopFollowingDevice: stopFollowingDevice, reason: reason)))
         if json { return printJSON(r) }
         print("\(device): batch \(text(r.batch)) now in phase \(phase)")
     }
@@ -63,6 +76,7 @@ struct BatchEnd: ParsableCommand {
         let r = try daemon.batchAction(.batchEnd(ControlAPI.BatchEnd(device: device, reason: reason)))
         if json { return printJSON(r) }
         print("batch on \(device) ended")
+        for note in r.notes ?? [] { print("note: \(note)") }
     }
 }
 
@@ -133,6 +147,13 @@ struct BatchReport: ParsableCommand {
         print(Paint.bold("Batch \(batch) on \(r.device)"))
         print("spec        \(text(r.specIdentity.document)) version \(text(r.specIdentity.version)), approved by \(text(r.specIdentity.approvedBy)) on \(text(r.specIdentity.approvalDate)), \(text(r.specIdentity.changeControl))")
         print("            \(r.spec)")
+        if let release = r.specRelease {
+            let state = release.state == "released" ? "released" : Paint.red("NOT RELEASED")
+            print("release     \(state): \(release.detail)")
+            if let retired = release.retiredDuringBatch {
+                print("            " + Paint.red("RETIRED during the batch") + " (\(text(retired.retiredAt)) by \(text(retired.retiredBy)): \(text(retired.reason)); received \(retired.received)); the batch finished under it")
+            }
+        }
         let e = r.equipment
         print("equipment   \(e.device): \(text(e.vendor)) \(text(e.model)), profile \(text(e.profile)) \(text(e.profileFingerprint))")
         print("            serial \(text(e.serialNumber)), firmware \(text(e.firmwareVersion))")
@@ -247,6 +268,14 @@ enum BatchReportCSV {
         for (field, value) in [("device", e.device), ("profile", e.profile), ("profile_fingerprint", e.profileFingerprint), ("vendor", e.vendor),
                                ("model", e.model), ("serial_number", e.serialNumber), ("firmware_version", e.firmwareVersion)] {
             row("equipment", "", "", field, value)
+        }
+        if let release = r.specRelease {
+            row("spec_release", "", "", "state", release.state)
+            row("spec_release", "", "", "detail", release.detail)
+            row("spec_release", "", "", "release_required", release.releaseRequired ? "true" : "false")
+            row("spec_release", "", "", "register_version", release.registerVersion.map(String.init))
+            row("spec_release", "", "", "register_hash", release.registerHash)
+            row("spec_release", "", "", "retired_during_batch", release.retiredDuringBatch?.retiredAt ?? (release.retiredDuringBatch != nil ? "yes" : nil))
         }
         row("batch", "", r.batch, "start", r.start.time)
         row("batch", "", r.batch, "started_by", r.start.by)

@@ -60,6 +60,12 @@ struct Status: ParsableCommand {
         print("store         \(store.path): \(store.committedRows) rows committed since start, \(store.pendingRows) waiting, \(store.freeBytes.map { "\($0 >> 20) MiB" } ?? "unknown") free, oldest undelivered \(store.oldestUndelivered ?? "none"), epoch \(store.epoch ?? "-")\(store.healthy ? "" : ", NOT COMMITTING")")
         if let problem = store.fileProblem { print("STORE LOST    \(problem)") }
         print("specs         \(status.specs.isEmpty ? "-" : status.specs.joined(separator: ", "))")
+        if let register = status.specRegister {
+            print("released specs register version \(register.version) (\(register.hash.dropFirst("sha256:".count).prefix(12))), released by \(register.signedBy) at \(register.signedAt), received \(register.received)")
+        } else {
+            print("released specs NONE RECEIVED from the Control Site")
+        }
+        if status.requireSpecRelease == false { print("spec release  NOT REQUIRED (specs.require_release: false): batch records say so") }
         if let link = status.controlSite {
             print("control site  \(link.connected ? "connected" : "NOT connected"), backlog \(link.backlog), last delivery \(link.lastDelivery ?? "never")\(link.connected ? "" : link.lastError.map { " (\($0))" } ?? "")")
         } else {
@@ -69,17 +75,25 @@ struct Status: ParsableCommand {
         if let service = status.outOfService, !service.isEmpty {
             print("out of service \(service.map { "\($0.target) (since \($0.since) by \($0.user): \($0.reason))" }.joined(separator: ", "))")
         }
-        var rows = [["device", "profile", "connected", "last good poll", "alarms", "batch", "phase", "spec"]]
+        var rows = [["device", "profile", "connected", "communication", "last good poll", "alarms", "batch", "phase", "spec"]]
         for device in status.devices {
+            let communication = device.communication == "lost"
+                ? "LOST (\(device.missedPolls ?? 0) polls missed)" : (device.missedPolls ?? 0) > 0 ? "ok, \(device.missedPolls!) bad" : "ok"
             rows.append([
-                device.id, device.profile, device.connected ? "yes" : "NO",
+                device.id, device.profile, device.connected ? "yes" : "NO", communication,
                 device.lastGoodPollS.map { "\(formatNumber($0)) s ago" } ?? "never",
-                "\(device.activeAlarms)", device.batch ?? "-", device.phase ?? "-",
+                "\(device.activeAlarms)", device.batch ?? "-",
+                device.phase.map { $0 + (device.phaseFromDevice == true ? " (device)" : "") } ?? "-",
                 device.spec.map { String($0.dropFirst("sha256:".count).prefix(12)) } ?? "-",
             ])
         }
         print("")
         print(alignedTable(rows))
+        // A configured batch that did not start says why, here as in the journal.
+        for device in status.devices {
+            guard let configured = device.configuredBatch, configured.state != "running" else { continue }
+            print("\(device.id): configured batch \(configured.batch): \(configured.state)\(configured.detail.map { " (\($0))" } ?? "")")
+        }
     }
 }
 

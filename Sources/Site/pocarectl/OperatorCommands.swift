@@ -237,6 +237,7 @@ struct Ack: ParsableCommand {
         let result = try daemon.alarmAction(.acknowledge(AlarmAction(alarm: alarm, reason: reason)))
         if json { return printJSON(result) }
         print("acknowledged \(alarm) as \(result.user): now \(result.state)")
+        if let note = result.note { print("note: \(note)") }
     }
 }
 

@@ -25,7 +25,7 @@ struct POCareCtl: ParsableCommand {
             """,
         subcommands: [
             Status.self, Devices.self, Values.self, Watch.self, Alarms.self, Ack.self, Shelve.self, Unshelve.self, Reset.self,
-            OutOfService.self, InService.self, Batch.self,
+            OutOfService.self, InService.self, Batch.self, SpecRegisterCommand.self,
             Reload.self, AuditCommand.self, VerifyRecords.self, ProfileCommand.self, SpecCommand.self, Subscribe.self,
         ])
 

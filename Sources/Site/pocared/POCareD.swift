@@ -19,7 +19,7 @@ struct POCareD: AsyncParsableCommand {
     @Option(help: "Site configuration file (YAML).")
     var config: String
 
-    @Flag(help: "Validate the configuration and every profile it names, then exit (0 valid, 1 invalid).")
+    @Flag(help: "Validate the configuration and every profile it names, say what the store's running batches mean for its configured batches, then exit (0 valid, 1 invalid).")
     var check = false
 
     @Flag(help: "Print every device's values on standard output after each poll.")
@@ -58,6 +58,11 @@ struct POCareD: AsyncParsableCommand {
         }
         if check {
             print("\(config): ok: site \(site.siteId), \(site.devices.count) devices")
+            // What the store says of the configured batches: conflicts change nothing, and are said here first.
+            for finding in SiteDaemon.batchFindings(site: site, storePath: store ?? site.store.path) { print("\(config): warning: \(finding)") }
+            if site.requireSpecRelease == false {
+                print("\(config): warning: specs.require_release is false: batches start under specs the Control Site has not released, and their records say so")
+            }
             return
         }
         var options = SiteRunner.Options(configPath: config, storePath: store, socketPath: socket)

@@ -47,7 +47,7 @@ enum MasterFileSection {
             return [HTML.escape(p.account), HTML.escape(p.person), HTML.escape(p.role.rawValue), HTML.escape(p.trainingDate),
                     HTML.escape(p.trainingExpires(validDays: settings.trainingValidDays)), expired ? HTML.badge("training expired", "bad") : HTML.badge("trained", "ok")]
         }, cssClass: "personnel")
-        body += "<p class=\"muted\">Published to the site: " + (file.registers.map { "\($0.register) register version \($0.version) (\($0.created), CC-\($0.change), <code>\(HTML.short($0.registerHash))</code>)" }
+        body += "<p class=\"muted\">Published to the site: " + (file.registers.map { "\(HTML.escape($0.kind)) register version \($0.version) (\(HTML.escape($0.created)), \($0.change.map { "CC-\($0), " } ?? "")signed by \(HTML.escape($0.signedBy)), <code>\(HTML.short($0.hash))</code>)" }
             .joined(separator: "; ").nilIfEmpty ?? "no register yet") + "</p>"
         body += "<h3>Approved specs per equipment model</h3>" + HTML.table(["Model", "Specs"], file.models.map { model in
             [HTML.escape(model), (file.approvedSpecs[model] ?? []).map { "<code>\(HTML.escape(HTML.short($0.fingerprint)))</code> \(HTML.escape($0.document)) \(HTML.escape($0.version))" }.joined(separator: "<br>")]

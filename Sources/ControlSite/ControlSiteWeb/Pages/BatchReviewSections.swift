@@ -91,7 +91,7 @@ enum BatchReviewSections {
     }
 
     static func excursions(_ review: BatchReview) -> String {
-        "<h2 id=\"excursions\">Excursions</h2><p class=\"muted\">As the site's batch record defines them (before it arrives, its excursion events).</p>"
+        "<h2 id=\"excursions\">Excursions</h2><p class=\"muted\">As the site's batch record defines them (before it arrives, as the same rule finds them in the samples held here).</p>"
             + HTML.table(["Device", "Alarm", "Phase", "Start (UTC)", "End (UTC)", "Duration", "Worst value", "Limit crossed", "Area outside"],
                          review.excursions.map { x in
                 [HTML.escape(x.device), HTML.escape(x.alarm), HTML.escape(x.phase), HTML.escape(x.start), HTML.escape(x.end),

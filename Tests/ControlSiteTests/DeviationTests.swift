@@ -84,6 +84,23 @@ struct DeviationTests {
         #expect(history.contains("deviation.evidence"), "\(history)")
     }
 
+    @Test("an operator action a site let through outside its personnel register opens one deviation per person")
+    func untrainedOperator() throws {
+        let db = try IngestDatabase()
+        try db.registerSite("site-a", role: .reference)
+        for seq in 1...2 {
+            try db.connection.execute("""
+                INSERT INTO audit_entries (site, epoch, stream, seq, time, user_name, action, target, record)
+                VALUES ('site-a', 'e1', 'audit', $1, now(), 'mallory', 'personnel.exception', 'batchStart', jsonb_build_object('reason', $2::text))
+                """, [String(seq), "'mallory' is not in the personnel register (version 2); allowed by personnel.allow_unregistered"])
+        }
+        let opened = try DeviationScanner.scan(settings: QualitySettings(), on: db.connection)
+        #expect(opened.count == 1)
+        #expect(try db.scalar("SELECT source FROM deviations") == "untrained_operator")
+        #expect(try db.count("SELECT count(*) FROM deviation_evidence") == 2)
+        #expect(try DeviationScanner.scan(settings: QualitySettings(), on: db.connection).isEmpty)
+    }
+
     @Test("unregistered equipment at a registered site is a nonconformance on the site and every batch it runs, and opens a deviation")
     func unregisteredEquipment() throws {
         let db = try IngestDatabase()

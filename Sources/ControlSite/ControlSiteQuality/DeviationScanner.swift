@@ -35,7 +35,7 @@ public enum DeviationScanner {
         try connection.transaction {
             try connection.execute("SELECT pg_advisory_xact_lock(7146354)")
             var candidates = try excursions(connection) + batchRecords(connection, settings: settings)
-            candidates += try integrity(connection, settings: settings) + nonconformances(connection)
+            candidates += try integrity(connection, settings: settings) + nonconformances(connection) + untrainedOperators(connection)
             var opened: [Int64] = []
             var touched: Set<Int64> = []
             for c in candidates {
@@ -120,6 +120,25 @@ public enum DeviationScanner {
             WHERE e.kind = 'excursion' AND e.batch IS NOT NULL
               AND NOT EXISTS (SELECT 1 FROM deviation_evidence d WHERE d.evidence_key = k.key)
             ORDER BY e.time, e.seq
+            """))
+    }
+
+    /// Operator actions a site let through although its personnel register does not list the
+    /// person or their training expired (the site's audit entry `personnel.exception`): one
+    /// deviation per site and person while open.
+    static func untrainedOperators(_ connection: PostgresConnection) throws -> [Candidate] {
+        candidates(try connection.execute("""
+            SELECT 'personnel|' || a.site || '|' || a.epoch || '|' || a.seq, 'untrained_operator|' || a.site || '|' || coalesce(a.user_name, ''),
+                   'untrained_operator', a.site, NULL, 'audit entry', a.time,
+                   coalesce(a.user_name, '?') || ' ran ' || coalesce(a.target, '?') || ': ' || coalesce(left(a.record->>'reason', 1000), ''),
+                   '/audit?site=' || a.site || '&action=personnel.',
+                   'Operator action by ' || coalesce(a.user_name, '?') || ' at ' || a.site || ' outside the personnel register',
+                   'The site let an action through (personnel.allow_unregistered) by someone its personnel register does not list, '
+                       || 'or whose GxP training had expired.'
+            FROM audit_entries a
+            WHERE a.action = 'personnel.exception'
+              AND NOT EXISTS (SELECT 1 FROM deviation_evidence d WHERE d.evidence_key = 'personnel|' || a.site || '|' || a.epoch || '|' || a.seq)
+            ORDER BY a.time, a.seq
             """))
     }
 

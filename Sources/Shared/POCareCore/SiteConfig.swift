@@ -110,6 +110,11 @@ public struct SiteConfig: Sendable, Hashable {
     /// device's equipment model (`specs: { require_release: false }` turns this off for
     /// commissioning and tests; such a batch's record says its spec was not released).
     public var requireSpecRelease = true
+    /// Operator actions by someone the Control Site's personnel register does not list, or
+    /// whose GxP training has expired, are refused; `personnel: { allow_unregistered: true }`
+    /// lets them through, each one audited as a `personnel.exception` (a deviation at the
+    /// Control Site). Nothing is checked before the site holds a personnel register.
+    public var allowUnregisteredOperators = false
     /// Where Prometheus metrics are served; nil: not served.
     public var metrics: MetricsConfig?
 

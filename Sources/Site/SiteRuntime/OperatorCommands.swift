@@ -17,6 +17,7 @@ extension SiteDaemon {
     public func handle(_ request: ControlRequest, from peer: ControlPeer) async -> ControlResponse {
         var response: ControlResponse
         do throws(ControlResponse.Failure) {
+            if request.command.changesState { try await checkPersonnel(peer, request.command) }
             let result: ControlResult = switch request.command {
             case .status: .status(await status())
             case .reload(let reason): .reload(try await reload(user: peer.user, reason: reason ?? "pocarectl reload").get())
@@ -51,6 +52,24 @@ extension SiteDaemon {
     }
 
     func now() -> Timestamp { Timestamp(wall: Date(), monotonic: MonotonicClock.now()) }
+
+    /// The Control Site's personnel register decides who acts: someone it does not list, or
+    /// whose training expired, is refused (audited as `personnel.refused`), unless the site's
+    /// configuration lets them through (`personnel.allow_unregistered`), when the action is
+    /// audited as a `personnel.exception` first: a deviation the Control Site opens.
+    func checkPersonnel(_ peer: ControlPeer, _ command: ControlCommand) async throws(ControlResponse.Failure) {
+        let personnel = TrainedPersonnel(registers[PersonnelRegister.kind]?.register)
+        guard let why = personnel.refusal(account: peer.user, day: TrainedPersonnel.today()) else { return }
+        let action = "\(command)".prefix { $0 != "(" }
+        if site.allowUnregisteredOperators {
+            try await audit(AuditAction(user: peer.user, action: "personnel.exception", target: String(action),
+                                        reason: why + "; allowed by personnel.allow_unregistered"))
+            return
+        }
+        // The refusal stands whether or not its audit entry is written: nothing was applied.
+        _ = try? await store.audit(AuditAction(user: peer.user, action: "personnel.refused", target: String(action), reason: why))
+        throw .init(code: .refused, message: "refused: \(why) (the site's personnel.allow_unregistered lets such actions through as deviations)")
+    }
 
     func requireReason(_ text: String?) throws(ControlResponse.Failure) -> String {
         let reason = text?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""

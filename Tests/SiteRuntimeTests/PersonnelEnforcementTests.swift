@@ -52,4 +52,27 @@ struct PersonnelEnforcementTests {
             #expect(exception.user == "alice" && exception.target == "batchEnd" && exception.reason?.contains("allowed by personnel.allow_unregistered") == true)
         }
     }
+
+    @Test("a root client names the person it acts for with --user, and the action is theirs; control.require_user makes it a must; others may not name anyone else")
+    func rootNamesThePerson() async throws {
+        try await RuntimeFixture.with { site in
+            site.poll(temperature: 37)
+            let root = ControlPeer(uid: 0, pid: 1, user: "root")
+            let other = await site.daemon.handle(ControlRequest(Self.phase, id: "t", user: "bob"), from: site.operatorPeer)
+            #expect(other.error?.message.contains("--user is for a client running as root") == true, "\(String(describing: other.error))")
+            let named = await site.daemon.handle(ControlRequest(Self.phase, id: "t", user: "alice"), from: root)
+            #expect(named.ok, "\(String(describing: named.error))")
+            #expect(try await site.auditActions().map(\.action).last { $0.action == "batch.phase" }?.user == "alice")
+
+            let config = try String(contentsOfFile: site.configPath, encoding: .utf8)
+            try config.replacingOccurrences(of: "control: { socket:", with: "control: { require_user: true, socket:")
+                .write(toFile: site.configPath, atomically: true, encoding: .utf8)
+            let reload = await site.send(.reload(reason: "operators name themselves"))
+            #expect(reload.ok, "\(String(describing: reload.error))")
+            let anonymous = await site.daemon.handle(ControlRequest(.batchEnd(BatchEnd(device: "rocker-1", reason: "done")), id: "t"), from: root)
+            #expect(anonymous.error?.message.contains("name the person you act for with --user NAME") == true, "\(String(describing: anonymous.error))")
+            // Reading needs no name.
+            #expect(await site.daemon.handle(ControlRequest(.status, id: "t"), from: root).ok)
+        }
+    }
 }

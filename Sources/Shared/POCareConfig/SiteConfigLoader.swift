@@ -208,9 +208,10 @@ public enum SiteConfigLoader {
         }
         var control = ControlSocketConfig()
         if let reader = top.mappingReader("control") {
-            reader.rejectUnknownKeys(allowed: ["socket", "group"])
+            reader.rejectUnknownKeys(allowed: ["socket", "group", "require_user"])
             if let path = reader.string("socket") { control.path = resolve(path, against: baseDirectory).path }
             if reader.has("group") { control.group = reader.string("group") }
+            if reader.has("require_user") { control.requireUserForRoot = reader.bool("require_user") ?? false }
         }
         let metrics = top.metricsSection()
         let diagnostics = profileDiagnostics + specDiagnostics + collector.diagnostics

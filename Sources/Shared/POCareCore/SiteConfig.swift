@@ -93,6 +93,9 @@ public struct ControlSocketConfig: Sendable, Hashable {
     /// Group that may connect (mode 0660); nil means `pocare-operators` where that group
     /// exists, and the daemon's own group elsewhere (a development machine).
     public var group: String?
+    /// A client running as root must name the person it acts for (`pocarectl --user NAME`)
+    /// for every state-changing command (`control: { require_user: true }`).
+    public var requireUserForRoot = false
     public init() {}
 }
 

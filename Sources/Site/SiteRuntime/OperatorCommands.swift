@@ -14,9 +14,10 @@ import StoreReports
 extension SiteDaemon {
     /// Answers an operator's request. Runs on the pipeline task, so it sees the engine's state
     /// between two samples.
-    public func handle(_ request: ControlRequest, from peer: ControlPeer) async -> ControlResponse {
+    public func handle(_ request: ControlRequest, from connected: ControlPeer) async -> ControlResponse {
         var response: ControlResponse
         do throws(ControlResponse.Failure) {
+            let peer = try person(acting: connected, request)
             if request.command.changesState { try await checkPersonnel(peer, request.command) }
             let result: ControlResult = switch request.command {
             case .status: .status(await status())
@@ -52,6 +53,24 @@ extension SiteDaemon {
     }
 
     func now() -> Timestamp { Timestamp(wall: Date(), monotonic: MonotonicClock.now()) }
+
+    /// Who acts: the socket peer's account, or for a root client the person it names
+    /// (`--user`), which `control.require_user` makes a must for state-changing commands.
+    func person(acting peer: ControlPeer, _ request: ControlRequest) throws(ControlResponse.Failure) -> ControlPeer {
+        guard let named = request.user?.trimmingCharacters(in: .whitespaces), !named.isEmpty else {
+            if peer.uid == 0, site.control.requireUserForRoot, request.command.changesState {
+                throw .init(code: .refused, message: "pocarectl runs as root here: name the person you act for with --user NAME (control.require_user)")
+            }
+            return peer
+        }
+        guard named.count <= 64, named.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }) else {
+            throw .init(code: .badRequest, message: "--user: a user name of letters, digits, '.', '_' or '-', at most 64")
+        }
+        guard peer.uid == 0 || named == peer.user else {
+            throw .init(code: .refused, message: "--user is for a client running as root; you act as '\(peer.user)'")
+        }
+        return ControlPeer(uid: peer.uid, pid: peer.pid, user: named)
+    }
 
     /// The Control Site's personnel register decides who acts: someone it does not list, or
     /// whose training expired, is refused (audited as `personnel.refused`), unless the site's

@@ -180,7 +180,7 @@ let package = Package(
         .testTarget(name: "AcquisitionTests", dependencies: ["POCareCore", "POCareConfig", "Acquisition", propertyBased]),
         .testTarget(name: "InProcessControlTests", dependencies: ["POCareCore", "InProcessControl", propertyBased]),
         .testTarget(name: "SiteStoreTests", dependencies: ["POCareCore", "POCareContract", "SiteStore", "Hashing", propertyBased]),
-        .testTarget(name: "ControlSiteLinkTests", dependencies: ["POCareCore", "POCareContract", "ControlSiteLink", "SiteStore", propertyBased]),
+        .testTarget(name: "ControlSiteLinkTests", dependencies: ["POCareCore", "POCareContract", "ControlSiteLink", "SiteStore", "Hashing", propertyBased]),
         .testTarget(name: "ControlAPITests", dependencies: ["ControlAPI", "POCareCore", "POCareContract"]),
         .testTarget(
             name: "SiteRuntimeTests",

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: simulated bioreactors (pocare-sim), a local mosquitto
-# broker standing in for the Control Site's, the site daemon (pocared) polling, evaluating
+# broker standing in for the Control Site's (each site and the Control Site sign in as
+# themselves; no anonymous client), the site daemon (pocared) polling, evaluating
 # against the example IPC spec, storing in .build/demo/site.db and publishing, and a Control
 # Site subscriber (pocarectl subscribe) printing what arrives. Behind it runs the Control Site
 # itself: a private PostgreSQL cluster on 127.0.0.1:15432, `pocare-control run` ingesting, and a
@@ -116,28 +117,78 @@ batch_cycle() {
 # the web pages' own forms (the sign-in token, the session's CSRF token, the password entered
 # again), as a reviewer would in a browser: so the reference site's batches count as certified.
 demo_certify() {
-  local web=http://127.0.0.1:8080 jar=.build/demo/control/qp.cookies done=.build/demo/control/certified token site batch nap=
+  local done=.build/demo/control/certified site batch hash nap=
   touch "$done"
   trap 'kill "$nap" 2>/dev/null; exit 0' TERM
   while true; do
     sleep 15 & nap=$!
     wait "$nap"
-    rm -f "$jar"
-    token=$(curl -s -c "$jar" "$web/login" | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' | head -n 1)
-    [ -n "$token" ] || continue
-    curl -s -b "$jar" -c "$jar" -o /dev/null --data-urlencode user=qp --data-urlencode password=demo-password-qp \
-      --data-urlencode "csrf=$token" --data-urlencode next=/sites "$web/login" || continue
     "$bin/pocare-control" batches --config "$control_config" --json 2>/dev/null \
       | awk -F'"' '/"batch" :/ {b=$4} /"site" :/ {print $4, b}' | sort -u | while read -r site batch; do
       grep -qx "$site $batch" "$done" && continue
-      "$bin/pocare-control" batch "$site" "$batch" --config "$control_config" 2>/dev/null | grep -q "agrees with the samples" || continue
-      token=$(curl -s -b "$jar" "$web/batches/$site/$batch" | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' | head -n 1)
-      [ -n "$token" ] || continue
-      curl -s -b "$jar" -o /dev/null -w '%{http_code}' --data-urlencode "csrf=$token" --data-urlencode "meaning=approved for release" \
-        --data-urlencode password=demo-password-qp --data-urlencode "comment=demo: certified after review" \
-        "$web/batches/$site/$batch/sign" | grep -q 303 && echo "$site $batch" >> "$done"
+      hash=$("$bin/pocare-control" batch "$site" "$batch" --config "$control_config" --json 2>/dev/null \
+        | sed -n 's/.*"record_hash" : "\([0-9a-f]*\)".*/\1/p' | head -n 1)
+      [ -n "$hash" ] || continue
+      echo demo-password-qa | "$bin/pocare-control" disposition review "$site" "$batch" --hash "$hash" --user qa \
+        --comment "demo: reviewed by exception" --config "$control_config" > /dev/null 2>&1
+      echo demo-password-qp | "$bin/pocare-control" disposition certify "$site" "$batch" --hash "$hash" --user qp \
+        --comment "demo: certified after review" --config "$control_config" > /dev/null 2>&1 && echo "$site $batch" >> "$done"
     done
   done
+}
+
+# Each demo site is a known identity (docs/mqtt.md, "Security"; docs/control-site.md, "Site
+# identities"): it signs in to the broker with credentials of its own, the broker's ACL lets it
+# publish only under its own prefix and read only its own replay requests, and it signs its
+# checkpoints and statuses with its own Ed25519 key, registered for it in the Control Site's
+# configuration. Credentials and keys are made once, in .build/demo/identity; the configurations
+# that name them are written beside (.build/demo/*.yaml), from the ones in docs/examples.
+identity_dir=.build/demo/identity
+demo_identities() {
+  mkdir -p "$identity_dir" && chmod 700 "$identity_dir"
+  : > "$broker_dir/pocare.passwd" && chmod 600 "$broker_dir/pocare.passwd"
+  local user
+  for user in demo-site demo-site-2 pocare-control; do
+    if [ ! -f "$identity_dir/$user.credentials" ]; then
+      (umask 077; printf '%s\n%s\n' "$user" "$(head -c 18 /dev/urandom | base64)" > "$identity_dir/$user.credentials")
+    fi
+    mosquitto_passwd -b "$broker_dir/pocare.passwd" "$user" "$(sed -n 2p "$identity_dir/$user.credentials")"
+  done
+  cat > "$broker_dir/pocare.acl" <<ACL
+pattern write pocare/v1/%u/status
+pattern write pocare/v1/%u/audit
+pattern write pocare/v1/%u/+/telemetry
+pattern write pocare/v1/%u/+/events
+pattern write pocare/v1/%u/+/meta
+pattern write pocare/v1/%u/specs/+
+pattern write pocare/v1/%u/replay/status
+pattern read pocare/v1/%u/replay
+pattern read pocare/v1/%u/register/#
+user pocare-control
+topic read pocare/v1/#
+topic write pocare/v1/+/replay
+topic write pocare/v1/+/register/#
+ACL
+  for user in demo-site demo-site-2; do
+    [ -f "$identity_dir/$user.pem" ] || "$bin/pocarectl" identity init --key "$identity_dir/$user.pem" > /dev/null
+  done
+  # The site configurations sit two levels below the package, as those in docs/examples do, so
+  # their relative paths still hold; their specs are the examples'.
+  ln -sfn ../../docs/examples/specs .build/demo/specs
+  local site file
+  for site in demo-site:site-demo demo-site-2:site-demo-2; do
+    file=${site#*:}
+    sed "s|^control_site: { \(.*\) }\$|control_site: { \1, credentials_file: $PWD/$identity_dir/${site%%:*}.credentials, identity_key: $PWD/$identity_dir/${site%%:*}.pem }|" \
+      "docs/examples/$file.yaml" > ".build/demo/$file.yaml"
+  done
+  {
+    grep -v -e '^sites:' -e '^# The sites whose' "$control_config"
+    echo "credentials_file: $PWD/$identity_dir/pocare-control.credentials"
+    echo "sites:"
+    for site in demo-site demo-site-2; do
+      echo "  $site: { keys: [ { key: \"$("$bin/pocarectl" identity show --key "$identity_dir/$site.pem")\" } ] }"
+    done
+  } > .build/demo/control.yaml
 }
 
 if [ "${1:-}" = broker ]; then
@@ -179,9 +230,12 @@ trap cleanup EXIT
 trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
 
+demo_identities
 cat > "$broker_dir/mosquitto.conf" <<CONF
 listener 18830 127.0.0.1
-allow_anonymous true
+allow_anonymous false
+password_file $PWD/$broker_dir/pocare.passwd
+acl_file $PWD/$broker_dir/pocare.acl
 persistence true
 persistence_location $PWD/$broker_dir/
 max_queued_messages 0
@@ -210,7 +264,7 @@ sleep 1
 # requested by one QA person and approved by another (scripts/demo-quality.sh); then ingest runs.
 spec=docs/examples/specs/cart-expansion-example.yaml
 scripts/demo-quality.sh "$bin" "$control_config"
-"$bin/pocare-control" run --config "$control_config" > .build/demo/control/log 2>&1 &
+"$bin/pocare-control" run --config .build/demo/control.yaml > .build/demo/control/log 2>&1 &
 pids+=($!)
 # The sites start once the Control Site has subscribed, so its session holds all they publish.
 for _ in $(seq 1 60); do grep -q subscribed .build/demo/control/log 2>/dev/null && break; sleep 0.5; done
@@ -224,7 +278,7 @@ Control Site: pocare-control ingests demo-site (the reference) and demo-site-2 i
   $rel/pocare-control compare --config $control_config --spec $("$bin/pocarectl" spec show "$spec" --profiles DeviceProfiles 2>/dev/null | sed -n 's/.*sha256:\([0-9a-f]\{12\}\).*/\1/p' | head -n 1) --phase expansion --reference demo-site --profile stirred-tank-str10 --bucket 5
 TEXT
 
-"$bin/pocared" --config docs/examples/site-demo-2.yaml --store .build/demo/site-2/site.db \
+"$bin/pocared" --config .build/demo/site-demo-2.yaml --store .build/demo/site-2/site.db \
   > .build/demo/site-2/log 2>&1 &
 pids+=($!)
 batch_cycle .build/demo/pocared.sock DEMO-S1 &
@@ -238,8 +292,8 @@ pids+=($!)
 # The subscriber's own id in pids (not the sed's): its output goes through a process
 # substitution, which ends when the subscriber does.
 "$bin/pocarectl" subscribe --broker mqtt://127.0.0.1:18830 --site demo-site --client-id control-site-demo \
-  > >(sed -u 's/^/    CONTROL SITE <- /') 2>&1 &
+  --credentials-file "$identity_dir/pocare-control.credentials" > >(sed -u 's/^/    CONTROL SITE <- /') 2>&1 &
 pids+=($!)
-"$bin/pocared" --config docs/examples/site-demo.yaml --store .build/demo/site.db --print-values &
+"$bin/pocared" --config .build/demo/site-demo.yaml --store .build/demo/site.db --print-values &
 pids+=($!)
 wait "${pids[-1]}"

@@ -33,6 +33,7 @@ struct ControlIngestBenchmark: ParsableCommand {
     @Option(help: "Messages per transaction (control.yaml batch_messages).") var batchMessages = 500
     @Option(help: "Writer threads, each with its own connection (control.yaml writers).") var writers = 2
     @Option(help: "PostgreSQL connection string of an empty database (default: a temporary cluster).") var database: String?
+    @Flag(help: "Samples without chain hashes (nothing to recompute), to see what recomputing every hash costs.") var withoutHashes = false
 
     func run() throws {
         let cluster = database == nil ? try TemporaryCluster() : nil
@@ -48,14 +49,28 @@ struct ControlIngestBenchmark: ParsableCommand {
         try announce(devices: devices, on: connection, logger: logger)
         var payloads: [(String, [UInt8])] = []
         payloads.reserveCapacity(devices * samples / perMessage + devices)
+        // Chained as a site store chains them, so ingest recomputes every sample's hash.
+        var hasher = RecordChain.Hasher()
+        var heads = [String](repeating: RecordChain.genesis, count: devices)
         for first in stride(from: 1, through: samples, by: perMessage) {
             for d in 0..<devices {
                 let device = "bioreactor-\(d + 1)"
                 let batch = (first..<min(first + perMessage, samples + 1)).map { seq in
-                    StoredSample(
-                        stream: .telemetry(device: device), seq: Int64(seq), device: device, time: start.addingTimeInterval(Double(seq)),
-                        cycle: Int64(seq), context: SampleContext(batchId: "B-\(d + 1)", phase: "expansion", specFingerprint: "sha256:" + String(repeating: "a", count: 64)),
-                        readings: readings(parameters, seq))
+                    let context = SampleContext(batchId: "B-\(d + 1)", phase: "expansion", specFingerprint: "sha256:" + String(repeating: "a", count: 64))
+                    let values = readings(parameters, seq)
+                    let ns = Int64(start.timeIntervalSince1970 + Double(seq)) * 1_000_000_000
+                    let stream = StreamName.telemetry(device: device)
+                    let previous = heads[d]
+                    heads[d] = hasher.sample(
+                        previous: previous, stream: stream.description, seq: Int64(seq), device: device, timeNanoseconds: ns, cycle: Int64(seq),
+                        batch: context.batchId, phase: context.phase, spec: context.specFingerprint,
+                        parameters: values.map(\.parameterId).joined(separator: ","), readings: SampleCodec.encode(values))
+                    var sample = StoredSample(
+                        stream: stream, seq: Int64(seq), device: device, time: Date(timeIntervalSince1970: Double(ns) / 1e9),
+                        cycle: Int64(seq), context: context, readings: values,
+                        hash: withoutHashes ? nil : heads[d], previousHash: withoutHashes ? nil : previous)
+                    sample.timeNanoseconds = ns
+                    return sample
                 }
                 payloads.append(("pocare/v1/site-bench/\(device)/telemetry",
                                  Contract.telemetry(site: "site-bench", device: device, samples: batch[...], sent: start)))
@@ -80,6 +95,10 @@ struct ControlIngestBenchmark: ParsableCommand {
         let elapsed = clock.now - began
         let inserted = pipeline.currentStatistics.inserted
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let proof = try connection.execute("""
+            SELECT (SELECT count(*) FROM samples WHERE time_ns IS NOT NULL), (SELECT count(*) FROM records_set_aside)
+            """)
+        print("hashes recomputed on arrival: \(proof.int(0, 0) ?? 0) samples stored as recomputed, \(proof.int(0, 1) ?? 0) set aside")
         print("ingested \(inserted) samples in \(String(format: "%.1f", seconds)) s: \(Int(Double(inserted) / seconds)) samples/s "
               + "(one instance, \(writers) writers, \(batchMessages) messages per transaction; goal ≥ 50,000)")
         let size = try connection.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").string(0, 0) ?? "?"

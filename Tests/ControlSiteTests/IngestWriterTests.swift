@@ -1,5 +1,7 @@
 import ControlSiteRecords
 import POCareContract
+import ControlSiteLink
+import SiteStore
 import Foundation
 import Logging
 import Testing
@@ -106,10 +108,17 @@ struct IngestWriterTests {
         var entries = feed.audit(4)
         try db.write(Array(entries[0...1]))
         #expect(try db.count("SELECT count(*) FROM integrity_findings") == 0)
-        entries[3].payload = entries[3].payload.replacing(
-            #/"previous_hash":"[0-9a-f]{64}"/#, with: "\"previous_hash\":\"\(String(repeating: "e", count: 64))\"")
+        // Entry 4 names another predecessor and carries the hash of what it says: it hashes
+        // right, but does not link.
+        let action = AuditAction(user: "operator", action: "alarm.acknowledge", target: "A-4", reason: "checked")
+        let ns = Int64(feed.start.timeIntervalSince1970 * 1e9) + 4
+        let other = String(repeating: "e", count: 64)
+        let forged = AuditEntry(seq: 4, time: feed.start.addingTimeInterval(4), timeNanoseconds: ns, action: action, previousHash: other,
+                                hash: AuditEntry.hash(seq: 4, timeNanoseconds: ns, action: action, previousHash: other))
+        entries[3].payload = String(decoding: Contract.audit(site: feed.site, entry: forged), as: UTF8.self)
         try db.write(Array(entries[2...3]))
         #expect(try db.scalar("SELECT seq_from || '-' || seq_to FROM integrity_findings WHERE kind = 'chain_break'") == "3-4")
+        #expect(try db.count("SELECT count(*) FROM integrity_findings WHERE kind LIKE 'hash%'") == 0)
     }
 
     @Test("a new store epoch is recorded as a finding; its numbers start again without conflicts")

@@ -97,7 +97,7 @@ public struct ControlConfig: Sendable {
         let writers = root.int("writers", in: 1...16)
         let gapReportAfter = root.duration("gap_report_after")
         let replayAfter = replayAfter(root)
-        let sites = registeredSites(root)
+        let register = SiteKeyRegister.parse(root)
         guard let broker, let database else { return nil }
         var settings = IngestService.Settings(broker: broker, database: database)
         settings.topicRoot = topicRoot ?? settings.topicRoot
@@ -107,23 +107,9 @@ public struct ControlConfig: Sendable {
         settings.writers = writers ?? settings.writers
         settings.gapReportAfter = gapReportAfter ?? settings.gapReportAfter
         if let replayAfter { settings.replayAfter = replayAfter }
-        settings.registeredSites = sites
+        settings.siteKeys = register
+        settings.registeredSites = register.sites.map { Set($0.keys) }
         return settings
-    }
-
-    /// `sites`: the sites whose messages are taken, a non-empty list of site ids; absent, every site's.
-    private static func registeredSites(_ root: MappingReader) -> Set<String>? {
-        guard let nodes = root.sequence("sites") else { return nil }
-        var sites = Set<String>()
-        for (index, node) in nodes.enumerated() {
-            guard case .scalar(let scalar) = node, !scalar.string.isEmpty, !scalar.string.contains("/") else {
-                root.collector.error("\(root.fieldPath("sites"))[\(index)]", "expected a site id (the sites whose messages are taken)")
-                continue
-            }
-            sites.insert(scalar.string)
-        }
-        if nodes.isEmpty { root.collector.error(root.fieldPath("sites"), "name at least one site (or leave sites out to take every site's)") }
-        return sites
     }
 
     /// `replay_after`: absent (nil, the default stands), `off` (YAML's false: never ask sites to

@@ -408,6 +408,55 @@ public enum ControlSchema {
         -- (conformance reads these).
         CREATE INDEX events_spec_release ON events (site, batch) WHERE kind = 'spec_release';
         """,
+        // 8: records the Control Site can prove (docs/control-site.md, "Records the Control Site can prove").
+        """
+        -- What recomputing a record's hash needs beyond the columns it already has (docs/mqtt.md,
+        -- "Recomputing a record's hash"): samples keep the time in nanoseconds and the raw numbers
+        -- behind labels as sent ("values" and quality are kept as sent already); events keep their
+        -- body's exact bytes (record is jsonb, which reorders them). NULL time_ns: a record from a
+        -- site that predates it, whose hash could not be recomputed.
+        ALTER TABLE samples ADD COLUMN time_ns bigint, ADD COLUMN raw json;
+        ALTER TABLE events ADD COLUMN body text;
+
+        -- Records whose content does not hash to the hash they carry, and messages from sites that
+        -- are not registered or not signed by the site: kept as sent for QA, never mixed with records.
+        CREATE TABLE records_set_aside (
+            id        bigserial PRIMARY KEY,
+            reason    text NOT NULL,     -- hash_mismatch, unregistered_site, unsigned_status, bad_checkpoint
+            site      text NOT NULL,
+            epoch     text NOT NULL DEFAULT '',
+            stream    text NOT NULL DEFAULT '',
+            seq       bigint,
+            record    text NOT NULL,     -- the record or message as it arrived (cut at 64 KiB)
+            detail    text NOT NULL,
+            received  timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX records_set_aside_by_site ON records_set_aside (site, reason, received);
+
+        -- Checkpoints the sites signed: one row per message as it arrived (the signed bytes, so it
+        -- can be verified again and exported), and one row per chain it names.
+        CREATE TABLE site_checkpoints (
+            id          bigserial PRIMARY KEY,
+            site        text NOT NULL,
+            epoch       text NOT NULL,
+            signed_ns   bigint NOT NULL,     -- the site's time of signing
+            key         text NOT NULL,       -- the public key it names (ed25519:hex)
+            verified    boolean NOT NULL,    -- signed by a key registered for the site at signed_ns
+            detail      text NOT NULL,
+            message     text NOT NULL,       -- the whole message as sent
+            received    timestamptz NOT NULL DEFAULT now(),
+            UNIQUE (site, epoch, signed_ns, key)
+        );
+        CREATE TABLE chain_checkpoints (
+            checkpoint  bigint NOT NULL REFERENCES site_checkpoints (id),
+            site        text NOT NULL,
+            epoch       text NOT NULL,
+            stream      text NOT NULL,
+            seq         bigint NOT NULL,
+            hash        text NOT NULL,
+            PRIMARY KEY (site, epoch, stream, seq, checkpoint)
+        );
+        """,
     ]
 
     /// The quality system's migrations follow the records' own (`QualitySchema`).

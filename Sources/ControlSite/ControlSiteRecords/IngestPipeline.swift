@@ -27,6 +27,7 @@ public final class IngestPipeline: Sendable {
     private let threads: [DedicatedThread]
     /// The monotonic time after which a writer stops retrying a database that is away (set by `close`).
     private let giveUpAt = Atomic<Int64>(.max)
+    private let siteKeys: SiteKeyRegister
     /// Per writer, when it last showed progress while holding messages (a write, or a turn of its
     /// retry loop); `idle` while it waits for messages. For the service watchdog.
     private let progress: [Progress]
@@ -42,8 +43,10 @@ public final class IngestPipeline: Sendable {
     /// Starts the writers; each connects on its own thread (and again whenever the connection is
     /// lost). The schema must be migrated already.
     public init(
-        database: String, writers: Int, batchMessages: Int, queueCapacity: Int, topicRoot: String = "pocare/v1", logger: Logger
+        database: String, writers: Int, batchMessages: Int, queueCapacity: Int, topicRoot: String = "pocare/v1", logger: Logger,
+        siteKeys: SiteKeyRegister = .open
     ) {
+        self.siteKeys = siteKeys
         self.database = database
         self.topicRoot = topicRoot
         self.batchMessages = batchMessages
@@ -139,7 +142,8 @@ public final class IngestPipeline: Sendable {
                 }
                 do {
                     if writer == nil {
-                        writer = try IngestWriter(connection: try PostgresConnection(database), logger: logger, topicRoot: topicRoot)
+                        writer = try IngestWriter(
+                            connection: try PostgresConnection(database), logger: logger, topicRoot: topicRoot, siteKeys: siteKeys)
                         if attempt > 0 { logger.info("reconnected to PostgreSQL") }
                     }
                     let started = MonotonicClock.now()

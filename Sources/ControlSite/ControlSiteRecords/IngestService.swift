@@ -38,6 +38,8 @@ public final class IngestService: Service, Sendable {
         public var gapReportAfter: Duration = .seconds(300)
         /// A gap still open this long is asked of its site again; nil: never ask sites to replay.
         public var replayAfter: Duration? = .seconds(30)
+        /// The sites taken as sites, and their keys (control.yaml `sites:`).
+        public var siteKeys: SiteKeyRegister = .open
         /// The sites whose messages are taken (`sites:`); a message under any other site is
         /// refused and kept apart. Nil: every site (a Control Site that lists none).
         public var registeredSites: Set<String>?
@@ -146,7 +148,10 @@ public final class IngestService: Service, Sendable {
     public func run() async {
         let pipeline = IngestPipeline(
             database: settings.database, writers: settings.writers, batchMessages: settings.batchMessages,
-            queueCapacity: settings.queueCapacity, topicRoot: settings.topicRoot, logger: logger)
+            queueCapacity: settings.queueCapacity, topicRoot: settings.topicRoot, logger: logger, siteKeys: settings.siteKeys)
+        if !settings.siteKeys.isEnforced {
+            logger.warning("control.yaml registers no sites: every site the broker admits is taken, and no record can be attributed")
+        }
         self.pipeline.withLock { $0 = pipeline }
         thread.start { [self] in
             do {

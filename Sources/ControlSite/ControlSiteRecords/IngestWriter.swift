@@ -31,9 +31,13 @@ public final class IngestWriter {
 
     let connection: PostgresConnection
     let logger: Logger
+    let siteKeys: SiteKeyRegister
     private let admission: IngestAdmission
 
-    public init(connection: PostgresConnection, logger: Logger, topicRoot: String = "pocare/v1") throws(PostgresError) {
+    public init(
+        connection: PostgresConnection, logger: Logger, topicRoot: String = "pocare/v1", siteKeys: SiteKeyRegister = .open
+    ) throws(PostgresError) {
+        self.siteKeys = siteKeys
         self.connection = connection
         self.logger = logger
         admission = IngestAdmission(topicRoot: topicRoot)
@@ -43,14 +47,14 @@ public final class IngestWriter {
         try connection.execute("""
             CREATE TEMP TABLE IF NOT EXISTS staged_records (
                 kind text NOT NULL, site text NOT NULL, epoch text NOT NULL, stream text NOT NULL,
-                device text, record jsonb NOT NULL
+                device text, record jsonb NOT NULL, body text
             ) ON COMMIT DELETE ROWS
             """)
         try connection.execute("""
             CREATE TEMP TABLE IF NOT EXISTS staged_samples (
                 site text NOT NULL, epoch text NOT NULL, stream text NOT NULL, device text, seq bigint NOT NULL,
                 time timestamptz NOT NULL, cycle bigint, batch text, phase text, spec text, "values" json NOT NULL,
-                quality json, hash text, previous_hash text
+                quality json, hash text, previous_hash text, time_ns bigint, raw json
             ) ON COMMIT DELETE ROWS
             """)
     }
@@ -61,6 +65,8 @@ public final class IngestWriter {
         var outcome = Outcome()
         let now = Date()
         try connection.transaction {
+            // Only registered sites, and only statuses the site signed, are taken as the site's.
+            let items = try admit(items)
             var records = items.compactMap { item -> RecordMessage? in
                 if case .message(.records(let m)) = item { return m } else { return nil }
             }
@@ -86,8 +92,11 @@ public final class IngestWriter {
             }
             records = try admission.release(announced, on: connection) + records
             let admitted = try admission.admit(records, on: connection)
-            records = admitted.accepted
             outcome.held = admitted.held
+            // Every record's hash recomputed before it is stored: what does not match is set aside.
+            let proof = RecordProof(admitted.accepted)
+            try record(proof)
+            records = proof.kept
             guard !records.isEmpty else { return }
             try recordEpochs(records)
             // Row locks in one order, so two instances never wait on each other in a circle.
@@ -128,6 +137,7 @@ public final class IngestWriter {
                 for kind in kinds { outcome.conflicts += try recordConflicts(kind) }
             }
             for kind in Set(records.filter(\.carriesChain).map(\.kind)) { try verifyChain(kind) }
+            try recordCheckpoints(records)
             try checkMissingHashes(keys, kinds: Set(records.map(\.kind)))
 
             for key in keys {
@@ -168,6 +178,8 @@ public final class IngestWriter {
                     if let quality = sample.quality { samples.field(bytes: quality) } else { samples.field(nil) }
                     samples.field(sample.hash)
                     samples.field(sample.previousHash)
+                    samples.field(sample.timeNanoseconds.map { String($0) })
+                    if let raw = sample.raw { samples.field(bytes: raw) } else { samples.field(nil) }
                     samples.endRow()
                 }
             } else {
@@ -178,6 +190,7 @@ public final class IngestWriter {
                     others.field(message.stream)
                     others.field(message.device)
                     others.field(bytes: record)
+                    others.field(message.kind == .event ? Self.recomputedBody(record) : nil)
                     others.endRow()
                 }
             }
@@ -185,12 +198,21 @@ public final class IngestWriter {
         if samples.rowCount > 0 {
             try connection.copy("""
                 COPY staged_samples (site, epoch, stream, device, seq, time, cycle, batch, phase, spec, "values", quality,
-                                     hash, previous_hash) FROM STDIN
+                                     hash, previous_hash, time_ns, raw) FROM STDIN
                 """, data: samples.bytes)
         }
         if others.rowCount > 0 {
-            try connection.copy("COPY staged_records (kind, site, epoch, stream, device, record) FROM STDIN", data: others.bytes)
+            try connection.copy("COPY staged_records (kind, site, epoch, stream, device, record, body) FROM STDIN", data: others.bytes)
         }
+    }
+
+    /// An event's body exactly as sent, kept so its hash can be recomputed later (`verify`,
+    /// `batch export`); nil for an event whose hash cannot be recomputed.
+    static func recomputedBody(_ record: ArraySlice<UInt8>) -> String? {
+        guard let fields = try? JSONFields(record), WireRecordHash.event(fields) == .verified, let body = fields.raw("event") else {
+            return nil  // not recomputable: stored without a body, and counted as such by RecordProof
+        }
+        return RecordChain.eventBody(wire: body)
     }
 
     /// Inserts the staged records of one kind, keeps batch runs current, and returns how many
@@ -202,8 +224,9 @@ public final class IngestWriter {
             insert = """
                 inserted AS (
                     INSERT INTO samples (site, epoch, stream, seq, device, time, cycle, batch, phase, spec, "values", quality,
-                                         hash, previous_hash)
-                    SELECT site, epoch, stream, seq, device, time, cycle, batch, phase, spec, "values", quality, hash, previous_hash
+                                         hash, previous_hash, time_ns, raw)
+                    SELECT site, epoch, stream, seq, device, time, cycle, batch, phase, spec, "values", quality, hash, previous_hash,
+                           time_ns, raw
                     FROM staged_samples WHERE $1 = 'sample'
                     ON CONFLICT DO NOTHING
                     RETURNING site, epoch, stream, seq, device, time, batch, phase, spec),
@@ -224,10 +247,11 @@ public final class IngestWriter {
         case .event:
             insert = """
                 inserted AS (
-                    INSERT INTO events (site, epoch, stream, seq, device, time, kind, batch, phase, spec, record, hash, previous_hash)
+                    INSERT INTO events (site, epoch, stream, seq, device, time, kind, batch, phase, spec, record, hash, previous_hash,
+                                        body)
                     SELECT site, epoch, stream, (record->>'seq')::bigint, device, (record->>'time')::timestamptz,
                            coalesce(record->>'kind', ''), record->>'batch', record->>'phase', record->>'spec', record,
-                           record->>'hash', record->>'previous_hash'
+                           record->>'hash', record->>'previous_hash', body
                     FROM staged_records WHERE kind = $1
                     ON CONFLICT DO NOTHING
                     RETURNING site, epoch, stream, seq, time)

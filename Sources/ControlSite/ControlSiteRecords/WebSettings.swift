@@ -18,10 +18,12 @@ public struct WebSettings: Sendable, Equatable {
     /// A session ends after this long without a request, and after `sessionMaxSeconds` whatever its use.
     public var sessionIdleSeconds = 900.0
     public var sessionMaxSeconds = 43_200.0
-    /// Failed sign-ins allowed per user, and per address, within `loginWindowSeconds`.
+    /// Failed sign-ins allowed without a wait per user, and per address, within `loginWindowSeconds`;
+    /// beyond them each failure doubles the wait from `loginDelaySeconds`, up to the window.
     public var loginFailuresPerUser = 5
     public var loginFailuresPerAddress = 20
     public var loginWindowSeconds = 900.0
+    public var loginDelaySeconds = 2.0
     /// Device profiles the released specs are read against, for the limits on the plots.
     public var profiles: String?
     /// Threads (each with a database connection) that answer the pages: sign-in, sessions,
@@ -44,7 +46,7 @@ public struct WebSettings: Sendable, Equatable {
 
     static let keys = [
         "address", "port", "secure_cookies", "session_idle", "session_max", "login_failures_per_user",
-        "login_failures_per_address", "login_window", "profiles", "database_threads", "tls", "page_threads", "page_queue",
+        "login_failures_per_address", "login_window", "login_delay", "profiles", "database_threads", "tls", "page_threads", "page_queue",
         "page_budget", "page_max_parameters", "page_max_samples", "page_max_sample_bytes", "page_max_rows",
     ]
 
@@ -70,6 +72,7 @@ public struct WebSettings: Sendable, Equatable {
         s.sessionIdleSeconds = seconds("session_idle") ?? s.sessionIdleSeconds
         s.sessionMaxSeconds = seconds("session_max") ?? s.sessionMaxSeconds
         s.loginWindowSeconds = seconds("login_window") ?? s.loginWindowSeconds
+        s.loginDelaySeconds = seconds("login_delay") ?? s.loginDelaySeconds
         s.loginFailuresPerUser = map.int("login_failures_per_user", in: 1...1000) ?? s.loginFailuresPerUser
         s.loginFailuresPerAddress = map.int("login_failures_per_address", in: 1...100_000) ?? s.loginFailuresPerAddress
         s.databaseThreads = map.int("database_threads", in: 1...16) ?? s.databaseThreads

@@ -3,39 +3,41 @@ import Hashing
 import POCareContract
 import Foundation
 
-/// Signing in: the password checked against its slow hash, attempts limited per user and per
-/// address over a window, and every success and failure in the Control Site audit trail.
+/// Signing in: the password checked against its slow hash, failed attempts slowed by growing
+/// waits (`SignInThrottle`), and every success, failure and throttled attempt in the Control
+/// Site audit trail.
 public enum SignIn {
     public struct Limits: Sendable, Equatable {
-        /// Failed attempts allowed per user name, and per address, within `windowSeconds`.
+        /// Failed attempts allowed without a wait per user name, and per address, within `windowSeconds`.
         public var perUser = 5
         public var perAddress = 20
+        /// Failures are counted over this window, which is also the longest wait.
         public var windowSeconds = 900.0
+        /// The wait after the first failure beyond those allowed; it doubles with each further one.
+        public var firstDelaySeconds = 2.0
         public init() {}
     }
 
     public enum Outcome: Sendable, Equatable {
         case signedIn(token: String, csrf: String, user: String)
         case refused
-        case throttled
+        /// Not checked: the password may be tried again after this many seconds.
+        case throttled(retryAfterSeconds: Int)
     }
 
     public static func attempt(userName: String, password: String, address: String, limits: Limits,
                                on connection: PostgresConnection) throws -> Outcome {
         let name = String(userName.prefix(64))
-        let recent = try connection.execute("""
-            SELECT count(*) FILTER (WHERE user_name = $1), count(*) FILTER (WHERE address = $2)
-            FROM web_login_attempts
-            WHERE NOT succeeded AND time > now() - make_interval(secs => $3::float8)
-            """, [name, address, String(limits.windowSeconds)])
-        let userFailures = recent.int(0, 0) ?? 0, addressFailures = recent.int(0, 1) ?? 0
-        if userFailures >= limits.perUser || addressFailures >= limits.perAddress {
+        let verdict = try SignInThrottle.check(userName: name, address: address, limits: limits, on: connection)
+        if verdict.waitSeconds > 0 {
+            // Audited, but not counted as a failure: retrying too early never lengthens the wait.
+            let retryAfter = Int(verdict.waitSeconds.rounded(.up))
             try connection.transaction {
-                try record(name, address, succeeded: false, action: "web.sign_in.throttled",
-                           reason: userFailures >= limits.perUser ? "too many failed attempts for this user" : "too many failed attempts from this address",
-                           on: connection)
+                try ControlAuditTrail.append(ControlAuditAction(user: name, action: "web.sign_in.throttled", target: name,
+                                                                reason: "\(verdict.reason); retry after \(retryAfter) s", newValue: address),
+                                             to: connection)
             }
-            return .throttled
+            return .throttled(retryAfterSeconds: retryAfter)
         }
         let user = try WebUsers.find(name, on: connection)
         // An unknown user costs as long as a wrong password, so the time does not tell which names exist.

@@ -32,6 +32,7 @@ extension ControlSiteWebServer {
             limits.perUser = settings.loginFailuresPerUser
             limits.perAddress = settings.loginFailuresPerAddress
             limits.windowSeconds = settings.loginWindowSeconds
+            limits.firstDelaySeconds = settings.loginDelaySeconds
             let address = context.remoteAddress, attemptLimits = limits
             let outcome = try await database.run {
                 try SignIn.attempt(userName: user, password: password, address: address, limits: attemptLimits, on: $0)
@@ -45,9 +46,11 @@ extension ControlSiteWebServer {
             case .refused:
                 logger.notice("sign-in refused", metadata: ["user": "\(user.prefix(64))", "address": "\(address)"])
                 return signInForm(message: "The user name or the password is not correct.", next: next, status: .unauthorized)
-            case .throttled:
-                logger.warning("sign-in throttled", metadata: ["user": "\(user.prefix(64))", "address": "\(address)"])
-                return signInForm(message: "Too many failed sign-ins; wait and try again later.", next: next, status: .tooManyRequests)
+            case .throttled(let retryAfter):
+                logger.warning("sign-in throttled", metadata: ["user": "\(user.prefix(64))", "address": "\(address)", "retry_after": "\(retryAfter)"])
+                var response = signInForm(message: "Too many failed sign-ins; try again in \(retryAfter) s.", next: next, status: .tooManyRequests)
+                response.headers[.retryAfter] = "\(retryAfter)"
+                return response
             }
         }
 

@@ -64,17 +64,31 @@ struct BatchDetail: ParsableCommand {
             weighting"), the rule of the site's own record; each device's record is recomputed from the
             samples held here and every difference named.
             Exit code 1 when the batch is unknown or has any exception.
+            `batch export SITE BATCH --output FILE` writes the batch as a self-contained file (its
+            records as the contract carried them, the checkpoints the site signed, the site's keys
+            from control.yaml, the spec and the review signatures) that `pocarectl verify --export
+            FILE` verifies without a database.
             Example:
               pocare-control batch site-a B-2026-118
+              pocare-control batch export site-a B-2026-118 --output B-2026-118.json --config /etc/pocare/control.yaml
             """)
     @OptionGroup var db: DatabaseOptions
-    @Argument(help: "The site.") var site: String
-    @Argument(help: "The batch id.") var batch: String
+    @Argument(help: "The site (or `export`).") var site: String
+    @Argument(help: "The batch id (after `export`: the site).") var batch: String
+    @Argument(help: "After `export`: the batch id.") var exported: String?
+    @Option(help: "With export: the file to write.") var output: String?
     @Option(help: "Folder of device profiles released specs are read against (default: ./DeviceProfiles, else the installed ones).")
     var profiles: String?
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
+        if site == "export" {
+            guard let exported, let output else {
+                note("usage: pocare-control batch export SITE BATCH --output FILE")
+                throw ExitStatus.usage
+            }
+            return try export(site: batch, batch: exported, to: output)
+        }
         let settings = try db.qualitySettings()
         let connection = try db.connect()
         guard let review = try BatchReview.load(site: site, batch: batch, settings: settings, specs: SpecLookup(profilesDirectory: profiles),
@@ -160,5 +174,45 @@ enum BatchText {
     static func number(_ x: Double) -> String {
         guard x.isFinite else { return "-" }
         return x == x.rounded() && abs(x) < 1e12 ? String(Int64(x)) : String(format: "%.4g", x)
+    }
+}
+
+extension BatchDetail {
+    /// Writes the batch's export file; exit 1 when the batch is unknown.
+    func export(site: String, batch: String, to path: String) throws {
+        let register = try db.config.map { path throws in try ControlConfig.load(path: path).settings.siteKeys } ?? .open
+        let file = try BatchExporter.export(site: site, batch: batch, keys: register, on: try db.connect())
+        guard !file.segments.isEmpty else {
+            note("no records of batch \(batch) at \(site)")
+            throw ExitStatus.failure
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        try encoder.encode(file).write(to: URL(fileURLWithPath: path))
+        emit("exported batch \(batch) of \(site): \(file.segments.count) chain segments, "
+             + "\(file.segments.reduce(0) { $0 + $1.records.count }) records, \(file.checkpoints.count) checkpoints -> \(path)")
+    }
+}
+
+struct VerifyRecords: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Recompute every chain of a site (or of one batch) from the database and print the first break of each.",
+        discussion: """
+            Each stored record is written back as the contract carried it and its hash recomputed;
+            each must name its predecessor's hash and no number may be missing. Exit 1 on any break.
+            Example:
+              pocare-control verify --site site-a --config /etc/pocare/control.yaml
+              pocare-control verify --site site-a --batch B-2026-118
+            """)
+    @OptionGroup var db: DatabaseOptions
+    @Option(help: "The site.") var site: String
+    @Option(help: "Only the chain segments of this batch.") var batch: String?
+
+    func run() throws {
+        let result = try StoredRecordProof.verify(site: site, batch: batch, on: try db.connect())
+        result.lines.forEach(emit)
+        if !result.intact { throw ExitStatus.failure }
     }
 }

@@ -80,3 +80,26 @@ struct Refused: ParsableCommand {
         })
     }
 }
+
+struct SetAside: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "set-aside",
+        abstract: "Records and messages not taken as a site's: changed after the site committed them (hash_mismatch), statuses its key did not sign, checkpoints that do not verify.",
+        discussion: """
+            Each as it arrived, with why. Example:
+              pocare-control set-aside --site site-a --reason hash_mismatch --json
+            """)
+    @OptionGroup var db: DatabaseOptions
+    @Option(help: "Only this site.") var site: String?
+    @Option(help: "Only this reason: hash_mismatch, unregistered_site, unsigned_status, bad_checkpoint.") var reason: String?
+    @Option(help: "At most this many rows, newest first.") var limit = 200
+    @Flag(help: "Print JSON, each record in full.") var json = false
+
+    func run() throws {
+        let rows = try SetAsideRecord.list(try db.connect(), site: site, reason: reason, limit: max(1, limit))
+        if json { return try emitJSON(rows) }
+        emitTable(["RECEIVED", "REASON", "SITE", "STREAM", "SEQ", "DETAIL"], rows.map { r in
+            [r.received, r.reason, r.site, r.stream.isEmpty ? "-" : r.stream, r.seq.map(String.init) ?? "-", String(r.detail.prefix(120))]
+        })
+    }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import Hashing
 import POCareCore
 import Yams
 
@@ -13,7 +14,7 @@ public enum SiteConfigLoader {
     static let topKeys = ["site", "profile_dir", "spec_dir", "specs", "personnel", "devices", "store", "control_site", "control", "metrics"]
     static let controlSiteKeys = [
         "broker", "client_id", "mqtt_version", "keepalive", "topic_root", "tls", "credentials_file", "window",
-        "telemetry_batch",
+        "telemetry_batch", "identity_key", "checkpoint_interval",
     ]
     static let storeKeys = [
         "path", "synchronous", "commit_interval", "commit_rows", "retention", "free_space_warning", "free_space_limit",
@@ -289,6 +290,20 @@ public enum SiteConfigLoader {
         if config.brokerURL.hasPrefix("mqtts://") && config.caFile == nil {
             collector.error("control_site.tls.ca_file", "mqtts:// needs tls.ca_file, the CA that signed the broker's certificate")
         }
+        if let name = reader.string("identity_key") {
+            let path = resolve(name, against: base).path
+            switch readIdentityKey(path) {
+            case .success: config.identityKeyFile = path
+            case .failure(let message): collector.error("control_site.identity_key", message.description)
+            }
+        }
+        if let interval = reader.duration("checkpoint_interval") {
+            if interval < .seconds(1) || interval > .seconds(60) {
+                collector.error("control_site.checkpoint_interval", "must be between 1s and 60s: a checkpoint at least every minute")
+            } else {
+                config.checkpointInterval = interval
+            }
+        }
         if let name = reader.string("credentials_file") {
             let path = resolve(name, against: base).path
             switch readCredentials(path) {
@@ -300,6 +315,28 @@ public enum SiteConfigLoader {
             }
         }
         return config
+    }
+
+    /// Reads the site's Ed25519 private key from a file only its owner can read.
+    public static func readIdentityKey(_ path: String) -> Swift.Result<Ed25519.PrivateKey, IdentityKeyError> {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return .failure(IdentityKeyError("cannot read '\(path)': \(String(cString: strerror(errno)))")) }
+        if info.st_mode & 0o077 != 0 {
+            return .failure(IdentityKeyError(
+                "'\(path)' can be read by others (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod 600 '\(path)'"))
+        }
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            return .failure(IdentityKeyError("cannot read '\(path)': \(error.localizedDescription)"))
+        }
+        do { return .success(try Ed25519.PrivateKey(pem: text)) } catch {
+            return .failure(IdentityKeyError("'\(path)': \(error)"))
+        }
+    }
+
+    public struct IdentityKeyError: Error, CustomStringConvertible {
+        public var description: String
+        init(_ description: String) { self.description = description }
     }
 
     public enum CredentialsResult {

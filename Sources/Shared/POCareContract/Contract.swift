@@ -45,6 +45,10 @@ public enum Contract {
             w.signed(sample.seq)
             w.raw(",\"time\":")
             w.time(sample.time)
+            if let ns = sample.timeNanoseconds {
+                w.raw(",\"time_ns\":")
+                w.signed(ns)
+            }
             w.raw(",\"cycle\":")
             w.signed(sample.cycle)
             w.raw(",\"batch\":")
@@ -59,6 +63,7 @@ public enum Contract {
             // The labels the sample was taken under; the given ones for a sample stored without.
             let labels = sample.labels ?? labels
             var bad: [(String, Quality)] = []
+            var exact: [(String, Double)] = []
             for (k, reading) in sample.readings.enumerated() {
                 if k > 0 { w.raw(0x2C) }
                 w.key(reading.parameterId)
@@ -68,8 +73,10 @@ public enum Contract {
                     // travels as the number, so a consumer tells the two apart by JSON type.
                     if !labels.isEmpty, let label = labels[reading.parameterId]?[v] {
                         w.string(label)
+                        exact.append((reading.parameterId, v))
                     } else {
                         w.number(v)
+                        if RawNumber.needsBits(v) { exact.append((reading.parameterId, v)) }
                     }
                 case .flag(let b)?: w.raw(b ? "true" : "false")
                 case .text(let t)?: w.string(t)
@@ -78,6 +85,15 @@ public enum Contract {
                 if reading.quality != .good { bad.append((reading.parameterId, reading.quality)) }
             }
             w.raw("}")
+            if !exact.isEmpty {
+                w.raw(",\"raw\":{")
+                for (k, entry) in exact.enumerated() {
+                    if k > 0 { w.raw(0x2C) }
+                    w.key(entry.0)
+                    RawNumber.write(entry.1, to: &w)
+                }
+                w.raw("}")
+            }
             if !bad.isEmpty {
                 w.raw(",\"quality\":{")
                 for (k, entry) in bad.enumerated() {
@@ -110,8 +126,14 @@ public enum Contract {
         w.string(event.stream.description)
         w.raw(",\"time\":")
         w.time(event.time)
+        if let ns = event.timeNanoseconds {
+            w.raw(",\"time_ns\":")
+            w.signed(ns)
+        }
         w.raw(",\"kind\":")
         w.string(event.kind)
+        w.raw(",\"alarm\":")
+        w.optional(event.alarm)
         w.raw(",\"batch\":")
         w.optional(event.batch)
         w.raw(",\"phase\":")
@@ -119,7 +141,8 @@ public enum Contract {
         w.raw(",\"spec\":")
         w.optional(event.spec)
         w.raw(",\"event\":")
-        w.raw(event.body.isEmpty ? "{}" : event.body)
+        // An event recorded without a body travels as null, so the body hashed is the body sent.
+        w.raw(event.body.isEmpty ? "null" : event.body)
         w.raw("}")
         return w.bytes
     }
@@ -222,5 +245,18 @@ public enum Contract {
         w.string(site)
         w.raw(",\"state\":\"offline\"}")
         return w.bytes
+    }
+}
+
+/// The `raw` entry of a telemetry value whose JSON form is not the number the site stored: an
+/// enumeration code sent as its label travels as the number; a number JSON cannot spell
+/// (non-finite, negative zero) as the 16 hex digits of its IEEE-754 bits.
+package enum RawNumber {
+    package static func needsBits(_ v: Double) -> Bool { !v.isFinite || (v == 0 && v.sign == .minus) }
+
+    package static func write(_ v: Double, to w: inout JSONWriter) {
+        guard needsBits(v) else { return w.number(v) }
+        let hex = String(v.bitPattern, radix: 16)
+        w.string(String(repeating: "0", count: 16 - hex.utf8.count) + hex)
     }
 }

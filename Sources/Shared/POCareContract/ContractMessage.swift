@@ -145,9 +145,10 @@ public enum ContractMessage: Sendable {
                 let parameters = try SampleChecks.values(sample.raw("values"), limit: limits.parametersPerSample, inSample)
                 try SampleChecks.quality(sample.raw("quality"), inSample)
                 var sampleFields = SampleFields(
-                    seq: seq, time: time, cycle: sample.int("cycle"), batch: sample.string("batch"), phase: sample.string("phase"),
+                    seq: seq, time: time, timeNanoseconds: sample.int("time_ns"), cycle: sample.int("cycle"), batch: sample.string("batch"), phase: sample.string("phase"),
                     spec: sample.string("spec"), values: sample.raw("values") ?? Array("{}".utf8)[...],
                     quality: sample.raw("quality").flatMap { $0.elementsEqual("null".utf8) ? nil : $0 },
+                    raw: sample.raw("raw").flatMap { $0.elementsEqual("null".utf8) ? nil : $0 },
                     hash: sample.string("hash"), previousHash: sample.string("previous_hash") ?? previousHash)
                 sampleFields.parameters = parameters
                 // A null hash is a hash the sample does not have: on a stream that carries hashes, a break (the writer decides).
@@ -196,12 +197,16 @@ public struct RecordMessage: Sendable {
 public struct SampleFields: Sendable {
     public var seq: Int64
     public var time: String
+    /// The time in nanoseconds as the site stored and hashed it; nil from a site that predates it.
+    public var timeNanoseconds: Int64?
     public var cycle: Int64?
     public var batch: String?
     public var phase: String?
     public var spec: String?
     public var values: ArraySlice<UInt8>
     public var quality: ArraySlice<UInt8>?
+    /// The numbers behind labels and non-finite values (`raw`), as sent.
+    public var raw: ArraySlice<UInt8>?
     public var hash: String?
     public var previousHash: String?
     /// The keys of `values`, in the order sent (each one parameter of the device).

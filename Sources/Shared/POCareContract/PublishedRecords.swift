@@ -8,6 +8,8 @@ import POCareCore
 public struct PublishedSample: Sendable, Hashable {
     public var seq: Int64
     public var time: Date
+    /// The time as the store holds it, in nanoseconds: what the hash covers (nil: not sent).
+    public var timeNanoseconds: Int64?
     public var cycle: Int64
     public var batch: String?
     public var phase: String?
@@ -21,8 +23,10 @@ public struct PublishedSample: Sendable, Hashable {
 
     public init(
         seq: Int64, time: Date, cycle: Int64, batch: String? = nil, phase: String? = nil, spec: String? = nil,
-        readings: [Reading], labels: Contract.Labels? = nil, hash: String? = nil, previousHash: String? = nil
+        readings: [Reading], labels: Contract.Labels? = nil, hash: String? = nil, previousHash: String? = nil,
+        timeNanoseconds: Int64? = nil
     ) {
+        self.timeNanoseconds = timeNanoseconds
         self.seq = seq
         self.time = time
         self.cycle = cycle
@@ -42,7 +46,11 @@ public struct PublishedEvent: Sendable, Hashable {
     public var stream: StreamName
     public var device: String
     public var time: Date
+    /// The time as the store holds it, in nanoseconds: what the hash covers (nil: not sent).
+    public var timeNanoseconds: Int64?
     public var kind: String
+    /// The alarm the event belongs to, if any.
+    public var alarm: String?
     public var batch: String?
     public var phase: String?
     public var spec: String?
@@ -52,8 +60,11 @@ public struct PublishedEvent: Sendable, Hashable {
 
     public init(
         seq: Int64, stream: StreamName, device: String, time: Date, kind: String, batch: String? = nil, phase: String? = nil,
-        spec: String? = nil, body: String, hash: String? = nil, previousHash: String? = nil
+        spec: String? = nil, body: String, hash: String? = nil, previousHash: String? = nil, timeNanoseconds: Int64? = nil,
+        alarm: String? = nil
     ) {
+        self.timeNanoseconds = timeNanoseconds
+        self.alarm = alarm
         self.seq = seq
         self.stream = stream
         self.device = device

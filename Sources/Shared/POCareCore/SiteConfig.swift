@@ -74,6 +74,10 @@ public struct ControlSiteConfig: Sendable, Hashable {
     public var password: String?
     public var window = 64
     public var telemetryBatch = 200
+    /// The site's Ed25519 private key (`pocarectl identity init`): it signs checkpoints and the birth.
+    public var identityKeyFile: String?
+    /// How often the site signs a checkpoint of every chain (at most a minute).
+    public var checkpointInterval: Duration = .seconds(60)
 
     public init(brokerURL: String, host: String, port: Int, clientId: String) {
         self.brokerURL = brokerURL

@@ -1,4 +1,5 @@
 import Foundation
+import Hashing
 import POCareContract
 import MQTT
 import Logging
@@ -30,6 +31,9 @@ public final class ControlSiteLink: Sendable {
         /// Bytes per message, at most (a batch that would be larger is split).
         public var maxMessageBytes = 256 * 1024
         public var reconnectBackoff: ClosedRange<Duration> = .milliseconds(500)...(.seconds(30))
+        /// The site's key: births and the last will are signed with it, so the Control Site
+        /// knows a status is the site's own.
+        public var identity: Ed25519.PrivateKey?
 
         public init(broker: BrokerOptions, site: String) {
             self.broker = broker
@@ -165,7 +169,7 @@ public final class ControlSiteLink: Sendable {
         let client: MQTTClient
         do {
             reader = try StoreReader(path: storePath)
-            client = try MQTTClient(options: settings.broker, will: (topics.status, Contract.offline(site: settings.site)))
+            client = try MQTTClient(options: settings.broker, will: (topics.status, signed(Contract.offline(site: settings.site))))
         } catch {
             logger.error("control site link cannot start", metadata: ["error": "\(error)"])
             stats.withLock { $0.lastError = "\(error)" }
@@ -262,7 +266,7 @@ public final class ControlSiteLink: Sendable {
                 // The retained status follows the site: birth on connect, again on any change.
                 let devices = statusProvider()
                 if devices != flow.publishedStatus {
-                    let birth = Contract.status(site: settings.site, online: true, time: Date(), devices: devices, epoch: epoch)
+                    let birth = signed(Contract.status(site: settings.site, online: true, time: Date(), devices: devices, epoch: epoch))
                     if (try? client.publish(topic: topics.status, payload: birth, qos: 1, retain: true)) != nil {
                         flow.publishedStatus = devices
                     }
@@ -292,8 +296,8 @@ public final class ControlSiteLink: Sendable {
         }
 
         // Say goodbye: the retained status becomes offline before the link goes.
-        if flow.connected, let mid = try? client.publish(topic: topics.status, payload: Contract.status(
-            site: settings.site, online: false, time: Date(), devices: statusProvider(), epoch: epoch), qos: 1, retain: true)
+        if flow.connected, let mid = try? client.publish(topic: topics.status, payload: signed(Contract.status(
+            site: settings.site, online: false, time: Date(), devices: statusProvider(), epoch: epoch)), qos: 1, retain: true)
         {
             flow.offlineMessage = mid
             let deadline = MonotonicClock.now() + 1_000_000_000
@@ -304,6 +308,15 @@ public final class ControlSiteLink: Sendable {
         _ = client.runLoop(milliseconds: 10)
         recordDeliveries(flow: flow)
         logger.info("control site link stopped")
+    }
+
+    /// A status signed with the site's key (unchanged without one).
+    private func signed(_ status: [UInt8]) -> [UInt8] {
+        guard let key = settings.identity else { return status }
+        do { return try SignedStatus.sign(status, with: key, at: Date()) } catch {
+            Logger(label: "pocare.link").error("cannot sign the status; it goes unsigned", metadata: ["error": "\(error)"])
+            return status
+        }
     }
 
     /// Publishes each device's metadata and each spec, retained, when it is new in this session

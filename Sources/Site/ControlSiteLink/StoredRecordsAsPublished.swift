@@ -9,7 +9,8 @@ extension StoredSample {
     public var published: PublishedSample {
         PublishedSample(
             seq: seq, time: time, cycle: cycle, batch: context.batchId, phase: context.phase, spec: context.specFingerprint,
-            readings: readings, labels: labels?.byParameter, hash: hash, previousHash: previousHash)
+            readings: readings, labels: labels?.byParameter, hash: hash, previousHash: previousHash,
+            timeNanoseconds: timeNanoseconds)
     }
 }
 
@@ -17,7 +18,7 @@ extension StoredEvent {
     public var published: PublishedEvent {
         PublishedEvent(
             seq: seq, stream: stream, device: device, time: time, kind: kind, batch: batchId, phase: phase, spec: specFingerprint,
-            body: body, hash: hash, previousHash: previousHash)
+            body: body, hash: hash, previousHash: previousHash, timeNanoseconds: timeNanoseconds, alarm: alarm)
     }
 }
 

@@ -33,6 +33,8 @@ final class TelemetryEncoder {
         static let firstSample = Array("{\"seq\":".utf8)
         static let nextSample = Array(",{\"seq\":".utf8)
         static let time = Array(",\"time\":".utf8)
+        static let timeNanoseconds = Array(",\"time_ns\":".utf8)
+        static let raw = Array(",\"raw\":{".utf8)
         static let cycle = Array(",\"cycle\":".utf8)
         static let batch = Array(",\"batch\":".utf8)
         static let phase = Array(",\"phase\":".utf8)
@@ -81,7 +83,10 @@ final class TelemetryEncoder {
             w.bytes.append(contentsOf: count > 0 ? Fragment.nextSample : Fragment.firstSample)
             w.signed(rowSeq)
             w.bytes.append(contentsOf: Fragment.time)
-            w.time(nanoseconds: rows.timeNanoseconds)
+            let timeNanoseconds = rows.timeNanoseconds
+            w.time(nanoseconds: timeNanoseconds)
+            w.bytes.append(contentsOf: Fragment.timeNanoseconds)
+            w.signed(timeNanoseconds)
             w.bytes.append(contentsOf: Fragment.cycle)
             w.signed(rows.cycle)
             w.bytes.append(contentsOf: Fragment.batch)
@@ -95,6 +100,7 @@ final class TelemetryEncoder {
             w.optional(bytes: hash)
             w.bytes.append(contentsOf: Fragment.values)
             var bad: [(Int, Quality)] = []
+            var exact: [(Int, Double)] = []
             let readings: Int
             do {
                 readings = try SampleCodec.visit(rows.readings) { index, quality, value in
@@ -105,7 +111,14 @@ final class TelemetryEncoder {
                     case .number(let v):
                         // As Contract.telemetry: an enumerated value as its label, a code the
                         // enumeration lacks as the number.
-                        if let labels = plan.labels[index], let label = labels[v] { w.string(label) } else { w.number(v) }
+                        // The code behind a label, and a number JSON cannot spell, go in `raw` too.
+                        if let labels = plan.labels[index], let label = labels[v] {
+                            w.string(label)
+                            exact.append((index, v))
+                        } else {
+                            w.number(v)
+                            if RawNumber.needsBits(v) { exact.append((index, v)) }
+                        }
                     case .flag(let b): w.bytes.append(contentsOf: b ? Fragment.true : Fragment.false)
                     case .text(let t): w.string(bytes: t)
                     case .none: w.bytes.append(contentsOf: Fragment.null)
@@ -125,6 +138,15 @@ final class TelemetryEncoder {
                 break
             }
             w.bytes.append(0x7D)
+            if !exact.isEmpty {
+                w.bytes.append(contentsOf: Fragment.raw)
+                for (k, entry) in exact.enumerated() {
+                    if k > 0 { w.bytes.append(0x2C) }
+                    w.bytes.append(contentsOf: plan.keys[entry.0])
+                    RawNumber.write(entry.1, to: &w)
+                }
+                w.bytes.append(0x7D)
+            }
             if !bad.isEmpty {
                 w.bytes.append(contentsOf: Fragment.quality)
                 for (k, entry) in bad.enumerated() {

@@ -44,6 +44,9 @@ public final class SiteDaemon {
     let recordCommitter = BatchRecordCommitter()
     /// What other threads (the watchdog, the store's commit handler) may look at.
     let parts = RunningParts()
+    /// The site's key, which signs checkpoints of every chain (nil: records go unsigned).
+    let identity: (key: Ed25519.PrivateKey, publicKey: Ed25519.PublicKey)?
+    private var lastCheckpoint = MonotonicClock.now()
     /// Specs the daemon has seen (configuration and batch starts), by fingerprint.
     var knownSpecs: [String: IPCSpec] = [:] { didSet { board.register(specs: knownSpecs) } }
     /// The latest accepted version of each Control Site register, by kind, and when it arrived.
@@ -72,14 +75,46 @@ public final class SiteDaemon {
             printer: printValues ? LiveValuePrinter(site: site) : nil, board: board)
         let input = self.input
         acquisition = AcquisitionService(config: site) { input.yield(.sample($0)) }
-        link = Self.makeLink(site: site, store: store, board: board, input: input)
+        identity = Self.loadIdentity(site, logger: logger)
+        link = Self.makeLink(site: site, store: store, board: board, input: input, identity: identity?.key)
         parts.update(pollers: acquisition.pollers, link: link)
         for device in site.devices { if let spec = device.batch?.spec { knownSpecs[spec.fingerprint] = spec } }
         board.register(specs: knownSpecs)
     }
 
+    static func loadIdentity(_ site: SiteConfig, logger: Logger) -> (key: Ed25519.PrivateKey, publicKey: Ed25519.PublicKey)? {
+        guard let path = site.controlSite?.identityKeyFile else {
+            if site.controlSite != nil {
+                logger.warning("no control_site.identity_key: records and births go unsigned, and the Control Site cannot certify them")
+            }
+            return nil
+        }
+        do {
+            let key = try SiteConfigLoader.readIdentityKey(path).get()
+            return (key, try key.publicKey())
+        } catch {
+            logger.error("the site's identity key cannot be used; records go unsigned", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// Commits a signed checkpoint of every chain (after what is queued before it).
+    func checkpoint(reason: String) {
+        guard let identity else { return }
+        store.checkpoint(site: site.siteId, reason: reason, key: identity.key, publicKey: identity.publicKey)
+        lastCheckpoint = MonotonicClock.now()
+    }
+
+    /// A checkpoint once the interval has passed since the last (samples arrive every poll, so
+    /// this runs often enough whatever the devices do).
+    func checkpointIfDue() {
+        let interval = site.controlSite?.checkpointInterval ?? .seconds(60)
+        if MonotonicClock.now() - lastCheckpoint >= interval.nanoseconds { checkpoint(reason: "interval") }
+    }
+
     static func makeLink(
-        site: SiteConfig, store: SiteStore, board: DeviceStatusBoard, input: AsyncStream<DaemonInput>.Continuation
+        site: SiteConfig, store: SiteStore, board: DeviceStatusBoard, input: AsyncStream<DaemonInput>.Continuation,
+        identity: Ed25519.PrivateKey?
     ) -> ControlSiteLink? {
         guard let controlSite = site.controlSite else { return nil }
         var broker = BrokerOptions(host: controlSite.host, port: controlSite.port, clientId: controlSite.clientId)
@@ -94,6 +129,7 @@ public final class SiteDaemon {
         settings.topicRoot = controlSite.topicRoot
         settings.window = controlSite.window
         settings.telemetryBatch = controlSite.telemetryBatch
+        settings.identity = identity
         return ControlSiteLink(
             settings: settings, storePath: store.settings.path, store: store, status: { board.contractStatus },
             retained: { board.retained }, registers: { input.yield(.register($0)) })
@@ -254,7 +290,7 @@ public final class SiteDaemon {
         if controlSiteChanged {
             let old = link
             await offPool { old?.stop() }
-            link = Self.makeLink(site: next, store: store, board: board, input: input)
+            link = Self.makeLink(site: next, store: store, board: board, input: input, identity: identity?.key)
             link?.start()
         }
         parts.update(pollers: acquisition.pollers, link: link)
@@ -272,6 +308,7 @@ public final class SiteDaemon {
             switch item {
             case .sample(let sample):
                 pipeline.handle(sample)
+                checkpointIfDue()
                 if !awaitingFirstPoll.isEmpty, awaitingFirstPoll.contains(sample.deviceId) {
                     await settleConfiguredBatches(cause: "first poll of \(sample.deviceId)")
                 }
@@ -304,6 +341,7 @@ public final class SiteDaemon {
         let sources = BatchRecordCommitter.Sources(
             store: store, devices: site.devices, specs: knownSpecs, openOutOfService: engine.outOfService())
         for (device, batch) in ended { recordCommitter.start(batch: batch, device: device, reason: "batch ended", sources: sources) }
+        checkpoint(reason: "batch_end")
     }
 
     /// The whole record, as `pocarectl batch report --json` shows it and the Control Site receives it.
@@ -347,6 +385,8 @@ public final class SiteDaemon {
         // Records of batches that ended just before the stop are committed before it.
         await recordCommitter.waitForAll()
         _ = try? await store.audit(AuditAction(user: store.systemUser, action: "daemon.stop", target: configPath))
+        // The last checkpoint covers every record, the stop entry too.
+        checkpoint(reason: "stop")
         await store.flush()
         // Both wait for threads of their own (the link's last publish, the writer's last
         // commit): off Swift's cooperative threads.

@@ -1,5 +1,6 @@
 import Foundation
 import Hashing
+import POCareContract
 
 /// An operator or configuration action, as it is to be recorded.
 public struct AuditAction: Sendable, Hashable {
@@ -45,13 +46,11 @@ public struct AuditEntry: Sendable, Hashable {
         self.hash = hash
     }
 
-    /// The exact text that is hashed (form `pocare-audit/1`).
+    /// The exact text that is hashed (form `pocare-audit/1`, `AuditRecordHash`).
     public static func canonicalText(seq: Int64, timeNanoseconds: Int64, action a: AuditAction, previousHash: String) -> String {
-        CanonicalJSON.array([
-            CanonicalJSON.string("pocare-audit/1"), String(seq), String(timeNanoseconds), CanonicalJSON.string(a.user),
-            CanonicalJSON.string(a.action), CanonicalJSON.string(a.target), CanonicalJSON.optional(a.reason),
-            CanonicalJSON.optional(a.oldValue), CanonicalJSON.optional(a.newValue), CanonicalJSON.string(previousHash),
-        ])
+        AuditRecordHash.canonicalText(
+            seq: seq, timeNanoseconds: timeNanoseconds, user: a.user, action: a.action, target: a.target, reason: a.reason,
+            oldValue: a.oldValue, newValue: a.newValue, previousHash: previousHash)
     }
 
     public static func hash(seq: Int64, timeNanoseconds: Int64, action: AuditAction, previousHash: String) -> String {

@@ -69,10 +69,12 @@ public final class SiteStore: @unchecked Sendable {
         case event(EventRecord)
         case audit(AuditAction, time: Int64, completion: @Sendable (Result<AuditEntry, SQLiteError>) -> Void)
         case delivered(stream: String, seq: Int64)
+        /// A signed checkpoint of every chain's head, committed as a `site/events` record.
+        case checkpoint(site: String, reason: String, key: Ed25519.PrivateKey, publicKey: String)
 
         var countsAsRow: Bool {
             switch self {
-            case .sample, .event, .audit: true
+            case .sample, .event, .audit, .checkpoint: true
             default: false
             }
         }
@@ -261,6 +263,12 @@ public final class SiteStore: @unchecked Sendable {
     }
 
     public func append(_ event: EventRecord) { enqueue(.event(event)) }
+
+    /// Commits a checkpoint of every chain, signed with the site's key, after everything
+    /// appended before it (docs/site-store.md, "Checkpoints").
+    public func checkpoint(site: String, reason: String, key: Ed25519.PrivateKey, publicKey: Ed25519.PublicKey) {
+        enqueue(.checkpoint(site: site, reason: reason, key: key, publicKey: publicKey.description))
+    }
 
     /// Advances a stream's delivered watermark (the publisher calls this on acknowledgement).
     /// Not urgent: a watermark lost in a crash only means records are sent again.
@@ -522,6 +530,32 @@ public final class SiteStore: @unchecked Sendable {
             ranges[stream] = (ranges[stream]?.0 ?? seq, seq)
             return seq
         }
+        /// Commits an event as the next record of its stream, in the chain.
+        func insertEvent(_ event: EventRecord) throws(SQLiteError) {
+            let insert = try statement(
+                "INSERT INTO events (stream, seq, device, time_ns, kind, alarm, batch, phase, spec, body, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+            let stream = event.stream.description
+            let seq = next(stream)
+            let timeNanoseconds = event.time.nanosecondsSince1970
+            let hash = hasher.event(
+                previous: hashes[stream] ?? RecordChain.genesis, stream: stream, seq: seq, device: event.device,
+                timeNanoseconds: timeNanoseconds, kind: event.kind, alarm: event.alarm, batch: event.batchId, phase: event.phase,
+                spec: event.specFingerprint, body: event.body)
+            hashes[stream] = hash
+            insert.bind(1, stream)
+            insert.bind(2, seq)
+            insert.bind(3, event.device)
+            insert.bind(4, timeNanoseconds)
+            insert.bind(5, event.kind)
+            insert.bind(6, event.alarm)
+            insert.bind(7, event.batchId)
+            insert.bind(8, event.phase)
+            insert.bind(9, event.specFingerprint)
+            insert.bind(10, event.body)
+            insert.bind(11, hash)
+            try insert.run()
+            if let change = event.stateChange { try apply(change, at: timeNanoseconds) }
+        }
         do {
             try connection.execute("BEGIN IMMEDIATE")
             for item in batch {
@@ -557,29 +591,23 @@ public final class SiteStore: @unchecked Sendable {
                     if let labelSet { insert.bind(12, labelSet) } else { insert.bind(12, nil as String?) }
                     try insert.run()
                 case .event(let event):
-                    let insert = try statement(
-                        "INSERT INTO events (stream, seq, device, time_ns, kind, alarm, batch, phase, spec, body, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
-                    let stream = event.stream.description
-                    let seq = next(stream)
-                    let timeNanoseconds = event.time.nanosecondsSince1970
-                    let hash = hasher.event(
-                        previous: hashes[stream] ?? RecordChain.genesis, stream: stream, seq: seq, device: event.device,
-                        timeNanoseconds: timeNanoseconds, kind: event.kind, alarm: event.alarm, batch: event.batchId, phase: event.phase,
-                        spec: event.specFingerprint, body: event.body)
-                    hashes[stream] = hash
-                    insert.bind(1, stream)
-                    insert.bind(2, seq)
-                    insert.bind(3, event.device)
-                    insert.bind(4, timeNanoseconds)
-                    insert.bind(5, event.kind)
-                    insert.bind(6, event.alarm)
-                    insert.bind(7, event.batchId)
-                    insert.bind(8, event.phase)
-                    insert.bind(9, event.specFingerprint)
-                    insert.bind(10, event.body)
-                    insert.bind(11, hash)
-                    try insert.run()
-                    if let change = event.stateChange { try apply(change, at: timeNanoseconds) }
+                    try insertEvent(event)
+                case .checkpoint(let site, let reason, let key, let publicKey):
+                    // Every chain's head as this transaction leaves it, audit trail included.
+                    var chains: [Checkpoint.Chain] = []
+                    for (stream, seq) in seqs where seq > 0 {
+                        guard let hash = stream == StreamName.audit.description ? auditHash : hashes[stream] else { continue }
+                        chains.append(Checkpoint.Chain(stream: stream, seq: seq, hash: hash))
+                    }
+                    let now = Date()
+                    let checkpoint = Checkpoint(
+                        site: site, epoch: epoch, reason: reason, signedNanoseconds: now.nanosecondsSince1970, key: publicKey, chains: chains)
+                    let body: String
+                    do { body = try checkpoint.signed(with: key) } catch {
+                        logger.error("cannot sign a checkpoint; records stay unsigned until the next", metadata: ["error": "\(error)"])
+                        continue
+                    }
+                    try insertEvent(EventRecord(stream: .siteEvents, device: "site", time: now, kind: Checkpoint.eventKind, body: body))
                 case .audit(let action, let time, let completion):
                     let seq = next(StreamName.audit.description)
                     let hash = AuditEntry.hash(seq: seq, timeNanoseconds: time, action: action, previousHash: auditHash)

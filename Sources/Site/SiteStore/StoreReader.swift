@@ -169,6 +169,7 @@ public final class StoreReader {
                 context: SampleContext(batchId: query.text(4), phase: query.text(5), specFingerprint: query.text(6)),
                 readings: readings, hash: query.text(9), previousHash: previous,
                 labels: query.isNull(10) ? nil : try labels(ofSet: query.int64(10))))
+            result[result.count - 1].timeNanoseconds = query.int64(2)
             previous = result[result.count - 1].hash
         }
         return result
@@ -187,7 +188,8 @@ public final class StoreReader {
             result.append(StoredEvent(
                 stream: stream, seq: query.int64(0), device: query.text(1) ?? "", time: Date(nanosecondsSince1970: query.int64(2)),
                 kind: query.text(3) ?? "", alarm: query.text(4), batchId: query.text(5), phase: query.text(6),
-                specFingerprint: query.text(7), body: query.text(8) ?? "", hash: query.text(9), previousHash: previous))
+                specFingerprint: query.text(7), body: query.text(8) ?? "", hash: query.text(9), previousHash: previous,
+                timeNanoseconds: query.int64(2)))
             previous = result[result.count - 1].hash
         }
         return result
@@ -299,7 +301,8 @@ public final class StoreReader {
             result.append(StoredEvent(
                 stream: StreamName(query.text(0) ?? "") ?? .events(device: query.text(2) ?? ""), seq: query.int64(1), device: query.text(2) ?? "",
                 time: Date(nanosecondsSince1970: query.int64(3)), kind: query.text(4) ?? "", alarm: query.text(5),
-                batchId: query.text(6), phase: query.text(7), specFingerprint: query.text(8), body: query.text(9) ?? ""))
+                batchId: query.text(6), phase: query.text(7), specFingerprint: query.text(8), body: query.text(9) ?? "",
+                timeNanoseconds: query.int64(3)))
         }
         return result
     }

@@ -83,6 +83,8 @@ public struct StoredSample: Sendable {
     /// The hash of the record before it in the stream (the genesis hash for the first record);
     /// nil where the store cannot say (a record from before the chain).
     public var previousHash: String?
+    /// The time exactly as stored (and hashed); `time` is it as a `Date`, which rounds.
+    public var timeNanoseconds: Int64? = nil
     /// The enumeration labels the sample was taken under; nil for samples stored without them.
     public var labels: SampleLabels?
 
@@ -119,6 +121,8 @@ public struct StoredEvent: Sendable {
     public var hash: String? = nil
     /// The hash of the record before it in the stream; nil where the store cannot say.
     public var previousHash: String? = nil
+    /// The time exactly as stored (and hashed); `time` is it as a `Date`, which rounds.
+    public var timeNanoseconds: Int64? = nil
 }
 
 /// Delivery state of one stream.

@@ -26,7 +26,7 @@ struct POCareCtl: ParsableCommand {
         subcommands: [
             Status.self, Devices.self, Values.self, Watch.self, Alarms.self, Ack.self, Shelve.self, Unshelve.self, Reset.self,
             OutOfService.self, InService.self, Batch.self, SpecRegisterCommand.self,
-            Reload.self, AuditCommand.self, VerifyRecords.self, ProfileCommand.self, SpecCommand.self, Subscribe.self,
+            Reload.self, AuditCommand.self, VerifyRecords.self, ProfileCommand.self, SpecCommand.self, Subscribe.self, Identity.self,
         ])
 
     /// Maps argument errors to exit code 2 (the parser's own default is 64), so scripts can

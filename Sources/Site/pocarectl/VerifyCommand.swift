@@ -16,6 +16,7 @@ struct VerifyRecords: ParsableCommand {
             Example:
               pocarectl verify                                # through the daemon
               pocarectl verify --store /backup/site-2026-11-25.db
+              pocarectl verify --export B-2026-118.json             # a batch exported by the Control Site, offline
             """)
 
     @OptionGroup var source: AuditSource
@@ -23,7 +24,11 @@ struct VerifyRecords: ParsableCommand {
     @Flag(help: "Print the result as JSON.")
     var json = false
 
+    @Option(help: "Verify a batch exported by `pocare-control batch export` instead, without a daemon or a database.")
+    var export: String?
+
     func run() throws {
+        if let export { return try verifyExport(export) }
         let report: VerificationReport
         if let store = source.store {
             do {
@@ -52,5 +57,24 @@ struct VerifyRecords: ParsableCommand {
             print(report.intact ? "all records intact" : "records were CHANGED, REMOVED or INSERTED")
         }
         if !report.intact { throw ExitStatus.failure }
+    }
+}
+
+extension VerifyRecords {
+    /// Every record of the exported batch recomputed and linked, and each segment's end signed by
+    /// a key the file registers for the site.
+    func verifyExport(_ path: String) throws {
+        let file: BatchExport
+        do {
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            file = try decoder.decode(BatchExport.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch {
+            FileHandle.standardError.write(Data("pocarectl: \(path) is not a batch export: \(error)\n".utf8))
+            throw ExitStatus.failure
+        }
+        let result = file.verify()
+        for line in result.lines { print(line) }
+        if !result.intact { throw ExitStatus.failure }
     }
 }

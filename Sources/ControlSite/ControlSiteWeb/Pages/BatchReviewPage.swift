@@ -22,6 +22,8 @@ enum BatchReviewPage {
 
         var record: BatchRecord { review.record }
         var recordHash: String { review.recordHash }
+        /// Each chain segment of the batch and the site signature that covers it, if any.
+        var segments: [ChainSegment] = []
     }
 
     /// What the page reads at most (`WebSettings.page…`).
@@ -72,6 +74,7 @@ enum BatchReviewPage {
         }
         var data = Data(review: review, specs: specs, limits: limits,
                         labels: try LabelSeriesReader.load(connection, site: site, batch: batch, limits: limits.labels, checkpoint: budget.check))
+        data.segments = try ChainCoverage.segments(site: site, batch: batch, on: connection)
         if let userName, let user = try WebUsers.find(userName, on: connection) {
             let inMasterFile = try MasterFile.site(site, on: connection) != nil
             for meaning in Disposition.Meaning.allCases where meaning.roles.contains(user.role) {
@@ -125,7 +128,21 @@ enum BatchReviewPage {
             [HTML.escape($0.device), "<code>\(HTML.escape(HTML.short($0.spec)))</code>", HTML.escape($0.reason)]
         }, cssClass: "conformance")
         body += "<h2 id=\"deviations\">Deviations</h2>" + DeviationsPage.table(review.deviations)
+        body += "<h2 id=\"segments\">Site signatures over the records</h2>" + segmentsTable(data.segments)
         return HTML.page(title: "Batch \(r.batch) at \(r.site)", session: session, body: body)
+    }
+
+    /// Each chain segment, covered by a verified site signature or "unsigned" with the reason.
+    static func segmentsTable(_ segments: [ChainSegment]) -> String {
+        guard !segments.isEmpty else { return "<p class=\"muted\">No records of this batch are held yet.</p>" }
+        let covered = segments.allSatisfy(\.isCovered)
+        return "<p>" + (covered ? "Every chain segment of this batch is covered by a verified site signature."
+            : "<strong>Not every chain segment of this batch is covered by a verified site signature.</strong>") + "</p>"
+            + HTML.table(["Stream", "Records", "Signed", "Signed at (UTC)", "Key"], segments.map { segment in
+                [HTML.escape(segment.stream), "\(segment.first)...\(segment.last)",
+                 segment.problem.map { "unsigned: " + HTML.escape($0) } ?? "verified, through \(segment.signedSeq ?? 0)",
+                 HTML.escape(segment.signedAt ?? ""), HTML.escape(String((segment.key ?? "").prefix(24)))]
+            })
     }
 
     static func isoSeconds(_ text: String) -> Double? {

@@ -1,0 +1,44 @@
+import Foundation
+import POCareContract
+
+/// Builds a batch's export file (`BatchExport`) from the database: per chain segment the records
+/// from its first through the signed head that covers it (or its last, when none does), every
+/// checkpoint naming a head of those streams, the site's registered keys, the specs and the
+/// review signatures.
+public enum BatchExporter {
+    public static func export(site: String, batch: String, keys: SiteKeyRegister, on connection: PostgresConnection) throws -> BatchExport {
+        var segments: [BatchExport.Segment] = []
+        var checkpoints: Set<String> = []
+        for segment in try ChainCoverage.segments(site: site, batch: batch, on: connection) {
+            let kind = segment.stream.hasSuffix("/telemetry") ? "sample" : "event"
+            let through = segment.signedSeq ?? segment.last
+            var records: [String] = []
+            try StoredRecordProof.records(site: site, epoch: segment.epoch, stream: segment.stream, from: segment.first, through: through,
+                                          on: connection) { _, text in records.append(text) }
+            segments.append(BatchExport.Segment(
+                epoch: segment.epoch, stream: segment.stream, kind: kind, device: String(segment.stream.split(separator: "/").first ?? ""),
+                records: records))
+            let signed = try connection.execute("""
+                SELECT s.message FROM site_checkpoints s JOIN chain_checkpoints c ON c.checkpoint = s.id
+                WHERE c.site = $1 AND c.epoch = $2 AND c.stream = $3 AND c.seq = $4
+                """, [site, segment.epoch, segment.stream, String(through)])
+            for row in 0..<signed.rowCount { if let text = signed.string(row, 0) { checkpoints.insert(text) } }
+        }
+        let specs = try connection.execute("""
+            SELECT DISTINCT p.document::text FROM published_specs p JOIN batch_runs b ON b.spec = p.fingerprint AND b.site = p.site
+            WHERE b.site = $1 AND b.batch = $2
+            """, [site, batch])
+        let signatures = try connection.execute("""
+            SELECT json_build_object('user', user_name, 'full_name', full_name, 'role', role, 'meaning', meaning, 'comment', comment,
+                                     'signed', signed, 'record_hash', record_hash)::text
+            FROM batch_signatures WHERE site = $1 AND batch = $2 ORDER BY signed
+            """, [site, batch])
+        let registered = (keys.sites?[site] ?? []).map {
+            BatchExport.Key(key: $0.key.description, validFromNs: $0.validFrom, retiredFromNs: $0.retiredFrom)
+        }
+        return BatchExport(
+            site: site, batch: batch, exported: ISO8601DateFormatter().string(from: Date()), keys: registered, segments: segments,
+            checkpoints: checkpoints.sorted(), specs: (0..<specs.rowCount).compactMap { specs.string($0, 0) },
+            signatures: (0..<signatures.rowCount).compactMap { signatures.string($0, 0) })
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import Hashing
+import POCareContract
+
+/// Recomputes the chains from what the database keeps (docs/control-site.md, "Records the
+/// Control Site can prove"): `pocare-control verify` walks them, `batch export` writes them
+/// out. Each stored record is written back as the contract carried it, and the same
+/// `WireRecordHash` that checked it on arrival checks it again.
+public enum StoredRecordProof {
+    /// The records of one stream from `from` through `through`, each as contract JSON, in order.
+    public static func records(
+        site: String, epoch: String, stream: String, from: Int64, through: Int64, on connection: PostgresConnection,
+        _ visit: (Int64, String) throws -> Void
+    ) throws {
+        let kind = try connection.execute("SELECT kind FROM streams WHERE site = $1 AND epoch = $2 AND stream = $3", [site, epoch, stream])
+            .string(0, 0) ?? (stream.hasSuffix("/telemetry") ? "sample" : stream == "audit" ? "audit" : "event")
+        var after = from - 1
+        while after < through {
+            let page: PostgresResult
+            switch kind {
+            case "sample":
+                page = try connection.execute("""
+                    SELECT seq, \(SQLTime.iso("time")), time_ns, cycle, batch, phase, spec, hash, previous_hash, "values"::text,
+                           raw::text, quality::text
+                    FROM samples WHERE site = $1 AND epoch = $2 AND stream = $3 AND seq > $4 AND seq <= $5 ORDER BY seq LIMIT 10000
+                    """, [site, epoch, stream, String(after), String(through)])
+            case "event":
+                page = try connection.execute("""
+                    SELECT seq, device, record->>'time_ns', kind, record->>'alarm', batch, phase, spec, hash, previous_hash, body, stream
+                    FROM events WHERE site = $1 AND epoch = $2 AND stream = $3 AND seq > $4 AND seq <= $5 ORDER BY seq LIMIT 10000
+                    """, [site, epoch, stream, String(after), String(through)])
+            default:
+                page = try connection.execute("""
+                    SELECT seq, record::text FROM audit_entries
+                    WHERE site = $1 AND epoch = $2 AND stream = $3 AND seq > $4 AND seq <= $5 ORDER BY seq LIMIT 10000
+                    """, [site, epoch, stream, String(after), String(through)])
+            }
+            guard page.rowCount > 0 else { return }
+            for row in 0..<page.rowCount {
+                let seq = page.int(row, 0) ?? 0
+                try visit(seq, kind == "sample" ? sampleText(page, row) : kind == "event" ? eventText(page, row) : page.string(row, 1) ?? "{}")
+                after = seq
+            }
+        }
+    }
+
+    private static func text(_ value: String?) -> String { value.map(CanonicalJSON.string) ?? "null" }
+
+    static func sampleText(_ r: PostgresResult, _ i: Int) -> String {
+        var fields = ["\"seq\":\(r.string(i, 0) ?? "0")", "\"time\":" + text(r.string(i, 1))]
+        if let ns = r.string(i, 2) { fields.append("\"time_ns\":\(ns)") }
+        fields += ["\"cycle\":\(r.string(i, 3) ?? "null")", "\"batch\":" + text(r.string(i, 4)), "\"phase\":" + text(r.string(i, 5)),
+                   "\"spec\":" + text(r.string(i, 6)), "\"hash\":" + text(r.string(i, 7)), "\"previous_hash\":" + text(r.string(i, 8)),
+                   "\"values\":" + (r.string(i, 9) ?? "{}"), "\"raw\":" + (r.string(i, 10) ?? "null"), "\"quality\":" + (r.string(i, 11) ?? "null")]
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    static func eventText(_ r: PostgresResult, _ i: Int) -> String {
+        var fields = ["\"seq\":\(r.string(i, 0) ?? "0")", "\"device\":" + text(r.string(i, 1)), "\"stream\":" + text(r.string(i, 11))]
+        // Without its body as sent, an event's hash cannot be recomputed: it goes without time_ns.
+        if let ns = r.string(i, 2), r.string(i, 10) != nil { fields.append("\"time_ns\":\(ns)") }
+        fields += ["\"kind\":" + text(r.string(i, 3)), "\"alarm\":" + text(r.string(i, 4)), "\"batch\":" + text(r.string(i, 5)),
+                   "\"phase\":" + text(r.string(i, 6)), "\"spec\":" + text(r.string(i, 7)), "\"hash\":" + text(r.string(i, 8)),
+                   "\"previous_hash\":" + text(r.string(i, 9))]
+        let body = r.string(i, 10)
+        fields.append("\"event\":" + (body.map { $0.isEmpty ? "null" : $0 } ?? "null"))
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    /// Recomputes one record given as contract JSON.
+    public static func verdict(kind: String, stream: String, device: String, text: String) -> (seq: Int64, hash: String?, previous: String?, verdict: WireRecordHash.Verdict) {
+        guard let fields = try? JSONFields(Array(text.utf8)) else { return (-1, nil, nil, .notRecomputable("unreadable")) }  // written by this file: a failure is named, not thrown
+        let verdict: WireRecordHash.Verdict
+        switch kind {
+        case "sample": verdict = WireRecordHash.sample(stream: stream, device: device, sample: SampleFields.read(fields))
+        case "event": verdict = WireRecordHash.event(fields)
+        default: verdict = WireRecordHash.audit(fields)
+        }
+        return (fields.int("seq") ?? -1, fields.string("hash"), fields.string("previous_hash"), verdict)
+    }
+
+    /// Every stream of the site (or the batch's segments), walked; one line each, and whether all are intact.
+    public static func verify(site: String, batch: String?, on connection: PostgresConnection) throws -> (lines: [String], intact: Bool) {
+        var targets: [(epoch: String, stream: String, kind: String, device: String, from: Int64, through: Int64)] = []
+        if let batch {
+            for segment in try ChainCoverage.segments(site: site, batch: batch, on: connection) {
+                let kind = segment.stream.hasSuffix("/telemetry") ? "sample" : "event"
+                targets.append((segment.epoch, segment.stream, kind, String(segment.stream.split(separator: "/").first ?? ""), segment.first,
+                                max(segment.last, segment.signedSeq ?? segment.last)))
+            }
+        } else {
+            let streams = try connection.execute(
+                "SELECT epoch, stream, kind, coalesce(device, ''), highest FROM streams WHERE site = $1 ORDER BY epoch, stream", [site])
+            for row in 0..<streams.rowCount {
+                targets.append((streams.string(row, 0) ?? "", streams.string(row, 1) ?? "", streams.string(row, 2) ?? "event",
+                                streams.string(row, 3) ?? "", 1, streams.int(row, 4) ?? 0))
+            }
+        }
+        var lines: [String] = []
+        var intact = true
+        for target in targets {
+            var walk = ChainWalk(stream: target.epoch.isEmpty ? target.stream : "\(target.stream) (epoch \(target.epoch.prefix(8)))")
+            try records(site: site, epoch: target.epoch, stream: target.stream, from: target.from, through: target.through, on: connection) { _, text in
+                let r = verdict(kind: target.kind, stream: target.stream, device: target.device, text: text)
+                walk.take(seq: r.seq, hash: r.hash, previousHash: r.previous, verdict: r.verdict)
+            }
+            intact = intact && walk.firstBreak == nil
+            lines.append(walk.summary)
+        }
+        if targets.isEmpty { lines.append("no records of \(site)\(batch.map { " batch \($0)" } ?? "") are held") }
+        return (lines, intact && !targets.isEmpty)
+    }
+}

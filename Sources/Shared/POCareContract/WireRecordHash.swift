@@ -1,0 +1,190 @@
+import POCareCore
+
+/// Recomputes a record's chain hash from what the contract carries (docs/mqtt.md "Recomputing
+/// a record's hash"): the Control Site does it for every record it ingests, `pocare-control
+/// verify` again from what the database kept, and `pocarectl verify --export` from an exported
+/// batch. The canonical bytes are `RecordChain`'s and `AuditRecordHash`'s, the ones the site's
+/// store hashed when it committed the record.
+public enum WireRecordHash {
+    /// What recomputing a record's hash found.
+    public enum Verdict: Sendable, Equatable {
+        /// The record hashes to the hash it carries.
+        case verified
+        /// It does not: the record was changed after the site committed it.
+        case mismatch(computed: String, claimed: String)
+        /// The record lacks what the canonical form needs (a message of a site that predates
+        /// `time_ns`, or a record from before the chain): its hash cannot be recomputed.
+        case notRecomputable(String)
+        /// The record carries no hash at all (from before the chain): nothing to recompute.
+        case unchained
+    }
+
+    /// A telemetry sample. `stream` and `device` are the message's; `sample` is the sample's fields.
+    public static func sample(stream: String, device: String, sample: SampleFields) -> Verdict {
+        guard let claimed = sample.hash else { return .unchained }
+        guard let previous = sample.previousHash else { return .notRecomputable("the sample names no previous hash") }
+        guard let timeNanoseconds = sample.timeNanoseconds else { return .notRecomputable("the sample carries no time_ns") }
+        guard let cycle = sample.cycle else { return .notRecomputable("the sample carries no cycle") }
+        let readings: (parameters: String, bytes: [UInt8])
+        do {
+            readings = try canonicalReadings(values: sample.values, quality: sample.quality, raw: sample.raw)
+        } catch {
+            return .notRecomputable(error.description)
+        }
+        var hasher = RecordChain.Hasher()
+        let computed = hasher.sample(
+            previous: previous, stream: stream, seq: sample.seq, device: device, timeNanoseconds: timeNanoseconds, cycle: cycle,
+            batch: sample.batch, phase: sample.phase, spec: sample.spec, parameters: readings.parameters, readings: readings.bytes)
+        return computed == claimed ? .verified : .mismatch(computed: computed, claimed: claimed)
+    }
+
+    /// An event message, whole.
+    public static func event(_ message: JSONFields) -> Verdict {
+        guard let claimed = message.string("hash") else { return .unchained }
+        guard let previous = message.string("previous_hash") else { return .notRecomputable("the event names no previous hash") }
+        guard let timeNanoseconds = message.int("time_ns") else { return .notRecomputable("the event carries no time_ns") }
+        guard let seq = message.int("seq"), let stream = message.string("stream"), let device = message.string("device"),
+            let kind = message.string("kind")
+        else { return .notRecomputable("the event lacks seq, stream, device or kind") }
+        guard let body = message.raw("event") else { return .notRecomputable("the event carries no event body") }
+        var hasher = RecordChain.Hasher()
+        let computed = hasher.event(
+            previous: previous, stream: stream, seq: seq, device: device, timeNanoseconds: timeNanoseconds, kind: kind,
+            alarm: message.string("alarm"), batch: message.string("batch"), phase: message.string("phase"),
+            spec: message.string("spec"), body: RecordChain.eventBody(wire: body))
+        return computed == claimed ? .verified : .mismatch(computed: computed, claimed: claimed)
+    }
+
+    /// An audit message, whole.
+    public static func audit(_ message: JSONFields) -> Verdict {
+        guard let claimed = message.string("hash") else { return .unchained }
+        guard let previous = message.string("previous_hash") else { return .notRecomputable("the audit entry names no previous hash") }
+        guard let seq = message.int("seq"), let timeNanoseconds = message.int("time_ns") else {
+            return .notRecomputable("the audit entry carries no seq or time_ns")
+        }
+        guard let user = message.string("user"), let action = message.string("action"), let target = message.string("target") else {
+            return .notRecomputable("the audit entry lacks user, action or target")
+        }
+        let computed = AuditRecordHash.hash(
+            seq: seq, timeNanoseconds: timeNanoseconds, user: user, action: action, target: target,
+            reason: message.string("reason"), oldValue: message.string("old_value"), newValue: message.string("new_value"),
+            previousHash: previous)
+        return computed == claimed ? .verified : .mismatch(computed: computed, claimed: claimed)
+    }
+
+    public struct ReadingsError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// The parameter ids (joined by ",") and the packed readings (`SampleCodec`) of a sample's
+    /// `values`, `quality` and `raw` objects, in the order the values were sent.
+    public static func canonicalReadings(
+        values: ArraySlice<UInt8>, quality: ArraySlice<UInt8>?, raw: ArraySlice<UInt8>?
+    ) throws(ReadingsError) -> (parameters: String, bytes: [UInt8]) {
+        let members: [(String, ArraySlice<UInt8>)]
+        let qualities: JSONFields?, raws: JSONFields?
+        do {
+            members = try JSONFields.orderedMembers(values)
+            qualities = try quality.map { q throws(JSONFields.Failure) in try JSONFields(q) }
+            raws = try raw.map { r throws(JSONFields.Failure) in try JSONFields(r) }
+        } catch {
+            throw ReadingsError(description: "values: \(error)")
+        }
+        var readings: [Reading] = []
+        readings.reserveCapacity(members.count)
+        for (id, text) in members {
+            var reading = Reading(parameterId: id, value: nil, quality: .good)
+            if let named = qualities?.string(id) {
+                guard let quality = Quality(rawValue: named) else { throw ReadingsError(description: "\(id): unknown quality '\(named)'") }
+                reading.quality = quality
+            }
+            if let exact = raws?.raw(id) {
+                reading.value = .number(try rawNumber(exact, id: id))
+            } else {
+                reading.value = try wireValue(text, id: id)
+            }
+            readings.append(reading)
+        }
+        return (members.map(\.0).joined(separator: ","), SampleCodec.encode(readings))
+    }
+
+    /// A `raw` entry: the code behind a label as a JSON number, or the IEEE-754 bits of a number
+    /// JSON cannot spell (non-finite, negative zero) as 16 hex digits.
+    private static func rawNumber(_ text: ArraySlice<UInt8>, id: String) throws(ReadingsError) -> Double {
+        if let hex = JSONFields.decodeString(text) {
+            guard hex.utf8.count == 16, let bits = UInt64(hex, radix: 16) else {
+                throw ReadingsError(description: "\(id): raw '\(hex)' is not 16 hex digits")
+            }
+            return Double(bitPattern: bits)
+        }
+        guard let number = Double(String(decoding: text, as: UTF8.self)), number.isFinite else {
+            throw ReadingsError(description: "\(id): raw is neither a number nor 16 hex digits")
+        }
+        return number
+    }
+
+    private static func wireValue(_ text: ArraySlice<UInt8>, id: String) throws(ReadingsError) -> Value? {
+        switch text.first {
+        case 0x6E?: return nil
+        case 0x74?: return .flag(true)
+        case 0x66?: return .flag(false)
+        case 0x22?:
+            guard let string = JSONFields.decodeString(text) else { throw ReadingsError(description: "\(id): malformed text") }
+            return .text(string)
+        default:
+            guard let number = Double(String(decoding: text, as: UTF8.self)), number.isFinite else {
+                throw ReadingsError(description: "\(id): '\(String(decoding: text.prefix(40), as: UTF8.self))' is not a value")
+            }
+            return .number(number)
+        }
+    }
+}
+
+extension RecordChain {
+    /// The stored body of an event from its `event` field: the bytes as sent; `null` for an
+    /// event recorded without a body.
+    public static func eventBody(wire: ArraySlice<UInt8>) -> String {
+        wire.elementsEqual("null".utf8) ? "" : String(decoding: wire, as: UTF8.self)
+    }
+}
+
+extension JSONFields {
+    /// The members of a JSON object in the order they were sent, each value as its exact bytes.
+    public static func orderedMembers(_ bytes: ArraySlice<UInt8>) throws(Failure) -> [(String, ArraySlice<UInt8>)] {
+        var scanner = Scanner(bytes: bytes, position: bytes.startIndex)
+        var members: [(String, ArraySlice<UInt8>)] = []
+        scanner.skipSpace()
+        guard scanner.take(0x7B) else { throw .malformed(at: scanner.position) }
+        scanner.skipSpace()
+        if scanner.take(0x7D) { return members }
+        while true {
+            scanner.skipSpace()
+            let keyStart = scanner.position
+            try scanner.skipValue()
+            guard let key = decodeString(bytes[keyStart..<scanner.position]) else { throw .malformed(at: keyStart) }
+            scanner.skipSpace()
+            guard scanner.take(0x3A) else { throw .malformed(at: scanner.position) }
+            scanner.skipSpace()
+            let valueStart = scanner.position
+            try scanner.skipValue()
+            members.append((key, bytes[valueStart..<scanner.position]))
+            scanner.skipSpace()
+            if scanner.take(0x2C) { continue }
+            guard scanner.take(0x7D) else { throw .malformed(at: scanner.position) }
+            return members
+        }
+    }
+}
+
+extension SampleFields {
+    /// A sample object's fields (as `ContractMessage.parse` reads them within a message).
+    public static func read(_ fields: JSONFields) -> SampleFields {
+        SampleFields(
+            seq: fields.int("seq") ?? -1, time: fields.string("time") ?? "", timeNanoseconds: fields.int("time_ns"),
+            cycle: fields.int("cycle"), batch: fields.string("batch"), phase: fields.string("phase"), spec: fields.string("spec"),
+            values: fields.raw("values") ?? Array("{}".utf8)[...],
+            quality: fields.raw("quality").flatMap { $0.elementsEqual("null".utf8) ? nil : $0 },
+            raw: fields.raw("raw").flatMap { $0.elementsEqual("null".utf8) ? nil : $0 }, hash: fields.string("hash"),
+            previousHash: fields.string("previous_hash"))
+    }
+}

@@ -83,9 +83,11 @@ public enum UTCTime {
         else { return nil }
         var i = 19
         var fraction = 0.0
+        var millis = 0
         if i < b.count, b[i] == 0x2E {
             i += 1
             let start = i
+            for k in 0..<3 { millis = millis * 10 + (start + k < b.count && (0x30...0x39).contains(b[start + k]) ? Int(b[start + k] - 0x30) : 0) }
             var scale = 0.1
             while i < b.count, (0x30...0x39).contains(b[i]) {
                 fraction += Double(b[i] - 0x30) * scale
@@ -120,6 +122,13 @@ public enum UTCTime {
         let seconds = Int64(timegm(&parts)) - Int64(offset)
         // A day the month does not have (April 31) is refused, not rolled over.
         guard parts.tm_mday == Int32(day), parts.tm_mon == Int32(month - 1) else { return nil }
-        return Date(timeIntervalSinceReferenceDate: Double(seconds - secondsFrom1970To2001) + fraction)
+        let whole = Double(seconds - secondsFrom1970To2001)
+        var value = whole + fraction
+        // The sum may land a bit below the written millisecond, and writing cuts the
+        // milliseconds: step up to the nearest Double that writes back as the same text.
+        for _ in 0..<64 where value.rounded(.down) == whole && Int(((value - whole) * 1000).rounded(.down)) < millis {
+            value = value.nextUp
+        }
+        return Date(timeIntervalSinceReferenceDate: value)
     }
 }

@@ -329,28 +329,21 @@ public final class IngestWriter {
     /// Where records carry `hash` and `previous_hash`, each must name its predecessor's hash. A
     /// null on either end (a record from before the chain, a predecessor the site pruned) is not
     /// checked, as the contract says.
-    ///
-    /// Checked among the links the staged records take part in: each staged record with its
-    /// predecessor, and its successor with it. Driven from the staged rows through the
-    /// primary key, so the cost follows the batch, not the table (a join over the whole table
-    /// filtered afterwards made ingest slower as the table grew).
     private func verifyChain(_ kind: RecordKind) throws {
         let table = Self.table(kind)
         let staged = Self.staged(kind)
         try connection.execute("""
-            WITH links AS (
-                SELECT DISTINCT st.site, st.epoch, st.stream, link.seq
-                FROM \(staged.table) st CROSS JOIN LATERAL (VALUES (\(staged.seq)), (\(staged.seq) + 1)) AS link(seq)
-                WHERE \(staged.filter))
             INSERT INTO integrity_findings (kind, site, epoch, stream, seq_from, seq_to, detail)
             SELECT 'chain_break', r.site, r.epoch, r.stream, p.seq, r.seq,
                    'record ' || r.seq || ' names previous hash ' || coalesce(r.previous_hash, 'none')
                    || ' but record ' || p.seq || ' has hash ' || coalesce(p.hash, 'none')
-            FROM links l
-            JOIN \(table) r ON r.site = l.site AND r.epoch = l.epoch AND r.stream = l.stream AND r.seq = l.seq
-            JOIN \(table) p ON p.site = l.site AND p.epoch = l.epoch AND p.stream = l.stream AND p.seq = l.seq - 1
+            FROM \(table) r
+            JOIN \(table) p ON p.site = r.site AND p.epoch = r.epoch AND p.stream = r.stream AND p.seq = r.seq - 1
             WHERE r.previous_hash IS NOT NULL AND p.hash IS NOT NULL
               AND r.previous_hash <> p.hash
+              AND EXISTS (SELECT 1 FROM \(staged.table) st
+                          WHERE \(staged.filter) AND st.site = r.site AND st.epoch = r.epoch AND st.stream = r.stream
+                            AND \(staged.seq) IN (r.seq, p.seq))
             ON CONFLICT (kind, site, epoch, stream, seq_from, seq_to) DO NOTHING
             """, [kind.rawValue])
     }

@@ -31,11 +31,17 @@ public struct ControlClient: Sendable {
     public let path: String
     public var timeout: Duration = .seconds(30)
 
-    public init(path: String) { self.path = path }
+    /// The person a root client acts for (`--user`), sent with every request.
+    public var user: String?
+
+    public init(path: String, user: String? = nil) {
+        self.path = path
+        self.user = user
+    }
 
     /// Sends one command and returns the daemon's result, or its refusal as `ClientError.refused`.
     public func call(_ command: ControlCommand) throws(ClientError) -> ControlResult {
-        let response = try send(ControlRequest(command))
+        let response = try send(ControlRequest(command, user: user))
         guard response.ok, let result = response.result else {
             throw .refused(response.error ?? .init(code: .failed, message: "the daemon refused without a reason"))
         }

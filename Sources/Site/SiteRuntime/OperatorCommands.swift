@@ -14,9 +14,11 @@ import StoreReports
 extension SiteDaemon {
     /// Answers an operator's request. Runs on the pipeline task, so it sees the engine's state
     /// between two samples.
-    public func handle(_ request: ControlRequest, from peer: ControlPeer) async -> ControlResponse {
+    public func handle(_ request: ControlRequest, from connected: ControlPeer) async -> ControlResponse {
         var response: ControlResponse
         do throws(ControlResponse.Failure) {
+            let peer = try person(acting: connected, request)
+            if request.command.changesState { try await checkPersonnel(peer, request.command) }
             let result: ControlResult = switch request.command {
             case .status: .status(await status())
             case .reload(let reason): .reload(try await reload(user: peer.user, reason: reason ?? "pocarectl reload").get())
@@ -51,6 +53,42 @@ extension SiteDaemon {
     }
 
     func now() -> Timestamp { Timestamp(wall: Date(), monotonic: MonotonicClock.now()) }
+
+    /// Who acts: the socket peer's account, or for a root client the person it names
+    /// (`--user`), which `control.require_user` makes a must for state-changing commands.
+    func person(acting peer: ControlPeer, _ request: ControlRequest) throws(ControlResponse.Failure) -> ControlPeer {
+        guard let named = request.user?.trimmingCharacters(in: .whitespaces), !named.isEmpty else {
+            if peer.uid == 0, site.control.requireUserForRoot, request.command.changesState {
+                throw .init(code: .refused, message: "pocarectl runs as root here: name the person you act for with --user NAME (control.require_user)")
+            }
+            return peer
+        }
+        guard named.count <= 64, named.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }) else {
+            throw .init(code: .badRequest, message: "--user: a user name of letters, digits, '.', '_' or '-', at most 64")
+        }
+        guard peer.uid == 0 || named == peer.user else {
+            throw .init(code: .refused, message: "--user is for a client running as root; you act as '\(peer.user)'")
+        }
+        return ControlPeer(uid: peer.uid, pid: peer.pid, user: named)
+    }
+
+    /// The Control Site's personnel register decides who acts: someone it does not list, or
+    /// whose training expired, is refused (audited as `personnel.refused`), unless the site's
+    /// configuration lets them through (`personnel.allow_unregistered`), when the action is
+    /// audited as a `personnel.exception` first: a deviation the Control Site opens.
+    func checkPersonnel(_ peer: ControlPeer, _ command: ControlCommand) async throws(ControlResponse.Failure) {
+        let personnel = TrainedPersonnel(registers[PersonnelRegister.kind]?.register)
+        guard let why = personnel.refusal(account: peer.user, day: TrainedPersonnel.today()) else { return }
+        let action = "\(command)".prefix { $0 != "(" }
+        if site.allowUnregisteredOperators {
+            try await audit(AuditAction(user: peer.user, action: "personnel.exception", target: String(action),
+                                        reason: why + "; allowed by personnel.allow_unregistered"))
+            return
+        }
+        // The refusal stands whether or not its audit entry is written: nothing was applied.
+        _ = try? await store.audit(AuditAction(user: peer.user, action: "personnel.refused", target: String(action), reason: why))
+        throw .init(code: .refused, message: "refused: \(why) (the site's personnel.allow_unregistered lets such actions through as deviations)")
+    }
 
     func requireReason(_ text: String?) throws(ControlResponse.Failure) -> String {
         let reason = text?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""

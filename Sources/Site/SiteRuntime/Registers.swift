@@ -33,7 +33,7 @@ extension SiteDaemon {
     /// A register from the link: kept and enforced when it is newer than the one held; refused
     /// (logged and audited once, the one held goes on) when its hash did not match or its
     /// version is not newer. The same version arriving again (it is retained) changes nothing.
-    func receive(_ received: ReceivedRegister) async {
+    public func receive(_ received: ReceivedRegister) async {
         switch received {
         case .refused(let kind, let reason):
             await refuse(kind: kind, key: "\(kind):\(reason)", reason: reason.reason)

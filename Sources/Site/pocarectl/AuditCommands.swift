@@ -97,8 +97,8 @@ struct ShowAudit: ParsableCommand {
 
     @OptionGroup var source: AuditSource
 
-    @Option(help: "Only entries by this Unix user.")
-    var user: String?
+    /// `--user` (the connection's option) filters here: reading acts for no one.
+    var user: String? { source.daemon.user }
 
     @Option(help: "Only this action; '*' matches any text (e.g. 'batch.*').")
     var action: String?

@@ -8,6 +8,9 @@ struct SocketOption: ParsableArguments {
     @Option(help: "The daemon's control socket (default: $POCARE_SOCKET or \(ControlClient.defaultPath)).")
     var socket: String?
 
+    @Option(help: "The person you act for, when pocarectl runs as root (the site's control.require_user makes it a must); `audit show`: only entries by this user.")
+    var user: String?
+
     var path: String { socket ?? ProcessInfo.processInfo.environment["POCARE_SOCKET"] ?? ControlClient.defaultPath }
 
     /// Sends one command and returns its result if it is of the kind `expected` picks; exits 3
@@ -15,7 +18,8 @@ struct SocketOption: ParsableArguments {
     func send<Result>(_ command: ControlCommand, _ expected: (ControlResult) -> Result?) throws -> Result {
         let answer: ControlResult
         do {
-            answer = try ControlClient(path: path).call(command)
+            // Only an action names the person it is done for; a read acts for no one.
+            answer = try ControlClient(path: path, user: command.changesState ? user : nil).call(command)
         } catch .refused(let failure) {
             note("\(failure.code.rawValue): \(failure.message)")
             throw ExitStatus.failure

@@ -120,13 +120,20 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: controlSite("ControlSiteRecords")),
+        // The quality system: users and e-signatures, the POC Master File, change control,
+        // qualification, deviations, comparisons and batch disposition.
+        .target(
+            name: "ControlSiteQuality",
+            dependencies: ["POCareCore", "POCareConfig", "POCareContract", "ControlSiteRecords", "Hashing", log],
+            path: controlSite("ControlSiteQuality")),
         // Trend and box plots as SVG, rendered on the server; no dependencies.
         .target(name: "SVGPlot", path: controlSite("SVGPlot")),
         // The web pages: routes, HTML and SVG rendering, users, sessions, signatures.
         .target(
             name: "ControlSiteWeb",
             dependencies: [
-                "POCareCore", "POCareConfig", "ControlSiteRecords", "ComparabilityMethod", "SVGPlot", "Hashing", "BatchStatistics",
+                "POCareCore", "POCareConfig", "ControlSiteRecords", "ControlSiteQuality", "ComparabilityMethod", "SVGPlot", "Hashing",
+                "BatchStatistics",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -137,8 +144,9 @@ let package = Package(
         .executableTarget(
             name: "pocare-control",
             dependencies: [
-                "POCareCore", "POCareConfig", "POCareContract", "Hashing", "ServiceSupport", "ControlSiteRecords", "ComparabilityMethod", "ControlSiteWeb",
-                "BatchStatistics", arguments, log, .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "POCareCore", "POCareConfig", "POCareContract", "Hashing", "ServiceSupport", "ControlSiteRecords", "ControlSiteQuality",
+                "ComparabilityMethod", "ControlSiteWeb", "BatchStatistics", arguments, log,
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: controlSite("pocare-control")),
 
@@ -183,8 +191,8 @@ let package = Package(
             name: "ControlSiteTests",
             dependencies: [
                 "TestSupport",
-                "ControlAPI", "POCareCore", "POCareConfig", "POCareContract", "MQTT", "ControlSiteRecords", "ComparabilityMethod", "ControlSiteLink", "ControlSiteWeb", "SVGPlot",
-                "SiteStore", "Hashing", "BatchStatistics", propertyBased,
+                "ControlAPI", "POCareCore", "POCareConfig", "POCareContract", "MQTT", "ControlSiteRecords", "ControlSiteQuality", "ComparabilityMethod",
+                "ControlSiteLink", "ControlSiteWeb", "SVGPlot", "SiteStore", "Hashing", "BatchStatistics", propertyBased,
             ]),
         .testTarget(
             name: "IntegrationTests",

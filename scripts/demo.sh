@@ -117,26 +117,22 @@ batch_cycle() {
 # the web pages' own forms (the sign-in token, the session's CSRF token, the password entered
 # again), as a reviewer would in a browser: so the reference site's batches count as certified.
 demo_certify() {
-  local web=http://127.0.0.1:8080 jar=.build/demo/control/qp.cookies done=.build/demo/control/certified token site batch nap=
+  local done=.build/demo/control/certified site batch hash nap=
   touch "$done"
   trap 'kill "$nap" 2>/dev/null; exit 0' TERM
   while true; do
     sleep 15 & nap=$!
     wait "$nap"
-    rm -f "$jar"
-    token=$(curl -s -c "$jar" "$web/login" | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' | head -n 1)
-    [ -n "$token" ] || continue
-    curl -s -b "$jar" -c "$jar" -o /dev/null --data-urlencode user=qp --data-urlencode password=demo-password-qp \
-      --data-urlencode "csrf=$token" --data-urlencode next=/sites "$web/login" || continue
     "$bin/pocare-control" batches --config "$control_config" --json 2>/dev/null \
       | awk -F'"' '/"batch" :/ {b=$4} /"site" :/ {print $4, b}' | sort -u | while read -r site batch; do
       grep -qx "$site $batch" "$done" && continue
-      "$bin/pocare-control" batch "$site" "$batch" --config "$control_config" 2>/dev/null | grep -q "agrees with the samples" || continue
-      token=$(curl -s -b "$jar" "$web/batches/$site/$batch" | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' | head -n 1)
-      [ -n "$token" ] || continue
-      curl -s -b "$jar" -o /dev/null -w '%{http_code}' --data-urlencode "csrf=$token" --data-urlencode "meaning=approved for release" \
-        --data-urlencode password=demo-password-qp --data-urlencode "comment=demo: certified after review" \
-        "$web/batches/$site/$batch/sign" | grep -q 303 && echo "$site $batch" >> "$done"
+      hash=$("$bin/pocare-control" batch "$site" "$batch" --config "$control_config" --json 2>/dev/null \
+        | sed -n 's/.*"record_hash" : "\([0-9a-f]*\)".*/\1/p' | head -n 1)
+      [ -n "$hash" ] || continue
+      echo demo-password-qa | "$bin/pocare-control" disposition review "$site" "$batch" --hash "$hash" --user qa \
+        --comment "demo: reviewed by exception" --config "$control_config" > /dev/null 2>&1
+      echo demo-password-qp | "$bin/pocare-control" disposition certify "$site" "$batch" --hash "$hash" --user qp \
+        --comment "demo: certified after review" --config "$control_config" > /dev/null 2>&1 && echo "$site $batch" >> "$done"
     done
   done
 }
@@ -248,26 +244,26 @@ CONF
 broker_start
 postgres_start
 
+# Without arguments the reference site's rocking bag has a temperature excursion a minute in,
+# so the Control Site opens a deviation for QA to close.
+if [ $# -eq 0 ]; then
+  set -- --fault "device=rocker-1 kind=excursion parameter=temperature value=38.4 from=60s to=110s"
+fi
 "$bin/pocare-sim" "$@" &
 pids+=($!)
 mkdir -p .build/demo/site-2 .build/demo/control
 "$bin/pocare-sim" --seed 2 \
   --device rocker-1=rocking-bag-rb50.yaml@127.0.0.1:5030 \
   --device str-1=stirred-tank-str10.yaml@127.0.0.1:5031 \
-  --fault "device=str-1 kind=offset parameter=temperature value=0.5" \
+  --fault "device=str-1 kind=offset parameter=temperature value=0.5 from=10m" \
   > .build/demo/site-2/simulator.log 2>&1 &
 pids+=($!)
 sleep 1
 
-# The Control Site: QA releases the example spec (once), then the ingest service runs.
+# The Control Site: its users, the example spec released and the POC Master File, each change
+# requested by one QA person and approved by another (scripts/demo-quality.sh); then ingest runs.
 spec=docs/examples/specs/cart-expansion-example.yaml
-"$bin/pocare-control" specs release "$spec" --config "$control_config" \
-  --reason "demo: the example IPC spec, released for the demo sites" > /dev/null 2>&1 || true
-# The demo's reviewers for the web pages (once; `users add` refuses a name it has).
-for who in "qp:Demo Qualified Person" "qa:Demo QA Reviewer" "viewer:Demo Viewer"; do
-  echo "demo-password-${who%%:*}" | "$bin/pocare-control" users add "${who%%:*}" --full-name "${who#*:}" \
-    --role "${who%%:*}" --config "$control_config" > /dev/null 2>&1 || true
-done
+scripts/demo-quality.sh "$bin" "$control_config"
 "$bin/pocare-control" run --config .build/demo/control.yaml > .build/demo/control/log 2>&1 &
 pids+=($!)
 # The sites start once the Control Site has subscribed, so its session holds all they publish.
@@ -276,7 +272,7 @@ rel=${bin#"$PWD"/}
 cat <<TEXT
 Control Site: pocare-control ingests demo-site (the reference) and demo-site-2 into PostgreSQL
 (127.0.0.1:$pg_port; log in .build/demo/control/log). Its web pages: http://127.0.0.1:8080/
-(users qp, qa, viewer; password demo-password-<user>). In another terminal, after a minute:
+(users qp, qa, qa2, viewer; password demo-password-<user>). In another terminal, after a minute:
   $rel/pocare-control sites --config $control_config
   $rel/pocare-control batches --config $control_config
   $rel/pocare-control compare --config $control_config --spec $("$bin/pocarectl" spec show "$spec" --profiles DeviceProfiles 2>/dev/null | sed -n 's/.*sha256:\([0-9a-f]\{12\}\).*/\1/p' | head -n 1) --phase expansion --reference demo-site --profile stirred-tank-str10 --bucket 5

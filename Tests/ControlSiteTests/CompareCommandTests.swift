@@ -14,9 +14,7 @@ struct CompareCommandTests {
     }
 
     static func release(_ db: IngestDatabase) throws -> String {
-        let release = try runCommand("pocare-control", ["specs", "release", exampleSpec, "--reason", "CC-0042",
-                                                        "--profiles", shippedProfiles, "--database", db.connectionInfo])
-        return try #require(release.output.split(separator: " ").dropFirst().first.map(String.init))
+        try db.releaseExampleSpec()
     }
 
     /// The reference site-a: five certified batches of the stirred tank, and beside them one not

@@ -1,3 +1,4 @@
+import ControlSiteQuality
 import ControlSiteRecords
 import ControlSiteWeb
 import Hashing
@@ -108,14 +109,15 @@ struct IngestForgeryTests {
         #expect(dispute.seq == 11 && dispute.batches == ["B-1"] && dispute.versions.count == 2)
         #expect(try RecordDispute.openCount(site: "site-a", batch: "B-1", on: db.connection) == 1)
 
-        try WebUsers.add(userName: "petra", fullName: "Dr Petra Qualified", role: .qp, password: "correct horse battery",
+        try WebUsers.add(userName: "quinn", fullName: "Quinn Assurance", role: .qa, password: "correct horse battery",
                          iterations: PasswordHash.minimumIterations, by: "test", on: db.connection)
-        func sign() throws -> BatchSignatures.Signature {
-            try BatchSignatures.sign(site: "site-a", batch: "B-1", userName: "petra", password: "correct horse battery",
-                                     meaning: .approvedForRelease, comment: "", on: db.connection)
+        func sign() throws -> Disposition.Signature {
+            try BatchSignatures.sign(site: "site-a", batch: "B-1", meaning: .reviewed,
+                                     shownHash: try BatchRecordDigest.hash(site: "site-a", batch: "B-1", on: db.connection) ?? "", comment: "",
+                                     userName: "quinn", password: "correct horse battery", on: db.connection)
         }
-        let refusal = #expect(throws: BatchSignatures.Refusal.self) { try sign() }
-        #expect(refusal?.description.contains("disputed") == true)
+        let refusal = #expect(throws: QualityRefusal.self) { try sign() }
+        #expect(refusal?.message.contains("disputed") == true)
         #expect(try db.count("SELECT count(*) FROM control_audit WHERE action = 'batch.sign.refused'") == 1)
 
         // QA decides: the received copy is the record. It replaces the stored one; both stay kept; audited.
@@ -129,7 +131,9 @@ struct IngestForgeryTests {
         #expect(try db.count("SELECT count(*) FROM record_versions WHERE seq = 11") == 2)
         #expect(try db.count("SELECT count(*) FROM control_audit WHERE action = 'record.dispute.resolve'") == 1)
         #expect(try RecordDispute.openCount(site: "site-a", batch: "B-1", on: db.connection) == 0)
-        #expect(try sign().meaning == "approved for release")
+        // Nothing disputed stands in the way any more (the batch still runs, so it is not signed yet).
+        let after = #expect(throws: QualityRefusal.self) { try sign() }
+        #expect(after?.message.contains("disputed") == false && after?.message.contains("the batch runs") == true)
         // The same forged copy sent again does not open the dispute again.
         try db.write([feed.telemetry("rocker-1", 11...11, batch: "B-1", phase: "expansion", hashed: false) { _ in ["temperature": 39.9, "ph": 7.2] }])
         #expect(try RecordDispute.openCount(site: "site-a", batch: "B-1", on: db.connection) == 0)

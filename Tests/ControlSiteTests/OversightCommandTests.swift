@@ -14,47 +14,75 @@ func jsonValue(_ text: String) -> Any? { try? JSONSerialization.jsonObject(with:
 struct OversightCommandTests {
     let feed = SiteFeed(site: "site-a")
 
-    @Test("specs release, list and retire keep QA's register, each action in a hash-chained audit trail with the Unix user")
+    @Test("specs release and retire are change requests a second QA person approves; each step is in the hash-chained audit trail")
     func specRegister() throws {
         let db = try IngestDatabase()
-        let release = try runCommand("pocare-control", ["specs", "release", exampleSpec, "--reason", "CC-0042 approved",
-                                                        "--profiles", shippedProfiles, "--database", db.connectionInfo])
-        #expect(release.status == 0)
-        let fingerprint = try #require(release.output.split(separator: " ").dropFirst().first.map(String.init))
-        #expect(fingerprint.hasPrefix("sha256:"))
-        let again = try runCommand("pocare-control", ["specs", "release", exampleSpec, "--reason", "again",
-                                                      "--profiles", shippedProfiles, "--database", db.connectionInfo])
-        #expect(again.status == 1)
+        try db.addQualityUsers()
+        func control(_ arguments: [String]) throws -> (status: Int32, output: String) {
+            try runCommand("pocare-control", arguments + ["--database", db.connectionInfo], input: passwordInput(), errors: true)
+        }
+        let request = try runCommand("pocare-control", ["specs", "release", exampleSpec, "--reason", "approved under DOC-42", "--profiles",
+                                                        shippedProfiles, "--user", "quinn", "--json", "--database", db.connectionInfo],
+                                     input: passwordInput())
+        #expect(request.status == 0)
+        let change = try #require(jsonValue(request.output) as? [String: Any])
+        let reference = try #require(change["reference"] as? String)
+        let hash = try #require(change["content_hash"] as? String)
+        #expect(change["state"] as? String == "proposed")
+        // Nothing is released until a second person approves.
+        #expect(try db.count("SELECT count(*) FROM released_specs") == 0)
+        let own = try control(["changes", "approve", reference, "--hash", String(hash.prefix(12)), "--user", "quinn"])
+        #expect(own.status == 1 && own.output.contains("a second person approves"))
+        let wrongHash = try control(["changes", "approve", reference, "--hash", "000000000000", "--user", "alex"])
+        #expect(wrongHash.status == 1 && wrongHash.output.contains("the record changed since you opened it"))
+        let wrongPassword = try runCommand("pocare-control", ["changes", "approve", reference, "--hash", String(hash.prefix(12)), "--user", "alex",
+                                                             "--database", db.connectionInfo], input: "not the password\n")
+        #expect(wrongPassword.status == 1)
+        let viewer = try control(["changes", "approve", reference, "--hash", String(hash.prefix(12)), "--user", "vera"])
+        #expect(viewer.status == 1 && viewer.output.contains("may not"))
+        #expect(try db.count("SELECT count(*) FROM released_specs") == 0)
+        let approved = try control(["changes", "approve", reference, "--hash", String(hash.prefix(12)), "--user", "alex", "--comment", "checked"])
+        #expect(approved.status == 0 && approved.output.contains("approved by Alex Approver"))
+        let again = try control(["specs", "release", exampleSpec, "--reason", "again", "--profiles", shippedProfiles, "--user", "quinn"])
+        #expect(again.status == 1 && again.output.contains("already released"))
 
         let list = try runCommand("pocare-control", ["specs", "list", "--json", "--database", db.connectionInfo])
         let entries = try #require(jsonValue(list.output) as? [[String: Any]])
-        #expect(entries.count == 1 && entries[0]["fingerprint"] as? String == fingerprint && entries[0]["retired"] == nil)
+        let fingerprint = try #require(entries.first?["fingerprint"] as? String)
+        #expect(entries.count == 1 && entries[0]["retired"] == nil && entries[0]["released_by"] as? String == "alex")
+        #expect(entries[0]["release_change"] as? Int == Int(reference.dropFirst(3)))
 
-        let shortForm = String(fingerprint.dropFirst(7).prefix(12))
-        #expect(try runCommand("pocare-control", ["specs", "retire", shortForm, "--reason", "superseded", "--database", db.connectionInfo]).status == 0)
+        let retire = try runCommand("pocare-control", ["specs", "retire", String(fingerprint.dropFirst(7).prefix(12)), "--reason", "superseded",
+                                                       "--user", "alex", "--json", "--database", db.connectionInfo], input: passwordInput())
+        let retireChange = try #require(jsonValue(retire.output) as? [String: Any])
+        let retireHash = try #require(retireChange["content_hash"] as? String)
+        #expect(try control(["changes", "approve", retireChange["reference"] as? String ?? "", "--hash", retireHash, "--user", "quinn"]).status == 0)
         #expect(try db.scalar("SELECT retire_reason FROM released_specs") == "superseded")
 
+        let changes = try #require(jsonValue(try runCommand("pocare-control", ["changes", "list", "--json", "--database", db.connectionInfo]).output)
+                                   as? [[String: Any]])
+        #expect(changes.map { $0["state"] as? String } == ["approved", "approved"])
         let audit = try runCommand("pocare-control", ["audit", "--json", "--database", db.connectionInfo])
         #expect(audit.status == 0)
         let trail = try #require(jsonValue(audit.output) as? [String: Any])
-        let auditEntries = try #require(trail["entries"] as? [[String: Any]])
-        #expect(trail["intact"] as? Bool == true && auditEntries.count == 2)
-        let user = String(cString: getpwuid(geteuid())!.pointee.pw_name)
-        #expect((auditEntries[0]["action"] as? [String: Any])?["user"] as? String == user)
-        #expect((auditEntries[1]["action"] as? [String: Any])?["action"] as? String == "spec.retire")
+        let actions = try #require(trail["entries"] as? [[String: Any]]).compactMap { ($0["action"] as? [String: Any])?["action"] as? String }
+        #expect(trail["intact"] as? Bool == true)
+        for action in ["change.request", "change.approve.refused", "change.approve", "spec.release", "spec.retire"] {
+            #expect(actions.contains(action), "\(action) in \(actions)")
+        }
+        // Four refusals: the requester's own approval, the wrong hash, the wrong password, the viewer.
+        #expect(actions.filter { $0 == "change.approve.refused" }.count == 4)
 
         // Changing a recorded reason afterwards breaks the chain at that entry.
-        try db.connection.execute("UPDATE control_audit SET reason = 'nothing to see' WHERE seq = 1")
-        let tampered = try runCommand("pocare-control", ["audit", "--database", db.connectionInfo])
-        #expect(tampered.status == 1 && tampered.output.contains("chain broken at entry 1"))
+        try db.connection.execute("UPDATE control_audit SET reason = 'nothing to see' WHERE seq = 5")
+        let tampered = try control(["audit"])
+        #expect(tampered.status == 1 && tampered.output.contains("chain broken at entry 5"))
     }
 
     @Test("a batch run under an unreleased spec is a nonconformance; released specs are not")
     func conformance() throws {
         let db = try IngestDatabase()
-        let release = try runCommand("pocare-control", ["specs", "release", exampleSpec, "--reason", "CC-0042",
-                                                        "--profiles", shippedProfiles, "--database", db.connectionInfo])
-        let released = try #require(release.output.split(separator: " ").dropFirst().first.map(String.init))
+        let released = try db.releaseExampleSpec()
         let unreleased = "sha256:" + String(repeating: "b", count: 64)
         try db.write([
             feed.telemetry("rocker-1", 1...10, batch: "B-OK", phase: "expansion", spec: released),
@@ -72,8 +100,7 @@ struct OversightCommandTests {
     func publishedSpecMismatch() throws {
         let db = try IngestDatabase()
         let (document, fingerprint) = try feed.exampleSpecDocument()
-        _ = try runCommand("pocare-control", ["specs", "release", exampleSpec, "--reason", "CC-0042",
-                                              "--profiles", shippedProfiles, "--database", db.connectionInfo])
+        try db.releaseExampleSpec()
         let siteB = SiteFeed(site: "site-b")
         var altered = try siteB.exampleSpecDocument().message
         altered.payload = altered.payload.replacingOccurrences(of: "37.5", with: "37.9")

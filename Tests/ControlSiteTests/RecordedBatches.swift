@@ -3,6 +3,7 @@ import Hashing
 import POCareConfig
 import POCareCore
 import POCareContract
+import ControlSiteQuality
 import ControlSiteRecords
 import ControlSiteWeb
 import Foundation
@@ -107,14 +108,25 @@ extension RecordedBatch {
 }
 
 extension IngestDatabase {
-    /// A QP signs the batch "approved for release", as the batch page's form does.
+    /// The batch as QA reviewed it and a QP certified it, recorded as the disposition stores both
+    /// signatures (bound to the record as it is now); what must be true before a QP may certify
+    /// is the disposition's own test (`DispositionTests`), not these batches' concern.
     func certify(site: String, batch: String) throws {
-        if try count("SELECT count(*) FROM web_users WHERE user_name = 'qp1'") == 0 {
-            try WebUsers.add(userName: "qp1", fullName: "Quinn Person", role: .qp, password: "qp-password-1",
-                             iterations: PasswordHash.minimumIterations, by: "test", on: connection)
+        for (name, full, role) in [("qa1", "Quentin Assurance", WebUsers.Role.qa), ("qp1", "Quinn Person", .qp)]
+        where try count("SELECT count(*) FROM web_users WHERE user_name = '\(name)'") == 0 {
+            try WebUsers.add(userName: name, fullName: full, role: role, password: "\(name)-password-1", iterations: PasswordHash.minimumIterations,
+                             by: "test", on: connection)
         }
-        _ = try BatchSignatures.sign(site: site, batch: batch, userName: "qp1", password: "qp-password-1", meaning: .approvedForRelease,
-                                     comment: "certified", on: connection)
+        guard let hash = try BatchRecordDigest.hash(site: site, batch: batch, on: connection) else { throw TestFailure("no batch \(batch)") }
+        for (user, full, role, meaning) in [("qa1", "Quentin Assurance", "qa", "reviewed"), ("qp1", "Quinn Person", "qp", "certified")] {
+            try connection.execute("""
+                INSERT INTO batch_signatures (site, batch, user_name, full_name, role, meaning, comment, signed, record_hash)
+                VALUES ($1, $2, $3, $4, $5, $6, '', now(), $7)
+                """, [site, batch, user, full, role, meaning, hash])
+        }
+        try connection.execute("""
+            INSERT INTO batch_dispositions (site, batch, state, record_hash) VALUES ($1, $2, 'certified', $3)
+            ON CONFLICT (site, batch) DO UPDATE SET state = 'certified', record_hash = excluded.record_hash, record_changed = NULL
+            """, [site, batch, hash])
     }
 }
-

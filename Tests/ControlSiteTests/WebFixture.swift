@@ -23,22 +23,20 @@ final class WebFixture: @unchecked Sendable {
 
     /// The reviewed batch: rocker-1 at site-a, activation then expansion.
     static let site = "site-a", batch = "A-1"
+    /// A batch ready for its disposition: str-1 at site-a, ended, its site record received and
+    /// agreeing, nothing amiss.
+    static let endedBatch = "A-7"
 
     init(configure: (inout WebSettings) -> Void = { _ in }) async throws {
         // initdb, the release command and the password hashes block: they run on a thread of their own,
         // so the cooperative pool stays free for the server this fixture starts.
         let (db, spec) = try await onOwnThread { () throws -> (IngestDatabase, String) in
             let db = try IngestDatabase()
-            let release = try runCommand("pocare-control", ["specs", "release", exampleSpec, "--reason", "CC-0042",
-                                                            "--profiles", shippedProfiles, "--database", db.connectionInfo])
-            guard release.status == 0, let fingerprint = release.output.split(separator: " ").dropFirst().first.map(String.init) else {
-                throw TestFailure("cannot release the example spec: \(release.output)")
-            }
+            // Users of each role (two QA reviewers, so a change has a second person to approve it).
+            try db.addQualityUsers()
+            let fingerprint = try db.releaseExampleSpec()
             try Self.writeBatches(db, spec: fingerprint)
-            for (name, full, role) in [("vera", "Vera Viewer", WebUsers.Role.viewer), ("quinn", "Quinn Assurance", .qa), ("petra", "Dr Petra Qualified", .qp)] {
-                try WebUsers.add(userName: name, fullName: full, role: role, password: Self.password, iterations: PasswordHash.minimumIterations,
-                                 by: "test", on: db.connection)
-            }
+            try Self.writeEndedBatch(db, spec: fingerprint)
             return (db, fingerprint)
         }
         self.db = db
@@ -64,6 +62,19 @@ final class WebFixture: @unchecked Sendable {
     /// beyond its action limit from 100 to 110; no records from 130 to 149. Alarm events raised,
     /// acknowledged and cleared around the excursion. Two more batches at site-a and three at
     /// site-b for comparability.
+    /// site-a in the POC Master File (the qualified reference site) with str-1 registered, and
+    /// then batch A-7 on str-1: a minute of samples in range and the site's record of them.
+    static func writeEndedBatch(_ db: IngestDatabase, spec: String) throws {
+        try db.registerSite(site, role: .reference, qualification: .qualified)
+        try db.registerEquipment(site, "str-1", profile: "stirred-tank-str10")
+        // The devices of the certified reference batches; rocker-1 (batch A-1) stays unregistered.
+        for device in ["rocker-2", "rocker-3", "rocker-4"] { try db.registerEquipment(site, device, profile: "rocking-bag-rb50") }
+        let feed = SiteFeed(site: site, start: Date().addingTimeInterval(2))
+        try db.write(try feed.finishedBatch("str-1", 1...60, batch: endedBatch, spec: spec, eventSeq: 1) { seq in
+            ["temperature": 37.0 + (seq % 2 == 0 ? 0.05 : -0.05), "ph": 7.2 + (seq % 3 == 0 ? 0.01 : 0)]
+        })
+    }
+
     static func writeBatches(_ db: IngestDatabase, spec: String) throws {
         let feed = SiteFeed(site: site)
         func temperature(_ seq: Int64) -> Double { (100...110).contains(seq) ? 38.6 : 37.0 + (seq % 2 == 0 ? 0.05 : -0.05) }
@@ -76,17 +87,24 @@ final class WebFixture: @unchecked Sendable {
         func at(_ second: Double) -> SiteFeed { SiteFeed(site: site, start: feed.start.addingTimeInterval(second)) }
         let alarm = "\"alarm\":\"rocker-1/temperature/limit\",\"priority\":\"high\",\"level\":\"action\""
         try db.write([
-            at(100).event("rocker-1", seq: 1, kind: "raised", batch: batch, phase: "expansion", spec: spec, body: "{\(alarm),\"value\":38.6}"),
+            at(100).event("rocker-1", seq: 1, kind: "raised", batch: batch, phase: "expansion", spec: spec,
+                          body: "{\(alarm),\"value\":38.6,\"state\":\"active_unacknowledged\"}"),
             at(102).event("rocker-1", seq: 2, kind: "acknowledged", batch: batch, phase: "expansion", spec: spec,
-                          body: "{\(alarm),\"user\":\"operator-7\",\"reason\":\"heater checked\"}"),
-            at(108).event("rocker-1", seq: 3, kind: "cleared", batch: batch, phase: "expansion", spec: spec, body: "{\(alarm),\"value\":37.0}"),
+                          body: "{\(alarm),\"user\":\"operator-7\",\"reason\":\"heater checked\",\"state\":\"active_acknowledged\"}"),
+            at(108).event("rocker-1", seq: 3, kind: "cleared", batch: batch, phase: "expansion", spec: spec,
+                          body: "{\(alarm),\"value\":37.0,\"state\":\"normal\"}"),
         ])
         // site-a online with rocker-1 in the batch's expansion phase and a pH alarm standing; site-b gone (last will).
         try db.write([
             try feed.metadata("rocker-1", profile: "rocking-bag-rb50"),
             feed.status(devices: [.init(id: "rocker-1", profile: "rocking-bag-rb50", batch: batch, phase: "expansion", spec: spec, reachable: true)]),
-            at(170).event("rocker-1", seq: 4, kind: "raised", batch: batch, phase: "expansion", spec: spec,
-                          body: "{\"alarm\":\"rocker-1/ph/limit\",\"priority\":\"medium\",\"level\":\"alert\",\"value\":7.45}"),
+            at(107).event("rocker-1", seq: 4, kind: "excursion", batch: batch, phase: "expansion", spec: spec, body: """
+                {\(alarm),"excursion":{"alarm":"rocker-1/temperature/limit","batch":"\(batch)","phase":"expansion","spec":"\(spec)",\
+                "start":"\(Contract.format(feed.start.addingTimeInterval(100)))","end":"\(Contract.format(feed.start.addingTimeInterval(111)))",\
+                "duration_s":11,"worst_value":38.6,"worst_level":"action","side":"high","area_outside":13.2}}
+                """),
+            at(169).event("rocker-1", seq: 5, kind: "raised", batch: batch, phase: "expansion", spec: spec,
+                          body: "{\"alarm\":\"rocker-1/ph/limit\",\"priority\":\"medium\",\"level\":\"alert\",\"value\":7.45,\"state\":\"active_unacknowledged\"}"),
             SiteFeed(site: "site-b").lastWill(),
         ])
         // Ended batches with the sites' records: three certified at site-a (the reference), three at site-b.

@@ -48,7 +48,9 @@ extension WebSuites {
             let page = try await web.get(batchPath)
             #expect(page.status == 200)
             let plots = page.body.components(separatedBy: "<svg").dropFirst()
-            #expect(plots.count == 2)  // temperature and ph of rocker-1
+            // A plot for every parameter: trends of temperature and ph, strips of the flags and labels.
+            let parameters = Set(plots.compactMap { $0.components(separatedBy: "data-parameter=\"").dropFirst().first?.prefix { $0 != "\"" } }.map(String.init))
+            #expect(parameters.isSuperset(of: ["temperature", "ph", "heater_on", "status"]) && plots.count == parameters.count, "\(parameters)")
             let temperature = try #require(plots.first { $0.contains("data-parameter=\"temperature\"") })
             #expect(temperature.components(separatedBy: "class=\"trend\"").count - 1 == 1)
             #expect(temperature.components(separatedBy: "class=\"phase-band\"").count - 1 == 2)
@@ -68,11 +70,13 @@ extension WebSuites {
             #expect(excursion.durationS == 11 && excursion.worstValue == 38.6)
             let excursionTable = try #require(page.body.components(separatedBy: "class=\"excursions\"").dropFirst().first)
             let row = try #require(excursionTable.components(separatedBy: "<tr>").first { $0.contains("temperature") })
-            #expect(row.contains("<td>11 s</td>") && row.contains("<td>38.6</td>") && row.contains(">action<"), "\(row)")
-            // The open gap is said next to the sign button.
-            #expect(page.body.contains("open integrity findings on this batch"))
+            #expect(row.contains("<td>11 s</td>") && row.contains("<td>38.6</td>") && row.contains(">action high<"), "\(row)")
+            // The open gap is an exception of the review, first on the page.
+            let exceptions = try #require(page.body.components(separatedBy: "<section class=\"exceptions\">").last?.components(separatedBy: "</section>").first)
+            #expect(exceptions.contains("data-check=\"integrity\" class=\"exception\"") && exceptions.contains("gap on rocker-1/telemetry"))
             // The batch still runs at the site: its record, and the clock evidence in it, are said to be missing.
-            #expect(page.body.contains("The site's batch record</h2><p class=\"muted\">Not received"))
+            #expect(page.body.contains("The site's batch record</h2><p class=\"muted\">Not received for rocker-1"))
+            #expect(exceptions.contains("data-check=\"clock\" class=\"not-checked\"") && !exceptions.contains("No exceptions"))
         }
 
         @Test("comparability draws each site's batch means over the quality range and the envelope, lists exclusions, offers CSV and JSON")
@@ -117,7 +121,7 @@ extension WebSuites {
             csrf = try await qa.csrfToken()
             let stale = try await qa.post("/comparisons/1/sign", [("csrf", csrf), ("hash", String(repeating: "0", count: 64)), ("meaning", "approved"),
                                                                   ("password", WebFixture.password)])
-            #expect(stale.status == 403)
+            #expect(stale.status == 409 && stale.body.contains("the record changed since you opened it"))
             let wrong = try await qa.post("/comparisons/1/sign", [("csrf", csrf), ("hash", hash), ("meaning", "approved"), ("password", "nope")])
             #expect(wrong.status == 401)
             let signed = try await qa.post("/comparisons/1/sign", [("csrf", csrf), ("hash", hash), ("meaning", "approved"),
@@ -195,53 +199,65 @@ extension WebSuites {
             #expect(ended)
         }
 
-        @Test("a QP's signature shows name, meaning and time, is audited, and shows INVALID once the record changes")
+        @Test("QA reviews and a QP certifies an ended batch; each signature shows name, meaning and time, is audited, and shows INVALID once the record changes")
         func signatureBinding() async throws {
             let fixture = try await WebFixture()
-            let web = fixture.client()
-            try await web.signIn("petra", WebFixture.password)
-            let token = try await web.csrfToken()
-            let wrong = try await web.post("\(batchPath)/sign", [("csrf", token), ("meaning", "approved for release"), ("password", "guess"), ("comment", "")])
-            #expect(wrong.status == 401)
-            #expect(try await web.post("\(batchPath)/sign", [("csrf", token), ("meaning", "released!"), ("password", WebFixture.password)]).status == 400)
-            let signed = try await web.post("\(batchPath)/sign", [("csrf", token), ("meaning", "approved for release"),
-                                                                  ("password", WebFixture.password), ("comment", "excursion assessed in DEV-12")])
-            #expect(signed.status == 303)
+            let path = "/batches/\(WebFixture.site)/\(WebFixture.endedBatch)"
+            let quinn = fixture.client(), petra = fixture.client()
+            try await quinn.signIn("quinn", WebFixture.password)
+            try await petra.signIn("petra", WebFixture.password)
+            let page = try await quinn.get(path)
+            #expect(page.body.contains("No exceptions"), "an ended batch with nothing amiss")
+            let hash = try #require(quinn.hiddenField(page.body, "record_hash"))
+            let token = try await quinn.csrfToken()
+            #expect(try await quinn.post("\(path)/sign", [("csrf", token), ("meaning", "released!"), ("record_hash", hash), ("password", WebFixture.password)]).status == 400)
+            #expect(try await quinn.post("\(path)/sign", [("csrf", token), ("meaning", "reviewed"), ("record_hash", hash), ("password", "guess")]).status == 401)
+            #expect(try await quinn.post("\(path)/sign", [("csrf", token), ("meaning", "reviewed"), ("record_hash", hash), ("password", WebFixture.password),
+                                                          ("comment", "reviewed by exception: none")]).status == 303)
+            let petraToken = try await petra.csrfToken()
+            let certified = try await petra.post("\(path)/sign", [("csrf", petraToken), ("meaning", "certified"), ("record_hash", hash),
+                                                                  ("password", WebFixture.password), ("comment", "released")])
+            #expect(certified.status == 303)
 
-            let page = try await web.get(batchPath)
-            #expect(page.body.contains("Dr Petra Qualified") && page.body.contains("<b class=\"meaning\">approved for release</b>"))
-            #expect(page.body.contains("valid") && !page.body.contains("INVALID"))
-            let record = try #require(jsonValue(try await web.get("\(batchPath)/record.json").body) as? [String: Any])
-            let signature = try #require((record["signatures"] as? [[String: Any]])?.first)
-            #expect(signature["full_name"] as? String == "Dr Petra Qualified" && signature["meaning"] as? String == "approved for release")
-            #expect(signature["valid"] as? Bool == true && signature["record_hash"] as? String == record["record_hash"] as? String)
-            #expect((signature["signed"] as? String)?.hasSuffix("Z") == true)
-
+            let after = try await petra.get(path)
+            #expect(after.body.contains("Dr Petra Qualified") && after.body.contains("<b class=\"meaning\">certified</b>") && !after.body.contains("INVALID"))
+            let record = try #require(jsonValue(try await petra.get("\(path)/record.json").body) as? [String: Any])
+            #expect(record["state"] as? String == "certified")
+            let signatures = try #require(record["signatures"] as? [[String: Any]])
+            #expect(signatures.map { $0["meaning"] as? String } == ["reviewed", "certified"])
+            #expect(signatures.allSatisfy { $0["valid"] as? Bool == true && $0["record_hash"] as? String == record["record_hash"] as? String })
+            #expect(signatures.allSatisfy { ($0["signed"] as? String)?.hasSuffix("Z") == true })
             let trail = try ControlAuditTrail.entries(fixture.db.connection)
-            #expect(trail.contains { $0.action.action == "batch.sign.refused" && $0.action.user == "petra" })
-            let entry = try #require(trail.first { $0.action.action == "batch.sign" && $0.action.user == "petra" })
-            #expect(entry.action.target == "site-a/A-1" && entry.action.newValue?.hasPrefix("approved for release by Dr Petra Qualified") == true)
+            #expect(trail.contains { $0.action.action == "batch.sign.refused" && $0.action.user == "quinn" })
+            let entry = try #require(trail.last { $0.action.action == "batch.sign" })
+            #expect(entry.action.target == "site-a/A-7" && entry.action.newValue?.hasPrefix("certified by Dr Petra Qualified") == true)
             #expect(ControlAuditTrail.firstBroken(trail) == nil)
+            #expect(try await petra.get("/batches?state=certified").body.contains(">A-7<"))
 
-            // Someone changes one stored sample afterwards.
+            // Someone changes one stored sample afterwards: every signature is INVALID, the batch is ended again.
             try fixture.db.connection.execute("""
-                UPDATE samples SET "values" = '{"temperature":37.0,"ph":7.2}' WHERE site = 'site-a' AND stream = 'rocker-1/telemetry' AND seq = 105
+                UPDATE samples SET "values" = '{"temperature":37.0,"ph":7.3}' WHERE site = 'site-a' AND stream = 'str-1/telemetry' AND seq = 30
                 """)
-            let after = try await web.get(batchPath)
-            #expect(after.body.contains("INVALID: the record changed after signing"))
-            let json = try #require(jsonValue(try await web.get("\(batchPath)/record.json").body) as? [String: Any])
-            #expect((json["signatures"] as? [[String: Any]])?.first?["valid"] as? Bool == false)
+            let changed = try await petra.get(path)
+            #expect(changed.body.components(separatedBy: "INVALID: the record changed after signing").count - 1 >= 2)
+            let json = try #require(jsonValue(try await petra.get("\(path)/record.json").body) as? [String: Any])
+            #expect(json["state"] as? String == "ended" && (json["signatures"] as? [[String: Any]])?.allSatisfy { $0["valid"] as? Bool == false } == true)
+            let list = try await petra.get("/batches?state=invalid")
+            #expect(list.body.contains(">A-7<") && list.body.contains("INVALID"))
+            #expect(!(try await petra.get("/batches?state=certified").body.contains(">A-7<")))
         }
 
-        @Test("QA signs as reviewed but may not approve for release")
+        @Test("QA reviews but may not certify; a viewer signs nothing")
         func qaMeanings() async throws {
             let fixture = try await WebFixture()
+            let path = "/batches/\(WebFixture.site)/\(WebFixture.endedBatch)"
             let web = fixture.client()
             try await web.signIn("quinn", WebFixture.password)
+            let hash = try #require(web.hiddenField(try await web.get(path).body, "record_hash"))
             let token = try await web.csrfToken()
-            #expect(try await web.post("\(batchPath)/sign", [("csrf", token), ("meaning", "approved for release"), ("password", WebFixture.password)]).status == 403)
-            #expect(try await web.post("\(batchPath)/sign", [("csrf", token), ("meaning", "reviewed"), ("password", WebFixture.password)]).status == 303)
-            #expect(try fixture.db.scalar("SELECT meaning || '/' || role FROM batch_signatures WHERE batch = 'A-1'") == "reviewed/qa")
+            #expect(try await web.post("\(path)/sign", [("csrf", token), ("meaning", "certified"), ("record_hash", hash), ("password", WebFixture.password)]).status == 403)
+            #expect(try await web.post("\(path)/sign", [("csrf", token), ("meaning", "reviewed"), ("record_hash", hash), ("password", WebFixture.password)]).status == 303)
+            #expect(try fixture.db.scalar("SELECT meaning || '/' || role FROM batch_signatures") == "reviewed/qa")
         }
 
         @Test("sign-in is limited per user: after the allowed failures even the right password waits, told for how long, and it is audited")

@@ -68,3 +68,28 @@ struct CommandLineTests {
         #expect(bad.errors.contains("not starting"))
     }
 }
+
+/// Releases a spec as QA does: two QA users (made once), one requests the release, the other
+/// approves the change; returns the command's answers.
+func releaseThroughChangeControl(_ spec: String, reason: String = "CC-EXAMPLE-0001", database: String) throws
+    -> (request: ProcessResult, approval: ProcessResult)
+{
+    try throughChangeControl(["specs", "release", spec, "--reason", reason], database: database)
+}
+
+/// A change requested by one QA user (`specs release|retire …`, made once) and approved by
+/// another, as change control asks; returns the request's and the approval's answers.
+func throughChangeControl(_ request: [String], database: String) throws -> (request: ProcessResult, approval: ProcessResult) {
+    let password = "integration-test-password\n"
+    for (user, full) in [("qa-requester", "QA Requester"), ("qa-approver", "QA Approver")] {
+        // Made once: a second add of the same user is refused, and changes nothing.
+        _ = try run("pocare-control", ["users", "add", user, "--full-name", full, "--role", "qa", "--iterations", "200000",
+                                       "--database", database], input: password)
+    }
+    let requested = try run("pocare-control", request + ["--user", "qa-requester", "--json", "--database", database], input: password)
+    let change = (try? JSONSerialization.jsonObject(with: Data(requested.output.utf8))) as? [String: Any] ?? [:]
+    let approval = try run("pocare-control", ["changes", "approve", change["reference"] as? String ?? "?", "--hash",
+                                              change["content_hash"] as? String ?? "?", "--user", "qa-approver", "--database", database],
+                           input: password)
+    return (requested, approval)
+}

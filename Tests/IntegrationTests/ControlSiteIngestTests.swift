@@ -70,11 +70,9 @@ struct ControlSiteIngestTests {
         let batches = try #require(jsonOutput(try run("pocare-control", ["batches", "--json", "--database", database.postgresConnectionInfo])) as? [[String: Any]])
         #expect(batches.first?["batch"] as? String == "DUR-1")
         #expect(try run("pocare-control", ["conformance", "--database", database.postgresConnectionInfo]).status == 1)
-        let release = try run("pocare-control", [
-            "specs", "release", "docs/examples/specs/cart-expansion-example.yaml", "--reason", "CC-EXAMPLE-0001", "--database", database.postgresConnectionInfo,
-        ])
-        #expect(release.status == 0, "\(release.errors)")
-        #expect((batches.first?["specs"] as? [String])?.first.map { release.output.contains($0) } == true)
+        let release = try releaseThroughChangeControl("docs/examples/specs/cart-expansion-example.yaml", database: database.postgresConnectionInfo)
+        #expect(release.request.status == 0 && release.approval.status == 0, "\(release.request.errors) \(release.approval.errors)")
+        #expect((batches.first?["specs"] as? [String])?.first.map { release.request.output.contains($0) } == true)
         // Released now, but the site started the batch before: its own record of the start says
         // the spec was not released (the site ran with specs.require_release: false), and that stays.
         let after = try run("pocare-control", ["conformance", "--json", "--database", database.postgresConnectionInfo])

@@ -27,7 +27,11 @@ struct SpecReleaseEndToEndTests {
         let control = try RunningProcess("pocare-control", ["run", "--config", controlConfig])
         defer { control.stop() }
         #expect(await waitFor(upTo: .seconds(20)) { control.errors.contains { $0.contains("subscribed") } })
-        func qa(_ arguments: [String]) throws -> ProcessResult { try run("pocare-control", arguments + ["--database", database.postgresConnectionInfo]) }
+        // QA's decisions are changes one QA person requests and a second approves.
+        func qa(_ arguments: [String]) throws -> ProcessResult {
+            let (request, approval) = try throughChangeControl(arguments, database: database.postgresConnectionInfo)
+            return request.status == 0 ? approval : request
+        }
 
         let fixture = try DaemonFixture(
             pollInterval: "100ms", controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-release }", requireRelease: true)

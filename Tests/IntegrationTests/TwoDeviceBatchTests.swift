@@ -106,8 +106,8 @@ struct TwoDeviceBatchTests {
         #expect(heldExcursions.compactMap { ($0["duration_s"] as? NSNumber)?.doubleValue } == durations)
 
         // Comparability takes the batch's numbers from its record, verified here by the same rule: the same mean.
-        #expect(try run("pocare-control", ["specs", "release", "\(fixture.directory.path)/spec.yaml", "--reason", "CC-1", "--profiles", "DeviceProfiles"] + db)
-            .status == 0)
+        let release = try releaseThroughChangeControl("\(fixture.directory.path)/spec.yaml", database: database.postgresConnectionInfo)
+        #expect(release.approval.status == 0, "\(release.request.output) \(release.request.errors) \(release.approval.errors)")
         let compared = try json(try run("pocare-control", ["compare", "--spec", fingerprint, "--phase", "expansion", "--reference", "durability",
                                                            "--profile", "rocking-bag-rb50", "--json", "--profiles", "DeviceProfiles"] + db))
         let batch = try #require((compared["batches"] as? [[String: Any]])?.first { $0["device"] as? String == "rocker-1" }, "\(compared)")

@@ -68,8 +68,9 @@ public func waitForExit(_ pid: pid_t) -> Int32 {
 
 func decodedExitStatus(_ status: Int32) -> Int32 { (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f) }
 
-/// Runs a command to its end; its exit status and its standard output (its errors are dropped).
-public func runCommand(_ name: String, _ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String) {
+/// Runs a command to its end; its exit status and its standard output (its errors are dropped,
+/// or with `errors` follow in the same text).
+public func runCommand(_ name: String, _ arguments: [String], input: String? = nil, errors: Bool = false) throws -> (status: Int32, output: String) {
     let outputPath = NSTemporaryDirectory() + "pocare-command-\(UUID().uuidString)"
     defer { unlink(outputPath) }
     var inputPath = "/dev/null"
@@ -78,7 +79,7 @@ public func runCommand(_ name: String, _ arguments: [String], input: String? = n
         try input.write(toFile: inputPath, atomically: true, encoding: .utf8)
     }
     defer { if input != nil { unlink(inputPath) } }
-    let pid = try spawn(executable(name).path, arguments, input: inputPath, output: outputPath, errors: "/dev/null")
+    let pid = try spawn(executable(name).path, arguments, input: inputPath, output: outputPath, errors: errors ? nil : "/dev/null")
     let status = waitForExit(pid)
     return (status, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
 }
@@ -90,8 +91,9 @@ public struct ProcessResult: Sendable {
     public var errors: String
 }
 
-/// Runs a project executable (or a path) to its end from the repository's folder.
-public func run(_ name: String, _ arguments: [String]) throws -> ProcessResult {
+/// Runs a project executable (or a path) to its end from the repository's folder, with `input`
+/// on its standard input.
+public func run(_ name: String, _ arguments: [String], input: String? = nil) throws -> ProcessResult {
     let process = Process()
     process.executableURL = executable(name)
     process.arguments = arguments
@@ -99,7 +101,13 @@ public func run(_ name: String, _ arguments: [String]) throws -> ProcessResult {
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
+    let stdin = Pipe()
+    if input != nil { process.standardInput = stdin }
     try process.run()
+    if let input {
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try stdin.fileHandleForWriting.close()
+    }
     let output = out.fileHandleForReading.readDataToEndOfFile()
     let errors = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()

@@ -14,6 +14,9 @@ public struct BatchSummary: Sendable, Codable, Equatable {
     public var events: Int64
     /// Whether every spec the batch ran is in the register and was not retired before it ran.
     public var conforming: Bool
+    /// What the batch was for, from its site's qualification when it started (`BatchPurpose`):
+    /// production, verification, comparability, suspended site; nil for a site not in the Master File.
+    public var purpose: String?
 
     public static func list(_ connection: PostgresConnection, site: String? = nil, spec: String? = nil, since: Double? = nil) throws
         -> [BatchSummary]
@@ -25,7 +28,8 @@ public struct BatchSummary: Sendable, Codable, Equatable {
                    \(SQLTime.iso("min(r.first_time)")), \(SQLTime.iso("max(r.last_time)")), sum(r.samples),
                    (SELECT count(*) FROM events e WHERE e.site = r.site AND e.batch = r.batch),
                    bool_and(r.spec <> '' AND EXISTS (SELECT 1 FROM released_specs rs WHERE rs.fingerprint = r.spec
-                                                     AND (rs.retired IS NULL OR rs.retired >= r.last_time)))
+                                                     AND (rs.retired IS NULL OR rs.retired >= r.last_time))),
+                   \(BatchPurpose.sql(site: "r.site", time: "min(r.first_time)"))
             FROM batch_runs r
             WHERE ($1::text IS NULL OR r.site = $1)
             GROUP BY r.site, r.batch, r.device
@@ -39,7 +43,7 @@ public struct BatchSummary: Sendable, Codable, Equatable {
                 specs: (result.string(r, 3) ?? "").split(separator: ",").map(String.init),
                 phases: (result.string(r, 4) ?? "").split(separator: ",").map(String.init),
                 first: result.string(r, 5)!, last: result.string(r, 6)!, samples: result.int(r, 7) ?? 0,
-                events: result.int(r, 8) ?? 0, conforming: result.bool(r, 9) ?? false)
+                events: result.int(r, 8) ?? 0, conforming: result.bool(r, 9) ?? false, purpose: result.string(r, 10))
         }
     }
 }
@@ -81,6 +85,8 @@ public struct BatchRecord: Sendable, Codable, Equatable {
     public var statistics: [DeviceBatchStatistics] = []
     /// Records of the batch that arrived in differing copies; an open one blocks signing.
     public var disputes: [RecordDispute] = []
+    /// What the batch was for (`BatchPurpose`): production, verification, comparability, suspended site.
+    public var purpose: String?
 
     /// - Parameters:
     ///   - specs: the spec of a fingerprint, for the limits the site's record is checked with (`SpecLookup.ran`).
@@ -118,6 +124,9 @@ public struct BatchRecord: Sendable, Codable, Equatable {
             openFindings: findings,
             siteRecords: try SiteBatchRecordCheck.load(connection, site: site, batch: batch, specs: specs, checkpoint: checkpoint),
             statistics: try BatchSeriesReader.load(connection, site: site, batch: batch, specs: specs, limits: limits, checkpoint: checkpoint),
-            disputes: try RecordDispute.list(connection, all: true, site: site, batch: batch))
+            disputes: try RecordDispute.list(connection, all: true, site: site, batch: batch),
+            purpose: try connection.execute(
+                "SELECT \(BatchPurpose.sql(site: "$1", time: "(SELECT min(first_time) FROM batch_runs WHERE site = $1 AND batch = $2)"))",
+                [site, batch]).string(0, 0))
     }
 }

@@ -43,8 +43,9 @@ public enum ControlAuditTrail {
     /// Appends an entry inside the caller's transaction, so the action and its record commit together.
     @discardableResult
     public static func append(_ action: ControlAuditAction, to connection: PostgresConnection, at time: Date = Date()) throws -> Int64 {
-        // One writer at a time: the next number and the previous hash must not race.
-        try connection.execute("SELECT pg_advisory_xact_lock(7146353)")
+        // One writer at a time: the next number and the previous hash must not race. A lock of its
+        // own (not replay planning's), so audited actions never wait for a planning round.
+        try connection.execute("SELECT pg_advisory_xact_lock(7146356)")
         let last = try connection.execute("SELECT seq, hash FROM control_audit ORDER BY seq DESC LIMIT 1")
         let seq = (last.rowCount > 0 ? last.int(0, 0)! : 0) + 1
         let previous = last.rowCount > 0 ? last.string(0, 1)! : genesis
@@ -67,11 +68,22 @@ public enum ControlAuditTrail {
     }
 
     public static func entries(_ connection: PostgresConnection) throws -> [Entry] {
-        let result = try connection.execute("""
+        try entries(connection.execute("""
             SELECT seq, time_ns, user_name, action, target, reason, old_value, new_value, previous_hash, hash
             FROM control_audit ORDER BY seq
-            """)
-        return (0..<result.rowCount).map { r in
+            """))
+    }
+
+    /// The entries about one record (a change, a deviation), oldest first: its history.
+    public static func entries(target: String, on connection: PostgresConnection) throws -> [Entry] {
+        try entries(connection.execute("""
+            SELECT seq, time_ns, user_name, action, target, reason, old_value, new_value, previous_hash, hash
+            FROM control_audit WHERE target = $1 ORDER BY seq
+            """, [target]))
+    }
+
+    static func entries(_ result: PostgresResult) -> [Entry] {
+        (0..<result.rowCount).map { r in
             Entry(seq: result.int(r, 0)!, timeNanoseconds: result.int(r, 1)!,
                   action: ControlAuditAction(user: result.string(r, 2)!, action: result.string(r, 3)!, target: result.string(r, 4)!,
                                              reason: result.string(r, 5), oldValue: result.string(r, 6), newValue: result.string(r, 7)),

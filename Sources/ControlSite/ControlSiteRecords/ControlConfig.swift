@@ -12,6 +12,8 @@ public struct ControlConfig: Sendable {
     public var web: WebSettings?
     /// Where Prometheus metrics are served, when control.yaml has a `metrics:` section.
     public var metrics: MetricsConfig?
+    /// The quality system's periods and limits (`qms:`; defaults without it).
+    public var quality = QualitySettings()
 
     /// Every problem of the file, each located (`file:line:column: field: message`).
     public struct Invalid: Error, CustomStringConvertible {
@@ -23,7 +25,7 @@ public struct ControlConfig: Sendable {
     static let keys = [
         "broker", "client_id", "mqtt_version", "shared_group", "tls", "credentials_file", "topic_root", "database",
         "batch_messages", "queue_capacity", "keepalive", "writers", "gap_report_after", "replay_after", "web", "metrics", "sites",
-        "ingest",
+        "ingest", "qms",
     ]
 
     public static func load(path: String) throws(Invalid) -> ControlConfig {
@@ -53,8 +55,11 @@ public struct ControlConfig: Sendable {
         if root.string("client_id") == nil, let suffix = share.clientIdSuffix { settings?.broker.clientId += "-" + suffix }
         let web = root.mappingReader("web").map { WebSettings.parse($0) }
         let metrics = root.metricsSection()
+        let quality = root.mappingReader("qms").map { QualitySettings.parse($0) }
         guard !collector.hasErrors, let settings else { throw Invalid(collector.diagnostics) }
-        return ControlConfig(settings: settings, web: web, metrics: metrics)
+        var config = ControlConfig(settings: settings, web: web, metrics: metrics)
+        config.quality = quality ?? config.quality
+        return config
     }
 
     private static func ingestSettings(_ root: MappingReader) -> IngestService.Settings? {

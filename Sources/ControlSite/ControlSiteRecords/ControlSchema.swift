@@ -459,7 +459,10 @@ public enum ControlSchema {
         """,
     ]
 
-    public static var latestVersion: Int { migrations.count }
+    /// The quality system's migrations follow the records' own (`QualitySchema`).
+    static var allMigrations: [String] { migrations + QualitySchema.migrations }
+
+    public static var latestVersion: Int { allMigrations.count }
 
     public struct Refusal: Error, CustomStringConvertible {
         public var description: String
@@ -478,7 +481,7 @@ public enum ControlSchema {
                 throw Refusal(description: "the database has schema version \(found), newer than this software knows (\(latestVersion))")
             }
             for version in (found + 1)...max(found + 1, latestVersion) where version <= latestVersion {
-                try connection.executeScript(migrations[version - 1])
+                try connection.executeScript(allMigrations[version - 1])
                 try connection.execute("INSERT INTO schema_migrations (version) VALUES ($1)", [String(version)])
                 logger.info("database schema migrated", metadata: ["version": "\(version)"])
             }

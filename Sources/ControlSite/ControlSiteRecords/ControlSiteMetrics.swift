@@ -23,6 +23,7 @@ public final class ControlSiteMetrics: Service, Sendable {
 
     public func run() async {
         endpoint.start()
+        // Throws only when the task is cancelled, which asks for the same stop.
         try? await gracefulShutdown()
         await endpoint.stop(within: .seconds(3))
     }

@@ -27,6 +27,7 @@ public final class PersistentGapWatch: Service, Sendable {
     /// Watches on its own thread until the service group shuts down.
     public func run() async {
         thread.start { [self] in watch() }
+        // Throws only when the task is cancelled, which asks for the same stop.
         try? await gracefulShutdown()
         stopped.store(true, ordering: .relaxed)
         _ = await thread.joined(within: .seconds(1))

@@ -6,9 +6,10 @@ import ServiceLifecycle
 import Synchronization
 
 /// Publishes the Control Site's registers to every site, retained, on
-/// `{root}/{site}/register/{kind}`, whenever what QA decided changes in PostgreSQL (`specs
-/// release|retire` write the database; this notices within a second), and to a site met for
-/// the first time. Sites keep every version and enforce the latest, also while offline.
+/// `{root}/{site}/register/{kind}`, whenever what QA decided changes in PostgreSQL (approved
+/// changes write the database; this notices within a second), and to a site met for the first
+/// time: the released specs to every site, and each site's own registers (its trained
+/// personnel) to it. Sites keep every version and enforce the latest, also while offline.
 ///
 /// Its own thread and database connection: once a second it makes a new register version if
 /// QA's decisions changed (`RegisterVersions`) and works out which site lacks which version.
@@ -91,6 +92,7 @@ public final class RegisterPublisher: Service, Sendable {
                     }
                     try plan(register, db)
                 }
+                planSiteRegisters(try RegisterVersions.siteRegisters(db))
                 failures = 0
             } catch {
                 failures += 1
@@ -101,6 +103,18 @@ public final class RegisterPublisher: Service, Sendable {
             }
             let deadline = MonotonicClock.now() + interval.nanoseconds
             while !stopped.load(ordering: .relaxed) && MonotonicClock.now() < deadline { usleep(50_000) }
+        }
+    }
+
+    /// Each site's own registers, to that site.
+    private func planSiteRegisters(_ registers: [(site: String, register: ControlSiteRegister)]) {
+        state.withLock { s in
+            for (site, register) in registers where share.takes(site) {
+                let topic = ControlSiteRegister.topic(root: topicRoot, site: site, kind: register.kind)
+                guard s.desired[topic]?.hash != register.hash else { continue }
+                s.desired[topic] = (register.hash, register.message(site: site))
+                logger.notice("register of a site", metadata: ["site": "\(site)", "kind": "\(register.kind)", "version": "\(register.version)"])
+            }
         }
     }
 

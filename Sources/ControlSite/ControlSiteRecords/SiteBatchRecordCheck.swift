@@ -40,6 +40,7 @@ public struct SiteBatchRecordCheck: Sendable, Codable, Equatable {
         for r in 0..<rows.rowCount {
             guard let device = rows.string(r, 0), let text = rows.string(r, 4) else { continue }
             let stream = rows.string(r, 1) ?? "", seq = rows.int(r, 2) ?? 0, received = rows.string(r, 3) ?? ""
+            // A record that does not decode is itself the finding, recorded as a difference below.
             guard let record = try? decoder.decode(BatchReport.self, from: Data(text.utf8)) else {
                 checks.append(SiteBatchRecordCheck(
                     device: device, stream: stream, seq: seq, received: received,

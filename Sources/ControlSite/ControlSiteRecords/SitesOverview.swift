@@ -47,6 +47,11 @@ public struct SiteOverview: Sendable, Codable, Equatable {
         }
     }
 
+    /// A site the POC Master File registers that has never published anything.
+    public static func registeredOnly(_ site: String) -> SiteOverview {
+        SiteOverview(site: site, state: "never seen", devices: [], openFindings: 0)
+    }
+
     public static func load(_ connection: PostgresConnection) throws -> [SiteOverview] {
         let sites = try connection.execute("""
             SELECT s.site, coalesce(s.state, 'unknown'), s.version, nullif(s.epoch, ''), \(SQLTime.iso("t.last_record_time")),

@@ -1,8 +1,8 @@
 import Foundation
 import POCareCore
 
-/// QA's register of released IPC specs, by fingerprint. Releasing and retiring are audited in
-/// the same transaction as the change.
+/// QA's register of released IPC specs, by fingerprint. Entries are made only by approved
+/// changes (change control), each audited in the same transaction.
 public enum SpecRegister {
     public struct Refusal: Error, CustomStringConvertible {
         public var description: String
@@ -21,48 +21,53 @@ public enum SpecRegister {
         public var retired: String?
         public var retiredBy: String?
         public var retireReason: String?
+        /// The approved changes that released and retired it (CC-numbers).
+        public var releaseChange: Int64?
+        public var retireChange: Int64?
+        /// The equipment models (profile ids) the spec is written for.
+        public var profiles: [String] = []
         public var status: String { retired == nil ? "released" : "retired" }
     }
 
-    public static func release(_ spec: IPCSpec, text: String, reason: String, user: String, on connection: PostgresConnection) throws {
-        try connection.transaction {
-            let existing = try connection.execute("SELECT retired FROM released_specs WHERE fingerprint = $1 FOR UPDATE", [spec.fingerprint])
-            if existing.rowCount > 0 {
-                throw Refusal(description: existing.isNull(0, 0)
-                    ? "\(spec.fingerprint) is already released"
-                    : "\(spec.fingerprint) was retired; a retired spec is not released again (release a new version)")
-            }
-            let id = spec.identity
-            try connection.execute("""
-                INSERT INTO released_specs (fingerprint, product, document, version, approved_by, approval_date, spec_text,
-                                            released, released_by, release_reason)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8, $9)
-                """, [spec.fingerprint, id.product, id.documentId, id.version, id.approvedBy, id.approvalDate, text, user, reason])
-            try ControlAuditTrail.append(ControlAuditAction(
-                user: user, action: "spec.release", target: spec.fingerprint, reason: reason, oldValue: nil,
-                newValue: "\(id.documentId) version \(id.version)"), to: connection)
+    /// Enters a released spec, inside the caller's transaction: the approval of change
+    /// `change` (change control decides; this only records the decision).
+    public static func enterRelease(
+        fingerprint: String, product: String, document: String, version: String, approvedBy: String, approvalDate: String, text: String,
+        profiles: [String], reason: String, user: String, change: Int64, on connection: PostgresConnection
+    ) throws {
+        let existing = try connection.execute("SELECT retired FROM released_specs WHERE fingerprint = $1 FOR UPDATE", [fingerprint])
+        if existing.rowCount > 0 {
+            throw Refusal(description: existing.isNull(0, 0)
+                ? "\(fingerprint) is already released"
+                : "\(fingerprint) was retired; a retired spec is not released again (release a new version)")
         }
+        try connection.execute("""
+            INSERT INTO released_specs (fingerprint, product, document, version, approved_by, approval_date, spec_text,
+                                        released, released_by, release_reason, release_change, profiles)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8, $9, $10, $11::text[])
+            """, [fingerprint, product, document, version, approvedBy, approvalDate, text, user, reason, String(change),
+                  PostgresArray.text(profiles)])
+        try ControlAuditTrail.append(ControlAuditAction(
+            user: user, action: "spec.release", target: fingerprint, reason: "CC-\(change): \(reason)", oldValue: nil,
+            newValue: "\(document) version \(version)"), to: connection)
     }
 
-    /// Retires a released spec; `fingerprint` may be the full one or its first 12 or more hex digits.
-    @discardableResult
-    public static func retire(_ fingerprint: String, reason: String, user: String, on connection: PostgresConnection) throws -> String {
-        try connection.transaction {
-            let full = try resolve(fingerprint, on: connection)
-            let row = try connection.execute("SELECT retired FROM released_specs WHERE fingerprint = $1 FOR UPDATE", [full])
-            guard row.isNull(0, 0) else { throw Refusal(description: "\(full) is already retired") }
-            try connection.execute("""
-                UPDATE released_specs SET retired = now(), retired_by = $2, retire_reason = $3 WHERE fingerprint = $1
-                """, [full, user, reason])
-            try ControlAuditTrail.append(ControlAuditAction(
-                user: user, action: "spec.retire", target: full, reason: reason, oldValue: "released", newValue: "retired"),
-                to: connection)
-            return full
-        }
+    /// Retires a released spec, inside the caller's transaction (the approval of change `change`).
+    public static func enterRetirement(_ fingerprint: String, reason: String, user: String, change: Int64, on connection: PostgresConnection) throws {
+        let row = try connection.execute("SELECT retired FROM released_specs WHERE fingerprint = $1 FOR UPDATE", [fingerprint])
+        guard row.rowCount == 1 else { throw Refusal(description: "no released spec has fingerprint \(fingerprint)") }
+        guard row.isNull(0, 0) else { throw Refusal(description: "\(fingerprint) is already retired") }
+        try connection.execute("""
+            UPDATE released_specs SET retired = now(), retired_by = $2, retire_reason = $3, retire_change = $4 WHERE fingerprint = $1
+            """, [fingerprint, user, reason, String(change)])
+        try ControlAuditTrail.append(ControlAuditAction(
+            user: user, action: "spec.retire", target: fingerprint, reason: "CC-\(change): \(reason)", oldValue: "released", newValue: "retired"),
+            to: connection)
     }
 
-    static func resolve(_ fingerprint: String, on connection: PostgresConnection) throws -> String {
-        // At least 12 hex digits, unambiguous: no command acts on a guess.
+    /// The full fingerprint of a released or retired spec named by its full fingerprint or its
+    /// first 12 or more hex digits, unambiguous: no command acts on a guess.
+    public static func resolve(_ fingerprint: String, on connection: PostgresConnection) throws -> String {
         let pattern: String
         switch FingerprintReference.digits(fingerprint) {
         case .failure(let refusal): throw Refusal(description: refusal.description)
@@ -80,14 +85,17 @@ public enum SpecRegister {
     public static func list(on connection: PostgresConnection) throws -> [Entry] {
         let result = try connection.execute("""
             SELECT fingerprint, product, document, version, approved_by, approval_date, \(SQLTime.iso("released")), released_by,
-                   release_reason, \(SQLTime.iso("retired")), retired_by, retire_reason
+                   release_reason, \(SQLTime.iso("retired")), retired_by, retire_reason, release_change, retire_change,
+                   array_to_string(coalesce(profiles, '{}'), ',')
             FROM released_specs ORDER BY released
             """)
         return (0..<result.rowCount).map { r in
             Entry(fingerprint: result.string(r, 0)!, product: result.string(r, 1)!, document: result.string(r, 2)!,
                   version: result.string(r, 3)!, approvedBy: result.string(r, 4)!, approvalDate: result.string(r, 5)!,
                   released: result.string(r, 6)!, releasedBy: result.string(r, 7)!, releaseReason: result.string(r, 8)!,
-                  retired: result.string(r, 9), retiredBy: result.string(r, 10), retireReason: result.string(r, 11))
+                  retired: result.string(r, 9), retiredBy: result.string(r, 10), retireReason: result.string(r, 11),
+                  releaseChange: result.int(r, 12), retireChange: result.int(r, 13),
+                  profiles: (result.string(r, 14) ?? "").split(separator: ",").map(String.init))
         }
     }
 }
@@ -96,5 +104,13 @@ public enum SpecRegister {
 enum SQLTime {
     static func iso(_ column: String) -> String {
         "to_char(\(column) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+    }
+}
+
+/// A PostgreSQL array literal of text values, for `$n::text[]` parameters.
+public enum PostgresArray {
+    public static func text(_ values: [String]) -> String {
+        "{" + values.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+            .joined(separator: ",") + "}"
     }
 }

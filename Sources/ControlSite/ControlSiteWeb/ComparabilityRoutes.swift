@@ -101,11 +101,8 @@ extension ControlSiteWebServer {
                         "comparison": "\(id)", "user": "\(session.userName)", "meaning": "\(meaning.rawValue)", "report": "\(signature.reportHash)",
                     ])
                     return Self.redirect("/comparisons/\(id)")
-                } catch let refusal as BatchSignatures.Refusal {
-                    let text = refusal.description
-                    let status: HTTPResponse.Status = text.hasPrefix("the password") ? .unauthorized
-                        : text.hasPrefix("no stored") ? .notFound : text.hasPrefix("the comment") ? .badRequest : .forbidden
-                    return Self.problem(status, text, session: session)
+                } catch let refusal as QualityRefusal {
+                    return Self.problem(.init(code: refusal.httpStatus), refusal.message, session: session)
                 }
             }
         }

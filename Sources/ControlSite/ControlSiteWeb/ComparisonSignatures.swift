@@ -17,27 +17,27 @@ public enum ComparisonSignatures {
         on connection: PostgresConnection
     ) throws -> StoredComparisons.Signature {
         let trimmed = comment.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard trimmed.count <= 4000 else { throw BatchSignatures.Refusal("the comment is longer than 4000 characters") }
-        guard let user = try WebUsers.find(userName, on: connection), !user.disabled else { throw BatchSignatures.Refusal("the user cannot sign") }
+        guard trimmed.count <= 4000 else { throw QualityRefusal(.invalidInput, "the comment is longer than 4000 characters") }
+        guard let user = try WebUsers.find(userName, on: connection), !user.disabled else { throw QualityRefusal(.notAuthenticated, "the user cannot sign") }
         guard user.role == .qa else {
             try refused(userName, id, "role \(user.role.rawValue) may not sign a comparison", meaning, on: connection)
-            throw BatchSignatures.Refusal("only QA signs a comparison report (your role: \(user.role.rawValue))")
+            throw QualityRefusal(.notPermitted, "only QA signs a comparison report (your role: \(user.role.rawValue))")
         }
         guard PasswordHash.verify(password, against: user.passwordHash) else {
             try refused(userName, id, "wrong password", meaning, on: connection)
-            throw BatchSignatures.Refusal("the password is not correct; nothing was signed")
+            throw QualityRefusal(.notAuthenticated, "the password is not correct; nothing was signed")
         }
         // A stored report never changes (the database refuses it), so what is checked here is what is signed.
         guard let (entry, _) = try StoredComparisons.find(id, on: connection) else {
-            throw BatchSignatures.Refusal("no stored comparison \(id)")
+            throw QualityRefusal(.notFound, "no stored comparison \(id)")
         }
         guard entry.intact else {
             try refused(userName, id, "the stored report no longer hashes to its recorded hash", meaning, on: connection)
-            throw BatchSignatures.Refusal("the stored report no longer hashes to its recorded hash; nothing was signed")
+            throw QualityRefusal(.recordChanged, "the stored report no longer hashes to its recorded hash; nothing was signed")
         }
         guard entry.reportHash == shownHash else {
             try refused(userName, id, "the report is not the one shown", meaning, on: connection)
-            throw BatchSignatures.Refusal("the report is not the one you were shown; reload it and sign again")
+            throw QualityRefusal(.recordChanged, "the record changed since you opened it: the report is not the one you were shown; reload it and sign again")
         }
         return try connection.transaction {
             let row = try connection.execute("""
@@ -48,6 +48,10 @@ public enum ComparisonSignatures {
             try ControlAuditTrail.append(ControlAuditAction(
                 user: user.userName, action: "comparison.sign", target: "comparison/\(id)", reason: trimmed.isEmpty ? nil : trimmed,
                 newValue: "\(meaning.rawValue) by \(user.fullName) (\(user.role.rawValue)), report sha256:\(entry.reportHash)"), to: connection)
+            // An approved comparison that found a site comparable may complete its qualification.
+            if meaning == .approved {
+                for (site, verdict) in entry.verdicts where verdict == "comparable" { try Qualification.refresh(site: site, by: user.userName, on: connection) }
+            }
             return StoredComparisons.Signature(
                 id: row.int(0, "id") ?? 0, userName: user.userName, fullName: user.fullName, role: user.role.rawValue, meaning: meaning.rawValue,
                 comment: trimmed, signed: row.string(0, "signed") ?? "", reportHash: entry.reportHash, valid: true)

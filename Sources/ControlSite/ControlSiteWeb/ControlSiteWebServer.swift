@@ -18,6 +18,8 @@ public final class ControlSiteWebServer: Service, Sendable {
     /// The pages whose cost grows with the data, bounded (`WebSettings.page…`).
     let pages: DatabaseWorkers
     let specs: SpecCatalogue
+    /// The quality system's periods and limits (control.yaml's `qms:`).
+    let quality: QualitySettings
     let logger: Logger
     static let sessionCookie = "pocare_session"
     static let signInCookie = "pocare_sign_in"
@@ -27,8 +29,9 @@ public final class ControlSiteWebServer: Service, Sendable {
         a.utf8.count == b.utf8.count && !a.isEmpty && zip(a.utf8, b.utf8).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
 
-    public init(settings: WebSettings, connectionInfo: String, logger: Logger) {
+    public init(settings: WebSettings, connectionInfo: String, quality: QualitySettings = QualitySettings(), logger: Logger) {
         self.settings = settings
+        self.quality = quality
         self.database = DatabaseWorkers(
             connectionInfo: connectionInfo,
             limits: .init(threads: settings.databaseThreads, queue: 64, budgetSeconds: max(60, settings.pageBudgetSeconds)), logger: logger)
@@ -162,9 +165,20 @@ public final class ControlSiteWebServer: Service, Sendable {
             guard let token = form["csrf"], Self.sameToken(token, session.csrfToken) else {
                 logger.warning("a form without the session's CSRF token was refused",
                                metadata: ["user": "\(session.userName)", "path": "\(request.uri.path)", "address": "\(context.remoteAddress)"])
+                try await refused(session, action: "web.form", target: request.uri.path, reason: "CSRF check failed (from \(context.remoteAddress))")
                 return Self.problem(.forbidden, "The form is not from this session (CSRF check failed); reload the page and try again.", session: session)
             }
             return try await body(session, form)
+        }
+    }
+
+    /// A refused action (403 and the like) goes into the Control Site's audit trail.
+    func refused(_ session: WebSessions.Session, action: String, target: String, reason: String) async throws {
+        let user = session.userName, path = String(target.prefix(200))
+        try await database.run { connection in
+            try connection.transaction {
+                try ControlAuditTrail.append(ControlAuditAction(user: user, action: action + ".refused", target: path, reason: reason), to: connection)
+            }
         }
     }
 

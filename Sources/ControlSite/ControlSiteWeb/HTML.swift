@@ -9,7 +9,8 @@ enum HTML {
         var nav = ""
         if let session {
             nav = """
-                <nav><a href="/sites">Sites</a> <a href="/batches">Batches</a> <a href="/comparability">Comparability</a> \
+                <nav><a href="/sites">Sites</a> <a href="/batches">Batches</a> <a href="/deviations">Deviations</a> \
+                <a href="/changes">Changes</a> <a href="/comparability">Comparability</a> <a href="/comparisons">Comparisons</a> \
                 <a href="/specs">Specs</a> <a href="/audit">Audit trail</a>
                 <span class="who">\(escape(session.fullName)) (\(escape(session.role.rawValue)))
                 <form method="post" action="/logout" class="inline"><input type="hidden" name="csrf" value="\(escape(session.csrfToken))">\
@@ -49,6 +50,38 @@ enum HTML {
 
     static func badge(_ text: String, _ kind: String) -> String { "<span class=\"badge \(kind)\">\(escape(text))</span>" }
 
+    /// A POST form with the session's CSRF token; `fields` is the form's inner HTML.
+    static func form(_ action: String, session: WebSessions.Session, cssClass: String = "qms", _ fields: String, submit: String) -> String {
+        "<form method=\"post\" action=\"\(escape(action))\" class=\"\(cssClass)\">"
+            + "<input type=\"hidden\" name=\"csrf\" value=\"\(escape(session.csrfToken))\">\(fields)"
+            + "<button type=\"submit\">\(escape(submit))</button></form>"
+    }
+
+    static func hidden(_ name: String, _ value: String) -> String {
+        "<input type=\"hidden\" name=\"\(escape(name))\" value=\"\(escape(value))\">"
+    }
+
+    static func input(_ label: String, _ name: String, value: String = "", type: String = "text", required: Bool = true) -> String {
+        "<label>\(escape(label)) <input type=\"\(type)\" name=\"\(escape(name))\" value=\"\(escape(value))\"\(required ? " required" : "")></label>"
+    }
+
+    static func textarea(_ label: String, _ name: String, value: String = "", rows: Int = 2, required: Bool = false) -> String {
+        "<label>\(escape(label)) <textarea name=\"\(escape(name))\" rows=\"\(rows)\" cols=\"60\"\(required ? " required" : "")>\(escape(value))</textarea></label>"
+    }
+
+    static func select(_ label: String, _ name: String, _ options: [String], selected: String? = nil) -> String {
+        "<label>\(escape(label)) <select name=\"\(escape(name))\">" + options.map { o in
+            "<option value=\"\(escape(o))\"\(o == selected ? " selected" : "")>\(escape(o.replacingOccurrences(of: "_", with: " ")))</option>"
+        }.joined() + "</select></label>"
+    }
+
+    /// The password field of an e-signature.
+    static func signaturePassword(_ session: WebSessions.Session) -> String {
+        "<label>Password of \(escape(session.fullName)) <input type=\"password\" name=\"password\" autocomplete=\"current-password\" required></label>"
+    }
+
+    static func mayDecide(_ session: WebSessions.Session) -> Bool { session.role == .qa || session.role == .qp }
+
     static let style = """
         body{font-family:system-ui,sans-serif;margin:0;color:#111}main{padding:0 1.2rem 2rem}
         nav{background:#1f3b73;color:#fff;padding:.5rem 1.2rem}nav a{color:#fff;margin-right:1rem}
@@ -60,6 +93,8 @@ enum HTML {
         .invalid{color:#b00;font-weight:bold}.plots svg{display:block;margin:.5rem 0;max-width:100%;height:auto}
         .parameter-trend{display:flex;flex-wrap:wrap;gap:0 1rem;align-items:flex-start}.parameter-trend svg{flex:0 1 960px}
         .sign{border:2px solid #1f3b73;padding:.8rem;max-width:40rem}.sign label{display:block;margin:.3rem 0}
+        form.qms{border:1px solid #bbb;padding:.5rem .8rem;margin:.5rem 0;max-width:48rem;background:#fafafa}form.qms label{display:block;margin:.25rem 0}
+        form.inline-qms{display:inline}.exceptions li{margin:.2rem 0}dl.record{display:grid;grid-template-columns:13rem 1fr;gap:.2rem .8rem;max-width:70rem}dl.record dt{font-weight:bold}dl.record dd{margin:0}
         .notice{border-left:4px solid #b00;padding:.3rem .6rem;background:#fff4f4}
         @media print{nav,form{display:none}a{color:#000;text-decoration:none}}
         """

@@ -66,23 +66,35 @@ enum PageQueries {
         var priority: String
         var level: String
         var since: String
+        /// `standing` (raised and not cleared, acknowledged or not), `shelved` or `out_of_service`.
+        var category: String
     }
 
-    /// Alarms whose last event leaves them standing (not cleared, reset or closed at batch end).
+    /// Each alarm by its last transition: standing while its condition stands (raised and not
+    /// cleared, acknowledged or not, or latched); shelved and out-of-service ones apart. The
+    /// state the site recorded with the event decides; an event without one (an older site)
+    /// by its kind.
     static func standingAlarms(site: String?, on connection: PostgresConnection) throws -> [StandingAlarm] {
         let r = try connection.execute("""
-            SELECT site, alarm, kind, priority, level, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') FROM (
+            SELECT site, alarm, kind, priority, level, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), state,
+                   CASE WHEN state IN ('active_unacknowledged', 'active_acknowledged', 'latched') THEN 'standing'
+                        WHEN state = 'shelved' OR (state = '' AND kind = 'shelved') THEN 'shelved'
+                        WHEN state = 'out_of_service' OR (state = '' AND kind = 'out_of_service') THEN 'out_of_service'
+                        WHEN state = '' AND kind IN ('raised', 'escalated', 'deescalated', 'acknowledged') THEN 'standing'
+                        ELSE '' END AS category
+            FROM (
                 SELECT DISTINCT ON (site, record->'event'->>'alarm') site, record->'event'->>'alarm' AS alarm, kind, time,
-                       coalesce(record->'event'->>'priority', '') AS priority, coalesce(record->'event'->>'level', '') AS level
+                       coalesce(record->'event'->>'priority', '') AS priority, coalesce(record->'event'->>'level', '') AS level,
+                       coalesce(record->'event'->>'state', '') AS state
                 FROM events
-                WHERE ($1::text IS NULL OR site = $1) AND record->'event' ? 'alarm'
+                WHERE ($1::text IS NULL OR site = $1) AND record->'event' ? 'alarm' AND kind NOT IN ('excursion', 'batch_record')
                 ORDER BY site, record->'event'->>'alarm', time DESC, seq DESC) last
-            WHERE kind NOT IN ('cleared', 'reset', 'open_at_batch_end', 'batch_ended')
             ORDER BY CASE priority WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END, time
             """, [site])
-        return (0..<r.rowCount).map { i in
-            StandingAlarm(site: r.string(i, 0) ?? "", alarm: r.string(i, 1) ?? "", state: r.string(i, 2) ?? "",
-                          priority: r.string(i, 3) ?? "", level: r.string(i, 4) ?? "", since: r.string(i, 5) ?? "")
+        return (0..<r.rowCount).compactMap { i in
+            guard let category = r.string(i, 7), !category.isEmpty else { return nil }
+            return StandingAlarm(site: r.string(i, 0) ?? "", alarm: r.string(i, 1) ?? "", state: r.string(i, 6).flatMap { $0.isEmpty ? nil : $0 } ?? r.string(i, 2) ?? "",
+                                 priority: r.string(i, 3) ?? "", level: r.string(i, 4) ?? "", since: r.string(i, 5) ?? "", category: category)
         }
     }
 }

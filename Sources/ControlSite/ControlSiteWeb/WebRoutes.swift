@@ -8,6 +8,7 @@ import Hummingbird
 extension ControlSiteWebServer {
     func addRoutes(_ router: Router<WebRequestContext>) {
         router.get("/") { _, _ in Self.redirect("/sites") }
+        addQualityRoutes(router)
 
         router.get("/login") { [self] request, _ in
             let next = FormFields(request.uri.query ?? "")["next"] ?? "/sites"
@@ -67,7 +68,8 @@ extension ControlSiteWebServer {
 
         router.get("/sites") { [self] request, _ in
             try await signedIn(request) { session in
-                let data = try await database.run { try SitesPage.load(on: $0) }
+                let quality = self.quality
+                let data = try await database.run { try SitesPage.load(settings: quality, on: $0) }
                 return Self.html(SitesPage.render(data, session: session, refresh: FormFields(request.uri.query ?? "")["refresh"] != nil))
             }
         }
@@ -79,32 +81,35 @@ extension ControlSiteWebServer {
         router.get("/sites/:site") { [self] request, context in
             let site = Self.parameter(context, "site")
             return try await signedIn(request) { session in
-                let specs = self.specs, limits = BatchReviewPage.Limits(settings)
+                let specs = self.specs, limits = BatchReviewPage.Limits(settings), quality = self.quality
                 return try await boundedPage(request) { c, budget in
-                    guard let data = try SitePage.load(site: site, specs: specs, limits: limits, on: c) else {
+                    guard let data = try SitePage.load(site: site, specs: specs, limits: limits, settings: quality, on: c) else {
                         return Self.problem(.notFound, "No site \(site).", session: session)
                     }
                     try budget.check()
-                    return Self.html(SitePage.render(data, session: session))
+                    return Self.html(SitePage.render(data, settings: quality, session: session))
                 }
             }
         }
 
         router.get("/batches") { [self] request, _ in
             try await signedIn(request) { session in
-                let (batches, signatures) = try await database.run { c in
-                    (try BatchSummary.list(c), try BatchesPage.latestSignatures(on: c))
+                let filter = FormFields(request.uri.query ?? "")["state"].flatMap { BatchStates.all.contains($0) ? $0 : nil }
+                let (batches, states) = try await database.run { c in
+                    let batches = try BatchSummary.list(c)
+                    return (batches, try BatchStates.load(batches, on: c))
                 }
-                return Self.html(BatchesPage.render(batches, signatures: signatures, session: session))
+                return Self.html(BatchesPage.render(batches, states: states, filter: filter, session: session))
             }
         }
 
         router.get("/batches/:site/:batch") { [self] request, context in
             let site = Self.parameter(context, "site"), batch = Self.parameter(context, "batch")
             return try await signedIn(request) { session in
-                let specs = self.specs, limits = BatchReviewPage.Limits(settings)
+                let specs = self.specs, limits = BatchReviewPage.Limits(settings), quality = self.quality
                 return try await boundedPage(request) { c, budget in
-                    guard let data = try BatchReviewPage.load(site: site, batch: batch, specs: specs, limits: limits, budget: budget, on: c) else {
+                    guard let data = try BatchReviewPage.load(site: site, batch: batch, specs: specs, limits: limits, budget: budget,
+                                                              settings: quality, userName: session.userName, on: c) else {
                         return Self.problem(.notFound, "No records of batch \(batch) at \(site).", session: session)
                     }
                     try budget.check()
@@ -116,50 +121,54 @@ extension ControlSiteWebServer {
         router.get("/batches/:site/:batch/record.json") { [self] request, context in
             let site = Self.parameter(context, "site"), batch = Self.parameter(context, "batch")
             return try await signedIn(request, api: true) { _ in
-                let specs = self.specs, limits = BatchReviewPage.Limits(settings)
+                let specs = self.specs, limits = BatchReviewPage.Limits(settings), quality = self.quality
                 return try await boundedPage(request) { c, budget in
                     var reader = limits.reader
                     reader.plotColumns = nil
-                    guard let record = try BatchRecord.load(
-                        c, site: site, batch: batch, specs: { try specs.ran($0, on: c) }, eventLimit: limits.maxRows, limits: reader,
-                        checkpoint: budget.check),
-                        let hash = try BatchRecordDigest.hash(site: site, batch: batch, on: c)
+                    guard let review = try BatchReview.load(
+                        site: site, batch: batch, settings: quality, specs: specs.lookup, eventLimit: limits.maxRows, limits: reader,
+                        checkpoint: budget.check, on: c)
                     else { return Self.text("{\"error\":\"no such batch\"}\n", contentType: "application/json", status: .notFound) }
                     try budget.check()
                     return try Self.json(BatchReviewPage.JSONRecord(
-                        record: record, recordHash: hash, signatures: try BatchSignatures.list(site: site, batch: batch, currentHash: hash, on: c)))
+                        record: review.record, recordHash: review.recordHash, state: review.status.state.rawValue,
+                        signatures: review.status.signatures, exceptions: review.checks))
                 }
             }
         }
 
         router.post("/batches/:site/:batch/sign") { [self] request, context in
             let site = Self.parameter(context, "site"), batch = Self.parameter(context, "batch")
-            return try await signedInForm(request, context: context) { session, form in
+            return try await qualityForm(request, context) { session, form in
                 guard session.role.maySign else {
-                    logger.warning("a sign attempt by a role that may not sign was refused", metadata: ["user": "\(session.userName)"])
-                    return Self.problem(.forbidden, "Your role (\(session.role.rawValue)) does not sign batch records.", session: session)
+                    try await refused(session, action: "batch.sign", target: "\(site)/\(batch)", reason: "not permitted: the role \(session.role.rawValue) does not sign")
+                    throw QualityRefusal(.notPermitted, "Your role (\(session.role.rawValue)) does not sign batch records.")
                 }
-                guard let meaning = form["meaning"].flatMap(BatchSignatures.Meaning.init(rawValue:)) else {
-                    return Self.problem(.badRequest, "meaning: expected one of \(BatchSignatures.Meaning.allCases.map(\.rawValue).joined(separator: ", "))",
-                                        session: session)
+                guard let meaning = form["meaning"].flatMap(Disposition.Meaning.init(rawValue:)) else {
+                    throw QualityRefusal(.invalidInput, "meaning: expected one of \(Disposition.Meaning.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
-                let password = form["password"] ?? "", comment = form["comment"] ?? ""
-                do {
-                    let signature = try await database.run {
-                        try BatchSignatures.sign(site: site, batch: batch, userName: session.userName, password: password, meaning: meaning,
-                                                 comment: comment, on: $0)
-                    }
-                    logger.notice("batch record signed", metadata: [
-                        "site": "\(site)", "batch": "\(batch)", "user": "\(session.userName)", "meaning": "\(meaning.rawValue)",
-                        "record": "\(signature.recordHash)",
-                    ])
-                    return Self.redirect("/batches/\(HTML.segment(site))/\(HTML.segment(batch))")
-                } catch let refusal as BatchSignatures.Refusal {
-                    let text = refusal.description
-                    let status: HTTPResponse.Status = text.hasPrefix("the password") ? .unauthorized
-                        : text.hasPrefix("no records") ? .notFound : text.hasPrefix("the comment") ? .badRequest : .forbidden
-                    return Self.problem(status, refusal.description, session: session)
+                let password = form["password"] ?? "", comment = form["comment"] ?? "", shown = form["record_hash"] ?? ""
+                let quality = self.quality, lookup = specs.lookup
+                let signature = try await database.run {
+                    try BatchSignatures.sign(site: site, batch: batch, meaning: meaning, shownHash: shown, comment: comment, userName: session.userName,
+                                             password: password, settings: quality, specs: lookup, on: $0)
                 }
+                logger.notice("batch record signed", metadata: [
+                    "site": "\(site)", "batch": "\(batch)", "user": "\(session.userName)", "meaning": "\(meaning.rawValue)",
+                    "record": "\(signature.recordHash)",
+                ])
+                return Self.redirect("/batches/\(HTML.segment(site))/\(HTML.segment(batch))")
+            }
+        }
+
+        router.post("/batches/:site/:batch/withdraw") { [self] request, context in
+            let site = Self.parameter(context, "site"), batch = Self.parameter(context, "batch")
+            return try await qualityForm(request, context) { session, form in
+                let password = form["password"] ?? "", reason = form["reason"] ?? ""
+                try await database.run {
+                    try BatchSignatures.withdraw(site: site, batch: batch, reason: reason, userName: session.userName, password: password, on: $0)
+                }
+                return Self.redirect("/batches/\(HTML.segment(site))/\(HTML.segment(batch))")
             }
         }
 
@@ -174,7 +183,8 @@ extension ControlSiteWebServer {
 
         router.get("/audit") { [self] request, _ in
             try await signedIn(request) { session in
-                Self.html(AuditPage.render(try await database.run { try ControlAuditTrail.entries($0) }, session: session))
+                let filter = AuditPage.filter(FormFields(request.uri.query ?? ""))
+                return Self.html(AuditPage.render(try await database.run { try AuditPage.load(filter, on: $0) }, session: session))
             }
         }
     }

@@ -20,7 +20,7 @@ public struct TrendPlot: Sendable {
         var values: [Double] { [alertLow, alertHigh, actionLow, actionHigh].compactMap { $0 } }
 
         /// Outside the alert range (or beyond an action limit where no alert limit is set).
-        func isExcursion(_ v: Double) -> Bool {
+        public func isExcursion(_ v: Double) -> Bool {
             if let l = alertLow ?? actionLow, v < l { return true }
             if let h = alertHigh ?? actionHigh, v > h { return true }
             return false
@@ -150,7 +150,7 @@ public struct TrendPlot: Sendable {
         return result
     }
 
-    func limits(at time: Double) -> Limits? {
+    public func limits(at time: Double) -> Limits? {
         phases.last { $0.start <= time }?.limits ?? phases.first?.limits
     }
 
@@ -212,7 +212,7 @@ public struct TrendPlot: Sendable {
             s += "<rect class=\"unmonitored\" x=\"\(c(x0))\" y=\"\(c(top))\" width=\"\(c(w))\" height=\"\(c(plotHeight))\" "
                 + "fill=\"url(#hatch-\(id))\" opacity=\"0.6\"><title>unmonitored from \(Self.time(u.start)) to \(Self.time(u.end))</title></rect>\n"
         }
-        for e in excursionIntervals() {
+        for e in givenExcursions ?? excursionIntervals() {
             let x0 = x(e.start), w = max(x(e.end) - x0, 2)
             s += "<rect class=\"excursion\" x=\"\(c(x0))\" y=\"\(c(top))\" width=\"\(c(w))\" height=\"\(c(plotHeight))\" "
                 + "fill=\"#d62728\" opacity=\"0.25\"><title>excursion from \(Self.time(e.start)) to \(Self.time(e.end))</title></rect>\n"

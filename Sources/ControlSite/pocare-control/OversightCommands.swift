@@ -1,11 +1,13 @@
 import ArgumentParser
+import ControlSiteQuality
 import ControlSiteRecords
 import POCareContract
 import Foundation
 
-struct Sites: ParsableCommand {
+struct SitesList: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Every site: online or offline, software version, store epoch, last record, backlog age, devices, open findings.",
+        commandName: "list",
+        abstract: "Every site: online or offline, software version, store epoch, clock, last record, backlog, qualification, open deviations and findings, devices.",
         discussion: """
             Example:
               pocare-control sites --config /etc/pocare/control.yaml
@@ -14,19 +16,40 @@ struct Sites: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
+        let settings = try db.qualitySettings()
         let connection = try db.connect()
         let sites = try SiteOverview.load(connection)
-        if json { return try emitJSON(sites) }
-        emitTable(
-            ["SITE", "STATE", "VERSION", "EPOCH", "CLOCK", "LAST RECORD", "BACKLOG", "FINDINGS", "DEVICES"],
-            sites.map { s in
-                [s.site, s.state, s.version ?? "-", s.epoch ?? "-", s.clock?.summary ?? "unknown", s.lastRecordTime ?? "-", formatAge(s.backlogAgeSeconds),
-                 String(s.openFindings),
-                 s.devices.map { d in
-                     let meta = d.metadata.map { " meta \($0.dropFirst(7).prefix(12))\(d.metadataVerified == false ? " MISMATCH" : "")" } ?? ""
-                     return "\(d.id) (\(d.profile ?? "?")\(meta))"
-                 }.joined(separator: ", ")]
-            })
+        let quality = try SiteQualityColumns.load(settings: settings, on: connection)
+        if json {
+            // Each site's overview with its Master File columns beside it; a registered site never seen, with those alone.
+            struct Output: Encodable {
+                var site: SiteOverview?
+                var quality: SiteQualityColumns.Row?
+                func encode(to encoder: Encoder) throws {
+                    try site?.encode(to: encoder)
+                    try quality?.encode(to: encoder)
+                }
+            }
+            let known = Set(sites.map(\.site))
+            return try emitJSON(sites.map { Output(site: $0, quality: quality[$0.site]) }
+                                + quality.values.filter { !known.contains($0.site) }.sorted { $0.site < $1.site }
+                                    .map { Output(site: nil, quality: $0) })
+        }
+        var rows = sites.map { s -> [String] in
+            let q = quality[s.site]
+            return [s.site, s.state, s.version ?? "-", s.epoch ?? "-", s.clock?.summary ?? "unknown", s.lastRecordTime ?? "-",
+                    formatAge(s.backlogAgeSeconds), q?.qualification ?? "not in the POC Master File", String(q?.openDeviations ?? 0),
+                    String(q?.nonconformances ?? 0), String(s.openFindings),
+                    s.devices.map { d in
+                        let meta = d.metadata.map { " meta \($0.dropFirst(7).prefix(12))\(d.metadataVerified == false ? " MISMATCH" : "")" } ?? ""
+                        return "\(d.id) (\(d.profile ?? "?")\(meta))"
+                    }.joined(separator: ", ")]
+        }
+        for q in quality.values.sorted(by: { $0.site < $1.site }) where !sites.contains(where: { $0.site == q.site }) {
+            rows.append([q.site, "never seen", "-", "-", "-", "-", "-", q.qualification, String(q.openDeviations), String(q.nonconformances), "0", "-"])
+        }
+        emitTable(["SITE", "STATE", "VERSION", "EPOCH", "CLOCK", "LAST RECORD", "BACKLOG", "QUALIFICATION", "DEVIATIONS", "NONCONFORMANCES",
+                   "FINDINGS", "DEVICES"], rows)
     }
 }
 

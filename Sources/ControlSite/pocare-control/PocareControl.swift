@@ -15,8 +15,8 @@ struct PocareControl: ParsableCommand {
             the PG* environment variables (PGHOST, PGPORT, PGDATABASE, PGUSER), as psql does.
             """,
         subcommands: [
-            Run.self, Sites.self, Integrity.self, Refused.self, SetAside.self, Disputes.self, Specs.self, Conformance.self, Batches.self, BatchDetail.self, VerifyRecords.self,
-            Compare.self, Comparisons.self, Audit.self, Users.self,
+            Run.self, Sites.self, Integrity.self, Refused.self, SetAside.self, Disputes.self, Specs.self, Conformance.self, Batches.self, BatchDetail.self,
+            VerifyRecords.self, Compare.self, Comparisons.self, Audit.self, Users.self, Changes.self, DeviationCommands.self, DispositionCommands.self,
         ])
 
     /// As ArgumentParser's, but a usage error exits with 2, as every command documents.

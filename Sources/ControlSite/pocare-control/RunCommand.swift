@@ -1,4 +1,5 @@
 import ArgumentParser
+import ControlSiteQuality
 import ControlSiteRecords
 import ControlSiteWeb
 import Foundation
@@ -52,7 +53,8 @@ struct Run: ParsableCommand {
                 database: settings.database, requester: settings.broker.clientId, topicRoot: settings.topicRoot, settings: planning,
                 logger: logger, share: settings.share)
         }
-        // QA's decisions down to the sites: the registers, retained per site, through ingest's client.
+        // QA's decisions down to the sites: the registers (made only from approved changes),
+        // retained per site, through ingest's client.
         let registers = RegisterPublisher(database: settings.database, topicRoot: settings.topicRoot, logger: logger, share: settings.share)
         let ingest = IngestService(settings: settings, logger: logger, replay: replay, registers: registers)
         do {
@@ -78,7 +80,8 @@ struct Run: ParsableCommand {
             ingest, PersistentGapWatch(database: settings.database, reportAfter: settings.gapReportAfter, logger: logger, share: settings.share),
         ]
         if let replay { services.append(replay) }
-        services.append(registers)
+        // Deviations open from their evidence while records arrive.
+        services += [registers, DeviationWatch(database: settings.database, settings: loaded.quality, logger: Logger(label: "pocare-control.deviations"))]
         if let metrics = loaded.metrics {
             do {
                 let served = try ControlSiteMetrics(config: metrics, database: settings.database, ingest: ingest, logger: logger)
@@ -90,7 +93,8 @@ struct Run: ParsableCommand {
             }
         }
         if let web = loaded.web {
-            services.append(ControlSiteWebServer(settings: web, connectionInfo: settings.database, logger: Logger(label: "pocare-control.web")))
+            services.append(ControlSiteWebServer(settings: web, connectionInfo: settings.database, quality: loaded.quality,
+                                                 logger: Logger(label: "pocare-control.web")))
         }
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [], cancellationSignals: [], logger: logger)
 

@@ -93,8 +93,8 @@ private func refusing(_ body: () throws -> Void) throws {
 /// The new password: asked twice at a terminal (not echoed), else one line of standard input.
 private func readNewPassword() throws -> String {
     if isatty(STDIN_FILENO) == 1 {
-        let first = try prompt("New password: ")
-        guard try prompt("Again: ") == first else {
+        let first = try promptSilently("New password: ")
+        guard try promptSilently("Again: ") == first else {
             note("the two passwords differ")
             throw ExitStatus.failure
         }
@@ -104,20 +104,5 @@ private func readNewPassword() throws -> String {
         note("no password on standard input")
         throw ExitStatus.failure
     }
-    return line
-}
-
-private func prompt(_ text: String) throws -> String {
-    FileHandle.standardError.write(Data(text.utf8))
-    var old = termios()
-    tcgetattr(STDIN_FILENO, &old)
-    var silent = old
-    silent.c_lflag &= ~tcflag_t(ECHO)
-    tcsetattr(STDIN_FILENO, TCSAFLUSH, &silent)
-    defer {
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old)
-        FileHandle.standardError.write(Data("\n".utf8))
-    }
-    guard let line = readLine(strippingNewline: true) else { throw ExitStatus.failure }
     return line
 }

@@ -28,6 +28,7 @@ public enum PasswordHash {
         guard parts.count == 4, parts[0] == "pbkdf2-sha256", let iterations = Int(parts[1]),
               iterations >= 1, iterations <= 100_000_000,
               let salt = bytes(hex: parts[2]), let expected = bytes(hex: parts[3]), expected.count == 32,
+              // A stored form whose key cannot be derived matches nothing (false), as documented.
               let derived = try? derive(password, salt: salt, iterations: iterations)
         else { return false }
         // Constant time: every byte compared, whatever the first difference.

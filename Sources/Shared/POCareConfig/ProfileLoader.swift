@@ -177,6 +177,24 @@ public enum ProfileLoader {
         return AddressRange(table: table, start: start, count: count)
     }
 
+    /// A parameter's fields as written, before the rules that relate them are checked.
+    private struct ParameterFields {
+        var id: String?
+        var name: String
+        var unit: String?
+        var table: RegisterTable
+        var address: Int
+        var dataType: DataType
+        /// The word order the parameter names itself (nil: the profile's default applies).
+        var explicitOrder: String?
+        var wordOrder: WordOrder
+        var scale: Double?
+        var offset: Double?
+        var writable: Bool
+        var staleAfter: Duration?
+        var enumeration: [Int: String]?
+    }
+
     private static func parseParameter(
         _ node: Node, path: String, defaults: ModbusDefaults, collector: DiagnosticCollector
     ) -> Parameter? {
@@ -191,95 +209,22 @@ public enum ProfileLoader {
         _ = reader.string("description")
         let table = parseTable(reader, collector: collector)
         let address = reader.int("address", required: true)
-        var dataType: DataType?
-        if let typeName = reader.string("type", required: true) {
-            dataType = DataType(profileName: typeName)
-            if dataType == nil {
-                collector.error(
-                    "\(path).type",
-                    "unknown type '\(typeName)'; expected bool, bit0-bit15, int16, uint16, int32, uint32, int64, uint64, float32, float64 or stringN"
-                )
-            }
-        }
+        let dataType = parseDataType(reader, path: path, collector: collector)
         let explicitOrder = reader.string("word_order")
-        var wordOrder = defaults.wordOrder
-        if let explicitOrder {
-            if let order = WordOrder(rawValue: explicitOrder) {
-                wordOrder = order
-            } else {
-                collector.error("\(path).word_order", "unknown word order '\(explicitOrder)'; expected ABCD, CDAB, BADC or DCBA")
-            }
-        }
+        let wordOrder = parseWordOrder(explicitOrder, default: defaults.wordOrder, path: path, collector: collector)
         let scale = reader.double("scale")
         let offset = reader.double("offset")
         let writable = reader.bool("writable") ?? false
         let staleAfter = staleTime(reader, path: "\(path).stale_after", collector: collector)
-        var enumeration: [Int: String]?
-        if let enumReader = reader.mappingReader("enum") {
-            var labels: [Int: String] = [:]
-            for (key, value) in enumReader.mapping {
-                let keyText = key.scalar?.string ?? ""
-                guard let code = parseInteger(keyText) else {
-                    collector.error("\(path).enum", at: key.mark, "enumeration code '\(keyText)' is not a whole number")
-                    continue
-                }
-                guard let label = value.scalar?.string, !label.isEmpty else {
-                    collector.error("\(path).enum.\(keyText)", at: value.mark, "enumeration label must be text")
-                    continue
-                }
-                labels[code] = label
-            }
-            enumeration = labels
-        }
+        let enumeration = parseEnumeration(reader, path: path, collector: collector)
 
         guard let table, let address, let dataType else { return nil }
-        func fail(_ field: String, _ message: String) {
-            collector.error("\(path).\(field)", message)
-        }
-
-        if address < 0 || address > 65535 {
-            fail("address", "address \(address) is out of range 0...65535")
-        } else if address + dataType.registerCount - 1 > 65535 {
-            fail("address", "\(dataType.profileName) at \(address) runs past address 65535")
-        }
-        switch dataType {
-        case .bit(let n) where !(0...15).contains(n):
-            fail("type", "bit index \(n) is out of range 0...15")
-        case .string(let n) where !(1...defaults.maxRegistersPerRequest).contains(n):
-            fail("type", "string length \(n) registers is out of range 1...\(defaults.maxRegistersPerRequest) (one request)")
-        default: break
-        }
-        if table.isBitTable && dataType != .bool {
-            fail("type", "\(table.rawValue) holds single bits; only type bool fits, not \(dataType.profileName)")
-        }
-        if !table.isBitTable && dataType == .bool {
-            fail("type", "bool needs a coil or discrete_input; use bitN for one bit of a register")
-        }
-        if !table.isBitTable && dataType.registerCount > defaults.maxRegistersPerRequest {
-            fail("type", "\(dataType.profileName) needs \(dataType.registerCount) registers but modbus.max_registers_per_request is \(defaults.maxRegistersPerRequest)")
-        }
-        if explicitOrder != nil && !dataType.hasWordOrder {
-            fail("word_order", "word order applies only to 32- and 64-bit types, not \(dataType.profileName)")
-        }
-        if dataType.isNumeric && enumeration == nil && (unit ?? "").isEmpty {
-            fail("unit", "missing unit for numeric parameter '\(id ?? "?")' (use \"1\" for a dimensionless count)")
-        }
-        if !dataType.isNumeric && (scale != nil || offset != nil) {
-            fail(scale != nil ? "scale" : "offset", "scale and offset apply only to numeric types, not \(dataType.profileName)")
-        }
-        if scale == 0 { fail("scale", "scale must not be 0") }
-        if enumeration != nil {
-            switch dataType {
-            case .int16, .uint16, .int32, .uint32, .int64, .uint64, .bool, .bit: break
-            default: fail("enum", "an enumeration needs an integer, bool or bit type, not \(dataType.profileName)")
-            }
-        }
-        if staleAfter != nil && (!dataType.isNumeric || enumeration != nil) {
-            fail("stale_after", "a stale time applies to a number, not to \(enumeration != nil ? "an enumerated state" : dataType.profileName)")
-        }
-        if writable && !(table == .coil || table == .holdingRegister) {
-            fail("writable", "\(table.rawValue) is read-only in Modbus; only coils and holding registers can be written")
-        }
+        let fields = ParameterFields(
+            id: id, name: name, unit: unit, table: table, address: address, dataType: dataType,
+            explicitOrder: explicitOrder, wordOrder: wordOrder, scale: scale, offset: offset, writable: writable,
+            staleAfter: staleAfter, enumeration: enumeration)
+        checkPlacement(fields, defaults: defaults, path: path, collector: collector)
+        checkFieldsAgree(fields, path: path, collector: collector)
         // Returned even when a rule above failed, so that checks across parameters
         // (duplicates, overlaps) still run and every problem is reported at once.
         guard let id else { return nil }
@@ -290,6 +235,104 @@ public enum ProfileLoader {
             id: id, name: name, unit: unit ?? "", table: table, address: placedAddress, dataType: dataType,
             wordOrder: wordOrder, scale: scale ?? 1, offset: offset ?? 0, enumeration: enumeration,
             writable: writable, staleAfter: staleAfter)
+    }
+
+    private static func parseDataType(_ reader: MappingReader, path: String, collector: DiagnosticCollector) -> DataType? {
+        guard let typeName = reader.string("type", required: true) else { return nil }
+        let dataType = DataType(profileName: typeName)
+        if dataType == nil {
+            collector.error(
+                "\(path).type",
+                "unknown type '\(typeName)'; expected bool, bit0-bit15, int16, uint16, int32, uint32, int64, uint64, float32, float64 or stringN"
+            )
+        }
+        return dataType
+    }
+
+    private static func parseWordOrder(
+        _ explicitOrder: String?, default defaultOrder: WordOrder, path: String, collector: DiagnosticCollector
+    ) -> WordOrder {
+        guard let explicitOrder else { return defaultOrder }
+        if let order = WordOrder(rawValue: explicitOrder) { return order }
+        collector.error("\(path).word_order", "unknown word order '\(explicitOrder)'; expected ABCD, CDAB, BADC or DCBA")
+        return defaultOrder
+    }
+
+    /// The labels of an enumerated parameter, by code (nil: the parameter is not enumerated).
+    private static func parseEnumeration(_ reader: MappingReader, path: String, collector: DiagnosticCollector) -> [Int: String]? {
+        guard let enumReader = reader.mappingReader("enum") else { return nil }
+        var labels: [Int: String] = [:]
+        for (key, value) in enumReader.mapping {
+            let keyText = key.scalar?.string ?? ""
+            guard let code = parseInteger(keyText) else {
+                collector.error("\(path).enum", at: key.mark, "enumeration code '\(keyText)' is not a whole number")
+                continue
+            }
+            guard let label = value.scalar?.string, !label.isEmpty else {
+                collector.error("\(path).enum.\(keyText)", at: value.mark, "enumeration label must be text")
+                continue
+            }
+            labels[code] = label
+        }
+        return labels
+    }
+
+    /// Where the parameter sits: its address in the protocol's range, its type in the table.
+    private static func checkPlacement(
+        _ f: ParameterFields, defaults: ModbusDefaults, path: String, collector: DiagnosticCollector
+    ) {
+        func fail(_ field: String, _ message: String) { collector.error("\(path).\(field)", message) }
+        let dataType = f.dataType
+        if f.address < 0 || f.address > 65535 {
+            fail("address", "address \(f.address) is out of range 0...65535")
+        } else if f.address + dataType.registerCount - 1 > 65535 {
+            fail("address", "\(dataType.profileName) at \(f.address) runs past address 65535")
+        }
+        switch dataType {
+        case .bit(let n) where !(0...15).contains(n):
+            fail("type", "bit index \(n) is out of range 0...15")
+        case .string(let n) where !(1...defaults.maxRegistersPerRequest).contains(n):
+            fail("type", "string length \(n) registers is out of range 1...\(defaults.maxRegistersPerRequest) (one request)")
+        default: break
+        }
+        if f.table.isBitTable && dataType != .bool {
+            fail("type", "\(f.table.rawValue) holds single bits; only type bool fits, not \(dataType.profileName)")
+        }
+        if !f.table.isBitTable && dataType == .bool {
+            fail("type", "bool needs a coil or discrete_input; use bitN for one bit of a register")
+        }
+        if !f.table.isBitTable && dataType.registerCount > defaults.maxRegistersPerRequest {
+            fail("type", "\(dataType.profileName) needs \(dataType.registerCount) registers but modbus.max_registers_per_request is \(defaults.maxRegistersPerRequest)")
+        }
+    }
+
+    /// The fields that only make sense together: word order, unit, scale, enumeration, stale
+    /// time and writability against the type and table.
+    private static func checkFieldsAgree(_ f: ParameterFields, path: String, collector: DiagnosticCollector) {
+        func fail(_ field: String, _ message: String) { collector.error("\(path).\(field)", message) }
+        let dataType = f.dataType
+        if f.explicitOrder != nil && !dataType.hasWordOrder {
+            fail("word_order", "word order applies only to 32- and 64-bit types, not \(dataType.profileName)")
+        }
+        if dataType.isNumeric && f.enumeration == nil && (f.unit ?? "").isEmpty {
+            fail("unit", "missing unit for numeric parameter '\(f.id ?? "?")' (use \"1\" for a dimensionless count)")
+        }
+        if !dataType.isNumeric && (f.scale != nil || f.offset != nil) {
+            fail(f.scale != nil ? "scale" : "offset", "scale and offset apply only to numeric types, not \(dataType.profileName)")
+        }
+        if f.scale == 0 { fail("scale", "scale must not be 0") }
+        if f.enumeration != nil {
+            switch dataType {
+            case .int16, .uint16, .int32, .uint32, .int64, .uint64, .bool, .bit: break
+            default: fail("enum", "an enumeration needs an integer, bool or bit type, not \(dataType.profileName)")
+            }
+        }
+        if f.staleAfter != nil && (!dataType.isNumeric || f.enumeration != nil) {
+            fail("stale_after", "a stale time applies to a number, not to \(f.enumeration != nil ? "an enumerated state" : dataType.profileName)")
+        }
+        if f.writable && !(f.table == .coil || f.table == .holdingRegister) {
+            fail("writable", "\(f.table.rawValue) is read-only in Modbus; only coils and holding registers can be written")
+        }
     }
 
     private static func checkCrossParameterRules(

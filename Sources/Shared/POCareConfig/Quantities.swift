@@ -83,7 +83,9 @@ enum QuantityText {
 }
 
 /// A duration, or nil when the text is not one or is out of range (see `DurationText`).
+// Nil is the answer for text that is not a duration; DurationText.parse gives the reason.
 public func parseDuration(_ text: String) -> Duration? { try? DurationText.parse(text).get() }
 
 /// A byte size, or nil when the text is not one or is out of range (see `ByteSizeText`).
+// Nil is the answer for text that is not a size; ByteSizeText.parse gives the reason.
 public func parseByteSize(_ text: String) -> Int64? { try? ByteSizeText.parse(text).get() }

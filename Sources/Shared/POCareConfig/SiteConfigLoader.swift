@@ -11,7 +11,7 @@ public enum SiteConfigLoader {
         public var diagnostics: [Diagnostic]
     }
 
-    static let topKeys = ["site", "profile_dir", "spec_dir", "specs", "devices", "store", "control_site", "control", "metrics"]
+    static let topKeys = ["site", "profile_dir", "spec_dir", "specs", "personnel", "devices", "store", "control_site", "control", "metrics"]
     static let controlSiteKeys = [
         "broker", "client_id", "mqtt_version", "keepalive", "topic_root", "tls", "credentials_file", "window",
         "telemetry_batch", "identity_key", "checkpoint_interval",
@@ -202,11 +202,17 @@ public enum SiteConfigLoader {
             reader.rejectUnknownKeys(allowed: ["require_release"])
             if reader.has("require_release") { requireSpecRelease = reader.bool("require_release") ?? true }
         }
+        var allowUnregisteredOperators = false
+        if let reader = top.mappingReader("personnel") {
+            reader.rejectUnknownKeys(allowed: ["allow_unregistered"])
+            if reader.has("allow_unregistered") { allowUnregisteredOperators = reader.bool("allow_unregistered") ?? false }
+        }
         var control = ControlSocketConfig()
         if let reader = top.mappingReader("control") {
-            reader.rejectUnknownKeys(allowed: ["socket", "group"])
+            reader.rejectUnknownKeys(allowed: ["socket", "group", "require_user"])
             if let path = reader.string("socket") { control.path = resolve(path, against: baseDirectory).path }
             if reader.has("group") { control.group = reader.string("group") }
+            if reader.has("require_user") { control.requireUserForRoot = reader.bool("require_user") ?? false }
         }
         let metrics = top.metricsSection()
         let diagnostics = profileDiagnostics + specDiagnostics + collector.diagnostics
@@ -217,6 +223,7 @@ public enum SiteConfigLoader {
         config.control = control
         config.specDirectories = specDirectories
         config.requireSpecRelease = requireSpecRelease
+        config.allowUnregisteredOperators = allowUnregisteredOperators
         config.metrics = metrics
         return Result(config: config, diagnostics: diagnostics)
     }

@@ -7,6 +7,7 @@ extension SpecCanonicalForm {
     /// site ran. Phases come in name order (the form does not keep the file's order). Nil for
     /// text that is not the form.
     public static func parse(_ text: String, fingerprint: String) -> IPCSpec? {
+        // Why the text is not JSON does not matter: it is not the form, and the answer is nil.
         guard let root = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
               root["form"] as? String == "pocare-ipc-spec/1",
               let identity = root["identity"] as? [String: Any], let phases = root["phases"] as? [String: Any],

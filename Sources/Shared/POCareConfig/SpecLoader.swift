@@ -26,6 +26,7 @@ public enum SpecLoader {
 
     /// Every valid profile in a folder, by profile id (invalid ones are skipped: validate them on their own).
     public static func profileCatalogue(directory: String) -> [String: DeviceProfile] {
+        // A folder that cannot be listed holds no profiles here; checking a spec then names the profiles it lacks.
         let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         var catalogue: [String: DeviceProfile] = [:]
         for file in files.sorted() where file.hasSuffix(".yaml") || file.hasSuffix(".yml") {
@@ -52,92 +53,13 @@ public enum SpecLoader {
             return Result(spec: nil, diagnostics: collector.diagnostics)
         }
         top.rejectUnknownKeys(allowed: topKeys)
-
-        // Identity and approval.
         var identity: SpecIdentity?
         var profiles: [DeviceProfile] = []
         if let id = top.mappingReader("spec", required: true) {
-            id.rejectUnknownKeys(allowed: identityKeys)
-            let fields = ["product", "process", "document", "version", "approved_by", "approval_date", "change_control"]
-                .map { id.string($0, required: true) }
-            _ = id.string("description")
-            if let date = fields[5], !isCalendarDate(date) {
-                collector.error("spec.approval_date", "expected a date as YYYY-MM-DD, got '\(date)'")
-            }
-            var profileIds: [String] = []
-            let nodes = id.sequence("profiles", required: true) ?? []
-            if id.has("profiles") && nodes.isEmpty { collector.error("spec.profiles", "name at least one device profile") }
-            for (index, node) in nodes.enumerated() {
-                guard let name = node.scalar?.string else {
-                    collector.error("spec.profiles[\(index)]", at: node.mark, "expected a profile id")
-                    continue
-                }
-                if profileIds.contains(name) {
-                    collector.error("spec.profiles[\(index)]", at: node.mark, "profile '\(name)' is named twice")
-                } else if let profile = catalogue[name] {
-                    profiles.append(profile)
-                }
-                profileIds.append(name)
-            }
-            // One approved spec serves sites with different equipment: it names every model it
-            // was written for, and a site checks it against the ones it has. None at all is an
-            // error, for the spec could hold no device here to anything.
-            if !profileIds.isEmpty && profiles.isEmpty {
-                let known = catalogue.keys.sorted().joined(separator: ", ")
-                collector.error(
-                    "spec.profiles", "none of the profiles this spec names (\(profileIds.joined(separator: ", "))) is at this site (known: \(known.isEmpty ? "none" : known))")
-            }
-            let f = fields.map { $0 ?? "" }
-            identity = SpecIdentity(
-                product: f[0], process: f[1], documentId: f[2], version: f[3], approvedBy: f[4], approvalDate: f[5],
-                changeControl: f[6], profiles: profileIds)
+            (identity, profiles) = parseIdentity(id, catalogue: catalogue, collector: collector)
         }
-
-        // Rules.
-        var lossPolls = 3
-        var running: RunningSignal?
-        if let rules = top.mappingReader("rules") {
-            rules.rejectUnknownKeys(allowed: ruleKeys)
-            if let n = rules.int("communication_loss_polls", in: 1...1000) { lossPolls = n }
-            if let signal = rules.mappingReader("running") {
-                signal.rejectUnknownKeys(allowed: ["parameter", "labels"])
-                var labels: [String] = []
-                for (index, node) in (signal.sequence("labels") ?? []).enumerated() {
-                    if let label = node.scalar?.string { labels.append(label) } else {
-                        collector.error("rules.running.labels[\(index)]", at: node.mark, "expected a label")
-                    }
-                }
-                if let parameterId = signal.string("parameter", required: true) {
-                    running = RunningSignal(parameterId: parameterId, labels: labels)
-                    checkRunningSignal(running!, profiles: profiles, collector: collector)
-                }
-            }
-        }
-
-        // Phases and limits.
-        let knownPhases = Set(profiles.flatMap { p in p.parameter("phase")?.enumeration.map { Array($0.values) } ?? [] })
-        var phases: [PhaseLimits] = []
-        if let phaseMap = top.mappingReader("phases", required: true) {
-            if phaseMap.mapping.count == 0 { collector.error("phases", "define at least one phase") }
-            for (key, value) in phaseMap.mapping {
-                let phase = key.scalar?.string ?? ""
-                let path = "phases.\(phase)"
-                if !knownPhases.isEmpty && !knownPhases.contains(phase) {
-                    collector.error(path, at: key.mark, "phase '\(phase)' is not a phase the profiles report (known: \(knownPhases.sorted().joined(separator: ", ")))")
-                }
-                guard let entries = MappingReader(value, path: path, collector: collector) else { continue }
-                var limits: [ParameterLimits] = []
-                for (parameterKey, limitNode) in entries.mapping {
-                    let parameterId = parameterKey.scalar?.string ?? ""
-                    let limitPath = "\(path).\(parameterId)"
-                    guard let reader = MappingReader(limitNode, path: limitPath, collector: collector) else { continue }
-                    if let parsed = parseLimits(reader, parameterId: parameterId, profiles: profiles, at: parameterKey.mark, collector: collector) {
-                        limits.append(parsed)
-                    }
-                }
-                phases.append(PhaseLimits(phase: phase, limits: limits))
-            }
-        }
+        let (lossPolls, running) = parseRules(top, profiles: profiles, collector: collector)
+        let phases = parsePhases(top, profiles: profiles, collector: collector)
 
         guard !collector.hasErrors, let identity else { return Result(spec: nil, diagnostics: collector.diagnostics) }
         let canonical = SpecCanonicalForm.text(
@@ -148,6 +70,110 @@ public enum SpecLoader {
         spec.canonicalForm = canonical
         spec.source = text
         return Result(spec: spec, diagnostics: collector.diagnostics)
+    }
+
+    /// Identity and approval, and the profiles of this site among those the spec names.
+    private static func parseIdentity(
+        _ id: MappingReader, catalogue: [String: DeviceProfile], collector: DiagnosticCollector
+    ) -> (SpecIdentity, [DeviceProfile]) {
+        id.rejectUnknownKeys(allowed: identityKeys)
+        let fields = ["product", "process", "document", "version", "approved_by", "approval_date", "change_control"]
+            .map { id.string($0, required: true) }
+        _ = id.string("description")
+        if let date = fields[5], !isCalendarDate(date) {
+            collector.error("spec.approval_date", "expected a date as YYYY-MM-DD, got '\(date)'")
+        }
+        let (profileIds, profiles) = parseProfiles(id, catalogue: catalogue, collector: collector)
+        let f = fields.map { $0 ?? "" }
+        let identity = SpecIdentity(
+            product: f[0], process: f[1], documentId: f[2], version: f[3], approvedBy: f[4], approvalDate: f[5],
+            changeControl: f[6], profiles: profileIds)
+        return (identity, profiles)
+    }
+
+    /// The profile ids the spec names, and those of them this site has.
+    private static func parseProfiles(
+        _ id: MappingReader, catalogue: [String: DeviceProfile], collector: DiagnosticCollector
+    ) -> ([String], [DeviceProfile]) {
+        var profileIds: [String] = []
+        var profiles: [DeviceProfile] = []
+        let nodes = id.sequence("profiles", required: true) ?? []
+        if id.has("profiles") && nodes.isEmpty { collector.error("spec.profiles", "name at least one device profile") }
+        for (index, node) in nodes.enumerated() {
+            guard let name = node.scalar?.string else {
+                collector.error("spec.profiles[\(index)]", at: node.mark, "expected a profile id")
+                continue
+            }
+            if profileIds.contains(name) {
+                collector.error("spec.profiles[\(index)]", at: node.mark, "profile '\(name)' is named twice")
+            } else if let profile = catalogue[name] {
+                profiles.append(profile)
+            }
+            profileIds.append(name)
+        }
+        // One approved spec serves sites with different equipment: it names every model it
+        // was written for, and a site checks it against the ones it has. None at all is an
+        // error, for the spec could hold no device here to anything.
+        if !profileIds.isEmpty && profiles.isEmpty {
+            let known = catalogue.keys.sorted().joined(separator: ", ")
+            collector.error(
+                "spec.profiles", "none of the profiles this spec names (\(profileIds.joined(separator: ", "))) is at this site (known: \(known.isEmpty ? "none" : known))")
+        }
+        return (profileIds, profiles)
+    }
+
+    /// The rules for the whole batch: when communication counts as lost, and which signal says
+    /// the device runs.
+    private static func parseRules(
+        _ top: MappingReader, profiles: [DeviceProfile], collector: DiagnosticCollector
+    ) -> (lossPolls: Int, running: RunningSignal?) {
+        var lossPolls = 3
+        var running: RunningSignal?
+        guard let rules = top.mappingReader("rules") else { return (lossPolls, running) }
+        rules.rejectUnknownKeys(allowed: ruleKeys)
+        if let n = rules.int("communication_loss_polls", in: 1...1000) { lossPolls = n }
+        if let signal = rules.mappingReader("running") {
+            signal.rejectUnknownKeys(allowed: ["parameter", "labels"])
+            var labels: [String] = []
+            for (index, node) in (signal.sequence("labels") ?? []).enumerated() {
+                if let label = node.scalar?.string { labels.append(label) } else {
+                    collector.error("rules.running.labels[\(index)]", at: node.mark, "expected a label")
+                }
+            }
+            if let parameterId = signal.string("parameter", required: true) {
+                let signal = RunningSignal(parameterId: parameterId, labels: labels)
+                running = signal
+                checkRunningSignal(signal, profiles: profiles, collector: collector)
+            }
+        }
+        return (lossPolls, running)
+    }
+
+    /// Each phase with the limits of its parameters.
+    private static func parsePhases(_ top: MappingReader, profiles: [DeviceProfile], collector: DiagnosticCollector) -> [PhaseLimits] {
+        let knownPhases = Set(profiles.flatMap { p in p.parameter("phase")?.enumeration.map { Array($0.values) } ?? [] })
+        var phases: [PhaseLimits] = []
+        guard let phaseMap = top.mappingReader("phases", required: true) else { return phases }
+        if phaseMap.mapping.count == 0 { collector.error("phases", "define at least one phase") }
+        for (key, value) in phaseMap.mapping {
+            let phase = key.scalar?.string ?? ""
+            let path = "phases.\(phase)"
+            if !knownPhases.isEmpty && !knownPhases.contains(phase) {
+                collector.error(path, at: key.mark, "phase '\(phase)' is not a phase the profiles report (known: \(knownPhases.sorted().joined(separator: ", ")))")
+            }
+            guard let entries = MappingReader(value, path: path, collector: collector) else { continue }
+            var limits: [ParameterLimits] = []
+            for (parameterKey, limitNode) in entries.mapping {
+                let parameterId = parameterKey.scalar?.string ?? ""
+                let limitPath = "\(path).\(parameterId)"
+                guard let reader = MappingReader(limitNode, path: limitPath, collector: collector) else { continue }
+                if let parsed = parseLimits(reader, parameterId: parameterId, profiles: profiles, at: parameterKey.mark, collector: collector) {
+                    limits.append(parsed)
+                }
+            }
+            phases.append(PhaseLimits(phase: phase, limits: limits))
+        }
+        return phases
     }
 
     private static func checkRunningSignal(_ signal: RunningSignal, profiles: [DeviceProfile], collector: DiagnosticCollector) {
@@ -197,30 +223,44 @@ public enum SpecLoader {
         if reader.has("level") {
             collector.error("\(path).level", "level applies to a discrete alarm (with alarm_when or alarm_labels); a limit's level follows from the range crossed")
         }
-        if let text = reader.string("priority") {
-            if let priority = AlarmPriority(rawValue: text) {
-                limits.priority = priority
-            } else {
-                collector.error("\(path).priority", "unknown priority '\(text)'; expected low, medium, high or critical")
-            }
-        }
+        readPriority(reader, into: &limits, collector: collector)
 
         // The parameter must exist in the named profiles, be numeric, and use the same unit.
-        let matches = profiles.compactMap { p in p.parameter(parameterId).map { (p, $0) } }
-        if matches.isEmpty && !profiles.isEmpty {
-            collector.error(path, at: mark, "no profile named by the spec has a parameter '\(parameterId)' (profiles: \(profiles.map(\.id).joined(separator: ", ")))")
-        }
         // A limit on a parameter one model lacks applies to the models that have it (the example
         // spec limits rocking_rate for bag rockers and agitation for stirred tanks).
-        for (profile, parameter) in matches {
+        for (profile, parameter) in parameters(parameterId, in: profiles, path: path, at: mark, collector: collector) {
             if !parameter.dataType.isNumeric || parameter.enumeration != nil {
                 collector.error(path, at: mark, "'\(parameterId)' in '\(profile.id)' is not a numeric measurement; limits need a number (for a flag give alarm_when, for a status alarm_labels)")
             } else if let unit, parameter.unit != unit {
                 collector.error("\(path).unit", "unit '\(unit)' does not match '\(parameter.unit)' of '\(parameterId)' in profile '\(profile.id)'")
             }
         }
+        checkRanges(limits, path: path, at: mark, collector: collector)
+        return limits
+    }
 
-        // The ranges must make sense on their own.
+    /// The parameter in each named profile that has it; none at all is an error.
+    private static func parameters(
+        _ parameterId: String, in profiles: [DeviceProfile], path: String, at mark: Mark?, collector: DiagnosticCollector
+    ) -> [(DeviceProfile, Parameter)] {
+        let matches = profiles.compactMap { p in p.parameter(parameterId).map { (p, $0) } }
+        if matches.isEmpty && !profiles.isEmpty {
+            collector.error(path, at: mark, "no profile named by the spec has a parameter '\(parameterId)' (profiles: \(profiles.map(\.id).joined(separator: ", ")))")
+        }
+        return matches
+    }
+
+    private static func readPriority(_ reader: MappingReader, into limits: inout ParameterLimits, collector: DiagnosticCollector) {
+        guard let text = reader.string("priority") else { return }
+        if let priority = AlarmPriority(rawValue: text) {
+            limits.priority = priority
+        } else {
+            collector.error("\(reader.path).priority", "unknown priority '\(text)'; expected low, medium, high or critical")
+        }
+    }
+
+    /// The ranges, rate, deadband and times of a measured number must make sense on their own.
+    private static func checkRanges(_ limits: ParameterLimits, path: String, at mark: Mark?, collector: DiagnosticCollector) {
         func pair(_ low: Double?, _ high: Double?, _ lowKey: String, _ highKey: String) {
             if let low, let high, low >= high {
                 collector.error("\(path).\(lowKey)", "\(lowKey) \(formatNumber(low)) must be below \(highKey) \(formatNumber(high))")
@@ -258,13 +298,16 @@ public enum SpecLoader {
         if let rate = limits.maxRatePerMinute, rate <= 0 {
             collector.error("\(path).max_rate_per_min", "must be above 0")
         }
-        for (key, value) in [("on_delay", limits.onDelay), ("off_delay", limits.offDelay)] where value > .seconds(86_400) {
-            collector.error("\(path).\(key)", "must be at most 24h")
-        }
+        checkDelays(limits, path: path, collector: collector)
         if let stale = limits.staleAfter, stale <= .zero {
             collector.error("\(path).stale_after", "must be above 0")
         }
-        return limits
+    }
+
+    private static func checkDelays(_ limits: ParameterLimits, path: String, collector: DiagnosticCollector) {
+        for (key, value) in [("on_delay", limits.onDelay), ("off_delay", limits.offDelay)] where value > .seconds(86_400) {
+            collector.error("\(path).\(key)", "must be at most 24h")
+        }
     }
 
     /// A discrete rule: `alarm_when: true|false` on a flag, or `alarm_labels: [..]` on an
@@ -275,16 +318,9 @@ public enum SpecLoader {
     ) -> ParameterLimits? {
         let path = reader.path
         var limits = base
-        let parameterId = limits.parameterId
         limits.onDelay = reader.duration("on_delay") ?? .zero
         limits.offDelay = reader.duration("off_delay") ?? .zero
-        if let text = reader.string("priority") {
-            if let priority = AlarmPriority(rawValue: text) {
-                limits.priority = priority
-            } else {
-                collector.error("\(path).priority", "unknown priority '\(text)'; expected low, medium, high or critical")
-            }
-        }
+        readPriority(reader, into: &limits, collector: collector)
         if let text = reader.string("level") {
             if let level = ParameterLimits.DiscreteLevel(rawValue: text) {
                 limits.discreteLevel = level
@@ -303,29 +339,41 @@ public enum SpecLoader {
             guard let when = reader.bool("alarm_when") else { return nil }
             limits.discrete = .flag(alarmWhen: when)
         } else {
-            var labels: [String] = []
-            let nodes = reader.sequence("alarm_labels") ?? []
-            for (index, node) in nodes.enumerated() {
-                guard let label = node.scalar?.string, !label.isEmpty else {
-                    collector.error("\(path).alarm_labels[\(index)]", at: node.mark, "expected a label")
-                    continue
-                }
-                if labels.contains(label) {
-                    collector.error("\(path).alarm_labels[\(index)]", at: node.mark, "label '\(label)' is named twice")
-                }
-                labels.append(label)
-            }
-            if reader.has("alarm_labels") && nodes.isEmpty {
-                collector.error("\(path).alarm_labels", "name at least one label that raises the alarm")
-            }
-            limits.discrete = .labels(labels)
+            limits.discrete = .labels(parseAlarmLabels(reader, collector: collector))
         }
+        checkDiscreteParameter(limits, profiles: profiles, path: path, at: mark, collector: collector)
+        checkDelays(limits, path: path, collector: collector)
+        return limits
+    }
 
-        let matches = profiles.compactMap { p in p.parameter(parameterId).map { (p, $0) } }
-        if matches.isEmpty && !profiles.isEmpty {
-            collector.error(path, at: mark, "no profile named by the spec has a parameter '\(parameterId)' (profiles: \(profiles.map(\.id).joined(separator: ", ")))")
+    /// The labels of a status that raise its alarm: at least one, each once.
+    private static func parseAlarmLabels(_ reader: MappingReader, collector: DiagnosticCollector) -> [String] {
+        let path = reader.path
+        var labels: [String] = []
+        let nodes = reader.sequence("alarm_labels") ?? []
+        for (index, node) in nodes.enumerated() {
+            guard let label = node.scalar?.string, !label.isEmpty else {
+                collector.error("\(path).alarm_labels[\(index)]", at: node.mark, "expected a label")
+                continue
+            }
+            if labels.contains(label) {
+                collector.error("\(path).alarm_labels[\(index)]", at: node.mark, "label '\(label)' is named twice")
+            }
+            labels.append(label)
         }
-        for (profile, parameter) in matches {
+        if reader.has("alarm_labels") && nodes.isEmpty {
+            collector.error("\(path).alarm_labels", "name at least one label that raises the alarm")
+        }
+        return labels
+    }
+
+    /// A flag rule needs a bool or bit, a labels rule an enumerated status that has the labels;
+    /// a unit given must be the parameter's.
+    private static func checkDiscreteParameter(
+        _ limits: ParameterLimits, profiles: [DeviceProfile], path: String, at mark: Mark?, collector: DiagnosticCollector
+    ) {
+        let parameterId = limits.parameterId
+        for (profile, parameter) in parameters(parameterId, in: profiles, path: path, at: mark, collector: collector) {
             var isFlag = parameter.dataType == .bool
             if case .bit = parameter.dataType { isFlag = true }
             switch limits.discrete {
@@ -352,10 +400,6 @@ public enum SpecLoader {
                 collector.error("\(path).unit", "unit '\(unit)' does not match '\(parameter.unit)' of '\(parameterId)' in profile '\(profile.id)'")
             }
         }
-        for (key, value) in [("on_delay", limits.onDelay), ("off_delay", limits.offDelay)] where value > .seconds(86_400) {
-            collector.error("\(path).\(key)", "must be at most 24h")
-        }
-        return limits
     }
 
     static func isCalendarDate(_ text: String) -> Bool {

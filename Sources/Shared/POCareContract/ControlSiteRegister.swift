@@ -134,6 +134,7 @@ public struct ControlSiteRegister: Sendable, Hashable {
 
     /// Reads a register back from its canonical form (as the site store keeps it).
     public static func decode(canonical: String) -> ControlSiteRegister? {
+        // A canonical form that does not decode is not a register: nil, as documented.
         guard let value = try? JSONDecoder().decode(RegisterValue.self, from: Data(canonical.utf8)), case .object(let r) = value,
             let kind = r["kind"]?.string, case .integer(let version)? = r["version"], case .object(let s)? = r["signed_by"],
             case .array(let entries)? = r["entries"]
@@ -198,7 +199,7 @@ public indirect enum RegisterValue: Sendable, Hashable, Decodable {
         let c = try decoder.singleValueContainer()
         if c.decodeNil() {
             self = .null
-        } else if let b = try? c.decode(Bool.self) {
+        } else if let b = try? c.decode(Bool.self) {  // Each JSON type is tried in turn; a value that is none of them fails below with its own error.
             self = .bool(b)
         } else if let s = try? c.decode(String.self) {
             self = .string(s)

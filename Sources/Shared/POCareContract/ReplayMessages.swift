@@ -27,6 +27,7 @@ public struct ReplayRequest: Sendable, Hashable {
     /// Reads a request; the reason it is refused otherwise.
     public static func parse(_ payload: [UInt8]) -> Result<ReplayRequest, ReplayRefusal> {
         guard payload.count <= maxPayloadBytes else { return .failure(.init("request larger than \(maxPayloadBytes) bytes")) }
+        // Why it does not parse is not needed: the refusal says it is not a JSON object.
         guard let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any] else {
             return .failure(.init("not a JSON object"))
         }

@@ -25,6 +25,7 @@ enum SampleChecks {
 
     static func quality(_ raw: ArraySlice<UInt8>?, _ malformed: (String) -> ContractMessage.Failure) throws(ContractMessage.Failure) {
         guard let raw, !raw.elementsEqual("null".utf8) else { return }
+        // The parse error is replaced by one that names the field.
         guard let members = try? JSONFields.members(raw), members.allSatisfy({ $0.value.first == 0x22 }) else {
             throw malformed("quality: expected an object of quality names")
         }

@@ -97,6 +97,9 @@ public struct ControlSocketConfig: Sendable, Hashable {
     /// Group that may connect (mode 0660); nil means `pocare-operators` where that group
     /// exists, and the daemon's own group elsewhere (a development machine).
     public var group: String?
+    /// A client running as root must name the person it acts for (`pocarectl --user NAME`)
+    /// for every state-changing command (`control: { require_user: true }`).
+    public var requireUserForRoot = false
     public init() {}
 }
 
@@ -114,6 +117,11 @@ public struct SiteConfig: Sendable, Hashable {
     /// device's equipment model (`specs: { require_release: false }` turns this off for
     /// commissioning and tests; such a batch's record says its spec was not released).
     public var requireSpecRelease = true
+    /// Operator actions by someone the Control Site's personnel register does not list, or
+    /// whose GxP training has expired, are refused; `personnel: { allow_unregistered: true }`
+    /// lets them through, each one audited as a `personnel.exception` (a deviation at the
+    /// Control Site). Nothing is checked before the site holds a personnel register.
+    public var allowUnregisteredOperators = false
     /// Where Prometheus metrics are served; nil: not served.
     public var metrics: MetricsConfig?
 

@@ -219,44 +219,55 @@ public final class SimulatedDevice: Sendable {
                     continue
                 }
                 if length == 0 { continue }  // not for this unit
-                if active.delay > .zero {
-                    let (s, atto) = active.delay.components
-                    var ts = timespec(tv_sec: Int(s), tv_nsec: Int(atto / 1_000_000_000))
-                    nanosleep(&ts, nil)
-                }
-                let function = Int(query[headerLength])
-                let start = Int(query[headerLength + 1]) << 8 | Int(query[headerLength + 2])
-                let count = Int(query[headerLength + 3]) << 8 | Int(query[headerLength + 4])
-                let table: RegisterTable? = switch function {
-                case 1: .coil
-                case 2: .discreteInput
-                case 3: .holdingRegister
-                case 4: .inputRegister
-                default: nil
-                }
-                var exceptionCode: Int?
-                if let table {
-                    let range = AddressRange(table: table, start: start, count: count)
-                    if profile.unreadable.contains(where: { $0.overlaps(range) }) {
-                        exceptionCode = Int(MODBUS_EXCEPTION_ILLEGAL_DATA_ADDRESS)
-                    }
-                    for fault in active.exceptions {
-                        let hit = fault.parameter.map { p in
-                            profile.parameter(p).map { $0.addressRange.overlaps(range) } ?? false
-                        } ?? true
-                        if hit { exceptionCode = fault.code }
-                    }
-                }
-                if let exceptionCode {
-                    modbus_reply_exception(context, query, UInt32(exceptionCode))
-                } else {
-                    modbus_reply(context, query, length, mapping)
-                }
-                control.withLock { $0.requestsServed += 1 }
+                answer(query, length: length, headerLength: headerLength, active: active)
             }
             if !closed.isEmpty { clients.removeAll { closed.contains($0) } }
             for fd in closed { close(fd) }
         }
+    }
+
+    /// Answers one request, with the delay and exception the active faults call for.
+    private func answer(_ query: UnsafeMutablePointer<UInt8>, length: Int32, headerLength: Int, active: ActiveFaults) {
+        let context = contextBox.context
+        if active.delay > .zero {
+            let (s, atto) = active.delay.components
+            var ts = timespec(tv_sec: Int(s), tv_nsec: Int(atto / 1_000_000_000))
+            nanosleep(&ts, nil)
+        }
+        if let exceptionCode = exceptionCode(for: query, headerLength: headerLength, active: active) {
+            modbus_reply_exception(context, query, UInt32(exceptionCode))
+        } else {
+            modbus_reply(context, query, length, contextBox.mapping)
+        }
+        control.withLock { $0.requestsServed += 1 }
+    }
+
+    /// The exception a read gets: a range the profile marks unreadable, or an injected
+    /// exception on a parameter it reads (or on every read). Nil: it is answered.
+    private func exceptionCode(for query: UnsafeMutablePointer<UInt8>, headerLength: Int, active: ActiveFaults) -> Int? {
+        let function = Int(query[headerLength])
+        let start = Int(query[headerLength + 1]) << 8 | Int(query[headerLength + 2])
+        let count = Int(query[headerLength + 3]) << 8 | Int(query[headerLength + 4])
+        let table: RegisterTable? = switch function {
+        case 1: .coil
+        case 2: .discreteInput
+        case 3: .holdingRegister
+        case 4: .inputRegister
+        default: nil
+        }
+        guard let table else { return nil }
+        var exceptionCode: Int?
+        let range = AddressRange(table: table, start: start, count: count)
+        if profile.unreadable.contains(where: { $0.overlaps(range) }) {
+            exceptionCode = Int(MODBUS_EXCEPTION_ILLEGAL_DATA_ADDRESS)
+        }
+        for fault in active.exceptions {
+            let hit = fault.parameter.map { p in
+                profile.parameter(p).map { $0.addressRange.overlaps(range) } ?? false
+            } ?? true
+            if hit { exceptionCode = fault.code }
+        }
+        return exceptionCode
     }
 
     private func linkFaults() -> ActiveFaults {

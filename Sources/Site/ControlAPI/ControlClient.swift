@@ -31,11 +31,17 @@ public struct ControlClient: Sendable {
     public let path: String
     public var timeout: Duration = .seconds(30)
 
-    public init(path: String) { self.path = path }
+    /// The person a root client acts for (`--user`), sent with every request.
+    public var user: String?
+
+    public init(path: String, user: String? = nil) {
+        self.path = path
+        self.user = user
+    }
 
     /// Sends one command and returns the daemon's result, or its refusal as `ClientError.refused`.
     public func call(_ command: ControlCommand) throws(ClientError) -> ControlResult {
-        let response = try send(ControlRequest(command))
+        let response = try send(ControlRequest(command, user: user))
         guard response.ok, let result = response.result else {
             throw .refused(response.error ?? .init(code: .failed, message: "the daemon refused without a reason"))
         }
@@ -55,7 +61,12 @@ public struct ControlClient: Sendable {
                 : errno == ECONNREFUSED ? "connection refused (pocared is not listening)" : String(cString: strerror(errno))
             throw .unreachable(path: path, reason: reason)
         }
-        guard var line = try? JSONEncoder.control.encode(request) else { throw .protocolError("request could not be encoded") }
+        var line: Data
+        do {
+            line = try JSONEncoder.control.encode(request)
+        } catch {
+            throw .protocolError("request could not be encoded: \(error)")
+        }
         line.append(0x0A)
         let sent = line.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         guard sent == line.count else { throw .unreachable(path: path, reason: "the daemon closed the connection") }
@@ -70,6 +81,7 @@ public struct ControlClient: Sendable {
             buffer.append(contentsOf: chunk[0..<count])
         }
         let responseLine = buffer[..<buffer.firstIndex(of: 0x0A)!]
+        // An answer that is not a response is shown as it came; the decoder's text would not help an operator.
         guard let response = try? JSONDecoder.control.decode(ControlResponse.self, from: Data(responseLine)) else {
             throw .protocolError(String(decoding: responseLine.prefix(200), as: UTF8.self))
         }

@@ -10,11 +10,16 @@ public struct ControlRequest: Sendable, Hashable {
     /// Echoed in the response, so a client can match them.
     public var id: String?
     public var command: ControlCommand
+    /// The person a root client acts for (`pocarectl --user NAME`): root is no one's name, so
+    /// a site's actions are attributed to the person. Only a client running as root may name
+    /// someone other than itself.
+    public var user: String?
 
-    public init(_ command: ControlCommand, id: String? = nil) {
+    public init(_ command: ControlCommand, id: String? = nil, user: String? = nil) {
         self.v = Self.version
         self.id = id
         self.command = command
+        self.user = user
     }
 }
 
@@ -267,12 +272,13 @@ private struct BatchArgument: Codable {
 }
 
 extension ControlRequest: Codable {
-    enum CodingKeys: String, CodingKey { case v, id, command, arguments = "args" }
+    enum CodingKeys: String, CodingKey { case v, id, command, user, arguments = "args" }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         v = try c.decode(Int.self, forKey: .v)
         id = try c.decodeIfPresent(String.self, forKey: .id)
+        user = try c.decodeIfPresent(String.self, forKey: .user)
         let text = try c.decode(String.self, forKey: .command)
         guard let name = ControlCommand.Name(rawValue: text) else { throw ControlRequest.UnknownCommand(name: text) }
         func arguments<T: Decodable>(_ type: T.Type) throws -> T {
@@ -313,6 +319,7 @@ extension ControlRequest: Codable {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(v, forKey: .v)
         try c.encodeIfPresent(id, forKey: .id)
+        try c.encodeIfPresent(user, forKey: .user)
         try c.encode(command.name, forKey: .command)
         switch command {
         case .status, .devices, .batchList, .auditVerify, .verify, .specs: break
@@ -345,6 +352,7 @@ extension ControlRequest: Codable {
     /// daemon does not know, a missing or mistyped argument, another protocol version.
     public static func decode(line: [UInt8]) -> Decoded {
         let data = Data(line)
+        // A line that is not an envelope is answered with what one looks like; the decoder's text would not help.
         guard let envelope = try? JSONDecoder.control.decode(Envelope.self, from: data) else {
             let preview = String(decoding: line.prefix(80), as: UTF8.self)
             return .rejected(.failure(
@@ -441,6 +449,7 @@ public struct ControlResponse: Codable, Sendable {
 
     /// One line of JSON (no newline).
     public func encoded() -> String {
+        // What cannot be encoded is answered with a failure the client can read.
         (try? JSONEncoder.control.encode(self)).map { String(decoding: $0, as: UTF8.self) }
             ?? #"{"ok":false,"v":1,"error":{"code":"failed","message":"response could not be encoded"}}"#
     }

@@ -68,6 +68,7 @@ public final class ControlServer: Sendable {
         self.inFlight = DispatchSemaphore(value: max(1, settings.maxRequestsInFlight))
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw StartError.socket(path: settings.path, message: String(cString: strerror(errno))) }
+        // A folder that cannot be made fails bind just below, with the reason.
         try? FileManager.default.createDirectory(
             atPath: URL(fileURLWithPath: settings.path).deletingLastPathComponent().path, withIntermediateDirectories: true)
         unlink(settings.path)  // a socket left by an earlier run

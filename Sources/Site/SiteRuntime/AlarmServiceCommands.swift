@@ -77,14 +77,19 @@ extension SiteDaemon {
     func withAlarmService(_ report: BatchReport) async throws(ControlResponse.Failure) -> BatchReport {
         let path = store.settings.path
         let open = engine.outOfService()
-        return await offPool { Self.withAlarmService(report, storePath: path, openNow: open) }
+        return try await offPool { () throws(ControlResponse.Failure) in
+            try Self.withAlarmService(report, storePath: path, openNow: open)
+        }
     }
 
     /// The same, reading the store here (on a thread that may block).
-    static func withAlarmService(_ report: BatchReport, storePath: String, openNow: [OutOfServiceEntry]) -> BatchReport {
+    static func withAlarmService(_ report: BatchReport, storePath: String, openNow: [OutOfServiceEntry])
+        throws(ControlResponse.Failure) -> BatchReport
+    {
         var report = report
-        guard let reader = try? StoreReader(path: storePath) else { return report }
-        let events = ((try? reader.events(batch: report.batch)) ?? []).compactMap { ControlEvent.stored($0.body) }
+        let events = try readingStore(storePath) { reader in
+            try reader.events(batch: report.batch).compactMap { ControlEvent.stored($0.body) }
+        }
         report.alarmService = alarmService(events: events, openNow: openNow, ended: report.ended != nil)
         return report
     }

@@ -45,7 +45,7 @@ final class BatchRecordCommitter {
             let report = try await offPool { () throws(ControlResponse.Failure) -> BatchReport in
                 let report = try SiteDaemon.batchReport(
                     batchId: batch, device: device, storePath: path, devices: sources.devices, specs: sources.specs)
-                return SiteDaemon.withAlarmService(report, storePath: path, openNow: sources.openOutOfService)
+                return try SiteDaemon.withAlarmService(report, storePath: path, openNow: sources.openOutOfService)
             }
             sources.store.append(try event(report: report, batch: batch, device: device, reason: reason))
             logger.info("batch record committed for the Control Site", metadata: ["batch": "\(batch)", "device": "\(device)"])

@@ -28,28 +28,22 @@ extension SiteDaemon {
         batchId: String, device deviceId: String?, storePath: String, devices: [DeviceConfig], specs: [String: IPCSpec],
         now: Date = Date()
     ) throws(ControlResponse.Failure) -> BatchReport {
-        guard let reader = try? StoreReader(path: storePath), let batches = try? reader.batches() else {
-            throw .init(code: .failed, message: "store not readable")
+        try readingStore(storePath) { reader in
+            try batchReport(batchId: batchId, device: deviceId, reader: reader, devices: devices, specs: specs, now: now)
         }
-        let runs = batches.filter { $0.batch == batchId }
+    }
+
+    private static func batchReport(
+        batchId: String, device deviceId: String?, reader: StoreReader, devices: [DeviceConfig], specs: [String: IPCSpec], now: Date
+    ) throws -> BatchReport {
+        let runs = try reader.batches().filter { $0.batch == batchId }
         guard !runs.isEmpty else {
-            throw .init(code: .refused, message: "no batch '\(batchId)' in the store")
+            throw ControlResponse.Failure(code: .refused, message: "no batch '\(batchId)' in the store")
         }
-        let record: StoreReader.BatchRecord
-        if let deviceId {
-            guard let run = runs.first(where: { $0.device == deviceId }) else {
-                throw .init(code: .refused, message: "batch '\(batchId)' did not run on '\(deviceId)'; it ran on \(runs.map(\.device).joined(separator: ", "))")
-            }
-            record = run
-        } else {
-            guard runs.count == 1, let only = runs.first else {
-                throw .init(code: .refused, message: "batch '\(batchId)' ran on \(runs.map(\.device).joined(separator: ", ")): name the device (--device)")
-            }
-            record = only
-        }
+        let record = try Self.record(of: batchId, device: deviceId, among: runs)
         // The spec the batch ran under, from the store: never whatever is loaded now.
         let catalogue = Dictionary(devices.map { ($0.profile.id, $0.profile) }, uniquingKeysWith: { a, _ in a })
-        let stored = (try? reader.spec(fingerprint: record.spec)) ?? nil
+        let stored = try reader.spec(fingerprint: record.spec)
         let spec = stored.flatMap { SpecLoader.parse($0.source, file: "stored spec \(record.spec)", profiles: catalogue).spec }
             ?? specs[record.spec]
         let device = devices.first { $0.id == record.device }
@@ -57,6 +51,48 @@ extension SiteDaemon {
         var report = BatchReport(
             batch: batchId, device: record.device, spec: record.spec, started: Contract.format(record.started),
             ended: record.ended.map(Contract.format))
+        identify(&report, spec: spec, stored: stored, profile: device?.profile)
+        let events = try reader.events(batch: batchId).filter { $0.device == record.device }
+            .map { (stored: $0, event: ControlEvent.stored($0.body)) }
+        let daemonDown = events.compactMap { pair -> (from: Date, to: Date)? in
+            guard pair.event?.kind == .batchResumed, let since = pair.event?.since, let until = pair.event?.until else { return nil }
+            return (since, until)
+        }
+        let stream = StreamName.telemetry(device: record.device)
+        // Each sample's time as the contract carries it, from the stored nanoseconds as the link writes them.
+        let nanoseconds = try reader.sampleTimes(stream: stream, batch: batchId)
+        let times = nanoseconds.map { BatchStatistics.contractTime(nanosecondsSince1970: $0) }
+        var builder = BatchRecordBuilder(
+            report: report, spec: spec, profile: device?.profile, holdLimit: BatchStatistics.holdLimit(times: times),
+            start: record.started, end: record.ended ?? now, daemonDown: daemonDown)
+
+        try addSamples(of: batchId, stream: stream, times: times, from: reader, to: &builder)
+        let clockEvents = try reader.events(stream: .siteEvents, after: 0, limit: 1_000_000)
+            .filter { $0.kind == ClockEventBody.synchronisationKind || $0.kind == ClockEventBody.stepKind }
+        var built = builder.finish(events: events, clockEvents: clockEvents)
+        built.specRelease = specRelease(events.map(\.stored))
+        return built
+    }
+
+    /// The run of the batch on `deviceId`, or its only run when no device is named.
+    private static func record(of batchId: String, device deviceId: String?, among runs: [StoreReader.BatchRecord])
+        throws(ControlResponse.Failure) -> StoreReader.BatchRecord
+    {
+        if let deviceId {
+            guard let run = runs.first(where: { $0.device == deviceId }) else {
+                throw .init(code: .refused, message: "batch '\(batchId)' did not run on '\(deviceId)'; it ran on \(runs.map(\.device).joined(separator: ", "))")
+            }
+            return run
+        } else {
+            guard runs.count == 1, let only = runs.first else {
+                throw .init(code: .refused, message: "batch '\(batchId)' ran on \(runs.map(\.device).joined(separator: ", ")): name the device (--device)")
+            }
+            return only
+        }
+    }
+
+    /// The spec's identity (from the spec, or as far as the stored copy names it) and the equipment.
+    private static func identify(_ report: inout BatchReport, spec: IPCSpec?, stored: StoredSpec?, profile: DeviceProfile?) {
         if let spec {
             report.specDocument = "\(spec.identity.documentId) version \(spec.identity.version)"
             report.specIdentity.document = spec.identity.documentId
@@ -71,40 +107,27 @@ extension SiteDaemon {
             report.specIdentity.document = stored.document
             report.specIdentity.version = stored.version
         }
-        if let profile = device?.profile {
+        if let profile {
             report.equipment.profile = profile.id
             report.equipment.profileFingerprint = ProfileFingerprint.of(profile)
             report.equipment.vendor = profile.vendor
             report.equipment.model = profile.model
         }
+    }
 
-        let events = ((try? reader.events(batch: batchId)) ?? []).filter { $0.device == record.device }
-            .map { (stored: $0, event: ControlEvent.stored($0.body)) }
-        let daemonDown = events.compactMap { pair -> (from: Date, to: Date)? in
-            guard pair.event?.kind == .batchResumed, let since = pair.event?.since, let until = pair.event?.until else { return nil }
-            return (since, until)
-        }
-        let stream = StreamName.telemetry(device: record.device)
-        // Each sample's time as the contract carries it, from the stored nanoseconds as the link writes them.
-        let nanoseconds = (try? reader.sampleTimes(stream: stream, batch: batchId)) ?? []
-        let times = nanoseconds.map { BatchStatistics.contractTime(nanosecondsSince1970: $0) }
-        var builder = BatchRecordBuilder(
-            report: report, spec: spec, profile: device?.profile, holdLimit: BatchStatistics.holdLimit(times: times),
-            start: record.started, end: record.ended ?? now, daemonDown: daemonDown)
-
-        // The device's samples of this batch, in sequence order, a page at a time.
+    /// The device's samples of this batch, in sequence order, a page at a time.
+    private static func addSamples(
+        of batchId: String, stream: StreamName, times: [Double], from reader: StoreReader, to builder: inout BatchRecordBuilder
+    ) throws {
         var after: Int64 = 0
-        while let page = try? reader.samples(stream: stream, after: after, limit: 5000), let last = page.last {
+        while true {
+            let page = try reader.samples(stream: stream, after: after, limit: 5000)
+            guard let last = page.last else { break }
             after = last.seq
             for sample in page where sample.context.batchId == batchId {
                 builder.add(sample, time: builder.samplesAdded < times.count ? times[builder.samplesAdded] : nil)
             }
         }
-        let clockEvents = ((try? reader.events(stream: .siteEvents, after: 0, limit: 1_000_000)) ?? [])
-            .filter { $0.kind == ClockEventBody.synchronisationKind || $0.kind == ClockEventBody.stepKind }
-        var built = builder.finish(events: events, clockEvents: clockEvents)
-        built.specRelease = specRelease(events.map(\.stored))
-        return built
     }
 
     /// What the batch's events say of its spec's release: the standing at the start, and a

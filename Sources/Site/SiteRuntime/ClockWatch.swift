@@ -117,10 +117,12 @@ struct ClockEventBody: Codable, Sendable, Hashable {
     var storedText: String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Strings, whole numbers and a finite step: encoding cannot fail.
         return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 
     static func stored(_ body: String) -> ClockEventBody? {
+        // Nil for a body this version cannot read; a reader skips it.
         try? JSONDecoder().decode(ClockEventBody.self, from: Data(body.utf8))
     }
 }

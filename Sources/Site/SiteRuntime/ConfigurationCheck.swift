@@ -28,6 +28,7 @@ extension SiteDaemon {
     /// device the configuration no longer has. Nothing is changed; a store that does not exist
     /// yet says nothing.
     public static func batchFindings(site: SiteConfig, storePath: String) -> [String] {
+        // Findings only: a store that cannot be read adds none here, and the daemon's start reports it.
         guard FileManager.default.fileExists(atPath: storePath), let reader = try? StoreReader(path: storePath) else { return [] }
         let running = (try? reader.runningBatches()) ?? []
         let batches = (try? reader.batches()) ?? []

@@ -34,11 +34,21 @@ struct EventLog {
 extension ControlEvent {
     /// The event as the store keeps it (and the Control Site receives it): JSON with sorted keys
     /// and UTC times in milliseconds.
+    /// Every number in an event comes from a finite reading, so encoding does not fail; should
+    /// one ever be infinite, the loss of the event's content is logged, never silent.
     var storedBody: String {
-        (try? Self.storeEncoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        do {
+            return String(decoding: try Self.storeEncoder.encode(self), as: UTF8.self)
+        } catch {
+            Logger(label: "pocare.daemon").critical(
+                "an event could not be encoded; stored without its content",
+                metadata: ["device": "\(device)", "event": "\(summary)", "error": "\(error)"])
+            return "{}"
+        }
     }
 
-    /// Reads a stored event body back; nil for a body this version cannot read.
+    /// Reads a stored event body back; nil for a body this version cannot read (a reader then
+    /// goes by the stored row's own columns, or skips it).
     static func stored(_ body: String) -> ControlEvent? {
         try? storeDecoder.decode(ControlEvent.self, from: Data(body.utf8))
     }

@@ -14,9 +14,11 @@ import StoreReports
 extension SiteDaemon {
     /// Answers an operator's request. Runs on the pipeline task, so it sees the engine's state
     /// between two samples.
-    public func handle(_ request: ControlRequest, from peer: ControlPeer) async -> ControlResponse {
+    public func handle(_ request: ControlRequest, from connected: ControlPeer) async -> ControlResponse {
         var response: ControlResponse
         do throws(ControlResponse.Failure) {
+            let peer = try person(acting: connected, request)
+            if request.command.changesState { try await checkPersonnel(peer, request.command) }
             let result: ControlResult = switch request.command {
             case .status: .status(await status())
             case .reload(let reason): .reload(try await reload(user: peer.user, reason: reason ?? "pocarectl reload").get())
@@ -52,6 +54,42 @@ extension SiteDaemon {
 
     func now() -> Timestamp { Timestamp(wall: Date(), monotonic: MonotonicClock.now()) }
 
+    /// Who acts: the socket peer's account, or for a root client the person it names
+    /// (`--user`), which `control.require_user` makes a must for state-changing commands.
+    func person(acting peer: ControlPeer, _ request: ControlRequest) throws(ControlResponse.Failure) -> ControlPeer {
+        guard let named = request.user?.trimmingCharacters(in: .whitespaces), !named.isEmpty else {
+            if peer.uid == 0, site.control.requireUserForRoot, request.command.changesState {
+                throw .init(code: .refused, message: "pocarectl runs as root here: name the person you act for with --user NAME (control.require_user)")
+            }
+            return peer
+        }
+        guard named.count <= 64, named.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }) else {
+            throw .init(code: .badRequest, message: "--user: a user name of letters, digits, '.', '_' or '-', at most 64")
+        }
+        guard peer.uid == 0 || named == peer.user else {
+            throw .init(code: .refused, message: "--user is for a client running as root; you act as '\(peer.user)'")
+        }
+        return ControlPeer(uid: peer.uid, pid: peer.pid, user: named)
+    }
+
+    /// The Control Site's personnel register decides who acts: someone it does not list, or
+    /// whose training expired, is refused (audited as `personnel.refused`), unless the site's
+    /// configuration lets them through (`personnel.allow_unregistered`), when the action is
+    /// audited as a `personnel.exception` first: a deviation the Control Site opens.
+    func checkPersonnel(_ peer: ControlPeer, _ command: ControlCommand) async throws(ControlResponse.Failure) {
+        let personnel = TrainedPersonnel(registers[PersonnelRegister.kind]?.register)
+        guard let why = personnel.refusal(account: peer.user, day: TrainedPersonnel.today()) else { return }
+        let action = "\(command)".prefix { $0 != "(" }
+        if site.allowUnregisteredOperators {
+            try await audit(AuditAction(user: peer.user, action: "personnel.exception", target: String(action),
+                                        reason: why + "; allowed by personnel.allow_unregistered"))
+            return
+        }
+        // The refusal stands whether or not its audit entry is written: nothing was applied.
+        _ = try? await store.audit(AuditAction(user: peer.user, action: "personnel.refused", target: String(action), reason: why))
+        throw .init(code: .refused, message: "refused: \(why) (the site's personnel.allow_unregistered lets such actions through as deviations)")
+    }
+
     func requireReason(_ text: String?) throws(ControlResponse.Failure) -> String {
         let reason = text?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         guard !reason.isEmpty else { throw .init(code: .refused, message: "a reason is required (--reason)") }
@@ -86,6 +124,7 @@ extension SiteDaemon {
         let now = MonotonicClock.now()
         let health = store.health
         let path = store.settings.path
+        // The size is for the operator's eye only; a file that cannot be examined shows 0.
         let size = ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? NSNumber)?.int64Value ?? 0
         let alarms = engine.alarms()
         let devices = parts.pollers.map { poller -> StatusReport.Device in
@@ -130,6 +169,8 @@ extension SiteDaemon {
     }
 
     /// The oldest record the Control Site does not have yet: how far behind the site is.
+    /// Status only: what cannot be read leaves the age unknown (nil), and the store's own alarm
+    /// says why.
     static func oldestUndelivered(storePath: String) -> Date? {
         guard let reader = try? StoreReader(path: storePath), let streams = try? reader.streams() else { return nil }
         var oldest: Date?
@@ -219,10 +260,11 @@ extension SiteDaemon {
     }
 
     static func alarmHistory(storePath: String, devices: [String], limit: Int) throws(ControlResponse.Failure) -> AlarmHistory {
-        guard let reader = try? StoreReader(path: storePath) else { throw .init(code: .failed, message: "store not readable") }
+        let eventsByDevice = try readingStore(storePath) { reader in
+            try devices.map { try reader.events(stream: .events(device: $0), after: 0, limit: 1_000_000) }
+        }
         var entries: [(time: Date, entry: AlarmHistory.Entry)] = []
-        for device in devices {
-            let events = (try? reader.events(stream: .events(device: device), after: 0, limit: 1_000_000)) ?? []
+        for events in eventsByDevice {
             for stored in events where stored.alarm != nil {
                 let event = ControlEvent.stored(stored.body)
                 entries.append((stored.time, AlarmHistory.Entry(
@@ -445,9 +487,7 @@ extension SiteDaemon {
     func batchList() async throws(ControlResponse.Failure) -> BatchList {
         let path = store.settings.path
         return try await offPool { () throws(ControlResponse.Failure) in
-            guard let reader = try? StoreReader(path: path), let batches = try? reader.batches() else {
-                throw .init(code: .failed, message: "store not readable")
-            }
+            let batches = try readingStore(path) { reader in try reader.batches() }
             return BatchList(batches: batches.map {
                 BatchList.Batch(device: $0.device, batch: $0.batch, spec: $0.spec, started: UTCTime.format($0.started), ended: $0.ended.map(UTCTime.format))
             })
@@ -457,20 +497,14 @@ extension SiteDaemon {
     func auditVerification() async throws(ControlResponse.Failure) -> AuditVerificationReport {
         let path = store.settings.path
         return try await offPool { () throws(ControlResponse.Failure) in
-            guard let reader = try? StoreReader(path: path), let report = try? AuditVerificationReport(reader) else {
-                throw .init(code: .failed, message: "the audit trail could not be read")
-            }
-            return report
+            try readingStore(path, failure: "the audit trail could not be read") { reader in try AuditVerificationReport(reader) }
         }
     }
 
     func verification() async throws(ControlResponse.Failure) -> VerificationReport {
         let path = store.settings.path
         return try await offPool { () throws(ControlResponse.Failure) in
-            guard let reader = try? StoreReader(path: path), let report = try? VerificationReport(reader) else {
-                throw .init(code: .failed, message: "the store could not be read")
-            }
-            return report
+            try readingStore(path, failure: "the store could not be read") { reader in try VerificationReport(reader) }
         }
     }
 
@@ -478,10 +512,7 @@ extension SiteDaemon {
         let path = store.settings.path
         let filter = StoreReader.AuditFilter(user: query.user, action: query.action, since: query.since, until: query.until, limit: query.last)
         return try await offPool { () throws(ControlResponse.Failure) in
-            guard let reader = try? StoreReader(path: path), let entries = try? AuditEntryList(reader, filter) else {
-                throw .init(code: .failed, message: "the audit trail could not be read")
-            }
-            return entries
+            try readingStore(path, failure: "the audit trail could not be read") { reader in try AuditEntryList(reader, filter) }
         }
     }
 }

@@ -33,7 +33,7 @@ extension SiteDaemon {
     /// A register from the link: kept and enforced when it is newer than the one held; refused
     /// (logged and audited once, the one held goes on) when its hash did not match or its
     /// version is not newer. The same version arriving again (it is retained) changes nothing.
-    func receive(_ received: ReceivedRegister) async {
+    public func receive(_ received: ReceivedRegister) async {
         switch received {
         case .refused(let kind, let reason):
             await refuse(kind: kind, key: "\(kind):\(reason)", reason: reason.reason)
@@ -55,9 +55,13 @@ extension SiteDaemon {
     private func refuse(kind: String, key: String, reason: String) async {
         logger.warning("a register from the Control Site was refused; the site keeps the one it holds", metadata: ["kind": "\(kind)", "reason": "\(reason)"])
         guard refusedRegisters.insert(key).inserted else { return }
-        _ = try? await store.audit(AuditAction(
-            user: store.systemUser, action: "register.refused", target: "register/\(kind)", reason: reason,
-            oldValue: registers[kind].map { "version=\($0.register.version) hash=\($0.register.hash)" }))
+        do {
+            _ = try await store.audit(AuditAction(
+                user: store.systemUser, action: "register.refused", target: "register/\(kind)", reason: reason,
+                oldValue: registers[kind].map { "version=\($0.register.version) hash=\($0.register.hash)" }))
+        } catch {
+            logger.error("the refusal of a register could not be audited", metadata: ["kind": "\(kind)", "error": "\(error)"])
+        }
     }
 
     private func accept(_ register: ControlSiteRegister, replacing held: ControlSiteRegister?) async {

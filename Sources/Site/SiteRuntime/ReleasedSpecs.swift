@@ -116,6 +116,7 @@ struct SpecReleaseEventBody: Codable, Sendable, Hashable {
     }
 
     static func stored(_ body: String) -> SpecReleaseEventBody? {
+        // Nil for a body this version cannot read; a reader skips it.
         try? JSONDecoder().decode(SpecReleaseEventBody.self, from: Data(body.utf8))
     }
 }

@@ -59,6 +59,7 @@ enum SiteMetrics {
         for state in streams.sorted(by: { $0.stream < $1.stream }) {
             let name = state.stream.description
             waiting.append((name, Double(max(0, state.lastSeq - state.deliveredSeq))))
+            // An age that cannot be read shows as 0; the store's own alarm says why.
             guard state.lastSeq > state.deliveredSeq, let oldest = try? oldestUndelivered(reader, state) else {
                 ages.append((name, 0))
                 continue

@@ -85,52 +85,13 @@ public struct SiteRunner {
                 FileHandle.standardOutput.write(Data(lines.utf8))
             }
         }
-        do {
-            _ = try await siteStore.audit(AuditAction(
-                user: siteStore.systemUser, action: "daemon.start", target: configPath,
-                newValue: "version=\(POCareVersion.current) " + SiteDaemon.fingerprint(configPath: configPath, site: site)))
-        } catch {
-            // A full disk must not keep the daemon from polling and alarming (or send it into
-            // a restart loop); the store alarm says why nothing is committed.
-            logger.critical("the daemon.start audit entry could not be committed; running without it", metadata: ["error": "\(error)"])
-        }
-        do {
-            try await daemon.startBatches(for: site.devices)
-        } catch {
-            logger.critical("configured batches not started: their audit entries could not be committed", metadata: ["error": "\(error)"])
-        }
+        await recordStart(daemon, store: siteStore, configPath: configPath)
 
         let notifier = ServiceNotifier()
         let input = daemon.input
-        let server: ControlServer
-        do {
-            server = try ControlServer(
-                settings: .init(
-                    path: options.socketPath ?? site.control.path,
-                    group: site.control.group ?? (getgrnam("pocare-operators") != nil ? "pocare-operators" : nil))
-            ) { request, peer, reply in
-                // Answered on the pipeline task; once the pipeline has ended, at once.
-                if case .terminated = input.yield(.control(request, peer, reply: reply)) {
-                    reply(.failure(id: request.id, .failed, "the daemon is stopping"))
-                }
-            }
-        } catch {
-            siteStore.close()
-            throw .controlSocket("\(error)")
-        }
+        let server = try startControlServer(input: input, store: siteStore)
         server.start()
-        let signals = ProcessSignals(reload: true) { request in
-            switch request {
-            case .stop:
-                notifier.send("STOPPING=1", "STATUS=stopping: committing the last samples")
-                logger.notice("shutdown requested; stopping pollers at their cycle boundary")
-                input.yield(.stop)
-            case .reload:
-                notifier.send("RELOADING=1", "STATUS=reloading the configuration")
-                logger.notice("reload requested")
-                input.yield(.reload)
-            }
-        }
+        let signals = forwardSignals(to: input, notifier: notifier)
         logger.notice(
             "started",
             metadata: ["site": "\(site.siteId)", "devices": "\(site.devices.map(\.id).joined(separator: ","))",
@@ -152,6 +113,63 @@ public struct SiteRunner {
         withExtendedLifetime(signals) {}
         await daemon.shutDown()
         logger.notice("stopped")
+    }
+
+    /// The daemon's start in the audit trail, and the batches the configuration starts.
+    private func recordStart(_ daemon: SiteDaemon, store siteStore: SiteStore, configPath: String) async {
+        let site = self.site
+        do {
+            _ = try await siteStore.audit(AuditAction(
+                user: siteStore.systemUser, action: "daemon.start", target: configPath,
+                newValue: "version=\(POCareVersion.current) " + SiteDaemon.fingerprint(configPath: configPath, site: site)))
+        } catch {
+            // A full disk must not keep the daemon from polling and alarming (or send it into
+            // a restart loop); the store alarm says why nothing is committed.
+            logger.critical("the daemon.start audit entry could not be committed; running without it", metadata: ["error": "\(error)"])
+        }
+        do {
+            try await daemon.startBatches(for: site.devices)
+        } catch {
+            logger.critical("configured batches not started: their audit entries could not be committed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The control socket, answered on the pipeline task.
+    private func startControlServer(input: AsyncStream<DaemonInput>.Continuation, store siteStore: SiteStore)
+        throws(StartError) -> ControlServer
+    {
+        do {
+            return try ControlServer(
+                settings: .init(
+                    path: options.socketPath ?? site.control.path,
+                    group: site.control.group ?? (getgrnam("pocare-operators") != nil ? "pocare-operators" : nil))
+            ) { request, peer, reply in
+                // Answered on the pipeline task; once the pipeline has ended, at once.
+                if case .terminated = input.yield(.control(request, peer, reply: reply)) {
+                    reply(.failure(id: request.id, .failed, "the daemon is stopping"))
+                }
+            }
+        } catch {
+            siteStore.close()
+            throw .controlSocket("\(error)")
+        }
+    }
+
+    /// SIGTERM and SIGINT stop the pipeline, SIGHUP reloads the configuration.
+    private func forwardSignals(to input: AsyncStream<DaemonInput>.Continuation, notifier: ServiceNotifier) -> ProcessSignals {
+        let logger = self.logger
+        return ProcessSignals(reload: true) { request in
+            switch request {
+            case .stop:
+                notifier.send("STOPPING=1", "STATUS=stopping: committing the last samples")
+                logger.notice("shutdown requested; stopping pollers at their cycle boundary")
+                input.yield(.stop)
+            case .reload:
+                notifier.send("RELOADING=1", "STATUS=reloading the configuration")
+                logger.notice("reload requested")
+                input.yield(.reload)
+            }
+        }
     }
 
     /// Prometheus metrics on their own thread. Monitoring of the process must not cost the

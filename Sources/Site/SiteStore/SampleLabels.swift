@@ -22,6 +22,7 @@ public struct SampleLabels: Sendable, Hashable {
         }.sorted { ($0.parameter, $0.value) < ($1.parameter, $1.value) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Codes are whole numbers and labels text: encoding cannot fail.
         text = (try? encoder.encode(entries)).map { String(decoding: $0, as: UTF8.self) } ?? "[]"
     }
 

@@ -26,6 +26,7 @@ final class StoreFile {
         self.path = path
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         if !FileManager.default.fileExists(atPath: directory) {
+            // A folder that cannot be made fails the open just below, with the reason.
             try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
         }
         var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
@@ -79,6 +80,7 @@ struct StoreIdentityMarker {
 
     /// The epoch last written, if any.
     func read() -> String? {
+        // No marker, or one that cannot be read, remembers no epoch: the store opens as it would without it.
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
         for line in text.split(separator: "\n") where line.hasPrefix("epoch=") {
             return String(line.dropFirst("epoch=".count))

@@ -66,6 +66,20 @@ struct POCareSim: AsyncParsableCommand {
         }
         let logger = Logger(label: "pocare.sim")
 
+        let planned = try plannedDevices()
+        let injected = try injectedFaults()
+        let running = try startDevices(planned, faults: injected, logger: logger)
+        let unknown = injected.filter { f in f.device != "*" && !planned.contains { $0.id == f.device } }
+        for fault in unknown { logger.warning("fault names unknown device '\(fault.device)'") }
+
+        await ProcessSignals.waitForStop()
+        for device in running { device.stop() }
+    }
+
+    typealias PlannedDevice = (id: String, profile: DeviceProfile, host: String, port: Int)
+
+    /// The devices to simulate, from `--device` (or the three examples), replicated if asked.
+    private func plannedDevices() throws -> [PlannedDevice] {
         var specs = devices
         if specs.isEmpty {
             specs = [
@@ -74,7 +88,7 @@ struct POCareSim: AsyncParsableCommand {
                 "cpu-1=cell-processing-cpu1.yaml@127.0.0.1:5022",
             ]
         }
-        var planned: [(id: String, profile: DeviceProfile, host: String, port: Int)] = []
+        var planned: [PlannedDevice] = []
         for spec in specs {
             guard let equals = spec.firstIndex(of: "="), let at = spec.lastIndex(of: "@"), equals < at,
                 let endpoint = parseEndpoint(String(spec[spec.index(after: at)...]))
@@ -97,6 +111,11 @@ struct POCareSim: AsyncParsableCommand {
             }
         }
 
+        return planned
+    }
+
+    /// The faults from `--fault` and the scenario file.
+    private func injectedFaults() throws -> [Fault] {
         var injected: [Fault] = []
         do {
             for text in faults { injected.append(try FaultSpec.parse(text, parseDuration: parseDuration)) }
@@ -108,6 +127,11 @@ struct POCareSim: AsyncParsableCommand {
             throw ValidationError("fault: \(error.message)")
         }
 
+        return injected
+    }
+
+    /// Starts every planned device with the faults that name it; on a failure stops those started.
+    private func startDevices(_ planned: [PlannedDevice], faults injected: [Fault], logger: Logger) throws -> [SimulatedDevice] {
         let origin = MonotonicClock.now()
         var running: [SimulatedDevice] = []
         for (n, device) in planned.enumerated() {
@@ -133,10 +157,6 @@ struct POCareSim: AsyncParsableCommand {
         if planned.count > 10 {
             logger.notice("serving \(planned.count) devices", metadata: ["first_port": "\(running[0].port)"])
         }
-        let unknown = injected.filter { f in f.device != "*" && !planned.contains { $0.id == f.device } }
-        for fault in unknown { logger.warning("fault names unknown device '\(fault.device)'") }
-
-        await ProcessSignals.waitForStop()
-        for device in running { device.stop() }
+        return running
     }
 }

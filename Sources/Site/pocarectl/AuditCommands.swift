@@ -97,8 +97,8 @@ struct ShowAudit: ParsableCommand {
 
     @OptionGroup var source: AuditSource
 
-    @Option(help: "Only entries by this Unix user.")
-    var user: String?
+    /// `--user` (the connection's option) filters here: reading acts for no one.
+    var user: String? { source.daemon.user }
 
     @Option(help: "Only this action; '*' matches any text (e.g. 'batch.*').")
     var action: String?
@@ -117,6 +117,7 @@ struct ShowAudit: ParsableCommand {
 
     func parseTime(_ text: String?, _ name: String) throws -> Date? {
         guard let text else { return nil }
+        // Each accepted form is tried in turn; text that is none of them is refused by the caller.
         if let date = try? Date(text, strategy: .iso8601) { return date }
         if let date = try? Date(text + "T00:00:00Z", strategy: .iso8601) { return date }
         throw ValidationError("--\(name): '\(text)' is not an ISO 8601 time such as 2026-11-25T08:00:00Z")

@@ -8,6 +8,9 @@ struct SocketOption: ParsableArguments {
     @Option(help: "The daemon's control socket (default: $POCARE_SOCKET or \(ControlClient.defaultPath)).")
     var socket: String?
 
+    @Option(help: "The person you act for, when pocarectl runs as root (the site's control.require_user makes it a must); `audit show`: only entries by this user.")
+    var user: String?
+
     var path: String { socket ?? ProcessInfo.processInfo.environment["POCARE_SOCKET"] ?? ControlClient.defaultPath }
 
     /// Sends one command and returns its result if it is of the kind `expected` picks; exits 3
@@ -15,7 +18,8 @@ struct SocketOption: ParsableArguments {
     func send<Result>(_ command: ControlCommand, _ expected: (ControlResult) -> Result?) throws -> Result {
         let answer: ControlResult
         do {
-            answer = try ControlClient(path: path).call(command)
+            // Only an action names the person it is done for; a read acts for no one.
+            answer = try ControlClient(path: path, user: command.changesState ? user : nil).call(command)
         } catch .refused(let failure) {
             note("\(failure.code.rawValue): \(failure.message)")
             throw ExitStatus.failure
@@ -32,8 +36,15 @@ struct SocketOption: ParsableArguments {
 }
 
 /// One result as the JSON `--json` prints: the same shape the daemon sends.
+/// An answer that cannot be written as JSON ends the command with a failure and the reason,
+/// never with an empty object a script would take for an answer.
 func printJSON(_ value: some Encodable) {
-    print((try? JSONEncoder.control.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}")
+    do {
+        print(String(decoding: try JSONEncoder.control.encode(value), as: UTF8.self))
+    } catch {
+        note("the answer could not be written as JSON: \(error)")
+        Foundation.exit(1)
+    }
 }
 
 struct Status: ParsableCommand {

@@ -43,12 +43,12 @@ public struct BatchFacts: Sendable, Codable, Equatable {
 ///   (`SiteBatchRecordCheck`);
 /// - spec released: the released-spec register;
 /// - nonconforming: the conformance findings, and excursions beyond an action limit in the record;
-/// - certified: a QP's signature "approved for release" whose record hash is the record's hash now;
+/// - certified: a QP's certification (after QA's review), not withdrawn, whose record hash is the record's hash now;
 /// - site role: the reference site named by the caller (the POC Master File will hold it);
 /// - starting material: the record (named at `pocarectl batch start --starting-material`).
 public struct BatchFactsQuery {
     public static let roleSource = "the reference site named for this comparison"
-    public static let certificationSource = "a QP's signature \"approved for release\" on the batch record as it is now"
+    public static let certificationSource = "a QP's certification (after QA's review, not withdrawn) of the batch record as it is now"
 
     public var connection: PostgresConnection
     public var reference: String
@@ -110,10 +110,10 @@ public struct BatchFactsQuery {
     func certification(site: String, batch: String) throws -> String? {
         let rows = try connection.execute("""
             SELECT meaning, full_name, record_hash, \(SQLTime.iso("signed")) AS signed
-            FROM batch_signatures WHERE site = $1 AND batch = $2 AND meaning IN ('approved for release', 'rejected')
+            FROM batch_signatures WHERE site = $1 AND batch = $2 AND meaning IN ('certified', 'rejected') AND withdrawn IS NULL
             ORDER BY signed DESC, id DESC LIMIT 1
             """, [site, batch])
-        guard rows.rowCount == 1, rows.string(0, "meaning") == "approved for release" else { return nil }
+        guard rows.rowCount == 1, rows.string(0, "meaning") == "certified" else { return nil }
         guard let hash = try currentRecordHash(site, batch), hash == rows.string(0, "record_hash") else { return nil }
         return "\(rows.string(0, "full_name") ?? "") on \(rows.string(0, "signed") ?? "")"
     }

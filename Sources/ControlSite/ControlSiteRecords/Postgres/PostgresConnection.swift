@@ -166,6 +166,7 @@ public final class PostgresConnection {
 
     public func begin() throws(PostgresError) { try execute("BEGIN") }
     public func commit() throws(PostgresError) { try execute("COMMIT") }
+    // Best-effort cleanup after a failure: a connection that cannot roll back is broken, and its next statement says so.
     public func rollback() { _ = try? execute("ROLLBACK") }
 
     /// Runs `body` in a transaction: committed if it returns, rolled back if it throws.

@@ -19,6 +19,7 @@ extension PostgresConnection {
             try execute("CLOSE chunked")
             if own { try commit() }
         } catch {
+            // Best-effort cleanup: the error that brought us here is the one thrown.
             if own { rollback() } else { _ = try? execute("CLOSE chunked") }
             throw error
         }

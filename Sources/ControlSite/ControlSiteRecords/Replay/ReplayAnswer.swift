@@ -41,6 +41,7 @@ public struct ReplayAnswer: Sendable, Equatable {
         do { fields = try JSONFields(payload) } catch { throw unreadable("\(error)") }
         guard fields.string("schema") == "pocare/v1/replay_status" else { throw unreadable("schema is not pocare/v1/replay_status") }
         if let named = fields.string("site"), named != site { throw unreadable("names site '\(named)'") }
+        // A request field that does not parse is answered as missing, below.
         guard let requestBytes = fields.raw("request"), let request = try? JSONFields(requestBytes) else {
             throw unreadable("no request it answers")
         }
@@ -52,6 +53,7 @@ public struct ReplayAnswer: Sendable, Equatable {
         let pruned = fields.int("pruned_through")
         if let pruned, !ContractMessage.isSiteSequence(pruned) { throw unreadable("pruned_through \(pruned) is not a sequence number") }
         var sending: ClosedRange<Int64>?
+        // The range is optional in an answer; one that does not parse is left out.
         if let raw = fields.raw("sending"), let range = try? JSONFields(raw), let a = range.int("from"), let b = range.int("to") {
             guard ContractMessage.isSiteSequence(a), ContractMessage.isSiteSequence(b), a <= b else {
                 throw unreadable("sending must be 1 <= from <= to")

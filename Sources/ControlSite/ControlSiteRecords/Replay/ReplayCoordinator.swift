@@ -59,6 +59,7 @@ public final class ReplayCoordinator: Service, Sendable {
     /// Asks and records on its own thread until the service group shuts down.
     public func run() async {
         thread.start { [self] in work() }
+        // Throws only when the task is cancelled, which asks for the same stop.
         try? await gracefulShutdown()
         stopped.store(true, ordering: .relaxed)
         if !(await thread.joined(within: .seconds(2))) {

@@ -1,3 +1,4 @@
+import ControlSiteQuality
 import ControlSiteRecords
 import POCareContract
 
@@ -5,6 +6,8 @@ import POCareContract
 enum SitePage {
     struct Data: Sendable {
         var overview: SiteOverview
+        /// The site's POC Master File; nil when it is not registered.
+        var file: SiteFile?
         var latest: [PageQueries.LatestValues]
         var alarms: [PageQueries.StandingAlarm]
         var batches: [BatchSummary]
@@ -14,8 +17,12 @@ enum SitePage {
         var names: [String: [String: (name: String, unit: String)]] = [:]
     }
 
-    static func load(site: String, specs: SpecCatalogue, limits: BatchReviewPage.Limits, on connection: PostgresConnection) throws -> Data? {
-        guard let overview = try SiteOverview.load(connection).first(where: { $0.site == site }) else { return nil }
+    static func load(site: String, specs: SpecCatalogue, limits: BatchReviewPage.Limits, settings: QualitySettings,
+                     on connection: PostgresConnection) throws -> Data? {
+        let file = try SiteFile.load(site: site, settings: settings, on: connection)
+        guard let overview = try SiteOverview.load(connection).first(where: { $0.site == site })
+                ?? file.map({ _ in SiteOverview.registeredOnly(site) })
+        else { return nil }
         var units: [String: String] = [:]
         for fingerprint in Set(overview.devices.compactMap(\.spec)) {
             for phase in try specs.spec(fingerprint, on: connection)?.phases ?? [] {
@@ -24,16 +31,17 @@ enum SitePage {
         }
         let latest = try PageQueries.latestValues(
             site: site, maxBytes: limits.maxSampleBytes, maxParameters: limits.maxParameters, on: connection)
-        return Data(overview: overview, latest: latest,
+        return Data(overview: overview, file: file, latest: latest,
                     alarms: try PageQueries.standingAlarms(site: site, on: connection),
                     batches: try BatchSummary.list(connection, site: site), integrity: try IntegrityReport.load(connection, site: site),
                     units: units, names: try PageQueries.parameterNames(site: site, on: connection))
     }
 
-    static func render(_ data: Data, session: WebSessions.Session) -> String {
+    static func render(_ data: Data, settings: QualitySettings, session: WebSessions.Session) -> String {
         let o = data.overview
         var body = "<p>" + HTML.badge(o.state, o.state == "online" ? "ok" : "bad")
             + " version \(HTML.escape(o.version ?? "-")) · last record \(HTML.escape(o.lastRecordTime ?? "-")) · backlog \(HTML.escape(formatAge(o.backlogAgeSeconds)))</p>"
+        body += MasterFileSection.render(data.file, site: o.site, reported: o.devices, settings: settings, session: session)
         body += "<h2>Devices</h2>"
         body += HTML.table(["Device", "Profile", "Batch", "Phase", "Spec", "Latest sample (UTC)", "Values"], o.devices.map { d in
             let latest = data.latest.first { $0.device == d.id }
@@ -56,11 +64,12 @@ enum SitePage {
         })
         body += "<h2>Standing alarms</h2>"
         body += HTML.table(["Alarm", "Priority", "Level", "State", "Since (UTC)"], data.alarms.map {
-            [HTML.escape($0.alarm), HTML.escape($0.priority), HTML.escape($0.level), HTML.escape($0.state), HTML.escape($0.since)]
-        })
+            [HTML.escape($0.alarm), HTML.escape($0.priority), HTML.escape($0.level), HTML.escape($0.state.replacingOccurrences(of: "_", with: " ")),
+             HTML.escape($0.since)]
+        }, cssClass: "standing-alarms")
         body += "<h2>Batches</h2>"
-        body += HTML.table(["Batch", "Device", "Phases", "Specs", "First", "Last", "Samples", "Conforming"], data.batches.map { b in
-            [HTML.link("/batches/\(HTML.segment(b.site))/\(HTML.segment(b.batch))", b.batch), HTML.escape(b.device),
+        body += HTML.table(["Batch", "Purpose", "Device", "Phases", "Specs", "First", "Last", "Samples", "Conforming"], data.batches.map { b in
+            [HTML.link("/batches/\(HTML.segment(b.site))/\(HTML.segment(b.batch))", b.batch), BatchesPage.purpose(b.purpose), HTML.escape(b.device),
              HTML.escape(b.phases.joined(separator: ", ")), HTML.escape(b.specs.map { HTML.short($0) }.joined(separator: ", ")),
              HTML.escape(b.first), HTML.escape(b.last), String(b.samples), b.conforming ? HTML.badge("yes", "ok") : HTML.badge("NO", "bad")]
         })

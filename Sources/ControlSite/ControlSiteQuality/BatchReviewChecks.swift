@@ -1,0 +1,111 @@
+import ControlSiteRecords
+import Foundation
+
+/// The checks of review by exception, in the order a reviewer reads them. Each says what it
+/// found (linked to the evidence), or that it could not run and why.
+enum BatchReviewChecks {
+    static func all(_ r: BatchReview, settings: QualitySettings, on connection: PostgresConnection) throws -> [BatchReview.Check] {
+        let base = "/batches/\(segment(r.record.site))/\(segment(r.record.batch))"
+        let records = r.record.siteRecords.compactMap(\.record)
+        let awaiting = r.status.awaitingRecords
+        func check(_ name: String, _ title: String, needsRecord: Bool = false, _ items: [BatchReview.Item]) -> BatchReview.Check {
+            if needsRecord && !awaiting.isEmpty {
+                return .init(name: name, title: title, ran: false, items: [.init(
+                    text: "not checked: the site's batch record of \(awaiting.joined(separator: ", ")) has not arrived (the batch runs, or its end is on its way)",
+                    link: base + "#site-record")] + items)
+            }
+            return .init(name: name, title: title, ran: true, items: items)
+        }
+        var checks: [BatchReview.Check] = []
+        checks.append(check("record", "The site's batch record", [
+            awaiting.isEmpty ? nil : BatchReview.Item(text: "not received for \(awaiting.joined(separator: ", "))", link: base + "#site-record"),
+        ].compactMap { $0 } + r.record.siteRecords.flatMap { c in
+            c.differences.map { BatchReview.Item(text: "\(c.device): \($0)", link: base + "#site-record") }
+        }))
+        checks.append(check("excursions", "Excursions", needsRecord: true, r.excursions.map { x in
+            .init(text: "\(x.alarm): outside \(x.worstLevel) \(x.side) limits from \(x.start) to \(x.end) (\(fmt(x.durationS)) s), worst \(fmt(x.worstValue))"
+                  + (x.openAtBatchEnd ? ", still outside at the batch's end" : ""), link: base + "#excursions")
+        }))
+        var alarms: [BatchReview.Item] = []
+        for c in r.record.siteRecords {
+            guard let record = c.record else { continue }
+            for a in record.alarms where a.acknowledgedBy == nil {
+                alarms.append(.init(text: "\(a.alarm) \(a.kind) at \(a.time): never acknowledged", link: base + "#timeline"))
+            }
+            for a in record.alarms where a.openAtBatchEnd && a.acknowledgedBy != nil {
+                alarms.append(.init(text: "\(a.alarm) still standing at the batch's end", link: base + "#timeline"))
+            }
+            for s in record.shelves {
+                alarms.append(.init(text: "\(s.alarm) shelved from \(s.from) by \(s.by ?? "?"): \(s.reason ?? "")", link: base + "#timeline"))
+            }
+            for o in record.alarmService?.outOfService ?? [] {
+                alarms.append(.init(text: "\(o.target) out of service from \(o.from)\(o.to.map { " to \($0)" } ?? ", not returned") by \(o.takenBy ?? "?"): \(o.reason ?? "")",
+                                    link: base + "#timeline"))
+            }
+        }
+        checks.append(check("alarms", "Alarms (unacknowledged, shelved, out of service)", needsRecord: true, alarms))
+        checks.append(check("unmonitored", "Unmonitored time", needsRecord: true, r.unmonitored.map { u in
+            .init(text: "\(u.device): \(fmt(u.durationS)) s from \(u.from) to \(u.to) (\(u.cause))", link: base + "#unmonitored")
+        }))
+        checks.append(check("integrity", "Integrity of the data", r.record.openFindings.map { f in
+            .init(text: "\(f.kind) on \(f.stream): \(f.detail)", link: base + "#integrity")
+        } + r.record.disputes.filter { $0.resolved == nil }.map { d in
+            .init(text: "record \(d.stream) #\(d.seq) disputed: two differing copies arrived", link: base + "#integrity")
+        }))
+        checks.append(check("spec", "Spec state", r.specs.filter { $0.state != "released" }.map { s in
+            .init(text: "\(s.document ?? s.fingerprint) \(s.version ?? ""): \(s.state)", link: "/specs")
+        } + (r.record.phases.contains { $0.spec == nil } ? [.init(text: "samples without a spec", link: base + "#equipment")] : [])))
+        let inMasterFile = try MasterFile.site(r.record.site, on: connection) != nil
+        checks.append(check("equipment", "Equipment and conformance", (inMasterFile ? [] : [
+            BatchReview.Item(text: "\(r.record.site) is not in the POC Master File: its equipment is not registered", link: "/sites/\(segment(r.record.site))"),
+        ]) + r.record.nonconformances.map { n in .init(text: "\(n.device.isEmpty ? "" : n.device + ": ")\(n.reason)", link: base + "#conformance") }))
+        var qualification: [BatchReview.Item] = []
+        switch r.record.purpose {
+        case nil: qualification.append(.init(text: "the site is not in the POC Master File", link: "/sites/\(segment(r.record.site))"))
+        case "production"?: break
+        case let purpose?: qualification.append(.init(text: "a \(purpose) batch: the site was not qualified when it started", link: "/sites/\(segment(r.record.site))"))
+        }
+        if let status = try Qualification.status(site: r.record.site, settings: settings, on: connection), status.check == "overdue" {
+            qualification.append(.init(text: status.display, link: "/sites/\(segment(r.record.site))"))
+        }
+        checks.append(check("qualification", "Site qualification", qualification))
+        var clock: [BatchReview.Item] = []
+        for c in r.record.siteRecords {
+            guard let evidence = c.record?.clock else { continue }
+            if evidence.synchronisedThroughout != true {
+                clock.append(.init(text: "\(c.device): \(evidence.synchronisedThroughout == false ? "the clock was NOT synchronised throughout" : "no clock evidence recorded")",
+                                   link: base + "#clock"))
+            }
+            let steps = evidence.events.filter { $0.kind == "clock_step" }.compactMap { stepSeconds($0.detail) }
+            if let largest = steps.max(by: { abs($0) < abs($1) }) {
+                clock.append(.init(text: "\(c.device): \(steps.count) clock steps, the largest \(fmt(largest)) s", link: base + "#clock"))
+            }
+        }
+        checks.append(check("clock", "Clock evidence", needsRecord: true, clock))
+        checks.append(check("deviations", "Open deviations", r.deviations.filter(\.isOpen).map { d in
+            .init(text: "\(d.reference) \(d.stateWords): \(d.title)", link: "/deviations/\(d.id)")
+        }))
+        let monitored = records.reduce(0.0) { total, record in
+            total + (record.phases.flatMap(\.parameters).map(\.monitoredS).max() ?? 0)
+        }
+        let samples = r.record.phases.reduce(Int64(0)) { $0 + $1.samples }
+        checks.append(check("monitored", "Monitored time", needsRecord: true,
+                            samples == 0 || (!records.isEmpty && monitored <= 0)
+                                ? [.init(text: samples == 0 ? "no samples: the batch was never monitored" : "no monitored time in the site's record", link: base + "#trends")]
+                                : []))
+        return checks
+    }
+
+    static func stepSeconds(_ detail: String) -> Double? {
+        ((try? JSONSerialization.jsonObject(with: Data(detail.utf8))) as? [String: Any])?["step_s"].flatMap { ($0 as? NSNumber)?.doubleValue }
+    }
+
+    static func fmt(_ x: Double) -> String {
+        guard x.isFinite else { return "?" }
+        return x == x.rounded() && abs(x) < 1e12 ? String(Int64(x)) : String(format: "%.4g", x)
+    }
+
+    static func segment(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-._~"))) ?? text
+    }
+}

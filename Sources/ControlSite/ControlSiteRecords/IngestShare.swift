@@ -147,7 +147,7 @@ public struct IngestShare: Sendable, Equatable, CustomStringConvertible {
             }
             let site = scalar.string
             if let registered, !registered.contains(site) {
-                let closest = registered.min { editDistance($0, site) < editDistance($1, site) }
+                let closest = registered.sorted().min { editDistance($0, site) < editDistance($1, site) }
                 let hint = closest.flatMap { editDistance($0, site) <= 3 ? " (did you mean '\($0)'?)" : nil } ?? ""
                 reader.collector.error(path, "'\(site)' is not a registered site (sites:)\(hint)")
                 continue

@@ -49,27 +49,6 @@ extension JSONFields {
     /// The members of a JSON object in the order sent, each key with its value's exact bytes;
     /// a key given twice is listed twice.
     static func members(_ raw: ArraySlice<UInt8>) throws(Failure) -> [(key: String, value: ArraySlice<UInt8>)] {
-        var scanner = Scanner(bytes: raw, position: raw.startIndex)
-        scanner.skipSpace()
-        guard scanner.take(0x7B) else { throw .malformed(at: scanner.position) }
-        var members: [(key: String, value: ArraySlice<UInt8>)] = []
-        scanner.skipSpace()
-        if scanner.take(0x7D) { return members }
-        while true {
-            scanner.skipSpace()
-            let keyStart = scanner.position
-            try scanner.skipValue()
-            guard let key = decodeString(raw[keyStart..<scanner.position]) else { throw .malformed(at: keyStart) }
-            scanner.skipSpace()
-            guard scanner.take(0x3A) else { throw .malformed(at: scanner.position) }
-            scanner.skipSpace()
-            let valueStart = scanner.position
-            try scanner.skipValue()
-            members.append((key, raw[valueStart..<scanner.position]))
-            scanner.skipSpace()
-            if scanner.take(0x2C) { continue }
-            guard scanner.take(0x7D) else { throw .malformed(at: scanner.position) }
-            return members
-        }
+        try orderedMembers(raw).map { (key: $0.0, value: $0.1) }
     }
 }

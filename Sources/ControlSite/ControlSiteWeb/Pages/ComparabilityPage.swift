@@ -18,11 +18,14 @@ enum ComparabilityPage {
         var includeNonconforming = false
         /// Width of a trajectory bucket, seconds.
         var bucket = MethodSettings().bucketSeconds
+        /// By time since phase start even where the spec names a progress variable for the phase.
+        var alignByTime = false
 
         var queryString: String {
             "spec=\(HTML.segment(spec))&phase=\(HTML.segment(phase))&reference=\(HTML.segment(reference))"
                 + (profile.map { "&profile=\(HTML.segment($0))" } ?? "") + "&kind=\(kind.rawValue)"
                 + (includeNonconforming ? "&information=1" : "") + "&bucket=\(SVGText.number(bucket))"
+                + (alignByTime ? "&align=time" : "")
         }
 
         init(spec: String, profile: String? = nil, phase: String, reference: String) {
@@ -40,6 +43,7 @@ enum ComparabilityPage {
             self.init(spec: spec, profile: q["profile"].flatMap { $0.isEmpty ? nil : $0 }, phase: phase, reference: reference)
             kind = q["kind"].flatMap(ComparisonRequest.Kind.init(rawValue:)) ?? .qualification
             includeNonconforming = q["information"] == "1"
+            alignByTime = q["align"] == "time"
             if let text = q["bucket"], !text.isEmpty {
                 guard let b = Double(text), b.isFinite, b >= 1, b <= 86_400 else { return nil }
                 bucket = b
@@ -78,6 +82,7 @@ enum ComparabilityPage {
         request.kind = query.kind
         request.includeNonconforming = query.includeNonconforming
         request.settings.bucketSeconds = query.bucket
+        request.alignByTime = query.alignByTime
         request.profiles = specs.profiles
         do {
             return .report(try ComparisonReport.load(connection, request: request) { site, batch in
@@ -108,6 +113,8 @@ enum ComparabilityPage {
             <label><input type="checkbox" name="information" value="1"\(query?.includeNonconforming == true ? " checked" : "")> \
             nonconforming batches for information</label>
             <label>Trajectory bucket <input name="bucket" size="5" value="\(HTML.escape(SVGText.number(query?.bucket ?? MethodSettings().bucketSeconds)))"> s</label>
+            <label><input type="checkbox" name="align" value="time"\(query?.alignByTime == true ? " checked" : "")> \
+            trajectories by time, even where the spec names a progress variable</label>
             <button type="submit">Compare</button></form>
             <p><a href="/comparisons">Stored comparisons and their signatures</a></p>
             """
@@ -118,13 +125,14 @@ enum ComparabilityPage {
         case .report(let report)?:
             guard let q = query else { break }
             body += "<p>\(report.batches.count) batches · <a href=\"/comparability.csv?\(q.queryString)\">CSV (inputs)</a> · "
+                + "<a href=\"/comparability-trajectories.csv?\(q.queryString)\">CSV (trajectories)</a> · "
                 + "<a href=\"/comparability.json?\(q.queryString)\">JSON (inputs, settings and results)</a></p>"
             if session.role.maySign {
                 body += """
                     <form method="post" action="/comparisons" class="inline">
                     <input type="hidden" name="csrf" value="\(HTML.escape(session.csrfToken))">
                     \(["spec": q.spec, "profile": q.profile ?? "", "phase": q.phase, "reference": q.reference, "kind": q.kind.rawValue,
-                       "information": q.includeNonconforming ? "1" : "", "bucket": SVGText.number(q.bucket)].sorted { $0.key < $1.key }.map {
+                       "information": q.includeNonconforming ? "1" : "", "bucket": SVGText.number(q.bucket), "align": q.alignByTime ? "time" : ""].sorted { $0.key < $1.key }.map {
                         "<input type=\"hidden\" name=\"\($0.key)\" value=\"\(HTML.escape($0.value))\">" }.joined())
                     <button type="submit">Store this comparison for QA's signature</button></form>
                     """

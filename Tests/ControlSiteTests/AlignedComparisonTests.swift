@@ -44,9 +44,9 @@ struct AlignedComparisonTests {
                 .write(to: db, spec: spec)
             try db.certify(site: "site-a", batch: "A\(n + 1)")
         }
-        // site-b grows at two thirds of the reference's rate to the same density: 900 s instead of 600.
-        var slow = RecordedBatch(site: "site-b", device: "str-1", batch: "B1", values: Self.growing(seconds: 900, offset: 0, n: 2))
-        slow.samples = 900
+        // site-b grows at three quarters of the reference's rate to the same density: 800 s instead of 600.
+        var slow = RecordedBatch(site: "site-b", device: "str-1", batch: "B1", values: Self.growing(seconds: 800, offset: 0, n: 2))
+        slow.samples = 800
         try slow.write(to: db, spec: spec)
 
         var raw = ""

@@ -67,7 +67,8 @@ extension ControlSiteWebServer {
 
         router.get("/comparisons") { [self] request, _ in
             try await signedIn(request) { session in
-                Self.html(ComparisonsPage.render(try await database.run { try ComparisonsPage.load(on: $0) }, session: session))
+                let quality = self.quality
+                return Self.html(ComparisonsPage.render(try await database.run { try ComparisonsPage.load(quality: quality, on: $0) }, session: session))
             }
         }
 

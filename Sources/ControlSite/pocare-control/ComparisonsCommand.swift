@@ -1,4 +1,5 @@
 import ArgumentParser
+import ControlSiteQuality
 import ControlSiteRecords
 import Foundation
 
@@ -14,12 +15,13 @@ struct Comparisons: ParsableCommand {
         func run() throws {
             let connection = try db.connect()
             let entries = try StoredComparisons.list(on: connection)
-            let due = try StoredComparisons.yearlyDue(on: connection)
+            // The due dates are the POC Master File's: the qualification's, with the configured interval.
+            let due = try Qualification.statuses(settings: db.qualitySettings(), on: connection).filter { $0.checkDue != nil }
             if json {
-                struct Due: Encodable { var site, approved, due: String }
+                struct Due: Encodable { var site: String; var lastComparable: String?; var due: String; var check: String }
                 struct Out: Encodable { var comparisons: [StoredComparisons.Entry]; var yearlyCheck: [Due] }
-                return try emitJSON(Out(comparisons: entries, yearlyCheck: due.sorted { $0.key < $1.key }.map {
-                    Due(site: $0.key, approved: $0.value.approved, due: $0.value.due)
+                return try emitJSON(Out(comparisons: entries, yearlyCheck: due.map {
+                    Due(site: $0.site, lastComparable: $0.lastComparison?.signed, due: $0.checkDue ?? "", check: $0.check ?? "")
                 }))
             }
             emitTable(["ID", "CREATED", "BY", "KIND", "MODEL", "PHASE", "REFERENCE", "VERDICTS", "REPORT", "SIGNED"], entries.map { e in
@@ -31,7 +33,9 @@ struct Comparisons: ParsableCommand {
             })
             if !due.isEmpty {
                 emit("")
-                emitTable(["SITE", "LAST APPROVED COMPARISON", "YEARLY CHECK DUE"], due.sorted { $0.key < $1.key }.map { [$0.key, $0.value.approved, $0.value.due] })
+                emitTable(["SITE", "LAST SIGNED COMPARISON", "COMPARABILITY CHECK DUE", "CHECK"], due.map {
+                    [$0.site, $0.lastComparison.map { "\($0.reference) \($0.signed ?? "")" } ?? "-", $0.checkDue ?? "", $0.check ?? ""]
+                })
             }
         }
     }

@@ -1,3 +1,4 @@
+import ControlSiteQuality
 import ControlSiteRecords
 import Foundation
 
@@ -6,11 +7,15 @@ import Foundation
 enum ComparisonsPage {
     struct List: Sendable {
         var entries: [StoredComparisons.Entry]
-        var due: [String: (approved: String, due: String)]
+        /// The qualified sites of the POC Master File, each with its check's due date.
+        var due: [Qualification.Status]
+        var intervalDays: Int
     }
 
-    static func load(on connection: PostgresConnection) throws -> List {
-        List(entries: try StoredComparisons.list(on: connection), due: try StoredComparisons.yearlyDue(on: connection))
+    static func load(quality: QualitySettings, on connection: PostgresConnection) throws -> List {
+        List(entries: try StoredComparisons.list(on: connection),
+             due: try Qualification.statuses(settings: quality, on: connection).filter { $0.checkDue != nil },
+             intervalDays: quality.comparabilityIntervalDays)
     }
 
     static func signatures(_ entry: StoredComparisons.Entry) -> String {
@@ -29,10 +34,12 @@ enum ComparisonsPage {
              (e.intact ? "" : "<span class=\"invalid\">CHANGED</span> ") + "<code>\(HTML.escape(String(e.reportHash.prefix(12))))</code>",
              signatures(e)]
         }, cssClass: "stored-comparisons")
-        body += "<h2>Yearly comparability check</h2><p class=\"muted\">Due 365 days after the newest comparison QA approved that found the "
-            + "site comparable.</p>"
-        body += HTML.table(["Site", "Last approved comparison", "Due"], list.due.sorted { $0.key < $1.key }.map {
-            [HTML.escape($0.key), HTML.escape($0.value.approved), HTML.escape($0.value.due)]
+        body += "<h2>Yearly comparability check</h2><p class=\"muted\">From the POC Master File: each qualified site's check falls due "
+            + "\(list.intervalDays) days after it was qualified or after the newest comparison QA approved that found it comparable, "
+            + "whichever is later.</p>"
+        body += HTML.table(["Site", "Last signed comparison", "Due", "Check"], list.due.map { s in
+            [HTML.escape(s.site), s.lastComparison.map { HTML.link("/comparisons/\($0.id)", "\($0.reference)") + " " + HTML.escape($0.signed ?? "") } ?? "-",
+             HTML.escape(s.checkDue ?? ""), HTML.escape((s.check ?? "").replacingOccurrences(of: "_", with: " "))]
         }, cssClass: "yearly-due")
         return HTML.page(title: "Stored comparisons", session: session, body: body)
     }

@@ -79,15 +79,22 @@ extension ComparisonReport {
     public static func load(
         _ connection: PostgresConnection, request: ComparisonRequest, currentRecordHash: @escaping (String, String) throws -> String?
     ) throws -> ComparisonReport {
+        // The POC Master File decides which site is the reference, where it names one.
+        let roles = try BatchFactsQuery.masterFileRoles(connection)
+        if let registered = roles.first(where: { $0.value == "reference" })?.key, registered != request.reference {
+            throw Refusal(description: "the POC Master File names \(registered) as the reference site, not \(request.reference)")
+        }
         var query = BatchFactsQuery(connection: connection, reference: request.reference, currentRecordHash: currentRecordHash)
         // The records are verified against the spec compared: its limits decide time in range and excursions.
         let spec = request.spec
         query.specs = { $0 == spec.fingerprint ? spec : nil }
         let facts = try query.load(spec: request.spec.fingerprint, since: request.since)
-        return try build(request, facts: facts, generated: UTCTime.format(Date())) { f, start, end, parameters in
+        var report = try build(request, facts: facts, generated: UTCTime.format(Date())) { f, start, end, parameters in
             try TrajectoryReader.read(
                 connection, site: f.site, device: f.device, batch: f.batch, phase: request.phase, phaseStart: start, phaseEnd: end,
                 bucketSeconds: request.settings.bucketSeconds, parameters: parameters)
         }
+        if !roles.isEmpty { report.roleSource = BatchFactsQuery.masterFileRoleSource }
+        return report
     }
 }

@@ -67,8 +67,7 @@ extension ControlSiteWebServer {
 
         router.get("/comparisons") { [self] request, _ in
             try await signedIn(request) { session in
-                let quality = self.quality
-                return Self.html(ComparisonsPage.render(try await database.run { try ComparisonsPage.load(quality: quality, on: $0) }, session: session))
+                Self.html(ComparisonsPage.render(try await database.run { [quality] in try ComparisonsPage.load(settings: quality, on: $0) }, session: session))
             }
         }
 

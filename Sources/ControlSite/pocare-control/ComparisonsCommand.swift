@@ -15,13 +15,12 @@ struct Comparisons: ParsableCommand {
         func run() throws {
             let connection = try db.connect()
             let entries = try StoredComparisons.list(on: connection)
-            // The due dates are the POC Master File's: the qualification's, with the configured interval.
-            let due = try Qualification.statuses(settings: db.qualitySettings(), on: connection).filter { $0.checkDue != nil }
+            let checks = try Qualification.yearlyChecks(settings: try db.qualitySettings(), on: connection)
             if json {
-                struct Due: Encodable { var site: String; var lastComparable: String?; var due: String; var check: String }
+                struct Due: Encodable { var site: String; var qualifiedSince: String; var lastComparable: String?; var due: String; var check: String }
                 struct Out: Encodable { var comparisons: [StoredComparisons.Entry]; var yearlyCheck: [Due] }
-                return try emitJSON(Out(comparisons: entries, yearlyCheck: due.map {
-                    Due(site: $0.site, lastComparable: $0.lastComparison?.signed, due: $0.checkDue ?? "", check: $0.check ?? "")
+                return try emitJSON(Out(comparisons: entries, yearlyCheck: checks.map {
+                    Due(site: $0.site, qualifiedSince: $0.since, lastComparable: $0.lastComparable, due: $0.checkDue ?? "", check: $0.check ?? "")
                 }))
             }
             emitTable(["ID", "CREATED", "BY", "KIND", "MODEL", "PHASE", "REFERENCE", "VERDICTS", "REPORT", "SIGNED"], entries.map { e in
@@ -31,10 +30,10 @@ struct Comparisons: ParsableCommand {
                  e.signatures.isEmpty ? "-" : e.signatures.map { "\($0.meaning) by \($0.fullName)\($0.valid ? "" : " INVALID")" }
                     .joined(separator: "; ")]
             })
-            if !due.isEmpty {
+            if !checks.isEmpty {
                 emit("")
-                emitTable(["SITE", "LAST SIGNED COMPARISON", "COMPARABILITY CHECK DUE", "CHECK"], due.map {
-                    [$0.site, $0.lastComparison.map { "\($0.reference) \($0.signed ?? "")" } ?? "-", $0.checkDue ?? "", $0.check ?? ""]
+                emitTable(["SITE", "QUALIFIED SINCE", "LAST COMPARABLE (APPROVED)", "YEARLY CHECK DUE", "CHECK"], checks.map {
+                    [$0.site, $0.since, $0.lastComparable ?? "-", $0.checkDue ?? "-", $0.check ?? "-"]
                 })
             }
         }

@@ -7,15 +7,13 @@ import Foundation
 enum ComparisonsPage {
     struct List: Sendable {
         var entries: [StoredComparisons.Entry]
-        /// The qualified sites of the POC Master File, each with its check's due date.
-        var due: [Qualification.Status]
+        var checks: [Qualification.Status]
         var intervalDays: Int
     }
 
-    static func load(quality: QualitySettings, on connection: PostgresConnection) throws -> List {
-        List(entries: try StoredComparisons.list(on: connection),
-             due: try Qualification.statuses(settings: quality, on: connection).filter { $0.checkDue != nil },
-             intervalDays: quality.comparabilityIntervalDays)
+    static func load(settings: QualitySettings, on connection: PostgresConnection) throws -> List {
+        List(entries: try StoredComparisons.list(on: connection), checks: try Qualification.yearlyChecks(settings: settings, on: connection),
+             intervalDays: settings.comparabilityIntervalDays)
     }
 
     static func signatures(_ entry: StoredComparisons.Entry) -> String {
@@ -34,12 +32,12 @@ enum ComparisonsPage {
              (e.intact ? "" : "<span class=\"invalid\">CHANGED</span> ") + "<code>\(HTML.escape(String(e.reportHash.prefix(12))))</code>",
              signatures(e)]
         }, cssClass: "stored-comparisons")
-        body += "<h2>Yearly comparability check</h2><p class=\"muted\">From the POC Master File: each qualified site's check falls due "
-            + "\(list.intervalDays) days after it was qualified or after the newest comparison QA approved that found it comparable, "
-            + "whichever is later.</p>"
-        body += HTML.table(["Site", "Last signed comparison", "Due", "Check"], list.due.map { s in
-            [HTML.escape(s.site), s.lastComparison.map { HTML.link("/comparisons/\($0.id)", "\($0.reference)") + " " + HTML.escape($0.signed ?? "") } ?? "-",
-             HTML.escape(s.checkDue ?? ""), HTML.escape((s.check ?? "").replacingOccurrences(of: "_", with: " "))]
+        body += "<h2>Yearly comparability check</h2><p class=\"muted\">Each qualified site's check is due \(list.intervalDays) days "
+            + "(<code>qms.comparability_interval</code>) after the later of its qualification and the newest comparison QA approved that "
+            + "found it comparable: the date the sites page and the POC Master File show.</p>"
+        body += HTML.table(["Site", "Qualified since", "Last comparable (approved)", "Due", "Check"], list.checks.map {
+            [HTML.escape($0.site), HTML.escape($0.since), HTML.escape($0.lastComparable ?? "-"), HTML.escape($0.checkDue ?? "-"),
+             HTML.escape($0.check ?? "-")]
         }, cssClass: "yearly-due")
         return HTML.page(title: "Stored comparisons", session: session, body: body)
     }

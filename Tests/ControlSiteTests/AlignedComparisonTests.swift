@@ -103,6 +103,26 @@ struct AlignedComparisonTests {
         #expect(page.contains("aligned by the progress variable the spec names, <b>viable_cell_density</b>"))
     }
 
+    @Test("a comparison of an equipment model that lacks the spec's progress variable is refused, naming it")
+    func modelWithoutProgressVariable() throws {
+        let catalogue = SpecLoader.profileCatalogue(directory: shippedProfiles)
+        // The stirred tank has a working volume, the rocking bag has none.
+        let text = Self.alignedSpecText.replacingOccurrences(of: "align_by: viable_cell_density, bucket: 0.5, from: 0.5", with: "align_by: culture_volume, bucket: 10")
+        let spec = try #require(SpecLoader.parse(text, file: "volume.yaml", profiles: catalogue).spec)
+        var request = ComparisonRequest(spec: spec, phase: "expansion", reference: "site-a")
+        request.profile = "rocking-bag-rb50"
+        request.profiles = catalogue
+        let refusal = #expect(throws: ComparisonReport.Refusal.self) {
+            try ComparisonReport.build(request, facts: [], generated: "2026-12-04T00:00:00Z") { _, _, _, _ in [:] }
+        }
+        #expect(refusal?.description.contains("aligns phase expansion by 'culture_volume', which equipment model rocking-bag-rb50 does not have") == true)
+        request.profile = "stirred-tank-str10"
+        let report = try ComparisonReport.build(request, facts: [], generated: "2026-12-04T00:00:00Z") { _, _, _, _ in [:] }
+        #expect(report.settings.alignment?.parameter == "culture_volume" && report.settings.alignment?.unit == "mL")
+        request.alignByTime = true
+        #expect(try ComparisonReport.build(request, facts: [], generated: "2026-12-04T00:00:00Z") { _, _, _, _ in [:] }.settings.alignment == nil)
+    }
+
     @Test("an aligned spec's progress variable must be a number of the profiles; the spec names where it is wrong")
     func refusedAtLoad() {
         let wrong = Self.alignedSpecText.replacingOccurrences(of: "align_by: viable_cell_density", with: "align_by: cell_count")

@@ -86,7 +86,6 @@ public final class IngestWriter {
                     outcome.rejected += 1
                 case .message(.deviceMetadata(let metadata)):
                     if try holdsMetadataChange(metadata) {
-                        outcome.held += 1
                         outcome.siteMessages += 1
                         continue
                     }

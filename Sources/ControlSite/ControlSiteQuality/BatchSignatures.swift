@@ -29,7 +29,8 @@ public enum BatchSignatures {
                 throw QualityRefusal(.notFound, "no records of batch \(batch) at \(site)")
             }
             let context = DispositionGate.Context(review: review, meaning: meaning, signer: user, shownHash: shownHash, settings: settings,
-                                                  inMasterFile: try MasterFile.site(site, on: connection) != nil)
+                                                  inMasterFile: try MasterFile.site(site, on: connection) != nil,
+                                                  chainSegments: try ChainCoverage.segments(site: site, batch: batch, on: connection))
             let failures = DispositionGate.failures(context)
             if let first = failures.first {
                 throw QualityRefusal(first.0.kind, "the \(meaning.act) is refused: " + failures.map { "\($0.1) [\($0.0.name)]" }.joined(separator: "; "))

@@ -3,7 +3,7 @@
 enum ConfirmationSchema {
     static let migrations: [String] = [confirmations]
 
-    // 11: replay claims, quarantined input and held metadata.
+    // 12 (after the quality system's 9 to 11): replay claims and held metadata.
     static let confirmations = """
         -- The last number a site's store had pruned, as its signed checkpoint states it.
         ALTER TABLE chain_checkpoints ADD COLUMN pruned_through bigint;

@@ -28,6 +28,21 @@ struct ReplayConfigTests {
         }
     }
 
+    @Test("ingest.max_sequence_jump: 1,000,000 unless configured; a number in 1,000...10^12 sets it; anything else is refused where it is")
+    func maxSequenceJump() throws {
+        #expect(try parse("").settings.sequenceJumpLimit.maxJump == 1_000_000)
+        #expect(try parse("ingest: { max_sequence_jump: 5000 }").settings.sequenceJumpLimit.maxJump == 5_000)
+        #expect(try parse("ingest: { max_sequence_jump: 5000 }").settings.share.isEverySite, "the limit alone shares nothing out")
+        for bad in ["0", "-1", "999", "1000000000001", "9000000000000000000000", "lots", "1.5", "[1]"] {
+            do {
+                _ = try parse("ingest: { max_sequence_jump: \(bad) }")
+                Issue.record("\(bad) was taken")
+            } catch {
+                #expect(error.description.contains("ingest.max_sequence_jump"), "\(bad): \(error)")
+            }
+        }
+    }
+
     @Test("every problem of the file is reported, each where it is; a misspelt key gets the key it resembles")
     func everyProblemLocated() {
         let text = "broker: mqtt://127.0.0.1:1883\ndatabse: dbname=x\nwriters: 99\nweb: { prot: 8080 }\n"

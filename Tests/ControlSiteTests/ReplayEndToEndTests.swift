@@ -5,9 +5,13 @@ import Foundation
 import SiteStore
 import Testing
 import TestSupport
+import Hashing
 
 /// pocare-control's replay requests against a real broker and PostgreSQL, with the test as the
 /// site: it reads each request from the database and answers with the site's own encoder.
+/// Replay answers are not signed: anything publishing on the broker can write one, so the test
+/// writing an answer stands for an impostor as well as the site; only the site's key can sign
+/// the checkpoint that confirms an answer.
 @Suite("pocare-control asks sites to replay, through a real broker", .serialized)
 struct ReplayEndToEndTests {
     static let epoch = String(repeating: "3f", count: 16)
@@ -45,22 +49,41 @@ struct ReplayEndToEndTests {
         }
     }
 
-    @Test("a persistent gap is asked for; a busy site is asked again; a range the site pruned before the Control Site got it is a permanent finding with its cause")
-    func prunedRange() async throws {
-        let rig = try ControlSiteRig()
-        let instance = try await rig.startInstance(clientId: "control-replay", extra: "replay_after: 1s")
-        defer { instance.stop() }
-        try rig.broker.publish([feed.status(devices: [.init(id: "rocker-1", profile: "rocking-bag-rb50", batch: nil, phase: nil, spec: nil)])], retain: true)
+    static let rocker = Contract.DeviceStatus(id: "rocker-1", profile: "rocking-bag-rb50", batch: nil, phase: nil, spec: nil)
+
+    /// An instance that takes site-a by its key, site-a's signed birth, and records 1...40 and
+    /// 61...100 of rocker-1: the gap 41...60 is to be asked for.
+    func keyedSiteWithGap(_ rig: ControlSiteRig, clientId: String) async throws -> (SignedSite, SpawnedProcess) {
+        let site = try SignedSite(feed)
+        let instance = try await rig.startInstance(clientId: clientId, extra: "replay_after: 1s\n" + site.register)
+        try rig.broker.publish([try site.status(devices: [Self.rocker])], retain: true)
         try rig.publish(telemetry(1...40) + telemetry(61...100))
         #expect(try await waitFor(upTo: .seconds(30)) { try rig.samples() == 80 })
+        return (site, instance)
+    }
 
-        var first: (id: String, attempt: Int)?
-        #expect(try await waitFor(upTo: .seconds(20)) {
+    /// The gap request for 41... once the site's tails are answered.
+    func gapRequest(_ rig: ControlSiteRig, attempt: Int = 1) async throws -> (id: String, attempt: Int) {
+        var asked: (id: String, attempt: Int)?
+        _ = try await waitFor(upTo: .seconds(30)) {
             try answerTails(rig)
-            first = try request(rig, stream: "rocker-1/telemetry", from: 41)
-            return first != nil
-        })
-        let asked = try #require(first)
+            asked = try request(rig, stream: "rocker-1/telemetry", from: 41)
+            return (asked?.attempt ?? 0) >= attempt
+        }
+        return try #require(asked, "the gap 41...60 is asked for (attempt \(attempt))")
+    }
+
+    func findings(_ rig: ControlSiteRig, _ kind: String) throws -> Int {
+        try rig.database.count("SELECT count(*) FROM integrity_findings WHERE kind = '\(kind)' AND resolved IS NULL")
+    }
+
+    @Test("a persistent gap is asked for; a busy site is asked again; a range the site says it pruned is lost for good only once its signed checkpoint confirms the prune")
+    func prunedRange() async throws {
+        let rig = try ControlSiteRig()
+        let (site, instance) = try await keyedSiteWithGap(rig, clientId: "control-replay")
+        defer { instance.stop() }
+
+        let asked = try await gapRequest(rig)
         try answer(rig, id: asked.id, from: 41, to: 60, state: "refused", reason: "too many replay requests; ask again later")
         var second: (id: String, attempt: Int)?
         #expect(try await waitFor(upTo: .seconds(20)) {
@@ -74,41 +97,84 @@ struct ReplayEndToEndTests {
         let again = try #require(second)
         try answer(rig, id: again.id, from: 41, to: 60, state: "refused",
                    reason: "the range was pruned: the store holds rocker-1/telemetry from 61", pruned: 60)
-        #expect(try await waitFor(upTo: .seconds(20)) {
-            try rig.database.count("SELECT count(*) FROM integrity_findings WHERE kind = 'unrecoverable'") == 1
-        })
+        #expect(try await waitFor(upTo: .seconds(20)) { try findings(rig, "unconfirmed_claim") == 1 })
+        #expect(try findings(rig, "unrecoverable") == 0, "the answer alone is not the site's word")
+
+        // The site's signed checkpoint states what its store pruned.
+        try rig.broker.publish([try site.checkpoint(seq: 1, epoch: Self.epoch, chains: [
+            .init(stream: "rocker-1/telemetry", seq: 100, hash: String(repeating: "ab", count: 32), prunedThrough: 60),
+        ])])
+        #expect(try await waitFor(upTo: .seconds(20)) { try findings(rig, "unrecoverable") == 1 })
         let finding = try rig.database.connection.execute(
-            "SELECT stream, seq_from, seq_to, detail, resolved IS NULL FROM integrity_findings WHERE kind = 'unrecoverable'")
-        #expect(finding.string(0, 0) == "rocker-1/telemetry" && finding.int(0, 1) == 41 && finding.int(0, 2) == 60 && finding.bool(0, 4) == true)
-        #expect(finding.string(0, 3)?.contains("pruned at the site") == true, "\(finding.string(0, 3) ?? "")")
+            "SELECT stream, seq_from, seq_to, detail, resolved IS NULL AS open FROM integrity_findings WHERE kind = 'unrecoverable'")
+        #expect(finding.string(0, "stream") == "rocker-1/telemetry" && finding.int(0, "seq_from") == 41 && finding.int(0, "seq_to") == 60)
+        #expect(finding.bool(0, "open") == true)
+        #expect(finding.string(0, "detail")?.contains("pruned at the site") == true, "\(finding.string(0, "detail") ?? "")")
         #expect(try rig.database.scalar("SELECT unrecoverable_through FROM streams WHERE stream = 'rocker-1/telemetry'") == "60")
+        #expect(try findings(rig, "unconfirmed_claim") == 0, "the claim is settled by the checkpoint")
 
         let integrity = try runCommand("pocare-control", ["integrity", "--database", rig.database.connectionInfo])
         #expect(integrity.status == 1 && integrity.output.contains("unrecoverable") && integrity.output.contains("41...60"), "\(integrity.output)")
     }
 
-    @Test("a gap of a store the site has since replaced cannot be sent: the site's refusal is a permanent finding with its reason")
+    @Test("a forged 'pruned' answer leaves the gap open: it is a finding, the range is asked for again, and the real records are recovered")
+    func forgedPrune() async throws {
+        let rig = try ControlSiteRig()
+        let (site, instance) = try await keyedSiteWithGap(rig, clientId: "control-forged")
+        defer { instance.stop() }
+
+        // An impostor on the broker answers the request before the site does.
+        let asked = try await gapRequest(rig)
+        try answer(rig, id: asked.id, from: 41, to: 60, state: "refused",
+                   reason: "the range was pruned: the store holds rocker-1/telemetry from 61", pruned: 60)
+        #expect(try await waitFor(upTo: .seconds(20)) { try findings(rig, "unconfirmed_claim") == 1 })
+        // The site's own checkpoint says nothing was pruned; one signed by another key is not the site's.
+        let forger = try Ed25519.PrivateKey.generate()
+        try rig.broker.publish([
+            try site.checkpoint(seq: 1, epoch: Self.epoch, chains: [.init(stream: "rocker-1/telemetry", seq: 100, hash: String(repeating: "ab", count: 32))]),
+            try site.checkpoint(seq: 2, epoch: Self.epoch, chains: [
+                .init(stream: "rocker-1/telemetry", seq: 100, hash: String(repeating: "ab", count: 32), prunedThrough: 60),
+            ], signer: forger),
+        ])
+        #expect(try await waitFor(upTo: .seconds(20)) { try rig.database.count("SELECT count(*) FROM site_checkpoints") == 2 })
+
+        let retry = try await gapRequest(rig, attempt: 2)
+        #expect(retry.attempt >= 2, "the gap is asked for again")
+        #expect(try findings(rig, "unrecoverable") == 0)
+        #expect(try rig.database.scalar("SELECT unrecoverable_through FROM streams WHERE stream = 'rocker-1/telemetry'") == "0")
+        #expect(try rig.database.scalar("SELECT state FROM replay_requests WHERE id = $1", [asked.id]) == "unconfirmed")
+
+        // The site replays what it still holds.
+        try rig.publish(telemetry(41...60))
+        #expect(try await waitFor(upTo: .seconds(30)) { try rig.samples() == 100 })
+        #expect(try await waitFor(upTo: .seconds(10)) {
+            try rig.database.count("SELECT count(*) FROM gaps WHERE stream = 'rocker-1/telemetry'") == 0
+        })
+        #expect(try findings(rig, "unrecoverable") == 0)
+        #expect(try rig.database.scalar("SELECT contiguous FROM streams WHERE stream = 'rocker-1/telemetry'") == "100")
+    }
+
+    @Test("a gap of a store the site says it replaced is lost for good only once a checkpoint it signed under the new epoch confirms the new store")
     func replacedStore() async throws {
         let rig = try ControlSiteRig()
-        let instance = try await rig.startInstance(clientId: "control-epoch", extra: "replay_after: 1s")
+        let (site, instance) = try await keyedSiteWithGap(rig, clientId: "control-epoch")
         defer { instance.stop() }
-        try rig.publish(telemetry(1...40) + telemetry(61...100))
-        #expect(try await waitFor(upTo: .seconds(30)) { try rig.samples() == 80 })
-        var asked: (id: String, attempt: Int)?
-        #expect(try await waitFor(upTo: .seconds(20)) {
-            asked = try request(rig, stream: "rocker-1/telemetry", from: 41)
-            return asked != nil
-        })
+        let asked = try await gapRequest(rig)
         let newEpoch = String(repeating: "7a", count: 16)
-        try answer(rig, id: try #require(asked).id, from: 41, to: 60, state: "refused",
+        try answer(rig, id: asked.id, from: 41, to: 60, state: "refused",
                    reason: "the store's epoch is \(newEpoch), not \(Self.epoch): its sequence numbers are another series")
-        #expect(try await waitFor(upTo: .seconds(20)) {
-            try rig.database.count("SELECT count(*) FROM integrity_findings WHERE kind = 'unrecoverable'") == 1
-        })
+        #expect(try await waitFor(upTo: .seconds(20)) { try findings(rig, "unconfirmed_claim") == 1 })
+        #expect(try findings(rig, "unrecoverable") == 0)
+        #expect(try rig.database.scalar("SELECT state FROM replay_requests WHERE id = $1", [asked.id]) == "unconfirmed")
+
+        try rig.broker.publish([try site.checkpoint(seq: 1, epoch: newEpoch, chains: [
+            .init(stream: "site/events", seq: 1, hash: String(repeating: "cd", count: 32)),
+        ])])
+        #expect(try await waitFor(upTo: .seconds(20)) { try findings(rig, "unrecoverable") == 1 })
         let detail = try rig.database.scalar(
             "SELECT seq_from || '...' || seq_to || ' ' || detail FROM integrity_findings WHERE kind = 'unrecoverable'") ?? ""
         #expect(detail.hasPrefix("41...60 ") && detail.contains("the site cannot send them: the store's epoch is \(newEpoch)"), "\(detail)")
-        #expect(try rig.database.scalar("SELECT state FROM replay_requests WHERE id = $1", [try #require(asked).id]) == "refused")
+        #expect(detail.contains("signed under epoch \(newEpoch)"), "\(detail)")
     }
 
     @Test("two instances on a shared subscription ask a site for each range once, one request a second at most, three unanswered at most")

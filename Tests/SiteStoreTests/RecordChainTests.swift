@@ -92,6 +92,49 @@ struct RecordChainTests {
         #expect(result.anchorSeq == 12 && result.records == 8 && result.isIntact, "\(result)")
     }
 
+    @Test("a checkpoint signs how far each chain was pruned, so a Control Site can confirm a 'pruned' replay answer by the site's key")
+    func checkpointStatesPrune() async throws {
+        let temp = try await filledStore()
+        var store = try temp.open()
+        store.markDelivered(stream: .telemetry(device: "r1"), through: 12)
+        await store.flush()
+        store.close()
+        store = try temp.open { $0.retention = .zero }
+        let pruned = await waitFor(upTo: .seconds(10)) {
+            (try? StoreReader(path: temp.path).sequenceNumbers(stream: .telemetry(device: "r1")))?.first == 13
+        }
+        #expect(pruned)
+        let key = try Ed25519.PrivateKey.generate()
+        store.checkpoint(site: "site-a", reason: "interval", key: key, publicKey: try key.publicKey())
+        await store.flush()
+        store.close()
+        let events = try StoreReader(path: temp.path).events(stream: .siteEvents, after: 0, limit: 10)
+        let body = try #require(events.last { $0.kind == Checkpoint.eventKind }).body
+        #expect(body.contains(#""seq":20,"hash":"#) && body.contains(#","pruned_through":12}"#), "\(body)")
+        let received = try Checkpoint.read(Array(body.utf8)[...])
+        #expect(received.isSigned(by: try key.publicKey()), "pruned_through is among the signed bytes")
+        let chains = Dictionary(uniqueKeysWithValues: received.checkpoint.chains.map { ($0.stream, $0) })
+        #expect(chains["r1/telemetry"]?.seq == 20 && chains["r1/telemetry"]?.prunedThrough == 12)
+        #expect(chains["r1/events"]?.prunedThrough == nil, "undelivered events are never pruned: \(body)")
+    }
+
+    @Test("a checkpoint chain's pruned_through must lie within its chain; one without it reads as before")
+    func prunedThroughBounds() throws {
+        let key = try Ed25519.PrivateKey.generate()
+        func body(_ chain: Checkpoint.Chain) throws -> String {
+            try Checkpoint(site: "s", epoch: "e", reason: "interval", signedNanoseconds: 1, key: try key.publicKey().description,
+                           chains: [chain]).signed(with: key)
+        }
+        let plain = try body(.init(stream: "r1/telemetry", seq: 20, hash: "ab"))
+        #expect(!plain.contains("pruned_through"))
+        #expect(try Checkpoint.read(Array(plain.utf8)[...]).checkpoint.chains.first?.prunedThrough == nil)
+        #expect(throws: Checkpoint.Malformed.self) { try Checkpoint.read(Array(try body(.init(stream: "r1/telemetry", seq: 20, hash: "ab", prunedThrough: 21)).utf8)[...]) }
+        let forged = plain.replacingOccurrences(of: #""hash":"ab"}"#, with: #""hash":"ab","pruned_through":-5}"#)
+        #expect(throws: Checkpoint.Malformed.self) { try Checkpoint.read(Array(forged.utf8)[...]) }
+        let added = plain.replacingOccurrences(of: #""hash":"ab"}"#, with: #""hash":"ab","pruned_through":20}"#)
+        #expect(try !Checkpoint.read(Array(added.utf8)[...]).isSigned(by: try key.publicKey()), "a prune added after signing does not verify")
+    }
+
     @Test("the hash is SHA-256 over the documented canonical bytes, so any consumer can recompute it")
     func canonicalForm() async throws {
         let temp = try TemporaryStore()

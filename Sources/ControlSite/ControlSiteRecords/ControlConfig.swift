@@ -52,6 +52,7 @@ public struct ControlConfig: Sendable {
         // `ingest:` (IngestShare): after `sites:`, whose register it is checked against.
         let share = IngestShare.parse(root, registered: settings?.registeredSites)
         settings?.share = share
+        if let limit = root.mappingReader("ingest").flatMap({ SequenceJumpLimit.parse($0) }) { settings?.sequenceJumpLimit = limit }
         if root.string("client_id") == nil, let suffix = share.clientIdSuffix { settings?.broker.clientId += "-" + suffix }
         let web = root.mappingReader("web").map { WebSettings.parse($0) }
         let metrics = root.metricsSection()

@@ -459,8 +459,9 @@ public enum ControlSchema {
         """,
     ]
 
-    /// The quality system's migrations follow the records' own (`QualitySchema`).
-    static var allMigrations: [String] { migrations + QualitySchema.migrations }
+    /// The quality system's migrations follow the records' own (`QualitySchema`), then what
+    /// the site's signature confirms (`ConfirmationSchema`).
+    static var allMigrations: [String] { migrations + QualitySchema.migrations + ConfirmationSchema.migrations }
 
     public static var latestVersion: Int { allMigrations.count }
 

@@ -28,6 +28,7 @@ public final class IngestPipeline: Sendable {
     /// The monotonic time after which a writer stops retrying a database that is away (set by `close`).
     private let giveUpAt = Atomic<Int64>(.max)
     private let siteKeys: SiteKeyRegister
+    private let sequenceJumpLimit: SequenceJumpLimit
     /// Per writer, when it last showed progress while holding messages (a write, or a turn of its
     /// retry loop); `idle` while it waits for messages. For the service watchdog.
     private let progress: [Progress]
@@ -44,9 +45,10 @@ public final class IngestPipeline: Sendable {
     /// lost). The schema must be migrated already.
     public init(
         database: String, writers: Int, batchMessages: Int, queueCapacity: Int, topicRoot: String = "pocare/v1", logger: Logger,
-        siteKeys: SiteKeyRegister = .open
+        siteKeys: SiteKeyRegister = .open, sequenceJumpLimit: SequenceJumpLimit = .standard
     ) {
         self.siteKeys = siteKeys
+        self.sequenceJumpLimit = sequenceJumpLimit
         self.database = database
         self.topicRoot = topicRoot
         self.batchMessages = batchMessages
@@ -143,7 +145,8 @@ public final class IngestPipeline: Sendable {
                 do {
                     if writer == nil {
                         writer = try IngestWriter(
-                            connection: try PostgresConnection(database), logger: logger, topicRoot: topicRoot, siteKeys: siteKeys)
+                            connection: try PostgresConnection(database), logger: logger, topicRoot: topicRoot, siteKeys: siteKeys,
+                            sequenceJumpLimit: sequenceJumpLimit)
                         if attempt > 0 { logger.info("reconnected to PostgreSQL") }
                     }
                     let started = MonotonicClock.now()

@@ -48,6 +48,8 @@ public final class IngestService: Service, Sendable {
         public var share = IngestShare.everySite
         /// What a message of the contract may be at most.
         public var limits = ContractLimits.standard
+        /// How far beyond a stream's known reach a record may be numbered (`ingest.max_sequence_jump`).
+        public var sequenceJumpLimit = SequenceJumpLimit.standard
 
         public init(broker: BrokerOptions, database: String) {
             self.broker = broker
@@ -159,7 +161,8 @@ public final class IngestService: Service, Sendable {
     public func run() async {
         let pipeline = IngestPipeline(
             database: settings.database, writers: settings.writers, batchMessages: settings.batchMessages,
-            queueCapacity: settings.queueCapacity, topicRoot: settings.topicRoot, logger: logger, siteKeys: settings.siteKeys)
+            queueCapacity: settings.queueCapacity, topicRoot: settings.topicRoot, logger: logger, siteKeys: settings.siteKeys,
+            sequenceJumpLimit: settings.sequenceJumpLimit)
         if !settings.siteKeys.isEnforced {
             logger.warning("control.yaml registers no sites: every site the broker admits is taken, and no record can be attributed")
         }

@@ -89,7 +89,7 @@ public struct IngestShare: Sendable, Equatable, CustomStringConvertible {
         return parts.joined(separator: ", ")
     }
 
-    static let keys = ["shard", "sites"]
+    static let keys = ["shard", "sites", "max_sequence_jump"]
 
     /// Reads control.yaml's `ingest:` section; `registered` is the `sites:` register, when there is one.
     static func parse(_ root: MappingReader, registered: Set<String>?) -> IngestShare {
@@ -100,7 +100,7 @@ public struct IngestShare: Sendable, Equatable, CustomStringConvertible {
         reader.rejectUnknownKeys(allowed: keys)
         let shard = parseShard(reader)
         let listed = parseSites(reader, registered: registered)
-        if !reader.has("shard") && !reader.has("sites") {
+        if !reader.has("shard") && !reader.has("sites") && !reader.has("max_sequence_jump") {
             root.collector.error(root.fieldPath("ingest"), "name a shard (shard: k/n) or sites (sites: [a, b]), or leave ingest out")
         }
         if let shard, let listed {

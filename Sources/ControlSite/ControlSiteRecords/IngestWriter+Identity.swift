@@ -95,10 +95,11 @@ extension IngestWriter {
         guard inserted.rowCount == 1, let id = inserted.string(0, 0) else { return }
         for chain in checkpoint.chains {
             try connection.execute("""
-                INSERT INTO chain_checkpoints (checkpoint, site, epoch, stream, seq, hash) VALUES ($1, $2, $3, $4, $5, $6)
+                INSERT INTO chain_checkpoints (checkpoint, site, epoch, stream, seq, hash, pruned_through) VALUES ($1, $2, $3, $4, $5, $6, $7)
                 ON CONFLICT DO NOTHING
-                """, [id, message.site, checkpoint.epoch, chain.stream, String(chain.seq), chain.hash])
+                """, [id, message.site, checkpoint.epoch, chain.stream, String(chain.seq), chain.hash, chain.prunedThrough.map { String($0) }])
         }
+        if problem == nil { try epochConfirmed(site: message.site, epoch: checkpoint.epoch) }
         if let problem, siteKeys.isEnforced {
             try connection.execute("""
                 INSERT INTO integrity_findings (kind, site, epoch, stream, detail) VALUES ('checkpoint_unverified', $1, $2, $3, $4)

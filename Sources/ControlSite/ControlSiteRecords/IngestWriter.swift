@@ -32,12 +32,15 @@ public final class IngestWriter {
     let connection: PostgresConnection
     let logger: Logger
     let siteKeys: SiteKeyRegister
+    let sequenceJumpLimit: SequenceJumpLimit
     private let admission: IngestAdmission
 
     public init(
-        connection: PostgresConnection, logger: Logger, topicRoot: String = "pocare/v1", siteKeys: SiteKeyRegister = .open
+        connection: PostgresConnection, logger: Logger, topicRoot: String = "pocare/v1", siteKeys: SiteKeyRegister = .open,
+        sequenceJumpLimit: SequenceJumpLimit = .standard
     ) throws(PostgresError) {
         self.siteKeys = siteKeys
+        self.sequenceJumpLimit = sequenceJumpLimit
         self.connection = connection
         self.logger = logger
         admission = IngestAdmission(topicRoot: topicRoot)
@@ -76,11 +79,16 @@ public final class IngestWriter {
                 switch item {
                 case .message(.status(let status)):
                     for device in try writeStatus(status) { announced.insert(SiteDevice(site: status.site, device: device)) }
+                    try applyConfirmedMetadata(status)
                     outcome.siteMessages += 1
                 case .rejected(let failure, let bytes, let excerpt):
                     try RefusedMessage.record(failure, bytes: bytes, excerpt: excerpt, on: connection)
                     outcome.rejected += 1
                 case .message(.deviceMetadata(let metadata)):
+                    if try holdsMetadataChange(metadata) {
+                        outcome.siteMessages += 1
+                        continue
+                    }
                     try writeMetadata(metadata)
                     if metadata.payload != nil { announced.insert(SiteDevice(site: metadata.site, device: metadata.device)) }
                     outcome.siteMessages += 1
@@ -96,7 +104,9 @@ public final class IngestWriter {
             // Every record's hash recomputed before it is stored: what does not match is set aside.
             let proof = RecordProof(admitted.accepted)
             try record(proof)
-            records = proof.kept
+            // Checkpoints first: one signed under a new epoch confirms the message that carries it.
+            try recordCheckpoints(proof.kept)
+            records = try screenSequenceJumps(try holdUnconfirmedEpochs(proof.kept))
             guard !records.isEmpty else { return }
             try recordEpochs(records)
             // Row locks in one order, so two instances never wait on each other in a circle.
@@ -137,7 +147,6 @@ public final class IngestWriter {
                 for kind in kinds { outcome.conflicts += try recordConflicts(kind) }
             }
             for kind in Set(records.filter(\.carriesChain).map(\.kind)) { try verifyChain(kind) }
-            try recordCheckpoints(records)
             try checkMissingHashes(keys, kinds: Set(records.map(\.kind)))
 
             for key in keys {

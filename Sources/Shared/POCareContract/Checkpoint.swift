@@ -7,19 +7,24 @@ import Hashing
 /// before `,"signature":`:
 ///
 ///     {"kind":"checkpoint","time":T,"device":"site","site":S,"epoch":E,"reason":R,"signed_ns":N,"key":"ed25519:<hex>",
-///      "chains":[{"stream":…,"seq":…,"hash":…},…],"signature":"<128 hex digits>"}
+///      "chains":[{"stream":…,"seq":…,"hash":…[,"pruned_through":P]},…],"signature":"<128 hex digits>"}
 ///
 /// Chains are in stream-name order. Since each record's hash covers the one before it, a signed
-/// head vouches for every record of its stream up to it.
+/// head vouches for every record of its stream up to it. `pruned_through` (added in v1, absent
+/// when nothing of the stream was pruned) is the last number the store no longer holds: the
+/// site's signed word for a replay answer "pruned", which the Control Site takes only with it.
 public struct Checkpoint: Sendable, Hashable {
     public struct Chain: Sendable, Hashable {
         public var stream: String
         public var seq: Int64
         public var hash: String
-        public init(stream: String, seq: Int64, hash: String) {
+        /// The last number of the stream the store has pruned; nil: none.
+        public var prunedThrough: Int64?
+        public init(stream: String, seq: Int64, hash: String, prunedThrough: Int64? = nil) {
             self.stream = stream
             self.seq = seq
             self.hash = hash
+            self.prunedThrough = prunedThrough.flatMap { $0 > 0 ? $0 : nil }
         }
     }
 
@@ -67,6 +72,10 @@ public struct Checkpoint: Sendable, Hashable {
             w.signed(chain.seq)
             w.raw(",\"hash\":")
             w.string(chain.hash)
+            if let pruned = chain.prunedThrough {
+                w.raw(",\"pruned_through\":")
+                w.signed(pruned)
+            }
             w.raw("}")
         }
         w.raw("]")
@@ -111,7 +120,11 @@ public struct Checkpoint: Sendable, Hashable {
                 guard let stream = chain.string("stream"), let seq = chain.int("seq"), let hash = chain.string("hash") else {
                     throw Malformed(description: "a checkpoint chain needs stream, seq and hash")
                 }
-                chains.append(Chain(stream: stream, seq: seq, hash: hash))
+                let pruned = chain.int("pruned_through")
+                if chain.raw("pruned_through") != nil, !(1...max(1, seq)).contains(pruned ?? 0) {
+                    throw Malformed(description: "a checkpoint chain's pruned_through must be a number from 1 to its seq")
+                }
+                chains.append(Chain(stream: stream, seq: seq, hash: hash, prunedThrough: pruned))
             }
         } catch let error as Malformed {
             throw error

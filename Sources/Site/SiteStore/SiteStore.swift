@@ -597,7 +597,7 @@ public final class SiteStore: @unchecked Sendable {
                     var chains: [Checkpoint.Chain] = []
                     for (stream, seq) in seqs where seq > 0 {
                         guard let hash = stream == StreamName.audit.description ? auditHash : hashes[stream] else { continue }
-                        chains.append(Checkpoint.Chain(stream: stream, seq: seq, hash: hash))
+                        chains.append(Checkpoint.Chain(stream: stream, seq: seq, hash: hash, prunedThrough: try prunedThrough(stream, head: seq)))
                     }
                     let now = Date()
                     let checkpoint = Checkpoint(
@@ -913,6 +913,18 @@ public final class SiteStore: @unchecked Sendable {
         let time = Date()
         let body = #"{"kind":"\#(kind)","device":"site","time":"\#(UTCTime.format(time))","detail":\#(CanonicalJSON.string(detail)),"path":\#(CanonicalJSON.string(settings.path))}"#
         enqueue(.event(EventRecord(stream: .siteEvents, device: "site", time: time, kind: kind, body: body)), urgent: true)
+    }
+
+    /// The last number of `stream` up to `head` the store no longer holds (signed in each
+    /// checkpoint, so the Control Site can tell a real prune from a forged answer); nil: none.
+    private func prunedThrough(_ stream: String, head: Int64) throws(SQLiteError) -> Int64? {
+        guard let name = StreamName(stream), name.table != "audit" else { return nil }  // the audit trail is never pruned
+        let first = try statement("SELECT MIN(seq) FROM \(name.table) WHERE stream = ?")
+        defer { first.reset() }
+        first.bind(1, stream)
+        guard try first.step(), !first.isNull(0) else { return head }
+        let held = first.int64(0)
+        return held > 1 ? min(head, held - 1) : nil
     }
 
     /// Deletes delivered rows older than the retention period, a few hundred at a time, so

@@ -118,8 +118,11 @@ public final class ReplayCoordinator: Service, Sendable {
         }
         try connection.transaction {
             // Answers may reach two instances out of order: `done` is never undone by `accepted`.
+            // A refusal that claims the records can never be sent is `unconfirmed` until the
+            // site's signed checkpoint confirms it, so the planner asks again (`ReplayClaims`).
             let updated = try connection.execute("""
-                UPDATE replay_requests SET state = $3, answered = now(), reason = coalesce($4, reason),
+                UPDATE replay_requests SET answered = now(), reason = coalesce($4, reason),
+                    state = CASE WHEN $3 = 'refused' AND ($7::bigint IS NOT NULL OR cause = 'gap') THEN 'unconfirmed' ELSE $3 END,
                     sending_from = coalesce($5::bigint, sending_from), sending_to = coalesce($6::bigint, sending_to),
                     pruned_through = coalesce($7::bigint, pruned_through)
                 WHERE id = $1 AND site = $2 AND NOT (state = 'done' AND $3 = 'accepted')
@@ -130,55 +133,24 @@ public final class ReplayCoordinator: Service, Sendable {
                 logger.debug("a replay answer to a request not made here", metadata: ["site": "\(site)", "id": "\(answer.id)"])
                 return
             }
-            let cause = updated.string(0, 0) ?? ""
-            let epoch = updated.string(0, 1) ?? "", stream = updated.string(0, 2) ?? ""
-            let asked = (updated.int(0, 3) ?? answer.from)...(updated.int(0, 4) ?? answer.to)
+            let cause = updated.string(0, "cause") ?? ""
+            let epoch = updated.string(0, "epoch") ?? "", stream = updated.string(0, "stream") ?? ""
+            var asked = answer
+            asked.from = updated.int(0, "seq_from") ?? answer.from
+            asked.to = updated.int(0, "seq_to") ?? answer.to
             logger.info("replay answer", metadata: [
-                "site": "\(site)", "stream": "\(stream)", "asked": "\(asked.lowerBound)...\(asked.upperBound)",
+                "site": "\(site)", "stream": "\(stream)", "asked": "\(asked.from)...\(asked.to)",
                 "state": "\(answer.outcome.rawValue)", "reason": "\(answer.reason ?? "")",
             ])
-            // `done` repeats the acceptance's pruned_through: recorded once, from the first answer.
-            if let pruned = answer.prunedRange, answer.outcome != .done {
-                try recordUnrecoverable(site: site, epoch: epoch, stream: stream, range: pruned, through: pruned.upperBound,
-                                        cause: "pruned at the site (retention) before the Control Site received them", connection)
-            } else if answer.outcome == .refused && cause == ReplayPlanner.Cause.gap.rawValue {
-                try recordUnrecoverable(site: site, epoch: epoch, stream: stream, range: asked, through: asked.upperBound,
-                                        cause: "the site cannot send them: \(answer.reason ?? "refused")", connection)
+            // `done` repeats the acceptance's pruned_through: held once, from the first answer.
+            if let (claim, range) = ReplayClaims.claim(of: asked, cause: cause) {
+                try ReplayClaims.hold(claim, request: answer.id, site: site, epoch: epoch, stream: stream, range: range,
+                                      reason: answer.reason ?? answer.outcome.rawValue, connection)
+                logger.warning("a replay answer says records can never be sent; held until the site's signed checkpoint confirms it",
+                               metadata: ["site": "\(site)", "stream": "\(stream)", "range": "\(range.lowerBound)...\(range.upperBound)",
+                                          "claim": "\(claim.rawValue)"])
             }
         }
-    }
-
-    /// Records the numbers of `range` this Control Site never received as a permanent finding,
-    /// and never asks for numbers up to `through` again.
-    private func recordUnrecoverable(site: String, epoch: String, stream: String, range: ClosedRange<Int64>, through: Int64,
-                                     cause: String, _ connection: PostgresConnection) throws {
-        let k = [site, epoch, stream]
-        try connection.execute("""
-            INSERT INTO streams (site, epoch, stream, device, kind) VALUES ($1, $2, $3, $4, $5)
-            ON CONFLICT (site, epoch, stream) DO NOTHING
-            """, k + [Self.device(of: stream), Self.kind(of: stream)])
-        let row = try connection.execute(
-            "SELECT contiguous, highest FROM streams WHERE site = $1 AND epoch = $2 AND stream = $3 FOR UPDATE", k)
-        let gaps = try connection.execute(
-            "SELECT seq_from, seq_to FROM gaps WHERE site = $1 AND epoch = $2 AND stream = $3 ORDER BY seq_from", k)
-        let missing = ReplayPlanner.missing(
-            in: range, contiguous: row.int(0, 0) ?? 0, highest: row.int(0, 1) ?? 0,
-            gaps: (0..<gaps.rowCount).compactMap { r in gaps.int(r, 0).flatMap { a in gaps.int(r, 1).map { a...max(a, $0) } } })
-        for lost in missing {
-            logger.error("records lost for good", metadata: [
-                "site": "\(site)", "stream": "\(stream)", "missing": "\(lost.lowerBound)...\(lost.upperBound)", "cause": "\(cause)",
-            ])
-            try connection.execute("""
-                INSERT INTO integrity_findings (kind, site, epoch, stream, seq_from, seq_to, detail)
-                VALUES ('unrecoverable', $1, $2, $3, $4, $5, $6)
-                ON CONFLICT (kind, site, epoch, stream, seq_from, seq_to) DO UPDATE SET
-                    occurrences = integrity_findings.occurrences + 1, last_seen = now()
-                """, k + [String(lost.lowerBound), String(lost.upperBound),
-                          "records \(lost.lowerBound)...\(lost.upperBound) never reached the Control Site and cannot be replayed: \(cause)"])
-        }
-        try connection.execute("""
-            UPDATE streams SET unrecoverable_through = greatest(unrecoverable_through, $4) WHERE site = $1 AND epoch = $2 AND stream = $3
-            """, k + [String(through)])
     }
 
     // MARK: planning
@@ -187,6 +159,7 @@ public final class ReplayCoordinator: Service, Sendable {
         let requests: [(ReplayPlanner.Planned, String)] = try connection.transaction {
             let locked = try connection.execute("SELECT pg_try_advisory_xact_lock($1)", [String(Self.planningLock)])
             guard locked.bool(0, 0) == true else { return [] }
+            try ReplayClaims.confirm(logger: logger, connection)
             let streams = try loadStreams(connection)
             try noteNewEpochs(connection, streams: streams, &tails)
             let history = try loadHistory(connection)
@@ -241,12 +214,17 @@ public final class ReplayCoordinator: Service, Sendable {
     /// A site online with a store epoch this instance has not met since it started: after a
     /// restart that is every site; otherwise a site met for the first time or a replaced store.
     /// Its streams (those the database holds and those its birth names) get their tails asked for.
+    /// A status naming an epoch of a known site that neither its records nor a checkpoint it
+    /// signed confirm is not followed: a forged retained status must not steer every restart.
     private func noteNewEpochs(_ connection: PostgresConnection, streams: [ReplayPlanner.Stream], _ tails: inout Tails) throws {
         let sites = try connection.execute("""
             SELECT site, status->>'epoch',
                    coalesce((SELECT array_to_string(array_agg(d->>'id'), ',') FROM jsonb_array_elements(
                        CASE WHEN jsonb_typeof(status->'devices') = 'array' THEN status->'devices' ELSE '[]' END) d), '')
-            FROM sites WHERE state = 'online' AND status->>'epoch' IS NOT NULL
+            FROM sites s WHERE state = 'online' AND status->>'epoch' IS NOT NULL
+                AND (NOT EXISTS (SELECT 1 FROM streams k WHERE k.site = s.site)
+                     OR EXISTS (SELECT 1 FROM streams k WHERE k.site = s.site AND k.epoch = s.status->>'epoch')
+                     OR EXISTS (SELECT 1 FROM site_checkpoints c WHERE c.site = s.site AND c.epoch = s.status->>'epoch' AND c.verified))
             """)
         for r in 0..<sites.rowCount {
             guard let site = sites.string(r, 0), share.takes(site), let epoch = sites.string(r, 1), !epoch.isEmpty else { continue }

@@ -199,7 +199,7 @@ public struct ReplayPlanner: Sendable {
         case "nothing_new", "refused":
             // Final for this range: the tail is held, or the site can never send it.
             return nil
-        default:  // done (and still missing), busy
+        default:  // done (and still missing), busy, unconfirmed (a claim the site's signature has not confirmed)
             return since >= settings.backoff(after: previous.attempt) ? previous.attempt + 1 : nil
         }
     }

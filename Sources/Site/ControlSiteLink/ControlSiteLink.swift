@@ -34,6 +34,12 @@ public final class ControlSiteLink: Sendable {
         /// The site's key: births and the last will are signed with it, so the Control Site
         /// knows a status is the site's own.
         public var identity: Ed25519.PrivateKey?
+        /// The Control Site's public key: replay requests it signed for this site are answered
+        /// on the Control Site's own quota (`ReplayAdmission`).
+        public var controlSiteKey: Ed25519.PublicKey?
+        /// Whether replay requests not proven to be the Control Site's are answered, on a smaller
+        /// quota of their own, or refused with the reason.
+        public var answerUnsignedReplay = false
 
         public init(broker: BrokerOptions, site: String) {
             self.broker = broker
@@ -134,17 +140,33 @@ public final class ControlSiteLink: Sendable {
         /// Metadata fingerprints and spec fingerprints retained at the broker in this session.
         var publishedMetadata: [String: String] = [:]
         var publishedSpecs: Set<String> = []
-        /// Replay requests as they arrived, read on the next turn of the loop.
-        var incomingRequests: [[UInt8]] = []
+        /// Replay requests as they arrived, placed by who sent them; answered on the next turn
+        /// of the loop. The Control Site's have their own room, so a flood cannot push them out.
+        var fromControlSite: [ReplayRequest] = []
+        var fromOthers: [(request: ReplayRequest, refusal: String?)] = []
+        var malformedReasons: [String] = []
+        /// Requests not proven to be the Control Site's, and repeats of signed ones, so far.
+        var unprovenRequests = 0
+        var repeatedRequests = 0
         var replays: [ReplayJob] = []
         var replayInflight: Set<Int32> = []
-        /// Requests accepted, at most one a second on average with a burst of five.
-        var requestTokens = 5.0
-        var requestTokensAt = MonotonicClock.now()
         /// Records replayed in the current second, against `replayRecordsPerSecond`.
         var replaySecond: Int64 = 0
         var replayRecordsThisSecond = 0
         var malformedRequests = 0
+
+        func arrived(_ arrival: ReplayAdmission.Arrival) {
+            switch arrival {
+            case .controlSite(let request):
+                if fromControlSite.count < 64 { fromControlSite.append(request) }
+            case .other(let request, let refusal):
+                if fromOthers.count < 64 { fromOthers.append((request, refusal)) } else { unprovenRequests += 1 }
+            case .repeated:
+                repeatedRequests += 1
+            case .malformed(let reason):
+                if malformedReasons.count < 64 { malformedReasons.append(reason) } else { malformedRequests += 1 }
+            }
+        }
     }
 
     /// A replay being sent: the request and the next record to publish.
@@ -153,13 +175,14 @@ public final class ControlSiteLink: Sendable {
         var next: Int64
         var last: Int64
         var prunedThrough: Int64?
+        /// Whether the Control Site asked (its replays are sent before anyone else's).
+        var fromControlSite: Bool
     }
 
     /// Replay messages in flight at most, and replayed records a second at most: a replay never
     /// crowds out live records.
     static let replayWindow = 8
     static let replayRecordsPerSecond = 20_000
-    static let maxQueuedReplays = 4
 
     private func run() {
         var logger = Logger(label: "pocare.link")
@@ -178,6 +201,8 @@ public final class ControlSiteLink: Sendable {
         client.setMaxInflight(settings.window)
         let flow = Flow()
         let inbox = RegisterInbox()
+        let admission = ReplayAdmission(
+            policy: .init(controlSiteKey: settings.controlSiteKey, answerOthers: settings.answerUnsignedReplay), site: settings.site)
         client.onEvent = { [self] event in
             switch event {
             case .connected(let rc):
@@ -216,11 +241,8 @@ public final class ControlSiteLink: Sendable {
                 // Both are read on the next turn of the loop, never in the library's callback.
                 if inbox.take(topic: topic, payload: payload, topics: topics) { return }
                 guard topic == topics.replay else { return }
-                if flow.incomingRequests.count < 64 {
-                    flow.incomingRequests.append(payload)
-                } else {
-                    flow.malformedRequests += 1
-                }
+                // Read and its signature checked here (no store access), so it is placed by who sent it.
+                flow.arrived(admission.classify(payload))
             }
         }
 
@@ -272,7 +294,7 @@ public final class ControlSiteLink: Sendable {
                     }
                 }
                 let caughtUp = fill(client: client, reader: reader, topics: topics, flow: flow, logger: logger)
-                takeReplayRequests(client: client, reader: reader, topics: topics, flow: flow, logger: logger)
+                takeReplayRequests(client: client, reader: reader, topics: topics, flow: flow, admission: admission, logger: logger)
                 inbox.deliver(site: settings.site, to: registerHandler)
                 // Replays go after live records: only when everything committed has been sent.
                 if caughtUp { serveReplays(client: client, reader: reader, topics: topics, flow: flow, logger: logger) }
@@ -398,61 +420,90 @@ public final class ControlSiteLink: Sendable {
         return streams.allSatisfy { (flow.next[$0.stream] ?? $0.deliveredSeq + 1) > $0.lastSeq }
     }
 
-    /// Reads the replay requests that arrived, answers each on `replay/status` (accepted with
-    /// the range that will be sent and what was pruned, or refused with the reason) and queues
-    /// the accepted ones. Malformed requests are logged (the first and every hundredth) and dropped.
-    private func takeReplayRequests(client: MQTTClient, reader: StoreReader, topics: Topics, flow: Flow, logger: Logger) {
-        guard !flow.incomingRequests.isEmpty else { return }
-        let incoming = flow.incomingRequests
-        flow.incomingRequests = []
-        let now = MonotonicClock.now()
-        flow.requestTokens = min(5, flow.requestTokens + Double(now - flow.requestTokensAt) / 1e9)
-        flow.requestTokensAt = now
-        func answer(_ request: ReplayRequest?, _ state: String, reason: String? = nil, pruned: Int64? = nil, sending: ClosedRange<Int64>? = nil) {
+    /// Answers the replay requests that arrived on `replay/status` (accepted with the range that
+    /// will be sent and what was pruned, or refused with the reason) and queues the accepted ones:
+    /// the Control Site's on their own quota and queue, anyone else's on a smaller one, answered at
+    /// most about once a second (`ReplayAdmission`). Malformed requests are logged (the first and
+    /// every hundredth) and dropped.
+    private func takeReplayRequests(
+        client: MQTTClient, reader: StoreReader, topics: Topics, flow: Flow, admission: ReplayAdmission, logger: Logger
+    ) {
+        for reason in flow.malformedReasons {
+            flow.malformedRequests += 1
+            if flow.malformedRequests == 1 || flow.malformedRequests.isMultiple(of: 100) {
+                logger.warning("replay request dropped", metadata: ["reason": "\(reason)", "dropped": "\(flow.malformedRequests)"])
+            }
+        }
+        flow.malformedReasons = []
+        let requestAnswer = { (request: ReplayRequest?, state: String, reason: String?, pruned: Int64?, sending: ClosedRange<Int64>?) in
             let payload = Contract.replayStatus(
-                site: settings.site, epoch: epoch, request: request, state: state, reason: reason, prunedThrough: pruned, sending: sending)
+                site: self.settings.site, epoch: self.epoch, request: request, state: state, reason: reason, prunedThrough: pruned,
+                sending: sending)
             _ = try? client.publish(topic: topics.replayStatus, payload: payload, qos: 1, retain: false)
         }
-        for payload in incoming {
-            let request: ReplayRequest
-            switch ReplayRequest.parse(payload) {
-            case .failure(let refusal):
-                flow.malformedRequests += 1
-                if flow.malformedRequests == 1 || flow.malformedRequests.isMultiple(of: 100) {
-                    logger.warning("replay request dropped", metadata: ["reason": "\(refusal.reason)", "dropped": "\(flow.malformedRequests)"])
-                }
-                continue
-            case .success(let parsed):
-                request = parsed
-            }
-            guard flow.requestTokens >= 1, flow.replays.count < Self.maxQueuedReplays else {
-                answer(request, "refused", reason: "too many replay requests; ask again later")
+        let busy = "too many replay requests; ask again later"
+        for request in flow.fromControlSite {
+            guard admission.controlSite.take(), flow.replays.count(where: \.fromControlSite) < ReplayAdmission.controlSiteQueue else {
+                requestAnswer(request, "refused", busy, nil, nil)
                 continue
             }
-            flow.requestTokens -= 1
-            guard request.epoch == epoch else {
-                answer(request, "refused", reason: "the store's epoch is \(epoch), not \(request.epoch): its sequence numbers are another series")
-                continue
-            }
-            guard let state = (try? reader.streams())?.first(where: { $0.stream == request.stream }) else {
-                answer(request, "refused", reason: "no stream \(request.stream) at this site")
-                continue
-            }
-            let first = (try? reader.firstSeq(stream: request.stream)) ?? nil
-            let held = first ?? (state.lastSeq + 1)
-            let pruned: Int64? = request.from < held ? min(request.to, held - 1) : nil
-            let from = max(request.from, held), to = min(request.to, state.lastSeq)
-            guard from <= to else {
-                let reason = pruned != nil
-                    ? "the range was pruned: the store holds \(request.stream) from \(held)"
-                    : "not committed yet: the last record of \(request.stream) is \(state.lastSeq)"
-                answer(request, "refused", reason: reason, pruned: pruned)
-                continue
-            }
-            answer(request, "accepted", reason: pruned.map { "\(request.from)...\($0) was pruned" }, pruned: pruned, sending: from...to)
-            logger.info("replay accepted", metadata: ["stream": "\(request.stream)", "from": "\(from)", "to": "\(to)", "id": "\(request.id)"])
-            flow.replays.append(ReplayJob(request: request, next: from, last: to, prunedThrough: pruned))
+            admit(request, fromControlSite: true, reader: reader, flow: flow, logger: logger, answer: requestAnswer)
         }
+        flow.fromControlSite = []
+        for (request, refusal) in flow.fromOthers {
+            flow.unprovenRequests += 1
+            if flow.unprovenRequests == 1 || flow.unprovenRequests.isMultiple(of: 100) {
+                logger.warning("a replay request not proven to be the Control Site's", metadata: [
+                    "id": "\(request.id)", "refused": "\(refusal ?? "no: answered on the other requesters' quota")",
+                    "so_far": "\(flow.unprovenRequests)", "repeats_dropped": "\(flow.repeatedRequests)"])
+            }
+            // A flood is not answered message for message: beyond the budget, silence.
+            let answering = admission.answersToOthers.take()
+            let answer = answering ? requestAnswer : { _, _, _, _, _ in }
+            if let refusal {
+                answer(request, "refused", refusal, nil, nil)
+            } else if admission.others.take(), flow.replays.count(where: { !$0.fromControlSite }) < ReplayAdmission.otherQueue {
+                admit(request, fromControlSite: false, reader: reader, flow: flow, logger: logger, answer: answer)
+            } else {
+                answer(request, "refused", busy, nil, nil)
+            }
+        }
+        flow.fromOthers = []
+    }
+
+    /// Checks one request against the store and queues what it may have; the Control Site's
+    /// replays go before anyone else's.
+    private func admit(
+        _ request: ReplayRequest, fromControlSite: Bool, reader: StoreReader, flow: Flow, logger: Logger,
+        answer: (ReplayRequest?, String, String?, Int64?, ClosedRange<Int64>?) -> Void
+    ) {
+        guard request.epoch == epoch else {
+            answer(request, "refused", "the store's epoch is \(epoch), not \(request.epoch): its sequence numbers are another series", nil, nil)
+            return
+        }
+        guard let state = (try? reader.streams())?.first(where: { $0.stream == request.stream }) else {
+            answer(request, "refused", "no stream \(request.stream) at this site", nil, nil)
+            return
+        }
+        let first = (try? reader.firstSeq(stream: request.stream)) ?? nil
+        let held = first ?? (state.lastSeq + 1)
+        let pruned: Int64? = request.from < held ? min(request.to, held - 1) : nil
+        let from = max(request.from, held), to = min(request.to, state.lastSeq)
+        guard from <= to else {
+            let reason = pruned != nil
+                ? "the range was pruned: the store holds \(request.stream) from \(held)"
+                : "not committed yet: the last record of \(request.stream) is \(state.lastSeq)"
+            answer(request, "refused", reason, pruned, nil)
+            return
+        }
+        answer(request, "accepted", pruned.map { "\(request.from)...\($0) was pruned" }, pruned, from...to)
+        logger.info("replay accepted", metadata: [
+            "stream": "\(request.stream)", "from": "\(from)", "to": "\(to)", "id": "\(request.id)",
+            "requester": "\(fromControlSite ? "control site" : "unproven")"])
+        let job = ReplayJob(request: request, next: from, last: to, prunedThrough: pruned, fromControlSite: fromControlSite)
+        // Behind the Control Site's queued replays, ahead of anyone else's (one in progress waits).
+        let place = fromControlSite ? (flow.replays.firstIndex { !$0.fromControlSite } ?? flow.replays.endIndex) : flow.replays.endIndex
+        flow.replays.insert(job, at: place)
     }
 
     /// Publishes replayed records in their original form on their own topics (a consumer drops

@@ -1,0 +1,201 @@
+import Foundation
+import Hashing
+import POCareContract
+import POCareCore
+import SiteStore
+import Synchronization
+import Testing
+import TestSupport
+
+/// The Control Site's key as the tests hold it: the site is given its public key
+/// (`control_site.control_site_key`), and a test signs replay requests with it as pocare-control does.
+struct ControlSiteTestKey {
+    let key: Ed25519.PrivateKey
+    let publicKey: Ed25519.PublicKey
+
+    init() throws {
+        key = try .generate()
+        publicKey = try key.publicKey()
+    }
+
+    /// The site configuration's `control_site` words for it.
+    var siteConfig: String { "control_site_key: \"\(publicKey)\"" }
+
+    /// The private key in a file of the owner's only, for control.yaml `identity_key`.
+    func keyFile() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("control-identity-\(UUID().uuidString).pem").path
+        guard FileManager.default.createFile(atPath: path, contents: Data(key.pem.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw TestFailure("cannot write \(path)")
+        }
+        return path
+    }
+
+    /// `text` signed for `site`; text that is not a JSON object goes as it is.
+    func signed(_ text: String, site: String = "durability") -> String {
+        guard let bytes = try? SignedReplayRequest.sign(Array(text.utf8), site: site, with: key, at: Date()) else { return text }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// Publishes one replay request to the site `durability` of the broker at `port`.
+func publishReplayRequest(_ text: String, port: Int) -> Int32 {
+    runStatus("/usr/bin/mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(port)", "-q", "1", "-t", "pocare/v1/durability/replay", "-m", text])
+}
+
+/// An impostor publishing replay requests as fast as it likes, through one `mosquitto_pub -l`
+/// connection fed from a thread of its own, until stopped.
+final class ReplayRequestFlood: Sendable {
+    private let process = Process()
+    private let input = Pipe()
+    private let stopping = Atomic<Bool>(false)
+    private let finished = Atomic<Bool>(false)
+    let sent = Atomic<Int>(0)
+
+    init(port: Int, requests: [String], perTenthOfASecond: Int) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_pub")
+        process.arguments = ["-h", "127.0.0.1", "-p", "\(port)", "-q", "1", "-t", "pocare/v1/durability/replay", "-l", "-i", "impostor"]
+        process.standardInput = input
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let writer = input.fileHandleForWriting
+        Thread { [self] in
+            var n = 0
+            while !stopping.load(ordering: .relaxed) {
+                var batch = ""
+                for _ in 0..<perTenthOfASecond {
+                    batch += requests[n % requests.count].replacingOccurrences(of: "#N", with: "\(n)") + "\n"
+                    n += 1
+                }
+                writer.write(Data(batch.utf8))
+                sent.add(perTenthOfASecond, ordering: .relaxed)
+                usleep(100_000)
+            }
+            try? writer.close()  // the end of input ends mosquitto_pub; nothing to do if it is gone
+            finished.store(true, ordering: .relaxed)
+        }.start()
+    }
+
+    func stop() {
+        stopping.store(true, ordering: .relaxed)
+        for _ in 0..<50 where !finished.load(ordering: .relaxed) { usleep(20_000) }
+        process.waitUntilExit()
+    }
+}
+
+/// A site answers the Control Site's replay requests through a flood of forged ones: the Control
+/// Site's requests are told apart by its signature, have a quota of their own, and its gap comes
+/// back; the impostor's are refused with the reason, answered only now and then, and never served.
+/// The real parts: pocared with its simulator and store, mosquitto, and an impostor client.
+@Suite("A site answers the Control Site's replay requests through a flood of forged ones", .serialized)
+struct ReplayFloodTests {
+    @Test("an impostor publishing 200 requests a second, unsigned and signed with its own key: the Control Site's signed requests are all accepted and served, its gap is recovered, a repeat of a signed request is ignored, and the impostor is refused and answered at most about once a second")
+    func controlSiteServedThroughAFlood() async throws {
+        let broker = try TestBroker(extraConfig: "log_type all")
+        let subscriber = try await startSubscriber(broker, clientId: "qa-flood")
+        defer { subscriber.stop() }
+        let controlSite = try ControlSiteTestKey(), impostorKey = try ControlSiteTestKey()
+        let fixture = try DaemonFixture(
+            pollInterval: "50ms", controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-flood, \(controlSite.siteConfig) }")
+        let daemon = try fixture.startDaemon()
+        defer { daemon.stop() }
+        let stream = StreamName.telemetry(device: "rocker-1")
+        #expect(await waitFor(upTo: .seconds(30)) {
+            ((try? StoreReader(path: fixture.storePath).streams())?.first { $0.stream == stream }?.deliveredSeq ?? 0) >= 60
+        })
+        let epoch = try StoreReader(path: fixture.storePath).epoch()
+        func request(_ id: String, _ from: Int64, _ to: Int64) -> String {
+            #"{"id":"\#(id)","stream":"rocker-1/telemetry","epoch":"\#(epoch)","from":\#(from),"to":\#(to)}"#
+        }
+        let answers = { payloads(subscriber.output).filter { ($0["schema"] as? String) == "pocare/v1/replay_status" } }
+        func answered(_ id: String, _ state: String? = nil) -> [[String: Any]] {
+            answers().filter { ($0["request"] as? [String: Any])?["id"] as? String == id && (state == nil || $0["state"] as? String == state) }
+        }
+
+        // The impostor: well-formed requests, half unsigned, half signed with a key of its own.
+        let forgedSigned = impostorKey.signed(request("forged-signed-#N", 1, 50))
+        let flood = try ReplayRequestFlood(port: broker.port, requests: [request("forged-#N", 1, 50), forgedSigned], perTenthOfASecond: 20)
+        let floodStart = MonotonicClock.now()
+        #expect(await waitFor(upTo: .seconds(20)) { daemon.errors.contains { $0.contains("so_far=100") || $0.contains("so_far: 100") } },
+                "the site saw the flood: \(daemon.errors.suffix(5))")
+
+        // The Control Site asks for a range it lacks (its gap) and for a few more, while the flood goes on.
+        let ids = ["cs-gap", "cs-2", "cs-3", "cs-4", "cs-5"]
+        let ranges: [(Int64, Int64)] = [(11, 30), (31, 35), (36, 40), (41, 45), (46, 50)]
+        var gapRequest = ""
+        for (id, range) in zip(ids, ranges) {
+            let text = controlSite.signed(request(id, range.0, range.1))
+            if id == "cs-gap" { gapRequest = text }
+            #expect(publishReplayRequest(text, port: broker.port) == 0)
+        }
+        #expect(await waitFor(upTo: .seconds(20)) { ids.allSatisfy { !answered($0, "done").isEmpty } },
+                "\(ids.map { "\($0): \(answered($0).map { "\($0["state"] ?? "-") \($0["reason"] ?? "")" })" })")
+        for id in ids {
+            #expect(answered(id, "refused").isEmpty, "\(id): \(answered(id))")
+            #expect(answered(id, "accepted").count == 1, "\(id)")
+        }
+        // The gap came back: records 11...30 arrived a second time, as the originals (no chain break).
+        let arrivals = {
+            Dictionary(grouping: payloads(subscriber.output)
+                .filter { ($0["stream"] as? String) == stream.description }
+                .flatMap { $0["samples"] as? [[String: Any]] ?? [] }
+                .compactMap { ($0["seq"] as? NSNumber)?.int64Value }, by: { $0 }).mapValues(\.count)
+        }
+        #expect(await waitFor(upTo: .seconds(10)) { (11...50).allSatisfy { (arrivals()[$0] ?? 0) >= 2 } })
+        #expect(!subscriber.errors.contains { $0.contains("chain broken") })
+
+        // The same signed request published again (captured by the impostor) is not served again.
+        #expect(publishReplayRequest(gapRequest, port: broker.port) == 0)
+        // A request after it is answered, so the repeat has been read by then.
+        #expect(publishReplayRequest(controlSite.signed(request("cs-after", 51, 52)), port: broker.port) == 0)
+        #expect(await waitFor(upTo: .seconds(10)) { !answered("cs-after", "done").isEmpty })
+        #expect(answered("cs-gap", "accepted").count == 1, "a repeat spends nothing")
+
+        flood.stop()
+        let floodSeconds = Double(MonotonicClock.now() - floodStart) / 1e9
+        // Give the last answers time to arrive before counting them.
+        _ = await waitFor(upTo: .seconds(1)) { false }
+        let forged = answers().filter { (($0["request"] as? [String: Any])?["id"] as? String)?.hasPrefix("forged-") == true }
+        #expect(flood.sent.load(ordering: .relaxed) >= 200)
+        #expect(!forged.isEmpty && forged.allSatisfy { $0["state"] as? String == "refused" }, "never served: \(forged.prefix(3))")
+        #expect(forged.contains { ($0["reason"] as? String)?.contains("not signed") == true })
+        #expect(forged.contains { ($0["reason"] as? String)?.contains("not the Control Site's key") == true })
+        // A budget of 5 answers and one a second: a flood is not answered message for message.
+        #expect(Double(forged.count) <= 6 + floodSeconds, "\(forged.count) answers in \(floodSeconds) s")
+        #expect(daemon.isRunning)
+    }
+
+    @Test("a site configured to answer unsigned requests serves them on a quota of their own, smaller than the Control Site's, and still the Control Site's first")
+    func unsignedOnTheirOwnQuota() async throws {
+        let broker = try TestBroker(extraConfig: "log_type all")
+        let subscriber = try await startSubscriber(broker, clientId: "qa-unsigned")
+        defer { subscriber.stop() }
+        let controlSite = try ControlSiteTestKey()
+        let fixture = try DaemonFixture(
+            pollInterval: "50ms",
+            controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-unsigned, \(controlSite.siteConfig), unsigned_replay: answer }")
+        let daemon = try fixture.startDaemon()
+        defer { daemon.stop() }
+        let stream = StreamName.telemetry(device: "rocker-1")
+        #expect(await waitFor(upTo: .seconds(30)) {
+            ((try? StoreReader(path: fixture.storePath).streams())?.first { $0.stream == stream }?.deliveredSeq ?? 0) >= 20
+        })
+        let epoch = try StoreReader(path: fixture.storePath).epoch()
+        func request(_ id: String) -> String { #"{"id":"\#(id)","stream":"rocker-1/telemetry","epoch":"\#(epoch)","from":1,"to":5}"# }
+        let answers = { payloads(subscriber.output).filter { ($0["schema"] as? String) == "pocare/v1/replay_status" } }
+        func states(_ id: String) -> [String] {
+            answers().filter { ($0["request"] as? [String: Any])?["id"] as? String == id }.compactMap { $0["state"] as? String }
+        }
+        // Four unsigned requests at once: the first is served; the others are busy (one queued
+        // at a time, two a burst), not refused for want of a signature.
+        for n in 1...4 { #expect(publishReplayRequest(request("anyone-\(n)"), port: broker.port) == 0) }
+        #expect(publishReplayRequest(controlSite.signed(request("cs-1")), port: broker.port) == 0)
+        #expect(await waitFor(upTo: .seconds(15)) { states("cs-1").contains("done") && states("anyone-1").contains("done") })
+        let unsigned = (1...4).map { states("anyone-\($0)") }
+        #expect(unsigned.filter { $0.contains("accepted") }.count <= 2, "\(unsigned)")
+        #expect(unsigned.filter { $0 == ["refused"] }.count >= 2, "\(unsigned)")
+        let busy = answers().filter { (($0["request"] as? [String: Any])?["id"] as? String)?.hasPrefix("anyone-") == true && $0["state"] as? String == "refused" }
+        #expect(busy.allSatisfy { ($0["reason"] as? String)?.hasPrefix("too many replay requests") == true }, "\(busy)")
+        #expect(states("cs-1") == ["accepted", "done"])
+    }
+}

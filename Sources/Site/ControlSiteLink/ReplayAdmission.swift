@@ -68,6 +68,10 @@ final class ReplayAdmission {
     static let staleAfterNanoseconds: Int64 = 600_000_000_000
     static let rememberedIds = 4096
 
+    /// How every refusal for want of proof begins, so a requester tells it from a final refusal
+    /// (the range is still there; the request was not proven to be the Control Site's).
+    static let unproven = "not proven to be the Control Site's request: "
+
     let policy: Policy
     let site: String
     var controlSite = Quota(burst: controlSiteQuota.burst, perSecond: controlSiteQuota.perSecond)
@@ -91,14 +95,16 @@ final class ReplayAdmission {
         }
         let proof: SignedReplayRequest.Proof
         switch SignedReplayRequest.read(payload) {
-        case .malformed(let reason): return .other(request, refusal: "the request's signature cannot be read: \(reason)")
+        case .malformed(let reason): return .other(request, refusal: Self.unproven + "the request's signature cannot be read: \(reason)")
         case .unsigned: return .other(request, refusal: unprovenRefusal("it is not signed"))
         case .signed(let signed): proof = signed
         }
-        guard let key = policy.controlSiteKey, proof.isSigned(by: key) else {
-            return .other(request, refusal: "signed by \(proof.key), which is not the Control Site's key this site holds (control_site.control_site_key), or the signature does not hold")
+        // Without a key to check it against, a signature proves nothing: the request is anyone's.
+        guard let key = policy.controlSiteKey else { return .other(request, refusal: unprovenRefusal("its signature cannot be checked")) }
+        guard proof.isSigned(by: key) else {
+            return .other(request, refusal: Self.unproven + "signed by \(proof.key), which is not the Control Site's key this site holds (control_site.control_site_key), or the signature does not hold")
         }
-        guard proof.site == site else { return .other(request, refusal: "signed for site '\(proof.site.prefix(80))', not this one") }
+        guard proof.site == site else { return .other(request, refusal: Self.unproven + "signed for site '\(proof.site.prefix(80))', not this one") }
         guard proof.signedNanoseconds >= newestSigned - Self.staleAfterNanoseconds, !seenIds.contains(request.id) else { return .repeated }
         // A Control Site clock far ahead does not make later requests stale for long.
         newestSigned = max(newestSigned, min(proof.signedNanoseconds, now + Self.staleAfterNanoseconds))
@@ -111,7 +117,7 @@ final class ReplayAdmission {
         let how = policy.controlSiteKey == nil
             ? "this site holds no Control Site key (control_site.control_site_key)"
             : "only requests signed by the Control Site's key are answered"
-        return "\(what): \(how) (control_site.unsigned_replay: refuse)"
+        return Self.unproven + "\(what): \(how) (control_site.unsigned_replay: refuse)"
     }
 
     private func remember(_ id: String) {

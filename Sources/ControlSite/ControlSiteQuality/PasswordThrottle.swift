@@ -23,7 +23,7 @@ extension Signer {
         guard let throttle else { return }
         let wait = try throttle.wait(userName: userName, on: connection)
         guard wait.seconds > 0 else { return }
-        try connection.transaction {
+        _ = try connection.transaction {
             try ControlAuditTrail.append(ControlAuditAction(
                 user: String(userName.prefix(64)), action: action + ".throttled", target: target,
                 reason: "\(wait.reason); retry after \(wait.seconds) s", newValue: throttle.address), to: connection)

@@ -244,7 +244,7 @@ struct ContractIntegrityTests {
         #expect(await waitFor(upTo: .seconds(10)) { daemon.errors.contains { $0.contains("replay request dropped") } })
         #expect(request(#"{"id":"other","stream":"rocker-1/telemetry","epoch":"0123456789abcdef0123456789abcdef","from":1,"to":5}"#) == 0)
         #expect(request(#"{"id":"r1","stream":"rocker-1/telemetry","epoch":"\#(epoch)","from":1,"to":5}"#) == 0)
-        #expect(await waitFor(upTo: .seconds(10)) { statuses().contains { $0["state"] as? String == "done" } })
+        #expect(await waitFor(upTo: .seconds(10)) { statuses().contains { $0["state"] as? String == "done" } }, "\(daemon.errors.suffix(10)) \(subscriber.errors.suffix(10))")
         let answers = statuses()
         let refused = answers.first { ($0["request"] as? [String: Any])?["id"] as? String == "other" }
         #expect(refused?["state"] as? String == "refused" && (refused?["reason"] as? String)?.contains("epoch") == true, "\(answers)")

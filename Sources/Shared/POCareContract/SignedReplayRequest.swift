@@ -8,12 +8,14 @@ import Hashing
 /// its public key, when it signed, and the Ed25519 signature of every byte before
 /// `,"signature":`, which closes it:
 ///
-///     {…request fields…,"site":"<site>","key":"ed25519:<hex>","signed_ns":N,"signature":"<128 hex digits>"}
+///     {…request fields…,"for_site":"<site>","key":"ed25519:<hex>","signed_ns":N,"signature":"<128 hex digits>"}
 ///
-/// The site named is signed, so a request signed for one site cannot be spent at another.
+/// The site named is signed, so a request signed for one site cannot be spent at another. It is
+/// `for_site`, not `site`: a consumer of everything under the topic root reads `site` and `epoch`
+/// as the sender's, and a request is not the site's message.
 public enum SignedReplayRequest {
     /// The fields the signature adds to a request.
-    public static let fields: Set<String> = ["site", "key", "signed_ns", "signature"]
+    public static let fields: Set<String> = ["for_site", "key", "signed_ns", "signature"]
 
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
@@ -29,7 +31,7 @@ public enum SignedReplayRequest {
     private static func sign(object request: [UInt8], site: String, with key: Ed25519.PrivateKey, at time: Date) throws(Ed25519.Failure) -> [UInt8] {
         var w = JSONWriter(capacity: request.count + 256)
         w.bytes.append(contentsOf: request.dropLast())
-        w.raw(",\"site\":")
+        w.raw(",\"for_site\":")
         w.string(site)
         w.raw(",\"key\":")
         w.string(try key.publicKey().description)
@@ -68,7 +70,7 @@ public enum SignedReplayRequest {
         guard let keyText = object.string("key"), let key = try? Ed25519.PublicKey(text: keyText) else {
             return .malformed("key must be an Ed25519 public key (ed25519: and 64 hex digits)")
         }
-        guard let site = object.string("site"), !site.isEmpty, site.utf8.count <= 200 else { return .malformed("site must name the site") }
+        guard let site = object.string("for_site"), !site.isEmpty, site.utf8.count <= 200 else { return .malformed("for_site must name the site") }
         guard let signedNanoseconds = object.int("signed_ns"), signedNanoseconds > 0 else {
             return .malformed("signed_ns must be a positive whole number of nanoseconds since 1970")
         }

@@ -1,3 +1,4 @@
+import ControlSiteRecords
 import Foundation
 import Hashing
 import POCareContract
@@ -197,5 +198,81 @@ struct ReplayFloodTests {
         let busy = answers().filter { (($0["request"] as? [String: Any])?["id"] as? String)?.hasPrefix("anyone-") == true && $0["state"] as? String == "refused" }
         #expect(busy.allSatisfy { ($0["reason"] as? String)?.hasPrefix("too many replay requests") == true }, "\(busy)")
         #expect(states("cs-1") == ["accepted", "done"])
+    }
+
+    @Test("pocare-control and pocared with their keys, an impostor flooding the site: a gap at the Control Site is asked for, answered and filled, and none of the Control Site's requests is answered busy")
+    func controlSiteRecoversAGapThroughAFlood() async throws {
+        let database = try TestPostgres()
+        let broker = try TestBroker()
+        let db = try PostgresConnection(database.postgresConnectionInfo)
+        let controlSite = try ControlSiteTestKey(), keyFile = try controlSite.keyFile()
+        defer { try? FileManager.default.removeItem(atPath: keyFile) }
+        func config(_ clientId: String) throws -> String {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("control-\(UUID().uuidString).yaml").path
+            try """
+                broker: \(broker.url)
+                client_id: \(clientId)
+                database: "\(database.postgresConnectionInfo)"
+                replay_after: 1s
+                identity_key: \(keyFile)
+                """.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        let firstConfig = try config("control-flood-1"), secondConfig = try config("control-flood-2")
+        defer {
+            try? FileManager.default.removeItem(atPath: firstConfig)
+            try? FileManager.default.removeItem(atPath: secondConfig)
+        }
+        let telemetry = "rocker-1/telemetry"
+        func held() -> (contiguous: Int64, highest: Int64) {
+            let row = try? db.execute("SELECT contiguous, highest FROM streams WHERE site = 'durability' AND stream = $1", [telemetry])
+            return (row?.int(0, 0) ?? 0, row?.int(0, 1) ?? 0)
+        }
+
+        // The Control Site stores the site's records for a while, then stops.
+        let first = try RunningProcess("pocare-control", ["run", "--config", firstConfig])
+        #expect(await waitFor(upTo: .seconds(20)) { first.errors.contains { $0.contains("subscribed") } })
+        let fixture = try DaemonFixture(
+            pollInterval: "50ms", controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-flood-e2e, \(controlSite.siteConfig) }")
+        let daemon = try fixture.startDaemon()
+        defer { daemon.stop() }
+        #expect(await waitFor(upTo: .seconds(30)) { held().contiguous >= 20 })
+        first.stop()
+        let stoppedAt = held().highest
+
+        // The impostor floods the site; meanwhile records are published that no session keeps for
+        // the next instance (a new client id): the Control Site will have a gap.
+        let epoch = try StoreReader(path: fixture.storePath).epoch()
+        let forged = #"{"id":"forged-#N","stream":"rocker-1/telemetry","epoch":"\#(epoch)","from":1,"to":100}"#
+        let flood = try ReplayRequestFlood(port: broker.port, requests: [forged], perTenthOfASecond: 20)
+        #expect(await waitFor(upTo: .seconds(20)) { daemon.errors.contains { $0.contains("so_far=100") } }, "\(daemon.errors.suffix(5))")
+        let before = try committedNumbers(fixture.storePath)[telemetry]?.count ?? 0
+        #expect(await waitFor(upTo: .seconds(20)) { ((try? committedNumbers(fixture.storePath))?[telemetry]?.count ?? 0) > before + 40 })
+        let second = try RunningProcess("pocare-control", ["run", "--config", secondConfig])
+        defer { second.stop() }
+
+        // Through the flood, the Control Site asks for what it lacks and gets it: every number held,
+        // and the site's answer to its gap request recorded.
+        func gapAnswered() -> Bool {
+            let done = try? db.execute("""
+                SELECT count(*) FROM replay_requests
+                WHERE site = 'durability' AND stream = $1 AND cause = 'gap' AND state = 'done' AND seq_from <= $2
+                """, [telemetry, String(stoppedAt + 1)])
+            return (done?.int(0, 0) ?? 0) >= 1
+        }
+        let filled = await waitFor(upTo: .seconds(40)) {
+            let now = held()
+            return now.highest > Int64(before) + 40 && now.contiguous >= now.highest - 5 && gapAnswered()
+                && ((try? db.execute("SELECT count(*) FROM gaps WHERE site = 'durability' AND stream = $1", [telemetry]).int(0, 0)) ?? 1) == 0
+        }
+        flood.stop()
+        #expect(filled, "held \(held()), stopped at \(stoppedAt): \(second.errors.suffix(8))")
+        let asked = try db.execute("""
+            SELECT state, count(*) AS n FROM replay_requests WHERE site = 'durability' GROUP BY state ORDER BY state
+            """)
+        let states = Dictionary(uniqueKeysWithValues: (0..<asked.rowCount).map { (asked.string($0, 0) ?? "", asked.int($0, 1) ?? 0) })
+        #expect((states["done"] ?? 0) >= 1, "\(states)")
+        #expect(states["busy"] == nil && states["refused"] == nil, "the Control Site's requests are never answered busy or refused: \(states)")
+        #expect(daemon.isRunning)
     }
 }

@@ -20,6 +20,22 @@ struct DeviationTests {
             """)
     }
 
+    @Test("while one instance scans, another instance's scan opens nothing and waits for nothing; the next scan opens the deviation once")
+    func oneScannerAtATime() throws {
+        let db = try IngestDatabase()
+        let spec = try db.releaseExampleSpec()
+        try db.write([feed.telemetry("rocker-1", 1...30, batch: "A-1", phase: "expansion", spec: spec), excursion(1, start: 5)])
+        // Another instance's scan holds the lock (its own connection, inside its transaction).
+        let other = try PostgresConnection(db.connectionInfo)
+        try other.execute("BEGIN")
+        try other.execute("SELECT pg_advisory_xact_lock(7146354)")
+        #expect(try DeviationScanner.scan(settings: QualitySettings(), on: db.connection).isEmpty)
+        #expect(try db.count("SELECT count(*) FROM deviations") == 0)
+        try other.execute("COMMIT")
+        #expect(try DeviationScanner.scan(settings: QualitySettings(), on: db.connection).count == 1)
+        #expect(try DeviationScanner.scan(settings: QualitySettings(), on: db.connection).isEmpty)
+    }
+
     @Test("an excursion during a batch opens one deviation that gathers its kind; QA classifies, investigates and closes it with a signature")
     func excursionToSignedClose() throws {
         let db = try IngestDatabase()

@@ -34,11 +34,16 @@ extension WebSuites {
             refused(try await sign(quinn, "reviewed", S.clean, hash: String(repeating: "a", count: 64)), 409, "the record changed since you opened it")
             #expect(try await sign(petra, "reviewed", S.clean2).status == 303)
             refused(try await sign(petra, "certified", S.clean2), 403, "another QP certifies or rejects it")
-            for batch in [S.deviation, S.nonconforming, S.gap, S.unmonitored, S.clean] { #expect(try await sign(quinn, "reviewed", batch).status == 303) }
+            for batch in [S.deviation, S.nonconforming, S.gap, S.unmonitored, S.unsigned, S.clean] {
+                #expect(try await sign(quinn, "reviewed", batch).status == 303)
+            }
             refused(try await sign(petra, "certified", S.deviation), 409, "open deviations")
             refused(try await sign(petra, "certified", S.nonconforming), 409, "nonconformances")
             refused(try await sign(petra, "certified", S.gap), 409, "open integrity findings")
             refused(try await sign(petra, "certified", S.unmonitored), 409, "not covered by a closed deviation")
+            let unsigned = try await petra.get("/batches/\(S.site)/\(S.unsigned)").body
+            #expect(unsigned.contains("records not covered by a checkpoint the site signed"), "the page says it before the QP signs")
+            refused(try await sign(petra, "certified", S.unsigned), 409, "records not covered by a checkpoint the site signed")
             #expect(try await sign(petra, "certified", S.clean).status == 303)
             refused(try await sign(paula, "rejected", S.clean), 409, "certified already")
 
@@ -51,7 +56,7 @@ extension WebSuites {
             #expect(withdrawn.body.contains("WITHDRAWN") && withdrawn.body.contains("OOS sterility") && withdrawn.body.contains("QA reviewed, awaiting the QP"))
             #expect(try await paula.get("/batches?state=awaiting_qp").body.contains(">\(S.clean)<"))
             let trail = try ControlAuditTrail.entries(fixture.db.connection)
-            #expect(trail.filter { $0.action.action == "batch.sign.refused" }.count == 11)
+            #expect(trail.filter { $0.action.action == "batch.sign.refused" }.count == 12)
             #expect(trail.contains { $0.action.action == "batch.withdraw.refused" } && trail.contains { $0.action.action == "batch.withdraw" })
         }
 

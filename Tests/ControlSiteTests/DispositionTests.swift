@@ -16,7 +16,7 @@ struct DispositionTests {
 
     @Test("the server refuses every signature the rules forbid, each with its reason and an audit entry; QA then the QP certify a clean batch")
     func refusals() throws {
-        let db = try IngestDatabase()
+        let db = try IngestDatabase(signing: [DispositionScenarios.site])
         let spec = try db.releaseExampleSpec()
         try DispositionScenarios.prepare(db, spec: spec)
         typealias S = DispositionScenarios
@@ -32,11 +32,15 @@ struct DispositionTests {
         #expect(try sign(db, "review", S.clean2, as: "petra").status == 0)
         refused(try sign(db, "certify", S.clean2, as: "petra"), "another QP certifies or rejects it")
         refused(try sign(db, "review", S.clean2, as: "quinn"), "a QA review of this record stands already")
-        for batch in [S.deviation, S.nonconforming, S.gap, S.unmonitored, S.clean] { #expect(try sign(db, "review", batch, as: "quinn").status == 0) }
+        for batch in [S.deviation, S.nonconforming, S.gap, S.unmonitored, S.unsigned, S.clean] {
+            let reviewed = try sign(db, "review", batch, as: "quinn")
+            #expect(reviewed.status == 0, "\(batch): \(reviewed.output)")
+        }
         refused(try sign(db, "certify", S.deviation, as: "petra"), "open deviations: DEV-")
         refused(try sign(db, "certify", S.nonconforming, as: "petra"), "not registered in the POC Master File")
         refused(try sign(db, "certify", S.gap, as: "petra"), "open integrity findings: gap")
         refused(try sign(db, "certify", S.unmonitored, as: "petra"), "not covered by a closed deviation")
+        refused(try sign(db, "certify", S.unsigned, as: "petra"), "records not covered by a checkpoint the site signed: str-10/")
         // A rejection is not gated on the facts: a QP rejects what should not be released.
         #expect(try sign(db, "reject", S.deviation, as: "petra").status == 0)
 
@@ -51,7 +55,7 @@ struct DispositionTests {
         #expect(try sign(db, "reject", S.clean, as: "paula").status == 0)
 
         let trail = try ControlAuditTrail.entries(db.connection)
-        #expect(trail.filter { $0.action.action == "batch.sign.refused" }.count == 13)
+        #expect(trail.filter { $0.action.action == "batch.sign.refused" }.count == 14)
         #expect(trail.contains { $0.action.action == "batch.withdraw" && $0.action.user == "paula" })
         #expect(trail.contains { $0.action.action == "batch.withdraw.refused" && $0.action.user == "quinn" })
         // The database holds the same rules whoever writes: a second QA review of a record, a certification without one.
@@ -69,12 +73,12 @@ struct DispositionTests {
 
     @Test("batches filters by state with counts, and batch prints the exceptions first and every event in words")
     func batchesAndBatch() throws {
-        let db = try IngestDatabase()
+        let db = try IngestDatabase(signing: [DispositionScenarios.site])
         let spec = try db.releaseExampleSpec()
         try DispositionScenarios.prepare(db, spec: spec)
         #expect(try sign(db, "review", DispositionScenarios.clean, as: "quinn").status == 0)
         let list = try runCommand("pocare-control", ["batches", "--database", db.connectionInfo])
-        #expect(list.output.hasPrefix("running 1 · awaiting_qa 6 · awaiting_qp 1 · certified 0 · rejected 0 · invalid 0"), "\(list.output)")
+        #expect(list.output.hasPrefix("running 1 · awaiting_qa 7 · awaiting_qp 1 · certified 0 · rejected 0 · invalid 0"), "\(list.output)")
         let awaiting = try runCommand("pocare-control", ["batches", "--state", "awaiting_qp", "--json", "--database", db.connectionInfo])
         #expect((jsonValue(awaiting.output) as? [[String: Any]])?.map { $0["batch"] as? String } == [DispositionScenarios.clean])
 

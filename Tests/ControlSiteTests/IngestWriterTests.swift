@@ -20,13 +20,20 @@ final class IngestDatabase: @unchecked Sendable {
     var announcesDevices: Bool
     private var announced = Set<String>()
 
-    init(announcesDevices: Bool = true) throws {
+    /// The chains and key of the sites a register names as signing (none without `siteKeys`).
+    let chains: SiteChains
+
+    /// `signing`: sites the Control Site knows by `chains`' key, `named`: by name alone; with
+    /// neither, the Control Site holds no site register and takes every site's messages.
+    init(announcesDevices: Bool = true, signing: [String] = [], named: [String] = []) throws {
         self.announcesDevices = announcesDevices
+        chains = try SiteChains()
         cluster = try TestPostgres()
         connectionInfo = try cluster.createDatabase()
         connection = try PostgresConnection(connectionInfo)
         try ControlSchema.migrate(connection, logger: Logger(label: "test"))
-        writer = try IngestWriter(connection: connection, logger: Logger(label: "test"))
+        writer = try IngestWriter(connection: connection, logger: Logger(label: "test"),
+                                  siteKeys: signing.isEmpty && named.isEmpty ? .open : chains.register(signing: signing, named: named))
     }
 
     @discardableResult

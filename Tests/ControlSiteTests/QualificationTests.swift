@@ -14,13 +14,14 @@ struct QualificationTests {
     /// batch's temperature a little off the target as real runs are.
     static func writeBatch(_ db: IngestDatabase, site: String, _ n: Int, spec: String, base: Double = 37.0) throws -> String {
         let offsets = [-0.06, 0.03, 0.0, 0.05, -0.02]
-        let feed = SiteFeed(site: site, start: Date().addingTimeInterval(Double(n) * 60 + 5))
+        let feed = SiteFeed(site: site, start: Date().addingTimeInterval(Double(n) * 60 + 5), chains: db.chains)
         let batch = "\(site)-B\(n)"
         let first = Int64(n * 60 + 1)
         try db.write(try feed.finishedBatch("rocker-1", first...(first + 59), batch: batch, spec: spec, eventSeq: Int64(n + 1),
                                           profile: "rocking-bag-rb50") { seq in
             ["temperature": base + offsets[n % offsets.count] + (seq % 2 == 0 ? 0.02 : -0.02), "ph": 7.2 + offsets[n % offsets.count] / 2]
         })
+        try db.write([try feed.checkpoint()])
         return batch
     }
 
@@ -35,7 +36,7 @@ struct QualificationTests {
 
     @Test("a reference site is in qualification until its third verification batch is certified; then qualified, then its check falls due")
     func referenceSite() throws {
-        let db = try IngestDatabase()
+        let db = try IngestDatabase(signing: ["site-a", "site-b"])
         let spec = try db.releaseExampleSpec()
         try db.registerSite("site-a", role: .reference)
         try db.registerEquipment("site-a", "rocker-1", profile: "rocking-bag-rb50")
@@ -75,7 +76,7 @@ struct QualificationTests {
 
     @Test("an additional site is qualified by its certified comparability batches and a comparison QA signs; a suspended site's batches are nonconforming")
     func additionalSite() throws {
-        let db = try IngestDatabase()
+        let db = try IngestDatabase(signing: ["site-a", "site-b"])
         let spec = try db.releaseExampleSpec()
         try db.registerSite("site-a", role: .reference, qualification: .qualified)
         try db.registerSite("site-b", role: .additional)

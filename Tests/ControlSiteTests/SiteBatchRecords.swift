@@ -34,7 +34,8 @@ extension SiteFeed {
         let summary = Self.statistics(rows, start: seconds(time(seqs.lowerBound)), end: seconds(time(seqs.upperBound)), phase: phase)
         let record = try Self.record(summary, device: device, batch: batch, spec: spec, phase: phase, profile: profile, started: started, ended: ended)
         // As a site does: the batch's end, then its record (events 2·eventSeq−1 and 2·eventSeq of the device's stream).
-        let end = SiteFeed(site: site, root: root, start: time(seqs.upperBound).addingTimeInterval(2 - Double(2 * eventSeq)), epoch: epoch)
+        let end = SiteFeed(site: site, root: root, start: time(seqs.upperBound).addingTimeInterval(2 - Double(2 * eventSeq)), epoch: epoch,
+                           chains: chains)
         messages.append(end.event(device, seq: 2 * eventSeq - 1, kind: "batch_ended", batch: batch, phase: phase, spec: spec,
                                   body: "{\"kind\":\"batch_ended\",\"reason\":\"run complete\"}"))
         messages.append(end.event(device, seq: 2 * eventSeq, kind: "batch_record", batch: batch, phase: phase, spec: spec,

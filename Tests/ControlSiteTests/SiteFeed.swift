@@ -17,6 +17,8 @@ struct SiteFeed {
     var start = Date(timeIntervalSince1970: 1_795_000_000)
     /// The site store's epoch the messages state (none: records as the first v1 sent them).
     var epoch: String? = nil
+    /// With chains, records carry the hashes the site's store computes and statuses are signed.
+    var chains: SiteChains? = nil
 
     typealias Message = (topic: String, payload: String)
 
@@ -30,11 +32,19 @@ struct SiteFeed {
     ) -> Message {
         func hash(_ seq: Int64) -> String { seq == 0 ? String(repeating: "0", count: 64) : SHA256.hex("\(site) \(device) \(seq)") }
         let samples = seqs.map { seq in
-            StoredSample(
+            var sample = StoredSample(
                 stream: .telemetry(device: device), seq: seq, device: device, time: start.addingTimeInterval(Double(seq)),
                 cycle: seq, context: SampleContext(batchId: batch, phase: phase, specFingerprint: spec),
                 readings: values(seq).sorted { $0.key < $1.key }.map { Reading(parameterId: $0.key, value: .number($0.value), quality: .good) },
                 hash: hashed ? hash(seq) : nil, previousHash: hashed ? hash(seq - 1) : nil)
+            if let chains {
+                let stream = sample.stream.description
+                sample.timeNanoseconds = SiteChains.nanoseconds(sample.time)
+                sample.previousHash = chains.previous(site: site, stream: stream, before: seq)
+                sample.hash = chains.sampleHash(site: site, sample)
+                chains.sent(site: site, stream: stream, seq: seq, hash: sample.hash!)
+            }
+            return sample
         }
         let payload = Contract.telemetry(site: site, device: device, samples: samples[...], sent: start.addingTimeInterval(Double(seqs.upperBound)), epoch: epoch)
         return (topics.telemetry(device), String(decoding: payload, as: UTF8.self))
@@ -43,9 +53,21 @@ struct SiteFeed {
     /// One event message, shaped as `Contract.event` writes it.
     func event(_ device: String, seq: Int64, kind: String, batch: String? = nil, phase: String? = nil, spec: String? = nil,
                body: String = "{}") -> Message {
+        let time = start.addingTimeInterval(Double(seq))
+        var chained = ""
+        if let chains {
+            // The fields the site's chain adds, with the hash its store computes of the event.
+            let stream = "\(device)/events", ns = SiteChains.nanoseconds(time)
+            let previous = chains.previous(site: site, stream: stream, before: seq)
+            var hasher = RecordChain.Hasher()
+            let hash = hasher.event(previous: previous, stream: stream, seq: seq, device: device, timeNanoseconds: ns, kind: kind, alarm: nil,
+                                    batch: batch, phase: phase, spec: spec, body: body)
+            chains.sent(site: site, stream: stream, seq: seq, hash: hash)
+            chained = "\"time_ns\":\(ns),\"previous_hash\":\"\(previous)\",\"hash\":\"\(hash)\","
+        }
         let payload = """
             {"seq":\(seq),"schema":"pocare/v1/event","site":"\(site)","device":"\(device)","stream":"\(device)/events",\
-            "time":"\(Contract.format(start.addingTimeInterval(Double(seq))))","kind":"\(kind)",\
+            "time":"\(Contract.format(time))",\(chained)"kind":"\(kind)",\
             "batch":\(batch.map { "\"\($0)\"" } ?? "null"),"phase":\(phase.map { "\"\($0)\"" } ?? "null"),\
             "spec":\(spec.map { "\"\($0)\"" } ?? "null"),"event":\(body)}
             """
@@ -67,7 +89,10 @@ struct SiteFeed {
     }
 
     func status(online: Bool = true, devices: [Contract.DeviceStatus]) -> Message {
-        (topics.status, String(decoding: Contract.status(site: site, online: online, time: start, devices: devices, epoch: epoch), as: UTF8.self))
+        let payload = Contract.status(site: site, online: online, time: start, devices: devices, epoch: epoch)
+        // A feed with chains speaks as a site with a registered key: its statuses are signed.
+        let signed = chains.flatMap { try? SignedStatus.sign(payload, with: $0.key, at: start) } ?? payload
+        return (topics.status, String(decoding: signed, as: UTF8.self))
     }
 
     /// A device's retained metadata for a shipped profile, as the site's encoder writes it.

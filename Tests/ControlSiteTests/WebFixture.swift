@@ -27,11 +27,13 @@ final class WebFixture: @unchecked Sendable {
     /// agreeing, nothing amiss.
     static let endedBatch = "A-7"
 
-    init(configure: (inout WebSettings) -> Void = { _ in }) async throws {
+    /// `alsoKnown`: sites the Control Site's register names besides site-a, site-b and site-c.
+    init(alsoKnown: [String] = [], configure: (inout WebSettings) -> Void = { _ in }) async throws {
         // initdb, the release command and the password hashes block: they run on a thread of their own,
         // so the cooperative pool stays free for the server this fixture starts.
         let (db, spec) = try await onOwnThread { () throws -> (IngestDatabase, String) in
-            let db = try IngestDatabase()
+            // site-a signs its chains with a registered key (a QP certifies only what it signed).
+            let db = try IngestDatabase(signing: [Self.site], named: ["site-b", "site-c"] + alsoKnown)
             // Users of each role (two QA reviewers, so a change has a second person to approve it).
             try db.addQualityUsers()
             let fingerprint = try db.releaseExampleSpec()
@@ -69,10 +71,11 @@ final class WebFixture: @unchecked Sendable {
         try db.registerEquipment(site, "str-1", profile: "stirred-tank-str10")
         // The devices of the certified reference batches; rocker-1 (batch A-1) stays unregistered.
         for device in ["rocker-2", "rocker-3", "rocker-4"] { try db.registerEquipment(site, device, profile: "rocking-bag-rb50") }
-        let feed = SiteFeed(site: site, start: Date().addingTimeInterval(2))
+        let feed = SiteFeed(site: site, start: Date().addingTimeInterval(2), chains: db.chains)
         try db.write(try feed.finishedBatch("str-1", 1...60, batch: endedBatch, spec: spec, eventSeq: 1) { seq in
             ["temperature": 37.0 + (seq % 2 == 0 ? 0.05 : -0.05), "ph": 7.2 + (seq % 3 == 0 ? 0.01 : 0)]
         })
+        try db.write([try feed.checkpoint()])
     }
 
     static func writeBatches(_ db: IngestDatabase, spec: String) throws {
@@ -97,7 +100,8 @@ final class WebFixture: @unchecked Sendable {
         // site-a online with rocker-1 in the batch's expansion phase and a pH alarm standing; site-b gone (last will).
         try db.write([
             try feed.metadata("rocker-1", profile: "rocking-bag-rb50"),
-            feed.status(devices: [.init(id: "rocker-1", profile: "rocking-bag-rb50", batch: batch, phase: "expansion", spec: spec, reachable: true)]),
+            SiteFeed(site: site, chains: db.chains).status(devices: [.init(id: "rocker-1", profile: "rocking-bag-rb50", batch: batch,
+                                                                        phase: "expansion", spec: spec, reachable: true)]),
             at(107).event("rocker-1", seq: 4, kind: "excursion", batch: batch, phase: "expansion", spec: spec, body: """
                 {\(alarm),"excursion":{"alarm":"rocker-1/temperature/limit","batch":"\(batch)","phase":"expansion","spec":"\(spec)",\
                 "start":"\(Contract.format(feed.start.addingTimeInterval(100)))","end":"\(Contract.format(feed.start.addingTimeInterval(111)))",\

@@ -67,7 +67,7 @@ extension WebSuites {
 
         @Test("ids, labels, units, batch and phase, reasons, users and audit entries with markup: escaped on every page and in the plots, and every page forbids scripts")
         func markupIsText() async throws {
-            let fixture = try await WebFixture()
+            let fixture = try await WebFixture(alsoKnown: [Self.site])
             try await onOwnThread { try Self.publishHostileSite(fixture.db, spec: fixture.spec) }
             let web = fixture.client()
             try await web.signIn("petra", WebFixture.password)

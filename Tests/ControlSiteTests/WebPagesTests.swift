@@ -1,3 +1,4 @@
+import ControlSiteQuality
 import ControlSiteRecords
 import POCareContract
 import ControlSiteWeb
@@ -129,7 +130,10 @@ extension WebSuites {
             #expect(signed.status == 303)
             let after = try await qa.get("/comparisons")
             #expect(after.body.contains("approved by Quinn Assurance") && !after.body.contains("INVALID"))
-            #expect(after.body.contains("class=\"yearly-due\"") && after.body.contains("site-b"))
+            // One due date everywhere: the list's is the qualification's (site-a, the qualified reference).
+            let due = try #require(try Qualification.status(site: "site-a", settings: QualitySettings(), on: fixture.db.connection)?.checkDue)
+            let table = after.body.components(separatedBy: "class=\"yearly-due\"").last ?? ""
+            #expect(table.contains("<td>site-a</td>") && table.contains("<td>\(due)</td>"), "\(table.prefix(800))")
             #expect(try fixture.db.count("SELECT count(*) FROM control_audit WHERE action IN ('comparison.store', 'comparison.sign', 'comparison.sign.refused')") == 4)
 
             let qp = fixture.client()

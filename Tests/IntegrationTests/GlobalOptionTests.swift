@@ -6,10 +6,12 @@ import TestSupport
 struct GlobalOptionTests {
     let missing = FileManager.default.temporaryDirectory.appendingPathComponent("pocare-no-daemon-\(UUID().uuidString).sock").path
 
-    @Test("--socket before the command is read as the command's option: unreachable (3), not a usage error (2)")
+    @Test("--socket and --user before the command are read as the command's options: unreachable (3), not a usage error (2)")
     func socketFirst() throws {
         for arguments in [["--socket", missing, "status"], ["--socket=\(missing)", "status"], ["status", "--socket", missing],
-                          ["--socket", missing, "--json", "alarms"], ["--json", "--socket", missing, "batch", "list"]] {
+                          ["--socket", missing, "--json", "alarms"], ["--json", "--socket", missing, "batch", "list"],
+                          ["--user", "alice", "--socket", missing, "batch", "end", "str-1", "--reason", "done"],
+                          ["--user=alice", "--socket", missing, "status"]] {
             let result = try run("pocarectl", arguments)
             #expect(result.status == 3, "\(arguments): \(result.errors)")
             #expect(result.errors.contains(missing), "the error names the socket")

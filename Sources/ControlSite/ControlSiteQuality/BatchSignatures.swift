@@ -21,15 +21,15 @@ public enum BatchSignatures {
                                            purpose: meaning == .reviewed ? "review batch records" : "certify or reject batches (a QP does)",
                                            throttle: throttle, on: connection)
         return try Signer.attempt(user: user.userName, action: "batch.sign", target: target, on: connection) {
-            // The record (and whether any of it is disputed) cannot change between its review, its hash and the signature.
-            try connection.execute("LOCK TABLE samples, events, batch_runs, record_disputes IN SHARE MODE")
+            try holdRecord(site: site, batch: batch, on: connection)
             var limits = BatchSeriesReader.Limits()
             limits.plotColumns = nil
             guard let review = try BatchReview.load(site: site, batch: batch, settings: settings, specs: specs, limits: limits, on: connection) else {
                 throw QualityRefusal(.notFound, "no records of batch \(batch) at \(site)")
             }
             let context = DispositionGate.Context(review: review, meaning: meaning, signer: user, shownHash: shownHash, settings: settings,
-                                                  inMasterFile: try MasterFile.site(site, on: connection) != nil)
+                                                  inMasterFile: try MasterFile.site(site, on: connection) != nil,
+                                                  chainSegments: try ChainCoverage.segments(site: site, batch: batch, on: connection))
             let failures = DispositionGate.failures(context)
             if let first = failures.first {
                 throw QualityRefusal(first.0.kind, "the \(meaning.act) is refused: " + failures.map { "\($0.1) [\($0.0.name)]" }.joined(separator: "; "))
@@ -82,6 +82,17 @@ public enum BatchSignatures {
                 user: user.userName, action: "batch.withdraw", target: target, reason: reason,
                 oldValue: "certified by \(standing.string(0, 2) ?? "?")", newValue: "QA reviewed (certification withdrawn by \(user.fullName))"), to: connection)
         }
+    }
+
+    /// Holds the batch's record still until the transaction ends: every change of it (a sample,
+    /// an event, a run, a dispute of its records) takes the batch's row in `batch_record_versions`
+    /// and so waits, while other batches' records keep arriving. Statements after this one see
+    /// every change committed before it.
+    public static func holdRecord(site: String, batch: String, on connection: PostgresConnection) throws {
+        try connection.execute("""
+            INSERT INTO batch_record_versions (site, batch) VALUES ($1, $2) ON CONFLICT DO NOTHING
+            """, [site, batch])
+        try connection.execute("SELECT version FROM batch_record_versions WHERE site = $1 AND batch = $2 FOR UPDATE", [site, batch])
     }
 
     /// Keeps the list's view: the state, the record it is bound to, and (unless kept) the record

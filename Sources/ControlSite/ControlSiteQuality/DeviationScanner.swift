@@ -29,11 +29,13 @@ public enum DeviationScanner {
         var description: String
     }
 
-    /// Looks once; returns the deviations it opened. Instances scan one at a time.
+    /// Looks once; returns the deviations it opened. One instance scans at a time: while
+    /// another (a second shard of `pocare-control run`) is scanning, this one looks no further,
+    /// since that scan sees the same evidence and the next interval catches what came since.
     @discardableResult
     public static func scan(settings: QualitySettings, on connection: PostgresConnection) throws -> [Int64] {
         try connection.transaction {
-            try connection.execute("SELECT pg_advisory_xact_lock(7146354)")
+            guard try connection.execute("SELECT pg_try_advisory_xact_lock(7146354)").bool(0, 0) == true else { return [] }
             var candidates = try excursions(connection) + batchRecords(connection, settings: settings)
             candidates += try integrity(connection, settings: settings) + nonconformances(connection) + untrainedOperators(connection)
             var opened: [Int64] = []

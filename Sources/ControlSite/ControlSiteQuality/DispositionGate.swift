@@ -4,7 +4,7 @@ import Foundation
 /// What must be true before a batch may be signed, as a list of named checks: each says for
 /// which meanings it holds and, when it fails, why. The server runs every check that applies
 /// in the signing transaction; more checks join the list as the facts they need exist
-/// (signed chain segments, disputed records).
+/// (disputed records, signed chain segments).
 public struct DispositionGate: Sendable {
     public struct Context: Sendable {
         public var review: BatchReview
@@ -14,9 +14,12 @@ public struct DispositionGate: Sendable {
         public var shownHash: String
         public var settings: QualitySettings
         public var inMasterFile: Bool
+        /// The batch's chain segments and whether a checkpoint the site signed covers each.
+        public var chainSegments: [ChainSegment]
 
         public init(review: BatchReview, meaning: Disposition.Meaning, signer: WebUsers.User, shownHash: String, settings: QualitySettings,
-                    inMasterFile: Bool) {
+                    inMasterFile: Bool, chainSegments: [ChainSegment]) {
+            self.chainSegments = chainSegments
             self.review = review
             self.meaning = meaning
             self.signer = signer
@@ -91,6 +94,15 @@ public struct DispositionGate: Sendable {
         Check(name: "no_integrity_findings", meanings: [.certified], kind: .stateConflict) { c in
             let findings = c.review.record.openFindings
             return findings.isEmpty ? nil : "open integrity findings: \(findings.prefix(5).map { "\($0.kind) on \($0.stream)" }.joined(separator: "; "))"
+        },
+        Check(name: "chain_signed", meanings: [.certified], kind: .stateConflict) { c in
+            // What the QP certifies is what the site committed: every record of the batch lies on
+            // a chain segment a checkpoint signed by the site's registered key covers.
+            let unsigned = c.chainSegments.filter { !$0.isCovered }
+            guard !c.chainSegments.isEmpty else { return "no records of the batch lie on a site's hash chain" }
+            return unsigned.isEmpty ? nil
+                : "records not covered by a checkpoint the site signed: "
+                    + unsigned.prefix(3).map { "\($0.stream) \($0.first)...\($0.last) (\($0.problem ?? "unsigned"))" }.joined(separator: "; ")
         },
         Check(name: "monitored", meanings: [.certified], kind: .stateConflict) { c in
             c.review.checks.first { $0.name == "monitored" }?.clean == false ? "the batch has no monitored time" : nil

@@ -20,7 +20,10 @@ public enum Qualification {
         public var countedBatches: [String]
         /// The newest signed comparison of the site (as judged site or as reference), if any.
         public var lastComparison: Comparisons.Summary?
-        /// When the yearly comparability check falls due (qualified sites), YYYY-MM-DD.
+        /// When QA last approved a comparison that found the site comparable (qualified sites).
+        public var lastComparable: String?
+        /// When the yearly comparability check falls due (qualified sites), YYYY-MM-DD:
+        /// `qms.comparability_interval` after the later of the qualification and `lastComparable`.
         public var checkDue: String?
         public var daysToCheck: Int?
         /// `ok`, `due_soon` or `overdue` for a qualified site; nil otherwise.
@@ -56,6 +59,7 @@ public enum Qualification {
             lastComparison: try Comparisons.lastSigned(site: site, on: connection))
         if record.qualification == .qualified {
             let comparable = try Comparisons.lastSigned(site: site, comparableOnly: true, on: connection)
+            status.lastComparable = comparable?.signed
             let base = [Times.parse(record.qualificationSince), comparable.flatMap { Times.parse($0.signed ?? "") }]
                 .compactMap { $0 }.max() ?? now
             let due = base.addingTimeInterval(Double(settings.comparabilityIntervalDays) * 86400)
@@ -69,6 +73,12 @@ public enum Qualification {
 
     public static func statuses(settings: QualitySettings, at now: Date = Date(), on connection: PostgresConnection) throws -> [Status] {
         try MasterFile.sites(on: connection).compactMap { try status(site: $0.site, settings: settings, at: now, on: connection) }
+    }
+
+    /// The qualified sites' yearly comparability checks: the one due date every page and
+    /// command shows (the sites page, the Master File, the comparisons list).
+    public static func yearlyChecks(settings: QualitySettings, at now: Date = Date(), on connection: PostgresConnection) throws -> [Status] {
+        try statuses(settings: settings, at: now, on: connection).filter { $0.checkDue != nil }.sorted { $0.site < $1.site }
     }
 
     /// Batches that started while the site was not qualified (nor suspended), were certified

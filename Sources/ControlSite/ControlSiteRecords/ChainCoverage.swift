@@ -3,7 +3,7 @@
 /// its first to its last record. A segment is covered when a checkpoint signed by the site's
 /// registered key names a head at or after the segment's end whose hash is the stored record's,
 /// and every record from the segment's start to that head is stored, was recomputed on arrival,
-/// and names its predecessor's hash. The disposition gates call `allSegmentsCovered`.
+/// and names its predecessor's hash. The disposition gate's `chain_signed` check needs every segment covered.
 public struct ChainSegment: Sendable, Codable, Equatable {
     public var epoch: String
     public var stream: String

@@ -4,7 +4,7 @@
 /// hand-written statement) can move a record in a way the rules forbid; the Swift side checks
 /// the same rules first to give a clear answer, and the database refuses what slips past it.
 enum QualitySchema {
-    static let migrations: [String] = [masterFileAndChanges, disposition]
+    static let migrations: [String] = [masterFileAndChanges, disposition, recordVersions]
 
     static let masterFileAndChanges = """
         -- Change control: every change to the Master File and the released-spec register is a
@@ -326,5 +326,46 @@ enum QualitySchema {
             FOR EACH ROW EXECUTE FUNCTION batch_record_changed();
         -- Found by the events of a batch's kind, for the review and the deviation scan.
         CREATE INDEX events_records_by_kind ON events (kind) WHERE kind IN ('excursion', 'batch_record');
+        """
+
+    /// 11: a row per batch that every change of its record takes (through the trigger above,
+    /// and disputes of its records), so a signature holds that one batch's record still from
+    /// its review to its signature while other batches' records keep arriving.
+    static let recordVersions = """
+        CREATE TABLE batch_record_versions (
+            site     text NOT NULL,
+            batch    text NOT NULL,
+            version  bigint NOT NULL DEFAULT 1,
+            PRIMARY KEY (site, batch)
+        );
+        INSERT INTO batch_record_versions (site, batch)
+            SELECT site, batch FROM batch_runs UNION SELECT site, batch FROM events WHERE batch IS NOT NULL;
+        CREATE FUNCTION batch_record_touch(site text, batch text) RETURNS void LANGUAGE sql AS $$
+            INSERT INTO batch_record_versions (site, batch) VALUES (site, batch)
+            ON CONFLICT ON CONSTRAINT batch_record_versions_pkey DO UPDATE SET version = batch_record_versions.version + 1
+        $$;
+        CREATE OR REPLACE FUNCTION batch_record_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            -- The version row first: a signature in progress holds it, and this change waits for it.
+            IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.batch IS NOT NULL THEN
+                PERFORM batch_record_touch(OLD.site, OLD.batch);
+                UPDATE batch_dispositions SET record_changed = now()
+                WHERE site = OLD.site AND batch = OLD.batch AND record_changed IS NULL;
+            END IF;
+            IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.batch IS NOT NULL THEN
+                PERFORM batch_record_touch(NEW.site, NEW.batch);
+                UPDATE batch_dispositions SET record_changed = now()
+                WHERE site = NEW.site AND batch = NEW.batch AND record_changed IS NULL;
+            END IF;
+            RETURN NULL;
+        END $$;
+        CREATE FUNCTION batch_record_disputed() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE b text;
+        BEGIN
+            FOREACH b IN ARRAY NEW.batches LOOP PERFORM batch_record_touch(NEW.site, b); END LOOP;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER record_disputes_change_records AFTER INSERT OR UPDATE ON record_disputes
+            FOR EACH ROW EXECUTE FUNCTION batch_record_disputed();
         """
 }

@@ -63,7 +63,7 @@ extension ControlSiteWebServer {
 
         router.get("/comparisons") { [self] request, _ in
             try await signedIn(request) { session in
-                Self.html(ComparisonsPage.render(try await database.run { try ComparisonsPage.load(on: $0) }, session: session))
+                Self.html(ComparisonsPage.render(try await database.run { [quality] in try ComparisonsPage.load(settings: quality, on: $0) }, session: session))
             }
         }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ControlSiteQuality
 import ControlSiteRecords
 import Foundation
 
@@ -14,12 +15,12 @@ struct Comparisons: ParsableCommand {
         func run() throws {
             let connection = try db.connect()
             let entries = try StoredComparisons.list(on: connection)
-            let due = try StoredComparisons.yearlyDue(on: connection)
+            let checks = try Qualification.yearlyChecks(settings: try db.qualitySettings(), on: connection)
             if json {
-                struct Due: Encodable { var site, approved, due: String }
+                struct Due: Encodable { var site: String; var qualifiedSince: String; var lastComparable: String?; var due: String; var check: String }
                 struct Out: Encodable { var comparisons: [StoredComparisons.Entry]; var yearlyCheck: [Due] }
-                return try emitJSON(Out(comparisons: entries, yearlyCheck: due.sorted { $0.key < $1.key }.map {
-                    Due(site: $0.key, approved: $0.value.approved, due: $0.value.due)
+                return try emitJSON(Out(comparisons: entries, yearlyCheck: checks.map {
+                    Due(site: $0.site, qualifiedSince: $0.since, lastComparable: $0.lastComparable, due: $0.checkDue ?? "", check: $0.check ?? "")
                 }))
             }
             emitTable(["ID", "CREATED", "BY", "KIND", "MODEL", "PHASE", "REFERENCE", "VERDICTS", "REPORT", "SIGNED"], entries.map { e in
@@ -29,9 +30,11 @@ struct Comparisons: ParsableCommand {
                  e.signatures.isEmpty ? "-" : e.signatures.map { "\($0.meaning) by \($0.fullName)\($0.valid ? "" : " INVALID")" }
                     .joined(separator: "; ")]
             })
-            if !due.isEmpty {
+            if !checks.isEmpty {
                 emit("")
-                emitTable(["SITE", "LAST APPROVED COMPARISON", "YEARLY CHECK DUE"], due.sorted { $0.key < $1.key }.map { [$0.key, $0.value.approved, $0.value.due] })
+                emitTable(["SITE", "QUALIFIED SINCE", "LAST COMPARABLE (APPROVED)", "YEARLY CHECK DUE", "CHECK"], checks.map {
+                    [$0.site, $0.since, $0.lastComparable ?? "-", $0.checkDue ?? "-", $0.check ?? "-"]
+                })
             }
         }
     }

@@ -30,12 +30,7 @@ struct Run: ParsableCommand {
     static let stopLimit: Duration = .milliseconds(4_500)
 
     func run() throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        bootstrapLogging()
         let logger = Logger(label: "pocare-control.ingest")
         let loaded: ControlConfig
         do {
@@ -44,8 +39,25 @@ struct Run: ParsableCommand {
             note("\(error)")
             throw ExitStatus.usage
         }
+        let (services, ingest, claim) = try Self.services(loaded, logger: logger)
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [], cancellationSignals: [], logger: logger)
+        try Self.runUntilStopped(group, ingest: ingest, logger: logger)
+        withExtendedLifetime(claim) {}
+    }
+
+    private func bootstrapLogging() {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+
+    /// The services of one process, each on threads of its own; they stop together. The claim
+    /// holds this instance's part of the network in the database for as long as it runs.
+    private static func services(_ loaded: ControlConfig, logger: Logger) throws -> ([any Service], IngestService, IngestClaim) {
         let settings = loaded.settings
-        // The services of one process, each on threads of its own; they stop together.
         let replay: ReplayCoordinator? = settings.replayAfter.map { after in
             var planning = ReplayPlanner.Settings()
             planning.replayAfter = Double(after.nanoseconds) / 1e9
@@ -63,7 +75,6 @@ struct Run: ParsableCommand {
             note("\(error)")
             throw ExitStatus.unreachable
         }
-        // This instance's part of the network, held in the database for as long as it runs.
         let claim: IngestClaim
         do {
             claim = try IngestClaim.take(
@@ -96,8 +107,12 @@ struct Run: ParsableCommand {
             services.append(ControlSiteWebServer(settings: web, connectionInfo: settings.database, quality: loaded.quality,
                                                  logger: Logger(label: "pocare-control.web")))
         }
-        let group = ServiceGroup(services: services, gracefulShutdownSignals: [], cancellationSignals: [], logger: logger)
+        return (services, ingest, claim)
+    }
 
+    /// Runs the group until a stop signal, telling systemd it is ready and pinging its watchdog
+    /// while ingest is alive.
+    private static func runUntilStopped(_ group: ServiceGroup, ingest: IngestService, logger: Logger) throws {
         let notifier = ServiceNotifier()
         let signals = ProcessSignals { _ in
             notifier.send("STOPPING=1")
@@ -116,7 +131,7 @@ struct Run: ParsableCommand {
             done.signal()
         }
         notifier.send("READY=1", "STATUS=ingesting")
-        // Pings systemd only while ingest is alive; a thread stuck for good gets the service restarted.
+        // A thread stuck for good gets the service restarted.
         let watchdogInterval = ServiceNotifier.watchdogInterval()
         let watchdog = ServiceWatchdog(notifier: notifier, watchdog: watchdogInterval) {
             let health = ingest.health(within: watchdogInterval ?? .seconds(30))
@@ -127,7 +142,6 @@ struct Run: ParsableCommand {
         // The main thread only waits: every service runs on threads of its own or on the pool.
         done.wait()
         withExtendedLifetime(signals) {}
-        withExtendedLifetime(claim) {}
         if let error = outcome.withLock({ $0 }) {
             logger.critical("pocare-control run stopped", metadata: ["error": "\(error)"])
             throw ExitStatus.failure

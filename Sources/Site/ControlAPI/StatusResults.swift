@@ -108,6 +108,14 @@ public struct StatusReport: Codable, Sendable, Hashable {
     public var specRegister: RegisterVersion?
     /// False when the site starts batches under specs the Control Site has not released (commissioning).
     public var requireSpecRelease: Bool?
+    /// Who may act at the site: the Control Site's personnel register, nil when none was received.
+    public var personnelRegister: RegisterVersion?
+    /// The people that register lists.
+    public var personnelListed: Int?
+    /// True when people the register does not list act anyway, each action audited as an exception.
+    public var allowUnregisteredOperators: Bool?
+    /// True when a root client must name the person it acts for (`control.require_user`).
+    public var requireUserForRoot: Bool?
 
     public init(version: String, site: String, uptimeS: Int, store: Store, specs: [String], controlSite: ControlSiteLink?,
                 alarms: AlarmCounts, devices: [Device], outOfService: [OutOfServiceItem]? = nil) {

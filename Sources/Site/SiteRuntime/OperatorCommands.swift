@@ -165,6 +165,10 @@ extension SiteDaemon {
             devices: devices, outOfService: engine.outOfService().map(OutOfServiceItem.init))
         report.specRegister = registerVersion(ReleasedSpecEntry.kind)
         report.requireSpecRelease = site.requireSpecRelease
+        report.personnelRegister = registerVersion(PersonnelRegister.kind)
+        report.personnelListed = report.personnelRegister.map { _ in TrainedPersonnel(registers[PersonnelRegister.kind]?.register).people.count }
+        report.allowUnregisteredOperators = site.allowUnregisteredOperators
+        report.requireUserForRoot = site.control.requireUserForRoot
         return report
     }
 

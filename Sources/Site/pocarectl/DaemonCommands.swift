@@ -63,6 +63,20 @@ struct Status: ParsableCommand {
     @Flag(help: "Print the daemon's answer as JSON.")
     var json = false
 
+    /// Who may act: the personnel register in force, or what holds without one.
+    static func personnelLine(_ status: StatusReport) -> String {
+        var line: String
+        if let register = status.personnelRegister {
+            line = "personnel     register version \(register.version) (\(register.hash.dropFirst("sha256:".count).prefix(12))), "
+                + "\(status.personnelListed ?? 0) people, approved by \(register.signedBy) at \(register.signedAt), received \(register.received)"
+        } else {
+            line = "personnel     NO REGISTER received from the Control Site: anyone the socket admits acts"
+        }
+        if status.allowUnregisteredOperators == true { line += "; UNREGISTERED ALLOWED (personnel.allow_unregistered: each action audited as an exception)" }
+        if status.requireUserForRoot == true { line += "; root names the person (control.require_user)" }
+        return line
+    }
+
     func run() throws {
         let status = try daemon.send(.status) { if case .status(let r) = $0 { r } else { nil } }
         if json { return printJSON(status) }
@@ -77,6 +91,7 @@ struct Status: ParsableCommand {
             print("released specs NONE RECEIVED from the Control Site")
         }
         if status.requireSpecRelease == false { print("spec release  NOT REQUIRED (specs.require_release: false): batch records say so") }
+        print(Self.personnelLine(status))
         if let link = status.controlSite {
             print("control site  \(link.connected ? "connected" : "NOT connected"), backlog \(link.backlog), last delivery \(link.lastDelivery ?? "never")\(link.connected ? "" : link.lastError.map { " (\($0))" } ?? "")")
         } else {

@@ -46,8 +46,8 @@ struct POCareCtl: ParsableCommand {
 }
 
 /// Lets global options come first, as kubectl, systemctl and docker users type them:
-/// `pocarectl --socket PATH status` is read as `pocarectl status --socket PATH`. `--no-color`
-/// is taken anywhere and works like NO_COLOR.
+/// `pocarectl --socket PATH --user NAME batch end …` is read as `pocarectl batch end …
+/// --socket PATH --user NAME`. `--no-color` is taken anywhere and works like NO_COLOR.
 func globalOptionsMoved(_ arguments: [String]) -> [String] {
     var arguments = arguments
     if let end = arguments.firstIndex(of: "--") {
@@ -62,10 +62,10 @@ func globalOptionsMoved(_ arguments: [String]) -> [String] {
     var i = 0
     while i < arguments.count {
         let argument = arguments[i]
-        if argument == "--socket", i + 1 < arguments.count {
+        if ["--socket", "--user"].contains(argument), i + 1 < arguments.count {
             leading += [argument, arguments[i + 1]]
             i += 2
-        } else if argument.hasPrefix("--socket=") || argument == "--json" {
+        } else if argument.hasPrefix("--socket=") || argument.hasPrefix("--user=") || argument == "--json" {
             leading.append(argument)
             i += 1
         } else {

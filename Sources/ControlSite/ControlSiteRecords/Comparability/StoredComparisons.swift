@@ -114,21 +114,4 @@ public enum StoredComparisons {
                      phase: rows.string(r, "phase") ?? "", reference: rows.string(r, "reference") ?? "", verdicts: verdicts,
                      methodVersion: rows.string(r, "method_version") ?? "", reportHash: hash, intact: intact, signatures: signatures)
     }
-
-    /// Per site, the newest comparison QA approved (a valid signature) that found it comparable,
-    /// and when the yearly check is due: 365 days later. Sites never compared are absent.
-    public static func yearlyDue(on connection: PostgresConnection, days: Int = 365) throws -> [String: (approved: String, due: String)] {
-        let rows = try connection.execute("""
-            SELECT v.key AS site, \(SQLTime.iso("max(s.signed)")) AS approved,
-                   \(SQLTime.iso("(max(s.signed) + make_interval(days => $1::int))")) AS due
-            FROM comparison_reports c
-            JOIN comparison_signatures s ON s.report_id = c.id AND s.meaning = 'approved' AND s.report_hash = c.report_hash
-            CROSS JOIN jsonb_each_text(c.verdicts) v
-            WHERE v.value = 'comparable' AND encode(sha256(convert_to(c.report, 'UTF8')), 'hex') = c.report_hash
-            GROUP BY v.key
-            """, [String(days)])
-        var due: [String: (approved: String, due: String)] = [:]
-        for r in 0..<rows.rowCount { due[rows.string(r, "site") ?? ""] = (rows.string(r, "approved") ?? "", rows.string(r, "due") ?? "") }
-        return due
-    }
 }

@@ -79,7 +79,7 @@ enum BatchReviewPage {
             let inMasterFile = try MasterFile.site(site, on: connection) != nil
             for meaning in Disposition.Meaning.allCases where meaning.roles.contains(user.role) {
                 let context = DispositionGate.Context(review: review, meaning: meaning, signer: user, shownHash: review.recordHash,
-                                                      settings: settings, inMasterFile: inMasterFile)
+                                                      settings: settings, inMasterFile: inMasterFile, chainSegments: data.segments)
                 data.refusals[meaning] = DispositionGate.failures(context).map(\.1)
             }
         }

@@ -1,3 +1,4 @@
+import ControlSiteQuality
 import ControlSiteRecords
 import Foundation
 
@@ -6,11 +7,13 @@ import Foundation
 enum ComparisonsPage {
     struct List: Sendable {
         var entries: [StoredComparisons.Entry]
-        var due: [String: (approved: String, due: String)]
+        var checks: [Qualification.Status]
+        var intervalDays: Int
     }
 
-    static func load(on connection: PostgresConnection) throws -> List {
-        List(entries: try StoredComparisons.list(on: connection), due: try StoredComparisons.yearlyDue(on: connection))
+    static func load(settings: QualitySettings, on connection: PostgresConnection) throws -> List {
+        List(entries: try StoredComparisons.list(on: connection), checks: try Qualification.yearlyChecks(settings: settings, on: connection),
+             intervalDays: settings.comparabilityIntervalDays)
     }
 
     static func signatures(_ entry: StoredComparisons.Entry) -> String {
@@ -29,10 +32,12 @@ enum ComparisonsPage {
              (e.intact ? "" : "<span class=\"invalid\">CHANGED</span> ") + "<code>\(HTML.escape(String(e.reportHash.prefix(12))))</code>",
              signatures(e)]
         }, cssClass: "stored-comparisons")
-        body += "<h2>Yearly comparability check</h2><p class=\"muted\">Due 365 days after the newest comparison QA approved that found the "
-            + "site comparable.</p>"
-        body += HTML.table(["Site", "Last approved comparison", "Due"], list.due.sorted { $0.key < $1.key }.map {
-            [HTML.escape($0.key), HTML.escape($0.value.approved), HTML.escape($0.value.due)]
+        body += "<h2>Yearly comparability check</h2><p class=\"muted\">Each qualified site's check is due \(list.intervalDays) days "
+            + "(<code>qms.comparability_interval</code>) after the later of its qualification and the newest comparison QA approved that "
+            + "found it comparable: the date the sites page and the POC Master File show.</p>"
+        body += HTML.table(["Site", "Qualified since", "Last comparable (approved)", "Due", "Check"], list.checks.map {
+            [HTML.escape($0.site), HTML.escape($0.since), HTML.escape($0.lastComparable ?? "-"), HTML.escape($0.checkDue ?? "-"),
+             HTML.escape($0.check ?? "-")]
         }, cssClass: "yearly-due")
         return HTML.page(title: "Stored comparisons", session: session, body: body)
     }

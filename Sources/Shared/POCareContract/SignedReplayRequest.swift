@@ -67,6 +67,7 @@ public enum SignedReplayRequest {
         // A payload that is not a JSON object is refused by `ReplayRequest.parse` with its reason.
         guard let object = try? JSONFields(payload) else { return .unsigned }
         guard fields.contains(where: object.has) else { return .unsigned }
+        // Why a key does not read is said in the reason below.
         guard let keyText = object.string("key"), let key = try? Ed25519.PublicKey(text: keyText) else {
             return .malformed("key must be an Ed25519 public key (ed25519: and 64 hex digits)")
         }

@@ -44,7 +44,8 @@ func publishReplayRequest(_ text: String, port: Int) -> Int32 {
 }
 
 /// An impostor publishing replay requests as fast as it likes, through one `mosquitto_pub -l`
-/// connection fed from a thread of its own, until stopped.
+/// connection fed from a thread of its own, until stopped. It is stopped with SIGTERM, not by the
+/// end of its input: a process another test starts meanwhile may inherit the pipe and hold it open.
 final class ReplayRequestFlood: Sendable {
     private let process = Process()
     private let input = Pipe()
@@ -53,13 +54,15 @@ final class ReplayRequestFlood: Sendable {
     let sent = Atomic<Int>(0)
 
     init(port: Int, requests: [String], perTenthOfASecond: Int) throws {
+        // A write after mosquitto_pub has gone fails with EPIPE instead of ending the test process.
+        signal(SIGPIPE, SIG_IGN)
         process.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_pub")
         process.arguments = ["-h", "127.0.0.1", "-p", "\(port)", "-q", "1", "-t", "pocare/v1/durability/replay", "-l", "-i", "impostor"]
         process.standardInput = input
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let writer = input.fileHandleForWriting
+        let descriptor = input.fileHandleForWriting.fileDescriptor
         Thread { [self] in
             var n = 0
             while !stopping.load(ordering: .relaxed) {
@@ -68,20 +71,24 @@ final class ReplayRequestFlood: Sendable {
                     batch += requests[n % requests.count].replacingOccurrences(of: "#N", with: "\(n)") + "\n"
                     n += 1
                 }
-                writer.write(Data(batch.utf8))
+                let bytes = Array(batch.utf8)
+                guard bytes.withUnsafeBytes({ write(descriptor, $0.baseAddress, $0.count) }) == bytes.count else { break }
                 sent.add(perTenthOfASecond, ordering: .relaxed)
                 usleep(100_000)
             }
-            try? writer.close()  // the end of input ends mosquitto_pub; nothing to do if it is gone
             finished.store(true, ordering: .relaxed)
         }.start()
     }
 
-    func stop() {
+    /// Stops the writer, then the impostor's client; waits a few seconds at most.
+    func stop() async {
         stopping.store(true, ordering: .relaxed)
-        for _ in 0..<50 where !finished.load(ordering: .relaxed) { usleep(20_000) }
-        process.waitUntilExit()
+        for _ in 0..<50 where !finished.load(ordering: .relaxed) { try? await Task.sleep(for: .milliseconds(20)) }  // cancelled: stop anyway
+        if process.isRunning { process.terminate() }
+        for _ in 0..<150 where process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }  // cancelled: stop anyway
     }
+
+    deinit { if process.isRunning { process.terminate() } }
 }
 
 /// A site answers the Control Site's replay requests through a flood of forged ones: the Control
@@ -152,7 +159,7 @@ struct ReplayFloodTests {
         #expect(await waitFor(upTo: .seconds(10)) { !answered("cs-after", "done").isEmpty })
         #expect(answered("cs-gap", "accepted").count == 1, "a repeat spends nothing")
 
-        flood.stop()
+        await flood.stop()
         let floodSeconds = Double(MonotonicClock.now() - floodStart) / 1e9
         // Give the last answers time to arrive before counting them.
         _ = await waitFor(upTo: .seconds(1)) { false }
@@ -265,7 +272,7 @@ struct ReplayFloodTests {
             return now.highest > Int64(before) + 40 && now.contiguous >= now.highest - 5 && gapAnswered()
                 && ((try? db.execute("SELECT count(*) FROM gaps WHERE site = 'durability' AND stream = $1", [telemetry]).int(0, 0)) ?? 1) == 0
         }
-        flood.stop()
+        await flood.stop()
         #expect(filled, "held \(held()), stopped at \(stoppedAt): \(second.errors.suffix(8))")
         let asked = try db.execute("""
             SELECT state, count(*) AS n FROM replay_requests WHERE site = 'durability' GROUP BY state ORDER BY state

@@ -9,24 +9,15 @@ import TestSupport
 struct PersonnelEndToEndTests {
     @Test("pocarectl status shows the register QA approved; as root, --user names a trained person whose action is theirs in the audit trail; a person the register does not list is refused; control.require_user makes naming a must")
     func registerGovernsTheCommandLine() async throws {
-        let database = try TestPostgres()
-        let broker = try TestBroker()
-        let controlConfig = FileManager.default.temporaryDirectory.appendingPathComponent("control-\(UUID().uuidString).yaml").path
-        defer { try? FileManager.default.removeItem(atPath: controlConfig) }
-        try """
-            broker: \(broker.url)
-            client_id: control-personnel
-            database: "\(database.postgresConnectionInfo)"
-            """.write(toFile: controlConfig, atomically: true, encoding: .utf8)
-        let control = try RunningProcess("pocare-control", ["run", "--config", controlConfig])
-        defer { control.stop() }
-        #expect(await waitFor(upTo: .seconds(20)) { control.errors.contains { $0.contains("subscribed") } })
+        // PostgreSQL, a broker and pocare-control run, as the provable-records tests set them up.
+        let setup = try await ProvableRecordsSetup()
+        defer { setup.stop() }
         func qa(_ arguments: [String]) throws -> ProcessResult {
-            let (request, approval) = try throughChangeControl(arguments, database: database.postgresConnectionInfo)
+            let (request, approval) = try throughChangeControl(arguments, database: setup.database.postgresConnectionInfo)
             return request.status == 0 ? approval : request
         }
 
-        let fixture = try DaemonFixture(pollInterval: "100ms", controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-personnel }")
+        let fixture = try DaemonFixture(pollInterval: "100ms", controlSite: "control_site: { broker: \"\(setup.broker.url)\", client_id: site-personnel }")
         var daemon = try fixture.startDaemon()
         defer { daemon.stop() }
         func ctl(_ arguments: [String]) throws -> ProcessResult { try run("pocarectl", ["--socket", fixture.socketPath] + arguments) }

@@ -24,7 +24,23 @@ public struct Nonconformance: Sendable, Codable, Equatable {
     public var key: String
 
     public static func load(_ connection: PostgresConnection) throws -> [Nonconformance] {
+        // One query: every kind from the same snapshot, in one order. The first kind names the columns.
         let result = try connection.execute("""
+            \(facts)
+            \([specRan, specRuns, publishedSpec, publishedRan, equipmentReports, equipmentRan, suspendedSite, specNotReleased]
+                .joined(separator: "\nUNION ALL\n"))
+            ORDER BY 1, 2, 3, 5
+            """)
+        return (0..<result.rowCount).map { r in
+            Nonconformance(site: result.string(r, "site") ?? "", device: result.string(r, "device") ?? "", batch: result.string(r, "batch"),
+                           spec: result.string(r, "spec"), when: result.string(r, "when") ?? "", first: result.string(r, "first"),
+                           last: result.string(r, "last"), reason: result.string(r, "reason") ?? "", category: result.string(r, "category") ?? "",
+                           key: result.string(r, "key") ?? "")
+        }
+    }
+
+    /// What ran (per spec and per device) and what each device reports of itself.
+    static let facts = """
             WITH ran AS (
                 SELECT site, device, batch, spec, min(first_time) AS first, max(last_time) AS last
                 FROM batch_runs GROUP BY site, device, batch, spec),
@@ -42,15 +58,23 @@ public struct Nonconformance: Sendable, Codable, Equatable {
                                                                    THEN st.status->'devices' ELSE '[]' END) d
                       WHERE jsonb_typeof(d) = 'object' AND d->>'id' IS NOT NULL) s
                 FULL JOIN (SELECT * FROM device_metadata WHERE metadata IS NOT NULL) m ON m.site = s.site AND m.device = s.device)
-            SELECT r.site, r.device, r.batch, nullif(r.spec, ''), 'ran', \(SQLTime.iso("r.first")), \(SQLTime.iso("r.last")),
+        """
+
+    /// A batch ran without a spec, under one never released, or after its spec was retired.
+    static let specRan = """
+            SELECT r.site, r.device, r.batch, nullif(r.spec, '') AS spec, 'ran' AS "when", \(SQLTime.iso("r.first")) AS first,
+                   \(SQLTime.iso("r.last")) AS last,
                    CASE WHEN r.spec = '' THEN 'the batch ran without a spec'
                         WHEN rs.fingerprint IS NULL THEN 'the spec was never released'
                         ELSE 'ran until ' || \(SQLTime.iso("r.last")) || ', after the spec was retired on '
-                             || \(SQLTime.iso("rs.retired")) END,
-                   'spec', 'spec|' || r.site || '|' || r.device || '|' || r.batch || '|' || r.spec
+                             || \(SQLTime.iso("rs.retired")) END AS reason,
+                   'spec' AS category, 'spec|' || r.site || '|' || r.device || '|' || r.batch || '|' || r.spec AS key
             FROM ran r LEFT JOIN released_specs rs ON rs.fingerprint = r.spec
             WHERE r.spec = '' OR rs.fingerprint IS NULL OR rs.retired < r.last
-            UNION ALL
+        """
+
+    /// A device of an online site runs under a spec never released or retired.
+    static let specRuns = """
             SELECT d.site, d.device, d.batch, d.spec, 'runs', NULL, \(SQLTime.iso("d.updated")),
                    CASE WHEN rs.fingerprint IS NULL THEN 'the spec in force was never released'
                         ELSE 'the spec in force was retired on ' || \(SQLTime.iso("rs.retired")) END,
@@ -58,17 +82,26 @@ public struct Nonconformance: Sendable, Codable, Equatable {
             FROM site_devices d JOIN sites s ON s.site = d.site AND s.state = 'online'
             LEFT JOIN released_specs rs ON rs.fingerprint = d.spec
             WHERE d.spec IS NOT NULL AND (rs.fingerprint IS NULL OR rs.retired IS NOT NULL)
-            UNION ALL
+        """
+
+    /// A spec document a site published does not hash to its fingerprint.
+    static let publishedSpec = """
             SELECT p.site, '', NULL, p.fingerprint, 'published', NULL, \(SQLTime.iso("p.received")),
                    'the spec document the site published under this fingerprint hashes to ' || p.computed,
                    'published_spec', 'published|' || p.site || '|' || p.fingerprint || '|' || p.computed
             FROM published_specs p WHERE NOT p.verified
-            UNION ALL
+        """
+
+    /// A batch ran under such a fingerprint.
+    static let publishedRan = """
             SELECT r.site, r.device, r.batch, r.spec, 'ran', \(SQLTime.iso("r.first")), \(SQLTime.iso("r.last")),
                    'ran under a fingerprint whose published document hashes to ' || p.computed,
                    'published_spec', 'published-ran|' || r.site || '|' || r.device || '|' || r.batch || '|' || p.computed
             FROM ran r JOIN published_specs p ON p.site = r.site AND p.fingerprint = r.spec AND NOT p.verified
-            UNION ALL
+        """
+
+    /// A device a Master File site reports is not registered as it reports itself (profile, fingerprint, serial).
+    static let equipmentReports = """
             SELECT d.site, d.device, NULL, NULL, 'reports', NULL, \(SQLTime.iso("d.seen")),
                    CASE WHEN e.id IS NULL THEN 'equipment not registered in the POC Master File (reports '
                                                || coalesce(d.profile, 'no profile') || coalesce(', profile ' || left(d.fingerprint, 19), '') || ')'
@@ -82,14 +115,20 @@ public struct Nonconformance: Sendable, Codable, Equatable {
             LEFT JOIN registered_equipment e ON e.site = d.site AND e.device = d.device AND e.retired IS NULL
             WHERE e.id IS NULL OR d.profile IS DISTINCT FROM e.profile OR d.fingerprint <> e.profile_fingerprint
                OR (d.serial IS NOT NULL AND e.serial_number IS NOT NULL AND d.serial <> e.serial_number)
-            UNION ALL
+        """
+
+    /// A batch ran on equipment not registered when it started.
+    static let equipmentRan = """
             SELECT r.site, r.device, r.batch, NULL, 'ran', \(SQLTime.iso("r.first")), \(SQLTime.iso("r.last")),
                    'ran on equipment not registered in the POC Master File (never registered, or retired before the batch started)',
                    'equipment', 'equipment-ran|' || r.site || '|' || r.device || '|' || r.batch
             FROM ran_device r JOIN master_sites ms ON ms.site = r.site
             WHERE NOT EXISTS (SELECT 1 FROM registered_equipment e WHERE e.site = r.site AND e.device = r.device
                               AND (e.retired IS NULL OR e.retired >= r.first))
-            UNION ALL
+        """
+
+    /// A batch started while its site was suspended.
+    static let suspendedSite = """
             SELECT r.site, r.device, r.batch, NULL, 'ran', \(SQLTime.iso("r.first")), \(SQLTime.iso("r.last")),
                    'started while the site was suspended (' || q.reason || ')',
                    'site', 'suspended|' || r.site || '|' || r.device || '|' || r.batch
@@ -97,18 +136,13 @@ public struct Nonconformance: Sendable, Codable, Equatable {
             CROSS JOIN LATERAL (SELECT h.state, h.reason FROM qualification_history h WHERE h.site = r.site AND h.since <= r.first
                                 ORDER BY h.since DESC, h.id DESC LIMIT 1) q
             WHERE q.state = 'suspended'
-            UNION ALL
+        """
+
+    /// The site itself said the batch started under a spec not released.
+    static let specNotReleased = """
             SELECT e.site, e.device, e.batch, e.spec, 'ran', \(SQLTime.iso("e.time")), NULL,
                    'the site started the batch under a spec that was not released: ' || coalesce(e.record->'event'->>'detail', ''),
                    'spec', 'spec-not-released|' || e.site || '|' || coalesce(e.device, '') || '|' || coalesce(e.batch, '')
             FROM events e WHERE e.kind = 'spec_release' AND e.record->'event'->>'release' = 'not released'
-            ORDER BY 1, 2, 3, 5
-            """)
-        return (0..<result.rowCount).map { r in
-            Nonconformance(site: result.string(r, 0)!, device: result.string(r, 1)!, batch: result.string(r, 2),
-                           spec: result.string(r, 3), when: result.string(r, 4)!, first: result.string(r, 5),
-                           last: result.string(r, 6), reason: result.string(r, 7)!, category: result.string(r, 8) ?? "",
-                           key: result.string(r, 9) ?? "")
-        }
-    }
+        """
 }

@@ -40,73 +40,77 @@ public enum Contract {
         w.raw(",\"samples\":[")
         for (n, sample) in samples.enumerated() {
             if n > 0 { w.raw(0x2C) }
-            // No string interpolation per sample: a drain writes hundreds of thousands a second.
-            w.raw("{\"seq\":")
-            w.signed(sample.seq)
-            w.raw(",\"time\":")
-            w.time(sample.time)
-            if let ns = sample.timeNanoseconds {
-                w.raw(",\"time_ns\":")
-                w.signed(ns)
-            }
-            w.raw(",\"cycle\":")
-            w.signed(sample.cycle)
-            w.raw(",\"batch\":")
-            w.optional(sample.batch)
-            w.raw(",\"phase\":")
-            w.optional(sample.phase)
-            w.raw(",\"spec\":")
-            w.optional(sample.spec)
-            w.raw(",\"hash\":")
-            w.optional(sample.hash)
-            w.raw(",\"values\":{")
-            // The labels the sample was taken under; the given ones for a sample stored without.
-            let labels = sample.labels ?? labels
-            var bad: [(String, Quality)] = []
-            var exact: [(String, Double)] = []
-            for (k, reading) in sample.readings.enumerated() {
-                if k > 0 { w.raw(0x2C) }
-                w.key(reading.parameterId)
-                switch reading.value {
-                case .number(let v)?:
-                    // An enumerated value travels as its label; a code the enumeration lacks
-                    // travels as the number, so a consumer tells the two apart by JSON type.
-                    if !labels.isEmpty, let label = labels[reading.parameterId]?[v] {
-                        w.string(label)
-                        exact.append((reading.parameterId, v))
-                    } else {
-                        w.number(v)
-                        if RawNumber.needsBits(v) { exact.append((reading.parameterId, v)) }
-                    }
-                case .flag(let b)?: w.raw(b ? "true" : "false")
-                case .text(let t)?: w.string(t)
-                case nil: w.raw("null")
-                }
-                if reading.quality != .good { bad.append((reading.parameterId, reading.quality)) }
-            }
-            w.raw("}")
-            if !exact.isEmpty {
-                w.raw(",\"raw\":{")
-                for (k, entry) in exact.enumerated() {
-                    if k > 0 { w.raw(0x2C) }
-                    w.key(entry.0)
-                    RawNumber.write(entry.1, to: &w)
-                }
-                w.raw("}")
-            }
-            if !bad.isEmpty {
-                w.raw(",\"quality\":{")
-                for (k, entry) in bad.enumerated() {
-                    if k > 0 { w.raw(0x2C) }
-                    w.key(entry.0)
-                    w.string(entry.1.rawValue)
-                }
-                w.raw("}")
-            }
-            w.raw("}")
+            writeSample(sample, labels: labels, to: &w)
         }
         w.raw("]}")
         return w.bytes
+    }
+
+    /// One sample of a telemetry message. No string interpolation per sample: a drain writes
+    /// hundreds of thousands a second.
+    @inline(__always)
+    static func writeSample(_ sample: PublishedSample, labels: Labels, to w: inout JSONWriter) {
+        w.raw("{\"seq\":")
+        w.signed(sample.seq)
+        w.raw(",\"time\":")
+        w.time(sample.time)
+        if let ns = sample.timeNanoseconds {
+            w.raw(",\"time_ns\":")
+            w.signed(ns)
+        }
+        w.raw(",\"cycle\":")
+        w.signed(sample.cycle)
+        w.raw(",\"batch\":")
+        w.optional(sample.batch)
+        w.raw(",\"phase\":")
+        w.optional(sample.phase)
+        w.raw(",\"spec\":")
+        w.optional(sample.spec)
+        w.raw(",\"hash\":")
+        w.optional(sample.hash)
+        w.raw(",\"values\":{")
+        // The labels the sample was taken under; the given ones for a sample stored without.
+        let labels = sample.labels ?? labels
+        var bad: [(String, Quality)] = []
+        var exact: [(String, Double)] = []
+        for (k, reading) in sample.readings.enumerated() {
+            if k > 0 { w.raw(0x2C) }
+            w.key(reading.parameterId)
+            switch reading.value {
+            case .number(let v)?:
+                // An enumerated value travels as its label; a code the enumeration lacks
+                // travels as the number, so a consumer tells the two apart by JSON type.
+                if !labels.isEmpty, let label = labels[reading.parameterId]?[v] {
+                    w.string(label)
+                    exact.append((reading.parameterId, v))
+                } else {
+                    w.number(v)
+                    if RawNumber.needsBits(v) { exact.append((reading.parameterId, v)) }
+                }
+            case .flag(let b)?: w.raw(b ? "true" : "false")
+            case .text(let t)?: w.string(t)
+            case nil: w.raw("null")
+            }
+            if reading.quality != .good { bad.append((reading.parameterId, reading.quality)) }
+        }
+        w.raw("}")
+        writeMembers(",\"raw\":{", exact, to: &w) { RawNumber.write($0, to: &$1) }
+        writeMembers(",\"quality\":{", bad, to: &w) { $1.string($0.rawValue) }
+        w.raw("}")
+    }
+
+    /// `opening`, then each `key: value`, and a closing brace; nothing when there are none.
+    @inline(__always)
+    static func writeMembers<Value>(_ opening: String, _ members: [(String, Value)], to w: inout JSONWriter,
+                                    _ value: (Value, inout JSONWriter) -> Void) {
+        guard !members.isEmpty else { return }
+        w.raw(opening)
+        for (k, entry) in members.enumerated() {
+            if k > 0 { w.raw(0x2C) }
+            w.key(entry.0)
+            value(entry.1, &w)
+        }
+        w.raw("}")
     }
 
     /// One event message; the stored event body is embedded as it was committed.

@@ -80,83 +80,24 @@ final class TelemetryEncoder {
             let plan = try plan(layout: rows.layout, labelSet: rows.labelSet, device: device, reader: reader)
             let mark = w.bytes.count
             let rowSeq = rows.seq
-            w.bytes.append(contentsOf: count > 0 ? Fragment.nextSample : Fragment.firstSample)
-            w.signed(rowSeq)
-            w.bytes.append(contentsOf: Fragment.time)
-            let timeNanoseconds = rows.timeNanoseconds
-            w.time(nanoseconds: timeNanoseconds)
-            w.bytes.append(contentsOf: Fragment.timeNanoseconds)
-            w.signed(timeNanoseconds)
-            w.bytes.append(contentsOf: Fragment.cycle)
-            w.signed(rows.cycle)
-            w.bytes.append(contentsOf: Fragment.batch)
-            w.optional(bytes: rows.batch)
-            w.bytes.append(contentsOf: Fragment.phase)
-            w.optional(bytes: rows.phase)
-            w.bytes.append(contentsOf: Fragment.spec)
-            w.optional(bytes: rows.spec)
             let hash = rows.hash
-            w.bytes.append(contentsOf: Fragment.hash)
-            w.optional(bytes: hash)
-            w.bytes.append(contentsOf: Fragment.values)
-            var bad: [(Int, Quality)] = []
-            var exact: [(Int, Double)] = []
-            let readings: Int
+            Self.writeFields(of: rows, hash: hash, first: count == 0, to: &w)
+            let written: Readings
             do {
-                readings = try SampleCodec.visit(rows.readings) { index, quality, value in
-                    guard index < plan.keys.count else { return }
-                    if index > 0 { w.bytes.append(0x2C) }
-                    w.bytes.append(contentsOf: plan.keys[index])
-                    switch value {
-                    case .number(let v):
-                        // As Contract.telemetry: an enumerated value as its label, a code the
-                        // enumeration lacks as the number.
-                        // The code behind a label, and a number JSON cannot spell, go in `raw` too.
-                        if let labels = plan.labels[index], let label = labels[v] {
-                            w.string(label)
-                            exact.append((index, v))
-                        } else {
-                            w.number(v)
-                            if RawNumber.needsBits(v) { exact.append((index, v)) }
-                        }
-                    case .flag(let b): w.bytes.append(contentsOf: b ? Fragment.true : Fragment.false)
-                    case .text(let t): w.string(bytes: t)
-                    case .none: w.bytes.append(contentsOf: Fragment.null)
-                    }
-                    if quality != .good { bad.append((index, quality)) }
-                }
+                written = try Self.writeReadings(rows.readings, plan: plan, to: &w)
             } catch {
                 // A damaged row ends the message before it; alone, it is the error.
                 guard count > 0 else { throw SampleCodec.DecodeError(description: "sample \(stream) \(rowSeq): \(error)") }
                 w.bytes.removeSubrange(mark...)
                 break
             }
-            guard readings == plan.keys.count else {
-                let problem = "sample \(stream) \(rowSeq): \(readings) readings for a layout of \(plan.keys.count) parameters"
+            guard written.count == plan.keys.count else {
+                let problem = "sample \(stream) \(rowSeq): \(written.count) readings for a layout of \(plan.keys.count) parameters"
                 guard count > 0 else { throw SampleCodec.DecodeError(description: problem) }
                 w.bytes.removeSubrange(mark...)
                 break
             }
-            w.bytes.append(0x7D)
-            if !exact.isEmpty {
-                w.bytes.append(contentsOf: Fragment.raw)
-                for (k, entry) in exact.enumerated() {
-                    if k > 0 { w.bytes.append(0x2C) }
-                    w.bytes.append(contentsOf: plan.keys[entry.0])
-                    RawNumber.write(entry.1, to: &w)
-                }
-                w.bytes.append(0x7D)
-            }
-            if !bad.isEmpty {
-                w.bytes.append(contentsOf: Fragment.quality)
-                for (k, entry) in bad.enumerated() {
-                    if k > 0 { w.bytes.append(0x2C) }
-                    w.bytes.append(contentsOf: plan.keys[entry.0])
-                    w.string(entry.1.rawValue)
-                }
-                w.bytes.append(0x7D)
-            }
-            w.bytes.append(0x7D)
+            Self.writeExceptions(written, plan: plan, to: &w)
             // A message never grows past its budget; a single sample larger than it still goes.
             if count > 0 && w.bytes.count > budget {
                 w.bytes.removeSubrange(mark...)
@@ -168,17 +109,113 @@ final class TelemetryEncoder {
             count += 1
         }
         guard let first else { return nil }
-        var head = JSONWriter(capacity: w.bytes.count + 512)
+        let payload = try Self.envelope(
+            samples: w.bytes, first: first, last: lastSeq, site: site, device: device, stream: stream, epoch: epoch, sent: sent,
+            previousHash: try previousHash(first))
+        return Message(payload: payload, first: first, last: lastSeq, lastHash: lastHash.map { String(decoding: $0, as: UTF8.self) })
+    }
+
+    /// A sample's fields before its values, as `Contract.telemetry` writes them.
+    @inline(__always)
+    private static func writeFields(of rows: StoreReader.SampleCursor, hash: UnsafeRawBufferPointer?, first: Bool, to w: inout JSONWriter) {
+        w.bytes.append(contentsOf: first ? Fragment.firstSample : Fragment.nextSample)
+        w.signed(rows.seq)
+        w.bytes.append(contentsOf: Fragment.time)
+        let timeNanoseconds = rows.timeNanoseconds
+        w.time(nanoseconds: timeNanoseconds)
+        w.bytes.append(contentsOf: Fragment.timeNanoseconds)
+        w.signed(timeNanoseconds)
+        w.bytes.append(contentsOf: Fragment.cycle)
+        w.signed(rows.cycle)
+        w.bytes.append(contentsOf: Fragment.batch)
+        w.optional(bytes: rows.batch)
+        w.bytes.append(contentsOf: Fragment.phase)
+        w.optional(bytes: rows.phase)
+        w.bytes.append(contentsOf: Fragment.spec)
+        w.optional(bytes: rows.spec)
+        w.bytes.append(contentsOf: Fragment.hash)
+        w.optional(bytes: hash)
+    }
+
+    /// What writing a sample's values found: how many, those that also go in `raw`, and those not good.
+    private struct Readings {
+        var count: Int
+        var exact: [(Int, Double)]
+        var bad: [(Int, Quality)]
+    }
+
+    /// The `values` object of a sample.
+    @inline(__always)
+    private static func writeReadings(_ readings: UnsafeRawBufferPointer, plan: Plan, to w: inout JSONWriter) throws -> Readings {
+        w.bytes.append(contentsOf: Fragment.values)
+        var bad: [(Int, Quality)] = []
+        var exact: [(Int, Double)] = []
+        let count = try SampleCodec.visit(readings) { index, quality, value in
+            guard index < plan.keys.count else { return }
+            if index > 0 { w.bytes.append(0x2C) }
+            w.bytes.append(contentsOf: plan.keys[index])
+            switch value {
+            case .number(let v):
+                // As Contract.telemetry: an enumerated value as its label, a code the
+                // enumeration lacks as the number.
+                // The code behind a label, and a number JSON cannot spell, go in `raw` too.
+                if let labels = plan.labels[index], let label = labels[v] {
+                    w.string(label)
+                    exact.append((index, v))
+                } else {
+                    w.number(v)
+                    if RawNumber.needsBits(v) { exact.append((index, v)) }
+                }
+            case .flag(let b): w.bytes.append(contentsOf: b ? Fragment.true : Fragment.false)
+            case .text(let t): w.string(bytes: t)
+            case .none: w.bytes.append(contentsOf: Fragment.null)
+            }
+            if quality != .good { bad.append((index, quality)) }
+        }
+        w.bytes.append(0x7D)
+        return Readings(count: count, exact: exact, bad: bad)
+    }
+
+    /// The sample's `raw` and `quality` objects where it has any, and its closing brace.
+    @inline(__always)
+    private static func writeExceptions(_ written: Readings, plan: Plan, to w: inout JSONWriter) {
+        if !written.exact.isEmpty {
+            w.bytes.append(contentsOf: Fragment.raw)
+            for (k, entry) in written.exact.enumerated() {
+                if k > 0 { w.bytes.append(0x2C) }
+                w.bytes.append(contentsOf: plan.keys[entry.0])
+                RawNumber.write(entry.1, to: &w)
+            }
+            w.bytes.append(0x7D)
+        }
+        if !written.bad.isEmpty {
+            w.bytes.append(contentsOf: Fragment.quality)
+            for (k, entry) in written.bad.enumerated() {
+                if k > 0 { w.bytes.append(0x2C) }
+                w.bytes.append(contentsOf: plan.keys[entry.0])
+                w.string(entry.1.rawValue)
+            }
+            w.bytes.append(0x7D)
+        }
+        w.bytes.append(0x7D)
+    }
+
+    /// The message around its samples.
+    private static func envelope(
+        samples: [UInt8], first: Int64, last: Int64, site: String, device: String, stream: StreamName, epoch: String?, sent: Date,
+        previousHash: String?
+    ) throws -> [UInt8] {
+        var head = JSONWriter(capacity: samples.count + 512)
         head.raw("{\"seq_first\":")
         head.signed(first)
         head.raw(",\"seq_last\":")
-        head.signed(lastSeq)
+        head.signed(last)
         head.raw(",\"schema\":\"\(Topics.schemaVersion)/telemetry\",\"site\":")
         head.string(site)
         head.raw(",\"epoch\":")
         head.optional(epoch)
         head.raw(",\"previous_hash\":")
-        head.optional(try previousHash(first))
+        head.optional(previousHash)
         head.raw(",\"device\":")
         head.string(device)
         head.raw(",\"stream\":")
@@ -186,10 +223,9 @@ final class TelemetryEncoder {
         head.raw(",\"sent\":")
         head.time(sent)
         head.raw(",\"samples\":[")
-        head.bytes.append(contentsOf: w.bytes)
+        head.bytes.append(contentsOf: samples)
         head.raw("]}")
-        return Message(
-            payload: head.bytes, first: first, last: lastSeq, lastHash: lastHash.map { String(decoding: $0, as: UTF8.self) })
+        return head.bytes
     }
 
     private func plan(layout: Int64, labelSet: Int64?, device: String, reader: StoreReader) throws -> Plan {

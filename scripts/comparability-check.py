@@ -97,6 +97,57 @@ def against_envelope(buckets, trajectory, floor, required):
                 passed=bool(compared > 0 and share >= required))
 
 
+def align(trajectories, a):
+    """Re-buckets one batch's time-bucket trajectories by its progress variable: the progress of
+    time bucket i is the running maximum of the variable's values up to i; it falls in bucket
+    floor((progress - from) / width) (not placed below `from` or without a value); a parameter's
+    value in a progress bucket is the mean of its time-bucket values placed there."""
+    progress = trajectories.get(a["parameter"], [])
+    placement, highest, held = [], None, 0
+    for v in progress:
+        if v is None or not math.isfinite(v):
+            placement.append(None)
+            continue
+        if highest is not None and v < highest:
+            held += 1
+        else:
+            highest = v
+        position = (highest - a["from"]) / a["bucket"]
+        placement.append(min(math.floor(position), 4999) if 0 <= position < math.inf else None)
+    placed = sum(1 for j in placement if j is not None)
+    count = max((j for j in placement if j is not None), default=-1) + 1
+    aligned = {}
+    for name, values in trajectories.items():
+        if name == a["parameter"]:
+            continue
+        groups = [[] for _ in range(count)]
+        for i, v in enumerate(values):
+            if v is not None and i < len(placement) and placement[i] is not None:
+                groups[placement[i]].append(v)
+        aligned[name] = [float(np.mean(g)) if g else None for g in groups]
+    return aligned, held, placed
+
+
+def aligned_fixture(fixture, out):
+    """Where the fixture names a progress variable, its batches' trajectories realigned (and reported)."""
+    a = fixture["settings"].get("align_by")
+    if not a:
+        return fixture
+    result = dict(fixture)
+    for side in ("reference", "test"):
+        batches = []
+        for b in fixture[side]:
+            aligned, held, placed = align(b.get("trajectories", {}), a)
+            out[f"align.{b['id']}.held"] = held
+            out[f"align.{b['id']}.placed"] = placed
+            for name, values in aligned.items():
+                for j, v in enumerate(values):
+                    out[f"align.{b['id']}.{name}.{j}"] = v if v is not None else "none"
+            batches.append(dict(b, trajectories=aligned))
+        result[side] = batches
+    return result
+
+
 def hotelling(ref_matrix, floors, x, alpha):
     data = np.array(ref_matrix, dtype=float)
     n, p = data.shape
@@ -160,7 +211,8 @@ def parameter(fixture, p, out):
             for k, v in r.items():
                 out[key(f"tier1.{k}")] = v
             failed |= not r["equivalent"]
-    if 3 in p["tiers"]:
+    aligned_by_itself = (s.get("align_by") or {}).get("parameter") == name
+    if 3 in p["tiers"] and not aligned_by_itself:
         trajectories = [b["trajectories"][name] for b in fixture["reference"] if name in b.get("trajectories", {})]
         buckets = envelope(trajectories, p["envelope_k"], p["floor"], minimum)
         for i, b in enumerate(buckets):
@@ -195,6 +247,7 @@ def parameter(fixture, p, out):
 
 def comparison(fixture):
     out = {}
+    fixture = aligned_fixture(fixture, out)
     params = fixture["parameters"]
     for p in params:
         parameter(fixture, p, out)

@@ -27,6 +27,10 @@ struct Fixture {
         m.minimumTier1Batches = s["minimum_tier1_batches"] as! Int
         m.qualityRangeRequiredShare = s["quality_range_required_share"] as! Double
         m.bucketSeconds = (s["bucket_seconds"] as! NSNumber).doubleValue
+        if let a = s["align_by"] as? [String: Any] {
+            m.alignment = ProgressAlignment(parameter: a["parameter"] as! String, unit: a["unit"] as? String ?? "",
+                                            bucket: (a["bucket"] as! NSNumber).doubleValue, from: (a["from"] as? NSNumber)?.doubleValue ?? 0)
+        }
         return m
     }
 
@@ -42,14 +46,35 @@ struct Fixture {
         }
     }
 
+    /// The batches of one side as the comparison sees them: where the fixture names a progress
+    /// variable, their trajectories realigned by it, as `ComparisonReport` does.
     func batches(_ side: String) -> [BatchInput] {
         (json[side] as! [[String: Any]]).map { b in
             let means = (b["means"] as! [String: Any]).mapValues { ($0 as! NSNumber).doubleValue }
-            let trajectories = (b["trajectories"] as? [String: Any] ?? [:]).mapValues { values in
-                (values as! [Any]).map { ($0 as? NSNumber)?.doubleValue }
-            }
-            return BatchInput(id: b["id"] as! String, site: side, means: means, trajectories: trajectories,
+            let trajectories = timeTrajectories(b)
+            return BatchInput(id: b["id"] as! String, site: side, means: means,
+                              trajectories: settings.alignment.map { $0.align(trajectories).trajectories } ?? trajectories,
                               startingMaterial: b["starting_material"] as? String)
+        }
+    }
+
+    func timeTrajectories(_ b: [String: Any]) -> [String: [Double?]] {
+        (b["trajectories"] as? [String: Any] ?? [:]).mapValues { values in (values as! [Any]).map { ($0 as? NSNumber)?.doubleValue } }
+    }
+
+    /// Each batch's realignment, under the script's keys.
+    func alignmentResults(into out: inout [String: Any]) {
+        guard let alignment = settings.alignment else { return }
+        for side in ["reference", "test"] {
+            for b in json[side] as! [[String: Any]] {
+                let id = b["id"] as! String
+                let aligned = alignment.align(timeTrajectories(b))
+                out["align.\(id).held"] = aligned.heldBuckets
+                out["align.\(id).placed"] = aligned.placedBuckets
+                for (name, values) in aligned.trajectories {
+                    for (j, v) in values.enumerated() { out["align.\(id).\(name).\(j)"] = v.map { $0 as Any } ?? "none" }
+                }
+            }
         }
     }
 
@@ -72,6 +97,7 @@ struct Fixture {
         let judgement = TieredAssessment.judge(site: "test", test: batches("test"), reference: batches("reference"),
                                                parameters: parameters, settings: settings)
         var out: [String: Any] = ["verdict": judgement.verdict.rawValue]
+        alignmentResults(into: &out)
         for j in judgement.parameters {
             func put(_ key: String, _ value: Any) { out["\(j.parameter).\(key)"] = value }
             put("reference.mean", j.reference.mean)
@@ -99,7 +125,7 @@ struct Fixture {
                 put("tier1.upper", e.upper)
                 put("tier1.equivalent", e.equivalent)
             }
-            if j.settings.applies(3), j.verdict != .notJudged {
+            if j.settings.applies(3), j.verdict != .notJudged, settings.alignment?.parameter != j.parameter {
                 let envelope = Envelope(
                     reference: batches("reference").compactMap { $0.trajectories[j.parameter] }, k: j.settings.envelopeK,
                     floor: j.settings.floor, minimumBatches: settings.minimumReferenceBatches)

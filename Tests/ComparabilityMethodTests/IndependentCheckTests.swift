@@ -42,7 +42,7 @@ struct IndependentCheckTests {
         #expect(result.status == 0, "\(result.error)")
         let expected = try #require(try JSONSerialization.jsonObject(with: result.output) as? [String: [String: Any]])
         let fixtures = try Fixture.all()
-        #expect(fixtures.count >= 7 && Set(expected.keys) == Set(fixtures.map(\.name)))
+        #expect(fixtures.count >= 9 && Set(expected.keys) == Set(fixtures.map(\.name)))
         var compared = 0
         for fixture in fixtures {
             let ours = fixture.results()

@@ -110,6 +110,11 @@ struct QualificationTests {
                                           meaning: .approved, comment: "site-b comparable", on: db.connection)
         let status = try #require(try Qualification.status(site: "site-b", settings: QualitySettings(), on: db.connection))
         #expect(status.state == .qualified && status.lastComparison?.id == id)
+        // The stored comparisons show the check's due date the POC Master File computes, never one of their own.
+        let list = try run("pocare-control", ["comparisons", "list", "--json", "--database", db.connectionInfo])
+        let yearly = try #require((jsonValue(list.output) as? [String: Any])?["yearly_check"] as? [[String: Any]], "\(list.errors)")
+        let due = try #require(yearly.first { $0["site"] as? String == "site-b" })
+        #expect(status.checkDue != nil && due["due"] as? String == status.checkDue && due["check"] as? String == "ok")
         #expect(Set(try Comparisons.signed(site: "site-b", on: db.connection).first?.batches ?? []) == Set(batches))
         #expect(throws: PostgresError.self) { try db.connection.execute("UPDATE comparison_reports SET verdicts = '{}'") }
 

@@ -75,6 +75,19 @@ struct SVGPlotTests {
         let svg = plot.svg()
         #expect(svg.components(separatedBy: "<polygon class=\"envelope\"").count - 1 == 2)
         #expect(svg.contains("stroke=\"#b00\""))
+        #expect(svg.contains("class=\"x-axis\"") && svg.contains("time since phase start (s)</text>"))
+    }
+
+    @Test("aligned by a progress variable, the x axis is that variable from its origin, named with its unit")
+    func envelopeByProgress() {
+        let plot = EnvelopePlot(parameter: "do", unit: "%", axis: .init(name: "viable_cell_density", unit: "10*6/mL", origin: 0.5, bucketWidth: 0.5),
+                                envelope: [.init(low: 45, mean: 50, high: 55), .init(low: 40, mean: 45, high: 50)],
+                                lines: [.init(label: "b1", values: [50, 44], flagged: false)])
+        let svg = plot.svg()
+        #expect(svg.contains(">viable_cell_density (10*6/mL)</text>") && svg.contains("by viable_cell_density (10*6/mL), reference envelope shaded"))
+        #expect(!svg.contains("time since phase start"))
+        // The ticks are values of the variable, from 0.5 where the axis starts to 1.5 where it ends.
+        #expect(svg.contains(">0.6</text>") && svg.contains(">1.4</text>") && !svg.contains(">0</text>"))
     }
 
     @Test("a password hash is salted, carries its iterations, verifies only the right password, and refuses too few iterations")

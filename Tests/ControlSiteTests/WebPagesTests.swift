@@ -98,6 +98,13 @@ extension WebSuites {
             let csv = try await web.get("/comparability.csv?\(query)")
             #expect(csv.status == 200 && csv.headers["content-type"]?.hasPrefix("text/csv") == true)
             #expect(csv.body.hasPrefix("site,device,batch,role,status,reasons,record_hash"))
+            let trajectories = try await web.get("/comparability-trajectories.csv?\(query)")
+            #expect(trajectories.status == 200 && trajectories.body.hasPrefix("site,device,batch,status,parameter,axis,axis_unit,bucket"))
+            #expect(page.body.contains("in buckets of 60 s since phase start"))
+            // Per-parameter settings as the command takes them; a wrong one is refused, naming it.
+            let tiers = try await web.get("/comparability?\(query)&settings=temperature.tiers%3D2%2C3%20ph.k%3D2")
+            #expect(tiers.body.contains("<td>temperature</td><td>2, 3</td>") && tiers.body.contains("value=\"temperature.tiers=2,3 ph.k=2\""))
+            #expect(try await web.get("/comparability?\(query)&settings=temperature.bogus%3D1").body.contains("unknown key &#39;bogus&#39;"))
             let json = try await web.get("/comparability.json?\(query)")
             #expect(json.status == 200 && json.body.contains("\"reference\" : \"site-a\"") && json.body.contains("\"method_version\""))
             #expect(try await web.get("/comparability.json?spec=ffff&phase=expansion&reference=site-a").status == 400)

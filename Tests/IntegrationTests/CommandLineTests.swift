@@ -45,6 +45,15 @@ struct CommandLineTests {
         let shownObject = try #require(try JSONSerialization.jsonObject(with: Data(shown.output.utf8)) as? [String: Any])
         #expect((shownObject["phases"] as? [Any])?.count == 4)
         #expect(try run("pocarectl", ["spec", "show", "docs/examples/specs/cart-expansion-example.yaml"]).output.contains("fingerprint     sha256:"))
+        #expect((shownObject["comparability"] as? [Any])?.isEmpty == true)
+        // A spec that names a progress variable for a phase shows it.
+        let aligned = FileManager.default.temporaryDirectory.appendingPathComponent("aligned-\(UUID().uuidString).yaml")
+        // A temporary file left behind is harmless; its removal failing must not hide the result.
+        defer { try? FileManager.default.removeItem(at: aligned) }
+        try (String(contentsOfFile: "docs/examples/specs/cart-expansion-example.yaml", encoding: .utf8)
+             + "\ncomparability:\n  expansion: { align_by: viable_cell_density, bucket: 0.5 }\n").write(to: aligned, atomically: true, encoding: .utf8)
+        #expect(try run("pocarectl", ["spec", "show", aligned.path]).output
+            .contains("comparability   expansion aligned by viable_cell_density, buckets of 0.5 from 0"))
     }
 
     @Test("pocarectl with no arguments for validate is a usage error (exit 2)")

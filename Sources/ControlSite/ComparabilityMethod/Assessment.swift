@@ -1,7 +1,8 @@
 import Foundation
 
 /// One batch as the comparison sees it: its time-weighted mean per parameter in the phase, its
-/// trajectory per parameter (mean per time bucket since phase start, nil where it has none),
+/// trajectory per parameter (mean per time bucket since phase start, or per bucket of the
+/// progress variable where `MethodSettings.alignment` names one; nil where it has none),
 /// and the starting material it was made from, where the site recorded one.
 public struct BatchInput: Sendable, Codable, Equatable {
     public var id: String
@@ -190,17 +191,27 @@ public enum TieredAssessment {
         _ j: inout ParameterJudgement, _ p: ParameterSettings, parameter: String, test: [BatchInput], reference: [BatchInput],
         settings: MethodSettings, failures: inout [String], notes: inout [String]
     ) {
+        if let alignment = settings.alignment, alignment.parameter == parameter {
+            // Against itself the progress variable has no shape: its mean per bucket of itself is the bucket.
+            notes.append("Tier 3 not run: the trajectories are aligned by \(parameter) itself")
+            return
+        }
         let envelope = Envelope(reference: reference.compactMap { $0.trajectories[parameter] }, k: p.envelopeK, floor: p.floor,
                                 minimumBatches: settings.minimumReferenceBatches)
+        let axis = settings.alignment.map { "\($0.parameter) bucket" } ?? "time bucket"
         for batch in test {
             guard let trajectory = batch.trajectories[parameter] else { continue }
             let result = envelope.assess(trajectory, requiredShare: p.envelopeRequiredShare)
             j.envelope.append(.init(batch: batch.id, result: result))
             if result.comparedBuckets == 0 {
-                notes.append("Tier 3: batch \(batch.id) has no time bucket the reference envelope covers")
+                notes.append("Tier 3: batch \(batch.id) has no \(axis) the reference envelope covers")
             } else if !result.passed {
-                let at = result.largestDepartureBucket.map { " at \(format(Double($0) * settings.bucketSeconds)) s" } ?? ""
-                failures.append("Tier 3: batch \(batch.id) \(percent(result.insideShare)) of its time inside the reference envelope "
+                let at = result.largestDepartureBucket.map { b in
+                    settings.alignment.map { " at \($0.parameter) \(format($0.start(of: b)))...\(format($0.start(of: b + 1))) \($0.unit)" }
+                        ?? " at \(format(Double(b) * settings.bucketSeconds)) s"
+                } ?? ""
+                let of = settings.alignment.map { "of its \($0.parameter) buckets" } ?? "of its time"
+                failures.append("Tier 3: batch \(batch.id) \(percent(result.insideShare)) \(of) inside the reference envelope "
                                 + "(\(percent(result.requiredShare)) required); largest departure \(format(result.largestDeparture))\(at)")
             }
         }

@@ -4,7 +4,7 @@
 /// here the reference envelope of the trajectory).
 public struct MethodSettings: Sendable, Codable, Equatable {
     /// The version of the method the numbers come from; it changes whenever a formula does.
-    public static let methodVersion = "pocare-comparability/2"
+    public static let methodVersion = "pocare-comparability/3"
 
     /// Significance level of each one-sided test (the TOST's CI is 1 − 2α), of Hotelling's T².
     public var alpha = 0.05
@@ -19,6 +19,9 @@ public struct MethodSettings: Sendable, Codable, Equatable {
     public var qualityRangeRequiredShare = 0.9
     /// Width of a trajectory's time bucket, seconds since phase start.
     public var bucketSeconds = 60.0
+    /// Where the spec names a progress variable for the phase: Tier 3 compares trajectories by
+    /// its value (the time buckets realigned, `ProgressAlignment`) instead of by time. Nil: by time.
+    public var alignment: ProgressAlignment? = nil
     /// A batch whose unmonitored share of the phase is above this is excluded.
     public var maximumUnmonitoredShare = 0.05
     public init() {}

@@ -21,8 +21,8 @@ extension ControlSiteWebServer {
             }
         }
 
-        for format in ["csv", "json"] {
-            router.get("/comparability.\(format)") { [self] request, _ in
+        for format in ["csv", "json", "trajectories.csv"] {
+            router.get(format == "trajectories.csv" ? "/comparability-trajectories.csv" : "/comparability.\(format)") { [self] request, _ in
                 try await signedIn(request, api: true) { _ in
                     guard let query = ComparabilityPage.Query(FormFields(request.uri.query ?? "")) else {
                         return Self.text("spec, phase and reference are required\n", contentType: "text/plain", status: .badRequest)
@@ -31,9 +31,13 @@ extension ControlSiteWebServer {
                     switch try await pages.run({ try ComparabilityPage.load(query, specs: specs, on: $0) }) {
                     case .refused(let reason): return Self.text(reason + "\n", contentType: "text/plain", status: .badRequest)
                     case .report(let report):
-                        return format == "csv"
-                            ? Self.text(report.csv(), contentType: "text/csv; charset=utf-8", filename: "comparability-\(query.phase).csv")
-                            : Self.text(String(decoding: try report.canonicalJSON(pretty: true), as: UTF8.self), contentType: "application/json")
+                        switch format {
+                        case "csv": return Self.text(report.csv(), contentType: "text/csv; charset=utf-8", filename: "comparability-\(query.phase).csv")
+                        case "trajectories.csv":
+                            return Self.text(report.trajectoriesCSV(), contentType: "text/csv; charset=utf-8",
+                                             filename: "comparability-\(query.phase)-trajectories.csv")
+                        default: return Self.text(String(decoding: try report.canonicalJSON(pretty: true), as: UTF8.self), contentType: "application/json")
+                        }
                     }
                 }
             }

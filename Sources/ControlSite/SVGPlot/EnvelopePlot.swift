@@ -1,9 +1,30 @@
 import Foundation
 
-/// One parameter's trajectory since phase start: the reference envelope (mean ± k SD per time
-/// bucket) shaded, the reference mean dashed, each test batch drawn over it. A bucket the
-/// reference does not cover breaks the envelope; a bucket without a value breaks the line.
+/// One parameter's trajectory since phase start, or along the progress variable the spec
+/// aligns the phase by: the reference envelope (mean ± k SD per bucket) shaded, the reference
+/// mean dashed, each test batch drawn over it. A bucket the reference does not cover breaks the
+/// envelope; a bucket without a value breaks the line.
 public struct EnvelopePlot: Sendable {
+    /// What the x axis counts: time since phase start in seconds, or a progress variable's value.
+    public struct Axis: Sendable, Equatable {
+        /// The axis title, such as "time since phase start" or "viable_cell_density".
+        public var name: String
+        public var unit: String
+        /// The value where bucket 0 starts, and one bucket's width.
+        public var origin: Double
+        public var bucketWidth: Double
+        public init(name: String, unit: String, origin: Double, bucketWidth: Double) {
+            self.name = name
+            self.unit = unit
+            self.origin = origin
+            self.bucketWidth = bucketWidth
+        }
+
+        public static func time(bucketSeconds: Double) -> Axis {
+            Axis(name: "time since phase start", unit: "s", origin: 0, bucketWidth: bucketSeconds)
+        }
+    }
+
     public struct Band: Sendable, Equatable {
         public var low: Double
         public var mean: Double
@@ -28,7 +49,8 @@ public struct EnvelopePlot: Sendable {
 
     public var parameter: String
     public var unit: String
-    public var bucketSeconds: Double
+    public var axis: Axis
+    public var bucketSeconds: Double { axis.bucketWidth }
     /// Per bucket from 0; nil where the reference does not cover it.
     public var envelope: [Band?]
     public var lines: [Line]
@@ -36,9 +58,13 @@ public struct EnvelopePlot: Sendable {
     public var height = 260.0
 
     public init(parameter: String, unit: String, bucketSeconds: Double, envelope: [Band?], lines: [Line]) {
+        self.init(parameter: parameter, unit: unit, axis: .time(bucketSeconds: bucketSeconds), envelope: envelope, lines: lines)
+    }
+
+    public init(parameter: String, unit: String, axis: Axis, envelope: [Band?], lines: [Line]) {
         self.parameter = parameter
         self.unit = unit
-        self.bucketSeconds = bucketSeconds
+        self.axis = axis
         self.envelope = envelope
         self.lines = lines
     }
@@ -52,20 +78,23 @@ public struct EnvelopePlot: Sendable {
         var low = values.min() ?? 0, high = values.max() ?? 1
         if high - low < 1e-12 * max(1, abs(high)) { low -= max(abs(low) * 1e-3, 1e-6); high += max(abs(high) * 1e-3, 1e-6) }
         let pad = (high - low) * 0.08
-        let x = LinearScale(domain: (0, Double(count) * bucketSeconds), range: (left, left + plotWidth))
+        let width = axis.bucketWidth.isFinite && axis.bucketWidth > 0 ? axis.bucketWidth : 1
+        func at(_ bucket: Double) -> Double { axis.origin + bucket * width }
+        let x = LinearScale(domain: (at(0), at(Double(count))), range: (left, left + plotWidth))
         let y = LinearScale(domain: (low - pad, high + pad), range: (top + plotHeight, top))
         let c = SVGText.coordinate
         let id = SVGText.escape(parameter)
-        func middle(_ i: Int) -> Double { x((Double(i) + 0.5) * bucketSeconds) }
+        func middle(_ i: Int) -> Double { x(at(Double(i) + 0.5)) }
+        let axisTitle = SVGText.escape(axis.name) + (axis.unit.isEmpty ? "" : " (\(SVGText.escape(axis.unit)))")
         var s = """
             <svg xmlns="http://www.w3.org/2000/svg" class="envelope-plot" data-parameter="\(id)" viewBox="0 0 \(c(width)) \(c(height))" \
             width="\(c(width))" height="\(c(height))" role="img" aria-label="\(id): trajectories against the reference envelope">
-            <title>\(id) (\(SVGText.escape(unit))): trajectories since phase start against the reference envelope</title>
+            <title>\(id) (\(SVGText.escape(unit))): trajectories by \(axisTitle) against the reference envelope</title>
             <rect x="\(c(left))" y="\(c(top))" width="\(c(plotWidth))" height="\(c(plotHeight))" fill="#fff" stroke="#888"/>
 
             """
         // The envelope, one polygon per stretch of covered buckets, each bucket over its whole width.
-        func edges(_ i: Int) -> [Double] { [x(Double(i) * bucketSeconds), x(Double(i + 1) * bucketSeconds)] }
+        func edges(_ i: Int) -> [Double] { [x(at(Double(i))), x(at(Double(i + 1)))] }
         for run in Self.runs(envelope.map { $0 != nil }) {
             let bands = run.map { (i: $0, band: envelope[$0]!) }
             let upper = bands.flatMap { b in edges(b.i).map { "\(c($0)),\(c(y(b.band.high)))" } }
@@ -91,10 +120,11 @@ public struct EnvelopePlot: Sendable {
             s += "<text x=\"\(c(left - 6))\" y=\"\(c(y(t) + 4))\" font-size=\"11\" text-anchor=\"end\">\(SVGText.number(t))</text>"
         }
         for t in x.ticks(6) {
-            s += "<text x=\"\(c(x(t)))\" y=\"\(c(top + plotHeight + 14))\" font-size=\"11\" text-anchor=\"middle\">\(SVGText.number(t)) s</text>"
+            s += "<text x=\"\(c(x(t)))\" y=\"\(c(top + plotHeight + 14))\" font-size=\"11\" text-anchor=\"middle\">\(SVGText.number(t))</text>"
         }
+        s += "<text class=\"x-axis\" x=\"\(c(left + plotWidth / 2))\" y=\"\(c(height - 8))\" font-size=\"11\" text-anchor=\"middle\">\(axisTitle)</text>"
         s += "<text x=\"4\" y=\"16\" font-size=\"12\" font-weight=\"bold\">\(id)\(unit.isEmpty ? "" : " (\(SVGText.escape(unit)))"), "
-            + "time since phase start, reference envelope shaded</text>\n</svg>"
+            + "by \(axisTitle), reference envelope shaded</text>\n</svg>"
         return s
     }
 

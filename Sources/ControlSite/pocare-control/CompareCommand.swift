@@ -14,7 +14,8 @@ struct Compare: ParsableCommand {
             released, with unmonitored time above the limit or nonconforming are listed as excluded with the reason.
             Per parameter: Tier 2, each test batch's mean inside the reference mean ± k SD; Tier 1, TOST on the difference
             of means (margin 1.5 reference SD), only from 3 test batches and where its power reaches 80%; Tier 3, each
-            batch's trajectory against the reference envelope per time bucket; a paired comparison where batches share a
+            batch's trajectory against the reference envelope per time bucket (per bucket of the progress variable where
+            the spec's comparability section names one for the phase); a paired comparison where batches share a
             starting material; Hotelling's T² per batch where the reference has more batches than parameters. The SD is
             at least a floor per parameter (shown). Exit code 1 when a site is not comparable.
             Examples:
@@ -39,9 +40,12 @@ struct Compare: ParsableCommand {
     @Flag(help: "Store the report for QA's signature (printed with its id).") var save = false
     @Flag(help: "Print the whole report as JSON.") var json = false
     @Flag(help: "Print the inputs, one CSV row per batch and parameter.") var csv = false
+    @Flag(help: "Print the trajectories compared, one CSV row per batch, parameter and bucket.") var trajectoriesCsv = false
+    @Flag(help: "Align trajectories by time since phase start even where the spec names a progress variable for the phase.")
+    var alignByTime = false
 
     func validate() throws {
-        if json && csv { throw ValidationError("choose --json or --csv") }
+        if [json, csv, trajectoriesCsv].filter({ $0 }).count > 1 { throw ValidationError("choose one of --json, --csv, --trajectories-csv") }
         guard ComparisonRequest.Kind(rawValue: kind) != nil else { throw ValidationError("--kind: qualification or yearly") }
         guard bucket.isFinite, bucket >= 1, bucket <= 86_400 else { throw ValidationError("--bucket: 1 to 86400 seconds") }
         guard maxUnmonitored.isFinite, (0...100).contains(maxUnmonitored) else { throw ValidationError("--max-unmonitored: 0 to 100 percent") }
@@ -77,6 +81,7 @@ struct Compare: ParsableCommand {
         request.kind = ComparisonRequest.Kind(rawValue: kind)!
         request.includeNonconforming = includeNonconforming
         request.settings.bucketSeconds = bucket
+        request.alignByTime = alignByTime
         request.settings.maximumUnmonitoredShare = maxUnmonitored / 100
         request.overrides = overrides
         request.profiles = catalogue
@@ -93,6 +98,8 @@ struct Compare: ParsableCommand {
             emit(String(decoding: try report.canonicalJSON(pretty: true), as: UTF8.self))
         } else if csv {
             FileHandle.standardOutput.write(Data(report.csv().utf8))
+        } else if trajectoriesCsv {
+            FileHandle.standardOutput.write(Data(report.trajectoriesCSV().utf8))
         } else {
             ComparisonText.print(report)
         }

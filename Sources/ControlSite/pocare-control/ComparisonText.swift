@@ -12,6 +12,12 @@ enum ComparisonText {
         emit("alpha \(number(s.alpha)), Tier 1 from \(s.minimumTier1Batches) test batches where its power reaches \(TieredAssessment.percent(s.requiredPower)), "
              + "quality range share \(TieredAssessment.percent(s.qualityRangeRequiredShare)), buckets \(number(s.bucketSeconds)) s, "
              + "unmonitored at most \(TieredAssessment.percent(s.maximumUnmonitoredShare)); certified: \(report.certificationSource)")
+        if let a = s.alignment {
+            emit("trajectories aligned by \(a.parameter) (named by the spec), buckets of \(number(a.bucket)) \(a.unit) from \(number(a.from)); "
+                 + "non-monotone values: \(a.nonMonotone)")
+        } else {
+            emit("trajectories aligned by time since phase start")
+        }
         emit("")
         emitTable(["PARAMETER", "TIERS", "K", "MARGIN", "SD FLOOR", "ENVELOPE"], report.parameters.map { p in
             [p.name, p.settings.tiers.map(String.init).joined(separator: ","), number(p.settings.k), "\(number(p.settings.marginFactor)) SD",

@@ -10,7 +10,8 @@ import POCareCore
 /// durations are whole nanoseconds. Version 1 of this form is `pocare-ipc-spec/1`.
 public enum SpecCanonicalForm {
     public static func text(
-        identity: SpecIdentity, phases: [PhaseLimits], communicationLossPolls: Int, running: RunningSignal?
+        identity: SpecIdentity, phases: [PhaseLimits], communicationLossPolls: Int, running: RunningSignal?,
+        alignments: [SpecAlignment] = []
     ) -> String {
         var root: [(String, String)] = [
             ("form", string("pocare-ipc-spec/1")),
@@ -37,6 +38,12 @@ public enum SpecCanonicalForm {
             ])))
         }
         root.append(("rules", object(rules)))
+        // Written only where a spec names a progress variable, so the fingerprints of specs without one stay as they were.
+        if !alignments.isEmpty {
+            root.append(("comparability", object(alignments.sorted { $0.phase < $1.phase }.map { a in
+                (a.phase, object([("align_by", string(a.parameterId)), ("bucket", number(a.bucket)), ("from", number(a.from))]))
+            })))
+        }
         return object(root.sorted { $0.0 < $1.0 })
     }
 

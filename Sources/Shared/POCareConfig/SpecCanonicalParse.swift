@@ -36,6 +36,14 @@ extension SpecCanonicalForm {
         var result = IPCSpec(
             identity: spec, phases: phaseLimits, communicationLossPolls: (rules["communication_loss_polls"] as? NSNumber)?.intValue ?? 3,
             running: running, fingerprint: fingerprint)
+        if let comparability = root["comparability"] as? [String: Any] {
+            for phase in comparability.keys.sorted() {
+                guard let a = comparability[phase] as? [String: Any], let parameter = a["align_by"] as? String,
+                      let bucket = (a["bucket"] as? NSNumber)?.doubleValue else { return nil }
+                result.alignments.append(SpecAlignment(phase: phase, parameterId: parameter, bucket: bucket,
+                                                       from: (a["from"] as? NSNumber)?.doubleValue ?? 0))
+            }
+        }
         result.canonicalForm = text
         return result
     }

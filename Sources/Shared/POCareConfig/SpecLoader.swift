@@ -11,7 +11,7 @@ public enum SpecLoader {
         public var diagnostics: [Diagnostic]
     }
 
-    static let topKeys = ["spec", "rules", "phases"]
+    static let topKeys = ["spec", "rules", "phases", "comparability"]
     static let identityKeys = [
         "product", "process", "document", "version", "approved_by", "approval_date", "change_control", "profiles",
         "description",
@@ -60,13 +60,15 @@ public enum SpecLoader {
         }
         let (lossPolls, running) = parseRules(top, profiles: profiles, collector: collector)
         let phases = parsePhases(top, profiles: profiles, collector: collector)
+        let alignments = parseComparability(top, phases: phases, profiles: profiles, collector: collector)
 
         guard !collector.hasErrors, let identity else { return Result(spec: nil, diagnostics: collector.diagnostics) }
         let canonical = SpecCanonicalForm.text(
-            identity: identity, phases: phases, communicationLossPolls: lossPolls, running: running)
+            identity: identity, phases: phases, communicationLossPolls: lossPolls, running: running, alignments: alignments)
         var spec = IPCSpec(
             identity: identity, phases: phases, communicationLossPolls: lossPolls, running: running,
             fingerprint: "sha256:" + SHA256.hex(canonical))
+        spec.alignments = alignments
         spec.canonicalForm = canonical
         spec.source = text
         return Result(spec: spec, diagnostics: collector.diagnostics)

@@ -134,6 +134,8 @@ public struct IPCSpec: Sendable, Hashable {
     /// Polls in a row without a single good value before communication counts as lost.
     public var communicationLossPolls: Int
     public var running: RunningSignal?
+    /// Per phase, the progress variable comparisons align trajectories by (`comparability:`).
+    public var alignments: [SpecAlignment] = []
     /// `sha256:` and the hex SHA-256 of the spec's canonical form.
     public var fingerprint: String
     /// The canonical form the fingerprint hashes (empty for a spec not read from a file).

@@ -98,6 +98,7 @@ struct ShowSpec: ParsableCommand {
         if json {
             func n(_ v: Double?) -> Any { v ?? NSNull() }
             let object: [String: Any] = [
+                "comparability": spec.alignments.map { ["phase": $0.phase, "align_by": $0.parameterId, "bucket": $0.bucket, "from": $0.from] },
                 "product": id.product, "process": id.process, "document": id.documentId, "version": id.version,
                 "approved_by": id.approvedBy, "approval_date": id.approvalDate, "change_control": id.changeControl,
                 "profiles": id.profiles, "fingerprint": spec.fingerprint, "communication_loss_polls": spec.communicationLossPolls,
@@ -125,6 +126,10 @@ struct ShowSpec: ParsableCommand {
             fingerprint     \(spec.fingerprint)
 
             """)
+        for a in spec.alignments {
+            print("comparability   \(a.phase) aligned by \(a.parameterId), buckets of \(formatNumber(a.bucket)) from \(formatNumber(a.from))")
+        }
+        if !spec.alignments.isEmpty { print("") }
         var rows = [["phase", "parameter", "unit", "target", "action low", "alert low", "alert high", "action high",
                      "rate/min", "on delay", "off delay", "deadband", "stale after", "priority", "alarm when", "latch"]]
         func n(_ v: Double?) -> String { v.map(formatNumber) ?? "-" }

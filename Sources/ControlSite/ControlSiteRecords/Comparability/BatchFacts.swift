@@ -44,10 +44,13 @@ public struct BatchFacts: Sendable, Codable, Equatable {
 /// - spec released: the released-spec register;
 /// - nonconforming: the conformance findings, and excursions beyond an action limit in the record;
 /// - certified: a QP's certification (after QA's review), not withdrawn, whose record hash is the record's hash now;
-/// - site role: the reference site named by the caller (the POC Master File will hold it);
+/// - site role: the POC Master File's (`master_sites`) for a site registered there, else the
+///   reference site named by the caller (`ComparisonReport.load` refuses a named reference the
+///   Master File contradicts);
 /// - starting material: the record (named at `pocarectl batch start --starting-material`).
 public struct BatchFactsQuery {
     public static let roleSource = "the reference site named for this comparison"
+    public static let masterFileRoleSource = "the POC Master File's site roles (the reference site named for this comparison where a site is not registered)"
     public static let certificationSource = "a QP's certification (after QA's review, not withdrawn) of the batch record as it is now"
 
     public var connection: PostgresConnection
@@ -78,6 +81,7 @@ public struct BatchFactsQuery {
             ORDER BY min(r.first_time) DESC LIMIT $3
             """, [spec, since.map { String($0) }, String(limit)])
         let nonconformances = try Nonconformance.load(connection)
+        let roles = try Self.masterFileRoles(connection)
         var checks: [String: [SiteBatchRecordCheck]] = [:]
         var facts: [BatchFacts] = []
         for r in 0..<runs.rowCount {
@@ -89,7 +93,7 @@ public struct BatchFactsQuery {
                 site: site, device: device, batch: batch, spec: spec, first: runs.string(r, "first") ?? "", last: runs.string(r, "last") ?? "",
                 ended: runs.bool(r, "ended") ?? false, record: check?.record, recordStream: check?.stream, recordSeq: check?.seq, recordHash: nil,
                 recordDifferences: check?.differences ?? [], specReleased: runs.bool(r, "released") ?? false, nonconformities: [],
-                certifiedBy: nil, siteRole: site == reference ? "reference" : "additional", startingMaterial: check?.record?.startingMaterial)
+                certifiedBy: nil, siteRole: roles[site] ?? (site == reference ? "reference" : "additional"), startingMaterial: check?.record?.startingMaterial)
             if let check {
                 f.recordHash = try connection.execute(
                     "SELECT hash FROM events WHERE site = $1 AND stream = $2 AND seq = $3 ORDER BY time DESC LIMIT 1",
@@ -103,6 +107,14 @@ public struct BatchFactsQuery {
             facts.append(f)
         }
         return facts.sorted { ($0.site, $0.first, $0.batch, $0.device) < ($1.site, $1.first, $1.batch, $1.device) }
+    }
+
+    /// Each site's role in the POC Master File (`reference` or `additional`), for the sites registered there.
+    public static func masterFileRoles(_ connection: PostgresConnection) throws -> [String: String] {
+        let rows = try connection.execute("SELECT site, role FROM master_sites")
+        var roles: [String: String] = [:]
+        for r in 0..<rows.rowCount { if let site = rows.string(r, "site") { roles[site] = rows.string(r, "role") } }
+        return roles
     }
 
     /// The QP who certified the batch, when that signature still matches the record and no

@@ -52,8 +52,14 @@ public struct ComparisonReport: Sendable, Codable, Equatable {
         /// Why excluded or only for information; empty when included.
         public var reasons: [String]
         public var parameters: [Summary]
-        /// Mean per bucket of `settings.bucketSeconds` since the phase's start.
+        /// Mean per bucket of `settings.bucketSeconds` since the phase's start; where the
+        /// comparison is aligned by a progress variable (`settings.alignment`), mean per bucket of
+        /// that variable, the realigned `timeTrajectories`: what Tier 3 and the plots use.
         public var trajectories: [String: [Double?]]
+        /// Where aligned by progress: the trajectories as read, per time bucket, the progress variable's among them.
+        public var timeTrajectories: [String: [Double?]]? = nil
+        /// Where aligned by progress: time buckets whose progress value lay below the running maximum.
+        public var progressHeldBuckets: Int? = nil
 
         public var id: String { "\(site)/\(batch)/\(device)" }
     }
@@ -123,6 +129,9 @@ public struct ComparisonReport: Sendable, Codable, Equatable {
         let profile = try profile(request, facts: facts)
         let parameters = try parameters(request, profile: profile)
         let names = parameters.map(\.name)
+        var settings = request.settings
+        settings.alignment = try alignment(request, profile: profile)
+        let read = names + (settings.alignment.map { names.contains($0.parameter) ? [] : [$0.parameter] } ?? [])
         let selected = facts.filter { $0.site == request.reference || request.sites.isEmpty || request.sites.contains($0.site) }
         var batches = selected.map { f in entry(f, request: request, profile: profile, parameters: names) }
         batches = pairExclusions(batches, request: request)
@@ -130,7 +139,15 @@ public struct ComparisonReport: Sendable, Codable, Equatable {
             guard let start = batches[i].phaseStart.flatMap(UTCTime.parse)?.timeIntervalSince1970 else { continue }
             let f = selected[i]
             let end = f.record?.phaseTimeline.first { $0.phase == request.phase }?.to.flatMap(UTCTime.parse)?.timeIntervalSince1970
-            batches[i].trajectories = try trajectory(f, start, end, names)
+            let trajectories = try trajectory(f, start, end, read)
+            if let alignment = settings.alignment {
+                let aligned = alignment.align(trajectories)
+                batches[i].timeTrajectories = trajectories
+                batches[i].trajectories = aligned.trajectories
+                batches[i].progressHeldBuckets = aligned.heldBuckets
+            } else {
+                batches[i].trajectories = trajectories
+            }
         }
         let inputs = Dictionary(grouping: batches.filter { $0.status == .included }, by: \.site).mapValues { group in
             group.map { b in
@@ -142,15 +159,28 @@ public struct ComparisonReport: Sendable, Codable, Equatable {
         let testSites = Set(batches.map(\.site)).subtracting([request.reference]).sorted()
         let judgements = testSites.map { site in
             TieredAssessment.judge(site: site, test: inputs[site] ?? [], reference: inputs[request.reference] ?? [],
-                                   parameters: parameters.map { ($0.name, $0.settings) }, settings: request.settings)
+                                   parameters: parameters.map { ($0.name, $0.settings) }, settings: settings)
         }
         return ComparisonReport(
             generated: generated, kind: request.kind, spec: request.spec.fingerprint,
             specDocument: "\(request.spec.identity.documentId) \(request.spec.identity.version)", profile: profile, phase: request.phase,
             reference: request.reference, since: request.since.map { UTCTime.format(Date(timeIntervalSince1970: $0)) },
             includeNonconforming: request.includeNonconforming, roleSource: BatchFactsQuery.roleSource,
-            certificationSource: BatchFactsQuery.certificationSource, settings: request.settings, parameters: parameters,
+            certificationSource: BatchFactsQuery.certificationSource, settings: settings, parameters: parameters,
             batches: batches, judgements: judgements)
+    }
+
+    /// The progress variable the spec names for the phase, unless the request compares by time;
+    /// the compared equipment model must have it (where its profile is loaded).
+    static func alignment(_ request: ComparisonRequest, profile: String) throws(Refusal) -> ProgressAlignment? {
+        guard !request.alignByTime, let a = request.spec.alignment(for: request.phase) else { return nil }
+        let model = request.profiles[profile]
+        if let model, model.parameter(a.parameterId) == nil {
+            throw Refusal(description: "the spec aligns phase \(request.phase) by '\(a.parameterId)', which equipment model \(profile) does not have; "
+                          + "compare by time instead")
+        }
+        let unit = request.spec.phase(request.phase)?.limits(for: a.parameterId)?.unit ?? model?.parameter(a.parameterId)?.unit ?? ""
+        return ProgressAlignment(parameter: a.parameterId, unit: unit, bucket: a.bucket, from: a.from)
     }
 
     /// One batch with its summaries and the reasons it is not judged, if any.

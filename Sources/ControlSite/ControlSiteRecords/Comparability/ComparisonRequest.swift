@@ -25,6 +25,8 @@ public struct ComparisonRequest: Sendable {
     public var includeNonconforming = false
     public var kind: Kind = .qualification
     public var settings = MethodSettings()
+    /// Compare trajectories by time since phase start even where the spec names a progress variable.
+    public var alignByTime = false
     /// Per parameter, overrides of the defaults (`ParameterDefaults`).
     public var overrides: [String: ParameterOverride] = [:]
     /// Device profiles by id, for each parameter's measurement resolution.

@@ -18,11 +18,17 @@ enum ComparabilityPage {
         var includeNonconforming = false
         /// Width of a trajectory bucket, seconds.
         var bucket = MethodSettings().bucketSeconds
+        /// By time since phase start even where the spec names a progress variable for the phase.
+        var alignByTime = false
+        /// Per-parameter settings as `compare --setting` takes them, separated by spaces
+        /// (`ph.floor=band:0.1 temperature.tiers=2,3`); checked when the comparison is loaded.
+        var settings = ""
 
         var queryString: String {
             "spec=\(HTML.segment(spec))&phase=\(HTML.segment(phase))&reference=\(HTML.segment(reference))"
                 + (profile.map { "&profile=\(HTML.segment($0))" } ?? "") + "&kind=\(kind.rawValue)"
                 + (includeNonconforming ? "&information=1" : "") + "&bucket=\(SVGText.number(bucket))"
+                + (alignByTime ? "&align=time" : "") + (settings.isEmpty ? "" : "&settings=\(HTML.segment(settings))")
         }
 
         init(spec: String, profile: String? = nil, phase: String, reference: String) {
@@ -40,6 +46,9 @@ enum ComparabilityPage {
             self.init(spec: spec, profile: q["profile"].flatMap { $0.isEmpty ? nil : $0 }, phase: phase, reference: reference)
             kind = q["kind"].flatMap(ComparisonRequest.Kind.init(rawValue:)) ?? .qualification
             includeNonconforming = q["information"] == "1"
+            alignByTime = q["align"] == "time"
+            settings = (q["settings"] ?? "").trimmingCharacters(in: .whitespaces)
+            guard settings.count <= 2_000 else { return nil }
             if let text = q["bucket"], !text.isEmpty {
                 guard let b = Double(text), b.isFinite, b >= 1, b <= 86_400 else { return nil }
                 bucket = b
@@ -78,6 +87,12 @@ enum ComparabilityPage {
         request.kind = query.kind
         request.includeNonconforming = query.includeNonconforming
         request.settings.bucketSeconds = query.bucket
+        request.alignByTime = query.alignByTime
+        do {
+            request.overrides = try ParameterOverride.parse(query.settings.split(whereSeparator: \.isWhitespace).map(String.init))
+        } catch {
+            return .refused(error.description)
+        }
         request.profiles = specs.profiles
         do {
             return .report(try ComparisonReport.load(connection, request: request) { site, batch in
@@ -108,6 +123,10 @@ enum ComparabilityPage {
             <label><input type="checkbox" name="information" value="1"\(query?.includeNonconforming == true ? " checked" : "")> \
             nonconforming batches for information</label>
             <label>Trajectory bucket <input name="bucket" size="5" value="\(HTML.escape(SVGText.number(query?.bucket ?? MethodSettings().bucketSeconds)))"> s</label>
+            <label><input type="checkbox" name="align" value="time"\(query?.alignByTime == true ? " checked" : "")> \
+            trajectories by time, even where the spec names a progress variable</label>
+            <label>Parameter settings <input name="settings" size="40" value="\(HTML.escape(query?.settings ?? ""))" \
+            placeholder="ph.floor=band:0.1 temperature.tiers=2,3"></label>
             <button type="submit">Compare</button></form>
             <p><a href="/comparisons">Stored comparisons and their signatures</a></p>
             """
@@ -118,13 +137,15 @@ enum ComparabilityPage {
         case .report(let report)?:
             guard let q = query else { break }
             body += "<p>\(report.batches.count) batches · <a href=\"/comparability.csv?\(q.queryString)\">CSV (inputs)</a> · "
+                + "<a href=\"/comparability-trajectories.csv?\(q.queryString)\">CSV (trajectories)</a> · "
                 + "<a href=\"/comparability.json?\(q.queryString)\">JSON (inputs, settings and results)</a></p>"
             if session.role.maySign {
                 body += """
                     <form method="post" action="/comparisons" class="inline">
                     <input type="hidden" name="csrf" value="\(HTML.escape(session.csrfToken))">
                     \(["spec": q.spec, "profile": q.profile ?? "", "phase": q.phase, "reference": q.reference, "kind": q.kind.rawValue,
-                       "information": q.includeNonconforming ? "1" : "", "bucket": SVGText.number(q.bucket)].sorted { $0.key < $1.key }.map {
+                       "information": q.includeNonconforming ? "1" : "", "bucket": SVGText.number(q.bucket), "align": q.alignByTime ? "time" : "",
+                       "settings": q.settings].sorted { $0.key < $1.key }.map {
                         "<input type=\"hidden\" name=\"\($0.key)\" value=\"\(HTML.escape($0.value))\">" }.joined())
                     <button type="submit">Store this comparison for QA's signature</button></form>
                     """

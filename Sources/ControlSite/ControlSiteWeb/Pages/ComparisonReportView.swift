@@ -44,7 +44,7 @@ enum ComparisonReportView {
             + "<b>Tier 1</b>: two one-sided tests (Welch) on the difference of means, margin = factor × reference SD, α = \(n(s.alpha)) "
             + "(\(TieredAssessment.percent(1 - 2 * s.alpha)) CI); it runs from \(s.minimumTier1Batches) test batches and only where its "
             + "power to show two identical sites equivalent is at least \(TieredAssessment.percent(s.requiredPower)). "
-            + "<b>Tier 3</b>: each test batch's trajectory, in buckets of \(n(s.bucketSeconds)) s since phase start, against the "
+            + "<b>Tier 3</b>: each test batch's trajectory, \(trajectoryAxis(s)), against the "
             + "reference envelope (bucket mean ± k SD); the batch passes when its share of buckets inside reaches the threshold. "
             + "Batches from one split starting material are compared as pairs (mean difference within the margin). "
             + "Hotelling's T² checks each test batch's means of all parameters at once where the reference has more batches than "
@@ -59,6 +59,14 @@ enum ComparisonReportView {
              "± \(n(p.settings.envelopeK)) SD, \(TieredAssessment.percent(p.settings.envelopeRequiredShare)) of buckets inside"]
         }, cssClass: "settings")
         return text
+    }
+
+    /// How the trajectories are aligned, in words: by time, or by the spec's progress variable and its rule.
+    static func trajectoryAxis(_ s: MethodSettings) -> String {
+        guard let a = s.alignment else { return "in buckets of \(n(s.bucketSeconds)) s since phase start" }
+        return "aligned by the progress variable the spec names, <b>\(HTML.escape(a.parameter))</b>, in buckets of \(n(a.bucket)) "
+            + "\(HTML.escape(a.unit)) from \(n(a.from)) (its means per \(n(s.bucketSeconds)) s since phase start, placed by "
+            + "\(HTML.escape(a.nonMonotone)))"
     }
 
     static func parameter(_ p: ComparisonReport.Parameter, report: ComparisonReport) -> String {
@@ -105,7 +113,9 @@ enum ComparisonReportView {
             b.trajectories[p.name].map { EnvelopePlot.Line(label: "\(b.site) \(b.batch)", values: $0, flagged: failed.contains(b.id)) }
         }
         guard !reference.isEmpty || !lines.isEmpty else { return "" }
-        return EnvelopePlot(parameter: p.name, unit: p.unit, bucketSeconds: report.settings.bucketSeconds,
+        let axis = report.settings.alignment.map { EnvelopePlot.Axis(name: $0.parameter, unit: $0.unit, origin: $0.from, bucketWidth: $0.bucket) }
+            ?? .time(bucketSeconds: report.settings.bucketSeconds)
+        return EnvelopePlot(parameter: p.name, unit: p.unit, axis: axis,
                             envelope: envelope.buckets.map { $0.map { .init(low: $0.low, mean: $0.mean, high: $0.high) } }, lines: lines).svg()
     }
 
@@ -128,9 +138,11 @@ enum ComparisonReportView {
                  HTML.escape(b.role), HTML.escape(b.certifiedBy ?? "-"), HTML.escape(b.startingMaterial ?? "-"),
                  b.recordSeq.map { "\(HTML.escape(b.recordStream ?? "")) \($0) <code>\(HTML.escape(String((b.recordHash ?? "").prefix(12))))</code>" } ?? "-",
                  b.status == .included ? HTML.badge("included", "ok") : HTML.escape(b.status.rawValue) + ": " + b.reasons.map(HTML.escape).joined(separator: "<br>")]
+                    + (report.settings.alignment == nil ? [] : [b.progressHeldBuckets.map { "\($0) time buckets" } ?? "-"])
             }
         }
         let headers = ["Site", "Batch", "Device", "Role", "Certified", "Starting material", "Site record (hash)", "Status"]
+            + (report.settings.alignment.map { ["\(HTML.escape($0.parameter)) held at its running maximum"] } ?? [])
         return "<h2>Batches included</h2>" + HTML.table(headers, rows([.included]), cssClass: "included")
             + "<h2>Batches excluded or for information</h2>" + HTML.table(headers, rows([.excluded, .forInformation]), cssClass: "exclusions")
     }

@@ -172,18 +172,23 @@ ACL
   for user in demo-site demo-site-2; do
     [ -f "$identity_dir/$user.pem" ] || "$bin/pocarectl" identity init --key "$identity_dir/$user.pem" > /dev/null
   done
+  # The Control Site's own key signs its replay requests; each site holds its public key.
+  [ -f "$identity_dir/pocare-control.pem" ] || "$bin/pocare-control" identity init --key "$identity_dir/pocare-control.pem" > /dev/null
+  local control_key
+  control_key=$("$bin/pocare-control" identity show --key "$identity_dir/pocare-control.pem")
   # The site configurations sit two levels below the package, as those in docs/examples do, so
   # their relative paths still hold; their specs are the examples'.
   ln -sfn ../../docs/examples/specs .build/demo/specs
   local site file
   for site in demo-site:site-demo demo-site-2:site-demo-2; do
     file=${site#*:}
-    sed "s|^control_site: { \(.*\) }\$|control_site: { \1, credentials_file: $PWD/$identity_dir/${site%%:*}.credentials, identity_key: $PWD/$identity_dir/${site%%:*}.pem }|" \
+    sed "s|^control_site: { \(.*\) }\$|control_site: { \1, credentials_file: $PWD/$identity_dir/${site%%:*}.credentials, identity_key: $PWD/$identity_dir/${site%%:*}.pem, control_site_key: \"$control_key\" }|" \
       "docs/examples/$file.yaml" > ".build/demo/$file.yaml"
   done
   {
     grep -v -e '^sites:' -e '^# The sites whose' "$control_config"
     echo "credentials_file: $PWD/$identity_dir/pocare-control.credentials"
+    echo "identity_key: $PWD/$identity_dir/pocare-control.pem"
     echo "sites:"
     for site in demo-site demo-site-2; do
       echo "  $site: { keys: [ { key: \"$("$bin/pocarectl" identity show --key "$identity_dir/$site.pem")\" } ] }"

@@ -226,17 +226,17 @@ struct ContractIntegrityTests {
         let broker = try TestBroker(extraConfig: "log_type all")
         let subscriber = try await startSubscriber(broker, clientId: "qa-replay")
         defer { subscriber.stop() }
+        let controlSite = try ControlSiteTestKey()
         let fixture = try DaemonFixture(
-            pollInterval: "100ms", controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-replay }")
+            pollInterval: "100ms", controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-replay, \(controlSite.siteConfig) }")
         let daemon = try fixture.startDaemon()
         defer { daemon.stop() }
         #expect(await waitFor(upTo: .seconds(30)) {
             (try? StoreReader(path: fixture.storePath).streams())?.contains { $0.stream.isTelemetry && $0.deliveredSeq >= 5 } == true
         })
         let epoch = try StoreReader(path: fixture.storePath).epoch()
-        func request(_ text: String) -> Int32 {
-            runStatus("/usr/bin/mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "1", "-t", "pocare/v1/durability/replay", "-m", text])
-        }
+        // Asked as the Control Site asks: signed with its key.
+        func request(_ text: String) -> Int32 { publishReplayRequest(controlSite.signed(text), port: broker.port) }
         let statuses = { payloads(subscriber.output).filter { ($0["schema"] as? String) == "pocare/v1/replay_status" } }
 
         #expect(request("this is not a request") == 0)
@@ -244,7 +244,7 @@ struct ContractIntegrityTests {
         #expect(await waitFor(upTo: .seconds(10)) { daemon.errors.contains { $0.contains("replay request dropped") } })
         #expect(request(#"{"id":"other","stream":"rocker-1/telemetry","epoch":"0123456789abcdef0123456789abcdef","from":1,"to":5}"#) == 0)
         #expect(request(#"{"id":"r1","stream":"rocker-1/telemetry","epoch":"\#(epoch)","from":1,"to":5}"#) == 0)
-        #expect(await waitFor(upTo: .seconds(10)) { statuses().contains { $0["state"] as? String == "done" } })
+        #expect(await waitFor(upTo: .seconds(10)) { statuses().contains { $0["state"] as? String == "done" } }, "\(daemon.errors.suffix(10)) \(subscriber.errors.suffix(10))")
         let answers = statuses()
         let refused = answers.first { ($0["request"] as? [String: Any])?["id"] as? String == "other" }
         #expect(refused?["state"] as? String == "refused" && (refused?["reason"] as? String)?.contains("epoch") == true, "\(answers)")
@@ -269,9 +269,10 @@ struct ContractIntegrityTests {
         let subscriber = try await startSubscriber(broker, clientId: "qa-pruned")
         defer { subscriber.stop() }
         // Delivered rows older than a second are pruned at the writer's next maintenance.
+        let controlSite = try ControlSiteTestKey()
         let fixture = try DaemonFixture(
             pollInterval: "100ms", storeBlock: "  retention: 1s",
-            controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-pruned }")
+            controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-pruned, \(controlSite.siteConfig) }")
         let daemon = try fixture.startDaemon()
         defer { daemon.stop() }
         let stream = StreamName.telemetry(device: "rocker-1")
@@ -279,9 +280,8 @@ struct ContractIntegrityTests {
         #expect(await waitFor(upTo: .seconds(40)) { (firstHeld() ?? 0) > 10 }, "the oldest samples were delivered and pruned")
         let epoch = try StoreReader(path: fixture.storePath).epoch()
         let held = try #require(firstHeld())
-        func request(_ text: String) -> Int32 {
-            runStatus("/usr/bin/mosquitto_pub", ["-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "1", "-t", "pocare/v1/durability/replay", "-m", text])
-        }
+        // Asked as the Control Site asks: signed with its key.
+        func request(_ text: String) -> Int32 { publishReplayRequest(controlSite.signed(text), port: broker.port) }
         let answers = { payloads(subscriber.output).filter { ($0["schema"] as? String) == "pocare/v1/replay_status" } }
         let answer = { (id: String, state: String) in
             answers().first { ($0["request"] as? [String: Any])?["id"] as? String == id && $0["state"] as? String == state }

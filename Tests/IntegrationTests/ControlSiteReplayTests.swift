@@ -41,6 +41,9 @@ struct ControlSiteReplayTests {
         let database = try TestPostgres()
         let broker = try TestBroker()
         let db = try PostgresConnection(database.postgresConnectionInfo)
+        // The Control Site signs its replay requests; the site holds its public key.
+        let controlSite = try ControlSiteTestKey(), keyFile = try controlSite.keyFile()
+        defer { try? FileManager.default.removeItem(atPath: keyFile) }
         // One writer and a small queue, so what the instance holds when it dies is known to be a few messages.
         let base = """
             broker: \(broker.url)
@@ -49,6 +52,7 @@ struct ControlSiteReplayTests {
             writers: 1
             queue_capacity: 10
             batch_messages: 5
+            identity_key: \(keyFile)
             """
         let withoutReplay = try writeConfig(base + "\nreplay_after: off\n")
         let withReplay = try writeConfig(base + "\nreplay_after: 1s\n")
@@ -60,7 +64,7 @@ struct ControlSiteReplayTests {
         defer { first.stop() }
         #expect(await waitFor(upTo: .seconds(20)) { first.errors.contains { $0.contains("subscribed") } })
 
-        let fixture = try DaemonFixture(pollInterval: "50ms", controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-kill }")
+        let fixture = try DaemonFixture(pollInterval: "50ms", controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-kill, \(controlSite.siteConfig) }")
         let daemon = try fixture.startDaemon()
         defer { daemon.stop() }
         #expect(await waitFor(upTo: .seconds(20)) { ((try? progress(db))?["rocker-1/telemetry"]?.contiguous ?? 0) > 0 })
@@ -132,12 +136,15 @@ struct ControlSiteReplayTests {
         let admin = try PostgresConnection(database.postgresConnectionInfo)
         try admin.execute("CREATE DATABASE control")
         let conninfo = database.postgresConnectionInfo.replacingOccurrences(of: "dbname=postgres", with: "dbname=control")
+        let controlSite = try ControlSiteTestKey(), keyFile = try controlSite.keyFile()
+        defer { try? FileManager.default.removeItem(atPath: keyFile) }
         func config(_ clientId: String) throws -> String {
             try writeConfig("""
                 broker: \(broker.url)
                 client_id: \(clientId)
                 database: "\(conninfo)"
                 replay_after: 1s
+                identity_key: \(keyFile)
                 """)
         }
         let firstConfig = try config("control-first"), freshConfig = try config("control-fresh")
@@ -147,7 +154,7 @@ struct ControlSiteReplayTests {
         }
 
         // A site runs a while; the Control Site stores its records, then loses its database.
-        let fixture = try DaemonFixture(pollInterval: "100ms", controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-rebuild }")
+        let fixture = try DaemonFixture(pollInterval: "100ms", controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-rebuild, \(controlSite.siteConfig) }")
         let first = try RunningProcess("pocare-control", ["run", "--config", firstConfig])
         #expect(await waitFor(upTo: .seconds(20)) { first.errors.contains { $0.contains("subscribed") } })
         var daemon = try fixture.startDaemon()

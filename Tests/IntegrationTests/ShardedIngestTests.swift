@@ -24,6 +24,15 @@ struct ShardedIngestTests {
 
     private func metric(_ port: Int, _ name: String) -> Double? { (try? scrape(port: port))?.metrics[name] }
 
+    /// The Control Site's key, shared by its instances; the sites hold its public key.
+    private let controlSite: ControlSiteTestKey
+    private let keyFile: String
+
+    init() throws {
+        controlSite = try ControlSiteTestKey()
+        keyFile = try controlSite.keyFile()
+    }
+
     private func config(_ name: String, shard: String, broker: TestBroker, database: TestPostgres, metrics: Int) throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString).yaml").path
         try """
@@ -33,6 +42,7 @@ struct ShardedIngestTests {
             replay_after: 5s
             ingest: { shard: \(shard) }
             metrics: { address: "127.0.0.1:\(metrics)" }
+            identity_key: \(keyFile)
             """.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
@@ -67,8 +77,8 @@ struct ShardedIngestTests {
         let twin = try run("pocare-control", ["run", "--config", try config("control-c", shard: "1/2", broker: broker, database: database, metrics: freeLoopbackPort())])
         #expect(twin.status == 2 && twin.errors.contains("already holds shard 1/2"), "\(twin.errors)")
 
-        let siteA = try DaemonFixture(pollInterval: "100ms", controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-a }", site: "site-a")
-        let siteB = try DaemonFixture(pollInterval: "100ms", controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-b }", site: "site-b")
+        let siteA = try DaemonFixture(pollInterval: "100ms", controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-a, \(controlSite.siteConfig) }", site: "site-a")
+        let siteB = try DaemonFixture(pollInterval: "100ms", controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-b, \(controlSite.siteConfig) }", site: "site-b")
         let daemonA = try siteA.startDaemon()
         defer { daemonA.stop() }
         let daemonB = try siteB.startDaemon()

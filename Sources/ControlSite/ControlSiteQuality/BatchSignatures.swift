@@ -13,13 +13,13 @@ public enum BatchSignatures {
     @discardableResult
     public static func sign(site: String, batch: String, meaning: Disposition.Meaning, shownHash: String, comment: String, userName: String,
                             password: String, settings: QualitySettings = QualitySettings(), specs: SpecLookup = SpecLookup(profilesDirectory: nil),
-                            on connection: PostgresConnection) throws -> Disposition.Signature
+                            throttle: (any PasswordThrottle)? = nil, on connection: PostgresConnection) throws -> Disposition.Signature
     {
         let target = "\(site)/\(batch)"
         let comment = try FreeText.optional(comment, "the comment")
         let user = try Signer.authenticate(userName: userName, password: password, roles: meaning.roles, action: "batch.sign", target: target,
                                            purpose: meaning == .reviewed ? "review batch records" : "certify or reject batches (a QP does)",
-                                           on: connection)
+                                           throttle: throttle, on: connection)
         return try Signer.attempt(user: user.userName, action: "batch.sign", target: target, on: connection) {
             try holdRecord(site: site, batch: batch, on: connection)
             var limits = BatchSeriesReader.Limits()
@@ -61,11 +61,11 @@ public enum BatchSignatures {
     /// A QP withdraws the standing certification of the batch, with a reason and their password:
     /// the batch is QA reviewed again, the signature stays, marked withdrawn.
     public static func withdraw(site: String, batch: String, reason: String, userName: String, password: String,
-                                on connection: PostgresConnection) throws {
+                                throttle: (any PasswordThrottle)? = nil, on connection: PostgresConnection) throws {
         let target = "\(site)/\(batch)"
         let reason = try FreeText.required(reason, "the reason")
         let user = try Signer.authenticate(userName: userName, password: password, roles: [.qp], action: "batch.withdraw", target: target,
-                                           purpose: "withdraw a certification (a QP does)", on: connection)
+                                           purpose: "withdraw a certification (a QP does)", throttle: throttle, on: connection)
         try Signer.attempt(user: user.userName, action: "batch.withdraw", target: target, on: connection) {
             let standing = try connection.execute("""
                 SELECT id, record_hash, full_name FROM batch_signatures

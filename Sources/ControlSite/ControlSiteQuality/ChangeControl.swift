@@ -98,11 +98,12 @@ public enum ChangeControl {
     /// change. `shownHash` is the content hash on the page or command output the decider read.
     @discardableResult
     public static func decide(_ id: Int64, _ decision: Decision, shownHash: String, comment: String, userName: String, password: String,
-                              settings: QualitySettings = QualitySettings(), on connection: PostgresConnection) throws -> Record {
+                              settings: QualitySettings = QualitySettings(), throttle: (any PasswordThrottle)? = nil,
+                              on connection: PostgresConnection) throws -> Record {
         let action = "change.\(decision.rawValue)"
         let comment = try FreeText.optional(comment, "the comment")
         let user = try Signer.authenticate(userName: userName, password: password, roles: Signer.qualityRoles, action: action,
-                                           target: "CC-\(id)", on: connection)
+                                           target: "CC-\(id)", throttle: throttle, on: connection)
         return try Signer.attempt(user: user.userName, action: action, target: "CC-\(id)", on: connection) {
             guard let change = try lock(id, on: connection) else { throw QualityRefusal(.notFound, "no change CC-\(id)") }
             guard change.state == "proposed" else { throw QualityRefusal(.stateConflict, "CC-\(id) is \(change.state) already") }

@@ -125,10 +125,10 @@ public enum Deviations {
     /// version of the deviation they were shown (a later change refuses the signature).
     @discardableResult
     public static func close(_ id: Int64, comment: String, shownVersion: Int64, userName: String, password: String,
-                             on connection: PostgresConnection) throws -> Record {
+                             throttle: (any PasswordThrottle)? = nil, on connection: PostgresConnection) throws -> Record {
         let comment = try FreeText.required(comment, "the closing comment")
         let user = try Signer.authenticate(userName: userName, password: password, roles: Signer.qualityRoles, action: "deviation.close",
-                                           target: "DEV-\(id)", on: connection)
+                                           target: "DEV-\(id)", throttle: throttle, on: connection)
         return try Signer.attempt(user: user.userName, action: "deviation.close", target: "DEV-\(id)", on: connection) {
             let current = try lock(id, on: connection)
             guard current.state != "closed" else { throw QualityRefusal(.stateConflict, "DEV-\(id) is closed already") }

@@ -16,15 +16,20 @@ public struct QualityRefusal: Error, CustomStringConvertible, Equatable, Sendabl
         case stateConflict
         /// The record changed since the user opened it: what they were shown is not what they would sign.
         case recordChanged
+        /// Too many wrong passwords lately: the password was not checked; try again later.
+        case throttled
     }
 
     public var kind: Kind
     public var message: String
+    /// For `throttled`: the seconds before a password is checked again.
+    public var retryAfterSeconds: Int?
     public var description: String { message }
 
-    public init(_ kind: Kind, _ message: String) {
+    public init(_ kind: Kind, _ message: String, retryAfterSeconds: Int? = nil) {
         self.kind = kind
         self.message = message
+        self.retryAfterSeconds = retryAfterSeconds
     }
 
     /// The HTTP status a page answers with.
@@ -35,6 +40,7 @@ public struct QualityRefusal: Error, CustomStringConvertible, Equatable, Sendabl
         case .notPermitted: 403
         case .notFound: 404
         case .stateConflict, .recordChanged: 409
+        case .throttled: 429
         }
     }
 
@@ -47,6 +53,7 @@ public struct QualityRefusal: Error, CustomStringConvertible, Equatable, Sendabl
         case .notFound: "not found: \(message)"
         case .stateConflict: "refused: \(message)"
         case .recordChanged: "record changed: \(message)"
+        case .throttled: "throttled: \(message)"
         }
     }
 }

@@ -9,21 +9,22 @@ public enum Signer {
     /// Roles that take quality decisions: QA, and the QP (who is part of QA).
     public static let qualityRoles: Set<WebUsers.Role> = [.qa, .qp]
 
-    /// The user, once their password is checked and their role allows `action`.
+    /// The user, once their password is checked and their role allows `action`. With a
+    /// `throttle` (the web), wrong passwords count toward it and a throttled user waits.
     public static func authenticate(
         userName: String, password: String, roles: Set<WebUsers.Role>, action: String, target: String, purpose: String? = nil,
-        on connection: PostgresConnection
+        throttle: (any PasswordThrottle)? = nil, on connection: PostgresConnection
     ) throws -> WebUsers.User {
+        try checkThrottle(throttle, userName: userName, action: action, target: target, on: connection)
         guard let user = try WebUsers.find(userName, on: connection), !user.disabled else {
             let refusal = QualityRefusal(.notAuthenticated, "the user name or the password is not correct; nothing was done")
-            try recordRefusal(refusal, user: userName, action: action, target: target, on: connection)
-            throw refusal
+            try refuseWrongPassword(refusal, throttle: throttle, userName: userName, action: action, target: target, on: connection)
         }
         guard PasswordHash.verify(password, against: user.passwordHash) else {
             let refusal = QualityRefusal(.notAuthenticated, "the password is not correct; nothing was done")
-            try recordRefusal(refusal, user: userName, action: action, target: target, on: connection)
-            throw refusal
+            try refuseWrongPassword(refusal, throttle: throttle, userName: userName, action: action, target: target, on: connection)
         }
+        try connection.transaction { try throttle?.count(userName: user.userName, succeeded: true, on: connection) }
         guard roles.contains(user.role) else {
             let refusal = QualityRefusal(.notPermitted, "the role \(user.role.rawValue) may not \(purpose ?? Self.words(action))")
             try recordRefusal(refusal, user: userName, action: action, target: target, on: connection)

@@ -1,5 +1,6 @@
 import POCareContract
 import Foundation
+import Hashing
 import MQTT
 import POCareConfig
 import POCareCore
@@ -25,7 +26,7 @@ public struct ControlConfig: Sendable {
     static let keys = [
         "broker", "client_id", "mqtt_version", "shared_group", "tls", "credentials_file", "topic_root", "database",
         "batch_messages", "queue_capacity", "keepalive", "writers", "gap_report_after", "replay_after", "web", "metrics", "sites",
-        "ingest", "qms",
+        "ingest", "qms", "identity_key",
     ]
 
     public static func load(path: String) throws(Invalid) -> ControlConfig {
@@ -104,6 +105,7 @@ public struct ControlConfig: Sendable {
         let gapReportAfter = root.duration("gap_report_after")
         let replayAfter = replayAfter(root)
         let register = SiteKeyRegister.parse(root)
+        let identity = identityKey(root)
         guard let broker, let database else { return nil }
         var settings = IngestService.Settings(broker: broker, database: database)
         settings.topicRoot = topicRoot ?? settings.topicRoot
@@ -114,8 +116,21 @@ public struct ControlConfig: Sendable {
         settings.gapReportAfter = gapReportAfter ?? settings.gapReportAfter
         if let replayAfter { settings.replayAfter = replayAfter }
         settings.siteKeys = register
+        settings.identity = identity
         settings.registeredSites = register.sites.map { Set($0.keys) }
         return settings
+    }
+
+    /// `identity_key`: the Control Site's Ed25519 private key file (`pocare-control identity init`),
+    /// readable by its owner only; it signs the replay requests.
+    private static func identityKey(_ root: MappingReader) -> Ed25519.PrivateKey? {
+        guard let path = root.string("identity_key") else { return nil }
+        switch SiteConfigLoader.readIdentityKey(path) {
+        case .success(let key): return key
+        case .failure(let error):
+            root.collector.error(root.fieldPath("identity_key"), error.description)
+            return nil
+        }
     }
 
     /// `replay_after`: absent (nil, the default stands), `off` (YAML's false: never ask sites to

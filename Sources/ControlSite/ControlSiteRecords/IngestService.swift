@@ -1,6 +1,7 @@
 import POCareContract
 import POCareCore
 import Foundation
+import Hashing
 import MQTT
 import Logging
 import ServiceLifecycle
@@ -50,6 +51,9 @@ public final class IngestService: Service, Sendable {
         public var limits = ContractLimits.standard
         /// How far beyond a stream's known reach a record may be numbered (`ingest.max_sequence_jump`).
         public var sequenceJumpLimit = SequenceJumpLimit.standard
+        /// The Control Site's key (control.yaml `identity_key`): it signs every replay request,
+        /// so a site answers them on the Control Site's own quota (`SignedReplayRequest`).
+        public var identity: Ed25519.PrivateKey?
 
         public init(broker: BrokerOptions, database: String) {
             self.broker = broker
@@ -189,6 +193,17 @@ public final class IngestService: Service, Sendable {
         logger.info("stopped", metadata: ["messages": "\(s.messages)", "inserted": "\(s.inserted)", "duplicates": "\(s.duplicates)"])
     }
 
+    /// A replay request signed for the site its topic names (unchanged without a key).
+    private func signed(_ request: ReplayCoordinator.Outgoing) throws -> [UInt8] {
+        guard let key = settings.identity else { return request.payload }
+        let prefix = settings.topicRoot + "/", suffix = "/replay"
+        guard request.topic.hasPrefix(prefix), request.topic.hasSuffix(suffix), request.topic.count > prefix.count + suffix.count else {
+            throw SignedReplayRequest.Failure(description: "'\(request.topic)' is not a site's replay topic")
+        }
+        let site = request.topic.dropFirst(prefix.count).dropLast(suffix.count)
+        return try SignedReplayRequest.sign(request.payload, site: String(site), with: key, at: Date())
+    }
+
     private func runSubscriber(_ client: MQTTClient, _ pipeline: IngestPipeline) {
         let answerPrefix = settings.topicRoot + "/", answerSuffix = "/replay/status"
         client.setMaxInflight(settings.batchMessages)
@@ -281,7 +296,7 @@ public final class IngestService: Service, Sendable {
             }
             if connected { schedule.connected() }
             for request in replay?.takeOutgoing() ?? [] {
-                do { _ = try client.publish(topic: request.topic, payload: request.payload, qos: 1) } catch {
+                do { _ = try client.publish(topic: request.topic, payload: try signed(request), qos: 1) } catch {
                     // Unanswered requests are asked again after a while.
                     logger.warning("cannot publish a replay request", metadata: ["topic": "\(request.topic)", "error": "\(error)"])
                 }

@@ -96,17 +96,18 @@ extension ControlSiteWebServer {
                     return Self.problem(.badRequest, "meaning: approved or rejected", session: session)
                 }
                 let password = form["password"] ?? "", comment = form["comment"] ?? "", shown = form["hash"] ?? ""
+                let throttle = signatureThrottle(context)
                 do {
                     let signature = try await database.run {
                         try ComparisonSignatures.sign(report: id, shownHash: shown, userName: session.userName, password: password,
-                                                      meaning: meaning, comment: comment, on: $0)
+                                                      meaning: meaning, comment: comment, throttle: throttle, on: $0)
                     }
                     logger.notice("comparison signed", metadata: [
                         "comparison": "\(id)", "user": "\(session.userName)", "meaning": "\(meaning.rawValue)", "report": "\(signature.reportHash)",
                     ])
                     return Self.redirect("/comparisons/\(id)")
                 } catch let refusal as QualityRefusal {
-                    return Self.problem(.init(code: refusal.httpStatus), refusal.message, session: session)
+                    return Self.refusal(refusal, session: session)
                 }
             }
         }

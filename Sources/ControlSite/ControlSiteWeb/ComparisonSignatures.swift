@@ -14,18 +14,16 @@ public enum ComparisonSignatures {
 
     public static func sign(
         report id: Int64, shownHash: String, userName: String, password: String, meaning: Meaning, comment: String,
-        on connection: PostgresConnection
+        throttle: (any PasswordThrottle)? = nil, on connection: PostgresConnection
     ) throws -> StoredComparisons.Signature {
         let trimmed = comment.trimmingCharacters(in: .whitespacesAndNewlines)
         guard trimmed.count <= 4000 else { throw QualityRefusal(.invalidInput, "the comment is longer than 4000 characters") }
-        guard let user = try WebUsers.find(userName, on: connection), !user.disabled else { throw QualityRefusal(.notAuthenticated, "the user cannot sign") }
+        // The password first, throttled like every signature (`Signer.authenticate`); then the role.
+        let user = try Signer.authenticate(userName: userName, password: password, roles: Set(WebUsers.Role.allCases), action: "comparison.sign",
+                                           target: "comparison/\(id)", throttle: throttle, on: connection)
         guard user.role == .qa else {
             try refused(userName, id, "role \(user.role.rawValue) may not sign a comparison", meaning, on: connection)
             throw QualityRefusal(.notPermitted, "only QA signs a comparison report (your role: \(user.role.rawValue))")
-        }
-        guard PasswordHash.verify(password, against: user.passwordHash) else {
-            try refused(userName, id, "wrong password", meaning, on: connection)
-            throw QualityRefusal(.notAuthenticated, "the password is not correct; nothing was signed")
         }
         // A stored report never changes (the database refuses it), so what is checked here is what is signed.
         guard let (entry, _) = try StoredComparisons.find(id, on: connection) else {

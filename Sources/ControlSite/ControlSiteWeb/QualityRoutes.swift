@@ -36,10 +36,10 @@ extension ControlSiteWebServer {
                     throw QualityRefusal(.invalidInput, "decision: approve or reject")
                 }
                 let password = form["password"] ?? "", hash = form["hash"] ?? "", comment = form["comment"] ?? ""
-                let settings = quality
+                let settings = quality, throttle = signatureThrottle(context)
                 _ = try await database.run {
                     try ChangeControl.decide(id, decision, shownHash: hash, comment: comment, userName: session.userName, password: password,
-                                             settings: settings, on: $0)
+                                             settings: settings, throttle: throttle, on: $0)
                 }
                 return Self.redirect("/changes/\(id)")
             }
@@ -115,9 +115,10 @@ extension ControlSiteWebServer {
                     }
                 case "close":
                     guard let version = form["version"].flatMap(Int64.init) else { throw QualityRefusal(.invalidInput, "the form lacks the deviation's version") }
-                    let comment = form["comment"] ?? "", password = form["password"] ?? ""
+                    let comment = form["comment"] ?? "", password = form["password"] ?? "", throttle = signatureThrottle(context)
                     _ = try await database.run {
-                        try Deviations.close(id, comment: comment, shownVersion: version, userName: session.userName, password: password, on: $0)
+                        try Deviations.close(id, comment: comment, shownVersion: version, userName: session.userName, password: password,
+                                             throttle: throttle, on: $0)
                     }
                 default:
                     throw QualityRefusal(.notFound, "no action \(action.prefix(40)) on a deviation")
@@ -143,8 +144,30 @@ extension ControlSiteWebServer {
                 logger.notice("a quality-system action was refused", metadata: [
                     "user": "\(session.userName)", "path": "\(request.uri.path)", "reason": "\(refusal.message)",
                 ])
-                return Self.problem(.init(code: refusal.httpStatus), refusal.message, session: session)
+                return Self.refusal(refusal, session: session)
             }
         }
+    }
+
+    /// A refusal answered with its kind's status; a throttled one with `Retry-After`, as sign-in.
+    static func refusal(_ refusal: QualityRefusal, session: WebSessions.Session) -> Response {
+        var response = problem(.init(code: refusal.httpStatus), refusal.message, session: session)
+        if let seconds = refusal.retryAfterSeconds { response.headers[.retryAfter] = "\(seconds)" }
+        return response
+    }
+
+    /// The sign-in throttle's limits (web: login_*), which the password at signing shares.
+    var signInLimits: SignIn.Limits {
+        var limits = SignIn.Limits()
+        limits.perUser = settings.loginFailuresPerUser
+        limits.perAddress = settings.loginFailuresPerAddress
+        limits.windowSeconds = settings.loginWindowSeconds
+        limits.firstDelaySeconds = settings.loginDelaySeconds
+        return limits
+    }
+
+    /// The throttle a password entered at signing from this request's address counts toward.
+    func signatureThrottle(_ context: WebRequestContext) -> SignatureThrottle {
+        SignatureThrottle(address: context.remoteAddress, limits: signInLimits)
     }
 }

@@ -1,4 +1,5 @@
 import ControlSiteRecords
+import ControlSiteQuality
 import Foundation
 
 /// How long a sign-in must wait after failed attempts. Failures are counted per user name from
@@ -75,5 +76,28 @@ public enum SignInThrottle {
             SELECT 1 FROM web_login_attempts WHERE user_name = $1 AND address = $2 AND succeeded LIMIT 1
             """, [userName, address]).rowCount > 0
         return verdict(userName: userName, address: address, knownAddress: known, attempts: attempts, limits: limits)
+    }
+}
+
+/// The sign-in throttle, applied to the password re-entered at every e-signature on the pages:
+/// its failures are rows of the same table, so guesses at signing and at sign-in add up per
+/// user and per address, and the same growing waits (never a lock) hold for both.
+public struct SignatureThrottle: PasswordThrottle {
+    public let address: String
+    let limits: SignIn.Limits
+
+    public init(address: String, limits: SignIn.Limits) {
+        self.address = address
+        self.limits = limits
+    }
+
+    public func wait(userName: String, on connection: PostgresConnection) throws -> (seconds: Int, reason: String) {
+        let verdict = try SignInThrottle.check(userName: String(userName.prefix(64)), address: address, limits: limits, on: connection)
+        return (Int(verdict.waitSeconds.rounded(.up)), verdict.reason)
+    }
+
+    public func count(userName: String, succeeded: Bool, on connection: PostgresConnection) throws {
+        try connection.execute("INSERT INTO web_login_attempts (user_name, address, succeeded) VALUES ($1, $2, $3)",
+                               [String(userName.prefix(64)), address, succeeded ? "true" : "false"])
     }
 }

@@ -28,12 +28,7 @@ extension ControlSiteWebServer {
                 logger.warning("a sign-in without the sign-in page's token was refused", metadata: ["address": "\(context.remoteAddress)"])
                 return signInForm(message: "The sign-in form had expired; please sign in again.", next: next, status: .forbidden)
             }
-            var limits = SignIn.Limits()
-            limits.perUser = settings.loginFailuresPerUser
-            limits.perAddress = settings.loginFailuresPerAddress
-            limits.windowSeconds = settings.loginWindowSeconds
-            limits.firstDelaySeconds = settings.loginDelaySeconds
-            let address = context.remoteAddress, attemptLimits = limits
+            let address = context.remoteAddress, attemptLimits = signInLimits
             let outcome = try await database.run {
                 try SignIn.attempt(userName: user, password: password, address: address, limits: attemptLimits, on: $0)
             }
@@ -148,10 +143,10 @@ extension ControlSiteWebServer {
                     throw QualityRefusal(.invalidInput, "meaning: expected one of \(Disposition.Meaning.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 let password = form["password"] ?? "", comment = form["comment"] ?? "", shown = form["record_hash"] ?? ""
-                let quality = self.quality, lookup = specs.lookup
+                let quality = self.quality, lookup = specs.lookup, throttle = signatureThrottle(context)
                 let signature = try await database.run {
                     try BatchSignatures.sign(site: site, batch: batch, meaning: meaning, shownHash: shown, comment: comment, userName: session.userName,
-                                             password: password, settings: quality, specs: lookup, on: $0)
+                                             password: password, settings: quality, specs: lookup, throttle: throttle, on: $0)
                 }
                 logger.notice("batch record signed", metadata: [
                     "site": "\(site)", "batch": "\(batch)", "user": "\(session.userName)", "meaning": "\(meaning.rawValue)",
@@ -164,9 +159,10 @@ extension ControlSiteWebServer {
         router.post("/batches/:site/:batch/withdraw") { [self] request, context in
             let site = Self.parameter(context, "site"), batch = Self.parameter(context, "batch")
             return try await qualityForm(request, context) { session, form in
-                let password = form["password"] ?? "", reason = form["reason"] ?? ""
+                let password = form["password"] ?? "", reason = form["reason"] ?? "", throttle = signatureThrottle(context)
                 try await database.run {
-                    try BatchSignatures.withdraw(site: site, batch: batch, reason: reason, userName: session.userName, password: password, on: $0)
+                    try BatchSignatures.withdraw(site: site, batch: batch, reason: reason, userName: session.userName, password: password,
+                                                 throttle: throttle, on: $0)
                 }
                 return Self.redirect("/batches/\(HTML.segment(site))/\(HTML.segment(batch))")
             }

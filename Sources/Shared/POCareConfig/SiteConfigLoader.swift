@@ -14,7 +14,7 @@ public enum SiteConfigLoader {
     static let topKeys = ["site", "profile_dir", "spec_dir", "specs", "personnel", "devices", "store", "control_site", "control", "metrics"]
     static let controlSiteKeys = [
         "broker", "client_id", "mqtt_version", "keepalive", "topic_root", "tls", "credentials_file", "window",
-        "telemetry_batch", "identity_key", "checkpoint_interval",
+        "telemetry_batch", "identity_key", "checkpoint_interval", "control_site_key", "unsigned_replay",
     ]
     static let storeKeys = [
         "path", "synchronous", "commit_interval", "commit_rows", "retention", "free_space_warning", "free_space_limit",
@@ -296,6 +296,18 @@ public enum SiteConfigLoader {
             case .success: config.identityKeyFile = path
             case .failure(let message): collector.error("control_site.identity_key", message.description)
             }
+        }
+        if let text = reader.string("control_site_key") {
+            if (try? Ed25519.PublicKey(text: text)) != nil {  // the reason is the message below
+                config.controlSiteKey = text
+            } else {
+                collector.error("control_site.control_site_key", "'\(text.prefix(80))' is not an Ed25519 public key (ed25519: and 64 hex digits, from pocare-control identity show)")
+            }
+        }
+        switch reader.string("unsigned_replay") {
+        case nil, "refuse": break
+        case "answer": config.answerUnsignedReplay = true
+        case let other?: collector.error("control_site.unsigned_replay", "expected refuse or answer, got '\(other.prefix(80))'")
         }
         if let interval = reader.duration("checkpoint_interval") {
             if interval < .seconds(1) || interval > .seconds(60) {

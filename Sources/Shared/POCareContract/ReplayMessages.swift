@@ -31,7 +31,8 @@ public struct ReplayRequest: Sendable, Hashable {
         guard let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any] else {
             return .failure(.init("not a JSON object"))
         }
-        let allowed: Set<String> = ["schema", "id", "stream", "epoch", "from", "to"]
+        // The signature's fields are read by `SignedReplayRequest`.
+        let allowed = Set(["schema", "id", "stream", "epoch", "from", "to"]).union(SignedReplayRequest.fields)
         if let unknown = object.keys.first(where: { !allowed.contains($0) }) { return .failure(.init("unknown field '\(unknown)'")) }
         let id = object["id"] as? String ?? ""
         guard id.count <= 64, id.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value < 0x7F }) else {

@@ -78,6 +78,12 @@ public struct ControlSiteConfig: Sendable, Hashable {
     public var identityKeyFile: String?
     /// How often the site signs a checkpoint of every chain (at most a minute).
     public var checkpointInterval: Duration = .seconds(60)
+    /// The Control Site's public key (`ed25519:` and 64 hex digits, from `pocare-control identity
+    /// init`): replay requests it signed are the Control Site's, answered on a quota of their own.
+    public var controlSiteKey: String?
+    /// Whether replay requests not proven to be the Control Site's are answered (on a smaller
+    /// quota of their own) or refused with the reason (the default).
+    public var answerUnsignedReplay = false
 
     public init(brokerURL: String, host: String, port: Int, clientId: String) {
         self.brokerURL = brokerURL

@@ -34,6 +34,12 @@ public final class ControlSiteLink: Sendable {
         /// The site's key: births and the last will are signed with it, so the Control Site
         /// knows a status is the site's own.
         public var identity: Ed25519.PrivateKey?
+        /// The Control Site's public key: replay requests it signed for this site are answered
+        /// on the Control Site's own quota (`ReplayAdmission`).
+        public var controlSiteKey: Ed25519.PublicKey?
+        /// Whether replay requests not proven to be the Control Site's are answered, on a smaller
+        /// quota of their own, or refused with the reason.
+        public var answerUnsignedReplay = false
 
         public init(broker: BrokerOptions, site: String) {
             self.broker = broker
@@ -64,7 +70,7 @@ public final class ControlSiteLink: Sendable {
     private let wakeRead: Int32
     private let wakeWrite: Int32
     /// The store's epoch: every record message and the birth carry it.
-    private let epoch: String
+    let epoch: String
 
     public init(
         settings: Settings, storePath: String, store: SiteStore,
@@ -115,7 +121,7 @@ public final class ControlSiteLink: Sendable {
     private var stopping: Bool { stopRequested.load(ordering: .relaxed) }
 
     /// Per-stream publishing state, all on the link thread.
-    private final class Flow {
+    final class Flow {
         var next: [StreamName: Int64] = [:]
         var inflight: [Int32: (stream: StreamName, last: Int64)] = [:]
         var unacknowledged: [StreamName: AcknowledgedPrefix] = [:]
@@ -134,17 +140,33 @@ public final class ControlSiteLink: Sendable {
         /// Metadata fingerprints and spec fingerprints retained at the broker in this session.
         var publishedMetadata: [String: String] = [:]
         var publishedSpecs: Set<String> = []
-        /// Replay requests as they arrived, read on the next turn of the loop.
-        var incomingRequests: [[UInt8]] = []
+        /// Replay requests as they arrived, placed by who sent them; answered on the next turn
+        /// of the loop. The Control Site's have their own room, so a flood cannot push them out.
+        var fromControlSite: [ReplayRequest] = []
+        var fromOthers: [(request: ReplayRequest, refusal: String?)] = []
+        var malformedReasons: [String] = []
+        /// Requests not proven to be the Control Site's, and repeats of signed ones, so far.
+        var unprovenRequests = 0
+        var repeatedRequests = 0
         var replays: [ReplayJob] = []
         var replayInflight: Set<Int32> = []
-        /// Requests accepted, at most one a second on average with a burst of five.
-        var requestTokens = 5.0
-        var requestTokensAt = MonotonicClock.now()
         /// Records replayed in the current second, against `replayRecordsPerSecond`.
         var replaySecond: Int64 = 0
         var replayRecordsThisSecond = 0
         var malformedRequests = 0
+
+        func arrived(_ arrival: ReplayAdmission.Arrival) {
+            switch arrival {
+            case .controlSite(let request):
+                if fromControlSite.count < 64 { fromControlSite.append(request) }
+            case .other(let request, let refusal):
+                if fromOthers.count < 64 { fromOthers.append((request, refusal)) } else { unprovenRequests += 1 }
+            case .repeated:
+                repeatedRequests += 1
+            case .malformed(let reason):
+                if malformedReasons.count < 64 { malformedReasons.append(reason) } else { malformedRequests += 1 }
+            }
+        }
     }
 
     /// A replay being sent: the request and the next record to publish.
@@ -153,13 +175,14 @@ public final class ControlSiteLink: Sendable {
         var next: Int64
         var last: Int64
         var prunedThrough: Int64?
+        /// Whether the Control Site asked (its replays are sent before anyone else's).
+        var fromControlSite: Bool
     }
 
     /// Replay messages in flight at most, and replayed records a second at most: a replay never
     /// crowds out live records.
     static let replayWindow = 8
     static let replayRecordsPerSecond = 20_000
-    static let maxQueuedReplays = 4
 
     private func run() {
         var logger = Logger(label: "pocare.link")
@@ -178,6 +201,8 @@ public final class ControlSiteLink: Sendable {
         client.setMaxInflight(settings.window)
         let flow = Flow()
         let inbox = RegisterInbox()
+        let admission = ReplayAdmission(
+            policy: .init(controlSiteKey: settings.controlSiteKey, answerOthers: settings.answerUnsignedReplay), site: settings.site)
         client.onEvent = { [self] event in
             switch event {
             case .connected(let rc):
@@ -216,11 +241,8 @@ public final class ControlSiteLink: Sendable {
                 // Both are read on the next turn of the loop, never in the library's callback.
                 if inbox.take(topic: topic, payload: payload, topics: topics) { return }
                 guard topic == topics.replay else { return }
-                if flow.incomingRequests.count < 64 {
-                    flow.incomingRequests.append(payload)
-                } else {
-                    flow.malformedRequests += 1
-                }
+                // Read and its signature checked here (no store access), so it is placed by who sent it.
+                flow.arrived(admission.classify(payload))
             }
         }
 
@@ -272,7 +294,7 @@ public final class ControlSiteLink: Sendable {
                     }
                 }
                 let caughtUp = fill(client: client, reader: reader, topics: topics, flow: flow, logger: logger)
-                takeReplayRequests(client: client, reader: reader, topics: topics, flow: flow, logger: logger)
+                takeReplayRequests(client: client, reader: reader, topics: topics, flow: flow, admission: admission, logger: logger)
                 inbox.deliver(site: settings.site, to: registerHandler)
                 // Replays go after live records: only when everything committed has been sent.
                 if caughtUp { serveReplays(client: client, reader: reader, topics: topics, flow: flow, logger: logger) }
@@ -398,105 +420,8 @@ public final class ControlSiteLink: Sendable {
         return streams.allSatisfy { (flow.next[$0.stream] ?? $0.deliveredSeq + 1) > $0.lastSeq }
     }
 
-    /// Reads the replay requests that arrived, answers each on `replay/status` (accepted with
-    /// the range that will be sent and what was pruned, or refused with the reason) and queues
-    /// the accepted ones. Malformed requests are logged (the first and every hundredth) and dropped.
-    private func takeReplayRequests(client: MQTTClient, reader: StoreReader, topics: Topics, flow: Flow, logger: Logger) {
-        guard !flow.incomingRequests.isEmpty else { return }
-        let incoming = flow.incomingRequests
-        flow.incomingRequests = []
-        let now = MonotonicClock.now()
-        flow.requestTokens = min(5, flow.requestTokens + Double(now - flow.requestTokensAt) / 1e9)
-        flow.requestTokensAt = now
-        func answer(_ request: ReplayRequest?, _ state: String, reason: String? = nil, pruned: Int64? = nil, sending: ClosedRange<Int64>? = nil) {
-            let payload = Contract.replayStatus(
-                site: settings.site, epoch: epoch, request: request, state: state, reason: reason, prunedThrough: pruned, sending: sending)
-            _ = try? client.publish(topic: topics.replayStatus, payload: payload, qos: 1, retain: false)
-        }
-        for payload in incoming {
-            let request: ReplayRequest
-            switch ReplayRequest.parse(payload) {
-            case .failure(let refusal):
-                flow.malformedRequests += 1
-                if flow.malformedRequests == 1 || flow.malformedRequests.isMultiple(of: 100) {
-                    logger.warning("replay request dropped", metadata: ["reason": "\(refusal.reason)", "dropped": "\(flow.malformedRequests)"])
-                }
-                continue
-            case .success(let parsed):
-                request = parsed
-            }
-            guard flow.requestTokens >= 1, flow.replays.count < Self.maxQueuedReplays else {
-                answer(request, "refused", reason: "too many replay requests; ask again later")
-                continue
-            }
-            flow.requestTokens -= 1
-            guard request.epoch == epoch else {
-                answer(request, "refused", reason: "the store's epoch is \(epoch), not \(request.epoch): its sequence numbers are another series")
-                continue
-            }
-            guard let state = (try? reader.streams())?.first(where: { $0.stream == request.stream }) else {
-                answer(request, "refused", reason: "no stream \(request.stream) at this site")
-                continue
-            }
-            let first = (try? reader.firstSeq(stream: request.stream)) ?? nil
-            let held = first ?? (state.lastSeq + 1)
-            let pruned: Int64? = request.from < held ? min(request.to, held - 1) : nil
-            let from = max(request.from, held), to = min(request.to, state.lastSeq)
-            guard from <= to else {
-                let reason = pruned != nil
-                    ? "the range was pruned: the store holds \(request.stream) from \(held)"
-                    : "not committed yet: the last record of \(request.stream) is \(state.lastSeq)"
-                answer(request, "refused", reason: reason, pruned: pruned)
-                continue
-            }
-            answer(request, "accepted", reason: pruned.map { "\(request.from)...\($0) was pruned" }, pruned: pruned, sending: from...to)
-            logger.info("replay accepted", metadata: ["stream": "\(request.stream)", "from": "\(from)", "to": "\(to)", "id": "\(request.id)"])
-            flow.replays.append(ReplayJob(request: request, next: from, last: to, prunedThrough: pruned))
-        }
-    }
-
-    /// Publishes replayed records in their original form on their own topics (a consumer drops
-    /// what it already has by sequence number), a few messages in flight and a bounded number
-    /// of records a second. The watermarks are not touched.
-    private func serveReplays(client: MQTTClient, reader: StoreReader, topics: Topics, flow: Flow, logger: Logger) {
-        let second = MonotonicClock.now() / 1_000_000_000
-        if second != flow.replaySecond {
-            flow.replaySecond = second
-            flow.replayRecordsThisSecond = 0
-        }
-        while var job = flow.replays.first, flow.replayInflight.count < Self.replayWindow,
-            flow.replayRecordsThisSecond < Self.replayRecordsPerSecond
-        {
-            do {
-                guard let (mid, last) = try publishNext(
-                    stream: job.request.stream, from: job.next, client: client, reader: reader, topics: topics, flow: flow,
-                    through: job.last)
-                else {
-                    job.next = job.last + 1
-                    flow.replays[0] = job
-                    break
-                }
-                flow.replayInflight.insert(mid)
-                flow.replayRecordsThisSecond += Int(last - job.next + 1)
-                job.next = last + 1
-            } catch {
-                logger.warning("replay stopped", metadata: ["stream": "\(job.request.stream)", "error": "\(error)"])
-                job.next = job.last + 1
-            }
-            if job.next > job.last {
-                flow.replays.removeFirst()
-                let payload = Contract.replayStatus(
-                    site: settings.site, epoch: epoch, request: job.request, state: "done", prunedThrough: job.prunedThrough,
-                    sending: nil)
-                _ = try? client.publish(topic: topics.replayStatus, payload: payload, qos: 1, retain: false)
-            } else {
-                flow.replays[0] = job
-            }
-        }
-    }
-
     /// Publishes the message that starts at `seq`; returns its message id and last sequence number.
-    private func publishNext(
+    func publishNext(
         stream: StreamName, from seq: Int64, client: MQTTClient, reader: StoreReader, topics: Topics, flow: Flow,
         through limit: Int64 = .max
     ) throws -> (Int32, Int64)? {

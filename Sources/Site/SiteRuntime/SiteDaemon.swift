@@ -130,6 +130,9 @@ public final class SiteDaemon {
         settings.window = controlSite.window
         settings.telemetryBatch = controlSite.telemetryBatch
         settings.identity = identity
+        // Checked when the configuration was read; nil here only for a configuration without one.
+        settings.controlSiteKey = controlSite.controlSiteKey.flatMap { try? Ed25519.PublicKey(text: $0) }
+        settings.answerUnsignedReplay = controlSite.answerUnsignedReplay
         return ControlSiteLink(
             settings: settings, storePath: store.settings.path, store: store, status: { board.contractStatus },
             retained: { board.retained }, registers: { input.yield(.register($0)) })

@@ -34,21 +34,9 @@ struct IdentityInit: ParsableCommand {
     var owner = "pocare"
 
     func run() throws {
-        let privateKey = try Ed25519.PrivateKey.generate()
-        let publicKey = try privateKey.publicKey()
-        let descriptor = open(key, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else {
-            let reason = errno == EEXIST ? "it exists already; a key is never overwritten" : String(cString: strerror(errno))
-            FileHandle.standardError.write(Data("pocarectl: cannot write \(key): \(reason)\n".utf8))
-            throw ExitCode.failure
-        }
-        let pem = Array(privateKey.pem.utf8)
-        let written = pem.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        if geteuid() == 0, let user = getpwnam(owner) {
-            _ = fchown(descriptor, user.pointee.pw_uid, user.pointee.pw_gid)
-        }
-        guard written == pem.count, fsync(descriptor) == 0, close(descriptor) == 0 else {
-            FileHandle.standardError.write(Data("pocarectl: cannot write \(key): \(String(cString: strerror(errno)))\n".utf8))
+        let publicKey: Ed25519.PublicKey
+        do { publicKey = try IdentityKeyFile.create(path: key, owner: owner) } catch {
+            FileHandle.standardError.write(Data("pocarectl: \(error)\n".utf8))
             throw ExitCode.failure
         }
         print("""

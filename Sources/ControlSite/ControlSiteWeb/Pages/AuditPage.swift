@@ -45,7 +45,8 @@ enum AuditPage {
         body += "<p>\(data.entries.count == f.limit ? "the newest \(f.limit) entries" : "\(data.entries.count) entries")</p>"
         body += HTML.table(["Time (UTC)", "Where", "Seq", "User", "Action", "Target", "Reason", "Old value", "New value"], data.entries.map { e in
             [HTML.escape(e.time), HTML.escape(e.source == "control" ? "Control Site" : e.source), String(e.seq), HTML.escape(e.user),
-             e.action.hasSuffix(".refused") ? HTML.badge(e.action, "bad") : HTML.escape(e.action), HTML.escape(e.target),
+             [".refused", ".failed", ".throttled"].contains { e.action.hasSuffix($0) } ? HTML.badge(e.action, "bad") : HTML.escape(e.action),
+             HTML.escape(e.target),
              HTML.escape(e.reason ?? "-"), HTML.escape(e.oldValue ?? "-"), HTML.escape(e.newValue ?? "-")]
         }, cssClass: "audit")
         return HTML.page(title: "Audit trail", session: session, body: body)

@@ -31,6 +31,8 @@ struct ReplayAnswerTests {
         #expect(accepted.outcome == .accepted && accepted.sending == 41...60 && accepted.id == request.id && accepted.stream == "rocker-1/telemetry")
         #expect(try answer("done").outcome == .done)
         #expect(try answer("refused", reason: "too many replay requests; ask again later").outcome == .busy)
+        // A site that could not prove the request the Control Site's said nothing of the records: asked again.
+        #expect(try answer("refused", reason: "not proven to be the Control Site's request: it carries no signature").outcome == .busy)
         #expect(try answer("refused", reason: "not committed yet: the last record of rocker-1/telemetry is 40").outcome == .nothingNew)
         #expect(try answer("refused", reason: "the store's epoch is 00, not 3f: its sequence numbers are another series").outcome == .refused)
         #expect(try answer("refused", reason: "no stream rocker-1/telemetry at this site").outcome == .refused)

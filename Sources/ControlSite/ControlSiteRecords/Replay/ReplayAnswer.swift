@@ -70,6 +70,10 @@ public struct ReplayAnswer: Sendable, Equatable {
                 outcome = .refused
             } else if reason?.hasPrefix("too many") == true {
                 outcome = .busy
+            } else if reason?.hasPrefix("not proven to be the Control Site's request") == true {
+                // Nothing said of the records: the request lacked the Control Site's signature
+                // (no `identity_key`, or a key the site does not hold). Asked again, as busy.
+                outcome = .busy
             } else if reason?.hasPrefix("not committed yet") == true {
                 outcome = .nothingNew
             } else {

@@ -71,6 +71,29 @@ struct DispositionTests {
         #expect(throws: PostgresError.self) { try db.connection.execute("DELETE FROM batch_signatures") }
     }
 
+    @Test("wrong passwords at a command-line signature count toward the throttle: after five, even the right one waits, and nothing is signed")
+    func commandLineThrottle() throws {
+        let db = try IngestDatabase(signing: [DispositionScenarios.site])
+        let spec = try db.releaseExampleSpec()
+        try DispositionScenarios.prepare(db, spec: spec)
+        let batch = DispositionScenarios.clean, hash = try DispositionScenarios.hash(db, batch)
+        func review(_ password: String) throws -> (status: Int32, output: String) {
+            try runCommand("pocare-control", ["disposition", "review", DispositionScenarios.site, batch, "--hash", hash, "--user", "quinn",
+                                              "--database", db.connectionInfo], input: password + "\n", errors: true)
+        }
+        for _ in 0..<5 {
+            let wrong = try review("not the password")
+            #expect(wrong.status == 1 && wrong.output.contains("the password is not correct"), "\(wrong.output)")
+        }
+        let waiting = try review(IngestDatabase.qualityPassword)
+        #expect(waiting.status == 1 && waiting.output.contains("too many wrong passwords lately") && waiting.output.contains("Nothing was signed"),
+                "\(waiting.output)")
+        #expect(try db.count("SELECT count(*) FROM batch_signatures") == 0)
+        let trail = try ControlAuditTrail.entries(db.connection)
+        #expect(trail.filter { $0.action.action == "batch.sign.refused" && $0.action.newValue?.hasPrefix("from command line (") == true }.count == 5)
+        #expect(trail.contains { $0.action.action == "batch.sign.throttled" && $0.action.user == "quinn" })
+    }
+
     @Test("batches filters by state with counts, and batch prints the exceptions first and every event in words")
     func batchesAndBatch() throws {
         let db = try IngestDatabase(signing: [DispositionScenarios.site])

@@ -86,7 +86,7 @@ struct ReplayEndToEndTests {
         let asked = try await gapRequest(rig)
         try answer(rig, id: asked.id, from: 41, to: 60, state: "refused", reason: "too many replay requests; ask again later")
         var second: (id: String, attempt: Int)?
-        #expect(try await waitFor(upTo: .seconds(20)) {
+        #expect(try await waitFor(upTo: .seconds(60)) {
             try answerTails(rig)
             second = try request(rig, stream: "rocker-1/telemetry", from: 41)
             // Under load the answer may be written after the second request went out: wait for both.
@@ -97,14 +97,14 @@ struct ReplayEndToEndTests {
         let again = try #require(second)
         try answer(rig, id: again.id, from: 41, to: 60, state: "refused",
                    reason: "the range was pruned: the store holds rocker-1/telemetry from 61", pruned: 60)
-        #expect(try await waitFor(upTo: .seconds(20)) { try findings(rig, "unconfirmed_claim") == 1 })
+        #expect(try await waitFor(upTo: .seconds(60)) { try findings(rig, "unconfirmed_claim") == 1 })
         #expect(try findings(rig, "unrecoverable") == 0, "the answer alone is not the site's word")
 
         // The site's signed checkpoint states what its store pruned.
         try rig.broker.publish([try site.checkpoint(seq: 1, epoch: Self.epoch, chains: [
             .init(stream: "rocker-1/telemetry", seq: 100, hash: String(repeating: "ab", count: 32), prunedThrough: 60),
         ])])
-        #expect(try await waitFor(upTo: .seconds(20)) { try findings(rig, "unrecoverable") == 1 })
+        #expect(try await waitFor(upTo: .seconds(60)) { try findings(rig, "unrecoverable") == 1 })
         let finding = try rig.database.connection.execute(
             "SELECT stream, seq_from, seq_to, detail, resolved IS NULL AS open FROM integrity_findings WHERE kind = 'unrecoverable'")
         #expect(finding.string(0, "stream") == "rocker-1/telemetry" && finding.int(0, "seq_from") == 41 && finding.int(0, "seq_to") == 60)
@@ -127,7 +127,7 @@ struct ReplayEndToEndTests {
         let asked = try await gapRequest(rig)
         try answer(rig, id: asked.id, from: 41, to: 60, state: "refused",
                    reason: "the range was pruned: the store holds rocker-1/telemetry from 61", pruned: 60)
-        #expect(try await waitFor(upTo: .seconds(20)) { try findings(rig, "unconfirmed_claim") == 1 })
+        #expect(try await waitFor(upTo: .seconds(60)) { try findings(rig, "unconfirmed_claim") == 1 })
         // The site's own checkpoint says nothing was pruned; one signed by another key is not the site's.
         let forger = try Ed25519.PrivateKey.generate()
         try rig.broker.publish([
@@ -136,7 +136,7 @@ struct ReplayEndToEndTests {
                 .init(stream: "rocker-1/telemetry", seq: 100, hash: String(repeating: "ab", count: 32), prunedThrough: 60),
             ], signer: forger),
         ])
-        #expect(try await waitFor(upTo: .seconds(20)) { try rig.database.count("SELECT count(*) FROM site_checkpoints") == 2 })
+        #expect(try await waitFor(upTo: .seconds(60)) { try rig.database.count("SELECT count(*) FROM site_checkpoints") == 2 })
 
         let retry = try await gapRequest(rig, attempt: 2)
         #expect(retry.attempt >= 2, "the gap is asked for again")
@@ -163,14 +163,14 @@ struct ReplayEndToEndTests {
         let newEpoch = String(repeating: "7a", count: 16)
         try answer(rig, id: asked.id, from: 41, to: 60, state: "refused",
                    reason: "the store's epoch is \(newEpoch), not \(Self.epoch): its sequence numbers are another series")
-        #expect(try await waitFor(upTo: .seconds(20)) { try findings(rig, "unconfirmed_claim") == 1 })
+        #expect(try await waitFor(upTo: .seconds(60)) { try findings(rig, "unconfirmed_claim") == 1 })
         #expect(try findings(rig, "unrecoverable") == 0)
         #expect(try rig.database.scalar("SELECT state FROM replay_requests WHERE id = $1", [asked.id]) == "unconfirmed")
 
         try rig.broker.publish([try site.checkpoint(seq: 1, epoch: newEpoch, chains: [
             .init(stream: "site/events", seq: 1, hash: String(repeating: "cd", count: 32)),
         ])])
-        #expect(try await waitFor(upTo: .seconds(20)) { try findings(rig, "unrecoverable") == 1 })
+        #expect(try await waitFor(upTo: .seconds(60)) { try findings(rig, "unrecoverable") == 1 })
         let detail = try rig.database.scalar(
             "SELECT seq_from || '...' || seq_to || ' ' || detail FROM integrity_findings WHERE kind = 'unrecoverable'") ?? ""
         #expect(detail.hasPrefix("41...60 ") && detail.contains("the site cannot send them: the store's epoch is \(newEpoch)"), "\(detail)")

@@ -101,7 +101,7 @@ struct ControlSiteReplayTests {
         // With replay the instance asks the site for each gap and every stream's tail.
         let third = try RunningProcess("pocare-control", ["run", "--config", withReplay])
         defer { third.stop() }
-        let complete = await waitFor(upTo: .seconds(40)) {
+        let complete = await waitFor(upTo: .seconds(90)) {
             ((try? db.execute("SELECT count(*) FROM gaps WHERE site = 'durability'").int(0, 0)) ?? 1) == 0
                 && holdsEverything(db, committed: (try? committedNumbers(fixture.storePath)) ?? [:])
         }

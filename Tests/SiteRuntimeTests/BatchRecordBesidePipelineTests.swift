@@ -62,8 +62,9 @@ func storeHasBatchRecord(_ path: String) -> Bool {
     return ((try? reader.events(stream: .events(device: "rocker-1"), after: 0, limit: 100_000)) ?? []).contains { $0.kind == "batch_record" }
 }
 
+/// Generous: with the whole suite running beside it, the pipeline's thread may wait its turn long.
 func waitFor(_ condition: () -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + .seconds(60)
+    let deadline = ContinuousClock.now + .seconds(120)
     while ContinuousClock.now < deadline {
         if condition() { return true }
         try? await Task.sleep(for: .milliseconds(20))

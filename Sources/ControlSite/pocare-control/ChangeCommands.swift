@@ -109,7 +109,7 @@ private func decide(_ decision: ChangeControl.Decision, _ change: String, hash: 
     let shown = hash.hasPrefix("sha256:") ? String(hash.dropFirst(7)) : hash
     let c = try quality {
         try ChangeControl.decide(id, decision, shownHash: shown, comment: comment, userName: credentials.user, password: password,
-                                 settings: settings, on: connection)
+                                 settings: settings, throttle: credentials.throttle, on: connection)
     }
     if json { return try emitJSON(c) }
     emit("\(c.reference) \(c.state) by \(c.decidedFullName ?? credentials.user)" + (c.effective.map { ", effective \($0)" } ?? "") + ": \(c.summary)")

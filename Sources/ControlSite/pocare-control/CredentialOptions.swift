@@ -1,6 +1,7 @@
 import ArgumentParser
 import ControlSiteQuality
 import ControlSiteRecords
+import ControlSiteWeb
 import Foundation
 
 #if canImport(Glibc)
@@ -23,11 +24,19 @@ struct CredentialOptions: ParsableArguments {
         return line
     }
 
+    /// Passwords entered here count toward the throttle of the pages' sign-in and signatures
+    /// (per user, and per "address": here the command line and the Unix account that ran it),
+    /// so guessing a signer's password from a shell waits as it does from a browser.
+    var throttle: SignatureThrottle {
+        let account = getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(geteuid())"
+        return SignatureThrottle(address: "command line (\(account))", limits: SignIn.Limits())
+    }
+
     /// The user, signed in with their password (every refusal is audited).
     func actor(on connection: PostgresConnection, action: String, target: String) throws -> WebUsers.User {
         try quality {
             try Signer.authenticate(userName: user, password: try password(), roles: Set(WebUsers.Role.allCases), action: action,
-                                    target: target, on: connection)
+                                    target: target, throttle: throttle, on: connection)
         }
     }
 }

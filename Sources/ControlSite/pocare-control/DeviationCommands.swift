@@ -144,7 +144,8 @@ struct DeviationCommands: ParsableCommand {
             let connection = try db.connect()
             let password = try credentials.password()
             let d = try quality {
-                try Deviations.close(id, comment: comment, shownVersion: version, userName: credentials.user, password: password, on: connection)
+                try Deviations.close(id, comment: comment, shownVersion: version, userName: credentials.user, password: password,
+                                     throttle: credentials.throttle, on: connection)
             }
             emit("\(d.reference) closed by \(d.closedFullName ?? credentials.user) at \(d.closed ?? "?"), content sha256:\(d.closedHash ?? "")")
         }

@@ -51,7 +51,8 @@ struct DispositionCommands: ParsableCommand {
             let connection = try db.connect()
             let password = try credentials.password()
             try quality {
-                try BatchSignatures.withdraw(site: site, batch: batch, reason: reason, userName: credentials.user, password: password, on: connection)
+                try BatchSignatures.withdraw(site: site, batch: batch, reason: reason, userName: credentials.user, password: password,
+                                             throttle: credentials.throttle, on: connection)
             }
             emit("certification of \(batch) at \(site) withdrawn")
         }
@@ -72,7 +73,7 @@ struct SignOptions: ParsableArguments {
         let password = try credentials.password()
         let signature = try quality {
             try BatchSignatures.sign(site: site, batch: batch, meaning: meaning, shownHash: hash, comment: comment, userName: credentials.user,
-                                     password: password, settings: settings, on: connection)
+                                     password: password, settings: settings, throttle: credentials.throttle, on: connection)
         }
         emit("\(batch) at \(site) \(meaning.words): signed by \(signature.fullName) at \(signature.signed), record sha256:\(signature.recordHash)")
     }

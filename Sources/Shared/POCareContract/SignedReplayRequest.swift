@@ -29,17 +29,10 @@ public enum SignedReplayRequest {
     }
 
     private static func sign(object request: [UInt8], site: String, with key: Ed25519.PrivateKey, at time: Date) throws(Ed25519.Failure) -> [UInt8] {
-        var w = JSONWriter(capacity: request.count + 256)
-        w.bytes.append(contentsOf: request.dropLast())
-        w.raw(",\"for_site\":")
-        w.string(site)
-        w.raw(",\"key\":")
-        w.string(try key.publicKey().description)
-        w.raw(",\"signed_ns\":")
-        w.signed(Int64((time.timeIntervalSince1970 * 1e9).rounded()))
-        let signature = try key.sign(w.bytes)
-        w.raw(",\"signature\":\"" + Hex.encode(signature) + "\"}")
-        return w.bytes
+        try TrailingSignature.append(to: request, with: key, at: time) { w in
+            w.raw(",\"for_site\":")
+            w.string(site)
+        }
     }
 
     /// What a signed request claims: who signed it, for which site, when.

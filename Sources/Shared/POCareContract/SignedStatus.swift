@@ -10,15 +10,7 @@ import Hashing
 public enum SignedStatus {
     public static func sign(_ status: [UInt8], with key: Ed25519.PrivateKey, at time: Date) throws(Ed25519.Failure) -> [UInt8] {
         guard status.last == 0x7D else { return status }
-        var w = JSONWriter(capacity: status.count + 256)
-        w.bytes.append(contentsOf: status.dropLast())
-        w.raw(",\"key\":")
-        w.string(try key.publicKey().description)
-        w.raw(",\"signed_ns\":")
-        w.signed(Int64((time.timeIntervalSince1970 * 1e9).rounded()))
-        let signature = try key.sign(w.bytes)
-        w.raw(",\"signature\":\"" + Hex.encode(signature) + "\"}")
-        return w.bytes
+        return try TrailingSignature.append(to: status, with: key, at: time)
     }
 
     /// A status's signature, if it carries one.

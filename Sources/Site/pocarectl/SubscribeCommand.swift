@@ -245,11 +245,14 @@ struct MetadataCatalog {
 }
 
 /// One line per message, written at once (not held in a buffer), so a pipe sees it as it arrives.
+/// When the reader has gone (a pipe closed, as `| head` does), nothing more can be shown: the
+/// command ends quietly instead of trapping on the failed write.
 func emit(_ line: String) {
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    do { try FileHandle.standardOutput.write(contentsOf: Data((line + "\n").utf8)) } catch { exit(0) }
 }
 
-/// Notes for the person at the terminal go to standard error; data goes to standard output.
+/// Notes for the person at the terminal go to standard error; data goes to standard output. A
+/// note nobody can read any more is dropped.
 func note(_ text: String) {
-    FileHandle.standardError.write(Data("pocarectl: \(text)\n".utf8))
+    try? FileHandle.standardError.write(contentsOf: Data("pocarectl: \(text)\n".utf8))
 }

@@ -74,8 +74,8 @@ struct RecordChainTests {
         #expect(rewrittenProblems.first?.contains("record 4") == true, "\(rewrittenProblems)")
     }
 
-    @Test("pruning keeps the chain verifiable from the last pruned record")
-    func pruning() async throws {
+    /// A filled store whose r1 telemetry was delivered through 12 and pruned, open again.
+    func storePrunedThrough12() async throws -> (TemporaryStore, SiteStore) {
         let temp = try await filledStore()
         var store = try temp.open()
         store.markDelivered(stream: .telemetry(device: "r1"), through: 12)
@@ -87,6 +87,12 @@ struct RecordChainTests {
             (try? StoreReader(path: temp.path).sequenceNumbers(stream: .telemetry(device: "r1")))?.first == 13
         }
         #expect(pruned)
+        return (temp, store)
+    }
+
+    @Test("pruning keeps the chain verifiable from the last pruned record")
+    func pruning() async throws {
+        let (temp, store) = try await storePrunedThrough12()
         store.close()
         let result = try #require(try StoreReader(path: temp.path).verifyChains().first { $0.stream == "r1/telemetry" })
         #expect(result.anchorSeq == 12 && result.records == 8 && result.isIntact, "\(result)")
@@ -94,16 +100,7 @@ struct RecordChainTests {
 
     @Test("a checkpoint signs how far each chain was pruned, so a Control Site can confirm a 'pruned' replay answer by the site's key")
     func checkpointStatesPrune() async throws {
-        let temp = try await filledStore()
-        var store = try temp.open()
-        store.markDelivered(stream: .telemetry(device: "r1"), through: 12)
-        await store.flush()
-        store.close()
-        store = try temp.open { $0.retention = .zero }
-        let pruned = await waitFor(upTo: .seconds(10)) {
-            (try? StoreReader(path: temp.path).sequenceNumbers(stream: .telemetry(device: "r1")))?.first == 13
-        }
-        #expect(pruned)
+        let (temp, store) = try await storePrunedThrough12()
         let key = try Ed25519.PrivateKey.generate()
         store.checkpoint(site: "site-a", reason: "interval", key: key, publicKey: try key.publicKey())
         await store.flush()

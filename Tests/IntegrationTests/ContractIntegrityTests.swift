@@ -157,7 +157,11 @@ struct ContractIntegrityTests {
         try String(contentsOfFile: fixture.configPath, encoding: .utf8)
             .replacingOccurrences(of: "profile_dir: \(packageRoot.appendingPathComponent("DeviceProfiles").path)", with: "profile_dir: \(profiles.path)")
             .write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
-        #expect(await waitFor(upTo: .seconds(10)) { FileManager.default.fileExists(atPath: fixture.socketPath) })
+        // The daemon answers on its socket (not only that the file exists: a loaded machine
+        // starts it slowly) before the reload is asked for.
+        #expect(await waitFor(upTo: .seconds(30)) {
+            (try? run("pocarectl", ["status", "--socket", fixture.socketPath]))?.status == 0
+        })
         let reloaded = try run("pocarectl", ["reload", "--socket", fixture.socketPath, "--reason", "CC-7 probe B"])
         #expect(reloaded.status == 0, "\(reloaded.errors)")
         let replaced = await waitFor(upTo: .seconds(20)) {

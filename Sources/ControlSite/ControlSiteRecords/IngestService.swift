@@ -205,9 +205,7 @@ public final class IngestService: Service, Sendable {
     }
 
     private func runSubscriber(_ client: MQTTClient, _ pipeline: IngestPipeline) {
-        let answerPrefix = settings.topicRoot + "/", answerSuffix = "/replay/status"
         client.setMaxInflight(settings.batchMessages)
-        var schedule = ReconnectSchedule()
         var connected = false
         var refused = 0
         // A refused message is logged the first time and every thousandth after: a flood must not flood the journal.
@@ -226,61 +224,82 @@ public final class IngestService: Service, Sendable {
                     return
                 }
                 connected = true
-                // A new connection: every site's registers again (a broker without persistence forgets retained messages).
-                registers?.connectionRestarted()
-                do {
-                    for pattern in settings.subscriptions { try client.subscribe(pattern, qos: 1) }
-                    logger.info("subscribed", metadata: [
-                        "pattern": "\(settings.subscriptions.joined(separator: " "))", "client": "\(settings.broker.clientId)",
-                        "share": "\(settings.share)",
-                    ])
-                } catch {
-                    logger.error("cannot subscribe", metadata: ["error": "\(error)"])
-                }
+                subscribe(client)
             case .disconnected(let rc):
                 connected = false
                 if rc != 0 { logger.warning("lost the broker connection", metadata: ["code": "\(rc)"]) }
             case .message(let topic, let payload):
-                // The registers this Control Site publishes come back through its own subscription.
-                if RegisterPublisher.isRegisterTopic(topic, root: settings.topicRoot) { return }
-                let claimed = topic.hasPrefix(answerPrefix) ? topic.dropFirst(answerPrefix.count).prefix { $0 != "/" } : ""
-                // Another instance's site (a persistent session may also hold an earlier, wider subscription).
-                if !claimed.isEmpty, !settings.share.takes(String(claimed)) {
-                    notTaken.add(1, ordering: .relaxed)
-                    return
-                }
-                if let registered = settings.registeredSites, !claimed.isEmpty, !registered.contains(String(claimed)) {
-                    messages.add(1, ordering: .relaxed)
-                    refuse(.malformed(site: String(claimed), topic: topic, reason: "'\(claimed)' is not a registered site"), payload)
-                    return
-                }
-                // A site's answer to a replay request: bookkeeping, not a record.
-                if topic.hasPrefix(answerPrefix) && topic.hasSuffix(answerSuffix) {
-                    let site = topic.dropFirst(answerPrefix.count).dropLast(answerSuffix.count)
-                    if !site.isEmpty && !site.contains("/") { replay?.receive(site: String(site), payload: payload) }
-                    return
-                }
-                messages.add(1, ordering: .relaxed)
-                do {
-                    let message = try ContractMessage.parse(topic: topic, payload: payload, root: settings.topicRoot, limits: settings.limits)
-                    if case .records(let records) = message {
-                        received.withLock { $0[records.site, default: (0, 0)].messages += 1; $0[records.site, default: (0, 0)].records += records.records.count }
-                    }
-                    pipeline.submit(.message(message))
-                } catch let failure as ContractMessage.Failure {
-                    if case .unknownTopic = failure {
-                        logger.debug("ignored a topic outside the contract", metadata: ["topic": "\(topic)"])
-                    } else {
-                        refuse(failure, payload)
-                    }
-                } catch {}
+                receive(topic: topic, payload: payload, into: pipeline, refuse: refuse)
             case .published:
                 break
             }
         }
+        serve(client, pipeline, connected: { connected })
+        client.disconnect()
+    }
+
+    /// A new connection: every subscription again, and every site's registers again (a broker
+    /// without persistence forgets retained messages).
+    private func subscribe(_ client: MQTTClient) {
+        registers?.connectionRestarted()
+        do {
+            for pattern in settings.subscriptions { try client.subscribe(pattern, qos: 1) }
+            logger.info("subscribed", metadata: [
+                "pattern": "\(settings.subscriptions.joined(separator: " "))", "client": "\(settings.broker.clientId)",
+                "share": "\(settings.share)",
+            ])
+        } catch {
+            logger.error("cannot subscribe", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// One message from the broker: dropped if it is this instance's own register or another
+    /// instance's site, refused if its site is not registered, handed to replay if it answers a
+    /// replay request, and otherwise parsed and queued for the writers.
+    private func receive(
+        topic: String, payload: [UInt8], into pipeline: IngestPipeline, refuse: (ContractMessage.Failure, [UInt8]) -> Void
+    ) {
+        let answerPrefix = settings.topicRoot + "/", answerSuffix = "/replay/status"
+        // The registers this Control Site publishes come back through its own subscription.
+        if RegisterPublisher.isRegisterTopic(topic, root: settings.topicRoot) { return }
+        let claimed = topic.hasPrefix(answerPrefix) ? topic.dropFirst(answerPrefix.count).prefix { $0 != "/" } : ""
+        // Another instance's site (a persistent session may also hold an earlier, wider subscription).
+        if !claimed.isEmpty, !settings.share.takes(String(claimed)) {
+            notTaken.add(1, ordering: .relaxed)
+            return
+        }
+        if let registered = settings.registeredSites, !claimed.isEmpty, !registered.contains(String(claimed)) {
+            messages.add(1, ordering: .relaxed)
+            refuse(.malformed(site: String(claimed), topic: topic, reason: "'\(claimed)' is not a registered site"), payload)
+            return
+        }
+        // A site's answer to a replay request: bookkeeping, not a record.
+        if topic.hasPrefix(answerPrefix) && topic.hasSuffix(answerSuffix) {
+            let site = topic.dropFirst(answerPrefix.count).dropLast(answerSuffix.count)
+            if !site.isEmpty && !site.contains("/") { replay?.receive(site: String(site), payload: payload) }
+            return
+        }
+        messages.add(1, ordering: .relaxed)
+        do throws(ContractMessage.Failure) {
+            let message = try ContractMessage.parse(topic: topic, payload: payload, root: settings.topicRoot, limits: settings.limits)
+            if case .records(let records) = message {
+                received.withLock { $0[records.site, default: (0, 0)].messages += 1; $0[records.site, default: (0, 0)].records += records.records.count }
+            }
+            pipeline.submit(.message(message))
+        } catch .unknownTopic {
+            logger.debug("ignored a topic outside the contract", metadata: ["topic": "\(topic)"])
+        } catch {
+            refuse(error, payload)
+        }
+    }
+
+    /// The subscriber thread's turns until stop: reconnect when due, publish what replay and the
+    /// registers have queued, and read from the broker only while the writers have room.
+    private func serve(_ client: MQTTClient, _ pipeline: IngestPipeline, connected: () -> Bool) {
+        var schedule = ReconnectSchedule()
         while !stopRequested.load(ordering: .relaxed) {
             lastTurn.store(MonotonicClock.now(), ordering: .relaxed)
-            brokerConnected.store(connected, ordering: .relaxed)
+            brokerConnected.store(connected(), ordering: .relaxed)
             if client.socket < 0 {
                 switch schedule.attempt(client) {
                 case .started: break
@@ -294,23 +313,8 @@ public final class IngestService: Service, Sendable {
                     continue
                 }
             }
-            if connected { schedule.connected() }
-            for request in replay?.takeOutgoing() ?? [] {
-                do { _ = try client.publish(topic: request.topic, payload: try signed(request), qos: 1) } catch {
-                    // Unanswered requests are asked again after a while.
-                    logger.warning("cannot publish a replay request", metadata: ["topic": "\(request.topic)", "error": "\(error)"])
-                }
-            }
-            for register in registers?.takeOutgoing() ?? [] {
-                do {
-                    _ = try client.publish(topic: register.topic, payload: register.payload, qos: 1, retain: true)
-                    registers?.published(topic: register.topic, hash: register.hash)
-                } catch {
-                    // Still wanted: published again on the next turn.
-                    logger.warning("cannot publish a register", metadata: ["topic": "\(register.topic)", "error": "\(error)"])
-                    break
-                }
-            }
+            if connected() { schedule.connected() }
+            publishOutgoing(client)
             // The database is behind: let the broker hold the messages instead of memory.
             if !pipeline.waitForRoom(timeout: 0.1) {
                 _ = client.loopMisc()
@@ -318,6 +322,25 @@ public final class IngestService: Service, Sendable {
             }
             if !client.runLoop(milliseconds: 100) && client.socket < 0 { schedule.lost() }
         }
-        client.disconnect()
+    }
+
+    /// Replay requests (signed) and registers queued since the last turn.
+    private func publishOutgoing(_ client: MQTTClient) {
+        for request in replay?.takeOutgoing() ?? [] {
+            do { _ = try client.publish(topic: request.topic, payload: try signed(request), qos: 1) } catch {
+                // Unanswered requests are asked again after a while.
+                logger.warning("cannot publish a replay request", metadata: ["topic": "\(request.topic)", "error": "\(error)"])
+            }
+        }
+        for register in registers?.takeOutgoing() ?? [] {
+            do {
+                _ = try client.publish(topic: register.topic, payload: register.payload, qos: 1, retain: true)
+                registers?.published(topic: register.topic, hash: register.hash)
+            } catch {
+                // Still wanted: published again on the next turn.
+                logger.warning("cannot publish a register", metadata: ["topic": "\(register.topic)", "error": "\(error)"])
+                break
+            }
+        }
     }
 }

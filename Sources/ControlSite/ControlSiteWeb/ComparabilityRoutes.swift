@@ -7,6 +7,12 @@ import Hummingbird
 /// for QA's signature, the stored comparisons and QA's signature of one.
 extension ControlSiteWebServer {
     func addComparabilityRoutes(_ router: Router<WebRequestContext>) {
+        addComparisonRoutes(router)
+        addStoredComparisonRoutes(router)
+    }
+
+    /// The comparison computed on request, as a page and as CSV or JSON.
+    func addComparisonRoutes(_ router: Router<WebRequestContext>) {
         router.get("/comparability") { [self] request, _ in
             try await signedIn(request) { session in
                 let fields = FormFields(request.uri.query ?? "")
@@ -42,7 +48,10 @@ extension ControlSiteWebServer {
                 }
             }
         }
+    }
 
+    /// Stored comparisons: storing one for QA's signature, the list, one, its report and signing it.
+    func addStoredComparisonRoutes(_ router: Router<WebRequestContext>) {
         router.post("/comparisons") { [self] request, context in
             try await signedInForm(request, context: context) { session, form in
                 guard session.role.maySign else {

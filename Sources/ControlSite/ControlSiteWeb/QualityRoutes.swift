@@ -10,6 +10,12 @@ import POCareConfig
 /// with the status its kind maps to (400, 401, 403, 404, 409), audited.
 extension ControlSiteWebServer {
     func addQualityRoutes(_ router: Router<WebRequestContext>) {
+        addChangeControlRoutes(router)
+        addDeviationRoutes(router)
+    }
+
+    /// Change control: the list, one change, requesting, deciding and withdrawing one.
+    func addChangeControlRoutes(_ router: Router<WebRequestContext>) {
         router.get("/changes") { [self] request, _ in
             try await signedIn(request) { session in
                 let state = FormFields(request.uri.query ?? "")["state"].flatMap { ["proposed", "approved", "rejected", "withdrawn"].contains($0) ? $0 : nil }
@@ -63,7 +69,10 @@ extension ControlSiteWebServer {
                 return Self.redirect("/changes/\(change.id)")
             }
         }
+    }
 
+    /// Deviations: the list, one deviation, reporting one and the steps of its investigation.
+    func addDeviationRoutes(_ router: Router<WebRequestContext>) {
         router.get("/deviations") { [self] request, _ in
             try await signedIn(request) { session in
                 let query = FormFields(request.uri.query ?? "")

@@ -1,0 +1,94 @@
+import ControlSiteRecords
+import Hashing
+import POCareContract
+import Foundation
+import Hummingbird
+
+/// The batches: the list, one batch's review page and its record as JSON, and the e-signatures
+/// of its disposition (sign, withdraw), each checked by the server before it is stored.
+extension ControlSiteWebServer {
+    func addBatchRoutes(_ router: Router<WebRequestContext>) {
+        router.get("/batches") { [self] request, _ in
+            try await signedIn(request) { session in
+                let filter = FormFields(request.uri.query ?? "")["state"].flatMap { BatchStates.all.contains($0) ? $0 : nil }
+                let (batches, states) = try await database.run { c in
+                    let batches = try BatchSummary.list(c)
+                    return (batches, try BatchStates.load(batches, on: c))
+                }
+                return Self.html(BatchesPage.render(batches, states: states, filter: filter, session: session))
+            }
+        }
+
+        router.get("/batches/:site/:batch") { [self] request, context in
+            let site = Self.parameter(context, "site"), batch = Self.parameter(context, "batch")
+            return try await signedIn(request) { session in
+                let specs = self.specs, limits = BatchReviewPage.Limits(settings), quality = self.quality
+                return try await boundedPage(request) { c, budget in
+                    guard let data = try BatchReviewPage.load(site: site, batch: batch, specs: specs, limits: limits, budget: budget,
+                                                              settings: quality, userName: session.userName, on: c) else {
+                        return Self.problem(.notFound, "No records of batch \(batch) at \(site).", session: session)
+                    }
+                    try budget.check()
+                    return Self.html(BatchReviewPage.render(data, session: session))
+                }
+            }
+        }
+
+        router.get("/batches/:site/:batch/record.json") { [self] request, context in
+            let site = Self.parameter(context, "site"), batch = Self.parameter(context, "batch")
+            return try await signedIn(request, api: true) { _ in
+                let specs = self.specs, limits = BatchReviewPage.Limits(settings), quality = self.quality
+                return try await boundedPage(request) { c, budget in
+                    var reader = limits.reader
+                    reader.plotColumns = nil
+                    guard let review = try BatchReview.load(
+                        site: site, batch: batch, settings: quality, specs: specs.lookup, eventLimit: limits.maxRows, limits: reader,
+                        checkpoint: budget.check, on: c)
+                    else { return Self.text("{\"error\":\"no such batch\"}\n", contentType: "application/json", status: .notFound) }
+                    try budget.check()
+                    return try Self.json(BatchReviewPage.JSONRecord(
+                        record: review.record, recordHash: review.recordHash, state: review.status.state.rawValue,
+                        signatures: review.status.signatures, exceptions: review.checks))
+                }
+            }
+        }
+    }
+
+    func addBatchSignatureRoutes(_ router: Router<WebRequestContext>) {
+        router.post("/batches/:site/:batch/sign") { [self] request, context in
+            let site = Self.parameter(context, "site"), batch = Self.parameter(context, "batch")
+            return try await qualityForm(request, context) { session, form in
+                guard session.role.maySign else {
+                    try await refused(session, action: "batch.sign", target: "\(site)/\(batch)", reason: "not permitted: the role \(session.role.rawValue) does not sign")
+                    throw QualityRefusal(.notPermitted, "Your role (\(session.role.rawValue)) does not sign batch records.")
+                }
+                guard let meaning = form["meaning"].flatMap(Disposition.Meaning.init(rawValue:)) else {
+                    throw QualityRefusal(.invalidInput, "meaning: expected one of \(Disposition.Meaning.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                let password = form["password"] ?? "", comment = form["comment"] ?? "", shown = form["record_hash"] ?? ""
+                let quality = self.quality, lookup = specs.lookup, throttle = signatureThrottle(context)
+                let signature = try await database.run {
+                    try BatchSignatures.sign(site: site, batch: batch, meaning: meaning, shownHash: shown, comment: comment, userName: session.userName,
+                                             password: password, settings: quality, specs: lookup, throttle: throttle, on: $0)
+                }
+                logger.notice("batch record signed", metadata: [
+                    "site": "\(site)", "batch": "\(batch)", "user": "\(session.userName)", "meaning": "\(meaning.rawValue)",
+                    "record": "\(signature.recordHash)",
+                ])
+                return Self.redirect("/batches/\(HTML.segment(site))/\(HTML.segment(batch))")
+            }
+        }
+
+        router.post("/batches/:site/:batch/withdraw") { [self] request, context in
+            let site = Self.parameter(context, "site"), batch = Self.parameter(context, "batch")
+            return try await qualityForm(request, context) { session, form in
+                let password = form["password"] ?? "", reason = form["reason"] ?? "", throttle = signatureThrottle(context)
+                try await database.run {
+                    try BatchSignatures.withdraw(site: site, batch: batch, reason: reason, userName: session.userName, password: password,
+                                                 throttle: throttle, on: $0)
+                }
+                return Self.redirect("/batches/\(HTML.segment(site))/\(HTML.segment(batch))")
+            }
+        }
+    }
+}

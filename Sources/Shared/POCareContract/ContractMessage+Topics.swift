@@ -1,0 +1,145 @@
+import POCareCore
+
+/// How each topic of the contract is read, once `ContractMessage.parse` has checked the
+/// message's size and JSON and which topic it came on.
+extension ContractMessage {
+    /// The topic a message came on: its levels under the root and the site it claims.
+    struct Address {
+        let topic: String
+        let levels: [String]
+        let site: String
+        func malformed(_ reason: String) -> Failure { .malformed(site: site, topic: topic, reason: reason) }
+    }
+
+    /// A store epoch is stated by a later contract version; v1 records have none ("").
+    private static func epoch(_ fields: JSONFields) -> String { fields.string("epoch") ?? "" }
+
+    static func deviceMetadata(_ payload: [UInt8], _ at: Address) throws(Failure) -> ContractMessage {
+        let device = at.levels[1]
+        guard !payload.isEmpty else {
+            return .deviceMetadata(DeviceMetadataMessage(site: at.site, device: device, fingerprint: nil, computed: nil, payload: nil))
+        }
+        guard let check = Contract.checkMetadata(payload) else {
+            throw at.malformed("device metadata must begin with its fingerprint field")
+        }
+        do { _ = try JSONFields(payload) } catch { throw at.malformed("\(error)") }
+        return .deviceMetadata(DeviceMetadataMessage(
+            site: at.site, device: device, fingerprint: check.named, computed: check.computed, payload: payload))
+    }
+
+    static func specDocument(_ fields: JSONFields, _ payload: [UInt8], _ at: Address) throws(Failure) -> ContractMessage {
+        let hex = at.levels[2]
+        guard hex.utf8.count == 64, hex.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+            throw at.malformed("a spec topic ends in the 64 hex digits of its fingerprint")
+        }
+        guard fields.string("schema") == "pocare/v1/spec", let canonical = fields.string("canonical") else {
+            throw at.malformed("a spec needs schema pocare/v1/spec and its canonical form")
+        }
+        return .specDocument(SpecDocumentMessage(
+            site: at.site, fingerprint: "sha256:" + hex, named: fields.string("fingerprint"),
+            computed: Contract.specFingerprint(canonical: canonical), payload: payload))
+    }
+
+    static func status(_ fields: JSONFields, _ payload: [UInt8], _ at: Address) throws(Failure) -> ContractMessage {
+        guard fields.string("schema") == "pocare/v1/status", let state = fields.string("state") else {
+            throw at.malformed("a status needs schema pocare/v1/status and a state")
+        }
+        return .status(SiteStatusMessage(
+            site: at.site, state: state, version: fields.string("version"), epoch: fields.string("epoch"),
+            time: fields.string("time"), payload: payload))
+    }
+
+    static func auditEntry(_ fields: JSONFields, _ payload: [UInt8], _ at: Address) throws(Failure) -> ContractMessage {
+        guard fields.string("schema") == "pocare/v1/audit", let seq = fields.int("seq"), isSiteSequence(seq) else {
+            throw at.malformed("an audit entry needs schema pocare/v1/audit and a seq")
+        }
+        return .records(RecordMessage(
+            site: at.site, epoch: epoch(fields), stream: fields.string("stream") ?? "audit", device: nil, kind: .audit,
+            seqFirst: seq, seqLast: seq, records: [payload[...]], carriesChain: fields.has("hash")))
+    }
+
+    static func event(_ fields: JSONFields, _ payload: [UInt8], _ at: Address) throws(Failure) -> ContractMessage {
+        let device = at.levels[1]
+        guard fields.string("schema") == "pocare/v1/event", let seq = fields.int("seq"), isSiteSequence(seq),
+              let stream = fields.string("stream")
+        else {
+            throw at.malformed("an event needs schema pocare/v1/event, a stream and a seq")
+        }
+        guard stream == "\(device)/events" else { throw at.malformed("stream '\(stream)' on the events topic of '\(device)'") }
+        guard fields.raw("event").map({ $0.first == 0x7B }) ?? true else { throw at.malformed("event: expected an object") }
+        try SampleChecks.time(fields.string("time"), at.malformed)
+        return .records(RecordMessage(
+            site: at.site, epoch: epoch(fields), stream: stream, device: fields.string("device") ?? device, kind: .event,
+            seqFirst: seq, seqLast: seq, records: [payload[...]], carriesChain: fields.has("hash")))
+    }
+
+    static func telemetry(
+        _ fields: JSONFields, _ payload: [UInt8], _ at: Address, limits: ContractLimits
+    ) throws(Failure) -> ContractMessage {
+        let device = at.levels[1]
+        guard fields.string("schema") == "pocare/v1/telemetry", let stream = fields.string("stream"),
+            let first = fields.int("seq_first"), let last = fields.int("seq_last"), first <= last,
+            isSiteSequence(first), isSiteSequence(last)
+        else {
+            throw at.malformed("telemetry needs schema pocare/v1/telemetry, a stream and seq_first <= seq_last")
+        }
+        guard stream == "\(device)/telemetry", (fields.string("device") ?? device) == device else {
+            throw at.malformed("stream '\(stream)' of device '\(fields.string("device") ?? "-")' on the telemetry topic of '\(device)'")
+        }
+        guard last - first < Int64(limits.samplesPerMessage) else {
+            throw at.malformed("\(last - first + 1) samples in one message; the contract allows \(limits.samplesPerMessage)")
+        }
+        let samples: [ArraySlice<UInt8>]
+        do {
+            guard let elements = try fields.arrayElements("samples") else { throw at.malformed("telemetry without samples") }
+            samples = elements
+        } catch let failure as Failure {
+            throw failure
+        } catch {
+            throw at.malformed("samples: \(error)")
+        }
+        // Samples are consecutive: anything else is not what the site committed.
+        guard Int64(samples.count) == last - first + 1 else {
+            throw at.malformed("seq_first...seq_last is \(last - first + 1) numbers but \(samples.count) samples came")
+        }
+        let fieldsOfSamples = try sampleFields(samples, first: first, previousHash: fields.string("previous_hash"), at, limits: limits)
+        let chained = fieldsOfSamples.contains { $0.hash != nil || $0.previousHash != nil }
+        return .records(RecordMessage(
+            site: at.site, epoch: epoch(fields), stream: stream, device: fields.string("device") ?? device,
+            kind: .sample, seqFirst: first, seqLast: last, records: samples, carriesChain: chained, samples: fieldsOfSamples,
+            payload: payload))
+    }
+
+    /// Each sample read and checked. The message names the hash before its first sample; within
+    /// it the samples are consecutive, so each one's previous hash is the one before it.
+    private static func sampleFields(
+        _ samples: [ArraySlice<UInt8>], first: Int64, previousHash: String?, _ at: Address, limits: ContractLimits
+    ) throws(Failure) -> [SampleFields] {
+        var fieldsOfSamples: [SampleFields] = []
+        fieldsOfSamples.reserveCapacity(samples.count)
+        var previousHash = previousHash
+        for (offset, raw) in samples.enumerated() {
+            let sample: JSONFields
+            do { sample = try JSONFields(raw) } catch { throw at.malformed("sample \(offset + 1): \(error)") }
+            guard let seq = sample.int("seq"), seq == first + Int64(offset), let time = sample.string("time") else {
+                throw at.malformed("sample \(offset + 1): needs seq \(first + Int64(offset)) and a time")
+            }
+            func inSample(_ reason: String) -> Failure { at.malformed("sample \(offset + 1): \(reason)") }
+            try SampleChecks.time(time, inSample)
+            let parameters = try SampleChecks.values(sample.raw("values"), limit: limits.parametersPerSample, inSample)
+            try SampleChecks.quality(sample.raw("quality"), inSample)
+            var sampleFields = SampleFields(
+                seq: seq, time: time, timeNanoseconds: sample.int("time_ns"), cycle: sample.int("cycle"), batch: sample.string("batch"),
+                phase: sample.string("phase"), spec: sample.string("spec"), values: sample.raw("values") ?? Array("{}".utf8)[...],
+                quality: sample.raw("quality").flatMap { $0.elementsEqual("null".utf8) ? nil : $0 },
+                raw: sample.raw("raw").flatMap { $0.elementsEqual("null".utf8) ? nil : $0 },
+                hash: sample.string("hash"), previousHash: sample.string("previous_hash") ?? previousHash)
+            sampleFields.parameters = parameters
+            // A null hash is a hash the sample does not have: on a stream that carries hashes, a break (the writer decides).
+            sampleFields.nullHash = sample.raw("hash").map { $0.elementsEqual("null".utf8) } ?? false
+            fieldsOfSamples.append(sampleFields)
+            previousHash = sample.string("hash")
+        }
+        return fieldsOfSamples
+    }
+}

@@ -128,6 +128,7 @@ enum BatchReviewChecks {
             : []
     }
 
+    /// The step a finding's detail names; a detail without one (older findings) names none.
     static func stepSeconds(_ detail: String) -> Double? {
         ((try? JSONSerialization.jsonObject(with: Data(detail.utf8))) as? [String: Any])?["step_s"].flatMap { ($0 as? NSNumber)?.doubleValue }
     }

@@ -253,6 +253,7 @@ public final class DeviationWatch: Service, Sendable {
     /// Scans on its own thread until the service group shuts down.
     public func run() async {
         thread.start { [self] in work() }
+        // Throws only when the task is cancelled, which is the other way a service is told to stop.
         try? await gracefulShutdown()
         stopped.store(true, ordering: .relaxed)
         if !(await thread.joined(within: .seconds(2))) {

@@ -5,6 +5,8 @@ import Foundation
 /// JSON. The batch page's timeline and `pocare-control batch` print the same text.
 public enum EventText {
     public static func describe(kind: String, body: String) -> String {
+        // A body that is not a JSON object reads as its kind alone: the text is for people; the
+        // record itself is stored and verified as sent.
         let b = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
         func text(_ key: String, in object: [String: Any] = b) -> String? {
             switch object[key] {

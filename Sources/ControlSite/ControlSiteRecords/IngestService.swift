@@ -178,6 +178,7 @@ public final class IngestService: Service, Sendable {
                 logger.critical("cannot create the MQTT client", metadata: ["error": "\(error)"])
             }
         }
+        // Throws only when the task is cancelled, which is the other way a service is told to stop.
         try? await gracefulShutdown()
         logger.info("stopping: writing what is queued")
         stopRequested.store(true, ordering: .relaxed)

@@ -55,8 +55,10 @@ extension IngestWriter {
     /// An event's body exactly as sent, kept so its hash can be recomputed later (`verify`,
     /// `batch export`); nil for an event whose hash cannot be recomputed.
     static func recomputedBody(_ record: ArraySlice<UInt8>) -> String? {
+        // Not recomputable (unreadable, or a hash that does not match): stored without a body, and
+        // counted as such by RecordProof.
         guard let fields = try? JSONFields(record), WireRecordHash.event(fields) == .verified, let body = fields.raw("event") else {
-            return nil  // not recomputable: stored without a body, and counted as such by RecordProof
+            return nil
         }
         return RecordChain.eventBody(wire: body)
     }

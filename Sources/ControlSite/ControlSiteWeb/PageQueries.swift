@@ -107,6 +107,7 @@ enum JSONScalar: Decodable, Equatable {
 
     init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
+        // Each JSON type in turn; a value that is none of them (an object, an array, null) is `other`.
         if let d = try? c.decode(Double.self) { self = .number(d) }
         else if let b = try? c.decode(Bool.self) { self = .flag(b) }
         else if let s = try? c.decode(String.self) { self = .label(s) }
@@ -125,6 +126,7 @@ enum JSONScalar: Decodable, Equatable {
     /// A stored object's fields; text that is not a JSON object gives none.
     static func object(_ text: String?) -> [String: JSONScalar] {
         guard let text else { return [:] }
+        // As documented: text that is not a JSON object gives no fields (the page shows "-").
         return (try? JSONDecoder().decode([String: JSONScalar].self, from: Data(text.utf8))) ?? [:]
     }
 }

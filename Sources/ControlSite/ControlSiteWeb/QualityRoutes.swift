@@ -27,6 +27,7 @@ extension ControlSiteWebServer {
         router.get("/changes/:id") { [self] request, context in
             let text = Self.parameter(context, "id")
             return try await signedIn(request) { session in
+                // A reference that does not parse names nothing: the same 404 as an unknown one.
                 guard let id = try? ChangeControl.parseReference(text),
                       let change = try await database.run({ try ChangeControl.find(id, on: $0) })
                 else { return Self.problem(.notFound, "No change \(text).", session: session) }
@@ -86,6 +87,7 @@ extension ControlSiteWebServer {
         router.get("/deviations/:id") { [self] request, context in
             let text = Self.parameter(context, "id")
             return try await signedIn(request) { session in
+                // A reference that does not parse names nothing: the same 404 as an unknown one.
                 guard let id = try? Deviations.parseReference(text),
                       let loaded = try await database.run({ c -> (Deviations.Record, [ControlAuditTrail.Entry])? in
                           guard let d = try Deviations.find(id, on: c) else { return nil }

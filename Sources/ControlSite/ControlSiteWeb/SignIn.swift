@@ -64,6 +64,9 @@ public enum SignIn {
         }
     }
 
+    // An unknown user's password is checked against a real hash, so a refusal takes as long as for
+    // a known user. `make` fails only for too few iterations (the default is enough); "" would
+    // then only make that refusal faster, never sign anyone in.
     private static let unknownUserHash = (try? PasswordHash.make(PasswordHash.randomToken())) ?? ""
 
     private static func record(_ name: String, _ address: String, succeeded: Bool, action: String, reason: String?,

@@ -31,8 +31,13 @@ struct Specs: ParsableCommand {
             let folder = profiles ?? ["DeviceProfiles", "/usr/share/pocare/DeviceProfiles", "/usr/local/share/pocare/DeviceProfiles"]
                 .first { FileManager.default.fileExists(atPath: $0) } ?? "DeviceProfiles"
             let loaded = SpecLoader.load(path: file, profiles: SpecLoader.profileCatalogue(directory: folder))
-            guard let spec = loaded.spec, let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+            guard let spec = loaded.spec else {
                 for d in loaded.diagnostics { note(d.description) }
+                throw ExitStatus.failure
+            }
+            let text: String
+            do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
+                note("\(file): cannot read it again to keep its text: \(error.localizedDescription)")
                 throw ExitStatus.failure
             }
             let connection = try db.connect()

@@ -140,6 +140,8 @@ public final class SiteDaemon {
 
     /// The configuration's identity in the audit trail: the file's hash and the specs in force.
     static func fingerprint(configPath: String, site: SiteConfig) -> String {
+        // The file was just read to load `site`; should it have gone since, the hash is of no text
+        // and the audit entry still names the devices and specs in force.
         let text = (try? String(contentsOfFile: configPath, encoding: .utf8)) ?? ""
         let specs = Set(site.devices.compactMap { $0.batch?.spec.fingerprint }).sorted()
         return "config=sha256:\(SHA256.hex(text)) devices=\(site.devices.map(\.id).joined(separator: ",")) specs=\(specs.joined(separator: ","))"
@@ -151,7 +153,7 @@ public final class SiteDaemon {
     /// the configuration names where the device runs no batch and the id was never used.
     /// Nothing here ends a batch: only a person does. Each start is audited first.
     public func startBatches(for devices: [DeviceConfig]) async throws {
-        let saved = await offPool { [path = store.settings.path] in SavedBatchState(storePath: path) }
+        let saved = try await offPool { [path = store.settings.path] () throws(SQLiteError) in try SavedBatchState(storePath: path) }
         usedBatchIds = saved.batchIds
         takeUpRegisters(saved.registers)
         for device in devices {
@@ -196,7 +198,7 @@ public final class SiteDaemon {
             logger.critical(
                 "a running batch cannot be resumed: its spec is not in the store or no longer reads to the same fingerprint",
                 metadata: ["device": "\(running.device)", "batch": "\(running.batch)", "spec": "\(running.spec)"])
-            _ = try? await store.audit(AuditAction(
+            await auditAfterTheFact(AuditAction(
                 user: store.systemUser, action: "batch.resume.failed", target: running.device,
                 reason: "spec \(running.spec) could not be read back from the store", oldValue: "batch=\(running.batch)"))
             return
@@ -217,6 +219,7 @@ public final class SiteDaemon {
                 // At most the 24 h a shelve may last, whatever the stored time says.
                 let seconds = min(shelf.until.timeIntervalSince(now.wall), 86_400)
                 let remaining = Duration.nanoseconds(Int64(seconds * 1e9))
+                // A shelve the engine refuses now (its alarm no longer raised) is simply not kept.
                 if let events = try? engine.shelve(
                     alarm, for: max(.seconds(1), remaining), user: shelf.user, reason: "\(shelf.reason) (kept across a restart)", at: now)
                 {
@@ -247,7 +250,7 @@ public final class SiteDaemon {
                 : "the site id cannot change on reload"
             for line in errors { logger.error("reload refused: \(line)") }
             logger.error("configuration reload refused; the running configuration goes on", metadata: ["reason": "\(reason)"])
-            _ = try? await store.audit(AuditAction(
+            await auditAfterTheFact(AuditAction(
                 user: user, action: "config.reload.refused", target: configPath, reason: reason, oldValue: old))
             return .failure(.init(code: .refused, message: "configuration not valid; the running one goes on:\n" + errors.joined(separator: "\n")))
         }
@@ -258,7 +261,7 @@ public final class SiteDaemon {
         guard conflicts.isEmpty else {
             let reason = conflicts.joined(separator: "; ")
             logger.error("configuration reload refused; the running configuration goes on", metadata: ["reason": "\(reason)"])
-            _ = try? await store.audit(AuditAction(
+            await auditAfterTheFact(AuditAction(
                 user: user, action: "config.reload.refused", target: configPath, reason: reason, oldValue: old, newValue: new))
             return .failure(.init(code: .refused, message: "not applied; the running configuration goes on: " + reason))
         }
@@ -358,7 +361,8 @@ public final class SiteDaemon {
     {
         let report = try await completeBatchReport(batch, device: device)
         guard report.ended != nil else { throw .init(code: .refused, message: "batch '\(batch)' has not ended") }
-        _ = try? await store.audit(AuditAction(
+        // An operator's action: audited before it takes effect, or refused.
+        try await audit(AuditAction(
             user: peer.user, action: "batch.publish", target: report.device, reason: "re-published on request", newValue: "batch=\(batch)"))
         await recordBatch(batch, device: report.device, reason: "re-published on request", report: report)
         return report
@@ -376,6 +380,16 @@ public final class SiteDaemon {
         }
     }
 
+    /// The audit entry of what has already happened (a refusal, a failed resume, the stop), which
+    /// cannot be undone when the entry cannot be written: that is then logged as critical.
+    func auditAfterTheFact(_ action: AuditAction) async {
+        do { _ = try await store.audit(action) } catch {
+            logger.critical("an audit entry could not be written", metadata: [
+                "action": "\(action.action)", "target": "\(action.target)", "error": "\(error)",
+            ])
+        }
+    }
+
     /// Starts the pollers and the Control Site link.
     public func startParts() {
         acquisition.start()
@@ -387,7 +401,7 @@ public final class SiteDaemon {
     public func shutDown() async {
         // Records of batches that ended just before the stop are committed before it.
         await recordCommitter.waitForAll()
-        _ = try? await store.audit(AuditAction(user: store.systemUser, action: "daemon.stop", target: configPath))
+        await auditAfterTheFact(AuditAction(user: store.systemUser, action: "daemon.stop", target: configPath))
         // The last checkpoint covers every record, the stop entry too.
         checkpoint(reason: "stop")
         await store.flush()
@@ -421,20 +435,22 @@ struct SavedBatchState: Sendable {
     var batchIds: Set<String> = []
     var registers: [StoredRegister] = []
 
-    init(storePath: String) {
-        guard let reader = try? StoreReader(path: storePath) else { return }
-        batchIds = (try? reader.batchIds()) ?? []
-        registers = (try? reader.latestRegisters()) ?? []
-        endedWithoutRecord = (try? reader.endedBatchesWithoutRecord()) ?? []
-        latches = (try? reader.latches()) ?? []
-        outOfService = (try? reader.outOfService()) ?? []
-        running = (try? reader.runningBatches()) ?? []
-        shelves = (try? reader.shelves()) ?? []
+    /// Throws what the store said when it cannot be read: a daemon that started as if no batch
+    /// had run could reuse an ended batch's id and would leave running batches unwatched.
+    init(storePath: String) throws(SQLiteError) {
+        let reader = try StoreReader(path: storePath)
+        batchIds = try reader.batchIds()
+        registers = try reader.latestRegisters()
+        endedWithoutRecord = try reader.endedBatchesWithoutRecord()
+        latches = try reader.latches()
+        outOfService = try reader.outOfService()
+        running = try reader.runningBatches()
+        shelves = try reader.shelves()
         for batch in running {
-            if let spec = try? reader.spec(fingerprint: batch.spec) { specs[batch.spec] = spec }
-            if let last = try? reader.lastRecordTime(device: batch.device) { lastRecord[batch.device] = last }
+            if let spec = try reader.spec(fingerprint: batch.spec) { specs[batch.spec] = spec }
+            if let last = try reader.lastRecordTime(device: batch.device) { lastRecord[batch.device] = last }
         }
-        ended = Set(((try? reader.batches()) ?? []).filter { $0.ended != nil }.map { BatchKey(device: $0.device, batch: $0.batch) })
+        ended = Set(try reader.batches().filter { $0.ended != nil }.map { BatchKey(device: $0.device, batch: $0.batch) })
     }
 }
 

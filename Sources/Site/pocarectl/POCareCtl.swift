@@ -135,6 +135,7 @@ func diagnosticsJSON(file: String, valid: Bool, name: String?, diagnostics: [Dia
         },
     ]
     object.merge(extra) { _, new in new }
+    // Strings, numbers and arrays of them only: JSONSerialization cannot fail on these.
     let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
     return String(decoding: data, as: UTF8.self)
 }

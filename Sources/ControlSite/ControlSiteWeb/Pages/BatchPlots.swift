@@ -81,6 +81,7 @@ enum BatchPlots {
     /// Alarm transitions as markers, who and why in words; excursions are shaded, not marked.
     static func markers(_ data: BatchReviewPage.Data, device: String, parameter: String) -> [TrendPlot.Marker] {
         data.record.events.filter { $0.stream.hasPrefix(device + "/") && $0.kind != "excursion" }.compactMap { e -> TrendPlot.Marker? in
+            // An event whose body is not a JSON object is drawn without its details, never left out.
             let body = (try? JSONSerialization.jsonObject(with: Foundation.Data(e.detail.utf8))) as? [String: Any] ?? [:]
             guard let alarm = body["alarm"] as? String, alarm.split(separator: "/").dropFirst().first.map(String.init) == parameter,
                   let time = BatchReviewPage.isoSeconds(e.time)

@@ -56,6 +56,7 @@ enum ChangesPage {
 
     /// The stored content, indented for reading; a spec's text shown as it was posted, below.
     static func prettyPayload(_ payload: String) -> String {
+        // Shown indented when it is a JSON object, as stored otherwise: the page shows, the record decides.
         guard var object = (try? JSONSerialization.jsonObject(with: Data(payload.utf8))) as? [String: Any] else { return payload }
         let spec = object.removeValue(forKey: "spec_text") as? String
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) else { return payload }

@@ -1,4 +1,5 @@
 import Logging
+import POCareContract
 
 /// A site's replay answer that records can never be sent is hearsay: anyone who can publish on
 /// the broker can write one, and it is not signed. So it is held here (`replay_claims`) with an

@@ -128,6 +128,24 @@ struct IngestWriterTests {
         #expect(try db.count("SELECT count(*) FROM integrity_findings WHERE kind LIKE 'hash%'") == 0)
     }
 
+    @Test("a record that fills a gap late is checked against the link its stored successor names")
+    func lateLink() throws {
+        let db = try IngestDatabase()
+        var entries = feed.audit(4)
+        try db.write([entries[0], entries[1], entries[3]])
+        #expect(try db.count("SELECT count(*) FROM integrity_findings WHERE kind = 'chain_break'") == 0)
+        // Another entry 3: it links to 2 and hashes right, but is not the entry 4 names.
+        let action = AuditAction(user: "operator", action: "alarm.acknowledge", target: "A-3", reason: "another")
+        let ns = Int64(feed.start.timeIntervalSince1970 * 1e9) + 3
+        let previous = try #require(try db.scalar("SELECT hash FROM audit_entries WHERE seq = 2"))
+        let other = AuditEntry(seq: 3, time: feed.start.addingTimeInterval(3), timeNanoseconds: ns, action: action, previousHash: previous,
+                               hash: AuditEntry.hash(seq: 3, timeNanoseconds: ns, action: action, previousHash: previous))
+        entries[2].payload = String(decoding: Contract.audit(site: feed.site, entry: other), as: UTF8.self)
+        try db.write([entries[2]])
+        #expect(try db.scalar("SELECT string_agg(seq_from || '-' || seq_to, ',') FROM integrity_findings WHERE kind = 'chain_break'") == "3-4")
+        #expect(try db.count("SELECT count(*) FROM integrity_findings WHERE kind LIKE 'hash%'") == 0)
+    }
+
     @Test("a new store epoch is recorded as a finding; its numbers start again without conflicts")
     func epochChange() throws {
         let db = try IngestDatabase()

@@ -29,24 +29,29 @@ extension IngestWriter {
 
     /// Where records carry `hash` and `previous_hash`, each must name its predecessor's hash. A
     /// null on either end (a record from before the chain, a predecessor the site pruned) is not
-    /// checked, as the contract says.
+    /// checked, as the contract says. The links checked are those a staged record takes part in:
+    /// its own to its predecessor, and its successor's to it (a gap filled late). Each is found
+    /// from the staged rows through the primary key: `LIMIT 1` keeps the planner from turning the
+    /// lookups into a join over the whole table, whose cost would grow with everything stored.
     func verifyChain(_ kind: RecordKind) throws {
         let table = Self.table(kind)
         let staged = Self.staged(kind)
         try connection.execute("""
             INSERT INTO integrity_findings (kind, site, epoch, stream, seq_from, seq_to, detail)
-            SELECT 'chain_break', r.site, r.epoch, r.stream, p.seq, r.seq,
-                   'record ' || r.seq || ' names previous hash ' || coalesce(r.previous_hash, 'none')
-                   || ' but record ' || p.seq || ' has hash ' || coalesce(p.hash, 'none')
-            FROM \(table) r
-            JOIN \(table) p ON p.site = r.site AND p.epoch = r.epoch AND p.stream = r.stream AND p.seq = r.seq - 1
-            WHERE r.previous_hash IS NOT NULL AND p.hash IS NOT NULL
-              AND r.previous_hash <> p.hash
-              AND EXISTS (SELECT 1 FROM \(staged.table) st
-                          WHERE \(staged.filter) AND st.site = r.site AND st.epoch = r.epoch AND st.stream = r.stream
-                            AND \(staged.seq) IN (r.seq, p.seq))
+            SELECT 'chain_break', k.site, k.epoch, k.stream, k.seq - 1, k.seq,
+                   'record ' || k.seq || ' names previous hash ' || coalesce(r.previous_hash, 'none')
+                   || ' but record ' || (k.seq - 1) || ' has hash ' || coalesce(p.hash, 'none')
+            FROM (SELECT DISTINCT st.site, st.epoch, st.stream, \(staged.seq) + o.next AS seq
+                  FROM \(staged.table) st CROSS JOIN (VALUES (0), (1)) AS o(next)
+                  WHERE \(staged.filter)) k
+            CROSS JOIN LATERAL (SELECT s.previous_hash FROM \(table) s
+                                WHERE s.site = k.site AND s.epoch = k.epoch AND s.stream = k.stream AND s.seq = k.seq
+                                LIMIT 1) r
+            CROSS JOIN LATERAL (SELECT s.hash FROM \(table) s
+                                WHERE s.site = k.site AND s.epoch = k.epoch AND s.stream = k.stream AND s.seq = k.seq - 1
+                                LIMIT 1) p
+            WHERE r.previous_hash IS NOT NULL AND p.hash IS NOT NULL AND r.previous_hash <> p.hash
             ON CONFLICT (kind, site, epoch, stream, seq_from, seq_to) DO NOTHING
             """, [kind.rawValue])
     }
-
 }

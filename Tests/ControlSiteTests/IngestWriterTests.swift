@@ -3,6 +3,7 @@ import POCareContract
 import ControlSiteLink
 import SiteStore
 import Foundation
+import Hashing
 import Logging
 import Testing
 import TestSupport
@@ -126,6 +127,29 @@ struct IngestWriterTests {
         try db.write(Array(entries[2...3]))
         #expect(try db.scalar("SELECT seq_from || '-' || seq_to FROM integrity_findings WHERE kind = 'chain_break'") == "3-4")
         #expect(try db.count("SELECT count(*) FROM integrity_findings WHERE kind LIKE 'hash%'") == 0)
+    }
+
+    @Test("telemetry links are checked inside a batch, to the predecessor stored before it, and from the successor stored before it")
+    func telemetryLinks() throws {
+        let db = try IngestDatabase()
+        func hash(_ seq: Int64) -> String { SHA256.hex("\(feed.site) rocker-1 \(seq)") }
+        // Two messages in one transaction; the second names another hash before its first sample.
+        var second = feed.telemetry("rocker-1", 6...10, hashed: true)
+        second.payload = second.payload.replacingOccurrences(of: "\"previous_hash\":\"\(hash(5))\"", with: "\"previous_hash\":\"\(hash(99))\"")
+        try db.write([feed.telemetry("rocker-1", 1...5, hashed: true), second])
+        // Sample 12 names sample 11 as it should be, but 11 arrives with another hash; 21 names a forged 20 stored before it.
+        try db.write([feed.telemetry("rocker-1", 12...15, hashed: true)])
+        var eleven = feed.telemetry("rocker-1", 11...11, hashed: true)
+        eleven.payload = eleven.payload.replacingOccurrences(of: "\"hash\":\"\(hash(11))\"", with: "\"hash\":\"\(hash(98))\"")
+        try db.write([eleven])
+        var twenty = feed.telemetry("rocker-1", 16...20, hashed: true)
+        twenty.payload = twenty.payload.replacingOccurrences(of: "\"hash\":\"\(hash(20))\"", with: "\"hash\":\"\(hash(97))\"")
+        try db.write([twenty])
+        try db.write([feed.telemetry("rocker-1", 21...25, hashed: true)])
+        let breaks = try db.scalar("""
+            SELECT string_agg(seq_from || '-' || seq_to, ',' ORDER BY seq_from) FROM integrity_findings WHERE kind = 'chain_break'
+            """)
+        #expect(breaks == "5-6,11-12,20-21")
     }
 
     @Test("a record that fills a gap late is checked against the link its stored successor names")

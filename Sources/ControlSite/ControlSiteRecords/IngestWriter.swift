@@ -144,7 +144,10 @@ public final class IngestWriter {
             let kinds = Set(records.filter { duplicatesByStream[$0.streamKey, default: 0] > 0 }.map(\.kind))
             for kind in kinds { outcome.conflicts += try recordConflicts(kind) }
         }
-        for kind in Set(records.filter(\.carriesChain).map(\.kind)) { try verifyChain(kind) }
+        for kind in Set(records.filter(\.carriesChain).map(\.kind)) {
+            // With nothing dropped as a duplicate, what is stored is what was staged.
+            if kind == .sample && outcome.duplicates == 0 { try verifySampleChain(records) } else { try verifyChain(kind) }
+        }
         try checkMissingHashes(keys, kinds: Set(records.map(\.kind)))
 
         // Every number sent is stored once this commits (inserted now, or before as the copy

@@ -157,11 +157,21 @@ extension IngestWriter {
         }
     }
 
-    /// How many records the insert of staged records stored, per stream.
+    /// How many records an insert stored, per stream, and the newest time among them: as the
+    /// database writes times (the staged insert) and as the site does (fresh samples). Each form
+    /// compares as text only with itself; `saveProgress` compares them as times.
     struct Inserted {
         var byStream: [StreamKey: Int] = [:]
         var newestTime: [StreamKey: String] = [:]
+        var newestSent: [StreamKey: String] = [:]
         var total = 0
+
+        mutating func add(_ other: Inserted) {
+            for (key, count) in other.byStream { byStream[key, default: 0] += count }
+            for (key, time) in other.newestTime where time > (newestTime[key] ?? "") { newestTime[key] = time }
+            for (key, time) in other.newestSent where time > (newestSent[key] ?? "") { newestSent[key] = time }
+            total += other.total
+        }
     }
 
     /// Inserts what is staged, kind by kind, and counts what was new.

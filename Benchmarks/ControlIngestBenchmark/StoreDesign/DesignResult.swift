@@ -119,20 +119,20 @@ struct DesignResult {
     var reads: [(String, Timing)] = []
 
     func printDetail() {
-        print("\n== \(candidate.rawValue): \(candidate.summary)")
-        print("bare COPY of \(bareRows) rows: \(bare.text)")
-        if let bareSize { print(bareSize.text(samples)) }
+        say("\n== \(candidate.rawValue): \(candidate.summary)")
+        say("bare COPY of \(bareRows) rows: \(bare.text)")
+        if let bareSize { say(bareSize.text(samples)) }
         guard candidate != .today else { return }
-        print("ingest, backlog messages on time: \(backlog.text)")
-        print(String(format: "ingest vs bare COPY: %.0f %%", backlog.perSecond / max(bare.perSecond, 1) * 100))
-        print("ingest, withheld messages replayed late (filling gaps): \(replay.text)")
-        print("resend of duplicates: \(resend.text); conflicting copies found \(outcome.conflicts) of \(expectedConflicts) altered records")
-        print("live, one sample per message: \(live.text)")
-        print("ingest: \(outcome.inserted) inserted, \(outcome.duplicates) duplicates, \(outcome.staged) staged, \(outcome.chunkRows) chunk rows "
+        say("ingest, backlog messages on time: \(backlog.text)")
+        say(String(format: "ingest vs bare COPY: %.0f %%", backlog.perSecond / max(bare.perSecond, 1) * 100))
+        say("ingest, withheld messages replayed late (filling gaps): \(replay.text)")
+        say("resend of duplicates: \(resend.text); conflicting copies found \(outcome.conflicts) of \(expectedConflicts) altered records")
+        say("live, one sample per message: \(live.text)")
+        say("ingest: \(outcome.inserted) inserted, \(outcome.duplicates) duplicates, \(outcome.staged) staged, \(outcome.chunkRows) chunk rows "
               + "written directly, \(outcome.gapsOpened) gaps opened, \(outcome.neighbourReads) neighbour reads for rollups")
-        if let ingestSize { print("after ingest: " + ingestSize.text(ingestSamples)) }
-        for c in checks { print("check: \(c)") }
-        for (name, timing) in reads { print("read \(name): \(timing.text)") }
+        if let ingestSize { say("after ingest: " + ingestSize.text(ingestSamples)) }
+        for c in checks { say("check: \(c)") }
+        for (name, timing) in reads { say("read \(name): \(timing.text)") }
     }
 
     static func table(_ results: [DesignResult]) -> String {

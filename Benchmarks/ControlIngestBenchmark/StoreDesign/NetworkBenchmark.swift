@@ -33,7 +33,7 @@ struct NetworkBenchmark {
         try DesignSchema.createPartitions(candidate, covering: start...(start + Int64(days) * perDay * 1_000_000_000 + 10_000_000_000), on: connection)
         try DesignSchema.intern(streams, on: connection)
         let total = streams.count * days * Int(perDay)
-        print("network: \(sites) sites × \(devices) devices × \(days) days at 1 Hz = \(total) samples (\(shape.rawValue)), \(candidate.rawValue)")
+        say("network: \(sites) sites × \(devices) devices × \(days) days at 1 Hz = \(total) samples (\(shape.rawValue)), \(candidate.rawValue)")
 
         var generators = streams.map { SampleGenerator(shape: shape, startNs: start, seed: UInt64($0.streamId)) }
         var previous = [[UInt8]](repeating: genesisHash, count: streams.count)
@@ -48,14 +48,14 @@ struct NetworkBenchmark {
                 last[stream.streamId] = columns.point(columns.count - 1)
             }
             let so = meter.read(samples: (day + 1) * streams.count * Int(perDay))
-            print("day \(day + 1) of \(days) loaded: \(so.text), \(StoreDesignBenchmark.uptime())")
+            say("day \(day + 1) of \(days) loaded: \(so.text), \(StoreDesignBenchmark.uptime())")
         }
         try connection.execute("""
             UPDATE stream_progress p SET highest = \(Int64(days) * perDay), contiguous = \(Int64(days) * perDay)
             """)
-        print("loaded: \(meter.read(samples: total).text)")
+        say("loaded: \(meter.read(samples: total).text)")
         try connection.execute("VACUUM ANALYZE")
-        print(try DatabaseSize.measure(connection, empty: empty).text(total))
+        say(try DatabaseSize.measure(connection, empty: empty).text(total))
 
         var reads = try DesignReads(connection: connection, candidate: candidate, streams: streams)
         var rng = SplitMix64(seed: 3)
@@ -63,29 +63,29 @@ struct NetworkBenchmark {
         let minutes = Int32(start / DesignSchema.nanosecondsPerMinute)...Int32((start + Int64(days) * perDay * 1_000_000_000) / DesignSchema.nanosecondsPerMinute)
         var count = 0
         let trend = try Timing.measure(repeats) { count = try reads.batchRollups(anyStream(), minutes: minutes) }
-        print("read a \(days)-day batch's per-minute rollups (\(count) minutes × \(designParameters.count) parameters), parsed: \(trend.text)")
+        say("read a \(days)-day batch's per-minute rollups (\(count) minutes × \(designParameters.count) parameters), parsed: \(trend.text)")
         let reduced = try Timing.measure(repeats) { count = try reads.batchRollupsBucketed(anyStream(), minutes: minutes, buckets: 1000) }
-        print("the same reduced in SQL to 1,000 points per parameter (\(count) points): \(reduced.text)")
+        say("the same reduced in SQL to 1,000 points per parameter (\(count) points): \(reduced.text)")
         let window = try Timing.measure(repeats) {
             let from = start + Int64(rng.next() % UInt64(Int64(days) * perDay - 3600)) * 1_000_000_000
             count = try reads.rawWindow(anyStream(), fromNs: from, toNs: from + 3_600_000_000_000)
         }
-        print("zoomed raw window of one hour (\(count) records), decoded: \(window.text)")
+        say("zoomed raw window of one hour (\(count) records), decoded: \(window.text)")
         var failed = 0
         let record = try Timing.measure(repeats * 5) {
             if try !reads.record(anyStream(), seq: Int64(1 + rng.next() % UInt64(Int64(days) * perDay))) { failed += 1 }
         }
-        print("one record by number, its chain recomputed within its chunk: \(record.text); \(failed) did not verify")
+        say("one record by number, its chain recomputed within its chunk: \(record.text); \(failed) did not verify")
         let latest = try Timing.measure(repeats) {
             let site = Int32(1 + rng.next() % UInt64(sites))
             count = try reads.latest(streams.filter { $0.siteId == site })
         }
-        print("sites page, newest record of each of a site's \(devices) devices: \(latest.text)")
+        say("sites page, newest record of each of a site's \(devices) devices: \(latest.text)")
         let compare = try Timing.measure(max(3, repeats / 5)) { count = try reads.compareFromRollups() }
-        print("compare: mean and SD of every parameter of all \(count) batches from rollups: \(compare.text)")
+        say("compare: mean and SD of every parameter of all \(count) batches from rollups: \(compare.text)")
         let meterVerify = try CPUMeter(connection)
         let verified = try reads.verifyStream(anyStream())
-        print("one batch verified whole (\(verified.records) records, \(verified.verified) verify, \(verified.breaks) broken links): "
+        say("one batch verified whole (\(verified.records) records, \(verified.verified) verify, \(verified.breaks) broken links): "
               + meterVerify.read(samples: verified.records).text)
         if !keep { try admin.execute("DROP DATABASE design_network WITH (FORCE)") }
     }

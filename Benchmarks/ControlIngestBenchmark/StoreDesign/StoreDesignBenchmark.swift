@@ -55,15 +55,15 @@ struct StoreDesignBenchmark: ParsableCommand {
         let cluster = database == nil ? try TemporaryCluster() : nil
         let info = database ?? cluster!.connectionInfo
         let admin = try PostgresConnection(info)
-        print("load before: \(Self.uptime())")
+        say("load before: \(Self.uptime())")
         try admin.execute("DROP DATABASE IF EXISTS design_empty")
         try admin.execute("CREATE DATABASE design_empty")
         let empty = try admin.execute("SELECT pg_database_size('design_empty')").int(0, 0) ?? 0
         try admin.execute("DROP DATABASE design_empty")
-        print("an empty database: \(empty) bytes (catalogs), subtracted in the 'net' column")
+        say("an empty database: \(empty) bytes (catalogs), subtracted in the 'net' column")
         if let network {
             try NetworkBenchmark(spec: network, shape: shape, repeats: repeats, keep: keep).run(admin: admin, info: info, empty: empty)
-            print("load after: \(Self.uptime())")
+            say("load after: \(Self.uptime())")
             _ = cluster
             return
         }
@@ -80,10 +80,14 @@ struct StoreDesignBenchmark: ParsableCommand {
             live.append(generator.columns(s, seqs: Int64(samples + 1)...Int64(samples + liveSamples), previous: Array(backlog.last!.hash(samples - 1))))
         }
         let total = devices * samples
-        print("generated \(devices) streams × \(samples) samples (\(shape.rawValue)) + \(liveSamples) live each, "
+        say("generated \(devices) streams × \(samples) samples (\(shape.rawValue)) + \(liveSamples) live each, "
               + "chained hashes, in \(Self.seconds(clock.now - generated)) s")
         let exact = backlog[0].values.filter { !$0.isNaN && DesignRows.isFloat32Exact($0) }.count
-        print("values a float32 holds exactly: \(exact * 100 / max(1, backlog[0].values.filter { !$0.isNaN }.count)) %")
+        say("values a float32 holds exactly: \(exact * 100 / max(1, backlog[0].values.filter { !$0.isNaN }.count)) %")
+
+        // Parsing and hashing cost the same whatever the schema: measured once, on up to 200,000 samples.
+        let cost = try ParseCost.measure(Array(backlog.prefix(max(1, 200_000 / max(samples, 1)))), perMessage: perMessage)
+        say("before the database, one thread: JSON parse \(cost.parse.text); hash recompute \(cost.hash.text)")
 
         var results: [DesignResult] = []
         for candidate in chosen {
@@ -95,8 +99,8 @@ struct StoreDesignBenchmark: ParsableCommand {
             results.append(result)
             result.printDetail()
         }
-        print("\n" + DesignResult.table(results))
-        print("load after: \(Self.uptime())")
+        say("\n" + DesignResult.table(results))
+        say("load after: \(Self.uptime())")
         _ = cluster
     }
 
@@ -150,4 +154,10 @@ struct StoreDesignBenchmark: ParsableCommand {
     static func uptime() -> String {
         (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)).map { "load average " + $0.split(separator: " ").prefix(3).joined(separator: " ") } ?? "?"
     }
+}
+
+/// Prints a line and flushes it, so progress shows as it happens also when written to a file.
+func say(_ line: String) {
+    print(line)
+    fflush(nil)
 }

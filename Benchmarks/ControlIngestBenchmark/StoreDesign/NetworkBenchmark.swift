@@ -2,6 +2,10 @@ import ArgumentParser
 import ControlSiteRecords
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A synthetic network (sites × devices × days at 1 Hz, one batch per device) loaded into the
 /// chunk store with a bare COPY, day by day as it would have arrived, then the page reads timed
 /// at that size: the 30-day batch trend from rollups, a zoomed raw window, a record by number,
@@ -12,6 +16,8 @@ struct NetworkBenchmark {
     var repeats: Int
     var keep: Bool
     var candidate: DesignCandidate = .chunks
+    /// Archive and restore the first month (the files are written by the server: a local cluster only).
+    var archive = true
 
     func run(admin: PostgresConnection, info: String, empty: Int64) throws {
         let parts = spec.split(separator: "x").compactMap { Int($0) }
@@ -87,6 +93,62 @@ struct NetworkBenchmark {
         let verified = try reads.verifyStream(anyStream())
         say("one batch verified whole (\(verified.records) records, \(verified.verified) verify, \(verified.breaks) broken links): "
               + meterVerify.read(samples: verified.records).text)
+        try hourLevel(connection, streams: streams, days: days, anyStream: anyStream)
+        if archive {
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = TimeZone(identifier: "UTC")!
+            let first = calendar.date(from: calendar.dateComponents([.year, .month], from: Date(timeIntervalSince1970: Double(start) / 1e9)))!
+            let next = calendar.date(byAdding: .month, value: 1, to: first)!
+            let name = String(format: "%04d_%02d", calendar.component(.year, from: first), calendar.component(.month, from: first))
+            let whole = anyStream()
+            let before = try reads.verifyStream(whole)
+            try ArchiveMonth(connection: connection, month: name,
+                             bounds: (Int64(first.timeIntervalSince1970) * 1_000_000_000, Int64(next.timeIntervalSince1970) * 1_000_000_000),
+                             directory: "/tmp/pocare-archive-\(getpid())").run()
+            let after = try reads.verifyStream(whole)
+            say("a batch across the archived month, verified before (\(before.verified) of \(before.records) records, \(before.breaks) broken links) "
+                + "and after restore (\(after.verified) of \(after.records), \(after.breaks) broken links)")
+            try? FileManager.default.removeItem(atPath: "/tmp/pocare-archive-\(getpid())")
+        }
         if !keep { try admin.execute("DROP DATABASE design_network WITH (FORCE)") }
+    }
+
+    /// A second level of rollups, per hour, built from the minutes (what ingest would keep up as
+    /// hours close), and the reads it serves: a long batch's trend, and compare from per-batch sums.
+    private func hourLevel(_ connection: PostgresConnection, streams: [DesignStream], days: Int, anyStream: () -> DesignStream) throws {
+        let clock = ContinuousClock(), started = clock.now
+        try connection.executeScript("""
+            CREATE AGGREGATE f8_sum(float8[]) (sfunc = f8_add, stype = float8[]);
+            CREATE AGGREGATE i4_sum(int[]) (sfunc = i4_add, stype = int[]);
+            CREATE AGGREGATE f8_min(float8[]) (sfunc = f8_least, stype = float8[]);
+            CREATE AGGREGATE f8_max(float8[]) (sfunc = f8_greatest, stype = float8[]);
+            CREATE TABLE hour_rollups (LIKE minute_rollups);
+            ALTER TABLE hour_rollups RENAME COLUMN minute TO hour;
+            INSERT INTO hour_rollups
+            SELECT minute / 60, site_id, stream_id, context_id, sum(samples), i4_sum(n), f8_min(lo), f8_max(hi), f8_sum(wsum), f8_sum(wsq),
+                   f8_sum(held)
+            FROM minute_rollups GROUP BY 1, 2, 3, 4;
+            ALTER TABLE hour_rollups ADD PRIMARY KEY (site_id, stream_id, hour, context_id);
+            ANALYZE hour_rollups;
+            """)
+        let hours = try connection.execute("SELECT count(*) FROM hour_rollups").int(0, 0) ?? 0
+        say("hour rollups built from the minutes: \(hours) rows in \(StoreDesignBenchmark.seconds(clock.now - started)) s")
+        var count = 0
+        let trend = try Timing.measure(repeats) {
+            let s = anyStream()
+            count = try connection.execute("""
+                SELECT hour, samples, lo::text, hi::text, wsum::text, held::text FROM hour_rollups
+                WHERE site_id = $1 AND stream_id = $2 ORDER BY hour
+                """, [String(s.siteId), String(s.streamId)]).rowCount
+        }
+        say("read a \(days)-day batch's hour rollups (\(count) hours): \(trend.text)")
+        let compare = try Timing.measure(repeats) {
+            count = try connection.execute("""
+                SELECT site_id, stream_id, context_id, p, sum(wsum[p]) / nullif(sum(held[p]), 0) AS mean,
+                       sqrt(greatest(sum(wsq[p]) / nullif(sum(held[p]), 0) - (sum(wsum[p]) / nullif(sum(held[p]), 0)) ^ 2, 0)) AS sd
+                FROM hour_rollups, generate_series(1, \(designParameters.count)) p GROUP BY 1, 2, 3, 4
+                """).rowCount / designParameters.count
+        }
+        say("compare from hour rollups, mean and SD of every parameter of all \(count) batches: \(compare.text)")
     }
 }

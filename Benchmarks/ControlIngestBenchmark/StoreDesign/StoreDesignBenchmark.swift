@@ -62,7 +62,7 @@ struct StoreDesignBenchmark: ParsableCommand {
         try admin.execute("DROP DATABASE design_empty")
         say("an empty database: \(empty) bytes (catalogs), subtracted in the 'net' column")
         if let network {
-            try NetworkBenchmark(spec: network, shape: shape, repeats: repeats, keep: keep).run(admin: admin, info: info, empty: empty)
+            try NetworkBenchmark(spec: network, shape: shape, repeats: repeats, keep: keep, archive: database == nil).run(admin: admin, info: info, empty: empty)
             say("load after: \(Self.uptime())")
             _ = cluster
             return

@@ -33,13 +33,15 @@ final class DesignIngest {
     let streams: [Int32: DesignStream]
     /// Runs shorter than this wait in staging until their minute closes (live records).
     let stageBelow: Int
+    let layout: ChunkLayout
     /// The newest record this writer stored per stream: the usual predecessor of the next message.
     private var tails: [Int32: DesignPoint] = [:]
     private var hasher = RecordChain.Hasher()
     private var rollups = RollupAccumulator()
 
-    init(connection: PostgresConnection, candidate: DesignCandidate, streams: [DesignStream], stageBelow: Int = 20) throws {
+    init(connection: PostgresConnection, candidate: DesignCandidate, streams: [DesignStream], layout: ChunkLayout, stageBelow: Int = 20) throws {
         self.connection = connection
+        self.layout = layout
         self.candidate = candidate
         self.streams = Dictionary(uniqueKeysWithValues: streams.map { ($0.streamId, $0) })
         self.stageBelow = stageBelow
@@ -139,7 +141,7 @@ final class DesignIngest {
             if candidate == .rows {
                 for i in r { DesignRows.appendRow(&main, c, i) }
             } else if r.count >= stageBelow {
-                for chunk in DesignRows.chunkRanges(c, r) { DesignRows.appendChunk(&main, c, chunk, candidate: candidate) }
+                for chunk in DesignRows.chunkRanges(c, r, layout) { DesignRows.appendChunk(&main, c, chunk, candidate: candidate) }
             } else {
                 for i in r { DesignRows.appendStaged(&staged, c, i) }
             }

@@ -37,7 +37,7 @@ extension DesignIngest {
             var run: SampleColumns?
             func flush() {
                 guard let c = run else { return }
-                for chunk in DesignRows.chunkRanges(c, 0..<c.count) { DesignRows.appendChunk(&copy, c, chunk, candidate: candidate) }
+                for chunk in DesignRows.chunkRanges(c, 0..<c.count, layout) { DesignRows.appendChunk(&copy, c, chunk, candidate: candidate) }
                 run = nil
             }
             for s in rows {
@@ -63,7 +63,7 @@ enum DesignBulkLoad {
     /// Writes whole streams (or whole days of them: `before` is each stream's record before the
     /// first, so the interval between the two counts in the rollups); returns the rows written.
     /// Rollups are computed here too, since they are part of what ingest writes.
-    static func load(_ columns: [SampleColumns], candidate: DesignCandidate, on connection: PostgresConnection,
+    static func load(_ columns: [SampleColumns], candidate: DesignCandidate, layout: ChunkLayout, on connection: PostgresConnection,
                      before: [Int32: DesignPoint] = [:]) throws -> Int {
         var rows = 0
         try connection.transaction {
@@ -81,7 +81,7 @@ enum DesignBulkLoad {
                 if candidate == .rows {
                     for i in 0..<c.count { DesignRows.appendRow(&copy, c, i) }
                 } else {
-                    for chunk in DesignRows.chunkRanges(c, 0..<c.count) { DesignRows.appendChunk(&copy, c, chunk, candidate: candidate) }
+                    for chunk in DesignRows.chunkRanges(c, 0..<c.count, layout) { DesignRows.appendChunk(&copy, c, chunk, candidate: candidate) }
                 }
                 let (table, list) = candidate == .rows ? ("sample_rows", DesignRows.rowColumns) : ("sample_chunks", DesignRows.chunkColumns)
                 try connection.copy("COPY \(table) (\(list)) FROM STDIN (FORMAT binary)", data: copy.finished())

@@ -1,5 +1,20 @@
+import ArgumentParser
 import Foundation
 import POCareCore
+
+/// How samples are cut into chunks and how PostgreSQL keeps a chunk's arrays.
+struct ChunkLayout: Sendable {
+    enum Storage: String, CaseIterable, ExpressibleByArgument, Sendable {
+        /// Arrays compressed with lz4 and kept in the row (STORAGE MAIN, toast_tuple_target 128).
+        case inline
+        /// PostgreSQL's default: compressed (lz4) once a row passes 2 KB, moved to the TOAST table if still too long.
+        case extended
+    }
+
+    /// A chunk never spans more than this (a divisor of 60, so never two minutes).
+    var seconds: Int64 = 60
+    var storage: Storage = .inline
+}
 
 /// Turns samples into the rows of each candidate (binary COPY, or text COPY for today's schema).
 enum DesignRows {
@@ -23,12 +38,13 @@ enum DesignRows {
         return f.isFinite && Double(shortestFloat32: f) == v
     }
 
-    /// Splits a run of consecutive numbers into chunks: one minute each, at most `maxChunkRecords`.
-    static func chunkRanges(_ c: SampleColumns, _ range: Range<Int>) -> [Range<Int>] {
+    /// Splits a run of consecutive numbers into chunks: one span of `layout.seconds` each, at most `maxChunkRecords`.
+    static func chunkRanges(_ c: SampleColumns, _ range: Range<Int>, _ layout: ChunkLayout) -> [Range<Int>] {
         var result: [Range<Int>] = []
         var start = range.lowerBound
+        let span = layout.seconds * 1_000_000_000
         for i in range where i > start {
-            if c.timeNs[i] / DesignSchema.nanosecondsPerMinute != c.timeNs[start] / DesignSchema.nanosecondsPerMinute
+            if c.timeNs[i] / span != c.timeNs[start] / span
                 || i - start == maxChunkRecords
             {
                 result.append(start..<i)

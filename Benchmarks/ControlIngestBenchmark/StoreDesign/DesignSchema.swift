@@ -117,7 +117,8 @@ enum DesignSchema {
 
     /// Monthly partitions covering `range` of nanoseconds since 1970, for the candidate's sample
     /// table and the rollups; each with its own primary key by (site, stream, number).
-    static func createPartitions(_ candidate: DesignCandidate, covering range: ClosedRange<Int64>, on connection: PostgresConnection) throws {
+    static func createPartitions(_ candidate: DesignCandidate, covering range: ClosedRange<Int64>, layout: ChunkLayout = .init(),
+                                 on connection: PostgresConnection) throws {
         guard candidate != .today else { return }
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
@@ -132,7 +133,15 @@ enum DesignSchema {
             try connection.executeScript("""
                 CREATE TABLE IF NOT EXISTS minute_rollups_\(name) PARTITION OF minute_rollups FOR VALUES FROM (\(minuteFrom)) TO (\(minuteTo));
                 """)
-            if candidate.isChunked {
+            if candidate.isChunked && layout.storage == .extended {
+                try connection.executeScript("""
+                    CREATE TABLE IF NOT EXISTS sample_chunks_\(name) PARTITION OF sample_chunks FOR VALUES FROM (\(from)) TO (\(to));
+                    ALTER TABLE sample_chunks_\(name)
+                        ALTER COLUMN offsets SET COMPRESSION lz4, ALTER COLUMN offsets_ns SET COMPRESSION lz4,
+                        ALTER COLUMN narrow SET COMPRESSION lz4, ALTER COLUMN wide SET COMPRESSION lz4, ALTER COLUMN hashes SET COMPRESSION lz4;
+                    ALTER TABLE sample_chunks_\(name) ADD PRIMARY KEY (site_id, stream_id, seq_first);
+                    """)
+            } else if candidate.isChunked {
                 // Arrays compressed with lz4 and kept in the row (MAIN): a chunk is read whole.
                 try connection.executeScript("""
                     CREATE TABLE IF NOT EXISTS sample_chunks_\(name) PARTITION OF sample_chunks

@@ -16,6 +16,7 @@ struct NetworkBenchmark {
     var repeats: Int
     var keep: Bool
     var candidate: DesignCandidate = .chunks
+    var layout = ChunkLayout()
     /// Archive and restore the first month (the files are written by the server: a local cluster only).
     var archive = true
 
@@ -36,7 +37,8 @@ struct NetworkBenchmark {
         let connection = try StoreDesignBenchmark.freshDatabase("design_network", admin: admin, info: info)
         try DesignSchema.create(candidate, on: connection)
         let start = StoreDesignBenchmark.startNs
-        try DesignSchema.createPartitions(candidate, covering: start...(start + Int64(days) * perDay * 1_000_000_000 + 10_000_000_000), on: connection)
+        try DesignSchema.createPartitions(candidate, covering: start...(start + Int64(days) * perDay * 1_000_000_000 + 10_000_000_000),
+                                         layout: layout, on: connection)
         try DesignSchema.intern(streams, on: connection)
         let total = streams.count * days * Int(perDay)
         say("network: \(sites) sites × \(devices) devices × \(days) days at 1 Hz = \(total) samples (\(shape.rawValue)), \(candidate.rawValue)")
@@ -49,7 +51,7 @@ struct NetworkBenchmark {
             for (i, stream) in streams.enumerated() {
                 let columns = generators[i].columns(stream, seqs: (Int64(day) * perDay + 1)...(Int64(day + 1) * perDay), previous: previous[i])
                 let before = last[stream.streamId].map { [stream.streamId: $0] } ?? [:]
-                _ = try DesignBulkLoad.load([columns], candidate: candidate, on: connection, before: before)
+                _ = try DesignBulkLoad.load([columns], candidate: candidate, layout: layout, on: connection, before: before)
                 previous[i] = Array(columns.hash(columns.count - 1))
                 last[stream.streamId] = columns.point(columns.count - 1)
             }

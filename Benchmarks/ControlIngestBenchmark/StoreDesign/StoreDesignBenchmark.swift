@@ -43,7 +43,21 @@ struct StoreDesignBenchmark: ParsableCommand {
     var network: String?
     @Option(help: "PostgreSQL connection string of a server where databases may be created (default: a temporary cluster).")
     var database: String?
+    @Option(help: "Longest span of one chunk in seconds (a divisor of 60).") var chunkSeconds: Int64 = 60
+    @Option(help: "How PostgreSQL keeps a chunk's arrays: inline (lz4, in the row) or extended (its default TOAST).")
+    var chunkStorage: ChunkLayout.Storage = .inline
+    @Flag(help: "Only the bare COPY and the size, no ingest and reads.") var bareOnly = false
     @Flag(help: "Keep the databases afterwards.") var keep = false
+
+    var layout: ChunkLayout { ChunkLayout(seconds: chunkSeconds, storage: chunkStorage) }
+
+    func validate() throws {
+        guard chunkSeconds > 0, 60 % chunkSeconds == 0 else { throw ValidationError("--chunk-seconds must divide 60") }
+        guard devices > 0, samples > perMessage, perMessage > 0, batchMessages > 0, liveBatch > 0, compactEvery > 0, repeats > 0 else {
+            throw ValidationError("--devices, --samples (more than --per-message), --per-message, --batch-messages, --live-batch, "
+                                  + "--compact-every and --repeats must be positive")
+        }
+    }
 
     static let startNs: Int64 = 1_795_000_000_000_000_000
 
@@ -62,7 +76,7 @@ struct StoreDesignBenchmark: ParsableCommand {
         try admin.execute("DROP DATABASE design_empty")
         say("an empty database: \(empty) bytes (catalogs), subtracted in the 'net' column")
         if let network {
-            try NetworkBenchmark(spec: network, shape: shape, repeats: repeats, keep: keep, archive: database == nil).run(admin: admin, info: info, empty: empty)
+            try NetworkBenchmark(spec: network, shape: shape, repeats: repeats, keep: keep, layout: layout, archive: database == nil).run(admin: admin, info: info, empty: empty)
             say("load after: \(Self.uptime())")
             _ = cluster
             return
@@ -93,7 +107,7 @@ struct StoreDesignBenchmark: ParsableCommand {
         for candidate in chosen {
             var result = DesignResult(candidate: candidate, samples: total)
             try measureBare(candidate, backlog, streams, admin: admin, info: info, empty: empty, into: &result)
-            if candidate != .today {
+            if candidate != .today && !bareOnly {
                 try measureIngest(candidate, backlog, live, streams, admin: admin, info: info, empty: empty, into: &result)
             }
             results.append(result)
@@ -109,10 +123,10 @@ struct StoreDesignBenchmark: ParsableCommand {
         let name = "design_\(candidate.rawValue.replacingOccurrences(of: "-", with: "_"))_bare"
         let connection = try Self.freshDatabase(name, admin: admin, info: info)
         try DesignSchema.create(candidate, on: connection)
-        try DesignSchema.createPartitions(candidate, covering: Self.range(backlog), on: connection)
+        try DesignSchema.createPartitions(candidate, covering: Self.range(backlog), layout: layout, on: connection)
         if candidate != .today { try DesignSchema.intern(streams, on: connection) }
         let meter = try CPUMeter(connection)
-        let rows = try DesignBulkLoad.load(backlog, candidate: candidate, on: connection)
+        let rows = try DesignBulkLoad.load(backlog, candidate: candidate, layout: layout, on: connection)
         result.bare = meter.read(samples: result.samples)
         result.bareRows = rows
         try connection.execute("VACUUM ANALYZE")
@@ -125,9 +139,9 @@ struct StoreDesignBenchmark: ParsableCommand {
         let name = "design_\(candidate.rawValue.replacingOccurrences(of: "-", with: "_"))_ingest"
         let connection = try Self.freshDatabase(name, admin: admin, info: info)
         try DesignSchema.create(candidate, on: connection)
-        try DesignSchema.createPartitions(candidate, covering: Self.range(backlog + live), on: connection)
+        try DesignSchema.createPartitions(candidate, covering: Self.range(backlog + live), layout: layout, on: connection)
         try DesignSchema.intern(streams, on: connection)
-        let ingest = try DesignIngest(connection: connection, candidate: candidate, streams: streams)
+        let ingest = try DesignIngest(connection: connection, candidate: candidate, streams: streams, layout: layout)
         let scenario = IngestScenario(perMessage: perMessage, batchMessages: batchMessages, withhold: withhold, resend: resend,
                                       conflicts: conflicts, liveBatch: liveBatch, compactEvery: compactEvery)
         try scenario.run(ingest, backlog: backlog, live: live, into: &result)

@@ -47,6 +47,8 @@ struct StoreDesignBenchmark: ParsableCommand {
     @Option(help: "How PostgreSQL keeps a chunk's arrays: inline (lz4, in the row) or extended (its default TOAST).")
     var chunkStorage: ChunkLayout.Storage = .inline
     @Flag(help: "Only the bare COPY and the size, no ingest and reads.") var bareOnly = false
+    @Flag(help: "After loading today's schema, move its rows into chunks with the proof (counts and digests before and after).")
+    var migrate = false
     @Flag(help: "Keep the databases afterwards.") var keep = false
 
     var layout: ChunkLayout { ChunkLayout(seconds: chunkSeconds, storage: chunkStorage) }
@@ -131,6 +133,7 @@ struct StoreDesignBenchmark: ParsableCommand {
         result.bareRows = rows
         try connection.execute("VACUUM ANALYZE")
         result.bareSize = try DatabaseSize.measure(connection, empty: empty)
+        if candidate == .today && migrate { try migrateToday(connection, backlog, streams, admin: admin, info: info, empty: empty) }
         if !keep { try admin.execute("DROP DATABASE \(name) WITH (FORCE)") }
     }
 
@@ -149,6 +152,21 @@ struct StoreDesignBenchmark: ParsableCommand {
         result.ingestSize = try DatabaseSize.measure(connection, empty: empty)
         try DesignChecks.run(connection, candidate: candidate, backlog: backlog, live: live, streams: streams, repeats: repeats, into: &result)
         if !keep { try admin.execute("DROP DATABASE \(name) WITH (FORCE)") }
+    }
+
+    private func migrateToday(_ source: PostgresConnection, _ backlog: [SampleColumns], _ streams: [DesignStream], admin: PostgresConnection,
+                              info: String, empty: Int64) throws {
+        let target = try Self.freshDatabase("design_migrated", admin: admin, info: info)
+        try DesignSchema.create(.chunksHashes, on: target)
+        try DesignSchema.createPartitions(.chunksHashes, covering: Self.range(backlog), on: target)
+        try DesignSchema.intern(streams, on: target)
+        let (rate, failed) = try LegacyMigration(source: source, target: target, streams: streams).run()
+        say("migration of today's rows into chunks (every hash kept: today's times are milliseconds): \(rate.text)")
+        say("proof per stream (count, first and last number, SHA-256 over the hashes and over the content, before and after): "
+            + (failed.isEmpty ? "all \(streams.count) streams equal" : "\(failed.count) DIFFER: " + failed.joined(separator: "; ")))
+        try target.execute("VACUUM ANALYZE")
+        say("after migration: " + (try DatabaseSize.measure(target, empty: empty)).text(backlog.reduce(0) { $0 + $1.count }))
+        if !keep { try admin.execute("DROP DATABASE design_migrated WITH (FORCE)") }
     }
 
     static func freshDatabase(_ name: String, admin: PostgresConnection, info: String) throws -> PostgresConnection {

@@ -169,7 +169,9 @@ let package = Package(
         // What tests start and stop: brokers, PostgreSQL clusters, processes, the notify socket,
         // the AsyncAPI schema check; one implementation each.
         .target(
-            name: "TestSupport", dependencies: ["POCareCore", "ControlSiteRecords", yams], path: "Tests/TestSupport"),
+            name: "TestSupport", dependencies: ["POCareCore", "ControlSiteRecords", "MutexHandover", yams], path: "Tests/TestSupport"),
+        // Under Thread Sanitizer only: shows it the hand-over of a contended Mutex (scripts/tsan.sh).
+        .target(name: "MutexHandover", path: "Tests/MutexHandover"),
 
         .testTarget(name: "POCareCoreTests", dependencies: ["POCareCore"]),
         .testTarget(name: "POCareConfigTests", dependencies: ["POCareCore", "POCareConfig", "Hashing", propertyBased]),

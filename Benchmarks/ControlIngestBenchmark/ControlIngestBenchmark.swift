@@ -96,13 +96,13 @@ struct ControlIngestBenchmark: ParsableCommand {
         let inserted = pipeline.currentStatistics.inserted
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let proof = try connection.execute("""
-            SELECT (SELECT count(*) FROM samples WHERE time_ns IS NOT NULL), (SELECT count(*) FROM records_set_aside)
+            SELECT (SELECT count(*) FROM samples WHERE time_ns IS NOT NULL) AS recomputed, (SELECT count(*) FROM records_set_aside) AS set_aside
             """)
-        print("hashes recomputed on arrival: \(proof.int(0, 0) ?? 0) samples stored as recomputed, \(proof.int(0, 1) ?? 0) set aside")
+        print("hashes recomputed on arrival: \(proof.int(0, "recomputed") ?? 0) samples stored as recomputed, \(proof.int(0, "set_aside") ?? 0) set aside")
         print("ingested \(inserted) samples in \(String(format: "%.1f", seconds)) s: \(Int(Double(inserted) / seconds)) samples/s "
               + "(one instance, \(writers) writers, \(batchMessages) messages per transaction; goal ≥ 50,000)")
-        let size = try connection.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").string(0, 0) ?? "?"
-        print("database size: \(size) (\(String(format: "%.0f", Double(try connection.execute("SELECT pg_database_size(current_database())").int(0, 0) ?? 0) / Double(max(inserted, 1)))) bytes per sample)")
+        let size = try connection.execute("SELECT pg_size_pretty(pg_database_size(current_database())) AS size").string(0, "size") ?? "?"
+        print("database size: \(size) (\(String(format: "%.0f", Double(try connection.execute("SELECT pg_database_size(current_database()) AS bytes").int(0, "bytes") ?? 0) / Double(max(inserted, 1)))) bytes per sample)")
         // A resend of the first messages, as after a consumer restart: each copy checked and dropped.
         let again = clock.now
         let resend = IngestPipeline(database: info, writers: writers, batchMessages: batchMessages, queueCapacity: 4 * batchMessages * writers, logger: logger)

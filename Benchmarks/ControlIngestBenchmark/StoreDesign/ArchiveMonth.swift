@@ -40,7 +40,7 @@ struct ArchiveMonth {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         _ = try? Self.tool("/bin/chown", ["postgres", directory])
         let before = try manifest(chunks), rollupsBefore = try rollupManifest(rollups)
-        let rows = try connection.execute("SELECT count(*) FROM \(chunks)").int(0, 0) ?? 0
+        let rows = try connection.execute("SELECT count(*) AS chunks FROM \(chunks)").int(0, "chunks") ?? 0
         try (["table \(chunks) [\(bounds.from), \(bounds.to)) \(rows) rows", "stream chunks records numbers previous_hash last_hash digest"]
              + before + ["table \(rollups) [\(minuteFrom), \(minuteTo)) " + rollupsBefore])
             .joined(separator: "\n").write(toFile: "\(directory)/manifest.txt", atomically: true, encoding: .utf8)

@@ -173,10 +173,10 @@ final class DesignIngest {
             }
             try connection.copy("COPY dup_check FROM STDIN (FORMAT binary)", data: copy.finished())
             return Int(try connection.execute("""
-                SELECT count(*) FROM dup_check d
+                SELECT count(*) AS differing FROM dup_check d
                 LEFT JOIN sample_rows s ON s.site_id = d.site_id AND s.stream_id = d.stream_id AND s.seq = d.seq
                 WHERE s.hash IS DISTINCT FROM d.hash
-                """).int(0, 0) ?? 0)
+                """).int(0, "differing") ?? 0)
         }
         let stored = try storedHashes(runs)
         var conflicts = 0

@@ -30,7 +30,7 @@ struct CPUMeter {
     private let server: Double?
 
     init(_ connection: PostgresConnection) throws {
-        backend = Int32(try connection.execute("SELECT pg_backend_pid()").int(0, 0) ?? 0)
+        backend = Int32(try connection.execute("SELECT pg_backend_pid() AS pid").int(0, "pid") ?? 0)
         started = ContinuousClock.now
         client = Self.processCPU()
         server = Self.backendCPU(backend)
@@ -72,7 +72,7 @@ struct DatabaseSize {
     var families: [Family]
 
     static func measure(_ connection: PostgresConnection, empty: Int64) throws -> DatabaseSize {
-        let total = try connection.execute("SELECT pg_database_size(current_database())").int(0, 0) ?? 0
+        let total = try connection.execute("SELECT pg_database_size(current_database()) AS bytes").int(0, "bytes") ?? 0
         let rows = try connection.execute("""
             SELECT regexp_replace(c.relname, '_[0-9]{4}_[0-9]{2}$', '') AS family,
                    sum(pg_table_size(c.oid) - coalesce(pg_total_relation_size(nullif(c.reltoastrelid, 0)), 0)) AS heap,

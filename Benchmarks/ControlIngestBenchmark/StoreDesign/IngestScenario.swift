@@ -84,11 +84,11 @@ enum DesignChecks {
                     streams: [DesignStream], repeats: Int, into result: inout DesignResult) throws {
         let expected = result.ingestSamples
         let held = candidate == .rows
-            ? try connection.execute("SELECT count(*) FROM sample_rows").int(0, 0) ?? 0
-            : (try connection.execute("SELECT coalesce(sum(n), 0) FROM sample_chunks").int(0, 0) ?? 0)
-                + (try connection.execute("SELECT count(*) FROM sample_staging").int(0, 0) ?? 0)
+            ? try connection.execute("SELECT count(*) AS samples FROM sample_rows").int(0, "samples") ?? 0
+            : (try connection.execute("SELECT coalesce(sum(n), 0) AS samples FROM sample_chunks").int(0, "samples") ?? 0)
+                + (try connection.execute("SELECT count(*) AS samples FROM sample_staging").int(0, "samples") ?? 0)
         result.checks.append("records held \(held) of \(expected)" + (held == expected ? ": all, once" : ": DIFFERENT"))
-        let gaps = try connection.execute("SELECT count(*) FROM stream_gaps").int(0, 0) ?? 0
+        let gaps = try connection.execute("SELECT count(*) AS gaps FROM stream_gaps").int(0, "gaps") ?? 0
         result.checks.append("open gaps after the replays: \(gaps)")
         if candidate != .rows {
             let r = try connection.execute("""
@@ -109,7 +109,7 @@ enum DesignChecks {
             breaks += v.breaks
         }
         let rate = meter.read(samples: records)
-        let staged = candidate == .rows ? 0 : Int(try connection.execute("SELECT count(*) FROM sample_staging").int(0, 0) ?? 0)
+        let staged = candidate == .rows ? 0 : Int(try connection.execute("SELECT count(*) AS staged FROM sample_staging").int(0, "staged") ?? 0)
         result.checks.append("every chain recomputed from what is stored: \(verified) of \(records) records verify, \(breaks) broken links "
                              + "(+\(staged) staged, kept with their hashes); \(rate.text)")
         try checkRollups(connection, backlog: backlog, live: live, into: &result)

@@ -134,7 +134,7 @@ struct NetworkBenchmark {
             ALTER TABLE hour_rollups ADD PRIMARY KEY (site_id, stream_id, hour, context_id);
             ANALYZE hour_rollups;
             """)
-        let hours = try connection.execute("SELECT count(*) FROM hour_rollups").int(0, 0) ?? 0
+        let hours = try connection.execute("SELECT count(*) AS hours FROM hour_rollups").int(0, "hours") ?? 0
         say("hour rollups built from the minutes: \(hours) rows in \(StoreDesignBenchmark.seconds(clock.now - started)) s")
         var count = 0
         let trend = try Timing.measure(repeats) {

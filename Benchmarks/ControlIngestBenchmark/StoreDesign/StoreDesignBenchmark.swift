@@ -75,7 +75,7 @@ struct StoreDesignBenchmark: ParsableCommand {
         say("load before: \(Self.uptime())")
         try admin.execute("DROP DATABASE IF EXISTS design_empty")
         try admin.execute("CREATE DATABASE design_empty")
-        let empty = try admin.execute("SELECT pg_database_size('design_empty')").int(0, 0) ?? 0
+        let empty = try admin.execute("SELECT pg_database_size('design_empty') AS bytes").int(0, "bytes") ?? 0
         try admin.execute("DROP DATABASE design_empty")
         say("an empty database: \(empty) bytes (catalogs), subtracted in the 'net' column")
         if let network {

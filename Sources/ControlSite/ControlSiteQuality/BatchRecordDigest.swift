@@ -22,7 +22,8 @@ public enum BatchRecordDigest {
             """, [site, batch])
         // One SHA-256 per sample, in SQL, then one over them all: the samples never leave the database.
         let samples = try connection.execute("""
-            SELECT count(*), encode(sha256(convert_to(coalesce(string_agg(d, '' ORDER BY stream, epoch, seq), ''), 'UTF8')), 'hex')
+            SELECT count(*) AS samples,
+                   encode(sha256(convert_to(coalesce(string_agg(d, '' ORDER BY stream, epoch, seq), ''), 'UTF8')), 'hex') AS digest
             FROM (SELECT s.stream, s.epoch, s.seq,
                          encode(sha256(convert_to(s.stream || ' ' || s.seq || ' ' || \(iso("s.time")) || ' ' || s."values"::text
                                                   || ' ' || coalesce(s.quality::text, '') || ' ' || coalesce(s.phase, '')
@@ -33,9 +34,10 @@ public enum BatchRecordDigest {
                   WHERE r.site = $1 AND r.batch = $2) x
             """, [site, batch])
         var parts = [CanonicalJSON.string("pocare-batch-record/1"), CanonicalJSON.string(site), CanonicalJSON.string(batch)]
+        // Whole rows in the order the SELECTs list their columns: that order is part of the digest's definition.
         parts.append(CanonicalJSON.array(phases.rows.map { row in CanonicalJSON.array(row.map { CanonicalJSON.optional($0) }) }))
         parts.append(CanonicalJSON.array(events.rows.map { row in CanonicalJSON.array(row.map { CanonicalJSON.optional($0) }) }))
-        parts.append(CanonicalJSON.array([samples.string(0, 0) ?? "0", CanonicalJSON.optional(samples.string(0, 1))]))
+        parts.append(CanonicalJSON.array([samples.string(0, "samples") ?? "0", CanonicalJSON.optional(samples.string(0, "digest"))]))
         return CanonicalJSON.array(parts)
     }
 

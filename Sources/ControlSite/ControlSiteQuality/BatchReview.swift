@@ -137,12 +137,12 @@ public struct BatchReview: Sendable, Encodable {
                             WHEN retired IS NULL THEN 'released'
                             WHEN retired < $2::timestamptz THEN 'retired before the batch'
                             WHEN retired <= $3::timestamptz THEN 'retired during the batch'
-                            ELSE 'released' END
+                            ELSE 'released' END AS state
                 FROM released_specs WHERE fingerprint = $1
                 """, [fp, first, last])
             guard r.rowCount == 1 else { return SpecState(fingerprint: fp, state: "not released") }
-            return SpecState(fingerprint: fp, document: r.string(0, 0), version: r.string(0, 1), state: r.string(0, 3) ?? "not released",
-                             releaseChange: r.int(0, 2))
+            return SpecState(fingerprint: fp, document: r.string(0, "document"), version: r.string(0, "version"),
+                             state: r.string(0, "state") ?? "not released", releaseChange: r.int(0, "release_change"))
         }
     }
 }

@@ -51,7 +51,7 @@ public enum BatchSignatures {
                 newValue: "\(meaning.rawValue) by \(user.fullName) (\(user.role.rawValue)), record sha256:\(hash)"), to: connection)
             // A certified verification or comparability batch may complete its site's qualification.
             if meaning == .certified { try Qualification.refresh(site: site, by: user.userName, on: connection) }
-            let id = row.int(0, 0) ?? 0
+            let id = row.int(0, "id") ?? 0
             guard let signature = try Disposition.list(site: site, batch: batch, currentHash: hash, on: connection).first(where: { $0.id == id })
             else { throw QualityRefusal(.notFound, "the signature vanished") }
             return signature
@@ -71,7 +71,7 @@ public enum BatchSignatures {
                 SELECT id, record_hash, full_name FROM batch_signatures
                 WHERE site = $1 AND batch = $2 AND meaning = 'certified' AND withdrawn IS NULL FOR UPDATE
                 """, [site, batch])
-            guard let id = standing.int(0, 0), let hash = standing.string(0, 1) else {
+            guard let id = standing.int(0, "id"), let hash = standing.string(0, "record_hash") else {
                 throw QualityRefusal(.stateConflict, "batch \(batch) at \(site) has no certification to withdraw")
             }
             try connection.execute("""
@@ -80,7 +80,7 @@ public enum BatchSignatures {
             try setState(site: site, batch: batch, state: .qaReviewed, hash: hash, on: connection, keepChange: true)
             try ControlAuditTrail.append(ControlAuditAction(
                 user: user.userName, action: "batch.withdraw", target: target, reason: reason,
-                oldValue: "certified by \(standing.string(0, 2) ?? "?")", newValue: "QA reviewed (certification withdrawn by \(user.fullName))"), to: connection)
+                oldValue: "certified by \(standing.string(0, "full_name") ?? "?")", newValue: "QA reviewed (certification withdrawn by \(user.fullName))"), to: connection)
         }
     }
 

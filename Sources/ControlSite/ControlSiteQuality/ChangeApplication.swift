@@ -14,14 +14,15 @@ enum ChangeApplication {
         }
         switch content {
         case .specRelease(let spec):
-            let existing = try connection.execute("SELECT retired IS NOT NULL FROM released_specs WHERE fingerprint = $1", [spec.fingerprint])
-            if let retired = existing.bool(0, 0) {
+            let existing = try connection.execute(
+                "SELECT retired IS NOT NULL AS is_retired FROM released_specs WHERE fingerprint = $1", [spec.fingerprint])
+            if let retired = existing.bool(0, "is_retired") {
                 throw QualityRefusal(.stateConflict, retired ? "\(spec.fingerprint) was retired; a retired spec is not released again (release a new version)"
                                                              : "\(spec.fingerprint) is already released")
             }
         case .specRetire(let fingerprint):
-            let existing = try connection.execute("SELECT retired IS NOT NULL FROM released_specs WHERE fingerprint = $1", [fingerprint])
-            guard let retired = existing.bool(0, 0) else { throw QualityRefusal(.notFound, "no released spec has fingerprint \(fingerprint)") }
+            let existing = try connection.execute("SELECT retired IS NOT NULL AS is_retired FROM released_specs WHERE fingerprint = $1", [fingerprint])
+            guard let retired = existing.bool(0, "is_retired") else { throw QualityRefusal(.notFound, "no released spec has fingerprint \(fingerprint)") }
             if retired { throw QualityRefusal(.stateConflict, "\(fingerprint) is already retired") }
         case .siteRegister(let r):
             try Identifier.check(r.site, "the site id")
@@ -78,7 +79,7 @@ enum ChangeApplication {
 
     static func onlyReference(except site: String, on connection: PostgresConnection) throws {
         let other = try connection.execute("SELECT site FROM master_sites WHERE role = 'reference' AND site <> $1", [site])
-        if let existing = other.string(0, 0) {
+        if let existing = other.string(0, "site") {
             throw QualityRefusal(.stateConflict, "\(existing) is the reference site; make it an additional site first")
         }
     }

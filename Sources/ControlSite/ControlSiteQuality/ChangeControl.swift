@@ -76,17 +76,17 @@ public enum ChangeControl {
             let open = try connection.execute("""
                 SELECT id FROM changes WHERE state = 'proposed' AND kind = $1 AND coalesce(site, '') = $2 AND target = $3
                 """, [content.kind, content.site ?? "", content.target])
-            if let id = open.int(0, 0) {
+            if let id = open.int(0, "id") {
                 throw QualityRefusal(.stateConflict, "CC-\(id) already proposes a \(content.kind) of \(content.target); decide or withdraw it first")
             }
-            let payload = try connection.execute("SELECT $1::jsonb::text", [try content.payload()]).string(0, 0) ?? "{}"
+            let payload = try connection.execute("SELECT $1::jsonb::text AS payload", [try content.payload()]).string(0, "payload") ?? "{}"
             let hash = contentHash(kind: content.kind, site: content.site, target: content.target, summary: content.summary,
                                    payload: payload, reason: reason, requestedBy: user.userName)
             let row = try connection.execute("""
                 INSERT INTO changes (kind, site, target, summary, payload, reason, content_hash, requested_by, requested_full_name)
                 VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9) RETURNING id
                 """, [content.kind, content.site, content.target, content.summary, payload, reason, hash, user.userName, user.fullName])
-            let id = row.int(0, 0) ?? 0
+            let id = row.int(0, "id") ?? 0
             try ControlAuditTrail.append(ControlAuditAction(
                 user: user.userName, action: "change.request", target: "CC-\(id)", reason: reason, newValue: content.summary), to: connection)
             guard let record = try find(id, on: connection) else { throw QualityRefusal(.notFound, "CC-\(id) vanished") }
@@ -171,8 +171,9 @@ public enum ChangeControl {
     }
 
     static let columns = """
-        id, kind, site, target, summary, payload::text, reason, content_hash, state, requested_by, requested_full_name,
-        \(Times.iso("requested")), decided_by, decided_full_name, \(Times.iso("decided")), decision_comment, \(Times.iso("effective"))
+        id, kind, site, target, summary, payload::text AS payload, reason, content_hash, state, requested_by, requested_full_name,
+        \(Times.iso("requested")) AS requested_utc, decided_by, decided_full_name, \(Times.iso("decided")) AS decided_utc, decision_comment,
+        \(Times.iso("effective")) AS effective_utc
         """
 
     public static func find(_ id: Int64, on connection: PostgresConnection) throws -> Record? {
@@ -192,12 +193,13 @@ public enum ChangeControl {
     }
 
     static func records(_ r: PostgresResult) -> [Record] {
-        (0..<r.rowCount).map { i in
-            Record(id: r.int(i, 0) ?? 0, kind: r.string(i, 1) ?? "", site: r.string(i, 2), target: r.string(i, 3) ?? "",
-                   summary: r.string(i, 4) ?? "", payload: r.string(i, 5) ?? "{}", reason: r.string(i, 6) ?? "",
-                   contentHash: r.string(i, 7) ?? "", state: r.string(i, 8) ?? "", requestedBy: r.string(i, 9) ?? "",
-                   requestedFullName: r.string(i, 10) ?? "", requested: r.string(i, 11) ?? "", decidedBy: r.string(i, 12),
-                   decidedFullName: r.string(i, 13), decided: r.string(i, 14), decisionComment: r.string(i, 15), effective: r.string(i, 16))
+        r.map { row in
+            Record(id: row.int("id") ?? 0, kind: row.string("kind") ?? "", site: row.string("site"), target: row.string("target") ?? "",
+                   summary: row.string("summary") ?? "", payload: row.string("payload") ?? "{}", reason: row.string("reason") ?? "",
+                   contentHash: row.string("content_hash") ?? "", state: row.string("state") ?? "", requestedBy: row.string("requested_by") ?? "",
+                   requestedFullName: row.string("requested_full_name") ?? "", requested: row.string("requested_utc") ?? "",
+                   decidedBy: row.string("decided_by"), decidedFullName: row.string("decided_full_name"), decided: row.string("decided_utc"),
+                   decisionComment: row.string("decision_comment"), effective: row.string("effective_utc"))
         }
     }
 }

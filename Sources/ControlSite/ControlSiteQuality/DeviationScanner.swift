@@ -35,7 +35,7 @@ public enum DeviationScanner {
     @discardableResult
     public static func scan(settings: QualitySettings, on connection: PostgresConnection) throws -> [Int64] {
         try connection.transaction {
-            guard try connection.execute("SELECT pg_try_advisory_xact_lock(7146354)").bool(0, 0) == true else { return [] }
+            guard try connection.execute("SELECT pg_try_advisory_xact_lock(7146354) AS locked").bool(0, "locked") == true else { return [] }
             var candidates = try excursions(connection) + batchRecords(connection, settings: settings)
             candidates += try integrity(connection, settings: settings) + nonconformances(connection) + untrainedOperators(connection)
             var opened: [Int64] = []
@@ -43,13 +43,13 @@ public enum DeviationScanner {
             for c in candidates {
                 let existing = try connection.execute("SELECT id FROM deviations WHERE group_key = $1 AND state <> 'closed'", [c.group])
                 let id: Int64
-                if let found = existing.int(0, 0) {
+                if let found = existing.int(0, "id") {
                     id = found
                 } else {
                     let row = try connection.execute("""
                         INSERT INTO deviations (site, source, group_key, title, description, opened_by) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id
                         """, [c.site, c.source, c.group, String(c.title.prefix(200)), String(c.description.prefix(4000)), systemUser])
-                    id = row.int(0, 0) ?? 0
+                    id = row.int(0, "id") ?? 0
                     opened.append(id)
                     try ControlAuditTrail.append(ControlAuditAction(
                         user: systemUser, action: "deviation.open", target: "DEV-\(id)", reason: "opened automatically: \(c.source.replacingOccurrences(of: "_", with: " "))",
@@ -81,7 +81,7 @@ public enum DeviationScanner {
         guard c.source == "integrity", let id = c.key.split(separator: "|").last else { return [] }
         // The batches whose records lie in the finding's range of the stream.
         let r = try connection.execute("""
-            SELECT DISTINCT b FROM (
+            SELECT DISTINCT b AS batch FROM (
                 SELECT r.batch AS b FROM integrity_findings f JOIN batch_runs r ON r.site = f.site AND r.epoch = f.epoch AND r.stream = f.stream
                 WHERE f.id = $1 AND (f.seq_from IS NULL OR (r.first_seq <= coalesce(f.seq_to, f.seq_from) AND r.last_seq >= f.seq_from))
                 UNION
@@ -89,16 +89,20 @@ public enum DeviationScanner {
                 WHERE f.id = $1 AND e.batch IS NOT NULL AND f.seq_from IS NOT NULL AND e.seq BETWEEN f.seq_from - 1 AND coalesce(f.seq_to, f.seq_from) + 1
             ) x WHERE b IS NOT NULL
             """, [String(id)])
-        return (0..<r.rowCount).compactMap { r.string($0, 0) }
+        return r.map { $0.string("batch") }.compactMap { $0 }
     }
 
+    /// Each query of candidates returns the columns key, group_key, source, site, batch, kind,
+    /// time, detail, link, title and description.
     static func candidates(_ r: PostgresResult) -> [Candidate] {
-        (0..<r.rowCount).compactMap { i in
-            guard let key = r.string(i, 0), let group = r.string(i, 1), let source = r.string(i, 2), let site = r.string(i, 3) else { return nil }
-            return Candidate(key: key, group: group, source: source, site: site, batch: r.string(i, 4), kind: r.string(i, 5) ?? source,
-                             time: r.string(i, 6), detail: r.string(i, 7) ?? "", link: r.string(i, 8), title: r.string(i, 9) ?? source,
-                             description: r.string(i, 10) ?? "")
-        }
+        r.map { row -> Candidate? in
+            guard let key = row.string("key"), let group = row.string("group_key"), let source = row.string("source"),
+                  let site = row.string("site")
+            else { return nil }
+            return Candidate(key: key, group: group, source: source, site: site, batch: row.string("batch"), kind: row.string("kind") ?? source,
+                             time: row.string("time"), detail: row.string("detail") ?? "", link: row.string("link"),
+                             title: row.string("title") ?? source, description: row.string("description") ?? "")
+        }.compactMap { $0 }
     }
 
     static let batchLink = "'/batches/' || e.site || '/' || e.batch"
@@ -106,13 +110,14 @@ public enum DeviationScanner {
     /// Excursion records of a batch's event streams (the site's record of each, as it closed).
     static func excursions(_ connection: PostgresConnection) throws -> [Candidate] {
         candidates(try connection.execute("""
-            SELECT k.key, 'excursion|' || e.site || '|' || e.batch || '|' || k.alarm, 'excursion', e.site, e.batch, 'excursion', e.time,
+            SELECT k.key, 'excursion|' || e.site || '|' || e.batch || '|' || k.alarm AS group_key, 'excursion' AS source, e.site, e.batch,
+                   'excursion' AS kind, e.time,
                    k.alarm || ': ' || coalesce(x->>'worst_level', '?') || ' ' || coalesce(x->>'side', '') || ', worst value '
                        || coalesce(left(x->>'worst_value', 40), '?') || ', ' || coalesce(left(x->>'duration_s', 40), '?') || ' s from '
-                       || coalesce(left(x->>'start', 30), '?') || ' to ' || coalesce(left(x->>'end', 30), '?'),
-                   \(batchLink),
-                   'Excursion of ' || k.alarm || ' in batch ' || e.batch,
-                   'The value of ' || k.alarm || ' left its range during batch ' || e.batch || ' at ' || e.site || '.'
+                       || coalesce(left(x->>'start', 30), '?') || ' to ' || coalesce(left(x->>'end', 30), '?') AS detail,
+                   \(batchLink) AS link,
+                   'Excursion of ' || k.alarm || ' in batch ' || e.batch AS title,
+                   'The value of ' || k.alarm || ' left its range during batch ' || e.batch || ' at ' || e.site || '.' AS description
             FROM events e
             CROSS JOIN LATERAL (SELECT CASE WHEN jsonb_typeof(e.record->'event'->'excursion') = 'object'
                                             THEN e.record->'event'->'excursion' ELSE '{}'::jsonb END AS x) l
@@ -130,13 +135,14 @@ public enum DeviationScanner {
     /// deviation per site and person while open.
     static func untrainedOperators(_ connection: PostgresConnection) throws -> [Candidate] {
         candidates(try connection.execute("""
-            SELECT 'personnel|' || a.site || '|' || a.epoch || '|' || a.seq, 'untrained_operator|' || a.site || '|' || coalesce(a.user_name, ''),
-                   'untrained_operator', a.site, NULL, 'audit entry', a.time,
-                   coalesce(a.user_name, '?') || ' ran ' || coalesce(a.target, '?') || ': ' || coalesce(left(a.record->>'reason', 1000), ''),
-                   '/audit?site=' || a.site || '&action=personnel.',
-                   'Operator action by ' || coalesce(a.user_name, '?') || ' at ' || a.site || ' outside the personnel register',
+            SELECT 'personnel|' || a.site || '|' || a.epoch || '|' || a.seq AS key,
+                   'untrained_operator|' || a.site || '|' || coalesce(a.user_name, '') AS group_key,
+                   'untrained_operator' AS source, a.site, NULL AS batch, 'audit entry' AS kind, a.time,
+                   coalesce(a.user_name, '?') || ' ran ' || coalesce(a.target, '?') || ': ' || coalesce(left(a.record->>'reason', 1000), '') AS detail,
+                   '/audit?site=' || a.site || '&action=personnel.' AS link,
+                   'Operator action by ' || coalesce(a.user_name, '?') || ' at ' || a.site || ' outside the personnel register' AS title,
                    'The site let an action through (personnel.allow_unregistered) by someone its personnel register does not list, '
-                       || 'or whose GxP training had expired.'
+                       || 'or whose GxP training had expired.' AS description
             FROM audit_entries a
             WHERE a.action = 'personnel.exception'
               AND NOT EXISTS (SELECT 1 FROM deviation_evidence d WHERE d.evidence_key = 'personnel|' || a.site || '|' || a.epoch || '|' || a.seq)
@@ -155,13 +161,14 @@ public enum DeviationScanner {
             """
         let alarms = try connection.execute("""
             \(records)
-            SELECT k.key, 'unacknowledged|' || e.site || '|' || e.batch || '|' || e.device, 'unacknowledged_alarm', e.site, e.batch,
-                   'unacknowledged alarm', e.time,
+            SELECT k.key, 'unacknowledged|' || e.site || '|' || e.batch || '|' || e.device AS group_key, 'unacknowledged_alarm' AS source,
+                   e.site, e.batch, 'unacknowledged alarm' AS kind, e.time,
                    k.alarm || ' ' || coalesce(left(a->>'kind', 40), 'raised') || ' at ' || coalesce(left(a->>'time', 30), '?')
-                       || ' was not acknowledged by the end of the batch',
-                   \(batchLink),
-                   'Alarm unacknowledged at the end of batch ' || e.batch,
-                   'An alarm of ' || e.device || ' raised during batch ' || e.batch || ' at ' || e.site || ' was never acknowledged by the batch''s end.'
+                       || ' was not acknowledged by the end of the batch' AS detail,
+                   \(batchLink) AS link,
+                   'Alarm unacknowledged at the end of batch ' || e.batch AS title,
+                   'An alarm of ' || e.device || ' raised during batch ' || e.batch || ' at ' || e.site
+                       || ' was never acknowledged by the batch''s end.' AS description
             FROM records e
             CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(e.r->'alarms') = 'array' THEN e.r->'alarms' ELSE '[]' END) a
             CROSS JOIN LATERAL (SELECT left(coalesce(a->>'alarm', '?'), 200) AS alarm) al
@@ -172,14 +179,14 @@ public enum DeviationScanner {
             """)
         let unmonitored = try connection.execute("""
             \(records)
-            SELECT k.key, 'unmonitored|' || e.site || '|' || e.batch || '|' || e.device, 'unmonitored_time', e.site, e.batch,
-                   'unmonitored time', e.time,
+            SELECT k.key, 'unmonitored|' || e.site || '|' || e.batch || '|' || e.device AS group_key, 'unmonitored_time' AS source,
+                   e.site, e.batch, 'unmonitored time' AS kind, e.time,
                    e.device || ': ' || coalesce(left(u->>'duration_s', 40), '?') || ' s unmonitored from ' || coalesce(left(u->>'from', 30), '?')
-                       || ' to ' || coalesce(left(u->>'to', 30), '?') || ' (' || coalesce(left(u->>'cause', 100), 'cause not stated') || ')',
-                   \(batchLink),
-                   'Unmonitored time in batch ' || e.batch,
+                       || ' to ' || coalesce(left(u->>'to', 30), '?') || ' (' || coalesce(left(u->>'cause', 100), 'cause not stated') || ')' AS detail,
+                   \(batchLink) AS link,
+                   'Unmonitored time in batch ' || e.batch AS title,
                    e.device || ' was not monitored for ' || (e.r->>'unmonitored_s') || ' s of batch ' || e.batch || ' at ' || e.site
-                       || ' (the limit is ' || $1 || ' s).'
+                       || ' (the limit is ' || $1 || ' s).' AS description
             FROM records e
             CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(e.r->'unmonitored') = 'array' THEN e.r->'unmonitored' ELSE '[]' END) u
             CROSS JOIN LATERAL (SELECT 'unmonitored|' || e.site || '|' || e.device || '|' || e.batch || '|' || coalesce(left(u->>'from', 23), '') AS key) k
@@ -194,12 +201,14 @@ public enum DeviationScanner {
     /// stayed open `gapDeviationAfterSeconds`.
     static func integrity(_ connection: PostgresConnection, settings: QualitySettings) throws -> [Candidate] {
         candidates(try connection.execute("""
-            SELECT 'integrity|' || f.id, 'integrity|' || f.id, 'integrity', f.site, NULL, f.kind, f.found,
+            SELECT 'integrity|' || f.id AS key, 'integrity|' || f.id AS group_key, 'integrity' AS source, f.site, NULL AS batch, f.kind,
+                   f.found AS time,
                    f.kind || ' on ' || coalesce(nullif(f.stream, ''), 'the site') || coalesce(' records ' || f.seq_from || '...' || coalesce(f.seq_to, f.seq_from), '')
-                       || ': ' || left(f.detail, 400),
-                   '/sites/' || f.site,
-                   'Integrity: ' || replace(f.kind, '_', ' ') || ' on ' || coalesce(nullif(f.stream, ''), 'the site'),
+                       || ': ' || left(f.detail, 400) AS detail,
+                   '/sites/' || f.site AS link,
+                   'Integrity: ' || replace(f.kind, '_', ' ') || ' on ' || coalesce(nullif(f.stream, ''), 'the site') AS title,
                    'The integrity check found a ' || replace(f.kind, '_', ' ') || ' in the records of ' || f.site || ': ' || left(f.detail, 400)
+                       AS description
             FROM integrity_findings f
             WHERE (f.kind IN ('chain_break', 'conflicting_duplicate', 'unrecoverable')
                    OR (f.kind = 'gap' AND f.resolved IS NULL AND f.found < now() - make_interval(secs => $1::float8)))
@@ -213,7 +222,7 @@ public enum DeviationScanner {
         let sources = ["equipment": "unregistered_equipment", "spec": "spec_not_released", "site": "suspended_site"]
         var found: [Candidate] = []
         let known = try connection.execute("SELECT evidence_key FROM deviation_evidence WHERE evidence_key LIKE 'nonconformance|%'")
-        let seen = Set((0..<known.rowCount).compactMap { known.string($0, 0) })
+        let seen = Set(known.map { $0.string("evidence_key") }.compactMap { $0 })
         for n in try Nonconformance.load(connection) {
             guard let source = sources[n.category], n.when != "runs" else { continue }
             let key = "nonconformance|\(n.key)"

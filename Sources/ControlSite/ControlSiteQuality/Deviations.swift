@@ -68,7 +68,7 @@ public enum Deviations {
             let row = try connection.execute("""
                 INSERT INTO deviations (site, source, title, description, opened_by) VALUES ($1, 'manual', $2, $3, $4) RETURNING id
                 """, [site, title, description, actor.userName])
-            let id = row.int(0, 0) ?? 0
+            let id = row.int(0, "id") ?? 0
             for batch in Set(batches) {
                 try connection.execute("INSERT INTO deviation_batches (deviation_id, site, batch) VALUES ($1, $2, $3)", [String(id), site, batch])
             }
@@ -169,8 +169,8 @@ public enum Deviations {
     }
 
     static let columns = """
-        id, site, source, title, description, classification, investigation, root_cause, capa, state, version, \(Times.iso("opened")),
-        opened_by, \(Times.iso("closed")), closed_by, closed_full_name, close_comment, closed_hash
+        id, site, source, title, description, classification, investigation, root_cause, capa, state, version,
+        \(Times.iso("opened")) AS opened_utc, opened_by, \(Times.iso("closed")) AS closed_utc, closed_by, closed_full_name, close_comment, closed_hash
         """
 
     static func lock(_ id: Int64, on connection: PostgresConnection) throws -> Record {
@@ -183,13 +183,13 @@ public enum Deviations {
     public static func find(_ id: Int64, on connection: PostgresConnection) throws -> Record? {
         guard var record = try records(connection.execute("SELECT \(columns) FROM deviations WHERE id = $1", [String(id)])).first else { return nil }
         let batches = try connection.execute("SELECT batch FROM deviation_batches WHERE deviation_id = $1 ORDER BY batch", [String(id)])
-        record.batches = (0..<batches.rowCount).compactMap { batches.string($0, 0) }
+        record.batches = batches.map { $0.string("batch") }.compactMap { $0 }
         let evidence = try connection.execute("""
-            SELECT evidence_key, kind, \(Times.iso("time")), detail, link FROM deviation_evidence WHERE deviation_id = $1 ORDER BY time, evidence_key
+            SELECT evidence_key, kind, \(Times.iso("time")) AS time_utc, detail, link FROM deviation_evidence WHERE deviation_id = $1 ORDER BY time, evidence_key
             """, [String(id)])
-        record.evidence = (0..<evidence.rowCount).map { i in
-            Evidence(key: evidence.string(i, 0) ?? "", kind: evidence.string(i, 1) ?? "", time: evidence.string(i, 2),
-                     detail: evidence.string(i, 3) ?? "", link: evidence.string(i, 4))
+        record.evidence = evidence.map { row in
+            Evidence(key: row.string("evidence_key") ?? "", kind: row.string("kind") ?? "", time: row.string("time_utc"),
+                     detail: row.string("detail") ?? "", link: row.string("link"))
         }
         return record
     }
@@ -210,18 +210,21 @@ public enum Deviations {
             SELECT deviation_id, batch FROM deviation_batches WHERE deviation_id = ANY($1::bigint[]) ORDER BY batch
             """, ["{" + ids.joined(separator: ",") + "}"])
         var byId: [Int64: [String]] = [:]
-        for i in 0..<batches.rowCount { if let id = batches.int(i, 0), let b = batches.string(i, 1) { byId[id, default: []].append(b) } }
+        for row in batches.map({ $0 }) {
+            if let id = row.int("deviation_id"), let b = row.string("batch") { byId[id, default: []].append(b) }
+        }
         for i in list.indices { list[i].batches = byId[list[i].id] ?? [] }
         return list
     }
 
     static func records(_ r: PostgresResult) -> [Record] {
-        (0..<r.rowCount).map { i in
-            Record(id: r.int(i, 0) ?? 0, site: r.string(i, 1) ?? "", source: r.string(i, 2) ?? "", title: r.string(i, 3) ?? "",
-                   description: r.string(i, 4) ?? "", classification: r.string(i, 5), investigation: r.string(i, 6) ?? "",
-                   rootCause: r.string(i, 7) ?? "", capa: r.string(i, 8) ?? "", state: r.string(i, 9) ?? "", version: r.int(i, 10) ?? 0,
-                   opened: r.string(i, 11) ?? "", openedBy: r.string(i, 12) ?? "", closed: r.string(i, 13), closedBy: r.string(i, 14),
-                   closedFullName: r.string(i, 15), closeComment: r.string(i, 16), closedHash: r.string(i, 17))
+        r.map { row in
+            Record(id: row.int("id") ?? 0, site: row.string("site") ?? "", source: row.string("source") ?? "", title: row.string("title") ?? "",
+                   description: row.string("description") ?? "", classification: row.string("classification"),
+                   investigation: row.string("investigation") ?? "", rootCause: row.string("root_cause") ?? "", capa: row.string("capa") ?? "",
+                   state: row.string("state") ?? "", version: row.int("version") ?? 0, opened: row.string("opened_utc") ?? "",
+                   openedBy: row.string("opened_by") ?? "", closed: row.string("closed_utc"), closedBy: row.string("closed_by"),
+                   closedFullName: row.string("closed_full_name"), closeComment: row.string("close_comment"), closedHash: row.string("closed_hash"))
         }
     }
 }

@@ -105,16 +105,17 @@ public enum Disposition {
     /// Every signature of the batch, each checked against the record's hash now.
     public static func list(site: String, batch: String, currentHash: String?, on connection: PostgresConnection) throws -> [Signature] {
         let r = try connection.execute("""
-            SELECT id, user_name, full_name, role, meaning, comment, \(Times.iso("signed")), record_hash, \(Times.iso("withdrawn")),
-                   withdrawn_by, withdrawn_full_name, withdraw_reason
+            SELECT id, user_name, full_name, role, meaning, comment, \(Times.iso("signed")) AS signed_utc, record_hash,
+                   \(Times.iso("withdrawn")) AS withdrawn_utc, withdrawn_by, withdrawn_full_name, withdraw_reason
             FROM batch_signatures WHERE site = $1 AND batch = $2 ORDER BY signed, id
             """, [site, batch])
-        return (0..<r.rowCount).map { i in
-            let hash = r.string(i, 7) ?? ""
-            return Signature(id: r.int(i, 0) ?? 0, userName: r.string(i, 1) ?? "", fullName: r.string(i, 2) ?? "", role: r.string(i, 3) ?? "",
-                             meaning: r.string(i, 4) ?? "", comment: r.string(i, 5) ?? "", signed: r.string(i, 6) ?? "", recordHash: hash,
-                             valid: hash == currentHash, withdrawn: r.string(i, 8), withdrawnBy: r.string(i, 9), withdrawnFullName: r.string(i, 10),
-                             withdrawReason: r.string(i, 11))
+        return r.map { row in
+            let hash = row.string("record_hash") ?? ""
+            return Signature(id: row.int("id") ?? 0, userName: row.string("user_name") ?? "", fullName: row.string("full_name") ?? "",
+                             role: row.string("role") ?? "", meaning: row.string("meaning") ?? "", comment: row.string("comment") ?? "",
+                             signed: row.string("signed_utc") ?? "", recordHash: hash, valid: hash == currentHash,
+                             withdrawn: row.string("withdrawn_utc"), withdrawnBy: row.string("withdrawn_by"),
+                             withdrawnFullName: row.string("withdrawn_full_name"), withdrawReason: row.string("withdraw_reason"))
         }
     }
 
@@ -138,15 +139,15 @@ public enum Disposition {
 
     public static func listStates(on connection: PostgresConnection) throws -> [String: ListState] {
         let r = try connection.execute("""
-            SELECT d.site || '/' || d.batch, d.state, d.record_changed IS NOT NULL,
+            SELECT d.site || '/' || d.batch AS site_batch, d.state, d.record_changed IS NOT NULL AS invalid,
                    (SELECT s.full_name FROM batch_signatures s WHERE s.site = d.site AND s.batch = d.batch AND s.withdrawn IS NULL
-                    ORDER BY s.signed DESC, s.id DESC LIMIT 1)
+                    ORDER BY s.signed DESC, s.id DESC LIMIT 1) AS signed_by
             FROM batch_dispositions d
             """)
         var out: [String: ListState] = [:]
-        for i in 0..<r.rowCount {
-            guard let key = r.string(i, 0) else { continue }
-            out[key] = ListState(state: r.string(i, 1) ?? "ended", invalid: r.bool(i, 2) ?? false, signedBy: r.string(i, 3))
+        for row in r.map({ $0 }) {
+            guard let key = row.string("site_batch") else { continue }
+            out[key] = ListState(state: row.string("state") ?? "ended", invalid: row.bool("invalid") ?? false, signedBy: row.string("signed_by"))
         }
         return out
     }
@@ -169,8 +170,8 @@ public enum BatchStates {
     /// By `site/batch`.
     public static func load(_ batches: [BatchSummary], on connection: PostgresConnection) throws -> [String: String] {
         let signed = try Disposition.listStates(on: connection)
-        let r = try connection.execute("SELECT DISTINCT site || '/' || batch || '/' || coalesce(device, '') FROM events WHERE kind = 'batch_record'")
-        let recorded = Set((0..<r.rowCount).compactMap { r.string($0, 0) })
+        let r = try connection.execute("SELECT DISTINCT site || '/' || batch || '/' || coalesce(device, '') AS record_key FROM events WHERE kind = 'batch_record'")
+        let recorded = Set(r.map { $0.string("record_key") }.compactMap { $0 })
         var devices: [String: [String]] = [:]
         for b in batches { devices["\(b.site)/\(b.batch)", default: []].append(b.device) }
         var out: [String: String] = [:]

@@ -66,8 +66,8 @@ public enum MasterFile {
     }
 
     static let siteColumns = """
-        site, name, role, site_lead, qa_contact, required_batches, qualification, \(Times.iso("qualification_since")),
-        qualification_reason, \(Times.iso("registered")), change_id
+        site, name, role, site_lead, qa_contact, required_batches, qualification,
+        \(Times.iso("qualification_since")) AS qualification_since_utc, qualification_reason, \(Times.iso("registered")) AS registered_utc, change_id
         """
 
     public static func site(_ id: String, on connection: PostgresConnection) throws -> SiteRecord? {
@@ -79,44 +79,46 @@ public enum MasterFile {
     }
 
     static func sites(_ r: PostgresResult) -> [SiteRecord] {
-        (0..<r.rowCount).compactMap { i in
-            guard let role = r.string(i, 2).flatMap(SiteRole.init), let state = r.string(i, 6).flatMap(QualificationState.init) else { return nil }
-            return SiteRecord(site: r.string(i, 0) ?? "", name: r.string(i, 1) ?? "", role: role, siteLead: r.string(i, 3) ?? "",
-                              qaContact: r.string(i, 4) ?? "", requiredBatches: Int(r.int(i, 5) ?? 1), qualification: state,
-                              qualificationSince: r.string(i, 7) ?? "", qualificationReason: r.string(i, 8) ?? "",
-                              registered: r.string(i, 9) ?? "", changeId: r.int(i, 10) ?? 0)
-        }
+        r.map { row -> SiteRecord? in
+            guard let role = row.string("role").flatMap(SiteRole.init), let state = row.string("qualification").flatMap(QualificationState.init)
+            else { return nil }
+            return SiteRecord(site: row.string("site") ?? "", name: row.string("name") ?? "", role: role, siteLead: row.string("site_lead") ?? "",
+                              qaContact: row.string("qa_contact") ?? "", requiredBatches: Int(row.int("required_batches") ?? 1), qualification: state,
+                              qualificationSince: row.string("qualification_since_utc") ?? "", qualificationReason: row.string("qualification_reason") ?? "",
+                              registered: row.string("registered_utc") ?? "", changeId: row.int("change_id") ?? 0)
+        }.compactMap { $0 }
     }
 
     /// The site's equipment: what is registered now, or with `history` also what was retired.
     public static func equipment(site: String? = nil, history: Bool = false, on connection: PostgresConnection) throws -> [Equipment] {
         let r = try connection.execute("""
-            SELECT site, device, profile, profile_fingerprint, serial_number, firmware_version, \(Times.iso("registered")), registered_change,
-                   \(Times.iso("retired")), retired_change
+            SELECT site, device, profile, profile_fingerprint, serial_number, firmware_version, \(Times.iso("registered")) AS registered_utc,
+                   registered_change, \(Times.iso("retired")) AS retired_utc, retired_change
             FROM registered_equipment WHERE ($1::text IS NULL OR site = $1) AND ($2 OR retired IS NULL)
             ORDER BY site, device, registered
             """, [site, history ? "true" : "false"])
-        return (0..<r.rowCount).map { i in
-            Equipment(site: r.string(i, 0) ?? "", device: r.string(i, 1) ?? "", profile: r.string(i, 2) ?? "",
-                      profileFingerprint: r.string(i, 3) ?? "", serialNumber: r.string(i, 4), firmwareVersion: r.string(i, 5),
-                      registered: r.string(i, 6) ?? "", registeredChange: r.int(i, 7) ?? 0, retired: r.string(i, 8), retiredChange: r.int(i, 9))
+        return r.map { row in
+            Equipment(site: row.string("site") ?? "", device: row.string("device") ?? "", profile: row.string("profile") ?? "",
+                      profileFingerprint: row.string("profile_fingerprint") ?? "", serialNumber: row.string("serial_number"),
+                      firmwareVersion: row.string("firmware_version"), registered: row.string("registered_utc") ?? "",
+                      registeredChange: row.int("registered_change") ?? 0, retired: row.string("retired_utc"), retiredChange: row.int("retired_change"))
         }
     }
 
     /// The site's trained personnel now (or with `history` also those removed).
     public static func personnel(site: String? = nil, history: Bool = false, on connection: PostgresConnection) throws -> [Person] {
         let r = try connection.execute("""
-            SELECT site, person, account, role, to_char(training_date, 'YYYY-MM-DD'), \(Times.iso("registered")), registered_change,
-                   \(Times.iso("retired"))
+            SELECT site, person, account, role, to_char(training_date, 'YYYY-MM-DD') AS training_day,
+                   \(Times.iso("registered")) AS registered_utc, registered_change, \(Times.iso("retired")) AS retired_utc
             FROM site_personnel WHERE ($1::text IS NULL OR site = $1) AND ($2 OR retired IS NULL)
             ORDER BY site, account, registered
             """, [site, history ? "true" : "false"])
-        return (0..<r.rowCount).compactMap { i in
-            guard let role = r.string(i, 3).flatMap(PersonnelRole.init) else { return nil }
-            return Person(site: r.string(i, 0) ?? "", person: r.string(i, 1) ?? "", account: r.string(i, 2) ?? "", role: role,
-                          trainingDate: r.string(i, 4) ?? "", registered: r.string(i, 5) ?? "", registeredChange: r.int(i, 6) ?? 0,
-                          retired: r.string(i, 7))
-        }
+        return r.map { row -> Person? in
+            guard let role = row.string("role").flatMap(PersonnelRole.init) else { return nil }
+            return Person(site: row.string("site") ?? "", person: row.string("person") ?? "", account: row.string("account") ?? "", role: role,
+                          trainingDate: row.string("training_day") ?? "", registered: row.string("registered_utc") ?? "",
+                          registeredChange: row.int("registered_change") ?? 0, retired: row.string("retired_utc"))
+        }.compactMap { $0 }
     }
 
     /// The released specs approved for each equipment model (the specs that name the model).
@@ -139,11 +141,11 @@ public enum MasterFile {
 
     public static func qualificationHistory(site: String, on connection: PostgresConnection) throws -> [QualificationStep] {
         let r = try connection.execute("""
-            SELECT state, \(Times.iso("since")), reason, change_id, evidence::text FROM qualification_history WHERE site = $1 ORDER BY since, id
+            SELECT state, \(Times.iso("since")) AS since_utc, reason, change_id, evidence::text AS evidence FROM qualification_history WHERE site = $1 ORDER BY since, id
             """, [site])
-        return (0..<r.rowCount).map { i in
-            QualificationStep(state: r.string(i, 0) ?? "", since: r.string(i, 1) ?? "", reason: r.string(i, 2) ?? "", changeId: r.int(i, 3),
-                              evidence: r.string(i, 4))
+        return r.map { row in
+            QualificationStep(state: row.string("state") ?? "", since: row.string("since_utc") ?? "", reason: row.string("reason") ?? "",
+                              changeId: row.int("change_id"), evidence: row.string("evidence"))
         }
     }
 }

@@ -89,7 +89,7 @@ public enum Qualification {
             HAVING \(BatchPurpose.sql(site: "$1", time: "min(r.first_time)")) IN ('verification', 'comparability')
             ORDER BY min(r.first_time)
             """, [site])
-        let batches = (0..<candidates.rowCount).compactMap { candidates.string($0, 0) }
+        let batches = candidates.map { $0.string("batch") }.compactMap { $0 }
         guard !batches.isEmpty else { return [] }
         let nonconforming = Set(try Nonconformance.load(connection).filter { $0.site == site }.compactMap(\.batch))
         return try batches.filter { batch in
@@ -103,9 +103,10 @@ public enum Qualification {
     /// follows the evidence at once. Returns whether the site became qualified.
     @discardableResult
     public static func refresh(site: String, by user: String, on connection: PostgresConnection) throws -> Bool {
-        guard let record = try connection.execute("SELECT role, qualification, required_batches FROM master_sites WHERE site = $1 FOR UPDATE", [site])
-            .rows.first, record[1] == QualificationState.inQualification.rawValue,
-              let role = record[0].flatMap(SiteRole.init), let required = record[2].flatMap(Int.init)
+        let record = try connection.execute(
+            "SELECT role, qualification, required_batches FROM master_sites WHERE site = $1 FOR UPDATE", [site])
+        guard record.rowCount > 0, record.string(0, "qualification") == QualificationState.inQualification.rawValue,
+              let role = record.string(0, "role").flatMap(SiteRole.init), let required = record.int(0, "required_batches").map({ Int($0) })
         else { return false }
         let counted = try countedBatches(site: site, on: connection)
         guard counted.count >= required else { return false }

@@ -26,7 +26,7 @@ enum RegisterChanges {
             PersonnelRegister.Person(account: p.account, person: p.person, role: p.role.rawValue, trainingDate: p.trainingDate,
                                      trainingExpires: p.trainingExpires(validDays: settings.trainingValidDays))
         }
-        let signed = try connection.execute("SELECT \(Times.iso("now()"))").string(0, 0) ?? ""
+        let signed = try connection.execute("SELECT \(Times.iso("now()")) AS now_utc").string(0, "now_utc") ?? ""
         let signature = ControlSiteRegister.Signature(
             name: approver.fullName, user: approver.userName, time: signed, meaning: "\(change.reference) approved: \(change.reason)")
         try RegisterVersions.append(PersonnelRegister.register(version: version, people: people, signedBy: signature), site: site,

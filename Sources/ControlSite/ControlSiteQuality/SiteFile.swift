@@ -57,9 +57,9 @@ public enum SiteQualityColumns {
 
     public static func load(settings: QualitySettings, at now: Date = Date(), on connection: PostgresConnection) throws -> [String: Row] {
         let nonconformances = Dictionary(grouping: try Nonconformance.load(connection), by: \.site)
-        let deviations = try connection.execute("SELECT site, count(*) FROM deviations WHERE state <> 'closed' GROUP BY site")
+        let deviations = try connection.execute("SELECT site, count(*) AS open FROM deviations WHERE state <> 'closed' GROUP BY site")
         var open: [String: Int] = [:]
-        for i in 0..<deviations.rowCount { if let s = deviations.string(i, 0) { open[s] = Int(deviations.int(i, 1) ?? 0) } }
+        for row in deviations.map({ $0 }) { if let s = row.string("site") { open[s] = Int(row.int("open") ?? 0) } }
         var rows: [String: Row] = [:]
         for status in try Qualification.statuses(settings: settings, at: now, on: connection) {
             rows[status.site] = Row(site: status.site, role: status.role.rawValue, qualification: status.display, check: status.check,

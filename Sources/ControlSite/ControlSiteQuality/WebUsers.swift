@@ -67,7 +67,7 @@ public enum WebUsers {
         try connection.transaction {
             let row = try connection.execute("SELECT disabled FROM web_users WHERE user_name = $1 FOR UPDATE", [userName])
             guard row.rowCount == 1 else { throw Refusal("no user \(userName)") }
-            guard row.isNull(0, 0) else { throw Refusal("user \(userName) is disabled already") }
+            guard row.string(0, "disabled") == nil else { throw Refusal("user \(userName) is disabled already") }
             try connection.execute("UPDATE web_users SET disabled = now() WHERE user_name = $1", [userName])
             try connection.execute("DELETE FROM web_sessions WHERE user_name = $1", [userName])
             try ControlAuditTrail.append(ControlAuditAction(
@@ -92,10 +92,11 @@ public enum WebUsers {
 
     public static func find(_ userName: String, on connection: PostgresConnection) throws -> User? {
         let r = try connection.execute(
-            "SELECT user_name, full_name, role, password_hash, disabled IS NOT NULL FROM web_users WHERE user_name = $1", [userName])
-        guard r.rowCount == 1, let name = r.string(0, 0), let full = r.string(0, 1), let role = r.string(0, 2).flatMap(Role.init),
-              let hash = r.string(0, 3)
+            "SELECT user_name, full_name, role, password_hash, disabled IS NOT NULL AS is_disabled FROM web_users WHERE user_name = $1",
+            [userName])
+        guard r.rowCount == 1, let name = r.string(0, "user_name"), let full = r.string(0, "full_name"),
+              let role = r.string(0, "role").flatMap(Role.init), let hash = r.string(0, "password_hash")
         else { return nil }
-        return User(userName: name, fullName: full, role: role, passwordHash: hash, disabled: r.bool(0, 4) ?? true)
+        return User(userName: name, fullName: full, role: role, passwordHash: hash, disabled: r.bool(0, "is_disabled") ?? true)
     }
 }

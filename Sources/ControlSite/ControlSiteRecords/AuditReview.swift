@@ -66,10 +66,10 @@ public enum AuditReview {
               AND ($4::float8 IS NULL OR time >= to_timestamp($4::float8)) AND ($5::float8 IS NULL OR time <= to_timestamp($5::float8))
             ORDER BY time DESC, source, seq DESC LIMIT $6
             """, parameters)
-        return (0..<r.rowCount).map { i in
-            Entry(source: r.string(i, 0) ?? "", seq: r.int(i, 1) ?? 0, time: r.string(i, 2) ?? "", user: r.string(i, 3) ?? "",
-                  action: r.string(i, 4) ?? "", target: r.string(i, 5) ?? "", reason: r.string(i, 6), oldValue: r.string(i, 7),
-                  newValue: r.string(i, 8))
+        return r.map { row in
+            Entry(source: row.string("source") ?? "", seq: row.int("seq") ?? 0, time: row.string("time_text") ?? "",
+                  user: row.string("user_name") ?? "", action: row.string("action") ?? "", target: row.string("target") ?? "",
+                  reason: row.string("reason"), oldValue: row.string("old_value"), newValue: row.string("new_value"))
         }
     }
 
@@ -79,16 +79,17 @@ public enum AuditReview {
         let broken = ControlAuditTrail.firstBroken(control)
         var chains = [Chain(source: "control", epoch: "", entries: control.count, intact: broken == nil, firstBroken: broken?.seq, reason: broken?.reason)]
         let r = try connection.execute("""
-            SELECT site, epoch, seq, record->>'time_ns', coalesce(user_name, ''), coalesce(action, ''), coalesce(target, ''),
-                   record->>'reason', record->>'old_value', record->>'new_value', previous_hash, hash
+            SELECT site, epoch, seq, record->>'time_ns' AS time_ns, coalesce(user_name, '') AS user_name, coalesce(action, '') AS action,
+                   coalesce(target, '') AS target, record->>'reason' AS reason, record->>'old_value' AS old_value,
+                   record->>'new_value' AS new_value, previous_hash, hash
             FROM audit_entries ORDER BY site, epoch, seq
             """)
         var current: (site: String, epoch: String)?
         var chain = Chain(source: "", epoch: "", entries: 0, intact: true)
         var previous: (seq: Int64, hash: String?)?
         func finish() { if current != nil { chains.append(chain) } }
-        for i in 0..<r.rowCount {
-            let site = r.string(i, 0) ?? "", epoch = r.string(i, 1) ?? "", seq = r.int(i, 2) ?? 0
+        for row in r.map({ $0 }) {
+            let site = row.string("site") ?? "", epoch = row.string("epoch") ?? "", seq = row.int("seq") ?? 0
             if current?.site != site || current?.epoch != epoch {
                 finish()
                 current = (site, epoch)
@@ -102,14 +103,14 @@ public enum AuditReview {
                 chain.firstBroken = seq
                 chain.reason = reason
             }
-            let hash = r.string(i, 11), previousHash = r.string(i, 10)
+            let hash = row.string("hash"), previousHash = row.string("previous_hash")
             if let p = previous, seq != p.seq + 1 {
                 fail("entries \(p.seq + 1)...\(seq - 1) are missing")
             } else if let p = previous, previousHash != p.hash {
                 fail("does not link to entry \(p.seq)")
-            } else if let ns = r.string(i, 3).flatMap({ Int64($0) }), let hash, let previousHash {
-                let fields = [r.string(i, 4) ?? "", r.string(i, 5) ?? "", r.string(i, 6) ?? ""].map(CanonicalJSON.string)
-                    + [r.string(i, 7), r.string(i, 8), r.string(i, 9)].map(CanonicalJSON.optional)
+            } else if let ns = row.string("time_ns").flatMap({ Int64($0) }), let hash, let previousHash {
+                let fields = [row.string("user_name") ?? "", row.string("action") ?? "", row.string("target") ?? ""].map(CanonicalJSON.string)
+                    + [row.string("reason"), row.string("old_value"), row.string("new_value")].map(CanonicalJSON.optional)
                 if siteHash(seq: seq, timeNanoseconds: ns, fields: fields, previousHash: previousHash) != hash {
                     fail("its content does not hash to its hash: the entry was changed")
                 }

@@ -22,15 +22,15 @@ public enum BatchExporter {
                 SELECT s.message FROM site_checkpoints s JOIN chain_checkpoints c ON c.checkpoint = s.id
                 WHERE c.site = $1 AND c.epoch = $2 AND c.stream = $3 AND c.seq = $4
                 """, [site, segment.epoch, segment.stream, String(through)])
-            for row in 0..<signed.rowCount { if let text = signed.string(row, 0) { checkpoints.insert(text) } }
+            for row in signed.map({ $0 }) { if let text = row.string("message") { checkpoints.insert(text) } }
         }
         let specs = try connection.execute("""
-            SELECT DISTINCT p.document::text FROM published_specs p JOIN batch_runs b ON b.spec = p.fingerprint AND b.site = p.site
+            SELECT DISTINCT p.document::text AS document FROM published_specs p JOIN batch_runs b ON b.spec = p.fingerprint AND b.site = p.site
             WHERE b.site = $1 AND b.batch = $2
             """, [site, batch])
         let signatures = try connection.execute("""
             SELECT json_build_object('user', user_name, 'full_name', full_name, 'role', role, 'meaning', meaning, 'comment', comment,
-                                     'signed', signed, 'record_hash', record_hash)::text
+                                     'signed', signed, 'record_hash', record_hash)::text AS signature
             FROM batch_signatures WHERE site = $1 AND batch = $2 ORDER BY signed
             """, [site, batch])
         let registered = (keys.sites?[site] ?? []).map {
@@ -38,7 +38,7 @@ public enum BatchExporter {
         }
         return BatchExport(
             site: site, batch: batch, exported: ISO8601DateFormatter().string(from: Date()), keys: registered, segments: segments,
-            checkpoints: checkpoints.sorted(), specs: (0..<specs.rowCount).compactMap { specs.string($0, 0) },
-            signatures: (0..<signatures.rowCount).compactMap { signatures.string($0, 0) })
+            checkpoints: checkpoints.sorted(), specs: specs.map { $0.string("document") }.compactMap { $0 },
+            signatures: signatures.map { $0.string("signature") }.compactMap { $0 })
     }
 }

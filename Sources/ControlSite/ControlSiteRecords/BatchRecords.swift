@@ -23,13 +23,14 @@ public struct BatchSummary: Sendable, Codable, Equatable {
     {
         let result = try connection.execute("""
             SELECT r.site, r.batch, r.device,
-                   array_to_string(array_agg(DISTINCT r.spec) FILTER (WHERE r.spec <> ''), ','),
-                   array_to_string(array_agg(DISTINCT r.phase) FILTER (WHERE r.phase <> ''), ','),
-                   \(SQLTime.iso("min(r.first_time)")), \(SQLTime.iso("max(r.last_time)")), sum(r.samples),
-                   (SELECT count(*) FROM events e WHERE e.site = r.site AND e.batch = r.batch),
+                   array_to_string(array_agg(DISTINCT r.spec) FILTER (WHERE r.spec <> ''), ',') AS specs,
+                   array_to_string(array_agg(DISTINCT r.phase) FILTER (WHERE r.phase <> ''), ',') AS phases,
+                   \(SQLTime.iso("min(r.first_time)")) AS first_utc, \(SQLTime.iso("max(r.last_time)")) AS last_utc,
+                   sum(r.samples) AS sample_count,
+                   (SELECT count(*) FROM events e WHERE e.site = r.site AND e.batch = r.batch) AS event_count,
                    bool_and(r.spec <> '' AND EXISTS (SELECT 1 FROM released_specs rs WHERE rs.fingerprint = r.spec
-                                                     AND (rs.retired IS NULL OR rs.retired >= r.last_time))),
-                   \(BatchPurpose.sql(site: "r.site", time: "min(r.first_time)"))
+                                                     AND (rs.retired IS NULL OR rs.retired >= r.last_time))) AS conforming,
+                   \(BatchPurpose.sql(site: "r.site", time: "min(r.first_time)")) AS purpose
             FROM batch_runs r
             WHERE ($1::text IS NULL OR r.site = $1)
             GROUP BY r.site, r.batch, r.device
@@ -37,13 +38,14 @@ public struct BatchSummary: Sendable, Codable, Equatable {
                AND ($3::float8 IS NULL OR max(r.last_time) >= to_timestamp($3::float8))
             ORDER BY min(r.first_time), r.site, r.batch
             """, [site, spec.map { $0.hasPrefix("sha256:") ? $0 : "sha256:" + $0 }, since.map { String($0) }])
-        return (0..<result.rowCount).map { r in
+        // site, batch, device and the times are NOT NULL in batch_runs; min and max of a group are not NULL either.
+        return try result.map { row in
             BatchSummary(
-                site: result.string(r, 0)!, batch: result.string(r, 1)!, device: result.string(r, 2)!,
-                specs: (result.string(r, 3) ?? "").split(separator: ",").map(String.init),
-                phases: (result.string(r, 4) ?? "").split(separator: ",").map(String.init),
-                first: result.string(r, 5)!, last: result.string(r, 6)!, samples: result.int(r, 7) ?? 0,
-                events: result.int(r, 8) ?? 0, conforming: result.bool(r, 9) ?? false, purpose: result.string(r, 10))
+                site: try row.requiredString("site"), batch: try row.requiredString("batch"), device: try row.requiredString("device"),
+                specs: (row.string("specs") ?? "").split(separator: ",").map(String.init),
+                phases: (row.string("phases") ?? "").split(separator: ",").map(String.init),
+                first: try row.requiredString("first_utc"), last: try row.requiredString("last_utc"), samples: row.int("sample_count") ?? 0,
+                events: row.int("event_count") ?? 0, conforming: row.bool("conforming") ?? false, purpose: row.string("purpose"))
         }
     }
 }
@@ -97,36 +99,41 @@ public struct BatchRecord: Sendable, Codable, Equatable {
         limits: BatchSeriesReader.Limits = .init(), checkpoint: () throws -> Void = {}
     ) throws -> BatchRecord? {
         let phases = try connection.execute("""
-            SELECT device, phase, nullif(spec, ''), \(SQLTime.iso("first_time")), \(SQLTime.iso("last_time")), samples
+            SELECT device, phase, nullif(spec, '') AS spec, \(SQLTime.iso("first_time")) AS first_utc, \(SQLTime.iso("last_time")) AS last_utc,
+                   samples
             FROM batch_runs WHERE site = $1 AND batch = $2 ORDER BY first_time
             """, [site, batch])
         guard phases.rowCount > 0 else { return nil }
         let events = try connection.execute("""
-            SELECT \(SQLTime.iso("time")), stream, seq, kind, phase, coalesce(record->'event', '{}')::text, count(*) OVER ()
+            SELECT \(SQLTime.iso("time")) AS time_utc, stream, seq, kind, phase, coalesce(record->'event', '{}')::text AS detail,
+                   count(*) OVER () AS total
             FROM events WHERE site = $1 AND batch = $2 ORDER BY time, stream, seq LIMIT $3::bigint
             """, [site, batch, eventLimit.map { String($0) }])
         try checkpoint()
-        let devices = Set((0..<phases.rowCount).map { phases.string($0, 0)! })
+        // Every column read as required is NOT NULL in batch_runs and events (detail is coalesced).
+        let phaseList = try phases.map { row in
+            Phase(device: try row.requiredString("device"), phase: try row.requiredString("phase"), spec: row.string("spec"),
+                  first: try row.requiredString("first_utc"), last: try row.requiredString("last_utc"), samples: try row.requiredInt("samples"))
+        }
+        let devices = Set(phaseList.map(\.device))
         let findings = try IntegrityReport.load(connection, site: site).findings
             .filter { f in devices.contains { f.stream.hasPrefix($0 + "/") } }
         return BatchRecord(
             site: site, batch: batch,
-            phases: (0..<phases.rowCount).map { r in
-                Phase(device: phases.string(r, 0)!, phase: phases.string(r, 1)!, spec: phases.string(r, 2), first: phases.string(r, 3)!,
-                      last: phases.string(r, 4)!, samples: phases.int(r, 5)!)
+            phases: phaseList,
+            events: try events.map { row in
+                Event(time: try row.requiredString("time_utc"), stream: try row.requiredString("stream"), seq: try row.requiredInt("seq"),
+                      kind: try row.requiredString("kind"), phase: row.string("phase"), detail: try row.requiredString("detail"))
             },
-            events: (0..<events.rowCount).map { r in
-                Event(time: events.string(r, 0)!, stream: events.string(r, 1)!, seq: events.int(r, 2)!, kind: events.string(r, 3)!,
-                      phase: events.string(r, 4), detail: events.string(r, 5)!)
-            },
-            eventsLeftOut: max(0, Int(events.int(0, 6) ?? 0) - events.rowCount),
+            // The window count repeats on every row; with no row (nil) nothing is left out.
+            eventsLeftOut: max(0, Int(events.int(0, "total") ?? 0) - events.rowCount),
             nonconformances: try Nonconformance.load(connection).filter { $0.site == site && $0.batch == batch },
             openFindings: findings,
             siteRecords: try SiteBatchRecordCheck.load(connection, site: site, batch: batch, specs: specs, checkpoint: checkpoint),
             statistics: try BatchSeriesReader.load(connection, site: site, batch: batch, specs: specs, limits: limits, checkpoint: checkpoint),
             disputes: try RecordDispute.list(connection, all: true, site: site, batch: batch),
             purpose: try connection.execute(
-                "SELECT \(BatchPurpose.sql(site: "$1", time: "(SELECT min(first_time) FROM batch_runs WHERE site = $1 AND batch = $2)"))",
-                [site, batch]).string(0, 0))
+                "SELECT \(BatchPurpose.sql(site: "$1", time: "(SELECT min(first_time) FROM batch_runs WHERE site = $1 AND batch = $2)")) AS purpose",
+                [site, batch]).string(0, "purpose"))
     }
 }

@@ -22,14 +22,14 @@ public enum ChainCoverage {
     /// Every chain segment of the batch, with its coverage.
     public static func segments(site: String, batch: String, on connection: PostgresConnection) throws -> [ChainSegment] {
         let rows = try connection.execute("""
-            SELECT epoch, stream, min(first_seq), max(last_seq) FROM batch_runs WHERE site = $1 AND batch = $2 GROUP BY epoch, stream
+            SELECT epoch, stream, min(first_seq) AS first_seq, max(last_seq) AS last_seq FROM batch_runs WHERE site = $1 AND batch = $2 GROUP BY epoch, stream
             UNION ALL
             SELECT epoch, stream, min(seq), max(seq) FROM events WHERE site = $1 AND batch = $2 GROUP BY epoch, stream
             ORDER BY 2, 1
             """, [site, batch])
-        return try (0..<rows.rowCount).map { row in
-            try coverage(site: site, epoch: rows.string(row, 0) ?? "", stream: rows.string(row, 1) ?? "",
-                         first: rows.int(row, 2) ?? 0, last: rows.int(row, 3) ?? 0, on: connection)
+        return try rows.map { row in
+            try coverage(site: site, epoch: row.string("epoch") ?? "", stream: row.string("stream") ?? "",
+                         first: row.int("first_seq") ?? 0, last: row.int("last_seq") ?? 0, on: connection)
         }
     }
 
@@ -45,31 +45,31 @@ public enum ChainCoverage {
     {
         var segment = ChainSegment(epoch: epoch, stream: stream, first: first, last: last)
         let signed = try connection.execute("""
-            SELECT c.seq, c.hash, to_char(to_timestamp(s.signed_ns / 1e9) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), s.key
+            SELECT c.seq, c.hash, to_char(to_timestamp(s.signed_ns / 1e9) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS signed_utc, s.key
             FROM chain_checkpoints c JOIN site_checkpoints s ON s.id = c.checkpoint
             WHERE c.site = $1 AND c.epoch = $2 AND c.stream = $3 AND c.seq >= $4 AND s.verified
             ORDER BY c.seq LIMIT 1
             """, [site, epoch, stream, String(last)])
-        guard signed.rowCount == 1, let head = signed.int(0, 0), let headHash = signed.string(0, 1) else {
+        guard signed.rowCount == 1, let head = signed.int(0, "seq"), let headHash = signed.string(0, "hash") else {
             segment.problem = "no verified checkpoint reaches record \(last)"
             return segment
         }
         segment.signedSeq = head
-        segment.signedAt = signed.string(0, 2)
-        segment.key = signed.string(0, 3)
+        segment.signedAt = signed.string(0, "signed_utc")
+        segment.key = signed.string(0, "key")
         let isTelemetry = stream.hasSuffix("/telemetry")
         let table = isTelemetry ? "samples" : "events"
         let recomputed = isTelemetry ? "time_ns IS NOT NULL" : "body IS NOT NULL"
         let walk = try connection.execute("""
-            SELECT count(*), count(*) FILTER (WHERE NOT (\(recomputed))),
-                   count(*) FILTER (WHERE seq > $4 AND previous_hash IS DISTINCT FROM before),
-                   max(hash) FILTER (WHERE seq = $5)
+            SELECT count(*) AS records, count(*) FILTER (WHERE NOT (\(recomputed))) AS unrecomputed,
+                   count(*) FILTER (WHERE seq > $4 AND previous_hash IS DISTINCT FROM before) AS unlinked,
+                   max(hash) FILTER (WHERE seq = $5) AS head_hash
             FROM (SELECT seq, hash, previous_hash, \(isTelemetry ? "time_ns" : "body"), lag(hash) OVER (ORDER BY seq) AS before
                   FROM \(table) WHERE site = $1 AND epoch = $2 AND stream = $3 AND seq BETWEEN $4 AND $5) r
             """,
             [site, epoch, stream, String(first), String(head)])
-        let count = walk.int(0, 0) ?? 0, unrecomputed = walk.int(0, 1) ?? 0, unlinked = walk.int(0, 2) ?? 0
-        if walk.string(0, 3) != headHash {
+        let count = walk.int(0, "records") ?? 0, unrecomputed = walk.int(0, "unrecomputed") ?? 0, unlinked = walk.int(0, "unlinked") ?? 0
+        if walk.string(0, "head_hash") != headHash {
             segment.problem = "the signed hash of record \(head) is not the stored record's"
         } else if count != head - first + 1 {
             segment.problem = "\(head - first + 1 - count) records between \(first) and the signed \(head) are missing"

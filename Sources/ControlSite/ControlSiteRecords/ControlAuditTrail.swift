@@ -47,8 +47,10 @@ public enum ControlAuditTrail {
         // own (not replay planning's), so audited actions never wait for a planning round.
         try connection.execute("SELECT pg_advisory_xact_lock(7146356)")
         let last = try connection.execute("SELECT seq, hash FROM control_audit ORDER BY seq DESC LIMIT 1")
-        let seq = (last.rowCount > 0 ? last.int(0, 0)! : 0) + 1
-        let previous = last.rowCount > 0 ? last.string(0, 1)! : genesis
+        // seq and hash are NOT NULL in control_audit.
+        let newest = try last.map { row in (seq: try row.requiredInt("seq"), hash: try row.requiredString("hash")) }.first
+        let seq = (newest?.seq ?? 0) + 1
+        let previous = newest?.hash ?? genesis
         let ns = Int64((time.timeIntervalSince1970 * 1e9).rounded())
         let hash = hash(seq: seq, timeNanoseconds: ns, action: action, previousHash: previous)
         try connection.execute("""
@@ -82,12 +84,14 @@ public enum ControlAuditTrail {
             """, [target]))
     }
 
-    static func entries(_ result: PostgresResult) -> [Entry] {
-        (0..<result.rowCount).map { r in
-            Entry(seq: result.int(r, 0)!, timeNanoseconds: result.int(r, 1)!,
-                  action: ControlAuditAction(user: result.string(r, 2)!, action: result.string(r, 3)!, target: result.string(r, 4)!,
-                                             reason: result.string(r, 5), oldValue: result.string(r, 6), newValue: result.string(r, 7)),
-                  previousHash: result.string(r, 8)!, hash: result.string(r, 9)!)
+    /// Every column read as required is NOT NULL in control_audit.
+    static func entries(_ result: PostgresResult) throws -> [Entry] {
+        try result.map { row in
+            Entry(seq: try row.requiredInt("seq"), timeNanoseconds: try row.requiredInt("time_ns"),
+                  action: ControlAuditAction(user: try row.requiredString("user_name"), action: try row.requiredString("action"),
+                                             target: try row.requiredString("target"), reason: row.string("reason"),
+                                             oldValue: row.string("old_value"), newValue: row.string("new_value")),
+                  previousHash: try row.requiredString("previous_hash"), hash: try row.requiredString("hash"))
         }
     }
 

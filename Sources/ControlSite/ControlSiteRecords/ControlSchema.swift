@@ -477,7 +477,7 @@ public enum ControlSchema {
             try connection.execute("SELECT pg_advisory_xact_lock(7146352)")
             try connection.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())")
-            let found = Int(try connection.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").int(0, 0) ?? 0)
+            let found = Int(try connection.execute("SELECT coalesce(max(version), 0) AS version FROM schema_migrations").int(0, "version") ?? 0)
             guard found <= latestVersion else {
                 throw Refusal(description: "the database has schema version \(found), newer than this software knows (\(latestVersion))")
             }

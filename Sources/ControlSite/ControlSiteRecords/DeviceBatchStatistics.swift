@@ -85,22 +85,22 @@ public enum BatchSeriesReader {
         checkpoint: () throws -> Void = {}
     ) throws -> [DeviceBatchStatistics] {
         let rows = try connection.execute("""
-            SELECT device, epoch, stream, min(first_seq), max(last_seq), sum(samples),
-                   (array_agg(nullif(spec, '') ORDER BY samples DESC) FILTER (WHERE spec <> ''))[1]
+            SELECT device, epoch, stream, min(first_seq) AS first_seq, max(last_seq) AS last_seq, sum(samples) AS sample_count,
+                   (array_agg(nullif(spec, '') ORDER BY samples DESC) FILTER (WHERE spec <> ''))[1] AS main_spec
             FROM batch_runs WHERE site = $1 AND batch = $2 AND ($3::text IS NULL OR device = $3)
             GROUP BY device, epoch, stream ORDER BY device, min(first_time)
             """, [site, batch, only])
         var devices: [(device: String, runs: [Run], samples: Int64, spec: String?)] = []
-        for r in 0..<rows.rowCount {
-            guard let device = rows.string(r, 0), let epoch = rows.string(r, 1), let stream = rows.string(r, 2),
-                  let first = rows.int(r, 3), let last = rows.int(r, 4) else { continue }
+        for row in rows.map({ $0 }) {
+            guard let device = row.string("device"), let epoch = row.string("epoch"), let stream = row.string("stream"),
+                  let first = row.int("first_seq"), let last = row.int("last_seq") else { continue }
             let run = Run(epoch: epoch, stream: stream, firstSeq: first, lastSeq: last)
             if let i = devices.firstIndex(where: { $0.device == device }) {
                 devices[i].runs.append(run)
-                devices[i].samples += rows.int(r, 5) ?? 0
-                devices[i].spec = devices[i].spec ?? rows.string(r, 6)
+                devices[i].samples += row.int("sample_count") ?? 0
+                devices[i].spec = devices[i].spec ?? row.string("main_spec")
             } else {
-                devices.append((device, [run], rows.int(r, 5) ?? 0, rows.string(r, 6)))
+                devices.append((device, [run], row.int("sample_count") ?? 0, row.string("main_spec")))
             }
         }
         return try devices.map { d in

@@ -36,12 +36,15 @@ struct DeviceReading {
             let parameters: [String?] = [site, run.epoch, run.stream, String(run.firstSeq), String(run.lastSeq), batch,
                                          String(min(limits.maxSampleBytes, Int(Int32.max)))] + columns
             try connection.forEachChunk(sql, parameters, chunk: limits.chunk, checkpoint: checkpoint) { rows in
+                // The columns found by name once a chunk, not once a value: a batch has millions of values.
+                let timeColumn = rows.column("time_s"), phaseColumn = rows.column("phase"), oversizedColumn = rows.column("oversized")
+                let valueColumns = columns.indices.map { rows.column(Self.valueColumn($0)) }
                 for r in 0..<rows.rowCount {
-                    guard let time = rows.double(r, 0), time.isFinite else { continue }
+                    guard let time = rows.double(r, timeColumn), time.isFinite else { continue }
                     samples += 1
-                    if rows.bool(r, 2) == true { oversized += 1 }
-                    let observed = columns.indices.map { Self.observed(rows.string(r, 3 + $0)) }
-                    accumulator.add(time: time, phase: rows.string(r, 1) ?? "-", running: runningColumn.flatMap { observed[$0] }) {
+                    if rows.bool(r, oversizedColumn) == true { oversized += 1 }
+                    let observed = valueColumns.map { Self.observed(rows.string(r, $0)) }
+                    accumulator.add(time: time, phase: rows.string(r, phaseColumn) ?? "-", running: runningColumn.flatMap { observed[$0] }) {
                         observed[$0]
                     }
                     for i in tracks.indices { plots?[i].add(time: time, value: observed[i]) }
@@ -61,19 +64,20 @@ struct DeviceReading {
     /// measurements as its published metadata names them, up to the limit.
     func tracks() throws -> (tracks: [BatchStatistics.Track], leftOut: [String]) {
         let meta = try connection.execute("""
-            SELECT p->>'id', coalesce(p->>'unit', ''), coalesce(p->>'value', ''), coalesce(p->>'type', '')
+            SELECT p->>'id' AS parameter, coalesce(p->>'unit', '') AS unit, coalesce(p->>'value', '') AS value_kind,
+                   coalesce(p->>'type', '') AS value_type
             FROM device_metadata m, jsonb_array_elements(m.metadata->'parameters') p
             WHERE m.site = $1 AND m.device = $2 AND jsonb_typeof(m.metadata->'parameters') = 'array'
             """, [site, device])
         var units: [String: String] = [:]
         var measurements: [String] = []
-        for r in 0..<meta.rowCount {
-            guard let id = meta.string(r, 0) else { continue }
-            units[id] = meta.string(r, 1) ?? ""
-            let type = meta.string(r, 3) ?? ""
+        for row in meta.map({ $0 }) {
+            guard let id = row.string("parameter") else { continue }
+            units[id] = row.string("unit") ?? ""
+            let type = row.string("value_type") ?? ""
             // A number that is a status word or flags has no mean (as the site's record decides).
             let state = type.contains("int") && ["status", "word", "flags"].contains { id.contains($0) }
-            if meta.string(r, 2) == "number", !state { measurements.append(id) }
+            if row.string("value_kind") == "number", !state { measurements.append(id) }
         }
         var limited: [String: ParameterLimits] = [:]
         for phase in spec?.phases ?? [] { for l in phase.limits where limited[l.parameterId] == nil { limited[l.parameterId] = l } }
@@ -96,12 +100,13 @@ struct DeviceReading {
         var times: [Double] = []
         for run in runs {
             try connection.forEachChunk("""
-                SELECT extract(epoch FROM s.time)::float8 FROM samples s
+                SELECT extract(epoch FROM s.time)::float8 AS time_s FROM samples s
                 WHERE s.site = $1 AND s.epoch = $2 AND s.stream = $3 AND s.seq BETWEEN $4::bigint AND $5::bigint AND s.batch = $6
                 ORDER BY s.seq
                 """, [site, run.epoch, run.stream, String(run.firstSeq), String(run.lastSeq), batch],
                 chunk: max(limits.chunk, 50_000), checkpoint: checkpoint) { rows in
-                for r in 0..<rows.rowCount { if let t = rows.double(r, 0), t.isFinite { times.append(t) } }
+                let timeColumn = rows.column("time_s")
+                for r in 0..<rows.rowCount { if let t = rows.double(r, timeColumn), t.isFinite { times.append(t) } }
             }
         }
         return times
@@ -110,12 +115,15 @@ struct DeviceReading {
     /// The device's batch start and end as its events say.
     func eventWindow() throws -> (started: Double?, ended: Double?) {
         let r = try connection.execute("""
-            SELECT extract(epoch FROM min(time) FILTER (WHERE kind = 'batch_started'))::float8,
-                   extract(epoch FROM max(time) FILTER (WHERE kind = 'batch_ended'))::float8
+            SELECT extract(epoch FROM min(time) FILTER (WHERE kind = 'batch_started'))::float8 AS started_s,
+                   extract(epoch FROM max(time) FILTER (WHERE kind = 'batch_ended'))::float8 AS ended_s
             FROM events WHERE site = $1 AND batch = $2 AND device = $3 AND kind IN ('batch_started', 'batch_ended')
             """, [site, batch, device])
-        return (r.double(0, 0), r.double(0, 1))
+        return (r.double(0, "started_s"), r.double(0, "ended_s"))
     }
+
+    /// The name of the column of `valuesQuery` that holds the `index`th parameter's value.
+    static func valueColumn(_ index: Int) -> String { "value_\(index)" }
 
     /// Time, phase, whether the sample is too large to read, then one column per parameter:
     /// its value with a letter for its JSON type (`n`, `s`, `b`), NULL when absent or not read well.
@@ -124,11 +132,11 @@ struct DeviceReading {
             let k = "$\(i + 8)::text"
             return """
                 CASE WHEN x.q ? \(k) THEN NULL ELSE CASE jsonb_typeof(x.v -> \(k)) WHEN 'number' THEN 'n' || (x.v ->> \(k)) \
-                WHEN 'string' THEN 's' || (x.v ->> \(k)) WHEN 'boolean' THEN 'b' || (x.v ->> \(k)) END END
+                WHEN 'string' THEN 's' || (x.v ->> \(k)) WHEN 'boolean' THEN 'b' || (x.v ->> \(k)) END END AS \(valueColumn(i))
                 """
         }
         return """
-            SELECT extract(epoch FROM s.time)::float8, s.phase, octet_length(s."values"::text) > $7::int\(values.map { ", " + $0 }.joined())
+            SELECT extract(epoch FROM s.time)::float8 AS time_s, s.phase, octet_length(s."values"::text) > $7::int AS oversized\(values.map { ", " + $0 }.joined())
             FROM samples s
             CROSS JOIN LATERAL (
                 SELECT CASE WHEN octet_length(s."values"::text) <= $7::int THEN s."values"::jsonb END AS v,

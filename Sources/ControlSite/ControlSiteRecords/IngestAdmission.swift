@@ -68,10 +68,10 @@ final class IngestAdmission {
             let rows = try connection.execute("""
                 UPDATE held_messages SET released = now()
                 WHERE id IN (SELECT id FROM held_messages WHERE site = $1 AND device = $2 AND released IS NULL ORDER BY id LIMIT 1000)
-                RETURNING stream, encode(payload, 'base64')
+                RETURNING stream, encode(payload, 'base64') AS payload_base64
                 """, [key.site, key.device])
-            for r in 0..<rows.rowCount {
-                guard let stream = rows.string(r, 0), let text = rows.string(r, 1),
+            for row in rows.map({ $0 }) {
+                guard let stream = row.string("stream"), let text = row.string("payload_base64"),
                       let payload = Data(base64Encoded: text, options: .ignoreUnknownCharacters) else { continue }
                 // What was held was the contract's when it came; a message that no longer parses stays released and is gone
                 // from the records, as any refused message is.
@@ -116,15 +116,15 @@ final class IngestAdmission {
         var known: [String: SiteDevices] = [:]
         for site in sites { known[site] = SiteDevices() }
         let named = try connection.execute("SELECT site, device FROM site_devices WHERE site = ANY($1::text[])", [list])
-        for r in 0..<named.rowCount {
-            if let site = named.string(r, 0), let device = named.string(r, 1) { known[site, default: .init()].named.insert(device) }
+        for row in named.map({ $0 }) {
+            if let site = row.string("site"), let device = row.string("device") { known[site, default: .init()].named.insert(device) }
         }
         let meta = try connection.execute("""
             SELECT site, device, fingerprint FROM device_metadata
             WHERE site = ANY($1::text[]) AND metadata IS NOT NULL AND fingerprint IS NOT NULL
             """, [list])
-        for r in 0..<meta.rowCount {
-            if let site = meta.string(r, 0), let device = meta.string(r, 1), let fp = meta.string(r, 2) {
+        for row in meta.map({ $0 }) {
+            if let site = row.string("site"), let device = row.string("device"), let fp = row.string("fingerprint") {
                 known[site, default: .init()].metadata[device] = fp
             }
         }
@@ -134,10 +134,10 @@ final class IngestAdmission {
     private func parameterSet(_ fingerprint: String, site: String, device: String, on connection: PostgresConnection) throws -> Set<String> {
         if let known = parameterSets[fingerprint] { return known }
         let rows = try connection.execute("""
-            SELECT p->>'id' FROM device_metadata m, jsonb_array_elements(m.metadata->'parameters') p
+            SELECT p->>'id' AS parameter FROM device_metadata m, jsonb_array_elements(m.metadata->'parameters') p
             WHERE m.site = $1 AND m.device = $2 AND m.fingerprint = $3 AND jsonb_typeof(m.metadata->'parameters') = 'array'
             """, [site, device, fingerprint])
-        let ids = Set((0..<rows.rowCount).compactMap { rows.string($0, 0) })
+        let ids = Set(rows.map { $0.string("parameter") }.compactMap { $0 })
         if parameterSets.count > 10_000 { parameterSets.removeAll() }
         parameterSets[fingerprint] = ids
         return ids
@@ -151,8 +151,8 @@ final class IngestAdmission {
         let digest = SHA256.hex(payload)
         let device = m.device ?? ""
         let count = try connection.execute(
-            "SELECT count(*) FROM held_messages WHERE site = $1 AND device = $2 AND released IS NULL", [m.site, device])
-        if (count.int(0, 0) ?? 0) < Int64(Self.heldPerDevice) {
+            "SELECT count(*) AS held FROM held_messages WHERE site = $1 AND device = $2 AND released IS NULL", [m.site, device])
+        if (count.int(0, "held") ?? 0) < Int64(Self.heldPerDevice) {
             try connection.execute("""
                 INSERT INTO held_messages (site, device, epoch, stream, seq_from, seq_to, reason, payload, digest)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, decode($8, 'base64'), $9)

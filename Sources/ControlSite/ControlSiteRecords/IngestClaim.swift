@@ -50,8 +50,8 @@ public final class IngestClaim {
         var logged = false
         while true {
             for part in parts where !held.contains(part) {
-                let locked = try connection.execute("SELECT pg_try_advisory_lock($1::bigint)", [String(key(part))])
-                if locked.bool(0, 0) == true { held.insert(part) }
+                let locked = try connection.execute("SELECT pg_try_advisory_lock($1::bigint) AS locked", [String(key(part))])
+                if locked.bool(0, "locked") == true { held.insert(part) }
             }
             guard let missing = parts.first(where: { !held.contains($0) }) else { break }
             guard ContinuousClock.now < deadline else { throw Taken(part: missing) }

@@ -55,8 +55,9 @@ public struct IntegrityReport: Sendable, Codable, Equatable {
     public static func load(_ connection: PostgresConnection, site: String? = nil, includeResolved: Bool = false,
                             gapGraceSeconds: Double = 0) throws -> IntegrityReport {
         let findings = try connection.execute("""
-            SELECT id, kind, site, epoch, stream, seq_from, seq_to, detail, \(SQLTime.iso("found")), \(SQLTime.iso("last_seen")),
-                   occurrences, \(SQLTime.iso("resolved")), extract(epoch FROM now() - found)
+            SELECT id, kind, site, epoch, stream, seq_from, seq_to, detail, \(SQLTime.iso("found")) AS found_utc,
+                   \(SQLTime.iso("last_seen")) AS last_seen_utc, occurrences, \(SQLTime.iso("resolved")) AS resolved_utc,
+                   extract(epoch FROM now() - found) AS age_s
             FROM integrity_findings
             WHERE ($1::text IS NULL OR site = $1) AND ($2 OR resolved IS NULL)
               AND ($2 OR kind <> 'gap' OR found <= now() - make_interval(secs => $3::float8))
@@ -65,33 +66,36 @@ public struct IntegrityReport: Sendable, Codable, Equatable {
         let streams = try connection.execute("""
             SELECT site, epoch, stream, contiguous, highest,
                    (SELECT coalesce(sum(seq_to - seq_from + 1), 0) FROM gaps g
-                    WHERE g.site = s.site AND g.epoch = s.epoch AND g.stream = s.stream),
-                   records, duplicates, \(SQLTime.iso("last_record_time"))
+                    WHERE g.site = s.site AND g.epoch = s.epoch AND g.stream = s.stream) AS missing,
+                   records, duplicates, \(SQLTime.iso("last_record_time")) AS last_record_time_utc
             FROM streams s WHERE ($1::text IS NULL OR site = $1) ORDER BY site, epoch, stream
             """, [site])
         let replays = try connection.execute("""
-            SELECT site, stream, seq_from, seq_to, cause, attempt, \(SQLTime.iso("requested")), state, sending_from, sending_to,
+            SELECT site, stream, seq_from, seq_to, cause, attempt, \(SQLTime.iso("requested")) AS requested_utc, state, sending_from, sending_to,
                    pruned_through, reason
             FROM replay_requests WHERE ($1::text IS NULL OR site = $1) ORDER BY requested DESC, id LIMIT \(replayLimit)
             """, [site])
         return IntegrityReport(
-            findings: (0..<findings.rowCount).map { r in
-                Finding(id: findings.int(r, 0)!, kind: findings.string(r, 1)!, site: findings.string(r, 2)!,
-                        epoch: findings.string(r, 3)!, stream: findings.string(r, 4)!, seqFrom: findings.int(r, 5),
-                        seqTo: findings.int(r, 6), detail: findings.string(r, 7)!, found: findings.string(r, 8)!,
-                        lastSeen: findings.string(r, 9)!, occurrences: findings.int(r, 10)!, resolved: findings.string(r, 11),
-                        ageSeconds: findings.double(r, 12) ?? 0)
+            // Every column read as required is NOT NULL in the schema (missing is a coalesced sum).
+            findings: try findings.map { row in
+                Finding(id: try row.requiredInt("id"), kind: try row.requiredString("kind"), site: try row.requiredString("site"),
+                        epoch: try row.requiredString("epoch"), stream: try row.requiredString("stream"), seqFrom: row.int("seq_from"),
+                        seqTo: row.int("seq_to"), detail: try row.requiredString("detail"), found: try row.requiredString("found_utc"),
+                        lastSeen: try row.requiredString("last_seen_utc"), occurrences: try row.requiredInt("occurrences"),
+                        resolved: row.string("resolved_utc"), ageSeconds: row.double("age_s") ?? 0)
             },
-            streams: (0..<streams.rowCount).map { r in
-                Stream(site: streams.string(r, 0)!, epoch: streams.string(r, 1)!, stream: streams.string(r, 2)!,
-                       contiguous: streams.int(r, 3)!, highest: streams.int(r, 4)!, missing: streams.int(r, 5)!,
-                       records: streams.int(r, 6)!, duplicates: streams.int(r, 7)!, lastRecordTime: streams.string(r, 8))
+            streams: try streams.map { row in
+                Stream(site: try row.requiredString("site"), epoch: try row.requiredString("epoch"), stream: try row.requiredString("stream"),
+                       contiguous: try row.requiredInt("contiguous"), highest: try row.requiredInt("highest"),
+                       missing: try row.requiredInt("missing"), records: try row.requiredInt("records"),
+                       duplicates: try row.requiredInt("duplicates"), lastRecordTime: row.string("last_record_time_utc"))
             },
-            replays: (0..<replays.rowCount).map { r in
-                ReplayRequest(site: replays.string(r, 0) ?? "", stream: replays.string(r, 1) ?? "", seqFrom: replays.int(r, 2) ?? 0,
-                              seqTo: replays.int(r, 3) ?? 0, cause: replays.string(r, 4) ?? "", attempt: replays.int(r, 5) ?? 0,
-                              requested: replays.string(r, 6) ?? "", state: replays.string(r, 7) ?? "", sendingFrom: replays.int(r, 8),
-                              sendingTo: replays.int(r, 9), prunedThrough: replays.int(r, 10), reason: replays.string(r, 11))
+            replays: replays.map { row in
+                ReplayRequest(site: row.string("site") ?? "", stream: row.string("stream") ?? "", seqFrom: row.int("seq_from") ?? 0,
+                              seqTo: row.int("seq_to") ?? 0, cause: row.string("cause") ?? "", attempt: row.int("attempt") ?? 0,
+                              requested: row.string("requested_utc") ?? "", state: row.string("state") ?? "",
+                              sendingFrom: row.int("sending_from"), sendingTo: row.int("sending_to"),
+                              prunedThrough: row.int("pruned_through"), reason: row.string("reason"))
             })
     }
 }

@@ -33,24 +33,24 @@ public enum LabelSeriesReader {
     public static func load(_ connection: PostgresConnection, site: String, batch: String, limits: Limits = .init(),
                             checkpoint: () throws -> Void = {}) throws -> [Series] {
         let runs = try connection.execute("""
-            SELECT device, epoch, stream, min(first_seq), max(last_seq) FROM batch_runs WHERE site = $1 AND batch = $2
+            SELECT device, epoch, stream, min(first_seq) AS first_seq, max(last_seq) AS last_seq FROM batch_runs WHERE site = $1 AND batch = $2
             GROUP BY device, epoch, stream ORDER BY device, min(first_time)
             """, [site, batch])
         var out: [Series] = []
         var byDevice: [String: [(epoch: String, stream: String, first: Int64, last: Int64)]] = [:]
-        for r in 0..<runs.rowCount {
-            guard let device = runs.string(r, 0), let epoch = runs.string(r, 1), let stream = runs.string(r, 2),
-                  let first = runs.int(r, 3), let last = runs.int(r, 4) else { continue }
+        for row in runs.map({ $0 }) {
+            guard let device = row.string("device"), let epoch = row.string("epoch"), let stream = row.string("stream"),
+                  let first = row.int("first_seq"), let last = row.int("last_seq") else { continue }
             byDevice[device, default: []].append((epoch, stream, first, last))
         }
         for device in byDevice.keys.sorted() {
             let meta = try connection.execute("""
-                SELECT p->>'id' FROM device_metadata m, jsonb_array_elements(m.metadata->'parameters') p
+                SELECT p->>'id' AS parameter FROM device_metadata m, jsonb_array_elements(m.metadata->'parameters') p
                 WHERE m.site = $1 AND m.device = $2 AND jsonb_typeof(m.metadata->'parameters') = 'array'
                   AND p->>'value' IN ('boolean', 'label', 'text')
                 ORDER BY 1 LIMIT $3
                 """, [site, device, String(limits.maxParameters)])
-            let columns = (0..<meta.rowCount).compactMap { meta.string($0, 0) }
+            let columns = meta.map { $0.string("parameter") }.compactMap { $0 }
             guard !columns.isEmpty else { continue }
             var series = columns.map { Series(device: device, parameter: $0, changes: [], end: 0, truncated: false) }
             let sql = DeviceReading.valuesQuery(columns: columns.count)
@@ -58,10 +58,13 @@ public enum LabelSeriesReader {
                 let parameters: [String?] = [site, run.epoch, run.stream, String(run.first), String(run.last), batch,
                                              String(min(limits.maxSampleBytes, Int(Int32.max)))] + columns
                 try connection.forEachChunk(sql, parameters, chunk: 10_000, checkpoint: checkpoint) { rows in
+                    // The columns found by name once a chunk, not once a value.
+                    let timeColumn = rows.column("time_s"), oversizedColumn = rows.column("oversized")
+                    let valueColumns = columns.indices.map { rows.column(DeviceReading.valueColumn($0)) }
                     for r in 0..<rows.rowCount {
-                        guard let time = rows.double(r, 0), time.isFinite, rows.bool(r, 2) != true else { continue }
+                        guard let time = rows.double(r, timeColumn), time.isFinite, rows.bool(r, oversizedColumn) != true else { continue }
                         for i in columns.indices {
-                            let label = Self.label(rows.string(r, 3 + i))
+                            let label = Self.label(rows.string(r, valueColumns[i]))
                             series[i].end = time
                             if series[i].changes.last.map({ $0.label != label }) ?? true {
                                 if series[i].changes.count < limits.maxChanges { series[i].changes.append((time, label)) } else { series[i].truncated = true }

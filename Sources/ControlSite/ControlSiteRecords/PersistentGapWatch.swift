@@ -41,17 +41,21 @@ public final class PersistentGapWatch: Service, Sendable {
             do {
                 if connection == nil { connection = try PostgresConnection(database) }
                 let gaps = try connection!.execute("""
-                    SELECT site, epoch, stream, seq_from, seq_to, extract(epoch FROM now() - opened) FROM gaps
+                    SELECT site, epoch, stream, seq_from, seq_to, extract(epoch FROM now() - opened) AS open_s FROM gaps
                     WHERE opened <= now() - make_interval(secs => $1::float8) ORDER BY opened
                     """, [String(seconds)])
                 var open = Set<String>()
-                for r in 0..<gaps.rowCount where share.takes(gaps.string(r, 0) ?? "") {
-                    let key = (0..<5).map { gaps.string(r, $0) ?? "" }.joined(separator: "/")
+                for row in gaps.map({ $0 }) {
+                    // The key columns of gaps are NOT NULL.
+                    guard let site = row.string("site"), share.takes(site), let epoch = row.string("epoch"), let stream = row.string("stream"),
+                          let from = row.string("seq_from"), let to = row.string("seq_to")
+                    else { continue }
+                    let key = [site, epoch, stream, from, to].joined(separator: "/")
                     open.insert(key)
                     guard reported.insert(key).inserted else { continue }
                     logger.error("records missing for longer than the site's backlog should take", metadata: [
-                        "site": "\(gaps.string(r, 0)!)", "stream": "\(gaps.string(r, 2)!)",
-                        "missing": "\(gaps.string(r, 3)!)...\(gaps.string(r, 4)!)", "open_seconds": "\(Int(gaps.double(r, 5) ?? 0))",
+                        "site": "\(site)", "stream": "\(stream)",
+                        "missing": "\(from)...\(to)", "open_seconds": "\(Int(row.double("open_s") ?? 0))",
                     ])
                 }
                 reported.formIntersection(open)

@@ -38,25 +38,27 @@ public struct RecordDispute: Sendable, Codable, Equatable {
     /// Open disputes over records of the batch at the site.
     public static func openCount(site: String, batch: String, on connection: PostgresConnection) throws -> Int {
         Int(try connection.execute(
-            "SELECT count(*) FROM record_disputes WHERE site = $1 AND $2 = ANY(batches) AND resolved IS NULL", [site, batch]).int(0, 0) ?? 0)
+            "SELECT count(*) AS open FROM record_disputes WHERE site = $1 AND $2 = ANY(batches) AND resolved IS NULL", [site, batch])
+            .int(0, "open") ?? 0)
     }
 
     /// Disputes, open ones first; only open ones unless `all`; of one site or batch when given.
     public static func list(_ connection: PostgresConnection, all: Bool = false, site: String? = nil, batch: String? = nil) throws -> [RecordDispute] {
         let rows = try connection.execute("""
-            SELECT id, site, epoch, stream, seq, kind, array_to_json(batches)::text, \(SQLTime.iso("opened")),
-                   \(SQLTime.iso("resolved")), resolved_by, kept, reason
+            SELECT id, site, epoch, stream, seq, kind, array_to_json(batches)::text AS batches_json,
+                   \(SQLTime.iso("opened")) AS opened_utc, \(SQLTime.iso("resolved")) AS resolved_utc, resolved_by, kept, reason
             FROM record_disputes
             WHERE ($1::boolean OR resolved IS NULL) AND ($2::text IS NULL OR site = $2) AND ($3::text IS NULL OR $3 = ANY(batches))
             ORDER BY resolved IS NOT NULL, opened, id LIMIT 1000
             """, [all ? "true" : "false", site, batch])
-        return try (0..<rows.rowCount).map { r in
+        return try rows.map { row in
             // array_to_json of a text[] is a JSON array of strings; nothing else can come back.
-            let batches = (try? JSONDecoder().decode([String].self, from: Data((rows.string(r, 6) ?? "[]").utf8))) ?? []
+            let batches = (try? JSONDecoder().decode([String].self, from: Data((row.string("batches_json") ?? "[]").utf8))) ?? []
             var d = RecordDispute(
-                id: rows.int(r, 0) ?? 0, site: rows.string(r, 1) ?? "", epoch: rows.string(r, 2) ?? "", stream: rows.string(r, 3) ?? "",
-                seq: rows.int(r, 4) ?? 0, kind: rows.string(r, 5) ?? "", batches: batches, opened: rows.string(r, 7) ?? "",
-                resolved: rows.string(r, 8), resolvedBy: rows.string(r, 9), kept: rows.string(r, 10), reason: rows.string(r, 11), versions: [])
+                id: row.int("id") ?? 0, site: row.string("site") ?? "", epoch: row.string("epoch") ?? "", stream: row.string("stream") ?? "",
+                seq: row.int("seq") ?? 0, kind: row.string("kind") ?? "", batches: batches, opened: row.string("opened_utc") ?? "",
+                resolved: row.string("resolved_utc"), resolvedBy: row.string("resolved_by"), kept: row.string("kept"),
+                reason: row.string("reason"), versions: [])
             d.versions = try versions(of: d, on: connection)
             return d
         }
@@ -65,16 +67,16 @@ public struct RecordDispute: Sendable, Codable, Equatable {
     static func versions(of d: RecordDispute, on connection: PostgresConnection) throws -> [Version] {
         guard let kind = RecordKind(rawValue: d.kind) else { return [] }
         let stored = try connection.execute("""
-            SELECT md5((\(IngestWriter.versionContent(kind, of: "s")))::text) FROM \(IngestWriter.table(kind)) s
+            SELECT md5((\(IngestWriter.versionContent(kind, of: "s")))::text) AS digest FROM \(IngestWriter.table(kind)) s
             WHERE s.site = $1 AND s.epoch = $2 AND s.stream = $3 AND s.seq = $4::bigint
-            """, [d.site, d.epoch, d.stream, String(d.seq)]).string(0, 0)
+            """, [d.site, d.epoch, d.stream, String(d.seq)]).string(0, "digest")
         let rows = try connection.execute("""
-            SELECT digest, hash, \(SQLTime.iso("received")), content::text FROM record_versions
+            SELECT digest, hash, \(SQLTime.iso("received")) AS received_utc, content::text AS content FROM record_versions
             WHERE site = $1 AND epoch = $2 AND stream = $3 AND seq = $4::bigint ORDER BY received, digest
             """, [d.site, d.epoch, d.stream, String(d.seq)])
-        return (0..<rows.rowCount).map { r in
-            Version(digest: rows.string(r, 0) ?? "", hash: rows.string(r, 1), received: rows.string(r, 2) ?? "",
-                    stored: rows.string(r, 0) == stored, content: rows.string(r, 3) ?? "")
+        return rows.map { row in
+            Version(digest: row.string("digest") ?? "", hash: row.string("hash"), received: row.string("received_utc") ?? "",
+                    stored: row.string("digest") == stored, content: row.string("content") ?? "")
         }
     }
 
@@ -87,9 +89,9 @@ public struct RecordDispute: Sendable, Codable, Equatable {
         let why = reason.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !why.isEmpty else { throw Refusal(description: "a reason is required") }
         return try connection.transaction {
-            let found = try connection.execute("SELECT resolved IS NULL FROM record_disputes WHERE id = $1::bigint FOR UPDATE", [String(id)])
+            let found = try connection.execute("SELECT resolved IS NULL AS open FROM record_disputes WHERE id = $1::bigint FOR UPDATE", [String(id)])
             guard found.rowCount == 1 else { throw Refusal(description: "no dispute \(id)") }
-            guard found.bool(0, 0) == true else { throw Refusal(description: "dispute \(id) is resolved already") }
+            guard found.bool(0, "open") == true else { throw Refusal(description: "dispute \(id) is resolved already") }
             guard let dispute = try list(connection, all: true).first(where: { $0.id == id }), let kind = RecordKind(rawValue: dispute.kind) else {
                 throw Refusal(description: "no dispute \(id)")
             }
@@ -127,7 +129,7 @@ public struct RecordDispute: Sendable, Codable, Equatable {
                 FROM (SELECT $5::jsonb AS v) x
                 WHERE site = $1 AND epoch = $2 AND stream = $3 AND seq = $4::bigint
                 """, key)
-            let batches = Set([old.string(0, 0), (try JSONSerialization.jsonObject(with: Data(version.content.utf8)) as? [String: Any])?["batch"] as? String]
+            let batches = Set([old.string(0, "batch"), (try JSONSerialization.jsonObject(with: Data(version.content.utf8)) as? [String: Any])?["batch"] as? String]
                 .compactMap { $0 })
             for batch in batches { try recountBatchRuns(site: d.site, epoch: d.epoch, stream: d.stream, batch: batch, on: connection) }
         case .event:

@@ -24,7 +24,8 @@ public struct RefusedMessage: Sendable, Codable, Equatable {
         case .unknownTopic(let topic): ("", topic, "not a topic of the contract")
         case .malformed(let site, let topic, let reason): (site ?? "", topic, reason)
         }
-        let full = try connection.execute("SELECT count(*) >= $1::bigint FROM refused_messages", [String(rowLimit)]).bool(0, 0) ?? false
+        let full = try connection.execute("SELECT count(*) >= $1::bigint AS at_limit FROM refused_messages", [String(rowLimit)])
+            .bool(0, "at_limit") ?? false
         try connection.execute("""
             INSERT INTO refused_messages (claimed_site, topic, reason, bytes, excerpt) VALUES ($1, $2, $3, $4, $5)
             ON CONFLICT (claimed_site, topic) DO UPDATE SET reason = excluded.reason, bytes = excluded.bytes, excerpt = excluded.excerpt,
@@ -36,13 +37,15 @@ public struct RefusedMessage: Sendable, Codable, Equatable {
     /// The newest first.
     public static func list(_ connection: PostgresConnection, limit: Int = 200) throws -> [RefusedMessage] {
         let r = try connection.execute("""
-            SELECT claimed_site, topic, reason, bytes, excerpt, \(SQLTime.iso("first_seen")), \(SQLTime.iso("last_seen")), occurrences
+            SELECT claimed_site, topic, reason, bytes, excerpt, \(SQLTime.iso("first_seen")) AS first_seen_utc,
+                   \(SQLTime.iso("last_seen")) AS last_seen_utc, occurrences
             FROM refused_messages ORDER BY last_seen DESC, id DESC LIMIT $1::bigint
             """, [String(limit)])
-        return (0..<r.rowCount).map { i in
+        return r.map { row in
             RefusedMessage(
-                claimedSite: r.string(i, 0) ?? "", topic: r.string(i, 1) ?? "", reason: r.string(i, 2) ?? "", bytes: r.int(i, 3) ?? 0,
-                excerpt: r.string(i, 4) ?? "", firstSeen: r.string(i, 5) ?? "", lastSeen: r.string(i, 6) ?? "", occurrences: r.int(i, 7) ?? 0)
+                claimedSite: row.string("claimed_site") ?? "", topic: row.string("topic") ?? "", reason: row.string("reason") ?? "",
+                bytes: row.int("bytes") ?? 0, excerpt: row.string("excerpt") ?? "", firstSeen: row.string("first_seen_utc") ?? "",
+                lastSeen: row.string("last_seen_utc") ?? "", occurrences: row.int("occurrences") ?? 0)
         }
     }
 }

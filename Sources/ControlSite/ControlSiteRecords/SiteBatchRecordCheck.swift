@@ -30,16 +30,16 @@ public struct SiteBatchRecordCheck: Sendable, Codable, Equatable {
         checkpoint: () throws -> Void = {}
     ) throws -> [SiteBatchRecordCheck] {
         let rows = try connection.execute("""
-            SELECT DISTINCT ON (device) device, stream, seq, \(SQLTime.iso("time")), (record->'event'->'record')::text
+            SELECT DISTINCT ON (device) device, stream, seq, \(SQLTime.iso("time")) AS time_utc, (record->'event'->'record')::text AS site_record
             FROM events WHERE site = $1 AND batch = $2 AND kind = 'batch_record' AND record->'event' ? 'record'
             ORDER BY device, time DESC, seq DESC
             """, [site, batch])
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         var checks: [SiteBatchRecordCheck] = []
-        for r in 0..<rows.rowCount {
-            guard let device = rows.string(r, 0), let text = rows.string(r, 4) else { continue }
-            let stream = rows.string(r, 1) ?? "", seq = rows.int(r, 2) ?? 0, received = rows.string(r, 3) ?? ""
+        for row in rows.map({ $0 }) {
+            guard let device = row.string("device"), let text = row.string("site_record") else { continue }
+            let stream = row.string("stream") ?? "", seq = row.int("seq") ?? 0, received = row.string("time_utc") ?? ""
             // A record that does not decode is itself the finding, recorded as a difference below.
             guard let record = try? decoder.decode(BatchReport.self, from: Data(text.utf8)) else {
                 checks.append(SiteBatchRecordCheck(

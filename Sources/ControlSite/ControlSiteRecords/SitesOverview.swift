@@ -54,54 +54,60 @@ public struct SiteOverview: Sendable, Codable, Equatable {
 
     public static func load(_ connection: PostgresConnection) throws -> [SiteOverview] {
         let sites = try connection.execute("""
-            SELECT s.site, coalesce(s.state, 'unknown'), s.version, nullif(s.epoch, ''), \(SQLTime.iso("t.last_record_time")),
-                   \(SQLTime.iso("t.last_received")), extract(epoch FROM now() - t.last_record_time),
-                   (SELECT count(*) FROM integrity_findings f WHERE f.site = s.site AND f.resolved IS NULL)
+            SELECT s.site, coalesce(s.state, 'unknown') AS state, s.version, nullif(s.epoch, '') AS epoch,
+                   \(SQLTime.iso("t.last_record_time")) AS last_record_time_utc, \(SQLTime.iso("t.last_received")) AS last_received_utc,
+                   extract(epoch FROM now() - t.last_record_time) AS backlog_s,
+                   (SELECT count(*) FROM integrity_findings f WHERE f.site = s.site AND f.resolved IS NULL) AS open_findings
             FROM sites s
             LEFT JOIN (SELECT site, max(last_record_time) AS last_record_time, max(last_received) AS last_received
                        FROM streams GROUP BY site) t ON t.site = s.site
             ORDER BY s.site
             """)
         let devices = try connection.execute("""
-            SELECT coalesce(d.site, m.site), coalesce(d.device, m.device), d.profile, d.batch, d.phase, d.spec,
-                   m.fingerprint, m.verified::text
+            SELECT coalesce(d.site, m.site) AS site, coalesce(d.device, m.device) AS device, d.profile, d.batch, d.phase, d.spec,
+                   m.fingerprint, m.verified::text AS verified
             FROM site_devices d FULL JOIN (SELECT * FROM device_metadata WHERE metadata IS NOT NULL) m
                  ON m.site = d.site AND m.device = d.device
             ORDER BY 1, 2
             """)
         var bySite: [String: [Device]] = [:]
-        for r in 0..<devices.rowCount {
-            bySite[devices.string(r, 0)!, default: []].append(Device(
-                id: devices.string(r, 1)!, profile: devices.string(r, 2), batch: devices.string(r, 3), phase: devices.string(r, 4),
-                spec: devices.string(r, 5), metadata: devices.string(r, 6), metadataVerified: devices.string(r, 7).map { $0 == "true" }))
+        for row in devices.map({ $0 }) {
+            // site and device are key columns of both joined tables: the coalesce of the two is never NULL.
+            guard let site = row.string("site"), let device = row.string("device") else { continue }
+            bySite[site, default: []].append(Device(
+                id: device, profile: row.string("profile"), batch: row.string("batch"), phase: row.string("phase"),
+                spec: row.string("spec"), metadata: row.string("fingerprint"), metadataVerified: row.string("verified").map { $0 == "true" }))
         }
         // Each site's newest clock_sync and clock_step event (events of site/events).
         let clocks = try connection.execute("""
-            SELECT DISTINCT ON (site, kind) site, kind, \(SQLTime.iso("time")),
-                   (record->'event'->>'synchronised'), (record->'event'->>'estimated_error_us'), (record->'event'->>'step_s')
+            SELECT DISTINCT ON (site, kind) site, kind, \(SQLTime.iso("time")) AS at,
+                   (record->'event'->>'synchronised') AS synchronised, (record->'event'->>'estimated_error_us') AS estimated_error_us,
+                   (record->'event'->>'step_s') AS step_s
             FROM events WHERE kind IN ('clock_sync', 'clock_step') AND stream = 'site/events'
             ORDER BY site, kind, time DESC, seq DESC
             """)
         var clockBySite: [String: Clock] = [:]
-        for r in 0..<clocks.rowCount {
-            guard let site = clocks.string(r, 0) else { continue }
+        for row in clocks.map({ $0 }) {
+            guard let site = row.string("site") else { continue }
             var clock = clockBySite[site] ?? Clock()
-            if clocks.string(r, 1) == "clock_sync" {
-                clock.synchronised = clocks.string(r, 3).map { $0 == "true" }
-                clock.estimatedErrorUs = clocks.string(r, 4).flatMap { Int64($0) }
-                clock.since = clocks.string(r, 2)
+            if row.string("kind") == "clock_sync" {
+                clock.synchronised = row.string("synchronised").map { $0 == "true" }
+                clock.estimatedErrorUs = row.string("estimated_error_us").flatMap { Int64($0) }
+                clock.since = row.string("at")
             } else {
-                clock.lastStep = clocks.string(r, 2)
-                clock.lastStepS = clocks.string(r, 5).flatMap(Double.init)
+                clock.lastStep = row.string("at")
+                clock.lastStepS = row.string("step_s").flatMap(Double.init)
             }
             clockBySite[site] = clock
         }
-        return (0..<sites.rowCount).map { r in
-            let site = sites.string(r, 0)!
+        return sites.map { row -> SiteOverview? in
+            // site is the key of sites and state is coalesced: neither is NULL.
+            guard let site = row.string("site"), let state = row.string("state") else { return nil }
             return SiteOverview(
-                site: site, state: sites.string(r, 1)!, version: sites.string(r, 2), epoch: sites.string(r, 3),
-                lastRecordTime: sites.string(r, 4), lastReceived: sites.string(r, 5), backlogAgeSeconds: sites.double(r, 6),
-                devices: bySite[site] ?? [], openFindings: Int(sites.int(r, 7) ?? 0), clock: clockBySite[site])
-        }
+                site: site, state: state, version: row.string("version"), epoch: row.string("epoch"),
+                lastRecordTime: row.string("last_record_time_utc"), lastReceived: row.string("last_received_utc"),
+                backlogAgeSeconds: row.double("backlog_s"), devices: bySite[site] ?? [],
+                openFindings: Int(row.int("open_findings") ?? 0), clock: clockBySite[site])
+        }.compactMap { $0 }
     }
 }

@@ -24,7 +24,7 @@ public final class SpecLookup: Sendable {
         let pattern = fingerprint.hasPrefix("sha256:") ? fingerprint : "sha256:" + fingerprint
         let stored = try connection.execute(
             "SELECT fingerprint, spec_text FROM released_specs WHERE fingerprint LIKE $1 || '%' ORDER BY fingerprint LIMIT 2", [pattern])
-        guard stored.rowCount == 1, let full = stored.string(0, 0), let text = stored.string(0, 1) else { return nil }
+        guard stored.rowCount == 1, let full = stored.string(0, "fingerprint"), let text = stored.string(0, "spec_text") else { return nil }
         guard let spec = SpecLoader.parse(text, file: full, profiles: SpecLoader.profileCatalogue(directory: profilesDirectory)).spec else {
             return nil
         }
@@ -40,10 +40,10 @@ public final class SpecLookup: Sendable {
         if let spec = try released(fingerprint, on: connection) { return spec }
         if let known = published.withLock({ $0[fingerprint] }) { return known }
         let stored = try connection.execute("""
-            SELECT document->>'canonical' FROM published_specs
+            SELECT document->>'canonical' AS canonical FROM published_specs
             WHERE fingerprint = $1 AND verified AND computed = $1 ORDER BY received DESC LIMIT 1
             """, [fingerprint])
-        guard let canonical = stored.string(0, 0), let spec = SpecCanonicalForm.parse(canonical, fingerprint: fingerprint) else { return nil }
+        guard let canonical = stored.string(0, "canonical"), let spec = SpecCanonicalForm.parse(canonical, fingerprint: fingerprint) else { return nil }
         published.withLock { $0[fingerprint] = spec }
         return spec
     }

@@ -37,7 +37,7 @@ public enum SpecRegister {
     ) throws {
         let existing = try connection.execute("SELECT retired FROM released_specs WHERE fingerprint = $1 FOR UPDATE", [fingerprint])
         if existing.rowCount > 0 {
-            throw Refusal(description: existing.isNull(0, 0)
+            throw Refusal(description: existing.string(0, "retired") == nil
                 ? "\(fingerprint) is already released"
                 : "\(fingerprint) was retired; a retired spec is not released again (release a new version)")
         }
@@ -56,7 +56,7 @@ public enum SpecRegister {
     public static func enterRetirement(_ fingerprint: String, reason: String, user: String, change: Int64, on connection: PostgresConnection) throws {
         let row = try connection.execute("SELECT retired FROM released_specs WHERE fingerprint = $1 FOR UPDATE", [fingerprint])
         guard row.rowCount == 1 else { throw Refusal(description: "no released spec has fingerprint \(fingerprint)") }
-        guard row.isNull(0, 0) else { throw Refusal(description: "\(fingerprint) is already retired") }
+        guard row.string(0, "retired") == nil else { throw Refusal(description: "\(fingerprint) is already retired") }
         try connection.execute("""
             UPDATE released_specs SET retired = now(), retired_by = $2, retire_reason = $3, retire_change = $4 WHERE fingerprint = $1
             """, [fingerprint, user, reason, String(change)])
@@ -79,23 +79,27 @@ public enum SpecRegister {
             throw Refusal(description: matches.rowCount == 0
                 ? "no released spec has fingerprint \(fingerprint)" : "\(fingerprint) matches \(matches.rowCount) specs; give more digits")
         }
-        return matches.string(0, 0)!
+        // fingerprint is the key of released_specs: never NULL.
+        guard let match = matches.string(0, "fingerprint") else { throw Refusal(description: "no released spec has fingerprint \(fingerprint)") }
+        return match
     }
 
     public static func list(on connection: PostgresConnection) throws -> [Entry] {
         let result = try connection.execute("""
-            SELECT fingerprint, product, document, version, approved_by, approval_date, \(SQLTime.iso("released")), released_by,
-                   release_reason, \(SQLTime.iso("retired")), retired_by, retire_reason, release_change, retire_change,
-                   array_to_string(coalesce(profiles, '{}'), ',')
+            SELECT fingerprint, product, document, version, approved_by, approval_date, \(SQLTime.iso("released")) AS released_utc,
+                   released_by, release_reason, \(SQLTime.iso("retired")) AS retired_utc, retired_by, retire_reason, release_change,
+                   retire_change, array_to_string(coalesce(profiles, '{}'), ',') AS profile_list
             FROM released_specs ORDER BY released
             """)
-        return (0..<result.rowCount).map { r in
-            Entry(fingerprint: result.string(r, 0)!, product: result.string(r, 1)!, document: result.string(r, 2)!,
-                  version: result.string(r, 3)!, approvedBy: result.string(r, 4)!, approvalDate: result.string(r, 5)!,
-                  released: result.string(r, 6)!, releasedBy: result.string(r, 7)!, releaseReason: result.string(r, 8)!,
-                  retired: result.string(r, 9), retiredBy: result.string(r, 10), retireReason: result.string(r, 11),
-                  releaseChange: result.int(r, 12), retireChange: result.int(r, 13),
-                  profiles: (result.string(r, 14) ?? "").split(separator: ",").map(String.init))
+        // Every column read as required is NOT NULL in released_specs.
+        return try result.map { row in
+            Entry(fingerprint: try row.requiredString("fingerprint"), product: try row.requiredString("product"),
+                  document: try row.requiredString("document"), version: try row.requiredString("version"),
+                  approvedBy: try row.requiredString("approved_by"), approvalDate: try row.requiredString("approval_date"),
+                  released: try row.requiredString("released_utc"), releasedBy: try row.requiredString("released_by"),
+                  releaseReason: try row.requiredString("release_reason"), retired: row.string("retired_utc"), retiredBy: row.string("retired_by"),
+                  retireReason: row.string("retire_reason"), releaseChange: row.int("release_change"), retireChange: row.int("retire_change"),
+                  profiles: (row.string("profile_list") ?? "").split(separator: ",").map(String.init))
         }
     }
 }

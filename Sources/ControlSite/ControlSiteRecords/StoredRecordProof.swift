@@ -13,32 +13,33 @@ public enum StoredRecordProof {
         _ visit: (Int64, String) throws -> Void
     ) throws {
         let kind = try connection.execute("SELECT kind FROM streams WHERE site = $1 AND epoch = $2 AND stream = $3", [site, epoch, stream])
-            .string(0, 0) ?? (stream.hasSuffix("/telemetry") ? "sample" : stream == "audit" ? "audit" : "event")
+            .string(0, "kind") ?? (stream.hasSuffix("/telemetry") ? "sample" : stream == "audit" ? "audit" : "event")
         var after = from - 1
         while after < through {
             let page: PostgresResult
             switch kind {
             case "sample":
                 page = try connection.execute("""
-                    SELECT seq, \(SQLTime.iso("time")), time_ns, cycle, batch, phase, spec, hash, previous_hash, "values"::text,
-                           raw::text, quality::text
+                    SELECT seq, \(SQLTime.iso("time")) AS time_utc, time_ns, cycle, batch, phase, spec, hash, previous_hash,
+                           "values"::text AS "values", raw::text AS raw, quality::text AS quality
                     FROM samples WHERE site = $1 AND epoch = $2 AND stream = $3 AND seq > $4 AND seq <= $5 ORDER BY seq LIMIT 10000
                     """, [site, epoch, stream, String(after), String(through)])
             case "event":
                 page = try connection.execute("""
-                    SELECT seq, device, record->>'time_ns', kind, record->>'alarm', batch, phase, spec, hash, previous_hash, body, stream
+                    SELECT seq, device, record->>'time_ns' AS time_ns, kind, record->>'alarm' AS alarm, batch, phase, spec, hash, previous_hash, body, stream
                     FROM events WHERE site = $1 AND epoch = $2 AND stream = $3 AND seq > $4 AND seq <= $5 ORDER BY seq LIMIT 10000
                     """, [site, epoch, stream, String(after), String(through)])
             default:
                 page = try connection.execute("""
-                    SELECT seq, record::text FROM audit_entries
+                    SELECT seq, record::text AS record FROM audit_entries
                     WHERE site = $1 AND epoch = $2 AND stream = $3 AND seq > $4 AND seq <= $5 ORDER BY seq LIMIT 10000
                     """, [site, epoch, stream, String(after), String(through)])
             }
             guard page.rowCount > 0 else { return }
-            for row in 0..<page.rowCount {
-                let seq = page.int(row, 0) ?? 0
-                try visit(seq, kind == "sample" ? sampleText(page, row) : kind == "event" ? eventText(page, row) : page.string(row, 1) ?? "{}")
+            for row in page.map({ $0 }) {
+                // seq is the primary key's last part: never NULL.
+                let seq = row.int("seq") ?? 0
+                try visit(seq, kind == "sample" ? sampleText(row) : kind == "event" ? eventText(row) : row.string("record") ?? "{}")
                 after = seq
             }
         }
@@ -46,23 +47,23 @@ public enum StoredRecordProof {
 
     private static func text(_ value: String?) -> String { value.map(CanonicalJSON.string) ?? "null" }
 
-    static func sampleText(_ r: PostgresResult, _ i: Int) -> String {
-        var fields = ["\"seq\":\(r.string(i, 0) ?? "0")", "\"time\":" + text(r.string(i, 1))]
-        if let ns = r.string(i, 2) { fields.append("\"time_ns\":\(ns)") }
-        fields += ["\"cycle\":\(r.string(i, 3) ?? "null")", "\"batch\":" + text(r.string(i, 4)), "\"phase\":" + text(r.string(i, 5)),
-                   "\"spec\":" + text(r.string(i, 6)), "\"hash\":" + text(r.string(i, 7)), "\"previous_hash\":" + text(r.string(i, 8)),
-                   "\"values\":" + (r.string(i, 9) ?? "{}"), "\"raw\":" + (r.string(i, 10) ?? "null"), "\"quality\":" + (r.string(i, 11) ?? "null")]
+    static func sampleText(_ r: PostgresResult.Row) -> String {
+        var fields = ["\"seq\":\(r.string("seq") ?? "0")", "\"time\":" + text(r.string("time_utc"))]
+        if let ns = r.string("time_ns") { fields.append("\"time_ns\":\(ns)") }
+        fields += ["\"cycle\":\(r.string("cycle") ?? "null")", "\"batch\":" + text(r.string("batch")), "\"phase\":" + text(r.string("phase")),
+                   "\"spec\":" + text(r.string("spec")), "\"hash\":" + text(r.string("hash")), "\"previous_hash\":" + text(r.string("previous_hash")),
+                   "\"values\":" + (r.string("values") ?? "{}"), "\"raw\":" + (r.string("raw") ?? "null"), "\"quality\":" + (r.string("quality") ?? "null")]
         return "{" + fields.joined(separator: ",") + "}"
     }
 
-    static func eventText(_ r: PostgresResult, _ i: Int) -> String {
-        var fields = ["\"seq\":\(r.string(i, 0) ?? "0")", "\"device\":" + text(r.string(i, 1)), "\"stream\":" + text(r.string(i, 11))]
+    static func eventText(_ r: PostgresResult.Row) -> String {
+        var fields = ["\"seq\":\(r.string("seq") ?? "0")", "\"device\":" + text(r.string("device")), "\"stream\":" + text(r.string("stream"))]
         // Without its body as sent, an event's hash cannot be recomputed: it goes without time_ns.
-        if let ns = r.string(i, 2), r.string(i, 10) != nil { fields.append("\"time_ns\":\(ns)") }
-        fields += ["\"kind\":" + text(r.string(i, 3)), "\"alarm\":" + text(r.string(i, 4)), "\"batch\":" + text(r.string(i, 5)),
-                   "\"phase\":" + text(r.string(i, 6)), "\"spec\":" + text(r.string(i, 7)), "\"hash\":" + text(r.string(i, 8)),
-                   "\"previous_hash\":" + text(r.string(i, 9))]
-        let body = r.string(i, 10)
+        if let ns = r.string("time_ns"), r.string("body") != nil { fields.append("\"time_ns\":\(ns)") }
+        fields += ["\"kind\":" + text(r.string("kind")), "\"alarm\":" + text(r.string("alarm")), "\"batch\":" + text(r.string("batch")),
+                   "\"phase\":" + text(r.string("phase")), "\"spec\":" + text(r.string("spec")), "\"hash\":" + text(r.string("hash")),
+                   "\"previous_hash\":" + text(r.string("previous_hash"))]
+        let body = r.string("body")
         fields.append("\"event\":" + (body.map { $0.isEmpty ? "null" : $0 } ?? "null"))
         return "{" + fields.joined(separator: ",") + "}"
     }
@@ -90,10 +91,9 @@ public enum StoredRecordProof {
             }
         } else {
             let streams = try connection.execute(
-                "SELECT epoch, stream, kind, coalesce(device, ''), highest FROM streams WHERE site = $1 ORDER BY epoch, stream", [site])
-            for row in 0..<streams.rowCount {
-                targets.append((streams.string(row, 0) ?? "", streams.string(row, 1) ?? "", streams.string(row, 2) ?? "event",
-                                streams.string(row, 3) ?? "", 1, streams.int(row, 4) ?? 0))
+                "SELECT epoch, stream, kind, coalesce(device, '') AS device, highest FROM streams WHERE site = $1 ORDER BY epoch, stream", [site])
+            targets += streams.map { row in
+                (row.string("epoch") ?? "", row.string("stream") ?? "", row.string("kind") ?? "event", row.string("device") ?? "", 1, row.int("highest") ?? 0)
             }
         }
         var lines: [String] = []

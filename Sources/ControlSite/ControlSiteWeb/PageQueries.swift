@@ -20,41 +20,41 @@ enum PageQueries {
     /// sample larger than `maxBytes` is not read, and at most `maxParameters` values are shown.
     static func latestValues(site: String, maxBytes: Int, maxParameters: Int, on connection: PostgresConnection) throws -> [LatestValues] {
         let r = try connection.execute("""
-            SELECT s.device, to_char(s.time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), s.batch, s.phase,
-                   CASE WHEN octet_length(s."values"::text) <= $2::int THEN s."values"::text END,
-                   CASE WHEN octet_length(coalesce(s.quality::text, '')) <= $2::int THEN coalesce(s.quality::text, '{}') END,
-                   octet_length(s."values"::text)
+            SELECT s.device, to_char(s.time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS time_utc, s.batch, s.phase,
+                   CASE WHEN octet_length(s."values"::text) <= $2::int THEN s."values"::text END AS values_text,
+                   CASE WHEN octet_length(coalesce(s.quality::text, '')) <= $2::int THEN coalesce(s.quality::text, '{}') END AS quality_text,
+                   octet_length(s."values"::text) AS values_bytes
             FROM streams t JOIN samples s ON s.site = t.site AND s.epoch = t.epoch AND s.stream = t.stream AND s.seq = t.highest
             WHERE t.site = $1 AND t.stream LIKE '%/telemetry'
             ORDER BY s.device
             """, [site, String(maxBytes)])
-        return (0..<r.rowCount).compactMap { i -> LatestValues? in
-            guard let device = r.string(i, 0), let time = r.string(i, 1) else { return nil }
-            var latest = LatestValues(device: device, time: time, batch: r.string(i, 2), phase: r.string(i, 3), values: [])
-            guard let text = r.string(i, 4) else {
-                latest.oversizedBytes = Int(r.int(i, 6) ?? 0)
+        return r.map { row -> LatestValues? in
+            guard let device = row.string("device"), let time = row.string("time_utc") else { return nil }
+            var latest = LatestValues(device: device, time: time, batch: row.string("batch"), phase: row.string("phase"), values: [])
+            guard let text = row.string("values_text") else {
+                latest.oversizedBytes = Int(row.int("values_bytes") ?? 0)
                 return latest
             }
-            let values = JSONScalar.object(text), quality = JSONScalar.object(r.string(i, 5))
+            let values = JSONScalar.object(text), quality = JSONScalar.object(row.string("quality_text"))
             let keys = values.keys.sorted()
             latest.values = keys.prefix(maxParameters).map { key in (key, values[key]?.text ?? "-", quality[key] == nil) }
             latest.leftOut = max(0, keys.count - maxParameters)
             return latest
-        }
+        }.compactMap { $0 }
     }
 
     /// Each device's parameters as its metadata names them (the site's published profile):
     /// display name and unit by parameter id, per device.
     static func parameterNames(site: String, on connection: PostgresConnection) throws -> [String: [String: (name: String, unit: String)]] {
         let r = try connection.execute("""
-            SELECT m.device, p->>'id', coalesce(p->>'name', ''), coalesce(p->>'unit', '')
+            SELECT m.device, p->>'id' AS parameter, coalesce(p->>'name', '') AS name, coalesce(p->>'unit', '') AS unit
             FROM device_metadata m, jsonb_array_elements(coalesce(m.metadata->'parameters', '[]')) p
             WHERE m.site = $1 AND m.metadata IS NOT NULL AND jsonb_typeof(m.metadata->'parameters') = 'array'
             """, [site])
         var names: [String: [String: (name: String, unit: String)]] = [:]
-        for i in 0..<r.rowCount {
-            guard let device = r.string(i, 0), let id = r.string(i, 1) else { continue }
-            names[device, default: [:]][id] = (r.string(i, 2) ?? "", r.string(i, 3) ?? "")
+        for row in r.map({ $0 }) {
+            guard let device = row.string("device"), let id = row.string("parameter") else { continue }
+            names[device, default: [:]][id] = (row.string("name") ?? "", row.string("unit") ?? "")
         }
         return names
     }
@@ -76,7 +76,7 @@ enum PageQueries {
     /// by its kind.
     static func standingAlarms(site: String?, on connection: PostgresConnection) throws -> [StandingAlarm] {
         let r = try connection.execute("""
-            SELECT site, alarm, kind, priority, level, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), state,
+            SELECT site, alarm, kind, priority, level, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS since_utc, state,
                    CASE WHEN state IN ('active_unacknowledged', 'active_acknowledged', 'latched') THEN 'standing'
                         WHEN state = 'shelved' OR (state = '' AND kind = 'shelved') THEN 'shelved'
                         WHEN state = 'out_of_service' OR (state = '' AND kind = 'out_of_service') THEN 'out_of_service'
@@ -91,11 +91,13 @@ enum PageQueries {
                 ORDER BY site, record->'event'->>'alarm', time DESC, seq DESC) last
             ORDER BY CASE priority WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END, time
             """, [site])
-        return (0..<r.rowCount).compactMap { i in
-            guard let category = r.string(i, 7), !category.isEmpty else { return nil }
-            return StandingAlarm(site: r.string(i, 0) ?? "", alarm: r.string(i, 1) ?? "", state: r.string(i, 6).flatMap { $0.isEmpty ? nil : $0 } ?? r.string(i, 2) ?? "",
-                                 priority: r.string(i, 3) ?? "", level: r.string(i, 4) ?? "", since: r.string(i, 5) ?? "", category: category)
-        }
+        return r.map { row -> StandingAlarm? in
+            guard let category = row.string("category"), !category.isEmpty else { return nil }
+            return StandingAlarm(site: row.string("site") ?? "", alarm: row.string("alarm") ?? "",
+                                 state: row.string("state").flatMap { $0.isEmpty ? nil : $0 } ?? row.string("kind") ?? "",
+                                 priority: row.string("priority") ?? "", level: row.string("level") ?? "", since: row.string("since_utc") ?? "",
+                                 category: category)
+        }.compactMap { $0 }
     }
 }
 

@@ -49,8 +49,8 @@ public enum WebSessions {
             WHERE s.token_hash = $1 AND u.user_name = s.user_name AND u.disabled IS NULL
             RETURNING u.user_name, u.full_name, u.role, s.csrf_token
             """, [key])
-        guard r.rowCount == 1, let user = r.string(0, 0), let full = r.string(0, 1), let role = r.string(0, 2).flatMap(WebUsers.Role.init),
-              let csrf = r.string(0, 3)
+        guard r.rowCount == 1, let user = r.string(0, "user_name"), let full = r.string(0, "full_name"),
+              let role = r.string(0, "role").flatMap(WebUsers.Role.init), let csrf = r.string(0, "csrf_token")
         else { return nil }
         return Session(userName: user, fullName: full, role: role, csrfToken: csrf)
     }

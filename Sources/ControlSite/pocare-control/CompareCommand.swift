@@ -65,11 +65,11 @@ struct Compare: ParsableCommand {
         let stored = try connection.execute(
             "SELECT fingerprint, spec_text FROM released_specs WHERE fingerprint LIKE $1 || '%' ORDER BY fingerprint",
             [spec.hasPrefix("sha256:") ? spec : "sha256:" + spec])
-        guard stored.rowCount == 1, let text = stored.string(0, 1) else {
+        guard stored.rowCount == 1, let fingerprint = stored.string(0, "fingerprint"), let text = stored.string(0, "spec_text") else {
             note(stored.rowCount == 0 ? "no spec \(spec) in the register (pocare-control specs list)" : "\(spec) is ambiguous; give more digits")
             throw ExitStatus.failure
         }
-        let parsed = SpecLoader.parse(text, file: stored.string(0, 0)!, profiles: catalogue)
+        let parsed = SpecLoader.parse(text, file: fingerprint, profiles: catalogue)
         guard let ipcSpec = parsed.spec else {
             for d in parsed.diagnostics { note(d.description) }
             throw ExitStatus.failure

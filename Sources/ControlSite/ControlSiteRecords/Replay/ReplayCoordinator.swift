@@ -157,13 +157,13 @@ public final class ReplayCoordinator: Service, Sendable {
 
     private func planRound(_ connection: PostgresConnection, _ tails: inout Tails) throws {
         let requests: [(ReplayPlanner.Planned, String)] = try connection.transaction {
-            let locked = try connection.execute("SELECT pg_try_advisory_xact_lock($1)", [String(Self.planningLock)])
-            guard locked.bool(0, 0) == true else { return [] }
+            let locked = try connection.execute("SELECT pg_try_advisory_xact_lock($1) AS locked", [String(Self.planningLock)])
+            guard locked.bool(0, "locked") == true else { return [] }
             try ReplayClaims.confirm(logger: logger, connection)
             let streams = try loadStreams(connection)
             try noteNewEpochs(connection, streams: streams, &tails)
             let history = try loadHistory(connection)
-            let now = Date(timeIntervalSince1970: try connection.execute("SELECT extract(epoch FROM now())").double(0, 0) ?? 0)
+            let now = Date(timeIntervalSince1970: try connection.execute("SELECT extract(epoch FROM now()) AS now_s").double(0, "now_s") ?? 0)
             let plan = planner.plan(streams: streams, tailChecks: Array(tails.pending.values), history: history, now: now)
             for key in plan.settledTailChecks { tails.pending[key] = nil }
             var made: [(ReplayPlanner.Planned, String)] = []
@@ -194,21 +194,22 @@ public final class ReplayCoordinator: Service, Sendable {
     private func loadStreams(_ connection: PostgresConnection) throws -> [ReplayPlanner.Stream] {
         let rows = try connection.execute("SELECT site, epoch, stream, contiguous, highest, unrecoverable_through FROM streams")
         let gapRows = try connection.execute(
-            "SELECT site, epoch, stream, seq_from, seq_to, extract(epoch FROM opened) FROM gaps ORDER BY seq_from")
+            "SELECT site, epoch, stream, seq_from, seq_to, extract(epoch FROM opened) AS opened_s FROM gaps ORDER BY seq_from")
         var gaps: [ReplayPlanner.Key: [StreamProgress.Gap]] = [:]
-        for r in 0..<gapRows.rowCount {
-            guard let a = gapRows.int(r, 3), let b = gapRows.int(r, 4), a <= b, let opened = gapRows.double(r, 5) else { continue }
-            let key = ReplayPlanner.Key(site: gapRows.string(r, 0) ?? "", epoch: gapRows.string(r, 1) ?? "", stream: gapRows.string(r, 2) ?? "")
+        for row in gapRows.map({ $0 }) {
+            guard let a = row.int("seq_from"), let b = row.int("seq_to"), a <= b, let opened = row.double("opened_s") else { continue }
+            let key = ReplayPlanner.Key(site: row.string("site") ?? "", epoch: row.string("epoch") ?? "", stream: row.string("stream") ?? "")
             gaps[key, default: []].append(StreamProgress.Gap(a...b, openedAt: Date(timeIntervalSince1970: opened)))
         }
-        return (0..<rows.rowCount).compactMap { r in
-            guard let site = rows.string(r, 0), share.takes(site), let epoch = rows.string(r, 1), let stream = rows.string(r, 2), !epoch.isEmpty,
-                StreamName(stream) != nil
+        return rows.map { row -> ReplayPlanner.Stream? in
+            guard let site = row.string("site"), share.takes(site), let epoch = row.string("epoch"), let stream = row.string("stream"),
+                !epoch.isEmpty, StreamName(stream) != nil
             else { return nil }
             return ReplayPlanner.Stream(
-                site: site, epoch: epoch, stream: stream, contiguous: rows.int(r, 3) ?? 0, highest: rows.int(r, 4) ?? 0,
-                gaps: gaps[ReplayPlanner.Key(site: site, epoch: epoch, stream: stream)] ?? [], unrecoverableThrough: rows.int(r, 5) ?? 0)
-        }
+                site: site, epoch: epoch, stream: stream, contiguous: row.int("contiguous") ?? 0, highest: row.int("highest") ?? 0,
+                gaps: gaps[ReplayPlanner.Key(site: site, epoch: epoch, stream: stream)] ?? [],
+                unrecoverableThrough: row.int("unrecoverable_through") ?? 0)
+        }.compactMap { $0 }
     }
 
     /// A site online with a store epoch this instance has not met since it started: after a
@@ -218,19 +219,19 @@ public final class ReplayCoordinator: Service, Sendable {
     /// signed confirm is not followed: a forged retained status must not steer every restart.
     private func noteNewEpochs(_ connection: PostgresConnection, streams: [ReplayPlanner.Stream], _ tails: inout Tails) throws {
         let sites = try connection.execute("""
-            SELECT site, status->>'epoch',
+            SELECT site, status->>'epoch' AS epoch,
                    coalesce((SELECT array_to_string(array_agg(d->>'id'), ',') FROM jsonb_array_elements(
-                       CASE WHEN jsonb_typeof(status->'devices') = 'array' THEN status->'devices' ELSE '[]' END) d), '')
+                       CASE WHEN jsonb_typeof(status->'devices') = 'array' THEN status->'devices' ELSE '[]' END) d), '') AS devices
             FROM sites s WHERE state = 'online' AND status->>'epoch' IS NOT NULL
                 AND (NOT EXISTS (SELECT 1 FROM streams k WHERE k.site = s.site)
                      OR EXISTS (SELECT 1 FROM streams k WHERE k.site = s.site AND k.epoch = s.status->>'epoch')
                      OR EXISTS (SELECT 1 FROM site_checkpoints c WHERE c.site = s.site AND c.epoch = s.status->>'epoch' AND c.verified))
             """)
-        for r in 0..<sites.rowCount {
-            guard let site = sites.string(r, 0), share.takes(site), let epoch = sites.string(r, 1), !epoch.isEmpty else { continue }
+        for row in sites.map({ $0 }) {
+            guard let site = row.string("site"), share.takes(site), let epoch = row.string("epoch"), !epoch.isEmpty else { continue }
             guard tails.metEpochs.insert("\(site)\u{0}\(epoch)").inserted else { continue }
             var names: Set<String> = ["site/events", "audit"]
-            for device in (sites.string(r, 2) ?? "").split(separator: ",") {
+            for device in (row.string("devices") ?? "").split(separator: ",") {
                 names.insert("\(device)/telemetry")
                 names.insert("\(device)/events")
             }
@@ -249,23 +250,23 @@ public final class ReplayCoordinator: Service, Sendable {
     private func loadHistory(_ connection: PostgresConnection) throws -> [ReplayPlanner.Asked] {
         let rows = try connection.execute("""
             SELECT DISTINCT ON (site, epoch, stream, seq_from, cause)
-                   site, epoch, stream, seq_from, seq_to, cause, attempt, extract(epoch FROM requested), state,
-                   extract(epoch FROM answered), sending_from, sending_to
+                   site, epoch, stream, seq_from, seq_to, cause, attempt, extract(epoch FROM requested) AS requested_s, state,
+                   extract(epoch FROM answered) AS answered_s, sending_from, sending_to
             FROM replay_requests WHERE requested > now() - interval '7 days'
             ORDER BY site, epoch, stream, seq_from, cause, requested DESC
             """)
-        return (0..<rows.rowCount).compactMap { r in
-            guard let site = rows.string(r, 0), let epoch = rows.string(r, 1), let stream = rows.string(r, 2),
-                let from = rows.int(r, 3), let to = rows.int(r, 4), let cause = rows.string(r, 5).flatMap(ReplayPlanner.Cause.init),
-                let requested = rows.double(r, 7), let state = rows.string(r, 8)
+        return rows.map { row -> ReplayPlanner.Asked? in
+            guard let site = row.string("site"), let epoch = row.string("epoch"), let stream = row.string("stream"),
+                let from = row.int("seq_from"), let to = row.int("seq_to"), let cause = row.string("cause").flatMap(ReplayPlanner.Cause.init),
+                let requested = row.double("requested_s"), let state = row.string("state")
             else { return nil }
             var sending: ClosedRange<Int64>?
-            if let a = rows.int(r, 10), let b = rows.int(r, 11), a <= b { sending = a...b }
+            if let a = row.int("sending_from"), let b = row.int("sending_to"), a <= b { sending = a...b }
             return ReplayPlanner.Asked(
-                site: site, epoch: epoch, stream: stream, from: from, to: to, cause: cause, attempt: Int(rows.int(r, 6) ?? 1),
+                site: site, epoch: epoch, stream: stream, from: from, to: to, cause: cause, attempt: Int(row.int("attempt") ?? 1),
                 requested: Date(timeIntervalSince1970: requested), state: state,
-                answered: rows.double(r, 9).map { Date(timeIntervalSince1970: $0) }, sending: sending)
-        }
+                answered: row.double("answered_s").map { Date(timeIntervalSince1970: $0) }, sending: sending)
+        }.compactMap { $0 }
     }
 
     static func kind(of stream: String) -> String {

@@ -16,8 +16,8 @@ enum UnrecoverableRecords {
         let gaps = try connection.execute(
             "SELECT seq_from, seq_to FROM gaps WHERE site = $1 AND epoch = $2 AND stream = $3 ORDER BY seq_from", k)
         let missing = ReplayPlanner.missing(
-            in: range, contiguous: row.int(0, 0) ?? 0, highest: row.int(0, 1) ?? 0,
-            gaps: (0..<gaps.rowCount).compactMap { r in gaps.int(r, 0).flatMap { a in gaps.int(r, 1).map { a...max(a, $0) } } })
+            in: range, contiguous: row.int(0, "contiguous") ?? 0, highest: row.int(0, "highest") ?? 0,
+            gaps: gaps.map { g in g.int("seq_from").flatMap { a in g.int("seq_to").map { a...max(a, $0) } } }.compactMap { $0 })
         for lost in missing {
             logger.error("records lost for good", metadata: [
                 "site": "\(site)", "stream": "\(stream)", "missing": "\(lost.lowerBound)...\(lost.upperBound)", "cause": "\(cause)",

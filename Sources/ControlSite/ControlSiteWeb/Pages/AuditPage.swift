@@ -15,7 +15,7 @@ enum AuditPage {
     static func load(_ filter: AuditReview.Filter, on connection: PostgresConnection) throws -> Data {
         let sites = try connection.execute("SELECT DISTINCT site FROM audit_entries UNION SELECT site FROM sites ORDER BY 1")
         return Data(filter: filter, entries: try AuditReview.entries(filter, on: connection), chains: try AuditReview.chains(on: connection),
-                    sites: (0..<sites.rowCount).compactMap { sites.string($0, 0) })
+                    sites: sites.map { $0.string("site") }.compactMap { $0 })
     }
 
     /// The filter from the query string; a bad time is left out rather than guessed.

@@ -19,7 +19,8 @@ enum SitesPage {
         for site in quality.keys.sorted() where !sites.contains(where: { $0.site == site }) { sites.append(.registeredOnly(site)) }
         return Data(sites: sites, alarms: try PageQueries.standingAlarms(site: nil, on: connection),
                     nonconformances: try Nonconformance.load(connection), quality: quality,
-                    proposedChanges: Int(try connection.execute("SELECT count(*) FROM changes WHERE state = 'proposed'").int(0, 0) ?? 0))
+                    proposedChanges: Int(try connection.execute("SELECT count(*) AS proposed FROM changes WHERE state = 'proposed'")
+                        .int(0, "proposed") ?? 0))
     }
 
     static func render(_ data: Data, session: WebSessions.Session, refresh: Bool) -> String {

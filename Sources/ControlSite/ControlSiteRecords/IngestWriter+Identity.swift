@@ -92,7 +92,7 @@ extension IngestWriter {
             ON CONFLICT (site, epoch, signed_ns, key) DO NOTHING RETURNING id
             """, [message.site, checkpoint.epoch, String(checkpoint.signedNanoseconds), checkpoint.key, problem == nil ? "true" : "false",
                   problem ?? "signed by the site's registered key", String(decoding: body, as: UTF8.self)])
-        guard inserted.rowCount == 1, let id = inserted.string(0, 0) else { return }
+        guard inserted.rowCount == 1, let id = inserted.string(0, "id") else { return }
         for chain in checkpoint.chains {
             try connection.execute("""
                 INSERT INTO chain_checkpoints (checkpoint, site, epoch, stream, seq, hash, pruned_through) VALUES ($1, $2, $3, $4, $5, $6, $7)

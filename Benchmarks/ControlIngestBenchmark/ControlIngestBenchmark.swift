@@ -7,6 +7,7 @@ import POCareConfig
 import Logging
 import POCareCore
 import SiteStore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -116,7 +117,57 @@ struct ControlIngestBenchmark: ParsableCommand {
         let dupElapsed = clock.now - again
         let dupSeconds = Double(dupElapsed.components.seconds) + Double(dupElapsed.components.attoseconds) / 1e18
         print("resend of \(duplicates) samples checked and dropped: \(Int(Double(duplicates) / dupSeconds)) samples/s")
+
+        let bare = try bareCopy(payloads, info: info, logger: logger)
+        let rate = Double(inserted) / seconds
+        print("bare COPY of the same rows into the same tables, no checks: \(Int(bare)) samples/s (\(writers) connections, "
+              + "\(batchMessages) messages per transaction); ingest is \(Int((rate / bare * 100).rounded())) % of it (goal ≥ 50 %)")
         _ = cluster
+    }
+
+    /// What the database alone needs for the rows ingest stores: the same sample rows, as COPY
+    /// text made before the clock starts, copied straight into `samples` of a freshly migrated
+    /// database on as many connections and in transactions as large as ingest's, with none of
+    /// ingest's checks (no staging, duplicate check, chain links, stream progress or batch runs).
+    func bareCopy(_ payloads: [(String, [UInt8])], info: String, logger: Logger) throws -> Double {
+        let admin = try PostgresConnection(info)
+        try admin.execute("DROP DATABASE IF EXISTS bare_copy")
+        try admin.execute("CREATE DATABASE bare_copy")
+        let bareInfo = info.replacingOccurrences(of: "dbname=postgres", with: "dbname=bare_copy")
+        guard bareInfo != info else { throw BenchmarkFailure(message: "the bare COPY needs a connection string with dbname=postgres") }
+        try ControlSchema.migrate(try PostgresConnection(bareInfo), logger: logger)
+        var batches: [[UInt8]] = []
+        var group: [RecordMessage] = []
+        for (topic, payload) in payloads {
+            if case .records(let records) = try ContractMessage.parse(topic: topic, payload: payload) { group.append(records) }
+            if group.count == batchMessages { batches.append(IngestWriter.sampleRows(group).bytes); group = [] }
+        }
+        if !group.isEmpty { batches.append(IngestWriter.sampleRows(group).bytes) }
+        let copies = batches, rows = devices * samples
+        let next = Mutex(0)
+        let failure = Mutex<String?>(nil)
+        let clock = ContinuousClock()
+        let began = clock.now
+        DispatchQueue.concurrentPerform(iterations: writers) { _ in
+            do {
+                let connection = try PostgresConnection(bareInfo)
+                while true {
+                    let index = next.withLock { value -> Int in defer { value += 1 }; return value }
+                    guard index < copies.count else { return }
+                    try connection.transaction {
+                        try connection.copy("COPY samples (\(IngestWriter.sampleColumns)) FROM STDIN", data: copies[index])
+                    }
+                }
+            } catch {
+                failure.withLock { $0 = "\(error)" }
+            }
+        }
+        let elapsed = clock.now - began
+        if let message = failure.withLock({ $0 }) { throw BenchmarkFailure(message: "bare COPY: \(message)") }
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let copied = try PostgresConnection(bareInfo).execute("SELECT count(*) AS n FROM samples").int(0, "n") ?? 0
+        guard copied == rows else { throw BenchmarkFailure(message: "bare COPY stored \(copied) of \(rows) rows") }
+        return Double(copied) / seconds
     }
 }
 

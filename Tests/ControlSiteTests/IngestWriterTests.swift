@@ -3,6 +3,7 @@ import POCareContract
 import ControlSiteLink
 import SiteStore
 import Foundation
+import Hashing
 import Logging
 import Testing
 import TestSupport
@@ -83,6 +84,45 @@ struct IngestWriterTests {
         #expect(try db.scalar("SELECT contiguous || '/' || highest FROM streams WHERE stream = 'rocker-1/telemetry'") == "120/120")
     }
 
+    @Test("telemetry beyond its stream's progress goes straight in: batch runs, newest time and counts as the staged path keeps them")
+    func freshTelemetry() throws {
+        let db = try IngestDatabase()
+        let first = try db.write([feed.telemetry("rocker-1", 1...30, batch: "B1", phase: "expansion", spec: "sha256:aa"),
+                                  feed.telemetry("rocker-1", 31...60, batch: "B1", phase: "harvest", spec: "sha256:aa")])
+        #expect(first.inserted == 60 && first.duplicates == 0)
+        try db.write([feed.telemetry("rocker-1", 61...70, batch: "B1", phase: "harvest", spec: "sha256:aa")])
+        let runs = try db.connection.execute("""
+            SELECT phase || ' ' || first_seq || '-' || last_seq || ' ' || samples || ' '
+                   || to_char(first_time AT TIME ZONE 'UTC', 'HH24:MI:SS') || '-' || to_char(last_time AT TIME ZONE 'UTC', 'HH24:MI:SS') AS run
+            FROM batch_runs ORDER BY first_seq
+            """).map { $0.string("run") }
+        let time = { (seq: Int64) in
+            let f = DateFormatter()
+            f.dateFormat = "HH:mm:ss"
+            f.timeZone = TimeZone(identifier: "UTC")
+            return f.string(from: feed.start.addingTimeInterval(Double(seq)))
+        }
+        #expect(runs == ["expansion 1-30 30 \(time(1))-\(time(30))", "harvest 31-70 40 \(time(31))-\(time(70))"])
+        #expect(try db.scalar("""
+            SELECT last_record_time = max(s.time) FROM streams t JOIN samples s USING (site, epoch, stream) GROUP BY t.last_record_time
+            """) == "t")
+        #expect(try db.scalar("SELECT records || '/' || contiguous || '/' || highest FROM streams WHERE stream = 'rocker-1/telemetry'") == "70/70/70")
+    }
+
+    @Test("a sample stored beyond its stream's progress by another path is neither lost nor doubled: the transaction stages instead")
+    func freshTelemetryMeetsStoredRow() throws {
+        let db = try IngestDatabase()
+        try db.write([feed.telemetry("rocker-1", 1...10)])
+        try db.connection.execute("""
+            INSERT INTO samples (site, epoch, stream, seq, device, time, cycle, "values")
+            SELECT site, epoch, stream, 15, device, time + interval '5 seconds', 15, "values" FROM samples WHERE seq = 10
+            """)
+        let outcome = try db.write([feed.telemetry("rocker-1", 11...20)])
+        #expect(outcome.inserted == 9 && outcome.duplicates == 1)
+        #expect(try db.count("SELECT count(*) FROM samples") == 20)
+        #expect(try db.scalar("SELECT contiguous || '/' || highest FROM streams WHERE stream = 'rocker-1/telemetry'") == "20/20")
+    }
+
     @Test("a duplicate that differs from the stored record is an integrity finding, and the stored record stays")
     func conflictingDuplicate() throws {
         let db = try IngestDatabase()
@@ -126,6 +166,29 @@ struct IngestWriterTests {
         try db.write(Array(entries[2...3]))
         #expect(try db.scalar("SELECT seq_from || '-' || seq_to FROM integrity_findings WHERE kind = 'chain_break'") == "3-4")
         #expect(try db.count("SELECT count(*) FROM integrity_findings WHERE kind LIKE 'hash%'") == 0)
+    }
+
+    @Test("telemetry links are checked inside a batch, to the predecessor stored before it, and from the successor stored before it")
+    func telemetryLinks() throws {
+        let db = try IngestDatabase()
+        func hash(_ seq: Int64) -> String { SHA256.hex("\(feed.site) rocker-1 \(seq)") }
+        // Two messages in one transaction; the second names another hash before its first sample.
+        var second = feed.telemetry("rocker-1", 6...10, hashed: true)
+        second.payload = second.payload.replacingOccurrences(of: "\"previous_hash\":\"\(hash(5))\"", with: "\"previous_hash\":\"\(hash(99))\"")
+        try db.write([feed.telemetry("rocker-1", 1...5, hashed: true), second])
+        // Sample 12 names sample 11 as it should be, but 11 arrives with another hash; 21 names a forged 20 stored before it.
+        try db.write([feed.telemetry("rocker-1", 12...15, hashed: true)])
+        var eleven = feed.telemetry("rocker-1", 11...11, hashed: true)
+        eleven.payload = eleven.payload.replacingOccurrences(of: "\"hash\":\"\(hash(11))\"", with: "\"hash\":\"\(hash(98))\"")
+        try db.write([eleven])
+        var twenty = feed.telemetry("rocker-1", 16...20, hashed: true)
+        twenty.payload = twenty.payload.replacingOccurrences(of: "\"hash\":\"\(hash(20))\"", with: "\"hash\":\"\(hash(97))\"")
+        try db.write([twenty])
+        try db.write([feed.telemetry("rocker-1", 21...25, hashed: true)])
+        let breaks = try db.scalar("""
+            SELECT string_agg(seq_from || '-' || seq_to, ',' ORDER BY seq_from) FROM integrity_findings WHERE kind = 'chain_break'
+            """)
+        #expect(breaks == "5-6,11-12,20-21")
     }
 
     @Test("a record that fills a gap late is checked against the link its stored successor names")

@@ -44,19 +44,36 @@ extension IngestWriter {
                 WHERE \(staged.filter) AND \(hash) IS NULL AND t.first_hashed IS NOT NULL AND \(staged.seq) > t.first_hashed
                 ON CONFLICT (kind, site, epoch, stream, seq_from, seq_to) DO NOTHING
                 """, [kind.rawValue])
-            for r in 0..<changed.rowCount {
-                guard let site = changed.string(r, 0), let epoch = changed.string(r, 1), let stream = changed.string(r, 2),
-                      let first = changed.int(r, 3) else { continue }
-                try connection.execute("""
-                    INSERT INTO integrity_findings (kind, site, epoch, stream, seq_from, seq_to, detail)
-                    SELECT 'chain_break', s.site, s.epoch, s.stream, s.seq, s.seq,
-                           'record ' || s.seq || ' carries no hash on a stream whose records carry hashes (from record ' || $4 || ' on)'
-                    FROM \(table) s
-                    WHERE s.site = $1 AND s.epoch = $2 AND s.stream = $3 AND s.seq > $4::bigint AND s.hash IS NULL
-                    ON CONFLICT (kind, site, epoch, stream, seq_from, seq_to) DO NOTHING
-                    """, [site, epoch, stream, String(first)])
+            for row in changed.map({ $0 }) {
+                // RETURNING of NOT NULL key columns and the value just set.
+                guard let site = row.string("site"), let epoch = row.string("epoch"), let stream = row.string("stream"),
+                      let first = row.int("first_hashed") else { continue }
+                try findUnhashedStored(StreamKey(site: site, epoch: epoch, stream: stream), above: first, table: table)
             }
         }
+    }
+
+    /// Lowers a stream's first hashed number to `seq` where that is lower; what is stored above
+    /// it without a hash is then a chain break.
+    func lowerFirstHashed(_ key: StreamKey, to seq: Int64, kind: RecordKind) throws {
+        let changed = try connection.execute("""
+            UPDATE streams SET first_hashed = $4::bigint
+            WHERE site = $1 AND epoch = $2 AND stream = $3 AND (first_hashed IS NULL OR $4::bigint < first_hashed)
+            RETURNING first_hashed
+            """, [key.site, key.epoch, key.stream, String(seq)])
+        guard changed.rowCount > 0 else { return }
+        try findUnhashedStored(key, above: seq, table: Self.table(kind))
+    }
+
+    private func findUnhashedStored(_ key: StreamKey, above first: Int64, table: String) throws {
+        try connection.execute("""
+            INSERT INTO integrity_findings (kind, site, epoch, stream, seq_from, seq_to, detail)
+            SELECT 'chain_break', s.site, s.epoch, s.stream, s.seq, s.seq,
+                   'record ' || s.seq || ' carries no hash on a stream whose records carry hashes (from record ' || $4 || ' on)'
+            FROM \(table) s
+            WHERE s.site = $1 AND s.epoch = $2 AND s.stream = $3 AND s.seq > $4::bigint AND s.hash IS NULL
+            ON CONFLICT (kind, site, epoch, stream, seq_from, seq_to) DO NOTHING
+            """, [key.site, key.epoch, key.stream, String(first)])
     }
 
     /// A stored record and the staged copy that differs from it, as kept versions.

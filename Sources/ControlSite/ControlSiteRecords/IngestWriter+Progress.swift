@@ -37,14 +37,14 @@ extension IngestWriter {
 
     func saveProgress(
         _ key: StreamKey, _ stream: StreamProgress, change: StreamProgress.Change, inserted: Int, duplicates: Int,
-        newestTime: String?, now: Date
+        newestTimes: [String?], now: Date
     ) throws {
         let k = [key.site, key.epoch, key.stream]
         try connection.execute("""
             UPDATE streams SET contiguous = $4, highest = $5, records = records + $6, duplicates = duplicates + $7,
-                last_received = now(), last_record_time = greatest(last_record_time, $8::timestamptz)
+                last_received = now(), last_record_time = greatest(last_record_time, $8::timestamptz, $9::timestamptz)
             WHERE site = $1 AND epoch = $2 AND stream = $3
-            """, k + [String(stream.contiguous), String(stream.highest), String(inserted), String(duplicates), newestTime])
+            """, k + [String(stream.contiguous), String(stream.highest), String(inserted), String(duplicates)] + newestTimes)
         guard !change.opened.isEmpty || !change.filled.isEmpty else { return }
         try connection.execute("DELETE FROM gaps WHERE site = $1 AND epoch = $2 AND stream = $3", k)
         for gap in stream.gaps {

@@ -3,49 +3,56 @@ import POCareContract
 /// How records reach their tables: staged with one COPY per transaction, then inserted per
 /// kind with `ON CONFLICT DO NOTHING`, so the database decides what is new.
 extension IngestWriter {
+    /// The columns a sample is staged with, which are also those of `samples`.
+    public static let sampleColumns = """
+        site, epoch, stream, device, seq, time, cycle, batch, phase, spec, "values", quality, hash, previous_hash, time_ns, raw
+        """
+
+    /// The samples of `records` as COPY text rows of `sampleColumns`.
+    public static func sampleRows(_ records: [RecordMessage]) -> CopyTextWriter {
+        var rows = CopyTextWriter(capacity: records.reduce(0) { $0 + $1.samples.count * 320 })
+        for message in records where message.kind == .sample {
+            for sample in message.samples {
+                rows.field(message.site)
+                rows.field(message.epoch)
+                rows.field(message.stream)
+                rows.field(message.device)
+                rows.field(String(sample.seq))
+                rows.field(sample.time)
+                rows.field(sample.cycle.map { String($0) })
+                rows.field(sample.batch)
+                rows.field(sample.phase)
+                rows.field(sample.spec)
+                rows.field(bytes: sample.values)
+                if let quality = sample.quality { rows.field(bytes: quality) } else { rows.field(nil) }
+                rows.field(sample.hash)
+                rows.field(sample.previousHash)
+                rows.field(sample.timeNanoseconds.map { String($0) })
+                if let raw = sample.raw { rows.field(bytes: raw) } else { rows.field(nil) }
+                rows.endRow()
+            }
+        }
+        return rows
+    }
+
     /// Stages telemetry samples column by column and other records whole, each with one COPY.
     func stage(_ records: [RecordMessage]) throws {
-        var samples = CopyTextWriter(capacity: records.reduce(0) { $0 + $1.samples.count * 320 })
+        let samples = Self.sampleRows(records)
         var others = CopyTextWriter(capacity: 1 << 16)
-        for message in records {
-            if message.kind == .sample {
-                for sample in message.samples {
-                    samples.field(message.site)
-                    samples.field(message.epoch)
-                    samples.field(message.stream)
-                    samples.field(message.device)
-                    samples.field(String(sample.seq))
-                    samples.field(sample.time)
-                    samples.field(sample.cycle.map { String($0) })
-                    samples.field(sample.batch)
-                    samples.field(sample.phase)
-                    samples.field(sample.spec)
-                    samples.field(bytes: sample.values)
-                    if let quality = sample.quality { samples.field(bytes: quality) } else { samples.field(nil) }
-                    samples.field(sample.hash)
-                    samples.field(sample.previousHash)
-                    samples.field(sample.timeNanoseconds.map { String($0) })
-                    if let raw = sample.raw { samples.field(bytes: raw) } else { samples.field(nil) }
-                    samples.endRow()
-                }
-            } else {
-                for record in message.records {
-                    others.field(message.kind.rawValue)
-                    others.field(message.site)
-                    others.field(message.epoch)
-                    others.field(message.stream)
-                    others.field(message.device)
-                    others.field(bytes: record)
-                    others.field(message.kind == .event ? Self.recomputedBody(record) : nil)
-                    others.endRow()
-                }
+        for message in records where message.kind != .sample {
+            for record in message.records {
+                others.field(message.kind.rawValue)
+                others.field(message.site)
+                others.field(message.epoch)
+                others.field(message.stream)
+                others.field(message.device)
+                others.field(bytes: record)
+                others.field(message.kind == .event ? Self.recomputedBody(record) : nil)
+                others.endRow()
             }
         }
         if samples.rowCount > 0 {
-            try connection.copy("""
-                COPY staged_samples (site, epoch, stream, device, seq, time, cycle, batch, phase, spec, "values", quality,
-                                     hash, previous_hash, time_ns, raw) FROM STDIN
-                """, data: samples.bytes)
+            try connection.copy("COPY staged_samples (\(Self.sampleColumns)) FROM STDIN", data: samples.bytes)
         }
         if others.rowCount > 0 {
             try connection.copy("COPY staged_records (kind, site, epoch, stream, device, record, body) FROM STDIN", data: others.bytes)
@@ -150,11 +157,21 @@ extension IngestWriter {
         }
     }
 
-    /// How many records the insert of staged records stored, per stream.
+    /// How many records an insert stored, per stream, and the newest time among them: as the
+    /// database writes times (the staged insert) and as the site does (fresh samples). Each form
+    /// compares as text only with itself; `saveProgress` compares them as times.
     struct Inserted {
         var byStream: [StreamKey: Int] = [:]
         var newestTime: [StreamKey: String] = [:]
+        var newestSent: [StreamKey: String] = [:]
         var total = 0
+
+        mutating func add(_ other: Inserted) {
+            for (key, count) in other.byStream { byStream[key, default: 0] += count }
+            for (key, time) in other.newestTime where time > (newestTime[key] ?? "") { newestTime[key] = time }
+            for (key, time) in other.newestSent where time > (newestSent[key] ?? "") { newestSent[key] = time }
+            total += other.total
+        }
     }
 
     /// Inserts what is staged, kind by kind, and counts what was new.

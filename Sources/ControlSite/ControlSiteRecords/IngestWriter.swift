@@ -132,8 +132,17 @@ public final class IngestWriter {
         let keys = Set(records.map(\.streamKey)).sorted()
         var progress = try lockStreams(keys, records: records)
 
-        try stage(records)
-        let inserted = try insertStaged(kinds: Set(records.map(\.kind)))
+        // Fresh telemetry first: the staged insert then finds it stored, should a resend in the
+        // same transaction overlap it.
+        var (fresh, staged) = freshSamples(records, progress: progress)
+        var inserted: Inserted
+        if let copied = try copyFresh(fresh) {
+            inserted = copied
+        } else {
+            (inserted, fresh, staged) = (Inserted(), [], records)
+        }
+        try stage(staged)
+        inserted.add(try insertStaged(kinds: Set(staged.map(\.kind))))
         outcome.inserted = inserted.total
         // What was sent but not inserted is a duplicate: check that it is the same record.
         var duplicatesByStream: [StreamKey: Int] = [:]
@@ -144,8 +153,13 @@ public final class IngestWriter {
             let kinds = Set(records.filter { duplicatesByStream[$0.streamKey, default: 0] > 0 }.map(\.kind))
             for kind in kinds { outcome.conflicts += try recordConflicts(kind) }
         }
-        for kind in Set(records.filter(\.carriesChain).map(\.kind)) { try verifyChain(kind) }
-        try checkMissingHashes(keys, kinds: Set(records.map(\.kind)))
+        // Fresh samples are stored as sent; with nothing dropped as a duplicate, so is every staged one.
+        if fresh.contains(where: \.carriesChain) { try verifySampleChain(fresh) }
+        for kind in Set(staged.filter(\.carriesChain).map(\.kind)) {
+            if kind == .sample && outcome.duplicates == 0 { try verifySampleChain(staged) } else { try verifyChain(kind) }
+        }
+        try checkMissingHashes(fresh: fresh)
+        try checkMissingHashes(keys, kinds: Set(staged.map(\.kind)))
 
         // Every number sent is stored once this commits (inserted now, or before as the copy
         // a duplicate was compared with), so the stream's progress advances by what was sent.
@@ -157,7 +171,7 @@ public final class IngestWriter {
             progress[key] = stream
             outcome.gapsOpened += change.opened.count
             try saveProgress(key, stream, change: change, inserted: inserted.byStream[key] ?? 0,
-                             duplicates: max(0, duplicatesByStream[key] ?? 0), newestTime: inserted.newestTime[key], now: now)
+                             duplicates: max(0, duplicatesByStream[key] ?? 0), newestTimes: [inserted.newestTime[key], inserted.newestSent[key]], now: now)
         }
         // Only that the site exists: its last record times are its streams', so writers of
         // different streams never wait on one site row.

@@ -1,0 +1,148 @@
+import POCareContract
+
+/// Telemetry numbered beyond everything its stream has received goes straight into `samples`
+/// with one COPY. The stream's progress row, locked by this transaction, says which numbers have
+/// arrived, so such samples cannot be copies of stored ones: they need neither staging nor the
+/// insert's duplicate check, which is most of what ingest costs beyond the database's own
+/// writing (docs/control-site.md, "Benchmark"). Everything else (replays into gaps, resends,
+/// events, audit entries) takes the staged path, which lets the database decide what is new.
+extension IngestWriter {
+    /// The sample messages that go straight in, and the others. A message goes straight in when
+    /// its numbers lie beyond the stream's highest received number and beyond every earlier
+    /// message of this transaction, and every sample's time has the site's own form (so times
+    /// compare as text).
+    func freshSamples(_ records: [RecordMessage], progress: [StreamKey: StreamProgress]) -> (fresh: [RecordMessage], other: [RecordMessage]) {
+        var reach: [StreamKey: Int64] = [:]
+        var fresh: [RecordMessage] = [], other: [RecordMessage] = []
+        for message in records {
+            let key = message.streamKey
+            let limit = reach[key] ?? progress[key]?.highest ?? 0
+            if message.kind == .sample, message.seqFirst > limit, message.samples.count == message.records.count,
+               message.samples.allSatisfy({ Self.hasSiteTimeForm($0.time) }) {
+                fresh.append(message)
+            } else {
+                other.append(message)
+            }
+            reach[key] = max(limit, message.seqLast)
+        }
+        return (fresh, other)
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.fffZ`, the form a site writes: fixed width, so text order is time order.
+    static func hasSiteTimeForm(_ time: String) -> Bool {
+        let bytes = time.utf8
+        guard bytes.count == 24 else { return false }
+        let start = bytes.startIndex
+        return bytes[bytes.index(start, offsetBy: 10)] == UInt8(ascii: "T") && bytes[bytes.index(start, offsetBy: 19)] == UInt8(ascii: ".")
+            && bytes[bytes.index(start, offsetBy: 23)] == UInt8(ascii: "Z")
+    }
+
+    /// Copies `fresh` into `samples` and keeps their batch runs current; returns what was stored.
+    /// The copy runs inside a savepoint: should a row exist after all (stored by a path that did
+    /// not advance the stream's progress), the copy is undone and nil returned, and the caller
+    /// stages those messages like any others.
+    func copyFresh(_ fresh: [RecordMessage]) throws -> Inserted? {
+        var inserted = Inserted()
+        guard !fresh.isEmpty else { return inserted }
+        try connection.execute("SAVEPOINT fresh_samples")
+        let failure: PostgresError?
+        do {
+            try connection.copy("COPY samples (\(Self.sampleColumns)) FROM STDIN", data: Self.sampleRows(fresh).bytes)
+            failure = nil
+        } catch {
+            failure = error
+        }
+        if let failure {
+            // 23505, unique_violation: a row is stored already. Anything else is the caller's to retry.
+            guard failure.sqlState == "23505" else { throw failure }
+            try connection.execute("ROLLBACK TO SAVEPOINT fresh_samples")
+            logger.warning("samples beyond a stream's progress were stored already; staged instead", metadata: ["error": "\(failure)"])
+            return nil
+        }
+        try connection.execute("RELEASE SAVEPOINT fresh_samples")
+        var runs: [BatchRunKey: BatchRunSpan] = [:]
+        for message in fresh {
+            let key = message.streamKey
+            inserted.byStream[key, default: 0] += message.samples.count
+            inserted.total += message.samples.count
+            for sample in message.samples {
+                if sample.time > (inserted.newestSent[key] ?? "") { inserted.newestSent[key] = sample.time }
+                guard let batch = sample.batch else { continue }
+                let run = BatchRunKey(site: message.site, device: message.device ?? "", batch: batch, spec: sample.spec ?? "",
+                                      phase: sample.phase ?? "", epoch: message.epoch, stream: message.stream)
+                if runs[run] == nil { runs[run] = BatchRunSpan(sample) }
+                runs[run]?.include(sample)
+            }
+        }
+        for (run, span) in runs.sorted(by: { $0.key < $1.key }) { try extendBatchRun(run, span) }
+        return inserted
+    }
+
+    /// The same upsert the staged insert makes of what it inserted (`insertStatement`).
+    private func extendBatchRun(_ run: BatchRunKey, _ span: BatchRunSpan) throws {
+        try connection.execute("""
+            INSERT INTO batch_runs (site, device, batch, spec, phase, epoch, stream, first_time, last_time, first_seq, last_seq, samples)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8::timestamptz, $9::timestamptz, $10::bigint, $11::bigint, $12::bigint)
+            ON CONFLICT (site, device, batch, spec, phase, epoch, stream) DO UPDATE SET
+                first_time = least(batch_runs.first_time, excluded.first_time),
+                last_time = greatest(batch_runs.last_time, excluded.last_time),
+                first_seq = least(batch_runs.first_seq, excluded.first_seq),
+                last_seq = greatest(batch_runs.last_seq, excluded.last_seq),
+                samples = batch_runs.samples + excluded.samples
+            """, [run.site, run.device, run.batch, run.spec, run.phase, run.epoch, run.stream, span.firstTime, span.lastTime,
+                  String(span.firstSeq), String(span.lastSeq), String(span.samples)])
+    }
+
+    /// Of fresh samples, what `checkMissingHashes` checks of staged ones: a stream's lowest hashed
+    /// number, lowered by these samples, and every sample without a hash above it.
+    func checkMissingHashes(fresh: [RecordMessage]) throws {
+        var byStream: [StreamKey: [SampleFields]] = [:]
+        for message in fresh { byStream[message.streamKey, default: []].append(contentsOf: message.samples) }
+        for (key, samples) in byStream.sorted(by: { $0.key < $1.key }) {
+            if let lowest = samples.filter({ $0.hash != nil }).map(\.seq).min() { try lowerFirstHashed(key, to: lowest, kind: .sample) }
+            let unhashed = samples.filter { $0.hash == nil }
+            guard !unhashed.isEmpty else { continue }
+            let row = try connection.execute(
+                "SELECT first_hashed FROM streams WHERE site = $1 AND epoch = $2 AND stream = $3", [key.site, key.epoch, key.stream])
+            guard let first = row.rowCount > 0 ? row.int(0, "first_hashed") : nil else { continue }
+            for sample in unhashed where sample.seq > first {
+                try connection.execute("""
+                    INSERT INTO integrity_findings (kind, site, epoch, stream, seq_from, seq_to, detail)
+                    VALUES ('chain_break', $1, $2, $3, $4::bigint, $4::bigint, $5)
+                    ON CONFLICT (kind, site, epoch, stream, seq_from, seq_to) DO NOTHING
+                    """, [key.site, key.epoch, key.stream, String(sample.seq),
+                          "record \(sample.seq) carries no hash on a stream whose records carry hashes (from record \(first) on)"])
+            }
+        }
+    }
+}
+
+/// A batch run's key in `batch_runs`.
+struct BatchRunKey: Hashable, Comparable {
+    var site, device, batch, spec, phase, epoch, stream: String
+    static func < (a: BatchRunKey, b: BatchRunKey) -> Bool {
+        (a.site, a.device, a.batch, a.spec, a.phase, a.epoch + "\u{0}" + a.stream) < (b.site, b.device, b.batch, b.spec, b.phase, b.epoch + "\u{0}" + b.stream)
+    }
+}
+
+/// What fresh samples add to a batch run: their first and last time and number, and how many.
+struct BatchRunSpan {
+    var firstTime, lastTime: String
+    var firstSeq, lastSeq: Int64
+    var samples = 0
+
+    init(_ sample: SampleFields) {
+        firstTime = sample.time
+        lastTime = sample.time
+        firstSeq = sample.seq
+        lastSeq = sample.seq
+    }
+
+    mutating func include(_ sample: SampleFields) {
+        firstTime = min(firstTime, sample.time)
+        lastTime = max(lastTime, sample.time)
+        firstSeq = min(firstSeq, sample.seq)
+        lastSeq = max(lastSeq, sample.seq)
+        samples += 1
+    }
+}

@@ -1,13 +1,8 @@
-import CSQLite
 import POCareContract
 import Foundation
 import Hashing
 import Logging
 import POCareCore
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 extension SiteStore {
     /// Writes what an event changes of the running batches, their shelves and the specs, in the

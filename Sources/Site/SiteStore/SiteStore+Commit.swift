@@ -1,13 +1,8 @@
-import CSQLite
 import POCareContract
 import Foundation
 import Hashing
 import Logging
 import POCareCore
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// What one commit changes of the writer's chain state: kept apart from the writer's own
 /// until the transaction commits, so a rolled-back commit leaves no trace in it.

@@ -5,10 +5,6 @@ import Hashing
 import Logging
 import POCareCore
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 // MARK: Producers (any thread)
 
 extension SiteStore {

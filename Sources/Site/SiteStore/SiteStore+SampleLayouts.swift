@@ -5,10 +5,6 @@ import Hashing
 import Logging
 import POCareCore
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 extension SiteStore {
     /// The layout row of a device's parameter list, and the list as stored (`a,b,c`), which is
     /// also what the record hash covers.

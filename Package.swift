@@ -161,7 +161,7 @@ let package = Package(
             path: "Benchmarks/AcquisitionBenchmark"),
         .executableTarget(
             name: "pocare-control-bench",
-            dependencies: ["POCareCore", "POCareConfig", "POCareContract", "ControlSiteRecords", "ControlSiteLink", "SiteStore", arguments, log],
+            dependencies: ["POCareCore", "POCareConfig", "POCareContract", "ControlSiteRecords", "ControlSiteLink", "SiteStore", "Hashing", arguments, log],
             path: "Benchmarks/ControlIngestBenchmark"),
 
         // MARK: Tests

@@ -16,10 +16,9 @@ import Glibc
 /// Ingest rate of one pocare-control instance into PostgreSQL: a backlog of telemetry, as the
 /// site's encoder writes it, parsed and written in batches exactly as `pocare-control run` does
 /// (the broker is left out: its own limit is measured in the site's benchmark).
-@main
 struct ControlIngestBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "pocare-control-bench",
+        commandName: "ingest",
         abstract: "Control Site ingest into PostgreSQL: samples per second for one instance, from a backlog.",
         discussion: """
             Without --database it runs its own PostgreSQL cluster in a temporary folder (initdb, pg_ctl; as root

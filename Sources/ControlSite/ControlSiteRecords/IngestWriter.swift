@@ -4,12 +4,13 @@ import Logging
 
 /// Writes what arrived from the broker into PostgreSQL, a batch of messages per transaction.
 ///
-/// The database decides what is new: every record is inserted with `ON CONFLICT DO NOTHING`
-/// on `(site, epoch, stream, seq)`, so a resend, or a copy another instance already stored, is
-/// dropped; a dropped copy whose content differs from the stored one is an integrity finding.
 /// Per stream the progress (contiguous, highest, gaps) is read with a row lock, advanced by
 /// what was actually inserted, and written back in the same transaction, so instances sharing
-/// the load agree on it. Not thread-safe: one thread (the ingest writer's) owns it.
+/// the load agree on it. Telemetry beyond the locked progress is new by that proof and copied
+/// straight in; for everything else the database decides what is new: it is inserted with
+/// `ON CONFLICT DO NOTHING` on `(site, epoch, stream, seq)`, so a resend, or a copy another
+/// instance already stored, is dropped, and a dropped copy whose content differs from the
+/// stored one is an integrity finding. Not thread-safe: one thread (the ingest writer's) owns it.
 public final class IngestWriter {
     public enum Item: Sendable {
         case message(ContractMessage)

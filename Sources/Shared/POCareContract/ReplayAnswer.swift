@@ -1,5 +1,3 @@
-import POCareContract
-
 /// A site's answer on `…/replay/status`, as the Control Site records it. Pure, so every rule has
 /// a unit test; anything that does not read as an answer is refused with the reason.
 public struct ReplayAnswer: Sendable, Equatable {

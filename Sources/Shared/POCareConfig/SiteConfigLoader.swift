@@ -36,7 +36,6 @@ public enum SiteConfigLoader {
 
     public static func parse(_ text: String, file: String) -> Result {
         let collector = DiagnosticCollector(file: file)
-        var profileDiagnostics: [Diagnostic] = []
         guard let root = collector.compose(text), let top = MappingReader(root, path: "", collector: collector) else {
             return Result(config: nil, diagnostics: collector.diagnostics)
         }
@@ -47,152 +46,10 @@ public enum SiteConfigLoader {
         }
         let baseDirectory = URL(fileURLWithPath: file).deletingLastPathComponent()
         let profileDirectory = top.string("profile_dir").map { resolve($0, against: baseDirectory) } ?? baseDirectory
-
-        var profiles: [String: DeviceProfile?] = [:]
-        var specs: [String: IPCSpec?] = [:]
-        var specDiagnostics: [Diagnostic] = []
-        lazy var catalogue = SpecLoader.profileCatalogue(directory: profileDirectory.path)
-        var devices: [DeviceConfig] = []
-        var seen: [String: Int] = [:]
-        let deviceNodes = top.sequence("devices", required: true) ?? []
-        if top.has("devices") && deviceNodes.isEmpty { collector.error("devices", "a site needs at least one device") }
-        for (index, node) in deviceNodes.enumerated() {
-            let path = "devices[\(index)]"
-            guard let reader = MappingReader(node, path: path, collector: collector) else { continue }
-            reader.rejectUnknownKeys(allowed: deviceKeys)
-            let id = reader.string("id", required: true)
-            if let id {
-                if id == "site" {
-                    collector.error("\(path).id", "'site' is reserved for the site's own event stream; choose another device id")
-                }
-                if !ProfileLoader.isIdentifier(id) {
-                    collector.error("\(path).id", "'\(id)' is not a valid device id: use lower-case letters, digits, '-' and '_'")
-                }
-                if let first = seen[id] {
-                    collector.error("\(path).id", "duplicate device id '\(id)' (first used by devices[\(first)])")
-                }
-                seen[id] = index
-            }
-            var profile: DeviceProfile?
-            if let profileName = reader.string("profile", required: true) {
-                let profilePath = resolve(profileName, against: profileDirectory).path
-                if let cached = profiles[profilePath] {
-                    profile = cached
-                } else {
-                    let result = ProfileLoader.load(path: profilePath)
-                    profileDiagnostics += result.diagnostics
-                    profiles[profilePath] = result.profile
-                    profile = result.profile
-                    if result.profile == nil {
-                        collector.error("\(path).profile", "profile '\(profilePath)' is not valid (see its errors)")
-                    }
-                }
-            }
-            var host: String?
-            var port: Int?
-            if let address = reader.string("address", required: true) {
-                if let parsed = parseEndpoint(address) {
-                    (host, port) = parsed
-                } else {
-                    collector.error("\(path).address", "expected host:port (or [ipv6]:port) with port 1...65535, got '\(address)'")
-                }
-            }
-            let unitId = reader.int("unit_id", in: 0...255)
-            let interval = reader.duration("poll_interval") ?? .seconds(1)
-            if interval < .milliseconds(10) || interval > .seconds(3600) {
-                collector.error("\(path).poll_interval", "poll interval must be between 10ms and 1h")
-            }
-            var batch: BatchPlan?
-            if let batchReader = reader.mappingReader("batch") {
-                batchReader.rejectUnknownKeys(allowed: batchKeys)
-                let batchId = batchReader.string("id", required: true)
-                let phase = batchReader.string("phase")
-                // A device that reports its phase governs it, unless the configuration says otherwise.
-                let follow = batchReader.bool("follow_device_phase") ?? (profile?.parameter("phase")?.enumeration != nil)
-                if let specName = batchReader.string("spec", required: true) {
-                    let specPath = resolve(specName, against: baseDirectory).path
-                    if specs[specPath] == nil {
-                        let result = SpecLoader.load(path: specPath, profiles: catalogue)
-                        specDiagnostics += result.diagnostics
-                        specs[specPath] = .some(result.spec)
-                    }
-                    if let spec = specs[specPath] ?? nil {
-                        if let profile, !spec.identity.profiles.contains(profile.id) {
-                            collector.error("\(path).batch.spec", "spec \(spec.identity.documentId) does not apply to profile '\(profile.id)' (it names \(spec.identity.profiles.joined(separator: ", ")))")
-                        } else if follow, let profile, profile.parameter("phase")?.enumeration == nil {
-                            collector.error("\(path).batch.follow_device_phase", "profile '\(profile.id)' has no enumerated 'phase' parameter to follow")
-                        } else if let phase, spec.phase(phase) == nil {
-                            collector.error("\(path).batch.phase", "phase '\(phase)' is not in spec \(spec.identity.documentId) (phases: \(spec.phases.map(\.phase).joined(separator: ", ")))")
-                        } else if let batchId {
-                            batch = BatchPlan(batchId: batchId, spec: spec, phase: phase, followDevicePhase: follow)
-                        }
-                    } else {
-                        collector.error("\(path).batch.spec", "spec '\(specPath)' is not valid (see its errors)")
-                    }
-                }
-            }
-            if let id, let profile, let host, let port {
-                devices.append(DeviceConfig(
-                    id: id, profile: profile, host: host, port: port, unitId: unitId ?? profile.modbus.unitId,
-                    pollInterval: interval, batch: batch))
-            }
-        }
-        var store = StoreConfig()
-        if let reader = top.mappingReader("store") {
-            reader.rejectUnknownKeys(allowed: storeKeys)
-            if let path = reader.string("path") { store.path = resolve(path, against: baseDirectory).path }
-            if let mode = reader.string("synchronous") {
-                switch mode.uppercased() {
-                case "FULL": store.synchronousFull = true
-                case "NORMAL": store.synchronousFull = false
-                default: collector.error("store.synchronous", "expected FULL or NORMAL, got '\(mode)'")
-                }
-            }
-            if let interval = reader.duration("commit_interval") {
-                if interval < .milliseconds(1) || interval > .seconds(10) {
-                    collector.error("store.commit_interval", "must be between 1ms and 10s")
-                } else {
-                    store.commitInterval = interval
-                }
-            }
-            if let rows = reader.int("commit_rows", in: 1...100_000) { store.commitRows = rows }
-            if let retention = reader.duration("retention") { store.retention = retention }
-            for (key, assign) in [("free_space_warning", { store.freeSpaceWarningBytes = $0 }),
-                                  ("free_space_limit", { (v: Int64) in store.freeSpaceLimitBytes = v })] as [(String, (Int64) -> Void)] {
-                guard let text = reader.string(key) else { continue }
-                switch ByteSizeText.parse(text) {
-                case .success(let bytes): assign(bytes)
-                case .failure(let problem): collector.error("store.\(key)", problem.description)
-                }
-            }
-            if store.freeSpaceLimitBytes > store.freeSpaceWarningBytes {
-                collector.error("store.free_space_limit", "the hard limit must not be above the warning threshold")
-            }
-        }
-        // Operators may start batches with specs from these folders only (default: the
-        // configuration's own folder).
-        var specDirectories = [baseDirectory.standardizedFileURL.path]
-        if top.has("spec_dir") {
-            let names: [String]
-            if case .sequence = top.node("spec_dir") {
-                names = (top.sequence("spec_dir") ?? []).enumerated().compactMap { index, node in
-                    guard let name = node.scalar?.string, !name.isEmpty else {
-                        collector.error("spec_dir[\(index)]", at: node.mark, "expected a folder name")
-                        return nil
-                    }
-                    return name
-                }
-            } else {
-                names = top.string("spec_dir").map { [$0] } ?? []
-            }
-            specDirectories = names.map { resolve($0, against: baseDirectory).standardizedFileURL.path }
-            for (index, directory) in specDirectories.enumerated() {
-                var isDirectory: ObjCBool = false
-                if !FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) || !isDirectory.boolValue {
-                    collector.error(names.count > 1 ? "spec_dir[\(index)]" : "spec_dir", "'\(directory)' is not a folder")
-                }
-            }
-        }
+        var devices = DeviceSectionReader(collector: collector, baseDirectory: baseDirectory, profileDirectory: profileDirectory)
+        devices.read(top)
+        let store = parseStore(top, base: baseDirectory, collector: collector)
+        let specDirectories = parseSpecDirectories(top, base: baseDirectory, collector: collector)
         var controlSite: ControlSiteConfig?
         if let reader = top.mappingReader("control_site") {
             controlSite = parseControlSite(reader, site: site ?? "site", base: baseDirectory, collector: collector)
@@ -207,25 +64,92 @@ public enum SiteConfigLoader {
             reader.rejectUnknownKeys(allowed: ["allow_unregistered"])
             if reader.has("allow_unregistered") { allowUnregisteredOperators = reader.bool("allow_unregistered") ?? false }
         }
-        var control = ControlSocketConfig()
-        if let reader = top.mappingReader("control") {
-            reader.rejectUnknownKeys(allowed: ["socket", "group", "require_user"])
-            if let path = reader.string("socket") { control.path = resolve(path, against: baseDirectory).path }
-            if reader.has("group") { control.group = reader.string("group") }
-            if reader.has("require_user") { control.requireUserForRoot = reader.bool("require_user") ?? false }
-        }
+        let control = parseControlSocket(top, base: baseDirectory)
         let metrics = top.metricsSection()
-        let diagnostics = profileDiagnostics + specDiagnostics + collector.diagnostics
+        let diagnostics = devices.profileDiagnostics + devices.specDiagnostics + collector.diagnostics
         guard !collector.hasErrors, !diagnostics.contains(where: { $0.severity == .error }), let site else {
             return Result(config: nil, diagnostics: diagnostics)
         }
-        var config = SiteConfig(siteId: site, devices: devices, store: store, controlSite: controlSite)
+        var config = SiteConfig(siteId: site, devices: devices.devices, store: store, controlSite: controlSite)
         config.control = control
         config.specDirectories = specDirectories
         config.requireSpecRelease = requireSpecRelease
         config.allowUnregisteredOperators = allowUnregisteredOperators
         config.metrics = metrics
         return Result(config: config, diagnostics: diagnostics)
+    }
+
+    /// The `store` section (defaults where it is absent).
+    static func parseStore(_ top: MappingReader, base: URL, collector: DiagnosticCollector) -> StoreConfig {
+        var store = StoreConfig()
+        guard let reader = top.mappingReader("store") else { return store }
+        reader.rejectUnknownKeys(allowed: storeKeys)
+        if let path = reader.string("path") { store.path = resolve(path, against: base).path }
+        if let mode = reader.string("synchronous") {
+            switch mode.uppercased() {
+            case "FULL": store.synchronousFull = true
+            case "NORMAL": store.synchronousFull = false
+            default: collector.error("store.synchronous", "expected FULL or NORMAL, got '\(mode)'")
+            }
+        }
+        if let interval = reader.duration("commit_interval") {
+            if interval < .milliseconds(1) || interval > .seconds(10) {
+                collector.error("store.commit_interval", "must be between 1ms and 10s")
+            } else {
+                store.commitInterval = interval
+            }
+        }
+        if let rows = reader.int("commit_rows", in: 1...100_000) { store.commitRows = rows }
+        if let retention = reader.duration("retention") { store.retention = retention }
+        for (key, assign) in [("free_space_warning", { store.freeSpaceWarningBytes = $0 }),
+                              ("free_space_limit", { (v: Int64) in store.freeSpaceLimitBytes = v })] as [(String, (Int64) -> Void)] {
+            guard let text = reader.string(key) else { continue }
+            switch ByteSizeText.parse(text) {
+            case .success(let bytes): assign(bytes)
+            case .failure(let problem): collector.error("store.\(key)", problem.description)
+            }
+        }
+        if store.freeSpaceLimitBytes > store.freeSpaceWarningBytes {
+            collector.error("store.free_space_limit", "the hard limit must not be above the warning threshold")
+        }
+        return store
+    }
+
+    /// The folders operators may start batches with specs from (`spec_dir`, one or a list;
+    /// default: the configuration's own folder).
+    static func parseSpecDirectories(_ top: MappingReader, base: URL, collector: DiagnosticCollector) -> [String] {
+        guard top.has("spec_dir") else { return [base.standardizedFileURL.path] }
+        let names: [String]
+        if case .sequence = top.node("spec_dir") {
+            names = (top.sequence("spec_dir") ?? []).enumerated().compactMap { index, node in
+                guard let name = node.scalar?.string, !name.isEmpty else {
+                    collector.error("spec_dir[\(index)]", at: node.mark, "expected a folder name")
+                    return nil
+                }
+                return name
+            }
+        } else {
+            names = top.string("spec_dir").map { [$0] } ?? []
+        }
+        let specDirectories = names.map { resolve($0, against: base).standardizedFileURL.path }
+        for (index, directory) in specDirectories.enumerated() {
+            var isDirectory: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) || !isDirectory.boolValue {
+                collector.error(names.count > 1 ? "spec_dir[\(index)]" : "spec_dir", "'\(directory)' is not a folder")
+            }
+        }
+        return specDirectories
+    }
+
+    /// The `control` section: the control socket and who may use it.
+    static func parseControlSocket(_ top: MappingReader, base: URL) -> ControlSocketConfig {
+        var control = ControlSocketConfig()
+        guard let reader = top.mappingReader("control") else { return control }
+        reader.rejectUnknownKeys(allowed: ["socket", "group", "require_user"])
+        if let path = reader.string("socket") { control.path = resolve(path, against: base).path }
+        if reader.has("group") { control.group = reader.string("group") }
+        if reader.has("require_user") { control.requireUserForRoot = reader.bool("require_user") ?? false }
+        return control
     }
 
     static func parseControlSite(
@@ -239,6 +163,34 @@ public enum SiteConfigLoader {
         }
         var config = ControlSiteConfig(
             brokerURL: url, host: endpoint.host, port: endpoint.port, clientId: reader.string("client_id") ?? "pocare-\(site)")
+        parseSession(reader, into: &config, collector: collector)
+        if let tls = reader.mappingReader("tls") { parseTLS(tls, into: &config, base: base, collector: collector) }
+        if config.brokerURL.hasPrefix("mqtts://") && config.caFile == nil {
+            collector.error("control_site.tls.ca_file", "mqtts:// needs tls.ca_file, the CA that signed the broker's certificate")
+        }
+        parseKeys(reader, into: &config, base: base, collector: collector)
+        if let interval = reader.duration("checkpoint_interval") {
+            if interval < .seconds(1) || interval > .seconds(60) {
+                collector.error("control_site.checkpoint_interval", "must be between 1s and 60s: a checkpoint at least every minute")
+            } else {
+                config.checkpointInterval = interval
+            }
+        }
+        if let name = reader.string("credentials_file") {
+            let path = resolve(name, against: base).path
+            switch readCredentials(path) {
+            case .success(let credentials):
+                config.username = credentials.username
+                config.password = credentials.password
+            case .failure(let message):
+                collector.error("control_site.credentials_file", message)
+            }
+        }
+        return config
+    }
+
+    /// The MQTT session: protocol version, keep-alive, topics and the publishing window.
+    static func parseSession(_ reader: MappingReader, into config: inout ControlSiteConfig, collector: DiagnosticCollector) {
         if let version = reader.string("mqtt_version") {
             switch version {
             case "3.1.1", "3", "4": config.mqtt5 = false
@@ -262,34 +214,38 @@ public enum SiteConfigLoader {
         }
         if let window = reader.int("window", in: 1...1000) { config.window = window }
         if let batch = reader.int("telemetry_batch", in: 1...10_000) { config.telemetryBatch = batch }
-        if let tls = reader.mappingReader("tls") {
-            tls.rejectUnknownKeys(allowed: ["ca_file", "cert_file", "key_file"])
-            func file(_ key: String) -> String? {
-                guard let name = tls.string(key) else { return nil }
-                let path = resolve(name, against: base).path
-                if !FileManager.default.isReadableFile(atPath: path) {
-                    collector.error("control_site.tls.\(key)", "cannot read '\(path)'")
-                }
-                return path
+    }
+
+    /// `control_site.tls`: the broker's CA and the site's client certificate, each readable,
+    /// the key by no one else.
+    static func parseTLS(_ tls: MappingReader, into config: inout ControlSiteConfig, base: URL, collector: DiagnosticCollector) {
+        tls.rejectUnknownKeys(allowed: ["ca_file", "cert_file", "key_file"])
+        func file(_ key: String) -> String? {
+            guard let name = tls.string(key) else { return nil }
+            let path = resolve(name, against: base).path
+            if !FileManager.default.isReadableFile(atPath: path) {
+                collector.error("control_site.tls.\(key)", "cannot read '\(path)'")
             }
-            config.caFile = file("ca_file")
-            config.certFile = file("cert_file")
-            config.keyFile = file("key_file")
-            if let key = config.keyFile {
-                var info = stat()
-                if stat(key, &info) == 0 && info.st_mode & 0o007 != 0 {
-                    collector.error(
-                        "control_site.tls.key_file",
-                        "'\(key)' can be read by others (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod 600 '\(key)' (or 640 for the service group)")
-                }
-            }
-            if (config.certFile == nil) != (config.keyFile == nil) {
-                collector.error("control_site.tls", "a client certificate needs its key, and a key its certificate")
+            return path
+        }
+        config.caFile = file("ca_file")
+        config.certFile = file("cert_file")
+        config.keyFile = file("key_file")
+        if let key = config.keyFile {
+            var info = stat()
+            if stat(key, &info) == 0 && info.st_mode & 0o007 != 0 {
+                collector.error(
+                    "control_site.tls.key_file",
+                    "'\(key)' can be read by others (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod 600 '\(key)' (or 640 for the service group)")
             }
         }
-        if config.brokerURL.hasPrefix("mqtts://") && config.caFile == nil {
-            collector.error("control_site.tls.ca_file", "mqtts:// needs tls.ca_file, the CA that signed the broker's certificate")
+        if (config.certFile == nil) != (config.keyFile == nil) {
+            collector.error("control_site.tls", "a client certificate needs its key, and a key its certificate")
         }
+    }
+
+    /// The site's own key, the Control Site's public key, and whom replays are answered for.
+    static func parseKeys(_ reader: MappingReader, into config: inout ControlSiteConfig, base: URL, collector: DiagnosticCollector) {
         if let name = reader.string("identity_key") {
             let path = resolve(name, against: base).path
             switch readIdentityKey(path) {
@@ -309,24 +265,6 @@ public enum SiteConfigLoader {
         case "answer": config.answerUnsignedReplay = true
         case let other?: collector.error("control_site.unsigned_replay", "expected refuse or answer, got '\(other.prefix(80))'")
         }
-        if let interval = reader.duration("checkpoint_interval") {
-            if interval < .seconds(1) || interval > .seconds(60) {
-                collector.error("control_site.checkpoint_interval", "must be between 1s and 60s: a checkpoint at least every minute")
-            } else {
-                config.checkpointInterval = interval
-            }
-        }
-        if let name = reader.string("credentials_file") {
-            let path = resolve(name, against: base).path
-            switch readCredentials(path) {
-            case .success(let credentials):
-                config.username = credentials.username
-                config.password = credentials.password
-            case .failure(let message):
-                collector.error("control_site.credentials_file", message)
-            }
-        }
-        return config
     }
 
     /// Reads the site's Ed25519 private key from a file only its owner can read.

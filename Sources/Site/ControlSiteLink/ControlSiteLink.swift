@@ -58,13 +58,13 @@ public final class ControlSiteLink: Sendable {
     }
 
     public let settings: Settings
-    private let storePath: String
+    let storePath: String
     private let store: SiteStore
-    private let statusProvider: @Sendable () -> [Contract.DeviceStatus]
+    let statusProvider: @Sendable () -> [Contract.DeviceStatus]
     private let retainedProvider: @Sendable () -> Contract.Retained
     /// Receives each register the Control Site publishes to the site, read and checked.
     private let registerHandler: @Sendable (ReceivedRegister) -> Void
-    private let stats = Mutex(Statistics())
+    let stats = Mutex(Statistics())
     private let stopRequested = Atomic<Bool>(false)
     private let thread = DedicatedThread(name: "control-site-link")
     private let wakeRead: Int32
@@ -120,132 +120,11 @@ public final class ControlSiteLink: Sendable {
 
     private var stopping: Bool { stopRequested.load(ordering: .relaxed) }
 
-    /// Per-stream publishing state, all on the link thread.
-    final class Flow {
-        var next: [StreamName: Int64] = [:]
-        var inflight: [Int32: (stream: StreamName, last: Int64)] = [:]
-        var unacknowledged: [StreamName: AcknowledgedPrefix] = [:]
-        /// Watermarks acknowledged since the store last heard of them: written once per turn
-        /// of the loop, not once per PUBACK.
-        var acknowledgedThrough: [StreamName: Int64] = [:]
-        var acknowledgedCount = 0
-        /// Per telemetry stream, the last sample published and its hash: the next message's
-        /// `previous_hash` without a query.
-        var heads: [StreamName: (seq: Int64, hash: String?)] = [:]
-        let telemetry = TelemetryEncoder()
-        var connected = false
-        var offlineAcknowledged = false
-        var offlineMessage: Int32 = -1
-        var publishedStatus: [Contract.DeviceStatus]?
-        /// Metadata fingerprints and spec fingerprints retained at the broker in this session.
-        var publishedMetadata: [String: String] = [:]
-        var publishedSpecs: Set<String> = []
-        /// Replay requests as they arrived, placed by who sent them; answered on the next turn
-        /// of the loop. The Control Site's have their own room, so a flood cannot push them out.
-        var fromControlSite: [ReplayRequest] = []
-        var fromOthers: [(request: ReplayRequest, refusal: String?)] = []
-        var malformedReasons: [String] = []
-        /// Requests not proven to be the Control Site's, and repeats of signed ones, so far.
-        var unprovenRequests = 0
-        var repeatedRequests = 0
-        var replays: [ReplayJob] = []
-        var replayInflight: Set<Int32> = []
-        /// Records replayed in the current second, against `replayRecordsPerSecond`.
-        var replaySecond: Int64 = 0
-        var replayRecordsThisSecond = 0
-        var malformedRequests = 0
-
-        func arrived(_ arrival: ReplayAdmission.Arrival) {
-            switch arrival {
-            case .controlSite(let request):
-                if fromControlSite.count < 64 { fromControlSite.append(request) }
-            case .other(let request, let refusal):
-                if fromOthers.count < 64 { fromOthers.append((request, refusal)) } else { unprovenRequests += 1 }
-            case .repeated:
-                repeatedRequests += 1
-            case .malformed(let reason):
-                if malformedReasons.count < 64 { malformedReasons.append(reason) } else { malformedRequests += 1 }
-            }
-        }
-    }
-
-    /// A replay being sent: the request and the next record to publish.
-    struct ReplayJob {
-        var request: ReplayRequest
-        var next: Int64
-        var last: Int64
-        var prunedThrough: Int64?
-        /// Whether the Control Site asked (its replays are sent before anyone else's).
-        var fromControlSite: Bool
-    }
-
-    /// Replay messages in flight at most, and replayed records a second at most: a replay never
-    /// crowds out live records.
-    static let replayWindow = 8
-    static let replayRecordsPerSecond = 20_000
-
     private func run() {
-        var logger = Logger(label: "pocare.link")
-        logger[metadataKey: "broker"] = "\(settings.broker.host):\(settings.broker.port)"
-        let topics = Topics(site: settings.site, root: settings.topicRoot)
-        let reader: StoreReader
-        let client: MQTTClient
-        do {
-            reader = try StoreReader(path: storePath)
-            client = try MQTTClient(options: settings.broker, will: (topics.status, signed(Contract.offline(site: settings.site))))
-        } catch {
-            logger.error("control site link cannot start", metadata: ["error": "\(error)"])
-            stats.withLock { $0.lastError = "\(error)" }
-            return
-        }
-        client.setMaxInflight(settings.window)
-        let flow = Flow()
-        let inbox = RegisterInbox()
-        let admission = ReplayAdmission(
-            policy: .init(controlSiteKey: settings.controlSiteKey, answerOthers: settings.answerUnsignedReplay), site: settings.site)
-        client.onEvent = { [self] event in
-            switch event {
-            case .connected(let rc):
-                if rc == 0 {
-                    flow.connected = true
-                    stats.withLock {
-                        $0.connected = true
-                        $0.lastError = nil
-                    }
-                    logger.notice("connected to the Control Site broker", metadata: ["client_id": "\(settings.broker.clientId)"])
-                    flow.publishedStatus = nil  // a new session gets a fresh birth
-                    flow.publishedMetadata = [:]
-                    flow.publishedSpecs = []
-                    do { try client.subscribe(topics.replay, qos: 1) } catch {
-                        logger.warning("cannot subscribe to replay requests", metadata: ["error": "\(error)"])
-                    }
-                    // The Control Site's decisions, retained: each arrives again on every connect.
-                    do { try client.subscribe(topics.registers, qos: 1) } catch {
-                        logger.warning("cannot subscribe to the Control Site's registers", metadata: ["error": "\(error)"])
-                    }
-                } else {
-                    let reason = MQTTClient.connackText(rc)
-                    logger.error("the broker refused the connection", metadata: ["reason": "\(reason)"])
-                    stats.withLock { $0.lastError = "connection refused: \(reason)" }
-                }
-            case .disconnected:
-                flow.connected = false
-                stats.withLock { $0.connected = false }
-            case .published(let mid):
-                if mid == flow.offlineMessage { flow.offlineAcknowledged = true }
-                if flow.replayInflight.remove(mid) != nil { return }
-                guard let (stream, last) = flow.inflight.removeValue(forKey: mid) else { return }
-                acknowledge(stream: stream, last: last, flow: flow)
-            case .message(let topic, let payload):
-                // Only the replay and register topics are subscribed; anything else is ignored.
-                // Both are read on the next turn of the loop, never in the library's callback.
-                if inbox.take(topic: topic, payload: payload, topics: topics) { return }
-                guard topic == topics.replay else { return }
-                // Read and its signature checked here (no store access), so it is placed by who sent it.
-                flow.arrived(admission.classify(payload))
-            }
-        }
-
+        guard let opened = openSession() else { return }
+        let (session, reader) = opened
+        let client = session.client
+        let flow = session.flow
         var schedule = ReconnectSchedule(backoff: settings.reconnectBackoff)
         var lastMisc = MonotonicClock.now()
         var stopDeadline: Int64?
@@ -253,52 +132,12 @@ public final class ControlSiteLink: Sendable {
             // On stop, keep publishing for a moment so the last records (the daemon's own stop
             // entry among them) leave now rather than at the next start.
             if stopping {
-                if stopDeadline == nil { stopDeadline = MonotonicClock.now() + 1_000_000_000 }
-                if flow.connected { _ = fill(client: client, reader: reader, topics: topics, flow: flow, logger: logger) }
-                let published = (try? reader.streams())?.allSatisfy { (flow.next[$0.stream] ?? $0.deliveredSeq + 1) > $0.lastSeq } ?? true
-                if !flow.connected || (published && flow.inflight.isEmpty) || MonotonicClock.now() > stopDeadline! { break }
+                let deadline = stopDeadline ?? MonotonicClock.now() + 1_000_000_000
+                stopDeadline = deadline
+                if finishedStopping(session, reader: reader, deadline: deadline) { break }
             }
-            if client.socket < 0 {
-                if flow.connected {
-                    flow.connected = false
-                    stats.withLock { $0.connected = false }
-                }
-                var wait: Int64 = 0
-                switch schedule.attempt(client) {
-                case .started: break
-                case .notDue(let nanoseconds): wait = nanoseconds
-                case .failed(let error, let failures, let retryIn, let worthLogging):
-                    wait = retryIn
-                    stats.withLock { $0.lastError = error.message }
-                    if worthLogging {
-                        logger.warning(
-                            "cannot reach the Control Site broker; records stay in the store",
-                            metadata: ["error": "\(error.message)", "attempts": "\(failures)", "retry_in_ms": "\(retryIn / 1_000_000)"])
-                    }
-                }
-                if client.socket < 0 {
-                    waitForWake(upTo: max(0, min(wait, 1_000_000_000)))
-                    continue
-                }
-            }
-            if flow.connected {
-                schedule.connected()
-                // Metadata and specs first, so the birth that names them finds them retained.
-                publishRetained(client: client, topics: topics, flow: flow, logger: logger)
-                // The retained status follows the site: birth on connect, again on any change.
-                let devices = statusProvider()
-                if devices != flow.publishedStatus {
-                    let birth = signed(Contract.status(site: settings.site, online: true, time: Date(), devices: devices, epoch: epoch))
-                    if (try? client.publish(topic: topics.status, payload: birth, qos: 1, retain: true)) != nil {
-                        flow.publishedStatus = devices
-                    }
-                }
-                let caughtUp = fill(client: client, reader: reader, topics: topics, flow: flow, logger: logger)
-                takeReplayRequests(client: client, reader: reader, topics: topics, flow: flow, admission: admission, logger: logger)
-                inbox.deliver(site: settings.site, to: registerHandler)
-                // Replays go after live records: only when everything committed has been sent.
-                if caughtUp { serveReplays(client: client, reader: reader, topics: topics, flow: flow, logger: logger) }
-            }
+            if client.socket < 0 && !reconnect(session, schedule: &schedule) { continue }
+            if flow.connected { publishTurn(session, reader: reader, schedule: &schedule) }
             let alive = client.runLoop(milliseconds: flow.connected ? 50 : 200, wake: wakeRead)
             recordDeliveries(flow: flow)
             drainWake()
@@ -306,34 +145,35 @@ public final class ControlSiteLink: Sendable {
                 _ = client.loopMisc()
                 lastMisc = MonotonicClock.now()
             }
-            if !alive && client.socket < 0 {
-                if flow.connected || schedule.failures == 0 {
-                    let detail = client.lastLoggedError.map { " (\($0))" } ?? ""
-                    logger.warning("lost the Control Site broker\(detail); publishing resumes at the watermark when it is back")
-                }
-                flow.connected = false
-                stats.withLock { $0.connected = false }
-                schedule.lost()
+            if !alive && client.socket < 0 { lostBroker(session, schedule: &schedule) }
+        }
+        sayGoodbye(session)
+    }
+
+    /// One turn while connected: retained metadata and specs, the status, live records, then
+    /// replay requests, the Control Site's registers and, once caught up, replays.
+    private func publishTurn(_ session: Session, reader: StoreReader, schedule: inout ReconnectSchedule) {
+        let (client, flow, topics, logger) = (session.client, session.flow, session.topics, session.logger)
+        schedule.connected()
+        // Metadata and specs first, so the birth that names them finds them retained.
+        publishRetained(client: client, topics: topics, flow: flow, logger: logger)
+        // The retained status follows the site: birth on connect, again on any change.
+        let devices = statusProvider()
+        if devices != flow.publishedStatus {
+            let birth = signed(Contract.status(site: settings.site, online: true, time: Date(), devices: devices, epoch: epoch))
+            if (try? client.publish(topic: topics.status, payload: birth, qos: 1, retain: true)) != nil {
+                flow.publishedStatus = devices
             }
         }
-
-        // Say goodbye: the retained status becomes offline before the link goes.
-        if flow.connected, let mid = try? client.publish(topic: topics.status, payload: signed(Contract.status(
-            site: settings.site, online: false, time: Date(), devices: statusProvider(), epoch: epoch)), qos: 1, retain: true)
-        {
-            flow.offlineMessage = mid
-            let deadline = MonotonicClock.now() + 1_000_000_000
-            while !flow.offlineAcknowledged && MonotonicClock.now() < deadline && client.runLoop(milliseconds: 50) {}
-        }
-        recordDeliveries(flow: flow)
-        client.disconnect()
-        _ = client.runLoop(milliseconds: 10)
-        recordDeliveries(flow: flow)
-        logger.info("control site link stopped")
+        let caughtUp = fill(client: client, reader: reader, topics: topics, flow: flow, logger: logger)
+        takeReplayRequests(client: client, reader: reader, topics: topics, flow: flow, admission: session.admission, logger: logger)
+        session.inbox.deliver(site: settings.site, to: registerHandler)
+        // Replays go after live records: only when everything committed has been sent.
+        if caughtUp { serveReplays(client: client, reader: reader, topics: topics, flow: flow, logger: logger) }
     }
 
     /// A status signed with the site's key (unchanged without one).
-    private func signed(_ status: [UInt8]) -> [UInt8] {
+    func signed(_ status: [UInt8]) -> [UInt8] {
         guard let key = settings.identity else { return status }
         do { return try SignedStatus.sign(status, with: key, at: Date()) } catch {
             Logger(label: "pocare.link").error("cannot sign the status; it goes unsigned", metadata: ["error": "\(error)"])
@@ -366,7 +206,7 @@ public final class ControlSiteLink: Sendable {
 
     /// Marks a message acknowledged and advances the stream's watermark over the contiguous
     /// acknowledged prefix. A later message acknowledged before an earlier one waits.
-    private func acknowledge(stream: StreamName, last: Int64, flow: Flow) {
+    func acknowledge(stream: StreamName, last: Int64, flow: Flow) {
         if let watermark = flow.unacknowledged[stream]?.acknowledged(through: last) {
             flow.acknowledgedThrough[stream] = watermark
         }
@@ -374,7 +214,7 @@ public final class ControlSiteLink: Sendable {
     }
 
     /// Hands the watermarks acknowledged since the last call to the store, one per stream.
-    private func recordDeliveries(flow: Flow) {
+    func recordDeliveries(flow: Flow) {
         guard flow.acknowledgedCount > 0 else { return }
         for (stream, watermark) in flow.acknowledgedThrough { store.markDelivered(stream: stream, through: watermark) }
         flow.acknowledgedThrough.removeAll(keepingCapacity: true)
@@ -390,7 +230,7 @@ public final class ControlSiteLink: Sendable {
     /// event, site and audit streams first, then telemetry.
     /// Returns whether every committed record has been published.
     @discardableResult
-    private func fill(client: MQTTClient, reader: StoreReader, topics: Topics, flow: Flow, logger: Logger) -> Bool {
+    func fill(client: MQTTClient, reader: StoreReader, topics: Topics, flow: Flow, logger: Logger) -> Bool {
         guard flow.inflight.count < settings.window, let streams = try? reader.streams() else { return false }
         var backlog: Int64 = 0
         var published: UInt64 = 0
@@ -451,7 +291,7 @@ public final class ControlSiteLink: Sendable {
         }
     }
 
-    private func waitForWake(upTo nanoseconds: Int64) {
+    func waitForWake(upTo nanoseconds: Int64) {
         var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
         _ = poll(&fds, 1, Int32(nanoseconds / 1_000_000))
         drainWake()

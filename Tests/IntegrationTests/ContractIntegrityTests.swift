@@ -162,6 +162,9 @@ struct ContractIntegrityTests {
         #expect(await waitFor(upTo: .seconds(30)) {
             (try? run("pocarectl", ["status", "--socket", fixture.socketPath]))?.status == 0
         })
+        // A reload may not change how a device is read while its batch runs: the operator ends it first.
+        let ended = try run("pocarectl", ["batch", "end", "rocker-1", "--reason", "run complete", "--socket", fixture.socketPath])
+        #expect(ended.status == 0, "\(ended.errors)")
         let reloaded = try run("pocarectl", ["reload", "--socket", fixture.socketPath, "--reason", "CC-7 probe B"])
         #expect(reloaded.status == 0, "\(reloaded.errors)")
         let replaced = await waitFor(upTo: .seconds(20)) {

@@ -30,29 +30,38 @@ extension IngestWriter {
     /// Where records carry `hash` and `previous_hash`, each must name its predecessor's hash. A
     /// null on either end (a record from before the chain, a predecessor the site pruned) is not
     /// checked, as the contract says. The links checked are those a staged record takes part in:
-    /// its own to its predecessor, and its successor's to it (a gap filled late). Each is found
-    /// from the staged rows through the primary key: `LIMIT 1` keeps the planner from turning the
-    /// lookups into a join over the whole table, whose cost would grow with everything stored.
+    /// its own to its predecessor, and its successor's to it (a gap filled late), each looked up
+    /// from the staged rows (`linkCheck`), so the cost does not grow with everything stored.
     func verifyChain(_ kind: RecordKind) throws {
         let table = Self.table(kind)
         let staged = Self.staged(kind)
-        try connection.execute("""
-            INSERT INTO integrity_findings (kind, site, epoch, stream, seq_from, seq_to, detail)
-            SELECT 'chain_break', k.site, k.epoch, k.stream, k.seq - 1, k.seq,
-                   'record ' || k.seq || ' names previous hash ' || coalesce(r.previous_hash, 'none')
-                   || ' but record ' || (k.seq - 1) || ' has hash ' || coalesce(p.hash, 'none')
-            FROM (SELECT DISTINCT st.site, st.epoch, st.stream, \(staged.seq) + o.next AS seq
-                  FROM \(staged.table) st CROSS JOIN (VALUES (0), (1)) AS o(next)
-                  WHERE \(staged.filter)) k
-            CROSS JOIN LATERAL (SELECT s.previous_hash FROM \(table) s
-                                WHERE s.site = k.site AND s.epoch = k.epoch AND s.stream = k.stream AND s.seq = k.seq
-                                LIMIT 1) r
-            CROSS JOIN LATERAL (SELECT s.hash FROM \(table) s
-                                WHERE s.site = k.site AND s.epoch = k.epoch AND s.stream = k.stream AND s.seq = k.seq - 1
-                                LIMIT 1) p
-            WHERE r.previous_hash IS NOT NULL AND p.hash IS NOT NULL AND r.previous_hash <> p.hash
-            ON CONFLICT (kind, site, epoch, stream, seq_from, seq_to) DO NOTHING
-            """, [kind.rawValue])
+        try connection.execute(Self.linkCheck(table: table, links: """
+            SELECT DISTINCT st.site, st.epoch, st.stream, \(staged.seq) + o.next AS seq
+            FROM \(staged.table) st CROSS JOIN (VALUES (0), (1)) AS o(next)
+            WHERE \(staged.filter)
+            """), [kind.rawValue])
+    }
+
+    /// Records a chain break for each link into a record of `links` (rows of site, epoch,
+    /// stream, seq: the link from seq - 1 to seq) whose stored ends do not match. Each end is found
+    /// through the primary key: `LIMIT 1` keeps the planner from turning the lookups into a join
+    /// over the whole table.
+    static func linkCheck(table: String, links: String) -> String {
+        """
+        INSERT INTO integrity_findings (kind, site, epoch, stream, seq_from, seq_to, detail)
+        SELECT 'chain_break', k.site, k.epoch, k.stream, k.seq - 1, k.seq,
+               'record ' || k.seq || ' names previous hash ' || coalesce(r.previous_hash, 'none')
+               || ' but record ' || (k.seq - 1) || ' has hash ' || coalesce(p.hash, 'none')
+        FROM (\(links)) k
+        CROSS JOIN LATERAL (SELECT s.previous_hash FROM \(table) s
+                            WHERE s.site = k.site AND s.epoch = k.epoch AND s.stream = k.stream AND s.seq = k.seq
+                            LIMIT 1) r
+        CROSS JOIN LATERAL (SELECT s.hash FROM \(table) s
+                            WHERE s.site = k.site AND s.epoch = k.epoch AND s.stream = k.stream AND s.seq = k.seq - 1
+                            LIMIT 1) p
+        WHERE r.previous_hash IS NOT NULL AND p.hash IS NOT NULL AND r.previous_hash <> p.hash
+        ON CONFLICT (kind, site, epoch, stream, seq_from, seq_to) DO NOTHING
+        """
     }
 }
 
@@ -97,18 +106,8 @@ extension IngestWriter {
     /// The links into the samples numbered `seqs` of one stream, as stored.
     private func verifyStoredLinks(_ key: StreamKey, at seqs: [Int64]) throws {
         guard !seqs.isEmpty else { return }
-        try connection.execute("""
-            INSERT INTO integrity_findings (kind, site, epoch, stream, seq_from, seq_to, detail)
-            SELECT 'chain_break', $1, $2, $3, k.seq - 1, k.seq,
-                   'record ' || k.seq || ' names previous hash ' || coalesce(r.previous_hash, 'none')
-                   || ' but record ' || (k.seq - 1) || ' has hash ' || coalesce(p.hash, 'none')
-            FROM unnest($4::bigint[]) AS k(seq)
-            CROSS JOIN LATERAL (SELECT s.previous_hash FROM samples s
-                                WHERE s.site = $1 AND s.epoch = $2 AND s.stream = $3 AND s.seq = k.seq LIMIT 1) r
-            CROSS JOIN LATERAL (SELECT s.hash FROM samples s
-                                WHERE s.site = $1 AND s.epoch = $2 AND s.stream = $3 AND s.seq = k.seq - 1 LIMIT 1) p
-            WHERE r.previous_hash IS NOT NULL AND p.hash IS NOT NULL AND r.previous_hash <> p.hash
-            ON CONFLICT (kind, site, epoch, stream, seq_from, seq_to) DO NOTHING
-            """, [key.site, key.epoch, key.stream, "{" + seqs.map(String.init).joined(separator: ",") + "}"])
+        try connection.execute(Self.linkCheck(table: "samples", links: """
+            SELECT $1::text AS site, $2::text AS epoch, $3::text AS stream, unnest($4::bigint[]) AS seq
+            """), [key.site, key.epoch, key.stream, "{" + seqs.map(String.init).joined(separator: ",") + "}"])
     }
 }

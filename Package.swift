@@ -161,7 +161,8 @@ let package = Package(
             path: "Benchmarks/AcquisitionBenchmark"),
         .executableTarget(
             name: "pocare-control-bench",
-            dependencies: ["POCareCore", "POCareConfig", "POCareContract", "ControlSiteRecords", "ControlSiteLink", "SiteStore", "Hashing", arguments, log],
+            dependencies: ["POCareCore", "POCareConfig", "POCareContract", "ControlSiteRecords", "ControlSiteQuality", "ControlSiteWeb", "ControlSiteLink",
+                           "SiteStore", "Hashing", arguments, log],
             path: "Benchmarks/ControlIngestBenchmark"),
 
         // MARK: Tests

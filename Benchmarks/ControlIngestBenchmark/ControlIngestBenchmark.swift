@@ -176,7 +176,8 @@ struct ControlIngestBenchmark: ParsableCommand {
 }
 
 /// What a site publishes before its records: each device's metadata and a birth naming them.
-func announce(devices: Int, on connection: PostgresConnection, logger: Logger) throws {
+func announce(site: String = "site-bench", devices: Int, batch: (Int) -> String = { "B-\($0 + 1)" },
+              on connection: PostgresConnection, logger: Logger) throws {
     let loaded = ProfileLoader.load(path: "DeviceProfiles/stirred-tank-str10.yaml")
     guard let profile = loaded.profile else { throw BenchmarkFailure(message: "run from the package root: \(loaded.diagnostics)") }
     let writer = try IngestWriter(connection: connection, logger: logger)
@@ -185,11 +186,11 @@ func announce(devices: Int, on connection: PostgresConnection, logger: Logger) t
     for d in 0..<devices {
         let device = "bioreactor-\(d + 1)"
         let meta = Contract.DeviceMetadata(device: device, profile: profile, profileFingerprint: ProfileFingerprint.of(profile))
-        messages.append(.message(try ContractMessage.parse(topic: "pocare/v1/site-bench/\(device)/meta", payload: meta.message(site: "site-bench").payload)))
-        statuses.append(.init(id: device, profile: profile.id, batch: "B-\(d + 1)", phase: "expansion", spec: nil, reachable: true))
+        messages.append(.message(try ContractMessage.parse(topic: "pocare/v1/\(site)/\(device)/meta", payload: meta.message(site: site).payload)))
+        statuses.append(.init(id: device, profile: profile.id, batch: batch(d), phase: "expansion", spec: nil, reachable: true))
     }
-    let birth = Contract.status(site: "site-bench", online: true, time: Date(), devices: statuses)
-    messages.append(.message(try ContractMessage.parse(topic: "pocare/v1/site-bench/status", payload: birth)))
+    let birth = Contract.status(site: site, online: true, time: Date(), devices: statuses)
+    messages.append(.message(try ContractMessage.parse(topic: "pocare/v1/\(site)/status", payload: birth)))
     _ = try writer.write(messages)
 }
 

@@ -1,0 +1,264 @@
+import ArgumentParser
+import ControlSiteQuality
+import ControlSiteRecords
+import ControlSiteWeb
+import Foundation
+import Logging
+import POCareContract
+import POCareCore
+import SiteStore
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The pages a QA reviewer opens, timed over HTTP against today's record store: a synthetic
+/// network (sites × devices × days at 1 Hz, one batch per device running the whole time),
+/// written through the real ingest as a backlog, then the sites page and one batch's page
+/// requested again and again from the real web server.
+struct PageBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pages",
+        abstract: "Page times (p50, p95) of the sites page and a batch page over a synthetic network.",
+        discussion: """
+            The network is written through the ingest pipeline (chained samples, every hash recomputed on arrival),
+            so the pages read exactly what `pocare-control run` would have stored. Examples:
+              pocare-control-bench pages --network 10x10x1     (the sites page with 100 devices)
+              pocare-control-bench pages --network 1x1x30      (the page of a 30-day batch)
+            """)
+
+    @Option(help: "SITESxDEVICESxDAYS at 1 Hz, one batch per device.") var network = "2x5x1"
+    @Option(help: "Requests of each page (the first is not counted: it warms the caches).") var requests = 10
+    @Option(help: "PostgreSQL connection string of an empty database (default: a temporary cluster).") var database: String?
+    @Flag(help: "The database given holds the network already (from an earlier run with --database): only the pages are timed.")
+    var loaded = false
+
+    func run() throws {
+        let parts = network.split(separator: "x").compactMap { Int($0) }
+        guard parts.count == 3, parts.allSatisfy({ $0 > 0 }) else { throw ValidationError("--network is SITESxDEVICESxDAYS, for example 10x10x1") }
+        let shape = SyntheticNetwork(sites: parts[0], devices: parts[1], days: parts[2])
+        let cluster = database == nil ? try TemporaryCluster() : nil
+        let info = database ?? cluster!.connectionInfo
+        let logger = Logger(label: "bench")
+        let connection = try PostgresConnection(info)
+        if !loaded {
+            try ControlSchema.migrate(connection, logger: logger)
+            try shape.load(into: info, on: connection, logger: logger)
+        }
+        let size = try connection.execute("SELECT pg_database_size(current_database()) AS bytes").int(0, "bytes") ?? 0
+        print("database: \(size / 1_048_576) MiB")
+        if try WebUsers.find("reviewer", on: connection) == nil {
+            try WebUsers.add(userName: "reviewer", fullName: "Page Benchmark", role: .qa, password: Self.password, by: "bench", on: connection)
+        }
+
+        let timings = try Self.blocking {
+            try await Self.measure(info: info, pages: ["/sites", "/batches/\(shape.site(1))/\(shape.batch(site: 1, device: 1))"],
+                                   requests: requests)
+        }
+        for timing in timings { print(timing.text) }
+        _ = cluster
+    }
+
+    static let password = "page benchmark password"
+
+    struct Timing: Sendable {
+        var path: String
+        var status: Int
+        var bytes: Int
+        var seconds: [Double]
+
+        var text: String {
+            let sorted = seconds.sorted()
+            func at(_ q: Double) -> String { String(format: "%.3f s", sorted[min(sorted.count - 1, Int((Double(sorted.count) * q).rounded(.up)) - 1)]) }
+            return "\(path): HTTP \(status), \(bytes) bytes, \(sorted.count) requests: p50 \(at(0.5)), p95 \(at(0.95)), max \(at(1.0))"
+        }
+    }
+
+    /// Starts the web server on a free loopback port, signs in and times each page.
+    static func measure(info: String, pages: [String], requests: Int) async throws -> [Timing] {
+        var settings = WebSettings()
+        settings.port = 0
+        let server = ControlSiteWebServer(settings: settings, connectionInfo: info, logger: Logger(label: "bench.web"))
+        let port = Mutex(0)
+        let serving = Task { try await server.run { bound in port.withLock { $0 = bound } } }
+        defer { serving.cancel() }
+        while port.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(50)) }
+        let client = PageClient(port: port.withLock { $0 })
+        try client.signIn(user: "reviewer", password: password)
+        var timings: [Timing] = []
+        for path in pages {
+            var timing = Timing(path: path, status: 0, bytes: 0, seconds: [])
+            for round in 0...max(1, requests) {
+                let clock = ContinuousClock(), began = clock.now
+                let (status, body) = try client.get(path)
+                let elapsed = clock.now - began
+                timing.status = status
+                timing.bytes = body.count
+                if round > 0 { timing.seconds.append(Double(elapsed.components.attoseconds) / 1e18 + Double(elapsed.components.seconds)) }
+                if status != 200 { print("\(path): HTTP \(status): \(String(decoding: body.prefix(400), as: UTF8.self))") }
+            }
+            timings.append(timing)
+        }
+        return timings
+    }
+
+    /// Runs async work from the synchronous command and waits for it.
+    static func blocking<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) throws -> T {
+        let result = Mutex<Result<T, Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            let outcome: Result<T, Error>
+            do { outcome = .success(try await work()) } catch { outcome = .failure(error) }
+            result.withLock { $0 = outcome }
+            done.signal()
+        }
+        done.wait()
+        return try result.withLock { $0! }.get()
+    }
+}
+
+/// Sites, devices and days of samples at 1 Hz; each device runs one batch for the whole time.
+struct SyntheticNetwork {
+    var sites: Int
+    var devices: Int
+    var days: Int
+
+    func site(_ s: Int) -> String { "site-\(s)" }
+    func batch(site s: Int, device d: Int) -> String { "B-\(s)-\(d)" }
+
+    /// Each site announces its devices, then its backlog is written through the ingest
+    /// pipeline, a day at a time, every device of the network interleaved as sites drain them.
+    func load(into info: String, on connection: PostgresConnection, logger: Logger) throws {
+        for s in 1...sites {
+            try announce(site: site(s), devices: devices, batch: { batch(site: s, device: $0 + 1) }, on: connection, logger: logger)
+        }
+        let perDay = 86_400, perMessage = 200
+        let start = Date(timeIntervalSince1970: 1_795_000_000)
+        let parameters = ["temperature", "ph", "dissolved_oxygen", "co2", "agitation", "glucose", "lactate", "viability"]
+        var hasher = RecordChain.Hasher()
+        var heads = [String](repeating: RecordChain.genesis, count: sites * devices)
+        let clock = ContinuousClock(), began = clock.now
+        let pipeline = IngestPipeline(database: info, writers: 2, batchMessages: 500, queueCapacity: 4_000, logger: logger)
+        for day in 0..<days {
+            for first in stride(from: day * perDay + 1, through: (day + 1) * perDay, by: perMessage) {
+                for s in 1...sites {
+                    for d in 1...devices {
+                        let index = (s - 1) * devices + (d - 1), device = "bioreactor-\(d)"
+                        let context = SampleContext(batchId: batch(site: s, device: d), phase: "expansion",
+                                                    specFingerprint: "sha256:" + String(repeating: "a", count: 64))
+                        let stream = StreamName.telemetry(device: device)
+                        let samples = (first..<min(first + perMessage, (day + 1) * perDay + 1)).map { seq in
+                            let values = readings(parameters, seq)
+                            let ns = (Int64(start.timeIntervalSince1970) + Int64(seq)) * 1_000_000_000
+                            let previous = heads[index]
+                            heads[index] = hasher.sample(
+                                previous: previous, stream: stream.description, seq: Int64(seq), device: device, timeNanoseconds: ns,
+                                cycle: Int64(seq), batch: context.batchId, phase: context.phase, spec: context.specFingerprint,
+                                parameters: values.map(\.parameterId).joined(separator: ","), readings: SampleCodec.encode(values))
+                            var sample = StoredSample(
+                                stream: stream, seq: Int64(seq), device: device, time: Date(timeIntervalSince1970: Double(ns) / 1e9),
+                                cycle: Int64(seq), context: context, readings: values, hash: heads[index], previousHash: previous)
+                            sample.timeNanoseconds = ns
+                            return sample
+                        }
+                        let topic = "pocare/v1/\(site(s))/\(device)/telemetry"
+                        let payload = Contract.telemetry(site: site(s), device: device, samples: samples[...], sent: start)
+                        while !pipeline.waitForRoom(timeout: 1) {}
+                        pipeline.submit(.message(try ContractMessage.parse(topic: topic, payload: payload)))
+                    }
+                }
+            }
+            print("day \(day + 1) of \(days) submitted")
+        }
+        pipeline.close(retryingFor: .seconds(3600))
+        pipeline.waitUntilFinished()
+        let elapsed = clock.now - began
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let stored = pipeline.currentStatistics.inserted, expected = sites * devices * days * perDay
+        guard stored == expected else { throw BenchmarkFailure(message: "ingest stored \(stored) of \(expected) samples") }
+        print("network: \(sites) sites × \(devices) devices × \(days) days at 1 Hz = \(stored) samples written through ingest "
+              + "in \(Int(seconds)) s (\(Int(Double(stored) / seconds)) samples/s)")
+    }
+}
+
+/// Just enough of a browser for the pages: the sign-in form's token and cookies, then GETs with
+/// the session cookie; one blocking connection per request (`Connection: close`), so the client
+/// waits without taking a core from the server it measures.
+final class PageClient: Sendable {
+    let port: UInt16
+    private let cookies = Mutex<[String: String]>([:])
+
+    init(port: Int) { self.port = UInt16(port) }
+
+    func signIn(user: String, password: String) throws {
+        let (_, form) = try get("/login")
+        let text = String(decoding: form, as: UTF8.self)
+        guard let range = text.range(of: "name=\"csrf\" value=\"") else { throw BenchmarkFailure(message: "no token on the sign-in form") }
+        let token = String(text[range.upperBound...].prefix(64))
+        let body = "user=\(user)&password=\(password.replacingOccurrences(of: " ", with: "+"))&next=%2Fsites&csrf=\(token)"
+        let (status, _) = try send("POST", "/login", body: body)
+        guard status == 303, cookies.withLock({ $0.count }) > 1 else { throw BenchmarkFailure(message: "sign-in failed: HTTP \(status)") }
+    }
+
+    func get(_ path: String) throws -> (Int, [UInt8]) { try send("GET", path, body: nil) }
+
+    private func send(_ method: String, _ path: String, body: String?) throws -> (Int, [UInt8]) {
+        let cookie = cookies.withLock { $0.map { "\($0.key)=\($0.value)" }.joined(separator: "; ") }
+        var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
+        if !cookie.isEmpty { request += "Cookie: \(cookie)\r\n" }
+        if let body { request += "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)" } else { request += "\r\n" }
+        let answer = try exchange(Array(request.utf8))
+        guard let split = answer.indices.first(where: { answer[$0...].starts(with: [13, 10, 13, 10]) }) else {
+            throw BenchmarkFailure(message: "\(path): no HTTP answer")
+        }
+        let head = String(decoding: answer[..<split], as: UTF8.self).components(separatedBy: "\r\n")
+        let status = head.first.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
+        for line in head.dropFirst() where line.lowercased().hasPrefix("set-cookie:") {
+            let pair = line.dropFirst("set-cookie:".count).split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+            if let eq = pair.firstIndex(of: "=") { cookies.withLock { $0[String(pair[..<eq])] = String(pair[pair.index(after: eq)...]) } }
+        }
+        var content = Array(answer[(split + 4)...])
+        if head.contains(where: { $0.lowercased() == "transfer-encoding: chunked" }) { content = Self.dechunk(content) }
+        return (status, content)
+    }
+
+    /// Connects to the loopback port, writes the request and reads until the server closes.
+    private func exchange(_ request: [UInt8]) throws -> [UInt8] {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw BenchmarkFailure(message: "socket: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw BenchmarkFailure(message: "connect: \(String(cString: strerror(errno)))") }
+        var sent = 0
+        while sent < request.count {
+            let n = request[sent...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { throw BenchmarkFailure(message: "write: \(String(cString: strerror(errno)))") }
+            sent += n
+        }
+        var answer: [UInt8] = [], buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            answer += buffer[..<n]
+        }
+        return answer
+    }
+
+    static func dechunk(_ body: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = [], i = 0
+        while i < body.count {
+            guard let end = body[i...].indices.first(where: { body[$0...].starts(with: [13, 10]) }),
+                  let size = Int(String(decoding: body[i..<end], as: UTF8.self), radix: 16), size > 0 else { break }
+            out += body[(end + 2)..<min(body.count, end + 2 + size)]
+            i = end + 2 + size + 2
+        }
+        return out
+    }
+}

@@ -31,22 +31,15 @@ struct DeviceReading {
             tracks.map { PlotSeriesBuilder(parameter: $0.parameter, unit: $0.unit, start: start, end: end, columns: width, hold: hold) }
         }
         var samples = 0, oversized = 0
-        let sql = Self.valuesQuery(columns: columns.count)
         for run in runs {
             let parameters: [String?] = [site, run.epoch, run.stream, String(run.firstSeq), String(run.lastSeq), batch,
-                                         String(min(limits.maxSampleBytes, Int(Int32.max)))] + columns
-            try connection.forEachChunk(sql, parameters, chunk: limits.chunk, checkpoint: checkpoint) { rows in
-                // The columns found by name once a chunk, not once a value: a batch has millions of values.
-                let timeColumn = rows.column("time_s"), phaseColumn = rows.column("phase"), oversizedColumn = rows.column("oversized")
-                let valueColumns = columns.indices.map { rows.column(Self.valueColumn($0)) }
-                for r in 0..<rows.rowCount {
-                    guard let time = rows.double(r, timeColumn), time.isFinite else { continue }
+                                         String(min(limits.maxSampleBytes, Int(Int32.max)))]
+            try connection.forEachChunk(Self.valuesQuery, parameters, chunk: limits.chunk, checkpoint: checkpoint) { rows in
+                Self.forEachSample(rows, parameters: columns) { time, phase, isOversized, coded in
                     samples += 1
-                    if rows.bool(r, oversizedColumn) == true { oversized += 1 }
-                    let observed = valueColumns.map { Self.observed(rows.string(r, $0)) }
-                    accumulator.add(time: time, phase: rows.string(r, phaseColumn) ?? "-", running: runningColumn.flatMap { observed[$0] }) {
-                        observed[$0]
-                    }
+                    if isOversized { oversized += 1 }
+                    let observed = coded.map(Self.observed)
+                    accumulator.add(time: time, phase: phase ?? "-", running: runningColumn.flatMap { observed[$0] }) { observed[$0] }
                     for i in tracks.indices { plots?[i].add(time: time, value: observed[i]) }
                 }
             }
@@ -122,31 +115,37 @@ struct DeviceReading {
         return (r.double(0, "started_s"), r.double(0, "ended_s"))
     }
 
-    /// The name of the column of `valuesQuery` that holds the `index`th parameter's value.
-    static func valueColumn(_ index: Int) -> String { "value_\(index)" }
+    /// Time, phase, whether the sample is too large to read, and its `values` and `quality` as
+    /// stored (NULL when too large), for `StoredSampleValues` to take the parameters out of.
+    /// `$7` is the largest `values` (or `quality`) read, in bytes.
+    static let valuesQuery = """
+        SELECT extract(epoch FROM s.time)::float8 AS time_s, s.phase, x.oversized,
+               CASE WHEN NOT x.oversized THEN s."values"::text END AS values_text,
+               CASE WHEN NOT x.oversized THEN s.quality::text END AS quality_text
+        FROM samples s
+        CROSS JOIN LATERAL (SELECT octet_length(s."values"::text) > $7::int OR coalesce(octet_length(s.quality::text), 0) > $7::int AS oversized) x
+        WHERE s.site = $1 AND s.epoch = $2 AND s.stream = $3 AND s.seq BETWEEN $4::bigint AND $5::bigint AND s.batch = $6
+        ORDER BY s.seq
+        """
 
-    /// Time, phase, whether the sample is too large to read, then one column per parameter:
-    /// its value with a letter for its JSON type (`n`, `s`, `b`), NULL when absent or not read well.
-    static func valuesQuery(columns: Int) -> String {
-        let values = (0..<columns).map { i in
-            let k = "$\(i + 8)::text"
-            return """
-                CASE WHEN x.q ? \(k) THEN NULL ELSE CASE jsonb_typeof(x.v -> \(k)) WHEN 'number' THEN 'n' || (x.v ->> \(k)) \
-                WHEN 'string' THEN 's' || (x.v ->> \(k)) WHEN 'boolean' THEN 'b' || (x.v ->> \(k)) END END AS \(valueColumn(i))
-                """
+    /// Each sample of a chunk of `valuesQuery`: its time, phase, whether it was too large to read,
+    /// and the parameters' values coded as `StoredSampleValues` codes them (nil for all when too large).
+    static func forEachSample(_ rows: PostgresResult, parameters: [String],
+                              _ body: (_ time: Double, _ phase: String?, _ oversized: Bool, _ coded: [String?]) throws -> Void) rethrows {
+        // The columns found by name once a chunk, not once a value: a batch has millions of values.
+        let timeColumn = rows.column("time_s"), phaseColumn = rows.column("phase"), oversizedColumn = rows.column("oversized")
+        let valuesColumn = rows.column("values_text"), qualityColumn = rows.column("quality_text")
+        let nothing = [String?](repeating: nil, count: parameters.count)
+        for r in 0..<rows.rowCount {
+            guard let time = rows.double(r, timeColumn), time.isFinite else { continue }
+            let oversized = rows.bool(r, oversizedColumn) == true
+            let coded = oversized ? nothing : StoredSampleValues.coded(values: rows.bytes(r, valuesColumn), quality: rows.bytes(r, qualityColumn),
+                                                                       parameters: parameters)
+            try body(time, rows.string(r, phaseColumn), oversized, coded)
         }
-        return """
-            SELECT extract(epoch FROM s.time)::float8 AS time_s, s.phase, octet_length(s."values"::text) > $7::int AS oversized\(values.map { ", " + $0 }.joined())
-            FROM samples s
-            CROSS JOIN LATERAL (
-                SELECT CASE WHEN octet_length(s."values"::text) <= $7::int THEN s."values"::jsonb END AS v,
-                       CASE WHEN octet_length(coalesce(s.quality::text, '')) <= $7::int THEN s.quality::jsonb END AS q) x
-            WHERE s.site = $1 AND s.epoch = $2 AND s.stream = $3 AND s.seq BETWEEN $4::bigint AND $5::bigint AND s.batch = $6
-            ORDER BY s.seq
-            """
     }
 
-    /// A column of `valuesQuery` as the statistics see it.
+    /// A value coded by `StoredSampleValues` as the statistics see it.
     static func observed(_ text: String?) -> BatchStatistics.Observed? {
         guard let text, let kind = text.first else { return nil }
         let rest = text.dropFirst()

@@ -53,18 +53,14 @@ public enum LabelSeriesReader {
             let columns = meta.map { $0.string("parameter") }.compactMap { $0 }
             guard !columns.isEmpty else { continue }
             var series = columns.map { Series(device: device, parameter: $0, changes: [], end: 0, truncated: false) }
-            let sql = DeviceReading.valuesQuery(columns: columns.count)
             for run in byDevice[device] ?? [] {
                 let parameters: [String?] = [site, run.epoch, run.stream, String(run.first), String(run.last), batch,
-                                             String(min(limits.maxSampleBytes, Int(Int32.max)))] + columns
-                try connection.forEachChunk(sql, parameters, chunk: 10_000, checkpoint: checkpoint) { rows in
-                    // The columns found by name once a chunk, not once a value.
-                    let timeColumn = rows.column("time_s"), oversizedColumn = rows.column("oversized")
-                    let valueColumns = columns.indices.map { rows.column(DeviceReading.valueColumn($0)) }
-                    for r in 0..<rows.rowCount {
-                        guard let time = rows.double(r, timeColumn), time.isFinite, rows.bool(r, oversizedColumn) != true else { continue }
+                                             String(min(limits.maxSampleBytes, Int(Int32.max)))]
+                try connection.forEachChunk(DeviceReading.valuesQuery, parameters, chunk: 10_000, checkpoint: checkpoint) { rows in
+                    DeviceReading.forEachSample(rows, parameters: columns) { time, _, oversized, coded in
+                        guard !oversized else { return }
                         for i in columns.indices {
-                            let label = Self.label(rows.string(r, valueColumns[i]))
+                            let label = Self.label(coded[i])
                             series[i].end = time
                             if series[i].changes.last.map({ $0.label != label }) ?? true {
                                 if series[i].changes.count < limits.maxChanges { series[i].changes.append((time, label)) } else { series[i].truncated = true }
@@ -78,7 +74,7 @@ public enum LabelSeriesReader {
         return out
     }
 
-    /// A value column of `DeviceReading.valuesQuery` as a label: text as it is, a flag as
+    /// A value coded by `StoredSampleValues` as a label: text as it is, a flag as
     /// `true`/`false`, a number (a code without a label) as its digits.
     static func label(_ text: String?) -> String? {
         guard let text, let kind = text.first else { return nil }

@@ -41,6 +41,14 @@ public final class PostgresResult {
         return String(cString: PQgetvalue(handle, Int32(row), Int32(column)))
     }
 
+    /// The value's bytes in text form, nil for SQL NULL: for text parsed by the caller without
+    /// making a String of it first.
+    public func bytes(_ row: Int, _ column: Int) -> ArraySlice<UInt8>? {
+        guard !isNull(row, column), let value = PQgetvalue(handle, Int32(row), Int32(column)) else { return nil }
+        let count = Int(PQgetlength(handle, Int32(row), Int32(column)))
+        return value.withMemoryRebound(to: UInt8.self, capacity: count) { Array(UnsafeBufferPointer(start: $0, count: count))[...] }
+    }
+
     public func int(_ row: Int, _ column: Int) -> Int64? { string(row, column).flatMap { Int64($0) } }
     public func double(_ row: Int, _ column: Int) -> Double? { string(row, column).flatMap { Double($0) } }
     public func bool(_ row: Int, _ column: Int) -> Bool? { string(row, column).map { $0 == "t" } }

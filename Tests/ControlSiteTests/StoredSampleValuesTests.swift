@@ -18,6 +18,7 @@ struct StoredSampleValuesTests {
         (#"[1,2,3]"#, nil),
         (#""text""#, nil),
         (#"{"t":37}"#, #"[1]"#),
+        (#"{"\u0074":5,"p\u0068":6}"#, #"{"\u0070h":"bad"}"#),
     ]
 
     @Test("numbers, labels, flags and absent values match jsonb's reading; quality takes a value out; a key given twice counts as its last")
@@ -25,8 +26,7 @@ struct StoredSampleValuesTests {
         let postgres = try TestPostgres()
         let connection = try PostgresConnection(try postgres.createDatabase())
         for (values, quality) in Self.cases {
-            let swift = StoredSampleValues.coded(values: Array(values.utf8)[...], quality: quality.map { Array($0.utf8)[...] },
-                                                 parameters: Self.parameters)
+            let swift = StoredSampleValues(parameters: Self.parameters).coded(values: Array(values.utf8)[...], quality: quality.map { Array($0.utf8)[...] })
             let columns = Self.parameters.indices.map { i in
                 let k = "$\(i + 3)::text"
                 return """

@@ -135,12 +135,11 @@ struct DeviceReading {
         // The columns found by name once a chunk, not once a value: a batch has millions of values.
         let timeColumn = rows.column("time_s"), phaseColumn = rows.column("phase"), oversizedColumn = rows.column("oversized")
         let valuesColumn = rows.column("values_text"), qualityColumn = rows.column("quality_text")
-        let nothing = [String?](repeating: nil, count: parameters.count)
+        let nothing = [String?](repeating: nil, count: parameters.count), reader = StoredSampleValues(parameters: parameters)
         for r in 0..<rows.rowCount {
             guard let time = rows.double(r, timeColumn), time.isFinite else { continue }
             let oversized = rows.bool(r, oversizedColumn) == true
-            let coded = oversized ? nothing : StoredSampleValues.coded(values: rows.bytes(r, valuesColumn), quality: rows.bytes(r, qualityColumn),
-                                                                       parameters: parameters)
+            let coded = oversized ? nothing : reader.coded(values: rows.bytes(r, valuesColumn), quality: rows.bytes(r, qualityColumn))
             try body(time, rows.string(r, phaseColumn), oversized, coded)
         }
     }

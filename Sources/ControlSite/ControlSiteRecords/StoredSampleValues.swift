@@ -6,23 +6,47 @@ import POCareContract
 /// array, or its quality says it was not read well.
 ///
 /// The stored JSON text is parsed here, not in the database: turning every sample's `values`
-/// into jsonb cost PostgreSQL about 45 µs a sample, most of a long batch's page. The fields
-/// are scanned once a sample, and a key given twice counts as its last value, as jsonb keeps it.
-public enum StoredSampleValues {
+/// into jsonb cost PostgreSQL about 45 µs a sample, most of a long batch's page. Each object is
+/// scanned once, its keys compared as bytes with the parameters asked for; a key given twice
+/// counts as its last value, as jsonb keeps it.
+public struct StoredSampleValues {
+    /// The parameters asked for, as the bytes of their JSON string literals.
+    private let literals: [[UInt8]]
+    public let parameters: [String]
+
+    public init(parameters: [String]) {
+        self.parameters = parameters
+        literals = parameters.map { Array("\"\($0)\"".utf8) }
+    }
+
+    /// The parameter a key names, by its literal; a key written with escapes is decoded first.
+    private func index(of key: ArraySlice<UInt8>) -> Int? {
+        if !key.contains(0x5C) { return literals.firstIndex { $0.elementsEqual(key) } }
+        guard let decoded = JSONFields.decodeString(key) else { return nil }
+        return parameters.firstIndex(of: decoded)
+    }
+
     /// The sample's columns: `values` and `quality` as stored (NULL quality: every value read
-    /// well). Text that is not a JSON object gives no values, as jsonb's `->` gives none.
-    public static func coded(values: ArraySlice<UInt8>?, quality: ArraySlice<UInt8>?, parameters: [String]) -> [String?] {
-        guard let values, let fields = try? JSONFields(values) else { return parameters.map { _ in nil } }
-        // Quality that is JSON null or not an object names no parameter.
-        let notReadWell = quality.flatMap { try? JSONFields($0) }
-        return parameters.map { parameter -> String? in
-            if notReadWell?.has(parameter) == true { return nil }
-            guard let raw = fields.raw(parameter), let first = raw.first else { return nil }
+    /// well). Text that is not a JSON object gives no values, as jsonb's `->` gives none; quality
+    /// that is JSON null or not an object names no parameter.
+    public func coded(values: ArraySlice<UInt8>?, quality: ArraySlice<UInt8>?) -> [String?] {
+        var raw = [ArraySlice<UInt8>?](repeating: nil, count: parameters.count)
+        guard let values, (try? JSONFields.forEachMember(values, { key, value in
+            if let i = index(of: key) { raw[i] = value }
+        })) != nil else { return raw.map { _ in nil } }
+        if let quality {
+            var notReadWell = raw.map { _ in false }
+            if (try? JSONFields.forEachMember(quality, { key, _ in if let i = index(of: key) { notReadWell[i] = true } })) != nil {
+                for i in raw.indices where notReadWell[i] { raw[i] = nil }
+            }
+        }
+        return raw.map { value -> String? in
+            guard let value, let first = value.first else { return nil }
             switch first {
-            case UInt8(ascii: "\""): return JSONFields.decodeString(raw).map { "s" + $0 }
+            case UInt8(ascii: "\""): return JSONFields.decodeString(value).map { "s" + $0 }
             case UInt8(ascii: "t"): return "btrue"
             case UInt8(ascii: "f"): return "bfalse"
-            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return "n" + String(decoding: raw, as: UTF8.self)
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return "n" + String(decoding: value, as: UTF8.self)
             default: return nil
             }
         }

@@ -43,6 +43,36 @@ public struct JSONFields: Sendable {
         }
     }
 
+    /// Each member of a JSON object, in order, as the exact bytes of its key (the string literal,
+    /// quotes included) and of its value, without keeping them: for readers that want a few
+    /// members of many objects and would spend more on a dictionary than on the scan.
+    public static func forEachMember(
+        _ bytes: ArraySlice<UInt8>, _ body: (_ key: ArraySlice<UInt8>, _ value: ArraySlice<UInt8>) -> Void
+    ) throws(Failure) {
+        var scanner = Scanner(bytes: bytes, position: bytes.startIndex)
+        scanner.skipSpace()
+        guard scanner.take(0x7B) else { throw .malformed(at: scanner.position) }
+        scanner.skipSpace()
+        if scanner.take(0x7D) { return }
+        while true {
+            scanner.skipSpace()
+            let keyStart = scanner.position
+            guard keyStart < bytes.endIndex, bytes[keyStart] == 0x22 else { throw .malformed(at: keyStart) }
+            try scanner.skipValue()
+            let key = bytes[keyStart..<scanner.position]
+            scanner.skipSpace()
+            guard scanner.take(0x3A) else { throw .malformed(at: scanner.position) }
+            scanner.skipSpace()
+            let valueStart = scanner.position
+            try scanner.skipValue()
+            body(key, bytes[valueStart..<scanner.position])
+            scanner.skipSpace()
+            if scanner.take(0x2C) { continue }
+            guard scanner.take(0x7D) else { throw .malformed(at: scanner.position) }
+            return
+        }
+    }
+
     public func has(_ key: String) -> Bool { ranges[key] != nil }
 
     public func raw(_ key: String) -> ArraySlice<UInt8>? { ranges[key].map { bytes[$0] } }

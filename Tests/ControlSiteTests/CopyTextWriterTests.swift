@@ -15,4 +15,33 @@ struct CopyTextWriterTests {
         #expect(String(decoding: w.bytes, as: UTF8.self) == "a\\tb\t\\N\tc\\\\d\\ne\n")
         #expect(w.rowCount == 1)
     }
+
+    @Test("escapes at the start, the end and side by side, empty values, and bytes from any collection come out as a byte-by-byte escape would")
+    func escapesAnywhere() {
+        func reference(_ value: [UInt8]) -> [UInt8] {
+            value.flatMap { b -> [UInt8] in
+                switch b {
+                case 0x5C: [0x5C, 0x5C]
+                case 0x09: [0x5C, 0x74]
+                case 0x0A: [0x5C, 0x6E]
+                case 0x0D: [0x5C, 0x72]
+                default: [b]
+                }
+            }
+        }
+        var generator = SystemRandomNumberGenerator()
+        let alphabet: [UInt8] = [0x5C, 0x09, 0x0A, 0x0D, 0x41, 0x7B, 0x22, 0xC3, 0xA9]
+        var values: [[UInt8]] = [[], [0x5C], [0x0D, 0x0A], Array("\\tail\\".utf8), Array("\tlead".utf8)]
+        for _ in 0..<500 { values.append((0..<Int.random(in: 0...40, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }) }
+        for value in values {
+            var fromSlice = CopyTextWriter(), fromString = CopyTextWriter(), fromLazy = CopyTextWriter()
+            fromSlice.field(bytes: value[...])
+            fromString.field(String(decoding: value, as: UTF8.self))
+            // A collection without contiguous storage takes the other path.
+            fromLazy.field(bytes: value.lazy.map { $0 })
+            #expect(fromSlice.bytes == reference(value))
+            #expect(fromLazy.bytes == reference(value))
+            #expect(fromString.bytes == reference(Array(String(decoding: value, as: UTF8.self).utf8)))
+        }
+    }
 }

@@ -119,27 +119,78 @@ extension ContractMessage {
         fieldsOfSamples.reserveCapacity(samples.count)
         var previousHash = previousHash
         for (offset, raw) in samples.enumerated() {
-            let sample: JSONFields
-            do { sample = try JSONFields(raw) } catch { throw at.malformed("sample \(offset + 1): \(error)") }
-            guard let seq = sample.int("seq"), seq == first + Int64(offset), let time = sample.string("time") else {
+            let sample: SampleMembers
+            do { sample = try SampleMembers(raw) } catch { throw at.malformed("sample \(offset + 1): \(error)") }
+            guard let seq = sample.int(.seq), seq == first + Int64(offset), let time = sample.string(.time) else {
                 throw at.malformed("sample \(offset + 1): needs seq \(first + Int64(offset)) and a time")
             }
             func inSample(_ reason: String) -> Failure { at.malformed("sample \(offset + 1): \(reason)") }
             try SampleChecks.time(time, inSample)
-            let parameters = try SampleChecks.values(sample.raw("values"), limit: limits.parametersPerSample, inSample)
-            try SampleChecks.quality(sample.raw("quality"), inSample)
+            let parameters = try SampleChecks.values(sample.raw(.values), limit: limits.parametersPerSample, inSample)
+            try SampleChecks.quality(sample.raw(.quality), inSample)
             var sampleFields = SampleFields(
-                seq: seq, time: time, timeNanoseconds: sample.int("time_ns"), cycle: sample.int("cycle"), batch: sample.string("batch"),
-                phase: sample.string("phase"), spec: sample.string("spec"), values: sample.raw("values") ?? Array("{}".utf8)[...],
-                quality: sample.raw("quality").flatMap { $0.elementsEqual("null".utf8) ? nil : $0 },
-                raw: sample.raw("raw").flatMap { $0.elementsEqual("null".utf8) ? nil : $0 },
-                hash: sample.string("hash"), previousHash: sample.string("previous_hash") ?? previousHash)
+                seq: seq, time: time, timeNanoseconds: sample.int(.timeNs), cycle: sample.int(.cycle), batch: sample.string(.batch),
+                phase: sample.string(.phase), spec: sample.string(.spec), values: sample.raw(.values) ?? Array("{}".utf8)[...],
+                quality: sample.raw(.quality).flatMap { $0.elementsEqual("null".utf8) ? nil : $0 },
+                raw: sample.raw(.raw).flatMap { $0.elementsEqual("null".utf8) ? nil : $0 },
+                hash: sample.string(.hash), previousHash: sample.string(.previousHash) ?? previousHash)
             sampleFields.parameters = parameters
             // A null hash is a hash the sample does not have: on a stream that carries hashes, a break (the writer decides).
-            sampleFields.nullHash = sample.raw("hash").map { $0.elementsEqual("null".utf8) } ?? false
+            sampleFields.nullHash = sample.raw(.hash).map { $0.elementsEqual("null".utf8) } ?? false
             fieldsOfSamples.append(sampleFields)
-            previousHash = sample.string("hash")
+            previousHash = sample.string(.hash)
         }
         return fieldsOfSamples
     }
+}
+
+/// The members of one sample that ingest reads, found in one scan of the object: a sample is
+/// parsed tens of thousands of times a second, and a dictionary of its keys cost more than the
+/// scan. A key given twice counts as its last, as `JSONFields` keeps it; others are skipped.
+struct SampleMembers {
+    enum Key: Int, CaseIterable {
+        case seq, time, timeNs, cycle, batch, phase, spec, values, quality, raw, hash, previousHash
+
+        var name: String {
+            switch self {
+            case .seq: "seq"
+            case .time: "time"
+            case .timeNs: "time_ns"
+            case .cycle: "cycle"
+            case .batch: "batch"
+            case .phase: "phase"
+            case .spec: "spec"
+            case .values: "values"
+            case .quality: "quality"
+            case .raw: "raw"
+            case .hash: "hash"
+            case .previousHash: "previous_hash"
+            }
+        }
+    }
+
+    /// Each key as the bytes of its JSON string literal.
+    private static let literals = Key.allCases.map { Array("\"\($0.name)\"".utf8) }
+    private var members = [ArraySlice<UInt8>?](repeating: nil, count: Key.allCases.count)
+
+    init(_ raw: ArraySlice<UInt8>) throws(JSONFields.Failure) {
+        var members = self.members
+        try JSONFields.forEachMember(raw) { key, value in
+            if let index = Self.index(of: key) { members[index] = value }
+        }
+        self.members = members
+    }
+
+    /// A key written with escapes is decoded before it is compared.
+    private static func index(of key: ArraySlice<UInt8>) -> Int? {
+        if !key.contains(0x5C) { return literals.firstIndex { $0.elementsEqual(key) } }
+        guard let decoded = JSONFields.decodeString(key) else { return nil }
+        return Key.allCases.first { $0.name == decoded }?.rawValue
+    }
+
+    func raw(_ key: Key) -> ArraySlice<UInt8>? { members[key.rawValue] }
+    /// nil when absent, null or not a string.
+    func string(_ key: Key) -> String? { raw(key).flatMap(JSONFields.decodeString) }
+    /// nil when absent, null or not an integer.
+    func int(_ key: Key) -> Int64? { raw(key).flatMap(JSONFields.int(raw:)) }
 }

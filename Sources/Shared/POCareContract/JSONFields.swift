@@ -81,8 +81,11 @@ public struct JSONFields: Sendable {
     public func string(_ key: String) -> String? { raw(key).flatMap(JSONFields.decodeString) }
 
     /// An integer field; nil when absent, null or not an integer.
-    public func int(_ key: String) -> Int64? {
-        guard let raw = raw(key), !raw.isEmpty else { return nil }
+    public func int(_ key: String) -> Int64? { raw(key).flatMap(JSONFields.int(raw:)) }
+
+    /// An integer literal's value; nil for anything else (a fraction, an exponent, null, a string).
+    public static func int(raw: ArraySlice<UInt8>) -> Int64? {
+        guard !raw.isEmpty else { return nil }
         var value: Int64 = 0
         var negative = false
         for (n, byte) in raw.enumerated() {

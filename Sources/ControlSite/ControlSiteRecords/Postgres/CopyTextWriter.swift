@@ -30,14 +30,29 @@ public struct CopyTextWriter: Sendable {
     }
 
     private mutating func appendEscaped<Bytes: Collection>(_ value: Bytes) where Bytes.Element == UInt8 {
-        for byte in value {
-            switch byte {
-            case 0x5C: bytes.append(contentsOf: [0x5C, 0x5C])
-            case 0x09: bytes.append(contentsOf: [0x5C, 0x74])
-            case 0x0A: bytes.append(contentsOf: [0x5C, 0x6E])
-            case 0x0D: bytes.append(contentsOf: [0x5C, 0x72])
-            default: bytes.append(byte)
-            }
+        if value.withContiguousStorageIfAvailable({ appendEscaped(buffer: $0) }) == nil {
+            Array(value).withUnsafeBufferPointer { appendEscaped(buffer: $0) }
         }
+    }
+
+    /// The runs between bytes that need escaping are appended whole: a value rarely has any,
+    /// and a byte at a time was most of the time spent writing rows.
+    private mutating func appendEscaped(buffer: UnsafeBufferPointer<UInt8>) {
+        var start = 0
+        for i in 0..<buffer.count {
+            let escaped: UInt8
+            switch buffer[i] {
+            case 0x5C: escaped = 0x5C
+            case 0x09: escaped = 0x74
+            case 0x0A: escaped = 0x6E
+            case 0x0D: escaped = 0x72
+            default: continue
+            }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[start..<i]))
+            bytes.append(0x5C)
+            bytes.append(escaped)
+            start = i + 1
+        }
+        bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[start...]))
     }
 }

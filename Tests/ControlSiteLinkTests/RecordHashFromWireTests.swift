@@ -120,4 +120,18 @@ struct Ed25519Tests {
         process.waitUntilExit()
         #expect(Array(der.suffix(32)) == publicKey.bytes)
     }
+
+    @Test("the keys a message's reader found only save decoding: wrong, missing or escaped keys give the readings the values' own keys give")
+    func knownParametersChangeNothing() throws {
+        let values = Array(#"{"temperature":37.5,"p\u0068":7.1,"label":"run \"2\"","flag":true,"off":null}"#.utf8)[...]
+        let quality = Array(#"{"off":"bad_device"}"#.utf8)[...]
+        let plain = try WireRecordHash.canonicalReadings(values: values, quality: quality, raw: nil)
+        #expect(plain.parameters == "temperature,ph,label,flag,off")
+        for known in [["temperature", "ph", "label", "flag", "off"], ["temperature"], ["temp", "ph", "x", "flag", "off", "more"], [],
+                      ["temperature", "p\\u0068", "label", "flag", "off"]] {
+            let reused = try WireRecordHash.canonicalReadings(values: values, quality: quality, raw: nil, knownParameters: known)
+            #expect(reused.parameters == plain.parameters, "known \(known)")
+            #expect(reused.bytes == plain.bytes, "known \(known)")
+        }
+    }
 }

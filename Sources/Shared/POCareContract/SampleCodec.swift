@@ -9,29 +9,32 @@ public enum SampleCodec {
     public static func encode(_ readings: [Reading]) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(readings.count * 9)
-        for reading in readings {
-            let quality: UInt8 = switch reading.quality {
-            case .good: 0
-            case .badCommunication: 1
-            case .badDevice: 2
-            }
-            switch reading.value {
-            case .none:
-                bytes.append(quality << 4 | Kind.none.rawValue)
-            case .number(let v)?:
-                bytes.append(quality << 4 | Kind.number.rawValue)
-                withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
-            case .flag(let b)?:
-                bytes.append(quality << 4 | (b ? Kind.flagTrue : Kind.flagFalse).rawValue)
-            case .text(let s)?:
-                let utf8 = Array(s.utf8.prefix(65535))
-                bytes.append(quality << 4 | Kind.text.rawValue)
-                bytes.append(UInt8(utf8.count & 0xFF))
-                bytes.append(UInt8(utf8.count >> 8))
-                bytes.append(contentsOf: utf8)
-            }
-        }
+        for reading in readings { append(reading.value, quality: reading.quality, to: &bytes) }
         return bytes
+    }
+
+    /// One reading's bytes, appended: for a writer that packs readings as it reads them.
+    public static func append(_ value: Value?, quality: Quality, to bytes: inout [UInt8]) {
+        let quality: UInt8 = switch quality {
+        case .good: 0
+        case .badCommunication: 1
+        case .badDevice: 2
+        }
+        switch value {
+        case .none:
+            bytes.append(quality << 4 | Kind.none.rawValue)
+        case .number(let v)?:
+            bytes.append(quality << 4 | Kind.number.rawValue)
+            withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
+        case .flag(let b)?:
+            bytes.append(quality << 4 | (b ? Kind.flagTrue : Kind.flagFalse).rawValue)
+        case .text(let s)?:
+            let utf8 = Array(s.utf8.prefix(65535))
+            bytes.append(quality << 4 | Kind.text.rawValue)
+            bytes.append(UInt8(utf8.count & 0xFF))
+            bytes.append(UInt8(utf8.count >> 8))
+            bytes.append(contentsOf: utf8)
+        }
     }
 
     public struct DecodeError: Error, CustomStringConvertible {

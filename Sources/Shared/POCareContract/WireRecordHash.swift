@@ -27,7 +27,7 @@ public enum WireRecordHash {
         guard let cycle = sample.cycle else { return .notRecomputable("the sample carries no cycle") }
         let readings: (parameters: String, bytes: [UInt8])
         do {
-            readings = try canonicalReadings(values: sample.values, quality: sample.quality, raw: sample.raw)
+            readings = try canonicalReadings(values: sample.values, quality: sample.quality, raw: sample.raw, knownParameters: sample.parameters)
         } catch {
             return .notRecomputable(error.description)
         }
@@ -78,34 +78,54 @@ public enum WireRecordHash {
 
     /// The parameter ids (joined by ",") and the packed readings (`SampleCodec`) of a sample's
     /// `values`, `quality` and `raw` objects, in the order the values were sent.
+    /// `knownParameters`: the keys of `values` as the message's reader found them, if it did; a
+    /// key is taken from there only where its bytes spell it exactly, so they save decoding every
+    /// key again and can never change what is hashed.
     public static func canonicalReadings(
-        values: ArraySlice<UInt8>, quality: ArraySlice<UInt8>?, raw: ArraySlice<UInt8>?
+        values: ArraySlice<UInt8>, quality: ArraySlice<UInt8>?, raw: ArraySlice<UInt8>?, knownParameters: [String] = []
     ) throws(ReadingsError) -> (parameters: String, bytes: [UInt8]) {
-        let members: [(String, ArraySlice<UInt8>)]
+        var members: [(id: String, value: ArraySlice<UInt8>)] = []
+        members.reserveCapacity(knownParameters.count)
         let qualities: JSONFields?, raws: JSONFields?
         do {
-            members = try JSONFields.orderedMembers(values)
+            var undecodable = false
+            try JSONFields.forEachMember(values) { key, value in
+                let index = members.count
+                if index < knownParameters.count, Self.spells(key, knownParameters[index]) {
+                    members.append((knownParameters[index], value))
+                } else if let id = JSONFields.decodeString(key) {
+                    members.append((id, value))
+                } else {
+                    undecodable = true
+                }
+            }
+            if undecodable { throw JSONFields.Failure.malformed(at: values.startIndex) }
             qualities = try quality.map { q throws(JSONFields.Failure) in try JSONFields(q) }
             raws = try raw.map { r throws(JSONFields.Failure) in try JSONFields(r) }
         } catch {
             throw ReadingsError(description: "values: \(error)")
         }
-        var readings: [Reading] = []
-        readings.reserveCapacity(members.count)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(members.count * 9)
         for (id, text) in members {
-            var reading = Reading(parameterId: id, value: nil, quality: .good)
+            var readingQuality = Quality.good
             if let named = qualities?.string(id) {
                 guard let quality = Quality(rawValue: named) else { throw ReadingsError(description: "\(id): unknown quality '\(named)'") }
-                reading.quality = quality
+                readingQuality = quality
             }
-            if let exact = raws?.raw(id) {
-                reading.value = .number(try rawNumber(exact, id: id))
-            } else {
-                reading.value = try wireValue(text, id: id)
-            }
-            readings.append(reading)
+            let value: Value? = if let exact = raws?.raw(id) { .number(try rawNumber(exact, id: id)) } else { try wireValue(text, id: id) }
+            SampleCodec.append(value, quality: readingQuality, to: &bytes)
         }
-        return (members.map(\.0).joined(separator: ","), SampleCodec.encode(readings))
+        return (members.map(\.id).joined(separator: ","), bytes)
+    }
+
+    /// Whether a key's string literal is exactly `"id"`, without escapes.
+    private static func spells(_ key: ArraySlice<UInt8>, _ id: String) -> Bool {
+        var id = id
+        return id.withUTF8 { utf8 in
+            key.count == utf8.count + 2 && key.first == 0x22 && key.last == 0x22 && !utf8.contains(0x22) && !utf8.contains(0x5C)
+                && key.dropFirst().dropLast().elementsEqual(utf8)
+        }
     }
 
     /// A `raw` entry: the code behind a label as a JSON number, or the IEEE-754 bits of a number

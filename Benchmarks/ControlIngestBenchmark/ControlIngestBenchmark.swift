@@ -34,6 +34,8 @@ struct ControlIngestBenchmark: ParsableCommand {
     @Option(help: "Writer threads, each with its own connection (control.yaml writers).") var writers = 2
     @Option(help: "PostgreSQL connection string of an empty database (default: a temporary cluster).") var database: String?
     @Flag(help: "Samples without chain hashes (nothing to recompute), to see what recomputing every hash costs.") var withoutHashes = false
+    @Option(help: "Rounds of ingest and bare COPY, each into fresh databases; the medians are printed (a shared machine's load moves single runs).")
+    var rounds = 1
 
     func run() throws {
         let cluster = database == nil ? try TemporaryCluster() : nil
@@ -80,8 +82,61 @@ struct ControlIngestBenchmark: ParsableCommand {
         print("backlog: \(devices) devices × \(samples) samples = \(total) samples in \(payloads.count) messages "
               + "(\(payloads.reduce(0) { $0 + $1.1.count } / 1_048_576) MiB of JSON)")
 
-        // Parsed on this thread and written by the writers, as the MQTT thread and the writers of
-        // `pocare-control run` share the work.
+        let (inserted, seconds, ingestCPU) = try ingest(payloads, info: info, logger: logger)
+        let proof = try connection.execute("""
+            SELECT (SELECT count(*) FROM samples WHERE time_ns IS NOT NULL) AS recomputed, (SELECT count(*) FROM records_set_aside) AS set_aside
+            """)
+        print("hashes recomputed on arrival: \(proof.int(0, "recomputed") ?? 0) samples stored as recomputed, \(proof.int(0, "set_aside") ?? 0) set aside")
+        print("ingested \(inserted) samples in \(String(format: "%.1f", seconds)) s: \(Int(Double(inserted) / seconds)) samples/s "
+              + "(one instance, \(writers) writers, \(batchMessages) messages per transaction; goal ≥ 50,000)")
+        let size = try connection.execute("SELECT pg_size_pretty(pg_database_size(current_database())) AS size").string(0, "size") ?? "?"
+        print("database size: \(size) (\(String(format: "%.0f", Double(try connection.execute("SELECT pg_database_size(current_database()) AS bytes").int(0, "bytes") ?? 0) / Double(max(inserted, 1)))) bytes per sample)")
+        try resend(payloads.prefix(2000), info: info, logger: logger)
+
+        let (bare, bareCPU) = try bareCopy(payloads, info: info, logger: logger)
+        var rates = [Double(inserted) / seconds], bares = [bare], cpuRatios = [bareCPU.total / ingestCPU.total * 100]
+        print(roundText(1, rates[0], bares[0]) + cpuText(ingestCPU, bareCPU, samples: inserted))
+        for round in stride(from: 2, through: rounds, by: 1) {
+            let again = try freshDatabase("ingest_again", admin: connection, info: info, logger: logger)
+            try announce(devices: devices, on: try PostgresConnection(again), logger: logger)
+            let (stored, took, roundCPU) = try ingest(payloads, info: again, logger: logger)
+            guard stored == inserted else { throw BenchmarkFailure(message: "round \(round) stored \(stored) of \(inserted) samples") }
+            let (bare, bareCPU) = try bareCopy(payloads, info: info, logger: logger)
+            rates.append(Double(stored) / took)
+            bares.append(bare)
+            cpuRatios.append(bareCPU.total / roundCPU.total * 100)
+            print(roundText(round, rates[round - 1], bares[round - 1]) + cpuText(roundCPU, bareCPU, samples: stored))
+        }
+        if rounds > 1 {
+            let ratios = zip(rates, bares).map { $0 / $1 * 100 }
+            print("median of \(rounds) rounds: ingest \(Int(median(rates))) samples/s, bare COPY \(Int(median(bares))) samples/s, "
+                  + "ingest at \(Int(median(ratios).rounded())) % of bare COPY (rounds: \(ratios.map { "\(Int($0.rounded())) %" }.joined(separator: ", ")); goal ≥ 50 %); "
+                  + "by CPU time per sample \(Int(median(cpuRatios).rounded())) % (rounds: \(cpuRatios.map { "\(Int($0.rounded())) %" }.joined(separator: ", ")))")
+        }
+        _ = cluster
+    }
+
+    /// CPU time per sample of ingest and of the bare COPY: steady where a shared machine's wall clock is not.
+    func cpuText(_ ingest: ClusterCPU.Used, _ bare: ClusterCPU.Used, samples: Int) -> String {
+        let n = Double(max(samples, 1)) / 1e6
+        return String(format: "; CPU per sample: ingest %.1f µs (this process %.1f, PostgreSQL %.1f), bare COPY %.1f µs (%.1f, %.1f)",
+                      ingest.total / n, ingest.client / n, ingest.server / n, bare.total / n, bare.client / n, bare.server / n)
+    }
+
+    func roundText(_ round: Int, _ rate: Double, _ bare: Double) -> String {
+        "round \(round): bare COPY of the same rows into the same tables, no checks: \(Int(bare)) samples/s (\(writers) connections, "
+            + "\(batchMessages) messages per transaction); ingest \(Int(rate)) samples/s is \(Int((rate / bare * 100).rounded())) % of it (goal ≥ 50 %)"
+    }
+
+    func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+
+    /// Parsed on this thread and written by the writers, as the MQTT thread and the writers of
+    /// `pocare-control run` share the work; returns the samples stored and the seconds taken.
+    func ingest(_ payloads: [(String, [UInt8])], info: String, logger: Logger) throws -> (Int, Double, ClusterCPU.Used) {
+        let cpu = ClusterCPU()
         let clock = ContinuousClock()
         let began = clock.now
         let pipeline = IngestPipeline(database: info, writers: writers, batchMessages: batchMessages, queueCapacity: 4 * batchMessages * writers, logger: logger)
@@ -93,23 +148,17 @@ struct ControlIngestBenchmark: ParsableCommand {
         pipeline.close(retryingFor: .seconds(3600))
         pipeline.waitUntilFinished()
         let elapsed = clock.now - began
-        let inserted = pipeline.currentStatistics.inserted
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let proof = try connection.execute("""
-            SELECT (SELECT count(*) FROM samples WHERE time_ns IS NOT NULL) AS recomputed, (SELECT count(*) FROM records_set_aside) AS set_aside
-            """)
-        print("hashes recomputed on arrival: \(proof.int(0, "recomputed") ?? 0) samples stored as recomputed, \(proof.int(0, "set_aside") ?? 0) set aside")
-        print("ingested \(inserted) samples in \(String(format: "%.1f", seconds)) s: \(Int(Double(inserted) / seconds)) samples/s "
-              + "(one instance, \(writers) writers, \(batchMessages) messages per transaction; goal ≥ 50,000)")
-        let size = try connection.execute("SELECT pg_size_pretty(pg_database_size(current_database())) AS size").string(0, "size") ?? "?"
-        print("database size: \(size) (\(String(format: "%.0f", Double(try connection.execute("SELECT pg_database_size(current_database()) AS bytes").int(0, "bytes") ?? 0) / Double(max(inserted, 1)))) bytes per sample)")
-        try resend(payloads.prefix(2000), info: info, logger: logger)
+        return (pipeline.currentStatistics.inserted, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, cpu.read())
+    }
 
-        let bare = try bareCopy(payloads, info: info, logger: logger)
-        let rate = Double(inserted) / seconds
-        print("bare COPY of the same rows into the same tables, no checks: \(Int(bare)) samples/s (\(writers) connections, "
-              + "\(batchMessages) messages per transaction); ingest is \(Int((rate / bare * 100).rounded())) % of it (goal ≥ 50 %)")
-        _ = cluster
+    /// A freshly migrated database of the cluster, dropped first if an earlier round left it.
+    func freshDatabase(_ name: String, admin: PostgresConnection, info: String, logger: Logger) throws -> String {
+        try admin.execute("DROP DATABASE IF EXISTS \(name)")
+        try admin.execute("CREATE DATABASE \(name)")
+        let fresh = info.replacingOccurrences(of: "dbname=postgres", with: "dbname=\(name)")
+        guard fresh != info else { throw BenchmarkFailure(message: "rounds need a connection string with dbname=postgres") }
+        try ControlSchema.migrate(try PostgresConnection(fresh), logger: logger)
+        return fresh
     }
 
     /// A resend of the first messages, as after a consumer restart: each copy checked and dropped.
@@ -133,13 +182,8 @@ struct ControlIngestBenchmark: ParsableCommand {
     /// text made before the clock starts, copied straight into `samples` of a freshly migrated
     /// database on as many connections and in transactions as large as ingest's, with none of
     /// ingest's checks (no staging, duplicate check, chain links, stream progress or batch runs).
-    func bareCopy(_ payloads: [(String, [UInt8])], info: String, logger: Logger) throws -> Double {
-        let admin = try PostgresConnection(info)
-        try admin.execute("DROP DATABASE IF EXISTS bare_copy")
-        try admin.execute("CREATE DATABASE bare_copy")
-        let bareInfo = info.replacingOccurrences(of: "dbname=postgres", with: "dbname=bare_copy")
-        guard bareInfo != info else { throw BenchmarkFailure(message: "the bare COPY needs a connection string with dbname=postgres") }
-        try ControlSchema.migrate(try PostgresConnection(bareInfo), logger: logger)
+    func bareCopy(_ payloads: [(String, [UInt8])], info: String, logger: Logger) throws -> (Double, ClusterCPU.Used) {
+        let bareInfo = try freshDatabase("bare_copy", admin: try PostgresConnection(info), info: info, logger: logger)
         var batches: [[UInt8]] = []
         var group: [RecordMessage] = []
         for (topic, payload) in payloads {
@@ -148,6 +192,7 @@ struct ControlIngestBenchmark: ParsableCommand {
         }
         if !group.isEmpty { batches.append(IngestWriter.sampleRows(group).bytes) }
         let copies = batches, rows = devices * samples
+        let cpu = ClusterCPU()
         let next = Mutex(0)
         let failure = Mutex<String?>(nil)
         let clock = ContinuousClock()
@@ -167,11 +212,12 @@ struct ControlIngestBenchmark: ParsableCommand {
             }
         }
         let elapsed = clock.now - began
+        let used = cpu.read()
         if let message = failure.withLock({ $0 }) { throw BenchmarkFailure(message: "bare COPY: \(message)") }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let copied = try PostgresConnection(bareInfo).execute("SELECT count(*) AS n FROM samples").int(0, "n") ?? 0
         guard copied == rows else { throw BenchmarkFailure(message: "bare COPY stored \(copied) of \(rows) rows") }
-        return Double(copied) / seconds
+        return (Double(copied) / seconds, used)
     }
 }
 
@@ -249,5 +295,35 @@ final class TemporaryCluster {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         guard status == 0 else { throw ValidationError("\(tool) \(arguments.joined(separator: " ")) failed") }
+    }
+}
+
+/// CPU time used by this process and by every PostgreSQL server process since it was made:
+/// user and system time, which other tenants of a shared machine do not add to.
+struct ClusterCPU {
+    struct Used: Sendable {
+        var client: Double
+        var server: Double
+        var total: Double { client + server }
+    }
+
+    private let client = CPUMeter.processCPU()
+    private let server = Self.serverCPU()
+
+    func read() -> Used { Used(client: CPUMeter.processCPU() - client, server: Self.serverCPU() - server) }
+
+    /// Every server process's user and system time, and its ended children's: a backend whose
+    /// connection closed is counted in the postmaster that reaped it.
+    static func serverCPU() -> Double {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.reduce(0) { sum, entry in
+            guard Int32(entry) != nil, let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  stat.contains("(postgres)"), let close = stat.lastIndex(of: ")") else { return sum }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            // After the name: state is field 0, utime 11, stime 12, cutime 13, cstime 14.
+            guard fields.count > 14 else { return sum }
+            let ticks = fields[11...14].compactMap { Double($0) }.reduce(0, +)
+            return sum + ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
+        }
     }
 }

@@ -5,6 +5,7 @@ import Hashing
 import Foundation
 import POCareContract
 import Testing
+import TestSupport
 
 /// What an anonymous broker client tried, and what ingest does with it now.
 @Suite("Ingest refuses what the contract forbids and holds aside what no birth names", .serialized)
@@ -51,6 +52,24 @@ struct IngestForgeryTests {
         // A message on one device's topic that names another device's stream is not that device's.
         let elsewhere = Array(String(decoding: telemetry(values: "{}"), as: UTF8.self).replacingOccurrences(of: "rocker-1/telemetry", with: "str-1/telemetry").utf8)
         #expect(refusal(topic, elsewhere)?.contains("on the telemetry topic of 'rocker-1'") == true)
+    }
+
+    @Test("each sample's keys are checked on their own: a later sample that changes them, repeats one or nests a value is read or refused as if it came first")
+    func keysPerSample() throws {
+        let topic = "pocare/v1/site-a/rocker-1/telemetry"
+        func message(_ values: [String]) -> [UInt8] {
+            let samples = values.enumerated().map { i, v in "{\"seq\":\(i + 1),\"time\":\"2026-11-25T08:00:0\(i).250Z\",\"values\":\(v)}" }
+            return Array("""
+                {"seq_first":1,"seq_last":\(values.count),"schema":"pocare/v1/telemetry","site":"site-a","device":"rocker-1",\
+                "stream":"rocker-1/telemetry","samples":[\(samples.joined(separator: ","))]}
+                """.utf8)
+        }
+        let changing = try ContractMessage.parse(topic: topic, payload: message([#"{"a":1,"b":2}"#, #"{"a":1,"b":2}"#, #"{"a":1,"c":2}"#, #"{"\u0061":1,"b":2}"#]))
+        guard case .records(let records) = changing else { throw TestFailure("not records") }
+        #expect(records.samples.map(\.parameters) == [["a", "b"], ["a", "b"], ["a", "c"], ["a", "b"]])
+        #expect(refusal(topic, message([#"{"a":1,"b":2}"#, #"{"a":1,"a":2}"#]))?.contains("'a' is given twice") == true)
+        #expect(refusal(topic, message([#"{"a":1,"b":2}"#, #"{"a":1,"b":[2]}"#]))?.contains("'b' must be a number, a flag, a label or null") == true)
+        #expect(refusal(topic, message([#"{"a":1,"b":2}"#, #"{"a":1,"b":2}"#, #"{"a":1,"b":{}}"#]))?.contains("sample 3") == true)
     }
 
     @Test("a stream of a device no birth names is held aside as a finding, never a batch; the site's own devices are stored")

@@ -118,6 +118,7 @@ extension ContractMessage {
         var fieldsOfSamples: [SampleFields] = []
         fieldsOfSamples.reserveCapacity(samples.count)
         var previousHash = previousHash
+        var keysSeen = SampleChecks.KeysSeen()
         for (offset, raw) in samples.enumerated() {
             let sample: SampleMembers
             do { sample = try SampleMembers(raw) } catch { throw at.malformed("sample \(offset + 1): \(error)") }
@@ -126,7 +127,7 @@ extension ContractMessage {
             }
             func inSample(_ reason: String) -> Failure { at.malformed("sample \(offset + 1): \(reason)") }
             try SampleChecks.time(time, inSample)
-            let parameters = try SampleChecks.values(sample.raw(.values), limit: limits.parametersPerSample, inSample)
+            let parameters = try SampleChecks.values(sample.raw(.values), limit: limits.parametersPerSample, seen: &keysSeen, inSample)
             try SampleChecks.quality(sample.raw(.quality), inSample)
             var sampleFields = SampleFields(
                 seq: seq, time: time, timeNanoseconds: sample.int(.timeNs), cycle: sample.int(.cycle), batch: sample.string(.batch),

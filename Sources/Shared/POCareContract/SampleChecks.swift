@@ -4,23 +4,51 @@ import POCareCore
 /// of plain values (a number, a flag, a label or text, or null) with each key once, `quality` an
 /// object of quality names, and times that are UTC times.
 enum SampleChecks {
+    /// The keys of a message's samples as last read: a device sends the same keys in every
+    /// sample, so a sample whose keys are byte for byte the last one's reuses its checked names.
+    struct KeysSeen {
+        var literals: [ArraySlice<UInt8>] = []
+        var names: [String] = []
+    }
+
     /// The keys of `values`, in order; throws what breaks the rules.
     static func values(
-        _ raw: ArraySlice<UInt8>?, limit: Int, _ malformed: (String) -> ContractMessage.Failure
+        _ raw: ArraySlice<UInt8>?, limit: Int, seen: inout KeysSeen, _ malformed: (String) -> ContractMessage.Failure
     ) throws(ContractMessage.Failure) -> [String] {
         guard let raw else { return [] }
+        var literals: [ArraySlice<UInt8>] = []
+        literals.reserveCapacity(seen.literals.count)
+        var container: ArraySlice<UInt8>?
         // Where the object breaks is not needed: the message was read as strict JSON already.
-        guard let members = try? JSONFields.members(raw) else { throw malformed("values: expected an object of parameter values") }
-        guard members.count <= limit else { throw malformed("\(members.count) values; the contract allows \(limit) in a sample") }
-        var seen = Set<String>()
-        seen.reserveCapacity(members.count)
-        for member in members {
-            guard seen.insert(member.key).inserted else { throw malformed("values: '\(member.key.prefix(64))' is given twice") }
-            guard let first = member.value.first, first != 0x7B, first != 0x5B else {
-                throw malformed("values: '\(member.key.prefix(64))' must be a number, a flag, a label or null")
+        do {
+            try JSONFields.forEachMember(raw) { key, value in
+                literals.append(key)
+                if container == nil, value.first == 0x7B || value.first == 0x5B { container = key }
             }
+        } catch {
+            throw malformed("values: expected an object of parameter values")
         }
-        return members.map(\.key)
+        guard literals.count <= limit else { throw malformed("\(literals.count) values; the contract allows \(limit) in a sample") }
+        let names: [String]
+        if literals.count == seen.literals.count, zip(literals, seen.literals).allSatisfy({ $0.elementsEqual($1) }) {
+            names = seen.names
+        } else {
+            var decoded: [String] = []
+            decoded.reserveCapacity(literals.count)
+            var unique = Set<String>()
+            unique.reserveCapacity(literals.count)
+            for literal in literals {
+                guard let name = JSONFields.decodeString(literal) else { throw malformed("values: expected an object of parameter values") }
+                guard unique.insert(name).inserted else { throw malformed("values: '\(name.prefix(64))' is given twice") }
+                decoded.append(name)
+            }
+            names = decoded
+            seen = KeysSeen(literals: literals, names: names)
+        }
+        if let container, let name = JSONFields.decodeString(container) {
+            throw malformed("values: '\(name.prefix(64))' must be a number, a flag, a label or null")
+        }
+        return names
     }
 
     static func quality(_ raw: ArraySlice<UInt8>?, _ malformed: (String) -> ContractMessage.Failure) throws(ContractMessage.Failure) {

@@ -30,6 +30,8 @@ struct PageBenchmark: ParsableCommand {
     @Option(help: "SITESxDEVICESxDAYS at 1 Hz, one batch per device.") var network = "2x5x1"
     @Option(help: "Requests of each page (the first is not counted: it warms the caches).") var requests = 10
     @Option(help: "PostgreSQL connection string of an empty database (default: a temporary cluster).") var database: String?
+    @Option(help: "Seconds a page may take before it is refused (web: page_budget); raise it to time a page beyond the default.")
+    var pageBudget = WebSettings().pageBudgetSeconds
     @Flag(help: "The database given holds the network already (from an earlier run with --database): only the pages are timed.")
     var loaded = false
 
@@ -53,7 +55,7 @@ struct PageBenchmark: ParsableCommand {
 
         let timings = try Self.blocking {
             try await Self.measure(info: info, pages: ["/sites", "/batches/\(shape.site(1))/\(shape.batch(site: 1, device: 1))"],
-                                   requests: requests)
+                                   requests: requests, pageBudget: pageBudget)
         }
         for timing in timings { print(timing.text) }
         _ = cluster
@@ -75,9 +77,10 @@ struct PageBenchmark: ParsableCommand {
     }
 
     /// Starts the web server on a free loopback port, signs in and times each page.
-    static func measure(info: String, pages: [String], requests: Int) async throws -> [Timing] {
+    static func measure(info: String, pages: [String], requests: Int, pageBudget: Double) async throws -> [Timing] {
         var settings = WebSettings()
         settings.port = 0
+        settings.pageBudgetSeconds = pageBudget
         let server = ControlSiteWebServer(settings: settings, connectionInfo: info, logger: Logger(label: "bench.web"))
         let port = Mutex(0)
         let serving = Task { try await server.run { bound in port.withLock { $0 = bound } } }

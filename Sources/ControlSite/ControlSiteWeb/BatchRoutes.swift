@@ -23,13 +23,23 @@ extension ControlSiteWebServer {
             let site = Self.parameter(context, "site"), batch = Self.parameter(context, "batch")
             return try await signedIn(request) { session in
                 let specs = self.specs, limits = BatchReviewPage.Limits(settings), quality = self.quality
-                return try await boundedPage(request) { c, budget in
-                    guard let data = try BatchReviewPage.load(site: site, batch: batch, specs: specs, limits: limits, budget: budget,
-                                                              settings: quality, userName: session.userName, on: c) else {
-                        return Self.problem(.notFound, "No records of batch \(batch) at \(site).", session: session)
+                do {
+                    return try await boundedPage(request) { c, budget in
+                        guard let data = try BatchReviewPage.load(site: site, batch: batch, specs: specs, limits: limits, budget: budget,
+                                                                  settings: quality, userName: session.userName, on: c) else {
+                            return Self.problem(.notFound, "No records of batch \(batch) at \(site).", session: session)
+                        }
+                        try budget.check()
+                        return Self.html(BatchReviewPage.render(data, session: session))
                     }
-                    try budget.check()
-                    return Self.html(BatchReviewPage.render(data, session: session))
+                } catch let refusal as DatabaseWorkers.Refusal {
+                    guard case .overBudget = refusal else { throw refusal }
+                    // A reviewer is not left without the record: the commands read it without a time limit.
+                    return Self.problem(.serviceUnavailable, """
+                        Not shown: \(refusal.description). A batch's page reads every sample of the batch, and a batch of weeks \
+                        at 1 Hz takes longer than that. `pocare-control batch \(site) \(batch)` shows the same record and checks \
+                        without a time limit, and `pocare-control disposition` signs it; `page_budget` in control.yaml sets the page's limit.
+                        """, session: session)
                 }
             }
         }

@@ -148,6 +148,9 @@ public final class ControlSiteLink: Sendable {
             if !alive && client.socket < 0 { lostBroker(session, schedule: &schedule) }
         }
         sayGoodbye(session)
+        // The event handler holds the session and the session the client: without this the
+        // pair outlives the link, and with it libmosquitto's handle (a reload makes a new link).
+        client.onEvent = { _ in }
     }
 
     /// One turn while connected: retained metadata and specs, the status, live records, then

@@ -119,6 +119,7 @@ extension ContractMessage {
         fieldsOfSamples.reserveCapacity(samples.count)
         var previousHash = previousHash
         var keysSeen = SampleChecks.KeysSeen()
+        var batch = RepeatedString(), phase = RepeatedString(), spec = RepeatedString(), chained = RepeatedString()
         for (offset, raw) in samples.enumerated() {
             let sample: SampleMembers
             do { sample = try SampleMembers(raw) } catch { throw at.malformed("sample \(offset + 1): \(error)") }
@@ -129,19 +130,37 @@ extension ContractMessage {
             try SampleChecks.time(time, inSample)
             let parameters = try SampleChecks.values(sample.raw(.values), limit: limits.parametersPerSample, seen: &keysSeen, inSample)
             try SampleChecks.quality(sample.raw(.quality), inSample)
+            // A sample's previous hash is, byte for byte, the hash of the sample before it: decoded once.
+            let named = chained.string(sample.raw(.previousHash)), hash = chained.string(sample.raw(.hash))
             var sampleFields = SampleFields(
-                seq: seq, time: time, timeNanoseconds: sample.int(.timeNs), cycle: sample.int(.cycle), batch: sample.string(.batch),
-                phase: sample.string(.phase), spec: sample.string(.spec), values: sample.raw(.values) ?? Array("{}".utf8)[...],
+                seq: seq, time: time, timeNanoseconds: sample.int(.timeNs), cycle: sample.int(.cycle), batch: batch.string(sample.raw(.batch)),
+                phase: phase.string(sample.raw(.phase)), spec: spec.string(sample.raw(.spec)), values: sample.raw(.values) ?? Array("{}".utf8)[...],
                 quality: sample.raw(.quality).flatMap { $0.elementsEqual("null".utf8) ? nil : $0 },
                 raw: sample.raw(.raw).flatMap { $0.elementsEqual("null".utf8) ? nil : $0 },
-                hash: sample.string(.hash), previousHash: sample.string(.previousHash) ?? previousHash)
+                hash: hash, previousHash: named ?? previousHash)
             sampleFields.parameters = parameters
             // A null hash is a hash the sample does not have: on a stream that carries hashes, a break (the writer decides).
             sampleFields.nullHash = sample.raw(.hash).map { $0.elementsEqual("null".utf8) } ?? false
             fieldsOfSamples.append(sampleFields)
-            previousHash = sample.string(.hash)
+            previousHash = hash
         }
         return fieldsOfSamples
+    }
+}
+
+/// A text member that repeats from sample to sample (batch, phase, spec, a hash and the next
+/// sample's previous hash): decoded once for as long as its bytes stay the same.
+struct RepeatedString {
+    private var bytes: ArraySlice<UInt8>?
+    private var value: String?
+
+    /// The member's text; nil when absent, null or not a string.
+    mutating func string(_ raw: ArraySlice<UInt8>?) -> String? {
+        guard let raw else { return nil }
+        if let bytes, bytes.elementsEqual(raw) { return value }
+        bytes = raw
+        value = JSONFields.decodeString(raw)
+        return value
     }
 }
 

@@ -18,29 +18,17 @@ public struct JSONFields: Sendable {
 
     public init(_ bytes: ArraySlice<UInt8>) throws(Failure) {
         self.bytes = bytes
-        var scanner = Scanner(bytes: bytes, position: bytes.startIndex)
-        scanner.skipSpace()
-        guard scanner.take(0x7B) else { throw .malformed(at: scanner.position) }
-        scanner.skipSpace()
-        if scanner.take(0x7D) { return }
-        while true {
-            scanner.skipSpace()
-            let keyStart = scanner.position
-            try scanner.skipValue()
-            guard let key = JSONFields.decodeString(bytes[keyStart..<scanner.position]) else {
-                throw .malformed(at: keyStart)
+        var ranges: [String: Range<Int>] = [:]
+        var undecodableKey: Int?
+        try Self.forEachMember(bytes) { key, value in
+            guard let name = JSONFields.decodeString(key) else {
+                undecodableKey = undecodableKey ?? key.startIndex
+                return
             }
-            scanner.skipSpace()
-            guard scanner.take(0x3A) else { throw .malformed(at: scanner.position) }
-            scanner.skipSpace()
-            let valueStart = scanner.position
-            try scanner.skipValue()
-            ranges[key] = valueStart..<scanner.position
-            scanner.skipSpace()
-            if scanner.take(0x2C) { continue }
-            guard scanner.take(0x7D) else { throw .malformed(at: scanner.position) }
-            return
+            ranges[name] = value.startIndex..<value.endIndex
         }
+        if let undecodableKey { throw .malformed(at: undecodableKey) }
+        self.ranges = ranges
     }
 
     /// Each member of a JSON object, in order, as the exact bytes of its key (the string literal,

@@ -17,8 +17,7 @@ extension WebSuites {
 
         /// A sample of 200,000 values put straight into the database (ingest refuses it), as one a
         /// version before the contract's limits could have stored.
-        static func plantHugeSample(_ fixture: WebFixture) throws {
-            let values = "{" + (0..<200_000).map { "\"p\($0)\":\($0)" }.joined(separator: ",") + "}"
+        static func plantHugeSample(_ fixture: WebFixture, values: String = "{" + (0..<200_000).map { "\"p\($0)\":\($0)" }.joined(separator: ",") + "}") throws {
             try fixture.db.connection.execute("""
                 INSERT INTO samples (site, epoch, stream, seq, device, time, batch, phase, spec, "values")
                 SELECT site, epoch, stream, 181, device, time + interval '1 second', batch, phase, spec, $1::json
@@ -30,6 +29,21 @@ extension WebSuites {
                 """)
             try fixture.db.connection.execute(
                 "UPDATE streams SET highest = 181, contiguous = 181 WHERE site = 'site-a' AND stream = 'rocker-1/telemetry'")
+        }
+
+        @Test("a sample larger than a page reads inline but within its limit (a device of thousands of parameters) is read on its own and counted")
+        func largeSample() async throws {
+            let fixture = try await WebFixture()
+            // About 40 KB: beyond the 16 KiB read inline, within the page's 256 KiB.
+            let values = "{\"temperature\":55.5," + (0..<3_000).map { "\"p\($0)\":\($0)" }.joined(separator: ",") + "}"
+            try Self.plantHugeSample(fixture, values: values)
+            let web = fixture.client()
+            try await web.signIn("petra", WebFixture.password)
+            let record = try await web.get(batchPath + "/record.json")
+            #expect(record.status == 200)
+            #expect(record.body.contains("55.5"), "the large sample's temperature is in the batch's statistics")
+            let page = try await web.get(batchPath)
+            #expect(page.status == 200 && !page.body.contains("class=\"notice oversized\""), "\(page.body.prefix(300))")
         }
 
         @Test("a batch with a 200,000-value sample answers within its budget, says the sample was not read, and other pages keep answering")

@@ -31,17 +31,15 @@ struct DeviceReading {
             tracks.map { PlotSeriesBuilder(parameter: $0.parameter, unit: $0.unit, start: start, end: end, columns: width, hold: hold) }
         }
         var samples = 0, oversized = 0
+        let reader = StoredSampleReader(parameters: columns, maxSampleBytes: limits.maxSampleBytes, rowsPerFetch: limits.chunk)
         for run in runs {
-            let parameters: [String?] = [site, run.epoch, run.stream, String(run.firstSeq), String(run.lastSeq), batch,
-                                         String(min(limits.maxSampleBytes, Int(Int32.max)))]
-            try connection.forEachChunk(Self.valuesQuery, parameters, chunk: limits.chunk, checkpoint: checkpoint) { rows in
-                Self.forEachSample(rows, parameters: columns) { time, phase, isOversized, coded in
-                    samples += 1
-                    if isOversized { oversized += 1 }
-                    let observed = coded.map(Self.observed)
-                    accumulator.add(time: time, phase: phase ?? "-", running: runningColumn.flatMap { observed[$0] }) { observed[$0] }
-                    for i in tracks.indices { plots?[i].add(time: time, value: observed[i]) }
-                }
+            try reader.forEachSample(of: .init(site: site, epoch: run.epoch, stream: run.stream, seqs: run.firstSeq...run.lastSeq, batch: batch),
+                                     on: connection, checkpoint: checkpoint) { time, phase, isOversized, coded in
+                samples += 1
+                if isOversized { oversized += 1 }
+                let observed = coded.map(Self.observed)
+                accumulator.add(time: time, phase: phase ?? "-", running: runningColumn.flatMap { observed[$0] }) { observed[$0] }
+                for i in tracks.indices { plots?[i].add(time: time, value: observed[i]) }
             }
         }
         let summary = accumulator.finish()
@@ -113,35 +111,6 @@ struct DeviceReading {
             FROM events WHERE site = $1 AND batch = $2 AND device = $3 AND kind IN ('batch_started', 'batch_ended')
             """, [site, batch, device])
         return (r.double(0, "started_s"), r.double(0, "ended_s"))
-    }
-
-    /// Time, phase, whether the sample is too large to read, and its `values` and `quality` as
-    /// stored (NULL when too large), for `StoredSampleValues` to take the parameters out of.
-    /// `$7` is the largest `values` (or `quality`) read, in bytes.
-    static let valuesQuery = """
-        SELECT extract(epoch FROM s.time)::float8 AS time_s, s.phase, x.oversized,
-               CASE WHEN NOT x.oversized THEN s."values"::text END AS values_text,
-               CASE WHEN NOT x.oversized THEN s.quality::text END AS quality_text
-        FROM samples s
-        CROSS JOIN LATERAL (SELECT octet_length(s."values"::text) > $7::int OR coalesce(octet_length(s.quality::text), 0) > $7::int AS oversized) x
-        WHERE s.site = $1 AND s.epoch = $2 AND s.stream = $3 AND s.seq BETWEEN $4::bigint AND $5::bigint AND s.batch = $6
-        ORDER BY s.seq
-        """
-
-    /// Each sample of a chunk of `valuesQuery`: its time, phase, whether it was too large to read,
-    /// and the parameters' values coded as `StoredSampleValues` codes them (nil for all when too large).
-    static func forEachSample(_ rows: PostgresResult, parameters: [String],
-                              _ body: (_ time: Double, _ phase: String?, _ oversized: Bool, _ coded: [String?]) throws -> Void) rethrows {
-        // The columns found by name once a chunk, not once a value: a batch has millions of values.
-        let timeColumn = rows.column("time_s"), phaseColumn = rows.column("phase"), oversizedColumn = rows.column("oversized")
-        let valuesColumn = rows.column("values_text"), qualityColumn = rows.column("quality_text")
-        let nothing = [String?](repeating: nil, count: parameters.count), reader = StoredSampleValues(parameters: parameters)
-        for r in 0..<rows.rowCount {
-            guard let time = rows.double(r, timeColumn), time.isFinite else { continue }
-            let oversized = rows.bool(r, oversizedColumn) == true
-            let coded = oversized ? nothing : reader.coded(values: rows.bytes(r, valuesColumn), quality: rows.bytes(r, qualityColumn))
-            try body(time, rows.string(r, phaseColumn), oversized, coded)
-        }
     }
 
     /// A value coded by `StoredSampleValues` as the statistics see it.

@@ -53,18 +53,16 @@ public enum LabelSeriesReader {
             let columns = meta.map { $0.string("parameter") }.compactMap { $0 }
             guard !columns.isEmpty else { continue }
             var series = columns.map { Series(device: device, parameter: $0, changes: [], end: 0, truncated: false) }
+            let reader = StoredSampleReader(parameters: columns, maxSampleBytes: limits.maxSampleBytes, rowsPerFetch: 10_000)
             for run in byDevice[device] ?? [] {
-                let parameters: [String?] = [site, run.epoch, run.stream, String(run.first), String(run.last), batch,
-                                             String(min(limits.maxSampleBytes, Int(Int32.max)))]
-                try connection.forEachChunk(DeviceReading.valuesQuery, parameters, chunk: 10_000, checkpoint: checkpoint) { rows in
-                    DeviceReading.forEachSample(rows, parameters: columns) { time, _, oversized, coded in
-                        guard !oversized else { return }
-                        for i in columns.indices {
-                            let label = Self.label(coded[i])
-                            series[i].end = time
-                            if series[i].changes.last.map({ $0.label != label }) ?? true {
-                                if series[i].changes.count < limits.maxChanges { series[i].changes.append((time, label)) } else { series[i].truncated = true }
-                            }
+                try reader.forEachSample(of: .init(site: site, epoch: run.epoch, stream: run.stream, seqs: run.first...run.last, batch: batch),
+                                         on: connection, checkpoint: checkpoint) { time, _, oversized, coded in
+                    guard !oversized else { return }
+                    for i in columns.indices {
+                        let label = Self.label(coded[i])
+                        series[i].end = time
+                        if series[i].changes.last.map({ $0.label != label }) ?? true {
+                            if series[i].changes.count < limits.maxChanges { series[i].changes.append((time, label)) } else { series[i].truncated = true }
                         }
                     }
                 }

@@ -10,21 +10,10 @@ import POCareContract
 /// scanned once, its keys compared as bytes with the parameters asked for; a key given twice
 /// counts as its last value, as jsonb keeps it.
 public struct StoredSampleValues {
-    /// The parameters asked for, as the bytes of their JSON string literals.
-    private let literals: [[UInt8]]
-    public let parameters: [String]
+    private let keys: JSONKeyTable
+    public var parameters: [String] { keys.names }
 
-    public init(parameters: [String]) {
-        self.parameters = parameters
-        literals = parameters.map { Array("\"\($0)\"".utf8) }
-    }
-
-    /// The parameter a key names, by its literal; a key written with escapes is decoded first.
-    private func index(of key: ArraySlice<UInt8>) -> Int? {
-        if !key.contains(0x5C) { return literals.firstIndex { $0.elementsEqual(key) } }
-        guard let decoded = JSONFields.decodeString(key) else { return nil }
-        return parameters.firstIndex(of: decoded)
-    }
+    public init(parameters: [String]) { keys = JSONKeyTable(parameters) }
 
     /// The sample's columns: `values` and `quality` as stored (NULL quality: every value read
     /// well). Text that is not a JSON object gives no values, as jsonb's `->` gives none; quality
@@ -32,11 +21,11 @@ public struct StoredSampleValues {
     public func coded(values: ArraySlice<UInt8>?, quality: ArraySlice<UInt8>?) -> [String?] {
         var raw = [ArraySlice<UInt8>?](repeating: nil, count: parameters.count)
         guard let values, (try? JSONFields.forEachMember(values, { key, value in
-            if let i = index(of: key) { raw[i] = value }
+            if let i = keys.index(of: key) { raw[i] = value }
         })) != nil else { return raw.map { _ in nil } }
         if let quality {
             var notReadWell = raw.map { _ in false }
-            if (try? JSONFields.forEachMember(quality, { key, _ in if let i = index(of: key) { notReadWell[i] = true } })) != nil {
+            if (try? JSONFields.forEachMember(quality, { key, _ in if let i = keys.index(of: key) { notReadWell[i] = true } })) != nil {
                 for i in raw.indices where notReadWell[i] { raw[i] = nil }
             }
         }

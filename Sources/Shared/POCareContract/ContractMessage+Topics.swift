@@ -189,23 +189,15 @@ struct SampleMembers {
         }
     }
 
-    /// Each key as the bytes of its JSON string literal.
-    private static let literals = Key.allCases.map { Array("\"\($0.name)\"".utf8) }
+    private static let keys = JSONKeyTable(Key.allCases.map(\.name))
     private var members = [ArraySlice<UInt8>?](repeating: nil, count: Key.allCases.count)
 
     init(_ raw: ArraySlice<UInt8>) throws(JSONFields.Failure) {
         var members = self.members
         try JSONFields.forEachMember(raw) { key, value in
-            if let index = Self.index(of: key) { members[index] = value }
+            if let index = Self.keys.index(of: key) { members[index] = value }
         }
         self.members = members
-    }
-
-    /// A key written with escapes is decoded before it is compared.
-    private static func index(of key: ArraySlice<UInt8>) -> Int? {
-        if !key.contains(0x5C) { return literals.firstIndex { $0.elementsEqual(key) } }
-        guard let decoded = JSONFields.decodeString(key) else { return nil }
-        return Key.allCases.first { $0.name == decoded }?.rawValue
     }
 
     func raw(_ key: Key) -> ArraySlice<UInt8>? { members[key.rawValue] }

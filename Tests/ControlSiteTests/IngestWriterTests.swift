@@ -123,6 +123,37 @@ struct IngestWriterTests {
         #expect(try db.scalar("SELECT contiguous || '/' || highest FROM streams WHERE stream = 'rocker-1/telemetry'") == "20/20")
     }
 
+    @Test("a sample stored beyond its stream's progress at another time, in another month's partition, is not doubled")
+    func freshTelemetryMeetsStoredRowOfAnotherMonth() throws {
+        let db = try IngestDatabase()
+        try db.write([feed.telemetry("rocker-1", 1...10)])
+        try db.connection.execute("SELECT samples_month_partition(now() - interval '2 months')")
+        try db.connection.execute("""
+            INSERT INTO samples (site, epoch, stream, seq, device, time, cycle, "values")
+            SELECT site, epoch, stream, 15, device, time - interval '2 months', 15, "values" FROM samples WHERE seq = 10
+            """)
+        let outcome = try db.write([feed.telemetry("rocker-1", 11...20)])
+        #expect(outcome.inserted == 9 && outcome.duplicates == 1 && outcome.conflicts == 1)
+        #expect(try db.count("SELECT count(*) FROM samples") == 20)
+        #expect(try db.count("SELECT count(*) FROM samples WHERE seq = 15") == 1)
+        #expect(try db.scalar("SELECT contiguous || '/' || highest FROM streams WHERE stream = 'rocker-1/telemetry'") == "20/20")
+    }
+
+    @Test("a second copy of a number at another time in the same write is one record and a dispute, not two rows")
+    func twoCopiesAtDifferentTimesInOneWrite() throws {
+        let db = try IngestDatabase()
+        try db.write([feed.telemetry("rocker-1", 1...4), feed.telemetry("rocker-1", 7...10)])
+        // The replay of the gap 5...6 and a forged 5 dated two months back, staged in one transaction.
+        let late = feed.telemetry("rocker-1", 5...6)
+        var earlier = feed
+        earlier.start = feed.start.addingTimeInterval(-61 * 86_400)
+        let forged = earlier.telemetry("rocker-1", 5...5) { _ in ["temperature": 12.0, "ph": 7.2] }
+        let outcome = try db.write([late, forged])
+        #expect(outcome.inserted == 2 && outcome.duplicates == 1 && outcome.conflicts == 1)
+        #expect(try db.count("SELECT count(*) FROM samples WHERE seq = 5") == 1)
+        #expect(try db.scalar("SELECT \"values\"->>'temperature' FROM samples WHERE seq = 5") == "37")
+    }
+
     @Test("a duplicate that differs from the stored record is an integrity finding, and the stored record stays")
     func conflictingDuplicate() throws {
         let db = try IngestDatabase()

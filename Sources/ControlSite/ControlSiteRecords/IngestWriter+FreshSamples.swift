@@ -38,12 +38,27 @@ extension IngestWriter {
     }
 
     /// Copies `fresh` into `samples` and keeps their batch runs current; returns what was stored.
-    /// The copy runs inside a savepoint: should a row exist after all (stored by a path that did
-    /// not advance the stream's progress), the copy is undone and nil returned, and the caller
-    /// stages those messages like any others.
+    /// Should a record beyond a stream's progress be stored after all (by a path that did not
+    /// advance the progress), nil is returned and the caller stages those messages like any
+    /// others. That is looked up by number first: the primary key also holds the time (the month
+    /// partitions need it), so a stored row of the same number at another time would not stop the
+    /// copy. The copy runs inside a savepoint as well, for a row stored at the same time.
     func copyFresh(_ fresh: [RecordMessage]) throws -> Inserted? {
         var inserted = Inserted()
         guard !fresh.isEmpty else { return inserted }
+        var lowest: [StreamKey: Int64] = [:]
+        for message in fresh { lowest[message.streamKey] = min(lowest[message.streamKey] ?? .max, message.seqFirst) }
+        for (key, first) in lowest.sorted(by: { $0.key < $1.key }) {
+            let stored = try connection.execute(
+                "SELECT 1 FROM samples WHERE site = $1 AND epoch = $2 AND stream = $3 AND seq >= $4 LIMIT 1",
+                [key.site, key.epoch, key.stream, String(first)])
+            if stored.rowCount > 0 {
+                logger.warning("samples beyond a stream's progress were stored already; staged instead", metadata: [
+                    "site": "\(key.site)", "stream": "\(key.stream)", "seq": "\(first)",
+                ])
+                return nil
+            }
+        }
         try connection.execute("SAVEPOINT fresh_samples")
         let failure: PostgresError?
         do {

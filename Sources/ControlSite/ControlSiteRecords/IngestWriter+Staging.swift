@@ -80,9 +80,15 @@ extension IngestWriter {
                 inserted AS (
                     INSERT INTO samples (site, epoch, stream, seq, device, time, cycle, batch, phase, spec, "values", quality,
                                          hash, previous_hash, time_ns, raw)
-                    SELECT site, epoch, stream, seq, device, time, cycle, batch, phase, spec, "values", quality, hash, previous_hash,
+                    -- One record per number, by number and not by the key's time: the first copy
+                    -- staged of a number not stored in any month's partition (the stream is locked).
+                    SELECT DISTINCT ON (site, epoch, stream, seq)
+                           site, epoch, stream, seq, device, time, cycle, batch, phase, spec, "values", quality, hash, previous_hash,
                            time_ns, raw
-                    FROM staged_samples WHERE $1 = 'sample'
+                    FROM staged_samples st WHERE $1 = 'sample'
+                        AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.site = st.site AND s.epoch = st.epoch
+                                                                  AND s.stream = st.stream AND s.seq = st.seq)
+                    ORDER BY site, epoch, stream, seq, st.ctid
                     ON CONFLICT DO NOTHING
                     RETURNING site, epoch, stream, seq, device, time, batch, phase, spec),
                 runs AS (

@@ -7,8 +7,8 @@ import Logging
 /// Per stream the progress (contiguous, highest, gaps) is read with a row lock, advanced by
 /// what was actually inserted, and written back in the same transaction, so instances sharing
 /// the load agree on it. Telemetry beyond the locked progress is new by that proof and copied
-/// straight in; for everything else the database decides what is new: it is inserted with
-/// `ON CONFLICT DO NOTHING` on `(site, epoch, stream, seq)`, so a resend, or a copy another
+/// straight in; for everything else the database decides what is new: it is inserted only where
+/// no record of its `(site, epoch, stream, seq)` is stored, so a resend, or a copy another
 /// instance already stored, is dropped, and a dropped copy whose content differs from the
 /// stored one is an integrity finding. Not thread-safe: one thread (the ingest writer's) owns it.
 public final class IngestWriter {
@@ -35,6 +35,7 @@ public final class IngestWriter {
     let siteKeys: SiteKeyRegister
     let sequenceJumpLimit: SequenceJumpLimit
     private let admission: IngestAdmission
+    private let monthPartitions = SampleMonthPartitions()
 
     public init(
         connection: PostgresConnection, logger: Logger, topicRoot: String = "pocare/v1", siteKeys: SiteKeyRegister = .open,
@@ -68,6 +69,7 @@ public final class IngestWriter {
     public func write(_ items: [Item]) throws -> Outcome {
         var outcome = Outcome()
         let now = Date()
+        try monthPartitions.ensure(monthPartitions.unknownMonths(items), on: connection)
         try connection.transaction {
             // Only registered sites, and only statuses the site signed, are taken as the site's.
             let items = try admit(items)

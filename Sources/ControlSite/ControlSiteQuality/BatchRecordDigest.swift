@@ -16,6 +16,14 @@ public enum BatchRecordDigest {
             FROM batch_runs WHERE site = $1 AND batch = $2 ORDER BY device, stream, epoch, first_seq, phase, spec
             """, [site, batch])
         guard phases.rowCount > 0 else { return nil }
+        // Without an archived month's samples the digest would be another record's: refused, not guessed.
+        let archived = try SampleArchive.archivedMonths(site: site, batch: batch, on: connection)
+        if !archived.isEmpty {
+            throw QualityRefusal(.stateConflict, """
+                Part of the record of batch \(batch) at \(site) is archived (\(archived.map { "\($0.month) in \($0.location)" }.joined(separator: ", "))); \
+                `pocare-control restore --month MONTH --from DIR` brings it back before the record is shown, verified or signed.
+                """)
+        }
         let events = try connection.execute("""
             SELECT stream, seq, \(iso("time")), kind, coalesce(phase, ''), record::text
             FROM events WHERE site = $1 AND batch = $2 ORDER BY stream, epoch, seq

@@ -7,6 +7,12 @@ import POCareContract
 /// review signatures.
 public enum BatchExporter {
     public static func export(site: String, batch: String, keys: SiteKeyRegister, on connection: PostgresConnection) throws -> BatchExport {
+        // An export proves itself offline, so it holds every record or is not written.
+        let archived = try SampleArchive.archivedMonths(site: site, batch: batch, on: connection)
+        guard archived.isEmpty else {
+            throw SampleArchive.Refusal(description: "batch \(batch) at \(site) is not exported: part of its record is archived ("
+                + archived.map { "\($0.month) in \($0.location)" }.joined(separator: ", ") + "); `pocare-control restore` brings it back first")
+        }
         var segments: [BatchExport.Segment] = []
         var checkpoints: Set<String> = []
         for segment in try ChainCoverage.segments(site: site, batch: batch, on: connection) {

@@ -134,6 +134,7 @@ public final class IngestWriter {
         // Row locks in one order, so two instances never wait on each other in a circle.
         let keys = Set(records.map(\.streamKey)).sorted()
         var progress = try lockStreams(keys, records: records)
+        let records = try setAsideArchived(records, progress: progress)
 
         // Fresh telemetry first: the staged insert then finds it stored, should a resend in the
         // same transaction overlap it.

@@ -44,6 +44,9 @@ enum SampleMonthsSchema {
             seq_from  bigint NOT NULL,
             seq_to    bigint NOT NULL,
             samples   bigint NOT NULL,
+            -- The chain's anchors at the range's ends, so a walk of the stream links across it.
+            first_previous_hash text,
+            last_hash text,
             PRIMARY KEY (site, epoch, stream, seq_from)
         );
 

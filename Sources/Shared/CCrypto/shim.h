@@ -13,3 +13,10 @@ static inline int pocare_sha256(const void *data, size_t count, unsigned char *d
     if (count > 0 && SHA256_Update(&context, data, count) != 1) return 0;
     return SHA256_Final(digest, &context);
 }
+
+/* The same digest over data that arrives in pieces (an archive written row by row). */
+static inline int pocare_sha256_init(SHA256_CTX *context) { return SHA256_Init(context); }
+static inline int pocare_sha256_update(SHA256_CTX *context, const void *data, size_t count) {
+    return count == 0 ? 1 : SHA256_Update(context, data, count);
+}
+static inline int pocare_sha256_final(SHA256_CTX *context, unsigned char *digest) { return SHA256_Final(digest, context); }

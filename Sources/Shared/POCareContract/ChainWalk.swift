@@ -17,6 +17,7 @@ public struct ChainWalk: Sendable {
     /// One record: its number, the hash it carries, the previous hash it names, and the verdict of recomputing it.
     public mutating func take(seq: Int64, hash: String?, previousHash: String?, verdict: WireRecordHash.Verdict) {
         records += 1
+        firstSeq = firstSeq ?? seq
         defer {
             lastSeq = seq
             lastHash = hash
@@ -39,9 +40,32 @@ public struct ChainWalk: Sendable {
         }
     }
 
+    /// Records `from...to` archived with their month (`pocare-control archive`): not here to
+    /// recompute, but the range must follow the last record and link to it through the hashes kept
+    /// at its ends, and the next record must link to its last hash.
+    public mutating func passArchived(from: Int64, to: Int64, firstPreviousHash: String?, lastHash archivedLast: String?) {
+        archived += Int(to - from + 1)
+        firstSeq = firstSeq ?? from
+        defer {
+            lastSeq = to
+            lastHash = archivedLast
+        }
+        guard firstBreak == nil else { return }
+        if let last = lastSeq, from != last + 1 {
+            firstBreak = from <= last ? "archived records \(from)...\(to) overlap record \(last)" : "records \(last + 1)...\(from - 1) are missing"
+        } else if lastSeq != nil, let firstPreviousHash, let lastHash, firstPreviousHash != lastHash {
+            firstBreak = "archived record \(from) names previous hash \(firstPreviousHash.prefix(16)), record \(from - 1) has \(lastHash.prefix(16))"
+        }
+    }
+
+    public private(set) var archived = 0
+    private var firstSeq: Int64?
+
     public var summary: String {
-        let range = lastSeq.map { "\(Int64(records) > $0 ? 1 : $0 - Int64(records) + 1)...\($0)" } ?? "none"
+        let first = archived > 0 ? firstSeq : lastSeq.map { Int64(records) > $0 ? 1 : $0 - Int64(records) + 1 }
+        let range = lastSeq.map { "\(first ?? 1)...\($0)" } ?? "none"
         let unrecomputed = notRecomputable > 0 ? ", \(notRecomputable) not recomputable" : ""
-        return "\(stream): \(records) records (\(range))\(unrecomputed): " + (firstBreak.map { "BROKEN: \($0)" } ?? "intact")
+        let archivedText = archived > 0 ? ", \(archived) archived" : ""
+        return "\(stream): \(records) records (\(range))\(archivedText)\(unrecomputed): " + (firstBreak.map { "BROKEN: \($0)" } ?? "intact")
     }
 }

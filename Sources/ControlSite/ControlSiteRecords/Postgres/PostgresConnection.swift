@@ -172,6 +172,71 @@ public final class PostgresConnection {
         if let failure { throw failure }
     }
 
+    /// Streams rows in COPY text format into `copyStatement`, a piece at a time as `next` gives
+    /// them (nil: no more), so a month of records never has to be in memory at once.
+    public func copy(_ copyStatement: String, pieces next: () throws -> [UInt8]?) throws {
+        let started = PQexec(handle, copyStatement)
+        guard let started, PQresultStatus(started) == PGRES_COPY_IN else {
+            _ = try check(started, copyStatement)
+            throw PostgresError(kind: .statement, message: "\(copyStatement): the server did not enter COPY mode")
+        }
+        PQclear(started)
+        var failed: Error?
+        do {
+            while let piece = try next() {
+                let sent = piece.withUnsafeBytes { raw -> Int32 in
+                    raw.baseAddress.map { PQputCopyData(handle, $0.assumingMemoryBound(to: CChar.self), Int32(raw.count)) } ?? 1
+                }
+                guard sent == 1 else { throw PostgresError(kind: .statement, message: "\(copyStatement): \(lastMessage)") }
+            }
+        } catch {
+            failed = error
+        }
+        // Ending with an error message makes the server roll the COPY back.
+        let ended = failed.map { error in PQputCopyEnd(handle, "\(error)") } ?? PQputCopyEnd(handle, nil)
+        guard ended == 1 else {
+            throw PostgresError(kind: .statement, message: "\(copyStatement): \(lastMessage)")
+        }
+        var failure: PostgresError?
+        while let result = PQgetResult(handle) {
+            do { _ = try check(result, copyStatement) } catch { failure = failure ?? error }
+        }
+        if let failed { throw failed }
+        if let failure { throw failure }
+    }
+
+    /// Runs `copyStatement` (`COPY (SELECT …) TO STDOUT`) and hands each row's bytes, as the
+    /// server sends them (one COPY text line with its newline), to `row`.
+    public func copyOut(_ copyStatement: String, row: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let started = PQexec(handle, copyStatement)
+        guard let started, PQresultStatus(started) == PGRES_COPY_OUT else {
+            _ = try check(started, copyStatement)
+            throw PostgresError(kind: .statement, message: "\(copyStatement): the server did not enter COPY mode")
+        }
+        PQclear(started)
+        var failed: Error?
+        while true {
+            var buffer: UnsafeMutablePointer<CChar>?
+            let length = PQgetCopyData(handle, &buffer, 0)
+            if length > 0, let buffer {
+                defer { PQfreemem(buffer) }
+                // After a failure the rest is read and dropped: libpq needs the COPY finished.
+                if failed == nil {
+                    do { try row(UnsafeRawBufferPointer(start: buffer, count: Int(length))) } catch { failed = error }
+                }
+                continue
+            }
+            if length == -2 { throw PostgresError(kind: isConnected ? .statement : .connection, message: "\(copyStatement): \(lastMessage)") }
+            break  // -1: done
+        }
+        var failure: PostgresError?
+        while let result = PQgetResult(handle) {
+            do { _ = try check(result, copyStatement) } catch { failure = failure ?? error }
+        }
+        if let failed { throw failed }
+        if let failure { throw failure }
+    }
+
     public func begin() throws(PostgresError) { try execute("BEGIN") }
     public func commit() throws(PostgresError) { try execute("COMMIT") }
     // Best-effort cleanup after a failure: a connection that cannot roll back is broken, and its next statement says so.

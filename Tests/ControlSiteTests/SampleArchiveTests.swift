@@ -1,0 +1,152 @@
+import ControlSiteQuality
+import ControlSiteRecords
+import Foundation
+import Hashing
+import Testing
+import TestSupport
+
+/// Months of samples archived and restored through `pocare-control`, over a real PostgreSQL:
+/// only a settled month goes, a batch whose records are archived is shown as archived and never
+/// hashed without them, copies arriving meanwhile are set aside, and only the archive that was
+/// taken comes back, after which the certified batch's record hashes as it did when signed.
+@Suite("Months of samples archived and restored", .serialized)
+struct SampleArchiveTests {
+    static let site = DispositionScenarios.site
+    static let september = Date(timeIntervalSince1970: 1_789_430_400)  // 2026-09-15T00:00:00Z
+
+    func control(_ db: IngestDatabase, _ arguments: [String], as user: String? = nil) throws -> (status: Int32, output: String) {
+        try runCommand("pocare-control", arguments + (user.map { ["--user", $0] } ?? []) + ["--database", db.connectionInfo],
+                       input: passwordInput(), errors: true)
+    }
+
+    /// A batch that ran in September on str-7, certified; a batch still running on str-2 now.
+    func network() throws -> (db: IngestDatabase, oldFeed: SiteFeed, hash: String) {
+        let db = try IngestDatabase(signing: [Self.site])
+        let spec = try db.releaseExampleSpec()
+        // Released through change control now, as if before September's batch ran: its page is months old.
+        try db.connection.execute("UPDATE released_specs SET released = '2026-01-01T00:00:00Z'")
+        try db.registerSite(Self.site, role: .reference, qualification: .qualified)
+        for device in ["str-2", "str-7"] { try db.registerEquipment(Self.site, device, profile: "stirred-tank-str10") }
+        let old = SiteFeed(site: Self.site, start: Self.september, chains: db.chains)
+        try db.write(try old.finishedBatch("str-7", 1...60, batch: "R-SEPT", spec: spec, eventSeq: 1))
+        try db.write([try old.checkpoint()])
+        let now = SiteFeed(site: Self.site, start: Date().addingTimeInterval(2), chains: db.chains)
+        try db.write([now.telemetry("str-2", 1...30, batch: "R-NOW", phase: "expansion", spec: spec)])
+        let hash = try DispositionScenarios.hash(db, "R-SEPT")
+        for (meaning, user) in [("review", "quinn"), ("certify", "petra")] {
+            let signed = try control(db, ["disposition", meaning, Self.site, "R-SEPT", "--hash", hash], as: user)
+            #expect(signed.status == 0, "\(meaning): \(signed.output)")
+        }
+        return (db, old, hash)
+    }
+
+    func temporaryDirectory() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("pocare-archive-\(UUID().uuidString)").path
+    }
+
+    @Test("a certified month is written with its manifest and dropped; its batch is shown as archived; restored, it hashes as signed")
+    func archiveAndRestore() throws {
+        let (db, old, signedHash) = try network()
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let before = try db.count("SELECT count(*) FROM samples")
+        #expect(try db.scalar("SELECT to_regclass('samples_2026_09') IS NOT NULL") == "t")
+
+        let archived = try control(db, ["archive", "--before", "2026-10", "--to", directory])
+        #expect(archived.status == 0 && archived.output.contains("2026-09: 60 samples of 1 streams, 1 batches"), "\(archived.output)")
+        #expect(try db.scalar("SELECT to_regclass('samples_2026_09') IS NULL") == "t")
+        #expect(try db.count("SELECT count(*) FROM samples") == before - 60)
+        let manifestPath = "\(directory)/samples-2026-09.manifest.json"
+        let manifest = try JSONDecoder().decode(SampleArchiveManifest.self, from: try Data(contentsOf: URL(fileURLWithPath: manifestPath)))
+        #expect(manifest.samples == 60 && manifest.batches == ["\(Self.site)/R-SEPT"])
+        #expect(manifest.streams.map { "\($0.stream) \($0.seqFrom)...\($0.seqTo) \($0.samples)" } == ["str-7/telemetry 1...60 60"])
+        // The rows' file is COPY text, one sample a line, readable without the database.
+        let rows = try String(contentsOfFile: "\(directory)/samples-2026-09.copy", encoding: .utf8)
+        #expect(rows.split(separator: "\n").count == 60 && rows.hasPrefix("\(Self.site)\t"))
+        #expect(try ControlAuditTrail.entries(db.connection).contains { $0.action.action == "samples.archive" && $0.action.target == "2026-09" })
+
+        // Its batch is archived: not shown, verified or signed without the month.
+        let shown = try control(db, ["batch", Self.site, "R-SEPT"])
+        #expect(shown.status != 0 && shown.output.contains("is archived (2026-09 in \(directory))"), "\(shown.output)")
+        #expect(throws: QualityRefusal.self) { try BatchRecordDigest.hash(site: Self.site, batch: "R-SEPT", on: db.connection) }
+
+        // The stream's chain is walked across the archived month through the hashes kept at its ends.
+        let walked = try control(db, ["verify", "--site", Self.site])
+        #expect(walked.status == 0 && walked.output.contains("str-7/telemetry: 0 records (1...60), 60 archived: intact"), "\(walked.output)")
+
+        // A copy of an archived record arriving now is set aside, not stored a second time.
+        try db.write([old.telemetry("str-7", 5...6, batch: "R-SEPT", phase: "expansion")])
+        #expect(try db.count("SELECT count(*) FROM records_set_aside WHERE reason = 'archived_month' AND seq = 5") == 1)
+        #expect(try db.count("SELECT count(*) FROM samples") == before - 60)
+
+        let restored = try control(db, ["restore", "--month", "2026-09", "--from", directory])
+        #expect(restored.status == 0 && restored.output.contains("60 samples of 1 streams restored"), "\(restored.output)")
+        #expect(try db.count("SELECT count(*) FROM samples") == before)
+        #expect(try DispositionScenarios.hash(db, "R-SEPT") == signedHash)
+        // Both signatures bind the record as it is again (the one exception is the site's qualification after September).
+        let after = try control(db, ["batch", Self.site, "R-SEPT"])
+        #expect(after.output.contains("reviewed   valid") && after.output.contains("certified  valid") && !after.output.contains("INVALID"),
+                "\(after.output)")
+        #expect(try db.count("SELECT count(*) FROM archived_months") == 0)
+    }
+
+    @Test("a month with a batch not yet certified or rejected, or after an open gap, is not archived, and the refusal names why")
+    func unsettledMonthsStay() throws {
+        let (db, old, _) = try network()
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let thisMonth = String(ISO8601DateFormatter().string(from: Date()).prefix(7))
+        let next = try #require(SampleArchiveTests.month(after: thisMonth))
+        let refused = try control(db, ["archive", "--before", next, "--to", directory])
+        #expect(refused.status == 1 && refused.output.contains("batch R-NOW at \(Self.site): no disposition"), "\(refused.output)")
+        // September went first (months are archived oldest first); the running month stays whole.
+        #expect(try db.scalar("SELECT to_regclass('samples_\(thisMonth.replacingOccurrences(of: "-", with: "_"))') IS NOT NULL") == "t")
+
+        // September again, with a gap before records that arrived late: held until the gap is filled.
+        let restored = try control(db, ["restore", "--month", "2026-09", "--from", directory])
+        #expect(restored.status == 0, "\(restored.output)")
+        try db.write([old.telemetry("str-7", 70...75)])
+        let gapped = try control(db, ["archive", "--before", "2026-10", "--to", directory])
+        #expect(gapped.status == 1 && gapped.output.contains("str-7/telemetry: records to 75 in this month, but the stream is complete only to"),
+                "\(gapped.output)")
+        #expect(try db.scalar("SELECT to_regclass('samples_2026_09') IS NOT NULL") == "t")
+    }
+
+    @Test("a restore refuses an archive whose rows or manifest were changed, and attaches nothing")
+    func doctoredArchives() throws {
+        let (db, _, _) = try network()
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(try control(db, ["archive", "--before", "2026-10", "--to", directory]).status == 0)
+        let rowsPath = "\(directory)/samples-2026-09.copy", manifestPath = "\(directory)/samples-2026-09.manifest.json"
+        let rows = try String(contentsOfFile: rowsPath, encoding: .utf8), manifest = try Data(contentsOf: URL(fileURLWithPath: manifestPath))
+
+        try rows.replacingOccurrences(of: "37", with: "38").write(toFile: rowsPath, atomically: true, encoding: .utf8)
+        let changedRows = try control(db, ["restore", "--month", "2026-09", "--from", directory])
+        #expect(changedRows.status == 1 && changedRows.output.contains("the manifest says"), "\(changedRows.output)")
+
+        // A manifest rewritten to match changed rows is not the manifest recorded when the month went.
+        var doctored = try JSONDecoder().decode(SampleArchiveManifest.self, from: manifest)
+        doctored.fileSHA256 = try sha256OfFile(rowsPath)
+        try doctored.encoded().write(to: URL(fileURLWithPath: manifestPath))
+        let changedManifest = try control(db, ["restore", "--month", "2026-09", "--from", directory])
+        #expect(changedManifest.status == 1 && changedManifest.output.contains("is not the manifest recorded when 2026-09 was archived"),
+                "\(changedManifest.output)")
+        #expect(try db.scalar("SELECT to_regclass('samples_2026_09') IS NULL") == "t")
+        #expect(try db.count("SELECT count(*) FROM archived_months") == 1)
+
+        try rows.write(toFile: rowsPath, atomically: true, encoding: .utf8)
+        try manifest.write(to: URL(fileURLWithPath: manifestPath))
+        #expect(try control(db, ["restore", "--month", "2026-09", "--from", directory]).status == 0)
+    }
+
+    static func month(after month: String) -> String? {
+        let parts = month.split(separator: "-").compactMap { Int($0) }
+        guard parts.count == 2 else { return nil }
+        return parts[1] == 12 ? String(format: "%04d-01", parts[0] + 1) : String(format: "%04d-%02d", parts[0], parts[1] + 1)
+    }
+
+    func sha256OfFile(_ path: String) throws -> String {
+        SHA256.hex(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
+    }
+}

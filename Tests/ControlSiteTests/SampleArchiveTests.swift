@@ -20,7 +20,7 @@ struct SampleArchiveTests {
     }
 
     /// A batch that ran in September on str-7, certified; a batch still running on str-2 now.
-    func network() throws -> (db: IngestDatabase, oldFeed: SiteFeed, hash: String) {
+    func network() throws -> (db: IngestDatabase, oldFeed: SiteFeed, hash: String, spec: String) {
         let db = try IngestDatabase(signing: [Self.site])
         let spec = try db.releaseExampleSpec()
         // Released through change control now, as if before September's batch ran: its page is months old.
@@ -37,7 +37,7 @@ struct SampleArchiveTests {
             let signed = try control(db, ["disposition", meaning, Self.site, "R-SEPT", "--hash", hash], as: user)
             #expect(signed.status == 0, "\(meaning): \(signed.output)")
         }
-        return (db, old, hash)
+        return (db, old, hash, spec)
     }
 
     func temporaryDirectory() -> String {
@@ -46,7 +46,7 @@ struct SampleArchiveTests {
 
     @Test("a certified month is written with its manifest and dropped; its batch is shown as archived; restored, it hashes as signed")
     func archiveAndRestore() throws {
-        let (db, old, signedHash) = try network()
+        let (db, old, signedHash, spec) = try network()
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let before = try db.count("SELECT count(*) FROM samples")
@@ -74,6 +74,14 @@ struct SampleArchiveTests {
         let walked = try control(db, ["verify", "--site", Self.site])
         #expect(walked.status == 0 && walked.output.contains("str-7/telemetry: 0 records (1...60), 60 archived: intact"), "\(walked.output)")
 
+        // A comparison names the archived batch and leaves it out, rather than judging what is left of it.
+        let compared = try control(db, ["compare", "--spec", spec, "--phase", "expansion", "--reference", Self.site,
+                                        "--profile", "stirred-tank-str10", "--profiles", shippedProfiles, "--json"])
+        let report = try #require(jsonValue(compared.output) as? [String: Any], "\(compared.output)")
+        let entry = (report["batches"] as? [[String: Any]])?.first { $0["batch"] as? String == "R-SEPT" }
+        #expect(entry?["status"] as? String == "excluded"
+                && ((entry?["reasons"] as? [String]) ?? []).contains { $0.contains("samples of 2026-09 are archived") }, "\(compared.output)")
+
         // A copy of an archived record arriving now is set aside, not stored a second time.
         try db.write([old.telemetry("str-7", 5...6, batch: "R-SEPT", phase: "expansion")])
         #expect(try db.count("SELECT count(*) FROM records_set_aside WHERE reason = 'archived_month' AND seq = 5") == 1)
@@ -92,7 +100,7 @@ struct SampleArchiveTests {
 
     @Test("a month with a batch not yet certified or rejected, or after an open gap, is not archived, and the refusal names why")
     func unsettledMonthsStay() throws {
-        let (db, old, _) = try network()
+        let (db, old, _, _) = try network()
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let thisMonth = String(ISO8601DateFormatter().string(from: Date()).prefix(7))
@@ -114,7 +122,7 @@ struct SampleArchiveTests {
 
     @Test("a restore refuses an archive whose rows or manifest were changed, and attaches nothing")
     func doctoredArchives() throws {
-        let (db, _, _) = try network()
+        let (db, _, _, _) = try network()
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         #expect(try control(db, ["archive", "--before", "2026-10", "--to", directory]).status == 0)
@@ -138,6 +146,28 @@ struct SampleArchiveTests {
         try rows.write(toFile: rowsPath, atomically: true, encoding: .utf8)
         try manifest.write(to: URL(fileURLWithPath: manifestPath))
         #expect(try control(db, ["restore", "--month", "2026-09", "--from", directory]).status == 0)
+    }
+
+    @Test("a batch page and its record.json say a record reaching into an archived month is archived, where, and how it comes back")
+    func archivedBatchPage() async throws {
+        let fixture = try await WebFixture()
+        // As `archive` leaves it for batch A-1's telemetry (the archive itself is tested above).
+        try fixture.db.connection.execute("""
+            INSERT INTO archived_months (month, archived_by, location, manifest_sha256, samples) VALUES ('2026-11-01', 'qa', '/srv/archive', 'x', 60);
+            """)
+        try fixture.db.connection.execute("""
+            INSERT INTO archived_ranges (month, site, epoch, stream, seq_from, seq_to, samples)
+            SELECT '2026-11-01', site, epoch, stream, 1, 60, 60 FROM streams WHERE site = 'site-a' AND stream = 'rocker-1/telemetry'
+            """)
+        let web = fixture.client()
+        try await web.signIn("petra", WebFixture.password)
+        let path = "/batches/\(WebFixture.site)/\(WebFixture.batch)"
+        let page = try await web.get(path)
+        #expect(page.status == 409 && page.body.contains("is archived (2026-11 in /srv/archive)") && page.body.contains("pocare-control restore"),
+                "\(page.status) \(page.body.prefix(400))")
+        #expect(!page.body.contains("name=\"meaning\""), "no signature is offered")
+        let record = try await web.get(path + "/record.json")
+        #expect(record.status == 409 && record.body.contains("is archived"), "\(record.status) \(record.body.prefix(300))")
     }
 
     static func month(after month: String) -> String? {

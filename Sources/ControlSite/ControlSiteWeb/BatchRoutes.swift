@@ -32,6 +32,9 @@ extension ControlSiteWebServer {
                         try budget.check()
                         return Self.html(BatchReviewPage.render(data, session: session))
                     }
+                } catch let refusal as QualityRefusal {
+                    // A record that cannot be shown whole (part of it archived) says so, with the way back.
+                    return Self.refusal(refusal, session: session)
                 } catch let refusal as DatabaseWorkers.Refusal {
                     guard case .overBudget = refusal else { throw refusal }
                     // A reviewer is not left without the record: the commands read it without a time limit.
@@ -51,10 +54,16 @@ extension ControlSiteWebServer {
                 return try await boundedPage(request) { c, budget in
                     var reader = limits.reader
                     reader.plotColumns = nil
-                    guard let review = try BatchReview.load(
-                        site: site, batch: batch, settings: quality, specs: specs.lookup, eventLimit: limits.maxRows, limits: reader,
-                        checkpoint: budget.check, on: c)
-                    else { return Self.text("{\"error\":\"no such batch\"}\n", contentType: "application/json", status: .notFound) }
+                    let loaded: BatchReview?
+                    do {
+                        loaded = try BatchReview.load(
+                            site: site, batch: batch, settings: quality, specs: specs.lookup, eventLimit: limits.maxRows, limits: reader,
+                            checkpoint: budget.check, on: c)
+                    } catch let refusal as QualityRefusal {
+                        return Self.text("{\"error\":\(CanonicalJSON.string(refusal.message))}\n", contentType: "application/json",
+                                         status: .init(code: refusal.httpStatus))
+                    }
+                    guard let review = loaded else { return Self.text("{\"error\":\"no such batch\"}\n", contentType: "application/json", status: .notFound) }
                     try budget.check()
                     return try Self.json(BatchReviewPage.JSONRecord(
                         record: review.record, recordHash: review.recordHash, state: review.status.state.rawValue,

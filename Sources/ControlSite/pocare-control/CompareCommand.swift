@@ -93,6 +93,10 @@ struct Compare: ParsableCommand {
         } catch let refusal as ComparisonReport.Refusal {
             note(refusal.description)
             throw ExitStatus.failure
+        } catch let refusal as QualityRefusal {
+            // A batch whose record is archived in part: not compared on what is left of it.
+            note(refusal.message)
+            throw ExitStatus.failure
         }
         if json {
             emit(String(decoding: try report.canonicalJSON(pretty: true), as: UTF8.self))

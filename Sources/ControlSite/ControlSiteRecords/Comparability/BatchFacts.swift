@@ -32,6 +32,8 @@ public struct BatchFacts: Sendable, Codable, Equatable {
     /// `reference` or `additional`.
     public var siteRole: String
     public var startingMaterial: String?
+    /// The archived months (`YYYY-MM`) its samples reach into: it is not compared on what is left.
+    public var archivedMonths: [String] = []
 
     public var certified: Bool { certifiedBy != nil }
     /// The equipment model (device profile) the record names.
@@ -103,7 +105,9 @@ public struct BatchFactsQuery {
             for e in check?.record?.excursions ?? [] where e.worstLevel == "action" {
                 f.nonconformities.append("excursion beyond an action limit: \(e.alarm) in \(e.phase) from \(e.start), worst \(e.worstValue)")
             }
-            f.certifiedBy = try certification(site: site, batch: batch)
+            f.archivedMonths = try SampleArchive.archivedMonths(site: site, batch: batch, on: connection).map(\.month)
+            // An archived record's hash cannot be recomputed, so its certification cannot be checked.
+            f.certifiedBy = f.archivedMonths.isEmpty ? try certification(site: site, batch: batch) : nil
             facts.append(f)
         }
         return facts.sorted { ($0.site, $0.first, $0.batch, $0.device) < ($1.site, $1.first, $1.batch, $1.device) }

@@ -195,6 +195,9 @@ public struct ComparisonReport: Sendable, Codable, Equatable {
         }
         var reasons: [String] = []
         var informational = false
+        if !f.archivedMonths.isEmpty {
+            reasons.append("its samples of \(f.archivedMonths.joined(separator: ", ")) are archived: `pocare-control restore` them to compare it")
+        }
         if !f.ended {
             reasons.append("running: the site has not recorded its end")
         } else if f.record == nil {

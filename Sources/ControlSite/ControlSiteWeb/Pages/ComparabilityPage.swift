@@ -100,6 +100,8 @@ enum ComparabilityPage {
             })
         } catch let refusal as ComparisonReport.Refusal {
             return .refused(refusal.description)
+        } catch let refusal as QualityRefusal {
+            return .refused(refusal.message)
         }
     }
 

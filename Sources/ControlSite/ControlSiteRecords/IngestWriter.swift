@@ -69,7 +69,7 @@ public final class IngestWriter {
     public func write(_ items: [Item]) throws -> Outcome {
         var outcome = Outcome()
         let now = Date()
-        try monthPartitions.ensure(monthPartitions.unknownMonths(items), on: connection)
+        monthPartitions.ensure(monthPartitions.unknownMonths(items), on: connection, logger: logger)
         try connection.transaction {
             // Only registered sites, and only statuses the site signed, are taken as the site's.
             let items = try admit(items)

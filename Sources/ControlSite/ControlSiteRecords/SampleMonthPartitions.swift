@@ -1,3 +1,4 @@
+import Logging
 import POCareContract
 
 /// Makes sure the month partition of every sample about to be written exists, before the
@@ -34,11 +35,18 @@ final class SampleMonthPartitions {
         return (1...12).contains(month) && b[0...3] != [48, 48, 48, 48]
     }
 
-    /// Creates the partitions of `months` that do not exist, each in a statement of its own.
-    func ensure(_ months: [String], on connection: PostgresConnection) throws(PostgresError) {
+    /// Creates the partitions of `months` that do not exist, each in a statement of its own. A
+    /// month that cannot be made now is tried again with the next write: its rows are stored
+    /// meanwhile in the default partition, so a failure here never holds up or loses a record.
+    func ensure(_ months: [String], on connection: PostgresConnection, logger: Logger) {
         for month in months {
-            try connection.execute("SELECT samples_month_partition(($1 || '-01T00:00:00Z')::timestamptz)", [month])
-            known.insert(month)
+            do {
+                try connection.execute("SELECT samples_month_partition(($1 || '-01T00:00:00Z')::timestamptz)", [month])
+                known.insert(month)
+            } catch {
+                logger.warning("a month's partition of samples was not made; its samples wait in the default partition",
+                               metadata: ["month": "\(month)", "error": "\(error)"])
+            }
         }
     }
 }

@@ -60,9 +60,13 @@ enum SampleMonthsSchema {
             name text := 'samples_' || to_char(month_start AT TIME ZONE 'UTC', 'YYYY_MM');
         BEGIN
             IF to_regclass(name) IS NOT NULL THEN RETURN name; END IF;
-            -- One creator at a time; the others find it made.
+            -- One creator at a time; the others find it made. Looked up by a query, whose snapshot
+            -- is taken after the lock, not by to_regclass, whose catalog view may predate it.
             PERFORM pg_advisory_xact_lock(7146353);
-            IF to_regclass(name) IS NOT NULL THEN RETURN name; END IF;
+            IF EXISTS (SELECT 1 FROM pg_class c WHERE c.relname = name
+                       AND c.relnamespace = (SELECT p.relnamespace FROM pg_class p WHERE p.oid = 'samples'::regclass)) THEN
+                RETURN name;
+            END IF;
             IF EXISTS (SELECT 1 FROM archived_months WHERE month = (first_day AT TIME ZONE 'UTC')::date) THEN RETURN NULL; END IF;
             EXECUTE format('CREATE TABLE %I (LIKE samples INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)', name);
             EXECUTE format('ALTER TABLE %I ADD PRIMARY KEY (site, epoch, stream, seq, time)', name);

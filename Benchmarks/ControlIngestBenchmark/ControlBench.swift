@@ -7,6 +7,6 @@ struct ControlBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pocare-control-bench",
         abstract: "Control Site benchmarks: ingest into today's schema, and the candidates for a compact record store.",
-        subcommands: [ControlIngestBenchmark.self, StoreDesignBenchmark.self, PageBenchmark.self],
+        subcommands: [ControlIngestBenchmark.self, StoreDesignBenchmark.self, PageBenchmark.self, ArchiveBenchmark.self],
         defaultSubcommand: ControlIngestBenchmark.self)
 }

@@ -125,7 +125,7 @@ public enum ChangeControl {
                 user: user.userName, action: action, target: "CC-\(id)", reason: comment.isEmpty ? nil : comment, oldValue: "proposed",
                 newValue: "\(decision == .approve ? "approved" : "rejected") by \(user.fullName) (\(user.role.rawValue)), content sha256:\(change.contentHash)"),
                 to: connection)
-            return try find(id, on: connection)!
+            return try written(id, on: connection)
         }
     }
 
@@ -145,7 +145,7 @@ public enum ChangeControl {
             try ControlAuditTrail.append(ControlAuditAction(
                 user: user.userName, action: "change.withdraw", target: "CC-\(id)", reason: reason, oldValue: "proposed", newValue: "withdrawn"),
                 to: connection)
-            return try find(id, on: connection)!
+            return try written(id, on: connection)
         }
     }
 
@@ -175,6 +175,15 @@ public enum ChangeControl {
         \(Times.iso("requested")) AS requested_utc, decided_by, decided_full_name, \(Times.iso("decided")) AS decided_utc, decision_comment,
         \(Times.iso("effective")) AS effective_utc
         """
+
+    /// The record this transaction has just written or changed: read back, or a refusal that
+    /// rolls the transaction back should it not be there.
+    static func written(_ id: Int64, on connection: PostgresConnection) throws -> Record {
+        guard let record = try find(id, on: connection) else {
+            throw QualityRefusal(.notFound, "CC-\(id) could not be read back after it was written")
+        }
+        return record
+    }
 
     public static func find(_ id: Int64, on connection: PostgresConnection) throws -> Record? {
         try records(connection.execute("SELECT \(columns) FROM changes WHERE id = $1", [String(id)])).first

@@ -74,7 +74,7 @@ public enum Deviations {
             }
             try ControlAuditTrail.append(ControlAuditAction(
                 user: actor.userName, action: "deviation.open", target: "DEV-\(id)", reason: description, newValue: title), to: connection)
-            return try find(id, on: connection)!
+            return try written(id, on: connection)
         }
     }
 
@@ -93,7 +93,7 @@ public enum Deviations {
                 user: actor.userName, action: "deviation.classify", target: "DEV-\(id)",
                 oldValue: "\(current.classification ?? "unclassified"), \(current.stateWords)",
                 newValue: "\(classification.rawValue), under investigation"), to: connection)
-            return try find(id, on: connection)!
+            return try written(id, on: connection)
         }
     }
 
@@ -117,7 +117,7 @@ public enum Deviations {
                     user: actor.userName, action: "deviation.update", target: "DEV-\(id)", reason: column.replacingOccurrences(of: "_", with: " "),
                     oldValue: old.isEmpty ? nil : old, newValue: new), to: connection)
             }
-            return try find(id, on: connection)!
+            return try written(id, on: connection)
         }
     }
 
@@ -152,7 +152,7 @@ public enum Deviations {
             try ControlAuditTrail.append(ControlAuditAction(
                 user: user.userName, action: "deviation.close", target: "DEV-\(id)", reason: comment, oldValue: current.stateWords,
                 newValue: "closed by \(user.fullName) (\(user.role.rawValue)), \(classification), content sha256:\(hash)"), to: connection)
-            return try find(id, on: connection)!
+            return try written(id, on: connection)
         }
     }
 
@@ -177,6 +177,15 @@ public enum Deviations {
         guard try connection.execute("SELECT 1 FROM deviations WHERE id = $1 FOR UPDATE", [String(id)]).rowCount == 1,
               let record = try find(id, on: connection)
         else { throw QualityRefusal(.notFound, "no deviation DEV-\(id)") }
+        return record
+    }
+
+    /// The record this transaction has just written or changed: read back, or a refusal that
+    /// rolls the transaction back should it not be there.
+    static func written(_ id: Int64, on connection: PostgresConnection) throws -> Record {
+        guard let record = try find(id, on: connection) else {
+            throw QualityRefusal(.notFound, "DEV-\(id) could not be read back after it was written")
+        }
         return record
     }
 

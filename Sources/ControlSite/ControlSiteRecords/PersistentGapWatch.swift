@@ -39,8 +39,9 @@ public final class PersistentGapWatch: Service, Sendable {
         let seconds = Double(reportAfter.components.seconds) + Double(reportAfter.components.attoseconds) / 1e18
         while !stopped.load(ordering: .relaxed) {
             do {
-                if connection == nil { connection = try PostgresConnection(database) }
-                let gaps = try connection!.execute("""
+                let db = try connection ?? PostgresConnection(database)
+                connection = db
+                let gaps = try db.execute("""
                     SELECT site, epoch, stream, seq_from, seq_to, extract(epoch FROM now() - opened) AS open_s FROM gaps
                     WHERE opened <= now() - make_interval(secs => $1::float8) ORDER BY opened
                     """, [String(seconds)])

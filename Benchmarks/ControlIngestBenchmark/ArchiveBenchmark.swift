@@ -24,17 +24,9 @@ struct ArchiveBenchmark: ParsableCommand {
     @Option(help: "The directory to archive to (default: a temporary one, removed afterwards).") var to: String?
 
     func run() throws {
-        let parts = network.split(separator: "x").compactMap { Int($0) }
-        guard parts.count == 3, parts.allSatisfy({ $0 > 0 }) else { throw ValidationError("--network is SITESxDEVICESxDAYS, for example 1x2x30") }
-        let shape = SyntheticNetwork(sites: parts[0], devices: parts[1], days: parts[2])
-        let cluster = database == nil ? try TemporaryCluster() : nil
-        let info = database ?? cluster!.connectionInfo
-        let logger = Logger(label: "bench")
-        let connection = try PostgresConnection(info)
-        if !loaded {
-            try ControlSchema.migrate(connection, logger: logger)
-            try shape.load(into: info, on: connection, logger: logger)
-        }
+        let shape = try SyntheticNetwork(parsing: network)
+        let store = try NetworkDatabase(shape, database: database, loaded: loaded)
+        let connection = store.connection, logger = Logger(label: "bench")
         let directory = to ?? FileManager.default.temporaryDirectory.appendingPathComponent("pocare-archive-bench-\(UUID().uuidString)").path
         defer { if to == nil { try? FileManager.default.removeItem(atPath: directory) } }
         try connection.execute("""
@@ -79,6 +71,6 @@ struct ArchiveBenchmark: ParsableCommand {
         print("batch \(batch): record hash \(after ?? "none") in \(String(format: "%.1f", seconds(clock.now - began))) s: "
               + (after == before ? "the same as before the archive" : "DIFFERENT"))
         guard after == before else { throw BenchmarkFailure(message: "the batch's record hash changed through archive and restore") }
-        _ = cluster
+        withExtendedLifetime(store) {}
     }
 }

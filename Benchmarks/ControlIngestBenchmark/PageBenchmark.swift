@@ -36,17 +36,9 @@ struct PageBenchmark: ParsableCommand {
     var loaded = false
 
     func run() throws {
-        let parts = network.split(separator: "x").compactMap { Int($0) }
-        guard parts.count == 3, parts.allSatisfy({ $0 > 0 }) else { throw ValidationError("--network is SITESxDEVICESxDAYS, for example 10x10x1") }
-        let shape = SyntheticNetwork(sites: parts[0], devices: parts[1], days: parts[2])
-        let cluster = database == nil ? try TemporaryCluster() : nil
-        let info = database ?? cluster!.connectionInfo
-        let logger = Logger(label: "bench")
-        let connection = try PostgresConnection(info)
-        if !loaded {
-            try ControlSchema.migrate(connection, logger: logger)
-            try shape.load(into: info, on: connection, logger: logger)
-        }
+        let shape = try SyntheticNetwork(parsing: network)
+        let store = try NetworkDatabase(shape, database: database, loaded: loaded)
+        let (info, connection) = (store.info, store.connection)
         let size = try connection.execute("SELECT pg_database_size(current_database()) AS bytes").int(0, "bytes") ?? 0
         print("database: \(size / 1_048_576) MiB")
         if try WebUsers.find("reviewer", on: connection) == nil {
@@ -56,7 +48,7 @@ struct PageBenchmark: ParsableCommand {
         let timings = try Self.measure(info: info, pages: ["/sites", "/batches/\(shape.site(1))/\(shape.batch(site: 1, device: 1))"],
                                        requests: requests, pageBudget: pageBudget)
         for timing in timings { print(timing.text) }
-        _ = cluster
+        withExtendedLifetime(store) {}
     }
 
     static let password = "page benchmark password"
@@ -114,6 +106,19 @@ struct SyntheticNetwork {
     var sites: Int
     var devices: Int
     var days: Int
+
+    init(sites: Int, devices: Int, days: Int) {
+        self.sites = sites
+        self.devices = devices
+        self.days = days
+    }
+
+    /// `SITESxDEVICESxDAYS`, as `--network` gives it.
+    init(parsing text: String) throws {
+        let parts = text.split(separator: "x").compactMap { Int($0) }
+        guard parts.count == 3, parts.allSatisfy({ $0 > 0 }) else { throw ValidationError("--network is SITESxDEVICESxDAYS, for example 10x10x1") }
+        self.init(sites: parts[0], devices: parts[1], days: parts[2])
+    }
 
     func site(_ s: Int) -> String { "site-\(s)" }
     func batch(site s: Int, device d: Int) -> String { "B-\(s)-\(d)" }
@@ -252,5 +257,24 @@ final class PageClient: Sendable {
             i = end + 2 + size + 2
         }
         return out
+    }
+}
+
+/// Where a benchmark's network lives: the database given (loaded already when `loaded`), or a
+/// temporary cluster it is written into, kept for as long as this value is.
+final class NetworkDatabase {
+    let cluster: TemporaryCluster?
+    let info: String
+    let connection: PostgresConnection
+
+    init(_ shape: SyntheticNetwork, database: String?, loaded: Bool) throws {
+        cluster = database == nil ? try TemporaryCluster() : nil
+        info = database ?? cluster!.connectionInfo
+        connection = try PostgresConnection(info)
+        if !loaded {
+            let logger = Logger(label: "bench")
+            try ControlSchema.migrate(connection, logger: logger)
+            try shape.load(into: info, on: connection, logger: logger)
+        }
     }
 }

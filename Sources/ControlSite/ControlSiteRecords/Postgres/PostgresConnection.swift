@@ -152,68 +152,40 @@ public final class PostgresConnection {
 
     /// Streams rows in COPY text format into `copyStatement` (`COPY t (a, b) FROM STDIN`).
     public func copy(_ copyStatement: String, data: [UInt8]) throws(PostgresError) {
-        let started = PQexec(handle, copyStatement)
-        guard let started, PQresultStatus(started) == PGRES_COPY_IN else {
-            _ = try check(started, copyStatement)
-            throw PostgresError(kind: .statement, message: "\(copyStatement): the server did not enter COPY mode")
-        }
-        PQclear(started)
-        let sent = data.withUnsafeBytes { raw -> Int32 in
-            raw.baseAddress.map { PQputCopyData(handle, $0.assumingMemoryBound(to: CChar.self), Int32(raw.count)) } ?? 1
-        }
-        guard sent == 1, PQputCopyEnd(handle, nil) == 1 else {
+        try enterCopy(copyStatement, PGRES_COPY_IN)
+        guard put(data, copyStatement) == nil, PQputCopyEnd(handle, nil) == 1 else {
             throw PostgresError(kind: .statement, message: "\(copyStatement): \(lastMessage)")
         }
-        // The COPY's own result, then nothing: libpq needs every result read before the next command.
-        var failure: PostgresError?
-        while let result = PQgetResult(handle) {
-            do { _ = try check(result, copyStatement) } catch { failure = failure ?? error }
-        }
-        if let failure { throw failure }
+        try copyResult(copyStatement)
     }
 
     /// Streams rows in COPY text format into `copyStatement`, a piece at a time as `next` gives
-    /// them (nil: no more), so a month of records never has to be in memory at once.
+    /// them (nil: no more), so a month of records never has to be in memory at once. A piece
+    /// that cannot be given ends the COPY with its error, and the server rolls the COPY back.
     public func copy(_ copyStatement: String, pieces next: () throws -> [UInt8]?) throws {
-        let started = PQexec(handle, copyStatement)
-        guard let started, PQresultStatus(started) == PGRES_COPY_IN else {
-            _ = try check(started, copyStatement)
-            throw PostgresError(kind: .statement, message: "\(copyStatement): the server did not enter COPY mode")
-        }
-        PQclear(started)
+        try enterCopy(copyStatement, PGRES_COPY_IN)
         var failed: Error?
         do {
             while let piece = try next() {
-                let sent = piece.withUnsafeBytes { raw -> Int32 in
-                    raw.baseAddress.map { PQputCopyData(handle, $0.assumingMemoryBound(to: CChar.self), Int32(raw.count)) } ?? 1
-                }
-                guard sent == 1 else { throw PostgresError(kind: .statement, message: "\(copyStatement): \(lastMessage)") }
+                if let error = put(piece, copyStatement) { throw error }
             }
         } catch {
             failed = error
         }
-        // Ending with an error message makes the server roll the COPY back.
         let ended = failed.map { error in PQputCopyEnd(handle, "\(error)") } ?? PQputCopyEnd(handle, nil)
-        guard ended == 1 else {
-            throw PostgresError(kind: .statement, message: "\(copyStatement): \(lastMessage)")
-        }
-        var failure: PostgresError?
-        while let result = PQgetResult(handle) {
-            do { _ = try check(result, copyStatement) } catch { failure = failure ?? error }
+        guard ended == 1 else { throw PostgresError(kind: .statement, message: "\(copyStatement): \(lastMessage)") }
+        do {
+            try copyResult(copyStatement)
+        } catch {
+            throw failed ?? error
         }
         if let failed { throw failed }
-        if let failure { throw failure }
     }
 
     /// Runs `copyStatement` (`COPY (SELECT …) TO STDOUT`) and hands each row's bytes, as the
     /// server sends them (one COPY text line with its newline), to `row`.
     public func copyOut(_ copyStatement: String, row: (UnsafeRawBufferPointer) throws -> Void) throws {
-        let started = PQexec(handle, copyStatement)
-        guard let started, PQresultStatus(started) == PGRES_COPY_OUT else {
-            _ = try check(started, copyStatement)
-            throw PostgresError(kind: .statement, message: "\(copyStatement): the server did not enter COPY mode")
-        }
-        PQclear(started)
+        try enterCopy(copyStatement, PGRES_COPY_OUT)
         var failed: Error?
         while true {
             var buffer: UnsafeMutablePointer<CChar>?
@@ -229,11 +201,37 @@ public final class PostgresConnection {
             if length == -2 { throw PostgresError(kind: isConnected ? .statement : .connection, message: "\(copyStatement): \(lastMessage)") }
             break  // -1: done
         }
-        var failure: PostgresError?
-        while let result = PQgetResult(handle) {
-            do { _ = try check(result, copyStatement) } catch { failure = failure ?? error }
+        do {
+            try copyResult(copyStatement)
+        } catch {
+            throw failed ?? error
         }
         if let failed { throw failed }
+    }
+
+    private func enterCopy(_ statement: String, _ mode: ExecStatusType) throws(PostgresError) {
+        let started = PQexec(handle, statement)
+        guard let started, PQresultStatus(started) == mode else {
+            _ = try check(started, statement)
+            throw PostgresError(kind: .statement, message: "\(statement): the server did not enter COPY mode")
+        }
+        PQclear(started)
+    }
+
+    /// Sends one piece of COPY data; the error when it could not be sent.
+    private func put(_ bytes: [UInt8], _ statement: String) -> PostgresError? {
+        let sent = bytes.withUnsafeBytes { raw -> Int32 in
+            raw.baseAddress.map { PQputCopyData(handle, $0.assumingMemoryBound(to: CChar.self), Int32(raw.count)) } ?? 1
+        }
+        return sent == 1 ? nil : PostgresError(kind: .statement, message: "\(statement): \(lastMessage)")
+    }
+
+    /// The COPY's own result, then nothing: libpq needs every result read before the next command.
+    private func copyResult(_ statement: String) throws(PostgresError) {
+        var failure: PostgresError?
+        while let result = PQgetResult(handle) {
+            do { _ = try check(result, statement) } catch { failure = failure ?? error }
+        }
         if let failure { throw failure }
     }
 

@@ -30,8 +30,11 @@ struct SampleArchiveTests {
         let old = SiteFeed(site: Self.site, start: Self.september, chains: db.chains)
         try db.write(try old.finishedBatch("str-7", 1...60, batch: "R-SEPT", spec: spec, eventSeq: 1))
         try db.write([try old.checkpoint()])
+        // October: a batch that ended on str-2 with no disposition yet.
+        let october = SiteFeed(site: Self.site, start: Self.september.addingTimeInterval(30 * 86_400), chains: db.chains)
+        try db.write(try october.finishedBatch("str-2", 1...30, batch: "R-OCT", spec: spec, eventSeq: 1))
         let now = SiteFeed(site: Self.site, start: Date().addingTimeInterval(2), chains: db.chains)
-        try db.write([now.telemetry("str-2", 1...30, batch: "R-NOW", phase: "expansion", spec: spec)])
+        try db.write([now.telemetry("str-2", 31...60, batch: "R-NOW", phase: "expansion", spec: spec)])
         let hash = try DispositionScenarios.hash(db, "R-SEPT")
         for (meaning, user) in [("review", "quinn"), ("certify", "petra")] {
             let signed = try control(db, ["disposition", meaning, Self.site, "R-SEPT", "--hash", hash], as: user)
@@ -98,16 +101,20 @@ struct SampleArchiveTests {
         #expect(try db.count("SELECT count(*) FROM archived_months") == 0)
     }
 
-    @Test("a month with a batch not yet certified or rejected, or after an open gap, is not archived, and the refusal names why")
+    @Test("a month with a batch not yet certified or rejected, after an open gap, or not ended, is not archived, and the refusal names why")
     func unsettledMonthsStay() throws {
         let (db, old, _, _) = try network()
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let thisMonth = String(ISO8601DateFormatter().string(from: Date()).prefix(7))
         let next = try #require(SampleArchiveTests.month(after: thisMonth))
-        let refused = try control(db, ["archive", "--before", next, "--to", directory])
-        #expect(refused.status == 1 && refused.output.contains("batch R-NOW at \(Self.site): no disposition"), "\(refused.output)")
-        // September went first (months are archived oldest first); the running month stays whole.
+        let later = try #require(SampleArchiveTests.month(after: next))
+        let refused = try control(db, ["archive", "--before", later, "--to", directory])
+        #expect(refused.status == 1 && refused.output.contains("2026-10 is not archived: batch R-OCT at \(Self.site): no disposition"),
+                "\(refused.output)")
+        // September went (a month refused leaves the others to go); October and this month, not ended, stay.
+        #expect(refused.output.contains("2026-09: 60 samples"), "\(refused.output)")
+        #expect(try db.scalar("SELECT to_regclass('samples_2026_10') IS NOT NULL") == "t")
         #expect(try db.scalar("SELECT to_regclass('samples_\(thisMonth.replacingOccurrences(of: "-", with: "_"))') IS NOT NULL") == "t")
 
         // September again, with a gap before records that arrived late: held until the gap is filled.
@@ -115,7 +122,7 @@ struct SampleArchiveTests {
         #expect(restored.status == 0, "\(restored.output)")
         try db.write([old.telemetry("str-7", 70...75)])
         let gapped = try control(db, ["archive", "--before", "2026-10", "--to", directory])
-        #expect(gapped.status == 1 && gapped.output.contains("str-7/telemetry: records to 75 in this month, but the stream is complete only to"),
+        #expect(gapped.status == 1 && gapped.output.contains("str-7/telemetry: records to 75 in this month, but records from 61 are missing"),
                 "\(gapped.output)")
         #expect(try db.scalar("SELECT to_regclass('samples_2026_09') IS NOT NULL") == "t")
     }
@@ -146,6 +153,20 @@ struct SampleArchiveTests {
         try rows.write(toFile: rowsPath, atomically: true, encoding: .utf8)
         try manifest.write(to: URL(fileURLWithPath: manifestPath))
         #expect(try control(db, ["restore", "--month", "2026-09", "--from", directory]).status == 0)
+    }
+
+    @Test("samples waiting in the default partition move into their month's partition without marking a signed batch's record changed")
+    func movingRowsChangesNoRecord() throws {
+        let (db, _, _, _) = try network()
+        // A sample of the certified batch, dated in August, for which no partition exists: it waits in the default partition.
+        try db.connection.execute("""
+            INSERT INTO samples (site, epoch, stream, seq, device, time, batch, "values")
+            SELECT site, epoch, stream, 1000, device, '2026-08-20T00:00:00Z', batch, "values" FROM samples WHERE batch = 'R-SEPT' AND seq = 1
+            """)
+        #expect(try db.count("SELECT count(*) FROM samples_default") == 1)
+        #expect(try db.scalar("SELECT samples_month_partition('2026-08-05T00:00:00Z')") == "samples_2026_08")
+        #expect(try db.count("SELECT count(*) FROM samples_default") == 0 && db.count("SELECT count(*) FROM samples_2026_08") == 1)
+        #expect(try db.scalar("SELECT record_changed IS NULL FROM batch_dispositions WHERE batch = 'R-SEPT'") == "t")
     }
 
     @Test("a batch page and its record.json say a record reaching into an archived month is archived, where, and how it comes back")

@@ -17,13 +17,7 @@ public enum BatchRecordDigest {
             """, [site, batch])
         guard phases.rowCount > 0 else { return nil }
         // Without an archived month's samples the digest would be another record's: refused, not guessed.
-        let archived = try SampleArchive.archivedMonths(site: site, batch: batch, on: connection)
-        if !archived.isEmpty {
-            throw QualityRefusal(.stateConflict, """
-                Part of the record of batch \(batch) at \(site) is archived (\(archived.map { "\($0.month) in \($0.location)" }.joined(separator: ", "))); \
-                `pocare-control restore --month MONTH --from DIR` brings it back before the record is shown, verified or signed.
-                """)
-        }
+        try refuseArchived(site: site, batch: batch, on: connection)
         let events = try connection.execute("""
             SELECT stream, seq, \(iso("time")), kind, coalesce(phase, ''), record::text
             FROM events WHERE site = $1 AND batch = $2 ORDER BY stream, epoch, seq
@@ -47,6 +41,17 @@ public enum BatchRecordDigest {
         parts.append(CanonicalJSON.array(events.rows.map { row in CanonicalJSON.array(row.map { CanonicalJSON.optional($0) }) }))
         parts.append(CanonicalJSON.array([samples.string(0, "samples") ?? "0", CanonicalJSON.optional(samples.string(0, "digest"))]))
         return CanonicalJSON.array(parts)
+    }
+
+    /// Refuses a batch whose samples reach into an archived month, naming where it is and the way back.
+    public static func refuseArchived(site: String, batch: String, on connection: PostgresConnection) throws {
+        let archived = try SampleArchive.archivedMonths(site: site, batch: batch, on: connection)
+        guard archived.isEmpty else {
+            throw QualityRefusal(.stateConflict, """
+                Part of the record of batch \(batch) at \(site) is archived (\(archived.map { "\($0.month) in \($0.location)" }.joined(separator: ", "))); \
+                `pocare-control restore --month MONTH --from DIR` brings it back before the record is shown, verified or signed.
+                """)
+        }
     }
 
     /// SHA-256 of the canonical text, hex; nil when the batch has no records.

@@ -81,6 +81,8 @@ public struct BatchReview: Sendable, Encodable {
         site: String, batch: String, settings: QualitySettings = QualitySettings(), specs: SpecLookup = SpecLookup(profilesDirectory: nil),
         eventLimit: Int? = nil, limits: BatchSeriesReader.Limits = .init(), checkpoint: () throws -> Void = {}, on connection: PostgresConnection
     ) throws -> BatchReview? {
+        // Before reading what is here: an archived part is said at once, not after a long read.
+        try BatchRecordDigest.refuseArchived(site: site, batch: batch, on: connection)
         guard let record = try BatchRecord.load(
             connection, site: site, batch: batch, specs: { try specs.ran($0, on: connection) }, eventLimit: eventLimit, limits: limits,
             checkpoint: checkpoint),

@@ -4,12 +4,13 @@ import POCareContract
 /// in the database: it is kept in `records_set_aside` (reason `archived_month`) and not stored,
 /// so restoring the month never meets a second row of one number. Such a copy is numbered within
 /// its stream's complete part (a month is archived only when it is), so nothing is missing for it.
+/// Archived numbers are never beyond a stream's highest, so only messages reaching below it are looked up.
 extension IngestWriter {
     func setAsideArchived(_ records: [RecordMessage], progress: [StreamKey: StreamProgress]) throws -> [RecordMessage] {
-        guard records.contains(where: { $0.kind == .sample && $0.seqFirst <= (progress[$0.streamKey]?.contiguous ?? 0) }) else { return records }
+        guard records.contains(where: { $0.kind == .sample && $0.seqFirst <= (progress[$0.streamKey]?.highest ?? 0) }) else { return records }
         var kept: [RecordMessage] = []
         for message in records {
-            guard message.kind == .sample, message.seqFirst <= (progress[message.streamKey]?.contiguous ?? 0) else {
+            guard message.kind == .sample, message.seqFirst <= (progress[message.streamKey]?.highest ?? 0) else {
                 kept.append(message)
                 continue
             }
@@ -28,8 +29,8 @@ extension IngestWriter {
                     let month = row.string("month") ?? ""
                     try setAside("archived_month", site: inside.site, epoch: inside.epoch, stream: inside.stream, seq: inside.seqFirst,
                                  record: Array(inside.records.prefix(100).joined(separator: Array("\n".utf8))),
-                                 detail: "records \(inside.seqFirst)...\(inside.seqLast) (\(inside.records.count)) are in \(month), archived; "
-                                     + "kept here to compare with the record once the month is restored")
+                                 detail: "records \(inside.seqFirst)...\(inside.seqLast) (\(inside.records.count)) are in \(month), archived: "
+                                     + "not compared with the records, which are not here (the first 100 are kept)")
                     logger.notice("copies of archived records set aside", metadata: [
                         "site": "\(inside.site)", "stream": "\(inside.stream)", "seq": "\(inside.seqFirst)...\(inside.seqLast)", "month": "\(month)",
                     ])

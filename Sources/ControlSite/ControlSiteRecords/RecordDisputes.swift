@@ -122,6 +122,14 @@ public struct RecordDispute: Sendable, Codable, Equatable {
         case .sample:
             let old = try connection.execute(
                 "SELECT batch FROM samples WHERE site = $1 AND epoch = $2 AND stream = $3 AND seq = $4::bigint", Array(key.prefix(4)))
+            // Batch runs are counted again from the samples held: a batch with an archived month would lose that part.
+            for batch in d.batches {
+                let archived = try SampleArchive.archivedMonths(site: d.site, batch: batch, on: connection)
+                guard archived.isEmpty else {
+                    throw Refusal(description: "batch \(batch) has samples in archived months (\(archived.map(\.month).joined(separator: ", "))): "
+                                  + "restore them before this dispute is resolved")
+                }
+            }
             try connection.execute("""
                 UPDATE samples SET time = (v->>'time')::timestamptz, cycle = (v->>'cycle')::bigint, batch = v->>'batch',
                     phase = v->>'phase', spec = v->>'spec', "values" = (v->>'values')::json, quality = (v->>'quality')::json,

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Hashing
 import Logging
 
@@ -39,22 +42,51 @@ public enum SampleArchive {
         return attached.map { row in
             let name = row.string("name") ?? ""
             return "\(name.dropFirst(8).prefix(4))-\(name.suffix(2))"
-        }.filter { $0 < before }
+        }.filter { $0 < before && $0 < currentMonth() }
+    }
+
+    /// This month (UTC), which is not archived before it has ended.
+    static func currentMonth() -> String { String(ISO8601DateFormatter().string(from: Date()).prefix(7)) }
+
+    /// One archive or restore at a time on a database, for as long as `body` runs.
+    static func exclusively<T>(on connection: PostgresConnection, _ body: () throws -> T) throws -> T {
+        guard try connection.execute("SELECT pg_try_advisory_lock(7146357) AS got").bool(0, "got") == true else {
+            throw Refusal(description: "another archive or restore is running on this database; try again when it has finished")
+        }
+        defer { _ = try? connection.execute("SELECT pg_advisory_unlock(7146357)") }
+        // Times as text in one form, whatever the server's or the client's setting: the rows'
+        // digests and the COPY text are then the same on every server the archive meets.
+        try connection.execute("SET TimeZone = 'UTC'")
+        try connection.execute("SET DateStyle = 'ISO, YMD'")
+        return try body()
     }
 
     /// Why `month` may not be archived now; empty when it may.
     static func obstacles(_ table: String, on connection: PostgresConnection) throws -> [String] {
         var found: [String] = []
+        // Complete: no gap before the month's last record that may still be filled (a gap the site
+        // said it can never send is settled), and the numbers from its first to its last record
+        // all in this month (a site clock set back puts some of them in another).
         let incomplete = try connection.execute("""
-            SELECT s.site, s.stream, max(s.seq) AS highest, t.contiguous
-            FROM \(table) s LEFT JOIN streams t ON t.site = s.site AND t.epoch = s.epoch AND t.stream = s.stream
-            GROUP BY s.site, s.epoch, s.stream, t.contiguous
-            HAVING t.contiguous IS NULL OR max(s.seq) > t.contiguous
-            ORDER BY s.site, s.stream LIMIT 5
+            SELECT m.site, m.stream, m.first, m.last, m.samples, t.site IS NULL AS unknown,
+                   (SELECT min(g.seq_from) FROM gaps g WHERE g.site = m.site AND g.epoch = m.epoch AND g.stream = m.stream
+                       AND g.seq_from <= m.last AND g.seq_to > coalesce(t.unrecoverable_through, 0)) AS gap
+            FROM (SELECT site, epoch, stream, min(seq) AS first, max(seq) AS last, count(*) AS samples FROM \(table)
+                  GROUP BY site, epoch, stream) m
+            LEFT JOIN streams t ON t.site = m.site AND t.epoch = m.epoch AND t.stream = m.stream
+            WHERE t.site IS NULL OR m.samples <> m.last - m.first + 1
+               OR EXISTS (SELECT 1 FROM gaps g WHERE g.site = m.site AND g.epoch = m.epoch AND g.stream = m.stream
+                              AND g.seq_from <= m.last AND g.seq_to > coalesce(t.unrecoverable_through, 0))
+            ORDER BY m.site, m.stream LIMIT 5
             """)
         found += incomplete.map { r in
-            "\(r.string("site") ?? "") \(r.string("stream") ?? ""): records to \(r.string("highest") ?? "?") in this month, but the stream is "
-                + "complete only to \(r.string("contiguous") ?? "nothing") (a gap before them may still be filled)"
+            let stream = "\(r.string("site") ?? "") \(r.string("stream") ?? "")", first = r.string("first") ?? "?", last = r.string("last") ?? "?"
+            if r.bool("unknown") == true { return "\(stream): a stream ingest has no progress of" }
+            if let gap = r.string("gap") {
+                return "\(stream): records to \(last) in this month, but records from \(gap) are missing and may still arrive"
+            }
+            return "\(stream): only \(r.string("samples") ?? "?") of the numbers \(first)...\(last) are in this month (the others were "
+                + "taken at times in another month: the site's clock went back?)"
         }
         let unsettled = try connection.execute("""
             SELECT b.site, b.batch, coalesce(d.state, 'no disposition') AS state, d.record_changed IS NOT NULL AS changed
@@ -92,26 +124,50 @@ public enum SampleArchive {
 
     static func rowsInOrder(_ table: String, _ columns: [String]) -> String {
         let list = columns.map { "\"\($0)\"" }.joined(separator: ", ")
-        return "COPY (SELECT \(list) FROM \(table) ORDER BY site, epoch, stream, seq) TO STDOUT"
+        // Byte order, whatever the database's collation: the same on every server the archive meets.
+        return "COPY (SELECT \(list) FROM \(table) ORDER BY site COLLATE \"C\", epoch COLLATE \"C\", stream COLLATE \"C\", seq) TO STDOUT"
     }
 
     /// Writes `month` to `directory` (its rows and manifest), then drops it from the database.
     public static func archive(month: String, to directory: String, by user: String, on connection: PostgresConnection,
                                logger: Logger) throws -> SampleArchiveManifest {
         guard let part = partition(month) else { throw Refusal(description: "expected a month as YYYY-MM, not '\(month)'") }
-        guard try connection.execute("SELECT to_regclass($1) IS NOT NULL AS present", [part.name]).bool(0, "present") == true else {
-            throw Refusal(description: "\(month): no samples of this month are held (archived already, or none arrived)")
+        guard month < currentMonth() else { throw Refusal(description: "\(month) has not ended: only past months are archived") }
+        let directory = URL(fileURLWithPath: directory).standardizedFileURL.path
+        return try exclusively(on: connection) {
+            guard try connection.execute("SELECT to_regclass($1) IS NOT NULL AS present", [part.name]).bool(0, "present") == true else {
+                throw Refusal(description: "\(month): no samples of this month are held (archived already, or none arrived)")
+            }
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let (manifest, sum) = try writeRows(month: month, part: part, to: directory, by: user, on: connection)
+            let manifestBytes = try manifest.encoded()
+            let manifestName = SampleArchiveManifest.fileName(month: month)
+            try ArchiveFileWriter.write(manifestBytes, to: "\(directory)/\(manifestName)")
+            // What is dropped next must be on disk as the manifest says, read back from there.
+            guard try ArchiveFileReader.sha256(path: "\(directory)/\(manifest.file)") == manifest.fileSHA256 else {
+                throw Refusal(description: "\(directory)/\(manifest.file) does not read back as written: \(month) is not archived")
+            }
+            try ArchiveFileWriter.synchronizeDirectory(directory)
+            let manifestHash = SHA256.hex(Array(manifestBytes))
+            try dropArchived(month: month, part: part, manifest: manifest, manifestHash: manifestHash, checksum: sum, directory: directory,
+                             by: user, on: connection)
+            logger.notice("month of samples archived", metadata: [
+                "month": "\(month)", "samples": "\(manifest.samples)", "streams": "\(manifest.streams.count)", "to": "\(directory)",
+            ])
+            return manifest
         }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let rowsName = SampleArchiveManifest.rowsFileName(month: month), rowsPath = "\(directory)/\(rowsName)"
+    }
 
-        // 1. The rows and what the manifest says of them, from one snapshot, without holding up ingest.
+    /// The month's rows written to the directory from one snapshot, without holding up ingest;
+    /// the manifest and the rows' checksum in that snapshot.
+    static func writeRows(month: String, part: (name: String, from: String, to: String), to directory: String, by user: String,
+                          on connection: PostgresConnection) throws -> (SampleArchiveManifest, String) {
+        let rowsName = SampleArchiveManifest.rowsFileName(month: month), rowsPath = "\(directory)/\(rowsName)"
         try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        let manifest: SampleArchiveManifest, sum: String
         do {
             let problems = try obstacles(part.name, on: connection)
             guard problems.isEmpty else { throw Refusal(description: "\(month) is not archived: " + problems.joined(separator: "; ")) }
-            sum = try checksum(part.name, on: connection)
+            let sum = try checksum(part.name, on: connection)
             let columns = try columns(on: connection)
             var digests = try StreamRowDigests(columns: columns)
             var file = SHA256Stream()
@@ -125,53 +181,66 @@ public enum SampleArchive {
             let batches = try connection.execute(
                 "SELECT DISTINCT site || '/' || batch AS b FROM \(part.name) WHERE batch IS NOT NULL ORDER BY 1").map { $0.string("b") ?? "" }
             try connection.execute("COMMIT")
-            let streams = digests.finish()
-            manifest = SampleArchiveManifest(
+            try FileManager.default.moveItemReplacing(at: rowsPath + ".partial", to: rowsPath)
+            let manifest = SampleArchiveManifest(
                 month: month, from: part.from, to: part.to, columns: columns, file: rowsName, fileSHA256: file.finalHex(),
-                samples: digests.rows, streams: streams, batches: batches, archived: ISO8601DateFormatter().string(from: Date()), archivedBy: user)
+                samples: digests.rows, streams: digests.finish(), batches: batches,
+                archived: ISO8601DateFormatter().string(from: Date()), archivedBy: user)
+            return (manifest, sum)
         } catch {
             connection.rollback()
             try? FileManager.default.removeItem(atPath: rowsPath + ".partial")
             throw error
         }
-        try FileManager.default.moveItemReplacing(at: rowsPath + ".partial", to: rowsPath)
-        let manifestBytes = try manifest.encoded()
-        let manifestWriter = try ArchiveFileWriter(path: "\(directory)/\(SampleArchiveManifest.fileName(month: month))")
-        try manifestBytes.withUnsafeBytes { try manifestWriter.write($0) }
-        try manifestWriter.finish()
-        let manifestHash = SHA256.hex(Array(manifestBytes))
+    }
 
-        // 2. With the month's streams locked against ingest: unchanged since, recorded, dropped.
-        try connection.transaction {
-            for s in manifest.streams {
-                try connection.execute("SELECT 1 FROM streams WHERE site = $1 AND epoch = $2 AND stream = $3 FOR UPDATE", [s.site, s.epoch, s.stream])
+    /// With the month's streams locked against ingest: unchanged since it was written, recorded
+    /// as archived, detached and dropped, in one transaction. Locks are taken in ingest's order
+    /// (streams, then samples) and waited for a bounded time; a deadlock or a wait too long is
+    /// tried again, then refused with nothing dropped.
+    static func dropArchived(month: String, part: (name: String, from: String, to: String), manifest: SampleArchiveManifest,
+                             manifestHash: String, checksum sum: String, directory: String, by user: String,
+                             on connection: PostgresConnection) throws {
+        let streams = manifest.streams.sorted { ($0.site, $0.epoch, $0.stream) < ($1.site, $1.epoch, $1.stream) }
+        for attempt in 1...3 {
+            do {
+                try connection.transaction {
+                    try connection.execute("SET LOCAL lock_timeout = '30s'")
+                    for s in streams {
+                        try connection.execute("SELECT 1 FROM streams WHERE site = $1 AND epoch = $2 AND stream = $3 FOR UPDATE",
+                                               [s.site, s.epoch, s.stream])
+                    }
+                    // Only the month's own writers wait while it is checked; all of samples only for the drop.
+                    try connection.execute("LOCK TABLE \(part.name) IN SHARE MODE")
+                    let problems = try obstacles(part.name, on: connection)
+                    guard problems.isEmpty else { throw Refusal(description: "\(month) is not archived: " + problems.joined(separator: "; ")) }
+                    guard try checksum(part.name, on: connection) == sum else {
+                        throw Refusal(description: "\(month) is not archived: its samples changed while they were written out; run the command again")
+                    }
+                    try connection.execute("""
+                        INSERT INTO archived_months (month, archived_by, location, manifest_sha256, samples) VALUES ($1::date, $2, $3, $4, $5)
+                        """, [String(part.from.prefix(10)), user, directory, manifestHash, String(manifest.samples)])
+                    for s in streams {
+                        try connection.execute("""
+                            INSERT INTO archived_ranges (month, site, epoch, stream, seq_from, seq_to, samples, first_previous_hash, last_hash)
+                            VALUES ($1::date, $2, $3, $4, $5, $6, $7, $8, $9)
+                            """, [String(part.from.prefix(10)), s.site, s.epoch, s.stream, String(s.seqFrom), String(s.seqTo), String(s.samples),
+                                  s.firstPreviousHash, s.lastHash])
+                    }
+                    try connection.execute("ALTER TABLE samples DETACH PARTITION \(part.name)")
+                    try connection.execute("DROP TABLE \(part.name)")
+                    try ControlAuditTrail.append(ControlAuditAction(
+                        user: user, action: "samples.archive", target: month,
+                        newValue: "\(manifest.samples) samples of \(manifest.streams.count) streams to \(directory), manifest SHA-256 \(manifestHash)"),
+                        to: connection)
+                }
+                return
+            } catch let error as PostgresError where ["40P01", "55P03"].contains(error.sqlState ?? "") {
+                guard attempt < 3 else {
+                    throw Refusal(description: "\(month) is not archived: the database stayed busy (\(error.message)); run the command again")
+                }
             }
-            try connection.execute("LOCK TABLE \(part.name) IN SHARE MODE")
-            let problems = try obstacles(part.name, on: connection)
-            guard problems.isEmpty else { throw Refusal(description: "\(month) is not archived: " + problems.joined(separator: "; ")) }
-            guard try checksum(part.name, on: connection) == sum else {
-                throw Refusal(description: "\(month) is not archived: its samples changed while they were written out; run the command again")
-            }
-            try connection.execute("""
-                INSERT INTO archived_months (month, archived_by, location, manifest_sha256, samples) VALUES ($1::date, $2, $3, $4, $5)
-                """, [part.from.prefix(10).description, user, directory, manifestHash, String(manifest.samples)])
-            for s in manifest.streams {
-                try connection.execute("""
-                    INSERT INTO archived_ranges (month, site, epoch, stream, seq_from, seq_to, samples, first_previous_hash, last_hash)
-                    VALUES ($1::date, $2, $3, $4, $5, $6, $7, $8, $9)
-                    """, [part.from.prefix(10).description, s.site, s.epoch, s.stream, String(s.seqFrom), String(s.seqTo), String(s.samples),
-                          s.firstPreviousHash, s.lastHash])
-            }
-            try connection.execute("ALTER TABLE samples DETACH PARTITION \(part.name)")
-            try connection.execute("DROP TABLE \(part.name)")
-            try ControlAuditTrail.append(ControlAuditAction(
-                user: user, action: "samples.archive", target: month,
-                newValue: "\(manifest.samples) samples of \(manifest.streams.count) streams to \(directory), manifest SHA-256 \(manifestHash)"), to: connection)
         }
-        logger.notice("month of samples archived", metadata: [
-            "month": "\(month)", "samples": "\(manifest.samples)", "streams": "\(manifest.streams.count)", "to": "\(directory)",
-        ])
-        return manifest
     }
 
     /// Brings `month` back from `directory`: the manifest must be the one recorded when it was
@@ -180,6 +249,46 @@ public enum SampleArchive {
     public static func restore(month: String, from directory: String, by user: String, on connection: PostgresConnection,
                                logger: Logger) throws -> SampleArchiveManifest {
         guard let part = partition(month) else { throw Refusal(description: "expected a month as YYYY-MM, not '\(month)'") }
+        return try exclusively(on: connection) {
+            let manifest = try provenManifest(month: month, part: part, directory: directory, on: connection)
+            let manifestHash = manifest.hash, rows = manifest.manifest
+            try connection.transaction {
+                // Month partitions are made one at a time; this is one.
+                try connection.execute("SELECT pg_advisory_xact_lock(7146353)")
+                try connection.execute("CREATE TABLE \(part.name) (LIKE samples INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)")
+                let reader = try ArchiveFileReader(path: "\(directory)/\(rows.file)")
+                let list = rows.columns.map { "\"\($0)\"" }.joined(separator: ", ")
+                try connection.copy("COPY \(part.name) (\(list)) FROM STDIN", pieces: { try reader.next() })
+                try connection.execute("ALTER TABLE \(part.name) ADD PRIMARY KEY (site, epoch, stream, seq, time)")
+                var digests = try StreamRowDigests(columns: rows.columns)
+                try connection.copyOut(rowsInOrder(part.name, rows.columns)) { try digests.add($0) }
+                func keyed(_ ranges: [SampleArchiveManifest.StreamRange]) -> [String: SampleArchiveManifest.StreamRange] {
+                    Dictionary(ranges.map { ("\($0.site)\u{0}\($0.epoch)\u{0}\($0.stream)", $0) }, uniquingKeysWith: { a, _ in a })
+                }
+                let restored = keyed(digests.finish()), expected = keyed(rows.streams)
+                guard restored == expected, digests.rows == rows.samples else {
+                    let differing = expected.keys.sorted().first { restored[$0] != expected[$0] }.map { $0.replacingOccurrences(of: "\u{0}", with: " ") }
+                    throw Refusal(description: "\(month): the rows restored do not match the manifest (\(digests.rows) samples, "
+                                  + "manifest \(rows.samples); first difference: \(differing ?? "the streams listed")): not restored")
+                }
+                // Records of the month that arrived after it was archived wait in the default partition.
+                try connection.execute("SELECT samples_move_from_default($1::text, $2::timestamptz, $3::timestamptz)", [part.name, part.from, part.to])
+                try connection.execute("ALTER TABLE samples ATTACH PARTITION \(part.name) FOR VALUES FROM ('\(part.from)') TO ('\(part.to)')")
+                try connection.execute("DELETE FROM archived_months WHERE month = $1::date", [String(part.from.prefix(10))])
+                try ControlAuditTrail.append(ControlAuditAction(
+                    user: user, action: "samples.restore", target: month,
+                    newValue: "\(rows.samples) samples of \(rows.streams.count) streams from \(directory), manifest SHA-256 \(manifestHash)"),
+                    to: connection)
+            }
+            logger.notice("month of samples restored", metadata: ["month": "\(month)", "samples": "\(rows.samples)", "from": "\(directory)"])
+            return rows
+        }
+    }
+
+    /// The month's manifest in `directory`, proved to be the one recorded when it was archived,
+    /// with its rows' file hashing to what it says.
+    static func provenManifest(month: String, part: (name: String, from: String, to: String), directory: String,
+                               on connection: PostgresConnection) throws -> (manifest: SampleArchiveManifest, hash: String) {
         let manifestPath = "\(directory)/\(SampleArchiveManifest.fileName(month: month))"
         guard let manifestData = FileManager.default.contents(atPath: manifestPath) else {
             throw Refusal(description: "\(manifestPath): cannot be read")
@@ -211,35 +320,7 @@ public enum SampleArchive {
         guard Set(manifest.columns).isSubset(of: Set(current)) else {
             throw Refusal(description: "\(manifestPath): columns \(Set(manifest.columns).subtracting(current).sorted()) are not samples' columns")
         }
-
-        try connection.transaction {
-            try connection.execute("CREATE TABLE \(part.name) (LIKE samples INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)")
-            let reader = try ArchiveFileReader(path: rowsPath)
-            let list = manifest.columns.map { "\"\($0)\"" }.joined(separator: ", ")
-            try connection.copy("COPY \(part.name) (\(list)) FROM STDIN", pieces: { try reader.next() })
-            try connection.execute("ALTER TABLE \(part.name) ADD PRIMARY KEY (site, epoch, stream, seq, time)")
-            var digests = try StreamRowDigests(columns: manifest.columns)
-            try connection.copyOut(rowsInOrder(part.name, manifest.columns)) { try digests.add($0) }
-            let streams = digests.finish()
-            guard streams == manifest.streams, digests.rows == manifest.samples else {
-                let differing = zip(streams, manifest.streams).first { $0 != $1 }.map { "\($0.1.site) \($0.1.stream)" } ?? "the streams listed"
-                throw Refusal(description: "\(month): the rows restored do not match the manifest (\(digests.rows) samples, "
-                              + "manifest \(manifest.samples); first difference: \(differing)): not restored")
-            }
-            // Records of the month that arrived after it was archived wait in the default partition.
-            try connection.execute("""
-                WITH moved AS (DELETE FROM samples_default WHERE time >= $1::timestamptz AND time < $2::timestamptz RETURNING *)
-                INSERT INTO \(part.name) SELECT * FROM moved
-                """, [part.from, part.to])
-            try connection.execute("ALTER TABLE samples ATTACH PARTITION \(part.name) FOR VALUES FROM ('\(part.from)') TO ('\(part.to)')")
-            try connection.execute("DELETE FROM archived_months WHERE month = $1::date", [String(part.from.prefix(10))])
-            try ControlAuditTrail.append(ControlAuditAction(
-                user: user, action: "samples.restore", target: month,
-                newValue: "\(manifest.samples) samples of \(manifest.streams.count) streams from \(directory), manifest SHA-256 \(manifestHash)"),
-                to: connection)
-        }
-        logger.notice("month of samples restored", metadata: ["month": "\(month)", "samples": "\(manifest.samples)", "from": "\(directory)"])
-        return manifest
+        return (manifest, manifestHash)
     }
 
     /// The archived months a batch's records reach into, with where each was written; empty
@@ -284,6 +365,22 @@ final class ArchiveFileWriter {
         try flush()
         try handle.synchronize()
         try handle.close()
+    }
+
+    /// `bytes` as the whole of `path`, on disk, replacing what was there only once complete.
+    static func write(_ bytes: Data, to path: String) throws {
+        let writer = try ArchiveFileWriter(path: path + ".partial")
+        try bytes.withUnsafeBytes { try writer.write($0) }
+        try writer.finish()
+        try FileManager.default.moveItemReplacing(at: path + ".partial", to: path)
+    }
+
+    /// The directory's entries (the files renamed into it) on disk.
+    static func synchronizeDirectory(_ path: String) throws {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else { throw SampleArchive.Refusal(description: "\(path): cannot be opened to make it durable") }
+        defer { close(descriptor) }
+        guard fsync(descriptor) == 0 else { throw SampleArchive.Refusal(description: "\(path): cannot be made durable (fsync)") }
     }
 }
 

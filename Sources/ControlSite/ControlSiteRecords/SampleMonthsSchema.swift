@@ -23,6 +23,48 @@ enum SampleMonthsSchema {
         -- archived while a late record of it arrived) are never refused for that: they wait here.
         CREATE TABLE samples_default PARTITION OF samples DEFAULT;
         CREATE TRIGGER samples_change_records AFTER UPDATE OR DELETE ON samples FOR EACH ROW EXECUTE FUNCTION batch_record_changed();
+        -- Moving samples between partitions (a month made or restored takes its rows from the
+        -- default partition) deletes and inserts the same rows: no record changes, so no signed
+        -- batch is marked changed. Only the functions below set this, for their own transaction.
+        CREATE OR REPLACE FUNCTION batch_record_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF current_setting('pocare.moving_samples', true) = 'on' THEN RETURN NULL; END IF;
+            -- The version row first: a signature in progress holds it, and this change waits for it.
+            IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.batch IS NOT NULL THEN
+                PERFORM batch_record_touch(OLD.site, OLD.batch);
+                UPDATE batch_dispositions SET record_changed = now()
+                WHERE site = OLD.site AND batch = OLD.batch AND record_changed IS NULL;
+            END IF;
+            IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.batch IS NOT NULL THEN
+                PERFORM batch_record_touch(NEW.site, NEW.batch);
+                UPDATE batch_dispositions SET record_changed = now()
+                WHERE site = NEW.site AND batch = NEW.batch AND record_changed IS NULL;
+            END IF;
+            RETURN NULL;
+        END $$;
+        -- Rows of the month that begins at `first_day` moved from the default partition into
+        -- `name`; refused, moving nothing, when a number among them is stored there already.
+        CREATE FUNCTION samples_move_from_default(name text, first_day timestamptz, next_day timestamptz) RETURNS bigint
+        LANGUAGE plpgsql AS $$
+        DECLARE
+            moved bigint;
+            clash record;
+        BEGIN
+            -- Nothing is routed into the default partition while its rows move (ATTACH checks it after).
+            LOCK TABLE samples_default IN ACCESS EXCLUSIVE MODE;
+            EXECUTE format('SELECT d.site, d.stream, d.seq FROM samples_default d JOIN %I s ON s.site = d.site AND s.epoch = d.epoch '
+                           'AND s.stream = d.stream AND s.seq = d.seq WHERE d.time >= %L AND d.time < %L LIMIT 1',
+                           name, first_day, next_day) INTO clash;
+            IF clash IS NOT NULL THEN
+                RAISE EXCEPTION 'record % of % at % waits in the default partition and is also in %', clash.seq, clash.stream, clash.site, name;
+            END IF;
+            PERFORM set_config('pocare.moving_samples', 'on', true);
+            EXECUTE format('WITH moved AS (DELETE FROM samples_default WHERE time >= %L AND time < %L RETURNING *) '
+                           'INSERT INTO %I SELECT * FROM moved', first_day, next_day, name);
+            GET DIAGNOSTICS moved = ROW_COUNT;
+            PERFORM set_config('pocare.moving_samples', 'off', true);
+            RETURN moved;
+        END $$;
 
         -- Months written out and dropped, with what their manifest proves.
         CREATE TABLE archived_months (
@@ -70,8 +112,7 @@ enum SampleMonthsSchema {
             IF EXISTS (SELECT 1 FROM archived_months WHERE month = (first_day AT TIME ZONE 'UTC')::date) THEN RETURN NULL; END IF;
             EXECUTE format('CREATE TABLE %I (LIKE samples INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)', name);
             EXECUTE format('ALTER TABLE %I ADD PRIMARY KEY (site, epoch, stream, seq, time)', name);
-            EXECUTE format('WITH moved AS (DELETE FROM samples_default WHERE time >= %L AND time < %L RETURNING *) '
-                           'INSERT INTO %I SELECT * FROM moved', first_day, next_day, name);
+            PERFORM samples_move_from_default(name, first_day, next_day);
             EXECUTE format('ALTER TABLE samples ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', name, first_day, next_day);
             RETURN name;
         END $$;

@@ -7,9 +7,10 @@ struct Archive: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write each month of samples before MONTH to DIR with a manifest of counts and hashes, and drop it from the database. Audited.",
         discussion: """
-            Only a settled month goes: every batch with samples in it certified or rejected (its record unchanged since), \
-            no open dispute on its records, every stream complete through them. A batch whose records reach into an \
-            archived month is shown as archived, not hashed, until `restore` brings the month back.
+            Only an ended, settled month goes: every batch with samples in it certified or rejected (its record unchanged \
+            since), no open dispute on its records, every stream complete through them. A month refused leaves the others \
+            to go; the exit code is then 1. A batch whose records reach into an archived month is shown as archived, not \
+            hashed, until `restore` brings the month back.
             Files per month: samples-MONTH.copy (COPY text) and samples-MONTH.manifest.json.
             Example:
               pocare-control archive --before 2026-07 --to /srv/pocare-archive/2026
@@ -21,18 +22,27 @@ struct Archive: ParsableCommand {
     func run() throws {
         let connection = try db.connect()
         let logger = Logger(label: "pocare-control.archive")
+        let months: [String]
         do {
-            let months = try SampleArchive.months(before: before, on: connection)
-            if months.isEmpty { emit("no month of samples before \(before) is held") }
-            for month in months {
-                let manifest = try SampleArchive.archive(month: month, to: to, by: unixUser(), on: connection, logger: logger)
-                emit("\(month): \(manifest.samples) samples of \(manifest.streams.count) streams, \(manifest.batches.count) batches "
-                     + "written to \(to)/\(manifest.file) (SHA-256 \(manifest.fileSHA256)) and dropped")
-            }
+            months = try SampleArchive.months(before: before, on: connection)
         } catch let refusal as SampleArchive.Refusal {
             note(refusal.description)
             throw ExitStatus.failure
         }
+        if months.isEmpty { emit("no ended month of samples before \(before) is held") }
+        // Each month on its own: one that is not settled leaves the others to go.
+        var refused = 0
+        for month in months {
+            do {
+                let manifest = try SampleArchive.archive(month: month, to: to, by: unixUser(), on: connection, logger: logger)
+                emit("\(month): \(manifest.samples) samples of \(manifest.streams.count) streams, \(manifest.batches.count) batches "
+                     + "written to \(to)/\(manifest.file) (SHA-256 \(manifest.fileSHA256)) and dropped")
+            } catch let refusal as SampleArchive.Refusal {
+                note(refusal.description)
+                refused += 1
+            }
+        }
+        if refused > 0 { throw ExitStatus.failure }
     }
 }
 

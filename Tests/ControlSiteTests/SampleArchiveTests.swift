@@ -127,6 +127,22 @@ struct SampleArchiveTests {
         #expect(try db.scalar("SELECT to_regclass('samples_2026_09') IS NOT NULL") == "t")
     }
 
+    @Test("a month holding only part of a stream's numbers between its first and last (a site clock set back) is refused, not archived as one range")
+    func numbersSplitAcrossMonthsStay() throws {
+        let (db, old, _, _) = try network()
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // Records 61...62 of str-7, dated in August, then 63 in September again: September holds 1...60 and 63.
+        var august = old
+        august.start = Self.september.addingTimeInterval(-30 * 86_400)
+        try db.write([august.telemetry("str-7", 61...62, batch: "R-SEPT", phase: "expansion")])
+        try db.write([old.telemetry("str-7", 63...63, batch: "R-SEPT", phase: "expansion")])
+        let refused = try control(db, ["archive", "--before", "2026-10", "--to", directory])
+        #expect(refused.status == 1 && refused.output.contains("str-7/telemetry: only 61 of the numbers 1...63 are in this month"),
+                "\(refused.output)")
+        #expect(try db.scalar("SELECT to_regclass('samples_2026_09') IS NOT NULL") == "t")
+    }
+
     @Test("a restore refuses an archive whose rows or manifest were changed, and attaches nothing")
     func doctoredArchives() throws {
         let (db, _, _, _) = try network()

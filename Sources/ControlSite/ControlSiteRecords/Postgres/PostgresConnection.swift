@@ -18,7 +18,15 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     }
 
     /// A conflict between concurrent transactions: the same work can simply be tried again.
-    public var isRetryable: Bool { sqlState == "40P01" || sqlState == "40001" }
+    /// The database could not do it now but may later, as opposed to refusing what it was given:
+    /// a deadlock or serialization failure, a lost connection, resources exhausted (a full disk,
+    /// memory, connections), a lock or statement timeout, a shutdown, an I/O error. Ingest retries
+    /// these with the same messages; it never refuses a message for them.
+    public var isRetryable: Bool {
+        guard let state = sqlState else { return false }
+        if ["40P01", "40001", "55P03", "55006", "57014"].contains(state) { return true }
+        return state.hasPrefix("08") || state.hasPrefix("53") || state.hasPrefix("57P") || state.hasPrefix("58")
+    }
 }
 
 /// The rows of one statement. Owns its `PGresult` and frees it when released.

@@ -61,7 +61,7 @@ struct ArchiveBenchmark: ParsableCommand {
         print("database while archived: \(size / 1_048_576) MiB")
         for manifest in archived {
             began = clock.now
-            _ = try SampleArchive.restore(month: manifest.month, from: directory, by: "bench", on: connection, logger: logger)
+            _ = try SampleArchive.restore(month: manifest.month, from: directory, by: "bench", on: connection, logger: logger).manifest
             let elapsed = seconds(clock.now - began)
             print("restored \(manifest.month): \(manifest.samples) samples proved against the manifest and attached in "
                   + "\(String(format: "%.1f", elapsed)) s (\(Int(Double(manifest.samples) / elapsed)) samples/s)")

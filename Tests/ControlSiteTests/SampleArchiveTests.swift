@@ -20,7 +20,8 @@ struct SampleArchiveTests {
     }
 
     /// A batch that ran in September on str-7, certified; a batch still running on str-2 now.
-    func network() throws -> (db: IngestDatabase, oldFeed: SiteFeed, hash: String, spec: String) {
+    /// Also September's telemetry message as it was sent, to send again.
+    func network() throws -> (db: IngestDatabase, oldFeed: SiteFeed, hash: String, spec: String, sent: SiteFeed.Message) {
         let db = try IngestDatabase(signing: [Self.site])
         let spec = try db.releaseExampleSpec()
         // Released through change control now, as if before September's batch ran: its page is months old.
@@ -28,7 +29,9 @@ struct SampleArchiveTests {
         try db.registerSite(Self.site, role: .reference, qualification: .qualified)
         for device in ["str-2", "str-7"] { try db.registerEquipment(Self.site, device, profile: "stirred-tank-str10") }
         let old = SiteFeed(site: Self.site, start: Self.september, chains: db.chains)
-        try db.write(try old.finishedBatch("str-7", 1...60, batch: "R-SEPT", spec: spec, eventSeq: 1))
+        let september = try old.finishedBatch("str-7", 1...60, batch: "R-SEPT", spec: spec, eventSeq: 1)
+        try db.write(september)
+
         try db.write([try old.checkpoint()])
         // October: a batch that ended on str-2 with no disposition yet.
         let october = SiteFeed(site: Self.site, start: Self.september.addingTimeInterval(30 * 86_400), chains: db.chains)
@@ -40,7 +43,7 @@ struct SampleArchiveTests {
             let signed = try control(db, ["disposition", meaning, Self.site, "R-SEPT", "--hash", hash], as: user)
             #expect(signed.status == 0, "\(meaning): \(signed.output)")
         }
-        return (db, old, hash, spec)
+        return (db, old, hash, spec, september[0])
     }
 
     func temporaryDirectory() -> String {
@@ -49,7 +52,7 @@ struct SampleArchiveTests {
 
     @Test("a certified month is written with its manifest and dropped; its batch is shown as archived; restored, it hashes as signed")
     func archiveAndRestore() throws {
-        let (db, old, signedHash, spec) = try network()
+        let (db, old, signedHash, spec, sentTelemetry) = try network()
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let before = try db.count("SELECT count(*) FROM samples")
@@ -85,13 +88,18 @@ struct SampleArchiveTests {
         #expect(entry?["status"] as? String == "excluded"
                 && ((entry?["reasons"] as? [String]) ?? []).contains { $0.contains("samples of 2026-09 are archived") }, "\(compared.output)")
 
-        // A copy of an archived record arriving now is set aside, not stored a second time.
-        try db.write([old.telemetry("str-7", 5...6, batch: "R-SEPT", phase: "expansion")])
-        #expect(try db.count("SELECT count(*) FROM records_set_aside WHERE reason = 'archived_month' AND seq = 5") == 1)
+        // Copies of archived records arriving now are set aside, not stored a second time: one
+        // the same as the record, one that differs.
+        try db.write([sentTelemetry])
+        try db.write([old.telemetry("str-7", 9...9, batch: "R-SEPT", phase: "expansion", spec: spec) { _ in ["temperature": 41.0, "ph": 7.2] }])
+        #expect(try db.count("SELECT count(*) FROM records_set_aside WHERE reason = 'archived_month' AND seq IN (1, 9)") == 2)
         #expect(try db.count("SELECT count(*) FROM samples") == before - 60)
 
+        // Restored, the copies are compared with the records now back: the differing one is a finding, as on arrival.
         let restored = try control(db, ["restore", "--month", "2026-09", "--from", directory])
-        #expect(restored.status == 0 && restored.output.contains("60 samples of 1 streams restored"), "\(restored.output)")
+        #expect(restored.status == 1 && restored.output.contains("60 samples of 1 streams restored")
+                && restored.output.contains("61 compared with the records, 1 differ"), "\(restored.output)")
+        #expect(try db.scalar("SELECT seq_from FROM integrity_findings WHERE kind = 'conflicting_duplicate' AND resolved IS NULL") == "9")
         #expect(try db.count("SELECT count(*) FROM samples") == before)
         #expect(try DispositionScenarios.hash(db, "R-SEPT") == signedHash)
         // Both signatures bind the record as it is again (the one exception is the site's qualification after September).
@@ -103,7 +111,7 @@ struct SampleArchiveTests {
 
     @Test("a month with a batch not yet certified or rejected, after an open gap, or not ended, is not archived, and the refusal names why")
     func unsettledMonthsStay() throws {
-        let (db, old, _, _) = try network()
+        let (db, old, _, _, _) = try network()
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let thisMonth = String(ISO8601DateFormatter().string(from: Date()).prefix(7))
@@ -129,7 +137,7 @@ struct SampleArchiveTests {
 
     @Test("a month holding only part of a stream's numbers between its first and last (a site clock set back) is refused, not archived as one range")
     func numbersSplitAcrossMonthsStay() throws {
-        let (db, old, _, _) = try network()
+        let (db, old, _, _, _) = try network()
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         // Records 61...62 of str-7, dated in August, then 63 in September again: September holds 1...60 and 63.
@@ -145,7 +153,7 @@ struct SampleArchiveTests {
 
     @Test("a restore refuses an archive whose rows or manifest were changed, and attaches nothing")
     func doctoredArchives() throws {
-        let (db, _, _, _) = try network()
+        let (db, _, _, _, _) = try network()
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         #expect(try control(db, ["archive", "--before", "2026-10", "--to", directory]).status == 0)
@@ -173,7 +181,7 @@ struct SampleArchiveTests {
 
     @Test("samples waiting in the default partition move into their month's partition without marking a signed batch's record changed")
     func movingRowsChangesNoRecord() throws {
-        let (db, _, _, _) = try network()
+        let (db, _, _, _, _) = try network()
         // A sample of the certified batch, dated in August, for which no partition exists: it waits in the default partition.
         try db.connection.execute("""
             INSERT INTO samples (site, epoch, stream, seq, device, time, batch, "values")

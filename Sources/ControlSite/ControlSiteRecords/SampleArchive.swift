@@ -4,6 +4,7 @@ import Glibc
 #endif
 import Hashing
 import Logging
+import POCareContract
 
 /// A month of samples written out with its manifest and dropped from the database, and brought
 /// back (docs/control-site.md, "Months and archives"). Only a settled month goes: every batch with
@@ -246,12 +247,19 @@ public enum SampleArchive {
     /// Brings `month` back from `directory`: the manifest must be the one recorded when it was
     /// archived, the file must hash to what the manifest says, and every stream's rows as the
     /// database then holds them must digest to the manifest's, or nothing is attached.
+    public struct Restored: Sendable {
+        public var manifest: SampleArchiveManifest
+        /// Copies received while the month was archived: compared with the records now back, of those differing, and without a hash.
+        public var copiesCompared = 0, copiesDiffering = 0, copiesUnhashed = 0
+    }
+
     public static func restore(month: String, from directory: String, by user: String, on connection: PostgresConnection,
-                               logger: Logger) throws -> SampleArchiveManifest {
+                               logger: Logger) throws -> Restored {
         guard let part = partition(month) else { throw Refusal(description: "expected a month as YYYY-MM, not '\(month)'") }
         return try exclusively(on: connection) {
             let manifest = try provenManifest(month: month, part: part, directory: directory, on: connection)
             let manifestHash = manifest.hash, rows = manifest.manifest
+            var restored = Restored(manifest: rows)
             try connection.transaction {
                 // Month partitions are made one at a time; this is one.
                 try connection.execute("SELECT pg_advisory_xact_lock(7146353)")
@@ -265,15 +273,22 @@ public enum SampleArchive {
                 func keyed(_ ranges: [SampleArchiveManifest.StreamRange]) -> [String: SampleArchiveManifest.StreamRange] {
                     Dictionary(ranges.map { ("\($0.site)\u{0}\($0.epoch)\u{0}\($0.stream)", $0) }, uniquingKeysWith: { a, _ in a })
                 }
-                let restored = keyed(digests.finish()), expected = keyed(rows.streams)
-                guard restored == expected, digests.rows == rows.samples else {
-                    let differing = expected.keys.sorted().first { restored[$0] != expected[$0] }.map { $0.replacingOccurrences(of: "\u{0}", with: " ") }
+                let held = keyed(digests.finish()), expected = keyed(rows.streams)
+                guard held == expected, digests.rows == rows.samples else {
+                    let differing = expected.keys.sorted().first { held[$0] != expected[$0] }.map { $0.replacingOccurrences(of: "\u{0}", with: " ") }
                     throw Refusal(description: "\(month): the rows restored do not match the manifest (\(digests.rows) samples, "
                                   + "manifest \(rows.samples); first difference: \(differing ?? "the streams listed")): not restored")
                 }
                 // Records of the month that arrived after it was archived wait in the default partition.
                 try connection.execute("SELECT samples_move_from_default($1::text, $2::timestamptz, $3::timestamptz)", [part.name, part.from, part.to])
                 try connection.execute("ALTER TABLE samples ATTACH PARTITION \(part.name) FOR VALUES FROM ('\(part.from)') TO ('\(part.to)')")
+                let copies = try compareSetAsideCopies(month: month, streams: rows.streams, on: connection)
+                (restored.copiesCompared, restored.copiesDiffering, restored.copiesUnhashed) = copies
+                if copies.differing > 0 {
+                    logger.error("copies received while a month was archived differ from its records", metadata: [
+                        "month": "\(month)", "differing": "\(copies.differing)", "compared": "\(copies.compared)",
+                    ])
+                }
                 try connection.execute("DELETE FROM archived_months WHERE month = $1::date", [String(part.from.prefix(10))])
                 try ControlAuditTrail.append(ControlAuditAction(
                     user: user, action: "samples.restore", target: month,
@@ -281,8 +296,48 @@ public enum SampleArchive {
                     to: connection)
             }
             logger.notice("month of samples restored", metadata: ["month": "\(month)", "samples": "\(rows.samples)", "from": "\(directory)"])
-            return rows
+            return restored
         }
+    }
+
+    /// Copies of the month's records that arrived while it was archived (set aside by ingest),
+    /// each compared by its hash with the record now back: one that differs is a
+    /// `conflicting_duplicate` finding, as it would have been on arrival. Hashes were recomputed
+    /// from the copies' content when they arrived, so equal hashes are equal records; a copy
+    /// without a hash is counted, not compared.
+    static func compareSetAsideCopies(month: String, streams: [SampleArchiveManifest.StreamRange],
+                                      on connection: PostgresConnection) throws -> (compared: Int, differing: Int, unhashed: Int) {
+        var compared = 0, differing = 0, unhashed = 0
+        for range in streams {
+            let aside = try connection.execute("""
+                SELECT record FROM records_set_aside
+                WHERE reason = 'archived_month' AND site = $1 AND epoch = $2 AND stream = $3 AND seq BETWEEN $4 AND $5 ORDER BY id
+                """, [range.site, range.epoch, range.stream, String(range.seqFrom), String(range.seqTo)])
+            for row in aside.map({ $0 }) {
+                for line in (row.string("record") ?? "").split(separator: "\n") {
+                    guard let copy = try? JSONFields(Array(line.utf8)), let seq = copy.int("seq") else { continue }
+                    guard let hash = copy.string("hash") else {
+                        unhashed += 1
+                        continue
+                    }
+                    let stored = try connection.execute(
+                        "SELECT hash FROM samples WHERE site = $1 AND epoch = $2 AND stream = $3 AND seq = $4",
+                        [range.site, range.epoch, range.stream, String(seq)])
+                    compared += 1
+                    guard stored.rowCount == 0 || stored.string(0, "hash") != hash else { continue }
+                    differing += 1
+                    try connection.execute("""
+                        INSERT INTO integrity_findings (kind, site, epoch, stream, seq_from, seq_to, detail)
+                        VALUES ('conflicting_duplicate', $1, $2, $3, $4, $4, $5)
+                        ON CONFLICT (kind, site, epoch, stream, seq_from, seq_to) DO UPDATE SET
+                            occurrences = integrity_findings.occurrences + 1, last_seen = now(), detail = excluded.detail, resolved = NULL
+                        """, [range.site, range.epoch, range.stream, String(seq),
+                              "a copy of record \(seq) received while \(month) was archived differs from the restored record: "
+                                  + "hash \(hash.prefix(16)), record \(stored.string(0, "hash")?.prefix(16) ?? "none")"])
+                }
+            }
+        }
+        return (compared, differing, unhashed)
     }
 
     /// The month's manifest in `directory`, proved to be the one recorded when it was archived,

@@ -62,9 +62,15 @@ struct Restore: ParsableCommand {
     func run() throws {
         let connection = try db.connect()
         do {
-            let manifest = try SampleArchive.restore(month: month, from: from, by: unixUser(), on: connection,
+            let restored = try SampleArchive.restore(month: month, from: from, by: unixUser(), on: connection,
                                                      logger: Logger(label: "pocare-control.archive"))
+            let manifest = restored.manifest
             emit("\(month): \(manifest.samples) samples of \(manifest.streams.count) streams restored and proved against the manifest")
+            if restored.copiesCompared + restored.copiesUnhashed > 0 {
+                emit("copies received while it was archived: \(restored.copiesCompared) compared with the records, \(restored.copiesDiffering) "
+                     + "differ (each a conflicting_duplicate finding), \(restored.copiesUnhashed) without a hash not compared")
+            }
+            if restored.copiesDiffering > 0 { throw ExitStatus.failure }
         } catch let refusal as SampleArchive.Refusal {
             note(refusal.description)
             throw ExitStatus.failure

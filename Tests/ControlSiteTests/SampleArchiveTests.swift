@@ -107,6 +107,13 @@ struct SampleArchiveTests {
         #expect(after.output.contains("reviewed   valid") && after.output.contains("certified  valid") && !after.output.contains("INVALID"),
                 "\(after.output)")
         #expect(try db.count("SELECT count(*) FROM archived_months") == 0)
+
+        // Archived and restored again, the copies compared once are not compared again, nor the finding reopened.
+        try db.connection.execute("UPDATE integrity_findings SET resolved = now() WHERE kind = 'conflicting_duplicate'")
+        #expect(try control(db, ["archive", "--before", "2026-10", "--to", directory]).status == 0)
+        let again = try control(db, ["restore", "--month", "2026-09", "--from", directory])
+        #expect(again.status == 0 && !again.output.contains("copies received"), "\(again.output)")
+        #expect(try db.count("SELECT count(*) FROM integrity_findings WHERE kind = 'conflicting_duplicate' AND resolved IS NULL") == 0)
     }
 
     @Test("a month with a batch not yet certified or rejected, after an open gap, or not ended, is not archived, and the refusal names why")

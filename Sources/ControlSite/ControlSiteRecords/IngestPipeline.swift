@@ -125,6 +125,9 @@ public final class IngestPipeline: Sendable {
         (writes.load(ordering: .relaxed), Double(writeNanoseconds.load(ordering: .relaxed)) / 1e9)
     }
 
+    /// Attempts after which an error that may persist is taken as the batch's own (about 4 s of pauses).
+    static let persistentAfter = 8
+
     private var givingUp: Bool { MonotonicClock.now() >= giveUpAt.load(ordering: .relaxed) }
 
     private func run(_ queue: IngestQueue, progress: Progress) {
@@ -150,7 +153,8 @@ public final class IngestPipeline: Sendable {
                         if attempt > 0 { logger.info("reconnected to PostgreSQL") }
                     }
                     let started = MonotonicClock.now()
-                    try writeSplittingBadItems(items, writer!)
+                    // An error that may come back every time for these messages is theirs after a few tries.
+                    try writeSplittingBadItems(items, writer!, retried: attempt >= Self.persistentAfter)
                     writeNanoseconds.add(MonotonicClock.now() - started, ordering: .relaxed)
                     writes.add(1, ordering: .relaxed)
                     progress.now()
@@ -187,13 +191,16 @@ public final class IngestPipeline: Sendable {
 
     /// Writes the batch; if the database rejects it for its content (one malformed record
     /// makes the whole COPY fail), writes each message alone and records the bad ones as findings.
-    private func writeSplittingBadItems(_ items: [IngestWriter.Item], _ writer: IngestWriter) throws {
+    private func writeSplittingBadItems(_ items: [IngestWriter.Item], _ writer: IngestWriter, retried: Bool) throws {
+        func refused(_ error: PostgresError) -> Bool {
+            error.kind == .statement && (!error.isRetryable || (retried && error.mayPersist))
+        }
         do {
             count(try writer.write(items))
-        } catch let error as PostgresError where error.kind == .statement && !error.isRetryable && items.count > 1 {
+        } catch let error as PostgresError where refused(error) && items.count > 1 {
             logger.warning("a batch was refused; writing its messages one by one", metadata: ["error": "\(error)"])
-            for item in items { try writeSplittingBadItems([item], writer) }
-        } catch let error as PostgresError where error.kind == .statement && !error.isRetryable {
+            for item in items { try writeSplittingBadItems([item], writer, retried: retried) }
+        } catch let error as PostgresError where refused(error) {
             guard case .message(let message) = items[0] else { throw error }
             let (site, topic) = switch message {
             case .status(let s): (s.site, "\(s.site)/status")

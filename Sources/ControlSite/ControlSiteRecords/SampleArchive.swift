@@ -249,8 +249,9 @@ public enum SampleArchive {
     /// database then holds them must digest to the manifest's, or nothing is attached.
     public struct Restored: Sendable {
         public var manifest: SampleArchiveManifest
-        /// Copies received while the month was archived: compared with the records now back, of those differing, and without a hash.
-        public var copiesCompared = 0, copiesDiffering = 0, copiesUnhashed = 0
+        /// Copies received while the month was archived: compared with the records now back, of those differing, and not comparable
+        /// (without a hash, or cut short).
+        public var copiesCompared = 0, copiesDiffering = 0, copiesNotCompared = 0
     }
 
     public static func restore(month: String, from directory: String, by user: String, on connection: PostgresConnection,
@@ -261,6 +262,11 @@ public enum SampleArchive {
             let manifestHash = manifest.hash, rows = manifest.manifest
             var restored = Restored(manifest: rows)
             try connection.transaction {
+                // The month's streams first, in ingest's order: no copy of their records is set aside
+                // after the comparison below and before this commits.
+                for s in rows.streams.sorted(by: { ($0.site, $0.epoch, $0.stream) < ($1.site, $1.epoch, $1.stream) }) {
+                    try connection.execute("SELECT 1 FROM streams WHERE site = $1 AND epoch = $2 AND stream = $3 FOR UPDATE", [s.site, s.epoch, s.stream])
+                }
                 // Month partitions are made one at a time; this is one.
                 try connection.execute("SELECT pg_advisory_xact_lock(7146353)")
                 try connection.execute("CREATE TABLE \(part.name) (LIKE samples INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)")
@@ -283,7 +289,7 @@ public enum SampleArchive {
                 try connection.execute("SELECT samples_move_from_default($1::text, $2::timestamptz, $3::timestamptz)", [part.name, part.from, part.to])
                 try connection.execute("ALTER TABLE samples ATTACH PARTITION \(part.name) FOR VALUES FROM ('\(part.from)') TO ('\(part.to)')")
                 let copies = try compareSetAsideCopies(month: month, streams: rows.streams, on: connection)
-                (restored.copiesCompared, restored.copiesDiffering, restored.copiesUnhashed) = copies
+                (restored.copiesCompared, restored.copiesDiffering, restored.copiesNotCompared) = copies
                 if copies.differing > 0 {
                     logger.error("copies received while a month was archived differ from its records", metadata: [
                         "month": "\(month)", "differing": "\(copies.differing)", "compared": "\(copies.compared)",
@@ -300,24 +306,24 @@ public enum SampleArchive {
         }
     }
 
-    /// Copies of the month's records that arrived while it was archived (set aside by ingest),
-    /// each compared by its hash with the record now back: one that differs is a
-    /// `conflicting_duplicate` finding, as it would have been on arrival. Hashes were recomputed
-    /// from the copies' content when they arrived, so equal hashes are equal records; a copy
-    /// without a hash is counted, not compared.
+    /// Copies of the month's records that arrived while it was archived (set aside by ingest, and
+    /// not compared before), each compared by its hash with the record now back: one that differs
+    /// is a `conflicting_duplicate` finding, as it would have been on arrival. Hashes were
+    /// recomputed from the copies' content when they arrived, so equal hashes are equal records.
+    /// A copy without a hash, or cut short where the set-aside text was cut, is counted, not compared.
     static func compareSetAsideCopies(month: String, streams: [SampleArchiveManifest.StreamRange],
-                                      on connection: PostgresConnection) throws -> (compared: Int, differing: Int, unhashed: Int) {
-        var compared = 0, differing = 0, unhashed = 0
+                                      on connection: PostgresConnection) throws -> (compared: Int, differing: Int, notCompared: Int) {
+        var compared = 0, differing = 0, notCompared = 0
         for range in streams {
             let aside = try connection.execute("""
-                SELECT record FROM records_set_aside
-                WHERE reason = 'archived_month' AND site = $1 AND epoch = $2 AND stream = $3 AND seq BETWEEN $4 AND $5 ORDER BY id
+                UPDATE records_set_aside SET compared = now()
+                WHERE reason = 'archived_month' AND compared IS NULL AND site = $1 AND epoch = $2 AND stream = $3 AND seq BETWEEN $4 AND $5
+                RETURNING id, record
                 """, [range.site, range.epoch, range.stream, String(range.seqFrom), String(range.seqTo)])
-            for row in aside.map({ $0 }) {
+            for row in aside.map({ $0 }).sorted(by: { ($0.int("id") ?? 0) < ($1.int("id") ?? 0) }) {
                 for line in (row.string("record") ?? "").split(separator: "\n") {
-                    guard let copy = try? JSONFields(Array(line.utf8)), let seq = copy.int("seq") else { continue }
-                    guard let hash = copy.string("hash") else {
-                        unhashed += 1
+                    guard let copy = try? JSONFields(Array(line.utf8)), let seq = copy.int("seq"), let hash = copy.string("hash") else {
+                        notCompared += 1
                         continue
                     }
                     let stored = try connection.execute(
@@ -337,7 +343,7 @@ public enum SampleArchive {
                 }
             }
         }
-        return (compared, differing, unhashed)
+        return (compared, differing, notCompared)
     }
 
     /// The month's manifest in `directory`, proved to be the one recorded when it was archived,

@@ -25,10 +25,13 @@ enum SampleMonthsSchema {
         CREATE TRIGGER samples_change_records AFTER UPDATE OR DELETE ON samples FOR EACH ROW EXECUTE FUNCTION batch_record_changed();
         -- Moving samples between partitions (a month made or restored takes its rows from the
         -- default partition) deletes and inserts the same rows: no record changes, so no signed
-        -- batch is marked changed. Only the functions below set this, for their own transaction.
+        -- batch is marked changed. Only deletes from the default partition while the function below
+        -- moves them are passed over; every other change is marked, whatever a session sets.
         CREATE OR REPLACE FUNCTION batch_record_changed() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            IF current_setting('pocare.moving_samples', true) = 'on' THEN RETURN NULL; END IF;
+            IF TG_TABLE_NAME = 'samples_default' AND TG_OP = 'DELETE' AND current_setting('pocare.moving_samples', true) = 'on' THEN
+                RETURN NULL;
+            END IF;
             -- The version row first: a signature in progress holds it, and this change waits for it.
             IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.batch IS NOT NULL THEN
                 PERFORM batch_record_touch(OLD.site, OLD.batch);
@@ -65,6 +68,9 @@ enum SampleMonthsSchema {
             PERFORM set_config('pocare.moving_samples', 'off', true);
             RETURN moved;
         END $$;
+
+        -- A copy of an archived record set aside by ingest is compared once, when its month is restored.
+        ALTER TABLE records_set_aside ADD COLUMN compared timestamptz;
 
         -- Months written out and dropped, with what their manifest proves.
         CREATE TABLE archived_months (

@@ -66,9 +66,9 @@ struct Restore: ParsableCommand {
                                                      logger: Logger(label: "pocare-control.archive"))
             let manifest = restored.manifest
             emit("\(month): \(manifest.samples) samples of \(manifest.streams.count) streams restored and proved against the manifest")
-            if restored.copiesCompared + restored.copiesUnhashed > 0 {
+            if restored.copiesCompared + restored.copiesNotCompared > 0 {
                 emit("copies received while it was archived: \(restored.copiesCompared) compared with the records, \(restored.copiesDiffering) "
-                     + "differ (each a conflicting_duplicate finding), \(restored.copiesUnhashed) without a hash not compared")
+                     + "differ (each a conflicting_duplicate finding), \(restored.copiesNotCompared) not comparable (no hash, or cut short)")
             }
             if restored.copiesDiffering > 0 { throw ExitStatus.failure }
         } catch let refusal as SampleArchive.Refusal {

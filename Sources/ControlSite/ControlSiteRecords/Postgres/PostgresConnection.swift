@@ -27,6 +27,14 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         if ["40P01", "40001", "55P03", "55006", "57014"].contains(state) { return true }
         return state.hasPrefix("08") || state.hasPrefix("53") || state.hasPrefix("57P") || state.hasPrefix("58")
     }
+
+    /// Of the retryable errors, those the same statement may meet every time (a statement
+    /// timeout, memory or temporary files exhausted by one large batch, a damaged file): tried
+    /// again a few times, then taken as the batch's own failure.
+    public var mayPersist: Bool {
+        guard isRetryable, let state = sqlState else { return false }
+        return ["55006", "57014"].contains(state) || state.hasPrefix("53") || state.hasPrefix("58")
+    }
 }
 
 /// The rows of one statement. Owns its `PGresult` and frees it when released.

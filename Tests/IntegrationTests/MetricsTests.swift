@@ -26,7 +26,13 @@ struct SiteMetricsTests {
             faults: ["device=str-1 kind=drop from=0s to=600s"], extraConfig: "metrics: { address: \"127.0.0.1:\(port)\" }")
         let daemon = try fixture.startDaemon()
         defer { daemon.stop() }
-        #expect(await waitFor(upTo: .seconds(20)) { ((try? scrape(port: port).metrics["pocare_device_polls_total{device=\"rocker-1\"}"]) ?? 0) >= 20 })
+        // Polls and stored samples are counted apart (a poll on a loaded machine may time out, and a
+        // sample is counted once its commit lands): wait for both.
+        #expect(await waitFor(upTo: .seconds(30)) {
+            let m = (try? scrape(port: port).metrics) ?? [:]
+            return (m["pocare_device_polls_total{device=\"rocker-1\"}"] ?? 0) >= 20
+                && (m["pocare_store_undelivered_records{stream=\"rocker-1/telemetry\"}"] ?? 0) >= 20
+        })
         let (status, m) = try scrape(port: port)
         #expect(status == 200)
         #expect((m["pocare_device_requests_total{device=\"rocker-1\"}"] ?? 0) > 0)

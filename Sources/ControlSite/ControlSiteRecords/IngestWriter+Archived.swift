@@ -1,8 +1,8 @@
 import POCareContract
 
-/// A copy of a sample whose month is archived cannot be compared with the record, which is not
-/// in the database: it is kept in `records_set_aside` (reason `archived_month`) and not stored,
-/// so restoring the month never meets a second row of one number. Such a copy is numbered within
+/// A copy of a sample whose month is archived cannot be compared with the record now, which is
+/// not in the database: it is kept in `records_set_aside` (reason `archived_month`) and not
+/// stored, so restoring the month never meets a second row of one number; `restore` compares it. Such a copy is numbered within
 /// its stream's complete part (a month is archived only when it is), so nothing is missing for it.
 /// Archived numbers are never beyond a stream's highest, so only messages reaching below it are looked up.
 extension IngestWriter {
@@ -30,7 +30,7 @@ extension IngestWriter {
                     try setAside("archived_month", site: inside.site, epoch: inside.epoch, stream: inside.stream, seq: inside.seqFirst,
                                  record: Array(inside.records.prefix(100).joined(separator: Array("\n".utf8))),
                                  detail: "records \(inside.seqFirst)...\(inside.seqLast) (\(inside.records.count)) are in \(month), archived: "
-                                     + "not compared with the records, which are not here (the first 100 are kept)")
+                                     + "compared with the records when the month is restored (the first 100 are kept)")
                     logger.notice("copies of archived records set aside", metadata: [
                         "site": "\(inside.site)", "stream": "\(inside.stream)", "seq": "\(inside.seqFirst)...\(inside.seqLast)", "month": "\(month)",
                     ])

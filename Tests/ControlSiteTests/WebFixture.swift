@@ -46,6 +46,8 @@ final class WebFixture: @unchecked Sendable {
         var settings = WebSettings()
         settings.port = freeLoopbackPort()
         settings.profiles = shippedProfiles
+        // Pages are read on request here; a test of the preparer's rounds turns them on.
+        settings.prepareIntervalSeconds = nil
         configure(&settings)
         self.settings = settings
         port = settings.port

@@ -2,6 +2,7 @@ import ControlSiteRecords
 import POCareContract
 import Foundation
 import Hashing
+import POCareCore
 
 /// The bytes a signature is bound to: the batch record as the Control Site holds it, in one
 /// canonical form (`pocare-batch-record/1`): its phases, every event with its body as stored,
@@ -54,9 +55,37 @@ public enum BatchRecordDigest {
         }
     }
 
-    /// SHA-256 of the canonical text, hex; nil when the batch has no records.
+    /// SHA-256 of the canonical text, hex; nil when the batch has no records. Always computed from the rows.
     public static func hash(site: String, batch: String, on connection: PostgresConnection) throws -> String? {
         try canonicalText(site: site, batch: batch, on: connection).map { SHA256.hex($0) }
+    }
+
+    /// The hash now, as `hash` computes it, without computing it again while the record has not
+    /// changed: every change of the record takes a new version in `batch_record_versions` in its
+    /// own transaction, and a hash is kept only with the version that stood before and after it
+    /// was computed. `fresh` computes it from the rows whatever is kept (a signature binds that one).
+    public static func current(site: String, batch: String, fresh: Bool = false, on connection: PostgresConnection) throws -> String? {
+        try refuseArchived(site: site, batch: batch, on: connection)
+        let before = try connection.execute("""
+            SELECT v.version, h.record_hash FROM batch_record_versions v
+            LEFT JOIN batch_record_hashes h ON h.site = v.site AND h.batch = v.batch AND h.version = v.version
+            WHERE v.site = $1 AND v.batch = $2
+            """, [site, batch])
+        if !fresh, let kept = before.string(0, "record_hash") { return kept }
+        let clock = ContinuousClock(), began = clock.now
+        guard let hash = try hash(site: site, batch: batch, on: connection) else { return nil }
+        let seconds = Double((clock.now - began).nanoseconds) / 1e9
+        if let version = before.int(0, "version") {
+            // Kept only when no change committed while it was computed: then it is the hash of that version.
+            try connection.execute("""
+                INSERT INTO batch_record_hashes (site, batch, version, record_hash, seconds)
+                SELECT $1, $2, $3, $4, $5 FROM batch_record_versions WHERE site = $1 AND batch = $2 AND version = $3
+                ON CONFLICT (site, batch) DO UPDATE SET version = excluded.version, record_hash = excluded.record_hash,
+                    computed = now(), seconds = excluded.seconds
+                WHERE batch_record_hashes.version <= excluded.version
+                """, [site, batch, String(version), hash, String(seconds)])
+        }
+        return hash
     }
 
     static func iso(_ column: String) -> String {

@@ -24,7 +24,9 @@ public enum BatchSignatures {
             try holdRecord(site: site, batch: batch, on: connection)
             var limits = BatchSeriesReader.Limits()
             limits.plotColumns = nil
-            guard let review = try BatchReview.load(site: site, batch: batch, settings: settings, specs: specs, limits: limits, on: connection) else {
+            // The hash signed is computed from the rows as they are now, held still: never one kept from before.
+            guard let review = try BatchReview.load(site: site, batch: batch, settings: settings, specs: specs, limits: limits, freshHash: true,
+                                                    on: connection) else {
                 throw QualityRefusal(.notFound, "no records of batch \(batch) at \(site)")
             }
             let context = DispositionGate.Context(review: review, meaning: meaning, signer: user, shownHash: shownHash, settings: settings,

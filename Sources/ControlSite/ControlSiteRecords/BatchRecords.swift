@@ -89,14 +89,22 @@ public struct BatchRecord: Sendable, Codable, Equatable {
     public var disputes: [RecordDispute] = []
     /// What the batch was for (`BatchPurpose`): production, verification, comparability, suspended site.
     public var purpose: String?
+    /// The state strips, when the reader asked for them (the page draws them; not part of the record's JSON).
+    public var labels: [LabelSeriesReader.Series] = []
+
+    enum CodingKeys: String, CodingKey {
+        case site, batch, phases, events, eventsLeftOut, nonconformances, openFindings, siteRecords, statistics, disputes, purpose
+    }
 
     /// - Parameters:
     ///   - specs: the spec of a fingerprint, for the limits the site's record is checked with (`SpecLookup.ran`).
     ///   - eventLimit: events listed at most (a page's bound; `eventsLeftOut` counts the rest).
     ///   - limits: how much of the samples the statistics read (a page's bound).
+    ///   - labels: the state strips' limits (nil: no strips).
+    /// What is read from every sample comes from `PreparedBatchReviews`: read once per version of the record.
     public static func load(
         _ connection: PostgresConnection, site: String, batch: String, specs: (String) throws -> IPCSpec?, eventLimit: Int? = nil,
-        limits: BatchSeriesReader.Limits = .init(), checkpoint: () throws -> Void = {}
+        limits: BatchSeriesReader.Limits = .init(), labels: LabelSeriesReader.Limits? = nil, checkpoint: () throws -> Void = {}
     ) throws -> BatchRecord? {
         let phases = try connection.execute("""
             SELECT device, phase, nullif(spec, '') AS spec, \(SQLTime.iso("first_time")) AS first_utc, \(SQLTime.iso("last_time")) AS last_utc,
@@ -115,6 +123,8 @@ public struct BatchRecord: Sendable, Codable, Equatable {
             Phase(device: try row.requiredString("device"), phase: try row.requiredString("phase"), spec: row.string("spec"),
                   first: try row.requiredString("first_utc"), last: try row.requiredString("last_utc"), samples: try row.requiredInt("samples"))
         }
+        let parts = try PreparedBatchReviews.parts(
+            site: site, batch: batch, specs: specs, reader: .init(series: limits, labels: labels), checkpoint: checkpoint, on: connection)
         let devices = Set(phaseList.map(\.device))
         let findings = try IntegrityReport.load(connection, site: site).findings
             .filter { f in devices.contains { f.stream.hasPrefix($0 + "/") } }
@@ -129,11 +139,12 @@ public struct BatchRecord: Sendable, Codable, Equatable {
             eventsLeftOut: max(0, Int(events.int(0, "total") ?? 0) - events.rowCount),
             nonconformances: try Nonconformance.load(connection).filter { $0.site == site && $0.batch == batch },
             openFindings: findings,
-            siteRecords: try SiteBatchRecordCheck.load(connection, site: site, batch: batch, specs: specs, checkpoint: checkpoint),
-            statistics: try BatchSeriesReader.load(connection, site: site, batch: batch, specs: specs, limits: limits, checkpoint: checkpoint),
+            siteRecords: parts.siteRecords,
+            statistics: parts.statistics,
             disputes: try RecordDispute.list(connection, all: true, site: site, batch: batch),
             purpose: try connection.execute(
                 "SELECT \(BatchPurpose.sql(site: "$1", time: "(SELECT min(first_time) FROM batch_runs WHERE site = $1 AND batch = $2)")) AS purpose",
-                [site, batch]).string(0, "purpose"))
+                [site, batch]).string(0, "purpose"),
+            labels: parts.labels ?? [])
     }
 }

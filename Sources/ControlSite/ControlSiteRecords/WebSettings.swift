@@ -41,13 +41,19 @@ public struct WebSettings: Sendable, Equatable {
     public var pageMaxSamples = 5_000_000
     public var pageMaxSampleBytes = 256 * 1024
     public var pageMaxRows = 5_000
+    /// How often the pages' preparer looks for ended batches whose page is not prepared for
+    /// their record as it is now (`PreparedBatchReviews`); nil: only a page that ran out of its
+    /// budget is prepared. Preparing reads up to `preparedMaxSamples` per device, without a time limit.
+    public var prepareIntervalSeconds: Double? = 30
+    public var preparedMaxSamples = 50_000_000
 
     public init() {}
 
     static let keys = [
         "address", "port", "secure_cookies", "session_idle", "session_max", "login_failures_per_user",
         "login_failures_per_address", "login_window", "login_delay", "profiles", "database_threads", "tls", "page_threads", "page_queue",
-        "page_budget", "page_max_parameters", "page_max_samples", "page_max_sample_bytes", "page_max_rows",
+        "page_budget", "page_max_parameters", "page_max_samples", "page_max_sample_bytes", "page_max_rows", "prepare_interval",
+        "prepared_max_samples",
     ]
 
     /// Reads the `web:` section; problems go to the file's diagnostics, located.
@@ -88,6 +94,12 @@ public struct WebSettings: Sendable, Equatable {
         s.pageMaxSamples = map.int("page_max_samples", in: 1...100_000_000) ?? s.pageMaxSamples
         s.pageMaxSampleBytes = map.int("page_max_sample_bytes", in: 1024...(64 << 20)) ?? s.pageMaxSampleBytes
         s.pageMaxRows = map.int("page_max_rows", in: 10...1_000_000) ?? s.pageMaxRows
+        if map.string("prepare_interval") == "off" {
+            s.prepareIntervalSeconds = nil
+        } else if let interval = seconds("prepare_interval") {
+            s.prepareIntervalSeconds = interval
+        }
+        s.preparedMaxSamples = map.int("prepared_max_samples", in: 1...1_000_000_000) ?? s.preparedMaxSamples
         s.profiles = map.string("profiles")
         if let tls = map.mappingReader("tls") {
             tls.rejectUnknownKeys(allowed: ["cert_file", "key_file"])

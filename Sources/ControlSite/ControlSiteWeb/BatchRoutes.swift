@@ -2,6 +2,7 @@ import ControlSiteRecords
 import Hashing
 import POCareContract
 import Foundation
+import HTTPTypes
 import Hummingbird
 
 /// The batches: the list, one batch's review page and its record as JSON, and the e-signatures
@@ -37,12 +38,9 @@ extension ControlSiteWebServer {
                     return Self.refusal(refusal, session: session)
                 } catch let refusal as DatabaseWorkers.Refusal {
                     guard case .overBudget = refusal else { throw refusal }
-                    // A reviewer is not left without the record: the commands read it without a time limit.
-                    return Self.problem(.serviceUnavailable, """
-                        Not shown: \(refusal.description). A batch's page reads every sample of the batch, and a batch of weeks \
-                        at 1 Hz takes longer than that. `pocare-control batch \(site) \(batch)` shows the same record and checks \
-                        without a time limit, and `pocare-control disposition` signs it; `page_budget` in control.yaml sets the page's limit.
-                        """, session: session)
+                    return preparing(site: site, batch: batch, because: refusal.description, session: session)
+                } catch let tooLarge as BatchSeriesReader.TooLarge {
+                    return preparing(site: site, batch: batch, because: tooLarge.description, session: session)
                 }
             }
         }
@@ -51,26 +49,51 @@ extension ControlSiteWebServer {
             let site = Self.parameter(context, "site"), batch = Self.parameter(context, "batch")
             return try await signedIn(request, api: true) { _ in
                 let specs = self.specs, limits = BatchReviewPage.Limits(settings), quality = self.quality
+                do {
                 return try await boundedPage(request) { c, budget in
-                    var reader = limits.reader
-                    reader.plotColumns = nil
                     let loaded: BatchReview?
                     do {
+                        // Read as the page reads it, so what was prepared for the page serves here too; the plots' points are left out.
                         loaded = try BatchReview.load(
-                            site: site, batch: batch, settings: quality, specs: specs.lookup, eventLimit: limits.maxRows, limits: reader,
-                            checkpoint: budget.check, on: c)
+                            site: site, batch: batch, settings: quality, specs: specs.lookup, eventLimit: limits.maxRows, limits: limits.reader,
+                            labels: limits.labels, checkpoint: budget.check, on: c)
                     } catch let refusal as QualityRefusal {
                         return Self.text("{\"error\":\(CanonicalJSON.string(refusal.message))}\n", contentType: "application/json",
                                          status: .init(code: refusal.httpStatus))
                     }
-                    guard let review = loaded else { return Self.text("{\"error\":\"no such batch\"}\n", contentType: "application/json", status: .notFound) }
+                    guard var review = loaded else { return Self.text("{\"error\":\"no such batch\"}\n", contentType: "application/json", status: .notFound) }
+                    for i in review.record.statistics.indices { review.record.statistics[i].series = [] }
                     try budget.check()
                     return try Self.json(BatchReviewPage.JSONRecord(
                         record: review.record, recordHash: review.recordHash, state: review.status.state.rawValue,
                         signatures: review.status.signatures, exceptions: review.checks))
                 }
+                } catch let refusal as DatabaseWorkers.Refusal {
+                    guard case .overBudget = refusal else { throw refusal }
+                    preparer.request(site: site, batch: batch)
+                    var answer = Self.text("{\"error\":\(CanonicalJSON.string("being prepared: \(refusal.description)"))}\n",
+                                           contentType: "application/json", status: .serviceUnavailable)
+                    answer.headers[.retryAfter] = "10"
+                    return answer
+                }
             }
         }
+    }
+
+    /// A page that could not be read in time is read by the preparer, without the page's budget;
+    /// the answer says so and asks the browser to come back, and the page then comes from what
+    /// was read for the record as it is. The commands read the same record without waiting.
+    func preparing(site: String, batch: String, because reason: String, session: WebSessions.Session) -> Response {
+        preparer.request(site: site, batch: batch)
+        var answer = Self.problem(.serviceUnavailable, """
+            Being prepared: \(reason). A batch's page reads every sample of the batch, and a batch of weeks at 1 Hz takes longer \
+            than a page may. It is being read now, once for the record as it is, and this page shows it when it is ready \
+            (it reloads itself every 10 s). `pocare-control batch \(site) \(batch)` shows the same record and checks without \
+            waiting, and `pocare-control disposition` signs it.
+            """, session: session)
+        answer.headers[.retryAfter] = "10"
+        answer.headers[HTTPField.Name("Refresh")!] = "10"
+        return answer
     }
 
     func addBatchSignatureRoutes(_ router: Router<WebRequestContext>) {

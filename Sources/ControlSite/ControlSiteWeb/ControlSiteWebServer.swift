@@ -18,6 +18,8 @@ public final class ControlSiteWebServer: Service, Sendable {
     /// The pages whose cost grows with the data, bounded (`WebSettings.page…`).
     let pages: DatabaseWorkers
     let specs: SpecCatalogue
+    /// Reads batch pages ahead, so a batch of weeks is shown from what was read for its record as it is.
+    let preparer: BatchReviewPreparer
     /// The quality system's periods and limits (control.yaml's `qms:`).
     let quality: QualitySettings
     let logger: Logger
@@ -39,6 +41,7 @@ public final class ControlSiteWebServer: Service, Sendable {
             connectionInfo: connectionInfo, name: "web-page",
             limits: .init(threads: settings.pageThreads, queue: settings.pageQueue, budgetSeconds: settings.pageBudgetSeconds), logger: logger)
         self.specs = SpecCatalogue(profilesDirectory: settings.profiles)
+        self.preparer = BatchReviewPreparer(connectionInfo: connectionInfo, settings: settings, specs: specs, logger: logger)
         self.logger = logger
     }
 
@@ -75,11 +78,14 @@ public final class ControlSiteWebServer: Service, Sendable {
         let group = ServiceGroup(services: [app], gracefulShutdownSignals: [], cancellationSignals: [], logger: logger)
         // A task of its own, so the caller's cancellation reaches the server as a graceful shutdown, not as cancellation.
         let serving = Task { try await group.run() }
+        let preparing = Task { [preparer] in await preparer.run() }
         let outcome = await withTaskCancellationHandler {
             await serving.result
         } onCancel: {
             Task { await group.triggerGracefulShutdown() }
         }
+        preparing.cancel()
+        await preparer.stop()
         // The database threads are joined without holding a thread of the pool.
         await database.stop(within: .seconds(2))
         await pages.stop(within: .seconds(2))

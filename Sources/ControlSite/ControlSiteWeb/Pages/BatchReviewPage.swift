@@ -57,6 +57,14 @@ enum BatchReviewPage {
             l.maxChanges = max(100, maxRows)
             return l
         }
+
+        /// How the page reads the samples, as its preparer reads them ahead (`PreparedBatchReviews`):
+        /// without the page's sample limit, which only keeps a request from reading too long.
+        var prepared: PreparedBatchReviews.Reader {
+            var series = reader
+            series.maxSamples = Int.max
+            return .init(series: series, labels: labels)
+        }
     }
 
     static func load(
@@ -65,16 +73,15 @@ enum BatchReviewPage {
     ) throws -> Data? {
         guard let review = try BatchReview.load(
             site: site, batch: batch, settings: settings, specs: catalogue.lookup, eventLimit: limits.maxRows, limits: limits.reader,
-            checkpoint: budget.check, on: connection)
+            labels: limits.labels, checkpoint: budget.check, on: connection)
         else { return nil }
         try budget.check()
         var specs: [String: IPCSpec] = [:]
         for fingerprint in Set(review.record.phases.compactMap(\.spec)) {
             if let spec = try catalogue.spec(fingerprint, on: connection) { specs[fingerprint] = spec }
         }
-        var data = Data(review: review, specs: specs, limits: limits,
-                        labels: try LabelSeriesReader.load(connection, site: site, batch: batch, limits: limits.labels, checkpoint: budget.check))
-        data.segments = try ChainCoverage.segments(site: site, batch: batch, on: connection)
+        var data = Data(review: review, specs: specs, limits: limits, labels: review.record.labels)
+        data.segments = try ChainCoverage.segments(site: site, batch: batch, keptWalks: true, on: connection)
         if let userName, let user = try WebUsers.find(userName, on: connection) {
             let inMasterFile = try MasterFile.site(site, on: connection) != nil
             for meaning in Disposition.Meaning.allCases where meaning.roles.contains(user.role) {

@@ -1,0 +1,168 @@
+import ControlSiteQuality
+import ControlSiteRecords
+import Foundation
+import POCareCore
+import Testing
+import TestSupport
+
+/// A batch's review reads every sample of the batch; for a batch of weeks that is longer than a
+/// page may take. What it reads is kept for the version of the record it was read at, and is
+/// never shown for another.
+@Suite("A batch's review read once per version of its record")
+struct PreparedBatchReviewTests {
+    static let site = WebFixture.site, batch = WebFixture.batch
+
+    static func reader() -> PreparedBatchReviews.Reader {
+        var series = BatchSeriesReader.Limits()
+        series.plotColumns = 120
+        return .init(series: series, labels: LabelSeriesReader.Limits())
+    }
+
+    /// The page's reader, as `BatchReviewPage.Limits` makes it from the settings.
+    static func pageReader(_ settings: WebSettings) -> PreparedBatchReviews.Reader {
+        var series = BatchSeriesReader.Limits()
+        series.maxParameters = settings.pageMaxParameters
+        series.maxSampleBytes = settings.pageMaxSampleBytes
+        series.plotColumns = 900
+        var labels = LabelSeriesReader.Limits()
+        labels.maxParameters = settings.pageMaxParameters
+        labels.maxSampleBytes = settings.pageMaxSampleBytes
+        labels.maxChanges = max(100, settings.pageMaxRows)
+        return .init(series: series, labels: labels)
+    }
+
+    static func kept(_ db: IngestDatabase) throws -> String? {
+        try db.scalar("SELECT prepared::text FROM prepared_batch_reviews WHERE site = $1 AND batch = $2", [site, batch])
+    }
+
+    @Test("what is kept is what reading the samples gives; it is used while the record stands, and read again when a sample, or a device's metadata, changes")
+    func keptWhileTheRecordStands() async throws {
+        let fixture = try await WebFixture()
+        let db = fixture.db, c = db.connection, lookup = SpecLookup(profilesDirectory: shippedProfiles)
+        func specs(_ fingerprint: String) throws -> IPCSpec? { try lookup.ran(fingerprint, on: c) }
+
+        let first = try PreparedBatchReviews.parts(site: Self.site, batch: Self.batch, specs: specs, reader: Self.reader(), on: c)
+        #expect(try PreparedBatchReviews.isPrepared(site: Self.site, batch: Self.batch, reader: Self.reader(), on: c))
+        let fresh = try PreparedBatchReviews.read(site: Self.site, batch: Self.batch, specs: specs, reader: Self.reader(), on: c)
+        #expect(first == fresh)
+        #expect(first.statistics.first?.samples == 160 && first.labels != nil)
+        let keptAt = try Self.kept(db)
+        #expect(try PreparedBatchReviews.parts(site: Self.site, batch: Self.batch, specs: specs, reader: Self.reader(), on: c) == fresh)
+        #expect(try Self.kept(db) == keptAt, "read again though the record had not changed")
+
+        let hash = try #require(try BatchRecordDigest.current(site: Self.site, batch: Self.batch, on: c))
+        #expect(hash == (try BatchRecordDigest.hash(site: Self.site, batch: Self.batch, on: c)))
+        #expect(try db.count("SELECT count(*) FROM batch_record_hashes WHERE batch = 'A-1'") == 1)
+
+        // A sample removed in place: the record's version moves, the kept parts and hash are not used.
+        try c.execute("DELETE FROM samples WHERE site = $1 AND stream = 'rocker-1/telemetry' AND seq = 20", [Self.site])
+        #expect(try !PreparedBatchReviews.isPrepared(site: Self.site, batch: Self.batch, reader: Self.reader(), on: c))
+        let after = try PreparedBatchReviews.parts(site: Self.site, batch: Self.batch, specs: specs, reader: Self.reader(), on: c)
+        #expect(after.statistics.first?.samples == 159)
+        #expect(after == (try PreparedBatchReviews.read(site: Self.site, batch: Self.batch, specs: specs, reader: Self.reader(), on: c)))
+        let changedHash = try BatchRecordDigest.current(site: Self.site, batch: Self.batch, on: c)
+        let recomputed = try BatchRecordDigest.hash(site: Self.site, batch: Self.batch, on: c)
+        #expect(changedHash != hash && changedHash == recomputed)
+
+        // A value changed in place is a change of the record as well.
+        try c.execute("""
+            UPDATE samples SET "values" = jsonb_set("values"::jsonb, '{temperature}', '45')::json WHERE site = $1 AND stream = 'rocker-1/telemetry' AND seq = 21
+            """, [Self.site])
+        let raised = try PreparedBatchReviews.parts(site: Self.site, batch: Self.batch, specs: specs, reader: Self.reader(), on: c)
+        let temperature = raised.statistics.first?.summary.phases.flatMap(\.parameters).filter { $0.parameter == "temperature" } ?? []
+        #expect(temperature.contains { $0.max == 45 }, "\(temperature.map(\.max))")
+        #expect(try BatchRecordDigest.current(site: Self.site, batch: Self.batch, on: c) != changedHash)
+
+        // The device's metadata decides which parameters are followed: changed, the parts are read again.
+        try c.execute("""
+            UPDATE device_metadata SET metadata = jsonb_set(metadata, '{parameters}',
+                (SELECT jsonb_agg(p) FROM jsonb_array_elements(metadata->'parameters') p WHERE p->>'id' <> 'ph'))
+            WHERE site = $1 AND device = 'rocker-1'
+            """, [Self.site])
+        #expect(try !PreparedBatchReviews.isPrepared(site: Self.site, batch: Self.batch, reader: Self.reader(), on: c))
+        let narrowed = try PreparedBatchReviews.parts(site: Self.site, batch: Self.batch, specs: specs, reader: Self.reader(), on: c)
+        #expect(narrowed == (try PreparedBatchReviews.read(site: Self.site, batch: Self.batch, specs: specs, reader: Self.reader(), on: c)))
+        #expect(narrowed != raised)
+    }
+
+    @Test("a batch page over its budget is prepared without it, and then shown from what was read, with its samples locked away")
+    func pageOverBudgetIsPrepared() async throws {
+        let fixture = try await WebFixture { $0.pageBudgetSeconds = 1 }
+        let web = fixture.client()
+        try await web.signIn("petra", WebFixture.password)
+        let path = "/batches/\(Self.site)/\(Self.batch)"
+        let lock = try PostgresConnection(fixture.db.connectionInfo)
+        try lock.execute("BEGIN")
+        try lock.execute("LOCK TABLE samples IN ACCESS EXCLUSIVE MODE")
+        let waiting = try await web.get(path)
+        #expect(waiting.status == 503 && waiting.body.contains("Being prepared"), "\(waiting.body.prefix(400))")
+        #expect(waiting.headers["refresh"] == "10" && waiting.headers["retry-after"] == "10")
+        #expect(waiting.body.contains("pocare-control batch site-a A-1"))
+        try lock.execute("ROLLBACK")
+        // The preparer, waiting on the same lock, reads the batch as soon as it is free.
+        #expect(try await waitFor(upTo: .seconds(60)) {
+            try fixture.db.count("""
+                SELECT count(*) FROM prepared_batch_reviews p JOIN batch_record_versions v USING (site, batch)
+                WHERE p.site = 'site-a' AND p.batch = 'A-1' AND p.version = v.version
+                """) == 1
+        })
+        let shown = try await web.get(path)
+        #expect(shown.status == 200, "\(shown.body.prefix(300))")
+
+        // Nothing on the page reads a sample now: with every sample locked, it still answers within its budget.
+        try lock.execute("BEGIN")
+        try lock.execute("LOCK TABLE samples IN ACCESS EXCLUSIVE MODE")
+        let again = try await web.get(path)
+        let json = try await web.get(path + "/record.json")
+        try lock.execute("ROLLBACK")
+        #expect(again.status == 200 && again.body == shown.body, "\(again.body.prefix(300))")
+        #expect(json.status == 200 && json.body.contains("\"statistics\""), "\(json.body.prefix(300))")
+        // A record hash on the page is the record's as it is.
+        let hash = try #require(try BatchRecordDigest.hash(site: Self.site, batch: Self.batch, on: fixture.db.connection))
+        #expect(again.body.contains(hash))
+    }
+
+    @Test("ended batches are prepared in the preparer's rounds before anyone asks; a running batch when its page asks")
+    func endedBatchesPreparedAhead() async throws {
+        // A page may read 10 samples per device: reading either batch on request is refused.
+        let fixture = try await WebFixture {
+            $0.prepareIntervalSeconds = 0.2
+            $0.pageMaxSamples = 10
+        }
+        let db = fixture.db, ended = WebFixture.endedBatch
+        #expect(try await waitFor(upTo: .seconds(60)) {
+            try db.count("SELECT count(*) FROM prepared_batch_reviews WHERE site = 'site-a' AND batch = '\(ended)'") == 1
+                && db.count("SELECT count(*) FROM batch_record_hashes WHERE site = 'site-a' AND batch = '\(ended)'") == 1
+                && db.count("SELECT count(*) FROM batch_chain_walks WHERE site = 'site-a' AND batch = '\(ended)'") == 1
+        })
+        #expect(try db.count("SELECT count(*) FROM prepared_batch_reviews WHERE batch = 'A-1'") == 0)
+        let web = fixture.client()
+        try await web.signIn("petra", WebFixture.password)
+        let page = try await web.get("/batches/site-a/\(ended)")
+        #expect(page.status == 200 && page.body.contains("str-1"), "\(page.body.prefix(300))")
+        #expect(page.body.contains("Every chain segment of this batch is covered by a verified site signature."))
+
+        let running = try await web.get("/batches/site-a/A-1")
+        #expect(running.status == 503 && running.body.contains("Being prepared") && running.body.contains("more than the 10 a page reads"),
+                "\(running.body.prefix(400))")
+        #expect(try await waitFor(upTo: .seconds(60)) { try PreparedBatchReviews.isPrepared(site: Self.site, batch: Self.batch, reader: Self.pageReader(fixture.settings), on: db.connection) })
+        let shown = try await web.get("/batches/site-a/A-1")
+        #expect(shown.status == 200, "\(shown.body.prefix(300))")
+    }
+
+    @Test("a chain segment's own records are walked once per version of the batch's record; the walk kept is the walk now")
+    func chainWalksKept() async throws {
+        let fixture = try await WebFixture()
+        let c = fixture.db.connection, ended = WebFixture.endedBatch
+        let fresh = try ChainCoverage.segments(site: Self.site, batch: ended, on: c)
+        #expect(!fresh.isEmpty && fresh.allSatisfy(\.isCovered), "\(fresh)")
+        #expect(try ChainCoverage.segments(site: Self.site, batch: ended, keptWalks: true, on: c) == fresh)
+        #expect(try fixture.db.count("SELECT count(*) FROM batch_chain_walks WHERE batch = '\(ended)'") == 1)
+        #expect(try ChainCoverage.segments(site: Self.site, batch: ended, keptWalks: true, on: c) == fresh)
+        // A record of the segment gone: the kept walk is not used, and the segment is no longer covered.
+        try c.execute("DELETE FROM samples WHERE site = $1 AND stream = 'str-1/telemetry' AND seq = 30", [Self.site])
+        let now = try ChainCoverage.segments(site: Self.site, batch: ended, on: c)
+        #expect(now.contains { $0.problem?.contains("1 records between") == true }, "\(now)")
+        #expect(try ChainCoverage.segments(site: Self.site, batch: ended, keptWalks: true, on: c) == now)
+    }
+}

@@ -31,6 +31,12 @@ struct PreparedBatchReviewTests {
         return .init(series: series, labels: labels)
     }
 
+    /// Ends A-1 as its site would: its batch_ended event.
+    static func end(_ fixture: WebFixture) throws {
+        try fixture.db.write([SiteFeed(site: site).event("rocker-1", seq: 6, kind: "batch_ended", batch: batch, phase: "expansion", spec: fixture.spec,
+                                                          body: "{\"kind\":\"batch_ended\",\"reason\":\"run complete\"}")])
+    }
+
     static func kept(_ db: IngestDatabase) throws -> String? {
         try db.scalar("SELECT prepared::text FROM prepared_batch_reviews WHERE site = $1 AND batch = $2", [site, batch])
     }
@@ -91,6 +97,7 @@ struct PreparedBatchReviewTests {
         let web = fixture.client()
         try await web.signIn("petra", WebFixture.password)
         let path = "/batches/\(Self.site)/\(Self.batch)"
+        try Self.end(fixture)
         let lock = try PostgresConnection(fixture.db.connectionInfo)
         try lock.execute("BEGIN")
         try lock.execute("LOCK TABLE samples IN ACCESS EXCLUSIVE MODE")
@@ -142,9 +149,16 @@ struct PreparedBatchReviewTests {
         #expect(page.status == 200 && page.body.contains("str-1"), "\(page.body.prefix(300))")
         #expect(page.body.contains("Every chain segment of this batch is covered by a verified site signature."))
 
+        // A-1 is running: its record keeps changing, so its page is not prepared, and says why.
         let running = try await web.get("/batches/site-a/A-1")
-        #expect(running.status == 503 && running.body.contains("Being prepared") && running.body.contains("more than the 10 a page reads"),
+        #expect(running.status == 503 && running.body.contains("The batch is running") && running.body.contains("more than the 10 a page reads"),
                 "\(running.body.prefix(400))")
+        try await Task.sleep(for: .seconds(1))
+        #expect(try db.count("SELECT count(*) FROM prepared_batch_reviews WHERE batch = 'A-1'") == 0)
+        // Ended, it is prepared when its page asks (the rounds would find it as well).
+        try Self.end(fixture)
+        let asked = try await web.get("/batches/site-a/A-1")
+        #expect(asked.status == 200 || asked.body.contains("Being prepared"), "\(asked.body.prefix(400))")
         #expect(try await waitFor(upTo: .seconds(60)) { try PreparedBatchReviews.isPrepared(site: Self.site, batch: Self.batch, reader: Self.pageReader(fixture.settings), on: db.connection) })
         let shown = try await web.get("/batches/site-a/A-1")
         #expect(shown.status == 200, "\(shown.body.prefix(300))")

@@ -81,6 +81,16 @@ public enum PreparedBatchReviews {
             """, [site, batch, state.inputs, String(version)]).rowCount == 1
     }
 
+    /// Whether every device's part of the batch has ended (its `batch_ended` event is here): only
+    /// then does its record stand still long enough to be read once and shown many times.
+    public static func hasEnded(site: String, batch: String, on connection: PostgresConnection) throws -> Bool {
+        try connection.execute("""
+            SELECT coalesce(bool_and(EXISTS (SELECT 1 FROM events e WHERE e.site = r.site AND e.batch = r.batch AND e.device = r.device
+                                                                    AND e.kind = 'batch_ended')), false) AS ended
+            FROM (SELECT DISTINCT site, batch, device FROM batch_runs WHERE site = $1 AND batch = $2) r
+            """, [site, batch]).bool(0, "ended") ?? false
+    }
+
     /// Ended batches whose parts for this reader are not kept at their record's current version,
     /// newest first; a batch reaching into an archived month is not read until it is restored.
     public static func unprepared(reader: Reader, limit: Int, on connection: PostgresConnection) throws -> [(site: String, batch: String)] {

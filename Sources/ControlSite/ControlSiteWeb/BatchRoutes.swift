@@ -38,9 +38,9 @@ extension ControlSiteWebServer {
                     return Self.refusal(refusal, session: session)
                 } catch let refusal as DatabaseWorkers.Refusal {
                     guard case .overBudget = refusal else { throw refusal }
-                    return preparing(site: site, batch: batch, because: refusal.description, session: session)
+                    return try await preparing(site: site, batch: batch, because: refusal.description, session: session)
                 } catch let tooLarge as BatchSeriesReader.TooLarge {
-                    return preparing(site: site, batch: batch, because: tooLarge.description, session: session)
+                    return try await preparing(site: site, batch: batch, because: tooLarge.description, session: session)
                 }
             }
         }
@@ -70,20 +70,31 @@ extension ControlSiteWebServer {
                 }
                 } catch let refusal as DatabaseWorkers.Refusal {
                     guard case .overBudget = refusal else { throw refusal }
-                    preparer.request(site: site, batch: batch)
-                    var answer = Self.text("{\"error\":\(CanonicalJSON.string("being prepared: \(refusal.description)"))}\n",
-                                           contentType: "application/json", status: .serviceUnavailable)
-                    answer.headers[.retryAfter] = "10"
+                    let ended = try await database.run { try PreparedBatchReviews.hasEnded(site: site, batch: batch, on: $0) }
+                    if ended { preparer.request(site: site, batch: batch) }
+                    var answer = Self.text("""
+                        {"error":\(CanonicalJSON.string((ended ? "being prepared: " : "the batch is running: ") + refusal.description))}\n
+                        """, contentType: "application/json", status: .serviceUnavailable)
+                    if ended { answer.headers[.retryAfter] = "10" }
                     return answer
                 }
             }
         }
     }
 
-    /// A page that could not be read in time is read by the preparer, without the page's budget;
-    /// the answer says so and asks the browser to come back, and the page then comes from what
-    /// was read for the record as it is. The commands read the same record without waiting.
-    func preparing(site: String, batch: String, because reason: String, session: WebSessions.Session) -> Response {
+    /// A page of an ended batch that could not be read in time is read by the preparer, without
+    /// the page's budget; the answer says so and asks the browser to come back, and the page then
+    /// comes from what was read for the record as it is. A running batch's record changes faster
+    /// than it can be read whole, so it is not prepared until it ends. The commands read the same
+    /// record without waiting.
+    func preparing(site: String, batch: String, because reason: String, session: WebSessions.Session) async throws -> Response {
+        guard try await database.run({ try PreparedBatchReviews.hasEnded(site: site, batch: batch, on: $0) }) else {
+            return Self.problem(.serviceUnavailable, """
+                Not shown: \(reason). The batch is running, and a batch's page reads every sample of it: a batch of weeks at 1 Hz \
+                takes longer than a page may, while its record keeps changing. Its page is prepared once the batch has ended. \
+                `pocare-control batch \(site) \(batch)` shows the record and checks now, without a time limit.
+                """, session: session)
+        }
         preparer.request(site: site, batch: batch)
         var answer = Self.problem(.serviceUnavailable, """
             Being prepared: \(reason). A batch's page reads every sample of the batch, and a batch of weeks at 1 Hz takes longer \

@@ -88,7 +88,7 @@ struct Compare: ParsableCommand {
         let report: ComparisonReport
         do {
             report = try ComparisonReport.load(connection, request: request) { site, batch in
-                try BatchRecordDigest.hash(site: site, batch: batch, on: connection)
+                try BatchRecordDigest.current(site: site, batch: batch, on: connection)
             }
         } catch let refusal as ComparisonReport.Refusal {
             note(refusal.description)

@@ -96,7 +96,7 @@ enum ComparabilityPage {
         request.profiles = specs.profiles
         do {
             return .report(try ComparisonReport.load(connection, request: request) { site, batch in
-                try BatchRecordDigest.hash(site: site, batch: batch, on: connection)
+                try BatchRecordDigest.current(site: site, batch: batch, on: connection)
             })
         } catch let refusal as ComparisonReport.Refusal {
             return .refused(refusal.description)

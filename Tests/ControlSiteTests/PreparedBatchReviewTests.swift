@@ -178,5 +178,33 @@ struct PreparedBatchReviewTests {
         let now = try ChainCoverage.segments(site: Self.site, batch: ended, on: c)
         #expect(now.contains { $0.problem?.contains("1 records between") == true }, "\(now)")
         #expect(try ChainCoverage.segments(site: Self.site, batch: ended, keptWalks: true, on: c) == now)
+        // A segment with a number missing could be filled without its batch's version moving: its walk is not kept.
+        #expect(try fixture.db.count("""
+            SELECT count(*) FROM batch_chain_walks w JOIN batch_record_versions v USING (site, batch) WHERE w.batch = '\(ended)' AND w.version = v.version
+            """) == 0)
+    }
+
+    @Test("a signature binds the hash of the rows as they are, never a kept one: a kept hash altered in the database is refused at signing")
+    func signatureNeverTakesAKeptHash() async throws {
+        let fixture = try await WebFixture()
+        let path = "/batches/\(Self.site)/\(WebFixture.endedBatch)"
+        let quinn = fixture.client()
+        try await quinn.signIn("quinn", WebFixture.password)
+        let real = try #require(quinn.hiddenField(try await quinn.get(path).body, "record_hash"))
+        #expect(try fixture.db.count("SELECT count(*) FROM batch_record_hashes WHERE batch = '\(WebFixture.endedBatch)' AND record_hash = '\(real)'") == 1)
+        let forged = String(repeating: "f", count: 64)
+        try fixture.db.connection.execute("UPDATE batch_record_hashes SET record_hash = $1 WHERE batch = $2", [forged, WebFixture.endedBatch])
+        let shown = try await quinn.get(path)
+        #expect(quinn.hiddenField(shown.body, "record_hash") == forged, "the page shows what is kept")
+        let token = try await quinn.csrfToken()
+        let refused = try await quinn.post("\(path)/sign", [("csrf", token), ("meaning", "reviewed"), ("record_hash", forged),
+                                                            ("password", WebFixture.password)])
+        #expect(refused.status == 409 || refused.status == 400, "\(refused.status) \(refused.body.prefix(300))")
+        let signed = try await quinn.post("\(path)/sign", [("csrf", token), ("meaning", "reviewed"), ("record_hash", real),
+                                                           ("password", WebFixture.password)])
+        #expect(signed.status == 303, "\(signed.body.prefix(300))")
+        // The signature stored the hash of the rows, and the kept hash is the rows' again.
+        #expect(try fixture.db.count("SELECT count(*) FROM batch_signatures WHERE batch = '\(WebFixture.endedBatch)' AND record_hash = '\(real)'") == 1)
+        #expect(try fixture.db.count("SELECT count(*) FROM batch_record_hashes WHERE batch = '\(WebFixture.endedBatch)' AND record_hash = '\(real)'") == 1)
     }
 }

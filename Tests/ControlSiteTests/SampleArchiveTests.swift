@@ -58,8 +58,15 @@ struct SampleArchiveTests {
         let before = try db.count("SELECT count(*) FROM samples")
         #expect(try db.scalar("SELECT to_regclass('samples_2026_09') IS NOT NULL") == "t")
 
+        // What was read of the batch before (its kept record hash) is never taken for its record once the month goes, or comes back.
+        #expect(try BatchRecordDigest.current(site: Self.site, batch: "R-SEPT", on: db.connection) == signedHash)
+        let version = "SELECT version FROM batch_record_versions WHERE site = '\(Self.site)' AND batch = 'R-SEPT'"
+        let keptAt = try db.count(version)
+
         let archived = try control(db, ["archive", "--before", "2026-10", "--to", directory])
         #expect(archived.status == 0 && archived.output.contains("2026-09: 60 samples of 1 streams, 1 batches"), "\(archived.output)")
+        let archivedAt = try db.count(version)
+        #expect(archivedAt > keptAt, "a detach fires no trigger: the archive marks the month's batches changed itself")
         #expect(try db.scalar("SELECT to_regclass('samples_2026_09') IS NULL") == "t")
         #expect(try db.count("SELECT count(*) FROM samples") == before - 60)
         let manifestPath = "\(directory)/samples-2026-09.manifest.json"
@@ -101,6 +108,7 @@ struct SampleArchiveTests {
                 && restored.output.contains("61 compared with the records, 1 differ"), "\(restored.output)")
         #expect(try db.scalar("SELECT seq_from FROM integrity_findings WHERE kind = 'conflicting_duplicate' AND resolved IS NULL") == "9")
         #expect(try db.count("SELECT count(*) FROM samples") == before)
+        #expect(try db.count(version) > archivedAt, "nor does an attach: the restore marks them changed")
         #expect(try DispositionScenarios.hash(db, "R-SEPT") == signedHash)
         // Both signatures bind the record as it is again (the one exception is the site's qualification after September).
         let after = try control(db, ["batch", Self.site, "R-SEPT"])

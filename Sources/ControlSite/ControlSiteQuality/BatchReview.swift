@@ -77,18 +77,19 @@ public struct BatchReview: Sendable, Encodable {
     /// - Parameters:
     ///   - specs: where the specs the batch ran are read (the register, or as a site published them).
     ///   - eventLimit, limits, labels, checkpoint: a page's bounds (`BatchRecord.load`).
-    ///   - freshHash: the record hash computed from the rows, not the one kept for the record's version (a signature's).
+    ///   - fresh: the record hash and everything read from the samples computed from the rows now, not what was kept
+    ///     for the record's version (a signature binds that hash, and its gate decides on those checks).
     public static func load(
         site: String, batch: String, settings: QualitySettings = QualitySettings(), specs: SpecLookup = SpecLookup(profilesDirectory: nil),
-        eventLimit: Int? = nil, limits: BatchSeriesReader.Limits = .init(), labels: LabelSeriesReader.Limits? = nil, freshHash: Bool = false,
+        eventLimit: Int? = nil, limits: BatchSeriesReader.Limits = .init(), labels: LabelSeriesReader.Limits? = nil, fresh: Bool = false,
         checkpoint: () throws -> Void = {}, on connection: PostgresConnection
     ) throws -> BatchReview? {
         // Before reading what is here: an archived part is said at once, not after a long read.
         try BatchRecordDigest.refuseArchived(site: site, batch: batch, on: connection)
         guard let record = try BatchRecord.load(
             connection, site: site, batch: batch, specs: { try specs.ran($0, on: connection) }, eventLimit: eventLimit, limits: limits,
-            labels: labels, checkpoint: checkpoint),
-            let hash = try BatchRecordDigest.current(site: site, batch: batch, fresh: freshHash, on: connection)
+            labels: labels, fresh: fresh, checkpoint: checkpoint),
+            let hash = try BatchRecordDigest.current(site: site, batch: batch, fresh: fresh, on: connection)
         else { return nil }
         let status = try Disposition.status(site: site, batch: batch, record: record, currentHash: hash, on: connection)
         let deviations = try Deviations.list(site: site, batch: batch, on: connection)

@@ -24,8 +24,8 @@ public enum BatchSignatures {
             try holdRecord(site: site, batch: batch, on: connection)
             var limits = BatchSeriesReader.Limits()
             limits.plotColumns = nil
-            // The hash signed is computed from the rows as they are now, held still: never one kept from before.
-            guard let review = try BatchReview.load(site: site, batch: batch, settings: settings, specs: specs, limits: limits, freshHash: true,
+            // The hash signed, and the checks its gate decides on, are computed from the rows as they are now, held still: never kept ones.
+            guard let review = try BatchReview.load(site: site, batch: batch, settings: settings, specs: specs, limits: limits, fresh: true,
                                                     on: connection) else {
                 throw QualityRefusal(.notFound, "no records of batch \(batch) at \(site)")
             }

@@ -101,10 +101,12 @@ public struct BatchRecord: Sendable, Codable, Equatable {
     ///   - eventLimit: events listed at most (a page's bound; `eventsLeftOut` counts the rest).
     ///   - limits: how much of the samples the statistics read (a page's bound).
     ///   - labels: the state strips' limits (nil: no strips).
+    ///   - fresh: every sample read now, not what was kept for the record's version.
     /// What is read from every sample comes from `PreparedBatchReviews`: read once per version of the record.
     public static func load(
         _ connection: PostgresConnection, site: String, batch: String, specs: (String) throws -> IPCSpec?, eventLimit: Int? = nil,
-        limits: BatchSeriesReader.Limits = .init(), labels: LabelSeriesReader.Limits? = nil, checkpoint: () throws -> Void = {}
+        limits: BatchSeriesReader.Limits = .init(), labels: LabelSeriesReader.Limits? = nil, fresh: Bool = false,
+        checkpoint: () throws -> Void = {}
     ) throws -> BatchRecord? {
         let phases = try connection.execute("""
             SELECT device, phase, nullif(spec, '') AS spec, \(SQLTime.iso("first_time")) AS first_utc, \(SQLTime.iso("last_time")) AS last_utc,
@@ -124,7 +126,8 @@ public struct BatchRecord: Sendable, Codable, Equatable {
                   first: try row.requiredString("first_utc"), last: try row.requiredString("last_utc"), samples: try row.requiredInt("samples"))
         }
         let parts = try PreparedBatchReviews.parts(
-            site: site, batch: batch, specs: specs, reader: .init(series: limits, labels: labels), checkpoint: checkpoint, on: connection)
+            site: site, batch: batch, specs: specs, reader: .init(series: limits, labels: labels), fresh: fresh, checkpoint: checkpoint,
+            on: connection)
         let devices = Set(phaseList.map(\.device))
         let findings = try IntegrityReport.load(connection, site: site).findings
             .filter { f in devices.contains { f.stream.hasPrefix($0 + "/") } }

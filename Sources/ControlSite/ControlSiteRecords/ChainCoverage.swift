@@ -92,27 +92,33 @@ struct Walk: Sendable, Equatable {
     var unrecomputed: Int64
     var unlinked: Int64
     var headHash: String?
+    /// Of the records counted, those of `batch` when one was named.
+    var ofBatch: Int64 = 0
 
-    static func read(site: String, epoch: String, stream: String, from: Int64, to: Int64, counted: Int64, on connection: PostgresConnection) throws -> Walk {
+    static func read(site: String, epoch: String, stream: String, from: Int64, to: Int64, counted: Int64, batch: String? = nil,
+                     on connection: PostgresConnection) throws -> Walk {
         let isTelemetry = stream.hasSuffix("/telemetry")
         let table = isTelemetry ? "samples" : "events"
         let recomputed = isTelemetry ? "time_ns IS NOT NULL" : "body IS NOT NULL"
         let walk = try connection.execute("""
             SELECT count(*) FILTER (WHERE seq >= $6) AS records, count(*) FILTER (WHERE seq >= $6 AND NOT (\(recomputed))) AS unrecomputed,
                    count(*) FILTER (WHERE seq >= $6 AND seq > $4 AND previous_hash IS DISTINCT FROM before) AS unlinked,
-                   max(hash) FILTER (WHERE seq = $5) AS head_hash
-            FROM (SELECT seq, hash, previous_hash, \(isTelemetry ? "time_ns" : "body"), lag(hash) OVER (ORDER BY seq) AS before
+                   max(hash) FILTER (WHERE seq = $5) AS head_hash, count(*) FILTER (WHERE seq >= $6 AND batch = $7) AS of_batch
+            FROM (SELECT seq, hash, previous_hash, batch, \(isTelemetry ? "time_ns" : "body"), lag(hash) OVER (ORDER BY seq) AS before
                   FROM \(table) WHERE site = $1 AND epoch = $2 AND stream = $3 AND seq BETWEEN $4 AND $5) r
             """,
-            [site, epoch, stream, String(from), String(to), String(counted)])
+            [site, epoch, stream, String(from), String(to), String(counted), batch])
         return Walk(records: walk.int(0, "records") ?? 0, unrecomputed: walk.int(0, "unrecomputed") ?? 0, unlinked: walk.int(0, "unlinked") ?? 0,
-                    headHash: walk.string(0, "head_hash"))
+                    headHash: walk.string(0, "head_hash"), ofBatch: walk.int(0, "of_batch") ?? 0)
     }
 }
 
 /// A telemetry segment's own records walked once per version of the batch's record: every
 /// sample of the batch that arrives, changes or goes takes a new version, so a walk kept for the
-/// current version is what walking again would find. Kept only when the version stood before and after.
+/// current version is what walking again would find. Kept only when the version stood before and
+/// after, and when every number of the segment is there and of the batch: a record of another
+/// batch (or of none) inside it, or a number still missing, could change without the batch's
+/// version, so such a segment is walked on every view.
 enum ChainWalks {
     static func kept(site: String, batch: String, epoch: String, stream: String, first: Int64, last: Int64,
                      on connection: PostgresConnection) throws -> Walk {
@@ -128,8 +134,8 @@ enum ChainWalks {
             return Walk(records: records, unrecomputed: found.int(0, "unrecomputed") ?? 0, unlinked: found.int(0, "unlinked") ?? 0,
                         headHash: found.string(0, "last_hash"))
         }
-        let walk = try Walk.read(site: site, epoch: epoch, stream: stream, from: first, to: last, counted: first, on: connection)
-        guard let version = found.int(0, "version") else { return walk }
+        let walk = try Walk.read(site: site, epoch: epoch, stream: stream, from: first, to: last, counted: first, batch: batch, on: connection)
+        guard let version = found.int(0, "version"), walk.records == last - first + 1, walk.ofBatch == walk.records else { return walk }
         // A walk of the segment as it was before the batch grew is of no more use.
         try connection.execute("""
             DELETE FROM batch_chain_walks WHERE site = $1 AND batch = $2 AND epoch = $3 AND stream = $4

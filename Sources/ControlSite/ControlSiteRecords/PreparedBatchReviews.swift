@@ -37,13 +37,14 @@ public enum PreparedBatchReviews {
     }
 
     /// The parts at the record's current version: kept ones when they are still what a read
-    /// would give, else read (within `checkpoint`) and kept.
+    /// would give, else read (within `checkpoint`) and kept. `fresh` reads them whatever is kept
+    /// (a signature's gate decides on the samples as they are).
     public static func parts(
-        site: String, batch: String, specs: (String) throws -> IPCSpec?, reader: Reader, checkpoint: () throws -> Void = {},
+        site: String, batch: String, specs: (String) throws -> IPCSpec?, reader: Reader, fresh: Bool = false, checkpoint: () throws -> Void = {},
         on connection: PostgresConnection
     ) throws -> PreparedBatchParts {
         let state = try self.state(site: site, batch: batch, reader: reader, on: connection)
-        if let version = state.version, let kept = try kept(site: site, batch: batch, inputs: state.inputs, version: version, specs: specs, on: connection) {
+        if !fresh, let version = state.version, let kept = try kept(site: site, batch: batch, inputs: state.inputs, version: version, specs: specs, on: connection) {
             return kept
         }
         let clock = ContinuousClock(), began = clock.now
@@ -84,28 +85,37 @@ public enum PreparedBatchReviews {
     /// Whether every device's part of the batch has ended (its `batch_ended` event is here): only
     /// then does its record stand still long enough to be read once and shown many times.
     public static func hasEnded(site: String, batch: String, on connection: PostgresConnection) throws -> Bool {
-        try connection.execute("""
-            SELECT coalesce(bool_and(EXISTS (SELECT 1 FROM events e WHERE e.site = r.site AND e.batch = r.batch AND e.device = r.device
-                                                                    AND e.kind = 'batch_ended')), false) AS ended
-            FROM (SELECT DISTINCT site, batch, device FROM batch_runs WHERE site = $1 AND batch = $2) r
-            """, [site, batch]).bool(0, "ended") ?? false
+        try connection.execute("SELECT \(endedSQL("$1", "$2")) AS ended", [site, batch]).bool(0, "ended") ?? false
     }
 
-    /// Ended batches whose parts for this reader are not kept at their record's current version,
-    /// newest first; a batch reaching into an archived month is not read until it is restored.
-    public static func unprepared(reader: Reader, limit: Int, on connection: PostgresConnection) throws -> [(site: String, batch: String)] {
+    static func endedSQL(_ site: String, _ batch: String) -> String {
+        """
+        coalesce((SELECT bool_and(EXISTS (SELECT 1 FROM events e WHERE e.site = r.site AND e.batch = r.batch AND e.device = r.device
+                                                                 AND e.kind = 'batch_ended'))
+                  FROM (SELECT DISTINCT site, batch, device FROM batch_runs WHERE site = \(site) AND batch = \(batch)) r), false)
+        """
+    }
+
+    /// Ended batches (every device's part) whose parts for this reader are not kept at their
+    /// record's current version, newest first, less those `excluding` names; a batch reaching
+    /// into an archived month is not read until it is restored.
+    public static func unprepared(reader: Reader, limit: Int, excluding: [(site: String, batch: String)] = [],
+                                  on connection: PostgresConnection) throws -> [(site: String, batch: String)] {
         let rows = try connection.execute("""
             SELECT e.site, e.batch FROM events e
             JOIN batch_record_versions v ON v.site = e.site AND v.batch = e.batch
             WHERE e.kind = 'batch_ended' AND e.batch IS NOT NULL
+              AND (e.site, e.batch) NOT IN (SELECT x.site, x.batch FROM unnest($3::text[], $4::text[]) AS x(site, batch))
               AND NOT EXISTS (SELECT 1 FROM prepared_batch_reviews p
                               WHERE p.site = e.site AND p.batch = e.batch AND p.reader = $1 AND p.version = v.version)
               AND NOT EXISTS (SELECT 1 FROM batch_runs r
                               JOIN archived_ranges a ON a.site = r.site AND a.epoch = r.epoch AND a.stream = r.stream
                                                     AND a.seq_from <= r.last_seq AND a.seq_to >= r.first_seq
                               WHERE r.site = e.site AND r.batch = e.batch)
-            GROUP BY e.site, e.batch ORDER BY max(e.time) DESC LIMIT $2::bigint
-            """, [SHA256.hex(reader.key), String(limit)])
+            GROUP BY e.site, e.batch
+            HAVING \(endedSQL("e.site", "e.batch"))
+            ORDER BY max(e.time) DESC LIMIT $2::bigint
+            """, [SHA256.hex(reader.key), String(limit), PostgresArray.text(excluding.map(\.site)), PostgresArray.text(excluding.map(\.batch))])
         return try rows.map { (try $0.requiredString("site"), try $0.requiredString("batch")) }
     }
 

@@ -52,6 +52,8 @@ extension SampleArchive {
                 // Records of the month that arrived after it was archived wait in the default partition.
                 try connection.execute("SELECT samples_move_from_default($1::text, $2::timestamptz, $3::timestamptz)", [part.name, part.from, part.to])
                 try connection.execute("ALTER TABLE samples ATTACH PARTITION \(part.name) FOR VALUES FROM ('\(part.from)') TO ('\(part.to)')")
+                // Nor does an attach: the month's batches are marked changed, as at the archive.
+                try connection.execute("SELECT batch_record_touch(site, batch) FROM (SELECT DISTINCT site, batch FROM \(part.name) WHERE batch IS NOT NULL) b")
                 let copies = try compareSetAsideCopies(month: month, streams: rows.streams, on: connection)
                 (restored.copiesCompared, restored.copiesDiffering, restored.copiesNotCompared) = copies
                 if copies.differing > 0 {

@@ -224,6 +224,9 @@ public enum SampleArchive {
                             """, [String(part.from.prefix(10)), s.site, s.epoch, s.stream, String(s.seqFrom), String(s.seqTo), String(s.samples),
                                   s.firstPreviousHash, s.lastHash])
                     }
+                    // A detach fires no row trigger: each batch of the month is marked changed here, so nothing read of it
+                    // before (a kept hash, a page's statistics) is taken for its record while, or after, the month is away.
+                    try connection.execute("SELECT batch_record_touch(site, batch) FROM (SELECT DISTINCT site, batch FROM \(part.name) WHERE batch IS NOT NULL) b")
                     try connection.execute("ALTER TABLE samples DETACH PARTITION \(part.name)")
                     try connection.execute("DROP TABLE \(part.name)")
                     try ControlAuditTrail.append(ControlAuditAction(

@@ -24,6 +24,10 @@ extension ControlSiteWebServer {
             let site = Self.parameter(context, "site"), batch = Self.parameter(context, "batch")
             return try await signedIn(request) { session in
                 let specs = self.specs, limits = BatchReviewPage.Limits(settings), quality = self.quality
+                // While the preparer reads the batch, a reload does not read it as well.
+                if preparer.isPending(site: site, batch: batch) {
+                    return Self.preparingPage(.preparing, site: site, batch: batch, because: "it is being read", session: session)
+                }
                 do {
                     return try await boundedPage(request) { c, budget in
                         guard let data = try BatchReviewPage.load(site: site, batch: batch, specs: specs, limits: limits, budget: budget,
@@ -38,9 +42,11 @@ extension ControlSiteWebServer {
                     return Self.refusal(refusal, session: session)
                 } catch let refusal as DatabaseWorkers.Refusal {
                     guard case .overBudget = refusal else { throw refusal }
-                    return try await preparing(site: site, batch: batch, because: refusal.description, session: session)
+                    let state = try await preparation(site: site, batch: batch)
+                    return Self.preparingPage(state, site: site, batch: batch, because: refusal.description, session: session)
                 } catch let tooLarge as BatchSeriesReader.TooLarge {
-                    return try await preparing(site: site, batch: batch, because: tooLarge.description, session: session)
+                    let state = try await preparation(site: site, batch: batch)
+                    return Self.preparingPage(state, site: site, batch: batch, because: tooLarge.description, session: session)
                 }
             }
         }
@@ -49,61 +55,89 @@ extension ControlSiteWebServer {
             let site = Self.parameter(context, "site"), batch = Self.parameter(context, "batch")
             return try await signedIn(request, api: true) { _ in
                 let specs = self.specs, limits = BatchReviewPage.Limits(settings), quality = self.quality
+                if preparer.isPending(site: site, batch: batch) { return Self.preparingJSON(.preparing, because: "it is being read") }
                 do {
-                return try await boundedPage(request) { c, budget in
-                    let loaded: BatchReview?
-                    do {
-                        // Read as the page reads it, so what was prepared for the page serves here too; the plots' points are left out.
-                        loaded = try BatchReview.load(
-                            site: site, batch: batch, settings: quality, specs: specs.lookup, eventLimit: limits.maxRows, limits: limits.reader,
-                            labels: limits.labels, checkpoint: budget.check, on: c)
-                    } catch let refusal as QualityRefusal {
-                        return Self.text("{\"error\":\(CanonicalJSON.string(refusal.message))}\n", contentType: "application/json",
-                                         status: .init(code: refusal.httpStatus))
+                    return try await boundedPage(request) { c, budget in
+                        let loaded: BatchReview?
+                        do {
+                            // Read as the page reads it, so what was prepared for the page serves here too; the plots' points are left out.
+                            loaded = try BatchReview.load(
+                                site: site, batch: batch, settings: quality, specs: specs.lookup, eventLimit: limits.maxRows, limits: limits.reader,
+                                labels: limits.labels, checkpoint: budget.check, on: c)
+                        } catch let refusal as QualityRefusal {
+                            return Self.text("{\"error\":\(CanonicalJSON.string(refusal.message))}\n", contentType: "application/json",
+                                             status: .init(code: refusal.httpStatus))
+                        }
+                        guard var review = loaded else { return Self.text("{\"error\":\"no such batch\"}\n", contentType: "application/json", status: .notFound) }
+                        for i in review.record.statistics.indices { review.record.statistics[i].series = [] }
+                        try budget.check()
+                        return try Self.json(BatchReviewPage.JSONRecord(
+                            record: review.record, recordHash: review.recordHash, state: review.status.state.rawValue,
+                            signatures: review.status.signatures, exceptions: review.checks))
                     }
-                    guard var review = loaded else { return Self.text("{\"error\":\"no such batch\"}\n", contentType: "application/json", status: .notFound) }
-                    for i in review.record.statistics.indices { review.record.statistics[i].series = [] }
-                    try budget.check()
-                    return try Self.json(BatchReviewPage.JSONRecord(
-                        record: review.record, recordHash: review.recordHash, state: review.status.state.rawValue,
-                        signatures: review.status.signatures, exceptions: review.checks))
-                }
                 } catch let refusal as DatabaseWorkers.Refusal {
                     guard case .overBudget = refusal else { throw refusal }
-                    let ended = try await database.run { try PreparedBatchReviews.hasEnded(site: site, batch: batch, on: $0) }
-                    if ended { preparer.request(site: site, batch: batch) }
-                    var answer = Self.text("""
-                        {"error":\(CanonicalJSON.string((ended ? "being prepared: " : "the batch is running: ") + refusal.description))}\n
-                        """, contentType: "application/json", status: .serviceUnavailable)
-                    if ended { answer.headers[.retryAfter] = "10" }
-                    return answer
+                    return Self.preparingJSON(try await preparation(site: site, batch: batch), because: refusal.description)
+                } catch let tooLarge as BatchSeriesReader.TooLarge {
+                    return Self.preparingJSON(try await preparation(site: site, batch: batch), because: tooLarge.description)
                 }
             }
         }
     }
 
+    /// Where a batch whose page could not be read in time stands with the preparer.
+    enum Preparation {
+        /// Being read; the page is shown when it is.
+        case preparing
+        /// Running: its record changes faster than it can be read whole, so it waits for its end.
+        case running
+        /// Its last reading failed, within the hour (a batch beyond `prepared_max_samples`, say).
+        case failed(String)
+    }
+
     /// A page of an ended batch that could not be read in time is read by the preparer, without
-    /// the page's budget; the answer says so and asks the browser to come back, and the page then
-    /// comes from what was read for the record as it is. A running batch's record changes faster
-    /// than it can be read whole, so it is not prepared until it ends. The commands read the same
-    /// record without waiting.
-    func preparing(site: String, batch: String, because reason: String, session: WebSessions.Session) async throws -> Response {
-        guard try await database.run({ try PreparedBatchReviews.hasEnded(site: site, batch: batch, on: $0) }) else {
-            return Self.problem(.serviceUnavailable, """
-                Not shown: \(reason). The batch is running, and a batch's page reads every sample of it: a batch of weeks at 1 Hz \
-                takes longer than a page may, while its record keeps changing. Its page is prepared once the batch has ended. \
-                `pocare-control batch \(site) \(batch)` shows the record and checks now, without a time limit.
-                """, session: session)
-        }
+    /// the page's budget, and then comes from what was read for the record as it is. A running
+    /// batch is not prepared until it ends; one whose reading failed is not read again for an hour.
+    func preparation(site: String, batch: String) async throws -> Preparation {
+        guard try await database.run({ try PreparedBatchReviews.hasEnded(site: site, batch: batch, on: $0) }) else { return .running }
+        if let failure = preparer.failure(site: site, batch: batch) { return .failed(failure) }
         preparer.request(site: site, batch: batch)
-        var answer = Self.problem(.serviceUnavailable, """
-            Being prepared: \(reason). A batch's page reads every sample of the batch, and a batch of weeks at 1 Hz takes longer \
-            than a page may. It is being read now, once for the record as it is, and this page shows it when it is ready \
-            (it reloads itself every 10 s). `pocare-control batch \(site) \(batch)` shows the same record and checks without \
-            waiting, and `pocare-control disposition` signs it.
-            """, session: session)
-        answer.headers[.retryAfter] = "10"
-        answer.headers[HTTPField.Name("Refresh")!] = "10"
+        return .preparing
+    }
+
+    /// The answer while a page is prepared, or why it is not; the commands read the same record without waiting.
+    static func preparingPage(_ state: Preparation, site: String, batch: String, because reason: String, session: WebSessions.Session) -> Response {
+        let commands = "`pocare-control batch \(site) \(batch)` shows the same record and checks without a time limit, and `pocare-control disposition` signs it."
+        switch state {
+        case .running:
+            return problem(.serviceUnavailable, """
+                Not shown: \(reason). The batch is running, and a batch's page reads every sample of it: a batch of weeks at 1 Hz \
+                takes longer than a page may, while its record keeps changing. Its page is prepared once the batch has ended. \(commands)
+                """, session: session)
+        case .failed(let failure):
+            return problem(.serviceUnavailable, """
+                Not shown: \(reason), and reading it without the page's limit failed: \(failure). It is tried again within the hour. \(commands)
+                """, session: session)
+        case .preparing:
+            var answer = problem(.serviceUnavailable, """
+                Being prepared: \(reason). A batch's page reads every sample of the batch, and a batch of weeks at 1 Hz takes longer \
+                than a page may. It is being read now, once for the record as it is, and this page shows it when it is ready \
+                (it reloads itself every 10 s). \(commands)
+                """, session: session)
+            answer.headers[.retryAfter] = "10"
+            answer.headers[HTTPField.Name("Refresh")!] = "10"
+            return answer
+        }
+    }
+
+    static func preparingJSON(_ state: Preparation, because reason: String) -> Response {
+        let error: String = switch state {
+        case .running: "the batch is running: \(reason)"
+        case .failed(let failure): "\(reason); reading it without the page's limit failed: \(failure)"
+        case .preparing: "being prepared: \(reason)"
+        }
+        var answer = text("{\"error\":\(CanonicalJSON.string(error))}\n", contentType: "application/json", status: .serviceUnavailable)
+        if case .preparing = state { answer.headers[.retryAfter] = "10" }
         return answer
     }
 

@@ -99,12 +99,20 @@ final class BatchReviewPreparer: Sendable {
         let reader = self.reader, lookup = specs.lookup
         let clock = ContinuousClock(), began = clock.now
         do {
-            try await workers.run { connection, budget in
+            let read = try await workers.run { connection, budget -> Bool in
+                // Instances serving pages from one database read each batch once: the one that holds it reads it.
+                let lock = [site + "\u{1f}" + batch]
+                guard try connection.execute("SELECT pg_try_advisory_lock(7146358, hashtext($1)) AS held", lock).bool(0, "held") == true else {
+                    return false
+                }
+                defer { _ = try? connection.execute("SELECT pg_advisory_unlock(7146358, hashtext($1))", lock) }
                 _ = try BatchRecordDigest.current(site: site, batch: batch, on: connection)
                 _ = try PreparedBatchReviews.parts(site: site, batch: batch, specs: { try lookup.ran($0, on: connection) }, reader: reader,
                                                    checkpoint: budget.check, on: connection)
                 _ = try ChainCoverage.segments(site: site, batch: batch, keptWalks: true, on: connection)
+                return true
             }
+            guard read else { return }
             _ = state.withLock { $0.failed.removeValue(forKey: key) }
             logger.info("batch page prepared", metadata: [
                 "site": "\(site)", "batch": "\(batch)", "seconds": "\(Double((clock.now - began).nanoseconds) / 1e9)",

@@ -207,4 +207,22 @@ struct PreparedBatchReviewTests {
         #expect(try fixture.db.count("SELECT count(*) FROM batch_signatures WHERE batch = '\(WebFixture.endedBatch)' AND record_hash = '\(real)'") == 1)
         #expect(try fixture.db.count("SELECT count(*) FROM batch_record_hashes WHERE batch = '\(WebFixture.endedBatch)' AND record_hash = '\(real)'") == 1)
     }
+
+    @Test("a batch across two devices has ended only when both have: until then its preparer's round leaves it")
+    func endedOnEveryDevice() throws {
+        let db = try IngestDatabase()
+        let feed = SiteFeed(site: "site-x"), end = "{\"kind\":\"batch_ended\",\"reason\":\"run complete\"}"
+        try db.write([feed.telemetry("str-1", 1...30, batch: "X-1", phase: "expansion"), feed.telemetry("str-2", 1...30, batch: "X-1", phase: "expansion")])
+        #expect(try !PreparedBatchReviews.hasEnded(site: "site-x", batch: "X-1", on: db.connection))
+        try db.write([feed.event("str-1", seq: 1, kind: "batch_ended", batch: "X-1", phase: "expansion", body: end)])
+        #expect(try !PreparedBatchReviews.hasEnded(site: "site-x", batch: "X-1", on: db.connection))
+        #expect(try PreparedBatchReviews.unprepared(reader: Self.reader(), limit: 10, on: db.connection).isEmpty)
+        try db.write([feed.event("str-2", seq: 1, kind: "batch_ended", batch: "X-1", phase: "expansion", body: end)])
+        #expect(try PreparedBatchReviews.hasEnded(site: "site-x", batch: "X-1", on: db.connection))
+        #expect(try PreparedBatchReviews.unprepared(reader: Self.reader(), limit: 10, on: db.connection).map(\.batch) == ["X-1"])
+        #expect(try PreparedBatchReviews.unprepared(reader: Self.reader(), limit: 10, excluding: [("site-x", "X-1")], on: db.connection).isEmpty)
+        // Read for this reader at the record's version, it is no longer listed.
+        _ = try PreparedBatchReviews.parts(site: "site-x", batch: "X-1", specs: { _ in nil }, reader: Self.reader(), on: db.connection)
+        #expect(try PreparedBatchReviews.unprepared(reader: Self.reader(), limit: 10, on: db.connection).isEmpty)
+    }
 }

@@ -67,8 +67,9 @@ public enum PreparedBatchReviews {
         site: String, batch: String, specs: (String) throws -> IPCSpec?, reader: Reader, checkpoint: () throws -> Void = {},
         on connection: PostgresConnection
     ) throws -> PreparedBatchParts {
-        let siteRecords = try SiteBatchRecordCheck.load(connection, site: site, batch: batch, specs: specs, checkpoint: checkpoint)
+        // The statistics first: a batch beyond the reader's sample limit is refused before anything is read.
         let statistics = try BatchSeriesReader.load(connection, site: site, batch: batch, specs: specs, limits: reader.series, checkpoint: checkpoint)
+        let siteRecords = try SiteBatchRecordCheck.load(connection, site: site, batch: batch, specs: specs, checkpoint: checkpoint)
         let labels = try reader.labels.map { try LabelSeriesReader.load(connection, site: site, batch: batch, limits: $0, checkpoint: checkpoint) }
         return PreparedBatchParts(statistics: statistics, siteRecords: siteRecords, labels: labels)
     }

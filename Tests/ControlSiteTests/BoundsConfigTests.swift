@@ -38,4 +38,17 @@ struct BoundsConfigTests {
         #expect(refusal("web: { page_max_sample_bytes: 10 }").contains(": web.page_max_sample_bytes:"))
         #expect(refusal("web: { page_max_rows: -1 }").contains(": web.page_max_rows:"))
     }
+
+    @Test("the page preparer reads ended batches every 30 s by default, at another interval, or only on request, and refuses other values")
+    func preparerBounds() throws {
+        let defaults = try #require(try parse("web: {}").web)
+        #expect(defaults.prepareIntervalSeconds == 30 && defaults.preparedMaxSamples == 50_000_000)
+        let set = try #require(try parse("web: { prepare_interval: 5m, prepared_max_samples: 1000 }").web)
+        #expect(set.prepareIntervalSeconds == 300 && set.preparedMaxSamples == 1000)
+        #expect(try #require(try parse("web: { prepare_interval: off }").web).prepareIntervalSeconds == nil)
+        #expect(refusal("web: { prepare_interval: 0s }").contains(": web.prepare_interval:"))
+        #expect(refusal("web: { prepare_interval: soon }").contains(": web.prepare_interval:"))
+        #expect(refusal("web: { prepared_max_samples: 0 }").contains(": web.prepared_max_samples:"))
+        #expect(refusal("web: { prepared_max_samples: 1e400 }").contains(": web.prepared_max_samples:"))
+    }
 }

@@ -55,7 +55,7 @@ public enum PreparedBatchReviews {
             return spec
         }
         let parts = try read(site: site, batch: batch, specs: watched, reader: reader, checkpoint: checkpoint, on: connection)
-        if let version = state.version, try self.state(site: site, batch: batch, reader: reader, on: connection).version == version {
+        if let version = state.version {
             try keep(parts, site: site, batch: batch, inputs: state.inputs, reader: reader, version: version, specs: looked,
                      seconds: Double((clock.now - began).nanoseconds) / 1e9, on: connection)
         }
@@ -146,6 +146,8 @@ public enum PreparedBatchReviews {
         return try? decoder.decode(PreparedBatchParts.self, from: Data(text.utf8))
     }
 
+    /// Kept only when the version read before reading still stands: a change committed meanwhile
+    /// took a new one (as the record hash and the chain walks are kept).
     static func keep(
         _ parts: PreparedBatchParts, site: String, batch: String, inputs: String, reader: Reader, version: Int64, specs: [String: Bool],
         seconds: Double, on connection: PostgresConnection
@@ -154,7 +156,7 @@ public enum PreparedBatchReviews {
         let specsText = String(decoding: try JSONEncoder().encode(specs), as: UTF8.self)
         try connection.execute("""
             INSERT INTO prepared_batch_reviews (site, batch, inputs, reader, version, specs, parts, seconds)
-            VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)
+            SELECT $1, $2, $3, $4, $5, $6::jsonb, $7, $8 FROM batch_record_versions WHERE site = $1 AND batch = $2 AND version = $5
             ON CONFLICT (site, batch, inputs) DO UPDATE SET version = excluded.version, specs = excluded.specs, parts = excluded.parts,
                 prepared = now(), seconds = excluded.seconds
             WHERE prepared_batch_reviews.version <= excluded.version

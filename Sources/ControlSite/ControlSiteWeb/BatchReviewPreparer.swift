@@ -35,9 +35,7 @@ final class BatchReviewPreparer: Sendable {
     static let retryAfterFailure: Duration = .seconds(3600)
 
     init(connectionInfo: String, settings: WebSettings, specs: SpecCatalogue, logger: Logger) {
-        var reader = BatchReviewPage.Limits(settings).prepared
-        reader.series.maxSamples = settings.preparedMaxSamples
-        self.reader = reader
+        reader = BatchReviewPage.Limits(settings).prepared(maxSamples: settings.preparedMaxSamples)
         self.specs = specs
         self.interval = settings.prepareIntervalSeconds
         self.logger = logger

@@ -58,11 +58,11 @@ enum BatchReviewPage {
             return l
         }
 
-        /// How the page reads the samples, as its preparer reads them ahead (`PreparedBatchReviews`):
-        /// without the page's sample limit, which only keeps a request from reading too long.
-        var prepared: PreparedBatchReviews.Reader {
+        /// How the page reads the samples, as its preparer reads them ahead (`PreparedBatchReviews`),
+        /// with the preparer's own sample limit in place of the page's (which is not part of what is kept).
+        func prepared(maxSamples: Int) -> PreparedBatchReviews.Reader {
             var series = reader
-            series.maxSamples = Int.max
+            series.maxSamples = maxSamples
             return .init(series: series, labels: labels)
         }
     }

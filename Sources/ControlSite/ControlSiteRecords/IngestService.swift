@@ -208,6 +208,7 @@ public final class IngestService: Service, Sendable {
     private func runSubscriber(_ client: MQTTClient, _ pipeline: IngestPipeline) {
         client.setMaxInflight(settings.batchMessages)
         var connected = false
+        var closedBeforeAccepted = 0
         var refused = 0
         // A refused message is logged the first time and every thousandth after: a flood must not flood the journal.
         func refuse(_ failure: ContractMessage.Failure, _ payload: [UInt8]) {
@@ -217,7 +218,7 @@ public final class IngestService: Service, Sendable {
             }
             pipeline.submit(.rejected(failure, bytes: payload.count, excerpt: String(decoding: payload.prefix(200), as: UTF8.self)))
         }
-        client.onEvent = { [self] event in
+        client.onEvent = { [self, unowned client] event in
             switch event {
             case .connected(let rc):
                 guard rc == 0 else {
@@ -225,10 +226,24 @@ public final class IngestService: Service, Sendable {
                     return
                 }
                 connected = true
+                closedBeforeAccepted = 0
                 subscribe(client)
             case .disconnected(let rc):
+                let accepted = connected
                 connected = false
-                if rc != 0 { logger.warning("lost the broker connection", metadata: ["code": "\(rc)"]) }
+                guard rc != 0 else { break }
+                if accepted {
+                    logger.warning("lost the broker connection", metadata: ["code": "\(rc)"])
+                } else {
+                    // Never accepted (a certificate the broker does not trust, say): logged as a
+                    // broker not reached, the first time and every tenth after, as failed connects are.
+                    closedBeforeAccepted += 1
+                    if closedBeforeAccepted == 1 || closedBeforeAccepted.isMultiple(of: 10) {
+                        logger.warning("cannot reach the broker; retrying", metadata: [
+                            "error": "\(client.closedBeforeAccepted(rc))", "attempts": "\(closedBeforeAccepted)",
+                        ])
+                    }
+                }
             case .message(let topic, let payload):
                 receive(topic: topic, payload: payload, into: pipeline, refuse: refuse)
             case .published:

@@ -189,6 +189,14 @@ public final class MQTTClient {
         }
     }
 
+    /// A connection closed before its CONNACK: to the operator that is a broker not reached,
+    /// with the reason libmosquitto or OpenSSL gave. Under TLS 1.3 the client's handshake
+    /// completes before the broker checks the client's certificate, so a refused certificate
+    /// shows up here and not as a failed connect.
+    public func closedBeforeAccepted(_ code: Int32) -> MQTTError {
+        MQTTError(code, "the broker at \(options.host):\(options.port) closed the connection before accepting it", detail: failureDetail())
+    }
+
     /// What libmosquitto logged, or else what OpenSSL queued on this thread (a refused
     /// certificate shows up there when libmosquitto reports only a protocol error).
     private func failureDetail() -> String? {

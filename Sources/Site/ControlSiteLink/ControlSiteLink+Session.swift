@@ -57,9 +57,20 @@ extension ControlSiteLink {
                 session.logger.error("the broker refused the connection", metadata: ["reason": "\(reason)"])
                 stats.withLock { $0.lastError = "connection refused: \(reason)" }
             }
-        case .disconnected:
+        case .disconnected(let rc):
+            let accepted = flow.connected
             flow.connected = false
             stats.withLock { $0.connected = false }
+            // Closed before the broker accepted it (under TLS 1.3 a refused client certificate
+            // arrives only now): the status says why, and the log says it once per reason.
+            if rc != 0 && !accepted {
+                let error = session.client.closedBeforeAccepted(rc).description
+                let changed = stats.withLock { stats in
+                    defer { stats.lastError = error }
+                    return stats.lastError != error
+                }
+                if changed { session.logger.warning("cannot reach the Control Site broker", metadata: ["error": "\(error)"]) }
+            }
         case .published(let mid):
             if mid == flow.offlineMessage { flow.offlineAcknowledged = true }
             if flow.replayInflight.remove(mid) != nil { return }

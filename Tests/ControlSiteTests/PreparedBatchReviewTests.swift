@@ -225,4 +225,50 @@ struct PreparedBatchReviewTests {
         _ = try PreparedBatchReviews.parts(site: "site-x", batch: "X-1", specs: { _ in nil }, reader: Self.reader(), on: db.connection)
         #expect(try PreparedBatchReviews.unprepared(reader: Self.reader(), limit: 10, on: db.connection).isEmpty)
     }
+
+    @Test("a comparison checks each batch's site record once per version of its record: kept checks answer with the samples locked away, a changed sample is found, and a page's preparation uses them")
+    func comparisonChecksKept() async throws {
+        let fixture = try await WebFixture()
+        let db = fixture.db, c = db.connection, lookup = SpecLookup(profilesDirectory: shippedProfiles)
+        var query = BatchFactsQuery(connection: c, reference: Self.site) { site, batch in
+            try BatchRecordDigest.current(site: site, batch: batch, on: c)
+        }
+        query.specs = { try lookup.ran($0, on: c) }
+        let ended = WebFixture.endedBatch
+        func checked() throws -> String? {
+            try db.scalar("SELECT checked::text || ' ' || version FROM site_record_checks WHERE site = $1 AND batch = $2", [Self.site, ended])
+        }
+
+        let facts = try query.load(spec: fixture.spec, since: nil)
+        let record = try #require(facts.first { $0.batch == ended })
+        #expect(record.record != nil && record.recordDifferences == [], "\(record.recordDifferences)")
+        let keptAt = try #require(try checked())
+
+        // Nothing of the checks reads a sample now: with every sample locked, the facts come back the same.
+        let lock = try PostgresConnection(db.connectionInfo)
+        try lock.execute("BEGIN")
+        try lock.execute("LOCK TABLE samples IN ACCESS EXCLUSIVE MODE")
+        try c.execute("SET lock_timeout = '5s'")
+        let again = Result { try query.load(spec: fixture.spec, since: nil) }
+        try c.execute("RESET lock_timeout")
+        try lock.execute("ROLLBACK")
+        #expect(try again.get() == facts)
+        #expect(try checked() == keptAt)
+
+        // A value changed in place takes a new version of the record: checked again, the change is found.
+        try c.execute("""
+            UPDATE samples SET "values" = jsonb_set("values"::jsonb, '{temperature}', '45')::json
+            WHERE site = $1 AND stream = 'str-1/telemetry' AND seq = 30
+            """, [Self.site])
+        let changed = try #require(try query.load(spec: fixture.spec, since: nil).first { $0.batch == ended })
+        #expect(!changed.recordDifferences.isEmpty)
+        let rekept = try #require(try checked())
+        #expect(rekept != keptAt)
+
+        // The batch page's preparation takes the checks a comparison kept at this version.
+        let parts = try PreparedBatchReviews.parts(site: Self.site, batch: ended, specs: { try lookup.ran($0, on: c) }, reader: Self.reader(), on: c)
+        #expect(try checked() == rekept)
+        #expect(parts.siteRecords.first { $0.device == "str-1" }?.differences == changed.recordDifferences)
+        #expect(parts.siteRecords == (try SiteBatchRecordCheck.load(c, site: Self.site, batch: ended, specs: { try lookup.ran($0, on: c) })))
+    }
 }

@@ -54,7 +54,7 @@ public enum PreparedBatchReviews {
             looked[fingerprint] = spec != nil
             return spec
         }
-        let parts = try read(site: site, batch: batch, specs: watched, reader: reader, checkpoint: checkpoint, on: connection)
+        let parts = try read(site: site, batch: batch, specs: watched, reader: reader, keptChecks: !fresh, checkpoint: checkpoint, on: connection)
         if let version = state.version {
             try keep(parts, site: site, batch: batch, inputs: state.inputs, reader: reader, version: version, specs: looked,
                      seconds: Double((clock.now - began).nanoseconds) / 1e9, on: connection)
@@ -62,14 +62,18 @@ public enum PreparedBatchReviews {
         return parts
     }
 
-    /// Reads every sample of the batch as the review needs them, keeping nothing.
+    /// Reads every sample of the batch as the review needs them, keeping nothing; with
+    /// `keptChecks`, the site records' checks come from `KeptSiteRecordChecks` (a comparison may
+    /// have read them at this version already) and are kept there.
     public static func read(
-        site: String, batch: String, specs: (String) throws -> IPCSpec?, reader: Reader, checkpoint: () throws -> Void = {},
-        on connection: PostgresConnection
+        site: String, batch: String, specs: (String) throws -> IPCSpec?, reader: Reader, keptChecks: Bool = false,
+        checkpoint: () throws -> Void = {}, on connection: PostgresConnection
     ) throws -> PreparedBatchParts {
         // The statistics first: a batch beyond the reader's sample limit is refused before anything is read.
         let statistics = try BatchSeriesReader.load(connection, site: site, batch: batch, specs: specs, limits: reader.series, checkpoint: checkpoint)
-        let siteRecords = try SiteBatchRecordCheck.load(connection, site: site, batch: batch, specs: specs, checkpoint: checkpoint)
+        let siteRecords = keptChecks
+            ? try KeptSiteRecordChecks.current(site: site, batch: batch, specs: specs, checkpoint: checkpoint, on: connection)
+            : try SiteBatchRecordCheck.load(connection, site: site, batch: batch, specs: specs, checkpoint: checkpoint)
         let labels = try reader.labels.map { try LabelSeriesReader.load(connection, site: site, batch: batch, limits: $0, checkpoint: checkpoint) }
         return PreparedBatchParts(statistics: statistics, siteRecords: siteRecords, labels: labels)
     }
@@ -124,12 +128,18 @@ public enum PreparedBatchReviews {
     /// key: the reader's limits and the metadata of the batch's devices, which decide what is followed.
     static func state(site: String, batch: String, reader: Reader, on connection: PostgresConnection) throws -> (version: Int64?, inputs: String) {
         let row = try connection.execute("""
-            SELECT (SELECT version FROM batch_record_versions WHERE site = $1 AND batch = $2) AS version,
-                   (SELECT md5(coalesce(string_agg(m.device || ' ' || coalesce(m.metadata::text, '') || ' ' || m.verified, E'\\n' ORDER BY m.device), ''))
-                    FROM device_metadata m
-                    WHERE m.site = $1 AND m.device IN (SELECT device FROM batch_runs WHERE site = $1 AND batch = $2)) AS metadata
+            SELECT (SELECT version FROM batch_record_versions WHERE site = $1 AND batch = $2) AS version, \(metadataSQL("$1", "$2")) AS metadata
             """, [site, batch])
         return (row.int(0, "version"), SHA256.hex(reader.key + " metadata " + (row.string(0, "metadata") ?? "")))
+    }
+
+    /// An md5 of the published metadata of the batch's devices: it decides which parameters are followed.
+    static func metadataSQL(_ site: String, _ batch: String) -> String {
+        """
+        (SELECT md5(coalesce(string_agg(m.device || ' ' || coalesce(m.metadata::text, '') || ' ' || m.verified, E'\\n' ORDER BY m.device), ''))
+         FROM device_metadata m
+         WHERE m.site = \(site) AND m.device IN (SELECT device FROM batch_runs WHERE site = \(site) AND batch = \(batch)))
+        """
     }
 
     static func kept(

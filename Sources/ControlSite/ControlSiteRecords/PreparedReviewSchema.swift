@@ -1,7 +1,8 @@
 /// 14: what a batch's review reads from every one of its samples, kept for the version of the
 /// batch's record it was read at (`batch_record_versions`, which every change of the record
 /// takes). A record that has not changed since is not read again: the page of a batch of weeks
-/// is then shown from what was prepared, and anything that changes the record makes it stale.
+/// is then shown from what was prepared, and a comparison of many such batches checks their
+/// site records from what was kept; anything that changes the record makes it stale.
 enum PreparedReviewSchema {
     static let migrations: [String] = [preparedReviews]
 
@@ -46,6 +47,21 @@ enum PreparedReviewSchema {
             unlinked      bigint NOT NULL,
             last_hash     text,
             PRIMARY KEY (site, batch, epoch, stream, first_seq, last_seq)
+        );
+        -- The checks of a batch's site records against its samples (`SiteBatchRecordCheck`, JSON)
+        -- at `version`, with the devices' metadata they were read with (`metadata`, an md5) and
+        -- each spec looked up and whether it could be read then: the batch page and comparisons
+        -- both read them.
+        CREATE TABLE site_record_checks (
+            site      text NOT NULL,
+            batch     text NOT NULL,
+            version   bigint NOT NULL,
+            metadata  text NOT NULL,
+            specs     jsonb NOT NULL,
+            checks    text NOT NULL,
+            checked   timestamptz NOT NULL DEFAULT now(),
+            seconds   float8 NOT NULL,
+            PRIMARY KEY (site, batch)
         );
         -- Ended batches, found by the web pages' preparer.
         CREATE INDEX events_batch_ended ON events (site, batch) WHERE kind = 'batch_ended';

@@ -89,7 +89,8 @@ public struct BatchFactsQuery {
         for r in 0..<runs.rowCount {
             let site = runs.string(r, "site") ?? "", device = runs.string(r, "device") ?? "", batch = runs.string(r, "batch") ?? ""
             let key = "\(site)\u{1}\(batch)"
-            if checks[key] == nil { checks[key] = try SiteBatchRecordCheck.load(connection, site: site, batch: batch, specs: specs) }
+            // Kept per version of the batch's record: a batch of weeks is not read again for every comparison.
+            if checks[key] == nil { checks[key] = try KeptSiteRecordChecks.current(site: site, batch: batch, specs: specs, on: connection) }
             let check = checks[key]!.first { $0.device == device }
             var f = BatchFacts(
                 site: site, device: device, batch: batch, spec: spec, first: runs.string(r, "first") ?? "", last: runs.string(r, "last") ?? "",

@@ -12,7 +12,18 @@ public final class DedicatedThread: Sendable {
     private let finished = DispatchSemaphore(value: 0)
     /// Whether the body has returned, and the tasks awaiting that.
     private final class Completion: Sendable {
-        let state = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+        let state = Mutex<(done: Bool, waiters: [Waiter])>((false, []))
+    }
+    /// One task awaiting the thread: resumed once, by the thread's end or its time limit, whichever comes first.
+    private final class Waiter: Sendable {
+        private let continuation = Mutex<CheckedContinuation<Bool, Never>?>(nil)
+        func wait(_ continuation: CheckedContinuation<Bool, Never>) { self.continuation.withLock { $0 = continuation } }
+        func resume(_ finished: Bool) {
+            continuation.withLock { c -> CheckedContinuation<Bool, Never>? in
+                defer { c = nil }
+                return c
+            }?.resume(returning: finished)
+        }
     }
     private let completion = Completion()
 
@@ -30,7 +41,7 @@ public final class DedicatedThread: Sendable {
                 $0.waiters = []
                 return waiting
             }
-            for waiter in waiters { waiter.resume() }
+            for waiter in waiters { waiter.resume(true) }
         }
         thread.name = name
         thread.start()
@@ -52,24 +63,18 @@ public final class DedicatedThread: Sendable {
     /// stopped answering) is left behind rather than holding up a stop.
     public func joined(within limit: Duration) async -> Bool {
         guard isStarted else { return true }
-        return await withTaskGroup(of: Bool.self) { group in
-            group.addTask { [completion] in
-                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let done = completion.state.withLock { state -> Bool in
-                        if !state.done { state.waiters.append(continuation) }
-                        return state.done
-                    }
-                    if done { continuation.resume() }
-                }
-                return true
+        // A timer, not a sleeping task: a stop runs in a task already cancelled, where a sleep
+        // ends at once and the thread would never be waited for.
+        let waiter = Waiter()
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            waiter.wait(continuation)
+            let done = completion.state.withLock { state -> Bool in
+                if !state.done { state.waiters.append(waiter) }
+                return state.done
             }
-            group.addTask {
-                try? await Task.sleep(for: limit)  // cancelled only when the thread finished first
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
+            if done { return waiter.resume(true) }
+            let nanoseconds = max(0, limit.components.seconds * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000)
+            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds))) { waiter.resume(false) }
         }
     }
 }

@@ -47,6 +47,24 @@ struct PageBenchmark: ParsableCommand {
             try WebUsers.add(userName: "reviewer", fullName: "Page Benchmark", role: .qa, password: Self.password, by: "bench", on: connection)
         }
 
+        // A comparison checks every batch's site record against the batch's samples; the checks are
+        // kept per version of the record, so the second comparison reads none of them again.
+        let query = BatchFactsQuery(connection: connection, reference: shape.site(1)) { site, batch in
+            try BatchRecordDigest.current(site: site, batch: batch, on: connection)
+        }
+        var compared: [String] = []
+        for _ in 0..<2 {
+            let clock = ContinuousClock(), began = clock.now
+            let facts = try query.load(spec: SyntheticNetwork.spec, since: nil)
+            let elapsed = clock.now - began
+            compared.append(String(format: "%.3f s", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
+            guard facts.allSatisfy({ $0.record != nil }) else { throw BenchmarkFailure(message: "a batch without its site record") }
+            if compared.count == 2 {
+                print("comparison facts of \(facts.count) batches (each site record checked against its samples): first \(compared[0])"
+                      + (loaded ? " (checks kept by an earlier run are used)" : "") + ", again \(compared[1])")
+            }
+        }
+
         let timings = try Self.measure(info: info, pages: ["/sites", "/batches/\(shape.site(1))/\(shape.batch(site: 1, device: 1))"],
                                        requests: requests, pageBudget: pageBudget)
         for timing in timings { print(timing.text) }
@@ -120,6 +138,8 @@ struct PageBenchmark: ParsableCommand {
 /// Sites, devices and days of samples at 1 Hz; each device runs one batch for the whole time,
 /// which ends with the data.
 struct SyntheticNetwork {
+    /// The spec every synthetic batch names (its fingerprint only: no spec document is held).
+    static let spec = "sha256:" + String(repeating: "a", count: 64)
     var sites: Int
     var devices: Int
     var days: Int
@@ -159,7 +179,7 @@ struct SyntheticNetwork {
                     for d in 1...devices {
                         let index = (s - 1) * devices + (d - 1), device = "bioreactor-\(d)"
                         let context = SampleContext(batchId: batch(site: s, device: d), phase: "expansion",
-                                                    specFingerprint: "sha256:" + String(repeating: "a", count: 64))
+                                                    specFingerprint: SyntheticNetwork.spec)
                         let stream = StreamName.telemetry(device: device)
                         let samples = (first..<min(first + perMessage, (day + 1) * perDay + 1)).map { seq in
                             let values = readings(parameters, seq)
@@ -184,31 +204,45 @@ struct SyntheticNetwork {
             }
             print("day \(day + 1) of \(days) submitted")
         }
-        // Each device's batch ends with its data, as a site says it: the first event of the device's chained event stream.
+        // Each device's batch ends with its data, as a site says it: the first events of the device's chained event
+        // stream, its end and then the site's record of the batch (the record a comparison checks against the samples).
         for s in 1...sites {
             for d in 1...devices {
                 let device = "bioreactor-\(d)", batch = batch(site: s, device: d), stream = "\(device)/events"
                 let ns = (Int64(start.timeIntervalSince1970) + Int64(days * perDay) + 1) * 1_000_000_000
-                let body = "{\"kind\":\"batch_ended\",\"reason\":\"run complete\"}"
-                let spec = "sha256:" + String(repeating: "a", count: 64)
-                let hash = hasher.event(previous: RecordChain.genesis, stream: stream, seq: 1, device: device, timeNanoseconds: ns,
-                                        kind: "batch_ended", alarm: nil, batch: batch, phase: "expansion", spec: spec, body: body)
-                let payload = """
-                    {"seq":1,"schema":"pocare/v1/event","site":"\(site(s))","device":"\(device)","stream":"\(stream)",\
-                    "time":"\(Contract.format(Date(timeIntervalSince1970: Double(ns) / 1e9)))","time_ns":\(ns),\
-                    "previous_hash":"\(RecordChain.genesis)","hash":"\(hash)","kind":"batch_ended","batch":"\(batch)",\
-                    "phase":"expansion","spec":"\(spec)","event":\(body)}
-                    """
-                while !pipeline.waitForRoom(timeout: 1) {}
-                pipeline.submit(.message(try ContractMessage.parse(topic: "pocare/v1/\(site(s))/\(device)/events", payload: Array(payload.utf8))))
+                let spec = SyntheticNetwork.spec
+                var report = BatchReport(batch: batch, device: device, spec: spec, started: UTCTime.format(start.addingTimeInterval(1)),
+                                         ended: UTCTime.format(Date(timeIntervalSince1970: Double(ns) / 1e9)))
+                report.samples = days * perDay
+                let encoder = JSONEncoder()
+                encoder.keyEncodingStrategy = .convertToSnakeCase  // as a site encodes its record
+                encoder.outputFormatting = [.sortedKeys]
+                let record = String(decoding: try encoder.encode(report), as: UTF8.self)
+                var previous = RecordChain.genesis
+                for (seq, kind, body) in [
+                    (1, "batch_ended", "{\"kind\":\"batch_ended\",\"reason\":\"run complete\"}"),
+                    (2, "batch_record", "{\"kind\":\"batch_record\",\"reason\":\"batch ended\",\"record\":\(record)}"),
+                ] {
+                    let hash = hasher.event(previous: previous, stream: stream, seq: Int64(seq), device: device, timeNanoseconds: ns,
+                                            kind: kind, alarm: nil, batch: batch, phase: "expansion", spec: spec, body: body)
+                    let payload = """
+                        {"seq":\(seq),"schema":"pocare/v1/event","site":"\(site(s))","device":"\(device)","stream":"\(stream)",\
+                        "time":"\(Contract.format(Date(timeIntervalSince1970: Double(ns) / 1e9)))","time_ns":\(ns),\
+                        "previous_hash":"\(previous)","hash":"\(hash)","kind":"\(kind)","batch":"\(batch)",\
+                        "phase":"expansion","spec":"\(spec)","event":\(body)}
+                        """
+                    previous = hash
+                    while !pipeline.waitForRoom(timeout: 1) {}
+                    pipeline.submit(.message(try ContractMessage.parse(topic: "pocare/v1/\(site(s))/\(device)/events", payload: Array(payload.utf8))))
+                }
             }
         }
         pipeline.close(retryingFor: .seconds(3600))
         pipeline.waitUntilFinished()
         let elapsed = clock.now - began
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        // Every sample, and each batch's end.
-        let stored = pipeline.currentStatistics.inserted, expected = sites * devices * (days * perDay + 1)
+        // Every sample, and each batch's end and record.
+        let stored = pipeline.currentStatistics.inserted, expected = sites * devices * (days * perDay + 2)
         guard stored == expected else { throw BenchmarkFailure(message: "ingest stored \(stored) of \(expected) records") }
         let samples = sites * devices * days * perDay
         print("network: \(sites) sites × \(devices) devices × \(days) days at 1 Hz = \(samples) samples written through ingest "

@@ -50,5 +50,11 @@ struct BoundsConfigTests {
         #expect(refusal("web: { prepare_interval: soon }").contains(": web.prepare_interval:"))
         #expect(refusal("web: { prepared_max_samples: 0 }").contains(": web.prepared_max_samples:"))
         #expect(refusal("web: { prepared_max_samples: 1e400 }").contains(": web.prepared_max_samples:"))
+        // A signature's budget: an hour unless set, from a second to six hours.
+        #expect(defaults.signBudgetSeconds == 3600)
+        #expect(try #require(try parse("web: { sign_budget: 10m }").web).signBudgetSeconds == 600)
+        #expect(refusal("web: { sign_budget: 500ms }").contains(": web.sign_budget:"))
+        #expect(refusal("web: { sign_budget: 7h }").contains(": web.sign_budget:"))
+        #expect(refusal("web: { sign_budget: later }").contains(": web.sign_budget:"))
     }
 }

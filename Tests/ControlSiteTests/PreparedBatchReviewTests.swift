@@ -208,6 +208,41 @@ struct PreparedBatchReviewTests {
         #expect(try fixture.db.count("SELECT count(*) FROM batch_record_hashes WHERE batch = '\(WebFixture.endedBatch)' AND record_hash = '\(real)'") == 1)
     }
 
+    @Test("a signature reads the batch from its rows under a budget of its own, not a page's: beyond it the signature is refused and says why; within it, recorded")
+    func signatureHasItsOwnBudget() async throws {
+        let fixture = try await WebFixture {
+            $0.pageBudgetSeconds = 1
+            $0.signBudgetSeconds = 3
+        }
+        let path = "/batches/\(Self.site)/\(WebFixture.endedBatch)"
+        let quinn = fixture.client()
+        try await quinn.signIn("quinn", WebFixture.password)
+        let hash = try #require(quinn.hiddenField(try await quinn.get(path).body, "record_hash"))
+        let token = try await quinn.csrfToken()
+        let form = [("csrf", token), ("meaning", "reviewed"), ("record_hash", hash), ("password", WebFixture.password)]
+
+        // The samples held away longer than the signature may take: refused, naming the setting, and nothing recorded.
+        let lock = try PostgresConnection(fixture.db.connectionInfo)
+        try lock.execute("BEGIN")
+        try lock.execute("LOCK TABLE samples IN ACCESS EXCLUSIVE MODE")
+        let refused = try await quinn.post("\(path)/sign", form)
+        try lock.execute("ROLLBACK")
+        #expect(refused.status == 503 && refused.body.contains("sign_budget"), "\(refused.status) \(refused.body.prefix(400))")
+        #expect(try fixture.db.count("SELECT count(*) FROM batch_signatures WHERE batch = '\(WebFixture.endedBatch)'") == 0)
+
+        // Held for longer than a page's budget but within the signature's: it waits, reads the rows and is recorded.
+        try lock.execute("BEGIN")
+        try lock.execute("LOCK TABLE samples IN ACCESS EXCLUSIVE MODE")
+        let release = Task {
+            try await Task.sleep(for: .milliseconds(1500))
+            try lock.execute("ROLLBACK")
+        }
+        let signed = try await quinn.post("\(path)/sign", form)
+        try await release.value
+        #expect(signed.status == 303, "\(signed.status) \(signed.body.prefix(400))")
+        #expect(try fixture.db.count("SELECT count(*) FROM batch_signatures WHERE batch = '\(WebFixture.endedBatch)' AND record_hash = '\(hash)'") == 1)
+    }
+
     @Test("a batch across two devices has ended only when both have: until then its preparer's round leaves it")
     func endedOnEveryDevice() throws {
         let db = try IngestDatabase()

@@ -46,6 +46,11 @@ public struct WebSettings: Sendable, Equatable {
     /// budget is prepared. Preparing reads up to `preparedMaxSamples` per device, without a time limit.
     public var prepareIntervalSeconds: Double? = 30
     public var preparedMaxSamples = 50_000_000
+    /// The time a signature may take. A signature reads every sample of the batch from the rows
+    /// (the hash it binds, the statistics and checks its gate decides on), never what was kept
+    /// for the page; for a batch of weeks that is longer than a page may take, so signatures run
+    /// on a thread of their own with this budget.
+    public var signBudgetSeconds = 3600.0
 
     public init() {}
 
@@ -53,7 +58,7 @@ public struct WebSettings: Sendable, Equatable {
         "address", "port", "secure_cookies", "session_idle", "session_max", "login_failures_per_user",
         "login_failures_per_address", "login_window", "login_delay", "profiles", "database_threads", "tls", "page_threads", "page_queue",
         "page_budget", "page_max_parameters", "page_max_samples", "page_max_sample_bytes", "page_max_rows", "prepare_interval",
-        "prepared_max_samples",
+        "prepared_max_samples", "sign_budget",
     ]
 
     /// Reads the `web:` section; problems go to the file's diagnostics, located.
@@ -100,6 +105,12 @@ public struct WebSettings: Sendable, Equatable {
             s.prepareIntervalSeconds = interval
         }
         s.preparedMaxSamples = map.int("prepared_max_samples", in: 1...1_000_000_000) ?? s.preparedMaxSamples
+        if let budget = map.duration("sign_budget") {
+            let value = Double(budget.nanoseconds) / 1e9
+            if value >= 1 && value <= 6 * 3600 { s.signBudgetSeconds = value } else {
+                map.collector.error(map.fieldPath("sign_budget"), "expected a duration from 1s to 6h, such as 1h")
+            }
+        }
         s.profiles = map.string("profiles")
         if let tls = map.mappingReader("tls") {
             tls.rejectUnknownKeys(allowed: ["cert_file", "key_file"])

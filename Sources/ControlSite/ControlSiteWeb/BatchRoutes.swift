@@ -4,6 +4,7 @@ import POCareContract
 import Foundation
 import HTTPTypes
 import Hummingbird
+import POCareCore
 
 /// The batches: the list, one batch's review page and its record as JSON, and the e-signatures
 /// of its disposition (sign, withdraw), each checked by the server before it is stored.
@@ -154,9 +155,19 @@ extension ControlSiteWebServer {
                 }
                 let password = form["password"] ?? "", comment = form["comment"] ?? "", shown = form["record_hash"] ?? ""
                 let quality = self.quality, lookup = specs.lookup, throttle = signatureThrottle(context)
-                let signature = try await database.run {
-                    try BatchSignatures.sign(site: site, batch: batch, meaning: meaning, shownHash: shown, comment: comment, userName: session.userName,
-                                             password: password, settings: quality, specs: lookup, throttle: throttle, on: $0)
+                // Its own threads and budget: it reads every sample of the batch from the rows, beyond a page's time for a batch of weeks.
+                let signature: Disposition.Signature
+                do {
+                    signature = try await signing.run {
+                        try BatchSignatures.sign(site: site, batch: batch, meaning: meaning, shownHash: shown, comment: comment, userName: session.userName,
+                                                 password: password, settings: quality, specs: lookup, throttle: throttle, on: $0)
+                    }
+                } catch DatabaseWorkers.Refusal.overBudget(let seconds) {
+                    logger.warning("a batch signature ran out of its budget", metadata: ["site": "\(site)", "batch": "\(batch)", "seconds": "\(seconds)"])
+                    return Self.problem(.serviceUnavailable, """
+                        The signature was not recorded: reading the record of batch \(batch) from its rows took longer than the \
+                        \(formatNumber(seconds)) s a signature may take (web: sign_budget).
+                        """, session: session)
                 }
                 logger.notice("batch record signed", metadata: [
                     "site": "\(site)", "batch": "\(batch)", "user": "\(session.userName)", "meaning": "\(meaning.rawValue)",

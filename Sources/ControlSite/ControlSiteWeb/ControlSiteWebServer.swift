@@ -13,10 +13,12 @@ import ServiceLifecycle
 /// database call goes to `DatabaseWorkers`' threads; the handlers only await them.
 public final class ControlSiteWebServer: Service, Sendable {
     let settings: WebSettings
-    /// Sign-in, sessions, signatures and the lists.
+    /// Sign-in, sessions, withdrawals and the lists.
     let database: DatabaseWorkers
     /// The pages whose cost grows with the data, bounded (`WebSettings.page…`).
     let pages: DatabaseWorkers
+    /// Batch signatures, which read the batch whole from its rows (`WebSettings.signBudgetSeconds`).
+    let signing: DatabaseWorkers
     let specs: SpecCatalogue
     /// Reads batch pages ahead, so a batch of weeks is shown from what was read for its record as it is.
     let preparer: BatchReviewPreparer
@@ -40,6 +42,10 @@ public final class ControlSiteWebServer: Service, Sendable {
         self.pages = DatabaseWorkers(
             connectionInfo: connectionInfo, name: "web-page",
             limits: .init(threads: settings.pageThreads, queue: settings.pageQueue, budgetSeconds: settings.pageBudgetSeconds), logger: logger)
+        // One signature at a time reads a batch whole; others wait their turn rather than share the cores.
+        self.signing = DatabaseWorkers(
+            connectionInfo: connectionInfo, name: "web-sign",
+            limits: .init(threads: 1, queue: 16, budgetSeconds: settings.signBudgetSeconds), logger: logger)
         self.specs = SpecCatalogue(profilesDirectory: settings.profiles)
         self.preparer = BatchReviewPreparer(connectionInfo: connectionInfo, settings: settings, specs: specs, logger: logger)
         self.logger = logger
@@ -89,6 +95,7 @@ public final class ControlSiteWebServer: Service, Sendable {
         // The database threads are joined without holding a thread of the pool.
         await database.stop(within: .seconds(2))
         await pages.stop(within: .seconds(2))
+        await signing.stop(within: .seconds(2))
         try outcome.get()
     }
 

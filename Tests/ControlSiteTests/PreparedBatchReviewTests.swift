@@ -243,7 +243,7 @@ struct PreparedBatchReviewTests {
         #expect(try fixture.db.count("SELECT count(*) FROM batch_signatures WHERE batch = '\(WebFixture.endedBatch)' AND record_hash = '\(hash)'") == 1)
     }
 
-    @Test("a batch across two devices has ended only when both have: until then its preparer's round leaves it")
+    @Test("a batch across two devices has ended only when both have: until then its preparer's round leaves it; changed device metadata has it read again")
     func endedOnEveryDevice() throws {
         let db = try IngestDatabase()
         let feed = SiteFeed(site: "site-x"), end = "{\"kind\":\"batch_ended\",\"reason\":\"run complete\"}"
@@ -259,6 +259,19 @@ struct PreparedBatchReviewTests {
         // Read for this reader at the record's version, it is no longer listed.
         _ = try PreparedBatchReviews.parts(site: "site-x", batch: "X-1", specs: { _ in nil }, reader: Self.reader(), on: db.connection)
         #expect(try PreparedBatchReviews.unprepared(reader: Self.reader(), limit: 10, on: db.connection).isEmpty)
+
+        // A device's metadata arriving after the batch ended decides which parameters are followed:
+        // listed again, read again, and what was read before is dropped.
+        try db.connection.execute("""
+            UPDATE device_metadata SET metadata = '{"parameters":[{"id":"temperature","unit":"°C","value":"number","type":"float32"}]}'
+            WHERE site = 'site-x' AND device = 'str-1'
+            """)
+        #expect(try db.count("SELECT count(*) FROM device_metadata WHERE site = 'site-x' AND device = 'str-1'") == 1)
+        #expect(try PreparedBatchReviews.unprepared(reader: Self.reader(), limit: 10, on: db.connection).map(\.batch) == ["X-1"])
+        _ = try PreparedBatchReviews.parts(site: "site-x", batch: "X-1", specs: { _ in nil }, reader: Self.reader(), on: db.connection)
+        #expect(try PreparedBatchReviews.unprepared(reader: Self.reader(), limit: 10, on: db.connection).isEmpty)
+        #expect(try PreparedBatchReviews.isPrepared(site: "site-x", batch: "X-1", reader: Self.reader(), on: db.connection))
+        #expect(try db.count("SELECT count(*) FROM prepared_batch_reviews WHERE site = 'site-x' AND batch = 'X-1'") == 1)
     }
 
     @Test("a comparison checks each batch's site record once per version of its record: kept checks answer with the samples locked away, a changed sample is found, and a page's preparation uses them")

@@ -101,9 +101,10 @@ public enum PreparedBatchReviews {
         """
     }
 
-    /// Ended batches (every device's part) whose parts for this reader are not kept at their
-    /// record's current version, newest first, less those `excluding` names; a batch reaching
-    /// into an archived month is not read until it is restored.
+    /// Ended batches (every device's part) whose parts for this reader and their devices'
+    /// metadata now are not kept at their record's current version, newest first, less those
+    /// `excluding` names; a batch reaching into an archived month is not read until it is
+    /// restored. The inputs' key is computed here as `state` computes it.
     public static func unprepared(reader: Reader, limit: Int, excluding: [(site: String, batch: String)] = [],
                                   on connection: PostgresConnection) throws -> [(site: String, batch: String)] {
         let rows = try connection.execute("""
@@ -112,7 +113,8 @@ public enum PreparedBatchReviews {
             WHERE e.kind = 'batch_ended' AND e.batch IS NOT NULL
               AND (e.site, e.batch) NOT IN (SELECT x.site, x.batch FROM unnest($3::text[], $4::text[]) AS x(site, batch))
               AND NOT EXISTS (SELECT 1 FROM prepared_batch_reviews p
-                              WHERE p.site = e.site AND p.batch = e.batch AND p.reader = $1 AND p.version = v.version)
+                              WHERE p.site = e.site AND p.batch = e.batch AND p.reader = $1 AND p.version = v.version
+                                AND p.inputs = encode(sha256(convert_to($5::text || ' metadata ' || \(metadataSQL("e.site", "e.batch")), 'UTF8')), 'hex'))
               AND NOT EXISTS (SELECT 1 FROM batch_runs r
                               JOIN archived_ranges a ON a.site = r.site AND a.epoch = r.epoch AND a.stream = r.stream
                                                     AND a.seq_from <= r.last_seq AND a.seq_to >= r.first_seq
@@ -120,7 +122,8 @@ public enum PreparedBatchReviews {
             GROUP BY e.site, e.batch
             HAVING \(endedSQL("e.site", "e.batch"))
             ORDER BY max(e.time) DESC LIMIT $2::bigint
-            """, [SHA256.hex(reader.key), String(limit), PostgresArray.text(excluding.map(\.site)), PostgresArray.text(excluding.map(\.batch))])
+            """, [SHA256.hex(reader.key), String(limit), PostgresArray.text(excluding.map(\.site)), PostgresArray.text(excluding.map(\.batch)),
+                  reader.key])
         return try rows.map { (try $0.requiredString("site"), try $0.requiredString("batch")) }
     }
 
@@ -171,6 +174,11 @@ public enum PreparedBatchReviews {
                 prepared = now(), seconds = excluded.seconds
             WHERE prepared_batch_reviews.version <= excluded.version
             """, [site, batch, inputs, SHA256.hex(reader.key), String(version), specsText, text, String(seconds)])
+        // What this reader kept with other inputs (the devices' metadata before) is dropped: one row a batch and reader.
+        try connection.execute("""
+            DELETE FROM prepared_batch_reviews WHERE site = $1 AND batch = $2 AND reader = $3 AND inputs <> $4
+              AND EXISTS (SELECT 1 FROM prepared_batch_reviews k WHERE k.site = $1 AND k.batch = $2 AND k.inputs = $4)
+            """, [site, batch, SHA256.hex(reader.key), inputs])
     }
 
     // Statistics of an empty or constant series can be NaN or infinite, which JSON has no number for.

@@ -291,6 +291,7 @@ struct PreparedBatchReviewTests {
         let record = try #require(facts.first { $0.batch == ended })
         #expect(record.record != nil && record.recordDifferences == [], "\(record.recordDifferences)")
         let keptAt = try #require(try checked())
+        let keptAgreeing = try #require(try db.scalar("SELECT checks FROM site_record_checks WHERE site = $1 AND batch = $2", [Self.site, ended]))
 
         // Nothing of the checks reads a sample now: with every sample locked, the facts come back the same.
         let lock = try PostgresConnection(db.connectionInfo)
@@ -318,5 +319,13 @@ struct PreparedBatchReviewTests {
         #expect(try checked() == rekept)
         #expect(parts.siteRecords.first { $0.device == "str-1" }?.differences == changed.recordDifferences)
         #expect(parts.siteRecords == (try SiteBatchRecordCheck.load(c, site: Self.site, batch: ended, specs: { try lookup.ran($0, on: c) })))
+
+        // Kept checks altered in the database (the agreeing ones put back): a comparison shown reads
+        // them, one stored for signature (`compare --save`) checks the rows and finds the change.
+        try c.execute("UPDATE site_record_checks SET checks = $3 WHERE site = $1 AND batch = $2", [Self.site, ended, keptAgreeing])
+        #expect(try query.load(spec: fixture.spec, since: nil).first { $0.batch == ended }?.recordDifferences == [])
+        var stored = query
+        stored.freshChecks = true
+        #expect(try stored.load(spec: fixture.spec, since: nil).first { $0.batch == ended }?.recordDifferences == changed.recordDifferences)
     }
 }

@@ -61,6 +61,8 @@ public struct BatchFactsQuery {
     public var currentRecordHash: (String, String) throws -> String?
     /// The spec of a fingerprint, for the limits each site record is verified with (time in range, excursions).
     public var specs: (String) throws -> IPCSpec? = { _ in nil }
+    /// Checks each site record against the rows whatever was kept for the record's version.
+    public var freshChecks = false
 
     public init(connection: PostgresConnection, reference: String, currentRecordHash: @escaping (String, String) throws -> String?) {
         self.connection = connection
@@ -90,7 +92,9 @@ public struct BatchFactsQuery {
             let site = runs.string(r, "site") ?? "", device = runs.string(r, "device") ?? "", batch = runs.string(r, "batch") ?? ""
             let key = "\(site)\u{1}\(batch)"
             // Kept per version of the batch's record: a batch of weeks is not read again for every comparison.
-            if checks[key] == nil { checks[key] = try KeptSiteRecordChecks.current(site: site, batch: batch, specs: specs, on: connection) }
+            if checks[key] == nil {
+                checks[key] = try KeptSiteRecordChecks.current(site: site, batch: batch, specs: specs, fresh: freshChecks, on: connection)
+            }
             let check = checks[key]!.first { $0.device == device }
             var f = BatchFacts(
                 site: site, device: device, batch: batch, spec: spec, first: runs.string(r, "first") ?? "", last: runs.string(r, "last") ?? "",

@@ -75,9 +75,12 @@ extension ComparisonReport {
 }
 
 extension ComparisonReport {
-    /// Reads the facts of every batch that ran the spec and builds the report.
+    /// Reads the facts of every batch that ran the spec and builds the report. `freshChecks`
+    /// checks every site record against the rows whatever was kept (a report stored for
+    /// signature binds the rows, as a batch signature does).
     public static func load(
-        _ connection: PostgresConnection, request: ComparisonRequest, currentRecordHash: @escaping (String, String) throws -> String?
+        _ connection: PostgresConnection, request: ComparisonRequest, freshChecks: Bool = false,
+        currentRecordHash: @escaping (String, String) throws -> String?
     ) throws -> ComparisonReport {
         // The POC Master File decides which site is the reference, where it names one.
         let roles = try BatchFactsQuery.masterFileRoles(connection)
@@ -85,6 +88,7 @@ extension ComparisonReport {
             throw Refusal(description: "the POC Master File names \(registered) as the reference site, not \(request.reference)")
         }
         var query = BatchFactsQuery(connection: connection, reference: request.reference, currentRecordHash: currentRecordHash)
+        query.freshChecks = freshChecks
         // The records are verified against the spec compared: its limits decide time in range and excursions.
         let spec = request.spec
         query.specs = { $0 == spec.fingerprint ? spec : nil }

@@ -243,6 +243,33 @@ struct PreparedBatchReviewTests {
         #expect(try fixture.db.count("SELECT count(*) FROM batch_signatures WHERE batch = '\(WebFixture.endedBatch)' AND record_hash = '\(hash)'") == 1)
     }
 
+    @Test("verify reads each batch's kept readings again from the rows: a kept hash or kept checks altered in the database are named and dropped")
+    func verifyComparesKeptReadings() async throws {
+        let fixture = try await WebFixture()
+        let db = fixture.db, c = db.connection, lookup = SpecLookup(profilesDirectory: shippedProfiles)
+        let ended = WebFixture.endedBatch
+        let hash = try #require(try BatchRecordDigest.current(site: Self.site, batch: ended, on: c))
+        _ = try KeptSiteRecordChecks.current(site: Self.site, batch: ended, specs: { try lookup.ran($0, on: c) }, on: c)
+        let intact = try KeptReadingsCheck.verify(site: Self.site, batch: nil, specs: lookup, on: c)
+        #expect(intact.intact, "\(intact.lines)")
+        #expect(intact.lines.last?.contains("each as kept") == true, "\(intact.lines)")
+
+        // Altered where only a database writer could: the page would show them; verify finds both.
+        try c.execute("UPDATE batch_record_hashes SET record_hash = $3 WHERE site = $1 AND batch = $2",
+                      [Self.site, ended, String(repeating: "e", count: 64)])
+        try c.execute("UPDATE site_record_checks SET checks = '[]' WHERE site = $1 AND batch = $2", [Self.site, ended])
+        let found = try KeptReadingsCheck.verify(site: Self.site, batch: ended, specs: lookup, on: c)
+        #expect(!found.intact)
+        let line = try #require(found.lines.first { $0.hasPrefix("batch \(ended):") })
+        #expect(line.contains("the record hash kept for its page is eeee") && line.contains(hash), "\(line)")
+        #expect(line.contains("checks of its site records"), "\(line)")
+        #expect(try db.count("SELECT count(*) FROM batch_record_hashes WHERE batch = '\(ended)'") == 0)
+        #expect(try db.count("SELECT count(*) FROM site_record_checks WHERE batch = '\(ended)'") == 0)
+        // Read again from the rows, they are the rows' again.
+        #expect(try BatchRecordDigest.current(site: Self.site, batch: ended, on: c) == hash)
+        #expect(try KeptReadingsCheck.verify(site: Self.site, batch: ended, specs: lookup, on: c).intact)
+    }
+
     @Test("a batch across two devices has ended only when both have: until then its preparer's round leaves it; changed device metadata has it read again")
     func endedOnEveryDevice() throws {
         let db = try IngestDatabase()

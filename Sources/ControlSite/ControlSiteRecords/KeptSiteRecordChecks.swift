@@ -51,6 +51,21 @@ public enum KeptSiteRecordChecks {
         return checks
     }
 
+    /// The checks kept for the record's current version that `current` would use now; nil when none would be.
+    public static func kept(site: String, batch: String, specs: (String) throws -> IPCSpec?, on connection: PostgresConnection) throws
+        -> [SiteBatchRecordCheck]?
+    {
+        let state = try connection.execute("""
+            SELECT \(PreparedBatchReviews.metadataSQL("$1", "$2")) AS metadata, k.metadata AS kept_metadata, k.specs::text AS kept_specs,
+                   k.checks AS kept_checks
+            FROM site_record_checks k JOIN batch_record_versions v USING (site, batch)
+            WHERE k.site = $1 AND k.batch = $2 AND k.version = v.version
+            """, [site, batch])
+        guard state.rowCount == 1, state.string(0, "kept_metadata") == state.string(0, "metadata"),
+              let specsText = state.string(0, "kept_specs"), let checksText = state.string(0, "kept_checks") else { return nil }
+        return try stillValid(specsText: specsText, checksText: checksText, specs: specs)
+    }
+
     /// The kept checks, unless a spec they looked up now reads differently (released or
     /// withdrawn since: other limits apply) or they cannot be read back (written by another
     /// version of this software): then nil, and they are read again from the samples.

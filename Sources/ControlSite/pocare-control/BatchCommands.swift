@@ -201,7 +201,10 @@ struct VerifyRecords: ParsableCommand {
         abstract: "Recompute every chain of a site (or of one batch) from the database and print the first break of each.",
         discussion: """
             Each stored record is written back as the contract carried it and its hash recomputed;
-            each must name its predecessor's hash and no number may be missing. Exit 1 on any break.
+            each must name its predecessor's hash and no number may be missing. What was kept of
+            each batch's reading for pages and comparisons (its record hash, the checks of its site
+            records) is read again from the rows; what differs is named and dropped. Exit 1 on any
+            break or difference.
             Example:
               pocare-control verify --site site-a --config /etc/pocare/control.yaml
               pocare-control verify --site site-a --batch B-2026-118
@@ -209,10 +212,15 @@ struct VerifyRecords: ParsableCommand {
     @OptionGroup var db: DatabaseOptions
     @Option(help: "The site.") var site: String
     @Option(help: "Only the chain segments of this batch.") var batch: String?
+    @Option(help: "Folder of device profiles released specs are read against (default: ./DeviceProfiles, else the installed ones).")
+    var profiles: String?
 
     func run() throws {
-        let result = try StoredRecordProof.verify(site: site, batch: batch, on: try db.connect())
-        result.lines.forEach(emit)
-        if !result.intact { throw ExitStatus.failure }
+        let connection = try db.connect()
+        let chains = try StoredRecordProof.verify(site: site, batch: batch, on: connection)
+        chains.lines.forEach(emit)
+        let kept = try KeptReadingsCheck.verify(site: site, batch: batch, specs: SpecLookup(profilesDirectory: profiles), on: connection)
+        kept.lines.forEach(emit)
+        if !chains.intact || !kept.intact { throw ExitStatus.failure }
     }
 }

@@ -5,8 +5,8 @@ import POCareContract
 ///
 /// What a page costs is bounded whatever the samples hold: a sample whose `values` or
 /// `quality` is larger than `maxSampleBytes` is counted, not read; an ordinary sample comes in
-/// chunks of rows with its JSON inline (at most `inlineBytes` each, so a chunk stays within
-/// 64 MiB); a larger one, up to `maxSampleBytes` (a device of hundreds of parameters, or a
+/// chunks of rows with its JSON inline (at most `inlineBytes` each, so the two chunks in memory
+/// at once stay within 64 MiB); a larger one, up to `maxSampleBytes` (a device of hundreds of parameters, or a
 /// forged sample as large as a message allows), is read on its own by its key.
 struct StoredSampleReader {
     struct Run {
@@ -26,7 +26,8 @@ struct StoredSampleReader {
         values = StoredSampleValues(parameters: parameters)
         // No stored sample is larger than a telemetry message: a larger limit reads nothing more.
         self.maxSampleBytes = max(1, min(maxSampleBytes, ContractLimits.telemetryMessageBytes))
-        self.rowsPerFetch = max(16, min(rowsPerFetch, (64 << 20) / (2 * Self.inlineBytes)))
+        // Two chunks are in memory at once (the next is fetched while one is read): 64 MiB together.
+        self.rowsPerFetch = max(16, min(rowsPerFetch, (64 << 20) / (4 * Self.inlineBytes)))
     }
 
     /// Each sample of the run: its time, phase, whether it was too large to read, and the

@@ -112,6 +112,9 @@ public final class PostgresResult {
 public final class PostgresConnection {
     private let handle: OpaquePointer
     public let connectionInfo: String
+    /// A statement sent ahead (`send`) whose answer is not collected yet; its answer once a
+    /// statement run meanwhile had to collect it first (libpq runs one statement at a time).
+    private var ahead: (sql: String, answer: Result<PostgresResult, PostgresError>?)?
 
     /// `connectionInfo` is a libpq connection string (`host=… port=… dbname=… user=…`) or URI;
     /// what it leaves out comes from the PG* environment variables, as with psql.
@@ -146,6 +149,7 @@ public final class PostgresConnection {
     /// Runs one statement with text parameters `$1`, `$2`, … (nil is SQL NULL).
     @discardableResult
     public func execute(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> PostgresResult {
+        collectAhead()
         let result: OpaquePointer?
         if parameters.isEmpty {
             result = PQexec(handle, sql)
@@ -161,8 +165,52 @@ public final class PostgresConnection {
         return try check(result, sql)
     }
 
+    /// Sends one statement without waiting for its answer, which `received` collects: the
+    /// server works on it meanwhile. Nothing else may be sent until it is collected.
+    func send(_ sql: String) throws(PostgresError) {
+        collectAhead()
+        guard PQsendQuery(handle, sql) == 1 else {
+            throw PostgresError(kind: isConnected ? .statement : .connection, message: "\(sql): \(lastMessage)")
+        }
+        ahead = (sql, nil)
+    }
+
+    /// The answer to what `send` sent, waiting for it; every result is read, so the connection
+    /// is free for the next statement whatever the answer was.
+    func received(_ sql: String) throws(PostgresError) -> PostgresResult {
+        if let collected = ahead?.answer {
+            ahead = nil
+            return try collected.get()
+        }
+        ahead = nil
+        return try collect(sql)
+    }
+
+    /// A statement about to run while an answer is still coming: that answer is read and kept for `received`.
+    private func collectAhead() {
+        guard let pending = ahead, pending.answer == nil else { return }
+        ahead = (pending.sql, Result { () throws(PostgresError) in try collect(pending.sql) })
+    }
+
+    private func collect(_ sql: String) throws(PostgresError) -> PostgresResult {
+        var answer: PostgresResult?
+        var failure: PostgresError?
+        while let result = PQgetResult(handle) {
+            do {
+                let checked = try check(result, sql)
+                if answer == nil { answer = checked }
+            } catch {
+                failure = failure ?? error
+            }
+        }
+        if let failure { throw failure }
+        guard let answer else { throw PostgresError(kind: isConnected ? .statement : .connection, message: "\(sql): no answer") }
+        return answer
+    }
+
     /// Runs several statements separated by semicolons (migrations), without parameters.
     public func executeScript(_ sql: String) throws(PostgresError) {
+        collectAhead()
         _ = try check(PQexec(handle, sql), sql)
     }
 
@@ -226,6 +274,7 @@ public final class PostgresConnection {
     }
 
     private func enterCopy(_ statement: String, _ mode: ExecStatusType) throws(PostgresError) {
+        collectAhead()
         let started = PQexec(handle, statement)
         guard let started, PQresultStatus(started) == mode else {
             _ = try check(started, statement)

@@ -28,14 +28,16 @@ struct SiteFeed {
     /// carries a chain hash (a stand-in over its device and number) and its predecessor's.
     func telemetry(
         _ device: String, _ seqs: ClosedRange<Int64>, batch: String? = nil, phase: String? = nil, spec: String? = nil, hashed: Bool = false,
-        values: (Int64) -> [String: Double] = { _ in ["temperature": 37.0, "ph": 7.2] }
+        values: (Int64) -> [String: Double] = { _ in ["temperature": 37.0, "ph": 7.2] },
+        readings: ((Int64) -> [Reading])? = nil
     ) -> Message {
         func hash(_ seq: Int64) -> String { seq == 0 ? String(repeating: "0", count: 64) : SHA256.hex("\(site) \(device) \(seq)") }
         let samples = seqs.map { seq in
             var sample = StoredSample(
                 stream: .telemetry(device: device), seq: seq, device: device, time: start.addingTimeInterval(Double(seq)),
                 cycle: seq, context: SampleContext(batchId: batch, phase: phase, specFingerprint: spec),
-                readings: values(seq).sorted { $0.key < $1.key }.map { Reading(parameterId: $0.key, value: .number($0.value), quality: .good) },
+                readings: readings?(seq)
+                    ?? values(seq).sorted { $0.key < $1.key }.map { Reading(parameterId: $0.key, value: .number($0.value), quality: .good) },
                 hash: hashed ? hash(seq) : nil, previousHash: hashed ? hash(seq - 1) : nil)
             if let chains {
                 let stream = sample.stream.description

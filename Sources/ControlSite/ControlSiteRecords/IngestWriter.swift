@@ -36,6 +36,9 @@ public final class IngestWriter {
     let sequenceJumpLimit: SequenceJumpLimit
     private let admission: IngestAdmission
     private let monthPartitions = SampleMonthPartitions()
+    /// Each stream's last fresh sample as committed (`IngestWriter+Rollups`), and this transaction's.
+    var rollupTails: [StreamKey: RollupTail] = [:]
+    private var pendingTails: [StreamKey: RollupTail] = [:]
 
     public init(
         connection: PostgresConnection, logger: Logger, topicRoot: String = "pocare/v1", siteKeys: SiteKeyRegister = .open,
@@ -62,6 +65,7 @@ public final class IngestWriter {
                 quality json, hash text, previous_hash text, time_ns bigint, raw json
             ) ON COMMIT DELETE ROWS
             """)
+        try connection.execute("CREATE TEMP TABLE IF NOT EXISTS minute_delta (LIKE sample_minutes) ON COMMIT DELETE ROWS")
     }
 
     /// Writes `items` in one transaction. Throws what the database said; the caller retries
@@ -70,6 +74,7 @@ public final class IngestWriter {
         var outcome = Outcome()
         let now = Date()
         monthPartitions.ensure(monthPartitions.unknownMonths(items), on: connection, logger: logger)
+        pendingTails = [:]
         try connection.transaction {
             // Only registered sites, and only statuses the site signed, are taken as the site's.
             let items = try admit(items)
@@ -78,6 +83,9 @@ public final class IngestWriter {
             guard !records.isEmpty else { return }
             try store(records, at: now, into: &outcome)
         }
+        // Only what committed may stand for a stored record.
+        rollupTails.merge(pendingTails) { _, new in new }
+        if rollupTails.count > 100_000 { rollupTails = pendingTails }
         return outcome
     }
 
@@ -167,6 +175,7 @@ public final class IngestWriter {
 
         // Every number sent is stored once this commits (inserted now, or before as the copy
         // a duplicate was compared with), so the stream's progress advances by what was sent.
+        pendingTails = try rollUp(records, fresh: fresh, before: progress)
         var arrived: [StreamKey: [ClosedRange<Int64>]] = [:]
         for message in records { arrived[message.streamKey, default: []].append(message.seqFirst...message.seqLast) }
         for key in keys {

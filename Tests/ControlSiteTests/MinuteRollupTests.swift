@@ -1,0 +1,144 @@
+@testable import ControlSiteRecords
+import POCareContract
+import POCareCore
+import Foundation
+import Logging
+import Testing
+import TestSupport
+
+/// The minute rollups kept at ingest (`sample_minutes`) against a computation over every stored
+/// sample made here in SQL, whatever order the samples arrive in.
+@Suite("Minute rollups kept at ingest", .serialized)
+struct MinuteRollupTests {
+    let feed = SiteFeed(site: "site-r")
+
+    /// Values that move, a label, a flag, a value not read well now and then, phases changing.
+    static func readings(_ seq: Int64) -> [Reading] {
+        [
+            Reading(parameterId: "dissolved_oxygen", value: .number(40 + Double(seq % 17) * 0.25), quality: seq % 11 == 0 ? .badCommunication : .good),
+            Reading(parameterId: "status", value: .text(seq % 90 < 45 ? "auto" : "manual"), quality: .good),
+            Reading(parameterId: "ph", value: .number(7.0 + Double(seq % 7) / 100), quality: .good),
+            Reading(parameterId: "running", value: .flag(seq % 5 != 0), quality: .good),
+            Reading(parameterId: "temperature", value: .number(36.5 + Double(seq % 13) / 10), quality: .good),
+        ]
+    }
+
+    func telemetry(_ seqs: ClosedRange<Int64>, feed: SiteFeed? = nil) -> SiteFeed.Message {
+        (feed ?? self.feed).telemetry("rocker-1", seqs, batch: seqs.lowerBound > 400 ? nil : "B-7", phase: seqs.lowerBound <= 150 ? "expansion" : "harvest",
+                                      spec: "sha256:aa", readings: Self.readings)
+    }
+
+    /// An hour later than `feed`: the interval into it is held a minute at most.
+    var later: SiteFeed {
+        var f = feed
+        f.start = feed.start.addingTimeInterval(3600)
+        return f
+    }
+
+    /// The messages of one stream: 1...150 and 151...400 in messages of 25 (phases and the batch
+    /// change on message bounds), then 401...460 an hour later, outside the batch.
+    func messages() -> [SiteFeed.Message] {
+        stride(from: Int64(1), through: 376, by: 25).map { telemetry($0...($0 + 24)) }
+            + [telemetry(401...430, feed: later), telemetry(431...460, feed: later)]
+    }
+
+    /// The rollups as stored, one line a cell, sums to nine significant digits.
+    static func stored(_ db: IngestDatabase) throws -> [String] {
+        try db.connection.execute("""
+            SELECT stream || ' ' || minute || ' ' || batch || ' ' || phase || ' ' || parameter || ' ' || samples || ' ' || n || ' '
+                   || coalesce(lo::text, '-') || ' ' || coalesce(hi::text, '-') || ' ' || to_char(wsum, 'FM9999999990.000000') || ' '
+                   || to_char(held, 'FM9999999990.000') AS line
+            FROM sample_minutes ORDER BY stream, minute, batch, phase, parameter
+            """).map { $0.string("line") ?? "" }
+    }
+
+    /// What the rollups must hold, computed from every stored sample at once: each sample counted
+    /// in its minute, batch and phase; a number read well held until the stream's next number
+    /// (consecutive numbers only), at most 60 s.
+    static func expected(_ db: IngestDatabase) throws -> [String] {
+        try db.connection.execute("""
+            WITH s AS (
+                SELECT stream, seq, round(extract(epoch FROM time) * 1000)::bigint AS ms, coalesce(batch, '') AS batch,
+                       coalesce(phase, '') AS phase, "values", quality,
+                       lead(seq) OVER w AS next_seq, lead(round(extract(epoch FROM time) * 1000)::bigint) OVER w AS next_ms
+                FROM samples WINDOW w AS (PARTITION BY site, epoch, stream ORDER BY seq)),
+            v AS (
+                SELECT s.*, kv.key AS parameter,
+                       CASE WHEN json_typeof(kv.value) = 'number' AND NOT coalesce(s.quality::jsonb ? kv.key, false)
+                            THEN kv.value::text::float8 END AS x,
+                       CASE WHEN s.next_seq = s.seq + 1 AND s.next_ms > s.ms THEN least(s.next_ms - s.ms, 60000) / 1000.0 ELSE 0 END AS hold
+                FROM s CROSS JOIN LATERAL json_each(s."values") kv)
+            SELECT stream || ' ' || floor(ms / 60000.0)::bigint || ' ' || batch || ' ' || phase || ' ' || parameter || ' ' || count(*) || ' '
+                   || count(x) || ' ' || coalesce(min(x)::text, '-') || ' ' || coalesce(max(x)::text, '-') || ' '
+                   || to_char(coalesce(sum(x * hold), 0), 'FM9999999990.000000') || ' '
+                   || to_char(coalesce(sum(hold) FILTER (WHERE x IS NOT NULL), 0), 'FM9999999990.000') AS line
+            FROM v GROUP BY stream, floor(ms / 60000.0)::bigint, batch, phase, parameter
+            ORDER BY stream, floor(ms / 60000.0)::bigint, batch, phase, parameter
+            """).map { $0.string("line") ?? "" }
+    }
+
+    @Test("samples stored in order: each minute counts its samples, lowest, highest and the time each number held")
+    func inOrder() throws {
+        let db = try IngestDatabase()
+        for message in messages() { try db.write([message]) }
+        let stored = try Self.stored(db)
+        #expect(try stored == Self.expected(db))
+        // 460 samples: 400 in the batch over two phases, 60 outside it an hour later.
+        #expect(try db.count("SELECT sum(samples) FROM sample_minutes WHERE parameter = 'ph'") == 460)
+        #expect(try db.count("SELECT sum(samples) FROM sample_minutes WHERE parameter = 'ph' AND batch = 'B-7'") == 400)
+        // Every 11th dissolved-oxygen value was not read well: counted, not summed.
+        #expect(try db.count("SELECT sum(samples) - sum(n) FROM sample_minutes WHERE parameter = 'dissolved_oxygen'") == 460 / 11)
+        // Labels and flags are counted only.
+        #expect(try db.count("SELECT count(*) FROM sample_minutes WHERE parameter IN ('status', 'running') AND (n > 0 OR held > 0)") == 0)
+        // The hour between 400 and 401 holds sample 400's values one minute, no longer.
+        #expect(try db.scalar("""
+            SELECT held FROM sample_minutes WHERE parameter = 'ph' AND minute = (SELECT max(minute) FROM sample_minutes WHERE batch = 'B-7')
+            """).flatMap(Double.init).map { $0 >= 60 && $0 < 120 } == true)
+    }
+
+    @Test("samples arriving out of order, resent, and over two writers (a restart) give the same rollups as in order")
+    func anyOrder() throws {
+        let ordered = try IngestDatabase()
+        for message in messages() { try ordered.write([message]) }
+
+        let db = try IngestDatabase()
+        let all = messages()
+        // Live ahead of a gap, the gap filled backwards, resends overlapping what is stored.
+        try db.write([all[0], all[1], all[5], all[6]])
+        try db.write([all[15], all[4]])
+        try db.write([telemetry(60...90), all[3], all[2]])
+        let restarted = try IngestWriter(connection: PostgresConnection(db.connectionInfo), logger: Logger(label: "test"))
+        for message in [all[14], all[7], all[9], all[8], all[10], all[13], all[12], all[11], all[15], all[17], all[16]] {
+            _ = try restarted.write([.message(try ContractMessage.of(message))])
+        }
+        #expect(try db.count("SELECT count(*) FROM samples") == 460)
+        let stored = try Self.stored(db)
+        #expect(stored == (try Self.stored(ordered)))
+        #expect(try stored == Self.expected(db))
+    }
+
+    @Test("a sample's values as rolled up: numbers kept, labels and flags counted, what quality names not read well")
+    func sampleValues() {
+        let values = Array(#"{"a":1.5,"b":"label","c":true,"d":-2e3,"e":null,"f":{"x":1}}"#.utf8)[...]
+        let sample = RolledSample(timeMs: 0, batch: nil, phase: "p", values: values, quality: Array(#"{"d":"bad_device"}"#.utf8)[...])
+        #expect(sample.values.map(\.parameter) == ["a", "b", "c", "d", "e", "f"])
+        #expect(sample.values.map(\.number) == [1.5, nil, nil, nil, nil, nil])
+        #expect(RolledSample(timeMs: 0, batch: nil, phase: nil, values: Array("not json".utf8)[...], quality: nil).values.isEmpty)
+        #expect(RolledSample(timeMs: -1, batch: nil, phase: nil, values: Array("{}".utf8)[...], quality: nil).minute == -1)
+        #expect(RolledSample(timeMs: 59_999, batch: nil, phase: nil, values: Array("{}".utf8)[...], quality: nil).minute == 0)
+    }
+
+    @Test("the site's time form read to the millisecond as the database reads it")
+    func siteTimes() {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        for time in ["1970-01-01T00:00:00.000Z", "2026-12-05T03:39:08.123Z", "2028-02-29T23:59:59.999Z", "2100-03-01T00:00:00.001Z",
+                     "2000-02-29T12:00:00.500Z"] {
+            let expected = formatter.date(from: time).map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) }
+            #expect(siteTimeMilliseconds(time) == expected, "\(time)")
+        }
+        for bad in ["2026-13-05T03:39:08.123Z", "2026-12-05T03:39:08Z", "2026-12-05 03:39:08.123Z", "2026-12-05T03:3x:08.123Z", ""] {
+            #expect(siteTimeMilliseconds(bad) == nil, "\(bad)")
+        }
+    }
+}

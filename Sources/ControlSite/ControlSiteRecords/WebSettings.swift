@@ -41,6 +41,10 @@ public struct WebSettings: Sendable, Equatable {
     public var pageMaxSamples = 5_000_000
     public var pageMaxSampleBytes = 256 * 1024
     public var pageMaxRows = 5_000
+    /// A running batch with more samples than this on a device is shown from its minute rollups
+    /// (`RunningBatchTrend`) without reading its samples: its record changes while it runs, and
+    /// reading it whole would take most of a page's budget on every view.
+    public var pageRunningMaxSamples = 500_000
     /// How often the pages' preparer looks for ended batches whose page is not prepared for
     /// their record as it is now (`PreparedBatchReviews`); nil: only a page that ran out of its
     /// budget is prepared. Preparing reads up to `preparedMaxSamples` per device, without a time limit.
@@ -99,6 +103,7 @@ public struct WebSettings: Sendable, Equatable {
         s.pageMaxSamples = map.int("page_max_samples", in: 1...100_000_000) ?? s.pageMaxSamples
         s.pageMaxSampleBytes = map.int("page_max_sample_bytes", in: 1024...(64 << 20)) ?? s.pageMaxSampleBytes
         s.pageMaxRows = map.int("page_max_rows", in: 10...1_000_000) ?? s.pageMaxRows
+        s.pageRunningMaxSamples = map.int("page_running_max_samples", in: 1...100_000_000) ?? s.pageRunningMaxSamples
         if map.string("prepare_interval") == "off" {
             s.prepareIntervalSeconds = nil
         } else if let interval = seconds("prepare_interval") {

@@ -29,6 +29,11 @@ extension ControlSiteWebServer {
                 if preparer.isPending(site: site, batch: batch) {
                     return Self.preparingPage(.preparing, site: site, batch: batch, because: "it is being read", session: session)
                 }
+                let runningMost = settings.pageRunningMaxSamples
+                if try await database.run({ try RunningBatchTrend.isLongAndRunning(site: site, batch: batch, samples: runningMost, on: $0) }) {
+                    return try await runningTrend(site: site, batch: batch, session: session,
+                                                  because: "a device has more than \(runningMost) samples in it (web: page_running_max_samples)")
+                }
                 do {
                     return try await boundedPage(request) { c, budget in
                         guard let data = try BatchReviewPage.load(site: site, batch: batch, specs: specs, limits: limits, budget: budget,
@@ -43,11 +48,9 @@ extension ControlSiteWebServer {
                     return Self.refusal(refusal, session: session)
                 } catch let refusal as DatabaseWorkers.Refusal {
                     guard case .overBudget = refusal else { throw refusal }
-                    let state = try await preparation(site: site, batch: batch)
-                    return Self.preparingPage(state, site: site, batch: batch, because: refusal.description, session: session)
+                    return try await notReadInTime(site: site, batch: batch, because: refusal.description, session: session)
                 } catch let tooLarge as BatchSeriesReader.TooLarge {
-                    let state = try await preparation(site: site, batch: batch)
-                    return Self.preparingPage(state, site: site, batch: batch, because: tooLarge.description, session: session)
+                    return try await notReadInTime(site: site, batch: batch, because: tooLarge.description, session: session)
                 }
             }
         }
@@ -84,6 +87,28 @@ extension ControlSiteWebServer {
                 }
             }
         }
+    }
+
+    /// A batch page that could not be read in time: an ended batch is prepared; a running one is
+    /// shown from its minute rollups (`RunningBatchPage`), which read no sample.
+    func notReadInTime(site: String, batch: String, because reason: String,
+                       session: WebSessions.Session) async throws -> Response {
+        let state = try await preparation(site: site, batch: batch)
+        guard case .running = state else { return Self.preparingPage(state, site: site, batch: batch, because: reason, session: session) }
+        return try await runningTrend(site: site, batch: batch, session: session, because: reason)
+    }
+
+    /// A running batch's page from its minute rollups, read on the lists' threads (with their
+    /// time limit), not as a bounded page: it reads no sample, and a request's body can be taken
+    /// only once, by the page that ran out of time before this.
+    func runningTrend(site: String, batch: String, session: WebSessions.Session, because reason: String) async throws -> Response {
+        let specs = self.specs, limits = BatchReviewPage.Limits(settings)
+        guard let data = try await database.run({ c in
+            try RunningBatchPage.load(site: site, batch: batch, catalogue: specs, limits: limits, reason: reason, on: c)
+        }) else {
+            return Self.problem(.notFound, "No records of batch \(batch) at \(site).", session: session)
+        }
+        return Self.html(RunningBatchPage.render(data, session: session))
     }
 
     /// Where a batch whose page could not be read in time stands with the preparer.

@@ -1,0 +1,51 @@
+import ControlSiteRecords
+import Foundation
+import Testing
+import TestSupport
+
+/// The page of a running batch too long to read whole: shown from the minute rollups kept at
+/// ingest, reading no sample, until the batch ends and its whole record is read.
+@Suite("A running batch's page from its minute rollups", .serialized)
+struct RunningBatchPageTests {
+    static let path = "/batches/\(WebFixture.site)/\(WebFixture.batch)"
+
+    @Test("a running batch with more samples than a running page reads is shown from its rollups, with every sample locked away")
+    func runningBatchFromRollups() async throws {
+        // A-1 has 160 samples on rocker-1: more than 50.
+        let fixture = try await WebFixture { $0.pageRunningMaxSamples = 50 }
+        let web = fixture.client()
+        try await web.signIn("petra", WebFixture.password)
+        let lock = try PostgresConnection(fixture.db.connectionInfo)
+        try lock.execute("BEGIN")
+        try lock.execute("LOCK TABLE samples IN ACCESS EXCLUSIVE MODE")
+        let page = try await web.get(Self.path)
+        try lock.execute("ROLLBACK")
+        #expect(page.status == 200, "\(page.body.prefix(400))")
+        #expect(page.body.contains("minute rollups") && page.body.contains("page_running_max_samples"))
+        #expect(page.body.contains("data-trend=\"temperature\"") && page.body.contains("data-trend=\"ph\"") && page.body.contains("<svg"))
+        // Per phase: activation's 60 samples, pH 7.2 throughout; temperature alternating 37.05 and
+        // 36.95, each held a second, so its time-weighted mean is 37.
+        #expect(page.body.contains("<tr><td>activation</td><td>60</td><td>60</td><td>7.2</td><td>7.2</td><td>7.2</td></tr>"))
+        #expect(page.body.contains("<tr><td>activation</td><td>60</td><td>60</td><td>36.95</td><td>37.05</td><td>37</td></tr>"))
+        // Expansion: 100 samples (61...129 and 150...180; 130...149 never arrived), up to the action excursion at 38.6.
+        #expect(page.body.contains("<tr><td>expansion</td><td>100</td><td>100</td><td>36.95</td><td>38.6</td>"))
+        // No review is offered on it: nothing to sign while the batch runs.
+        #expect(!page.body.contains("record_hash"))
+
+        // Ended, the batch's whole record is read for its page, not its rollups.
+        try PreparedBatchReviewTests.end(fixture)
+        let ended = try await web.get(Self.path)
+        #expect(ended.status == 200 && !ended.body.contains("minute rollups") && ended.body.contains("Disposition"), "\(ended.body.prefix(400))")
+    }
+
+    @Test("rollups kept for samples stored before them are not claimed: the page says how many samples they cover")
+    func rollupsCoverOnlyWhatTheyCounted() async throws {
+        let fixture = try await WebFixture { $0.pageRunningMaxSamples = 50 }
+        // As a database migrated with samples already stored: the rollups of activation's minute(s) are missing.
+        try fixture.db.connection.execute("DELETE FROM sample_minutes WHERE batch = 'A-1' AND phase = 'activation'")
+        let web = fixture.client()
+        try await web.signIn("petra", WebFixture.password)
+        let page = try await web.get(Self.path)
+        #expect(page.status == 200 && page.body.contains("100 of them in the rollups"), "\(page.body.prefix(600))")
+    }
+}

@@ -48,7 +48,7 @@ struct MinuteRollupTests {
             SELECT stream || ' ' || minute || ' ' || batch || ' ' || phase || ' ' || parameter || ' ' || samples || ' ' || n || ' '
                    || coalesce(lo::text, '-') || ' ' || coalesce(hi::text, '-') || ' ' || to_char(wsum, 'FM9999999990.000000') || ' '
                    || to_char(held, 'FM9999999990.000') AS line
-            FROM sample_minutes ORDER BY stream, minute, batch, phase, parameter
+            FROM sample_minute_values ORDER BY stream, minute, batch, phase, parameter
             """).map { $0.string("line") ?? "" }
     }
 
@@ -84,15 +84,15 @@ struct MinuteRollupTests {
         let stored = try Self.stored(db)
         #expect(try stored == Self.expected(db))
         // 460 samples: 400 in the batch over two phases, 60 outside it an hour later.
-        #expect(try db.count("SELECT sum(samples) FROM sample_minutes WHERE parameter = 'ph'") == 460)
-        #expect(try db.count("SELECT sum(samples) FROM sample_minutes WHERE parameter = 'ph' AND batch = 'B-7'") == 400)
+        #expect(try db.count("SELECT sum(samples) FROM sample_minute_values WHERE parameter = 'ph'") == 460)
+        #expect(try db.count("SELECT sum(samples) FROM sample_minute_values WHERE parameter = 'ph' AND batch = 'B-7'") == 400)
         // Every 11th dissolved-oxygen value was not read well: counted, not summed.
-        #expect(try db.count("SELECT sum(samples) - sum(n) FROM sample_minutes WHERE parameter = 'dissolved_oxygen'") == 460 / 11)
+        #expect(try db.count("SELECT sum(samples) - sum(n) FROM sample_minute_values WHERE parameter = 'dissolved_oxygen'") == 460 / 11)
         // Labels and flags are counted only.
-        #expect(try db.count("SELECT count(*) FROM sample_minutes WHERE parameter IN ('status', 'running') AND (n > 0 OR held > 0)") == 0)
+        #expect(try db.count("SELECT count(*) FROM sample_minute_values WHERE parameter IN ('status', 'running') AND (n > 0 OR held > 0)") == 0)
         // The hour between 400 and 401 holds sample 400's values one minute, no longer.
         #expect(try db.scalar("""
-            SELECT held FROM sample_minutes WHERE parameter = 'ph' AND minute = (SELECT max(minute) FROM sample_minutes WHERE batch = 'B-7')
+            SELECT held FROM sample_minute_values WHERE parameter = 'ph' AND minute = (SELECT max(minute) FROM sample_minutes WHERE batch = 'B-7')
             """).flatMap(Double.init).map { $0 >= 60 && $0 < 120 } == true)
     }
 
@@ -115,6 +115,35 @@ struct MinuteRollupTests {
         let stored = try Self.stored(db)
         #expect(stored == (try Self.stored(ordered)))
         #expect(try stored == Self.expected(db))
+    }
+
+    @Test("verify computes the rollups again from the samples: a changed cell is named; missing ones are named and built by a rebuild")
+    func verifyAndRebuild() throws {
+        let db = try IngestDatabase()
+        for message in messages() { try db.write([message]) }
+        func verify(_ batch: String? = nil, rebuild: Bool = false) throws -> MinuteRollupCheck.Result {
+            try MinuteRollupCheck.verify(site: "site-r", batch: batch, rebuild: rebuild, on: db.connection)
+        }
+        var result = try verify()
+        #expect(result.intact && result.lines == ["minute rollups: 1 streams agree with their samples"], "\(result.lines)")
+
+        // Written outside the Control Site: named, exit 1.
+        try db.connection.execute("""
+            UPDATE sample_minutes SET hi[array_position(parameters, 'ph')] = hi[array_position(parameters, 'ph')] + 1
+            WHERE minute = (SELECT min(minute) FROM sample_minutes)
+            """)
+        result = try verify("B-7")
+        #expect(!result.intact && result.lines.first?.contains("1 cells differ from the samples") == true, "\(result.lines)")
+        #expect(try verify("B-7").intact == false)
+
+        // As a database migrated with samples stored before rollups were kept: named, not a failure; a rebuild builds them.
+        try db.connection.execute("DELETE FROM sample_minutes WHERE batch = 'B-7'")
+        result = try verify()
+        #expect(result.intact && result.lines.first?.contains("cells missing") == true, "\(result.lines)")
+        result = try verify(rebuild: true)
+        #expect(result.intact && result.lines.first?.contains("rebuilt from the samples") == true, "\(result.lines)")
+        #expect(try Self.stored(db) == Self.expected(db))
+        #expect(try verify().lines == ["minute rollups: 1 streams agree with their samples"])
     }
 
     @Test("a sample's values as rolled up: numbers kept, labels and flags counted, what quality names not read well")

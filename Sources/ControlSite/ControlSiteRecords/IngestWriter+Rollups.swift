@@ -62,8 +62,9 @@ extension IngestWriter {
             if let last = new.last, let sample = inMemory[key]?[last.upperBound] { tails[key] = RollupTail(seq: last.upperBound, sample: sample) }
         }
         guard !rollups.isEmpty else { return tails }
+        try rollups.mergeStored(on: connection)
         try connection.copy("COPY minute_delta (\(MinuteRollups.columns)) FROM STDIN", data: rollups.copyRows().bytes)
-        try connection.execute(MinuteRollups.merge)
+        try connection.execute(MinuteRollups.upsert)
         return tails
     }
 

@@ -35,87 +35,156 @@ struct RolledSample {
     var minute: Int64 { timeMs >= 0 ? timeMs / 60_000 : (timeMs - 59_999) / 60_000 }
 }
 
-/// The rollups one transaction adds, per stream, minute, batch, phase and parameter
-/// (`sample_minutes`). A sample is counted by whoever stores it; the interval between two
-/// consecutive numbers of a stream is added by whoever stores the second of the two. Samples
+/// The rollups one transaction adds, per stream, minute, batch and phase, with a cell per
+/// parameter (`sample_minutes`). A sample is counted by whoever stores it; the interval between
+/// two consecutive numbers of a stream is added by whoever stores the second of the two. Samples
 /// arriving in any order, in any number of transactions, therefore add up to the same rollups.
 struct MinuteRollups {
     /// A number holds until its stream's next record, but never longer than this: a stream that
     /// falls silent for an hour does not weigh its last value by the hour.
     static let holdLimitMs: Int64 = 60_000
 
-    struct Key: Hashable {
+    struct GroupKey: Hashable {
         var stream: StreamKey
         var minute: Int64
         var batch: String
         var phase: String
-        var parameter: String
     }
 
-    struct Cell {
+    struct Cell: Equatable {
         var samples = 0
         var n = 0
         var lo: Double?
         var hi: Double?
         var wsum = 0.0
         var held = 0.0
+
+        /// Another part of the same minute's cell (stored, or from another transaction).
+        mutating func merge(_ other: Cell) {
+            samples += other.samples
+            n += other.n
+            lo = [lo, other.lo].compactMap { $0 }.min()
+            hi = [hi, other.hi].compactMap { $0 }.max()
+            wsum += other.wsum
+            held += other.held
+        }
     }
 
-    private(set) var cells: [Key: Cell] = [:]
-    var isEmpty: Bool { cells.isEmpty }
+    /// A minute's cells, by parameter in the order first met (a handful: found by a scan).
+    struct Group {
+        var parameters: [String] = []
+        var cells: [Cell] = []
+
+        mutating func index(_ parameter: String) -> Int {
+            if let i = parameters.firstIndex(of: parameter) { return i }
+            parameters.append(parameter)
+            cells.append(Cell())
+            return parameters.count - 1
+        }
+
+        mutating func merge(_ other: Group) {
+            for (parameter, cell) in zip(other.parameters, other.cells) { cells[index(parameter)].merge(cell) }
+        }
+    }
+
+    private(set) var groups: [GroupKey: Group] = [:]
+    var isEmpty: Bool { groups.isEmpty && current == nil }
+
+    /// Consecutive samples of a stream mostly fall in the same minute, batch and phase: the group
+    /// last touched is kept aside, so most samples are added without hashing their key.
+    private var current: (key: GroupKey, group: Group)?
+
+    private mutating func withGroup(_ key: GroupKey, _ body: (inout Group) -> Void) {
+        if current?.key != key {
+            if let current { groups[current.key] = current.group }
+            current = (key, groups.removeValue(forKey: key) ?? Group())
+        }
+        body(&current!.group)
+    }
+
+    /// Every group, the one kept aside included.
+    mutating func settle() {
+        if let current { groups[current.key] = current.group }
+        current = nil
+    }
 
     mutating func add(sample: RolledSample, of stream: StreamKey) {
-        for (parameter, number) in sample.values {
-            let key = Key(stream: stream, minute: sample.minute, batch: sample.batch, phase: sample.phase, parameter: parameter)
-            var cell = cells[key] ?? Cell()
-            cell.samples += 1
-            if let number {
-                cell.n += 1
-                cell.lo = min(cell.lo ?? number, number)
-                cell.hi = max(cell.hi ?? number, number)
+        withGroup(GroupKey(stream: stream, minute: sample.minute, batch: sample.batch, phase: sample.phase)) { group in
+            for (parameter, number) in sample.values {
+                let i = group.index(parameter)
+                group.cells[i].samples += 1
+                if let number {
+                    group.cells[i].n += 1
+                    group.cells[i].lo = min(group.cells[i].lo ?? number, number)
+                    group.cells[i].hi = max(group.cells[i].hi ?? number, number)
+                }
             }
-            cells[key] = cell
         }
     }
 
     /// The interval from `sample` to its stream's next record, taken at `nextMs`. Time that goes
     /// back (a clock step) holds for nothing.
     mutating func add(interval sample: RolledSample, until nextMs: Int64, of stream: StreamKey) {
-        guard nextMs > sample.timeMs else { return }
+        guard nextMs > sample.timeMs, sample.values.contains(where: { $0.number != nil }) else { return }
         let seconds = Double(min(nextMs - sample.timeMs, Self.holdLimitMs)) / 1000
-        for (parameter, number) in sample.values {
-            guard let number else { continue }
-            let key = Key(stream: stream, minute: sample.minute, batch: sample.batch, phase: sample.phase, parameter: parameter)
-            var cell = cells[key] ?? Cell()
-            cell.wsum += number * seconds
-            cell.held += seconds
-            cells[key] = cell
+        withGroup(GroupKey(stream: stream, minute: sample.minute, batch: sample.batch, phase: sample.phase)) { group in
+            for (parameter, number) in sample.values {
+                guard let number else { continue }
+                let i = group.index(parameter)
+                group.cells[i].wsum += number * seconds
+                group.cells[i].held += seconds
+            }
         }
     }
 
-    static let columns = "site, epoch, stream, minute, batch, phase, parameter, samples, n, lo, hi, wsum, held"
+    /// Adds stored cells (read with `storedQuery`) to these groups, for the groups these touch.
+    mutating func merge(stored key: GroupKey, parameter: String, cell: Cell) {
+        settle()
+        guard groups[key] != nil else { return }
+        groups[key]!.cells[groups[key]!.index(parameter)].merge(cell)
+    }
 
-    /// The cells as COPY text rows of `columns`.
-    func copyRows() -> CopyTextWriter {
-        var rows = CopyTextWriter(capacity: cells.count * 160)
-        for (key, cell) in cells {
+    /// Each parameter's cell on its own, for comparing.
+    mutating func flatCells() -> [FlatKey: Cell] {
+        settle()
+        var flat: [FlatKey: Cell] = [:]
+        for (key, group) in groups {
+            for (parameter, cell) in zip(group.parameters, group.cells) { flat[FlatKey(group: key, parameter: parameter)] = cell }
+        }
+        return flat
+    }
+
+    struct FlatKey: Hashable {
+        var group: GroupKey
+        var parameter: String
+    }
+
+    static let columns = "site, epoch, stream, minute, batch, phase, parameters, samples, n, lo, hi, wsum, held"
+
+    /// The groups as COPY text rows of `columns`, arrays as PostgreSQL's array literals.
+    mutating func copyRows() -> CopyTextWriter {
+        settle()
+        var rows = CopyTextWriter(capacity: groups.count * 600)
+        for (key, group) in groups {
             rows.field(key.stream.site)
             rows.field(key.stream.epoch)
             rows.field(key.stream.stream)
             rows.field(String(key.minute))
             rows.field(key.batch)
             rows.field(key.phase)
-            rows.field(key.parameter)
-            rows.field(String(cell.samples))
-            rows.field(String(cell.n))
-            rows.field(cell.lo.map(Self.float8))
-            rows.field(cell.hi.map(Self.float8))
-            rows.field(Self.float8(cell.wsum))
-            rows.field(Self.float8(cell.held))
+            rows.field(PostgresArray.text(group.parameters))
+            rows.field(Self.array(group.cells.map { String($0.samples) }))
+            rows.field(Self.array(group.cells.map { String($0.n) }))
+            rows.field(Self.array(group.cells.map { $0.lo.map(Self.float8) ?? "NULL" }))
+            rows.field(Self.array(group.cells.map { $0.hi.map(Self.float8) ?? "NULL" }))
+            rows.field(Self.array(group.cells.map { Self.float8($0.wsum) }))
+            rows.field(Self.array(group.cells.map { Self.float8($0.held) }))
             rows.endRow()
         }
         return rows
     }
+
+    private static func array(_ elements: [String]) -> String { "{" + elements.joined(separator: ",") + "}" }
 
     /// A double as PostgreSQL reads a float8 (a sum of huge numbers may overflow to infinity).
     static func float8(_ value: Double) -> String {
@@ -124,15 +193,44 @@ struct MinuteRollups {
         return "\(value)"
     }
 
-    /// Adds the staged cells (`minute_delta`) to the stored ones: a minute whose samples arrive
-    /// in several transactions is summed, never overwritten.
-    static let merge = """
-        INSERT INTO sample_minutes AS m (\(columns)) SELECT \(columns) FROM minute_delta
-        ON CONFLICT (site, epoch, stream, minute, batch, phase, parameter) DO UPDATE SET
-            samples = m.samples + excluded.samples, n = m.n + excluded.n,
-            lo = least(m.lo, excluded.lo), hi = greatest(m.hi, excluded.hi),
-            wsum = m.wsum + excluded.wsum, held = m.held + excluded.held
+    /// The stored cells of a stream's minutes `$4...$5`, a row per parameter.
+    static let storedQuery = """
+        SELECT minute, batch, phase, parameter, samples, n, lo, hi, wsum, held FROM sample_minute_values
+        WHERE site = $1 AND epoch = $2 AND stream = $3 AND minute BETWEEN $4::bigint AND $5::bigint
         """
+
+    /// Puts the staged groups (`minute_delta`), already merged with what was stored, in place.
+    static let upsert = """
+        INSERT INTO sample_minutes AS m (\(columns)) SELECT \(columns) FROM minute_delta
+        ON CONFLICT (site, epoch, stream, minute, batch, phase) DO UPDATE SET
+            parameters = excluded.parameters, samples = excluded.samples, n = excluded.n, lo = excluded.lo, hi = excluded.hi,
+            wsum = excluded.wsum, held = excluded.held
+        """
+
+    /// Reads the stored cells of the minutes these groups touch and merges them in, so `upsert`
+    /// writes whole minutes. The caller holds the streams' rows (as ingest does), so nothing is
+    /// added to those minutes meanwhile.
+    mutating func mergeStored(on connection: PostgresConnection) throws {
+        settle()
+        var ranges: [StreamKey: ClosedRange<Int64>] = [:]
+        for key in groups.keys {
+            let r = ranges[key.stream]
+            ranges[key.stream] = min(r?.lowerBound ?? key.minute, key.minute)...max(r?.upperBound ?? key.minute, key.minute)
+        }
+        for (stream, range) in ranges.sorted(by: { $0.key < $1.key }) {
+            let rows = try connection.execute(Self.storedQuery, [stream.site, stream.epoch, stream.stream, String(range.lowerBound), String(range.upperBound)])
+            for row in rows.map({ $0 }) {
+                guard let minute = row.int("minute") else { continue }
+                merge(stored: GroupKey(stream: stream, minute: minute, batch: row.string("batch") ?? "", phase: row.string("phase") ?? ""),
+                      parameter: row.string("parameter") ?? "", cell: Self.cell(row))
+            }
+        }
+    }
+
+    static func cell(_ row: PostgresResult.Row) -> Cell {
+        Cell(samples: Int(row.int("samples") ?? 0), n: Int(row.int("n") ?? 0), lo: row.double("lo"), hi: row.double("hi"),
+             wsum: row.double("wsum") ?? .nan, held: row.double("held") ?? .nan)
+    }
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.fffZ` (the site's form, `IngestWriter.hasSiteTimeForm`) as milliseconds

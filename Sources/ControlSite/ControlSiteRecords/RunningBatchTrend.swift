@@ -91,7 +91,7 @@ public struct RunningBatchTrend: Sendable {
             let summaries = try connection.execute("""
                 SELECT phase, parameter, sum(samples) AS samples, sum(n) AS n, min(lo) AS lo, max(hi) AS hi,
                        sum(wsum) / nullif(sum(held), 0) AS mean
-                FROM sample_minutes
+                FROM sample_minute_values
                 WHERE site = $1 AND epoch = $2 AND stream = $3 AND batch = $4 AND minute BETWEEN $5::bigint AND $6::bigint
                 GROUP BY phase, parameter ORDER BY parameter, min(minute)
                 """, k)
@@ -111,7 +111,7 @@ public struct RunningBatchTrend: Sendable {
             if !shown.isEmpty {
                 let stretchRows = try connection.execute("""
                     SELECT parameter, (minute - $5::bigint) / $7::bigint AS stretch, min(lo) AS lo, max(hi) AS hi
-                    FROM sample_minutes
+                    FROM sample_minute_values
                     WHERE site = $1 AND epoch = $2 AND stream = $3 AND batch = $4 AND minute BETWEEN $5::bigint AND $6::bigint
                       AND parameter = ANY($8::text[])
                     GROUP BY parameter, stretch ORDER BY parameter, stretch

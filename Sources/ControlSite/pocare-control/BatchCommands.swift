@@ -203,17 +203,22 @@ struct VerifyRecords: ParsableCommand {
             Each stored record is written back as the contract carried it and its hash recomputed;
             each must name its predecessor's hash and no number may be missing. What was kept of
             each batch's reading for pages and comparisons (its record hash, the checks of its site
-            records) is read again from the rows; what differs is named and dropped. Exit 1 on any
-            break or difference.
+            records) is read again from the rows; what differs is named and dropped. The minute
+            rollups of each telemetry stream are computed again from its samples and compared;
+            --rebuild-rollups puts them in place (for samples stored before rollups were kept).
+            Exit 1 on any break or difference.
             Example:
               pocare-control verify --site site-a --config /etc/pocare/control.yaml
               pocare-control verify --site site-a --batch B-2026-118
+              pocare-control verify --site site-a --rebuild-rollups
             """)
     @OptionGroup var db: DatabaseOptions
     @Option(help: "The site.") var site: String
     @Option(help: "Only the chain segments of this batch.") var batch: String?
     @Option(help: "Folder of device profiles released specs are read against (default: ./DeviceProfiles, else the installed ones).")
     var profiles: String?
+    @Flag(help: "Build the minute rollups of the streams again from their samples (each stream's ingest waits meanwhile).")
+    var rebuildRollups = false
 
     func run() throws {
         let connection = try db.connect()
@@ -221,6 +226,8 @@ struct VerifyRecords: ParsableCommand {
         chains.lines.forEach(emit)
         let kept = try KeptReadingsCheck.verify(site: site, batch: batch, specs: SpecLookup(profilesDirectory: profiles), on: connection)
         kept.lines.forEach(emit)
-        if !chains.intact || !kept.intact { throw ExitStatus.failure }
+        let rollups = try MinuteRollupCheck.verify(site: site, batch: batch, rebuild: rebuildRollups, on: connection)
+        rollups.lines.forEach(emit)
+        if !chains.intact || !kept.intact || !rollups.intact { throw ExitStatus.failure }
     }
 }

@@ -1,0 +1,112 @@
+import Foundation
+
+/// The minute rollups of a site's telemetry streams computed again from the stored samples and
+/// compared with `sample_minutes` (`pocare-control verify`), or put in their place (`--rebuild-rollups`:
+/// a database migrated with samples stored before the rollups were kept, or rollups written
+/// outside the Control Site).
+public enum MinuteRollupCheck {
+    public struct Result: Sendable {
+        public var lines: [String] = []
+        /// No stored cell differs from the samples (cells missing where samples were stored before
+        /// the rollups were kept are named, not counted against it).
+        public var intact = true
+    }
+
+    /// `batch`: only the streams of that batch, and only its cells compared.
+    public static func verify(site: String, batch: String?, rebuild: Bool, on connection: PostgresConnection) throws -> Result {
+        var result = Result()
+        let streams = try connection.execute(batch == nil ? """
+            SELECT epoch, stream FROM streams WHERE site = $1 AND kind = 'sample' ORDER BY epoch, stream
+            """ : """
+            SELECT DISTINCT epoch, stream FROM batch_runs WHERE site = $1 AND batch = $2 ORDER BY epoch, stream
+            """, batch == nil ? [site] : [site, batch]).map { StreamKey(site: site, epoch: $0.string("epoch") ?? "", stream: $0.string("stream") ?? "") }
+        for key in streams {
+            // Samples and rollups change in one ingest transaction: read in one snapshot they agree,
+            // and a rebuild holds the stream's row so no ingest adds to it meanwhile.
+            try connection.execute(rebuild ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            do {
+                if rebuild {
+                    try connection.execute("SELECT 1 FROM streams WHERE site = $1 AND epoch = $2 AND stream = $3 FOR UPDATE",
+                                           [key.site, key.epoch, key.stream])
+                }
+                var computed = try compute(key, on: connection)
+                let cells = computed.flatCells()
+                var stored = try storedCells(key, on: connection)
+                var differing = 0, missing = 0, extra = 0
+                for (cellKey, cell) in cells where batch == nil || cellKey.group.batch == batch {
+                    guard let found = stored.removeValue(forKey: cellKey) else { missing += 1; continue }
+                    if !agree(cell, found) { differing += 1 }
+                }
+                for cellKey in stored.keys where batch == nil || cellKey.group.batch == batch { extra += 1 }
+                if rebuild {
+                    try connection.execute("DELETE FROM sample_minutes WHERE site = $1 AND epoch = $2 AND stream = $3", [key.site, key.epoch, key.stream])
+                    if !computed.isEmpty {
+                        try connection.copy("COPY sample_minutes (\(MinuteRollups.columns)) FROM STDIN", data: computed.copyRows().bytes)
+                    }
+                    try connection.execute("COMMIT")
+                    result.lines.append("rollups of \(key.stream): \(cells.count) cells rebuilt from the samples"
+                                        + (differing + missing + extra > 0 ? " (\(differing) differed, \(missing) were missing, \(extra) had no samples)" : ""))
+                } else {
+                    try connection.execute("COMMIT")
+                    if differing + extra > 0 {
+                        result.intact = false
+                        result.lines.append("rollups of \(key.stream): \(differing) cells differ from the samples and \(extra) have no samples: "
+                                            + "written outside the Control Site; --rebuild-rollups builds them again")
+                    }
+                    if missing > 0 {
+                        result.lines.append("rollups of \(key.stream): \(missing) cells missing (samples stored before the rollups were kept); "
+                                            + "--rebuild-rollups builds them")
+                    }
+                }
+            } catch {
+                connection.rollback()
+                throw error
+            }
+        }
+        if result.lines.isEmpty { result.lines.append("minute rollups: \(streams.count) streams agree with their samples") }
+        return result
+    }
+
+    /// The rollups of every stored sample of the stream, in number order: each sample counted,
+    /// each interval between consecutive numbers added (as ingest adds them).
+    static func compute(_ key: StreamKey, on connection: PostgresConnection) throws -> MinuteRollups {
+        var rollups = MinuteRollups()
+        var previous: (seq: Int64, sample: RolledSample)?
+        try connection.forEachChunk("""
+            SELECT DISTINCT ON (seq) seq, round(extract(epoch FROM time) * 1000)::bigint AS time_ms, batch, phase,
+                   "values"::text AS values_text, quality::text AS quality_text
+            FROM samples WHERE site = $1 AND epoch = $2 AND stream = $3 ORDER BY seq, time
+            """, [key.site, key.epoch, key.stream], chunk: 5_000) { rows in
+            let seqColumn = rows.column("seq"), timeColumn = rows.column("time_ms"), batchColumn = rows.column("batch")
+            let phaseColumn = rows.column("phase"), valuesColumn = rows.column("values_text"), qualityColumn = rows.column("quality_text")
+            for r in 0..<rows.rowCount {
+                guard let seq = rows.int(r, seqColumn), let timeMs = rows.int(r, timeColumn), let values = rows.bytes(r, valuesColumn) else { continue }
+                let sample = RolledSample(timeMs: timeMs, batch: rows.string(r, batchColumn), phase: rows.string(r, phaseColumn),
+                                          values: values, quality: rows.bytes(r, qualityColumn))
+                rollups.add(sample: sample, of: key)
+                if let previous, previous.seq + 1 == seq { rollups.add(interval: previous.sample, until: timeMs, of: key) }
+                previous = (seq, sample)
+            }
+        }
+        return rollups
+    }
+
+    static func storedCells(_ key: StreamKey, on connection: PostgresConnection) throws -> [MinuteRollups.FlatKey: MinuteRollups.Cell] {
+        var cells: [MinuteRollups.FlatKey: MinuteRollups.Cell] = [:]
+        try connection.forEachChunk(MinuteRollups.storedQuery, [key.site, key.epoch, key.stream, String(Int64.min), String(Int64.max)],
+                                    chunk: 10_000) { rows in
+            for row in rows.map({ $0 }) {
+                guard let minute = row.int("minute") else { continue }
+                let group = MinuteRollups.GroupKey(stream: key, minute: minute, batch: row.string("batch") ?? "", phase: row.string("phase") ?? "")
+                cells[MinuteRollups.FlatKey(group: group, parameter: row.string("parameter") ?? "")] = MinuteRollups.cell(row)
+            }
+        }
+        return cells
+    }
+
+    /// Counts and extremes exactly; sums to a part in 10^9 (added in another order).
+    static func agree(_ a: MinuteRollups.Cell, _ b: MinuteRollups.Cell) -> Bool {
+        func close(_ x: Double, _ y: Double) -> Bool { x == y || abs(x - y) <= 1e-9 * max(abs(x), abs(y), 1) }
+        return a.samples == b.samples && a.n == b.n && a.lo == b.lo && a.hi == b.hi && close(a.wsum, b.wsum) && close(a.held, b.held)
+    }
+}

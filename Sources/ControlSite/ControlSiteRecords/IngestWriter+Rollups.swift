@@ -19,10 +19,13 @@ extension IngestWriter {
         guard !arrived.isEmpty else { return [:] }
         var inMemory: [StreamKey: [Int64: RolledSample]] = [:]
         for message in fresh where message.kind == .sample {
+            var previous: RolledSample?
             for sample in message.samples {
                 guard let timeMs = siteTimeMilliseconds(sample.time) else { continue }  // fresh samples have the site's form
-                inMemory[message.streamKey, default: [:]][sample.seq] = RolledSample(
-                    timeMs: timeMs, batch: sample.batch, phase: sample.phase, values: sample.values, quality: sample.quality)
+                let rolled = RolledSample(timeMs: timeMs, batch: sample.batch, phase: sample.phase, values: sample.values,
+                                          quality: sample.quality, previous: previous)
+                inMemory[message.streamKey, default: [:]][sample.seq] = rolled
+                previous = rolled
             }
         }
         var rollups = MinuteRollups()
@@ -31,7 +34,8 @@ extension IngestWriter {
             let old = before[key] ?? StreamProgress()
             let new = Self.newNumbers(runs.mergedRuns(), before: old)
             guard !new.isEmpty else { continue }
-            var known = inMemory[key] ?? [:]
+            // Moved out, not copied: the tail added below would otherwise copy every sample of the stream.
+            var known = inMemory.removeValue(forKey: key) ?? [:]
             if let tail = rollupTails[key] { known[tail.seq] = tail.sample }
             // What is needed and not in memory: new numbers stored by the staged path, and the
             // stored neighbours of each new run.
@@ -59,7 +63,8 @@ extension IngestWriter {
                     rollups.add(interval: sample, until: next.timeMs, of: key)
                 }
             }
-            if let last = new.last, let sample = inMemory[key]?[last.upperBound] { tails[key] = RollupTail(seq: last.upperBound, sample: sample) }
+            // Whether from memory or read back, it is the stored record of its number once this commits.
+            if let last = new.last, let sample = known[last.upperBound] { tails[key] = RollupTail(seq: last.upperBound, sample: sample) }
         }
         guard !rollups.isEmpty else { return tails }
         try rollups.mergeStored(on: connection)

@@ -12,15 +12,31 @@ struct RolledSample {
     /// The parameters of `values` (a JSON object as stored), less those `quality` names (not read
     /// well): a number is kept, anything else (a label, a flag, null) is counted only. Text that
     /// is not a JSON object names no parameter.
-    init(timeMs: Int64, batch: String?, phase: String?, values: ArraySlice<UInt8>, quality: ArraySlice<UInt8>?) {
+    /// `previous`: the stream's sample before, whose names are taken where the keys are the same
+    /// bytes (a stream's samples mostly name the same parameters in the same order), so names are
+    /// neither made again nor compared by content later.
+    init(timeMs: Int64, batch: String?, phase: String?, values: ArraySlice<UInt8>, quality: ArraySlice<UInt8>?, previous: RolledSample? = nil) {
         self.timeMs = timeMs
-        self.batch = batch ?? ""
-        self.phase = phase ?? ""
+        self.batch = previous.map { $0.batch == (batch ?? "") ? $0.batch : (batch ?? "") } ?? (batch ?? "")
+        self.phase = previous.map { $0.phase == (phase ?? "") ? $0.phase : (phase ?? "") } ?? (phase ?? "")
         var notReadWell: Set<ArraySlice<UInt8>> = []
         if let quality { try? JSONFields.forEachMember(quality) { key, _ in notReadWell.insert(key) } }
         var named: [(String, Double?)] = []
+        named.reserveCapacity(previous?.values.count ?? 16)
+        let earlier = previous?.values ?? []
         let scanned: Void? = try? JSONFields.forEachMember(values) { key, value in
-            guard let name = JSONFields.decodeString(key) else { return }
+            let name: String
+            let position = named.count
+            if position < earlier.count, key.count >= 2, earlier[position].parameter.utf8.elementsEqual(key.dropFirst().dropLast()) {
+                name = earlier[position].parameter
+            } else if key.count >= 2 && !key.contains(UInt8(ascii: "\\")) {
+                // A key without escapes is its bytes between the quotes (most are).
+                name = String(decoding: key.dropFirst().dropLast(), as: UTF8.self)
+            } else if let decoded = JSONFields.decodeString(key) {
+                name = decoded
+            } else {
+                return
+            }
             var number: Double?
             if !notReadWell.contains(key), let first = value.first,
                first == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) {
@@ -75,7 +91,9 @@ struct MinuteRollups {
         var parameters: [String] = []
         var cells: [Cell] = []
 
-        mutating func index(_ parameter: String) -> Int {
+        /// `hint`: where the parameter stands in the sample, mostly where it stands here too.
+        mutating func index(_ parameter: String, hint: Int = -1) -> Int {
+            if hint >= 0 && hint < parameters.count && parameters[hint] == parameter { return hint }
             if let i = parameters.firstIndex(of: parameter) { return i }
             parameters.append(parameter)
             cells.append(Cell())
@@ -110,8 +128,8 @@ struct MinuteRollups {
 
     mutating func add(sample: RolledSample, of stream: StreamKey) {
         withGroup(GroupKey(stream: stream, minute: sample.minute, batch: sample.batch, phase: sample.phase)) { group in
-            for (parameter, number) in sample.values {
-                let i = group.index(parameter)
+            for (position, (parameter, number)) in sample.values.enumerated() {
+                let i = group.index(parameter, hint: position)
                 group.cells[i].samples += 1
                 if let number {
                     group.cells[i].n += 1
@@ -128,9 +146,9 @@ struct MinuteRollups {
         guard nextMs > sample.timeMs, sample.values.contains(where: { $0.number != nil }) else { return }
         let seconds = Double(min(nextMs - sample.timeMs, Self.holdLimitMs)) / 1000
         withGroup(GroupKey(stream: stream, minute: sample.minute, batch: sample.batch, phase: sample.phase)) { group in
-            for (parameter, number) in sample.values {
+            for (position, (parameter, number)) in sample.values.enumerated() {
                 guard let number else { continue }
-                let i = group.index(parameter)
+                let i = group.index(parameter, hint: position)
                 group.cells[i].wsum += number * seconds
                 group.cells[i].held += seconds
             }

@@ -86,6 +86,12 @@ struct SampleArchiveTests {
         // The stream's chain is walked across the archived month through the hashes kept at its ends.
         let walked = try control(db, ["verify", "--site", Self.site])
         #expect(walked.status == 0 && walked.output.contains("str-7/telemetry: 0 records (1...60), 60 archived: intact"), "\(walked.output)")
+        // The month's minute rollups stay (they are not the record): not compared without its
+        // samples, and not rebuilt, which would lose them.
+        #expect(walked.output.contains("streams agree with their samples"), "\(walked.output)")
+        #expect(try db.count("SELECT count(*) FROM sample_minutes WHERE batch = 'R-SEPT'") > 0)
+        let rebuilt = try control(db, ["verify", "--site", Self.site, "--rebuild-rollups"])
+        #expect(rebuilt.output.contains("not rebuilt: months of its samples are archived"), "\(rebuilt.output)")
 
         // A comparison names the archived batch and leaves it out, rather than judging what is left of it.
         let compared = try control(db, ["compare", "--spec", spec, "--phase", "expansion", "--reference", Self.site,
@@ -115,6 +121,9 @@ struct SampleArchiveTests {
         #expect(after.output.contains("reviewed   valid") && after.output.contains("certified  valid") && !after.output.contains("INVALID"),
                 "\(after.output)")
         #expect(try db.count("SELECT count(*) FROM archived_months") == 0)
+        // Restored, the month's samples agree with the rollups kept through the archive.
+        let verified = try control(db, ["verify", "--site", Self.site])
+        #expect(verified.output.contains("streams agree with their samples"), "\(verified.output)")
 
         // Archived and restored again, the copies compared once are not compared again, nor the finding reopened.
         try db.connection.execute("UPDATE integrity_findings SET resolved = now() WHERE kind = 'conflicting_duplicate'")

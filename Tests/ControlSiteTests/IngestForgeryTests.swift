@@ -146,6 +146,9 @@ struct IngestForgeryTests {
             on: db.connection)
         #expect(resolved.kept == "received" && resolved.resolvedBy == "qa")
         #expect(try db.scalar("SELECT \"values\"->>'temperature' FROM samples WHERE stream = 'rocker-1/telemetry' AND seq = 11") == "37")
+        // The minute rollups follow the record: 39.9 is no longer the highest temperature.
+        #expect(try db.scalar("SELECT max(hi) FROM sample_minute_values WHERE parameter = 'temperature'") == "37")
+        #expect(try MinuteRollupCheck.verify(site: "site-a", batch: nil, rebuild: false, on: db.connection).intact)
         #expect(try db.scalar("SELECT hash IS NOT NULL FROM samples WHERE stream = 'rocker-1/telemetry' AND seq = 11") == "t")
         #expect(try db.count("SELECT count(*) FROM record_versions WHERE seq = 11") == 2)
         #expect(try db.count("SELECT count(*) FROM control_audit WHERE action = 'record.dispute.resolve'") == 1)

@@ -156,3 +156,59 @@ public enum MinuteRollupCheck {
         }.compactMap { $0 }
     }
 }
+
+extension MinuteRollupCheck {
+    /// The minutes of the stream's sample `seq` and of its predecessor, whose interval ends at it:
+    /// what changes in the rollups when that sample is replaced.
+    static func minutesAround(_ key: StreamKey, seq: Int64, on connection: PostgresConnection) throws -> Set<Int64> {
+        let rows = try connection.execute("""
+            SELECT round(extract(epoch FROM time) * 1000)::bigint AS time_ms FROM samples
+            WHERE site = $1 AND epoch = $2 AND stream = $3 AND seq BETWEEN $4::bigint - 1 AND $4::bigint
+            """, [key.site, key.epoch, key.stream, String(seq)])
+        return Set(rows.map { $0.int("time_ms") }.compactMap { $0 }.map { RolledSample(timeMs: $0, batch: nil, phase: nil, values: [], quality: nil).minute })
+    }
+
+    /// Computes the rollups of these minutes of the stream again from its samples (a sample
+    /// replaced by a dispute's resolution), in the caller's transaction, holding the stream's row
+    /// so no ingest adds to them meanwhile. Reads the stream's samples of those minutes and the
+    /// successor of each.
+    static func recompute(_ key: StreamKey, minutes: Set<Int64>, on connection: PostgresConnection) throws {
+        guard !minutes.isEmpty else { return }
+        let k = [key.site, key.epoch, key.stream]
+        let list = "{" + minutes.sorted().map(String.init).joined(separator: ",") + "}"
+        try connection.execute("SELECT 1 FROM streams WHERE site = $1 AND epoch = $2 AND stream = $3 FOR UPDATE", k)
+        try connection.execute("DELETE FROM sample_minutes WHERE site = $1 AND epoch = $2 AND stream = $3 AND minute = ANY($4::bigint[])", k + [list])
+        let query = """
+            SELECT DISTINCT ON (s.seq) s.seq, round(extract(epoch FROM s.time) * 1000)::bigint AS time_ms, s.batch, s.phase,
+                   s."values"::text AS values_text, s.quality::text AS quality_text
+            FROM samples s JOIN unnest($4::bigint[]) AS m(minute)
+              ON s.time >= to_timestamp(m.minute * 60) AND s.time < to_timestamp(m.minute * 60 + 60)
+            WHERE s.site = $1 AND s.epoch = $2 AND s.stream = $3 ORDER BY s.seq, s.time
+            """
+        var samples: [Int64: RolledSample] = [:]
+        func read(_ rows: PostgresResult) {
+            for row in rows.map({ $0 }) {
+                guard let seq = row.int("seq"), let ms = row.int("time_ms"), let values = row.string("values_text") else { continue }
+                samples[seq] = RolledSample(timeMs: ms, batch: row.string("batch"), phase: row.string("phase"), values: Array(values.utf8)[...],
+                                            quality: row.string("quality_text").map { Array($0.utf8)[...] })
+            }
+        }
+        read(try connection.execute(query, k + [list]))
+        let inMinutes = samples
+        let successors = inMinutes.keys.map { $0 + 1 }.filter { samples[$0] == nil }
+        if !successors.isEmpty {
+            read(try connection.execute("""
+                SELECT DISTINCT ON (seq) seq, round(extract(epoch FROM time) * 1000)::bigint AS time_ms, batch, phase,
+                       "values"::text AS values_text, quality::text AS quality_text
+                FROM samples WHERE site = $1 AND epoch = $2 AND stream = $3 AND seq = ANY($4::bigint[]) ORDER BY seq, time
+                """, k + ["{" + successors.map(String.init).joined(separator: ",") + "}"]))
+        }
+        var rollups = MinuteRollups()
+        for (seq, sample) in inMinutes.sorted(by: { $0.key < $1.key }) {
+            rollups.add(sample: sample, of: key)
+            if let next = samples[seq + 1] { rollups.add(interval: sample, until: next.timeMs, of: key) }
+        }
+        guard !rollups.isEmpty else { return }
+        try connection.copy("COPY sample_minutes (\(MinuteRollups.columns)) FROM STDIN", data: rollups.copyRows().bytes)
+    }
+}

@@ -130,6 +130,10 @@ public struct RecordDispute: Sendable, Codable, Equatable {
                                   + "restore them before this dispute is resolved")
                 }
             }
+            // The rollups of the minutes the sample leaves and enters, and of its predecessor's
+            // (whose interval ends at it), are computed again from the samples.
+            let stream = StreamKey(site: d.site, epoch: d.epoch, stream: d.stream)
+            var minutes = try MinuteRollupCheck.minutesAround(stream, seq: d.seq, on: connection)
             try connection.execute("""
                 UPDATE samples SET time = (v->>'time')::timestamptz, cycle = (v->>'cycle')::bigint, batch = v->>'batch',
                     phase = v->>'phase', spec = v->>'spec', "values" = (v->>'values')::json, quality = (v->>'quality')::json,
@@ -140,6 +144,8 @@ public struct RecordDispute: Sendable, Codable, Equatable {
             let batches = Set([old.string(0, "batch"), (try JSONSerialization.jsonObject(with: Data(version.content.utf8)) as? [String: Any])?["batch"] as? String]
                 .compactMap { $0 })
             for batch in batches { try recountBatchRuns(site: d.site, epoch: d.epoch, stream: d.stream, batch: batch, on: connection) }
+            minutes.formUnion(try MinuteRollupCheck.minutesAround(stream, seq: d.seq, on: connection))
+            try MinuteRollupCheck.recompute(stream, minutes: minutes, on: connection)
         case .event:
             try connection.execute("""
                 UPDATE events SET time = (v->>'time')::timestamptz, kind = coalesce(v->>'kind', ''), batch = v->>'batch',

@@ -146,6 +146,23 @@ struct MinuteRollupTests {
         #expect(try verify().lines == ["minute rollups: 1 streams agree with their samples"])
     }
 
+    @Test("a stream's last record replaced by QA after a differing copy: the next sample's interval is taken from the record as it is now")
+    func tailReplacedByDispute() throws {
+        let db = try IngestDatabase()
+        let feed = SiteFeed(site: "site-a")
+        try db.write([feed.telemetry("rocker-1", 1...10, batch: "B-1", phase: "expansion", hashed: true)])
+        // A forged number 11 first (stored, and the writer's last sample of the stream), then the site's own.
+        try db.write([feed.telemetry("rocker-1", 11...11, batch: "B-1", phase: "expansion", hashed: false) { _ in ["temperature": 39.9, "ph": 7.2] }])
+        try db.write([feed.telemetry("rocker-1", 11...11, batch: "B-1", phase: "expansion", hashed: true)])
+        let dispute = try #require(try RecordDispute.list(db.connection).first)
+        _ = try RecordDispute.resolve(id: dispute.id, keep: .received, reason: "the site's chain holds the received one", user: "qa", on: db.connection)
+        // Number 12 names the site's 11 as its predecessor: the forged one the writer remembers is not used.
+        try db.write([feed.telemetry("rocker-1", 12...20, batch: "B-1", phase: "expansion", hashed: true)])
+        let check = try MinuteRollupCheck.verify(site: "site-a", batch: nil, rebuild: false, on: db.connection)
+        #expect(check.intact, "\(check.lines)")
+        #expect(try db.scalar("SELECT max(hi) FROM sample_minute_values WHERE parameter = 'temperature'") == "37")
+    }
+
     @Test("a sample's values as rolled up: numbers kept, labels and flags counted, what quality names not read well")
     func sampleValues() {
         let values = Array(#"{"a":1.5,"b":"label","c":true,"d":-2e3,"e":null,"f":{"x":1}}"#.utf8)[...]

@@ -11,6 +11,9 @@ extension IngestWriter {
     struct RollupTail {
         var seq: Int64
         var sample: RolledSample
+        /// Its chain hash: the next record must name it as its predecessor for the tail to stand
+        /// for the stored record (QA may have replaced that record since, resolving a dispute).
+        var hash: String?
     }
 
     func rollUp(_ records: [RecordMessage], fresh: [RecordMessage], before: [StreamKey: StreamProgress]) throws -> [StreamKey: RollupTail] {
@@ -18,7 +21,11 @@ extension IngestWriter {
         for message in records where message.kind == .sample { arrived[message.streamKey, default: []].append(message.seqFirst...message.seqLast) }
         guard !arrived.isEmpty else { return [:] }
         var inMemory: [StreamKey: [Int64: RolledSample]] = [:]
+        // Per stream, the predecessor each fresh message's first sample names, and each last sample's own hash.
+        var namedPredecessor: [StreamKey: [Int64: String?]] = [:], hashes: [StreamKey: [Int64: String?]] = [:]
         for message in fresh where message.kind == .sample {
+            if let first = message.samples.first { namedPredecessor[message.streamKey, default: [:]][first.seq] = .some(first.previousHash) }
+            if let last = message.samples.last { hashes[message.streamKey, default: [:]][last.seq] = .some(last.hash) }
             var previous: RolledSample?
             for sample in message.samples {
                 guard let timeMs = siteTimeMilliseconds(sample.time) else { continue }  // fresh samples have the site's form
@@ -36,7 +43,7 @@ extension IngestWriter {
             guard !new.isEmpty else { continue }
             // Moved out, not copied: the tail added below would otherwise copy every sample of the stream.
             var known = inMemory.removeValue(forKey: key) ?? [:]
-            if let tail = rollupTails[key] { known[tail.seq] = tail.sample }
+            if let tail = rollupTails[key], let named = namedPredecessor[key]?[tail.seq + 1], named == tail.hash { known[tail.seq] = tail.sample }
             // What is needed and not in memory: new numbers stored by the staged path, and the
             // stored neighbours of each new run.
             var wanted: [ClosedRange<Int64>] = []
@@ -63,8 +70,10 @@ extension IngestWriter {
                     rollups.add(interval: sample, until: next.timeMs, of: key)
                 }
             }
-            // Whether from memory or read back, it is the stored record of its number once this commits.
-            if let last = new.last, let sample = known[last.upperBound] { tails[key] = RollupTail(seq: last.upperBound, sample: sample) }
+            // A fresh message's last sample: the stored record of its number once this commits.
+            if let last = new.last, let sample = known[last.upperBound], let hash = hashes[key]?[last.upperBound] {
+                tails[key] = RollupTail(seq: last.upperBound, sample: sample, hash: hash)
+            }
         }
         guard !rollups.isEmpty else { return tails }
         try rollups.mergeStored(on: connection)

@@ -56,5 +56,11 @@ struct BoundsConfigTests {
         #expect(refusal("web: { sign_budget: 500ms }").contains(": web.sign_budget:"))
         #expect(refusal("web: { sign_budget: 7h }").contains(": web.sign_budget:"))
         #expect(refusal("web: { sign_budget: later }").contains(": web.sign_budget:"))
+        // A running batch is shown from its rollups beyond 500,000 samples on a device unless set.
+        #expect(defaults.pageRunningMaxSamples == 500_000)
+        #expect(try #require(try parse("web: { page_running_max_samples: 86400 }").web).pageRunningMaxSamples == 86_400)
+        #expect(refusal("web: { page_running_max_samples: 0 }").contains(": web.page_running_max_samples:"))
+        #expect(refusal("web: { page_running_max_samples: -5 }").contains(": web.page_running_max_samples:"))
+        #expect(refusal("web: { page_running_max_samples: many }").contains(": web.page_running_max_samples:"))
     }
 }

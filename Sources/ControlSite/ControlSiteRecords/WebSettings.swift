@@ -61,7 +61,7 @@ public struct WebSettings: Sendable, Equatable {
     static let keys = [
         "address", "port", "secure_cookies", "session_idle", "session_max", "login_failures_per_user",
         "login_failures_per_address", "login_window", "login_delay", "profiles", "database_threads", "tls", "page_threads", "page_queue",
-        "page_budget", "page_max_parameters", "page_max_samples", "page_max_sample_bytes", "page_max_rows", "prepare_interval",
+        "page_budget", "page_max_parameters", "page_max_samples", "page_max_sample_bytes", "page_max_rows", "page_running_max_samples", "prepare_interval",
         "prepared_max_samples", "sign_budget",
     ]
 

@@ -48,4 +48,21 @@ struct RunningBatchPageTests {
         let page = try await web.get(Self.path)
         #expect(page.status == 200 && page.body.contains("100 of them in the rollups"), "\(page.body.prefix(600))")
     }
+
+    @Test("the plot's stretches of minutes hold each parameter's lowest and highest values, however few stretches are asked for")
+    func stretchesHoldTheExtremes() async throws {
+        let fixture = try await WebFixture { $0.pageRunningMaxSamples = 50 }
+        for stretches in [1, 2, 400] {
+            let trend = try #require(try RunningBatchTrend.load(site: WebFixture.site, batch: WebFixture.batch, stretches: stretches,
+                                                                maxParameters: 10, on: fixture.db.connection))
+            let device = try #require(trend.devices.first { $0.device == "rocker-1" })
+            let temperature = try #require(device.parameters.first { $0.name == "temperature" })
+            #expect(!temperature.stretches.isEmpty && temperature.stretches.count <= stretches)
+            #expect(temperature.stretches.compactMap(\.lo).min() == 36.95 && temperature.stretches.compactMap(\.hi).max() == 38.6)
+            #expect(zip(temperature.stretches, temperature.stretches.dropFirst()).allSatisfy { $0.end <= $1.start })
+            if stretches == 1 { #expect(temperature.stretches.first?.lo == 36.95 && temperature.stretches.first?.hi == 38.6) }
+            let ph = try #require(device.parameters.first { $0.name == "ph" })
+            #expect(ph.phases.map(\.phase) == ["activation", "expansion"] && ph.phases.first?.lo == 7.2 && abs((ph.phases.first?.mean ?? 0) - 7.2) < 1e-9)
+        }
+    }
 }

@@ -87,43 +87,43 @@ public struct RunningBatchTrend: Sendable {
             let (device, epoch, stream) = (key[0], key[1], key[2])
             let firstMinute = Int64((phases.map(\.first).min() ?? 0) / 60), lastMinute = Int64(((phases.map(\.last).max() ?? 0) / 60).rounded(.down))
             let width = max(1, (lastMinute - firstMinute + 1 + Int64(max(1, stretches)) - 1) / Int64(max(1, stretches)))
-            let k = [site, epoch, stream, batch, String(firstMinute), String(lastMinute)]
-            let summaries = try connection.execute("""
-                SELECT phase, parameter, sum(samples) AS samples, sum(n) AS n, min(lo) AS lo, max(hi) AS hi,
-                       sum(wsum) / nullif(sum(held), 0) AS mean
-                FROM sample_minute_values
-                WHERE site = $1 AND epoch = $2 AND stream = $3 AND batch = $4 AND minute BETWEEN $5::bigint AND $6::bigint
-                GROUP BY phase, parameter ORDER BY parameter, min(minute)
+            let k = [site, epoch, stream, batch, String(firstMinute), String(lastMinute), String(width)]
+            // One read of the device's minutes gives both: per phase and parameter, and per
+            // stretch and parameter (the second for the parameters shown only, chosen below).
+            let rows = try connection.execute("""
+                SELECT grouping(phase) AS by_stretch, parameter, phase, stretch, sum(samples) AS samples, sum(n) AS n,
+                       min(lo) AS lo, max(hi) AS hi, sum(wsum) / nullif(sum(held), 0) AS mean, min(minute) AS first_minute
+                FROM (SELECT parameter, phase, (minute - $5::bigint) / $7::bigint AS stretch, minute, samples, n, lo, hi, wsum, held
+                      FROM sample_minute_values
+                      WHERE site = $1 AND epoch = $2 AND stream = $3 AND batch = $4 AND minute BETWEEN $5::bigint AND $6::bigint) v
+                GROUP BY GROUPING SETS ((parameter, phase), (parameter, stretch))
+                ORDER BY by_stretch, parameter, first_minute, stretch
                 """, k)
             var names: [String] = [], phaseSummaries: [String: [PhaseSummary]] = [:], counted: [String: Int64] = [:]
-            for row in summaries.map({ $0 }) {
-                guard let name = row.string("parameter") else { continue }
+            var byName: [String: [Stretch]] = [:]
+            let byStretchColumn = rows.column("by_stretch"), parameterColumn = rows.column("parameter"), phaseColumn = rows.column("phase")
+            let stretchColumn = rows.column("stretch"), samplesColumn = rows.column("samples"), nColumn = rows.column("n")
+            let loColumn = rows.column("lo"), hiColumn = rows.column("hi"), meanColumn = rows.column("mean")
+            for r in 0..<rows.rowCount {
+                guard let name = rows.string(r, parameterColumn) else { continue }
+                if rows.int(r, byStretchColumn) == 1 {
+                    guard let index = rows.int(r, stretchColumn) else { continue }
+                    let start = Double(firstMinute + index * width) * 60
+                    byName[name, default: []].append(Stretch(start: start, end: start + Double(width) * 60,
+                                                             lo: rows.double(r, loColumn), hi: rows.double(r, hiColumn)))
+                    continue
+                }
                 if phaseSummaries[name] == nil { names.append(name) }
-                let summary = PhaseSummary(phase: row.string("phase") ?? "", samples: row.int("samples") ?? 0, readWell: row.int("n") ?? 0,
-                                           lo: row.double("lo"), hi: row.double("hi"), mean: row.double("mean"))
+                let summary = PhaseSummary(phase: rows.string(r, phaseColumn) ?? "", samples: rows.int(r, samplesColumn) ?? 0,
+                                           readWell: rows.int(r, nColumn) ?? 0, lo: rows.double(r, loColumn),
+                                           hi: rows.double(r, hiColumn), mean: rows.double(r, meanColumn))
                 phaseSummaries[name, default: []].append(summary)
                 counted[name, default: 0] += summary.samples
             }
             // Numbers only (labels and flags are counted, never plotted), as many as a page shows.
             let numeric = names.filter { name in phaseSummaries[name]?.contains { $0.readWell > 0 } == true }
             let shown = Array(numeric.prefix(max(0, maxParameters)))
-            var parameters: [Parameter] = []
-            if !shown.isEmpty {
-                let stretchRows = try connection.execute("""
-                    SELECT parameter, (minute - $5::bigint) / $7::bigint AS stretch, min(lo) AS lo, max(hi) AS hi
-                    FROM sample_minute_values
-                    WHERE site = $1 AND epoch = $2 AND stream = $3 AND batch = $4 AND minute BETWEEN $5::bigint AND $6::bigint
-                      AND parameter = ANY($8::text[])
-                    GROUP BY parameter, stretch ORDER BY parameter, stretch
-                    """, k + [String(width), PostgresArray.text(shown)])
-                var byName: [String: [Stretch]] = [:]
-                for row in stretchRows.map({ $0 }) {
-                    guard let name = row.string("parameter"), let index = row.int("stretch") else { continue }
-                    let start = Double(firstMinute + index * width) * 60
-                    byName[name, default: []].append(Stretch(start: start, end: start + Double(width) * 60, lo: row.double("lo"), hi: row.double("hi")))
-                }
-                parameters = shown.map { Parameter(name: $0, stretches: byName[$0] ?? [], phases: phaseSummaries[$0] ?? []) }
-            }
+            let parameters = shown.map { Parameter(name: $0, stretches: byName[$0] ?? [], phases: phaseSummaries[$0] ?? []) }
             devices.append(Device(
                 device: device, stream: stream, phases: phases, samples: phases.reduce(0) { $0 + $1.samples },
                 rolledUp: counted.values.max() ?? 0, parameters: parameters, parametersLeftOut: Array(numeric.dropFirst(shown.count))))

@@ -65,4 +65,27 @@ struct RunningBatchPageTests {
             #expect(ph.phases.map(\.phase) == ["activation", "expansion"] && ph.phases.first?.lo == 7.2 && abs((ph.phases.first?.mean ?? 0) - 7.2) < 1e-9)
         }
     }
+
+    @Test("a device naming more parameters than one read takes has every one of them summed")
+    func manyParameters() async throws {
+        let fixture = try await WebFixture { $0.pageRunningMaxSamples = 50 }
+        let db = fixture.db.connection
+        // A minute of rocker-1 naming 30 parameters more, x01 holding 1 ... x30 holding 30.
+        let names = (1...30).map { String(format: "x%02d", $0) }
+        let numbers = (1...30).map { String($0) }.joined(separator: ",")
+        try db.execute("""
+            INSERT INTO sample_minutes (site, epoch, stream, minute, batch, phase, parameters, samples, n, lo, hi, wsum, held)
+            SELECT site, epoch, stream, min(minute), batch, 'extra', $1::text[], $2::int[], $2::int[], $3::float8[], $3::float8[], $3::float8[], $2::int[]::float8[]
+            FROM sample_minutes WHERE batch = 'A-1' GROUP BY site, epoch, stream, batch
+            """, [PostgresArray.text(names), "{" + Array(repeating: "1", count: 30).joined(separator: ",") + "}", "{\(numbers)}"])
+        let trend = try #require(try RunningBatchTrend.load(site: WebFixture.site, batch: WebFixture.batch, stretches: 10, maxParameters: 100, on: db))
+        let device = try #require(trend.devices.first { $0.device == "rocker-1" })
+        for (i, name) in names.enumerated() {
+            let parameter = try #require(device.parameters.first { $0.name == name })
+            #expect(parameter.phases.map(\.phase) == ["extra"] && parameter.phases.first?.lo == Double(i + 1) && parameter.phases.first?.mean == Double(i + 1))
+            #expect(parameter.stretches.count == 1 && parameter.stretches.first?.hi == Double(i + 1))
+        }
+        let temperature = try #require(device.parameters.first { $0.name == "temperature" })
+        #expect(temperature.stretches.compactMap(\.lo).min() == 36.95 && temperature.stretches.compactMap(\.hi).max() == 38.6)
+    }
 }

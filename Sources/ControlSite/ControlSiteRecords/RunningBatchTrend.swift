@@ -88,46 +88,99 @@ public struct RunningBatchTrend: Sendable {
             let firstMinute = Int64((phases.map(\.first).min() ?? 0) / 60), lastMinute = Int64(((phases.map(\.last).max() ?? 0) / 60).rounded(.down))
             let width = max(1, (lastMinute - firstMinute + 1 + Int64(max(1, stretches)) - 1) / Int64(max(1, stretches)))
             let k = [site, epoch, stream, batch, String(firstMinute), String(lastMinute), String(width)]
-            // One read of the device's minutes gives both: per phase and parameter, and per
-            // stretch and parameter (the second for the parameters shown only, chosen below).
-            let rows = try connection.execute("""
-                SELECT grouping(phase) AS by_stretch, parameter, phase, stretch, sum(samples) AS samples, sum(n) AS n,
-                       min(lo) AS lo, max(hi) AS hi, sum(wsum) / nullif(sum(held), 0) AS mean, min(minute) AS first_minute
-                FROM (SELECT parameter, phase, (minute - $5::bigint) / $7::bigint AS stretch, minute, samples, n, lo, hi, wsum, held
-                      FROM sample_minute_values
-                      WHERE site = $1 AND epoch = $2 AND stream = $3 AND batch = $4 AND minute BETWEEN $5::bigint AND $6::bigint) v
-                GROUP BY GROUPING SETS ((parameter, phase), (parameter, stretch))
-                ORDER BY by_stretch, parameter, first_minute, stretch
-                """, k)
-            var names: [String] = [], phaseSummaries: [String: [PhaseSummary]] = [:], counted: [String: Int64] = [:]
-            var byName: [String: [Stretch]] = [:]
-            let byStretchColumn = rows.column("by_stretch"), parameterColumn = rows.column("parameter"), phaseColumn = rows.column("phase")
-            let stretchColumn = rows.column("stretch"), samplesColumn = rows.column("samples"), nColumn = rows.column("n")
-            let loColumn = rows.column("lo"), hiColumn = rows.column("hi"), meanColumn = rows.column("mean")
-            for r in 0..<rows.rowCount {
-                guard let name = rows.string(r, parameterColumn) else { continue }
-                if rows.int(r, byStretchColumn) == 1 {
-                    guard let index = rows.int(r, stretchColumn) else { continue }
-                    let start = Double(firstMinute + index * width) * 60
-                    byName[name, default: []].append(Stretch(start: start, end: start + Double(width) * 60,
-                                                             lo: rows.double(r, loColumn), hi: rows.double(r, hiColumn)))
-                    continue
+            var sums: [String: [String: Sum]] = [:], stretchSums: [String: [Int64: Sum]] = [:]
+            // Parameters by their place in the minutes' arrays, a share of places per read; a
+            // device naming more parameters than one share is read again for the next places.
+            var places = 1...placesPerRead, mostPlaces = 0
+            repeat {
+                let rows = try connection.transaction {
+                    // Groups are few (phases and stretches) where the planner expects one per
+                    // minute, and would sort every minute for them rather than hash them.
+                    try connection.execute("SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)")
+                    return try connection.execute(minutesQuery(places), k)
                 }
-                if phaseSummaries[name] == nil { names.append(name) }
-                let summary = PhaseSummary(phase: rows.string(r, phaseColumn) ?? "", samples: rows.int(r, samplesColumn) ?? 0,
-                                           readWell: rows.int(r, nColumn) ?? 0, lo: rows.double(r, loColumn),
-                                           hi: rows.double(r, hiColumn), mean: rows.double(r, meanColumn))
-                phaseSummaries[name, default: []].append(summary)
-                counted[name, default: 0] += summary.samples
+                let placesColumn = rows.column("places"), phaseColumn = rows.column("phase"), stretchColumn = rows.column("stretch")
+                let firstColumn = rows.column("first_minute")
+                let columns = places.map { i in ["p", "s", "n", "lo", "hi", "w", "h"].map { rows.column("\($0)\(i)") } }
+                for r in 0..<rows.rowCount {
+                    mostPlaces = max(mostPlaces, Int(rows.int(r, placesColumn) ?? 0))
+                    let phase = rows.string(r, phaseColumn) ?? "", stretch = rows.int(r, stretchColumn) ?? 0
+                    let first = rows.int(r, firstColumn) ?? 0
+                    for c in columns {
+                        guard let name = rows.string(r, c[0]) else { continue }
+                        let part = Sum(samples: rows.int(r, c[1]) ?? 0, n: rows.int(r, c[2]) ?? 0, lo: rows.double(r, c[3]), hi: rows.double(r, c[4]),
+                                       wsum: rows.double(r, c[5]) ?? 0, held: rows.double(r, c[6]) ?? 0, firstMinute: first)
+                        sums[name, default: [:]][phase, default: Sum()].merge(part)
+                        stretchSums[name, default: [:]][stretch, default: Sum()].merge(part)
+                    }
+                }
+                places = (places.upperBound + 1)...(places.upperBound + placesPerRead)
+            } while places.lowerBound <= mostPlaces
+            let names = sums.keys.sorted()
+            var phaseSummaries: [String: [PhaseSummary]] = [:], counted: [String: Int64] = [:]
+            for name in names {
+                let byPhase = (sums[name] ?? [:]).sorted { ($0.value.firstMinute, $0.key) < ($1.value.firstMinute, $1.key) }
+                phaseSummaries[name] = byPhase.map { phase, sum in
+                    PhaseSummary(phase: phase, samples: sum.samples, readWell: sum.n, lo: sum.lo, hi: sum.hi,
+                                 mean: sum.held > 0 ? sum.wsum / sum.held : nil)
+                }
+                counted[name] = byPhase.reduce(0) { $0 + $1.value.samples }
             }
             // Numbers only (labels and flags are counted, never plotted), as many as a page shows.
             let numeric = names.filter { name in phaseSummaries[name]?.contains { $0.readWell > 0 } == true }
             let shown = Array(numeric.prefix(max(0, maxParameters)))
-            let parameters = shown.map { Parameter(name: $0, stretches: byName[$0] ?? [], phases: phaseSummaries[$0] ?? []) }
+            let parameters = shown.map { name in
+                let stretches = (stretchSums[name] ?? [:]).sorted { $0.key < $1.key }.map { index, sum in
+                    let start = Double(firstMinute + index * width) * 60
+                    return Stretch(start: start, end: start + Double(width) * 60, lo: sum.lo, hi: sum.hi)
+                }
+                return Parameter(name: name, stretches: stretches, phases: phaseSummaries[name] ?? [])
+            }
             devices.append(Device(
                 device: device, stream: stream, phases: phases, samples: phases.reduce(0) { $0 + $1.samples },
                 rolledUp: counted.values.max() ?? 0, parameters: parameters, parametersLeftOut: Array(numeric.dropFirst(shown.count))))
         }
         return RunningBatchTrend(site: site, batch: batch, devices: devices)
+    }
+
+    /// Parameters read per query: seven columns each, within PostgreSQL's 1,664 per statement.
+    static let placesPerRead = 24
+
+    /// A device's minutes summed per phase and stretch of minutes, for the parameters at `places`
+    /// in the minutes' arrays: each array element by its place, not by `unnest` (a function call
+    /// per minute, most of the page's time over a month).
+    static func minutesQuery(_ places: ClosedRange<Int>) -> String {
+        var columns = ""
+        for i in places {
+            columns += ", parameters[\(i)] AS p\(i), sum(samples[\(i)]) AS s\(i), sum(n[\(i)]) AS n\(i), min(lo[\(i)]) AS lo\(i)"
+                + ", max(hi[\(i)]) AS hi\(i), sum(wsum[\(i)]) AS w\(i), sum(held[\(i)]) AS h\(i)"
+        }
+        return """
+            SELECT cardinality(parameters) AS places, phase, (minute - $5::bigint) / $7::bigint AS stretch, min(minute) AS first_minute\(columns)
+            FROM sample_minutes
+            WHERE site = $1 AND epoch = $2 AND stream = $3 AND batch = $4 AND minute BETWEEN $5::bigint AND $6::bigint
+            GROUP BY parameters, phase, stretch
+            """
+    }
+
+    /// A parameter's minutes added up: over a phase, or over a stretch of minutes.
+    struct Sum {
+        var samples: Int64 = 0
+        var n: Int64 = 0
+        var lo: Double?
+        var hi: Double?
+        var wsum = 0.0
+        var held = 0.0
+        var firstMinute = Int64.max
+
+        mutating func merge(_ other: Sum) {
+            samples += other.samples
+            n += other.n
+            if let l = other.lo { lo = Swift.min(lo ?? l, l) }
+            if let h = other.hi { hi = Swift.max(hi ?? h, h) }
+            wsum += other.wsum
+            held += other.held
+            firstMinute = Swift.min(firstMinute, other.firstMinute)
+        }
     }
 }

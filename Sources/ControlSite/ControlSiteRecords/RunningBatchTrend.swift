@@ -89,21 +89,23 @@ public struct RunningBatchTrend: Sendable {
             let width = max(1, (lastMinute - firstMinute + 1 + Int64(max(1, stretches)) - 1) / Int64(max(1, stretches)))
             let k = [site, epoch, stream, batch, String(firstMinute), String(lastMinute), String(width)]
             var sums: [String: [String: Sum]] = [:], stretchSums: [String: [Int64: Sum]] = [:]
-            // Parameters by their place in the minutes' arrays, a share of places per read; a
-            // device naming more parameters than one share is read again for the next places.
-            var places = 1...placesPerRead, mostPlaces = 0
-            repeat {
+            // Parameters by their place in the minutes' arrays, as many places as the minutes have
+            // (a place no minute has costs as much to sum as one they all have), a share per read.
+            let most = try connection.execute("""
+                SELECT coalesce(max(cardinality(parameters)), 0) AS places FROM sample_minutes
+                WHERE site = $1 AND epoch = $2 AND stream = $3 AND batch = $4 AND minute BETWEEN $5::bigint AND $6::bigint
+                """, Array(k.prefix(6))).int(0, "places") ?? 0
+            for from in stride(from: 1, through: Int(most), by: placesPerRead) {
+                let places = from...min(Int(most), from + placesPerRead - 1)
                 let rows = try connection.transaction {
                     // Groups are few (phases and stretches) where the planner expects one per
                     // minute, and would sort every minute for them rather than hash them.
                     try connection.execute("SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)")
                     return try connection.execute(minutesQuery(places), k)
                 }
-                let placesColumn = rows.column("places"), phaseColumn = rows.column("phase"), stretchColumn = rows.column("stretch")
-                let firstColumn = rows.column("first_minute")
+                let phaseColumn = rows.column("phase"), stretchColumn = rows.column("stretch"), firstColumn = rows.column("first_minute")
                 let columns = places.map { i in ["p", "s", "n", "lo", "hi", "w", "h"].map { rows.column("\($0)\(i)") } }
                 for r in 0..<rows.rowCount {
-                    mostPlaces = max(mostPlaces, Int(rows.int(r, placesColumn) ?? 0))
                     let phase = rows.string(r, phaseColumn) ?? "", stretch = rows.int(r, stretchColumn) ?? 0
                     let first = rows.int(r, firstColumn) ?? 0
                     for c in columns {
@@ -114,8 +116,7 @@ public struct RunningBatchTrend: Sendable {
                         stretchSums[name, default: [:]][stretch, default: Sum()].merge(part)
                     }
                 }
-                places = (places.upperBound + 1)...(places.upperBound + placesPerRead)
-            } while places.lowerBound <= mostPlaces
+            }
             let names = sums.keys.sorted()
             var phaseSummaries: [String: [PhaseSummary]] = [:], counted: [String: Int64] = [:]
             for name in names {
@@ -156,7 +157,7 @@ public struct RunningBatchTrend: Sendable {
                 + ", max(hi[\(i)]) AS hi\(i), sum(wsum[\(i)]) AS w\(i), sum(held[\(i)]) AS h\(i)"
         }
         return """
-            SELECT cardinality(parameters) AS places, phase, (minute - $5::bigint) / $7::bigint AS stretch, min(minute) AS first_minute\(columns)
+            SELECT phase, (minute - $5::bigint) / $7::bigint AS stretch, min(minute) AS first_minute\(columns)
             FROM sample_minutes
             WHERE site = $1 AND epoch = $2 AND stream = $3 AND batch = $4 AND minute BETWEEN $5::bigint AND $6::bigint
             GROUP BY parameters, phase, stretch

@@ -40,7 +40,7 @@ struct RolledSample {
             var number: Double?
             if !notReadWell.contains(key), let first = value.first,
                first == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) {
-                number = Double(String(decoding: value, as: UTF8.self)).flatMap { $0.isFinite ? $0 : nil }
+                number = JSONNumber.double(value).flatMap { $0.isFinite ? $0 : nil }
             }
             named.append((name, number))
         }

@@ -154,7 +154,7 @@ enum StrictJSON {
                 guard current.map({ (0x30...0x39).contains($0) }) == true else { throw fail("an exponent needs digits") }
                 digits()
             }
-            guard position - start <= 64, let value = Double(String(decoding: bytes[start..<position], as: UTF8.self)), value.isFinite else {
+            guard position - start <= 64, let value = JSONNumber.double(bytes[start..<position]), value.isFinite else {
                 throw Failure(offset: start - bytes.startIndex,
                               reason: "the number \(String(decoding: bytes[start..<min(position, start + 32)], as: UTF8.self)) is beyond a double")
             }

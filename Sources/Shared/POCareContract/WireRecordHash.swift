@@ -137,7 +137,7 @@ public enum WireRecordHash {
             }
             return Double(bitPattern: bits)
         }
-        guard let number = Double(String(decoding: text, as: UTF8.self)), number.isFinite else {
+        guard let number = JSONNumber.double(text), number.isFinite else {
             throw ReadingsError(description: "\(id): raw is neither a number nor 16 hex digits")
         }
         return number
@@ -152,7 +152,7 @@ public enum WireRecordHash {
             guard let string = JSONFields.decodeString(text) else { throw ReadingsError(description: "\(id): malformed text") }
             return .text(string)
         default:
-            guard let number = Double(String(decoding: text, as: UTF8.self)), number.isFinite else {
+            guard let number = JSONNumber.double(text), number.isFinite else {
                 throw ReadingsError(description: "\(id): '\(String(decoding: text.prefix(40), as: UTF8.self))' is not a value")
             }
             return .number(number)

@@ -110,8 +110,9 @@ public struct RunningBatchTrend: Sendable {
                     let first = rows.int(r, firstColumn) ?? 0
                     for c in columns {
                         guard let name = rows.string(r, c[0]) else { continue }
-                        let part = Sum(samples: rows.int(r, c[1]) ?? 0, n: rows.int(r, c[2]) ?? 0, lo: rows.double(r, c[3]), hi: rows.double(r, c[4]),
-                                       wsum: rows.double(r, c[5]) ?? 0, held: rows.double(r, c[6]) ?? 0, firstMinute: first)
+                        let cell = MinuteRollups.Cell(samples: Int(rows.int(r, c[1]) ?? 0), n: Int(rows.int(r, c[2]) ?? 0), lo: rows.double(r, c[3]),
+                                                      hi: rows.double(r, c[4]), wsum: rows.double(r, c[5]) ?? 0, held: rows.double(r, c[6]) ?? 0)
+                        let part = Sum(cell: cell, firstMinute: first)
                         sums[name, default: [:]][phase, default: Sum()].merge(part)
                         stretchSums[name, default: [:]][stretch, default: Sum()].merge(part)
                     }
@@ -122,10 +123,10 @@ public struct RunningBatchTrend: Sendable {
             for name in names {
                 let byPhase = (sums[name] ?? [:]).sorted { ($0.value.firstMinute, $0.key) < ($1.value.firstMinute, $1.key) }
                 phaseSummaries[name] = byPhase.map { phase, sum in
-                    PhaseSummary(phase: phase, samples: sum.samples, readWell: sum.n, lo: sum.lo, hi: sum.hi,
-                                 mean: sum.held > 0 ? sum.wsum / sum.held : nil)
+                    PhaseSummary(phase: phase, samples: Int64(sum.cell.samples), readWell: Int64(sum.cell.n), lo: sum.cell.lo, hi: sum.cell.hi,
+                                 mean: sum.cell.held > 0 ? sum.cell.wsum / sum.cell.held : nil)
                 }
-                counted[name] = byPhase.reduce(0) { $0 + $1.value.samples }
+                counted[name] = byPhase.reduce(0) { $0 + Int64($1.value.cell.samples) }
             }
             // Numbers only (labels and flags are counted, never plotted), as many as a page shows.
             let numeric = names.filter { name in phaseSummaries[name]?.contains { $0.readWell > 0 } == true }
@@ -133,7 +134,7 @@ public struct RunningBatchTrend: Sendable {
             let parameters = shown.map { name in
                 let stretches = (stretchSums[name] ?? [:]).sorted { $0.key < $1.key }.map { index, sum in
                     let start = Double(firstMinute + index * width) * 60
-                    return Stretch(start: start, end: start + Double(width) * 60, lo: sum.lo, hi: sum.hi)
+                    return Stretch(start: start, end: start + Double(width) * 60, lo: sum.cell.lo, hi: sum.cell.hi)
                 }
                 return Parameter(name: name, stretches: stretches, phases: phaseSummaries[name] ?? [])
             }
@@ -164,23 +165,14 @@ public struct RunningBatchTrend: Sendable {
             """
     }
 
-    /// A parameter's minutes added up: over a phase, or over a stretch of minutes.
+    /// A parameter's minutes added up as the rollups add them (`MinuteRollups.Cell`): over a
+    /// phase, or over a stretch of minutes; with the first minute, to order the phases.
     struct Sum {
-        var samples: Int64 = 0
-        var n: Int64 = 0
-        var lo: Double?
-        var hi: Double?
-        var wsum = 0.0
-        var held = 0.0
+        var cell = MinuteRollups.Cell()
         var firstMinute = Int64.max
 
         mutating func merge(_ other: Sum) {
-            samples += other.samples
-            n += other.n
-            if let l = other.lo { lo = Swift.min(lo ?? l, l) }
-            if let h = other.hi { hi = Swift.max(hi ?? h, h) }
-            wsum += other.wsum
-            held += other.held
+            cell.merge(other.cell)
             firstMinute = Swift.min(firstMinute, other.firstMinute)
         }
     }

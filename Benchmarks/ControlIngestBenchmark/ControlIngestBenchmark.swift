@@ -92,6 +92,7 @@ struct ControlIngestBenchmark: ParsableCommand {
         let size = try connection.execute("SELECT pg_size_pretty(pg_database_size(current_database())) AS size").string(0, "size") ?? "?"
         print("database size: \(size) (\(String(format: "%.0f", Double(try connection.execute("SELECT pg_database_size(current_database()) AS bytes").int(0, "bytes") ?? 0) / Double(max(inserted, 1)))) bytes per sample)")
         try resend(payloads.prefix(2000), info: info, logger: logger)
+        try compactAndMeasure(samples: inserted, on: connection, logger: logger)
 
         let (bare, bareCPU) = try bareCopy(payloads, info: info, logger: logger)
         var rates = [Double(inserted) / seconds], bares = [bare], cpuRatios = [bareCPU.total / ingestCPU.total * 100]
@@ -334,5 +335,30 @@ struct ClusterCPU {
             let ticks = fields[11...14].compactMap { Double($0) }.reduce(0, +)
             return sum + ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
         }
+    }
+}
+
+extension ControlIngestBenchmark {
+    /// Keeps the day as chunks, as `run` does once samples settle, and measures what is left:
+    /// the whole database, and the part of it each table takes, per sample.
+    func compactAndMeasure(samples: Int, on connection: PostgresConnection, logger: Logger) throws {
+        let began = Date()
+        let pass = try SampleCompaction(settledAfter: 0).run(on: connection, logger: logger)
+        let took = Date().timeIntervalSince(began)
+        // The rows' space is free for new rows once vacuumed; rewritten here so the file sizes show it.
+        try connection.execute("VACUUM FULL samples")
+        let n = Double(max(samples, 1))
+        func bytes(_ pattern: String) throws -> Double {
+            Double(try connection.execute("""
+                SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) AS bytes FROM pg_class c WHERE c.relkind = 'r' AND c.relname ~ $1
+                """, [pattern]).int(0, "bytes") ?? 0)
+        }
+        let database = Double(try connection.execute("SELECT pg_database_size(current_database()) AS bytes").int(0, "bytes") ?? 0)
+        let chunks = try bytes("^sample_chunks"), rows = try bytes("^samples_"), minutes = try bytes("^sample_minutes$")
+        print("kept as chunks: \(pass.records) samples in \(String(format: "%.1f", took)) s (\(Int(Double(pass.records) / max(took, 0.001))) samples/s, "
+              + "each chunk proved against its rows)")
+        print(String(format: "database after compaction: %.0f bytes per sample (goal ≤ 100): chunks %.1f, rows left %.1f, minute rollups %.1f, "
+                     + "the rest (catalog, other tables, indexes) %.1f", database / n, chunks / n, rows / n, minutes / n,
+                     (database - chunks - rows - minutes) / n))
     }
 }

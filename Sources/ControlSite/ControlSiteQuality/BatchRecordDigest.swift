@@ -32,9 +32,8 @@ public enum BatchRecordDigest {
                                                   || ' ' || coalesce(s.quality::text, '') || ' ' || coalesce(s.phase, '')
                                                   || ' ' || coalesce(s.spec, ''), 'UTF8')), 'hex') AS d
                   FROM batch_runs r
-                  JOIN samples s ON s.site = r.site AND s.epoch = r.epoch AND s.stream = r.stream
-                                AND s.seq BETWEEN r.first_seq AND r.last_seq AND s.batch = r.batch
-                  WHERE r.site = $1 AND r.batch = $2) x
+                  CROSS JOIN LATERAL stream_samples(r.site, r.epoch, r.stream, r.first_seq, r.last_seq) s
+                  WHERE r.site = $1 AND r.batch = $2 AND s.batch = r.batch) x
             """, [site, batch])
         var parts = [CanonicalJSON.string("pocare-batch-record/1"), CanonicalJSON.string(site), CanonicalJSON.string(batch)]
         // Whole rows in the order the SELECTs list their columns: that order is part of the digest's definition.

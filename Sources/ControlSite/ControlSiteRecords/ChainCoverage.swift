@@ -98,14 +98,15 @@ struct Walk: Sendable, Equatable {
     static func read(site: String, epoch: String, stream: String, from: Int64, to: Int64, counted: Int64, batch: String? = nil,
                      on connection: PostgresConnection) throws -> Walk {
         let isTelemetry = stream.hasSuffix("/telemetry")
-        let table = isTelemetry ? "samples" : "events"
+        let table = isTelemetry ? "stream_samples($1, $2, $3, $4::bigint, $5::bigint)"
+            : "events WHERE site = $1 AND epoch = $2 AND stream = $3 AND seq BETWEEN $4 AND $5"
         let recomputed = isTelemetry ? "time_ns IS NOT NULL" : "body IS NOT NULL"
         let walk = try connection.execute("""
             SELECT count(*) FILTER (WHERE seq >= $6) AS records, count(*) FILTER (WHERE seq >= $6 AND NOT (\(recomputed))) AS unrecomputed,
                    count(*) FILTER (WHERE seq >= $6 AND seq > $4 AND previous_hash IS DISTINCT FROM before) AS unlinked,
                    max(hash) FILTER (WHERE seq = $5) AS head_hash, count(*) FILTER (WHERE seq >= $6 AND batch = $7) AS of_batch
             FROM (SELECT seq, hash, previous_hash, batch, \(isTelemetry ? "time_ns" : "body"), lag(hash) OVER (ORDER BY seq) AS before
-                  FROM \(table) WHERE site = $1 AND epoch = $2 AND stream = $3 AND seq BETWEEN $4 AND $5) r
+                  FROM \(table)) r
             """,
             [site, epoch, stream, String(from), String(to), String(counted), batch])
         return Walk(records: walk.int(0, "records") ?? 0, unrecomputed: walk.int(0, "unrecomputed") ?? 0, unlinked: walk.int(0, "unlinked") ?? 0,

@@ -25,7 +25,7 @@ public struct ControlConfig: Sendable {
 
     static let keys = [
         "broker", "client_id", "mqtt_version", "shared_group", "tls", "credentials_file", "topic_root", "database",
-        "batch_messages", "queue_capacity", "keepalive", "writers", "gap_report_after", "replay_after", "web", "metrics", "sites",
+        "batch_messages", "queue_capacity", "keepalive", "writers", "gap_report_after", "replay_after", "compact_after", "compact_every", "web", "metrics", "sites",
         "ingest", "qms", "identity_key",
     ]
 
@@ -103,6 +103,8 @@ public struct ControlConfig: Sendable {
         let queueCapacity = root.int("queue_capacity", in: 1...10_000_000)
         let writers = root.int("writers", in: 1...16)
         let gapReportAfter = root.duration("gap_report_after")
+        let compactAfter = root.duration("compact_after")
+        let compactEvery = root.duration("compact_every")
         let replayAfter = replayAfter(root)
         let register = SiteKeyRegister.parse(root)
         let identity = identityKey(root)
@@ -114,6 +116,8 @@ public struct ControlConfig: Sendable {
         settings.queueCapacity = queueCapacity ?? settings.queueCapacity
         settings.writers = writers ?? settings.writers
         settings.gapReportAfter = gapReportAfter ?? settings.gapReportAfter
+        settings.compactAfter = compactAfter ?? settings.compactAfter
+        settings.compactEvery = compactEvery ?? settings.compactEvery
         if let replayAfter { settings.replayAfter = replayAfter }
         settings.siteKeys = register
         settings.identity = identity

@@ -91,8 +91,8 @@ struct DeviceReading {
         var times: [Double] = []
         for run in runs {
             try connection.forEachChunk("""
-                SELECT extract(epoch FROM s.time)::float8 AS time_s FROM samples s
-                WHERE s.site = $1 AND s.epoch = $2 AND s.stream = $3 AND s.seq BETWEEN $4::bigint AND $5::bigint AND s.batch = $6
+                SELECT extract(epoch FROM s.time)::float8 AS time_s FROM stream_samples($1, $2, $3, $4::bigint, $5::bigint) s
+                WHERE s.batch = $6
                 ORDER BY s.seq
                 """, [site, run.epoch, run.stream, String(run.firstSeq), String(run.lastSeq), batch],
                 chunk: max(limits.chunk, 50_000), checkpoint: checkpoint) { rows in

@@ -37,6 +37,10 @@ public final class IngestService: Service, Sendable {
         public var writers = 2
         /// A gap still open after this long is logged as an error (once).
         public var gapReportAfter: Duration = .seconds(300)
+        /// Samples older than this, with no gap below them, are kept as chunks (`SampleCompaction`).
+        public var compactAfter: Duration = .seconds(3600)
+        /// How often settled samples are looked for; zero: never (`pocare-control compact` only).
+        public var compactEvery: Duration = .seconds(600)
         /// A gap still open this long is asked of its site again; nil: never ask sites to replay.
         public var replayAfter: Duration? = .seconds(30)
         /// The sites taken as sites, and their keys (control.yaml `sites:`).

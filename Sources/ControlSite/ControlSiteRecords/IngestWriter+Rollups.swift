@@ -105,7 +105,7 @@ extension IngestWriter {
         let rows = try connection.execute("""
             SELECT DISTINCT ON (seq) seq, round(extract(epoch FROM time) * 1000)::bigint AS time_ms, batch, phase,
                    "values"::text AS values_text, quality::text AS quality_text
-            FROM samples WHERE site = $1 AND epoch = $2 AND stream = $3 AND seq BETWEEN $4::bigint AND $5::bigint
+            FROM stream_samples($1, $2, $3, $4::bigint, $5::bigint)
             ORDER BY seq, time
             """, [key.site, key.epoch, key.stream, String(range.lowerBound), String(range.upperBound)])
         let seqColumn = rows.column("seq"), timeColumn = rows.column("time_ms"), batchColumn = rows.column("batch")

@@ -143,6 +143,7 @@ public final class IngestWriter {
         let keys = Set(records.map(\.streamKey)).sorted()
         var progress = try lockStreams(keys, records: records)
         let records = try setAsideArchived(records, progress: progress)
+        try takeOutOfChunks(records)
 
         // Fresh telemetry first: the staged insert then finds it stored, should a resend in the
         // same transaction overlap it.

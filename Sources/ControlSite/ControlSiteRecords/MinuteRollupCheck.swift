@@ -88,7 +88,7 @@ public enum MinuteRollupCheck {
         try connection.forEachChunk("""
             SELECT DISTINCT ON (seq) seq, round(extract(epoch FROM time) * 1000)::bigint AS time_ms, batch, phase,
                    "values"::text AS values_text, quality::text AS quality_text
-            FROM samples WHERE site = $1 AND epoch = $2 AND stream = $3 ORDER BY seq, time
+            FROM stream_samples($1, $2, $3, 0, 9223372036854775807) ORDER BY seq, time
             """, [key.site, key.epoch, key.stream], chunk: 5_000) { rows in
             let seqColumn = rows.column("seq"), timeColumn = rows.column("time_ms"), batchColumn = rows.column("batch")
             let phaseColumn = rows.column("phase"), valuesColumn = rows.column("values_text"), qualityColumn = rows.column("quality_text")
@@ -146,7 +146,7 @@ public enum MinuteRollupCheck {
     static func openBeforeArchived(_ key: StreamKey, _ ranges: [ClosedRange<Int64>], on connection: PostgresConnection) throws -> [MinuteRollups.GroupKey] {
         guard !ranges.isEmpty else { return [] }
         let rows = try connection.execute("""
-            SELECT DISTINCT ON (seq) seq, round(extract(epoch FROM time) * 1000)::bigint AS time_ms, batch, phase FROM samples
+            SELECT DISTINCT ON (seq) seq, round(extract(epoch FROM time) * 1000)::bigint AS time_ms, batch, phase FROM stored_samples
             WHERE site = $1 AND epoch = $2 AND stream = $3 AND seq = ANY($4::bigint[]) ORDER BY seq, time
             """, [key.site, key.epoch, key.stream, "{" + ranges.map { String($0.lowerBound - 1) }.joined(separator: ",") + "}"])
         return rows.map { row -> MinuteRollups.GroupKey? in
@@ -162,8 +162,7 @@ extension MinuteRollupCheck {
     /// what changes in the rollups when that sample is replaced.
     static func minutesAround(_ key: StreamKey, seq: Int64, on connection: PostgresConnection) throws -> Set<Int64> {
         let rows = try connection.execute("""
-            SELECT round(extract(epoch FROM time) * 1000)::bigint AS time_ms FROM samples
-            WHERE site = $1 AND epoch = $2 AND stream = $3 AND seq BETWEEN $4::bigint - 1 AND $4::bigint
+            SELECT round(extract(epoch FROM time) * 1000)::bigint AS time_ms FROM stream_samples($1, $2, $3, $4::bigint - 1, $4::bigint)
             """, [key.site, key.epoch, key.stream, String(seq)])
         return Set(rows.map { $0.int("time_ms") }.compactMap { $0 }.map { RolledSample(timeMs: $0, batch: nil, phase: nil, values: [], quality: nil).minute })
     }
@@ -181,7 +180,7 @@ extension MinuteRollupCheck {
         let query = """
             SELECT DISTINCT ON (s.seq) s.seq, round(extract(epoch FROM s.time) * 1000)::bigint AS time_ms, s.batch, s.phase,
                    s."values"::text AS values_text, s.quality::text AS quality_text
-            FROM samples s JOIN unnest($4::bigint[]) AS m(minute)
+            FROM stored_samples s JOIN unnest($4::bigint[]) AS m(minute)
               ON s.time >= to_timestamp(m.minute * 60) AND s.time < to_timestamp(m.minute * 60 + 60)
             WHERE s.site = $1 AND s.epoch = $2 AND s.stream = $3 ORDER BY s.seq, s.time
             """
@@ -200,7 +199,7 @@ extension MinuteRollupCheck {
             read(try connection.execute("""
                 SELECT DISTINCT ON (seq) seq, round(extract(epoch FROM time) * 1000)::bigint AS time_ms, batch, phase,
                        "values"::text AS values_text, quality::text AS quality_text
-                FROM samples WHERE site = $1 AND epoch = $2 AND stream = $3 AND seq = ANY($4::bigint[]) ORDER BY seq, time
+                FROM stored_samples WHERE site = $1 AND epoch = $2 AND stream = $3 AND seq = ANY($4::bigint[]) ORDER BY seq, time
                 """, k + ["{" + successors.map(String.init).joined(separator: ",") + "}"]))
         }
         var rollups = MinuteRollups()

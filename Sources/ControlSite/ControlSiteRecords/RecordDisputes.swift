@@ -67,7 +67,7 @@ public struct RecordDispute: Sendable, Codable, Equatable {
     static func versions(of d: RecordDispute, on connection: PostgresConnection) throws -> [Version] {
         guard let kind = RecordKind(rawValue: d.kind) else { return [] }
         let stored = try connection.execute("""
-            SELECT md5((\(IngestWriter.versionContent(kind, of: "s")))::text) AS digest FROM \(IngestWriter.table(kind)) s
+            SELECT md5((\(IngestWriter.versionContent(kind, of: "s")))::text) AS digest FROM \(kind == .sample ? "stored_samples" : IngestWriter.table(kind)) s
             WHERE s.site = $1 AND s.epoch = $2 AND s.stream = $3 AND s.seq = $4::bigint
             """, [d.site, d.epoch, d.stream, String(d.seq)]).string(0, "digest")
         let rows = try connection.execute("""
@@ -120,6 +120,8 @@ public struct RecordDispute: Sendable, Codable, Equatable {
         let key = [d.site, d.epoch, d.stream, String(d.seq), version.content]
         switch kind {
         case .sample:
+            // A record kept in a chunk is made a row again before it is replaced.
+            try connection.execute("SELECT sample_chunks_expand($1, $2, $3, $4::bigint, $4::bigint)", Array(key.prefix(4)))
             let old = try connection.execute(
                 "SELECT batch FROM samples WHERE site = $1 AND epoch = $2 AND stream = $3 AND seq = $4::bigint", Array(key.prefix(4)))
             // Batch runs are counted again from the samples held: a batch with an archived month would lose that part.
@@ -170,7 +172,7 @@ public struct RecordDispute: Sendable, Codable, Equatable {
         try connection.execute("""
             INSERT INTO batch_runs (site, device, batch, spec, phase, epoch, stream, first_time, last_time, first_seq, last_seq, samples)
             SELECT site, device, batch, coalesce(spec, ''), coalesce(phase, ''), epoch, stream, min(time), max(time), min(seq), max(seq), count(*)
-            FROM samples WHERE site = $1 AND epoch = $2 AND stream = $3 AND batch = $4
+            FROM stored_samples WHERE site = $1 AND epoch = $2 AND stream = $3 AND batch = $4
             GROUP BY site, device, batch, coalesce(spec, ''), coalesce(phase, ''), epoch, stream
             """, k)
     }

@@ -93,7 +93,7 @@ extension SampleArchive {
                         continue
                     }
                     let stored = try connection.execute(
-                        "SELECT hash FROM samples WHERE site = $1 AND epoch = $2 AND stream = $3 AND seq = $4",
+                        "SELECT hash FROM stream_samples($1, $2, $3, $4::bigint, $4::bigint)",
                         [range.site, range.epoch, range.stream, String(seq)])
                     compared += 1
                     guard stored.rowCount == 0 || stored.string(0, "hash") != hash else { continue }

@@ -125,6 +125,30 @@ public enum SampleArchive {
         return "COPY (SELECT \(list) FROM \(table) ORDER BY site COLLATE \"C\", epoch COLLATE \"C\", stream COLLATE \"C\", seq) TO STDOUT"
     }
 
+    /// The month's partition of `sample_chunks`.
+    static func chunkPartition(_ part: (name: String, from: String, to: String)) -> String {
+        "sample_chunks_" + part.name.dropFirst("samples_".count)
+    }
+
+    /// The month's chunks made rows again, a stream at a time under its lock: a month is written
+    /// out, proved by its manifest and restored as rows, as it always was; once restored, its
+    /// settled rows are kept as chunks again.
+    static func expandChunks(_ part: (name: String, from: String, to: String), on connection: PostgresConnection) throws {
+        let chunks = chunkPartition(part)
+        guard try connection.execute("SELECT to_regclass($1) IS NOT NULL AS present", [chunks]).bool(0, "present") == true else { return }
+        let streams = try connection.execute("""
+            SELECT site, epoch, stream, min(seq_first) AS lo, max(seq_first + n - 1) AS hi FROM \(chunks) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+            """)
+        for row in streams.map({ $0 }) {
+            let key = [row.string("site") ?? "", row.string("epoch") ?? "", row.string("stream") ?? ""]
+            try connection.transaction {
+                try connection.execute("SELECT 1 FROM streams WHERE site = $1 AND epoch = $2 AND stream = $3 FOR UPDATE", key)
+                try connection.execute("SELECT sample_chunks_expand($1, $2, $3, $4::bigint, $5::bigint)",
+                                       key + [row.string("lo") ?? "0", row.string("hi") ?? "0"])
+            }
+        }
+    }
+
     /// Writes `month` to `directory` (its rows and manifest), then drops it from the database.
     public static func archive(month: String, to directory: String, by user: String, on connection: PostgresConnection,
                                logger: Logger) throws -> SampleArchiveManifest {
@@ -135,6 +159,7 @@ public enum SampleArchive {
             guard try connection.execute("SELECT to_regclass($1) IS NOT NULL AS present", [part.name]).bool(0, "present") == true else {
                 throw Refusal(description: "\(month): no samples of this month are held (archived already, or none arrived)")
             }
+            try expandChunks(part, on: connection)
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let (manifest, sum) = try writeRows(month: month, part: part, to: directory, by: user, on: connection)
             let manifestBytes = try manifest.encoded()
@@ -229,6 +254,13 @@ public enum SampleArchive {
                     try connection.execute("SELECT batch_record_touch(site, batch) FROM (SELECT DISTINCT site, batch FROM \(part.name) WHERE batch IS NOT NULL) b")
                     try connection.execute("ALTER TABLE samples DETACH PARTITION \(part.name)")
                     try connection.execute("DROP TABLE \(part.name)")
+                    let chunks = chunkPartition(part)
+                    if try connection.execute("SELECT to_regclass($1) IS NOT NULL AS present", [chunks]).bool(0, "present") == true {
+                        guard try connection.execute("SELECT NOT EXISTS (SELECT 1 FROM \(chunks)) AS empty").bool(0, "empty") == true else {
+                            throw Refusal(description: "\(month) is not archived: samples of it were kept as chunks again while it was written out")
+                        }
+                        try connection.execute("DROP TABLE \(chunks)")
+                    }
                     try ControlAuditTrail.append(ControlAuditAction(
                         user: user, action: "samples.archive", target: month,
                         newValue: "\(manifest.samples) samples of \(manifest.streams.count) streams to \(directory), manifest SHA-256 \(manifestHash)"),

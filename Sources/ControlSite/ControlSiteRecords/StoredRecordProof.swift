@@ -22,7 +22,7 @@ public enum StoredRecordProof {
                 page = try connection.execute("""
                     SELECT seq, \(SQLTime.iso("time")) AS time_utc, time_ns, cycle, batch, phase, spec, hash, previous_hash,
                            "values"::text AS "values", raw::text AS raw, quality::text AS quality
-                    FROM samples WHERE site = $1 AND epoch = $2 AND stream = $3 AND seq > $4 AND seq <= $5 ORDER BY seq LIMIT 10000
+                    FROM stream_samples($1, $2, $3, $4::bigint + 1, $5::bigint) ORDER BY seq LIMIT 10000
                     """, [site, epoch, stream, String(after), String(through)])
             case "event":
                 page = try connection.execute("""

@@ -65,16 +65,15 @@ struct StoredSampleReader {
         SELECT s.seq, extract(epoch FROM s.time)::float8 AS time_s, s.phase, x.oversized,
                CASE WHEN x.inline THEN s."values"::text END AS values_text,
                CASE WHEN x.inline THEN s.quality::text END AS quality_text
-        FROM samples s
+        FROM stream_samples($1, $2, $3, $4::bigint, $5::bigint) s
         CROSS JOIN LATERAL (SELECT octet_length(s."values"::text) AS values_bytes, coalesce(octet_length(s.quality::text), 0) AS quality_bytes) b
         CROSS JOIN LATERAL (SELECT b.values_bytes > $7::int OR b.quality_bytes > $7::int AS oversized,
                                    b.values_bytes <= $8::int AND b.quality_bytes <= $8::int AS inline) x
-        WHERE s.site = $1 AND s.epoch = $2 AND s.stream = $3 AND s.seq BETWEEN $4::bigint AND $5::bigint AND s.batch = $6
+        WHERE s.batch = $6
         ORDER BY s.seq
         """
 
     static let oneSample = """
-        SELECT "values"::text AS values_text, quality::text AS quality_text FROM samples
-        WHERE site = $1 AND epoch = $2 AND stream = $3 AND seq = $4::bigint
+        SELECT "values"::text AS values_text, quality::text AS quality_text FROM stream_samples($1, $2, $3, $4::bigint, $4::bigint)
         """
 }

@@ -24,7 +24,7 @@ enum PageQueries {
                    CASE WHEN octet_length(s."values"::text) <= $2::int THEN s."values"::text END AS values_text,
                    CASE WHEN octet_length(coalesce(s.quality::text, '')) <= $2::int THEN coalesce(s.quality::text, '{}') END AS quality_text,
                    octet_length(s."values"::text) AS values_bytes
-            FROM streams t JOIN samples s ON s.site = t.site AND s.epoch = t.epoch AND s.stream = t.stream AND s.seq = t.highest
+            FROM streams t CROSS JOIN LATERAL stream_samples(t.site, t.epoch, t.stream, t.highest, t.highest) s
             WHERE t.site = $1 AND t.stream LIKE '%/telemetry'
             ORDER BY s.device
             """, [site, String(maxBytes)])

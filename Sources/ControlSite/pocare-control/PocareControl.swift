@@ -16,7 +16,7 @@ struct PocareControl: ParsableCommand {
             """,
         subcommands: [
             Run.self, Sites.self, Integrity.self, Refused.self, SetAside.self, Disputes.self, Specs.self, Conformance.self, Batches.self, BatchDetail.self,
-            VerifyRecords.self, Compare.self, Comparisons.self, Archive.self, Restore.self, Audit.self, Users.self, Changes.self, DeviationCommands.self, DispositionCommands.self, Identity.self,
+            VerifyRecords.self, Compare.self, Comparisons.self, Archive.self, Restore.self, Compact.self, Audit.self, Users.self, Changes.self, DeviationCommands.self, DispositionCommands.self, Identity.self,
         ])
 
     /// As ArgumentParser's, but a usage error exits with 2, as every command documents.

@@ -91,6 +91,12 @@ struct Run: ParsableCommand {
             ingest, PersistentGapWatch(database: settings.database, reportAfter: settings.gapReportAfter, logger: logger, share: settings.share),
         ]
         if let replay { services.append(replay) }
+        if settings.compactEvery > .zero {
+            services.append(SampleCompactionService(
+                database: settings.database, every: settings.compactEvery,
+                compaction: SampleCompaction(settledAfter: Double(settings.compactAfter.components.seconds)),
+                logger: Logger(label: "pocare-control.compaction"), share: settings.share))
+        }
         // Deviations open from their evidence while records arrive.
         services += [registers, DeviationWatch(database: settings.database, settings: loaded.quality, logger: Logger(label: "pocare-control.deviations"))]
         if let metrics = loaded.metrics {

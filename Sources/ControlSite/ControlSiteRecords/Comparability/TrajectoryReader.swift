@@ -21,8 +21,7 @@ public enum TrajectoryReader {
         let rows = try connection.execute("""
             SELECT floor((extract(epoch FROM s.time) - $5::float8) / $6::float8)::bigint AS bucket, \(columns)
             FROM batch_runs r
-            JOIN samples s ON s.site = r.site AND s.epoch = r.epoch AND s.stream = r.stream
-                          AND s.seq BETWEEN r.first_seq AND r.last_seq
+            CROSS JOIN LATERAL stream_samples(r.site, r.epoch, r.stream, r.first_seq, r.last_seq) s
             WHERE r.site = $1 AND r.device = $2 AND r.batch = $3 AND r.phase = $4
               AND s.batch = $3 AND s.phase = $4 AND s.time >= to_timestamp($5::float8)
               AND ($7::float8 IS NULL OR s.time < to_timestamp($7::float8))

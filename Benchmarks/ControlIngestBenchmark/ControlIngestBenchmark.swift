@@ -252,11 +252,22 @@ func announce(site: String = "site-bench", devices: Int, batch: (Int) -> String 
 
 struct BenchmarkFailure: Error, CustomStringConvertible { var message: String; var description: String { message } }
 
-/// Plausible values that change from sample to sample, so nothing compresses unrealistically.
+/// A bioreactor's values as a site sends them: each parameter drifts slowly (over hours) and
+/// carries a sensor's noise, read from a float32 register and kept as its shortest decimal, as
+/// the site keeps such values (37.01735): seven significant digits that change from sample to
+/// sample. Values that repeated every few minutes made any compression look better than real
+/// data would let it be.
 func readings(_ parameters: [String], _ seq: Int) -> [Reading] {
     parameters.enumerated().map { i, p in
-        let drift: Double = Double(seq % 100) / 1000
-        return Reading(parameterId: p, value: .number(37 + Double(i) + drift), quality: .good)
+        let drift = 0.5 * sin(Double(seq) / 3600 * 0.7 + Double(i))
+        // SplitMix64 of (seq, parameter): noise of ±0.005, the same on every run.
+        var z = UInt64(truncatingIfNeeded: seq) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(i) &* 0xD1B5_4A32_D192_ED03
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        let noise = (Double(z >> 11) / Double(1 << 53) - 0.5) / 100
+        let register = Float(37 + Double(i) + drift + noise)
+        return Reading(parameterId: p, value: .number(Double("\(register)") ?? Double(register)), quality: .good)
     }
 }
 
@@ -360,5 +371,15 @@ extension ControlIngestBenchmark {
         print(String(format: "database after compaction: %.0f bytes per sample (goal ≤ 100): chunks %.1f, rows left %.1f, minute rollups %.1f, "
                      + "the rest (catalog, other tables, indexes) %.1f", database / n, chunks / n, rows / n, minutes / n,
                      (database - chunks - rows - minutes) / n))
+        let columns = try connection.execute("""
+            SELECT sum(pg_column_size("values"))::float8 AS v, sum(pg_column_size(hashes))::float8 AS h,
+                   sum(coalesce(pg_column_size(offsets), 0) + coalesce(pg_column_size(offsets_ns), 0))::float8 AS t,
+                   sum(pg_column_size(cycles))::float8 AS c, sum(coalesce(pg_column_size(quality), 0) + coalesce(pg_column_size(raw), 0))::float8 AS q,
+                   count(*) AS chunks
+            FROM sample_chunks
+            """)
+        print(String(format: "chunks' columns per sample (stored, compressed): values %.1f, hashes %.1f, times %.1f, cycles %.1f, quality and raw %.1f; "
+                     + "%.1f samples a chunk", (columns.double(0, "v") ?? 0) / n, (columns.double(0, "h") ?? 0) / n, (columns.double(0, "t") ?? 0) / n,
+                     (columns.double(0, "c") ?? 0) / n, (columns.double(0, "q") ?? 0) / n, n / Double(max(columns.int(0, "chunks") ?? 1, 1))))
     }
 }

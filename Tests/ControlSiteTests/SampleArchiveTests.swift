@@ -248,4 +248,31 @@ struct SampleArchiveTests {
     func sha256OfFile(_ path: String) throws -> String {
         SHA256.hex(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
     }
+
+    @Test("a month kept as chunks: its certified batch hashes as signed and is not marked changed; archived as rows from the chunks, restored, it hashes as signed")
+    func chunkedMonth() throws {
+        let (db, _, signedHash, _, _) = try network()
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let compacted = try control(db, ["compact", "--older-than", "3600"])
+        #expect(compacted.status == 0 && compacted.output.contains("90 samples of 2 streams kept as chunks now"), "\(compacted.output)")
+        #expect(try db.count("SELECT count(*) FROM samples WHERE time < '2026-11-01'") == 0)
+        #expect(try db.count("SELECT sum(n) FROM sample_chunks_2026_09") == 60)
+        #expect(try DispositionScenarios.hash(db, "R-SEPT") == signedHash)
+        #expect(try db.scalar("SELECT bool_and(record_changed IS NULL) FROM batch_dispositions WHERE batch = 'R-SEPT'") == "t")
+
+        let archived = try control(db, ["archive", "--before", "2026-10", "--to", directory])
+        #expect(archived.status == 0 && archived.output.contains("2026-09: 60 samples of 1 streams, 1 batches"), "\(archived.output)")
+        #expect(try db.scalar("SELECT to_regclass('sample_chunks_2026_09') IS NULL AND to_regclass('samples_2026_09') IS NULL") == "t")
+        let rows = try String(contentsOfFile: "\(directory)/samples-2026-09.copy", encoding: .utf8)
+        #expect(rows.split(separator: "\n").count == 60)
+
+        let restored = try control(db, ["restore", "--month", "2026-09", "--from", directory])
+        #expect(restored.status == 0 && restored.output.contains("60 samples of 1 streams restored"), "\(restored.output)")
+        #expect(try DispositionScenarios.hash(db, "R-SEPT") == signedHash)
+        // Back as rows, settled: kept as chunks again, and still the same record.
+        let again = try control(db, ["compact", "--older-than", "3600"])
+        #expect(again.output.contains("60 samples of"), "\(again.output)")
+        #expect(try DispositionScenarios.hash(db, "R-SEPT") == signedHash)
+    }
 }

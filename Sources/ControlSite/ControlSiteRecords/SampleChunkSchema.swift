@@ -40,29 +40,33 @@ enum SampleChunkSchema {
             "values"      text[] NOT NULL,        -- each record's values, the JSON text as stored
             quality       text[],                 -- NULL when no record has any
             raw           text[],                 -- NULL when no record has any
-            hashes        bytea[] NOT NULL,       -- n + 1: the first record's previous hash, then each record's hash
+            -- 32 bytes each, n + 1: the first record's previous hash, then each record's hash. Kept
+            -- uncompressed (hashes do not compress) so one record's is read without the rest.
+            hashes        bytea NOT NULL CHECK (octet_length(hashes) = 32 * (n + 1)),
             PRIMARY KEY (site, epoch, stream, seq_first, time_first)
         ) PARTITION BY RANGE (time_first);
         ALTER TABLE sample_chunks
             ALTER COLUMN offsets SET COMPRESSION lz4, ALTER COLUMN offsets_ns SET COMPRESSION lz4,
             ALTER COLUMN cycles SET COMPRESSION lz4, ALTER COLUMN "values" SET COMPRESSION lz4,
-            ALTER COLUMN quality SET COMPRESSION lz4, ALTER COLUMN raw SET COMPRESSION lz4;
-        CREATE TABLE sample_chunks_default PARTITION OF sample_chunks DEFAULT;
+            ALTER COLUMN quality SET COMPRESSION lz4, ALTER COLUMN raw SET COMPRESSION lz4, ALTER COLUMN hashes SET STORAGE EXTERNAL;
+        CREATE TABLE sample_chunks_default PARTITION OF sample_chunks DEFAULT WITH (toast_tuple_target = 128);
 
         -- The records of one chunk, as `samples` rows. A record's time is the one the site wrote
         -- from its time_ns (milliseconds, as `JSONWriter.time(nanoseconds:)` rounds them).
         CREATE FUNCTION sample_chunk_records(
             c_site text, c_epoch text, c_stream text, c_seq_first bigint, c_n integer, c_device text, c_batch text, c_phase text,
             c_spec text, c_first_ns bigint, c_step_ns bigint, c_offsets integer[], c_offsets_ns bigint[], c_cycle_first bigint,
-            c_cycles integer[], c_values text[], c_quality text[], c_raw text[], c_hashes bytea[]) RETURNS SETOF samples
+            c_cycles integer[], c_values text[], c_quality text[], c_raw text[], c_hashes bytea) RETURNS SETOF samples
         LANGUAGE sql STABLE PARALLEL SAFE AS $$
-            SELECT c_site, c_epoch, c_stream, c_seq_first + u.i - 1, c_device,
-                   timestamptz 'epoch' + round(t.ns::float8 / 1e9 * 1000)::bigint * interval '1 millisecond',
-                   c_cycle_first + u.i - 1 + u.cycle, c_batch, c_phase, c_spec, u.v::json, u.q::json,
-                   encode(u.h, 'hex'), encode(u.ph, 'hex'), t.ns, u.rw::json
-            FROM unnest(c_values, c_quality, c_raw, c_hashes[2:c_n + 1], c_hashes[1:c_n], c_offsets, c_offsets_ns, c_cycles)
-                 WITH ORDINALITY AS u(v, q, rw, h, ph, o, ons, cycle, i)
-            CROSS JOIN LATERAL (SELECT c_first_ns + coalesce((u.i - 1) * c_step_ns + u.o, u.ons) AS ns) t
+            SELECT c_site, c_epoch, c_stream, c_seq_first + x.i - 1, c_device,
+                   timestamptz 'epoch' + round(x.ns::float8 / 1e9 * 1000)::bigint * interval '1 millisecond',
+                   c_cycle_first + x.i - 1 + x.cycle, c_batch, c_phase, c_spec, x.v::json, x.q::json, x.hash, x.previous_hash, x.ns, x.rw::json
+            -- The hashes read once a chunk (a copy in memory), then cut per record.
+            FROM (SELECT c_hashes || ''::bytea AS h OFFSET 0) d
+            CROSS JOIN LATERAL (
+                SELECT u.i, u.v, u.q, u.rw, u.cycle, c_first_ns + coalesce((u.i - 1) * c_step_ns + u.o, u.ons) AS ns,
+                       encode(substr(d.h, 32 * u.i::int + 1, 32), 'hex') AS hash, encode(substr(d.h, 32 * (u.i::int - 1) + 1, 32), 'hex') AS previous_hash
+                FROM unnest(c_values, c_quality, c_raw, c_offsets, c_offsets_ns, c_cycles) WITH ORDINALITY AS u(v, q, rw, o, ons, cycle, i)) x
         $$;
 
         -- The records of a stream numbered from ... to, rows and chunks alike.
@@ -121,10 +125,12 @@ enum SampleChunkSchema {
             IF EXISTS (SELECT 1 FROM sample_chunks_default WHERE time_first >= first_day AND time_first < next_day) THEN
                 RAISE EXCEPTION 'chunks of % wait in the default partition', first_day;
             END IF;
-            EXECUTE format('CREATE TABLE %I PARTITION OF sample_chunks FOR VALUES FROM (%L) TO (%L)', name, first_day, next_day);
+            -- Every array compressed, the small ones too (a row under 2 kB is otherwise left as it is).
+            EXECUTE format('CREATE TABLE %I PARTITION OF sample_chunks FOR VALUES FROM (%L) TO (%L) WITH (toast_tuple_target = 128)',
+                           name, first_day, next_day);
             EXECUTE format('ALTER TABLE %I ALTER COLUMN offsets SET COMPRESSION lz4, ALTER COLUMN offsets_ns SET COMPRESSION lz4, '
                            'ALTER COLUMN cycles SET COMPRESSION lz4, ALTER COLUMN "values" SET COMPRESSION lz4, '
-                           'ALTER COLUMN quality SET COMPRESSION lz4, ALTER COLUMN raw SET COMPRESSION lz4', name);
+                           'ALTER COLUMN quality SET COMPRESSION lz4, ALTER COLUMN raw SET COMPRESSION lz4, ALTER COLUMN hashes SET STORAGE EXTERNAL', name);
             RETURN name;
         END $$;
 
@@ -147,7 +153,7 @@ enum SampleChunkSchema {
             SELECT s.* FROM samples s
             WHERE s.site = p_site AND s.epoch = p_epoch AND s.stream = p_stream AND s.seq <= p_through AND s.time < p_before
               AND s.time_ns IS NOT NULL AND s.cycle IS NOT NULL
-              AND s.hash ~ '^[0-9a-f]{64}$' AND s.previous_hash ~ '^[0-9a-f]{64}$'
+              AND octet_length(s.hash) = 64 AND octet_length(s.previous_hash) = 64 AND s.hash || s.previous_hash !~ '[^0-9a-f]'
               AND s.time = timestamptz 'epoch' + round(s.time_ns::float8 / 1e9 * 1000)::bigint * interval '1 millisecond'
               -- Nothing an open finding or dispute names: QA may still replace it.
               AND NOT EXISTS (SELECT 1 FROM integrity_findings f
@@ -156,6 +162,8 @@ enum SampleChunkSchema {
               AND NOT EXISTS (SELECT 1 FROM record_disputes d
                               WHERE d.resolved IS NULL AND d.site = s.site AND d.epoch = s.epoch AND d.stream = s.stream AND d.seq = s.seq);
             IF NOT FOUND THEN RETURN 0; END IF;
+            -- Planned with what it holds (a temporary table has no statistics until analysed).
+            ANALYZE compacting;
             FOR month IN SELECT DISTINCT date_trunc('month', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' FROM compacting LOOP
                 PERFORM sample_chunks_month_partition(month);
             END LOOP;
@@ -165,7 +173,7 @@ enum SampleChunkSchema {
             WITH ordered AS (
                 SELECT r.*,
                        CASE WHEN r.seq = lag(r.seq) OVER w + 1 AND r.previous_hash = lag(r.hash) OVER w
-                             AND date_trunc('minute', r.time) = date_trunc('minute', lag(r.time) OVER w)
+                             AND floor(extract(epoch FROM r.time) / 600) = floor(extract(epoch FROM lag(r.time) OVER w) / 600)
                              AND r.time_ns >= lag(r.time_ns) OVER w AND r.device = lag(r.device) OVER w
                              AND r.batch IS NOT DISTINCT FROM lag(r.batch) OVER w AND r.phase IS NOT DISTINCT FROM lag(r.phase) OVER w
                              AND r.spec IS NOT DISTINCT FROM lag(r.spec) OVER w
@@ -196,7 +204,7 @@ enum SampleChunkSchema {
                    array_agg(f."values"::text ORDER BY f.seq),
                    CASE WHEN bool_or(f.quality IS NOT NULL) THEN array_agg(f.quality::text ORDER BY f.seq) END,
                    CASE WHEN bool_or(f.raw IS NOT NULL) THEN array_agg(f.raw::text ORDER BY f.seq) END,
-                   array_prepend(decode((array_agg(f.previous_hash ORDER BY f.seq))[1], 'hex'), array_agg(decode(f.hash, 'hex') ORDER BY f.seq))
+                   decode((array_agg(f.previous_hash ORDER BY f.seq))[1] || string_agg(f.hash, '' ORDER BY f.seq), 'hex')
             FROM framed f
             GROUP BY f.site, f.epoch, f.stream, f.piece
             -- A cycle that strays too far from its place stays a row.
@@ -206,8 +214,8 @@ enum SampleChunkSchema {
             GET DIAGNOSTICS written = ROW_COUNT;
             IF written = 0 THEN RETURN 0; END IF;
 
-            -- The proof: every record of the chunks just written reads back the same whole row, as
-            -- text, as the row it was made of; only then do the rows go.
+            -- The proof: every record of the chunks just written reads back the same, column by
+            -- column (the JSON as its text), as the row it was made of; only then do the rows go.
             CREATE TEMP TABLE IF NOT EXISTS compacted (seq bigint PRIMARY KEY) ON COMMIT DROP;
             TRUNCATE compacted;
             INSERT INTO compacted
@@ -215,7 +223,10 @@ enum SampleChunkSchema {
             JOIN sample_chunks c ON c.site = p_site AND c.epoch = p_epoch AND c.stream = p_stream AND c.seq_first = w.seq_first
             CROSS JOIN LATERAL sample_chunk_records(c.site, c.epoch, c.stream, c.seq_first, c.n, c.device, c.batch, c.phase, c.spec,
                 c.first_ns, c.step_ns, c.offsets, c.offsets_ns, c.cycle_first, c.cycles, c."values", c.quality, c.raw, c.hashes) r
-            JOIN compacting s ON s.seq = r.seq AND s::text = r::text;
+            JOIN compacting s ON s.seq = r.seq AND s.device = r.device AND s.time = r.time AND s.time_ns = r.time_ns AND s.cycle = r.cycle
+                AND s.batch IS NOT DISTINCT FROM r.batch AND s.phase IS NOT DISTINCT FROM r.phase AND s.spec IS NOT DISTINCT FROM r.spec
+                AND s."values"::text = r."values"::text AND s.quality::text IS NOT DISTINCT FROM r.quality::text
+                AND s.raw::text IS NOT DISTINCT FROM r.raw::text AND s.hash = r.hash AND s.previous_hash = r.previous_hash;
             GET DIAGNOSTICS proved = ROW_COUNT;
             IF proved <> (SELECT sum(n) FROM chunks_written) THEN
                 RAISE EXCEPTION 'chunks of % % do not give back the records they were made of: % of % do', p_site, p_stream, proved,
@@ -231,16 +242,25 @@ enum SampleChunkSchema {
         END $$;
 
         -- A record leaving `samples` for a chunk (or a chunk's record leaving it for a row) is no
-        -- change of any batch's record when the same record, every column alike, is stored in the
-        -- other place: only then is the change passed over. Anything else is marked as before.
-        CREATE FUNCTION sample_kept_elsewhere(r samples) RETURNS boolean LANGUAGE sql STABLE AS $$
-            SELECT EXISTS (
-                SELECT 1 FROM sample_chunks c
-                CROSS JOIN LATERAL sample_chunk_records(c.site, c.epoch, c.stream, c.seq_first, c.n, c.device, c.batch, c.phase, c.spec,
-                    c.first_ns, c.step_ns, c.offsets, c.offsets_ns, c.cycle_first, c.cycles, c."values", c.quality, c.raw, c.hashes) x
+        -- change of any batch's record when the same record is stored in the other place: only then
+        -- is the change passed over. Anything else is marked as before.
+        -- One record taken out of its chunk by its place: its hash and the hash before it (a
+        -- slice of the uncompressed hashes), its times, cycle, device, batch, phase and spec. The
+        -- values are not unpacked for every row: the hash binds them, and was recomputed from them
+        -- when the record arrived (verify recomputes it from the chunk's values again).
+        CREATE FUNCTION sample_kept_elsewhere(r samples) RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+        BEGIN
+            RETURN EXISTS (
+                SELECT 1 FROM sample_chunks c CROSS JOIN LATERAL (SELECT (r.seq - c.seq_first + 1)::int AS k) p
                 WHERE c.site = r.site AND c.epoch = r.epoch AND c.stream = r.stream
-                  AND c.seq_first BETWEEN r.seq - 1023 AND r.seq AND c.seq_first + c.n > r.seq AND x.seq = r.seq AND x::text = r::text)
-        $$;
+                  AND c.seq_first BETWEEN r.seq - 1023 AND r.seq AND c.seq_first + c.n > r.seq
+                  AND c.device = r.device AND c.batch IS NOT DISTINCT FROM r.batch AND c.phase IS NOT DISTINCT FROM r.phase
+                  AND c.spec IS NOT DISTINCT FROM r.spec
+                  AND encode(substr(c.hashes, 32 * (p.k - 1) + 1, 64), 'hex') = r.previous_hash || r.hash
+                  AND c.first_ns + coalesce((p.k - 1) * c.step_ns + c.offsets[p.k], c.offsets_ns[p.k]) = r.time_ns
+                  AND timestamptz 'epoch' + round(r.time_ns::float8 / 1e9 * 1000)::bigint * interval '1 millisecond' = r.time
+                  AND c.cycle_first + p.k - 1 + c.cycles[p.k] = r.cycle);
+        END $$;
         CREATE OR REPLACE FUNCTION batch_record_changed() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             IF TG_TABLE_NAME = 'samples_default' AND TG_OP = 'DELETE' AND current_setting('pocare.moving_samples', true) = 'on' THEN

@@ -372,14 +372,17 @@ extension ControlIngestBenchmark {
                      + "the rest (catalog, other tables, indexes) %.1f", database / n, chunks / n, rows / n, minutes / n,
                      (database - chunks - rows - minutes) / n))
         let columns = try connection.execute("""
-            SELECT sum(pg_column_size("values"))::float8 AS v, sum(pg_column_size(hashes))::float8 AS h,
+            SELECT sum(coalesce(pg_column_size(value_reals), 0))::float8 AS v, sum(coalesce(pg_column_size(value_template), 0))::float8 AS vt,
+                   sum(coalesce(pg_column_size("values"), 0))::float8 AS vx, sum(pg_column_size(hashes))::float8 AS h,
                    sum(coalesce(pg_column_size(offsets), 0) + coalesce(pg_column_size(offsets_ns), 0))::float8 AS t,
                    sum(pg_column_size(cycles))::float8 AS c, sum(coalesce(pg_column_size(quality), 0) + coalesce(pg_column_size(raw), 0))::float8 AS q,
                    count(*) AS chunks
             FROM sample_chunks
             """)
-        print(String(format: "chunks' columns per sample (stored, compressed): values %.1f, hashes %.1f, times %.1f, cycles %.1f, quality and raw %.1f; "
-                     + "%.1f samples a chunk", (columns.double(0, "v") ?? 0) / n, (columns.double(0, "h") ?? 0) / n, (columns.double(0, "t") ?? 0) / n,
+        print(String(format: "chunks' columns per sample (stored, compressed): values as reals %.1f, their templates %.1f, values kept as text %.1f, "
+                     + "hashes %.1f, times %.1f, cycles %.1f, quality and raw %.1f; %.1f samples a chunk",
+                     (columns.double(0, "v") ?? 0) / n, (columns.double(0, "vt") ?? 0) / n, (columns.double(0, "vx") ?? 0) / n,
+                     (columns.double(0, "h") ?? 0) / n, (columns.double(0, "t") ?? 0) / n,
                      (columns.double(0, "c") ?? 0) / n, (columns.double(0, "q") ?? 0) / n, n / Double(max(columns.int(0, "chunks") ?? 1, 1))))
     }
 }

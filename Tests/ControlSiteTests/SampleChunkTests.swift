@@ -15,15 +15,17 @@ struct SampleChunkTests {
     static let site = "site-c"
 
     /// Samples 1...n of one device, chained as the site's store chains them, in messages of 50;
-    /// a batch over the first 250, then none. Values move, one is not read well now and then.
+    /// a batch over the first 250, then none. Values move as float32 registers do (kept as their
+    /// shortest decimal, as the site keeps them), one is not read well now and then.
     static func messages(_ feed: SiteFeed, _ range: ClosedRange<Int64>) -> [SiteFeed.Message] {
         stride(from: range.lowerBound, through: range.upperBound, by: 50).map { first in
             let seqs = first...min(first + 49, range.upperBound)
             return feed.telemetry("rocker-1", seqs, batch: first <= 250 ? "B-1" : nil, phase: first <= 100 ? "expansion" : "harvest",
                                   spec: "sha256:aa", readings: { seq in
                 [
-                    Reading(parameterId: "temperature", value: .number(36.5 + Double(seq % 13) / 10), quality: .good),
-                    Reading(parameterId: "ph", value: .number(7.0 + Double(seq % 7) / 100), quality: seq % 11 == 0 ? .badCommunication : .good),
+                    Reading(parameterId: "temperature", value: .number(Double(shortestFloat32: Float(36.5 + Double(seq % 13) / 10))), quality: .good),
+                    Reading(parameterId: "ph", value: .number(Double(shortestFloat32: Float(7.0 + Double(seq % 7) / 100))),
+                            quality: seq % 11 == 0 ? .badCommunication : .good),
                     Reading(parameterId: "status", value: .text(seq % 90 < 45 ? "auto" : "manual"), quality: .good),
                 ]
             })
@@ -136,9 +138,10 @@ struct SampleChunkTests {
         #expect(try Self.compact(db).records == 200)
         let digest = try BatchRecordDigest.hash(site: Self.site, batch: "B-1", on: db.connection)
         let version = try db.count("SELECT version FROM batch_record_versions WHERE site = 'site-c' AND batch = 'B-1'")
-        try db.connection.execute("""
-            UPDATE sample_chunks SET "values"[2] = replace("values"[2], '"temperature":', '"temperature":1') WHERE seq_first = (SELECT min(seq_first) FROM sample_chunks)
-            """)
+        // The second record's temperature, kept as a real (its status is its chunk's most common).
+        let holdsSecond = "seq_first <= 2 AND seq_first + n > 2"
+        #expect(try db.count("SELECT count(*) FROM sample_chunks WHERE \(holdsSecond) AND value_reals[2 - seq_first + 1][1] IS NOT NULL") == 1)
+        try db.connection.execute("UPDATE sample_chunks SET value_reals[2 - seq_first + 1][1] = value_reals[2 - seq_first + 1][1] + 1 WHERE \(holdsSecond)")
         #expect(try db.count("SELECT version FROM batch_record_versions WHERE site = 'site-c' AND batch = 'B-1'") > version)
         #expect(try BatchRecordDigest.hash(site: Self.site, batch: "B-1", on: db.connection) != digest)
         let verdict = try StoredRecordProof.verify(site: Self.site, batch: "B-1", on: db.connection)
@@ -148,5 +151,55 @@ struct SampleChunkTests {
         let again = try db.count("SELECT version FROM batch_record_versions WHERE site = 'site-c' AND batch = 'B-1'")
         try db.connection.execute("DELETE FROM sample_chunks WHERE seq_first = (SELECT max(seq_first) FROM sample_chunks WHERE batch = 'B-1')")
         #expect(try db.count("SELECT version FROM batch_record_versions WHERE site = 'site-c' AND batch = 'B-1'") > again)
+    }
+
+    @Test("a chunk keeps numbers as reals only where the real reads back as the text sent: other numbers, labels and their records keep their text, and every session reads the same")
+    func typedValuesReadBackAsSent() throws {
+        let db = try IngestDatabase()
+        let feed = chainedFeed(db)
+        // Float32 registers as the site keeps them, with now and then a number no float32 holds
+        // (every tenth), one the site writes with an exponent (every 25th), one a real would
+        // write with one (every 40th), and a label with a percent sign (every 30th); a flag.
+        let messages = stride(from: Int64(1), through: 200, by: 50).map { first in
+            feed.telemetry("rocker-1", first...(first + 49), batch: "B-1", phase: "expansion", spec: "sha256:aa", readings: { seq in
+                [
+                    Reading(parameterId: "temperature", value: .number(Double(shortestFloat32: Float(36.5 + Double(seq) * 0.0137))), quality: .good),
+                    Reading(parameterId: "ph", value: .number(seq % 10 == 0 ? 7.1 + 1e-9 * Double(seq) : Double(shortestFloat32: Float(7 + Double(seq % 7) / 100))),
+                            quality: .good),
+                    Reading(parameterId: "dissolved_oxygen", value: .number(seq % 25 == 0 ? 1.5e-7 : 0.25), quality: .good),
+                    Reading(parameterId: "culture_weight", value: .number(seq % 40 == 0 ? 2_000_000 : 16), quality: .good),
+                    Reading(parameterId: "serial_number", value: .text(seq % 30 == 0 ? "RB-100%" : "RB-7"), quality: .good),
+                    Reading(parameterId: "running", value: .flag(true), quality: .good),
+                ]
+            })
+        }
+        for message in messages { try db.write([message]) }
+        let before = try Self.everyRecord(db)
+        let digest = try BatchRecordDigest.hash(site: Self.site, batch: "B-1", on: db.connection)
+        #expect(try Self.compact(db).records == 200)
+        #expect(try db.count("SELECT count(*) FROM samples") == 0)
+
+        // Every tenth, 25th, 30th and 40th record keeps its text: 24 of 200; the rest are reals.
+        #expect(try db.count("SELECT count(*) FROM sample_chunks c, unnest(c.\"values\") v WHERE v IS NOT NULL") == 24)
+        #expect(try db.count("SELECT count(*) FROM sample_chunks WHERE value_template = '{\"temperature\":%s,\"ph\":%s,\"dissolved_oxygen\":%s,\"culture_weight\":%s,\"serial_number\":\"RB-7\",\"running\":true}'")
+                == db.count("SELECT count(*) FROM sample_chunks"))
+        #expect(try db.count("SELECT sum(array_length(value_reals, 1)) FROM sample_chunks") == 200)
+        #expect(try Self.everyRecord(db) == before)
+        for digits in ["0", "3", "-15"] {
+            try db.connection.execute("SET extra_float_digits = \(digits)")
+            #expect(try Self.everyRecord(db) == before, "read with extra_float_digits \(digits)")
+            #expect(try BatchRecordDigest.hash(site: Self.site, batch: "B-1", on: db.connection) == digest)
+        }
+        try db.connection.execute("RESET extra_float_digits")
+        #expect(try StoredRecordProof.verify(site: Self.site, batch: "B-1", on: db.connection).intact)
+
+        // A record kept as text changed in its chunk is seen as a change, as one kept as reals is.
+        try db.connection.execute("""
+            UPDATE sample_chunks SET "values"[10 - seq_first + 1] = replace("values"[10 - seq_first + 1], '"ph":', '"ph":1')
+            WHERE seq_first <= 10 AND seq_first + n > 10
+            """)
+        #expect(try db.count("SELECT count(*) FROM stored_samples WHERE seq = 10 AND \"values\"::text LIKE '%\"ph\":17.1%'") == 1)
+        #expect(try BatchRecordDigest.hash(site: Self.site, batch: "B-1", on: db.connection) != digest)
+        #expect(try !StoredRecordProof.verify(site: Self.site, batch: "B-1", on: db.connection).intact)
     }
 }

@@ -462,7 +462,8 @@ public enum ControlSchema {
     /// The quality system's migrations follow the records' own (`QualitySchema`), then what
     /// the site's signature confirms (`ConfirmationSchema`).
     static var allMigrations: [String] { migrations + QualitySchema.migrations + ConfirmationSchema.migrations + SampleMonthsSchema.migrations
-        + PreparedReviewSchema.migrations + MinuteRollupSchema.migrations + SampleChunkSchema.migrations }
+        + PreparedReviewSchema.migrations + MinuteRollupSchema.migrations + SampleChunkSchema.migrations
+        + TypedChunkValuesSchema.migrations }
 
     public static var latestVersion: Int { allMigrations.count }
 

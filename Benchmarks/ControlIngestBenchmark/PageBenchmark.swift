@@ -38,12 +38,23 @@ struct PageBenchmark: ParsableCommand {
     var loaded = false
     @Flag(help: "The first site's first batch is left running (no end, no site record): its page is shown from its minute rollups.")
     var running = false
+    @Flag(help: "Every sample is kept as chunks before the pages are timed, as `run` keeps settled samples after an hour (the compaction is timed).")
+    var compacted = false
 
     func run() throws {
         var shape = try SyntheticNetwork(parsing: network)
         shape.firstBatchRuns = running
         let store = try NetworkDatabase(shape, database: database, loaded: loaded)
         let (info, connection) = (store.info, store.connection)
+        if compacted {
+            // Up to each stream's contiguous number, whatever the samples' time (a synthetic month may reach past today).
+            let clock = ContinuousClock(), began = clock.now
+            let pass = try SampleCompaction(settledAfter: 0).run(now: .distantFuture, on: connection, logger: Logger(label: "bench"))
+            let seconds = Double((clock.now - began).nanoseconds) / 1e9
+            try connection.execute("VACUUM samples")
+            print("kept as chunks: \(pass.records) samples of \(pass.streams) streams in \(String(format: "%.1f", seconds)) s"
+                  + " (\(Int(Double(pass.records) / max(seconds, 0.001))) samples/s)")
+        }
         let size = try connection.execute("SELECT pg_database_size(current_database()) AS bytes").int(0, "bytes") ?? 0
         print("database: \(size / 1_048_576) MiB")
         if try WebUsers.find("reviewer", on: connection) == nil {

@@ -80,6 +80,21 @@ struct SampleChunkTests {
         #expect(try Self.everyRecord(db) == before)
     }
 
+    @Test("a long backlog is moved a bounded number of records a transaction, all of it, reading back the same")
+    func boundedTransactions() throws {
+        let db = try IngestDatabase()
+        let feed = chainedFeed(db)
+        for message in Self.messages(feed, 1...400) { try db.write([message]) }
+        let before = try Self.everyRecord(db)
+        let pass = try SampleCompaction(settledAfter: 600, recordsPerTransaction: 64).run(on: db.connection, logger: Logger(label: "test"))
+        #expect(pass.records == 400)
+        #expect(try db.count("SELECT count(*) FROM samples") == 0)
+        // No chunk holds more than one transaction's numbers, and none reaches across two.
+        #expect(try db.count("SELECT count(*) FROM sample_chunks WHERE n > 64 OR (seq_first - 1) / 64 <> (seq_first + n - 2) / 64") == 0)
+        #expect(try Self.everyRecord(db) == before)
+        #expect(try StoredRecordProof.verify(site: Self.site, batch: "B-1", on: db.connection).intact)
+    }
+
     @Test("only settled samples move: none newer than the cut-off, none above a gap; a gap filled late lets the rest follow")
     func onlySettledSamples() throws {
         let db = try IngestDatabase()

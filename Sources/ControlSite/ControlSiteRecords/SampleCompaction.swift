@@ -11,10 +11,15 @@ public struct SampleCompaction: Sendable {
     public var settledAfter: TimeInterval
     /// At most this many streams a pass, so one pass never holds the database long.
     public var streamsPerPass: Int
+    /// At most this many numbers of a stream a transaction (a day at 1 Hz): ingest of the stream
+    /// waits for each, so a stream with a long backlog of rows (a database of an earlier
+    /// release, a site back after weeks) is moved a day at a time, not in one long wait.
+    public var recordsPerTransaction: Int64
 
-    public init(settledAfter: TimeInterval = 3600, streamsPerPass: Int = 10_000) {
+    public init(settledAfter: TimeInterval = 3600, streamsPerPass: Int = 10_000, recordsPerTransaction: Int64 = 86_400) {
         self.settledAfter = settledAfter
         self.streamsPerPass = streamsPerPass
+        self.recordsPerTransaction = max(recordsPerTransaction, 1)
     }
 
     public struct Pass: Sendable, Equatable {
@@ -43,16 +48,30 @@ public struct SampleCompaction: Sendable {
         return pass
     }
 
-    /// One stream's settled samples, up to its contiguous number, moved into chunks.
+    /// One stream's settled samples, up to its contiguous number, moved into chunks, at most
+    /// `recordsPerTransaction` numbers a transaction.
     func compact(_ key: StreamKey, before cutOff: Date, on connection: PostgresConnection) throws -> Int64 {
-        try connection.transaction {
-            // An archive or restore of a month holds this lock: its rows stay rows meanwhile.
-            guard try connection.execute("SELECT pg_try_advisory_xact_lock_shared(7146357) AS got").bool(0, "got") == true else { return 0 }
-            let progress = try connection.execute(
-                "SELECT contiguous FROM streams WHERE site = $1 AND epoch = $2 AND stream = $3 FOR UPDATE", [key.site, key.epoch, key.stream])
-            guard let contiguous = progress.int(0, "contiguous"), contiguous > 0 else { return 0 }
-            return try connection.execute("SELECT sample_chunks_compact($1, $2, $3, $4::bigint, to_timestamp($5::float8)) AS moved",
-                                          [key.site, key.epoch, key.stream, String(contiguous), String(cutOff.timeIntervalSince1970)]).int(0, "moved") ?? 0
+        var moved: Int64 = 0, after: Int64? = nil
+        while true {
+            let step = try connection.transaction { () throws -> (moved: Int64, through: Int64, last: Bool)? in
+                // An archive or restore of a month holds this lock: its rows stay rows meanwhile.
+                guard try connection.execute("SELECT pg_try_advisory_xact_lock_shared(7146357) AS got").bool(0, "got") == true else { return nil }
+                let progress = try connection.execute("""
+                    SELECT t.contiguous, (SELECT min(s.seq) FROM samples s WHERE s.site = t.site AND s.epoch = t.epoch AND s.stream = t.stream
+                                            AND s.seq > coalesce($4::bigint, 0)) AS first
+                    FROM streams t WHERE t.site = $1 AND t.epoch = $2 AND t.stream = $3 FOR UPDATE
+                    """, [key.site, key.epoch, key.stream, after.map(String.init)])
+                guard let contiguous = progress.int(0, "contiguous"), let first = progress.int(0, "first"), first <= contiguous else { return nil }
+                let through = min(contiguous, first + recordsPerTransaction - 1)
+                let moved = try connection.execute("SELECT sample_chunks_compact($1, $2, $3, $4::bigint, $5::bigint, to_timestamp($6::float8)) AS moved",
+                                                   [key.site, key.epoch, key.stream, String(first), String(through), String(cutOff.timeIntervalSince1970)])
+                    .int(0, "moved") ?? 0
+                return (moved, through, through == contiguous)
+            }
+            guard let step else { return moved }
+            moved += step.moved
+            if step.last { return moved }
+            after = step.through
         }
     }
 }

@@ -63,10 +63,12 @@ struct StoredSampleReader {
     /// `$7` is `maxSampleBytes`, `$8` `inlineBytes`; `values_text` is NULL for a sample read on its own.
     static let query = """
         SELECT s.seq, extract(epoch FROM s.time)::float8 AS time_s, s.phase, x.oversized,
-               CASE WHEN x.inline THEN s."values"::text END AS values_text,
-               CASE WHEN x.inline THEN s.quality::text END AS quality_text
+               CASE WHEN x.inline THEN t.values_text END AS values_text,
+               CASE WHEN x.inline THEN t.quality_text END AS quality_text
         FROM stream_samples($1, $2, $3, $4::bigint, $5::bigint) s
-        CROSS JOIN LATERAL (SELECT octet_length(s."values"::text) AS values_bytes, coalesce(octet_length(s.quality::text), 0) AS quality_bytes) b
+        -- The texts made once a record (a chunk's record writes its values from its reals), not once each use.
+        CROSS JOIN LATERAL (SELECT s."values"::text AS values_text, s.quality::text AS quality_text OFFSET 0) t
+        CROSS JOIN LATERAL (SELECT octet_length(t.values_text) AS values_bytes, coalesce(octet_length(t.quality_text), 0) AS quality_bytes) b
         CROSS JOIN LATERAL (SELECT b.values_bytes > $7::int OR b.quality_bytes > $7::int AS oversized,
                                    b.values_bytes <= $8::int AND b.quality_bytes <= $8::int AS inline) x
         WHERE s.batch = $6

@@ -42,11 +42,13 @@ enum TypedChunkValuesSchema {
             SELECT c_site, c_epoch, c_stream, c_seq_first + x.i - 1, c_device,
                    timestamptz 'epoch' + round(x.ns::float8 / 1e9 * 1000)::bigint * interval '1 millisecond',
                    c_cycle_first + x.i - 1 + x.cycle, c_batch, c_phase, c_spec,
-                   coalesce(x.v, CASE WHEN current_setting('extra_float_digits')::int > 0 THEN format(c_value_template, VARIADIC d.reals[x.i:x.i][1:d.k]::text[])
-                                      ELSE sample_values_text(c_value_template, d.reals[x.i:x.i][1:d.k]) END)::json,
+                   coalesce(x.v, CASE WHEN current_setting('extra_float_digits')::int > 0 THEN format(d.template, VARIADIC d.reals[x.i:x.i][1:d.k]::text[])
+                                      ELSE sample_values_text(d.template, d.reals[x.i:x.i][1:d.k]) END)::json,
                    x.q::json, x.hash, x.previous_hash, x.ns, x.rw::json
-            -- The hashes and reals read once a chunk (copies in memory), then cut per record.
-            FROM (SELECT c_hashes || ''::bytea AS h, c_value_reals || '{}'::real[] AS reals, array_length(c_value_reals, 2) AS k OFFSET 0) d
+            -- The hashes, reals and template read once a chunk (copies in memory), then used per
+            -- record: named from the chunk's row, each was read out of the row again every record.
+            FROM (SELECT c_hashes || ''::bytea AS h, c_value_reals || '{}'::real[] AS reals, array_length(c_value_reals, 2) AS k,
+                         c_value_template || '' AS template OFFSET 0) d
             CROSS JOIN LATERAL (
                 SELECT u.i, u.v, u.q, u.rw, u.cycle, c_first_ns + coalesce((u.i - 1) * c_step_ns + u.o, u.ons) AS ns,
                        encode(substr(d.h, 32 * u.i::int + 1, 32), 'hex') AS hash, encode(substr(d.h, 32 * (u.i::int - 1) + 1, 32), 'hex') AS previous_hash
@@ -146,7 +148,13 @@ enum TypedChunkValuesSchema {
             END IF;
             RETURN NULL;
         END $$;
-        CREATE OR REPLACE FUNCTION sample_chunks_compact(p_site text, p_epoch text, p_stream text, p_through bigint, p_before timestamptz)
+        -- Keeps a stream's settled records numbered p_from ... p_through and older than p_before as
+        -- chunks, as version 16 did, with each record's numbers as reals where that is exact.
+        -- Numbered from p_from: a stream is compacted a day of numbers a transaction, and the rows
+        -- the transactions before removed are not read again (until vacuumed they are still in
+        -- the index, and each transaction would walk more of them).
+        DROP FUNCTION sample_chunks_compact(text, text, text, bigint, timestamptz);
+        CREATE FUNCTION sample_chunks_compact(p_site text, p_epoch text, p_stream text, p_from bigint, p_through bigint, p_before timestamptz)
         RETURNS bigint LANGUAGE plpgsql SET extra_float_digits = 1 AS $$
         DECLARE
             month timestamptz;
@@ -158,7 +166,7 @@ enum TypedChunkValuesSchema {
             TRUNCATE compacting;
             INSERT INTO compacting
             SELECT s.* FROM samples s
-            WHERE s.site = p_site AND s.epoch = p_epoch AND s.stream = p_stream AND s.seq <= p_through AND s.time < p_before
+            WHERE s.site = p_site AND s.epoch = p_epoch AND s.stream = p_stream AND s.seq BETWEEN p_from AND p_through AND s.time < p_before
               AND s.time_ns IS NOT NULL AND s.cycle IS NOT NULL
               AND octet_length(s.hash) = 64 AND octet_length(s.previous_hash) = 64 AND s.hash || s.previous_hash !~ '[^0-9a-f]'
               AND s.time = timestamptz 'epoch' + round(s.time_ns::float8 / 1e9 * 1000)::bigint * interval '1 millisecond'

@@ -80,6 +80,32 @@ struct SampleChunkTests {
         #expect(try Self.everyRecord(db) == before)
     }
 
+    @Test("chunks written before numbers were kept as reals (their values as text) read back the same, and are kept as reals once made rows and compacted again")
+    func chunksOfTheEarlierVersion() throws {
+        let db = try IngestDatabase()
+        let feed = chainedFeed(db)
+        for message in Self.messages(feed, 1...300) { try db.write([message]) }
+        let before = try Self.everyRecord(db)
+        #expect(try Self.compact(db).records == 300)
+        // Each chunk as schema version 16 wrote it: every record's values as text, no template, no reals.
+        try db.connection.execute("""
+            UPDATE sample_chunks c SET "values" = (
+                SELECT array_agg(r."values"::text ORDER BY r.seq)
+                FROM sample_chunk_records(c.site, c.epoch, c.stream, c.seq_first, c.n, c.device, c.batch, c.phase, c.spec, c.first_ns,
+                    c.step_ns, c.offsets, c.offsets_ns, c.cycle_first, c.cycles, c."values", c.quality, c.raw, c.hashes,
+                    c.value_template, c.value_reals) r),
+                value_template = NULL, value_reals = NULL
+            """)
+        #expect(try db.count("SELECT count(*) FROM sample_chunks WHERE value_template IS NOT NULL OR \"values\" IS NULL") == 0)
+        #expect(try Self.everyRecord(db) == before)
+        // Made rows again (as ingest or a dispute would) and compacted: kept as reals, the same records.
+        try db.connection.execute("SELECT sample_chunks_expand(site, epoch, stream, 1, 300) FROM streams WHERE kind = 'sample'")
+        #expect(try db.count("SELECT count(*) FROM samples") == 300)
+        #expect(try Self.compact(db).records == 300)
+        #expect(try db.count("SELECT count(*) FROM sample_chunks WHERE value_template IS NULL") == 0)
+        #expect(try Self.everyRecord(db) == before)
+    }
+
     @Test("a long backlog is moved a bounded number of records a transaction, all of it, reading back the same")
     func boundedTransactions() throws {
         let db = try IngestDatabase()

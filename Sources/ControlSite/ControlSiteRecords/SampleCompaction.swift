@@ -62,7 +62,9 @@ public struct SampleCompaction: Sendable {
                     FROM streams t WHERE t.site = $1 AND t.epoch = $2 AND t.stream = $3 FOR UPDATE
                     """, [key.site, key.epoch, key.stream, after.map(String.init)])
                 guard let contiguous = progress.int(0, "contiguous"), let first = progress.int(0, "first"), first <= contiguous else { return nil }
-                let through = min(contiguous, first + recordsPerTransaction - 1)
+                // Numbers come from sites: a stream's span is measured without overflowing near the ends of Int64.
+                let (span, beyond) = contiguous.subtractingReportingOverflow(first)
+                let through = beyond || span >= recordsPerTransaction ? first + recordsPerTransaction - 1 : contiguous
                 let moved = try connection.execute("SELECT sample_chunks_compact($1, $2, $3, $4::bigint, $5::bigint, to_timestamp($6::float8)) AS moved",
                                                    [key.site, key.epoch, key.stream, String(first), String(through), String(cutOff.timeIntervalSince1970)])
                     .int(0, "moved") ?? 0

@@ -23,18 +23,19 @@ enum TypedChunkValuesSchema {
         DROP FUNCTION sample_chunk_records(text, text, text, bigint, integer, text, text, text, text, bigint, bigint, integer[], bigint[], bigint,
                                            integer[], text[], text[], text[], bytea);
 
-        -- The records of one chunk, as `samples` rows. A record's time is the one the site wrote from
-        -- its time_ns (milliseconds, as `JSONWriter.time(nanoseconds:)` rounds them). A record's values
-        -- are its text, or its template filled with its reals, each written as the shortest text that
-        -- reads back as the same real: compaction kept a value as a real only when that text is the one
-        -- the site sent. A session that asks for fewer digits (extra_float_digits 0 or below) has
-        -- them written by sample_values_text, which sets its own.
         -- A record's values from its template and reals, each real written as the shortest text that
         -- reads back as the same real (what a session with extra_float_digits above 0 writes).
         CREATE FUNCTION sample_values_text(template text, reals real[]) RETURNS text
         LANGUAGE sql STABLE PARALLEL SAFE SET extra_float_digits = 1 AS $$ SELECT format(template, VARIADIC reals::text[]) $$;
 
-        CREATE OR REPLACE FUNCTION sample_chunk_records(
+        -- The records of one chunk, as `samples` rows. A record's time is the one the site wrote from
+        -- its time_ns (milliseconds, as `JSONWriter.time(nanoseconds:)` rounds them). A record's values
+        -- are its text, or its template filled with its reals, each written as the shortest text that
+        -- reads back as the same real: compaction kept a value as a real only when that text is the one
+        -- the site sent. A session that asks for fewer digits (extra_float_digits 0 or below) has
+        -- them written by sample_values_text, which sets its own; the function itself sets nothing,
+        -- so that it is inlined into the query that reads it.
+        CREATE FUNCTION sample_chunk_records(
             c_site text, c_epoch text, c_stream text, c_seq_first bigint, c_n integer, c_device text, c_batch text, c_phase text,
             c_spec text, c_first_ns bigint, c_step_ns bigint, c_offsets integer[], c_offsets_ns bigint[], c_cycle_first bigint,
             c_cycles integer[], c_values text[], c_quality text[], c_raw text[], c_hashes bytea, c_value_template text, c_value_reals real[])

@@ -133,5 +133,18 @@ struct Ed25519Tests {
             #expect(reused.parameters == plain.parameters, "known \(known)")
             #expect(reused.bytes == plain.bytes, "known \(known)")
         }
+        // The hash over the ids as a list is the hash over them joined, as the site hashed them.
+        var hasher = RecordChain.Hasher()
+        func joined(_ parameters: String) -> String {
+            hasher.sample(previous: RecordChain.genesis, stream: "r/telemetry", seq: 7, device: "r", timeNanoseconds: 1, cycle: 2,
+                          batch: "B", phase: nil, spec: nil, parameters: parameters, readings: plain.bytes)
+        }
+        func listed(_ ids: [String]) -> String {
+            hasher.sample(previous: RecordChain.genesis, stream: "r/telemetry", seq: 7, device: "r", timeNanoseconds: 1, cycle: 2,
+                          batch: "B", phase: nil, spec: nil, parameterIds: ids, readings: plain.bytes)
+        }
+        #expect(joined(plain.parameters) == listed(["temperature", "ph", "label", "flag", "off"]))
+        #expect(joined("") == listed([]))
+        #expect(joined("a,b") != listed(["a", "b", "c"]))
     }
 }

@@ -116,6 +116,19 @@ struct ContractMessageTests {
         }
     }
 
+    @Test("a member's value ends where its JSON ends: brackets and quotes inside strings, nesting and escapes do not move it")
+    func memberBounds() throws {
+        let text = #"{"a":"x]}\"{[","b":[1,{"c":"]\\"},[]],"d":-2.5e3 ,"e":{"f":{"g":"}"}}}"#
+        let fields = try JSONFields(Array(text.utf8))
+        #expect(fields.raw("a").map { String(decoding: $0, as: UTF8.self) } == #""x]}\"{[""#)
+        #expect(fields.raw("b").map { String(decoding: $0, as: UTF8.self) } == #"[1,{"c":"]\\"},[]]"#)
+        #expect(fields.raw("d").map { String(decoding: $0, as: UTF8.self) } == "-2.5e3")
+        #expect(fields.raw("e").map { String(decoding: $0, as: UTF8.self) } == #"{"f":{"g":"}"}}"#)
+        for broken in [#"{"a":"x"#, #"{"a":[1,{"b":2}"#, #"{"a":"x\"}"#, #"{"a":}"#] {
+            #expect(throws: JSONFields.Failure.self, "\(broken)") { try JSONFields(Array(broken.utf8)) }
+        }
+    }
+
     @Test("JSON strings decode their escapes")
     func strings() {
         #expect(JSONFields.decodeString(Array("\"a\\\"b\\\\c\\n\\u00e9\"".utf8)[...]) == "a\"b\\c\né")

@@ -40,6 +40,12 @@ struct IngestForgeryTests {
         #expect(refusal(topic, telemetry(values: "{\"temperature\":{\"x\":1}}"))?.contains("must be a number, a flag, a label or null") == true)
         #expect(refusal(topic, telemetry(values: "{\"temperature\":1,\"temperature\":2}"))?.contains("given twice") == true)
         #expect(refusal(topic, telemetry(values: "{}", time: "yesterday"))?.contains("not a UTC time") == true)
+        // The site's fixed form is checked byte by byte: separators, digits and ranges.
+        for time in ["2026-11-25T08x00:01.250Z", "2026-11-25T08:00:01.25xZ", "2026-13-25T08:00:01.250Z", "2026-11-00T08:00:01.250Z",
+                     "2026-11-25T24:00:01.250Z", "2026-11-25T08:60:01.250Z", "2026/11/25T08:00:01.250Z"] {
+            #expect(refusal(topic, telemetry(values: "{}", time: time))?.contains("not a UTC time") == true, "\(time)")
+        }
+        #expect(refusal(topic, telemetry(values: "{}", time: "2026-12-31T23:59:60.999Z")) == nil)
         var tight = ContractLimits()
         tight.parametersPerSample = 3
         tight.samplesPerMessage = 1

@@ -154,7 +154,11 @@ public struct JSONFields: Sendable {
         var position: Int
 
         mutating func skipSpace() {
-            while position < bytes.endIndex, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) { position += 1 }
+            while position < bytes.endIndex {
+                let byte = bytes[position]
+                guard byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D else { return }
+                position += 1
+            }
         }
 
         mutating func take(_ byte: UInt8) -> Bool {
@@ -163,45 +167,73 @@ public struct JSONFields: Sendable {
             return true
         }
 
-        /// Moves past one value of any kind, checking only what it must to find the end.
+        /// Moves past one value of any kind, checking only what it must to find the end. Every
+        /// byte of every message passes here several times (envelope, samples, their members),
+        /// so the scan reads the bytes in place.
         mutating func skipValue() throws(Failure) {
-            guard position < bytes.endIndex else { throw .malformed(at: position) }
-            switch bytes[position] {
+            let base = bytes.startIndex
+            let from = position - base
+            let (end, found) = bytes.withUnsafeBufferPointer { Self.end(ofValueAt: from, in: $0) }
+            position = base + end
+            if !found { throw .malformed(at: position) }
+        }
+
+        /// Where the value starting at `start` ends; or, when it does not end within `bytes`,
+        /// where reading it stopped.
+        private static func end(ofValueAt start: Int, in bytes: UnsafeBufferPointer<UInt8>) -> (Int, found: Bool) {
+            let count = bytes.count
+            guard start < count else { return (start, false) }
+            switch bytes[start] {
             case 0x22:
-                position += 1
-                while position < bytes.endIndex {
-                    switch bytes[position] {
-                    case 0x5C: position += 2
-                    case 0x22:
-                        position += 1
-                        return
-                    default: position += 1
-                    }
-                }
-                throw .malformed(at: position)
+                return end(ofStringAt: start, in: bytes)
             case 0x7B, 0x5B:
                 var depth = 0
-                while position < bytes.endIndex {
-                    switch bytes[position] {
+                var i = start
+                while i < count {
+                    // Most bytes of an object are none of the five that matter here: `{` and `[` are
+                    // one bit apart, as are `}` and `]`.
+                    let byte = bytes[i], folded = byte | 0x20
+                    if folded != 0x7B && folded != 0x7D && byte != 0x22 {
+                        i += 1
+                        continue
+                    }
+                    switch byte {
                     case 0x7B, 0x5B:
                         depth += 1
-                        position += 1
+                        i += 1
                     case 0x7D, 0x5D:
                         depth -= 1
-                        position += 1
-                        if depth == 0 { return }
-                    case 0x22: try skipValue()
-                    default: position += 1
+                        i += 1
+                        if depth == 0 { return (i, true) }
+                    case 0x22:
+                        let (after, found) = end(ofStringAt: i, in: bytes)
+                        guard found else { return (after, false) }
+                        i = after
+                    default: i += 1
                     }
                 }
-                throw .malformed(at: position)
+                return (i, false)
             default:
-                let start = position
-                while position < bytes.endIndex, ![0x2C, 0x7D, 0x5D, 0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) {
-                    position += 1
+                var i = start
+                scan: while i < count {
+                    switch bytes[i] {
+                    case 0x2C, 0x7D, 0x5D, 0x20, 0x09, 0x0A, 0x0D: break scan
+                    default: i += 1
+                    }
                 }
-                if position == start { throw .malformed(at: position) }
+                return (i, i > start)
             }
+        }
+
+        @inline(__always)
+        private static func end(ofStringAt start: Int, in bytes: UnsafeBufferPointer<UInt8>) -> (Int, found: Bool) {
+            var i = start + 1
+            while i < bytes.count {
+                let byte = bytes[i]
+                if byte == 0x22 { return (i + 1, true) }
+                i += byte == 0x5C ? 2 : 1
+            }
+            return (min(i, bytes.count), false)
         }
     }
 }

@@ -30,6 +30,33 @@ public enum RecordChain {
             previous: String, stream: String, seq: Int64, device: String, timeNanoseconds: Int64, cycle: Int64,
             batch: String?, phase: String?, spec: String?, parameters: String, readings: [UInt8]
         ) -> String {
+            sampleHead(previous: previous, stream: stream, seq: seq, device: device, timeNanoseconds: timeNanoseconds, cycle: cycle,
+                       batch: batch, phase: phase, spec: spec)
+            text(parameters)
+            buffer.append(contentsOf: readings)
+            return buffer.withUnsafeBytes { SHA256.hex($0) }
+        }
+
+        /// As above, with the parameter ids as a list: written joined by "," as `parameters` is.
+        public mutating func sample(
+            previous: String, stream: String, seq: Int64, device: String, timeNanoseconds: Int64, cycle: Int64,
+            batch: String?, phase: String?, spec: String?, parameterIds: [String], readings: [UInt8]
+        ) -> String {
+            sampleHead(previous: previous, stream: stream, seq: seq, device: device, timeNanoseconds: timeNanoseconds, cycle: cycle,
+                       batch: batch, phase: phase, spec: spec)
+            for (index, id) in parameterIds.enumerated() {
+                if index > 0 { buffer.append(0x2C) }
+                buffer.append(contentsOf: id.utf8)
+            }
+            buffer.append(0)
+            buffer.append(contentsOf: readings)
+            return buffer.withUnsafeBytes { SHA256.hex($0) }
+        }
+
+        private mutating func sampleHead(
+            previous: String, stream: String, seq: Int64, device: String, timeNanoseconds: Int64, cycle: Int64,
+            batch: String?, phase: String?, spec: String?
+        ) {
             buffer.removeAll(keepingCapacity: true)
             text("pocare-sample/1")
             text(previous)
@@ -41,9 +68,6 @@ public enum RecordChain {
             text(batch ?? "")
             text(phase ?? "")
             text(spec ?? "")
-            text(parameters)
-            buffer.append(contentsOf: readings)
-            return buffer.withUnsafeBytes { SHA256.hex($0) }
         }
 
         public mutating func event(

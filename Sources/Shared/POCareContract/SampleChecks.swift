@@ -62,14 +62,28 @@ enum SampleChecks {
     /// A record's time: `YYYY-MM-DDTHH:MM:SS[.fff]Z`, in UTC.
     static func time(_ text: String?, _ malformed: (String) -> ContractMessage.Failure) throws(ContractMessage.Failure) {
         guard let text else { return }
-        let bytes = Array(text.utf8)
         // The site's own form, checked by shape; anything else through the full reader.
-        let shaped = bytes.count == 24 && bytes[23] == 0x5A && bytes[4] == 0x2D && bytes[10] == 0x54 && bytes[19] == 0x2E
-            && bytes.enumerated().allSatisfy { i, b in [4, 7, 10, 13, 16, 19, 23].contains(i) || (0x30...0x39).contains(b) }
-            && (1...12).contains(Int(text.dropFirst(5).prefix(2)) ?? 0) && (1...31).contains(Int(text.dropFirst(8).prefix(2)) ?? 0)
-            && (0...23).contains(Int(text.dropFirst(11).prefix(2)) ?? 99) && (0...59).contains(Int(text.dropFirst(14).prefix(2)) ?? 99)
-            && (0...60).contains(Int(text.dropFirst(17).prefix(2)) ?? 99)
-        guard shaped || UTCTime.parse(text) != nil else { throw malformed("time '\(text.prefix(40))' is not a UTC time") }
+        guard isSiteForm(text) || UTCTime.parse(text) != nil else { throw malformed("time '\(text.prefix(40))' is not a UTC time") }
+    }
+
+    /// Whether `text` is `YYYY-MM-DDTHH:MM:SS.fffZ` with a month, day, hour, minute and second
+    /// in range: every sample's time is, and is checked here without making anything of it.
+    static func isSiteForm(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { bytes in
+            guard bytes.count == 24, bytes[4] == 0x2D, bytes[7] == 0x2D, bytes[10] == 0x54, bytes[13] == 0x3A, bytes[16] == 0x3A,
+                  bytes[19] == 0x2E, bytes[23] == 0x5A
+            else { return false }
+            for i in 0..<23 {
+                switch i {
+                case 4, 7, 10, 13, 16, 19: continue
+                default: guard bytes[i] >= 0x30 && bytes[i] <= 0x39 else { return false }
+                }
+            }
+            func number(at i: Int) -> Int { Int(bytes[i] - 0x30) * 10 + Int(bytes[i + 1] - 0x30) }
+            return (1...12).contains(number(at: 5)) && (1...31).contains(number(at: 8)) && number(at: 11) <= 23
+                && number(at: 14) <= 59 && number(at: 17) <= 60
+        }
     }
 }
 

@@ -25,16 +25,16 @@ public enum WireRecordHash {
         guard let previous = sample.previousHash else { return .notRecomputable("the sample names no previous hash") }
         guard let timeNanoseconds = sample.timeNanoseconds else { return .notRecomputable("the sample carries no time_ns") }
         guard let cycle = sample.cycle else { return .notRecomputable("the sample carries no cycle") }
-        let readings: (parameters: String, bytes: [UInt8])
+        let readings: (parameters: [String], bytes: [UInt8])
         do {
-            readings = try canonicalReadings(values: sample.values, quality: sample.quality, raw: sample.raw, knownParameters: sample.parameters)
+            readings = try readingsOf(values: sample.values, quality: sample.quality, raw: sample.raw, knownParameters: sample.parameters)
         } catch {
             return .notRecomputable(error.description)
         }
         var hasher = RecordChain.Hasher()
         let computed = hasher.sample(
             previous: previous, stream: stream, seq: sample.seq, device: device, timeNanoseconds: timeNanoseconds, cycle: cycle,
-            batch: sample.batch, phase: sample.phase, spec: sample.spec, parameters: readings.parameters, readings: readings.bytes)
+            batch: sample.batch, phase: sample.phase, spec: sample.spec, parameterIds: readings.parameters, readings: readings.bytes)
         return computed == claimed ? .verified : .mismatch(computed: computed, claimed: claimed)
     }
 
@@ -84,39 +84,63 @@ public enum WireRecordHash {
     public static func canonicalReadings(
         values: ArraySlice<UInt8>, quality: ArraySlice<UInt8>?, raw: ArraySlice<UInt8>?, knownParameters: [String] = []
     ) throws(ReadingsError) -> (parameters: String, bytes: [UInt8]) {
-        var members: [(id: String, value: ArraySlice<UInt8>)] = []
-        members.reserveCapacity(knownParameters.count)
+        let readings = try readingsOf(values: values, quality: quality, raw: raw, knownParameters: knownParameters)
+        return (readings.parameters.joined(separator: ","), readings.bytes)
+    }
+
+    /// As `canonicalReadings`, with the ids as a list: where every key spells `knownParameters`
+    /// (a device sends the same keys in every sample), that list itself, so ingest neither makes
+    /// nor joins the names of each sample it proves.
+    static func readingsOf(
+        values: ArraySlice<UInt8>, quality: ArraySlice<UInt8>?, raw: ArraySlice<UInt8>?, knownParameters: [String]
+    ) throws(ReadingsError) -> (parameters: [String], bytes: [UInt8]) {
         let qualities: JSONFields?, raws: JSONFields?
         do {
-            var undecodable = false
-            try JSONFields.forEachMember(values) { key, value in
-                let index = members.count
-                if index < knownParameters.count, Self.spells(key, knownParameters[index]) {
-                    members.append((knownParameters[index], value))
-                } else if let id = JSONFields.decodeString(key) {
-                    members.append((id, value))
-                } else {
-                    undecodable = true
-                }
-            }
-            if undecodable { throw JSONFields.Failure.malformed(at: values.startIndex) }
             qualities = try quality.map { q throws(JSONFields.Failure) in try JSONFields(q) }
             raws = try raw.map { r throws(JSONFields.Failure) in try JSONFields(r) }
         } catch {
             throw ReadingsError(description: "values: \(error)")
         }
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(members.count * 9)
-        for (id, text) in members {
-            var readingQuality = Quality.good
-            if let named = qualities?.string(id) {
-                guard let quality = Quality(rawValue: named) else { throw ReadingsError(description: "\(id): unknown quality '\(named)'") }
-                readingQuality = quality
+        bytes.reserveCapacity(knownParameters.count * 9)
+        // The ids are `knownParameters` as long as every key so far spells the one in its place.
+        var ids: [String]?
+        var count = 0
+        var failure: ReadingsError?
+        do {
+            var undecodable = false
+            try JSONFields.forEachMember(values) { key, text in
+                guard failure == nil, !undecodable else { return }
+                let id: String
+                if ids == nil, count < knownParameters.count, Self.spells(key, knownParameters[count]) {
+                    id = knownParameters[count]
+                } else if let decoded = JSONFields.decodeString(key) {
+                    if ids == nil { ids = Array(knownParameters.prefix(count)) }
+                    ids!.append(decoded)
+                    id = decoded
+                } else {
+                    undecodable = true
+                    return
+                }
+                count += 1
+                do throws(ReadingsError) {
+                    var readingQuality = Quality.good
+                    if let named = qualities?.string(id) {
+                        guard let quality = Quality(rawValue: named) else { throw ReadingsError(description: "\(id): unknown quality '\(named)'") }
+                        readingQuality = quality
+                    }
+                    let value: Value? = if let exact = raws?.raw(id) { .number(try rawNumber(exact, id: id)) } else { try wireValue(text, id: id) }
+                    SampleCodec.append(value, quality: readingQuality, to: &bytes)
+                } catch {
+                    failure = error
+                }
             }
-            let value: Value? = if let exact = raws?.raw(id) { .number(try rawNumber(exact, id: id)) } else { try wireValue(text, id: id) }
-            SampleCodec.append(value, quality: readingQuality, to: &bytes)
+            if undecodable { throw JSONFields.Failure.malformed(at: values.startIndex) }
+        } catch {
+            throw ReadingsError(description: "values: \(error)")
         }
-        return (members.map(\.id).joined(separator: ","), bytes)
+        if let failure { throw failure }
+        return (ids ?? (count == knownParameters.count ? knownParameters : Array(knownParameters.prefix(count))), bytes)
     }
 
     /// Whether a key's string literal is exactly `"id"`, without escapes.

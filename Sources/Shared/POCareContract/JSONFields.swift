@@ -193,23 +193,18 @@ public struct JSONFields: Sendable {
                     // Most bytes of an object are none of the five that matter here: `{` and `[` are
                     // one bit apart, as are `}` and `]`.
                     let byte = bytes[i], folded = byte | 0x20
-                    if folded != 0x7B && folded != 0x7D && byte != 0x22 {
-                        i += 1
-                        continue
-                    }
-                    switch byte {
-                    case 0x7B, 0x5B:
-                        depth += 1
-                        i += 1
-                    case 0x7D, 0x5D:
-                        depth -= 1
-                        i += 1
-                        if depth == 0 { return (i, true) }
-                    case 0x22:
+                    if byte == 0x22 {
                         let (after, found) = end(ofStringAt: i, in: bytes)
                         guard found else { return (after, false) }
                         i = after
-                    default: i += 1
+                        continue
+                    }
+                    i += 1
+                    if folded == 0x7B {
+                        depth += 1
+                    } else if folded == 0x7D {
+                        depth -= 1
+                        if depth == 0 { return (i, true) }
                     }
                 }
                 return (i, false)

@@ -40,12 +40,28 @@ struct PageBenchmark: ParsableCommand {
     var running = false
     @Flag(help: "Every sample is kept as chunks before the pages are timed, as `run` keeps settled samples after an hour (the compaction is timed).")
     var compacted = false
+    @Flag(help: """
+        The samples are written straight into chunks with COPY, as ingest and compaction would leave them (for a network of months, \
+        beyond what ingest and compaction write in a run); the timed batch is then verified as `pocare-control verify` does.
+        """)
+    var direct = false
+    @Flag(inversion: .prefixedNo, help: "Time a comparison's facts of every batch (each batch read whole once: hours on a network of months).")
+    var compare = true
 
     func run() throws {
         var shape = try SyntheticNetwork(parsing: network)
         shape.firstBatchRuns = running
-        let store = try NetworkDatabase(shape, database: database, loaded: loaded)
+        // Written straight into chunks, a device's batch is made once and copied to every site (`DirectNetworkLoad`).
+        shape.batchesNamedBySite = !direct
+        guard !(direct && compacted) else { throw ValidationError("--direct writes chunks already; --compacted compacts rows written through ingest") }
+        let store = try NetworkDatabase(shape, database: database, loaded: loaded, direct: direct)
         let (info, connection) = (store.info, store.connection)
+        if direct && !loaded {
+            // The timed batch, written from its samples, and the last site's (its rows copied).
+            for s in Set([1, shape.sites]).sorted() {
+                try DirectNetworkLoad.verifyBatch(site: shape.site(s), batch: shape.batch(site: s, device: 1), on: connection)
+            }
+        }
         if compacted {
             // Up to each stream's contiguous number, whatever the samples' time (a synthetic month may reach past today).
             let clock = ContinuousClock(), began = clock.now
@@ -67,7 +83,7 @@ struct PageBenchmark: ParsableCommand {
             try BatchRecordDigest.current(site: site, batch: batch, on: connection)
         }
         var compared: [String] = []
-        for _ in 0..<(running ? 0 : 2) {
+        for _ in 0..<(running || !compare ? 0 : 2) {
             let clock = ContinuousClock(), began = clock.now
             let facts = try query.load(spec: SyntheticNetwork.spec, since: nil)
             let elapsed = clock.now - began
@@ -165,7 +181,7 @@ struct PageBenchmark: ParsableCommand {
 
 /// Sites, devices and days of samples at 1 Hz; each device runs one batch for the whole time,
 /// which ends with the data.
-struct SyntheticNetwork {
+struct SyntheticNetwork: Sendable {
     /// The spec every synthetic batch names (its fingerprint only: no spec document is held).
     static let spec = "sha256:" + String(repeating: "a", count: 64)
     var sites: Int
@@ -188,7 +204,36 @@ struct SyntheticNetwork {
     }
 
     func site(_ s: Int) -> String { "site-\(s)" }
-    func batch(site s: Int, device d: Int) -> String { "B-\(s)-\(d)" }
+    /// `B-SITE-DEVICE`, or `B-DEVICE` at every site when `batchesNamedBySite` is off.
+    func batch(site s: Int, device d: Int) -> String { batchesNamedBySite ? "B-\(s)-\(d)" : "B-\(d)" }
+    var batchesNamedBySite = true
+
+    static let perDay = 86_400
+    static let start = Date(timeIntervalSince1970: 1_795_000_000)
+    static let parameters = ["temperature", "ph", "dissolved_oxygen", "co2", "agitation", "glucose", "lactate", "viability"]
+
+    /// Samples `seqs` of a device's batch as its site publishes them: chained from `head`
+    /// (which moves to the last one's hash), one telemetry message on its topic.
+    func telemetry(site s: Int, device d: Int, seqs: Range<Int>, head: inout String, hasher: inout RecordChain.Hasher) -> (topic: String, payload: [UInt8]) {
+        let device = "bioreactor-\(d)"
+        let context = SampleContext(batchId: batch(site: s, device: d), phase: "expansion", specFingerprint: SyntheticNetwork.spec)
+        let stream = StreamName.telemetry(device: device)
+        let samples = seqs.map { seq in
+            let values = readings(Self.parameters, seq)
+            let ns = (Int64(Self.start.timeIntervalSince1970) + Int64(seq)) * 1_000_000_000
+            let previous = head
+            head = hasher.sample(
+                previous: previous, stream: stream.description, seq: Int64(seq), device: device, timeNanoseconds: ns,
+                cycle: Int64(seq), batch: context.batchId, phase: context.phase, spec: context.specFingerprint,
+                parameters: values.map(\.parameterId).joined(separator: ","), readings: SampleCodec.encode(values))
+            var sample = StoredSample(
+                stream: stream, seq: Int64(seq), device: device, time: Date(timeIntervalSince1970: Double(ns) / 1e9),
+                cycle: Int64(seq), context: context, readings: values, hash: head, previousHash: previous)
+            sample.timeNanoseconds = ns
+            return sample
+        }
+        return ("pocare/v1/\(site(s))/\(device)/telemetry", Contract.telemetry(site: site(s), device: device, samples: samples[...], sent: Self.start))
+    }
 
     /// Each site announces its devices, then its backlog is written through the ingest
     /// pipeline, a day at a time, every device of the network interleaved as sites drain them.
@@ -196,9 +241,7 @@ struct SyntheticNetwork {
         for s in 1...sites {
             try announce(site: site(s), devices: devices, batch: { batch(site: s, device: $0 + 1) }, on: connection, logger: logger)
         }
-        let perDay = 86_400, perMessage = 200
-        let start = Date(timeIntervalSince1970: 1_795_000_000)
-        let parameters = ["temperature", "ph", "dissolved_oxygen", "co2", "agitation", "glucose", "lactate", "viability"]
+        let perDay = Self.perDay, perMessage = 200
         var hasher = RecordChain.Hasher()
         var heads = [String](repeating: RecordChain.genesis, count: sites * devices)
         let clock = ContinuousClock(), began = clock.now
@@ -207,26 +250,9 @@ struct SyntheticNetwork {
             for first in stride(from: day * perDay + 1, through: (day + 1) * perDay, by: perMessage) {
                 for s in 1...sites {
                     for d in 1...devices {
-                        let index = (s - 1) * devices + (d - 1), device = "bioreactor-\(d)"
-                        let context = SampleContext(batchId: batch(site: s, device: d), phase: "expansion",
-                                                    specFingerprint: SyntheticNetwork.spec)
-                        let stream = StreamName.telemetry(device: device)
-                        let samples = (first..<min(first + perMessage, (day + 1) * perDay + 1)).map { seq in
-                            let values = readings(parameters, seq)
-                            let ns = (Int64(start.timeIntervalSince1970) + Int64(seq)) * 1_000_000_000
-                            let previous = heads[index]
-                            heads[index] = hasher.sample(
-                                previous: previous, stream: stream.description, seq: Int64(seq), device: device, timeNanoseconds: ns,
-                                cycle: Int64(seq), batch: context.batchId, phase: context.phase, spec: context.specFingerprint,
-                                parameters: values.map(\.parameterId).joined(separator: ","), readings: SampleCodec.encode(values))
-                            var sample = StoredSample(
-                                stream: stream, seq: Int64(seq), device: device, time: Date(timeIntervalSince1970: Double(ns) / 1e9),
-                                cycle: Int64(seq), context: context, readings: values, hash: heads[index], previousHash: previous)
-                            sample.timeNanoseconds = ns
-                            return sample
-                        }
-                        let topic = "pocare/v1/\(site(s))/\(device)/telemetry"
-                        let payload = Contract.telemetry(site: site(s), device: device, samples: samples[...], sent: start)
+                        let index = (s - 1) * devices + (d - 1)
+                        let (topic, payload) = telemetry(site: s, device: d, seqs: first..<min(first + perMessage, (day + 1) * perDay + 1),
+                                                         head: &heads[index], hasher: &hasher)
                         while !pipeline.waitForRoom(timeout: 1) {}
                         pipeline.submit(.message(try ContractMessage.parse(topic: topic, payload: payload)))
                     }
@@ -234,16 +260,31 @@ struct SyntheticNetwork {
             }
             print("day \(day + 1) of \(days) submitted")
         }
-        // Each device's batch ends with its data, as a site says it: the first events of the device's chained event
-        // stream, its end and then the site's record of the batch (the record a comparison checks against the samples).
+        try endBatches(through: pipeline)
+        pipeline.close(retryingFor: .seconds(3600))
+        pipeline.waitUntilFinished()
+        let elapsed = clock.now - began
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        // Every sample, and each batch's end and record.
+        let stored = pipeline.currentStatistics.inserted, expected = sites * devices * (days * perDay + 2) - (firstBatchRuns ? 2 : 0)
+        guard stored == expected else { throw BenchmarkFailure(message: "ingest stored \(stored) of \(expected) records") }
+        let samples = sites * devices * days * perDay
+        print("network: \(sites) sites × \(devices) devices × \(days) days at 1 Hz = \(samples) samples written through ingest "
+              + "in \(Int(seconds)) s (\(Int(Double(samples) / seconds)) samples/s)")
+    }
+
+    /// Each device's batch ends with its data, as a site says it: the first events of the device's chained event
+    /// stream, its end and then the site's record of the batch (the record a comparison checks against the samples).
+    func endBatches(through pipeline: IngestPipeline) throws {
+        var hasher = RecordChain.Hasher()
         for s in 1...sites {
             for d in 1...devices where !(firstBatchRuns && s == 1 && d == 1) {
                 let device = "bioreactor-\(d)", batch = batch(site: s, device: d), stream = "\(device)/events"
-                let ns = (Int64(start.timeIntervalSince1970) + Int64(days * perDay) + 1) * 1_000_000_000
+                let ns = (Int64(Self.start.timeIntervalSince1970) + Int64(days * Self.perDay) + 1) * 1_000_000_000
                 let spec = SyntheticNetwork.spec
-                var report = BatchReport(batch: batch, device: device, spec: spec, started: UTCTime.format(start.addingTimeInterval(1)),
+                var report = BatchReport(batch: batch, device: device, spec: spec, started: UTCTime.format(Self.start.addingTimeInterval(1)),
                                          ended: UTCTime.format(Date(timeIntervalSince1970: Double(ns) / 1e9)))
-                report.samples = days * perDay
+                report.samples = days * Self.perDay
                 let encoder = JSONEncoder()
                 encoder.keyEncodingStrategy = .convertToSnakeCase  // as a site encodes its record
                 encoder.outputFormatting = [.sortedKeys]
@@ -267,16 +308,6 @@ struct SyntheticNetwork {
                 }
             }
         }
-        pipeline.close(retryingFor: .seconds(3600))
-        pipeline.waitUntilFinished()
-        let elapsed = clock.now - began
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        // Every sample, and each batch's end and record.
-        let stored = pipeline.currentStatistics.inserted, expected = sites * devices * (days * perDay + 2) - (firstBatchRuns ? 2 : 0)
-        guard stored == expected else { throw BenchmarkFailure(message: "ingest stored \(stored) of \(expected) records") }
-        let samples = sites * devices * days * perDay
-        print("network: \(sites) sites × \(devices) devices × \(days) days at 1 Hz = \(samples) samples written through ingest "
-              + "in \(Int(seconds)) s (\(Int(Double(samples) / seconds)) samples/s)")
     }
 }
 
@@ -382,13 +413,17 @@ final class NetworkDatabase {
     let info: String
     let connection: PostgresConnection
 
-    init(_ shape: SyntheticNetwork, database: String?, loaded: Bool) throws {
+    init(_ shape: SyntheticNetwork, database: String?, loaded: Bool, direct: Bool = false) throws {
         cluster = database == nil ? try TemporaryCluster() : nil
         info = database ?? cluster!.connectionInfo
         connection = try PostgresConnection(info)
         let logger = Logger(label: "bench")
         // A network loaded by an earlier version is brought to this one's schema first.
         try ControlSchema.migrate(connection, logger: logger)
-        if !loaded { try shape.load(into: info, on: connection, logger: logger) }
+        if !loaded && direct {
+            try DirectNetworkLoad(network: shape).load(into: info, on: connection, logger: logger)
+        } else if !loaded {
+            try shape.load(into: info, on: connection, logger: logger)
+        }
     }
 }

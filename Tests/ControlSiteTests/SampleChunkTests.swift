@@ -171,6 +171,38 @@ struct SampleChunkTests {
         #expect(try StoredRecordProof.verify(site: Self.site, batch: "B-1", on: db.connection).intact)
     }
 
+    @Test("a stream's stored records are read back once each and in order, rows and chunks alike, across gaps wider than a page of numbers")
+    func recordsReadAcrossGaps() throws {
+        let db = try IngestDatabase()
+        let feed = chainedFeed(db)
+        for message in Self.messages(feed, 1...400) { try db.write([message]) }
+        #expect(try Self.compact(db).records == 400)
+        // The later chunks moved 25,000 numbers on, and a row 60,000 on: the reader pages by windows of
+        // numbers, and must pass over empty windows to the next stored number, as a row or in a chunk.
+        try db.connection.execute("""
+            UPDATE sample_chunks SET seq_first = seq_first + 25000
+            WHERE seq_first >= (SELECT min(seq_first) FROM sample_chunks WHERE seq_first > 200)
+            """)
+        try db.connection.execute("""
+            INSERT INTO samples SELECT site, epoch, stream, seq + 60000, device, time, cycle, batch, phase, spec, "values", quality, hash,
+                                       previous_hash, time_ns, raw
+            FROM stored_samples WHERE seq = 1
+            """)
+        let stored = try db.connection.execute("SELECT seq FROM stored_samples ORDER BY seq").map { $0.int("seq") ?? 0 }
+        #expect(stored.count == 401 && stored.last == 60_001 && stored.contains { $0 > 25_200 && $0 < 26_000 })
+        var read: [Int64] = []
+        try StoredRecordProof.records(site: Self.site, epoch: "", stream: "rocker-1/telemetry", from: 1, through: 100_000, on: db.connection) { seq, _ in
+            read.append(seq)
+        }
+        #expect(read == stored)
+        // From inside a chunk, and through a number inside another.
+        read = []
+        try StoredRecordProof.records(site: Self.site, epoch: "", stream: "rocker-1/telemetry", from: 150, through: 25_300, on: db.connection) { seq, _ in
+            read.append(seq)
+        }
+        #expect(read == stored.filter { (150...25_300).contains($0) })
+    }
+
     @Test("a chunk changed in place changes its batch's record: the version moves, the record hash differs, verify names the record")
     func changedChunkIsSeen() throws {
         let db = try IngestDatabase()

@@ -19,11 +19,23 @@ public enum StoredRecordProof {
             let page: PostgresResult
             switch kind {
             case "sample":
+                // A window of numbers rather than a LIMIT: the records of a chunk are unpacked before
+                // they are ordered, so a page of an open range unpacked every chunk up to the
+                // stream's end, and a stream of months took a time that grew with its square.
+                let (beyond, overflow) = after.addingReportingOverflow(10_000)
+                let windowEnd = overflow || beyond > through ? through : beyond
                 page = try connection.execute("""
                     SELECT seq, \(SQLTime.iso("time")) AS time_utc, time_ns, cycle, batch, phase, spec, hash, previous_hash,
                            "values"::text AS "values", raw::text AS raw, quality::text AS quality
-                    FROM stream_samples($1, $2, $3, $4::bigint + 1, $5::bigint) ORDER BY seq LIMIT 10000
-                    """, [site, epoch, stream, String(after), String(through)])
+                    FROM stream_samples($1, $2, $3, $4::bigint + 1, $5::bigint) ORDER BY seq
+                    """, [site, epoch, stream, String(after), String(windowEnd)])
+                if page.rowCount == 0 {
+                    // No number stored in the window: on from the next stored one, however far.
+                    guard windowEnd < through, let next = try nextSample(site: site, epoch: epoch, stream: stream, after: windowEnd, through: through,
+                                                                         on: connection) else { return }
+                    after = next - 1
+                    continue
+                }
             case "event":
                 page = try connection.execute("""
                     SELECT seq, device, record->>'time_ns' AS time_ns, kind, record->>'alarm' AS alarm, batch, phase, spec, hash, previous_hash, body, stream
@@ -43,6 +55,18 @@ public enum StoredRecordProof {
                 after = seq
             }
         }
+    }
+
+    /// The lowest number of a stream stored after `after` and not beyond `through`, as a row or in a chunk.
+    static func nextSample(site: String, epoch: String, stream: String, after: Int64, through: Int64,
+                           on connection: PostgresConnection) throws -> Int64? {
+        try connection.execute("""
+            SELECT least(
+                (SELECT min(seq) FROM samples WHERE site = $1 AND epoch = $2 AND stream = $3 AND seq > $4::bigint AND seq <= $5::bigint),
+                (SELECT min(greatest(seq_first, $4::bigint + 1)) FROM sample_chunks
+                 WHERE site = $1 AND epoch = $2 AND stream = $3 AND seq_first BETWEEN $4::bigint - 1023 AND $5::bigint
+                   AND seq_first + n - 1 > $4::bigint)) AS next
+            """, [site, epoch, stream, String(after), String(through)]).int(0, "next")
     }
 
     /// The archived ranges of a stream that meet `from...through`, in order.

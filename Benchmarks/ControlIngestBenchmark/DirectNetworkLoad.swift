@@ -1,6 +1,7 @@
 import ControlSiteRecords
 import Dispatch
 import Foundation
+import Hashing
 import Logging
 import POCareContract
 import POCareCore
@@ -233,7 +234,9 @@ struct TypedValues {
         let scanned: Void? = try? JSONFields.forEachMember(sample.values) { key, value in
             if !first { template += ","; filled += "," }
             first = false
-            let name = Self.jsonString(JSONFields.decodeString(key) ?? "")
+            // As `to_json(key)::text` writes a key (it writes \b and \f where this writes \u0008 and
+            // \u000c: such a record's template does not give back its text, and it keeps its text).
+            let name = CanonicalJSON.string(JSONFields.decodeString(key) ?? "")
             template += name.replacingOccurrences(of: "%", with: "%%") + ":"
             filled += name + ":"
             let text = String(decoding: value, as: UTF8.self)
@@ -260,25 +263,6 @@ struct TypedValues {
         var shortest = "\(real)"
         if shortest.hasSuffix(".0") { shortest.removeLast(2) }
         return shortest == text
-    }
-
-    /// A key as `to_json(key)::text` writes it.
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }
 

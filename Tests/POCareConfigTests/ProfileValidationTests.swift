@@ -185,6 +185,26 @@ struct ProfileValidationTests {
         #expect(found.first?.line ?? 0 >= 2)
     }
 
+    @Test("a control character the YAML reader refuses is named with its line, without the file quoted")
+    func readerError() {
+        let filler = (1...200).map { "# comment line \($0) of a long file, long enough to make a long message" }.joined(separator: "\n")
+        let found = diagnostics("profile: x\nvendor: y\nmodel: \u{1}z\n" + filler + "\n")
+        #expect(found.count == 1)
+        #expect(found.first?.field == "(syntax)")
+        #expect(found.first?.line == 3)
+        #expect(found.first?.message.contains("control characters") == true)
+        #expect(found.first.map { !$0.message.contains("comment line") && $0.message.count < 200 } == true)
+    }
+
+    @Test("a long message is cut below 2,000 characters, with the mark of the cut")
+    func longMessageCut() {
+        for length in [1_990, 1_999, 2_000, 2_001, 5_000] {
+            let message = DiagnosticCollector.shortened(String(repeating: "x", count: length))
+            #expect(message.count < 2000)
+            #expect(length < 2000 ? message.count == length : message.hasSuffix("..."))
+        }
+    }
+
     @Test("a key given twice in one mapping is named with its line")
     func duplicateKey() {
         let found = diagnostics(validProfile.replacingOccurrences(of: "model: T-1", with: "model: T-1\nvendor: Other"))

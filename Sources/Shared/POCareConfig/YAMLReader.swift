@@ -20,6 +20,10 @@ package final class DiagnosticCollector {
         diagnostics.append(Diagnostic(file: file, line: place.0, column: place.1, field: path, message: Self.shortened(message)))
     }
 
+    private func error(_ path: String, line: Int, column: Int, _ message: String) {
+        diagnostics.append(Diagnostic(file: file, line: line, column: column, field: path, message: Self.shortened(message)))
+    }
+
     /// Quotes in a message ('like this') are cut to 40 characters: a value of a megabyte must
     /// not become a megabyte of diagnostics, and the place in the file says where the rest is.
     package static func shortened(_ message: String) -> String {
@@ -41,7 +45,16 @@ package final class DiagnosticCollector {
             }
         }
         if inQuote { result += "'" + (quoted.count > 60 ? "\(quoted.prefix(40))..." : quoted) }
-        return result.count > 2000 ? String(result.prefix(2000)) + "..." : result
+        // Under 2,000 characters with the mark of the cut.
+        return result.count >= 2000 ? String(result.prefix(1996)) + "..." : result
+    }
+
+    /// The line and column (both from 1) of the byte at `offset` of `text`, or of its end.
+    static func place(ofByte offset: Int, in text: String) -> (line: Int, column: Int) {
+        let bytes = text.utf8.prefix(max(offset, 0))
+        let line = 1 + bytes.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+        let lineStart = bytes.lastIndex(of: 0x0A).map { bytes.index(after: $0) } ?? bytes.startIndex
+        return (line, 1 + String(decoding: bytes[lineStart...], as: UTF8.self).count)
     }
 
     /// Reports at the remembered place of `path`, or of the nearest remembered parent.
@@ -79,6 +92,11 @@ package final class DiagnosticCollector {
             case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
                 .composer(_, let problem, let mark, _):
                 error("(syntax)", at: mark, "YAML syntax error: \(problem)")
+            case .reader(let problem, let offset, let value, _):
+                // libyaml's reader names a byte, not a line (and Yams' text of it quotes the whole file).
+                let place = Self.place(ofByte: offset ?? 0, in: text)
+                error("(syntax)", line: place.line, column: place.column,
+                      "YAML reader error: \(problem) (character code \(value))")
             case .duplicatedKeysInMapping(let keys, let context):
                 let names = keys.map { "'\($0)'" }.joined(separator: ", ")
                 error("(syntax)", at: context.mark, "duplicate key \(names) in one mapping (first use here)")

@@ -21,15 +21,33 @@ public final class TestPostgres: Sendable {
     public init() throws {
         directory = URL(fileURLWithPath: "/tmp").appendingPathComponent("pocare-pg-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        port = freeLoopbackPort()
         if geteuid() == 0 { try Self.run("/bin/chown", ["postgres", directory.path]) }
-        try runAsServerUser("\(Self.binaries)/initdb", [
+        try Self.runAsServerUser("\(Self.binaries)/initdb", [
             "-D", "\(directory.path)/data", "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C",
         ])
-        try runAsServerUser("\(Self.binaries)/pg_ctl", [
-            "-D", "\(directory.path)/data", "-l", "\(directory.path)/server.log", "-w", "start",
-            "-o", "-p \(port) -k \(directory.path) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50",
-        ])
+        // A free port is free when chosen, not when the server binds it: a test starting beside
+        // this one may take it meanwhile. The server is then started again on another port; a
+        // failure that is not that names what the server logged.
+        var started: Int?
+        var failure: Error?
+        for _ in 0..<3 where started == nil {
+            let candidate = freeLoopbackPort()
+            do {
+                try Self.runAsServerUser("\(Self.binaries)/pg_ctl", [
+                    "-D", "\(directory.path)/data", "-l", "\(directory.path)/server.log", "-w", "start",
+                    "-o", "-p \(candidate) -k \(directory.path) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50",
+                ])
+                started = candidate
+            } catch {
+                let log = (try? String(contentsOfFile: "\(directory.path)/server.log", encoding: .utf8)) ?? ""
+                failure = TestFailure("\(error)\nserver log: \(log.suffix(2000))")
+            }
+        }
+        guard let started else {
+            try? FileManager.default.removeItem(at: directory)
+            throw failure ?? TestFailure("the test cluster did not start")
+        }
+        port = started
     }
 
     /// The cluster's own `postgres` database, for a test that needs no database of its own.
@@ -44,15 +62,15 @@ public final class TestPostgres: Sendable {
 
     /// Stops the server at once, as a crash or a lost database host would look to a client.
     public func stopServer() throws {
-        try runAsServerUser("\(Self.binaries)/pg_ctl", ["-D", "\(directory.path)/data", "-m", "immediate", "-w", "stop"])
+        try Self.runAsServerUser("\(Self.binaries)/pg_ctl", ["-D", "\(directory.path)/data", "-m", "immediate", "-w", "stop"])
     }
 
     deinit {
-        try? runAsServerUser("\(Self.binaries)/pg_ctl", ["-D", "\(directory.path)/data", "-m", "immediate", "-w", "stop"])
+        try? Self.runAsServerUser("\(Self.binaries)/pg_ctl", ["-D", "\(directory.path)/data", "-m", "immediate", "-w", "stop"])
         try? FileManager.default.removeItem(at: directory)
     }
 
-    private func runAsServerUser(_ tool: String, _ arguments: [String]) throws {
+    private static func runAsServerUser(_ tool: String, _ arguments: [String]) throws {
         if geteuid() == 0 {
             try Self.run("/usr/sbin/runuser", ["-u", "postgres", "--", tool] + arguments)
         } else {

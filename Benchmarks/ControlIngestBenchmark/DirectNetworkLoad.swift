@@ -48,6 +48,7 @@ struct DirectNetworkLoad: Sendable {
                     let seconds = Double((clock.now - began).nanoseconds) / 1e9
                     print("device \(finished) of \(network.devices) written at \(network.sites) sites "
                           + "(\(Int(Double(finished * network.sites * perStream) / max(seconds, 0.001))) samples/s)")
+                    fflush(nil)  // shown as it goes when written to a file too: a network of months takes a quarter of an hour
                 }
             } catch {
                 failure.withLock { $0 = $0 ?? error }

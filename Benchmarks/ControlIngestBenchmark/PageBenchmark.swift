@@ -42,7 +42,8 @@ struct PageBenchmark: ParsableCommand {
     var compacted = false
     @Flag(help: """
         The samples are written straight into chunks with COPY, as ingest and compaction would leave them (for a network of months, \
-        beyond what ingest and compaction write in a run); the timed batch is then verified as `pocare-control verify` does.
+        beyond what ingest and compaction write in a run); the timed batch is then verified as `pocare-control verify` does. \
+        Its batches are named B-DEVICE at every site: time it again with --loaded --direct.
         """)
     var direct = false
     @Flag(inversion: .prefixedNo, help: "Time a comparison's facts of every batch (each batch read whole once: hours on a network of months).")

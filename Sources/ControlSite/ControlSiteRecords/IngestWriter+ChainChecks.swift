@@ -74,7 +74,12 @@ extension IngestWriter {
     func verifySampleChain(_ records: [RecordMessage]) throws {
         var byStream: [StreamKey: [(seq: Int64, hash: String?, previous: String?)]] = [:]
         for message in records where message.kind == .sample {
-            for sample in message.samples { byStream[message.streamKey, default: []].append((sample.seq, sample.hash, sample.previousHash)) }
+            // The stream's list is taken out for the message, so its key is hashed once a message, not once a sample.
+            let key = message.streamKey
+            var links = byStream.removeValue(forKey: key) ?? []
+            links.reserveCapacity(links.count + message.samples.count)
+            for sample in message.samples { links.append((sample.seq, sample.hash, sample.previousHash)) }
+            byStream[key] = links
         }
         for (key, unsorted) in byStream {
             let links = unsorted.sorted { $0.seq < $1.seq }

@@ -62,9 +62,9 @@ extension IngestWriter {
         try connection.execute("SAVEPOINT fresh_samples")
         let failure: PostgresError?
         do {
-            try connection.copy("COPY samples (\(Self.sampleColumns)) FROM STDIN", data: Self.sampleRows(fresh).bytes)
+            try connection.copy("COPY samples (\(Self.sampleColumns)) FROM STDIN", pieces: Self.sampleRowPieces(fresh))
             failure = nil
-        } catch {
+        } catch let error as PostgresError {
             failure = error
         }
         if let failure {
@@ -76,18 +76,32 @@ extension IngestWriter {
         }
         try connection.execute("RELEASE SAVEPOINT fresh_samples")
         var runs: [BatchRunKey: BatchRunSpan] = [:]
+        func keep(_ run: BatchRunKey, _ span: BatchRunSpan) {
+            if runs[run] == nil { runs[run] = span } else { runs[run]!.merge(span) }
+        }
         for message in fresh {
             let key = message.streamKey
             inserted.byStream[key, default: 0] += message.samples.count
             inserted.total += message.samples.count
+            var newest = inserted.newestSent[key] ?? ""
+            // Consecutive samples mostly share batch, spec and phase: the run in hand is put in
+            // the dictionary when they change, not hashed (seven strings) for every sample.
+            var inHand: (run: BatchRunKey, span: BatchRunSpan)?
             for sample in message.samples {
-                if sample.time > (inserted.newestSent[key] ?? "") { inserted.newestSent[key] = sample.time }
+                if sample.time > newest { newest = sample.time }
                 guard let batch = sample.batch else { continue }
-                let run = BatchRunKey(site: message.site, device: message.device ?? "", batch: batch, spec: sample.spec ?? "",
-                                      phase: sample.phase ?? "", epoch: message.epoch, stream: message.stream)
-                if runs[run] == nil { runs[run] = BatchRunSpan(sample) }
-                runs[run]?.include(sample)
+                let spec = sample.spec ?? "", phase = sample.phase ?? ""
+                if let run = inHand?.run, run.batch == batch, run.spec == spec, run.phase == phase {
+                    inHand!.span.include(sample)
+                    continue
+                }
+                if let (run, span) = inHand { keep(run, span) }
+                inHand = (BatchRunKey(site: message.site, device: message.device ?? "", batch: batch, spec: spec, phase: phase,
+                                      epoch: message.epoch, stream: message.stream), BatchRunSpan(sample))
+                inHand!.span.include(sample)
             }
+            if let (run, span) = inHand { keep(run, span) }
+            if !newest.isEmpty { inserted.newestSent[key] = newest }
         }
         for (run, span) in runs.sorted(by: { $0.key < $1.key }) { try extendBatchRun(run, span) }
         return inserted
@@ -111,22 +125,30 @@ extension IngestWriter {
     /// Of fresh samples, what `checkMissingHashes` checks of staged ones: a stream's lowest hashed
     /// number, lowered by these samples, and every sample without a hash above it.
     func checkMissingHashes(fresh: [RecordMessage]) throws {
-        var byStream: [StreamKey: [SampleFields]] = [:]
-        for message in fresh { byStream[message.streamKey, default: []].append(contentsOf: message.samples) }
-        for (key, samples) in byStream.sorted(by: { $0.key < $1.key }) {
-            if let lowest = samples.filter({ $0.hash != nil }).map(\.seq).min() { try lowerFirstHashed(key, to: lowest, kind: .sample) }
-            let unhashed = samples.filter { $0.hash == nil }
+        // Per stream, the lowest hashed number and the numbers without a hash, gathered in one pass.
+        var byStream: [StreamKey: (lowestHashed: Int64?, unhashed: [Int64])] = [:]
+        for message in fresh {
+            let key = message.streamKey
+            var stream = byStream.removeValue(forKey: key) ?? (nil, [])
+            for sample in message.samples {
+                if sample.hash != nil { stream.lowestHashed = min(stream.lowestHashed ?? .max, sample.seq) } else { stream.unhashed.append(sample.seq) }
+            }
+            byStream[key] = stream
+        }
+        for (key, stream) in byStream.sorted(by: { $0.key < $1.key }) {
+            if let lowest = stream.lowestHashed { try lowerFirstHashed(key, to: lowest, kind: .sample) }
+            let unhashed = stream.unhashed
             guard !unhashed.isEmpty else { continue }
             let row = try connection.execute(
                 "SELECT first_hashed FROM streams WHERE site = $1 AND epoch = $2 AND stream = $3", [key.site, key.epoch, key.stream])
             guard let first = row.rowCount > 0 ? row.int(0, "first_hashed") : nil else { continue }
-            for sample in unhashed where sample.seq > first {
+            for seq in unhashed where seq > first {
                 try connection.execute("""
                     INSERT INTO integrity_findings (kind, site, epoch, stream, seq_from, seq_to, detail)
                     VALUES ('chain_break', $1, $2, $3, $4::bigint, $4::bigint, $5)
                     ON CONFLICT (kind, site, epoch, stream, seq_from, seq_to) DO NOTHING
-                    """, [key.site, key.epoch, key.stream, String(sample.seq),
-                          "record \(sample.seq) carries no hash on a stream whose records carry hashes (from record \(first) on)"])
+                    """, [key.site, key.epoch, key.stream, String(seq),
+                          "record \(seq) carries no hash on a stream whose records carry hashes (from record \(first) on)"])
             }
         }
     }
@@ -151,6 +173,15 @@ struct BatchRunSpan {
         lastTime = sample.time
         firstSeq = sample.seq
         lastSeq = sample.seq
+    }
+
+    /// Another span of the same run.
+    mutating func merge(_ other: BatchRunSpan) {
+        firstTime = min(firstTime, other.firstTime)
+        lastTime = max(lastTime, other.lastTime)
+        firstSeq = min(firstSeq, other.firstSeq)
+        lastSeq = max(lastSeq, other.lastSeq)
+        samples += other.samples
     }
 
     mutating func include(_ sample: SampleFields) {

@@ -11,28 +11,47 @@ extension IngestWriter {
     /// The samples of `records` as COPY text rows of `sampleColumns`.
     public static func sampleRows(_ records: [RecordMessage]) -> CopyTextWriter {
         var rows = CopyTextWriter(capacity: records.reduce(0) { $0 + $1.samples.count * 320 })
-        for message in records where message.kind == .sample {
-            for sample in message.samples {
-                rows.field(message.site)
-                rows.field(message.epoch)
-                rows.field(message.stream)
-                rows.field(message.device)
-                rows.field(String(sample.seq))
-                rows.field(sample.time)
-                rows.field(sample.cycle.map { String($0) })
-                rows.field(sample.batch)
-                rows.field(sample.phase)
-                rows.field(sample.spec)
-                rows.field(bytes: sample.values)
-                if let quality = sample.quality { rows.field(bytes: quality) } else { rows.field(nil) }
-                rows.field(sample.hash)
-                rows.field(sample.previousHash)
-                rows.field(sample.timeNanoseconds.map { String($0) })
-                if let raw = sample.raw { rows.field(bytes: raw) } else { rows.field(nil) }
-                rows.endRow()
-            }
-        }
+        for message in records { appendSampleRows(message, to: &rows) }
         return rows
+    }
+
+    /// `records`' sample rows in pieces of about `pieceBytes` each, for `PostgresConnection.copy(_:pieces:)`:
+    /// a transaction's rows are tens of megabytes, and a buffer that size is new memory (page
+    /// faults) every time, where a piece this size is reused and stays in the cache.
+    static func sampleRowPieces(_ records: [RecordMessage], pieceBytes: Int = 1 << 17) -> () -> [UInt8]? {
+        var next = records.startIndex
+        return {
+            var rows = CopyTextWriter(capacity: pieceBytes * 2)
+            while next < records.endIndex && rows.bytes.count < pieceBytes {
+                appendSampleRows(records[next], to: &rows)
+                next += 1
+            }
+            return rows.rowCount == 0 && next == records.endIndex ? nil : rows.bytes
+        }
+    }
+
+    /// The rows of one message's samples (none for other kinds), columns as `sampleColumns`.
+    static func appendSampleRows(_ message: RecordMessage, to rows: inout CopyTextWriter) {
+        guard message.kind == .sample else { return }
+        for sample in message.samples {
+            rows.field(message.site)
+            rows.field(message.epoch)
+            rows.field(message.stream)
+            rows.field(message.device)
+            rows.field(String(sample.seq))
+            rows.field(sample.time)
+            rows.field(sample.cycle.map { String($0) })
+            rows.field(sample.batch)
+            rows.field(sample.phase)
+            rows.field(sample.spec)
+            rows.field(bytes: sample.values)
+            if let quality = sample.quality { rows.field(bytes: quality) } else { rows.field(nil) }
+            rows.field(sample.hash)
+            rows.field(sample.previousHash)
+            rows.field(sample.timeNanoseconds.map { String($0) })
+            if let raw = sample.raw { rows.field(bytes: raw) } else { rows.field(nil) }
+            rows.endRow()
+        }
     }
 
     /// Stages telemetry samples column by column and other records whole, each with one COPY.

@@ -90,25 +90,137 @@ public struct RecordMessage: Sendable {
 
 /// The fields of one telemetry sample. `values` and `quality` stay the bytes the site sent.
 /// Fields a later contract version adds (a record hash) are optional.
+///
+/// A value with its fields in one shared box: ingest passes every sample through several loops
+/// (proof, chain, rows, rollups), and copying a dozen strings and slices at each step cost more
+/// reference counting than the steps' own work. A copy is one reference; a change copies the box
+/// first when it is shared, so it stays a value.
 public struct SampleFields: Sendable {
-    public var seq: Int64
-    public var time: String
+    private final class Storage: @unchecked Sendable {
+        // Written only through `SampleFields`' setters, on a box no other value holds.
+        var seq: Int64
+        var time: String
+        var timeNanoseconds: Int64?
+        var cycle: Int64?
+        var batch: String?
+        var phase: String?
+        var spec: String?
+        var values: ArraySlice<UInt8>
+        var quality: ArraySlice<UInt8>?
+        var raw: ArraySlice<UInt8>?
+        var hash: String?
+        var previousHash: String?
+        var parameters: [String]
+        var nullHash: Bool
+
+        init(
+            seq: Int64, time: String, timeNanoseconds: Int64?, cycle: Int64?, batch: String?, phase: String?, spec: String?,
+            values: ArraySlice<UInt8>, quality: ArraySlice<UInt8>?, raw: ArraySlice<UInt8>?, hash: String?, previousHash: String?,
+            parameters: [String], nullHash: Bool
+        ) {
+            self.seq = seq
+            self.time = time
+            self.timeNanoseconds = timeNanoseconds
+            self.cycle = cycle
+            self.batch = batch
+            self.phase = phase
+            self.spec = spec
+            self.values = values
+            self.quality = quality
+            self.raw = raw
+            self.hash = hash
+            self.previousHash = previousHash
+            self.parameters = parameters
+            self.nullHash = nullHash
+        }
+
+        func copy() -> Storage {
+            Storage(
+                seq: seq, time: time, timeNanoseconds: timeNanoseconds, cycle: cycle, batch: batch, phase: phase, spec: spec,
+                values: values, quality: quality, raw: raw, hash: hash, previousHash: previousHash, parameters: parameters,
+                nullHash: nullHash)
+        }
+    }
+
+    private var storage: Storage
+
+    public init(
+        seq: Int64, time: String, timeNanoseconds: Int64?, cycle: Int64?, batch: String?, phase: String?, spec: String?,
+        values: ArraySlice<UInt8>, quality: ArraySlice<UInt8>?, raw: ArraySlice<UInt8>?, hash: String?, previousHash: String?,
+        parameters: [String] = [], nullHash: Bool = false
+    ) {
+        storage = Storage(
+            seq: seq, time: time, timeNanoseconds: timeNanoseconds, cycle: cycle, batch: batch, phase: phase, spec: spec,
+            values: values, quality: quality, raw: raw, hash: hash, previousHash: previousHash, parameters: parameters,
+            nullHash: nullHash)
+    }
+
+    /// The box, copied first when another value shares it.
+    private mutating func unique() -> Storage {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+        return storage
+    }
+
+    public var seq: Int64 {
+        get { storage.seq }
+        set { unique().seq = newValue }
+    }
+    public var time: String {
+        get { storage.time }
+        set { unique().time = newValue }
+    }
     /// The time in nanoseconds as the site stored and hashed it; nil from a site that predates it.
-    public var timeNanoseconds: Int64?
-    public var cycle: Int64?
-    public var batch: String?
-    public var phase: String?
-    public var spec: String?
-    public var values: ArraySlice<UInt8>
-    public var quality: ArraySlice<UInt8>?
+    public var timeNanoseconds: Int64? {
+        get { storage.timeNanoseconds }
+        set { unique().timeNanoseconds = newValue }
+    }
+    public var cycle: Int64? {
+        get { storage.cycle }
+        set { unique().cycle = newValue }
+    }
+    public var batch: String? {
+        get { storage.batch }
+        set { unique().batch = newValue }
+    }
+    public var phase: String? {
+        get { storage.phase }
+        set { unique().phase = newValue }
+    }
+    public var spec: String? {
+        get { storage.spec }
+        set { unique().spec = newValue }
+    }
+    public var values: ArraySlice<UInt8> {
+        get { storage.values }
+        set { unique().values = newValue }
+    }
+    public var quality: ArraySlice<UInt8>? {
+        get { storage.quality }
+        set { unique().quality = newValue }
+    }
     /// The numbers behind labels and non-finite values (`raw`), as sent.
-    public var raw: ArraySlice<UInt8>?
-    public var hash: String?
-    public var previousHash: String?
+    public var raw: ArraySlice<UInt8>? {
+        get { storage.raw }
+        set { unique().raw = newValue }
+    }
+    public var hash: String? {
+        get { storage.hash }
+        set { unique().hash = newValue }
+    }
+    public var previousHash: String? {
+        get { storage.previousHash }
+        set { unique().previousHash = newValue }
+    }
     /// The keys of `values`, in the order sent (each one parameter of the device).
-    public var parameters: [String] = []
+    public var parameters: [String] {
+        get { storage.parameters }
+        set { unique().parameters = newValue }
+    }
     /// The sample names `hash: null`.
-    public var nullHash = false
+    public var nullHash: Bool {
+        get { storage.nullHash }
+        set { unique().nullHash = newValue }
+    }
 }
 
 /// A device's retained metadata as the site published it.

@@ -27,13 +27,18 @@ extension IngestWriter {
             if let first = message.samples.first { namedPredecessor[message.streamKey, default: [:]][first.seq] = .some(first.previousHash) }
             if let last = message.samples.last { hashes[message.streamKey, default: [:]][last.seq] = .some(last.hash) }
             var previous: RolledSample?
+            // Taken out for the message, so the stream's key is hashed once a message, not once a sample.
+            let key = message.streamKey
+            var stream = inMemory.removeValue(forKey: key) ?? [:]
+            stream.reserveCapacity(stream.count + message.samples.count)
             for sample in message.samples {
                 guard let timeMs = siteTimeMilliseconds(sample.time) else { continue }  // fresh samples have the site's form
                 let rolled = RolledSample(timeMs: timeMs, batch: sample.batch, phase: sample.phase, values: sample.values,
                                           quality: sample.quality, previous: previous)
-                inMemory[message.streamKey, default: [:]][sample.seq] = rolled
+                stream[sample.seq] = rolled
                 previous = rolled
             }
+            inMemory[key] = stream
         }
         var rollups = MinuteRollups()
         var tails: [StreamKey: RollupTail] = [:]

@@ -21,13 +21,14 @@ struct RolledSample {
         self.phase = previous.map { $0.phase == (phase ?? "") ? $0.phase : (phase ?? "") } ?? (phase ?? "")
         var notReadWell: Set<ArraySlice<UInt8>> = []
         if let quality { try? JSONFields.forEachMember(quality) { key, _ in notReadWell.insert(key) } }
-        var named: [(String, Double?)] = []
+        // Labelled as `values` is: an array of unlabelled tuples assigned to it is converted by a runtime cast of each element.
+        var named: [(parameter: String, number: Double?)] = []
         named.reserveCapacity(previous?.values.count ?? 16)
         let earlier = previous?.values ?? []
         let scanned: Void? = try? JSONFields.forEachMember(values) { key, value in
             let name: String
             let position = named.count
-            if position < earlier.count, key.count >= 2, earlier[position].parameter.utf8.elementsEqual(key.dropFirst().dropLast()) {
+            if position < earlier.count, JSONFields.spells(key, earlier[position].parameter) {
                 name = earlier[position].parameter
             } else if key.count >= 2 && !key.contains(UInt8(ascii: "\\")) {
                 // A key without escapes is its bytes between the quotes (most are).
@@ -191,24 +192,36 @@ struct MinuteRollups {
             rows.field(key.batch)
             rows.field(key.phase)
             rows.field(PostgresArray.text(group.parameters))
-            rows.field(Self.array(group.cells.map { String($0.samples) }))
-            rows.field(Self.array(group.cells.map { String($0.n) }))
-            rows.field(Self.array(group.cells.map { $0.lo.map(Self.float8) ?? "NULL" }))
-            rows.field(Self.array(group.cells.map { $0.hi.map(Self.float8) ?? "NULL" }))
-            rows.field(Self.array(group.cells.map { Self.float8($0.wsum) }))
-            rows.field(Self.array(group.cells.map { Self.float8($0.held) }))
+            rows.field(Self.array(group.cells) { String($0.samples) })
+            rows.field(Self.array(group.cells) { String($0.n) })
+            rows.field(Self.array(group.cells) { $0.lo.map(Self.float8) ?? "NULL" })
+            rows.field(Self.array(group.cells) { $0.hi.map(Self.float8) ?? "NULL" })
+            rows.field(Self.array(group.cells) { Self.float8($0.wsum) })
+            rows.field(Self.array(group.cells) { Self.float8($0.held) })
             rows.endRow()
         }
         return rows
     }
 
-    private static func array(_ elements: [String]) -> String { "{" + elements.joined(separator: ",") + "}" }
+    /// An array literal of one number per cell, written in place (no list of strings to join).
+    private static func array(_ cells: [Cell], _ element: (Cell) -> String) -> String {
+        var text = "{"
+        text.reserveCapacity(2 + cells.count * 20)
+        for (i, cell) in cells.enumerated() {
+            if i > 0 { text.append(",") }
+            text.append(element(cell))
+        }
+        text.append("}")
+        return text
+    }
 
     /// A double as PostgreSQL reads a float8 (a sum of huge numbers may overflow to infinity).
+    /// `description`, not interpolation: interpolating asks the runtime which protocols a value
+    /// conforms to, each time.
     static func float8(_ value: Double) -> String {
         if value.isNaN { return "NaN" }
         if value.isInfinite { return value > 0 ? "Infinity" : "-Infinity" }
-        return "\(value)"
+        return value.description
     }
 
     /// The stored cells of a stream's minutes `$4...$5`, a row per parameter.
@@ -254,7 +267,12 @@ struct MinuteRollups {
 /// `YYYY-MM-DDTHH:MM:SS.fffZ` (the site's form, `IngestWriter.hasSiteTimeForm`) as milliseconds
 /// since 1970; nil for anything else.
 func siteTimeMilliseconds(_ time: String) -> Int64? {
-    let b = Array(time.utf8)
+    var time = time
+    // Read in place: ingest reads the time of every sample it rolls up.
+    return time.withUTF8 { siteTimeMilliseconds(utf8: $0) }
+}
+
+private func siteTimeMilliseconds(utf8 b: UnsafeBufferPointer<UInt8>) -> Int64? {
     guard b.count == 24, b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-"), b[10] == UInt8(ascii: "T"), b[13] == UInt8(ascii: ":"),
           b[16] == UInt8(ascii: ":"), b[19] == UInt8(ascii: "."), b[23] == UInt8(ascii: "Z") else { return nil }
     func number(_ range: Range<Int>) -> Int64? {

@@ -190,10 +190,11 @@ struct SampleMembers {
     }
 
     private static let keys = JSONKeyTable(Key.allCases.map(\.name))
-    private var members = [ArraySlice<UInt8>?](repeating: nil, count: Key.allCases.count)
+    private let members: [ArraySlice<UInt8>?]
 
     init(_ raw: ArraySlice<UInt8>) throws(JSONFields.Failure) {
-        var members = self.members
+        // Filled here and moved in, so the array is never shared while it is written (a copy each sample).
+        var members = [ArraySlice<UInt8>?](repeating: nil, count: Key.allCases.count)
         try JSONFields.forEachMember(raw) { key, value in
             if let index = Self.keys.index(of: key) { members[index] = value }
         }

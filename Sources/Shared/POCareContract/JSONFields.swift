@@ -6,6 +6,10 @@
 public struct JSONFields: Sendable {
     public let bytes: ArraySlice<UInt8>
     private var ranges: [String: Range<Int>] = [:]
+    /// The elements of each member that is an array, found while reading past it: a telemetry
+    /// message is mostly its `samples`, and finding where the array ends already visits where
+    /// each element ends, so they are not looked for a second time.
+    private var elements: [String: [Range<Int>]] = [:]
 
     public enum Failure: Error, Equatable, CustomStringConvertible {
         case malformed(at: Int)
@@ -19,16 +23,38 @@ public struct JSONFields: Sendable {
     public init(_ bytes: ArraySlice<UInt8>) throws(Failure) {
         self.bytes = bytes
         var ranges: [String: Range<Int>] = [:]
-        var undecodableKey: Int?
-        try Self.forEachMember(bytes) { key, value in
-            guard let name = JSONFields.decodeString(key) else {
-                undecodableKey = undecodableKey ?? key.startIndex
-                return
+        var elements: [String: [Range<Int>]] = [:]
+        var scanner = Scanner(bytes: bytes, position: bytes.startIndex)
+        scanner.skipSpace()
+        guard scanner.take(0x7B) else { throw .malformed(at: scanner.position) }
+        scanner.skipSpace()
+        if !scanner.take(0x7D) {
+            while true {
+                scanner.skipSpace()
+                let keyStart = scanner.position
+                guard keyStart < bytes.endIndex, bytes[keyStart] == 0x22 else { throw .malformed(at: keyStart) }
+                try scanner.skipValue()
+                guard let name = JSONFields.decodeString(bytes[keyStart..<scanner.position]) else { throw .malformed(at: keyStart) }
+                scanner.skipSpace()
+                guard scanner.take(0x3A) else { throw .malformed(at: scanner.position) }
+                scanner.skipSpace()
+                let valueStart = scanner.position
+                // A key given twice counts as its last value.
+                if valueStart < bytes.endIndex, bytes[valueStart] == 0x5B {
+                    elements[name] = try scanner.skipArray()
+                } else {
+                    elements[name] = nil
+                    try scanner.skipValue()
+                }
+                ranges[name] = valueStart..<scanner.position
+                scanner.skipSpace()
+                if scanner.take(0x2C) { continue }
+                guard scanner.take(0x7D) else { throw .malformed(at: scanner.position) }
+                break
             }
-            ranges[name] = value.startIndex..<value.endIndex
         }
-        if let undecodableKey { throw .malformed(at: undecodableKey) }
         self.ranges = ranges
+        self.elements = elements
     }
 
     /// Each member of a JSON object, in order, as the exact bytes of its key (the string literal,
@@ -89,21 +115,8 @@ public struct JSONFields: Sendable {
 
     /// The elements of an array field, each as its exact bytes.
     public func arrayElements(_ key: String) throws(Failure) -> [ArraySlice<UInt8>]? {
-        guard let range = ranges[key], bytes[range.lowerBound] == 0x5B else { return nil }
-        var scanner = Scanner(bytes: bytes, position: range.lowerBound + 1)
-        var elements: [ArraySlice<UInt8>] = []
-        scanner.skipSpace()
-        if scanner.take(0x5D) { return [] }
-        while true {
-            scanner.skipSpace()
-            let start = scanner.position
-            try scanner.skipValue()
-            elements.append(bytes[start..<scanner.position])
-            scanner.skipSpace()
-            if scanner.take(0x2C) { continue }
-            guard scanner.take(0x5D) else { throw .malformed(at: scanner.position) }
-            return elements
-        }
+        guard let found = elements[key] else { return nil }
+        return found.map { bytes[$0] }
     }
 
     /// Decodes a JSON string literal (quotes included); nil for anything else.
@@ -165,6 +178,24 @@ public struct JSONFields: Sendable {
             guard position < bytes.endIndex, bytes[position] == byte else { return false }
             position += 1
             return true
+        }
+
+        /// Moves past an array (at `[`), returning where each element lies.
+        mutating func skipArray() throws(Failure) -> [Range<Int>] {
+            guard take(0x5B) else { throw .malformed(at: position) }
+            var elements: [Range<Int>] = []
+            skipSpace()
+            if take(0x5D) { return elements }
+            while true {
+                skipSpace()
+                let start = position
+                try skipValue()
+                elements.append(start..<position)
+                skipSpace()
+                if take(0x2C) { continue }
+                guard take(0x5D) else { throw .malformed(at: position) }
+                return elements
+            }
         }
 
         /// Moves past one value of any kind, checking only what it must to find the end. Every

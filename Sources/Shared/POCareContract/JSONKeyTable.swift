@@ -13,8 +13,35 @@ public struct JSONKeyTable: Sendable {
 
     /// The position in `names` of the name a key (its string literal) spells; nil for none.
     public func index(of key: ArraySlice<UInt8>) -> Int? {
-        if !key.contains(0x5C) { return literals.firstIndex { $0.elementsEqual(key) } }
-        guard let decoded = JSONFields.decodeString(key) else { return nil }
+        // Compared in place, lengths first: every member of every sample is looked up here.
+        let found: Int? = key.withUnsafeBufferPointer { key in
+            literals.firstIndex { literal in literal.withUnsafeBufferPointer { JSONFields.same(key, $0) } }
+        }
+        // A literal has no escapes, so only a key written with them can still spell a name.
+        guard found == nil, key.contains(0x5C), let decoded = JSONFields.decodeString(key) else { return found }
         return names.firstIndex(of: decoded)
+    }
+}
+
+extension JSONFields {
+    /// Whether two runs of bytes are the same, lengths compared first.
+    @inlinable
+    public static func same(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard a.count == b.count else { return false }
+        for i in 0..<a.count where a[i] != b[i] { return false }
+        return true
+    }
+
+    /// Whether a key's string literal is exactly `"name"`, with no escapes: then the name is its
+    /// bytes, and a reader that already holds the name needs neither to decode the key nor to make a String.
+    public static func spells(_ key: ArraySlice<UInt8>, _ name: String) -> Bool {
+        var name = name
+        return name.withUTF8 { utf8 in
+            guard key.count == utf8.count + 2, key.first == 0x22, key.last == 0x22 else { return false }
+            return key.withUnsafeBufferPointer { key in
+                let inner = UnsafeBufferPointer(rebasing: key[1..<(key.count - 1)])
+                return same(inner, utf8) && !utf8.contains(0x22) && !utf8.contains(0x5C)
+            }
+        }
     }
 }

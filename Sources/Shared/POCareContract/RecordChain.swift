@@ -46,7 +46,7 @@ public enum RecordChain {
                        batch: batch, phase: phase, spec: spec)
             for (index, id) in parameterIds.enumerated() {
                 if index > 0 { buffer.append(0x2C) }
-                buffer.append(contentsOf: id.utf8)
+                append(id)
             }
             buffer.append(0)
             buffer.append(contentsOf: readings)
@@ -91,8 +91,14 @@ public enum RecordChain {
         }
 
         private mutating func text(_ value: String) {
-            buffer.append(contentsOf: value.utf8)
+            append(value)
             buffer.append(0)
+        }
+
+        /// A string's bytes copied at once (appending its `utf8` view goes a byte at a time).
+        private mutating func append(_ value: String) {
+            var value = value
+            value.withUTF8 { buffer.append(contentsOf: $0) }
         }
 
         private mutating func number(_ value: Int64) {

@@ -112,7 +112,7 @@ public enum WireRecordHash {
             try JSONFields.forEachMember(values) { key, text in
                 guard failure == nil, !undecodable else { return }
                 let id: String
-                if ids == nil, count < knownParameters.count, Self.spells(key, knownParameters[count]) {
+                if ids == nil, count < knownParameters.count, JSONFields.spells(key, knownParameters[count]) {
                     id = knownParameters[count]
                 } else if let decoded = JSONFields.decodeString(key) {
                     if ids == nil { ids = Array(knownParameters.prefix(count)) }
@@ -143,14 +143,6 @@ public enum WireRecordHash {
         return (ids ?? (count == knownParameters.count ? knownParameters : Array(knownParameters.prefix(count))), bytes)
     }
 
-    /// Whether a key's string literal is exactly `"id"`, without escapes.
-    private static func spells(_ key: ArraySlice<UInt8>, _ id: String) -> Bool {
-        var id = id
-        return id.withUTF8 { utf8 in
-            key.count == utf8.count + 2 && key.first == 0x22 && key.last == 0x22 && !utf8.contains(0x22) && !utf8.contains(0x5C)
-                && key.dropFirst().dropLast().elementsEqual(utf8)
-        }
-    }
 
     /// A `raw` entry: the code behind a label as a JSON number, or the IEEE-754 bits of a number
     /// JSON cannot spell (non-finite, negative zero) as 16 hex digits.

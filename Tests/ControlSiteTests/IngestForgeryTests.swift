@@ -36,6 +36,15 @@ struct IngestForgeryTests {
         let big = telemetry(values: "{\"temperature\":37.1}", extra: ",\"pad\":\"\(String(repeating: "x", count: 300 * 1024))\"")
         #expect(refusal(topic, big)?.contains("bytes; the contract allows 262144") == true)
         #expect(refusal(topic, telemetry(values: "{\"temperature\":1e400}"))?.contains("beyond a double") == true)
+        for beyond in ["-1E+309", "0.5e309", "1" + String(repeating: "0", count: 60) + "e250"] {
+            #expect(refusal(topic, telemetry(values: "{\"temperature\":\(beyond)}"))?.contains("beyond a double") == true, "\(beyond)")
+        }
+        // Without an exponent a number is at most 64 characters, far below the largest double; tiny ones round to zero.
+        for within in [String(repeating: "9", count: 64), "-" + String(repeating: "9", count: 63), "0." + String(repeating: "0", count: 61) + "1",
+                       "1e308", "1e-400"] {
+            #expect(refusal(topic, telemetry(values: "{\"temperature\":\(within)}")) == nil, "\(within)")
+        }
+        #expect(refusal(topic, telemetry(values: "{\"temperature\":\(String(repeating: "9", count: 65))}"))?.contains("beyond a double") == true)
         #expect(refusal(topic, telemetry(values: "[1,2,3]"))?.contains("values: expected an object") == true)
         #expect(refusal(topic, telemetry(values: "{\"temperature\":{\"x\":1}}"))?.contains("must be a number, a flag, a label or null") == true)
         #expect(refusal(topic, telemetry(values: "{\"temperature\":1,\"temperature\":2}"))?.contains("given twice") == true)

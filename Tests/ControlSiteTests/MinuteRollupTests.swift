@@ -174,6 +174,17 @@ struct MinuteRollupTests {
         #expect(RolledSample(timeMs: 59_999, batch: nil, phase: nil, values: Array("{}".utf8)[...], quality: nil).minute == 0)
     }
 
+    @Test("a key takes the name of the sample before only where it spells it without escapes")
+    func keysAfterThePreviousSample() {
+        // `"\\u0041"` is the six characters \u0041; `"\u0041"` is "A", though its bytes between the quotes read \u0041.
+        let first = RolledSample(timeMs: 0, batch: nil, phase: nil, values: Array(#"{"\\u0041":1,"b":2}"#.utf8)[...], quality: nil)
+        #expect(first.values.map(\.parameter) == [#"\u0041"#, "b"])
+        let second = RolledSample(timeMs: 1000, batch: nil, phase: nil, values: Array(#"{"\u0041":3,"b":4}"#.utf8)[...], quality: nil,
+                                  previous: first)
+        #expect(second.values.map(\.parameter) == ["A", "b"])
+        #expect(second.values.map(\.number) == [3, 4])
+    }
+
     @Test("the site's time form read to the millisecond as the database reads it")
     func siteTimes() {
         let formatter = ISO8601DateFormatter()

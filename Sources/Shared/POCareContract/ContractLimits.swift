@@ -42,20 +42,29 @@ enum StrictJSON {
     }
 
     static func check(_ bytes: ArraySlice<UInt8>, depth limit: Int) throws(Failure) {
-        var reader = Reader(bytes: bytes, position: bytes.startIndex, limit: limit)
-        reader.space()
-        try reader.value(depth: 0)
-        reader.space()
-        guard reader.position == bytes.endIndex else { throw Failure(offset: reader.position - bytes.startIndex, reason: "text after the JSON value") }
+        // Read in place: every byte of every message passes here first.
+        let failure: Failure? = bytes.withUnsafeBufferPointer { buffer -> Failure? in
+            var reader = Reader(bytes: buffer, position: 0, limit: limit)
+            do throws(Failure) {
+                reader.space()
+                try reader.value(depth: 0)
+                reader.space()
+                guard reader.position == buffer.count else { return Failure(offset: reader.position, reason: "text after the JSON value") }
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let failure { throw failure }
     }
 
     struct Reader {
-        let bytes: ArraySlice<UInt8>
+        let bytes: UnsafeBufferPointer<UInt8>
         var position: Int
         let limit: Int
 
-        func fail(_ reason: String) -> Failure { Failure(offset: position - bytes.startIndex, reason: reason) }
-        var current: UInt8? { position < bytes.endIndex ? bytes[position] : nil }
+        func fail(_ reason: String) -> Failure { Failure(offset: position, reason: reason) }
+        var current: UInt8? { position < bytes.count ? bytes[position] : nil }
 
         mutating func space() {
             while let c = current, c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D { position += 1 }
@@ -131,11 +140,12 @@ enum StrictJSON {
         }
 
         mutating func literal(_ word: StaticString) throws(Failure) {
-            let text = word.withUTF8Buffer { Array($0) }
-            guard bytes.endIndex - position >= text.count, bytes[position..<position + text.count].elementsEqual(text) else {
-                throw fail("not a JSON value")
+            let count = word.utf8CodeUnitCount
+            let matches = bytes.count - position >= count && word.withUTF8Buffer { text in
+                (0..<count).allSatisfy { bytes[position + $0] == text[$0] }
             }
-            position += text.count
+            guard matches else { throw fail("not a JSON value") }
+            position += count
         }
 
         mutating func number() throws(Failure) {
@@ -148,14 +158,20 @@ enum StrictJSON {
                 guard current.map({ (0x30...0x39).contains($0) }) == true else { throw fail("a digit must follow '.'") }
                 digits()
             }
+            var exponent = false
             if current == 0x65 || current == 0x45 {
+                exponent = true
                 position += 1
                 if current == 0x2B || current == 0x2D { position += 1 }
                 guard current.map({ (0x30...0x39).contains($0) }) == true else { throw fail("an exponent needs digits") }
                 digits()
             }
-            guard position - start <= 64, let value = JSONNumber.double(bytes[start..<position]), value.isFinite else {
-                throw Failure(offset: start - bytes.startIndex,
+            // Without an exponent, 64 characters hold at most 64 digits before the point: far
+            // below the largest double (about 1.8e308), so only a number with one is converted.
+            guard position - start <= 64,
+                  !exponent || JSONNumber.double(Array(bytes[start..<position])[...]).map({ $0.isFinite }) == true
+            else {
+                throw Failure(offset: start,
                               reason: "the number \(String(decoding: bytes[start..<min(position, start + 32)], as: UTF8.self)) is beyond a double")
             }
         }

@@ -44,4 +44,33 @@ struct CopyTextWriterTests {
             #expect(fromString.bytes == reference(Array(String(decoding: value, as: UTF8.self).utf8)))
         }
     }
+
+    @Test("columns written once and put into each row, first or last, come out as if each row had written them")
+    func sharedColumns() {
+        func writeShared(_ w: inout CopyTextWriter) {
+            w.field("site\ta")
+            w.field(nil)
+            w.field("x\\y")
+        }
+        var shared = CopyTextWriter()
+        writeShared(&shared)
+        var together = CopyTextWriter(), each = CopyTextWriter()
+        for row in ["1", "2\n"] {
+            together.fields(written: shared, columns: 3)
+            together.field(row)
+            together.endRow()
+            together.field(row)
+            together.fields(written: shared, columns: 3)
+            together.endRow()
+            writeShared(&each)
+            each.field(row)
+            each.endRow()
+            each.field(row)
+            writeShared(&each)
+            each.endRow()
+        }
+        #expect(together.bytes == each.bytes)
+        #expect(String(decoding: together.bytes.prefix(18), as: UTF8.self) == "site\\ta\t\\N\tx\\\\y\t1\n")
+        #expect(together.rowCount == 4)
+    }
 }

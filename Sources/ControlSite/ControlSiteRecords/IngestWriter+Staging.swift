@@ -33,11 +33,13 @@ extension IngestWriter {
     /// The rows of one message's samples (none for other kinds), columns as `sampleColumns`.
     static func appendSampleRows(_ message: RecordMessage, to rows: inout CopyTextWriter) {
         guard message.kind == .sample else { return }
+        var shared = CopyTextWriter(capacity: 256)
+        shared.field(message.site)
+        shared.field(message.epoch)
+        shared.field(message.stream)
+        shared.field(message.device)
         for sample in message.samples {
-            rows.field(message.site)
-            rows.field(message.epoch)
-            rows.field(message.stream)
-            rows.field(message.device)
+            rows.fields(written: shared, columns: 4)
             rows.field(String(sample.seq))
             rows.field(sample.time)
             rows.field(sample.cycle.map { String($0) })

@@ -39,8 +39,12 @@ extension JSONFields {
         return name.withUTF8 { utf8 in
             guard key.count == utf8.count + 2, key.first == 0x22, key.last == 0x22 else { return false }
             return key.withUnsafeBufferPointer { key in
-                let inner = UnsafeBufferPointer(rebasing: key[1..<(key.count - 1)])
-                return same(inner, utf8) && !utf8.contains(0x22) && !utf8.contains(0x5C)
+                // One pass: each byte the same, and none a quote or the backslash of an escape.
+                for i in 0..<utf8.count {
+                    let byte = utf8[i]
+                    if byte != key[i + 1] || byte == 0x22 || byte == 0x5C { return false }
+                }
+                return true
             }
         }
     }

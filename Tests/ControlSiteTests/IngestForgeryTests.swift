@@ -28,6 +28,27 @@ struct IngestForgeryTests {
             """.utf8)
     }
 
+    @Test("each sample's parameters are its own keys, however they change from the sample before; a key given twice is refused in any sample")
+    func keysFromSampleToSample() throws {
+        let topic = "pocare/v1/site-a/rocker-1/telemetry"
+        func message(_ values: [String]) -> [UInt8] {
+            let samples = values.enumerated().map { i, v in #"{"seq":\#(i + 1),"time":"2026-11-25T08:00:0\#(i).250Z","values":\#(v)}"# }
+            return Array(("""
+                {"seq_first":1,"seq_last":\(values.count),"schema":"pocare/v1/telemetry","site":"site-a","device":"rocker-1",\
+                "stream":"rocker-1/telemetry","samples":[\(samples.joined(separator: ","))]}
+                """).utf8)
+        }
+        let keys: [[String]] = [["a", "b"], ["a", "b"], ["a", "b", "c"], ["a"], ["b", "a"], [], ["a", "b"], ["a", "b"]]
+        let values = keys.map { "{" + $0.map { #""\#($0)":1"# }.joined(separator: ",") + "}" }
+        guard case .records(let parsed) = try ContractMessage.parse(topic: topic, payload: message(values)) else {
+            Issue.record("not records")
+            return
+        }
+        #expect(parsed.samples.map(\.parameters) == keys)
+        #expect(refusal(topic, message([#"{"a":1,"b":2}"#, #"{"a":1,"a":2}"#]))?.contains("'a' is given twice") == true)
+        #expect(refusal(topic, message([#"{"a":1,"b":2}"#, #"{"a":1,"b":2,"a":3}"#]))?.contains("'a' is given twice") == true)
+    }
+
     @Test("a message beyond its size, too many samples or values, a number beyond a double, values that are not plain: each refused, naming why")
     func contractLimits() throws {
         let topic = "pocare/v1/site-a/rocker-1/telemetry"

@@ -16,23 +16,37 @@ enum SampleChecks {
         _ raw: ArraySlice<UInt8>?, limit: Int, seen: inout KeysSeen, _ malformed: (String) -> ContractMessage.Failure
     ) throws(ContractMessage.Failure) -> [String] {
         guard let raw else { return [] }
+        let earlier = seen.literals
+        // Each key is compared with the one in its place in the sample before as it is read; the
+        // keys are listed only from the first that differs (most samples have none).
+        var count = 0
+        var differs = false
         var literals: [ArraySlice<UInt8>] = []
-        literals.reserveCapacity(seen.literals.count)
         var container: ArraySlice<UInt8>?
         // Where the object breaks is not needed: the message was read as strict JSON already.
         do {
             try JSONFields.forEachMember(raw) { key, value in
-                literals.append(key)
+                if !differs, count < earlier.count, Self.same(key, earlier[count]) {
+                    // The same key as before, in the same place.
+                } else {
+                    if !differs {
+                        differs = true
+                        literals = Array(earlier.prefix(count))
+                    }
+                    literals.append(key)
+                }
+                count += 1
                 if container == nil, value.first == 0x7B || value.first == 0x5B { container = key }
             }
         } catch {
             throw malformed("values: expected an object of parameter values")
         }
-        guard literals.count <= limit else { throw malformed("\(literals.count) values; the contract allows \(limit) in a sample") }
+        guard count <= limit else { throw malformed("\(count) values; the contract allows \(limit) in a sample") }
         let names: [String]
-        if literals.count == seen.literals.count, zip(literals, seen.literals).allSatisfy({ $0.elementsEqual($1) }) {
+        if !differs, count == earlier.count {
             names = seen.names
         } else {
+            if !differs { literals = Array(earlier.prefix(count)) }
             var decoded: [String] = []
             decoded.reserveCapacity(literals.count)
             var unique = Set<String>()
@@ -49,6 +63,10 @@ enum SampleChecks {
             throw malformed("values: '\(name.prefix(64))' must be a number, a flag, a label or null")
         }
         return names
+    }
+
+    private static func same(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>) -> Bool {
+        a.count == b.count && a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { JSONFields.same(a, $0) } }
     }
 
     static func quality(_ raw: ArraySlice<UInt8>?, _ malformed: (String) -> ContractMessage.Failure) throws(ContractMessage.Failure) {

@@ -14,8 +14,8 @@ public struct CopyTextWriter: Sendable {
         value.withUTF8 { appendEscaped(buffer: $0) }
     }
 
-    /// Columns written before (`CopyTextWriter` rows of one row, without its newline), put in as
-    /// they are: the columns every row of a message shares are escaped once, not once a row.
+    /// `columns` fields another writer holds (written with `field`, no `endRow`), put into this
+    /// row as they are: the columns every row of a message shares are escaped once, not once a row.
     public mutating func fields(written other: CopyTextWriter, columns: Int) {
         guard columns > 0 else { return }
         separate()

@@ -91,6 +91,43 @@ struct RecordHashFromWireTests {
         guard case .records(let message) = try ContractMessage.parse(topic: "pocare/v1/s/r1/telemetry", payload: Array(old.utf8)) else { return }
         #expect(WireRecordHash.sample(stream: "r1/telemetry", device: "r1", sample: message.samples[0]) == .notRecomputable("the sample carries no time_ns"))
     }
+
+    @Test("a sample's values as its message's reader read them hash as their bytes do; values changed afterwards are hashed from the new bytes")
+    func readValuesHashAsTheirBytes() async throws {
+        let folder = try Folder()
+        let store = try folder.store()
+        for n in 1...12 {
+            store.append(sample(n), context: SampleContext(batchId: "B-1", phase: "expansion", specFingerprint: "sha256:ab"),
+                         parameters: ["temperature", "phase", "running", "serial", "ph"], labels: TelemetryEncoderTests.phaseLabels)
+        }
+        await store.flush()
+        store.close()
+        let reader = try StoreReader(path: folder.storePath)
+        let written = try #require(try TelemetryEncoder().message(
+            site: "site-a", device: "r1", epoch: nil, sent: Date(), reader: reader, after: 0, through: .max, limit: 100,
+            maxBytes: 1 << 20, previousHash: { try reader.hash(before: $0, stream: .telemetry(device: "r1")) }))
+        guard case .records(let message) = try ContractMessage.parse(topic: "pocare/v1/site-a/r1/telemetry", payload: written.payload) else {
+            Issue.record("not a records message")
+            return
+        }
+        for sample in message.samples {
+            #expect(sample.readValues?.count == 5, "sample \(sample.seq) was read")
+            var fromBytes = sample
+            fromBytes.values = sample.values
+            #expect(fromBytes.readValues == nil)
+            #expect(WireRecordHash.sample(stream: message.stream, device: "r1", sample: sample) == .verified, "sample \(sample.seq)")
+            #expect(WireRecordHash.sample(stream: message.stream, device: "r1", sample: fromBytes) == .verified, "sample \(sample.seq)")
+            // Another value in the bytes: the hash follows the bytes, not what was read before.
+            let text = String(decoding: sample.values, as: UTF8.self)
+            let flipped = text.contains(#""running":true"#)
+                ? text.replacingOccurrences(of: #""running":true"#, with: #""running":false"#)
+                : text.replacingOccurrences(of: #""running":false"#, with: #""running":true"#)
+            #expect(flipped != text)
+            var altered = sample
+            altered.values = Array(flipped.utf8)[...]
+            #expect(WireRecordHash.sample(stream: message.stream, device: "r1", sample: altered) != .verified, "sample \(sample.seq)")
+        }
+    }
 }
 
 @Suite("Ed25519 through libcrypto")

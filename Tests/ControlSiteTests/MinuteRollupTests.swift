@@ -167,22 +167,58 @@ struct MinuteRollupTests {
     func sampleValues() {
         let values = Array(#"{"a":1.5,"b":"label","c":true,"d":-2e3,"e":null,"f":{"x":1}}"#.utf8)[...]
         let sample = RolledSample(timeMs: 0, batch: nil, phase: "p", values: values, quality: Array(#"{"d":"bad_device"}"#.utf8)[...])
-        #expect(sample.values.map(\.parameter) == ["a", "b", "c", "d", "e", "f"])
-        #expect(sample.values.map(\.number) == [1.5, nil, nil, nil, nil, nil])
-        #expect(RolledSample(timeMs: 0, batch: nil, phase: nil, values: Array("not json".utf8)[...], quality: nil).values.isEmpty)
+        #expect(sample.parameters == ["a", "b", "c", "d", "e", "f"])
+        #expect(sample.numbers == [1.5, nil, nil, nil, nil, nil])
+        #expect(RolledSample(timeMs: 0, batch: nil, phase: nil, values: Array("not json".utf8)[...], quality: nil).parameters.isEmpty)
         #expect(RolledSample(timeMs: -1, batch: nil, phase: nil, values: Array("{}".utf8)[...], quality: nil).minute == -1)
         #expect(RolledSample(timeMs: 59_999, batch: nil, phase: nil, values: Array("{}".utf8)[...], quality: nil).minute == 0)
+    }
+
+    @Test("a fresh sample rolls up from the values its message's reader read exactly as from its bytes")
+    func freshSamplesAsTheirBytes() throws {
+        let samples = [
+            #"{"a":1.5,"b":"label","c":true,"d":-2e-3,"e":null,"f":false,"g":0}"#,
+            #"{"a":-0.0,"\u0062":"x\"y","c":1E2,"d":123456789012345678901234567890,"e":null,"f":7,"g":-5}"#,
+            #"{"g":1,"a":2}"#,
+            #"{}"#,
+            #"{"a":3,"d":4}"#,
+        ]
+        let body = samples.enumerated().map { offset, values in
+            #"{"seq":\#(offset + 1),"time":"2026-12-05T00:00:0\#(offset).000Z","values":\#(values)}"#
+        }.joined(separator: ",")
+        let payload = #"{"schema":"pocare/v1/telemetry","site":"site-r","device":"r1","stream":"r1/telemetry","seq_first":1,"seq_last":\#(samples.count),"samples":[\#(body)]}"#
+        guard case .records(let message) = try ContractMessage.parse(topic: "pocare/v1/site-r/r1/telemetry", payload: Array(payload.utf8)) else {
+            Issue.record("not a records message")
+            return
+        }
+        var previousFresh: RolledSample?, previousBytes: RolledSample?
+        for sample in message.samples {
+            #expect(sample.readValues != nil, "sample \(sample.seq) was read")
+            let fresh = RolledSample(timeMs: 1000, fresh: sample, previous: previousFresh)
+            let bytes = RolledSample(timeMs: 1000, batch: sample.batch, phase: sample.phase, values: sample.values, quality: nil, previous: previousBytes)
+            #expect(fresh.parameters == bytes.parameters, "sample \(sample.seq)")
+            #expect(fresh.numbers.map { $0?.bitPattern } == bytes.numbers.map { $0?.bitPattern }, "sample \(sample.seq)")
+            (previousFresh, previousBytes) = (fresh, bytes)
+        }
+        #expect(message.samples[1].parameters == ["a", "b", "c", "d", "e", "f", "g"])
+        #expect(RolledSample(timeMs: 0, fresh: message.samples[1]).numbers == [-0.0, nil, 100, 1.2345678901234568e29, nil, 7, -5])
+        // Values changed after the reader read them are read from their bytes.
+        var changed = message.samples[2]
+        changed.values = Array(#"{"z":9}"#.utf8)[...]
+        #expect(changed.readValues == nil)
+        #expect(RolledSample(timeMs: 0, fresh: changed).parameters == ["z"])
+        #expect(RolledSample(timeMs: 0, fresh: changed).numbers == [9])
     }
 
     @Test("a key takes the name of the sample before only where it spells it without escapes")
     func keysAfterThePreviousSample() {
         // `"\\u0041"` is the six characters \u0041; `"\u0041"` is "A", though its bytes between the quotes read \u0041.
         let first = RolledSample(timeMs: 0, batch: nil, phase: nil, values: Array(#"{"\\u0041":1,"b":2}"#.utf8)[...], quality: nil)
-        #expect(first.values.map(\.parameter) == [#"\u0041"#, "b"])
+        #expect(first.parameters == [#"\u0041"#, "b"])
         let second = RolledSample(timeMs: 1000, batch: nil, phase: nil, values: Array(#"{"\u0041":3,"b":4}"#.utf8)[...], quality: nil,
                                   previous: first)
-        #expect(second.values.map(\.parameter) == ["A", "b"])
-        #expect(second.values.map(\.number) == [3, 4])
+        #expect(second.parameters == ["A", "b"])
+        #expect(second.numbers == [3, 4])
     }
 
     @Test("the site's time form read to the millisecond as the database reads it")

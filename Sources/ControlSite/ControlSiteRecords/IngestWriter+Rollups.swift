@@ -33,8 +33,7 @@ extension IngestWriter {
             stream.reserveCapacity(stream.count + message.samples.count)
             for sample in message.samples {
                 guard let timeMs = siteTimeMilliseconds(sample.time) else { continue }  // fresh samples have the site's form
-                let rolled = RolledSample(timeMs: timeMs, batch: sample.batch, phase: sample.phase, values: sample.values,
-                                          quality: sample.quality, previous: previous)
+                let rolled = RolledSample(timeMs: timeMs, fresh: sample, previous: previous)
                 stream[sample.seq] = rolled
                 previous = rolled
             }

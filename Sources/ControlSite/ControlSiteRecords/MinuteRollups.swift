@@ -6,8 +6,10 @@ struct RolledSample {
     var timeMs: Int64
     var batch: String
     var phase: String
-    /// Each parameter the sample names, with its number where it holds one read well.
-    var values: [(parameter: String, number: Double?)]
+    /// Each parameter the sample names, in order; a stream's samples mostly share one list.
+    var parameters: [String]
+    /// Beside each parameter, its number where it holds one read well.
+    var numbers: [Double?]
 
     /// The parameters of `values` (a JSON object as stored), less those `quality` names (not read
     /// well): a number is kept, anything else (a label, a flag, null) is counted only. Text that
@@ -17,19 +19,19 @@ struct RolledSample {
     /// neither made again nor compared by content later.
     init(timeMs: Int64, batch: String?, phase: String?, values: ArraySlice<UInt8>, quality: ArraySlice<UInt8>?, previous: RolledSample? = nil) {
         self.timeMs = timeMs
-        self.batch = previous.map { $0.batch == (batch ?? "") ? $0.batch : (batch ?? "") } ?? (batch ?? "")
-        self.phase = previous.map { $0.phase == (phase ?? "") ? $0.phase : (phase ?? "") } ?? (phase ?? "")
+        (self.batch, self.phase) = Self.labels(batch, phase, previous)
         var notReadWell: Set<ArraySlice<UInt8>> = []
         if let quality { try? JSONFields.forEachMember(quality) { key, _ in notReadWell.insert(key) } }
-        // Labelled as `values` is: an array of unlabelled tuples assigned to it is converted by a runtime cast of each element.
-        var named: [(parameter: String, number: Double?)] = []
-        named.reserveCapacity(previous?.values.count ?? 16)
-        let earlier = previous?.values ?? []
+        let earlier = previous?.parameters ?? []
+        var parameters: [String] = []
+        var numbers: [Double?] = []
+        parameters.reserveCapacity(earlier.count)
+        numbers.reserveCapacity(earlier.count)
         let scanned: Void? = try? JSONFields.forEachMember(values) { key, value in
             let name: String
-            let position = named.count
-            if position < earlier.count, JSONFields.spells(key, earlier[position].parameter) {
-                name = earlier[position].parameter
+            let position = numbers.count
+            if position < earlier.count, JSONFields.spells(key, earlier[position]) {
+                name = earlier[position]
             } else if key.count >= 2 && !key.contains(UInt8(ascii: "\\")) {
                 // A key without escapes is its bytes between the quotes (most are).
                 name = String(decoding: key.dropFirst().dropLast(), as: UTF8.self)
@@ -38,14 +40,43 @@ struct RolledSample {
             } else {
                 return
             }
+            parameters.append(name)
             var number: Double?
             if !notReadWell.contains(key), let first = value.first,
                first == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) {
                 number = JSONNumber.double(value).flatMap { $0.isFinite ? $0 : nil }
             }
-            named.append((name, number))
+            numbers.append(number)
         }
-        self.values = scanned == nil ? [] : named
+        self.parameters = scanned == nil ? [] : parameters
+        self.numbers = scanned == nil ? [] : numbers
+    }
+
+    /// A fresh sample, whose values the message's reader read already (`SampleFields.readValues`):
+    /// the same as reading its bytes, without reading them again. Read from the bytes where it
+    /// was not read so, or its quality names values not read well.
+    init(timeMs: Int64, fresh sample: SampleFields, previous: RolledSample? = nil) {
+        guard sample.quality == nil, let read = sample.readValues, read.count == sample.parameters.count else {
+            self.init(timeMs: timeMs, batch: sample.batch, phase: sample.phase, values: sample.values, quality: sample.quality, previous: previous)
+            return
+        }
+        let (batch, phase) = Self.labels(sample.batch, sample.phase, previous)
+        self.init(timeMs: timeMs, batch: batch, phase: phase, parameters: sample.parameters,
+                  numbers: read.map { if case .number(let number)? = $0 { number } else { nil } })
+    }
+
+    private init(timeMs: Int64, batch: String, phase: String, parameters: [String], numbers: [Double?]) {
+        self.timeMs = timeMs
+        self.batch = batch
+        self.phase = phase
+        self.parameters = parameters
+        self.numbers = numbers
+    }
+
+    /// The batch and phase, "" for none; the previous sample's strings where equal, so they are shared.
+    private static func labels(_ batch: String?, _ phase: String?, _ previous: RolledSample?) -> (String, String) {
+        guard let previous else { return (batch ?? "", phase ?? "") }
+        return (previous.batch == (batch ?? "") ? previous.batch : (batch ?? ""), previous.phase == (phase ?? "") ? previous.phase : (phase ?? ""))
     }
 
     /// The minute since 1970 the sample falls in (times before 1970 round down as well).
@@ -129,9 +160,10 @@ struct MinuteRollups {
 
     mutating func add(sample: RolledSample, of stream: StreamKey) {
         withGroup(GroupKey(stream: stream, minute: sample.minute, batch: sample.batch, phase: sample.phase)) { group in
-            for (position, (parameter, number)) in sample.values.enumerated() {
-                let i = group.index(parameter, hint: position)
+            for position in sample.parameters.indices {
+                let i = group.index(sample.parameters[position], hint: position)
                 group.cells[i].samples += 1
+                let number = sample.numbers[position]
                 if let number {
                     group.cells[i].n += 1
                     group.cells[i].lo = min(group.cells[i].lo ?? number, number)
@@ -144,12 +176,12 @@ struct MinuteRollups {
     /// The interval from `sample` to its stream's next record, taken at `nextMs`. Time that goes
     /// back (a clock step) holds for nothing.
     mutating func add(interval sample: RolledSample, until nextMs: Int64, of stream: StreamKey) {
-        guard nextMs > sample.timeMs, sample.values.contains(where: { $0.number != nil }) else { return }
+        guard nextMs > sample.timeMs, sample.numbers.contains(where: { $0 != nil }) else { return }
         let seconds = Double(min(nextMs - sample.timeMs, Self.holdLimitMs)) / 1000
         withGroup(GroupKey(stream: stream, minute: sample.minute, batch: sample.batch, phase: sample.phase)) { group in
-            for (position, (parameter, number)) in sample.values.enumerated() {
-                guard let number else { continue }
-                let i = group.index(parameter, hint: position)
+            for position in sample.parameters.indices {
+                guard let number = sample.numbers[position] else { continue }
+                let i = group.index(sample.parameters[position], hint: position)
                 group.cells[i].wsum += number * seconds
                 group.cells[i].held += seconds
             }

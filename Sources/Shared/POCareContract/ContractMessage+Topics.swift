@@ -128,7 +128,7 @@ extension ContractMessage {
             }
             func inSample(_ reason: String) -> Failure { at.malformed("sample \(offset + 1): \(reason)") }
             try SampleChecks.time(time, inSample)
-            let parameters = try SampleChecks.values(sample.raw(.values), limit: limits.parametersPerSample, seen: &keysSeen, inSample)
+            let (parameters, read) = try SampleChecks.values(sample.raw(.values), limit: limits.parametersPerSample, seen: &keysSeen, inSample)
             try SampleChecks.quality(sample.raw(.quality), inSample)
             // A sample's previous hash is, byte for byte, the hash of the sample before it: decoded once.
             let named = chained.string(sample.raw(.previousHash)), hash = chained.string(sample.raw(.hash))
@@ -139,6 +139,7 @@ extension ContractMessage {
                 raw: sample.raw(.raw).flatMap { $0.elementsEqual("null".utf8) ? nil : $0 },
                 hash: hash, previousHash: named ?? previousHash)
             sampleFields.parameters = parameters
+            sampleFields.readValues = read
             // A null hash is a hash the sample does not have: on a stream that carries hashes, a break (the writer decides).
             sampleFields.nullHash = sample.raw(.hash).map { $0.elementsEqual("null".utf8) } ?? false
             fieldsOfSamples.append(sampleFields)

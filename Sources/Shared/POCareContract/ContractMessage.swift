@@ -112,6 +112,7 @@ public struct SampleFields: Sendable {
         var previousHash: String?
         var parameters: [String]
         var nullHash: Bool
+        var readValues: [Value?]?
 
         init(
             seq: Int64, time: String, timeNanoseconds: Int64?, cycle: Int64?, batch: String?, phase: String?, spec: String?,
@@ -132,13 +133,16 @@ public struct SampleFields: Sendable {
             self.previousHash = previousHash
             self.parameters = parameters
             self.nullHash = nullHash
+            self.readValues = nil
         }
 
         func copy() -> Storage {
-            Storage(
+            let copied = Storage(
                 seq: seq, time: time, timeNanoseconds: timeNanoseconds, cycle: cycle, batch: batch, phase: phase, spec: spec,
                 values: values, quality: quality, raw: raw, hash: hash, previousHash: previousHash, parameters: parameters,
                 nullHash: nullHash)
+            copied.readValues = readValues
+            return copied
         }
     }
 
@@ -190,9 +194,14 @@ public struct SampleFields: Sendable {
         get { storage.spec }
         set { unique().spec = newValue }
     }
+    /// Setting it forgets `readValues`, which were read from the bytes before.
     public var values: ArraySlice<UInt8> {
         get { storage.values }
-        set { unique().values = newValue }
+        set {
+            let storage = unique()
+            storage.values = newValue
+            storage.readValues = nil
+        }
     }
     public var quality: ArraySlice<UInt8>? {
         get { storage.quality }
@@ -211,10 +220,23 @@ public struct SampleFields: Sendable {
         get { storage.previousHash }
         set { unique().previousHash = newValue }
     }
-    /// The keys of `values`, in the order sent (each one parameter of the device).
+    /// The keys of `values`, in the order sent (each one parameter of the device). Setting them
+    /// forgets `readValues`, which stood beside the keys before.
     public var parameters: [String] {
         get { storage.parameters }
-        set { unique().parameters = newValue }
+        set {
+            let storage = unique()
+            storage.parameters = newValue
+            storage.readValues = nil
+        }
+    }
+    /// Each value of `values` as the message's reader read it, beside its key in `parameters`
+    /// (nil for JSON's null): the hash and the rollups take them from here rather than reading
+    /// the bytes again. Nil where the sample was not read so (a record from the database) or a
+    /// value is not a plain one; then the bytes are read.
+    public internal(set) var readValues: [Value?]? {
+        get { storage.readValues }
+        set { unique().readValues = newValue }
     }
     /// The sample names `hash: null`.
     public var nullHash: Bool {

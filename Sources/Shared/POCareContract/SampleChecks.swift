@@ -11,11 +11,13 @@ enum SampleChecks {
         var names: [String] = []
     }
 
-    /// The keys of `values`, in order; throws what breaks the rules.
+    /// The keys of `values`, in order, and each value as read (`SampleFields.readValues`; nil
+    /// where one is not a plain value, then left to whoever reads the bytes); throws what breaks
+    /// the rules.
     static func values(
         _ raw: ArraySlice<UInt8>?, limit: Int, seen: inout KeysSeen, _ malformed: (String) -> ContractMessage.Failure
-    ) throws(ContractMessage.Failure) -> [String] {
-        guard let raw else { return [] }
+    ) throws(ContractMessage.Failure) -> (names: [String], read: [Value?]?) {
+        guard let raw else { return ([], nil) }
         let earlier = seen.literals
         // Each key is compared with the one in its place in the sample before as it is read; the
         // keys are listed only from the first that differs (most samples have none).
@@ -23,9 +25,16 @@ enum SampleChecks {
         var differs = false
         var literals: [ArraySlice<UInt8>] = []
         var container: ArraySlice<UInt8>?
+        // Read here, in the one pass over the values the message's reader makes anyway.
+        var read: [Value?] = []
+        read.reserveCapacity(earlier.count)
+        var plain = true
         // Where the object breaks is not needed: the message was read as strict JSON already.
         do {
             try JSONFields.forEachMember(raw) { key, value in
+                if plain {
+                    if let value = Self.plainValue(value) { read.append(value) } else { plain = false }
+                }
                 if !differs, count < earlier.count, Self.same(key, earlier[count]) {
                     // The same key as before, in the same place.
                 } else {
@@ -62,7 +71,23 @@ enum SampleChecks {
         if let container, let name = JSONFields.decodeString(container) {
             throw malformed("values: '\(name.prefix(64))' must be a number, a flag, a label or null")
         }
-        return names
+        return (names, plain ? read : nil)
+    }
+
+    /// A value as the hash reads it from the wire (`WireRecordHash`): `.some(nil)` for null;
+    /// nil for what is not a plain value (text that cannot be decoded, a number that is not finite).
+    private static func plainValue(_ text: ArraySlice<UInt8>) -> Value?? {
+        switch text.first {
+        case 0x6E?: return .some(nil)
+        case 0x74?: return .some(Value.flag(true))
+        case 0x66?: return .some(Value.flag(false))
+        case 0x22?:
+            guard let text = JSONFields.decodeString(text) else { return nil }
+            return .some(Value.text(text))
+        default:
+            guard let number = JSONNumber.double(text), number.isFinite else { return nil }
+            return .some(Value.number(number))
+        }
     }
 
     private static func same(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>) -> Bool {

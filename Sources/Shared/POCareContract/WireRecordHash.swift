@@ -27,7 +27,11 @@ public enum WireRecordHash {
         guard let cycle = sample.cycle else { return .notRecomputable("the sample carries no cycle") }
         let readings: (parameters: [String], bytes: [UInt8])
         do {
-            readings = try readingsOf(values: sample.values, quality: sample.quality, raw: sample.raw, knownParameters: sample.parameters)
+            if let read = sample.readValues, read.count == sample.parameters.count {
+                readings = (sample.parameters, try packedReadings(read, of: sample.parameters, quality: sample.quality, raw: sample.raw))
+            } else {
+                readings = try readingsOf(values: sample.values, quality: sample.quality, raw: sample.raw, knownParameters: sample.parameters)
+            }
         } catch {
             return .notRecomputable(error.description)
         }
@@ -74,6 +78,36 @@ public enum WireRecordHash {
 
     public struct ReadingsError: Error, CustomStringConvertible {
         public var description: String
+    }
+
+    /// The packed readings of values the message's reader read already (`SampleFields.readValues`,
+    /// beside their keys `parameters`): what `readingsOf` makes of the same sample's bytes.
+    static func packedReadings(
+        _ read: [Value?], of parameters: [String], quality: ArraySlice<UInt8>?, raw: ArraySlice<UInt8>?
+    ) throws(ReadingsError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(read.count * 9)
+        guard quality != nil || raw != nil else {
+            for value in read { SampleCodec.append(value, quality: .good, to: &bytes) }
+            return bytes
+        }
+        let qualities: JSONFields?, raws: JSONFields?
+        do {
+            qualities = try quality.map { q throws(JSONFields.Failure) in try JSONFields(q) }
+            raws = try raw.map { r throws(JSONFields.Failure) in try JSONFields(r) }
+        } catch {
+            throw ReadingsError(description: "values: \(error)")
+        }
+        for (id, value) in zip(parameters, read) {
+            var readingQuality = Quality.good
+            if let named = qualities?.string(id) {
+                guard let quality = Quality(rawValue: named) else { throw ReadingsError(description: "\(id): unknown quality '\(named)'") }
+                readingQuality = quality
+            }
+            let exact: Value? = if let exact = raws?.raw(id) { .number(try rawNumber(exact, id: id)) } else { value }
+            SampleCodec.append(exact, quality: readingQuality, to: &bytes)
+        }
+        return bytes
     }
 
     /// The parameter ids (joined by ",") and the packed readings (`SampleCodec`) of a sample's

@@ -115,7 +115,10 @@ enum StrictJSON {
 
         mutating func string() throws(Failure) {
             position += 1
-            while let c = current {
+            while true {
+                // Past the plain run, to what needs a look: the end, an escape or a control character.
+                position = JSONStringRun.end(in: bytes, from: position)
+                guard let c = current else { break }
                 position += 1
                 switch c {
                 case 0x22: return

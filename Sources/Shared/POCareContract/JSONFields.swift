@@ -254,12 +254,13 @@ public struct JSONFields: Sendable {
         @inline(__always)
         private static func end(ofStringAt start: Int, in bytes: UnsafeBufferPointer<UInt8>) -> (Int, found: Bool) {
             var i = start + 1
-            while i < bytes.count {
+            while true {
+                i = JSONStringRun.end(in: bytes, from: i)
+                guard i < bytes.count else { return (bytes.count, false) }
                 let byte = bytes[i]
                 if byte == 0x22 { return (i + 1, true) }
                 i += byte == 0x5C ? 2 : 1
             }
-            return (min(i, bytes.count), false)
         }
     }
 }

@@ -137,6 +137,7 @@ struct ControlIngestBenchmark: ParsableCommand {
     /// Parsed on this thread and written by the writers, as the MQTT thread and the writers of
     /// `pocare-control run` share the work; returns the samples stored and the seconds taken.
     func ingest(_ payloads: [(String, [UInt8])], info: String, logger: Logger) throws -> (Int, Double, ClusterCPU.Used) {
+        settle(info, logger: logger)
         let cpu = ClusterCPU()
         let clock = ContinuousClock()
         let began = clock.now
@@ -150,6 +151,18 @@ struct ControlIngestBenchmark: ParsableCommand {
         pipeline.waitUntilFinished()
         let elapsed = clock.now - began
         return (pipeline.currentStatistics.inserted, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, cpu.read())
+    }
+
+    /// Writes out what earlier steps left in the database's buffers before a timed step starts,
+    /// so that ingest and the bare `COPY` each pay for their own writes only: without it, the
+    /// step after a large one (the second round's ingest after the first round's `COPY`) ran
+    /// while the cluster flushed the other's pages, in its time and in its CPU.
+    func settle(_ info: String, logger: Logger) {
+        do {
+            try PostgresConnection(info).execute("CHECKPOINT")
+        } catch {
+            logger.warning("no CHECKPOINT before the timed step (it needs the pg_checkpoint role): \(error)")
+        }
     }
 
     /// A freshly migrated database of the cluster, dropped first if an earlier round left it.
@@ -202,6 +215,7 @@ struct ControlIngestBenchmark: ParsableCommand {
         }
         if !group.isEmpty { batches.append(IngestWriter.sampleRows(group).bytes) }
         let copies = batches, rows = devices * samples
+        settle(bareInfo, logger: logger)
         let cpu = ClusterCPU()
         let next = Mutex(0)
         let failure = Mutex<String?>(nil)

@@ -169,6 +169,7 @@ struct RepeatedString {
 /// parsed tens of thousands of times a second, and a dictionary of its keys cost more than the
 /// scan. A key given twice counts as its last, as `JSONFields` keeps it; others are skipped.
 struct SampleMembers {
+    /// At most 16, as many as `lower` and `upper` hold.
     enum Key: Int, CaseIterable {
         case seq, time, timeNs, cycle, batch, phase, spec, values, quality, raw, hash, previousHash
 
@@ -191,18 +192,27 @@ struct SampleMembers {
     }
 
     private static let keys = JSONKeyTable(Key.allCases.map(\.name))
-    private let members: [ArraySlice<UInt8>?]
+    private let sample: ArraySlice<UInt8>
+    /// Where each member's value lies in `sample`, by `Key`: `lower..<upper`, or a `lower` of -1
+    /// when the sample lacks it. Kept in place, not as an array of slices: that was an
+    /// allocation and a dozen reference counts a sample.
+    private let lower: SIMD16<Int>, upper: SIMD16<Int>
 
     init(_ raw: ArraySlice<UInt8>) throws(JSONFields.Failure) {
-        // Filled here and moved in, so the array is never shared while it is written (a copy each sample).
-        var members = [ArraySlice<UInt8>?](repeating: nil, count: Key.allCases.count)
+        var lower = SIMD16<Int>(repeating: -1), upper = SIMD16<Int>(repeating: -1)
         try JSONFields.forEachMember(raw) { key, value in
-            if let index = Self.keys.index(of: key) { members[index] = value }
+            if let index = Self.keys.index(of: key) {
+                lower[index] = value.startIndex
+                upper[index] = value.endIndex
+            }
         }
-        self.members = members
+        (sample, self.lower, self.upper) = (raw, lower, upper)
     }
 
-    func raw(_ key: Key) -> ArraySlice<UInt8>? { members[key.rawValue] }
+    func raw(_ key: Key) -> ArraySlice<UInt8>? {
+        let i = key.rawValue
+        return lower[i] < 0 ? nil : sample[lower[i]..<upper[i]]
+    }
     /// nil when absent, null or not a string.
     func string(_ key: Key) -> String? { raw(key).flatMap(JSONFields.decodeString) }
     /// nil when absent, null or not an integer.

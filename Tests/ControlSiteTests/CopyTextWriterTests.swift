@@ -30,9 +30,11 @@ struct CopyTextWriterTests {
             }
         }
         var generator = SystemRandomNumberGenerator()
-        let alphabet: [UInt8] = [0x5C, 0x09, 0x0A, 0x0D, 0x41, 0x7B, 0x22, 0xC3, 0xA9]
+        // Control characters that are not escaped, and plain letters enough for runs that span eight-byte words.
+        let alphabet: [UInt8] = [0x5C, 0x09, 0x0A, 0x0D, 0x41, 0x7B, 0x22, 0xC3, 0xA9, 0x01, 0x1F, 0x20, 0x7F]
+            + Array(repeating: Array("abcdefgh".utf8), count: 3).flatMap { $0 }
         var values: [[UInt8]] = [[], [0x5C], [0x0D, 0x0A], Array("\\tail\\".utf8), Array("\tlead".utf8)]
-        for _ in 0..<500 { values.append((0..<Int.random(in: 0...40, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }) }
+        for _ in 0..<2000 { values.append((0..<Int.random(in: 0...70, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }) }
         for value in values {
             var fromSlice = CopyTextWriter(), fromString = CopyTextWriter(), fromLazy = CopyTextWriter()
             fromSlice.field(bytes: value[...])

@@ -26,11 +26,11 @@ struct RecordHashFromWireTests {
             ])
     }
 
-    @Test("telemetry the link writes from the store (labels, NaN, infinities, -0, text, bad quality) recomputes to each stored hash; a changed value does not")
-    func telemetry() async throws {
+    /// Samples 1...count stored by a site store, as the link publishes them, and as the Control Site's reader reads them.
+    func published(_ count: Int) async throws -> (payload: [UInt8], message: RecordMessage) {
         let folder = try Folder()
         let store = try folder.store()
-        for n in 1...24 {
+        for n in 1...count {
             store.append(sample(n), context: SampleContext(batchId: n > 10 ? "B-1" : nil, phase: "expansion", specFingerprint: "sha256:ab"),
                          parameters: ["temperature", "phase", "running", "serial", "ph"], labels: TelemetryEncoderTests.phaseLabels)
         }
@@ -41,14 +41,21 @@ struct RecordHashFromWireTests {
             site: "site-a", device: "r1", epoch: nil, sent: Date(), reader: reader, after: 0, through: .max, limit: 100,
             maxBytes: 1 << 20, previousHash: { try reader.hash(before: $0, stream: .telemetry(device: "r1")) }))
         guard case .records(let message) = try ContractMessage.parse(topic: "pocare/v1/site-a/r1/telemetry", payload: written.payload) else {
-            Issue.record("not a records message")
-            return
+            throw ParseFailure()
         }
+        return (written.payload, message)
+    }
+
+    struct ParseFailure: Error {}
+
+    @Test("telemetry the link writes from the store (labels, NaN, infinities, -0, text, bad quality) recomputes to each stored hash; a changed value does not")
+    func telemetry() async throws {
+        let (written, message) = try await published(24)
         #expect(message.samples.count == 24)
         for sample in message.samples {
             #expect(WireRecordHash.sample(stream: message.stream, device: "r1", sample: sample) == .verified, "sample \(sample.seq)")
         }
-        let text = String(decoding: written.payload, as: UTF8.self)
+        let text = String(decoding: written, as: UTF8.self)
         #expect(text.contains("\"raw\":{\"temperature\":\"7ff8000000000000\""), "NaN travels with its bits")
         let altered = text.replacingOccurrences(of: "7.12345678901", with: "7.12345678902")
         guard case .records(let changed) = try ContractMessage.parse(topic: "pocare/v1/site-a/r1/telemetry", payload: Array(altered.utf8)) else {
@@ -94,22 +101,7 @@ struct RecordHashFromWireTests {
 
     @Test("a sample's values as its message's reader read them hash as their bytes do; values changed afterwards are hashed from the new bytes")
     func readValuesHashAsTheirBytes() async throws {
-        let folder = try Folder()
-        let store = try folder.store()
-        for n in 1...12 {
-            store.append(sample(n), context: SampleContext(batchId: "B-1", phase: "expansion", specFingerprint: "sha256:ab"),
-                         parameters: ["temperature", "phase", "running", "serial", "ph"], labels: TelemetryEncoderTests.phaseLabels)
-        }
-        await store.flush()
-        store.close()
-        let reader = try StoreReader(path: folder.storePath)
-        let written = try #require(try TelemetryEncoder().message(
-            site: "site-a", device: "r1", epoch: nil, sent: Date(), reader: reader, after: 0, through: .max, limit: 100,
-            maxBytes: 1 << 20, previousHash: { try reader.hash(before: $0, stream: .telemetry(device: "r1")) }))
-        guard case .records(let message) = try ContractMessage.parse(topic: "pocare/v1/site-a/r1/telemetry", payload: written.payload) else {
-            Issue.record("not a records message")
-            return
-        }
+        let (_, message) = try await published(12)
         for sample in message.samples {
             #expect(sample.readValues?.count == 5, "sample \(sample.seq) was read")
             var fromBytes = sample

@@ -91,23 +91,37 @@ public enum WireRecordHash {
             for value in read { SampleCodec.append(value, quality: .good, to: &bytes) }
             return bytes
         }
-        let qualities: JSONFields?, raws: JSONFields?
-        do {
-            qualities = try quality.map { q throws(JSONFields.Failure) in try JSONFields(q) }
-            raws = try raw.map { r throws(JSONFields.Failure) in try JSONFields(r) }
-        } catch {
-            throw ReadingsError(description: "values: \(error)")
-        }
+        let annotations = try Annotations(quality: quality, raw: raw)
         for (id, value) in zip(parameters, read) {
+            try annotations.append(id, value: { () throws(ReadingsError) in value }, to: &bytes)
+        }
+        return bytes
+    }
+
+    /// A sample's `quality` and `raw` objects, read once for all its readings.
+    private struct Annotations {
+        let qualities: JSONFields?, raws: JSONFields?
+
+        init(quality: ArraySlice<UInt8>?, raw: ArraySlice<UInt8>?) throws(ReadingsError) {
+            do {
+                qualities = try quality.map { q throws(JSONFields.Failure) in try JSONFields(q) }
+                raws = try raw.map { r throws(JSONFields.Failure) in try JSONFields(r) }
+            } catch {
+                throw ReadingsError(description: "values: \(error)")
+            }
+        }
+
+        /// Packs the reading of `id`: with the quality `quality` names, and the number `raw`
+        /// gives for it, or else `value()`.
+        func append(_ id: String, value: () throws(ReadingsError) -> Value?, to bytes: inout [UInt8]) throws(ReadingsError) {
             var readingQuality = Quality.good
             if let named = qualities?.string(id) {
                 guard let quality = Quality(rawValue: named) else { throw ReadingsError(description: "\(id): unknown quality '\(named)'") }
                 readingQuality = quality
             }
-            let exact: Value? = if let exact = raws?.raw(id) { .number(try rawNumber(exact, id: id)) } else { value }
+            let exact: Value? = if let exact = raws?.raw(id) { .number(try rawNumber(exact, id: id)) } else { try value() }
             SampleCodec.append(exact, quality: readingQuality, to: &bytes)
         }
-        return bytes
     }
 
     /// The parameter ids (joined by ",") and the packed readings (`SampleCodec`) of a sample's
@@ -128,13 +142,7 @@ public enum WireRecordHash {
     static func readingsOf(
         values: ArraySlice<UInt8>, quality: ArraySlice<UInt8>?, raw: ArraySlice<UInt8>?, knownParameters: [String]
     ) throws(ReadingsError) -> (parameters: [String], bytes: [UInt8]) {
-        let qualities: JSONFields?, raws: JSONFields?
-        do {
-            qualities = try quality.map { q throws(JSONFields.Failure) in try JSONFields(q) }
-            raws = try raw.map { r throws(JSONFields.Failure) in try JSONFields(r) }
-        } catch {
-            throw ReadingsError(description: "values: \(error)")
-        }
+        let annotations = try Annotations(quality: quality, raw: raw)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(knownParameters.count * 9)
         // The ids are `knownParameters` as long as every key so far spells the one in its place.
@@ -158,13 +166,7 @@ public enum WireRecordHash {
                 }
                 count += 1
                 do throws(ReadingsError) {
-                    var readingQuality = Quality.good
-                    if let named = qualities?.string(id) {
-                        guard let quality = Quality(rawValue: named) else { throw ReadingsError(description: "\(id): unknown quality '\(named)'") }
-                        readingQuality = quality
-                    }
-                    let value: Value? = if let exact = raws?.raw(id) { .number(try rawNumber(exact, id: id)) } else { try wireValue(text, id: id) }
-                    SampleCodec.append(value, quality: readingQuality, to: &bytes)
+                    try annotations.append(id, value: { () throws(ReadingsError) in try wireValue(text, id: id) }, to: &bytes)
                 } catch {
                     failure = error
                 }

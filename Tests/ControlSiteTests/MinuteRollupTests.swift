@@ -210,6 +210,33 @@ struct MinuteRollupTests {
         #expect(RolledSample(timeMs: 0, fresh: changed).numbers == [9])
     }
 
+    @Test("a stream's samples kept by number answer as a dictionary would, whatever order they are kept in")
+    func knownSamplesByNumber() {
+        // Each sample kept is told apart by its time: the order in which it was kept.
+        func sample(_ version: Int) -> RolledSample {
+            RolledSample(timeMs: Int64(version), batch: nil, phase: nil, values: Array("{}".utf8)[...], quality: nil)
+        }
+        // Runs in order, a message out of order, a tail before the first, numbers kept twice, neighbours read back.
+        let orders: [[Int64]] = [
+            Array(1...10), Array(11...20) + Array(1...10), [5, 4, 6, 7, 3, 8, 9], [100, 99, 101, 102, 98], [7, 9, 8, 10, 9, 11, 7],
+            Array(1...5) + [8, 9] + Array(6...12), [1 << 61, (1 << 61) - 1, (1 << 61) + 1],
+        ]
+        var generator = SystemRandomNumberGenerator()
+        let random = (0..<50).map { _ in (0..<40).map { _ in Int64.random(in: 1...30, using: &generator) } }
+        for order in orders + random {
+            var known = KnownSamples()
+            var model: [Int64: RolledSample] = [:]
+            for (version, seq) in order.enumerated() {
+                known.keep(sample(version), at: seq)
+                model[seq] = sample(version)
+            }
+            let low = (order.min() ?? 0) - 2, high = (order.max() ?? 0) + 2
+            for seq in stride(from: low, through: high, by: 1) {
+                #expect(known[seq]?.timeMs == model[seq]?.timeMs, "order \(order), number \(seq)")
+            }
+        }
+    }
+
     @Test("a key takes the name of the sample before only where it spells it without escapes")
     func keysAfterThePreviousSample() {
         // `"\\u0041"` is the six characters \u0041; `"\u0041"` is "A", though its bytes between the quotes read \u0041.

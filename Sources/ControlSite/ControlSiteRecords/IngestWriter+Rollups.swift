@@ -20,7 +20,7 @@ extension IngestWriter {
         var arrived: [StreamKey: [ClosedRange<Int64>]] = [:]
         for message in records where message.kind == .sample { arrived[message.streamKey, default: []].append(message.seqFirst...message.seqLast) }
         guard !arrived.isEmpty else { return [:] }
-        var inMemory: [StreamKey: [Int64: RolledSample]] = [:]
+        var inMemory: [StreamKey: KnownSamples] = [:]
         // Per stream, the predecessor each fresh message's first sample names, and each last sample's own hash.
         var namedPredecessor: [StreamKey: [Int64: String?]] = [:], hashes: [StreamKey: [Int64: String?]] = [:]
         for message in fresh where message.kind == .sample {
@@ -29,12 +29,11 @@ extension IngestWriter {
             var previous: RolledSample?
             // Taken out for the message, so the stream's key is hashed once a message, not once a sample.
             let key = message.streamKey
-            var stream = inMemory.removeValue(forKey: key) ?? [:]
-            stream.reserveCapacity(stream.count + message.samples.count)
+            var stream = inMemory.removeValue(forKey: key) ?? KnownSamples()
             for sample in message.samples {
                 guard let timeMs = siteTimeMilliseconds(sample.time) else { continue }  // fresh samples have the site's form
                 let rolled = RolledSample(timeMs: timeMs, fresh: sample, previous: previous)
-                stream[sample.seq] = rolled
+                stream.keep(rolled, at: sample.seq)
                 previous = rolled
             }
             inMemory[key] = stream
@@ -46,14 +45,15 @@ extension IngestWriter {
             let new = Self.newNumbers(runs.mergedRuns(), before: old)
             guard !new.isEmpty else { continue }
             // Moved out, not copied: the tail added below would otherwise copy every sample of the stream.
-            var known = inMemory.removeValue(forKey: key) ?? [:]
-            if let tail = rollupTails[key], let named = namedPredecessor[key]?[tail.seq + 1], named == tail.hash { known[tail.seq] = tail.sample }
+            var known = inMemory.removeValue(forKey: key) ?? KnownSamples()
+            if let tail = rollupTails[key], let named = namedPredecessor[key]?[tail.seq + 1], named == tail.hash { known.keep(tail.sample, at: tail.seq) }
             // What is needed and not in memory: new numbers stored by the staged path, and the
             // stored neighbours of each new run.
             var wanted: [ClosedRange<Int64>] = []
             for run in new {
                 var missing: Int64?
-                for seq in run {
+                // Strides, not the ranges themselves: iterating a closed range goes through its index type at every step.
+                for seq in stride(from: run.lowerBound, through: run.upperBound, by: 1) {
                     if known[seq] == nil { missing = missing ?? seq } else if let from = missing { wanted.append(from...(seq - 1)); missing = nil }
                 }
                 if let from = missing { wanted.append(from...run.upperBound) }
@@ -63,7 +63,9 @@ extension IngestWriter {
             }
             for range in wanted { try readBack(key, range, into: &known) }
             for run in new {
-                for seq in run { if let sample = known[seq] { rollups.add(sample: sample, of: key) } }
+                for seq in stride(from: run.lowerBound, through: run.upperBound, by: 1) {
+                    if let sample = known[seq] { rollups.add(sample: sample, of: key) }
+                }
                 // Intervals whose second number is new: within the run, and from the stored
                 // predecessor; and the last new one to its stored successor.
                 let first = old.has(run.lowerBound - 1) ? run.lowerBound - 1 : run.lowerBound
@@ -105,7 +107,7 @@ extension IngestWriter {
         return new
     }
 
-    private func readBack(_ key: StreamKey, _ range: ClosedRange<Int64>, into known: inout [Int64: RolledSample]) throws {
+    private func readBack(_ key: StreamKey, _ range: ClosedRange<Int64>, into known: inout KnownSamples) throws {
         let rows = try connection.execute("""
             SELECT DISTINCT ON (seq) seq, round(extract(epoch FROM time) * 1000)::bigint AS time_ms, batch, phase,
                    "values"::text AS values_text, quality::text AS quality_text
@@ -116,8 +118,8 @@ extension IngestWriter {
         let phaseColumn = rows.column("phase"), valuesColumn = rows.column("values_text"), qualityColumn = rows.column("quality_text")
         for r in 0..<rows.rowCount {
             guard let seq = rows.int(r, seqColumn), let timeMs = rows.int(r, timeColumn), let values = rows.bytes(r, valuesColumn) else { continue }
-            known[seq] = RolledSample(timeMs: timeMs, batch: rows.string(r, batchColumn), phase: rows.string(r, phaseColumn),
-                                      values: values, quality: rows.bytes(r, qualityColumn))
+            known.keep(RolledSample(timeMs: timeMs, batch: rows.string(r, batchColumn), phase: rows.string(r, phaseColumn),
+                                    values: values, quality: rows.bytes(r, qualityColumn)), at: seq)
         }
     }
 }

@@ -74,9 +74,10 @@ enum SampleChecks {
         return (names, plain ? read : nil)
     }
 
-    /// A value as the hash reads it from the wire (`WireRecordHash`): `.some(nil)` for null;
-    /// nil for what is not a plain value (text that cannot be decoded, a number that is not finite).
-    private static func plainValue(_ text: ArraySlice<UInt8>) -> Value?? {
+    /// A value from its bytes, for the message's reader and the hash's own reading alike
+    /// (`WireRecordHash`): `.some(nil)` for null; nil for what is not a plain value (text that
+    /// cannot be decoded, a number that is not finite).
+    static func plainValue(_ text: ArraySlice<UInt8>) -> Value?? {
         switch text.first {
         case 0x6E?: return .some(nil)
         case 0x74?: return .some(Value.flag(true))

@@ -195,20 +195,14 @@ public enum WireRecordHash {
         return number
     }
 
+    /// A value from its bytes, as the message's reader reads it (`SampleChecks.plainValue`): one
+    /// reading for both, so a sample hashes the same whichever of them read its values.
     private static func wireValue(_ text: ArraySlice<UInt8>, id: String) throws(ReadingsError) -> Value? {
-        switch text.first {
-        case 0x6E?: return nil
-        case 0x74?: return .flag(true)
-        case 0x66?: return .flag(false)
-        case 0x22?:
-            guard let string = JSONFields.decodeString(text) else { throw ReadingsError(description: "\(id): malformed text") }
-            return .text(string)
-        default:
-            guard let number = JSONNumber.double(text), number.isFinite else {
-                throw ReadingsError(description: "\(id): '\(String(decoding: text.prefix(40), as: UTF8.self))' is not a value")
-            }
-            return .number(number)
+        guard let value = SampleChecks.plainValue(text) else {
+            if text.first == 0x22 { throw ReadingsError(description: "\(id): malformed text") }
+            throw ReadingsError(description: "\(id): '\(String(decoding: text.prefix(40), as: UTF8.self))' is not a value")
         }
+        return value
     }
 }
 

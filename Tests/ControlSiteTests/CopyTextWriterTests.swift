@@ -47,6 +47,21 @@ struct CopyTextWriterTests {
         }
     }
 
+    @Test("an integer is written as its decimal text, from the smallest to the largest, and nil as NULL")
+    func integers() {
+        var generator = SystemRandomNumberGenerator()
+        var values: [Int64] = [0, 1, -1, 9, 10, -10, 99, 100, 1_000_000_007, .max, .min, .max - 1, .min + 1]
+        for _ in 0..<2000 { values.append(Int64.random(in: .min ... .max, using: &generator) >> Int64.random(in: 0...62, using: &generator)) }
+        for value in values {
+            var w = CopyTextWriter()
+            w.field("a")
+            w.field(integer: value)
+            w.field(integer: nil)
+            w.endRow()
+            #expect(String(decoding: w.bytes, as: UTF8.self) == "a\t\(value)\t\\N\n")
+        }
+    }
+
     @Test("columns written once and put into each row, first or last, come out as if each row had written them")
     func sharedColumns() {
         func writeShared(_ w: inout CopyTextWriter) {

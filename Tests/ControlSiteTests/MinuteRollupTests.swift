@@ -117,6 +117,28 @@ struct MinuteRollupTests {
         #expect(try stored == Self.expected(db))
     }
 
+    @Test("samples whose parameters change order, lose one or gain one within a minute roll up as every sample computed at once")
+    func changingParameters() throws {
+        let db = try IngestDatabase()
+        // The cells of a minute are found by the sample's list of parameters, mostly the very
+        // list of the sample before: here the list changes from sample to sample and message to message.
+        func varying(_ seq: Int64) -> [Reading] {
+            var readings = Self.readings(seq)
+            if seq % 4 == 0 { readings.reverse() }
+            if seq % 6 == 0 { readings.removeFirst() }
+            if seq % 9 == 0 { readings.append(Reading(parameterId: "co2", value: .number(Double(seq) / 3), quality: .good)) }
+            return readings
+        }
+        let messages = stride(from: Int64(1), through: 181, by: 20).map {
+            feed.telemetry("rocker-1", $0...($0 + 19), batch: "B-7", phase: "expansion", spec: "sha256:aa", readings: varying)
+        }
+        // Two messages a transaction, so a minute's cells meet another message's list of the same parameters.
+        for pair in stride(from: 0, to: messages.count, by: 2) { try db.write(Array(messages[pair..<min(pair + 2, messages.count)])) }
+        #expect(try db.count("SELECT count(*) FROM samples") == 200)
+        #expect(try db.count("SELECT sum(samples) FROM sample_minute_values WHERE parameter = 'co2'") == 200 / 9)
+        #expect(try Self.stored(db) == Self.expected(db))
+    }
+
     @Test("verify computes the rollups again from the samples: a changed cell is named; missing ones are named and built by a rebuild")
     func verifyAndRebuild() throws {
         let db = try IngestDatabase()
@@ -210,7 +232,7 @@ struct MinuteRollupTests {
         #expect(RolledSample(timeMs: 0, fresh: changed).numbers == [9])
     }
 
-    @Test("a stream's samples kept by number answer as a dictionary would, whatever order they are kept in")
+    @Test("a stream's samples kept by number answer as a dictionary would, looked up, read in place or lent, whatever order they are kept in")
     func knownSamplesByNumber() {
         // Each sample kept is told apart by its time: the order in which it was kept.
         func sample(_ version: Int) -> RolledSample {
@@ -233,6 +255,11 @@ struct MinuteRollupTests {
             let low = (order.min() ?? 0) - 2, high = (order.max() ?? 0) + 2
             for seq in stride(from: low, through: high, by: 1) {
                 #expect(known[seq]?.timeMs == model[seq]?.timeMs, "order \(order), number \(seq)")
+                // Read in place, and lent, the same sample.
+                #expect(known.timeMs(seq) == model[seq]?.timeMs && known.contains(seq) == (model[seq] != nil), "order \(order), number \(seq)")
+                var lent: Int64?
+                let found = known.lend(seq) { lent = $0.timeMs }
+                #expect(found == (model[seq] != nil) && lent == model[seq]?.timeMs, "order \(order), number \(seq)")
             }
         }
     }

@@ -88,17 +88,18 @@ extension IngestWriter {
             // the dictionary when they change, not hashed (seven strings) for every sample.
             var inHand: (run: BatchRunKey, span: BatchRunSpan)?
             for sample in message.samples {
-                if sample.time > newest { newest = sample.time }
+                let time = sample.time
+                if time > newest { newest = time }
                 guard let batch = sample.batch else { continue }
                 let spec = sample.spec ?? "", phase = sample.phase ?? ""
                 if let run = inHand?.run, run.batch == batch, run.spec == spec, run.phase == phase {
-                    inHand!.span.include(sample)
+                    inHand!.span.include(time, sample.seq)
                     continue
                 }
                 if let (run, span) = inHand { keep(run, span) }
                 inHand = (BatchRunKey(site: message.site, device: message.device ?? "", batch: batch, spec: spec, phase: phase,
                                       epoch: message.epoch, stream: message.stream), BatchRunSpan(sample))
-                inHand!.span.include(sample)
+                inHand!.span.include(time, sample.seq)
             }
             if let (run, span) = inHand { keep(run, span) }
             if !newest.isEmpty { inserted.newestSent[key] = newest }
@@ -184,11 +185,12 @@ struct BatchRunSpan {
         samples += other.samples
     }
 
-    mutating func include(_ sample: SampleFields) {
-        firstTime = min(firstTime, sample.time)
-        lastTime = max(lastTime, sample.time)
-        firstSeq = min(firstSeq, sample.seq)
-        lastSeq = max(lastSeq, sample.seq)
+    /// One more sample, at `time` with number `seq`.
+    mutating func include(_ time: String, _ seq: Int64) {
+        if time < firstTime { firstTime = time }
+        if time > lastTime { lastTime = time }
+        firstSeq = min(firstSeq, seq)
+        lastSeq = max(lastSeq, seq)
         samples += 1
     }
 }

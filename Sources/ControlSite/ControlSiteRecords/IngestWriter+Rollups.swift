@@ -54,26 +54,26 @@ extension IngestWriter {
                 var missing: Int64?
                 // Strides, not the ranges themselves: iterating a closed range goes through its index type at every step.
                 for seq in stride(from: run.lowerBound, through: run.upperBound, by: 1) {
-                    if known[seq] == nil { missing = missing ?? seq } else if let from = missing { wanted.append(from...(seq - 1)); missing = nil }
+                    if !known.contains(seq) { missing = missing ?? seq } else if let from = missing { wanted.append(from...(seq - 1)); missing = nil }
                 }
                 if let from = missing { wanted.append(from...run.upperBound) }
-                for neighbour in [run.lowerBound - 1, run.upperBound + 1] where old.has(neighbour) && known[neighbour] == nil {
+                for neighbour in [run.lowerBound - 1, run.upperBound + 1] where old.has(neighbour) && !known.contains(neighbour) {
                     wanted.append(neighbour...neighbour)
                 }
             }
             for range in wanted { try readBack(key, range, into: &known) }
             for run in new {
                 for seq in stride(from: run.lowerBound, through: run.upperBound, by: 1) {
-                    if let sample = known[seq] { rollups.add(sample: sample, of: key) }
+                    known.lend(seq) { rollups.add(sample: $0, of: key) }
                 }
                 // Intervals whose second number is new: within the run, and from the stored
                 // predecessor; and the last new one to its stored successor.
                 let first = old.has(run.lowerBound - 1) ? run.lowerBound - 1 : run.lowerBound
-                for seq in first..<run.upperBound {
-                    if let sample = known[seq], let next = known[seq + 1] { rollups.add(interval: sample, until: next.timeMs, of: key) }
+                for seq in stride(from: first, to: run.upperBound, by: 1) {
+                    if let next = known.timeMs(seq + 1) { known.lend(seq) { rollups.add(interval: $0, until: next, of: key) } }
                 }
-                if old.has(run.upperBound + 1), let sample = known[run.upperBound], let next = known[run.upperBound + 1] {
-                    rollups.add(interval: sample, until: next.timeMs, of: key)
+                if old.has(run.upperBound + 1), let next = known.timeMs(run.upperBound + 1) {
+                    known.lend(run.upperBound) { rollups.add(interval: $0, until: next, of: key) }
                 }
             }
             // A fresh message's last sample: the stored record of its number once this commits.

@@ -40,9 +40,9 @@ extension IngestWriter {
         shared.field(message.device)
         for sample in message.samples {
             rows.fields(written: shared, columns: 4)
-            rows.field(String(sample.seq))
+            rows.field(integer: sample.seq)
             rows.field(sample.time)
-            rows.field(sample.cycle.map { String($0) })
+            rows.field(integer: sample.cycle)
             rows.field(sample.batch)
             rows.field(sample.phase)
             rows.field(sample.spec)
@@ -50,7 +50,7 @@ extension IngestWriter {
             if let quality = sample.quality { rows.field(bytes: quality) } else { rows.field(nil) }
             rows.field(sample.hash)
             rows.field(sample.previousHash)
-            rows.field(sample.timeNanoseconds.map { String($0) })
+            rows.field(integer: sample.timeNanoseconds)
             if let raw = sample.raw { rows.field(bytes: raw) } else { rows.field(nil) }
             rows.endRow()
         }

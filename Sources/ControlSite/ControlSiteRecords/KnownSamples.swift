@@ -16,6 +16,30 @@ struct KnownSamples {
         return others.isEmpty ? nil : others[seq]
     }
 
+    func contains(_ seq: Int64) -> Bool { timeMs(seq) != nil }
+
+    /// The time of the sample kept as `seq`, read in place.
+    func timeMs(_ seq: Int64) -> Int64? {
+        let offset = seq &- first
+        if offset >= 0 && offset < Int64(run.count) { return run[Int(offset)].timeMs }
+        return others.isEmpty ? nil : others[seq]?.timeMs
+    }
+
+    /// Lends the sample kept as `seq` to `body`, if one is; whether one was. Lent, not copied:
+    /// a copy counts references to its lists and strings, and rolling up looks at each sample
+    /// three times.
+    @discardableResult
+    func lend(_ seq: Int64, to body: (borrowing RolledSample) -> Void) -> Bool {
+        let offset = seq &- first
+        if offset >= 0 && offset < Int64(run.count) {
+            run.withUnsafeBufferPointer { body($0[Int(offset)]) }
+            return true
+        }
+        guard !others.isEmpty, let index = others.index(forKey: seq) else { return false }
+        body(others[index].value)
+        return true
+    }
+
     /// Keeps `sample` as number `seq`, in place of one kept before. A number kept aside and later
     /// reached by the run is read from the run: the later of the two.
     mutating func keep(_ sample: RolledSample, at seq: Int64) {

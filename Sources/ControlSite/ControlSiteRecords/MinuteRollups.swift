@@ -107,6 +107,16 @@ struct MinuteRollups {
         var wsum = 0.0
         var held = 0.0
 
+        /// One sample of the parameter: `number` where it holds one read well.
+        @inline(__always)
+        mutating func count(_ number: Double?) {
+            samples += 1
+            guard let number else { return }
+            n += 1
+            lo = min(lo ?? number, number)
+            hi = max(hi ?? number, number)
+        }
+
         /// Another part of the same minute's cell (stored, or from another transaction).
         mutating func merge(_ other: Cell) {
             samples += other.samples
@@ -132,56 +142,77 @@ struct MinuteRollups {
             return parameters.count - 1
         }
 
+        /// Whether `list` names this group's parameters in the same order, so that a sample's
+        /// position is its cell. A stream's samples mostly share one list, compared here by
+        /// identity; an equal list met for the first time is compared by content and then kept
+        /// in place of the group's own, so the samples after it are compared by identity again.
+        mutating func isOrdered(as list: [String]) -> Bool {
+            let identical = parameters.withUnsafeBufferPointer { mine in
+                list.withUnsafeBufferPointer { $0.baseAddress == mine.baseAddress && $0.count == mine.count }
+            }
+            if identical { return true }
+            guard parameters == list else { return false }
+            parameters = list
+            return true
+        }
+
         mutating func merge(_ other: Group) {
             for (parameter, cell) in zip(other.parameters, other.cells) { cells[index(parameter)].merge(cell) }
         }
     }
 
     private(set) var groups: [GroupKey: Group] = [:]
-    var isEmpty: Bool { groups.isEmpty && current == nil }
+    var isEmpty: Bool { groups.isEmpty && currentKey == nil }
 
     /// Consecutive samples of a stream mostly fall in the same minute, batch and phase: the group
     /// last touched is kept aside, so most samples are added without hashing their key.
-    private var current: (key: GroupKey, group: Group)?
+    private var currentKey: GroupKey?
+    private var currentGroup = Group()
 
-    private mutating func withGroup(_ key: GroupKey, _ body: (inout Group) -> Void) {
-        if current?.key != key {
-            if let current { groups[current.key] = current.group }
-            current = (key, groups.removeValue(forKey: key) ?? Group())
+    /// The group of `sample`'s minute, batch and phase on `stream`. The group kept aside is
+    /// compared field by field, in place: a key of five strings made for every sample cost more
+    /// in reference counting than adding the sample.
+    private mutating func withGroup(_ stream: StreamKey, _ sample: borrowing RolledSample, _ body: (inout Group) -> Void) {
+        let minute = sample.minute
+        if !(currentKey?.minute == minute && currentKey?.batch == sample.batch && currentKey?.phase == sample.phase
+             && currentKey?.stream == stream) {
+            let key = GroupKey(stream: stream, minute: minute, batch: sample.batch, phase: sample.phase)
+            if let currentKey { groups[currentKey] = currentGroup }
+            currentGroup = groups.removeValue(forKey: key) ?? Group()
+            currentKey = key
         }
-        body(&current!.group)
+        body(&currentGroup)
     }
 
     /// Every group, the one kept aside included.
     mutating func settle() {
-        if let current { groups[current.key] = current.group }
-        current = nil
+        if let currentKey { groups[currentKey] = currentGroup }
+        currentKey = nil
+        currentGroup = Group()
     }
 
-    mutating func add(sample: RolledSample, of stream: StreamKey) {
-        withGroup(GroupKey(stream: stream, minute: sample.minute, batch: sample.batch, phase: sample.phase)) { group in
+    mutating func add(sample: borrowing RolledSample, of stream: StreamKey) {
+        withGroup(stream, sample) { group in
+            if group.isOrdered(as: sample.parameters) {
+                for position in sample.numbers.indices { group.cells[position].count(sample.numbers[position]) }
+                return
+            }
             for position in sample.parameters.indices {
-                let i = group.index(sample.parameters[position], hint: position)
-                group.cells[i].samples += 1
-                let number = sample.numbers[position]
-                if let number {
-                    group.cells[i].n += 1
-                    group.cells[i].lo = min(group.cells[i].lo ?? number, number)
-                    group.cells[i].hi = max(group.cells[i].hi ?? number, number)
-                }
+                group.cells[group.index(sample.parameters[position], hint: position)].count(sample.numbers[position])
             }
         }
     }
 
     /// The interval from `sample` to its stream's next record, taken at `nextMs`. Time that goes
     /// back (a clock step) holds for nothing.
-    mutating func add(interval sample: RolledSample, until nextMs: Int64, of stream: StreamKey) {
+    mutating func add(interval sample: borrowing RolledSample, until nextMs: Int64, of stream: StreamKey) {
         guard nextMs > sample.timeMs, sample.numbers.contains(where: { $0 != nil }) else { return }
         let seconds = Double(min(nextMs - sample.timeMs, Self.holdLimitMs)) / 1000
-        withGroup(GroupKey(stream: stream, minute: sample.minute, batch: sample.batch, phase: sample.phase)) { group in
+        withGroup(stream, sample) { group in
+            let ordered = group.isOrdered(as: sample.parameters)
             for position in sample.parameters.indices {
                 guard let number = sample.numbers[position] else { continue }
-                let i = group.index(sample.parameters[position], hint: position)
+                let i = ordered ? position : group.index(sample.parameters[position], hint: position)
                 group.cells[i].wsum += number * seconds
                 group.cells[i].held += seconds
             }
@@ -220,7 +251,7 @@ struct MinuteRollups {
             rows.field(key.stream.site)
             rows.field(key.stream.epoch)
             rows.field(key.stream.stream)
-            rows.field(String(key.minute))
+            rows.field(integer: key.minute)
             rows.field(key.batch)
             rows.field(key.phase)
             rows.field(PostgresArray.text(group.parameters))
@@ -299,8 +330,9 @@ struct MinuteRollups {
 /// `YYYY-MM-DDTHH:MM:SS.fffZ` (the site's form, `IngestWriter.hasSiteTimeForm`) as milliseconds
 /// since 1970; nil for anything else.
 func siteTimeMilliseconds(_ time: String) -> Int64? {
-    var time = time
     // Read in place: ingest reads the time of every sample it rolls up.
+    if let read = time.utf8.withContiguousStorageIfAvailable({ siteTimeMilliseconds(utf8: $0) }) { return read }
+    var time = time
     return time.withUTF8 { siteTimeMilliseconds(utf8: $0) }
 }
 

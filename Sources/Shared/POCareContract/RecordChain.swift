@@ -97,6 +97,8 @@ public enum RecordChain {
 
         /// A string's bytes copied at once (appending its `utf8` view goes a byte at a time).
         private mutating func append(_ value: String) {
+            // A native string lends its bytes; only another kind is copied to be made contiguous.
+            if value.utf8.withContiguousStorageIfAvailable({ buffer.append(contentsOf: $0) }) != nil { return }
             var value = value
             value.withUTF8 { buffer.append(contentsOf: $0) }
         }

@@ -25,12 +25,14 @@ public enum WireRecordHash {
         guard let previous = sample.previousHash else { return .notRecomputable("the sample names no previous hash") }
         guard let timeNanoseconds = sample.timeNanoseconds else { return .notRecomputable("the sample carries no time_ns") }
         guard let cycle = sample.cycle else { return .notRecomputable("the sample carries no cycle") }
+        // Each field read once: every read of a field counts a reference, for every sample ingested.
+        let parameters = sample.parameters, quality = sample.quality, raw = sample.raw
         let readings: (parameters: [String], bytes: [UInt8])
         do {
-            if let read = sample.readValues, read.count == sample.parameters.count {
-                readings = (sample.parameters, try packedReadings(read, of: sample.parameters, quality: sample.quality, raw: sample.raw))
+            if let read = sample.readValues, read.count == parameters.count {
+                readings = (parameters, try packedReadings(read, of: parameters, quality: quality, raw: raw))
             } else {
-                readings = try readingsOf(values: sample.values, quality: sample.quality, raw: sample.raw, knownParameters: sample.parameters)
+                readings = try readingsOf(values: sample.values, quality: quality, raw: raw, knownParameters: parameters)
             }
         } catch {
             return .notRecomputable(error.description)

@@ -47,6 +47,14 @@ struct IngestForgeryTests {
         #expect(parsed.samples.map(\.parameters) == keys)
         #expect(refusal(topic, message([#"{"a":1,"b":2}"#, #"{"a":1,"a":2}"#]))?.contains("'a' is given twice") == true)
         #expect(refusal(topic, message([#"{"a":1,"b":2}"#, #"{"a":1,"b":2,"a":3}"#]))?.contains("'a' is given twice") == true)
+        // A key spelled with an escape is the name it spells, the same as when spelled plainly.
+        #expect(refusal(topic, message([#"{"a":1,"b":2}"#, #"{"a":1,"\u0061":2}"#]))?.contains("'a' is given twice") == true)
+        guard case .records(let escaped) = try ContractMessage.parse(topic: topic, payload: message([#"{"a":1,"b":2}"#, #"{"\u0061":1,"b\n":2}"#, #"{"a":1,"b":true}"#])) else {
+            Issue.record("not records")
+            return
+        }
+        #expect(escaped.samples.map(\.parameters) == [["a", "b"], ["a", "b\n"], ["a", "b"]])
+        #expect(escaped.samples.map { $0.readValues ?? [] } == [[.number(1), .number(2)], [.number(1), .number(2)], [.number(1), .flag(true)]])
     }
 
     @Test("a message beyond its size, too many samples or values, a number beyond a double, values that are not plain: each refused, naming why")

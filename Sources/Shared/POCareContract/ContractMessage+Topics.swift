@@ -200,11 +200,19 @@ struct SampleMembers {
 
     init(_ raw: ArraySlice<UInt8>) throws(JSONFields.Failure) {
         var lower = SIMD16<Int>(repeating: -1), upper = SIMD16<Int>(repeating: -1)
-        try JSONFields.forEachMember(raw) { key, value in
-            if let index = Self.keys.index(of: key) {
-                lower[index] = value.startIndex
-                upper[index] = value.endIndex
+        let base = raw.startIndex
+        do {
+            // Walked in place: a slice of each key and value would count references to the message's bytes.
+            try raw.withUnsafeBufferPointer { buffer throws(JSONFields.Failure) in
+                try JSONFields.forEachMember(in: buffer) { key, value in
+                    if let index = Self.keys.index(of: UnsafeBufferPointer(rebasing: buffer[key])) {
+                        lower[index] = base + value.lowerBound
+                        upper[index] = base + value.upperBound
+                    }
+                }
             }
+        } catch {
+            throw error.moved(by: base)
         }
         (sample, self.lower, self.upper) = (raw, lower, upper)
     }

@@ -16,42 +16,33 @@ public struct JSONFields: Sendable {
         public var description: String {
             switch self { case .malformed(let at): "malformed JSON at byte \(at)" }
         }
+
+        /// The same failure, its position counted from `base` on: a walk over lent bytes counts from 0.
+        func moved(by base: Int) -> Failure {
+            switch self { case .malformed(let at): .malformed(at: at + base) }
+        }
     }
 
     public init(_ bytes: [UInt8]) throws(Failure) { try self.init(bytes[...]) }
 
     public init(_ bytes: ArraySlice<UInt8>) throws(Failure) {
         self.bytes = bytes
+        let base = bytes.startIndex
         var ranges: [String: Range<Int>] = [:]
         var elements: [String: [Range<Int>]] = [:]
-        var scanner = Scanner(bytes: bytes, position: bytes.startIndex)
-        scanner.skipSpace()
-        guard scanner.take(0x7B) else { throw .malformed(at: scanner.position) }
-        scanner.skipSpace()
-        if !scanner.take(0x7D) {
-            while true {
-                scanner.skipSpace()
-                let keyStart = scanner.position
-                guard keyStart < bytes.endIndex, bytes[keyStart] == 0x22 else { throw .malformed(at: keyStart) }
-                try scanner.skipValue()
-                guard let name = JSONFields.decodeString(bytes[keyStart..<scanner.position]) else { throw .malformed(at: keyStart) }
-                scanner.skipSpace()
-                guard scanner.take(0x3A) else { throw .malformed(at: scanner.position) }
-                scanner.skipSpace()
-                let valueStart = scanner.position
-                // A key given twice counts as its last value.
-                if valueStart < bytes.endIndex, bytes[valueStart] == 0x5B {
-                    elements[name] = try scanner.skipArray()
-                } else {
-                    elements[name] = nil
-                    try scanner.skipValue()
+        do {
+            try bytes.withUnsafeBufferPointer { buffer throws(Failure) in
+                try Self.walkMembers(of: buffer, keepingElements: true) { key, value, found throws(Failure) in
+                    guard let name = JSONFields.decodeString(bytes[(base + key.lowerBound)..<(base + key.upperBound)]) else {
+                        throw .malformed(at: key.lowerBound)
+                    }
+                    // A key given twice counts as its last value.
+                    ranges[name] = (base + value.lowerBound)..<(base + value.upperBound)
+                    elements[name] = base == 0 ? found : found?.map { (base + $0.lowerBound)..<(base + $0.upperBound) }
                 }
-                ranges[name] = valueStart..<scanner.position
-                scanner.skipSpace()
-                if scanner.take(0x2C) { continue }
-                guard scanner.take(0x7D) else { throw .malformed(at: scanner.position) }
-                break
             }
+        } catch {
+            throw error.moved(by: base)
         }
         self.ranges = ranges
         self.elements = elements
@@ -63,7 +54,34 @@ public struct JSONFields: Sendable {
     public static func forEachMember(
         _ bytes: ArraySlice<UInt8>, _ body: (_ key: ArraySlice<UInt8>, _ value: ArraySlice<UInt8>) -> Void
     ) throws(Failure) {
-        var scanner = Scanner(bytes: bytes, position: bytes.startIndex)
+        let base = bytes.startIndex
+        do {
+            try bytes.withUnsafeBufferPointer { buffer throws(Failure) in
+                try walkMembers(of: buffer, keepingElements: false) { key, value, _ in
+                    body(bytes[(base + key.lowerBound)..<(base + key.upperBound)], bytes[(base + value.lowerBound)..<(base + value.upperBound)])
+                }
+            }
+        } catch {
+            throw error.moved(by: base)
+        }
+    }
+
+    /// As above, over bytes lent in place, each member given as where its key and its value lie
+    /// in `bytes`. For the readers of every sample: a slice holds a reference to the message's
+    /// bytes, and counting those references, two a member, cost more than reading the member.
+    public static func forEachMember(
+        in bytes: UnsafeBufferPointer<UInt8>, _ body: (_ key: Range<Int>, _ value: Range<Int>) throws(Failure) -> Void
+    ) throws(Failure) {
+        try walkMembers(of: bytes, keepingElements: false) { key, value, _ throws(Failure) in try body(key, value) }
+    }
+
+    /// The one walk over an object's members. `keepingElements`: where a value is an array, where
+    /// each of its elements lies, found while reading past it.
+    private static func walkMembers(
+        of bytes: UnsafeBufferPointer<UInt8>, keepingElements: Bool,
+        _ body: (_ key: Range<Int>, _ value: Range<Int>, _ elements: [Range<Int>]?) throws(Failure) -> Void
+    ) throws(Failure) {
+        var scanner = Scanner(bytes: bytes)
         scanner.skipSpace()
         guard scanner.take(0x7B) else { throw .malformed(at: scanner.position) }
         scanner.skipSpace()
@@ -71,15 +89,20 @@ public struct JSONFields: Sendable {
         while true {
             scanner.skipSpace()
             let keyStart = scanner.position
-            guard keyStart < bytes.endIndex, bytes[keyStart] == 0x22 else { throw .malformed(at: keyStart) }
+            guard keyStart < bytes.count, bytes[keyStart] == 0x22 else { throw .malformed(at: keyStart) }
             try scanner.skipValue()
-            let key = bytes[keyStart..<scanner.position]
+            let key = keyStart..<scanner.position
             scanner.skipSpace()
             guard scanner.take(0x3A) else { throw .malformed(at: scanner.position) }
             scanner.skipSpace()
             let valueStart = scanner.position
-            try scanner.skipValue()
-            body(key, bytes[valueStart..<scanner.position])
+            var elements: [Range<Int>]?
+            if keepingElements, valueStart < bytes.count, bytes[valueStart] == 0x5B {
+                elements = try scanner.skipArray()
+            } else {
+                try scanner.skipValue()
+            }
+            try body(key, valueStart..<scanner.position, elements)
             scanner.skipSpace()
             if scanner.take(0x2C) { continue }
             guard scanner.take(0x7D) else { throw .malformed(at: scanner.position) }
@@ -120,7 +143,12 @@ public struct JSONFields: Sendable {
     }
 
     /// Decodes a JSON string literal (quotes included); nil for anything else.
-    public static func decodeString(_ raw: ArraySlice<UInt8>) -> String? {
+    public static func decodeString(_ raw: ArraySlice<UInt8>) -> String? { decode(raw) }
+
+    /// As above, for a literal lent in place.
+    public static func decodeString(lent raw: UnsafeBufferPointer<UInt8>) -> String? { decode(raw) }
+
+    private static func decode<Bytes: RandomAccessCollection>(_ raw: Bytes) -> String? where Bytes.Element == UInt8, Bytes.Index == Int {
         guard raw.count >= 2, raw.first == 0x22, raw.last == 0x22 else { return nil }
         let inner = raw.dropFirst().dropLast()
         guard inner.contains(0x5C) else { return String(decoding: inner, as: UTF8.self) }
@@ -162,12 +190,13 @@ public struct JSONFields: Sendable {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// Reads bytes lent in place; positions count from the first of them.
     struct Scanner {
-        let bytes: ArraySlice<UInt8>
-        var position: Int
+        let bytes: UnsafeBufferPointer<UInt8>
+        var position = 0
 
         mutating func skipSpace() {
-            while position < bytes.endIndex {
+            while position < bytes.count {
                 let byte = bytes[position]
                 guard byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D else { return }
                 position += 1
@@ -175,7 +204,7 @@ public struct JSONFields: Sendable {
         }
 
         mutating func take(_ byte: UInt8) -> Bool {
-            guard position < bytes.endIndex, bytes[position] == byte else { return false }
+            guard position < bytes.count, bytes[position] == byte else { return false }
             position += 1
             return true
         }
@@ -199,13 +228,10 @@ public struct JSONFields: Sendable {
         }
 
         /// Moves past one value of any kind, checking only what it must to find the end. Every
-        /// byte of every message passes here several times (envelope, samples, their members),
-        /// so the scan reads the bytes in place.
+        /// byte of every message passes here several times (envelope, samples, their members).
         mutating func skipValue() throws(Failure) {
-            let base = bytes.startIndex
-            let from = position - base
-            let (end, found) = bytes.withUnsafeBufferPointer { Self.end(ofValueAt: from, in: $0) }
-            position = base + end
+            let (end, found) = Self.end(ofValueAt: position, in: bytes)
+            position = end
             if !found { throw .malformed(at: position) }
         }
 

@@ -13,12 +13,15 @@ public struct JSONKeyTable: Sendable {
 
     /// The position in `names` of the name a key (its string literal) spells; nil for none.
     public func index(of key: ArraySlice<UInt8>) -> Int? {
+        key.withUnsafeBufferPointer { index(of: $0) }
+    }
+
+    /// As above, for a key lent in place.
+    public func index(of key: UnsafeBufferPointer<UInt8>) -> Int? {
         // Compared in place, lengths first: every member of every sample is looked up here.
-        let found: Int? = key.withUnsafeBufferPointer { key in
-            literals.firstIndex { literal in literal.withUnsafeBufferPointer { JSONFields.same(key, $0) } }
-        }
+        let found = literals.firstIndex { literal in literal.withUnsafeBufferPointer { JSONFields.same(key, $0) } }
         // A literal has no escapes, so only a key written with them can still spell a name.
-        guard found == nil, key.contains(0x5C), let decoded = JSONFields.decodeString(key) else { return found }
+        guard found == nil, key.contains(0x5C), let decoded = JSONFields.decodeString(ArraySlice(key)) else { return found }
         return names.firstIndex(of: decoded)
     }
 }

@@ -3,8 +3,9 @@
 /// short decimals: those are taken exactly by the fast path below, the rest by the standard library.
 public enum JSONNumber {
     /// The double nearest to `text`, as `Double(String)` gives it; nil where that gives nil.
+    /// `text`: any run of bytes counted by `Int` (a slice of an array, or bytes lent in place).
     @inlinable
-    public static func double(_ text: ArraySlice<UInt8>) -> Double? {
+    public static func double<Bytes: RandomAccessCollection>(_ text: Bytes) -> Double? where Bytes.Element == UInt8, Bytes.Index == Int {
         fast(text) ?? Double(String(decoding: text, as: UTF8.self))
     }
 
@@ -19,7 +20,7 @@ public enum JSONNumber {
     /// doubles, so one correctly rounded operation gives the nearest double, as `strtod` does.
     /// Nil for anything else, and for any text that is not JSON's number grammar exactly.
     @usableFromInline
-    static func fast(_ text: ArraySlice<UInt8>) -> Double? {
+    static func fast<Bytes: RandomAccessCollection>(_ text: Bytes) -> Double? where Bytes.Element == UInt8, Bytes.Index == Int {
         var i = text.startIndex
         let end = text.endIndex
         var negative = false

@@ -7,7 +7,9 @@ enum SampleChecks {
     /// The keys of a message's samples as last read: a device sends the same keys in every
     /// sample, so a sample whose keys are byte for byte the last one's reuses its checked names.
     struct KeysSeen {
-        var literals: [ArraySlice<UInt8>] = []
+        /// The keys' string literals one after another, and where each of them lies.
+        var literals: [UInt8] = []
+        var ranges: [Range<Int>] = []
         var names: [String] = []
     }
 
@@ -18,57 +20,69 @@ enum SampleChecks {
         _ raw: ArraySlice<UInt8>?, limit: Int, seen: inout KeysSeen, _ malformed: (String) -> ContractMessage.Failure
     ) throws(ContractMessage.Failure) -> (names: [String], read: [Value?]?) {
         guard let raw else { return ([], nil) }
-        let earlier = seen.literals
+        let base = raw.startIndex
+        let earlier = seen.ranges
         // Each key is compared with the one in its place in the sample before as it is read; the
         // keys are listed only from the first that differs (most samples have none).
         var count = 0
-        var differs = false
-        var literals: [ArraySlice<UInt8>] = []
-        var container: ArraySlice<UInt8>?
+        var differsAt: Int?
+        var laterKeys: [Range<Int>] = []
+        var container: Range<Int>?
         // Read here, in the one pass over the values the message's reader makes anyway.
         var read: [Value?] = []
         read.reserveCapacity(earlier.count)
         var plain = true
         // Where the object breaks is not needed: the message was read as strict JSON already.
+        // Walked in place: a slice of each key and value would count references to the message's bytes.
         do {
-            try JSONFields.forEachMember(raw) { key, value in
-                if plain {
-                    if let value = Self.plainValue(value) { read.append(value) } else { plain = false }
-                }
-                if !differs, count < earlier.count, Self.same(key, earlier[count]) {
-                    // The same key as before, in the same place.
-                } else {
-                    if !differs {
-                        differs = true
-                        literals = Array(earlier.prefix(count))
+            try raw.withUnsafeBufferPointer { buffer throws(JSONFields.Failure) in
+                try seen.literals.withUnsafeBufferPointer { seenLiterals throws(JSONFields.Failure) in
+                    try JSONFields.forEachMember(in: buffer) { key, value in
+                        let text = UnsafeBufferPointer(rebasing: buffer[value])
+                        if plain {
+                            if let value = Self.plainValue(text) { read.append(value) } else { plain = false }
+                        }
+                        if differsAt == nil, count < earlier.count,
+                           JSONFields.same(UnsafeBufferPointer(rebasing: buffer[key]), UnsafeBufferPointer(rebasing: seenLiterals[earlier[count]])) {
+                            // The same key as before, in the same place.
+                        } else {
+                            if differsAt == nil { differsAt = count }
+                            laterKeys.append(key)
+                        }
+                        count += 1
+                        if container == nil, text.first == 0x7B || text.first == 0x5B { container = key }
                     }
-                    literals.append(key)
                 }
-                count += 1
-                if container == nil, value.first == 0x7B || value.first == 0x5B { container = key }
             }
         } catch {
             throw malformed("values: expected an object of parameter values")
         }
         guard count <= limit else { throw malformed("\(count) values; the contract allows \(limit) in a sample") }
         let names: [String]
-        if !differs, count == earlier.count {
+        if differsAt == nil, count == earlier.count {
             names = seen.names
         } else {
-            if !differs { literals = Array(earlier.prefix(count)) }
-            var decoded: [String] = []
-            decoded.reserveCapacity(literals.count)
-            var unique = Set<String>()
-            unique.reserveCapacity(literals.count)
-            for literal in literals {
-                guard let name = JSONFields.decodeString(literal) else { throw malformed("values: expected an object of parameter values") }
-                guard unique.insert(name).inserted else { throw malformed("values: '\(name.prefix(64))' is given twice") }
-                decoded.append(name)
+            // The keys before the first that differs are the sample before's; the rest are this one's.
+            var keys = KeysSeen()
+            func keep<Bytes: Collection>(_ literal: Bytes) where Bytes.Element == UInt8 {
+                let start = keys.literals.count
+                keys.literals.append(contentsOf: literal)
+                keys.ranges.append(start..<keys.literals.count)
             }
-            names = decoded
-            seen = KeysSeen(literals: literals, names: names)
+            for range in earlier.prefix(differsAt ?? count) { keep(seen.literals[range]) }
+            for key in laterKeys { keep(raw[(base + key.lowerBound)..<(base + key.upperBound)]) }
+            keys.names.reserveCapacity(keys.ranges.count)
+            var unique = Set<String>()
+            unique.reserveCapacity(keys.ranges.count)
+            for range in keys.ranges {
+                guard let name = JSONFields.decodeString(keys.literals[range]) else { throw malformed("values: expected an object of parameter values") }
+                guard unique.insert(name).inserted else { throw malformed("values: '\(name.prefix(64))' is given twice") }
+                keys.names.append(name)
+            }
+            names = keys.names
+            seen = keys
         }
-        if let container, let name = JSONFields.decodeString(container) {
+        if let container, let name = JSONFields.decodeString(raw[(base + container.lowerBound)..<(base + container.upperBound)]) {
             throw malformed("values: '\(name.prefix(64))' must be a number, a flag, a label or null")
         }
         return (names, plain ? read : nil)
@@ -78,21 +92,22 @@ enum SampleChecks {
     /// (`WireRecordHash`): `.some(nil)` for null; nil for what is not a plain value (text that
     /// cannot be decoded, a number that is not finite).
     static func plainValue(_ text: ArraySlice<UInt8>) -> Value?? {
+        text.withUnsafeBufferPointer { plainValue($0) }
+    }
+
+    /// As above, for bytes lent in place.
+    static func plainValue(_ text: UnsafeBufferPointer<UInt8>) -> Value?? {
         switch text.first {
         case 0x6E?: return .some(nil)
         case 0x74?: return .some(Value.flag(true))
         case 0x66?: return .some(Value.flag(false))
         case 0x22?:
-            guard let text = JSONFields.decodeString(text) else { return nil }
+            guard let text = JSONFields.decodeString(lent: text) else { return nil }
             return .some(Value.text(text))
         default:
             guard let number = JSONNumber.double(text), number.isFinite else { return nil }
             return .some(Value.number(number))
         }
-    }
-
-    private static func same(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>) -> Bool {
-        a.count == b.count && a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { JSONFields.same(a, $0) } }
     }
 
     static func quality(_ raw: ArraySlice<UInt8>?, _ malformed: (String) -> ContractMessage.Failure) throws(ContractMessage.Failure) {

@@ -219,28 +219,19 @@ extension RecordChain {
 extension JSONFields {
     /// The members of a JSON object in the order they were sent, each value as its exact bytes.
     public static func orderedMembers(_ bytes: ArraySlice<UInt8>) throws(Failure) -> [(String, ArraySlice<UInt8>)] {
-        var scanner = Scanner(bytes: bytes, position: bytes.startIndex)
         var members: [(String, ArraySlice<UInt8>)] = []
-        scanner.skipSpace()
-        guard scanner.take(0x7B) else { throw .malformed(at: scanner.position) }
-        scanner.skipSpace()
-        if scanner.take(0x7D) { return members }
-        while true {
-            scanner.skipSpace()
-            let keyStart = scanner.position
-            try scanner.skipValue()
-            guard let key = decodeString(bytes[keyStart..<scanner.position]) else { throw .malformed(at: keyStart) }
-            scanner.skipSpace()
-            guard scanner.take(0x3A) else { throw .malformed(at: scanner.position) }
-            scanner.skipSpace()
-            let valueStart = scanner.position
-            try scanner.skipValue()
-            members.append((key, bytes[valueStart..<scanner.position]))
-            scanner.skipSpace()
-            if scanner.take(0x2C) { continue }
-            guard scanner.take(0x7D) else { throw .malformed(at: scanner.position) }
-            return members
+        let base = bytes.startIndex
+        do {
+            try bytes.withUnsafeBufferPointer { buffer throws(Failure) in
+                try forEachMember(in: buffer) { key, value throws(Failure) in
+                    guard let name = decodeString(bytes[(base + key.lowerBound)..<(base + key.upperBound)]) else { throw .malformed(at: key.lowerBound) }
+                    members.append((name, bytes[(base + value.lowerBound)..<(base + value.upperBound)]))
+                }
+            }
+        } catch {
+            throw error.moved(by: base)
         }
+        return members
     }
 }
 

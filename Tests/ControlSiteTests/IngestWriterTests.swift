@@ -199,7 +199,7 @@ struct IngestWriterTests {
         #expect(try db.count("SELECT count(*) FROM integrity_findings WHERE kind LIKE 'hash%'") == 0)
     }
 
-    @Test("telemetry links are checked inside a batch, to the predecessor stored before it, and from the successor stored before it")
+    @Test("telemetry links are checked inside a batch, in order or not, to the predecessor stored before it, and from the successor stored before it")
     func telemetryLinks() throws {
         let db = try IngestDatabase()
         func hash(_ seq: Int64) -> String { SHA256.hex("\(feed.site) rocker-1 \(seq)") }
@@ -216,10 +216,15 @@ struct IngestWriterTests {
         twenty.payload = twenty.payload.replacingOccurrences(of: "\"hash\":\"\(hash(20))\"", with: "\"hash\":\"\(hash(97))\"")
         try db.write([twenty])
         try db.write([feed.telemetry("rocker-1", 21...25, hashed: true)])
+        // Two messages out of order in one transaction: put in order by number, the link where they meet is checked too.
+        var late = feed.telemetry("rocker-1", 31...35, hashed: true)
+        late.payload = late.payload.replacingOccurrences(of: "\"previous_hash\":\"\(hash(30))\"", with: "\"previous_hash\":\"\(hash(96))\"")
+        try db.write([late, feed.telemetry("rocker-1", 26...30, hashed: true)])
+        #expect(try db.count("SELECT count(*) FROM samples") == 35)
         let breaks = try db.scalar("""
             SELECT string_agg(seq_from || '-' || seq_to, ',' ORDER BY seq_from) FROM integrity_findings WHERE kind = 'chain_break'
             """)
-        #expect(breaks == "5-6,11-12,20-21")
+        #expect(breaks == "5-6,11-12,20-21,30-31")
     }
 
     @Test("a record that fills a gap late is checked against the link its stored successor names")

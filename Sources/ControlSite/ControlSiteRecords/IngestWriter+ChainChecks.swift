@@ -72,22 +72,27 @@ extension IngestWriter {
     /// or successor stored before) in the table. The same findings as `verifyChain(.sample)`,
     /// without two index lookups for every sample.
     func verifySampleChain(_ records: [RecordMessage]) throws {
-        var byStream: [StreamKey: [(seq: Int64, hash: String?, previous: String?)]] = [:]
-        for message in records where message.kind == .sample {
+        // Each sample by its number and where it lies (message, sample), not with copies of its
+        // hashes: those are read where two samples meet, and the list is sorted only when the
+        // messages came out of order.
+        var byStream: [StreamKey: [(seq: Int64, message: Int, sample: Int)]] = [:]
+        for (m, message) in records.enumerated() where message.kind == .sample {
             // The stream's list is taken out for the message, so its key is hashed once a message, not once a sample.
             let key = message.streamKey
             var links = byStream.removeValue(forKey: key) ?? []
             links.reserveCapacity(links.count + message.samples.count)
-            for sample in message.samples { links.append((sample.seq, sample.hash, sample.previousHash)) }
+            for (s, sample) in message.samples.enumerated() { links.append((sample.seq, m, s)) }
             byStream[key] = links
         }
         for (key, unsorted) in byStream {
-            let links = unsorted.sorted { $0.seq < $1.seq }
+            let inOrder = zip(unsorted, unsorted.dropFirst()).allSatisfy { $0.seq <= $1.seq }
+            let links = inOrder ? unsorted : unsorted.sorted { $0.seq < $1.seq }
             var edges: [Int64] = []
             for (i, record) in links.enumerated() {
                 if i > 0, links[i - 1].seq == record.seq - 1 {
                     let predecessor = links[i - 1]
-                    if let named = record.previous, let hash = predecessor.hash, named != hash {
+                    if let named = records[record.message].samples[record.sample].previousHash,
+                       let hash = records[predecessor.message].samples[predecessor.sample].hash, named != hash {
                         try recordChainBreak(key, seq: record.seq, named: named, found: hash)
                     }
                 } else {

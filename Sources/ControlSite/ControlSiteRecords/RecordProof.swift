@@ -22,6 +22,8 @@ struct RecordProof {
     var setAside: [SetAside] = []
     /// Per stream, how many records could not be recomputed, and the first reason.
     var notRecomputable: [StreamKey: (count: Int, reason: String)] = [:]
+    /// One buffer for every record's canonical form, not one made and freed for each.
+    private var hasher = RecordChain.Hasher()
 
     init(_ messages: [RecordMessage]) {
         for message in messages { prove(message) }
@@ -60,10 +62,10 @@ struct RecordProof {
         flush(&run, of: message)
     }
 
-    private func verdict(_ message: RecordMessage, _ index: Int) -> WireRecordHash.Verdict {
+    private mutating func verdict(_ message: RecordMessage, _ index: Int) -> WireRecordHash.Verdict {
         switch message.kind {
         case .sample:
-            return WireRecordHash.sample(stream: message.stream, device: message.device ?? "", sample: message.samples[index])
+            return WireRecordHash.sample(stream: message.stream, device: message.device ?? "", sample: message.samples[index], using: &hasher)
         case .event, .audit:
             let fields: JSONFields
             do { fields = try JSONFields(message.records[message.records.startIndex + index]) } catch {

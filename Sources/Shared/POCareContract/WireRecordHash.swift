@@ -21,6 +21,13 @@ public enum WireRecordHash {
 
     /// A telemetry sample. `stream` and `device` are the message's; `sample` is the sample's fields.
     public static func sample(stream: String, device: String, sample: SampleFields) -> Verdict {
+        var hasher = RecordChain.Hasher()
+        return Self.sample(stream: stream, device: device, sample: sample, using: &hasher)
+    }
+
+    /// As above, writing the canonical form into `hasher`'s buffer: ingest proves every sample,
+    /// and a buffer made and freed for each was a cost of its own.
+    public static func sample(stream: String, device: String, sample: SampleFields, using hasher: inout RecordChain.Hasher) -> Verdict {
         guard let claimed = sample.hash else { return .unchained }
         guard let previous = sample.previousHash else { return .notRecomputable("the sample names no previous hash") }
         guard let timeNanoseconds = sample.timeNanoseconds else { return .notRecomputable("the sample carries no time_ns") }
@@ -37,7 +44,6 @@ public enum WireRecordHash {
         } catch {
             return .notRecomputable(error.description)
         }
-        var hasher = RecordChain.Hasher()
         let computed = hasher.sample(
             previous: previous, stream: stream, seq: sample.seq, device: device, timeNanoseconds: timeNanoseconds, cycle: cycle,
             batch: sample.batch, phase: sample.phase, spec: sample.spec, parameterIds: readings.parameters, readings: readings.bytes)

@@ -1,4 +1,5 @@
 import POCareContract
+import POCareCore
 
 /// One stored sample as the minute rollups take it: where it falls and its values by parameter.
 struct RolledSample {
@@ -8,8 +9,20 @@ struct RolledSample {
     var phase: String
     /// Each parameter the sample names, in order; a stream's samples mostly share one list.
     var parameters: [String]
+    /// Beside each parameter, its value as read, a number only where it was read well. For a
+    /// fresh sample, the very list its message's reader made (`SampleFields.readValues`), shared.
+    private var values: [Value?]
+
+    /// The number of the parameter at `position`, where it holds one read well.
+    @inline(__always)
+    func number(at position: Int) -> Double? {
+        if case .number(let number)? = values[position] { number } else { nil }
+    }
+
     /// Beside each parameter, its number where it holds one read well.
-    var numbers: [Double?]
+    var numbers: [Double?] { values.indices.map(number(at:)) }
+
+    var holdsANumber: Bool { values.indices.contains { number(at: $0) != nil } }
 
     /// The parameters of `values` (a JSON object as stored), less those `quality` names (not read
     /// well): a number is kept, anything else (a label, a flag, null) is counted only. Text that
@@ -24,7 +37,7 @@ struct RolledSample {
         if let quality { try? JSONFields.forEachMember(quality) { key, _ in notReadWell.insert(key) } }
         let earlier = previous?.parameters ?? []
         var parameters: [String] = []
-        var numbers: [Double?] = []
+        var numbers: [Value?] = []
         parameters.reserveCapacity(earlier.count)
         numbers.reserveCapacity(earlier.count)
         let scanned: Void? = try? JSONFields.forEachMember(values) { key, value in
@@ -46,10 +59,10 @@ struct RolledSample {
                first == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) {
                 number = JSONNumber.double(value).flatMap { $0.isFinite ? $0 : nil }
             }
-            numbers.append(number)
+            numbers.append(number.map(Value.number))
         }
         self.parameters = scanned == nil ? [] : parameters
-        self.numbers = scanned == nil ? [] : numbers
+        self.values = scanned == nil ? [] : numbers
     }
 
     /// A fresh sample, whose values the message's reader read already (`SampleFields.readValues`):
@@ -61,16 +74,16 @@ struct RolledSample {
             return
         }
         let (batch, phase) = Self.labels(sample.batch, sample.phase, previous)
-        self.init(timeMs: timeMs, batch: batch, phase: phase, parameters: sample.parameters,
-                  numbers: read.map { if case .number(let number)? = $0 { number } else { nil } })
+        // The list itself, not a list of its numbers made for each sample: only numbers count (`number(at:)`).
+        self.init(timeMs: timeMs, batch: batch, phase: phase, parameters: sample.parameters, values: read)
     }
 
-    private init(timeMs: Int64, batch: String, phase: String, parameters: [String], numbers: [Double?]) {
+    private init(timeMs: Int64, batch: String, phase: String, parameters: [String], values: [Value?]) {
         self.timeMs = timeMs
         self.batch = batch
         self.phase = phase
         self.parameters = parameters
-        self.numbers = numbers
+        self.values = values
     }
 
     /// The batch and phase, "" for none; the previous sample's strings where equal, so they are shared.
@@ -194,11 +207,11 @@ struct MinuteRollups {
     mutating func add(sample: borrowing RolledSample, of stream: StreamKey) {
         withGroup(stream, sample) { group in
             if group.isOrdered(as: sample.parameters) {
-                for position in sample.numbers.indices { group.cells[position].count(sample.numbers[position]) }
+                for position in sample.parameters.indices { group.cells[position].count(sample.number(at: position)) }
                 return
             }
             for position in sample.parameters.indices {
-                group.cells[group.index(sample.parameters[position], hint: position)].count(sample.numbers[position])
+                group.cells[group.index(sample.parameters[position], hint: position)].count(sample.number(at: position))
             }
         }
     }
@@ -206,12 +219,12 @@ struct MinuteRollups {
     /// The interval from `sample` to its stream's next record, taken at `nextMs`. Time that goes
     /// back (a clock step) holds for nothing.
     mutating func add(interval sample: borrowing RolledSample, until nextMs: Int64, of stream: StreamKey) {
-        guard nextMs > sample.timeMs, sample.numbers.contains(where: { $0 != nil }) else { return }
+        guard nextMs > sample.timeMs, sample.holdsANumber else { return }
         let seconds = Double(min(nextMs - sample.timeMs, Self.holdLimitMs)) / 1000
         withGroup(stream, sample) { group in
             let ordered = group.isOrdered(as: sample.parameters)
             for position in sample.parameters.indices {
-                guard let number = sample.numbers[position] else { continue }
+                guard let number = sample.number(at: position) else { continue }
                 let i = ordered ? position : group.index(sample.parameters[position], hint: position)
                 group.cells[i].wsum += number * seconds
                 group.cells[i].held += seconds

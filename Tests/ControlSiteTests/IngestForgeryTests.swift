@@ -4,6 +4,7 @@ import ControlSiteWeb
 import Hashing
 import Foundation
 import POCareContract
+import POCareCore
 import Testing
 import TestSupport
 
@@ -26,6 +27,27 @@ struct IngestForgeryTests {
             {"seq_first":1,"seq_last":1,"schema":"pocare/v1/telemetry","site":"site-a","device":"rocker-1","stream":"rocker-1/telemetry",\
             "samples":[{"seq":1,"time":"\(time)","values":\(values)}]\(extra)}
             """.utf8)
+    }
+
+    @Test("a message's samples are those of its last samples member, however its key is spelled; a sample that is no object is refused by its number")
+    func samplesMemberAsSent() throws {
+        let topic = "pocare/v1/site-a/rocker-1/telemetry"
+        func sample(_ seq: Int, _ value: Int) -> String { #"{"seq":\#(seq),"time":"2026-11-25T08:00:0\#(seq).250Z","values":{"a":\#(value)}}"# }
+        func message(_ members: String) -> [UInt8] {
+            Array(#"{"seq_first":1,"seq_last":2,"schema":"pocare/v1/telemetry","site":"site-a","device":"rocker-1","stream":"rocker-1/telemetry",\#(members)}"#.utf8)
+        }
+        func values(_ payload: [UInt8]) throws -> [[Value?]] {
+            guard case .records(let parsed) = try ContractMessage.parse(topic: topic, payload: payload) else { return [] }
+            return parsed.samples.map { $0.readValues ?? [] }
+        }
+        let first = "[\(sample(1, 1)),\(sample(2, 2))]", second = "[\(sample(1, 7)), \(sample(2, 8))]"
+        #expect(try values(message(#""samples":\#(first)"#)) == [[.number(1)], [.number(2)]])
+        // Given twice, the last counts; spelled with an escape, it is still the samples.
+        #expect(try values(message(#""samples":\#(first),"samples":\#(second)"#)) == [[.number(7)], [.number(8)]])
+        #expect(try values(message(#""samples":\#(first),"\u0073amples":\#(second)"#)) == [[.number(7)], [.number(8)]])
+        #expect(try values(message(#""\u0073amples":\#(first),"samples":\#(second)"#)) == [[.number(7)], [.number(8)]])
+        #expect(refusal(topic, message(#""samples":[\#(sample(1, 1)),7]"#))?.contains("sample 2: malformed JSON") == true)
+        #expect(refusal(topic, message(#""samples":[\#(sample(1, 1)),[1]]"#))?.contains("sample 2: malformed JSON") == true)
     }
 
     @Test("each sample's parameters are its own keys, however they change from the sample before; a key given twice is refused in any sample")

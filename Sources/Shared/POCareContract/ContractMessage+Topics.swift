@@ -73,8 +73,9 @@ extension ContractMessage {
             seqFirst: seq, seqLast: seq, records: [payload[...]], carriesChain: fields.has("hash")))
     }
 
+    /// `walked`: the samples as found while the envelope was read (`SampleMembers.walk`).
     static func telemetry(
-        _ fields: JSONFields, _ payload: [UInt8], _ at: Address, limits: ContractLimits
+        _ fields: JSONFields, _ payload: [UInt8], _ at: Address, limits: ContractLimits, walked: [SampleMembers.Walked?] = []
     ) throws(Failure) -> ContractMessage {
         let device = at.levels[1]
         guard fields.string("schema") == "pocare/v1/telemetry", let stream = fields.string("stream"),
@@ -102,7 +103,8 @@ extension ContractMessage {
         guard Int64(samples.count) == last - first + 1 else {
             throw at.malformed("seq_first...seq_last is \(last - first + 1) numbers but \(samples.count) samples came")
         }
-        let fieldsOfSamples = try sampleFields(samples, first: first, previousHash: fields.string("previous_hash"), at, limits: limits)
+        let fieldsOfSamples = try sampleFields(
+            samples, walked: walked, in: fields.bytes, first: first, previousHash: fields.string("previous_hash"), at, limits: limits)
         let chained = fieldsOfSamples.contains { $0.hash != nil || $0.previousHash != nil }
         return .records(RecordMessage(
             site: at.site, epoch: epoch(fields), stream: stream, device: fields.string("device") ?? device,
@@ -112,8 +114,11 @@ extension ContractMessage {
 
     /// Each sample read and checked. The message names the hash before its first sample; within
     /// it the samples are consecutive, so each one's previous hash is the one before it.
+    /// `walked`: where the samples' members were found while the envelope was read, counted in
+    /// `message`; a sample without (or not where the envelope put it) is walked here.
     private static func sampleFields(
-        _ samples: [ArraySlice<UInt8>], first: Int64, previousHash: String?, _ at: Address, limits: ContractLimits
+        _ samples: [ArraySlice<UInt8>], walked: [SampleMembers.Walked?], in message: ArraySlice<UInt8>, first: Int64, previousHash: String?,
+        _ at: Address, limits: ContractLimits
     ) throws(Failure) -> [SampleFields] {
         var fieldsOfSamples: [SampleFields] = []
         fieldsOfSamples.reserveCapacity(samples.count)
@@ -122,7 +127,12 @@ extension ContractMessage {
         var batch = RepeatedString(), phase = RepeatedString(), spec = RepeatedString(), chained = RepeatedString()
         for (offset, raw) in samples.enumerated() {
             let sample: SampleMembers
-            do { sample = try SampleMembers(raw) } catch { throw at.malformed("sample \(offset + 1): \(error)") }
+            let base = message.startIndex
+            if offset < walked.count, let found = walked[offset], found.start == raw.startIndex - base, found.end == raw.endIndex - base {
+                sample = SampleMembers(found, in: message)
+            } else {
+                do { sample = try SampleMembers(raw) } catch { throw at.malformed("sample \(offset + 1): \(error)") }
+            }
             guard let seq = sample.int(.seq), seq == first + Int64(offset), let time = sample.string(.time) else {
                 throw at.malformed("sample \(offset + 1): needs seq \(first + Int64(offset)) and a time")
             }
@@ -193,28 +203,56 @@ struct SampleMembers {
 
     private static let keys = JSONKeyTable(Key.allCases.map(\.name))
     private let sample: ArraySlice<UInt8>
-    /// Where each member's value lies in `sample`, by `Key`: `lower..<upper`, or a `lower` of -1
-    /// when the sample lacks it. Kept in place, not as an array of slices: that was an
+    /// Where each member's value lies in `sample`, by `Key`: `lower..<upper`, or a `lower` of
+    /// `absent` when the sample lacks it. Kept in place, not as an array of slices: that was an
     /// allocation and a dozen reference counts a sample.
     private let lower: SIMD16<Int>, upper: SIMD16<Int>
 
     init(_ raw: ArraySlice<UInt8>) throws(JSONFields.Failure) {
-        var lower = SIMD16<Int>(repeating: -1), upper = SIMD16<Int>(repeating: -1)
         let base = raw.startIndex
         do {
             // Walked in place: a slice of each key and value would count references to the message's bytes.
-            try raw.withUnsafeBufferPointer { buffer throws(JSONFields.Failure) in
-                try JSONFields.forEachMember(in: buffer) { key, value in
-                    if let index = Self.keys.index(of: UnsafeBufferPointer(rebasing: buffer[key])) {
-                        lower[index] = base + value.lowerBound
-                        upper[index] = base + value.upperBound
-                    }
-                }
-            }
+            let found = try raw.withUnsafeBufferPointer { buffer throws(JSONFields.Failure) in try Self.walk(buffer) }
+            (sample, lower, upper) = (raw, found.lower &+ base, found.upper &+ base)
         } catch {
             throw error.moved(by: base)
         }
-        (sample, self.lower, self.upper) = (raw, lower, upper)
+    }
+
+    /// A sample found while the envelope was read (`Walked`), its positions counted in `message`.
+    init(_ walked: Walked, in message: ArraySlice<UInt8>) {
+        let base = message.startIndex
+        sample = message[(base + walked.start)..<(base + walked.end)]
+        (lower, upper) = (walked.lower &+ base, walked.upper &+ base)
+    }
+
+    /// Where a sample and its members lie in the bytes of its message.
+    struct Walked {
+        var start, end: Int
+        var lower, upper: SIMD16<Int>
+    }
+
+    /// The members of the sample object that starts at `start` in a message's bytes; nil where it
+    /// is not an object of members (`init` then says why, for the sample by its number).
+    static func walk(_ message: UnsafeBufferPointer<UInt8>, from start: Int) -> Walked? {
+        guard let found = try? walk(UnsafeBufferPointer(rebasing: message[start...])) else { return nil }
+        return Walked(start: start, end: start + found.end, lower: found.lower &+ start, upper: found.upper &+ start)
+    }
+
+    /// A member the sample lacks: negative however far into a message its positions are shifted.
+    private static let absent = Int.min / 2
+
+    /// The object at the start of `bytes`: where it ends, and where each member's value lies
+    /// (`absent` for a member it lacks).
+    private static func walk(_ bytes: UnsafeBufferPointer<UInt8>) throws(JSONFields.Failure) -> (end: Int, lower: SIMD16<Int>, upper: SIMD16<Int>) {
+        var lower = SIMD16<Int>(repeating: Self.absent), upper = SIMD16<Int>(repeating: Self.absent)
+        let end = try JSONFields.forEachMember(in: bytes) { key, value in
+            if let index = Self.keys.index(of: UnsafeBufferPointer(rebasing: bytes[key])) {
+                lower[index] = value.lowerBound
+                upper[index] = value.upperBound
+            }
+        }
+        return (end, lower, upper)
     }
 
     func raw(_ key: Key) -> ArraySlice<UInt8>? {

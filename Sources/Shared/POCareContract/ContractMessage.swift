@@ -45,7 +45,23 @@ public enum ContractMessage: Sendable {
         if levels.count == 3, levels[2] == "meta" { return try deviceMetadata(payload, at) }
 
         let fields: JSONFields
-        do { fields = try JSONFields(payload) } catch { throw at.malformed("\(error)") }
+        // Telemetry's samples have their members found while the envelope is read past them.
+        var walkedSamples: [SampleMembers.Walked?] = []
+        do {
+            if kind == .telemetry {
+                fields = try JSONFields(payload[...], walkingElementsOf: "samples") { index, bytes, start in
+                    // A key given twice counts as its last: its elements start the list again.
+                    if index == 0 { walkedSamples.removeAll(keepingCapacity: true) }
+                    let walked = SampleMembers.walk(bytes, from: start)
+                    walkedSamples.append(walked)
+                    return walked?.end
+                }
+            } else {
+                fields = try JSONFields(payload)
+            }
+        } catch {
+            throw at.malformed("\(error)")
+        }
         if let site = fields.string("site"), site != topicSite {
             throw at.malformed("payload names site '\(site)' on another site's topic")
         }
@@ -57,7 +73,7 @@ public enum ContractMessage: Sendable {
         case (2, "status"): return try status(fields, payload, at)
         case (2, "audit"): return try auditEntry(fields, payload, at)
         case (3, "events"): return try event(fields, payload, at)
-        case (3, "telemetry"): return try telemetry(fields, payload, at, limits: limits)
+        case (3, "telemetry"): return try telemetry(fields, payload, at, limits: limits, walked: walkedSamples)
         default: throw .unknownTopic(topic)
         }
     }

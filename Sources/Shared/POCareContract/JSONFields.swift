@@ -25,14 +25,30 @@ public struct JSONFields: Sendable {
 
     public init(_ bytes: [UInt8]) throws(Failure) { try self.init(bytes[...]) }
 
-    public init(_ bytes: ArraySlice<UInt8>) throws(Failure) {
+    public init(_ bytes: ArraySlice<UInt8>) throws(Failure) { try self.init(bytes, walking: nil) { _, _, _ in nil } }
+
+    /// As above, with each element of the array member `key` walked by `element` as it is read
+    /// past: given its place among the elements, the bytes and where it starts, it returns where
+    /// it ends, or nil to have it read past as any value. A telemetry message is mostly its
+    /// samples: their members are found here, not in a second pass over every sample.
+    init(
+        _ bytes: ArraySlice<UInt8>, walkingElementsOf key: String,
+        _ element: (_ index: Int, _ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Int?
+    ) throws(Failure) {
+        try self.init(bytes, walking: Array("\"\(key)\"".utf8), element)
+    }
+
+    private init(
+        _ bytes: ArraySlice<UInt8>, walking literal: [UInt8]?, _ element: (Int, UnsafeBufferPointer<UInt8>, Int) -> Int?
+    ) throws(Failure) {
         self.bytes = bytes
         let base = bytes.startIndex
         var ranges: [String: Range<Int>] = [:]
         var elements: [String: [Range<Int>]] = [:]
         do {
-            try bytes.withUnsafeBufferPointer { buffer throws(Failure) in
-                try Self.walkMembers(of: buffer, keepingElements: true) { key, value, found throws(Failure) in
+            _ = try bytes.withUnsafeBufferPointer { buffer throws(Failure) in
+                try Self.walkMembers(of: buffer, keepingElements: true, walking: literal, element: { element($0, buffer, $1) }) {
+                    key, value, found throws(Failure) in
                     guard let name = JSONFields.decodeString(bytes[(base + key.lowerBound)..<(base + key.upperBound)]) else {
                         throw .malformed(at: key.lowerBound)
                     }
@@ -56,7 +72,7 @@ public struct JSONFields: Sendable {
     ) throws(Failure) {
         let base = bytes.startIndex
         do {
-            try bytes.withUnsafeBufferPointer { buffer throws(Failure) in
+            _ = try bytes.withUnsafeBufferPointer { buffer throws(Failure) in
                 try walkMembers(of: buffer, keepingElements: false) { key, value, _ in
                     body(bytes[(base + key.lowerBound)..<(base + key.upperBound)], bytes[(base + value.lowerBound)..<(base + value.upperBound)])
                 }
@@ -69,23 +85,28 @@ public struct JSONFields: Sendable {
     /// As above, over bytes lent in place, each member given as where its key and its value lie
     /// in `bytes`. For the readers of every sample: a slice holds a reference to the message's
     /// bytes, and counting those references, two a member, cost more than reading the member.
+    /// Returns where the object ends (after its `}`).
+    @discardableResult
     public static func forEachMember(
         in bytes: UnsafeBufferPointer<UInt8>, _ body: (_ key: Range<Int>, _ value: Range<Int>) throws(Failure) -> Void
-    ) throws(Failure) {
+    ) throws(Failure) -> Int {
         try walkMembers(of: bytes, keepingElements: false) { key, value, _ throws(Failure) in try body(key, value) }
     }
 
-    /// The one walk over an object's members. `keepingElements`: where a value is an array, where
-    /// each of its elements lies, found while reading past it.
+    /// The one walk over an object's members; returns where the object ends. `keepingElements`:
+    /// where a value is an array, where each of its elements lies, found while reading past it;
+    /// `walking`: the elements of the member whose key is `literal` read past by `element`
+    /// (`init(_:walkingElementsOf:_:)`).
+    @discardableResult
     private static func walkMembers(
-        of bytes: UnsafeBufferPointer<UInt8>, keepingElements: Bool,
+        of bytes: UnsafeBufferPointer<UInt8>, keepingElements: Bool, walking literal: [UInt8]? = nil, element: (Int, Int) -> Int? = { _, _ in nil },
         _ body: (_ key: Range<Int>, _ value: Range<Int>, _ elements: [Range<Int>]?) throws(Failure) -> Void
-    ) throws(Failure) {
+    ) throws(Failure) -> Int {
         var scanner = Scanner(bytes: bytes)
         scanner.skipSpace()
         guard scanner.take(0x7B) else { throw .malformed(at: scanner.position) }
         scanner.skipSpace()
-        if scanner.take(0x7D) { return }
+        if scanner.take(0x7D) { return scanner.position }
         while true {
             scanner.skipSpace()
             let keyStart = scanner.position
@@ -98,7 +119,8 @@ public struct JSONFields: Sendable {
             let valueStart = scanner.position
             var elements: [Range<Int>]?
             if keepingElements, valueStart < bytes.count, bytes[valueStart] == 0x5B {
-                elements = try scanner.skipArray()
+                let walked = literal?.withUnsafeBufferPointer { JSONFields.same(UnsafeBufferPointer(rebasing: bytes[key]), $0) } ?? false
+                elements = try scanner.skipArray(walking: walked, element)
             } else {
                 try scanner.skipValue()
             }
@@ -106,7 +128,7 @@ public struct JSONFields: Sendable {
             scanner.skipSpace()
             if scanner.take(0x2C) { continue }
             guard scanner.take(0x7D) else { throw .malformed(at: scanner.position) }
-            return
+            return scanner.position
         }
     }
 
@@ -209,8 +231,9 @@ public struct JSONFields: Sendable {
             return true
         }
 
-        /// Moves past an array (at `[`), returning where each element lies.
-        mutating func skipArray() throws(Failure) -> [Range<Int>] {
+        /// Moves past an array (at `[`), returning where each element lies. `element`: reads past
+        /// an element (given its place and start, returns its end), or leaves it (nil) to be read past as any value.
+        mutating func skipArray(walking: Bool = false, _ element: (Int, Int) -> Int? = { _, _ in nil }) throws(Failure) -> [Range<Int>] {
             guard take(0x5B) else { throw .malformed(at: position) }
             var elements: [Range<Int>] = []
             skipSpace()
@@ -218,7 +241,7 @@ public struct JSONFields: Sendable {
             while true {
                 skipSpace()
                 let start = position
-                try skipValue()
+                if walking, let end = element(elements.count, start) { position = end } else { try skipValue() }
                 elements.append(start..<position)
                 skipSpace()
                 if take(0x2C) { continue }

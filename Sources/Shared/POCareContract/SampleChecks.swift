@@ -35,7 +35,7 @@ enum SampleChecks {
         // Where the object breaks is not needed: the message was read as strict JSON already.
         // Walked in place: a slice of each key and value would count references to the message's bytes.
         do {
-            try raw.withUnsafeBufferPointer { buffer throws(JSONFields.Failure) in
+            _ = try raw.withUnsafeBufferPointer { buffer throws(JSONFields.Failure) in
                 try seen.literals.withUnsafeBufferPointer { seenLiterals throws(JSONFields.Failure) in
                     try JSONFields.forEachMember(in: buffer) { key, value in
                         let text = UnsafeBufferPointer(rebasing: buffer[value])

@@ -228,7 +228,7 @@ extension JSONFields {
         var members: [(String, ArraySlice<UInt8>)] = []
         let base = bytes.startIndex
         do {
-            try bytes.withUnsafeBufferPointer { buffer throws(Failure) in
+            _ = try bytes.withUnsafeBufferPointer { buffer throws(Failure) in
                 try forEachMember(in: buffer) { key, value throws(Failure) in
                     guard let name = decodeString(bytes[(base + key.lowerBound)..<(base + key.upperBound)]) else { throw .malformed(at: key.lowerBound) }
                     members.append((name, bytes[(base + value.lowerBound)..<(base + value.upperBound)]))

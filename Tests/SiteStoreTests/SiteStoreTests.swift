@@ -218,6 +218,29 @@ struct SiteStoreTests {
         #expect(throws: SQLiteError.self) { try connection.execute("DELETE FROM audit") }
     }
 
+    @Test("text is bound as its own bytes: empty, short, long and non-ASCII strings read back exactly, and empty is not NULL")
+    func textBindsExactly() throws {
+        let temp = try TemporaryStore()
+        let connection = try SQLiteConnection(path: temp.path)
+        try connection.execute("CREATE TABLE t (n INTEGER PRIMARY KEY, s TEXT)")
+        let texts: [String?] = ["", "a", "B-1", "bioreactor-12/telemetry", String(repeating: "sha256:0f", count: 40), "Zellkultur µ-Phase ✓", nil]
+        let insert = try connection.prepare("INSERT INTO t (n, s) VALUES (?, ?)")
+        for (n, text) in texts.enumerated() {
+            insert.reset()
+            insert.bind(1, Int64(n))
+            insert.bind(2, text)
+            try insert.run()
+        }
+        let read = try connection.prepare("SELECT s, s IS NULL AS missing, length(CAST(s AS BLOB)) AS bytes FROM t ORDER BY n")
+        var back: [String?] = []
+        while try read.step() {
+            let missing = read.int64(1) == 1
+            back.append(missing ? nil : read.text(0) ?? "")
+            if !missing { #expect(Int(read.int64(2)) == back.last!!.utf8.count) }
+        }
+        #expect(back == texts)
+    }
+
     @Test("a store written by a newer schema is refused with a clear error")
     func newerSchemaRefused() throws {
         let temp = try TemporaryStore()

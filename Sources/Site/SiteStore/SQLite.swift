@@ -96,11 +96,22 @@ public final class SQLiteStatement {
     public func bind(_ index: Int32, _ value: Int64) { sqlite3_bind_int64(handle, index, value) }
     public func bind(_ index: Int32, _ value: Double) { sqlite3_bind_double(handle, index, value) }
     public func bind(_ index: Int32, _ value: String?) {
-        guard let value else {
+        guard var value else {
             sqlite3_bind_null(handle, index)
             return
         }
-        sqlite3_bind_text(handle, index, value, -1, transient)
+        // The string's own bytes with their count: a short string passed as a C string was
+        // copied into a new array first, and every one was measured again by SQLite.
+        value.withUTF8 { bytes in
+            // SQLite binds NULL for a null pointer: an empty string is bound as a literal.
+            guard let start = bytes.baseAddress, !bytes.isEmpty else {
+                _ = sqlite3_bind_text(handle, index, "", 0, transient)
+                return
+            }
+            start.withMemoryRebound(to: CChar.self, capacity: bytes.count) { text in
+                _ = sqlite3_bind_text(handle, index, text, Int32(bytes.count), transient)
+            }
+        }
     }
     public func bind(_ index: Int32, blob: [UInt8]) {
         blob.withUnsafeBytes { raw in

@@ -17,10 +17,28 @@ struct CommitDraft {
 
     /// Gives `stream` its next sequence number.
     mutating func next(_ stream: String) -> Int64 {
-        let seq = (seqs[stream] ?? 0) + 1
-        seqs[stream] = seq
-        ranges[stream] = (ranges[stream]?.first ?? seq, seq)
+        // Each entry is changed in place: one look-up of the stream's name apiece.
+        let seq = Self.increment(&seqs[stream, default: 0])
+        ranges[stream, default: (seq, seq)].last = seq
         return seq
+    }
+
+    /// Gives `stream` its next number and the hash `record` makes of it and of the hash of the
+    /// stream's last record; that hash becomes the stream's head.
+    mutating func chain(_ stream: String, record: (_ seq: Int64, _ previous: String) -> String) -> (seq: Int64, hash: String) {
+        let seq = next(stream)
+        let hash = Self.advance(&hashes[stream, default: RecordChain.genesis]) { record(seq, $0) }
+        return (seq, hash)
+    }
+
+    private static func increment(_ value: inout Int64) -> Int64 {
+        value += 1
+        return value
+    }
+
+    private static func advance(_ head: inout String, to next: (String) -> String) -> String {
+        head = next(head)
+        return head
     }
 
     /// The hash at the head of a stream's chain as this commit leaves it.
@@ -83,15 +101,14 @@ extension SiteStore {
         }
         let layout = try layoutId(device: device, parameters: parameters)
         let labelSet = try labels.map { labels throws(SQLiteError) in try labelSetId(device: device, labels: labels) }
-        let insert = try statement(
-            "INSERT INTO samples (stream, seq, device, time_ns, cycle, batch, phase, spec, layout, readings, hash, labels) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
-        let stream = StreamName.telemetry(device: device).description
-        let seq = draft.next(stream)
-        let hash = hasher.sample(
-            previous: draft.hashes[stream] ?? RecordChain.genesis, stream: stream, seq: seq, device: device, timeNanoseconds: time,
-            cycle: cycle, batch: context.batchId, phase: context.phase, spec: context.specFingerprint,
-            parameters: layout.text, readings: readings)
-        draft.hashes[stream] = hash
+        let insert = try sampleInsertStatement()
+        let stream = layout.stream
+        let (seq, hash) = draft.chain(stream) { seq, previous in
+            hasher.sample(
+                previous: previous, stream: stream, seq: seq, device: device, timeNanoseconds: time,
+                cycle: cycle, batch: context.batchId, phase: context.phase, spec: context.specFingerprint,
+                parameters: layout.text, readings: readings)
+        }
         insert.bind(1, stream)
         insert.bind(2, seq)
         insert.bind(3, device)
@@ -107,19 +124,28 @@ extension SiteStore {
         try insert.run()
     }
 
+    /// The statement every sample is inserted with, prepared once.
+    private func sampleInsertStatement() throws(SQLiteError) -> SQLiteStatement {
+        if let sampleInsert { return sampleInsert.reset() }
+        let prepared = try connection.prepare(
+            "INSERT INTO samples (stream, seq, device, time_ns, cycle, batch, phase, spec, layout, readings, hash, labels) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
+        sampleInsert = prepared
+        return prepared
+    }
+
     /// Commits an event as the next record of its stream, in the chain, with what it changes
     /// of the batch state.
     private func insertEvent(_ event: EventRecord, into draft: inout CommitDraft) throws(SQLiteError) {
         let insert = try statement(
             "INSERT INTO events (stream, seq, device, time_ns, kind, alarm, batch, phase, spec, body, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
         let stream = event.stream.description
-        let seq = draft.next(stream)
         let timeNanoseconds = event.time.nanosecondsSince1970
-        let hash = hasher.event(
-            previous: draft.hashes[stream] ?? RecordChain.genesis, stream: stream, seq: seq, device: event.device,
-            timeNanoseconds: timeNanoseconds, kind: event.kind, alarm: event.alarm, batch: event.batchId, phase: event.phase,
-            spec: event.specFingerprint, body: event.body)
-        draft.hashes[stream] = hash
+        let (seq, hash) = draft.chain(stream) { seq, previous in
+            hasher.event(
+                previous: previous, stream: stream, seq: seq, device: event.device,
+                timeNanoseconds: timeNanoseconds, kind: event.kind, alarm: event.alarm, batch: event.batchId, phase: event.phase,
+                spec: event.specFingerprint, body: event.body)
+        }
         insert.bind(1, stream)
         insert.bind(2, seq)
         insert.bind(3, event.device)
@@ -227,7 +253,7 @@ extension SiteStore {
             raiseStoreAlarm(kind: "store_write_restored", detail: "commits succeed again")
         }
         for (entry, completion) in draft.audited { completion(.success(entry)) }
-        let rows = UInt64(batch.filter(\.countsAsRow).count)
+        let rows = UInt64(batch.reduce(0) { $1.countsAsRow ? $0 + 1 : $0 })
         let handler = condition.withLock { () -> (@Sendable ([CommittedRange]) -> Void)? in
             committedCount += UInt64(batch.count)
             committedRowsTotal += rows

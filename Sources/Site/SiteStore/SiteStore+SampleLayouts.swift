@@ -5,11 +5,20 @@ import Hashing
 import Logging
 import POCareCore
 
+/// A device's parameter list as its samples are stored, with the device's telemetry stream.
+struct SampleLayout {
+    var parameters: [String]
+    var id: Int64
+    var text: String
+    var stream: String
+}
+
 extension SiteStore {
-    /// The layout row of a device's parameter list, and the list as stored (`a,b,c`), which is
-    /// also what the record hash covers.
-    func layoutId(device: String, parameters: [String]) throws(SQLiteError) -> (id: Int64, text: String) {
-        if let known = layouts[device], known.parameters == parameters { return (known.id, known.text) }
+    /// The layout row of a device's parameter list, the list as stored (`a,b,c`), which is also
+    /// what the record hash covers, and the device's telemetry stream: one look-up a sample
+    /// while the device's parameters stay the same.
+    func layoutId(device: String, parameters: [String]) throws(SQLiteError) -> SampleLayout {
+        if let known = layouts[device], known.parameters == parameters { return known }
         let text = parameters.joined(separator: ",")
         let find = try statement("SELECT id FROM layouts WHERE device = ? AND parameters = ?")
         find.bind(1, device)
@@ -25,8 +34,9 @@ extension SiteStore {
             id = sqlite3_last_insert_rowid(connection.handle)
         }
         find.reset()
-        layouts[device] = (parameters, id, text)
-        return (id, text)
+        let layout = SampleLayout(parameters: parameters, id: id, text: text, stream: StreamName.telemetry(device: device).description)
+        layouts[device] = layout
+        return layout
     }
 
     /// The row of a device's set of enumeration labels (written the first time the set is seen).

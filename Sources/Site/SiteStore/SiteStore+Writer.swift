@@ -74,6 +74,7 @@ extension SiteStore {
             if isStopping && condition.withLock({ queue.isEmpty }) { break }
         }
         statements.removeAll()
+        sampleInsert = nil
         try? connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         logger.info("store closed", metadata: ["path": "\(settings.path)"])
     }

@@ -115,9 +115,12 @@ public final class SiteStore: @unchecked Sendable {
     var lastHash: [String: String] = [:]
     var hasher = RecordChain.Hasher()
     var lastAuditHash = AuditEntry.genesisHash
-    var layouts: [String: (parameters: [String], id: Int64, text: String)] = [:]
+    var layouts: [String: SampleLayout] = [:]
     var labelSets: [String: (labels: SampleLabels, id: Int64)] = [:]
     var statements: [String: SQLiteStatement] = [:]
+    /// The statement every sample is inserted with, kept apart from `statements` so the hot
+    /// path does not hash its text once a sample.
+    var sampleInsert: SQLiteStatement?
     var spaceLow = false
     var thinning = false
     var writeFailing = false

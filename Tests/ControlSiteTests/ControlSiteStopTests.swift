@@ -78,25 +78,39 @@ struct ControlSiteServiceTests {
 
 @Suite("pocare-control run serves Prometheus metrics", .serialized)
 struct ControlSiteMetricsTests {
-    @Test("records received per site, writes and their time, queue depth, and per site from the database: open gaps, online, the newest record's age")
+    @Test("records received per site, writes and their time, queue depth, and per site from the database: open gaps and findings, replay requests, online, the newest record's age")
     func scrapeTheControlSite() async throws {
         let rig = try ControlSiteRig()
         let port = freeLoopbackPort()
-        let instance = try await rig.startInstance(clientId: "control-metrics", extra: "metrics: { address: \"127.0.0.1:\(port)\" }")
+        let instance = try await rig.startInstance(
+            clientId: "control-metrics", extra: "metrics: { address: \"127.0.0.1:\(port)\" }\nreplay_after: 1s")
         defer { instance.stop() }
-        let feed = SiteFeed(site: "site-a")
+        // A store epoch, so the Control Site can address a replay request to it.
+        let feed = SiteFeed(site: "site-a", epoch: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
         try rig.broker.publish([feed.status(devices: [.init(id: "rocker-1", profile: "rocking-bag-rb50", batch: "B1", phase: "expansion", spec: "sha256:aa")])], retain: true)
         // Records 1...40 and 61...80: 41...60 are missing.
         try rig.publish([feed.telemetry("rocker-1", 1...40, batch: "B1", phase: "expansion", spec: "sha256:aa"),
                                 feed.telemetry("rocker-1", 61...80, batch: "B1", phase: "expansion", spec: "sha256:aa")])
         #expect(try await waitFor(upTo: .seconds(30)) { try rig.samples() == 60 })
-        let result = try runCommand("/usr/bin/curl", ["-s", "--max-time", "5", "http://127.0.0.1:\(port)/metrics"])
-        var m: [String: Double] = [:]
-        for line in result.output.split(separator: "\n") where !line.hasPrefix("#") {
-            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
-            m[String(line[..<space])] = value
+        func scrape() throws -> (text: String, metrics: [String: Double]) {
+            let result = try runCommand("/usr/bin/curl", ["-s", "--max-time", "5", "http://127.0.0.1:\(port)/metrics"])
+            var m: [String: Double] = [:]
+            for line in result.output.split(separator: "\n") where !line.hasPrefix("#") {
+                guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+                m[String(line[..<space])] = value
+            }
+            return (result.output, m)
         }
-        #expect(m["pocare_control_records_received_total{site=\"site-a\"}"] == 60, "\(result.output)")
+        // The missing numbers stay open past replay_after: the site is asked for them (nobody answers here).
+        #expect(try await waitFor(upTo: .seconds(20)) {
+            try scrape().metrics["pocare_control_site_replay_requests_total{site=\"site-a\"}"] ?? 0 >= 1
+        }, "\(instance.output.suffix(2000))")
+        let (text, m) = try scrape()
+        #expect(m["pocare_control_records_received_total{site=\"site-a\"}"] == 60, "\(text)")
+        #expect(m["pocare_control_messages_received_total{site=\"site-a\"}"] == 2)
+        #expect((m["pocare_control_site_open_findings{site=\"site-a\"}"] ?? 0) >= 1, "the gap is a finding")
+        #expect((m["pocare_control_site_replay_requests_waiting{site=\"site-a\"}"] ?? 0) >= 1, "no site answered")
+        #expect(text.contains("# TYPE pocare_control_signatures_total counter"))
         #expect(m["pocare_control_records_total{outcome=\"inserted\"}"] == 60)
         #expect((m["pocare_control_database_write_seconds_count"] ?? 0) >= 1)
         #expect(m["pocare_control_ingest_queue_messages"] == 0)

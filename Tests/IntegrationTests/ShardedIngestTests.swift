@@ -33,14 +33,14 @@ struct ShardedIngestTests {
         keyFile = try controlSite.keyFile()
     }
 
-    private func config(_ name: String, shard: String, broker: TestBroker, database: TestPostgres, metrics: Int) throws -> String {
+    private func config(_ name: String, ingest: String, broker: TestBroker, database: TestPostgres, metrics: Int) throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString).yaml").path
         try """
             broker: \(broker.url)
             client_id: \(name)
             database: "\(database.postgresConnectionInfo)"
             replay_after: 5s
-            ingest: { shard: \(shard) }
+            ingest: { \(ingest) }
             metrics: { address: "127.0.0.1:\(metrics)" }
             identity_key: \(keyFile)
             """.write(toFile: path, atomically: true, encoding: .utf8)
@@ -63,18 +63,23 @@ struct ShardedIngestTests {
         let broker = try TestBroker()
         let db = try PostgresConnection(database.postgresConnectionInfo)
         let portA = freeLoopbackPort(), portB = freeLoopbackPort()
-        let configA = try config("control-a", shard: "1/2", broker: broker, database: database, metrics: portA)
-        let configB = try config("control-b", shard: "2/2", broker: broker, database: database, metrics: portB)
+        // A knows only its shard, so it subscribes to every site and drops the others' messages;
+        // B also lists its site, so the broker sends it that site's messages alone.
+        let configA = try config("control-a", ingest: "shard: 1/2", broker: broker, database: database, metrics: portA)
+        let configB = try config("control-b", ingest: "shard: 2/2, sites: [site-b]", broker: broker, database: database, metrics: portB)
         defer { for path in [configA, configB] { try? FileManager.default.removeItem(atPath: path) } }
         let a = try await start(configA)
         defer { a.stop() }
         var b = try await start(configB)
         defer { b.stop() }
         #expect(a.errors.contains { $0.contains("ingest share") && $0.contains("shard 1/2") }, "the shard is in the log at start")
+        let subscribedA = a.errors.filter { $0.contains("subscribed") }, subscribedB = b.errors.filter { $0.contains("subscribed") }
+        #expect(subscribedA.contains { $0.contains("pocare/v1/+/#") }, "\(subscribedA)")
+        #expect(subscribedB.contains { $0.contains("pocare/v1/site-b/#") } && !subscribedB.contains { $0.contains("+/#") }, "\(subscribedB)")
         #expect(metric(portA, "pocare_control_ingest_shard{shard=\"1\",shards=\"2\"}") == 1)
         #expect(metric(portB, "pocare_control_ingest_shard{shard=\"2\",shards=\"2\"}") == 1)
         // The same shard again is refused while its instance runs.
-        let twin = try run("pocare-control", ["run", "--config", try config("control-c", shard: "1/2", broker: broker, database: database, metrics: freeLoopbackPort())])
+        let twin = try run("pocare-control", ["run", "--config", try config("control-c", ingest: "shard: 1/2", broker: broker, database: database, metrics: freeLoopbackPort())])
         #expect(twin.status == 2 && twin.errors.contains("already holds shard 1/2"), "\(twin.errors)")
 
         let siteA = try DaemonFixture(pollInterval: "100ms", controlSite: "control_site: { broker: \"\(broker.url)\", client_id: site-a, \(controlSite.siteConfig) }", site: "site-a")
@@ -124,6 +129,12 @@ struct ShardedIngestTests {
         #expect(copies.int(0, "records") == expected && copies.int(0, "distinct_records") == expected, "0 lost, 0 duplicated")
         let integrity = try run("pocare-control", ["integrity", "--database", database.postgresConnectionInfo])
         #expect(integrity.status == 0, "no gap, chain break or differing copy: \(integrity.output)")
+        // Every chain recomputed from what is stored, whichever instance wrote it.
+        for site in ["site-a", "site-b"] {
+            let verified = try run("pocare-control", ["verify", "--site", site, "--database", database.postgresConnectionInfo])
+            #expect(verified.status == 0 && verified.output.contains("rocker-1/telemetry") && verified.output.contains("intact"),
+                    "\(site): \(verified.output) \(verified.errors)")
+        }
 
         // Each instance took only its own site: received, asked for replays, reported.
         let (_, metricsA) = try scrape(port: portA)
@@ -133,6 +144,7 @@ struct ShardedIngestTests {
         let (_, metricsB) = try scrape(port: portB)
         #expect((metricsB["pocare_control_records_received_total{site=\"site-b\"}"] ?? 0) > 0)
         #expect(metricsB["pocare_control_records_received_total{site=\"site-a\"}"] == nil)
+        #expect(metricsB["pocare_control_messages_not_taken_total"] == 0, "the broker sent B no message of site-a")
         let asked = try db.execute("SELECT DISTINCT site, requested_by FROM replay_requests ORDER BY site").map {
             "\($0.string("site") ?? "") by \($0.string("requested_by") ?? "")"
         }

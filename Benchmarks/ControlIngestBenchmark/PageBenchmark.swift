@@ -96,8 +96,11 @@ struct PageBenchmark: ParsableCommand {
             }
         }
 
-        let timings = try Self.measure(info: info, pages: ["/sites", "/batches/\(shape.site(1))/\(shape.batch(site: 1, device: 1))"],
-                                       requests: requests, pageBudget: pageBudget, signs: !running)
+        // Zoomed in: an hour of the timed batch's first device, from the middle of the batch.
+        let batchPage = "/batches/\(shape.site(1))/\(shape.batch(site: 1, device: 1))"
+        let middle = SyntheticNetwork.start.addingTimeInterval(Double(shape.days * SyntheticNetwork.perDay / 2))
+        let window = "\(batchPage)/window?device=bioreactor-1&from=\(Contract.format(middle))&to=\(Contract.format(middle.addingTimeInterval(3600)))"
+        let timings = try Self.measure(info: info, pages: ["/sites", batchPage, window], requests: requests, pageBudget: pageBudget, signs: !running)
         for timing in timings { print(timing.text) }
         withExtendedLifetime(store) {}
     }
@@ -165,7 +168,7 @@ struct PageBenchmark: ParsableCommand {
         // A QA review's signature reads the batch whole from its rows, whatever was kept for its
         // page. On a database loaded before (`--loaded`) the batch is reviewed already, and the
         // gate refuses a second review only after that reading, so the time is the reading's too.
-        if signs, let batchPage = pages.first(where: { $0.hasPrefix("/batches/") }) {
+        if signs, let batchPage = pages.first(where: { $0.hasPrefix("/batches/") && !$0.contains("/window") }) {
             let clock = ContinuousClock(), began = clock.now
             let (status, answer) = try client.sign(batchPage: batchPage, meaning: "reviewed", password: password)
             let seconds = Double((clock.now - began).nanoseconds) / 1e9

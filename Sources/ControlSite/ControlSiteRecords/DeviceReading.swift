@@ -14,6 +14,9 @@ struct DeviceReading {
     let runs: [BatchSeriesReader.Run]
     let spec: IPCSpec?
     let limits: BatchSeriesReader.Limits
+    /// Only the samples taken within this stretch of time (a zoomed-in window of the batch);
+    /// nil: every sample of the runs.
+    var within: ClosedRange<Double>? = nil
 
     func read(window: BatchSeriesReader.Window?, checkpoint: () throws -> Void) throws -> DeviceBatchStatistics {
         let (tracks, leftOut) = try self.tracks()
@@ -35,6 +38,7 @@ struct DeviceReading {
         for run in runs {
             try reader.forEachSample(of: .init(site: site, epoch: run.epoch, stream: run.stream, seqs: run.firstSeq...run.lastSeq, batch: batch),
                                      on: connection, checkpoint: checkpoint) { time, phase, isOversized, coded in
+                if let within, !within.contains(time) { return }
                 samples += 1
                 if isOversized { oversized += 1 }
                 let observed = coded.map(Self.observed)
@@ -97,7 +101,9 @@ struct DeviceReading {
                 """, [site, run.epoch, run.stream, String(run.firstSeq), String(run.lastSeq), batch],
                 chunk: max(limits.chunk, 50_000), checkpoint: checkpoint) { rows in
                 let timeColumn = rows.column("time_s")
-                for r in 0..<rows.rowCount { if let t = rows.double(r, timeColumn), t.isFinite { times.append(t) } }
+                for r in 0..<rows.rowCount {
+                    if let t = rows.double(r, timeColumn), t.isFinite, within?.contains(t) ?? true { times.append(t) }
+                }
             }
         }
         return times

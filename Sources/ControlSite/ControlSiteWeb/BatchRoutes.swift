@@ -55,6 +55,48 @@ extension ControlSiteWebServer {
             }
         }
 
+        // Zoomed in: one device's samples within a window, read from the records themselves.
+        router.get("/batches/:site/:batch/window") { [self] request, context in
+            let site = Self.parameter(context, "site"), batch = Self.parameter(context, "batch")
+            return try await signedIn(request) { session in
+                let query = FormFields(request.uri.query ?? "")
+                guard let device = query["device"], !device.isEmpty else {
+                    return Self.problem(.badRequest, "Name the device whose samples to show (device=).", session: session)
+                }
+                guard let fromText = query["from"], let start = BatchReviewPage.isoSeconds(fromText),
+                      let toText = query["to"], let end = BatchReviewPage.isoSeconds(toText) else {
+                    return Self.problem(.badRequest, "Give the window as from= and to=, each a UTC time such as 2026-12-01T10:00:00Z.", session: session)
+                }
+                let catalogue = self.specs
+                let limits = {
+                    var limits = BatchReviewPage.Limits(settings).reader
+                    // A window holds at most what a running batch's page reads whole.
+                    limits.maxSamples = min(limits.maxSamples, settings.pageRunningMaxSamples)
+                    return limits
+                }()
+                do {
+                    return try await boundedPage(request) { c, budget in
+                        guard let data = try BatchWindowPage.load(site: site, batch: batch, device: device, from: start, to: end,
+                                                                  catalogue: catalogue, limits: limits, budget: budget, on: c) else {
+                            return Self.problem(.notFound, "No samples of \(device) in batch \(batch) at \(site).", session: session)
+                        }
+                        try budget.check()
+                        return Self.html(BatchWindowPage.render(data, session: session))
+                    }
+                } catch let refusal as BatchWindow.Refusal {
+                    return Self.problem(.badRequest, "Not shown: \(refusal.description).", session: session)
+                } catch let tooLarge as BatchSeriesReader.TooLarge {
+                    return Self.problem(.badRequest, "The window reaches \(tooLarge.samples) numbers of \(device)'s records (from the first "
+                                        + "to the last row or ten-minute chunk it touches), more than the \(tooLarge.limit) a window reads "
+                                        + "(web: page_running_max_samples): choose a shorter one.", session: session)
+                } catch let refusal as DatabaseWorkers.Refusal {
+                    guard case .overBudget = refusal else { throw refusal }
+                    return Self.problem(.serviceUnavailable, "The window was not read within the page's time (\(refusal.description)): choose a shorter one.",
+                                        session: session)
+                }
+            }
+        }
+
         router.get("/batches/:site/:batch/record.json") { [self] request, context in
             let site = Self.parameter(context, "site"), batch = Self.parameter(context, "batch")
             return try await signedIn(request, api: true) { _ in

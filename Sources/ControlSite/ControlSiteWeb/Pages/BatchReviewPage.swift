@@ -116,6 +116,11 @@ enum BatchReviewPage {
             + "Beside each plot, per phase, the parameter's statistics by the one rule of the site's record: each value holds until the next sample, "
             + "at most the hold limit, from the batch's start to its end; an excursion is the time a value was outside its limits, whatever the alarm's delays. "
             + "Discrete and enumerated parameters as strips of their labels.</p>"
+        // The plots draw values thinned to the page's width; a window shows every sample in it.
+        let devices = r.statistics.map(\.device)
+        if let start = r.statistics.map(\.summary.start).min(), let end = r.statistics.map(\.summary.end).max() {
+            body += BatchWindowPage.zoomForm(site: r.site, batch: r.batch, devices: devices, from: start, to: min(end, start + 3600))
+        }
         body += BatchStatisticsTables.trends(data, plots: BatchPlots.plots(data))
         body += BatchPlots.stateStrips(data)
         body += BatchReviewSections.excursions(review) + BatchReviewSections.unmonitored(review) + BatchReviewSections.timeline(review)

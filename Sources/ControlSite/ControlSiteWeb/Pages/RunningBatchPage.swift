@@ -40,6 +40,9 @@ enum RunningBatchPage {
                 body += " " + HTML.badge("\(device.rolledUp) of them in the rollups: the others were stored before rollups were kept", "warn")
             }
             body += "</p>"
+            // The rollups' stretches of minutes, or every sample of a window of them.
+            body += BatchWindowPage.zoomForm(site: t.site, batch: t.batch, devices: [device.device], device: device.device,
+                                             from: max(device.start, device.end - 3600), to: device.end)
             if !device.parametersLeftOut.isEmpty {
                 body += "<p class=\"notice\">\(device.parametersLeftOut.count) parameters beyond the page's \(device.parameters.count) are not shown: "
                     + HTML.escape(device.parametersLeftOut.prefix(20).joined(separator: ", ")) + "</p>"

@@ -83,6 +83,15 @@ struct SampleArchiveTests {
         #expect(shown.status != 0 && shown.output.contains("is archived (2026-09 in \(directory))"), "\(shown.output)")
         #expect(throws: QualityRefusal.self) { try BatchRecordDigest.hash(site: Self.site, batch: "R-SEPT", on: db.connection) }
 
+        // Zoomed in on the archived month, the window names it rather than showing no samples.
+        #expect {
+            _ = try BatchWindow.load(db.connection, site: Self.site, batch: "R-SEPT", device: "str-7",
+                                     from: Self.september.timeIntervalSince1970, to: Self.september.timeIntervalSince1970 + 60,
+                                     specs: { _ in nil }, limits: .init())
+        } throws: { error in
+            (error as? BatchWindow.Refusal)?.description.contains("reaches into 2026-09, whose samples are archived in \(directory)") == true
+        }
+
         // The stream's chain is walked across the archived month through the hashes kept at its ends.
         let walked = try control(db, ["verify", "--site", Self.site])
         #expect(walked.status == 0 && walked.output.contains("str-7/telemetry: 0 records (1...60), 60 archived: intact"), "\(walked.output)")
@@ -121,6 +130,11 @@ struct SampleArchiveTests {
         #expect(after.output.contains("reviewed   valid") && after.output.contains("certified  valid") && !after.output.contains("INVALID"),
                 "\(after.output)")
         #expect(try db.count("SELECT count(*) FROM archived_months") == 0)
+        // And the window reads them again (samples 1...60 at 1 s steps from the feed's start).
+        let window = try #require(try BatchWindow.load(db.connection, site: Self.site, batch: "R-SEPT", device: "str-7",
+                                                       from: Self.september.timeIntervalSince1970, to: Self.september.timeIntervalSince1970 + 60,
+                                                       specs: { _ in nil }, limits: .init()))
+        #expect(window.statistics.samples == 60)
         // Restored, the month's samples agree with the rollups kept through the archive.
         let verified = try control(db, ["verify", "--site", Self.site])
         #expect(verified.output.contains("streams agree with their samples"), "\(verified.output)")

@@ -1,4 +1,5 @@
 import Foundation
+import POCareContract
 import POCareCore
 
 /// One device's samples of a batch within a stretch of time, read from the records themselves:
@@ -38,6 +39,13 @@ public enum BatchWindow {
         }
         guard end - start <= longestSeconds else {
             throw Refusal(description: "the window is longer than a week: choose a shorter one")
+        }
+        // A window never reads as empty what was archived: the month is named, with the way back.
+        // A window of a week at most spans two months, which its ends name.
+        let reached = Set([start, end].map { String(Contract.format(Date(timeIntervalSince1970: $0)).prefix(7)) })
+        if let archived = try SampleArchive.archivedMonths(site: site, batch: batch, on: connection).first(where: { reached.contains($0.month) }) {
+            throw Refusal(description: "the window reaches into \(archived.month), whose samples are archived in \(archived.location); "
+                          + "`pocare-control restore --month \(archived.month) --from DIR` brings them back")
         }
         let rows = try connection.execute("""
             SELECT epoch, stream, phase, spec, first_seq, last_seq,

@@ -56,6 +56,8 @@ public enum BatchWindow {
         var runs: [BatchSeriesReader.Run] = []
         var phases: [(phase: String, spec: String, first: Double, last: Double)] = []
         var mainSpec: (spec: String, samples: Int64)?
+        // Per stream once, however many of its phases the batch ran.
+        var found: [String: ClosedRange<Int64>?] = [:]
         for row in rows.map({ $0 }) {
             guard let epoch = row.string("epoch"), let stream = row.string("stream"),
                   let first = row.int("first_seq"), let last = row.int("last_seq") else { continue }
@@ -64,8 +66,9 @@ public enum BatchWindow {
             let firstTime = row.double("first_s") ?? 0, lastTime = row.double("last_s") ?? 0
             if firstTime <= end && lastTime >= start { phases.append((row.string("phase") ?? "", spec, firstTime, lastTime)) }
             // A run's numbers narrowed to those stored within the window.
-            guard let numbers = try numbers(site: site, epoch: epoch, stream: stream, from: start, to: end, on: connection),
-                  numbers.lowerBound <= last, numbers.upperBound >= first else { continue }
+            let key = epoch + "\u{0}" + stream
+            if found[key] == nil { found[key] = .some(try numbers(site: site, epoch: epoch, stream: stream, from: start, to: end, on: connection)) }
+            guard let numbers = found[key] ?? nil, numbers.lowerBound <= last, numbers.upperBound >= first else { continue }
             let narrowed = BatchSeriesReader.Run(epoch: epoch, stream: stream, firstSeq: max(first, numbers.lowerBound),
                                                  lastSeq: min(last, numbers.upperBound))
             if let same = runs.firstIndex(where: { $0.epoch == epoch && $0.stream == stream }) {

@@ -268,8 +268,14 @@ struct SampleArchiveTests {
         let (db, _, signedHash, _, _) = try network()
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let compacted = try control(db, ["compact", "--older-than", "3600"])
+        let total = try db.count("SELECT count(*) FROM samples")
+        let compacted = try control(db, ["compact", "--older-than", "3600", "--prove"])
         #expect(compacted.status == 0 && compacted.output.contains("90 samples of 2 streams kept as chunks now"), "\(compacted.output)")
+        // Proved: the same records before and after, each as it reads back.
+        let proof = try #require(compacted.output.split(separator: "\n").first { $0.hasPrefix("records held:") }, "\(compacted.output)")
+        #expect(proof.contains("\(total) before, \(total) after"), "\(proof)")
+        let sums = proof.split(separator: "(").last.map { $0.split(separator: " ").filter { $0.allSatisfy { $0.isNumber || $0 == "-" } && !$0.isEmpty } } ?? []
+        #expect(sums.count == 2 && sums[0] == sums[1] && sums[0] != "0", "\(proof)")
         #expect(try db.count("SELECT count(*) FROM samples WHERE time < '2026-11-01'") == 0)
         #expect(try db.count("SELECT sum(n) FROM sample_chunks_2026_09") == 60)
         #expect(try DispositionScenarios.hash(db, "R-SEPT") == signedHash)

@@ -38,7 +38,8 @@ struct Compact: ParsableCommand {
         emit("records held\(site.map { " of \($0)" } ?? ""): \(before.records) before, \(after.records) after"
              + (before.digest.map { " (hash sum of every record as read back: \($0) before, \(after.digest ?? "-") after)" } ?? ""))
         if after.records < before.records {
-            note("fewer records are held after compacting than before: \(before.records - after.records) missing")
+            note("fewer records are held after compacting than before: \(before.records - after.records) missing "
+                 + "(unless an archive took a month out meanwhile; pocare-control archive lists what it wrote)")
             throw ExitStatus.failure
         }
         if let digest = before.digest, digest != after.digest || before.records != after.records {

@@ -14,7 +14,7 @@ let browserTestEnabled = WebDriver.installed || ProcessInfo.processInfo.environm
 extension WebSuites {
     @Suite("The web pages in a real browser (headless Chromium)", .serialized, .enabled(if: browserTestEnabled))
     struct BrowserTests {
-        @Test("a QP signs in, sees the sites, the batch's trends and the excursion, two sites' batch means; QA reviews and the QP certifies a batch; a changed record shows INVALID on the page and the list")
+        @Test("a QP signs in, sees the sites, the batch's trends and the excursion, zooms in on its samples, two sites' batch means; QA reviews and the QP certifies a batch; a changed record shows INVALID on the page and the list")
         func reviewAndSign() async throws {
             let fixture = try await WebFixture()
             let browser = try await WebDriver()
@@ -62,6 +62,25 @@ extension WebSuites {
             let temperature = try #require(plots.first { $0["parameter"] as? String == "temperature" })
             #expect((temperature["excursions"] as? Int ?? 0) >= 1 && temperature["markers"] as? Int == 3)
             if let screenshots { try await save(browser, "\(screenshots)/batch-review.png", height: 1000, from: "div.plots") }
+
+            // Zoomed in through the page's own form: every sample around the excursion (samples 95...115).
+            let feedStart = SiteFeed(site: WebFixture.site).start
+            _ = try await browser.run("""
+                document.querySelector('form.zoom input[name=from]').value = '\(Contract.format(feedStart.addingTimeInterval(95)))';
+                document.querySelector('form.zoom input[name=to]').value = '\(Contract.format(feedStart.addingTimeInterval(115)))';
+                return true
+                """)
+            try await browser.click("form.zoom button[type=submit]")
+            #expect(try await browser.waitUntil("document.querySelector('p.window-summary')"))
+            let zoomed = try #require(try await browser.run("""
+                return { summary: document.querySelector('p.window-summary').textContent,
+                         plots: Array.from(document.querySelectorAll('svg.trend-plot')).map(s => ({
+                           parameter: s.dataset.parameter, excursions: s.querySelectorAll('rect.excursion').length })) }
+                """) as? [String: Any])
+            #expect((zoomed["summary"] as? String ?? "").contains("rocker-1: 21 samples"), "\(zoomed)")
+            let zoomedPlots = zoomed["plots"] as? [[String: Any]] ?? []
+            #expect(Set(zoomedPlots.compactMap { $0["parameter"] as? String }) == ["temperature", "ph"], "\(zoomed)")
+            #expect((zoomedPlots.first { $0["parameter"] as? String == "temperature" }?["excursions"] as? Int ?? 0) >= 1, "\(zoomed)")
 
             try await browser.open(base + "/comparability?spec=\(fixture.spec)&phase=expansion&reference=site-a")
             let boxes = try #require(try await browser.run("""

@@ -88,6 +88,8 @@ struct BatchWindowPageTests {
         #expect(reversed.status == 400 && reversed.body.contains("must end after it starts"), "\(reversed.body.prefix(800))")
         let longer = try await web.get(Self.window(from: 1, to: 8 * 86_400))
         #expect(longer.status == 400 && longer.body.contains("longer than a week"), "\(longer.body.prefix(800))")
+        let farAway = try await web.get("\(Self.batchPath)/window?device=rocker-1&from=9000-01-01T00:00:00Z&to=9000-01-01T01:00:00Z")
+        #expect(farAway.status == 400 && farAway.body.contains("between 1970 and the year 5000"), "\(farAway.body.prefix(800))")
         let untimed = try await web.get("\(Self.batchPath)/window?device=rocker-1&from=yesterday")
         #expect(untimed.status == 400 && untimed.body.contains("from= and to="), "\(untimed.body.prefix(800))")
         let nobody = try await web.get("\(Self.batchPath)/window?from=x")

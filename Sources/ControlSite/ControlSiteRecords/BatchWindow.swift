@@ -34,6 +34,10 @@ public enum BatchWindow {
         _ connection: PostgresConnection, site: String, batch: String, device: String, from start: Double, to end: Double,
         specs: (String) throws -> IPCSpec?, limits: BatchSeriesReader.Limits, checkpoint: () throws -> Void = {}
     ) throws -> Reading? {
+        // Beyond the times a record can carry, PostgreSQL would refuse the timestamp itself.
+        guard start >= 0, end < 1e11 else {
+            throw Refusal(description: "the window must lie between 1970 and the year 5000")
+        }
         guard start.isFinite, end.isFinite, start < end else {
             throw Refusal(description: "the window must end after it starts")
         }

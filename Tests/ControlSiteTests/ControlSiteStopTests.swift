@@ -83,7 +83,7 @@ struct ControlSiteMetricsTests {
         let rig = try ControlSiteRig()
         let port = freeLoopbackPort()
         let instance = try await rig.startInstance(
-            clientId: "control-metrics", extra: "metrics: { address: \"127.0.0.1:\(port)\" }\nreplay_after: 1s")
+            clientId: "control-metrics", extra: "metrics: { address: \"127.0.0.1:\(port)\" }\nreplay_after: 1s\ncompact_every: 1s")
         defer { instance.stop() }
         // A store epoch, so the Control Site can address a replay request to it.
         let feed = SiteFeed(site: "site-a", epoch: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
@@ -111,6 +111,11 @@ struct ControlSiteMetricsTests {
         #expect((m["pocare_control_site_open_findings{site=\"site-a\"}"] ?? 0) >= 1, "the gap is a finding")
         #expect((m["pocare_control_site_replay_requests_waiting{site=\"site-a\"}"] ?? 0) >= 1, "no site answered")
         #expect(text.contains("# TYPE pocare_control_signatures_total counter"))
+        // Compaction's passes (every second here), so an operator sees whether it keeps up.
+        #expect(try await waitFor(upTo: .seconds(20)) { try scrape().metrics["pocare_control_compaction_passes_total"] ?? 0 >= 1 })
+        let compacted = try scrape().metrics
+        #expect(compacted["pocare_control_compaction_failures_total"] == 0 && compacted["pocare_control_compaction_last_pass_seconds"] != nil)
+        #expect(compacted["pocare_control_compaction_records_total"] != nil)
         #expect(m["pocare_control_records_total{outcome=\"inserted\"}"] == 60)
         #expect((m["pocare_control_database_write_seconds_count"] ?? 0) >= 1)
         #expect(m["pocare_control_ingest_queue_messages"] == 0)

@@ -12,10 +12,11 @@ import Synchronization
 public final class ControlSiteMetrics: Service, Sendable {
     private let endpoint: MetricsEndpoint
 
-    public init(config: MetricsConfig, database: String, ingest: IngestService, logger: Logger) throws {
+    public init(config: MetricsConfig, database: String, ingest: IngestService, compaction: SampleCompactionService? = nil, logger: Logger) throws {
         let connection = HeldConnection()
         endpoint = try MetricsEndpoint(host: config.host, port: config.port, logger: logger) {
-            ingest.metricFamilies() + Self.databaseFamilies(database: database, connection: connection, share: ingest.share, logger: logger)
+            ingest.metricFamilies() + (compaction?.metricFamilies() ?? [])
+                + Self.databaseFamilies(database: database, connection: connection, share: ingest.share, logger: logger)
         }
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import POCareCore
 import ServiceLifecycle
+import ServiceSupport
 import Synchronization
 
 /// Keeps settled samples as chunks while `run` ingests: a pass every `every`, on its own thread
@@ -16,6 +17,16 @@ public final class SampleCompactionService: Service, Sendable {
     private let share: IngestShare
     private let stopped = Atomic<Bool>(false)
     private let thread = DedicatedThread(name: "sample-compaction")
+    /// What the passes have done, for the metrics: whether compaction keeps up is the first
+    /// limit of an instance as its sites grow (docs/control-site.md, "Beyond one database server").
+    private let done = Mutex(Done())
+
+    struct Done {
+        var passes = 0
+        var failures = 0
+        var records: Int64 = 0
+        var lastPassSeconds: Double?
+    }
 
     public init(database: String, every: Duration, compaction: SampleCompaction, logger: Logger, share: IngestShare = .everySite) {
         self.database = database
@@ -32,6 +43,23 @@ public final class SampleCompactionService: Service, Sendable {
         _ = await thread.joined(within: .seconds(5))
     }
 
+    /// Passes, failures and samples kept as chunks by this instance, and how long the last pass
+    /// took: a last pass near `compact_every` is compaction falling behind.
+    public func metricFamilies() -> [MetricFamily] {
+        let d = done.withLock { $0 }
+        return [
+            MetricFamily("pocare_control_compaction_passes_total", .counter, help: "Compaction passes this instance finished.",
+                         samples: [.init(Double(d.passes))]),
+            MetricFamily("pocare_control_compaction_failures_total", .counter, help: "Compaction passes that failed (tried again at the next).",
+                         samples: [.init(Double(d.failures))]),
+            MetricFamily("pocare_control_compaction_records_total", .counter, help: "Samples this instance kept as chunks.",
+                         samples: [.init(Double(d.records))]),
+            MetricFamily("pocare_control_compaction_last_pass_seconds", .gauge,
+                         help: "How long the last compaction pass took; near compact_every, compaction is falling behind.",
+                         samples: d.lastPassSeconds.map { [.init($0)] } ?? []),
+        ]
+    }
+
     private func loop() {
         var connection: PostgresConnection?
         let pause = Double(every.components.seconds) + Double(every.components.attoseconds) / 1e18
@@ -43,11 +71,19 @@ public final class SampleCompactionService: Service, Sendable {
             do {
                 let db = try connection ?? PostgresConnection(database)
                 connection = db
+                let began = ContinuousClock.now
                 let pass = try compaction.run(takes: { [share] in share.takes($0) }, on: db, logger: logger)
+                let took = ContinuousClock.now - began
+                done.withLock {
+                    $0.passes += 1
+                    $0.records += pass.records
+                    $0.lastPassSeconds = Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18
+                }
                 if pass.records > 0 {
                     logger.notice("settled samples kept as chunks", metadata: ["streams": "\(pass.streams)", "records": "\(pass.records)"])
                 }
             } catch {
+                done.withLock { $0.failures += 1 }
                 logger.error("keeping settled samples as chunks failed; tried again next time", metadata: ["error": "\(error)"])
                 connection = nil
             }

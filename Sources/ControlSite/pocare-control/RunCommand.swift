@@ -91,17 +91,16 @@ struct Run: ParsableCommand {
             ingest, PersistentGapWatch(database: settings.database, reportAfter: settings.gapReportAfter, logger: logger, share: settings.share),
         ]
         if let replay { services.append(replay) }
-        if settings.compactEvery > .zero {
-            services.append(SampleCompactionService(
-                database: settings.database, every: settings.compactEvery,
-                compaction: SampleCompaction(settledAfter: Double(settings.compactAfter.components.seconds)),
-                logger: Logger(label: "pocare-control.compaction"), share: settings.share))
-        }
+        let compaction = settings.compactEvery > .zero ? SampleCompactionService(
+            database: settings.database, every: settings.compactEvery,
+            compaction: SampleCompaction(settledAfter: Double(settings.compactAfter.components.seconds)),
+            logger: Logger(label: "pocare-control.compaction"), share: settings.share) : nil
+        if let compaction { services.append(compaction) }
         // Deviations open from their evidence while records arrive.
         services += [registers, DeviationWatch(database: settings.database, settings: loaded.quality, logger: Logger(label: "pocare-control.deviations"))]
         if let metrics = loaded.metrics {
             do {
-                let served = try ControlSiteMetrics(config: metrics, database: settings.database, ingest: ingest, logger: logger)
+                let served = try ControlSiteMetrics(config: metrics, database: settings.database, ingest: ingest, compaction: compaction, logger: logger)
                 services.append(served)
                 logger.notice("metrics served", metadata: ["address": "\(metrics.host):\(served.port)"])
             } catch {

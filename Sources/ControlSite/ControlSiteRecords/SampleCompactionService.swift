@@ -44,7 +44,8 @@ public final class SampleCompactionService: Service, Sendable {
     }
 
     /// Passes, failures and samples kept as chunks by this instance, and how long the last pass
-    /// took: a last pass near `compact_every` is compaction falling behind.
+    /// took: passes are `every` apart, so a pass as long as that is half the capacity in use, and
+    /// one that keeps growing is compaction falling behind.
     public func metricFamilies() -> [MetricFamily] {
         let d = done.withLock { $0 }
         return [
@@ -55,7 +56,7 @@ public final class SampleCompactionService: Service, Sendable {
             MetricFamily("pocare_control_compaction_records_total", .counter, help: "Samples this instance kept as chunks.",
                          samples: [.init(Double(d.records))]),
             MetricFamily("pocare_control_compaction_last_pass_seconds", .gauge,
-                         help: "How long the last compaction pass took; near compact_every, compaction is falling behind.",
+                         help: "How long the last compaction pass took; as long as compact_every, half of compaction's capacity is in use.",
                          samples: d.lastPassSeconds.map { [.init($0)] } ?? []),
         ]
     }

@@ -53,10 +53,11 @@ enum BatchWindowPage {
     static func plot(_ series: PlotSeries, _ data: Data) -> String {
         let r = data.reading
         var unit = series.unit
-        let phases = r.phases.sorted { $0.first < $1.first }.enumerated().map { i, run -> TrendPlot.Phase in
+        let runs = r.phases.sorted { $0.first < $1.first }
+        let phases = runs.enumerated().map { i, run -> TrendPlot.Phase in
             let limits = data.specs[run.spec]?.phase(run.phase)?.limits(for: series.parameter)
             if let l = limits, !l.unit.isEmpty, unit.isEmpty { unit = l.unit }
-            let next = i + 1 < r.phases.count ? r.phases.sorted { $0.first < $1.first }[i + 1].first : r.end
+            let next = i + 1 < runs.count ? runs[i + 1].first : r.end
             return TrendPlot.Phase(name: run.phase.isEmpty ? "(no phase)" : run.phase, start: max(run.first, r.start), end: min(max(next, run.first), r.end),
                                    limits: limits.map { .init(alertLow: $0.alertLow, alertHigh: $0.alertHigh, actionLow: $0.actionLow, actionHigh: $0.actionHigh) })
         }
